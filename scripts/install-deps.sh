@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package CAFS needs to build, test, fuzz and benchmark.
+# Idempotent: packages already present are skipped; apt-get only.
+# Usage: scripts/install-deps.sh            (as root, or with sudo available)
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential g++ cmake ninja-build pkg-config git clang clang-format libclang-rt-14-dev
+  # libraries (ARCHITECTURE.md section 2)
+  libssl-dev openssl libpugixml-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
+  libsqlite3-dev sqlite3 libpq-dev libasio-dev libcpp-httplib-dev libfuse3-dev fuse3
+  libtomlplusplus-dev libnbd-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev python3
+  # real peers used by integration tests
+  qemu-utils fio libnbd-bin nbd-client libnfs-utils curl postgresql
+)
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${#missing[@]} packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"
