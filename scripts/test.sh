@@ -40,7 +40,9 @@ if [ "${CAFS_SKIP_FUZZ:-0}" != 1 ]; then
   cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAFS_FUZZ=ON \
     -DCAFS_TESTS=OFF -DCAFS_BENCH=OFF -DCAFS_WERROR=ON \
     -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >/dev/null
-  ninja -C build-fuzz -j "$JOBS"
+  # Build only the *_fuzzer targets (and what they link), not every library and app.
+  mapfile -t fuzz_targets < <(ninja -C build-fuzz -t targets all | sed -n 's/^\([A-Za-z0-9_]*_fuzzer\): .*/\1/p' | sort -u)
+  if [ ${#fuzz_targets[@]} -gt 0 ]; then ninja -C build-fuzz -j "$JOBS" "${fuzz_targets[@]}"; fi
   scripts/run-fuzzers.sh build-fuzz "$FUZZ_SECONDS"
 fi
 
