@@ -1,0 +1,64 @@
+// Evaluator: decides whether a virtualization server may access a file of a VM set now.
+//
+// Evaluation order (docs/policy.md "Evaluation"):
+//   1. the path within the VM set is normalized; ".." is rejected (InvalidArgument);
+//   2. the first matching virtual object is found (NotFound when none matches: the descriptor
+//      has no hc_default; callers deny);
+//   3. the caller must be a listed <vmserv> of the VM set, else a denial;
+//   4. the time, in the VM set's time zone, must be inside the object's <access> schedule,
+//      else a denial.
+// A denial is a Decision with allowed == false and a reason for the audit record and logs.
+//
+// Threading: an Evaluator is immutable after Create(); Evaluate() is const and safe to call
+// from any number of threads. Copies share the parsed policy.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "policy/audit_level.h"
+#include "policy/policy_descriptor.h"
+#include "policy/time_zone.h"
+#include "policy/vm_set.h"
+#include "util/clock.h"
+#include "util/result.h"
+
+namespace cafs::policy {
+
+struct Decision {
+  bool allowed = false;
+  // Allowed: "allowed by vobj 1 (*osdisk*)". Denied, e.g.:
+  // "server 10.2.45.68 is not a listed virtualization server of VM set my_vmset",
+  // "outside access window Mon-Fri(9am-5pm) (Sat 2026-11-21 14:03 UTC)".
+  std::string reason;
+  const VirtualObject* vobj = nullptr;  // the matched object; lives as long as the Evaluator
+  std::size_t vobj_index = 0;
+  AuditLevel audit = AuditLevel::kNone;  // the matched object's level
+
+  // Whether this decision must produce an audit record (policy::ShouldAudit).
+  bool ShouldAudit() const { return policy::ShouldAudit(audit, allowed); }
+};
+
+class Evaluator {
+ public:
+  // Loads the VM set's time zone. Errors: the zone cannot be loaded; FailedPrecondition when
+  // the descriptor names a different GUID than vmset.policy_descriptor or a different VM set.
+  static Result<Evaluator> Create(VmSet vmset, PolicyDescriptor descriptor,
+                                  std::string_view zoneinfo_dir = TimeZone::kDefaultZoneinfoDir);
+
+  Result<Decision> Evaluate(std::string_view server_id, std::string_view path_within_vmset,
+                            Clock::TimePoint now) const;
+
+  const VmSet& vmset() const;
+  const PolicyDescriptor& descriptor() const;
+  const TimeZone& time_zone() const;
+
+ private:
+  struct State;
+  explicit Evaluator(std::shared_ptr<const State> state) : state_(std::move(state)) {}
+  std::shared_ptr<const State> state_;
+};
+
+}  // namespace cafs::policy

@@ -1,0 +1,245 @@
+#include "policy/policy_descriptor.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "policy/xml_reader.h"
+
+namespace cafs::policy {
+
+namespace {
+
+using internal::XmlReader;
+
+bool IsPoolChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-' || c == '.';
+}
+
+Result<VirtualObject> ParseVobj(const XmlReader& r, pugi::xml_node node) {
+  CAFS_RETURN_IF_ERROR(r.NoAttributes(node));
+  VirtualObject v;
+  bool seen_glob = false, seen_key = false, seen_pool = false, seen_access = false,
+       seen_audit = false, seen_cipher = false, seen_sector = false, seen_replicas = false,
+       seen_capacity = false;
+  pugi::xml_node cipher_node;
+  CAFS_ASSIGN_OR_RETURN(const auto children, r.Children(node));
+  for (const pugi::xml_node e : children) {
+    const std::string_view tag = e.name();
+    if (tag == "vglob") {
+      CAFS_RETURN_IF_ERROR(r.Once(e, &seen_glob));
+      CAFS_ASSIGN_OR_RETURN(const std::string text, r.Text(e));
+      auto g = Vglob::Parse(text);
+      if (!g.ok()) return r.Error(e, g.status().message());
+      v.vglob = std::move(g).value();
+    } else if (tag == "symkey") {
+      CAFS_RETURN_IF_ERROR(r.Once(e, &seen_key));
+      CAFS_ASSIGN_OR_RETURN(const std::string text, r.Text(e));
+      auto id = Uuid::Parse(text);
+      if (!id.ok()) {
+        return r.Error(e, fmt::format("<symkey> must be a key GUID (or the clear-text key "
+                                      "01010101-0101-0101-0101-010101010101), got '{}'",
+                                      text));
+      }
+      v.symkey = *id;
+    } else if (tag == "storepol") {
+      CAFS_RETURN_IF_ERROR(r.Once(e, &seen_pool));
+      CAFS_ASSIGN_OR_RETURN(v.storage_pool, r.Text(e));
+      if (v.storage_pool.empty() || v.storage_pool.size() > 255 || v.storage_pool == "." ||
+          v.storage_pool == ".." ||
+          !std::all_of(v.storage_pool.begin(), v.storage_pool.end(), IsPoolChar)) {
+        return r.Error(e, fmt::format("<storepol> must be a pool name of letters, digits, '_', "
+                                      "'-' and '.', got '{}'",
+                                      v.storage_pool));
+      }
+    } else if (tag == "access") {
+      CAFS_RETURN_IF_ERROR(r.Once(e, &seen_access));
+      CAFS_ASSIGN_OR_RETURN(const std::string text, r.Text(e));
+      auto s = AccessSchedule::Parse(text);
+      if (!s.ok()) return r.Error(e, "<access> " + s.status().message());
+      v.access = std::move(s).value();
+    } else if (tag == "audit") {
+      CAFS_RETURN_IF_ERROR(r.Once(e, &seen_audit));
+      CAFS_ASSIGN_OR_RETURN(const std::string text, r.Text(e));
+      auto a = ParseAuditLevel(text);
+      if (!a.ok()) return r.Error(e, a.status().message());
+      v.audit = *a;
+    } else if (tag == "cipher") {
+      CAFS_RETURN_IF_ERROR(r.Once(e, &seen_cipher));
+      CAFS_ASSIGN_OR_RETURN(const std::string text, r.Text(e));
+      auto c = crypto::ParseCipherName(text);
+      if (!c.ok()) {
+        return r.Error(e, fmt::format("<cipher> must be none, aes-128-xts, aes-256-xts, "
+                                      "aes-128-cbc-essiv or aes-256-cbc-essiv, got '{}'",
+                                      text));
+      }
+      v.cipher = *c;
+      cipher_node = e;
+    } else if (tag == "sector-size") {
+      CAFS_RETURN_IF_ERROR(r.Once(e, &seen_sector));
+      CAFS_ASSIGN_OR_RETURN(v.sector_size, r.Unsigned(e, 512, 4096));
+      if (!crypto::IsSupportedSectorSize(v.sector_size)) {
+        return r.Error(e, fmt::format("<sector-size> must be 512 or 4096, got '{}'",
+                                      v.sector_size));
+      }
+    } else if (tag == "replicas") {
+      CAFS_RETURN_IF_ERROR(r.Once(e, &seen_replicas));
+      CAFS_ASSIGN_OR_RETURN(v.replicas, r.Unsigned(e, 1, VirtualObject::kMaxReplicas));
+    } else if (tag == "capacity-threshold") {
+      CAFS_RETURN_IF_ERROR(r.Once(e, &seen_capacity));
+      CAFS_ASSIGN_OR_RETURN(v.capacity_threshold_percent, r.Unsigned(e, 1, 100));
+    } else {
+      return r.Error(e, fmt::format("unknown element <{}> in <vobj> (expected vglob, symkey, "
+                                    "storepol, access, audit, cipher, sector-size, replicas or "
+                                    "capacity-threshold)",
+                                    tag));
+    }
+  }
+  const char* missing = !seen_glob     ? "vglob"
+                        : !seen_key    ? "symkey"
+                        : !seen_pool   ? "storepol"
+                        : !seen_access ? "access"
+                        : !seen_audit  ? "audit"
+                                       : nullptr;
+  if (missing != nullptr) return r.Error(node, fmt::format("<vobj> has no <{}>", missing));
+  if (v.IsClearText()) {
+    if (seen_cipher && v.cipher != crypto::CipherId::kNone) {
+      return r.Error(cipher_node, fmt::format("<cipher> {} needs a key, but <symkey> is the "
+                                              "clear-text key",
+                                              crypto::CipherName(v.cipher)));
+    }
+    v.cipher = crypto::CipherId::kNone;
+  } else if (!seen_cipher) {
+    v.cipher = VirtualObject::kDefaultCipher;
+  } else if (v.cipher == crypto::CipherId::kNone) {
+    return r.Error(cipher_node,
+                   "<cipher> none needs the clear-text <symkey> "
+                   "01010101-0101-0101-0101-010101010101");
+  }
+  return v;
+}
+
+Status ParseVobjList(const XmlReader& r, pugi::xml_node list, PolicyDescriptor* d) {
+  CAFS_RETURN_IF_ERROR(r.NoAttributes(list));
+  CAFS_ASSIGN_OR_RETURN(const auto children, r.Children(list));
+  for (const pugi::xml_node e : children) {
+    if (std::string_view(e.name()) != "vobj") {
+      return r.Error(e, fmt::format("unknown element <{}> in <vobj-list> (expected vobj)",
+                                    e.name()));
+    }
+    CAFS_ASSIGN_OR_RETURN(VirtualObject v, ParseVobj(r, e));
+    d->objects.push_back(std::move(v));
+  }
+  if (d->objects.empty()) return r.Error(list, "<vobj-list> has no <vobj>");
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<PolicyDescriptor> PolicyDescriptor::Parse(std::string_view xml) {
+  CAFS_ASSIGN_OR_RETURN(auto reader, XmlReader::Parse(xml, "policy"));
+  const XmlReader& r = *reader;
+  const pugi::xml_node root = r.Root();
+  const std::string_view root_name = root.name();
+  PolicyDescriptor d;
+  if (root_name == "vobj-list") {
+    CAFS_RETURN_IF_ERROR(ParseVobjList(r, root, &d));
+    return d;
+  }
+  if (root_name != "policy-descriptor") {
+    return r.Error(root, fmt::format("root element must be <vobj-list> or <policy-descriptor>, "
+                                     "got <{}>",
+                                     root_name));
+  }
+  for (const pugi::xml_attribute a : root.attributes()) {
+    const std::string_view name = a.name();
+    if (name == "guid") {
+      auto id = Uuid::Parse(a.value());
+      if (!id.ok()) {
+        return r.Error(root,
+                       fmt::format("<policy-descriptor guid> must be a GUID, got '{}'", a.value()));
+      }
+      d.guid = *id;
+    } else if (name == "vmset") {
+      d.vmset_name = a.value();
+      if (d.vmset_name.empty() || d.vmset_name.find('/') != std::string::npos ||
+          d.vmset_name == "." || d.vmset_name == ".." ||
+          std::any_of(d.vmset_name.begin(), d.vmset_name.end(),
+                      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7F; })) {
+        return r.Error(root, fmt::format("<policy-descriptor vmset> must be a VM set name, got "
+                                         "'{}'",
+                                         a.value()));
+      }
+    } else {
+      return r.Error(root, fmt::format("unknown attribute '{}' of <policy-descriptor> "
+                                       "(expected guid or vmset)",
+                                       name));
+    }
+  }
+  CAFS_ASSIGN_OR_RETURN(const auto children, r.Children(root));
+  bool seen_list = false;
+  for (const pugi::xml_node e : children) {
+    if (std::string_view(e.name()) != "vobj-list") {
+      return r.Error(e, fmt::format("unknown element <{}> in <policy-descriptor> (expected "
+                                    "vobj-list)",
+                                    e.name()));
+    }
+    CAFS_RETURN_IF_ERROR(r.Once(e, &seen_list));
+    CAFS_RETURN_IF_ERROR(ParseVobjList(r, e, &d));
+  }
+  if (!seen_list) return r.Error(root, "<policy-descriptor> has no <vobj-list>");
+  return d;
+}
+
+std::string PolicyDescriptor::ToXml() const {
+  pugi::xml_document doc;
+  pugi::xml_node decl = doc.append_child(pugi::node_declaration);
+  decl.append_attribute("version") = "1.0";
+  decl.append_attribute("encoding") = "UTF-8";
+  pugi::xml_node parent = doc;
+  if (guid || !vmset_name.empty()) {
+    parent = doc.append_child("policy-descriptor");
+    if (guid) parent.append_attribute("guid") = guid->ToString().c_str();
+    if (!vmset_name.empty()) parent.append_attribute("vmset") = vmset_name.c_str();
+  }
+  pugi::xml_node list = parent.append_child("vobj-list");
+  for (const VirtualObject& v : objects) {
+    pugi::xml_node o = list.append_child("vobj");
+    auto add = [&](const char* tag, const std::string& text) {
+      o.append_child(tag).text().set(text.c_str());
+    };
+    add("vglob", v.vglob.pattern());
+    add("symkey", v.symkey.ToString());
+    add("storepol", v.storage_pool);
+    add("access", v.access.ToString());
+    add("audit", std::string(AuditLevelName(v.audit)));
+    if (!v.IsClearText() && v.cipher != VirtualObject::kDefaultCipher) {
+      add("cipher", std::string(crypto::CipherName(v.cipher)));
+    }
+    if (v.sector_size != VirtualObject::kDefaultSectorSize) {
+      add("sector-size", std::to_string(v.sector_size));
+    }
+    if (v.replicas != 1) add("replicas", std::to_string(v.replicas));
+    if (v.capacity_threshold_percent) {
+      add("capacity-threshold", std::to_string(*v.capacity_threshold_percent));
+    }
+  }
+  return internal::SaveXml(doc);
+}
+
+Result<std::size_t> PolicyDescriptor::MatchIndex(std::string_view path_within_vmset) const {
+  for (std::size_t i = 0; i < objects.size(); ++i) {
+    if (objects[i].vglob.Matches(path_within_vmset)) return i;
+  }
+  return Status::NotFound(fmt::format("no virtual object matches '{}' and the policy descriptor "
+                                      "has no hc_default catch-all",
+                                      path_within_vmset));
+}
+
+Result<const VirtualObject*> PolicyDescriptor::Match(std::string_view path_within_vmset) const {
+  CAFS_ASSIGN_OR_RETURN(const std::size_t i, MatchIndex(path_within_vmset));
+  return &objects[i];
+}
+
+}  // namespace cafs::policy

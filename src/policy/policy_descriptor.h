@@ -1,0 +1,83 @@
+// PolicyDescriptor: the seed's <vobj-list> — an ordered list of virtual objects that map the
+// files of a VM set to a key, a storage pool, an access window and an audit level.
+//
+//   <policy-descriptor guid="45aa9e57-..." vmset="my_vmset">   optional wrapper (extension)
+//     <vobj-list>
+//       <vobj>
+//         <vglob>*osdisk*</vglob>                  required, see vglob.h
+//         <symkey>062b9056-...</symkey>            required; 01010101-0101-0101-0101-010101010101
+//                                                  is the clear-text key (no encryption)
+//         <storepol>mirrored_pool_A</storepol>     required, storage pool name
+//         <access>Mon-Fri(9am-5pm)</access>        required, see access_schedule.h
+//         <audit>all_records</audit>               required: none | denials | all_records
+//         <cipher>aes-256-xts</cipher>             extension, default aes-256-xts (none when
+//                                                  the key is the clear-text key)
+//         <sector-size>4096</sector-size>          extension, 512 or 4096 (default)
+//         <replicas>1</replicas>                   extension, 1..16, default 1
+//         <capacity-threshold>80</capacity-threshold>  extension, percent, default: the VM set's
+//       </vobj>
+//       ...
+//     </vobj-list>
+//   </policy-descriptor>
+//
+// Match(): the first virtual object, in document order, whose vglob matches wins; hc_default
+// matches everything. Errors are InvalidArgument "policy line N: ..."; docs/policy.md is the
+// reference.
+//
+// Threading: a plain value.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "crypto/cipher_id.h"
+#include "policy/access_schedule.h"
+#include "policy/audit_level.h"
+#include "policy/vglob.h"
+#include "util/result.h"
+#include "util/uuid.h"
+
+namespace cafs::policy {
+
+struct VirtualObject {
+  static constexpr crypto::CipherId kDefaultCipher = crypto::CipherId::kAes256Xts;
+  static constexpr std::uint32_t kDefaultSectorSize = 4096;
+  static constexpr unsigned kMaxReplicas = 16;
+
+  Vglob vglob;
+  Uuid symkey = Uuid::ClearTextKey();
+  std::string storage_pool;
+  AccessSchedule access;
+  AuditLevel audit = AuditLevel::kNone;
+  crypto::CipherId cipher = crypto::CipherId::kNone;  // kNone exactly when IsClearText()
+  std::uint32_t sector_size = kDefaultSectorSize;
+  unsigned replicas = 1;
+  std::optional<unsigned> capacity_threshold_percent;  // unset: the VM set's threshold
+
+  bool IsClearText() const { return symkey == Uuid::ClearTextKey(); }
+  bool operator==(const VirtualObject&) const = default;
+};
+
+struct PolicyDescriptor {
+  std::optional<Uuid> guid;      // <policy-descriptor guid=...>
+  std::string vmset_name;        // <policy-descriptor vmset=...>; empty when not given
+  std::vector<VirtualObject> objects;  // at least one, document order
+
+  static Result<PolicyDescriptor> Parse(std::string_view xml);
+  // Canonical XML: the <policy-descriptor> wrapper only when guid or vmset_name is set;
+  // extensions only when they differ from their defaults. Parse(ToXml()) == *this.
+  std::string ToXml() const;
+
+  // The first virtual object matching `path_within_vmset` ("windows_xp/osdisk1.vmdk").
+  // NotFound when none matches (the descriptor has no hc_default).
+  Result<const VirtualObject*> Match(std::string_view path_within_vmset) const;
+  // Index form of Match().
+  Result<std::size_t> MatchIndex(std::string_view path_within_vmset) const;
+
+  bool operator==(const PolicyDescriptor&) const = default;
+};
+
+}  // namespace cafs::policy

@@ -1,0 +1,57 @@
+// VmSet: the seed's <vmset> description received from the key & policy server: which VM set
+// lives where, which policy descriptor governs it and which virtualization servers may use it.
+//
+//   <?xml version="1.0" encoding="ISO-8859-1"?>
+//   <vmset>
+//     <name>my_vmset</name>                      required, one path component
+//     <mnt>/nfs</mnt>                            required, absolute mount point
+//     <pd>45aa9e57-bf64-11df-8d3e-000c29abeb4d</pd>   required, policy descriptor GUID
+//     <vmserv>755083456</vmserv>                 one or more; repeated and/or comma-separated
+//     <position>1</position>                     extension, default 1 (see vmset_path.h)
+//     <timezone>Europe/Berlin</timezone>         extension, default UTC (see time_zone.h)
+//     <audit-dest>syslog</audit-dest>            extension, repeatable: syslog, kps or /abs/file
+//     <capacity-threshold>80</capacity-threshold>  extension, percent 1..100, default 80
+//   </vmset>
+//
+// Unknown elements, attributes, duplicates of singletons and malformed values are errors
+// (InvalidArgument, "vmset line N: ..."): a typo must not silently weaken policy.
+// docs/policy.md is the reference.
+//
+// Threading: a plain value.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/result.h"
+#include "util/uuid.h"
+
+namespace cafs::policy {
+
+struct VmSet {
+  static constexpr unsigned kDefaultPosition = 1;
+  static constexpr unsigned kMaxPosition = 64;
+  static constexpr unsigned kDefaultCapacityThreshold = 80;
+
+  std::string name;
+  std::string mount_point;
+  Uuid policy_descriptor;
+  std::vector<std::string> servers;  // virtualization server ids, opaque strings, no duplicates
+  unsigned position = kDefaultPosition;
+  std::string time_zone = "UTC";
+  std::vector<std::string> audit_destinations;  // empty: the gateway's default destination
+  unsigned capacity_threshold_percent = kDefaultCapacityThreshold;
+
+  static Result<VmSet> Parse(std::string_view xml);
+  // Canonical XML (UTF-8 declaration, one <vmserv> per server, extensions only when they differ
+  // from their defaults). Parse(ToXml()) == *this.
+  std::string ToXml() const;
+
+  // Whether `server_id` is listed in <vmserv> (ASCII case-insensitive: host names are).
+  bool IsServerListed(std::string_view server_id) const;
+
+  bool operator==(const VmSet&) const = default;
+};
+
+}  // namespace cafs::policy
