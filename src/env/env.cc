@@ -1,0 +1,47 @@
+#include "env/env.h"
+
+#include <string>
+
+#include "env/posix_env.h"
+
+namespace cafs::env {
+
+Status File::PunchHole(std::uint64_t, std::uint64_t) {
+  return Status::NotSupported("punch hole not supported for " + path());
+}
+
+Status File::Allocate(std::uint64_t, std::uint64_t) {
+  return Status::NotSupported("allocate not supported for " + path());
+}
+
+Status Env::CreateDirs(const std::string& path) {
+  if (path.empty()) return Status::InvalidArgument("empty directory path");
+  auto info = Stat(path);
+  if (info.ok()) {
+    if (info->is_directory) return Status::OK();
+    return Status::AlreadyExists(path + " exists and is not a directory");
+  }
+  const std::size_t slash = path.find_last_of('/');
+  if (slash != std::string::npos && slash > 0) {
+    CAFS_RETURN_IF_ERROR(CreateDirs(path.substr(0, slash)));
+  }
+  Status s = CreateDir(path);
+  if (s.code() == Status::Code::kAlreadyExists) return Status::OK();  // lost a race: fine
+  return s;
+}
+
+Env* Env::Default() {
+  static PosixEnv* env = new PosixEnv();  // never destroyed: usable from static destructors
+  return env;
+}
+
+Status ReadExactly(File& file, std::uint64_t offset, MutableByteView out) {
+  CAFS_ASSIGN_OR_RETURN(std::size_t n, file.ReadAt(offset, out));
+  if (n != out.size()) {
+    return Status::Corruption("truncated: " + file.path() + " has " + std::to_string(offset + n) +
+                              " bytes, needed " + std::to_string(offset + out.size()));
+  }
+  return Status::OK();
+}
+
+}  // namespace cafs::env

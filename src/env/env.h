@@ -1,0 +1,109 @@
+// Env: the operating-system seam of CAFS storage code (files and directories), after
+// LevelDB's Env and RocksDB's FileSystem. Storage code never calls open/pread/rename itself:
+// it takes an Env, so tests run it on MemEnv (in memory) or FaultInjectionEnv (full disks,
+// I/O errors, crashes that drop unsynced data) without root.
+//
+// Implementations: PosixEnv (posix_env.h), MemEnv (mem_env.h), FaultInjectionEnv
+// (fault_injection_env.h); EnvWrapper forwards everything so a test can override one method.
+//
+// Paths are plain strings interpreted by the implementation (POSIX paths for PosixEnv);
+// the Env does not resolve them against a root.
+//
+// Threading: every method of every Env here is safe to call from many threads at once.
+// Ownership: OpenFile returns a File the caller owns; it must not outlive its Env.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "env/file.h"
+#include "util/result.h"
+#include "util/status.h"
+
+namespace cafs::env {
+
+struct OpenOptions {
+  bool create = false;     // create the file if missing (O_CREAT)
+  bool exclusive = false;  // with create: fail with AlreadyExists if it exists (O_EXCL)
+  bool read_only = false;  // open for reading only; writes then fail
+  bool truncate = false;   // truncate to 0 on open (O_TRUNC; not with read_only)
+
+  static OpenOptions CreateNew() { return {.create = true, .exclusive = true}; }
+  static OpenOptions ReadWrite() { return {}; }
+  static OpenOptions ReadOnly() { return {.read_only = true}; }
+};
+
+struct FileInfo {
+  std::uint64_t size = 0;             // bytes
+  std::uint64_t allocated_bytes = 0;  // space really used (st_blocks * 512; sparse files less)
+  bool is_directory = false;
+};
+
+class Env {
+ public:
+  virtual ~Env() = default;
+
+  // Errors: NotFound (missing and !create), AlreadyExists (exclusive), PermissionDenied,
+  // IoError with errno.
+  virtual Result<std::unique_ptr<File>> OpenFile(const std::string& path,
+                                                 const OpenOptions& options) = 0;
+  // Atomically replaces `to` with `from` (rename(2)); durable after SyncDir of the parent(s).
+  virtual Status Rename(const std::string& from, const std::string& to) = 0;
+  // Removes a file (not a directory). NotFound if missing.
+  virtual Status RemoveFile(const std::string& path) = 0;
+  // Creates one directory level. AlreadyExists if it exists.
+  virtual Status CreateDir(const std::string& path) = 0;
+  // Creates the directory and missing parents; OK if it exists.
+  virtual Status CreateDirs(const std::string& path);
+  // Removes an empty directory.
+  virtual Status RemoveDir(const std::string& path) = 0;
+  // Names in a directory, without "." and "..", in no particular order.
+  virtual Result<std::vector<std::string>> ListDir(const std::string& path) = 0;
+  // NotFound if missing.
+  virtual Result<FileInfo> Stat(const std::string& path) = 0;
+  bool Exists(const std::string& path) { return Stat(path).ok(); }
+  // Makes the directory's entries durable (creates, renames, removes in it).
+  virtual Status SyncDir(const std::string& path) = 0;
+  // Bytes available to an unprivileged user on the file system holding `path`.
+  virtual Result<std::uint64_t> FreeSpace(const std::string& path) = 0;
+
+  // The process-wide PosixEnv (never destroyed).
+  static Env* Default();
+};
+
+// Forwards every call to `target` (not owned; must outlive the wrapper). Subclass and
+// override what a test needs to change.
+class EnvWrapper : public Env {
+ public:
+  explicit EnvWrapper(Env* target) : target_(target) {}
+  Env* target() const { return target_; }
+
+  Result<std::unique_ptr<File>> OpenFile(const std::string& path,
+                                         const OpenOptions& options) override {
+    return target_->OpenFile(path, options);
+  }
+  Status Rename(const std::string& from, const std::string& to) override {
+    return target_->Rename(from, to);
+  }
+  Status RemoveFile(const std::string& path) override { return target_->RemoveFile(path); }
+  Status CreateDir(const std::string& path) override { return target_->CreateDir(path); }
+  Status RemoveDir(const std::string& path) override { return target_->RemoveDir(path); }
+  Result<std::vector<std::string>> ListDir(const std::string& path) override {
+    return target_->ListDir(path);
+  }
+  Result<FileInfo> Stat(const std::string& path) override { return target_->Stat(path); }
+  Status SyncDir(const std::string& path) override { return target_->SyncDir(path); }
+  Result<std::uint64_t> FreeSpace(const std::string& path) override {
+    return target_->FreeSpace(path);
+  }
+
+ private:
+  Env* target_;
+};
+
+// Reads exactly out.size() bytes at `offset`; Corruption ("truncated") if the file ends first.
+Status ReadExactly(File& file, std::uint64_t offset, MutableByteView out);
+
+}  // namespace cafs::env

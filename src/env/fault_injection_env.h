@@ -1,0 +1,92 @@
+// FaultInjectionEnv: wraps another Env and injects the failures storage code must survive
+// (after RocksDB's FaultInjectionTestFS and LevelDB's fault_injection_test):
+//
+//  (a) full disk: FailWritesAfter(n) lets n more bytes through (across all files), then
+//      writes fail with ENOSPC. The write that crosses the limit stores its first bytes (up
+//      to the limit) and then fails, like a real disk. SetWriteFault(pred) fails any write
+//      the predicate selects, writing nothing.
+//  (b) crash: every write/truncate through a file opened here is recorded in an undo log
+//      per file (the bytes and size it replaced) until that file's next successful Sync().
+//      DropUnsyncedData() rolls every file back to its state at its last Sync (or at open,
+//      for never-synced files), exactly as a power cut that lost the page cache would.
+//      Directory operations (create, rename, remove) are not modelled: they are durable at
+//      once. Files removed or renamed after opening are rolled back under their new name.
+//  (c) read errors: SetReadFault(pred) fails the reads it selects with EIO.
+//  (d) SetSyncFault(pred) fails File::Sync/SyncDir with EIO (the undo log is then kept:
+//      the data is not durable); SetRenameFault(true) fails Rename with EIO.
+//
+// Counters (bytes_written, syncs) let tests assert what reached the target.
+//
+// Threading: safe from any thread. Call DropUnsyncedData when no I/O is in flight; file
+// handles opened before it stay usable and see the rolled-back content.
+// Ownership: `target` is not owned and must outlive this Env and all files opened here.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "env/env.h"
+
+namespace cafs::env {
+
+class FaultInjectionEnv final : public EnvWrapper {
+ public:
+  // path, offset, length of the I/O about to happen; true = inject the failure.
+  using IoPredicate =
+      std::function<bool(const std::string& path, std::uint64_t offset, std::uint64_t length)>;
+  using PathPredicate = std::function<bool(const std::string& path)>;
+
+  explicit FaultInjectionEnv(Env* target);
+  ~FaultInjectionEnv() override;
+
+  Result<std::unique_ptr<File>> OpenFile(const std::string& path,
+                                         const OpenOptions& options) override;
+  Status Rename(const std::string& from, const std::string& to) override;
+  Status SyncDir(const std::string& path) override;
+
+  // (a) ENOSPC after `bytes` more bytes; ClearWriteLimit() lifts it.
+  void FailWritesAfter(std::uint64_t bytes);
+  void ClearWriteLimit();
+  void SetWriteFault(IoPredicate pred);
+  // (c)
+  void SetReadFault(IoPredicate pred);
+  // (d)
+  void SetSyncFault(PathPredicate pred);
+  void SetRenameFault(bool fail);
+  // Removes every fault (keeps the undo logs).
+  void ClearFaults();
+
+  // (b) Rolls every file opened through this Env back to its last synced state.
+  Status DropUnsyncedData();
+
+  std::uint64_t bytes_written() const { return bytes_written_.load(); }
+  std::uint64_t syncs() const { return syncs_.load(); }
+
+  struct FileState;  // per-path undo log (fault_injection_env.cc)
+
+  // Used by the files opened here (not for callers).
+  Status BeforeWrite(const std::string& path, std::uint64_t offset, std::uint64_t length,
+                     std::uint64_t* allowed);
+  Status BeforeRead(const std::string& path, std::uint64_t offset, std::uint64_t length);
+  Status BeforeSync(const std::string& path);
+  void CountSync() { syncs_.fetch_add(1); }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<FileState>> states_;  // guarded by mu_
+  bool write_limited_ = false;                                // guarded by mu_
+  std::uint64_t write_budget_ = 0;                            // guarded by mu_
+  IoPredicate write_fault_;                                   // guarded by mu_
+  IoPredicate read_fault_;                                    // guarded by mu_
+  PathPredicate sync_fault_;                                  // guarded by mu_
+  bool rename_fault_ = false;                                 // guarded by mu_
+  std::atomic<std::uint64_t> bytes_written_{0};
+  std::atomic<std::uint64_t> syncs_{0};
+};
+
+}  // namespace cafs::env

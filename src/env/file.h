@@ -1,0 +1,61 @@
+// File: an open file with positional (random-access) I/O, as the storage layers see it.
+//
+// Contract of every implementation:
+//  - ReadAt returns fewer bytes than asked only at end of file (0 at or past it). Bytes of a
+//    never-written range inside the file (a hole) read as zeros.
+//  - WriteAt writes all of `data` or returns an error; after an error the range holds an
+//    unspecified mix of old and new bytes (a prefix may have reached the file, as with a real
+//    disk that filled up). Writing past the end extends the file; the gap reads as zeros.
+//  - Sync makes every completed WriteAt/Truncate durable (fdatasync semantics: data and the
+//    metadata needed to read it back, including the size).
+//  - Errors carry the errno of the failed system call (Status::FromErrno).
+//
+// Threading: a File is safe for concurrent ReadAt/WriteAt/Size/Sync from many threads (no
+// shared file offset). Concurrent writes to overlapping ranges leave an unspecified
+// interleaving; callers that care (EncryptedFile) lock ranges themselves. Truncate concurrent
+// with I/O to the affected range is the caller's problem.
+//
+// Ownership: the object owns the descriptor/handle and closes it on destruction (errors from
+// close are logged, not returned: call Sync first when durability matters).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "util/bytes.h"
+#include "util/result.h"
+#include "util/status.h"
+
+namespace cafs::env {
+
+class File {
+ public:
+  virtual ~File() = default;
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+
+  // Reads up to out.size() bytes at `offset`; returns the number read (short only at EOF).
+  virtual Result<std::size_t> ReadAt(std::uint64_t offset, MutableByteView out) = 0;
+  // Writes all of `data` at `offset` (see the error contract above).
+  virtual Status WriteAt(std::uint64_t offset, ByteView data) = 0;
+  // Sets the file size; growing leaves a hole.
+  virtual Status Truncate(std::uint64_t size) = 0;
+  // Makes completed writes and truncates durable.
+  virtual Status Sync() = 0;
+  // Current size in bytes.
+  virtual Result<std::uint64_t> Size() = 0;
+  // Deallocates [offset, offset+length) keeping the size; the range then reads as zeros.
+  // NotSupported where the implementation or file system cannot.
+  virtual Status PunchHole(std::uint64_t offset, std::uint64_t length);
+  // Reserves space for [offset, offset+length) (may grow the file); NotSupported where the
+  // implementation or file system cannot.
+  virtual Status Allocate(std::uint64_t offset, std::uint64_t length);
+
+  // The path the file was opened with (for messages).
+  virtual const std::string& path() const = 0;
+
+ protected:
+  File() = default;
+};
+
+}  // namespace cafs::env

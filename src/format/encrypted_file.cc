@@ -1,0 +1,329 @@
+#include "format/encrypted_file.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "crypto/rng.h"
+#include "format/file_keys.h"
+#include "format/header_codec.h"
+
+namespace cafs::format {
+
+namespace {
+
+// Whole-sector writes and reads go to the pool file in batches of this many bytes.
+constexpr std::size_t kBatchBytes = 256 * 1024;
+
+// A per-thread scratch buffer of kBatchBytes (no heap allocation per I/O once warm).
+MutableByteView Scratch() {
+  thread_local std::vector<std::uint8_t> buffer(kBatchBytes);
+  return buffer;
+}
+
+bool IsAllZero(const std::uint8_t* p, std::size_t n) {
+  std::uint64_t word = 0;
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    std::memcpy(&word, p + i, 8);
+    if (word != 0) return false;
+  }
+  for (; i < n; ++i) {
+    if (p[i] != 0) return false;
+  }
+  return true;
+}
+
+Status CheckRange(std::uint64_t offset, std::uint64_t length) {
+  if (offset > kMaxLogicalSize || length > kMaxLogicalSize - offset) {
+    return Status::InvalidArgument("offset " + std::to_string(offset) + " + length " +
+                                   std::to_string(length) + " beyond the 2^62 size limit");
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+EncryptedFile::EncryptedFile(std::unique_ptr<env::File> file, Header header,
+                             std::unique_ptr<crypto::SectorCipher> cipher, SecureBuffer mac_key,
+                             bool read_only)
+    : file_(std::move(file)),
+      cipher_(std::move(cipher)),
+      mac_key_(std::move(mac_key)),
+      sector_size_(header.sector_size),
+      read_only_(read_only),
+      size_(header.logical_size),
+      header_(std::move(header)) {}
+
+EncryptedFile::~EncryptedFile() = default;
+
+Result<std::unique_ptr<EncryptedFile>> EncryptedFile::Create(std::unique_ptr<env::File> file,
+                                                             const CreateParams& params,
+                                                             const SecureBuffer& dek) {
+  CAFS_ASSIGN_OR_RETURN(std::uint64_t existing, file->Size());
+  if (existing != 0) {
+    return Status::FailedPrecondition("create pool file " + file->path() + ": not empty (" +
+                                      std::to_string(existing) + " bytes)");
+  }
+  Header h;
+  h.cipher = params.cipher;
+  h.sector_size = params.sector_size;
+  h.file_guid = params.file_guid.IsNil() ? Uuid::Random() : params.file_guid;
+  h.vm_set_id = params.vm_set_id;
+  h.policy_guid = params.policy_guid;
+  h.key_guid = params.key_guid;
+  h.key_version = params.key_version;
+  h.kps_locator = params.kps_locator;
+  CAFS_RETURN_IF_ERROR(crypto::RandomBytes(h.file_nonce));
+  CAFS_RETURN_IF_ERROR(ValidateHeader(h));
+  CAFS_ASSIGN_OR_RETURN(FileKeys keys, DeriveFileKeys(dek, h.cipher, h.file_nonce));
+  CAFS_ASSIGN_OR_RETURN(
+      auto cipher, crypto::SectorCipher::Create(h.cipher, keys.data_key.view(), h.sector_size));
+  std::vector<std::uint8_t> bytes(kHeaderSize);
+  CAFS_RETURN_IF_ERROR(EncodeHeader(h, keys.mac_key.view(), bytes));
+  CAFS_RETURN_IF_ERROR(file->WriteAt(0, bytes));
+  CAFS_RETURN_IF_ERROR(file->Sync());
+  return std::unique_ptr<EncryptedFile>(new EncryptedFile(
+      std::move(file), std::move(h), std::move(cipher), std::move(keys.mac_key), false));
+}
+
+Result<std::unique_ptr<EncryptedFile>> EncryptedFile::Open(std::unique_ptr<env::File> file,
+                                                           const SecureBuffer& dek,
+                                                           const OpenParams& params) {
+  std::vector<std::uint8_t> bytes(kHeaderSize);
+  CAFS_ASSIGN_OR_RETURN(std::size_t n, file->ReadAt(0, bytes));
+  bytes.resize(n);
+  auto parsed = ParseHeaderUnverified(bytes);
+  if (!parsed.ok()) return parsed.status().WithContext(file->path());
+  Header h = std::move(parsed).value();
+  if (params.expected_key_guid && *params.expected_key_guid != h.key_guid) {
+    return Status::AuthFailed(file->path() + ": header names key " + h.key_guid.ToString() +
+                              ", expected " + params.expected_key_guid->ToString());
+  }
+  CAFS_ASSIGN_OR_RETURN(FileKeys keys, DeriveFileKeys(dek, h.cipher, h.file_nonce));
+  Status mac = VerifyHeaderMac(bytes, keys.mac_key.view());
+  if (!mac.ok()) return mac.WithContext(file->path());
+  CAFS_ASSIGN_OR_RETURN(
+      auto cipher, crypto::SectorCipher::Create(h.cipher, keys.data_key.view(), h.sector_size));
+  std::unique_ptr<EncryptedFile> ef(new EncryptedFile(
+      std::move(file), std::move(h), std::move(cipher), std::move(keys.mac_key), params.read_only));
+  if (!params.read_only) CAFS_RETURN_IF_ERROR(ef->RepairTail());
+  return ef;
+}
+
+std::uint64_t EncryptedFile::SectorOffset(std::uint64_t sector) const {
+  return kHeaderSize + sector * sector_size_;
+}
+
+Header EncryptedFile::header() const {
+  std::lock_guard lock(header_mu_);
+  Header h = header_;
+  h.logical_size = Size();
+  return h;
+}
+
+std::uint64_t EncryptedFile::durable_size() const {
+  std::lock_guard lock(header_mu_);
+  return header_.logical_size;
+}
+
+Status EncryptedFile::RepairTail() {
+  const std::uint64_t size = Size();
+  const std::uint64_t sectors = (size + sector_size_ - 1) / sector_size_;
+  CAFS_ASSIGN_OR_RETURN(std::uint64_t physical, file_->Size());
+  if (physical > SectorOffset(sectors)) {
+    CAFS_RETURN_IF_ERROR(file_->Truncate(SectorOffset(sectors)));
+  }
+  const std::size_t tail = static_cast<std::size_t>(size % sector_size_);
+  if (tail == 0) return Status::OK();
+  // Zero the plaintext after the logical end in the last sector, if anything is there.
+  MutableByteView buf = Scratch().first(sector_size_);
+  CAFS_RETURN_IF_ERROR(ReadSectors(sectors - 1, buf));
+  if (IsAllZero(buf.data() + tail, sector_size_ - tail)) return Status::OK();
+  std::memset(buf.data() + tail, 0, sector_size_ - tail);
+  return EncryptAndWrite(sectors - 1, buf, buf);
+}
+
+Status EncryptedFile::DecryptInPlace(std::uint64_t first, MutableByteView buf) {
+  const std::size_t count = buf.size() / sector_size_;
+  std::size_t i = 0;
+  while (i < count) {
+    if (IsAllZero(buf.data() + i * sector_size_, sector_size_)) {
+      ++i;  // a hole: plaintext zeros, already in place
+      continue;
+    }
+    std::size_t j = i + 1;
+    while (j < count && !IsAllZero(buf.data() + j * sector_size_, sector_size_)) ++j;
+    auto run = buf.subspan(i * sector_size_, (j - i) * sector_size_);
+    CAFS_RETURN_IF_ERROR(cipher_->Decrypt(first + i, run, run));
+    i = j;
+  }
+  return Status::OK();
+}
+
+Status EncryptedFile::ReadSectors(std::uint64_t first, MutableByteView out) {
+  CAFS_ASSIGN_OR_RETURN(std::size_t n, file_->ReadAt(SectorOffset(first), out));
+  if (n < out.size()) std::memset(out.data() + n, 0, out.size() - n);
+  return DecryptInPlace(first, out);
+}
+
+Status EncryptedFile::EncryptAndWrite(std::uint64_t first, ByteView plain,
+                                      MutableByteView cipher_out) {
+  CAFS_RETURN_IF_ERROR(cipher_->Encrypt(first, plain, cipher_out));
+  if (cipher_->id() != crypto::CipherId::kNone) {
+    // An all-zero ciphertext would read back as a hole; encryption of any plaintext gives
+    // one with probability 2^-(8 * sector size). Refuse rather than store it.
+    for (std::size_t off = 0; off < cipher_out.size(); off += sector_size_) {
+      if (IsAllZero(cipher_out.data() + off, sector_size_)) {
+        return Status::Internal("ciphertext sector is all zeros; refusing to write a hole");
+      }
+    }
+  }
+  return file_->WriteAt(SectorOffset(first), cipher_out);
+}
+
+Status EncryptedFile::PatchSector(std::uint64_t sector, std::size_t in_sector, ByteView data) {
+  MutableByteView buf = Scratch().first(sector_size_);
+  CAFS_RETURN_IF_ERROR(ReadSectors(sector, buf));
+  std::memcpy(buf.data() + in_sector, data.data(), data.size());
+  return EncryptAndWrite(sector, buf, buf);
+}
+
+void EncryptedFile::RaiseSize(std::uint64_t end) {
+  std::uint64_t cur = size_.load(std::memory_order_acquire);
+  while (cur < end && !size_.compare_exchange_weak(cur, end, std::memory_order_acq_rel)) {
+  }
+}
+
+Result<std::size_t> EncryptedFile::Read(std::uint64_t offset, MutableByteView out) {
+  CAFS_RETURN_IF_ERROR(CheckRange(offset, out.size()));
+  std::uint64_t size = Size();
+  if (out.empty() || offset >= size) return std::size_t{0};
+  std::uint64_t end = std::min<std::uint64_t>(offset + out.size(), size);
+  const std::uint64_t ss = sector_size_;
+  auto guard = ranges_.Lock(offset / ss, (end - 1) / ss, RangeLock::Mode::kShared);
+  // The size may have changed before we got the lock (only upward: Truncate is exclusive
+  // and waited for us or ran before the first load). Keep the range we locked.
+  size = Size();
+  end = std::min(end, size);
+  if (offset >= end) return std::size_t{0};
+
+  std::uint64_t pos = offset;
+  std::uint8_t* dst = out.data();
+  // Head (or the whole read) inside one partial sector.
+  if (pos % ss != 0 || end - pos < ss) {
+    const std::uint64_t sector = pos / ss;
+    const std::size_t in_sector = static_cast<std::size_t>(pos % ss);
+    const std::size_t n =
+        static_cast<std::size_t>(std::min<std::uint64_t>(ss - in_sector, end - pos));
+    MutableByteView buf = Scratch().first(sector_size_);
+    CAFS_RETURN_IF_ERROR(ReadSectors(sector, buf));
+    std::memcpy(dst, buf.data() + in_sector, n);
+    pos += n;
+    dst += n;
+  }
+  // Aligned whole sectors: straight into the caller's buffer, decrypted in place.
+  const std::uint64_t whole = (end - pos) / ss * ss;
+  if (whole > 0) {
+    CAFS_RETURN_IF_ERROR(
+        ReadSectors(pos / ss, MutableByteView(dst, static_cast<std::size_t>(whole))));
+    pos += whole;
+    dst += whole;
+  }
+  // Tail: a partial last sector.
+  if (pos < end) {
+    MutableByteView buf = Scratch().first(sector_size_);
+    CAFS_RETURN_IF_ERROR(ReadSectors(pos / ss, buf));
+    std::memcpy(dst, buf.data(), static_cast<std::size_t>(end - pos));
+    pos = end;
+  }
+  return static_cast<std::size_t>(end - offset);
+}
+
+Status EncryptedFile::Write(std::uint64_t offset, ByteView data) {
+  if (read_only_) return Status::FailedPrecondition(file_->path() + ": opened read-only");
+  CAFS_RETURN_IF_ERROR(CheckRange(offset, data.size()));
+  if (data.empty()) return Status::OK();
+  const std::uint64_t ss = sector_size_;
+  const std::uint64_t end = offset + data.size();
+  auto guard = ranges_.Lock(offset / ss, (end - 1) / ss, RangeLock::Mode::kExclusive);
+
+  std::uint64_t pos = offset;
+  const std::uint8_t* src = data.data();
+  if (pos % ss != 0 || end - pos < ss) {
+    const std::size_t in_sector = static_cast<std::size_t>(pos % ss);
+    const std::size_t n =
+        static_cast<std::size_t>(std::min<std::uint64_t>(ss - in_sector, end - pos));
+    CAFS_RETURN_IF_ERROR(PatchSector(pos / ss, in_sector, ByteView(src, n)));
+    pos += n;
+    src += n;
+  }
+  MutableByteView scratch = Scratch();
+  while (end - pos >= ss) {
+    const std::size_t n =
+        static_cast<std::size_t>(std::min<std::uint64_t>((end - pos) / ss * ss, scratch.size()));
+    CAFS_RETURN_IF_ERROR(EncryptAndWrite(pos / ss, ByteView(src, n), scratch.first(n)));
+    pos += n;
+    src += n;
+  }
+  if (pos < end) {
+    CAFS_RETURN_IF_ERROR(
+        PatchSector(pos / ss, 0, ByteView(src, static_cast<std::size_t>(end - pos))));
+  }
+  RaiseSize(end);
+  return Status::OK();
+}
+
+Status EncryptedFile::Truncate(std::uint64_t new_size) {
+  if (read_only_) return Status::FailedPrecondition(file_->path() + ": opened read-only");
+  CAFS_RETURN_IF_ERROR(CheckRange(new_size, 0));
+  auto guard =
+      ranges_.Lock(0, std::numeric_limits<std::uint64_t>::max(), RangeLock::Mode::kExclusive);
+  const std::uint64_t old_size = Size();
+  if (new_size < old_size) {
+    const std::uint64_t sectors = (new_size + sector_size_ - 1) / sector_size_;
+    const std::size_t tail = static_cast<std::size_t>(new_size % sector_size_);
+    if (tail != 0) {
+      // Keep the invariant: plaintext after the logical end of the last sector is zero.
+      MutableByteView buf = Scratch().first(sector_size_);
+      CAFS_RETURN_IF_ERROR(ReadSectors(sectors - 1, buf));
+      if (!IsAllZero(buf.data() + tail, sector_size_ - tail)) {
+        std::memset(buf.data() + tail, 0, sector_size_ - tail);
+        CAFS_RETURN_IF_ERROR(EncryptAndWrite(sectors - 1, buf, buf));
+      }
+    }
+    CAFS_ASSIGN_OR_RETURN(std::uint64_t physical, file_->Size());
+    if (physical > SectorOffset(sectors)) {
+      CAFS_RETURN_IF_ERROR(file_->Truncate(SectorOffset(sectors)));
+    }
+  }
+  size_.store(new_size, std::memory_order_release);
+  return Status::OK();
+}
+
+Status EncryptedFile::Sync() {
+  std::lock_guard lock(header_mu_);
+  // Every size observed here belongs to writes that completed before it was raised, so the
+  // data sync below covers all bytes up to `size`.
+  const std::uint64_t size = Size();
+  CAFS_RETURN_IF_ERROR(file_->Sync());
+  if (read_only_ || size == header_.logical_size) return Status::OK();
+  const std::uint64_t previous = header_.logical_size;
+  header_.logical_size = size;
+  Status s = WriteHeaderTailLocked();
+  if (s.ok()) s = file_->Sync();
+  if (!s.ok()) header_.logical_size = previous;  // retry the header on the next Sync
+  return s;
+}
+
+Status EncryptedFile::WriteHeaderTailLocked() {
+  std::array<std::uint8_t, kHeaderSize> bytes{};
+  CAFS_RETURN_IF_ERROR(EncodeHeader(header_, mac_key_.view(), bytes));
+  // Only the last 512 bytes change (size, rekey state, MAC): one aligned 512-byte write.
+  return file_->WriteAt(layout::kMutableTail,
+                        ByteView(bytes).subspan(layout::kMutableTail, layout::kMutableTailSize));
+}
+
+}  // namespace cafs::format

@@ -1,0 +1,187 @@
+#include "format/header_codec.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "crypto/mac.h"
+
+namespace cafs::format {
+
+namespace {
+
+Status Bad(const std::string& what) { return Status::Corruption("pool header: " + what); }
+
+bool AllZero(ByteView bytes, std::size_t offset, std::size_t length) {
+  const auto span = bytes.subspan(offset, length);
+  return std::all_of(span.begin(), span.end(), [](std::uint8_t b) { return b == 0; });
+}
+
+void PutUuid(MutableByteView out, std::size_t offset, const Uuid& u) {
+  std::memcpy(out.data() + offset, u.bytes().data(), Uuid::kSize);
+}
+
+Uuid GetUuid(ByteView in, std::size_t offset) {
+  std::array<std::uint8_t, Uuid::kSize> b{};
+  std::memcpy(b.data(), in.data() + offset, Uuid::kSize);
+  return Uuid(b);
+}
+
+// Reserved ranges that must be zero in v1: {offset, length, name}.
+struct ReservedRange {
+  std::size_t offset;
+  std::size_t length;
+  const char* name;
+};
+constexpr ReservedRange kReserved[] = {
+    {layout::kReserved20, 4, "reserved bytes 20..23"},
+    {layout::kReserved92, 4, "reserved bytes 92..95"},
+    {layout::kReserved112, 16, "reserved bytes 112..127"},
+    {layout::kReserved386, layout::kHotzone - layout::kReserved386, "reserved bytes 386..511"},
+    {layout::kReserved2048, layout::kMutableTail - layout::kReserved2048,
+     "reserved bytes 2048..3583"},
+    {layout::kReserved3585, 7, "reserved bytes 3585..3591"},
+    {layout::kReserved3612, 4, "reserved bytes 3612..3615"},
+    {layout::kReserved3624, layout::kLogicalSize - layout::kReserved3624,
+     "reserved bytes 3624..4055"},
+};
+
+}  // namespace
+
+Status ValidateHeader(const Header& h) {
+  if (h.version != kFormatVersion) {
+    return Status::InvalidArgument("pool header: unsupported version " + std::to_string(h.version));
+  }
+  if (h.flags != 0) return Status::InvalidArgument("pool header: unknown flags");
+  if (!crypto::CipherIdFromWire(static_cast<std::uint16_t>(h.cipher)).ok()) {
+    return Status::InvalidArgument("pool header: unknown cipher id");
+  }
+  if (!crypto::IsSupportedSectorSize(h.sector_size)) {
+    return Status::InvalidArgument("pool header: sector size must be 512 or 4096");
+  }
+  if (h.kps_locator.size() > kMaxKpsLocatorSize) {
+    return Status::InvalidArgument("pool header: KPS locator longer than 256 bytes");
+  }
+  if (h.kps_locator.find('\0') != std::string::npos) {
+    return Status::InvalidArgument("pool header: KPS locator contains a NUL byte");
+  }
+  if (h.logical_size > kMaxLogicalSize) {
+    return Status::InvalidArgument("pool header: logical size above 2^62");
+  }
+  if (h.rekey.state != kRekeyNone && h.rekey.state != kRekeyInProgress) {
+    return Status::InvalidArgument("pool header: unknown rekey state");
+  }
+  if (h.rekey.state == kRekeyNone && !(h.rekey == RekeyState{})) {
+    return Status::InvalidArgument("pool header: rekey fields set while no rekey runs");
+  }
+  return Status::OK();
+}
+
+Status EncodeHeader(const Header& h, ByteView mac_key, MutableByteView out) {
+  if (out.size() != kHeaderSize) return Status::InvalidArgument("header buffer is not 4096 bytes");
+  CAFS_RETURN_IF_ERROR(ValidateHeader(h));
+  std::memset(out.data(), 0, out.size());
+  std::uint8_t* p = out.data();
+  std::memcpy(p + layout::kMagic, kMagic, sizeof(kMagic));
+  StoreLe16(p + layout::kVersion, h.version);
+  StoreLe16(p + layout::kHeaderSize, static_cast<std::uint16_t>(kHeaderSize));
+  StoreLe16(p + layout::kCipherId, static_cast<std::uint16_t>(h.cipher));
+  StoreLe16(p + layout::kFlags, h.flags);
+  StoreLe32(p + layout::kSectorSize, h.sector_size);
+  PutUuid(out, layout::kFileGuid, h.file_guid);
+  PutUuid(out, layout::kVmSetId, h.vm_set_id);
+  PutUuid(out, layout::kPolicyGuid, h.policy_guid);
+  PutUuid(out, layout::kKeyGuid, h.key_guid);
+  StoreLe32(p + layout::kKeyVersion, h.key_version);
+  std::memcpy(p + layout::kFileNonce, h.file_nonce.data(), kFileNonceSize);
+  StoreLe64(p + layout::kLogicalSize, h.logical_size);
+  StoreLe16(p + layout::kLocatorLength, static_cast<std::uint16_t>(h.kps_locator.size()));
+  std::memcpy(p + layout::kLocator, h.kps_locator.data(), h.kps_locator.size());
+  p[layout::kRekeyState] = h.rekey.state;
+  PutUuid(out, layout::kRekeyTargetGuid, h.rekey.target_key_guid);
+  StoreLe32(p + layout::kRekeyTargetVersion, h.rekey.target_key_version);
+  StoreLe64(p + layout::kRekeyWatermark, h.rekey.watermark_sector);
+  std::memcpy(p + layout::kHotzone, h.rekey.hotzone.data(), layout::kHotzoneSize);
+  CAFS_ASSIGN_OR_RETURN(crypto::Sha256Mac mac,
+                        crypto::HmacSha256(mac_key, ByteView(p, layout::kMac)));
+  std::memcpy(p + layout::kMac, mac.data(), kMacSize);
+  return Status::OK();
+}
+
+Result<Header> ParseHeaderUnverified(ByteView bytes) {
+  if (bytes.size() < kHeaderSize) {
+    return Bad("truncated: " + std::to_string(bytes.size()) + " of " + std::to_string(kHeaderSize) +
+               " bytes");
+  }
+  bytes = bytes.first(kHeaderSize);
+  const std::uint8_t* p = bytes.data();
+  if (std::memcmp(p + layout::kMagic, kMagic, sizeof(kMagic)) != 0) {
+    return Bad("bad magic (not a CAFS pool file)");
+  }
+  Header h;
+  h.version = LoadLe16(p + layout::kVersion);
+  if (h.version != kFormatVersion) {
+    return Bad("unsupported format version " + std::to_string(h.version) + " (this build reads " +
+               std::to_string(kFormatVersion) + ")");
+  }
+  const std::uint16_t header_size = LoadLe16(p + layout::kHeaderSize);
+  if (header_size != kHeaderSize) {
+    return Bad("header size field is " + std::to_string(header_size) + ", expected 4096");
+  }
+  auto cipher = crypto::CipherIdFromWire(LoadLe16(p + layout::kCipherId));
+  if (!cipher.ok())
+    return Bad("unknown cipher id " + std::to_string(LoadLe16(p + layout::kCipherId)));
+  h.cipher = *cipher;
+  h.flags = LoadLe16(p + layout::kFlags);
+  if (h.flags != 0) return Bad("unknown flags " + std::to_string(h.flags));
+  h.sector_size = LoadLe32(p + layout::kSectorSize);
+  if (!crypto::IsSupportedSectorSize(h.sector_size)) {
+    return Bad("unsupported sector size " + std::to_string(h.sector_size));
+  }
+  for (const auto& r : kReserved) {
+    if (!AllZero(bytes, r.offset, r.length)) return Bad(std::string(r.name) + " not zero");
+  }
+  h.file_guid = GetUuid(bytes, layout::kFileGuid);
+  h.vm_set_id = GetUuid(bytes, layout::kVmSetId);
+  h.policy_guid = GetUuid(bytes, layout::kPolicyGuid);
+  h.key_guid = GetUuid(bytes, layout::kKeyGuid);
+  h.key_version = LoadLe32(p + layout::kKeyVersion);
+  std::memcpy(h.file_nonce.data(), p + layout::kFileNonce, kFileNonceSize);
+  h.logical_size = LoadLe64(p + layout::kLogicalSize);
+  if (h.logical_size > kMaxLogicalSize) {
+    return Bad("logical size " + std::to_string(h.logical_size) + " above 2^62");
+  }
+  const std::uint16_t locator_length = LoadLe16(p + layout::kLocatorLength);
+  if (locator_length > kMaxKpsLocatorSize) {
+    return Bad("KPS locator length " + std::to_string(locator_length) + " above 256");
+  }
+  h.kps_locator.assign(reinterpret_cast<const char*>(p + layout::kLocator), locator_length);
+  if (h.kps_locator.find('\0') != std::string::npos) return Bad("KPS locator contains a NUL byte");
+  if (!AllZero(bytes, layout::kLocator + locator_length, kMaxKpsLocatorSize - locator_length)) {
+    return Bad("KPS locator padding not zero");
+  }
+  h.rekey.state = p[layout::kRekeyState];
+  if (h.rekey.state != kRekeyNone && h.rekey.state != kRekeyInProgress) {
+    return Bad("unknown rekey state " + std::to_string(h.rekey.state));
+  }
+  h.rekey.target_key_guid = GetUuid(bytes, layout::kRekeyTargetGuid);
+  h.rekey.target_key_version = LoadLe32(p + layout::kRekeyTargetVersion);
+  h.rekey.watermark_sector = LoadLe64(p + layout::kRekeyWatermark);
+  std::memcpy(h.rekey.hotzone.data(), p + layout::kHotzone, layout::kHotzoneSize);
+  if (h.rekey.state == kRekeyNone && !(h.rekey == RekeyState{})) {
+    return Bad("rekey block not zero while rekey state is none");
+  }
+  return h;
+}
+
+Status VerifyHeaderMac(ByteView bytes, ByteView mac_key) {
+  if (bytes.size() < kHeaderSize) return Bad("truncated");
+  CAFS_ASSIGN_OR_RETURN(crypto::Sha256Mac mac,
+                        crypto::HmacSha256(mac_key, bytes.first(layout::kMac)));
+  if (!crypto::ConstantTimeEquals(mac, bytes.subspan(layout::kMac, kMacSize))) {
+    return Status::AuthFailed("header MAC mismatch: wrong key or tampered header");
+  }
+  return Status::OK();
+}
+
+}  // namespace cafs::format
