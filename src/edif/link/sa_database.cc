@@ -1,0 +1,203 @@
+#include "edif/link/sa_database.h"
+
+#include <numeric>
+
+namespace cafs::edif::link {
+
+std::uint64_t LinkStats::drops_total() const {
+  return std::accumulate(drops.begin(), drops.end(), std::uint64_t{0});
+}
+
+SaDatabase::SaDatabase(SaPolicy policy, const Clock& clock, ExpiryCallback on_expiring)
+    : policy_(std::move(policy)), clock_(clock), on_expiring_(std::move(on_expiring)) {}
+
+Status SaDatabase::AddRx(SecurityAssociation sa) {
+  const std::uint32_t spi = sa.spi;
+  CAFS_ASSIGN_OR_RETURN(auto rx, RxSa::Create(std::move(sa), policy_.limits, clock_));
+  std::lock_guard lock(rx_mu_);
+  if (rx_.count(spi) != 0) return Status::AlreadyExists("RX SPI already installed");
+  if (rx_.size() >= policy_.max_rx) return Status::NoSpace("too many RX SAs installed");
+  rx_.emplace(spi, RxEntry{std::move(rx), next_order_++, std::nullopt, 0});
+  return Status::OK();
+}
+
+Status SaDatabase::InstallTx(SecurityAssociation sa) {
+  const std::uint32_t spi = sa.spi;
+  CAFS_ASSIGN_OR_RETURN(auto tx, TxSa::Create(std::move(sa), policy_.limits, clock_));
+  std::lock_guard lock(tx_mu_);
+  if (tx_ && tx_->spi() == spi) return Status::AlreadyExists("TX SPI already installed");
+  if (tx_) ++rekeys_;
+  tx_ = std::move(tx);
+  return Status::OK();
+}
+
+Status SaDatabase::DeleteRx(std::uint32_t spi, bool force) {
+  std::lock_guard lock(rx_mu_);
+  auto it = rx_.find(spi);
+  if (it == rx_.end()) return Status::NotFound("no RX SA with this SPI");
+  if (force) {
+    rx_.erase(it);
+    ++rx_retired_;
+    return Status::OK();
+  }
+  if (!it->second.delete_requested) it->second.delete_requested = clock_.MonotonicNow();
+  RetireLocked(clock_.MonotonicNow());
+  return Status::OK();
+}
+
+Status SaDatabase::DeleteTx(std::uint32_t spi) {
+  std::lock_guard lock(tx_mu_);
+  if (!tx_ || tx_->spi() != spi) return Status::NotFound("no TX SA with this SPI");
+  tx_.reset();
+  return Status::OK();
+}
+
+bool SaDatabase::has_tx() const {
+  std::lock_guard lock(tx_mu_);
+  return tx_ != nullptr;
+}
+
+std::optional<std::uint32_t> SaDatabase::tx_spi() const {
+  std::lock_guard lock(tx_mu_);
+  if (!tx_) return std::nullopt;
+  return tx_->spi();
+}
+
+std::vector<std::uint32_t> SaDatabase::rx_spis() const {
+  std::lock_guard lock(rx_mu_);
+  std::vector<std::uint32_t> out;
+  for (const auto& [spi, e] : rx_) out.push_back(spi);
+  return out;
+}
+
+void SaDatabase::Notify(const std::vector<ExpiryEvent>& events) {
+  if (!on_expiring_) return;
+  for (const ExpiryEvent& e : events) on_expiring_(e);
+}
+
+Result<Bytes> SaDatabase::Seal(const FrameHeader& header, ByteView payload) {
+  std::vector<ExpiryEvent> events;
+  Result<Bytes> out = Status::FailedPrecondition("no TX SA installed");
+  {
+    std::lock_guard lock(tx_mu_);
+    if (tx_) {
+      out = tx_->Seal(header, payload);
+      if (out.ok()) {
+        tx_bytes_ += payload.size();
+        ++tx_frames_;
+      } else if (tx_->lifetime().hard_expired()) {
+        std::lock_guard rx_lock(rx_mu_);  // drops_ lives under rx_mu_ (only nesting: tx->rx)
+        ++drops_[static_cast<std::size_t>(DropReason::kHardLimit)];
+      }
+      if (auto r = tx_->lifetime().TakeExpiring()) {
+        ++tx_expiring_;
+        events.push_back({tx_->spi(), Direction::kTx, *r});
+      }
+    }
+  }
+  Notify(events);
+  return out;
+}
+
+Result<Bytes> SaDatabase::Open(const FrameHeader& header, ByteView secured_payload) {
+  std::vector<ExpiryEvent> events;
+  std::variant<RxSa::Opened, DropReason> result = DropReason::kMalformed;
+  {
+    std::lock_guard lock(rx_mu_);
+    const std::optional<std::uint32_t> spi = PeekSpi(secured_payload);
+    auto it = spi ? rx_.find(*spi) : rx_.end();
+    if (spi && it == rx_.end()) result = DropReason::kUnknownSpi;
+    if (it != rx_.end()) {
+      RxSa& sa = *it->second.sa;
+      result = sa.Open(header, secured_payload);
+      if (auto r = sa.lifetime().TakeExpiring()) {
+        ++rx_expiring_;
+        events.push_back({sa.spi(), Direction::kRx, *r});
+      }
+    }
+    if (auto* opened = std::get_if<RxSa::Opened>(&result)) {
+      rx_bytes_ += opened->plaintext.size();
+      ++rx_frames_;
+      RetireLocked(clock_.MonotonicNow());
+    } else {
+      ++drops_[static_cast<std::size_t>(std::get<DropReason>(result))];
+    }
+  }
+  Notify(events);
+  if (auto* opened = std::get_if<RxSa::Opened>(&result)) return std::move(opened->plaintext);
+  const DropReason why = std::get<DropReason>(result);
+  const std::string msg = "secured frame dropped: " + std::string(DropReasonName(why));
+  if (why == DropReason::kAuthFailed) return Status::AuthFailed(msg);
+  return Status::Corruption(msg);
+}
+
+void SaDatabase::CountDrop(DropReason reason) {
+  std::lock_guard lock(rx_mu_);
+  ++drops_[static_cast<std::size_t>(reason)];
+}
+
+void SaDatabase::RetireLocked(TimePoint now) {
+  for (auto it = rx_.begin(); it != rx_.end();) {
+    const RxEntry& e = it->second;
+    bool newer_proven = false;
+    for (const auto& [spi, other] : rx_) {
+      if (other.order > e.order &&
+          other.sa->lifetime().counters().frames >= policy_.retire_after_frames) {
+        newer_proven = true;
+      }
+    }
+    const bool requested = e.delete_requested.has_value();
+    const bool retire = (newer_proven && (requested || policy_.auto_retire)) ||
+                        (requested && now - *e.delete_requested >= policy_.retire_timeout);
+    if (retire) {
+      it = rx_.erase(it);
+      ++rx_retired_;
+    } else {
+      ++it;
+    }
+  }
+}
+
+void SaDatabase::Tick() {
+  std::vector<ExpiryEvent> events;
+  {
+    std::lock_guard lock(tx_mu_);
+    if (tx_) {
+      if (auto r = tx_->lifetime().TakeExpiring()) {
+        ++tx_expiring_;
+        events.push_back({tx_->spi(), Direction::kTx, *r});
+      }
+    }
+  }
+  {
+    std::lock_guard lock(rx_mu_);
+    for (auto& [spi, e] : rx_) {
+      if (auto r = e.sa->lifetime().TakeExpiring()) {
+        ++rx_expiring_;
+        events.push_back({spi, Direction::kRx, *r});
+      }
+    }
+    RetireLocked(clock_.MonotonicNow());
+  }
+  Notify(events);
+}
+
+LinkStats SaDatabase::stats() const {
+  LinkStats s;
+  {
+    std::lock_guard lock(tx_mu_);
+    s.tx_bytes = tx_bytes_;
+    s.tx_frames = tx_frames_;
+    s.rekeys = rekeys_;
+    s.expiring_signals = tx_expiring_;
+  }
+  std::lock_guard lock(rx_mu_);
+  s.rx_bytes = rx_bytes_;
+  s.rx_frames = rx_frames_;
+  s.drops = drops_;
+  s.expiring_signals += rx_expiring_;
+  s.rx_retired = rx_retired_;
+  return s;
+}
+
+}  // namespace cafs::edif::link
