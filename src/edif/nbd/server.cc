@@ -1,0 +1,564 @@
+#include "edif/nbd/server.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <list>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <asio.hpp>
+
+#include "edif/nbd/codec.h"
+#include "edif/nbd/errors.h"
+#include "edif/nbd/negotiation.h"
+#include "edif/nbd/protocol.h"
+#include "util/logging.h"
+
+namespace cafs::edif::nbd {
+namespace {
+
+using Socket = asio::generic::stream_protocol::socket;
+using Strand = asio::strand<asio::io_context::executor_type>;
+
+// Lets device callbacks reach a connection only while the server runs. Stop() closes the gate
+// before the io_context goes away; Run() holds the lock while it posts.
+class Gate {
+ public:
+  template <typename Fn>
+  void Run(Fn&& fn) {
+    std::lock_guard lock(mu_);
+    if (open_) fn();
+  }
+  void Close() {
+    std::lock_guard lock(mu_);
+    open_ = false;
+  }
+
+ private:
+  std::mutex mu_;
+  bool open_ = true;
+};
+
+}  // namespace
+
+class Connection;
+
+class NbdServer::Impl {
+ public:
+  explicit Impl(ServerOptions options);
+  ~Impl();
+
+  struct Export {
+    std::shared_ptr<BlockDevice> device;
+    std::string description;
+  };
+
+  ExportCatalog Catalog() const;
+  std::shared_ptr<BlockDevice> Device(const std::string& name) const;
+  void Accepted(Socket socket);
+  void ConnectionGone();
+  void AcceptTcp(std::shared_ptr<asio::ip::tcp::acceptor> acceptor);
+  void AcceptUnix(std::shared_ptr<asio::local::stream_protocol::acceptor> acceptor);
+  void Stop();
+
+  const ServerOptions options_;
+  const std::shared_ptr<Gate> gate_ = std::make_shared<Gate>();
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, Export> exports_;             // guarded by mu_
+  std::string default_export_;                        // guarded by mu_
+  std::list<std::weak_ptr<Connection>> connections_;  // guarded by mu_
+  std::size_t live_connections_ = 0;                  // guarded by mu_
+  std::vector<std::string> unix_paths_;               // guarded by mu_
+  bool stopped_ = false;                              // guarded by mu_
+
+  // Declared last: destroyed first, with every handler (and connection) it still holds.
+  asio::io_context io_;
+  Strand accept_strand_;
+  std::vector<std::shared_ptr<asio::ip::tcp::acceptor>> tcp_acceptors_;  // accept_strand_
+  std::vector<std::shared_ptr<asio::local::stream_protocol::acceptor>> unix_acceptors_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::vector<std::thread> threads_;
+};
+
+// One client connection. All members are used on strand_ only.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(NbdServer::Impl* server, Socket socket, Strand strand)
+      : server_(server),
+        strand_(std::move(strand)),
+        socket_(std::move(socket)),
+        wake_(strand_),
+        deadline_(strand_) {}
+  ~Connection() { server_->ConnectionGone(); }
+
+  void Start() {
+    asio::co_spawn(strand_, Serve(shared_from_this()),
+                   [self = shared_from_this()](std::exception_ptr) { self->CloseNow(); });
+  }
+  // From any thread.
+  void Close() {
+    asio::post(strand_, [self = shared_from_this()] { self->CloseNow(); });
+  }
+
+ private:
+  struct OutMessage {
+    std::array<std::uint8_t, kSimpleReplySize> header;
+    Bytes data;
+    std::size_t charged;  // bytes counted in bytes_in_flight_
+  };
+
+  static asio::awaitable<void> Serve(std::shared_ptr<Connection> self) {
+    if (co_await self->Negotiate()) co_await self->Transmit();
+    self->CloseNow();
+  }
+
+  template <typename Buffers>
+  asio::awaitable<bool> ReadExactly(const Buffers& buffers) {
+    std::error_code ec;
+    co_await asio::async_read(socket_, buffers, asio::redirect_error(asio::use_awaitable, ec));
+    co_return !ec;
+  }
+  asio::awaitable<bool> WriteAll(ByteView data) {
+    std::error_code ec;
+    co_await asio::async_write(socket_, asio::buffer(data.data(), data.size()),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    co_return !ec;
+  }
+
+  // Fixed newstyle handshake and option haggling. True when transmission may start.
+  asio::awaitable<bool> Negotiate() {
+    deadline_.expires_after(server_->options_.handshake_timeout);
+    deadline_.async_wait([self = shared_from_this()](std::error_code ec) {
+      if (!ec) self->CloseNow();
+    });
+    const auto greeting = EncodeServerGreeting(kFlagFixedNewstyle | kFlagNoZeroes);
+    if (!co_await WriteAll(greeting)) co_return false;
+    std::array<std::uint8_t, 4> flags_buf{};
+    if (!co_await ReadExactly(asio::buffer(flags_buf))) co_return false;
+    const std::uint32_t client_flags = LoadBe32(flags_buf.data());
+    if ((client_flags & ~(kClientFlagFixedNewstyle | kClientFlagNoZeroes)) != 0) {
+      co_return false;  // spec: unknown client flags end the session
+    }
+    const bool fixed = (client_flags & kClientFlagFixedNewstyle) != 0;
+    const bool no_zeroes = (client_flags & kClientFlagNoZeroes) != 0;
+    for (;;) {
+      std::array<std::uint8_t, kOptionHeaderSize> header_buf{};
+      if (!co_await ReadExactly(asio::buffer(header_buf))) co_return false;
+      Result<OptionHeader> header = DecodeOptionHeader(header_buf);
+      if (!header.ok()) co_return false;
+      Bytes payload(header->length);
+      if (!payload.empty() && !co_await ReadExactly(asio::buffer(payload))) co_return false;
+      if (!fixed && header->option != kOptExportName) co_return false;
+      OptionOutcome outcome = HandleOption(header->option, payload, server_->Catalog(), no_zeroes);
+      if (outcome.next == OptionOutcome::Next::kTransmission) {
+        device_ = server_->Device(outcome.export_name);
+        if (device_ == nullptr) co_return false;  // removed between the two lookups
+        info_ = DescribeExport(outcome.export_name, {}, *device_);
+      }
+      if (!outcome.reply.empty() && !co_await WriteAll(outcome.reply)) co_return false;
+      if (outcome.next == OptionOutcome::Next::kClose) co_return false;
+      if (outcome.next == OptionOutcome::Next::kTransmission) break;
+    }
+    deadline_.cancel();
+    co_return true;
+  }
+
+  // Waits until a completion or a finished write wakes us (strand-serialized: no lost wakeups
+  // because conditions are checked on the strand before waiting).
+  asio::awaitable<void> WaitForWake() {
+    wake_.expires_at(asio::steady_timer::time_point::max());
+    std::error_code ignored;
+    co_await wake_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  }
+  void Wake() { wake_.cancel(); }
+
+  asio::awaitable<void> Transmit() {
+    const ServerOptions& opt = server_->options_;
+    for (;;) {
+      while (!closed_ &&
+             (requests_in_flight_ >= opt.max_requests_in_flight ||
+              (requests_in_flight_ > 0 && bytes_in_flight_ >= opt.max_bytes_in_flight))) {
+        co_await WaitForWake();
+      }
+      if (closed_) co_return;
+      std::array<std::uint8_t, kRequestSize> header_buf{};
+      if (!co_await ReadExactly(asio::buffer(header_buf))) co_return;
+      Result<Request> decoded = DecodeRequest(header_buf);
+      if (!decoded.ok()) {
+        CAFS_LOG_DEBUG("nbd: closing connection: {}", decoded.status().ToString());
+        co_return;
+      }
+      const Request request = *decoded;
+      const RequestCheck check = CheckRequest(request, info_);
+      if (check.action == RequestAction::kDisconnect) {
+        CAFS_LOG_DEBUG("nbd: closing connection: {} of {} bytes is over the limit",
+                       CommandName(request.type), request.length);
+        co_return;
+      }
+      Bytes payload(check.payload_length);
+      if (!payload.empty() && !co_await ReadExactly(asio::buffer(payload))) co_return;
+      if (request.type == kCmdDisc && check.action == RequestAction::kExecute) {
+        co_await Drain();
+        co_return;
+      }
+      const std::size_t charged =
+          payload.size() + (request.type == kCmdRead ? std::size_t{request.length} : 0);
+      ++requests_in_flight_;
+      bytes_in_flight_ += charged;
+      if (check.action == RequestAction::kReplyError) {
+        QueueReply(request.cookie, check.error, {}, charged);
+        continue;
+      }
+      Dispatch(request, std::move(payload), charged);
+    }
+  }
+
+  // After NBD_CMD_DISC: let in-flight requests finish (bounded), then close.
+  asio::awaitable<void> Drain() {
+    deadline_.expires_after(server_->options_.disconnect_drain_timeout);
+    deadline_.async_wait([self = shared_from_this()](std::error_code ec) {
+      if (!ec) self->CloseNow();
+    });
+    while (!closed_ && (requests_in_flight_ > 0 || writing_)) co_await WaitForWake();
+    deadline_.cancel();
+  }
+
+  // Hands the request to the device; its callback (any thread) comes back through the gate.
+  void Dispatch(const Request& request, Bytes payload, std::size_t charged) {
+    std::weak_ptr<Connection> weak = weak_from_this();
+    std::shared_ptr<Gate> gate = server_->gate_;
+    const std::uint64_t cookie = request.cookie;
+    const std::uint32_t length = request.length;
+    const bool is_read = request.type == kCmdRead;
+    auto complete = [weak, gate, cookie, charged, length, is_read](Status status, Bytes data) {
+      gate->Run([&] {
+        std::shared_ptr<Connection> self = weak.lock();
+        if (!self) return;
+        std::uint32_t error = ToNbdError(status);
+        if (error == kNbdOk && is_read && data.size() != length) error = kNbdEio;
+        if (error != kNbdOk || !is_read) data.clear();
+        asio::post(self->strand_, [self, cookie, error, charged, data = std::move(data)]() mutable {
+          self->QueueReply(cookie, error, std::move(data), charged);
+        });
+      });
+    };
+    const bool fua = (request.flags & kCmdFlagFua) != 0;
+    BlockDevice& device = *device_;
+    switch (request.type) {
+      case kCmdRead:
+        if (length == 0) {
+          complete(Status::OK(), {});
+          return;
+        }
+        device.Read(request.offset, length, std::move(complete));
+        return;
+      case kCmdWrite:
+        if (length == 0) {
+          complete(Status::OK(), {});
+          return;
+        }
+        device.Write(request.offset, std::move(payload), fua,
+                     [complete](Status s) { complete(std::move(s), {}); });
+        return;
+      case kCmdFlush:
+        device.Flush([complete](Status s) { complete(std::move(s), {}); });
+        return;
+      case kCmdTrim:
+        device.Trim(request.offset, length, [complete](Status s) { complete(std::move(s), {}); });
+        return;
+      case kCmdWriteZeroes:
+        device.WriteZeroes(request.offset, length, fua,
+                           [complete](Status s) { complete(std::move(s), {}); });
+        return;
+      default:  // CheckRequest rejects everything else
+        complete(Status::InvalidArgument("unsupported command"), {});
+        return;
+    }
+  }
+
+  // On strand_: queue one simple reply (plus READ data) and start writing if idle.
+  void QueueReply(std::uint64_t cookie, std::uint32_t error, Bytes data, std::size_t charged) {
+    if (closed_) {
+      Release(charged);
+      return;
+    }
+    out_.push_back(OutMessage{EncodeSimpleReply({error, cookie}), std::move(data), charged});
+    if (!writing_) WriteNext();
+  }
+
+  void WriteNext() {
+    writing_ = true;
+    OutMessage& m = out_.front();
+    std::array<asio::const_buffer, 2> buffers = {asio::buffer(m.header), asio::buffer(m.data)};
+    asio::async_write(
+        socket_, buffers,
+        asio::bind_executor(strand_, [self = shared_from_this()](std::error_code ec, std::size_t) {
+          self->Release(self->out_.front().charged);
+          self->out_.pop_front();
+          self->writing_ = false;
+          if (ec) {
+            self->CloseNow();
+          } else if (!self->out_.empty() && !self->closed_) {
+            self->WriteNext();
+          }
+          self->Wake();
+        }));
+  }
+
+  void Release(std::size_t charged) {
+    --requests_in_flight_;
+    bytes_in_flight_ -= charged;
+    Wake();
+  }
+
+  void CloseNow() {
+    if (closed_) return;
+    closed_ = true;
+    std::error_code ignored;
+    socket_.shutdown(asio::socket_base::shutdown_both, ignored);
+    socket_.close(ignored);
+    deadline_.cancel();
+    Wake();
+    // Replies still queued (not being written) will never be sent.
+    while (out_.size() > (writing_ ? 1u : 0u)) {
+      Release(out_.back().charged);
+      out_.pop_back();
+    }
+  }
+
+  NbdServer::Impl* const server_;
+  Strand strand_;
+  Socket socket_;
+  asio::steady_timer wake_;
+  asio::steady_timer deadline_;
+
+  std::shared_ptr<BlockDevice> device_;
+  ExportInfo info_;
+  std::size_t requests_in_flight_ = 0;
+  std::size_t bytes_in_flight_ = 0;
+  std::deque<OutMessage> out_;
+  bool writing_ = false;
+  bool closed_ = false;
+};
+
+NbdServer::Impl::Impl(ServerOptions options)
+    : options_(options), accept_strand_(asio::make_strand(io_)), work_(io_.get_executor()) {
+  const unsigned n = options_.io_threads == 0 ? 1 : options_.io_threads;
+  for (unsigned i = 0; i < n; ++i) threads_.emplace_back([this] { io_.run(); });
+}
+
+NbdServer::Impl::~Impl() { Stop(); }
+
+ExportCatalog NbdServer::Impl::Catalog() const {
+  ExportCatalog catalog;
+  std::lock_guard lock(mu_);
+  catalog.default_export = default_export_;
+  for (const auto& [name, e] : exports_) {
+    catalog.exports.push_back(DescribeExport(name, e.description, *e.device));
+  }
+  return catalog;
+}
+
+std::shared_ptr<BlockDevice> NbdServer::Impl::Device(const std::string& name) const {
+  std::lock_guard lock(mu_);
+  auto it = exports_.find(name);
+  return it == exports_.end() ? nullptr : it->second.device;
+}
+
+void NbdServer::Impl::Accepted(Socket socket) {
+  auto connection = std::make_shared<Connection>(this, std::move(socket), asio::make_strand(io_));
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_) return;  // ~Connection still counts it down
+    connections_.remove_if([](const std::weak_ptr<Connection>& w) { return w.expired(); });
+    connections_.push_back(connection);
+  }
+  connection->Start();
+}
+
+void NbdServer::Impl::ConnectionGone() {
+  std::lock_guard lock(mu_);
+  --live_connections_;
+  cv_.notify_all();
+}
+
+void NbdServer::Impl::AcceptTcp(std::shared_ptr<asio::ip::tcp::acceptor> acceptor) {
+  acceptor->async_accept(asio::bind_executor(
+      accept_strand_, [this, acceptor](std::error_code ec, asio::ip::tcp::socket s) {
+        if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
+        if (!ec) {
+          std::error_code ignored;
+          s.set_option(asio::ip::tcp::no_delay(true), ignored);
+          const int family = s.local_endpoint(ignored).protocol().family();
+          Socket g(io_);
+          g.assign(asio::generic::stream_protocol(family, IPPROTO_TCP), s.release(), ignored);
+          {
+            std::lock_guard lock(mu_);
+            ++live_connections_;
+          }
+          if (!ignored)
+            Accepted(std::move(g));
+          else
+            ConnectionGone();
+        }
+        AcceptTcp(acceptor);
+      }));
+}
+
+void NbdServer::Impl::AcceptUnix(std::shared_ptr<asio::local::stream_protocol::acceptor> acceptor) {
+  acceptor->async_accept(asio::bind_executor(
+      accept_strand_, [this, acceptor](std::error_code ec, asio::local::stream_protocol::socket s) {
+        if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
+        if (!ec) {
+          std::error_code ignored;
+          Socket g(io_);
+          g.assign(asio::generic::stream_protocol(AF_UNIX, 0), s.release(), ignored);
+          {
+            std::lock_guard lock(mu_);
+            ++live_connections_;
+          }
+          if (!ignored)
+            Accepted(std::move(g));
+          else
+            ConnectionGone();
+        }
+        AcceptUnix(acceptor);
+      }));
+}
+
+void NbdServer::Impl::Stop() {
+  std::vector<std::shared_ptr<Connection>> open;
+  std::vector<std::string> paths;
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    for (auto& w : connections_) {
+      if (auto c = w.lock()) open.push_back(std::move(c));
+    }
+    connections_.clear();
+    paths.swap(unix_paths_);
+  }
+  std::promise<void> closed;
+  asio::post(accept_strand_, [this, &closed] {
+    std::error_code ignored;
+    for (auto& a : tcp_acceptors_) a->close(ignored);
+    for (auto& a : unix_acceptors_) a->close(ignored);
+    closed.set_value();
+  });
+  closed.get_future().wait();
+  for (auto& c : open) c->Close();
+  open.clear();
+  gate_->Close();  // from here on device callbacks are dropped
+  work_.reset();
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(5), [this] { return live_connections_ == 0; });
+  }
+  io_.stop();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  for (const std::string& p : paths) ::unlink(p.c_str());
+}
+
+NbdServer::NbdServer(ServerOptions options) : impl_(std::make_unique<Impl>(options)) {}
+
+NbdServer::~NbdServer() { Stop(); }
+
+Status NbdServer::AddExport(const std::string& name, std::shared_ptr<BlockDevice> device,
+                            std::string description) {
+  if (device == nullptr) return Status::InvalidArgument("nbd export: null device");
+  if (name.size() > kMaxStringLength || description.size() > kMaxStringLength) {
+    return Status::InvalidArgument("nbd export: name or description longer than 4096 bytes");
+  }
+  std::lock_guard lock(impl_->mu_);
+  impl_->exports_[name] = Impl::Export{std::move(device), std::move(description)};
+  return Status::OK();
+}
+
+Status NbdServer::RemoveExport(const std::string& name) {
+  std::lock_guard lock(impl_->mu_);
+  if (impl_->exports_.erase(name) == 0) return Status::NotFound("nbd export " + name);
+  return Status::OK();
+}
+
+void NbdServer::SetDefaultExport(std::string name) {
+  std::lock_guard lock(impl_->mu_);
+  impl_->default_export_ = std::move(name);
+}
+
+Result<std::uint16_t> NbdServer::ListenTcp(const std::string& host, std::uint16_t port) {
+  {
+    std::lock_guard lock(impl_->mu_);
+    if (impl_->stopped_) return Status::FailedPrecondition("nbd server stopped");
+  }
+  std::error_code ec;
+  const asio::ip::address address = asio::ip::make_address(host, ec);
+  if (ec) return Status::InvalidArgument("nbd listen: bad address " + host);
+  auto acceptor = std::make_shared<asio::ip::tcp::acceptor>(impl_->io_);
+  const asio::ip::tcp::endpoint endpoint(address, port);
+  acceptor->open(endpoint.protocol(), ec);
+  if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor->bind(endpoint, ec);
+  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Status::FromErrno(ec.value(), "nbd listen " + host + ":" + std::to_string(port));
+  const std::uint16_t bound = acceptor->local_endpoint(ec).port();
+  std::promise<void> started;
+  asio::post(impl_->accept_strand_, [this, acceptor, &started] {
+    impl_->tcp_acceptors_.push_back(acceptor);
+    impl_->AcceptTcp(acceptor);
+    started.set_value();
+  });
+  started.get_future().wait();
+  return bound;
+}
+
+Status NbdServer::ListenUnix(const std::string& path) {
+  {
+    std::lock_guard lock(impl_->mu_);
+    if (impl_->stopped_) return Status::FailedPrecondition("nbd server stopped");
+  }
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) return Status::AlreadyExists(path + " exists and is not a socket");
+    ::unlink(path.c_str());
+  }
+  std::error_code ec;
+  auto acceptor = std::make_shared<asio::local::stream_protocol::acceptor>(impl_->io_);
+  const asio::local::stream_protocol::endpoint endpoint(path);
+  acceptor->open(endpoint.protocol(), ec);
+  if (!ec) acceptor->bind(endpoint, ec);
+  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Status::FromErrno(ec.value(), "nbd listen unix:" + path);
+  {
+    std::lock_guard lock(impl_->mu_);
+    impl_->unix_paths_.push_back(path);
+  }
+  std::promise<void> started;
+  asio::post(impl_->accept_strand_, [this, acceptor, &started] {
+    impl_->unix_acceptors_.push_back(acceptor);
+    impl_->AcceptUnix(acceptor);
+    started.set_value();
+  });
+  started.get_future().wait();
+  return Status::OK();
+}
+
+void NbdServer::Stop() { impl_->Stop(); }
+
+std::size_t NbdServer::connection_count() const {
+  std::lock_guard lock(impl_->mu_);
+  return impl_->live_connections_;
+}
+
+}  // namespace cafs::edif::nbd
