@@ -1,0 +1,207 @@
+// Header codec: round trip, every field's validation, MAC over every byte, truncation,
+// wrong DEK.
+#include "format/header_codec.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "env/mem_env.h"
+#include "format/encrypted_file.h"
+#include "format/file_keys.h"
+#include "unit/format/test_util.h"
+
+namespace cafs::format {
+namespace {
+
+Header SampleHeader() {
+  Header h;
+  h.cipher = crypto::CipherId::kAes256Xts;
+  h.sector_size = 4096;
+  h.file_guid = Uuid::Random();
+  h.vm_set_id = Uuid::Random();
+  h.policy_guid = Uuid::Random();
+  h.key_guid = Uuid::Random();
+  h.key_version = 7;
+  h.kps_locator = "https://kps.example:8443/";
+  for (std::size_t i = 0; i < h.file_nonce.size(); ++i)
+    h.file_nonce[i] = static_cast<std::uint8_t>(i);
+  h.logical_size = 123456789;
+  return h;
+}
+
+const std::vector<std::uint8_t> kMacKey(32, 0x42);
+
+std::vector<std::uint8_t> Encode(const Header& h) {
+  std::vector<std::uint8_t> b(kHeaderSize);
+  EXPECT_TRUE(EncodeHeader(h, kMacKey, b).ok());
+  return b;
+}
+
+TEST(HeaderCodecTest, RoundTrip) {
+  Header h = SampleHeader();
+  h.rekey.state = kRekeyInProgress;
+  h.rekey.target_key_guid = Uuid::Random();
+  h.rekey.target_key_version = 8;
+  h.rekey.watermark_sector = 99;
+  h.rekey.hotzone[5] = 0xab;
+  auto bytes = Encode(h);
+  auto back = ParseHeaderUnverified(bytes);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, h);
+  EXPECT_TRUE(VerifyHeaderMac(bytes, kMacKey).ok());
+  EXPECT_EQ(std::string(bytes.begin(), bytes.begin() + 8), "CAFSPOOL");
+  EXPECT_EQ(LoadLe64(bytes.data() + layout::kLogicalSize), 123456789u);
+}
+
+TEST(HeaderCodecTest, EveryFlippedByteIsRejected) {
+  const auto good = Encode(SampleHeader());
+  for (std::size_t i = 0; i < kHeaderSize; ++i) {
+    auto bad = good;
+    bad[i] ^= 0x01;
+    auto parsed = ParseHeaderUnverified(bad);
+    Status s = parsed.ok() ? VerifyHeaderMac(bad, kMacKey) : parsed.status();
+    ASSERT_FALSE(s.ok()) << "flip at byte " << i << " went unnoticed";
+    if (parsed.ok()) {
+      EXPECT_TRUE(s.IsAuthFailed());
+      EXPECT_NE(s.message().find("header MAC mismatch"), std::string::npos);
+    } else {
+      EXPECT_TRUE(s.IsCorruption()) << i << ": " << s.ToString();
+    }
+  }
+}
+
+struct FieldCase {
+  std::size_t offset;
+  std::uint8_t value;
+  const char* expect;  // substring of the error
+};
+
+TEST(HeaderCodecTest, EachFieldNamedInItsError) {
+  const auto good = Encode(SampleHeader());
+  const FieldCase cases[] = {
+      {layout::kMagic, 'X', "magic"},
+      {layout::kVersion, 2, "version"},
+      {layout::kHeaderSize + 1, 0x20, "header size"},
+      {layout::kCipherId, 9, "cipher"},
+      {layout::kFlags, 1, "flags"},
+      {layout::kSectorSize, 0x01, "sector size"},
+      {layout::kReserved20, 1, "reserved bytes 20"},
+      {layout::kReserved92 + 3, 1, "reserved bytes 92"},
+      {layout::kReserved112, 1, "reserved bytes 112"},
+      {layout::kLocatorLength + 1, 0x02, "locator length"},
+      {layout::kLocator + 200, 'a', "locator padding"},
+      {layout::kReserved386 + 10, 1, "reserved bytes 386"},
+      {layout::kHotzone + 3, 1, "rekey block"},
+      {layout::kReserved2048 + 100, 1, "reserved bytes 2048"},
+      {layout::kRekeyState, 7, "rekey state"},
+      {layout::kRekeyWatermark, 1, "rekey block"},
+      {layout::kReserved3624 + 4, 1, "reserved bytes 3624"},
+      {layout::kLogicalSize + 7, 0x80, "logical size"},
+  };
+  for (const auto& c : cases) {
+    auto bad = good;
+    bad[c.offset] = c.value;
+    auto parsed = ParseHeaderUnverified(bad);
+    ASSERT_FALSE(parsed.ok()) << c.expect;
+    EXPECT_TRUE(parsed.status().IsCorruption());
+    EXPECT_NE(parsed.status().message().find(c.expect), std::string::npos)
+        << "want '" << c.expect << "' in: " << parsed.status().message();
+  }
+  auto nul = good;
+  nul[layout::kLocator + 2] = 0;
+  EXPECT_NE(ParseHeaderUnverified(nul).status().message().find("NUL"), std::string::npos);
+}
+
+TEST(HeaderCodecTest, TruncatedInput) {
+  const auto good = Encode(SampleHeader());
+  for (std::size_t n : {std::size_t{0}, std::size_t{8}, std::size_t{4095}}) {
+    auto parsed = ParseHeaderUnverified(ByteView(good).first(n));
+    ASSERT_FALSE(parsed.ok());
+    EXPECT_TRUE(parsed.status().IsCorruption());
+    EXPECT_NE(parsed.status().message().find("truncated"), std::string::npos);
+  }
+}
+
+TEST(HeaderCodecTest, EncodeRejectsInvalidHeaders) {
+  std::vector<std::uint8_t> b(kHeaderSize);
+  Header h = SampleHeader();
+  h.kps_locator.assign(257, 'a');
+  EXPECT_TRUE(EncodeHeader(h, kMacKey, b).IsInvalidArgument());
+  h = SampleHeader();
+  h.sector_size = 1024;
+  EXPECT_TRUE(EncodeHeader(h, kMacKey, b).IsInvalidArgument());
+  h = SampleHeader();
+  h.rekey.watermark_sector = 5;  // with state none
+  EXPECT_TRUE(EncodeHeader(h, kMacKey, b).IsInvalidArgument());
+  h = SampleHeader();
+  h.kps_locator.assign(256, 'a');
+  EXPECT_TRUE(EncodeHeader(h, kMacKey, b).ok());
+  EXPECT_EQ(ParseHeaderUnverified(b)->kps_locator, h.kps_locator);
+}
+
+TEST(FileKeysTest, SeparateKeysPerPurposeAndNonce) {
+  SecureBuffer dek(64);
+  dek.data()[0] = 1;
+  std::array<std::uint8_t, kFileNonceSize> n1{}, n2{};
+  n2[0] = 1;
+  auto a = DeriveFileKeys(dek, crypto::CipherId::kAes256Xts, n1);
+  auto b = DeriveFileKeys(dek, crypto::CipherId::kAes256Xts, n2);
+  auto c = DeriveFileKeys(dek, crypto::CipherId::kAes128Xts, n1);
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  EXPECT_EQ(a->data_key.size(), 64u);
+  EXPECT_EQ(c->data_key.size(), 32u);
+  EXPECT_EQ(a->mac_key.size(), 32u);
+  EXPECT_FALSE(a->data_key.Equals(b->data_key));
+  EXPECT_FALSE(ByteView(a->data_key.view()).first(32).data() == nullptr);
+  EXPECT_TRUE(a->mac_key.Equals(c->mac_key));  // MAC key does not depend on the cipher
+  EXPECT_FALSE(a->mac_key.Equals(b->mac_key));
+  EXPECT_TRUE(DeriveFileKeys(SecureBuffer(), crypto::CipherId::kAes256Xts, n1)
+                  .status()
+                  .IsInvalidArgument());
+  auto none = DeriveFileKeys(SecureBuffer(), crypto::CipherId::kNone, n1);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->data_key.empty());
+  EXPECT_EQ(none->mac_key.size(), 32u);
+}
+
+// Open-level header checks: wrong DEK, wrong expected key, truncated pool file.
+TEST(HeaderOpenTest, WrongDekTruncatedAndWrongKeyGuid) {
+  env::MemEnv mem;
+  SecureBuffer dek(32), other(32);
+  dek.data()[0] = 1;
+  other.data()[0] = 2;
+  CreateParams p;
+  p.cipher = crypto::CipherId::kAes128Xts;
+  p.key_guid = Uuid::Random();
+  {
+    auto f = mem.OpenFile("/f", {.create = true});
+    ASSERT_TRUE(f.ok());
+    auto ef = EncryptedFile::Create(std::move(f).value(), p, dek);
+    ASSERT_TRUE(ef.ok()) << ef.status().ToString();
+  }
+  auto wrong = EncryptedFile::Open(testing::Must(mem.OpenFile("/f", {})), other);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_TRUE(wrong.status().IsAuthFailed());
+  EXPECT_NE(wrong.status().message().find("header MAC mismatch"), std::string::npos);
+  auto guid =
+      EncryptedFile::Open(testing::Must(mem.OpenFile("/f", {})), dek,
+                          OpenParams{.expected_key_guid = Uuid::Random(), .read_only = false});
+  EXPECT_TRUE(guid.status().IsAuthFailed());
+  auto right = EncryptedFile::Open(testing::Must(mem.OpenFile("/f", {})), dek,
+                                   OpenParams{.expected_key_guid = p.key_guid, .read_only = false});
+  ASSERT_TRUE(right.ok()) << right.status().ToString();
+  EXPECT_EQ((*right)->header().key_guid, p.key_guid);
+  right->reset();
+  ASSERT_TRUE((testing::Must(mem.OpenFile("/f", {})))->Truncate(100).ok());
+  auto truncated = EncryptedFile::Open(testing::Must(mem.OpenFile("/f", {})), dek);
+  ASSERT_FALSE(truncated.ok());
+  EXPECT_TRUE(truncated.status().IsCorruption());
+  EXPECT_NE(truncated.status().message().find("truncated"), std::string::npos);
+  // Create refuses a non-empty file.
+  EXPECT_EQ(EncryptedFile::Create(testing::Must(mem.OpenFile("/f", {})), p, dek).status().code(),
+            Status::Code::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace cafs::format
