@@ -1,0 +1,65 @@
+// Pool: a storage pool (seed: "Storage pools"), the place where CAFS keeps the bytes of the
+// VM files that policy sends there. The storage pool mapper (PoolMapper) makes every pool
+// look the same whatever backs it; this interface is what a plug-in implements (a POSIX
+// directory today: PosixPool; S3 or RADOS later).
+//
+// Paths given to a Pool are relative to the pool root, '/'-separated, e.g.
+// "my_vmset/windows_xp/osdisk1.vmdk". They must be normalized: not empty, not absolute, no
+// empty, "." or ".." components (InvalidArgument otherwise) — a hostile name can never leave
+// the pool.
+//
+// Threading: every method is safe from many threads at once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "env/env.h"
+#include "util/result.h"
+
+namespace cafs::pool {
+
+struct PoolSpace {
+  std::uint64_t total_bytes = 0;
+  std::uint64_t free_bytes = 0;  // available to CAFS
+  // Percentage of the pool in use, 0..100.
+  double UsedPercent() const {
+    if (total_bytes == 0) return 0.0;
+    return 100.0 * static_cast<double>(total_bytes - free_bytes) / static_cast<double>(total_bytes);
+  }
+};
+
+class Pool {
+ public:
+  virtual ~Pool() = default;
+
+  virtual const std::string& name() const = 0;
+  // A human description of where the bytes live (e.g. the root directory), for messages.
+  virtual std::string location() const = 0;
+
+  virtual Result<std::unique_ptr<env::File>> OpenFile(std::string_view rel_path,
+                                                      const env::OpenOptions& options) = 0;
+  virtual Status RemoveFile(std::string_view rel_path) = 0;
+  // Atomic within the pool.
+  virtual Status Rename(std::string_view from, std::string_view to) = 0;
+  // Creates the directory and its missing parents (OK if present).
+  virtual Status CreateDirs(std::string_view rel_path) = 0;
+  virtual Status RemoveDir(std::string_view rel_path) = 0;
+  virtual Result<env::FileInfo> Stat(std::string_view rel_path) = 0;
+  virtual Result<std::vector<std::string>> ListDir(std::string_view rel_path) = 0;
+  // Makes directory entries (creates, renames, removes) durable.
+  virtual Status SyncDir(std::string_view rel_path) = 0;
+  // Capacity of the pool. Unavailable if the pool's storage cannot be reached.
+  virtual Result<PoolSpace> Space() = 0;
+  // OK if the pool's storage is reachable now; Unavailable with the reason otherwise (a
+  // directory that disappeared, an unmounted file system).
+  virtual Status CheckAvailable() = 0;
+};
+
+// Checks a pool-relative path (rules above). Returns it unchanged when valid.
+Result<std::string> ValidateRelativePath(std::string_view rel_path);
+
+}  // namespace cafs::pool

@@ -1,0 +1,41 @@
+#include "pool/pool_mapper.h"
+
+namespace cafs::pool {
+
+Status ValidatePoolName(const std::string& name) {
+  if (name.empty()) return Status::InvalidArgument("storage pool name is empty");
+  if (name.find('/') != std::string::npos || name.find("##") != std::string::npos || name == "." ||
+      name == "..") {
+    return Status::InvalidArgument("storage pool name '" + name +
+                                   "' must not contain '/' or '##' or be '.' or '..'");
+  }
+  return Status::OK();
+}
+
+Status PoolMapper::Add(std::unique_ptr<Pool> pool) {
+  CAFS_RETURN_IF_ERROR(ValidatePoolName(pool->name()));
+  std::string name = pool->name();
+  if (!pools_.emplace(name, std::move(pool)).second) {
+    return Status::AlreadyExists("storage pool '" + name + "' is configured twice");
+  }
+  return Status::OK();
+}
+
+Result<Pool*> PoolMapper::Find(const std::string& name) const {
+  auto it = pools_.find(name);
+  if (it == pools_.end()) {
+    std::string known;
+    for (const auto& [n, p] : pools_) known += (known.empty() ? "" : ", ") + n;
+    return Status::NotFound("storage pool '" + name + "' is not configured (configured: " +
+                            (known.empty() ? "none" : known) + ")");
+  }
+  return it->second.get();
+}
+
+std::vector<std::string> PoolMapper::names() const {
+  std::vector<std::string> out;
+  for (const auto& [n, p] : pools_) out.push_back(n);
+  return out;
+}
+
+}  // namespace cafs::pool

@@ -1,0 +1,82 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "env/env.h"
+#include "pool/pool_mapper.h"
+#include "pool/posix_pool.h"
+
+namespace cafs::pool {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(PoolPathTest, RejectsPathsThatLeaveThePool) {
+  EXPECT_TRUE(ValidateRelativePath("vs/vm/osdisk1.vmdk").ok());
+  for (const char* bad : {"", "/etc/passwd", "../x", "a/../../x", "a//b", "a/./b", "a/"}) {
+    EXPECT_TRUE(ValidateRelativePath(bad).status().IsInvalidArgument()) << bad;
+  }
+}
+
+class PosixPoolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() / ("cafs-pool-" + std::to_string(::getpid()));
+    fs::remove_all(root_);
+    fs::create_directories(root_);
+  }
+  void TearDown() override { fs::remove_all(root_); }
+  fs::path root_;
+};
+
+TEST_F(PosixPoolTest, FilesLiveBelowTheRoot) {
+  PosixPool pool("mirrored_pool_A", root_.string(), env::Env::Default());
+  ASSERT_TRUE(pool.CheckAvailable().ok());
+  ASSERT_TRUE(pool.CreateDirs("my_vmset/windows_xp").ok());
+  auto f = pool.OpenFile("my_vmset/windows_xp/osdisk1.vmdk", env::OpenOptions::CreateNew());
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  ASSERT_TRUE((*f)->WriteAt(0, AsBytes("hello")).ok());
+  EXPECT_TRUE(fs::exists(root_ / "my_vmset/windows_xp/osdisk1.vmdk"));
+  EXPECT_TRUE(
+      pool.OpenFile("../escape", env::OpenOptions::CreateNew()).status().IsInvalidArgument());
+  ASSERT_TRUE(pool.Rename("my_vmset/windows_xp/osdisk1.vmdk", "my_vmset/windows_xp/b").ok());
+  auto names = pool.ListDir("my_vmset/windows_xp");
+  ASSERT_TRUE(names.ok());
+  EXPECT_EQ(*names, std::vector<std::string>{"b"});
+  auto space = pool.Space();
+  ASSERT_TRUE(space.ok());
+  EXPECT_GT(space->total_bytes, 0u);
+  EXPECT_GE(space->UsedPercent(), 0.0);
+  EXPECT_LE(space->UsedPercent(), 100.0);
+}
+
+TEST_F(PosixPoolTest, DisappearedPoolIsUnavailable) {
+  PosixPool pool("p", (root_ / "gone").string(), env::Env::Default());
+  Status s = pool.CheckAvailable();
+  EXPECT_EQ(s.code(), Status::Code::kUnavailable);
+  EXPECT_NE(s.message().find("gone"), std::string::npos);
+  EXPECT_EQ(pool.Space().status().code(), Status::Code::kUnavailable);
+}
+
+TEST(PoolMapperTest, FindsByNameAndExplainsMisses) {
+  PoolMapper mapper;
+  ASSERT_TRUE(
+      mapper.Add(std::make_unique<PosixPool>("default_pool", "/tmp/a", env::Env::Default())).ok());
+  ASSERT_TRUE(
+      mapper.Add(std::make_unique<PosixPool>("mirrored_pool_A", "/tmp/b", env::Env::Default()))
+          .ok());
+  EXPECT_TRUE(mapper.Add(std::make_unique<PosixPool>("default_pool", "/tmp/c", env::Env::Default()))
+                  .code() == Status::Code::kAlreadyExists);
+  EXPECT_TRUE(mapper.Add(std::make_unique<PosixPool>("a##b", "/tmp/c", env::Env::Default()))
+                  .IsInvalidArgument());
+  auto p = mapper.Find("mirrored_pool_A");
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ((*p)->name(), "mirrored_pool_A");
+  auto miss = mapper.Find("sp_raid");
+  EXPECT_TRUE(miss.status().IsNotFound());
+  EXPECT_NE(miss.status().message().find("default_pool, mirrored_pool_A"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cafs::pool
