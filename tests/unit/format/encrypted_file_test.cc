@@ -67,7 +67,7 @@ TEST_P(EncryptedFileModelTest, RandomOperationsMatchModel) {
   auto ef = CreateFile(env, "/pool");
   std::vector<std::uint8_t> model;
   std::mt19937_64 rng(0xCAF5 + static_cast<unsigned>(cipher()) * 10 + sector());
-  const int ops = std::max(60, static_cast<int>(400 * testing::TestScale()));
+  const int ops = std::max(60, static_cast<int>(1000 * testing::TestScale()));
   constexpr std::uint64_t kMaxSize = 6 << 20;
   const std::uint64_t ss = sector();
   auto pick_size = [&]() -> std::size_t {
@@ -190,7 +190,7 @@ TEST(EncryptedFileConcurrencyTest, DisjointUnalignedRangesAllIntact) {
   const auto dek = testing::TestDek(crypto::CipherId::kAes256Xts);
   auto ef = NewPosixFile(tmp.path() + "/c", crypto::CipherId::kAes256Xts, dek);
   constexpr int kThreads = 4;
-  const int rounds = std::max(50, static_cast<int>(400 * testing::TestScale()));
+  const int rounds = std::max(50, static_cast<int>(1000 * testing::TestScale()));
   // Thread t owns bytes [t*1000 + k*4000, +1000) for all k: ranges share sectors with
   // neighbours, so correctness depends on the sector range lock.
   std::vector<std::thread> threads;
