@@ -10,7 +10,7 @@ PACKAGES=(
   # libraries (ARCHITECTURE.md section 2)
   libssl-dev openssl libpugixml-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libsqlite3-dev sqlite3 libpq-dev libasio-dev libcpp-httplib-dev libfuse3-dev fuse3
-  libtomlplusplus-dev libnbd-dev
+  libtomlplusplus-dev libnbd-dev tzdata
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3
   # real peers used by integration tests

@@ -1,9 +1,9 @@
 #include "policy/access_schedule.h"
 
+#include <fmt/format.h>
+
 #include <array>
 #include <optional>
-
-#include <fmt/format.h>
 
 namespace cafs::policy {
 
@@ -62,9 +62,9 @@ class Parser {
   Status Error(std::string_view what) const {
     std::string_view rest = text_.substr(std::min(i_, text_.size()));
     if (rest.size() > 16) rest = rest.substr(0, 16);
-    return Status::InvalidArgument(fmt::format("access '{}': {}{}", text_, what,
-                                               rest.empty() ? std::string(" at the end")
-                                                            : fmt::format(" at '{}'", rest)));
+    return Status::InvalidArgument(
+        fmt::format("access '{}': {}{}", text_, what,
+                    rest.empty() ? std::string(" at the end") : fmt::format(" at '{}'", rest)));
   }
   void SkipSpace() {
     while (i_ < text_.size() && IsSpace(text_[i_])) ++i_;
@@ -93,8 +93,8 @@ class Parser {
     }
     i_ = begin;
     if (word.empty()) return Error("expected a day (Mon, Tue, Wed, Thu, Fri, Sat or Sun)");
-    return Error(fmt::format("unknown day '{}' (expected Mon, Tue, Wed, Thu, Fri, Sat or Sun)",
-                             word));
+    return Error(
+        fmt::format("unknown day '{}' (expected Mon, Tue, Wed, Thu, Fri, Sat or Sun)", word));
   }
 
   Status Days(std::vector<DayRange>* days) {
@@ -159,7 +159,8 @@ class Parser {
         return Error("a 12-hour time needs an hour 1..12");
       }
       t.twelve_hour = true;
-      t.minutes = static_cast<std::uint16_t>((*hour % 12 + (am ? 0 : 12)) * 60 + minute.value_or(0));
+      t.minutes =
+          static_cast<std::uint16_t>((*hour % 12 + (am ? 0 : 12)) * 60 + minute.value_or(0));
       return t;
     }
     if (!minute) {

@@ -15,13 +15,13 @@ struct Evaluator::State {
 Result<Evaluator> Evaluator::Create(VmSet vmset, PolicyDescriptor descriptor,
                                     std::string_view zoneinfo_dir) {
   if (descriptor.guid && *descriptor.guid != vmset.policy_descriptor) {
-    return Status::FailedPrecondition(fmt::format(
-        "policy descriptor {} is not the one of VM set {} ({})", descriptor.guid->ToString(),
-        vmset.name, vmset.policy_descriptor.ToString()));
+    return Status::FailedPrecondition(
+        fmt::format("policy descriptor {} is not the one of VM set {} ({})",
+                    descriptor.guid->ToString(), vmset.name, vmset.policy_descriptor.ToString()));
   }
   if (!descriptor.vmset_name.empty() && descriptor.vmset_name != vmset.name) {
-    return Status::FailedPrecondition(fmt::format(
-        "policy descriptor is for VM set {}, not {}", descriptor.vmset_name, vmset.name));
+    return Status::FailedPrecondition(fmt::format("policy descriptor is for VM set {}, not {}",
+                                                  descriptor.vmset_name, vmset.name));
   }
   auto zone = TimeZone::Load(vmset.time_zone, zoneinfo_dir);
   if (!zone.ok()) return zone.status().WithContext("VM set " + vmset.name);
@@ -34,8 +34,7 @@ const VmSet& Evaluator::vmset() const { return state_->vmset; }
 const PolicyDescriptor& Evaluator::descriptor() const { return state_->descriptor; }
 const TimeZone& Evaluator::time_zone() const { return state_->zone; }
 
-Result<Decision> Evaluator::Evaluate(std::string_view server_id,
-                                     std::string_view path_within_vmset,
+Result<Decision> Evaluator::Evaluate(std::string_view server_id, std::string_view path_within_vmset,
                                      Clock::TimePoint now) const {
   const State& s = *state_;
   CAFS_ASSIGN_OR_RETURN(const std::string path, NormalizePathWithinVmSet(path_within_vmset));
@@ -55,8 +54,8 @@ Result<Decision> Evaluator::Evaluate(std::string_view server_id,
     case AccessSchedule::Kind::kAlways:
       break;
     case AccessSchedule::Kind::kNever:
-      d.reason = fmt::format("access to '{}' is never allowed (vobj {} {})", path,
-                             d.vobj_index + 1, d.vobj->vglob.pattern());
+      d.reason = fmt::format("access to '{}' is never allowed (vobj {} {})", path, d.vobj_index + 1,
+                             d.vobj->vglob.pattern());
       return d;
     case AccessSchedule::Kind::kWindows: {
       const LocalTime local = s.zone.ToLocal(now);

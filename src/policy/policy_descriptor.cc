@@ -1,8 +1,8 @@
 #include "policy/policy_descriptor.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "policy/xml_reader.h"
 
@@ -80,8 +80,8 @@ Result<VirtualObject> ParseVobj(const XmlReader& r, pugi::xml_node node) {
       CAFS_RETURN_IF_ERROR(r.Once(e, &seen_sector));
       CAFS_ASSIGN_OR_RETURN(v.sector_size, r.Unsigned(e, 512, 4096));
       if (!crypto::IsSupportedSectorSize(v.sector_size)) {
-        return r.Error(e, fmt::format("<sector-size> must be 512 or 4096, got '{}'",
-                                      v.sector_size));
+        return r.Error(e,
+                       fmt::format("<sector-size> must be 512 or 4096, got '{}'", v.sector_size));
       }
     } else if (tag == "replicas") {
       CAFS_RETURN_IF_ERROR(r.Once(e, &seen_replicas));
@@ -125,8 +125,8 @@ Status ParseVobjList(const XmlReader& r, pugi::xml_node list, PolicyDescriptor* 
   CAFS_ASSIGN_OR_RETURN(const auto children, r.Children(list));
   for (const pugi::xml_node e : children) {
     if (std::string_view(e.name()) != "vobj") {
-      return r.Error(e, fmt::format("unknown element <{}> in <vobj-list> (expected vobj)",
-                                    e.name()));
+      return r.Error(e,
+                     fmt::format("unknown element <{}> in <vobj-list> (expected vobj)", e.name()));
     }
     CAFS_ASSIGN_OR_RETURN(VirtualObject v, ParseVobj(r, e));
     d->objects.push_back(std::move(v));
@@ -232,9 +232,10 @@ Result<std::size_t> PolicyDescriptor::MatchIndex(std::string_view path_within_vm
   for (std::size_t i = 0; i < objects.size(); ++i) {
     if (objects[i].vglob.Matches(path_within_vmset)) return i;
   }
-  return Status::NotFound(fmt::format("no virtual object matches '{}' and the policy descriptor "
-                                      "has no hc_default catch-all",
-                                      path_within_vmset));
+  return Status::NotFound(
+      fmt::format("no virtual object matches '{}' and the policy descriptor "
+                  "has no hc_default catch-all",
+                  path_within_vmset));
 }
 
 Result<const VirtualObject*> PolicyDescriptor::Match(std::string_view path_within_vmset) const {

@@ -62,8 +62,8 @@ struct VirtualObject {
 };
 
 struct PolicyDescriptor {
-  std::optional<Uuid> guid;      // <policy-descriptor guid=...>
-  std::string vmset_name;        // <policy-descriptor vmset=...>; empty when not given
+  std::optional<Uuid> guid;            // <policy-descriptor guid=...>
+  std::string vmset_name;              // <policy-descriptor vmset=...>; empty when not given
   std::vector<VirtualObject> objects;  // at least one, document order
 
   static Result<PolicyDescriptor> Parse(std::string_view xml);

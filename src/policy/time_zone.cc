@@ -1,12 +1,12 @@
 #include "policy/time_zone.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <optional>
 #include <vector>
-
-#include <fmt/format.h>
 
 namespace cafs::policy {
 
@@ -314,9 +314,8 @@ Result<TimeZone> TimeZone::Load(std::string_view name, std::string_view zoneinfo
   const std::string path = std::string(zoneinfo_dir) + "/" + std::string(name);
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return Status::NotFound(
-        fmt::format("time zone '{}': cannot open {} (is the tzdata package installed?)", name,
-                    path));
+    return Status::NotFound(fmt::format(
+        "time zone '{}': cannot open {} (is the tzdata package installed?)", name, path));
   }
   std::string bytes;
   bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
@@ -374,9 +373,9 @@ Result<TimeZone> TimeZone::FromTzif(std::string_view name, ByteView data) {
   d->name = std::string(name);
   const std::uint8_t* p = data.data() + at;
   for (std::uint32_t i = 0; i < c.time; ++i, p += tsize) {
-    const std::int64_t t = tsize == 8 ? LoadBe64Signed(p)
-                                      : static_cast<std::int64_t>(
-                                            static_cast<std::int32_t>(LoadBe32(p)));
+    const std::int64_t t = tsize == 8
+                               ? LoadBe64Signed(p)
+                               : static_cast<std::int64_t>(static_cast<std::int32_t>(LoadBe32(p)));
     if (!d->transitions.empty() && t <= d->transitions.back()) {
       return bad("transition times are not ascending");
     }

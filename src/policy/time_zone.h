@@ -31,7 +31,7 @@ namespace cafs::policy {
 
 // Wall-clock time in a zone.
 struct LocalTime {
-  std::chrono::sys_seconds utc;        // the instant (truncated to seconds)
+  std::chrono::sys_seconds utc;         // the instant (truncated to seconds)
   std::int32_t utc_offset_seconds = 0;  // local = utc + offset
   std::string abbreviation;             // "CET", "CEST", "UTC", "UTC+02:00"
   std::chrono::year_month_day date;     // local date

@@ -1,8 +1,8 @@
 #include "policy/vm_set.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "policy/time_zone.h"
 #include "policy/xml_reader.h"
@@ -15,10 +15,8 @@ using internal::XmlReader;
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; };
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [&](char x, char y) {
-           return lower(x) == lower(y);
-         });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [&](char x, char y) { return lower(x) == lower(y); });
 }
 
 bool IsBlank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
@@ -50,8 +48,8 @@ Result<VmSet> VmSet::Parse(std::string_view xml) {
   }
   CAFS_RETURN_IF_ERROR(r.NoAttributes(root));
   VmSet v;
-  bool seen_name = false, seen_mnt = false, seen_pd = false, seen_position = false,
-       seen_tz = false, seen_capacity = false;
+  bool seen_name = false, seen_mnt = false, seen_pd = false, seen_position = false, seen_tz = false,
+       seen_capacity = false;
   CAFS_ASSIGN_OR_RETURN(const auto children, r.Children(root));
   for (const pugi::xml_node e : children) {
     const std::string_view tag = e.name();
@@ -137,9 +135,9 @@ Result<VmSet> VmSet::Parse(std::string_view xml) {
                                     tag));
     }
   }
-  const char* missing = !seen_name      ? "name"
-                        : !seen_mnt     ? "mnt"
-                        : !seen_pd      ? "pd"
+  const char* missing = !seen_name          ? "name"
+                        : !seen_mnt         ? "mnt"
+                        : !seen_pd          ? "pd"
                         : v.servers.empty() ? "vmserv"
                                             : nullptr;
   if (missing != nullptr) return r.Error(root, fmt::format("<vmset> has no <{}>", missing));

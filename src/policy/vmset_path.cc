@@ -1,8 +1,8 @@
 #include "policy/vmset_path.h"
 
-#include <vector>
-
 #include <fmt/format.h>
+
+#include <vector>
 
 #include "policy/vm_set.h"
 
@@ -19,8 +19,8 @@ Result<std::vector<std::string_view>> Components(std::string_view path) {
     if (next == std::string_view::npos) next = path.size();
     const std::string_view c = path.substr(pos, next - pos);
     if (c == "..") {
-      return Status::InvalidArgument(fmt::format("path '{}': '..' components are not allowed",
-                                                 path));
+      return Status::InvalidArgument(
+          fmt::format("path '{}': '..' components are not allowed", path));
     }
     if (!c.empty() && c != ".") out.push_back(c);
     pos = next + 1;
@@ -52,16 +52,15 @@ Result<VmSetPath> ResolveVmSetPath(std::string_view mount_point, unsigned positi
   }
   CAFS_ASSIGN_OR_RETURN(const auto mnt, Components(mount_point));
   CAFS_ASSIGN_OR_RETURN(const auto parts, Components(path));
-  if (parts.size() < mnt.size() ||
-      !std::equal(mnt.begin(), mnt.end(), parts.begin())) {
+  if (parts.size() < mnt.size() || !std::equal(mnt.begin(), mnt.end(), parts.begin())) {
     return Status::NotFound(
         fmt::format("path '{}' is not below mount point '{}'", path, mount_point));
   }
   const std::size_t name_at = mnt.size() + position - 1;
   if (parts.size() <= name_at) {
-    return Status::NotFound(fmt::format(
-        "path '{}' names no VM set (the VM set name is component {} below '{}')", path, position,
-        mount_point));
+    return Status::NotFound(
+        fmt::format("path '{}' names no VM set (the VM set name is component {} below '{}')", path,
+                    position, mount_point));
   }
   VmSetPath out;
   out.vmset_name = std::string(parts[name_at]);
@@ -73,8 +72,8 @@ Result<VmSetPath> ResolveVmSetPath(std::string_view mount_point, unsigned positi
 Result<VmSetPath> ResolveVmSetPath(const VmSet& vmset, std::string_view path) {
   CAFS_ASSIGN_OR_RETURN(VmSetPath p, ResolveVmSetPath(vmset.mount_point, vmset.position, path));
   if (p.vmset_name != vmset.name) {
-    return Status::NotFound(fmt::format("path '{}' is in VM set '{}', not '{}'", path,
-                                        p.vmset_name, vmset.name));
+    return Status::NotFound(
+        fmt::format("path '{}' is in VM set '{}', not '{}'", path, p.vmset_name, vmset.name));
   }
   return p;
 }

@@ -1,9 +1,9 @@
 #include "policy/xml_reader.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <sstream>
-
-#include <fmt/format.h>
 
 namespace cafs::policy::internal {
 
@@ -94,12 +94,12 @@ Result<std::unique_ptr<XmlReader>> XmlReader::Parse(std::string_view text, std::
     return Status::InvalidArgument(fmt::format(
         "{} line 1: unsupported encoding '{}' (expected UTF-8 or ISO-8859-1)", what, encoding));
   }
-  const pugi::xml_parse_result res = r->doc_.load_buffer(
-      r->buffer_.data(), r->buffer_.size(), pugi::parse_default, pugi::encoding_utf8);
+  const pugi::xml_parse_result res = r->doc_.load_buffer(r->buffer_.data(), r->buffer_.size(),
+                                                         pugi::parse_default, pugi::encoding_utf8);
   if (!res) {
     const auto offset = static_cast<std::size_t>(std::max<std::ptrdiff_t>(0, res.offset));
-    const auto end = r->buffer_.begin() +
-                     static_cast<std::ptrdiff_t>(std::min(offset, r->buffer_.size()));
+    const auto end =
+        r->buffer_.begin() + static_cast<std::ptrdiff_t>(std::min(offset, r->buffer_.size()));
     const auto line = 1 + std::count(r->buffer_.begin(), end, '\n');
     return Status::InvalidArgument(
         fmt::format("{} line {}: malformed XML: {}", what, line, res.description()));
@@ -122,8 +122,8 @@ Result<std::unique_ptr<XmlReader>> XmlReader::Parse(std::string_view text, std::
 int XmlReader::LineOf(pugi::xml_node node) const {
   const std::ptrdiff_t off = node.offset_debug();
   if (off < 0) return 0;
-  const auto end = buffer_.begin() + std::min<std::ptrdiff_t>(
-                                         off, static_cast<std::ptrdiff_t>(buffer_.size()));
+  const auto end =
+      buffer_.begin() + std::min<std::ptrdiff_t>(off, static_cast<std::ptrdiff_t>(buffer_.size()));
   return static_cast<int>(1 + std::count(buffer_.begin(), end, '\n'));
 }
 
@@ -183,8 +183,8 @@ Result<unsigned> XmlReader::Unsigned(pugi::xml_node element, unsigned min, unsig
     if (ok) v = v * 10 + static_cast<unsigned>(c - '0');
   }
   if (!ok || v < min || v > max) {
-    return Error(element, fmt::format("<{}> must be a number {}..{}, got '{}'", element.name(),
-                                      min, max, text));
+    return Error(element, fmt::format("<{}> must be a number {}..{}, got '{}'", element.name(), min,
+                                      max, text));
   }
   return static_cast<unsigned>(v);
 }
