@@ -1,0 +1,102 @@
+// Typed access to the Store: records of objects.h in and out of their JSON documents, and
+// the hash-chained audit trail. Use inside Store::InTransaction.
+//
+//   CAFS_RETURN_IF_ERROR(store.InTransaction([&](StoreTxn& txn) -> Status {
+//     CAFS_ASSIGN_OR_RETURN(VmSetRecord v, GetRecord<VmSetRecord>(txn, "my_vmset"));
+//     v.mount_point = "/nfs";
+//     return PutRecord(txn, v);  // Conflict if someone changed it since it was read
+//   }));
+//
+// Threading: as the StoreTxn passed in.
+#pragma once
+
+#include <string_view>
+#include <vector>
+
+#include "kps/objects.h"
+#include "kps/store.h"
+
+namespace cafs::kps {
+
+// A VM set's key-encryption key: a KeyRecord stored under kind kKek with id = VM set name.
+struct KekRecord : KeyRecord {};
+
+template <typename R>
+struct RecordTraits;
+
+#define CAFS_KPS_RECORD_TRAITS(Type, Kind, IdField, ToJsonExpr, FromJsonFn)           \
+  template <>                                                                         \
+  struct RecordTraits<Type> {                                                         \
+    static constexpr ObjectKind kKind = Kind;                                         \
+    static const std::string& Id(const Type& r) { return r.IdField; }                 \
+    static nlohmann::json ToStored(const Type& r) { return ToJsonExpr; }              \
+    static Result<Type> FromStored(const nlohmann::json& j) { return FromJsonFn(j); } \
+  }
+
+CAFS_KPS_RECORD_TRAITS(VmSetRecord, ObjectKind::kVmSet, name, ToJson(r), VmSetFromJson);
+CAFS_KPS_RECORD_TRAITS(PolicyRecord, ObjectKind::kPolicy, id, ToJson(r), PolicyFromJson);
+CAFS_KPS_RECORD_TRAITS(KeyRecord, ObjectKind::kKey, id, ToJson(r, true), KeyFromJson);
+CAFS_KPS_RECORD_TRAITS(ServerRecord, ObjectKind::kServer, id, ToJson(r), ServerFromJson);
+CAFS_KPS_RECORD_TRAITS(GatewayRecord, ObjectKind::kGateway, name, ToJson(r), GatewayFromJson);
+CAFS_KPS_RECORD_TRAITS(AdminRecord, ObjectKind::kAdmin, name, ToJson(r), AdminFromJson);
+Result<KekRecord> KekFromJson(const nlohmann::json& j);
+CAFS_KPS_RECORD_TRAITS(KekRecord, ObjectKind::kKek, id, ToJson(r, true), KekFromJson);
+#undef CAFS_KPS_RECORD_TRAITS
+
+// Decodes a stored document; Corruption if it does not parse (the store was tampered with).
+template <typename R>
+Result<R> DecodeRecord(const StoredObject& o) {
+  auto j = nlohmann::json::parse(o.body, nullptr, false);
+  if (j.is_discarded()) {
+    return Status::Corruption(std::string(ObjectKindName(RecordTraits<R>::kKind)) + " '" + o.id +
+                              "': stored document is not JSON");
+  }
+  auto r = RecordTraits<R>::FromStored(j);
+  if (!r.ok()) return Status::Corruption(r.status().message());
+  r->version = o.version;
+  return r;
+}
+
+template <typename R>
+Result<R> GetRecord(StoreTxn& txn, std::string_view id) {
+  CAFS_ASSIGN_OR_RETURN(StoredObject o, txn.Get(RecordTraits<R>::kKind, id));
+  return DecodeRecord<R>(o);
+}
+
+template <typename R>
+Result<std::vector<R>> ListRecords(StoreTxn& txn) {
+  CAFS_ASSIGN_OR_RETURN(std::vector<StoredObject> all, txn.List(RecordTraits<R>::kKind));
+  std::vector<R> out;
+  out.reserve(all.size());
+  for (const auto& o : all) {
+    CAFS_ASSIGN_OR_RETURN(R r, DecodeRecord<R>(o));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+// Creates (r.version == 0) or updates (r.version = the version read) and sets r.version to
+// the stored version. Conflict / AlreadyExists / NotFound as StoreTxn::Put.
+template <typename R>
+Status PutRecord(StoreTxn& txn, R& r) {
+  nlohmann::json j = RecordTraits<R>::ToStored(r);
+  j.erase("version");
+  CAFS_ASSIGN_OR_RETURN(
+      r.version, txn.Put(RecordTraits<R>::kKind, RecordTraits<R>::Id(r), j.dump(), r.version));
+  return Status::OK();
+}
+
+template <typename R>
+Status DeleteRecord(StoreTxn& txn, const R& r) {
+  return txn.Delete(RecordTraits<R>::kKind, RecordTraits<R>::Id(r), r.version);
+}
+
+// Appends `r` to the audit trail: sets prev_hash from the last record, computes hash
+// (docs/kps.md), stores it and returns it with seq filled in.
+Result<AuditRecord> AppendAuditRecord(StoreTxn& txn, AuditRecord r);
+Result<std::vector<AuditRecord>> ListAuditRecords(StoreTxn& txn, std::uint64_t after_seq,
+                                                  std::size_t limit);
+// Checks every hash and link of the chain; Corruption naming the first bad seq.
+Status VerifyAuditChain(StoreTxn& txn);
+
+}  // namespace cafs::kps

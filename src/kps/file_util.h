@@ -1,0 +1,24 @@
+// Small file helpers for the key & policy server's data directory.
+// Threading: free functions, safe from any thread (no shared state).
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "util/bytes.h"
+#include "util/result.h"
+
+namespace cafs::kps {
+
+// Reads a whole file. NotFound if absent; other errno kept.
+Result<std::string> ReadFile(const std::string& path);
+
+// Writes `data` to `path` atomically (write to a temp file with `mode`, fsync, rename, fsync
+// the directory). With `exclusive`, fails with AlreadyExists if `path` exists.
+Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode, bool exclusive);
+
+// True if `path` exists.
+bool FileExists(const std::string& path);
+
+}  // namespace cafs::kps

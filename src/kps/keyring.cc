@@ -1,0 +1,235 @@
+#include "kps/keyring.h"
+
+#include <chrono>
+
+#include "crypto/cipher_id.h"
+#include "crypto/key_wrap.h"
+#include "crypto/rng.h"
+#include "util/uuid.h"
+
+namespace cafs::kps {
+
+std::int64_t Keyring::Now() const {
+  return std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
+}
+
+Result<SecureBuffer> Keyring::KekFor(StoreTxn& txn, const std::string& vmset, bool create) {
+  auto kek = GetRecord<KekRecord>(txn, vmset);
+  if (kek.ok()) {
+    const KeyVersion* v = kek->Active();
+    if (v == nullptr) return Status::FailedPrecondition("VM set '" + vmset + "' has no active KEK");
+    auto clear = crypto::UnwrapKey(master_.key(), v->wrapped);
+    if (!clear.ok()) {
+      return Status::AuthFailed("KEK of VM set '" + vmset +
+                                "' does not unwrap under the master key (wrong master key or "
+                                "tampered store)");
+    }
+    return clear;
+  }
+  if (!kek.status().IsNotFound() || !create) return kek.status();
+  CAFS_ASSIGN_OR_RETURN(SecureBuffer clear, crypto::RandomKey(kKekSize));
+  KekRecord rec;
+  rec.id = vmset;
+  rec.vmset = vmset;
+  rec.cipher = std::string(kKekCipher);
+  rec.created = rec.rotated = Now();
+  KeyVersion v;
+  v.number = 1;
+  v.state = KeyState::kActive;
+  v.created = v.changed = rec.created;
+  CAFS_ASSIGN_OR_RETURN(v.wrapped, crypto::WrapKey(master_.key(), clear.view()));
+  rec.versions.push_back(std::move(v));
+  CAFS_RETURN_IF_ERROR(PutRecord(txn, rec));
+  return clear;
+}
+
+Result<Bytes> Keyring::NewWrappedDek(StoreTxn& txn, const KeyRecord& key) {
+  CAFS_ASSIGN_OR_RETURN(crypto::CipherId cipher, crypto::ParseCipherName(key.cipher));
+  CAFS_ASSIGN_OR_RETURN(SecureBuffer kek, KekFor(txn, key.vmset, /*create=*/true));
+  CAFS_ASSIGN_OR_RETURN(SecureBuffer dek, crypto::RandomKey(crypto::CipherKeySize(cipher)));
+  return crypto::WrapKey(kek, dek.view());
+}
+
+Result<KeyRecord> Keyring::CreateKey(std::string_view vmset, std::string_view cipher, bool activate,
+                                     std::string_view id) {
+  if (vmset.empty()) return Status::InvalidArgument("a key needs a VM set");
+  CAFS_ASSIGN_OR_RETURN(crypto::CipherId cid, crypto::ParseCipherName(cipher));
+  if (cid == crypto::CipherId::kNone) {
+    return Status::InvalidArgument("cipher 'none' has no key: name the clear-text key GUID " +
+                                   Uuid::ClearTextKey().ToString() + " in the policy instead");
+  }
+  Uuid guid = Uuid::Random();
+  if (!id.empty()) {
+    CAFS_ASSIGN_OR_RETURN(guid, Uuid::Parse(id));
+  }
+  if (guid == Uuid::ClearTextKey() || guid.IsNil()) {
+    return Status::InvalidArgument("key GUID " + guid.ToString() +
+                                   " is reserved (clear-text key / nil) and cannot be created");
+  }
+  KeyRecord rec;
+  rec.id = guid.ToString();
+  rec.vmset = std::string(vmset);
+  rec.cipher = std::string(crypto::CipherName(cid));
+  rec.created = rec.rotated = Now();
+  if (Status txn_status = store_.InTransaction([&](StoreTxn& txn) -> Status {
+        KeyVersion v;
+        v.number = 1;
+        v.state = activate ? KeyState::kActive : KeyState::kPreActive;
+        v.created = v.changed = rec.created;
+        CAFS_ASSIGN_OR_RETURN(v.wrapped, NewWrappedDek(txn, rec));
+        rec.versions = {std::move(v)};
+        return PutRecord(txn, rec);
+      });
+      !txn_status.ok()) {
+    return txn_status;
+  }
+  return rec;
+}
+
+Result<KeyRecord> Keyring::GetKey(std::string_view id) {
+  KeyRecord out;
+  if (Status txn_status = store_.InTransaction([&](StoreTxn& txn) -> Status {
+        CAFS_ASSIGN_OR_RETURN(out, GetRecord<KeyRecord>(txn, id));
+        return Status::OK();
+      });
+      !txn_status.ok()) {
+    return txn_status;
+  }
+  return out;
+}
+
+Result<KeyRecord> Keyring::RotateKey(std::string_view id) {
+  KeyRecord out;
+  if (Status txn_status = store_.InTransaction([&](StoreTxn& txn) -> Status {
+        CAFS_ASSIGN_OR_RETURN(KeyRecord k, GetRecord<KeyRecord>(txn, id));
+        bool usable = false;
+        for (const auto& v : k.versions) {
+          usable = usable || v.state == KeyState::kActive || v.state == KeyState::kPreActive ||
+                   v.state == KeyState::kDeactivated;
+        }
+        if (!usable) {
+          return Status::FailedPrecondition(
+              "key " + k.id + " has no usable version (all destroyed or compromised)");
+        }
+        const std::int64_t now = Now();
+        KeyVersion nv;
+        nv.number = k.versions.empty() ? 1 : k.versions.back().number + 1;
+        nv.state = KeyState::kActive;
+        nv.created = nv.changed = now;
+        CAFS_ASSIGN_OR_RETURN(nv.wrapped, NewWrappedDek(txn, k));
+        for (auto& v : k.versions) {
+          if (v.state == KeyState::kActive) {
+            v.state = KeyState::kDeactivated;
+            v.changed = now;
+          }
+        }
+        k.versions.push_back(std::move(nv));
+        k.rotated = now;
+        CAFS_RETURN_IF_ERROR(PutRecord(txn, k));
+        out = std::move(k);
+        return Status::OK();
+      });
+      !txn_status.ok()) {
+    return txn_status;
+  }
+  return out;
+}
+
+Result<KeyRecord> Keyring::SetState(std::string_view id, std::uint32_t number, KeyState to) {
+  if (to == KeyState::kDestroyed) return DestroyKey(id, number);
+  KeyRecord out;
+  if (Status txn_status = store_.InTransaction([&](StoreTxn& txn) -> Status {
+        CAFS_ASSIGN_OR_RETURN(KeyRecord k, GetRecord<KeyRecord>(txn, id));
+        KeyVersion* v = k.Find(number);
+        if (v == nullptr) {
+          return Status::NotFound("key " + k.id + " has no version " + std::to_string(number));
+        }
+        if (v->state == to) {
+          out = std::move(k);
+          return Status::OK();
+        }
+        if (!KeyStateTransitionAllowed(v->state, to)) {
+          return Status::FailedPrecondition("key " + k.id + " version " + std::to_string(number) +
+                                            ": " + std::string(KeyStateName(v->state)) + " -> " +
+                                            std::string(KeyStateName(to)) +
+                                            " is not an allowed KMIP state change");
+        }
+        v->state = to;
+        v->changed = Now();
+        CAFS_RETURN_IF_ERROR(PutRecord(txn, k));
+        out = std::move(k);
+        return Status::OK();
+      });
+      !txn_status.ok()) {
+    return txn_status;
+  }
+  return out;
+}
+
+Result<KeyRecord> Keyring::DestroyKey(std::string_view id, std::optional<std::uint32_t> number) {
+  KeyRecord out;
+  if (Status txn_status = store_.InTransaction([&](StoreTxn& txn) -> Status {
+        CAFS_ASSIGN_OR_RETURN(KeyRecord k, GetRecord<KeyRecord>(txn, id));
+        bool found = false;
+        const std::int64_t now = Now();
+        for (auto& v : k.versions) {
+          if (number && v.number != *number) continue;
+          found = true;
+          std::fill(v.wrapped.begin(), v.wrapped.end(), std::uint8_t{0});
+          v.wrapped.clear();
+          if (v.state != KeyState::kDestroyed) {
+            v.state = KeyState::kDestroyed;
+            v.changed = now;
+          }
+        }
+        if (!found) {
+          return Status::NotFound("key " + k.id + " has no version " + std::to_string(*number));
+        }
+        CAFS_RETURN_IF_ERROR(PutRecord(txn, k));
+        out = std::move(k);
+        return Status::OK();
+      });
+      !txn_status.ok()) {
+    return txn_status;
+  }
+  // The old row bytes are overwritten (secure_delete); make the WAL forget them too.
+  CAFS_RETURN_IF_ERROR(store_.Compact());
+  return out;
+}
+
+Result<SecureBuffer> Keyring::UnwrapKeyIn(StoreTxn& txn, const KeyRecord& key,
+                                          std::uint32_t number) {
+  const KeyVersion* v = number == 0 ? key.Active() : key.Find(number);
+  if (v == nullptr) {
+    return number == 0
+               ? Status::FailedPrecondition("key " + key.id + " has no active version")
+               : Status::NotFound("key " + key.id + " has no version " + std::to_string(number));
+  }
+  if (!CanDecrypt(v->state) || v->wrapped.empty()) {
+    return Status::FailedPrecondition("key " + key.id + " version " + std::to_string(v->number) +
+                                      " is " + std::string(KeyStateName(v->state)) +
+                                      " and cannot be used");
+  }
+  CAFS_ASSIGN_OR_RETURN(SecureBuffer kek, KekFor(txn, key.vmset, /*create=*/false));
+  auto dek = crypto::UnwrapKey(kek, v->wrapped);
+  if (!dek.ok()) {
+    return Status::AuthFailed("key " + key.id + " version " + std::to_string(v->number) +
+                              " does not unwrap under its VM set's KEK (tampered store)");
+  }
+  return dek;
+}
+
+Result<SecureBuffer> Keyring::UnwrapKey(std::string_view id, std::uint32_t number) {
+  SecureBuffer out;
+  if (Status txn_status = store_.InTransaction([&](StoreTxn& txn) -> Status {
+        CAFS_ASSIGN_OR_RETURN(KeyRecord k, GetRecord<KeyRecord>(txn, id));
+        CAFS_ASSIGN_OR_RETURN(out, UnwrapKeyIn(txn, k, number));
+        return Status::OK();
+      });
+      !txn_status.ok()) {
+    return txn_status;
+  }
+  return out;
+}
+
+}  // namespace cafs::kps

@@ -1,0 +1,140 @@
+// The objects the key & policy server keeps, and their JSON forms.
+//
+// Each object is stored by the Store as one JSON document (the forms below, docs/kps.md)
+// under (kind, id) with an optimistic-concurrency version; the same JSON (minus wrapped key
+// bytes) is what the REST API shows. `version` is the store's row version: 0 = not stored yet.
+// Threading: plain values.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "util/bytes.h"
+#include "util/result.h"
+
+namespace cafs::kps {
+
+// Separation of duties (seed: tenant, key and storage administrators are separate).
+enum class Role { kSecurityAdmin, kTenantAdmin, kKeyAdmin, kStorageAdmin, kAuditor, kGateway };
+// "security-admin", "tenant-admin", "key-admin", "storage-admin", "auditor", "gateway".
+std::string_view RoleName(Role role);
+Result<Role> ParseRole(std::string_view name);
+
+// KMIP 1.x key life-cycle states (KMIP spec 3.22 State; we leave out "destroyed compromised").
+enum class KeyState { kPreActive, kActive, kDeactivated, kCompromised, kDestroyed };
+// "pre-active", "active", "deactivated", "compromised", "destroyed".
+std::string_view KeyStateName(KeyState state);
+Result<KeyState> ParseKeyState(std::string_view name);
+// Whether KMIP allows moving from `from` to `to` (destroy has its own operation).
+bool KeyStateTransitionAllowed(KeyState from, KeyState to);
+// Whether a key version in `state` may be unwrapped to decrypt existing data.
+inline bool CanDecrypt(KeyState s) {
+  return s == KeyState::kActive || s == KeyState::kDeactivated || s == KeyState::kCompromised;
+}
+
+struct VmSetRecord {
+  std::string name;                  // unique, e.g. "my_vmset"
+  std::string mount_point;           // seed <mnt>, e.g. "/nfs"
+  int position = 0;                  // path component index of the VM set under mnt
+  std::vector<std::string> servers;  // virtualization server ids (seed <vmserv>)
+  std::string policy_id;             // policy descriptor GUID (seed <pd>)
+  std::uint64_t version = 0;
+};
+
+struct PolicyRecord {
+  std::string id;  // GUID text
+  std::string name;
+  std::string xml;
+  std::uint64_t version = 0;
+};
+
+struct KeyVersion {
+  std::uint32_t number = 1;
+  KeyState state = KeyState::kActive;
+  Bytes wrapped;             // RFC 5649 wrapped key; empty once destroyed
+  std::int64_t created = 0;  // unix seconds
+  std::int64_t changed = 0;
+};
+
+// A data key (DEK, kind kKey) or a VM set's key-encryption key (kind kKek, id = VM set name).
+struct KeyRecord {
+  std::string id;                    // GUID text (DEK) or the VM set name (KEK)
+  std::string vmset;                 // owning VM set
+  std::string cipher;                // "aes-256-xts" ..., or "aes-256-kwp" for a KEK
+  std::vector<KeyVersion> versions;  // ascending numbers
+  std::int64_t created = 0;
+  std::int64_t rotated = 0;
+  std::uint64_t version = 0;
+
+  // The newest version in state active, or nullptr.
+  const KeyVersion* Active() const;
+  const KeyVersion* Find(std::uint32_t number) const;
+  KeyVersion* Find(std::uint32_t number);
+};
+
+struct ServerRecord {
+  std::string id;  // seed <vmserv> id, e.g. "755083456"
+  std::string name;
+  std::vector<std::string> addresses;
+  std::uint64_t version = 0;
+};
+
+struct GatewayRecord {
+  std::string name;
+  std::string cert_serial;          // hex
+  std::string cert_fingerprint;     // SHA-256 hex of the DER certificate
+  std::vector<std::string> vmsets;  // VM sets it may fetch; empty = all
+  std::int64_t enrolled = 0;
+  bool revoked = false;
+  std::uint64_t version = 0;
+};
+
+struct AdminRecord {
+  std::string name;
+  Role role = Role::kAuditor;
+  std::vector<std::string> vmsets;  // scope of a tenant-admin
+  std::string cert_serial;
+  std::string cert_fingerprint;
+  bool revoked = false;
+  std::uint64_t version = 0;
+};
+
+struct AuditRecord {
+  std::uint64_t seq = 0;  // assigned by the store, ascending
+  std::int64_t time = 0;  // unix seconds
+  std::string actor;      // certificate CN
+  std::string role;
+  std::string action;  // e.g. "POST /v1/keys"
+  std::string object;
+  std::string result;  // "ok", "denied", "error"
+  std::string reason;
+  std::string prev_hash;  // hex SHA-256 of the previous record's hash ("" for the first)
+  std::string hash;       // hex SHA-256(prev_hash || canonical JSON without hash)
+};
+
+// JSON forms. `with_secrets` = include wrapped key bytes (store only, never the API).
+nlohmann::json ToJson(const VmSetRecord& r);
+nlohmann::json ToJson(const PolicyRecord& r);
+nlohmann::json ToJson(const KeyRecord& r, bool with_wrapped);
+nlohmann::json ToJson(const ServerRecord& r);
+nlohmann::json ToJson(const GatewayRecord& r);
+nlohmann::json ToJson(const AdminRecord& r);
+nlohmann::json ToJson(const AuditRecord& r);
+
+// Parsers are strict: a wrong type or a missing required field is InvalidArgument naming it.
+Result<VmSetRecord> VmSetFromJson(const nlohmann::json& j);
+Result<PolicyRecord> PolicyFromJson(const nlohmann::json& j);
+Result<KeyRecord> KeyFromJson(const nlohmann::json& j);
+Result<ServerRecord> ServerFromJson(const nlohmann::json& j);
+Result<GatewayRecord> GatewayFromJson(const nlohmann::json& j);
+Result<AdminRecord> AdminFromJson(const nlohmann::json& j);
+Result<AuditRecord> AuditFromJson(const nlohmann::json& j);
+
+// InvalidArgument naming the first key of `j` not in `allowed` (REST: unknown fields).
+Status CheckKnownFields(const nlohmann::json& j, std::initializer_list<std::string_view> allowed);
+
+}  // namespace cafs::kps

@@ -1,0 +1,52 @@
+#include "kps/store.h"
+
+#include "kps/postgres_store.h"
+#include "kps/sqlite_store.h"
+
+namespace cafs::kps {
+
+namespace {
+constexpr std::string_view kConflictPrefix = "version conflict";
+}
+
+std::string_view ObjectKindName(ObjectKind kind) {
+  switch (kind) {
+    case ObjectKind::kVmSet:
+      return "vmset";
+    case ObjectKind::kPolicy:
+      return "policy";
+    case ObjectKind::kKey:
+      return "key";
+    case ObjectKind::kKek:
+      return "kek";
+    case ObjectKind::kServer:
+      return "server";
+    case ObjectKind::kGateway:
+      return "gateway";
+    case ObjectKind::kAdmin:
+      return "admin";
+  }
+  return "unknown";
+}
+
+Status ConflictError(std::string_view what) {
+  return Status::FailedPrecondition(std::string(kConflictPrefix) + ": " + std::string(what) +
+                                    " was changed by someone else; read it again and retry");
+}
+
+bool IsConflict(const Status& s) {
+  return s.code() == Status::Code::kFailedPrecondition &&
+         s.message().compare(0, kConflictPrefix.size(), kConflictPrefix) == 0;
+}
+
+Result<std::unique_ptr<Store>> OpenStore(std::string_view spec, const std::string& data_dir) {
+  if (spec.empty() || spec == "sqlite") return OpenSqliteStore(data_dir + "/kps.db");
+  if (spec.substr(0, 7) == "sqlite:") return OpenSqliteStore(std::string(spec.substr(7)));
+  if (spec.substr(0, 13) == "postgresql://" || spec.substr(0, 11) == "postgres://") {
+    return OpenPostgresStore(std::string(spec));
+  }
+  return Status::InvalidArgument("unknown store '" + std::string(spec) +
+                                 "': use sqlite, sqlite:PATH or postgresql://...");
+}
+
+}  // namespace cafs::kps
