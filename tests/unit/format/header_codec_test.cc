@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 #include "env/mem_env.h"
@@ -201,6 +203,38 @@ TEST(HeaderOpenTest, WrongDekTruncatedAndWrongKeyGuid) {
   // Create refuses a non-empty file.
   EXPECT_EQ(EncryptedFile::Create(testing::Must(mem.OpenFile("/f", {})), p, dek).status().code(),
             Status::Code::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace cafs::format
+
+namespace cafs::format {
+namespace {
+
+// Writes valid headers (MAC key 32 x 0x42, as the fuzzer uses) to $CAFS_WRITE_FUZZ_SEEDS, the
+// seed corpus of header_decode_fuzzer. Skipped unless the variable is set.
+TEST(HeaderCodecTest, WriteFuzzSeeds) {
+  const char* dir = std::getenv("CAFS_WRITE_FUZZ_SEEDS");
+  if (dir == nullptr) GTEST_SKIP() << "set CAFS_WRITE_FUZZ_SEEDS=<dir> to write seeds";
+  int i = 0;
+  for (auto cipher : testing::AllCiphers()) {
+    for (std::uint32_t sector : {512u, 4096u}) {
+      Header h = SampleHeader();
+      h.cipher = cipher;
+      h.sector_size = sector;
+      if (i % 3 == 1) {
+        h.rekey.state = kRekeyInProgress;
+        h.rekey.watermark_sector = 12;
+        h.rekey.target_key_guid = Uuid::Random();
+      }
+      if (i % 2 == 0) h.kps_locator.clear();
+      auto bytes = Encode(h);
+      FILE* f = std::fopen((std::string(dir) + "/valid-" + std::to_string(i++)).c_str(), "wb");
+      ASSERT_NE(f, nullptr);
+      ASSERT_EQ(std::fwrite(bytes.data(), 1, bytes.size(), f), bytes.size());
+      std::fclose(f);
+    }
+  }
 }
 
 }  // namespace

@@ -1,0 +1,6 @@
+# Pool file header decoder (src/format/header_codec.h). Seeds: valid headers for each cipher
+# and sector size, made by format_test (HeaderCodecTest.WriteFuzzSeeds with
+# CAFS_WRITE_FUZZ_SEEDS=<dir>).
+cafs_add_fuzzer(header_decode_fuzzer
+  SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/format/fuzz/header_decode_fuzzer.cc
+  LIBS cafs_format)
