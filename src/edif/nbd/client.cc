@@ -92,7 +92,10 @@ class NbdClient::Impl {
     if (ec) co_return Status::Unavailable("nbd socket: " + ec.message());
     // Greeting, then our flags.
     std::array<std::uint8_t, kServerGreetingSize> greeting{};
-    if (!co_await ReadExactly(asio::buffer(greeting))) co_return Lost("reading the greeting");
+    {
+      const bool io_ok = co_await ReadExactly(asio::buffer(greeting));
+      if (!io_ok) co_return Lost("reading the greeting");
+    }
     Result<std::uint16_t> flags = DecodeServerGreeting(greeting);
     if (!flags.ok()) co_return flags.status();
     if ((*flags & kFlagFixedNewstyle) == 0) {
@@ -102,7 +105,10 @@ class NbdClient::Impl {
     std::array<std::uint8_t, 4> client_flags{};
     StoreBe32(client_flags.data(),
               kClientFlagFixedNewstyle | (no_zeroes_ ? kClientFlagNoZeroes : 0u));
-    if (!co_await WriteAll(client_flags)) co_return Lost("sending client flags");
+    {
+      const bool io_ok = co_await WriteAll(client_flags);
+      if (!io_ok) co_return Lost("sending client flags");
+    }
     co_return Status::OK();
   }
 
@@ -110,12 +116,17 @@ class NbdClient::Impl {
   asio::awaitable<Result<std::pair<OptionReplyHeader, Bytes>>> ReadOptionReply(
       std::uint32_t option) {
     std::array<std::uint8_t, kOptionReplyHeaderSize> buf{};
-    if (!co_await ReadExactly(asio::buffer(buf))) co_return Lost("reading an option reply");
+    {
+      const bool io_ok = co_await ReadExactly(asio::buffer(buf));
+      if (!io_ok) co_return Lost("reading an option reply");
+    }
     Result<OptionReplyHeader> h = DecodeOptionReplyHeader(buf);
     if (!h.ok()) co_return h.status();
     if (h->option != option) co_return Status::InvalidArgument("nbd: reply to another option");
     Bytes data(h->length);
-    if (!data.empty() && !co_await ReadExactly(asio::buffer(data))) {
+    bool io_ok = true;
+    if (!data.empty()) io_ok = co_await ReadExactly(asio::buffer(data));
+    if (!io_ok) {
       co_return Lost("reading option reply data");
     }
     co_return std::make_pair(*h, std::move(data));
@@ -125,8 +136,9 @@ class NbdClient::Impl {
     Status s = co_await Open(endpoint);
     if (!s.ok()) co_return s;
     InfoRequest go{name, {kInfoBlockSize}};
-    if (!co_await WriteAll(EncodeOption(kOptGo, EncodeInfoRequest(go))))
-      co_return Lost("NBD_OPT_GO");
+    const Bytes go_option = EncodeOption(kOptGo, EncodeInfoRequest(go));
+    const bool sent_go = co_await WriteAll(go_option);
+    if (!sent_go) co_return Lost("NBD_OPT_GO");
     info_.name = name;
     bool have_export = false;
     for (;;) {
@@ -148,11 +160,14 @@ class NbdClient::Impl {
       if ((h.type & kRepFlagError) != 0) co_return ErrorFromOptionReply(h, data);
       // Other non-error replies are ignored, as the spec asks.
     }
-    if (!co_await WriteAll(EncodeOption(kOptExportName, AsBytes(name)))) {
+    const Bytes name_option = EncodeOption(kOptExportName, AsBytes(name));
+    const bool sent_name = co_await WriteAll(name_option);
+    if (!sent_name) {
       co_return Lost("NBD_OPT_EXPORT_NAME");
     }
     Bytes reply(kExportNameReplySize + (no_zeroes_ ? 0 : kExportNameZeroPad));
-    if (!co_await ReadExactly(asio::buffer(reply))) {
+    const bool got_reply = co_await ReadExactly(asio::buffer(reply));
+    if (!got_reply) {
       co_return Status::NotFound("nbd: server closed on NBD_OPT_EXPORT_NAME " + name);
     }
     info_.size = LoadBe64(reply.data());
@@ -161,7 +176,11 @@ class NbdClient::Impl {
   }
 
   asio::awaitable<Status> List(std::vector<ExportListing>* out) {
-    if (!co_await WriteAll(EncodeOption(kOptList, {}))) co_return Lost("NBD_OPT_LIST");
+    {
+      const Bytes list_option = EncodeOption(kOptList, {});
+      const bool io_ok = co_await WriteAll(list_option);
+      if (!io_ok) co_return Lost("NBD_OPT_LIST");
+    }
     for (;;) {
       auto reply = co_await ReadOptionReply(kOptList);
       if (!reply.ok()) co_return reply.status();
@@ -174,7 +193,14 @@ class NbdClient::Impl {
       out->push_back(*l);
     }
     // Polite goodbye; the server may close without answering.
-    if (co_await WriteAll(EncodeOption(kOptAbort, {}))) (void)co_await ReadOptionReply(kOptAbort);
+    {
+      const Bytes abort_option = EncodeOption(kOptAbort, {});
+      const bool io_ok = co_await WriteAll(abort_option);
+      if (io_ok) {
+        auto ignored = co_await ReadOptionReply(kOptAbort);
+        (void)ignored;
+      }
+    }
     co_return Status::OK();
   }
 
@@ -194,7 +220,8 @@ class NbdClient::Impl {
   asio::awaitable<void> ReadReplies() {
     for (;;) {
       std::array<std::uint8_t, kSimpleReplySize> buf{};
-      if (!co_await ReadExactly(asio::buffer(buf))) {
+      const bool got_header = co_await ReadExactly(asio::buffer(buf));
+      if (!got_header) {
         Fail(closing_ ? Status::Unavailable("nbd: connection closed")
                       : Status::Unavailable("nbd: connection lost"));
         co_return;
@@ -214,7 +241,9 @@ class NbdClient::Impl {
       Bytes data;
       if (p.type == kCmdRead && reply->error == kNbdOk) {
         data.resize(p.length);
-        if (!data.empty() && !co_await ReadExactly(asio::buffer(data))) {
+        bool io_ok = true;
+        if (!data.empty()) io_ok = co_await ReadExactly(asio::buffer(data));
+        if (!io_ok) {
           p.done(Status::Unavailable("nbd: connection lost in READ data"), {});
           Fail(Status::Unavailable("nbd: connection lost"));
           co_return;

@@ -118,7 +118,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   };
 
   static asio::awaitable<void> Serve(std::shared_ptr<Connection> self) {
-    if (co_await self->Negotiate()) co_await self->Transmit();
+    const bool negotiated = co_await self->Negotiate();
+    if (negotiated) co_await self->Transmit();
     self->CloseNow();
   }
 
@@ -142,9 +143,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (!ec) self->CloseNow();
     });
     const auto greeting = EncodeServerGreeting(kFlagFixedNewstyle | kFlagNoZeroes);
-    if (!co_await WriteAll(greeting)) co_return false;
+    {
+      const bool io_ok = co_await WriteAll(greeting);
+      if (!io_ok) co_return false;
+    }
     std::array<std::uint8_t, 4> flags_buf{};
-    if (!co_await ReadExactly(asio::buffer(flags_buf))) co_return false;
+    {
+      const bool io_ok = co_await ReadExactly(asio::buffer(flags_buf));
+      if (!io_ok) co_return false;
+    }
     const std::uint32_t client_flags = LoadBe32(flags_buf.data());
     if ((client_flags & ~(kClientFlagFixedNewstyle | kClientFlagNoZeroes)) != 0) {
       co_return false;  // spec: unknown client flags end the session
@@ -153,11 +160,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
     const bool no_zeroes = (client_flags & kClientFlagNoZeroes) != 0;
     for (;;) {
       std::array<std::uint8_t, kOptionHeaderSize> header_buf{};
-      if (!co_await ReadExactly(asio::buffer(header_buf))) co_return false;
+      {
+        const bool io_ok = co_await ReadExactly(asio::buffer(header_buf));
+        if (!io_ok) co_return false;
+      }
       Result<OptionHeader> header = DecodeOptionHeader(header_buf);
       if (!header.ok()) co_return false;
       Bytes payload(header->length);
-      if (!payload.empty() && !co_await ReadExactly(asio::buffer(payload))) co_return false;
+      bool io_ok = true;
+      if (!payload.empty()) io_ok = co_await ReadExactly(asio::buffer(payload));
+      if (!io_ok) co_return false;
       if (!fixed && header->option != kOptExportName) co_return false;
       OptionOutcome outcome = HandleOption(header->option, payload, server_->Catalog(), no_zeroes);
       if (outcome.next == OptionOutcome::Next::kTransmission) {
@@ -165,7 +177,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
         if (device_ == nullptr) co_return false;  // removed between the two lookups
         info_ = DescribeExport(outcome.export_name, {}, *device_);
       }
-      if (!outcome.reply.empty() && !co_await WriteAll(outcome.reply)) co_return false;
+      if (!outcome.reply.empty()) {
+        const bool sent = co_await WriteAll(outcome.reply);
+        if (!sent) co_return false;
+      }
       if (outcome.next == OptionOutcome::Next::kClose) co_return false;
       if (outcome.next == OptionOutcome::Next::kTransmission) break;
     }
@@ -192,7 +207,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
       }
       if (closed_) co_return;
       std::array<std::uint8_t, kRequestSize> header_buf{};
-      if (!co_await ReadExactly(asio::buffer(header_buf))) co_return;
+      {
+        const bool io_ok = co_await ReadExactly(asio::buffer(header_buf));
+        if (!io_ok) co_return;
+      }
       Result<Request> decoded = DecodeRequest(header_buf);
       if (!decoded.ok()) {
         CAFS_LOG_DEBUG("nbd: closing connection: {}", decoded.status().ToString());
@@ -206,7 +224,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
         co_return;
       }
       Bytes payload(check.payload_length);
-      if (!payload.empty() && !co_await ReadExactly(asio::buffer(payload))) co_return;
+      bool io_ok = true;
+      if (!payload.empty()) io_ok = co_await ReadExactly(asio::buffer(payload));
+      if (!io_ok) co_return;
       if (request.type == kCmdDisc && check.action == RequestAction::kExecute) {
         co_await Drain();
         co_return;
@@ -229,7 +249,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     deadline_.async_wait([self = shared_from_this()](std::error_code ec) {
       if (!ec) self->CloseNow();
     });
-    while (!closed_ && (requests_in_flight_ > 0 || writing_)) co_await WaitForWake();
+    while (!closed_ && (requests_in_flight_ > 0 || writing_)) {
+      co_await WaitForWake();
+    }
     deadline_.cancel();
   }
 
