@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "policy/xml_reader.h"
 
@@ -152,8 +153,13 @@ Result<PolicyDescriptor> PolicyDescriptor::Parse(std::string_view xml) {
                                      "got <{}>",
                                      root_name));
   }
+  bool seen_guid = false, seen_vmset = false;
   for (const pugi::xml_attribute a : root.attributes()) {
     const std::string_view name = a.name();
+    if ((name == "guid" && std::exchange(seen_guid, true)) ||
+        (name == "vmset" && std::exchange(seen_vmset, true))) {
+      return r.Error(root, fmt::format("duplicate attribute '{}' of <policy-descriptor>", name));
+    }
     if (name == "guid") {
       auto id = Uuid::Parse(a.value());
       if (!id.ok()) {

@@ -226,6 +226,8 @@ TEST(PolicyDescriptorTest, EveryErrorNamesTheLine) {
        "vmset)"},
       {"<policy-descriptor vmset=\"a/b\"/>",
        "policy line 1: <policy-descriptor vmset> must be a VM set name, got 'a/b'"},
+      {"<policy-descriptor vmset=\"a\" vmset=\"b\"/>",
+       "policy line 1: duplicate attribute 'vmset' of <policy-descriptor>"},
       {"<policy-descriptor>\n</policy-descriptor>",
        "policy line 1: <policy-descriptor> has no <vobj-list>"},
       {"<policy-descriptor>\n<vobj-list><vobj/></vobj-list>\n<vobj-list/>\n</policy-descriptor>",
