@@ -248,6 +248,13 @@ Result<std::unique_ptr<SectorCipher>> SectorCipher::Create(CipherId id, ByteView
       return std::unique_ptr<SectorCipher>(new NullSectorCipher(sector_size));
     case CipherId::kAes128Xts:
     case CipherId::kAes256Xts: {
+      // SP 800-38E: the two XTS key halves must differ. OpenSSL 3 refuses such a key only
+      // for encryption, so check here and report it as the caller's mistake.
+      const std::size_t half = key.size() / 2;
+      if (std::memcmp(key.data(), key.data() + half, half) == 0) {
+        return Status::InvalidArgument(std::string(CipherName(id)) +
+                                       " key has two equal halves (SP 800-38E forbids it)");
+      }
       const EVP_CIPHER* cipher = id == CipherId::kAes128Xts ? EVP_aes_128_xts() : EVP_aes_256_xts();
       auto c = std::make_unique<XtsSectorCipher>(id, sector_size, cipher, key);
       CAFS_RETURN_IF_ERROR(c->Probe());

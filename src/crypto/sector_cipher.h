@@ -26,8 +26,9 @@ namespace cafs::crypto {
 
 class SectorCipher {
  public:
-  // Errors: InvalidArgument for a key of the wrong length (CipherKeySize) or an unsupported
-  // sector size; Internal if OpenSSL refuses the key (e.g. XTS with two equal key halves).
+  // Errors: InvalidArgument for a key of the wrong length (CipherKeySize), an XTS key whose
+  // two halves are equal (SP 800-38E), or an unsupported sector size; Internal if OpenSSL
+  // refuses the key for another reason.
   static Result<std::unique_ptr<SectorCipher>> Create(CipherId id, ByteView key,
                                                       std::uint32_t sector_size);
   virtual ~SectorCipher() = default;
