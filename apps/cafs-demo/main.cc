@@ -26,6 +26,7 @@
 #include "format/encrypted_file.h"
 #include "policy/evaluator.h"
 #include "policy/policy_descriptor.h"
+#include "policy/seed_examples.h"
 #include "policy/vm_set.h"
 #include "policy/vmset_path.h"
 #include "pool/pool_mapper.h"
@@ -36,29 +37,8 @@ namespace {
 namespace fs = std::filesystem;
 using namespace cafs;  // NOLINT(google-build-using-namespace): a demo's main file
 
-// The seed's examples, verbatim (including its typographic quotes).
-constexpr const char* kSeedVmSet =
-    "<?xml version=\u2033"
-    "1.0\u2033 encoding=\u2033ISO-8859-I\u2033?>\n"
-    "<vmset>\n<name>my_vmset</name>\n<mnt>/nfs</mnt>\n"
-    "<pd>45aa9e57-bf64-11df-8d3e-000c29abeb4d</pd>\n<vmserv>755083456</vmserv>\n</vmset>\n";
-
-constexpr const char* kSeedPolicy = R"(<vobj-list>
-<vobj>
-<vglob>*osdisk*</vglob>
-<symkey>062b9056-bf64-11df-8d3e-000c29abeb4d</symkey>
-<storepol>mirrored_pool_A</storepol>
-<access>Mon-Fri(9am-5pm)</access>
-<audit>all_records</audit>
-</vobj>
-<vobj>
-<vglob>hc_default</vglob>
-<symkey>01010101-0101-0101-0101-010101010101</symkey>
-<storepol>default_pool</storepol>
-<access>at_all_times</access>
-<audit>none</audit>
-</vobj>
-</vobj-list>)";
+using policy::seed_examples::kSeedVmSet;
+using policy::seed_examples::kSeedVobjList;
 
 int failures = 0;
 
@@ -127,7 +107,7 @@ int main(int argc, char** argv) {
 
   Step("1. The seed's VM set and policy descriptor");
   auto vmset = Must(policy::VmSet::Parse(kSeedVmSet), "parse VM set");
-  auto descriptor = Must(policy::PolicyDescriptor::Parse(kSeedPolicy), "parse policy");
+  auto descriptor = Must(policy::PolicyDescriptor::Parse(kSeedVobjList), "parse policy");
   fmt::print("  VM set {} at {} (policy {}), servers: {}\n", vmset.name, vmset.mount_point,
              vmset.policy_descriptor.ToString(), fmt::join(vmset.servers, ", "));
   for (std::size_t i = 0; i < descriptor.objects.size(); ++i) {
