@@ -113,7 +113,8 @@ json ToJson(const VmSetRecord& r) {
 }
 
 json ToJson(const PolicyRecord& r) {
-  return {{"id", r.id}, {"name", r.name}, {"xml", r.xml}, {"version", r.version}};
+  return {
+      {"id", r.id}, {"name", r.name}, {"vmset", r.vmset}, {"xml", r.xml}, {"version", r.version}};
 }
 
 json ToJson(const KeyRecord& r, bool with_wrapped) {
@@ -180,6 +181,7 @@ Result<PolicyRecord> PolicyFromJson(const json& j) {
     PolicyRecord r;
     r.id = j.value("id", std::string());
     r.name = j.value("name", std::string());
+    r.vmset = j.value("vmset", std::string());
     r.xml = j.at("xml").get<std::string>();
     r.version = j.value("version", std::uint64_t{0});
     return r;

@@ -48,6 +48,7 @@ struct VmSetRecord {
 struct PolicyRecord {
   std::string id;  // GUID text
   std::string name;
+  std::string vmset;  // the VM set whose tenant admin owns it
   std::string xml;
   std::uint64_t version = 0;
 };

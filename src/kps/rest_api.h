@@ -1,0 +1,65 @@
+// RestApi: the key & policy server's REST/JSON API (docs/kps-api.md), independent of the
+// transport: the TLS listener (server.h) hands each request with the verified client
+// certificate's identity; tests call Handle() directly.
+//
+// Every request is authenticated (the certificate's CN/OU/serial must match an enrolled,
+// unrevoked admin or gateway record) and authorized (rbac.h). A refusal is 403
+// {"error":"forbidden","reason":...} and an audit record; every change and every gateway key
+// fetch is audited too. Bodies must be JSON objects with known fields only (400 otherwise).
+//
+// Threading: Handle() may be called from many threads at once (the Store serializes).
+// `keyring`, `store`, `ca` and `clock` must outlive the RestApi.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "kps/ca.h"
+#include "kps/keyring.h"
+#include "kps/rbac.h"
+
+namespace cafs::kps {
+
+struct ApiRequest {
+  std::string method;  // GET, POST, PUT, DELETE
+  std::string path;    // "/v1/vmsets/my_vmset"
+  std::map<std::string, std::string> query;
+  std::string body;
+  PeerIdentity peer;  // from the verified client certificate
+};
+
+struct ApiResponse {
+  int status = 200;
+  nlohmann::json body;
+};
+
+class RestApi {
+ public:
+  RestApi(Keyring& keyring, Store& store, const CertificateAuthority& ca, const Clock& clock)
+      : keyring_(keyring), store_(store), ca_(ca), clock_(clock) {}
+
+  ApiResponse Handle(const ApiRequest& request);
+
+  // Creates the first security-admin record + certificate bundle (kpsd init).
+  Result<std::string> BootstrapSecurityAdmin(const std::string& name);
+
+ private:
+  Result<Principal> Authenticate(const PeerIdentity& peer);
+  Result<nlohmann::json> Route(const Principal& who, const ApiRequest& req,
+                               const nlohmann::json& body, std::string* object, int* status);
+  void Audit(const ApiRequest& req, const PeerIdentity& peer, std::string_view role,
+             std::string_view object, std::string_view result, std::string_view reason);
+  std::int64_t Now() const;
+
+  Keyring& keyring_;
+  Store& store_;
+  const CertificateAuthority& ca_;
+  const Clock& clock_;
+};
+
+// The HTTP status for a failed Status (404, 409, 400, 403, 503, 500 ...).
+int HttpStatusFor(const Status& s);
+
+}  // namespace cafs::kps
