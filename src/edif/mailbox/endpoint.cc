@@ -113,7 +113,9 @@ void MailboxEndpoint::Process(Message message) {
   std::vector<Completion> done;
   const Header h = message.header;
   Result<Payload> payload = DecodePayload(h.type, message.payload);
-  explicit_bzero(message.payload.data(), message.payload.size());  // may hold SA keys
+  if (!message.payload.empty()) {
+    explicit_bzero(message.payload.data(), message.payload.size());  // may hold SA keys
+  }
 
   bool started_now = false;
   bool was_started = false;
