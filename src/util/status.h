@@ -108,9 +108,14 @@ class [[nodiscard]] Status {
 
 }  // namespace cafs
 
-// Returns from the enclosing function when `expr` (a Status) is not OK.
-#define CAFS_RETURN_IF_ERROR(expr)                       \
-  do {                                                   \
-    ::cafs::Status cafs_status_tmp_ = (expr);            \
-    if (!cafs_status_tmp_.ok()) return cafs_status_tmp_; \
+// Returns from the enclosing function when `expr` (a Status) is not OK. The temporary's name
+// carries the line number so nested uses (a lambda inside another use) do not shadow.
+#define CAFS_STATUS_CONCAT_INNER_(a, b) a##b
+#define CAFS_STATUS_CONCAT_(a, b) CAFS_STATUS_CONCAT_INNER_(a, b)
+#define CAFS_RETURN_IF_ERROR(expr) \
+  CAFS_RETURN_IF_ERROR_IMPL_(CAFS_STATUS_CONCAT_(cafs_status_, __LINE__), expr)
+#define CAFS_RETURN_IF_ERROR_IMPL_(tmp, expr) \
+  do {                                         \
+    ::cafs::Status tmp = (expr);               \
+    if (!tmp.ok()) return tmp;                 \
   } while (0)
