@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 
 namespace cafs::edif::link {
 namespace {
@@ -81,8 +82,8 @@ TEST_F(SaTest, LayoutMatchesRfc4106StyleDescription) {
   const std::uint8_t* esp = wire.data() + kLengthPrefixSize + kFrameHeaderSize;
   EXPECT_EQ(LoadLe32(esp), 0x1001u);
   EXPECT_EQ(LoadLe64(esp + 4), 1u);
-  Bytes nonce = {0xA1, 0xB2, 0xC3, 0xD4};
-  nonce.insert(nonce.end(), esp + 4, esp + 12);
+  std::array<std::uint8_t, 12> nonce = {0xA1, 0xB2, 0xC3, 0xD4};
+  std::copy(esp + 4, esp + 12, nonce.begin() + 4);
   const ByteView aad(wire.data() + kLengthPrefixSize, kAadSize);
   auto gcm = std::move(crypto::Aes256Gcm::Create(Bytes(32, 0x42))).value();
   auto pt = gcm->Open(nonce, aad, ByteView(esp + 12, payload.size() + kIcvSize));
