@@ -260,10 +260,13 @@ class NbdClient::Impl {
         return;
       }
       request.cookie = next_cookie_++;
-      if (request.type != kCmdDisc)
+      const bool expects_reply = request.type != kCmdDisc;  // NBD_CMD_DISC has no reply
+      if (expects_reply) {
         pending_.emplace(request.cookie, Pending{request.type, request.length, std::move(done)});
+      }
       out_.push_back(OutMessage{EncodeRequest(request), std::move(data)});
       if (!writing_) WriteNext();
+      if (!expects_reply) done(Status::OK(), {});
     });
   }
 

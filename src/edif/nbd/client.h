@@ -66,7 +66,8 @@ class NbdClient {
   void AsyncWriteZeroes(std::uint64_t offset, std::uint32_t length, bool fua, DoneCallback done);
   // Any request, as is (tests use it to send what a well-behaved client would not). For
   // kCmdWrite, `data` is sent after the header; for kCmdRead, a successful reply carries
-  // request.length bytes. request.cookie is replaced by the client's own.
+  // request.length bytes. request.cookie is replaced by the client's own. kCmdDisc has no
+  // reply: `done` runs with OK once it is queued.
   void AsyncRaw(Request request, Bytes data, ReadCallback done);
 
   // Blocking forms of the above.
