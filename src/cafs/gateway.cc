@@ -1,0 +1,488 @@
+#include "cafs/gateway.h"
+
+#include <algorithm>
+#include <set>
+
+#include "policy/vmset_path.h"
+#include "util/logging.h"
+
+namespace cafs::core {
+
+struct Gateway::Context {
+  std::string rel;        // Volume-relative path ("my_vmset/windows_xp/osdisk1.vmdk")
+  std::size_t depth = 0;  // number of components
+  std::string vmset;      // empty above VM set level
+  std::string vm;
+  std::string file;                       // path inside the VM
+  std::string path_within_vmset;          // what vglobs match
+  std::shared_ptr<const CachedVmSet> vs;  // null above VM set level
+  policy::Decision decision;
+
+  bool governed() const { return vs != nullptr; }
+  bool audit_all() const { return governed() && decision.audit == policy::AuditLevel::kAllRecords; }
+};
+
+struct Gateway::HandleState {
+  Context ctx;
+  std::shared_ptr<OpenFile> file;
+  std::atomic<bool> written{false};
+};
+
+Gateway::Gateway(PolicyCache* cache, Volume* volume, audit::AuditLog* audit, const Clock* clock,
+                 GatewayOptions options)
+    : cache_(cache),
+      volume_(volume),
+      audit_(audit),
+      clock_(clock),
+      options_(options),
+      aggregator_(options.aggregate_interval,
+                  [this](audit::AuditRecord r) { Append(std::move(r)); }) {}
+
+Gateway::~Gateway() { aggregator_.Flush(NowMs(), /*force=*/true); }
+
+std::int64_t Gateway::NowMs() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock_->Now().time_since_epoch())
+      .count();
+}
+
+void Gateway::Append(audit::AuditRecord record) {
+  if (audit_ == nullptr) return;
+  auto r = audit_->Append(std::move(record));
+  if (!r.ok()) CAFS_LOG_ERROR("audit log append failed: {}", r.status().ToString());
+}
+
+Result<Gateway::Context> Gateway::Check(const Caller& caller, std::string_view path,
+                                        std::string_view op, bool /*audit_allowed*/) {
+  if (path.empty() || path.front() != '/') {
+    return Status::InvalidArgument("gateway paths are absolute, got '" + std::string(path) + "'");
+  }
+  std::string_view trimmed = path.substr(1);
+  while (!trimmed.empty() && trimmed.back() == '/') trimmed.remove_suffix(1);
+  Context ctx;
+  ctx.rel = std::string(trimmed);
+  CAFS_ASSIGN_OR_RETURN(auto comps, volume_->SplitPath(ctx.rel));
+  ctx.depth = comps.size();
+  if (comps.size() < options_.position) return ctx;  // above VM set level: not governed
+  CAFS_ASSIGN_OR_RETURN(policy::VmSetPath vp,
+                        policy::ResolveVmSetPath("/", options_.position, "/" + ctx.rel));
+  ctx.vmset = vp.vmset_name;
+  ctx.vm = vp.vm_name;
+  ctx.path_within_vmset = vp.path_within_vmset;
+  if (!ctx.vm.empty() && ctx.path_within_vmset.size() > ctx.vm.size()) {
+    ctx.file = ctx.path_within_vmset.substr(ctx.vm.size() + 1);
+  }
+  auto vs = cache_->Get(ctx.vmset);
+  if (!vs.ok()) {
+    if (vs.status().IsNotFound()) {
+      return Status::NotFound("VM set " + ctx.vmset + " is not known to the key server");
+    }
+    return vs.status();
+  }
+  ctx.vs = *vs;
+  auto decision =
+      ctx.vs->evaluator.Evaluate(caller.server_id, ctx.path_within_vmset, clock_->Now());
+  if (!decision.ok()) {
+    ctx.decision.allowed = false;
+    ctx.decision.reason = decision.status().message();
+  } else {
+    ctx.decision = *decision;
+  }
+  if (!ctx.decision.allowed) {
+    // Every denial is recorded singly, whatever the audit level (docs/gateway.md "Audit").
+    audit::AuditRecord r;
+    r.time_ms = r.end_ms = NowMs();
+    r.server = caller.server_id;
+    r.vmset = ctx.vmset;
+    r.vm = ctx.vm;
+    r.file = ctx.file;
+    r.op = std::string(op);
+    r.result = audit::Result::kDenied;
+    r.reason = ctx.decision.reason;
+    Append(std::move(r));
+    CAFS_LOG_WARN("denied {} of /{} to {}: {}", op, ctx.rel, caller.server_id, ctx.decision.reason);
+    return Status::PermissionDenied(ctx.decision.reason);
+  }
+  return ctx;
+}
+
+void Gateway::AuditOp(const Caller& caller, const Context& ctx, std::string_view op,
+                      const Status& outcome) {
+  if (!ctx.governed()) return;
+  const bool data_error = !outcome.ok() && outcome.errno_value() == EIO;
+  if (!ctx.audit_all() && !data_error) return;
+  audit::AuditRecord r;
+  r.time_ms = r.end_ms = NowMs();
+  r.server = caller.server_id;
+  r.vmset = ctx.vmset;
+  r.vm = ctx.vm;
+  r.file = ctx.file;
+  r.op = std::string(op);
+  r.result = outcome.ok() ? audit::Result::kOk : audit::Result::kError;
+  if (!outcome.ok()) r.reason = outcome.message();
+  Append(std::move(r));
+  if (data_error) CAFS_LOG_ERROR("{} of /{}: {}", op, ctx.rel, outcome.ToString());
+}
+
+KeyLookup Gateway::KeysOf(const Context& ctx) const {
+  std::shared_ptr<const CachedVmSet> vs = ctx.vs;
+  return [vs](const Uuid& key, std::uint32_t version) -> Result<const SecureBuffer*> {
+    if (!vs) return Status::NotFound("no VM set governs this path");
+    return vs->FindKey(key, version);
+  };
+}
+
+Result<Placement> Gateway::PlacementFor(const Context& ctx) const {
+  const policy::VirtualObject* vobj = ctx.decision.vobj;
+  if (vobj == nullptr) return Status::Internal("allowed decision without a virtual object");
+  Placement p;
+  p.pool = vobj->storage_pool;
+  p.params.cipher = vobj->cipher;
+  p.params.sector_size = vobj->sector_size;
+  p.params.key_guid = vobj->symkey;
+  p.params.policy_guid = ctx.vs->bundle.vmset.policy_descriptor;
+  p.params.kps_locator = ctx.vs->bundle.kps_locator;
+  if (!vobj->IsClearText()) {
+    auto cur = ctx.vs->bundle.current_version.find(vobj->symkey);
+    if (cur == ctx.vs->bundle.current_version.end()) {
+      return Status::AuthFailed("key " + vobj->symkey.ToString() + " of VM set " + ctx.vmset +
+                                " is not available to this gateway (destroyed or not issued)");
+    }
+    p.params.key_version = cur->second;
+  }
+  CAFS_ASSIGN_OR_RETURN(p.dek, ctx.vs->FindKey(p.params.key_guid, p.params.key_version));
+  return p;
+}
+
+FileHandle Gateway::AddHandle(std::shared_ptr<HandleState> state) {
+  const FileHandle fh = next_handle_.fetch_add(1);
+  std::unique_lock lock(handles_mu_);
+  handles_.emplace(fh, std::move(state));
+  return fh;
+}
+
+Result<std::shared_ptr<Gateway::HandleState>> Gateway::FindHandle(FileHandle fh) {
+  std::shared_lock lock(handles_mu_);
+  auto it = handles_.find(fh);
+  if (it == handles_.end()) return Status::FromErrno(EBADF, "unknown file handle");
+  return it->second;
+}
+
+Result<std::shared_ptr<Gateway::HandleState>> Gateway::CheckHandle(const Caller& caller,
+                                                                   FileHandle fh,
+                                                                   std::string_view op) {
+  CAFS_ASSIGN_OR_RETURN(auto h, FindHandle(fh));
+  // The window may have closed and the policy may have changed since open: check again.
+  CAFS_RETURN_IF_ERROR(Check(caller, "/" + h->ctx.rel, op, false).status());
+  return h;
+}
+
+// ---- names and attributes ---------------------------------------------------------------
+
+Result<Attr> Gateway::Lookup(const Caller& caller, std::string_view path) {
+  CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, path, "lookup", true));
+  auto attr = volume_->GetAttr(ctx.rel, KeysOf(ctx));
+  AuditOp(caller, ctx, "lookup", attr.status());
+  return attr;
+}
+
+Result<Attr> Gateway::GetAttr(const Caller& caller, std::string_view path) {
+  CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, path, "getattr", false));
+  auto attr = volume_->GetAttr(ctx.rel, KeysOf(ctx));
+  if (!attr.ok() && attr.status().errno_value() == EIO)
+    AuditOp(caller, ctx, "getattr", attr.status());
+  return attr;
+}
+
+Result<Attr> Gateway::SetAttr(const Caller& caller, std::string_view path,
+                              const SetAttrRequest& req) {
+  CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, path, "setattr", true));
+  auto attr = volume_->SetAttr(ctx.rel, req, KeysOf(ctx));
+  AuditOp(caller, ctx, req.size ? "truncate" : "setattr", attr.status());
+  return attr;
+}
+
+Result<std::vector<DirEntry>> Gateway::ReadDir(const Caller& caller, std::string_view path) {
+  CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, path, "readdir", false));
+  return volume_->ReadDir(ctx.rel);
+}
+
+Result<Attr> Gateway::MakeDir(const Caller& caller, std::string_view path, std::uint32_t mode) {
+  CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, path, "mkdir", true));
+  auto attr = volume_->MakeDir(ctx.rel, mode, caller.uid, caller.gid);
+  AuditOp(caller, ctx, "mkdir", attr.status());
+  return attr;
+}
+
+Status Gateway::RemoveDir(const Caller& caller, std::string_view path) {
+  CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, path, "rmdir", true));
+  Status s = volume_->RemoveDir(ctx.rel);
+  AuditOp(caller, ctx, "rmdir", s);
+  return s;
+}
+
+Result<Attr> Gateway::Symlink(const Caller& caller, std::string_view target,
+                              std::string_view path) {
+  CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, path, "symlink", true));
+  if (!ctx.governed()) return Status::PermissionDenied("entries above VM set level are VM sets");
+  auto attr = volume_->Symlink(std::string(target), ctx.rel, caller.uid, caller.gid);
+  AuditOp(caller, ctx, "symlink", attr.status());
+  return attr;
+}
+
+Result<std::string> Gateway::ReadLink(const Caller& caller, std::string_view path) {
+  CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, path, "readlink", false));
+  return volume_->ReadLink(ctx.rel);
+}
+
+Status Gateway::Link(const Caller&, std::string_view, std::string_view) {
+  return Status::NotSupported("hard links are not supported: a pool file has one name");
+}
+
+Status Gateway::Unlink(const Caller& caller, std::string_view path) {
+  CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, path, "remove", true));
+  Status s = volume_->Unlink(ctx.rel);
+  AuditOp(caller, ctx, "remove", s);
+  return s;
+}
+
+Status Gateway::Rename(const Caller& caller, std::string_view from, std::string_view to,
+                       bool no_replace) {
+  CAFS_ASSIGN_OR_RETURN(Context src, Check(caller, from, "rename", true));
+  CAFS_ASSIGN_OR_RETURN(Context dst, Check(caller, to, "rename", true));
+  if (src.vmset != dst.vmset || !src.governed() || !dst.governed()) {
+    return Status::FromErrno(EXDEV, "rename across VM sets (or of a VM set) is not supported");
+  }
+  if (src.depth <= options_.position || dst.depth <= options_.position) {
+    return Status::FromErrno(EXDEV, "a VM set directory cannot be renamed");
+  }
+  Status s = volume_->Rename(src.rel, dst.rel, no_replace);
+  AuditOp(caller, src, "rename", s);
+  return s;
+}
+
+// ---- files --------------------------------------------------------------------------------
+
+Result<OpenResult> Gateway::Create(const Caller& caller, std::string_view path, std::uint32_t mode,
+                                   bool exclusive) {
+  CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, path, "create", true));
+  if (!ctx.governed() || ctx.depth <= options_.position) {
+    return Status::PermissionDenied("files live inside a VM set directory");
+  }
+  auto existing = volume_->GetAttr(ctx.rel, KeysOf(ctx));
+  if (existing.ok() || !existing.status().IsNotFound()) {
+    if (exclusive && existing.ok()) return Status::AlreadyExists(std::string(path) + " exists");
+    if (!existing.ok()) return existing.status();
+    return Open(caller, path, /*truncate=*/true);
+  }
+  auto placement = PlacementFor(ctx);
+  if (!placement.ok()) {
+    AuditOp(caller, ctx, "create", placement.status());
+    return placement.status();
+  }
+  auto file = volume_->CreateFile(ctx.rel, mode, caller.uid, caller.gid, *placement);
+  AuditOp(caller, ctx, "create", file.status());
+  if (!file.ok()) return file.status();
+  auto state = std::make_shared<HandleState>();
+  state->ctx = ctx;
+  state->file = *file;
+  OpenResult out;
+  CAFS_ASSIGN_OR_RETURN(out.attr, volume_->GetAttr(ctx.rel, KeysOf(ctx)));
+  out.handle = AddHandle(std::move(state));
+  return out;
+}
+
+Result<OpenResult> Gateway::Open(const Caller& caller, std::string_view path, bool truncate) {
+  CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, path, "open", true));
+  auto file = volume_->OpenExisting(ctx.rel, KeysOf(ctx));
+  Status s = file.status();
+  if (s.ok() && truncate) {
+    s = (*file)->file().Truncate(0);
+    if (s.ok()) s = (*file)->file().Sync();
+  }
+  AuditOp(caller, ctx, "open", s);
+  CAFS_RETURN_IF_ERROR(s);
+  auto state = std::make_shared<HandleState>();
+  state->ctx = ctx;
+  state->file = *file;
+  state->written = truncate;
+  OpenResult out;
+  CAFS_ASSIGN_OR_RETURN(out.attr, volume_->GetAttr(ctx.rel, KeysOf(ctx)));
+  out.handle = AddHandle(std::move(state));
+  return out;
+}
+
+Result<std::size_t> Gateway::Read(const Caller& caller, FileHandle fh, std::uint64_t offset,
+                                  MutableByteView out) {
+  CAFS_ASSIGN_OR_RETURN(auto h, CheckHandle(caller, fh, "read"));
+  auto n = h->file->file().Read(offset, out);
+  if (!n.ok()) {
+    AuditOp(caller, h->ctx, "read", n.status());
+    return n.status();
+  }
+  if (h->ctx.audit_all()) {
+    aggregator_.Record(caller.server_id, h->ctx.vmset, h->ctx.vm, h->ctx.file, "read", *n, NowMs());
+  }
+  return n;
+}
+
+Status Gateway::Write(const Caller& caller, FileHandle fh, std::uint64_t offset, ByteView data) {
+  CAFS_ASSIGN_OR_RETURN(auto h, CheckHandle(caller, fh, "write"));
+  Status s = h->file->file().Write(offset, data);
+  if (!s.ok()) {
+    AuditOp(caller, h->ctx, "write", s);
+    return s;
+  }
+  h->written.store(true, std::memory_order_relaxed);
+  if (h->ctx.audit_all()) {
+    aggregator_.Record(caller.server_id, h->ctx.vmset, h->ctx.vm, h->ctx.file, "write", data.size(),
+                       NowMs());
+  }
+  return s;
+}
+
+Status Gateway::Allocate(const Caller& caller, FileHandle fh, std::uint64_t offset,
+                         std::uint64_t length) {
+  CAFS_ASSIGN_OR_RETURN(auto h, CheckHandle(caller, fh, "allocate"));
+  if (length == 0) return Status::InvalidArgument("fallocate of 0 bytes");
+  if (offset > format::kMaxLogicalSize || length > format::kMaxLogicalSize - offset) {
+    return Status::FromErrno(EFBIG, "fallocate beyond the maximum file size");
+  }
+  auto& file = h->file->file();
+  if (offset + length > file.Size()) {
+    CAFS_RETURN_IF_ERROR(file.Truncate(offset + length));
+    h->written.store(true, std::memory_order_relaxed);
+  }
+  return Status::OK();
+}
+
+Status Gateway::Fsync(const Caller& caller, FileHandle fh) {
+  CAFS_ASSIGN_OR_RETURN(auto h, CheckHandle(caller, fh, "fsync"));
+  Status s = h->file->file().Sync();
+  if (!s.ok()) AuditOp(caller, h->ctx, "fsync", s);
+  if (s.ok() && h->written.exchange(false)) (void)volume_->Touch(h->ctx.rel);
+  return s;
+}
+
+Status Gateway::Release(const Caller&, FileHandle fh) {
+  std::shared_ptr<HandleState> h;
+  {
+    std::unique_lock lock(handles_mu_);
+    auto it = handles_.find(fh);
+    if (it == handles_.end()) return Status::FromErrno(EBADF, "unknown file handle");
+    h = std::move(it->second);
+    handles_.erase(it);
+  }
+  if (h->written.load()) (void)volume_->Touch(h->ctx.rel);
+  return Status::OK();
+}
+
+Result<Attr> Gateway::GetAttrByHandle(const Caller& caller, FileHandle fh) {
+  CAFS_ASSIGN_OR_RETURN(auto h, CheckHandle(caller, fh, "getattr"));
+  auto attr = volume_->GetAttr(h->ctx.rel, KeysOf(h->ctx));
+  if (attr.ok()) attr->size = h->file->file().Size();
+  return attr;
+}
+
+Result<Attr> Gateway::SetAttrByHandle(const Caller& caller, FileHandle fh,
+                                      const SetAttrRequest& req) {
+  CAFS_ASSIGN_OR_RETURN(auto h, FindHandle(fh));
+  if (req.size) {
+    CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, "/" + h->ctx.rel, "setattr", true));
+    Status s = h->file->file().Truncate(*req.size);
+    if (s.ok()) s = h->file->file().Sync();
+    AuditOp(caller, ctx, "truncate", s);
+    CAFS_RETURN_IF_ERROR(s);
+    SetAttrRequest rest = req;
+    rest.size.reset();
+    if (!rest.mtime) rest.mtime = timespec{0, UTIME_NOW};
+    return SetAttr(caller, "/" + h->ctx.rel, rest);
+  }
+  return SetAttr(caller, "/" + h->ctx.rel, req);
+}
+
+Result<FsStats> Gateway::StatFs(const Caller&) { return volume_->StatFs(); }
+
+std::size_t Gateway::open_handles() const {
+  std::shared_lock lock(handles_mu_);
+  return handles_.size();
+}
+
+// ---- usage and capacity ------------------------------------------------------------------
+
+Result<std::vector<UsageRecord>> Gateway::Usage() {
+  std::set<std::string> vmsets;
+  for (const auto& [name, vs] : cache_->Snapshot()) vmsets.insert(name);
+  if (options_.position == 1) {
+    if (auto top = volume_->ReadDir(""); top.ok()) {
+      for (const auto& e : *top) {
+        if (e.type == FileType::kDirectory) vmsets.insert(e.name);
+      }
+    }
+  }
+  std::vector<UsageRecord> out;
+  for (const auto& vmset : vmsets) {
+    CAFS_ASSIGN_OR_RETURN(auto bytes, volume_->PoolBytes(vmset));
+    for (const auto& [pool, n] : bytes) out.push_back({vmset, pool, n});
+  }
+  return out;
+}
+
+std::vector<PoolStatus> Gateway::CheckCapacity() {
+  std::map<std::string, unsigned> thresholds;
+  for (const auto& [name, vs] : cache_->Snapshot()) {
+    for (const auto& vobj : vs->bundle.descriptor.objects) {
+      unsigned t =
+          vobj.capacity_threshold_percent.value_or(vs->bundle.vmset.capacity_threshold_percent);
+      auto [it, inserted] = thresholds.emplace(vobj.storage_pool, t);
+      if (!inserted) it->second = std::min(it->second, t);
+    }
+  }
+  std::vector<PoolStatus> out;
+  for (const auto& name : volume_->pools().names()) {
+    PoolStatus ps;
+    ps.pool = name;
+    auto t = thresholds.find(name);
+    ps.threshold_percent =
+        t != thresholds.end() ? t->second : policy::VmSet::kDefaultCapacityThreshold;
+    auto pool = volume_->pools().Find(name);
+    auto space = pool.ok() ? (*pool)->Space() : Result<pool::PoolSpace>(pool.status());
+    if (!space.ok()) {
+      ps.available = false;
+      ps.error = space.status().message();
+      out.push_back(ps);
+      continue;
+    }
+    ps.space = *space;
+    const double used = ps.space.UsedPercent();
+    bool alert = false;
+    {
+      std::lock_guard lock(capacity_mu_);
+      bool& over = over_threshold_[name];
+      const bool now_over = used >= static_cast<double>(ps.threshold_percent);
+      alert = now_over && !over;
+      over = now_over;
+    }
+    if (alert) {
+      const std::string text =
+          fmt::format("pool {} is {:.1f}% full (threshold {}%)", name, used, ps.threshold_percent);
+      CAFS_LOG_WARN("capacity alert: {}", text);
+      audit::AuditRecord r;
+      r.time_ms = r.end_ms = NowMs();
+      r.op = "capacity";
+      r.file = name;
+      r.result = audit::Result::kAlert;
+      r.reason = text;
+      r.bytes = ps.space.total_bytes - ps.space.free_bytes;
+      Append(std::move(r));
+    }
+    out.push_back(ps);
+  }
+  return out;
+}
+
+void Gateway::Tick(bool force) {
+  aggregator_.Flush(NowMs(), force);
+  (void)CheckCapacity();
+}
+
+}  // namespace cafs::core

@@ -1,0 +1,184 @@
+// Gateway: the CAFS core API that front-ends (FUSE, NFS) call — caller identity, policy on
+// every operation, audit, keys — over a Volume (namespace + pools + EncryptedFile).
+// docs/gateway.md is the reference.
+//
+// Paths are gateway paths: absolute, '/'-separated, the gateway's root being the mount point
+// "/" (FUSE: the mount point; NFS: the export root). The VM set is the component at
+// `GatewayOptions::position` (1: "/my_vmset/windows_xp/osdisk1.vmdk" is VM set "my_vmset",
+// VM "windows_xp", policy path "windows_xp/osdisk1.vmdk"), via policy::ResolveVmSetPath.
+// Paths above the VM set level (the root) hold only VM set directories; they are not
+// governed by a VM set and are open to every caller for lookup and listing.
+//
+// Policy on every operation: each call below VM set level fetches the VM set from the
+// PolicyCache and asks its Evaluator (with the injected Clock) whether `caller` may access
+// the path now; a denial returns PermissionDenied (EACCES) and is always audited singly, even
+// at audit level none (the seed: a denied server generates an audit record; docs/policy.md).
+// Handle operations (Read/Write/...) re-check the handle's path, so an access window that
+// closes also closes open files.
+//
+// Audit (docs/audit.md): allowed metadata operations (lookup, create, open, remove, rename,
+// mkdir, rmdir, setattr, symlink) one record each when the matched vobj's level is
+// all_records; reads and writes aggregated per (server, file, op) per interval through an
+// AccessAggregator (all_records only); errors that mean a key or data problem (AuthFailed,
+// Corruption, a missing pool) always, singly. GetAttr/ReadDir/ReadLink are checked but not
+// audited (kernels call them constantly).
+//
+// New files get the pool, cipher, sector size and key (current version) of the first
+// matching vobj; the clear-text key stores plain data (cipher none) still behind the header.
+//
+// Errors: every method returns Status/Result whose errno_value() is what the front-end
+// returns (EACCES, ENOENT, EEXIST, EINVAL for "##"/".." names, ENAMETOOLONG, EIO for wrong
+// keys and damaged pool files, EAGAIN for a key server that cannot be reached for an
+// uncached VM set, ENOTSUP for hard links, EBADF for an unknown handle).
+//
+// Handles: 64-bit ids from a counter (never pointers, never reused while the process lives).
+// Threading: every method is safe from many threads at once; handle ops on one handle may
+// run in parallel (EncryptedFile serializes overlapping ranges). Lock order: handles_mu_,
+// then capacity_mu_; neither is held while calling the Volume, the cache or the audit log.
+// Ownership: the PolicyCache, Volume, AuditLog and Clock are not owned and must outlive the
+// Gateway.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "audit/access_aggregator.h"
+#include "audit/audit_log.h"
+#include "cafs/attr.h"
+#include "cafs/policy_cache.h"
+#include "cafs/volume.h"
+#include "util/clock.h"
+
+namespace cafs::core {
+
+// Who is calling: the virtualization server id matched against <vmserv> (FUSE: this host's
+// configured server id; NFS: the client address).
+struct Caller {
+  std::string server_id;
+  std::uint32_t uid = 0;  // owner given to created entries
+  std::uint32_t gid = 0;
+};
+
+using FileHandle = std::uint64_t;
+
+struct OpenResult {
+  FileHandle handle = 0;
+  Attr attr;
+};
+
+struct GatewayOptions {
+  unsigned position = 1;  // component of the VM set name below "/"
+  std::chrono::milliseconds aggregate_interval{std::chrono::seconds(10)};
+};
+
+// Bytes stored by one VM set in one pool (billing).
+struct UsageRecord {
+  std::string vmset;
+  std::string pool;
+  std::uint64_t bytes = 0;
+};
+
+struct PoolStatus {
+  std::string pool;
+  pool::PoolSpace space;
+  unsigned threshold_percent = 80;
+  bool available = true;
+  std::string error;
+};
+
+class Gateway {
+ public:
+  Gateway(PolicyCache* cache, Volume* volume, audit::AuditLog* audit, const Clock* clock,
+          GatewayOptions options);
+  ~Gateway();
+
+  // Name resolution and attributes.
+  Result<Attr> Lookup(const Caller& caller, std::string_view path);   // audited "lookup"
+  Result<Attr> GetAttr(const Caller& caller, std::string_view path);  // not audited
+  Result<Attr> SetAttr(const Caller& caller, std::string_view path, const SetAttrRequest& req);
+  Result<std::vector<DirEntry>> ReadDir(const Caller& caller, std::string_view path);
+
+  // Directories, links.
+  Result<Attr> MakeDir(const Caller& caller, std::string_view path, std::uint32_t mode);
+  Status RemoveDir(const Caller& caller, std::string_view path);
+  Result<Attr> Symlink(const Caller& caller, std::string_view target, std::string_view path);
+  Result<std::string> ReadLink(const Caller& caller, std::string_view path);
+  // Always NotSupported (ENOTSUP): a pool file has one name.
+  Status Link(const Caller& caller, std::string_view existing, std::string_view new_path);
+  Status Unlink(const Caller& caller, std::string_view path);
+  // `no_replace`: RENAME_NOREPLACE. Exchange is not offered (front-ends return EINVAL).
+  Status Rename(const Caller& caller, std::string_view from, std::string_view to, bool no_replace);
+
+  // Files. Create: `exclusive` -> AlreadyExists if present; otherwise an existing file is
+  // opened and truncated to 0.
+  Result<OpenResult> Create(const Caller& caller, std::string_view path, std::uint32_t mode,
+                            bool exclusive);
+  Result<OpenResult> Open(const Caller& caller, std::string_view path, bool truncate);
+  Result<std::size_t> Read(const Caller& caller, FileHandle fh, std::uint64_t offset,
+                           MutableByteView out);
+  Status Write(const Caller& caller, FileHandle fh, std::uint64_t offset, ByteView data);
+  // mode 0 of fallocate: makes [offset, offset+length) part of the file (raises the size;
+  // the new range is a hole).
+  Status Allocate(const Caller& caller, FileHandle fh, std::uint64_t offset, std::uint64_t length);
+  Status Fsync(const Caller& caller, FileHandle fh);
+  // Forgets the handle (syncs nothing: call Fsync first). EBADF if unknown.
+  Status Release(const Caller& caller, FileHandle fh);
+  Result<Attr> GetAttrByHandle(const Caller& caller, FileHandle fh);
+  Result<Attr> SetAttrByHandle(const Caller& caller, FileHandle fh, const SetAttrRequest& req);
+
+  Result<FsStats> StatFs(const Caller& caller);
+
+  // Usage and capacity (ARCHITECTURE.md §4.6).
+  Result<std::vector<UsageRecord>> Usage();
+  // Pool space with thresholds; a pool that crosses its threshold upward gets one alert
+  // audit record + a warning log line (again only after it fell below).
+  std::vector<PoolStatus> CheckCapacity();
+  // Periodic work: flushes audit aggregates whose interval ended (all when `force`), checks
+  // capacity. cafsd calls it every aggregate interval and with force at shutdown.
+  void Tick(bool force = false);
+
+  std::size_t open_handles() const;
+
+ private:
+  struct Context;  // a resolved, policy-checked path
+  struct HandleState;
+
+  Result<Context> Check(const Caller& caller, std::string_view path, std::string_view op,
+                        bool audit_allowed);
+  Result<std::shared_ptr<HandleState>> FindHandle(FileHandle fh);
+  Result<std::shared_ptr<HandleState>> CheckHandle(const Caller& caller, FileHandle fh,
+                                                   std::string_view op);
+  void AuditOp(const Caller& caller, const Context& ctx, std::string_view op,
+               const Status& outcome);
+  void Append(audit::AuditRecord record);
+  KeyLookup KeysOf(const Context& ctx) const;
+  Result<Placement> PlacementFor(const Context& ctx) const;
+  FileHandle AddHandle(std::shared_ptr<HandleState> state);
+  std::int64_t NowMs() const;
+
+  PolicyCache* const cache_;
+  Volume* const volume_;
+  audit::AuditLog* const audit_;
+  const Clock* const clock_;
+  const GatewayOptions options_;
+  audit::AccessAggregator aggregator_;
+
+  std::atomic<FileHandle> next_handle_{1};
+  mutable std::shared_mutex handles_mu_;
+  std::unordered_map<FileHandle, std::shared_ptr<HandleState>> handles_;  // guarded
+
+  std::mutex capacity_mu_;
+  std::map<std::string, bool> over_threshold_;  // guarded by capacity_mu_
+};
+
+}  // namespace cafs::core

@@ -1,0 +1,74 @@
+// KeyProvider: where the gateway gets a VM set's description, its policy descriptor and the
+// data encryption keys (DEKs) the descriptor names — the seed's "secure communications
+// module" talking to the key & policy server.
+//
+// Implementations: LocalKeyProvider (a directory on disk; tests and the demo without kpsd;
+// format in docs/gateway.md "Local key directory"), KpsKeyProvider (kpsd's gateway fetch
+// endpoint over mTLS) later. The gateway never calls a provider on the data path: it goes
+// through PolicyCache (policy_cache.h).
+//
+// Errors of FetchVmSet: NotFound (the provider does not know the VM set), Unavailable
+// (retryable: the provider cannot be reached now), InvalidArgument/Corruption (the provider
+// answered with something malformed).
+//
+// Threading: FetchVmSet may be called from several threads at once.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+
+#include "policy/policy_descriptor.h"
+#include "policy/vm_set.h"
+#include "util/result.h"
+#include "util/secure_buffer.h"
+#include "util/uuid.h"
+
+namespace cafs::core {
+
+// (key GUID, key version).
+using KeyId = std::pair<Uuid, std::uint32_t>;
+
+struct VmSetBundle {
+  policy::VmSet vmset;
+  policy::PolicyDescriptor descriptor;
+  // Every key version the gateway may decrypt with. The clear-text key is never listed.
+  std::map<KeyId, SecureBuffer> keys;
+  // The version new files are created with, per key GUID.
+  std::map<Uuid, std::uint32_t> current_version;
+  // Written into new pool file headers (which key server to ask), e.g. "kps://host:8443".
+  std::string kps_locator;
+
+  VmSetBundle Clone() const;
+};
+
+class KeyProvider {
+ public:
+  virtual ~KeyProvider() = default;
+  virtual Result<VmSetBundle> FetchVmSet(const std::string& vmset_name) = 0;
+  // For messages: "local:/etc/cafs/keys", "kps:https://127.0.0.1:8443".
+  virtual std::string Describe() const = 0;
+};
+
+// Reads VM sets from a directory (docs/gateway.md "Local key directory"):
+//   <dir>/<vmset>/vmset.xml    the seed's <vmset> XML
+//   <dir>/<vmset>/policy.xml   the seed's <vobj-list> (or <policy-descriptor>) XML
+//   <dir>/<vmset>/keys         one key version per line: "<key guid> <version> <hex DEK>";
+//                              '#' starts a comment; the highest version is current
+// The whole directory missing is Unavailable (like an unreachable server: tests simulate a
+// kpsd outage by renaming it); a missing <vmset> folder is NotFound.
+class LocalKeyProvider final : public KeyProvider {
+ public:
+  explicit LocalKeyProvider(std::string dir) : dir_(std::move(dir)) {}
+  Result<VmSetBundle> FetchVmSet(const std::string& vmset_name) override;
+  std::string Describe() const override { return "local:" + dir_; }
+
+  // Parses a keys file (format above). InvalidArgument "keys line N: ..." on bad lines.
+  static Status ParseKeysFile(std::string_view text, VmSetBundle* out);
+
+ private:
+  const std::string dir_;
+};
+
+}  // namespace cafs::core

@@ -1,0 +1,73 @@
+// PolicyCache: the gateway's cache of VM sets — description, compiled policy (Evaluator) and
+// DEKs — in front of a KeyProvider, so the data path never waits on the key server for a
+// cached VM set (ARCHITECTURE.md §4.3).
+//
+// Freshness: an entry younger than `ttl` is served as is. An older entry is refreshed from the
+// provider on the next Get(); a policy or key change on the provider therefore reaches the
+// gateway within `ttl` (plus one fetch). If the refresh fails with a retryable error
+// (Unavailable: the provider is unreachable), the stale entry keeps being served until it is
+// `ttl + grace` old; after that, and for VM sets never fetched, Get() fails with Unavailable
+// naming the provider. NotFound from the provider drops the entry (the VM set was deleted).
+// Ages use Clock::MonotonicNow().
+//
+// Ownership: `provider` and `clock` are not owned and must outlive the cache. Entries are
+// shared_ptr<const CachedVmSet>: a caller keeps using the one it got even if a refresh
+// replaces it.
+// Threading: Get/Invalidate are safe from many threads. Lookups of fresh entries take a
+// shared lock only; one refresh at a time runs (fetch_mu_), others serve what they have.
+// Lock order: fetch_mu_, then mu_.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+
+#include "cafs/key_provider.h"
+#include "policy/evaluator.h"
+#include "util/clock.h"
+
+namespace cafs::core {
+
+struct CachedVmSet {
+  VmSetBundle bundle;
+  policy::Evaluator evaluator;
+  std::chrono::steady_clock::time_point fetched_at;
+
+  // The DEK for (key, version): empty buffer for the clear-text key; NotFound if unknown
+  // (destroyed or never issued to this gateway).
+  Result<const SecureBuffer*> FindKey(const Uuid& key, std::uint32_t version) const;
+};
+
+struct PolicyCacheOptions {
+  std::chrono::milliseconds ttl{std::chrono::seconds(30)};
+  std::chrono::milliseconds grace{std::chrono::minutes(10)};
+  std::string zoneinfo_dir{policy::TimeZone::kDefaultZoneinfoDir};
+};
+
+class PolicyCache {
+ public:
+  PolicyCache(KeyProvider* provider, const Clock* clock, PolicyCacheOptions options)
+      : provider_(provider), clock_(clock), options_(std::move(options)) {}
+
+  Result<std::shared_ptr<const CachedVmSet>> Get(const std::string& vmset_name);
+  // Forces the next Get of this VM set to refetch.
+  void Invalidate(const std::string& vmset_name);
+  // Every cached entry (for usage and capacity reports).
+  std::map<std::string, std::shared_ptr<const CachedVmSet>> Snapshot() const;
+
+ private:
+  Result<std::shared_ptr<const CachedVmSet>> Fetch(const std::string& vmset_name);
+
+  KeyProvider* const provider_;
+  const Clock* const clock_;
+  const PolicyCacheOptions options_;
+  std::mutex fetch_mu_;
+  mutable std::shared_mutex mu_;
+  std::map<std::string, std::shared_ptr<const CachedVmSet>> entries_;  // guarded by mu_
+  std::map<std::string, bool> stale_;                                  // guarded by mu_
+};
+
+}  // namespace cafs::core

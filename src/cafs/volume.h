@@ -1,0 +1,128 @@
+// Volume: the CAFS namespace — the tree hypervisors see — kept in a backing-store directory,
+// with the bytes of every file in a storage pool (seed: "CAFS Redirector Links";
+// docs/redirectors.md is the reference for the on-disk layout and crash ordering).
+//
+//  - Directories are real directories of the backing store; symlinks are plain symlinks.
+//  - A file is a redirector entry `name##pool` (a small text file naming the pool file's
+//    GUID and pool-relative path); its data is an EncryptedFile in that pool, normally at
+//    `<pool root>/<vmset>/<vm>/<name>` (the Volume-relative path). ReadDir shows `name`;
+//    a lookup of `name` finds `name##<pool>`.
+//  - Paths given to a Volume are Volume-relative, '/'-separated, without leading '/', already
+//    split and checked by CheckName(): every component non-empty, not "." or "..", without
+//    "##" (InvalidArgument) and short enough that `name##pool` fits NAME_MAX
+//    (ENAMETOOLONG). "" is the root.
+//  - The backing store is walked with openat(O_NOFOLLOW|O_DIRECTORY) one component at a time,
+//    so a symlink inside the backing store is never followed by the Volume.
+//  - Policy is not the Volume's business: the Gateway decides pool, cipher and key
+//    (Placement) and hands a KeyLookup for opening existing files.
+//
+// Open files: one shared OpenFile per redirector inode, however many handles use it, so all
+// handles see the same size and cache; it stays valid after rename and unlink (POSIX).
+//
+// Errors: NotFound, AlreadyExists, InvalidArgument, errno-carrying IoError (ENOTDIR, EISDIR,
+// ENOTEMPTY, ENAMETOOLONG, ...), Corruption/AuthFailed from the pool file header (EIO), and
+// Unavailable-like IoError(EIO) "redirector names pool 'p' which is not configured / not
+// reachable" for a missing pool.
+//
+// Threading: every method is safe from many threads. POSIX makes each backing-store step
+// atomic; a rename racing another operation on the same names sees one order or the other.
+// Ownership: `pools` is not owned and must outlive the Volume.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "cafs/attr.h"
+#include "format/encrypted_file.h"
+#include "pool/pool_mapper.h"
+
+namespace cafs::core {
+
+// Where and how a new file is stored (decided by policy).
+struct Placement {
+  std::string pool;
+  format::CreateParams params;        // cipher, key GUID/version, sector size, VM set, locator
+  const SecureBuffer* dek = nullptr;  // empty buffer for the clear-text key
+};
+
+// The DEK for a (key GUID, version) found in a pool file header.
+using KeyLookup =
+    std::function<Result<const SecureBuffer*>(const Uuid& key, std::uint32_t version)>;
+
+// A file open in the Volume, shared by every handle on it.
+class OpenFile {
+ public:
+  OpenFile(std::unique_ptr<format::EncryptedFile> file, std::string pool, ino_t ino)
+      : file_(std::move(file)), pool_(std::move(pool)), ino_(ino) {}
+  format::EncryptedFile& file() { return *file_; }
+  const std::string& pool() const { return pool_; }
+  ino_t backing_ino() const { return ino_; }
+
+ private:
+  const std::unique_ptr<format::EncryptedFile> file_;
+  const std::string pool_;
+  const ino_t ino_;
+};
+
+class Volume {
+ public:
+  static constexpr std::string_view kRedirectorSeparator = "##";
+
+  // `backing_root` must be an existing directory (NotFound otherwise).
+  static Result<std::unique_ptr<Volume>> Open(std::string backing_root, pool::PoolMapper* pools);
+  ~Volume();
+
+  // Checks one caller-supplied name component (rules above).
+  Status CheckName(std::string_view name) const;
+  // Splits and checks a Volume-relative path ("a/b/c"; "" is the root).
+  Result<std::vector<std::string>> SplitPath(std::string_view rel) const;
+
+  Result<Attr> GetAttr(const std::string& rel, const KeyLookup& keys);
+  Result<std::vector<DirEntry>> ReadDir(const std::string& rel);
+  Result<Attr> MakeDir(const std::string& rel, std::uint32_t mode, std::uint32_t uid,
+                       std::uint32_t gid);
+  Status RemoveDir(const std::string& rel);
+  // Creates a new file (AlreadyExists if the name exists) and opens it.
+  Result<std::shared_ptr<OpenFile>> CreateFile(const std::string& rel, std::uint32_t mode,
+                                               std::uint32_t uid, std::uint32_t gid,
+                                               const Placement& placement);
+  Result<std::shared_ptr<OpenFile>> OpenExisting(const std::string& rel, const KeyLookup& keys);
+  // Removes the redirector, then the pool file.
+  Status Unlink(const std::string& rel);
+  // Atomic rename of a file, symlink or directory, also across VM directories.
+  // `no_replace`: AlreadyExists when `to` exists (RENAME_NOREPLACE).
+  Status Rename(const std::string& from, const std::string& to, bool no_replace);
+  Result<Attr> SetAttr(const std::string& rel, const SetAttrRequest& request,
+                       const KeyLookup& keys);
+  // Marks a file modified (mtime/ctime = now) after writes through a handle.
+  Status Touch(const std::string& rel);
+  Result<Attr> Symlink(const std::string& target, const std::string& rel, std::uint32_t uid,
+                       std::uint32_t gid);
+  Result<std::string> ReadLink(const std::string& rel);
+  Result<FsStats> StatFs();
+  // Bytes stored (allocated) under `<pool root>/<vmset>` per configured pool.
+  Result<std::map<std::string, std::uint64_t>> PoolBytes(const std::string& vmset);
+
+  const std::string& backing_root() const { return root_; }
+  pool::PoolMapper& pools() { return *pools_; }
+
+ private:
+  struct Impl;
+  Volume(std::string root, pool::PoolMapper* pools, int root_fd);
+
+  const std::string root_;
+  pool::PoolMapper* const pools_;
+  const int root_fd_;
+  std::size_t longest_pool_name_ = 0;
+  std::mutex open_mu_;
+  std::map<ino_t, std::weak_ptr<OpenFile>> open_files_;  // guarded by open_mu_
+};
+
+}  // namespace cafs::core
