@@ -1,0 +1,470 @@
+#define FUSE_USE_VERSION 35
+#include "frontend/fuse/fuse_frontend.h"
+
+#include <fuse3/fuse_lowlevel.h>
+#include <linux/fs.h>
+#include <sys/statvfs.h>
+
+#include <cstring>
+#include <vector>
+
+#include "util/logging.h"
+
+#ifndef FALLOC_FL_KEEP_SIZE
+#define FALLOC_FL_KEEP_SIZE 0x01
+#endif
+
+namespace cafs::frontend {
+
+int ToFuseErrno(const Status& s) {
+  if (s.ok()) return 0;
+  switch (s.code()) {
+    case Status::Code::kPermissionDenied:
+      return s.errno_value() == EPERM ? EPERM : EACCES;
+    case Status::Code::kCorruption:
+    case Status::Code::kAuthFailed:
+    case Status::Code::kInternal:
+      return EIO;
+    case Status::Code::kNotSupported:
+      return EOPNOTSUPP;
+    default: {
+      const int e = s.errno_value();
+      return e > 0 ? e : EIO;
+    }
+  }
+}
+
+namespace {
+
+constexpr unsigned kMaxWrite = 1u << 20;
+
+struct stat ToStat(const core::Attr& a, std::uint64_t ino) {
+  struct stat st {};
+  st.st_ino = ino;
+  mode_t type = S_IFREG;
+  if (a.type == core::FileType::kDirectory) type = S_IFDIR;
+  if (a.type == core::FileType::kSymlink) type = S_IFLNK;
+  st.st_mode = type | static_cast<mode_t>(a.mode);
+  st.st_nlink = a.nlink;
+  st.st_uid = a.uid;
+  st.st_gid = a.gid;
+  st.st_size = static_cast<off_t>(a.size);
+  st.st_blocks = static_cast<blkcnt_t>((a.allocated + 511) / 512);
+  st.st_blksize = 4096;
+  st.st_atim = a.atime;
+  st.st_mtim = a.mtime;
+  st.st_ctim = a.ctime;
+  return st;
+}
+
+}  // namespace
+
+struct FuseFrontend::Ops {
+  static FuseFrontend& Self(fuse_req_t req) {
+    return *static_cast<FuseFrontend*>(fuse_req_userdata(req));
+  }
+  static core::Caller CallerOf(fuse_req_t req) {
+    const fuse_ctx* ctx = fuse_req_ctx(req);
+    return core::Caller{Self(req).options_.server_id, ctx->uid, ctx->gid};
+  }
+  static void ReplyErr(fuse_req_t req, const Status& s) { fuse_reply_err(req, ToFuseErrno(s)); }
+  static void Err(fuse_req_t req, int err) { fuse_reply_err(req, err); }
+
+  // The path of `ino`; ESTALE when the kernel names an inode we no longer know.
+  static Result<std::string> PathOf(fuse_req_t req, fuse_ino_t ino) {
+    auto p = Self(req).inodes_.PathOf(ino);
+    if (!p) return Status::FromErrno(ESTALE, "unknown inode " + std::to_string(ino));
+    return *p;
+  }
+  static Result<std::string> ChildOf(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    CAFS_ASSIGN_OR_RETURN(std::string p, PathOf(req, parent));
+    return InodeTable::Child(p, name);
+  }
+
+  static void ReplyEntry(fuse_req_t req, const std::string& path, const core::Attr& attr) {
+    FuseFrontend& self = Self(req);
+    fuse_entry_param e{};
+    e.ino = self.inodes_.Remember(path);
+    e.attr = ToStat(attr, e.ino);
+    e.attr_timeout = self.options_.attr_timeout_s;
+    e.entry_timeout = self.options_.attr_timeout_s;
+    if (fuse_reply_entry(req, &e) != 0) self.inodes_.Forget(e.ino, 1);
+  }
+
+  static void Init(void*, fuse_conn_info* conn) {
+    conn->max_write = kMaxWrite;
+    conn->max_read = kMaxWrite;
+  }
+
+  static void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    auto path = ChildOf(req, parent, name);
+    if (!path.ok()) return ReplyErr(req, path.status());
+    auto attr = Self(req).gateway_->Lookup(CallerOf(req), *path);
+    if (!attr.ok()) {
+      if (attr.status().IsNotFound()) {  // negative entry, cached briefly
+        fuse_entry_param e{};
+        e.entry_timeout = Self(req).options_.attr_timeout_s;
+        fuse_reply_entry(req, &e);
+        return;
+      }
+      return ReplyErr(req, attr.status());
+    }
+    ReplyEntry(req, *path, *attr);
+  }
+
+  static void Forget(fuse_req_t req, fuse_ino_t ino, std::uint64_t nlookup) {
+    Self(req).inodes_.Forget(ino, nlookup);
+    fuse_reply_none(req);
+  }
+
+  static void ForgetMulti(fuse_req_t req, std::size_t count, fuse_forget_data* forgets) {
+    for (std::size_t i = 0; i < count; ++i) {
+      Self(req).inodes_.Forget(forgets[i].ino, forgets[i].nlookup);
+    }
+    fuse_reply_none(req);
+  }
+
+  static void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    FuseFrontend& self = Self(req);
+    Result<core::Attr> attr = Status::Internal("unset");
+    if (fi != nullptr) {
+      attr = self.gateway_->GetAttrByHandle(CallerOf(req), fi->fh);
+    } else {
+      auto path = PathOf(req, ino);
+      if (!path.ok()) return ReplyErr(req, path.status());
+      attr = self.gateway_->GetAttr(CallerOf(req), *path);
+    }
+    if (!attr.ok()) return ReplyErr(req, attr.status());
+    struct stat st = ToStat(*attr, ino);
+    fuse_reply_attr(req, &st, self.options_.attr_timeout_s);
+  }
+
+  static void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
+                      fuse_file_info* fi) {
+    core::SetAttrRequest r;
+    if (to_set & FUSE_SET_ATTR_MODE) r.mode = attr->st_mode & 07777;
+    if (to_set & FUSE_SET_ATTR_UID) r.uid = attr->st_uid;
+    if (to_set & FUSE_SET_ATTR_GID) r.gid = attr->st_gid;
+    if (to_set & FUSE_SET_ATTR_SIZE) r.size = static_cast<std::uint64_t>(attr->st_size);
+    if (to_set & FUSE_SET_ATTR_ATIME) r.atime = attr->st_atim;
+    if (to_set & FUSE_SET_ATTR_MTIME) r.mtime = attr->st_mtim;
+    if (to_set & FUSE_SET_ATTR_ATIME_NOW) r.atime = timespec{0, UTIME_NOW};
+    if (to_set & FUSE_SET_ATTR_MTIME_NOW) r.mtime = timespec{0, UTIME_NOW};
+    FuseFrontend& self = Self(req);
+    Result<core::Attr> out = Status::Internal("unset");
+    if (fi != nullptr) {
+      out = self.gateway_->SetAttrByHandle(CallerOf(req), fi->fh, r);
+    } else {
+      auto path = PathOf(req, ino);
+      if (!path.ok()) return ReplyErr(req, path.status());
+      out = self.gateway_->SetAttr(CallerOf(req), *path, r);
+    }
+    if (!out.ok()) return ReplyErr(req, out.status());
+    struct stat st = ToStat(*out, ino);
+    fuse_reply_attr(req, &st, self.options_.attr_timeout_s);
+  }
+
+  static void ReadLink(fuse_req_t req, fuse_ino_t ino) {
+    auto path = PathOf(req, ino);
+    if (!path.ok()) return ReplyErr(req, path.status());
+    auto target = Self(req).gateway_->ReadLink(CallerOf(req), *path);
+    if (!target.ok()) return ReplyErr(req, target.status());
+    fuse_reply_readlink(req, target->c_str());
+  }
+
+  static void MkNod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t) {
+    if (!S_ISREG(mode)) return Err(req, EPERM);  // no devices, fifos, sockets
+    auto path = ChildOf(req, parent, name);
+    if (!path.ok()) return ReplyErr(req, path.status());
+    FuseFrontend& self = Self(req);
+    auto created = self.gateway_->Create(CallerOf(req), *path, mode & 07777, true);
+    if (!created.ok()) return ReplyErr(req, created.status());
+    (void)self.gateway_->Release(CallerOf(req), created->handle);
+    ReplyEntry(req, *path, created->attr);
+  }
+
+  static void MkDir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+    auto path = ChildOf(req, parent, name);
+    if (!path.ok()) return ReplyErr(req, path.status());
+    auto attr = Self(req).gateway_->MakeDir(CallerOf(req), *path, mode & 07777);
+    if (!attr.ok()) return ReplyErr(req, attr.status());
+    ReplyEntry(req, *path, *attr);
+  }
+
+  static void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    auto path = ChildOf(req, parent, name);
+    if (!path.ok()) return ReplyErr(req, path.status());
+    Status s = Self(req).gateway_->Unlink(CallerOf(req), *path);
+    if (s.ok()) Self(req).inodes_.Detach(*path);
+    fuse_reply_err(req, ToFuseErrno(s));
+  }
+
+  static void RmDir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    auto path = ChildOf(req, parent, name);
+    if (!path.ok()) return ReplyErr(req, path.status());
+    Status s = Self(req).gateway_->RemoveDir(CallerOf(req), *path);
+    if (s.ok()) Self(req).inodes_.Detach(*path);
+    fuse_reply_err(req, ToFuseErrno(s));
+  }
+
+  static void Symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
+    auto path = ChildOf(req, parent, name);
+    if (!path.ok()) return ReplyErr(req, path.status());
+    auto attr = Self(req).gateway_->Symlink(CallerOf(req), link, *path);
+    if (!attr.ok()) return ReplyErr(req, attr.status());
+    ReplyEntry(req, *path, *attr);
+  }
+
+  static void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+                     const char* newname, unsigned int flags) {
+    if (flags & RENAME_EXCHANGE) return Err(req, EINVAL);
+    if (flags & ~static_cast<unsigned>(RENAME_NOREPLACE)) return Err(req, EINVAL);
+    auto from = ChildOf(req, parent, name);
+    if (!from.ok()) return ReplyErr(req, from.status());
+    auto to = ChildOf(req, newparent, newname);
+    if (!to.ok()) return ReplyErr(req, to.status());
+    Status s =
+        Self(req).gateway_->Rename(CallerOf(req), *from, *to, (flags & RENAME_NOREPLACE) != 0);
+    if (s.ok()) Self(req).inodes_.Rename(*from, *to);
+    fuse_reply_err(req, ToFuseErrno(s));
+  }
+
+  static void Link(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) {
+    fuse_reply_err(req, ENOTSUP);
+  }
+
+  static void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    auto path = PathOf(req, ino);
+    if (!path.ok()) return ReplyErr(req, path.status());
+    auto opened = Self(req).gateway_->Open(CallerOf(req), *path, (fi->flags & O_TRUNC) != 0);
+    if (!opened.ok()) return ReplyErr(req, opened.status());
+    fi->fh = opened->handle;
+    fi->keep_cache = 0;
+    if (fuse_reply_open(req, fi) != 0) (void)Self(req).gateway_->Release(CallerOf(req), fi->fh);
+  }
+
+  static void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+                     fuse_file_info* fi) {
+    auto path = ChildOf(req, parent, name);
+    if (!path.ok()) return ReplyErr(req, path.status());
+    FuseFrontend& self = Self(req);
+    auto created =
+        self.gateway_->Create(CallerOf(req), *path, mode & 07777, (fi->flags & O_EXCL) != 0);
+    if (!created.ok()) return ReplyErr(req, created.status());
+    fi->fh = created->handle;
+    fuse_entry_param e{};
+    e.ino = self.inodes_.Remember(*path);
+    e.attr = ToStat(created->attr, e.ino);
+    e.attr_timeout = self.options_.attr_timeout_s;
+    e.entry_timeout = self.options_.attr_timeout_s;
+    if (fuse_reply_create(req, &e, fi) != 0) {
+      self.inodes_.Forget(e.ino, 1);
+      (void)self.gateway_->Release(CallerOf(req), fi->fh);
+    }
+  }
+
+  static void Read(fuse_req_t req, fuse_ino_t, std::size_t size, off_t off, fuse_file_info* fi) {
+    std::vector<std::uint8_t> buf(size);
+    auto n = Self(req).gateway_->Read(CallerOf(req), fi->fh, static_cast<std::uint64_t>(off), buf);
+    if (!n.ok()) return ReplyErr(req, n.status());
+    fuse_reply_buf(req, reinterpret_cast<const char*>(buf.data()), *n);
+  }
+
+  static void Write(fuse_req_t req, fuse_ino_t, const char* data, std::size_t size, off_t off,
+                    fuse_file_info* fi) {
+    Status s =
+        Self(req).gateway_->Write(CallerOf(req), fi->fh, static_cast<std::uint64_t>(off),
+                                  ByteView(reinterpret_cast<const std::uint8_t*>(data), size));
+    if (!s.ok()) return ReplyErr(req, s);
+    fuse_reply_write(req, size);
+  }
+
+  static void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+
+  static void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+    fuse_reply_err(req, ToFuseErrno(Self(req).gateway_->Release(CallerOf(req), fi->fh)));
+  }
+
+  static void Fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
+    fuse_reply_err(req, ToFuseErrno(Self(req).gateway_->Fsync(CallerOf(req), fi->fh)));
+  }
+
+  static void Fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset, off_t length,
+                        fuse_file_info* fi) {
+    if (offset < 0 || length <= 0) return Err(req, EINVAL);
+    if (mode == FALLOC_FL_KEEP_SIZE) return Err(req, 0);  // holes stay holes
+    if (mode != 0) return Err(req, EOPNOTSUPP);           // punch hole, zero range
+    fuse_reply_err(req, ToFuseErrno(Self(req).gateway_->Allocate(
+                            CallerOf(req), fi->fh, static_cast<std::uint64_t>(offset),
+                            static_cast<std::uint64_t>(length))));
+  }
+
+  static void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    auto path = PathOf(req, ino);
+    if (!path.ok()) return ReplyErr(req, path.status());
+    FuseFrontend& self = Self(req);
+    auto entries = self.gateway_->ReadDir(CallerOf(req), *path);
+    if (!entries.ok()) return ReplyErr(req, entries.status());
+    const std::uint64_t id = self.next_dir_.fetch_add(1);
+    {
+      std::lock_guard lock(self.dirs_mu_);
+      self.dirs_[id] = std::move(*entries);
+    }
+    fi->fh = id;
+    if (fuse_reply_open(req, fi) != 0) {
+      std::lock_guard lock(self.dirs_mu_);
+      self.dirs_.erase(id);
+    }
+  }
+
+  static void ReadDir(fuse_req_t req, fuse_ino_t ino, std::size_t size, off_t off,
+                      fuse_file_info* fi) {
+    FuseFrontend& self = Self(req);
+    std::vector<char> buf(size);
+    std::size_t used = 0;
+    std::lock_guard lock(self.dirs_mu_);
+    auto it = self.dirs_.find(fi->fh);
+    if (it == self.dirs_.end()) return Err(req, EBADF);
+    const auto& entries = it->second;
+    // Offsets: 0 ".", 1 "..", 2 + i entries[i]; the offset passed is the next one to return.
+    for (std::size_t i = static_cast<std::size_t>(off); i < entries.size() + 2; ++i) {
+      struct stat st {};
+      std::string name;
+      if (i == 0) {
+        name = ".";
+        st.st_ino = ino;
+        st.st_mode = S_IFDIR;
+      } else if (i == 1) {
+        name = "..";
+        st.st_mode = S_IFDIR;
+      } else {
+        const auto& e = entries[i - 2];
+        name = e.name;
+        st.st_mode = e.type == core::FileType::kDirectory ? S_IFDIR
+                     : e.type == core::FileType::kSymlink ? S_IFLNK
+                                                          : S_IFREG;
+      }
+      const std::size_t need = fuse_add_direntry(req, buf.data() + used, size - used, name.c_str(),
+                                                 &st, static_cast<off_t>(i + 1));
+      if (need > size - used) break;
+      used += need;
+    }
+    fuse_reply_buf(req, buf.data(), used);
+  }
+
+  static void ReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+    FuseFrontend& self = Self(req);
+    {
+      std::lock_guard lock(self.dirs_mu_);
+      self.dirs_.erase(fi->fh);
+    }
+    fuse_reply_err(req, 0);
+  }
+
+  static void StatFs(fuse_req_t req, fuse_ino_t) {
+    auto stats = Self(req).gateway_->StatFs(CallerOf(req));
+    if (!stats.ok()) return ReplyErr(req, stats.status());
+    struct statvfs sv {};
+    sv.f_bsize = stats->block_size;
+    sv.f_frsize = stats->block_size;
+    sv.f_blocks = stats->total_bytes / stats->block_size;
+    sv.f_bfree = stats->free_bytes / stats->block_size;
+    sv.f_bavail = sv.f_bfree;
+    sv.f_files = stats->total_inodes;
+    sv.f_ffree = stats->free_inodes;
+    sv.f_favail = stats->free_inodes;
+    sv.f_namemax = stats->name_max;
+    fuse_reply_statfs(req, &sv);
+  }
+};
+
+FuseFrontend::FuseFrontend(core::Gateway* gateway, FuseOptions options)
+    : gateway_(gateway), options_(std::move(options)) {}
+
+FuseFrontend::~FuseFrontend() {
+  if (session_ != nullptr) {
+    if (mounted_) fuse_session_unmount(session_);
+    fuse_session_destroy(session_);
+  }
+}
+
+Result<std::unique_ptr<FuseFrontend>> FuseFrontend::Mount(core::Gateway* gateway,
+                                                          FuseOptions options) {
+  static const fuse_lowlevel_ops kOps = [] {
+    fuse_lowlevel_ops ops{};
+    ops.init = &Ops::Init;
+    ops.lookup = &Ops::Lookup;
+    ops.forget = &Ops::Forget;
+    ops.forget_multi = &Ops::ForgetMulti;
+    ops.getattr = &Ops::GetAttr;
+    ops.setattr = &Ops::SetAttr;
+    ops.readlink = &Ops::ReadLink;
+    ops.mknod = &Ops::MkNod;
+    ops.mkdir = &Ops::MkDir;
+    ops.unlink = &Ops::Unlink;
+    ops.rmdir = &Ops::RmDir;
+    ops.symlink = &Ops::Symlink;
+    ops.rename = &Ops::Rename;
+    ops.link = &Ops::Link;
+    ops.open = &Ops::Open;
+    ops.create = &Ops::Create;
+    ops.read = &Ops::Read;
+    ops.write = &Ops::Write;
+    ops.flush = &Ops::Flush;
+    ops.release = &Ops::Release;
+    ops.fsync = &Ops::Fsync;
+    ops.fallocate = &Ops::Fallocate;
+    ops.opendir = &Ops::OpenDir;
+    ops.readdir = &Ops::ReadDir;
+    ops.releasedir = &Ops::ReleaseDir;
+    ops.statfs = &Ops::StatFs;
+    return ops;
+  }();
+  std::unique_ptr<FuseFrontend> self(new FuseFrontend(gateway, std::move(options)));
+  std::vector<std::string> args = {"cafsd", "-o", "fsname=cafs,subtype=cafs,default_permissions",
+                                   "-o", "max_read=" + std::to_string(kMaxWrite)};
+  if (self->options_.allow_other) {
+    args.push_back("-o");
+    args.push_back("allow_other");
+  }
+  if (self->options_.debug) args.push_back("-d");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  self->session_ = fuse_session_new(&fargs, &kOps, sizeof(kOps), self.get());
+  if (self->session_ == nullptr) {
+    return Status::FromErrno(EINVAL, "fuse_session_new failed (see the log for the option)");
+  }
+  if (fuse_session_mount(self->session_, self->options_.mountpoint.c_str()) != 0) {
+    return Status::FromErrno(EIO, "cannot mount FUSE at " + self->options_.mountpoint +
+                                      " (is /dev/fuse present and fusermount3 installed?)");
+  }
+  self->mounted_ = true;
+  return self;
+}
+
+Status FuseFrontend::Run() {
+  fuse_loop_config config{};
+  config.clone_fd = 0;
+  config.max_idle_threads = options_.max_idle_threads;
+  // SIGINT/SIGTERM/SIGHUP end the loop (libfuse's handlers); the destructor unmounts.
+  if (fuse_set_signal_handlers(session_) != 0) {
+    return Status::FromErrno(EIO, "cannot install FUSE signal handlers");
+  }
+  const int rc = fuse_session_loop_mt(session_, &config);
+  fuse_remove_signal_handlers(session_);
+  if (rc < 0) return Status::FromErrno(-rc, "FUSE session loop");
+  return Status::OK();
+}
+
+void FuseFrontend::RequestStop() {
+  if (session_ == nullptr) return;
+  fuse_session_exit(session_);
+  // Wake the loop's threads blocked in read(/dev/fuse): a lazy unmount ends the session.
+  if (mounted_) {
+    fuse_session_unmount(session_);
+    mounted_ = false;
+  }
+}
+
+}  // namespace cafs::frontend

@@ -1,0 +1,66 @@
+// FuseFrontend: the gateway core served through libfuse3's low-level API (multi-threaded
+// session loop, allow_other, 1 MiB writes). Thin by design (STYLE.md): every callback turns
+// the kernel's request into one Gateway call and replies; ToFuseErrno() is the one place a
+// Status becomes an errno. Inode numbers come from an InodeTable (never pointers); the caller
+// of every operation is `server_id` (this host's registered virtualization server id).
+//
+// Ownership: the Gateway is not owned and must outlive the front-end.
+// Threading: Run() blocks in the session loop (worker threads call the Gateway concurrently);
+// RequestStop() may be called from any thread or a signal handler's helper thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "cafs/gateway.h"
+#include "frontend/fuse/inode_table.h"
+
+struct fuse_session;
+
+namespace cafs::frontend {
+
+struct FuseOptions {
+  std::string mountpoint;
+  std::string server_id;
+  bool allow_other = false;  // needs root or user_allow_other in /etc/fuse.conf
+  bool debug = false;
+  unsigned max_idle_threads = 16;
+  double attr_timeout_s = 1.0;
+};
+
+// The errno (positive) a front-end returns for `s`; 0 for OK.
+int ToFuseErrno(const Status& s);
+
+class FuseFrontend {
+ public:
+  // Creates the session and mounts it. Errors: IoError naming the mount point.
+  static Result<std::unique_ptr<FuseFrontend>> Mount(core::Gateway* gateway, FuseOptions options);
+  ~FuseFrontend();  // unmounts
+
+  // Serves requests until SIGINT/SIGTERM/SIGHUP, RequestStop() or an unmount.
+  Status Run();
+  // Makes Run() return (unmounts lazily so a busy mount does not block).
+  void RequestStop();
+
+  // For the callbacks (fuse_req_userdata).
+  struct Ops;
+
+ private:
+  FuseFrontend(core::Gateway* gateway, FuseOptions options);
+
+  core::Gateway* const gateway_;
+  const FuseOptions options_;
+  InodeTable inodes_;
+  fuse_session* session_ = nullptr;
+  bool mounted_ = false;
+  std::atomic<std::uint64_t> next_dir_{1};
+  std::mutex dirs_mu_;
+  std::unordered_map<std::uint64_t, std::vector<core::DirEntry>> dirs_;  // guarded by dirs_mu_
+};
+
+}  // namespace cafs::frontend

@@ -1,0 +1,404 @@
+// Gateway core on temp directories with LocalKeyProvider and the seed's policy:
+// placement by policy, redirector naming, readdir mapping, rename across VMs, denials
+// (window, unlisted server) in a verifiable audit log, hostile names, missing pool, wrong
+// key, damaged pool files, key server outage within and after the grace period.
+#include "cafs/gateway.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "crypto/rng.h"
+#include "format/header_codec.h"
+#include "policy/seed_examples.h"
+#include "pool/posix_pool.h"
+#include "util/bytes.h"
+
+namespace cafs::core {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+constexpr char kServer[] = "755083456";
+constexpr char kOsdiskKey[] = "062b9056-bf64-11df-8d3e-000c29abeb4d";
+
+// Wed 2026-11-18 10:00 UTC: inside Mon-Fri(9am-5pm).
+Clock::TimePoint Weekday10am() {
+  return std::chrono::sys_days{std::chrono::year{2026} / 11 / 18} + 10h;
+}
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteFile(const fs::path& p, std::string_view data) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << data;
+}
+
+std::string RandomKeyHex() {
+  Bytes key(64);
+  EXPECT_TRUE(crypto::RandomBytes(key).ok());
+  return ToHex(key);
+}
+
+class GatewayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/cafs-core-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    fs::create_directories(root_ / "backing");
+    fs::create_directories(root_ / "pools/mirrored_pool_A");
+    fs::create_directories(root_ / "pools/default_pool");
+    fs::create_directories(root_ / "keys/my_vmset");
+    WriteFile(root_ / "keys/my_vmset/vmset.xml", policy::seed_examples::kSeedVmSet);
+    WriteFile(root_ / "keys/my_vmset/policy.xml", policy::seed_examples::kSeedVobjList);
+    WriteFile(root_ / "keys/my_vmset/keys",
+              std::string(kOsdiskKey) + " 1 " + RandomKeyHex() + "\n");
+    Start();
+  }
+
+  void TearDown() override {
+    Stop();
+    fs::remove_all(root_);
+  }
+
+  void Start() {
+    pools_ = std::make_unique<pool::PoolMapper>();
+    for (const char* name : {"mirrored_pool_A", "default_pool"}) {
+      ASSERT_TRUE(pools_
+                      ->Add(std::make_unique<pool::PosixPool>(
+                          name, (root_ / "pools" / name).string(), env::Env::Default()))
+                      .ok());
+    }
+    provider_ = std::make_unique<LocalKeyProvider>((root_ / "keys").string());
+    cache_ = std::make_unique<PolicyCache>(provider_.get(), &clock_,
+                                           PolicyCacheOptions{.ttl = 30s, .grace = 10min});
+    auto volume = Volume::Open((root_ / "backing").string(), pools_.get());
+    ASSERT_TRUE(volume.ok()) << volume.status().ToString();
+    volume_ = std::move(*volume);
+    auto log = audit::AuditLog::Open((root_ / "audit.log").string(),
+                                     audit::AuditLogOptions{.sync_every_record = false});
+    ASSERT_TRUE(log.ok()) << log.status().ToString();
+    audit_ = std::move(*log);
+    gw_ = std::make_unique<Gateway>(cache_.get(), volume_.get(), audit_.get(), &clock_,
+                                    GatewayOptions{});
+  }
+
+  void Stop() {
+    gw_.reset();
+    audit_.reset();
+    volume_.reset();
+    cache_.reset();
+    provider_.reset();
+    pools_.reset();
+  }
+
+  // Creates `path`, writes `data` at 0, fsyncs and releases.
+  void CreateWithData(const std::string& path, std::string_view data) {
+    auto created = gw_->Create(caller_, path, 0644, true);
+    ASSERT_TRUE(created.ok()) << created.status().ToString();
+    ASSERT_TRUE(gw_->Write(caller_, created->handle, 0, AsBytes(data)).ok());
+    ASSERT_TRUE(gw_->Fsync(caller_, created->handle).ok());
+    ASSERT_TRUE(gw_->Release(caller_, created->handle).ok());
+  }
+
+  std::string ReadAll(const std::string& path) {
+    auto opened = gw_->Open(caller_, path, false);
+    EXPECT_TRUE(opened.ok()) << opened.status().ToString();
+    if (!opened.ok()) return {};
+    std::string out(opened->attr.size, '\0');
+    auto n = gw_->Read(caller_, opened->handle, 0,
+                       MutableByteView(reinterpret_cast<std::uint8_t*>(out.data()), out.size()));
+    EXPECT_TRUE(n.ok());
+    EXPECT_TRUE(gw_->Release(caller_, opened->handle).ok());
+    return out;
+  }
+
+  std::vector<audit::AuditRecord> AuditRecords() {
+    auto records = audit::ReadAuditLog((root_ / "audit.log").string());
+    EXPECT_TRUE(records.ok());
+    return records.ok() ? *records : std::vector<audit::AuditRecord>{};
+  }
+
+  fs::path root_;
+  ManualClock clock_{Weekday10am()};
+  Caller caller_{kServer, static_cast<std::uint32_t>(::getuid()),
+                 static_cast<std::uint32_t>(::getgid())};
+  std::unique_ptr<pool::PoolMapper> pools_;
+  std::unique_ptr<LocalKeyProvider> provider_;
+  std::unique_ptr<PolicyCache> cache_;
+  std::unique_ptr<Volume> volume_;
+  std::unique_ptr<audit::AuditLog> audit_;
+  std::unique_ptr<Gateway> gw_;
+};
+
+TEST_F(GatewayTest, CreatePlacesFilesByPolicy) {
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/windows_xp", 0755).ok());
+  const std::string pattern(3 * 4096 + 100, '\xab');
+  CreateWithData("/my_vmset/windows_xp/osdisk1.vmdk", pattern);
+  CreateWithData("/my_vmset/windows_xp/vm.vmx", "displayName = \"winxp\"\n");
+
+  // Redirectors named name##pool in the backing store.
+  EXPECT_TRUE(
+      fs::is_regular_file(root_ / "backing/my_vmset/windows_xp/osdisk1.vmdk##mirrored_pool_A"));
+  EXPECT_TRUE(fs::is_regular_file(root_ / "backing/my_vmset/windows_xp/vm.vmx##default_pool"));
+
+  // The encrypted file: XTS under the osdisk key, no plaintext in the pool file.
+  const std::string enc =
+      ReadFile(root_ / "pools/mirrored_pool_A/my_vmset/windows_xp/osdisk1.vmdk");
+  ASSERT_GT(enc.size(), 4096u);
+  auto hdr = format::ParseHeaderUnverified(AsBytes(enc));
+  ASSERT_TRUE(hdr.ok());
+  EXPECT_EQ(hdr->cipher, crypto::CipherId::kAes256Xts);
+  EXPECT_EQ(hdr->key_guid.ToString(), kOsdiskKey);
+  EXPECT_EQ(hdr->key_version, 1u);
+  EXPECT_EQ(enc.find(std::string(64, '\xab')), std::string::npos);
+
+  // The clear-text file: header, then plaintext.
+  const std::string clear = ReadFile(root_ / "pools/default_pool/my_vmset/windows_xp/vm.vmx");
+  auto chdr = format::ParseHeaderUnverified(AsBytes(clear));
+  ASSERT_TRUE(chdr.ok());
+  EXPECT_EQ(chdr->cipher, crypto::CipherId::kNone);
+  EXPECT_EQ(clear.substr(4096, 11), "displayName");
+
+  // Logical sizes, contents.
+  auto attr = gw_->GetAttr(caller_, "/my_vmset/windows_xp/osdisk1.vmdk");
+  ASSERT_TRUE(attr.ok());
+  EXPECT_EQ(attr->size, pattern.size());
+  EXPECT_EQ(ReadAll("/my_vmset/windows_xp/osdisk1.vmdk"), pattern);
+}
+
+TEST_F(GatewayTest, ReadDirShowsNamesWithoutPools) {
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1", 0755).ok());
+  CreateWithData("/my_vmset/vm1/osdisk.vmdk", "x");
+  CreateWithData("/my_vmset/vm1/vm.vmx", "y");
+  ASSERT_TRUE(gw_->Symlink(caller_, "vm.vmx", "/my_vmset/vm1/link").ok());
+  auto entries = gw_->ReadDir(caller_, "/my_vmset/vm1");
+  ASSERT_TRUE(entries.ok());
+  std::set<std::string> names;
+  for (const auto& e : *entries) names.insert(e.name);
+  EXPECT_EQ(names, (std::set<std::string>{"osdisk.vmdk", "vm.vmx", "link"}));
+  auto target = gw_->ReadLink(caller_, "/my_vmset/vm1/link");
+  ASSERT_TRUE(target.ok());
+  EXPECT_EQ(*target, "vm.vmx");
+  EXPECT_EQ(gw_->Link(caller_, "/my_vmset/vm1/vm.vmx", "/my_vmset/vm1/hard").errno_value(),
+            ENOTSUP);
+  // Unlink removes the redirector and the pool file.
+  ASSERT_TRUE(gw_->Unlink(caller_, "/my_vmset/vm1/osdisk.vmdk").ok());
+  EXPECT_FALSE(fs::exists(root_ / "pools/mirrored_pool_A/my_vmset/vm1/osdisk.vmdk"));
+  EXPECT_EQ(gw_->GetAttr(caller_, "/my_vmset/vm1/osdisk.vmdk").status().errno_value(), ENOENT);
+}
+
+TEST_F(GatewayTest, RenameAcrossVmsMovesRedirectorAndPoolFile) {
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1", 0755).ok());
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm2", 0755).ok());
+  CreateWithData("/my_vmset/vm1/osdisk1.vmdk", "disk data");
+  ASSERT_TRUE(
+      gw_->Rename(caller_, "/my_vmset/vm1/osdisk1.vmdk", "/my_vmset/vm2/osdisk2.vmdk", false).ok());
+  EXPECT_FALSE(fs::exists(root_ / "backing/my_vmset/vm1/osdisk1.vmdk##mirrored_pool_A"));
+  EXPECT_TRUE(fs::exists(root_ / "backing/my_vmset/vm2/osdisk2.vmdk##mirrored_pool_A"));
+  EXPECT_TRUE(fs::exists(root_ / "pools/mirrored_pool_A/my_vmset/vm2/osdisk2.vmdk"));
+  EXPECT_FALSE(fs::exists(root_ / "pools/mirrored_pool_A/my_vmset/vm1/osdisk1.vmdk"));
+  EXPECT_EQ(ReadAll("/my_vmset/vm2/osdisk2.vmdk"), "disk data");
+
+  // NOREPLACE refuses an existing target; a plain rename replaces it.
+  CreateWithData("/my_vmset/vm2/other.vmdk", "other");
+  EXPECT_EQ(gw_->Rename(caller_, "/my_vmset/vm2/osdisk2.vmdk", "/my_vmset/vm2/other.vmdk", true)
+                .errno_value(),
+            EEXIST);
+  ASSERT_TRUE(
+      gw_->Rename(caller_, "/my_vmset/vm2/osdisk2.vmdk", "/my_vmset/vm2/other.vmdk", false).ok());
+  EXPECT_EQ(ReadAll("/my_vmset/vm2/other.vmdk"), "disk data");
+
+  // A directory rename keeps files readable (stale pool paths are repaired on open).
+  ASSERT_TRUE(gw_->Rename(caller_, "/my_vmset/vm2", "/my_vmset/vm3", false).ok());
+  EXPECT_EQ(ReadAll("/my_vmset/vm3/other.vmdk"), "disk data");
+}
+
+TEST_F(GatewayTest, DenialsAreAuditedAndTheChainDetectsEdits) {
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1", 0755).ok());
+  CreateWithData("/my_vmset/vm1/osdisk1.vmdk", "secret");
+
+  // Saturday 14:00: outside Mon-Fri(9am-5pm) for *osdisk*, but vm.vmx is at_all_times.
+  clock_.Set(std::chrono::sys_days{std::chrono::year{2026} / 11 / 21} + 14h);
+  auto denied = gw_->Open(caller_, "/my_vmset/vm1/osdisk1.vmdk", false);
+  EXPECT_EQ(denied.status().errno_value(), EACCES);
+  EXPECT_TRUE(gw_->Create(caller_, "/my_vmset/vm1/vm.vmx", 0644, true).ok());
+
+  // An unlisted server is refused even for hc_default files (audit level none).
+  clock_.Set(Weekday10am());
+  Caller stranger{"10.2.45.68", 0, 0};
+  EXPECT_EQ(gw_->GetAttr(stranger, "/my_vmset/vm1/vm.vmx").status().errno_value(), EACCES);
+
+  auto records = AuditRecords();
+  int denials = 0;
+  bool window = false, unlisted = false;
+  for (const auto& r : records) {
+    if (r.result != audit::Result::kDenied) continue;
+    ++denials;
+    window |= r.server == kServer && r.file == "osdisk1.vmdk" && r.op == "open";
+    unlisted |= r.server == "10.2.45.68" && r.file == "vm.vmx";
+  }
+  EXPECT_EQ(denials, 2);
+  EXPECT_TRUE(window);
+  EXPECT_TRUE(unlisted);
+
+  const std::string path = (root_ / "audit.log").string();
+  auto report = audit::VerifyAuditLog(path);
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok) << report->problem;
+  // Edit one denial into an "ok": the chain breaks.
+  std::string text = ReadFile(path);
+  auto pos = text.find("\"denied\"");
+  ASSERT_NE(pos, std::string::npos);
+  text.replace(pos, 8, "\"ok\"");
+  WriteFile(path, text);
+  report = audit::VerifyAuditLog(path);
+  ASSERT_TRUE(report.ok());
+  EXPECT_FALSE(report->ok);
+}
+
+TEST_F(GatewayTest, HostileNames) {
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1", 0755).ok());
+  EXPECT_EQ(gw_->Create(caller_, "/my_vmset/vm1/../../etc", 0644, true).status().errno_value(),
+            EINVAL);
+  EXPECT_EQ(
+      gw_->Create(caller_, "/my_vmset/vm1/a##default_pool", 0644, true).status().errno_value(),
+      EINVAL);
+  EXPECT_EQ(gw_->Create(caller_, "/my_vmset/vm1/" + std::string(300, 'a'), 0644, true)
+                .status()
+                .errno_value(),
+            ENAMETOOLONG);
+  EXPECT_EQ(gw_->MakeDir(caller_, "/my_vmset/vm1/x##y", 0755).status().errno_value(), EINVAL);
+  EXPECT_EQ(gw_->Create(caller_, "relative", 0644, true).status().errno_value(), EINVAL);
+  // A symlink in the backing store is never followed by the gateway.
+  fs::create_directory_symlink("/etc", root_ / "backing/my_vmset/vm1/escape");
+  EXPECT_EQ(gw_->GetAttr(caller_, "/my_vmset/vm1/escape/passwd").status().errno_value(), ENOTDIR);
+}
+
+TEST_F(GatewayTest, MissingPoolIsAClearError) {
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1", 0755).ok());
+  CreateWithData("/my_vmset/vm1/osdisk1.vmdk", "data");
+  fs::rename(root_ / "pools/mirrored_pool_A", root_ / "pools/gone");
+  auto opened = gw_->Open(caller_, "/my_vmset/vm1/osdisk1.vmdk", false);
+  EXPECT_EQ(opened.status().errno_value(), EIO);
+  EXPECT_NE(opened.status().message().find("mirrored_pool_A"), std::string::npos)
+      << opened.status().ToString();
+  auto created = gw_->Create(caller_, "/my_vmset/vm1/osdisk2.vmdk", 0644, true);
+  EXPECT_EQ(created.status().errno_value(), EIO);
+  // A redirector naming a pool that is not configured.
+  WriteFile(root_ / "backing/my_vmset/vm1/ghost.vmdk##nowhere", "");
+  auto ghost = gw_->Open(caller_, "/my_vmset/vm1/ghost.vmdk", false);
+  EXPECT_EQ(ghost.status().errno_value(), EIO);
+  EXPECT_NE(ghost.status().message().find("not configured"), std::string::npos);
+}
+
+TEST_F(GatewayTest, WrongKeyIsEioAndAudited) {
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1", 0755).ok());
+  CreateWithData("/my_vmset/vm1/osdisk1.vmdk", "data");
+  Stop();
+  WriteFile(root_ / "keys/my_vmset/keys", std::string(kOsdiskKey) + " 1 " + RandomKeyHex() + "\n");
+  Start();
+  auto opened = gw_->Open(caller_, "/my_vmset/vm1/osdisk1.vmdk", false);
+  EXPECT_EQ(opened.status().errno_value(), EIO) << opened.status().ToString();
+  bool audited = false;
+  for (const auto& r : AuditRecords()) {
+    audited |= r.result == audit::Result::kError && r.file == "osdisk1.vmdk" && r.op == "open";
+  }
+  EXPECT_TRUE(audited);
+  // A destroyed key (no versions left) is the same.
+  Stop();
+  WriteFile(root_ / "keys/my_vmset/keys", "");
+  Start();
+  EXPECT_EQ(gw_->Open(caller_, "/my_vmset/vm1/osdisk1.vmdk", false).status().errno_value(), EIO);
+}
+
+TEST_F(GatewayTest, TamperedAndTruncatedPoolFilesAreEio) {
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1", 0755).ok());
+  CreateWithData("/my_vmset/vm1/osdisk1.vmdk", "data");
+  CreateWithData("/my_vmset/vm1/osdisk2.vmdk", "data");
+  const fs::path p1 = root_ / "pools/mirrored_pool_A/my_vmset/vm1/osdisk1.vmdk";
+  std::string bytes = ReadFile(p1);
+  bytes[100] = static_cast<char>(bytes[100] ^ 1);  // the file nonce: only the MAC notices
+  WriteFile(p1, bytes);
+  EXPECT_EQ(gw_->Open(caller_, "/my_vmset/vm1/osdisk1.vmdk", false).status().errno_value(), EIO);
+  fs::resize_file(root_ / "pools/mirrored_pool_A/my_vmset/vm1/osdisk2.vmdk", 100);
+  EXPECT_EQ(gw_->Open(caller_, "/my_vmset/vm1/osdisk2.vmdk", false).status().errno_value(), EIO);
+}
+
+TEST_F(GatewayTest, KeyServerOutageWithinAndAfterGrace) {
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1", 0755).ok());
+  CreateWithData("/my_vmset/vm1/osdisk1.vmdk", "data");
+  fs::rename(root_ / "keys", root_ / "keys.offline");
+  clock_.Advance(5min);  // past the TTL, inside the grace period
+  EXPECT_EQ(ReadAll("/my_vmset/vm1/osdisk1.vmdk"), "data");
+  auto other = gw_->GetAttr(caller_, "/other_vmset/vm1");
+  EXPECT_EQ(other.status().errno_value(), EAGAIN) << other.status().ToString();
+  clock_.Advance(20min);  // grace over
+  EXPECT_EQ(gw_->GetAttr(caller_, "/my_vmset/vm1/osdisk1.vmdk").status().errno_value(), EAGAIN);
+  fs::rename(root_ / "keys.offline", root_ / "keys");
+  EXPECT_TRUE(gw_->GetAttr(caller_, "/my_vmset/vm1/osdisk1.vmdk").ok());
+}
+
+TEST_F(GatewayTest, PolicyChangeReachesGatewayWithinTtl) {
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
+  std::string vmset = policy::seed_examples::kSeedVmSet;
+  vmset.replace(vmset.find("755083456"), 9, "someone_else");
+  WriteFile(root_ / "keys/my_vmset/vmset.xml", vmset);
+  EXPECT_TRUE(gw_->GetAttr(caller_, "/my_vmset").ok());  // still cached
+  clock_.Advance(31s);
+  EXPECT_EQ(gw_->GetAttr(caller_, "/my_vmset").status().errno_value(), EACCES);
+}
+
+TEST_F(GatewayTest, TruncateAllocateAndUsage) {
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1", 0755).ok());
+  auto created = gw_->Create(caller_, "/my_vmset/vm1/osdisk1.vmdk", 0600, true);
+  ASSERT_TRUE(created.ok());
+  ASSERT_TRUE(gw_->Allocate(caller_, created->handle, 0, 1 << 20).ok());
+  auto attr = gw_->GetAttrByHandle(caller_, created->handle);
+  ASSERT_TRUE(attr.ok());
+  EXPECT_EQ(attr->size, 1u << 20);
+  EXPECT_EQ(attr->mode, 0600u);
+  ASSERT_TRUE(gw_->Write(caller_, created->handle, 8192, AsBytes(std::string(4096, 'z'))).ok());
+  ASSERT_TRUE(gw_->Fsync(caller_, created->handle).ok());
+  ASSERT_TRUE(gw_->Release(caller_, created->handle).ok());
+  SetAttrRequest req;
+  req.size = 100;
+  req.mode = 0640;
+  auto after = gw_->SetAttr(caller_, "/my_vmset/vm1/osdisk1.vmdk", req);
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ(after->size, 100u);
+  EXPECT_EQ(after->mode, 0640u);
+  auto usage = gw_->Usage();
+  ASSERT_TRUE(usage.ok());
+  bool found = false;
+  for (const auto& u : *usage)
+    found |= u.vmset == "my_vmset" && u.pool == "mirrored_pool_A" && u.bytes > 0;
+  EXPECT_TRUE(found);
+  auto caps = gw_->CheckCapacity();
+  EXPECT_EQ(caps.size(), 2u);
+  EXPECT_EQ(gw_->Release(caller_, 999999).errno_value(), EBADF);
+}
+
+}  // namespace
+}  // namespace cafs::core
