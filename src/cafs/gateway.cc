@@ -372,8 +372,13 @@ Status Gateway::Release(const Caller&, FileHandle fh) {
     h = std::move(it->second);
     handles_.erase(it);
   }
-  if (h->written.load()) (void)volume_->Touch(h->ctx.rel);
-  return Status::OK();
+  if (!h->written.load()) return Status::OK();
+  // The logical size reaches the pool file header only on Sync: a closed file must show
+  // its size to the next opener (and survive a crash of the gateway after close).
+  Status s = h->file->file().Sync();
+  if (!s.ok()) CAFS_LOG_ERROR("sync at close of /{}: {}", h->ctx.rel, s.ToString());
+  (void)volume_->Touch(h->ctx.rel);
+  return s;
 }
 
 Result<Attr> Gateway::GetAttrByHandle(const Caller& caller, FileHandle fh) {

@@ -131,7 +131,8 @@ class Gateway {
   // the new range is a hole).
   Status Allocate(const Caller& caller, FileHandle fh, std::uint64_t offset, std::uint64_t length);
   Status Fsync(const Caller& caller, FileHandle fh);
-  // Forgets the handle (syncs nothing: call Fsync first). EBADF if unknown.
+  // Forgets the handle; a handle that wrote is synced first (close makes the logical size
+  // durable, so the next opener sees it). EBADF if unknown.
   Status Release(const Caller& caller, FileHandle fh);
   Result<Attr> GetAttrByHandle(const Caller& caller, FileHandle fh);
   Result<Attr> SetAttrByHandle(const Caller& caller, FileHandle fh, const SetAttrRequest& req);

@@ -329,6 +329,9 @@ struct FuseFrontend::Ops {
     // Offsets: 0 ".", 1 "..", 2 + i entries[i]; the offset passed is the next one to return.
     for (std::size_t i = static_cast<std::size_t>(off); i < entries.size() + 2; ++i) {
       struct stat st {};
+      // Never 0: readdir(3) hides entries with d_ino 0. Plain readdir's d_ino is a hint only
+      // (the kernel looks the name up for the real inode).
+      st.st_ino = 0x100000000ULL + i;
       std::string name;
       if (i == 0) {
         name = ".";
@@ -336,6 +339,7 @@ struct FuseFrontend::Ops {
         st.st_mode = S_IFDIR;
       } else if (i == 1) {
         name = "..";
+        st.st_ino = InodeTable::kRootIno;
         st.st_mode = S_IFDIR;
       } else {
         const auto& e = entries[i - 2];

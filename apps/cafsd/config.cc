@@ -1,0 +1,189 @@
+#include "config.h"
+
+#include <toml++/toml.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace cafs::cafsd {
+
+namespace {
+
+class Reader {
+ public:
+  explicit Reader(std::string source) : source_(std::move(source)) {}
+
+  Status Error(const toml::node* node, std::string_view what) const {
+    std::string where = source_;
+    if (node != nullptr && node->source().begin.line > 0) {
+      where += " line " + std::to_string(node->source().begin.line);
+    }
+    return Status::InvalidArgument(where + ": " + std::string(what));
+  }
+
+  // Fails on keys of `table` not in `known`.
+  Status OnlyKnown(const toml::table& table, std::string_view name,
+                   std::initializer_list<std::string_view> known) const {
+    for (const auto& [key, node] : table) {
+      bool ok = false;
+      for (auto k : known) ok |= key.str() == k;
+      if (!ok) {
+        return Error(&node,
+                     "unknown key '" + std::string(key.str()) + "' in [" + std::string(name) + "]");
+      }
+    }
+    return Status::OK();
+  }
+
+  Status String(const toml::table& table, std::string_view tname, std::string_view key,
+                bool required, std::string* out) const {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) {
+      if (required) {
+        return Error(&table, "[" + std::string(tname) + "] " + std::string(key) + " is required");
+      }
+      return Status::OK();
+    }
+    auto v = node->value<std::string>();
+    if (!v || v->empty()) {
+      return Error(
+          node, "[" + std::string(tname) + "] " + std::string(key) + " must be a non-empty string");
+    }
+    *out = *v;
+    return Status::OK();
+  }
+
+  Status Int(const toml::table& table, std::string_view tname, std::string_view key,
+             std::int64_t min, std::int64_t* out) const {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) return Status::OK();
+    auto v = node->value<std::int64_t>();
+    if (!v || *v < min) {
+      return Error(node, "[" + std::string(tname) + "] " + std::string(key) +
+                             " must be an integer >= " + std::to_string(min));
+    }
+    *out = *v;
+    return Status::OK();
+  }
+
+  Status Bool(const toml::table& table, std::string_view tname, std::string_view key,
+              bool* out) const {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) return Status::OK();
+    auto v = node->value<bool>();
+    if (!v) {
+      return Error(node,
+                   "[" + std::string(tname) + "] " + std::string(key) + " must be true or false");
+    }
+    *out = *v;
+    return Status::OK();
+  }
+
+  Result<const toml::table*> Table(const toml::table& root, std::string_view name,
+                                   bool required) const {
+    const toml::node* node = root.get(name);
+    if (node == nullptr) {
+      if (required) return Error(nullptr, "table [" + std::string(name) + "] is required");
+      return static_cast<const toml::table*>(nullptr);
+    }
+    if (!node->is_table()) return Error(node, "'" + std::string(name) + "' must be a table");
+    return node->as_table();
+  }
+
+ private:
+  std::string source_;
+};
+
+}  // namespace
+
+Result<Config> ParseConfig(std::string_view text, const std::string& source_name) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source_name);
+  } catch (const toml::parse_error& e) {
+    return Status::InvalidArgument(source_name + " line " + std::to_string(e.source().begin.line) +
+                                   ": " + std::string(e.description()));
+  }
+  Reader r(source_name);
+  Config c;
+  c.allow_other = ::geteuid() == 0;
+  for (const auto& [key, node] : root) {
+    static const std::set<std::string_view> kTables = {"gateway", "local_keys", "kps", "pool",
+                                                       "audit",   "cache",      "log"};
+    if (!kTables.count(key.str())) {
+      return r.Error(&node, "unknown table or key '" + std::string(key.str()) + "'");
+    }
+  }
+  CAFS_ASSIGN_OR_RETURN(const toml::table* gw, r.Table(root, "gateway", true));
+  CAFS_RETURN_IF_ERROR(r.OnlyKnown(
+      *gw, "gateway", {"server_id", "backing_store", "mountpoint", "position", "allow_other"}));
+  CAFS_RETURN_IF_ERROR(r.String(*gw, "gateway", "server_id", true, &c.server_id));
+  CAFS_RETURN_IF_ERROR(r.String(*gw, "gateway", "backing_store", true, &c.backing_store));
+  CAFS_RETURN_IF_ERROR(r.String(*gw, "gateway", "mountpoint", true, &c.mountpoint));
+  std::int64_t position = 1;
+  CAFS_RETURN_IF_ERROR(r.Int(*gw, "gateway", "position", 1, &position));
+  c.position = static_cast<unsigned>(position);
+  CAFS_RETURN_IF_ERROR(r.Bool(*gw, "gateway", "allow_other", &c.allow_other));
+
+  CAFS_ASSIGN_OR_RETURN(const toml::table* local, r.Table(root, "local_keys", false));
+  CAFS_ASSIGN_OR_RETURN(const toml::table* kps, r.Table(root, "kps", false));
+  if ((local == nullptr) == (kps == nullptr)) {
+    return r.Error(kps ? root.get("kps") : nullptr,
+                   "exactly one of [local_keys] and [kps] must be given");
+  }
+  if (local != nullptr) {
+    CAFS_RETURN_IF_ERROR(r.OnlyKnown(*local, "local_keys", {"dir"}));
+    CAFS_RETURN_IF_ERROR(r.String(*local, "local_keys", "dir", true, &c.local_keys_dir));
+  } else {
+    CAFS_RETURN_IF_ERROR(r.OnlyKnown(*kps, "kps", {"url", "cert", "key", "ca"}));
+    CAFS_RETURN_IF_ERROR(r.String(*kps, "kps", "url", true, &c.kps_url));
+    CAFS_RETURN_IF_ERROR(r.String(*kps, "kps", "cert", true, &c.kps_cert));
+    CAFS_RETURN_IF_ERROR(r.String(*kps, "kps", "key", true, &c.kps_key));
+    CAFS_RETURN_IF_ERROR(r.String(*kps, "kps", "ca", true, &c.kps_ca));
+  }
+
+  const toml::node* pools = root.get("pool");
+  if (pools == nullptr || !pools->is_array_of_tables() || pools->as_array()->empty()) {
+    return r.Error(pools, "at least one [[pool]] with name and path is required");
+  }
+  for (const auto& node : *pools->as_array()) {
+    const toml::table& t = *node.as_table();
+    CAFS_RETURN_IF_ERROR(r.OnlyKnown(t, "pool", {"name", "path"}));
+    PoolConfig p;
+    CAFS_RETURN_IF_ERROR(r.String(t, "pool", "name", true, &p.name));
+    CAFS_RETURN_IF_ERROR(r.String(t, "pool", "path", true, &p.path));
+    c.pools.push_back(std::move(p));
+  }
+
+  CAFS_ASSIGN_OR_RETURN(const toml::table* audit, r.Table(root, "audit", true));
+  CAFS_RETURN_IF_ERROR(
+      r.OnlyKnown(*audit, "audit", {"log", "aggregate_interval_s", "sync_every_record"}));
+  CAFS_RETURN_IF_ERROR(r.String(*audit, "audit", "log", true, &c.audit_log));
+  CAFS_RETURN_IF_ERROR(r.Int(*audit, "audit", "aggregate_interval_s", 1, &c.aggregate_interval_s));
+  CAFS_RETURN_IF_ERROR(r.Bool(*audit, "audit", "sync_every_record", &c.sync_every_record));
+
+  CAFS_ASSIGN_OR_RETURN(const toml::table* cache, r.Table(root, "cache", false));
+  if (cache != nullptr) {
+    CAFS_RETURN_IF_ERROR(r.OnlyKnown(*cache, "cache", {"ttl_s", "grace_s"}));
+    CAFS_RETURN_IF_ERROR(r.Int(*cache, "cache", "ttl_s", 1, &c.cache_ttl_s));
+    CAFS_RETURN_IF_ERROR(r.Int(*cache, "cache", "grace_s", 0, &c.cache_grace_s));
+  }
+  CAFS_ASSIGN_OR_RETURN(const toml::table* log, r.Table(root, "log", false));
+  if (log != nullptr) {
+    CAFS_RETURN_IF_ERROR(r.OnlyKnown(*log, "log", {"level"}));
+    CAFS_RETURN_IF_ERROR(r.String(*log, "log", "level", false, &c.log_level));
+  }
+  return c;
+}
+
+Result<Config> LoadConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::FromErrno(errno, "cannot read config " + path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ParseConfig(ss.str(), path);
+}
+
+}  // namespace cafs::cafsd

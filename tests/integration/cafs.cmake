@@ -1,0 +1,6 @@
+# CAFS gateway: cafsd + FUSE against real clients (qemu-img, qemu-io, fio, dd).
+if(TARGET cafsd)
+  add_test(NAME cafs_fuse_end_to_end
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/cafs_fuse_test.sh $<TARGET_FILE:cafsd>)
+  set_tests_properties(cafs_fuse_end_to_end PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
+endif()

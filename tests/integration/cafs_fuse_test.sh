@@ -1,0 +1,171 @@
+#!/bin/bash
+# End to end: cafsd with the seed's policy (LocalKeyProvider; *osdisk* -> aes-256-xts in
+# mirrored_pool_A, hc_default -> clear text in default_pool), mounted with FUSE, driven by
+# qemu-img, qemu-io, fio and dd. Checks contents through the mount, ciphertext / plaintext in
+# the pool files, redirector names, hostile names, and kill -9 during writes (fsync'ed data
+# intact after restart). The seed's Mon-Fri(9am-5pm) window is widened to at_all_times here
+# so the test runs any day (window denials are unit-tested with an injected clock).
+# Usage: cafs_fuse_test.sh <path to cafsd>. Exits 77 when FUSE or a client tool is missing.
+set -u
+CAFSD=$1
+skip() { echo "SKIP: $*"; exit 77; }
+[ -c /dev/fuse ] || skip "/dev/fuse missing"
+for tool in fusermount3 qemu-img qemu-io fio python3 mountpoint; do
+  command -v "$tool" >/dev/null || skip "$tool not installed"
+done
+
+T=$(mktemp -d /tmp/cafs-fuse-XXXXXX)
+M=$T/mnt
+PID=""
+stop_cafsd() {
+  if [ -n "$PID" ]; then
+    kill "$PID" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$PID" 2>/dev/null
+    wait "$PID" 2>/dev/null
+    PID=""
+  fi
+  if mountpoint -q "$M"; then timeout 10 fusermount3 -u -z "$M"; fi
+}
+cleanup() { stop_cafsd; rm -rf "$T"; }
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+fail() { echo "FAIL: $*"; echo "--- cafsd log"; tail -30 "$T/cafsd.log"; exit 1; }
+
+mkdir -p "$M" "$T/backing" "$T/pools/mirrored_pool_A" "$T/pools/default_pool" \
+  "$T/keys/my_vmset"
+cat > "$T/keys/my_vmset/vmset.xml" <<'XML'
+<?xml version="1.0" encoding="ISO-8859-1"?>
+<vmset><name>my_vmset</name><mnt>/nfs</mnt><pd>45aa9e57-bf64-11df-8d3e-000c29abeb4d</pd>
+<vmserv>755083456</vmserv></vmset>
+XML
+cat > "$T/keys/my_vmset/policy.xml" <<'XML'
+<vobj-list>
+<vobj><vglob>*osdisk*</vglob><symkey>062b9056-bf64-11df-8d3e-000c29abeb4d</symkey>
+<storepol>mirrored_pool_A</storepol><access>at_all_times</access><audit>all_records</audit></vobj>
+<vobj><vglob>hc_default</vglob><symkey>01010101-0101-0101-0101-010101010101</symkey>
+<storepol>default_pool</storepol><access>at_all_times</access><audit>none</audit></vobj>
+</vobj-list>
+XML
+KEY=$(od -An -tx1 -N64 /dev/urandom | tr -d ' \n')
+echo "062b9056-bf64-11df-8d3e-000c29abeb4d 1 $KEY" > "$T/keys/my_vmset/keys"
+cat > "$T/cafsd.toml" <<TOML
+[gateway]
+server_id = "755083456"
+backing_store = "$T/backing"
+mountpoint = "$M"
+
+[local_keys]
+dir = "$T/keys"
+
+[[pool]]
+name = "mirrored_pool_A"
+path = "$T/pools/mirrored_pool_A"
+
+[[pool]]
+name = "default_pool"
+path = "$T/pools/default_pool"
+
+[audit]
+log = "$T/audit.log"
+aggregate_interval_s = 1
+TOML
+
+# A config error names the key and the line.
+printf '[gateway]\nserver_id = 7\n' > "$T/bad.toml"
+out=$(timeout 10 "$CAFSD" --config "$T/bad.toml" 2>&1) && fail "bad config accepted"
+echo "$out" | grep -q "line 2.*server_id" || fail "config error does not name key and line: $out"
+timeout 10 "$CAFSD" --help | grep -q -- "--config" || fail "--help"
+
+start_cafsd() {
+  timeout 600 "$CAFSD" --config "$T/cafsd.toml" >> "$T/cafsd.log" 2>&1 &
+  PID=$!
+  for _ in $(seq 100); do mountpoint -q "$M" && return 0; sleep 0.1; done
+  fail "cafsd did not mount"
+}
+start_cafsd
+V=$M/my_vmset
+
+timeout 20 mkdir -p "$V/windows_xp" "$V/vm1" || fail "mkdir"
+DISK=$V/windows_xp/osdisk1.qcow2
+timeout 60 qemu-img create -q -f qcow2 "$DISK" 64M || fail "qemu-img create"
+out=$(timeout 60 qemu-io -c 'write -P 0xab 0 4M' -c 'read -P 0xab 0 4M' "$DISK" 2>&1) ||
+  fail "qemu-io: $out"
+echo "$out" | grep -q "Pattern verification failed" && fail "qemu-io pattern: $out"
+timeout 60 qemu-img check -q "$DISK" || fail "qemu-img check"
+timeout 60 qemu-img convert -O raw "$DISK" "$T/out.raw" || fail "qemu-img convert"
+python3 - "$T/out.raw" <<'PY' || fail "converted image content"
+import sys
+d = open(sys.argv[1], 'rb').read()
+assert len(d) == 64 << 20, len(d)
+assert d[:4 << 20] == b'\xab' * (4 << 20)
+assert d[4 << 20:] == bytes(len(d) - (4 << 20))
+PY
+
+timeout 120 fio --name=v --filename="$V/vm1/osdisk_fio" --size=32M --rw=randrw --bs=4k \
+  --verify=crc32c --direct=0 --ioengine=psync --io_size=8M --output="$T/fio.out" ||
+  fail "fio: $(tail -20 "$T/fio.out")"
+
+# Redirectors and readdir mapping.
+[ -f "$T/backing/my_vmset/windows_xp/osdisk1.qcow2##mirrored_pool_A" ] || fail "redirector name"
+ls "$V/windows_xp" > "$T/ls.out" 2>&1; grep -qx "osdisk1.qcow2" "$T/ls.out" || fail "readdir shows the name: $(cat "$T/ls.out")"
+ls "$V/windows_xp" | grep -q "##" && fail "readdir leaks ##"
+
+# Ciphertext for *osdisk*, plaintext after the 4096-byte header for clear-text files.
+echo 'displayName = "winxp"' > "$V/windows_xp/vm.vmx" || fail "write vm.vmx"
+timeout 10 sync
+python3 - "$T/pools/mirrored_pool_A/my_vmset/windows_xp/osdisk1.qcow2" \
+  "$T/pools/default_pool/my_vmset/windows_xp/vm.vmx" <<'PY' || fail "pool file contents"
+import sys
+enc = open(sys.argv[1], 'rb').read()
+assert enc[:8] == b'CAFSPOOL'
+assert enc.count(b'\xab' * 64) == 0, "plaintext pattern in the encrypted pool file"
+assert b'QFI\xfb' not in enc, "qcow2 magic in clear in the encrypted pool file"
+clear = open(sys.argv[2], 'rb').read()
+assert clear[:8] == b'CAFSPOOL'
+assert clear[4096:4096 + 11] == b'displayName', clear[4096:4120]
+PY
+sz=$(stat -c %s "$V/windows_xp/vm.vmx"); [ "$sz" = 22 ] || fail "logical size of vm.vmx: $sz"
+
+# Metadata operations.
+timeout 10 chmod 600 "$V/windows_xp/vm.vmx" || fail "chmod"
+[ "$(stat -c %a "$V/windows_xp/vm.vmx")" = 600 ] || fail "mode after chmod"
+timeout 10 touch -d '2020-01-02 03:04:05' "$V/windows_xp/vm.vmx" || fail "utimens"
+[ "$(stat -c %Y "$V/windows_xp/vm.vmx")" = "$(date -d '2020-01-02 03:04:05' +%s)" ] || fail "mtime"
+timeout 10 truncate -s 5 "$V/windows_xp/vm.vmx" && [ "$(cat "$V/windows_xp/vm.vmx")" = "displ" ] ||
+  fail "truncate"
+timeout 10 mv "$V/windows_xp/osdisk1.qcow2" "$V/vm1/osdisk1.qcow2" || fail "rename across VMs"
+timeout 60 qemu-img check -q "$V/vm1/osdisk1.qcow2" || fail "check after rename"
+timeout 10 ln -s osdisk1.qcow2 "$V/vm1/link" && [ "$(readlink "$V/vm1/link")" = osdisk1.qcow2 ] ||
+  fail "symlink"
+timeout 10 ln "$V/vm1/osdisk1.qcow2" "$V/vm1/hard" 2>/dev/null && fail "hard link accepted"
+timeout 10 touch "$V/vm1/evil##default_pool" 2>/dev/null && fail "## name accepted"
+timeout 10 touch "$V/vm1/$(printf 'a%.0s' $(seq 300))" 2>/dev/null && fail "300-char name accepted"
+timeout 10 fallocate -l 1M "$V/vm1/osdisk_alloc" || fail "fallocate"
+[ "$(stat -c %s "$V/vm1/osdisk_alloc")" = 1048576 ] || fail "fallocate size"
+timeout 10 fallocate -p -o 0 -l 4096 "$V/vm1/osdisk_alloc" 2>/dev/null && fail "punch hole accepted"
+timeout 10 df "$M" >/dev/null || fail "statfs"
+timeout 10 rm "$V/vm1/osdisk_alloc" || fail "unlink"
+[ -e "$T/pools/mirrored_pool_A/my_vmset/vm1/osdisk_alloc" ] && fail "pool file left after unlink"
+
+# kill -9 during writes: fsync'ed data is intact after a restart.
+head -c 8M /dev/urandom > "$T/ref"
+timeout 60 dd if="$T/ref" of="$V/vm1/osdisk_crash" bs=1M conv=fsync status=none || fail "dd"
+timeout 60 dd if=/dev/zero of="$V/vm1/osdisk_crash" bs=1M seek=8 count=200 status=none &
+DD=$!
+sleep 0.5
+kill -9 "$PID"
+wait "$PID" 2>/dev/null
+PID=""
+wait "$DD" 2>/dev/null
+timeout 10 fusermount3 -u -z "$M"
+start_cafsd
+timeout 60 cmp -n 8388608 "$T/ref" "$V/vm1/osdisk_crash" || fail "fsync'ed data lost after kill -9"
+timeout 60 qemu-img check -q "$V/vm1/osdisk1.qcow2" || fail "check after restart"
+
+# Audit: creates of *osdisk* files are recorded (all_records), aggregated writes too.
+stop_cafsd
+grep -q '"op":"create"' "$T/audit.log" || fail "no create audit record"
+grep -q '"op":"write"' "$T/audit.log" || fail "no aggregated write record"
+mountpoint -q "$M" && fail "still mounted after SIGTERM"
+echo "PASS"
