@@ -14,11 +14,11 @@ std::string HashInput(const AuditRecord& r) {
   return j.dump();
 }
 
-std::string ChainHash(const AuditRecord& r) {
+}  // namespace
+
+std::string AuditRecordHash(const AuditRecord& r) {
   return ToHex(crypto::Sha256(AsBytes(r.prev_hash + HashInput(r))));
 }
-
-}  // namespace
 
 Result<KekRecord> KekFromJson(const nlohmann::json& j) {
   CAFS_ASSIGN_OR_RETURN(KeyRecord k, KeyFromJson(j));
@@ -38,7 +38,7 @@ Result<AuditRecord> AppendAuditRecord(StoreTxn& txn, AuditRecord r) {
   } else {
     return last.status();
   }
-  r.hash = ChainHash(r);
+  r.hash = AuditRecordHash(r);
   nlohmann::json j = ToJson(r);
   j.erase("seq");
   CAFS_ASSIGN_OR_RETURN(r.seq, txn.AppendAudit(j.dump()));
@@ -68,7 +68,7 @@ Status VerifyAuditChain(StoreTxn& txn) {
     CAFS_ASSIGN_OR_RETURN(auto batch, ListAuditRecords(txn, after, 1000));
     if (batch.empty()) return Status::OK();
     for (const auto& r : batch) {
-      if (r.prev_hash != prev || r.hash != ChainHash(r)) {
+      if (r.prev_hash != prev || r.hash != AuditRecordHash(r)) {
         return Status::Corruption("audit chain broken at record " + std::to_string(r.seq));
       }
       prev = r.hash;

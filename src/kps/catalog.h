@@ -96,6 +96,9 @@ Status DeleteRecord(StoreTxn& txn, const R& r) {
 Result<AuditRecord> AppendAuditRecord(StoreTxn& txn, AuditRecord r);
 Result<std::vector<AuditRecord>> ListAuditRecords(StoreTxn& txn, std::uint64_t after_seq,
                                                   std::size_t limit);
+// The chain hash of `r` (docs/kps.md): hex SHA-256(prev_hash || JSON of r without seq and
+// hash). A client that read the records through the API can check the chain with it.
+std::string AuditRecordHash(const AuditRecord& r);
 // Checks every hash and link of the chain; Corruption naming the first bad seq.
 Status VerifyAuditChain(StoreTxn& txn);
 

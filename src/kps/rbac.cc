@@ -79,8 +79,15 @@ bool InScope(const Principal& who, std::string_view vmset) {
 
 Status Authorize(const Principal& who, Action action, std::string_view vmset) {
   if (!RoleMayDo(who.role, action)) {
+    std::string needs;
+    for (Role r : {Role::kSecurityAdmin, Role::kTenantAdmin, Role::kKeyAdmin, Role::kStorageAdmin,
+                   Role::kAuditor, Role::kGateway}) {
+      if (!RoleMayDo(r, action)) continue;
+      needs += needs.empty() ? "" : " or ";
+      needs += RoleName(r);
+    }
     return Status::PermissionDenied("role " + std::string(RoleName(who.role)) + " may not " +
-                                    std::string(ActionName(action)));
+                                    std::string(ActionName(action)) + " (needs " + needs + ")");
   }
   if (!vmset.empty() && !InScope(who, vmset)) {
     return Status::PermissionDenied(std::string(RoleName(who.role)) + " '" + who.name +

@@ -208,8 +208,21 @@ Result<json> RestApi::Route(const Principal& who, const ApiRequest& req, const j
     }
     if ((m == "POST" && id.empty()) || (m == "PUT" && !id.empty() && sub.empty())) {
       CAFS_RETURN_IF_ERROR(CheckKnownFields(
-          body, {"name", "mount_point", "position", "servers", "policy_id", "version"}));
+          body, {"name", "mount_point", "position", "servers", "policy_id", "version", "xml"}));
       json j = body;
+      if (body.contains("xml")) {
+        // The seed's <vmset> XML, parsed with the policy model; it gives every field.
+        CAFS_RETURN_IF_ERROR(CheckKnownFields(body, {"name", "version", "xml"}));
+        if (!body["xml"].is_string()) return Status::InvalidArgument("'xml' must be a string");
+        CAFS_ASSIGN_OR_RETURN(VmSetRecord from_xml, ParseVmSetXml(body["xml"].get<std::string>()));
+        const std::string given = !id.empty() ? id : body.value("name", from_xml.name);
+        if (given != from_xml.name) {
+          return Status::InvalidArgument("the XML names VM set '" + from_xml.name + "', not '" +
+                                         given + "'");
+        }
+        j = ToJson(from_xml);
+        j["version"] = body.value("version", std::uint64_t{0});
+      }
       if (!id.empty()) j["name"] = id;
       CAFS_ASSIGN_OR_RETURN(VmSetRecord v, VmSetFromJson(j));
       *object = v.name;
@@ -261,14 +274,32 @@ Result<json> RestApi::Route(const Principal& who, const ApiRequest& req, const j
       CAFS_RETURN_IF_ERROR(CheckKnownFields(body, {"id", "name", "vmset", "xml", "version"}));
       json j = body;
       if (!id.empty()) j["id"] = id;
+      if (!j.contains("vmset")) j["vmset"] = "";  // may come from <policy-descriptor vmset=>
       CAFS_ASSIGN_OR_RETURN(PolicyRecord p, PolicyFromJson(j));
-      if (p.vmset.empty()) return Status::InvalidArgument("a policy needs the 'vmset' it governs");
-      CAFS_RETURN_IF_ERROR(Authorize(who, Action::kWritePolicy, p.vmset));
-      if (p.id.empty()) p.id = Uuid::Random().ToString();
+      // Authorize before looking at the XML when the body names the VM set, so a caller
+      // outside it is refused (403, audited) whatever the XML holds.
+      if (!p.vmset.empty()) CAFS_RETURN_IF_ERROR(Authorize(who, Action::kWritePolicy, p.vmset));
+      CAFS_ASSIGN_OR_RETURN(PolicySummary summary, ValidatePolicyXml(p.xml));
+      if (p.vmset.empty()) {
+        if (summary.vmset.empty()) {
+          return Status::InvalidArgument(
+              "a policy needs the 'vmset' it governs (field 'vmset' or <policy-descriptor "
+              "vmset=...>)");
+        }
+        p.vmset = summary.vmset;
+        CAFS_RETURN_IF_ERROR(Authorize(who, Action::kWritePolicy, p.vmset));
+      } else if (!summary.vmset.empty() && summary.vmset != p.vmset) {
+        return Status::InvalidArgument("the XML's vmset='" + summary.vmset +
+                                       "' differs from 'vmset' " + p.vmset);
+      }
+      if (p.id.empty()) p.id = summary.guid.value_or(Uuid::Random().ToString());
       CAFS_ASSIGN_OR_RETURN(Uuid guid, Uuid::Parse(p.id));
       p.id = guid.ToString();
       *object = p.id;
-      CAFS_RETURN_IF_ERROR(ValidatePolicyXml(p.xml).status());
+      if (summary.guid && *summary.guid != p.id) {
+        return Status::InvalidArgument("the XML's guid=" + *summary.guid + " differs from id " +
+                                       p.id);
+      }
       if (m == "POST")
         p.version = 0;
       else if (p.version == 0)
@@ -281,6 +312,21 @@ Result<json> RestApi::Route(const Principal& who, const ApiRequest& req, const j
         }
         CAFS_RETURN_IF_ERROR(PutRecord(txn, p));
         return ToJson(p);
+      });
+    }
+    if (m == "DELETE" && !id.empty() && sub.empty()) {
+      return InTxn(store_, [&](StoreTxn& txn) -> Result<json> {
+        CAFS_ASSIGN_OR_RETURN(auto p, GetRecord<PolicyRecord>(txn, id));
+        CAFS_RETURN_IF_ERROR(Authorize(who, Action::kWritePolicy, p.vmset));
+        CAFS_ASSIGN_OR_RETURN(auto vmsets, ListRecords<VmSetRecord>(txn));
+        for (const auto& v : vmsets) {
+          if (v.policy_id == p.id) {
+            return Status::FailedPrecondition("policy " + p.id + " governs VM set '" + v.name +
+                                              "': give that VM set another policy first");
+          }
+        }
+        CAFS_RETURN_IF_ERROR(DeleteRecord(txn, p));
+        return json{{"deleted", id}};
       });
     }
     return NoSuchRoute(req);

@@ -1,0 +1,202 @@
+#include "kps_client.h"
+
+#include <httplib.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace cafs::cafsctl {
+
+namespace {
+
+template <typename T, void (*F)(T*)>
+struct Deleter {
+  void operator()(T* p) const { F(p); }
+};
+using X509Ptr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
+using PKeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
+using BioPtr = std::unique_ptr<BIO, Deleter<BIO, BIO_free_all>>;
+using StorePtr = std::unique_ptr<X509_STORE, Deleter<X509_STORE, X509_STORE_free>>;
+
+// The reason of the last OpenSSL error on this thread ("" if none); clears the queue.
+std::string LastOpenSslReason() {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    const char* r = ERR_reason_error_string(e);
+    if (r != nullptr) out = r;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string Reply::Reason() const {
+  if (body.is_object() && body.contains("reason") && body["reason"].is_string()) {
+    return body["reason"].get<std::string>();
+  }
+  if (body.is_null()) return "HTTP " + std::to_string(status);
+  return body.dump();
+}
+
+std::string UrlEncode(const std::string& s) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+struct KpsClient::Impl {
+  std::unique_ptr<httplib::SSLClient> client;
+  std::string bundle_path;
+};
+
+KpsClient::KpsClient(std::unique_ptr<Impl> impl, std::string url)
+    : impl_(std::move(impl)), url_(std::move(url)) {}
+KpsClient::~KpsClient() = default;
+
+Result<std::unique_ptr<KpsClient>> KpsClient::Connect(const std::string& url,
+                                                      const std::string& bundle_path) {
+  const std::string scheme = "https://";
+  if (url.rfind(scheme, 0) != 0) {
+    return Status::InvalidArgument("--server must be https://HOST:PORT, got '" + url + "'");
+  }
+  std::string hostport = url.substr(scheme.size());
+  while (!hostport.empty() && hostport.back() == '/') hostport.pop_back();
+  const auto colon = hostport.rfind(':');
+  if (colon == std::string::npos || hostport.find('/') != std::string::npos) {
+    return Status::InvalidArgument("--server must be https://HOST:PORT, got '" + url + "'");
+  }
+  const std::string host = hostport.substr(0, colon);
+  int port = 0;
+  try {
+    port = std::stoi(hostport.substr(colon + 1));
+  } catch (const std::exception&) {
+    return Status::InvalidArgument("bad port in --server '" + url + "'");
+  }
+  if (host.empty() || port <= 0 || port > 65535) {
+    return Status::InvalidArgument("bad host or port in --server '" + url + "'");
+  }
+
+  std::ifstream in(bundle_path, std::ios::binary);
+  if (!in) {
+    return Status::FromErrno(errno, "cannot read the certificate bundle " + bundle_path +
+                                        " (give --cert or set CAFS_KPS_CERT)");
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string pem = ss.str();
+  X509Ptr client_cert;
+  StorePtr store(X509_STORE_new());
+  int cas = 0;
+  {
+    BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+    while (X509* raw = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+      X509Ptr cert(raw);
+      if (X509_check_ca(cert.get()) > 0) {
+        X509_STORE_add_cert(store.get(), cert.get());
+        ++cas;
+      } else if (!client_cert) {
+        client_cert = std::move(cert);
+      }
+    }
+    ERR_clear_error();
+  }
+  PKeyPtr key;
+  {
+    BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+    key.reset(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+    ERR_clear_error();
+  }
+  std::fill(pem.begin(), pem.end(), '\0');
+  if (!client_cert || !key || cas == 0) {
+    return Status::InvalidArgument(
+        bundle_path +
+        " is not a certificate bundle: it needs a client certificate, its private key and "
+        "kpsd's CA certificate (as written by `kpsd init`, `cafsctl admin add` or `cafsctl "
+        "gateway enroll`)");
+  }
+  if (X509_check_private_key(client_cert.get(), key.get()) != 1) {
+    ERR_clear_error();
+    return Status::InvalidArgument(bundle_path +
+                                   ": the private key does not match the client certificate");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->bundle_path = bundle_path;
+  impl->client = std::make_unique<httplib::SSLClient>(host, port, client_cert.get(), key.get());
+  if (!impl->client->is_valid()) {
+    return Status::InvalidArgument("cannot use the certificate and key of " + bundle_path);
+  }
+  SSL_CTX_set_min_proto_version(impl->client->ssl_context(), TLS1_3_VERSION);
+  impl->client->set_ca_cert_store(store.release());  // the client owns it now
+  impl->client->enable_server_certificate_verification(true);
+  impl->client->set_connection_timeout(5, 0);
+  impl->client->set_read_timeout(30, 0);
+  impl->client->set_write_timeout(30, 0);
+  impl->client->set_keep_alive(true);
+  return std::unique_ptr<KpsClient>(new KpsClient(std::move(impl), url));
+}
+
+Result<Reply> KpsClient::Call(const std::string& method, const std::string& path,
+                              const nlohmann::json& body) {
+  httplib::SSLClient& c = *impl_->client;
+  const std::string content = body.is_null() ? std::string() : body.dump();
+  const char* type = "application/json";
+  httplib::Result res{nullptr, httplib::Error::Unknown};
+  if (method == "GET") {
+    res = c.Get(path.c_str());
+  } else if (method == "POST") {
+    res = c.Post(path.c_str(), content, type);
+  } else if (method == "PUT") {
+    res = c.Put(path.c_str(), content, type);
+  } else if (method == "DELETE") {
+    res = c.Delete(path.c_str());
+  } else {
+    return Status::InvalidArgument("unknown HTTP method " + method);
+  }
+  if (!res) {
+    const std::string ssl = LastOpenSslReason();
+    const std::string detail = ssl.empty() ? std::string() : " (" + ssl + ")";
+    switch (res.error()) {
+      case httplib::Error::Connection:
+        return Status::Unavailable("cannot reach " + url_ + ": connection refused" + detail +
+                                   " — is kpsd running? (check --server or CAFS_KPS_URL)");
+      case httplib::Error::ConnectionTimeout:
+        return Status::Unavailable("cannot reach " + url_ + ": connection timed out" + detail +
+                                   " — is kpsd running and the address right?");
+      case httplib::Error::SSLServerVerification:
+        return Status::Unavailable("the server at " + url_ +
+                                   " is not trusted: its certificate is not signed by the CA in " +
+                                   impl_->bundle_path + " or does not name this host" + detail);
+      case httplib::Error::SSLConnection:
+      case httplib::Error::Read:
+      case httplib::Error::Write:
+        return Status::Unavailable(
+            "kpsd at " + url_ + " refused the TLS connection" + detail +
+            ": is the certificate in " + impl_->bundle_path +
+            " expired or issued by another kpsd's CA? Ask a security-admin for a new bundle");
+      default:
+        return Status::Unavailable("request to " + url_ +
+                                   " failed: " + httplib::to_string(res.error()) + detail);
+    }
+  }
+  Reply r;
+  r.status = res->status;
+  r.body = nlohmann::json::parse(res->body, nullptr, false);
+  if (r.body.is_discarded()) r.body = nullptr;
+  return r;
+}
+
+}  // namespace cafs::cafsctl

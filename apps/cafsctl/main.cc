@@ -1,0 +1,760 @@
+// cafsctl: the admin CLI of the CAFS key & policy server (docs/cafsctl.md).
+//
+//   cafsctl [--server https://HOST:PORT] [--cert BUNDLE] [--json] GROUP COMMAND ...
+//   groups: vmset policy key server gateway admin audit
+//
+// Defaults: --server from CAFS_KPS_URL (else https://127.0.0.1:5697), --cert from
+// CAFS_KPS_CERT. Output: human tables, or the server's JSON with --json.
+// Exit codes: 0 ok, 1 refused by kpsd or failed (says why and what to do), 2 usage.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <optional>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+
+#include "audit/audit_log.h"
+#include "kps/catalog.h"
+#include "kps_client.h"
+#include "table.h"
+
+namespace {
+
+using cafs::Result;
+using cafs::Status;
+using cafs::cafsctl::KpsClient;
+using cafs::cafsctl::Reply;
+using cafs::cafsctl::Table;
+using cafs::cafsctl::UrlEncode;
+using nlohmann::json;
+
+constexpr int kOk = 0;
+constexpr int kFailed = 1;
+constexpr int kUsage = 2;
+
+struct Globals {
+  std::string server;
+  std::string cert;
+  bool json = false;
+};
+
+// What a parsed command runs: remote commands get a connected client.
+struct Command {
+  std::function<int(KpsClient&)> remote;
+  std::function<int()> local;
+};
+
+int Fail(const std::string& message) {
+  std::cerr << "cafsctl: " << message << "\n";
+  return kFailed;
+}
+
+// Explains a non-2xx reply: what kpsd said and what to do about it.
+int Refused(const Reply& r) {
+  const std::string why = r.Reason();
+  switch (r.status) {
+    case 403:
+      return Fail("kpsd refused: " + why +
+                  " (the refusal is audited; ask a security-admin for a bundle with the right "
+                  "role or scope)");
+    case 404:
+      return Fail("not found: " + why);
+    case 409:
+      return Fail("conflict: " + why +
+                  (why.find("version conflict") != std::string::npos
+                       ? " (someone changed it since you read it: run the command again)"
+                       : ""));
+    case 400:
+      return Fail("kpsd rejected the request: " + why);
+    case 413:
+      return Fail("kpsd rejected the request: " + why + " (bodies are limited to 1 MiB)");
+    case 503:
+    case 507:
+      return Fail("kpsd cannot store right now: " + why + " (check its data directory and logs)");
+    default:
+      return Fail("kpsd answered HTTP " + std::to_string(r.status) + ": " + why);
+  }
+}
+
+// Calls kpsd; on success prints JSON (with --json) or runs `human`.
+int CallAndShow(KpsClient& c, const Globals& g, const std::string& method, const std::string& path,
+                const json& body, const std::function<void(const json&)>& human) {
+  auto r = c.Call(method, path, body);
+  if (!r.ok()) return Fail(r.status().message());
+  if (!r->ok()) return Refused(*r);
+  if (g.json) {
+    std::cout << r->body.dump(2) << "\n";
+  } else {
+    human(r->body);
+  }
+  return kOk;
+}
+
+std::string Str(const json& j, const char* field) {
+  if (!j.is_object() || !j.contains(field)) return {};
+  const json& v = j[field];
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_null()) return {};
+  return v.dump();
+}
+
+std::string Join(const json& arr, const char* sep = ",") {
+  std::string out;
+  if (!arr.is_array()) return out;
+  for (const auto& v : arr) {
+    if (!out.empty()) out += sep;
+    out += v.is_string() ? v.get<std::string>() : v.dump();
+  }
+  return out;
+}
+
+std::string TimeText(std::int64_t t) {
+  if (t == 0) return "-";
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::int64_t Int(const json& j, const char* field) {
+  if (!j.is_object() || !j.contains(field) || !j[field].is_number()) return 0;
+  return j[field].get<std::int64_t>();
+}
+
+// Unix seconds, or an ISO-8601 UTC time "2024-05-01T09:00:00Z" / "2024-05-01".
+Result<std::int64_t> ParseTime(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("0123456789") == std::string::npos) {
+    return static_cast<std::int64_t>(std::stoll(s));
+  }
+  std::tm tm{};
+  const char* end = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (end == nullptr) {
+    tm = {};
+    end = strptime(s.c_str(), "%Y-%m-%d", &tm);
+  }
+  if (end == nullptr || (*end != '\0' && std::string(end) != "Z")) {
+    return Status::InvalidArgument("--since wants Unix seconds or YYYY-MM-DD[THH:MM:SSZ], got '" +
+                                   s + "'");
+  }
+  return static_cast<std::int64_t>(timegm(&tm));
+}
+
+Result<std::string> ReadText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::FromErrno(errno, "cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Writes a secret bundle: a new file, mode 0600 (never overwrites).
+Status WriteBundle(const std::string& path, const std::string& pem) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::FromErrno(errno, "cannot create " + path);
+  std::size_t done = 0;
+  while (done < pem.size()) {
+    ssize_t n = ::write(fd, pem.data() + done, pem.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      Status s = Status::FromErrno(errno, "cannot write " + path);
+      ::close(fd);
+      ::unlink(path.c_str());
+      return s;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    Status s = Status::FromErrno(errno, "cannot write " + path);
+    ::unlink(path.c_str());
+    return s;
+  }
+  return Status::OK();
+}
+
+// ---- human renderings ---------------------------------------------------------------------
+
+void VmSetRows(Table& t, const json& v) {
+  t.AddRow({Str(v, "name"), Str(v, "mount_point"), Str(v, "position"), Join(v["servers"]),
+            Str(v, "policy_id"), Str(v, "version")});
+}
+Table VmSetTable() { return Table({"name", "mount", "position", "servers", "policy", "version"}); }
+
+void PolicyRows(Table& t, const json& p) {
+  t.AddRow({Str(p, "id"), Str(p, "name"), Str(p, "vmset"), Str(p, "version")});
+}
+Table PolicyTable() { return Table({"id", "name", "vmset", "version"}); }
+
+std::string KeyVersions(const json& k) {
+  std::string out;
+  if (!k.contains("versions")) return out;
+  for (const auto& v : k["versions"]) {
+    if (!out.empty()) out += " ";
+    out += Str(v, "number") + ":" + Str(v, "state");
+  }
+  return out;
+}
+void KeyRows(Table& t, const json& k) {
+  t.AddRow({Str(k, "id"), Str(k, "vmset"), Str(k, "cipher"), KeyVersions(k)});
+}
+Table KeyTable() { return Table({"id", "vmset", "cipher", "versions"}); }
+
+void ServerRows(Table& t, const json& s) {
+  t.AddRow({Str(s, "id"), Str(s, "name"), Join(s["addresses"]), Str(s, "version")});
+}
+Table ServerTable() { return Table({"id", "name", "addresses", "version"}); }
+
+void GatewayRows(Table& t, const json& g) {
+  t.AddRow({Str(g, "name"), g["vmsets"].empty() ? "(all)" : Join(g["vmsets"]),
+            TimeText(Int(g, "enrolled")), g.value("revoked", false) ? "yes" : "no",
+            Str(g, "cert_serial")});
+}
+Table GatewayTable() { return Table({"name", "vmsets", "enrolled", "revoked", "serial"}); }
+
+void AdminRows(Table& t, const json& a) {
+  t.AddRow({Str(a, "name"), Str(a, "role"), Join(a["vmsets"]),
+            a.value("revoked", false) ? "yes" : "no", Str(a, "cert_serial")});
+}
+Table AdminTable() { return Table({"name", "role", "vmsets", "revoked", "serial"}); }
+
+void AuditRows(Table& t, const json& r) {
+  t.AddRow({Str(r, "seq"), TimeText(Int(r, "time")), Str(r, "actor"), Str(r, "role"),
+            Str(r, "action"), Str(r, "object"), Str(r, "result"), Str(r, "reason")});
+}
+Table AuditTable() {
+  return Table({"seq", "time", "actor", "role", "action", "object", "result", "reason"});
+}
+
+// One object as a table of one row; a list as rows.
+std::function<void(const json&)> Show(Table (*make)(), void (*rows)(Table&, const json&)) {
+  return [make, rows](const json& body) {
+    Table t = make();
+    if (body.is_array()) {
+      for (const auto& x : body) rows(t, x);
+    } else {
+      rows(t, body);
+    }
+    t.Print(std::cout);
+  };
+}
+
+// Reads an object, applies `change` and writes it back with the version read (409 if someone
+// changed it in between; the message says to retry).
+int ReadModifyWrite(KpsClient& c, const Globals& g, const std::string& path,
+                    const std::function<void(json&)>& change,
+                    const std::function<void(const json&)>& human) {
+  auto cur = c.Call("GET", path);
+  if (!cur.ok()) return Fail(cur.status().message());
+  if (!cur->ok()) return Refused(*cur);
+  json body = cur->body;
+  change(body);
+  return CallAndShow(c, g, "PUT", path, body, human);
+}
+
+// ---- audit chain (kpsd's): fetched through the API and checked here -------------------------
+
+Result<std::vector<json>> FetchAudit(KpsClient& c) {
+  std::vector<json> all;
+  std::uint64_t after = 0;
+  for (;;) {
+    auto r = c.Call("GET", "/v1/audit?after=" + std::to_string(after) + "&limit=10000");
+    if (!r.ok()) return r.status();
+    if (!r->ok()) {
+      return Status::PermissionDenied(r->status == 403
+                                          ? "kpsd refused: " + r->Reason()
+                                          : "kpsd answered HTTP " + std::to_string(r->status) +
+                                                ": " + r->Reason());
+    }
+    if (!r->body.is_array() || r->body.empty()) return all;
+    for (auto& rec : r->body) {
+      after = rec.value("seq", after);
+      all.push_back(std::move(rec));
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Globals g;
+  Command cmd;
+  CLI::App app{
+      "cafsctl: admin CLI of the CAFS key & policy server (kpsd). See docs/cafsctl.md.\n"
+      "Exit codes: 0 ok, 1 refused or failed, 2 usage."};
+  app.fallthrough();
+  app.require_subcommand(1);
+  app.add_option("--server", g.server,
+                 "kpsd URL https://HOST:PORT (default https://127.0.0.1:5697)")
+      ->envname("CAFS_KPS_URL");
+  app.add_option("--cert", g.cert, "certificate bundle (PEM: client cert, key, kpsd CA)")
+      ->envname("CAFS_KPS_CERT");
+  app.add_flag("--json", g.json, "print the server's JSON instead of tables");
+
+  // Every leaf command sets `cmd` from its callback.
+  auto remote = [&](CLI::App* sub, std::function<int(KpsClient&)> fn) {
+    sub->callback([&cmd, fn] { cmd.remote = fn; });
+  };
+
+  // ---- vmset -------------------------------------------------------------------------------
+  auto* vmset = app.add_subcommand("vmset", "VM sets (tenant-admin of the set, security-admin)");
+  vmset->require_subcommand(1);
+  struct VmSetArgs {
+    std::string name, mount, policy, xml_file;
+    int position = 1;
+    std::vector<std::string> servers;
+  };
+  static VmSetArgs va;
+  {
+    auto* c = vmset->add_subcommand("create", "create a VM set (or from the seed's <vmset> XML)");
+    c->add_option("name", va.name, "VM set name, e.g. my_vmset");
+    c->add_option("--mount", va.mount, "mount point, e.g. /nfs");
+    c->add_option("--position", va.position, "path component of the VM set under the mount");
+    c->add_option("--server", va.servers, "virtualization server id (repeatable)");
+    c->add_option("--policy", va.policy, "policy descriptor GUID");
+    c->add_option("--xml", va.xml_file, "a <vmset> XML file (the seed's form) instead of flags")
+        ->check(CLI::ExistingFile);
+    remote(c, [&g](KpsClient& k) {
+      json body = json::object();
+      if (!va.xml_file.empty()) {
+        auto xml = ReadText(va.xml_file);
+        if (!xml.ok()) return Fail(xml.status().message());
+        body["xml"] = *xml;
+        if (!va.name.empty()) body["name"] = va.name;
+      } else {
+        if (va.name.empty()) {
+          std::cerr << "cafsctl: vmset create needs a NAME or --xml FILE\n";
+          return kUsage;
+        }
+        body = {{"name", va.name},
+                {"mount_point", va.mount},
+                {"position", va.position},
+                {"servers", va.servers}};
+        if (!va.policy.empty()) body["policy_id"] = va.policy;
+      }
+      return CallAndShow(k, g, "POST", "/v1/vmsets", body, Show(VmSetTable, VmSetRows));
+    });
+  }
+  remote(vmset->add_subcommand("list", "list VM sets (tenant admins see their own)"),
+         [&g](KpsClient& k) {
+           return CallAndShow(k, g, "GET", "/v1/vmsets", nullptr, Show(VmSetTable, VmSetRows));
+         });
+  {
+    auto* c = vmset->add_subcommand("show", "show one VM set");
+    c->add_option("name", va.name)->required();
+    remote(c, [&g](KpsClient& k) {
+      return CallAndShow(k, g, "GET", "/v1/vmsets/" + UrlEncode(va.name), nullptr,
+                         Show(VmSetTable, VmSetRows));
+    });
+  }
+  {
+    auto* c = vmset->add_subcommand("update", "change fields of a VM set (read, change, write)");
+    c->add_option("name", va.name)->required();
+    auto* mount = c->add_option("--mount", va.mount, "new mount point");
+    auto* pos = c->add_option("--position", va.position, "new position");
+    auto* srv = c->add_option("--server", va.servers, "new server list (repeatable)");
+    auto* pol = c->add_option("--policy", va.policy, "policy descriptor GUID ('' to detach)");
+    remote(c, [&g, mount, pos, srv, pol](KpsClient& k) {
+      return ReadModifyWrite(
+          k, g, "/v1/vmsets/" + UrlEncode(va.name),
+          [&](json& v) {
+            v.erase("name");
+            if (*mount) v["mount_point"] = va.mount;
+            if (*pos) v["position"] = va.position;
+            if (*srv) v["servers"] = va.servers;
+            if (*pol) v["policy_id"] = va.policy;
+          },
+          Show(VmSetTable, VmSetRows));
+    });
+  }
+  {
+    auto* c = vmset->add_subcommand("delete", "delete a VM set");
+    c->add_option("name", va.name)->required();
+    remote(c, [&g](KpsClient& k) {
+      return CallAndShow(k, g, "DELETE", "/v1/vmsets/" + UrlEncode(va.name), nullptr,
+                         [](const json&) { std::cout << "deleted VM set " << va.name << "\n"; });
+    });
+  }
+
+  // ---- policy ------------------------------------------------------------------------------
+  auto* policy = app.add_subcommand("policy", "policy descriptors (tenant-admin of the VM set)");
+  policy->require_subcommand(1);
+  static std::string pfile, pid, pvmset, pname;
+  {
+    auto* c = policy->add_subcommand(
+        "upload",
+        "store a policy descriptor XML (<vobj-list> or <policy-descriptor>); replaces "
+        "the descriptor of that --id if it exists");
+    c->add_option("file", pfile, "the XML file")->required()->check(CLI::ExistingFile);
+    c->add_option("--vmset", pvmset, "VM set it governs (default: the vmset= attribute)");
+    c->add_option("--id", pid, "descriptor GUID (default: the guid= attribute, else random)");
+    c->add_option("--name", pname, "a display name");
+    remote(c, [&g](KpsClient& k) {
+      auto xml = ReadText(pfile);
+      if (!xml.ok()) return Fail(xml.status().message());
+      json body = {{"xml", *xml}};
+      if (!pvmset.empty()) body["vmset"] = pvmset;
+      if (!pname.empty()) body["name"] = pname;
+      auto show = [](const json& p) {
+        std::cout << "policy " << Str(p, "id") << " stored for VM set " << Str(p, "vmset")
+                  << " (version " << Str(p, "version") << ")\n";
+      };
+      if (!pid.empty()) {
+        body["id"] = pid;
+        auto cur = k.Call("GET", "/v1/policies/" + UrlEncode(pid));
+        if (!cur.ok()) return Fail(cur.status().message());
+        if (cur->ok()) {  // replace: PUT with the version read
+          body.erase("id");
+          body["version"] = cur->body.value("version", 0);
+          if (!body.contains("vmset")) body["vmset"] = cur->body.value("vmset", "");
+          if (!body.contains("name")) body["name"] = cur->body.value("name", "");
+          return CallAndShow(k, g, "PUT", "/v1/policies/" + UrlEncode(pid), body, show);
+        }
+        if (cur->status != 404) return Refused(*cur);
+      }
+      return CallAndShow(k, g, "POST", "/v1/policies", body, show);
+    });
+  }
+  remote(policy->add_subcommand("list", "list policy descriptors"), [&g](KpsClient& k) {
+    return CallAndShow(k, g, "GET", "/v1/policies", nullptr, Show(PolicyTable, PolicyRows));
+  });
+  {
+    auto* c = policy->add_subcommand("show", "show a policy descriptor with its XML");
+    c->add_option("id", pid)->required();
+    remote(c, [&g](KpsClient& k) {
+      return CallAndShow(k, g, "GET", "/v1/policies/" + UrlEncode(pid), nullptr, [](const json& p) {
+        Table t = PolicyTable();
+        PolicyRows(t, p);
+        t.Print(std::cout);
+        std::cout << "\n" << Str(p, "xml") << "\n";
+      });
+    });
+  }
+  {
+    auto* c = policy->add_subcommand("delete", "delete a policy descriptor");
+    c->add_option("id", pid)->required();
+    remote(c, [&g](KpsClient& k) {
+      return CallAndShow(k, g, "DELETE", "/v1/policies/" + UrlEncode(pid), nullptr,
+                         [](const json&) { std::cout << "deleted policy " << pid << "\n"; });
+    });
+  }
+
+  // ---- key ---------------------------------------------------------------------------------
+  auto* key = app.add_subcommand("key", "data keys (key-admin manages; others read metadata)");
+  key->require_subcommand(1);
+  static std::string kid, kvmset, kcipher = "aes-256-xts", kstate;
+  static std::uint32_t kversion = 0;
+  static bool kpre = false, kyes = false;
+  {
+    auto* c = key->add_subcommand("create", "create a key (version 1) for a VM set");
+    c->add_option("--vmset", kvmset, "owning VM set")->required();
+    c->add_option("--cipher", kcipher,
+                  "aes-256-xts (default), aes-128-xts, aes-256-cbc-essiv, aes-128-cbc-essiv");
+    c->add_option("--id", kid, "GUID to use (e.g. the <symkey> a policy names)");
+    c->add_flag("--pre-active", kpre, "create it pre-active instead of active");
+    remote(c, [&g](KpsClient& k) {
+      json body = {{"vmset", kvmset}, {"cipher", kcipher}};
+      if (!kid.empty()) body["id"] = kid;
+      if (kpre) body["state"] = "pre-active";
+      return CallAndShow(k, g, "POST", "/v1/keys", body, Show(KeyTable, KeyRows));
+    });
+  }
+  {
+    auto* c = key->add_subcommand("list", "list keys (metadata only, never key bytes)");
+    c->add_option("--vmset", kvmset, "only keys of this VM set");
+    remote(c, [&g](KpsClient& k) {
+      std::string path = "/v1/keys";
+      if (!kvmset.empty()) path += "?vmset=" + UrlEncode(kvmset);
+      return CallAndShow(k, g, "GET", path, nullptr, Show(KeyTable, KeyRows));
+    });
+  }
+  {
+    auto* c = key->add_subcommand("show", "show a key's versions and states");
+    c->add_option("id", kid)->required();
+    remote(c, [&g](KpsClient& k) {
+      return CallAndShow(
+          k, g, "GET", "/v1/keys/" + UrlEncode(kid), nullptr, [](const json& key_json) {
+            Table t({"version", "state", "created", "changed"});
+            for (const auto& v : key_json["versions"]) {
+              t.AddRow({Str(v, "number"), Str(v, "state"), TimeText(Int(v, "created")),
+                        TimeText(Int(v, "changed"))});
+            }
+            std::cout << "key " << Str(key_json, "id") << "  VM set " << Str(key_json, "vmset")
+                      << "  cipher " << Str(key_json, "cipher") << "\n";
+            t.Print(std::cout);
+          });
+    });
+  }
+  {
+    auto* c = key->add_subcommand("rotate", "new active version; the old one is deactivated");
+    c->add_option("id", kid)->required();
+    remote(c, [&g](KpsClient& k) {
+      return CallAndShow(k, g, "POST", "/v1/keys/" + UrlEncode(kid) + "/rotate", json::object(),
+                         Show(KeyTable, KeyRows));
+    });
+  }
+  {
+    auto* c = key->add_subcommand("state", "change a version's KMIP state");
+    c->add_option("id", kid)->required();
+    c->add_option("--version", kversion, "key version number")->required();
+    c->add_option("--state", kstate, "pre-active, active, deactivated, compromised")->required();
+    remote(c, [&g](KpsClient& k) {
+      return CallAndShow(k, g, "POST", "/v1/keys/" + UrlEncode(kid) + "/state",
+                         json{{"version", kversion}, {"state", kstate}}, Show(KeyTable, KeyRows));
+    });
+  }
+  {
+    auto* c = key->add_subcommand("destroy", "crypto-shred one version or all (irreversible)");
+    c->add_option("id", kid)->required();
+    auto* ver = c->add_option("--version", kversion, "only this version (default: all)");
+    c->add_flag("--yes", kyes, "confirm: data under the destroyed versions becomes unreadable");
+    remote(c, [&g, ver](KpsClient& k) {
+      if (!kyes) {
+        std::cerr << "cafsctl: destroying a key is irreversible: add --yes to confirm\n";
+        return kUsage;
+      }
+      json body = json::object();
+      if (*ver) body["version"] = kversion;
+      return CallAndShow(k, g, "POST", "/v1/keys/" + UrlEncode(kid) + "/destroy", body,
+                         Show(KeyTable, KeyRows));
+    });
+  }
+
+  // ---- server ------------------------------------------------------------------------------
+  auto* server = app.add_subcommand("server", "virtualization servers (security, storage admin)");
+  server->require_subcommand(1);
+  static std::string sid, sname;
+  static std::vector<std::string> saddr;
+  {
+    auto* c = server->add_subcommand("add", "register a virtualization server (seed <vmserv>)");
+    c->add_option("id", sid, "server id, e.g. 755083456")->required();
+    c->add_option("--name", sname, "display name");
+    c->add_option("--address", saddr, "address it connects from (repeatable)");
+    remote(c, [&g](KpsClient& k) {
+      return CallAndShow(k, g, "POST", "/v1/servers",
+                         json{{"id", sid}, {"name", sname}, {"addresses", saddr}},
+                         Show(ServerTable, ServerRows));
+    });
+  }
+  remote(server->add_subcommand("list", "list virtualization servers"), [&g](KpsClient& k) {
+    return CallAndShow(k, g, "GET", "/v1/servers", nullptr, Show(ServerTable, ServerRows));
+  });
+  {
+    auto* c = server->add_subcommand("remove", "remove a virtualization server");
+    c->add_option("id", sid)->required();
+    remote(c, [&g](KpsClient& k) {
+      return CallAndShow(k, g, "DELETE", "/v1/servers/" + UrlEncode(sid), nullptr,
+                         [](const json&) { std::cout << "removed server " << sid << "\n"; });
+    });
+  }
+
+  // ---- gateway and admin: enrollment writes a certificate bundle -----------------------------
+  static std::string ename, erole, eout;
+  static std::vector<std::string> evmsets;
+  auto enroll = [&g](KpsClient& k, bool gw) {
+    if (eout.empty()) {
+      std::cerr << "cafsctl: give --out BUNDLE (the new certificate bundle is written there)\n";
+      return kUsage;
+    }
+    struct stat st {};
+    if (::stat(eout.c_str(), &st) == 0) {
+      return Fail(eout + " already exists: choose another --out or remove it first");
+    }
+    json body = {{"name", ename}};
+    if (!evmsets.empty()) body["vmsets"] = evmsets;
+    if (!gw) body["role"] = erole;
+    auto r = k.Call("POST", gw ? "/v1/gateways" : "/v1/admins", body);
+    if (!r.ok()) return Fail(r.status().message());
+    if (!r->ok()) return Refused(*r);
+    Status w = WriteBundle(eout, r->body.value("bundle", ""));
+    if (!w.ok()) {
+      return Fail(w.ToString() + " (the enrollment is done but its bundle is lost: revoke '" +
+                  ename + "' and enroll again)");
+    }
+    json rec = r->body[gw ? "gateway" : "admin"];
+    if (g.json) {
+      std::cout << json{{gw ? "gateway" : "admin", rec}, {"bundle_file", eout}}.dump(2) << "\n";
+    } else {
+      std::cout << (gw ? "gateway " : "admin ") << ename
+                << (gw ? "" : " (" + Str(rec, "role") + ")") << " enrolled, serial "
+                << Str(rec, "cert_serial") << "; bundle written to " << eout << " (mode 0600)\n";
+    }
+    return kOk;
+  };
+  auto* gateway = app.add_subcommand("gateway", "CAFS gateways (security-admin enrolls)");
+  gateway->require_subcommand(1);
+  {
+    auto* c = gateway->add_subcommand("enroll", "enroll a gateway and write its bundle");
+    c->add_option("name", ename, "gateway name (certificate CN)")->required();
+    c->add_option("--vmset", evmsets, "VM set it may fetch (repeatable; none = all)");
+    c->add_option("--out", eout, "where to write the bundle (new file, mode 0600)")->required();
+    remote(c, [enroll](KpsClient& k) { return enroll(k, true); });
+  }
+  remote(gateway->add_subcommand("list", "list gateways"), [&g](KpsClient& k) {
+    return CallAndShow(k, g, "GET", "/v1/gateways", nullptr, Show(GatewayTable, GatewayRows));
+  });
+  {
+    auto* c = gateway->add_subcommand("revoke", "revoke a gateway's certificate");
+    c->add_option("name", ename)->required();
+    remote(c, [&g](KpsClient& k) {
+      return CallAndShow(k, g, "POST", "/v1/gateways/" + UrlEncode(ename) + "/revoke",
+                         json::object(), Show(GatewayTable, GatewayRows));
+    });
+  }
+  auto* admin = app.add_subcommand("admin", "administrators and their roles (security-admin)");
+  admin->require_subcommand(1);
+  {
+    auto* c = admin->add_subcommand("add", "issue an admin bundle with a role and scope");
+    c->add_option("name", ename, "admin name (certificate CN)")->required();
+    c->add_option("--role", erole,
+                  "security-admin, tenant-admin, key-admin, storage-admin or auditor")
+        ->required()
+        ->check(CLI::IsMember(
+            {"security-admin", "tenant-admin", "key-admin", "storage-admin", "auditor"}));
+    c->add_option("--vmset", evmsets, "VM set in charge of (tenant-admin; repeatable)");
+    c->add_option("--out", eout, "where to write the bundle (new file, mode 0600)")->required();
+    remote(c, [enroll](KpsClient& k) { return enroll(k, false); });
+  }
+  remote(admin->add_subcommand("list", "list admins"), [&g](KpsClient& k) {
+    return CallAndShow(k, g, "GET", "/v1/admins", nullptr, Show(AdminTable, AdminRows));
+  });
+  {
+    auto* c = admin->add_subcommand("revoke", "revoke an admin's certificate");
+    c->add_option("name", ename)->required();
+    remote(c, [&g](KpsClient& k) {
+      return CallAndShow(k, g, "POST", "/v1/admins/" + UrlEncode(ename) + "/revoke", json::object(),
+                         Show(AdminTable, AdminRows));
+    });
+  }
+
+  // ---- audit -------------------------------------------------------------------------------
+  auto* audit = app.add_subcommand("audit", "kpsd's audit trail (security-admin, auditor)");
+  audit->require_subcommand(1);
+  static std::string avmset, asince, aresult, aactor, afile;
+  {
+    auto* c = audit->add_subcommand("list", "list audit records (filters combine)");
+    c->add_option("--vmset", avmset, "records about this VM set");
+    c->add_option("--since", asince, "from this time (Unix seconds or YYYY-MM-DD[THH:MM:SSZ])");
+    c->add_option("--result", aresult, "ok, denied or error")
+        ->check(CLI::IsMember({"ok", "denied", "error"}));
+    c->add_option("--actor", aactor, "records of this certificate name");
+    remote(c, [&g](KpsClient& k) {
+      std::int64_t since = 0;
+      if (!asince.empty()) {
+        auto t = ParseTime(asince);
+        if (!t.ok()) {
+          std::cerr << "cafsctl: " << t.status().message() << "\n";
+          return kUsage;
+        }
+        since = *t;
+      }
+      auto all = FetchAudit(k);
+      if (!all.ok()) return Fail(all.status().message());
+      json out = json::array();
+      for (const auto& r : *all) {
+        if (!aresult.empty() && Str(r, "result") != aresult) continue;
+        if (!aactor.empty() && Str(r, "actor") != aactor) continue;
+        if (since != 0 && Int(r, "time") < since) continue;
+        if (!avmset.empty()) {
+          const std::string obj = Str(r, "object");
+          const std::string act = Str(r, "action");
+          const bool about = obj == avmset || obj.rfind(avmset + "/", 0) == 0 ||
+                             act.find("/" + avmset) != std::string::npos;
+          if (!about) continue;
+        }
+        out.push_back(r);
+      }
+      if (g.json) {
+        std::cout << out.dump(2) << "\n";
+      } else {
+        Show(AuditTable, AuditRows)(out);
+      }
+      return kOk;
+    });
+  }
+  {
+    auto* c = audit->add_subcommand(
+        "verify", "check kpsd's hash chain, or with --file a gateway's local audit log");
+    c->add_option("--file", afile, "a local JSON-lines audit log (cafsd) to verify instead");
+    c->callback([&cmd, &g] {
+      if (!afile.empty()) {
+        cmd.local = [&g] {
+          auto rep = cafs::audit::VerifyAuditLog(afile);
+          if (!rep.ok()) return Fail(rep.status().ToString());
+          if (g.json) {
+            std::cout << json{{"file", afile},
+                              {"ok", rep->ok},
+                              {"records", rep->records},
+                              {"bad_line", rep->bad_line},
+                              {"problem", rep->problem}}
+                             .dump(2)
+                      << "\n";
+          } else if (rep->ok) {
+            std::cout << "audit log " << afile << " ok: " << rep->records
+                      << " records, hash chain intact\n";
+          }
+          if (!rep->ok) {
+            return Fail("audit log " + afile + " is BROKEN at line " +
+                        std::to_string(rep->bad_line) + ": " + rep->problem + " (" +
+                        std::to_string(rep->records) + " valid records before it)");
+          }
+          return kOk;
+        };
+        return;
+      }
+      cmd.remote = [&g](KpsClient& k) {
+        auto all = FetchAudit(k);
+        if (!all.ok()) return Fail(all.status().message());
+        std::string prev;
+        for (const auto& j : *all) {
+          auto r = cafs::kps::AuditFromJson(j);
+          if (!r.ok() || r->prev_hash != prev || r->hash != cafs::kps::AuditRecordHash(*r)) {
+            return Fail("kpsd's audit chain is BROKEN at record " + Str(j, "seq") +
+                        " (a record was changed, removed or inserted)");
+          }
+          prev = r->hash;
+        }
+        if (g.json) {
+          std::cout << json{{"ok", true}, {"records", all->size()}, {"last_hash", prev}}.dump(2)
+                    << "\n";
+        } else {
+          std::cout << "kpsd audit chain ok: " << all->size() << " records"
+                    << (prev.empty() ? "" : ", last hash " + prev) << "\n";
+        }
+        return kOk;
+      };
+    });
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return e.get_exit_code() == 0 ? rc : kUsage;
+  }
+  if (cmd.local) return cmd.local();
+  if (!cmd.remote) {
+    std::cerr << app.help();
+    return kUsage;
+  }
+  if (g.cert.empty()) {
+    std::cerr << "cafsctl: give --cert BUNDLE or set CAFS_KPS_CERT (the PEM bundle `kpsd init`, "
+                 "`cafsctl admin add` or `cafsctl gateway enroll` wrote)\n";
+    return kUsage;
+  }
+  if (g.server.empty()) g.server = "https://127.0.0.1:5697";
+  auto client = KpsClient::Connect(g.server, g.cert);
+  if (!client.ok()) {
+    std::cerr << "cafsctl: " << client.status().message() << "\n";
+    return client.status().IsInvalidArgument() ? kUsage : kFailed;
+  }
+  return cmd.remote(**client);
+}
