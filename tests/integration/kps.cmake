@@ -1,5 +1,17 @@
-# Key & policy server: kpsd end to end with curl (tests/integration/kps_e2e.sh).
+# Key & policy server: kpsd end to end with curl (kps_e2e.sh), with cafsctl and curl
+# (kps_cafsctl_e2e.sh), and faults: kill -9 during writes, read-only and full data dir
+# (kps_faults.sh).
 if(TARGET kpsd)
   add_test(NAME kps_e2e COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/kps_e2e.sh $<TARGET_FILE:kpsd>)
   set_tests_properties(kps_e2e PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+  if(TARGET cafsctl)
+    add_test(NAME kps_cafsctl_e2e COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/kps_cafsctl_e2e.sh
+                                          $<TARGET_FILE:kpsd> $<TARGET_FILE:cafsctl>)
+    set_tests_properties(kps_cafsctl_e2e PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+    if(EXISTS ${CMAKE_CURRENT_LIST_DIR}/kps_faults.sh)
+      add_test(NAME kps_faults COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/kps_faults.sh
+                                       $<TARGET_FILE:kpsd> $<TARGET_FILE:cafsctl>)
+      set_tests_properties(kps_faults PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+    endif()
+  endif()
 endif()
