@@ -143,6 +143,13 @@ timeout 10 touch "$V/vm1/evil##default_pool" 2>/dev/null && fail "## name accept
 timeout 10 touch "$V/vm1/$(printf 'a%.0s' $(seq 300))" 2>/dev/null && fail "300-char name accepted"
 timeout 10 fallocate -l 1M "$V/vm1/osdisk_alloc" || fail "fallocate"
 [ "$(stat -c %s "$V/vm1/osdisk_alloc")" = 1048576 ] || fail "fallocate size"
+# Sparse stays sparse: a 1 GiB file with 4 KiB written uses a few blocks in the pool.
+timeout 10 truncate -s 1G "$V/vm1/osdisk_sparse" || fail "truncate up"
+timeout 10 dd if=/dev/urandom of="$V/vm1/osdisk_sparse" bs=4k count=1 seek=1000 conv=notrunc,fsync \
+  status=none || fail "dd into sparse file"
+[ "$(stat -c %s "$V/vm1/osdisk_sparse")" = 1073741824 ] || fail "sparse logical size"
+used=$(( $(stat -c %b "$T/pools/mirrored_pool_A/my_vmset/vm1/osdisk_sparse") * 512 ))
+[ "$used" -lt 1048576 ] || fail "sparse file not sparse in the pool: $used bytes"
 timeout 10 fallocate -p -o 0 -l 4096 "$V/vm1/osdisk_alloc" 2>/dev/null && fail "punch hole accepted"
 timeout 10 df "$M" >/dev/null || fail "statfs"
 timeout 10 rm "$V/vm1/osdisk_alloc" || fail "unlink"
