@@ -1,0 +1,55 @@
+// InodeTable: stable numbers, lookup counting, renames of subtrees, detach; ToFuseErrno.
+#include "frontend/fuse/inode_table.h"
+
+#include <gtest/gtest.h>
+
+#include "frontend/fuse/fuse_frontend.h"
+
+namespace cafs::frontend {
+namespace {
+
+TEST(InodeTableTest, NumbersAreStableUntilForgotten) {
+  InodeTable t;
+  EXPECT_EQ(t.PathOf(InodeTable::kRootIno), "/");
+  const auto a = t.Remember("/vs/vm1/disk");
+  EXPECT_EQ(t.Remember("/vs/vm1/disk"), a);  // nlookup 2
+  EXPECT_NE(t.Remember("/vs/vm1/other"), a);
+  t.Forget(a, 1);
+  EXPECT_EQ(t.PathOf(a), "/vs/vm1/disk");
+  t.Forget(a, 1);
+  EXPECT_FALSE(t.PathOf(a).has_value());
+  EXPECT_NE(t.Remember("/vs/vm1/disk"), a);  // never reused
+  t.Forget(InodeTable::kRootIno, 100);
+  EXPECT_EQ(t.PathOf(InodeTable::kRootIno), "/");
+}
+
+TEST(InodeTableTest, RenameMovesSubtreesAndDetachesTheTarget) {
+  InodeTable t;
+  const auto dir = t.Remember("/vs/vm1");
+  const auto file = t.Remember("/vs/vm1/disk");
+  const auto sibling = t.Remember("/vs/vm10/disk");  // shares a prefix, must not move
+  const auto target = t.Remember("/vs/vm2");
+  t.Rename("/vs/vm1", "/vs/vm2");
+  EXPECT_EQ(t.PathOf(dir), "/vs/vm2");
+  EXPECT_EQ(t.PathOf(file), "/vs/vm2/disk");
+  EXPECT_EQ(t.PathOf(sibling), "/vs/vm10/disk");
+  EXPECT_FALSE(t.PathOf(target).has_value());
+  t.Detach("/vs/vm2/disk");
+  EXPECT_FALSE(t.PathOf(file).has_value());
+  EXPECT_EQ(InodeTable::Child("/", "a"), "/a");
+  EXPECT_EQ(InodeTable::Child("/a", "b"), "/a/b");
+}
+
+TEST(ToFuseErrnoTest, OnePlaceMapsStatusToErrno) {
+  EXPECT_EQ(ToFuseErrno(Status::OK()), 0);
+  EXPECT_EQ(ToFuseErrno(Status::PermissionDenied("x")), EACCES);
+  EXPECT_EQ(ToFuseErrno(Status::AuthFailed("x")), EIO);
+  EXPECT_EQ(ToFuseErrno(Status::Corruption("x")), EIO);
+  EXPECT_EQ(ToFuseErrno(Status::NotFound("x")), ENOENT);
+  EXPECT_EQ(ToFuseErrno(Status::FromErrno(ENAMETOOLONG, "x")), ENAMETOOLONG);
+  EXPECT_EQ(ToFuseErrno(Status::Unavailable("x")), EAGAIN);
+  EXPECT_EQ(ToFuseErrno(Status::NotSupported("x")), EOPNOTSUPP);
+}
+
+}  // namespace
+}  // namespace cafs::frontend
