@@ -182,6 +182,12 @@ void MailboxEndpoint::Process(Message message) {
       in_progress_.erase(h.seq);
       if (epoch_ == epoch) {  // else the session was reset meanwhile: the answer is moot
         PostResultLocked(h, reply, true);
+        for (const FollowUp& f : reply.follow_ups) {
+          Header fh;
+          fh.type = f.type;
+          fh.flags = f.flags;
+          (void)EnqueueLocked(fh, f.payload);  // kQueueFull is counted by EnqueueLocked
+        }
         if (h.type == MessageType::kAppStop && reply.err == 0 && started_) {
           started_ = false;
           unacked_.clear();

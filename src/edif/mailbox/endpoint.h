@@ -37,6 +37,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "edif/mailbox/message.h"
 #include "edif/mailbox/payloads.h"
@@ -66,6 +67,14 @@ struct Request {
   Payload payload;
 };
 
+// An upstream event a delegate wants queued right after the RESULT of the request it executes
+// (e.g. SA_UPDATE_COMPLETE after the RESULT of SA_UPDATE). Not repeated for retransmits.
+struct FollowUp {
+  MessageType type = MessageType::kNop;
+  Bytes payload;
+  std::uint16_t flags = 0;
+};
+
 // What executing a request produced; becomes the RESULT payload.
 struct Reply {
   std::uint32_t err = 0;
@@ -73,6 +82,7 @@ struct Reply {
   std::string detail;
   std::uint16_t reply_type = 0;
   Bytes reply;
+  std::vector<FollowUp> follow_ups;  // queued after the RESULT, in order
 
   static Reply Ok() { return {}; }
   static Reply WithPayload(MessageType reply_type, Bytes reply);

@@ -1,0 +1,59 @@
+#include "edif/hba/remote_session.h"
+
+namespace cafs::edif::hba {
+
+RemoteSession::RemoteSession(PortIdentity local, PortIdentity remote,
+                             std::shared_ptr<FabricConnection> conn, const link::SaPolicy& policy,
+                             const Clock& clock, link::SaDatabase::ExpiryCallback on_expiring)
+    : local_(local),
+      remote_(remote),
+      conn_(std::move(conn)),
+      sas_(policy, clock, std::move(on_expiring)) {}
+
+Status RemoteSession::Send(link::FrameType type, std::uint32_t exchange_id, std::uint32_t lun,
+                           ByteView payload) {
+  link::FrameHeader h;
+  h.type = type;
+  h.src_port_id = local_.port_id;
+  h.src_wwpn = local_.wwpn;
+  h.dst_port_id = remote_.port_id;
+  h.dst_wwpn = remote_.wwpn;
+  h.exchange_id = exchange_id;
+  h.lun = lun;
+  if (type == link::FrameType::kData && sas_.has_tx()) {
+    CAFS_ASSIGN_OR_RETURN(Bytes wire, sas_.Seal(h, payload));
+    return conn_->Send(wire);
+  }
+  return conn_->SendFrame(h, payload);
+}
+
+Result<Bytes> RemoteSession::OpenData(const link::Frame& frame, bool require_secure) {
+  if ((frame.header.flags & link::kFrameSecured) != 0) {
+    CAFS_ASSIGN_OR_RETURN(Bytes plain, sas_.Open(frame));
+    latched_.store(true);
+    return plain;
+  }
+  if (require_secure || latched_.load()) {
+    sas_.CountDrop(link::DropReason::kCleartext);
+    return Status::PermissionDenied("clear DATA frame where a secure session is required");
+  }
+  return frame.payload;
+}
+
+bool RemoteSession::has_security_state() const {
+  const mailbox::TargetAuthState s = auth_state();
+  return sas_.has_tx() || !sas_.rx_spis().empty() || s == mailbox::TargetAuthState::kPending ||
+         s == mailbox::TargetAuthState::kAuthenticated;
+}
+
+mailbox::TargetAuthState RemoteSession::auth_state() const {
+  std::lock_guard lock(mu_);
+  return auth_state_;
+}
+
+void RemoteSession::set_auth_state(mailbox::TargetAuthState s) {
+  std::lock_guard lock(mu_);
+  auth_state_ = s;
+}
+
+}  // namespace cafs::edif::hba
