@@ -55,7 +55,7 @@ struct AgentConfig {
   std::chrono::milliseconds handshake_timeout{10'000};
   std::chrono::milliseconds retry_delay{1'000};       // first re-authentication delay
   std::chrono::milliseconds max_retry_delay{15'000};  // backoff cap
-  std::chrono::milliseconds start_timeout{5'000};     // APP_START with no answer: start over
+  std::chrono::milliseconds start_timeout{2'000};     // APP_START with no answer: start over
 };
 
 struct AgentStats {

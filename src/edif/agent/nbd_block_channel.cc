@@ -158,6 +158,10 @@ void NbdBlockChannel::RunReady() {
 }
 
 Status NbdBlockChannel::Poll(std::chrono::milliseconds timeout) {
+  if (dead_.ok() && (nbd_aio_is_dead(handle_) || nbd_aio_is_closed(handle_))) {
+    dead_ = Status::Unavailable(NbdError("nbd connection lost"));
+    FailAll(dead_);
+  }
   if (dead_.ok() && ready_.empty()) {
     pollfd fds[2];
     const unsigned dir = nbd_aio_get_direction(handle_);
