@@ -23,6 +23,25 @@ const T* As(const mbx::Payload& p) {
 
 }  // namespace
 
+AgentConfig AgentConfig::Clone() const {
+  AgentConfig c;
+  c.role = role;
+  c.credentials.ca_file = credentials.ca_file;
+  c.credentials.cert_file = credentials.cert_file;
+  c.credentials.key_file = credentials.key_file;
+  c.credentials.psk_secret = credentials.psk_secret.Clone();
+  c.secret = secret.Clone();
+  c.app_id = app_id;
+  c.app_version = app_version;
+  c.posted_reads = posted_reads;
+  c.read_size = read_size;
+  c.handshake_timeout = handshake_timeout;
+  c.retry_delay = retry_delay;
+  c.max_retry_delay = max_retry_delay;
+  c.start_timeout = start_timeout;
+  return c;
+}
+
 Result<std::unique_ptr<Agent>> Agent::Create(AgentConfig config, BlockChannel& channel,
                                              const Clock& clock) {
   if (config.secret.size() < 16) {

@@ -56,6 +56,9 @@ struct AgentConfig {
   std::chrono::milliseconds retry_delay{1'000};       // first re-authentication delay
   std::chrono::milliseconds max_retry_delay{15'000};  // backoff cap
   std::chrono::milliseconds start_timeout{2'000};     // APP_START with no answer: start over
+
+  // A copy (the secrets are copied on purpose).
+  AgentConfig Clone() const;
 };
 
 struct AgentStats {
