@@ -76,9 +76,11 @@ int Refused(const Reply& r) {
       return Fail("kpsd rejected the request: " + why);
     case 413:
       return Fail("kpsd rejected the request: " + why + " (bodies are limited to 1 MiB)");
-    case 503:
     case 507:
-      return Fail("kpsd cannot store right now: " + why + " (check its data directory and logs)");
+      return Fail("kpsd's data directory is full: " + why +
+                  " (nothing was stored; free space there, then run the command again)");
+    case 503:
+      return Fail("kpsd's store is unavailable: " + why + " (check kpsd's log and its store)");
     default:
       return Fail("kpsd answered HTTP " + std::to_string(r.status) + ": " + why);
   }

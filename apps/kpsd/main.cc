@@ -4,6 +4,7 @@
 // Exit codes: 0 ok, 1 failure (says why), 2 usage error.
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <iostream>
@@ -87,6 +88,13 @@ int Serve(const std::string& dir, const std::string& listen, const std::string& 
   if (!master.ok()) return Fail(master.status().WithContext("refusing to start"));
   auto ca = CertificateAuthority::Open(dir);
   if (!ca.ok()) return Fail(ca.status());
+  const bool sqlite = store_spec.empty() || store_spec.rfind("sqlite", 0) == 0;
+  if (sqlite && ::access(dir.c_str(), W_OK) != 0) {
+    // SQLite needs to write its WAL and shm files next to kps.db: say so before trying.
+    return Fail(Status::FromErrno(errno, "refusing to start: data directory " + dir +
+                                             " is not writable (read-only file system or "
+                                             "permissions?); kpsd keeps its store there"));
+  }
   auto store = OpenStore(store_spec, dir);
   if (!store.ok()) return Fail(store.status());
   Keyring keyring(*master, **store, SystemClock::Instance());
