@@ -1,0 +1,536 @@
+// edifd host + target in one process, driven by scripted agents that speak raw mailbox
+// messages over our NbdClient: login, AUTH_NEEDED, AUTH_ELS relay, SA install on both sides
+// with fixed test keys, ONLINE secure, sealed DATA on the fabric (captured by a send tap),
+// require_secure refusal, forged/replayed frames, hostile mailbox sectors, target lost.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "edif/driver/initiator_port.h"
+#include "edif/driver/transport_driver.h"
+#include "edif/mailbox/app_auth.h"
+#include "edif/mailbox/message.h"
+#include "edif/nbd/client.h"
+#include "edif/target/target_port.h"
+
+namespace cafs::edif {
+namespace {
+
+using mailbox::Message;
+using mailbox::MessageType;
+using namespace std::chrono_literals;
+
+constexpr std::uint64_t kHostWwpn = 0x2100000000000001ull;
+constexpr std::uint32_t kHostPortId = 0x010100;
+constexpr std::uint64_t kTargetWwpn = 0x5000000000000001ull;
+constexpr std::uint32_t kTargetPortId = 0x020100;
+constexpr std::uint64_t kMbxOffset = mailbox::kReservedBytes;
+
+SecureBuffer Secret(char c) {
+  std::string s(32, c);
+  return SecureBuffer(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
+}
+
+// An agent reduced to raw mailbox messages.
+class ScriptedAgent {
+ public:
+  ScriptedAgent(const std::string& socket, SecureBuffer secret, std::uint64_t wwpn,
+                std::uint32_t port_id)
+      : secret_(std::move(secret)), wwpn_(wwpn), port_id_(port_id) {
+    auto c = nbd::NbdClient::Connect(nbd::Endpoint::Unix(socket), "");
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    if (c.ok()) client_ = std::move(*c);
+  }
+
+  Status SendRaw(MessageType type, ByteView payload, std::uint64_t epoch, std::uint64_t seq,
+                 std::uint64_t req_id) {
+    mailbox::Header h;
+    h.type = type;
+    h.epoch = epoch;
+    h.seq = seq;
+    h.req_id = req_id;
+    h.wwpn = wwpn_;
+    h.port_id = port_id_;
+    CAFS_ASSIGN_OR_RETURN(Bytes w, mailbox::EncodeDownstream(h, payload));
+    return client_->Write(kMbxOffset, w);
+  }
+  // Sends a request in the current epoch and returns its RESULT.
+  Result<mailbox::ResultMsg> Call(MessageType type, ByteView payload) {
+    const std::uint64_t id = ++req_;
+    CAFS_RETURN_IF_ERROR(SendRaw(type, payload, epoch_, ++seq_, id));
+    return WaitResult(id);
+  }
+  template <typename T>
+  Result<mailbox::ResultMsg> CallT(MessageType type, const T& p) {
+    auto enc = mailbox::EncodePayload(p);
+    if constexpr (std::is_same_v<decltype(enc), Bytes>) {
+      return Call(type, enc);
+    } else {
+      if (!enc.ok()) return enc.status();
+      return Call(type, *enc);
+    }
+  }
+  Result<mailbox::ResultMsg> WaitResult(std::uint64_t req_id) {
+    CAFS_ASSIGN_OR_RETURN(Message m, WaitFor([&](const Message& x) {
+                            return x.header.type == MessageType::kResult &&
+                                   x.header.req_id == req_id;
+                          }));
+    CAFS_ASSIGN_OR_RETURN(mailbox::Payload p, mailbox::DecodePayload(m.header.type, m.payload));
+    return std::get<mailbox::ResultMsg>(p);
+  }
+  // Reads until a message matching `pred` arrives (earlier ones are kept in the backlog).
+  Result<Message> WaitFor(const std::function<bool(const Message&)>& pred,
+                          std::chrono::seconds timeout = 10s) {
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    while (true) {
+      for (auto it = backlog_.begin(); it != backlog_.end(); ++it) {
+        if (pred(*it)) {
+          Message m = std::move(*it);
+          backlog_.erase(it);
+          return m;
+        }
+      }
+      if (std::chrono::steady_clock::now() > end) return Status::Timeout("no such message");
+      CAFS_ASSIGN_OR_RETURN(Bytes data, client_->Read(kMbxOffset, 64 * 1024));
+      CAFS_ASSIGN_OR_RETURN(auto msgs, mailbox::DecodeUpstream(data));
+      for (auto& m : msgs) {
+        if (m.header.type != MessageType::kNop) backlog_.push_back(std::move(m));
+      }
+    }
+  }
+  Result<Message> WaitType(MessageType t) {
+    return WaitFor([t](const Message& m) { return m.header.type == t; });
+  }
+
+  Status Start() {
+    mailbox::AppStart hello;
+    hello.phase = mailbox::AppStartPhase::kHello;
+    hello.app_id = "scripted";
+    hello.agent_nonce.fill(0x42);
+    CAFS_ASSIGN_OR_RETURN(Bytes hp, mailbox::EncodePayload(hello));
+    CAFS_RETURN_IF_ERROR(SendRaw(MessageType::kAppStart, hp, 0, 1, 1));
+    CAFS_ASSIGN_OR_RETURN(auto r1, WaitResult(1));
+    if (r1.err != 0) return Status::Internal("HELLO failed: " + r1.detail);
+    CAFS_ASSIGN_OR_RETURN(auto ch, mailbox::DecodeAppChallenge(r1.reply));
+    mailbox::AppStart prove = hello;
+    prove.phase = mailbox::AppStartPhase::kProve;
+    mailbox::ProofInput in{wwpn_, port_id_, ch.epoch,    ch.driver_nonce, hello.agent_nonce,
+                           0,     0,        hello.app_id};
+    CAFS_ASSIGN_OR_RETURN(prove.proof,
+                          mailbox::ComputeProof(secret_.view(), mailbox::ProofRole::kAgent, in));
+    CAFS_ASSIGN_OR_RETURN(Bytes pp, mailbox::EncodePayload(prove));
+    CAFS_RETURN_IF_ERROR(SendRaw(MessageType::kAppStart, pp, ch.epoch, 1, 2));
+    CAFS_ASSIGN_OR_RETURN(auto r2, WaitResult(2));
+    if (r2.err != 0) return Status::Internal("PROVE failed: " + r2.detail);
+    epoch_ = ch.epoch;
+    seq_ = 1;
+    std::erase_if(backlog_, [&](const Message& m) { return m.header.epoch != epoch_; });
+    return Status::OK();
+  }
+
+  Status InstallSa(std::uint64_t peer_wwpn, std::uint32_t peer_port_id, mailbox::SaDirection d,
+                   std::uint32_t spi, std::uint8_t key_byte) {
+    mailbox::SaUpdate u;
+    u.target_wwpn = peer_wwpn;
+    u.target_port_id = peer_port_id;
+    u.direction = d;
+    u.op = mailbox::SaOp::kAdd;
+    u.spi = spi;
+    u.key = SecureBuffer(32);
+    std::fill(u.key.data(), u.key.data() + 32, key_byte);
+    u.salt = {key_byte, 1, 2, 3};
+    CAFS_ASSIGN_OR_RETURN(auto r, CallT(MessageType::kSaUpdate, u));
+    if (r.err != 0) return Status::Internal("SA_UPDATE failed: " + r.detail);
+    CAFS_ASSIGN_OR_RETURN(Message m, WaitType(MessageType::kSaUpdateComplete));
+    (void)m;
+    return Status::OK();
+  }
+
+  std::uint64_t epoch() const { return epoch_; }
+  std::uint64_t next_seq() { return ++seq_; }
+  nbd::NbdClient& client() { return *client_; }
+
+ private:
+  SecureBuffer secret_;
+  std::uint64_t wwpn_;
+  std::uint32_t port_id_;
+  std::unique_ptr<nbd::NbdClient> client_;
+  std::uint64_t epoch_ = 0, seq_ = 0, req_ = 100;
+  std::vector<Message> backlog_;
+};
+
+class EdifHostTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/edif_driver_test.XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    lun_path_ = dir_ + "/lun0.img";
+    std::ofstream(lun_path_).close();
+    std::filesystem::resize_file(lun_path_, 4 << 20);
+  }
+  void TearDown() override {
+    // Taps capture test locals: detach them before LOGO frames are sent.
+    if (driver_ && driver_->port("hba0")) driver_->port("hba0")->SetSendTap(nullptr);
+    if (target_) target_->SetSendTap(nullptr);
+    if (driver_) driver_->Stop();
+    if (target_) target_->Stop();
+    driver_.reset();
+    target_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void StartTarget(bool require_secure, std::uint16_t port = 0) {
+    target::TargetConfig tc;
+    tc.port.name = "target";
+    tc.port.identity = {kTargetWwpn, kTargetPortId};
+    tc.port.nop_timeout = 200ms;
+    tc.listen_port = port;
+    tc.mailbox_socket = dir_ + "/target-mbox.sock";
+    tc.luns.push_back({0, lun_path_, require_secure, false});
+    auto t = target::TargetPort::Start(tc, Secret('t'), SystemClock::Instance());
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    target_ = std::move(*t);
+  }
+  void StartHost(bool require_secure) {
+    driver::DriverConfig dc;
+    dc.lun_socket = dir_ + "/luns.sock";
+    dc.io_wait_timeout = 800ms;
+    dc.io_timeout = 3s;
+    dc.reconnect_interval = 100ms;
+    driver::InitiatorPortConfig pc;
+    pc.port.name = "hba0";
+    pc.port.identity = {kHostWwpn, kHostPortId};
+    pc.port.nop_timeout = 200ms;
+    pc.mailbox_socket = dir_ + "/hba0-mbox.sock";
+    pc.targets.push_back({"t1", "127.0.0.1", target_->port(), kTargetWwpn, require_secure});
+    dc.ports.push_back(pc);
+    std::vector<SecureBuffer> secrets;
+    secrets.push_back(Secret('h'));
+    auto d = driver::TransportDriver::Start(dc, std::move(secrets), SystemClock::Instance());
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    driver_ = std::move(*d);
+    // Wait for the login (state reported by the driver).
+    for (int i = 0; i < 200; ++i) {
+      auto ts = driver_->Targets();
+      if (!ts.empty() && !ts[0].exports.empty()) return;
+      std::this_thread::sleep_for(20ms);
+    }
+    FAIL() << "host did not log in";
+  }
+  std::unique_ptr<nbd::NbdClient> Lun() {
+    auto c = nbd::NbdClient::Connect(nbd::Endpoint::Unix(dir_ + "/luns.sock"), "t1-lun0");
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return c.ok() ? std::move(*c) : nullptr;
+  }
+  Bytes FileBytes(std::size_t off, std::size_t len) {
+    std::ifstream in(lun_path_, std::ios::binary);
+    in.seekg(static_cast<std::streamoff>(off));
+    Bytes b(len);
+    in.read(reinterpret_cast<char*>(b.data()), static_cast<std::streamsize>(len));
+    return b;
+  }
+
+  // Both agents start, relay one AUTH_ELS exchange and install SAs with fixed keys.
+  void Authenticate(ScriptedAgent& host, ScriptedAgent& tgt) {
+    ASSERT_TRUE(tgt.Start().ok());
+    ASSERT_TRUE(host.Start().ok());
+    auto need = host.WaitType(MessageType::kAuthNeeded);
+    ASSERT_TRUE(need.ok()) << need.status().ToString();
+    auto an = mailbox::DecodePayload(need->header.type, need->payload);
+    ASSERT_EQ(std::get<mailbox::AuthNeeded>(*an).target_wwpn, kTargetWwpn);
+
+    mailbox::AuthElsSend els;
+    els.target_wwpn = kTargetWwpn;
+    els.target_port_id = kTargetPortId;
+    els.exchange_id = 7;
+    els.flags = mailbox::kElsNewExchange;
+    els.frame = Bytes{'c', 'l', 'i', 'e', 'n', 't', 'h', 'i'};
+    auto r = host.CallT(MessageType::kAuthElsSend, els);
+    ASSERT_TRUE(r.ok() && r->err == 0);
+    auto got = tgt.WaitType(MessageType::kElsReceived);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    auto gp = mailbox::DecodePayload(got->header.type, got->payload);
+    const auto& rx = std::get<mailbox::ElsReceived>(*gp);
+    EXPECT_EQ(rx.target_wwpn, kHostWwpn);
+    EXPECT_EQ(rx.exchange_id, 7u);
+    EXPECT_EQ(rx.frame, els.frame);
+    mailbox::AuthElsSend reply;
+    reply.target_wwpn = kHostWwpn;
+    reply.target_port_id = kHostPortId;
+    reply.exchange_id = 7;
+    reply.flags = mailbox::kElsReply | mailbox::kElsLast;
+    reply.frame = Bytes{'s', 'e', 'r', 'v', 'e', 'r'};
+    r = tgt.CallT(MessageType::kAuthElsSend, reply);
+    ASSERT_TRUE(r.ok() && r->err == 0);
+    auto back = host.WaitType(MessageType::kElsReceived);
+    ASSERT_TRUE(back.ok());
+
+    // host -> target under key 0xA1 (SPI 0x2222), target -> host under key 0xB2 (SPI 0x1111).
+    ASSERT_TRUE(
+        host.InstallSa(kTargetWwpn, kTargetPortId, mailbox::SaDirection::kRx, 0x1111, 0xB2).ok());
+    ASSERT_TRUE(
+        tgt.InstallSa(kHostWwpn, kHostPortId, mailbox::SaDirection::kRx, 0x2222, 0xA1).ok());
+    ASSERT_TRUE(
+        tgt.InstallSa(kHostWwpn, kHostPortId, mailbox::SaDirection::kTx, 0x1111, 0xB2).ok());
+    ASSERT_TRUE(
+        host.InstallSa(kTargetWwpn, kTargetPortId, mailbox::SaDirection::kTx, 0x2222, 0xA1).ok());
+    mailbox::AuthResult ok{kTargetWwpn, kTargetPortId, mailbox::AuthOutcome::kOk, 0};
+    r = host.CallT(MessageType::kAuthResult, ok);
+    ASSERT_TRUE(r.ok() && r->err == 0) << (r.ok() ? r->detail : r.status().ToString());
+    mailbox::AuthResult tok{kHostWwpn, kHostPortId, mailbox::AuthOutcome::kOk, 0};
+    r = tgt.CallT(MessageType::kAuthResult, tok);
+    ASSERT_TRUE(r.ok() && r->err == 0);
+  }
+
+  std::string dir_, lun_path_;
+  std::unique_ptr<target::TargetPort> target_;
+  std::unique_ptr<driver::TransportDriver> driver_;
+};
+
+Bytes Pattern(std::size_t n) {
+  const std::string p = "CAFS-PLAINTEXT-PATTERN-";
+  Bytes b(n);
+  for (std::size_t i = 0; i < n; ++i) b[i] = static_cast<std::uint8_t>(p[i % p.size()]);
+  return b;
+}
+
+bool Contains(const Bytes& hay, const std::string& needle) {
+  return std::search(hay.begin(), hay.end(), needle.begin(), needle.end()) != hay.end();
+}
+
+TEST_F(EdifHostTest, ClearLunWorksWithoutAgents) {
+  StartTarget(false);
+  StartHost(false);
+  auto lun = Lun();
+  ASSERT_TRUE(lun);
+  const Bytes data = Pattern(65536);
+  ASSERT_TRUE(lun->Write(8192, data).ok());
+  ASSERT_TRUE(lun->Flush().ok());
+  auto back = lun->Read(8192, 65536);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, data);
+  EXPECT_EQ(FileBytes(8192, 65536), data);
+}
+
+TEST_F(EdifHostTest, RequireSecureRefusesIoWithoutAgentsWithClearError) {
+  StartTarget(true);
+  StartHost(true);
+  auto lun = Lun();
+  ASSERT_TRUE(lun);
+  Status s = lun->Write(0, Pattern(4096));
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(s.errno_value(), EIO);
+  auto ts = driver_->Targets();
+  ASSERT_EQ(ts.size(), 1u);
+  EXPECT_EQ(ts[0].state, mailbox::TargetState::kLoggedIn);
+  EXPECT_EQ(FileBytes(0, 4096), Bytes(4096, 0));
+}
+
+TEST_F(EdifHostTest, SecureSessionSealsEveryDataFrame) {
+  StartTarget(true);
+  StartHost(true);
+  std::mutex tap_mu;
+  Bytes wire_host, wire_target;
+  driver_->port("hba0")->SetSendTap([&](ByteView w) {
+    std::lock_guard l(tap_mu);
+    wire_host.insert(wire_host.end(), w.begin(), w.end());
+  });
+  target_->SetSendTap([&](ByteView w) {
+    std::lock_guard l(tap_mu);
+    wire_target.insert(wire_target.end(), w.begin(), w.end());
+  });
+  ScriptedAgent host(dir_ + "/hba0-mbox.sock", Secret('h'), kHostWwpn, kHostPortId);
+  ScriptedAgent tgt(dir_ + "/target-mbox.sock", Secret('t'), kTargetWwpn, kTargetPortId);
+  Authenticate(host, tgt);
+  EXPECT_EQ(driver_->Targets()[0].state, mailbox::TargetState::kOnlineSecure);
+
+  auto lun = Lun();
+  ASSERT_TRUE(lun);
+  const Bytes data = Pattern(256 * 1024);
+  ASSERT_TRUE(lun->Write(1 << 20, data).ok());
+  auto back = lun->Read(1 << 20, static_cast<std::uint32_t>(data.size()));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, data);
+  EXPECT_EQ(FileBytes(1 << 20, data.size()), data);
+  {
+    std::lock_guard l(tap_mu);
+    EXPECT_GT(wire_host.size(), data.size());
+    EXPECT_GT(wire_target.size(), data.size());
+    EXPECT_FALSE(Contains(wire_host, "CAFS-PLAINTEXT-PATTERN"));
+    EXPECT_FALSE(Contains(wire_target, "CAFS-PLAINTEXT-PATTERN"));
+  }
+  auto hs = driver_->port("hba0")->SessionStats(kTargetWwpn);
+  ASSERT_TRUE(hs.ok());
+  EXPECT_GE(hs->tx_frames, 2u);
+  EXPECT_GE(hs->rx_frames, 2u);
+
+  // GET_STATS through the mailbox reports the same session.
+  auto st = host.CallT(MessageType::kGetStats, mailbox::GetStats{0});
+  ASSERT_TRUE(st.ok() && st->err == 0);
+  auto stats = mailbox::DecodeStats(st->reply);
+  ASSERT_TRUE(stats.ok());
+  ASSERT_EQ(stats->entries.size(), 1u);
+  EXPECT_EQ(stats->entries[0].wwpn, kTargetWwpn);
+  EXPECT_GE(stats->entries[0].tx_frames, 2u);
+}
+
+TEST_F(EdifHostTest, ForgedAndReplayedFramesAreDroppedAndCounted) {
+  StartTarget(false);
+  StartHost(false);
+  std::mutex tap_mu;
+  std::vector<Bytes> frames;
+  driver_->port("hba0")->SetSendTap([&](ByteView w) {
+    std::lock_guard l(tap_mu);
+    frames.emplace_back(w.begin(), w.end());
+  });
+  ScriptedAgent host(dir_ + "/hba0-mbox.sock", Secret('h'), kHostWwpn, kHostPortId);
+  ScriptedAgent tgt(dir_ + "/target-mbox.sock", Secret('t'), kTargetWwpn, kTargetPortId);
+  Authenticate(host, tgt);
+  auto lun = Lun();
+  ASSERT_TRUE(lun);
+  ASSERT_TRUE(lun->Write(0, Pattern(4096)).ok());
+  Bytes sealed;
+  {
+    std::lock_guard l(tap_mu);
+    for (const Bytes& f : frames) {
+      auto d = link::DecodeFrame(f);
+      if (d.ok() && d->header.type == link::FrameType::kData &&
+          (d->header.flags & link::kFrameSecured) != 0) {
+        sealed = f;
+      }
+    }
+  }
+  ASSERT_FALSE(sealed.empty());
+  auto conn = driver_->port("hba0")->SessionOf("t1")->connection();
+  ASSERT_TRUE(conn->Send(sealed).ok());  // replay
+  Bytes forged = sealed;
+  // A fresh seq (so the anti-replay pre-check passes) and a flipped ciphertext byte: the ICV
+  // must fail. Wire: length(4) | header(40) | SPI(4) | seq(8) | ciphertext | ICV.
+  forged[link::kLengthPrefixSize + link::kFrameHeaderSize + link::kSpiSize] += 100;
+  forged[forged.size() - 20] ^= 0x01;
+  ASSERT_TRUE(conn->Send(forged).ok());
+  // A clear DATA frame after the session latched secure.
+  link::FrameHeader h;
+  h.type = link::FrameType::kData;
+  h.src_wwpn = kHostWwpn;
+  h.src_port_id = kHostPortId;
+  h.dst_wwpn = kTargetWwpn;
+  h.dst_port_id = kTargetPortId;
+  hba::DataRequest wr;
+  wr.cmd = hba::DataCmd::kWrite;
+  wr.offset = 0;
+  wr.length = 512;
+  wr.data = Bytes(512, 0xEE);
+  ASSERT_TRUE(conn->SendFrame(h, *hba::EncodeDataRequest(wr)).ok());
+  // The session still works, and the drops are counted on the target.
+  ASSERT_TRUE(lun->Write(4096, Pattern(4096)).ok());
+  link::LinkStats ts;
+  for (int i = 0; i < 100; ++i) {
+    ts = *target_->SessionStats(kHostWwpn);
+    if (ts.drops_total() >= 3) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(ts.drop(link::DropReason::kReplay), 1u);
+  EXPECT_EQ(ts.drop(link::DropReason::kAuthFailed), 1u);
+  EXPECT_EQ(ts.drop(link::DropReason::kCleartext), 1u);
+  EXPECT_EQ(FileBytes(0, 512), Bytes(Pattern(512)));  // the clear write was not executed
+}
+
+TEST_F(EdifHostTest, HostileMailboxSectorsGetExplicitErrors) {
+  StartTarget(false);
+  StartHost(false);
+  ScriptedAgent host(dir_ + "/hba0-mbox.sock", Secret('h'), kHostWwpn, kHostPortId);
+  ASSERT_TRUE(host.Start().ok());
+  // Garbage sector: the WRITE fails and a RESULT with req_id 0 names the problem.
+  Bytes junk(512, 0x5A);
+  EXPECT_FALSE(host.client().Write(kMbxOffset, junk).ok());
+  auto r0 = host.WaitFor([](const Message& m) {
+    return m.header.type == MessageType::kResult && m.header.req_id == 0;
+  });
+  ASSERT_TRUE(r0.ok());
+  // Torn sector: valid header, payload damaged after the CRC was computed.
+  mailbox::Header h;
+  h.type = MessageType::kGetTargets;
+  h.epoch = host.epoch();
+  h.seq = host.next_seq();
+  h.req_id = 55;
+  h.wwpn = kHostWwpn;
+  h.port_id = kHostPortId;
+  auto w = mailbox::EncodeDownstream(h, mailbox::EncodePayload(mailbox::GetTargets{}));
+  ASSERT_TRUE(w.ok());
+  (*w)[mailbox::kHeaderSize] ^= 0xFF;
+  EXPECT_FALSE(host.client().Write(kMbxOffset, *w).ok());
+  // Unknown type with a valid CRC: explicit RESULT, the WRITE itself succeeds.
+  ASSERT_TRUE(
+      host.SendRaw(static_cast<MessageType>(0x0077), {}, host.epoch(), host.next_seq(), 56).ok());
+  auto r1 = host.WaitResult(56);
+  ASSERT_TRUE(r1.ok());
+  EXPECT_EQ(r1->mailbox_error, mailbox::MailboxError::kUnknownType);
+  // Old epoch: dropped with kOldEpoch.
+  ASSERT_TRUE(
+      host.SendRaw(MessageType::kGetPortInfo, {}, host.epoch() - 1, host.next_seq(), 57).ok());
+  auto r2 = host.WaitResult(57);
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ(r2->mailbox_error, mailbox::MailboxError::kOldEpoch);
+  // Unknown target for SA_UPDATE: exec_failed ENOENT.
+  mailbox::SaUpdate u;
+  u.target_wwpn = 0x1234;
+  u.spi = 9;
+  u.key = SecureBuffer(32);
+  auto r3 = host.CallT(MessageType::kSaUpdate, u);
+  ASSERT_TRUE(r3.ok());
+  EXPECT_EQ(r3->err, static_cast<std::uint32_t>(ENOENT));
+  // AUTH_RESULT OK without SAs: refused.
+  auto r4 = host.CallT(MessageType::kAuthResult, mailbox::AuthResult{kTargetWwpn, kTargetPortId,
+                                                                     mailbox::AuthOutcome::kOk, 0});
+  ASSERT_TRUE(r4.ok());
+  EXPECT_NE(r4->err, 0u);
+  // The driver keeps running: port info and targets.
+  auto pi = host.Call(MessageType::kGetPortInfo, {});
+  ASSERT_TRUE(pi.ok() && pi->err == 0);
+  auto info = mailbox::DecodePortInfo(pi->reply);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->wwpn, kHostWwpn);
+  auto tl = host.CallT(MessageType::kGetTargets, mailbox::GetTargets{});
+  ASSERT_TRUE(tl.ok() && tl->err == 0);
+  auto list = mailbox::DecodeTargetList(tl->reply);
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->entries.size(), 1u);
+  EXPECT_EQ(list->entries[0].wwpn, kTargetWwpn);
+  EXPECT_EQ(list->entries[0].state, mailbox::TargetState::kOnlineClear);
+}
+
+TEST_F(EdifHostTest, TargetLostMidIoThenReconnects) {
+  StartTarget(false);
+  StartHost(false);
+  ScriptedAgent host(dir_ + "/hba0-mbox.sock", Secret('h'), kHostWwpn, kHostPortId);
+  ASSERT_TRUE(host.Start().ok());
+  auto lun = Lun();
+  ASSERT_TRUE(lun);
+  ASSERT_TRUE(lun->Write(0, Pattern(4096)).ok());
+  const std::uint16_t port = target_->port();
+  target_->Stop();
+  target_.reset();
+  auto lost = host.WaitType(MessageType::kTargetLost);
+  ASSERT_TRUE(lost.ok()) << lost.status().ToString();
+  EXPECT_NE(lost->header.flags & mailbox::kFlagAckRequired, 0);
+  EXPECT_FALSE(lun->Write(0, Pattern(4096)).ok());  // fails after io_wait_timeout
+  StartTarget(false, port);
+  Status s;
+  for (int i = 0; i < 50; ++i) {
+    s = lun->Write(8192, Pattern(4096));
+    if (s.ok()) break;
+  }
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(FileBytes(8192, 4096), Pattern(4096));
+}
+
+}  // namespace
+}  // namespace cafs::edif
