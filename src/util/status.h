@@ -115,7 +115,7 @@ class [[nodiscard]] Status {
 #define CAFS_RETURN_IF_ERROR(expr) \
   CAFS_RETURN_IF_ERROR_IMPL_(CAFS_STATUS_CONCAT_(cafs_status_, __LINE__), expr)
 #define CAFS_RETURN_IF_ERROR_IMPL_(tmp, expr) \
-  do {                                         \
-    ::cafs::Status tmp = (expr);               \
-    if (!tmp.ok()) return tmp;                 \
+  do {                                        \
+    ::cafs::Status tmp = (expr);              \
+    if (!tmp.ok()) return tmp;                \
   } while (0)
