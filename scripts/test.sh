@@ -15,12 +15,12 @@ step() { printf '\n==== %s ====\n' "$*"; }
 step "dependencies"
 scripts/install-deps.sh
 
+step "clang-format check"
+scripts/check-format.sh
+
 step "build (release)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C build -j "$JOBS"
-
-step "clang-format check"
-scripts/check-format.sh
 
 step "tests (release)"
 (cd build && ctest --output-on-failure -j "$JOBS" --timeout 600)
