@@ -14,7 +14,7 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3
   # real peers used by integration tests
-  qemu-utils fio libnbd-bin nbd-client libnfs-utils curl postgresql
+  qemu-utils fio libnbd-bin nbd-client libnfs-utils curl postgresql gocryptfs securefs procps
 )
 
 SUDO=""

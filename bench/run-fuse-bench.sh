@@ -1,0 +1,270 @@
+#!/bin/bash
+# FUSE data-path benchmark (issue 5, bench/): fio side by side, in one run, on
+#   plain       a plain directory (no FUSE; the machine's page cache + ext4 ceiling)
+#   passthru    bench/fuse/passthrough_fuse.cc, our minimal FUSE pass-through (the FUSE ceiling)
+#   gocryptfs   gocryptfs 2 (AES-256-GCM, 4 KiB blocks), initialised with -scryptn 10
+#   securefs    securefs (format 4 default, AES-GCM, 4 KiB blocks), pbkdf2 with 1 round
+#   cafs        cafsd: XTS 4 KiB sectors, LocalKeyProvider, the seed's policy (*osdisk* ->
+#               aes-256-xts in mirrored_pool_A, audit all_records: reads/writes aggregated)
+# and prints MiB/s or IOPS per system, the ratios CAFS/gocryptfs, CAFS/pass-through,
+# CAFS/plain, and the issue's targets.
+#
+# Usage: bench/run-fuse-bench.sh BUILD_DIR [--size 512M] [--runtime SECONDS] [--quick]
+#                                [--only "plain cafs ..."] [--keep]
+#   BUILD_DIR  a CMake build tree with cafsd and fuse_passthrough_bench built
+#              (ninja -C BUILD_DIR cafsd fuse_passthrough_bench)
+#   --size     file size per system (default 512M)
+#   --runtime  cap in seconds for each random job (default 10)
+#   --quick    --size 128M --runtime 3 (a smoke run, about a minute)
+#   --only     run only these systems (cafs is the reference for ratios; missing rows: n/a)
+#
+# Method (docs/performance.md repeats it):
+#  - fio, ioengine=psync, numjobs=1, iodepth=1, one file per system, fallocate=none, direct=0
+#    (buffered I/O through the page cache). None of the FUSE mounts uses direct_io: all go
+#    through the kernel's FUSE page cache with write-through (no FUSE writeback cache), so
+#    every write() is one FUSE WRITE request to the daemon.
+#  - Jobs in order on the same file: seqwrite (bs=1M, creates the file), seqread (bs=1M),
+#    randwrite (bs=4k over the existing file), randread (bs=4k). Writes are not fsync'ed:
+#    they are measured up to the backing store's page cache, i.e. each file system's CPU
+#    path (with fsync every row becomes this disk's ~100 MiB/s). `sync` runs between
+#    systems so one system's writeback does not land in the next one's run.
+#    Random jobs visit each 4 KiB block at most once (fio's random map) and stop at
+#    --runtime seconds or after the whole file, so a random read never hits a block already
+#    in the page cache; fio's fadvise hint (POSIX_FADV_RANDOM) turns read-ahead off.
+#  - Caches: before each read job the file's page cache on the mount is dropped (fio
+#    invalidate=1 = POSIX_FADV_DONTNEED on the mounted file; for FUSE this drops the FUSE
+#    inode's pages, so the reads reach the daemon). The backing files stay in the host page
+#    cache (23 GiB RAM, the files are 512 MiB): we measure each file system's CPU path, not
+#    the disk. Dropping every cache (echo 3 > /proc/sys/vm/drop_caches, root only) would
+#    make every row a disk benchmark and is not done. For the same reason the plain
+#    directory keeps its page cache (invalidate=0): its file *is* the backing file, so its
+#    row is "no FUSE, data in RAM", the ceiling every other row is measured against.
+#  - Everything is mounted under one mktemp -d in /tmp (same ext4 as the backing stores).
+#  - Every mount is unmounted and every daemon killed on every exit path (trap); every step
+#    has a timeout.
+set -u
+BUILD=${1:-}
+if [ -z "$BUILD" ] || [ "$BUILD" = "-h" ] || [ "$BUILD" = "--help" ]; then
+  sed -n '2,/^set -u/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+  exit 2
+fi
+shift
+SIZE=512M
+RUNTIME=10
+ONLY="plain passthru gocryptfs securefs cafs"
+KEEP=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --size) SIZE=$2; shift 2 ;;
+    --runtime) RUNTIME=$2; shift 2 ;;
+    --quick) SIZE=128M; RUNTIME=3; shift ;;
+    --only) ONLY=$2; shift 2 ;;
+    --keep) KEEP=1; shift ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+CAFSD=$BUILD/apps/cafsd/cafsd
+PASSTHRU=$BUILD/bench/fuse_passthrough_bench
+for tool in fio fusermount3 mountpoint python3 timeout; do
+  command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 2; }
+done
+[ -c /dev/fuse ] || { echo "/dev/fuse missing" >&2; exit 2; }
+
+T=$(mktemp -d /tmp/cafs-fusebench-XXXXXX)
+declare -A PIDS=()    # system -> daemon pid
+declare -A MOUNTS=()  # system -> mount point
+
+unmount_one() {
+  local sys=$1 m=${MOUNTS[$1]:-} pid=${PIDS[$1]:-}
+  if [ -n "$m" ] && mountpoint -q "$m"; then
+    timeout 20 fusermount3 -u "$m" 2>/dev/null || timeout 10 fusermount3 -u -z "$m" 2>/dev/null
+  fi
+  if [ -n "$pid" ]; then
+    kill "$pid" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  fi
+  unset "PIDS[$sys]" "MOUNTS[$sys]"
+}
+cleanup() {
+  for sys in "${!MOUNTS[@]}" "${!PIDS[@]}"; do unmount_one "$sys"; done
+  if [ "$KEEP" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+log() { echo "[$(date +%T)] $*" >&2; }
+wait_mount() {  # mountpoint pid name
+  for _ in $(seq 100); do
+    mountpoint -q "$1" && return 0
+    kill -0 "$2" 2>/dev/null || { log "$3 exited before mounting"; return 1; }
+    sleep 0.1
+  done
+  log "$3 did not mount within 10 s"
+  return 1
+}
+
+# ---- setup per system: sets DIR (the directory fio uses); no subshell, so PIDS/MOUNTS stick --------------------------------
+setup_plain() {
+  mkdir -p "$T/plain" && DIR=$T/plain
+}
+setup_passthru() {
+  [ -x "$PASSTHRU" ] || { log "build $PASSTHRU first"; return 1; }
+  mkdir -p "$T/pt.src" "$T/pt.mnt"
+  timeout 900 "$PASSTHRU" "$T/pt.src" "$T/pt.mnt" > "$T/passthru.log" 2>&1 &
+  PIDS[passthru]=$!; MOUNTS[passthru]=$T/pt.mnt
+  wait_mount "$T/pt.mnt" "${PIDS[passthru]}" passthru && DIR=$T/pt.mnt
+}
+setup_gocryptfs() {
+  command -v gocryptfs >/dev/null || { log "gocryptfs not installed"; return 1; }
+  mkdir -p "$T/gc.cipher" "$T/gc.mnt"
+  timeout 60 gocryptfs -init -q -extpass 'echo pw' -scryptn 10 "$T/gc.cipher" > "$T/gocryptfs.log" 2>&1 ||
+    { log "gocryptfs -init failed"; return 1; }
+  timeout 900 gocryptfs -fg -q -extpass 'echo pw' "$T/gc.cipher" "$T/gc.mnt" >> "$T/gocryptfs.log" 2>&1 &
+  PIDS[gocryptfs]=$!; MOUNTS[gocryptfs]=$T/gc.mnt
+  wait_mount "$T/gc.mnt" "${PIDS[gocryptfs]}" gocryptfs && DIR=$T/gc.mnt
+}
+setup_securefs() {
+  command -v securefs >/dev/null || { log "securefs not installed"; return 1; }
+  mkdir -p "$T/sf.data" "$T/sf.mnt"
+  timeout 60 securefs create --pass pw --pbkdf pkcs5-pbkdf2-hmac-sha256 -r 1 "$T/sf.data" \
+    > "$T/securefs.log" 2>&1 || { log "securefs create failed"; return 1; }
+  timeout 900 securefs mount --pass pw "$T/sf.data" "$T/sf.mnt" >> "$T/securefs.log" 2>&1 &
+  PIDS[securefs]=$!; MOUNTS[securefs]=$T/sf.mnt
+  wait_mount "$T/sf.mnt" "${PIDS[securefs]}" securefs && DIR=$T/sf.mnt
+}
+setup_cafs() {
+  [ -x "$CAFSD" ] || { log "build $CAFSD first"; return 1; }
+  local C=$T/cafs
+  mkdir -p "$C/mnt" "$C/backing" "$C/pools/mirrored_pool_A" "$C/pools/default_pool" \
+    "$C/keys/my_vmset"
+  cat > "$C/keys/my_vmset/vmset.xml" <<'XML'
+<?xml version="1.0" encoding="ISO-8859-1"?>
+<vmset><name>my_vmset</name><mnt>/nfs</mnt><pd>45aa9e57-bf64-11df-8d3e-000c29abeb4d</pd>
+<vmserv>755083456</vmserv></vmset>
+XML
+  cat > "$C/keys/my_vmset/policy.xml" <<'XML'
+<vobj-list>
+<vobj><vglob>*osdisk*</vglob><symkey>062b9056-bf64-11df-8d3e-000c29abeb4d</symkey>
+<storepol>mirrored_pool_A</storepol><access>at_all_times</access><audit>all_records</audit></vobj>
+<vobj><vglob>hc_default</vglob><symkey>01010101-0101-0101-0101-010101010101</symkey>
+<storepol>default_pool</storepol><access>at_all_times</access><audit>none</audit></vobj>
+</vobj-list>
+XML
+  echo "062b9056-bf64-11df-8d3e-000c29abeb4d 1 $(od -An -tx1 -N64 /dev/urandom | tr -d ' \n')" \
+    > "$C/keys/my_vmset/keys"
+  cat > "$C/cafsd.toml" <<TOML
+[gateway]
+server_id = "755083456"
+backing_store = "$C/backing"
+mountpoint = "$C/mnt"
+
+[local_keys]
+dir = "$C/keys"
+
+[[pool]]
+name = "mirrored_pool_A"
+path = "$C/pools/mirrored_pool_A"
+
+[[pool]]
+name = "default_pool"
+path = "$C/pools/default_pool"
+
+[audit]
+log = "$C/audit.log"
+aggregate_interval_s = 10
+TOML
+  timeout 900 "$CAFSD" --config "$C/cafsd.toml" > "$T/cafsd.log" 2>&1 &
+  PIDS[cafs]=$!; MOUNTS[cafs]=$C/mnt
+  wait_mount "$C/mnt" "${PIDS[cafs]}" cafsd || return 1
+  timeout 20 mkdir -p "$C/mnt/my_vmset/vm1" || { log "mkdir in the CAFS mount failed"; return 1; }
+  DIR=$C/mnt/my_vmset/vm1
+}
+
+# ---- fio ------------------------------------------------------------------------------
+# run_job sys dir name rw bs extra... -> writes $T/<sys>.<name>.json
+run_job() {
+  local sys=$1 dir=$2 name=$3 rw=$4 bs=$5 invalidate=1
+  shift 5
+  [ "$sys" = plain ] && invalidate=0
+  timeout 300 fio --name="$name" --filename="$dir/osdisk_bench.img" --rw="$rw" --bs="$bs" \
+    --size="$SIZE" --ioengine=psync --numjobs=1 --iodepth=1 --direct=0 --fallocate=none \
+    --invalidate=$invalidate --output-format=json --output="$T/$sys.$name.json" "$@" \
+    > "$T/$sys.$name.err" 2>&1
+}
+bench_system() {
+  local sys=$1 dir
+  log "$sys: setting up"
+  DIR=""
+  setup_"$sys" || { log "$sys: setup failed, skipped"; unmount_one "$sys"; return 0; }
+  dir=$DIR
+  log "$sys: seqwrite";  run_job "$sys" "$dir" seqwrite write 1M || log "$sys: seqwrite failed"
+  log "$sys: seqread";   run_job "$sys" "$dir" seqread read 1M || log "$sys: seqread failed"
+  log "$sys: randwrite"; run_job "$sys" "$dir" randwrite randwrite 4k --runtime="$RUNTIME" || log "$sys: randwrite failed"
+  log "$sys: randread";  run_job "$sys" "$dir" randread randread 4k --runtime="$RUNTIME" ||
+    log "$sys: randread failed"
+  unmount_one "$sys"
+  timeout 120 sync
+}
+
+log "fio $SIZE per system, random jobs capped at ${RUNTIME}s; work dir $T"
+for sys in $ONLY; do bench_system "$sys"; done
+
+python3 - "$T" "$SIZE" "$RUNTIME" $ONLY <<'PY'
+import json, os, sys
+tdir, size, runtime, systems = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+jobs = [("seqwrite", "write", "bw"), ("seqread", "read", "bw"),
+        ("randwrite", "write", "iops"), ("randread", "read", "iops")]
+labels = {"seqwrite": "seq write 1M (MiB/s)", "seqread": "seq read 1M (MiB/s)",
+          "randwrite": "4k rand write (IOPS)", "randread": "4k rand read (IOPS)"}
+val = {}
+for s in systems:
+    for job, side, kind in jobs:
+        p = os.path.join(tdir, f"{s}.{job}.json")
+        try:
+            with open(p) as f:
+                text = f.read()
+            j = json.loads(text[text.index("{"):])["jobs"][0]
+            if j.get("error", 0):
+                continue
+            v = j[side]["bw"] / 1024.0 if kind == "bw" else j[side]["iops"]
+            if v > 0:
+                val[(s, job)] = v
+        except (OSError, ValueError, KeyError, IndexError):
+            pass
+
+def fmt(v, kind):
+    if v is None:
+        return "n/a"
+    if kind == "bw":
+        return f"{v:.0f}"
+    return f"{v/1000:.1f}k"
+
+names = {"plain": "plain dir", "passthru": "FUSE pass-thru", "gocryptfs": "gocryptfs",
+         "securefs": "securefs", "cafs": "CAFS (XTS)"}
+refs = [("gocryptfs", "CAFS/gocryptfs"), ("passthru", "CAFS/pass-thru"), ("plain", "CAFS/plain")]
+head = f"{'workload':<22}" + "".join(f"{names.get(s, s):>15}" for s in systems) + \
+       "".join(f"{r[1]:>16}" for r in refs)
+print(f"fio psync numjobs=1 direct=0, {size} file, random jobs <= {runtime}s")
+print(head)
+print("-" * len(head))
+for job, side, kind in jobs:
+    row = f"{labels[job]:<22}" + "".join(f"{fmt(val.get((s, job)), kind):>15}" for s in systems)
+    c = val.get(("cafs", job))
+    for ref, _ in refs:
+        r = val.get((ref, job))
+        row += f"{(f'{c / r:.2f}x' if c and r else 'n/a'):>16}"
+    print(row)
+print()
+targets = [("seqwrite", 2.0, "seq write  >= 2.0x gocryptfs"),
+           ("seqread", 1.5, "seq read   >= 1.5x gocryptfs"),
+           ("randwrite", 10.0, "4k rnd write >= 10x gocryptfs")]
+for job, want, text in targets:
+    c, g = val.get(("cafs", job)), val.get(("gocryptfs", job))
+    if c and g:
+        print(f"target {text:<30} measured {c / g:6.2f}x  {'MET' if c / g >= want else 'MISSED'}")
+    else:
+        print(f"target {text:<30} measured    n/a  NOT MEASURED")
+PY
