@@ -198,7 +198,8 @@ class EdifHostTest : public ::testing::Test {
     ASSERT_TRUE(t.ok()) << t.status().ToString();
     target_ = std::move(*t);
   }
-  void StartHost(bool require_secure) {
+  void StartHost(bool require_secure, std::chrono::milliseconds keepalive = 60s,
+                 std::uint64_t soft_frames = 1ull << 30) {
     driver::DriverConfig dc;
     dc.lun_socket = dir_ + "/luns.sock";
     dc.io_wait_timeout = 800ms;
@@ -208,6 +209,8 @@ class EdifHostTest : public ::testing::Test {
     pc.port.name = "hba0";
     pc.port.identity = {kHostWwpn, kHostPortId};
     pc.port.nop_timeout = 200ms;
+    pc.port.keepalive_timeout = keepalive;
+    pc.port.sa_policy.limits.soft_frames = soft_frames;
     pc.mailbox_socket = dir_ + "/hba0-mbox.sock";
     pc.targets.push_back({"t1", "127.0.0.1", target_->port(), kTargetWwpn, require_secure});
     dc.ports.push_back(pc);
@@ -530,6 +533,87 @@ TEST_F(EdifHostTest, TargetLostMidIoThenReconnects) {
   }
   EXPECT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(FileBytes(8192, 4096), Pattern(4096));
+}
+
+TEST_F(EdifHostTest, DriverStartAnnouncesEpochReset) {
+  StartTarget(false);
+  StartHost(false);
+  ScriptedAgent host(dir_ + "/hba0-mbox.sock", Secret('h'), kHostWwpn, kHostPortId);
+  auto m = host.WaitType(MessageType::kEpochReset);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  // LBA 0-63 read as zeros and consume nothing.
+  auto zeros = host.client().Read(0, 4096);
+  ASSERT_TRUE(zeros.ok());
+  EXPECT_EQ(*zeros, Bytes(4096, 0));
+}
+
+TEST_F(EdifHostTest, AuthElsWithoutTargetAgentIsRejected) {
+  StartTarget(true);
+  StartHost(true);
+  ScriptedAgent host(dir_ + "/hba0-mbox.sock", Secret('h'), kHostWwpn, kHostPortId);
+  ASSERT_TRUE(host.Start().ok());
+  ASSERT_TRUE(host.WaitType(MessageType::kAuthNeeded).ok());
+  mailbox::AuthElsSend els;
+  els.target_wwpn = kTargetWwpn;
+  els.target_port_id = kTargetPortId;
+  els.exchange_id = 3;
+  els.flags = mailbox::kElsNewExchange;
+  els.frame = Bytes{1, 2, 3};
+  auto r = host.CallT(MessageType::kAuthElsSend, els);
+  ASSERT_TRUE(r.ok() && r->err == 0);
+  auto rej = host.WaitType(MessageType::kElsReceived);
+  ASSERT_TRUE(rej.ok());
+  auto p = mailbox::DecodePayload(rej->header.type, rej->payload);
+  const auto& e = std::get<mailbox::ElsReceived>(*p);
+  EXPECT_NE(e.flags & mailbox::kElsReject, 0);
+  EXPECT_EQ(e.exchange_id, 3u);
+  EXPECT_EQ(driver_->Targets()[0].state, mailbox::TargetState::kLoggedIn);
+}
+
+TEST_F(EdifHostTest, SilentAgentTearsDownSecureSessionsAndRestartReauthenticates) {
+  StartTarget(true);
+  StartHost(true, /*keepalive=*/600ms);
+  ScriptedAgent host(dir_ + "/hba0-mbox.sock", Secret('h'), kHostWwpn, kHostPortId);
+  ScriptedAgent tgt(dir_ + "/target-mbox.sock", Secret('t'), kTargetWwpn, kTargetPortId);
+  Authenticate(host, tgt);
+  auto lun = Lun();
+  ASSERT_TRUE(lun);
+  ASSERT_TRUE(lun->Write(0, Pattern(4096)).ok());
+  // The agent goes silent: after the keepalive timeout the secure session is torn down and the
+  // port logs in again in clear, which a require_secure target cannot use.
+  bool torn_down = false;
+  for (int i = 0; i < 200 && !torn_down; ++i) {
+    std::this_thread::sleep_for(20ms);
+    auto ts = driver_->Targets();
+    torn_down = ts[0].state != mailbox::TargetState::kOnlineSecure;
+  }
+  ASSERT_TRUE(torn_down);
+  Status s = lun->Write(0, Pattern(4096));
+  EXPECT_EQ(s.errno_value(), EIO);
+  // Agent restart: a new epoch and AUTH_NEEDED for the target again.
+  const std::uint64_t old_epoch = host.epoch();
+  ASSERT_TRUE(host.Start().ok());
+  EXPECT_GT(host.epoch(), old_epoch);
+  auto need = host.WaitType(MessageType::kAuthNeeded);
+  ASSERT_TRUE(need.ok()) << need.status().ToString();
+  EXPECT_EQ(need->header.epoch, host.epoch());
+}
+
+TEST_F(EdifHostTest, SoftLimitRaisesSaExpiring) {
+  StartTarget(false);
+  StartHost(false, 60s, /*soft_frames=*/4);
+  ScriptedAgent host(dir_ + "/hba0-mbox.sock", Secret('h'), kHostWwpn, kHostPortId);
+  ScriptedAgent tgt(dir_ + "/target-mbox.sock", Secret('t'), kTargetWwpn, kTargetPortId);
+  Authenticate(host, tgt);
+  auto lun = Lun();
+  ASSERT_TRUE(lun);
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(lun->Write(0, Pattern(512)).ok());
+  auto exp = host.WaitType(MessageType::kSaExpiring);
+  ASSERT_TRUE(exp.ok()) << exp.status().ToString();
+  auto p = mailbox::DecodePayload(exp->header.type, exp->payload);
+  const auto& e = std::get<mailbox::SaExpiring>(*p);
+  EXPECT_EQ(e.target_wwpn, kTargetWwpn);
+  EXPECT_EQ(e.reason, mailbox::ExpiryReason::kFrames);
 }
 
 }  // namespace
