@@ -24,6 +24,7 @@ fail() { echo "FAIL: $*"; echo "--- target log"; cat "$DIR/target.log"; echo "--
 head -c 32 /dev/urandom | base64 > "$DIR/target.secret"
 head -c 32 /dev/urandom | base64 > "$DIR/host.secret"
 truncate -s 16M "$DIR/lun0.img"
+truncate -s 1M "$DIR/lun1.img"
 
 cat > "$DIR/target.toml" <<TOML
 [target]
@@ -37,6 +38,10 @@ agent_secret_file = "$DIR/target.secret"
 id = 0
 path = "$DIR/lun0.img"
 require_secure = false
+[[target.lun]]
+id = 1
+path = "$DIR/lun1.img"
+require_secure = true
 TOML
 
 timeout 120 "$EDIFD" target --config "$DIR/target.toml" > "$DIR/target.out" 2> "$DIR/target.log" &
@@ -49,7 +54,7 @@ grep -q "listening on 127.0.0.1:$PORT" "$DIR/target.out" || fail "target did not
 cat > "$DIR/host.toml" <<TOML
 [host]
 lun_socket = "$DIR/luns.sock"
-io_wait_timeout_ms = 10000
+io_wait_timeout_ms = 1500
 io_timeout_ms = 10000
 reconnect_interval_ms = 200
 [[host.port]]
@@ -87,6 +92,19 @@ assert d[0:4096] == b'\x3c' * 4096
 assert d[1 << 20:3 << 20] == b'\xa5' * (2 << 20)
 assert d[4096:1 << 20] == b'\0' * ((1 << 20) - 4096)
 PY
+
+# A require_secure LUN without agents: the write fails (EIO after io_wait_timeout) with a log
+# line naming the target, and nothing reaches the backing file.
+URI1="nbd+unix:///array1-lun1?socket=$DIR/luns.sock"
+timeout 60 qemu-io -f raw "$URI1" -c 'write -P 0x77 0 4096' > "$DIR/qio3.out" 2>&1
+grep -qi "error\|failed" "$DIR/qio3.out" || { cat "$DIR/qio3.out"; fail "require_secure LUN accepted I/O without agents"; }
+grep -q "I/O to target array1 .*not online secure" "$DIR/host.log" || fail "no clear log line for the refused I/O"
+cmp -s <(head -c 4096 "$DIR/lun1.img") <(head -c 4096 /dev/zero) || fail "require_secure LUN was written in clear"
+
+# The mailbox disk: the reserved region reads as zeros (a probe must not consume anything).
+timeout 30 qemu-io -f raw -r "nbd+unix:///mailbox?socket=$DIR/hba0-mbox.sock" -c 'read -P 0 0 32k' \
+  > "$DIR/qio4.out" 2>&1 || { cat "$DIR/qio4.out"; fail "mailbox reserved region"; }
+grep -q "Pattern verification failed" "$DIR/qio4.out" && fail "mailbox LBA 0-63 not zero"
 
 # Clean shutdown on SIGTERM.
 kill -TERM "$HPID"; wait "$HPID"; RC=$?; HPID=
