@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -132,6 +133,19 @@ class ScriptedAgent {
     epoch_ = ch.epoch;
     seq_ = 1;
     std::erase_if(backlog_, [&](const Message& m) { return m.header.epoch != epoch_; });
+    return Status::OK();
+  }
+
+  Status DeleteSa(std::uint64_t peer_wwpn, std::uint32_t peer_port_id, mailbox::SaDirection d,
+                  std::uint32_t spi) {
+    mailbox::SaUpdate u;
+    u.target_wwpn = peer_wwpn;
+    u.target_port_id = peer_port_id;
+    u.direction = d;
+    u.op = mailbox::SaOp::kDelete;
+    u.spi = spi;
+    CAFS_ASSIGN_OR_RETURN(auto r, CallT(MessageType::kSaUpdate, u));
+    if (r.err != 0) return Status::Internal("SA_UPDATE delete failed: " + r.detail);
     return Status::OK();
   }
 
@@ -614,6 +628,46 @@ TEST_F(EdifHostTest, SoftLimitRaisesSaExpiring) {
   const auto& e = std::get<mailbox::SaExpiring>(*p);
   EXPECT_EQ(e.target_wwpn, kTargetWwpn);
   EXPECT_EQ(e.reason, mailbox::ExpiryReason::kFrames);
+}
+
+TEST_F(EdifHostTest, RekeyUnderSustainedIoLosesNothing) {
+  StartTarget(true);
+  StartHost(true);
+  ScriptedAgent host(dir_ + "/hba0-mbox.sock", Secret('h'), kHostWwpn, kHostPortId);
+  ScriptedAgent tgt(dir_ + "/target-mbox.sock", Secret('t'), kTargetWwpn, kTargetPortId);
+  Authenticate(host, tgt);
+  auto lun = Lun();
+  ASSERT_TRUE(lun);
+  std::atomic<bool> stop{false};
+  std::atomic<int> errors{0}, writes{0};
+  std::thread io([&] {
+    for (std::uint32_t i = 0; !stop.load(); ++i) {
+      const std::uint64_t off = (i % 256) * 4096ull;
+      Bytes block(4096, static_cast<std::uint8_t>(i));
+      if (!lun->Write(off, block).ok()) ++errors;
+      auto back = lun->Read(off, 4096);
+      if (!back.ok() || *back != block) ++errors;
+      ++writes;
+    }
+  });
+  // Make-before-break: new RX on both sides, switch both TX, delete the old RX.
+  using D = mailbox::SaDirection;
+  ASSERT_TRUE(host.InstallSa(kTargetWwpn, kTargetPortId, D::kRx, 0x3333, 0xC3).ok());
+  ASSERT_TRUE(tgt.InstallSa(kHostWwpn, kHostPortId, D::kRx, 0x4444, 0xD4).ok());
+  ASSERT_TRUE(tgt.InstallSa(kHostWwpn, kHostPortId, D::kTx, 0x3333, 0xC3).ok());
+  ASSERT_TRUE(host.InstallSa(kTargetWwpn, kTargetPortId, D::kTx, 0x4444, 0xD4).ok());
+  ASSERT_TRUE(host.DeleteSa(kTargetWwpn, kTargetPortId, D::kRx, 0x1111).ok());
+  ASSERT_TRUE(tgt.DeleteSa(kHostWwpn, kHostPortId, D::kRx, 0x2222).ok());
+  const int before = writes.load();
+  while (writes.load() < before + 50) std::this_thread::sleep_for(5ms);
+  stop = true;
+  io.join();
+  EXPECT_EQ(errors.load(), 0);
+  auto hs = driver_->port("hba0")->SessionStats(kTargetWwpn);
+  ASSERT_TRUE(hs.ok());
+  EXPECT_EQ(hs->rekeys, 1u);
+  EXPECT_EQ(hs->drops_total(), 0u);
+  EXPECT_EQ(*driver_->port("hba0")->SessionOf("t1")->sas().tx_spi(), 0x4444u);
 }
 
 }  // namespace
