@@ -184,9 +184,13 @@ int main(int argc, char** argv) {
     return ops;
   }();
 
-  std::vector<std::string> args = {argv[0], positional[1], "-f", "-o",
+  std::vector<std::string> args = {argv[0],
+                                   positional[1],
+                                   "-f",
+                                   "-o",
                                    "fsname=fusebench,subtype=passthrough,default_permissions",
-                                   "-o", "max_read=" + std::to_string(kMaxIo)};
+                                   "-o",
+                                   "max_read=" + std::to_string(kMaxIo)};
   if (debug) args.push_back("-d");
   std::vector<char*> cargv;
   for (auto& a : args) cargv.push_back(a.data());

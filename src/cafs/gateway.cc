@@ -26,7 +26,25 @@ struct Gateway::HandleState {
   Context ctx;
   std::shared_ptr<OpenFile> file;
   std::atomic<bool> written{false};
+
+  // The last allowed decision for this handle's path (docs/performance.md "Decision cache"):
+  // valid while the PolicyCache still serves the same entry, for the same server, within
+  // the same UTC minute. Access windows start and end on whole local minutes and zone
+  // offsets are whole minutes (checked when the decision is stored), so no window boundary
+  // falls inside a minute.
+  std::mutex decision_mu;
+  std::shared_ptr<const CachedVmSet> decided_vs;  // guarded by decision_mu; null: none
+  std::string decided_server;                     // guarded by decision_mu
+  std::int64_t decided_minute = 0;                // guarded by decision_mu
 };
+
+namespace {
+
+std::int64_t UtcMinute(Clock::TimePoint t) {
+  return std::chrono::floor<std::chrono::minutes>(t.time_since_epoch()).count();
+}
+
+}  // namespace
 
 Gateway::Gateway(PolicyCache* cache, Volume* volume, audit::AuditLog* audit, const Clock* clock,
                  GatewayOptions options)
@@ -52,7 +70,13 @@ void Gateway::Append(audit::AuditRecord record) {
 }
 
 Result<Gateway::Context> Gateway::Check(const Caller& caller, std::string_view path,
-                                        std::string_view op, bool /*audit_allowed*/) {
+                                        std::string_view op, bool audit_allowed) {
+  return CheckAt(caller, path, op, audit_allowed, clock_->Now());
+}
+
+Result<Gateway::Context> Gateway::CheckAt(const Caller& caller, std::string_view path,
+                                          std::string_view op, bool /*audit_allowed*/,
+                                          Clock::TimePoint now) {
   if (path.empty() || path.front() != '/') {
     return Status::InvalidArgument("gateway paths are absolute, got '" + std::string(path) + "'");
   }
@@ -79,8 +103,7 @@ Result<Gateway::Context> Gateway::Check(const Caller& caller, std::string_view p
     return vs.status();
   }
   ctx.vs = *vs;
-  auto decision =
-      ctx.vs->evaluator.Evaluate(caller.server_id, ctx.path_within_vmset, clock_->Now());
+  auto decision = ctx.vs->evaluator.Evaluate(caller.server_id, ctx.path_within_vmset, now);
   if (!decision.ok()) {
     ctx.decision.allowed = false;
     ctx.decision.reason = decision.status().message();
@@ -171,8 +194,31 @@ Result<std::shared_ptr<Gateway::HandleState>> Gateway::CheckHandle(const Caller&
                                                                    FileHandle fh,
                                                                    std::string_view op) {
   CAFS_ASSIGN_OR_RETURN(auto h, FindHandle(fh));
-  // The window may have closed and the policy may have changed since open: check again.
-  CAFS_RETURN_IF_ERROR(Check(caller, "/" + h->ctx.rel, op, false).status());
+  // The window may have closed and the policy may have changed since open: check again,
+  // unless this handle's last allowed decision still holds (see HandleState). The cache
+  // lookup stays, so TTL refreshes, invalidation and the grace period apply as before.
+  const Clock::TimePoint now = clock_->Now();
+  const std::int64_t minute = UtcMinute(now);
+  std::shared_ptr<const CachedVmSet> current;
+  if (h->ctx.governed()) {
+    auto vs = cache_->Get(h->ctx.vmset);
+    if (vs.ok()) {
+      current = std::move(vs).value();
+      std::lock_guard lock(h->decision_mu);
+      if (h->decided_vs == current && h->decided_minute == minute &&
+          h->decided_server == caller.server_id) {
+        return h;
+      }
+    }
+  }
+  CAFS_ASSIGN_OR_RETURN(Context ctx, CheckAt(caller, "/" + h->ctx.rel, op, false, now));
+  if (current != nullptr && ctx.vs == current &&
+      ctx.vs->evaluator.time_zone().ToLocal(now).utc_offset_seconds % 60 == 0) {
+    std::lock_guard lock(h->decision_mu);
+    h->decided_vs = std::move(current);
+    h->decided_server = caller.server_id;
+    h->decided_minute = minute;
+  }
   return h;
 }
 

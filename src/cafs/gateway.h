@@ -14,7 +14,10 @@
 // the path now; a denial returns PermissionDenied (EACCES) and is always audited singly, even
 // at audit level none (the seed: a denied server generates an audit record; docs/policy.md).
 // Handle operations (Read/Write/...) re-check the handle's path, so an access window that
-// closes also closes open files.
+// closes also closes open files. Each handle remembers its last allowed decision and reuses
+// it while the PolicyCache serves the same entry, for the same server, within the same UTC
+// minute (windows open and close on whole minutes), so the data path does not evaluate the
+// policy per request; a denial is never cached (docs/performance.md "Decision cache").
 //
 // Audit (docs/audit.md): allowed metadata operations (lookup, create, open, remove, rename,
 // mkdir, rmdir, setattr, symlink) one record each when the matched vobj's level is
@@ -156,6 +159,8 @@ class Gateway {
 
   Result<Context> Check(const Caller& caller, std::string_view path, std::string_view op,
                         bool audit_allowed);
+  Result<Context> CheckAt(const Caller& caller, std::string_view path, std::string_view op,
+                          bool audit_allowed, Clock::TimePoint now);
   Result<std::shared_ptr<HandleState>> FindHandle(FileHandle fh);
   Result<std::shared_ptr<HandleState>> CheckHandle(const Caller& caller, FileHandle fh,
                                                    std::string_view op);

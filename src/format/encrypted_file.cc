@@ -14,8 +14,9 @@ namespace cafs::format {
 
 namespace {
 
-// Whole-sector writes and reads go to the pool file in batches of this many bytes.
-constexpr std::size_t kBatchBytes = 256 * 1024;
+// Whole-sector writes go to the pool file in batches of this many bytes: 1 MiB, the FUSE
+// front-end's max_write, so one write request is one encrypt pass and one pwrite.
+constexpr std::size_t kBatchBytes = 1024 * 1024;
 
 // A per-thread scratch buffer of kBatchBytes (no heap allocation per I/O once warm).
 MutableByteView Scratch() {

@@ -13,7 +13,7 @@
 //    happened), so the rule is unambiguous.
 //  - Unaligned writes read-modify-write their first/last sector under an exclusive range lock;
 //    aligned whole-sector writes encrypt straight from the caller's buffer (one encrypt and one
-//    pwrite per 256 KiB batch, no read).
+//    pwrite per 1 MiB batch, no read).
 //  - Truncate down zeroes the tail of the new last sector and shrinks the pool file; truncate
 //    up only raises the logical size (a hole).
 //

@@ -264,7 +264,15 @@ struct FuseFrontend::Ops {
   }
 
   static void Read(fuse_req_t req, fuse_ino_t, std::size_t size, off_t off, fuse_file_info* fi) {
-    std::vector<std::uint8_t> buf(size);
+    // A per-worker-thread buffer of max_read bytes: no allocation and no zero-fill per read
+    // (the Gateway fills exactly the *n bytes that are sent).
+    thread_local std::unique_ptr<std::uint8_t[]> scratch(new std::uint8_t[kMaxWrite]);
+    std::vector<std::uint8_t> large;  // only if the kernel ever asks for more than max_read
+    MutableByteView buf(scratch.get(), size);
+    if (size > kMaxWrite) {
+      large.resize(size);
+      buf = large;
+    }
     auto n = Self(req).gateway_->Read(CallerOf(req), fi->fh, static_cast<std::uint64_t>(off), buf);
     if (!n.ok()) return ReplyErr(req, n.status());
     fuse_reply_buf(req, reinterpret_cast<const char*>(buf.data()), *n);
