@@ -35,13 +35,19 @@ start_kpsd() {
   done
   fail "kpsd did not start"
 }
-stop_kpsd() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""; }
+# Under ASan/UBSan (scripts/test.sh) a sanitizer report in kpsd's log fails the test.
+sanitizer_clean() { ! grep -qE "Sanitizer|runtime error" "$@" 2>/dev/null; }
+stop_kpsd() {
+  kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
+  sanitizer_clean "$WORK/kpsd.log" || fail "sanitizer report from kpsd"
+}
 
 # ctl BUNDLE ARGS... : runs cafsctl as BUNDLE; stdout -> $WORK/out, stderr -> $WORK/err, rc -> RC
 ctl() {
   local bundle=$1; shift
   RC=0
   timeout 60 "$CTL" --cert "$bundle" "$@" >"$WORK/out" 2>"$WORK/err" || RC=$?
+  sanitizer_clean "$WORK/err" || fail "sanitizer report from cafsctl ${*}: $(cat "$WORK/err")"
 }
 ok() { ctl "$@"; [ "$RC" = 0 ] || fail "cafsctl ${*:2} exited $RC: $(cat "$WORK/err")"; }
 refused() {  # refused PATTERN BUNDLE ARGS...: exit 1 and the reason on stderr

@@ -31,7 +31,12 @@ start_kpsd() {
   done
   fail "kpsd did not start"
 }
-stop_kpsd() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""; }
+# Under ASan/UBSan (scripts/test.sh) a sanitizer report in kpsd's log fails the test.
+sanitizer_clean() { ! grep -qE "Sanitizer|runtime error" "$@" 2>/dev/null; }
+stop_kpsd() {
+  kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
+  sanitizer_clean "$WORK/kpsd.log" || fail "sanitizer report from kpsd"
+}
 
 # call BUNDLE METHOD PATH [BODY] -> prints the body; the HTTP code goes to $WORK/code
 call() {

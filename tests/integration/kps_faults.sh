@@ -42,7 +42,12 @@ start_kpsd() {  # start_kpsd DATA_DIR
   done
   fail "kpsd did not start"
 }
-stop_kpsd() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""; }
+# Under ASan/UBSan (scripts/test.sh) a sanitizer report in kpsd's log fails the test.
+sanitizer_clean() { ! grep -qE "Sanitizer|runtime error" "$@" 2>/dev/null; }
+stop_kpsd() {
+  kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
+  sanitizer_clean "$WORK/kpsd.log" || fail "sanitizer report from kpsd"
+}
 integrity() {  # integrity DB: SQLite's own check
   python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); r=c.execute("pragma integrity_check").fetchall(); sys.exit(r!=[("ok",)])' "$1"
 }
