@@ -91,9 +91,15 @@ struct FuseFrontend::Ops {
     if (fuse_reply_entry(req, &e) != 0) self.inodes_.Forget(e.ino, 1);
   }
 
-  static void Init(void*, fuse_conn_info* conn) {
+  static void Init(void* userdata, fuse_conn_info* conn) {
+    const auto* self = static_cast<const FuseFrontend*>(userdata);
     conn->max_write = kMaxWrite;
     conn->max_read = kMaxWrite;
+    if (self->options_.writeback_cache && (conn->capable & FUSE_CAP_WRITEBACK_CACHE) != 0) {
+      conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+    } else {
+      conn->want &= ~static_cast<unsigned>(FUSE_CAP_WRITEBACK_CACHE);
+    }
   }
 
   static void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {

@@ -31,6 +31,12 @@ struct FuseOptions {
   bool debug = false;
   unsigned max_idle_threads = 16;
   double attr_timeout_s = 1.0;
+  // The kernel's FUSE writeback cache (FUSE_CAP_WRITEBACK_CACHE): write() returns once the
+  // data is in the page cache; the kernel sends it to the Gateway (merged up to max_write)
+  // in the background, at fsync and at close, so policy, audit and encryption apply when the
+  // data reaches the gateway, at the latest before fsync/close return. A write the policy
+  // refuses by then (window closed) fails that fsync/close. docs/performance.md.
+  bool writeback_cache = true;
 };
 
 // The errno (positive) a front-end returns for `s`; 0 for OK.
