@@ -148,7 +148,7 @@ void NbdBlockChannel::RunReady() {
     for (auto& op : batch) {
       if (op->write) {
         // Wipe what was written: downstream messages may carry SA keys.
-        std::memset(op->buffer.data(), 0, op->buffer.size());
+        if (!op->buffer.empty()) std::memset(op->buffer.data(), 0, op->buffer.size());
         op->write_done(op->status);
       } else {
         op->read_done(op->status, std::move(op->buffer));
