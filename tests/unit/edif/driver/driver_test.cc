@@ -684,5 +684,30 @@ TEST_F(EdifHostTest, RekeyUnderSustainedIoLosesNothing) {
   EXPECT_EQ(*driver_->port("hba0")->SessionOf("t1")->sas().tx_spi(), 0x4444u);
 }
 
+TEST_F(EdifHostTest, TargetDropsClearDataForRequireSecureLun) {
+  StartTarget(true);
+  StartHost(false);
+  std::shared_ptr<hba::RemoteSession> s;
+  for (int i = 0; i < 100 && !s; ++i) {
+    s = driver_->port("hba0")->SessionOf("t1");
+    if (!s) std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_TRUE(s);
+  // What a rogue initiator would send: a clear WRITE straight onto the fabric.
+  hba::DataRequest wr;
+  wr.cmd = hba::DataCmd::kWrite;
+  wr.length = 512;
+  wr.data = Bytes(512, 0xEE);
+  ASSERT_TRUE(s->Send(link::FrameType::kData, 99, 0, *hba::EncodeDataRequest(wr)).ok());
+  link::LinkStats ts;
+  for (int i = 0; i < 100; ++i) {
+    ts = *target_->SessionStats(kHostWwpn);
+    if (ts.drop(link::DropReason::kCleartext) != 0) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(ts.drop(link::DropReason::kCleartext), 1u);
+  EXPECT_EQ(FileBytes(0, 512), Bytes(512, 0));
+}
+
 }  // namespace
 }  // namespace cafs::edif
