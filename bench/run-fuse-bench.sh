@@ -1,21 +1,26 @@
 #!/bin/bash
 # FUSE data-path benchmark (issue 5, bench/): fio side by side, in one run, on
 #   plain       a plain directory (no FUSE; the machine's page cache + ext4 ceiling)
-#   passthru    bench/fuse/passthrough_fuse.cc, our minimal FUSE pass-through (the FUSE ceiling)
+#   passthru    bench/fuse/passthrough_fuse.cc, our minimal FUSE pass-through (the FUSE ceiling,
+#               write-through: every write() is one FUSE WRITE request, as for gocryptfs/securefs)
+#   passwb      the same pass-through with the kernel's FUSE writeback cache (the ceiling for
+#               cafsd, which turns the writeback cache on)
 #   gocryptfs   gocryptfs 2 (AES-256-GCM, 4 KiB blocks), initialised with -scryptn 10
 #   securefs    securefs (format 4 default, AES-GCM, 4 KiB blocks), pbkdf2 with 1 round
 #   cafs        cafsd: XTS 4 KiB sectors, LocalKeyProvider, the seed's policy (*osdisk* ->
-#               aes-256-xts in mirrored_pool_A, audit all_records: reads/writes aggregated)
+#               aes-256-xts in mirrored_pool_A, audit all_records: reads/writes aggregated),
+#               FUSE writeback cache on (src/frontend/fuse default)
 # and prints MiB/s or IOPS per system, the ratios CAFS/gocryptfs, CAFS/pass-through,
 # CAFS/plain, and the issue's targets.
 #
-# Usage: bench/run-fuse-bench.sh BUILD_DIR [--size 512M] [--runtime SECONDS] [--quick]
-#                                [--only "plain cafs ..."] [--keep]
+# Usage: bench/run-fuse-bench.sh BUILD_DIR [--size 512M] [--runtime SECONDS] [--rounds N]
+#                                [--quick] [--only "plain cafs ..."] [--keep]
 #   BUILD_DIR  a CMake build tree with cafsd and fuse_passthrough_bench built
 #              (ninja -C BUILD_DIR cafsd fuse_passthrough_bench)
 #   --size     file size per system (default 512M)
-#   --runtime  cap in seconds for each random job (default 10)
-#   --quick    --size 128M --runtime 3 (a smoke run, about a minute)
+#   --runtime  cap in seconds for each random job (default 5)
+#   --rounds   rounds over all systems (default 2); each figure is the best round
+#   --quick    --size 128M --runtime 2 --rounds 1 (a smoke run, about a minute)
 #   --only     run only these systems (cafs is the reference for ratios; missing rows: n/a)
 #
 # Method (docs/performance.md repeats it):
@@ -23,11 +28,18 @@
 #    (buffered I/O through the page cache). None of the FUSE mounts uses direct_io: all go
 #    through the kernel's FUSE page cache with write-through (no FUSE writeback cache), so
 #    every write() is one FUSE WRITE request to the daemon.
-#  - Jobs in order on the same file: seqwrite (bs=1M, creates the file), seqread (bs=1M),
-#    randwrite (bs=4k over the existing file), randread (bs=4k). Writes are not fsync'ed:
-#    they are measured up to the backing store's page cache, i.e. each file system's CPU
-#    path (with fsync every row becomes this disk's ~100 MiB/s). `sync` runs between
-#    systems so one system's writeback does not land in the next one's run.
+#  - All systems are mounted at once; each round runs every job on every system in turn
+#    (interleaved, so load from other processes on this shared machine hits all systems
+#    alike); a figure is the best of --rounds rounds.
+#  - Jobs in order on the same file: seqwrite (bs=1M, a new file), seqwrite+fsync (bs=1M,
+#    a new file, end_fsync=1: durable, disk-bound for everyone), seqread (bs=1M), randwrite
+#    (bs=4k over the existing file), randread (bs=4k). seqwrite and randwrite are not
+#    fsync'ed: they are measured up to the page cache (write-through systems: the backing
+#    store's page cache after the daemon's work; writeback systems: the FUSE page cache,
+#    the daemon's work follows in the background), i.e. each file system's CPU path.
+#    Before each read job the file is fsync'ed through the mount (outside the measured
+#    job), so no dirty page survives into the read, and `sync` runs before every job so one
+#    system's writeback to the disk does not run during another system's job.
 #    Random jobs visit each 4 KiB block at most once (fio's random map) and stop at
 #    --runtime seconds or after the whole file, so a random read never hits a block already
 #    in the page cache; fio's fadvise hint (POSIX_FADV_RANDOM) turns read-ahead off.
@@ -50,14 +62,16 @@ if [ -z "$BUILD" ] || [ "$BUILD" = "-h" ] || [ "$BUILD" = "--help" ]; then
 fi
 shift
 SIZE=512M
-RUNTIME=10
-ONLY="plain passthru gocryptfs securefs cafs"
+RUNTIME=5
+ROUNDS=2
+ONLY="plain passthru passwb gocryptfs securefs cafs"
 KEEP=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --size) SIZE=$2; shift 2 ;;
     --runtime) RUNTIME=$2; shift 2 ;;
-    --quick) SIZE=128M; RUNTIME=3; shift ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
+    --quick) SIZE=128M; RUNTIME=2; ROUNDS=1; shift ;;
     --only) ONLY=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
@@ -116,6 +130,13 @@ setup_passthru() {
   timeout 900 "$PASSTHRU" "$T/pt.src" "$T/pt.mnt" > "$T/passthru.log" 2>&1 &
   PIDS[passthru]=$!; MOUNTS[passthru]=$T/pt.mnt
   wait_mount "$T/pt.mnt" "${PIDS[passthru]}" passthru && DIR=$T/pt.mnt
+}
+setup_passwb() {
+  [ -x "$PASSTHRU" ] || { log "build $PASSTHRU first"; return 1; }
+  mkdir -p "$T/pw.src" "$T/pw.mnt"
+  timeout 900 "$PASSTHRU" "$T/pw.src" "$T/pw.mnt" --writeback > "$T/passwb.log" 2>&1 &
+  PIDS[passwb]=$!; MOUNTS[passwb]=$T/pw.mnt
+  wait_mount "$T/pw.mnt" "${PIDS[passwb]}" passwb && DIR=$T/pw.mnt
 }
 setup_gocryptfs() {
   command -v gocryptfs >/dev/null || { log "gocryptfs not installed"; return 1; }
@@ -184,78 +205,95 @@ TOML
 }
 
 # ---- fio ------------------------------------------------------------------------------
-# run_job sys dir name rw bs extra... -> writes $T/<sys>.<name>.json
+# run_job sys dir name rw bs extra... -> writes $T/<sys>.<name>.<round>.json
 run_job() {
   local sys=$1 dir=$2 name=$3 rw=$4 bs=$5 invalidate=1
   shift 5
   [ "$sys" = plain ] && invalidate=0
   timeout 300 fio --name="$name" --filename="$dir/osdisk_bench.img" --rw="$rw" --bs="$bs" \
     --size="$SIZE" --ioengine=psync --numjobs=1 --iodepth=1 --direct=0 --fallocate=none \
-    --invalidate=$invalidate --output-format=json --output="$T/$sys.$name.json" "$@" \
-    > "$T/$sys.$name.err" 2>&1
+    --invalidate=$invalidate --output-format=json --output="$T/$sys.$name.$ROUND.json" "$@" \
+    > "$T/$sys.$name.$ROUND.err" 2>&1 || log "$sys: $name failed: $(tail -2 "$T/$sys.$name.$ROUND.err")"
 }
-bench_system() {
-  local sys=$1 dir
+# Writes back the file's dirty pages and fsyncs it (through the mount), outside any job.
+flush_file() {
+  timeout 120 python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDWR); os.fsync(fd)' \
+    "$1/osdisk_bench.img" 2>/dev/null
+}
+declare -A DIRS=()
+log "fio $SIZE per system, random jobs capped at ${RUNTIME}s, $ROUNDS rounds; work dir $T"
+ACTIVE=""
+for sys in $ONLY; do
   log "$sys: setting up"
   DIR=""
-  setup_"$sys" || { log "$sys: setup failed, skipped"; unmount_one "$sys"; return 0; }
-  dir=$DIR
-  log "$sys: seqwrite";  run_job "$sys" "$dir" seqwrite write 1M || log "$sys: seqwrite failed"
-  log "$sys: seqread";   run_job "$sys" "$dir" seqread read 1M || log "$sys: seqread failed"
-  log "$sys: randwrite"; run_job "$sys" "$dir" randwrite randwrite 4k --runtime="$RUNTIME" || log "$sys: randwrite failed"
-  log "$sys: randread";  run_job "$sys" "$dir" randread randread 4k --runtime="$RUNTIME" ||
-    log "$sys: randread failed"
-  unmount_one "$sys"
-  timeout 120 sync
-}
+  if setup_"$sys"; then DIRS[$sys]=$DIR; ACTIVE="$ACTIVE $sys"; else
+    log "$sys: setup failed, skipped"; unmount_one "$sys"
+  fi
+done
+for ROUND in $(seq "$ROUNDS"); do
+  for job in seqwrite seqwrite_sync seqread randwrite randread; do
+    log "round $ROUND: $job"
+    for sys in $ACTIVE; do
+      dir=${DIRS[$sys]}
+      # No system's dirty pages (and their writeback to the disk) spill into the next job.
+      timeout 120 sync
+      case $job in
+        seqwrite) rm -f "$dir/osdisk_bench.img"; run_job "$sys" "$dir" seqwrite write 1M ;;
+        seqwrite_sync) rm -f "$dir/osdisk_bench.img"
+          run_job "$sys" "$dir" seqwrite_sync write 1M --end_fsync=1 ;;
+        seqread) flush_file "$dir"; run_job "$sys" "$dir" seqread read 1M ;;
+        randwrite) run_job "$sys" "$dir" randwrite randwrite 4k --runtime="$RUNTIME" ;;
+        randread) flush_file "$dir"; run_job "$sys" "$dir" randread randread 4k --runtime="$RUNTIME" ;;
+      esac
+    done
+  done
+done
+for sys in $ACTIVE; do unmount_one "$sys"; done
 
-log "fio $SIZE per system, random jobs capped at ${RUNTIME}s; work dir $T"
-for sys in $ONLY; do bench_system "$sys"; done
-
-python3 - "$T" "$SIZE" "$RUNTIME" $ONLY <<'PY'
-import json, os, sys
-tdir, size, runtime, systems = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
-jobs = [("seqwrite", "write", "bw"), ("seqread", "read", "bw"),
+python3 - "$T" "$SIZE" "$RUNTIME" "$ROUNDS" $ONLY <<'PY'
+import glob, json, os, sys
+tdir, size, runtime, rounds, systems = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
+jobs = [("seqwrite", "write", "bw"), ("seqwrite_sync", "write", "bw"), ("seqread", "read", "bw"),
         ("randwrite", "write", "iops"), ("randread", "read", "iops")]
-labels = {"seqwrite": "seq write 1M (MiB/s)", "seqread": "seq read 1M (MiB/s)",
-          "randwrite": "4k rand write (IOPS)", "randread": "4k rand read (IOPS)"}
+labels = {"seqwrite": "seq write 1M (MiB/s)", "seqwrite_sync": "  + end fsync (MiB/s)",
+          "seqread": "seq read 1M (MiB/s)", "randwrite": "4k rand write (IOPS)",
+          "randread": "4k rand read (IOPS)"}
 val = {}
 for s in systems:
     for job, side, kind in jobs:
-        p = os.path.join(tdir, f"{s}.{job}.json")
-        try:
-            with open(p) as f:
-                text = f.read()
-            j = json.loads(text[text.index("{"):])["jobs"][0]
-            if j.get("error", 0):
-                continue
-            v = j[side]["bw"] / 1024.0 if kind == "bw" else j[side]["iops"]
-            if v > 0:
-                val[(s, job)] = v
-        except (OSError, ValueError, KeyError, IndexError):
-            pass
+        for p in glob.glob(os.path.join(tdir, f"{s}.{job}.*.json")):
+            try:
+                with open(p) as f:
+                    text = f.read()
+                j = json.loads(text[text.index("{"):])["jobs"][0]
+                if j.get("error", 0):
+                    continue
+                v = j[side]["bw"] / 1024.0 if kind == "bw" else j[side]["iops"]
+                if v > 0:
+                    val[(s, job)] = max(v, val.get((s, job), 0))
+            except (OSError, ValueError, KeyError, IndexError):
+                pass
 
 def fmt(v, kind):
     if v is None:
         return "n/a"
-    if kind == "bw":
-        return f"{v:.0f}"
-    return f"{v/1000:.1f}k"
+    return f"{v:.0f}" if kind == "bw" else f"{v / 1000:.1f}k"
 
-names = {"plain": "plain dir", "passthru": "FUSE pass-thru", "gocryptfs": "gocryptfs",
-         "securefs": "securefs", "cafs": "CAFS (XTS)"}
-refs = [("gocryptfs", "CAFS/gocryptfs"), ("passthru", "CAFS/pass-thru"), ("plain", "CAFS/plain")]
-head = f"{'workload':<22}" + "".join(f"{names.get(s, s):>15}" for s in systems) + \
-       "".join(f"{r[1]:>16}" for r in refs)
-print(f"fio psync numjobs=1 direct=0, {size} file, random jobs <= {runtime}s")
+names = {"plain": "plain dir", "passthru": "FUSE pass", "passwb": "FUSE pass+wb",
+         "gocryptfs": "gocryptfs", "securefs": "securefs", "cafs": "CAFS (XTS)"}
+refs = [("gocryptfs", "CAFS/gocfs"), ("passwb", "CAFS/pass+wb"), ("passthru", "CAFS/pass"),
+        ("plain", "CAFS/plain")]
+head = f"{'workload':<22}" + "".join(f"{names.get(s, s):>13}" for s in systems) + \
+       "".join(f"{r[1]:>13}" for r in refs)
+print(f"fio psync numjobs=1 direct=0, {size} file, random jobs <= {runtime}s, best of {rounds} rounds")
 print(head)
 print("-" * len(head))
 for job, side, kind in jobs:
-    row = f"{labels[job]:<22}" + "".join(f"{fmt(val.get((s, job)), kind):>15}" for s in systems)
+    row = f"{labels[job]:<22}" + "".join(f"{fmt(val.get((s, job)), kind):>13}" for s in systems)
     c = val.get(("cafs", job))
     for ref, _ in refs:
         r = val.get((ref, job))
-        row += f"{(f'{c / r:.2f}x' if c and r else 'n/a'):>16}"
+        row += f"{(f'{c / r:.2f}x' if c and r else 'n/a'):>13}"
     print(row)
 print()
 targets = [("seqwrite", 2.0, "seq write  >= 2.0x gocryptfs"),
@@ -267,4 +305,8 @@ for job, want, text in targets:
         print(f"target {text:<30} measured {c / g:6.2f}x  {'MET' if c / g >= want else 'MISSED'}")
     else:
         print(f"target {text:<30} measured    n/a  NOT MEASURED")
+try:
+    print(f"load average at the end: {open('/proc/loadavg').read().split()[:3]} on {os.cpu_count()} CPUs")
+except OSError:
+    pass
 PY
