@@ -23,17 +23,17 @@
 
 #include "audit/audit_log.h"
 #include "kps/catalog.h"
-#include "kps_client.h"
+#include "kps/client/kps_client.h"
 #include "table.h"
 
 namespace {
 
 using cafs::Result;
 using cafs::Status;
-using cafs::cafsctl::KpsClient;
-using cafs::cafsctl::Reply;
 using cafs::cafsctl::Table;
-using cafs::cafsctl::UrlEncode;
+using cafs::kps::client::KpsClient;
+using cafs::kps::client::Reply;
+using cafs::kps::client::UrlEncode;
 using nlohmann::json;
 
 constexpr int kOk = 0;

@@ -1,4 +1,4 @@
-#include "kps_client.h"
+#include "kps/client/kps_client.h"
 
 #include <httplib.h>
 #include <openssl/err.h>
@@ -9,7 +9,7 @@
 #include <fstream>
 #include <sstream>
 
-namespace cafs::cafsctl {
+namespace cafs::kps::client {
 
 namespace {
 
@@ -71,29 +71,30 @@ Result<std::unique_ptr<KpsClient>> KpsClient::Connect(const std::string& url,
                                                       const std::string& bundle_path) {
   const std::string scheme = "https://";
   if (url.rfind(scheme, 0) != 0) {
-    return Status::InvalidArgument("--server must be https://HOST:PORT, got '" + url + "'");
+    return Status::InvalidArgument("the kpsd URL must be https://HOST:PORT, got '" + url + "'");
   }
   std::string hostport = url.substr(scheme.size());
   while (!hostport.empty() && hostport.back() == '/') hostport.pop_back();
   const auto colon = hostport.rfind(':');
   if (colon == std::string::npos || hostport.find('/') != std::string::npos) {
-    return Status::InvalidArgument("--server must be https://HOST:PORT, got '" + url + "'");
+    return Status::InvalidArgument("the kpsd URL must be https://HOST:PORT, got '" + url + "'");
   }
   const std::string host = hostport.substr(0, colon);
   int port = 0;
   try {
     port = std::stoi(hostport.substr(colon + 1));
   } catch (const std::exception&) {
-    return Status::InvalidArgument("bad port in --server '" + url + "'");
+    return Status::InvalidArgument("bad port in the kpsd URL '" + url + "'");
   }
   if (host.empty() || port <= 0 || port > 65535) {
-    return Status::InvalidArgument("bad host or port in --server '" + url + "'");
+    return Status::InvalidArgument("bad host or port in the kpsd URL '" + url + "'");
   }
 
   std::ifstream in(bundle_path, std::ios::binary);
   if (!in) {
-    return Status::FromErrno(errno, "cannot read the certificate bundle " + bundle_path +
-                                        " (give --cert or set CAFS_KPS_CERT)");
+    return Status::FromErrno(
+        errno, "cannot read the certificate bundle " + bundle_path +
+                   " (give --cert or set CAFS_KPS_CERT, or [kps] cert in cafsd.conf)");
   }
   std::stringstream ss;
   ss << in.rdbuf();
@@ -171,8 +172,9 @@ Result<Reply> KpsClient::Call(const std::string& method, const std::string& path
     const std::string detail = ssl.empty() ? std::string() : " (" + ssl + ")";
     switch (res.error()) {
       case httplib::Error::Connection:
-        return Status::Unavailable("cannot reach " + url_ + ": connection refused" + detail +
-                                   " — is kpsd running? (check --server or CAFS_KPS_URL)");
+        return Status::Unavailable(
+            "cannot reach " + url_ + ": connection refused" + detail +
+            " — is kpsd running? (check the kpsd URL: --server, CAFS_KPS_URL or [kps] url)");
       case httplib::Error::ConnectionTimeout:
         return Status::Unavailable("cannot reach " + url_ + ": connection timed out" + detail +
                                    " — is kpsd running and the address right?");
@@ -199,4 +201,4 @@ Result<Reply> KpsClient::Call(const std::string& method, const std::string& path
   return r;
 }
 
-}  // namespace cafs::cafsctl
+}  // namespace cafs::kps::client

@@ -20,7 +20,7 @@
 
 #include "util/result.h"
 
-namespace cafs::cafsctl {
+namespace cafs::kps::client {
 
 struct Reply {
   int status = 0;
@@ -54,4 +54,4 @@ class KpsClient {
 // Percent-encodes one path segment or query value.
 std::string UrlEncode(const std::string& s);
 
-}  // namespace cafs::cafsctl
+}  // namespace cafs::kps::client
