@@ -5,7 +5,12 @@
 #include <linux/fs.h>
 #include <sys/statvfs.h>
 
+#include <climits>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string_view>
 #include <vector>
 
 #include "util/logging.h"
@@ -240,6 +245,8 @@ struct FuseFrontend::Ops {
   }
 
   static void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    FuseFrontend& self = Self(req);
+    std::call_once(self.read_ahead_once_, [&self] { self.TuneReadAhead(); });
     auto path = PathOf(req, ino);
     if (!path.ok()) return ReplyErr(req, path.status());
     auto opened = Self(req).gateway_->Open(CallerOf(req), *path, (fi->flags & O_TRUNC) != 0);
@@ -254,6 +261,7 @@ struct FuseFrontend::Ops {
     auto path = ChildOf(req, parent, name);
     if (!path.ok()) return ReplyErr(req, path.status());
     FuseFrontend& self = Self(req);
+    std::call_once(self.read_ahead_once_, [&self] { self.TuneReadAhead(); });
     auto created =
         self.gateway_->Create(CallerOf(req), *path, mode & 07777, (fi->flags & O_EXCL) != 0);
     if (!created.ok()) return ReplyErr(req, created.status());
@@ -395,6 +403,49 @@ struct FuseFrontend::Ops {
     fuse_reply_statfs(req, &sv);
   }
 };
+
+namespace {
+
+// A mount point as /proc/self/mountinfo writes it: space, tab, newline and backslash as \ooo.
+std::string UnescapeMountInfo(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size()) {
+      const int v = (s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0');
+      out.push_back(static_cast<char>(v));
+      i += 3;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void FuseFrontend::TuneReadAhead() {
+  if (options_.read_ahead_kb == 0) return;
+  char resolved[PATH_MAX];
+  if (realpath(options_.mountpoint.c_str(), resolved) == nullptr) return;
+  std::ifstream mountinfo("/proc/self/mountinfo");
+  std::string line;
+  std::string device;  // "major:minor", the bdi name of a FUSE mount
+  while (std::getline(mountinfo, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, dev, root, mount_point;
+    if (!(fields >> id >> parent >> dev >> root >> mount_point)) continue;
+    if (UnescapeMountInfo(mount_point) == resolved) device = dev;  // the last one is on top
+  }
+  if (device.empty()) return;
+  std::ofstream out("/sys/class/bdi/" + device + "/read_ahead_kb");
+  out << options_.read_ahead_kb << "\n";
+  out.flush();
+  if (out) {
+    CAFS_LOG_DEBUG("read-ahead of {} set to {} KiB", options_.mountpoint, options_.read_ahead_kb);
+  } else {
+    CAFS_LOG_DEBUG("cannot set the read-ahead of {} (not root?)", options_.mountpoint);
+  }
+}
 
 FuseFrontend::FuseFrontend(core::Gateway* gateway, FuseOptions options)
     : gateway_(gateway), options_(std::move(options)) {}
