@@ -137,11 +137,12 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source_name
     CAFS_RETURN_IF_ERROR(r.OnlyKnown(*local, "local_keys", {"dir"}));
     CAFS_RETURN_IF_ERROR(r.String(*local, "local_keys", "dir", true, &c.local_keys_dir));
   } else {
-    CAFS_RETURN_IF_ERROR(r.OnlyKnown(*kps, "kps", {"url", "cert", "key", "ca"}));
+    CAFS_RETURN_IF_ERROR(r.OnlyKnown(*kps, "kps", {"url", "cert"}));
     CAFS_RETURN_IF_ERROR(r.String(*kps, "kps", "url", true, &c.kps_url));
     CAFS_RETURN_IF_ERROR(r.String(*kps, "kps", "cert", true, &c.kps_cert));
-    CAFS_RETURN_IF_ERROR(r.String(*kps, "kps", "key", true, &c.kps_key));
-    CAFS_RETURN_IF_ERROR(r.String(*kps, "kps", "ca", true, &c.kps_ca));
+    if (c.kps_url.rfind("https://", 0) != 0) {
+      return r.Error(kps->get("url"), "[kps] url must be https://HOST:PORT");
+    }
   }
 
   const toml::node* pools = root.get("pool");

@@ -2,7 +2,8 @@
 //
 //   [gateway]  server_id (required), backing_store (required), mountpoint (required),
 //              position = 1, allow_other = true when root
-//   [local_keys] dir          |  [kps] url, cert, key, ca   (exactly one of the two)
+//   [local_keys] dir          |  [kps] url (https://HOST:PORT), cert (gateway PEM bundle)
+//                                    (exactly one of the two)
 //   [[pool]]   name, path     (one or more)
 //   [audit]    log (required), aggregate_interval_s = 10, sync_every_record = true
 //   [cache]    ttl_s = 30, grace_s = 600
@@ -30,8 +31,8 @@ struct Config {
   std::string mountpoint;
   unsigned position = 1;
   bool allow_other = false;
-  std::string local_keys_dir;                      // set when [local_keys]
-  std::string kps_url, kps_cert, kps_key, kps_ca;  // set when [kps]
+  std::string local_keys_dir;     // set when [local_keys]
+  std::string kps_url, kps_cert;  // set when [kps]; cert: the gateway's PEM bundle
   std::vector<PoolConfig> pools;
   std::string audit_log;
   std::int64_t aggregate_interval_s = 10;

@@ -11,6 +11,7 @@
 
 #include "cafs/gateway.h"
 #include "cafs/key_provider.h"
+#include "cafs/kps_key_provider.h"
 #include "config.h"
 #include "frontend/fuse/fuse_frontend.h"
 #include "pool/posix_pool.h"
@@ -38,8 +39,9 @@ int Serve(const cafsd::Config& config) {
   if (!config.local_keys_dir.empty()) {
     provider = std::make_unique<core::LocalKeyProvider>(config.local_keys_dir);
   } else {
-    return Fail(Status::NotSupported(
-        "[kps]: the kpsd client (KpsKeyProvider) is not built yet; use [local_keys]"));
+    auto kps = core::KpsKeyProvider::Create(config.kps_url, config.kps_cert);
+    if (!kps.ok()) return Fail(kps.status().WithContext("[kps]"));
+    provider = std::move(*kps);
   }
   const Clock& clock = SystemClock::Instance();
   core::PolicyCache cache(

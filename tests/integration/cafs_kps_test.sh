@@ -1,0 +1,165 @@
+#!/bin/bash
+# cafsd with [kps]: kpsd (init + serve on 127.0.0.1:0) holds the seed's my_vmset, the key its
+# descriptor names and the descriptor (access widened to at_all_times so the test runs any
+# day); cafsctl enrolls a gateway; cafsd mounts with [kps] url + the gateway bundle. A file
+# written through FUSE reads back and is ciphertext in the pool; after kpsd is killed the
+# cached VM set keeps working (within the cache grace).
+# Usage: cafs_kps_test.sh CAFSD KPSD CAFSCTL. Exits 77 when FUSE or a tool is missing.
+set -u
+CAFSD=${1:?usage: cafs_kps_test.sh CAFSD KPSD CAFSCTL}
+KPSD=${2:?usage}
+CTL=${3:?usage}
+skip() { echo "SKIP: $*"; exit 77; }
+[ -c /dev/fuse ] || skip "/dev/fuse missing"
+for tool in fusermount3 python3 mountpoint timeout; do
+  command -v "$tool" >/dev/null || skip "$tool not installed"
+done
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/cafs-kps-XXXXXX")
+M=$T/mnt
+PID=""
+KPID=""
+stop_kpsd() {
+  if [ -n "$KPID" ]; then
+    kill "$KPID" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$KPID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$KPID" 2>/dev/null
+    wait "$KPID" 2>/dev/null
+    KPID=""
+  fi
+}
+stop_cafsd() {
+  if [ -n "$PID" ]; then
+    kill "$PID" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$PID" 2>/dev/null
+    wait "$PID" 2>/dev/null
+    PID=""
+  fi
+  if mountpoint -q "$M"; then timeout 10 fusermount3 -u -z "$M"; fi
+}
+cleanup() { stop_cafsd; stop_kpsd; rm -rf "$T"; }
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+fail() {
+  echo "FAIL: $*"
+  echo "--- cafsd log"; tail -30 "$T/cafsd.log" 2>/dev/null
+  echo "--- kpsd log"; tail -30 "$T/kpsd.log" 2>/dev/null
+  exit 1
+}
+
+DATA=$T/kps
+timeout 60 "$KPSD" init --data-dir "$DATA" >/dev/null || fail "kpsd init"
+timeout 600 "$KPSD" serve --data-dir "$DATA" --listen 127.0.0.1:0 >"$T/kpsd.log" 2>&1 &
+KPID=$!
+PORT=""
+for _ in $(seq 100); do
+  PORT=$(sed -n 's/^kpsd listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$T/kpsd.log")
+  [ -n "$PORT" ] && break
+  kill -0 "$KPID" 2>/dev/null || fail "kpsd exited"
+  sleep 0.1
+done
+[ -n "$PORT" ] || fail "kpsd did not start"
+URL=https://127.0.0.1:$PORT
+A=$DATA/admin.pem
+ctl() { timeout 60 "$CTL" --server "$URL" --cert "$@" >"$T/ctl.out" 2>&1 ||
+  fail "cafsctl ${*:2}: $(cat "$T/ctl.out")"; }
+
+KEY=062b9056-bf64-11df-8d3e-000c29abeb4d
+PD=45aa9e57-bf64-11df-8d3e-000c29abeb4d
+ctl "$A" admin add kate --role key-admin --out "$T/kate.pem"
+ctl "$A" admin add alice --role tenant-admin --vmset my_vmset --out "$T/alice.pem"
+ctl "$A" server add 755083456 --name esx-1 --address 127.0.0.1
+cat >"$T/vmset.xml" <<XML
+<?xml version="1.0" encoding="ISO-8859-1"?>
+<vmset><name>my_vmset</name><mnt>/nfs</mnt><pd>$PD</pd><vmserv>755083456</vmserv></vmset>
+XML
+ctl "$A" vmset create --xml "$T/vmset.xml"
+ctl "$T/kate.pem" key create --vmset my_vmset --id "$KEY"
+cat >"$T/policy.xml" <<XML
+<vobj-list>
+<vobj><vglob>*osdisk*</vglob><symkey>$KEY</symkey>
+<storepol>mirrored_pool_A</storepol><access>at_all_times</access><audit>all_records</audit></vobj>
+<vobj><vglob>hc_default</vglob><symkey>01010101-0101-0101-0101-010101010101</symkey>
+<storepol>default_pool</storepol><access>at_all_times</access><audit>none</audit></vobj>
+</vobj-list>
+XML
+ctl "$T/alice.pem" policy upload "$T/policy.xml" --vmset my_vmset --id "$PD" --name my_policy
+ctl "$A" gateway enroll gw1 --vmset my_vmset --out "$T/gw.pem"
+
+mkdir -p "$M" "$T/backing" "$T/pools/mirrored_pool_A" "$T/pools/default_pool"
+write_config() {  # write_config FILE KPS_TABLE
+  cat >"$1" <<TOML
+[gateway]
+server_id = "755083456"
+backing_store = "$T/backing"
+mountpoint = "$M"
+
+$2
+
+[[pool]]
+name = "mirrored_pool_A"
+path = "$T/pools/mirrored_pool_A"
+
+[[pool]]
+name = "default_pool"
+path = "$T/pools/default_pool"
+
+[audit]
+log = "$T/audit.log"
+
+[cache]
+ttl_s = 1
+grace_s = 600
+TOML
+}
+# Config errors name the key and the line; [kps] and [local_keys] together are refused.
+write_config "$T/bad1.toml" "[kps]
+url = \"http://127.0.0.1:$PORT\"
+cert = \"$T/gw.pem\""
+out=$(timeout 10 "$CAFSD" --config "$T/bad1.toml" 2>&1) && fail "http:// url accepted"
+echo "$out" | grep -q "line 7.*url" || fail "bad url error does not name key and line: $out"
+write_config "$T/bad2.toml" "[kps]
+url = \"$URL\"
+cert = \"$T/gw.pem\"
+[local_keys]
+dir = \"$T\""
+out=$(timeout 10 "$CAFSD" --config "$T/bad2.toml" 2>&1) && fail "[kps] + [local_keys] accepted"
+echo "$out" | grep -q "exactly one" || fail "both tables: $out"
+
+write_config "$T/cafsd.toml" "[kps]
+url = \"$URL\"
+cert = \"$T/gw.pem\""
+timeout 600 "$CAFSD" --config "$T/cafsd.toml" >>"$T/cafsd.log" 2>&1 &
+PID=$!
+for _ in $(seq 100); do mountpoint -q "$M" && break; sleep 0.1; done
+mountpoint -q "$M" || fail "cafsd did not mount"
+V=$M/my_vmset
+
+timeout 20 mkdir -p "$V/vm1" || fail "mkdir"
+head -c 1M /dev/urandom >"$T/ref"
+timeout 60 dd if="$T/ref" of="$V/vm1/osdisk1" bs=64k conv=fsync status=none || fail "dd write"
+timeout 60 cmp "$T/ref" "$V/vm1/osdisk1" || fail "read back differs"
+POOLF=$T/pools/mirrored_pool_A/my_vmset/vm1/osdisk1
+[ -f "$POOLF" ] || fail "no pool file $POOLF"
+python3 - "$POOLF" "$T/ref" <<'PY' || fail "pool file is not ciphertext"
+import sys
+enc = open(sys.argv[1], 'rb').read()
+ref = open(sys.argv[2], 'rb').read()
+assert enc[:8] == b'CAFSPOOL', enc[:8]
+for off in range(0, len(ref), 4096):
+    assert ref[off:off + 64] not in enc, "plaintext block %d in the pool file" % off
+PY
+
+# kpsd goes away: the cached VM set keeps being served (ttl 1 s, grace 600 s).
+stop_kpsd
+sleep 2
+timeout 60 cmp "$T/ref" "$V/vm1/osdisk1" || fail "read after kpsd stopped"
+timeout 60 dd if="$T/ref" of="$V/vm1/osdisk2" bs=64k conv=fsync status=none ||
+  fail "write after kpsd stopped"
+timeout 60 cmp "$T/ref" "$V/vm1/osdisk2" || fail "read back after kpsd stopped"
+grep -qE "Sanitizer|runtime error" "$T/cafsd.log" "$T/kpsd.log" && fail "sanitizer report"
+grep -qi "$(od -An -tx1 -N8 "$T/ref" | tr -d ' \n')" "$T/cafsd.log" && fail "data in the log"
+stop_cafsd
+mountpoint -q "$M" && fail "still mounted after SIGTERM"
+echo "PASS"
