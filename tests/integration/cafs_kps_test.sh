@@ -151,6 +151,11 @@ for off in range(0, len(ref), 4096):
     assert ref[off:off + 64] not in enc, "plaintext block %d in the pool file" % off
 PY
 
+# A VM set this gateway is not enrolled for: kpsd refuses (403) -> EACCES through FUSE.
+ctl "$A" vmset create other_vmset --mount /nfs
+out=$(timeout 20 mkdir "$M/other_vmset/x" 2>&1) && fail "mkdir in a VM set kpsd refuses"
+echo "$out" | grep -qi "permission denied" || fail "refused VM set: $out"
+
 # kpsd goes away: the cached VM set keeps being served (ttl 1 s, grace 600 s).
 stop_kpsd
 sleep 2
@@ -158,6 +163,8 @@ timeout 60 cmp "$T/ref" "$V/vm1/osdisk1" || fail "read after kpsd stopped"
 timeout 60 dd if="$T/ref" of="$V/vm1/osdisk2" bs=64k conv=fsync status=none ||
   fail "write after kpsd stopped"
 timeout 60 cmp "$T/ref" "$V/vm1/osdisk2" || fail "read back after kpsd stopped"
+grep -q "unreachable, serving cached VM set my_vmset.*127.0.0.1:$PORT" "$T/cafsd.log" ||
+  fail "no outage warning naming kpsd's URL in cafsd's log"
 grep -qE "Sanitizer|runtime error" "$T/cafsd.log" "$T/kpsd.log" && fail "sanitizer report"
 grep -qi "$(od -An -tx1 -N8 "$T/ref" | tr -d ' \n')" "$T/cafsd.log" && fail "data in the log"
 stop_cafsd
