@@ -3,8 +3,8 @@
 // module" talking to the key & policy server.
 //
 // Implementations: LocalKeyProvider (a directory on disk; tests and the demo without kpsd;
-// format in docs/gateway.md "Local key directory"), KpsKeyProvider (kpsd's gateway fetch
-// endpoint over mTLS) later. The gateway never calls a provider on the data path: it goes
+// format in docs/gateway.md "Local key directory"), KpsKeyProvider (kps_key_provider.h: kpsd's
+// gateway fetch endpoint over mTLS). The gateway never calls a provider on the data path: it goes
 // through PolicyCache (policy_cache.h).
 //
 // Errors of FetchVmSet: NotFound (the provider does not know the VM set), Unavailable

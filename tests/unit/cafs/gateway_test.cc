@@ -402,3 +402,47 @@ TEST_F(GatewayTest, TruncateAllocateAndUsage) {
 
 }  // namespace
 }  // namespace cafs::core
+
+namespace cafs::core {
+namespace {
+
+// The per-handle decision cache (docs/performance.md) must never stretch an access window:
+// a write on a handle opened inside Mon-Fri(9am-5pm) is allowed at 16:59:59.999 and denied
+// (EACCES, audited) at 17:00:00, and a denial is never cached.
+TEST_F(GatewayTest, CachedDecisionEndsAtTheWindowBoundary) {
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1", 0755).ok());
+  const auto day = std::chrono::sys_days{std::chrono::year{2026} / 11 / 18};
+  clock_.Set(day + 16h + 59min + 59s);
+  auto created = gw_->Create(caller_, "/my_vmset/vm1/osdisk1.vmdk", 0644, true);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  const std::string block(4096, 'w');
+  ASSERT_TRUE(gw_->Write(caller_, created->handle, 0, AsBytes(block)).ok());
+
+  clock_.Set(day + 16h + 59min + 59s + 999ms);
+  EXPECT_TRUE(gw_->Write(caller_, created->handle, 4096, AsBytes(block)).ok());
+
+  clock_.Set(day + 17h);
+  Status late = gw_->Write(caller_, created->handle, 8192, AsBytes(block));
+  EXPECT_EQ(late.errno_value(), EACCES) << late.ToString();
+
+  // Time going back into the window (e.g. an NTP step) is decided afresh: allowed again.
+  clock_.Set(day + 16h + 30min);
+  EXPECT_TRUE(gw_->Write(caller_, created->handle, 8192, AsBytes(block)).ok());
+
+  // Another server on the same path is decided on its own, never from the cache.
+  Caller stranger{"10.2.45.68", 0, 0};
+  EXPECT_EQ(gw_->GetAttr(stranger, "/my_vmset/vm1/osdisk1.vmdk").status().errno_value(), EACCES);
+  ASSERT_TRUE(gw_->Release(caller_, created->handle).ok());
+
+  int late_denials = 0;
+  for (const auto& r : AuditRecords()) {
+    if (r.result == audit::Result::kDenied && r.server == kServer && r.op == "write") {
+      ++late_denials;
+    }
+  }
+  EXPECT_EQ(late_denials, 1);
+}
+
+}  // namespace
+}  // namespace cafs::core
