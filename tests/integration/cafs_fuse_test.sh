@@ -103,7 +103,8 @@ assert d[4 << 20:] == bytes(len(d) - (4 << 20))
 PY
 
 timeout 120 fio --name=v --filename="$V/vm1/osdisk_fio" --size=32M --rw=randrw --bs=4k \
-  --verify=crc32c --direct=0 --ioengine=psync --io_size=8M --output="$T/fio.out" ||
+  --verify=crc32c --verify_state_save=0 --direct=0 --ioengine=psync --io_size=8M \
+  --output="$T/fio.out" ||
   fail "fio: $(tail -20 "$T/fio.out")"
 
 # Redirectors and readdir mapping.
