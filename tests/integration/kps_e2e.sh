@@ -19,24 +19,8 @@ trap cleanup EXIT INT TERM
 DATA=$WORK/data
 fail() { echo "FAIL: $*" >&2; [ -f "$WORK/kpsd.log" ] && cat "$WORK/kpsd.log" >&2; exit 1; }
 
-start_kpsd() {
-  : >"$WORK/kpsd.log"
-  timeout 300 "$KPSD" serve --data-dir "$DATA" --listen 127.0.0.1:0 >"$WORK/kpsd.log" 2>&1 &
-  PID=$!
-  for _ in $(seq 100); do
-    PORT=$(sed -n 's/^kpsd listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$WORK/kpsd.log")
-    [ -n "$PORT" ] && return 0
-    kill -0 "$PID" 2>/dev/null || fail "kpsd exited"
-    sleep 0.1
-  done
-  fail "kpsd did not start"
-}
-# Under ASan/UBSan (scripts/test.sh) a sanitizer report in kpsd's log fails the test.
-sanitizer_clean() { ! grep -qE "Sanitizer|runtime error" "$@" 2>/dev/null; }
-stop_kpsd() {
-  kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
-  sanitizer_clean "$WORK/kpsd.log" || fail "sanitizer report from kpsd"
-}
+# shellcheck source=lib/kpsd.sh
+source "$(dirname "$0")/lib/kpsd.sh"
 
 # call BUNDLE METHOD PATH [BODY] -> prints the body; the HTTP code goes to $WORK/code
 call() {

@@ -30,24 +30,8 @@ cleanup() {
 trap cleanup EXIT INT TERM
 fail() { echo "FAIL: $*" >&2; [ -f "$WORK/kpsd.log" ] && cat "$WORK/kpsd.log" >&2; exit 1; }
 
-start_kpsd() {  # start_kpsd DATA_DIR
-  : >"$WORK/kpsd.log"
-  timeout 300 "$KPSD" serve --data-dir "$1" --listen 127.0.0.1:0 >"$WORK/kpsd.log" 2>&1 &
-  PID=$!
-  for _ in $(seq 100); do
-    PORT=$(sed -n 's/^kpsd listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$WORK/kpsd.log")
-    [ -n "$PORT" ] && { export CAFS_KPS_URL=https://127.0.0.1:$PORT; return 0; }
-    kill -0 "$PID" 2>/dev/null || fail "kpsd exited"
-    sleep 0.1
-  done
-  fail "kpsd did not start"
-}
-# Under ASan/UBSan (scripts/test.sh) a sanitizer report in kpsd's log fails the test.
-sanitizer_clean() { ! grep -qE "Sanitizer|runtime error" "$@" 2>/dev/null; }
-stop_kpsd() {
-  kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
-  sanitizer_clean "$WORK/kpsd.log" || fail "sanitizer report from kpsd"
-}
+# shellcheck source=lib/kpsd.sh
+source "$(dirname "$0")/lib/kpsd.sh"
 integrity() {  # integrity DB: SQLite's own check
   python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); r=c.execute("pragma integrity_check").fetchall(); sys.exit(r!=[("ok",)])' "$1"
 }
