@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "kps/policy_validation.h"
+#include "policy/seed_examples.h"
 
 namespace cafs::kps {
 namespace {
@@ -38,22 +39,7 @@ TEST(ObjectsTest, StrictParsing) {
 }
 
 TEST(PolicyValidationTest, SeedExampleAndErrorsNameTheLine) {
-  const char* seed = R"(<vobj-list>
-<vobj>
-<vglob>*osdisk*</vglob>
-<symkey>062b9056-bf64-11df-8d3e-000c29abeb4d</symkey>
-<storepol>mirrored_pool_A</storepol>
-<access>Mon-Fri(9am-5pm)</access>
-<audit>all_records</audit>
-</vobj>
-<vobj>
-<vglob>hc_default</vglob>
-<symkey>01010101-0101-0101-0101-010101010101</symkey>
-<storepol>default_pool</storepol>
-<access>at_all_times</access>
-<audit>none</audit>
-</vobj>
-</vobj-list>)";
+  const char* seed = policy::seed_examples::kSeedVobjList;
   auto ok = ValidatePolicyXml(seed);
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
   EXPECT_EQ(ok->key_ids.size(), 2u);
