@@ -15,6 +15,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev python3
   # real peers used by integration tests
   qemu-utils fio libnbd-bin nbd-client libnfs-utils curl postgresql gocryptfs securefs procps
+  # NFSv3 front-end: libnfs client library for tests/bench, QEMU's nfs:// driver, the Ganesha peer
+  libnfs-dev qemu-block-extra rpcbind nfs-ganesha nfs-ganesha-vfs
 )
 
 SUDO=""
