@@ -1,0 +1,9 @@
+# NFS clients we did not write (libnfs) against the NFSv3 servers: nfs_procedures (every
+# MOUNT and NFSv3 procedure, checked) against a private NFS-Ganesha (lib/ganesha.sh), which
+# proves the program, and against cafsd. Each script exits 77 when a peer is missing.
+add_subdirectory(${CMAKE_CURRENT_LIST_DIR}/nfs_client ${CMAKE_CURRENT_BINARY_DIR}/nfs_client)
+if(TARGET nfs_procedures)
+  add_test(NAME nfs_ganesha_procedures
+    COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/nfs_ganesha_test.sh $<TARGET_FILE:nfs_procedures>)
+  set_tests_properties(nfs_ganesha_procedures PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+endif()

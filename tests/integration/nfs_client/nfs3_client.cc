@@ -1,0 +1,577 @@
+#include "nfs3_client.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace cafs::nfs_test {
+namespace {
+
+constexpr int kMaxDirPages = 10000;
+
+// libnfs's argument structs hold non-const pointers: these views alias strings that live
+// until the call returns (SyncRpc::Call is synchronous; libnfs encodes the call at once).
+nfs_fh3 FhView(std::string& fh) {
+  nfs_fh3 view{};
+  view.data.data_len = static_cast<u_int>(fh.size());
+  view.data.data_val = fh.data();
+  return view;
+}
+
+std::string Copy(const nfs_fh3& fh) {
+  return fh.data.data_val == nullptr ? std::string()
+                                     : std::string(fh.data.data_val, fh.data.data_len);
+}
+
+std::string Copy(const post_op_fh3& fh) {
+  return fh.handle_follows != 0 ? Copy(fh.post_op_fh3_u.handle) : std::string();
+}
+
+std::optional<fattr3> Copy(const post_op_attr& attr) {
+  if (attr.attributes_follow == 0) return std::nullopt;
+  return attr.post_op_attr_u.attributes;
+}
+
+sattr3 ToSattr(const Nfs3Client::SetAttrs& attrs) {
+  sattr3 s{};
+  if (attrs.mode) {
+    s.mode.set_it = 1;
+    s.mode.set_mode3_u.mode = *attrs.mode;
+  }
+  if (attrs.size) {
+    s.size.set_it = 1;
+    s.size.set_size3_u.size = *attrs.size;
+  }
+  s.atime.set_it = DONT_CHANGE;
+  s.mtime.set_it = DONT_CHANGE;
+  if (attrs.mtime) {
+    s.mtime.set_it = SET_TO_CLIENT_TIME;
+    s.mtime.set_mtime_u.mtime = *attrs.mtime;
+  }
+  return s;
+}
+
+std::string StatusName(const char* name, int status) {
+  if (status == kNoReply) return "no reply";
+  return name != nullptr ? std::string(name) : "status " + std::to_string(status);
+}
+
+}  // namespace
+
+std::string NfsStatusName(int status) {
+  return StatusName(status == kNoReply ? nullptr : nfsstat3_to_str(status), status);
+}
+
+std::string MountStatusName(int status) {
+  return StatusName(status == kNoReply ? nullptr : mountstat3_to_str(status), status);
+}
+
+// ---- MOUNT v3 ----
+
+bool MountClient::Null() {
+  return rpc_.Call<char>(
+      "MOUNT3 NULL",
+      [&](rpc_cb cb, void* pd) { return rpc_mount3_null_async(rpc_.context(), cb, pd); },
+      [](const char&) {});
+}
+
+MountClient::MntResult MountClient::Mnt(const std::string& path) {
+  MntResult r;
+  std::string p = path;
+  rpc_.Call<mountres3>(
+      "MOUNT3 MNT",
+      [&](rpc_cb cb, void* pd) { return rpc_mount3_mnt_async(rpc_.context(), cb, p.data(), pd); },
+      [&](const mountres3& res) {
+        r.status = res.fhs_status;
+        if (res.fhs_status != MNT3_OK) return;
+        const mountres3_ok& ok = res.mountres3_u.mountinfo;
+        r.fh.assign(ok.fhandle.fhandle3_val, ok.fhandle.fhandle3_len);
+        r.flavors.assign(ok.auth_flavors.auth_flavors_val,
+                         ok.auth_flavors.auth_flavors_val + ok.auth_flavors.auth_flavors_len);
+      });
+  return r;
+}
+
+MountClient::ListResult MountClient::Dump() {
+  ListResult r;
+  r.replied = rpc_.Call<mountlist>(
+      "MOUNT3 DUMP",
+      [&](rpc_cb cb, void* pd) { return rpc_mount3_dump_async(rpc_.context(), cb, pd); },
+      [&](const mountlist& list) {
+        for (const mountbody* m = list; m != nullptr; m = m->ml_next) {
+          r.hosts.emplace_back(m->ml_hostname != nullptr ? m->ml_hostname : "");
+          r.dirs.emplace_back(m->ml_directory != nullptr ? m->ml_directory : "");
+        }
+      });
+  return r;
+}
+
+bool MountClient::Umnt(const std::string& path) {
+  std::string p = path;
+  return rpc_.Call<char>(
+      "MOUNT3 UMNT",
+      [&](rpc_cb cb, void* pd) { return rpc_mount3_umnt_async(rpc_.context(), cb, p.data(), pd); },
+      [](const char&) {});
+}
+
+bool MountClient::Umntall() {
+  return rpc_.Call<char>(
+      "MOUNT3 UMNTALL",
+      [&](rpc_cb cb, void* pd) { return rpc_mount3_umntall_async(rpc_.context(), cb, pd); },
+      [](const char&) {});
+}
+
+MountClient::ListResult MountClient::Export() {
+  ListResult r;
+  r.replied = rpc_.Call<exports>(
+      "MOUNT3 EXPORT",
+      [&](rpc_cb cb, void* pd) { return rpc_mount3_export_async(rpc_.context(), cb, pd); },
+      [&](const exports& list) {
+        for (const exportnode* e = list; e != nullptr; e = e->ex_next) {
+          r.dirs.emplace_back(e->ex_dir != nullptr ? e->ex_dir : "");
+        }
+      });
+  return r;
+}
+
+// ---- NFSv3 ----
+
+bool Nfs3Client::Null() {
+  return rpc_.Call<char>(
+      "NFS3 NULL", [&](rpc_cb cb, void* pd) { return rpc_nfs3_null_async(rpc_.context(), cb, pd); },
+      [](const char&) {});
+}
+
+Nfs3Client::Attr Nfs3Client::Getattr(const std::string& fh) {
+  Attr r;
+  std::string f = fh;
+  GETATTR3args args{};
+  args.object = FhView(f);
+  rpc_.Call<GETATTR3res>(
+      "NFS3 GETATTR",
+      [&](rpc_cb cb, void* pd) { return rpc_nfs3_getattr_async(rpc_.context(), cb, &args, pd); },
+      [&](const GETATTR3res& res) {
+        r.status = res.status;
+        if (res.status == NFS3_OK) r.attr = res.GETATTR3res_u.resok.obj_attributes;
+      });
+  return r;
+}
+
+int Nfs3Client::Setattr(const std::string& fh, const SetAttrs& attrs,
+                        std::optional<nfstime3> guard_ctime) {
+  int status = kNoReply;
+  std::string f = fh;
+  SETATTR3args args{};
+  args.object = FhView(f);
+  args.new_attributes = ToSattr(attrs);
+  if (guard_ctime) {
+    args.guard.check = 1;
+    args.guard.sattrguard3_u.obj_ctime = *guard_ctime;
+  }
+  rpc_.Call<SETATTR3res>(
+      "NFS3 SETATTR",
+      [&](rpc_cb cb, void* pd) { return rpc_nfs3_setattr_async(rpc_.context(), cb, &args, pd); },
+      [&](const SETATTR3res& res) { status = res.status; });
+  return status;
+}
+
+Nfs3Client::Obj Nfs3Client::Lookup(const std::string& dir, const std::string& name) {
+  Obj r;
+  std::string d = dir;
+  std::string n = name;
+  LOOKUP3args args{};
+  args.what.dir = FhView(d);
+  args.what.name = n.data();
+  rpc_.Call<LOOKUP3res>(
+      "NFS3 LOOKUP",
+      [&](rpc_cb cb, void* pd) { return rpc_nfs3_lookup_async(rpc_.context(), cb, &args, pd); },
+      [&](const LOOKUP3res& res) {
+        r.status = res.status;
+        if (res.status != NFS3_OK) return;
+        r.fh = Copy(res.LOOKUP3res_u.resok.object);
+        r.attr = Copy(res.LOOKUP3res_u.resok.obj_attributes);
+      });
+  return r;
+}
+
+Nfs3Client::AccessResult Nfs3Client::Access(const std::string& fh, uint32_t bits) {
+  AccessResult r;
+  std::string f = fh;
+  ACCESS3args args{};
+  args.object = FhView(f);
+  args.access = bits;
+  rpc_.Call<ACCESS3res>(
+      "NFS3 ACCESS",
+      [&](rpc_cb cb, void* pd) { return rpc_nfs3_access_async(rpc_.context(), cb, &args, pd); },
+      [&](const ACCESS3res& res) {
+        r.status = res.status;
+        if (res.status == NFS3_OK) r.granted = res.ACCESS3res_u.resok.access;
+      });
+  return r;
+}
+
+Nfs3Client::ReadlinkResult Nfs3Client::Readlink(const std::string& fh) {
+  ReadlinkResult r;
+  std::string f = fh;
+  READLINK3args args{};
+  args.symlink = FhView(f);
+  rpc_.Call<READLINK3res>(
+      "NFS3 READLINK",
+      [&](rpc_cb cb, void* pd) { return rpc_nfs3_readlink_async(rpc_.context(), cb, &args, pd); },
+      [&](const READLINK3res& res) {
+        r.status = res.status;
+        if (res.status == NFS3_OK && res.READLINK3res_u.resok.data != nullptr) {
+          r.target = res.READLINK3res_u.resok.data;
+        }
+      });
+  return r;
+}
+
+Nfs3Client::ReadResult Nfs3Client::Read(const std::string& fh, uint64_t offset, uint32_t count) {
+  ReadResult r;
+  std::string f = fh;
+  READ3args args{};
+  args.file = FhView(f);
+  args.offset = offset;
+  args.count = count;
+  rpc_.Call<READ3res>(
+      "NFS3 READ",
+      [&](rpc_cb cb, void* pd) { return rpc_nfs3_read_async(rpc_.context(), cb, &args, pd); },
+      [&](const READ3res& res) {
+        r.status = res.status;
+        if (res.status != NFS3_OK) return;
+        const READ3resok& ok = res.READ3res_u.resok;
+        const u_int n = std::min(ok.count, ok.data.data_len);
+        if (ok.data.data_val != nullptr) r.data.assign(ok.data.data_val, n);
+        r.eof = ok.eof != 0;
+      });
+  return r;
+}
+
+Nfs3Client::WriteResult Nfs3Client::Write(const std::string& fh, uint64_t offset,
+                                          const std::string& data, stable_how stable) {
+  WriteResult r;
+  std::string f = fh;
+  std::string d = data;
+  WRITE3args args{};
+  args.file = FhView(f);
+  args.offset = offset;
+  args.count = static_cast<count3>(d.size());
+  args.stable = stable;
+  args.data.data_len = static_cast<u_int>(d.size());
+  args.data.data_val = d.data();
+  rpc_.Call<WRITE3res>(
+      "NFS3 WRITE",
+      [&](rpc_cb cb, void* pd) { return rpc_nfs3_write_async(rpc_.context(), cb, &args, pd); },
+      [&](const WRITE3res& res) {
+        r.status = res.status;
+        if (res.status != NFS3_OK) return;
+        const WRITE3resok& ok = res.WRITE3res_u.resok;
+        r.count = ok.count;
+        r.committed = ok.committed;
+        r.verf.assign(ok.verf, NFS3_WRITEVERFSIZE);
+      });
+  return r;
+}
+
+Nfs3Client::Obj Nfs3Client::Create(const std::string& dir, const std::string& name,
+                                   createmode3 mode, const SetAttrs& attrs, const Verifier& verf) {
+  Obj r;
+  std::string d = dir;
+  std::string n = name;
+  CREATE3args args{};
+  args.where.dir = FhView(d);
+  args.where.name = n.data();
+  args.how.mode = mode;
+  if (mode == EXCLUSIVE) {
+    std::memcpy(args.how.createhow3_u.verf, verf.data(),
+                std::min(verf.size(), sizeof(args.how.createhow3_u.verf)));
+  } else {
+    args.how.createhow3_u.obj_attributes = ToSattr(attrs);
+  }
+  rpc_.Call<CREATE3res>(
+      "NFS3 CREATE",
+      [&](rpc_cb cb, void* pd) { return rpc_nfs3_create_async(rpc_.context(), cb, &args, pd); },
+      [&](const CREATE3res& res) {
+        r.status = res.status;
+        if (res.status != NFS3_OK) return;
+        r.fh = Copy(res.CREATE3res_u.resok.obj);
+        r.attr = Copy(res.CREATE3res_u.resok.obj_attributes);
+      });
+  return r;
+}
+
+Nfs3Client::Obj Nfs3Client::Mkdir(const std::string& dir, const std::string& name,
+                                  const SetAttrs& attrs) {
+  Obj r;
+  std::string d = dir;
+  std::string n = name;
+  MKDIR3args args{};
+  args.where.dir = FhView(d);
+  args.where.name = n.data();
+  args.attributes = ToSattr(attrs);
+  rpc_.Call<MKDIR3res>(
+      "NFS3 MKDIR",
+      [&](rpc_cb cb, void* pd) { return rpc_nfs3_mkdir_async(rpc_.context(), cb, &args, pd); },
+      [&](const MKDIR3res& res) {
+        r.status = res.status;
+        if (res.status != NFS3_OK) return;
+        r.fh = Copy(res.MKDIR3res_u.resok.obj);
+        r.attr = Copy(res.MKDIR3res_u.resok.obj_attributes);
+      });
+  return r;
+}
+
+Nfs3Client::Obj Nfs3Client::Symlink(const std::string& dir, const std::string& name,
+                                    const std::string& target) {
+  Obj r;
+  std::string d = dir;
+  std::string n = name;
+  std::string t = target;
+  SYMLINK3args args{};
+  args.where.dir = FhView(d);
+  args.where.name = n.data();
+  args.symlink.symlink_attributes = ToSattr({});
+  args.symlink.symlink_data = t.data();
+  rpc_.Call<SYMLINK3res>(
+      "NFS3 SYMLINK",
+      [&](rpc_cb cb, void* pd) { return rpc_nfs3_symlink_async(rpc_.context(), cb, &args, pd); },
+      [&](const SYMLINK3res& res) {
+        r.status = res.status;
+        if (res.status != NFS3_OK) return;
+        r.fh = Copy(res.SYMLINK3res_u.resok.obj);
+        r.attr = Copy(res.SYMLINK3res_u.resok.obj_attributes);
+      });
+  return r;
+}
+
+Nfs3Client::Obj Nfs3Client::Mknod(const std::string& dir, const std::string& name, ftype3 type) {
+  Obj r;
+  std::string d = dir;
+  std::string n = name;
+  MKNOD3args args{};
+  args.where.dir = FhView(d);
+  args.where.name = n.data();
+  args.what.type = type;
+  SetAttrs attrs;
+  attrs.mode = 0644;
+  if (type == NF3SOCK) {
+    args.what.mknoddata3_u.sock_attributes = ToSattr(attrs);
+  } else {
+    args.what.mknoddata3_u.pipe_attributes = ToSattr(attrs);
+  }
+  rpc_.Call<MKNOD3res>(
+      "NFS3 MKNOD",
+      [&](rpc_cb cb, void* pd) { return rpc_nfs3_mknod_async(rpc_.context(), cb, &args, pd); },
+      [&](const MKNOD3res& res) {
+        r.status = res.status;
+        if (res.status != NFS3_OK) return;
+        r.fh = Copy(res.MKNOD3res_u.resok.obj);
+        r.attr = Copy(res.MKNOD3res_u.resok.obj_attributes);
+      });
+  return r;
+}
+
+int Nfs3Client::Remove(const std::string& dir, const std::string& name) {
+  int status = kNoReply;
+  std::string d = dir;
+  std::string n = name;
+  REMOVE3args args{};
+  args.object.dir = FhView(d);
+  args.object.name = n.data();
+  rpc_.Call<REMOVE3res>(
+      "NFS3 REMOVE",
+      [&](rpc_cb cb, void* pd) { return rpc_nfs3_remove_async(rpc_.context(), cb, &args, pd); },
+      [&](const REMOVE3res& res) { status = res.status; });
+  return status;
+}
+
+int Nfs3Client::Rmdir(const std::string& dir, const std::string& name) {
+  int status = kNoReply;
+  std::string d = dir;
+  std::string n = name;
+  RMDIR3args args{};
+  args.object.dir = FhView(d);
+  args.object.name = n.data();
+  rpc_.Call<RMDIR3res>(
+      "NFS3 RMDIR",
+      [&](rpc_cb cb, void* pd) { return rpc_nfs3_rmdir_async(rpc_.context(), cb, &args, pd); },
+      [&](const RMDIR3res& res) { status = res.status; });
+  return status;
+}
+
+int Nfs3Client::Rename(const std::string& from_dir, const std::string& from_name,
+                       const std::string& to_dir, const std::string& to_name) {
+  int status = kNoReply;
+  std::string fd = from_dir;
+  std::string fn = from_name;
+  std::string td = to_dir;
+  std::string tn = to_name;
+  RENAME3args args{};
+  args.from.dir = FhView(fd);
+  args.from.name = fn.data();
+  args.to.dir = FhView(td);
+  args.to.name = tn.data();
+  rpc_.Call<RENAME3res>(
+      "NFS3 RENAME",
+      [&](rpc_cb cb, void* pd) { return rpc_nfs3_rename_async(rpc_.context(), cb, &args, pd); },
+      [&](const RENAME3res& res) { status = res.status; });
+  return status;
+}
+
+Nfs3Client::LinkResult Nfs3Client::Link(const std::string& fh, const std::string& dir,
+                                        const std::string& name) {
+  LinkResult r;
+  std::string f = fh;
+  std::string d = dir;
+  std::string n = name;
+  LINK3args args{};
+  args.file = FhView(f);
+  args.link.dir = FhView(d);
+  args.link.name = n.data();
+  rpc_.Call<LINK3res>(
+      "NFS3 LINK",
+      [&](rpc_cb cb, void* pd) { return rpc_nfs3_link_async(rpc_.context(), cb, &args, pd); },
+      [&](const LINK3res& res) {
+        r.status = res.status;
+        if (res.status == NFS3_OK) r.file_attr = Copy(res.LINK3res_u.resok.file_attributes);
+      });
+  return r;
+}
+
+Nfs3Client::DirResult Nfs3Client::Readdir(const std::string& dir, uint32_t count) {
+  DirResult r;
+  std::string d = dir;
+  READDIR3args args{};
+  args.dir = FhView(d);
+  args.count = count;
+  bool eof = false;
+  while (!eof && r.pages < kMaxDirPages) {
+    int status = kNoReply;
+    const bool replied = rpc_.Call<READDIR3res>(
+        "NFS3 READDIR",
+        [&](rpc_cb cb, void* pd) { return rpc_nfs3_readdir_async(rpc_.context(), cb, &args, pd); },
+        [&](const READDIR3res& res) {
+          status = res.status;
+          if (res.status != NFS3_OK) return;
+          const READDIR3resok& ok = res.READDIR3res_u.resok;
+          for (const entry3* e = ok.reply.entries; e != nullptr; e = e->nextentry) {
+            DirEntry entry;
+            entry.name = e->name != nullptr ? e->name : "";
+            entry.fileid = e->fileid;
+            entry.cookie = e->cookie;
+            args.cookie = e->cookie;
+            r.entries.push_back(std::move(entry));
+          }
+          std::memcpy(args.cookieverf, ok.cookieverf, sizeof(args.cookieverf));
+          eof = ok.reply.eof != 0;
+        });
+    ++r.pages;
+    r.status = status;
+    if (!replied || status != NFS3_OK) break;
+  }
+  return r;
+}
+
+Nfs3Client::DirResult Nfs3Client::Readdirplus(const std::string& dir, uint32_t count) {
+  DirResult r;
+  std::string d = dir;
+  READDIRPLUS3args args{};
+  args.dir = FhView(d);
+  args.dircount = count / 2;
+  args.maxcount = count;
+  bool eof = false;
+  while (!eof && r.pages < kMaxDirPages) {
+    int status = kNoReply;
+    const bool replied = rpc_.Call<READDIRPLUS3res>(
+        "NFS3 READDIRPLUS",
+        [&](rpc_cb cb, void* pd) {
+          return rpc_nfs3_readdirplus_async(rpc_.context(), cb, &args, pd);
+        },
+        [&](const READDIRPLUS3res& res) {
+          status = res.status;
+          if (res.status != NFS3_OK) return;
+          const READDIRPLUS3resok& ok = res.READDIRPLUS3res_u.resok;
+          for (const entryplus3* e = ok.reply.entries; e != nullptr; e = e->nextentry) {
+            DirEntry entry;
+            entry.name = e->name != nullptr ? e->name : "";
+            entry.fileid = e->fileid;
+            entry.cookie = e->cookie;
+            entry.attr = Copy(e->name_attributes);
+            entry.fh = Copy(e->name_handle);
+            args.cookie = e->cookie;
+            r.entries.push_back(std::move(entry));
+          }
+          std::memcpy(args.cookieverf, ok.cookieverf, sizeof(args.cookieverf));
+          eof = ok.reply.eof != 0;
+        });
+    ++r.pages;
+    r.status = status;
+    if (!replied || status != NFS3_OK) break;
+  }
+  return r;
+}
+
+Nfs3Client::FsstatResult Nfs3Client::Fsstat(const std::string& fh) {
+  FsstatResult r;
+  std::string f = fh;
+  FSSTAT3args args{};
+  args.fsroot = FhView(f);
+  rpc_.Call<FSSTAT3res>(
+      "NFS3 FSSTAT",
+      [&](rpc_cb cb, void* pd) { return rpc_nfs3_fsstat_async(rpc_.context(), cb, &args, pd); },
+      [&](const FSSTAT3res& res) {
+        r.status = res.status;
+        if (res.status == NFS3_OK) r.ok = res.FSSTAT3res_u.resok;
+      });
+  return r;
+}
+
+Nfs3Client::FsinfoResult Nfs3Client::Fsinfo(const std::string& fh) {
+  FsinfoResult r;
+  std::string f = fh;
+  FSINFO3args args{};
+  args.fsroot = FhView(f);
+  rpc_.Call<FSINFO3res>(
+      "NFS3 FSINFO",
+      [&](rpc_cb cb, void* pd) { return rpc_nfs3_fsinfo_async(rpc_.context(), cb, &args, pd); },
+      [&](const FSINFO3res& res) {
+        r.status = res.status;
+        if (res.status == NFS3_OK) r.ok = res.FSINFO3res_u.resok;
+      });
+  return r;
+}
+
+Nfs3Client::PathconfResult Nfs3Client::Pathconf(const std::string& fh) {
+  PathconfResult r;
+  std::string f = fh;
+  PATHCONF3args args{};
+  args.object = FhView(f);
+  rpc_.Call<PATHCONF3res>(
+      "NFS3 PATHCONF",
+      [&](rpc_cb cb, void* pd) { return rpc_nfs3_pathconf_async(rpc_.context(), cb, &args, pd); },
+      [&](const PATHCONF3res& res) {
+        r.status = res.status;
+        if (res.status == NFS3_OK) r.ok = res.PATHCONF3res_u.resok;
+      });
+  return r;
+}
+
+Nfs3Client::CommitResult Nfs3Client::Commit(const std::string& fh, uint64_t offset,
+                                            uint32_t count) {
+  CommitResult r;
+  std::string f = fh;
+  COMMIT3args args{};
+  args.file = FhView(f);
+  args.offset = offset;
+  args.count = count;
+  rpc_.Call<COMMIT3res>(
+      "NFS3 COMMIT",
+      [&](rpc_cb cb, void* pd) { return rpc_nfs3_commit_async(rpc_.context(), cb, &args, pd); },
+      [&](const COMMIT3res& res) {
+        r.status = res.status;
+        if (res.status == NFS3_OK) r.verf.assign(res.COMMIT3res_u.resok.verf, NFS3_WRITEVERFSIZE);
+      });
+  return r;
+}
+
+}  // namespace cafs::nfs_test
