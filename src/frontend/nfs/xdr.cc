@@ -27,6 +27,7 @@ std::uint32_t XdrDecoder::U32() {
 std::uint64_t XdrDecoder::U64() {
   const std::uint64_t hi = U32();
   const std::uint64_t lo = U32();
+  if (!ok_) return 0;  // a truncated hyper reads as zero, not as its first half
   return (hi << 32) | lo;
 }
 

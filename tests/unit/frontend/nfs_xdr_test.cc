@@ -1,13 +1,13 @@
 // XDR codec (src/frontend/nfs/xdr.h): byte layouts of RFC 4506, padding, limits, sticky
 // failure and encode/decode round trips.
-#include "frontend/nfs/xdr.h"
-
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <limits>
 #include <string>
 #include <vector>
+
+#include "frontend/nfs/xdr.h"
 
 namespace cafs::frontend::nfs {
 namespace {
@@ -21,8 +21,8 @@ TEST(XdrTest, IntegersAreBigEndian) {
   enc.U64(0x0102030405060708ull);
   enc.Bool(true);
   enc.Bool(false);
-  const Bytes expected = {1, 2, 3, 4, 0xff, 0xff, 0xff, 0xfe, 1, 2, 3, 4, 5, 6, 7, 8,
-                          0, 0, 0, 1, 0, 0, 0, 0};
+  const Bytes expected = {1, 2, 3, 4, 0xff, 0xff, 0xff, 0xfe, 1, 2, 3, 4,
+                          5, 6, 7, 8, 0,    0,    0,    1,    0, 0, 0, 0};
   EXPECT_EQ(enc.bytes(), expected);
 
   XdrDecoder dec(enc.bytes());
