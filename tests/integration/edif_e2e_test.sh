@@ -14,12 +14,12 @@ for t in qemu-io timeout openssl python3 pgrep; do
   command -v $t >/dev/null || { echo "SKIP: $t not installed"; exit 77; }
 done
 
+. "$HERE/lib/edifd.sh"
 DIR=$(mktemp -d /tmp/edif_e2e.XXXXXX)
-PIDS=()
+RELAY=
 cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  sleep 0.3
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+  edif_cleanup
+  [ -n "$RELAY" ] && { kill "$RELAY" 2>/dev/null; wait "$RELAY" 2>/dev/null; }
   rm -rf "$DIR"
 }
 trap cleanup EXIT INT TERM
@@ -30,76 +30,26 @@ fail() {
   done
   exit 1
 }
-wait_for() {  # wait_for SECONDS FILE PATTERN
-  local n=$(( $1 * 10 ))
-  for _ in $(seq $n); do grep -q "$3" "$2" 2>/dev/null && return 0; sleep 0.1; done
-  return 1
-}
 
-# --- a test CA and two agent certificates (EC P-256), plus a rogue CA
-mkpki() {  # mkpki NAME LEAF...
-  local ca=$1; shift
-  timeout 30 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-    -subj "/CN=$ca CA" -keyout "$DIR/$ca-ca.key" -out "$DIR/$ca-ca.pem" 2>/dev/null || return 1
-  for leaf in "$@"; do
-    timeout 30 openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$leaf" \
-      -keyout "$DIR/$leaf.key" -out "$DIR/$leaf.csr" 2>/dev/null || return 1
-    timeout 30 openssl x509 -req -in "$DIR/$leaf.csr" -CA "$DIR/$ca-ca.pem" -CAkey "$DIR/$ca-ca.key" \
-      -CAcreateserial -days 2 -out "$DIR/$leaf.crt" 2>/dev/null || return 1
-  done
-}
-mkpki fabric host-agent target-agent || fail "openssl PKI"
-
-head -c 32 /dev/urandom | base64 > "$DIR/target.secret"
-head -c 32 /dev/urandom | base64 > "$DIR/host.secret"
+# A test CA and two agent certificates (EC P-256).
+edif_pki fabric host-agent:2100000000000001 target-agent:5000000000000001 || fail "openssl PKI"
 truncate -s 16M "$DIR/lun0.img"
 
-cat > "$DIR/target.toml" <<TOML
-[target]
-wwpn = "0x5000000000000001"
-port_id = 0x020100
-listen = "127.0.0.1:0"
-port_file = "$DIR/target.port"
-mailbox_socket = "$DIR/target-mbox.sock"
-agent_secret_file = "$DIR/target.secret"
-[[target.lun]]
-id = 0
-path = "$DIR/lun0.img"
-require_secure = true
-TOML
-timeout 250 "$EDIFD" target --config "$DIR/target.toml" > "$DIR/target.out" 2> "$DIR/target.log" &
-PIDS+=($!)
-for _ in $(seq 100); do [ -s "$DIR/target.port" ] && break; sleep 0.1; done
-[ -s "$DIR/target.port" ] || fail "target did not start"
+edif_target_config target 0x5000000000000001 0x020100
+edif_target_lun target 0 "$DIR/lun0.img" true
+edif_start_target target
 
-timeout 250 python3 "$HERE/edif_e2e_fabric_relay.py" "$(cat "$DIR/target.port")" \
+timeout 250 python3 "$HERE/edif_e2e_fabric_relay.py" "$(edif_target_port target)" \
   "$DIR/relay.port" "$DIR/fabric.bin" 2> "$DIR/relay.log" &
-PIDS+=($!)
+RELAY=$!
 for _ in $(seq 100); do [ -s "$DIR/relay.port" ] && break; sleep 0.1; done
 [ -s "$DIR/relay.port" ] || fail "relay did not start"
 
-cat > "$DIR/host.toml" <<TOML
-[host]
-lun_socket = "$DIR/luns.sock"
-io_wait_timeout_ms = 3000
-io_timeout_ms = 10000
-reconnect_interval_ms = 200
-[[host.port]]
-name = "hba0"
-wwpn = "0x2100000000000001"
-port_id = 0x010100
-mailbox_socket = "$DIR/hba0-mbox.sock"
-agent_secret_file = "$DIR/host.secret"
-[[host.port.target]]
-name = "array1"
-address = "127.0.0.1:$(cat "$DIR/relay.port")"
-wwpn = "0x5000000000000001"
-require_secure = true
-TOML
-timeout 250 "$EDIFD" host --config "$DIR/host.toml" > "$DIR/host.out" 2> "$DIR/host.log" &
-PIDS+=($!)
-wait_for 10 "$DIR/host.log" "export array1-lun0" || fail "host did not export the LUN"
-URI="nbd+unix:///array1-lun0?socket=$DIR/luns.sock"
+edif_host_config host
+edif_host_port host hba0 0x2100000000000001 0x010100
+edif_host_target host array1 "$(cat "$DIR/relay.port")" 0x5000000000000001 true
+edif_start_host host array1-lun0
+URI=$(edif_lun_uri host array1-lun0)
 
 # 1. No agents: the secure target refuses I/O (after the bounded wait).
 if timeout 60 qemu-io -f raw "$URI" -c 'write -P 0x11 0 4096' > "$DIR/qio0.out" 2>&1 \
@@ -108,18 +58,11 @@ if timeout 60 qemu-io -f raw "$URI" -c 'write -P 0x11 0 4096' > "$DIR/qio0.out" 
 fi
 
 # 2. Agents on both mailbox disks.
-start_agent() {  # start_agent LOG SOCKET SECRET ROLE LEAF
-  timeout 250 "$AGENT" --mailbox "nbd+unix:///mailbox?socket=$2" --secret-file "$3" \
-    --role "$4" --ca "$DIR/fabric-ca.pem" --cert "$DIR/$5.crt" --key "$DIR/$5.key" \
-    > /dev/null 2> "$1" &
-  PIDS+=($!)
-  LAST_PID=$!
-}
-start_agent "$DIR/agent-t.log" "$DIR/target-mbox.sock" "$DIR/target.secret" target target-agent
-start_agent "$DIR/agent-h.log" "$DIR/hba0-mbox.sock" "$DIR/host.secret" initiator host-agent
-HOST_AGENT=$LAST_PID
-wait_for 30 "$DIR/agent-h.log" "authenticated" || fail "host agent did not authenticate"
-wait_for 10 "$DIR/agent-t.log" "authenticated" || fail "target agent did not authenticate"
+edif_start_agent agent-t target target target-agent
+edif_start_agent agent-h hba0 initiator host-agent
+HOST_AGENT=$EDIF_LAST_PID
+edif_wait_log 30 "$DIR/agent-h.log" "authenticated" || fail "host agent did not authenticate"
+edif_wait_log 10 "$DIR/agent-t.log" "authenticated" || fail "target agent did not authenticate"
 
 timeout 60 qemu-io -f raw "$URI" -c 'write -P 0xa5 1M 2M' -c flush > "$DIR/qio1.out" 2>&1 \
   || { cat "$DIR/qio1.out"; fail "qemu-io write over the secure link"; }
@@ -144,16 +87,12 @@ check_fabric a5 || fail "fabric check"
 
 # 4. kill -9 the host agent, start a new one: sessions recover, I/O continues.
 # (HOST_AGENT is the `timeout` wrapper: kill its child, the agent itself.)
-AGENT_PID=$(pgrep -P "$HOST_AGENT")
-[ -n "$AGENT_PID" ] || fail "host agent process not found"
-kill -9 "$AGENT_PID"
-start_agent "$DIR/agent-h2.log" "$DIR/hba0-mbox.sock" "$DIR/host.secret" initiator host-agent
-wait_for 60 "$DIR/agent-h2.log" "authenticated" || fail "restarted host agent did not authenticate"
+edif_kill9 "$HOST_AGENT"
+edif_start_agent agent-h2 hba0 initiator host-agent
+edif_wait_log 60 "$DIR/agent-h2.log" "authenticated" || fail "restarted host agent did not authenticate"
 timeout 60 qemu-io -f raw "$URI" -c 'write -P 0x5a 4M 1M' -c 'read -P 0x5a 4M 1M' \
   -c 'read -P 0xa5 1M 2M' > "$DIR/qio3.out" 2>&1 || { cat "$DIR/qio3.out"; fail "I/O after agent restart"; }
 grep -qiE "Pattern verification failed|error" "$DIR/qio3.out" && { cat "$DIR/qio3.out"; fail "I/O after agent restart"; }
 check_fabric 5a || fail "fabric check after restart"
 
-# Clean stops.
-for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
 echo "PASS"
