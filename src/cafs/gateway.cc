@@ -536,4 +536,27 @@ void Gateway::Tick(bool force) {
   (void)CheckCapacity();
 }
 
+Result<const FileHandles*> Gateway::Handles() {
+  std::call_once(file_handles_once_,
+                 [this] { file_handles_ = FileHandles::Open(volume_->backing_root()); });
+  if (!file_handles_.ok()) return file_handles_.status();
+  return file_handles_->get();
+}
+
+Result<Bytes> Gateway::HandleOf(std::string_view path) {
+  CAFS_ASSIGN_OR_RETURN(const FileHandles* handles, Handles());
+  if (path.empty() || path.front() != '/') {
+    return Status::InvalidArgument("gateway paths are absolute, got '" + std::string(path) + "'");
+  }
+  std::string_view rel = path.substr(1);
+  while (!rel.empty() && rel.back() == '/') rel.remove_suffix(1);
+  CAFS_ASSIGN_OR_RETURN(auto comps, volume_->SplitPath(rel));
+  return handles->HandleOf(comps);
+}
+
+Result<std::string> Gateway::PathOfHandle(ByteView handle) {
+  CAFS_ASSIGN_OR_RETURN(const FileHandles* handles, Handles());
+  return handles->Resolve(handle);
+}
+
 }  // namespace cafs::core

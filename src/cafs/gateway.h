@@ -58,6 +58,7 @@
 #include "audit/access_aggregator.h"
 #include "audit/audit_log.h"
 #include "cafs/attr.h"
+#include "cafs/file_handles.h"
 #include "cafs/policy_cache.h"
 #include "cafs/volume.h"
 #include "util/clock.h"
@@ -153,6 +154,15 @@ class Gateway {
 
   std::size_t open_handles() const;
 
+  // Persistent file handles (NFS; src/cafs/file_handles.h, docs/nfs.md "File handles"): the
+  // handle of the entry at `path` (no policy check: handles only name entries, every
+  // operation on the path they resolve to is checked), and the current path of a handle
+  // (ESTALE for a removed entry or a bad handle). The first call sets the handles up over
+  // the backing store; it fails (EPERM without CAP_DAC_READ_SEARCH, ENOTSUP on a filesystem
+  // without handles) and keeps failing when they cannot work.
+  Result<Bytes> HandleOf(std::string_view path);
+  Result<std::string> PathOfHandle(ByteView handle);
+
  private:
   struct Context;  // a resolved, policy-checked path
   struct HandleState;
@@ -185,6 +195,10 @@ class Gateway {
 
   std::mutex capacity_mu_;
   std::map<std::string, bool> over_threshold_;  // guarded by capacity_mu_
+
+  Result<const FileHandles*> Handles();
+  std::once_flag file_handles_once_;
+  Result<std::unique_ptr<FileHandles>> file_handles_{Status::Internal("not set up")};
 };
 
 }  // namespace cafs::core
