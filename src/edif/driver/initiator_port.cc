@@ -119,19 +119,37 @@ std::shared_ptr<RemoteSession> InitiatorPort::SessionOf(const std::string& name)
   return nullptr;
 }
 
+bool InitiatorPort::SecureLocked(const Target& t, std::uint32_t lun) const {
+  auto it = t.luns.find(lun);
+  return t.spec.require_secure || (it != t.luns.end() && it->second.require_secure());
+}
+
+bool InitiatorPort::NeedsSecurityLocked(const Target& t) const {
+  bool secure = t.spec.require_secure;
+  for (const auto& [id, l] : t.luns) secure = secure || l.require_secure();
+  return secure;
+}
+
 bool InitiatorPort::UsableLocked(const Target& t, std::uint32_t lun) const {
   if (t.link != Link::kLoggedIn || !t.session) return false;
-  auto it = t.luns.find(lun);
-  const bool secure = t.spec.require_secure || (it != t.luns.end() && it->second.require_secure());
-  return secure ? t.online_secure : true;
+  return SecureLocked(t, lun) ? t.online_secure : true;
+}
+
+Status InitiatorPort::AuthTimeoutErrorLocked(const Target& t) const {
+  return IoError("I/O to target " + t.spec.name + " refused: authentication not completed within " +
+                 std::to_string(driver_.auth_timeout.count()) + " ms (require_secure)");
+}
+
+void InitiatorPort::ArmAuthTimerLocked(Target& t) {
+  t.auth_timed_out = false;
+  t.auth_deadline = clock_.MonotonicNow() + driver_.auth_timeout;
 }
 
 mailbox::TargetState InitiatorPort::StateLocked(const Target& t) const {
   if (t.link != Link::kLoggedIn) return mailbox::TargetState::kOffline;
   if (t.online_secure) return mailbox::TargetState::kOnlineSecure;
-  bool secure_only = t.spec.require_secure;
-  for (const auto& [id, l] : t.luns) secure_only = secure_only || l.require_secure();
-  return secure_only ? mailbox::TargetState::kLoggedIn : mailbox::TargetState::kOnlineClear;
+  return NeedsSecurityLocked(t) ? mailbox::TargetState::kLoggedIn
+                                : mailbox::TargetState::kOnlineClear;
 }
 
 void InitiatorPort::Connect(std::size_t index) {
@@ -200,8 +218,7 @@ void InitiatorPort::OnFrame(std::size_t index, const std::shared_ptr<hba::Fabric
     Target& t = targets_[index];
     if (t.conn != conn || !t.session) return;
     s = t.session;
-    auto it = t.luns.find(frame.header.lun);
-    require_secure = t.spec.require_secure || (it != t.luns.end() && it->second.require_secure());
+    require_secure = SecureLocked(t, frame.header.lun);
   }
   if (frame.header.type == FrameType::kAuthEls) {
     HandleAuthEls(s, frame);
@@ -259,6 +276,7 @@ void InitiatorPort::OnLoginAcc(std::size_t index,
       session = t.session;
       t.link = Link::kLoggedIn;
       t.online_secure = false;
+      ArmAuthTimerLocked(t);
       for (const hba::LunInfo& l : *luns) {
         const std::string name = t.spec.name + "-lun" + std::to_string(l.id);
         if (t.luns.count(l.id) == 0) new_exports.emplace_back(name, l);
@@ -311,6 +329,7 @@ void InitiatorPort::Lost(std::size_t index, const std::shared_ptr<hba::FabricCon
     t.session = nullptr;
     t.link = Link::kOffline;
     t.online_secure = false;
+    t.auth_timed_out = false;
     t.next_attempt = clock_.MonotonicNow() + driver_.reconnect_interval;
     for (auto& [xid, o] : t.outstanding) {
       fail.emplace_back(std::move(o.done),
@@ -347,18 +366,23 @@ void InitiatorPort::TearDown(std::size_t index, const char* why) {
 
 void InitiatorPort::SubmitIo(std::size_t index, std::uint32_t lun, hba::DataRequest request,
                              IoCallback done) {
+  Status refused;
   {
     std::lock_guard lock(mu_);
     Target& t = targets_[index];
     if (stopped_) {
-      done(IoError("driver stopped"), {});
-      return;
-    }
-    if (!UsableLocked(t, lun) || !t.waiting.empty()) {
+      refused = IoError("driver stopped");
+    } else if (t.link == Link::kLoggedIn && t.auth_timed_out && SecureLocked(t, lun)) {
+      refused = AuthTimeoutErrorLocked(t);
+    } else if (!UsableLocked(t, lun) || !t.waiting.empty()) {
       t.waiting.push_back(Pending{lun, std::move(request), std::move(done),
                                   clock_.MonotonicNow() + driver_.io_wait_timeout});
       return;
     }
+  }
+  if (!refused.ok()) {
+    done(refused, {});
+    return;
   }
   Issue(index, lun, std::move(request), std::move(done));
 }
@@ -424,8 +448,7 @@ void InitiatorPort::OnTick() {
       Target& t = targets_[i];
       while (!t.waiting.empty() && t.waiting.front().deadline <= now) {
         Pending& p = t.waiting.front();
-        const bool secure =
-            t.spec.require_secure || (t.luns.count(p.lun) != 0 && t.luns[p.lun].require_secure());
+        const bool secure = SecureLocked(t, p.lun);
         const std::string what = t.link != Link::kLoggedIn ? "not logged in" : "not online secure";
         const std::string msg = "I/O to target " + t.spec.name + " (wwpn 0x" +
                                 fmt::format("{:016x}", t.remote.wwpn) + ") failed: " + what +
@@ -434,6 +457,24 @@ void InitiatorPort::OnTick() {
         CAFS_LOG_ERROR("{}: {}", config_.port.name, msg);
         fail.emplace_back(std::move(p.done), IoError(msg));
         t.waiting.pop_front();
+      }
+      if (t.link == Link::kLoggedIn && t.session && !t.online_secure && !t.auth_timed_out &&
+          NeedsSecurityLocked(t) && now >= t.auth_deadline) {
+        t.auth_timed_out = true;
+        t.session->set_auth_state(mailbox::TargetAuthState::kFailed);
+        CAFS_LOG_ERROR(
+            "{}: target {} (wwpn 0x{:016x}): authentication not completed within {} ms ({}): "
+            "require_secure LUNs stay offline, their I/O fails with EIO",
+            config_.port.name, t.spec.name, t.remote.wwpn, driver_.auth_timeout.count(),
+            agent_started() ? "the agent did not finish it" : "no agent started on this port");
+        for (auto it = t.waiting.begin(); it != t.waiting.end();) {
+          if (SecureLocked(t, it->lun)) {
+            fail.emplace_back(std::move(it->done), AuthTimeoutErrorLocked(t));
+            it = t.waiting.erase(it);
+          } else {
+            ++it;
+          }
+        }
       }
       for (auto it = t.outstanding.begin(); it != t.outstanding.end();) {
         if (it->second.deadline <= now) {
@@ -476,6 +517,7 @@ Status InitiatorPort::OnAuthResult(const mailbox::AuthResult& r,
     {
       std::lock_guard lock(mu_);
       targets_[i].online_secure = true;
+      targets_[i].auth_timed_out = false;
     }
     CAFS_LOG_INFO("{}: target {} ONLINE secure", config_.port.name, config_.targets[i].name);
     KickWaiting(i);
@@ -490,6 +532,12 @@ Status InitiatorPort::OnAuthResult(const mailbox::AuthResult& r,
 
 void InitiatorPort::OnAgentStarted(std::uint64_t epoch, const mailbox::AppStart& app) {
   CAFS_LOG_INFO("{}: agent '{}' started, epoch {}", config_.port.name, app.app_id, epoch);
+  {
+    std::lock_guard lock(mu_);
+    for (Target& t : targets_) {
+      if (t.link == Link::kLoggedIn && !t.online_secure) ArmAuthTimerLocked(t);  // a new chance
+    }
+  }
   for (const auto& s : Sessions()) {
     if (s->auth_state() != mailbox::TargetAuthState::kAuthenticated) {
       PostAuthNeeded(s, mailbox::AuthReason::kLogin);
@@ -535,9 +583,7 @@ std::vector<mailbox::TargetEntry> InitiatorPort::ListRemotes() {
     e.port_id = t.remote.port_id;
     e.state = StateLocked(t);
     e.auth_state = t.session ? t.session->auth_state() : mailbox::TargetAuthState::kNone;
-    bool secure = t.spec.require_secure;
-    for (const auto& [id, l] : t.luns) secure = secure || l.require_secure();
-    e.flags = secure ? mailbox::kTargetRequireSecure : 0;
+    e.flags = NeedsSecurityLocked(t) ? mailbox::kTargetRequireSecure : 0;
     out.push_back(e);
   }
   return out;

@@ -70,6 +70,8 @@ class InitiatorPort final : public hba::HbaPort {
     hba::PortIdentity remote;
     std::map<std::uint32_t, hba::LunInfo> luns;
     bool online_secure = false;
+    bool auth_timed_out = false;  // auth_timeout passed without ONLINE_SECURE
+    TimePoint auth_deadline{};
     TimePoint next_attempt{};
     TimePoint login_deadline{};
     std::deque<Pending> waiting;
@@ -80,6 +82,14 @@ class InitiatorPort final : public hba::HbaPort {
 
   // mu_ held.
   bool UsableLocked(const Target& t, std::uint32_t lun) const;
+  // Whether I/O to `lun` of `t` needs an ONLINE_SECURE session.
+  bool SecureLocked(const Target& t, std::uint32_t lun) const;
+  // Whether any LUN of `t` (or the whole target) needs security.
+  bool NeedsSecurityLocked(const Target& t) const;
+  // The EIO for I/O refused because the authentication of `t` timed out.
+  Status AuthTimeoutErrorLocked(const Target& t) const;
+  // Starts a new auth_timeout window for `t`.
+  void ArmAuthTimerLocked(Target& t);
   mailbox::TargetState StateLocked(const Target& t) const;
   // Issues every waiting request that is now usable; returns the sends to do unlocked.
   void Connect(std::size_t index);

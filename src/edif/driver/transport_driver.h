@@ -8,6 +8,10 @@
 // the target as a DATA frame (sealed once a TX SA is installed) and completes with the reply;
 // a request without a reply within io_timeout, or outstanding when the target is lost, fails
 // with EIO. Lost targets are reconnected every reconnect_interval; TARGET_LOST is posted.
+// A target needing security that is not ONLINE_SECURE within auth_timeout of its login (or of
+// the agent's APP_START) has its authentication given up: auth state FAILED, an error logged,
+// waiting I/O to its secure LUNs failed at once with EIO and new I/O refused at once, until a
+// later AUTH_RESULT OK (or a re-login / agent restart, which re-arms the timer).
 //
 // Threading: thread-safe. Each port has a timer thread (HbaPort); fabric frames arrive on the
 // connections' reader threads; LUN requests come from the NBD server's threads.
@@ -48,6 +52,7 @@ struct DriverConfig {
   std::chrono::milliseconds io_timeout{30'000};
   std::chrono::milliseconds reconnect_interval{1'000};
   std::chrono::milliseconds login_timeout{10'000};
+  std::chrono::milliseconds auth_timeout{20'000};  // > the agents' 10 s handshake timeout
   std::vector<InitiatorPortConfig> ports;
 };
 

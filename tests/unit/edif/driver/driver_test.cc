@@ -1,7 +1,8 @@
 // edifd host + target in one process, driven by scripted agents that speak raw mailbox
 // messages over our NbdClient: login, AUTH_NEEDED, AUTH_ELS relay, SA install on both sides
 // with fixed test keys, ONLINE secure, sealed DATA on the fabric (captured by a send tap),
-// require_secure refusal, forged/replayed frames, hostile mailbox sectors, target lost.
+// require_secure refusal, forged/replayed frames, hostile mailbox sectors, target lost (also
+// with requests in flight, against a target that never answers), authentication timeout.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -12,10 +13,12 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <thread>
 
 #include "edif/driver/initiator_port.h"
 #include "edif/driver/transport_driver.h"
+#include "edif/hba/fabric_connection.h"
 #include "edif/mailbox/app_auth.h"
 #include "edif/mailbox/message.h"
 #include "edif/nbd/client.h"
@@ -181,6 +184,85 @@ class ScriptedAgent {
   std::vector<Message> backlog_;
 };
 
+// A target port that logs initiators in (one clear LUN 0 of 4 MiB) and swallows every DATA
+// request without answering while `answer` is false; otherwise answers each with success.
+class SilentTarget {
+ public:
+  SilentTarget() {
+    auto l = hba::FabricListener::Listen("127.0.0.1", 0, [this](auto conn) { Accept(conn); });
+    EXPECT_TRUE(l.ok()) << l.status().ToString();
+    if (l.ok()) listener_ = std::move(*l);
+  }
+  ~SilentTarget() {
+    if (listener_) listener_->Stop();
+    DropConnections();
+  }
+  std::uint16_t port() const { return listener_->port(); }
+  std::size_t swallowed() {
+    std::lock_guard l(mu_);
+    return swallowed_;
+  }
+  void set_answer(bool a) {
+    std::lock_guard l(mu_);
+    answer_ = a;
+  }
+  // What a crashed target process looks like to the host: every connection closes.
+  void DropConnections() {
+    std::vector<std::shared_ptr<hba::FabricConnection>> conns;
+    {
+      std::lock_guard l(mu_);
+      conns.swap(conns_);
+    }
+    for (auto& c : conns) c->Close();
+  }
+
+ private:
+  void Accept(const std::shared_ptr<hba::FabricConnection>& conn) {
+    {
+      std::lock_guard l(mu_);
+      conns_.push_back(conn);
+    }
+    std::weak_ptr<hba::FabricConnection> weak = conn;
+    conn->Start([this, weak](link::Frame f) { OnFrame(weak.lock(), f); }, [](Status) {});
+  }
+  void OnFrame(const std::shared_ptr<hba::FabricConnection>& conn, const link::Frame& f) {
+    if (!conn) return;
+    link::FrameHeader h;
+    h.src_wwpn = kTargetWwpn;
+    h.src_port_id = kTargetPortId;
+    h.dst_wwpn = f.header.src_wwpn;
+    h.dst_port_id = f.header.src_port_id;
+    h.exchange_id = f.header.exchange_id;
+    h.lun = f.header.lun;
+    if (f.header.type == link::FrameType::kLogin) {
+      h.type = link::FrameType::kLoginAcc;
+      (void)conn->SendFrame(h, *hba::EncodeLoginAcc({{0, 0, 4 << 20}}));
+      return;
+    }
+    if (f.header.type != link::FrameType::kData) return;
+    auto req = hba::DecodeDataRequest(f.payload);
+    if (!req.ok()) return;
+    {
+      std::lock_guard l(mu_);
+      if (!answer_) {
+        ++swallowed_;
+        return;
+      }
+    }
+    hba::DataReply reply;
+    reply.cmd = req->cmd;
+    if (req->cmd == hba::DataCmd::kRead) reply.data = Bytes(req->length, 0);
+    h.type = link::FrameType::kData;
+    (void)conn->SendFrame(h, hba::EncodeDataReply(reply));
+  }
+
+  std::unique_ptr<hba::FabricListener> listener_;
+  std::mutex mu_;
+  std::vector<std::shared_ptr<hba::FabricConnection>> conns_;  // guarded by mu_
+  std::size_t swallowed_ = 0;                                  // guarded by mu_
+  bool answer_ = false;                                        // guarded by mu_
+};
+
 class EdifHostTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -215,10 +297,16 @@ class EdifHostTest : public ::testing::Test {
   }
   void StartHost(bool require_secure, std::chrono::milliseconds keepalive = 60s,
                  std::uint64_t soft_frames = 1ull << 30) {
+    StartHostOn(target_->port(), require_secure, keepalive, soft_frames);
+  }
+  void StartHostOn(std::uint16_t target_port, bool require_secure,
+                   std::chrono::milliseconds keepalive = 60s,
+                   std::uint64_t soft_frames = 1ull << 30) {
     driver::DriverConfig dc;
     dc.lun_socket = dir_ + "/luns.sock";
-    dc.io_wait_timeout = 800ms;
-    dc.io_timeout = 3s;
+    dc.io_wait_timeout = io_wait_timeout_;
+    dc.io_timeout = io_timeout_;
+    dc.auth_timeout = auth_timeout_;
     dc.reconnect_interval = 100ms;
     driver::InitiatorPortConfig pc;
     pc.port.name = "hba0";
@@ -227,7 +315,7 @@ class EdifHostTest : public ::testing::Test {
     pc.port.keepalive_timeout = keepalive;
     pc.port.sa_policy.limits.soft_frames = soft_frames;
     pc.mailbox_socket = dir_ + "/hba0-mbox.sock";
-    pc.targets.push_back({"t1", "127.0.0.1", target_->port(), kTargetWwpn, require_secure});
+    pc.targets.push_back({"t1", "127.0.0.1", target_port, kTargetWwpn, require_secure});
     dc.ports.push_back(pc);
     std::vector<SecureBuffer> secrets;
     secrets.push_back(Secret('h'));
@@ -255,10 +343,37 @@ class EdifHostTest : public ::testing::Test {
     return b;
   }
 
-  // Both agents start, relay one AUTH_ELS exchange and install SAs with fixed keys.
-  void Authenticate(ScriptedAgent& host, ScriptedAgent& tgt) {
+  // Submits a DATA request straight to the port (no NBD: the error message is kept) and
+  // returns its completion status (Timeout if it did not complete within 10 s).
+  Status PortWrite(std::uint64_t offset, const Bytes& data) {
+    auto done = std::make_shared<std::promise<Status>>();
+    auto f = done->get_future();
+    hba::DataRequest r;
+    r.cmd = hba::DataCmd::kWrite;
+    r.offset = offset;
+    r.length = static_cast<std::uint32_t>(data.size());
+    r.data = data;
+    driver_->port("hba0")->SubmitIo(0, 0, std::move(r),
+                                    [done](Status s, Bytes) { done->set_value(s); });
+    if (f.wait_for(10s) != std::future_status::ready) return Status::Timeout("no completion");
+    return f.get();
+  }
+  bool WaitState(mailbox::TargetState st, mailbox::TargetAuthState auth) {
+    for (int i = 0; i < 500; ++i) {
+      auto ts = driver_->Targets();
+      if (ts[0].state == st && ts[0].auth_state == auth) return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  }
+
+  // Both agents start (the host's only if `start_host`), relay one AUTH_ELS exchange and
+  // install SAs with fixed keys.
+  void Authenticate(ScriptedAgent& host, ScriptedAgent& tgt, bool start_host = true) {
     ASSERT_TRUE(tgt.Start().ok());
-    ASSERT_TRUE(host.Start().ok());
+    if (start_host) {
+      ASSERT_TRUE(host.Start().ok());
+    }
     auto need = host.WaitType(MessageType::kAuthNeeded);
     ASSERT_TRUE(need.ok()) << need.status().ToString();
     auto an = mailbox::DecodePayload(need->header.type, need->payload);
@@ -307,6 +422,9 @@ class EdifHostTest : public ::testing::Test {
     ASSERT_TRUE(r.ok() && r->err == 0);
   }
 
+  std::chrono::milliseconds io_wait_timeout_ = 800ms;
+  std::chrono::milliseconds io_timeout_ = 3s;
+  std::chrono::milliseconds auth_timeout_ = 20s;
   std::string dir_, lun_path_;
   std::unique_ptr<target::TargetPort> target_;
   std::unique_ptr<driver::TransportDriver> driver_;
@@ -548,6 +666,118 @@ TEST_F(EdifHostTest, TargetLostMidIoThenReconnects) {
   }
   EXPECT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(FileBytes(8192, 4096), Pattern(4096));
+}
+
+// Requests already sent to a target whose connection drops complete at once with EIO naming
+// the loss (not the io_timeout "no reply"); the driver posts TARGET_LOST, re-logs in and the
+// LUN works again.
+TEST_F(EdifHostTest, RequestsInFlightFailWhenTheTargetConnectionDrops) {
+  io_timeout_ = 60s;  // a hang would show as "no reply" / no completion, not as "lost"
+  SilentTarget silent;
+  StartHostOn(silent.port(), false);
+  ScriptedAgent host(dir_ + "/hba0-mbox.sock", Secret('h'), kHostWwpn, kHostPortId);
+  ASSERT_TRUE(host.Start().ok());
+  std::vector<std::future<Status>> inflight;
+  for (int i = 0; i < 4; ++i) {
+    inflight.push_back(std::async(std::launch::async, [this, i] {
+      return PortWrite(static_cast<std::uint64_t>(i) * 4096, Pattern(4096));
+    }));
+  }
+  for (int i = 0; i < 500 && silent.swallowed() < 4; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(silent.swallowed(), 4u);  // all four are on the target, unanswered
+  silent.DropConnections();
+  for (auto& f : inflight) {
+    Status s = f.get();
+    EXPECT_EQ(s.errno_value(), EIO) << s.ToString();
+    EXPECT_NE(s.ToString().find("target t1 lost"), std::string::npos) << s.ToString();
+  }
+  auto lost = host.WaitType(MessageType::kTargetLost);
+  ASSERT_TRUE(lost.ok()) << lost.status().ToString();
+  auto lp = mailbox::DecodePayload(lost->header.type, lost->payload);
+  ASSERT_TRUE(lp.ok());
+  EXPECT_EQ(std::get<mailbox::TargetEvent>(*lp).target_wwpn, kTargetWwpn);
+  // The port reconnects by itself; once logged in again, I/O is answered.
+  silent.set_answer(true);
+  auto added = host.WaitType(MessageType::kTargetAdded);
+  ASSERT_TRUE(added.ok()) << added.status().ToString();
+  EXPECT_TRUE(PortWrite(0, Pattern(4096)).ok());
+  auto lun = Lun();
+  ASSERT_TRUE(lun);
+  EXPECT_TRUE(lun->Write(8192, Pattern(4096)).ok());
+}
+
+// A secure session lost with its target: after the target is back, the host agent is asked to
+// authenticate again (AUTH_NEEDED on the re-login), I/O waits until the new SAs are in, and
+// the LUN works again, sealed.
+TEST_F(EdifHostTest, SecureTargetLostAndBackIsReauthenticated) {
+  StartTarget(true);
+  io_wait_timeout_ = 10s;
+  StartHost(true);
+  {
+    ScriptedAgent host(dir_ + "/hba0-mbox.sock", Secret('h'), kHostWwpn, kHostPortId);
+    ScriptedAgent tgt(dir_ + "/target-mbox.sock", Secret('t'), kTargetWwpn, kTargetPortId);
+    Authenticate(host, tgt);
+    auto lun = Lun();
+    ASSERT_TRUE(lun);
+    ASSERT_TRUE(lun->Write(0, Pattern(4096)).ok());
+    const std::uint16_t port = target_->port();
+    target_->Stop();
+    target_.reset();
+    ASSERT_TRUE(host.WaitType(MessageType::kTargetLost).ok());
+    EXPECT_EQ(driver_->Targets()[0].state, mailbox::TargetState::kOffline);
+    // Guest I/O issued while the target is away waits for the new secure session.
+    auto pending = std::async(std::launch::async, [&] { return lun->Write(4096, Pattern(4096)); });
+    StartTarget(true, port);
+    ScriptedAgent tgt2(dir_ + "/target-mbox.sock", Secret('t'), kTargetWwpn, kTargetPortId);
+    Authenticate(host, tgt2, /*start_host=*/false);
+    EXPECT_EQ(driver_->Targets()[0].state, mailbox::TargetState::kOnlineSecure);
+    Status s = pending.get();
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    EXPECT_EQ(FileBytes(4096, 4096), Pattern(4096));
+    EXPECT_GE(driver_->port("hba0")->SessionStats(kTargetWwpn)->tx_frames, 1u);
+  }
+}
+
+// No agent on the host port: the require_secure target's authentication is given up after
+// auth_timeout (auth state FAILED), I/O is refused at once with an error naming it; an agent
+// that then authenticates brings the LUN online.
+TEST_F(EdifHostTest, AuthTimeoutWithoutAgentKeepsLunOfflineUntilAuthenticated) {
+  StartTarget(true);
+  io_wait_timeout_ = 30s;  // the refusal must come from the auth timeout
+  auth_timeout_ = 300ms;
+  StartHost(true);
+  ASSERT_TRUE(WaitState(mailbox::TargetState::kLoggedIn, mailbox::TargetAuthState::kFailed));
+  Status s = PortWrite(0, Pattern(4096));
+  EXPECT_EQ(s.errno_value(), EIO) << s.ToString();
+  EXPECT_NE(s.ToString().find("authentication not completed within 300 ms"), std::string::npos)
+      << s.ToString();
+  auto lun = Lun();
+  ASSERT_TRUE(lun);
+  EXPECT_EQ(lun->Write(0, Pattern(4096)).errno_value(), EIO);
+  EXPECT_EQ(FileBytes(0, 4096), Bytes(4096, 0));
+
+  ScriptedAgent host(dir_ + "/hba0-mbox.sock", Secret('h'), kHostWwpn, kHostPortId);
+  ScriptedAgent tgt(dir_ + "/target-mbox.sock", Secret('t'), kTargetWwpn, kTargetPortId);
+  Authenticate(host, tgt);
+  EXPECT_EQ(driver_->Targets()[0].state, mailbox::TargetState::kOnlineSecure);
+  EXPECT_TRUE(lun->Write(0, Pattern(4096)).ok());
+  EXPECT_EQ(FileBytes(0, 4096), Pattern(4096));
+}
+
+// An agent that starts, gets AUTH_NEEDED and stalls: same bounded give-up; I/O that was
+// waiting for the session fails with the auth-timeout error, not after io_wait_timeout.
+TEST_F(EdifHostTest, AuthTimeoutWithStalledAgentFailsWaitingIo) {
+  StartTarget(true);
+  io_wait_timeout_ = 30s;
+  auth_timeout_ = 1500ms;
+  StartHost(true);
+  ScriptedAgent host(dir_ + "/hba0-mbox.sock", Secret('h'), kHostWwpn, kHostPortId);
+  ASSERT_TRUE(host.Start().ok());
+  ASSERT_TRUE(host.WaitType(MessageType::kAuthNeeded).ok());
+  Status s = PortWrite(0, Pattern(4096));  // waits, then fails when the auth is given up
+  EXPECT_EQ(s.errno_value(), EIO) << s.ToString();
+  EXPECT_NE(s.ToString().find("authentication not completed"), std::string::npos) << s.ToString();
+  EXPECT_EQ(driver_->Targets()[0].auth_state, mailbox::TargetAuthState::kFailed);
 }
 
 TEST_F(EdifHostTest, DriverStartAnnouncesEpochReset) {
