@@ -2,3 +2,4 @@
 include(${CMAKE_CURRENT_LIST_DIR}/edif_nbd_fuzz.cmake OPTIONAL)
 include(${CMAKE_CURRENT_LIST_DIR}/edif_mailbox_fuzz.cmake OPTIONAL)
 include(${CMAKE_CURRENT_LIST_DIR}/edif_link_fuzz.cmake OPTIONAL)
+include(${CMAKE_CURRENT_LIST_DIR}/edif_hba_fuzz.cmake OPTIONAL)
