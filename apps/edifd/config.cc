@@ -48,6 +48,29 @@ std::chrono::milliseconds Ms(View n, std::int64_t def) {
   return std::chrono::milliseconds(n.value_or(def));
 }
 
+// sa_soft_bytes, sa_soft_frames, sa_soft_lifetime_ms (docs/edif.md section 2): the SA soft
+// limits that trigger a rekey; a key not set keeps SaLimits' default. Each must be positive and
+// below its hard limit.
+template <typename View>
+Status SoftLimits(const std::string& file, View t, edif::link::SaLimits& l) {
+  auto get = [&](const char* key, std::uint64_t& v, std::uint64_t hard) -> Status {
+    if (t[key].node() == nullptr) return Status::OK();
+    auto i = t[key].template value<std::int64_t>();
+    if (!i || *i <= 0 || static_cast<std::uint64_t>(*i) >= hard) {
+      return Bad(file, std::string(key) + " must be a positive integer below the hard limit");
+    }
+    v = static_cast<std::uint64_t>(*i);
+    return Status::OK();
+  };
+  CAFS_RETURN_IF_ERROR(get("sa_soft_bytes", l.soft_bytes, l.hard_bytes));
+  CAFS_RETURN_IF_ERROR(get("sa_soft_frames", l.soft_frames, l.hard_frames));
+  auto ms = static_cast<std::uint64_t>(l.soft_lifetime.count());
+  CAFS_RETURN_IF_ERROR(
+      get("sa_soft_lifetime_ms", ms, static_cast<std::uint64_t>(l.hard_lifetime.count())));
+  l.soft_lifetime = std::chrono::milliseconds(static_cast<std::int64_t>(ms));
+  return Status::OK();
+}
+
 Result<toml::table> Parse(const std::string& path) {
   try {
     return toml::parse_file(path);
@@ -78,6 +101,7 @@ Result<TargetFile> LoadTargetConfig(const std::string& path) {
   f.port_file = Str(t["port_file"]);
   c.port.keepalive_timeout = Ms(t["keepalive_timeout_ms"], 60'000);
   c.port.nop_timeout = Ms(t["nop_timeout_ms"], 10'000);
+  CAFS_RETURN_IF_ERROR(SoftLimits(path, t, c.port.sa_policy.limits));
   if (const toml::array* luns = t["lun"].as_array()) {
     for (const toml::node& n : *luns) {
       const toml::table* lt = n.as_table();
@@ -122,6 +146,7 @@ Result<HostFile> LoadHostConfig(const std::string& path) {
                           PortId(path, (*pt)["port_id"].node(), "port.port_id"));
     p.port.keepalive_timeout = keepalive;
     p.port.nop_timeout = nop;
+    CAFS_RETURN_IF_ERROR(SoftLimits(path, h, p.port.sa_policy.limits));
     p.mailbox_socket = (*pt)["mailbox_socket"].value_or(std::string());
     if (p.mailbox_socket.empty()) return Bad(path, "port.mailbox_socket is required");
     std::string secret = (*pt)["agent_secret_file"].value_or(std::string());
