@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "edif/agent/cert_wwpn.h"
 #include "edif/agent/psk_identity.h"
 
 namespace cafs::edif::agent {
@@ -69,6 +70,17 @@ int FindPskCallback(SSL* ssl, const unsigned char* id, std::size_t idlen, SSL_SE
   return *sess != nullptr ? 1 : 0;
 }
 
+// X.509: after the chain verifies, the leaf must name the peer's WWPN (cert_wwpn.h).
+int VerifyCallback(int preverify_ok, X509_STORE_CTX* store) {
+  if (preverify_ok != 1 || X509_STORE_CTX_get_error_depth(store) != 0) return preverify_ok;
+  auto* ssl =
+      static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  auto* self = static_cast<TlsSession*>(SSL_get_app_data(ssl));
+  if (self->CheckPeerCertificate(X509_STORE_CTX_get_current_cert(store))) return 1;
+  X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
+  return 0;
+}
+
 }  // namespace
 
 Result<std::shared_ptr<TlsContext>> TlsContext::Create(TlsRole role, const TlsCredentials& creds) {
@@ -112,6 +124,7 @@ Result<std::unique_ptr<TlsSession>> TlsSession::Create(std::shared_ptr<TlsContex
   if (ssl == nullptr) return Status::Internal("SSL_new: " + DrainErrors());
   const bool client = ctx->role() == TlsRole::kClient;
   std::unique_ptr<TlsSession> s(new TlsSession(ctx, ssl));
+  s->expected_peer_wwpn_ = client ? target_wwpn : initiator_wwpn;
   BIO* rbio = BIO_new(BIO_s_mem());
   BIO* wbio = BIO_new(BIO_s_mem());
   if (rbio == nullptr || wbio == nullptr) {
@@ -131,6 +144,8 @@ Result<std::unique_ptr<TlsSession>> TlsSession::Create(std::shared_ptr<TlsContex
     } else {
       SSL_set_psk_find_session_callback(ssl, FindPskCallback);
     }
+  } else {
+    SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, VerifyCallback);
   }
   if (client) {
     SSL_set_connect_state(ssl);
@@ -168,6 +183,9 @@ Status TlsSession::Pump() {
       if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return Status::OK();
       failed_ = true;
       std::string why = DrainErrors();
+      if (!peer_name_error_.empty()) {
+        return Status::AuthFailed("TLS handshake failed: " + peer_name_error_);
+      }
       const long v = SSL_get_verify_result(ssl_);
       if (v != X509_V_OK)
         why += std::string(" (certificate: ") + X509_verify_cert_error_string(v) + ")";
@@ -241,6 +259,13 @@ Result<SecureBuffer> TlsSession::Export(std::string_view label, ByteView context
     return Status::Internal("SSL_export_keying_material: " + DrainErrors());
   }
   return out;
+}
+
+bool TlsSession::CheckPeerCertificate(X509* cert) {
+  Status s = CheckCertificateWwpn(cert, expected_peer_wwpn_);
+  if (s.ok()) return true;
+  peer_name_error_ = s.message();
+  return false;
 }
 
 std::string TlsSession::peer_description() const {

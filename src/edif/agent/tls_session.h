@@ -4,7 +4,9 @@
 //
 // Roles: the initiator-side agent is the TLS client, the target-side agent the server.
 // Authentication (TlsContext): mutual X.509 (both sides present a certificate chaining to the
-// configured CA; a missing or foreign certificate fails the handshake), or an external PSK
+// configured CA and naming the WWPN of its port as a "urn:wwpn:<16 hex>" subjectAltName URI,
+// cert_wwpn.h: the client checks the target's WWPN, the server the initiator's; a missing or
+// foreign certificate, or one naming another WWPN, fails the handshake), or an external PSK
 // derived from a configured secret and both WWPNs (psk_identity.h). TLS 1.3 only, no session
 // tickets, no renegotiation.
 //
@@ -26,6 +28,7 @@
 
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;
+typedef struct x509_st X509;
 
 namespace cafs::edif::agent {
 
@@ -96,6 +99,9 @@ class TlsSession {
   // For the OpenSSL PSK callbacks.
   const std::string& psk_identity() const { return psk_identity_; }
   const SecureBuffer& tls_psk() const { return tls_psk_; }
+  // For the OpenSSL verify callback (X.509 mode): whether the peer's leaf certificate names
+  // the peer's WWPN; the reason is kept for Feed()'s error otherwise.
+  bool CheckPeerCertificate(X509* cert);
 
  private:
   TlsSession(std::shared_ptr<TlsContext> ctx, SSL* ssl) : ctx_(std::move(ctx)), ssl_(ssl) {}
@@ -105,6 +111,8 @@ class TlsSession {
   SSL* ssl_;
   bool established_ = false;
   bool failed_ = false;
+  std::uint64_t expected_peer_wwpn_ = 0;
+  std::string peer_name_error_;
   std::string psk_identity_;
   SecureBuffer tls_psk_;
   Bytes app_in_;  // tunnel stream bytes not yet forming a whole message

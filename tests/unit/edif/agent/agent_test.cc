@@ -140,8 +140,8 @@ class AgentTest : public ::testing::Test {
     char tmpl[] = "/tmp/edif-agent-e2e-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
-    pki_ = testing::MakePki(dir_, "fabric", "host-agent", "target-agent");
-    rogue_ = testing::MakePki(dir_, "rogue", "rogue-host", "rogue-target");
+    pki_ = testing::MakePki(dir_, "fabric", "host-agent", kHostWwpn, "target-agent", kTargetWwpn);
+    rogue_ = testing::MakePki(dir_, "rogue", "rogue-host", kHostWwpn, "rogue-target", kTargetWwpn);
     mbx::EndpointConfig hc;
     hc.wwpn = kHostWwpn;
     hc.port_id = 0x010100;
@@ -300,6 +300,24 @@ TEST_F(AgentTest, WrongCertificateReportsAuthFail) {
   }));
   EXPECT_FALSE(host_->targets()[0].authenticated);
   EXPECT_FALSE(host_->targets()[0].last_error.empty());
+  std::scoped_lock lock(host_drv_.mu_);
+  EXPECT_EQ(host_drv_.auth_ok_, 0);
+  EXPECT_TRUE(host_drv_.tx_.empty());
+}
+
+// A valid certificate of the fabric CA that names another port's WWPN: AUTH_RESULT FAIL on
+// the host side, with the reason in the agent's state.
+TEST_F(AgentTest, CertificateNamingAnotherWwpnReportsAuthFail) {
+  const auto impostor =
+      testing::IssueLeaf(dir_, "fabric", "impostor-target", 0x5000'0c29'0000'0bad);
+  StartAgents(Config(TlsRole::kClient, pki_.a, 1), Config(TlsRole::kServer, impostor, 2));
+  ASSERT_TRUE(RunUntil([&] {
+    std::scoped_lock lock(host_drv_.mu_);
+    return host_drv_.auth_fail_ >= 1;
+  }));
+  EXPECT_FALSE(host_->targets()[0].authenticated);
+  EXPECT_NE(host_->targets()[0].last_error.find("names WWPN 50000c2900000bad"), std::string::npos)
+      << host_->targets()[0].last_error;
   std::scoped_lock lock(host_drv_.mu_);
   EXPECT_EQ(host_drv_.auth_ok_, 0);
   EXPECT_TRUE(host_drv_.tx_.empty());

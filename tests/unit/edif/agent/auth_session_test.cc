@@ -3,6 +3,8 @@
 #include "edif/agent/auth_session.h"
 
 #include <gtest/gtest.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -10,6 +12,7 @@
 #include <filesystem>
 #include <map>
 
+#include "edif/agent/cert_wwpn.h"
 #include "edif/agent/psk_identity.h"
 #include "test_pki.h"
 
@@ -99,8 +102,8 @@ class AuthSessionTest : public ::testing::Test {
     char tmpl[] = "/tmp/edif-agent-pki-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
-    pki_ = testing::MakePki(dir_, "fabric", "host-agent", "target-agent");
-    rogue_ = testing::MakePki(dir_, "rogue", "rogue-host", "rogue-target");
+    pki_ = testing::MakePki(dir_, "fabric", "host-agent", kInitiator, "target-agent", kTarget);
+    rogue_ = testing::MakePki(dir_, "rogue", "rogue-host", kInitiator, "rogue-target", kTarget);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
@@ -244,6 +247,91 @@ TEST_F(AuthSessionTest, ClientWithRogueCertificateIsRefused) {
   EXPECT_FALSE(t.failed.empty());
   EXPECT_FALSE(i.failed.empty());
   EXPECT_TRUE(t.rx.empty());
+}
+
+// Same CA, valid chain, but the certificate names another port: refused on both sides, and
+// the failing side says which WWPN the certificate names.
+TEST_F(AuthSessionTest, TargetCertificateNamingAnotherWwpnIsRefused) {
+  const auto impostor =
+      testing::IssueLeaf(dir_, "fabric", "impostor-target", 0x5000'0c29'0000'0bad);
+  Side i, t;
+  Make(Creds(pki_.a), Creds(impostor), i, t);
+  Handle(i, i.s->Start());
+  Pump(i, t);
+  EXPECT_EQ(i.authenticated + t.authenticated, 0);
+  EXPECT_NE(i.failed.find("names WWPN 50000c2900000bad, but the peer port is 50000c2900000002"),
+            std::string::npos)
+      << i.failed;
+  EXPECT_FALSE(t.failed.empty());
+  EXPECT_TRUE(i.rx.empty());
+  EXPECT_TRUE(t.rx.empty());
+}
+
+TEST_F(AuthSessionTest, InitiatorCertificateNamingAnotherWwpnIsRefused) {
+  const auto impostor = testing::IssueLeaf(dir_, "fabric", "impostor-host", kTarget);
+  Side i, t;
+  Make(Creds(impostor), Creds(pki_.b), i, t);
+  Handle(i, i.s->Start());
+  Pump(i, t);
+  EXPECT_EQ(i.authenticated + t.authenticated, 0);
+  EXPECT_NE(t.failed.find("names WWPN 50000c2900000002, but the peer port is 21000024ff000001"),
+            std::string::npos)
+      << t.failed;
+  EXPECT_FALSE(i.failed.empty());
+  EXPECT_TRUE(t.rx.empty());
+}
+
+TEST_F(AuthSessionTest, CertificateNamingNoWwpnIsRefused) {
+  const auto unnamed = testing::IssueLeaf(dir_, "fabric", "unnamed-target", std::nullopt);
+  Side i, t;
+  Make(Creds(pki_.a), Creds(unnamed), i, t);
+  Handle(i, i.s->Start());
+  Pump(i, t);
+  EXPECT_EQ(i.authenticated + t.authenticated, 0);
+  EXPECT_NE(i.failed.find("names no WWPN"), std::string::npos) << i.failed;
+}
+
+X509* ReadCert(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) return nullptr;
+  X509* x = PEM_read_X509(f, nullptr, nullptr, nullptr);
+  std::fclose(f);
+  return x;
+}
+
+TEST_F(AuthSessionTest, CertificateWwpnParsing) {
+  EXPECT_EQ(WwpnUri(kTarget), "urn:wwpn:50000c2900000002");
+  EXPECT_EQ(*ParseWwpnUri("urn:wwpn:50000C2900000002"), kTarget);
+  EXPECT_FALSE(ParseWwpnUri("urn:wwpn:50:00:0c:29:00:00:00:02").ok());
+  EXPECT_FALSE(ParseWwpnUri("urn:wwpn:50000c290000000").ok());
+  EXPECT_FALSE(ParseWwpnUri("urn:wwpn:50000c29000000zz").ok());
+  EXPECT_FALSE(ParseWwpnUri("urn:wwnn:50000c2900000002").ok());
+
+  X509* named = ReadCert(pki_.b.cert);
+  ASSERT_NE(named, nullptr);
+  EXPECT_EQ(*CertificateWwpn(named), kTarget);
+  EXPECT_TRUE(CheckCertificateWwpn(named, kTarget).ok());
+  EXPECT_TRUE(CheckCertificateWwpn(named, kInitiator).IsAuthFailed());
+  X509_free(named);
+
+  // Two different WWPNs, or a malformed one next to other URIs: names nothing usable.
+  const auto two =
+      testing::IssueLeaf(dir_, "fabric", "two", std::nullopt,
+                         "URI:urn:wwpn:50000c2900000002,URI:urn:wwpn:50000c2900000003");
+  const auto bad = testing::IssueLeaf(dir_, "fabric", "bad", std::nullopt,
+                                      "URI:https://example.com,URI:urn:wwpn:xyz");
+  const auto other = testing::IssueLeaf(dir_, "fabric", "other", std::nullopt,
+                                        "URI:https://example.com,DNS:target.example");
+  for (const auto& [file, code] : {std::pair{two.cert, Status::Code::kCorruption},
+                                   std::pair{bad.cert, Status::Code::kCorruption},
+                                   std::pair{other.cert, Status::Code::kNotFound}}) {
+    X509* x = ReadCert(file);
+    ASSERT_NE(x, nullptr);
+    auto w = CertificateWwpn(x);
+    EXPECT_EQ(w.status().code(), code) << file << ": " << w.status().ToString();
+    EXPECT_TRUE(CheckCertificateWwpn(x, kTarget).IsAuthFailed());
+    X509_free(x);
+  }
 }
 
 TEST_F(AuthSessionTest, ExternalPskWorks) {

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "edif/agent/cert_wwpn.h"
+
 namespace cafs::edif::agent::testing {
 
 namespace {
@@ -19,8 +21,9 @@ void Check(bool ok, const char* what) {
   }
 }
 
+// `san`: a subjectAltName value in openssl.cnf syntax ("" = none).
 X509* MakeCert(EVP_PKEY* key, const std::string& cn, X509* issuer, EVP_PKEY* issuer_key, bool ca,
-               long serial) {
+               long serial, const std::string& san = "") {
   X509* x = X509_new();
   Check(x != nullptr, "X509_new");
   X509_set_version(x, 2);
@@ -40,6 +43,12 @@ X509* MakeCert(EVP_PKEY* key, const std::string& cn, X509* issuer, EVP_PKEY* iss
   Check(ext != nullptr, "basic constraints");
   X509_add_ext(x, ext, -1);
   X509_EXTENSION_free(ext);
+  if (!san.empty()) {
+    ext = X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, san.c_str());
+    Check(ext != nullptr, "subjectAltName");
+    X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+  }
   if (ca) {
     ext = X509V3_EXT_conf_nid(nullptr, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign");
     X509_add_ext(x, ext, -1);
@@ -63,11 +72,16 @@ void WriteKey(const std::string& path, EVP_PKEY* k) {
   std::fclose(f);
 }
 
+std::string SanFor(std::optional<std::uint64_t> wwpn, const std::string& uris) {
+  if (!uris.empty()) return uris;
+  return wwpn ? "URI:" + WwpnUri(*wwpn) : "";
+}
+
 PemFiles Leaf(const std::string& dir, const std::string& cn, X509* ca, EVP_PKEY* ca_key,
-              const std::string& ca_path, long serial) {
+              const std::string& ca_path, long serial, const std::string& san) {
   EVP_PKEY* k = EVP_EC_gen("P-256");
   Check(k != nullptr, "EVP_EC_gen");
-  X509* x = MakeCert(k, cn, ca, ca_key, false, serial);
+  X509* x = MakeCert(k, cn, ca, ca_key, false, serial, san);
   PemFiles p{ca_path, dir + "/" + cn + ".crt", dir + "/" + cn + ".key"};
   WriteCert(p.cert, x);
   WriteKey(p.key, k);
@@ -79,16 +93,37 @@ PemFiles Leaf(const std::string& dir, const std::string& cn, X509* ca, EVP_PKEY*
 }  // namespace
 
 TestPki MakePki(const std::string& dir, const std::string& name, const std::string& leaf_a,
-                const std::string& leaf_b) {
+                std::uint64_t wwpn_a, const std::string& leaf_b, std::uint64_t wwpn_b) {
   EVP_PKEY* ca_key = EVP_EC_gen("P-256");
   Check(ca_key != nullptr, "EVP_EC_gen CA");
   X509* ca = MakeCert(ca_key, name + " CA", nullptr, nullptr, true, 1);
   const std::string ca_path = dir + "/" + name + "-ca.pem";
   WriteCert(ca_path, ca);
-  TestPki pki{Leaf(dir, leaf_a, ca, ca_key, ca_path, 2), Leaf(dir, leaf_b, ca, ca_key, ca_path, 3)};
+  WriteKey(dir + "/" + name + "-ca.key", ca_key);
+  TestPki pki{Leaf(dir, leaf_a, ca, ca_key, ca_path, 2, SanFor(wwpn_a, "")),
+              Leaf(dir, leaf_b, ca, ca_key, ca_path, 3, SanFor(wwpn_b, ""))};
   X509_free(ca);
   EVP_PKEY_free(ca_key);
   return pki;
+}
+
+PemFiles IssueLeaf(const std::string& dir, const std::string& ca_name, const std::string& cn,
+                   std::optional<std::uint64_t> wwpn, const std::string& uris) {
+  const std::string ca_path = dir + "/" + ca_name + "-ca.pem";
+  FILE* f = std::fopen(ca_path.c_str(), "r");
+  Check(f != nullptr, "fopen CA");
+  X509* ca = PEM_read_X509(f, nullptr, nullptr, nullptr);
+  std::fclose(f);
+  f = std::fopen((dir + "/" + ca_name + "-ca.key").c_str(), "r");
+  Check(f != nullptr, "fopen CA key");
+  EVP_PKEY* ca_key = PEM_read_PrivateKey(f, nullptr, nullptr, nullptr);
+  std::fclose(f);
+  Check(ca != nullptr && ca_key != nullptr, "reading the CA");
+  static long serial = 100;
+  PemFiles p = Leaf(dir, cn, ca, ca_key, ca_path, ++serial, SanFor(wwpn, uris));
+  X509_free(ca);
+  EVP_PKEY_free(ca_key);
+  return p;
 }
 
 }  // namespace cafs::edif::agent::testing
