@@ -10,11 +10,8 @@ set -u
 EDIFD=$1
 AGENT=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
-for t in qemu-io timeout openssl python3 pgrep; do
-  command -v $t >/dev/null || { echo "SKIP: $t not installed"; exit 77; }
-done
-
 . "$HERE/lib/edifd.sh"
+edif_require qemu-io timeout openssl python3 pgrep
 DIR=$(mktemp -d /tmp/edif_e2e.XXXXXX)
 RELAY=
 cleanup() {

@@ -322,6 +322,7 @@ void Agent::Dispatch(const mbx::Message& m) {
     if (config_.role != TlsRole::kClient) return;  // the initiator's agent starts
     if (a->reason == static_cast<std::uint32_t>(mbx::AuthReason::kRekey) && t.session &&
         t.session->state() == AuthSession::State::kEstablished) {
+      t.phase_start = Now();
       Apply(t, t.session->StartRekey());
     } else if (!t.session || t.session->state() == AuthSession::State::kFailed ||
                t.session->state() == AuthSession::State::kEstablished) {
@@ -353,6 +354,7 @@ void Agent::Dispatch(const mbx::Message& m) {
       t.session = std::move(s).value();
       t.authenticated = false;
       t.exchange_id = els->exchange_id;
+      t.phase_start = Now();
       CAFS_LOG_INFO("authentication requested by initiator {}", Wwpn(t.wwpn));
     }
     if (!t.session) {
@@ -372,10 +374,14 @@ void Agent::Dispatch(const mbx::Message& m) {
               c->direction == mbx::SaDirection::kRx ? SaDir::kRx : SaDir::kTx, c->spi, c->err));
   } else if (const auto* x = As<mbx::SaExpiring>(*payload)) {
     auto it = targets_.find(x->target_wwpn);
+    // Only the SAs in use count: an old RX SA waiting to be retired may cross its time limit
+    // too, and rekeying for it would only pile up more RX SAs.
     if (it != targets_.end() && it->second.session &&
-        it->second.session->state() == AuthSession::State::kEstablished) {
+        it->second.session->state() == AuthSession::State::kEstablished &&
+        (x->spi == it->second.session->rx_spi() || x->spi == it->second.session->tx_spi())) {
       CAFS_LOG_INFO("SA {:08x} for {} expiring (reason {}): rekey", x->spi, Wwpn(x->target_wwpn),
                     static_cast<int>(x->reason));
+      it->second.phase_start = Now();
       Apply(it->second, it->second.session->StartRekey());
     }
   } else if (const auto* te = As<mbx::TargetEvent>(*payload)) {
@@ -421,6 +427,7 @@ void Agent::StartAuth(Target& t) {
   t.session = std::move(s).value();
   t.authenticated = false;
   t.retry_at.reset();
+  t.phase_start = Now();
   CAFS_LOG_INFO("authenticating target {} (exchange {:08x})", Wwpn(t.wwpn), t.exchange_id);
   Apply(t, t.session->Start());
 }
@@ -483,8 +490,8 @@ void Agent::Apply(Target& t, std::vector<AuthAction> actions) {
         t.last_error.clear();
         t.peer = t.session ? t.session->peer_description() : "";
         ++stats_.auth_ok;
-        CAFS_LOG_INFO("target {} authenticated ({}), RX SPI {:08x} TX SPI {:08x}", Wwpn(t.wwpn),
-                      t.peer, t.session->rx_spi(), t.session->tx_spi());
+        CAFS_LOG_INFO("target {} authenticated ({}), RX SPI {:08x} TX SPI {:08x}{}", Wwpn(t.wwpn),
+                      t.peer, t.session->rx_spi(), t.session->tx_spi(), PhaseTime(t));
         for (std::uint32_t spi : t.stale_rx) {
           AuthAction del;
           del.spi = spi;
@@ -500,14 +507,22 @@ void Agent::Apply(Target& t, std::vector<AuthAction> actions) {
       }
       case AuthAction::Kind::kRekeyed:
         ++stats_.rekeys;
-        CAFS_LOG_INFO("target {} rekeyed: generation {}, RX SPI {:08x} TX SPI {:08x}", Wwpn(t.wwpn),
-                      a.generation, t.session->rx_spi(), t.session->tx_spi());
+        CAFS_LOG_INFO("target {} rekeyed: generation {}, RX SPI {:08x} TX SPI {:08x}{}",
+                      Wwpn(t.wwpn), a.generation, t.session->rx_spi(), t.session->tx_spi(),
+                      PhaseTime(t));
         break;
       case AuthAction::Kind::kFailed:
         OnAuthFailed(t, a.reason);
         break;
     }
   }
+}
+
+std::string Agent::PhaseTime(Target& t) const {
+  if (!t.phase_start) return "";  // a rekey the peer started
+  const std::chrono::duration<double, std::milli> d = Now() - *t.phase_start;
+  t.phase_start.reset();
+  return fmt::format(", in {:.3f} ms", d.count());
 }
 
 void Agent::OnAuthFailed(Target& t, const std::string& reason) {
@@ -592,6 +607,12 @@ Status Agent::Run() {
     CAFS_LOG_INFO("agent stopped (APP_STOP {})", done ? "acknowledged" : "not answered");
   }
   return Status::OK();
+}
+
+void Agent::Ping(std::function<void(std::uint32_t)> done) {
+  if (!started_) return;
+  Send(MessageType::kGetPortInfo, mbx::EncodePayload(mbx::GetPortInfo{}),
+       [done = std::move(done)](const mbx::Header&, const mbx::ResultMsg& r) { done(r.err); });
 }
 
 void Agent::RequestStop() {

@@ -100,6 +100,11 @@ class Agent {
   Status Run();
   void RequestStop();
 
+  // Sends GET_PORT_INFO and calls `done` with its RESULT's errno when the answer arrives: one
+  // mailbox round trip (bench/edif times it). Before started() nothing is sent and `done` is
+  // not called.
+  void Ping(std::function<void(std::uint32_t err)> done);
+
   bool started() const { return started_; }
   std::uint64_t epoch() const { return epoch_; }
   std::uint64_t port_wwpn() const { return wwpn_; }
@@ -119,6 +124,8 @@ class Agent {
     std::chrono::milliseconds backoff{0};
     std::string peer;
     std::string last_error;
+    // When this side began the authentication or rekey in progress (logged with its end).
+    std::optional<std::chrono::steady_clock::time_point> phase_start;
   };
 
   Agent(AgentConfig config, BlockChannel& channel, const Clock& clock,
@@ -141,6 +148,8 @@ class Agent {
   void Apply(Target& t, std::vector<AuthAction> actions);
   void SendSa(Target& t, mailbox::SaDirection dir, mailbox::SaOp op, const AuthAction& a);
   void OnAuthFailed(Target& t, const std::string& reason);
+  // ", in X ms" since t.phase_start (then cleared), or "" when this side did not start it.
+  std::string PhaseTime(Target& t) const;
   Target& TargetFor(std::uint64_t wwpn, std::uint32_t port_id);
   void Timers();
 

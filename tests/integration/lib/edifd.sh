@@ -2,8 +2,9 @@
 # configuration files, starts `edifd target`, `edifd host` and `edif-agent` processes, waits
 # until each is ready, stops them, and cleans up.
 #
-# The caller defines EDIFD (the edifd binary), AGENT (edif-agent, for the agent functions),
-# DIR (its private temp dir: configs, sockets, logs and secrets all go there) and fail().
+# The caller defines EDIFD (the edifd binary), AGENT (edif-agent, for the agent functions) and
+# DIR (its private temp dir: configs, sockets, logs and secrets all go there), or calls
+# edif_test_init for both DIR and cleanup; it may redefine fail() after sourcing this file.
 # Naming, for a process or port called NAME:
 #   $DIR/NAME.toml  config      $DIR/NAME.log  stderr (spdlog)   $DIR/NAME.out  stdout
 #   $DIR/NAME.secret            APP_START secret of a target or host port (created on demand)
@@ -13,9 +14,34 @@
 # Every process started is a `timeout EDIF_TIMEOUT` wrapper recorded in EDIF_PIDS; its child
 # (the daemon itself, for kill -9) is found with edif_child. edif_cleanup stops them all
 # (SIGTERM, then SIGKILL) and is safe to call from an EXIT trap.
+# EDIF_LOG_LEVEL (default info) is passed to edifd as --log-level.
 
 EDIF_PIDS=()
 EDIF_TIMEOUT=${EDIF_TIMEOUT:-300}
+
+edif_require() {  # edif_require TOOL...: exit 77 (skipped) when one is not installed
+  local t
+  for t in "$@"; do command -v "$t" >/dev/null || { echo "SKIP: $t not installed"; exit 77; }; done
+}
+
+# edif_test_init NAME: for a test script: DIR=$(mktemp -d /tmp/NAME.XXXXXX), an EXIT trap that
+# stops every process and removes DIR (kept and printed when EDIF_KEEP is set), and a fail()
+# that prints the last 40 lines of each $DIR/*.log, then exits 1.
+edif_test_init() {
+  DIR=$(mktemp -d "/tmp/$1.XXXXXX")
+  trap edif_test_cleanup EXIT
+  trap 'exit 1' INT TERM
+}
+edif_test_cleanup() {
+  edif_cleanup
+  if [ -n "${EDIF_KEEP:-}" ]; then echo "kept $DIR"; else rm -rf "$DIR"; fi
+}
+fail() {
+  local f
+  echo "FAIL: $*"
+  for f in "$DIR"/*.log; do [ -f "$f" ] && { echo "--- ${f##*/}"; tail -40 "$f"; }; done
+  exit 1
+}
 
 edif_wait_log() {  # edif_wait_log SECONDS FILE PATTERN (grep -E)
   local n=$(( $1 * 10 ))
@@ -90,7 +116,7 @@ TOML
 
 edif_start_target() {  # edif_start_target NAME: sets EDIF_LAST_PID; the port is in $DIR/NAME.port
   rm -f "$DIR/$1.port"
-  timeout "$EDIF_TIMEOUT" "$EDIFD" target --config "$DIR/$1.toml" > "$DIR/$1.out" 2>> "$DIR/$1.log" &
+  timeout "$EDIF_TIMEOUT" "$EDIFD" target --config "$DIR/$1.toml" --log-level "${EDIF_LOG_LEVEL:-info}" > "$DIR/$1.out" 2>> "$DIR/$1.log" &
   EDIF_LAST_PID=$!
   EDIF_PIDS+=("$EDIF_LAST_PID")
   for _ in $(seq 100); do
@@ -142,7 +168,7 @@ TOML
 edif_start_host() {  # edif_start_host NAME EXPORT...: waits for "ready" and each LUN export
   local base
   base=$(edif_lines "$DIR/$1.log")
-  timeout "$EDIF_TIMEOUT" "$EDIFD" host --config "$DIR/$1.toml" > "$DIR/$1.out" 2>> "$DIR/$1.log" &
+  timeout "$EDIF_TIMEOUT" "$EDIFD" host --config "$DIR/$1.toml" --log-level "${EDIF_LOG_LEVEL:-info}" > "$DIR/$1.out" 2>> "$DIR/$1.log" &
   EDIF_LAST_PID=$!
   EDIF_PIDS+=("$EDIF_LAST_PID")
   local name=$1; shift
