@@ -8,6 +8,8 @@
 #  3. the target restarts on the same fabric address: the host logs in again by itself and
 #     qemu-io writes and verifies data; what was written before the crash (on a second LUN of
 #     the target, away from the bench's writes) is still there.
+#  4. agent absent: a second target with a require_secure LUN is given up after
+#     auth_timeout_ms (log line naming it), and qemu-io's write to it fails at once.
 # Usage: edif_faults_test.sh EDIFD     Exit 77 when a tool is missing.
 set -u
 EDIFD=$1
@@ -45,12 +47,18 @@ edif_target_lun target 1 "$DIR/lun1.img" false
 edif_start_target target
 TARGET=$EDIF_LAST_PID
 [ "$(edif_target_port target)" = "$FPORT" ] || fail "target is not on port $FPORT"
+truncate -s 16M "$DIR/secure0.img"
+edif_target_config secure 0x5000000000000002 0x020200
+edif_target_lun secure 0 "$DIR/secure0.img" true
+edif_start_target secure
 
 edif_host_config host "io_wait_timeout_ms = 3000
-io_timeout_ms = 60000"
+io_timeout_ms = 60000
+auth_timeout_ms = 1500"
 edif_host_port host hba0 0x2100000000000001 0x010100
 edif_host_target host array1 "$FPORT" 0x5000000000000001 false
-edif_start_host host array1-lun0 array1-lun1
+edif_host_target host vault "$(edif_target_port secure)" 0x5000000000000002 true
+edif_start_host host array1-lun0 array1-lun1 vault-lun0
 HOST=$EDIF_LAST_PID
 URI=$(edif_lun_uri host array1-lun0)
 URI1=$(edif_lun_uri host array1-lun1)
@@ -105,5 +113,16 @@ for check in "$URI read -P 0xa7 4M 1M" "$URI1 read -P 0x3c 0 1M"; do
   grep -qiE "Pattern verification failed|error" "$DIR/qio-verify.log" && {
     cat "$DIR/qio-verify.log"; fail "data lost or wrong after the restart ($*)"; }
 done
+# 4. No agent for the require_secure target: authentication given up after auth_timeout_ms.
+edif_wait_log 10 "$DIR/host.log" \
+  "target vault .*authentication not completed within 1500 ms \(no agent started on this port\)" \
+  || fail "host did not give the authentication of vault up"
+if timeout 30 qemu-io -f raw "$(edif_lun_uri host vault-lun0)" -c 'write -P 0x11 0 4k' \
+   > "$DIR/qio-vault.log" 2>&1 && ! grep -qi "error" "$DIR/qio-vault.log"; then
+  fail "I/O to a require_secure target without agents succeeded"
+fi
+edif_wait_log 5 "$DIR/host.log" "I/O to target vault refused: authentication not completed" \
+  || fail "no log line for the refused I/O"
+cmp -s "$DIR/secure0.img" <(head -c 16M /dev/zero) || fail "the secure LUN was written"
 edif_sanitizer_clean "$DIR"/*.log || fail "sanitizer report"
 echo "PASS"

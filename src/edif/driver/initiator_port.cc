@@ -142,6 +142,7 @@ Status InitiatorPort::AuthTimeoutErrorLocked(const Target& t) const {
 
 void InitiatorPort::ArmAuthTimerLocked(Target& t) {
   t.auth_timed_out = false;
+  t.refusal_logged = false;
   t.auth_deadline = clock_.MonotonicNow() + driver_.auth_timeout;
 }
 
@@ -374,6 +375,11 @@ void InitiatorPort::SubmitIo(std::size_t index, std::uint32_t lun, hba::DataRequ
       refused = IoError("driver stopped");
     } else if (t.link == Link::kLoggedIn && t.auth_timed_out && SecureLocked(t, lun)) {
       refused = AuthTimeoutErrorLocked(t);
+      if (!t.refusal_logged) {  // once per timeout, not per request
+        t.refusal_logged = true;
+        CAFS_LOG_ERROR("{}: {} (further refusals not logged)", config_.port.name,
+                       refused.message());
+      }
     } else if (!UsableLocked(t, lun) || !t.waiting.empty()) {
       t.waiting.push_back(Pending{lun, std::move(request), std::move(done),
                                   clock_.MonotonicNow() + driver_.io_wait_timeout});

@@ -71,6 +71,7 @@ class InitiatorPort final : public hba::HbaPort {
     std::map<std::uint32_t, hba::LunInfo> luns;
     bool online_secure = false;
     bool auth_timed_out = false;  // auth_timeout passed without ONLINE_SECURE
+    bool refusal_logged = false;  // the first I/O refused after that was logged
     TimePoint auth_deadline{};
     TimePoint next_attempt{};
     TimePoint login_deadline{};
