@@ -104,9 +104,11 @@ Result<Redirector> DecodeRedirector(std::string_view text) {
   bool have_guid = false, have_path = false;
   while (std::getline(in, line)) {
     if (line.rfind("guid ", 0) == 0) {
+      if (have_guid) return Status::Corruption("redirector: two guid lines");
       CAFS_ASSIGN_OR_RETURN(r.guid, Uuid::Parse(line.substr(5)));
       have_guid = true;
     } else if (line.rfind("path ", 0) == 0) {
+      if (have_path) return Status::Corruption("redirector: two path lines");
       r.pool_path = line.substr(5);
       have_path = true;
     } else if (!line.empty()) {
@@ -193,7 +195,9 @@ struct Volume::Impl {
     const std::string prefix = name + std::string(kRedirectorSeparator);
     while (struct dirent* d = ::readdir(dir)) {
       std::string_view entry(d->d_name);
+      // The rest must be a possible pool name: "a###p" is "a#" in pool "p", never "a".
       if (entry.size() > prefix.size() && entry.substr(0, prefix.size()) == prefix &&
+          pool::ValidatePoolName(std::string(entry.substr(prefix.size()))).ok() &&
           ::fstatat(dirfd, d->d_name, &e.st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(e.st.st_mode)) {
         e.kind = Kind::kRedirector;
         e.backing_name = std::string(entry);
@@ -243,10 +247,7 @@ struct Volume::Impl {
       env::OpenOptions opts =
           read_only ? env::OpenOptions::ReadOnly() : env::OpenOptions::ReadWrite();
       CAFS_ASSIGN_OR_RETURN(auto file, pool->OpenFile(path, opts));
-      std::vector<std::uint8_t> raw(format::kHeaderSize);
-      CAFS_ASSIGN_OR_RETURN(std::size_t got, file->ReadAt(0, raw));
-      raw.resize(got);
-      CAFS_ASSIGN_OR_RETURN(*hdr, format::ParseHeaderUnverified(raw));
+      CAFS_ASSIGN_OR_RETURN(*hdr, ReadHeader(*file));
       if (hdr->file_guid != r.guid) {
         return Status::Corruption("pool file " + path + " holds file " + hdr->file_guid.ToString() +
                                   ", not " + r.guid.ToString());
@@ -292,16 +293,20 @@ struct Volume::Impl {
     return ef;
   }
 
-  // Removes the pool file a redirector points at (best effort: NotFound is fine).
-  static Status RemovePoolFile(const Volume& v, int dirfd, const Entry& e, const std::string& rel) {
-    auto pool = v.pools_->Find(e.pool);
-    if (!pool.ok()) return Status::OK();  // nothing we can reach
-    auto r = ReadRedirector(dirfd, e, rel);
-    std::string path = r.ok() ? r->pool_path : rel;
-    Status s = (*pool)->RemoveFile(path);
-    if (s.IsNotFound() && path != rel) s = (*pool)->RemoveFile(rel);
-    if (s.IsNotFound()) return Status::OK();
-    return s;
+  // The file GUID in the header of a pool file; nil if unreadable.
+  static Uuid PoolFileGuid(pool::Pool& pool, const std::string& path) {
+    auto file = pool.OpenFile(path, env::OpenOptions::ReadOnly());
+    if (!file.ok()) return Uuid();
+    auto hdr = ReadHeader(**file);
+    return hdr.ok() ? hdr->file_guid : Uuid();
+  }
+
+  // The header of a pool file, parsed without the key (GUIDs, key id, sizes).
+  static Result<format::Header> ReadHeader(env::File& file) {
+    std::vector<std::uint8_t> raw(format::kHeaderSize);
+    CAFS_ASSIGN_OR_RETURN(std::size_t got, file.ReadAt(0, raw));
+    raw.resize(got);
+    return format::ParseHeaderUnverified(raw);
   }
 };
 
@@ -326,6 +331,11 @@ Status Volume::CheckName(std::string_view name) const {
   }
   if (name.find('/') != std::string_view::npos || name.find('\0') != std::string_view::npos) {
     return Status::InvalidArgument("name contains '/' or NUL");
+  }
+  // A newline would end the redirector's `path` line early and let a name smuggle in a line
+  // of its own (another file's pool path, which unlink would then remove).
+  if (name.find('\n') != std::string_view::npos) {
+    return Status::InvalidArgument("name contains a newline");
   }
   if (name.find(kRedirectorSeparator) != std::string_view::npos) {
     return Status::InvalidArgument("name '" + std::string(name) +
@@ -404,9 +414,13 @@ Result<std::vector<DirEntry>> Volume::ReadDir(const std::string& rel) {
     if (name == "." || name == "..") continue;
     struct stat st {};
     if (::fstatat(::dirfd(dir), d->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-    auto sep = name.find(kRedirectorSeparator);
+    // The last "##": names may end in '#', pool names never start with it (PoolMapper).
+    auto sep = name.rfind(kRedirectorSeparator);
     if (S_ISREG(st.st_mode)) {
-      if (sep == std::string::npos || sep == 0) continue;  // not ours: hidden
+      if (sep == std::string::npos || sep == 0 ||
+          sep + kRedirectorSeparator.size() == name.size()) {
+        continue;  // not ours: hidden
+      }
       name.resize(sep);
     } else if (!S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode)) {
       continue;
@@ -492,6 +506,7 @@ Result<std::shared_ptr<OpenFile>> Volume::CreateFile(const std::string& rel, std
     return ef.status().WithContext("/" + rel);
   }
   if (!parent.empty()) (void)pool->SyncDir(parent);
+  CAFS_RETURN_IF_ERROR(CrashPoint("create:pool-file-created"));
   // 2. The redirector.
   const std::string backing_name =
       comps.back() + std::string(kRedirectorSeparator) + placement.pool;
@@ -558,11 +573,17 @@ Status Volume::Unlink(const std::string& rel) {
   auto redirector = Impl::ReadRedirector(dir.get(), e, rel);
   if (::unlinkat(dir.get(), e.backing_name.c_str(), 0) != 0) return Errno("unlink", rel);
   (void)::fsync(dir.get());
+  CAFS_RETURN_IF_ERROR(CrashPoint("unlink:redirector-removed"));
   auto pool = pools_->Find(e.pool);
-  if (!pool.ok()) return Status::OK();  // the data is unreachable anyway
-  std::string path = redirector.ok() ? redirector->pool_path : rel;
-  Status s = (*pool)->RemoveFile(path);
-  if (s.IsNotFound() && path != rel) s = (*pool)->RemoveFile(rel);
+  if (!pool.ok() || !redirector.ok()) return Status::OK();  // the data is unreachable anyway
+  // Only a pool file that holds this file's GUID is removed (never another file's data).
+  Status s = Status::NotFound("no pool file");
+  for (const std::string& path : {redirector->pool_path, rel}) {
+    if (Impl::PoolFileGuid(**pool, path) == redirector->guid) {
+      s = (*pool)->RemoveFile(path);
+      break;
+    }
+  }
   if (!s.ok() && !s.IsNotFound()) {
     CAFS_LOG_WARN("unlink /{}: redirector removed, pool file left behind: {}", rel, s.ToString());
   }
@@ -643,6 +664,7 @@ Status Volume::Rename(const std::string& from, const std::string& to, bool no_re
   }
   (void)::fsync(tdir.get());
   if (fdir.get() != tdir.get()) (void)::fsync(fdir.get());
+  CAFS_RETURN_IF_ERROR(CrashPoint("rename:redirector-moved"));
   std::string new_pool_path = to;
   if (!old_dst_pool_path.empty() && old_dst_pool_path != to) {
     (void)pool->RemoveFile(old_dst_pool_path);  // replaced file's data at another path
@@ -654,14 +676,16 @@ Status Volume::Rename(const std::string& from, const std::string& to, bool no_re
     if (!moved.ok()) {
       CAFS_LOG_WARN("rename /{}: pool file stays at {}: {}", to, r.pool_path, moved.ToString());
       new_pool_path = r.pool_path;
-    } else if (!parent.empty()) {
-      (void)pool->SyncDir(parent);
+    } else {
+      if (!parent.empty()) (void)pool->SyncDir(parent);
+      CAFS_RETURN_IF_ERROR(CrashPoint("rename:pool-file-moved"));
     }
   }
   if (new_pool_path != r.pool_path) {
     Fd rfd(::openat(tdir.get(), new_name.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
     if (rfd.get() < 0) return Errno("open redirector", to);
     CAFS_RETURN_IF_ERROR(WriteAll(rfd.get(), EncodeRedirector({r.guid, new_pool_path}), to));
+    CAFS_RETURN_IF_ERROR(CrashPoint("rename:redirector-updated"));
   }
   if (replaced) {
     if (::unlinkat(tdir.get(), replaced->backing_name.c_str(), 0) == 0) {

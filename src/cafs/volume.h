@@ -113,6 +113,18 @@ class Volume {
   const std::string& backing_root() const { return root_; }
   pool::PoolMapper& pools() { return *pools_; }
 
+  // Test seam for crash consistency: called at the crash points of multi-step operations
+  // (docs/redirectors.md "Operations and crash ordering"):
+  //   "create:pool-file-created"   pool file with header synced, no redirector yet
+  //   "unlink:redirector-removed"  redirector gone, pool file still there
+  //   "rename:redirector-moved"    step 1 done (redirector under the new name)
+  //   "rename:pool-file-moved"     step 2 done (pool file at the new path)
+  //   "rename:redirector-updated"  step 3 done (line 3 rewritten)
+  // A non-OK Status makes the operation return it at once, doing no clean-up: the on-disk
+  // state is what a crash (kill -9) at that point leaves. Set before the Volume is shared.
+  using CrashPointHook = std::function<Status(std::string_view point)>;
+  void SetCrashPointHookForTest(CrashPointHook hook) { crash_point_ = std::move(hook); }
+
  private:
   struct Impl;
   Volume(std::string root, pool::PoolMapper* pools, int root_fd);
@@ -121,6 +133,10 @@ class Volume {
   pool::PoolMapper* const pools_;
   const int root_fd_;
   std::size_t longest_pool_name_ = 0;
+  CrashPointHook crash_point_;
+  Status CrashPoint(std::string_view point) const {
+    return crash_point_ ? crash_point_(point) : Status::OK();
+  }
   std::mutex open_mu_;
   std::map<ino_t, std::weak_ptr<OpenFile>> open_files_;  // guarded by open_mu_
 };

@@ -4,10 +4,13 @@ namespace cafs::pool {
 
 Status ValidatePoolName(const std::string& name) {
   if (name.empty()) return Status::InvalidArgument("storage pool name is empty");
+  // A leading '#' would make `name##pool` ambiguous for names ending in '#' ("a###p": "a#"
+  // in pool "p" or "a" in pool "#p"); without it the last "##" always splits correctly.
   if (name.find('/') != std::string::npos || name.find("##") != std::string::npos || name == "." ||
-      name == "..") {
+      name == ".." || name.front() == '#') {
     return Status::InvalidArgument("storage pool name '" + name +
-                                   "' must not contain '/' or '##' or be '.' or '..'");
+                                   "' must not contain '/' or '##', start with '#' or be '.' or "
+                                   "'..'");
   }
   return Status::OK();
 }

@@ -18,7 +18,8 @@ namespace cafs::pool {
 class PoolMapper {
  public:
   // AlreadyExists for a duplicate name; InvalidArgument for a name that is empty, has '/',
-  // or contains "##" (it would make redirector names ambiguous).
+  // contains "##" or starts with '#' (either would make redirector names ambiguous: the
+  // last "##" of `name##pool` must be the separator, also for names ending in '#').
   Status Add(std::unique_ptr<Pool> pool);
 
   // NotFound naming the pool and listing the configured ones.

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "frontend/fuse/dir_reply.h"
 #include "util/logging.h"
 
 #ifndef FALLOC_FL_KEEP_SIZE
@@ -42,25 +43,6 @@ int ToFuseErrno(const Status& s) {
 namespace {
 
 constexpr unsigned kMaxWrite = 1u << 20;
-
-struct stat ToStat(const core::Attr& a, std::uint64_t ino) {
-  struct stat st {};
-  st.st_ino = ino;
-  mode_t type = S_IFREG;
-  if (a.type == core::FileType::kDirectory) type = S_IFDIR;
-  if (a.type == core::FileType::kSymlink) type = S_IFLNK;
-  st.st_mode = type | static_cast<mode_t>(a.mode);
-  st.st_nlink = a.nlink;
-  st.st_uid = a.uid;
-  st.st_gid = a.gid;
-  st.st_size = static_cast<off_t>(a.size);
-  st.st_blocks = static_cast<blkcnt_t>((a.allocated + 511) / 512);
-  st.st_blksize = 4096;
-  st.st_atim = a.atime;
-  st.st_mtim = a.mtime;
-  st.st_ctim = a.ctime;
-  return st;
-}
 
 }  // namespace
 
@@ -104,6 +86,12 @@ struct FuseFrontend::Ops {
       conn->want |= FUSE_CAP_WRITEBACK_CACHE;
     } else {
       conn->want &= ~static_cast<unsigned>(FUSE_CAP_WRITEBACK_CACHE);
+    }
+    // READDIRPLUS for every listing, not only the first batch ("auto" would fall back to
+    // plain READDIR + one LOOKUP per entry after the first page of a big directory).
+    if ((conn->capable & FUSE_CAP_READDIRPLUS) != 0) {
+      conn->want |= FUSE_CAP_READDIRPLUS;
+      conn->want &= ~static_cast<unsigned>(FUSE_CAP_READDIRPLUS_AUTO);
     }
   }
 
@@ -343,39 +331,41 @@ struct FuseFrontend::Ops {
                       fuse_file_info* fi) {
     FuseFrontend& self = Self(req);
     std::vector<char> buf(size);
-    std::size_t used = 0;
     std::lock_guard lock(self.dirs_mu_);
     auto it = self.dirs_.find(fi->fh);
     if (it == self.dirs_.end()) return Err(req, EBADF);
-    const auto& entries = it->second;
-    // Offsets: 0 ".", 1 "..", 2 + i entries[i]; the offset passed is the next one to return.
-    for (std::size_t i = static_cast<std::size_t>(off); i < entries.size() + 2; ++i) {
-      struct stat st {};
-      // Never 0: readdir(3) hides entries with d_ino 0. Plain readdir's d_ino is a hint only
-      // (the kernel looks the name up for the real inode).
-      st.st_ino = 0x100000000ULL + i;
-      std::string name;
-      if (i == 0) {
-        name = ".";
-        st.st_ino = ino;
-        st.st_mode = S_IFDIR;
-      } else if (i == 1) {
-        name = "..";
-        st.st_ino = InodeTable::kRootIno;
-        st.st_mode = S_IFDIR;
-      } else {
-        const auto& e = entries[i - 2];
-        name = e.name;
-        st.st_mode = e.type == core::FileType::kDirectory ? S_IFDIR
-                     : e.type == core::FileType::kSymlink ? S_IFLNK
-                                                          : S_IFREG;
-      }
-      const std::size_t need = fuse_add_direntry(req, buf.data() + used, size - used, name.c_str(),
-                                                 &st, static_cast<off_t>(i + 1));
-      if (need > size - used) break;
-      used += need;
-    }
+    const std::size_t used =
+        FillReadDir(req, buf, ino, it->second, static_cast<std::uint64_t>(off));
     fuse_reply_buf(req, buf.data(), used);
+  }
+
+  // Entries with attributes (dir_reply.h: which entries raise lookup counts), so `ls -l` and
+  // `find -printf` on a big directory need no LOOKUP per entry.
+  static void ReadDirPlus(fuse_req_t req, fuse_ino_t ino, std::size_t size, off_t off,
+                          fuse_file_info* fi) {
+    FuseFrontend& self = Self(req);
+    auto dir_path = PathOf(req, ino);
+    if (!dir_path.ok()) return ReplyErr(req, dir_path.status());
+    std::vector<core::DirEntry> entries;  // a copy: no lock held while calling the Gateway
+    {
+      std::lock_guard lock(self.dirs_mu_);
+      auto it = self.dirs_.find(fi->fh);
+      if (it == self.dirs_.end()) return Err(req, EBADF);
+      entries = it->second;
+    }
+    const core::Caller caller = CallerOf(req);
+    const AttrOf attr_of = [&self, &caller](const std::string& path) {
+      return self.gateway_->GetAttr(caller, path);
+    };
+    std::vector<char> buf(size);
+    std::vector<std::uint64_t> remembered;
+    const std::size_t used =
+        FillReadDirPlus(req, buf, ino, *dir_path, entries, static_cast<std::uint64_t>(off), attr_of,
+                        DirPlusOptions{self.options_.attr_timeout_s, self.options_.attr_timeout_s},
+                        self.inodes_, &remembered);
+    if (fuse_reply_buf(req, buf.data(), used) != 0) {
+      for (std::uint64_t i : remembered) self.inodes_.Forget(i, 1);  // the kernel got nothing
+    }
   }
 
   static void ReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
@@ -485,6 +475,7 @@ Result<std::unique_ptr<FuseFrontend>> FuseFrontend::Mount(core::Gateway* gateway
     ops.fallocate = &Ops::Fallocate;
     ops.opendir = &Ops::OpenDir;
     ops.readdir = &Ops::ReadDir;
+    ops.readdirplus = &Ops::ReadDirPlus;
     ops.releasedir = &Ops::ReleaseDir;
     ops.statfs = &Ops::StatFs;
     return ops;

@@ -80,3 +80,48 @@ TEST(PoolMapperTest, FindsByNameAndExplainsMisses) {
 
 }  // namespace
 }  // namespace cafs::pool
+
+namespace cafs::pool {
+namespace {
+
+// A pool whose directory goes away under open files (posix_pool.h): Sync (never throttled)
+// fails with EIO naming the pool, another directory in its place is not the pool, the same
+// directory back is.
+TEST_F(PosixPoolTest, FilesOfAVanishedPoolFailWithEioUntilItIsBack) {
+  const fs::path root = root_ / "pool";
+  fs::create_directories(root);
+  PosixPool pool("mirrored_pool_A", root.string(), env::Env::Default());
+  auto f = pool.OpenFile("disk", env::OpenOptions::CreateNew());
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  ASSERT_TRUE((*f)->WriteAt(0, AsBytes("data")).ok());
+  ASSERT_TRUE((*f)->Sync().ok());
+
+  fs::rename(root, root_ / "away");
+  Status s = (*f)->Sync();
+  EXPECT_EQ(s.errno_value(), EIO) << s.ToString();
+  EXPECT_NE(s.message().find("mirrored_pool_A"), std::string::npos) << s.ToString();
+  EXPECT_EQ(pool.OpenFile("other", env::OpenOptions::CreateNew()).status().errno_value(), EIO);
+
+  fs::create_directories(root);  // an empty mount point left behind
+  EXPECT_EQ(pool.CheckAvailable().code(), Status::Code::kUnavailable);
+  EXPECT_EQ((*f)->Sync().errno_value(), EIO);
+  EXPECT_FALSE(fs::exists(root / "other"));
+
+  fs::remove(root);
+  fs::rename(root_ / "away", root);
+  EXPECT_TRUE(pool.CheckAvailable().ok());
+  EXPECT_TRUE((*f)->WriteAt(4, AsBytes("more")).ok());
+  EXPECT_TRUE((*f)->Sync().ok());
+  EXPECT_EQ(fs::file_size(root / "disk"), 8u);
+}
+
+TEST(PoolNameTest, NamesThatWouldMakeRedirectorsAmbiguousAreRefused) {
+  EXPECT_TRUE(ValidatePoolName("mirrored_pool_A").ok());
+  EXPECT_TRUE(ValidatePoolName("pool#1").ok());
+  for (const char* bad : {"", "a/b", "a##b", "#pool", ".", ".."}) {
+    EXPECT_TRUE(ValidatePoolName(bad).IsInvalidArgument()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace cafs::pool
