@@ -1,0 +1,116 @@
+# Shared by nfs_procedures_cafs_test.sh and bench/run-nfs-bench.sh (sourced): cafsd serving
+# NFSv3 on fixed ephemeral NFS and MOUNT ports on 127.0.0.1, with the seed's VM set my_vmset
+# and policy (*osdisk* -> aes-256-xts in mirrored_pool_A, hc_default -> clear text in
+# default_pool; at_all_times so it runs any day), a LocalKeyProvider key directory, and one
+# export of the whole gateway ("/") to 127.0.0.1 with no_root_squash.
+#
+#   cafsd_nfs_start CAFSD WORK_DIR   start; returns 1 (reason in CAFSD_NFS_ERROR) on failure
+#   cafsd_nfs_stop                   stop it (SIGTERM, then SIGKILL after 10 s), unmount FUSE
+#
+# After cafsd_nfs_start: CAFSD_NFS_PID, CAFSD_NFS_PORT, CAFSD_NFS_MNT_PORT, CAFSD_NFS_URL
+# (nfs://127.0.0.1/?nfsport=..&mountport=..), CAFSD_NFS_VMDIR (my_vmset: the VM set's
+# directory under the export, where files get the policy), CAFSD_NFS_LOG, CAFSD_NFS_WORK.
+# CAFSD_LIFETIME (seconds, default 900) caps cafsd's run time. cafsd also mounts its FUSE
+# front-end at WORK_DIR/mnt when /dev/fuse exists ([gateway] mountpoint is required).
+# Nothing outside WORK_DIR is touched. The caller calls cafsd_nfs_stop on every exit path.
+
+CAFSD_NFS_PID=""
+CAFSD_NFS_ERROR=""
+
+cafsd_nfs_write_config() {  # work_dir
+  local w=$1
+  mkdir -p "$w/mnt" "$w/backing/my_vmset" "$w/pools/mirrored_pool_A" \
+    "$w/pools/default_pool" "$w/keys/my_vmset"
+  cat >"$w/keys/my_vmset/vmset.xml" <<'XML'
+<?xml version="1.0" encoding="ISO-8859-1"?>
+<vmset><name>my_vmset</name><mnt>/nfs</mnt><pd>45aa9e57-bf64-11df-8d3e-000c29abeb4d</pd>
+<vmserv>755083456</vmserv></vmset>
+XML
+  cat >"$w/keys/my_vmset/policy.xml" <<'XML'
+<vobj-list>
+<vobj><vglob>*osdisk*</vglob><symkey>062b9056-bf64-11df-8d3e-000c29abeb4d</symkey>
+<storepol>mirrored_pool_A</storepol><access>at_all_times</access><audit>all_records</audit></vobj>
+<vobj><vglob>hc_default</vglob><symkey>01010101-0101-0101-0101-010101010101</symkey>
+<storepol>default_pool</storepol><access>at_all_times</access><audit>none</audit></vobj>
+</vobj-list>
+XML
+  echo "062b9056-bf64-11df-8d3e-000c29abeb4d 1 $(od -An -tx1 -N64 /dev/urandom | tr -d ' \n')" \
+    >"$w/keys/my_vmset/keys"
+  cat >"$w/cafsd.toml" <<TOML
+[gateway]
+server_id = "755083456"
+backing_store = "$w/backing"
+mountpoint = "$w/mnt"
+
+[local_keys]
+dir = "$w/keys"
+
+[[pool]]
+name = "mirrored_pool_A"
+path = "$w/pools/mirrored_pool_A"
+
+[[pool]]
+name = "default_pool"
+path = "$w/pools/default_pool"
+
+[audit]
+log = "$w/audit.log"
+aggregate_interval_s = 10
+
+[nfs]
+port = $CAFSD_NFS_PORT
+mount_port = $CAFSD_NFS_MNT_PORT
+
+[[nfs.export]]
+path = "/"
+clients = ["127.0.0.1"]
+squash = "no_root_squash"
+TOML
+}
+
+cafsd_nfs_port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+
+cafsd_nfs_start() {  # cafsd work_dir
+  local cafsd=$1 _
+  CAFSD_NFS_WORK=$2
+  CAFSD_NFS_LOG=$2/cafsd.log
+  CAFSD_NFS_VMDIR=my_vmset
+  read -r CAFSD_NFS_PORT CAFSD_NFS_MNT_PORT < <(python3 -c 'import socket
+a = [socket.socket() for _ in range(2)]
+for s in a: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in a])')
+  cafsd_nfs_write_config "$2"
+  timeout "${CAFSD_LIFETIME:-900}" "$cafsd" --config "$2/cafsd.toml" >"$CAFSD_NFS_LOG" 2>&1 &
+  CAFSD_NFS_PID=$!
+  for _ in $(seq 200); do
+    if ! kill -0 "$CAFSD_NFS_PID" 2>/dev/null; then
+      wait "$CAFSD_NFS_PID" 2>/dev/null
+      CAFSD_NFS_PID=""
+      CAFSD_NFS_ERROR="cafsd exited: $(tail -3 "$CAFSD_NFS_LOG" | tr '\n' ' ')"
+      return 1
+    fi
+    if cafsd_nfs_port_open "$CAFSD_NFS_PORT" && cafsd_nfs_port_open "$CAFSD_NFS_MNT_PORT"; then
+      CAFSD_NFS_URL="nfs://127.0.0.1/?nfsport=$CAFSD_NFS_PORT&mountport=$CAFSD_NFS_MNT_PORT"
+      return 0
+    fi
+    sleep 0.1
+  done
+  CAFSD_NFS_ERROR="cafsd does not listen on NFS port $CAFSD_NFS_PORT and MOUNT port \
+$CAFSD_NFS_MNT_PORT within 20 s"
+  cafsd_nfs_stop
+  return 1
+}
+
+cafsd_nfs_stop() {
+  if [ -n "$CAFSD_NFS_PID" ]; then
+    kill "$CAFSD_NFS_PID" 2>/dev/null
+    local _
+    for _ in $(seq 100); do kill -0 "$CAFSD_NFS_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$CAFSD_NFS_PID" 2>/dev/null
+    wait "$CAFSD_NFS_PID" 2>/dev/null
+    CAFSD_NFS_PID=""
+  fi
+  if [ -n "${CAFSD_NFS_WORK:-}" ] && mountpoint -q "$CAFSD_NFS_WORK/mnt" 2>/dev/null; then
+    timeout 10 fusermount3 -u -z "$CAFSD_NFS_WORK/mnt" 2>/dev/null
+  fi
+}
