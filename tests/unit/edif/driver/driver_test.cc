@@ -184,11 +184,12 @@ class ScriptedAgent {
   std::vector<Message> backlog_;
 };
 
-// A target port that logs initiators in (one clear LUN 0 of 4 MiB) and swallows every DATA
-// request without answering while `answer` is false; otherwise answers each with success.
+// A target port that logs initiators in (one clear LUN 0 of 4 MiB) as `wwpn` and swallows
+// every DATA request without answering while `answer` is false; otherwise answers each with
+// success.
 class SilentTarget {
  public:
-  SilentTarget() {
+  explicit SilentTarget(std::uint64_t wwpn = kTargetWwpn) : wwpn_(wwpn) {
     auto l = hba::FabricListener::Listen("127.0.0.1", 0, [this](auto conn) { Accept(conn); });
     EXPECT_TRUE(l.ok()) << l.status().ToString();
     if (l.ok()) listener_ = std::move(*l);
@@ -201,6 +202,10 @@ class SilentTarget {
   std::size_t swallowed() {
     std::lock_guard l(mu_);
     return swallowed_;
+  }
+  std::size_t logins() {
+    std::lock_guard l(mu_);
+    return logins_;
   }
   void set_answer(bool a) {
     std::lock_guard l(mu_);
@@ -228,13 +233,17 @@ class SilentTarget {
   void OnFrame(const std::shared_ptr<hba::FabricConnection>& conn, const link::Frame& f) {
     if (!conn) return;
     link::FrameHeader h;
-    h.src_wwpn = kTargetWwpn;
+    h.src_wwpn = wwpn_;
     h.src_port_id = kTargetPortId;
     h.dst_wwpn = f.header.src_wwpn;
     h.dst_port_id = f.header.src_port_id;
     h.exchange_id = f.header.exchange_id;
     h.lun = f.header.lun;
     if (f.header.type == link::FrameType::kLogin) {
+      {
+        std::lock_guard l(mu_);
+        ++logins_;
+      }
       h.type = link::FrameType::kLoginAcc;
       (void)conn->SendFrame(h, *hba::EncodeLoginAcc({{0, 0, 4 << 20}}));
       return;
@@ -256,8 +265,10 @@ class SilentTarget {
     (void)conn->SendFrame(h, hba::EncodeDataReply(reply));
   }
 
+  const std::uint64_t wwpn_;
   std::unique_ptr<hba::FabricListener> listener_;
   std::mutex mu_;
+  std::size_t logins_ = 0;                                     // guarded by mu_
   std::vector<std::shared_ptr<hba::FabricConnection>> conns_;  // guarded by mu_
   std::size_t swallowed_ = 0;                                  // guarded by mu_
   bool answer_ = false;                                        // guarded by mu_
@@ -301,7 +312,7 @@ class EdifHostTest : public ::testing::Test {
   }
   void StartHostOn(std::uint16_t target_port, bool require_secure,
                    std::chrono::milliseconds keepalive = 60s,
-                   std::uint64_t soft_frames = 1ull << 30) {
+                   std::uint64_t soft_frames = 1ull << 30, bool wait_login = true) {
     driver::DriverConfig dc;
     dc.lun_socket = dir_ + "/luns.sock";
     dc.io_wait_timeout = io_wait_timeout_;
@@ -322,6 +333,7 @@ class EdifHostTest : public ::testing::Test {
     auto d = driver::TransportDriver::Start(dc, std::move(secrets), SystemClock::Instance());
     ASSERT_TRUE(d.ok()) << d.status().ToString();
     driver_ = std::move(*d);
+    if (!wait_login) return;
     // Wait for the login (state reported by the driver).
     for (int i = 0; i < 200; ++i) {
       auto ts = driver_->Targets();
@@ -704,6 +716,26 @@ TEST_F(EdifHostTest, RequestsInFlightFailWhenTheTargetConnectionDrops) {
   auto lun = Lun();
   ASSERT_TRUE(lun);
   EXPECT_TRUE(lun->Write(8192, Pattern(4096)).ok());
+}
+
+// A target port answering LOGIN under another WWPN than the configured one (an impostor or a
+// miswired fabric): the host refuses the LOGIN_ACC, keeps retrying, exports nothing, and I/O
+// to the target fails after the bounded wait.
+TEST_F(EdifHostTest, LoginAccFromAnotherWwpnIsRefused) {
+  SilentTarget impostor(0x5000000000000bad);
+  impostor.set_answer(true);
+  StartHostOn(impostor.port(), false, 60s, 1ull << 30, /*wait_login=*/false);
+  for (int i = 0; i < 500 && impostor.logins() < 3; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_GE(impostor.logins(), 3u);  // refused, and retried every reconnect_interval
+  auto ts = driver_->Targets();
+  ASSERT_EQ(ts.size(), 1u);
+  EXPECT_EQ(ts[0].state, mailbox::TargetState::kOffline);
+  EXPECT_TRUE(ts[0].exports.empty());
+  EXPECT_FALSE(driver_->port("hba0")->SessionOf("t1"));
+  Status s = PortWrite(0, Pattern(4096));
+  EXPECT_EQ(s.errno_value(), EIO) << s.ToString();
+  EXPECT_NE(s.ToString().find("not logged in"), std::string::npos) << s.ToString();
+  EXPECT_EQ(impostor.swallowed(), 0u);
 }
 
 // A secure session lost with its target: after the target is back, the host agent is asked to
