@@ -1,0 +1,65 @@
+// RpcServer: ONC RPC (RFC 5531) over TCP on Asio, serving RpcPrograms (MOUNT v3, NFSv3,
+// portmapper) on one or more listening endpoints. Every endpoint serves every program added
+// (a client asking the MOUNT port for NFS gets NFS).
+//
+// Per connection: records are reassembled from fragments (rpc_message.h RecordAssembler); a
+// record over max_record_size drops the connection at once, nothing of it buffered. Each call
+// is decoded on the I/O thread (header errors are answered there) and dispatched to a worker
+// thread pool; replies are written in completion order (out of order) through a per-connection
+// write queue. A connection stops reading while max_calls_in_flight calls are unanswered. A
+// connection with nothing in flight and no bytes received for idle_timeout is closed; so is one
+// whose peer closes or resets. Connections are coroutines on a strand: thousands of idle ones
+// cost a socket and a few KiB each, no thread.
+//
+// Threading: all public methods are thread-safe. Programs must outlive the server (Stop()
+// waits for running calls). Lifetime: Stop() (or the destructor) closes every endpoint and
+// connection, abandons calls not yet started, waits for running ones and joins the threads.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "frontend/nfs/rpc_message.h"
+#include "frontend/nfs/rpc_program.h"
+#include "util/result.h"
+
+namespace cafs::frontend::nfs {
+
+struct RpcServerOptions {
+  unsigned io_threads = 2;
+  unsigned worker_threads = 8;  // program calls may block on disk I/O
+  std::size_t max_record_size = kDefaultMaxRecordSize;
+  std::size_t max_calls_in_flight = 64;  // per connection
+  std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};
+  std::size_t max_connections = 8192;  // beyond this, new connections are closed at accept
+};
+
+class RpcServer {
+ public:
+  explicit RpcServer(RpcServerOptions options = {});
+  ~RpcServer();  // Stop()
+  RpcServer(const RpcServer&) = delete;
+  RpcServer& operator=(const RpcServer&) = delete;
+
+  // Adds a program (not owned). Call before the first Listen.
+  void AddProgram(RpcProgram* program);
+
+  // Listens on `host` (numeric IPv4/IPv6, "0.0.0.0", "::") port `port` (0 = a free port);
+  // returns the bound port. May be called several times. Errors: bad address, bind/listen
+  // failure (EADDRINUSE, EACCES for a privileged port), after Stop().
+  Result<std::uint16_t> Listen(const std::string& host, std::uint16_t port);
+
+  void Stop();  // idempotent
+
+  std::size_t connection_count() const;
+
+  class Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cafs::frontend::nfs
