@@ -135,6 +135,80 @@ MountClient::ListResult MountClient::Export() {
 
 // ---- NFSv3 ----
 
+namespace {
+
+diropargs3 DirOp(std::string& dir, std::string& name) {
+  diropargs3 op{};
+  op.dir = FhView(dir);
+  op.name = name.data();
+  return op;
+}
+
+// CREATE, MKDIR, SYMLINK, MKNOD replies share their resok shape.
+template <class ResOk>
+void TakeObj(Nfs3Client::Obj& r, const ResOk& ok) {
+  r.fh = Copy(ok.obj);
+  r.attr = Copy(ok.obj_attributes);
+}
+
+const READDIR3resok& Ok(const READDIR3res& res) { return res.READDIR3res_u.resok; }
+const READDIRPLUS3resok& Ok(const READDIRPLUS3res& res) { return res.READDIRPLUS3res_u.resok; }
+
+Nfs3Client::DirEntry ToEntry(const entry3& e) {
+  Nfs3Client::DirEntry entry;
+  entry.name = e.name != nullptr ? e.name : "";
+  entry.fileid = e.fileid;
+  entry.cookie = e.cookie;
+  return entry;
+}
+
+Nfs3Client::DirEntry ToEntry(const entryplus3& e) {
+  Nfs3Client::DirEntry entry;
+  entry.name = e.name != nullptr ? e.name : "";
+  entry.fileid = e.fileid;
+  entry.cookie = e.cookie;
+  entry.attr = Copy(e.name_attributes);
+  entry.fh = Copy(e.name_handle);
+  return entry;
+}
+
+}  // namespace
+
+template <class Res, class Args, class Take>
+int Nfs3Client::Invoke(const char* what, int (*fn)(rpc_context*, rpc_cb, Args*, void*), Args& args,
+                       Take take) {
+  int status = kNoReply;
+  rpc_.Call<Res>(
+      what, [&](rpc_cb cb, void* pd) { return fn(rpc_.context(), cb, &args, pd); },
+      [&](const Res& res) {
+        status = res.status;
+        if (res.status == NFS3_OK) take(res);
+      });
+  return status;
+}
+
+template <class Res, class Args>
+Nfs3Client::DirResult Nfs3Client::ReadAll(const char* what,
+                                          int (*fn)(rpc_context*, rpc_cb, Args*, void*),
+                                          Args& args) {
+  DirResult r;
+  bool eof = false;
+  while (!eof && r.pages < kMaxDirPages) {
+    ++r.pages;
+    r.status = Invoke<Res>(what, fn, args, [&](const Res& res) {
+      const auto& ok = Ok(res);
+      for (const auto* e = ok.reply.entries; e != nullptr; e = e->nextentry) {
+        r.entries.push_back(ToEntry(*e));
+        args.cookie = e->cookie;
+      }
+      std::memcpy(args.cookieverf, ok.cookieverf, sizeof(args.cookieverf));
+      eof = ok.reply.eof != 0;
+    });
+    if (r.status != NFS3_OK) break;
+  }
+  return r;
+}
+
 bool Nfs3Client::Null() {
   return rpc_.Call<char>(
       "NFS3 NULL", [&](rpc_cb cb, void* pd) { return rpc_nfs3_null_async(rpc_.context(), cb, pd); },
@@ -146,19 +220,14 @@ Nfs3Client::Attr Nfs3Client::Getattr(const std::string& fh) {
   std::string f = fh;
   GETATTR3args args{};
   args.object = FhView(f);
-  rpc_.Call<GETATTR3res>(
-      "NFS3 GETATTR",
-      [&](rpc_cb cb, void* pd) { return rpc_nfs3_getattr_async(rpc_.context(), cb, &args, pd); },
-      [&](const GETATTR3res& res) {
-        r.status = res.status;
-        if (res.status == NFS3_OK) r.attr = res.GETATTR3res_u.resok.obj_attributes;
-      });
+  r.status = Invoke<GETATTR3res>(
+      "NFS3 GETATTR", rpc_nfs3_getattr_async, args,
+      [&](const GETATTR3res& res) { r.attr = res.GETATTR3res_u.resok.obj_attributes; });
   return r;
 }
 
 int Nfs3Client::Setattr(const std::string& fh, const SetAttrs& attrs,
                         std::optional<nfstime3> guard_ctime) {
-  int status = kNoReply;
   std::string f = fh;
   SETATTR3args args{};
   args.object = FhView(f);
@@ -167,11 +236,8 @@ int Nfs3Client::Setattr(const std::string& fh, const SetAttrs& attrs,
     args.guard.check = 1;
     args.guard.sattrguard3_u.obj_ctime = *guard_ctime;
   }
-  rpc_.Call<SETATTR3res>(
-      "NFS3 SETATTR",
-      [&](rpc_cb cb, void* pd) { return rpc_nfs3_setattr_async(rpc_.context(), cb, &args, pd); },
-      [&](const SETATTR3res& res) { status = res.status; });
-  return status;
+  return Invoke<SETATTR3res>("NFS3 SETATTR", rpc_nfs3_setattr_async, args,
+                             [](const SETATTR3res&) {});
 }
 
 Nfs3Client::Obj Nfs3Client::Lookup(const std::string& dir, const std::string& name) {
@@ -179,14 +245,9 @@ Nfs3Client::Obj Nfs3Client::Lookup(const std::string& dir, const std::string& na
   std::string d = dir;
   std::string n = name;
   LOOKUP3args args{};
-  args.what.dir = FhView(d);
-  args.what.name = n.data();
-  rpc_.Call<LOOKUP3res>(
-      "NFS3 LOOKUP",
-      [&](rpc_cb cb, void* pd) { return rpc_nfs3_lookup_async(rpc_.context(), cb, &args, pd); },
-      [&](const LOOKUP3res& res) {
-        r.status = res.status;
-        if (res.status != NFS3_OK) return;
+  args.what = DirOp(d, n);
+  r.status =
+      Invoke<LOOKUP3res>("NFS3 LOOKUP", rpc_nfs3_lookup_async, args, [&](const LOOKUP3res& res) {
         r.fh = Copy(res.LOOKUP3res_u.resok.object);
         r.attr = Copy(res.LOOKUP3res_u.resok.obj_attributes);
       });
@@ -199,13 +260,9 @@ Nfs3Client::AccessResult Nfs3Client::Access(const std::string& fh, uint32_t bits
   ACCESS3args args{};
   args.object = FhView(f);
   args.access = bits;
-  rpc_.Call<ACCESS3res>(
-      "NFS3 ACCESS",
-      [&](rpc_cb cb, void* pd) { return rpc_nfs3_access_async(rpc_.context(), cb, &args, pd); },
-      [&](const ACCESS3res& res) {
-        r.status = res.status;
-        if (res.status == NFS3_OK) r.granted = res.ACCESS3res_u.resok.access;
-      });
+  r.status =
+      Invoke<ACCESS3res>("NFS3 ACCESS", rpc_nfs3_access_async, args,
+                         [&](const ACCESS3res& res) { r.granted = res.ACCESS3res_u.resok.access; });
   return r;
 }
 
@@ -214,15 +271,11 @@ Nfs3Client::ReadlinkResult Nfs3Client::Readlink(const std::string& fh) {
   std::string f = fh;
   READLINK3args args{};
   args.symlink = FhView(f);
-  rpc_.Call<READLINK3res>(
-      "NFS3 READLINK",
-      [&](rpc_cb cb, void* pd) { return rpc_nfs3_readlink_async(rpc_.context(), cb, &args, pd); },
-      [&](const READLINK3res& res) {
-        r.status = res.status;
-        if (res.status == NFS3_OK && res.READLINK3res_u.resok.data != nullptr) {
-          r.target = res.READLINK3res_u.resok.data;
-        }
-      });
+  r.status = Invoke<READLINK3res>("NFS3 READLINK", rpc_nfs3_readlink_async, args,
+                                  [&](const READLINK3res& res) {
+                                    const char* target = res.READLINK3res_u.resok.data;
+                                    if (target != nullptr) r.target = target;
+                                  });
   return r;
 }
 
@@ -233,17 +286,12 @@ Nfs3Client::ReadResult Nfs3Client::Read(const std::string& fh, uint64_t offset, 
   args.file = FhView(f);
   args.offset = offset;
   args.count = count;
-  rpc_.Call<READ3res>(
-      "NFS3 READ",
-      [&](rpc_cb cb, void* pd) { return rpc_nfs3_read_async(rpc_.context(), cb, &args, pd); },
-      [&](const READ3res& res) {
-        r.status = res.status;
-        if (res.status != NFS3_OK) return;
-        const READ3resok& ok = res.READ3res_u.resok;
-        const u_int n = std::min(ok.count, ok.data.data_len);
-        if (ok.data.data_val != nullptr) r.data.assign(ok.data.data_val, n);
-        r.eof = ok.eof != 0;
-      });
+  r.status = Invoke<READ3res>("NFS3 READ", rpc_nfs3_read_async, args, [&](const READ3res& res) {
+    const READ3resok& ok = res.READ3res_u.resok;
+    if (ok.data.data_val != nullptr)
+      r.data.assign(ok.data.data_val, std::min(ok.count, ok.data.data_len));
+    r.eof = ok.eof != 0;
+  });
   return r;
 }
 
@@ -259,17 +307,12 @@ Nfs3Client::WriteResult Nfs3Client::Write(const std::string& fh, uint64_t offset
   args.stable = stable;
   args.data.data_len = static_cast<u_int>(d.size());
   args.data.data_val = d.data();
-  rpc_.Call<WRITE3res>(
-      "NFS3 WRITE",
-      [&](rpc_cb cb, void* pd) { return rpc_nfs3_write_async(rpc_.context(), cb, &args, pd); },
-      [&](const WRITE3res& res) {
-        r.status = res.status;
-        if (res.status != NFS3_OK) return;
-        const WRITE3resok& ok = res.WRITE3res_u.resok;
-        r.count = ok.count;
-        r.committed = ok.committed;
-        r.verf.assign(ok.verf, NFS3_WRITEVERFSIZE);
-      });
+  r.status = Invoke<WRITE3res>("NFS3 WRITE", rpc_nfs3_write_async, args, [&](const WRITE3res& res) {
+    const WRITE3resok& ok = res.WRITE3res_u.resok;
+    r.count = ok.count;
+    r.committed = ok.committed;
+    r.verf.assign(ok.verf, NFS3_WRITEVERFSIZE);
+  });
   return r;
 }
 
@@ -279,8 +322,7 @@ Nfs3Client::Obj Nfs3Client::Create(const std::string& dir, const std::string& na
   std::string d = dir;
   std::string n = name;
   CREATE3args args{};
-  args.where.dir = FhView(d);
-  args.where.name = n.data();
+  args.where = DirOp(d, n);
   args.how.mode = mode;
   if (mode == EXCLUSIVE) {
     std::memcpy(args.how.createhow3_u.verf, verf.data(),
@@ -288,15 +330,8 @@ Nfs3Client::Obj Nfs3Client::Create(const std::string& dir, const std::string& na
   } else {
     args.how.createhow3_u.obj_attributes = ToSattr(attrs);
   }
-  rpc_.Call<CREATE3res>(
-      "NFS3 CREATE",
-      [&](rpc_cb cb, void* pd) { return rpc_nfs3_create_async(rpc_.context(), cb, &args, pd); },
-      [&](const CREATE3res& res) {
-        r.status = res.status;
-        if (res.status != NFS3_OK) return;
-        r.fh = Copy(res.CREATE3res_u.resok.obj);
-        r.attr = Copy(res.CREATE3res_u.resok.obj_attributes);
-      });
+  r.status = Invoke<CREATE3res>("NFS3 CREATE", rpc_nfs3_create_async, args,
+                                [&](const CREATE3res& res) { TakeObj(r, res.CREATE3res_u.resok); });
   return r;
 }
 
@@ -306,18 +341,10 @@ Nfs3Client::Obj Nfs3Client::Mkdir(const std::string& dir, const std::string& nam
   std::string d = dir;
   std::string n = name;
   MKDIR3args args{};
-  args.where.dir = FhView(d);
-  args.where.name = n.data();
+  args.where = DirOp(d, n);
   args.attributes = ToSattr(attrs);
-  rpc_.Call<MKDIR3res>(
-      "NFS3 MKDIR",
-      [&](rpc_cb cb, void* pd) { return rpc_nfs3_mkdir_async(rpc_.context(), cb, &args, pd); },
-      [&](const MKDIR3res& res) {
-        r.status = res.status;
-        if (res.status != NFS3_OK) return;
-        r.fh = Copy(res.MKDIR3res_u.resok.obj);
-        r.attr = Copy(res.MKDIR3res_u.resok.obj_attributes);
-      });
+  r.status = Invoke<MKDIR3res>("NFS3 MKDIR", rpc_nfs3_mkdir_async, args,
+                               [&](const MKDIR3res& res) { TakeObj(r, res.MKDIR3res_u.resok); });
   return r;
 }
 
@@ -328,19 +355,12 @@ Nfs3Client::Obj Nfs3Client::Symlink(const std::string& dir, const std::string& n
   std::string n = name;
   std::string t = target;
   SYMLINK3args args{};
-  args.where.dir = FhView(d);
-  args.where.name = n.data();
+  args.where = DirOp(d, n);
   args.symlink.symlink_attributes = ToSattr({});
   args.symlink.symlink_data = t.data();
-  rpc_.Call<SYMLINK3res>(
-      "NFS3 SYMLINK",
-      [&](rpc_cb cb, void* pd) { return rpc_nfs3_symlink_async(rpc_.context(), cb, &args, pd); },
-      [&](const SYMLINK3res& res) {
-        r.status = res.status;
-        if (res.status != NFS3_OK) return;
-        r.fh = Copy(res.SYMLINK3res_u.resok.obj);
-        r.attr = Copy(res.SYMLINK3res_u.resok.obj_attributes);
-      });
+  r.status =
+      Invoke<SYMLINK3res>("NFS3 SYMLINK", rpc_nfs3_symlink_async, args,
+                          [&](const SYMLINK3res& res) { TakeObj(r, res.SYMLINK3res_u.resok); });
   return r;
 }
 
@@ -349,8 +369,7 @@ Nfs3Client::Obj Nfs3Client::Mknod(const std::string& dir, const std::string& nam
   std::string d = dir;
   std::string n = name;
   MKNOD3args args{};
-  args.where.dir = FhView(d);
-  args.where.name = n.data();
+  args.where = DirOp(d, n);
   args.what.type = type;
   SetAttrs attrs;
   attrs.mode = 0644;
@@ -359,63 +378,37 @@ Nfs3Client::Obj Nfs3Client::Mknod(const std::string& dir, const std::string& nam
   } else {
     args.what.mknoddata3_u.pipe_attributes = ToSattr(attrs);
   }
-  rpc_.Call<MKNOD3res>(
-      "NFS3 MKNOD",
-      [&](rpc_cb cb, void* pd) { return rpc_nfs3_mknod_async(rpc_.context(), cb, &args, pd); },
-      [&](const MKNOD3res& res) {
-        r.status = res.status;
-        if (res.status != NFS3_OK) return;
-        r.fh = Copy(res.MKNOD3res_u.resok.obj);
-        r.attr = Copy(res.MKNOD3res_u.resok.obj_attributes);
-      });
+  r.status = Invoke<MKNOD3res>("NFS3 MKNOD", rpc_nfs3_mknod_async, args,
+                               [&](const MKNOD3res& res) { TakeObj(r, res.MKNOD3res_u.resok); });
   return r;
 }
 
 int Nfs3Client::Remove(const std::string& dir, const std::string& name) {
-  int status = kNoReply;
   std::string d = dir;
   std::string n = name;
   REMOVE3args args{};
-  args.object.dir = FhView(d);
-  args.object.name = n.data();
-  rpc_.Call<REMOVE3res>(
-      "NFS3 REMOVE",
-      [&](rpc_cb cb, void* pd) { return rpc_nfs3_remove_async(rpc_.context(), cb, &args, pd); },
-      [&](const REMOVE3res& res) { status = res.status; });
-  return status;
+  args.object = DirOp(d, n);
+  return Invoke<REMOVE3res>("NFS3 REMOVE", rpc_nfs3_remove_async, args, [](const REMOVE3res&) {});
 }
 
 int Nfs3Client::Rmdir(const std::string& dir, const std::string& name) {
-  int status = kNoReply;
   std::string d = dir;
   std::string n = name;
   RMDIR3args args{};
-  args.object.dir = FhView(d);
-  args.object.name = n.data();
-  rpc_.Call<RMDIR3res>(
-      "NFS3 RMDIR",
-      [&](rpc_cb cb, void* pd) { return rpc_nfs3_rmdir_async(rpc_.context(), cb, &args, pd); },
-      [&](const RMDIR3res& res) { status = res.status; });
-  return status;
+  args.object = DirOp(d, n);
+  return Invoke<RMDIR3res>("NFS3 RMDIR", rpc_nfs3_rmdir_async, args, [](const RMDIR3res&) {});
 }
 
 int Nfs3Client::Rename(const std::string& from_dir, const std::string& from_name,
                        const std::string& to_dir, const std::string& to_name) {
-  int status = kNoReply;
   std::string fd = from_dir;
   std::string fn = from_name;
   std::string td = to_dir;
   std::string tn = to_name;
   RENAME3args args{};
-  args.from.dir = FhView(fd);
-  args.from.name = fn.data();
-  args.to.dir = FhView(td);
-  args.to.name = tn.data();
-  rpc_.Call<RENAME3res>(
-      "NFS3 RENAME",
-      [&](rpc_cb cb, void* pd) { return rpc_nfs3_rename_async(rpc_.context(), cb, &args, pd); },
-      [&](const RENAME3res& res) { status = res.status; });
-  return status;
+  args.from = DirOp(fd, fn);
+  args.to = DirOp(td, tn);
+  return Invoke<RENAME3res>("NFS3 RENAME", rpc_nfs3_rename_async, args, [](const RENAME3res&) {});
 }
 
 Nfs3Client::LinkResult Nfs3Client::Link(const std::string& fh, const std::string& dir,
@@ -426,89 +419,28 @@ Nfs3Client::LinkResult Nfs3Client::Link(const std::string& fh, const std::string
   std::string n = name;
   LINK3args args{};
   args.file = FhView(f);
-  args.link.dir = FhView(d);
-  args.link.name = n.data();
-  rpc_.Call<LINK3res>(
-      "NFS3 LINK",
-      [&](rpc_cb cb, void* pd) { return rpc_nfs3_link_async(rpc_.context(), cb, &args, pd); },
-      [&](const LINK3res& res) {
-        r.status = res.status;
-        if (res.status == NFS3_OK) r.file_attr = Copy(res.LINK3res_u.resok.file_attributes);
-      });
+  args.link = DirOp(d, n);
+  r.status = Invoke<LINK3res>("NFS3 LINK", rpc_nfs3_link_async, args, [&](const LINK3res& res) {
+    r.file_attr = Copy(res.LINK3res_u.resok.file_attributes);
+  });
   return r;
 }
 
 Nfs3Client::DirResult Nfs3Client::Readdir(const std::string& dir, uint32_t count) {
-  DirResult r;
   std::string d = dir;
   READDIR3args args{};
   args.dir = FhView(d);
   args.count = count;
-  bool eof = false;
-  while (!eof && r.pages < kMaxDirPages) {
-    int status = kNoReply;
-    const bool replied = rpc_.Call<READDIR3res>(
-        "NFS3 READDIR",
-        [&](rpc_cb cb, void* pd) { return rpc_nfs3_readdir_async(rpc_.context(), cb, &args, pd); },
-        [&](const READDIR3res& res) {
-          status = res.status;
-          if (res.status != NFS3_OK) return;
-          const READDIR3resok& ok = res.READDIR3res_u.resok;
-          for (const entry3* e = ok.reply.entries; e != nullptr; e = e->nextentry) {
-            DirEntry entry;
-            entry.name = e->name != nullptr ? e->name : "";
-            entry.fileid = e->fileid;
-            entry.cookie = e->cookie;
-            args.cookie = e->cookie;
-            r.entries.push_back(std::move(entry));
-          }
-          std::memcpy(args.cookieverf, ok.cookieverf, sizeof(args.cookieverf));
-          eof = ok.reply.eof != 0;
-        });
-    ++r.pages;
-    r.status = status;
-    if (!replied || status != NFS3_OK) break;
-  }
-  return r;
+  return ReadAll<READDIR3res>("NFS3 READDIR", rpc_nfs3_readdir_async, args);
 }
 
 Nfs3Client::DirResult Nfs3Client::Readdirplus(const std::string& dir, uint32_t count) {
-  DirResult r;
   std::string d = dir;
   READDIRPLUS3args args{};
   args.dir = FhView(d);
   args.dircount = count / 2;
   args.maxcount = count;
-  bool eof = false;
-  while (!eof && r.pages < kMaxDirPages) {
-    int status = kNoReply;
-    const bool replied = rpc_.Call<READDIRPLUS3res>(
-        "NFS3 READDIRPLUS",
-        [&](rpc_cb cb, void* pd) {
-          return rpc_nfs3_readdirplus_async(rpc_.context(), cb, &args, pd);
-        },
-        [&](const READDIRPLUS3res& res) {
-          status = res.status;
-          if (res.status != NFS3_OK) return;
-          const READDIRPLUS3resok& ok = res.READDIRPLUS3res_u.resok;
-          for (const entryplus3* e = ok.reply.entries; e != nullptr; e = e->nextentry) {
-            DirEntry entry;
-            entry.name = e->name != nullptr ? e->name : "";
-            entry.fileid = e->fileid;
-            entry.cookie = e->cookie;
-            entry.attr = Copy(e->name_attributes);
-            entry.fh = Copy(e->name_handle);
-            args.cookie = e->cookie;
-            r.entries.push_back(std::move(entry));
-          }
-          std::memcpy(args.cookieverf, ok.cookieverf, sizeof(args.cookieverf));
-          eof = ok.reply.eof != 0;
-        });
-    ++r.pages;
-    r.status = status;
-    if (!replied || status != NFS3_OK) break;
-  }
-  return r;
+  return ReadAll<READDIRPLUS3res>("NFS3 READDIRPLUS", rpc_nfs3_readdirplus_async, args);
 }
 
 Nfs3Client::FsstatResult Nfs3Client::Fsstat(const std::string& fh) {
@@ -516,13 +448,8 @@ Nfs3Client::FsstatResult Nfs3Client::Fsstat(const std::string& fh) {
   std::string f = fh;
   FSSTAT3args args{};
   args.fsroot = FhView(f);
-  rpc_.Call<FSSTAT3res>(
-      "NFS3 FSSTAT",
-      [&](rpc_cb cb, void* pd) { return rpc_nfs3_fsstat_async(rpc_.context(), cb, &args, pd); },
-      [&](const FSSTAT3res& res) {
-        r.status = res.status;
-        if (res.status == NFS3_OK) r.ok = res.FSSTAT3res_u.resok;
-      });
+  r.status = Invoke<FSSTAT3res>("NFS3 FSSTAT", rpc_nfs3_fsstat_async, args,
+                                [&](const FSSTAT3res& res) { r.ok = res.FSSTAT3res_u.resok; });
   return r;
 }
 
@@ -531,13 +458,8 @@ Nfs3Client::FsinfoResult Nfs3Client::Fsinfo(const std::string& fh) {
   std::string f = fh;
   FSINFO3args args{};
   args.fsroot = FhView(f);
-  rpc_.Call<FSINFO3res>(
-      "NFS3 FSINFO",
-      [&](rpc_cb cb, void* pd) { return rpc_nfs3_fsinfo_async(rpc_.context(), cb, &args, pd); },
-      [&](const FSINFO3res& res) {
-        r.status = res.status;
-        if (res.status == NFS3_OK) r.ok = res.FSINFO3res_u.resok;
-      });
+  r.status = Invoke<FSINFO3res>("NFS3 FSINFO", rpc_nfs3_fsinfo_async, args,
+                                [&](const FSINFO3res& res) { r.ok = res.FSINFO3res_u.resok; });
   return r;
 }
 
@@ -546,13 +468,9 @@ Nfs3Client::PathconfResult Nfs3Client::Pathconf(const std::string& fh) {
   std::string f = fh;
   PATHCONF3args args{};
   args.object = FhView(f);
-  rpc_.Call<PATHCONF3res>(
-      "NFS3 PATHCONF",
-      [&](rpc_cb cb, void* pd) { return rpc_nfs3_pathconf_async(rpc_.context(), cb, &args, pd); },
-      [&](const PATHCONF3res& res) {
-        r.status = res.status;
-        if (res.status == NFS3_OK) r.ok = res.PATHCONF3res_u.resok;
-      });
+  r.status =
+      Invoke<PATHCONF3res>("NFS3 PATHCONF", rpc_nfs3_pathconf_async, args,
+                           [&](const PATHCONF3res& res) { r.ok = res.PATHCONF3res_u.resok; });
   return r;
 }
 
@@ -564,12 +482,9 @@ Nfs3Client::CommitResult Nfs3Client::Commit(const std::string& fh, uint64_t offs
   args.file = FhView(f);
   args.offset = offset;
   args.count = count;
-  rpc_.Call<COMMIT3res>(
-      "NFS3 COMMIT",
-      [&](rpc_cb cb, void* pd) { return rpc_nfs3_commit_async(rpc_.context(), cb, &args, pd); },
-      [&](const COMMIT3res& res) {
-        r.status = res.status;
-        if (res.status == NFS3_OK) r.verf.assign(res.COMMIT3res_u.resok.verf, NFS3_WRITEVERFSIZE);
+  r.status =
+      Invoke<COMMIT3res>("NFS3 COMMIT", rpc_nfs3_commit_async, args, [&](const COMMIT3res& res) {
+        r.verf.assign(res.COMMIT3res_u.resok.verf, NFS3_WRITEVERFSIZE);
       });
   return r;
 }

@@ -159,6 +159,15 @@ class Nfs3Client {
   CommitResult Commit(const std::string& fh, uint64_t offset, uint32_t count);
 
  private:
+  // Calls `fn(rpc, cb, &args, pd)`; for an NFS3_OK reply runs `take(reply)`. Returns the
+  // reply's status or kNoReply.
+  template <class Res, class Args, class Take>
+  int Invoke(const char* what, int (*fn)(rpc_context*, rpc_cb, Args*, void*), Args& args,
+             Take take);
+  // READDIR / READDIRPLUS until eof, following cookies and the cookie verifier.
+  template <class Res, class Args>
+  DirResult ReadAll(const char* what, int (*fn)(rpc_context*, rpc_cb, Args*, void*), Args& args);
+
   SyncRpc& rpc_;
 };
 

@@ -536,12 +536,16 @@ class Run {
     nfs_.Status("READLINK", "a regular file", nfs_client_.Readlink(file_).status, NFS3ERR_INVAL);
   }
 
+  // Whether a LINK/MKNOD reply is judged as "not supported by this server".
+  bool Unsupported(int status) const {
+    return o_.server == Server::kCafs || (o_.server == Server::kAny && status == NFS3ERR_NOTSUPP);
+  }
+
   // LINK and MKNOD: work on Ganesha, NOTSUPP on cafs.
   void LinkPhase() {
     const auto fifo = nfs_client_.Mknod(work_, "fifo", NF3FIFO);
     const auto link = nfs_client_.Link(file_, work_, "hard");
-    if (o_.server == Server::kCafs ||
-        (o_.server == Server::kAny && fifo.status == NFS3ERR_NOTSUPP)) {
+    if (Unsupported(fifo.status)) {
       nfs_.Status("MKNOD", "FIFO (not supported here)", fifo.status, NFS3ERR_NOTSUPP);
     } else {
       nfs_.Status("MKNOD", "FIFO", fifo.status, NFS3_OK);
@@ -552,8 +556,7 @@ class Run {
                   NFS3ERR_EXIST);
       expected_.insert("fifo");
     }
-    if (o_.server == Server::kCafs ||
-        (o_.server == Server::kAny && link.status == NFS3ERR_NOTSUPP)) {
+    if (Unsupported(link.status)) {
       nfs_.Status("LINK", "hard link (not supported here)", link.status, NFS3ERR_NOTSUPP);
     } else {
       nfs_.Status("LINK", "hard link", link.status, NFS3_OK);
