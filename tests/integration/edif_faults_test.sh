@@ -10,11 +10,16 @@
 #     the target, away from the bench's writes) is still there.
 #  4. agent absent: a second target with a require_secure LUN is given up after
 #     auth_timeout_ms (log line naming it), and qemu-io's write to it fails at once.
-# Usage: edif_faults_test.sh EDIFD     Exit 77 when a tool is missing.
+#  5. (with EDIF_AGENT) wrong certificate name: the vault's agent presents a certificate of the
+#     fabric CA that names another WWPN; the host agent refuses it (log line naming both WWPNs,
+#     AUTH_RESULT FAIL), the LUN stays offline; with the right certificate the agents
+#     authenticate and qemu-io writes and verifies on the secure LUN.
+# Usage: edif_faults_test.sh EDIFD [EDIF_AGENT]     Exit 77 when a tool is missing.
 set -u
 EDIFD=$1
+AGENT=${2:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
-for t in qemu-io qemu-img timeout python3 pgrep; do
+for t in qemu-io qemu-img timeout python3 pgrep openssl cmp; do
   command -v $t >/dev/null || { echo "SKIP: $t not installed"; exit 77; }
 done
 # shellcheck source=lib/edifd.sh
@@ -30,7 +35,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 fail() {
   echo "FAIL: $*"
-  for f in target host bench qio-down qio-after; do
+  for f in target host bench qio-down qio-after agent-h agent-v; do
     [ -f "$DIR/$f.log" ] && { echo "--- $f.log"; tail -30 "$DIR/$f.log"; }
   done
   exit 1
@@ -124,5 +129,35 @@ fi
 edif_wait_log 5 "$DIR/host.log" "I/O to target vault refused: authentication not completed" \
   || fail "no log line for the refused I/O"
 cmp -s "$DIR/secure0.img" <(head -c 16M /dev/zero) || fail "the secure LUN was written"
+# 5. Certificates must name the port's WWPN.
+if [ -n "$AGENT" ]; then
+  edif_pki fabric host-agent:2100000000000001 vault-agent:5000000000000002 \
+    impostor:5000000000000bad || fail "openssl PKI"
+  edif_start_agent agent-v secure target impostor
+  IMPOSTOR=$EDIF_LAST_PID
+  edif_start_agent agent-h hba0 initiator host-agent
+  edif_wait_log 30 "$DIR/agent-h.log" \
+    "failed: .*peer certificate names WWPN 5000000000000bad, but the peer port is 5000000000000002" \
+    || fail "the host agent did not refuse the certificate naming another WWPN"
+  grep -m1 "peer certificate names WWPN" "$DIR/agent-h.log"
+  edif_wait_log 10 "$DIR/host.log" "authentication of target vault failed" \
+    || fail "no AUTH_RESULT FAIL at the host"
+  grep -q "target .* authenticated" "$DIR/agent-h.log" && fail "authenticated with the impostor"
+  if timeout 30 qemu-io -f raw "$(edif_lun_uri host vault-lun0)" -c 'write -P 0x22 0 4k' \
+     > "$DIR/qio-impostor.log" 2>&1 && ! grep -qi "error" "$DIR/qio-impostor.log"; then
+    fail "I/O to the secure LUN succeeded with an impostor certificate"
+  fi
+  cmp -s "$DIR/secure0.img" <(head -c 16M /dev/zero) || fail "the secure LUN was written"
+  # The right certificate: the host agent's retry authenticates, the LUN comes online.
+  edif_stop "$IMPOSTOR"
+  edif_start_agent agent-v secure target vault-agent
+  edif_wait_log 40 "$DIR/agent-h.log" "target 5000000000000002 authenticated" \
+    || fail "no authentication with the right certificate"
+  grep -m1 "target 5000000000000002 authenticated" "$DIR/agent-h.log"
+  timeout 60 qemu-io -f raw "$(edif_lun_uri host vault-lun0)" -c 'write -P 0x5e 0 64k' \
+    -c 'read -P 0x5e 0 64k' > "$DIR/qio-vault2.log" 2>&1 || fail "qemu-io on the secure LUN"
+  grep -qiE "Pattern verification failed|error" "$DIR/qio-vault2.log" && {
+    cat "$DIR/qio-vault2.log"; fail "qemu-io on the secure LUN after authentication"; }
+fi
 edif_sanitizer_clean "$DIR"/*.log || fail "sanitizer report"
 echo "PASS"
