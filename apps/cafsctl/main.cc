@@ -1,7 +1,7 @@
 // cafsctl: the admin CLI of the CAFS key & policy server (docs/cafsctl.md).
 //
 //   cafsctl [--server https://HOST:PORT] [--cert BUNDLE] [--json] GROUP COMMAND ...
-//   groups: vmset policy key server gateway admin audit
+//   groups: vmset policy key server gateway admin audit usage
 //
 // Defaults: --server from CAFS_KPS_URL (else https://127.0.0.1:5697), --cert from
 // CAFS_KPS_CERT. Output: human tables, or the server's JSON with --json.
@@ -228,12 +228,88 @@ void AdminRows(Table& t, const json& a) {
 }
 Table AdminTable() { return Table({"name", "role", "vmsets", "revoked", "serial"}); }
 
+// A gateway's record as pushed (docs/audit.md), or null for kpsd's own records.
+const json& Access(const json& r) {
+  static const json kNone;
+  return r.is_object() && r.contains("access") && r["access"].is_object() ? r["access"] : kNone;
+}
+
 void AuditRows(Table& t, const json& r) {
+  std::string reason = Str(r, "reason");
+  if (const json& a = Access(r); !a.is_null()) {
+    const std::string what = "server " + Str(a, "server") + ", " + Str(a, "bytes") + " bytes in " +
+                             Str(a, "count") + " ops";
+    reason = reason.empty() ? what : what + "; " + reason;
+  }
   t.AddRow({Str(r, "seq"), TimeText(Int(r, "time")), Str(r, "actor"), Str(r, "role"),
-            Str(r, "action"), Str(r, "object"), Str(r, "result"), Str(r, "reason")});
+            Str(r, "action"), Str(r, "object"), Str(r, "result"), reason});
 }
 Table AuditTable() {
   return Table({"seq", "time", "actor", "role", "action", "object", "result", "reason"});
+}
+
+// Gateway records with their own fields (cafsctl audit list --access).
+void AccessRows(Table& t, const json& r) {
+  const json& a = Access(r);
+  t.AddRow({Str(r, "seq"), TimeText(Int(a, "time_ms") / 1000), Str(r, "actor"), Str(a, "server"),
+            Str(a, "vmset"), Str(a, "vm"), Str(a, "file"), Str(a, "op"), Str(a, "result"),
+            Str(a, "bytes"), Str(a, "count"), Str(a, "reason")});
+}
+Table AccessTable() {
+  return Table({"seq", "time", "gateway", "server", "vmset", "vm", "file", "op", "result", "bytes",
+                "count", "reason"});
+}
+
+std::string SizeText(std::uint64_t bytes) {
+  static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double v = static_cast<double>(bytes);
+  std::size_t u = 0;
+  while (v >= 1024.0 && u + 1 < std::size(kUnits)) {
+    v /= 1024.0;
+    ++u;
+  }
+  char buf[32];
+  if (u == 0) {
+    std::snprintf(buf, sizeof buf, "%.0f %s", v, kUnits[u]);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.1f %s", v, kUnits[u]);
+  }
+  return buf;
+}
+
+// `cafsctl usage`: each gateway's last snapshot (GET /v1/usage).
+void ShowUsage(const json& body) {
+  Table vmsets({"gateway", "vmset", "pool", "bytes", "size", "as of"});
+  Table pools({"gateway", "pool", "total", "free", "used", "threshold", "state"});
+  for (const auto& s : body) {
+    const std::string asof = TimeText(Int(s, "time_ms") / 1000);
+    for (const auto& v : s.value("vmsets", json::array())) {
+      const auto bytes = v.value("bytes", std::uint64_t{0});
+      vmsets.AddRow({Str(s, "gateway"), Str(v, "vmset"), Str(v, "pool"), std::to_string(bytes),
+                     SizeText(bytes), asof});
+    }
+    for (const auto& p : s.value("pools", json::array())) {
+      const double used = p.value("used_percent", 0.0);
+      const auto threshold = p.value("threshold_percent", 0u);
+      char pct[16];
+      std::snprintf(pct, sizeof pct, "%.1f%%", used);
+      const std::string state = !p.value("available", true) ? "UNAVAILABLE: " + Str(p, "error")
+                                : used >= static_cast<double>(threshold) ? "OVER THRESHOLD"
+                                                                         : "ok";
+      pools.AddRow({Str(s, "gateway"), Str(p, "pool"),
+                    SizeText(p.value("total_bytes", std::uint64_t{0})),
+                    SizeText(p.value("free_bytes", std::uint64_t{0})), pct,
+                    std::to_string(threshold) + "%", state});
+    }
+  }
+  if (body.empty()) {
+    std::cout << "no usage snapshot yet (a gateway sends one every [kps] usage_interval_s)\n";
+    return;
+  }
+  std::cout << "Bytes stored per VM set per pool:\n";
+  vmsets.Print(std::cout);
+  std::cout << "\nPools:\n";
+  pools.Print(std::cout);
 }
 
 // One object as a table of one row; a list as rows.
@@ -640,14 +716,21 @@ int main(int argc, char** argv) {
   // ---- audit -------------------------------------------------------------------------------
   auto* audit = app.add_subcommand("audit", "kpsd's audit trail (security-admin, auditor)");
   audit->require_subcommand(1);
-  static std::string avmset, asince, aresult, aactor, afile;
+  static std::string avmset, asince, aresult, aactor, afile, aserver, aop;
+  static bool aaccess = false;
   {
     auto* c = audit->add_subcommand("list", "list audit records (filters combine)");
     c->add_option("--vmset", avmset, "records about this VM set");
     c->add_option("--since", asince, "from this time (Unix seconds or YYYY-MM-DD[THH:MM:SSZ])");
-    c->add_option("--result", aresult, "ok, denied or error")
-        ->check(CLI::IsMember({"ok", "denied", "error"}));
-    c->add_option("--actor", aactor, "records of this certificate name");
+    c->add_option("--result", aresult, "ok, denied, error or alert")
+        ->check(CLI::IsMember({"ok", "denied", "error", "alert"}));
+    c->add_option("--actor", aactor, "records of this certificate name (a gateway, an admin)");
+    c->add_option("--server", aserver,
+                  "gateway records about this virtualization server (implies --access)");
+    c->add_option("--op", aop, "gateway records of this operation: read, write, create, ...");
+    c->add_flag("--access", aaccess,
+                "only the records gateways pushed, with their fields (server, VM set, VM, file, "
+                "operation, result, bytes)");
     remote(c, [&g](KpsClient& k) {
       std::int64_t since = 0;
       if (!asince.empty()) {
@@ -664,6 +747,10 @@ int main(int argc, char** argv) {
       for (const auto& r : *all) {
         if (!aresult.empty() && Str(r, "result") != aresult) continue;
         if (!aactor.empty() && Str(r, "actor") != aactor) continue;
+        const json& access = Access(r);
+        if ((aaccess || !aserver.empty() || !aop.empty()) && access.is_null()) continue;
+        if (!aserver.empty() && Str(access, "server") != aserver) continue;
+        if (!aop.empty() && Str(access, "op") != aop) continue;
         if (since != 0 && Int(r, "time") < since) continue;
         if (!avmset.empty()) {
           const std::string obj = Str(r, "object");
@@ -676,6 +763,8 @@ int main(int argc, char** argv) {
       }
       if (g.json) {
         std::cout << out.dump(2) << "\n";
+      } else if (aaccess || !aserver.empty() || !aop.empty()) {
+        Show(AccessTable, AccessRows)(out);
       } else {
         Show(AuditTable, AuditRows)(out);
       }
@@ -733,6 +822,20 @@ int main(int argc, char** argv) {
         }
         return kOk;
       };
+    });
+  }
+
+  // ---- usage -------------------------------------------------------------------------------
+  static std::string uvmset;
+  {
+    auto* c = app.add_subcommand(
+        "usage",
+        "bytes stored per VM set per pool, pool space and thresholds (gateways' last "
+        "snapshots; security, storage, auditor, tenant-admin for its VM sets)");
+    c->add_option("--vmset", uvmset, "only this VM set");
+    remote(c, [&g](KpsClient& k) {
+      const std::string path = "/v1/usage" + (uvmset.empty() ? "" : "?vmset=" + UrlEncode(uvmset));
+      return CallAndShow(k, g, "GET", path, nullptr, ShowUsage);
     });
   }
 

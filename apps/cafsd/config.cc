@@ -137,7 +137,10 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source_name
     CAFS_RETURN_IF_ERROR(r.OnlyKnown(*local, "local_keys", {"dir"}));
     CAFS_RETURN_IF_ERROR(r.String(*local, "local_keys", "dir", true, &c.local_keys_dir));
   } else {
-    CAFS_RETURN_IF_ERROR(r.OnlyKnown(*kps, "kps", {"url", "cert"}));
+    CAFS_RETURN_IF_ERROR(
+        r.OnlyKnown(*kps, "kps", {"url", "cert", "push_audit", "usage_interval_s"}));
+    CAFS_RETURN_IF_ERROR(r.Bool(*kps, "kps", "push_audit", &c.push_audit));
+    CAFS_RETURN_IF_ERROR(r.Int(*kps, "kps", "usage_interval_s", 1, &c.usage_interval_s));
     CAFS_RETURN_IF_ERROR(r.String(*kps, "kps", "url", true, &c.kps_url));
     CAFS_RETURN_IF_ERROR(r.String(*kps, "kps", "cert", true, &c.kps_cert));
     if (c.kps_url.rfind("https://", 0) != 0) {
@@ -159,9 +162,11 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source_name
   }
 
   CAFS_ASSIGN_OR_RETURN(const toml::table* audit, r.Table(root, "audit", true));
-  CAFS_RETURN_IF_ERROR(
-      r.OnlyKnown(*audit, "audit", {"log", "aggregate_interval_s", "sync_every_record"}));
+  CAFS_RETURN_IF_ERROR(r.OnlyKnown(
+      *audit, "audit", {"log", "aggregate_interval_s", "sync_every_record", "push_cursor"}));
   CAFS_RETURN_IF_ERROR(r.String(*audit, "audit", "log", true, &c.audit_log));
+  c.push_cursor = c.audit_log + ".kps-cursor";
+  CAFS_RETURN_IF_ERROR(r.String(*audit, "audit", "push_cursor", false, &c.push_cursor));
   CAFS_RETURN_IF_ERROR(r.Int(*audit, "audit", "aggregate_interval_s", 1, &c.aggregate_interval_s));
   CAFS_RETURN_IF_ERROR(r.Bool(*audit, "audit", "sync_every_record", &c.sync_every_record));
 

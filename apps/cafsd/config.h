@@ -2,10 +2,12 @@
 //
 //   [gateway]  server_id (required), backing_store (required), mountpoint (required),
 //              position = 1, allow_other = true when root
-//   [local_keys] dir          |  [kps] url (https://HOST:PORT), cert (gateway PEM bundle)
+//   [local_keys] dir          |  [kps] url (https://HOST:PORT), cert (gateway PEM bundle),
+//                                    push_audit = true, usage_interval_s = 60
 //                                    (exactly one of the two)
 //   [[pool]]   name, path     (one or more)
-//   [audit]    log (required), aggregate_interval_s = 10, sync_every_record = true
+//   [audit]    log (required), aggregate_interval_s = 10, sync_every_record = true,
+//              push_cursor = "<log>.kps-cursor"
 //   [cache]    ttl_s = 30, grace_s = 600
 //   [log]      level = "info"
 // Errors name the file, the key and the line: "cafsd.toml line 7: [cache] ttl_s must be a
@@ -33,6 +35,9 @@ struct Config {
   bool allow_other = false;
   std::string local_keys_dir;     // set when [local_keys]
   std::string kps_url, kps_cert;  // set when [kps]; cert: the gateway's PEM bundle
+  bool push_audit = true;         // [kps]: push audit records and usage to kpsd
+  std::int64_t usage_interval_s = 60;
+  std::string push_cursor;  // [audit]; default audit_log + ".kps-cursor"
   std::vector<PoolConfig> pools;
   std::string audit_log;
   std::int64_t aggregate_interval_s = 10;

@@ -12,6 +12,7 @@
 #include "cafs/gateway.h"
 #include "cafs/key_provider.h"
 #include "cafs/kps_key_provider.h"
+#include "cafs/kps_reporter.h"
 #include "config.h"
 #include "frontend/fuse/fuse_frontend.h"
 #include "pool/posix_pool.h"
@@ -62,6 +63,17 @@ int Serve(const cafsd::Config& config) {
                                       .server_id = config.server_id,
                                       .allow_other = config.allow_other});
   if (!fuse.ok()) return Fail(fuse.status());
+  std::unique_ptr<core::KpsReporting> reporting;  // audit records + usage to kpsd
+  if (!config.kps_url.empty() && config.push_audit) {
+    auto r = core::KpsReporting::Start(
+        log->get(), &gateway, &clock,
+        core::KpsReportingOptions{.url = config.kps_url,
+                                  .bundle_path = config.kps_cert,
+                                  .cursor_path = config.push_cursor,
+                                  .usage_interval = std::chrono::seconds(config.usage_interval_s)});
+    if (!r.ok()) return Fail(r.status().WithContext("[kps] audit push"));
+    reporting = std::move(*r);
+  }
   CAFS_LOG_INFO("cafsd: serving {} at {} as server {} ({} pools, keys from {})",
                 config.backing_store, config.mountpoint, config.server_id, config.pools.size(),
                 provider->Describe());
@@ -75,6 +87,7 @@ int Serve(const cafsd::Config& config) {
     while (!cv.wait_for(lock, interval, [&] { return stopping; })) {
       lock.unlock();
       gateway.Tick();
+      if (reporting) reporting->Tick();
       lock.lock();
     }
   });
@@ -87,6 +100,7 @@ int Serve(const cafsd::Config& config) {
   ticker.join();
   fuse->reset();  // unmounts
   gateway.Tick(/*force=*/true);
+  reporting.reset();  // pushes what the last Tick logged
   CAFS_LOG_INFO("cafsd: stopped ({} open handles dropped)", gateway.open_handles());
   return run.ok() ? 0 : Fail(run);
 }

@@ -157,10 +157,12 @@ json ToJson(const AdminRecord& r) {
 }
 
 json ToJson(const AuditRecord& r) {
-  return {{"seq", r.seq},       {"time", r.time},     {"actor", r.actor},
-          {"role", r.role},     {"action", r.action}, {"object", r.object},
-          {"result", r.result}, {"reason", r.reason}, {"prev_hash", r.prev_hash},
-          {"hash", r.hash}};
+  json j = {{"seq", r.seq},       {"time", r.time},     {"actor", r.actor},
+            {"role", r.role},     {"action", r.action}, {"object", r.object},
+            {"result", r.result}, {"reason", r.reason}, {"prev_hash", r.prev_hash},
+            {"hash", r.hash}};
+  if (!r.access.is_null()) j["access"] = r.access;
+  return j;
 }
 
 Result<VmSetRecord> VmSetFromJson(const json& j) {
@@ -269,6 +271,7 @@ Result<AuditRecord> AuditFromJson(const json& j) {
     r.reason = j.value("reason", std::string());
     r.prev_hash = j.value("prev_hash", std::string());
     r.hash = j.value("hash", std::string());
+    if (j.contains("access")) r.access = j["access"];
     return r;
   });
 }

@@ -115,6 +115,9 @@ struct AuditRecord {
   std::string reason;
   std::string prev_hash;  // hex SHA-256 of the previous record's hash ("" for the first)
   std::string hash;       // hex SHA-256(prev_hash || canonical JSON without hash)
+  // A gateway's own record as pushed (docs/audit.md: server, vmset, vm, file, op, result,
+  // bytes, count, its seq/prev/hash); null for kpsd's own records (then absent in JSON).
+  nlohmann::json access;
 };
 
 // JSON forms. `with_secrets` = include wrapped key bytes (store only, never the API).

@@ -12,22 +12,22 @@ bool RoleMayDo(Role role, Action a) {
       return a == Action::kReadVmSet || a == Action::kWriteVmSet || a == Action::kReadPolicy ||
              a == Action::kReadKey || a == Action::kReadServer || a == Action::kWriteServer ||
              a == Action::kReadGateway || a == Action::kEnrollGateway || a == Action::kReadAdmin ||
-             a == Action::kManageAdmin || a == Action::kReadAudit;
+             a == Action::kManageAdmin || a == Action::kReadAudit || a == Action::kReadUsage;
     case Role::kTenantAdmin:
       return a == Action::kReadVmSet || a == Action::kWriteVmSet || a == Action::kReadPolicy ||
-             a == Action::kWritePolicy || a == Action::kReadKey;
+             a == Action::kWritePolicy || a == Action::kReadKey || a == Action::kReadUsage;
     case Role::kKeyAdmin:
       return a == Action::kReadVmSet || a == Action::kReadPolicy || a == Action::kReadKey ||
              a == Action::kManageKey;
     case Role::kStorageAdmin:
       return a == Action::kReadVmSet || a == Action::kReadPolicy || a == Action::kReadServer ||
-             a == Action::kWriteServer || a == Action::kReadGateway;
+             a == Action::kWriteServer || a == Action::kReadGateway || a == Action::kReadUsage;
     case Role::kAuditor:
       return a == Action::kReadVmSet || a == Action::kReadPolicy || a == Action::kReadKey ||
              a == Action::kReadServer || a == Action::kReadGateway || a == Action::kReadAdmin ||
-             a == Action::kReadAudit;
+             a == Action::kReadAudit || a == Action::kReadUsage;
     case Role::kGateway:
-      return a == Action::kFetchKeys || a == Action::kPushAudit;
+      return a == Action::kFetchKeys || a == Action::kPushAudit || a == Action::kPushUsage;
   }
   return false;
 }
@@ -66,6 +66,10 @@ std::string_view ActionName(Action action) {
       return "push audit";
     case Action::kFetchKeys:
       return "fetch keys";
+    case Action::kReadUsage:
+      return "read usage";
+    case Action::kPushUsage:
+      return "push usage";
   }
   return "unknown";
 }

@@ -15,6 +15,8 @@
 // | read audit        | yes      | -                    | -   | -       | yes     | -       |
 // | push audit        | -        | -                    | -   | -       | -       | yes     |
 // | fetch keys        | -        | -                    | -   | -       | -       | yes (*) |
+// | read usage        | yes      | yes (own VM sets)    | -   | yes     | yes     | -       |
+// | push usage        | -        | -                    | -   | -       | -       | yes     |
 // (*) a gateway enrolled with a VM set list may fetch only those VM sets.
 // Threading: pure functions.
 #pragma once
@@ -44,6 +46,8 @@ enum class Action {
   kReadAudit,
   kPushAudit,
   kFetchKeys,
+  kReadUsage,
+  kPushUsage,
 };
 
 std::string_view ActionName(Action action);

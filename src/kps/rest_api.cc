@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "audit/audit_record.h"
 #include "kps/policy_validation.h"
 #include "util/logging.h"
 #include "util/uuid.h"
@@ -54,6 +55,116 @@ json ListJson(const std::vector<R>& rs) {
 
 Status NoSuchRoute(const ApiRequest& req) {
   return Status::NotFound("no endpoint " + req.method + " " + req.path + " (see docs/kps-api.md)");
+}
+
+// Reads a per-gateway JSON object (audit cursor, usage snapshot); `*version` 0 when absent.
+Result<json> GetDoc(StoreTxn& txn, ObjectKind kind, const std::string& id, std::uint64_t* version) {
+  *version = 0;
+  auto got = txn.Get(kind, id);
+  if (!got.ok()) {
+    if (got.status().IsNotFound()) return json();
+    return got.status();
+  }
+  json j = json::parse(got->body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return Status::Corruption(std::string(ObjectKindName(kind)) + " '" + id + "' is not JSON");
+  }
+  *version = got->version;
+  return j;
+}
+
+// Takes a gateway's hash-chained records (docs/audit.md "Push to kpsd"). Each must recompute
+// its own hash. kpsd keeps per gateway the first hash, last seq and last hash of the chain it
+// accepted: a record at or below the last seq of that chain is a repeat and dropped (the
+// pusher delivers at least once, in order); seq 1 with the genesis prev and another hash
+// starts a new chain; a record that does not continue the chain is kept with a "gap" note.
+Result<json> TakeGatewayRecords(Store& store, const std::string& gateway, const json& list) {
+  if (!list.is_array()) {
+    return Status::InvalidArgument("'gateway_records' must be a list of audit records");
+  }
+  std::vector<audit::AuditRecord> recs;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const std::string where = "gateway_records[" + std::to_string(i) + "]";
+    auto r = audit::AuditRecord::FromLine(list[i].dump());
+    if (!r.ok()) return Status::InvalidArgument(where + ": " + r.status().message());
+    if (r->ComputeHash() != r->hash) {
+      return Status::InvalidArgument(where + " (seq " + std::to_string(r->seq) +
+                                     "): hash does not match its contents");
+    }
+    recs.push_back(std::move(r).value());
+  }
+  std::uint64_t accepted = 0, repeats = 0, gaps = 0;
+  Status s = store.InTransaction([&](StoreTxn& txn) -> Status {
+    accepted = repeats = gaps = 0;
+    std::uint64_t version = 0;
+    CAFS_ASSIGN_OR_RETURN(json cur, GetDoc(txn, ObjectKind::kAuditCursor, gateway, &version));
+    std::string first = cur.is_object() ? cur.value("first_hash", "") : "";
+    std::uint64_t last_seq = cur.is_object() ? cur.value("last_seq", std::uint64_t{0}) : 0;
+    std::string last_hash = cur.is_object() ? cur.value("last_hash", "") : "";
+    for (const auto& r : recs) {
+      const bool new_chain = r.seq == 1 && r.prev_hash == audit::GenesisHash() && r.hash != first;
+      if (new_chain) {
+        first = r.hash;
+        last_seq = 0;
+        last_hash.clear();
+      } else if (r.seq <= last_seq) {
+        ++repeats;
+        continue;
+      }
+      std::string note;
+      if (!new_chain && (r.seq != last_seq + 1 || (last_seq > 0 && r.prev_hash != last_hash))) {
+        note = "gap: kpsd has seq " + std::to_string(last_seq) + " of this chain, got seq " +
+               std::to_string(r.seq);
+        ++gaps;
+      }
+      AuditRecord k;
+      k.time = r.time_ms / 1000;
+      k.actor = gateway;
+      k.role = "gateway";
+      k.action = "gateway " + r.op;
+      k.object = r.vmset;
+      for (const std::string* part : {&r.vm, &r.file}) {
+        if (!part->empty()) k.object += "/" + *part;
+      }
+      k.result = std::string(audit::ResultName(r.result));
+      k.reason = r.reason.empty() || note.empty() ? r.reason + note : r.reason + "; " + note;
+      k.access = r.ToCanonicalJson();
+      k.access["hash"] = r.hash;
+      CAFS_RETURN_IF_ERROR(AppendAuditRecord(txn, k).status());
+      last_seq = r.seq;
+      last_hash = r.hash;
+      ++accepted;
+    }
+    if (accepted == 0) return Status::OK();
+    json next = {{"first_hash", first}, {"last_seq", last_seq}, {"last_hash", last_hash}};
+    return txn.Put(ObjectKind::kAuditCursor, gateway, next.dump(), version).status();
+  });
+  CAFS_RETURN_IF_ERROR(s);
+  return json{{"accepted", accepted}, {"repeats", repeats}, {"gaps", gaps}};
+}
+
+// Checks a usage snapshot's shape (docs/kps-api.md "Usage").
+Status CheckUsage(const json& body) {
+  CAFS_RETURN_IF_ERROR(CheckKnownFields(body, {"time_ms", "vmsets", "pools"}));
+  if (!body.contains("vmsets") || !body["vmsets"].is_array() || !body.contains("pools") ||
+      !body["pools"].is_array()) {
+    return Status::InvalidArgument("a usage snapshot needs 'vmsets' and 'pools' lists");
+  }
+  for (const auto& v : body["vmsets"]) {
+    CAFS_RETURN_IF_ERROR(CheckKnownFields(v, {"vmset", "pool", "bytes"}));
+    if (!v.contains("vmset") || !v["vmset"].is_string() || !v.contains("pool") ||
+        !v["pool"].is_string() || !v.contains("bytes") || !v["bytes"].is_number_unsigned()) {
+      return Status::InvalidArgument("'vmsets' entries are {vmset, pool, bytes}");
+    }
+  }
+  for (const auto& p : body["pools"]) {
+    CAFS_RETURN_IF_ERROR(CheckKnownFields(p, {"pool", "total_bytes", "free_bytes", "used_percent",
+                                              "threshold_percent", "available", "error"}));
+    if (!p.contains("pool") || !p["pool"].is_string()) {
+      return Status::InvalidArgument("'pools' entries need a 'pool' name");
+    }
+  }
+  return Status::OK();
 }
 
 }  // namespace
@@ -171,7 +282,9 @@ ApiResponse RestApi::Handle(const ApiRequest& req) {
     return {code, {{"error", error}, {"reason", s.message()}}};
   }
   const bool fetch = principal->role == Role::kGateway;
-  if (req.method != "GET" || fetch) Audit(req, req.peer, role, object, "ok", "");
+  // A gateway's accepted pushes (audit records, usage) are their own trace.
+  const bool push = fetch && req.method == "POST";
+  if ((req.method != "GET" || fetch) && !push) Audit(req, req.peer, role, object, "ok", "");
   return {status, std::move(result).value()};
 }
 
@@ -541,7 +654,14 @@ Result<json> RestApi::Route(const Principal& who, const ApiRequest& req, const j
     }
     if (m == "POST") {
       CAFS_RETURN_IF_ERROR(Authorize(who, Action::kPushAudit));
-      CAFS_RETURN_IF_ERROR(CheckKnownFields(body, {"records"}));
+      CAFS_RETURN_IF_ERROR(CheckKnownFields(body, {"records", "gateway_records"}));
+      if (body.contains("gateway_records")) {
+        if (body.contains("records")) {
+          return Status::InvalidArgument("give 'records' or 'gateway_records', not both");
+        }
+        *status = 201;
+        return TakeGatewayRecords(store_, who.name, body["gateway_records"]);
+      }
       if (!body.contains("records") || !body["records"].is_array()) {
         return Status::InvalidArgument("give 'records': a list of audit records");
       }
@@ -568,6 +688,50 @@ Result<json> RestApi::Route(const Principal& who, const ApiRequest& req, const j
       CAFS_RETURN_IF_ERROR(pushed);
       *status = 201;
       return json{{"accepted", n}};
+    }
+    return NoSuchRoute(req);
+  }
+
+  // ---- usage and capacity: gateways push snapshots, admins read them ---------------------
+  if (coll == "usage" && id.empty()) {
+    if (m == "POST") {
+      CAFS_RETURN_IF_ERROR(Authorize(who, Action::kPushUsage));
+      CAFS_RETURN_IF_ERROR(CheckUsage(body));
+      *object = who.name;
+      json doc = body;
+      doc["gateway"] = who.name;
+      doc["received"] = Now();
+      *status = 201;
+      return InTxn(store_, [&](StoreTxn& txn) -> Result<json> {
+        std::uint64_t version = 0;
+        CAFS_RETURN_IF_ERROR(GetDoc(txn, ObjectKind::kUsage, who.name, &version).status());
+        CAFS_RETURN_IF_ERROR(txn.Put(ObjectKind::kUsage, who.name, doc.dump(), version).status());
+        return doc;
+      });
+    }
+    if (m == "GET") {
+      CAFS_RETURN_IF_ERROR(Authorize(who, Action::kReadUsage));
+      auto filter = req.query.find("vmset");
+      return InTxn(store_, [&](StoreTxn& txn) -> Result<json> {
+        CAFS_ASSIGN_OR_RETURN(auto all, txn.List(ObjectKind::kUsage));
+        json out = json::array();
+        for (const auto& row : all) {
+          json doc = json::parse(row.body, nullptr, false);
+          if (doc.is_discarded() || !doc.is_object()) continue;
+          json vmsets = json::array();
+          for (const auto& v : doc.value("vmsets", json::array())) {
+            const std::string name = v.value("vmset", "");
+            if (!InScope(who, name)) continue;
+            if (filter != req.query.end() && filter->second != name) continue;
+            vmsets.push_back(v);
+          }
+          doc["vmsets"] = vmsets;
+          // Pools are the provider's infrastructure: not for a tenant's eyes.
+          if (who.role == Role::kTenantAdmin) doc["pools"] = json::array();
+          out.push_back(doc);
+        }
+        return out;
+      });
     }
     return NoSuchRoute(req);
   }

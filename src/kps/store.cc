@@ -25,6 +25,10 @@ std::string_view ObjectKindName(ObjectKind kind) {
       return "gateway";
     case ObjectKind::kAdmin:
       return "admin";
+    case ObjectKind::kAuditCursor:
+      return "audit_cursor";
+    case ObjectKind::kUsage:
+      return "usage";
   }
   return "unknown";
 }

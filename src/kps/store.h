@@ -30,8 +30,19 @@
 
 namespace cafs::kps {
 
-enum class ObjectKind { kVmSet, kPolicy, kKey, kKek, kServer, kGateway, kAdmin };
-// "vmset", "policy", "key", "kek", "server", "gateway", "admin" (the kind column).
+enum class ObjectKind {
+  kVmSet,
+  kPolicy,
+  kKey,
+  kKek,
+  kServer,
+  kGateway,
+  kAdmin,
+  kAuditCursor,  // per gateway: the last record of its audit chain kpsd accepted
+  kUsage,        // per gateway: its last usage/capacity snapshot
+};
+// "vmset", "policy", "key", "kek", "server", "gateway", "admin", "audit_cursor", "usage"
+// (the kind column).
 std::string_view ObjectKindName(ObjectKind kind);
 
 struct StoredObject {

@@ -3,7 +3,9 @@
 # descriptor names and the descriptor (access widened to at_all_times so the test runs any
 # day); cafsctl enrolls a gateway; cafsd mounts with [kps] url + the gateway bundle. A file
 # written through FUSE reads back and is ciphertext in the pool; after kpsd is killed the
-# cached VM set keeps working (within the cache grace).
+# cached VM set keeps working (within the cache grace). cafsd pushes its audit records: those
+# written while kpsd was down arrive when it is back, and after a cafsd restart kpsd holds
+# every record of the local log exactly once.
 # Usage: cafs_kps_test.sh CAFSD KPSD CAFSCTL. Exits 77 when FUSE or a tool is missing.
 set -u
 CAFSD=${1:?usage: cafs_kps_test.sh CAFSD KPSD CAFSCTL}
@@ -165,6 +167,57 @@ timeout 60 dd if="$T/ref" of="$V/vm1/osdisk2" bs=64k conv=fsync status=none ||
 timeout 60 cmp "$T/ref" "$V/vm1/osdisk2" || fail "read back after kpsd stopped"
 grep -q "unreachable, serving cached VM set my_vmset.*127.0.0.1:$PORT" "$T/cafsd.log" ||
   fail "no outage warning naming kpsd's URL in cafsd's log"
+for _ in $(seq 100); do
+  grep -q "audit push to kpsd at .* failed, retrying" "$T/cafsd.log" && break
+  sleep 0.1
+done
+grep -q "audit push to kpsd at .* failed, retrying" "$T/cafsd.log" ||
+  fail "no warning that the audit push waits for kpsd"
+
+# kpsd comes back on the same port: the records written during the outage arrive (the pusher
+# retries with backoff, at most 30 s apart).
+start_kpsd_at() {
+  timeout 600 "$KPSD" serve --data-dir "$DATA" --listen "127.0.0.1:$PORT" >>"$T/kpsd.log" 2>&1 &
+  KPID=$!
+  for _ in $(seq 100); do
+    [ "$(grep -c "^kpsd listening on 127.0.0.1:$PORT" "$T/kpsd.log")" -ge 2 ] && return 0
+    kill -0 "$KPID" 2>/dev/null || fail "kpsd did not restart on port $PORT"
+    sleep 0.1
+  done
+  fail "kpsd did not restart"
+}
+gateway_records() {  # the gateway's records kpsd holds, as "seq hash" lines
+  timeout 60 "$CTL" --server "$URL" --cert "$A" --json audit list --access >"$T/pushed.json" ||
+    fail "cafsctl audit list --access"
+  python3 -c 'import json,sys
+for r in json.load(open(sys.argv[1])): print(r["access"]["seq"], r["access"]["hash"])' \
+    "$T/pushed.json"
+}
+start_kpsd_at
+for _ in $(seq 450); do
+  gateway_records | grep -q . && grep -q osdisk2 "$T/pushed.json" && break
+  sleep 0.2
+done
+grep -q osdisk2 "$T/pushed.json" || fail "records written while kpsd was down never arrived"
+grep -q "takes records again" "$T/cafsd.log" || fail "no log line when kpsd took records again"
+# A restart of cafsd resumes from the cursor; at SIGTERM it pushes what is left. Then kpsd
+# holds every record of the local log exactly once.
+stop_cafsd
+timeout 600 "$CAFSD" --config "$T/cafsd.toml" >>"$T/cafsd.log" 2>&1 &
+PID=$!
+for _ in $(seq 100); do mountpoint -q "$M" && break; sleep 0.1; done
+mountpoint -q "$M" || fail "cafsd did not mount again"
+timeout 60 cmp "$T/ref" "$V/vm1/osdisk2" || fail "read after restart"
+stop_cafsd
+python3 -c 'import json,sys
+for l in open(sys.argv[1]): r = json.loads(l); print(r["seq"], r["hash"])' "$T/audit.log" \
+  >"$T/local.txt"
+gateway_records >"$T/kpsd.txt"
+sort "$T/kpsd.txt" | uniq -d | grep -q . && fail "kpsd holds a gateway record twice"
+cmp -s <(sort "$T/local.txt") <(sort "$T/kpsd.txt") ||
+  fail "kpsd's gateway records differ from the local log: $(diff <(sort "$T/local.txt") <(sort "$T/kpsd.txt") | head)"
+timeout 60 "$CTL" --server "$URL" --cert "$A" audit verify >/dev/null || fail "kpsd chain"
+[ -s "$T/audit.log.kps-cursor" ] || fail "no push cursor next to the log"
 grep -qE "Sanitizer|runtime error" "$T/cafsd.log" "$T/kpsd.log" && fail "sanitizer report"
 grep -qi "$(od -An -tx1 -N8 "$T/ref" | tr -d ' \n')" "$T/cafsd.log" && fail "data in the log"
 stop_cafsd

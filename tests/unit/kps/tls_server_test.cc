@@ -10,26 +10,16 @@
 #include <thread>
 
 #include "kps/file_util.h"
-#include "unit/kps/test_dir.h"
+#include "unit/kps/api_fixture.h"
 
 namespace cafs::kps {
 namespace {
 
-class TlsServerTest : public ::testing::Test {
+class TlsServerTest : public testing::ApiFixture {
  protected:
   void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(SetUpApi());
     const std::string& dir = dir_.path();
-    auto mk = MasterKey::Create(dir, std::nullopt);
-    ASSERT_TRUE(mk.ok()) << mk.status().ToString();
-    master_.emplace(std::move(mk).value());
-    auto ca = CertificateAuthority::Create(dir, {});
-    ASSERT_TRUE(ca.ok()) << ca.status().ToString();
-    ca_.emplace(std::move(ca).value());
-    auto st = OpenStore("", dir);
-    ASSERT_TRUE(st.ok()) << st.status().ToString();
-    store_ = std::move(st).value();
-    keyring_.emplace(*master_, *store_, SystemClock::Instance());
-    api_.emplace(*keyring_, *store_, *ca_, SystemClock::Instance());
     auto bundle = api_->BootstrapSecurityAdmin("admin");
     ASSERT_TRUE(bundle.ok()) << bundle.status().ToString();
     admin_ = WriteBundle("admin", *bundle);
@@ -80,12 +70,6 @@ class TlsServerTest : public ::testing::Test {
     return out;
   }
 
-  testing::TempDir dir_;
-  std::optional<MasterKey> master_;
-  std::optional<CertificateAuthority> ca_;
-  std::unique_ptr<Store> store_;
-  std::optional<Keyring> keyring_;
-  std::optional<RestApi> api_;
   std::unique_ptr<TlsServer> server_;
   std::thread thread_;
   int port_ = 0;

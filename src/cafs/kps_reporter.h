@@ -1,0 +1,83 @@
+// KpsReporting: what cafsd sends to kpsd besides key fetches (docs/audit.md "Push to kpsd",
+// docs/kps-api.md "Usage"): its audit records (an AuditPusher over the local log) and
+// usage/capacity snapshots (bytes per VM set per pool, pool space and thresholds).
+//
+// KpsAuditSink posts records to `POST /v1/audit` as {"gateway_records": [<audit line>...]}
+// and usage snapshots to `POST /v1/usage`, over its own mutual-TLS client (the gateway's
+// enrolment bundle). A reply that is not 2xx or no reply is an error (Unavailable when kpsd
+// cannot be reached or answers 5xx); the pusher retries.
+//
+// Threading: KpsAuditSink serializes its calls (one client under a mutex). KpsReporting::Tick
+// is called from cafsd's ticker thread; the pusher has its own thread. Destroying a
+// KpsReporting stops the pusher after a last push and sends a last usage snapshot.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "audit/audit_log.h"
+#include "cafs/audit_pusher.h"
+#include "cafs/gateway.h"
+
+namespace cafs::kps::client {
+class KpsClient;
+}
+
+namespace cafs::core {
+
+class KpsAuditSink final : public AuditSink {
+ public:
+  static Result<std::unique_ptr<KpsAuditSink>> Create(const std::string& url,
+                                                      const std::string& bundle_path);
+  ~KpsAuditSink() override;
+  Status Push(const std::vector<audit::AuditRecord>& records) override;
+  Status PushUsage(const nlohmann::json& snapshot);
+  std::string Describe() const override { return "kpsd at " + url_; }
+
+ private:
+  KpsAuditSink(std::unique_ptr<kps::client::KpsClient> client, std::string url);
+  Status Post(const std::string& path, const nlohmann::json& body);
+  std::mutex mu_;
+  std::unique_ptr<kps::client::KpsClient> client_;  // guarded by mu_
+  const std::string url_;
+};
+
+// The body of POST /v1/usage (docs/kps-api.md): {time_ms, vmsets: [{vmset, pool, bytes}],
+// pools: [{pool, total_bytes, free_bytes, used_percent, threshold_percent, available, error}]}.
+nlohmann::json UsageSnapshotJson(const std::vector<UsageRecord>& usage,
+                                 const std::vector<PoolStatus>& pools, std::int64_t time_ms);
+
+struct KpsReportingOptions {
+  std::string url, bundle_path;  // [kps] url, cert
+  std::string cursor_path;       // the audit push cursor
+  std::chrono::seconds usage_interval{60};
+};
+
+class KpsReporting {
+ public:
+  // Starts pushing `log` (records already in it that kpsd has not taken go first).
+  static Result<std::unique_ptr<KpsReporting>> Start(audit::AuditLog* log, Gateway* gateway,
+                                                     const Clock* clock,
+                                                     KpsReportingOptions options);
+  ~KpsReporting();
+  // Sends a usage snapshot when usage_interval has passed since the last one.
+  void Tick();
+
+ private:
+  KpsReporting(std::unique_ptr<KpsAuditSink> sink, Gateway* gateway, const Clock* clock,
+               std::chrono::seconds usage_interval);
+  void PushUsage();
+
+  std::unique_ptr<KpsAuditSink> sink_;
+  std::shared_ptr<AuditPusher> pusher_;
+  Gateway* const gateway_;
+  const Clock* const clock_;
+  const std::chrono::seconds usage_interval_;
+  std::chrono::steady_clock::time_point last_usage_{};  // ticker thread only
+};
+
+}  // namespace cafs::core

@@ -1,0 +1,209 @@
+// kpsd's side of what gateways push: POST /v1/audit with {"gateway_records": [...]} keeps each
+// record once (repeats of the chain are dropped, a new chain is kept, a gap is noted, an
+// edited record is refused), and POST/GET /v1/usage store and show usage snapshots with the
+// RBAC of docs/kps-api.md (tenant admins see their own VM sets and no pools).
+#include <gtest/gtest.h>
+
+#include <optional>
+
+#include "audit/audit_record.h"
+#include "kps/catalog.h"
+#include "unit/kps/api_fixture.h"
+
+namespace cafs::kps {
+namespace {
+
+using nlohmann::json;
+
+class GatewayPushTest : public testing::ApiFixture {
+ protected:
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(SetUpApi());
+    GatewayRecord gw{"gw1", "01", "", {}, 0, false, 0};
+    std::vector<AdminRecord> admins = {
+        {"aud", Role::kAuditor, {}, "02", "", false, 0},
+        {"ten", Role::kTenantAdmin, {"my_vmset"}, "03", "", false, 0},
+        {"keys", Role::kKeyAdmin, {}, "04", "", false, 0}};
+    ASSERT_TRUE(store_
+                    ->InTransaction([&](StoreTxn& txn) -> Status {
+                      CAFS_RETURN_IF_ERROR(PutRecord(txn, gw));
+                      for (auto& a : admins) CAFS_RETURN_IF_ERROR(PutRecord(txn, a));
+                      return Status::OK();
+                    })
+                    .ok());
+  }
+
+  ApiResponse Call(const PeerIdentity& who, const std::string& method, const std::string& path,
+                   const json& body = nullptr, std::map<std::string, std::string> query = {}) {
+    ApiRequest req;
+    req.method = method;
+    req.path = path;
+    req.query = std::move(query);
+    if (!body.is_null()) req.body = body.dump();
+    req.peer = who;
+    return api_->Handle(req);
+  }
+
+  // A gateway chain: records seq 1..n (as the gateway's AuditLog writes them).
+  static std::vector<audit::AuditRecord> Chain(int n, const std::string& file_prefix) {
+    std::vector<audit::AuditRecord> out;
+    std::string prev(audit::GenesisHash());
+    for (int i = 1; i <= n; ++i) {
+      audit::AuditRecord r;
+      r.seq = static_cast<std::uint64_t>(i);
+      r.time_ms = r.end_ms = 1700000000000 + i;
+      r.server = "vs-1";
+      r.vmset = "my_vmset";
+      r.vm = "windows_xp";
+      r.file = file_prefix + std::to_string(i);
+      r.op = i % 2 ? "write" : "read";
+      r.bytes = 4096u * static_cast<std::uint64_t>(i);
+      r.prev_hash = prev;
+      r.hash = r.ComputeHash();
+      prev = r.hash;
+      out.push_back(r);
+    }
+    return out;
+  }
+
+  static json Body(const std::vector<audit::AuditRecord>& rs, std::size_t from, std::size_t to) {
+    json list = json::array();
+    for (std::size_t i = from; i < to; ++i) {
+      json j = rs[i].ToCanonicalJson();
+      j["hash"] = rs[i].hash;
+      list.push_back(j);
+    }
+    return json{{"gateway_records", list}};
+  }
+
+  // The gateway records kpsd holds, as (file, gateway seq).
+  std::vector<std::pair<std::string, std::uint64_t>> Held() {
+    std::vector<std::pair<std::string, std::uint64_t>> out;
+    std::vector<AuditRecord> all;
+    EXPECT_TRUE(store_
+                    ->InTransaction([&](StoreTxn& txn) -> Status {
+                      CAFS_ASSIGN_OR_RETURN(all, ListAuditRecords(txn, 0, 10000));
+                      return VerifyAuditChain(txn);
+                    })
+                    .ok());
+    for (const auto& r : all) {
+      if (r.access.is_null()) continue;
+      out.emplace_back(r.access.value("file", ""), r.access.value("seq", std::uint64_t{0}));
+    }
+    return out;
+  }
+
+  const PeerIdentity gw_{"gw1", "gateway", "01", ""};
+  const PeerIdentity auditor_{"aud", "auditor", "02", ""};
+  const PeerIdentity tenant_{"ten", "tenant-admin", "03", ""};
+  const PeerIdentity key_admin_{"keys", "key-admin", "04", ""};
+};
+
+TEST_F(GatewayPushTest, RepeatsAreDroppedAndTheFieldsAreKept) {
+  auto chain = Chain(5, "f");
+  auto r = Call(gw_, "POST", "/v1/audit", Body(chain, 0, 3));
+  ASSERT_EQ(r.status, 201) << r.body.dump();
+  EXPECT_EQ(r.body["accepted"], 3);
+  // At-least-once: the pusher sends 2..5 again after a lost acknowledgement.
+  r = Call(gw_, "POST", "/v1/audit", Body(chain, 1, 5));
+  ASSERT_EQ(r.status, 201) << r.body.dump();
+  EXPECT_EQ(r.body["accepted"], 2);
+  EXPECT_EQ(r.body["repeats"], 2);
+  EXPECT_EQ(r.body["gaps"], 0);
+  auto held = Held();
+  ASSERT_EQ(held.size(), 5u);
+  for (std::size_t i = 0; i < held.size(); ++i) {
+    EXPECT_EQ(held[i].first, "f" + std::to_string(i + 1));
+    EXPECT_EQ(held[i].second, i + 1);
+  }
+  // What an auditor reads: the gateway's fields.
+  auto list = Call(auditor_, "GET", "/v1/audit");
+  ASSERT_EQ(list.status, 200);
+  const json& last = list.body.back();
+  EXPECT_EQ(last["actor"], "gw1");
+  EXPECT_EQ(last["action"], "gateway write");
+  EXPECT_EQ(last["object"], "my_vmset/windows_xp/f5");
+  EXPECT_EQ(last["access"]["server"], "vs-1");
+  EXPECT_EQ(last["access"]["bytes"], 5 * 4096);
+  EXPECT_EQ(last["access"]["hash"], chain[4].hash);
+}
+
+TEST_F(GatewayPushTest, ANewChainIsKeptAndAGapIsNoted) {
+  auto chain = Chain(3, "a");
+  ASSERT_EQ(Call(gw_, "POST", "/v1/audit", Body(chain, 0, 3)).status, 201);
+  auto fresh = Chain(2, "b");  // the gateway's log was replaced
+  auto r = Call(gw_, "POST", "/v1/audit", Body(fresh, 0, 2));
+  ASSERT_EQ(r.status, 201);
+  EXPECT_EQ(r.body["accepted"], 2);
+  auto longer = Chain(6, "b");
+  r = Call(gw_, "POST", "/v1/audit", Body(longer, 4, 6));  // 3 and 4 never arrived
+  ASSERT_EQ(r.status, 201);
+  EXPECT_EQ(r.body["accepted"], 2);
+  EXPECT_EQ(r.body["gaps"], 1);
+  EXPECT_EQ(Held().size(), 7u);
+  auto list = Call(auditor_, "GET", "/v1/audit");
+  bool noted = false;
+  for (const auto& rec : list.body) {
+    noted = noted || rec.value("reason", "").find("gap: kpsd has seq 2") != std::string::npos;
+  }
+  EXPECT_TRUE(noted);
+}
+
+TEST_F(GatewayPushTest, AnEditedRecordIsRefusedAndNothingOfItsBatchIsKept) {
+  auto chain = Chain(3, "f");
+  json body = Body(chain, 0, 3);
+  body["gateway_records"][1]["bytes"] = 1;
+  auto r = Call(gw_, "POST", "/v1/audit", body);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body["reason"].get<std::string>().find("hash does not match"), std::string::npos);
+  EXPECT_TRUE(Held().empty());
+  // Only gateways push.
+  EXPECT_EQ(Call(auditor_, "POST", "/v1/audit", Body(chain, 0, 3)).status, 403);
+}
+
+TEST_F(GatewayPushTest, UsageSnapshotsAreStoredPerGatewayAndShownByRole) {
+  const json snapshot = {
+      {"time_ms", 1700000000000},
+      {"vmsets",
+       {{{"vmset", "my_vmset"}, {"pool", "mirrored_pool_A"}, {"bytes", 67108864}},
+        {{"vmset", "other"}, {"pool", "default_pool"}, {"bytes", 4096}}}},
+      {"pools",
+       {{{"pool", "mirrored_pool_A"},
+         {"total_bytes", 1000},
+         {"free_bytes", 100},
+         {"used_percent", 90.0},
+         {"threshold_percent", 80},
+         {"available", true},
+         {"error", ""}}}}};
+  EXPECT_EQ(Call(gw_, "POST", "/v1/usage", snapshot).status, 201);
+  json newer = snapshot;
+  newer["time_ms"] = 1700000001000;
+  ASSERT_EQ(Call(gw_, "POST", "/v1/usage", newer).status, 201);
+
+  auto all = Call(auditor_, "GET", "/v1/usage");
+  ASSERT_EQ(all.status, 200) << all.body.dump();
+  ASSERT_EQ(all.body.size(), 1u);  // one snapshot per gateway: the latest
+  EXPECT_EQ(all.body[0]["gateway"], "gw1");
+  EXPECT_EQ(all.body[0]["time_ms"], 1700000001000);
+  EXPECT_EQ(all.body[0]["vmsets"].size(), 2u);
+  EXPECT_EQ(all.body[0]["pools"][0]["threshold_percent"], 80);
+
+  auto mine = Call(tenant_, "GET", "/v1/usage");
+  ASSERT_EQ(mine.status, 200);
+  ASSERT_EQ(mine.body[0]["vmsets"].size(), 1u);
+  EXPECT_EQ(mine.body[0]["vmsets"][0]["vmset"], "my_vmset");
+  EXPECT_TRUE(mine.body[0]["pools"].empty());
+
+  auto filtered = Call(auditor_, "GET", "/v1/usage", nullptr, {{"vmset", "other"}});
+  ASSERT_EQ(filtered.body[0]["vmsets"].size(), 1u);
+  EXPECT_EQ(filtered.body[0]["vmsets"][0]["bytes"], 4096);
+
+  EXPECT_EQ(Call(key_admin_, "GET", "/v1/usage").status, 403);
+  EXPECT_EQ(Call(auditor_, "POST", "/v1/usage", snapshot).status, 403);
+  json bad = snapshot;
+  bad["vmsets"][0]["bytes"] = "lots";
+  EXPECT_EQ(Call(gw_, "POST", "/v1/usage", bad).status, 400);
+}
+
+}  // namespace
+}  // namespace cafs::kps
