@@ -152,7 +152,8 @@ Result<Bytes> FileHandles::Encode(int dirfd, const char* name) const {
   return out;
 }
 
-Result<Bytes> FileHandles::HandleOf(const std::vector<std::string>& components) const {
+Result<Bytes> FileHandles::HandleOf(const std::vector<std::string>& components,
+                                    const std::vector<std::string>& pools) const {
   if (components.empty()) return Encode(root_fd_, "");
   ScopedFd dir(::fcntl(root_fd_, F_DUPFD_CLOEXEC, 0));
   for (std::size_t i = 0; i + 1 < components.size(); ++i) {
@@ -168,8 +169,16 @@ Result<Bytes> FileHandles::HandleOf(const std::vector<std::string>& components) 
       (S_ISDIR(st.st_mode) || S_ISLNK(st.st_mode))) {
     return Encode(dir.fd, name.c_str());
   }
-  // A redirector `name##<pool>`.
+  // A redirector `name##<pool>`: the configured pools first (one fstatat each), then a scan
+  // (a redirector naming a pool that is not configured is still an entry).
   const std::string prefix = name + std::string(kSeparator);
+  for (const std::string& pool : pools) {
+    const std::string candidate = prefix + pool;
+    if (::fstatat(dir.fd, candidate.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISREG(st.st_mode)) {
+      return Encode(dir.fd, candidate.c_str());
+    }
+  }
   const int dup = ::fcntl(dir.fd, F_DUPFD_CLOEXEC, 0);
   DIR* d = dup < 0 ? nullptr : ::fdopendir(dup);
   if (d == nullptr) {

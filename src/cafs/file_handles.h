@@ -45,8 +45,10 @@ class FileHandles {
 
   // The handle of the entry that serves the caller-visible path `components` (already checked
   // by Volume::SplitPath; empty: the root): the directory or symlink of that name, else the
-  // redirector `name##<pool>`. NotFound if there is none.
-  Result<Bytes> HandleOf(const std::vector<std::string>& components) const;
+  // redirector `name##<pool>` (tried for each of `pools` first, then any pool). NotFound if
+  // there is none.
+  Result<Bytes> HandleOf(const std::vector<std::string>& components,
+                         const std::vector<std::string>& pools = {}) const;
 
   // The caller-visible gateway path ("/", "/vs/vm/disk.vmdk") of the entry `handle` names now.
   Result<std::string> Resolve(ByteView handle) const;

@@ -551,7 +551,7 @@ Result<Bytes> Gateway::HandleOf(std::string_view path) {
   std::string_view rel = path.substr(1);
   while (!rel.empty() && rel.back() == '/') rel.remove_suffix(1);
   CAFS_ASSIGN_OR_RETURN(auto comps, volume_->SplitPath(rel));
-  return handles->HandleOf(comps);
+  return handles->HandleOf(comps, volume_->pools().names());
 }
 
 Result<std::string> Gateway::PathOfHandle(ByteView handle) {

@@ -78,6 +78,10 @@ TEST_F(FileHandlesTest, ResolvesEveryKindAndFitsNfs3) {
   EXPECT_EQ(Resolve(file), "/vs/vm/disk.vmdk");
   EXPECT_EQ(Resolve(link), "/vs/vm/link");
   EXPECT_NE(file, link);
+  // With the configured pools named (the Gateway's fast path) the handle is the same.
+  auto fast = handles_->HandleOf({"vs", "vm", "disk.vmdk"}, {"pool_b", "pool_a"});
+  ASSERT_TRUE(fast.ok());
+  EXPECT_EQ(*fast, file);
   auto missing = handles_->HandleOf({"vs", "vm", "nope"});
   EXPECT_EQ(missing.status().errno_value(), ENOENT);
   // The secret is private to the store's owner and hidden from the Volume (no "##").
