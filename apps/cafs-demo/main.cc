@@ -8,7 +8,8 @@
 //     shows that the encrypted pool file holds ciphertext and the clear one plaintext;
 //  5. shows that a tampered header and a wrong key are refused, never decrypted into garbage.
 //
-// Usage: cafs-demo [--dir DIR] [--keep]. Exit code 0 when every step behaved as expected.
+// Usage: cafs-demo [--dir DIR] [--keep] | --print-seed vmset|policy. Exit code 0 when every
+// step behaved as expected.
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -98,7 +99,16 @@ int main(int argc, char** argv) {
   bool keep = false;
   app.add_option("--dir", dir, "working directory (default: a new temporary directory)");
   app.add_flag("--keep", keep, "keep the working directory afterwards");
+  std::string print_seed;
+  app.add_option("--print-seed", print_seed,
+                 "print the seed's XML verbatim and exit: 'vmset' (its <vmset>) or 'policy' "
+                 "(its <vobj-list>); scripts/demo.sh and the tests use this one copy")
+      ->check(CLI::IsMember({"vmset", "policy"}));
   CLI11_PARSE(app, argc, argv);
+  if (!print_seed.empty()) {
+    std::fputs(print_seed == "vmset" ? kSeedVmSet : kSeedVobjList, stdout);
+    return 0;
+  }
   if (dir.empty()) {
     dir = (fs::temp_directory_path() / fmt::format("cafs-demo-{}", ::getpid())).string();
   }

@@ -6,7 +6,8 @@ if(TARGET kpsd)
   set_tests_properties(kps_e2e PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
   if(TARGET cafsctl)
     add_test(NAME kps_cafsctl_e2e COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/kps_cafsctl_e2e.sh
-                                          $<TARGET_FILE:kpsd> $<TARGET_FILE:cafsctl>)
+                                          $<TARGET_FILE:kpsd> $<TARGET_FILE:cafsctl>
+                                          $<TARGET_FILE:cafs-demo>)
     set_tests_properties(kps_cafsctl_e2e PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
     if(EXISTS ${CMAKE_CURRENT_LIST_DIR}/kps_faults.sh)
       add_test(NAME kps_faults COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/kps_faults.sh

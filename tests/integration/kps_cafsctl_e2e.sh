@@ -5,10 +5,12 @@
 # gateway, restart, fetch again; role refusals through cafsctl (exit 1 + reason), each
 # audited (cafsctl audit list --result denied) and the chain verified (cafsctl audit verify);
 # a local gateway audit log verified with `cafsctl audit verify --file`; usage errors exit 2.
-# Usage: kps_cafsctl_e2e.sh KPSD CAFSCTL     Exit 77 (skip) when curl or python3 is missing.
+# The seed's XML comes from its one copy (src/policy/seed_examples.h) via cafs-demo --print-seed.
+# Usage: kps_cafsctl_e2e.sh KPSD CAFSCTL CAFS_DEMO   Exit 77 (skip) when curl or python3 is missing.
 set -euo pipefail
-KPSD=${1:?usage: kps_cafsctl_e2e.sh KPSD CAFSCTL}
-CTL=${2:?usage: kps_cafsctl_e2e.sh KPSD CAFSCTL}
+KPSD=${1:?usage: kps_cafsctl_e2e.sh KPSD CAFSCTL CAFS_DEMO}
+CTL=${2:?usage: kps_cafsctl_e2e.sh KPSD CAFSCTL CAFS_DEMO}
+SEED=${3:?usage: kps_cafsctl_e2e.sh KPSD CAFSCTL CAFS_DEMO}
 for tool in curl python3 timeout; do
   command -v "$tool" >/dev/null || { echo "SKIP: $tool not installed"; exit 77; }
 done
@@ -68,7 +70,7 @@ ok "$A" --json gateway list
 
 # The seed's VM set, verbatim (typographic quotes and all), and its server.
 ok "$A" server add 755083456 --name esx-1 --address 127.0.0.1
-printf '<?xml version=\xe2\x80\xb31.0\xe2\x80\xb3 encoding=\xe2\x80\xb3ISO-8859-I\xe2\x80\xb3?>\n\n<vmset>\n\n<name>my_vmset</name>\n\n<mnt>/nfs</mnt>\n\n<pd>45aa9e57-bf64-11df-8d3e-000c29abeb4d</pd>\n\n<vmserv>755083456</vmserv>\n\n</vmset>\n' >"$WORK/vmset.xml"
+"$SEED" --print-seed vmset >"$WORK/vmset.xml"
 ok "$A" vmset create --xml "$WORK/vmset.xml"
 ok "$A" --json vmset show my_vmset
 python3 - "$WORK/out" <<'PY' || fail "my_vmset from the seed XML: $(cat "$WORK/out")"
@@ -88,39 +90,7 @@ ok "$WORK/kate.pem" --json key create --vmset other_vmset
 KEYB=$(json 'd["id"]' <"$WORK/out")
 
 # The seed's policy descriptor, uploaded by the tenant admin of my_vmset.
-cat >"$WORK/policy.xml" <<'XML'
-<vobj-list>
-
-<vobj>
-
-<vglob>*osdisk*</vglob>
-
-<symkey>062b9056-bf64-11df-8d3e-000c29abeb4d</symkey>
-
-<storepol>mirrored_pool_A</storepol>
-
-<access>Mon-Fri(9am-5pm)</access>
-
-<audit>all_records</audit>
-
-</vobj>
-
-<vobj>
-
-<vglob>hc_default</vglob>
-
-<symkey>01010101-0101-0101-0101-010101010101</symkey>
-
-<storepol>default_pool</storepol>
-
-<access>at_all_times</access>
-
-<audit>none</audit>
-
-</vobj>
-
-</vobj-list>
-XML
+"$SEED" --print-seed policy >"$WORK/policy.xml"
 PD=45aa9e57-bf64-11df-8d3e-000c29abeb4d
 ok "$WORK/alice.pem" policy upload "$WORK/policy.xml" --vmset my_vmset --id "$PD" --name my_policy
 ok "$WORK/alice.pem" policy upload "$WORK/policy.xml" --vmset my_vmset --id "$PD"  # replace: version 2
