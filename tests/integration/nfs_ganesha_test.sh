@@ -1,9 +1,10 @@
 #!/bin/bash
 # nfs_procedures (every MOUNT v3 and NFSv3 procedure, checked) against a private NFS-Ganesha
 # with FSAL_VFS on a temp directory (tests/integration/lib/ganesha.sh): proves the program's
-# checks on a server we did not write, before they judge cafsd. Also checks, on the exported
-# directory itself, that the program left nothing behind and that data written through
-# libnfs's nfs-cp lands in the plain file.
+# checks on a server we did not write, before they judge cafsd; then its restart check (a
+# handle from before a restart still works, the write verifier changes). Also checks, on the
+# exported directory itself, that the program left nothing behind and that data written
+# through libnfs's nfs-cp lands in the plain file.
 # Usage: nfs_ganesha_test.sh <path to nfs_procedures>. Exits 77 when Ganesha or rpcbind is
 # missing or Ganesha cannot start here (reason printed).
 set -u
@@ -33,6 +34,12 @@ rc=${PIPESTATUS[0]}
 n=$(grep -c -E '^(MOUNT3|NFS3|libnfs) +[A-Z-]+ +ok ' "$T/out.txt")
 [ "$n" = 29 ] || fail "expected 29 ok lines, got $n"
 [ -z "$(ls -A "$T/export")" ] || fail "left behind: $(ls -A "$T/export")"
+
+# Restart: handles from before still work, the write verifier changes.
+timeout 60 "$PROG" --restart save "$T/restart.state" "$GANESHA_URL" || fail "restart save"
+ganesha_restart || fail "$GANESHA_ERROR"
+timeout 60 "$PROG" --restart check "$T/restart.state" "$GANESHA_URL" || fail "restart check"
+[ -z "$(ls -A "$T/export")" ] || fail "left behind after restart: $(ls -A "$T/export")"
 
 # A second client (libnfs-utils) and the plain file under the export agree byte for byte.
 head -c 3000000 /dev/urandom > "$T/src.bin"

@@ -30,6 +30,12 @@ n=$(grep -c -E '^(MOUNT3|NFS3|libnfs) +[A-Z-]+ +ok ' "$T/out.txt")
 # The program removed what it made: the VM set's directory in the backing store is empty.
 left=$(find "$T/cafs/backing/$CAFSD_NFS_VMDIR" -mindepth 1 | head -5)
 [ -z "$left" ] || fail "left behind in the backing store: $left"
+
+timeout 60 "$PROG" --restart save "$T/restart.state" --subdir "$CAFSD_NFS_VMDIR" \
+  "$CAFSD_NFS_URL" || fail "restart save"
+cafsd_nfs_restart "$CAFSD" || fail "$CAFSD_NFS_ERROR"
+timeout 60 "$PROG" --restart check "$T/restart.state" --subdir "$CAFSD_NFS_VMDIR" \
+  "$CAFSD_NFS_URL" || fail "restart check"
 cafsd_nfs_stop
-sanitizer_clean "$CAFSD_NFS_LOG" || fail "sanitizer report from cafsd"
+sanitizer_clean "$T/cafs"/cafsd*.log || fail "sanitizer report from cafsd"
 echo "PASS"

@@ -5,6 +5,7 @@
 # export of the whole gateway ("/") to 127.0.0.1 with no_root_squash.
 #
 #   cafsd_nfs_start CAFSD WORK_DIR   start; returns 1 (reason in CAFSD_NFS_ERROR) on failure
+#   cafsd_nfs_restart CAFSD          stop and start again, same configuration and ports
 #   cafsd_nfs_stop                   stop it (SIGTERM, then SIGKILL after 10 s), unmount FUSE
 #
 # After cafsd_nfs_start: CAFSD_NFS_PID, CAFSD_NFS_PORT, CAFSD_NFS_MNT_PORT, CAFSD_NFS_URL
@@ -71,16 +72,33 @@ TOML
 cafsd_nfs_port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
 
 cafsd_nfs_start() {  # cafsd work_dir
-  local cafsd=$1 _
   CAFSD_NFS_WORK=$2
-  CAFSD_NFS_LOG=$2/cafsd.log
   CAFSD_NFS_VMDIR=my_vmset
   read -r CAFSD_NFS_PORT CAFSD_NFS_MNT_PORT < <(python3 -c 'import socket
 a = [socket.socket() for _ in range(2)]
 for s in a: s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in a])')
   cafsd_nfs_write_config "$2"
-  timeout "${CAFSD_LIFETIME:-900}" "$cafsd" --config "$2/cafsd.toml" >"$CAFSD_NFS_LOG" 2>&1 &
+  CAFSD_NFS_URL="nfs://127.0.0.1/?nfsport=$CAFSD_NFS_PORT&mountport=$CAFSD_NFS_MNT_PORT"
+  CAFSD_NFS_RUNS=0
+  cafsd_nfs_launch "$1"
+}
+
+# Stops cafsd and starts it again on the same configuration and ports.
+cafsd_nfs_restart() {  # cafsd
+  cafsd_nfs_stop
+  cafsd_nfs_launch "$1"
+}
+
+# Runs cafsd on $CAFSD_NFS_WORK/cafsd.toml (log: cafsd.log, then cafsd.2.log, ... after
+# restarts); 0 once both ports accept connections.
+cafsd_nfs_launch() {  # cafsd
+  local _
+  CAFSD_NFS_RUNS=$((CAFSD_NFS_RUNS + 1))
+  CAFSD_NFS_LOG=$CAFSD_NFS_WORK/cafsd.log
+  [ "$CAFSD_NFS_RUNS" -gt 1 ] && CAFSD_NFS_LOG=$CAFSD_NFS_WORK/cafsd.$CAFSD_NFS_RUNS.log
+  timeout "${CAFSD_LIFETIME:-900}" "$1" --config "$CAFSD_NFS_WORK/cafsd.toml" \
+    >"$CAFSD_NFS_LOG" 2>&1 &
   CAFSD_NFS_PID=$!
   for _ in $(seq 200); do
     if ! kill -0 "$CAFSD_NFS_PID" 2>/dev/null; then
@@ -90,7 +108,6 @@ print(*[s.getsockname()[1] for s in a])')
       return 1
     fi
     if cafsd_nfs_port_open "$CAFSD_NFS_PORT" && cafsd_nfs_port_open "$CAFSD_NFS_MNT_PORT"; then
-      CAFSD_NFS_URL="nfs://127.0.0.1/?nfsport=$CAFSD_NFS_PORT&mountport=$CAFSD_NFS_MNT_PORT"
       return 0
     fi
     sleep 0.1

@@ -4,6 +4,7 @@
 # portmapper (libnfs URLs: ?nfsport=..&mountport=..).
 #
 #   ganesha_start WORK_DIR EXPORT_DIR   start; returns 1 (reason in GANESHA_ERROR) on failure
+#   ganesha_restart                     stop and start again, same configuration and ports
 #   ganesha_stop                        stop Ganesha, then the private rpcbind if we started it
 #   ganesha_available                   0 if ganesha.nfsd, its VFS FSAL and rpcbind exist
 #
@@ -130,8 +131,28 @@ ganesha_wait_ready() {
   return 1
 }
 
+# Runs ganesha.nfsd on $GANESHA_WORK/ganesha.conf; 0 once it serves.
+ganesha_launch() {
+  : >"$GANESHA_LOG"
+  timeout "${GANESHA_LIFETIME:-900}" ganesha.nfsd -F -f "$GANESHA_WORK/ganesha.conf" \
+    -L "$GANESHA_LOG" -p "$GANESHA_WORK/ganesha.pid" >"$GANESHA_WORK/ganesha.out" 2>&1 &
+  GANESHA_PID=$!
+  ganesha_wait_ready
+}
+
+# Stops Ganesha and starts it again with the same configuration and ports (clients keep
+# their URL; file handles and data must survive, the write verifier must change).
+ganesha_restart() {
+  ganesha_stop_daemon
+  ganesha_ensure_rpcbind || return 1
+  ganesha_launch && return 0
+  GANESHA_ERROR="ganesha.nfsd did not restart"
+  return 1
+}
+
 ganesha_start() {  # work_dir export_dir
   local work=$1 export_dir=$2 attempt
+  GANESHA_WORK=$work
   ganesha_available || return 1
   [ -d "$export_dir" ] || { GANESHA_ERROR="export directory $export_dir missing"; return 1; }
   GANESHA_LOG=$work/ganesha.log
@@ -140,11 +161,7 @@ ganesha_start() {  # work_dir export_dir
     ganesha_ensure_rpcbind || return 1
     read -r GANESHA_NFS_PORT GANESHA_MNT_PORT < <(ganesha_free_ports)
     ganesha_write_config "$work" "$export_dir"
-    : >"$GANESHA_LOG"
-    timeout "${GANESHA_LIFETIME:-900}" ganesha.nfsd -F -f "$work/ganesha.conf" \
-      -L "$GANESHA_LOG" -p "$work/ganesha.pid" >"$work/ganesha.out" 2>&1 &
-    GANESHA_PID=$!
-    if ganesha_wait_ready; then
+    if ganesha_launch; then
       GANESHA_URL="nfs://127.0.0.1$export_dir?nfsport=$GANESHA_NFS_PORT&mountport=$GANESHA_MNT_PORT"
       GANESHA_ERROR=""
       return 0

@@ -5,12 +5,16 @@
 // listings, CREATE GUARDED/EXCLUSIVE semantics, error statuses (EXIST, NOENT, NOTEMPTY,
 // NOTDIR, NAMETOOLONG, NOT_SYNC, STALE), UNSTABLE WRITE + COMMIT verifiers.
 //
-// Usage: nfs_procedures [--server ganesha|cafs|any] [--subdir PATH] URL
+// Usage: nfs_procedures [--server ganesha|cafs|any] [--subdir PATH]
+//                       [--restart save|check STATE_FILE] URL
 //   URL       nfs://HOST/EXPORT[?nfsport=N&mountport=M] (no port: ask the portmapper)
 //   --server  expectations that differ by server: ganesha (FSAL_VFS) has hard links and
 //             FIFOs; cafs answers LINK and MKNOD with NFS3ERR_NOTSUPP; any accepts both.
 //   --subdir  a directory under the export to work in (cafs: a VM set, e.g. my_vmset); the
 //             program makes its own directory there and removes it at the end.
+//   --restart save STATE, then (after restarting the server) --restart check STATE: only
+//             this: a file's handle from before a restart still names it and its committed
+//             data after, and the WRITE verifier changed.
 // Prints one line per procedure (ok / FAIL with the failed checks) and exits 0 only if every
 // procedure passed, 1 if one failed, 2 on bad usage.
 
@@ -48,6 +52,8 @@ struct Options {
   int nfs_port = 0;
   int mount_port = 0;
   std::string subdir;
+  std::string restart_phase;  // "", "save" or "check"
+  std::string restart_state;
 };
 
 // One line per procedure: how many checks passed, which failed.
@@ -134,6 +140,14 @@ std::string Hex(const std::string& bytes) {
   return out;
 }
 
+std::string Unhex(const std::string& hex) {
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    out += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+  }
+  return out;
+}
+
 std::string QueryValue(const std::string& url, const std::string& key) {
   const size_t q = url.find('?');
   if (q == std::string::npos) return "";
@@ -197,8 +211,9 @@ nfstime3 Time(uint32_t seconds, uint32_t nseconds = 0) {
 // is skipped, and its procedures show as "not exercised".
 class Run {
  public:
-  Run(const Options& options, Report& mount_report, Report& nfs_report, Report& api_report)
-      : o_(options), mnt_(mount_report), nfs_(nfs_report), api_(api_report) {}
+  // `other`: the sync-API line and the restart phases.
+  Run(const Options& options, Report& mount_report, Report& nfs_report, Report& other)
+      : o_(options), mnt_(mount_report), nfs_(nfs_report), api_(other), restart_(other) {}
 
   void All() {
     if (!MountPhase()) return;
@@ -220,7 +235,75 @@ class Run {
     UnmountPhase();
   }
 
+  // --restart save STATE: a file under --subdir with data made durable (UNSTABLE + COMMIT);
+  // its handle, fileid and the write verifier go to STATE.
+  void RestartSave(const std::string& state) {
+    if (!Attach()) return;
+    nfs_client_.Remove(base_, kRestartFile);
+    const auto file = nfs_client_.Create(base_, kRestartFile, UNCHECKED, {});
+    restart_.Status(kRestart, "CREATE", file.status, NFS3_OK);
+    const std::string fh = file.fh.empty() ? nfs_client_.Lookup(base_, kRestartFile).fh : file.fh;
+    const auto w = nfs_client_.Write(fh, 0, Pattern(65536, 9), UNSTABLE);
+    restart_.Status(kRestart, "WRITE UNSTABLE", w.status, NFS3_OK);
+    const auto c = nfs_client_.Commit(fh, 0, 0);
+    restart_.Status(kRestart, "COMMIT", c.status, NFS3_OK);
+    restart_.Check(kRestart, c.verf == w.verf, "COMMIT verifier equals WRITE's");
+    const auto attr = nfs_client_.Getattr(fh);
+    FILE* f = std::fopen(state.c_str(), "w");
+    restart_.Check(kRestart, f != nullptr, "write " + state);
+    if (f == nullptr) return;
+    std::fprintf(f, "%s %llu %s\n", Hex(fh).c_str(),
+                 static_cast<unsigned long long>(attr.attr.fileid), Hex(w.verf).c_str());
+    std::fclose(f);
+  }
+
+  // --restart check STATE (after the server restarted): the saved handle still names the
+  // file and its data (handles survive restarts), and the write verifier has changed (the
+  // client must resend uncommitted writes); then removes the file.
+  void RestartCheck(const std::string& state) {
+    char fh_hex[2 * NFS3_FHSIZE + 1] = {};
+    char verf_hex[2 * NFS3_WRITEVERFSIZE + 1] = {};
+    unsigned long long fileid = 0;
+    FILE* f = std::fopen(state.c_str(), "r");
+    const bool read =
+        f != nullptr && std::fscanf(f, "%128s %llu %16s", fh_hex, &fileid, verf_hex) == 3;
+    if (f != nullptr) std::fclose(f);
+    restart_.Check(kRestart, read, "read " + state);
+    if (!read || !Attach()) return;
+    const std::string fh = Unhex(fh_hex);
+    const auto attr = nfs_client_.Getattr(fh);
+    restart_.Status(kRestart, "GETATTR with the handle from before the restart", attr.status,
+                    NFS3_OK);
+    restart_.Check(kRestart, attr.attr.fileid == fileid, "same fileid after the restart");
+    const auto r = nfs_client_.Read(fh, 0, 65536);
+    restart_.Check(kRestart, r.status == NFS3_OK && r.data == Pattern(65536, 9),
+                   "data committed before the restart: " + DataMismatch(r.data, Pattern(65536, 9)));
+    const auto w = nfs_client_.Write(fh, 0, Pattern(4096, 10), UNSTABLE);
+    restart_.Status(kRestart, "WRITE UNSTABLE", w.status, NFS3_OK);
+    restart_.Check(kRestart, !w.verf.empty() && Hex(w.verf) != verf_hex,
+                   "write verifier changed across the restart (" + std::string(verf_hex) + " -> " +
+                       Hex(w.verf) + ")");
+    restart_.Status(kRestart, "REMOVE", nfs_client_.Remove(base_, kRestartFile), NFS3_OK);
+  }
+
  private:
+  static constexpr const char* kRestart = "RESTART";
+  static constexpr const char* kRestartFile = "osdisk-nfsproc-restart.img";
+
+  // MNT and an NFS connection without the MOUNT checks, then --subdir: for the restart
+  // phases.
+  bool Attach() {
+    if (!mount_rpc_.Connect(o_.host, o_.mount_port, MOUNT_PROGRAM, MOUNT_V3) ||
+        !nfs_rpc_.Connect(o_.host, o_.nfs_port, NFS_PROGRAM, NFS_V3)) {
+      restart_.Check(kRestart, false, "connect: " + mount_rpc_.error() + nfs_rpc_.error());
+      return false;
+    }
+    const auto mnt = mount_client_.Mnt(o_.export_path);
+    restart_.Check(kRestart, mnt.status == MNT3_OK, "MNT: " + MountStatusName(mnt.status));
+    root_ = mnt.fh;
+    return mnt.status == MNT3_OK && WalkSubdir();
+  }
+
   static std::string Err(const SyncRpc& rpc) { return rpc.error().empty() ? "ok" : rpc.error(); }
 
   // MOUNT: NULL, EXPORT, MNT (ours and a path that is not exported), DUMP.
@@ -316,8 +399,8 @@ class Run {
                    " (want NFS3ERR_STALE or NFS3ERR_BADHANDLE)");
   }
 
-  // LOOKUP of --subdir, then MKDIR of our own directory.
-  bool WorkDir() {
+  // LOOKUP of each --subdir component from the root; sets base_ and base_path_.
+  bool WalkSubdir() {
     std::string base = root_;
     std::string path;
     size_t pos = 0;
@@ -335,6 +418,12 @@ class Run {
     }
     base_ = base;
     base_path_ = path;
+    return true;
+  }
+
+  // LOOKUP of --subdir, then MKDIR of our own directory.
+  bool WorkDir() {
+    if (!WalkSubdir()) return false;
     work_name_ = "nfsproc-" + std::to_string(getpid()) + "-" + std::to_string(time(nullptr));
     Nfs3Client::SetAttrs attrs;
     attrs.mode = 0755;
@@ -729,6 +818,7 @@ class Run {
   Report& mnt_;
   Report& nfs_;
   Report& api_;
+  Report& restart_;
   SyncRpc mount_rpc_;
   SyncRpc nfs_rpc_;
   MountClient mount_client_{mount_rpc_};
@@ -741,6 +831,7 @@ class Run {
 int Usage() {
   std::fprintf(stderr,
                "usage: nfs_procedures [--server ganesha|cafs|any] [--subdir PATH] "
+               "[--restart save|check STATE] "
                "nfs://HOST/EXPORT[?nfsport=N&mountport=M]\n");
   return 2;
 }
@@ -766,6 +857,10 @@ int main(int argc, char** argv) {
       }
     } else if (a == "--subdir" && i + 1 < argc) {
       o.subdir = argv[++i];
+    } else if (a == "--restart" && i + 2 < argc) {
+      o.restart_phase = argv[++i];
+      o.restart_state = argv[++i];
+      if (o.restart_phase != "save" && o.restart_phase != "check") return Usage();
     } else if (a.rfind("nfs://", 0) == 0 && o.url.empty()) {
       o.url = a;
     } else {
@@ -775,6 +870,16 @@ int main(int argc, char** argv) {
   if (o.url.empty() || !ParseUrl(o)) return Usage();
 
   Report mount_report, nfs_report, api_report;
+  if (!o.restart_phase.empty()) {
+    Run run(o, mount_report, nfs_report, api_report);
+    if (o.restart_phase == "save") {
+      run.RestartSave(o.restart_state);
+    } else {
+      run.RestartCheck(o.restart_state);
+    }
+    const bool ok = api_report.Print("restart", {"RESTART"});
+    return ok ? 0 : 1;
+  }
   Run(o, mount_report, nfs_report, api_report).All();
   const bool mount_ok = mount_report.Print(
       "MOUNT3", std::vector<std::string>(std::begin(kMountProcedures), std::end(kMountProcedures)));
