@@ -10,6 +10,13 @@ if(TARGET cafsd AND TARGET kpsd AND TARGET cafsctl)
             $<TARGET_FILE:cafsctl>)
   set_tests_properties(cafs_kps_end_to_end PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
 endif()
+# The README's first command (scripts/demo.sh) with this build's binaries.
+if(TARGET cafsd AND TARGET kpsd AND TARGET cafsctl AND TARGET cafs-demo)
+  add_test(NAME cafs_product_demo
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/cafs_demo_test.sh $<TARGET_FILE:cafs-demo>
+            $<TARGET_FILE:kpsd> $<TARGET_FILE:cafsd> $<TARGET_FILE:cafsctl>)
+  set_tests_properties(cafs_product_demo PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
+endif()
 # Faults on the FUSE mount: a pool that fills up (tmpfs) or vanishes (umount -l), kill -9 in a
 # rename loop, READDIRPLUS of a 200-file directory. Root only (skips with 77 otherwise).
 if(TARGET cafsd)
