@@ -2,11 +2,22 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 namespace cafs::nfs_test {
 namespace {
 
 constexpr int kMaxDirPages = 10000;
+
+// libnfs 4.0 decodes lists (exports, mount list, directory entries) into an arena that only
+// aligns to 4 bytes, so a node may sit at an address its type may not be read from (UBSan:
+// "misaligned address"). Nodes are copied out with memcpy before their fields are read.
+template <class T>
+T Load(const void* p) {
+  T value;
+  std::memcpy(&value, p, sizeof(T));
+  return value;
+}
 
 // libnfs's argument structs hold non-const pointers: these views alias strings that live
 // until the call returns (SyncRpc::Call is synchronous; libnfs encodes the call at once).
@@ -97,9 +108,11 @@ MountClient::ListResult MountClient::Dump() {
       "MOUNT3 DUMP",
       [&](rpc_cb cb, void* pd) { return rpc_mount3_dump_async(rpc_.context(), cb, pd); },
       [&](const mountlist& list) {
-        for (const mountbody* m = list; m != nullptr; m = m->ml_next) {
-          r.hosts.emplace_back(m->ml_hostname != nullptr ? m->ml_hostname : "");
-          r.dirs.emplace_back(m->ml_directory != nullptr ? m->ml_directory : "");
+        for (const void* p = list; p != nullptr;) {
+          const auto m = Load<mountbody>(p);
+          r.hosts.emplace_back(m.ml_hostname != nullptr ? m.ml_hostname : "");
+          r.dirs.emplace_back(m.ml_directory != nullptr ? m.ml_directory : "");
+          p = m.ml_next;
         }
       });
   return r;
@@ -126,8 +139,10 @@ MountClient::ListResult MountClient::Export() {
       "MOUNT3 EXPORT",
       [&](rpc_cb cb, void* pd) { return rpc_mount3_export_async(rpc_.context(), cb, pd); },
       [&](const exports& list) {
-        for (const exportnode* e = list; e != nullptr; e = e->ex_next) {
-          r.dirs.emplace_back(e->ex_dir != nullptr ? e->ex_dir : "");
+        for (const void* p = list; p != nullptr;) {
+          const auto e = Load<exportnode>(p);
+          r.dirs.emplace_back(e.ex_dir != nullptr ? e.ex_dir : "");
+          p = e.ex_next;
         }
       });
   return r;
@@ -197,9 +212,11 @@ Nfs3Client::DirResult Nfs3Client::ReadAll(const char* what,
     ++r.pages;
     r.status = Invoke<Res>(what, fn, args, [&](const Res& res) {
       const auto& ok = Ok(res);
-      for (const auto* e = ok.reply.entries; e != nullptr; e = e->nextentry) {
-        r.entries.push_back(ToEntry(*e));
-        args.cookie = e->cookie;
+      for (const void* p = ok.reply.entries; p != nullptr;) {
+        const auto e = Load<std::remove_cvref_t<decltype(*ok.reply.entries)>>(p);
+        r.entries.push_back(ToEntry(e));
+        args.cookie = e.cookie;
+        p = e.nextentry;
       }
       std::memcpy(args.cookieverf, ok.cookieverf, sizeof(args.cookieverf));
       eof = ok.reply.eof != 0;
