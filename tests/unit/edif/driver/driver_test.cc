@@ -284,6 +284,8 @@ class EdifHostTest : public ::testing::Test {
     std::filesystem::resize_file(lun_path_, 4 << 20);
   }
   void TearDown() override {
+    host_agent_.reset();
+    target_agent_.reset();
     // Taps capture test locals: detach them before LOGO frames are sent.
     if (driver_ && driver_->port("hba0")) driver_->port("hba0")->SetSendTap(nullptr);
     if (target_) target_->SetSendTap(nullptr);
@@ -305,6 +307,13 @@ class EdifHostTest : public ::testing::Test {
     auto t = target::TargetPort::Start(tc, Secret('t'), SystemClock::Instance());
     ASSERT_TRUE(t.ok()) << t.status().ToString();
     target_ = std::move(*t);
+  }
+  // Stops and destroys the target (as if its process died); returns its fabric port.
+  std::uint16_t StopTarget() {
+    const std::uint16_t port = target_->port();
+    target_->Stop();
+    target_.reset();
+    return port;
   }
   void StartHost(bool require_secure, std::chrono::milliseconds keepalive = 60s,
                  std::uint64_t soft_frames = 1ull << 30) {
@@ -379,6 +388,23 @@ class EdifHostTest : public ::testing::Test {
     return false;
   }
 
+  // Scripted agents on the host port's and on the target's mailbox disk.
+  std::unique_ptr<ScriptedAgent> HostAgent() {
+    return std::make_unique<ScriptedAgent>(dir_ + "/hba0-mbox.sock", Secret('h'), kHostWwpn,
+                                           kHostPortId);
+  }
+  std::unique_ptr<ScriptedAgent> TargetAgent() {
+    return std::make_unique<ScriptedAgent>(dir_ + "/target-mbox.sock", Secret('t'), kTargetWwpn,
+                                           kTargetPortId);
+  }
+  // host_agent_ and target_agent_ start and authenticate (Authenticate); returns a LUN client.
+  std::unique_ptr<nbd::NbdClient> AuthenticatedLun() {
+    host_agent_ = HostAgent();
+    target_agent_ = TargetAgent();
+    Authenticate(*host_agent_, *target_agent_);
+    return Lun();
+  }
+
   // Both agents start (the host's only if `start_host`), relay one AUTH_ELS exchange and
   // install SAs with fixed keys.
   void Authenticate(ScriptedAgent& host, ScriptedAgent& tgt, bool start_host = true) {
@@ -438,6 +464,7 @@ class EdifHostTest : public ::testing::Test {
   std::chrono::milliseconds io_timeout_ = 3s;
   std::chrono::milliseconds auth_timeout_ = 20s;
   std::string dir_, lun_path_;
+  std::unique_ptr<ScriptedAgent> host_agent_, target_agent_;
   std::unique_ptr<target::TargetPort> target_;
   std::unique_ptr<driver::TransportDriver> driver_;
 };
@@ -663,9 +690,7 @@ TEST_F(EdifHostTest, TargetLostMidIoThenReconnects) {
   auto lun = Lun();
   ASSERT_TRUE(lun);
   ASSERT_TRUE(lun->Write(0, Pattern(4096)).ok());
-  const std::uint16_t port = target_->port();
-  target_->Stop();
-  target_.reset();
+  const std::uint16_t port = StopTarget();
   auto lost = host.WaitType(MessageType::kTargetLost);
   ASSERT_TRUE(lost.ok()) << lost.status().ToString();
   EXPECT_NE(lost->header.flags & mailbox::kFlagAckRequired, 0);
@@ -687,8 +712,8 @@ TEST_F(EdifHostTest, RequestsInFlightFailWhenTheTargetConnectionDrops) {
   io_timeout_ = 60s;  // a hang would show as "no reply" / no completion, not as "lost"
   SilentTarget silent;
   StartHostOn(silent.port(), false);
-  ScriptedAgent host(dir_ + "/hba0-mbox.sock", Secret('h'), kHostWwpn, kHostPortId);
-  ASSERT_TRUE(host.Start().ok());
+  auto host = HostAgent();
+  ASSERT_TRUE(host->Start().ok());
   std::vector<std::future<Status>> inflight;
   for (int i = 0; i < 4; ++i) {
     inflight.push_back(std::async(std::launch::async, [this, i] {
@@ -703,14 +728,14 @@ TEST_F(EdifHostTest, RequestsInFlightFailWhenTheTargetConnectionDrops) {
     EXPECT_EQ(s.errno_value(), EIO) << s.ToString();
     EXPECT_NE(s.ToString().find("target t1 lost"), std::string::npos) << s.ToString();
   }
-  auto lost = host.WaitType(MessageType::kTargetLost);
+  auto lost = host->WaitType(MessageType::kTargetLost);
   ASSERT_TRUE(lost.ok()) << lost.status().ToString();
   auto lp = mailbox::DecodePayload(lost->header.type, lost->payload);
   ASSERT_TRUE(lp.ok());
   EXPECT_EQ(std::get<mailbox::TargetEvent>(*lp).target_wwpn, kTargetWwpn);
   // The port reconnects by itself; once logged in again, I/O is answered.
   silent.set_answer(true);
-  auto added = host.WaitType(MessageType::kTargetAdded);
+  auto added = host->WaitType(MessageType::kTargetAdded);
   ASSERT_TRUE(added.ok()) << added.status().ToString();
   EXPECT_TRUE(PortWrite(0, Pattern(4096)).ok());
   auto lun = Lun();
@@ -745,29 +770,22 @@ TEST_F(EdifHostTest, SecureTargetLostAndBackIsReauthenticated) {
   StartTarget(true);
   io_wait_timeout_ = 10s;
   StartHost(true);
-  {
-    ScriptedAgent host(dir_ + "/hba0-mbox.sock", Secret('h'), kHostWwpn, kHostPortId);
-    ScriptedAgent tgt(dir_ + "/target-mbox.sock", Secret('t'), kTargetWwpn, kTargetPortId);
-    Authenticate(host, tgt);
-    auto lun = Lun();
-    ASSERT_TRUE(lun);
-    ASSERT_TRUE(lun->Write(0, Pattern(4096)).ok());
-    const std::uint16_t port = target_->port();
-    target_->Stop();
-    target_.reset();
-    ASSERT_TRUE(host.WaitType(MessageType::kTargetLost).ok());
-    EXPECT_EQ(driver_->Targets()[0].state, mailbox::TargetState::kOffline);
-    // Guest I/O issued while the target is away waits for the new secure session.
-    auto pending = std::async(std::launch::async, [&] { return lun->Write(4096, Pattern(4096)); });
-    StartTarget(true, port);
-    ScriptedAgent tgt2(dir_ + "/target-mbox.sock", Secret('t'), kTargetWwpn, kTargetPortId);
-    Authenticate(host, tgt2, /*start_host=*/false);
-    EXPECT_EQ(driver_->Targets()[0].state, mailbox::TargetState::kOnlineSecure);
-    Status s = pending.get();
-    EXPECT_TRUE(s.ok()) << s.ToString();
-    EXPECT_EQ(FileBytes(4096, 4096), Pattern(4096));
-    EXPECT_GE(driver_->port("hba0")->SessionStats(kTargetWwpn)->tx_frames, 1u);
-  }
+  auto lun = AuthenticatedLun();
+  ASSERT_TRUE(lun);
+  ASSERT_TRUE(lun->Write(0, Pattern(4096)).ok());
+  const std::uint16_t port = StopTarget();
+  ASSERT_TRUE(host_agent_->WaitType(MessageType::kTargetLost).ok());
+  EXPECT_EQ(driver_->Targets()[0].state, mailbox::TargetState::kOffline);
+  // Guest I/O issued while the target is away waits for the new secure session.
+  auto pending = std::async(std::launch::async, [&] { return lun->Write(4096, Pattern(4096)); });
+  StartTarget(true, port);
+  target_agent_ = TargetAgent();  // the target's agent restarts with it
+  Authenticate(*host_agent_, *target_agent_, /*start_host=*/false);
+  EXPECT_EQ(driver_->Targets()[0].state, mailbox::TargetState::kOnlineSecure);
+  Status s = pending.get();
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(FileBytes(4096, 4096), Pattern(4096));
+  EXPECT_GE(driver_->port("hba0")->SessionStats(kTargetWwpn)->tx_frames, 1u);
 }
 
 // No agent on the host port: the require_secure target's authentication is given up after
@@ -783,14 +801,15 @@ TEST_F(EdifHostTest, AuthTimeoutWithoutAgentKeepsLunOfflineUntilAuthenticated) {
   EXPECT_EQ(s.errno_value(), EIO) << s.ToString();
   EXPECT_NE(s.ToString().find("authentication not completed within 300 ms"), std::string::npos)
       << s.ToString();
-  auto lun = Lun();
-  ASSERT_TRUE(lun);
-  EXPECT_EQ(lun->Write(0, Pattern(4096)).errno_value(), EIO);
+  {
+    auto refused = Lun();
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->Write(0, Pattern(4096)).errno_value(), EIO);
+  }
   EXPECT_EQ(FileBytes(0, 4096), Bytes(4096, 0));
 
-  ScriptedAgent host(dir_ + "/hba0-mbox.sock", Secret('h'), kHostWwpn, kHostPortId);
-  ScriptedAgent tgt(dir_ + "/target-mbox.sock", Secret('t'), kTargetWwpn, kTargetPortId);
-  Authenticate(host, tgt);
+  auto lun = AuthenticatedLun();
+  ASSERT_TRUE(lun);
   EXPECT_EQ(driver_->Targets()[0].state, mailbox::TargetState::kOnlineSecure);
   EXPECT_TRUE(lun->Write(0, Pattern(4096)).ok());
   EXPECT_EQ(FileBytes(0, 4096), Pattern(4096));
@@ -803,9 +822,9 @@ TEST_F(EdifHostTest, AuthTimeoutWithStalledAgentFailsWaitingIo) {
   io_wait_timeout_ = 30s;
   auth_timeout_ = 1500ms;
   StartHost(true);
-  ScriptedAgent host(dir_ + "/hba0-mbox.sock", Secret('h'), kHostWwpn, kHostPortId);
-  ASSERT_TRUE(host.Start().ok());
-  ASSERT_TRUE(host.WaitType(MessageType::kAuthNeeded).ok());
+  auto host = HostAgent();
+  ASSERT_TRUE(host->Start().ok());
+  ASSERT_TRUE(host->WaitType(MessageType::kAuthNeeded).ok());
   Status s = PortWrite(0, Pattern(4096));  // waits, then fails when the auth is given up
   EXPECT_EQ(s.errno_value(), EIO) << s.ToString();
   EXPECT_NE(s.ToString().find("authentication not completed"), std::string::npos) << s.ToString();

@@ -69,6 +69,12 @@ class RawInitiator {
   Status Login(std::uint64_t dst = kTargetWwpn, std::uint64_t src = kInitiatorWwpn) {
     return Send(Header(FrameType::kLogin, 0, 0, src, dst), hba::EncodeLogin());
   }
+  // LOGIN answered by LOGIN_ACC.
+  bool LoginAccepted() {
+    if (!Login().ok()) return false;
+    auto f = Next();
+    return f && f->header.type == FrameType::kLoginAcc;
+  }
   // The next received frame (nullopt after 5 s or once the connection closed without one).
   std::optional<link::Frame> Next() {
     std::unique_lock l(mu_);
@@ -143,10 +149,7 @@ class TargetPortTest : public ::testing::Test {
   // A LOGIN on a fresh connection gets LOGIN_ACC: the target still serves.
   void ExpectStillServes() {
     RawInitiator ok(target_->port());
-    ASSERT_TRUE(ok.Login().ok());
-    auto acc = ok.Next();
-    ASSERT_TRUE(acc.has_value());
-    EXPECT_EQ(acc->header.type, FrameType::kLoginAcc);
+    ASSERT_TRUE(ok.LoginAccepted());
     auto w = ok.Data(9, 0, Write(0, 512));
     ASSERT_TRUE(w.has_value());
     EXPECT_EQ(*w, 0u);
@@ -177,8 +180,7 @@ TEST_F(TargetPortTest, LoginForAnotherTargetIsRejected) {
 
 TEST_F(TargetPortTest, SecondLoginOnOneConnectionIsRejected) {
   RawInitiator i(target_->port());
-  ASSERT_TRUE(i.Login().ok());
-  ASSERT_EQ(i.Next()->header.type, FrameType::kLoginAcc);
+  ASSERT_TRUE(i.LoginAccepted());
   // The same connection now claims to be another initiator.
   ASSERT_TRUE(i.Login(kTargetWwpn, 0x2100000000000bad).ok());
   auto f = i.Next();
@@ -206,8 +208,7 @@ TEST_F(TargetPortTest, FramesBeforeLoginCloseTheConnection) {
 
 TEST_F(TargetPortTest, FrameFromAnotherWwpnOnASessionClosesIt) {
   RawInitiator i(target_->port());
-  ASSERT_TRUE(i.Login().ok());
-  ASSERT_EQ(i.Next()->header.type, FrameType::kLoginAcc);
+  ASSERT_TRUE(i.LoginAccepted());
   auto payload = hba::EncodeDataRequest(Write(0, 512));
   ASSERT_TRUE(i.Send(i.Header(FrameType::kData, 2, 0, /*src=*/0x2100000000000bad), *payload).ok());
   EXPECT_TRUE(i.WaitClosed());
@@ -216,8 +217,7 @@ TEST_F(TargetPortTest, FrameFromAnotherWwpnOnASessionClosesIt) {
 
 TEST_F(TargetPortTest, CorruptFrameClosesTheConnectionOnly) {
   RawInitiator i(target_->port());
-  ASSERT_TRUE(i.Login().ok());
-  ASSERT_EQ(i.Next()->header.type, FrameType::kLoginAcc);
+  ASSERT_TRUE(i.LoginAccepted());
   auto wire = link::EncodeFrame(i.Header(FrameType::kData, 3), Bytes(32, 1));
   ASSERT_TRUE(wire.ok());
   (*wire)[link::kLengthPrefixSize] ^= 0xFF;  // frame version byte
@@ -228,8 +228,7 @@ TEST_F(TargetPortTest, CorruptFrameClosesTheConnectionOnly) {
 
 TEST_F(TargetPortTest, BadDataRequestsGetErrorsOrAreDroppedAndTheSessionGoesOn) {
   RawInitiator i(target_->port());
-  ASSERT_TRUE(i.Login().ok());
-  ASSERT_EQ(i.Next()->header.type, FrameType::kLoginAcc);
+  ASSERT_TRUE(i.LoginAccepted());
   // Undecodable DATA payload: dropped, no reply, session kept.
   ASSERT_TRUE(i.Send(i.Header(FrameType::kData, 10), Bytes{1, 9, 0, 0}).ok());
   // Unknown LUN: ENXIO. Beyond the end: ENOSPC. Read-only LUN: EACCES/EPERM.
