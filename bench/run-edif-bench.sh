@@ -16,7 +16,7 @@
 #     SAs installed (the initiator's figure; the target agent's is printed too), p50/p99
 #     (target < 20 ms).
 #
-# Usage: bench/run-edif-bench.sh BUILD_DIR [--size 256M] [--runtime S] [--rounds N]
+# Usage: bench/run-edif-bench.sh BUILD_DIR [--size 128M] [--runtime 3] [--rounds 5]
 #                                [--rtt-count N] [--logins N] [--quick] [--keep]
 #   BUILD_DIR  a build tree with edifd, edif-agent and edif_mailbox_rtt_bench
 #              (ninja -C BUILD_DIR edifd edif-agent edif_mailbox_rtt_bench)
@@ -25,8 +25,10 @@
 # Exit: 0 when every available figure was measured, 1 on a setup failure, 2 usage.
 #
 # Method notes (docs/performance.md, "EDIF"): rounds are interleaved (each job runs on secure
-# then clear before the next job), a throughput figure is the best round, the latency row
-# comes from the round with the most IOPS. LUN files live in a mktemp -d under /tmp (page
+# then clear before the next job); a throughput figure is the best round; the ratio is the
+# median over rounds of secure/clear measured back to back in the same round (on a shared
+# machine the best of each side may come from different load levels); the latency rows come
+# from the round with the most IOPS. LUN files live in a mktemp -d under /tmp (page
 # cache: we measure the EDIF path's CPU cost, not the disk).
 set -u
 BUILD=${1:-}
@@ -35,7 +37,7 @@ if [ -z "$BUILD" ] || [ "$BUILD" = "-h" ] || [ "$BUILD" = "--help" ]; then
   exit 2
 fi
 shift
-SIZE=256M RUNTIME=5 ROUNDS=2 RTT_COUNT=2000 LOGINS=10 KEEP=0
+SIZE=128M RUNTIME=3 ROUNDS=5 RTT_COUNT=2000 LOGINS=10 KEEP=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --size) SIZE=$2; shift 2 ;;
@@ -168,57 +170,65 @@ import glob, json, os, re, sys
 d, size, runtime, rounds, have_fio, rtt_line = sys.argv[1:7]
 missing = []
 
-def load(sys_, job):
-    out = []
+def load(sys_, job):  # {round: fio job}
+    out = {}
     for p in glob.glob(os.path.join(d, f"{sys_}.{job}.*.json")):
         try:
             text = open(p).read()
             j = json.loads(text[text.index("{"):])["jobs"][0]
+            rnd = int(p.rsplit(".", 2)[-2])
         except (OSError, ValueError, KeyError, IndexError):
             continue
-        if j.get("error", 0):
-            continue
-        out.append(j)
+        if not j.get("error", 0):
+            out[rnd] = j
     return out
 
-def best_bw(sys_, job, side):
-    v = [j[side]["bw"] / 1024.0 for j in load(sys_, job) if j[side]["bw"] > 0]
+def value(j, side, kind):  # MiB/s or IOPS, None if nothing moved
+    v = j[side]["bw"] / 1024.0 if kind == "bw" else j[side]["iops"]
+    return v if v > 0 else None
+
+def best(sys_, job, side, kind):
+    v = [x for x in (value(j, side, kind) for j in load(sys_, job).values()) if x]
     return max(v) if v else None
 
-def best_lat(sys_):
-    js = [j for j in load(sys_, "randread") if j["read"]["iops"] > 0]
+def paired(job, side, kind):  # secure/clear per round (the two ran back to back): median, n
+    s, c = load("secure", job), load("clear", job)
+    r = sorted(value(s[k], side, kind) / value(c[k], side, kind) for k in s
+               if k in c and value(s[k], side, kind) and value(c[k], side, kind))
+    return (r[len(r) // 2] if len(r) % 2 else (r[len(r) // 2 - 1] + r[len(r) // 2]) / 2, len(r)) if r else (None, 0)
+
+def best_lat(sys_):  # the round with the most IOPS: IOPS, p50 us, p99 us
+    js = [j for j in load(sys_, "randread").values() if value(j, "read", "iops")]
     if not js:
         return None
     j = max(js, key=lambda j: j["read"]["iops"])
     pct = j["read"]["clat_ns"].get("percentile", {})
-    p50 = pct.get("50.000000")
-    p99 = pct.get("99.000000")
-    return j["read"]["iops"], (p50 or 0) / 1e3, (p99 or 0) / 1e3
+    return j["read"]["iops"], pct.get("50.000000", 0) / 1e3, pct.get("99.000000", 0) / 1e3
 
 print(f"EDIF bench: fio nbd engine on the host's LUN exports, {size} LUNs, best of {rounds} "
       f"round(s); secure = AES-256-GCM link (agents up), clear = same path without agents")
-rows = [("seq write 1M qd8 (MiB/s)", "seqwrite", "write", "seq write"),
-        ("seq read 1M qd8 (MiB/s)", "seqread", "read", "seq read")]
-ratios = []
-for label, job, side, short in rows:
-    s, c = best_bw("secure", job, side), best_bw("clear", job, side)
+rows = [("seq write 1M qd8 (MiB/s)", "seqwrite", "write", "bw", "seq write"),
+        ("seq read 1M qd8 (MiB/s)", "seqread", "read", "bw", "seq read"),
+        ("4k rand read qd1 (IOPS)", "randread", "read", "iops", "4k rand read IOPS")]
+for label, job, side, kind, short in rows:
+    s, c = best("secure", job, side, kind), best("clear", job, side, kind)
     if s is None or c is None:
-        missing.append(label)
+        missing.append(short)
         print(f"{label:<28} secure {'n/a':>8}  clear {'n/a':>8}")
-        continue
-    print(f"{label:<28} secure {s:8.1f}  clear {c:8.1f}")
-    ratios.append((short, s / c))
+    else:
+        print(f"{label:<28} secure {s:8.1f}  clear {c:8.1f}" if kind == "bw" else
+              f"{label:<28} secure {s:8.0f}  clear {c:8.0f}")
 ls, lc = best_lat("secure"), best_lat("clear")
 if ls and lc:
-    print(f"{'4k rand read qd1 (IOPS)':<28} secure {ls[0]:8.0f}  clear {lc[0]:8.0f}")
     print(f"{'4k rand read p50 (us)':<28} secure {ls[1]:8.1f}  clear {lc[1]:8.1f}")
     print(f"{'4k rand read p99 (us)':<28} secure {ls[2]:8.1f}  clear {lc[2]:8.1f}")
-    ratios.append(("4k rand read IOPS", ls[0] / lc[0]))
-else:
-    missing.append("4k rand read")
-    print(f"{'4k rand read qd1 (IOPS)':<28} secure {'n/a':>8}  clear {'n/a':>8}")
-for name, r in ratios:
-    print(f"ratio secure/clear {name:<20} {r:5.2f}x  target >= 0.85  {'MET' if r >= 0.85 else 'MISSED'}")
+for label, job, side, kind, short in rows:
+    r, n = paired(job, side, kind)
+    if r is None:
+        continue
+    s, c = best("secure", job, side, kind), best("clear", job, side, kind)
+    print(f"ratio secure/clear {short:<20} {r:5.2f}x (median of {n} paired round(s); "
+          f"best/best {s / c:.2f}x)  target >= 0.85  {'MET' if r >= 0.85 else 'MISSED'}")
 
 m = re.search(r"p50 ([0-9.]+) ms p99 ([0-9.]+) ms", rtt_line)
 if m:
