@@ -80,7 +80,10 @@ class FakeDriver final : public mbx::MailboxDelegate {
       static_cast<mbx::ElsFrame&>(in) = *els;
       in.target_wwpn = wwpn_;  // from the receiver's view: the remote port is us
       in.target_port_id = port_id_;
-      if (drop_els_) return mbx::Reply::Ok();
+      {
+        std::lock_guard lock(mu_);
+        if (drop_els_) return mbx::Reply::Ok();
+      }
       auto enc = mbx::EncodePayload(static_cast<const mbx::ElsFrame&>(in));
       EXPECT_TRUE(enc.ok());
       EXPECT_TRUE(peer_->self_->Post(mbx::MessageType::kElsReceived, *enc).ok());
@@ -106,6 +109,7 @@ class FakeDriver final : public mbx::MailboxDelegate {
     if (const auto* ar = std::get_if<mbx::AuthResult>(&r.payload)) {
       std::lock_guard lock(mu_);
       (ar->outcome == mbx::AuthOutcome::kOk ? auth_ok_ : auth_fail_)++;
+      if (ar->outcome != mbx::AuthOutcome::kOk) last_fail_reason_ = ar->reason;
       return mbx::Reply::Ok();
     }
     return mbx::Reply::Ok();
@@ -115,7 +119,8 @@ class FakeDriver final : public mbx::MailboxDelegate {
   std::map<std::uint32_t, Sa> rx_, tx_;
   std::uint32_t current_tx_ = 0;
   int auth_ok_ = 0, auth_fail_ = 0, deletes_ = 0;
-  bool drop_els_ = false;
+  std::uint32_t last_fail_reason_ = 0;
+  bool drop_els_ = false;  // AUTH_ELS accepted but never delivered (a peer that stays silent)
 
  private:
   std::uint64_t wwpn_;
@@ -321,6 +326,32 @@ TEST_F(AgentTest, CertificateNamingAnotherWwpnReportsAuthFail) {
   std::scoped_lock lock(host_drv_.mu_);
   EXPECT_EQ(host_drv_.auth_ok_, 0);
   EXPECT_TRUE(host_drv_.tx_.empty());
+}
+
+// The peer agent never answers (its frames are lost): the handshake times out, AUTH_RESULT
+// FAIL with reason 2 (timeout) reaches the driver; once frames flow again the agent's retry
+// authenticates.
+TEST_F(AgentTest, HandshakeTimeoutReportsAuthFailThenRetrySucceeds) {
+  {
+    std::scoped_lock lock(host_drv_.mu_);
+    host_drv_.drop_els_ = true;
+  }
+  AgentConfig hc = Config(TlsRole::kClient, pki_.a, 1);
+  hc.handshake_timeout = std::chrono::milliseconds(300);
+  StartAgents(std::move(hc), Config(TlsRole::kServer, pki_.b, 2));
+  ASSERT_TRUE(RunUntil([&] {
+    std::scoped_lock lock(host_drv_.mu_);
+    return host_drv_.auth_fail_ >= 1;
+  }));
+  EXPECT_EQ(host_->targets()[0].last_error, "handshake timeout");
+  {
+    std::scoped_lock lock(host_drv_.mu_);
+    EXPECT_EQ(host_drv_.last_fail_reason_, 2u);
+    EXPECT_EQ(host_drv_.auth_ok_, 0);
+    host_drv_.drop_els_ = false;
+  }
+  ASSERT_TRUE(RunUntil([&] { return BothAuthenticated(); }));
+  ExpectKeysMatch();
 }
 
 TEST_F(AgentTest, WrongSecretNeverStarts) {
