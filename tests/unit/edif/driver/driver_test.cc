@@ -743,6 +743,21 @@ TEST_F(EdifHostTest, RequestsInFlightFailWhenTheTargetConnectionDrops) {
   EXPECT_TRUE(lun->Write(8192, Pattern(4096)).ok());
 }
 
+// A hung target (logged in, never answers DATA): each request fails with EIO after io_timeout,
+// and once it answers again, I/O works on the same session.
+TEST_F(EdifHostTest, RequestsToAHungTargetFailAfterIoTimeout) {
+  io_timeout_ = 500ms;
+  SilentTarget hung;
+  StartHostOn(hung.port(), false);
+  Status s = PortWrite(0, Pattern(4096));
+  EXPECT_EQ(s.errno_value(), EIO) << s.ToString();
+  EXPECT_NE(s.ToString().find("no reply from target t1"), std::string::npos) << s.ToString();
+  EXPECT_EQ(hung.swallowed(), 1u);
+  hung.set_answer(true);
+  EXPECT_TRUE(PortWrite(0, Pattern(4096)).ok());
+  EXPECT_EQ(driver_->Targets()[0].state, mailbox::TargetState::kOnlineClear);
+}
+
 // A target port answering LOGIN under another WWPN than the configured one (an impostor or a
 // miswired fabric): the host refuses the LOGIN_ACC, keeps retrying, exports nothing, and I/O
 // to the target fails after the bounded wait.
