@@ -96,6 +96,95 @@ class Reader {
   std::string source_;
 };
 
+Status Port(const Reader& r, const toml::table& t, std::string_view key, bool zero_ok,
+            std::uint16_t* out) {
+  std::int64_t v = *out;
+  CAFS_RETURN_IF_ERROR(r.Int(t, "nfs", key, zero_ok ? 0 : 1, &v));
+  if (v > 65535) return r.Error(t.get(key), "[nfs] " + std::string(key) + " must be <= 65535");
+  *out = static_cast<std::uint16_t>(v);
+  return Status::OK();
+}
+
+Status ParseExport(const Reader& r, const toml::table& t, frontend::nfs::ExportConfig* e) {
+  CAFS_RETURN_IF_ERROR(r.OnlyKnown(
+      t, "nfs.export", {"path", "clients", "access", "squash", "anon_uid", "anon_gid"}));
+  CAFS_RETURN_IF_ERROR(r.String(t, "nfs.export", "path", true, &e->path));
+  const toml::node* clients = t.get("clients");
+  const toml::array* list = clients != nullptr ? clients->as_array() : nullptr;
+  if (list == nullptr || list->empty()) {
+    return r.Error(clients != nullptr ? clients : &t,
+                   "[nfs.export] clients must be a non-empty array of addresses, CIDRs or "
+                   "host names");
+  }
+  for (const toml::node& n : *list) {
+    auto v = n.value<std::string>();
+    if (!v || v->empty()) return r.Error(&n, "[nfs.export] clients must hold non-empty strings");
+    e->clients.push_back(*v);
+  }
+  std::string access = "rw";
+  CAFS_RETURN_IF_ERROR(r.String(t, "nfs.export", "access", false, &access));
+  if (access != "rw" && access != "ro") {
+    return r.Error(t.get("access"), "[nfs.export] access must be \"rw\" or \"ro\"");
+  }
+  e->read_only = access == "ro";
+  std::string squash = "root_squash";
+  CAFS_RETURN_IF_ERROR(r.String(t, "nfs.export", "squash", false, &squash));
+  Result<frontend::nfs::Squash> parsed = frontend::nfs::ParseSquash(squash);
+  if (!parsed.ok()) return r.Error(t.get("squash"), "[nfs.export] " + parsed.status().message());
+  e->squash = *parsed;
+  for (auto [key, out] :
+       {std::pair{"anon_uid", &e->anon_uid}, std::pair{"anon_gid", &e->anon_gid}}) {
+    std::int64_t v = *out;
+    CAFS_RETURN_IF_ERROR(r.Int(t, "nfs.export", key, 0, &v));
+    if (v > 0xffffffffLL)
+      return r.Error(t.get(key), "[nfs.export] " + std::string(key) + " too large");
+    *out = static_cast<std::uint32_t>(v);
+  }
+  return Status::OK();
+}
+
+Status ParseNfs(const Reader& r, const toml::table& root, NfsConfig* nfs) {
+  CAFS_ASSIGN_OR_RETURN(const toml::table* t, r.Table(root, "nfs", false));
+  if (t == nullptr) return Status::OK();
+  CAFS_RETURN_IF_ERROR(
+      r.OnlyKnown(*t, "nfs",
+                  {"enabled", "listen", "port", "mount_port", "portmap_port", "register_rpcbind",
+                   "worker_threads", "idle_timeout_s", "export"}));
+  nfs->enabled = true;
+  CAFS_RETURN_IF_ERROR(r.Bool(*t, "nfs", "enabled", &nfs->enabled));
+  CAFS_RETURN_IF_ERROR(r.String(*t, "nfs", "listen", false, &nfs->listen));
+  CAFS_RETURN_IF_ERROR(Port(r, *t, "port", false, &nfs->port));
+  CAFS_RETURN_IF_ERROR(Port(r, *t, "mount_port", false, &nfs->mount_port));
+  CAFS_RETURN_IF_ERROR(Port(r, *t, "portmap_port", true, &nfs->portmap_port));
+  CAFS_RETURN_IF_ERROR(r.Bool(*t, "nfs", "register_rpcbind", &nfs->register_rpcbind));
+  std::int64_t workers = nfs->worker_threads;
+  CAFS_RETURN_IF_ERROR(r.Int(*t, "nfs", "worker_threads", 1, &workers));
+  if (workers > 256)
+    return r.Error(t->get("worker_threads"), "[nfs] worker_threads must be <= 256");
+  nfs->worker_threads = static_cast<unsigned>(workers);
+  CAFS_RETURN_IF_ERROR(r.Int(*t, "nfs", "idle_timeout_s", 1, &nfs->idle_timeout_s));
+  if (nfs->port == nfs->mount_port ||
+      (nfs->portmap_port != 0 &&
+       (nfs->portmap_port == nfs->port || nfs->portmap_port == nfs->mount_port))) {
+    return r.Error(t, "[nfs] port, mount_port and portmap_port must differ");
+  }
+  const toml::node* exports = t->get("export");
+  if (exports != nullptr && !exports->is_array_of_tables()) {
+    return r.Error(exports, "[nfs] export must be [[nfs.export]] tables");
+  }
+  if (exports != nullptr) {
+    for (const toml::node& node : *exports->as_array()) {
+      frontend::nfs::ExportConfig e;
+      CAFS_RETURN_IF_ERROR(ParseExport(r, *node.as_table(), &e));
+      nfs->exports.push_back(std::move(e));
+    }
+  }
+  if (nfs->enabled && nfs->exports.empty()) {
+    return r.Error(t, "[nfs] needs at least one [[nfs.export]] with path and clients");
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 Result<Config> ParseConfig(std::string_view text, const std::string& source_name) {
@@ -111,7 +200,7 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source_name
   c.allow_other = ::geteuid() == 0;
   for (const auto& [key, node] : root) {
     static const std::set<std::string_view> kTables = {"gateway", "local_keys", "kps", "pool",
-                                                       "audit",   "cache",      "log"};
+                                                       "audit",   "cache",      "log", "nfs"};
     if (!kTables.count(key.str())) {
       return r.Error(&node, "unknown table or key '" + std::string(key.str()) + "'");
     }
@@ -121,7 +210,7 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source_name
       *gw, "gateway", {"server_id", "backing_store", "mountpoint", "position", "allow_other"}));
   CAFS_RETURN_IF_ERROR(r.String(*gw, "gateway", "server_id", true, &c.server_id));
   CAFS_RETURN_IF_ERROR(r.String(*gw, "gateway", "backing_store", true, &c.backing_store));
-  CAFS_RETURN_IF_ERROR(r.String(*gw, "gateway", "mountpoint", true, &c.mountpoint));
+  CAFS_RETURN_IF_ERROR(r.String(*gw, "gateway", "mountpoint", false, &c.mountpoint));
   std::int64_t position = 1;
   CAFS_RETURN_IF_ERROR(r.Int(*gw, "gateway", "position", 1, &position));
   c.position = static_cast<unsigned>(position);
@@ -180,6 +269,10 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source_name
   if (log != nullptr) {
     CAFS_RETURN_IF_ERROR(r.OnlyKnown(*log, "log", {"level"}));
     CAFS_RETURN_IF_ERROR(r.String(*log, "log", "level", false, &c.log_level));
+  }
+  CAFS_RETURN_IF_ERROR(ParseNfs(r, root, &c.nfs));
+  if (c.mountpoint.empty() && !c.nfs.enabled) {
+    return r.Error(gw, "[gateway] mountpoint is required unless [nfs] is enabled");
   }
   return c;
 }

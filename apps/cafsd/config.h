@@ -1,6 +1,6 @@
 // cafsd's configuration: a TOML file (docs/gateway.md "cafsd configuration").
 //
-//   [gateway]  server_id (required), backing_store (required), mountpoint (required),
+//   [gateway]  server_id (required), backing_store (required), mountpoint (FUSE; optional with NFS),
 //              position = 1, allow_other = true when root
 //   [local_keys] dir          |  [kps] url (https://HOST:PORT), cert (gateway PEM bundle),
 //                                    push_audit = true, usage_interval_s = 60
@@ -10,6 +10,13 @@
 //              push_cursor = "<log>.kps-cursor"
 //   [cache]    ttl_s = 30, grace_s = 600
 //   [log]      level = "info"
+//   [nfs]      enabled = true, listen = "0.0.0.0", port = 2049, mount_port = 20048,
+//              portmap_port = 0 (111 to answer GETPORT ourselves), register_rpcbind = false,
+//              worker_threads = 8, idle_timeout_s = 300
+//   [[nfs.export]] path (required), clients (required, addresses/CIDRs/host names/"*"),
+//              access = "rw" | "ro", squash = "root_squash" | "no_root_squash" | "all_squash",
+//              anon_uid = 65534, anon_gid = 65534      (one or more when [nfs] is enabled)
+// [gateway] mountpoint is optional when NFS is enabled (no mount point: NFS only).
 // Errors name the file, the key and the line: "cafsd.toml line 7: [cache] ttl_s must be a
 // positive integer". Unknown tables and keys are errors too (a typo must not be ignored).
 #pragma once
@@ -18,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "frontend/nfs/exports.h"
 #include "util/result.h"
 
 namespace cafs::cafsd {
@@ -25,6 +33,18 @@ namespace cafs::cafsd {
 struct PoolConfig {
   std::string name;
   std::string path;
+};
+
+struct NfsConfig {
+  bool enabled = false;  // true when [nfs] is present unless enabled = false
+  std::string listen = "0.0.0.0";
+  std::uint16_t port = 2049;
+  std::uint16_t mount_port = 20048;
+  std::uint16_t portmap_port = 0;  // 0: no portmapper of our own
+  bool register_rpcbind = false;
+  unsigned worker_threads = 8;
+  std::int64_t idle_timeout_s = 300;
+  std::vector<frontend::nfs::ExportConfig> exports;
 };
 
 struct Config {
@@ -45,6 +65,7 @@ struct Config {
   std::int64_t cache_ttl_s = 30;
   std::int64_t cache_grace_s = 600;
   std::string log_level = "info";
+  NfsConfig nfs;
 };
 
 Result<Config> LoadConfig(const std::string& path);

@@ -2,6 +2,9 @@
 // (key provider -> policy cache, pools, Volume over the backing store, audit log, Gateway)
 // and serves it through FUSE in the foreground until SIGINT/SIGTERM, then flushes the audit
 // aggregates and unmounts. docs/gateway.md describes the configuration.
+#include <pthread.h>
+#include <signal.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
@@ -15,6 +18,7 @@
 #include "cafs/kps_reporter.h"
 #include "config.h"
 #include "frontend/fuse/fuse_frontend.h"
+#include "nfs_service.h"
 #include "pool/posix_pool.h"
 #include "util/logging.h"
 
@@ -28,6 +32,13 @@ int Fail(const Status& s) {
 }
 
 int Serve(const cafsd::Config& config) {
+  // NFS only (no FUSE mount point): we wait for the stop signals ourselves, so block them in
+  // every thread before any starts. With FUSE, its signal handlers end Run().
+  const bool nfs_only = config.mountpoint.empty();
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stop_signals, sig);
+  if (nfs_only) pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   pool::PoolMapper pools;
   for (const auto& p : config.pools) {
     auto pool = std::make_unique<pool::PosixPool>(p.name, p.path, env::Env::Default());
@@ -58,11 +69,21 @@ int Serve(const cafsd::Config& config) {
   core::Gateway gateway(
       &cache, volume->get(), log->get(), &clock,
       core::GatewayOptions{.position = config.position, .aggregate_interval = interval});
-  auto fuse = frontend::FuseFrontend::Mount(
-      &gateway, frontend::FuseOptions{.mountpoint = config.mountpoint,
-                                      .server_id = config.server_id,
-                                      .allow_other = config.allow_other});
-  if (!fuse.ok()) return Fail(fuse.status());
+  std::unique_ptr<frontend::FuseFrontend> fuse;
+  if (!nfs_only) {
+    auto mounted = frontend::FuseFrontend::Mount(
+        &gateway, frontend::FuseOptions{.mountpoint = config.mountpoint,
+                                        .server_id = config.server_id,
+                                        .allow_other = config.allow_other});
+    if (!mounted.ok()) return Fail(mounted.status());
+    fuse = std::move(*mounted);
+  }
+  std::unique_ptr<cafsd::NfsService> nfs;  // [nfs]: NFSv3 + MOUNT (+ portmap) over TCP
+  if (config.nfs.enabled) {
+    auto started = cafsd::NfsService::Start(config.nfs, &gateway);
+    if (!started.ok()) return Fail(started.status());
+    nfs = std::move(*started);
+  }
   std::unique_ptr<core::KpsReporting> reporting;  // audit records + usage to kpsd
   if (!config.kps_url.empty() && config.push_audit) {
     auto r = core::KpsReporting::Start(
@@ -91,14 +112,22 @@ int Serve(const cafsd::Config& config) {
       lock.lock();
     }
   });
-  Status run = (*fuse)->Run();
+  Status run = Status::OK();
+  if (fuse) {
+    run = fuse->Run();
+  } else {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    CAFS_LOG_INFO("cafsd: signal {}, stopping", sig);
+  }
   {
     std::lock_guard lock(mu);
     stopping = true;
   }
   cv.notify_all();
   ticker.join();
-  fuse->reset();  // unmounts
+  nfs.reset();   // stops the RPC server, unregisters from rpcbind
+  fuse.reset();  // unmounts
   gateway.Tick(/*force=*/true);
   reporting.reset();  // pushes what the last Tick logged
   CAFS_LOG_INFO("cafsd: stopped ({} open handles dropped)", gateway.open_handles());
