@@ -1,6 +1,6 @@
 // cafsd's configuration: a TOML file (docs/gateway.md "cafsd configuration").
 //
-//   [gateway]  server_id (required), backing_store (required), mountpoint (FUSE; optional with NFS),
+//   [gateway]  server_id (required), backing_store (required), mountpoint (see below),
 //              position = 1, allow_other = true when root
 //   [local_keys] dir          |  [kps] url (https://HOST:PORT), cert (gateway PEM bundle),
 //                                    push_audit = true, usage_interval_s = 60
