@@ -102,11 +102,8 @@ edif_host_target host clear "$(edif_target_port clear)" 0x5000000000000002 false
 edif_host_port host hba2 0x2100000000000003 0x010300
 edif_start_host host secure-lun0 clear-lun0
 
-edif_start_agent agent-t secure target target-agent
-edif_wait_log 30 "$DIR/agent-t.log" "agent started on port" || fail "the target agent did not start"
-edif_start_agent agent-h hba0 initiator host-agent
-HOST_AGENT=$EDIF_LAST_PID
-edif_wait_log 30 "$DIR/agent-h.log" "authenticated" || fail "the agents did not authenticate"
+edif_start_agents secure hba0
+HOST_AGENT=$EDIF_HOST_AGENT
 
 declare -A URI=([secure]=$(edif_lun_uri host secure-lun0) [clear]=$(edif_lun_uri host clear-lun0))
 

@@ -55,11 +55,8 @@ if timeout 60 qemu-io -f raw "$URI" -c 'write -P 0x11 0 4096' > "$DIR/qio0.out" 
 fi
 
 # 2. Agents on both mailbox disks.
-edif_start_agent agent-t target target target-agent
-edif_start_agent agent-h hba0 initiator host-agent
-HOST_AGENT=$EDIF_LAST_PID
-edif_wait_log 30 "$DIR/agent-h.log" "authenticated" || fail "host agent did not authenticate"
-edif_wait_log 10 "$DIR/agent-t.log" "authenticated" || fail "target agent did not authenticate"
+edif_start_agents target hba0
+HOST_AGENT=$EDIF_HOST_AGENT
 
 timeout 60 qemu-io -f raw "$URI" -c 'write -P 0xa5 1M 2M' -c flush > "$DIR/qio1.out" 2>&1 \
   || { cat "$DIR/qio1.out"; fail "qemu-io write over the secure link"; }

@@ -32,11 +32,7 @@ edif_host_target host array1 "$(edif_target_port target)" 0x5000000000000001 tru
 edif_start_host host array1-lun0
 URI=$(edif_lun_uri host array1-lun0)
 
-edif_start_agent agent-t target target target-agent
-edif_wait_log 30 "$DIR/agent-t.log" "agent started on port" || fail "target agent did not start"
-edif_start_agent agent-h hba0 initiator host-agent
-edif_wait_log 30 "$DIR/agent-h.log" "authenticated" || fail "host agent did not authenticate"
-edif_wait_log 10 "$DIR/agent-t.log" "authenticated" || fail "target agent did not authenticate"
+edif_start_agents target hba0
 
 # Sustained I/O: 3 x (32 MiB of random 64 KiB writes at queue depth 8, verified as it goes
 # and once more at the end).

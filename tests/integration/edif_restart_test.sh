@@ -35,11 +35,7 @@ edif_start_host host array1-lun0
 HOST=$EDIF_LAST_PID
 URI=$(edif_lun_uri host array1-lun0)
 
-edif_start_agent agent-t target target target-agent
-edif_wait_log 30 "$DIR/agent-t.log" "agent started on port" || fail "target agent did not start"
-edif_start_agent agent-h hba0 initiator host-agent
-edif_wait_log 30 "$DIR/agent-h.log" "authenticated" || fail "host agent did not authenticate"
-edif_wait_log 10 "$DIR/agent-t.log" "authenticated" || fail "target agent did not authenticate"
+edif_start_agents target hba0
 qio w0 -c 'write -P 0x61 0 1M' -c flush -c 'read -P 0x61 0 1M'
 
 for round in 1 2; do

@@ -198,6 +198,19 @@ edif_start_agent() {
   EDIF_PIDS+=("$EDIF_LAST_PID")
 }
 
+# edif_start_agents TARGET_PORT HOST_PORT: the agent of target port TARGET_PORT (log agent-t,
+# certificate target-agent) and, once it has started, the agent of host port HOST_PORT (log
+# agent-h, certificate host-agent); waits until both report the target authenticated. Sets
+# EDIF_HOST_AGENT (the host agent's wrapper pid).
+edif_start_agents() {
+  edif_start_agent agent-t "$1" target target-agent
+  edif_wait_log 30 "$DIR/agent-t.log" "agent started on port" || fail "target agent did not start"
+  edif_start_agent agent-h "$2" initiator host-agent
+  EDIF_HOST_AGENT=$EDIF_LAST_PID
+  edif_wait_log 30 "$DIR/agent-h.log" "authenticated" || fail "host agent did not authenticate"
+  edif_wait_log 10 "$DIR/agent-t.log" "authenticated" || fail "target agent did not authenticate"
+}
+
 # ---- stopping ----------------------------------------------------------------------------
 edif_child() {  # edif_child WRAPPER_PID -> pid of the process `timeout` runs
   local c
