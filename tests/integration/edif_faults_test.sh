@@ -16,8 +16,9 @@
 #     authenticate and qemu-io writes and verifies on the secure LUN.
 # Usage: edif_faults_test.sh EDIFD [EDIF_AGENT]     Exit 77 when a tool is missing.
 set -u
-EDIFD=$1
+EDIFD=$1   # used by lib/edifd.sh
 AGENT=${2:-}
+export EDIFD AGENT
 HERE=$(cd "$(dirname "$0")" && pwd)
 for t in qemu-io qemu-img timeout python3 pgrep openssl cmp; do
   command -v $t >/dev/null || { echo "SKIP: $t not installed"; exit 77; }
@@ -77,7 +78,6 @@ grep -qi "error" "$DIR/qio-before.log" && fail "qemu-io write before the crash"
 timeout 120 qemu-img bench -w -f raw -c 100000000 -d 16 -s 64k -S 64k "$URI" \
   > "$DIR/bench.log" 2>&1 &
 BENCH_PID=$!
-base=$(edif_lines "$DIR/target.log")
 sleep 1.5
 kill -0 "$BENCH_PID" 2>/dev/null || fail "qemu-img bench ended before the crash"
 edif_kill9 "$TARGET"
@@ -110,14 +110,14 @@ edif_wait_log_from 15 "$DIR/host.log" "$(grep -n 'target array1 lost' "$DIR/host
 timeout 60 qemu-io -f raw "$URI" -c 'write -P 0xa7 4M 1M' -c flush > "$DIR/qio-after.log" 2>&1 \
   || fail "qemu-io write after the restart"
 grep -qi "error" "$DIR/qio-after.log" && fail "qemu-io write after the restart"
-for check in "$URI read -P 0xa7 4M 1M" "$URI1 read -P 0x3c 0 1M"; do
-  set -- $check
-  uri=$1; shift
-  timeout 60 qemu-io -f raw -r "$uri" -c "$*" > "$DIR/qio-verify.log" 2>&1 \
-    || { cat "$DIR/qio-verify.log"; fail "qemu-io $* on $uri"; }
+verify() {  # verify URI QEMU_IO_COMMAND
+  timeout 60 qemu-io -f raw -r "$1" -c "$2" > "$DIR/qio-verify.log" 2>&1 \
+    || { cat "$DIR/qio-verify.log"; fail "qemu-io $2 on $1"; }
   grep -qiE "Pattern verification failed|error" "$DIR/qio-verify.log" && {
-    cat "$DIR/qio-verify.log"; fail "data lost or wrong after the restart ($*)"; }
-done
+    cat "$DIR/qio-verify.log"; fail "data lost or wrong after the restart ($2)"; }
+}
+verify "$URI" 'read -P 0xa7 4M 1M'
+verify "$URI1" 'read -P 0x3c 0 1M'   # written before the crash
 # 4. No agent for the require_secure target: authentication given up after auth_timeout_ms.
 edif_wait_log 10 "$DIR/host.log" \
   "target vault .*authentication not completed within 1500 ms \(no agent started on this port\)" \
