@@ -16,8 +16,9 @@
 //
 // Usage: nfs_bench [--size BYTES[K|M|G]] [--runtime S] [--jobs a,b,..] [--keep]
 //                  nfs://HOST/EXPORT[?nfsport=N&mountport=M] FILE
-//   FILE is a path under the export (its directory must exist); removed at the end unless
-//   --keep. Exit 0 on success, 1 on an NFS error, 2 on bad usage.
+//   FILE is a path under the export (its directory must exist); truncated first when
+//   seqwrite-new runs, else used as it is (a file kept by an earlier --keep run); removed at
+//   the end unless --keep. Exit 0 on success, 1 on an NFS error, 2 on bad usage.
 
 #include <fcntl.h>
 #include <poll.h>
@@ -205,6 +206,8 @@ int main(int argc, char** argv) {
   if (positional.size() != 2 || size < (1 << 20)) return Usage();
   size -= size % (1 << 20);
   const std::string file = positional[1][0] == '/' ? positional[1] : "/" + positional[1];
+  // A new file only when seqwrite-new runs; other jobs alone use the file as it is (--keep).
+  const bool truncate = ("," + jobs + ",").find(",seqwrite-new,") != std::string::npos;
 
   nfs_context* nfs = nfs_init_context();
   if (nfs == nullptr) return 1;
@@ -216,7 +219,7 @@ int main(int argc, char** argv) {
     error = std::string("bad URL: ") + nfs_get_error(nfs);
   } else if (nfs_mount(nfs, url->server, url->path) != 0) {
     error = std::string("mount: ") + nfs_get_error(nfs);
-  } else if (nfs_create(nfs, file.c_str(), O_RDWR | O_TRUNC, 0644, &fh) != 0) {
+  } else if (nfs_create(nfs, file.c_str(), O_RDWR | (truncate ? O_TRUNC : 0), 0644, &fh) != 0) {
     error = "create " + file + ": " + nfs_get_error(nfs);
   } else {
     std::printf("nfs_bench: %s:%s file %s, %llu MiB, rsize/wsize %llu/%llu, libnfs async API\n",

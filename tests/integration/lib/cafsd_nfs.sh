@@ -1,18 +1,18 @@
 # Shared by nfs_procedures_cafs_test.sh and bench/run-nfs-bench.sh (sourced): cafsd serving
 # NFSv3 on fixed ephemeral NFS and MOUNT ports on 127.0.0.1, with the seed's VM set my_vmset
 # and policy (*osdisk* -> aes-256-xts in mirrored_pool_A, hc_default -> clear text in
-# default_pool; at_all_times so it runs any day), a LocalKeyProvider key directory, and one
+# default_pool; at_all_times so it runs any day; 127.0.0.1, the NFS client, is a listed
+# virtualization server), a LocalKeyProvider key directory, and one
 # export of the whole gateway ("/") to 127.0.0.1 with no_root_squash.
 #
 #   cafsd_nfs_start CAFSD WORK_DIR   start; returns 1 (reason in CAFSD_NFS_ERROR) on failure
 #   cafsd_nfs_restart CAFSD          stop and start again, same configuration and ports
-#   cafsd_nfs_stop                   stop it (SIGTERM, then SIGKILL after 10 s), unmount FUSE
+#   cafsd_nfs_stop                   stop it (SIGTERM, then SIGKILL after 10 s)
 #
 # After cafsd_nfs_start: CAFSD_NFS_PID, CAFSD_NFS_PORT, CAFSD_NFS_MNT_PORT, CAFSD_NFS_URL
 # (nfs://127.0.0.1/?nfsport=..&mountport=..), CAFSD_NFS_VMDIR (my_vmset: the VM set's
 # directory under the export, where files get the policy), CAFSD_NFS_LOG, CAFSD_NFS_WORK.
-# CAFSD_LIFETIME (seconds, default 900) caps cafsd's run time. cafsd also mounts its FUSE
-# front-end at WORK_DIR/mnt when /dev/fuse exists ([gateway] mountpoint is required).
+# CAFSD_LIFETIME (seconds, default 900) caps cafsd's run time. NFS only: no FUSE mount point.
 # Nothing outside WORK_DIR is touched. The caller calls cafsd_nfs_stop on every exit path.
 
 CAFSD_NFS_PID=""
@@ -20,12 +20,12 @@ CAFSD_NFS_ERROR=""
 
 cafsd_nfs_write_config() {  # work_dir
   local w=$1
-  mkdir -p "$w/mnt" "$w/backing/my_vmset" "$w/pools/mirrored_pool_A" \
+  mkdir -p "$w/backing/my_vmset" "$w/pools/mirrored_pool_A" \
     "$w/pools/default_pool" "$w/keys/my_vmset"
   cat >"$w/keys/my_vmset/vmset.xml" <<'XML'
 <?xml version="1.0" encoding="ISO-8859-1"?>
 <vmset><name>my_vmset</name><mnt>/nfs</mnt><pd>45aa9e57-bf64-11df-8d3e-000c29abeb4d</pd>
-<vmserv>755083456</vmserv></vmset>
+<vmserv>755083456, 127.0.0.1</vmserv></vmset>
 XML
   cat >"$w/keys/my_vmset/policy.xml" <<'XML'
 <vobj-list>
@@ -41,7 +41,6 @@ XML
 [gateway]
 server_id = "755083456"
 backing_store = "$w/backing"
-mountpoint = "$w/mnt"
 
 [local_keys]
 dir = "$w/keys"
@@ -59,12 +58,14 @@ log = "$w/audit.log"
 aggregate_interval_s = 10
 
 [nfs]
+listen = "127.0.0.1"
 port = $CAFSD_NFS_PORT
 mount_port = $CAFSD_NFS_MNT_PORT
 
 [[nfs.export]]
 path = "/"
 clients = ["127.0.0.1"]
+access = "rw"
 squash = "no_root_squash"
 TOML
 }
@@ -126,8 +127,5 @@ cafsd_nfs_stop() {
     kill -9 "$CAFSD_NFS_PID" 2>/dev/null
     wait "$CAFSD_NFS_PID" 2>/dev/null
     CAFSD_NFS_PID=""
-  fi
-  if [ -n "${CAFSD_NFS_WORK:-}" ] && mountpoint -q "$CAFSD_NFS_WORK/mnt" 2>/dev/null; then
-    timeout 10 fusermount3 -u -z "$CAFSD_NFS_WORK/mnt" 2>/dev/null
   fi
 }
