@@ -19,6 +19,8 @@ namespace cafs::core {
 namespace {
 
 constexpr std::string_view kRedirectorMagic = "CAFS-REDIRECTOR 1";
+// A redirector being created (hidden from callers: a regular file without "##").
+constexpr std::string_view kTempPrefix = ".cafs-new-";
 
 // An owned file descriptor.
 class Fd {
@@ -119,11 +121,20 @@ Result<Redirector> DecodeRedirector(std::string_view text) {
   return r;
 }
 
-Status WriteAll(int fd, std::string_view data, const std::string& rel) {
-  if (::ftruncate(fd, 0) != 0) return Errno("truncate redirector", rel);
+// Writes a redirector's content in one pwrite at offset 0 and syncs it, so that a crash
+// (kill -9) leaves the old or the new content, never an empty or mixed file: a shorter new
+// content is padded with '\n' to the old length (blank lines are ignored by the reader)
+// and trimmed only after the sync.
+Status WriteRedirector(int fd, std::string_view data, const std::string& rel) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return Errno("stat redirector", rel);
+  std::string padded(data);
+  if (static_cast<std::size_t>(st.st_size) > padded.size()) {
+    padded.resize(static_cast<std::size_t>(st.st_size), '\n');
+  }
   std::size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(done));
+  while (done < padded.size()) {
+    ssize_t n = ::pwrite(fd, padded.data() + done, padded.size() - done, static_cast<off_t>(done));
     if (n < 0) {
       if (errno == EINTR) continue;
       return Errno("write redirector", rel);
@@ -131,6 +142,7 @@ Status WriteAll(int fd, std::string_view data, const std::string& rel) {
     done += static_cast<std::size_t>(n);
   }
   if (::fdatasync(fd) != 0) return Errno("sync redirector", rel);
+  if (padded.size() > data.size()) (void)::ftruncate(fd, static_cast<off_t>(data.size()));
   return Status::OK();
 }
 
@@ -268,7 +280,7 @@ struct Volume::Impl {
     // Repair the redirector to the path the data really has.
     Fd fd(::openat(dirfd, e.backing_name.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
     if (fd.get() >= 0) {
-      Status s = WriteAll(fd.get(), EncodeRedirector({r.guid, rel}), rel);
+      Status s = WriteRedirector(fd.get(), EncodeRedirector({r.guid, rel}), rel);
       if (!s.ok()) CAFS_LOG_WARN("repairing redirector /{}: {}", rel, s.ToString());
     }
     return second;
@@ -507,10 +519,12 @@ Result<std::shared_ptr<OpenFile>> Volume::CreateFile(const std::string& rel, std
   }
   if (!parent.empty()) (void)pool->SyncDir(parent);
   CAFS_RETURN_IF_ERROR(CrashPoint("create:pool-file-created"));
-  // 2. The redirector.
+  // 2. The redirector: written and synced under a hidden temporary name (a regular file
+  // without "##"), then renamed into place, so a crash never leaves an empty redirector.
   const std::string backing_name =
       comps.back() + std::string(kRedirectorSeparator) + placement.pool;
-  Fd rfd(::openat(dir.get(), backing_name.c_str(),
+  const std::string temp_name = std::string(kTempPrefix) + params.file_guid.ToString();
+  Fd rfd(::openat(dir.get(), temp_name.c_str(),
                   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                   static_cast<mode_t>(mode & 07777)));
   if (rfd.get() < 0) {
@@ -518,14 +532,24 @@ Result<std::shared_ptr<OpenFile>> Volume::CreateFile(const std::string& rel, std
     (void)pool->RemoveFile(pool_path);
     return s;
   }
-  Status w = WriteAll(rfd.get(), EncodeRedirector({params.file_guid, pool_path}), rel);
+  Status w = WriteRedirector(rfd.get(), EncodeRedirector({params.file_guid, pool_path}), rel);
   if (w.ok() && ::fchown(rfd.get(), uid, gid) != 0 && geteuid() == 0) w = Errno("chown", rel);
   if (w.ok() && ::fchmod(rfd.get(), static_cast<mode_t>(mode & 07777)) != 0) {
     w = Errno("chmod", rel);
   }
+  CAFS_RETURN_IF_ERROR(w.ok() ? CrashPoint("create:redirector-written") : Status::OK());
+  bool placed = false;
+  if (w.ok()) {
+    placed = ::renameat2(dir.get(), temp_name.c_str(), dir.get(), backing_name.c_str(),
+                         RENAME_NOREPLACE) == 0;
+    if (!placed) {
+      w = errno == EEXIST ? Status::AlreadyExists("/" + rel + " exists")
+                          : Errno("create redirector", rel);
+    }
+  }
   if (w.ok() && ::fsync(dir.get()) != 0) w = Errno("sync directory of", rel);
   if (!w.ok()) {
-    (void)::unlinkat(dir.get(), backing_name.c_str(), 0);
+    (void)::unlinkat(dir.get(), placed ? backing_name.c_str() : temp_name.c_str(), 0);
     (void)pool->RemoveFile(pool_path);
     return w;
   }
@@ -684,7 +708,7 @@ Status Volume::Rename(const std::string& from, const std::string& to, bool no_re
   if (new_pool_path != r.pool_path) {
     Fd rfd(::openat(tdir.get(), new_name.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
     if (rfd.get() < 0) return Errno("open redirector", to);
-    CAFS_RETURN_IF_ERROR(WriteAll(rfd.get(), EncodeRedirector({r.guid, new_pool_path}), to));
+    CAFS_RETURN_IF_ERROR(WriteRedirector(rfd.get(), EncodeRedirector({r.guid, new_pool_path}), to));
     CAFS_RETURN_IF_ERROR(CrashPoint("rename:redirector-updated"));
   }
   if (replaced) {

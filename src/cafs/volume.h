@@ -116,6 +116,7 @@ class Volume {
   // Test seam for crash consistency: called at the crash points of multi-step operations
   // (docs/redirectors.md "Operations and crash ordering"):
   //   "create:pool-file-created"   pool file with header synced, no redirector yet
+  //   "create:redirector-written"  redirector synced under its hidden temporary name
   //   "unlink:redirector-removed"  redirector gone, pool file still there
   //   "rename:redirector-moved"    step 1 done (redirector under the new name)
   //   "rename:pool-file-moved"     step 2 done (pool file at the new path)

@@ -13,7 +13,9 @@
 #     backing store and pools are consistent (no redirector without its pool file, no pool
 #     file without its redirector);
 #  4. READDIRPLUS: `ls -l` / `find -printf` of a 200-file directory show the right sizes and
-#     types, and listing it issues no LOOKUP per entry (lookups are audited for the vobj).
+#     types, and listing it issues no LOOKUP per entry (lookups are audited for the vobj);
+#  5. bad input: a tampered or truncated pool file, a redirector naming a pool that is not
+#     configured, a wrong key: EIO (audited), never bytes; hostile names.
 # Runs as root (tmpfs and bind mounts): exits 77 otherwise, or when FUSE or a tool is missing.
 # Usage: cafs_faults_test.sh <path to cafsd>
 set -u
@@ -25,29 +27,16 @@ for tool in fusermount3 python3 mountpoint sha256sum dd find; do
   command -v "$tool" >/dev/null || skip "$tool not installed"
 done
 
+# shellcheck source=lib/cafsd.sh
+. "$(dirname "$0")/lib/cafsd.sh"
+
 T=$(mktemp -d /tmp/cafs-faults-XXXXXX)
 M=$T/mnt
 P=$T/pools
-PID=""
 BG=()
 
-# --- cafsd start/stop (a function here: there is no shared cafsd helper yet) -------------
-start_cafsd() {
-  timeout 900 "$CAFSD" --config "$T/cafsd.toml" >> "$T/cafsd.log" 2>&1 &
-  PID=$!
-  for _ in $(seq 100); do mountpoint -q "$M" && return 0; sleep 0.1; done
-  fail "cafsd did not mount"
-}
-stop_cafsd() {  # SIGTERM: a clean stop (the crash rounds kill -9 themselves)
-  if [ -n "$PID" ]; then
-    kill "$PID" 2>/dev/null
-    for _ in $(seq 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$PID" 2>/dev/null
-    wait "$PID" 2>/dev/null
-    PID=""
-  fi
-  if mountpoint -q "$M"; then timeout 10 fusermount3 -u -z "$M"; fi
-}
+start_cafsd() { cafsd_start "$CAFSD" "$T" || fail "$CAFSD_ERROR"; }
+stop_cafsd() { cafsd_stop "$T"; }  # SIGTERM: a clean stop
 stop_bg() {
   local p
   for p in "${BG[@]}"; do kill "$p" 2>/dev/null; done
@@ -66,21 +55,13 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 fail() { echo "FAIL: $*"; echo "--- cafsd log"; tail -30 "$T/cafsd.log"; exit 1; }
 
-# --- set-up: three pools, four vobjs ----------------------------------------------------
-mkdir -p "$M" "$T/backing" "$P/mirrored_pool_A" "$P/default_pool" "$P/bind_pool" \
-  "$T/bind_src" "$T/keys/my_vmset"
-mount -t tmpfs -o size=8m tmpfs "$P/mirrored_pool_A" || skip "cannot mount tmpfs"
-mount --bind "$T/bind_src" "$P/bind_pool" || skip "cannot bind mount"
-cat > "$T/keys/my_vmset/vmset.xml" <<'XML'
-<?xml version="1.0" encoding="ISO-8859-1"?>
-<vmset><name>my_vmset</name><mnt>/nfs</mnt><pd>45aa9e57-bf64-11df-8d3e-000c29abeb4d</pd>
-<vmserv>755083456</vmserv></vmset>
-XML
-cat > "$T/keys/my_vmset/policy.xml" <<'XML'
+# --- set-up: the seed's two pools + bind_pool; the seed's policy + *bound* and *lsdir* ---
+cafsd_seed_keys "$T/keys"
+cat > "$T/keys/my_vmset/policy.xml" <<XML
 <vobj-list>
-<vobj><vglob>*osdisk*</vglob><symkey>062b9056-bf64-11df-8d3e-000c29abeb4d</symkey>
+<vobj><vglob>*osdisk*</vglob><symkey>$CAFSD_SEED_KEY</symkey>
 <storepol>mirrored_pool_A</storepol><access>at_all_times</access><audit>all_records</audit></vobj>
-<vobj><vglob>*bound*</vglob><symkey>062b9056-bf64-11df-8d3e-000c29abeb4d</symkey>
+<vobj><vglob>*bound*</vglob><symkey>$CAFSD_SEED_KEY</symkey>
 <storepol>bind_pool</storepol><access>at_all_times</access><audit>all_records</audit></vobj>
 <vobj><vglob>*lsdir*</vglob><symkey>01010101-0101-0101-0101-010101010101</symkey>
 <storepol>default_pool</storepol><access>at_all_times</access><audit>all_records</audit></vobj>
@@ -88,33 +69,13 @@ cat > "$T/keys/my_vmset/policy.xml" <<'XML'
 <storepol>default_pool</storepol><access>at_all_times</access><audit>none</audit></vobj>
 </vobj-list>
 XML
-KEY=$(od -An -tx1 -N64 /dev/urandom | tr -d ' \n')
-echo "062b9056-bf64-11df-8d3e-000c29abeb4d 1 $KEY" > "$T/keys/my_vmset/keys"
-cat > "$T/cafsd.toml" <<TOML
-[gateway]
-server_id = "755083456"
-backing_store = "$T/backing"
-mountpoint = "$M"
-
-[local_keys]
-dir = "$T/keys"
-
-[[pool]]
-name = "mirrored_pool_A"
-path = "$P/mirrored_pool_A"
-
-[[pool]]
-name = "default_pool"
-path = "$P/default_pool"
-
-[[pool]]
-name = "bind_pool"
-path = "$P/bind_pool"
-
-[audit]
-log = "$T/audit.log"
-aggregate_interval_s = 1
-TOML
+cafsd_config "$T" "[local_keys]
+dir = \"$T/keys\"" "[[pool]]
+name = \"bind_pool\"
+path = \"$P/bind_pool\""
+mkdir -p "$P/bind_pool" "$T/bind_src"
+mount -t tmpfs -o size=8m tmpfs "$P/mirrored_pool_A" || skip "cannot mount tmpfs"
+mount --bind "$T/bind_src" "$P/bind_pool" || skip "cannot bind mount"
 
 start_cafsd
 V=$M/my_vmset
@@ -135,9 +96,9 @@ verify() {
     [ "$got" = "${SUM[$f]}" ] || fail "content of $f changed"
   done
 }
-alive() { kill -0 "$PID" 2>/dev/null && timeout 10 ls "$V" >/dev/null || fail "cafsd stopped serving"; }
+alive() { kill -0 "$CAFSD_PID" 2>/dev/null && timeout 10 ls "$V" >/dev/null || fail "cafsd stopped serving"; }
 
-PARTS=${CAFS_FAULTS_PARTS:-1234}  # a subset ("4") when debugging
+PARTS=${CAFS_FAULTS_PARTS:-12345}  # a subset ("4") when debugging
 part() { [[ $PARTS == *$1* ]]; }
 
 # --- 1. a pool filling up during writes -------------------------------------------------
@@ -262,9 +223,8 @@ for round in 1 2 3 4 5 6; do
     done ) &
   BG+=("$!")
   sleep "0.$((RANDOM % 8 + 2))"
-  kill -9 "$PID"
-  wait "$PID" 2>/dev/null
-  PID=""
+  cafsd_kill9  # cafsd itself, not its `timeout` wrapper
+  timeout 5 stat "$V" >/dev/null 2>&1 && fail "round $round: the mount survived kill -9"
   stop_bg
   timeout 10 fusermount3 -u -z "$M"
   start_cafsd
@@ -315,6 +275,57 @@ assert got["lsdir_sub"][0] == "d"
 assert got["lsdir_link"] == ("l", 7), got["lsdir_link"]
 PY
 alive
+fi
+
+# --- 5. bad input: damaged pool files, a ghost pool, hostile names, a wrong key ----------
+if part 5; then
+timeout 10 mkdir "$V/vm5" || fail "mkdir vm5"
+put vm5/osdisk_t 65536
+put vm5/osdisk_tr 65536
+put vm5/osdisk_k 65536
+put vm5/notes.txt 4096
+stop_cafsd
+PA=$P/mirrored_pool_A/my_vmset/vm5
+python3 - "$PA/osdisk_t" <<'PY' || fail "tamper"
+import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(100)  # the file nonce in the header: only the header MAC notices
+    b = f.read(1)
+    f.seek(100)
+    f.write(bytes([b[0] ^ 1]))
+PY
+truncate -s 100 "$PA/osdisk_tr"
+printf 'CAFS-REDIRECTOR 1\nguid 11111111-2222-3333-4444-555555555555\npath my_vmset/vm5/ghost\n' \
+  > "$T/backing/my_vmset/vm5/ghost##nowhere"
+start_cafsd
+for f in osdisk_t osdisk_tr ghost; do  # EIO, never garbage
+  timeout 10 cat "$V/vm5/$f" > "$T/out" 2> "$T/err" && fail "$f read despite damage"
+  grep -q "Input/output error" "$T/err" || fail "$f: $(cat "$T/err")"
+  [ -s "$T/out" ] && fail "$f: bytes returned from a damaged file"
+done
+grep '"result":"error"' "$T/audit.log" | grep -q '"file":"osdisk_t"' || fail "tamper not audited"
+grep -q "not configured" "$T/cafsd.log" || fail "the ghost pool is not named in the log"
+verify vm5/osdisk_k
+# Hostile names through the mount (the kernel resolves . and .. itself).
+timeout 10 touch "$V/vm5/a#" || fail "a name ending in #"
+find "$V/vm5" -mindepth 1 -printf '%f\n' | grep -qx 'a#' || fail "a# not listed as a#"
+[ -e "$V/vm5/a" ] && fail "a# shows up as a"
+timeout 10 touch "$V/vm5/$(printf 'x\ny')" 2>/dev/null && fail "a name with a newline"
+timeout 10 touch "$V/vm5/b##bind_pool" 2>/dev/null && fail "a name with ##"
+long=$(printf 'n%.0s' $(seq 238))  # NAME_MAX - 2 - len("mirrored_pool_A")
+timeout 10 touch "$V/vm5/$long" || fail "a 238-byte name"
+timeout 10 touch "$V/vm5/${long}n" 2> "$T/err" && fail "a 239-byte name"
+grep -q "File name too long" "$T/err" || fail "239-byte name: $(cat "$T/err")"
+# A wrong key (the DEK replaced under the same key id): EIO and audited, never garbage.
+stop_cafsd
+echo "$CAFSD_SEED_KEY 1 $(od -An -tx1 -N64 /dev/urandom | tr -d ' \n')" \
+  > "$T/keys/my_vmset/keys"
+start_cafsd
+timeout 10 cat "$V/vm5/osdisk_k" > "$T/out" 2> "$T/err" && fail "read under a wrong key"
+grep -q "Input/output error" "$T/err" || fail "wrong key: $(cat "$T/err")"
+[ -s "$T/out" ] && fail "bytes returned under a wrong key"
+grep '"result":"error"' "$T/audit.log" | grep -q '"file":"osdisk_k"' || fail "wrong key not audited"
+verify vm5/notes.txt  # clear-text files need no key
 fi
 
 stop_cafsd

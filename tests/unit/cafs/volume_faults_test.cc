@@ -352,19 +352,29 @@ TEST_F(VolumeFaultsTest, CrashInCreateOrUnlinkLeavesOnlyADocumentedOrphan) {
   });
   EXPECT_FALSE(gw_->Create(me_, "/my_vmset/vm1/osdisk_new.img", 0644, true).ok());
   EXPECT_FALSE(gw_->Unlink(me_, "/my_vmset/vm1/osdisk_gone.img").ok());
+  volume_->SetCrashPointHookForTest([](std::string_view p) {
+    return p == "create:redirector-written" ? Status::Internal("crash") : Status::OK();
+  });
+  EXPECT_FALSE(gw_->Create(me_, "/my_vmset/vm1/vm.vmx", 0644, true).ok());
   Restart();
-  // Neither name exists; never a redirector without data.
-  EXPECT_EQ(gw_->GetAttr(me_, "/my_vmset/vm1/osdisk_new.img").status().errno_value(), ENOENT);
-  EXPECT_EQ(gw_->GetAttr(me_, "/my_vmset/vm1/osdisk_gone.img").status().errno_value(), ENOENT);
+  // No name exists; never a redirector without data, never an empty one (the one written
+  // under its temporary name is hidden).
+  for (const char* gone :
+       {"/my_vmset/vm1/osdisk_new.img", "/my_vmset/vm1/osdisk_gone.img", "/my_vmset/vm1/vm.vmx"}) {
+    EXPECT_EQ(gw_->GetAttr(me_, gone).status().errno_value(), ENOENT) << gone;
+  }
+  auto listed = gw_->ReadDir(me_, "/my_vmset/vm1");
+  ASSERT_TRUE(listed.ok());
+  EXPECT_TRUE(listed->empty());
   Consistency k = Check();
   EXPECT_TRUE(k.dangling.empty());
-  EXPECT_EQ(k.orphans.size(), 2u);  // garbage pool files, counted by usage until removed
+  EXPECT_EQ(k.orphans.size(), 3u);  // garbage pool files, counted by usage until removed
   // The name can be used again: the orphan is never overwritten (a `#<guid>` pool path).
   ASSERT_TRUE(Put("/my_vmset/vm1/osdisk_new.img", "again").ok());
   EXPECT_EQ(*Get("/my_vmset/vm1/osdisk_new.img"), "again");
   k = Check();
   EXPECT_TRUE(k.dangling.empty());
-  EXPECT_EQ(k.orphans.size(), 2u);
+  EXPECT_EQ(k.orphans.size(), 3u);
 }
 
 TEST_F(VolumeFaultsTest, HostileNames) {
