@@ -544,7 +544,11 @@ class Nfs3Program::Procs {
     if (to_export != r.exp) {
       s = Status::FromErrno(EXDEV, "rename across exports");
     } else {
-      if (from != to) Forget(to);
+      if (from != to) {
+        // A cached open file keeps the path it was opened at: reopen under the new name.
+        Forget(from);
+        Forget(to);
+      }
       s = gw_.Rename(r.caller, from, to, /*no_replace=*/false);
     }
     Status3(r, s);
