@@ -84,6 +84,8 @@ for tool in fio fusermount3 mountpoint python3 timeout; do
   command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 2; }
 done
 [ -c /dev/fuse ] || { echo "/dev/fuse missing" >&2; exit 2; }
+# shellcheck source=../tests/integration/lib/cafsd.sh
+source "$(dirname "$0")/../tests/integration/lib/cafsd.sh"
 
 T=$(mktemp -d /tmp/cafs-fusebench-XXXXXX)
 declare -A PIDS=()    # system -> daemon pid
@@ -159,47 +161,12 @@ setup_securefs() {
 setup_cafs() {
   [ -x "$CAFSD" ] || { log "build $CAFSD first"; return 1; }
   local C=$T/cafs
-  mkdir -p "$C/mnt" "$C/backing" "$C/pools/mirrored_pool_A" "$C/pools/default_pool" \
-    "$C/keys/my_vmset"
-  cat > "$C/keys/my_vmset/vmset.xml" <<'XML'
-<?xml version="1.0" encoding="ISO-8859-1"?>
-<vmset><name>my_vmset</name><mnt>/nfs</mnt><pd>45aa9e57-bf64-11df-8d3e-000c29abeb4d</pd>
-<vmserv>755083456</vmserv></vmset>
-XML
-  cat > "$C/keys/my_vmset/policy.xml" <<'XML'
-<vobj-list>
-<vobj><vglob>*osdisk*</vglob><symkey>062b9056-bf64-11df-8d3e-000c29abeb4d</symkey>
-<storepol>mirrored_pool_A</storepol><access>at_all_times</access><audit>all_records</audit></vobj>
-<vobj><vglob>hc_default</vglob><symkey>01010101-0101-0101-0101-010101010101</symkey>
-<storepol>default_pool</storepol><access>at_all_times</access><audit>none</audit></vobj>
-</vobj-list>
-XML
-  echo "062b9056-bf64-11df-8d3e-000c29abeb4d 1 $(od -An -tx1 -N64 /dev/urandom | tr -d ' \n')" \
-    > "$C/keys/my_vmset/keys"
-  cat > "$C/cafsd.toml" <<TOML
-[gateway]
-server_id = "755083456"
-backing_store = "$C/backing"
-mountpoint = "$C/mnt"
-
-[local_keys]
-dir = "$C/keys"
-
-[[pool]]
-name = "mirrored_pool_A"
-path = "$C/pools/mirrored_pool_A"
-
-[[pool]]
-name = "default_pool"
-path = "$C/pools/default_pool"
-
-[audit]
-log = "$C/audit.log"
-aggregate_interval_s = 10
-TOML
-  timeout 900 "$CAFSD" --config "$C/cafsd.toml" > "$T/cafsd.log" 2>&1 &
-  PIDS[cafs]=$!; MOUNTS[cafs]=$C/mnt
-  wait_mount "$C/mnt" "${PIDS[cafs]}" cafsd || return 1
+  cafsd_seed_keys "$C/keys"
+  CAFSD_AGGREGATE_S=10 cafsd_config "$C" "[local_keys]
+dir = \"$C/keys\""
+  CAFSD_LIFETIME=900 cafsd_start "$CAFSD" "$C"
+  PIDS[cafs]=$CAFSD_PID; MOUNTS[cafs]=$C/mnt
+  [ -z "$CAFSD_ERROR" ] || { log "$CAFSD_ERROR (log: $C/cafsd.log)"; return 1; }
   timeout 20 mkdir -p "$C/mnt/my_vmset/vm1" || { log "mkdir in the CAFS mount failed"; return 1; }
   DIR=$C/mnt/my_vmset/vm1
 }

@@ -16,60 +16,17 @@ done
 
 T=$(mktemp -d /tmp/cafs-fuse-XXXXXX)
 M=$T/mnt
-PID=""
-stop_cafsd() {
-  if [ -n "$PID" ]; then
-    kill "$PID" 2>/dev/null
-    for _ in $(seq 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$PID" 2>/dev/null
-    wait "$PID" 2>/dev/null
-    PID=""
-  fi
-  if mountpoint -q "$M"; then timeout 10 fusermount3 -u -z "$M"; fi
-}
+# shellcheck source=lib/cafsd.sh
+source "$(dirname "$0")/lib/cafsd.sh"
+stop_cafsd() { cafsd_stop "$T"; }
 cleanup() { stop_cafsd; rm -rf "$T"; }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 fail() { echo "FAIL: $*"; echo "--- cafsd log"; tail -30 "$T/cafsd.log"; exit 1; }
 
-mkdir -p "$M" "$T/backing" "$T/pools/mirrored_pool_A" "$T/pools/default_pool" \
-  "$T/keys/my_vmset"
-cat > "$T/keys/my_vmset/vmset.xml" <<'XML'
-<?xml version="1.0" encoding="ISO-8859-1"?>
-<vmset><name>my_vmset</name><mnt>/nfs</mnt><pd>45aa9e57-bf64-11df-8d3e-000c29abeb4d</pd>
-<vmserv>755083456</vmserv></vmset>
-XML
-cat > "$T/keys/my_vmset/policy.xml" <<'XML'
-<vobj-list>
-<vobj><vglob>*osdisk*</vglob><symkey>062b9056-bf64-11df-8d3e-000c29abeb4d</symkey>
-<storepol>mirrored_pool_A</storepol><access>at_all_times</access><audit>all_records</audit></vobj>
-<vobj><vglob>hc_default</vglob><symkey>01010101-0101-0101-0101-010101010101</symkey>
-<storepol>default_pool</storepol><access>at_all_times</access><audit>none</audit></vobj>
-</vobj-list>
-XML
-KEY=$(od -An -tx1 -N64 /dev/urandom | tr -d ' \n')
-echo "062b9056-bf64-11df-8d3e-000c29abeb4d 1 $KEY" > "$T/keys/my_vmset/keys"
-cat > "$T/cafsd.toml" <<TOML
-[gateway]
-server_id = "755083456"
-backing_store = "$T/backing"
-mountpoint = "$M"
-
-[local_keys]
-dir = "$T/keys"
-
-[[pool]]
-name = "mirrored_pool_A"
-path = "$T/pools/mirrored_pool_A"
-
-[[pool]]
-name = "default_pool"
-path = "$T/pools/default_pool"
-
-[audit]
-log = "$T/audit.log"
-aggregate_interval_s = 1
-TOML
+cafsd_seed_keys "$T/keys"
+cafsd_config "$T" "[local_keys]
+dir = \"$T/keys\""
 
 # A config error names the key and the line.
 printf '[gateway]\nserver_id = 7\n' > "$T/bad.toml"
@@ -77,12 +34,7 @@ out=$(timeout 10 "$CAFSD" --config "$T/bad.toml" 2>&1) && fail "bad config accep
 echo "$out" | grep -q "line 2.*server_id" || fail "config error does not name key and line: $out"
 timeout 10 "$CAFSD" --help | grep -q -- "--config" || fail "--help"
 
-start_cafsd() {
-  timeout 600 "$CAFSD" --config "$T/cafsd.toml" >> "$T/cafsd.log" 2>&1 &
-  PID=$!
-  for _ in $(seq 100); do mountpoint -q "$M" && return 0; sleep 0.1; done
-  fail "cafsd did not mount"
-}
+start_cafsd() { cafsd_start "$CAFSD" "$T" || fail "$CAFSD_ERROR"; }
 start_cafsd
 V=$M/my_vmset
 
@@ -162,9 +114,7 @@ timeout 60 dd if="$T/ref" of="$V/vm1/osdisk_crash" bs=1M conv=fsync status=none 
 timeout 60 dd if=/dev/zero of="$V/vm1/osdisk_crash" bs=1M seek=8 count=200 status=none &
 DD=$!
 sleep 0.5
-kill -9 "$PID"
-wait "$PID" 2>/dev/null
-PID=""
+cafsd_kill9
 wait "$DD" 2>/dev/null
 timeout 10 fusermount3 -u -z "$M"
 start_cafsd

@@ -19,8 +19,9 @@ done
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/cafs-kps-XXXXXX")
 M=$T/mnt
-PID=""
 KPID=""
+# shellcheck source=lib/cafsd.sh
+source "$(dirname "$0")/lib/cafsd.sh"
 stop_kpsd() {
   if [ -n "$KPID" ]; then
     kill "$KPID" 2>/dev/null
@@ -30,16 +31,8 @@ stop_kpsd() {
     KPID=""
   fi
 }
-stop_cafsd() {
-  if [ -n "$PID" ]; then
-    kill "$PID" 2>/dev/null
-    for _ in $(seq 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$PID" 2>/dev/null
-    wait "$PID" 2>/dev/null
-    PID=""
-  fi
-  if mountpoint -q "$M"; then timeout 10 fusermount3 -u -z "$M"; fi
-}
+stop_cafsd() { cafsd_stop "$T"; }
+start_cafsd() { cafsd_start "$CAFSD" "$T" || fail "$CAFSD_ERROR"; }
 cleanup() { stop_cafsd; stop_kpsd; rm -rf "$T"; }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
@@ -67,7 +60,7 @@ A=$DATA/admin.pem
 ctl() { timeout 60 "$CTL" --server "$URL" --cert "$@" >"$T/ctl.out" 2>&1 ||
   fail "cafsctl ${*:2}: $(cat "$T/ctl.out")"; }
 
-KEY=062b9056-bf64-11df-8d3e-000c29abeb4d
+KEY=$CAFSD_SEED_KEY
 PD=45aa9e57-bf64-11df-8d3e-000c29abeb4d
 ctl "$A" admin add kate --role key-admin --out "$T/kate.pem"
 ctl "$A" admin add alice --role tenant-admin --vmset my_vmset --out "$T/alice.pem"
@@ -78,42 +71,15 @@ cat >"$T/vmset.xml" <<XML
 XML
 ctl "$A" vmset create --xml "$T/vmset.xml"
 ctl "$T/kate.pem" key create --vmset my_vmset --id "$KEY"
-cat >"$T/policy.xml" <<XML
-<vobj-list>
-<vobj><vglob>*osdisk*</vglob><symkey>$KEY</symkey>
-<storepol>mirrored_pool_A</storepol><access>at_all_times</access><audit>all_records</audit></vobj>
-<vobj><vglob>hc_default</vglob><symkey>01010101-0101-0101-0101-010101010101</symkey>
-<storepol>default_pool</storepol><access>at_all_times</access><audit>none</audit></vobj>
-</vobj-list>
-XML
+cafsd_seed_policy >"$T/policy.xml"
 ctl "$T/alice.pem" policy upload "$T/policy.xml" --vmset my_vmset --id "$PD" --name my_policy
 ctl "$A" gateway enroll gw1 --vmset my_vmset --out "$T/gw.pem"
 
-mkdir -p "$M" "$T/backing" "$T/pools/mirrored_pool_A" "$T/pools/default_pool"
 write_config() {  # write_config FILE KPS_TABLE
-  cat >"$1" <<TOML
-[gateway]
-server_id = "755083456"
-backing_store = "$T/backing"
-mountpoint = "$M"
-
-$2
-
-[[pool]]
-name = "mirrored_pool_A"
-path = "$T/pools/mirrored_pool_A"
-
-[[pool]]
-name = "default_pool"
-path = "$T/pools/default_pool"
-
-[audit]
-log = "$T/audit.log"
-
-[cache]
+  cafsd_config "$T" "$2" "[cache]
 ttl_s = 1
-grace_s = 600
-TOML
+grace_s = 600"
+  [ "$1" = "$T/cafsd.toml" ] || mv "$T/cafsd.toml" "$1"
 }
 # Config errors name the key and the line; [kps] and [local_keys] together are refused.
 write_config "$T/bad1.toml" "[kps]
@@ -132,10 +98,7 @@ echo "$out" | grep -q "exactly one" || fail "both tables: $out"
 write_config "$T/cafsd.toml" "[kps]
 url = \"$URL\"
 cert = \"$T/gw.pem\""
-timeout 600 "$CAFSD" --config "$T/cafsd.toml" >>"$T/cafsd.log" 2>&1 &
-PID=$!
-for _ in $(seq 100); do mountpoint -q "$M" && break; sleep 0.1; done
-mountpoint -q "$M" || fail "cafsd did not mount"
+start_cafsd
 V=$M/my_vmset
 
 timeout 20 mkdir -p "$V/vm1" || fail "mkdir"
@@ -203,10 +166,7 @@ grep -q "takes records again" "$T/cafsd.log" || fail "no log line when kpsd took
 # A restart of cafsd resumes from the cursor; at SIGTERM it pushes what is left. Then kpsd
 # holds every record of the local log exactly once.
 stop_cafsd
-timeout 600 "$CAFSD" --config "$T/cafsd.toml" >>"$T/cafsd.log" 2>&1 &
-PID=$!
-for _ in $(seq 100); do mountpoint -q "$M" && break; sleep 0.1; done
-mountpoint -q "$M" || fail "cafsd did not mount again"
+start_cafsd
 timeout 60 cmp "$T/ref" "$V/vm1/osdisk2" || fail "read after restart"
 stop_cafsd
 python3 -c 'import json,sys

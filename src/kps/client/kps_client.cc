@@ -146,7 +146,10 @@ Result<std::unique_ptr<KpsClient>> KpsClient::Connect(const std::string& url,
   impl->client->set_connection_timeout(5, 0);
   impl->client->set_read_timeout(30, 0);
   impl->client->set_write_timeout(30, 0);
-  impl->client->set_keep_alive(true);
+  // One connection per request: kpsd closes an idle keep-alive connection after 5 s, and
+  // cpp-httplib 0.11 (Debian 12) reuses such a dead socket without checking, failing the next
+  // request with a read/write error (cafsd's key fetch or audit push after a quiet spell).
+  impl->client->set_keep_alive(false);
   return std::unique_ptr<KpsClient>(new KpsClient(std::move(impl), url));
 }
 

@@ -1,0 +1,108 @@
+# shellcheck shell=bash
+# Shared by the cafs integration scripts and bench/run-fuse-bench.sh (sourced): cafsd on a
+# FUSE mount with the seed's two pools, and the seed's VM set my_vmset with its policy
+# (*osdisk* -> aes-256-xts in mirrored_pool_A, hc_default -> clear text in default_pool; the
+# Mon-Fri(9am-5pm) window widened to at_all_times so tests run any day) for a
+# LocalKeyProvider key directory or for an upload to kpsd.
+#
+#   cafsd_seed_policy             prints that <vobj-list> (key 062b9056-...: the seed's)
+#   cafsd_seed_keys DIR           writes DIR/my_vmset/{vmset.xml,policy.xml,keys} (random key)
+#   cafsd_config WORK KEYS [MORE] makes WORK/{mnt,backing,pools/<pool>} and writes
+#                                 WORK/cafsd.toml: server 755083456, mount WORK/mnt, the two
+#                                 pools, [audit] log WORK/audit.log with aggregate_interval_s
+#                                 ${CAFSD_AGGREGATE_S:-1}; KEYS is the text of the [local_keys]
+#                                 or [kps] table, MORE is appended (e.g. a [cache] table)
+#   cafsd_start CAFSD WORK        runs cafsd --config WORK/cafsd.toml (log appended to
+#                                 WORK/cafsd.log, run time capped at ${CAFSD_LIFETIME:-600} s),
+#                                 waits up to 10 s for the mount; sets CAFSD_PID; returns 1
+#                                 with the reason in CAFSD_ERROR if it exits or does not mount
+#   cafsd_kill9                   kill -9 of cafsd itself (CAFSD_PID is its `timeout` wrapper,
+#                                 which would not pass SIGKILL on), reaped; the mount stays
+#   cafsd_stop WORK               SIGTERM, SIGKILL after 5 s, then unmounts WORK/mnt if needed
+#
+# Nothing outside WORK is touched. The caller runs cafsd_stop on every exit path.
+
+CAFSD_PID=""
+CAFSD_ERROR=""
+CAFSD_SEED_KEY=062b9056-bf64-11df-8d3e-000c29abeb4d
+
+cafsd_seed_policy() {
+  cat <<XML
+<vobj-list>
+<vobj><vglob>*osdisk*</vglob><symkey>$CAFSD_SEED_KEY</symkey>
+<storepol>mirrored_pool_A</storepol><access>at_all_times</access><audit>all_records</audit></vobj>
+<vobj><vglob>hc_default</vglob><symkey>01010101-0101-0101-0101-010101010101</symkey>
+<storepol>default_pool</storepol><access>at_all_times</access><audit>none</audit></vobj>
+</vobj-list>
+XML
+}
+
+cafsd_seed_keys() {  # dir
+  mkdir -p "$1/my_vmset"
+  cat >"$1/my_vmset/vmset.xml" <<'XML'
+<?xml version="1.0" encoding="ISO-8859-1"?>
+<vmset><name>my_vmset</name><mnt>/nfs</mnt><pd>45aa9e57-bf64-11df-8d3e-000c29abeb4d</pd>
+<vmserv>755083456</vmserv></vmset>
+XML
+  cafsd_seed_policy >"$1/my_vmset/policy.xml"
+  echo "$CAFSD_SEED_KEY 1 $(od -An -tx1 -N64 /dev/urandom | tr -d ' \n')" >"$1/my_vmset/keys"
+}
+
+cafsd_config() {  # work keys_table [more]
+  local w=$1
+  mkdir -p "$w/mnt" "$w/backing" "$w/pools/mirrored_pool_A" "$w/pools/default_pool"
+  cat >"$w/cafsd.toml" <<TOML
+[gateway]
+server_id = "755083456"
+backing_store = "$w/backing"
+mountpoint = "$w/mnt"
+
+$2
+
+[[pool]]
+name = "mirrored_pool_A"
+path = "$w/pools/mirrored_pool_A"
+
+[[pool]]
+name = "default_pool"
+path = "$w/pools/default_pool"
+
+[audit]
+log = "$w/audit.log"
+aggregate_interval_s = ${CAFSD_AGGREGATE_S:-1}
+
+${3:-}
+TOML
+}
+
+cafsd_start() {  # cafsd work
+  CAFSD_ERROR=""
+  timeout "${CAFSD_LIFETIME:-600}" "$1" --config "$2/cafsd.toml" >>"$2/cafsd.log" 2>&1 &
+  CAFSD_PID=$!
+  for _ in $(seq 100); do
+    mountpoint -q "$2/mnt" && return 0
+    kill -0 "$CAFSD_PID" 2>/dev/null || { CAFSD_ERROR="cafsd exited before mounting"; return 1; }
+    sleep 0.1
+  done
+  CAFSD_ERROR="cafsd did not mount $2/mnt within 10 s"
+  return 1
+}
+
+cafsd_kill9() {
+  local child
+  child=$(pgrep -P "$CAFSD_PID" | head -1)
+  kill -9 "${child:-$CAFSD_PID}" 2>/dev/null
+  wait "$CAFSD_PID" 2>/dev/null
+  CAFSD_PID=""
+}
+
+cafsd_stop() {  # work
+  if [ -n "$CAFSD_PID" ]; then
+    kill "$CAFSD_PID" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$CAFSD_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$CAFSD_PID" 2>/dev/null
+    wait "$CAFSD_PID" 2>/dev/null
+    CAFSD_PID=""
+  fi
+  if mountpoint -q "$1/mnt"; then timeout 10 fusermount3 -u -z "$1/mnt"; fi
+}
