@@ -18,25 +18,16 @@
 CAFSD_NFS_PID=""
 CAFSD_NFS_ERROR=""
 
+# The seed's keys (lib/cafsd.sh), with 127.0.0.1 added to my_vmset's servers.
+. "$(dirname "${BASH_SOURCE[0]}")/cafsd.sh"
+
 cafsd_nfs_write_config() {  # work_dir
   local w=$1
-  mkdir -p "$w/backing/my_vmset" "$w/pools/mirrored_pool_A" \
-    "$w/pools/default_pool" "$w/keys/my_vmset"
-  cat >"$w/keys/my_vmset/vmset.xml" <<'XML'
-<?xml version="1.0" encoding="ISO-8859-1"?>
-<vmset><name>my_vmset</name><mnt>/nfs</mnt><pd>45aa9e57-bf64-11df-8d3e-000c29abeb4d</pd>
-<vmserv>755083456, 127.0.0.1</vmserv></vmset>
-XML
-  cat >"$w/keys/my_vmset/policy.xml" <<'XML'
-<vobj-list>
-<vobj><vglob>*osdisk*</vglob><symkey>062b9056-bf64-11df-8d3e-000c29abeb4d</symkey>
-<storepol>mirrored_pool_A</storepol><access>at_all_times</access><audit>all_records</audit></vobj>
-<vobj><vglob>hc_default</vglob><symkey>01010101-0101-0101-0101-010101010101</symkey>
-<storepol>default_pool</storepol><access>at_all_times</access><audit>none</audit></vobj>
-</vobj-list>
-XML
-  echo "062b9056-bf64-11df-8d3e-000c29abeb4d 1 $(od -An -tx1 -N64 /dev/urandom | tr -d ' \n')" \
-    >"$w/keys/my_vmset/keys"
+  mkdir -p "$w/backing/my_vmset" "$w/pools/mirrored_pool_A" "$w/pools/default_pool"
+  cafsd_seed_keys "$w/keys"
+  sed -i 's|<vmserv>755083456</vmserv>|<vmserv>755083456, 127.0.0.1</vmserv>|' \
+    "$w/keys/my_vmset/vmset.xml"
+  grep -q '127.0.0.1' "$w/keys/my_vmset/vmset.xml" || return 1
   cat >"$w/cafsd.toml" <<TOML
 [gateway]
 server_id = "755083456"
@@ -79,7 +70,7 @@ cafsd_nfs_start() {  # cafsd work_dir
 a = [socket.socket() for _ in range(2)]
 for s in a: s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in a])')
-  cafsd_nfs_write_config "$2"
+  cafsd_nfs_write_config "$2" || { CAFSD_NFS_ERROR="could not list 127.0.0.1 in vmset.xml"; return 1; }
   CAFSD_NFS_URL="nfs://127.0.0.1/?nfsport=$CAFSD_NFS_PORT&mountport=$CAFSD_NFS_MNT_PORT"
   CAFSD_NFS_RUNS=0
   cafsd_nfs_launch "$1"
