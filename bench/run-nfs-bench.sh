@@ -66,7 +66,9 @@ CAFSD=$BUILD/apps/cafsd/cafsd
 command -v python3 >/dev/null || { echo "missing tool: python3" >&2; exit 2; }
 
 T=$(mktemp -d /tmp/cafs-nfsbench-XXXXXX)
+# shellcheck disable=SC2034  # read by the sourced helpers
 GANESHA_LIFETIME=3600
+# shellcheck disable=SC2034
 CAFSD_LIFETIME=3600
 . "$LIB/ganesha.sh"
 . "$LIB/cafsd_nfs.sh"

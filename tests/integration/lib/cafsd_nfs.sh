@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # sourced: the variables set here are for the caller
 # Shared by nfs_procedures_cafs_test.sh and bench/run-nfs-bench.sh (sourced): cafsd serving
 # NFSv3 on fixed ephemeral NFS and MOUNT ports on 127.0.0.1, with the seed's VM set my_vmset
 # and policy (*osdisk* -> aes-256-xts in mirrored_pool_A, hc_default -> clear text in

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # sourced: the variables set here are for the caller
 # Shared by the NFS tests and bench/run-nfs-bench.sh (sourced): a private NFS-Ganesha 4.x
 # (Debian's nfs-ganesha + nfs-ganesha-vfs) exporting one directory over NFSv3/TCP with
 # FSAL_VFS, on fixed ephemeral NFS and MOUNT ports bound to 127.0.0.1, so clients need no
