@@ -25,11 +25,20 @@ PID=""
 QIO=""
 NS="cafsnfs$$"
 VETH="cn$$"
+# $PID is cafsd's `timeout` wrapper (a lifetime cap, so nothing outlives a killed test);
+# SIGKILL must reach cafsd itself, the wrapper's child.
+kill_cafsd_9() {
+  local child
+  child=$(pgrep -P "$PID")
+  [ -n "$child" ] && kill -9 $child 2>/dev/null
+  kill -9 "$PID" 2>/dev/null
+  KILLED=$child
+}
 stop_cafsd() {
   if [ -n "$PID" ]; then
     kill "$PID" 2>/dev/null
     for _ in $(seq 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$PID" 2>/dev/null
+    kill_cafsd_9
     wait "$PID" 2>/dev/null
     PID=""
   fi
@@ -117,8 +126,7 @@ TOML
 Q="nfsport=$NFS_PORT&mountport=$MOUNT_PORT&version=3"
 URL="nfs://127.0.0.1/my_vmset/vm1"
 start_cafsd() {
-  # `ip netns exec` execs cafsd: $PID is cafsd itself (kill -9 below hits it).
-  $X "$CAFSD" --config "$T/cafsd.toml" >> "$T/cafsd.log" 2>&1 7>&- &
+  $X timeout -s KILL 600 "$CAFSD" --config "$T/cafsd.toml" >> "$T/cafsd.log" 2>&1 7>&- &
   PID=$!
   for _ in $(seq 100); do
     timeout 5 $X nfs-ls "nfs://127.0.0.1/my_vmset?$Q" >/dev/null 2>&1 && return 0
@@ -199,9 +207,13 @@ qio() {  # sends a command, waits for its output line matching $2
 hex_at() { od -An -tx1 -j "$1" -N16 "$T/ref.bin" | xargs; }
 qio 'read -v 0 16' '00000000:'
 grep -q "00000000:  $(hex_at 0)" "$T/qio.out" || fail "qemu-io data: $(cat "$T/qio.out")"
-kill -9 "$PID"
+kill_cafsd_9
 wait "$PID" 2>/dev/null
 PID=""
+[ -n "$KILLED" ] || fail "no cafsd under its timeout wrapper"
+alive() { [ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
+for _ in $(seq 50); do alive "$KILLED" || break; sleep 0.1; done
+alive "$KILLED" && fail "cafsd ($KILLED) survived kill -9"
 start_cafsd
 : > "$T/qio.out"
 qio 'read -v 4096 16' '00001000:|failed'
