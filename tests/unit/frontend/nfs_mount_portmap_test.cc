@@ -273,6 +273,8 @@ TEST(RpcbindRegistrationTest, RegisterShowsInRpcinfoAndUnregisterRemoves) {
     RpcbindRegistration reg;
     Status s = reg.Register({m});
     if (s.IsPermissionDenied() && ::geteuid() != 0) GTEST_SKIP() << s.ToString();
+    // A stale socket file of an rpcbind that was stopped: nobody to register with.
+    if (s.code() == Status::Code::kUnavailable) GTEST_SKIP() << s.ToString();
     ASSERT_TRUE(s.ok()) << s.ToString();
     auto [rc, out] = RunCommand("timeout 20 rpcinfo -p 127.0.0.1 2>&1");
     ASSERT_EQ(rc, 0) << out;
