@@ -6,6 +6,9 @@
 # Asserts: at least 3 rekeys on each agent (log lines "rekeyed: generation G", G reaching 4),
 # the generations are consecutive, fio reports no error and every block verified, no I/O
 # failure and no authentication failure in the logs, nothing sanitizer-flagged.
+# The SAs also have a 2.5 s soft lifetime: after the I/O, the idle link keeps rekeying on time
+# (at least 5 more per agent, more than the 4 RX slots hold within the 20 s retire timeout),
+# then a short fio run verifies data under the newest keys.
 # Usage: edif_rekey_test.sh EDIFD EDIF_AGENT     Exit 77 when a tool is missing.
 set -u
 EDIFD=$1
@@ -19,10 +22,11 @@ edif_test_init edif_rekey
 edif_pki fabric host-agent:2100000000000001 target-agent:5000000000000001 || fail "openssl PKI"
 truncate -s 32M "$DIR/lun0.img"
 # 4 MiB of plaintext per SA: the host's TX and the target's RX SA cross it together, both
-# agents rekey at once. (No low time limit: on an idle link, RX SAs waiting to be retired
-# need 3 frames on the new SA or 20 s, so rekeys every few seconds without traffic would
-# fill the 4 RX slots.)
-LIMITS="sa_soft_bytes = 4194304"
+# agents rekey at once. And 2.5 s of lifetime per SA: time-driven rekeys too, under I/O and
+# on the idle link at the end, where each old RX SA waits 20 s for retirement (no frames on
+# the new one) and a new RX install evicts the oldest retiring one (docs/edif-link.md).
+LIMITS="sa_soft_bytes = 4194304
+sa_soft_lifetime_ms = 2500"
 edif_target_config target 0x5000000000000001 0x020100 "$LIMITS"
 edif_target_lun target 0 "$DIR/lun0.img" true
 edif_start_target target
@@ -52,6 +56,26 @@ assert w["io_bytes"] >= 32 << 20, "wrote only %d bytes" % w["io_bytes"]
 assert r["io_bytes"] >= w["io_bytes"], "verified %d of %d bytes" % (r["io_bytes"], w["io_bytes"])
 PY
 done
+
+# Idle link: time-driven rekeys only. Four or more within the 20 s retire timeout would have
+# filled the 4 RX slots before eviction of retiring SAs; wait (bounded) for 5 on each agent.
+idle_h=$(edif_count "$DIR/agent-h.log" "rekeyed: generation")
+idle_t=$(edif_count "$DIR/agent-t.log" "rekeyed: generation")
+for _ in $(seq 1 60); do
+  [ "$(edif_count "$DIR/agent-h.log" "rekeyed: generation")" -ge $((idle_h + 5)) ] &&
+    [ "$(edif_count "$DIR/agent-t.log" "rekeyed: generation")" -ge $((idle_t + 5)) ] && break
+  sleep 0.5
+done
+[ "$(edif_count "$DIR/agent-h.log" "rekeyed: generation")" -ge $((idle_h + 5)) ] ||
+  fail "host agent: fewer than 5 time-driven rekeys on the idle link"
+[ "$(edif_count "$DIR/agent-t.log" "rekeyed: generation")" -ge $((idle_t + 5)) ] ||
+  fail "target agent: fewer than 5 time-driven rekeys on the idle link"
+[ "$(edif_count "$DIR/agent-h.log" "expiring \(reason 3\): rekey")" -ge 1 ] ||
+  fail "no time-driven SA_EXPIRING seen"
+# The link still carries data under the newest keys.
+timeout 60 fio --name=after --ioengine=nbd --uri="$URI" --rw=randwrite --bs=64k --iodepth=4 \
+  --size=4M --randseed=44 --verify=crc32c --verify_fatal=1 --do_verify=1 \
+  > "$DIR/fio-after.log" 2>&1 || fail "fio after the idle rekeys failed"
 
 # Rekeys happened, on both agents, with consecutive generations.
 check_rekeys() {  # check_rekeys LOG

@@ -16,7 +16,9 @@ Status SaDatabase::AddRx(SecurityAssociation sa) {
   CAFS_ASSIGN_OR_RETURN(auto rx, RxSa::Create(std::move(sa), policy_.limits, clock_));
   std::lock_guard lock(rx_mu_);
   if (rx_.count(spi) != 0) return Status::AlreadyExists("RX SPI already installed");
-  if (rx_.size() >= policy_.max_rx) return Status::NoSpace("too many RX SAs installed");
+  if (rx_.size() >= policy_.max_rx && !EvictRetiringLocked()) {
+    return Status::NoSpace("too many RX SAs installed (none is waiting for retirement)");
+  }
   rx_.emplace(spi, RxEntry{std::move(rx), next_order_++, std::nullopt, 0});
   return Status::OK();
 }
@@ -70,6 +72,37 @@ std::vector<std::uint32_t> SaDatabase::rx_spis() const {
   return out;
 }
 
+bool SaDatabase::SupersededLocked(const RxEntry& e) const {
+  if (e.delete_requested) return true;
+  for (const auto& [spi, other] : rx_) {
+    if (other.order > e.order) return true;
+  }
+  return false;
+}
+
+void SaDatabase::TakeRxExpiringLocked(RxEntry& e, std::vector<ExpiryEvent>& events) {
+  // A superseded SA keeps its pending signal: it is raised only if the SA becomes the
+  // newest again (a newer one force-deleted), never while a rekey has replaced it.
+  if (SupersededLocked(e)) return;
+  if (auto r = e.sa->lifetime().TakeExpiring()) {
+    ++rx_expiring_;
+    events.push_back({e.sa->spi(), Direction::kRx, *r});
+  }
+}
+
+bool SaDatabase::EvictRetiringLocked() {
+  auto victim = rx_.end();
+  for (auto it = rx_.begin(); it != rx_.end(); ++it) {
+    if (!it->second.delete_requested) continue;
+    if (victim == rx_.end() || it->second.order < victim->second.order) victim = it;
+  }
+  if (victim == rx_.end()) return false;
+  rx_.erase(victim);
+  ++rx_retired_;
+  ++rx_evicted_;
+  return true;
+}
+
 void SaDatabase::Notify(const std::vector<ExpiryEvent>& events) {
   if (!on_expiring_) return;
   for (const ExpiryEvent& e : events) on_expiring_(e);
@@ -108,12 +141,8 @@ Result<Bytes> SaDatabase::Open(const FrameHeader& header, ByteView secured_paylo
     auto it = spi ? rx_.find(*spi) : rx_.end();
     if (spi && it == rx_.end()) result = DropReason::kUnknownSpi;
     if (it != rx_.end()) {
-      RxSa& sa = *it->second.sa;
-      result = sa.Open(header, secured_payload);
-      if (auto r = sa.lifetime().TakeExpiring()) {
-        ++rx_expiring_;
-        events.push_back({sa.spi(), Direction::kRx, *r});
-      }
+      result = it->second.sa->Open(header, secured_payload);
+      TakeRxExpiringLocked(it->second, events);
     }
     if (auto* opened = std::get_if<RxSa::Opened>(&result)) {
       rx_bytes_ += opened->plaintext.size();
@@ -171,12 +200,7 @@ void SaDatabase::Tick() {
   }
   {
     std::lock_guard lock(rx_mu_);
-    for (auto& [spi, e] : rx_) {
-      if (auto r = e.sa->lifetime().TakeExpiring()) {
-        ++rx_expiring_;
-        events.push_back({spi, Direction::kRx, *r});
-      }
-    }
+    for (auto& [spi, e] : rx_) TakeRxExpiringLocked(e, events);
     RetireLocked(clock_.MonotonicNow());
   }
   Notify(events);
@@ -197,6 +221,7 @@ LinkStats SaDatabase::stats() const {
   s.drops = drops_;
   s.expiring_signals += rx_expiring_;
   s.rx_retired = rx_retired_;
+  s.rx_evicted = rx_evicted_;
   return s;
 }
 

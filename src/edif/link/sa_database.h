@@ -9,8 +9,16 @@
 // `auto_retire`, an older RX SA is retired after `retire_after_frames` on a newer one even
 // without DeleteRx.
 //
+// RX slots: AddRx on a full table (`max_rx`) evicts the oldest RX SA whose deletion was
+// requested (it is only waiting for retirement, frames still in flight on it are lost) and
+// fails with NoSpace only when no installed RX SA is waiting for retirement. An RX SA never
+// evicted this way is the newest one or one the agent has not asked to delete.
+//
 // Expiry: when an SA crosses a soft limit the `on_expiring` callback runs once for it (from
-// Seal, Open or Tick, with no lock held); past a hard limit the SA is no longer used.
+// Seal, Open or Tick, with no lock held); past a hard limit the SA is no longer used. An RX
+// SA that is superseded (a newer RX SA is installed, or its deletion was requested) never
+// signals: the rekey that would replace it is already under way. (It signals later only if
+// it becomes the newest again because the newer ones were removed.)
 //
 // Threading: all methods are safe from any thread. TX and RX have separate locks, so one
 // thread can seal while another opens.
@@ -51,7 +59,8 @@ struct LinkStats {
   std::array<std::uint64_t, static_cast<std::size_t>(DropReason::kCount)> drops{};
   std::uint64_t rekeys = 0;  // TX switches after the first install
   std::uint64_t expiring_signals = 0;
-  std::uint64_t rx_retired = 0;
+  std::uint64_t rx_retired = 0;  // includes rx_evicted
+  std::uint64_t rx_evicted = 0;  // retiring RX SAs removed early to make room (AddRx)
   std::uint64_t drops_total() const;
   std::uint64_t drop(DropReason r) const { return drops[static_cast<std::size_t>(r)]; }
 };
@@ -62,8 +71,8 @@ class SaDatabase {
   // `clock` must outlive the database.
   SaDatabase(SaPolicy policy, const Clock& clock, ExpiryCallback on_expiring = {});
 
-  // Adds an RX SA. AlreadyExists for an SPI in use; NoSpace when max_rx are installed;
-  // InvalidArgument for a bad SA.
+  // Adds an RX SA. AlreadyExists for an SPI in use; on a full table evicts the oldest RX SA
+  // waiting for retirement, NoSpace when there is none; InvalidArgument for a bad SA.
   Status AddRx(SecurityAssociation sa);
   // Installs (or switches to) the TX SA. AlreadyExists if `sa.spi` is the current TX SPI.
   Status InstallTx(SecurityAssociation sa);
@@ -102,6 +111,12 @@ class SaDatabase {
   };
   // rx_mu_ held.
   void RetireLocked(TimePoint now);
+  // A newer RX SA exists or the deletion of `e` was requested.
+  bool SupersededLocked(const RxEntry& e) const;
+  // Queues the expiry signal of `e` unless it is superseded.
+  void TakeRxExpiringLocked(RxEntry& e, std::vector<ExpiryEvent>& events);
+  // Removes the oldest RX SA waiting for retirement; false if there is none.
+  bool EvictRetiringLocked();
   void Notify(const std::vector<ExpiryEvent>& events);
 
   const SaPolicy policy_;
@@ -116,7 +131,7 @@ class SaDatabase {
   mutable std::mutex rx_mu_;
   std::map<std::uint32_t, RxEntry> rx_;
   std::uint64_t next_order_ = 0;
-  std::uint64_t rx_bytes_ = 0, rx_frames_ = 0, rx_expiring_ = 0, rx_retired_ = 0;
+  std::uint64_t rx_bytes_ = 0, rx_frames_ = 0, rx_expiring_ = 0, rx_retired_ = 0, rx_evicted_ = 0;
   std::array<std::uint64_t, static_cast<std::size_t>(DropReason::kCount)> drops_{};
 };
 

@@ -980,6 +980,51 @@ TEST_F(EdifHostTest, RekeyUnderSustainedIoLosesNothing) {
   EXPECT_EQ(*driver_->port("hba0")->SessionOf("t1")->sas().tx_spi(), 0x4444u);
 }
 
+// Through the driver: an RX SA superseded by a rekey raises no SA_EXPIRING when it crosses its
+// soft limit, and idle rekeys (old RX SAs waiting for retirement) never fill the RX slots.
+TEST_F(EdifHostTest, RekeyedRxSaStaysSilentAndIdleRekeysDoNotFillRxSlots) {
+  StartTarget(false);
+  StartHost(false, 60s, /*soft_frames=*/4);
+  auto lun = AuthenticatedLun();
+  ASSERT_TRUE(lun);
+  ScriptedAgent& host = *host_agent_;
+  using D = mailbox::SaDirection;
+  // The host's new RX SA supersedes 0x1111 while the target still sends on 0x1111.
+  ASSERT_TRUE(host.InstallSa(kTargetWwpn, kTargetPortId, D::kRx, 0x3333, 0xC3).ok());
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(lun->Write(0, Pattern(512)).ok());
+  auto is_expiring = [](D d) {
+    return [d](const Message& m) {
+      if (m.header.type != MessageType::kSaExpiring) return false;
+      auto p = mailbox::DecodePayload(m.header.type, m.payload);
+      return p.ok() && std::get<mailbox::SaExpiring>(*p).direction == d;
+    };
+  };
+  // The host's TX SA (current) crossed its soft limit and signals...
+  auto tx = host.WaitFor(is_expiring(D::kTx));
+  ASSERT_TRUE(tx.ok()) << tx.status().ToString();
+  // ...the superseded RX SA 0x1111 crossed it too (6 replies opened on it) but stays silent.
+  auto session = driver_->port("hba0")->SessionOf("t1");
+  ASSERT_TRUE(session);
+  auto& sas = session->sas();
+  EXPECT_EQ(host.WaitFor(is_expiring(D::kRx), 1s).status().code(), Status::Code::kTimeout);
+  EXPECT_EQ(sas.stats().expiring_signals, 1u);
+
+  // Idle rekeys: each new RX SA, then delete the previous one (no traffic retires it).
+  std::uint32_t prev = 0x1111;
+  for (std::uint32_t spi : {0x3333u, 0x5001u, 0x5002u, 0x5003u, 0x5004u, 0x5005u}) {
+    if (spi != 0x3333u) {
+      ASSERT_TRUE(host.InstallSa(kTargetWwpn, kTargetPortId, D::kRx, spi, 0xE0).ok()) << spi;
+    }
+    auto del = host.DeleteSa(kTargetWwpn, kTargetPortId, D::kRx, prev);
+    ASSERT_TRUE(del.ok() && *del == 0) << prev;
+    prev = spi;
+  }
+  const std::vector<std::uint32_t> rx = sas.rx_spis();
+  EXPECT_EQ(rx.size(), 4u);
+  EXPECT_NE(std::find(rx.begin(), rx.end(), 0x5005u), rx.end());
+  EXPECT_EQ(sas.stats().rx_evicted, 3u);
+}
+
 TEST_F(EdifHostTest, TargetDropsClearDataForRequireSecureLun) {
   StartTarget(true);
   StartHost(false);

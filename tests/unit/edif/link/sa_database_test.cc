@@ -210,5 +210,75 @@ TEST_F(SaDatabaseTest, BytesSoftLimit) {
   EXPECT_EQ(events_[0].reason, ExpiryReason::kBytes);
 }
 
+// Time-driven rekeys on an idle link: each old RX SA waits for retirement (no frames on the
+// new one, retire_timeout not reached), so the table fills; a new install evicts the oldest
+// retiring SA and never one that is in use.
+TEST_F(SaDatabaseTest, FullRxTableEvictsOldestRetiringSaNeverAnActiveOne) {
+  SaPolicy policy;
+  policy.max_rx = 3;
+  auto target = Make(policy);
+  ASSERT_TRUE(target->AddRx(MakeSa(1, Direction::kRx)).ok());
+  for (std::uint32_t spi = 2; spi <= 6; ++spi) {
+    clock_.Advance(milliseconds(2'000));  // well under the 20 s retire timeout
+    target->Tick();
+    ASSERT_TRUE(target->AddRx(MakeSa(spi, Direction::kRx)).ok()) << spi;
+    ASSERT_TRUE(target->DeleteRx(spi - 1).ok()) << spi;
+  }
+  // The newest (in use) plus the two most recent retiring ones.
+  EXPECT_EQ(target->rx_spis(), (std::vector<std::uint32_t>{4, 5, 6}));
+  EXPECT_EQ(target->stats().rx_evicted, 3u);
+  EXPECT_EQ(target->stats().rx_retired, 3u);
+  // The SA in use still opens frames.
+  auto host = Make(policy);
+  ASSERT_TRUE(host->InstallTx(MakeSa(6, Direction::kTx)).ok());
+  ASSERT_TRUE(target->Open(Sealed(*host, 1)).ok());
+
+  // Only active, non-retiring SAs: the install fails and evicts nothing.
+  auto full = Make(policy);
+  for (std::uint32_t spi = 1; spi <= 3; ++spi) {
+    ASSERT_TRUE(full->AddRx(MakeSa(spi, Direction::kRx)).ok());
+  }
+  EXPECT_EQ(full->AddRx(MakeSa(4, Direction::kRx)).code(), Status::Code::kNoSpace);
+  EXPECT_EQ(full->rx_spis(), (std::vector<std::uint32_t>{1, 2, 3}));
+  // One retiring SA (not the oldest installed) makes room, the others stay.
+  ASSERT_TRUE(full->DeleteRx(2).ok());
+  ASSERT_TRUE(full->AddRx(MakeSa(4, Direction::kRx)).ok());
+  EXPECT_EQ(full->rx_spis(), (std::vector<std::uint32_t>{1, 3, 4}));
+  EXPECT_EQ(full->stats().rx_evicted, 1u);
+}
+
+// After a rekey the old RX SA is superseded: crossing a soft limit (time or frames) while it
+// waits for retirement raises nothing; the current SA still signals.
+TEST_F(SaDatabaseTest, SupersededRxSaNeverSignalsExpiry) {
+  SaPolicy policy;
+  policy.auto_retire = false;
+  policy.limits.soft_frames = 4;
+  policy.limits.soft_lifetime = milliseconds(5'000);
+  policy.limits.hard_lifetime = milliseconds(60'000);
+  auto host = Make(policy);
+  auto target = Make(policy);
+  ASSERT_TRUE(target->AddRx(MakeSa(1, Direction::kRx)).ok());
+  ASSERT_TRUE(host->InstallTx(MakeSa(1, Direction::kTx)).ok());
+  std::vector<Frame> old_frames;
+  for (int i = 0; i < 6; ++i) old_frames.push_back(Sealed(*host, i));
+  events_.clear();  // the host's TX signal
+  // Rekey begins: a newer RX SA supersedes SA 1 while frames on SA 1 are still in flight.
+  ASSERT_TRUE(target->AddRx(MakeSa(2, Direction::kRx)).ok());
+  for (const Frame& f : old_frames) ASSERT_TRUE(target->Open(f).ok());  // past soft_frames
+  ASSERT_TRUE(target->DeleteRx(1).ok());
+  clock_.Advance(milliseconds(6'000));  // past the soft lifetime of both
+  target->Tick();
+  // Only the current SA 2 signals (time); SA 1 (retiring, past frames and time) does not.
+  ASSERT_EQ(events_.size(), 1u);
+  EXPECT_EQ(events_[0].spi, 2u);
+  EXPECT_EQ(events_[0].reason, ExpiryReason::kTime);
+  EXPECT_EQ(target->rx_spis(), (std::vector<std::uint32_t>{1, 2}));
+  clock_.Advance(milliseconds(20'000));
+  target->Tick();
+  EXPECT_EQ(target->rx_spis(), std::vector<std::uint32_t>{2});
+  EXPECT_EQ(events_.size(), 1u);
+  EXPECT_EQ(target->stats().expiring_signals, 1u);
+}
+
 }  // namespace
 }  // namespace cafs::edif::link
