@@ -176,8 +176,8 @@ PreparedCall RpcDispatcher::Prepare(ByteView record, const std::string& peer_add
   return p;
 }
 
-Bytes RpcDispatcher::Execute(const PreparedCall& prepared, ByteView record) const {
-  XdrEncoder out;
+Bytes RpcDispatcher::Execute(const PreparedCall& prepared, ByteView record, Bytes buffer) const {
+  XdrEncoder out(std::move(buffer));
   EncodeReplyHeader(out, prepared.call.xid, AcceptStat::kSuccess);
   AcceptStat stat = AcceptStat::kSystemErr;
   try {

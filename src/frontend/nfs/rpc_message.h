@@ -102,8 +102,9 @@ class RpcDispatcher {
                        std::uint16_t peer_port) const;
 
   // Runs a kDispatch call on the calling thread and returns the framed reply record
-  // (program errors become their accept_stat; an exception becomes SYSTEM_ERR).
-  Bytes Execute(const PreparedCall& prepared, ByteView record) const;
+  // (program errors become their accept_stat; an exception becomes SYSTEM_ERR). The reply is
+  // encoded into `buffer` (a recycled reply: its capacity is reused) when given.
+  Bytes Execute(const PreparedCall& prepared, ByteView record, Bytes buffer = {}) const;
 
  private:
   std::map<std::uint32_t, RpcProgram*> programs_;

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -22,8 +23,35 @@ namespace {
 using Strand = asio::strand<asio::io_context::executor_type>;
 using Clock = std::chrono::steady_clock;
 
-constexpr std::size_t kReadChunk = 256 * 1024;
-constexpr std::size_t kMaxGather = 64;  // replies per gathered write
+constexpr std::size_t kReadChunk = 64 * 1024;  // read-ahead for marks and small records
+// A fragment body with more than this still to come is read straight into its record.
+constexpr std::size_t kDirectRead = 16 * 1024;
+constexpr std::size_t kMaxGather = 64;     // replies per gathered write
+constexpr std::size_t kPooledRecords = 4;  // spare record (and reply) buffers per connection
+
+// std::allocator that leaves bytes uninitialised on resize(): a record buffer is sized to the
+// fragment before the socket fills it, and zeroing it first would touch every page twice.
+template <typename T>
+class DefaultInitAllocator : public std::allocator<T> {
+ public:
+  template <typename U>
+  struct rebind {
+    using other = DefaultInitAllocator<U>;
+  };
+  DefaultInitAllocator() = default;
+  template <typename U>
+  DefaultInitAllocator(const DefaultInitAllocator<U>&) noexcept {}  // NOLINT
+  template <typename U>
+  void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
+using RecordBuffer = std::vector<std::uint8_t, DefaultInitAllocator<std::uint8_t>>;
 
 std::string PeerText(const asio::ip::address& address) {
   if (address.is_v6() && address.to_v6().is_v4_mapped()) {
@@ -74,7 +102,6 @@ class RpcConnection : public std::enable_shared_from_this<RpcConnection> {
         socket_(std::move(socket)),
         wake_(strand_),
         idle_(strand_),
-        assembler_(server->options_.max_record_size),
         peer_(std::move(peer)),
         peer_port_(peer_port) {}
   ~RpcConnection() { server_->ConnectionGone(); }
@@ -101,53 +128,139 @@ class RpcConnection : public std::enable_shared_from_this<RpcConnection> {
   }
   void Wake() { wake_.cancel(); }
 
+  // Reassembles records from fragments (4-byte mark: high bit = last fragment, low 31 bits =
+  // length; rpc_message.h RecordAssembler is the reference). Marks and small fragments come
+  // through a 64 KiB read-ahead buffer; the rest of a large fragment body is read straight into
+  // its record, which is sized from the mark (no zero fill) and taken from a small pool.
   asio::awaitable<void> ReadLoop() {
+    const std::size_t max = server_->options_.max_record_size;
     std::vector<std::uint8_t> buf(kReadChunk);
-    std::vector<Bytes> records;
+    std::size_t begin = 0;  // unconsumed bytes of buf: [begin, end)
+    std::size_t end = 0;
+    RecordBuffer record = TakeBuffer();
+    std::size_t filled = 0;     // bytes of record received
+    std::size_t frag_left = 0;  // bytes of the current fragment body still to come
+    bool in_fragment = false;
+    bool last = false;
     for (;;) {
+      // Consume what is buffered.
+      while (begin < end || (in_fragment && frag_left == 0)) {
+        if (!in_fragment) {
+          if (end - begin < 4) break;
+          const std::uint8_t* m = buf.data() + begin;
+          const std::uint32_t mark = (std::uint32_t{m[0]} << 24) | (std::uint32_t{m[1]} << 16) |
+                                     (std::uint32_t{m[2]} << 8) | std::uint32_t{m[3]};
+          begin += 4;
+          last = (mark & kLastFragment) != 0;
+          frag_left = mark & ~kLastFragment;
+          if (frag_left > max || filled > max - frag_left) {
+            CAFS_LOG_DEBUG("rpc: dropping connection from {}: rpc record larger than {} bytes",
+                           peer_, max);
+            co_return;
+          }
+          record.resize(filled + frag_left);
+          in_fragment = true;
+        }
+        const std::size_t take = std::min(end - begin, frag_left);
+        std::copy_n(buf.data() + begin, take, record.data() + filled);
+        begin += take;
+        filled += take;
+        frag_left -= take;
+        if (frag_left == 0) {
+          in_fragment = false;
+          if (last) {
+            pending_.push_back(std::move(record));
+            record = TakeBuffer();
+            filled = 0;
+          }
+        }
+      }
+      DispatchPending();
       while (!closed_ &&
              (!pending_.empty() || in_flight_ >= server_->options_.max_calls_in_flight)) {
         co_await WaitForWake();
       }
       if (closed_) co_return;
       std::error_code ec;
-      const std::size_t n = co_await socket_.async_read_some(
-          asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
-      if (ec || closed_) co_return;
-      last_activity_ = Clock::now();
-      records.clear();
-      const Status fed = assembler_.Feed(ByteView(buf.data(), n), records);
-      if (!fed.ok()) {
-        CAFS_LOG_DEBUG("rpc: dropping connection from {}: {}", peer_, fed.ToString());
-        co_return;
+      if (in_fragment && frag_left > kDirectRead) {
+        const std::size_t n =
+            co_await asio::async_read(socket_, asio::buffer(record.data() + filled, frag_left),
+                                      asio::redirect_error(asio::use_awaitable, ec));
+        if (ec || closed_) co_return;
+        filled += n;
+        frag_left -= n;
+        begin = end = 0;
+      } else {
+        if (begin > 0) {  // keep a partial mark at the front
+          std::copy(buf.begin() + static_cast<std::ptrdiff_t>(begin),
+                    buf.begin() + static_cast<std::ptrdiff_t>(end), buf.begin());
+          end -= begin;
+          begin = 0;
+        }
+        const std::size_t n =
+            co_await socket_.async_read_some(asio::buffer(buf.data() + end, buf.size() - end),
+                                             asio::redirect_error(asio::use_awaitable, ec));
+        if (ec || closed_) co_return;
+        end += n;
       }
-      for (Bytes& r : records) pending_.push_back(std::move(r));
-      DispatchPending();
+      last_activity_ = Clock::now();
     }
+  }
+
+  // Reply buffers written out are kept (when large: READ replies) for the next calls.
+  Bytes TakeReplyBuffer() {
+    if (spare_replies_.empty()) return {};
+    Bytes b = std::move(spare_replies_.back());
+    spare_replies_.pop_back();
+    return b;
+  }
+  void GiveBackReply(Bytes b) {
+    if (!closed_ && spare_replies_.size() < kPooledRecords && b.capacity() >= kDirectRead) {
+      spare_replies_.push_back(std::move(b));
+    }
+  }
+
+  RecordBuffer TakeBuffer() {
+    if (spare_.empty()) return {};
+    RecordBuffer b = std::move(spare_.back());
+    spare_.pop_back();
+    b.clear();
+    return b;
+  }
+  void GiveBack(RecordBuffer b) {
+    if (!closed_ && spare_.size() < kPooledRecords && b.capacity() > 0)
+      spare_.push_back(std::move(b));
   }
 
   void DispatchPending() {
     while (!closed_ && !pending_.empty() && in_flight_ < server_->options_.max_calls_in_flight) {
-      Bytes record = std::move(pending_.front());
+      RecordBuffer record = std::move(pending_.front());
       pending_.pop_front();
-      PreparedCall prepared = server_->dispatcher_.Prepare(record, peer_, peer_port_);
+      PreparedCall prepared =
+          server_->dispatcher_.Prepare(ByteView(record.data(), record.size()), peer_, peer_port_);
       switch (prepared.action) {
         case PreparedCall::Action::kIgnore:
+          GiveBack(std::move(record));
           break;
         case PreparedCall::Action::kReply:
           ++in_flight_;
+          GiveBack(std::move(record));
           QueueReply(std::move(prepared.reply));
           break;
         case PreparedCall::Action::kDispatch:
           ++in_flight_;
-          asio::post(server_->pool_, [self = shared_from_this(), prepared = std::move(prepared),
-                                      record = std::move(record)]() mutable {
-            if (self->abandoned_.load()) return;
-            Bytes reply = self->server_->dispatcher_.Execute(prepared, record);
-            asio::post(self->strand_, [self, reply = std::move(reply)]() mutable {
-              self->QueueReply(std::move(reply));
-            });
-          });
+          asio::post(
+              server_->pool_, [self = shared_from_this(), prepared = std::move(prepared),
+                               record = std::move(record), buffer = TakeReplyBuffer()]() mutable {
+                if (self->abandoned_.load()) return;
+                Bytes reply = self->server_->dispatcher_.Execute(
+                    prepared, ByteView(record.data(), record.size()), std::move(buffer));
+                asio::post(self->strand_,
+                           [self, reply = std::move(reply), record = std::move(record)]() mutable {
+                             self->GiveBack(std::move(record));
+                             self->QueueReply(std::move(reply));
+                           });
+              });
           break;
       }
     }
@@ -172,8 +285,10 @@ class RpcConnection : public std::enable_shared_from_this<RpcConnection> {
                                                        std::error_code ec, std::size_t) {
                         self->writing_ = false;
                         if (self->closed_) return;
-                        self->out_.erase(self->out_.begin(),
-                                         self->out_.begin() + static_cast<std::ptrdiff_t>(count));
+                        for (std::size_t i = 0; i < count; ++i) {
+                          self->GiveBackReply(std::move(self->out_.front()));
+                          self->out_.pop_front();
+                        }
                         self->in_flight_ -= count;
                         self->last_activity_ = Clock::now();
                         if (ec) {
@@ -210,6 +325,8 @@ class RpcConnection : public std::enable_shared_from_this<RpcConnection> {
     socket_.close(ignored);
     idle_.cancel();
     pending_.clear();
+    spare_.clear();
+    spare_replies_.clear();
     if (!writing_) out_.clear();
     Wake();
   }
@@ -219,11 +336,12 @@ class RpcConnection : public std::enable_shared_from_this<RpcConnection> {
   asio::ip::tcp::socket socket_;
   asio::steady_timer wake_;
   asio::steady_timer idle_;
-  RecordAssembler assembler_;
   const std::string peer_;
   const std::uint16_t peer_port_;
 
-  std::deque<Bytes> pending_;  // complete records waiting for an in-flight slot
+  std::deque<RecordBuffer> pending_;  // complete records waiting for an in-flight slot
+  std::vector<RecordBuffer> spare_;   // reusable record buffers (at most kPooledRecords)
+  std::vector<Bytes> spare_replies_;  // reusable reply buffers (at most kPooledRecords)
   std::deque<Bytes> out_;      // framed replies; the first ones are being written when writing_
   std::size_t in_flight_ = 0;  // calls read and not yet answered on the wire
   bool writing_ = false;

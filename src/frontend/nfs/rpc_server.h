@@ -2,14 +2,17 @@
 // portmapper) on one or more listening endpoints. Every endpoint serves every program added
 // (a client asking the MOUNT port for NFS gets NFS).
 //
-// Per connection: records are reassembled from fragments (rpc_message.h RecordAssembler); a
-// record over max_record_size drops the connection at once, nothing of it buffered. Each call
-// is decoded on the I/O thread (header errors are answered there) and dispatched to a worker
-// thread pool; replies are written in completion order (out of order) through a per-connection
-// write queue. A connection stops reading while max_calls_in_flight calls are unanswered. A
-// connection with nothing in flight and no bytes received for idle_timeout is closed; so is one
-// whose peer closes or resets. Connections are coroutines on a strand: thousands of idle ones
-// cost a socket and a few KiB each, no thread.
+// Per connection: records are reassembled from fragments (the framing of rpc_message.h
+// RecordAssembler): marks and small fragments through a 64 KiB read-ahead buffer, the body of a
+// large fragment read straight into its record buffer (sized from the mark, not zero-filled,
+// recycled through a pool of four per connection, as are large replies); a record over
+// max_record_size drops the connection at once, nothing of it buffered. Each call is decoded on the
+// I/O thread (header errors are answered there) and dispatched to a worker thread pool; replies are
+// written in completion order (out of order) through a per-connection write queue. A connection
+// stops reading while max_calls_in_flight calls are unanswered. A connection with nothing in flight
+// and no bytes received for idle_timeout is closed; so is one whose peer closes or resets.
+// Connections are coroutines on a strand: thousands of idle ones cost a socket and a few KiB each,
+// no thread.
 //
 // Threading: all public methods are thread-safe. Programs must outlive the server (Stop()
 // waits for running calls). Lifetime: Stop() (or the destructor) closes every endpoint and

@@ -46,13 +46,17 @@ void XdrDecoder::FixedOpaque(std::size_t n, std::uint8_t* out) {
   }
 }
 
-std::vector<std::uint8_t> XdrDecoder::Opaque(std::size_t max) {
+ByteView XdrDecoder::OpaqueView(std::size_t max) {
   const std::uint32_t n = U32();
   if (!ok_ || n > max) {
     ok_ = false;
     return {};
   }
-  ByteView b = Take(n);
+  return Take(n);
+}
+
+std::vector<std::uint8_t> XdrDecoder::Opaque(std::size_t max) {
+  ByteView b = OpaqueView(max);
   return std::vector<std::uint8_t>(b.begin(), b.end());
 }
 

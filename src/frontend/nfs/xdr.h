@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "util/bytes.h"
@@ -31,6 +32,9 @@ class XdrDecoder {
   void FixedOpaque(std::size_t n, std::uint8_t* out);
   // Variable-length opaque<max>: a length (fails above `max`), the bytes, padding.
   std::vector<std::uint8_t> Opaque(std::size_t max);
+  // As Opaque, without a copy: a view into the decoder's buffer (valid while it is; empty
+  // when failed). For bulk data (WRITE).
+  ByteView OpaqueView(std::size_t max);
   // string<max>: as opaque; bytes are kept as they are (no UTF-8 check).
   std::string String(std::size_t max);
   // Skips `n` bytes + padding (fails past the end).
@@ -54,6 +58,11 @@ class XdrDecoder {
 class XdrEncoder {
  public:
   XdrEncoder() = default;
+  // Encodes into `reuse` (cleared; its capacity is kept, so a recycled buffer's pages are not
+  // allocated and faulted in again).
+  explicit XdrEncoder(std::vector<std::uint8_t> reuse) : bytes_(std::move(reuse)) {
+    bytes_.clear();
+  }
 
   void U32(std::uint32_t v);
   void I32(std::int32_t v) { U32(static_cast<std::uint32_t>(v)); }
