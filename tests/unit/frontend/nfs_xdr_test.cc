@@ -86,6 +86,34 @@ TEST(XdrTest, LengthAboveLimitFailsAndSticks) {
   EXPECT_TRUE(exact.ok());
 }
 
+TEST(XdrTest, OpaqueViewPointsIntoTheBufferWithoutCopy) {
+  XdrEncoder enc;
+  enc.Opaque(Bytes{1, 2, 3, 4, 5});
+  enc.U32(9);
+  const Bytes wire = enc.bytes();
+  XdrDecoder dec(wire);
+  const ByteView v = dec.OpaqueView(5);
+  ASSERT_EQ(v.size(), 5u);
+  EXPECT_EQ(v.data(), wire.data() + 4);  // a view of the record, not a copy
+  EXPECT_EQ(Bytes(v.begin(), v.end()), (Bytes{1, 2, 3, 4, 5}));
+  EXPECT_EQ(dec.U32(), 9u);  // the padding was skipped
+  EXPECT_TRUE(dec.ok());
+
+  XdrDecoder limited(wire);
+  EXPECT_TRUE(limited.OpaqueView(4).empty());
+  EXPECT_FALSE(limited.ok());
+}
+
+TEST(XdrTest, EncoderReusesAGivenBuffer) {
+  Bytes old(4096, 7);
+  const std::uint8_t* storage = old.data();
+  XdrEncoder enc(std::move(old));
+  EXPECT_EQ(enc.size(), 0u);  // cleared
+  enc.U32(1);
+  EXPECT_EQ(enc.bytes(), (Bytes{0, 0, 0, 1}));
+  EXPECT_EQ(enc.bytes().data(), storage);  // the capacity was kept
+}
+
 TEST(XdrTest, HugeLengthDoesNotOverflow) {
   for (std::uint32_t len : {0xffffffffu, 0xfffffffdu, 0x7fffffffu}) {
     XdrEncoder enc;
