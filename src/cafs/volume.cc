@@ -167,11 +167,21 @@ struct Volume::Impl {
           ::openat(fd.get(), comps[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (next < 0) {
         if (errno == ELOOP) errno = ENOTDIR;  // a symlink where a directory is needed
+        // A file where a directory is needed: its backing name is "name##pool".
+        if (errno == ENOENT && IsRedirector(v, fd.get(), comps[i])) errno = ENOTDIR;
         return Errno("open directory", JoinRel(comps, i + 1));
       }
       fd = Fd(next);
     }
     return fd;
+  }
+
+  // Whether `name` in `dirfd` is a file (a redirector to a configured pool).
+  static bool IsRedirector(const Volume& v, int dirfd, const std::string& name) {
+    const int saved = errno;
+    auto e = Find(v, dirfd, name, name);
+    errno = saved;
+    return e.ok() && e->kind == Kind::kRedirector;
   }
 
   static Result<Entry> Find(const Volume& v, int dirfd, const std::string& name,
@@ -470,7 +480,10 @@ Status Volume::RemoveDir(const std::string& rel) {
   CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
   if (comps.empty()) return Status::FromErrno(EBUSY, "cannot remove /");
   CAFS_ASSIGN_OR_RETURN(Fd dir, Impl::OpenDir(*this, comps, comps.size() - 1));
-  if (::unlinkat(dir.get(), comps.back().c_str(), AT_REMOVEDIR) != 0) return Errno("rmdir", rel);
+  if (::unlinkat(dir.get(), comps.back().c_str(), AT_REMOVEDIR) != 0) {
+    if (errno == ENOENT && Impl::IsRedirector(*this, dir.get(), comps.back())) errno = ENOTDIR;
+    return Errno("rmdir", rel);
+  }
   // The mirrored pool directories go too when empty (best effort; they are created lazily).
   for (const auto& name : pools_->names()) {
     if (auto pool = pools_->Find(name); pool.ok()) (void)(*pool)->RemoveDir(rel);

@@ -7,3 +7,9 @@ if(TARGET nfs_procedures)
     COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/nfs_ganesha_test.sh $<TARGET_FILE:nfs_procedures>)
   set_tests_properties(nfs_ganesha_procedures PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
 endif()
+if(TARGET nfs_procedures AND TARGET cafsd)
+  add_test(NAME nfs_cafs_procedures
+    COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/nfs_procedures_cafs_test.sh $<TARGET_FILE:cafsd>
+            $<TARGET_FILE:nfs_procedures>)
+  set_tests_properties(nfs_cafs_procedures PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+endif()

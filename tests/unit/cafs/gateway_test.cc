@@ -201,6 +201,19 @@ TEST_F(GatewayTest, ReadDirShowsNamesWithoutPools) {
   EXPECT_EQ(gw_->GetAttr(caller_, "/my_vmset/vm1/osdisk.vmdk").status().errno_value(), ENOENT);
 }
 
+// A file where a directory is needed is ENOTDIR (NFS3ERR_NOTDIR), not ENOENT: its backing
+// name is "name##pool", so the plain name does not exist in the backing store.
+TEST_F(GatewayTest, FileWhereADirectoryIsNeededIsNotDir) {
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1", 0755).ok());
+  CreateWithData("/my_vmset/vm1/vm.vmx", "y");
+  EXPECT_EQ(gw_->ReadDir(caller_, "/my_vmset/vm1/vm.vmx").status().errno_value(), ENOTDIR);
+  EXPECT_EQ(gw_->RemoveDir(caller_, "/my_vmset/vm1/vm.vmx").errno_value(), ENOTDIR);
+  EXPECT_EQ(gw_->GetAttr(caller_, "/my_vmset/vm1/vm.vmx/x").status().errno_value(), ENOTDIR);
+  EXPECT_EQ(gw_->RemoveDir(caller_, "/my_vmset/vm1/none").errno_value(), ENOENT);
+  EXPECT_EQ(gw_->ReadDir(caller_, "/my_vmset/vm1/none").status().errno_value(), ENOENT);
+}
+
 TEST_F(GatewayTest, RenameAcrossVmsMovesRedirectorAndPoolFile) {
   ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
   ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1", 0755).ok());
