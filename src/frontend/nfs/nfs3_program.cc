@@ -325,7 +325,7 @@ class Nfs3Program::Procs {
     const std::uint64_t offset = r.in.U64();
     const std::uint32_t count = r.in.U32();
     const std::uint32_t stable = r.in.U32();
-    Bytes data = r.in.Opaque(kNfs3MaxData);
+    const ByteView data = r.in.OpaqueView(kNfs3MaxData);  // into the record: no copy
     if (!Done(r.in) || stable > 2) return AcceptStat::kGarbageArgs;
     auto path = Resolve(r, fh);
     if (!path.ok()) return Fail(r, path.status());
@@ -333,7 +333,7 @@ class Nfs3Program::Procs {
     auto entry = p_.open_.Acquire(r.caller, fh, *path);
     if (!entry.ok()) return Fail(r, entry.status());
     const core::FileHandle h = (*entry)->handle;
-    Status s = gw_.Write(r.caller, h, offset, ByteView(data.data(), count));
+    Status s = gw_.Write(r.caller, h, offset, data.first(count));
     const bool sync = static_cast<StableHow>(stable) != StableHow::kUnstable;
     if (s.ok() && sync) s = gw_.Fsync(r.caller, h);
     auto after = gw_.GetAttrByHandle(r.caller, h);
