@@ -59,6 +59,12 @@ bool DecodeAuthSys(ByteView body, AuthSys& sys) {
 
 }  // namespace
 
+RecordMark DecodeRecordMark(const std::uint8_t* mark) {
+  const std::uint32_t word = (std::uint32_t{mark[0]} << 24) | (std::uint32_t{mark[1]} << 16) |
+                             (std::uint32_t{mark[2]} << 8) | std::uint32_t{mark[3]};
+  return RecordMark{word & ~kLastFragment, (word & kLastFragment) != 0};
+}
+
 Status RecordAssembler::Feed(ByteView data, std::vector<Bytes>& records) {
   if (failed_) return Status::InvalidArgument("rpc record stream already failed");
   std::size_t pos = 0;
@@ -70,10 +76,9 @@ Status RecordAssembler::Feed(ByteView data, std::vector<Bytes>& records) {
       pos += take;
       if (mark_have_ < sizeof mark_) break;
       mark_have_ = 0;
-      const std::uint32_t mark = (std::uint32_t{mark_[0]} << 24) | (std::uint32_t{mark_[1]} << 16) |
-                                 (std::uint32_t{mark_[2]} << 8) | std::uint32_t{mark_[3]};
-      last_ = (mark & kLastFragment) != 0;
-      frag_left_ = mark & ~kLastFragment;
+      const RecordMark mark = DecodeRecordMark(mark_);
+      last_ = mark.last;
+      frag_left_ = mark.length;
       if (frag_left_ > max_ || record_.size() > max_ - frag_left_) {
         failed_ = true;
         record_ = Bytes();

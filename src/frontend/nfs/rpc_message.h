@@ -38,6 +38,14 @@ enum class AuthStat : std::uint32_t {
   kTooWeak = 5,
 };
 
+// The 4-byte big-endian mark before each fragment: high bit = last fragment, low 31 bits =
+// fragment length.
+struct RecordMark {
+  std::size_t length = 0;
+  bool last = false;
+};
+RecordMark DecodeRecordMark(const std::uint8_t* mark);
+
 // Reassembles records from a byte stream of fragments (4-byte big-endian mark: high bit = last
 // fragment, low 31 bits = fragment length). A record whose fragments add up to more than
 // `max_record_size` is an error (the connection is to be dropped): nothing is buffered for it.

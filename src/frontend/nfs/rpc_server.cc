@@ -147,12 +147,10 @@ class RpcConnection : public std::enable_shared_from_this<RpcConnection> {
       while (begin < end || (in_fragment && frag_left == 0)) {
         if (!in_fragment) {
           if (end - begin < 4) break;
-          const std::uint8_t* m = buf.data() + begin;
-          const std::uint32_t mark = (std::uint32_t{m[0]} << 24) | (std::uint32_t{m[1]} << 16) |
-                                     (std::uint32_t{m[2]} << 8) | std::uint32_t{m[3]};
+          const RecordMark mark = DecodeRecordMark(buf.data() + begin);
           begin += 4;
-          last = (mark & kLastFragment) != 0;
-          frag_left = mark & ~kLastFragment;
+          last = mark.last;
+          frag_left = mark.length;
           if (frag_left > max || filled > max - frag_left) {
             CAFS_LOG_DEBUG("rpc: dropping connection from {}: rpc record larger than {} bytes",
                            peer_, max);
