@@ -21,6 +21,10 @@ Status RemoteSession::Send(link::FrameType type, std::uint32_t exchange_id, std:
   h.exchange_id = exchange_id;
   h.lun = lun;
   if (type == link::FrameType::kData && sas_.has_tx()) {
+    // Seal and send as one step: frames leave in the order of their sequence numbers and
+    // keys, so no frame sealed under a replaced TX SA follows frames under the new one (the
+    // peer retires the old RX SA after a few frames on the new one and would drop it).
+    std::lock_guard lock(seal_send_mu_);
     CAFS_ASSIGN_OR_RETURN(Bytes wire, sas_.Seal(h, payload));
     return conn_->Send(wire);
   }

@@ -60,6 +60,7 @@ class RemoteSession {
   const std::shared_ptr<FabricConnection> conn_;
   link::SaDatabase sas_;
   std::atomic<bool> latched_{false};
+  std::mutex seal_send_mu_;  // held across Seal + Send of a DATA frame (lock order: first)
   mutable std::mutex mu_;
   mailbox::TargetAuthState auth_state_ = mailbox::TargetAuthState::kNone;  // guarded by mu_
 };
