@@ -9,6 +9,8 @@ set -u
 CAFSD=$1
 PROG=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
+# libnfs-internal leaks are not ours (nfs_client/lsan.supp); cafsd reports its own.
+export LSAN_OPTIONS="suppressions=$HERE/nfs_client/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 . "$HERE/lib/cafsd_nfs.sh"
 skip() { echo "SKIP: $*"; exit 77; }
 for tool in python3 od; do command -v "$tool" >/dev/null || skip "$tool not installed"; done
