@@ -61,7 +61,7 @@ done
 # filled the 4 RX slots before eviction of retiring SAs; wait (bounded) for 5 on each agent.
 idle_h=$(edif_count "$DIR/agent-h.log" "rekeyed: generation")
 idle_t=$(edif_count "$DIR/agent-t.log" "rekeyed: generation")
-for _ in $(seq 1 60); do
+for _ in $(seq 1 120); do  # 60 s at most (sanitizer builds on a loaded machine)
   [ "$(edif_count "$DIR/agent-h.log" "rekeyed: generation")" -ge $((idle_h + 5)) ] &&
     [ "$(edif_count "$DIR/agent-t.log" "rekeyed: generation")" -ge $((idle_t + 5)) ] && break
   sleep 0.5
