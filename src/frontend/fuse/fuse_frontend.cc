@@ -492,6 +492,7 @@ Result<std::unique_ptr<FuseFrontend>> FuseFrontend::Mount(core::Gateway* gateway
   for (auto& a : args) argv.push_back(a.data());
   fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
   self->session_ = fuse_session_new(&fargs, &kOps, sizeof(kOps), self.get());
+  fuse_opt_free_args(&fargs);  // libfuse may have copied the arguments (fuse_opt_add_arg)
   if (self->session_ == nullptr) {
     return Status::FromErrno(EINVAL, "fuse_session_new failed (see the log for the option)");
   }
