@@ -215,7 +215,7 @@ void Agent::OnStartReply(const mbx::Header&, const mbx::ResultMsg& r) {
                 epoch_);
   ResetSessions();
   Send(MessageType::kGetPortInfo, mbx::EncodePayload(mbx::GetPortInfo{}),
-       [this](const mbx::Header&, const mbx::ResultMsg& rr) {
+       [](const mbx::Header&, const mbx::ResultMsg& rr) {
          auto pi = mbx::DecodePortInfo(rr.reply);
          if (rr.err == 0 && pi.ok()) {
            CAFS_LOG_INFO("port {}: link {}, EDIF {}", Wwpn(pi->wwpn),
