@@ -2,6 +2,7 @@
 // (key provider -> policy cache, pools, Volume over the backing store, audit log, Gateway)
 // and serves it through FUSE in the foreground until SIGINT/SIGTERM, then flushes the audit
 // aggregates and unmounts. docs/gateway.md describes the configuration.
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -137,6 +138,11 @@ int Serve(const cafsd::Config& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // NFS READ/WRITE records and replies are up to 1 MiB each: keep such buffers on the heap,
+  // reused, instead of one mmap (and 256 page faults) per buffer and a munmap at free; the
+  // same choice as edifd (docs/performance.md, "NFS").
+  mallopt(M_MMAP_THRESHOLD, 8 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
   CLI::App app{
       "cafsd: the CAFS gateway — policy-governed, encrypted VM storage served over FUSE.\n"
       "Runs in the foreground; SIGINT/SIGTERM unmount cleanly. See docs/gateway.md."};

@@ -262,6 +262,7 @@ Result<Attr> Gateway::MakeDir(const Caller& caller, std::string_view path, std::
 Status Gateway::RemoveDir(const Caller& caller, std::string_view path) {
   CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, path, "rmdir", true));
   Status s = volume_->RemoveDir(ctx.rel);
+  namespace_generation_.fetch_add(1, std::memory_order_acq_rel);
   AuditOp(caller, ctx, "rmdir", s);
   return s;
 }
@@ -287,6 +288,7 @@ Status Gateway::Link(const Caller&, std::string_view, std::string_view) {
 Status Gateway::Unlink(const Caller& caller, std::string_view path) {
   CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, path, "remove", true));
   Status s = volume_->Unlink(ctx.rel);
+  namespace_generation_.fetch_add(1, std::memory_order_acq_rel);
   AuditOp(caller, ctx, "remove", s);
   return s;
 }
@@ -302,6 +304,7 @@ Status Gateway::Rename(const Caller& caller, std::string_view from, std::string_
     return Status::FromErrno(EXDEV, "a VM set directory cannot be renamed");
   }
   Status s = volume_->Rename(src.rel, dst.rel, no_replace);
+  namespace_generation_.fetch_add(1, std::memory_order_acq_rel);
   AuditOp(caller, src, "rename", s);
   return s;
 }
@@ -405,7 +408,7 @@ Status Gateway::Fsync(const Caller& caller, FileHandle fh) {
   CAFS_ASSIGN_OR_RETURN(auto h, CheckHandle(caller, fh, "fsync"));
   Status s = h->file->file().Sync();
   if (!s.ok()) AuditOp(caller, h->ctx, "fsync", s);
-  if (s.ok() && h->written.exchange(false)) (void)volume_->Touch(h->ctx.rel);
+  if (s.ok() && h->written.exchange(false)) TouchWritten(*h);
   return s;
 }
 
@@ -423,13 +426,19 @@ Status Gateway::Release(const Caller&, FileHandle fh) {
   // its size to the next opener (and survive a crash of the gateway after close).
   Status s = h->file->file().Sync();
   if (!s.ok()) CAFS_LOG_ERROR("sync at close of /{}: {}", h->ctx.rel, s.ToString());
-  (void)volume_->Touch(h->ctx.rel);
+  TouchWritten(*h);
   return s;
+}
+
+void Gateway::TouchWritten(HandleState& h) {
+  if (!volume_->TouchOpen(*h.file).ok()) (void)volume_->Touch(h.ctx.rel);
 }
 
 Result<Attr> Gateway::GetAttrByHandle(const Caller& caller, FileHandle fh) {
   CAFS_ASSIGN_OR_RETURN(auto h, CheckHandle(caller, fh, "getattr"));
-  auto attr = volume_->GetAttr(h->ctx.rel, KeysOf(h->ctx));
+  auto attr = volume_->AttrOf(*h->file);
+  if (attr.ok() || attr.status().code() != Status::Code::kNotSupported) return attr;
+  attr = volume_->GetAttr(h->ctx.rel, KeysOf(h->ctx));
   if (attr.ok()) attr->size = h->file->file().Size();
   return attr;
 }

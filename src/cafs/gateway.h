@@ -162,6 +162,12 @@ class Gateway {
   // without handles) and keeps failing when they cannot work.
   Result<Bytes> HandleOf(std::string_view path);
   Result<std::string> PathOfHandle(ByteView handle);
+  // Grows on every rename, unlink and rmdir through this gateway: a front-end that cached the
+  // path of a persistent handle may keep using it while this value is unchanged (names only
+  // move through the gateway), and must resolve the handle again (PathOfHandle) once it grew.
+  std::uint64_t namespace_generation() const {
+    return namespace_generation_.load(std::memory_order_acquire);
+  }
 
  private:
   struct Context;  // a resolved, policy-checked path
@@ -180,6 +186,8 @@ class Gateway {
   KeyLookup KeysOf(const Context& ctx) const;
   Result<Placement> PlacementFor(const Context& ctx) const;
   FileHandle AddHandle(std::shared_ptr<HandleState> state);
+  // Sets the mtime of a file written through `h` (through its open descriptor when it can).
+  void TouchWritten(HandleState& h);
   std::int64_t NowMs() const;
 
   PolicyCache* const cache_;
@@ -190,6 +198,7 @@ class Gateway {
   audit::AccessAggregator aggregator_;
 
   std::atomic<FileHandle> next_handle_{1};
+  std::atomic<std::uint64_t> namespace_generation_{0};
   mutable std::shared_mutex handles_mu_;
   std::unordered_map<FileHandle, std::shared_ptr<HandleState>> handles_;  // guarded
 

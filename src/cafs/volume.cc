@@ -39,6 +39,7 @@ class Fd {
     return *this;
   }
   int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
 
  private:
   int fd_ = -1;
@@ -568,7 +569,7 @@ Result<std::shared_ptr<OpenFile>> Volume::CreateFile(const std::string& rel, std
   }
   struct stat st {};
   if (::fstat(rfd.get(), &st) != 0) return Errno("stat", rel);
-  auto of = std::make_shared<OpenFile>(std::move(*ef), placement.pool, st.st_ino);
+  auto of = std::make_shared<OpenFile>(std::move(*ef), placement.pool, st.st_ino, rfd.release());
   std::lock_guard lock(open_mu_);
   open_files_[st.st_ino] = of;
   return of;
@@ -588,7 +589,12 @@ Result<std::shared_ptr<OpenFile>> Volume::OpenExisting(const std::string& rel,
     if (auto of = it->second.lock()) return of;
   }
   CAFS_ASSIGN_OR_RETURN(auto ef, Impl::OpenEncrypted(*this, dir.get(), e, rel, false, keys));
-  auto of = std::make_shared<OpenFile>(std::move(ef), e.pool, e.st.st_ino);
+  Fd attr_fd(::openat(dir.get(), e.backing_name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  struct stat st {};
+  if (attr_fd.get() >= 0 && (::fstat(attr_fd.get(), &st) != 0 || st.st_ino != e.st.st_ino)) {
+    attr_fd = Fd();  // replaced since Find: attributes fall back to path lookups
+  }
+  auto of = std::make_shared<OpenFile>(std::move(ef), e.pool, e.st.st_ino, attr_fd.release());
   open_files_[e.st.st_ino] = of;
   // Forget dead entries now and then.
   for (auto i = open_files_.begin(); i != open_files_.end();) {
@@ -786,6 +792,32 @@ Result<Attr> Volume::SetAttr(const std::string& rel, const SetAttrRequest& req,
     }
   }
   return GetAttr(rel, keys);
+}
+
+OpenFile::~OpenFile() {
+  if (redirector_fd_ >= 0) ::close(redirector_fd_);
+}
+
+Status Volume::TouchOpen(const OpenFile& file) {
+  if (file.redirector_fd() < 0) return Status::NotSupported("no redirector descriptor");
+  // An O_PATH descriptor: utimensat through its /proc magic link reaches the inode itself.
+  const std::string link = "/proc/self/fd/" + std::to_string(file.redirector_fd());
+  if (::utimensat(AT_FDCWD, link.c_str(), nullptr, 0) != 0) {
+    return Status::FromErrno(errno, "utimens of an open file");
+  }
+  return Status::OK();
+}
+
+Result<Attr> Volume::AttrOf(OpenFile& file) {
+  struct stat st {};
+  if (file.redirector_fd() < 0) return Status::NotSupported("no redirector descriptor");
+  if (::fstat(file.redirector_fd(), &st) != 0) {
+    return Status::FromErrno(errno, "stat of an open file");
+  }
+  Attr a = AttrFromStat(st);
+  a.size = file.file().Size();
+  a.allocated = (a.size + 4095) / 4096 * 4096;
+  return a;
 }
 
 Status Volume::Touch(const std::string& rel) {

@@ -57,18 +57,27 @@ using KeyLookup =
     std::function<Result<const SecureBuffer*>(const Uuid& key, std::uint32_t version)>;
 
 // A file open in the Volume, shared by every handle on it.
+// It owns `redirector_fd`, a descriptor of its redirector entry (O_PATH is enough; -1: none),
+// so attributes and mtime updates reach the entry wherever it has been renamed to, without a
+// path walk (Volume::AttrOf, Volume::TouchOpen).
 class OpenFile {
  public:
-  OpenFile(std::unique_ptr<format::EncryptedFile> file, std::string pool, ino_t ino)
-      : file_(std::move(file)), pool_(std::move(pool)), ino_(ino) {}
+  OpenFile(std::unique_ptr<format::EncryptedFile> file, std::string pool, ino_t ino,
+           int redirector_fd)
+      : file_(std::move(file)), pool_(std::move(pool)), ino_(ino), redirector_fd_(redirector_fd) {}
+  ~OpenFile();
+  OpenFile(const OpenFile&) = delete;
+  OpenFile& operator=(const OpenFile&) = delete;
   format::EncryptedFile& file() { return *file_; }
   const std::string& pool() const { return pool_; }
   ino_t backing_ino() const { return ino_; }
+  int redirector_fd() const { return redirector_fd_; }
 
  private:
   const std::unique_ptr<format::EncryptedFile> file_;
   const std::string pool_;
   const ino_t ino_;
+  const int redirector_fd_;
 };
 
 class Volume {
@@ -103,6 +112,11 @@ class Volume {
                        const KeyLookup& keys);
   // Marks a file modified (mtime/ctime = now) after writes through a handle.
   Status Touch(const std::string& rel);
+  // The same for an open file, through its redirector descriptor (no path walk; right after
+  // renames).
+  Status TouchOpen(const OpenFile& file);
+  // Attributes of an open file: its redirector entry's (one fstat) with the logical size.
+  Result<Attr> AttrOf(OpenFile& file);
   Result<Attr> Symlink(const std::string& target, const std::string& rel, std::uint32_t uid,
                        std::uint32_t gid);
   Result<std::string> ReadLink(const std::string& rel);

@@ -58,10 +58,12 @@ Nfs3OpenFiles::EntryPtr Nfs3OpenFiles::Insert(std::string key, EntryPtr entry) {
 }
 
 Result<Nfs3OpenFiles::EntryPtr> Nfs3OpenFiles::Acquire(const core::Caller& caller, ByteView fh,
-                                                       const std::string& path) {
+                                                       const std::string& path,
+                                                       std::uint64_t generation) {
   if (EntryPtr found = Find(fh)) return found;
   CAFS_ASSIGN_OR_RETURN(core::OpenResult opened, gateway_->Open(caller, path, false));
-  auto entry = std::make_shared<Entry>(gateway_, caller, opened.handle, on_lost_write_);
+  auto entry =
+      std::make_shared<Entry>(gateway_, caller, opened.handle, path, generation, on_lost_write_);
   {
     // Two requests may have opened the same file at once: keep the first, drop ours.
     std::lock_guard lock(mu_);
@@ -75,8 +77,10 @@ Result<Nfs3OpenFiles::EntryPtr> Nfs3OpenFiles::Acquire(const core::Caller& calle
 }
 
 Nfs3OpenFiles::EntryPtr Nfs3OpenFiles::Adopt(const core::Caller& caller, ByteView fh,
-                                             core::FileHandle handle) {
-  return Insert(KeyOf(fh), std::make_shared<Entry>(gateway_, caller, handle, on_lost_write_));
+                                             core::FileHandle handle, const std::string& path,
+                                             std::uint64_t generation) {
+  return Insert(KeyOf(fh), std::make_shared<Entry>(gateway_, caller, handle, path, generation,
+                                                   on_lost_write_));
 }
 
 Nfs3OpenFiles::EntryPtr Nfs3OpenFiles::Find(ByteView fh) {

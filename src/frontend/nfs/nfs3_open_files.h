@@ -7,10 +7,16 @@
 // release sync is reported through `on_lost_write` (the program changes its write verifier so
 // clients resend uncommitted data).
 //
+// Each entry also keeps the path it was opened at and the gateway's namespace generation at
+// which that path was last known to be the handle's (Gateway::namespace_generation): while
+// the generation is unchanged, READ/WRITE/COMMIT/GETATTR use the path without resolving the
+// handle again.
+//
 // Ownership: a handle is released when it leaves the cache AND the last in-flight user drops
 // its shared_ptr, never under a request. Threading: all methods are safe from many threads.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -27,15 +33,22 @@ namespace cafs::frontend::nfs {
 class Nfs3OpenFiles {
  public:
   struct Entry {
-    Entry(core::Gateway* gw, core::Caller caller, core::FileHandle h,
-          std::function<void()> on_lost_write)
-        : gateway(gw), opener(std::move(caller)), handle(h), lost(std::move(on_lost_write)) {}
+    Entry(core::Gateway* gw, core::Caller caller, core::FileHandle h, std::string opened_path,
+          std::uint64_t checked_generation, std::function<void()> on_lost_write)
+        : gateway(gw),
+          opener(std::move(caller)),
+          handle(h),
+          path(std::move(opened_path)),
+          generation(checked_generation),
+          lost(std::move(on_lost_write)) {}
     ~Entry();
     Entry(const Entry&) = delete;
     Entry& operator=(const Entry&) = delete;
     core::Gateway* const gateway;
     const core::Caller opener;
     const core::FileHandle handle;
+    const std::string path;                 // the gateway path it was opened at
+    std::atomic<std::uint64_t> generation;  // when `path` was last seen to be current
     const std::function<void()> lost;
   };
   using EntryPtr = std::shared_ptr<Entry>;
@@ -44,10 +57,13 @@ class Nfs3OpenFiles {
                 std::function<void()> on_lost_write);
   ~Nfs3OpenFiles();  // releases every entry (in-flight users keep theirs until they finish)
 
-  // The cached handle for `fh`, or Gateway::Open(path) of it.
-  Result<EntryPtr> Acquire(const core::Caller& caller, ByteView fh, const std::string& path);
-  // Adds a handle the caller already opened (CREATE); replaces an older one.
-  EntryPtr Adopt(const core::Caller& caller, ByteView fh, core::FileHandle handle);
+  // The cached handle for `fh`, or Gateway::Open(path) of it; `generation`: the gateway's
+  // namespace generation read before `path` was resolved from `fh`.
+  Result<EntryPtr> Acquire(const core::Caller& caller, ByteView fh, const std::string& path,
+                           std::uint64_t generation);
+  // Adds a handle the caller already opened at `path` (CREATE); replaces an older one.
+  EntryPtr Adopt(const core::Caller& caller, ByteView fh, core::FileHandle handle,
+                 const std::string& path, std::uint64_t generation);
   // The cached handle for `fh`, or null (COMMIT of a file no longer open has nothing to sync).
   EntryPtr Find(ByteView fh);
   // Drops `fh` (REMOVE, RENAME over it).

@@ -116,6 +116,12 @@ class Nfs3Program::Procs {
   // Resolves `fh` to a gateway path, checks the export and sets the caller.
   Result<std::string> Resolve(Request& r, ByteView fh) {
     CAFS_ASSIGN_OR_RETURN(std::string path, gw_.PathOfHandle(fh));
+    CAFS_RETURN_IF_ERROR(Authorize(r, path));
+    return path;
+  }
+
+  // The export check and caller identity for `path`.
+  Status Authorize(Request& r, const std::string& path) {
     auto exp = p_.exports_->Match(path, r.call.peer_address);
     if (!exp.ok()) {
       return Status::PermissionDenied("client " + r.call.peer_address + " may not reach " + path +
@@ -128,7 +134,41 @@ class Nfs3Program::Procs {
     if (IsModifying(r.proc) && r.exp->read_only()) {
       return Status::FromErrno(EROFS, "export " + r.exp->path() + " is read-only");
     }
-    return path;
+    return Status::OK();
+  }
+
+  // A file handle of a regular file as READ/WRITE/COMMIT/GETATTR see it: its path and its
+  // cached open file (null when not cached and `open` is false).
+  struct OpenTarget {
+    std::string path;
+    Nfs3OpenFiles::EntryPtr entry;
+  };
+
+  // Like Resolve, but a cached open file's path stands for the handle while the gateway's
+  // namespace generation is unchanged (no open_by_handle_at per request). After any rename
+  // or removal the handle is resolved again; an entry whose path changed (a directory above
+  // it was renamed) is dropped and the file reopened under its new path. `open`: open and
+  // cache the file when it is not cached.
+  Result<OpenTarget> ResolveOpen(Request& r, ByteView fh, bool open) {
+    const std::uint64_t generation = gw_.namespace_generation();
+    OpenTarget t;
+    t.entry = p_.open_.Find(fh);
+    if (t.entry != nullptr && t.entry->generation.load() == generation) {
+      t.path = t.entry->path;
+    } else {
+      CAFS_ASSIGN_OR_RETURN(t.path, gw_.PathOfHandle(fh));
+      if (t.entry != nullptr && t.entry->path == t.path) {
+        t.entry->generation.store(generation);
+      } else if (t.entry != nullptr) {
+        p_.open_.Evict(fh);
+        t.entry.reset();
+      }
+    }
+    CAFS_RETURN_IF_ERROR(Authorize(r, t.path));
+    if (t.entry == nullptr && open) {
+      CAFS_ASSIGN_OR_RETURN(t.entry, p_.open_.Acquire(r.caller, fh, t.path, generation));
+    }
+    return t;
   }
 
   AcceptStat Fail(Request& r, const Status& s) {
@@ -162,9 +202,10 @@ class Nfs3Program::Procs {
   AcceptStat Getattr(Request& r) {
     Bytes fh = DecodeFh(r.in);
     if (!Done(r.in)) return AcceptStat::kGarbageArgs;
-    auto path = Resolve(r, fh);
-    if (!path.ok()) return Fail(r, path.status());
-    auto attr = gw_.GetAttr(r.caller, *path);
+    auto target = ResolveOpen(r, fh, /*open=*/false);
+    if (!target.ok()) return Fail(r, target.status());
+    auto attr = target->entry != nullptr ? gw_.GetAttrByHandle(r.caller, target->entry->handle)
+                                         : gw_.GetAttr(r.caller, target->path);
     if (!attr.ok()) return Fail(r, attr.status());
     Status3(r, Nfs3Status::kOk);
     EncodeFattr(r.out, *attr, fsid_);
@@ -286,11 +327,10 @@ class Nfs3Program::Procs {
     const std::uint64_t offset = r.in.U64();
     const std::size_t count = std::min<std::size_t>(r.in.U32(), kNfs3MaxData);
     if (!Done(r.in)) return AcceptStat::kGarbageArgs;
-    auto path = Resolve(r, fh);
-    if (!path.ok()) return Fail(r, path.status());
-    auto entry = p_.open_.Acquire(r.caller, fh, *path);
-    if (!entry.ok()) return Fail(r, entry.status());
-    auto attr = gw_.GetAttrByHandle(r.caller, (*entry)->handle);
+    auto target = ResolveOpen(r, fh, /*open=*/true);
+    if (!target.ok()) return Fail(r, target.status());
+    const Nfs3OpenFiles::EntryPtr& entry = target->entry;
+    auto attr = gw_.GetAttrByHandle(r.caller, entry->handle);
     if (!attr.ok()) return Fail(r, attr.status());
     const std::size_t start = r.out.size();
     Status3(r, Nfs3Status::kOk);
@@ -299,7 +339,7 @@ class Nfs3Program::Procs {
     const std::size_t eof_slot = r.out.ReserveU32();
     const std::size_t len_slot = r.out.ReserveU32();
     const std::size_t data = r.out.AppendSpace(count);
-    auto n = gw_.Read(r.caller, (*entry)->handle, offset,
+    auto n = gw_.Read(r.caller, entry->handle, offset,
                       MutableByteView(r.out.bytes().data() + data, count));
     if (!n.ok()) {
       r.out.Truncate(start);
@@ -327,12 +367,10 @@ class Nfs3Program::Procs {
     const std::uint32_t stable = r.in.U32();
     const ByteView data = r.in.OpaqueView(kNfs3MaxData);  // into the record: no copy
     if (!Done(r.in) || stable > 2) return AcceptStat::kGarbageArgs;
-    auto path = Resolve(r, fh);
-    if (!path.ok()) return Fail(r, path.status());
     if (count > data.size()) return Fail(r, Status::InvalidArgument("count above the data"));
-    auto entry = p_.open_.Acquire(r.caller, fh, *path);
-    if (!entry.ok()) return Fail(r, entry.status());
-    const core::FileHandle h = (*entry)->handle;
+    auto target = ResolveOpen(r, fh, /*open=*/true);
+    if (!target.ok()) return Fail(r, target.status());
+    const core::FileHandle h = target->entry->handle;
     Status s = gw_.Write(r.caller, h, offset, data.first(count));
     const bool sync = static_cast<StableHow>(stable) != StableHow::kUnstable;
     if (s.ok() && sync) s = gw_.Fsync(r.caller, h);
@@ -392,6 +430,7 @@ class Nfs3Program::Procs {
     auto dir = DirOp(r, dirfh, name, &child);
     if (!dir.ok()) return Fail(r, dir.status());
     auto before = AttrOf(r, *dir);
+    const std::uint64_t generation = gw_.namespace_generation();
     const std::uint32_t mode = req.mode.value_or(0644);
     const auto mode_how = static_cast<CreateMode>(how);
     Result<core::OpenResult> created = Status::Internal("unset");
@@ -436,7 +475,7 @@ class Nfs3Program::Procs {
     auto attr = ApplyRest(r, child, req, created->attr);
     auto handle = gw_.HandleOf(child);
     if (handle.ok()) {
-      p_.open_.Adopt(r.caller, *handle, created->handle);
+      p_.open_.Adopt(r.caller, *handle, created->handle, child, generation);
     } else {
       (void)gw_.Release(r.caller, created->handle);
     }
@@ -708,12 +747,18 @@ class Nfs3Program::Procs {
     r.in.U64();  // offset, count: the whole file is synced
     r.in.U32();
     if (!Done(r.in)) return AcceptStat::kGarbageArgs;
-    auto path = Resolve(r, fh);
-    if (!path.ok()) return Fail(r, path.status());
+    auto target = ResolveOpen(r, fh, /*open=*/false);
+    if (!target.ok()) return Fail(r, target.status());
     Status s;
+    std::optional<core::Attr> attr;
     // A file no longer cached was synced when it was closed (or the verifier changed).
-    if (auto entry = p_.open_.Find(fh)) s = gw_.Fsync(r.caller, entry->handle);
-    auto attr = AttrOf(r, *path);
+    if (target->entry != nullptr) {
+      s = gw_.Fsync(r.caller, target->entry->handle);
+      auto a = gw_.GetAttrByHandle(r.caller, target->entry->handle);
+      if (a.ok()) attr = *a;
+    } else {
+      attr = AttrOf(r, target->path);
+    }
     Status3(r, s);
     Wcc(r, std::nullopt, attr);
     if (s.ok()) Verifier(r);

@@ -38,7 +38,7 @@ Bytes RpcbArgs(const PortMapping& m, const std::string& netid) {
                ? std::string()
                : "0.0.0.0." + std::to_string(m.port >> 8) + "." + std::to_string(m.port & 0xff));
   e.String("cafsd");
-  return std::move(e.bytes());
+  return e.ToBytes();
 }
 
 Bytes PmapArgs(const PortMapping& m) {
@@ -47,7 +47,7 @@ Bytes PmapArgs(const PortMapping& m) {
   e.U32(m.version);
   e.U32(m.protocol);
   e.U32(m.port);
-  return std::move(e.bytes());
+  return e.ToBytes();
 }
 
 Result<bool> DecodeBoolReply(ByteView reply) {

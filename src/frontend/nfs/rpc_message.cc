@@ -14,8 +14,8 @@ constexpr std::uint32_t kRejectRpcMismatch = 0;
 constexpr std::uint32_t kRejectAuthError = 1;
 constexpr std::uint32_t kAuthShort = 2;
 
-Bytes DeniedReply(std::uint32_t xid, std::uint32_t reject_stat, std::uint32_t a, std::uint32_t b,
-                  bool two_words) {
+XdrBytes DeniedReply(std::uint32_t xid, std::uint32_t reject_stat, std::uint32_t a, std::uint32_t b,
+                     bool two_words) {
   XdrEncoder out;
   out.ReserveU32();
   out.U32(xid);
@@ -28,11 +28,11 @@ Bytes DeniedReply(std::uint32_t xid, std::uint32_t reject_stat, std::uint32_t a,
   return std::move(out.bytes());
 }
 
-Bytes AuthError(std::uint32_t xid, AuthStat stat) {
+XdrBytes AuthError(std::uint32_t xid, AuthStat stat) {
   return DeniedReply(xid, kRejectAuthError, static_cast<std::uint32_t>(stat), 0, false);
 }
 
-Bytes AcceptedError(std::uint32_t xid, AcceptStat stat, const RpcProgram* program) {
+XdrBytes AcceptedError(std::uint32_t xid, AcceptStat stat, const RpcProgram* program) {
   XdrEncoder out;
   EncodeReplyHeader(out, xid, stat);
   if (stat == AcceptStat::kProgMismatch && program != nullptr) {
@@ -181,7 +181,8 @@ PreparedCall RpcDispatcher::Prepare(ByteView record, const std::string& peer_add
   return p;
 }
 
-Bytes RpcDispatcher::Execute(const PreparedCall& prepared, ByteView record, Bytes buffer) const {
+XdrBytes RpcDispatcher::Execute(const PreparedCall& prepared, ByteView record,
+                                XdrBytes buffer) const {
   XdrEncoder out(std::move(buffer));
   EncodeReplyHeader(out, prepared.call.xid, AcceptStat::kSuccess);
   AcceptStat stat = AcceptStat::kSystemErr;

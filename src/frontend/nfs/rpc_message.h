@@ -91,7 +91,7 @@ struct PreparedCall {
   RpcCall call;
   RpcProgram* program = nullptr;
   std::size_t args_offset = 0;  // procedure arguments start here in the record
-  Bytes reply;
+  XdrBytes reply;
 };
 
 class RpcDispatcher {
@@ -112,7 +112,7 @@ class RpcDispatcher {
   // Runs a kDispatch call on the calling thread and returns the framed reply record
   // (program errors become their accept_stat; an exception becomes SYSTEM_ERR). The reply is
   // encoded into `buffer` (a recycled reply: its capacity is reused) when given.
-  Bytes Execute(const PreparedCall& prepared, ByteView record, Bytes buffer = {}) const;
+  XdrBytes Execute(const PreparedCall& prepared, ByteView record, XdrBytes buffer = {}) const;
 
  private:
   std::map<std::uint32_t, RpcProgram*> programs_;

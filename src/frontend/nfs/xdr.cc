@@ -115,6 +115,6 @@ std::size_t XdrEncoder::AppendSpace(std::size_t n) {
   return start;
 }
 
-void XdrEncoder::AlignTo4() { bytes_.resize(bytes_.size() + XdrPadding(bytes_.size())); }
+void XdrEncoder::AlignTo4() { bytes_.insert(bytes_.end(), XdrPadding(bytes_.size()), 0); }
 
 }  // namespace cafs::frontend::nfs

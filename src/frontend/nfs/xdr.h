@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "util/bytes.h"
+#include "util/default_init_allocator.h"
 
 namespace cafs::frontend::nfs {
 
@@ -55,14 +56,15 @@ class XdrDecoder {
   bool ok_ = true;
 };
 
+// Encoded XDR: a byte vector that AppendSpace() grows without zeroing (see XdrEncoder).
+using XdrBytes = UninitBytes;
+
 class XdrEncoder {
  public:
   XdrEncoder() = default;
   // Encodes into `reuse` (cleared; its capacity is kept, so a recycled buffer's pages are not
   // allocated and faulted in again).
-  explicit XdrEncoder(std::vector<std::uint8_t> reuse) : bytes_(std::move(reuse)) {
-    bytes_.clear();
-  }
+  explicit XdrEncoder(XdrBytes reuse) : bytes_(std::move(reuse)) { bytes_.clear(); }
 
   void U32(std::uint32_t v);
   void I32(std::int32_t v) { U32(static_cast<std::uint32_t>(v)); }
@@ -74,21 +76,26 @@ class XdrEncoder {
   // Reserves a 4-byte slot to fill later with PatchU32 (e.g. a length known only at the end).
   std::size_t ReserveU32();
   void PatchU32(std::size_t slot, std::uint32_t v);
-  // Appends `n` zero bytes for the caller to fill in place (READ data) and returns where they
-  // start. To finish variable data of unknown length: ReserveU32 for the length, AppendSpace
-  // the maximum, fill, Truncate to the used end, PatchU32 the length, then AlignTo4.
+  // Appends `n` uninitialised bytes (not zeroed: the caller must fill every one, e.g. READ data
+  // read into place, or Truncate what it did not fill) and returns where they start. To finish
+  // variable data of unknown length: ReserveU32 for the length, AppendSpace the maximum, fill,
+  // Truncate to the used end, PatchU32 the length, then AlignTo4.
   std::size_t AppendSpace(std::size_t n);
   // Pads with zero bytes up to a multiple of four (the stream always starts aligned).
   void AlignTo4();
 
   std::size_t size() const { return bytes_.size(); }
-  std::vector<std::uint8_t>& bytes() { return bytes_; }
-  const std::vector<std::uint8_t>& bytes() const { return bytes_; }
-  // Drops everything after `size` (to discard a partly encoded reply).
-  void Truncate(std::size_t size) { bytes_.resize(size); }
+  XdrBytes& bytes() { return bytes_; }
+  const XdrBytes& bytes() const { return bytes_; }
+  // A copy as plain Bytes (tests, small messages).
+  Bytes ToBytes() const { return Bytes(bytes_.begin(), bytes_.end()); }
+  // Drops everything after `size` (to discard a partly encoded reply); never grows.
+  void Truncate(std::size_t size) {
+    if (size < bytes_.size()) bytes_.resize(size);
+  }
 
  private:
-  std::vector<std::uint8_t> bytes_;
+  XdrBytes bytes_;
 };
 
 // Padding that follows `n` bytes of opaque data.

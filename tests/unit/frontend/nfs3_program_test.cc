@@ -170,7 +170,7 @@ class Nfs3ProgramTest : public ::testing::Test {
     XdrEncoder out;
     Reply r;
     r.stat = (program ? program : program_.get())->Dispatch(call, in, out);
-    r.bytes = out.bytes();
+    r.bytes = out.ToBytes();
     r.dec = std::make_unique<XdrDecoder>(r.bytes);
     if (r.stat == AcceptStat::kSuccess && proc != Nfs3Proc::kNull) {
       r.status = static_cast<Nfs3Status>(r.d().U32());

@@ -33,7 +33,7 @@ std::vector<PortMapping> Table() {
 Bytes PathArgs(const std::string& path) {
   XdrEncoder e;
   e.String(path);
-  return std::move(e.bytes());
+  return e.ToBytes();
 }
 
 Bytes MappingArgs(std::uint32_t prog, std::uint32_t vers, std::uint32_t prot) {
@@ -42,7 +42,7 @@ Bytes MappingArgs(std::uint32_t prog, std::uint32_t vers, std::uint32_t prot) {
   e.U32(vers);
   e.U32(prot);
   e.U32(0);
-  return std::move(e.bytes());
+  return e.ToBytes();
 }
 
 // Runs a command and returns its exit status and stdout.

@@ -100,13 +100,13 @@ class TestProgram : public RpcProgram {
 std::vector<std::uint8_t> EchoArgs(const std::string& s) {
   XdrEncoder e;
   e.String(s);
-  return e.bytes();
+  return e.ToBytes();
 }
 
 std::vector<std::uint8_t> U32Args(std::uint32_t v) {
   XdrEncoder e;
   e.U32(v);
-  return e.bytes();
+  return e.ToBytes();
 }
 
 class RpcServerTest : public ::testing::Test {

@@ -30,7 +30,7 @@ inline std::vector<std::uint8_t> AuthSysBody(std::uint32_t uid, std::uint32_t gi
   e.U32(gid);
   e.U32(static_cast<std::uint32_t>(gids.size()));
   for (std::uint32_t g : gids) e.U32(g);
-  return e.bytes();
+  return e.ToBytes();
 }
 
 // A call message (no record mark): header, credential, AUTH_NONE verifier, `args`.
@@ -51,7 +51,7 @@ inline std::vector<std::uint8_t> CallMessage(std::uint32_t xid, std::uint32_t pr
   e.Opaque(cred);
   e.U32(0);
   e.U32(0);
-  std::vector<std::uint8_t> out = e.bytes();
+  std::vector<std::uint8_t> out = e.ToBytes();
   out.insert(out.end(), args.begin(), args.end());
   return out;
 }

@@ -23,7 +23,7 @@ TEST(XdrTest, IntegersAreBigEndian) {
   enc.Bool(false);
   const Bytes expected = {1, 2, 3, 4, 0xff, 0xff, 0xff, 0xfe, 1, 2, 3, 4,
                           5, 6, 7, 8, 0,    0,    0,    1,    0, 0, 0, 0};
-  EXPECT_EQ(enc.bytes(), expected);
+  EXPECT_EQ(enc.ToBytes(), expected);
 
   XdrDecoder dec(enc.bytes());
   EXPECT_EQ(dec.U32(), 0x01020304u);
@@ -60,7 +60,7 @@ TEST(XdrTest, FixedOpaqueHasNoLength) {
   XdrEncoder enc;
   const Bytes data = {9, 8, 7, 6, 5};
   enc.FixedOpaque(data);
-  EXPECT_EQ(enc.bytes(), (Bytes{9, 8, 7, 6, 5, 0, 0, 0}));
+  EXPECT_EQ(enc.ToBytes(), (Bytes{9, 8, 7, 6, 5, 0, 0, 0}));
   XdrDecoder dec(enc.bytes());
   std::uint8_t out[5] = {};
   dec.FixedOpaque(5, out);
@@ -90,7 +90,7 @@ TEST(XdrTest, OpaqueViewPointsIntoTheBufferWithoutCopy) {
   XdrEncoder enc;
   enc.Opaque(Bytes{1, 2, 3, 4, 5});
   enc.U32(9);
-  const Bytes wire = enc.bytes();
+  const Bytes wire = enc.ToBytes();
   XdrDecoder dec(wire);
   const ByteView v = dec.OpaqueView(5);
   ASSERT_EQ(v.size(), 5u);
@@ -105,12 +105,12 @@ TEST(XdrTest, OpaqueViewPointsIntoTheBufferWithoutCopy) {
 }
 
 TEST(XdrTest, EncoderReusesAGivenBuffer) {
-  Bytes old(4096, 7);
+  XdrBytes old(4096, 7);
   const std::uint8_t* storage = old.data();
   XdrEncoder enc(std::move(old));
   EXPECT_EQ(enc.size(), 0u);  // cleared
   enc.U32(1);
-  EXPECT_EQ(enc.bytes(), (Bytes{0, 0, 0, 1}));
+  EXPECT_EQ(enc.ToBytes(), (Bytes{0, 0, 0, 1}));
   EXPECT_EQ(enc.bytes().data(), storage);  // the capacity was kept
 }
 
@@ -192,7 +192,8 @@ TEST(XdrTest, PositionAndRemaining) {
 
 TEST(XdrTest, ReservePatchAndVariableData) {
   // The READ pattern: reserve the length, append the maximum, use part, truncate, patch, pad.
-  XdrEncoder enc;
+  // The encoder reuses a dirty buffer: AppendSpace does not zero, the padding must still be 0.
+  XdrEncoder enc(XdrBytes(256, 0xff));
   enc.U32(0xdeadbeefu);
   const std::size_t len_slot = enc.ReserveU32();
   const std::size_t start = enc.AppendSpace(100);
@@ -201,6 +202,8 @@ TEST(XdrTest, ReservePatchAndVariableData) {
   enc.PatchU32(len_slot, 6);
   enc.AlignTo4();
   EXPECT_EQ(enc.size(), 4u + 4u + 8u);
+  EXPECT_EQ(enc.bytes()[14], 0);
+  EXPECT_EQ(enc.bytes()[15], 0);
   XdrDecoder dec(enc.bytes());
   EXPECT_EQ(dec.U32(), 0xdeadbeefu);
   EXPECT_EQ(dec.String(100), "abcdef");
