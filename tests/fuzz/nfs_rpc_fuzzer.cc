@@ -41,7 +41,7 @@ const Exports& TheExports() {
 void Serve(const RpcDispatcher& dispatcher, const Bytes& record) {
   PreparedCall p = dispatcher.Prepare(record, "127.0.0.1", 800);
   if (p.action == PreparedCall::Action::kDispatch) {
-    Bytes reply = dispatcher.Execute(p, record);
+    XdrBytes reply = dispatcher.Execute(p, record);
     if (reply.size() < 4) __builtin_trap();  // every reply is a framed record
   } else if (p.action == PreparedCall::Action::kReply && p.reply.size() < 4) {
     __builtin_trap();
