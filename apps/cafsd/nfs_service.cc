@@ -43,9 +43,7 @@ Result<std::unique_ptr<NfsService>> NfsService::Start(const NfsConfig& config,
     return root.status().WithContext("nfs: file handles over the backing store");
   }
   state->nfs3 = std::make_unique<Nfs3Program>(gateway, state->exports.get());
-  state->mount = std::make_unique<Mount3Program>(
-      state->exports.get(),
-      [gateway](std::string_view path) -> Result<Bytes> { return gateway->HandleOf(path); });
+  state->mount = Mount3Program::OverGateway(state->exports.get(), gateway);
   const std::uint32_t tcp = kIpProtoTcp;
   std::vector<PortMapping> table = {{kNfsProgram, kNfsVersion3, tcp, config.port},
                                     {kMountProgram, kMountVersion3, tcp, config.mount_port}};

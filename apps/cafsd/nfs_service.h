@@ -1,6 +1,7 @@
 // cafsd's NFS front-end: the [nfs] section (config.h) turned into an RpcServer serving NFSv3
-// (Nfs3Program), MOUNT v3 (Mount3Program, root handles from Gateway::HandleOf) and, when
-// portmap_port is set, a portmapper of our own; optionally registered with a running rpcbind.
+// (Nfs3Program), MOUNT v3 (Mount3Program::OverGateway: root handles from Gateway::HandleOf,
+// a non-directory refused after Gateway::GetAttr) and, when portmap_port is set, a portmapper
+// of our own; optionally registered with a running rpcbind.
 // docs/nfs.md describes ports, exports and mounting from hypervisors.
 //
 // Every listening port serves every program. Start() fails (and nothing keeps running) when

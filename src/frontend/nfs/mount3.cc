@@ -2,6 +2,7 @@
 
 #include <cerrno>
 
+#include "cafs/gateway.h"
 #include "util/logging.h"
 
 namespace cafs::frontend::nfs {
@@ -107,6 +108,13 @@ AcceptStat Mount3Program::Mnt(const RpcCall& call, XdrDecoder& args, XdrEncoder&
     return fail(ToMountStat(handle.status()));
   }
   if (handle->empty() || handle->size() > kMountFhSize3) return fail(MountStat3::kServerFault);
+  if (is_directory_) {
+    Result<bool> dir = is_directory_(call.peer_address, *normalized);
+    if (dir.ok() && !*dir) {
+      CAFS_LOG_WARN("nfs mount: {} mounting {}: not a directory", call.peer_address, *normalized);
+      return fail(MountStat3::kNotDir);
+    }
+  }
   reply.U32(static_cast<std::uint32_t>(MountStat3::kOk));
   reply.Opaque(*handle);
   reply.U32(1);  // auth_flavors<>: AUTH_SYS
@@ -118,6 +126,18 @@ AcceptStat Mount3Program::Mnt(const RpcCall& call, XdrDecoder& args, XdrEncoder&
   CAFS_LOG_INFO("nfs mount: {} mounted {} (export {})", call.peer_address, *normalized,
                 (*e)->path());
   return AcceptStat::kSuccess;
+}
+
+std::unique_ptr<Mount3Program> Mount3Program::OverGateway(const Exports* exports,
+                                                          core::Gateway* gateway) {
+  return std::make_unique<Mount3Program>(
+      exports, [gateway](std::string_view path) { return gateway->HandleOf(path); },
+      [gateway](std::string_view client, std::string_view path) -> Result<bool> {
+        core::Caller caller;
+        caller.server_id = std::string(client);
+        CAFS_ASSIGN_OR_RETURN(core::Attr attr, gateway->GetAttr(caller, path));
+        return attr.type == core::FileType::kDirectory;
+      });
 }
 
 std::vector<MountEntry> Mount3Program::mounts() const {

@@ -5,17 +5,25 @@
 // no export covers the path -> MNT3ERR_NOENT, exports cover it but none admits the client ->
 // MNT3ERR_ACCES (logged with the client's address), a malformed path -> MNT3ERR_INVAL; then
 // asks `root_handle` for the file handle of the path (the NFSv3 program's handles; NotFound ->
-// NOENT, PermissionDenied -> ACCES, a non-directory -> NOTDIR, anything else -> SERVERFAULT)
-// and answers the handle with auth flavors [AUTH_SYS]. A path below an export's path may be
-// mounted (the handle is that directory's). The mount list (DUMP) is kept in memory, one entry
-// per (client address, path); UMNT/UMNTALL remove entries. MOUNT accepts AUTH_NONE (as mountd
+// NOENT, PermissionDenied -> ACCES, ENOTDIR -> NOTDIR, anything else -> SERVERFAULT), then
+// `is_directory` (when given) whether the path is a directory as the client sees it: a file,
+// symlink or other non-directory -> MNT3ERR_NOTDIR (RFC 1813); when it cannot tell (an error:
+// a policy denial, an unreachable key server) the handle stands, as every NFS call on it is
+// checked anyway. It answers the handle with auth flavors [AUTH_SYS]. A path below an export's path
+// may be mounted (the handle is that directory's). The mount list (DUMP) is kept in memory, one
+// entry per (client address, path); UMNT/UMNTALL remove entries. MOUNT accepts AUTH_NONE (as mountd
 // does): what a client may mount is decided by its address.
 //
-// Threading: Dispatch is thread-safe. `exports` is not owned and must outlive the program.
+// OverGateway wires both functions to a core::Gateway as cafsd does: Gateway::HandleOf, and
+// Gateway::GetAttr with the client's address as the caller (server id).
+//
+// Threading: Dispatch is thread-safe. `exports` (and the gateway) are not owned and must
+// outlive the program.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -27,6 +35,10 @@
 #include "frontend/nfs/rpc_program.h"
 #include "util/bytes.h"
 #include "util/result.h"
+
+namespace cafs::core {
+class Gateway;
+}
 
 namespace cafs::frontend::nfs {
 
@@ -51,6 +63,9 @@ enum class MountStat3 : std::uint32_t {
 
 // Returns the NFSv3 file handle (<= 64 bytes) of a gateway path.
 using RootHandleFn = std::function<Result<Bytes>(std::string_view gateway_path)>;
+// Whether a gateway path is a directory, asked as the client at `client_address`.
+using IsDirectoryFn =
+    std::function<Result<bool>(std::string_view client_address, std::string_view gateway_path)>;
 
 struct MountEntry {
   std::string client;  // the client's address
@@ -60,8 +75,13 @@ struct MountEntry {
 
 class Mount3Program final : public RpcProgram {
  public:
-  Mount3Program(const Exports* exports, RootHandleFn root_handle)
-      : exports_(exports), root_handle_(std::move(root_handle)) {}
+  Mount3Program(const Exports* exports, RootHandleFn root_handle,
+                IsDirectoryFn is_directory = nullptr)
+      : exports_(exports),
+        root_handle_(std::move(root_handle)),
+        is_directory_(std::move(is_directory)) {}
+
+  static std::unique_ptr<Mount3Program> OverGateway(const Exports* exports, core::Gateway* gateway);
 
   std::uint32_t program() const override { return kMountProgram; }
   std::uint32_t min_version() const override { return kMountVersion3; }
@@ -76,6 +96,7 @@ class Mount3Program final : public RpcProgram {
 
   const Exports* const exports_;
   const RootHandleFn root_handle_;
+  const IsDirectoryFn is_directory_;  // may be empty: no check
   mutable std::mutex mu_;
   std::set<MountEntry> mounts_;  // guarded by mu_
 };

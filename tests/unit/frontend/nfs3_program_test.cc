@@ -16,6 +16,7 @@
 
 #include "cafs/key_provider.h"
 #include "crypto/rng.h"
+#include "frontend/nfs/mount3.h"
 #include "policy/seed_examples.h"
 #include "pool/posix_pool.h"
 
@@ -666,6 +667,33 @@ TEST(Nfs3StatusTest, EveryGatewayErrorMapsToItsNfsStatus) {
   EXPECT_EQ(ToNfs3Status(Status::AlreadyExists("x")), Nfs3Status::kExist);
   EXPECT_EQ(ToNfs3Status(Status::NoSpace("x")), Nfs3Status::kNoSpc);
   EXPECT_EQ(ToNfs3Status(Status::FromErrno(EHOSTDOWN, "x")), Nfs3Status::kIo);
+}
+
+// MOUNT v3 wired to this gateway as cafsd wires it (Mount3Program::OverGateway): a directory
+// mounts, a file is MNT3ERR_NOTDIR (RFC 1813), a missing path MNT3ERR_NOENT. A client the
+// policy denies cannot be told the type: its handle stands (every NFS call on it is denied).
+TEST_F(Nfs3ProgramTest, MountOverGatewayRefusesAFile) {
+  Bytes vm = VmDir();
+  CreateFile(vm, "osdisk.vmdk");
+  std::unique_ptr<Mount3Program> mount = Mount3Program::OverGateway(exports_.get(), gw_.get());
+  auto mnt = [&](const std::string& path, const std::string& peer = kClient) {
+    XdrEncoder args;
+    args.String(path);
+    RpcCall call;
+    call.program = kMountProgram;
+    call.version = kMountVersion3;
+    call.procedure = 1;  // MNT
+    call.peer_address = peer;
+    XdrDecoder in(args.bytes());
+    XdrEncoder out;
+    EXPECT_EQ(mount->Dispatch(call, in, out), AcceptStat::kSuccess) << path;
+    return XdrDecoder(out.bytes()).U32();
+  };
+  EXPECT_EQ(mnt("/my_vmset/vm1"), 0u);
+  EXPECT_EQ(mnt("/my_vmset/vm1/osdisk.vmdk"), 20u);  // MNT3ERR_NOTDIR
+  EXPECT_EQ(mnt("/my_vmset/vm1/no-such-dir"), 2u);   // MNT3ERR_NOENT
+  EXPECT_EQ(mount->mounts(), (std::vector<MountEntry>{{kClient, "/my_vmset/vm1"}}));
+  EXPECT_EQ(mnt("/my_vmset/vm1/osdisk.vmdk", "127.0.0.2"), 0u);
 }
 
 }  // namespace

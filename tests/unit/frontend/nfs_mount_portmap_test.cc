@@ -71,13 +71,20 @@ class MountPortmapTest : public ::testing::Test {
     ASSERT_TRUE(exports.ok()) << exports.status().ToString();
     exports_ = std::make_unique<Exports>(std::move(*exports));
     portmap_ = std::make_unique<PortmapProgram>(Table());
-    mount_ =
-        std::make_unique<Mount3Program>(exports_.get(), [](std::string_view path) -> Result<Bytes> {
+    mount_ = std::make_unique<Mount3Program>(
+        exports_.get(),
+        [](std::string_view path) -> Result<Bytes> {
           if (path == "/my_vmset/disk.vmdk") return Status::FromErrno(ENOTDIR, "not a directory");
           if (path == "/my_vmset/gone") return Status::NotFound("gone");
           if (path == "/my_vmset/huge") return Bytes(65, 1);
           const std::string h = "H:" + std::string(path);
           return Bytes(h.begin(), h.end());
+        },
+        [](std::string_view client, std::string_view path) -> Result<bool> {
+          EXPECT_EQ(client, "127.0.0.1");
+          if (path == "/my_vmset/osdisk.img") return false;  // a regular file
+          if (path == "/my_vmset/denied.img") return Status::PermissionDenied("policy");
+          return true;
         });
     server_.AddProgram(portmap_.get());
     server_.AddProgram(mount_.get());
@@ -224,6 +231,17 @@ TEST_F(MountPortmapTest, MountErrors) {
   EXPECT_EQ(c.Call(kMountProgram, 1, 0, {}).status().code(), Status::Code::kNotSupported);
   EXPECT_EQ(c.Call(kMountProgram, kMountVersion3, 9, {}).status().code(),
             Status::Code::kNotSupported);
+}
+
+// RFC 1813: MNT of a path that is not a directory is MNT3ERR_NOTDIR, and nothing is mounted.
+// When the type cannot be learned (a policy denial) the handle stands.
+TEST_F(MountPortmapTest, MountOfAFileIsNotDir) {
+  RpcClient c = Client();
+  EXPECT_EQ(std::get<0>(Mount(c, "/my_vmset/osdisk.img")), 20u);  // MNT3ERR_NOTDIR
+  EXPECT_TRUE(Dump(c).empty());
+  auto [stat, handle, flavors] = Mount(c, "/my_vmset/denied.img");
+  EXPECT_EQ(stat, 0u);
+  EXPECT_EQ(std::string(handle.begin(), handle.end()), "H:/my_vmset/denied.img");
 }
 
 TEST_F(MountPortmapTest, Export) {
