@@ -555,6 +555,39 @@ TEST_F(Nfs3ProgramTest, RenameKeepsHandlesRemoveMakesThemStale) {
             Nfs3Status::kNoEnt);
 }
 
+// READ/WRITE/GETATTR use a cached open file's path instead of resolving the handle each time;
+// renames and removals, through NFS or straight through the gateway (FUSE), must still reach
+// them: a file below a renamed directory keeps working, a removed one is STALE.
+TEST_F(Nfs3ProgramTest, CachedOpenFilesFollowRenamesAndRemovals) {
+  Bytes vm = VmDir();
+  Bytes disks = MakeDir(vm, "disks");
+  Bytes file = CreateFile(disks, "osdisk.vmdk");
+  ASSERT_EQ(Write(file, 0, "hello", StableHow::kUnstable).status, Nfs3Status::kOk);
+  EXPECT_EQ(Read(file, 0, 5).first, "hello");
+
+  Reply rn = Call(Nfs3Proc::kRename, [&](XdrEncoder& e) {
+    EncodeName(e, vm, "disks");
+    EncodeName(e, vm, "disks2");
+  });
+  ASSERT_EQ(rn.status, Nfs3Status::kOk);
+  EXPECT_EQ(Read(file, 0, 5).first, "hello");
+  ASSERT_EQ(Write(file, 5, " world", StableHow::kFileSync).status, Nfs3Status::kOk);
+  Reply a = GetAttr(file);
+  ASSERT_EQ(a.status, Nfs3Status::kOk);
+  EXPECT_EQ(ReadFattr(a.d()).size, 11u);
+
+  const core::Caller caller{kClient, 0, 0};
+  ASSERT_TRUE(gw_->Rename(caller, "/my_vmset/vm1/disks2", "/my_vmset/vm1/disks3", false).ok());
+  EXPECT_EQ(Read(file, 0, 11).first, "hello world");
+  auto on_disk = gw_->GetAttr(caller, "/my_vmset/vm1/disks3/osdisk.vmdk");
+  ASSERT_TRUE(on_disk.ok()) << on_disk.status().ToString();
+  EXPECT_EQ(on_disk->size, 11u);
+
+  ASSERT_TRUE(gw_->Unlink(caller, "/my_vmset/vm1/disks3/osdisk.vmdk").ok());
+  EXPECT_EQ(GetAttr(file).status, Nfs3Status::kStale);
+  EXPECT_EQ(Write(file, 0, "x", StableHow::kUnstable).status, Nfs3Status::kStale);
+}
+
 TEST_F(Nfs3ProgramTest, ForgedHandlesExportsAndPolicyDenials) {
   Bytes vm = VmDir();
   Bytes file = CreateFile(vm, "osdisk.vmdk");
