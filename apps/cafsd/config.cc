@@ -143,13 +143,23 @@ Status ParseExport(const Reader& r, const toml::table& t, frontend::nfs::ExportC
   return Status::OK();
 }
 
+// A thread count of [nfs]: `min` to 256.
+Status Threads(const Reader& r, const toml::table& t, const char* key, std::int64_t min,
+               unsigned* out) {
+  std::int64_t v = *out;
+  CAFS_RETURN_IF_ERROR(r.Int(t, "nfs", key, min, &v));
+  if (v > 256) return r.Error(t.get(key), "[nfs] " + std::string(key) + " must be <= 256");
+  *out = static_cast<unsigned>(v);
+  return Status::OK();
+}
+
 Status ParseNfs(const Reader& r, const toml::table& root, NfsConfig* nfs) {
   CAFS_ASSIGN_OR_RETURN(const toml::table* t, r.Table(root, "nfs", false));
   if (t == nullptr) return Status::OK();
   CAFS_RETURN_IF_ERROR(
       r.OnlyKnown(*t, "nfs",
                   {"enabled", "listen", "port", "mount_port", "portmap_port", "register_rpcbind",
-                   "worker_threads", "idle_timeout_s", "export"}));
+                   "compute_threads", "worker_threads", "idle_timeout_s", "export"}));
   nfs->enabled = true;
   CAFS_RETURN_IF_ERROR(r.Bool(*t, "nfs", "enabled", &nfs->enabled));
   CAFS_RETURN_IF_ERROR(r.String(*t, "nfs", "listen", false, &nfs->listen));
@@ -157,11 +167,8 @@ Status ParseNfs(const Reader& r, const toml::table& root, NfsConfig* nfs) {
   CAFS_RETURN_IF_ERROR(Port(r, *t, "mount_port", false, &nfs->mount_port));
   CAFS_RETURN_IF_ERROR(Port(r, *t, "portmap_port", true, &nfs->portmap_port));
   CAFS_RETURN_IF_ERROR(r.Bool(*t, "nfs", "register_rpcbind", &nfs->register_rpcbind));
-  std::int64_t workers = nfs->worker_threads;
-  CAFS_RETURN_IF_ERROR(r.Int(*t, "nfs", "worker_threads", 1, &workers));
-  if (workers > 256)
-    return r.Error(t->get("worker_threads"), "[nfs] worker_threads must be <= 256");
-  nfs->worker_threads = static_cast<unsigned>(workers);
+  CAFS_RETURN_IF_ERROR(Threads(r, *t, "compute_threads", 0, &nfs->compute_threads));
+  CAFS_RETURN_IF_ERROR(Threads(r, *t, "worker_threads", 1, &nfs->worker_threads));
   CAFS_RETURN_IF_ERROR(r.Int(*t, "nfs", "idle_timeout_s", 1, &nfs->idle_timeout_s));
   if (nfs->port == nfs->mount_port ||
       (nfs->portmap_port != 0 &&

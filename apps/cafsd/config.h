@@ -12,7 +12,7 @@
 //   [log]      level = "info"
 //   [nfs]      enabled = true, listen = "0.0.0.0", port = 2049, mount_port = 20048,
 //              portmap_port = 0 (111 to answer GETPORT ourselves), register_rpcbind = false,
-//              worker_threads = 8, idle_timeout_s = 300
+//              compute_threads = 0 (one per core), worker_threads = 8, idle_timeout_s = 300
 //   [[nfs.export]] path (required), clients (required, addresses/CIDRs/host names/"*"),
 //              access = "rw" | "ro", squash = "root_squash" | "no_root_squash" | "all_squash",
 //              anon_uid = 65534, anon_gid = 65534      (one or more when [nfs] is enabled)
@@ -42,7 +42,8 @@ struct NfsConfig {
   std::uint16_t mount_port = 20048;
   std::uint16_t portmap_port = 0;  // 0: no portmapper of our own
   bool register_rpcbind = false;
-  unsigned worker_threads = 8;
+  unsigned compute_threads = 0;  // calls that use the CPU; 0: one per core
+  unsigned worker_threads = 8;   // calls that wait for storage (stable writes, COMMIT, ...)
   std::int64_t idle_timeout_s = 300;
   std::vector<frontend::nfs::ExportConfig> exports;
 };

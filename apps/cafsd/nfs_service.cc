@@ -52,6 +52,7 @@ Result<std::unique_ptr<NfsService>> NfsService::Start(const NfsConfig& config,
     state->portmap = std::make_unique<PortmapProgram>(table);
   }
   RpcServerOptions options;
+  options.compute_threads = config.compute_threads;
   options.worker_threads = config.worker_threads;
   options.idle_timeout = std::chrono::seconds(config.idle_timeout_s);
   state->server = std::make_unique<RpcServer>(options);

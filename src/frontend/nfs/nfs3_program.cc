@@ -813,6 +813,33 @@ std::array<std::uint8_t, 8> Nfs3Program::write_verifier() const {
   return verifier_;
 }
 
+bool Nfs3Program::WaitsForDisk(const RpcCall& call, ByteView args) const {
+  switch (static_cast<Nfs3Proc>(call.procedure)) {
+    case Nfs3Proc::kNull:
+    case Nfs3Proc::kGetAttr:
+    case Nfs3Proc::kLookup:
+    case Nfs3Proc::kAccess:
+    case Nfs3Proc::kReadLink:
+    case Nfs3Proc::kRead:
+    case Nfs3Proc::kReadDir:
+    case Nfs3Proc::kReadDirPlus:
+    case Nfs3Proc::kFsStat:
+    case Nfs3Proc::kFsInfo:
+    case Nfs3Proc::kPathConf:
+      return false;
+    case Nfs3Proc::kWrite: {
+      XdrDecoder in(args);
+      (void)in.OpaqueView(kNfs3FhSize);  // file handle
+      in.U64();                          // offset
+      in.U32();                          // count
+      const std::uint32_t stable = in.U32();
+      return !in.ok() || stable != static_cast<std::uint32_t>(StableHow::kUnstable);
+    }
+    default:
+      return true;
+  }
+}
+
 AcceptStat Nfs3Program::Dispatch(const RpcCall& call, XdrDecoder& args, XdrEncoder& reply) {
   if (call.procedure > static_cast<std::uint32_t>(Nfs3Proc::kCommit)) {
     return AcceptStat::kProcUnavail;

@@ -11,7 +11,10 @@
 // Write stability: FILE_SYNC and DATA_SYNC WRITEs reply after Gateway::Fsync (data + header);
 // UNSTABLE WRITEs reply at once and COMMIT syncs. The 8-byte write verifier is random per
 // instance (so per server start) and changes when closing an idle file fails to sync.
-// Open gateway files are cached per NFS handle (Nfs3OpenFiles) and released when idle.
+// Open gateway files are cached per NFS handle (Nfs3OpenFiles) and released when idle; READ,
+// WRITE, COMMIT and GETATTR of a cached file use its cached path while no rename or removal
+// happened anywhere in the gateway (Gateway::namespace_generation), instead of resolving the
+// handle again.
 //
 // CREATE EXCLUSIVE stores the client's verifier as Linux knfsd does: its first four bytes in
 // atime.tv_sec, its last four in mtime.tv_sec; a retransmission with the same verifier gets
@@ -53,6 +56,10 @@ class Nfs3Program final : public RpcProgram {
   std::uint32_t min_version() const override { return kNfsVersion3; }
   std::uint32_t max_version() const override { return kNfsVersion3; }
   AcceptStat Dispatch(const RpcCall& call, XdrDecoder& args, XdrEncoder& reply) override;
+  // False for the procedures that only read (GETATTR, LOOKUP, ACCESS, READLINK, READ,
+  // READDIR(PLUS), FSSTAT, FSINFO, PATHCONF, NULL) and for UNSTABLE WRITEs; true for stable
+  // WRITEs, COMMIT and namespace changes (they fsync).
+  bool WaitsForDisk(const RpcCall& call, ByteView args) const override;
 
   // The current write verifier (WRITE and COMMIT replies carry it).
   std::array<std::uint8_t, 8> write_verifier() const;

@@ -4,10 +4,10 @@
 // arguments, does the work and encodes the result body. docs/nfs.md ("ONC RPC") has the byte
 // layouts of the call and reply headers.
 //
-// Threading: Dispatch runs on a worker thread pool and may be called concurrently for many
-// calls (also from one connection: replies go out in completion order); programs keep their
-// own state thread-safe. Dispatch may block (disk I/O); it must not keep references to `args`
-// after it returns.
+// Threading: Dispatch runs on one of the server's two worker pools (see WaitsForDisk) and may be
+// called concurrently for many calls (also from one connection: replies go out in completion
+// order); programs keep their own state thread-safe. Dispatch may block (disk I/O); it must not
+// keep references to `args` after it returns.
 #pragma once
 
 #include <cstdint>
@@ -66,6 +66,18 @@ class RpcProgram {
   // server then discards whatever was written to `reply`). kGarbageArgs when `args` does not
   // decode (or has bytes left over).
   virtual AcceptStat Dispatch(const RpcCall& call, XdrDecoder& args, XdrEncoder& reply) = 0;
+
+  // Whether serving this call is expected to wait for storage (a stable write, COMMIT, a
+  // namespace change that syncs a directory). Such calls run on the server's blocking pool
+  // (many threads: they sleep), the others on its compute pool (one thread per core: they
+  // use the CPU, and more threads than cores would only add wake-ups and context switches).
+  // `args` are the call's undecoded arguments; this must be cheap and must not fail (a call
+  // whose arguments do not decode may go either way). Default: true (the safe choice).
+  virtual bool WaitsForDisk(const RpcCall& call, ByteView args) const {
+    (void)call;
+    (void)args;
+    return true;
+  }
 
   // Whether procedures other than NULL may be called with AUTH_NONE (portmapper: yes).
   virtual bool accepts_auth_none() const { return false; }

@@ -1,5 +1,6 @@
 #include "frontend/nfs/rpc_server.h"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <condition_variable>
@@ -44,6 +45,12 @@ std::string PeerText(const asio::ip::address& address) {
   return address.to_string();
 }
 
+// Threads of the compute pool: `configured`, or one per core (at least 2) when 0.
+std::size_t ComputeThreads(unsigned configured) {
+  if (configured != 0) return configured;
+  return std::max(2u, std::thread::hardware_concurrency());
+}
+
 }  // namespace
 
 class RpcConnection;
@@ -67,13 +74,14 @@ class RpcServer::Impl {
   bool stopped_ = false;                                 // guarded by mu_
   bool listening_ = false;                               // guarded by mu_
 
-  // Destroyed in reverse order: the pool (and the calls it still holds) before the io_context.
+  // Destroyed in reverse order: the pools (and the calls they still hold) before the io_context.
   asio::io_context io_;
   Strand accept_strand_;
   std::vector<std::shared_ptr<asio::ip::tcp::acceptor>> acceptors_;  // accept_strand_
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::vector<std::thread> io_threads_;
-  asio::thread_pool pool_;
+  asio::thread_pool compute_pool_;   // calls that use the CPU: one thread per core
+  asio::thread_pool blocking_pool_;  // calls that wait for storage (RpcProgram::WaitsForDisk)
 };
 
 // One client connection; members are used on strand_ only (except abandoned_).
@@ -229,21 +237,24 @@ class RpcConnection : public std::enable_shared_from_this<RpcConnection> {
           GiveBack(std::move(record));
           QueueReply(std::move(prepared.reply));
           break;
-        case PreparedCall::Action::kDispatch:
+        case PreparedCall::Action::kDispatch: {
           ++in_flight_;
-          asio::post(
-              server_->pool_, [self = shared_from_this(), prepared = std::move(prepared),
-                               record = std::move(record), buffer = TakeReplyBuffer()]() mutable {
-                if (self->abandoned_.load()) return;
-                XdrBytes reply = self->server_->dispatcher_.Execute(
-                    prepared, ByteView(record.data(), record.size()), std::move(buffer));
-                asio::post(self->strand_,
-                           [self, reply = std::move(reply), record = std::move(record)]() mutable {
-                             self->GiveBack(std::move(record));
-                             self->QueueReply(std::move(reply));
-                           });
-              });
+          const bool waits = prepared.program->WaitsForDisk(
+              prepared.call, ByteView(record.data(), record.size()).subspan(prepared.args_offset));
+          auto& pool = waits ? server_->blocking_pool_ : server_->compute_pool_;
+          asio::post(pool, [self = shared_from_this(), prepared = std::move(prepared),
+                            record = std::move(record), buffer = TakeReplyBuffer()]() mutable {
+            if (self->abandoned_.load()) return;
+            XdrBytes reply = self->server_->dispatcher_.Execute(
+                prepared, ByteView(record.data(), record.size()), std::move(buffer));
+            asio::post(self->strand_,
+                       [self, reply = std::move(reply), record = std::move(record)]() mutable {
+                         self->GiveBack(std::move(record));
+                         self->QueueReply(std::move(reply));
+                       });
+          });
           break;
+        }
       }
     }
     Wake();
@@ -336,7 +347,8 @@ RpcServer::Impl::Impl(RpcServerOptions options)
     : options_(options),
       accept_strand_(asio::make_strand(io_)),
       work_(io_.get_executor()),
-      pool_(options.worker_threads == 0 ? 1 : options.worker_threads) {
+      compute_pool_(ComputeThreads(options.compute_threads)),
+      blocking_pool_(options.worker_threads == 0 ? 1 : options.worker_threads) {
   const unsigned n = options_.io_threads == 0 ? 1 : options_.io_threads;
   for (unsigned i = 0; i < n; ++i) io_threads_.emplace_back([this] { io_.run(); });
 }
@@ -399,7 +411,9 @@ void RpcServer::Impl::Stop() {
   closed.get_future().wait();
   for (auto& c : open) c->Close();
   open.clear();
-  pool_.join();  // running calls finish; queued ones see their connection abandoned
+  // Running calls finish; queued ones see their connection abandoned.
+  compute_pool_.join();
+  blocking_pool_.join();
   work_.reset();
   {
     std::unique_lock lock(mu_);

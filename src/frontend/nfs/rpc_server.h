@@ -5,9 +5,10 @@
 // Per connection: records are reassembled from fragments (the framing of rpc_message.h
 // RecordAssembler): marks and small fragments through a 64 KiB read-ahead buffer, the body of a
 // large fragment read straight into its record buffer (sized from the mark, not zero-filled,
-// recycled through a pool of four per connection, as are large replies); a record over
+// recycled through a pool of 16 per connection, as are large replies); a record over
 // max_record_size drops the connection at once, nothing of it buffered. Each call is decoded on the
-// I/O thread (header errors are answered there) and dispatched to a worker thread pool; replies are
+// I/O thread (header errors are answered there) and dispatched to a worker pool (compute or
+// blocking: RpcProgram::WaitsForDisk); replies are
 // written in completion order (out of order) through a per-connection write queue. A connection
 // stops reading while max_calls_in_flight calls are unanswered. A connection with nothing in flight
 // and no bytes received for idle_timeout is closed; so is one whose peer closes or resets.
@@ -33,7 +34,10 @@ namespace cafs::frontend::nfs {
 
 struct RpcServerOptions {
   unsigned io_threads = 2;
-  unsigned worker_threads = 8;  // program calls may block on disk I/O
+  // Calls run on two pools (RpcProgram::WaitsForDisk): `compute_threads` for those that use
+  // the CPU (0: one per core, at least 2), `worker_threads` for those that wait for storage.
+  unsigned compute_threads = 0;
+  unsigned worker_threads = 8;
   std::size_t max_record_size = kDefaultMaxRecordSize;
   std::size_t max_calls_in_flight = 64;  // per connection
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};
