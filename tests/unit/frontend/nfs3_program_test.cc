@@ -588,6 +588,38 @@ TEST_F(Nfs3ProgramTest, CachedOpenFilesFollowRenamesAndRemovals) {
   EXPECT_EQ(Write(file, 0, "x", StableHow::kUnstable).status, Nfs3Status::kStale);
 }
 
+// Which pool a call runs on (RpcProgram::WaitsForDisk): reads and UNSTABLE writes use the
+// CPU; stable writes, COMMIT and namespace changes wait for the disk.
+TEST_F(Nfs3ProgramTest, CallsThatWaitForTheDisk) {
+  auto waits = [&](Nfs3Proc proc, const std::function<void(XdrEncoder&)>& args) {
+    XdrEncoder e;
+    args(e);
+    RpcCall call;
+    call.procedure = static_cast<std::uint32_t>(proc);
+    return program_->WaitsForDisk(call, e.bytes());
+  };
+  auto write = [&](StableHow how) {
+    return [how](XdrEncoder& e) {
+      EncodeFh(e, Bytes(40, 7));
+      e.U64(4096);
+      e.U32(3);
+      e.U32(static_cast<std::uint32_t>(how));
+      e.Opaque(Bytes{1, 2, 3});
+    };
+  };
+  const auto fh = [](XdrEncoder& e) { EncodeFh(e, Bytes(40, 7)); };
+  EXPECT_FALSE(waits(Nfs3Proc::kWrite, write(StableHow::kUnstable)));
+  EXPECT_TRUE(waits(Nfs3Proc::kWrite, write(StableHow::kDataSync)));
+  EXPECT_TRUE(waits(Nfs3Proc::kWrite, write(StableHow::kFileSync)));
+  EXPECT_TRUE(waits(Nfs3Proc::kWrite, [](XdrEncoder& e) { e.U32(1000); }));  // garbage
+  EXPECT_FALSE(waits(Nfs3Proc::kRead, fh));
+  EXPECT_FALSE(waits(Nfs3Proc::kGetAttr, fh));
+  EXPECT_FALSE(waits(Nfs3Proc::kReadDirPlus, fh));
+  EXPECT_TRUE(waits(Nfs3Proc::kCommit, fh));
+  EXPECT_TRUE(waits(Nfs3Proc::kCreate, fh));
+  EXPECT_TRUE(waits(Nfs3Proc::kRename, fh));
+}
+
 TEST_F(Nfs3ProgramTest, ForgedHandlesExportsAndPolicyDenials) {
   Bytes vm = VmDir();
   Bytes file = CreateFile(vm, "osdisk.vmdk");

@@ -50,6 +50,7 @@ port = 3049
 mount_port = 30048
 portmap_port = 111
 register_rpcbind = true
+compute_threads = 3
 worker_threads = 4
 idle_timeout_s = 60
 [[nfs.export]]
@@ -70,6 +71,7 @@ squash = "no_root_squash"
   EXPECT_EQ(c->nfs.mount_port, 30048);
   EXPECT_EQ(c->nfs.portmap_port, 111);
   EXPECT_TRUE(c->nfs.register_rpcbind);
+  EXPECT_EQ(c->nfs.compute_threads, 3u);
   EXPECT_EQ(c->nfs.worker_threads, 4u);
   EXPECT_EQ(c->nfs.idle_timeout_s, 60);
   ASSERT_EQ(c->nfs.exports.size(), 2u);
