@@ -11,7 +11,9 @@
 #                                 WORK/cafsd.toml: server 755083456, mount WORK/mnt, the two
 #                                 pools, [audit] log WORK/audit.log with aggregate_interval_s
 #                                 ${CAFSD_AGGREGATE_S:-1}; KEYS is the text of the [local_keys]
-#                                 or [kps] table, MORE is appended (e.g. a [cache] table)
+#                                 or [kps] table, MORE is appended (e.g. a [cache] table or an
+#                                 [nfs] section); with CAFSD_NO_MOUNT=1 there is no mount point
+#                                 (no WORK/mnt, no `mountpoint`: NFS only, MORE has [nfs])
 #   cafsd_start CAFSD WORK        runs cafsd --config WORK/cafsd.toml (log appended to
 #                                 WORK/cafsd.log, run time capped at ${CAFSD_LIFETIME:-600} s),
 #                                 waits up to 10 s for the mount; sets CAFSD_PID; returns 1
@@ -49,13 +51,14 @@ XML
 }
 
 cafsd_config() {  # work keys_table [more]
-  local w=$1
-  mkdir -p "$w/mnt" "$w/backing" "$w/pools/mirrored_pool_A" "$w/pools/default_pool"
+  local w=$1 mount="mountpoint = \"$1/mnt\""
+  mkdir -p "$w/backing" "$w/pools/mirrored_pool_A" "$w/pools/default_pool"
+  if [ "${CAFSD_NO_MOUNT:-0}" = 1 ]; then mount=""; else mkdir -p "$w/mnt"; fi
   cat >"$w/cafsd.toml" <<TOML
 [gateway]
 server_id = "755083456"
 backing_store = "$w/backing"
-mountpoint = "$w/mnt"
+$mount
 
 $2
 

@@ -19,40 +19,25 @@
 CAFSD_NFS_PID=""
 CAFSD_NFS_ERROR=""
 
-# The seed's keys (lib/cafsd.sh), with 127.0.0.1 added to my_vmset's servers.
+# The seed's keys and cafsd.toml (lib/cafsd.sh), with 127.0.0.1 added to my_vmset's servers.
 . "$(dirname "${BASH_SOURCE[0]}")/cafsd.sh"
 
+# cafsd.sh's cafsd.toml without a mount point, audit aggregated every 10 s, and the [nfs]
+# section (CAFSD_NFS_WORKERS: worker threads, default 8).
 cafsd_nfs_write_config() {  # work_dir
-  local w=$1
-  mkdir -p "$w/backing/my_vmset" "$w/pools/mirrored_pool_A" "$w/pools/default_pool"
+  local w=$1 nfs
   cafsd_seed_keys "$w/keys"
   sed -i 's|<vmserv>755083456</vmserv>|<vmserv>755083456, 127.0.0.1</vmserv>|' \
     "$w/keys/my_vmset/vmset.xml"
   grep -q '127.0.0.1' "$w/keys/my_vmset/vmset.xml" || return 1
-  cat >"$w/cafsd.toml" <<TOML
-[gateway]
-server_id = "755083456"
-backing_store = "$w/backing"
-
-[local_keys]
-dir = "$w/keys"
-
-[[pool]]
-name = "mirrored_pool_A"
-path = "$w/pools/mirrored_pool_A"
-
-[[pool]]
-name = "default_pool"
-path = "$w/pools/default_pool"
-
-[audit]
-log = "$w/audit.log"
-aggregate_interval_s = 10
-
+  mkdir -p "$w/backing/my_vmset"
+  nfs=$(
+    cat <<TOML
 [nfs]
 listen = "127.0.0.1"
 port = $CAFSD_NFS_PORT
 mount_port = $CAFSD_NFS_MNT_PORT
+worker_threads = ${CAFSD_NFS_WORKERS:-8}
 
 [[nfs.export]]
 path = "/"
@@ -60,6 +45,9 @@ clients = ["127.0.0.1"]
 access = "rw"
 squash = "no_root_squash"
 TOML
+  )
+  CAFSD_NO_MOUNT=1 CAFSD_AGGREGATE_S=10 cafsd_config "$w" "[local_keys]
+dir = \"$w/keys\"" "$nfs"
 }
 
 cafsd_nfs_port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
