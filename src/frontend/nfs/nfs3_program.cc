@@ -142,13 +142,16 @@ class Nfs3Program::Procs {
   struct OpenTarget {
     std::string path;
     Nfs3OpenFiles::EntryPtr entry;
+    std::optional<core::Attr> attr;  // the open file's attributes when `entry` is set
   };
 
   // Like Resolve, but a cached open file's path stands for the handle while the gateway's
   // namespace generation is unchanged (no open_by_handle_at per request). After any rename
   // or removal the handle is resolved again; an entry whose path changed (a directory above
   // it was renamed) is dropped and the file reopened under its new path. `open`: open and
-  // cache the file when it is not cached.
+  // cache the file when it is not cached. A cached file's attributes come along (one fstat);
+  // a file whose entry was removed behind the gateway's back (link count 0) is STALE, as a
+  // handle resolution would have said.
   Result<OpenTarget> ResolveOpen(Request& r, ByteView fh, bool open) {
     const std::uint64_t generation = gw_.namespace_generation();
     OpenTarget t;
@@ -167,6 +170,13 @@ class Nfs3Program::Procs {
     CAFS_RETURN_IF_ERROR(Authorize(r, t.path));
     if (t.entry == nullptr && open) {
       CAFS_ASSIGN_OR_RETURN(t.entry, p_.open_.Acquire(r.caller, fh, t.path, generation));
+    }
+    if (t.entry != nullptr) {
+      CAFS_ASSIGN_OR_RETURN(t.attr, gw_.GetAttrByHandle(r.caller, t.entry->handle));
+      if (t.attr->nlink == 0) {
+        p_.open_.Evict(fh);
+        return Status::FromErrno(ESTALE, t.path + " was removed");
+      }
     }
     return t;
   }
@@ -204,8 +214,8 @@ class Nfs3Program::Procs {
     if (!Done(r.in)) return AcceptStat::kGarbageArgs;
     auto target = ResolveOpen(r, fh, /*open=*/false);
     if (!target.ok()) return Fail(r, target.status());
-    auto attr = target->entry != nullptr ? gw_.GetAttrByHandle(r.caller, target->entry->handle)
-                                         : gw_.GetAttr(r.caller, target->path);
+    auto attr =
+        target->attr ? Result<core::Attr>(*target->attr) : gw_.GetAttr(r.caller, target->path);
     if (!attr.ok()) return Fail(r, attr.status());
     Status3(r, Nfs3Status::kOk);
     EncodeFattr(r.out, *attr, fsid_);
@@ -330,11 +340,10 @@ class Nfs3Program::Procs {
     auto target = ResolveOpen(r, fh, /*open=*/true);
     if (!target.ok()) return Fail(r, target.status());
     const Nfs3OpenFiles::EntryPtr& entry = target->entry;
-    auto attr = gw_.GetAttrByHandle(r.caller, entry->handle);
-    if (!attr.ok()) return Fail(r, attr.status());
+    const std::optional<core::Attr>& attr = target->attr;
     const std::size_t start = r.out.size();
     Status3(r, Nfs3Status::kOk);
-    PostOp(r, *attr);
+    PostOp(r, attr);
     const std::size_t count_slot = r.out.ReserveU32();
     const std::size_t eof_slot = r.out.ReserveU32();
     const std::size_t len_slot = r.out.ReserveU32();
@@ -344,7 +353,7 @@ class Nfs3Program::Procs {
     if (!n.ok()) {
       r.out.Truncate(start);
       Status3(r, n.status());
-      PostOp(r, *attr);
+      PostOp(r, attr);
       return AcceptStat::kSuccess;
     }
     r.out.Truncate(data + *n);

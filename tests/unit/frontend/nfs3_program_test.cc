@@ -586,6 +586,19 @@ TEST_F(Nfs3ProgramTest, CachedOpenFilesFollowRenamesAndRemovals) {
   ASSERT_TRUE(gw_->Unlink(caller, "/my_vmset/vm1/disks3/osdisk.vmdk").ok());
   EXPECT_EQ(GetAttr(file).status, Nfs3Status::kStale);
   EXPECT_EQ(Write(file, 0, "x", StableHow::kUnstable).status, Nfs3Status::kStale);
+
+  // Removed from the backing store behind the gateway's back (no namespace generation change):
+  // the cached file's link count says so.
+  Bytes other = CreateFile(vm, "osdisk2.vmdk");
+  ASSERT_EQ(Write(other, 0, "abc", StableHow::kUnstable).status, Nfs3Status::kOk);
+  ASSERT_TRUE(fs::remove(root_ / "backing/my_vmset/vm1/osdisk2.vmdk##mirrored_pool_A"));
+  Reply gone = Call(Nfs3Proc::kRead, [&](XdrEncoder& e) {
+    EncodeFh(e, other);
+    e.U64(0);
+    e.U32(3);
+  });
+  EXPECT_EQ(gone.status, Nfs3Status::kStale);
+  EXPECT_EQ(GetAttr(other).status, Nfs3Status::kStale);
 }
 
 // Which pool a call runs on (RpcProgram::WaitsForDisk): reads and UNSTABLE writes use the
