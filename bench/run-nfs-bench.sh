@@ -15,6 +15,7 @@
 #              ninja -C BUILD_DIR nfs_bench cafsd
 #   --size     file size (default 512M)     --runtime  cap for each random job (default 5)
 #   --rounds   rounds over all systems (default 3); each figure is the best round
+#              (the medians of the rounds are printed too: this machine is noisy)
 #   --quick    --size 128M --runtime 2 --rounds 1 (a smoke run)
 #
 # Method (docs/performance.md "NFS" repeats it):
@@ -115,7 +116,7 @@ for round in $(seq "$ROUNDS"); do
 done
 
 python3 - "$T" "$SIZE" "$RUNTIME" "$ROUNDS" $ONLY <<'PY'
-import glob, sys
+import glob, statistics, sys
 tdir, size, runtime, rounds, systems = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
 # (job, 0 = MiB/s or 1 = IOPS, label, one of the issue's goal figures)
 figures = [("seqwrite", 0, "seq write 1M QD8 (MiB/s)", True),
@@ -126,32 +127,36 @@ figures = [("seqwrite", 0, "seq write 1M QD8 (MiB/s)", True),
            ("randwrite", 1, "4k rand write QD16 (IOPS)", True),
            ("randwrite+commit", 1, "  + COMMIT (IOPS)", False),
            ("randread", 1, "4k rand read QD16 (IOPS)", False)]
-best = {}
+runs = {}  # (system, job) -> [(MiB/s, IOPS) per round]
 for sys_ in systems:
     for path in glob.glob(f"{tdir}/{sys_}.*.out"):
         for line in open(path):
             parts = line.split()
             if len(parts) == 4 and parts[0] == "RESULT":
-                key = (sys_, parts[1])
-                vals = (float(parts[2]), float(parts[3]))
-                if key not in best or vals > best[key]:
-                    best[key] = vals
-print(f"\nNFSv3 through libnfs (nfs_bench), {size} file, random jobs <= {runtime}s, best of {rounds} rounds")
-print(f"{'figure':28}" + "".join(f"{s:>12}" for s in systems))
+                runs.setdefault((sys_, parts[1]), []).append((float(parts[2]), float(parts[3])))
+best = {k: max(v) for k, v in runs.items()}
+median = {k: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v))
+          for k, v in runs.items()}
+print(f"\nNFSv3 through libnfs (nfs_bench), {size} file, random jobs <= {runtime}s, best of {rounds} rounds"
+      " (median of the rounds in parentheses)")
+print(f"{'figure':28}" + "".join(f"{s:>22}" for s in systems))
 for job, idx, label, _ in figures:
     row = f"{label:28}"
     for s in systems:
-        v = best.get((s, job))
-        row += f"{v[idx]:12.1f}" if v and idx == 0 else (f"{v[idx]:12.0f}" if v else f"{'n/a':>12}")
+        v, m = best.get((s, job)), median.get((s, job))
+        fmt = "{:.1f}" if idx == 0 else "{:.0f}"
+        cell = f"{fmt.format(v[idx])} ({fmt.format(m[idx])})" if v else "n/a"
+        row += f"{cell:>22}"
     print(row)
 print()
 ok = True
 for job, idx, label, goal in figures:
     g, c = best.get(("ganesha", job)), best.get(("cafs", job))
+    gm, cm = median.get(("ganesha", job)), median.get(("cafs", job))
     mark = "*" if goal else " "
-    if g and c and g[idx] > 0:
+    if g and c and g[idx] > 0 and gm[idx] > 0:
         r = c[idx] / g[idx]
-        print(f"ratio cafs/ganesha {mark} {job:20} {r:5.2f}" +
+        print(f"ratio cafs/ganesha {mark} {job:20} {r:5.2f}  (medians {cm[idx] / gm[idx]:5.2f})" +
               ("   (goal >= 1.0 missed)" if goal and r < 1.0 else ""))
         ok = ok and (r >= 1.0 or not goal)
     else:
