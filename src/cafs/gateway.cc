@@ -434,8 +434,8 @@ void Gateway::TouchWritten(HandleState& h) {
   if (!volume_->TouchOpen(*h.file).ok()) (void)volume_->Touch(h.ctx.rel);
 }
 
-Result<Attr> Gateway::GetAttrByHandle(const Caller& caller, FileHandle fh) {
-  CAFS_ASSIGN_OR_RETURN(auto h, CheckHandle(caller, fh, "getattr"));
+Result<Attr> Gateway::GetAttrByHandle(const Caller& caller, FileHandle fh, std::string_view op) {
+  CAFS_ASSIGN_OR_RETURN(auto h, CheckHandle(caller, fh, op));
   auto attr = volume_->AttrOf(*h->file);
   if (attr.ok() || attr.status().code() != Status::Code::kNotSupported) return attr;
   attr = volume_->GetAttr(h->ctx.rel, KeysOf(h->ctx));

@@ -138,7 +138,10 @@ class Gateway {
   // Forgets the handle; a handle that wrote is synced first (close makes the logical size
   // durable, so the next opener sees it). EBADF if unknown.
   Status Release(const Caller& caller, FileHandle fh);
-  Result<Attr> GetAttrByHandle(const Caller& caller, FileHandle fh);
+  // `op`: the operation the caller is about to do with the attributes (a denial is audited
+  // under that name: NFS READ/WRITE fetch attributes first).
+  Result<Attr> GetAttrByHandle(const Caller& caller, FileHandle fh,
+                               std::string_view op = "getattr");
   Result<Attr> SetAttrByHandle(const Caller& caller, FileHandle fh, const SetAttrRequest& req);
 
   Result<FsStats> StatFs(const Caller& caller);

@@ -172,7 +172,12 @@ class Nfs3Program::Procs {
       CAFS_ASSIGN_OR_RETURN(t.entry, p_.open_.Acquire(r.caller, fh, t.path, generation));
     }
     if (t.entry != nullptr) {
-      CAFS_ASSIGN_OR_RETURN(t.attr, gw_.GetAttrByHandle(r.caller, t.entry->handle));
+      // Policy-checked under the name of what follows, so a denial is audited once, rightly.
+      const std::string_view op = r.proc == Nfs3Proc::kRead     ? "read"
+                                  : r.proc == Nfs3Proc::kWrite  ? "write"
+                                  : r.proc == Nfs3Proc::kCommit ? "fsync"
+                                                                : "getattr";
+      CAFS_ASSIGN_OR_RETURN(t.attr, gw_.GetAttrByHandle(r.caller, t.entry->handle, op));
       if (t.attr->nlink == 0) {
         p_.open_.Evict(fh);
         return Status::FromErrno(ESTALE, t.path + " was removed");

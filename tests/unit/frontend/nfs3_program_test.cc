@@ -645,14 +645,38 @@ TEST_F(Nfs3ProgramTest, ForgedHandlesExportsAndPolicyDenials) {
   // On the allow list but not one of the VM set's servers: the gateway denies and audits.
   EXPECT_EQ(GetAttr(file, "127.0.0.2").status, Nfs3Status::kAcces);
   EXPECT_EQ(Lookup(vm, "osdisk.vmdk", "127.0.0.2").status, Nfs3Status::kAcces);
+  // The file is cached open (CREATE): READ and WRITE are denied and audited under their names.
+  Reply denied_write = Call(
+      Nfs3Proc::kWrite,
+      [&](XdrEncoder& e) {
+        EncodeFh(e, file);
+        e.U64(0);
+        e.U32(1);
+        e.U32(0);
+        e.Opaque(AsBytes("x"));
+      },
+      "127.0.0.2");
+  EXPECT_EQ(denied_write.status, Nfs3Status::kAcces);
+  Reply denied_read = Call(
+      Nfs3Proc::kRead,
+      [&](XdrEncoder& e) {
+        EncodeFh(e, file);
+        e.U64(0);
+        e.U32(1);
+      },
+      "127.0.0.2");
+  EXPECT_EQ(denied_read.status, Nfs3Status::kAcces);
   gw_->Tick(/*force=*/true);
   auto records = audit::ReadAuditLog((root_ / "audit.log").string());
   ASSERT_TRUE(records.ok());
-  bool found = false;
+  std::set<std::string> denied_ops;
   for (const auto& rec : *records) {
-    found |= rec.server == "127.0.0.2" && rec.result == audit::Result::kDenied;
+    if (rec.server == "127.0.0.2" && rec.result == audit::Result::kDenied) {
+      denied_ops.insert(rec.op);
+    }
   }
-  EXPECT_TRUE(found);
+  EXPECT_TRUE(denied_ops.count("write")) << "denied ops: " << denied_ops.size();
+  EXPECT_TRUE(denied_ops.count("read"));
   // Above VM set level everyone admitted by the export may look.
   EXPECT_EQ(GetAttr(root_fh_, "127.0.0.2").status, Nfs3Status::kOk);
 
