@@ -149,10 +149,12 @@ class Nfs3Program::Procs {
   // namespace generation is unchanged (no open_by_handle_at per request). After any rename
   // or removal the handle is resolved again; an entry whose path changed (a directory above
   // it was renamed) is dropped and the file reopened under its new path. `open`: open and
-  // cache the file when it is not cached. A cached file's attributes come along (one fstat);
+  // cache the file when it is not cached. A cached file's attributes come along (one fstat),
+  // policy-checked as `op`, the gateway operation that follows (a denial is audited once,
+  // under that name);
   // a file whose entry was removed behind the gateway's back (link count 0) is STALE, as a
   // handle resolution would have said.
-  Result<OpenTarget> ResolveOpen(Request& r, ByteView fh, bool open) {
+  Result<OpenTarget> ResolveOpen(Request& r, ByteView fh, std::string_view op, bool open) {
     const std::uint64_t generation = gw_.namespace_generation();
     OpenTarget t;
     t.entry = p_.open_.Find(fh);
@@ -172,11 +174,6 @@ class Nfs3Program::Procs {
       CAFS_ASSIGN_OR_RETURN(t.entry, p_.open_.Acquire(r.caller, fh, t.path, generation));
     }
     if (t.entry != nullptr) {
-      // Policy-checked under the name of what follows, so a denial is audited once, rightly.
-      const std::string_view op = r.proc == Nfs3Proc::kRead     ? "read"
-                                  : r.proc == Nfs3Proc::kWrite  ? "write"
-                                  : r.proc == Nfs3Proc::kCommit ? "fsync"
-                                                                : "getattr";
       CAFS_ASSIGN_OR_RETURN(t.attr, gw_.GetAttrByHandle(r.caller, t.entry->handle, op));
       if (t.attr->nlink == 0) {
         p_.open_.Evict(fh);
@@ -217,7 +214,7 @@ class Nfs3Program::Procs {
   AcceptStat Getattr(Request& r) {
     Bytes fh = DecodeFh(r.in);
     if (!Done(r.in)) return AcceptStat::kGarbageArgs;
-    auto target = ResolveOpen(r, fh, /*open=*/false);
+    auto target = ResolveOpen(r, fh, "getattr", /*open=*/false);
     if (!target.ok()) return Fail(r, target.status());
     auto attr =
         target->attr ? Result<core::Attr>(*target->attr) : gw_.GetAttr(r.caller, target->path);
@@ -342,7 +339,7 @@ class Nfs3Program::Procs {
     const std::uint64_t offset = r.in.U64();
     const std::size_t count = std::min<std::size_t>(r.in.U32(), kNfs3MaxData);
     if (!Done(r.in)) return AcceptStat::kGarbageArgs;
-    auto target = ResolveOpen(r, fh, /*open=*/true);
+    auto target = ResolveOpen(r, fh, "read", /*open=*/true);
     if (!target.ok()) return Fail(r, target.status());
     const Nfs3OpenFiles::EntryPtr& entry = target->entry;
     const std::optional<core::Attr>& attr = target->attr;
@@ -382,7 +379,7 @@ class Nfs3Program::Procs {
     const ByteView data = r.in.OpaqueView(kNfs3MaxData);  // into the record: no copy
     if (!Done(r.in) || stable > 2) return AcceptStat::kGarbageArgs;
     if (count > data.size()) return Fail(r, Status::InvalidArgument("count above the data"));
-    auto target = ResolveOpen(r, fh, /*open=*/true);
+    auto target = ResolveOpen(r, fh, "write", /*open=*/true);
     if (!target.ok()) return Fail(r, target.status());
     const core::FileHandle h = target->entry->handle;
     Status s = gw_.Write(r.caller, h, offset, data.first(count));
@@ -761,7 +758,7 @@ class Nfs3Program::Procs {
     r.in.U64();  // offset, count: the whole file is synced
     r.in.U32();
     if (!Done(r.in)) return AcceptStat::kGarbageArgs;
-    auto target = ResolveOpen(r, fh, /*open=*/false);
+    auto target = ResolveOpen(r, fh, "fsync", /*open=*/false);
     if (!target.ok()) return Fail(r, target.status());
     Status s;
     std::optional<core::Attr> attr;

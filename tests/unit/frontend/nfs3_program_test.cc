@@ -215,22 +215,34 @@ class Nfs3ProgramTest : public ::testing::Test {
     return Call(
         Nfs3Proc::kGetAttr, [&](XdrEncoder& e) { EncodeFh(e, fh); }, peer);
   }
-  Reply Write(const Bytes& fh, std::uint64_t off, std::string_view data, StableHow how) {
-    return Call(Nfs3Proc::kWrite, [&](XdrEncoder& e) {
-      EncodeFh(e, fh);
-      e.U64(off);
-      e.U32(static_cast<std::uint32_t>(data.size()));
-      e.U32(static_cast<std::uint32_t>(how));
-      e.Opaque(AsBytes(data));
-    });
+  Reply Write(const Bytes& fh, std::uint64_t off, std::string_view data, StableHow how,
+              const std::string& peer = kClient, Nfs3Program* program = nullptr) {
+    return Call(
+        Nfs3Proc::kWrite,
+        [&](XdrEncoder& e) {
+          EncodeFh(e, fh);
+          e.U64(off);
+          e.U32(static_cast<std::uint32_t>(data.size()));
+          e.U32(static_cast<std::uint32_t>(how));
+          e.Opaque(AsBytes(data));
+        },
+        peer, program);
+  }
+  // READ as sent; the reply undecoded past its status.
+  Reply ReadReply(const Bytes& fh, std::uint64_t off, std::uint32_t count,
+                  const std::string& peer = kClient) {
+    return Call(
+        Nfs3Proc::kRead,
+        [&](XdrEncoder& e) {
+          EncodeFh(e, fh);
+          e.U64(off);
+          e.U32(count);
+        },
+        peer);
   }
   // READ: data + eof.
   std::pair<std::string, bool> Read(const Bytes& fh, std::uint64_t off, std::uint32_t count) {
-    Reply r = Call(Nfs3Proc::kRead, [&](XdrEncoder& e) {
-      EncodeFh(e, fh);
-      e.U64(off);
-      e.U32(count);
-    });
+    Reply r = ReadReply(fh, off, count);
     EXPECT_EQ(r.status, Nfs3Status::kOk);
     EXPECT_TRUE(ReadPostOp(r.d()).has_value());
     const std::uint32_t n = r.d().U32();
@@ -592,11 +604,7 @@ TEST_F(Nfs3ProgramTest, CachedOpenFilesFollowRenamesAndRemovals) {
   Bytes other = CreateFile(vm, "osdisk2.vmdk");
   ASSERT_EQ(Write(other, 0, "abc", StableHow::kUnstable).status, Nfs3Status::kOk);
   ASSERT_TRUE(fs::remove(root_ / "backing/my_vmset/vm1/osdisk2.vmdk##mirrored_pool_A"));
-  Reply gone = Call(Nfs3Proc::kRead, [&](XdrEncoder& e) {
-    EncodeFh(e, other);
-    e.U64(0);
-    e.U32(3);
-  });
+  Reply gone = ReadReply(other, 0, 3);
   EXPECT_EQ(gone.status, Nfs3Status::kStale);
   EXPECT_EQ(GetAttr(other).status, Nfs3Status::kStale);
 }
@@ -646,26 +654,8 @@ TEST_F(Nfs3ProgramTest, ForgedHandlesExportsAndPolicyDenials) {
   EXPECT_EQ(GetAttr(file, "127.0.0.2").status, Nfs3Status::kAcces);
   EXPECT_EQ(Lookup(vm, "osdisk.vmdk", "127.0.0.2").status, Nfs3Status::kAcces);
   // The file is cached open (CREATE): READ and WRITE are denied and audited under their names.
-  Reply denied_write = Call(
-      Nfs3Proc::kWrite,
-      [&](XdrEncoder& e) {
-        EncodeFh(e, file);
-        e.U64(0);
-        e.U32(1);
-        e.U32(0);
-        e.Opaque(AsBytes("x"));
-      },
-      "127.0.0.2");
-  EXPECT_EQ(denied_write.status, Nfs3Status::kAcces);
-  Reply denied_read = Call(
-      Nfs3Proc::kRead,
-      [&](XdrEncoder& e) {
-        EncodeFh(e, file);
-        e.U64(0);
-        e.U32(1);
-      },
-      "127.0.0.2");
-  EXPECT_EQ(denied_read.status, Nfs3Status::kAcces);
+  EXPECT_EQ(Write(file, 0, "x", StableHow::kUnstable, "127.0.0.2").status, Nfs3Status::kAcces);
+  EXPECT_EQ(ReadReply(file, 0, 1, "127.0.0.2").status, Nfs3Status::kAcces);
   gw_->Tick(/*force=*/true);
   auto records = audit::ReadAuditLog((root_ / "audit.log").string());
   ASSERT_TRUE(records.ok());
@@ -688,16 +678,7 @@ TEST_F(Nfs3ProgramTest, ForgedHandlesExportsAndPolicyDenials) {
   auto exports = Exports::Create({ro});
   ASSERT_TRUE(exports.ok());
   Nfs3Program ro_program(gw_.get(), &*exports);
-  Reply w = Call(
-      Nfs3Proc::kWrite,
-      [&](XdrEncoder& e) {
-        EncodeFh(e, file);
-        e.U64(0);
-        e.U32(1);
-        e.U32(2);
-        e.Opaque(AsBytes("x"));
-      },
-      kClient, &ro_program);
+  Reply w = Write(file, 0, "x", StableHow::kFileSync, kClient, &ro_program);
   EXPECT_EQ(w.status, Nfs3Status::kRoFs);
   Reply mk = Call(
       Nfs3Proc::kMkDir,
