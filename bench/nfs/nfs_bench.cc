@@ -21,6 +21,7 @@
 //   the end unless --keep. Exit 0 on success, 1 on an NFS error, 2 on bad usage.
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 
 #include <chrono>
@@ -182,6 +183,16 @@ int Usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // libnfs (4.0) mallocs a buffer of about 1 MiB per READ reply and WRITE call and frees it
+  // on completion. Left to glibc's defaults (a dynamic mmap threshold, heap trimmed above
+  // 128 KiB free at the top), this client's heap can fall into shrink-and-regrow: 5x the page
+  // faults and twice the CPU per MiB, which on this 2-core host is taken from the server
+  // under test. Whether it happens depended on this process's earlier allocations (the job
+  // list), not on the server, so figures swung 2x between identical runs
+  // (docs/performance.md, "NFS"). A fixed threshold and a heap kept across requests make the
+  // client's cost the same for every server and every run.
+  mallopt(M_MMAP_THRESHOLD, 4 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
   uint64_t size = 512ull << 20;
   double runtime = 10;
   std::string jobs = "seqwrite-new,seqwrite,seqread,randwrite,randread";

@@ -11,6 +11,7 @@
 
 #include "edif/nbd/errors.h"
 #include "edif/nbd/protocol.h"
+#include "util/transfer_all_uncapped.h"
 
 namespace cafs::edif::nbd {
 namespace {
@@ -274,15 +275,16 @@ class NbdClient::Impl {
     writing_ = true;
     OutMessage& m = out_.front();
     std::array<asio::const_buffer, 2> buffers = {asio::buffer(m.header), asio::buffer(m.data)};
-    asio::async_write(socket_, buffers, [this](std::error_code ec, std::size_t) {
-      out_.pop_front();
-      writing_ = false;
-      if (ec) {
-        Fail(Status::Unavailable("nbd: send failed: " + ec.message()));
-      } else if (!out_.empty()) {
-        WriteNext();
-      }
-    });
+    asio::async_write(socket_, buffers, TransferAllUncapped(),
+                      [this](std::error_code ec, std::size_t) {
+                        out_.pop_front();
+                        writing_ = false;
+                        if (ec) {
+                          Fail(Status::Unavailable("nbd: send failed: " + ec.message()));
+                        } else if (!out_.empty()) {
+                          WriteNext();
+                        }
+                      });
   }
 
   void Fail(Status status) {
@@ -336,12 +338,14 @@ class NbdClient::Impl {
   template <typename Buffers>
   asio::awaitable<bool> ReadExactly(const Buffers& buffers) {
     std::error_code ec;
-    co_await asio::async_read(socket_, buffers, asio::redirect_error(asio::use_awaitable, ec));
+    co_await asio::async_read(socket_, buffers, TransferAllUncapped(),
+                              asio::redirect_error(asio::use_awaitable, ec));
     co_return !ec;
   }
   asio::awaitable<bool> WriteAll(ByteView data) {
     std::error_code ec;
     co_await asio::async_write(socket_, asio::buffer(data.data(), data.size()),
+                               TransferAllUncapped(),
                                asio::redirect_error(asio::use_awaitable, ec));
     co_return !ec;
   }

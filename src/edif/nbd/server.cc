@@ -21,6 +21,7 @@
 #include "edif/nbd/negotiation.h"
 #include "edif/nbd/protocol.h"
 #include "util/logging.h"
+#include "util/transfer_all_uncapped.h"
 
 namespace cafs::edif::nbd {
 namespace {
@@ -126,12 +127,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   template <typename Buffers>
   asio::awaitable<bool> ReadExactly(const Buffers& buffers) {
     std::error_code ec;
-    co_await asio::async_read(socket_, buffers, asio::redirect_error(asio::use_awaitable, ec));
+    co_await asio::async_read(socket_, buffers, TransferAllUncapped(),
+                              asio::redirect_error(asio::use_awaitable, ec));
     co_return !ec;
   }
   asio::awaitable<bool> WriteAll(ByteView data) {
     std::error_code ec;
     co_await asio::async_write(socket_, asio::buffer(data.data(), data.size()),
+                               TransferAllUncapped(),
                                asio::redirect_error(asio::use_awaitable, ec));
     co_return !ec;
   }
@@ -323,7 +326,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     OutMessage& m = out_.front();
     std::array<asio::const_buffer, 2> buffers = {asio::buffer(m.header), asio::buffer(m.data)};
     asio::async_write(
-        socket_, buffers,
+        socket_, buffers, TransferAllUncapped(),
         asio::bind_executor(strand_, [self = shared_from_this()](std::error_code ec, std::size_t) {
           self->Release(self->out_.front().charged);
           self->out_.pop_front();

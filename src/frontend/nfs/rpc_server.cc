@@ -18,6 +18,7 @@
 
 #include "util/default_init_allocator.h"
 #include "util/logging.h"
+#include "util/transfer_all_uncapped.h"
 
 namespace cafs::frontend::nfs {
 namespace {
@@ -173,9 +174,9 @@ class RpcConnection : public std::enable_shared_from_this<RpcConnection> {
       if (closed_) co_return;
       std::error_code ec;
       if (in_fragment && frag_left > kDirectRead) {
-        const std::size_t n =
-            co_await asio::async_read(socket_, asio::buffer(record.data() + filled, frag_left),
-                                      asio::redirect_error(asio::use_awaitable, ec));
+        const std::size_t n = co_await asio::async_read(
+            socket_, asio::buffer(record.data() + filled, frag_left), TransferAllUncapped(),
+            asio::redirect_error(asio::use_awaitable, ec));
         if (ec || closed_) co_return;
         filled += n;
         frag_left -= n;
@@ -273,7 +274,7 @@ class RpcConnection : public std::enable_shared_from_this<RpcConnection> {
     std::vector<asio::const_buffer> buffers;
     buffers.reserve(count);
     for (std::size_t i = 0; i < count; ++i) buffers.push_back(asio::buffer(out_[i]));
-    asio::async_write(socket_, buffers,
+    asio::async_write(socket_, buffers, TransferAllUncapped(),
                       asio::bind_executor(strand_, [self = shared_from_this(), count](
                                                        std::error_code ec, std::size_t) {
                         self->writing_ = false;
