@@ -372,24 +372,24 @@ class Nfs3Program::Procs {
   }
 
   AcceptStat Write(Request& r) {
-    Bytes fh = DecodeFh(r.in);
-    const std::uint64_t offset = r.in.U64();
-    const std::uint32_t count = r.in.U32();
-    const std::uint32_t stable = r.in.U32();
+    const Write3Header w = DecodeWrite3Header(r.in);
     const ByteView data = r.in.OpaqueView(kNfs3MaxData);  // into the record: no copy
-    if (!Done(r.in) || stable > 2) return AcceptStat::kGarbageArgs;
-    if (count > data.size()) return Fail(r, Status::InvalidArgument("count above the data"));
-    auto target = ResolveOpen(r, fh, "write", /*open=*/true);
+    if (!Done(r.in) || w.stable > 2) return AcceptStat::kGarbageArgs;
+    if (w.count > data.size()) return Fail(r, Status::InvalidArgument("count above the data"));
+    auto target = ResolveOpen(r, w.fh, "write", /*open=*/true);
     if (!target.ok()) return Fail(r, target.status());
     const core::FileHandle h = target->entry->handle;
-    Status s = gw_.Write(r.caller, h, offset, data.first(count));
-    const bool sync = static_cast<StableHow>(stable) != StableHow::kUnstable;
+    Status s = gw_.Write(r.caller, h, w.offset, data.first(w.count));
+    const bool sync = static_cast<StableHow>(w.stable) != StableHow::kUnstable;
     if (s.ok() && sync) s = gw_.Fsync(r.caller, h);
     auto after = gw_.GetAttrByHandle(r.caller, h);
     Status3(r, s);
+    // No pre-op attributes: target->attr was read before the write without a lock, so another
+    // WRITE may have landed in between; pre-op attributes that are not atomic with the write
+    // would let a client keep a cache another writer made stale (RFC 1813, wcc_data).
     Wcc(r, std::nullopt, after.ok() ? std::optional<core::Attr>(*after) : std::nullopt);
     if (s.ok()) {
-      r.out.U32(count);
+      r.out.U32(w.count);
       r.out.U32(static_cast<std::uint32_t>(sync ? StableHow::kFileSync : StableHow::kUnstable));
       Verifier(r);
     }
@@ -840,11 +840,8 @@ bool Nfs3Program::WaitsForDisk(const RpcCall& call, ByteView args) const {
       return false;
     case Nfs3Proc::kWrite: {
       XdrDecoder in(args);
-      (void)in.OpaqueView(kNfs3FhSize);  // file handle
-      in.U64();                          // offset
-      in.U32();                          // count
-      const std::uint32_t stable = in.U32();
-      return !in.ok() || stable != static_cast<std::uint32_t>(StableHow::kUnstable);
+      const Write3Header w = DecodeWrite3Header(in);
+      return !in.ok() || w.stable != static_cast<std::uint32_t>(StableHow::kUnstable);
     }
     default:
       return true;

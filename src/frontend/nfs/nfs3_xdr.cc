@@ -77,6 +77,15 @@ Bytes DecodeFh(XdrDecoder& in) { return in.Opaque(kNfs3FhSize); }
 
 void EncodeFh(XdrEncoder& out, ByteView fh) { out.Opaque(fh); }
 
+Write3Header DecodeWrite3Header(XdrDecoder& in) {
+  Write3Header h;
+  h.fh = in.OpaqueView(kNfs3FhSize);
+  h.offset = in.U64();
+  h.count = in.U32();
+  h.stable = in.U32();
+  return h;
+}
+
 void EncodeTime(XdrEncoder& out, const struct timespec& t) {
   out.U32(static_cast<std::uint32_t>(t.tv_sec));
   out.U32(static_cast<std::uint32_t>(t.tv_nsec));

@@ -105,6 +105,17 @@ Nfs3Status ToNfs3Status(const Status& status);
 Bytes DecodeFh(XdrDecoder& in);
 void EncodeFh(XdrEncoder& out, ByteView fh);
 
+// The fixed part of WRITE3args before the data: file handle, offset, count, stable_how. The
+// handle is a view into the decoder's input. Decoding errors show in `in.ok()`; stable_how is
+// returned as sent (the caller checks it is a StableHow).
+struct Write3Header {
+  ByteView fh;
+  std::uint64_t offset = 0;
+  std::uint32_t count = 0;
+  std::uint32_t stable = 0;
+};
+Write3Header DecodeWrite3Header(XdrDecoder& in);
+
 // fattr3 of `attr`; `fsid` identifies the exported filesystem.
 void EncodeFattr(XdrEncoder& out, const core::Attr& attr, std::uint64_t fsid);
 // post_op_attr: false, or true + fattr3.
