@@ -5,7 +5,6 @@
 
 #include <condition_variable>
 #include <deque>
-#include <future>
 #include <list>
 #include <map>
 #include <mutex>
@@ -20,6 +19,7 @@
 #include "edif/nbd/errors.h"
 #include "edif/nbd/negotiation.h"
 #include "edif/nbd/protocol.h"
+#include "util/asio_listen.h"
 #include "util/logging.h"
 #include "util/transfer_all_uncapped.h"
 
@@ -474,14 +474,11 @@ void NbdServer::Impl::Stop() {
     connections_.clear();
     paths.swap(unix_paths_);
   }
-  std::promise<void> closed;
-  asio::post(accept_strand_, [this, &closed] {
+  PostAndWait(accept_strand_, [this] {
     std::error_code ignored;
     for (auto& a : tcp_acceptors_) a->close(ignored);
     for (auto& a : unix_acceptors_) a->close(ignored);
-    closed.set_value();
   });
-  closed.get_future().wait();
   for (auto& c : open) c->Close();
   open.clear();
   gate_->Close();  // from here on device callbacks are dropped
@@ -527,24 +524,13 @@ Result<std::uint16_t> NbdServer::ListenTcp(const std::string& host, std::uint16_
     std::lock_guard lock(impl_->mu_);
     if (impl_->stopped_) return Status::FailedPrecondition("nbd server stopped");
   }
+  CAFS_ASSIGN_OR_RETURN(auto acceptor, OpenTcpAcceptor(impl_->io_, host, port, "nbd listen"));
   std::error_code ec;
-  const asio::ip::address address = asio::ip::make_address(host, ec);
-  if (ec) return Status::InvalidArgument("nbd listen: bad address " + host);
-  auto acceptor = std::make_shared<asio::ip::tcp::acceptor>(impl_->io_);
-  const asio::ip::tcp::endpoint endpoint(address, port);
-  acceptor->open(endpoint.protocol(), ec);
-  if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor->bind(endpoint, ec);
-  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return Status::FromErrno(ec.value(), "nbd listen " + host + ":" + std::to_string(port));
   const std::uint16_t bound = acceptor->local_endpoint(ec).port();
-  std::promise<void> started;
-  asio::post(impl_->accept_strand_, [this, acceptor, &started] {
+  PostAndWait(impl_->accept_strand_, [this, &acceptor] {
     impl_->tcp_acceptors_.push_back(acceptor);
     impl_->AcceptTcp(acceptor);
-    started.set_value();
   });
-  started.get_future().wait();
   return bound;
 }
 
@@ -569,13 +555,10 @@ Status NbdServer::ListenUnix(const std::string& path) {
     std::lock_guard lock(impl_->mu_);
     impl_->unix_paths_.push_back(path);
   }
-  std::promise<void> started;
-  asio::post(impl_->accept_strand_, [this, acceptor, &started] {
+  PostAndWait(impl_->accept_strand_, [this, &acceptor] {
     impl_->unix_acceptors_.push_back(acceptor);
     impl_->AcceptUnix(acceptor);
-    started.set_value();
   });
-  started.get_future().wait();
   return Status::OK();
 }
 

@@ -5,7 +5,6 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
-#include <future>
 #include <list>
 #include <mutex>
 #include <optional>
@@ -16,6 +15,7 @@
 
 #include <asio.hpp>
 
+#include "util/asio_listen.h"
 #include "util/default_init_allocator.h"
 #include "util/logging.h"
 #include "util/transfer_all_uncapped.h"
@@ -403,13 +403,10 @@ void RpcServer::Impl::Stop() {
     }
     connections_.clear();
   }
-  std::promise<void> closed;
-  asio::post(accept_strand_, [this, &closed] {
+  PostAndWait(accept_strand_, [this] {
     std::error_code ignored;
     for (auto& a : acceptors_) a->close(ignored);
-    closed.set_value();
   });
-  closed.get_future().wait();
   for (auto& c : open) c->Close();
   open.clear();
   // Running calls finish; queued ones see their connection abandoned.
@@ -440,24 +437,13 @@ Result<std::uint16_t> RpcServer::Listen(const std::string& host, std::uint16_t p
     if (impl_->stopped_) return Status::FailedPrecondition("rpc server stopped");
     impl_->listening_ = true;
   }
+  CAFS_ASSIGN_OR_RETURN(auto acceptor, OpenTcpAcceptor(impl_->io_, host, port, "rpc listen"));
   std::error_code ec;
-  const asio::ip::address address = asio::ip::make_address(host, ec);
-  if (ec) return Status::InvalidArgument("rpc listen: bad address '" + host + "'");
-  auto acceptor = std::make_shared<asio::ip::tcp::acceptor>(impl_->io_);
-  const asio::ip::tcp::endpoint endpoint(address, port);
-  acceptor->open(endpoint.protocol(), ec);
-  if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor->bind(endpoint, ec);
-  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return Status::FromErrno(ec.value(), "rpc listen " + host + ":" + std::to_string(port));
   const std::uint16_t bound = acceptor->local_endpoint(ec).port();
-  std::promise<void> started;
-  asio::post(impl_->accept_strand_, [this, acceptor, &started] {
+  PostAndWait(impl_->accept_strand_, [this, &acceptor] {
     impl_->acceptors_.push_back(acceptor);
     impl_->Accept(acceptor);
-    started.set_value();
   });
-  started.get_future().wait();
   return bound;
 }
 
