@@ -27,11 +27,11 @@ TEST(TransferAllUncappedTest, MovesEveryByteAndStopsOnError) {
   for (std::size_t i = 0; i < sent.size(); ++i) sent[i] = static_cast<std::uint8_t>(i * 131 + 7);
   std::error_code write_ec, read_ec;
   std::size_t written = 0, read = 0;
-  asio::async_write(a, asio::buffer(sent), TransferAllUncapped(),
-                    [&](std::error_code ec, std::size_t n) {
-                      write_ec = ec;
-                      written = n;
-                    });
+  const auto on_written = [&](std::error_code ec, std::size_t n) {
+    write_ec = ec;
+    written = n;
+  };
+  asio::async_write(a, asio::buffer(sent), TransferAllUncapped(), on_written);
   asio::async_read(b, asio::buffer(got), TransferAllUncapped(),
                    [&](std::error_code ec, std::size_t n) {
                      read_ec = ec;
@@ -46,11 +46,7 @@ TEST(TransferAllUncappedTest, MovesEveryByteAndStopsOnError) {
 
   b.close();
   io.restart();
-  asio::async_write(a, asio::buffer(sent), TransferAllUncapped(),
-                    [&](std::error_code ec, std::size_t n) {
-                      write_ec = ec;
-                      written = n;
-                    });
+  asio::async_write(a, asio::buffer(sent), TransferAllUncapped(), on_written);
   io.run();
   EXPECT_TRUE(write_ec);
   EXPECT_LT(written, sent.size());
