@@ -11,6 +11,7 @@
 
 #include "edif/nbd/errors.h"
 #include "edif/nbd/protocol.h"
+#include "edif/nbd/stream_io.h"
 #include "util/transfer_all_uncapped.h"
 
 namespace cafs::edif::nbd {
@@ -94,7 +95,7 @@ class NbdClient::Impl {
     // Greeting, then our flags.
     std::array<std::uint8_t, kServerGreetingSize> greeting{};
     {
-      const bool io_ok = co_await ReadExactly(asio::buffer(greeting));
+      const bool io_ok = co_await ReadExactly(socket_, asio::buffer(greeting));
       if (!io_ok) co_return Lost("reading the greeting");
     }
     Result<std::uint16_t> flags = DecodeServerGreeting(greeting);
@@ -107,7 +108,7 @@ class NbdClient::Impl {
     StoreBe32(client_flags.data(),
               kClientFlagFixedNewstyle | (no_zeroes_ ? kClientFlagNoZeroes : 0u));
     {
-      const bool io_ok = co_await WriteAll(client_flags);
+      const bool io_ok = co_await WriteAll(socket_, client_flags);
       if (!io_ok) co_return Lost("sending client flags");
     }
     co_return Status::OK();
@@ -118,7 +119,7 @@ class NbdClient::Impl {
       std::uint32_t option) {
     std::array<std::uint8_t, kOptionReplyHeaderSize> buf{};
     {
-      const bool io_ok = co_await ReadExactly(asio::buffer(buf));
+      const bool io_ok = co_await ReadExactly(socket_, asio::buffer(buf));
       if (!io_ok) co_return Lost("reading an option reply");
     }
     Result<OptionReplyHeader> h = DecodeOptionReplyHeader(buf);
@@ -126,7 +127,7 @@ class NbdClient::Impl {
     if (h->option != option) co_return Status::InvalidArgument("nbd: reply to another option");
     Bytes data(h->length);
     bool io_ok = true;
-    if (!data.empty()) io_ok = co_await ReadExactly(asio::buffer(data));
+    if (!data.empty()) io_ok = co_await ReadExactly(socket_, asio::buffer(data));
     if (!io_ok) {
       co_return Lost("reading option reply data");
     }
@@ -138,7 +139,7 @@ class NbdClient::Impl {
     if (!s.ok()) co_return s;
     InfoRequest go{name, {kInfoBlockSize}};
     const Bytes go_option = EncodeOption(kOptGo, EncodeInfoRequest(go));
-    const bool sent_go = co_await WriteAll(go_option);
+    const bool sent_go = co_await WriteAll(socket_, go_option);
     if (!sent_go) co_return Lost("NBD_OPT_GO");
     info_.name = name;
     bool have_export = false;
@@ -162,12 +163,12 @@ class NbdClient::Impl {
       // Other non-error replies are ignored, as the spec asks.
     }
     const Bytes name_option = EncodeOption(kOptExportName, AsBytes(name));
-    const bool sent_name = co_await WriteAll(name_option);
+    const bool sent_name = co_await WriteAll(socket_, name_option);
     if (!sent_name) {
       co_return Lost("NBD_OPT_EXPORT_NAME");
     }
     Bytes reply(kExportNameReplySize + (no_zeroes_ ? 0 : kExportNameZeroPad));
-    const bool got_reply = co_await ReadExactly(asio::buffer(reply));
+    const bool got_reply = co_await ReadExactly(socket_, asio::buffer(reply));
     if (!got_reply) {
       co_return Status::NotFound("nbd: server closed on NBD_OPT_EXPORT_NAME " + name);
     }
@@ -179,7 +180,7 @@ class NbdClient::Impl {
   asio::awaitable<Status> List(std::vector<ExportListing>* out) {
     {
       const Bytes list_option = EncodeOption(kOptList, {});
-      const bool io_ok = co_await WriteAll(list_option);
+      const bool io_ok = co_await WriteAll(socket_, list_option);
       if (!io_ok) co_return Lost("NBD_OPT_LIST");
     }
     for (;;) {
@@ -196,7 +197,7 @@ class NbdClient::Impl {
     // Polite goodbye; the server may close without answering.
     {
       const Bytes abort_option = EncodeOption(kOptAbort, {});
-      const bool io_ok = co_await WriteAll(abort_option);
+      const bool io_ok = co_await WriteAll(socket_, abort_option);
       if (io_ok) {
         auto ignored = co_await ReadOptionReply(kOptAbort);
         (void)ignored;
@@ -221,7 +222,7 @@ class NbdClient::Impl {
   asio::awaitable<void> ReadReplies() {
     for (;;) {
       std::array<std::uint8_t, kSimpleReplySize> buf{};
-      const bool got_header = co_await ReadExactly(asio::buffer(buf));
+      const bool got_header = co_await ReadExactly(socket_, asio::buffer(buf));
       if (!got_header) {
         Fail(closing_ ? Status::Unavailable("nbd: connection closed")
                       : Status::Unavailable("nbd: connection lost"));
@@ -243,7 +244,7 @@ class NbdClient::Impl {
       if (p.type == kCmdRead && reply->error == kNbdOk) {
         data.resize(p.length);
         bool io_ok = true;
-        if (!data.empty()) io_ok = co_await ReadExactly(asio::buffer(data));
+        if (!data.empty()) io_ok = co_await ReadExactly(socket_, asio::buffer(data));
         if (!io_ok) {
           p.done(Status::Unavailable("nbd: connection lost in READ data"), {});
           Fail(Status::Unavailable("nbd: connection lost"));
@@ -335,20 +336,6 @@ class NbdClient::Impl {
 
   bool OnIoThread() const { return std::this_thread::get_id() == thread_id_; }
 
-  template <typename Buffers>
-  asio::awaitable<bool> ReadExactly(const Buffers& buffers) {
-    std::error_code ec;
-    co_await asio::async_read(socket_, buffers, TransferAllUncapped(),
-                              asio::redirect_error(asio::use_awaitable, ec));
-    co_return !ec;
-  }
-  asio::awaitable<bool> WriteAll(ByteView data) {
-    std::error_code ec;
-    co_await asio::async_write(socket_, asio::buffer(data.data(), data.size()),
-                               TransferAllUncapped(),
-                               asio::redirect_error(asio::use_awaitable, ec));
-    co_return !ec;
-  }
   static Status Lost(const std::string& what) {
     return Status::Unavailable("nbd: connection closed while " + what);
   }

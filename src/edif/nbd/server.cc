@@ -19,6 +19,7 @@
 #include "edif/nbd/errors.h"
 #include "edif/nbd/negotiation.h"
 #include "edif/nbd/protocol.h"
+#include "edif/nbd/stream_io.h"
 #include "util/asio_listen.h"
 #include "util/logging.h"
 #include "util/transfer_all_uncapped.h"
@@ -124,21 +125,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
     self->CloseNow();
   }
 
-  template <typename Buffers>
-  asio::awaitable<bool> ReadExactly(const Buffers& buffers) {
-    std::error_code ec;
-    co_await asio::async_read(socket_, buffers, TransferAllUncapped(),
-                              asio::redirect_error(asio::use_awaitable, ec));
-    co_return !ec;
-  }
-  asio::awaitable<bool> WriteAll(ByteView data) {
-    std::error_code ec;
-    co_await asio::async_write(socket_, asio::buffer(data.data(), data.size()),
-                               TransferAllUncapped(),
-                               asio::redirect_error(asio::use_awaitable, ec));
-    co_return !ec;
-  }
-
   // Fixed newstyle handshake and option haggling. True when transmission may start.
   asio::awaitable<bool> Negotiate() {
     deadline_.expires_after(server_->options_.handshake_timeout);
@@ -147,12 +133,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
     });
     const auto greeting = EncodeServerGreeting(kFlagFixedNewstyle | kFlagNoZeroes);
     {
-      const bool io_ok = co_await WriteAll(greeting);
+      const bool io_ok = co_await WriteAll(socket_, greeting);
       if (!io_ok) co_return false;
     }
     std::array<std::uint8_t, 4> flags_buf{};
     {
-      const bool io_ok = co_await ReadExactly(asio::buffer(flags_buf));
+      const bool io_ok = co_await ReadExactly(socket_, asio::buffer(flags_buf));
       if (!io_ok) co_return false;
     }
     const std::uint32_t client_flags = LoadBe32(flags_buf.data());
@@ -164,14 +150,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
     for (;;) {
       std::array<std::uint8_t, kOptionHeaderSize> header_buf{};
       {
-        const bool io_ok = co_await ReadExactly(asio::buffer(header_buf));
+        const bool io_ok = co_await ReadExactly(socket_, asio::buffer(header_buf));
         if (!io_ok) co_return false;
       }
       Result<OptionHeader> header = DecodeOptionHeader(header_buf);
       if (!header.ok()) co_return false;
       Bytes payload(header->length);
       bool io_ok = true;
-      if (!payload.empty()) io_ok = co_await ReadExactly(asio::buffer(payload));
+      if (!payload.empty()) io_ok = co_await ReadExactly(socket_, asio::buffer(payload));
       if (!io_ok) co_return false;
       if (!fixed && header->option != kOptExportName) co_return false;
       OptionOutcome outcome = HandleOption(header->option, payload, server_->Catalog(), no_zeroes);
@@ -181,7 +167,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         info_ = DescribeExport(outcome.export_name, {}, *device_);
       }
       if (!outcome.reply.empty()) {
-        const bool sent = co_await WriteAll(outcome.reply);
+        const bool sent = co_await WriteAll(socket_, outcome.reply);
         if (!sent) co_return false;
       }
       if (outcome.next == OptionOutcome::Next::kClose) co_return false;
@@ -211,7 +197,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (closed_) co_return;
       std::array<std::uint8_t, kRequestSize> header_buf{};
       {
-        const bool io_ok = co_await ReadExactly(asio::buffer(header_buf));
+        const bool io_ok = co_await ReadExactly(socket_, asio::buffer(header_buf));
         if (!io_ok) co_return;
       }
       Result<Request> decoded = DecodeRequest(header_buf);
@@ -228,7 +214,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       }
       Bytes payload(check.payload_length);
       bool io_ok = true;
-      if (!payload.empty()) io_ok = co_await ReadExactly(asio::buffer(payload));
+      if (!payload.empty()) io_ok = co_await ReadExactly(socket_, asio::buffer(payload));
       if (!io_ok) co_return;
       if (request.type == kCmdDisc && check.action == RequestAction::kExecute) {
         co_await Drain();
