@@ -25,23 +25,23 @@ Status RemoteSession::Send(link::FrameType type, std::uint32_t exchange_id, std:
     // keys, so no frame sealed under a replaced TX SA follows frames under the new one (the
     // peer retires the old RX SA after a few frames on the new one and would drop it).
     std::lock_guard lock(seal_send_mu_);
-    CAFS_ASSIGN_OR_RETURN(Bytes wire, sas_.Seal(h, payload));
-    return conn_->Send(wire);
+    CAFS_RETURN_IF_ERROR(sas_.SealInto(h, payload, seal_buf_));
+    return conn_->Send(seal_buf_);
   }
   return conn_->SendFrame(h, payload);
 }
 
-Result<Bytes> RemoteSession::OpenData(const link::Frame& frame, bool require_secure) {
+Result<ByteView> RemoteSession::OpenData(link::Frame& frame, bool require_secure) {
   if ((frame.header.flags & link::kFrameSecured) != 0) {
-    CAFS_ASSIGN_OR_RETURN(Bytes plain, sas_.Open(frame));
+    CAFS_ASSIGN_OR_RETURN(MutableByteView plain, sas_.OpenInPlace(frame.header, frame.payload));
     latched_.store(true);
-    return plain;
+    return ByteView(plain);
   }
   if (require_secure || latched_.load()) {
     sas_.CountDrop(link::DropReason::kCleartext);
     return Status::PermissionDenied("clear DATA frame where a secure session is required");
   }
-  return frame.payload;
+  return ByteView(frame.payload);
 }
 
 bool RemoteSession::has_security_state() const {

@@ -23,6 +23,7 @@
 #include "edif/link/sa_database.h"
 #include "edif/mailbox/payloads.h"
 #include "util/clock.h"
+#include "util/default_init_allocator.h"
 
 namespace cafs::edif::hba {
 
@@ -45,7 +46,10 @@ class RemoteSession {
   // Sends a frame of `type` to the remote port (DATA sealed once a TX SA is installed).
   Status Send(link::FrameType type, std::uint32_t exchange_id, std::uint32_t lun, ByteView payload);
   // The plaintext of a DATA frame from the remote port, or the drop reason as an error.
-  Result<Bytes> OpenData(const link::Frame& frame, bool require_secure);
+  // The result views frame.payload (valid while `frame` lives and is not changed): a secured
+  // payload is opened in place (SaDatabase::OpenInPlace), so `frame.payload` no longer holds
+  // the ciphertext afterwards (and holds no plaintext when the frame is dropped).
+  Result<ByteView> OpenData(link::Frame& frame, bool require_secure);
 
   bool secure_latched() const { return latched_.load(); }
   // Any SA installed, or authentication pending / done: state an agent created.
@@ -61,6 +65,7 @@ class RemoteSession {
   link::SaDatabase sas_;
   std::atomic<bool> latched_{false};
   std::mutex seal_send_mu_;  // held across Seal + Send of a DATA frame (lock order: first)
+  UninitBytes seal_buf_;     // the sealed wire frame, reused (guarded by seal_send_mu_)
   mutable std::mutex mu_;
   mailbox::TargetAuthState auth_state_ = mailbox::TargetAuthState::kNone;  // guarded by mu_
 };

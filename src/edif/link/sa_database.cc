@@ -109,12 +109,18 @@ void SaDatabase::Notify(const std::vector<ExpiryEvent>& events) {
 }
 
 Result<Bytes> SaDatabase::Seal(const FrameHeader& header, ByteView payload) {
+  UninitBytes wire;
+  CAFS_RETURN_IF_ERROR(SealInto(header, payload, wire));
+  return Bytes(wire.begin(), wire.end());
+}
+
+Status SaDatabase::SealInto(const FrameHeader& header, ByteView payload, UninitBytes& wire) {
   std::vector<ExpiryEvent> events;
-  Result<Bytes> out = Status::FailedPrecondition("no TX SA installed");
+  Status out = Status::FailedPrecondition("no TX SA installed");
   {
     std::lock_guard lock(tx_mu_);
     if (tx_) {
-      out = tx_->Seal(header, payload);
+      out = tx_->SealInto(header, payload, wire);
       if (out.ok()) {
         tx_bytes_ += payload.size();
         ++tx_frames_;
@@ -128,23 +134,31 @@ Result<Bytes> SaDatabase::Seal(const FrameHeader& header, ByteView payload) {
       }
     }
   }
+  if (!out.ok()) wire.clear();
   Notify(events);
   return out;
 }
 
 Result<Bytes> SaDatabase::Open(const FrameHeader& header, ByteView secured_payload) {
+  Bytes buf(secured_payload.begin(), secured_payload.end());
+  CAFS_ASSIGN_OR_RETURN(MutableByteView plain, OpenInPlace(header, buf));
+  return Bytes(plain.begin(), plain.end());
+}
+
+Result<MutableByteView> SaDatabase::OpenInPlace(const FrameHeader& header,
+                                                MutableByteView secured_payload) {
   std::vector<ExpiryEvent> events;
-  std::variant<RxSa::Opened, DropReason> result = DropReason::kMalformed;
+  std::variant<RxSa::OpenedInPlace, DropReason> result = DropReason::kMalformed;
   {
     std::lock_guard lock(rx_mu_);
     const std::optional<std::uint32_t> spi = PeekSpi(secured_payload);
     auto it = spi ? rx_.find(*spi) : rx_.end();
     if (spi && it == rx_.end()) result = DropReason::kUnknownSpi;
     if (it != rx_.end()) {
-      result = it->second.sa->Open(header, secured_payload);
+      result = it->second.sa->OpenInPlace(header, secured_payload);
       TakeRxExpiringLocked(it->second, events);
     }
-    if (auto* opened = std::get_if<RxSa::Opened>(&result)) {
+    if (auto* opened = std::get_if<RxSa::OpenedInPlace>(&result)) {
       rx_bytes_ += opened->plaintext.size();
       ++rx_frames_;
       RetireLocked(clock_.MonotonicNow());
@@ -153,7 +167,7 @@ Result<Bytes> SaDatabase::Open(const FrameHeader& header, ByteView secured_paylo
     }
   }
   Notify(events);
-  if (auto* opened = std::get_if<RxSa::Opened>(&result)) return std::move(opened->plaintext);
+  if (auto* opened = std::get_if<RxSa::OpenedInPlace>(&result)) return opened->plaintext;
   const DropReason why = std::get<DropReason>(result);
   const std::string msg = "secured frame dropped: " + std::string(DropReasonName(why));
   if (why == DropReason::kAuthFailed) return Status::AuthFailed(msg);

@@ -89,11 +89,20 @@ class SaDatabase {
   bool ready() const { return has_tx() && !rx_spis().empty(); }
 
   // Seals a frame under the current TX SA. FailedPrecondition without a usable TX SA.
+  // (The allocating forms of Seal and Open copy once more than the *Into / *InPlace forms
+  // the data path uses.)
   Result<Bytes> Seal(const FrameHeader& header, ByteView payload);
+  // The same into `wire` (TxSa::SealInto: capacity reused, not zeroed first; cleared on
+  // failure). `payload` must not overlap `wire`.
+  Status SealInto(const FrameHeader& header, ByteView payload, UninitBytes& wire);
   // Opens a secured frame: the plaintext, or AuthFailed / Corruption naming the drop reason
   // (already counted). Nothing unauthenticated is ever returned.
   Result<Bytes> Open(const FrameHeader& header, ByteView secured_payload);
   Result<Bytes> Open(const Frame& frame) { return Open(frame.header, frame.payload); }
+  // The same in place (RxSa::OpenInPlace): the plaintext is decrypted over the ciphertext
+  // inside `secured_payload` and the result views it. On an ICV failure the ciphertext bytes
+  // are zeroed; on any failure nothing in `secured_payload` is plaintext.
+  Result<MutableByteView> OpenInPlace(const FrameHeader& header, MutableByteView secured_payload);
   // Counts a frame the session layer dropped itself (e.g. kCleartext).
   void CountDrop(DropReason reason);
 

@@ -107,7 +107,7 @@ Result<std::unique_ptr<TxSa>> TxSa::Create(SecurityAssociation sa, const SaLimit
   return std::unique_ptr<TxSa>(new TxSa(sa.spi, sa.salt, std::move(aead), limits, clock));
 }
 
-Result<Bytes> TxSa::Seal(const FrameHeader& header, ByteView payload) {
+Result<FrameHeader> TxSa::Prepare(const FrameHeader& header, ByteView payload) const {
   if (lifetime_.hard_expired()) return Status::FailedPrecondition("TX SA past its hard limit");
   if (payload.size() > kMaxFramePayload - kSecuredOverhead) {
     return Status::InvalidArgument("payload too long to seal in one frame");
@@ -118,9 +118,11 @@ Result<Bytes> TxSa::Seal(const FrameHeader& header, ByteView payload) {
   if (((h.src_port_id | h.dst_port_id) & ~kPortIdMask) != 0) {
     return Status::InvalidArgument("frame port id wider than 24 bits");
   }
+  return h;
+}
+
+Status TxSa::SealTo(const FrameHeader& h, ByteView payload, std::uint8_t* p) {
   const std::uint64_t seq = seq_ + 1;
-  Bytes out(kLengthPrefixSize + kFrameHeaderSize + h.payload_len);
-  std::uint8_t* p = out.data();
   StoreLe32(p, static_cast<std::uint32_t>(kFrameHeaderSize + h.payload_len));
   StoreFrameHeader(h, p + kLengthPrefixSize);
   std::uint8_t* esp = p + kLengthPrefixSize + kFrameHeaderSize;
@@ -132,7 +134,23 @@ Result<Bytes> TxSa::Seal(const FrameHeader& header, ByteView payload) {
       nonce, aad, payload, MutableByteView(esp + kSpiSize + kSeqSize, payload.size() + kIcvSize)));
   seq_ = seq;
   lifetime_.Count(payload.size());
+  return Status::OK();
+}
+
+Result<Bytes> TxSa::Seal(const FrameHeader& header, ByteView payload) {
+  CAFS_ASSIGN_OR_RETURN(const FrameHeader h, Prepare(header, payload));
+  Bytes out(kLengthPrefixSize + kFrameHeaderSize + h.payload_len);
+  CAFS_RETURN_IF_ERROR(SealTo(h, payload, out.data()));
   return out;
+}
+
+Status TxSa::SealInto(const FrameHeader& header, ByteView payload, UninitBytes& wire) {
+  wire.clear();
+  CAFS_ASSIGN_OR_RETURN(const FrameHeader h, Prepare(header, payload));
+  wire.resize(kLengthPrefixSize + kFrameHeaderSize + h.payload_len);
+  Status st = SealTo(h, payload, wire.data());
+  if (!st.ok()) wire.clear();
+  return st;
 }
 
 RxSa::RxSa(std::uint32_t spi, std::array<std::uint8_t, 4> salt,
@@ -151,8 +169,8 @@ std::optional<std::uint32_t> PeekSpi(ByteView secured_payload) {
   return LoadLe32(secured_payload.data());
 }
 
-std::variant<RxSa::Opened, DropReason> RxSa::Open(const FrameHeader& header,
-                                                  ByteView secured_payload) {
+std::variant<std::uint64_t, DropReason> RxSa::Check(const FrameHeader& header,
+                                                    ByteView secured_payload) const {
   if ((header.flags & kFrameSecured) == 0 || secured_payload.size() < kSecuredOverhead ||
       header.payload_len != secured_payload.size()) {
     return DropReason::kMalformed;
@@ -161,18 +179,48 @@ std::variant<RxSa::Opened, DropReason> RxSa::Open(const FrameHeader& header,
   if (lifetime_.hard_expired()) return DropReason::kHardLimit;
   const std::uint64_t seq = LoadLe64(secured_payload.data() + kSpiSize);
   if (auto bad = window_.Check(seq)) return *bad;
+  return seq;
+}
+
+std::optional<DropReason> RxSa::Decrypt(const FrameHeader& header, ByteView secured_payload,
+                                        std::uint64_t seq, MutableByteView out) {
   std::array<std::uint8_t, kAadSize> aad{};
   StoreFrameHeader(header, aad.data());
   std::copy(secured_payload.begin(), secured_payload.begin() + kSpiSize + kSeqSize,
             aad.begin() + kFrameHeaderSize);
   const Nonce nonce = MakeNonce(salt_, secured_payload.data() + kSpiSize);
   const ByteView sealed = secured_payload.subspan(kSpiSize + kSeqSize);
-  Opened opened;
-  opened.seq = seq;
-  opened.plaintext.resize(sealed.size() - kIcvSize);
-  if (!aead_->Open(nonce, aad, sealed, opened.plaintext).ok()) return DropReason::kAuthFailed;
+  if (!aead_->Open(nonce, aad, sealed, out).ok()) {
+    // Aes256Gcm zeroes `out` on a tag mismatch; clear it on any other failure too.
+    std::fill(out.begin(), out.end(), std::uint8_t{0});
+    return DropReason::kAuthFailed;
+  }
   window_.Accept(seq);
-  lifetime_.Count(opened.plaintext.size());
+  lifetime_.Count(out.size());
+  return std::nullopt;
+}
+
+std::variant<RxSa::Opened, DropReason> RxSa::Open(const FrameHeader& header,
+                                                  ByteView secured_payload) {
+  const auto checked = Check(header, secured_payload);
+  if (const auto* bad = std::get_if<DropReason>(&checked)) return *bad;
+  Opened opened;
+  opened.seq = std::get<std::uint64_t>(checked);
+  opened.plaintext.resize(secured_payload.size() - kSecuredOverhead);
+  if (auto bad = Decrypt(header, secured_payload, opened.seq, opened.plaintext)) return *bad;
+  return opened;
+}
+
+std::variant<RxSa::OpenedInPlace, DropReason> RxSa::OpenInPlace(const FrameHeader& header,
+                                                                MutableByteView secured_payload) {
+  const auto checked = Check(header, secured_payload);
+  if (const auto* bad = std::get_if<DropReason>(&checked)) return *bad;
+  OpenedInPlace opened;
+  opened.seq = std::get<std::uint64_t>(checked);
+  // EVP GCM decrypts in place when the output is exactly the input (no partial overlap).
+  opened.plaintext =
+      secured_payload.subspan(kSpiSize + kSeqSize, secured_payload.size() - kSecuredOverhead);
+  if (auto bad = Decrypt(header, secured_payload, opened.seq, opened.plaintext)) return *bad;
   return opened;
 }
 

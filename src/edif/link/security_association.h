@@ -25,6 +25,7 @@
 #include "edif/link/frame.h"
 #include "util/bytes.h"
 #include "util/clock.h"
+#include "util/default_init_allocator.h"
 #include "util/secure_buffer.h"
 
 namespace cafs::edif::link {
@@ -120,6 +121,11 @@ class TxSa {
   // `header.flags` gets kFrameSecured; payload_len is set. FailedPrecondition past the hard
   // limit (then nothing is sealed).
   Result<Bytes> Seal(const FrameHeader& header, ByteView payload);
+  // The same frame written into `wire` (resized to the whole wire frame; its capacity is
+  // reused and it is not zeroed first: every byte is written). `payload` must not overlap
+  // `wire`. On failure `wire` is cleared and nothing is sealed (the sequence number is not
+  // used up).
+  Status SealInto(const FrameHeader& header, ByteView payload, UninitBytes& wire);
   std::uint32_t spi() const { return spi_; }
   std::uint64_t last_seq() const { return seq_; }
   SaLifetime& lifetime() { return lifetime_; }
@@ -127,6 +133,10 @@ class TxSa {
  private:
   TxSa(std::uint32_t spi, std::array<std::uint8_t, 4> salt, std::unique_ptr<crypto::Aes256Gcm> aead,
        const SaLimits& limits, const Clock& clock);
+  // Checks the SA and the frame; the header to send (secured flag, payload_len).
+  Result<FrameHeader> Prepare(const FrameHeader& header, ByteView payload) const;
+  // Writes the wire frame of `h` (from Prepare) to `out` (its whole size) and counts it.
+  Status SealTo(const FrameHeader& h, ByteView payload, std::uint8_t* out);
   std::uint32_t spi_;
   std::array<std::uint8_t, 4> salt_;
   std::unique_ptr<crypto::Aes256Gcm> aead_;
@@ -146,6 +156,16 @@ class RxSa {
     std::uint64_t seq;
   };
   std::variant<Opened, DropReason> Open(const FrameHeader& header, ByteView secured_payload);
+  // Opens in place: the ciphertext inside `secured_payload` is decrypted over itself and
+  // `plaintext` views it (secured_payload minus the 12-byte SPI || seq prefix and the ICV).
+  // On failure the reason; if the ICV was checked and failed, the ciphertext bytes of
+  // `secured_payload` are zeroed (no unauthenticated plaintext is left in the buffer).
+  struct OpenedInPlace {
+    MutableByteView plaintext;
+    std::uint64_t seq;
+  };
+  std::variant<OpenedInPlace, DropReason> OpenInPlace(const FrameHeader& header,
+                                                      MutableByteView secured_payload);
   std::uint32_t spi() const { return spi_; }
   const ReplayWindow& window() const { return window_; }
   SaLifetime& lifetime() { return lifetime_; }
@@ -153,6 +173,15 @@ class RxSa {
  private:
   RxSa(std::uint32_t spi, std::array<std::uint8_t, 4> salt, std::unique_ptr<crypto::Aes256Gcm> aead,
        const SaLimits& limits, const Clock& clock);
+  // The checks before decryption (flags, length, SPI, hard limit, replay window): the
+  // sequence number, or the drop reason.
+  std::variant<std::uint64_t, DropReason> Check(const FrameHeader& header,
+                                                ByteView secured_payload) const;
+  // Decrypts the ciphertext of `secured_payload` (checked) into `out` (its plaintext size;
+  // out.data() may be the ciphertext itself) and, if it authenticates, accepts `seq`.
+  // On failure `out` is zeroed.
+  std::optional<DropReason> Decrypt(const FrameHeader& header, ByteView secured_payload,
+                                    std::uint64_t seq, MutableByteView out);
   std::uint32_t spi_;
   std::array<std::uint8_t, 4> salt_;
   std::unique_ptr<crypto::Aes256Gcm> aead_;

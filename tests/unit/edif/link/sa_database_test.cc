@@ -62,6 +62,35 @@ TEST_F(SaDatabaseTest, SealOpenAcrossTwoPortsAndStats) {
   EXPECT_TRUE(target->DeleteRx(999).IsNotFound());  // a stale delete
 }
 
+// The data path's forms: SealInto a reused buffer, OpenInPlace in the frame's payload; the
+// stats and drop counters are the same as for Seal / Open.
+TEST_F(SaDatabaseTest, SealIntoOpenInPlaceAndStats) {
+  auto host = Make({});
+  auto target = Make({});
+  UninitBytes wire;
+  EXPECT_EQ(host->SealInto(DataHeader(), PayloadOf(0), wire).code(),
+            Status::Code::kFailedPrecondition);  // no TX yet
+  EXPECT_TRUE(wire.empty());
+  ASSERT_TRUE(target->AddRx(MakeSa(100, Direction::kRx)).ok());
+  ASSERT_TRUE(host->InstallTx(MakeSa(100, Direction::kTx)).ok());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(host->SealInto(DataHeader(), PayloadOf(i), wire).ok());
+    Frame f = *DecodeFrame(ByteView(wire.data(), wire.size()));
+    auto pt = target->OpenInPlace(f.header, f.payload);
+    ASSERT_TRUE(pt.ok()) << pt.status().ToString();
+    EXPECT_EQ(Bytes(pt->begin(), pt->end()), PayloadOf(i));
+  }
+  ASSERT_TRUE(host->SealInto(DataHeader(), PayloadOf(3), wire).ok());
+  Frame forged = *DecodeFrame(ByteView(wire.data(), wire.size()));
+  forged.payload[20] ^= 1;
+  EXPECT_TRUE(target->OpenInPlace(forged.header, forged.payload).status().IsAuthFailed());
+  EXPECT_EQ(host->stats().tx_frames, 4u);
+  EXPECT_EQ(host->stats().tx_bytes, 400u);
+  EXPECT_EQ(target->stats().rx_frames, 3u);
+  EXPECT_EQ(target->stats().rx_bytes, 300u);
+  EXPECT_EQ(target->stats().drop(DropReason::kAuthFailed), 1u);
+}
+
 TEST_F(SaDatabaseTest, ForgedReplayedAndUnknownFramesAreDroppedAndCounted) {
   auto host = Make({});
   auto target = Make({});

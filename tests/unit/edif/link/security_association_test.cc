@@ -108,6 +108,72 @@ TEST_F(SaTest, EveryTamperedByteIsDropped) {
   EXPECT_FALSE(Drop(OpenFrame(*DecodeFrame(wire))).has_value());
 }
 
+// SealInto writes the same wire frame as Seal into a reused buffer; OpenInPlace decrypts it
+// over the ciphertext and views the plaintext inside the frame's payload.
+TEST_F(SaTest, SealIntoAndOpenInPlaceRoundTrip) {
+  auto tx2 = std::move(TxSa::Create(MakeSa(0x1001, Direction::kTx), limits_, clock_)).value();
+  Bytes payload(5000);
+  for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<std::uint8_t>(i * 7);
+  UninitBytes wire(1 << 20, 0xEE);  // larger and dirty: resized down, fully rewritten
+  ASSERT_TRUE(tx_->SealInto(DataHeader(), payload, wire).ok());
+  const Bytes expected = *tx2->Seal(DataHeader(), payload);  // same key, same seq 1
+  ASSERT_EQ(wire.size(), expected.size());
+  EXPECT_TRUE(std::equal(wire.begin(), wire.end(), expected.begin()));
+  auto f = DecodeFrame(ByteView(wire.data(), wire.size()));
+  ASSERT_TRUE(f.ok());
+  const std::uint8_t* payload_start = f->payload.data();
+  auto opened = rx_->OpenInPlace(f->header, f->payload);
+  ASSERT_TRUE(std::holds_alternative<RxSa::OpenedInPlace>(opened));
+  const MutableByteView plain = std::get<RxSa::OpenedInPlace>(opened).plaintext;
+  EXPECT_EQ(plain.data(), payload_start + kSpiSize + kSeqSize);  // inside the frame buffer
+  EXPECT_TRUE(std::equal(plain.begin(), plain.end(), payload.begin(), payload.end()));
+  EXPECT_EQ(std::get<RxSa::OpenedInPlace>(opened).seq, 1u);
+  // Sealing again reuses the buffer (seq 2) and opens too; empty payloads work.
+  ASSERT_TRUE(tx_->SealInto(DataHeader(), {}, wire).ok());
+  EXPECT_EQ(wire.size(), kLengthPrefixSize + kFrameHeaderSize + kSecuredOverhead);
+  auto g = DecodeFrame(ByteView(wire.data(), wire.size()));
+  ASSERT_TRUE(g.ok());
+  EXPECT_TRUE(std::holds_alternative<RxSa::OpenedInPlace>(rx_->OpenInPlace(g->header, g->payload)));
+}
+
+// A tampered tag or ciphertext is still rejected in place, the ciphertext bytes are zeroed
+// (nothing unauthenticated stays in the buffer) and the window does not move.
+TEST_F(SaTest, OpenInPlaceRejectsTamperingAndClearsTheBuffer) {
+  const Bytes payload(300, 0x5A);
+  const Bytes wire = *tx_->Seal(DataHeader(), payload);
+  for (const std::size_t where : {wire.size() - 1, wire.size() - kIcvSize - 1}) {  // tag, body
+    Bytes bad = wire;
+    bad[where] ^= 0x80;
+    auto f = DecodeFrame(bad);
+    ASSERT_TRUE(f.ok());
+    auto r = rx_->OpenInPlace(f->header, f->payload);
+    ASSERT_TRUE(std::holds_alternative<DropReason>(r));
+    EXPECT_EQ(std::get<DropReason>(r), DropReason::kAuthFailed);
+    const auto body = ByteView(f->payload).subspan(kSpiSize + kSeqSize, payload.size());
+    EXPECT_TRUE(std::all_of(body.begin(), body.end(), [](std::uint8_t b) { return b == 0; }));
+  }
+  // A replay is refused before decryption: the buffer keeps its ciphertext.
+  auto f = DecodeFrame(wire);
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE(std::holds_alternative<RxSa::OpenedInPlace>(rx_->OpenInPlace(f->header, f->payload)));
+  auto again = DecodeFrame(wire);
+  ASSERT_TRUE(again.ok());
+  auto r = rx_->OpenInPlace(again->header, again->payload);
+  ASSERT_TRUE(std::holds_alternative<DropReason>(r));
+  EXPECT_EQ(std::get<DropReason>(r), DropReason::kReplay);
+  EXPECT_EQ(again->payload, DecodeFrame(wire).value().payload);
+}
+
+// SealInto past the hard limit seals nothing and leaves the buffer empty.
+TEST_F(SaTest, SealIntoFailureClearsTheBuffer) {
+  clock_.Advance(limits_.hard_lifetime);
+  UninitBytes wire(100, 1);
+  EXPECT_EQ(tx_->SealInto(DataHeader(), Bytes(10, 1), wire).code(),
+            Status::Code::kFailedPrecondition);
+  EXPECT_TRUE(wire.empty());
+  EXPECT_EQ(tx_->last_seq(), 0u);
+}
+
 TEST_F(SaTest, ReplayAndTooOldAndOutOfOrder) {
   std::vector<Frame> frames;
   for (int i = 0; i < 40; ++i) frames.push_back(SealFrame(Bytes(10, static_cast<std::uint8_t>(i))));
