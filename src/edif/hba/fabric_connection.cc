@@ -148,7 +148,16 @@ void FabricConnection::ReadLoop(FrameHandler on_frame, CloseHandler on_closed) {
 }
 
 Status FabricConnection::Send(ByteView wire) {
-  std::lock_guard lock(send_mu_);
+  const std::unique_lock lock = LockSend();
+  return SendLocked(lock, wire);
+}
+
+std::unique_lock<std::mutex> FabricConnection::LockSend() { return std::unique_lock(send_mu_); }
+
+Status FabricConnection::SendLocked(const std::unique_lock<std::mutex>& lock, ByteView wire) {
+  if (lock.mutex() != &send_mu_ || !lock.owns_lock()) {
+    return Status::InvalidArgument("SendLocked without this connection's send lock");
+  }
   if (closed_.load()) return Status::Unavailable("fabric connection to " + peer_ + " is closed");
   if (tap_) tap_(wire);
   std::size_t off = 0;

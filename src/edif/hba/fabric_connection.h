@@ -48,6 +48,11 @@ class FabricConnection : public std::enable_shared_from_this<FabricConnection> {
   void Start(FrameHandler on_frame, CloseHandler on_closed);
   // Writes one wire frame (length prefix included). Unavailable once closed or on error.
   Status Send(ByteView wire);
+  // The same in two steps, for a caller that orders frames under a lock of its own: it takes
+  // the send lock (LockSend) before releasing its own, then writes with SendLocked while
+  // the next frame is prepared. `lock` must come from LockSend of this connection.
+  std::unique_lock<std::mutex> LockSend();
+  Status SendLocked(const std::unique_lock<std::mutex>& lock, ByteView wire);
   // Encodes and sends.
   Status SendFrame(const link::FrameHeader& header, ByteView payload);
   void SetTap(Tap tap);

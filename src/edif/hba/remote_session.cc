@@ -24,9 +24,15 @@ Status RemoteSession::Send(link::FrameType type, std::uint32_t exchange_id, std:
     // Seal and send as one step: frames leave in the order of their sequence numbers and
     // keys, so no frame sealed under a replaced TX SA follows frames under the new one (the
     // peer retires the old RX SA after a few frames on the new one and would drop it).
-    std::lock_guard lock(seal_send_mu_);
-    CAFS_RETURN_IF_ERROR(sas_.SealInto(h, payload, seal_buf_));
-    return conn_->Send(seal_buf_);
+    // The send lock is taken before seal_send_mu_ is released: the next frame is sealed
+    // (into the other buffer) while this one is written, and cannot overtake it.
+    std::unique_lock seal_lock(seal_send_mu_);
+    UninitBytes& wire = seal_bufs_[next_seal_buf_];
+    next_seal_buf_ ^= 1;
+    CAFS_RETURN_IF_ERROR(sas_.SealInto(h, payload, wire));
+    const std::unique_lock send_lock = conn_->LockSend();
+    seal_lock.unlock();
+    return conn_->SendLocked(send_lock, wire);
   }
   return conn_->SendFrame(h, payload);
 }

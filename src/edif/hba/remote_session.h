@@ -14,6 +14,7 @@
 // Threading: all methods are thread-safe.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -64,8 +65,15 @@ class RemoteSession {
   const std::shared_ptr<FabricConnection> conn_;
   link::SaDatabase sas_;
   std::atomic<bool> latched_{false};
-  std::mutex seal_send_mu_;  // held across Seal + Send of a DATA frame (lock order: first)
-  UninitBytes seal_buf_;     // the sealed wire frame, reused (guarded by seal_send_mu_)
+  // Held from the sealing of a DATA frame until its connection's send lock is taken (lock
+  // order: first), so frames leave in the order of their sequence numbers and keys while
+  // one frame is written and the next one sealed.
+  std::mutex seal_send_mu_;
+  // Sealed wire frames, reused alternately (guarded by seal_send_mu_): one may be in the
+  // middle of its write while the other is sealed; the one before that was written already
+  // (its sender held the send lock before the current sealer got seal_send_mu_).
+  std::array<UninitBytes, 2> seal_bufs_;
+  std::size_t next_seal_buf_ = 0;
   mutable std::mutex mu_;
   mailbox::TargetAuthState auth_state_ = mailbox::TargetAuthState::kNone;  // guarded by mu_
 };
