@@ -5,6 +5,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -13,10 +14,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cafs/backing_store_lock.h"
 #include "cafs/gateway.h"
 #include "cafs/key_provider.h"
 #include "cafs/kps_key_provider.h"
 #include "cafs/kps_reporter.h"
+#include "cafs/volume_check.h"
 #include "config.h"
 #include "frontend/fuse/fuse_frontend.h"
 #include "nfs_service.h"
@@ -32,6 +35,68 @@ int Fail(const Status& s) {
   return 1;
 }
 
+// The configured pools, each a directory (PosixPool); one not reachable now is a warning.
+Status AddPools(const cafsd::Config& config, pool::PoolMapper& pools) {
+  for (const auto& p : config.pools) {
+    auto pool = std::make_unique<pool::PosixPool>(p.name, p.path, env::Env::Default());
+    if (Status avail = pool->CheckAvailable(); !avail.ok()) {
+      CAFS_LOG_WARN("pool {} at {} is not available now: {}", p.name, p.path, avail.ToString());
+    }
+    CAFS_RETURN_IF_ERROR(pools.Add(std::move(pool)));
+  }
+  return Status::OK();
+}
+
+// `cafsd fsck`: the offline consistency check of the backing store and pools
+// (core::CheckVolume, docs/redirectors.md). One tab-separated line per finding on stdout
+// (kind, where, detail), a summary on stderr, progress on stderr when it is a terminal.
+// Exit 0: consistent (after removals, with --remove-orphans); 1: findings remain; 2: the
+// check could not run (the store is in use by a cafsd, a missing backing store).
+int Fsck(const cafsd::Config& config, bool remove_orphans) {
+  auto store_lock = core::BackingStoreLock::Acquire(config.backing_store);
+  if (!store_lock.ok()) {
+    std::fprintf(stderr, "cafsd fsck: %s\n", store_lock.status().ToString().c_str());
+    return 2;
+  }
+  pool::PoolMapper pools;
+  if (Status s = AddPools(config, pools); !s.ok()) {
+    std::fprintf(stderr, "cafsd fsck: %s\n", s.ToString().c_str());
+    return 2;
+  }
+  const bool tty = ::isatty(STDERR_FILENO) == 1;
+  core::CheckOptions options;
+  options.remove_orphans = remove_orphans;
+  if (tty) {
+    options.progress = [](const core::CheckProgress& p) {
+      std::fprintf(stderr, "\rcafsd fsck: %llu redirectors, %llu pool files read",
+                   static_cast<unsigned long long>(p.redirectors),
+                   static_cast<unsigned long long>(p.pool_files));
+    };
+  }
+  auto report = core::CheckVolume(config.backing_store, pools, options);
+  if (tty) std::fprintf(stderr, "\n");
+  if (!report.ok()) {
+    std::fprintf(stderr, "cafsd fsck: %s\n", report.status().ToString().c_str());
+    return 2;
+  }
+  std::uint64_t orphan_bytes = 0;
+  for (const auto& f : report->findings) {
+    std::printf("%s\t%s\t%s%s\n", core::CheckFindingName(f.kind), f.where.c_str(), f.detail.c_str(),
+                f.removed ? " (removed)" : "");
+    if (f.kind == core::CheckFinding::Kind::kOrphanPoolFile && !f.removed) {
+      orphan_bytes += f.bytes;
+    }
+  }
+  std::fflush(stdout);
+  std::fprintf(stderr,
+               "cafsd fsck: %s: %llu redirectors, %llu pool files, %zu findings, %zu remaining "
+               "(%llu bytes in orphan pool files)\n",
+               config.backing_store.c_str(), static_cast<unsigned long long>(report->redirectors),
+               static_cast<unsigned long long>(report->pool_files), report->findings.size(),
+               report->remaining(), static_cast<unsigned long long>(orphan_bytes));
+  return report->remaining() == 0 ? 0 : 1;
+}
+
 int Serve(const cafsd::Config& config) {
   // NFS only (no FUSE mount point): we wait for the stop signals ourselves, so block them in
   // every thread before any starts. With FUSE, its signal handlers end Run().
@@ -40,14 +105,10 @@ int Serve(const cafsd::Config& config) {
   sigemptyset(&stop_signals);
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stop_signals, sig);
   if (nfs_only) pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  auto store_lock = core::BackingStoreLock::Acquire(config.backing_store);
+  if (!store_lock.ok()) return Fail(store_lock.status());
   pool::PoolMapper pools;
-  for (const auto& p : config.pools) {
-    auto pool = std::make_unique<pool::PosixPool>(p.name, p.path, env::Env::Default());
-    if (Status avail = pool->CheckAvailable(); !avail.ok()) {
-      CAFS_LOG_WARN("pool {} at {} is not available now: {}", p.name, p.path, avail.ToString());
-    }
-    if (Status s = pools.Add(std::move(pool)); !s.ok()) return Fail(s);
-  }
+  if (Status s = AddPools(config, pools); !s.ok()) return Fail(s);
   std::unique_ptr<core::KeyProvider> provider;
   if (!config.local_keys_dir.empty()) {
     provider = std::make_unique<core::LocalKeyProvider>(config.local_keys_dir);
@@ -148,10 +209,20 @@ int main(int argc, char** argv) {
       "Runs in the foreground; SIGINT/SIGTERM unmount cleanly. See docs/gateway.md."};
   std::string config_path;
   app.add_option("-c,--config", config_path, "TOML configuration file")->required();
+  bool remove_orphans = false;
+  auto* fsck = app.add_subcommand(
+      "fsck",
+      "check the backing store and pools offline (cafsd must not be running on them): "
+      "redirectors without data, orphan pool files, duplicates; exit 0 consistent, 1 findings, "
+      "2 could not check. See docs/redirectors.md.");
+  fsck->add_flag("--remove-orphans", remove_orphans,
+                 "remove orphan pool files and stale .cafs-new-* entries (crash residue)");
+  app.fallthrough();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    const int rc = app.exit(e);
+    return e.get_exit_code() == 0 ? rc : 2;  // a usage error exits 2, like a config error
   }
   auto config = cafsd::LoadConfig(config_path);
   if (!config.ok()) {
@@ -165,5 +236,6 @@ int main(int argc, char** argv) {
     return 2;
   }
   logging::Init("cafsd", level);
+  if (fsck->parsed()) return Fsck(*config, remove_orphans);
   return Serve(*config);
 }

@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "cafs/redirector.h"
 #include "format/header_codec.h"
 #include "format/header_layout.h"
 #include "util/logging.h"
@@ -18,9 +19,7 @@ namespace cafs::core {
 
 namespace {
 
-constexpr std::string_view kRedirectorMagic = "CAFS-REDIRECTOR 1";
-// A redirector being created (hidden from callers: a regular file without "##").
-constexpr std::string_view kTempPrefix = ".cafs-new-";
+constexpr std::string_view kTempPrefix = kRedirectorTempPrefix;
 
 // An owned file descriptor.
 class Fd {
@@ -85,41 +84,6 @@ Attr AttrFromStat(const struct stat& st) {
   a.mtime = st.st_mtim;
   a.ctime = st.st_ctim;
   return a;
-}
-
-// The redirector's content (docs/redirectors.md).
-struct Redirector {
-  Uuid guid;
-  std::string pool_path;
-};
-
-std::string EncodeRedirector(const Redirector& r) {
-  return std::string(kRedirectorMagic) + "\nguid " + r.guid.ToString() + "\npath " + r.pool_path +
-         "\n";
-}
-
-Result<Redirector> DecodeRedirector(std::string_view text) {
-  std::istringstream in{std::string(text)};
-  std::string magic, line;
-  std::getline(in, magic);
-  if (magic != kRedirectorMagic) return Status::Corruption("redirector: bad first line");
-  Redirector r;
-  bool have_guid = false, have_path = false;
-  while (std::getline(in, line)) {
-    if (line.rfind("guid ", 0) == 0) {
-      if (have_guid) return Status::Corruption("redirector: two guid lines");
-      CAFS_ASSIGN_OR_RETURN(r.guid, Uuid::Parse(line.substr(5)));
-      have_guid = true;
-    } else if (line.rfind("path ", 0) == 0) {
-      if (have_path) return Status::Corruption("redirector: two path lines");
-      r.pool_path = line.substr(5);
-      have_path = true;
-    } else if (!line.empty()) {
-      return Status::Corruption("redirector: unknown line '" + line + "'");
-    }
-  }
-  if (!have_guid || !have_path) return Status::Corruption("redirector: guid or path missing");
-  return r;
 }
 
 // Writes a redirector's content in one pwrite at offset 0 and syncs it, so that a crash

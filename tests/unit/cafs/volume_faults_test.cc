@@ -10,7 +10,10 @@
 //    on-disk invariant check finds no redirector without pool file; the only orphans are the
 //    documented ones (pool file of an interrupted create/unlink, docs/redirectors.md);
 //  - hostile names: a newline (could forge a redirector line), names ending in '#'
-//    (`a###pool`), the longest allowed name.
+//    (`a###pool`), the longest allowed name;
+//  - `cafsd fsck` (CheckVolume): it finds what this file's own independent check finds after
+//    every crash above, reports each kind of damage, and removes only crash residue; the
+//    BackingStoreLock keeps a second user off a backing store.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -19,7 +22,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "cafs/backing_store_lock.h"
 #include "cafs/gateway.h"
+#include "cafs/volume_check.h"
 #include "crypto/rng.h"
 #include "env/fault_injection_env.h"
 #include "format/header_codec.h"
@@ -184,7 +189,30 @@ class VolumeFaultsTest : public ::testing::Test {
     return n;
   }
 
-  Consistency Check() { return CheckConsistency(dir_ / "backing", dir_ / "pools"); }
+  // This file's own check, and `cafsd fsck`'s (CheckVolume) must agree with it.
+  Consistency Check() {
+    Consistency k = CheckConsistency(dir_ / "backing", dir_ / "pools");
+    auto report = Fsck();
+    EXPECT_TRUE(report.ok()) << report.status().ToString();
+    if (report.ok()) {
+      EXPECT_EQ(report->redirectors, static_cast<std::uint64_t>(k.redirectors));
+      EXPECT_EQ(Count(*report, CheckFinding::Kind::kOrphanPoolFile), k.orphans.size());
+      EXPECT_EQ(Count(*report, CheckFinding::Kind::kMissingPoolFile), k.dangling.size());
+      EXPECT_EQ(Count(*report, CheckFinding::Kind::kDuplicateGuid), k.duplicates.size());
+    }
+    return k;
+  }
+
+  Result<CheckReport> Fsck(bool remove_orphans = false) {
+    CheckOptions options;
+    options.remove_orphans = remove_orphans;
+    return CheckVolume((dir_ / "backing").string(), *pools_, options);
+  }
+
+  static std::size_t Count(const CheckReport& r, CheckFinding::Kind kind) {
+    return static_cast<std::size_t>(std::count_if(r.findings.begin(), r.findings.end(),
+                                                  [&](const auto& f) { return f.kind == kind; }));
+  }
 
   fs::path dir_;
   env::FaultInjectionEnv env_{env::Env::Default()};
@@ -375,6 +403,88 @@ TEST_F(VolumeFaultsTest, CrashInCreateOrUnlinkLeavesOnlyADocumentedOrphan) {
   k = Check();
   EXPECT_TRUE(k.dangling.empty());
   EXPECT_EQ(k.orphans.size(), 3u);
+}
+
+TEST_F(VolumeFaultsTest, FsckReportsEachKindAndRemovesOnlyCrashResidue) {
+  ASSERT_TRUE(Put("/my_vmset/vm1/osdisk_a.img", "a").ok());  // mirrored_pool_A
+  ASSERT_TRUE(Put("/my_vmset/vm1/osdisk_b.img", "b").ok());
+  ASSERT_TRUE(Put("/my_vmset/vm1/vm.vmx", "c").ok());  // default_pool
+  {
+    auto clean = Fsck();
+    ASSERT_TRUE(clean.ok()) << clean.status().ToString();
+    EXPECT_EQ(clean->redirectors, 3u);
+    EXPECT_EQ(clean->pool_files, 3u);
+    EXPECT_TRUE(clean->findings.empty());
+  }
+  // Crash residue: an orphan pool file and a temporary redirector of two interrupted creates.
+  for (const char* step : {"create:pool-file-created", "create:redirector-written"}) {
+    volume_->SetCrashPointHookForTest([step](std::string_view p) {
+      return p == step ? Status::Internal("crash") : Status::OK();
+    });
+    EXPECT_FALSE(gw_->Create(me_, std::string("/my_vmset/vm1/osdisk_") + step, 0644, true).ok());
+  }
+  Restart();
+  // Damage from outside, which no crash leaves.
+  const fs::path vm1 = dir_ / "backing/my_vmset/vm1";
+  fs::remove(dir_ / "pools/mirrored_pool_A/my_vmset/vm1/osdisk_b.img");  // data lost
+  Spill(vm1 / "junk##mirrored_pool_A", "not a redirector\n");
+  fs::copy_file(vm1 / "osdisk_a.img##mirrored_pool_A", vm1 / "x##no_such_pool");
+  fs::copy_file(vm1 / "osdisk_a.img##mirrored_pool_A", vm1 / "a_copy.img##mirrored_pool_A");
+  Spill(dir_ / "pools/default_pool/stray.bin", "not ours");
+
+  auto found = Fsck();
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  std::map<std::string, std::string> kinds;  // where -> kind
+  for (const auto& f : found->findings) {
+    kinds[f.where] = CheckFindingName(f.kind);
+    EXPECT_FALSE(f.removed);
+  }
+  EXPECT_EQ(kinds["backing:my_vmset/vm1/osdisk_b.img##mirrored_pool_A"], "missing-pool-file");
+  EXPECT_EQ(kinds["backing:my_vmset/vm1/junk##mirrored_pool_A"], "bad-redirector");
+  EXPECT_EQ(kinds["backing:my_vmset/vm1/x##no_such_pool"], "bad-redirector");
+  EXPECT_EQ(Count(*found, CheckFinding::Kind::kDuplicateGuid), 1u);  // one of the two names
+  EXPECT_EQ(kinds["default_pool:stray.bin"], "bad-pool-file");
+  EXPECT_EQ(Count(*found, CheckFinding::Kind::kOrphanPoolFile), 2u);  // both creates' data
+  EXPECT_EQ(Count(*found, CheckFinding::Kind::kStaleTempFile), 1u);
+  EXPECT_EQ(found->findings.size(), 8u);
+  EXPECT_EQ(found->remaining(), 8u);
+
+  // --remove-orphans removes the residue of the crashes and nothing else.
+  auto repaired = Fsck(/*remove_orphans=*/true);
+  ASSERT_TRUE(repaired.ok());
+  for (const auto& f : repaired->findings) {
+    const bool residue = f.kind == CheckFinding::Kind::kOrphanPoolFile ||
+                         f.kind == CheckFinding::Kind::kStaleTempFile;
+    EXPECT_EQ(f.removed, residue) << f.where;
+  }
+  EXPECT_EQ(repaired->remaining(), 5u);
+  auto again = Fsck();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->findings.size(), 5u);
+  EXPECT_EQ(Count(*again, CheckFinding::Kind::kOrphanPoolFile), 0u);
+  EXPECT_EQ(Count(*again, CheckFinding::Kind::kStaleTempFile), 0u);
+  EXPECT_TRUE(fs::exists(dir_ / "pools/default_pool/stray.bin"));  // not ours: never touched
+  EXPECT_EQ(*Get("/my_vmset/vm1/osdisk_a.img"), "a");
+  EXPECT_EQ(*Get("/my_vmset/vm1/vm.vmx"), "c");
+}
+
+TEST_F(VolumeFaultsTest, BackingStoreLockAdmitsOneUser) {
+  const std::string backing = (dir_ / "backing").string();
+  auto first = BackingStoreLock::Acquire(backing);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  auto second = BackingStoreLock::Acquire(backing);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find("in use by pid " + std::to_string(::getpid())),
+            std::string::npos)
+      << second.status().ToString();
+  // The lock file is hidden from the namespace.
+  auto listed = gw_->ReadDir(me_, "/");
+  ASSERT_TRUE(listed.ok());
+  for (const auto& e : *listed) EXPECT_NE(e.name, BackingStoreLock::kFileName);
+  first->reset();
+  EXPECT_TRUE(BackingStoreLock::Acquire(backing).ok());
+  EXPECT_EQ(BackingStoreLock::Acquire((dir_ / "missing").string()).status().errno_value(), ENOENT);
 }
 
 TEST_F(VolumeFaultsTest, HostileNames) {

@@ -1,0 +1,36 @@
+#include "cafs/redirector.h"
+
+#include <sstream>
+
+namespace cafs::core {
+
+std::string EncodeRedirector(const Redirector& r) {
+  return std::string(kRedirectorMagic) + "\nguid " + r.guid.ToString() + "\npath " + r.pool_path +
+         "\n";
+}
+
+Result<Redirector> DecodeRedirector(std::string_view text) {
+  std::istringstream in{std::string(text)};
+  std::string magic, line;
+  std::getline(in, magic);
+  if (magic != kRedirectorMagic) return Status::Corruption("redirector: bad first line");
+  Redirector r;
+  bool have_guid = false, have_path = false;
+  while (std::getline(in, line)) {
+    if (line.rfind("guid ", 0) == 0) {
+      if (have_guid) return Status::Corruption("redirector: two guid lines");
+      CAFS_ASSIGN_OR_RETURN(r.guid, Uuid::Parse(line.substr(5)));
+      have_guid = true;
+    } else if (line.rfind("path ", 0) == 0) {
+      if (have_path) return Status::Corruption("redirector: two path lines");
+      r.pool_path = line.substr(5);
+      have_path = true;
+    } else if (!line.empty()) {
+      return Status::Corruption("redirector: unknown line '" + line + "'");
+    }
+  }
+  if (!have_guid || !have_path) return Status::Corruption("redirector: guid or path missing");
+  return r;
+}
+
+}  // namespace cafs::core

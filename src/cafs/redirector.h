@@ -1,0 +1,35 @@
+// The content of a redirector entry `name##pool` in the backing store: which pool file holds
+// the file's data (docs/redirectors.md has the format and the crash ordering around it).
+//
+//   CAFS-REDIRECTOR 1
+//   guid <file GUID, the one in the pool file header at offset 24>
+//   path <pool-relative path of the pool file>
+//
+// Pure functions; no I/O.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "util/result.h"
+#include "util/uuid.h"
+
+namespace cafs::core {
+
+inline constexpr std::string_view kRedirectorMagic = "CAFS-REDIRECTOR 1";
+// A redirector being created has this prefix + the file GUID, and no "##": it is never listed.
+inline constexpr std::string_view kRedirectorTempPrefix = ".cafs-new-";
+
+struct Redirector {
+  Uuid guid;
+  std::string pool_path;
+};
+
+std::string EncodeRedirector(const Redirector& r);
+
+// Errors: Corruption naming what is wrong (first line, a repeated or unknown line, a missing
+// guid or path line); a malformed GUID: the GUID parser's error. Blank lines are ignored
+// (rewrites pad with them).
+Result<Redirector> DecodeRedirector(std::string_view text);
+
+}  // namespace cafs::core

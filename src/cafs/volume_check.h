@@ -1,0 +1,81 @@
+// CheckVolume: the offline consistency check of a backing store and its pools (`cafsd fsck`),
+// against the invariants of docs/redirectors.md ("Consistency and orphans"):
+//   - every redirector `name##pool` decodes, names a configured pool, and its GUID is the
+//     file GUID of a pool file in that pool (at its `path` line or anywhere else in the pool:
+//     an open after a crash inside a rename repairs the line);
+//   - no GUID is named by two redirectors;
+//   - every pool file has a readable header, and its GUID is named by a redirector.
+// What a crash can leave, and what this reports:
+//   kOrphanPoolFile     a pool file no redirector names (an interrupted create or unlink):
+//                       harmless, but counted in usage. Removable (remove_orphans).
+//   kStaleTempFile      a `.cafs-new-<guid>` redirector of an interrupted create. Removable.
+// What no crash leaves (damage from outside: a lost disk, hand edits), reported, never touched:
+//   kMissingPoolFile    a redirector whose data is in no file of its pool;
+//   kBadRedirector      a redirector that does not decode, or names a pool not configured;
+//   kDuplicateGuid      a second redirector naming a GUID already named in the same pool;
+//   kBadPoolFile        a file in a pool without a readable CAFS header (not ours, or torn);
+//   kUnreadable         a directory or pool that could not be listed (the walk went on).
+//
+// Run it only while no cafsd serves this backing store (`cafsd fsck` holds the
+// BackingStoreLock that cafsd holds while serving): a create in progress looks like an orphan.
+// Reads headers without keys (unauthenticated: only the GUID is used). Threading: one call at
+// a time per backing store; `progress` is called on the calling thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "pool/pool_mapper.h"
+#include "util/result.h"
+#include "util/uuid.h"
+
+namespace cafs::core {
+
+struct CheckFinding {
+  enum class Kind {
+    kOrphanPoolFile,
+    kStaleTempFile,
+    kMissingPoolFile,
+    kBadRedirector,
+    kDuplicateGuid,
+    kBadPoolFile,
+    kUnreadable,
+  };
+  Kind kind;
+  std::string where;        // "backing:<rel path>" or "<pool>:<rel path>"
+  std::string detail;       // the GUID, the decode error, ...
+  std::uint64_t bytes = 0;  // allocated bytes of an orphan pool file
+  bool removed = false;     // removed by this run (remove_orphans)
+};
+
+// Stable lower-case names for output ("orphan-pool-file", ...).
+const char* CheckFindingName(CheckFinding::Kind kind);
+
+struct CheckProgress {
+  std::uint64_t redirectors = 0;  // redirectors read so far
+  std::uint64_t pool_files = 0;   // pool file headers read so far
+};
+
+struct CheckOptions {
+  bool remove_orphans = false;  // remove kOrphanPoolFile and kStaleTempFile entries
+  // Called every `progress_every` entries and once at the end of each phase.
+  std::function<void(const CheckProgress&)> progress;
+  std::uint64_t progress_every = 1000;
+};
+
+struct CheckReport {
+  std::uint64_t redirectors = 0;
+  std::uint64_t pool_files = 0;
+  std::vector<CheckFinding> findings;
+  // Findings not removed by this run.
+  std::size_t remaining() const;
+};
+
+// Errors (the check did not run): the backing root cannot be opened. Everything found below
+// it is a finding, not an error.
+Result<CheckReport> CheckVolume(const std::string& backing_root, pool::PoolMapper& pools,
+                                const CheckOptions& options = {});
+
+}  // namespace cafs::core
