@@ -1,6 +1,7 @@
 // kpsd: the CAFS key & policy server.
 //   kpsd init  --data-dir DIR [--passphrase-file F] [--admin NAME] [--server-name N]...
 //   kpsd serve --data-dir DIR [--listen 127.0.0.1:PORT] [--passphrase-file F] [--store SPEC]
+//              [--kmip-listen HOST[:PORT]] [--kmip-vmset NAME] [--kmip-max-connections N]
 // Exit codes: 0 ok, 1 failure (says why), 2 usage error.
 #include <signal.h>
 #include <sys/stat.h>
@@ -16,6 +17,7 @@
 #include "kps/ca.h"
 #include "kps/file_util.h"
 #include "kps/keyring.h"
+#include "kps/kmip_server.h"
 #include "kps/master_key.h"
 #include "kps/rest_api.h"
 #include "kps/tls_server.h"
@@ -66,19 +68,44 @@ int Init(const std::string& dir, const std::string& passphrase_file, const std::
   return 0;
 }
 
+struct KmipConfig {
+  std::string listen;  // "" = no KMIP listener
+  std::string vmset = "kmip";
+  std::size_t max_connections = 64;
+};
+
+// "HOST:PORT" or, when default_port >= 0, also "HOST" (then default_port). False if bad.
+bool SplitHostPort(const std::string& s, int default_port, std::string* host, int* port) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos || s.find(']', colon) != std::string::npos) {
+    if (default_port < 0 || s.empty()) return false;
+    *host = s;
+    *port = default_port;
+    return true;
+  }
+  *host = s.substr(0, colon);
+  try {
+    std::size_t used = 0;
+    *port = std::stoi(s.substr(colon + 1), &used);
+    return used == s.size() - colon - 1 && *port >= 0 && *port <= 65535;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 int Serve(const std::string& dir, const std::string& listen, const std::string& passphrase_file,
-          const std::string& store_spec) {
-  auto colon = listen.rfind(':');
-  if (colon == std::string::npos) {
+          const std::string& store_spec, const KmipConfig& kmip) {
+  std::string host;
+  int port = 0;
+  if (!SplitHostPort(listen, -1, &host, &port)) {
     std::cerr << "kpsd: --listen wants HOST:PORT, e.g. 127.0.0.1:0\n";
     return 2;
   }
-  const std::string host = listen.substr(0, colon);
-  int port = 0;
-  try {
-    port = std::stoi(listen.substr(colon + 1));
-  } catch (const std::exception&) {
-    std::cerr << "kpsd: bad port in --listen " << listen << "\n";
+  std::string kmip_host;
+  int kmip_port = 0;
+  if (!kmip.listen.empty() &&
+      !SplitHostPort(kmip.listen, KmipServer::kDefaultPort, &kmip_host, &kmip_port)) {
+    std::cerr << "kpsd: --kmip-listen wants HOST or HOST:PORT, e.g. 127.0.0.1:5696\n";
     return 2;
   }
   auto pass = Passphrase(passphrase_file);
@@ -103,7 +130,24 @@ int Serve(const std::string& dir, const std::string& listen, const std::string& 
   if (!server.ok()) return Fail(server.status());
   auto bound = (*server)->Bind(host, port);
   if (!bound.ok()) return Fail(bound.status());
+  KmipOptions kmip_options;
+  kmip_options.vmset = kmip.vmset;
+  KmipService kmip_service(keyring, **store, SystemClock::Instance(), kmip_options);
+  std::unique_ptr<KmipServer> kmip_server;
+  int kmip_bound = 0;
+  if (!kmip.listen.empty()) {
+    KmipServer::Options o;
+    o.max_connections = kmip.max_connections;
+    auto ks = KmipServer::Create(kmip_service, dir, o);
+    if (!ks.ok()) return Fail(ks.status());
+    auto kb = (*ks)->Bind(kmip_host, kmip_port);
+    if (!kb.ok()) return Fail(kb.status());
+    kmip_server = std::move(*ks);
+    kmip_bound = *kb;
+  }
 
+  // A peer that hangs up while we write (KMIP over plain OpenSSL sockets) must not kill us.
+  ::signal(SIGPIPE, SIG_IGN);
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
@@ -113,13 +157,23 @@ int Serve(const std::string& dir, const std::string& listen, const std::string& 
     int sig = 0;
     sigwait(&set, &sig);
     (*server)->Stop();
+    if (kmip_server) kmip_server->Stop();
   });
+  Status kmip_status;
+  std::thread kmip_thread;
+  if (kmip_server) {
+    kmip_thread = std::thread([&] { kmip_status = kmip_server->Run(); });
+    std::cout << "kpsd KMIP listening on " << kmip_host << ":" << kmip_bound << std::endl;
+  }
   std::cout << "kpsd listening on " << host << ":" << *bound << " store " << (*store)->Describe()
             << std::endl;
   Status s = (*server)->Run();
+  if (kmip_server) kmip_server->Stop();
   pthread_kill(waiter.native_handle(), SIGTERM);
   waiter.join();
+  if (kmip_thread.joinable()) kmip_thread.join();
   if (!s.ok()) return Fail(s);
+  if (!kmip_status.ok()) return Fail(kmip_status);
   return 0;
 }
 
@@ -148,6 +202,17 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   serve->add_option("--passphrase-file", passphrase_file, "passphrase of the master key");
   serve->add_option("--store", store, "sqlite (default), sqlite:PATH or postgresql://...");
+  KmipConfig kmip;
+  serve->add_option("--kmip-listen", kmip.listen,
+                    "also serve KMIP 1.x over TLS on HOST[:PORT] (port 5696 when left out, 0 = "
+                    "any free port, printed); off when not given (docs/kmip.md)");
+  serve->add_option("--kmip-vmset", kmip.vmset, "VM set whose KEK wraps keys created over KMIP")
+      ->capture_default_str();
+  serve
+      ->add_option("--kmip-max-connections", kmip.max_connections,
+                   "KMIP connections served at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -155,5 +220,5 @@ int main(int argc, char** argv) {
     return e.get_exit_code() == 0 ? rc : 2;
   }
   if (*init) return Init(dir, passphrase_file, admin, names);
-  return Serve(dir, listen, passphrase_file, store);
+  return Serve(dir, listen, passphrase_file, store, kmip);
 }

@@ -43,21 +43,28 @@ Result<SecureBuffer> Keyring::KekFor(StoreTxn& txn, const std::string& vmset, bo
   return clear;
 }
 
-Result<Bytes> Keyring::NewWrappedDek(StoreTxn& txn, const KeyRecord& key) {
-  CAFS_ASSIGN_OR_RETURN(crypto::CipherId cipher, crypto::ParseCipherName(key.cipher));
-  CAFS_ASSIGN_OR_RETURN(SecureBuffer kek, KekFor(txn, key.vmset, /*create=*/true));
-  CAFS_ASSIGN_OR_RETURN(SecureBuffer dek, crypto::RandomKey(crypto::CipherKeySize(cipher)));
-  return crypto::WrapKey(kek, dek.view());
-}
-
-Result<KeyRecord> Keyring::CreateKey(std::string_view vmset, std::string_view cipher, bool activate,
-                                     std::string_view id) {
-  if (vmset.empty()) return Status::InvalidArgument("a key needs a VM set");
+Result<std::size_t> DekSize(std::string_view cipher) {
+  if (cipher == kKmipAes128Cipher) return std::size_t{16};
+  if (cipher == kKmipAes256Cipher) return std::size_t{32};
   CAFS_ASSIGN_OR_RETURN(crypto::CipherId cid, crypto::ParseCipherName(cipher));
   if (cid == crypto::CipherId::kNone) {
     return Status::InvalidArgument("cipher 'none' has no key: name the clear-text key GUID " +
                                    Uuid::ClearTextKey().ToString() + " in the policy instead");
   }
+  return crypto::CipherKeySize(cid);
+}
+
+Result<Bytes> Keyring::NewWrappedDek(StoreTxn& txn, const KeyRecord& key) {
+  CAFS_ASSIGN_OR_RETURN(std::size_t size, DekSize(key.cipher));
+  CAFS_ASSIGN_OR_RETURN(SecureBuffer kek, KekFor(txn, key.vmset, /*create=*/true));
+  CAFS_ASSIGN_OR_RETURN(SecureBuffer dek, crypto::RandomKey(size));
+  return crypto::WrapKey(kek, dek.view());
+}
+
+Result<KeyRecord> Keyring::CreateKey(std::string_view vmset, std::string_view cipher, bool activate,
+                                     std::string_view id, std::string_view name) {
+  if (vmset.empty()) return Status::InvalidArgument("a key needs a VM set");
+  CAFS_RETURN_IF_ERROR(DekSize(cipher).status());
   Uuid guid = Uuid::Random();
   if (!id.empty()) {
     CAFS_ASSIGN_OR_RETURN(guid, Uuid::Parse(id));
@@ -69,7 +76,11 @@ Result<KeyRecord> Keyring::CreateKey(std::string_view vmset, std::string_view ci
   KeyRecord rec;
   rec.id = guid.ToString();
   rec.vmset = std::string(vmset);
-  rec.cipher = std::string(crypto::CipherName(cid));
+  rec.cipher = std::string(cipher);
+  if (auto cid = crypto::ParseCipherName(cipher); cid.ok()) {
+    rec.cipher = std::string(crypto::CipherName(*cid));  // canonical spelling
+  }
+  rec.name = std::string(name);
   rec.created = rec.rotated = Now();
   if (Status txn_status = store_.InTransaction([&](StoreTxn& txn) -> Status {
         KeyVersion v;
@@ -217,6 +228,30 @@ Result<SecureBuffer> Keyring::UnwrapKeyIn(StoreTxn& txn, const KeyRecord& key,
                               " does not unwrap under its VM set's KEK (tampered store)");
   }
   return dek;
+}
+
+Result<SecureBuffer> Keyring::ExportKey(std::string_view id) {
+  SecureBuffer out;
+  if (Status txn_status = store_.InTransaction([&](StoreTxn& txn) -> Status {
+        CAFS_ASSIGN_OR_RETURN(KeyRecord k, GetRecord<KeyRecord>(txn, id));
+        if (k.versions.empty() || k.versions.back().wrapped.empty() ||
+            k.versions.back().state == KeyState::kDestroyed) {
+          return Status::FailedPrecondition("key " + k.id + " is destroyed");
+        }
+        const KeyVersion& v = k.versions.back();
+        CAFS_ASSIGN_OR_RETURN(SecureBuffer kek, KekFor(txn, k.vmset, /*create=*/false));
+        auto dek = crypto::UnwrapKey(kek, v.wrapped);
+        if (!dek.ok()) {
+          return Status::AuthFailed("key " + k.id + " version " + std::to_string(v.number) +
+                                    " does not unwrap under its VM set's KEK (tampered store)");
+        }
+        out = std::move(dek).value();
+        return Status::OK();
+      });
+      !txn_status.ok()) {
+    return txn_status;
+  }
+  return out;
 }
 
 Result<SecureBuffer> Keyring::UnwrapKey(std::string_view id, std::uint32_t number) {

@@ -30,6 +30,11 @@ namespace cafs::kps {
 
 inline constexpr std::string_view kKekCipher = "aes-256-kwp";
 inline constexpr std::size_t kKekSize = 32;
+// Plain AES keys created over KMIP (docs/kmip.md): not a pool cipher, 16 / 32 bytes.
+inline constexpr std::string_view kKmipAes128Cipher = "aes-128";
+inline constexpr std::string_view kKmipAes256Cipher = "aes-256";
+// The DEK length of `cipher` (a crypto::CipherName other than "none", or a KMIP AES cipher).
+Result<std::size_t> DekSize(std::string_view cipher);
 
 class Keyring {
  public:
@@ -37,11 +42,14 @@ class Keyring {
       : master_(master), store_(store), clock_(clock) {}
 
   // A new DEK for `vmset` (which need not exist as a record yet: the KEK is keyed by name).
-  // `cipher` is a crypto::CipherName other than "none"; the key length follows the cipher.
+  // `cipher` is a crypto::CipherName other than "none" or a KMIP AES cipher; the key length
+  // follows the cipher (DekSize).
   // `id`: a GUID to use (e.g. one named in a policy descriptor); random when empty.
+  // `name`: the KMIP Name attribute (empty = none).
   // Errors: InvalidArgument (cipher, reserved or malformed GUID), AlreadyExists.
   Result<KeyRecord> CreateKey(std::string_view vmset, std::string_view cipher = "aes-256-xts",
-                              bool activate = true, std::string_view id = {});
+                              bool activate = true, std::string_view id = {},
+                              std::string_view name = {});
   Result<KeyRecord> GetKey(std::string_view id);
   // New version n+1 active; previous active -> deactivated. FailedPrecondition if the key
   // is entirely destroyed or compromised.
@@ -53,6 +61,10 @@ class Keyring {
   // The clear key of version `number` (0 = the active one). FailedPrecondition when that
   // version's state does not allow decryption (pre-active, destroyed).
   Result<SecureBuffer> UnwrapKey(std::string_view id, std::uint32_t number);
+  // The clear key of the newest version for a KMIP Get: allowed in every state that still
+  // has key bytes (pre-active, active, deactivated, compromised); FailedPrecondition once
+  // destroyed. The caller authorizes and audits.
+  Result<SecureBuffer> ExportKey(std::string_view id);
   // The same inside a caller's transaction, for a record already read.
   Result<SecureBuffer> UnwrapKeyIn(StoreTxn& txn, const KeyRecord& key, std::uint32_t number);
 

@@ -127,9 +127,11 @@ json ToJson(const KeyRecord& r, bool with_wrapped) {
     if (with_wrapped) jv["wrapped"] = HexOrEmpty(v.wrapped);
     versions.push_back(std::move(jv));
   }
-  return {{"id", r.id},           {"vmset", r.vmset},     {"cipher", r.cipher},
-          {"versions", versions}, {"created", r.created}, {"rotated", r.rotated},
-          {"version", r.version}};
+  json j = {{"id", r.id},           {"vmset", r.vmset},     {"cipher", r.cipher},
+            {"versions", versions}, {"created", r.created}, {"rotated", r.rotated},
+            {"version", r.version}};
+  if (!r.name.empty()) j["name"] = r.name;  // absent for keys without a KMIP Name
+  return j;
 }
 
 json ToJson(const ServerRecord& r) {
@@ -196,6 +198,7 @@ Result<KeyRecord> KeyFromJson(const json& j) {
     r.id = j.at("id").get<std::string>();
     r.vmset = j.at("vmset").get<std::string>();
     r.cipher = j.at("cipher").get<std::string>();
+    r.name = j.value("name", std::string());
     r.created = j.value("created", std::int64_t{0});
     r.rotated = j.value("rotated", std::int64_t{0});
     r.version = j.value("version", std::uint64_t{0});

@@ -66,6 +66,7 @@ struct KeyRecord {
   std::string id;                    // GUID text (DEK) or the VM set name (KEK)
   std::string vmset;                 // owning VM set
   std::string cipher;                // "aes-256-xts" ..., or "aes-256-kwp" for a KEK
+  std::string name;                  // optional KMIP Name attribute ("" = none; docs/kmip.md)
   std::vector<KeyVersion> versions;  // ascending numbers
   std::int64_t created = 0;
   std::int64_t rotated = 0;

@@ -16,3 +16,9 @@ if(TARGET kpsd)
     endif()
   endif()
 endif()
+# KMIP over TLS driven by Debian's PyKMIP (kmip_pykmip_test.sh; docs/kmip.md).
+if(TARGET kpsd)
+  add_test(NAME kmip_pykmip COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/kmip_pykmip_test.sh
+                                    $<TARGET_FILE:kpsd>)
+  set_tests_properties(kmip_pykmip PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
+endif()

@@ -1,0 +1,232 @@
+#include "kps/kmip_server.h"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "kps/file_util.h"
+#include "util/logging.h"
+
+namespace cafs::kps {
+
+struct KmipServer::Impl {
+  KmipService* service = nullptr;
+  Options options;
+  SSL_CTX* ctx = nullptr;
+  int listen_fd = -1;
+  std::atomic<bool> stopping{false};
+  std::mutex mu;
+  std::condition_variable idle;
+  std::set<int> connections;  // guarded by mu
+
+  ~Impl() {
+    if (listen_fd >= 0) ::close(listen_fd);
+    if (ctx != nullptr) SSL_CTX_free(ctx);
+  }
+
+  void Serve(int fd);
+};
+
+namespace {
+
+// Reads exactly `n` bytes; false on EOF, error or timeout.
+bool ReadFull(SSL* ssl, std::uint8_t* p, std::size_t n) {
+  while (n > 0) {
+    const int chunk = static_cast<int>(std::min<std::size_t>(n, 1 << 20));
+    const int r = SSL_read(ssl, p, chunk);
+    if (r <= 0) return false;
+    p += r;
+    n -= static_cast<std::size_t>(r);
+  }
+  return true;
+}
+
+bool WriteFull(SSL* ssl, const std::uint8_t* p, std::size_t n) {
+  while (n > 0) {
+    const int chunk = static_cast<int>(std::min<std::size_t>(n, 1 << 20));
+    const int w = SSL_write(ssl, p, chunk);
+    if (w <= 0) return false;
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return true;
+}
+
+// An Invalid Message response for a request we did not read whole.
+Bytes InvalidMessage(const std::string& why) {
+  kmip::Response r;
+  r.version = {1, 2};
+  r.time_stamp = std::chrono::duration_cast<std::chrono::seconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+  r.items.push_back(kmip::Failure(std::nullopt, kmip::ResultReason::kInvalidMessage, why));
+  return kmip::Encode(kmip::BuildResponse(r));
+}
+
+}  // namespace
+
+void KmipServer::Impl::Serve(int fd) {
+  timeval tv{};
+  tv.tv_sec = options.idle_timeout_seconds;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  SSL* ssl = SSL_new(ctx);
+  if (ssl == nullptr) return;
+  SSL_set_fd(ssl, fd);
+  if (SSL_accept(ssl) != 1) {
+    // No certificate, one not from our CA, or not TLS at all: refused in the handshake.
+    const unsigned long err = ERR_get_error();
+    const char* why = err != 0 ? ERR_reason_error_string(err) : nullptr;
+    CAFS_LOG_INFO("KMIP: TLS handshake refused: {}", why != nullptr ? why : "connection closed");
+    ERR_clear_error();
+    SSL_free(ssl);
+    return;
+  }
+  X509* cert = SSL_get0_peer_certificate(ssl);
+  const PeerIdentity peer = cert != nullptr ? IdentityFromCert(cert) : PeerIdentity{};
+  const std::size_t max_size = service->options().limits.max_size;
+  Bytes buf;
+  while (!stopping.load()) {
+    buf.resize(kmip::kHeaderSize);
+    if (!ReadFull(ssl, buf.data(), buf.size())) break;
+    const std::uint32_t tag =
+        (std::uint32_t{buf[0]} << 16) | (std::uint32_t{buf[1]} << 8) | std::uint32_t{buf[2]};
+    const std::size_t total = kmip::EncodedSize(buf).value();
+    std::string refuse;
+    if (tag != kmip::Value(kmip::Tag::kRequestMessage) ||
+        buf[3] != static_cast<std::uint8_t>(kmip::ItemType::kStructure)) {
+      refuse = "the message is not a Request Message structure";
+    } else if (total > max_size) {
+      refuse = "request message of " + std::to_string(total) + " bytes exceeds the limit of " +
+               std::to_string(max_size);
+    }
+    if (!refuse.empty()) {
+      const Bytes reply = InvalidMessage(refuse);
+      WriteFull(ssl, reply.data(), reply.size());
+      break;
+    }
+    buf.resize(total);
+    if (!ReadFull(ssl, buf.data() + kmip::kHeaderSize, total - kmip::kHeaderSize)) break;
+    KmipService::Reply reply = service->Handle(buf, peer);
+    OPENSSL_cleanse(buf.data(), buf.size());
+    const bool sent = WriteFull(ssl, reply.message.data(), reply.message.size());
+    OPENSSL_cleanse(reply.message.data(), reply.message.size());
+    if (!sent || reply.close) break;
+  }
+  SSL_shutdown(ssl);
+  SSL_free(ssl);
+}
+
+KmipServer::KmipServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+KmipServer::~KmipServer() = default;
+
+Result<std::unique_ptr<KmipServer>> KmipServer::Create(KmipService& service,
+                                                       const std::string& data_dir,
+                                                       Options options) {
+  const std::string cert = CertificateAuthority::ServerCertPath(data_dir);
+  const std::string key = CertificateAuthority::ServerKeyPath(data_dir);
+  const std::string ca = CertificateAuthority::CaCertPath(data_dir);
+  for (const auto& f : {cert, key, ca}) {
+    if (!FileExists(f)) return Status::NotFound(f + " missing: run `kpsd init` first");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->service = &service;
+  impl->options = options;
+  impl->ctx = SSL_CTX_new(TLS_server_method());
+  if (impl->ctx == nullptr) return Status::Internal("SSL_CTX_new failed");
+  SSL_CTX* ctx = impl->ctx;
+  // KMIP 1.x profiles name TLS 1.2; PyKMIP and most KMIP clients do not speak 1.3 yet.
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1 ||
+      SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1 ||
+      SSL_CTX_load_verify_locations(ctx, ca.c_str(), nullptr) != 1) {
+    ERR_clear_error();
+    return Status::InvalidArgument("cannot load the TLS certificate, key or CA from " + data_dir);
+  }
+  SSL_CTX_set_client_CA_list(ctx, SSL_load_client_CA_file(ca.c_str()));
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+  return std::unique_ptr<KmipServer>(new KmipServer(std::move(impl)));
+}
+
+Result<int> KmipServer::Bind(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  const std::string service = std::to_string(port);
+  if (int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &res); rc != 0) {
+    return Status::InvalidArgument("KMIP listen address " + host + ": " + gai_strerror(rc));
+  }
+  Status last = Status::Unavailable("no address for " + host);
+  int fd = -1;
+  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+    fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) continue;
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && ::listen(fd, 64) == 0) break;
+    last = Status::FromErrno(errno, "KMIP listen on " + host + ":" + service);
+    ::close(fd);
+    fd = -1;
+  }
+  ::freeaddrinfo(res);
+  if (fd < 0) return last;
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  const int bound = ss.ss_family == AF_INET6
+                        ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
+                        : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  impl_->listen_fd = fd;
+  return bound;
+}
+
+Status KmipServer::Run() {
+  Impl& s = *impl_;
+  if (s.listen_fd < 0) return Status::FailedPrecondition("KmipServer::Run before Bind");
+  while (!s.stopping.load()) {
+    pollfd p{s.listen_fd, POLLIN, 0};
+    const int r = ::poll(&p, 1, 200);
+    if (r <= 0) continue;
+    const int fd = ::accept4(s.listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    std::unique_lock lock(s.mu);
+    if (s.connections.size() >= s.options.max_connections || s.stopping.load()) {
+      lock.unlock();
+      CAFS_LOG_WARN("KMIP: connection limit ({}) reached, closing a new connection",
+                    s.options.max_connections);
+      ::close(fd);
+      continue;
+    }
+    s.connections.insert(fd);
+    lock.unlock();
+    std::thread([&s, fd] {
+      s.Serve(fd);
+      std::lock_guard g(s.mu);
+      s.connections.erase(fd);
+      ::close(fd);
+      s.idle.notify_all();
+    }).detach();
+  }
+  // Wake every connection blocked in a read and wait until all have closed.
+  std::unique_lock lock(s.mu);
+  for (int fd : s.connections) ::shutdown(fd, SHUT_RDWR);
+  s.idle.wait(lock, [&] { return s.connections.empty(); });
+  return Status::OK();
+}
+
+void KmipServer::Stop() { impl_->stopping.store(true); }
+
+}  // namespace cafs::kps

@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# kpsd's KMIP listener driven by a client we did not write: Debian's python3-pykmip
+# (kmip.pie.client.ProxyKmipClient). A key-admin enrolled with kpsd's CA creates an AES-256
+# key, gets it, reads its attributes, locates it by name, activates, revokes and destroys it;
+# each step is checked through the REST API (curl) too. Refusals: a certificate from another
+# CA and no certificate at all fail the TLS handshake; an auditor's Get and a storage-admin's
+# GetAttributes are KMIP Permission Denied (and audited); malformed and oversized messages get
+# Invalid Message and the connection is closed, and kpsd keeps serving.
+# Usage: kmip_pykmip_test.sh KPSD_BINARY      Exit 77 (skip) when PyKMIP, curl or openssl is
+# missing (scripts/install-deps.sh installs python3-pykmip).
+set -euo pipefail
+KPSD=${1:?usage: kmip_pykmip_test.sh path/to/kpsd}
+for tool in curl openssl timeout; do
+  command -v "$tool" >/dev/null || { echo "SKIP: $tool not installed"; exit 77; }
+done
+# Debian's PyKMIP lives in the system Python, which may not be the first python3 on PATH.
+PY=""
+for candidate in /usr/bin/python3 python3; do
+  if "$candidate" -c 'import kmip.pie.client' 2>/dev/null; then PY=$candidate; break; fi
+done
+[ -n "$PY" ] || { echo "SKIP: python3-pykmip not installed"; exit 77; }
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/kmip-pykmip-XXXXXX")
+PID=""
+cleanup() {
+  if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then kill "$PID"; wait "$PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+DATA=$WORK/data
+fail() { echo "FAIL: $*" >&2; [ -f "$WORK/kpsd.log" ] && cat "$WORK/kpsd.log" >&2; exit 1; }
+
+"$KPSD" init --data-dir "$DATA" >/dev/null || fail "kpsd init"
+timeout 300 "$KPSD" serve --data-dir "$DATA" --listen 127.0.0.1:0 \
+  --kmip-listen 127.0.0.1:0 --kmip-max-connections 8 >"$WORK/kpsd.log" 2>&1 &
+PID=$!
+PORT="" KPORT=""
+for _ in $(seq 100); do
+  PORT=$(sed -n 's/^kpsd listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$WORK/kpsd.log")
+  KPORT=$(sed -n 's/^kpsd KMIP listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$WORK/kpsd.log")
+  [ -n "$PORT" ] && [ -n "$KPORT" ] && break
+  kill -0 "$PID" 2>/dev/null || fail "kpsd exited"
+  sleep 0.1
+done
+[ -n "$PORT" ] && [ -n "$KPORT" ] || fail "kpsd did not start"
+
+A=$DATA/admin.pem
+rest() {  # rest BUNDLE METHOD PATH [BODY] -> body on stdout; fails on a non-2xx status
+  local args=(-sS --fail --max-time 20 --cert "$1" --key "$1" --cacert "$DATA/ca.crt" -X "$2")
+  [ -n "${4:-}" ] && args+=(-H 'Content-Type: application/json' --data-binary "$4")
+  curl "${args[@]}" "https://127.0.0.1:$PORT$3"
+}
+enroll() {  # enroll NAME ROLE -> bundle path
+  rest "$A" POST /v1/admins "{\"name\":\"$1\",\"role\":\"$2\"}" |
+    "$PY" -c 'import json,sys; print(json.load(sys.stdin)["bundle"], end="")' >"$WORK/$1.pem"
+  echo "$WORK/$1.pem"
+}
+KATE=$(enroll kate key-admin) || fail "enroll key-admin"
+AUDREY=$(enroll audrey auditor) || fail "enroll auditor"
+SAM=$(enroll sam storage-admin) || fail "enroll storage-admin"
+# A look-alike certificate (same CN/OU) from a CA kpsd does not know.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+  -subj "/O=CAFS/OU=key-admin/CN=kate" -keyout "$WORK/rogue.key" -out "$WORK/rogue.crt" \
+  2>/dev/null || fail "openssl req"
+cat "$WORK/rogue.crt" "$WORK/rogue.key" >"$WORK/rogue.pem"
+
+# The PyKMIP client: one step per call, results as JSON on stdout.
+cat >"$WORK/client.py" <<'PY'
+import json, socket, ssl, struct, sys
+from kmip.core import enums
+from kmip.core.factories import attributes
+from kmip.pie.client import ProxyKmipClient
+from kmip.pie.exceptions import KmipOperationFailure
+
+port, ca, bundle, step = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+arg = sys.argv[5] if len(sys.argv) > 5 else None
+
+def client():
+    return ProxyKmipClient(hostname="127.0.0.1", port=port, cert=bundle, key=bundle, ca=ca,
+                           config_file="/dev/null")
+
+def attrs(uid):
+    with client() as c:
+        got_uid, alist = c.get_attributes(uid, ["Unique Identifier", "Object Type",
+                                                "Cryptographic Algorithm", "Cryptographic Length",
+                                                "State", "Name"])
+    out = {"uid": got_uid}
+    for a in alist:
+        name = a.attribute_name.value
+        v = a.attribute_value
+        if name == "Name":
+            out[name] = v.name_value.value
+        elif hasattr(v, "value") and hasattr(v.value, "name"):
+            out[name] = v.value.name
+        else:
+            out[name] = v.value
+    return out
+
+def run():
+    if step == "create":
+        with client() as c:
+            uid = c.create(enums.CryptographicAlgorithm.AES, 256, name=arg,
+                           cryptographic_usage_mask=[enums.CryptographicUsageMask.ENCRYPT,
+                                                     enums.CryptographicUsageMask.DECRYPT])
+        return {"uid": uid}
+    if step == "get":
+        with client() as c:
+            key = c.get(arg)
+        return {"algorithm": key.cryptographic_algorithm.name,
+                "length": key.cryptographic_length, "bytes": len(key.value),
+                "hex": key.value.hex()}
+    if step == "attrs":
+        return attrs(arg)
+    if step == "locate":
+        f = attributes.AttributeFactory()
+        with client() as c:
+            uids = c.locate(attributes=[f.create_attribute(enums.AttributeType.NAME, arg)])
+        return {"uids": uids}
+    if step == "activate":
+        with client() as c:
+            c.activate(arg)
+        return attrs(arg)
+    if step == "revoke":
+        with client() as c:
+            c.revoke(enums.RevocationReasonCode.CESSATION_OF_OPERATION, arg)
+        return attrs(arg)
+    if step == "destroy":
+        with client() as c:
+            c.destroy(arg)
+        return attrs(arg)
+    if step == "raw":  # send arg (hex) over TLS, return the reply's hex and whether it closed
+        ctx = ssl.create_default_context(cafile=ca)
+        ctx.check_hostname = False
+        ctx.load_cert_chain(bundle, bundle)
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+            with ctx.wrap_socket(s) as t:
+                t.sendall(bytes.fromhex(arg))
+                data = b""
+                while True:
+                    chunk = t.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+        return {"reply": data.hex(), "closed": True}
+    raise SystemExit("unknown step " + step)
+
+try:
+    print(json.dumps(run()))
+except KmipOperationFailure as e:
+    print(json.dumps({"error": "kmip", "status": e.status.name, "reason": e.reason.name,
+                      "message": e.message}))
+except Exception as e:  # TLS refusals and the like
+    print(json.dumps({"error": type(e).__name__, "message": str(e)}))
+PY
+
+kmip() {  # kmip BUNDLE STEP [ARG] -> JSON
+  timeout 60 "$PY" "$WORK/client.py" "$KPORT" "$DATA/ca.crt" "$@"
+}
+field() { "$PY" -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+NAME=cafs-kmip-test
+UID_=$(kmip "$KATE" create "$NAME" | field 'd["uid"]') || fail "create"
+[ -n "$UID_" ] && [ "$UID_" != None ] || fail "create returned no uid"
+echo "created $UID_"
+
+GET=$(kmip "$KATE" get "$UID_")
+echo "$GET" | field 'd["bytes"] == 32 and d["length"] == 256 and d["algorithm"] == "AES"' |
+  grep -qx True || fail "get: $GET"
+GET2=$(kmip "$KATE" get "$UID_")
+[ "$(echo "$GET" | field 'd["hex"]')" = "$(echo "$GET2" | field 'd["hex"]')" ] || fail "get twice differs"
+
+ATTRS=$(kmip "$KATE" attrs "$UID_")
+echo "$ATTRS" | field 'd["Name"] == "'"$NAME"'" and d["State"] == "PRE_ACTIVE" and d["Object Type"] == "SYMMETRIC_KEY" and d["Cryptographic Algorithm"] == "AES" and d["Cryptographic Length"] == 256 and d["Unique Identifier"] == "'"$UID_"'"' |
+  grep -qx True || fail "get attributes: $ATTRS"
+
+LOC=$(kmip "$KATE" locate "$NAME")
+[ "$(echo "$LOC" | field 'd["uids"]')" = "['$UID_']" ] || fail "locate by name: $LOC"
+LOC=$(kmip "$KATE" locate no-such-name)
+[ "$(echo "$LOC" | field 'd["uids"]')" = "[]" ] || fail "locate of a missing name: $LOC"
+
+# The same object through the REST API: VM set kmip, cipher aes-256, the Name, pre-active.
+rest "$A" GET "/v1/keys/$UID_" >"$WORK/key.json" || fail "REST GET key"
+field 'd["name"] == "'"$NAME"'" and d["vmset"] == "kmip" and d["cipher"] == "aes-256" and d["versions"][0]["state"] == "pre-active"' <"$WORK/key.json" |
+  grep -qx True || fail "REST view: $(cat "$WORK/key.json")"
+
+# Role refusals: KMIP Permission Denied, and nothing leaks.
+DENY=$(kmip "$AUDREY" get "$UID_")
+echo "$DENY" | field 'd.get("reason")' | grep -qx PERMISSION_DENIED || fail "auditor get: $DENY"
+echo "$DENY" | grep -q '"hex"' && fail "auditor got key bytes"
+DENY=$(kmip "$SAM" attrs "$UID_")
+echo "$DENY" | field 'd.get("reason")' | grep -qx PERMISSION_DENIED || fail "storage-admin attrs: $DENY"
+DENY=$(kmip "$AUDREY" create other)
+echo "$DENY" | field 'd.get("reason")' | grep -qx PERMISSION_DENIED || fail "auditor create: $DENY"
+
+# Certificates: another CA's and none at all never reach an operation.
+ROGUE=$(kmip "$WORK/rogue.pem" get "$UID_")
+echo "$ROGUE" | field '"error" in d and "hex" not in d and d.get("reason") is None' | grep -qx True ||
+  fail "rogue certificate: $ROGUE"
+NOCERT=$(timeout 30 "$PY" - "$KPORT" "$DATA/ca.crt" <<'PY'
+import socket, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[2]); ctx.check_hostname = False
+try:
+    with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20) as s:
+        with ctx.wrap_socket(s) as t:
+            t.sendall(b"\x42\x00\x78\x01\x00\x00\x00\x00")
+            print("reply" if t.recv(100) else "closed")
+except (ssl.SSLError, ConnectionError, OSError) as e:
+    print("refused", type(e).__name__)
+PY
+)
+case "$NOCERT" in refused*|closed) ;; *) fail "a client without a certificate got: $NOCERT" ;; esac
+
+# Malformed messages: Invalid Message (Result Reason 0x04), then the connection is closed.
+INVALID="42007e0500000004000000040000000"
+for bad in 4200200200000004000000080000000000000000 42007801fffffff0 \
+           4200780100000008420020020000000400000008000000000000000000000000; do
+  R=$(kmip "$KATE" raw "$bad")
+  echo "$R" | field 'd["reply"].startswith("42007b01") and "'"$INVALID"'" in d["reply"] and d["closed"]' |
+    grep -qx True || fail "malformed message $bad: $R"
+done
+
+# Life cycle; each state also visible through REST.
+R=$(kmip "$KATE" activate "$UID_"); echo "$R" | field 'd["State"]' | grep -qx ACTIVE || fail "activate: $R"
+rest "$A" GET "/v1/keys/$UID_" | field 'd["versions"][0]["state"]' | grep -qx active || fail "REST after activate"
+R=$(kmip "$KATE" destroy "$UID_")
+echo "$R" | field 'd.get("reason")' | grep -qx ILLEGAL_OPERATION || fail "destroy of an active key: $R"
+R=$(kmip "$KATE" revoke "$UID_"); echo "$R" | field 'd["State"]' | grep -qx DEACTIVATED || fail "revoke: $R"
+rest "$A" GET "/v1/keys/$UID_" | field 'd["versions"][0]["state"]' | grep -qx deactivated || fail "REST after revoke"
+R=$(kmip "$KATE" destroy "$UID_"); echo "$R" | field 'd["State"]' | grep -qx DESTROYED || fail "destroy: $R"
+rest "$A" GET "/v1/keys/$UID_" | field 'd["versions"][0]["state"]' | grep -qx destroyed || fail "REST after destroy"
+R=$(kmip "$KATE" get "$UID_")
+echo "$R" | grep -q '"hex"' && fail "destroyed key still readable: $R"
+# Crypto-shred: the wrapped bytes are gone from the store.
+if command -v sqlite3 >/dev/null; then
+  W=$(sqlite3 "$DATA/kps.db" "SELECT body FROM objects WHERE id='$UID_'" 2>/dev/null || true)
+  case "$W" in *'"wrapped":"'[0-9a-f]*) fail "wrapped bytes left after destroy: $W" ;; esac
+fi
+
+# Audit: KMIP operations and refusals are in kpsd's chain.
+rest "$A" GET /v1/audit >"$WORK/audit.json" || fail "read audit"
+"$PY" - "$WORK/audit.json" "$UID_" <<'PY' || fail "audit trail: $(cat "$WORK/audit.json")"
+import json, sys
+recs, uid = json.load(open(sys.argv[1])), sys.argv[2]
+kmip = [r for r in recs if r["action"].startswith("KMIP ")]
+ok = {r["action"] for r in kmip if r["result"] == "ok" and r["object"] == uid}
+assert {"KMIP Create", "KMIP Get", "KMIP Activate", "KMIP Revoke", "KMIP Destroy"} <= ok, ok
+denied = sorted({(r["actor"], r["action"]) for r in kmip if r["result"] == "denied"})
+assert ("audrey", "KMIP Get") in denied and ("sam", "KMIP GetAttributes") in denied, denied
+PY
+
+kill -0 "$PID" 2>/dev/null || fail "kpsd died"
+kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
+! grep -qE "Sanitizer|runtime error" "$WORK/kpsd.log" || fail "sanitizer report from kpsd"
+echo "kmip_pykmip_test: PASS"
