@@ -133,6 +133,7 @@ Result<HostFile> LoadHostConfig(const std::string& path) {
   c.io_timeout = Ms(h["io_timeout_ms"], 30'000);
   c.reconnect_interval = Ms(h["reconnect_interval_ms"], 1'000);
   c.auth_timeout = Ms(h["auth_timeout_ms"], 20'000);
+  c.auth_retry_interval = Ms(h["auth_retry_ms"], 60'000);
   const auto keepalive = Ms(h["keepalive_timeout_ms"], 60'000);
   const auto nop = Ms(h["nop_timeout_ms"], 10'000);
   const toml::array* ports = h["port"].as_array();

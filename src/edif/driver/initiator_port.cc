@@ -447,6 +447,8 @@ void InitiatorPort::OnTick() {
   std::vector<Completion> fail;
   std::vector<std::size_t> to_connect;
   std::vector<std::pair<std::size_t, std::shared_ptr<hba::FabricConnection>>> login_timeouts;
+  std::vector<std::pair<std::size_t, std::shared_ptr<RemoteSession>>> auth_retries;
+  const bool agent = agent_started();
   {
     std::lock_guard lock(mu_);
     if (stopped_) return;
@@ -482,6 +484,12 @@ void InitiatorPort::OnTick() {
           }
         }
       }
+      if (t.link == Link::kLoggedIn && t.session && !t.online_secure && t.auth_timed_out && agent &&
+          driver_.auth_retry_interval.count() > 0 &&
+          now >= t.auth_deadline + driver_.auth_retry_interval) {
+        ArmAuthTimerLocked(t);  // a new chance, as at APP_START
+        auth_retries.emplace_back(i, t.session);
+      }
       for (auto it = t.outstanding.begin(); it != t.outstanding.end();) {
         if (it->second.deadline <= now) {
           CAFS_LOG_ERROR("{}: DATA request to target {} timed out", config_.port.name, t.spec.name);
@@ -499,6 +507,11 @@ void InitiatorPort::OnTick() {
     }
   }
   for (auto& [cb, st] : fail) cb(st, {});
+  for (auto& [i, s] : auth_retries) {
+    CAFS_LOG_INFO("{}: target {}: asking the agent to authenticate again (AUTH_NEEDED)",
+                  config_.port.name, config_.targets[i].name);
+    PostAuthNeeded(s, mailbox::AuthReason::kLogin);
+  }
   for (auto& [i, c] : login_timeouts) {
     c->Close();
     Lost(i, c, Status::Timeout("no LOGIN_ACC"), false);

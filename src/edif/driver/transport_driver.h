@@ -11,7 +11,9 @@
 // A target needing security that is not ONLINE_SECURE within auth_timeout of its login (or of
 // the agent's APP_START) has its authentication given up: auth state FAILED, an error logged,
 // waiting I/O to its secure LUNs failed at once with EIO and new I/O refused at once, until a
-// later AUTH_RESULT OK (or a re-login / agent restart, which re-arms the timer).
+// later AUTH_RESULT OK (or a re-login / agent restart, which re-arms the timer). While an
+// agent runs, the driver itself asks again (AUTH_NEEDED, a new window) auth_retry_interval
+// after each give-up.
 //
 // Threading: thread-safe. Each port has a timer thread (HbaPort); fabric frames arrive on the
 // connections' reader threads; LUN requests come from the NBD server's threads.
@@ -53,6 +55,9 @@ struct DriverConfig {
   std::chrono::milliseconds reconnect_interval{1'000};
   std::chrono::milliseconds login_timeout{10'000};
   std::chrono::milliseconds auth_timeout{20'000};  // > the agents' 10 s handshake timeout
+  // After a give-up, while an agent runs: AUTH_NEEDED again this long after the deadline, with
+  // a new auth_timeout window (0: never; the agent's own retry or restart is then needed).
+  std::chrono::milliseconds auth_retry_interval{60'000};
   std::vector<InitiatorPortConfig> ports;
 };
 

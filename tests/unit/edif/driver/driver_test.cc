@@ -327,6 +327,7 @@ class EdifHostTest : public ::testing::Test {
     dc.io_wait_timeout = io_wait_timeout_;
     dc.io_timeout = io_timeout_;
     dc.auth_timeout = auth_timeout_;
+    dc.auth_retry_interval = auth_retry_;
     dc.reconnect_interval = 100ms;
     driver::InitiatorPortConfig pc;
     pc.port.name = "hba0";
@@ -463,6 +464,7 @@ class EdifHostTest : public ::testing::Test {
   std::chrono::milliseconds io_wait_timeout_ = 800ms;
   std::chrono::milliseconds io_timeout_ = 3s;
   std::chrono::milliseconds auth_timeout_ = 20s;
+  std::chrono::milliseconds auth_retry_ = 60s;
   std::string dir_, lun_path_;
   std::unique_ptr<ScriptedAgent> host_agent_, target_agent_;
   std::unique_ptr<target::TargetPort> target_;
@@ -844,6 +846,33 @@ TEST_F(EdifHostTest, AuthTimeoutWithStalledAgentFailsWaitingIo) {
   EXPECT_EQ(s.errno_value(), EIO) << s.ToString();
   EXPECT_NE(s.ToString().find("authentication not completed"), std::string::npos) << s.ToString();
   EXPECT_EQ(driver_->Targets()[0].auth_state, mailbox::TargetAuthState::kFailed);
+}
+
+// The driver asks a running agent again after a give-up: AUTH_NEEDED auth_retry_interval after
+// the deadline, with a new window (PENDING), given up again (FAILED) while the agent stays
+// silent; an agent that then authenticates brings the LUN online.
+TEST_F(EdifHostTest, AuthGivenUpIsAskedAgainAfterTheRetryInterval) {
+  StartTarget(true);
+  auth_timeout_ = 400ms;
+  auth_retry_ = 1500ms;
+  StartHost(true);
+  auto host = HostAgent();
+  ASSERT_TRUE(host->Start().ok());
+  ASSERT_TRUE(host->WaitType(MessageType::kAuthNeeded).ok());
+  ASSERT_TRUE(WaitState(mailbox::TargetState::kLoggedIn, mailbox::TargetAuthState::kFailed));
+  const auto given_up = std::chrono::steady_clock::now();
+  auto again = host->WaitType(MessageType::kAuthNeeded);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_GE(std::chrono::steady_clock::now() - given_up, 1s);  // not before the interval
+  auto p = mailbox::DecodePayload(again->header.type, again->payload);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(std::get<mailbox::AuthNeeded>(*p).target_wwpn, kTargetWwpn);
+  EXPECT_NE(driver_->Targets()[0].auth_state, mailbox::TargetAuthState::kAuthenticated);
+  ASSERT_TRUE(WaitState(mailbox::TargetState::kLoggedIn, mailbox::TargetAuthState::kFailed));
+  host.reset();
+  auto lun = AuthenticatedLun();
+  ASSERT_TRUE(lun);
+  EXPECT_TRUE(lun->Write(0, Pattern(4096)).ok());
 }
 
 TEST_F(EdifHostTest, DriverStartAnnouncesEpochReset) {
