@@ -5,7 +5,8 @@
 # each step is checked through the REST API (curl) too. Refusals: a certificate from another
 # CA and no certificate at all fail the TLS handshake; an auditor's Get and a storage-admin's
 # GetAttributes are KMIP Permission Denied (and audited); malformed and oversized messages get
-# Invalid Message and the connection is closed, and kpsd keeps serving.
+# Invalid Message and the connection is closed, and kpsd keeps serving; the connection limit
+# holds.
 # Usage: kmip_pykmip_test.sh KPSD_BINARY      Exit 77 (skip) when PyKMIP, curl or openssl is
 # missing (scripts/install-deps.sh installs python3-pykmip).
 set -euo pipefail
@@ -218,6 +219,32 @@ for bad in 4200200200000004000000080000000000000000 42007801fffffff0 \
   echo "$R" | field 'd["reply"].startswith("42007b01") and "'"$INVALID"'" in d["reply"] and d["closed"]' |
     grep -qx True || fail "malformed message $bad: $R"
 done
+
+# Connection limit (--kmip-max-connections 8): with 8 connections open, a 9th is closed
+# before its handshake completes; once they are gone, a new one is served.
+LIMIT=$(timeout 60 "$PY" - "$KPORT" "$DATA/ca.crt" "$KATE" <<'PY'
+import socket, ssl, sys
+port, ca, bundle = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context(cafile=ca); ctx.check_hostname = False
+ctx.load_cert_chain(bundle, bundle)
+def connect():
+    return ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=20))
+held = [connect() for _ in range(8)]
+try:
+    extra = connect()
+    extra.sendall(bytes.fromhex("42007801fffffff0"))
+    ninth = "served" if extra.recv(100) else "closed"
+except (ssl.SSLError, ConnectionError, OSError):
+    ninth = "closed"
+for h in held:
+    h.close()
+import time; time.sleep(1)
+again = connect()
+again.sendall(bytes.fromhex("42007801fffffff0"))  # answered with Invalid Message
+print(ninth, "served" if again.recv(100).startswith(b"\x42\x00\x7b") else "not served")
+PY
+)
+[ "$LIMIT" = "closed served" ] || fail "connection limit: $LIMIT"
 
 # Life cycle; each state also visible through REST.
 R=$(kmip "$KATE" activate "$UID_"); echo "$R" | field 'd["State"]' | grep -qx ACTIVE || fail "activate: $R"
