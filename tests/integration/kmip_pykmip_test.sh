@@ -193,6 +193,13 @@ echo "$DENY" | field 'd.get("reason")' | grep -qx PERMISSION_DENIED || fail "sto
 DENY=$(kmip "$AUDREY" create other)
 echo "$DENY" | field 'd.get("reason")' | grep -qx PERMISSION_DENIED || fail "auditor create: $DENY"
 
+# TLS 1.2 is served (KMIP 1.x clients need it), TLS 1.1 is not.
+tls() { printf '' | timeout 20 openssl s_client -connect "127.0.0.1:$KPORT" "$1" -cert "$KATE" \
+          -key "$KATE" -CAfile "$DATA/ca.crt" 2>&1 | sed -n 's/^ *Protocol *: *//p' | head -1; }
+[ "$(tls -tls1_2)" = TLSv1.2 ] || fail "TLS 1.2 handshake"
+printf '' | timeout 20 openssl s_client -connect "127.0.0.1:$KPORT" -tls1_1 -cert "$KATE" \
+  -key "$KATE" -CAfile "$DATA/ca.crt" 2>&1 | grep -q "Verify return code: 0" && fail "TLS 1.1 accepted"
+
 # Certificates: another CA's and none at all never reach an operation.
 ROGUE=$(kmip "$WORK/rogue.pem" get "$UID_")
 echo "$ROGUE" | field '"error" in d and "hex" not in d and d.get("reason") is None' | grep -qx True ||
