@@ -31,11 +31,8 @@
 # from the round with the most IOPS. LUN files live in a mktemp -d under /tmp (page
 # cache: we measure the EDIF path's CPU cost, not the disk).
 set -u
-BUILD=${1:-}
-if [ -z "$BUILD" ] || [ "$BUILD" = "-h" ] || [ "$BUILD" = "--help" ]; then
-  sed -n '2,/^set -u/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
-  exit 2
-fi
+. "$(dirname "$0")/lib/options.sh"
+bench_build_dir "$0" "$@"
 shift
 SIZE=128M RUNTIME=3 ROUNDS=5 RTT_COUNT=2000 LOGINS=10 KEEP=0
 while [ $# -gt 0 ]; do

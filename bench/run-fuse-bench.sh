@@ -55,28 +55,15 @@
 #  - Every mount is unmounted and every daemon killed on every exit path (trap); every step
 #    has a timeout.
 set -u
-BUILD=${1:-}
-if [ -z "$BUILD" ] || [ "$BUILD" = "-h" ] || [ "$BUILD" = "--help" ]; then
-  sed -n '2,/^set -u/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
-  exit 2
-fi
+. "$(dirname "$0")/lib/options.sh"
+bench_build_dir "$0" "$@"
 shift
 SIZE=512M
 RUNTIME=5
 ROUNDS=2
 ONLY="plain passthru passwb gocryptfs securefs cafs"
 KEEP=0
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --size) SIZE=$2; shift 2 ;;
-    --runtime) RUNTIME=$2; shift 2 ;;
-    --rounds) ROUNDS=$2; shift 2 ;;
-    --quick) SIZE=128M; RUNTIME=2; ROUNDS=1; shift ;;
-    --only) ONLY=$2; shift 2 ;;
-    --keep) KEEP=1; shift ;;
-    *) echo "unknown option $1" >&2; exit 2 ;;
-  esac
-done
+bench_options "$@"
 
 CAFSD=$BUILD/apps/cafsd/cafsd
 PASSTHRU=$BUILD/bench/fuse_passthrough_bench
