@@ -225,6 +225,15 @@ PeerIdentity IdentityFromCert(X509* cert) {
                       Fingerprint(cert)};
 }
 
+Result<CertificateAuthority::ServerFiles> CertificateAuthority::ServerFilesOf(
+    const std::string& dir) {
+  ServerFiles f{ServerCertPath(dir), ServerKeyPath(dir), CaCertPath(dir)};
+  for (const std::string* path : {&f.cert, &f.key, &f.ca}) {
+    if (!FileExists(*path)) return Status::NotFound(*path + " missing: run `kpsd init` first");
+  }
+  return f;
+}
+
 Result<PeerIdentity> IdentityFromPem(const std::string& pem) {
   CAFS_ASSIGN_OR_RETURN(X509Ptr cert, ReadCert(pem));
   return IdentityFromCert(cert.get());

@@ -60,6 +60,14 @@ class CertificateAuthority {
   static std::string ServerCertPath(const std::string& dir) { return dir + "/server.crt"; }
   static std::string ServerKeyPath(const std::string& dir) { return dir + "/server.key"; }
 
+  // The files a TLS listener of kpsd needs (its certificate chain and key, and the CA that
+  // client certificates must chain to). NotFound naming the first missing one ("run
+  // `kpsd init` first").
+  struct ServerFiles {
+    std::string cert, key, ca;
+  };
+  static Result<ServerFiles> ServerFilesOf(const std::string& dir);
+
  private:
   struct Impl;
   explicit CertificateAuthority(std::unique_ptr<Impl> impl);

@@ -15,7 +15,6 @@
 #include <set>
 #include <thread>
 
-#include "kps/file_util.h"
 #include "util/logging.h"
 
 namespace cafs::kps {
@@ -134,12 +133,11 @@ KmipServer::~KmipServer() = default;
 Result<std::unique_ptr<KmipServer>> KmipServer::Create(KmipService& service,
                                                        const std::string& data_dir,
                                                        Options options) {
-  const std::string cert = CertificateAuthority::ServerCertPath(data_dir);
-  const std::string key = CertificateAuthority::ServerKeyPath(data_dir);
-  const std::string ca = CertificateAuthority::CaCertPath(data_dir);
-  for (const auto& f : {cert, key, ca}) {
-    if (!FileExists(f)) return Status::NotFound(f + " missing: run `kpsd init` first");
-  }
+  CAFS_ASSIGN_OR_RETURN(const CertificateAuthority::ServerFiles files,
+                        CertificateAuthority::ServerFilesOf(data_dir));
+  const std::string& cert = files.cert;
+  const std::string& key = files.key;
+  const std::string& ca = files.ca;
   auto impl = std::make_unique<Impl>();
   impl->service = &service;
   impl->options = options;

@@ -6,6 +6,7 @@
 
 #include "kmip/attribute.h"
 #include "kps/catalog.h"
+#include "kps/peer_auth.h"
 #include "util/logging.h"
 
 namespace cafs::kps {
@@ -176,37 +177,11 @@ void KmipService::Audit(const PeerIdentity& peer, std::string_view role, std::st
   r.object = std::string(object);
   r.result = std::string(result);
   r.reason = std::string(reason);
-  Status s =
-      store_.InTransaction([&](StoreTxn& txn) { return AppendAuditRecord(txn, r).status(); });
-  if (!s.ok()) CAFS_LOG_ERROR("audit record lost: {}", s.ToString());
+  AppendAuditRecordOrLog(store_, std::move(r));
 }
 
-// The same check as RestApi: the certificate must match an enrolled, unrevoked record.
 Result<Principal> KmipService::Authenticate(const PeerIdentity& peer) {
-  CAFS_ASSIGN_OR_RETURN(Role role, ParseRole(peer.role));
-  Principal p;
-  p.name = peer.name;
-  p.role = role;
-  Status s = store_.InTransaction([&](StoreTxn& txn) -> Status {
-    if (role == Role::kGateway) {
-      auto g = GetRecord<GatewayRecord>(txn, peer.name);
-      if (!g.ok() || g->revoked || g->cert_serial != peer.serial) {
-        return Status::PermissionDenied("gateway certificate '" + peer.name +
-                                        "' is not enrolled or was revoked");
-      }
-      p.vmsets = g->vmsets;
-      return Status::OK();
-    }
-    auto a = GetRecord<AdminRecord>(txn, peer.name);
-    if (!a.ok() || a->revoked || a->cert_serial != peer.serial || a->role != role) {
-      return Status::PermissionDenied("admin certificate '" + peer.name +
-                                      "' is not enrolled or was revoked");
-    }
-    p.vmsets = a->vmsets;
-    return Status::OK();
-  });
-  if (!s.ok()) return s.IsPermissionDenied() ? s : Status::PermissionDenied(s.message());
-  return p;
+  return AuthenticatePeer(store_, peer);
 }
 
 KmipService::Reply KmipService::Handle(ByteView request, const PeerIdentity& peer) {

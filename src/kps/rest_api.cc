@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "audit/audit_record.h"
+#include "kps/peer_auth.h"
 #include "kps/policy_validation.h"
 #include "util/logging.h"
 #include "util/uuid.h"
@@ -207,36 +208,11 @@ void RestApi::Audit(const ApiRequest& req, const PeerIdentity& peer, std::string
   r.object = std::string(object);
   r.result = std::string(result);
   r.reason = std::string(reason);
-  Status s =
-      store_.InTransaction([&](StoreTxn& txn) { return AppendAuditRecord(txn, r).status(); });
-  if (!s.ok()) CAFS_LOG_ERROR("audit record lost: {}", s.ToString());
+  AppendAuditRecordOrLog(store_, std::move(r));
 }
 
 Result<Principal> RestApi::Authenticate(const PeerIdentity& peer) {
-  CAFS_ASSIGN_OR_RETURN(Role role, ParseRole(peer.role));
-  Principal p;
-  p.name = peer.name;
-  p.role = role;
-  Status s = store_.InTransaction([&](StoreTxn& txn) -> Status {
-    if (role == Role::kGateway) {
-      auto g = GetRecord<GatewayRecord>(txn, peer.name);
-      if (!g.ok() || g->revoked || g->cert_serial != peer.serial) {
-        return Status::PermissionDenied("gateway certificate '" + peer.name +
-                                        "' is not enrolled or was revoked");
-      }
-      p.vmsets = g->vmsets;
-      return Status::OK();
-    }
-    auto a = GetRecord<AdminRecord>(txn, peer.name);
-    if (!a.ok() || a->revoked || a->cert_serial != peer.serial || a->role != role) {
-      return Status::PermissionDenied("admin certificate '" + peer.name +
-                                      "' is not enrolled or was revoked");
-    }
-    p.vmsets = a->vmsets;
-    return Status::OK();
-  });
-  if (!s.ok()) return s.IsPermissionDenied() ? s : Status::PermissionDenied(s.message());
-  return p;
+  return AuthenticatePeer(store_, peer);
 }
 
 Result<std::string> RestApi::BootstrapSecurityAdmin(const std::string& name) {

@@ -3,7 +3,6 @@
 #include <httplib.h>
 #include <openssl/ssl.h>
 
-#include "kps/file_util.h"
 #include "util/logging.h"
 
 namespace cafs::kps {
@@ -18,12 +17,11 @@ TlsServer::~TlsServer() = default;
 
 Result<std::unique_ptr<TlsServer>> TlsServer::Create(RestApi& api, const std::string& data_dir,
                                                      std::size_t max_body) {
-  const std::string cert = CertificateAuthority::ServerCertPath(data_dir);
-  const std::string key = CertificateAuthority::ServerKeyPath(data_dir);
-  const std::string ca = CertificateAuthority::CaCertPath(data_dir);
-  for (const auto& f : {cert, key, ca}) {
-    if (!FileExists(f)) return Status::NotFound(f + " missing: run `kpsd init` first");
-  }
+  CAFS_ASSIGN_OR_RETURN(const CertificateAuthority::ServerFiles files,
+                        CertificateAuthority::ServerFilesOf(data_dir));
+  const std::string& cert = files.cert;
+  const std::string& key = files.key;
+  const std::string& ca = files.ca;
   auto impl = std::make_unique<Impl>();
   impl->api = &api;
   impl->server = std::make_unique<httplib::SSLServer>([&](SSL_CTX& ctx) {
