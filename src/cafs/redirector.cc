@@ -4,6 +4,16 @@
 
 namespace cafs::core {
 
+std::optional<RedirectorName> SplitRedirectorName(std::string_view backing_name) {
+  const auto sep = backing_name.rfind(kRedirectorSeparator);
+  if (sep == std::string_view::npos || sep == 0 ||
+      sep + kRedirectorSeparator.size() == backing_name.size()) {
+    return std::nullopt;
+  }
+  return RedirectorName{backing_name.substr(0, sep),
+                        backing_name.substr(sep + kRedirectorSeparator.size())};
+}
+
 std::string EncodeRedirector(const Redirector& r) {
   return std::string(kRedirectorMagic) + "\nguid " + r.guid.ToString() + "\npath " + r.pool_path +
          "\n";

@@ -8,6 +8,7 @@
 // Pure functions; no I/O.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -17,6 +18,8 @@
 namespace cafs::core {
 
 inline constexpr std::string_view kRedirectorMagic = "CAFS-REDIRECTOR 1";
+// Between a file's name and its pool in the redirector's backing name: `disk.vmdk##pool_A`.
+inline constexpr std::string_view kRedirectorSeparator = "##";
 // A redirector being created has this prefix + the file GUID, and no "##": it is never listed.
 inline constexpr std::string_view kRedirectorTempPrefix = ".cafs-new-";
 
@@ -24,6 +27,15 @@ struct Redirector {
   Uuid guid;
   std::string pool_path;
 };
+
+// A redirector's backing-store name `name##pool` split at its last "##" (names may end in
+// '#', pool names never start with it), or nullopt for a name that is not a redirector's
+// (no "##", nothing before or after it): such regular files are not ours and stay hidden.
+struct RedirectorName {
+  std::string_view name;
+  std::string_view pool;
+};
+std::optional<RedirectorName> SplitRedirectorName(std::string_view backing_name);
 
 std::string EncodeRedirector(const Redirector& r);
 

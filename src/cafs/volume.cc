@@ -19,8 +19,6 @@ namespace cafs::core {
 
 namespace {
 
-constexpr std::string_view kTempPrefix = kRedirectorTempPrefix;
-
 // An owned file descriptor.
 class Fd {
  public:
@@ -401,14 +399,10 @@ Result<std::vector<DirEntry>> Volume::ReadDir(const std::string& rel) {
     if (name == "." || name == "..") continue;
     struct stat st {};
     if (::fstatat(::dirfd(dir), d->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-    // The last "##": names may end in '#', pool names never start with it (PoolMapper).
-    auto sep = name.rfind(kRedirectorSeparator);
     if (S_ISREG(st.st_mode)) {
-      if (sep == std::string::npos || sep == 0 ||
-          sep + kRedirectorSeparator.size() == name.size()) {
-        continue;  // not ours: hidden
-      }
-      name.resize(sep);
+      const auto split = SplitRedirectorName(name);
+      if (!split) continue;  // not ours: hidden
+      name.resize(split->name.size());
     } else if (!S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode)) {
       continue;
     }
@@ -501,7 +495,7 @@ Result<std::shared_ptr<OpenFile>> Volume::CreateFile(const std::string& rel, std
   // without "##"), then renamed into place, so a crash never leaves an empty redirector.
   const std::string backing_name =
       comps.back() + std::string(kRedirectorSeparator) + placement.pool;
-  const std::string temp_name = std::string(kTempPrefix) + params.file_guid.ToString();
+  const std::string temp_name = std::string(kRedirectorTempPrefix) + params.file_guid.ToString();
   Fd rfd(::openat(dir.get(), temp_name.c_str(),
                   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                   static_cast<mode_t>(mode & 07777)));

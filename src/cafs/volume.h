@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "cafs/attr.h"
+#include "cafs/redirector.h"
 #include "format/encrypted_file.h"
 #include "pool/pool_mapper.h"
 
@@ -82,7 +83,7 @@ class OpenFile {
 
 class Volume {
  public:
-  static constexpr std::string_view kRedirectorSeparator = "##";
+  static constexpr std::string_view kRedirectorSeparator = core::kRedirectorSeparator;
 
   // `backing_root` must be an existing directory (NotFound otherwise).
   static Result<std::unique_ptr<Volume>> Open(std::string backing_root, pool::PoolMapper* pools);

@@ -8,7 +8,6 @@
 #include <system_error>
 
 #include "cafs/redirector.h"
-#include "cafs/volume.h"
 #include "format/header_codec.h"
 #include "format/header_layout.h"
 #include "util/bytes.h"
@@ -99,14 +98,11 @@ class Checker {
           removed ? "removed" : "a create interrupted before its redirector was named", 0, removed);
       return;
     }
-    const auto sep = name.rfind(Volume::kRedirectorSeparator);
-    if (sep == std::string::npos || sep == 0 ||
-        sep + Volume::kRedirectorSeparator.size() == name.size()) {
-      return;  // not a redirector (the Volume hides it too), e.g. .cafs-lock
-    }
+    const auto split = SplitRedirectorName(name);
+    if (!split) return;  // not a redirector (the Volume hides it too), e.g. .cafs-lock
     ++report_.redirectors;
     Progress(false);
-    const std::string pool = name.substr(sep + Volume::kRedirectorSeparator.size());
+    const std::string pool(split->pool);
     auto text = ReadSmall(path);
     if (!text.ok()) {
       Add(Kind::kBadRedirector, "backing:" + rel, text.status().ToString());
