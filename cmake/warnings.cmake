@@ -1,4 +1,4 @@
-# Warning flags for all CAFS code. -Werror is on unless CAFS_WERROR=OFF.
+# Warning flags for all CAFS code. -Werror only with CAFS_WERROR=ON (developer and CI builds).
 # -Wnull-dereference is left out: GCC 12 reports false positives inside libstdc++ at -O2.
 set(CAFS_WARNING_FLAGS
   -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast -Wcast-align

@@ -19,7 +19,7 @@ step "clang-format check"
 scripts/check-format.sh
 
 step "build (release)"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAFS_WERROR=ON >/dev/null
 ninja -C build -j "$JOBS"
 
 step "tests (release)"
@@ -27,7 +27,7 @@ step "tests (release)"
 
 if [ "${CAFS_SKIP_SANITIZE:-0}" != 1 ]; then
   step "build (ASan + UBSan)"
-  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCAFS_SANITIZE=ON \
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCAFS_SANITIZE=ON -DCAFS_WERROR=ON \
     -DCAFS_BENCH=OFF >/dev/null
   ninja -C build-asan -j "$JOBS"
   step "tests (ASan + UBSan)"

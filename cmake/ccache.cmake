@@ -1,0 +1,26 @@
+# Compiler cache (docs/ci.md "Compiler cache"): every tree (release, ASan, fuzz, a user's)
+# compiles through ccache when it is installed, so a CI run in a fresh clone in another
+# folder reuses what the developer's own build compiled:
+# - base_dir = the source tree: absolute paths below it are hashed as relative ones;
+# - hash_dir off: the build directory (DW_AT_comp_dir of the -g builds) is not hashed
+#   (a cached object keeps the comp_dir of the tree that compiled it first);
+# - sloppiness for precompiled headers (pch_defines, time_macros) and for headers written
+#   just before the compile (include_file_mtime/ctime: the PCH itself, generated files);
+# - an explicit max_size, since free disk on these machines can run low.
+# The cache directory is ccache's default (~/.cache/ccache); CCACHE_DIR overrides it.
+# -DCAFS_CCACHE=OFF compiles without it.
+option(CAFS_CCACHE "Compile through ccache when it is installed" ON)
+set(CAFS_CCACHE_MAXSIZE "8G" CACHE STRING "ccache max_size for CAFS builds")
+find_program(CAFS_CCACHE_PROGRAM ccache)
+if(CAFS_CCACHE AND CAFS_CCACHE_PROGRAM)
+  set(CAFS_CCACHE_LAUNCHER
+      ${CMAKE_COMMAND} -E env
+      CCACHE_BASEDIR=${PROJECT_SOURCE_DIR}
+      CCACHE_NOHASHDIR=1
+      CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
+      CCACHE_MAXSIZE=${CAFS_CCACHE_MAXSIZE}
+      ${CAFS_CCACHE_PROGRAM})
+  set(CMAKE_C_COMPILER_LAUNCHER ${CAFS_CCACHE_LAUNCHER})
+  set(CMAKE_CXX_COMPILER_LAUNCHER ${CAFS_CCACHE_LAUNCHER})
+  message(STATUS "ccache: ${CAFS_CCACHE_PROGRAM} (max_size ${CAFS_CCACHE_MAXSIZE})")
+endif()
