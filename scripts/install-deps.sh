@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   # toolchain
-  build-essential g++ cmake ninja-build pkg-config git clang clang-format libclang-rt-14-dev ccache
+  build-essential g++ cmake ninja-build pkg-config git clang clang-format libclang-rt-14-dev ccache mold
   # libraries (ARCHITECTURE.md section 2)
   libssl-dev openssl libpugixml-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libsqlite3-dev sqlite3 libpq-dev libasio-dev libcpp-httplib-dev libfuse3-dev fuse3

@@ -2,6 +2,9 @@
 # The one test command (README; .ci/run calls exactly this):
 #   installs the Debian packages, builds (release + ASan/UBSan + libFuzzer), runs every test
 #   under CTest in parallel, and runs each fuzzer for a bounded time.
+# It prints each stage's wall time, ccache hit rate and test count in a table at the end (also
+# when a stage fails), the load average at start and end, and a "BUDGET" warning line for any
+# stage over its share of the CI budget (docs/ci.md).
 # Environment: CAFS_FUZZ_SECONDS (default 20 per target), CAFS_SKIP_SANITIZE=1,
 #   CAFS_SKIP_FUZZ=1 to shorten a local run; JOBS (default: nproc).
 set -euo pipefail
@@ -9,41 +12,32 @@ cd "$(dirname "$0")/.."
 
 JOBS=${JOBS:-$(nproc)}
 FUZZ_SECONDS=${CAFS_FUZZ_SECONDS:-20}
+# shellcheck source=scripts/lib/stages.sh
+source scripts/lib/stages.sh
 
-step() { printf '\n==== %s ====\n' "$*"; }
+# Budget shares in seconds on an idle 2-core machine (docs/ci.md): builds 30 min, tests
+# 25 min, fuzzers 5 min; the whole run 60 min.
+stages_init 3600
 
-step "dependencies"
-scripts/install-deps.sh
+stage dependencies 600 -- scripts/install-deps.sh
+stage "clang-format check" 60 -- scripts/check-format.sh
 
-step "clang-format check"
-scripts/check-format.sh
-
-step "build (release)"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAFS_WERROR=ON >/dev/null
-ninja -C build -j "$JOBS"
-
-step "tests (release)"
-(cd build && ctest --output-on-failure -j "$JOBS" --timeout 600)
+stage "build (release)" 900 --ccache -- build_tree build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+stage "tests (release)" 720 --ctest -- run_ctest build --timeout 600
 
 if [ "${CAFS_SKIP_SANITIZE:-0}" != 1 ]; then
-  step "build (ASan + UBSan)"
-  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCAFS_SANITIZE=ON -DCAFS_WERROR=ON \
-    -DCAFS_BENCH=OFF >/dev/null
-  ninja -C build-asan -j "$JOBS"
-  step "tests (ASan + UBSan)"
-  (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-    ctest --output-on-failure -j "$JOBS" --timeout 900 -LE no_sanitize)
+  stage "build (ASan + UBSan)" 600 --ccache -- build_tree build-asan -DCMAKE_BUILD_TYPE=Debug \
+    -DCAFS_SANITIZE=ON -DCAFS_BENCH=OFF
+  export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
+  stage "tests (ASan + UBSan)" 780 --ctest -- run_ctest build-asan --timeout 900 -LE no_sanitize
 fi
 
 if [ "${CAFS_SKIP_FUZZ:-0}" != 1 ]; then
-  step "fuzzers (libFuzzer, ${FUZZ_SECONDS}s each)"
-  cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAFS_FUZZ=ON \
-    -DCAFS_TESTS=OFF -DCAFS_BENCH=OFF -DCAFS_WERROR=ON \
-    -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >/dev/null
-  # Build only the *_fuzzer targets (and what they link), not every library and app.
-  mapfile -t fuzz_targets < <(ninja -C build-fuzz -t targets all | sed -n 's/^\([A-Za-z0-9_]*_fuzzer\): .*/\1/p' | sort -u)
-  if [ ${#fuzz_targets[@]} -gt 0 ]; then ninja -C build-fuzz -j "$JOBS" "${fuzz_targets[@]}"; fi
-  scripts/run-fuzzers.sh build-fuzz "$FUZZ_SECONDS"
+  # Only the *_fuzzer targets (and what they link), not every library and app.
+  stage "build (fuzz)" 240 --ccache -- build_tree build-fuzz --targets '_fuzzer$' \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAFS_FUZZ=ON -DCAFS_TESTS=OFF -DCAFS_BENCH=OFF \
+    -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
+  stage "fuzzers (${FUZZ_SECONDS}s each)" 300 -- scripts/run-fuzzers.sh build-fuzz "$FUZZ_SECONDS"
 fi
 
-step "all tests passed"
+stages_done
