@@ -1,10 +1,12 @@
 #include "unit/kps/postgres_server.h"
 
+#include <libpq-fe.h>
 #include <pwd.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 
 namespace cafs::kps::testing {
@@ -29,7 +31,43 @@ int Run(const std::string& cmd) {
   return std::system(full.c_str());
 }
 
+// Runs one SQL command on `uri`; false with `why` set on failure.
+bool Exec(const std::string& uri, const std::string& sql, std::string* why) {
+  PGconn* c = PQconnectdb(uri.c_str());
+  bool ok = PQstatus(c) == CONNECTION_OK;
+  if (ok) {
+    PGresult* r = PQexec(c, sql.c_str());
+    ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+  }
+  if (!ok) *why = sql + ": " + PQerrorMessage(c);
+  PQfinish(c);
+  return ok;
+}
+
 }  // namespace
+
+bool PostgresServer::UseFixture(const std::string& uri_file, std::string* why) {
+  std::ifstream in(uri_file);
+  std::string uri;
+  if (!std::getline(in, uri) || uri.empty()) {
+    *why = "no fixture URI in " + uri_file;
+    return false;
+  }
+  const std::string db = "cafs_test_" + std::to_string(::getpid());
+  std::string ignored;
+  Exec(uri, "DROP DATABASE IF EXISTS " + db, &ignored);  // a crashed earlier process's
+  if (!Exec(uri, "CREATE DATABASE " + db, why)) return false;
+  const std::string prefix = "postgresql://postgres@/postgres?";
+  if (uri.rfind(prefix, 0) != 0) {
+    *why = "unexpected fixture URI " + uri;
+    return false;
+  }
+  fixture_uri_ = uri;
+  database_ = db;
+  uri_ = "postgresql://postgres@/" + db + "?" + uri.substr(prefix.size());
+  return true;
+}
 
 bool PostgresServer::Start(std::string* why) {
   bin_ = FindBin();
@@ -75,6 +113,11 @@ bool PostgresServer::Start(std::string* why) {
 }
 
 void PostgresServer::Stop() {
+  if (!database_.empty()) {
+    std::string ignored;
+    Exec(fixture_uri_, "DROP DATABASE IF EXISTS " + database_ + " WITH (FORCE)", &ignored);
+    database_.clear();
+  }
   if (running_) {
     Run(bin_ + "/pg_ctl -D " + dir_ + "/data -m immediate -w stop >/dev/null 2>&1");
     running_ = false;
@@ -90,7 +133,10 @@ PostgresServer* PostgresServer::Shared(std::string* why) {
   static std::string failure;
   static PostgresServer* server = [] {
     auto* s = new PostgresServer();
-    if (!s->Start(&failure)) {
+    const char* uri_file = std::getenv("CAFS_TEST_POSTGRES_URI_FILE");
+    const bool fixture = uri_file != nullptr && std::filesystem::exists(uri_file) &&
+                         s->UseFixture(uri_file, &failure);
+    if (!fixture && !s->Start(&failure)) {
       s->Stop();
       delete s;
       return static_cast<PostgresServer*>(nullptr);
