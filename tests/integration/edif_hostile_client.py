@@ -273,77 +273,83 @@ def nbd_suite(args):
     export = args.export
     r = Runner(args)
 
-    def closes(fn):
-        def run():
-            c = Conn(tcp, evil)
-            try:
-                fn(c)
-                expect(c.closed_by_peer(), "server did not close the connection")
-            finally:
-                c.close()
-        return run
+    def handshake_attacks(target, src, name, label):
+        """Malformed negotiation against `target` (TCP from `src`, or a Unix socket path)."""
+        def closes(fn):
+            def run():
+                c = Conn(target, src)
+                try:
+                    fn(c)
+                    expect(c.closed_by_peer(), "server did not close the connection")
+                finally:
+                    c.close()
+            return run
 
-    def answers(option, data, want):
-        def run():
-            c = Conn(tcp, evil)
+        def answers(option, data, want):
+            def run():
+                c = Conn(target, src)
+                try:
+                    c.greeting()
+                    c.option(option, data)
+                    _, rtype, _ = c.option_reply()
+                    expect(rtype == want, "option %d: reply %#x, want %#x" % (option, rtype, want))
+                    c.option(OPT_ABORT)
+                    _, rtype, _ = c.option_reply()
+                    expect(rtype == REP_ACK, "ABORT not acknowledged")
+                finally:
+                    c.close()
+            return run
+
+        def go_refused(name, want=REP_ERR_UNKNOWN):
+            def run():
+                c = Conn(target, src)
+                try:
+                    c.greeting()
+                    rtype, _ = c.go(name)
+                    expect(rtype == want, "GO %r: reply %#x, want %#x" % (name[:40], rtype, want))
+                finally:
+                    c.close()
+            return run
+
+        def name_len_lie():
+            c = Conn(target, src)
             try:
                 c.greeting()
-                c.option(option, data)
+                c.option(OPT_GO, struct.pack(">I", 4000) + b"x" * 10 + struct.pack(">H", 0))
                 _, rtype, _ = c.option_reply()
-                expect(rtype == want, "option %d: reply %#x, want %#x" % (option, rtype, want))
-                c.option(OPT_ABORT)
-                _, rtype, _ = c.option_reply()
-                expect(rtype == REP_ACK, "ABORT not acknowledged")
+                expect(rtype == REP_ERR_INVALID, "GO with a lying name length: %#x" % rtype)
             finally:
                 c.close()
-        return run
 
-    def go_refused(name, want=REP_ERR_UNKNOWN):
-        def run():
-            c = Conn(tcp, evil)
-            try:
-                c.greeting()
-                rtype, _ = c.go(name)
-                expect(rtype == want, "GO %r: reply %#x, want %#x" % (name[:40], rtype, want))
-            finally:
-                c.close()
-        return run
+        # Handshake.
+        r.run(label + "bad client flags", closes(lambda c: c.greeting(0xFFFFFFFF)))
+        r.run(label + "bad option magic", closes(lambda c: (c.greeting(), c.send(b"\x01" * 16))))
+        r.run(label + "option length 4 GiB", closes(
+            lambda c: (c.greeting(), c.send(struct.pack(">QII", IHAVEOPT, OPT_GO, 0xFFFFFFFF)))))
+        r.run(label + "option length 64 KiB + 1", closes(
+            lambda c: (c.greeting(), c.send(struct.pack(">QII", IHAVEOPT, 99, 65537) + b"a" * 4096))))
+        r.run(label + "unknown option with a 64 KiB payload", answers(0x7FFF1234, os.urandom(65536),
+                                                              REP_ERR_UNSUP))
+        r.run(label + "STARTTLS / STRUCTURED_REPLY / EXTENDED_HEADERS", lambda: [
+            answers(o, b"", REP_ERR_UNSUP)() for o in (OPT_STARTTLS, OPT_STRUCTURED_REPLY,
+                                                       OPT_EXTENDED_HEADERS)])
+        r.run(label + "LIST with data", answers(OPT_LIST, b"junk", REP_ERR_INVALID))
+        r.run(label + "GO with a lying name length", name_len_lie)
+        r.run(label + "GO: non-UTF-8 export name", go_refused(b"\xff\xfe\x80" + name.encode()))
+        r.run(label + "GO: export name with '#'", go_refused(name + "#"))
+        r.run(label + "GO: '#'-only and NUL names", lambda: [go_refused(n)() for n in (b"#", b"##", b"a\0b")])
+        r.run(label + "GO: name of 4097 bytes", go_refused(b"n" * 4097, REP_ERR_INVALID))
+        r.run(label + "EXPORT_NAME non-UTF-8", closes(
+            lambda c: (c.greeting(), c.option(OPT_EXPORT_NAME, b"\xc3\x28\xff#"))))
+        r.run(label + "old-style client asks LIST", closes(lambda c: (c.greeting(0), c.option(OPT_LIST))))
+        r.run(label + "truncated option payload", lambda: [
+            (lambda c: (c.greeting(), c.send(struct.pack(">QII", IHAVEOPT, OPT_GO, 100) + b"abc"),
+                        c.close()))(Conn(target, src))])
+        r.run(label + "4 KiB of random bytes", closes(lambda c: (c.recv_exact(18), c.send(os.urandom(4096)))))
 
-    def name_len_lie():
-        c = Conn(tcp, evil)
-        try:
-            c.greeting()
-            c.option(OPT_GO, struct.pack(">I", 4000) + b"x" * 10 + struct.pack(">H", 0))
-            _, rtype, _ = c.option_reply()
-            expect(rtype == REP_ERR_INVALID, "GO with a lying name length: %#x" % rtype)
-        finally:
-            c.close()
-
-    # Handshake.
-    r.run("bad client flags", closes(lambda c: c.greeting(0xFFFFFFFF)))
-    r.run("bad option magic", closes(lambda c: (c.greeting(), c.send(b"\x01" * 16))))
-    r.run("option length 4 GiB", closes(
-        lambda c: (c.greeting(), c.send(struct.pack(">QII", IHAVEOPT, OPT_GO, 0xFFFFFFFF)))))
-    r.run("option length 64 KiB + 1", closes(
-        lambda c: (c.greeting(), c.send(struct.pack(">QII", IHAVEOPT, 99, 65537) + b"a" * 4096))))
-    r.run("unknown option with a 64 KiB payload", answers(0x7FFF1234, os.urandom(65536),
-                                                          REP_ERR_UNSUP))
-    r.run("STARTTLS / STRUCTURED_REPLY / EXTENDED_HEADERS", lambda: [
-        answers(o, b"", REP_ERR_UNSUP)() for o in (OPT_STARTTLS, OPT_STRUCTURED_REPLY,
-                                                   OPT_EXTENDED_HEADERS)])
-    r.run("LIST with data", answers(OPT_LIST, b"junk", REP_ERR_INVALID))
-    r.run("GO with a lying name length", name_len_lie)
-    r.run("GO: non-UTF-8 export name", go_refused(b"\xff\xfe\x80" + export.encode()))
-    r.run("GO: export name with '#'", go_refused(export + "#"))
-    r.run("GO: '#'-only and NUL names", lambda: [go_refused(n)() for n in (b"#", b"##", b"a\0b")])
-    r.run("GO: name of 4097 bytes", go_refused(b"n" * 4097, REP_ERR_INVALID))
-    r.run("EXPORT_NAME non-UTF-8", closes(
-        lambda c: (c.greeting(), c.option(OPT_EXPORT_NAME, b"\xc3\x28\xff#"))))
-    r.run("old-style client asks LIST", closes(lambda c: (c.greeting(0), c.option(OPT_LIST))))
-    r.run("truncated option payload", lambda: [
-        (lambda c: (c.greeting(), c.send(struct.pack(">QII", IHAVEOPT, OPT_GO, 100) + b"abc"),
-                    c.close()))(Conn(tcp, evil))])
-    r.run("4 KiB of random bytes", closes(lambda c: (c.recv_exact(18), c.send(os.urandom(4096)))))
+    handshake_attacks(tcp, evil, export, "")
+    if args.unix:
+        handshake_attacks(args.unix, None, args.unix_export, "unix: ")
 
     # Transmission.
     def tx(fn):
@@ -675,6 +681,8 @@ def main():
     n = sub.add_parser("nbd")
     n.add_argument("--tcp", required=True)
     n.add_argument("--export", required=True)
+    n.add_argument("--unix", help="also attack the negotiation on this Unix socket")
+    n.add_argument("--unix-export", default="mailbox")
     n.add_argument("--evil-source", default="127.0.0.2")
     n.add_argument("--flood", type=int, default=300)
     n.add_argument("--per-address-cap", type=int, default=16)

@@ -5,7 +5,9 @@
 # offsets/lengths, over-limit lengths, truncated payloads, unknown commands and flags), idle
 # connection floods and byte-a-second clients from 127.0.0.2, many concurrent clients. After
 # each attack qemu-io (a client we did not write) writes and reads a pattern through the export
-# within 5 s and both daemons still run (tests/integration/edif_hostile_client.py).
+# within 5 s and both daemons still run (tests/integration/edif_hostile_client.py). The
+# negotiation attacks run again on the host port's mailbox disk (a Unix socket), and qemu-io
+# must also read that disk's reserved region within 5 s.
 # Usage: edif_nbd_hostile_test.sh EDIFD     Exit 77 when a tool is missing.
 set -u
 EDIFD=$1
@@ -35,10 +37,14 @@ P=\$(( CHECK_N % 250 + 1 ))
 OUT=\$(timeout 5 qemu-io -f raw "nbd://127.0.0.1:$PORT/array1-lun0" \
   -c "write -P \$P 1M 64k" -c "read -P \$P 1M 64k" 2>&1) || { echo "\$OUT"; exit 1; }
 if grep -qiE "Pattern verification failed|error" <<< "\$OUT"; then echo "\$OUT"; exit 1; fi
+OUT=\$(timeout 5 qemu-io -f raw -r "nbd+unix:///mailbox?socket=$DIR/hba0-mbox.sock" \
+  -c "read -P 0 0 32k" 2>&1) || { echo "\$OUT"; exit 1; }
+if grep -qiE "Pattern verification failed|error" <<< "\$OUT"; then echo "\$OUT"; exit 1; fi
 CHECK
 
 timeout 150 python3 "$HERE/edif_hostile_client.py" nbd --tcp "127.0.0.1:$PORT" \
-  --export array1-lun0 --check "bash $DIR/check.sh" --pid "$HPID" --pid "$TPID" \
+  --export array1-lun0 --unix "$DIR/hba0-mbox.sock" --check "bash $DIR/check.sh" \
+  --pid "$HPID" --pid "$TPID" \
   || fail "hostile NBD clients"
 
 edif_sanitizer_clean "$DIR"/*.log || fail "sanitizer report"
