@@ -67,6 +67,14 @@ Agent::~Agent() { self_.reset(); }
 void Agent::Begin() {
   if (begun_) return;
   begun_ = true;
+  // Request ids start at a random point: another writer of the disk cannot make the driver
+  // answer one of ours (e.g. with old_epoch) without reading the disk first.
+  if (!crypto::RandomBytes(
+           MutableByteView(reinterpret_cast<std::uint8_t*>(&next_req_id_), sizeof next_req_id_))
+           .ok()) {
+    CAFS_LOG_ERROR("RNG failure");
+  }
+  next_req_id_ = (next_req_id_ >> 1) + 1;  // nonzero, far from wrapping
   for (std::size_t i = 0; i < config_.posted_reads; ++i) PostRead();
   StartApp();
 }
@@ -109,7 +117,8 @@ void Agent::Send(MessageType type, Bytes payload, ResultHandler on_result) {
     CAFS_LOG_ERROR("cannot encode {}: {}", mbx::MessageTypeName(type), encoded.status().ToString());
     return;
   }
-  if (on_result) pending_[h.req_id] = std::move(on_result);
+  pending_[h.req_id] = std::move(on_result);  // an empty handler still marks it as ours
+  while (pending_.size() > kMaxPendingRequests) pending_.erase(pending_.begin());
   last_sent_ = Now();
   WriteWithRetry(std::make_shared<Bytes>(std::move(encoded).value()), 3);
 }
@@ -287,11 +296,15 @@ void Agent::Dispatch(const mbx::Message& m) {
     if (r->err != 0) ++stats_.error_results;
     auto it = pending_.find(h.req_id);
     ResultHandler handler;
+    const bool ours = it != pending_.end();
     if (it != pending_.end()) {
       handler = std::move(it->second);
       pending_.erase(it);
     }
-    if ((r->mailbox_error == mbx::MailboxError::kOldEpoch ||
+    // Only an answer to one of our own requests says anything about our session: RESULTs
+    // for what another writer of the disk sent (req_id 0 or unknown) are logged, not obeyed.
+    if (ours &&
+        (r->mailbox_error == mbx::MailboxError::kOldEpoch ||
          r->mailbox_error == mbx::MailboxError::kNotStarted) &&
         r->req_type != MessageType::kAppStart && (started_ || !starting_)) {
       CAFS_LOG_WARN("driver says {} ({}): starting again", mbx::MailboxErrorName(r->mailbox_error),

@@ -173,7 +173,10 @@ class Agent {
   mailbox::Nonce pending_chal_nonce_{};  // driver nonce of the challenge being answered
   std::uint64_t next_seq_ = 1;
   std::uint64_t next_req_id_ = 1;
-  std::map<std::uint64_t, ResultHandler> pending_;          // by req_id
+  // Requests sent and not yet answered, by req_id (oldest dropped beyond kMaxPendingRequests);
+  // the handler may be empty.
+  static constexpr std::size_t kMaxPendingRequests = 4096;
+  std::map<std::uint64_t, ResultHandler> pending_;
   std::set<std::pair<std::uint64_t, std::uint64_t>> seen_;  // (epoch, seq) upstream
   std::chrono::milliseconds keepalive_interval_{20'000};
   std::chrono::steady_clock::time_point last_sent_{};

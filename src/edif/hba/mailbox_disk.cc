@@ -16,9 +16,17 @@ nbd::BlockSizeConstraints MailboxDisk::BlockSizes() const {
 }
 
 void MailboxDisk::Read(std::uint64_t offset, std::uint32_t length, ReadCallback done) {
+  ReadFor(nullptr, offset, length, std::move(done));
+}
+
+void MailboxDisk::ReadFor(const nbd::RequesterOpen& requester, std::uint64_t offset,
+                          std::uint32_t length, ReadCallback done) {
   auto shared = std::make_shared<ReadCallback>(std::move(done));
-  Status s = endpoint_.Read(offset, length,
-                            [shared](Bytes data) { (*shared)(Status::OK(), std::move(data)); });
+  mailbox::MailboxEndpoint::StillWanted wanted;
+  if (requester != nullptr) wanted = [requester] { return requester->load(); };
+  Status s = endpoint_.Read(
+      offset, length, [shared](Bytes data) { (*shared)(Status::OK(), std::move(data)); },
+      std::move(wanted));
   if (!s.ok()) (*shared)(s, {});
 }
 

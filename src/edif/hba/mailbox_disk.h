@@ -22,6 +22,9 @@ class MailboxDisk final : public nbd::BlockDevice {
   nbd::BlockSizeConstraints BlockSizes() const override;
 
   void Read(std::uint64_t offset, std::uint32_t length, ReadCallback done) override;
+  // A parked READ of a connection that closed is dropped, not handed a message.
+  void ReadFor(const nbd::RequesterOpen& requester, std::uint64_t offset, std::uint32_t length,
+               ReadCallback done) override;
   void Write(std::uint64_t offset, Bytes data, bool fua, DoneCallback done) override;
   void Flush(DoneCallback done) override;
   void Trim(std::uint64_t offset, std::uint32_t length, DoneCallback done) override;

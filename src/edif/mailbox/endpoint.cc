@@ -3,6 +3,7 @@
 #include <string.h>  // explicit_bzero
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 #include "crypto/rng.h"
@@ -162,6 +163,11 @@ void MailboxEndpoint::Process(Message message) {
                      Reply::FromStatus(MailboxStatus(MailboxError::kStaleSeq,
                                                      "seq older than the replay window")),
                      false);
+  } else if (h.seq > highest_seq_ && h.seq - highest_seq_ > config_.replay_window) {
+    PostResultLocked(h,
+                     Reply::FromStatus(MailboxStatus(MailboxError::kStaleSeq,
+                                                     "seq more than the replay window ahead")),
+                     false);
   } else {
     highest_seq_ = std::max(highest_seq_, h.seq);
     while (!result_cache_.empty() && highest_seq_ >= config_.replay_window &&
@@ -210,25 +216,28 @@ void MailboxEndpoint::Process(Message message) {
 Reply MailboxEndpoint::HandleAppStartLocked(const Header& h, const AppStart& app,
                                             bool& started_now) {
   started_now = false;
+  auto pending = std::find_if(challenges_.begin(), challenges_.end(),
+                              [&](const Challenge& c) { return c.agent_nonce == app.agent_nonce; });
   if (app.phase == AppStartPhase::kHello) {
-    if (!challenge_ || challenge_->agent_nonce != app.agent_nonce) {
+    if (pending == challenges_.end()) {
       Challenge c{};
       c.agent_nonce = app.agent_nonce;
       c.epoch = epoch_ + 1;
       const Status s = crypto::RandomBytes(c.driver_nonce);
       if (!s.ok()) return Reply::FromStatus(s);
-      challenge_ = c;
+      if (challenges_.size() >= kMaxChallenges) challenges_.pop_front();
+      challenges_.push_back(c);
+      pending = std::prev(challenges_.end());
     }
-    return Reply::WithPayload(
-        MessageType::kAppChallenge,
-        EncodePayload(AppChallenge{challenge_->driver_nonce, challenge_->epoch}));
+    return Reply::WithPayload(MessageType::kAppChallenge,
+                              EncodePayload(AppChallenge{pending->driver_nonce, pending->epoch}));
   }
-  if (!challenge_ || challenge_->agent_nonce != app.agent_nonce) {
+  if (pending == challenges_.end()) {
     return Reply::FromStatus(
         MailboxStatus(MailboxError::kNoChallenge, "APP_START PROVE without a matching HELLO"));
   }
-  const Challenge c = *challenge_;
-  challenge_.reset();  // single use
+  const Challenge c = *pending;
+  challenges_.erase(pending);  // single use
   if (h.epoch != c.epoch) {
     return Reply::FromStatus(
         MailboxStatus(MailboxError::kOldEpoch, "APP_START PROVE must carry the challenge epoch"));
@@ -249,6 +258,7 @@ Reply MailboxEndpoint::HandleAppStartLocked(const Header& h, const AppStart& app
   }
   Result<Proof> driver_proof = ComputeProof(secret_.view(), ProofRole::kDriver, in);
   if (!driver_proof.ok()) return Reply::FromStatus(driver_proof.status());
+  challenges_.clear();  // they all name the epoch this APP_START opens
   ResetSessionLocked(c.epoch);
   started_ = true;
   highest_seq_ = h.seq;
@@ -335,8 +345,21 @@ Bytes MailboxEndpoint::MakeNopLocked(std::size_t length, std::uint16_t flags) {
   return out;
 }
 
+void MailboxEndpoint::DropUnwantedLocked(std::vector<Completion>& out) {
+  for (auto it = parked_.begin(); it != parked_.end();) {
+    if (it->wanted && !it->wanted()) {
+      ++stats_.abandoned_reads;
+      out.emplace_back(std::move(it->done), MakeNopLocked(it->length, 0));
+      it = parked_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 void MailboxEndpoint::CompleteReadsLocked(std::vector<Completion>& out) {
   const TimePoint now = clock_.MonotonicNow();
+  if (!queue_.empty()) DropUnwantedLocked(out);  // a message must not go to a reader that left
   while (!parked_.empty() && !queue_.empty()) {
     Parked p = std::move(parked_.front());
     parked_.pop_front();
@@ -361,7 +384,8 @@ void MailboxEndpoint::CompleteReadsLocked(std::vector<Completion>& out) {
   }
 }
 
-Status MailboxEndpoint::Read(std::uint64_t offset, std::size_t length, ReadCallback done) {
+Status MailboxEndpoint::Read(std::uint64_t offset, std::size_t length, ReadCallback done,
+                             StillWanted wanted) {
   if (offset % kSectorSize != 0 || length == 0 || length % kSectorSize != 0) {
     return MailboxStatus(MailboxError::kMisaligned, "read is not whole sectors");
   }
@@ -369,21 +393,25 @@ Status MailboxEndpoint::Read(std::uint64_t offset, std::size_t length, ReadCallb
     done(Bytes(length, 0));
     return Status::OK();
   }
-  return ParkRead(length, std::move(done));
+  return ParkRead(length, std::move(done), std::move(wanted));
 }
 
-Status MailboxEndpoint::ParkRead(std::size_t length, ReadCallback done) {
+Status MailboxEndpoint::ParkRead(std::size_t length, ReadCallback done, StillWanted wanted) {
   if (length == 0 || length % kSectorSize != 0) {
     return MailboxStatus(MailboxError::kMisaligned, "read is not whole sectors");
   }
   std::vector<Completion> completions;
   {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     if (shutdown_) return Status::Unavailable("mailbox endpoint shut down");
+    if (parked_.size() >= config_.max_parked) DropUnwantedLocked(completions);
     if (parked_.size() >= config_.max_parked) {
+      lock.unlock();
+      RunCompletions(completions);
       return Status::Unavailable("too many parked mailbox reads");
     }
-    parked_.push_back(Parked{length, std::move(done), clock_.MonotonicNow() + config_.nop_timeout});
+    parked_.push_back(Parked{length, std::move(done), clock_.MonotonicNow() + config_.nop_timeout,
+                             std::move(wanted)});
     CompleteReadsLocked(completions);
   }
   RunCompletions(completions);
@@ -472,7 +500,7 @@ void MailboxEndpoint::ResetEpoch(std::uint64_t new_epoch, std::uint32_t reason) 
   {
     std::lock_guard lock(mu_);
     was_started = started_;
-    challenge_.reset();
+    challenges_.clear();
     ResetSessionLocked(new_epoch);
     Header h;
     h.type = MessageType::kEpochReset;

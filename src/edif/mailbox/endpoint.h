@@ -11,7 +11,10 @@
 //   - APP_START challenge-response (app_auth.h); each successful APP_START opens a new epoch
 //     (old epoch messages get RESULT kOldEpoch), clears the upstream queue and resets seqs.
 //   - downstream seq: a seq seen in the last `replay_window` requests is answered again with
-//     its cached RESULT (flag kFlagRetransmit) and not executed twice; older -> kStaleSeq.
+//     its cached RESULT (flag kFlagRetransmit) and not executed twice; older, or more than
+//     `replay_window` above the highest seen (one record must not make every later seq
+//     stale) -> kStaleSeq.
+//   - up to kMaxChallenges APP_START challenges pending at once (by agent nonce).
 //   - upstream: Post() assigns epoch/seq/ack_seq and completes the oldest parked read with as
 //     many queued messages as fit; a parked read with nothing to say completes with a NOP
 //     after `nop_timeout`; events posted with kFlagAckRequired are delivered again (same seq,
@@ -114,12 +117,18 @@ struct EndpointStats {
   std::uint64_t redelivered = 0;
   std::uint64_t unacked_dropped = 0;
   std::uint64_t queue_overflows = 0;
+  std::uint64_t abandoned_reads = 0;  // parked reads dropped because their reader left
 };
 
 class MailboxEndpoint {
  public:
   // Called exactly once with `length` bytes: packed upstream messages (or zeros).
   using ReadCallback = std::function<void(Bytes data)>;
+  // Whether the reader of a parked read still wants it (its NBD connection is open). Called
+  // with the endpoint's lock held: must be cheap and must not call back into the endpoint.
+  // A parked read no longer wanted is completed with a NOP and never given a message, and it
+  // does not count against max_parked. Empty: always wanted.
+  using StillWanted = std::function<bool()>;
 
   // `secret` (>= 16 bytes) is the provisioned APP_START secret.
   MailboxEndpoint(EndpointConfig config, SecureBuffer secret, MailboxDelegate& delegate,
@@ -136,12 +145,12 @@ class MailboxEndpoint {
 
   // A READ of `length` bytes at `offset`. In the reserved region: `done(zeros)` at once.
   // Otherwise parked (see ParkRead). Errors (then `done` is never called): kMisaligned.
-  Status Read(std::uint64_t offset, std::size_t length, ReadCallback done);
+  Status Read(std::uint64_t offset, std::size_t length, ReadCallback done, StillWanted wanted = {});
 
   // Parks a read of `length` bytes (whole sectors, >= 1 sector). Completed in FIFO order
   // by Post()/Tick(). Errors: kMisaligned; Unavailable after Shutdown() or when max_parked
-  // reads are already parked.
-  Status ParkRead(std::size_t length, ReadCallback done);
+  // reads (still wanted) are already parked.
+  Status ParkRead(std::size_t length, ReadCallback done, StillWanted wanted = {});
 
   // Queues an upstream message (not RESULT: those are made by the endpoint). Flags may
   // include kFlagAckRequired. Errors: kPayloadTooLong; kQueueFull (oldest kept, new dropped).
@@ -176,6 +185,7 @@ class MailboxEndpoint {
     std::size_t length;
     ReadCallback done;
     TimePoint deadline;
+    StillWanted wanted;
   };
   struct Outgoing {
     std::uint64_t seq;
@@ -205,6 +215,8 @@ class MailboxEndpoint {
                         std::uint16_t flags = 0);
   Bytes MakeNopLocked(std::size_t length, std::uint16_t flags);
   void CompleteReadsLocked(std::vector<Completion>& out);
+  // Completes (with a NOP) every parked read whose reader is gone.
+  void DropUnwantedLocked(std::vector<Completion>& out);
   void ResetSessionLocked(std::uint64_t new_epoch);
   Reply HandleAppStartLocked(const Header& h, const AppStart& app, bool& started_now);
   void Process(Message message);
@@ -218,7 +230,10 @@ class MailboxEndpoint {
   std::uint64_t epoch_;
   bool started_ = false;
   bool shutdown_ = false;
-  std::optional<Challenge> challenge_;
+  // Pending APP_START challenges, oldest first, at most kMaxChallenges: a HELLO from another
+  // writer of the disk does not void the one an agent is answering.
+  static constexpr std::size_t kMaxChallenges = 16;
+  std::deque<Challenge> challenges_;
   TimePoint last_downstream_{};
   // Downstream seq tracking for the current epoch.
   std::uint64_t highest_seq_ = 0;

@@ -6,6 +6,11 @@
 
 namespace cafs::edif::nbd {
 
+void BlockDevice::ReadFor(const RequesterOpen& /*requester*/, std::uint64_t offset,
+                          std::uint32_t length, ReadCallback done) {
+  Read(offset, length, std::move(done));
+}
+
 void BlockDevice::WriteZeroes(std::uint64_t offset, std::uint32_t length, bool fua,
                               DoneCallback done) {
   Write(offset, Bytes(length, 0), fua, std::move(done));

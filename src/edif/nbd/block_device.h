@@ -19,6 +19,7 @@
 // Errors are Status values; the server maps them to NBD errors in one place (nbd/errors.h).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -41,6 +42,10 @@ struct DeviceFeatures {
   bool multi_conn = false;   // NBD_FLAG_CAN_MULTI_CONN: flush is visible on every connection
 };
 
+// Whether the connection that issued a request is still open: the NBD server sets it false
+// when the connection closes. Read from any thread.
+using RequesterOpen = std::shared_ptr<const std::atomic<bool>>;
+
 class BlockDevice {
  public:
   using ReadCallback = std::function<void(Status, Bytes)>;
@@ -54,6 +59,12 @@ class BlockDevice {
   virtual BlockSizeConstraints BlockSizes() const { return {}; }
 
   virtual void Read(std::uint64_t offset, std::uint32_t length, ReadCallback done) = 0;
+  // A READ that says whether its requester is still there. The NBD server calls this one. A
+  // device that parks reads should drop (complete without delivering anything) a parked read
+  // whose requester closed, so that a closed connection holds no slot and swallows no data.
+  // Default: Read().
+  virtual void ReadFor(const RequesterOpen& requester, std::uint64_t offset, std::uint32_t length,
+                       ReadCallback done);
   // `data` is moved in; the device owns it. With `fua`, done only once the data is durable.
   virtual void Write(std::uint64_t offset, Bytes data, bool fua, DoneCallback done) = 0;
   // Everything completed before this call is durable when done(OK) runs.

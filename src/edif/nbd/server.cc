@@ -30,6 +30,38 @@ namespace {
 using Socket = asio::generic::stream_protocol::socket;
 using Strand = asio::strand<asio::io_context::executor_type>;
 
+// WRITE payloads are read (and their buffer grown) this much at a time, so a client that
+// claims 32 MiB and sends little makes us hold little.
+constexpr std::size_t kPayloadChunk = 1024 * 1024;
+
+// An accepted socket as the connection will use it, and the address it counts against.
+struct Adopted {
+  Socket socket;
+  std::string peer;  // TCP: the peer's IP address; Unix: "" (no per-address cap)
+  bool ok = false;
+};
+
+Adopted Adopt(asio::io_context& io, asio::ip::tcp::socket s) {
+  Adopted a{Socket(io), {}, false};
+  std::error_code ec;
+  s.set_option(asio::ip::tcp::no_delay(true), ec);
+  const asio::ip::tcp::endpoint peer = s.remote_endpoint(ec);
+  if (ec) return a;
+  a.peer = peer.address().to_string();
+  const int family = peer.protocol().family();
+  a.socket.assign(asio::generic::stream_protocol(family, IPPROTO_TCP), s.release(), ec);
+  a.ok = !ec;
+  return a;
+}
+
+Adopted Adopt(asio::io_context& io, asio::local::stream_protocol::socket s) {
+  Adopted a{Socket(io), {}, false};
+  std::error_code ec;
+  a.socket.assign(asio::generic::stream_protocol(AF_UNIX, 0), s.release(), ec);
+  a.ok = !ec;
+  return a;
+}
+
 // Lets device callbacks reach a connection only while the server runs. Stop() closes the gate
 // before the io_context goes away; Run() holds the lock while it posts.
 class Gate {
@@ -65,10 +97,13 @@ class NbdServer::Impl {
 
   ExportCatalog Catalog() const;
   std::shared_ptr<BlockDevice> Device(const std::string& name) const;
-  void Accepted(Socket socket);
-  void ConnectionGone();
-  void AcceptTcp(std::shared_ptr<asio::ip::tcp::acceptor> acceptor);
-  void AcceptUnix(std::shared_ptr<asio::local::stream_protocol::acceptor> acceptor);
+  // Counts a new connection from `peer` against the caps; false (nothing counted) when over.
+  bool Admit(const std::string& peer);
+  void Accepted(Socket socket, std::string peer);
+  void ConnectionGone(const std::string& peer);
+  // Accepts on `acceptor` (on accept_strand_) until it is closed.
+  template <typename Acceptor>
+  void Accept(std::shared_ptr<Acceptor> acceptor);
   void Stop();
 
   const ServerOptions options_;
@@ -80,6 +115,8 @@ class NbdServer::Impl {
   std::string default_export_;                        // guarded by mu_
   std::list<std::weak_ptr<Connection>> connections_;  // guarded by mu_
   std::size_t live_connections_ = 0;                  // guarded by mu_
+  std::map<std::string, std::size_t> per_address_;    // guarded by mu_ (TCP peers only)
+  std::uint64_t refused_ = 0;                         // guarded by mu_
   std::vector<std::string> unix_paths_;               // guarded by mu_
   bool stopped_ = false;                              // guarded by mu_
 
@@ -95,13 +132,14 @@ class NbdServer::Impl {
 // One client connection. All members are used on strand_ only.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(NbdServer::Impl* server, Socket socket, Strand strand)
+  Connection(NbdServer::Impl* server, Socket socket, Strand strand, std::string peer)
       : server_(server),
+        peer_(std::move(peer)),
         strand_(std::move(strand)),
         socket_(std::move(socket)),
         wake_(strand_),
         deadline_(strand_) {}
-  ~Connection() { server_->ConnectionGone(); }
+  ~Connection() { server_->ConnectionGone(peer_); }
 
   void Start() {
     asio::co_spawn(strand_, Serve(shared_from_this()),
@@ -127,10 +165,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Fixed newstyle handshake and option haggling. True when transmission may start.
   asio::awaitable<bool> Negotiate() {
-    deadline_.expires_after(server_->options_.handshake_timeout);
-    deadline_.async_wait([self = shared_from_this()](std::error_code ec) {
-      if (!ec) self->CloseNow();
-    });
+    ArmDeadline(server_->options_.handshake_timeout);
     const auto greeting = EncodeServerGreeting(kFlagFixedNewstyle | kFlagNoZeroes);
     {
       const bool io_ok = co_await WriteAll(socket_, greeting);
@@ -173,8 +208,63 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (outcome.next == OptionOutcome::Next::kClose) co_return false;
       if (outcome.next == OptionOutcome::Next::kTransmission) break;
     }
-    deadline_.cancel();
+    DisarmDeadline();
     co_return true;
+  }
+
+  // Closes the connection unless DisarmDeadline() (or another ArmDeadline()) comes first. The
+  // generation guards against a timer that fired while being re-armed.
+  void ArmDeadline(std::chrono::milliseconds after) {
+    const std::uint64_t generation = ++deadline_generation_;
+    deadline_.expires_after(after);
+    deadline_.async_wait([self = shared_from_this(), generation](std::error_code ec) {
+      if (!ec && self->deadline_generation_ == generation) self->CloseNow();
+    });
+  }
+  void DisarmDeadline() {
+    ++deadline_generation_;
+    deadline_.cancel();
+  }
+
+  // Reads one request: the header (its first byte may take as long as the client likes; from
+  // then on request_timeout runs) and, when CheckRequest says so, its payload, grown chunk by
+  // chunk as it arrives. False: the connection must close (I/O error, bad magic, over-limit
+  // WRITE, timeout).
+  asio::awaitable<bool> ReadRequest(Request& request, RequestCheck& check, Bytes& payload) {
+    std::array<std::uint8_t, kRequestSize> header_buf{};
+    std::error_code ec;
+    const std::size_t first = co_await socket_.async_read_some(
+        asio::buffer(header_buf), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return false;
+    ArmDeadline(server_->options_.request_timeout);
+    if (first < kRequestSize) {
+      const bool io_ok = co_await ReadExactly(
+          socket_, asio::buffer(header_buf.data() + first, kRequestSize - first));
+      if (!io_ok) co_return false;
+    }
+    Result<Request> decoded = DecodeRequest(header_buf);
+    if (!decoded.ok()) {
+      CAFS_LOG_DEBUG("nbd: closing connection: {}", decoded.status().ToString());
+      co_return false;
+    }
+    request = *decoded;
+    check = CheckRequest(request, info_);
+    if (check.action == RequestAction::kDisconnect) {
+      CAFS_LOG_DEBUG("nbd: closing connection: {} of {} bytes is over the limit",
+                     CommandName(request.type), request.length);
+      co_return false;
+    }
+    payload.clear();
+    payload.reserve(check.payload_length);  // address space only; pages come as data arrives
+    while (payload.size() < check.payload_length) {
+      const std::size_t at = payload.size();
+      const std::size_t n = std::min(kPayloadChunk, std::size_t{check.payload_length} - at);
+      payload.resize(at + n);
+      const bool io_ok = co_await ReadExactly(socket_, asio::buffer(payload.data() + at, n));
+      if (!io_ok) co_return false;
+    }
+    DisarmDeadline();
+    co_return !closed_;
   }
 
   // Waits until a completion or a finished write wakes us (strand-serialized: no lost wakeups
@@ -195,27 +285,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
         co_await WaitForWake();
       }
       if (closed_) co_return;
-      std::array<std::uint8_t, kRequestSize> header_buf{};
+      Request request;
+      RequestCheck check;
+      Bytes payload;
       {
-        const bool io_ok = co_await ReadExactly(socket_, asio::buffer(header_buf));
+        const bool io_ok = co_await ReadRequest(request, check, payload);
         if (!io_ok) co_return;
       }
-      Result<Request> decoded = DecodeRequest(header_buf);
-      if (!decoded.ok()) {
-        CAFS_LOG_DEBUG("nbd: closing connection: {}", decoded.status().ToString());
-        co_return;
-      }
-      const Request request = *decoded;
-      const RequestCheck check = CheckRequest(request, info_);
-      if (check.action == RequestAction::kDisconnect) {
-        CAFS_LOG_DEBUG("nbd: closing connection: {} of {} bytes is over the limit",
-                       CommandName(request.type), request.length);
-        co_return;
-      }
-      Bytes payload(check.payload_length);
-      bool io_ok = true;
-      if (!payload.empty()) io_ok = co_await ReadExactly(socket_, asio::buffer(payload));
-      if (!io_ok) co_return;
       if (request.type == kCmdDisc && check.action == RequestAction::kExecute) {
         co_await Drain();
         co_return;
@@ -234,14 +310,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // After NBD_CMD_DISC: let in-flight requests finish (bounded), then close.
   asio::awaitable<void> Drain() {
-    deadline_.expires_after(server_->options_.disconnect_drain_timeout);
-    deadline_.async_wait([self = shared_from_this()](std::error_code ec) {
-      if (!ec) self->CloseNow();
-    });
+    ArmDeadline(server_->options_.disconnect_drain_timeout);
     while (!closed_ && (requests_in_flight_ > 0 || writing_)) {
       co_await WaitForWake();
     }
-    deadline_.cancel();
+    DisarmDeadline();
   }
 
   // Hands the request to the device; its callback (any thread) comes back through the gate.
@@ -271,7 +344,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
           complete(Status::OK(), {});
           return;
         }
-        device.Read(request.offset, length, std::move(complete));
+        device.ReadFor(open_, request.offset, length, std::move(complete));
         return;
       case kCmdWrite:
         if (length == 0) {
@@ -335,10 +408,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void CloseNow() {
     if (closed_) return;
     closed_ = true;
+    open_->store(false);
     std::error_code ignored;
     socket_.shutdown(asio::socket_base::shutdown_both, ignored);
     socket_.close(ignored);
-    deadline_.cancel();
+    DisarmDeadline();
     Wake();
     // Replies still queued (not being written) will never be sent.
     while (out_.size() > (writing_ ? 1u : 0u)) {
@@ -348,10 +422,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   NbdServer::Impl* const server_;
+  const std::string peer_;
   Strand strand_;
   Socket socket_;
   asio::steady_timer wake_;
   asio::steady_timer deadline_;
+  std::uint64_t deadline_generation_ = 0;
+  // False once closed: devices drop the parked reads of a closed connection (ReadFor).
+  const std::shared_ptr<std::atomic<bool>> open_ = std::make_shared<std::atomic<bool>>(true);
 
   std::shared_ptr<BlockDevice> device_;
   ExportInfo info_;
@@ -386,8 +464,31 @@ std::shared_ptr<BlockDevice> NbdServer::Impl::Device(const std::string& name) co
   return it == exports_.end() ? nullptr : it->second.device;
 }
 
-void NbdServer::Impl::Accepted(Socket socket) {
-  auto connection = std::make_shared<Connection>(this, std::move(socket), asio::make_strand(io_));
+bool NbdServer::Impl::Admit(const std::string& peer) {
+  std::lock_guard lock(mu_);
+  std::size_t from_peer = 0;
+  if (auto it = per_address_.find(peer); !peer.empty() && it != per_address_.end()) {
+    from_peer = it->second;
+  }
+  if (live_connections_ >= options_.max_connections ||
+      from_peer >= options_.max_connections_per_address) {
+    if (refused_++ % 1000 == 0) {
+      CAFS_LOG_WARN(
+          "nbd: refusing a connection from {} ({} open, {} from that address; caps {} "
+          "and {} per address); {} refused so far",
+          peer.empty() ? "a unix socket" : peer, live_connections_, from_peer,
+          options_.max_connections, options_.max_connections_per_address, refused_);
+    }
+    return false;
+  }
+  ++live_connections_;
+  if (!peer.empty()) ++per_address_[peer];
+  return true;
+}
+
+void NbdServer::Impl::Accepted(Socket socket, std::string peer) {
+  auto connection = std::make_shared<Connection>(this, std::move(socket), asio::make_strand(io_),
+                                                 std::move(peer));
   {
     std::lock_guard lock(mu_);
     if (stopped_) return;  // ~Connection still counts it down
@@ -397,53 +498,37 @@ void NbdServer::Impl::Accepted(Socket socket) {
   connection->Start();
 }
 
-void NbdServer::Impl::ConnectionGone() {
+void NbdServer::Impl::ConnectionGone(const std::string& peer) {
   std::lock_guard lock(mu_);
   --live_connections_;
+  if (!peer.empty()) {
+    auto it = per_address_.find(peer);
+    if (it != per_address_.end() && --it->second == 0) per_address_.erase(it);
+  }
   cv_.notify_all();
 }
 
-void NbdServer::Impl::AcceptTcp(std::shared_ptr<asio::ip::tcp::acceptor> acceptor) {
+template <typename Acceptor>
+void NbdServer::Impl::Accept(std::shared_ptr<Acceptor> acceptor) {
   acceptor->async_accept(asio::bind_executor(
-      accept_strand_, [this, acceptor](std::error_code ec, asio::ip::tcp::socket s) {
+      accept_strand_,
+      [this, acceptor](std::error_code ec, typename Acceptor::protocol_type::socket s) {
         if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
-        if (!ec) {
-          std::error_code ignored;
-          s.set_option(asio::ip::tcp::no_delay(true), ignored);
-          const int family = s.local_endpoint(ignored).protocol().family();
-          Socket g(io_);
-          g.assign(asio::generic::stream_protocol(family, IPPROTO_TCP), s.release(), ignored);
-          {
-            std::lock_guard lock(mu_);
-            ++live_connections_;
-          }
-          if (!ignored)
-            Accepted(std::move(g));
-          else
-            ConnectionGone();
+        if (ec) {
+          // EMFILE, ENFILE, ENOBUFS...: the pending connection stays queued, so accepting again
+          // at once would spin. Pause, then try again.
+          CAFS_LOG_WARN("nbd: accept failed: {}; retrying in {} ms", ec.message(),
+                        options_.accept_retry_delay.count());
+          auto timer =
+              std::make_shared<asio::steady_timer>(accept_strand_, options_.accept_retry_delay);
+          timer->async_wait([this, acceptor, timer](std::error_code) {
+            if (acceptor->is_open()) Accept(acceptor);
+          });
+          return;
         }
-        AcceptTcp(acceptor);
-      }));
-}
-
-void NbdServer::Impl::AcceptUnix(std::shared_ptr<asio::local::stream_protocol::acceptor> acceptor) {
-  acceptor->async_accept(asio::bind_executor(
-      accept_strand_, [this, acceptor](std::error_code ec, asio::local::stream_protocol::socket s) {
-        if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
-        if (!ec) {
-          std::error_code ignored;
-          Socket g(io_);
-          g.assign(asio::generic::stream_protocol(AF_UNIX, 0), s.release(), ignored);
-          {
-            std::lock_guard lock(mu_);
-            ++live_connections_;
-          }
-          if (!ignored)
-            Accepted(std::move(g));
-          else
-            ConnectionGone();
-        }
-        AcceptUnix(acceptor);
+        Adopted a = Adopt(io_, std::move(s));
+        if (a.ok && Admit(a.peer)) Accepted(std::move(a.socket), std::move(a.peer));
+        Accept(acceptor);  // a refused socket closes as `a` goes out of scope
       }));
 }
 
@@ -515,7 +600,7 @@ Result<std::uint16_t> NbdServer::ListenTcp(const std::string& host, std::uint16_
   const std::uint16_t bound = acceptor->local_endpoint(ec).port();
   PostAndWait(impl_->accept_strand_, [this, &acceptor] {
     impl_->tcp_acceptors_.push_back(acceptor);
-    impl_->AcceptTcp(acceptor);
+    impl_->Accept(acceptor);
   });
   return bound;
 }
@@ -543,7 +628,7 @@ Status NbdServer::ListenUnix(const std::string& path) {
   }
   PostAndWait(impl_->accept_strand_, [this, &acceptor] {
     impl_->unix_acceptors_.push_back(acceptor);
-    impl_->AcceptUnix(acceptor);
+    impl_->Accept(acceptor);
   });
   return Status::OK();
 }

@@ -11,7 +11,13 @@
 // Hostile input: a bad magic, an option payload over 64 KiB, a WRITE over the maximum payload
 // or a truncated message ends the connection (hard disconnect); a well-formed but invalid
 // request gets an NBD error reply (nbd/codec.h CheckRequest); option haggling must finish
-// within handshake_timeout. Nothing a client sends can block another connection.
+// within handshake_timeout, and a request whose first byte has arrived must be complete
+// (header and WRITE payload) within request_timeout. A WRITE payload is buffered as it
+// arrives, so memory follows the bytes a client sent, not the length it claims. At most
+// max_connections connections are open at once, at most max_connections_per_address from
+// one TCP peer address (more are closed at accept); a failed accept (EMFILE ...) is retried
+// after accept_retry_delay. Nothing a client sends can block another connection. Limits:
+// docs/nbd.md "Limits".
 //
 // Threading: all public methods are thread-safe. I/O runs on io_threads threads owned by the
 // server. Device callbacks may come from any thread; after Stop() they are ignored.
@@ -34,6 +40,11 @@ struct ServerOptions {
   std::size_t max_requests_in_flight = 128;             // per connection
   std::size_t max_bytes_in_flight = 128 * 1024 * 1024;  // per connection, READ+WRITE payloads
   std::chrono::milliseconds handshake_timeout{10'000};
+  // From the first byte of a request to its last payload byte; over it, the connection closes.
+  std::chrono::milliseconds request_timeout{30'000};
+  std::size_t max_connections = 256;                  // open at once, every listener together
+  std::size_t max_connections_per_address = 16;       // TCP only: per peer IP address
+  std::chrono::milliseconds accept_retry_delay{100};  // after accept() failed (EMFILE ...)
   // After NBD_CMD_DISC, how long to wait for in-flight requests before closing anyway.
   std::chrono::milliseconds disconnect_drain_timeout{30'000};
 };

@@ -12,6 +12,7 @@
 
 #include "edif/agent/nbd_block_channel.h"
 #include "edif/mailbox/endpoint.h"
+#include "edif/nbd/client.h"
 #include "edif/nbd/server.h"
 #include "test_pki.h"
 
@@ -282,8 +283,9 @@ TEST_F(AgentTest, AgentRestartReauthenticates) {
   StartAgents(Config(TlsRole::kClient, pki_.a, 1), Config(TlsRole::kServer, pki_.b, 2));
   ASSERT_TRUE(RunUntil([&] { return BothAuthenticated(); }));
   // A new host agent instance (the old one is gone without APP_STOP, as after kill -9). Its
-  // reads stay parked in this test's endpoint and swallow the first upstream messages (a real
-  // driver drops them with the connection): the new agent's APP_START retries cover that.
+  // reads stay parked in this test's endpoint (it does not implement ReadFor) and swallow the
+  // first upstream messages (hba::MailboxDisk drops them with the connection): the new
+  // agent's APP_START retries cover that.
   host_.reset();
   host_ch_.reset();
   auto hc = NbdBlockChannel::Connect("nbd+unix:///host?socket=" + dir_ + "/m.sock");
@@ -295,6 +297,33 @@ TEST_F(AgentTest, AgentRestartReauthenticates) {
   EXPECT_GE(host_->epoch(), 12u);
   EXPECT_EQ(target_->stats().auth_ok, 2u);
   ExpectKeysMatch();
+}
+
+TEST_F(AgentTest, ResultsForAnotherWritersRecordsDoNotRestartTheSession) {
+  StartAgents(Config(TlsRole::kClient, pki_.a, 1), Config(TlsRole::kServer, pki_.b, 2));
+  ASSERT_TRUE(RunUntil([&] { return BothAuthenticated(); }));
+  const std::uint64_t epoch = host_->epoch();
+  // Another writer of the host's mailbox disk sends records from a wrong epoch and before any
+  // APP_START of its own, with small request ids (the ones an agent would use): the driver
+  // answers each with old_epoch; none of those answers is for the agent.
+  auto raw = nbd::NbdClient::Connect(nbd::Endpoint::Unix(dir_ + "/m.sock"), "host");
+  ASSERT_TRUE(raw.ok()) << raw.status().ToString();
+  for (std::uint64_t id = 0; id < 64; ++id) {
+    mbx::Header h;
+    h.type = mbx::MessageType::kGetTargets;
+    h.epoch = epoch + 1 + id;
+    h.seq = id + 1;
+    h.req_id = id;
+    h.wwpn = kHostWwpn;
+    h.port_id = 0x010100;
+    Bytes wire = mbx::EncodeDownstream(h, mbx::EncodePayload(mbx::GetTargets{})).value();
+    wire.resize(mbx::kSectorSize);
+    ASSERT_TRUE((*raw)->Write(mbx::kReservedBytes, wire).ok());
+  }
+  RunUntil([] { return false; }, 400);
+  EXPECT_EQ(host_->epoch(), epoch);
+  EXPECT_EQ(host_->stats().app_starts, 1u);
+  EXPECT_TRUE(BothAuthenticated());
 }
 
 TEST_F(AgentTest, WrongCertificateReportsAuthFail) {

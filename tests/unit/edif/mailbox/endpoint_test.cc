@@ -249,8 +249,8 @@ TEST_F(MailboxEndpointTest, RepeatedSeqIsIdempotent) {
     ++calls;
     return Reply::WithPayload(MessageType::kStats, *EncodePayload(Stats{}));
   };
-  ASSERT_TRUE(Send(MessageType::kGetStats, EncodePayload(GetStats{}), 10, 20).ok());
-  ASSERT_TRUE(Send(MessageType::kGetStats, EncodePayload(GetStats{}), 10, 20).ok());  // retry
+  ASSERT_TRUE(Send(MessageType::kGetStats, EncodePayload(GetStats{}), 10, 8).ok());
+  ASSERT_TRUE(Send(MessageType::kGetStats, EncodePayload(GetStats{}), 10, 8).ok());  // retry
   auto msgs = Drain();
   ASSERT_EQ(msgs.size(), 2u);
   EXPECT_EQ(calls, 1);
@@ -259,10 +259,87 @@ TEST_F(MailboxEndpointTest, RepeatedSeqIsIdempotent) {
   EXPECT_EQ(msgs[1].header.req_id, 10u);
   EXPECT_EQ(ep_->stats().duplicates, 1u);
   // Out of order inside the window is new work; far behind is stale.
-  ASSERT_TRUE(Send(MessageType::kKeepalive, {}, 11, 15).ok());
+  ASSERT_TRUE(Send(MessageType::kKeepalive, {}, 11, 5).ok());
   EXPECT_EQ(OneResult(11).err, 0u);
-  ASSERT_TRUE(Send(MessageType::kKeepalive, {}, 12, 5).ok());
+  ASSERT_TRUE(Send(MessageType::kKeepalive, {}, 13, 16).ok());
+  EXPECT_EQ(OneResult(13).err, 0u);
+  ASSERT_TRUE(Send(MessageType::kKeepalive, {}, 12, 3).ok());
   EXPECT_EQ(OneResult(12).mailbox_error, MailboxError::kStaleSeq);
+}
+
+TEST_F(MailboxEndpointTest, ASeqFarAheadIsRefusedAndDoesNotWedgeTheSession) {
+  ASSERT_EQ(Start().err, 0u);  // PROVE had seq 1; the window is 8
+  // One hostile or corrupt record with a huge seq must not make every later request stale.
+  for (std::uint64_t seq : {~std::uint64_t{0}, std::uint64_t{1} << 63, std::uint64_t{10}}) {
+    ASSERT_TRUE(Send(MessageType::kKeepalive, {}, 20, seq).ok());
+    EXPECT_EQ(OneResult(20).mailbox_error, MailboxError::kStaleSeq) << seq;
+  }
+  ASSERT_TRUE(Send(MessageType::kGetPortInfo, {}, 21, 2).ok());
+  EXPECT_EQ(OneResult(21).err, 0u);
+  ASSERT_TRUE(Send(MessageType::kKeepalive, {}, 22, 10).ok());  // 8 ahead: still in reach
+  EXPECT_EQ(OneResult(22).err, 0u);
+  EXPECT_EQ(delegate_.executed.size(), 1u);
+}
+
+TEST_F(MailboxEndpointTest, AnotherWritersHelloDoesNotVoidTheAgentsChallenge) {
+  Drain();
+  AppStart app;
+  app.phase = AppStartPhase::kHello;
+  app.app_version = 1;
+  app.app_id = "agent";
+  app.agent_nonce.fill(7);
+  ASSERT_TRUE(Send(MessageType::kAppStart, *EncodePayload(app), 1).ok());
+  const AppChallenge ch = *DecodeAppChallenge(OneResult(1).reply);
+  // Meanwhile other writers say HELLO (names that are not UTF-8, or hold '#') ...
+  AppStart other = app;
+  other.app_id = std::string("\xff\xfe#x", 4);
+  for (int i = 0; i < 10; ++i) {
+    other.agent_nonce.fill(static_cast<std::uint8_t>(100 + i));
+    ASSERT_TRUE(Send(MessageType::kAppStart, *EncodePayload(other), 50).ok());
+    EXPECT_EQ(OneResult(50).err, 0u);
+  }
+  // ... and one proves wrongly: that consumes its own challenge only.
+  other.phase = AppStartPhase::kProve;
+  other.proof.fill(3);
+  ASSERT_TRUE(Send(MessageType::kAppStart, *EncodePayload(other), 51, 1, ch.epoch).ok());
+  EXPECT_EQ(OneResult(51).mailbox_error, MailboxError::kAuthFailed);
+  // The agent's PROVE still matches its challenge.
+  app.phase = AppStartPhase::kProve;
+  app.proof = *ComputeProof(Secret(), ProofRole::kAgent, Input(app, ch));
+  ASSERT_TRUE(Send(MessageType::kAppStart, *EncodePayload(app), 2, 1, ch.epoch).ok());
+  const ResultMsg prove = OneResult(2);
+  EXPECT_EQ(prove.err, 0u) << prove.detail;
+  EXPECT_EQ(delegate_.app_id, "agent");
+  // Every other pending challenge named the epoch just opened: gone.
+  other.agent_nonce.fill(105);
+  ASSERT_TRUE(Send(MessageType::kAppStart, *EncodePayload(other), 52, 5, ch.epoch).ok());
+  EXPECT_EQ(OneResult(52).mailbox_error, MailboxError::kNoChallenge);
+}
+
+TEST_F(MailboxEndpointTest, ParkedReadsOfAReaderThatLeftGetNoMessageAndHoldNoSlot) {
+  Drain();
+  auto open = std::make_shared<std::atomic<bool>>(true);
+  int abandoned_answers = 0;
+  EndpointConfig defaults;
+  for (std::size_t i = 0; i < defaults.max_parked; ++i) {
+    ASSERT_TRUE(ep_->Read(
+                       kLba * kSectorSize, 4096,
+                       [&abandoned_answers](Bytes) { ++abandoned_answers; },
+                       [open] { return open->load(); })
+                    .ok());
+  }
+  EXPECT_FALSE(ep_->Read(kLba * kSectorSize, 4096, [](Bytes) {}).ok());  // full
+  open->store(false);  // that reader's connection closed
+  auto slot = Park();  // the slots are free again
+  EXPECT_EQ(ep_->parked_reads(), 1u);
+  EXPECT_EQ(abandoned_answers, static_cast<int>(defaults.max_parked));
+  // The next message goes to the reader that is still there.
+  ASSERT_TRUE(ep_->PostEvent(MessageType::kLinkState, LinkState{LinkStateValue::kUp, 8000}).ok());
+  ASSERT_TRUE(slot->has_value());
+  auto msgs = Decode(**slot);
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_EQ(msgs[0].header.type, MessageType::kLinkState);
+  EXPECT_EQ(ep_->stats().abandoned_reads, defaults.max_parked);
 }
 
 TEST_F(MailboxEndpointTest, OldEpochIsDroppedWithExplicitResult) {

@@ -1,7 +1,9 @@
 // NbdServer + NbdClient over loopback sockets, plus hostile raw clients.
 #include "edif/nbd/server.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -12,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -68,6 +71,21 @@ class RawClient {
     path.copy(addr.sun_path, sizeof(addr.sun_path) - 1);
     connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
     timeval tv{10, 0};  // never hang a test
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  }
+  // TCP from `source` (any 127.0.0.0/8 address) to 127.0.0.1:`port`.
+  RawClient(const char* source, std::uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    ::inet_pton(AF_INET, source, &from.sin_addr);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port);
+    ::inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    connected_ = ::bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof(from)) == 0 &&
+                 ::connect(fd_, reinterpret_cast<sockaddr*>(&to), sizeof(to)) == 0;
+    timeval tv{10, 0};
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   }
   ~RawClient() { Close(); }
@@ -451,6 +469,167 @@ TEST(NbdServerHandshakeTest, SilentClientTimesOut) {
   RawClient raw(dir.Path("s"));
   ASSERT_TRUE(raw.Recv(kServerGreetingSize));
   EXPECT_TRUE(raw.ServerClosed());  // without sending anything
+  EXPECT_TRUE(Eventually([&] { return server.connection_count() == 0; }));
+}
+
+// Resident memory of this process, from /proc/self/status.
+std::size_t RssBytes() {
+  std::ifstream in("/proc/self/status");
+  std::string key;
+  while (in >> key) {
+    if (key == "VmRSS:") {
+      std::size_t kib = 0;
+      in >> kib;
+      return kib * 1024;
+    }
+    in.ignore(1 << 20, '\n');
+  }
+  return 0;
+}
+
+TEST(NbdServerLimitsTest, ConnectionsAreCappedPerAddressAndInTotal) {
+  ServerOptions options;
+  options.max_connections_per_address = 4;
+  options.max_connections = 8;
+  NbdServer server(options);
+  ASSERT_TRUE(server.AddExport("d", std::make_shared<MemoryBlockDevice>(1 << 20)).ok());
+  Result<std::uint16_t> port = server.ListenTcp("127.0.0.1", 0);
+  ASSERT_TRUE(port.ok()) << port.status().ToString();
+  // An idle flood from 127.0.0.2: four get a greeting, the rest are closed at once.
+  std::vector<std::unique_ptr<RawClient>> flood;
+  int greeted = 0;
+  for (int i = 0; i < 12; ++i) {
+    flood.push_back(std::make_unique<RawClient>("127.0.0.2", *port));
+    ASSERT_TRUE(flood.back()->connected());
+    if (flood.back()->Recv(kServerGreetingSize)) ++greeted;
+  }
+  EXPECT_EQ(greeted, 4);
+  // Another address is still served meanwhile.
+  {
+    auto c = NbdClient::Connect(Endpoint::Tcp("127.0.0.1", *port), "d");
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    EXPECT_TRUE((*c)->Write(0, Pattern(4096, 1)).ok());
+    EXPECT_EQ(*(*c)->Read(0, 4096), Pattern(4096, 1));
+  }
+  EXPECT_TRUE(Eventually([&] { return server.connection_count() == 4; }));
+  // The total cap: four more from 127.0.0.3 fill it; 127.0.0.4 is refused.
+  for (int i = 0; i < 4; ++i) {
+    flood.push_back(std::make_unique<RawClient>("127.0.0.3", *port));
+    EXPECT_TRUE(flood.back()->Recv(kServerGreetingSize));
+  }
+  RawClient refused("127.0.0.4", *port);
+  EXPECT_FALSE(refused.Recv(kServerGreetingSize));
+  // When the flood leaves, its slots come back.
+  flood.clear();
+  EXPECT_TRUE(Eventually([&] { return server.connection_count() == 0; }));
+  RawClient again("127.0.0.2", *port);
+  EXPECT_TRUE(again.Recv(kServerGreetingSize));
+}
+
+TEST(NbdServerLimitsTest, AStalledRequestIsCutOffAfterTheRequestTimeout) {
+  TempDir dir;
+  ServerOptions options;
+  options.request_timeout = std::chrono::milliseconds(300);
+  NbdServer server(options);
+  ASSERT_TRUE(server.AddExport("d", std::make_shared<MemoryBlockDevice>(1 << 20)).ok());
+  ASSERT_TRUE(server.ListenUnix(dir.Path("s")).ok());
+  {  // An idle connection in transmission is fine: the clock starts with a request's first byte.
+    RawClient idle(dir.Path("s"));
+    ASSERT_TRUE(idle.Handshake("d"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    idle.Send(EncodeRequest(Request{0, kCmdRead, 1, 0, 512}));
+    auto reply = idle.Recv(kSimpleReplySize + 512);
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(DecodeSimpleReply(ByteView(*reply).first(kSimpleReplySize))->error, kNbdOk);
+  }
+  {  // Half a request header, then nothing.
+    RawClient slow(dir.Path("s"));
+    ASSERT_TRUE(slow.Handshake("d"));
+    slow.Send(ByteView(EncodeRequest(Request{0, kCmdRead, 1, 0, 512})).first(10));
+    EXPECT_TRUE(slow.ServerClosed());
+  }
+  {  // A WRITE whose payload stops coming.
+    RawClient slow(dir.Path("s"));
+    ASSERT_TRUE(slow.Handshake("d"));
+    slow.Send(EncodeRequest(Request{0, kCmdWrite, 1, 0, 65536}));
+    slow.Send(Bytes(1000, 1));
+    EXPECT_TRUE(slow.ServerClosed());
+  }
+  EXPECT_TRUE(Eventually([&] { return server.connection_count() == 0; }));
+}
+
+TEST(NbdServerLimitsTest, AClaimedWritePayloadCostsOnlyWhatWasSent) {
+  TempDir dir;
+  NbdServer server;
+  ASSERT_TRUE(server.AddExport("d", std::make_shared<MemoryBlockDevice>(1 << 20)).ok());
+  ASSERT_TRUE(server.ListenUnix(dir.Path("s")).ok());
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < 8; ++i) {
+    clients.push_back(std::make_unique<RawClient>(dir.Path("s")));
+    ASSERT_TRUE(clients.back()->Handshake("d"));
+  }
+  const std::size_t before = RssBytes();
+  // Each claims a 32 MiB WRITE (beyond the end: the payload is read, then ENOSPC) and sends
+  // 4 KiB of it. Buffering the claim up front would cost 256 MiB.
+  for (auto& c : clients) {
+    c->Send(EncodeRequest(Request{0, kCmdWrite, 1, 0, kMaxPayload}));
+    c->Send(Bytes(4096, 0x5c));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const std::size_t after = RssBytes();
+  EXPECT_LT(after, before + 64 * 1024 * 1024) << "RSS grew by " << (after - before) << " bytes";
+  clients.clear();
+  EXPECT_TRUE(Eventually([&] { return server.connection_count() == 0; }));
+}
+
+// Parks every READ and keeps what the server says about its requester.
+class RequesterRecordingDevice final : public BlockDevice {
+ public:
+  std::uint64_t Size() const override { return 1 << 20; }
+  void Read(std::uint64_t, std::uint32_t, ReadCallback) override {}
+  void ReadFor(const RequesterOpen& requester, std::uint64_t, std::uint32_t,
+               ReadCallback done) override {
+    std::lock_guard lock(mu_);
+    requester_ = requester;
+    done_ = std::move(done);
+  }
+  void Write(std::uint64_t, Bytes, bool, DoneCallback done) override { done(Status::OK()); }
+  void Flush(DoneCallback done) override { done(Status::OK()); }
+  void Trim(std::uint64_t, std::uint32_t, DoneCallback done) override { done(Status::OK()); }
+  RequesterOpen requester() {
+    std::lock_guard lock(mu_);
+    return requester_;
+  }
+  void Complete() {
+    ReadCallback done;
+    {
+      std::lock_guard lock(mu_);
+      done = std::move(done_);
+    }
+    if (done) done(Status::OK(), Bytes(512, 0));
+  }
+
+ private:
+  std::mutex mu_;
+  RequesterOpen requester_;
+  ReadCallback done_;
+};
+
+TEST(NbdServerParkingTest, AParkingDeviceLearnsThatItsRequesterClosed) {
+  TempDir dir;
+  auto device = std::make_shared<RequesterRecordingDevice>();
+  NbdServer server;
+  ASSERT_TRUE(server.AddExport("d", device).ok());
+  ASSERT_TRUE(server.ListenUnix(dir.Path("s")).ok());
+  {
+    RawClient raw(dir.Path("s"));
+    ASSERT_TRUE(raw.Handshake("d"));
+    raw.Send(EncodeRequest(Request{0, kCmdRead, 1, 0, 512}));
+    ASSERT_TRUE(Eventually([&] { return device->requester() != nullptr; }));
+    EXPECT_TRUE(device->requester()->load());
+  }
+  EXPECT_TRUE(Eventually([&] { return !device->requester()->load(); }));
+  device->Complete();  // late: dropped, nothing breaks
   EXPECT_TRUE(Eventually([&] { return server.connection_count() == 0; }));
 }
 
