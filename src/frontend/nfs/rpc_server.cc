@@ -1,10 +1,13 @@
 #include "frontend/nfs/rpc_server.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <list>
 #include <map>
 #include <mutex>
@@ -53,6 +56,15 @@ std::string PeerText(const asio::ip::address& address) {
   return address.to_string();
 }
 
+// The process's soft descriptor limit (RLIMIT_NOFILE); a large number when unlimited.
+std::size_t DescriptorLimit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) {
+    return std::numeric_limits<std::size_t>::max();
+  }
+  return static_cast<std::size_t>(limit.rlim_cur);
+}
+
 // Threads of the compute pool: `configured`, or one per core (at least 2) when 0.
 std::size_t ComputeThreads(unsigned configured) {
   if (configured != 0) return configured;
@@ -76,6 +88,9 @@ class RpcServer::Impl {
   void Stop();
 
   const RpcServerOptions options_;
+  // options_.max_connections, but at most half the descriptor limit (RLIMIT_NOFILE): the other
+  // half stays for pool files, the backing store and kpsd, which a flood must not starve.
+  const std::size_t max_connections_;
   RpcDispatcher dispatcher_;
 
   mutable std::mutex mu_;
@@ -360,6 +375,7 @@ class RpcConnection : public std::enable_shared_from_this<RpcConnection> {
 
 RpcServer::Impl::Impl(RpcServerOptions options)
     : options_(options),
+      max_connections_(std::min(options.max_connections, DescriptorLimit() / 2)),
       accept_strand_(asio::make_strand(io_)),
       work_(io_.get_executor()),
       compute_pool_(ComputeThreads(options.compute_threads)),
@@ -381,7 +397,7 @@ std::shared_ptr<RpcConnection> RpcServer::Impl::Admit(asio::ip::tcp::socket& s,
   std::string address = PeerText(peer.address());
   std::lock_guard lock(mu_);
   if (stopped_) return nullptr;
-  if (live_connections_ >= options_.max_connections) {
+  if (live_connections_ >= max_connections_) {
     CAFS_LOG_DEBUG("rpc: refusing a connection from {}: {} connections open", address,
                    live_connections_);
     return nullptr;

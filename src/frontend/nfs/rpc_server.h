@@ -44,7 +44,9 @@ struct RpcServerOptions {
   std::size_t max_record_size = kDefaultMaxRecordSize;
   std::size_t max_calls_in_flight = 64;  // per connection
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};
-  std::size_t max_connections = 8192;  // beyond this, new connections are closed at accept
+  // Beyond this, new connections are closed at accept. At most half the process's descriptor
+  // limit (RLIMIT_NOFILE soft) is used, whatever is set here.
+  std::size_t max_connections = 8192;
   // Connections from one client address (beyond this, that address's new connections are
   // closed at accept; other addresses are not affected): an idle or slow flood from one
   // address cannot take the connections every other client needs. A Linux client uses one

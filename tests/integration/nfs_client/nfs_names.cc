@@ -12,6 +12,7 @@
 // Prints one line per failed check and "names: N checks passed" or "FAILED"; exit 0 / 1 / 2.
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -55,10 +56,17 @@ bool ParseUrl(const std::string& url, Url& u) {
   return u.nfs_port > 0 && u.mount_port > 0;
 }
 
+Nfs3Client::SetAttrs Mode(std::uint32_t mode) {
+  Nfs3Client::SetAttrs a;
+  a.mode = mode;
+  return a;
+}
+
 // Printable form of a name for messages: bytes outside 0x20..0x7e as \xNN.
 std::string Show(const std::string& s) {
   std::string out;
-  for (unsigned char c : s) {
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
     if (c >= 0x20 && c < 0x7f && c != '\\') {
       out += static_cast<char>(c);
     } else {
@@ -95,7 +103,7 @@ class Names {
     if (pc.status != NFS3_OK) return Fail("PATHCONF: " + NfsStatusName(pc.status));
     const std::size_t name_max = pc.ok.name_max;
     const std::string work_name = "names-" + std::to_string(::getpid());
-    const auto work = nfs_.Mkdir(dir, work_name, {.mode = 0755});
+    const auto work = nfs_.Mkdir(dir, work_name, Mode(0755));
     if (work.status != NFS3_OK) return Fail("MKDIR work: " + NfsStatusName(work.status));
     dir_ = work.fh;
 
@@ -118,10 +126,9 @@ class Names {
     };
     for (const auto& n : names) CreateAndCheck(n);
     for (const auto& [n, data] : data_) CheckData(n);
-    Expect("CREATE x##y", nfs_.Create(dir_, "x##y", UNCHECKED, {.mode = 0644}).status,
-           NFS3ERR_INVAL);
+    Expect("CREATE x##y", nfs_.Create(dir_, "x##y", UNCHECKED, Mode(0644)).status, NFS3ERR_INVAL);
     Expect("CREATE name_max + 1",
-           nfs_.Create(dir_, std::string(name_max + 1, 'n'), UNCHECKED, {.mode = 0644}).status,
+           nfs_.Create(dir_, std::string(name_max + 1, 'n'), UNCHECKED, Mode(0644)).status,
            NFS3ERR_NAMETOOLONG);
     CheckListing();
 
@@ -134,7 +141,7 @@ class Names {
 
     // Directories with such names.
     for (const std::string d : {"dir\xff#", "dir #", "#"}) {
-      const auto made = nfs_.Mkdir(dir_, "D" + d, {.mode = 0755});
+      const auto made = nfs_.Mkdir(dir_, "D" + d, Mode(0755));
       Expect("MKDIR " + Show(d), made.status, NFS3_OK);
       const auto found = nfs_.Lookup(dir_, "D" + d);
       Expect("LOOKUP dir " + Show(d), found.status, NFS3_OK);
@@ -173,7 +180,7 @@ class Names {
 
   void CreateAndCheck(const std::string& n) {
     const std::string data = "data of " + Show(n) + "\n";
-    const auto made = nfs_.Create(dir_, n, UNCHECKED, {.mode = 0644});
+    const auto made = nfs_.Create(dir_, n, UNCHECKED, Mode(0644));
     Expect("CREATE " + Show(n), made.status, NFS3_OK);
     if (made.status != NFS3_OK || made.fh.empty()) return;
     const auto w = nfs_.Write(made.fh, 0, data, FILE_SYNC);
