@@ -474,10 +474,9 @@ TEST_F(RpcServerTest, AnnouncedRecordsAreNotAllocatedAhead) {
   for (int i = 0; i < 64; ++i) {
     slow.push_back(std::make_unique<TestClient>(port_, "127.0.0.1", "127.0.0.2"));
     const std::uint32_t mark = 0x80000000u | static_cast<std::uint32_t>(kDefaultMaxRecordSize);
-    ASSERT_TRUE(slow.back()->Send({static_cast<std::uint8_t>(mark >> 24),
-                                   static_cast<std::uint8_t>(mark >> 16),
-                                   static_cast<std::uint8_t>(mark >> 8),
-                                   static_cast<std::uint8_t>(mark), 0, 0, 0, 1}));
+    ASSERT_TRUE(slow.back()->Send(
+        {static_cast<std::uint8_t>(mark >> 24), static_cast<std::uint8_t>(mark >> 16),
+         static_cast<std::uint8_t>(mark >> 8), static_cast<std::uint8_t>(mark), 0, 0, 0, 1}));
   }
   TestClient c(port_);
   EXPECT_TRUE(c.Call(SysCall(1, kTestProg, 2, 0)));
