@@ -110,7 +110,11 @@ class Names {
     // `a` first, then `a#` beside it: `a` must keep its data (issue 20 class 10).
     CreateAndCheck("a");
     CreateAndCheck("a#");
+    // Handles are resolved afresh after any rename or removal (the server's open-file cache
+    // keeps paths only until then): a handle of `a#` must still be `a#`, not `a`.
+    BumpNamespace();
     CheckData("a");
+    CheckData("a#");
     const std::vector<std::string> names = {
         "b#",  // alone
         "#c",
@@ -125,6 +129,7 @@ class Names {
         std::string(name_max, 'n'),  // at the limit
     };
     for (const auto& n : names) CreateAndCheck(n);
+    BumpNamespace();
     for (const auto& [n, data] : data_) CheckData(n);
     Expect("CREATE x##y", nfs_.Create(dir_, "x##y", UNCHECKED, Mode(0644)).status, NFS3ERR_INVAL);
     Expect("CREATE name_max + 1",
@@ -190,6 +195,13 @@ class Names {
     Check(found.fh == made.fh, "LOOKUP " + Show(n) + " gives the CREATE handle");
     data_[n] = data;
     CheckData(n);
+  }
+
+  // A rename and a removal of a scratch file: the gateway's namespace generation grows.
+  void BumpNamespace() {
+    Expect("CREATE scratch", nfs_.Create(dir_, "scratch", UNCHECKED, Mode(0644)).status, NFS3_OK);
+    Expect("RENAME scratch", nfs_.Rename(dir_, "scratch", dir_, "scratch2"), NFS3_OK);
+    Expect("REMOVE scratch", nfs_.Remove(dir_, "scratch2"), NFS3_OK);
   }
 
   void CheckData(const std::string& n) {

@@ -436,8 +436,13 @@ TEST_F(Nfs3ProgramTest, NamesWithHashesAndBytesThatAreNotUtf8) {
   ASSERT_EQ(Write(a, 0, "plain", StableHow::kFileSync).status, Nfs3Status::kOk);
   Bytes a_hash = CreateFile(vm, "osdisk#");
   EXPECT_NE(a_hash, a);
-  EXPECT_EQ(Read(a, 0, 10).first, "plain");  // `osdisk#` did not truncate `osdisk`
+  // A removal makes the program resolve handles afresh (no cached paths): `osdisk#`'s handle
+  // must name `osdisk#`, not `osdisk`.
+  CreateFile(vm, "scratch");
+  ASSERT_EQ(Call(Nfs3Proc::kRemove, [&](XdrEncoder& e) { EncodeName(e, vm, "scratch"); }).status,
+            Nfs3Status::kOk);
   ASSERT_EQ(Write(a_hash, 0, "hash", StableHow::kFileSync).status, Nfs3Status::kOk);
+  EXPECT_EQ(Read(a, 0, 10).first, "plain");  // `osdisk#` did not write into `osdisk`
   EXPECT_EQ(Read(a_hash, 0, 10).first, "hash");
   const std::string odd = "osdisk\xff\xfe.img";
   Bytes f = CreateFile(vm, odd);
