@@ -1,7 +1,11 @@
 #include "audit/audit_record.h"
 
+#include <array>
+#include <utility>
+
 #include <nlohmann/json.hpp>
 
+#include "audit/text_field.h"
 #include "crypto/mac.h"
 #include "util/bytes.h"
 
@@ -10,6 +14,31 @@ namespace cafs::audit {
 namespace {
 constexpr std::string_view kGenesis =
     "0000000000000000000000000000000000000000000000000000000000000000";
+constexpr std::size_t kFieldCount = 14;  // without the `<field>_b64` members
+constexpr std::string_view kExactSuffix = "_b64";
+
+// The text fields that may carry bytes (names, caller-supplied text): docs/audit.md "Names
+// that are not UTF-8". `prev`, `hash` and `result` are ours and always ASCII.
+template <typename Record>
+auto TextFields(Record& r) {
+  using Field = std::pair<const char*, decltype(&r.server)>;
+  return std::array<Field, 6>{{{"server", &r.server},
+                               {"vmset", &r.vmset},
+                               {"vm", &r.vm},
+                               {"file", &r.file},
+                               {"op", &r.op},
+                               {"reason", &r.reason}}};
+}
+
+// Sets `name` (and `name_b64` when `value` is not UTF-8) in `j` (text_field.h).
+void PutText(nlohmann::json& j, const char* name, const std::string& value) {
+  if (IsValidUtf8(value)) {
+    j[name] = value;
+    return;
+  }
+  j[name] = DisplayText(value);
+  j[std::string(name) + std::string(kExactSuffix)] = Base64Encode(value);
+}
 }  // namespace
 
 std::string_view GenesisHash() { return kGenesis; }
@@ -42,17 +71,18 @@ nlohmann::json AuditRecord::ToCanonicalJson() const {
   j["seq"] = seq;
   j["time_ms"] = time_ms;
   j["end_ms"] = end_ms;
-  j["server"] = server;
-  j["vmset"] = vmset;
-  j["vm"] = vm;
-  j["file"] = file;
-  j["op"] = op;
+  for (const auto& [name, value] : TextFields(*this)) PutText(j, name, *value);
   j["result"] = std::string(ResultName(result));
-  j["reason"] = reason;
   j["bytes"] = bytes;
   j["count"] = count;
   j["prev"] = prev_hash;
   return j;
+}
+
+AuditRecord AuditRecord::ForDisplay() const {
+  AuditRecord shown = *this;
+  for (const auto& [name, value] : TextFields(shown)) *value = DisplayText(*value);
+  return shown;
 }
 
 std::string AuditRecord::ComputeHash() const {
@@ -94,19 +124,32 @@ cafs::Result<AuditRecord> AuditRecord::FromLine(std::string_view line) {
   CAFS_RETURN_IF_ERROR(field("seq", &r.seq));
   CAFS_RETURN_IF_ERROR(field("time_ms", &r.time_ms));
   CAFS_RETURN_IF_ERROR(field("end_ms", &r.end_ms));
-  CAFS_RETURN_IF_ERROR(field("server", &r.server));
-  CAFS_RETURN_IF_ERROR(field("vmset", &r.vmset));
-  CAFS_RETURN_IF_ERROR(field("vm", &r.vm));
-  CAFS_RETURN_IF_ERROR(field("file", &r.file));
-  CAFS_RETURN_IF_ERROR(field("op", &r.op));
   CAFS_RETURN_IF_ERROR(field("result", &result));
-  CAFS_RETURN_IF_ERROR(field("reason", &r.reason));
   CAFS_RETURN_IF_ERROR(field("bytes", &r.bytes));
   CAFS_RETURN_IF_ERROR(field("count", &r.count));
   CAFS_RETURN_IF_ERROR(field("prev", &r.prev_hash));
   CAFS_RETURN_IF_ERROR(field("hash", &r.hash));
   CAFS_ASSIGN_OR_RETURN(r.result, ParseResult(result));
-  if (j.size() != 14) return Status::InvalidArgument("audit line has unknown fields");
+  std::size_t exact_fields = 0;
+  for (const auto& [name, value] : TextFields(r)) {
+    CAFS_RETURN_IF_ERROR(field(name, value));
+    const std::string exact_name = std::string(name) + std::string(kExactSuffix);
+    std::string exact;
+    if (!j.contains(exact_name)) continue;
+    CAFS_RETURN_IF_ERROR(field(exact_name.c_str(), &exact));
+    ++exact_fields;
+    // One form per value: `<field>_b64` only for bytes that are not UTF-8, and the field
+    // itself must be their display form (a record cannot show one name and pin another).
+    auto bytes = Base64Decode(exact);
+    if (!bytes || IsValidUtf8(*bytes) || DisplayText(*bytes) != *value) {
+      return Status::InvalidArgument("'" + exact_name + "' is not the base64 of the non-UTF-8 '" +
+                                     name + "' it stands for");
+    }
+    *value = std::move(*bytes);
+  }
+  if (j.size() != kFieldCount + exact_fields) {
+    return Status::InvalidArgument("audit line has unknown fields");
+  }
   return r;
 }
 

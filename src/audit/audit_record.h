@@ -8,6 +8,10 @@
 // On disk each record is one JSON object per line (docs/audit.md), with `prev` (the hash of
 // the record before it) and `hash` (SHA-256 over `prev` and the record's canonical JSON
 // without `hash`): removing, reordering or editing a record breaks the chain.
+//
+// Text fields hold bytes (file names are bytes): a value that is not valid UTF-8 is written
+// as its display form plus `<field>_b64` with the exact bytes (text_field.h, docs/audit.md
+// "Names that are not UTF-8"); FromLine gives the exact bytes back. No method throws.
 #pragma once
 
 #include <cstdint>
@@ -50,8 +54,16 @@ struct AuditRecord {
   nlohmann::json ToCanonicalJson() const;
   // The full line (canonical JSON with `hash`), no trailing newline.
   std::string ToLine() const;
-  // Parses a line written by ToLine. InvalidArgument naming the field on a malformed line.
+  // Parses a line written by ToLine (the 14 fields, plus `<field>_b64` for text fields that
+  // are not UTF-8). InvalidArgument naming the field on a malformed line, an unknown field,
+  // or a `<field>_b64` that is not the strict base64 of non-UTF-8 bytes whose display form
+  // is the field's value.
   static cafs::Result<AuditRecord> FromLine(std::string_view line);
+
+  // A copy with every text field (server, vmset, vm, file, op, reason) in its display form
+  // (valid UTF-8; text_field.h DisplayText): for text built from a record's fields (kpsd's
+  // own trail, logs). The exact bytes stay in the original and in its JSON.
+  AuditRecord ForDisplay() const;
 
   // SHA-256(prev_hash || canonical JSON) in hex: the value `hash` must have.
   std::string ComputeHash() const;

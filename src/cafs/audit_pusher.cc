@@ -193,7 +193,13 @@ void AuditPusher::Loop() {
   while (!stopping_) {
     notified_ = false;
     lock.unlock();
-    auto r = PushPending();
+    Result<std::uint64_t> r = Status::Internal("not pushed");
+    try {
+      r = PushPending();
+    } catch (const std::exception& e) {
+      // Nothing below is meant to throw; if something does, this push failed, not cafsd.
+      r = Status::Internal(std::string("audit push failed: ") + e.what());
+    }
     lock.lock();
     if (r.ok()) {
       if (failing) {

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "cafs/redirector.h"
 #include "crypto/mac.h"
 #include "crypto/rng.h"
 
@@ -23,7 +24,6 @@ namespace {
 constexpr std::size_t kSecretSize = 32;
 constexpr std::size_t kHeaderSize = 7;  // version, flags, handle_type (4), length
 constexpr std::uint8_t kFlagConnectable = 0x01;
-constexpr std::string_view kSeparator = "##";
 
 // An owned file descriptor closed on scope exit.
 struct ScopedFd {
@@ -169,11 +169,11 @@ Result<Bytes> FileHandles::HandleOf(const std::vector<std::string>& components,
       (S_ISDIR(st.st_mode) || S_ISLNK(st.st_mode))) {
     return Encode(dir.fd, name.c_str());
   }
-  // A redirector `name##<pool>`: the configured pools first (one fstatat each), then a scan
-  // (a redirector naming a pool that is not configured is still an entry).
-  const std::string prefix = name + std::string(kSeparator);
+  // A redirector `name##<pool>` (redirector.h, the one codec): the configured pools first
+  // (one fstatat each), then a scan (a redirector naming a pool that is not configured is
+  // still an entry).
   for (const std::string& pool : pools) {
-    const std::string candidate = prefix + pool;
+    const std::string candidate = RedirectorBackingName(name, pool);
     if (::fstatat(dir.fd, candidate.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
         S_ISREG(st.st_mode)) {
       return Encode(dir.fd, candidate.c_str());
@@ -187,9 +187,7 @@ Result<Bytes> FileHandles::HandleOf(const std::vector<std::string>& components,
   }
   std::string found;
   while (struct dirent* e = ::readdir(d)) {
-    std::string_view entry(e->d_name);
-    if (entry.size() > prefix.size() && entry.substr(0, prefix.size()) == prefix &&
-        entry.find(kSeparator, prefix.size()) == std::string_view::npos &&
+    if (IsRedirectorOf(e->d_name, name) &&
         ::fstatat(dir.fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
       found = e->d_name;
       break;
@@ -237,13 +235,11 @@ Result<std::string> FileHandles::Resolve(ByteView handle) const {
     return Stale("the file handle names an entry outside the backing store");
   }
   std::string rel = path.substr(root_path_.size());  // "/a/b/name##pool"
-  const std::size_t slash = rel.rfind('/');
-  const std::size_t sep = rel.find(kSeparator, slash);
   if (S_ISREG(st.st_mode)) {
-    if (sep == std::string::npos || sep == slash + 1) {
-      return Stale("the file handle names a regular file that is not a redirector");
-    }
-    rel.resize(sep);
+    const std::size_t slash = rel.rfind('/');
+    const auto split = SplitRedirectorName(std::string_view(rel).substr(slash + 1));
+    if (!split) return Stale("the file handle names a regular file that is not a redirector");
+    rel.resize(slash + 1 + split->name.size());
   } else if (!S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode)) {
     return Stale("the file handle names neither a file, a directory nor a symlink");
   }

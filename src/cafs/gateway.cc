@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "audit/text_field.h"
 #include "policy/vmset_path.h"
 #include "util/logging.h"
 
@@ -39,6 +40,16 @@ struct Gateway::HandleState {
 };
 
 namespace {
+
+// The Volume-relative path of a gateway path: "/a/b/" -> "a/b". InvalidArgument if relative.
+Result<std::string> VolumePath(std::string_view path) {
+  if (path.empty() || path.front() != '/') {
+    return Status::InvalidArgument("gateway paths are absolute, got '" + std::string(path) + "'");
+  }
+  std::string_view trimmed = path.substr(1);
+  while (!trimmed.empty() && trimmed.back() == '/') trimmed.remove_suffix(1);
+  return std::string(trimmed);
+}
 
 std::int64_t UtcMinute(Clock::TimePoint t) {
   return std::chrono::floor<std::chrono::minutes>(t.time_since_epoch()).count();
@@ -77,13 +88,8 @@ Result<Gateway::Context> Gateway::Check(const Caller& caller, std::string_view p
 Result<Gateway::Context> Gateway::CheckAt(const Caller& caller, std::string_view path,
                                           std::string_view op, bool /*audit_allowed*/,
                                           Clock::TimePoint now) {
-  if (path.empty() || path.front() != '/') {
-    return Status::InvalidArgument("gateway paths are absolute, got '" + std::string(path) + "'");
-  }
-  std::string_view trimmed = path.substr(1);
-  while (!trimmed.empty() && trimmed.back() == '/') trimmed.remove_suffix(1);
   Context ctx;
-  ctx.rel = std::string(trimmed);
+  CAFS_ASSIGN_OR_RETURN(ctx.rel, VolumePath(path));
   CAFS_ASSIGN_OR_RETURN(auto comps, volume_->SplitPath(ctx.rel));
   ctx.depth = comps.size();
   if (comps.size() < options_.position) return ctx;  // above VM set level: not governed
@@ -94,6 +100,11 @@ Result<Gateway::Context> Gateway::CheckAt(const Caller& caller, std::string_view
   ctx.path_within_vmset = vp.path_within_vmset;
   if (!ctx.vm.empty() && ctx.path_within_vmset.size() > ctx.vm.size()) {
     ctx.file = ctx.path_within_vmset.substr(ctx.vm.size() + 1);
+  }
+  // VM set names are kpsd's, and kpsd's names are text: a name that is not UTF-8 is no VM
+  // set, and is not sent to kpsd as a question (names are bytes; docs/audit.md).
+  if (!audit::IsValidUtf8(ctx.vmset)) {
+    return Status::NotFound("VM set " + audit::DisplayText(ctx.vmset) + " does not exist");
   }
   auto vs = cache_->Get(ctx.vmset);
   if (!vs.ok()) {
@@ -475,7 +486,8 @@ Result<std::vector<UsageRecord>> Gateway::Usage() {
   if (options_.position == 1) {
     if (auto top = volume_->ReadDir(""); top.ok()) {
       for (const auto& e : *top) {
-        if (e.type == FileType::kDirectory) vmsets.insert(e.name);
+        // A directory whose name is not UTF-8 cannot be a VM set (see CheckAt).
+        if (e.type == FileType::kDirectory && audit::IsValidUtf8(e.name)) vmsets.insert(e.name);
       }
     }
   }
@@ -554,11 +566,7 @@ Result<const FileHandles*> Gateway::Handles() {
 
 Result<Bytes> Gateway::HandleOf(std::string_view path) {
   CAFS_ASSIGN_OR_RETURN(const FileHandles* handles, Handles());
-  if (path.empty() || path.front() != '/') {
-    return Status::InvalidArgument("gateway paths are absolute, got '" + std::string(path) + "'");
-  }
-  std::string_view rel = path.substr(1);
-  while (!rel.empty() && rel.back() == '/') rel.remove_suffix(1);
+  CAFS_ASSIGN_OR_RETURN(std::string rel, VolumePath(path));
   CAFS_ASSIGN_OR_RETURN(auto comps, volume_->SplitPath(rel));
   return handles->HandleOf(comps, volume_->pools().names());
 }

@@ -106,6 +106,13 @@ class Gateway {
           GatewayOptions options);
   ~Gateway();
 
+  // Whether `name` may be one component of a gateway path (Volume::CheckName, the one rule):
+  // InvalidArgument (EINVAL) for "", ".", "..", '/', NUL, a newline or "##"; ENAMETOOLONG
+  // beyond Volume::max_name_length(). Any other bytes are fine (names are bytes, not text).
+  // For front-ends whose protocol sends single components (NFS): a '/' in one must not
+  // become a path.
+  Status CheckName(std::string_view name) const { return volume_->CheckName(name); }
+
   // Name resolution and attributes.
   Result<Attr> Lookup(const Caller& caller, std::string_view path);   // audited "lookup"
   Result<Attr> GetAttr(const Caller& caller, std::string_view path);  // not audited

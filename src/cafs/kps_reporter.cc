@@ -21,9 +21,14 @@ Result<std::unique_ptr<KpsAuditSink>> KpsAuditSink::Create(const std::string& ur
 
 Status KpsAuditSink::Post(const std::string& path, const json& body) {
   Result<kps::client::Reply> reply = Status::Unavailable("not sent");
-  {
+  try {
     std::lock_guard lock(mu_);
     reply = client_->Call("POST", path, body);
+  } catch (const std::exception& e) {
+    // A body that cannot be sent (e.g. text that is not UTF-8 slipped past AuditRecord's
+    // escaping) is an error of this push, never of cafsd: the caller's thread goes on.
+    return Status::InvalidArgument("cannot send POST " + path + " to kpsd at " + url_ + ": " +
+                                   e.what());
   }
   if (!reply.ok()) return reply.status();
   if (reply->ok()) return Status::OK();

@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include "pool/pool_mapper.h"
+
 namespace cafs::core {
 
 std::optional<RedirectorName> SplitRedirectorName(std::string_view backing_name) {
@@ -12,6 +14,18 @@ std::optional<RedirectorName> SplitRedirectorName(std::string_view backing_name)
   }
   return RedirectorName{backing_name.substr(0, sep),
                         backing_name.substr(sep + kRedirectorSeparator.size())};
+}
+
+std::string RedirectorBackingName(std::string_view name, std::string_view pool) {
+  std::string out;
+  out.reserve(name.size() + kRedirectorSeparator.size() + pool.size());
+  out.append(name).append(kRedirectorSeparator).append(pool);
+  return out;
+}
+
+bool IsRedirectorOf(std::string_view backing_name, std::string_view name) {
+  const auto split = SplitRedirectorName(backing_name);
+  return split && split->name == name && pool::ValidatePoolName(std::string(split->pool)).ok();
 }
 
 std::string EncodeRedirector(const Redirector& r) {

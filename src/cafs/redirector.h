@@ -28,6 +28,8 @@ struct Redirector {
   std::string pool_path;
 };
 
+// The one codec of redirector names (every reader and writer of backing-store names uses
+// these three functions, never "##" itself).
 // A redirector's backing-store name `name##pool` split at its last "##" (names may end in
 // '#', pool names never start with it), or nullopt for a name that is not a redirector's
 // (no "##", nothing before or after it): such regular files are not ours and stay hidden.
@@ -36,6 +38,13 @@ struct RedirectorName {
   std::string_view pool;
 };
 std::optional<RedirectorName> SplitRedirectorName(std::string_view backing_name);
+// The backing-store name of `name`'s redirector in `pool`: `name##pool` (the inverse of
+// SplitRedirectorName for names without "##" and pools not starting with '#').
+std::string RedirectorBackingName(std::string_view name, std::string_view pool);
+// Whether the backing-store entry `backing_name` is the redirector of the caller-visible
+// `name` (in any pool): SplitRedirectorName gives `name` back and a possible pool name
+// (pool::ValidatePoolName). "a###p" is "a#"'s in pool "p", never "a"'s.
+bool IsRedirectorOf(std::string_view backing_name, std::string_view name);
 
 std::string EncodeRedirector(const Redirector& r);
 

@@ -160,7 +160,7 @@ struct Volume::Impl {
     }
     // Redirectors to configured pools: one fstatat each.
     for (const auto& pool : v.pools_->names()) {
-      std::string candidate = name + std::string(kRedirectorSeparator) + pool;
+      std::string candidate = RedirectorBackingName(name, pool);
       if (::fstatat(dirfd, candidate.c_str(), &e.st, AT_SYMLINK_NOFOLLOW) == 0 &&
           S_ISREG(e.st.st_mode)) {
         e.kind = Kind::kRedirector;
@@ -177,16 +177,13 @@ struct Volume::Impl {
       if (dup >= 0) ::close(dup);
       return s;
     }
-    const std::string prefix = name + std::string(kRedirectorSeparator);
     while (struct dirent* d = ::readdir(dir)) {
-      std::string_view entry(d->d_name);
-      // The rest must be a possible pool name: "a###p" is "a#" in pool "p", never "a".
-      if (entry.size() > prefix.size() && entry.substr(0, prefix.size()) == prefix &&
-          pool::ValidatePoolName(std::string(entry.substr(prefix.size()))).ok() &&
+      // "a###p" is "a#" in pool "p", never "a" (redirector.h: the last "##" splits).
+      if (IsRedirectorOf(d->d_name, name) &&
           ::fstatat(dirfd, d->d_name, &e.st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(e.st.st_mode)) {
         e.kind = Kind::kRedirector;
-        e.backing_name = std::string(entry);
-        e.pool = std::string(entry.substr(prefix.size()));
+        e.backing_name = d->d_name;
+        e.pool = std::string(SplitRedirectorName(e.backing_name)->pool);
         break;
       }
     }
@@ -326,10 +323,10 @@ Status Volume::CheckName(std::string_view name) const {
     return Status::InvalidArgument("name '" + std::string(name) +
                                    "' contains \"##\", reserved for redirector entries");
   }
-  if (name.size() + kRedirectorSeparator.size() + longest_pool_name_ > NAME_MAX) {
-    return Status::FromErrno(
-        ENAMETOOLONG, "name of " + std::to_string(name.size()) + " bytes is too long (at most " +
-                          std::to_string(NAME_MAX - 2 - longest_pool_name_) + ")");
+  if (name.size() > max_name_length()) {
+    return Status::FromErrno(ENAMETOOLONG, "name of " + std::to_string(name.size()) +
+                                               " bytes is too long (at most " +
+                                               std::to_string(max_name_length()) + ")");
   }
   return Status::OK();
 }
@@ -493,8 +490,7 @@ Result<std::shared_ptr<OpenFile>> Volume::CreateFile(const std::string& rel, std
   CAFS_RETURN_IF_ERROR(CrashPoint("create:pool-file-created"));
   // 2. The redirector: written and synced under a hidden temporary name (a regular file
   // without "##"), then renamed into place, so a crash never leaves an empty redirector.
-  const std::string backing_name =
-      comps.back() + std::string(kRedirectorSeparator) + placement.pool;
+  const std::string backing_name = RedirectorBackingName(comps.back(), placement.pool);
   const std::string temp_name = std::string(kRedirectorTempPrefix) + params.file_guid.ToString();
   Fd rfd(::openat(dir.get(), temp_name.c_str(),
                   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
@@ -645,7 +641,7 @@ Status Volume::Rename(const std::string& from, const std::string& to, bool no_re
   CAFS_ASSIGN_OR_RETURN(pool::Pool * pool, Impl::PoolOf(*this, src, from));
   std::optional<Impl::Entry> replaced;
   std::optional<Redirector> replaced_r;
-  const std::string new_name = tc.back() + std::string(kRedirectorSeparator) + src.pool;
+  const std::string new_name = RedirectorBackingName(tc.back(), src.pool);
   if (dst.ok()) {
     if (dst->kind == Impl::Kind::kRedirector && dst->backing_name != new_name) {
       replaced = *dst;
@@ -834,7 +830,7 @@ Result<FsStats> Volume::StatFs() {
   if (::fstatvfs(root_fd_, &sv) != 0) return Errno("statfs", "");
   out.total_inodes = sv.f_files;
   out.free_inodes = sv.f_favail;
-  out.name_max = static_cast<std::uint32_t>(NAME_MAX - 2 - longest_pool_name_);
+  out.name_max = static_cast<std::uint32_t>(max_name_length());
   for (const auto& name : pools_->names()) {
     auto pool = pools_->Find(name);
     if (!pool.ok()) continue;

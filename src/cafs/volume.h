@@ -31,6 +31,7 @@
 
 #include <sys/types.h>
 
+#include <climits>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -91,6 +92,10 @@ class Volume {
 
   // Checks one caller-supplied name component (rules above).
   Status CheckName(std::string_view name) const;
+  // The longest name component CheckName accepts: `name##<longest pool>` fits NAME_MAX.
+  std::size_t max_name_length() const {
+    return NAME_MAX - kRedirectorSeparator.size() - longest_pool_name_;
+  }
   // Splits and checks a Volume-relative path ("a/b/c"; "" is the root).
   Result<std::vector<std::string>> SplitPath(std::string_view rel) const;
 

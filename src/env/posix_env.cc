@@ -127,7 +127,7 @@ Result<std::unique_ptr<File>> PosixEnv::OpenFile(const std::string& path,
   if (options.truncate) flags |= O_TRUNC;
   int fd;
   do {
-    fd = ::open(path.c_str(), flags, 0644);
+    fd = ::open(path.c_str(), flags, kFileMode);
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) {
     if (errno == EEXIST) return Status::AlreadyExists("open " + path + ": file exists");
@@ -149,7 +149,7 @@ Status PosixEnv::RemoveFile(const std::string& path) {
 }
 
 Status PosixEnv::CreateDir(const std::string& path) {
-  if (::mkdir(path.c_str(), 0755) != 0) {
+  if (::mkdir(path.c_str(), kDirMode) != 0) {
     if (errno == EEXIST) return Status::AlreadyExists("mkdir " + path + ": exists");
     return Status::FromErrno(errno, "mkdir " + path);
   }

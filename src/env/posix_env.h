@@ -1,8 +1,15 @@
 // PosixEnv: Env on POSIX system calls (Linux). Files use pread/pwrite (no shared offset),
 // O_CLOEXEC, EINTR retry loops, fdatasync for File::Sync, fallocate for PunchHole/Allocate.
 // Every failure keeps its errno (Status::FromErrno) and names the call and the path.
+// Modes: files it creates are 0600 and directories 0700 (kFileMode, kDirMode; the umask can
+// only narrow them), owner = the process. What it stores is private to the service: pool
+// files hold clear-text policies' data in plain bytes, and the modes callers see live
+// elsewhere (the backing store's redirectors, docs/redirectors.md). Existing files and
+// directories keep their modes.
 // Threading: stateless apart from the descriptors; safe from any thread.
 #pragma once
+
+#include <sys/types.h>
 
 #include "env/env.h"
 
@@ -10,6 +17,9 @@ namespace cafs::env {
 
 class PosixEnv final : public Env {
  public:
+  static constexpr mode_t kFileMode = 0600;
+  static constexpr mode_t kDirMode = 0700;
+
   Result<std::unique_ptr<File>> OpenFile(const std::string& path,
                                          const OpenOptions& options) override;
   Status Rename(const std::string& from, const std::string& to) override;

@@ -118,17 +118,21 @@ Result<json> TakeGatewayRecords(Store& store, const std::string& gateway, const 
                std::to_string(r.seq);
         ++gaps;
       }
+      // kpsd's own fields are text: names that are not UTF-8 show in their display form
+      // there; `access` keeps the exact bytes (docs/audit.md "Names that are not UTF-8").
+      const audit::AuditRecord shown = r.ForDisplay();
       AuditRecord k;
       k.time = r.time_ms / 1000;
       k.actor = gateway;
       k.role = "gateway";
-      k.action = "gateway " + r.op;
-      k.object = r.vmset;
-      for (const std::string* part : {&r.vm, &r.file}) {
+      k.action = "gateway " + shown.op;
+      k.object = shown.vmset;
+      for (const std::string* part : {&shown.vm, &shown.file}) {
         if (!part->empty()) k.object += "/" + *part;
       }
       k.result = std::string(audit::ResultName(r.result));
-      k.reason = r.reason.empty() || note.empty() ? r.reason + note : r.reason + "; " + note;
+      k.reason =
+          shown.reason.empty() || note.empty() ? shown.reason + note : shown.reason + "; " + note;
       k.access = r.ToCanonicalJson();
       k.access["hash"] = r.hash;
       CAFS_RETURN_IF_ERROR(AppendAuditRecord(txn, k).status());

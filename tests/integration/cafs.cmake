@@ -24,3 +24,11 @@ if(TARGET cafsd)
     COMMAND ${CMAKE_CURRENT_LIST_DIR}/cafs_faults_test.sh $<TARGET_FILE:cafsd>)
   set_tests_properties(cafs_faults PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
 endif()
+# Names are bytes through the FUSE mount ('#', spaces, UTF-8, not UTF-8, name_max), pool file
+# modes, the audit chain with non-UTF-8 names (issue 20 classes 9, 10, 11).
+if(TARGET cafsd)
+  add_test(NAME cafs_fuse_names
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/cafs_fuse_names_test.sh $<TARGET_FILE:cafsd>)
+  set_tests_properties(cafs_fuse_names PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 180
+                       RESOURCE_LOCK heavy)
+endif()

@@ -5,3 +5,12 @@ if(TARGET cafsd)
     COMMAND ${CMAKE_CURRENT_LIST_DIR}/nfs_e2e_test.sh $<TARGET_FILE:cafsd>)
   set_tests_properties(cafs_nfs_end_to_end PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
 endif()
+# Hostile clients on the NFS, MOUNT and portmapper ports (issue 20): malformed records, bad
+# headers, non-UTF-8 and '#' names, idle floods and slow clients from 127.0.0.2; a normal
+# request within 5 s after each, the audit chain verifies. Bounded: < 2 minutes.
+if(TARGET cafsd)
+  add_test(NAME nfs_hostile
+    COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/nfs_hostile_test.sh $<TARGET_FILE:cafsd>)
+  set_tests_properties(nfs_hostile PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 150
+                       RESOURCE_LOCK heavy)
+endif()

@@ -13,3 +13,12 @@ if(TARGET nfs_procedures AND TARGET cafsd)
             $<TARGET_FILE:nfs_procedures>)
   set_tests_properties(nfs_cafs_procedures PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
 endif()
+# Names are bytes over NFS ('#', spaces, UTF-8, not UTF-8, name_max), pool file modes, the
+# audit chain with non-UTF-8 names (issue 20 classes 9, 10, 11).
+if(TARGET nfs_names AND TARGET cafsd)
+  add_test(NAME nfs_cafs_names
+    COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/nfs_names_cafs_test.sh $<TARGET_FILE:cafsd>
+            $<TARGET_FILE:nfs_names>)
+  set_tests_properties(nfs_cafs_names PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 180
+                       RESOURCE_LOCK heavy)
+endif()

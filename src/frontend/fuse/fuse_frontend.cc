@@ -396,6 +396,35 @@ struct FuseFrontend::Ops {
 
 namespace {
 
+// The one place an exception from a callback (or from the Gateway under it) ends: logged and
+// answered EIO (a forget, which gets no reply, gets none). No exception reaches libfuse's
+// session loop, which would end cafsd and every VM's storage with it. Callbacks reply once,
+// as their last step (replies are C calls that do not throw), so a callback that throws has
+// not replied yet.
+template <auto Fn, bool kReplies = true>
+struct Guarded;
+template <typename... Args, void (*Fn)(fuse_req_t, Args...), bool kReplies>
+struct Guarded<Fn, kReplies> {
+  static void Call(fuse_req_t req, Args... args) noexcept {
+    const char* what = "an exception of unknown type";
+    std::string text;
+    try {
+      Fn(req, args...);
+      return;
+    } catch (const std::exception& e) {
+      text = e.what();
+      what = text.c_str();
+    } catch (...) {
+    }
+    CAFS_LOG_ERROR("fuse: request failed: {} (answered EIO)", what);
+    if constexpr (kReplies) {
+      fuse_reply_err(req, EIO);
+    } else {
+      fuse_reply_none(req);
+    }
+  }
+};
+
 // A mount point as /proc/self/mountinfo writes it: space, tab, newline and backslash as \ooo.
 std::string UnescapeMountInfo(std::string_view s) {
   std::string out;
@@ -452,32 +481,32 @@ Result<std::unique_ptr<FuseFrontend>> FuseFrontend::Mount(core::Gateway* gateway
   static const fuse_lowlevel_ops kOps = [] {
     fuse_lowlevel_ops ops{};
     ops.init = &Ops::Init;
-    ops.lookup = &Ops::Lookup;
-    ops.forget = &Ops::Forget;
-    ops.forget_multi = &Ops::ForgetMulti;
-    ops.getattr = &Ops::GetAttr;
-    ops.setattr = &Ops::SetAttr;
-    ops.readlink = &Ops::ReadLink;
-    ops.mknod = &Ops::MkNod;
-    ops.mkdir = &Ops::MkDir;
-    ops.unlink = &Ops::Unlink;
-    ops.rmdir = &Ops::RmDir;
-    ops.symlink = &Ops::Symlink;
-    ops.rename = &Ops::Rename;
-    ops.link = &Ops::Link;
-    ops.open = &Ops::Open;
-    ops.create = &Ops::Create;
-    ops.read = &Ops::Read;
-    ops.write = &Ops::Write;
-    ops.flush = &Ops::Flush;
-    ops.release = &Ops::Release;
-    ops.fsync = &Ops::Fsync;
-    ops.fallocate = &Ops::Fallocate;
-    ops.opendir = &Ops::OpenDir;
-    ops.readdir = &Ops::ReadDir;
-    ops.readdirplus = &Ops::ReadDirPlus;
-    ops.releasedir = &Ops::ReleaseDir;
-    ops.statfs = &Ops::StatFs;
+    ops.lookup = &Guarded<&Ops::Lookup>::Call;
+    ops.forget = &Guarded<&Ops::Forget, false>::Call;
+    ops.forget_multi = &Guarded<&Ops::ForgetMulti, false>::Call;
+    ops.getattr = &Guarded<&Ops::GetAttr>::Call;
+    ops.setattr = &Guarded<&Ops::SetAttr>::Call;
+    ops.readlink = &Guarded<&Ops::ReadLink>::Call;
+    ops.mknod = &Guarded<&Ops::MkNod>::Call;
+    ops.mkdir = &Guarded<&Ops::MkDir>::Call;
+    ops.unlink = &Guarded<&Ops::Unlink>::Call;
+    ops.rmdir = &Guarded<&Ops::RmDir>::Call;
+    ops.symlink = &Guarded<&Ops::Symlink>::Call;
+    ops.rename = &Guarded<&Ops::Rename>::Call;
+    ops.link = &Guarded<&Ops::Link>::Call;
+    ops.open = &Guarded<&Ops::Open>::Call;
+    ops.create = &Guarded<&Ops::Create>::Call;
+    ops.read = &Guarded<&Ops::Read>::Call;
+    ops.write = &Guarded<&Ops::Write>::Call;
+    ops.flush = &Guarded<&Ops::Flush>::Call;
+    ops.release = &Guarded<&Ops::Release>::Call;
+    ops.fsync = &Guarded<&Ops::Fsync>::Call;
+    ops.fallocate = &Guarded<&Ops::Fallocate>::Call;
+    ops.opendir = &Guarded<&Ops::OpenDir>::Call;
+    ops.readdir = &Guarded<&Ops::ReadDir>::Call;
+    ops.readdirplus = &Guarded<&Ops::ReadDirPlus>::Call;
+    ops.releasedir = &Guarded<&Ops::ReleaseDir>::Call;
+    ops.statfs = &Guarded<&Ops::StatFs>::Call;
     return ops;
   }();
   std::unique_ptr<FuseFrontend> self(new FuseFrontend(gateway, std::move(options)));

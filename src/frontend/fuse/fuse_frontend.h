@@ -1,8 +1,10 @@
 // FuseFrontend: the gateway core served through libfuse3's low-level API (multi-threaded
 // session loop, allow_other, 1 MiB writes). Thin by design (STYLE.md): every callback turns
 // the kernel's request into one Gateway call and replies; ToFuseErrno() is the one place a
-// Status becomes an errno. Inode numbers come from an InodeTable (never pointers); the caller
-// of every operation is `server_id` (this host's registered virtualization server id).
+// Status becomes an errno, and an exception thrown below a callback ends in one place too
+// (`Guarded` in fuse_frontend.cc: logged, answered EIO; it never reaches libfuse). Inode numbers
+// come from an InodeTable (never pointers); the caller of every operation is `server_id` (this
+// host's registered virtualization server id).
 //
 // Ownership: the Gateway is not owned and must outlive the front-end.
 // Threading: Run() blocks in the session loop (worker threads call the Gateway concurrently);

@@ -74,16 +74,6 @@ std::string Parent(const std::string& path) {
   return slash == 0 || slash == std::string::npos ? "/" : path.substr(0, slash);
 }
 
-// A name a client sent: too long -> NAMETOOLONG; empty, '/' or NUL -> INVAL (ACCES for
-// "." and ".." is the gateway's EINVAL; LOOKUP handles those itself).
-Status CheckClientName(const std::string& name) {
-  if (name.size() > kNfs3MaxName) return Status::FromErrno(ENAMETOOLONG, "name too long");
-  if (name.empty() || name.find('/') != std::string::npos || name.find('\0') != std::string::npos) {
-    return Status::InvalidArgument("bad name");
-  }
-  return Status::OK();
-}
-
 bool SameTime(const struct timespec& a, const struct timespec& b) {
   return static_cast<std::uint32_t>(a.tv_sec) == static_cast<std::uint32_t>(b.tv_sec) &&
          a.tv_nsec == b.tv_nsec;
@@ -249,7 +239,7 @@ class Nfs3Program::Procs {
   Result<std::string> DirOp(Request& r, const Bytes& dirfh, const std::string& name,
                             std::string* child) {
     CAFS_ASSIGN_OR_RETURN(std::string dir, Resolve(r, dirfh));
-    CAFS_RETURN_IF_ERROR(CheckClientName(name));
+    CAFS_RETURN_IF_ERROR(gw_.CheckName(name));
     *child = Join(dir, name);
     return dir;
   }
@@ -266,7 +256,7 @@ class Nfs3Program::Procs {
     } else if (name == "..") {
       child = *dir == r.exp->path() ? *dir : Parent(*dir);
     } else {
-      Status ok = CheckClientName(name);
+      Status ok = gw_.CheckName(name);
       if (!ok.ok()) {
         Status3(r, ok);
         PostOp(r, AttrOf(r, *dir));
@@ -855,6 +845,26 @@ AcceptStat Nfs3Program::Dispatch(const RpcCall& call, XdrDecoder& args, XdrEncod
   Request r{call, args, reply, static_cast<Nfs3Proc>(call.procedure), {}, {}, nullptr};
   r.caller.uid = r.caller.gid = kNobodyId;
   Procs procs(*this);
+  // The one place an exception from a procedure (or from the gateway under it) ends: it is
+  // logged and answered NFS3ERR_IO with the procedure's empty failure body; the partly
+  // encoded reply is dropped. The server and the connection go on.
+  const std::size_t body_start = reply.size();
+  std::string what;
+  try {
+    return Serve(r, procs);
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+    what = "an exception of unknown type";
+  }
+  CAFS_LOG_ERROR("nfs: procedure {} from {} failed: {} (answered NFS3ERR_IO)", call.procedure,
+                 call.peer_address, what);
+  reply.Truncate(body_start);
+  return procs.Fail(r, Status::FromErrno(EIO, what));
+}
+
+AcceptStat Nfs3Program::Serve(Request& r, Procs& procs) {
+  XdrDecoder& args = r.in;
   switch (r.proc) {
     case Nfs3Proc::kNull:
       return Procs::Done(args) ? AcceptStat::kSuccess : AcceptStat::kGarbageArgs;

@@ -70,6 +70,8 @@ class Nfs3Program final : public RpcProgram {
   class Procs;
 
   void NewVerifier();
+  // Runs the procedure of `r` (Dispatch is the catch-all around it).
+  AcceptStat Serve(Request& r, Procs& procs);
 
   core::Gateway* const gateway_;
   const Exports* const exports_;

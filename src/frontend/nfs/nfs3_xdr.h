@@ -17,7 +17,6 @@ namespace cafs::frontend::nfs {
 inline constexpr std::uint32_t kNfsProgram = 100003;
 inline constexpr std::uint32_t kNfsVersion3 = 3;
 inline constexpr std::size_t kNfs3FhSize = 64;
-inline constexpr std::size_t kNfs3MaxName = 255;       // filename3 we accept (longer: NAMETOOLONG)
 inline constexpr std::size_t kNfs3MaxPath = 4096;      // nfspath3
 inline constexpr std::size_t kNfs3MaxData = 1u << 20;  // rtmax/wtmax
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <exception>
 
+#include "util/logging.h"
+
 namespace cafs::frontend::nfs {
 namespace {
 
@@ -189,7 +191,15 @@ XdrBytes RpcDispatcher::Execute(const PreparedCall& prepared, ByteView record,
   try {
     XdrDecoder args(record.subspan(std::min(prepared.args_offset, record.size())));
     stat = prepared.program->Dispatch(prepared.call, args, out);
-  } catch (const std::exception&) {
+  } catch (const std::exception& e) {
+    // Programs end their own exceptions (NFSv3: NFS3ERR_IO); this is the net under the rest.
+    CAFS_LOG_ERROR("rpc: program {} procedure {} from {} failed: {} (answered SYSTEM_ERR)",
+                   prepared.call.program, prepared.call.procedure, prepared.call.peer_address,
+                   e.what());
+    stat = AcceptStat::kSystemErr;
+  } catch (...) {
+    CAFS_LOG_ERROR("rpc: program {} procedure {} from {} failed (answered SYSTEM_ERR)",
+                   prepared.call.program, prepared.call.procedure, prepared.call.peer_address);
     stat = AcceptStat::kSystemErr;
   }
   if (stat != AcceptStat::kSuccess) return AcceptedError(prepared.call.xid, stat, prepared.program);

@@ -1,11 +1,15 @@
 #include "frontend/nfs/rpc_server.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <list>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -29,6 +33,12 @@ using Clock = std::chrono::steady_clock;
 constexpr std::size_t kReadChunk = 64 * 1024;  // read-ahead for marks and small records
 // A fragment body with more than this still to come is read straight into its record.
 constexpr std::size_t kDirectRead = 16 * 1024;
+// A record's buffer grows at most this far ahead of the bytes received: a mark announcing 1 MiB
+// costs nothing until the bytes come (a slow client cannot make the server hold what it never
+// sends).
+constexpr std::size_t kMaxDirectChunk = 256 * 1024;
+// After accept failed (out of descriptors or buffers): wait this long before accepting again.
+constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
 constexpr std::size_t kMaxGather = 64;  // replies per gathered write
 // Spare record (and reply) buffers kept per connection: enough for the calls a client keeps in
 // flight (Linux: 16 slots by default), so a stream of 1 MiB READs/WRITEs reuses mapped pages
@@ -44,6 +54,15 @@ std::string PeerText(const asio::ip::address& address) {
     return asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6()).to_string();
   }
   return address.to_string();
+}
+
+// The process's soft descriptor limit (RLIMIT_NOFILE); a large number when unlimited.
+std::size_t DescriptorLimit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) {
+    return std::numeric_limits<std::size_t>::max();
+  }
+  return static_cast<std::size_t>(limit.rlim_cur);
 }
 
 // Threads of the compute pool: `configured`, or one per core (at least 2) when 0.
@@ -62,16 +81,24 @@ class RpcServer::Impl {
   ~Impl() { Stop(); }
 
   void Accept(std::shared_ptr<asio::ip::tcp::acceptor> acceptor);
-  void ConnectionGone();
+  // Admits a new connection from `peer` (within max_connections and the per-address cap).
+  std::shared_ptr<RpcConnection> Admit(asio::ip::tcp::socket& s,
+                                       const asio::ip::tcp::endpoint& peer);
+  void ConnectionGone(const std::string& peer);
   void Stop();
 
   const RpcServerOptions options_;
+  // options_.max_connections, but at most half the descriptor limit (RLIMIT_NOFILE): the other
+  // half stays for pool files, the backing store and kpsd, which a flood must not starve.
+  const std::size_t max_connections_;
   RpcDispatcher dispatcher_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::list<std::weak_ptr<RpcConnection>> connections_;  // guarded by mu_
   std::size_t live_connections_ = 0;                     // guarded by mu_
+  std::map<std::string, std::size_t> per_address_;       // guarded by mu_: live, by peer
+  bool accept_failing_ = false;                          // accept_strand_: logged once
   bool stopped_ = false;                                 // guarded by mu_
   bool listening_ = false;                               // guarded by mu_
 
@@ -97,7 +124,7 @@ class RpcConnection : public std::enable_shared_from_this<RpcConnection> {
         idle_(strand_),
         peer_(std::move(peer)),
         peer_port_(peer_port) {}
-  ~RpcConnection() { server_->ConnectionGone(); }
+  ~RpcConnection() { server_->ConnectionGone(peer_); }
 
   void Start() {
     asio::co_spawn(strand_, Serve(shared_from_this()),
@@ -149,10 +176,10 @@ class RpcConnection : public std::enable_shared_from_this<RpcConnection> {
                            peer_, max);
             co_return;
           }
-          record.resize(filled + frag_left);
           in_fragment = true;
         }
         const std::size_t take = std::min(end - begin, frag_left);
+        record.resize(filled + take);
         std::copy_n(buf.data() + begin, take, record.data() + filled);
         begin += take;
         filled += take;
@@ -174,8 +201,10 @@ class RpcConnection : public std::enable_shared_from_this<RpcConnection> {
       if (closed_) co_return;
       std::error_code ec;
       if (in_fragment && frag_left > kDirectRead) {
+        const std::size_t chunk = std::min(frag_left, kMaxDirectChunk);
+        record.resize(filled + chunk);
         const std::size_t n = co_await asio::async_read(
-            socket_, asio::buffer(record.data() + filled, frag_left), TransferAllUncapped(),
+            socket_, asio::buffer(record.data() + filled, chunk), TransferAllUncapped(),
             asio::redirect_error(asio::use_awaitable, ec));
         if (ec || closed_) co_return;
         filled += n;
@@ -346,6 +375,7 @@ class RpcConnection : public std::enable_shared_from_this<RpcConnection> {
 
 RpcServer::Impl::Impl(RpcServerOptions options)
     : options_(options),
+      max_connections_(std::min(options.max_connections, DescriptorLimit() / 2)),
       accept_strand_(asio::make_strand(io_)),
       work_(io_.get_executor()),
       compute_pool_(ComputeThreads(options.compute_threads)),
@@ -354,39 +384,65 @@ RpcServer::Impl::Impl(RpcServerOptions options)
   for (unsigned i = 0; i < n; ++i) io_threads_.emplace_back([this] { io_.run(); });
 }
 
-void RpcServer::Impl::ConnectionGone() {
+void RpcServer::Impl::ConnectionGone(const std::string& peer) {
   std::lock_guard lock(mu_);
   --live_connections_;
+  auto it = per_address_.find(peer);
+  if (it != per_address_.end() && --it->second == 0) per_address_.erase(it);
   cv_.notify_all();
+}
+
+std::shared_ptr<RpcConnection> RpcServer::Impl::Admit(asio::ip::tcp::socket& s,
+                                                      const asio::ip::tcp::endpoint& peer) {
+  std::string address = PeerText(peer.address());
+  std::lock_guard lock(mu_);
+  if (stopped_) return nullptr;
+  if (live_connections_ >= max_connections_) {
+    CAFS_LOG_DEBUG("rpc: refusing a connection from {}: {} connections open", address,
+                   live_connections_);
+    return nullptr;
+  }
+  std::size_t& from_peer = per_address_[address];
+  if (from_peer >= options_.max_connections_per_address) {
+    CAFS_LOG_DEBUG("rpc: refusing a connection from {}: it has {} open", address, from_peer);
+    return nullptr;
+  }
+  ++from_peer;
+  ++live_connections_;
+  std::error_code ignored;
+  s.set_option(asio::ip::tcp::no_delay(true), ignored);
+  auto connection = std::make_shared<RpcConnection>(this, std::move(s), asio::make_strand(io_),
+                                                    std::move(address), peer.port());
+  connections_.remove_if([](const auto& w) { return w.expired(); });
+  connections_.push_back(connection);
+  return connection;
 }
 
 void RpcServer::Impl::Accept(std::shared_ptr<asio::ip::tcp::acceptor> acceptor) {
   acceptor->async_accept(asio::bind_executor(
       accept_strand_, [this, acceptor](std::error_code ec, asio::ip::tcp::socket s) {
         if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
-        if (!ec) {
-          std::error_code peer_ec;
-          const asio::ip::tcp::endpoint peer = s.remote_endpoint(peer_ec);
-          std::shared_ptr<RpcConnection> connection;
-          {
-            std::lock_guard lock(mu_);
-            if (!stopped_ && !peer_ec && live_connections_ < options_.max_connections) {
-              ++live_connections_;
-              std::error_code ignored;
-              s.set_option(asio::ip::tcp::no_delay(true), ignored);
-              connection =
-                  std::make_shared<RpcConnection>(this, std::move(s), asio::make_strand(io_),
-                                                  PeerText(peer.address()), peer.port());
-              connections_.remove_if([](const auto& w) { return w.expired(); });
-              connections_.push_back(connection);
-            }
+        if (ec) {
+          // Out of descriptors or buffers: the pending connection stays queued, so accepting
+          // again at once would spin. Wait, then try again.
+          if (!accept_failing_) {
+            CAFS_LOG_WARN("rpc: accept failed ({}); retrying every {} ms", ec.message(),
+                          kAcceptBackoff.count());
+            accept_failing_ = true;
           }
-          if (connection) {
-            connection->Start();
-          } else {
-            std::error_code ignored;
-            s.close(ignored);
-          }
+          auto timer = std::make_shared<asio::steady_timer>(accept_strand_, kAcceptBackoff);
+          timer->async_wait([this, acceptor, timer](std::error_code) { Accept(acceptor); });
+          return;
+        }
+        accept_failing_ = false;
+        std::error_code peer_ec;
+        const asio::ip::tcp::endpoint peer = s.remote_endpoint(peer_ec);
+        std::shared_ptr<RpcConnection> connection = peer_ec ? nullptr : Admit(s, peer);
+        if (connection) {
+          connection->Start();
+        } else {
+          std::error_code ignored;
+          s.close(ignored);
         }
         Accept(acceptor);
       }));

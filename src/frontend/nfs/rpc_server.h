@@ -6,14 +6,17 @@
 // RecordAssembler): marks and small fragments through a 64 KiB read-ahead buffer, the body of a
 // large fragment read straight into its record buffer (sized from the mark, not zero-filled,
 // recycled through a pool of 16 per connection, as are large replies); a record over
-// max_record_size drops the connection at once, nothing of it buffered. Each call is decoded on the
-// I/O thread (header errors are answered there) and dispatched to a worker pool (compute or
-// blocking: RpcProgram::WaitsForDisk); replies are
-// written in completion order (out of order) through a per-connection write queue. A connection
-// stops reading while max_calls_in_flight calls are unanswered. A connection with nothing in flight
-// and no bytes received for idle_timeout is closed; so is one whose peer closes or resets.
-// Connections are coroutines on a strand: thousands of idle ones cost a socket and a few KiB each,
-// no thread.
+// max_record_size drops the connection at once, nothing of it buffered; a record's buffer grows
+// with the bytes received (at most 256 KiB ahead of them), never to the size a mark announces. Each
+// call is decoded on the I/O thread (header errors are answered there) and dispatched to a worker
+// pool (compute or blocking: RpcProgram::WaitsForDisk); replies are written in completion order
+// (out of order) through a per-connection write queue. A connection stops reading while
+// max_calls_in_flight calls are unanswered. A connection with nothing in flight and no bytes
+// received for idle_timeout is closed; so is one whose peer closes or resets. Connections are
+// coroutines on a strand: thousands of idle ones cost a socket and a few KiB each, no thread.
+// Accept admits at most max_connections in all and max_connections_per_address per client address;
+// when accept itself fails (EMFILE, ENFILE, ENOBUFS) it waits 100 ms before trying again instead of
+// spinning. docs/nfs.md "Limits".
 //
 // Threading: all public methods are thread-safe. Programs must outlive the server (Stop()
 // waits for running calls). Lifetime: Stop() (or the destructor) closes every endpoint and
@@ -41,7 +44,14 @@ struct RpcServerOptions {
   std::size_t max_record_size = kDefaultMaxRecordSize;
   std::size_t max_calls_in_flight = 64;  // per connection
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};
-  std::size_t max_connections = 8192;  // beyond this, new connections are closed at accept
+  // Beyond this, new connections are closed at accept. At most half the process's descriptor
+  // limit (RLIMIT_NOFILE soft) is used, whatever is set here.
+  std::size_t max_connections = 8192;
+  // Connections from one client address (beyond this, that address's new connections are
+  // closed at accept; other addresses are not affected): an idle or slow flood from one
+  // address cannot take the connections every other client needs. A Linux client uses one
+  // (nconnect: up to 16) per server.
+  std::size_t max_connections_per_address = 64;
 };
 
 class RpcServer {

@@ -13,6 +13,7 @@
 # After cafsd_nfs_start: CAFSD_NFS_PID, CAFSD_NFS_PORT, CAFSD_NFS_MNT_PORT, CAFSD_NFS_URL
 # (nfs://127.0.0.1/?nfsport=..&mountport=..), CAFSD_NFS_VMDIR (my_vmset: the VM set's
 # directory under the export, where files get the policy), CAFSD_NFS_LOG, CAFSD_NFS_WORK.
+# With CAFSD_NFS_PORTMAP=1 cafsd also serves its own portmapper on CAFSD_NFS_PMAP_PORT.
 # CAFSD_LIFETIME (seconds, default 900) caps cafsd's run time. NFS only: no FUSE mount point.
 # Nothing outside WORK_DIR is touched. The caller calls cafsd_nfs_stop on every exit path.
 
@@ -38,6 +39,7 @@ listen = "127.0.0.1"
 port = $CAFSD_NFS_PORT
 mount_port = $CAFSD_NFS_MNT_PORT
 worker_threads = ${CAFSD_NFS_WORKERS:-8}
+$([ "${CAFSD_NFS_PORTMAP:-0}" = 1 ] && echo "portmap_port = $CAFSD_NFS_PMAP_PORT")
 
 [[nfs.export]]
 path = "/"
@@ -55,8 +57,8 @@ cafsd_nfs_port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev
 cafsd_nfs_start() {  # cafsd work_dir
   CAFSD_NFS_WORK=$2
   CAFSD_NFS_VMDIR=my_vmset
-  read -r CAFSD_NFS_PORT CAFSD_NFS_MNT_PORT < <(python3 -c 'import socket
-a = [socket.socket() for _ in range(2)]
+  read -r CAFSD_NFS_PORT CAFSD_NFS_MNT_PORT CAFSD_NFS_PMAP_PORT < <(python3 -c 'import socket
+a = [socket.socket() for _ in range(3)]
 for s in a: s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in a])')
   cafsd_nfs_write_config "$2" || { CAFSD_NFS_ERROR="could not list 127.0.0.1 in vmset.xml"; return 1; }

@@ -165,5 +165,39 @@ TEST_F(FileHandlesTest, EntryOutsideTheStoreIsRefusedEvenWithAValidMac) {
   ExpectStale(forged);
 }
 
+// Issue 20 class 10: handles split redirector names with the one codec (redirector.h: the
+// last "##"), so "a#" (backing "a###pool_a") and "a" (backing "a##pool_a") are two files,
+// found and resolved apart, also when only the scan (an unconfigured pool) can find them.
+TEST_F(FileHandlesTest, NamesEndingInHashAreTheirOwnFiles) {
+  std::ofstream(backing_ / "vs/vm/a##pool_a") << "CAFS-REDIRECTOR 1\n";
+  std::ofstream(backing_ / "vs/vm/a###pool_a") << "CAFS-REDIRECTOR 1\n";
+  std::ofstream(backing_ / "vs/vm/b####pool_a") << "CAFS-REDIRECTOR 1\n";  // "b##": no name
+  std::ofstream(backing_ / "vs/vm/#a###pool_b") << "CAFS-REDIRECTOR 1\n";
+  const std::vector<std::string> pools = {"pool_a"};
+  for (const auto& configured : {pools, std::vector<std::string>{}}) {
+    auto a = handles_->HandleOf({"vs", "vm", "a"}, configured);
+    auto a_hash = handles_->HandleOf({"vs", "vm", "a#"}, configured);
+    ASSERT_TRUE(a.ok() && a_hash.ok());
+    EXPECT_NE(*a, *a_hash);
+    EXPECT_EQ(Resolve(*a), "/vs/vm/a");
+    EXPECT_EQ(Resolve(*a_hash), "/vs/vm/a#");
+    auto odd = handles_->HandleOf({"vs", "vm", "#a#"}, configured);
+    ASSERT_TRUE(odd.ok()) << odd.status().ToString();
+    EXPECT_EQ(Resolve(*odd), "/vs/vm/#a#");
+    // "a##" would only be found by a split at the first "##"; no name contains "##".
+    EXPECT_FALSE(handles_->HandleOf({"vs", "vm", "a##"}, configured).ok());
+  }
+  // "a#" alone: the scan must not hand out "a#"'s redirector for "a".
+  fs::remove(backing_ / "vs/vm/a##pool_a");
+  EXPECT_FALSE(handles_->HandleOf({"vs", "vm", "a"}, {}).ok());
+  EXPECT_EQ(Resolve(HandleOf({"vs", "vm", "a#"})), "/vs/vm/a#");
+}
+
+TEST_F(FileHandlesTest, NamesAreBytes) {
+  const std::string name = "osdisk\xff\xfe \xc3\xa9 #.img";
+  std::ofstream(backing_ / "vs/vm" / (name + "##pool_a")) << "CAFS-REDIRECTOR 1\n";
+  EXPECT_EQ(Resolve(HandleOf({"vs", "vm", name})), "/vs/vm/" + name);
+}
+
 }  // namespace
 }  // namespace cafs::core

@@ -6,12 +6,15 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
+#include "audit/audit_log.h"
 #include "crypto/rng.h"
 #include "format/header_codec.h"
 #include "policy/seed_examples.h"
@@ -302,6 +305,103 @@ TEST_F(GatewayTest, HostileNames) {
   // A symlink in the backing store is never followed by the gateway.
   fs::create_directory_symlink("/etc", root_ / "backing/my_vmset/vm1/escape");
   EXPECT_EQ(gw_->GetAttr(caller_, "/my_vmset/vm1/escape/passwd").status().errno_value(), ENOTDIR);
+}
+
+// Names are bytes (issue 20 class 11): a name that is not UTF-8 in a vobj audited with
+// all_records is created, written, listed, renamed and read like any other; its audit
+// records carry the exact bytes (docs/audit.md "Names that are not UTF-8") and the chain
+// verifies. A VM set name that is not UTF-8 is no VM set.
+TEST_F(GatewayTest, NamesThatAreNotUtf8WorkAndAreAudited) {
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm\x80", 0755).ok());
+  const std::string dir = "/my_vmset/vm\x80/";
+  const std::string name = "osdisk\xff\xfe.img";
+  CreateWithData(dir + name, "secret bytes");
+  EXPECT_EQ(ReadAll(dir + name), "secret bytes");
+  auto entries = gw_->ReadDir(caller_, dir);
+  ASSERT_TRUE(entries.ok());
+  ASSERT_EQ(entries->size(), 1u);
+  EXPECT_EQ((*entries)[0].name, name);
+  ASSERT_TRUE(gw_->Rename(caller_, dir + name, dir + "osdisk\xfe #.img", false).ok());
+  EXPECT_EQ(ReadAll(dir + "osdisk\xfe #.img"), "secret bytes");
+  gw_->Tick(/*force=*/true);
+  auto verified = audit::VerifyAuditLog((root_ / "audit.log").string());
+  ASSERT_TRUE(verified.ok());
+  EXPECT_TRUE(verified->ok) << verified->problem;
+  bool created = false, renamed = false;
+  for (const auto& r : AuditRecords()) {
+    EXPECT_EQ(r.vm, "vm\x80");
+    created |= r.op == "create" && r.file == name && r.result == audit::Result::kOk;
+    renamed |= r.op == "rename" && r.file == name;
+  }
+  EXPECT_TRUE(created);
+  EXPECT_TRUE(renamed);
+  EXPECT_EQ(gw_->Lookup(caller_, "/\xff\xfe/vm/osdisk").status().errno_value(), ENOENT);
+}
+
+// Names ending in or holding '#' (issue 20 class 10): "osdisk" and "osdisk#" are two files
+// (redirectors "osdisk##p" and "osdisk###p"); creating one never touches the other, and
+// persistent handles (NFS) name each apart. Names at the length limit work, one more byte
+// is ENAMETOOLONG.
+TEST_F(GatewayTest, NamesWithHashesAndAtTheLengthLimit) {
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1", 0755).ok());
+  const std::string dir = "/my_vmset/vm1/";
+  CreateWithData(dir + "osdisk", "plain");
+  CreateWithData(dir + "osdisk#", "one hash");
+  CreateWithData(dir + "#osdisk #x#", "hashes and a space");
+  EXPECT_EQ(ReadAll(dir + "osdisk"), "plain");
+  EXPECT_EQ(ReadAll(dir + "osdisk#"), "one hash");
+  EXPECT_EQ(ReadAll(dir + "#osdisk #x#"), "hashes and a space");
+  auto entries = gw_->ReadDir(caller_, dir);
+  ASSERT_TRUE(entries.ok());
+  std::set<std::string> names;
+  for (const auto& e : *entries) names.insert(e.name);
+  EXPECT_EQ(names, (std::set<std::string>{"osdisk", "osdisk#", "#osdisk #x#"}));
+  if (::geteuid() == 0) {  // persistent handles need CAP_DAC_READ_SEARCH
+    for (const std::string n : {"osdisk", "osdisk#", "#osdisk #x#"}) {
+      auto h = gw_->HandleOf(dir + n);
+      ASSERT_TRUE(h.ok()) << h.status().ToString();
+      auto p = gw_->PathOfHandle(*h);
+      ASSERT_TRUE(p.ok()) << p.status().ToString();
+      EXPECT_EQ(*p, dir + n);
+    }
+  }
+  ASSERT_TRUE(gw_->Unlink(caller_, dir + "osdisk").ok());
+  EXPECT_EQ(ReadAll(dir + "osdisk#"), "one hash");
+  const std::size_t max = volume_->max_name_length();
+  const std::string longest = "osdisk" + std::string(max - 6, 'x');
+  CreateWithData(dir + longest, "long");
+  EXPECT_EQ(ReadAll(dir + longest), "long");
+  EXPECT_EQ(gw_->Create(caller_, dir + longest + "y", 0644, true).status().errno_value(),
+            ENAMETOOLONG);
+  EXPECT_EQ(gw_->CheckName(longest + "y").errno_value(), ENAMETOOLONG);
+  EXPECT_EQ(gw_->CheckName("a/b").errno_value(), EINVAL);
+}
+
+// Issue 20 class 9: pool files are 0600 and pool directories 0700 whatever the caller asked
+// for (the visible modes are the redirector's): local users of the gateway host cannot read
+// a clear-text file's data in the pool.
+TEST_F(GatewayTest, PoolFilesAndDirectoriesArePrivate) {
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1", 0777).ok());
+  auto created = gw_->Create(caller_, "/my_vmset/vm1/vm.vmx", 0666, true);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  ASSERT_TRUE(gw_->Release(caller_, created->handle).ok());
+  auto mode = [](const fs::path& p) {
+    struct stat st {};
+    EXPECT_EQ(::stat(p.c_str(), &st), 0) << p;
+    return st.st_mode & 07777;
+  };
+  EXPECT_EQ(mode(root_ / "pools/default_pool/my_vmset/vm1/vm.vmx"), 0600u);
+  EXPECT_EQ(mode(root_ / "pools/default_pool/my_vmset/vm1"), 0700u);
+  EXPECT_EQ(mode(root_ / "pools/default_pool/my_vmset"), 0700u);
+  auto attr = gw_->GetAttr(caller_, "/my_vmset/vm1/vm.vmx");
+  ASSERT_TRUE(attr.ok());
+  EXPECT_EQ(attr->mode & 07777, 0666u);  // the caller's mode, on the redirector
+  // A pool file made 0644 by an older cafsd keeps working.
+  ASSERT_EQ(::chmod((root_ / "pools/default_pool/my_vmset/vm1/vm.vmx").c_str(), 0644), 0);
+  EXPECT_EQ(ReadAll("/my_vmset/vm1/vm.vmx"), "");
 }
 
 TEST_F(GatewayTest, MissingPoolIsAClearError) {

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <functional>
 #include <set>
+#include <stdexcept>
 
 #include "cafs/key_provider.h"
 #include "crypto/rng.h"
@@ -425,6 +426,85 @@ TEST_F(Nfs3ProgramTest, CreateModesAndExclusiveRetransmission) {
   EXPECT_EQ(a2->fileid, a1->fileid);
   const std::array<std::uint8_t, 8> other{9, 9, 9, 9, 9, 9, 9, 9};
   EXPECT_EQ(Create(vm, ".lck-1", CreateMode::kExclusive, other).status, Nfs3Status::kExist);
+}
+
+// Names are bytes (issue 20 classes 10, 11): a name that is not UTF-8, in the all_records
+// vobj, and "a#" beside "a" are files of their own; each handle resolves to its own file.
+TEST_F(Nfs3ProgramTest, NamesWithHashesAndBytesThatAreNotUtf8) {
+  Bytes vm = VmDir();
+  Bytes a = CreateFile(vm, "osdisk");
+  ASSERT_EQ(Write(a, 0, "plain", StableHow::kFileSync).status, Nfs3Status::kOk);
+  Bytes a_hash = CreateFile(vm, "osdisk#");
+  EXPECT_NE(a_hash, a);
+  // A removal makes the program resolve handles afresh (no cached paths): `osdisk#`'s handle
+  // must name `osdisk#`, not `osdisk`.
+  CreateFile(vm, "scratch");
+  ASSERT_EQ(Call(Nfs3Proc::kRemove, [&](XdrEncoder& e) { EncodeName(e, vm, "scratch"); }).status,
+            Nfs3Status::kOk);
+  ASSERT_EQ(Write(a_hash, 0, "hash", StableHow::kFileSync).status, Nfs3Status::kOk);
+  EXPECT_EQ(Read(a, 0, 10).first, "plain");  // `osdisk#` did not write into `osdisk`
+  EXPECT_EQ(Read(a_hash, 0, 10).first, "hash");
+  const std::string odd = "osdisk\xff\xfe.img";
+  Bytes f = CreateFile(vm, odd);
+  ASSERT_EQ(Write(f, 0, "odd", StableHow::kFileSync).status, Nfs3Status::kOk);
+  Reply found = Lookup(vm, odd);
+  ASSERT_EQ(found.status, Nfs3Status::kOk);
+  EXPECT_EQ(DecodeFh(found.d()), f);
+  EXPECT_EQ(Read(f, 0, 10).first, "odd");
+  const auto names = List(vm, true, 4096);
+  EXPECT_EQ(std::set<std::string>(names.begin(), names.end()),
+            (std::set<std::string>{"osdisk", "osdisk#", odd}));
+  EXPECT_EQ(Create(vm, "x##y", CreateMode::kGuarded).status, Nfs3Status::kInval);
+  EXPECT_EQ(Create(vm, "a/b", CreateMode::kGuarded).status, Nfs3Status::kInval);
+  EXPECT_EQ(
+      Create(vm, std::string(volume_->max_name_length() + 1, 'n'), CreateMode::kGuarded).status,
+      Nfs3Status::kNameTooLong);
+}
+
+// An env that throws when asked to create a file, as a bug or std::bad_alloc below a procedure
+// would.
+class ThrowingEnv : public env::EnvWrapper {
+ public:
+  ThrowingEnv() : EnvWrapper(env::Env::Default()) {}
+  Result<std::unique_ptr<env::File>> OpenFile(const std::string& path,
+                                              const env::OpenOptions& options) override {
+    if (options.create) throw std::runtime_error("injected failure creating " + path);
+    return EnvWrapper::OpenFile(path, options);
+  }
+};
+
+// The NFS front-end's one catch-all (issue 20 class 11): an exception thrown anywhere below a
+// procedure is NFS3ERR_IO with the procedure's failure body, never an RPC error or an abort,
+// and the program goes on serving.
+TEST_F(Nfs3ProgramTest, AnExceptionBelowAProcedureIsNfs3ErrIo) {
+  Bytes vm = VmDir();
+  ThrowingEnv env;
+  pool::PoolMapper pools;
+  for (const char* name : {"mirrored_pool_A", "default_pool"}) {
+    ASSERT_TRUE(
+        pools.Add(std::make_unique<pool::PosixPool>(name, (root_ / "pools" / name).string(), &env))
+            .ok());
+  }
+  auto volume = core::Volume::Open((root_ / "backing").string(), &pools);
+  ASSERT_TRUE(volume.ok());
+  core::Gateway gw(cache_.get(), volume->get(), audit_.get(), &clock_, core::GatewayOptions{});
+  Nfs3Program program(&gw, exports_.get());
+  Reply r = Call(
+      Nfs3Proc::kCreate,
+      [&](XdrEncoder& e) {
+        EncodeName(e, vm, "osdisk.img");
+        e.U32(static_cast<std::uint32_t>(CreateMode::kGuarded));
+        EncodeNoSattr(e, 0640);
+      },
+      kClient, &program);
+  ASSERT_EQ(r.stat, AcceptStat::kSuccess);
+  EXPECT_EQ(r.status, Nfs3Status::kIo);
+  EXPECT_FALSE(r.d().Bool());  // CREATE3resfail: dir_wcc without attributes
+  EXPECT_FALSE(r.d().Bool());
+  EXPECT_TRUE(r.d().ok() && r.d().remaining() == 0);
+  Reply g = Call(
+      Nfs3Proc::kGetAttr, [&](XdrEncoder& e) { EncodeFh(e, vm); }, kClient, &program);
+  EXPECT_EQ(g.status, Nfs3Status::kOk);
 }
 
 TEST_F(Nfs3ProgramTest, SetattrGuardAndTruncate) {

@@ -412,6 +412,10 @@ TEST_F(RpcServerTest, ManyIdleConnectionsAndStop) {
   ::setrlimit(RLIMIT_NOFILE, &limit);
   const std::size_t n =
       std::min<std::size_t>(2000, (static_cast<std::size_t>(limit.rlim_cur) - 100) / 2);
+  server_->Stop();
+  RpcServerOptions options;
+  options.max_connections_per_address = n;  // all from 127.0.0.1 here
+  StartServer(options);
   std::vector<std::unique_ptr<TestClient>> clients;
   for (std::size_t i = 0; i < n; ++i) {
     clients.push_back(std::make_unique<TestClient>(port_));
@@ -432,6 +436,51 @@ TEST_F(RpcServerTest, ManyIdleConnectionsAndStop) {
   releaser.join();
   EXPECT_EQ(server_->connection_count(), 0u);
   for (auto& c : clients) EXPECT_TRUE(c->WaitClosed());
+}
+
+// Issue 20: an idle flood from one address takes at most max_connections_per_address; the
+// connections beyond are closed at accept, and other addresses are served as before.
+TEST_F(RpcServerTest, ConnectionsPerAddressAreCapped) {
+  server_->Stop();
+  RpcServerOptions options;
+  options.max_connections_per_address = 4;
+  StartServer(options);
+  std::vector<std::unique_ptr<TestClient>> flood;
+  for (int i = 0; i < 4; ++i) {
+    flood.push_back(std::make_unique<TestClient>(port_, "127.0.0.1", "127.0.0.2"));
+    ASSERT_TRUE(flood.back()->connected());
+  }
+  ASSERT_TRUE(flood.back()->Call(SysCall(1, kTestProg, 2, 0)));  // all four admitted
+  TestClient beyond(port_, "127.0.0.1", "127.0.0.2");
+  ASSERT_TRUE(beyond.connected());  // the kernel accepts; the server closes it
+  EXPECT_TRUE(beyond.WaitClosed());
+  TestClient other(port_, "127.0.0.1", "127.0.0.3");
+  EXPECT_TRUE(other.Call(SysCall(2, kTestProg, 2, 0)));
+  // A closed connection frees its place.
+  flood.pop_back();
+  std::optional<Reply> answer;
+  for (int i = 0; i < 100 && !answer; ++i) {
+    TestClient again(port_, "127.0.0.1", "127.0.0.2");
+    answer = again.Call(SysCall(3, kTestProg, 2, 0));
+    if (!answer) ::usleep(20 * 1000);
+  }
+  EXPECT_TRUE(answer);
+}
+
+// A mark announcing a large record costs nothing until its bytes arrive: many connections
+// announcing the maximum and sending a little stay cheap and the server goes on serving.
+TEST_F(RpcServerTest, AnnouncedRecordsAreNotAllocatedAhead) {
+  std::vector<std::unique_ptr<TestClient>> slow;
+  for (int i = 0; i < 64; ++i) {
+    slow.push_back(std::make_unique<TestClient>(port_, "127.0.0.1", "127.0.0.2"));
+    const std::uint32_t mark = 0x80000000u | static_cast<std::uint32_t>(kDefaultMaxRecordSize);
+    ASSERT_TRUE(slow.back()->Send(
+        {static_cast<std::uint8_t>(mark >> 24), static_cast<std::uint8_t>(mark >> 16),
+         static_cast<std::uint8_t>(mark >> 8), static_cast<std::uint8_t>(mark), 0, 0, 0, 1}));
+  }
+  TestClient c(port_);
+  EXPECT_TRUE(c.Call(SysCall(1, kTestProg, 2, 0)));
+  EXPECT_GE(server_->connection_count(), 64u);
 }
 
 TEST_F(RpcServerTest, ListenErrors) {

@@ -106,8 +106,16 @@ inline std::optional<Reply> ParseReply(const std::vector<std::uint8_t>& message)
 
 class TestClient {
  public:
-  explicit TestClient(std::uint16_t port, const char* address = "127.0.0.1") {
+  // `source`: the local address to connect from (another loopback address), or any.
+  explicit TestClient(std::uint16_t port, const char* address = "127.0.0.1",
+                      const char* source = nullptr) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (source != nullptr) {
+      sockaddr_in local{};
+      local.sin_family = AF_INET;
+      ::inet_pton(AF_INET, source, &local.sin_addr);
+      if (::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) return;
+    }
     sockaddr_in sa{};
     sa.sin_family = AF_INET;
     sa.sin_port = htons(port);

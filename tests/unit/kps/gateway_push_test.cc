@@ -6,7 +6,9 @@
 
 #include <optional>
 
+#include "audit/audit_log.h"
 #include "audit/audit_record.h"
+#include "audit/text_field.h"
 #include "kps/catalog.h"
 #include "unit/kps/api_fixture.h"
 
@@ -159,6 +161,55 @@ TEST_F(GatewayPushTest, AnEditedRecordIsRefusedAndNothingOfItsBatchIsKept) {
   EXPECT_TRUE(Held().empty());
   // Only gateways push.
   EXPECT_EQ(Call(auditor_, "POST", "/v1/audit", Body(chain, 0, 3)).status, 403);
+}
+
+// Names are bytes (docs/audit.md "Names that are not UTF-8"): a gateway log holding a file
+// name that is not UTF-8 verifies on the gateway, is accepted by kpsd at once (not refused
+// and retried forever), and kpsd's own chain verifies with the exact bytes kept.
+TEST_F(GatewayPushTest, ANameThatIsNotUtf8IsAcceptedAndBothChainsVerify) {
+  const std::string name = "osdisk\xff\xfe.img";
+  const std::string log_path = dir_.path() + "/gateway-audit.log";
+  {
+    auto log = audit::AuditLog::Open(log_path);
+    ASSERT_TRUE(log.ok()) << log.status().ToString();
+    for (const char* op : {"create", "write"}) {
+      audit::AuditRecord r;
+      r.time_ms = r.end_ms = 1700000000000;
+      r.server = "vs-1";
+      r.vmset = "my_vmset";
+      r.vm = "vm\x80";
+      r.file = name;
+      r.op = op;
+      r.reason = std::string(op) == "write" ? "short write to " + name : "";
+      ASSERT_TRUE((*log)->Append(r).ok());
+    }
+  }
+  auto verified = audit::VerifyAuditLog(log_path);
+  ASSERT_TRUE(verified.ok());
+  EXPECT_TRUE(verified->ok) << verified->problem;
+  auto records = audit::ReadAuditLog(log_path);
+  ASSERT_TRUE(records.ok());
+  ASSERT_EQ(records->size(), 2u);
+  EXPECT_EQ((*records)[0].file, name);  // the exact bytes come back from the line
+
+  auto r = Call(gw_, "POST", "/v1/audit", Body(*records, 0, 2));
+  ASSERT_EQ(r.status, 201) << r.body.dump();
+  EXPECT_EQ(r.body["accepted"], 2);
+  ASSERT_EQ(Held().size(), 2u);  // Held() verifies kpsd's chain
+  auto list = Call(auditor_, "GET", "/v1/audit");
+  ASSERT_EQ(list.status, 200);
+  const json& last = list.body.back();
+  EXPECT_EQ(last["object"], "my_vmset/vm\uFFFD/osdisk\uFFFD\uFFFD.img");
+  EXPECT_EQ(last["access"]["file_b64"], audit::Base64Encode(name));
+  // The record kpsd keeps still proves the gateway's hash over the exact bytes.
+  auto again = audit::AuditRecord::FromLine(last["access"].dump());
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->file, name);
+  EXPECT_EQ(again->ComputeHash(), (*records)[1].hash);
+  // A repeat push is a repeat, not an error.
+  r = Call(gw_, "POST", "/v1/audit", Body(*records, 0, 2));
+  ASSERT_EQ(r.status, 201) << r.body.dump();
+  EXPECT_EQ(r.body["repeats"], 2);
 }
 
 TEST_F(GatewayPushTest, UsageSnapshotsAreStoredPerGatewayAndShownByRole) {

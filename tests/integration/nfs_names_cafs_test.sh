@@ -1,0 +1,42 @@
+#!/bin/bash
+# Names are bytes, over NFS (issue 20 classes 9, 10, 11): nfs_names (libnfs raw calls) against
+# cafsd's NFSv3 front-end with the seed's policy (tests/integration/lib/cafsd_nfs.sh): names
+# with '#' (`a#` beside `a` keeps `a`'s data), spaces, UTF-8, bytes that are not UTF-8 in a vobj
+# audited with all_records, a name of exactly name_max bytes. Then, with the files kept:
+#  - the backing store holds `a##<pool>` and `a###<pool>`, the pool files are 0600 and the pool
+#    directories 0700 (class 9);
+#  - the gateway's audit log verifies (an independent verifier, lib/audit_chain.py) and holds
+#    the non-UTF-8 name's exact bytes in file_b64;
+#  - cafsd is still running and logged no sanitizer report.
+# Usage: nfs_names_cafs_test.sh <cafsd> <nfs_names>. Exits 77 when a tool is missing.
+set -u
+CAFSD=$1
+PROG=$2
+HERE=$(cd "$(dirname "$0")" && pwd)
+export LSAN_OPTIONS="suppressions=$HERE/nfs_client/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+. "$HERE/lib/cafsd_nfs.sh"
+. "$HERE/lib/gateway_checks.sh"
+skip() { echo "SKIP: $*"; exit 77; }
+for tool in python3 stat find; do command -v "$tool" >/dev/null || skip "$tool not installed"; done
+
+T=$(mktemp -d /tmp/cafs-nfsnames-XXXXXX)
+cleanup() { cafsd_nfs_stop; rm -rf "$T"; }
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+fail() { echo "FAIL: $*"; echo "--- cafsd log"; tail -30 "$CAFSD_NFS_LOG"; exit 1; }
+
+cafsd_nfs_start "$CAFSD" "$T/cafs" || fail "$CAFSD_NFS_ERROR"
+timeout 120 "$PROG" --keep --subdir "$CAFSD_NFS_VMDIR" "$CAFSD_NFS_URL" | tee "$T/out.txt"
+[ "${PIPESTATUS[0]}" = 0 ] || fail "nfs_names failed"
+kill -0 "$CAFSD_NFS_PID" 2>/dev/null || fail "cafsd died"
+work=$(sed -n 's/^kept: //p' "$T/out.txt")
+B=$T/cafs/backing/$CAFSD_NFS_VMDIR/$work
+[ -n "$work" ] && [ -d "$B" ] || fail "no kept directory"
+[ -f "$B/a##default_pool" ] && [ -f "$B/a###default_pool" ] || fail "redirectors of a and a#: $(ls "$B")"
+# Class 9: whatever the caller's modes, pool files are 0600 and pool directories 0700.
+gateway_check_pool_modes "$T/cafs/pools" 10 || fail "$GATEWAY_CHECK_ERROR"
+# The audit log (aggregates flushed at SIGTERM) verifies and pins the exact bytes.
+cafsd_nfs_stop
+gateway_check_audit "$T/cafs/audit.log" || fail "$GATEWAY_CHECK_ERROR"
+gateway_check_clean_logs "$T/cafs"/cafsd*.log || fail "$GATEWAY_CHECK_ERROR"
+echo "PASS"
