@@ -46,6 +46,20 @@ def fail(msg):
     raise Failure(msg)
 
 
+def read_until_closed(s, enough=None):
+    """What `s` receives until the peer closes, an error, or `enough(data)` is true."""
+    data = b""
+    try:
+        while not (enough and enough(data)):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except (OSError, ssl.SSLError):
+        pass
+    return data
+
+
 def kill_with_parent():
     """preexec_fn: the child gets SIGKILL when this script dies (even by SIGKILL)."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -403,15 +417,7 @@ class Suite:
                 s.sendall(request)
             except (OSError, ssl.SSLError):
                 pass  # kpsd answered and closed before taking everything: read the answer
-            data = b""
-            try:
-                while b"\r\n" not in data:
-                    chunk = s.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
-            except (OSError, ssl.SSLError):
-                pass
+            data = read_until_closed(s, lambda d: b"\r\n" in d)
         return data.split(b"\r\n", 1)[0]
 
     def malformed_requests(self):
@@ -469,15 +475,7 @@ class Suite:
         with ctx.wrap_socket(self.tcp(self.k.port, "127.0.0.6"), server_hostname="127.0.0.1") as s:
             s.sendall(b"GET /v1/vmsets HTTP/1.1\r\nHost: k\r\n\r\n" * 199 +
                       b"GET /v1/vmsets HTTP/1.1\r\nConnection: close\r\n\r\n")
-            data = b""
-            try:
-                while True:
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-            except (OSError, ssl.SSLError):
-                pass
+            data = read_until_closed(s)
         answered = data.count(b"HTTP/1.1 200 OK\r\n")
         if answered != 200:
             fail(f"pipelined burst: {answered} of 200 requests answered")

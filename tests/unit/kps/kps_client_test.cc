@@ -46,6 +46,16 @@ class KpsClientTest : public testing::TlsFixture {
     *port = ntohs(a.sin_port);
     return fd;
   }
+
+  // Another kpsd's CA (other_).
+  void CreateOtherCa() {
+    auto other = CertificateAuthority::Create(other_dir_.path(), {});
+    ASSERT_TRUE(other.ok()) << other.status().ToString();
+    other_.emplace(std::move(other).value());
+  }
+
+  testing::TempDir other_dir_;
+  std::optional<CertificateAuthority> other_;
 };
 
 TEST_F(KpsClientTest, AnHttpErrorIsAnAnswer) {
@@ -95,10 +105,8 @@ TEST_F(KpsClientTest, AnExpiredCertificateIsNamed) {
 }
 
 TEST_F(KpsClientTest, ACertificateFromAnotherCaIsNamed) {
-  testing::TempDir other_dir;
-  auto other = CertificateAuthority::Create(other_dir.path(), {});
-  ASSERT_TRUE(other.ok()) << other.status().ToString();
-  auto cert = other->IssueClient("stranger", Role::kAuditor);
+  ASSERT_NO_FATAL_FAILURE(CreateOtherCa());
+  auto cert = other_->IssueClient("stranger", Role::kAuditor);
   ASSERT_TRUE(cert.ok()) << cert.status().ToString();
   // Our CA as the trust anchor (kpsd is trusted), a certificate kpsd's CA did not issue.
   const std::string m = FailureOf(WriteBundle("stranger", cert->Bundle(ca_->ca_pem())));
@@ -107,12 +115,10 @@ TEST_F(KpsClientTest, ACertificateFromAnotherCaIsNamed) {
 }
 
 TEST_F(KpsClientTest, AServerOutsideOurCaIsNotTrusted) {
-  testing::TempDir other_dir;
-  auto other = CertificateAuthority::Create(other_dir.path(), {});
-  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  ASSERT_NO_FATAL_FAILURE(CreateOtherCa());
   auto cert = ca_->IssueClient("admin2", Role::kAuditor);
   ASSERT_TRUE(cert.ok());
-  const std::string m = FailureOf(WriteBundle("wrong-anchor", cert->Bundle(other->ca_pem())));
+  const std::string m = FailureOf(WriteBundle("wrong-anchor", cert->Bundle(other_->ca_pem())));
   EXPECT_NE(m.find("is not trusted"), std::string::npos) << m;
 }
 

@@ -69,12 +69,18 @@ class TlsFixture : public ApiFixture {
     return fd;
   }
 
-  // True when kpsd closes `fd` (EOF or reset) within `seconds`.
+  // True when kpsd closes `fd` (EOF or reset) within `seconds`. Bytes that arrive before
+  // (TLS records: session tickets, a response) are read and dropped.
   static bool ClosedWithin(int fd, int seconds) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, seconds * 1000) <= 0) return false;
-    char c = 0;
-    return ::recv(fd, &c, 1, 0) <= 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      pollfd p{fd, POLLIN, 0};
+      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+      char buf[4096];
+      if (::recv(fd, buf, sizeof buf, 0) <= 0) return true;
+    }
   }
 
   // A TLS connection as the holder of `bundle` that sends raw bytes and reads raw bytes.
@@ -96,6 +102,7 @@ class TlsFixture : public ApiFixture {
       ::close(fd_);
     }
     bool connected() const { return connected_; }
+    int fd() const { return fd_; }
     bool Send(const std::string& bytes) {
       return SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size())) > 0;
     }
@@ -137,6 +144,13 @@ class TlsFixture : public ApiFixture {
         method == "GET" ? cli.Get(path.c_str()) : cli.Post(path.c_str(), body, "application/json");
     if (!res) return std::nullopt;
     return std::make_pair(res->status, nlohmann::json::parse(res->body, nullptr, false));
+  }
+
+  // An admin's request is answered (200) within 5 s: the listener serves others.
+  void ExpectOthersServed() {
+    auto r = Call(admin_, "GET", "/v1/vmsets", "{}", /*read_timeout=*/5);
+    ASSERT_TRUE(r.has_value()) << "an admin's request got no answer within 5 s";
+    EXPECT_EQ(r->first, 200);
   }
 
   std::vector<AuditRecord> Audit() {
