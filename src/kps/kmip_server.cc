@@ -13,26 +13,29 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
 
+#include "kps/connection_caps.h"
 #include "kps/tls_context.h"
 #include "util/logging.h"
 
 namespace cafs::kps {
 
 struct KmipServer::Impl {
+  explicit Impl(const Options& o)
+      : options(o), caps("KMIP", o.max_connections, o.max_connections_per_address) {}
+
   KmipService* service = nullptr;
-  Options options;
+  const Options options;
+  ConnectionCaps caps;
   SslCtxPtr ctx;
   int listen_fd = -1;
   std::atomic<bool> stopping{false};
   std::mutex mu;
   std::condition_variable idle;
-  std::set<int> connections;                       // guarded by mu
-  std::map<std::string, std::size_t> per_address;  // open connections by source; guarded by mu
+  std::set<int> connections;  // guarded by mu: to shut them down on Stop()
 
   ~Impl() {
     if (listen_fd >= 0) ::close(listen_fd);
@@ -174,9 +177,8 @@ KmipServer::~KmipServer() = default;
 Result<std::unique_ptr<KmipServer>> KmipServer::Create(KmipService& service,
                                                        const std::string& data_dir,
                                                        Options options) {
-  auto impl = std::make_unique<Impl>();
+  auto impl = std::make_unique<Impl>(options);
   impl->service = &service;
-  impl->options = options;
   // KMIP 1.x profiles name TLS 1.2; PyKMIP and most KMIP clients do not speak 1.3 yet.
   CAFS_ASSIGN_OR_RETURN(impl->ctx, NewServerTlsContext(data_dir, TLS1_2_VERSION));
   return std::unique_ptr<KmipServer>(new KmipServer(std::move(impl)));
@@ -232,29 +234,18 @@ Status KmipServer::Run() {
       continue;
     }
     const std::string address = AddressOf(from);
-    std::unique_lock lock(s.mu);
-    const bool over_total = s.connections.size() >= s.options.max_connections;
-    const auto it = s.per_address.find(address);
-    const bool over_address =
-        it != s.per_address.end() && it->second >= s.options.max_connections_per_address;
-    if (over_total || over_address || s.stopping.load()) {
-      lock.unlock();
-      CAFS_LOG_WARN("KMIP: connection limit ({}) reached, closing a new connection from {}",
-                    over_total
-                        ? std::to_string(s.options.max_connections) + " in all"
-                        : std::to_string(s.options.max_connections_per_address) + " per address",
-                    address);
+    if (s.stopping.load() || !s.caps.Admit(address)) {
       ::close(fd);
       continue;
     }
+    std::unique_lock lock(s.mu);
     s.connections.insert(fd);
-    ++s.per_address[address];
     lock.unlock();
     std::thread([&s, fd, address] {
       s.Serve(fd);
+      s.caps.Release(address);
       std::lock_guard g(s.mu);
       s.connections.erase(fd);
-      if (--s.per_address[address] == 0) s.per_address.erase(address);
       ::close(fd);
       s.idle.notify_all();
     }).detach();

@@ -5,14 +5,13 @@
 
 #include <algorithm>
 #include <array>
-#include <map>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include <asio.hpp>
 #include <asio/ssl.hpp>
 
+#include "kps/connection_caps.h"
 #include "kps/http_request.h"
 #include "kps/tls_context.h"
 #include "util/asio_listen.h"
@@ -23,7 +22,6 @@ namespace cafs::kps {
 namespace {
 
 using asio::ip::tcp;
-using SteadyClock = std::chrono::steady_clock;
 
 // RestApi::Handle with nothing escaping: an exception becomes a 500.
 ApiResponse HandleSafely(RestApi& api, const ApiRequest& request) {
@@ -52,23 +50,19 @@ struct TlsServer::Impl {
   struct Connection;
 
   Impl(RestApi& a, const Options& o, SslCtxPtr ctx)
-      : api(a), options(o), tls(ctx.release()), workers(std::max(1u, o.workers)) {}
+      : api(a),
+        options(o),
+        caps("REST", o.max_connections, o.max_connections_per_address),
+        tls(ctx.release()),
+        workers(std::max(1u, o.workers)) {}
 
-  // Admits a new connection from `from` under the caps; false (and a rate-limited log line)
-  // when it is over one.
-  bool Admit(const asio::ip::address& from);
-  void Release(const asio::ip::address& from);
   void Accept();
   void RunIo();
 
   RestApi& api;
   const Options options;
-  // Admission counts. Declared before `io`: connections destroyed with it release here.
-  std::mutex mu;
-  std::map<asio::ip::address, std::size_t> per_address;  // guarded by mu
-  std::size_t open = 0;                                  // guarded by mu
-  std::size_t refused = 0;                               // guarded by mu, since last_report
-  SteadyClock::time_point last_report{};                 // guarded by mu
+  // Declared before `io`: connections destroyed with it release their slot here.
+  ConnectionCaps caps;
   asio::ssl::context tls;  // before io: every connection's stream uses it
   asio::io_context io;
   std::shared_ptr<tcp::acceptor> acceptor;
@@ -81,9 +75,12 @@ struct TlsServer::Impl {
 struct TlsServer::Impl::Connection : std::enable_shared_from_this<Connection> {
   enum class Phase { kHandshake, kIdle, kHead, kBody, kHandling, kWriting, kClosing };
 
-  Connection(Impl& s, tcp::socket socket, asio::ip::address address)
-      : server(s), stream(std::move(socket), s.tls), timer(stream.get_executor()), from(address) {}
-  ~Connection() { server.Release(from); }
+  Connection(Impl& s, tcp::socket socket, std::string address)
+      : server(s),
+        stream(std::move(socket), s.tls),
+        timer(stream.get_executor()),
+        from(std::move(address)) {}
+  ~Connection() { server.caps.Release(from); }
 
   void Start() {
     Arm(server.options.handshake_timeout);
@@ -96,7 +93,7 @@ struct TlsServer::Impl::Connection : std::enable_shared_from_this<Connection> {
   void OnHandshake(std::error_code ec) {
     if (ec) {
       // No certificate, one not from our CA or expired, not TLS at all: refused here.
-      CAFS_LOG_DEBUG("REST: TLS handshake from {} failed: {}", from.to_string(), ec.message());
+      CAFS_LOG_DEBUG("REST: TLS handshake from {} failed: {}", from, ec.message());
       Close();
       return;
     }
@@ -232,7 +229,7 @@ struct TlsServer::Impl::Connection : std::enable_shared_from_this<Connection> {
 
   // Answers a request the listener refused before RestApi saw it, then closes.
   void Refuse(int status, const std::string& reason) {
-    CAFS_LOG_DEBUG("REST: refused a request from {}: {} {}", from.to_string(), status, reason);
+    CAFS_LOG_DEBUG("REST: refused a request from {}: {} {}", from, status, reason);
     Respond(status, ErrorBody(status, reason), false);
   }
 
@@ -270,7 +267,7 @@ struct TlsServer::Impl::Connection : std::enable_shared_from_this<Connection> {
     timer.expires_after(after);
     timer.async_wait([self = shared_from_this(), generation](std::error_code ec) {
       if (ec || generation != self->timer_generation || self->closed) return;
-      CAFS_LOG_DEBUG("REST: closing the connection from {}: {} timed out", self->from.to_string(),
+      CAFS_LOG_DEBUG("REST: closing the connection from {}: {} timed out", self->from,
                      self->PhaseName());
       self->Close();
     });
@@ -313,7 +310,7 @@ struct TlsServer::Impl::Connection : std::enable_shared_from_this<Connection> {
   Impl& server;
   asio::ssl::stream<tcp::socket> stream;
   asio::steady_timer timer;
-  const asio::ip::address from;
+  const std::string from;  // the numeric source address
   PeerIdentity peer;
   std::string in;           // received and not yet consumed
   std::size_t scanned = 0;  // bytes of `in` searched for the end of the head
@@ -325,36 +322,6 @@ struct TlsServer::Impl::Connection : std::enable_shared_from_this<Connection> {
   Phase phase = Phase::kHandshake;
   bool closed = false;
 };
-
-bool TlsServer::Impl::Admit(const asio::ip::address& address) {
-  std::lock_guard lock(mu);
-  auto it = per_address.try_emplace(address, 0).first;
-  if (open < options.max_connections && it->second < options.max_connections_per_address) {
-    ++it->second;
-    ++open;
-    return true;
-  }
-  if (it->second == 0) per_address.erase(it);
-  ++refused;
-  const auto now = SteadyClock::now();
-  if (now - last_report >= std::chrono::seconds(10)) {
-    CAFS_LOG_WARN(
-        "REST: connection cap reached ({} open, {} per address at most, {} in all); "
-        "refused {} connection(s), the last from {}",
-        open, options.max_connections_per_address, options.max_connections, refused,
-        address.to_string());
-    refused = 0;
-    last_report = now;
-  }
-  return false;
-}
-
-void TlsServer::Impl::Release(const asio::ip::address& address) {
-  std::lock_guard lock(mu);
-  auto it = per_address.find(address);
-  if (it != per_address.end() && --it->second == 0) per_address.erase(it);
-  --open;
-}
 
 void TlsServer::Impl::Accept() {
   acceptor->async_accept(asio::make_strand(io), [this](std::error_code ec, tcp::socket socket) {
@@ -370,8 +337,9 @@ void TlsServer::Impl::Accept() {
     }
     std::error_code e;
     const tcp::endpoint remote = socket.remote_endpoint(e);
-    if (!e && Admit(remote.address())) {
-      std::make_shared<Connection>(*this, std::move(socket), remote.address())->Start();
+    std::string address = e ? std::string() : remote.address().to_string();
+    if (!e && caps.Admit(address)) {
+      std::make_shared<Connection>(*this, std::move(socket), std::move(address))->Start();
     } else {
       socket.close(e);
     }
