@@ -1,7 +1,10 @@
 // kpsd: the CAFS key & policy server.
 //   kpsd init  --data-dir DIR [--passphrase-file F] [--admin NAME] [--server-name N]...
 //   kpsd serve --data-dir DIR [--listen 127.0.0.1:PORT] [--passphrase-file F] [--store SPEC]
+//              [--max-connections N] [--max-connections-per-address N]
+//              [--handshake-timeout S] [--request-timeout S] [--idle-timeout S]
 //              [--kmip-listen HOST[:PORT]] [--kmip-vmset NAME] [--kmip-max-connections N]
+//              [--kmip-max-connections-per-address N]
 // Exit codes: 0 ok, 1 failure (says why), 2 usage error.
 #include <signal.h>
 #include <sys/stat.h>
@@ -72,6 +75,7 @@ struct KmipConfig {
   std::string listen;  // "" = no KMIP listener
   std::string vmset = "kmip";
   std::size_t max_connections = 64;
+  std::size_t max_connections_per_address = 16;
 };
 
 // "HOST:PORT" or, when default_port >= 0, also "HOST" (then default_port). False if bad.
@@ -94,7 +98,7 @@ bool SplitHostPort(const std::string& s, int default_port, std::string* host, in
 }
 
 int Serve(const std::string& dir, const std::string& listen, const std::string& passphrase_file,
-          const std::string& store_spec, const KmipConfig& kmip) {
+          const std::string& store_spec, const TlsServer::Options& rest, const KmipConfig& kmip) {
   std::string host;
   int port = 0;
   if (!SplitHostPort(listen, -1, &host, &port)) {
@@ -126,7 +130,7 @@ int Serve(const std::string& dir, const std::string& listen, const std::string& 
   if (!store.ok()) return Fail(store.status());
   Keyring keyring(*master, **store, SystemClock::Instance());
   RestApi api(keyring, **store, *ca, SystemClock::Instance());
-  auto server = TlsServer::Create(api, dir);
+  auto server = TlsServer::Create(api, dir, rest);
   if (!server.ok()) return Fail(server.status());
   auto bound = (*server)->Bind(host, port);
   if (!bound.ok()) return Fail(bound.status());
@@ -138,6 +142,7 @@ int Serve(const std::string& dir, const std::string& listen, const std::string& 
   if (!kmip.listen.empty()) {
     KmipServer::Options o;
     o.max_connections = kmip.max_connections;
+    o.max_connections_per_address = kmip.max_connections_per_address;
     auto ks = KmipServer::Create(kmip_service, dir, o);
     if (!ks.ok()) return Fail(ks.status());
     auto kb = (*ks)->Bind(kmip_host, kmip_port);
@@ -202,6 +207,35 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   serve->add_option("--passphrase-file", passphrase_file, "passphrase of the master key");
   serve->add_option("--store", store, "sqlite (default), sqlite:PATH or postgresql://...");
+  // The REST listener's limits (docs/kps.md "The REST listener").
+  TlsServer::Options rest;
+  int handshake_timeout = 10;
+  int request_timeout = 10;
+  int idle_timeout = 5;
+  serve->add_option("--max-connections", rest.max_connections, "REST connections open at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 65536));
+  serve
+      ->add_option("--max-connections-per-address", rest.max_connections_per_address,
+                   "REST connections open at once from one source address")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 65536));
+  serve
+      ->add_option("--handshake-timeout", handshake_timeout,
+                   "seconds a client has to complete the TLS handshake")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  serve
+      ->add_option("--request-timeout", request_timeout,
+                   "seconds a request head may take from its first byte (a body gets this plus "
+                   "one second per 16 KiB)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  serve
+      ->add_option("--idle-timeout", idle_timeout,
+                   "seconds a keep-alive connection may wait for its next request")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
   KmipConfig kmip;
   serve->add_option("--kmip-listen", kmip.listen,
                     "also serve KMIP 1.x over TLS on HOST[:PORT] (port 5696 when left out, 0 = "
@@ -213,6 +247,11 @@ int main(int argc, char** argv) {
                    "KMIP connections served at once")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
+  serve
+      ->add_option("--kmip-max-connections-per-address", kmip.max_connections_per_address,
+                   "KMIP connections served at once from one source address")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -220,5 +259,8 @@ int main(int argc, char** argv) {
     return e.get_exit_code() == 0 ? rc : 2;
   }
   if (*init) return Init(dir, passphrase_file, admin, names);
-  return Serve(dir, listen, passphrase_file, store, kmip);
+  rest.handshake_timeout = std::chrono::seconds(handshake_timeout);
+  rest.head_timeout = std::chrono::seconds(request_timeout);
+  rest.idle_timeout = std::chrono::seconds(idle_timeout);
+  return Serve(dir, listen, passphrase_file, store, rest, kmip);
 }

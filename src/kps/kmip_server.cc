@@ -1,5 +1,6 @@
 #include "kps/kmip_server.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
@@ -10,28 +11,34 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <set>
 #include <thread>
 
+#include "kps/connection_caps.h"
+#include "kps/tls_context.h"
 #include "util/logging.h"
 
 namespace cafs::kps {
 
 struct KmipServer::Impl {
+  explicit Impl(const Options& o)
+      : options(o), caps("KMIP", o.max_connections, o.max_connections_per_address) {}
+
   KmipService* service = nullptr;
-  Options options;
-  SSL_CTX* ctx = nullptr;
+  const Options options;
+  ConnectionCaps caps;
+  SslCtxPtr ctx;
   int listen_fd = -1;
   std::atomic<bool> stopping{false};
   std::mutex mu;
   std::condition_variable idle;
-  std::set<int> connections;  // guarded by mu
+  std::set<int> connections;  // guarded by mu: to shut them down on Stop()
 
   ~Impl() {
     if (listen_fd >= 0) ::close(listen_fd);
-    if (ctx != nullptr) SSL_CTX_free(ctx);
   }
 
   void Serve(int fd);
@@ -39,9 +46,25 @@ struct KmipServer::Impl {
 
 namespace {
 
-// Reads exactly `n` bytes; false on EOF, error or timeout.
-bool ReadFull(SSL* ssl, std::uint8_t* p, std::size_t n) {
+using SteadyClock = std::chrono::steady_clock;
+
+// Bounds every following blocking read of `fd` to `timeout` (at least one millisecond).
+void SetReceiveTimeout(int fd, std::chrono::milliseconds timeout) {
+  timeout = std::max(timeout, std::chrono::milliseconds(1));
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+// Reads exactly `n` bytes by `deadline`; false on EOF, error or timeout. A peer that trickles
+// bytes cannot stretch the read past the deadline: each read waits only for what is left.
+bool ReadFull(SSL* ssl, int fd, std::uint8_t* p, std::size_t n, SteadyClock::time_point deadline) {
   while (n > 0) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
+    if (left.count() <= 0) return false;
+    SetReceiveTimeout(fd, left);
     const int chunk = static_cast<int>(std::min<std::size_t>(n, 1 << 20));
     const int r = SSL_read(ssl, p, chunk);
     if (r <= 0) return false;
@@ -73,18 +96,31 @@ Bytes InvalidMessage(const std::string& why) {
   return kmip::Encode(kmip::BuildResponse(r));
 }
 
+// The numeric source address of an accepted connection ("127.0.0.2", "::1").
+std::string AddressOf(const sockaddr_storage& ss) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    ::inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
+  } else {
+    const auto* in4 = reinterpret_cast<const sockaddr_in*>(&ss);
+    ::inet_ntop(AF_INET, &in4->sin_addr, text, sizeof text);
+  }
+  return text;
+}
+
 }  // namespace
 
 void KmipServer::Impl::Serve(int fd) {
   timeval tv{};
   tv.tv_sec = options.idle_timeout_seconds;
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  SSL* ssl = SSL_new(ctx);
+  SetReceiveTimeout(fd, std::chrono::seconds(options.handshake_timeout_seconds));
+  SSL* ssl = SSL_new(ctx.get());
   if (ssl == nullptr) return;
   SSL_set_fd(ssl, fd);
   if (SSL_accept(ssl) != 1) {
-    // No certificate, one not from our CA, or not TLS at all: refused in the handshake.
+    // No certificate, one not from our CA, not TLS at all, or too slow: refused here.
     const unsigned long err = ERR_get_error();
     const char* why = err != 0 ? ERR_reason_error_string(err) : nullptr;
     CAFS_LOG_INFO("KMIP: TLS handshake refused: {}", why != nullptr ? why : "connection closed");
@@ -98,7 +134,13 @@ void KmipServer::Impl::Serve(int fd) {
   Bytes buf;
   while (!stopping.load()) {
     buf.resize(kmip::kHeaderSize);
-    if (!ReadFull(ssl, buf.data(), buf.size())) break;
+    // Idle until a message starts; from its first byte on, the whole message is due within
+    // message_timeout_seconds.
+    SetReceiveTimeout(fd, std::chrono::seconds(options.idle_timeout_seconds));
+    if (SSL_peek(ssl, buf.data(), 1) <= 0) break;
+    const auto deadline =
+        SteadyClock::now() + std::chrono::seconds(options.message_timeout_seconds);
+    if (!ReadFull(ssl, fd, buf.data(), buf.size(), deadline)) break;
     const std::uint32_t tag =
         (std::uint32_t{buf[0]} << 16) | (std::uint32_t{buf[1]} << 8) | std::uint32_t{buf[2]};
     const std::size_t total = kmip::EncodedSize(buf).value();
@@ -116,7 +158,9 @@ void KmipServer::Impl::Serve(int fd) {
       break;
     }
     buf.resize(total);
-    if (!ReadFull(ssl, buf.data() + kmip::kHeaderSize, total - kmip::kHeaderSize)) break;
+    if (!ReadFull(ssl, fd, buf.data() + kmip::kHeaderSize, total - kmip::kHeaderSize, deadline)) {
+      break;
+    }
     KmipService::Reply reply = service->Handle(buf, peer);
     OPENSSL_cleanse(buf.data(), buf.size());
     const bool sent = WriteFull(ssl, reply.message.data(), reply.message.size());
@@ -133,27 +177,10 @@ KmipServer::~KmipServer() = default;
 Result<std::unique_ptr<KmipServer>> KmipServer::Create(KmipService& service,
                                                        const std::string& data_dir,
                                                        Options options) {
-  CAFS_ASSIGN_OR_RETURN(const CertificateAuthority::ServerFiles files,
-                        CertificateAuthority::ServerFilesOf(data_dir));
-  const std::string& cert = files.cert;
-  const std::string& key = files.key;
-  const std::string& ca = files.ca;
-  auto impl = std::make_unique<Impl>();
+  auto impl = std::make_unique<Impl>(options);
   impl->service = &service;
-  impl->options = options;
-  impl->ctx = SSL_CTX_new(TLS_server_method());
-  if (impl->ctx == nullptr) return Status::Internal("SSL_CTX_new failed");
-  SSL_CTX* ctx = impl->ctx;
   // KMIP 1.x profiles name TLS 1.2; PyKMIP and most KMIP clients do not speak 1.3 yet.
-  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1 ||
-      SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1 ||
-      SSL_CTX_load_verify_locations(ctx, ca.c_str(), nullptr) != 1) {
-    ERR_clear_error();
-    return Status::InvalidArgument("cannot load the TLS certificate, key or CA from " + data_dir);
-  }
-  SSL_CTX_set_client_CA_list(ctx, SSL_load_client_CA_file(ca.c_str()));
-  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+  CAFS_ASSIGN_OR_RETURN(impl->ctx, NewServerTlsContext(data_dir, TLS1_2_VERSION));
   return std::unique_ptr<KmipServer>(new KmipServer(std::move(impl)));
 }
 
@@ -198,20 +225,25 @@ Status KmipServer::Run() {
     pollfd p{s.listen_fd, POLLIN, 0};
     const int r = ::poll(&p, 1, 200);
     if (r <= 0) continue;
-    const int fd = ::accept4(s.listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;
-    std::unique_lock lock(s.mu);
-    if (s.connections.size() >= s.options.max_connections || s.stopping.load()) {
-      lock.unlock();
-      CAFS_LOG_WARN("KMIP: connection limit ({}) reached, closing a new connection",
-                    s.options.max_connections);
+    sockaddr_storage from{};
+    socklen_t from_len = sizeof from;
+    const int fd =
+        ::accept4(s.listen_fd, reinterpret_cast<sockaddr*>(&from), &from_len, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOMEM) ::poll(nullptr, 0, 100);
+      continue;
+    }
+    const std::string address = AddressOf(from);
+    if (s.stopping.load() || !s.caps.Admit(address)) {
       ::close(fd);
       continue;
     }
+    std::unique_lock lock(s.mu);
     s.connections.insert(fd);
     lock.unlock();
-    std::thread([&s, fd] {
+    std::thread([&s, fd, address] {
       s.Serve(fd);
+      s.caps.Release(address);
       std::lock_guard g(s.mu);
       s.connections.erase(fd);
       ::close(fd);

@@ -4,10 +4,19 @@
 // each is framed by its TTLV header (tag Request Message, type Structure, length), read
 // whole (at most KmipOptions::limits.max_size bytes) and answered by KmipService::Handle.
 //
-// Limits: at most `max_connections` connections at once (more are accepted and closed at
-// once); a connection that sends nothing for `idle_timeout_seconds` (or stalls in the TLS
-// handshake or in a message) is closed; a message whose header is not a Request Message or
-// is too long gets an Invalid Message response and the connection is closed.
+// Limits (docs/kps.md "The KMIP listener"): at most `max_connections` connections at once,
+// and at most `max_connections_per_address` from one source address (more are accepted and
+// closed at once), so a flood from one address cannot lock other clients out. The TLS
+// handshake must finish within `handshake_timeout_seconds`; a connection that starts no
+// message for `idle_timeout_seconds` is closed, and a message must arrive whole within
+// `message_timeout_seconds` of its first byte (a byte-a-second sender is cut off). A message
+// whose header is not a Request Message or is too long gets an Invalid Message response and
+// the connection is closed.
+//
+// Why a thread per connection is safe here: threads are bounded by `max_connections`, and a
+// thread is held by a client that sends nothing for at most the handshake or idle timeout,
+// by a slow one for at most the message timeout; one address holds at most
+// `max_connections_per_address` of them.
 //
 // Threading: Run() blocks accepting, one thread per connection; Stop() may be called from
 // any other thread: Run() then shuts every connection down, waits for their threads and
@@ -27,7 +36,10 @@ class KmipServer {
  public:
   struct Options {
     std::size_t max_connections = 64;
+    std::size_t max_connections_per_address = 16;
+    int handshake_timeout_seconds = 10;
     int idle_timeout_seconds = 60;
+    int message_timeout_seconds = 30;
   };
   static constexpr int kDefaultPort = 5696;  // IANA "kmip"
 

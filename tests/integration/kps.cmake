@@ -22,3 +22,16 @@ if(TARGET kpsd)
                                     $<TARGET_FILE:kpsd>)
   set_tests_properties(kmip_pykmip PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
 endif()
+# Hostile clients against kpsd's two listeners (kps_hostile.py; docs/kps.md "The REST
+# listener", "The KMIP listener"): floods from other loopback addresses, malformed and slow
+# requests, random bytes; after each, an admin request and a gateway key fetch within 5 s
+# and `cafsctl audit verify`.
+if(TARGET kpsd AND TARGET cafsctl)
+  foreach(listener rest kmip)
+    add_test(NAME kps_${listener}_hostile
+             COMMAND python3 ${CMAKE_CURRENT_LIST_DIR}/kps_hostile.py --listener ${listener}
+                     $<TARGET_FILE:kpsd> $<TARGET_FILE:cafsctl>)
+    set_tests_properties(kps_${listener}_hostile PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 180
+                                                            RESOURCE_LOCK heavy)
+  endforeach()
+endif()

@@ -6,13 +6,16 @@
 // server certificate; the host name of the URL is checked against the server's SAN.
 //
 // Errors: Connect() fails with InvalidArgument (bad URL, bundle unreadable or incomplete).
-// Call() returns the HTTP status and JSON body of any answer the server gave (also 4xx/5xx);
-// it fails with Unavailable only when no answer came (connection refused, TLS handshake
-// refused, timeout), with a message that says what to check.
+// Call() returns the HTTP status and JSON body of any answer the server gave (also 4xx/5xx:
+// the caller says what the status means for it). It fails with Unavailable only when no
+// answer came, with a message naming the cause (NoAnswer: refused, timed out, our
+// certificate rejected and why, kpsd's certificate not trusted, connection closed) and what
+// to check.
 //
 // Threading: one KpsClient per thread.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -30,12 +33,42 @@ struct Reply {
   std::string Reason() const;
 };
 
+// Why a request got no HTTP answer.
+enum class NoAnswer {
+  kRefused,              // TCP connect refused or unreachable
+  kConnectTimeout,       // TCP connect timed out
+  kTimeout,              // connected, but no answer within the read timeout
+  kServerNotTrusted,     // kpsd's certificate failed our verification
+  kCertificateExpired,   // kpsd rejected our certificate: expired
+  kCertificateRevoked,   // kpsd rejected our certificate: revoked
+  kCertificateRejected,  // kpsd rejected our certificate: unknown CA, none, bad
+  kClosed,               // kpsd hung up without an alert (connection cap, stopping)
+  kTlsFailed,            // another TLS failure (not a TLS port, no common version)
+  kOther,
+};
+
+// The cause from what the transport saw: cpp-httplib's error (httplib::Error as int), the
+// reason code of the last SSL-library error (0 if none), and whether the call lasted the
+// whole read timeout (a failure without an alert after that long is a timeout).
+NoAnswer ClassifyNoAnswer(int httplib_error, int ssl_reason, bool took_the_read_timeout);
+
+// The message for a request to `url` with `bundle` that got no answer; `detail` is the
+// transport's own words (OpenSSL's reason).
+std::string DescribeNoAnswer(NoAnswer cause, const std::string& url, const std::string& bundle,
+                             const std::string& detail);
+
+struct ClientTimeouts {
+  std::chrono::milliseconds connect{5'000};
+  std::chrono::milliseconds read{30'000};  // also bounds the TLS handshake and each write
+};
+
 class KpsClient {
  public:
   ~KpsClient();
   // `url`: https://HOST:PORT (no path). `bundle_path`: PEM bundle (cert, key, CA).
   static Result<std::unique_ptr<KpsClient>> Connect(const std::string& url,
-                                                    const std::string& bundle_path);
+                                                    const std::string& bundle_path,
+                                                    const ClientTimeouts& timeouts = {});
 
   // `method`: GET, POST, PUT, DELETE; `path` with query ("/v1/keys?vmset=a"); `body` is
   // sent as JSON unless it is null.

@@ -1,80 +1,21 @@
 // kpsd's mutual-TLS listener in process: a client certificate is required and verified, an
 // expired certificate (issued by kpsd's own CA with a notAfter in the past) is refused at
-// the handshake, and a revoked certificate gets 403 and an audit record.
+// the handshake, and a revoked certificate gets 403 and an audit record. The listener's
+// limits: idle and slow clients neither stall others nor hold a connection past its
+// deadline, a flood from one address is capped there, malformed heads get their status.
 #include "kps/tls_server.h"
 
 #include <gtest/gtest.h>
-#include <httplib.h>
+#include <unistd.h>
 
-#include <optional>
 #include <thread>
 
-#include "kps/file_util.h"
-#include "unit/kps/api_fixture.h"
+#include "unit/kps/tls_fixture.h"
 
 namespace cafs::kps {
 namespace {
 
-class TlsServerTest : public testing::ApiFixture {
- protected:
-  void SetUp() override {
-    ASSERT_NO_FATAL_FAILURE(SetUpApi());
-    const std::string& dir = dir_.path();
-    auto bundle = api_->BootstrapSecurityAdmin("admin");
-    ASSERT_TRUE(bundle.ok()) << bundle.status().ToString();
-    admin_ = WriteBundle("admin", *bundle);
-    auto server = TlsServer::Create(*api_, dir);
-    ASSERT_TRUE(server.ok()) << server.status().ToString();
-    server_ = std::move(server).value();
-    auto port = server_->Bind("127.0.0.1", 0);
-    ASSERT_TRUE(port.ok()) << port.status().ToString();
-    port_ = *port;
-    thread_ = std::thread([this] { (void)server_->Run(); });
-  }
-
-  void TearDown() override {
-    if (server_) server_->Stop();
-    if (thread_.joinable()) thread_.join();
-  }
-
-  std::string WriteBundle(const std::string& name, const std::string& pem) {
-    const std::string path = dir_.path() + "/" + name + ".pem";
-    EXPECT_TRUE(WriteFileAtomic(path, pem, 0600, false).ok());
-    return path;
-  }
-
-  // GET/POST as the holder of `bundle`; nullopt when no HTTP answer came (TLS refused).
-  std::optional<std::pair<int, nlohmann::json>> Call(const std::string& bundle,
-                                                     const std::string& method,
-                                                     const std::string& path,
-                                                     const std::string& body = "{}") {
-    httplib::SSLClient cli("127.0.0.1", port_, bundle, bundle);
-    cli.set_ca_cert_path(CertificateAuthority::CaCertPath(dir_.path()).c_str());
-    cli.enable_server_certificate_verification(true);
-    cli.set_connection_timeout(5, 0);
-    cli.set_read_timeout(10, 0);
-    auto res =
-        method == "GET" ? cli.Get(path.c_str()) : cli.Post(path.c_str(), body, "application/json");
-    if (!res) return std::nullopt;
-    return std::make_pair(res->status, nlohmann::json::parse(res->body, nullptr, false));
-  }
-
-  std::vector<AuditRecord> Audit() {
-    std::vector<AuditRecord> out;
-    EXPECT_TRUE(store_
-                    ->InTransaction([&](StoreTxn& txn) -> Status {
-                      CAFS_ASSIGN_OR_RETURN(out, ListAuditRecords(txn, 0, 10000));
-                      return Status::OK();
-                    })
-                    .ok());
-    return out;
-  }
-
-  std::unique_ptr<TlsServer> server_;
-  std::thread thread_;
-  int port_ = 0;
-  std::string admin_;
-};
+class TlsServerTest : public testing::TlsFixture {};
 
 TEST_F(TlsServerTest, EnrolledCertificateIsServed) {
   auto r = Call(admin_, "GET", "/v1/vmsets");
@@ -160,6 +101,101 @@ TEST_F(TlsServerTest, EnrollingATakenNameIsAConflict) {
   auto r = Call(old_bundle, "GET", "/v1/audit");
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->first, 200);
+}
+
+TEST_F(TlsServerTest, AnIdleFloodFromOneAddressIsCappedThereAndStallsNoOne) {
+  StopServer();
+  TlsServer::Options o;
+  o.max_connections_per_address = 8;
+  ASSERT_NO_FATAL_FAILURE(StartServer(o));
+  // 100 connections that never start a handshake, from 127.0.0.2: more than every worker and
+  // I/O thread together, and more than the cap of that address.
+  std::vector<int> idle;
+  for (int i = 0; i < 100; ++i) idle.push_back(ConnectFrom("127.0.0.2"));
+  // The requests of others are served meanwhile (within 5 s)...
+  for (int i = 0; i < 3; ++i) ASSERT_NO_FATAL_FAILURE(ExpectOthersServed());
+  // ...and all but the first 8 of the flood were closed at once.
+  int closed = 0;
+  for (std::size_t i = 8; i < idle.size(); ++i) closed += ClosedWithin(idle[i], 5) ? 1 : 0;
+  EXPECT_EQ(closed, 92);
+  for (int fd : idle) ::close(fd);
+}
+
+TEST_F(TlsServerTest, ClientsThatSendNothingOrTrickleAreCutOffAtTheirDeadline) {
+  StopServer();
+  TlsServer::Options o;
+  o.handshake_timeout = std::chrono::milliseconds(300);
+  o.head_timeout = std::chrono::milliseconds(300);
+  o.idle_timeout = std::chrono::milliseconds(300);
+  ASSERT_NO_FATAL_FAILURE(StartServer(o));
+  // No handshake at all.
+  const int silent = ConnectFrom("127.0.0.1");
+  EXPECT_TRUE(ClosedWithin(silent, 5));
+  ::close(silent);
+  // A handshake, then a request head a byte every 100 ms: the head is not done when its
+  // deadline passes, and kpsd closes the connection (EOF, or a reset for our later bytes).
+  RawTls slow(ConnectFrom("127.0.0.1"), admin_);
+  ASSERT_TRUE(slow.connected());
+  for (char c : std::string("GET /v1/vmsets HTTP/1.1\r\nHost: kpsd\r\n")) {
+    if (!slow.Send(std::string(1, c))) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(ClosedWithin(slow.fd(), 5));
+  // The same after a request: the keep-alive wait has its deadline too.
+  RawTls idle(ConnectFrom("127.0.0.1"), admin_);
+  ASSERT_TRUE(idle.connected());
+  ASSERT_TRUE(idle.Send("GET /v1/vmsets HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(idle.Receive().rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+  EXPECT_TRUE(ClosedWithin(idle.fd(), 5));
+  ExpectOthersServed();
+}
+
+TEST_F(TlsServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
+  RawTls c(ConnectFrom("127.0.0.1"), admin_);
+  ASSERT_TRUE(c.connected());
+  // Two requests pipelined in one write, then a third.
+  ASSERT_TRUE(
+      c.Send("GET /v1/vmsets HTTP/1.1\r\nHost: k\r\n\r\n"
+             "GET /v1/nothing-here HTTP/1.1\r\nHost: k\r\n\r\n"));
+  const std::string two = c.Receive();
+  EXPECT_EQ(two.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << two;
+  EXPECT_NE(two.find("HTTP/1.1 404 Not Found\r\n"), std::string::npos) << two;
+  ASSERT_TRUE(c.Send("GET /v1/vmsets HTTP/1.1\r\nConnection: close\r\n\r\n"));
+  const std::string last = c.Receive();
+  EXPECT_EQ(last.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << last;
+  EXPECT_NE(last.find("Connection: close"), std::string::npos);
+}
+
+TEST_F(TlsServerTest, MalformedAndOversizedRequestsGetTheirStatusAndTheConnectionCloses) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"GET /v1/%zz HTTP/1.1\r\n\r\n", "HTTP/1.1 400 "},
+      {"POST /v1/keys HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", "HTTP/1.1 411 "},
+      {"POST /v1/keys HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n", "HTTP/1.1 413 "},
+      {"GET / HTTP/1.1\r\nX: " + std::string(20000, 'a') + "\r\n\r\n", "HTTP/1.1 431 "},
+      {std::string(20000, 'A'), "HTTP/1.1 431 "},
+      {"PATCH /v1/keys HTTP/1.1\r\nConnection: close\r\n\r\n", "HTTP/1.1 405 "},
+  };
+  for (const auto& [request, status] : cases) {
+    RawTls c(ConnectFrom("127.0.0.1"), admin_);
+    ASSERT_TRUE(c.connected());
+    c.Send(request);
+    const std::string reply = c.Receive();
+    EXPECT_EQ(reply.rfind(status, 0), 0u) << request.substr(0, 60) << " -> " << reply;
+    EXPECT_NE(reply.find("\"reason\""), std::string::npos) << reply;
+  }
+  ExpectOthersServed();
+}
+
+TEST_F(TlsServerTest, AnExpectContinueBodyIsServed) {
+  RawTls c(ConnectFrom("127.0.0.1"), admin_);
+  ASSERT_TRUE(c.connected());
+  const std::string body = R"({"name":"ed","role":"auditor"})";
+  ASSERT_TRUE(c.Send("POST /v1/admins HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: " +
+                     std::to_string(body.size()) + "\r\n\r\n"));
+  EXPECT_EQ(c.Receive(), "HTTP/1.1 100 Continue\r\n\r\n");
+  ASSERT_TRUE(c.Send(body));
+  const std::string reply = c.Receive();
+  EXPECT_EQ(reply.rfind("HTTP/1.1 201 Created\r\n", 0), 0u) << reply;
 }
 
 }  // namespace
