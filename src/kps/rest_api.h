@@ -3,7 +3,10 @@
 // certificate's identity; tests call Handle() directly.
 //
 // Every request is authenticated (the certificate's CN/OU/serial must match an enrolled,
-// unrevoked admin or gateway record) and authorized (rbac.h). A refusal is 403
+// unrevoked admin or gateway record) and authorized (rbac.h). Dispatch is a route table
+// (rest_api.cc kRoutes, listed by Endpoints()): one entry per endpoint with its method, path
+// pattern and the Action whose role check runs before the endpoint's handler; the handler
+// validates the body and checks the VM set scope once it knows the VM set. A refusal is 403
 // {"error":"forbidden","reason":...} and an audit record; every change and every gateway key
 // fetch is audited too. Bodies must be JSON objects with known fields only (400 otherwise).
 //
@@ -13,6 +16,8 @@
 
 #include <map>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -42,13 +47,23 @@ class RestApi {
 
   ApiResponse Handle(const ApiRequest& request);
 
+  // One endpoint of the route table.
+  struct Endpoint {
+    std::string_view method;   // "GET", "POST", "PUT", "DELETE"
+    std::string_view pattern;  // "/v1/keys/{id}/rotate": {x} matches one path segment
+    Action action;             // checked (role only) before the handler runs
+  };
+  // Every endpoint, in matching order (docs/kps-api.md lists the same).
+  static std::vector<Endpoint> Endpoints();
+
   // Creates the first security-admin record + certificate bundle (kpsd init).
   Result<std::string> BootstrapSecurityAdmin(const std::string& name);
 
  private:
   Result<Principal> Authenticate(const PeerIdentity& peer);
-  Result<nlohmann::json> Route(const Principal& who, const ApiRequest& req,
-                               const nlohmann::json& body, std::string* object, int* status);
+  // Finds the route, checks its role and runs its handler.
+  Result<nlohmann::json> Dispatch(const Principal& who, const ApiRequest& req,
+                                  const nlohmann::json& body, std::string* object, int* status);
   void Audit(const ApiRequest& req, const PeerIdentity& peer, std::string_view role,
              std::string_view object, std::string_view result, std::string_view reason);
   std::int64_t Now() const;
