@@ -1,6 +1,7 @@
 #include "kps/catalog.h"
 
 #include "crypto/mac.h"
+#include "util/utf8.h"
 
 namespace cafs::kps {
 
@@ -27,7 +28,29 @@ Result<KekRecord> KekFromJson(const nlohmann::json& j) {
   return out;
 }
 
+std::string AuditText(std::string_view text) {
+  if (IsValidUtf8(text)) return std::string(text);
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c >= 0x7f || c == '%') {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
 Result<AuditRecord> AppendAuditRecord(StoreTxn& txn, AuditRecord r) {
+  for (const std::string* field : {&r.actor, &r.role, &r.action, &r.object, &r.result, &r.reason}) {
+    if (!IsValidUtf8(*field)) {
+      return Status::InvalidArgument("audit record field '" + AuditText(*field) + "' is not UTF-8");
+    }
+  }
   auto last = txn.LastAudit();
   if (last.ok()) {
     auto j = nlohmann::json::parse(last->body, nullptr, false);

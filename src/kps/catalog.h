@@ -92,10 +92,15 @@ Status DeleteRecord(StoreTxn& txn, const R& r) {
 }
 
 // Appends `r` to the audit trail: sets prev_hash from the last record, computes hash
-// (docs/kps.md), stores it and returns it with seq filled in.
+// (docs/kps.md), stores it and returns it with seq filled in. InvalidArgument (nothing
+// stored) when a text field is not valid UTF-8: callers pass such text through AuditText.
 Result<AuditRecord> AppendAuditRecord(StoreTxn& txn, AuditRecord r);
 Result<std::vector<AuditRecord>> ListAuditRecords(StoreTxn& txn, std::uint64_t after_seq,
                                                   std::size_t limit);
+// `text` as an audit record field can hold it: unchanged when it is valid UTF-8; otherwise
+// ASCII, every byte outside printable ASCII and every '%' percent-encoded ("%FF"), the form
+// a request path had on the wire before it was decoded.
+std::string AuditText(std::string_view text);
 // The chain hash of `r` (docs/kps.md): hex SHA-256(prev_hash || JSON of r without seq and
 // hash). A client that read the records through the API can check the chain with it.
 std::string AuditRecordHash(const AuditRecord& r);

@@ -6,6 +6,8 @@
 #include <mutex>
 #include <vector>
 
+#include "util/logging.h"
+
 namespace cafs::kps {
 
 namespace {
@@ -172,15 +174,20 @@ class PostgresStore final : public Store {
   Status InTransaction(const std::function<Status(StoreTxn&)>& fn) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (PQstatus(conn_) != CONNECTION_OK) PQreset(conn_);
-    CAFS_RETURN_IF_ERROR(Exec("BEGIN", "begin transaction"));
-    PgTxn txn(conn_);
-    Status s = fn(txn);
-    if (s.ok()) {
-      s = Exec("COMMIT", "commit");
-      if (s.ok()) return s;
+    if (PQtransactionStatus(conn_) != PQTRANS_IDLE && PQstatus(conn_) == CONNECTION_OK) {
+      CAFS_LOG_ERROR("kps store {}: a transaction was left open; rolling it back", Describe());
+      (void)Exec("ROLLBACK", "rollback");
     }
-    (void)Exec("ROLLBACK", "rollback");
-    return s;
+    CAFS_RETURN_IF_ERROR(Exec("BEGIN", "begin transaction"));
+    TransactionGuard guard([this] {
+      if (PQtransactionStatus(conn_) != PQTRANS_IDLE) (void)Exec("ROLLBACK", "rollback");
+    });
+    PgTxn txn(conn_);
+    CAFS_RETURN_IF_ERROR(RunTransactionBody(fn, txn));
+    // A failed COMMIT of PostgreSQL ends the transaction itself (rolled back).
+    CAFS_RETURN_IF_ERROR(Exec("COMMIT", "commit"));
+    guard.Committed();
+    return Status::OK();
   }
 
   Status Compact() override {

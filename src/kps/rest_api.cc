@@ -8,6 +8,7 @@
 #include "kps/peer_auth.h"
 #include "kps/policy_validation.h"
 #include "util/logging.h"
+#include "util/utf8.h"
 #include "util/uuid.h"
 
 namespace cafs::kps {
@@ -594,30 +595,30 @@ Result<json> ListAudit(Call& c) {
 }
 
 // The older, unchained push: {records: [{time?, vmset?, vm?, file?, operation?, ...}]}.
+// Every record is decoded before the transaction, so a field of the wrong type is a 400.
 Result<json> TakeUnchainedRecords(Call& c, const json& list) {
   if (!list.is_array()) return Status::InvalidArgument("give 'records': a list of audit records");
-  std::size_t n = 0;
-  Status pushed = c.store.InTransaction([&](StoreTxn& txn) -> Status {
-    for (const auto& jr : list) {
-      CAFS_RETURN_IF_ERROR(CheckKnownFields(
-          jr, {"time", "vmset", "vm", "file", "operation", "result", "bytes", "server"}));
-      AuditRecord r;
-      r.time = jr.value("time", c.Now());
-      r.actor = c.who.name;
-      r.role = "gateway";
-      r.action = "gateway: " + jr.value("operation", std::string());
-      r.object = jr.value("vmset", std::string()) + "/" + jr.value("vm", std::string()) + "/" +
-                 jr.value("file", std::string());
-      r.result = jr.value("result", std::string());
-      r.reason = "server " + jr.value("server", std::string()) + ", bytes " +
-                 std::to_string(jr.value("bytes", std::uint64_t{0}));
-      CAFS_RETURN_IF_ERROR(AppendAuditRecord(txn, r).status());
-      ++n;
-    }
+  std::vector<AuditRecord> records;
+  for (const auto& jr : list) {
+    CAFS_RETURN_IF_ERROR(CheckKnownFields(
+        jr, {"time", "vmset", "vm", "file", "operation", "result", "bytes", "server"}));
+    AuditRecord r;
+    r.time = jr.value("time", c.Now());
+    r.actor = c.who.name;
+    r.role = "gateway";
+    r.action = "gateway: " + jr.value("operation", std::string());
+    r.object = jr.value("vmset", std::string()) + "/" + jr.value("vm", std::string()) + "/" +
+               jr.value("file", std::string());
+    r.result = jr.value("result", std::string());
+    r.reason = "server " + jr.value("server", std::string()) + ", bytes " +
+               std::to_string(jr.value("bytes", std::uint64_t{0}));
+    records.push_back(std::move(r));
+  }
+  CAFS_RETURN_IF_ERROR(c.store.InTransaction([&](StoreTxn& txn) -> Status {
+    for (const auto& r : records) CAFS_RETURN_IF_ERROR(AppendAuditRecord(txn, r).status());
     return Status::OK();
-  });
-  CAFS_RETURN_IF_ERROR(pushed);
-  return json{{"accepted", n}};
+  }));
+  return json{{"accepted", records.size()}};
 }
 
 Result<json> PushAudit(Call& c) {
@@ -813,17 +814,17 @@ int HttpStatusFor(const Status& s) {
 
 std::int64_t RestApi::Now() const { return UnixNow(clock_); }
 
-void RestApi::Audit(const ApiRequest& req, const PeerIdentity& peer, std::string_view role,
-                    std::string_view object, std::string_view result, std::string_view reason) {
+Status RestApi::Audit(const ApiRequest& req, const PeerIdentity& peer, std::string_view role,
+                      std::string_view object, std::string_view result, std::string_view reason) {
   AuditRecord r;
   r.time = Now();
-  r.actor = peer.name;
-  r.role = std::string(role);
-  r.action = req.method + " " + req.path;
-  r.object = std::string(object);
+  r.actor = AuditText(peer.name);
+  r.role = AuditText(role);
+  r.action = AuditText(req.method + " " + req.path);
+  r.object = AuditText(object);
   r.result = std::string(result);
-  r.reason = std::string(reason);
-  AppendAuditRecordOrLog(store_, std::move(r));
+  r.reason = AuditText(reason);
+  return StoreAuditRecord(store_, std::move(r));
 }
 
 Result<Principal> RestApi::Authenticate(const PeerIdentity& peer) {
@@ -841,41 +842,82 @@ Result<std::string> RestApi::BootstrapSecurityAdmin(const std::string& name) {
   return cert.Bundle(ca_.ca_pem());
 }
 
+namespace {
+
+// A request that was carried out but whose audit record could not be stored is not
+// answered as a success.
+ApiResponse AuditLost(const Status& s) {
+  return {503,
+          {{"error", "server error"},
+           {"reason", "the audit trail cannot be written (" + AuditText(s.message()) +
+                          "); the request may or may not have taken effect"}}};
+}
+
+// Path, query and body are text in this API: a byte sequence that is not UTF-8 is refused
+// before anything else looks at it.
+Status CheckRequestText(const ApiRequest& req) {
+  if (!IsValidUtf8(req.method) || !IsValidUtf8(req.path)) {
+    return Status::InvalidArgument("the request path is not UTF-8 once percent-decoded");
+  }
+  for (const auto& [k, v] : req.query) {
+    if (!IsValidUtf8(k) || !IsValidUtf8(v)) {
+      return Status::InvalidArgument("a query parameter is not UTF-8 once percent-decoded");
+    }
+  }
+  if (!IsValidUtf8(req.body)) return Status::InvalidArgument("the body is not UTF-8");
+  return Status::OK();
+}
+
+Result<json> DecodeBody(const std::string& text) {
+  if (text.empty()) return json::object();
+  json body = json::parse(text, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) {
+    return Status::InvalidArgument("the body is not a JSON object");
+  }
+  return body;
+}
+
+}  // namespace
+
+ApiResponse RestApi::Fail(const ApiRequest& req, std::string_view role, std::string_view object,
+                          const Status& s, bool audit_error) {
+  const int code = HttpStatusFor(s);
+  std::string reason = AuditText(s.message());
+  if (code == 403 || audit_error) {
+    // Nothing took effect, so the answer stays the refusal; it says the trace is missing.
+    Status audited =
+        Audit(req, req.peer, role, object, code == 403 ? "denied" : "error", s.message());
+    if (!audited.ok()) {
+      reason += "; its audit record could not be stored: " + AuditText(audited.message());
+    }
+  }
+  const char* error = code == 400   ? "bad request"
+                      : code == 403 ? "forbidden"
+                      : code == 404 ? "not found"
+                      : code == 409 ? "conflict"
+                                    : "server error";
+  return {code, {{"error", error}, {"reason", reason}}};
+}
+
 ApiResponse RestApi::Handle(const ApiRequest& req) {
   auto principal = Authenticate(req.peer);
-  if (!principal.ok()) {
-    Audit(req, req.peer, req.peer.role, "", "denied", principal.status().message());
-    return {403, {{"error", "forbidden"}, {"reason", principal.status().message()}}};
-  }
-  json body = json::object();
-  if (!req.body.empty()) {
-    body = json::parse(req.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object()) {
-      return {400, {{"error", "bad request"}, {"reason", "the body is not a JSON object"}}};
-    }
-  }
+  if (!principal.ok()) return Fail(req, req.peer.role, "", principal.status(), true);
+  const std::string role(RoleName(principal->role));
+  // Refused before routing, audited with the path in its percent-encoded form (AuditText).
+  if (Status text = CheckRequestText(req); !text.ok()) return Fail(req, role, "", text, true);
+  auto body = DecodeBody(req.body);
+  if (!body.ok()) return Fail(req, role, "", body.status(), false);
   std::string object;
   int status = 200;
-  auto result = Dispatch(*principal, req, body, &object, &status);
-  const std::string role(RoleName(principal->role));
-  if (!result.ok()) {
-    const Status& s = result.status();
-    const int code = HttpStatusFor(s);
-    if (code == 403) {
-      Audit(req, req.peer, role, object, "denied", s.message());
-      return {403, {{"error", "forbidden"}, {"reason", s.message()}}};
-    }
-    if (req.method != "GET") Audit(req, req.peer, role, object, "error", s.message());
-    std::string error = code == 400   ? "bad request"
-                        : code == 404 ? "not found"
-                        : code == 409 ? "conflict"
-                                      : "server error";
-    return {code, {{"error", error}, {"reason", s.message()}}};
-  }
+  auto result = Dispatch(*principal, req, *body, &object, &status);
+  if (!result.ok()) return Fail(req, role, object, result.status(), req.method != "GET");
   const bool fetch = principal->role == Role::kGateway;
   // A gateway's accepted pushes (audit records, usage) are their own trace.
   const bool push = fetch && req.method == "POST";
-  if ((req.method != "GET" || fetch) && !push) Audit(req, req.peer, role, object, "ok", "");
+  if ((req.method != "GET" || fetch) && !push) {
+    Status audited = Audit(req, req.peer, role, object, "ok", "");
+    if (!audited.ok()) return AuditLost(audited);
+  }
   return {status, std::move(result).value()};
 }
 
@@ -895,7 +937,18 @@ Result<json> RestApi::Dispatch(const Principal& who, const ApiRequest& req, cons
     CAFS_RETURN_IF_ERROR(Authorize(who, route.action));
     Call call{keyring_, store_, ca_,          clock_,          who,
               req,      body,   route.action, std::move(args), *object};
-    auto result = route.handler(call);
+    // The one place an exception from a handler becomes an error value: nlohmann's type and
+    // range errors come from a body field of the wrong type (400), anything else is a bug
+    // (500); either way the request is answered and audited.
+    Result<json> result = Status::Internal("handler did not run");
+    try {
+      result = route.handler(call);
+    } catch (const json::exception& e) {
+      result =
+          Status::InvalidArgument(std::string("a field has the wrong type or range: ") + e.what());
+    } catch (const std::exception& e) {
+      result = Status::Internal(std::string("internal error: ") + e.what());
+    }
     *object = call.object;
     *status = call.status;
     return result;

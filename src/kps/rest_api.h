@@ -9,6 +9,9 @@
 // validates the body and checks the VM set scope once it knows the VM set. A refusal is 403
 // {"error":"forbidden","reason":...} and an audit record; every change and every gateway key
 // fetch is audited too. Bodies must be JSON objects with known fields only (400 otherwise).
+// Path, query and body must be UTF-8 (400, audited, before routing). No exception leaves
+// Handle(): Dispatch turns one into 400 (a JSON field of the wrong type) or 500. An audit
+// record that cannot be stored turns a success into 503 (docs/kps-api.md).
 //
 // Threading: Handle() may be called from many threads at once (the Store serializes).
 // `keyring`, `store`, `ca` and `clock` must outlive the RestApi.
@@ -64,8 +67,15 @@ class RestApi {
   // Finds the route, checks its role and runs its handler.
   Result<nlohmann::json> Dispatch(const Principal& who, const ApiRequest& req,
                                   const nlohmann::json& body, std::string* object, int* status);
-  void Audit(const ApiRequest& req, const PeerIdentity& peer, std::string_view role,
-             std::string_view object, std::string_view result, std::string_view reason);
+  // Stores the request's audit record (text fields through AuditText); its error when the
+  // record could not be stored (logged as "audit record lost").
+  Status Audit(const ApiRequest& req, const PeerIdentity& peer, std::string_view role,
+               std::string_view object, std::string_view result, std::string_view reason);
+  // The answer to a failed request: 403 and every `audit_error` failure audited first; when
+  // that record cannot be stored the status stays (nothing took effect) and the reason says
+  // so (and the loss is logged).
+  ApiResponse Fail(const ApiRequest& req, std::string_view role, std::string_view object,
+                   const Status& s, bool audit_error);
   std::int64_t Now() const;
 
   Keyring& keyring_;

@@ -43,6 +43,16 @@ bool IsConflict(const Status& s) {
          s.message().compare(0, kConflictPrefix.size(), kConflictPrefix) == 0;
 }
 
+Status RunTransactionBody(const std::function<Status(StoreTxn&)>& fn, StoreTxn& txn) {
+  try {
+    return fn(txn);
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("exception in a store transaction: ") + e.what());
+  } catch (...) {
+    return Status::Internal("exception in a store transaction");
+  }
+}
+
 Result<std::unique_ptr<Store>> OpenStore(std::string_view spec, const std::string& data_dir) {
   if (spec.empty() || spec == "sqlite") return OpenSqliteStore(data_dir + "/kps.db");
   if (spec.substr(0, 7) == "sqlite:") return OpenSqliteStore(std::string(spec.substr(7)));

@@ -2,7 +2,11 @@
 // its method and pattern, its role check runs before its handler (a role that may not do the
 // endpoint's action gets 403 naming the action, whatever the body), and a path that matches
 // no pattern is 404 "no endpoint".
+// Hardening (issue 20): a request that is not UTF-8 is refused with 400 and leaves the store
+// working; an audit record that cannot be stored fails the request with 503.
 #include <gtest/gtest.h>
+
+#include <atomic>
 
 #include "unit/kps/api_fixture.h"
 
@@ -89,6 +93,154 @@ TEST_F(RestApiTest, PathsMatchingNoPatternAre404) {
     auto r = Call(sec_, method, path);
     EXPECT_TRUE(NoEndpoint(r)) << method << " " << path << ": " << r.body.dump();
   }
+}
+
+// Every principal kpsd may meet: enrolled ones of each role, a revoked admin and a
+// certificate nobody enrolled; each sends non-UTF-8 requests, and after each the store must
+// still answer everyone (issue 20 class 1: a transaction was left open and every later
+// request failed "cannot start a transaction within a transaction").
+TEST_F(RestApiTest, NonUtf8RequestsAreRefusedAndLeaveTheStoreWorking) {
+  AdminRecord revoked{"gone", Role::kSecurityAdmin, {}, "20", "", true, 0};
+  ASSERT_TRUE(store_->InTransaction([&](StoreTxn& txn) { return PutRecord(txn, revoked); }).ok());
+  const PeerIdentity gone{"gone", "security-admin", "20", ""};
+  const PeerIdentity stranger{"nobody", "security-admin", "99", ""};
+  const std::string bad = "\xff\xfe";
+  struct Probe {
+    std::string method, path;
+    std::map<std::string, std::string> query;
+    std::string body;
+  };
+  const std::vector<Probe> probes = {
+      {"GET", "/v1/vmsets/" + bad, {}, ""},
+      {"DELETE", "/v1/vmsets/" + bad, {}, ""},
+      {"PUT", "/v1/vmsets/" + bad, {}, R"({"version":1})"},
+      {"GET", "/v1/gateway/vmsets/" + bad, {}, ""},
+      {"POST", "/v1/keys/" + bad + "/rotate", {}, "{}"},
+      {"GET", "/v1/keys", {{"vmset", bad}}, ""},
+      {"GET", "/v1/usage", {{bad, "x"}}, ""},
+      {"POST", "/v1/vmsets", {}, "{\"name\":\"" + bad + "\"}"},
+      {"POST", "/v1/audit", {}, "{\"records\":[{\"file\":\"" + bad + "\"}]}"},
+  };
+  for (const PeerIdentity& who : {sec_, gate_, ten_, aud_, gone, stranger}) {
+    for (const auto& p : probes) {
+      ApiRequest req;
+      req.method = p.method;
+      req.path = p.path;
+      req.query = p.query;
+      req.body = p.body;
+      req.peer = who;
+      ApiResponse r = api_->Handle(req);
+      SCOPED_TRACE(who.name + " " + p.method + " " + AuditText(p.path));
+      const bool enrolled = who.name != "gone" && who.name != "nobody";
+      EXPECT_EQ(r.status, enrolled ? 400 : 403) << r.body.dump();
+      EXPECT_NO_THROW((void)r.body.dump());
+      auto next = Call(sec_, "GET", "/v1/vmsets");
+      EXPECT_EQ(next.status, 200) << next.body.dump();
+    }
+  }
+  // The refusals are audited, with the path as it was on the wire, and the chain verifies.
+  std::vector<AuditRecord> all;
+  ASSERT_TRUE(store_
+                  ->InTransaction([&](StoreTxn& txn) -> Status {
+                    CAFS_ASSIGN_OR_RETURN(all, ListAuditRecords(txn, 0, 10000));
+                    return VerifyAuditChain(txn);
+                  })
+                  .ok());
+  bool seen = false;
+  for (const auto& rec : all) seen = seen || rec.action == "GET /v1/vmsets/%FF%FE";
+  EXPECT_TRUE(seen);
+  EXPECT_EQ(Call(sec_, "POST", "/v1/servers", json{{"id", "s1"}}).status, 201);
+}
+
+TEST_F(RestApiTest, AFieldOfTheWrongTypeIs400NotAnException) {
+  for (const auto& [peer, path, body] : std::vector<std::tuple<PeerIdentity, std::string, json>>{
+           {keys_, "/v1/keys", json{{"vmset", 5}}},
+           {keys_, "/v1/keys", json{{"vmset", "my_vmset"}, {"cipher", json::array()}}},
+           {sec_, "/v1/admins", json{{"name", "x"}, {"role", 1}}},
+           {sec_, "/v1/vmsets", json{{"name", 1}}},
+           {gate_, "/v1/audit", json{{"records", json::array({json{{"vmset", 1}}})}}},
+       }) {
+    auto r = Call(peer, "POST", path, body);
+    EXPECT_EQ(r.status, 400) << path << " " << body.dump() << ": " << r.body.dump();
+  }
+  EXPECT_EQ(Call(sec_, "GET", "/v1/vmsets").status, 200);
+}
+
+// A store whose audit appends fail on demand (the rest is the real SQLite store): the fault
+// a full disk or a broken database causes for the audit trail alone.
+class AuditFaultStore final : public Store {
+ public:
+  explicit AuditFaultStore(Store& real) : real_(real) {}
+  std::atomic<bool> fail_audit{false};
+
+  Status InTransaction(const std::function<Status(StoreTxn&)>& fn) override {
+    return real_.InTransaction([&](StoreTxn& txn) {
+      Txn wrapped(txn, fail_audit.load());
+      return fn(wrapped);
+    });
+  }
+  Status Compact() override { return real_.Compact(); }
+  std::string Describe() const override { return real_.Describe(); }
+
+ private:
+  class Txn final : public StoreTxn {
+   public:
+    Txn(StoreTxn& real, bool fail) : real_(real), fail_(fail) {}
+    Result<StoredObject> Get(ObjectKind k, std::string_view id) override {
+      return real_.Get(k, id);
+    }
+    Result<std::vector<StoredObject>> List(ObjectKind k) override { return real_.List(k); }
+    Result<std::uint64_t> Put(ObjectKind k, std::string_view id, std::string_view body,
+                              std::uint64_t v) override {
+      return real_.Put(k, id, body, v);
+    }
+    Status Delete(ObjectKind k, std::string_view id, std::uint64_t v) override {
+      return real_.Delete(k, id, v);
+    }
+    Result<std::uint64_t> AppendAudit(std::string_view body) override {
+      if (fail_) return Status::NoSpace("audit table: database or disk is full (injected)");
+      return real_.AppendAudit(body);
+    }
+    Result<StoredAudit> LastAudit() override { return real_.LastAudit(); }
+    Result<std::vector<StoredAudit>> ListAudit(std::uint64_t after, std::size_t n) override {
+      return real_.ListAudit(after, n);
+    }
+
+   private:
+    StoreTxn& real_;
+    bool fail_;
+  };
+  Store& real_;
+};
+
+TEST_F(RestApiTest, AnAuditRecordThatCannotBeStoredFailsTheRequest) {
+  AuditFaultStore faulty(*store_);
+  RestApi api(*keyring_, faulty, *ca_, SystemClock::Instance());
+  auto call = [&](const PeerIdentity& who, const std::string& method, const std::string& path,
+                  const json& body) {
+    ApiRequest req;
+    req.method = method;
+    req.path = path;
+    req.body = body.is_null() ? "" : body.dump();
+    req.peer = who;
+    return api.Handle(req);
+  };
+  ASSERT_EQ(call(sec_, "POST", "/v1/vmsets", json{{"name", "my_vmset"}}).status, 201);
+  faulty.fail_audit = true;
+  // A change and a gateway fetch must leave a trace, so each fails.
+  auto change = call(sec_, "POST", "/v1/servers", json{{"id", "s1"}});
+  EXPECT_EQ(change.status, 503) << change.body.dump();
+  EXPECT_NE(change.body["reason"].get<std::string>().find("audit trail"), std::string::npos);
+  EXPECT_EQ(call(gate_, "GET", "/v1/gateway/vmsets/my_vmset", nullptr).status, 503);
+  // A refusal stays a refusal (nothing happened) and says its trace is missing.
+  auto refused = call(aud_, "POST", "/v1/servers", json{{"id", "s2"}});
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_NE(refused.body["reason"].get<std::string>().find("audit record could not be stored"),
+            std::string::npos);
+  // Reads that are not audited still work.
+  EXPECT_EQ(call(sec_, "GET", "/v1/servers", nullptr).status, 200);
+  faulty.fail_audit = false;
+  EXPECT_EQ(call(sec_, "POST", "/v1/servers", json{{"id", "s3"}}).status, 201);
 }
 
 }  // namespace
