@@ -53,9 +53,15 @@ Result<AuditRecord> AppendAuditRecord(StoreTxn& txn, AuditRecord r) {
   }
   auto last = txn.LastAudit();
   if (last.ok()) {
-    auto j = nlohmann::json::parse(last->body, nullptr, false);
-    if (j.is_discarded()) return Status::Corruption("last audit record is not JSON");
-    r.prev_hash = j.value("hash", std::string());
+    auto j = ParseJson(last->body, "the last audit record");
+    if (!j.ok() || !j->is_object()) {
+      return Status::Corruption("the last audit record is not a JSON object");
+    }
+    auto hash = j->find("hash");
+    if (hash == j->end() || !hash->is_string()) {
+      return Status::Corruption("the last audit record has no 'hash'");
+    }
+    r.prev_hash = hash->get<std::string>();
   } else if (last.status().IsNotFound()) {
     r.prev_hash.clear();
   } else {
@@ -73,11 +79,9 @@ Result<std::vector<AuditRecord>> ListAuditRecords(StoreTxn& txn, std::uint64_t a
   CAFS_ASSIGN_OR_RETURN(auto rows, txn.ListAudit(after_seq, limit));
   std::vector<AuditRecord> out;
   for (const auto& row : rows) {
-    auto j = nlohmann::json::parse(row.body, nullptr, false);
-    if (j.is_discarded()) {
-      return Status::Corruption("audit record " + std::to_string(row.seq) + " is not JSON");
-    }
-    CAFS_ASSIGN_OR_RETURN(AuditRecord r, AuditFromJson(j));
+    auto j = ParseJson(row.body, "audit record " + std::to_string(row.seq));
+    if (!j.ok()) return Status::Corruption(j.status().message());
+    CAFS_ASSIGN_OR_RETURN(AuditRecord r, AuditFromJson(*j));
     r.seq = row.seq;
     out.push_back(std::move(r));
   }

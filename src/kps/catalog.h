@@ -15,6 +15,7 @@
 
 #include "kps/objects.h"
 #include "kps/store.h"
+#include "util/json_text.h"
 
 namespace cafs::kps {
 
@@ -43,15 +44,14 @@ Result<KekRecord> KekFromJson(const nlohmann::json& j);
 CAFS_KPS_RECORD_TRAITS(KekRecord, ObjectKind::kKek, id, ToJson(r, true), KekFromJson);
 #undef CAFS_KPS_RECORD_TRAITS
 
-// Decodes a stored document; Corruption if it does not parse (the store was tampered with).
+// Decodes a stored document; Corruption if it does not parse or is nested deeper than
+// kMaxJsonDepth (the store was tampered with).
 template <typename R>
 Result<R> DecodeRecord(const StoredObject& o) {
-  auto j = nlohmann::json::parse(o.body, nullptr, false);
-  if (j.is_discarded()) {
-    return Status::Corruption(std::string(ObjectKindName(RecordTraits<R>::kKind)) + " '" + o.id +
-                              "': stored document is not JSON");
-  }
-  auto r = RecordTraits<R>::FromStored(j);
+  const std::string what = std::string(ObjectKindName(RecordTraits<R>::kKind)) + " '" + o.id + "'";
+  auto j = ParseJson(o.body, what + ": stored document");
+  if (!j.ok()) return Status::Corruption(j.status().message());
+  auto r = RecordTraits<R>::FromStored(*j);
   if (!r.ok()) return Status::Corruption(r.status().message());
   r->version = o.version;
   return r;

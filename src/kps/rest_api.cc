@@ -7,6 +7,7 @@
 #include "audit/audit_record.h"
 #include "kps/peer_auth.h"
 #include "kps/policy_validation.h"
+#include "util/json_text.h"
 #include "util/logging.h"
 #include "util/utf8.h"
 #include "util/uuid.h"
@@ -67,9 +68,10 @@ Result<json> GetDoc(StoreTxn& txn, ObjectKind kind, const std::string& id, std::
     if (got.status().IsNotFound()) return json();
     return got.status();
   }
-  json j = json::parse(got->body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    return Status::Corruption(std::string(ObjectKindName(kind)) + " '" + id + "' is not JSON");
+  auto j = ParseJson(got->body, std::string(ObjectKindName(kind)) + " '" + id + "'");
+  if (!j.ok() || !j->is_object()) {
+    return Status::Corruption(std::string(ObjectKindName(kind)) + " '" + id +
+                              "' is not a JSON object");
   }
   *version = got->version;
   return j;
@@ -660,8 +662,9 @@ Result<json> ListUsage(Call& c) {
     CAFS_ASSIGN_OR_RETURN(auto all, txn.List(ObjectKind::kUsage));
     json out = json::array();
     for (const auto& row : all) {
-      json doc = json::parse(row.body, nullptr, false);
-      if (doc.is_discarded() || !doc.is_object()) continue;
+      auto parsed = ParseJson(row.body, "usage snapshot");
+      if (!parsed.ok() || !parsed->is_object()) continue;
+      json doc = std::move(parsed).value();
       json vmsets = json::array();
       for (const auto& v : doc.value("vmsets", json::array())) {
         const std::string name = v.value("vmset", "");
@@ -868,12 +871,11 @@ Status CheckRequestText(const ApiRequest& req) {
   return Status::OK();
 }
 
+// The body as a JSON object (empty = {}), its depth bounded before it is parsed.
 Result<json> DecodeBody(const std::string& text) {
   if (text.empty()) return json::object();
-  json body = json::parse(text, nullptr, false);
-  if (body.is_discarded() || !body.is_object()) {
-    return Status::InvalidArgument("the body is not a JSON object");
-  }
+  CAFS_ASSIGN_OR_RETURN(json body, ParseJson(text, "the body"));
+  if (!body.is_object()) return Status::InvalidArgument("the body is not a JSON object");
   return body;
 }
 

@@ -95,6 +95,41 @@ TEST_F(RestApiTest, PathsMatchingNoPatternAre404) {
   }
 }
 
+// Issue 20 class 2: ~150,000 levels of nesting fit in a 1 MiB body and overflowed the
+// parser's stack; any enrolled admin (even an auditor) could send them.
+TEST_F(RestApiTest, DeeplyNestedJsonIsRefusedBeforeParsing) {
+  const std::size_t deep = 150000;
+  std::string objects;
+  for (std::size_t i = 0; i < deep / 8; ++i) objects += "{\"a\":";
+  objects += "1" + std::string(deep / 8, '}');
+  for (const std::string& body :
+       {"{\"id\":" + std::string(deep, '[') + std::string(deep, ']') + "}", objects,
+        std::string(deep, '[')}) {
+    ASSERT_LT(body.size(), std::size_t{1} << 20);
+    for (const PeerIdentity& who : {aud_, sec_, gate_}) {
+      ApiRequest req{"POST", "/v1/servers", {}, body, who};
+      ApiResponse r = api_->Handle(req);
+      EXPECT_EQ(r.status, 400) << r.body.dump();
+      EXPECT_NE(r.body.value("reason", "").find("nested deeper than 64 levels"), std::string::npos)
+          << r.body.dump();
+    }
+  }
+  // Documents read back from the store are bounded the same way: a tampered row is a
+  // Corruption (500) or skipped, never a crash.
+  const std::string deep_doc = std::string(deep, '[') + std::string(deep, ']');
+  ASSERT_TRUE(store_
+                  ->InTransaction([&](StoreTxn& txn) -> Status {
+                    CAFS_RETURN_IF_ERROR(txn.Put(ObjectKind::kVmSet, "deep", deep_doc, 0).status());
+                    return txn.Put(ObjectKind::kUsage, "gw", deep_doc, 0).status();
+                  })
+                  .ok());
+  auto vmsets = Call(sec_, "GET", "/v1/vmsets");
+  EXPECT_EQ(vmsets.status, 500);
+  EXPECT_NE(vmsets.body.value("reason", "").find("nested deeper"), std::string::npos);
+  EXPECT_EQ(Call(sec_, "GET", "/v1/usage").status, 200);
+  EXPECT_EQ(Call(sec_, "GET", "/v1/servers").status, 200);
+}
+
 // Every principal kpsd may meet: enrolled ones of each role, a revoked admin and a
 // certificate nobody enrolled; each sends non-UTF-8 requests, and after each the store must
 // still answer everyone (issue 20 class 1: a transaction was left open and every later
