@@ -223,12 +223,88 @@ Result<json> GetVmSet(Call& c) {
   });
 }
 
-// POST /v1/vmsets (`name` empty: from the body) and PUT /v1/vmsets/{name}.
+// ---- updates are merges ---------------------------------------------------------------
+//
+// PUT lays the body's fields over the stored document (docs/kps-api.md "Updates"): a field
+// the body does not name keeps its stored value. The body must carry the `version` it read;
+// the write is conditional on it (a stale one is a 409 conflict, nothing is lost).
+
+// The `version` a PUT body must carry.
+Result<std::uint64_t> UpdateVersion(const json& body) {
+  if (!body.contains("version") || !body["version"].is_number_unsigned() ||
+      body["version"].get<std::uint64_t>() == 0) {
+    return Status::InvalidArgument("PUT needs the 'version' you read");
+  }
+  return body["version"].get<std::uint64_t>();
+}
+
+// The stored record `id` to update, once the body's version matches it.
+template <typename R>
+Result<R> ReadForUpdate(Call& c, const std::string& id) {
+  R old;
+  CAFS_RETURN_IF_ERROR(c.store.InTransaction([&](StoreTxn& txn) -> Status {
+    CAFS_ASSIGN_OR_RETURN(old, GetRecord<R>(txn, id));
+    return Status::OK();
+  }));
+  return old;
+}
+
+// `stored` with every field of `body` laid over it.
+json Merged(json stored, const json& body) {
+  for (const auto& [k, v] : body.items()) stored[k] = v;
+  return stored;
+}
+
+Status CheckReadVersion(std::uint64_t stored, std::uint64_t read, ObjectKind kind,
+                        const std::string& id) {
+  if (stored == read) return Status::OK();
+  return ConflictError(std::string(ObjectKindName(kind)) + " '" + id + "'");
+}
+
+// A VM set may name only a policy of its own (no cross-tenant reference): the policy must
+// exist and govern this VM set. A caller who may read every policy (not a tenant-admin) may
+// also name one not uploaded yet (the seed's <vmset> XML names its <pd> before the tenant
+// uploads it); the gateway fetch is 404 until then. A tenant-admin gets the same 403 for a
+// policy that does not exist and for one of another VM set.
+Status CheckPolicyReference(const Call& c, StoreTxn& txn, const VmSetRecord& v) {
+  if (v.policy_id.empty()) return Status::OK();
+  auto p = GetRecord<PolicyRecord>(txn, v.policy_id);
+  if (p.ok() && p->vmset == v.name) return Status::OK();
+  if (!p.ok() && !p.status().IsNotFound()) return p.status();
+  if (!p.ok() && c.who.role != Role::kTenantAdmin) return Status::OK();
+  return Status::PermissionDenied("policy " + v.policy_id + " is not a policy of VM set '" +
+                                  v.name + "'");
+}
+
+// A policy may name only keys of its own VM set (and the clear-text key): every other GUID -
+// a key of another VM set or none at all - gets the same 403.
+Status CheckKeyReferences(StoreTxn& txn, const PolicyRecord& p, const PolicySummary& summary) {
+  const std::string clear = Uuid::ClearTextKey().ToString();
+  for (const auto& kid : summary.key_ids) {
+    if (kid == clear) continue;
+    auto k = GetRecord<KeyRecord>(txn, kid);
+    if (!k.ok() && !k.status().IsNotFound()) return k.status();
+    if (!k.ok() || k->vmset != p.vmset) {
+      return Status::PermissionDenied("policy names key " + kid +
+                                      ", which is not a key of VM set '" + p.vmset +
+                                      "' (create the key first)");
+    }
+  }
+  return Status::OK();
+}
+
+// POST /v1/vmsets (`name` empty: from the body) and PUT /v1/vmsets/{name}. With `xml` the
+// seed's <vmset> document gives every field (a full replacement); otherwise PUT merges.
 Result<json> WriteVmSet(Call& c, const std::string& name) {
   const json& body = c.body;
   const bool create = name.empty();
   CAFS_RETURN_IF_ERROR(CheckKnownFields(
       body, {"name", "mount_point", "position", "servers", "policy_id", "version", "xml"}));
+  std::uint64_t read_version = 0;
+  if (!create) {
+    CAFS_RETURN_IF_ERROR(c.AuthorizeFor(name));
+    CAFS_ASSIGN_OR_RETURN(read_version, UpdateVersion(body));
+  }
   json j = body;
   if (body.contains("xml")) {
     // The seed's <vmset> XML, parsed with the policy model; it gives every field.
@@ -241,20 +317,21 @@ Result<json> WriteVmSet(Call& c, const std::string& name) {
                                      "'");
     }
     j = ToJson(from_xml);
-    j["version"] = body.value("version", std::uint64_t{0});
+  } else if (!create) {
+    CAFS_ASSIGN_OR_RETURN(VmSetRecord old, ReadForUpdate<VmSetRecord>(c, name));
+    CAFS_RETURN_IF_ERROR(CheckReadVersion(old.version, read_version, ObjectKind::kVmSet, name));
+    j = Merged(ToJson(old), body);
   }
-  if (!name.empty()) j["name"] = name;
+  if (!create) j["name"] = name;
   CAFS_ASSIGN_OR_RETURN(VmSetRecord v, VmSetFromJson(j));
   c.object = v.name;
   if (v.name.empty()) return Status::InvalidArgument("a VM set needs a name");
-  if (create)
-    v.version = 0;
-  else if (v.version == 0)
-    return Status::InvalidArgument("PUT needs the 'version' you read");
+  v.version = read_version;
   CAFS_RETURN_IF_ERROR(c.AuthorizeFor(v.name));
   if (!v.policy_id.empty()) CAFS_RETURN_IF_ERROR(Uuid::Parse(v.policy_id).status());
   c.status = create ? 201 : 200;
   return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    CAFS_RETURN_IF_ERROR(CheckPolicyReference(c, txn, v));
     CAFS_RETURN_IF_ERROR(PutRecord(txn, v));
     return ToJson(v);
   });
@@ -294,12 +371,26 @@ Result<json> GetPolicy(Call& c) {
   });
 }
 
-// POST /v1/policies (`id` empty: from the body or the XML) and PUT /v1/policies/{id}.
+// POST /v1/policies (`id` empty: from the body or the XML) and PUT /v1/policies/{id} (a
+// merge: `name`, `vmset` and `xml` keep their stored values when absent).
 Result<json> WritePolicy(Call& c, const std::string& id) {
   const bool create = id.empty();
   CAFS_RETURN_IF_ERROR(CheckKnownFields(c.body, {"id", "name", "vmset", "xml", "version"}));
   json j = c.body;
-  if (!id.empty()) j["id"] = id;
+  std::uint64_t read_version = 0;
+  std::string old_vmset;
+  if (!create) {
+    CAFS_ASSIGN_OR_RETURN(read_version, UpdateVersion(c.body));
+    CAFS_ASSIGN_OR_RETURN(PolicyRecord old, ReadForUpdate<PolicyRecord>(c, id));
+    CAFS_RETURN_IF_ERROR(c.AuthorizeFor(old.vmset));
+    CAFS_RETURN_IF_ERROR(CheckReadVersion(old.version, read_version, ObjectKind::kPolicy, id));
+    old_vmset = old.vmset;
+    json stored = ToJson(old);
+    // A new XML may name the VM set itself (<policy-descriptor vmset=...>).
+    if (c.body.contains("xml") && !c.body.contains("vmset")) stored.erase("vmset");
+    j = Merged(std::move(stored), c.body);
+    j["id"] = id;
+  }
   if (!j.contains("vmset")) j["vmset"] = "";  // may come from <policy-descriptor vmset=>
   CAFS_ASSIGN_OR_RETURN(PolicyRecord p, PolicyFromJson(j));
   // Authorize before looking at the XML when the body names the VM set, so a caller
@@ -325,15 +416,19 @@ Result<json> WritePolicy(Call& c, const std::string& id) {
   if (summary.guid && *summary.guid != p.id) {
     return Status::InvalidArgument("the XML's guid=" + *summary.guid + " differs from id " + p.id);
   }
-  if (create)
-    p.version = 0;
-  else if (p.version == 0)
-    return Status::InvalidArgument("PUT needs the 'version' you read");
+  p.version = read_version;
   c.status = create ? 201 : 200;
   return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
-    if (!create) {
-      CAFS_ASSIGN_OR_RETURN(auto old, GetRecord<PolicyRecord>(txn, p.id));
-      CAFS_RETURN_IF_ERROR(c.AuthorizeFor(old.vmset));
+    CAFS_RETURN_IF_ERROR(CheckKeyReferences(txn, p, summary));
+    if (!create && old_vmset != p.vmset) {
+      // Moving a policy to another VM set must not leave a VM set naming a foreign policy.
+      CAFS_ASSIGN_OR_RETURN(auto vmsets, ListRecords<VmSetRecord>(txn));
+      for (const auto& v : vmsets) {
+        if (v.policy_id == p.id && v.name != p.vmset) {
+          return Status::FailedPrecondition("policy " + p.id + " governs VM set '" + v.name +
+                                            "': give that VM set another policy first");
+        }
+      }
     }
     CAFS_RETURN_IF_ERROR(PutRecord(txn, p));
     return ToJson(p);
@@ -458,18 +553,22 @@ Result<json> GetServer(Call& c) {
   });
 }
 
-// POST /v1/servers (`id` empty: from the body) and PUT /v1/servers/{id}.
+// POST /v1/servers (`id` empty: from the body) and PUT /v1/servers/{id} (a merge).
 Result<json> WriteServer(Call& c, const std::string& id) {
   const bool create = id.empty();
   CAFS_RETURN_IF_ERROR(CheckKnownFields(c.body, {"id", "name", "addresses", "version"}));
   json j = c.body;
-  if (!id.empty()) j["id"] = id;
+  std::uint64_t read_version = 0;
+  if (!create) {
+    CAFS_ASSIGN_OR_RETURN(read_version, UpdateVersion(c.body));
+    CAFS_ASSIGN_OR_RETURN(ServerRecord old, ReadForUpdate<ServerRecord>(c, id));
+    CAFS_RETURN_IF_ERROR(CheckReadVersion(old.version, read_version, ObjectKind::kServer, id));
+    j = Merged(ToJson(old), c.body);
+    j["id"] = id;
+  }
   CAFS_ASSIGN_OR_RETURN(ServerRecord s, ServerFromJson(j));
   c.object = s.id;
-  if (create)
-    s.version = 0;
-  else if (s.version == 0)
-    return Status::InvalidArgument("PUT needs the 'version' you read");
+  s.version = read_version;
   c.status = create ? 201 : 200;
   return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
     CAFS_RETURN_IF_ERROR(PutRecord(txn, s));
@@ -691,6 +790,10 @@ Result<json> FetchVmSet(Call& c) {
     json out = {{"vmset", ToJson(v)}};
     if (v.policy_id.empty()) return out;
     CAFS_ASSIGN_OR_RETURN(auto p, GetRecord<PolicyRecord>(txn, v.policy_id));
+    if (p.vmset != v.name) {
+      return Status::PermissionDenied("VM set '" + v.name + "' names policy " + p.id +
+                                      " of another VM set");
+    }
     out["policy"] = ToJson(p);
     CAFS_ASSIGN_OR_RETURN(PolicySummary summary, ValidatePolicyXml(p.xml));
     json keys = json::array();

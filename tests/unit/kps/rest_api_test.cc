@@ -36,6 +36,49 @@ class RestApiTest : public testing::ApiFixture {
     return out;
   }
 
+  // A policy descriptor for `vmset` naming `key` (the clear-text key when empty).
+  static json PolicyBody(const std::string& id, const std::string& vmset,
+                         const std::string& key = "") {
+    const std::string k = key.empty() ? "01010101-0101-0101-0101-010101010101" : key;
+    return {{"id", id},
+            {"vmset", vmset},
+            {"xml", "<vobj-list><vobj><vglob>*</vglob><symkey>" + k +
+                        "</symkey><storepol>default_pool</storepol><access>at_all_times</access>"
+                        "<audit>none</audit></vobj></vobj-list>"}};
+  }
+
+  // my_vmset (tenant ten) and other_vmset (tenant other), each with a policy and a key.
+  void SetUpTwoTenants() {
+    for (const char* name : {"my_vmset", "other_vmset"}) {
+      ASSERT_EQ(
+          Call(sec_, "POST", "/v1/vmsets",
+               json{{"name", name}, {"mount_point", "/nfs"}, {"position", 1}, {"servers", {"s1"}}})
+              .status,
+          201);
+    }
+    auto k1 = Call(keys_, "POST", "/v1/keys", json{{"vmset", "my_vmset"}});
+    auto k2 = Call(keys_, "POST", "/v1/keys", json{{"vmset", "other_vmset"}});
+    ASSERT_EQ(k1.status, 201);
+    ASSERT_EQ(k2.status, 201);
+    my_key_ = k1.body["id"];
+    other_key_ = k2.body["id"];
+    ASSERT_EQ(Call(ten_, "POST", "/v1/policies", PolicyBody(kMyPolicy, "my_vmset", my_key_)).status,
+              201);
+    ASSERT_EQ(
+        Call(other_, "POST", "/v1/policies", PolicyBody(kOtherPolicy, "other_vmset", other_key_))
+            .status,
+        201);
+  }
+
+  std::uint64_t VersionOf(const std::string& path) {
+    return Call(sec_, "GET", path).body.value("version", std::uint64_t{0});
+  }
+
+  static constexpr const char* kMyPolicy = "11111111-2222-4333-8444-555555555555";
+  static constexpr const char* kOtherPolicy = "99999999-2222-4333-8444-555555555555";
+  static constexpr const char* kNoPolicy = "77777777-2222-4333-8444-555555555555";
+  std::string my_key_, other_key_;
+
   std::vector<std::pair<PeerIdentity, Role>> Everyone() const {
     return {{sec_, Role::kSecurityAdmin}, {ten_, Role::kTenantAdmin}, {keys_, Role::kKeyAdmin},
             {stor_, Role::kStorageAdmin}, {aud_, Role::kAuditor},     {gate_, Role::kGateway}};
@@ -93,6 +136,94 @@ TEST_F(RestApiTest, PathsMatchingNoPatternAre404) {
     auto r = Call(sec_, method, path);
     EXPECT_TRUE(NoEndpoint(r)) << method << " " << path << ": " << r.body.dump();
   }
+}
+
+// Issue 20 class 6: PUT merges (a field the body does not name keeps its stored value).
+TEST_F(RestApiTest, APartialPutKeepsTheFieldsItDoesNotName) {
+  ASSERT_NO_FATAL_FAILURE(SetUpTwoTenants());
+  auto r = Call(ten_, "PUT", "/v1/vmsets/my_vmset",
+                json{{"policy_id", kMyPolicy}, {"version", VersionOf("/v1/vmsets/my_vmset")}});
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  r = Call(ten_, "PUT", "/v1/vmsets/my_vmset",
+           json{{"mount_point", "/x"}, {"version", VersionOf("/v1/vmsets/my_vmset")}});
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  auto v = Call(sec_, "GET", "/v1/vmsets/my_vmset").body;
+  EXPECT_EQ(v["mount_point"], "/x");
+  EXPECT_EQ(v["position"], 1);
+  EXPECT_EQ(v["servers"], json({"s1"}));
+  EXPECT_EQ(v["policy_id"], kMyPolicy);
+  // A field given empty is cleared; a stale version is a conflict and changes nothing.
+  const std::uint64_t ver = VersionOf("/v1/vmsets/my_vmset");
+  EXPECT_EQ(
+      Call(ten_, "PUT", "/v1/vmsets/my_vmset", json{{"servers", json::array()}, {"version", ver}})
+          .status,
+      200);
+  EXPECT_EQ(
+      Call(ten_, "PUT", "/v1/vmsets/my_vmset", json{{"position", 7}, {"version", ver}}).status,
+      409);
+  v = Call(sec_, "GET", "/v1/vmsets/my_vmset").body;
+  EXPECT_TRUE(v["servers"].empty());
+  EXPECT_EQ(v["position"], 1);
+  EXPECT_EQ(Call(ten_, "PUT", "/v1/vmsets/my_vmset", json{{"position", 2}}).status, 400);
+
+  // Servers and policies merge the same way.
+  ASSERT_EQ(Call(stor_, "POST", "/v1/servers",
+                 json{{"id", "s1"}, {"name", "esx"}, {"addresses", {"10.0.0.1"}}})
+                .status,
+            201);
+  ASSERT_EQ(Call(stor_, "PUT", "/v1/servers/s1", json{{"name", "esx-1"}, {"version", 1}}).status,
+            200);
+  auto s = Call(stor_, "GET", "/v1/servers/s1").body;
+  EXPECT_EQ(s["addresses"], json({"10.0.0.1"}));
+  EXPECT_EQ(s["name"], "esx-1");
+  ASSERT_EQ(Call(ten_, "PUT", std::string("/v1/policies/") + kMyPolicy,
+                 json{{"name", "renamed"}, {"version", 1}})
+                .status,
+            200);
+  auto p = Call(ten_, "GET", std::string("/v1/policies/") + kMyPolicy).body;
+  EXPECT_EQ(p["name"], "renamed");
+  EXPECT_EQ(p["vmset"], "my_vmset");
+  EXPECT_NE(p["xml"].get<std::string>().find(my_key_), std::string::npos);
+}
+
+// Issue 20 class 6: no cross-tenant reference, in any endpoint that stores one.
+TEST_F(RestApiTest, CrossTenantReferencesAreRefused) {
+  ASSERT_NO_FATAL_FAILURE(SetUpTwoTenants());
+  const std::uint64_t ver = VersionOf("/v1/vmsets/my_vmset");
+  // A VM set naming another VM set's policy: refused for everyone.
+  for (const PeerIdentity& who : {ten_, sec_}) {
+    auto r = Call(who, "PUT", "/v1/vmsets/my_vmset",
+                  json{{"policy_id", kOtherPolicy}, {"version", ver}});
+    EXPECT_EQ(r.status, 403) << r.body.dump();
+  }
+  auto created = Call(ten_, "POST", "/v1/vmsets", json{{"name", "my_vmset"}});
+  EXPECT_EQ(created.status, 409);  // (exists; tenants cannot create other names at all)
+  // A policy not uploaded yet: a security-admin may name it (the seed XML does), a tenant not.
+  EXPECT_EQ(
+      Call(ten_, "PUT", "/v1/vmsets/my_vmset", json{{"policy_id", kNoPolicy}, {"version", ver}})
+          .status,
+      403);
+  EXPECT_EQ(
+      Call(sec_, "PUT", "/v1/vmsets/my_vmset", json{{"policy_id", kNoPolicy}, {"version", ver}})
+          .status,
+      200);
+  // A policy naming another VM set's key (or a key that does not exist).
+  for (const std::string& key : {other_key_, std::string("88888888-2222-4333-8444-555555555555")}) {
+    auto r = Call(ten_, "POST", "/v1/policies",
+                  PolicyBody("66666666-2222-4333-8444-555555555555", "my_vmset", key));
+    EXPECT_EQ(r.status, 403) << r.body.dump();
+    EXPECT_NE(r.body.value("reason", "").find("is not a key of VM set 'my_vmset'"),
+              std::string::npos);
+  }
+  // Its own policy is fine.
+  ASSERT_EQ(Call(sec_, "PUT", "/v1/vmsets/my_vmset",
+                 json{{"policy_id", kMyPolicy}, {"version", VersionOf("/v1/vmsets/my_vmset")}})
+                .status,
+            200);
+  // The gateway of my_vmset gets only my_vmset's keys.
+  auto fetch = Call(gate_, "GET", "/v1/gateway/vmsets/my_vmset");
+  ASSERT_EQ(fetch.status, 200) << fetch.body.dump();
+  for (const auto& k : fetch.body["keys"]) EXPECT_EQ(k["id"], my_key_);
 }
 
 // Issue 20 class 2: ~150,000 levels of nesting fit in a 1 MiB body and overflowed the
