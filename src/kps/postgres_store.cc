@@ -74,8 +74,7 @@ class PgTxn final : public StoreTxn {
         PgResult r, Run("SELECT version, body FROM kps_objects WHERE kind = $1 AND id = $2",
                         {std::string(ObjectKindName(kind)), std::string(id)}, "select object"));
     if (PQntuples(r.get()) == 0) {
-      return Status::NotFound(std::string(ObjectKindName(kind)) + " '" + std::string(id) +
-                              "' not found");
+      return NotFoundError(kind, id);
     }
     return StoredObject{std::string(id), U64(r.get(), 0, 0), Text(r.get(), 0, 1)};
   }

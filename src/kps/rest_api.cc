@@ -191,12 +191,23 @@ struct Call {
   std::vector<std::string> args;  // {placeholder} segments, in pattern order
   std::string object;
   int status = 200;
+  // Set by AuthorizeFound: the true reason of a refusal answered as "not found".
+  std::string hidden_refusal;
 
   const std::string& arg(std::size_t i) const { return args.at(i); }
   std::int64_t Now() const { return UnixNow(clock); }
   // The route's action checked again with the VM set the request turned out to be about:
   // the scope check of tenant-admins and gateways (rbac.h InScope).
   Status AuthorizeFor(std::string_view vmset) const { return Authorize(who, action, vmset); }
+  // The scope check for object `id` of `kind`, found by id, that belongs to `vmset`: out of
+  // scope is answered exactly as if the object did not exist (NotFoundError; no existence
+  // oracle for tenants), while the audit record keeps the refusal.
+  Status AuthorizeFound(std::string_view vmset, ObjectKind kind, std::string_view id) {
+    Status s = AuthorizeFor(vmset);
+    if (s.ok()) return s;
+    hidden_refusal = s.message();
+    return NotFoundError(kind, id);
+  }
 };
 
 using Handler = Result<json> (*)(Call&);
@@ -366,7 +377,7 @@ Result<json> ListPolicies(Call& c) {
 Result<json> GetPolicy(Call& c) {
   return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
     CAFS_ASSIGN_OR_RETURN(auto p, GetRecord<PolicyRecord>(txn, c.arg(0)));
-    CAFS_RETURN_IF_ERROR(c.AuthorizeFor(p.vmset));
+    CAFS_RETURN_IF_ERROR(c.AuthorizeFound(p.vmset, ObjectKind::kPolicy, c.arg(0)));
     return ToJson(p);
   });
 }
@@ -382,7 +393,7 @@ Result<json> WritePolicy(Call& c, const std::string& id) {
   if (!create) {
     CAFS_ASSIGN_OR_RETURN(read_version, UpdateVersion(c.body));
     CAFS_ASSIGN_OR_RETURN(PolicyRecord old, ReadForUpdate<PolicyRecord>(c, id));
-    CAFS_RETURN_IF_ERROR(c.AuthorizeFor(old.vmset));
+    CAFS_RETURN_IF_ERROR(c.AuthorizeFound(old.vmset, ObjectKind::kPolicy, id));
     CAFS_RETURN_IF_ERROR(CheckReadVersion(old.version, read_version, ObjectKind::kPolicy, id));
     old_vmset = old.vmset;
     json stored = ToJson(old);
@@ -442,7 +453,7 @@ Result<json> DeletePolicy(Call& c) {
   const std::string& id = c.arg(0);
   return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
     CAFS_ASSIGN_OR_RETURN(auto p, GetRecord<PolicyRecord>(txn, id));
-    CAFS_RETURN_IF_ERROR(c.AuthorizeFor(p.vmset));
+    CAFS_RETURN_IF_ERROR(c.AuthorizeFound(p.vmset, ObjectKind::kPolicy, id));
     CAFS_ASSIGN_OR_RETURN(auto vmsets, ListRecords<VmSetRecord>(txn));
     for (const auto& v : vmsets) {
       if (v.policy_id == p.id) {
@@ -473,7 +484,7 @@ Result<json> ListKeys(Call& c) {
 
 Result<json> GetKey(Call& c) {
   CAFS_ASSIGN_OR_RETURN(KeyRecord k, c.keyring.GetKey(c.arg(0)));
-  CAFS_RETURN_IF_ERROR(c.AuthorizeFor(k.vmset));
+  CAFS_RETURN_IF_ERROR(c.AuthorizeFound(k.vmset, ObjectKind::kKey, c.arg(0)));
   return ToJson(k, false);
 }
 
@@ -497,7 +508,7 @@ Result<json> CreateKey(Call& c) {
 // The key named by the path, once the caller may manage keys of its VM set.
 Result<KeyRecord> ManagedKey(Call& c) {
   CAFS_ASSIGN_OR_RETURN(KeyRecord k, c.keyring.GetKey(c.arg(0)));
-  CAFS_RETURN_IF_ERROR(c.AuthorizeFor(k.vmset));
+  CAFS_RETURN_IF_ERROR(c.AuthorizeFound(k.vmset, ObjectKind::kKey, c.arg(0)));
   return k;
 }
 
@@ -985,14 +996,19 @@ Result<json> DecodeBody(const std::string& text) {
 }  // namespace
 
 ApiResponse RestApi::Fail(const ApiRequest& req, std::string_view role, std::string_view object,
-                          const Status& s, bool audit_error) {
+                          const Status& s, bool audit_error, std::string_view hidden_refusal) {
   const int code = HttpStatusFor(s);
   std::string reason = AuditText(s.message());
-  if (code == 403 || audit_error) {
-    // Nothing took effect, so the answer stays the refusal; it says the trace is missing.
+  // What the caller can tell was audited: a hidden refusal answers exactly as the "not
+  // found" it looks like, including the note below, but is audited as the refusal it is.
+  const bool visibly_audited = code == 403 || audit_error;
+  if (visibly_audited || !hidden_refusal.empty()) {
     Status audited =
-        Audit(req, req.peer, role, object, code == 403 ? "denied" : "error", s.message());
-    if (!audited.ok()) {
+        hidden_refusal.empty()
+            ? Audit(req, req.peer, role, object, code == 403 ? "denied" : "error", s.message())
+            : Audit(req, req.peer, role, object, "denied", hidden_refusal);
+    // Nothing took effect, so the answer stays the refusal; it says the trace is missing.
+    if (!audited.ok() && visibly_audited) {
       reason += "; its audit record could not be stored: " + AuditText(audited.message());
     }
   }
@@ -1012,10 +1028,12 @@ ApiResponse RestApi::Handle(const ApiRequest& req) {
   if (Status text = CheckRequestText(req); !text.ok()) return Fail(req, role, "", text, true);
   auto body = DecodeBody(req.body);
   if (!body.ok()) return Fail(req, role, "", body.status(), false);
-  std::string object;
+  std::string object, hidden_refusal;
   int status = 200;
-  auto result = Dispatch(*principal, req, *body, &object, &status);
-  if (!result.ok()) return Fail(req, role, object, result.status(), req.method != "GET");
+  auto result = Dispatch(*principal, req, *body, &object, &status, &hidden_refusal);
+  if (!result.ok()) {
+    return Fail(req, role, object, result.status(), req.method != "GET", hidden_refusal);
+  }
   const bool fetch = principal->role == Role::kGateway;
   // A gateway's accepted pushes (audit records, usage) are their own trace.
   const bool push = fetch && req.method == "POST";
@@ -1033,15 +1051,15 @@ std::vector<RestApi::Endpoint> RestApi::Endpoints() {
 }
 
 Result<json> RestApi::Dispatch(const Principal& who, const ApiRequest& req, const json& body,
-                               std::string* object, int* status) {
+                               std::string* object, int* status, std::string* hidden_refusal) {
   const auto segments = Split(req.path);
   std::vector<std::string> args;
   for (const auto& route : kRoutes) {
     if (route.method != req.method || !Matches(route.pattern, segments, &args)) continue;
     if (!args.empty()) *object = args.front();
     CAFS_RETURN_IF_ERROR(Authorize(who, route.action));
-    Call call{keyring_, store_, ca_,          clock_,          who,
-              req,      body,   route.action, std::move(args), *object};
+    Call call{keyring_,     store_,          ca_,     clock_, who, req, body,
+              route.action, std::move(args), *object, 200,    {}};
     // The one place an exception from a handler becomes an error value: nlohmann's type and
     // range errors come from a body field of the wrong type (400), anything else is a bug
     // (500); either way the request is answered and audited.
@@ -1056,6 +1074,7 @@ Result<json> RestApi::Dispatch(const Principal& who, const ApiRequest& req, cons
     }
     *object = call.object;
     *status = call.status;
+    *hidden_refusal = call.hidden_refusal;
     return result;
   }
   return NoSuchRoute(req);

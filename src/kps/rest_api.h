@@ -65,8 +65,10 @@ class RestApi {
  private:
   Result<Principal> Authenticate(const PeerIdentity& peer);
   // Finds the route, checks its role and runs its handler.
+  // `hidden_refusal`: set when the failure is a refusal answered as "not found".
   Result<nlohmann::json> Dispatch(const Principal& who, const ApiRequest& req,
-                                  const nlohmann::json& body, std::string* object, int* status);
+                                  const nlohmann::json& body, std::string* object, int* status,
+                                  std::string* hidden_refusal);
   // Stores the request's audit record (text fields through AuditText); its error when the
   // record could not be stored (logged as "audit record lost").
   Status Audit(const ApiRequest& req, const PeerIdentity& peer, std::string_view role,
@@ -74,8 +76,10 @@ class RestApi {
   // The answer to a failed request: 403 and every `audit_error` failure audited first; when
   // that record cannot be stored the status stays (nothing took effect) and the reason says
   // so (and the loss is logged).
+  // `hidden_refusal` (non-empty): `s` is the "not found" answer to an object out of the
+  // caller's scope; the audit record is "denied" with this reason.
   ApiResponse Fail(const ApiRequest& req, std::string_view role, std::string_view object,
-                   const Status& s, bool audit_error);
+                   const Status& s, bool audit_error, std::string_view hidden_refusal = {});
   std::int64_t Now() const;
 
   Keyring& keyring_;

@@ -100,8 +100,7 @@ class SqliteTxn final : public StoreTxn {
     s.Bind(1, ObjectKindName(kind)).Bind(2, id);
     int rc = s.Step();
     if (rc == SQLITE_DONE) {
-      return Status::NotFound(std::string(ObjectKindName(kind)) + " '" + std::string(id) +
-                              "' not found");
+      return NotFoundError(kind, id);
     }
     if (rc != SQLITE_ROW) return s.status("select object");
     return StoredObject{std::string(id), s.U64(0), s.Text(1)};

@@ -33,6 +33,11 @@ std::string_view ObjectKindName(ObjectKind kind) {
   return "unknown";
 }
 
+Status NotFoundError(ObjectKind kind, std::string_view id) {
+  return Status::NotFound(std::string(ObjectKindName(kind)) + " '" + std::string(id) +
+                          "' not found");
+}
+
 Status ConflictError(std::string_view what) {
   return Status::FailedPrecondition(std::string(kConflictPrefix) + ": " + std::string(what) +
                                     " was changed by someone else; read it again and retry");

@@ -56,6 +56,10 @@ struct StoredAudit {
   std::string body;  // JSON text
 };
 
+// NotFound "<kind> '<id>' not found": what every back-end answers for a missing object, and
+// what the REST API answers for an object outside the caller's scope (no existence oracle).
+Status NotFoundError(ObjectKind kind, std::string_view id);
+
 // A version conflict (optimistic concurrency): FailedPrecondition with a message starting
 // with "version conflict". REST maps it to 409.
 Status ConflictError(std::string_view what);

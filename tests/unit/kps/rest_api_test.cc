@@ -226,6 +226,80 @@ TEST_F(RestApiTest, CrossTenantReferencesAreRefused) {
   for (const auto& k : fetch.body["keys"]) EXPECT_EQ(k["id"], my_key_);
 }
 
+// Issue 20 class 7: a tenant-admin (or a gateway) gets byte for byte the same answer for an
+// object of another tenant as for one that does not exist, on every endpoint of the route
+// table that takes an id or a VM set name (and the list filters). The answers are taken
+// while other_vmset, its policy and its key exist, then again after they were removed.
+TEST_F(RestApiTest, NotYoursAndDoesNotExistAnswerTheSame) {
+  ASSERT_NO_FATAL_FAILURE(SetUpTwoTenants());
+  std::vector<std::pair<std::string, std::map<std::string, std::string>>> targets;
+  for (const auto& e : RestApi::Endpoints()) {
+    const std::string method(e.method);
+    if (e.pattern.find('{') == std::string_view::npos) {
+      if (method == "GET") {
+        for (const std::string& q :
+             std::vector<std::string>{"other_vmset", kOtherPolicy, other_key_}) {
+          targets.push_back({method + " " + std::string(e.pattern), {{"vmset", q}}});
+        }
+      }
+      continue;
+    }
+    for (const std::string& id :
+         std::vector<std::string>{"other_vmset", kOtherPolicy, other_key_}) {
+      targets.push_back({method + " " + PathOf(e.pattern, id), {}});
+    }
+  }
+  auto answers = [&]() {
+    std::vector<std::string> out;
+    for (const PeerIdentity& who : {ten_, gate_}) {
+      for (const auto& [target, query] : targets) {
+        const auto space = target.find(' ');
+        const std::string method = target.substr(0, space);
+        auto r = Call(who, method, target.substr(space + 1),
+                      method == "GET" || method == "DELETE" ? json(nullptr) : json{{"version", 1}},
+                      query);
+        out.push_back(who.name + " " + target + " -> " + std::to_string(r.status) + " " +
+                      r.body.dump());
+      }
+    }
+    return out;
+  };
+  const auto while_theirs = answers();
+  ASSERT_TRUE(store_
+                  ->InTransaction([&](StoreTxn& txn) -> Status {
+                    for (auto [kind, id] : std::vector<std::pair<ObjectKind, std::string>>{
+                             {ObjectKind::kVmSet, "other_vmset"},
+                             {ObjectKind::kPolicy, kOtherPolicy},
+                             {ObjectKind::kKey, other_key_}}) {
+                      CAFS_ASSIGN_OR_RETURN(StoredObject o, txn.Get(kind, id));
+                      CAFS_RETURN_IF_ERROR(txn.Delete(kind, id, o.version));
+                    }
+                    return Status::OK();
+                  })
+                  .ok());
+  const auto when_absent = answers();
+  ASSERT_EQ(while_theirs.size(), when_absent.size());
+  for (std::size_t i = 0; i < while_theirs.size(); ++i) {
+    EXPECT_EQ(while_theirs[i], when_absent[i]);
+  }
+  // The refusals are still audited as refusals, with the true reason.
+  std::vector<AuditRecord> all;
+  ASSERT_TRUE(store_
+                  ->InTransaction([&](StoreTxn& txn) -> Status {
+                    CAFS_ASSIGN_OR_RETURN(all, ListAuditRecords(txn, 0, 100000));
+                    return Status::OK();
+                  })
+                  .ok());
+  bool hidden_audited = false;
+  for (const auto& rec : all) {
+    hidden_audited = hidden_audited || (rec.actor == "ten" && rec.result == "denied" &&
+                                        rec.action == "GET /v1/keys/" + other_key_ &&
+                                        rec.reason.find("not in charge of VM set 'other_vmset'") !=
+                                            std::string::npos);
+  }
+  EXPECT_TRUE(hidden_audited);
+}
+
 // Issue 20 class 2: ~150,000 levels of nesting fit in a 1 MiB body and overflowed the
 // parser's stack; any enrolled admin (even an auditor) could send them.
 TEST_F(RestApiTest, DeeplyNestedJsonIsRefusedBeforeParsing) {
