@@ -351,14 +351,54 @@ Result<json> WriteVmSet(Call& c, const std::string& name) {
 Result<json> CreateVmSet(Call& c) { return WriteVmSet(c, ""); }
 Result<json> UpdateVmSet(Call& c) { return WriteVmSet(c, c.arg(0)); }
 
+// Deleting a VM set leaves nothing under its name (issue 20 class 12), so a VM set created
+// later with the same name inherits nothing. It is refused (409) while any of its keys has a
+// version that is not destroyed: shredding keys is the key-admin's duty (POST
+// /v1/keys/{id}/destroy), not the tenant's. Then, in one transaction, the VM set, its KEK
+// (the crypto-shred of every DEK ever wrapped by it), its destroyed key records and its
+// policies are removed, and the store is compacted so the bytes are gone from its files.
 Result<json> DeleteVmSet(Call& c) {
   const std::string& name = c.arg(0);
   CAFS_RETURN_IF_ERROR(c.AuthorizeFor(name));
-  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+  std::size_t keys = 0, policies = 0;
+  bool kek = false;
+  CAFS_RETURN_IF_ERROR(c.store.InTransaction([&](StoreTxn& txn) -> Status {
     CAFS_ASSIGN_OR_RETURN(auto v, GetRecord<VmSetRecord>(txn, name));
-    CAFS_RETURN_IF_ERROR(DeleteRecord(txn, v));
-    return json{{"deleted", name}};
-  });
+    CAFS_ASSIGN_OR_RETURN(auto all_keys, ListRecords<KeyRecord>(txn));
+    for (const auto& k : all_keys) {
+      if (k.vmset != name) continue;
+      for (const auto& kv : k.versions) {
+        if (kv.state != KeyState::kDestroyed) {
+          return Status::FailedPrecondition("VM set '" + name + "' still has key " + k.id +
+                                            ": a key-admin destroys its keys first");
+        }
+      }
+    }
+    for (const auto& k : all_keys) {
+      if (k.vmset != name) continue;
+      CAFS_RETURN_IF_ERROR(DeleteRecord(txn, k));
+      ++keys;
+    }
+    CAFS_ASSIGN_OR_RETURN(auto all_policies, ListRecords<PolicyRecord>(txn));
+    for (const auto& p : all_policies) {
+      if (p.vmset != name) continue;
+      CAFS_RETURN_IF_ERROR(DeleteRecord(txn, p));
+      ++policies;
+    }
+    auto k = GetRecord<KekRecord>(txn, name);
+    if (k.ok()) {
+      CAFS_RETURN_IF_ERROR(DeleteRecord(txn, *k));
+      kek = true;
+    } else if (!k.status().IsNotFound()) {
+      return k.status();
+    }
+    return DeleteRecord(txn, v);
+  }));
+  CAFS_RETURN_IF_ERROR(c.store.Compact());
+  return json{{"deleted", name},
+              {"kek_destroyed", kek},
+              {"keys_removed", keys},
+              {"policies_removed", policies}};
 }
 
 // ---- policy descriptors -----------------------------------------------------------------
@@ -498,6 +538,12 @@ Result<json> CreateKey(Call& c) {
   if (state != "active" && state != "pre-active") {
     return Status::InvalidArgument("a new key is 'active' or 'pre-active'");
   }
+  // A key belongs to an existing VM set: none is created ahead under a name a later VM set
+  // (of another tenant) would inherit.
+  CAFS_RETURN_IF_ERROR(InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+                         CAFS_RETURN_IF_ERROR(GetRecord<VmSetRecord>(txn, vmset).status());
+                         return json();
+                       }).status());
   CAFS_ASSIGN_OR_RETURN(KeyRecord k, c.keyring.CreateKey(vmset, body.value("cipher", "aes-256-xts"),
                                                          state == "active", body.value("id", "")));
   c.object = k.id;
@@ -733,8 +779,25 @@ Result<json> TakeUnchainedRecords(Call& c, const json& list) {
   return json{{"accepted", records.size()}};
 }
 
+// A gateway pushes only for the VM sets it is enrolled for (issue 20 class 5): every entry of
+// `list` that names a `vmset` must be in its scope, else the whole push is refused (403,
+// audited) and nothing of it is kept.
+Status CheckPushScope(const Call& c, const json& list) {
+  if (!list.is_array()) return Status::OK();  // the shape check that follows refuses it
+  for (const auto& entry : list) {
+    if (!entry.is_object()) continue;
+    auto vmset = entry.find("vmset");
+    if (vmset == entry.end() || !vmset->is_string()) continue;
+    CAFS_RETURN_IF_ERROR(c.AuthorizeFor(vmset->get<std::string>()));
+  }
+  return Status::OK();
+}
+
 Result<json> PushAudit(Call& c) {
   CAFS_RETURN_IF_ERROR(CheckKnownFields(c.body, {"records", "gateway_records"}));
+  for (const char* list : {"records", "gateway_records"}) {
+    if (c.body.contains(list)) CAFS_RETURN_IF_ERROR(CheckPushScope(c, c.body[list]));
+  }
   if (c.body.contains("gateway_records")) {
     if (c.body.contains("records")) {
       return Status::InvalidArgument("give 'records' or 'gateway_records', not both");
@@ -753,6 +816,7 @@ Result<json> PushAudit(Call& c) {
 
 Result<json> PushUsage(Call& c) {
   CAFS_RETURN_IF_ERROR(CheckUsage(c.body));
+  CAFS_RETURN_IF_ERROR(CheckPushScope(c, c.body["vmsets"]));
   c.object = c.who.name;
   json doc = c.body;
   doc["gateway"] = c.who.name;

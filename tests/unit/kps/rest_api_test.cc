@@ -300,6 +300,99 @@ TEST_F(RestApiTest, NotYoursAndDoesNotExistAnswerTheSame) {
   EXPECT_TRUE(hidden_audited);
 }
 
+// Issue 20 class 5: gate_ is enrolled for my_vmset only; its pushes for other_vmset (audit
+// records in both forms, usage figures) are refused, audited, and nothing of them is kept.
+TEST_F(RestApiTest, AGatewayPushesOnlyForItsOwnVmSets) {
+  auto chained = [](const std::string& vmset) {
+    return json{{"records", json::array({json{{"vmset", vmset}, {"file", "f"}, {"bytes", 1}}})}};
+  };
+  auto usage = [](const std::string& vmset) {
+    return json{{"time_ms", 1},
+                {"vmsets", json::array({json{{"vmset", vmset}, {"pool", "p"}, {"bytes", 5}}})},
+                {"pools", json::array()}};
+  };
+  const json forged_chain = {
+      {"gateway_records",
+       json::array({json{{"seq", 1}, {"vmset", "other_vmset"}, {"time_ms", 1}, {"hash", "x"}}})}};
+  for (const auto& [path, body] :
+       std::vector<std::pair<std::string, json>>{{"/v1/audit", chained("other_vmset")},
+                                                 {"/v1/audit", forged_chain},
+                                                 {"/v1/usage", usage("other_vmset")}}) {
+    auto r = Call(gate_, "POST", path, body);
+    EXPECT_EQ(r.status, 403) << path << " " << r.body.dump();
+    EXPECT_NE(r.body.value("reason", "").find("not in charge of VM set 'other_vmset'"),
+              std::string::npos);
+  }
+  EXPECT_EQ(Call(gate_, "POST", "/v1/audit", chained("my_vmset")).status, 201);
+  EXPECT_EQ(Call(gate_, "POST", "/v1/usage", usage("my_vmset")).status, 201);
+  // other_vmset's tenant sees no forged usage; the refusals are in the audit trail.
+  auto seen = Call(other_, "GET", "/v1/usage");
+  ASSERT_EQ(seen.status, 200);
+  for (const auto& doc : seen.body) EXPECT_TRUE(doc["vmsets"].empty()) << seen.body.dump();
+  std::vector<AuditRecord> all;
+  ASSERT_TRUE(store_
+                  ->InTransaction([&](StoreTxn& txn) -> Status {
+                    CAFS_ASSIGN_OR_RETURN(all, ListAuditRecords(txn, 0, 10000));
+                    return Status::OK();
+                  })
+                  .ok());
+  int denied = 0;
+  for (const auto& rec : all) {
+    if (rec.actor == "gw" && rec.result == "denied") ++denied;
+    EXPECT_EQ(rec.object.find("other_vmset/"), std::string::npos) << rec.object;
+  }
+  EXPECT_EQ(denied, 3);
+}
+
+// Issue 20 class 12: a deleted VM set leaves nothing a new VM set of the same name inherits.
+TEST_F(RestApiTest, ADeletedVmSetsNameInheritsNothing) {
+  ASSERT_NO_FATAL_FAILURE(SetUpTwoTenants());
+  ASSERT_EQ(Call(ten_, "PUT", "/v1/vmsets/my_vmset",
+                 json{{"policy_id", kMyPolicy}, {"version", VersionOf("/v1/vmsets/my_vmset")}})
+                .status,
+            200);
+  // Refused while a key can still decrypt: the key-admin shreds keys, not the tenant.
+  auto r = Call(ten_, "DELETE", "/v1/vmsets/my_vmset");
+  EXPECT_EQ(r.status, 409) << r.body.dump();
+  ASSERT_EQ(Call(keys_, "POST", "/v1/keys/" + my_key_ + "/destroy", json::object()).status, 200);
+  r = Call(ten_, "DELETE", "/v1/vmsets/my_vmset");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["kek_destroyed"], true);
+  EXPECT_EQ(r.body["keys_removed"], 1);
+  EXPECT_EQ(r.body["policies_removed"], 1);
+  // Nothing is left by that name, and a new VM set of the same name starts empty.
+  ASSERT_TRUE(store_
+                  ->InTransaction([&](StoreTxn& txn) -> Status {
+                    EXPECT_TRUE(txn.Get(ObjectKind::kKek, "my_vmset").status().IsNotFound());
+                    EXPECT_TRUE(txn.Get(ObjectKind::kKey, my_key_).status().IsNotFound());
+                    EXPECT_TRUE(txn.Get(ObjectKind::kPolicy, kMyPolicy).status().IsNotFound());
+                    return Status::OK();
+                  })
+                  .ok());
+  ASSERT_EQ(Call(sec_, "POST", "/v1/vmsets", json{{"name", "my_vmset"}}).status, 201);
+  auto keys = Call(ten_, "GET", "/v1/keys", nullptr, {{"vmset", "my_vmset"}});
+  ASSERT_EQ(keys.status, 200);
+  EXPECT_TRUE(keys.body.empty()) << keys.body.dump();
+  auto fresh = Call(keys_, "POST", "/v1/keys", json{{"vmset", "my_vmset"}});
+  ASSERT_EQ(fresh.status, 201);
+  EXPECT_NE(fresh.body["id"], my_key_);
+  // Keys are created only for VM sets that exist.
+  EXPECT_EQ(Call(keys_, "POST", "/v1/keys", json{{"vmset", "later_vmset"}}).status, 404);
+  // The audit trail holds the delete.
+  std::vector<AuditRecord> all;
+  ASSERT_TRUE(store_
+                  ->InTransaction([&](StoreTxn& txn) -> Status {
+                    CAFS_ASSIGN_OR_RETURN(all, ListAuditRecords(txn, 0, 10000));
+                    return VerifyAuditChain(txn);
+                  })
+                  .ok());
+  bool deleted = false;
+  for (const auto& rec : all) {
+    deleted = deleted || (rec.action == "DELETE /v1/vmsets/my_vmset" && rec.result == "ok");
+  }
+  EXPECT_TRUE(deleted);
+}
+
 // Issue 20 class 2: ~150,000 levels of nesting fit in a 1 MiB body and overflowed the
 // parser's stack; any enrolled admin (even an auditor) could send them.
 TEST_F(RestApiTest, DeeplyNestedJsonIsRefusedBeforeParsing) {
@@ -393,6 +486,7 @@ TEST_F(RestApiTest, NonUtf8RequestsAreRefusedAndLeaveTheStoreWorking) {
 }
 
 TEST_F(RestApiTest, AFieldOfTheWrongTypeIs400NotAnException) {
+  ASSERT_EQ(Call(sec_, "POST", "/v1/vmsets", json{{"name", "my_vmset"}}).status, 201);
   for (const auto& [peer, path, body] : std::vector<std::tuple<PeerIdentity, std::string, json>>{
            {keys_, "/v1/keys", json{{"vmset", 5}}},
            {keys_, "/v1/keys", json{{"vmset", "my_vmset"}, {"cipher", json::array()}}},
