@@ -422,6 +422,18 @@ Result<json> GetPolicy(Call& c) {
   });
 }
 
+// 409 while a VM set other than `except` names policy `p`.
+Status CheckGovernsNone(StoreTxn& txn, const PolicyRecord& p, std::string_view except) {
+  CAFS_ASSIGN_OR_RETURN(auto vmsets, ListRecords<VmSetRecord>(txn));
+  for (const auto& v : vmsets) {
+    if (v.policy_id == p.id && v.name != except) {
+      return Status::FailedPrecondition("policy " + p.id + " governs VM set '" + v.name +
+                                        "': give that VM set another policy first");
+    }
+  }
+  return Status::OK();
+}
+
 // POST /v1/policies (`id` empty: from the body or the XML) and PUT /v1/policies/{id} (a
 // merge: `name`, `vmset` and `xml` keep their stored values when absent).
 Result<json> WritePolicy(Call& c, const std::string& id) {
@@ -471,16 +483,8 @@ Result<json> WritePolicy(Call& c, const std::string& id) {
   c.status = create ? 201 : 200;
   return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
     CAFS_RETURN_IF_ERROR(CheckKeyReferences(txn, p, summary));
-    if (!create && old_vmset != p.vmset) {
-      // Moving a policy to another VM set must not leave a VM set naming a foreign policy.
-      CAFS_ASSIGN_OR_RETURN(auto vmsets, ListRecords<VmSetRecord>(txn));
-      for (const auto& v : vmsets) {
-        if (v.policy_id == p.id && v.name != p.vmset) {
-          return Status::FailedPrecondition("policy " + p.id + " governs VM set '" + v.name +
-                                            "': give that VM set another policy first");
-        }
-      }
-    }
+    // Moving a policy to another VM set must not leave a VM set naming a foreign policy.
+    if (!create && old_vmset != p.vmset) CAFS_RETURN_IF_ERROR(CheckGovernsNone(txn, p, p.vmset));
     CAFS_RETURN_IF_ERROR(PutRecord(txn, p));
     return ToJson(p);
   });
@@ -494,13 +498,7 @@ Result<json> DeletePolicy(Call& c) {
   return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
     CAFS_ASSIGN_OR_RETURN(auto p, GetRecord<PolicyRecord>(txn, id));
     CAFS_RETURN_IF_ERROR(c.AuthorizeFound(p.vmset, ObjectKind::kPolicy, id));
-    CAFS_ASSIGN_OR_RETURN(auto vmsets, ListRecords<VmSetRecord>(txn));
-    for (const auto& v : vmsets) {
-      if (v.policy_id == p.id) {
-        return Status::FailedPrecondition("policy " + p.id + " governs VM set '" + v.name +
-                                          "': give that VM set another policy first");
-      }
-    }
+    CAFS_RETURN_IF_ERROR(CheckGovernsNone(txn, p, ""));
     CAFS_RETURN_IF_ERROR(DeleteRecord(txn, p));
     return json{{"deleted", id}};
   });

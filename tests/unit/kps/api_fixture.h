@@ -66,6 +66,17 @@ class ApiFixture : public ::testing::Test {
     return api_->Handle(req);
   }
 
+  // The audit trail, after checking its chain.
+  std::vector<AuditRecord> AuditTrail() {
+    std::vector<AuditRecord> all;
+    Status s = store_->InTransaction([&](StoreTxn& txn) -> Status {
+      CAFS_ASSIGN_OR_RETURN(all, ListAuditRecords(txn, 0, 100000));
+      return VerifyAuditChain(txn);
+    });
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return all;
+  }
+
   const PeerIdentity sec_{"sec", "security-admin", "11", ""};
   const PeerIdentity ten_{"ten", "tenant-admin", "12", ""};
   const PeerIdentity other_{"other", "tenant-admin", "13", ""};

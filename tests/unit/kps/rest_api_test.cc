@@ -283,13 +283,7 @@ TEST_F(RestApiTest, NotYoursAndDoesNotExistAnswerTheSame) {
     EXPECT_EQ(while_theirs[i], when_absent[i]);
   }
   // The refusals are still audited as refusals, with the true reason.
-  std::vector<AuditRecord> all;
-  ASSERT_TRUE(store_
-                  ->InTransaction([&](StoreTxn& txn) -> Status {
-                    CAFS_ASSIGN_OR_RETURN(all, ListAuditRecords(txn, 0, 100000));
-                    return Status::OK();
-                  })
-                  .ok());
+  const std::vector<AuditRecord> all = AuditTrail();
   bool hidden_audited = false;
   for (const auto& rec : all) {
     hidden_audited = hidden_audited || (rec.actor == "ten" && rec.result == "denied" &&
@@ -329,13 +323,7 @@ TEST_F(RestApiTest, AGatewayPushesOnlyForItsOwnVmSets) {
   auto seen = Call(other_, "GET", "/v1/usage");
   ASSERT_EQ(seen.status, 200);
   for (const auto& doc : seen.body) EXPECT_TRUE(doc["vmsets"].empty()) << seen.body.dump();
-  std::vector<AuditRecord> all;
-  ASSERT_TRUE(store_
-                  ->InTransaction([&](StoreTxn& txn) -> Status {
-                    CAFS_ASSIGN_OR_RETURN(all, ListAuditRecords(txn, 0, 10000));
-                    return Status::OK();
-                  })
-                  .ok());
+  const std::vector<AuditRecord> all = AuditTrail();
   int denied = 0;
   for (const auto& rec : all) {
     if (rec.actor == "gw" && rec.result == "denied") ++denied;
@@ -379,13 +367,7 @@ TEST_F(RestApiTest, ADeletedVmSetsNameInheritsNothing) {
   // Keys are created only for VM sets that exist.
   EXPECT_EQ(Call(keys_, "POST", "/v1/keys", json{{"vmset", "later_vmset"}}).status, 404);
   // The audit trail holds the delete.
-  std::vector<AuditRecord> all;
-  ASSERT_TRUE(store_
-                  ->InTransaction([&](StoreTxn& txn) -> Status {
-                    CAFS_ASSIGN_OR_RETURN(all, ListAuditRecords(txn, 0, 10000));
-                    return VerifyAuditChain(txn);
-                  })
-                  .ok());
+  const std::vector<AuditRecord> all = AuditTrail();
   bool deleted = false;
   for (const auto& rec : all) {
     deleted = deleted || (rec.action == "DELETE /v1/vmsets/my_vmset" && rec.result == "ok");
@@ -472,13 +454,7 @@ TEST_F(RestApiTest, NonUtf8RequestsAreRefusedAndLeaveTheStoreWorking) {
     }
   }
   // The refusals are audited, with the path as it was on the wire, and the chain verifies.
-  std::vector<AuditRecord> all;
-  ASSERT_TRUE(store_
-                  ->InTransaction([&](StoreTxn& txn) -> Status {
-                    CAFS_ASSIGN_OR_RETURN(all, ListAuditRecords(txn, 0, 10000));
-                    return VerifyAuditChain(txn);
-                  })
-                  .ok());
+  const std::vector<AuditRecord> all = AuditTrail();
   bool seen = false;
   for (const auto& rec : all) seen = seen || rec.action == "GET /v1/vmsets/%FF%FE";
   EXPECT_TRUE(seen);
