@@ -1,6 +1,7 @@
 #include "kps/catalog.h"
 
 #include "crypto/mac.h"
+#include "util/utf8.h"
 
 namespace cafs::kps {
 
@@ -27,12 +28,40 @@ Result<KekRecord> KekFromJson(const nlohmann::json& j) {
   return out;
 }
 
+std::string AuditText(std::string_view text) {
+  if (IsValidUtf8(text)) return std::string(text);
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c >= 0x7f || c == '%') {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
 Result<AuditRecord> AppendAuditRecord(StoreTxn& txn, AuditRecord r) {
+  for (const std::string* field : {&r.actor, &r.role, &r.action, &r.object, &r.result, &r.reason}) {
+    if (!IsValidUtf8(*field)) {
+      return Status::InvalidArgument("audit record field '" + AuditText(*field) + "' is not UTF-8");
+    }
+  }
   auto last = txn.LastAudit();
   if (last.ok()) {
-    auto j = nlohmann::json::parse(last->body, nullptr, false);
-    if (j.is_discarded()) return Status::Corruption("last audit record is not JSON");
-    r.prev_hash = j.value("hash", std::string());
+    auto j = ParseJson(last->body, "the last audit record");
+    if (!j.ok() || !j->is_object()) {
+      return Status::Corruption("the last audit record is not a JSON object");
+    }
+    auto hash = j->find("hash");
+    if (hash == j->end() || !hash->is_string()) {
+      return Status::Corruption("the last audit record has no 'hash'");
+    }
+    r.prev_hash = hash->get<std::string>();
   } else if (last.status().IsNotFound()) {
     r.prev_hash.clear();
   } else {
@@ -50,11 +79,9 @@ Result<std::vector<AuditRecord>> ListAuditRecords(StoreTxn& txn, std::uint64_t a
   CAFS_ASSIGN_OR_RETURN(auto rows, txn.ListAudit(after_seq, limit));
   std::vector<AuditRecord> out;
   for (const auto& row : rows) {
-    auto j = nlohmann::json::parse(row.body, nullptr, false);
-    if (j.is_discarded()) {
-      return Status::Corruption("audit record " + std::to_string(row.seq) + " is not JSON");
-    }
-    CAFS_ASSIGN_OR_RETURN(AuditRecord r, AuditFromJson(j));
+    auto j = ParseJson(row.body, "audit record " + std::to_string(row.seq));
+    if (!j.ok()) return Status::Corruption(j.status().message());
+    CAFS_ASSIGN_OR_RETURN(AuditRecord r, AuditFromJson(*j));
     r.seq = row.seq;
     out.push_back(std::move(r));
   }

@@ -15,6 +15,7 @@
 
 #include "kps/objects.h"
 #include "kps/store.h"
+#include "util/json_text.h"
 
 namespace cafs::kps {
 
@@ -43,15 +44,14 @@ Result<KekRecord> KekFromJson(const nlohmann::json& j);
 CAFS_KPS_RECORD_TRAITS(KekRecord, ObjectKind::kKek, id, ToJson(r, true), KekFromJson);
 #undef CAFS_KPS_RECORD_TRAITS
 
-// Decodes a stored document; Corruption if it does not parse (the store was tampered with).
+// Decodes a stored document; Corruption if it does not parse or is nested deeper than
+// kMaxJsonDepth (the store was tampered with).
 template <typename R>
 Result<R> DecodeRecord(const StoredObject& o) {
-  auto j = nlohmann::json::parse(o.body, nullptr, false);
-  if (j.is_discarded()) {
-    return Status::Corruption(std::string(ObjectKindName(RecordTraits<R>::kKind)) + " '" + o.id +
-                              "': stored document is not JSON");
-  }
-  auto r = RecordTraits<R>::FromStored(j);
+  const std::string what = std::string(ObjectKindName(RecordTraits<R>::kKind)) + " '" + o.id + "'";
+  auto j = ParseJson(o.body, what + ": stored document");
+  if (!j.ok()) return Status::Corruption(j.status().message());
+  auto r = RecordTraits<R>::FromStored(*j);
   if (!r.ok()) return Status::Corruption(r.status().message());
   r->version = o.version;
   return r;
@@ -92,10 +92,15 @@ Status DeleteRecord(StoreTxn& txn, const R& r) {
 }
 
 // Appends `r` to the audit trail: sets prev_hash from the last record, computes hash
-// (docs/kps.md), stores it and returns it with seq filled in.
+// (docs/kps.md), stores it and returns it with seq filled in. InvalidArgument (nothing
+// stored) when a text field is not valid UTF-8: callers pass such text through AuditText.
 Result<AuditRecord> AppendAuditRecord(StoreTxn& txn, AuditRecord r);
 Result<std::vector<AuditRecord>> ListAuditRecords(StoreTxn& txn, std::uint64_t after_seq,
                                                   std::size_t limit);
+// `text` as an audit record field can hold it: unchanged when it is valid UTF-8; otherwise
+// ASCII, every byte outside printable ASCII and every '%' percent-encoded ("%FF"), the form
+// a request path had on the wire before it was decoded.
+std::string AuditText(std::string_view text);
 // The chain hash of `r` (docs/kps.md): hex SHA-256(prev_hash || JSON of r without seq and
 // hash). A client that read the records through the API can check the chain with it.
 std::string AuditRecordHash(const AuditRecord& r);

@@ -12,6 +12,7 @@
 #include "crypto/openssl_error.h"
 #include "crypto/rng.h"
 #include "kps/file_util.h"
+#include "util/json_text.h"
 
 namespace cafs::kps {
 
@@ -103,8 +104,9 @@ Result<MasterKey> MasterKey::Open(const std::string& data_dir,
     }
     return text.status();
   }
-  nlohmann::json meta = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
-  if (meta.is_discarded() || !meta.is_object() || meta.value("format", "") != kFormat ||
+  auto parsed = ParseJson(*text, meta_path);
+  const nlohmann::json meta = parsed.ok() ? std::move(parsed).value() : nlohmann::json();
+  if (!meta.is_object() || !meta.contains("format") || meta["format"] != std::string(kFormat) ||
       !meta.contains("check") || !meta["check"].is_string()) {
     return Status::Corruption(meta_path + " is not a CAFS master key description");
   }

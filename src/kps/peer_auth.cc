@@ -6,13 +6,15 @@
 namespace cafs::kps {
 
 Result<Principal> AuthenticatePeer(Store& store, const PeerIdentity& peer) {
-  CAFS_ASSIGN_OR_RETURN(Role role, ParseRole(peer.role));
+  auto role = ParseRole(peer.role);
+  if (!role.ok()) return Status::PermissionDenied(role.status().message());
   Principal p;
   p.name = peer.name;
-  p.role = role;
+  p.role = *role;
   Status s = store.InTransaction([&](StoreTxn& txn) -> Status {
-    if (role == Role::kGateway) {
+    if (p.role == Role::kGateway) {
       auto g = GetRecord<GatewayRecord>(txn, peer.name);
+      if (!g.ok() && !g.status().IsNotFound()) return g.status();
       if (!g.ok() || g->revoked || g->cert_serial != peer.serial) {
         return Status::PermissionDenied("gateway certificate '" + peer.name +
                                         "' is not enrolled or was revoked");
@@ -21,21 +23,30 @@ Result<Principal> AuthenticatePeer(Store& store, const PeerIdentity& peer) {
       return Status::OK();
     }
     auto a = GetRecord<AdminRecord>(txn, peer.name);
-    if (!a.ok() || a->revoked || a->cert_serial != peer.serial || a->role != role) {
+    if (!a.ok() && !a.status().IsNotFound()) return a.status();
+    if (!a.ok() || a->revoked || a->cert_serial != peer.serial || a->role != p.role) {
       return Status::PermissionDenied("admin certificate '" + peer.name +
                                       "' is not enrolled or was revoked");
     }
     p.vmsets = a->vmsets;
     return Status::OK();
   });
-  if (!s.ok()) return s.IsPermissionDenied() ? s : Status::PermissionDenied(s.message());
+  CAFS_RETURN_IF_ERROR(s);
   return p;
 }
 
-void AppendAuditRecordOrLog(Store& store, AuditRecord record) {
+Status StoreAuditRecord(Store& store, AuditRecord record) {
   Status s =
       store.InTransaction([&](StoreTxn& txn) { return AppendAuditRecord(txn, record).status(); });
-  if (!s.ok()) CAFS_LOG_ERROR("audit record lost: {}", s.ToString());
+  if (!s.ok()) {
+    CAFS_LOG_ERROR("audit record lost: {} (actor '{}', action '{}')", s.ToString(),
+                   AuditText(record.actor), AuditText(record.action));
+  }
+  return s;
+}
+
+void AppendAuditRecordOrLog(Store& store, AuditRecord record) {
+  (void)StoreAuditRecord(store, std::move(record));
 }
 
 }  // namespace cafs::kps

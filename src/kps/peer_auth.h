@@ -17,9 +17,11 @@ namespace cafs::kps {
 // role). PermissionDenied otherwise (also when the store cannot answer).
 Result<Principal> AuthenticatePeer(Store& store, const PeerIdentity& peer);
 
-// Appends `record` to the audit trail in its own transaction (catalog.h AppendAuditRecord);
-// a failure is logged as "audit record lost", not returned: a request is not failed because
-// its audit record could not be written.
+// Appends `record` to the audit trail in its own transaction (catalog.h AppendAuditRecord).
+// A failure is logged as "audit record lost" and returned: the REST API then fails the
+// request with 503 rather than answer without its trace.
+Status StoreAuditRecord(Store& store, AuditRecord record);
+// StoreAuditRecord for a caller that logs the loss but answers anyway (KMIP).
 void AppendAuditRecordOrLog(Store& store, AuditRecord record);
 
 }  // namespace cafs::kps

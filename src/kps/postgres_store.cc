@@ -6,6 +6,8 @@
 #include <mutex>
 #include <vector>
 
+#include "util/logging.h"
+
 namespace cafs::kps {
 
 namespace {
@@ -72,8 +74,7 @@ class PgTxn final : public StoreTxn {
         PgResult r, Run("SELECT version, body FROM kps_objects WHERE kind = $1 AND id = $2",
                         {std::string(ObjectKindName(kind)), std::string(id)}, "select object"));
     if (PQntuples(r.get()) == 0) {
-      return Status::NotFound(std::string(ObjectKindName(kind)) + " '" + std::string(id) +
-                              "' not found");
+      return NotFoundError(kind, id);
     }
     return StoredObject{std::string(id), U64(r.get(), 0, 0), Text(r.get(), 0, 1)};
   }
@@ -172,15 +173,20 @@ class PostgresStore final : public Store {
   Status InTransaction(const std::function<Status(StoreTxn&)>& fn) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (PQstatus(conn_) != CONNECTION_OK) PQreset(conn_);
-    CAFS_RETURN_IF_ERROR(Exec("BEGIN", "begin transaction"));
-    PgTxn txn(conn_);
-    Status s = fn(txn);
-    if (s.ok()) {
-      s = Exec("COMMIT", "commit");
-      if (s.ok()) return s;
+    if (PQtransactionStatus(conn_) != PQTRANS_IDLE && PQstatus(conn_) == CONNECTION_OK) {
+      CAFS_LOG_ERROR("kps store {}: a transaction was left open; rolling it back", Describe());
+      (void)Exec("ROLLBACK", "rollback");
     }
-    (void)Exec("ROLLBACK", "rollback");
-    return s;
+    CAFS_RETURN_IF_ERROR(Exec("BEGIN", "begin transaction"));
+    TransactionGuard guard([this] {
+      if (PQtransactionStatus(conn_) != PQTRANS_IDLE) (void)Exec("ROLLBACK", "rollback");
+    });
+    PgTxn txn(conn_);
+    CAFS_RETURN_IF_ERROR(RunTransactionBody(fn, txn));
+    // A failed COMMIT of PostgreSQL ends the transaction itself (rolled back).
+    CAFS_RETURN_IF_ERROR(Exec("COMMIT", "commit"));
+    guard.Committed();
+    return Status::OK();
   }
 
   Status Compact() override {

@@ -7,7 +7,9 @@
 #include "audit/audit_record.h"
 #include "kps/peer_auth.h"
 #include "kps/policy_validation.h"
+#include "util/json_text.h"
 #include "util/logging.h"
+#include "util/utf8.h"
 #include "util/uuid.h"
 
 namespace cafs::kps {
@@ -66,9 +68,10 @@ Result<json> GetDoc(StoreTxn& txn, ObjectKind kind, const std::string& id, std::
     if (got.status().IsNotFound()) return json();
     return got.status();
   }
-  json j = json::parse(got->body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    return Status::Corruption(std::string(ObjectKindName(kind)) + " '" + id + "' is not JSON");
+  auto j = ParseJson(got->body, std::string(ObjectKindName(kind)) + " '" + id + "'");
+  if (!j.ok() || !j->is_object()) {
+    return Status::Corruption(std::string(ObjectKindName(kind)) + " '" + id +
+                              "' is not a JSON object");
   }
   *version = got->version;
   return j;
@@ -172,6 +175,800 @@ Status CheckUsage(const json& body) {
   return Status::OK();
 }
 
+std::int64_t UnixNow(const Clock& clock) {
+  return std::chrono::duration_cast<std::chrono::seconds>(clock.Now().time_since_epoch()).count();
+}
+
+// What an endpoint's handler gets: kpsd's services, the authenticated caller, the request,
+// its decoded body and the path segments matched by the pattern's {placeholders}. The
+// handler sets `object` (the audit record's object; the first placeholder by default) and
+// `status` (200 unless set). The route's role check has passed when the handler runs.
+struct Call {
+  Keyring& keyring;
+  Store& store;
+  const CertificateAuthority& ca;
+  const Clock& clock;
+  const Principal& who;
+  const ApiRequest& req;
+  const json& body;
+  Action action;                  // the route's action (rbac.h)
+  std::vector<std::string> args;  // {placeholder} segments, in pattern order
+  std::string object;
+  int status = 200;
+  // Set by AuthorizeFound: the true reason of a refusal answered as "not found".
+  std::string hidden_refusal;
+
+  const std::string& arg(std::size_t i) const { return args.at(i); }
+  std::int64_t Now() const { return UnixNow(clock); }
+  // The route's action checked again with the VM set the request turned out to be about:
+  // the scope check of tenant-admins and gateways (rbac.h InScope).
+  Status AuthorizeFor(std::string_view vmset) const { return Authorize(who, action, vmset); }
+  // The scope check for object `id` of `kind`, found by id, that belongs to `vmset`: out of
+  // scope is answered exactly as if the object did not exist (NotFoundError; no existence
+  // oracle for tenants), while the audit record keeps the refusal.
+  Status AuthorizeFound(std::string_view vmset, ObjectKind kind, std::string_view id) {
+    Status s = AuthorizeFor(vmset);
+    if (s.ok()) return s;
+    hidden_refusal = s.message();
+    return NotFoundError(kind, id);
+  }
+};
+
+using Handler = Result<json> (*)(Call&);
+
+// ---- VM sets ----------------------------------------------------------------------------
+
+Result<json> ListVmSets(Call& c) {
+  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    CAFS_ASSIGN_OR_RETURN(auto all, ListRecords<VmSetRecord>(txn));
+    json a = json::array();
+    for (const auto& v : all) {
+      if (InScope(c.who, v.name)) a.push_back(ToJson(v));
+    }
+    return a;
+  });
+}
+
+Result<json> GetVmSet(Call& c) {
+  const std::string& name = c.arg(0);
+  CAFS_RETURN_IF_ERROR(c.AuthorizeFor(name));
+  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    CAFS_ASSIGN_OR_RETURN(auto v, GetRecord<VmSetRecord>(txn, name));
+    return ToJson(v);
+  });
+}
+
+// ---- updates are merges ---------------------------------------------------------------
+//
+// PUT lays the body's fields over the stored document (docs/kps-api.md "Updates"): a field
+// the body does not name keeps its stored value. The body must carry the `version` it read;
+// the write is conditional on it (a stale one is a 409 conflict, nothing is lost).
+
+// The `version` a PUT body must carry.
+Result<std::uint64_t> UpdateVersion(const json& body) {
+  if (!body.contains("version") || !body["version"].is_number_unsigned() ||
+      body["version"].get<std::uint64_t>() == 0) {
+    return Status::InvalidArgument("PUT needs the 'version' you read");
+  }
+  return body["version"].get<std::uint64_t>();
+}
+
+// The stored record `id` to update, once the body's version matches it.
+template <typename R>
+Result<R> ReadForUpdate(Call& c, const std::string& id) {
+  R old;
+  CAFS_RETURN_IF_ERROR(c.store.InTransaction([&](StoreTxn& txn) -> Status {
+    CAFS_ASSIGN_OR_RETURN(old, GetRecord<R>(txn, id));
+    return Status::OK();
+  }));
+  return old;
+}
+
+// `stored` with every field of `body` laid over it.
+json Merged(json stored, const json& body) {
+  for (const auto& [k, v] : body.items()) stored[k] = v;
+  return stored;
+}
+
+Status CheckReadVersion(std::uint64_t stored, std::uint64_t read, ObjectKind kind,
+                        const std::string& id) {
+  if (stored == read) return Status::OK();
+  return ConflictError(std::string(ObjectKindName(kind)) + " '" + id + "'");
+}
+
+// A VM set may name only a policy of its own (no cross-tenant reference): the policy must
+// exist and govern this VM set. A caller who may read every policy (not a tenant-admin) may
+// also name one not uploaded yet (the seed's <vmset> XML names its <pd> before the tenant
+// uploads it); the gateway fetch is 404 until then. A tenant-admin gets the same 403 for a
+// policy that does not exist and for one of another VM set.
+Status CheckPolicyReference(const Call& c, StoreTxn& txn, const VmSetRecord& v) {
+  if (v.policy_id.empty()) return Status::OK();
+  auto p = GetRecord<PolicyRecord>(txn, v.policy_id);
+  if (p.ok() && p->vmset == v.name) return Status::OK();
+  if (!p.ok() && !p.status().IsNotFound()) return p.status();
+  if (!p.ok() && c.who.role != Role::kTenantAdmin) return Status::OK();
+  return Status::PermissionDenied("policy " + v.policy_id + " is not a policy of VM set '" +
+                                  v.name + "'");
+}
+
+// A policy may name only keys of its own VM set (and the clear-text key): every other GUID -
+// a key of another VM set or none at all - gets the same 403.
+Status CheckKeyReferences(StoreTxn& txn, const PolicyRecord& p, const PolicySummary& summary) {
+  const std::string clear = Uuid::ClearTextKey().ToString();
+  for (const auto& kid : summary.key_ids) {
+    if (kid == clear) continue;
+    auto k = GetRecord<KeyRecord>(txn, kid);
+    if (!k.ok() && !k.status().IsNotFound()) return k.status();
+    if (!k.ok() || k->vmset != p.vmset) {
+      return Status::PermissionDenied("policy names key " + kid +
+                                      ", which is not a key of VM set '" + p.vmset +
+                                      "' (create the key first)");
+    }
+  }
+  return Status::OK();
+}
+
+// POST /v1/vmsets (`name` empty: from the body) and PUT /v1/vmsets/{name}. With `xml` the
+// seed's <vmset> document gives every field (a full replacement); otherwise PUT merges.
+Result<json> WriteVmSet(Call& c, const std::string& name) {
+  const json& body = c.body;
+  const bool create = name.empty();
+  CAFS_RETURN_IF_ERROR(CheckKnownFields(
+      body, {"name", "mount_point", "position", "servers", "policy_id", "version", "xml"}));
+  std::uint64_t read_version = 0;
+  if (!create) {
+    CAFS_RETURN_IF_ERROR(c.AuthorizeFor(name));
+    CAFS_ASSIGN_OR_RETURN(read_version, UpdateVersion(body));
+  }
+  json j = body;
+  if (body.contains("xml")) {
+    // The seed's <vmset> XML, parsed with the policy model; it gives every field.
+    CAFS_RETURN_IF_ERROR(CheckKnownFields(body, {"name", "version", "xml"}));
+    if (!body["xml"].is_string()) return Status::InvalidArgument("'xml' must be a string");
+    CAFS_ASSIGN_OR_RETURN(VmSetRecord from_xml, ParseVmSetXml(body["xml"].get<std::string>()));
+    const std::string given = !name.empty() ? name : body.value("name", from_xml.name);
+    if (given != from_xml.name) {
+      return Status::InvalidArgument("the XML names VM set '" + from_xml.name + "', not '" + given +
+                                     "'");
+    }
+    j = ToJson(from_xml);
+  } else if (!create) {
+    CAFS_ASSIGN_OR_RETURN(VmSetRecord old, ReadForUpdate<VmSetRecord>(c, name));
+    CAFS_RETURN_IF_ERROR(CheckReadVersion(old.version, read_version, ObjectKind::kVmSet, name));
+    j = Merged(ToJson(old), body);
+  }
+  if (!create) j["name"] = name;
+  CAFS_ASSIGN_OR_RETURN(VmSetRecord v, VmSetFromJson(j));
+  c.object = v.name;
+  if (v.name.empty()) return Status::InvalidArgument("a VM set needs a name");
+  v.version = read_version;
+  CAFS_RETURN_IF_ERROR(c.AuthorizeFor(v.name));
+  if (!v.policy_id.empty()) CAFS_RETURN_IF_ERROR(Uuid::Parse(v.policy_id).status());
+  c.status = create ? 201 : 200;
+  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    CAFS_RETURN_IF_ERROR(CheckPolicyReference(c, txn, v));
+    CAFS_RETURN_IF_ERROR(PutRecord(txn, v));
+    return ToJson(v);
+  });
+}
+
+Result<json> CreateVmSet(Call& c) { return WriteVmSet(c, ""); }
+Result<json> UpdateVmSet(Call& c) { return WriteVmSet(c, c.arg(0)); }
+
+// Deleting a VM set leaves nothing under its name (issue 20 class 12), so a VM set created
+// later with the same name inherits nothing. It is refused (409) while any of its keys has a
+// version that is not destroyed: shredding keys is the key-admin's duty (POST
+// /v1/keys/{id}/destroy), not the tenant's. Then, in one transaction, the VM set, its KEK
+// (the crypto-shred of every DEK ever wrapped by it), its destroyed key records and its
+// policies are removed, and the store is compacted so the bytes are gone from its files.
+Result<json> DeleteVmSet(Call& c) {
+  const std::string& name = c.arg(0);
+  CAFS_RETURN_IF_ERROR(c.AuthorizeFor(name));
+  std::size_t keys = 0, policies = 0;
+  bool kek = false;
+  CAFS_RETURN_IF_ERROR(c.store.InTransaction([&](StoreTxn& txn) -> Status {
+    CAFS_ASSIGN_OR_RETURN(auto v, GetRecord<VmSetRecord>(txn, name));
+    CAFS_ASSIGN_OR_RETURN(auto all_keys, ListRecords<KeyRecord>(txn));
+    for (const auto& k : all_keys) {
+      if (k.vmset != name) continue;
+      for (const auto& kv : k.versions) {
+        if (kv.state != KeyState::kDestroyed) {
+          return Status::FailedPrecondition("VM set '" + name + "' still has key " + k.id +
+                                            ": a key-admin destroys its keys first");
+        }
+      }
+    }
+    for (const auto& k : all_keys) {
+      if (k.vmset != name) continue;
+      CAFS_RETURN_IF_ERROR(DeleteRecord(txn, k));
+      ++keys;
+    }
+    CAFS_ASSIGN_OR_RETURN(auto all_policies, ListRecords<PolicyRecord>(txn));
+    for (const auto& p : all_policies) {
+      if (p.vmset != name) continue;
+      CAFS_RETURN_IF_ERROR(DeleteRecord(txn, p));
+      ++policies;
+    }
+    auto k = GetRecord<KekRecord>(txn, name);
+    if (k.ok()) {
+      CAFS_RETURN_IF_ERROR(DeleteRecord(txn, *k));
+      kek = true;
+    } else if (!k.status().IsNotFound()) {
+      return k.status();
+    }
+    return DeleteRecord(txn, v);
+  }));
+  CAFS_RETURN_IF_ERROR(c.store.Compact());
+  return json{{"deleted", name},
+              {"kek_destroyed", kek},
+              {"keys_removed", keys},
+              {"policies_removed", policies}};
+}
+
+// ---- policy descriptors -----------------------------------------------------------------
+
+Result<json> ListPolicies(Call& c) {
+  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    CAFS_ASSIGN_OR_RETURN(auto all, ListRecords<PolicyRecord>(txn));
+    json a = json::array();
+    for (const auto& p : all) {
+      if (InScope(c.who, p.vmset)) a.push_back(ToJson(p));
+    }
+    return a;
+  });
+}
+
+Result<json> GetPolicy(Call& c) {
+  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    CAFS_ASSIGN_OR_RETURN(auto p, GetRecord<PolicyRecord>(txn, c.arg(0)));
+    CAFS_RETURN_IF_ERROR(c.AuthorizeFound(p.vmset, ObjectKind::kPolicy, c.arg(0)));
+    return ToJson(p);
+  });
+}
+
+// 409 while a VM set other than `except` names policy `p`.
+Status CheckGovernsNone(StoreTxn& txn, const PolicyRecord& p, std::string_view except) {
+  CAFS_ASSIGN_OR_RETURN(auto vmsets, ListRecords<VmSetRecord>(txn));
+  for (const auto& v : vmsets) {
+    if (v.policy_id == p.id && v.name != except) {
+      return Status::FailedPrecondition("policy " + p.id + " governs VM set '" + v.name +
+                                        "': give that VM set another policy first");
+    }
+  }
+  return Status::OK();
+}
+
+// POST /v1/policies (`id` empty: from the body or the XML) and PUT /v1/policies/{id} (a
+// merge: `name`, `vmset` and `xml` keep their stored values when absent).
+Result<json> WritePolicy(Call& c, const std::string& id) {
+  const bool create = id.empty();
+  CAFS_RETURN_IF_ERROR(CheckKnownFields(c.body, {"id", "name", "vmset", "xml", "version"}));
+  json j = c.body;
+  std::uint64_t read_version = 0;
+  std::string old_vmset;
+  if (!create) {
+    CAFS_ASSIGN_OR_RETURN(read_version, UpdateVersion(c.body));
+    CAFS_ASSIGN_OR_RETURN(PolicyRecord old, ReadForUpdate<PolicyRecord>(c, id));
+    CAFS_RETURN_IF_ERROR(c.AuthorizeFound(old.vmset, ObjectKind::kPolicy, id));
+    CAFS_RETURN_IF_ERROR(CheckReadVersion(old.version, read_version, ObjectKind::kPolicy, id));
+    old_vmset = old.vmset;
+    json stored = ToJson(old);
+    // A new XML may name the VM set itself (<policy-descriptor vmset=...>).
+    if (c.body.contains("xml") && !c.body.contains("vmset")) stored.erase("vmset");
+    j = Merged(std::move(stored), c.body);
+    j["id"] = id;
+  }
+  if (!j.contains("vmset")) j["vmset"] = "";  // may come from <policy-descriptor vmset=>
+  CAFS_ASSIGN_OR_RETURN(PolicyRecord p, PolicyFromJson(j));
+  // Authorize before looking at the XML when the body names the VM set, so a caller
+  // outside it is refused (403, audited) whatever the XML holds.
+  if (!p.vmset.empty()) CAFS_RETURN_IF_ERROR(c.AuthorizeFor(p.vmset));
+  CAFS_ASSIGN_OR_RETURN(PolicySummary summary, ValidatePolicyXml(p.xml));
+  if (p.vmset.empty()) {
+    if (summary.vmset.empty()) {
+      return Status::InvalidArgument(
+          "a policy needs the 'vmset' it governs (field 'vmset' or <policy-descriptor "
+          "vmset=...>)");
+    }
+    p.vmset = summary.vmset;
+    CAFS_RETURN_IF_ERROR(c.AuthorizeFor(p.vmset));
+  } else if (!summary.vmset.empty() && summary.vmset != p.vmset) {
+    return Status::InvalidArgument("the XML's vmset='" + summary.vmset + "' differs from 'vmset' " +
+                                   p.vmset);
+  }
+  if (p.id.empty()) p.id = summary.guid.value_or(Uuid::Random().ToString());
+  CAFS_ASSIGN_OR_RETURN(Uuid guid, Uuid::Parse(p.id));
+  p.id = guid.ToString();
+  c.object = p.id;
+  if (summary.guid && *summary.guid != p.id) {
+    return Status::InvalidArgument("the XML's guid=" + *summary.guid + " differs from id " + p.id);
+  }
+  p.version = read_version;
+  c.status = create ? 201 : 200;
+  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    CAFS_RETURN_IF_ERROR(CheckKeyReferences(txn, p, summary));
+    // Moving a policy to another VM set must not leave a VM set naming a foreign policy.
+    if (!create && old_vmset != p.vmset) CAFS_RETURN_IF_ERROR(CheckGovernsNone(txn, p, p.vmset));
+    CAFS_RETURN_IF_ERROR(PutRecord(txn, p));
+    return ToJson(p);
+  });
+}
+
+Result<json> CreatePolicy(Call& c) { return WritePolicy(c, ""); }
+Result<json> UpdatePolicy(Call& c) { return WritePolicy(c, c.arg(0)); }
+
+Result<json> DeletePolicy(Call& c) {
+  const std::string& id = c.arg(0);
+  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    CAFS_ASSIGN_OR_RETURN(auto p, GetRecord<PolicyRecord>(txn, id));
+    CAFS_RETURN_IF_ERROR(c.AuthorizeFound(p.vmset, ObjectKind::kPolicy, id));
+    CAFS_RETURN_IF_ERROR(CheckGovernsNone(txn, p, ""));
+    CAFS_RETURN_IF_ERROR(DeleteRecord(txn, p));
+    return json{{"deleted", id}};
+  });
+}
+
+// ---- keys -------------------------------------------------------------------------------
+
+Result<json> ListKeys(Call& c) {
+  auto filter = c.req.query.find("vmset");
+  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    CAFS_ASSIGN_OR_RETURN(auto all, ListRecords<KeyRecord>(txn));
+    json a = json::array();
+    for (const auto& k : all) {
+      if (!InScope(c.who, k.vmset)) continue;
+      if (filter != c.req.query.end() && filter->second != k.vmset) continue;
+      a.push_back(ToJson(k, false));
+    }
+    return a;
+  });
+}
+
+Result<json> GetKey(Call& c) {
+  CAFS_ASSIGN_OR_RETURN(KeyRecord k, c.keyring.GetKey(c.arg(0)));
+  CAFS_RETURN_IF_ERROR(c.AuthorizeFound(k.vmset, ObjectKind::kKey, c.arg(0)));
+  return ToJson(k, false);
+}
+
+Result<json> CreateKey(Call& c) {
+  const json& body = c.body;
+  CAFS_RETURN_IF_ERROR(CheckKnownFields(body, {"vmset", "cipher", "id", "state"}));
+  std::string vmset = body.value("vmset", "");
+  CAFS_RETURN_IF_ERROR(c.AuthorizeFor(vmset));
+  if (vmset.empty()) return Status::InvalidArgument("a key needs a 'vmset'");
+  std::string state = body.value("state", "active");
+  if (state != "active" && state != "pre-active") {
+    return Status::InvalidArgument("a new key is 'active' or 'pre-active'");
+  }
+  // A key belongs to an existing VM set: none is created ahead under a name a later VM set
+  // (of another tenant) would inherit.
+  CAFS_RETURN_IF_ERROR(InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+                         CAFS_RETURN_IF_ERROR(GetRecord<VmSetRecord>(txn, vmset).status());
+                         return json();
+                       }).status());
+  CAFS_ASSIGN_OR_RETURN(KeyRecord k, c.keyring.CreateKey(vmset, body.value("cipher", "aes-256-xts"),
+                                                         state == "active", body.value("id", "")));
+  c.object = k.id;
+  c.status = 201;
+  return ToJson(k, false);
+}
+
+// The key named by the path, once the caller may manage keys of its VM set.
+Result<KeyRecord> ManagedKey(Call& c) {
+  CAFS_ASSIGN_OR_RETURN(KeyRecord k, c.keyring.GetKey(c.arg(0)));
+  CAFS_RETURN_IF_ERROR(c.AuthorizeFound(k.vmset, ObjectKind::kKey, c.arg(0)));
+  return k;
+}
+
+Result<json> RotateKey(Call& c) {
+  CAFS_RETURN_IF_ERROR(ManagedKey(c).status());
+  CAFS_RETURN_IF_ERROR(CheckKnownFields(c.body, {}));
+  CAFS_ASSIGN_OR_RETURN(KeyRecord k, c.keyring.RotateKey(c.arg(0)));
+  return ToJson(k, false);
+}
+
+Result<json> SetKeyState(Call& c) {
+  const json& body = c.body;
+  CAFS_RETURN_IF_ERROR(ManagedKey(c).status());
+  CAFS_RETURN_IF_ERROR(CheckKnownFields(body, {"version", "state"}));
+  if (!body.contains("version") || !body["version"].is_number_unsigned() ||
+      !body.contains("state") || !body["state"].is_string()) {
+    return Status::InvalidArgument("give 'version' (number) and 'state' (string)");
+  }
+  CAFS_ASSIGN_OR_RETURN(KeyState to, ParseKeyState(body["state"].get<std::string>()));
+  CAFS_ASSIGN_OR_RETURN(KeyRecord k,
+                        c.keyring.SetState(c.arg(0), body["version"].get<std::uint32_t>(), to));
+  return ToJson(k, false);
+}
+
+Result<json> DestroyKey(Call& c) {
+  const json& body = c.body;
+  CAFS_RETURN_IF_ERROR(ManagedKey(c).status());
+  CAFS_RETURN_IF_ERROR(CheckKnownFields(body, {"version"}));
+  std::optional<std::uint32_t> v;
+  if (body.contains("version")) {
+    if (!body["version"].is_number_unsigned()) {
+      return Status::InvalidArgument("'version' must be a number");
+    }
+    v = body["version"].get<std::uint32_t>();
+  }
+  CAFS_ASSIGN_OR_RETURN(KeyRecord k, c.keyring.DestroyKey(c.arg(0), v));
+  return ToJson(k, false);
+}
+
+// ---- virtualization servers -------------------------------------------------------------
+
+Result<json> ListServers(Call& c) {
+  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    CAFS_ASSIGN_OR_RETURN(auto all, ListRecords<ServerRecord>(txn));
+    return ListJson(all);
+  });
+}
+
+Result<json> GetServer(Call& c) {
+  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    CAFS_ASSIGN_OR_RETURN(auto s, GetRecord<ServerRecord>(txn, c.arg(0)));
+    return ToJson(s);
+  });
+}
+
+// POST /v1/servers (`id` empty: from the body) and PUT /v1/servers/{id} (a merge).
+Result<json> WriteServer(Call& c, const std::string& id) {
+  const bool create = id.empty();
+  CAFS_RETURN_IF_ERROR(CheckKnownFields(c.body, {"id", "name", "addresses", "version"}));
+  json j = c.body;
+  std::uint64_t read_version = 0;
+  if (!create) {
+    CAFS_ASSIGN_OR_RETURN(read_version, UpdateVersion(c.body));
+    CAFS_ASSIGN_OR_RETURN(ServerRecord old, ReadForUpdate<ServerRecord>(c, id));
+    CAFS_RETURN_IF_ERROR(CheckReadVersion(old.version, read_version, ObjectKind::kServer, id));
+    j = Merged(ToJson(old), c.body);
+    j["id"] = id;
+  }
+  CAFS_ASSIGN_OR_RETURN(ServerRecord s, ServerFromJson(j));
+  c.object = s.id;
+  s.version = read_version;
+  c.status = create ? 201 : 200;
+  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    CAFS_RETURN_IF_ERROR(PutRecord(txn, s));
+    return ToJson(s);
+  });
+}
+
+Result<json> CreateServer(Call& c) { return WriteServer(c, ""); }
+Result<json> UpdateServer(Call& c) { return WriteServer(c, c.arg(0)); }
+
+Result<json> DeleteServer(Call& c) {
+  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    CAFS_ASSIGN_OR_RETURN(auto s, GetRecord<ServerRecord>(txn, c.arg(0)));
+    CAFS_RETURN_IF_ERROR(DeleteRecord(txn, s));
+    return json{{"deleted", c.arg(0)}};
+  });
+}
+
+// ---- gateways and admins (enrollment issues a certificate bundle) ------------------------
+
+template <typename R>
+Result<json> ListPrincipals(Call& c) {
+  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    CAFS_ASSIGN_OR_RETURN(auto all, ListRecords<R>(txn));
+    return ListJson(all);
+  });
+}
+
+template <typename R>
+Result<json> GetPrincipal(Call& c) {
+  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    CAFS_ASSIGN_OR_RETURN(auto r, GetRecord<R>(txn, c.arg(0)));
+    return ToJson(r);
+  });
+}
+
+// The `name` and `vmsets` of an enrollment body.
+Status EnrollmentFields(Call& c, std::string* name, std::vector<std::string>* vmsets) {
+  const json& body = c.body;
+  if (!body.contains("name") || !body["name"].is_string()) {
+    return Status::InvalidArgument("give a 'name'");
+  }
+  *name = body["name"].get<std::string>();
+  c.object = *name;
+  if (body.contains("vmsets")) {
+    if (!body["vmsets"].is_array()) return Status::InvalidArgument("'vmsets' is a list");
+    for (const auto& v : body["vmsets"]) {
+      if (!v.is_string()) return Status::InvalidArgument("'vmsets' holds names");
+      vmsets->push_back(v.get<std::string>());
+    }
+  }
+  return Status::OK();
+}
+
+// Stores `record` (with the new certificate's serial and fingerprint) and answers 201
+// {<kind>: record, bundle}.
+template <typename R>
+Result<json> StoreEnrollment(Call& c, R record, const IssuedCert& cert, const char* kind) {
+  CAFS_RETURN_IF_ERROR(
+      c.store.InTransaction([&](StoreTxn& txn) { return PutRecord(txn, record); }));
+  c.status = 201;
+  return json{{kind, ToJson(record)}, {"bundle", cert.Bundle(c.ca.ca_pem())}};
+}
+
+Result<json> EnrollGateway(Call& c) {
+  CAFS_RETURN_IF_ERROR(CheckKnownFields(c.body, {"name", "vmsets"}));
+  std::string name;
+  std::vector<std::string> vmsets;
+  CAFS_RETURN_IF_ERROR(EnrollmentFields(c, &name, &vmsets));
+  CAFS_ASSIGN_OR_RETURN(IssuedCert cert, c.ca.IssueClient(name, Role::kGateway));
+  GatewayRecord g{name, cert.serial, cert.fingerprint, vmsets, c.Now(), false, 0};
+  return StoreEnrollment(c, std::move(g), cert, "gateway");
+}
+
+Result<json> EnrollAdmin(Call& c) {
+  CAFS_RETURN_IF_ERROR(CheckKnownFields(c.body, {"name", "role", "vmsets"}));
+  std::string name;
+  std::vector<std::string> vmsets;
+  CAFS_RETURN_IF_ERROR(EnrollmentFields(c, &name, &vmsets));
+  CAFS_ASSIGN_OR_RETURN(Role role, ParseRole(c.body.value("role", "")));
+  if (role == Role::kGateway) return Status::InvalidArgument("enroll gateways at /v1/gateways");
+  if (role == Role::kTenantAdmin && vmsets.empty()) {
+    return Status::InvalidArgument("a tenant-admin needs 'vmsets' to be in charge of");
+  }
+  CAFS_ASSIGN_OR_RETURN(IssuedCert cert, c.ca.IssueClient(name, role));
+  AdminRecord a{name, role, vmsets, cert.serial, cert.fingerprint, false, 0};
+  return StoreEnrollment(c, std::move(a), cert, "admin");
+}
+
+Result<json> RevokeGateway(Call& c) {
+  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    CAFS_ASSIGN_OR_RETURN(auto g, GetRecord<GatewayRecord>(txn, c.arg(0)));
+    g.revoked = true;
+    CAFS_RETURN_IF_ERROR(PutRecord(txn, g));
+    return ToJson(g);
+  });
+}
+
+Result<json> RevokeAdmin(Call& c) {
+  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    CAFS_ASSIGN_OR_RETURN(auto a, GetRecord<AdminRecord>(txn, c.arg(0)));
+    if (a.name == c.who.name) return Status::InvalidArgument("you cannot revoke yourself");
+    a.revoked = true;
+    CAFS_RETURN_IF_ERROR(PutRecord(txn, a));
+    return ToJson(a);
+  });
+}
+
+// ---- audit ------------------------------------------------------------------------------
+
+Result<json> ListAudit(Call& c) {
+  std::uint64_t after = 0;
+  std::size_t limit = 1000;
+  try {
+    if (c.req.query.count("after")) after = std::stoull(c.req.query.at("after"));
+    if (c.req.query.count("limit"))
+      limit = std::min<std::size_t>(std::stoul(c.req.query.at("limit")), 10000);
+  } catch (const std::exception&) {
+    return Status::InvalidArgument("'after' and 'limit' are numbers");
+  }
+  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    CAFS_ASSIGN_OR_RETURN(auto rs, ListAuditRecords(txn, after, limit));
+    return ListJson(rs);
+  });
+}
+
+// The older, unchained push: {records: [{time?, vmset?, vm?, file?, operation?, ...}]}.
+// Every record is decoded before the transaction, so a field of the wrong type is a 400.
+Result<json> TakeUnchainedRecords(Call& c, const json& list) {
+  if (!list.is_array()) return Status::InvalidArgument("give 'records': a list of audit records");
+  std::vector<AuditRecord> records;
+  for (const auto& jr : list) {
+    CAFS_RETURN_IF_ERROR(CheckKnownFields(
+        jr, {"time", "vmset", "vm", "file", "operation", "result", "bytes", "server"}));
+    AuditRecord r;
+    r.time = jr.value("time", c.Now());
+    r.actor = c.who.name;
+    r.role = "gateway";
+    r.action = "gateway: " + jr.value("operation", std::string());
+    r.object = jr.value("vmset", std::string()) + "/" + jr.value("vm", std::string()) + "/" +
+               jr.value("file", std::string());
+    r.result = jr.value("result", std::string());
+    r.reason = "server " + jr.value("server", std::string()) + ", bytes " +
+               std::to_string(jr.value("bytes", std::uint64_t{0}));
+    records.push_back(std::move(r));
+  }
+  CAFS_RETURN_IF_ERROR(c.store.InTransaction([&](StoreTxn& txn) -> Status {
+    for (const auto& r : records) CAFS_RETURN_IF_ERROR(AppendAuditRecord(txn, r).status());
+    return Status::OK();
+  }));
+  return json{{"accepted", records.size()}};
+}
+
+// A gateway pushes only for the VM sets it is enrolled for (issue 20 class 5): every entry of
+// `list` that names a `vmset` must be in its scope, else the whole push is refused (403,
+// audited) and nothing of it is kept.
+Status CheckPushScope(const Call& c, const json& list) {
+  if (!list.is_array()) return Status::OK();  // the shape check that follows refuses it
+  for (const auto& entry : list) {
+    if (!entry.is_object()) continue;
+    auto vmset = entry.find("vmset");
+    if (vmset == entry.end() || !vmset->is_string()) continue;
+    CAFS_RETURN_IF_ERROR(c.AuthorizeFor(vmset->get<std::string>()));
+  }
+  return Status::OK();
+}
+
+Result<json> PushAudit(Call& c) {
+  CAFS_RETURN_IF_ERROR(CheckKnownFields(c.body, {"records", "gateway_records"}));
+  for (const char* list : {"records", "gateway_records"}) {
+    if (c.body.contains(list)) CAFS_RETURN_IF_ERROR(CheckPushScope(c, c.body[list]));
+  }
+  if (c.body.contains("gateway_records")) {
+    if (c.body.contains("records")) {
+      return Status::InvalidArgument("give 'records' or 'gateway_records', not both");
+    }
+    c.status = 201;
+    return TakeGatewayRecords(c.store, c.who.name, c.body["gateway_records"]);
+  }
+  if (!c.body.contains("records")) {
+    return Status::InvalidArgument("give 'records': a list of audit records");
+  }
+  c.status = 201;
+  return TakeUnchainedRecords(c, c.body["records"]);
+}
+
+// ---- usage and capacity: gateways push snapshots, admins read them ----------------------
+
+Result<json> PushUsage(Call& c) {
+  CAFS_RETURN_IF_ERROR(CheckUsage(c.body));
+  CAFS_RETURN_IF_ERROR(CheckPushScope(c, c.body["vmsets"]));
+  c.object = c.who.name;
+  json doc = c.body;
+  doc["gateway"] = c.who.name;
+  doc["received"] = c.Now();
+  c.status = 201;
+  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    std::uint64_t version = 0;
+    CAFS_RETURN_IF_ERROR(GetDoc(txn, ObjectKind::kUsage, c.who.name, &version).status());
+    CAFS_RETURN_IF_ERROR(txn.Put(ObjectKind::kUsage, c.who.name, doc.dump(), version).status());
+    return doc;
+  });
+}
+
+Result<json> ListUsage(Call& c) {
+  auto filter = c.req.query.find("vmset");
+  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    CAFS_ASSIGN_OR_RETURN(auto all, txn.List(ObjectKind::kUsage));
+    json out = json::array();
+    for (const auto& row : all) {
+      auto parsed = ParseJson(row.body, "usage snapshot");
+      if (!parsed.ok() || !parsed->is_object()) continue;
+      json doc = std::move(parsed).value();
+      json vmsets = json::array();
+      for (const auto& v : doc.value("vmsets", json::array())) {
+        const std::string name = v.value("vmset", "");
+        if (!InScope(c.who, name)) continue;
+        if (filter != c.req.query.end() && filter->second != name) continue;
+        vmsets.push_back(v);
+      }
+      doc["vmsets"] = vmsets;
+      // Pools are the provider's infrastructure: not for a tenant's eyes.
+      if (c.who.role == Role::kTenantAdmin) doc["pools"] = json::array();
+      out.push_back(doc);
+    }
+    return out;
+  });
+}
+
+// ---- gateway fetch: VM set + descriptor + unwrapped keys --------------------------------
+
+Result<json> FetchVmSet(Call& c) {
+  const std::string& name = c.arg(0);
+  CAFS_RETURN_IF_ERROR(c.AuthorizeFor(name));
+  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    CAFS_ASSIGN_OR_RETURN(auto v, GetRecord<VmSetRecord>(txn, name));
+    json out = {{"vmset", ToJson(v)}};
+    if (v.policy_id.empty()) return out;
+    CAFS_ASSIGN_OR_RETURN(auto p, GetRecord<PolicyRecord>(txn, v.policy_id));
+    if (p.vmset != v.name) {
+      return Status::PermissionDenied("VM set '" + v.name + "' names policy " + p.id +
+                                      " of another VM set");
+    }
+    out["policy"] = ToJson(p);
+    CAFS_ASSIGN_OR_RETURN(PolicySummary summary, ValidatePolicyXml(p.xml));
+    json keys = json::array();
+    const std::string clear = Uuid::ClearTextKey().ToString();
+    for (const auto& kid : summary.key_ids) {
+      if (kid == clear) continue;
+      CAFS_ASSIGN_OR_RETURN(auto k, GetRecord<KeyRecord>(txn, kid));
+      if (k.vmset != v.name) {
+        return Status::PermissionDenied("policy names key " + kid + " of another VM set");
+      }
+      for (const auto& kv : k.versions) {
+        if (!CanDecrypt(kv.state)) continue;
+        CAFS_ASSIGN_OR_RETURN(SecureBuffer dek, c.keyring.UnwrapKeyIn(txn, k, kv.number));
+        keys.push_back({{"id", k.id},
+                        {"version", kv.number},
+                        {"cipher", k.cipher},
+                        {"state", KeyStateName(kv.state)},
+                        {"key", Base64(dek)}});
+      }
+    }
+    out["keys"] = keys;
+    return out;
+  });
+}
+
+// ---- the route table --------------------------------------------------------------------
+
+// One endpoint: method, path pattern ({x} = one segment, handed to the handler in
+// Call::args), the action whose role check runs before the handler (the handler checks the
+// VM set scope once it knows the VM set), and the handler.
+struct Route {
+  std::string_view method;
+  std::string_view pattern;
+  Action action;
+  Handler handler;
+};
+
+constexpr Route kRoutes[] = {
+    {"GET", "/v1/vmsets", Action::kReadVmSet, ListVmSets},
+    {"GET", "/v1/vmsets/{name}", Action::kReadVmSet, GetVmSet},
+    {"POST", "/v1/vmsets", Action::kWriteVmSet, CreateVmSet},
+    {"PUT", "/v1/vmsets/{name}", Action::kWriteVmSet, UpdateVmSet},
+    {"DELETE", "/v1/vmsets/{name}", Action::kWriteVmSet, DeleteVmSet},
+
+    {"GET", "/v1/policies", Action::kReadPolicy, ListPolicies},
+    {"GET", "/v1/policies/{id}", Action::kReadPolicy, GetPolicy},
+    {"POST", "/v1/policies", Action::kWritePolicy, CreatePolicy},
+    {"PUT", "/v1/policies/{id}", Action::kWritePolicy, UpdatePolicy},
+    {"DELETE", "/v1/policies/{id}", Action::kWritePolicy, DeletePolicy},
+
+    {"GET", "/v1/keys", Action::kReadKey, ListKeys},
+    {"GET", "/v1/keys/{id}", Action::kReadKey, GetKey},
+    {"POST", "/v1/keys", Action::kManageKey, CreateKey},
+    {"POST", "/v1/keys/{id}/rotate", Action::kManageKey, RotateKey},
+    {"POST", "/v1/keys/{id}/state", Action::kManageKey, SetKeyState},
+    {"POST", "/v1/keys/{id}/destroy", Action::kManageKey, DestroyKey},
+
+    {"GET", "/v1/servers", Action::kReadServer, ListServers},
+    {"GET", "/v1/servers/{id}", Action::kReadServer, GetServer},
+    {"POST", "/v1/servers", Action::kWriteServer, CreateServer},
+    {"PUT", "/v1/servers/{id}", Action::kWriteServer, UpdateServer},
+    {"DELETE", "/v1/servers/{id}", Action::kWriteServer, DeleteServer},
+
+    {"GET", "/v1/gateways", Action::kReadGateway, ListPrincipals<GatewayRecord>},
+    {"GET", "/v1/gateways/{name}", Action::kReadGateway, GetPrincipal<GatewayRecord>},
+    {"POST", "/v1/gateways", Action::kEnrollGateway, EnrollGateway},
+    {"POST", "/v1/gateways/{name}/revoke", Action::kEnrollGateway, RevokeGateway},
+
+    {"GET", "/v1/admins", Action::kReadAdmin, ListPrincipals<AdminRecord>},
+    {"GET", "/v1/admins/{name}", Action::kReadAdmin, GetPrincipal<AdminRecord>},
+    {"POST", "/v1/admins", Action::kManageAdmin, EnrollAdmin},
+    {"POST", "/v1/admins/{name}/revoke", Action::kManageAdmin, RevokeAdmin},
+
+    {"GET", "/v1/audit", Action::kReadAudit, ListAudit},
+    {"POST", "/v1/audit", Action::kPushAudit, PushAudit},
+
+    {"GET", "/v1/usage", Action::kReadUsage, ListUsage},
+    {"POST", "/v1/usage", Action::kPushUsage, PushUsage},
+
+    {"GET", "/v1/gateway/vmsets/{name}", Action::kFetchKeys, FetchVmSet},
+};
+
+// Whether `segments` match `pattern`; fills `args` with the {placeholder} segments.
+bool Matches(std::string_view pattern, const std::vector<std::string>& segments,
+             std::vector<std::string>* args) {
+  const auto want = Split(pattern);
+  if (want.size() != segments.size()) return false;
+  args->clear();
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    if (want[i].front() == '{') {
+      args->push_back(segments[i]);
+    } else if (want[i] != segments[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 int HttpStatusFor(const Status& s) {
@@ -198,21 +995,19 @@ int HttpStatusFor(const Status& s) {
   }
 }
 
-std::int64_t RestApi::Now() const {
-  return std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
-}
+std::int64_t RestApi::Now() const { return UnixNow(clock_); }
 
-void RestApi::Audit(const ApiRequest& req, const PeerIdentity& peer, std::string_view role,
-                    std::string_view object, std::string_view result, std::string_view reason) {
+Status RestApi::Audit(const ApiRequest& req, const PeerIdentity& peer, std::string_view role,
+                      std::string_view object, std::string_view result, std::string_view reason) {
   AuditRecord r;
   r.time = Now();
-  r.actor = peer.name;
-  r.role = std::string(role);
-  r.action = req.method + " " + req.path;
-  r.object = std::string(object);
+  r.actor = AuditText(peer.name);
+  r.role = AuditText(role);
+  r.action = AuditText(req.method + " " + req.path);
+  r.object = AuditText(object);
   r.result = std::string(result);
-  r.reason = std::string(reason);
-  AppendAuditRecordOrLog(store_, std::move(r));
+  r.reason = AuditText(reason);
+  return StoreAuditRecord(store_, std::move(r));
 }
 
 Result<Principal> RestApi::Authenticate(const PeerIdentity& peer) {
@@ -230,525 +1025,123 @@ Result<std::string> RestApi::BootstrapSecurityAdmin(const std::string& name) {
   return cert.Bundle(ca_.ca_pem());
 }
 
+namespace {
+
+// A request that was carried out but whose audit record could not be stored is not
+// answered as a success.
+ApiResponse AuditLost(const Status& s) {
+  return {503,
+          {{"error", "server error"},
+           {"reason", "the audit trail cannot be written (" + AuditText(s.message()) +
+                          "); the request may or may not have taken effect"}}};
+}
+
+// Path, query and body are text in this API: a byte sequence that is not UTF-8 is refused
+// before anything else looks at it.
+Status CheckRequestText(const ApiRequest& req) {
+  if (!IsValidUtf8(req.method) || !IsValidUtf8(req.path)) {
+    return Status::InvalidArgument("the request path is not UTF-8 once percent-decoded");
+  }
+  for (const auto& [k, v] : req.query) {
+    if (!IsValidUtf8(k) || !IsValidUtf8(v)) {
+      return Status::InvalidArgument("a query parameter is not UTF-8 once percent-decoded");
+    }
+  }
+  if (!IsValidUtf8(req.body)) return Status::InvalidArgument("the body is not UTF-8");
+  return Status::OK();
+}
+
+// The body as a JSON object (empty = {}), its depth bounded before it is parsed.
+Result<json> DecodeBody(const std::string& text) {
+  if (text.empty()) return json::object();
+  CAFS_ASSIGN_OR_RETURN(json body, ParseJson(text, "the body"));
+  if (!body.is_object()) return Status::InvalidArgument("the body is not a JSON object");
+  return body;
+}
+
+}  // namespace
+
+ApiResponse RestApi::Fail(const ApiRequest& req, std::string_view role, std::string_view object,
+                          const Status& s, bool audit_error, std::string_view hidden_refusal) {
+  const int code = HttpStatusFor(s);
+  std::string reason = AuditText(s.message());
+  // What the caller can tell was audited: a hidden refusal answers exactly as the "not
+  // found" it looks like, including the note below, but is audited as the refusal it is.
+  const bool visibly_audited = code == 403 || audit_error;
+  if (visibly_audited || !hidden_refusal.empty()) {
+    Status audited =
+        hidden_refusal.empty()
+            ? Audit(req, req.peer, role, object, code == 403 ? "denied" : "error", s.message())
+            : Audit(req, req.peer, role, object, "denied", hidden_refusal);
+    // Nothing took effect, so the answer stays the refusal; it says the trace is missing.
+    if (!audited.ok() && visibly_audited) {
+      reason += "; its audit record could not be stored: " + AuditText(audited.message());
+    }
+  }
+  const char* error = code == 400   ? "bad request"
+                      : code == 403 ? "forbidden"
+                      : code == 404 ? "not found"
+                      : code == 409 ? "conflict"
+                                    : "server error";
+  return {code, {{"error", error}, {"reason", reason}}};
+}
+
 ApiResponse RestApi::Handle(const ApiRequest& req) {
   auto principal = Authenticate(req.peer);
-  if (!principal.ok()) {
-    Audit(req, req.peer, req.peer.role, "", "denied", principal.status().message());
-    return {403, {{"error", "forbidden"}, {"reason", principal.status().message()}}};
-  }
-  json body = json::object();
-  if (!req.body.empty()) {
-    body = json::parse(req.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object()) {
-      return {400, {{"error", "bad request"}, {"reason", "the body is not a JSON object"}}};
-    }
-  }
-  std::string object;
-  int status = 200;
-  auto result = Route(*principal, req, body, &object, &status);
+  if (!principal.ok()) return Fail(req, req.peer.role, "", principal.status(), true);
   const std::string role(RoleName(principal->role));
+  // Refused before routing, audited with the path in its percent-encoded form (AuditText).
+  if (Status text = CheckRequestText(req); !text.ok()) return Fail(req, role, "", text, true);
+  auto body = DecodeBody(req.body);
+  if (!body.ok()) return Fail(req, role, "", body.status(), false);
+  std::string object, hidden_refusal;
+  int status = 200;
+  auto result = Dispatch(*principal, req, *body, &object, &status, &hidden_refusal);
   if (!result.ok()) {
-    const Status& s = result.status();
-    const int code = HttpStatusFor(s);
-    if (code == 403) {
-      Audit(req, req.peer, role, object, "denied", s.message());
-      return {403, {{"error", "forbidden"}, {"reason", s.message()}}};
-    }
-    if (req.method != "GET") Audit(req, req.peer, role, object, "error", s.message());
-    std::string error = code == 400   ? "bad request"
-                        : code == 404 ? "not found"
-                        : code == 409 ? "conflict"
-                                      : "server error";
-    return {code, {{"error", error}, {"reason", s.message()}}};
+    return Fail(req, role, object, result.status(), req.method != "GET", hidden_refusal);
   }
   const bool fetch = principal->role == Role::kGateway;
   // A gateway's accepted pushes (audit records, usage) are their own trace.
   const bool push = fetch && req.method == "POST";
-  if ((req.method != "GET" || fetch) && !push) Audit(req, req.peer, role, object, "ok", "");
+  if ((req.method != "GET" || fetch) && !push) {
+    Status audited = Audit(req, req.peer, role, object, "ok", "");
+    if (!audited.ok()) return AuditLost(audited);
+  }
   return {status, std::move(result).value()};
 }
 
-Result<json> RestApi::Route(const Principal& who, const ApiRequest& req, const json& body,
-                            std::string* object, int* status) {
-  const auto seg = Split(req.path);
-  const std::string& m = req.method;
-  if (seg.size() < 2 || seg[0] != "v1") return NoSuchRoute(req);
-  const std::string& coll = seg[1];
-  const std::string id = seg.size() > 2 ? seg[2] : std::string();
-  const std::string sub = seg.size() > 3 ? seg[3] : std::string();
-  *object = id;
-  if (seg.size() > 4) return NoSuchRoute(req);
+std::vector<RestApi::Endpoint> RestApi::Endpoints() {
+  std::vector<Endpoint> out;
+  for (const Route& r : kRoutes) out.push_back({r.method, r.pattern, r.action});
+  return out;
+}
 
-  // ---- VM sets -------------------------------------------------------------------------
-  if (coll == "vmsets") {
-    if (m == "GET" && id.empty()) {
-      CAFS_RETURN_IF_ERROR(Authorize(who, Action::kReadVmSet));
-      return InTxn(store_, [&](StoreTxn& txn) -> Result<json> {
-        CAFS_ASSIGN_OR_RETURN(auto all, ListRecords<VmSetRecord>(txn));
-        json a = json::array();
-        for (const auto& v : all) {
-          if (InScope(who, v.name)) a.push_back(ToJson(v));
-        }
-        return a;
-      });
+Result<json> RestApi::Dispatch(const Principal& who, const ApiRequest& req, const json& body,
+                               std::string* object, int* status, std::string* hidden_refusal) {
+  const auto segments = Split(req.path);
+  std::vector<std::string> args;
+  for (const auto& route : kRoutes) {
+    if (route.method != req.method || !Matches(route.pattern, segments, &args)) continue;
+    if (!args.empty()) *object = args.front();
+    CAFS_RETURN_IF_ERROR(Authorize(who, route.action));
+    Call call{keyring_,     store_,          ca_,     clock_, who, req, body,
+              route.action, std::move(args), *object, 200,    {}};
+    // The one place an exception from a handler becomes an error value: nlohmann's type and
+    // range errors come from a body field of the wrong type (400), anything else is a bug
+    // (500); either way the request is answered and audited.
+    Result<json> result = Status::Internal("handler did not run");
+    try {
+      result = route.handler(call);
+    } catch (const json::exception& e) {
+      result =
+          Status::InvalidArgument(std::string("a field has the wrong type or range: ") + e.what());
+    } catch (const std::exception& e) {
+      result = Status::Internal(std::string("internal error: ") + e.what());
     }
-    if (m == "GET" && sub.empty()) {
-      CAFS_RETURN_IF_ERROR(Authorize(who, Action::kReadVmSet, id));
-      return InTxn(store_, [&](StoreTxn& txn) -> Result<json> {
-        CAFS_ASSIGN_OR_RETURN(auto v, GetRecord<VmSetRecord>(txn, id));
-        return ToJson(v);
-      });
-    }
-    if ((m == "POST" && id.empty()) || (m == "PUT" && !id.empty() && sub.empty())) {
-      CAFS_RETURN_IF_ERROR(CheckKnownFields(
-          body, {"name", "mount_point", "position", "servers", "policy_id", "version", "xml"}));
-      json j = body;
-      if (body.contains("xml")) {
-        // The seed's <vmset> XML, parsed with the policy model; it gives every field.
-        CAFS_RETURN_IF_ERROR(CheckKnownFields(body, {"name", "version", "xml"}));
-        if (!body["xml"].is_string()) return Status::InvalidArgument("'xml' must be a string");
-        CAFS_ASSIGN_OR_RETURN(VmSetRecord from_xml, ParseVmSetXml(body["xml"].get<std::string>()));
-        const std::string given = !id.empty() ? id : body.value("name", from_xml.name);
-        if (given != from_xml.name) {
-          return Status::InvalidArgument("the XML names VM set '" + from_xml.name + "', not '" +
-                                         given + "'");
-        }
-        j = ToJson(from_xml);
-        j["version"] = body.value("version", std::uint64_t{0});
-      }
-      if (!id.empty()) j["name"] = id;
-      CAFS_ASSIGN_OR_RETURN(VmSetRecord v, VmSetFromJson(j));
-      *object = v.name;
-      if (v.name.empty()) return Status::InvalidArgument("a VM set needs a name");
-      if (m == "POST")
-        v.version = 0;
-      else if (v.version == 0)
-        return Status::InvalidArgument("PUT needs the 'version' you read");
-      CAFS_RETURN_IF_ERROR(Authorize(who, Action::kWriteVmSet, v.name));
-      if (!v.policy_id.empty()) CAFS_RETURN_IF_ERROR(Uuid::Parse(v.policy_id).status());
-      *status = m == "POST" ? 201 : 200;
-      return InTxn(store_, [&](StoreTxn& txn) -> Result<json> {
-        CAFS_RETURN_IF_ERROR(PutRecord(txn, v));
-        return ToJson(v);
-      });
-    }
-    if (m == "DELETE" && !id.empty() && sub.empty()) {
-      CAFS_RETURN_IF_ERROR(Authorize(who, Action::kWriteVmSet, id));
-      return InTxn(store_, [&](StoreTxn& txn) -> Result<json> {
-        CAFS_ASSIGN_OR_RETURN(auto v, GetRecord<VmSetRecord>(txn, id));
-        CAFS_RETURN_IF_ERROR(DeleteRecord(txn, v));
-        return json{{"deleted", id}};
-      });
-    }
-    return NoSuchRoute(req);
-  }
-
-  // ---- policy descriptors --------------------------------------------------------------
-  if (coll == "policies") {
-    if (m == "GET" && id.empty()) {
-      CAFS_RETURN_IF_ERROR(Authorize(who, Action::kReadPolicy));
-      return InTxn(store_, [&](StoreTxn& txn) -> Result<json> {
-        CAFS_ASSIGN_OR_RETURN(auto all, ListRecords<PolicyRecord>(txn));
-        json a = json::array();
-        for (const auto& p : all) {
-          if (InScope(who, p.vmset)) a.push_back(ToJson(p));
-        }
-        return a;
-      });
-    }
-    if (m == "GET" && sub.empty()) {
-      return InTxn(store_, [&](StoreTxn& txn) -> Result<json> {
-        CAFS_ASSIGN_OR_RETURN(auto p, GetRecord<PolicyRecord>(txn, id));
-        CAFS_RETURN_IF_ERROR(Authorize(who, Action::kReadPolicy, p.vmset));
-        return ToJson(p);
-      });
-    }
-    if ((m == "POST" && id.empty()) || (m == "PUT" && !id.empty() && sub.empty())) {
-      CAFS_RETURN_IF_ERROR(CheckKnownFields(body, {"id", "name", "vmset", "xml", "version"}));
-      json j = body;
-      if (!id.empty()) j["id"] = id;
-      if (!j.contains("vmset")) j["vmset"] = "";  // may come from <policy-descriptor vmset=>
-      CAFS_ASSIGN_OR_RETURN(PolicyRecord p, PolicyFromJson(j));
-      // Authorize before looking at the XML when the body names the VM set, so a caller
-      // outside it is refused (403, audited) whatever the XML holds.
-      if (!p.vmset.empty()) CAFS_RETURN_IF_ERROR(Authorize(who, Action::kWritePolicy, p.vmset));
-      CAFS_ASSIGN_OR_RETURN(PolicySummary summary, ValidatePolicyXml(p.xml));
-      if (p.vmset.empty()) {
-        if (summary.vmset.empty()) {
-          return Status::InvalidArgument(
-              "a policy needs the 'vmset' it governs (field 'vmset' or <policy-descriptor "
-              "vmset=...>)");
-        }
-        p.vmset = summary.vmset;
-        CAFS_RETURN_IF_ERROR(Authorize(who, Action::kWritePolicy, p.vmset));
-      } else if (!summary.vmset.empty() && summary.vmset != p.vmset) {
-        return Status::InvalidArgument("the XML's vmset='" + summary.vmset +
-                                       "' differs from 'vmset' " + p.vmset);
-      }
-      if (p.id.empty()) p.id = summary.guid.value_or(Uuid::Random().ToString());
-      CAFS_ASSIGN_OR_RETURN(Uuid guid, Uuid::Parse(p.id));
-      p.id = guid.ToString();
-      *object = p.id;
-      if (summary.guid && *summary.guid != p.id) {
-        return Status::InvalidArgument("the XML's guid=" + *summary.guid + " differs from id " +
-                                       p.id);
-      }
-      if (m == "POST")
-        p.version = 0;
-      else if (p.version == 0)
-        return Status::InvalidArgument("PUT needs the 'version' you read");
-      *status = m == "POST" ? 201 : 200;
-      return InTxn(store_, [&](StoreTxn& txn) -> Result<json> {
-        if (m == "PUT") {
-          CAFS_ASSIGN_OR_RETURN(auto old, GetRecord<PolicyRecord>(txn, p.id));
-          CAFS_RETURN_IF_ERROR(Authorize(who, Action::kWritePolicy, old.vmset));
-        }
-        CAFS_RETURN_IF_ERROR(PutRecord(txn, p));
-        return ToJson(p);
-      });
-    }
-    if (m == "DELETE" && !id.empty() && sub.empty()) {
-      return InTxn(store_, [&](StoreTxn& txn) -> Result<json> {
-        CAFS_ASSIGN_OR_RETURN(auto p, GetRecord<PolicyRecord>(txn, id));
-        CAFS_RETURN_IF_ERROR(Authorize(who, Action::kWritePolicy, p.vmset));
-        CAFS_ASSIGN_OR_RETURN(auto vmsets, ListRecords<VmSetRecord>(txn));
-        for (const auto& v : vmsets) {
-          if (v.policy_id == p.id) {
-            return Status::FailedPrecondition("policy " + p.id + " governs VM set '" + v.name +
-                                              "': give that VM set another policy first");
-          }
-        }
-        CAFS_RETURN_IF_ERROR(DeleteRecord(txn, p));
-        return json{{"deleted", id}};
-      });
-    }
-    return NoSuchRoute(req);
-  }
-
-  // ---- keys ----------------------------------------------------------------------------
-  if (coll == "keys") {
-    if (m == "GET" && id.empty()) {
-      CAFS_RETURN_IF_ERROR(Authorize(who, Action::kReadKey));
-      auto filter = req.query.find("vmset");
-      return InTxn(store_, [&](StoreTxn& txn) -> Result<json> {
-        CAFS_ASSIGN_OR_RETURN(auto all, ListRecords<KeyRecord>(txn));
-        json a = json::array();
-        for (const auto& k : all) {
-          if (!InScope(who, k.vmset)) continue;
-          if (filter != req.query.end() && filter->second != k.vmset) continue;
-          a.push_back(ToJson(k, false));
-        }
-        return a;
-      });
-    }
-    if (m == "GET" && sub.empty()) {
-      CAFS_ASSIGN_OR_RETURN(KeyRecord k, keyring_.GetKey(id));
-      CAFS_RETURN_IF_ERROR(Authorize(who, Action::kReadKey, k.vmset));
-      return ToJson(k, false);
-    }
-    if (m == "POST" && id.empty()) {
-      CAFS_RETURN_IF_ERROR(CheckKnownFields(body, {"vmset", "cipher", "id", "state"}));
-      std::string vmset = body.value("vmset", "");
-      CAFS_RETURN_IF_ERROR(Authorize(who, Action::kManageKey, vmset));
-      if (vmset.empty()) return Status::InvalidArgument("a key needs a 'vmset'");
-      std::string state = body.value("state", "active");
-      if (state != "active" && state != "pre-active") {
-        return Status::InvalidArgument("a new key is 'active' or 'pre-active'");
-      }
-      CAFS_ASSIGN_OR_RETURN(KeyRecord k,
-                            keyring_.CreateKey(vmset, body.value("cipher", "aes-256-xts"),
-                                               state == "active", body.value("id", "")));
-      *object = k.id;
-      *status = 201;
-      return ToJson(k, false);
-    }
-    if (m == "POST" && !id.empty() && !sub.empty()) {
-      CAFS_ASSIGN_OR_RETURN(KeyRecord k, keyring_.GetKey(id));
-      CAFS_RETURN_IF_ERROR(Authorize(who, Action::kManageKey, k.vmset));
-      if (sub == "rotate") {
-        CAFS_RETURN_IF_ERROR(CheckKnownFields(body, {}));
-        CAFS_ASSIGN_OR_RETURN(k, keyring_.RotateKey(id));
-        return ToJson(k, false);
-      }
-      if (sub == "state") {
-        CAFS_RETURN_IF_ERROR(CheckKnownFields(body, {"version", "state"}));
-        if (!body.contains("version") || !body["version"].is_number_unsigned() ||
-            !body.contains("state") || !body["state"].is_string()) {
-          return Status::InvalidArgument("give 'version' (number) and 'state' (string)");
-        }
-        CAFS_ASSIGN_OR_RETURN(KeyState to, ParseKeyState(body["state"].get<std::string>()));
-        CAFS_ASSIGN_OR_RETURN(k, keyring_.SetState(id, body["version"].get<std::uint32_t>(), to));
-        return ToJson(k, false);
-      }
-      if (sub == "destroy") {
-        CAFS_RETURN_IF_ERROR(CheckKnownFields(body, {"version"}));
-        std::optional<std::uint32_t> v;
-        if (body.contains("version")) {
-          if (!body["version"].is_number_unsigned()) {
-            return Status::InvalidArgument("'version' must be a number");
-          }
-          v = body["version"].get<std::uint32_t>();
-        }
-        CAFS_ASSIGN_OR_RETURN(k, keyring_.DestroyKey(id, v));
-        return ToJson(k, false);
-      }
-    }
-    return NoSuchRoute(req);
-  }
-
-  // ---- virtualization servers -----------------------------------------------------------
-  if (coll == "servers") {
-    if (m == "GET") {
-      CAFS_RETURN_IF_ERROR(Authorize(who, Action::kReadServer));
-      return InTxn(store_, [&](StoreTxn& txn) -> Result<json> {
-        if (id.empty()) {
-          CAFS_ASSIGN_OR_RETURN(auto all, ListRecords<ServerRecord>(txn));
-          return ListJson(all);
-        }
-        CAFS_ASSIGN_OR_RETURN(auto s, GetRecord<ServerRecord>(txn, id));
-        return ToJson(s);
-      });
-    }
-    CAFS_RETURN_IF_ERROR(Authorize(who, Action::kWriteServer));
-    if ((m == "POST" && id.empty()) || (m == "PUT" && !id.empty())) {
-      CAFS_RETURN_IF_ERROR(CheckKnownFields(body, {"id", "name", "addresses", "version"}));
-      json j = body;
-      if (!id.empty()) j["id"] = id;
-      CAFS_ASSIGN_OR_RETURN(ServerRecord s, ServerFromJson(j));
-      *object = s.id;
-      if (m == "POST")
-        s.version = 0;
-      else if (s.version == 0)
-        return Status::InvalidArgument("PUT needs the 'version' you read");
-      *status = m == "POST" ? 201 : 200;
-      return InTxn(store_, [&](StoreTxn& txn) -> Result<json> {
-        CAFS_RETURN_IF_ERROR(PutRecord(txn, s));
-        return ToJson(s);
-      });
-    }
-    if (m == "DELETE" && !id.empty()) {
-      return InTxn(store_, [&](StoreTxn& txn) -> Result<json> {
-        CAFS_ASSIGN_OR_RETURN(auto s, GetRecord<ServerRecord>(txn, id));
-        CAFS_RETURN_IF_ERROR(DeleteRecord(txn, s));
-        return json{{"deleted", id}};
-      });
-    }
-    return NoSuchRoute(req);
-  }
-
-  // ---- gateways and admins (enrollment issues a certificate bundle) ----------------------
-  if (coll == "gateways" || coll == "admins") {
-    const bool gw = coll == "gateways";
-    if (m == "GET") {
-      CAFS_RETURN_IF_ERROR(Authorize(who, gw ? Action::kReadGateway : Action::kReadAdmin));
-      return InTxn(store_, [&](StoreTxn& txn) -> Result<json> {
-        if (gw) {
-          if (id.empty()) return ListJson(ListRecords<GatewayRecord>(txn).value_or({}));
-          CAFS_ASSIGN_OR_RETURN(auto g, GetRecord<GatewayRecord>(txn, id));
-          return ToJson(g);
-        }
-        if (id.empty()) return ListJson(ListRecords<AdminRecord>(txn).value_or({}));
-        CAFS_ASSIGN_OR_RETURN(auto a, GetRecord<AdminRecord>(txn, id));
-        return ToJson(a);
-      });
-    }
-    CAFS_RETURN_IF_ERROR(Authorize(who, gw ? Action::kEnrollGateway : Action::kManageAdmin));
-    if (m == "POST" && id.empty()) {
-      CAFS_RETURN_IF_ERROR(gw ? CheckKnownFields(body, {"name", "vmsets"})
-                              : CheckKnownFields(body, {"name", "role", "vmsets"}));
-      if (!body.contains("name") || !body["name"].is_string()) {
-        return Status::InvalidArgument("give a 'name'");
-      }
-      const std::string name = body["name"].get<std::string>();
-      *object = name;
-      std::vector<std::string> vmsets;
-      if (body.contains("vmsets")) {
-        if (!body["vmsets"].is_array()) return Status::InvalidArgument("'vmsets' is a list");
-        for (const auto& v : body["vmsets"]) {
-          if (!v.is_string()) return Status::InvalidArgument("'vmsets' holds names");
-          vmsets.push_back(v.get<std::string>());
-        }
-      }
-      Role role = Role::kGateway;
-      if (!gw) {
-        CAFS_ASSIGN_OR_RETURN(role, ParseRole(body.value("role", "")));
-        if (role == Role::kGateway)
-          return Status::InvalidArgument("enroll gateways at /v1/gateways");
-        if (role == Role::kTenantAdmin && vmsets.empty()) {
-          return Status::InvalidArgument("a tenant-admin needs 'vmsets' to be in charge of");
-        }
-      }
-      CAFS_ASSIGN_OR_RETURN(IssuedCert cert, ca_.IssueClient(name, role));
-      json record;
-      Status put = store_.InTransaction([&](StoreTxn& txn) -> Status {
-        if (gw) {
-          GatewayRecord g{name, cert.serial, cert.fingerprint, vmsets, Now(), false, 0};
-          CAFS_RETURN_IF_ERROR(PutRecord(txn, g));
-          record = ToJson(g);
-        } else {
-          AdminRecord a{name, role, vmsets, cert.serial, cert.fingerprint, false, 0};
-          CAFS_RETURN_IF_ERROR(PutRecord(txn, a));
-          record = ToJson(a);
-        }
-        return Status::OK();
-      });
-      CAFS_RETURN_IF_ERROR(put);
-      *status = 201;
-      return json{{gw ? "gateway" : "admin", record}, {"bundle", cert.Bundle(ca_.ca_pem())}};
-    }
-    if (m == "POST" && !id.empty() && sub == "revoke") {
-      return InTxn(store_, [&](StoreTxn& txn) -> Result<json> {
-        if (gw) {
-          CAFS_ASSIGN_OR_RETURN(auto g, GetRecord<GatewayRecord>(txn, id));
-          g.revoked = true;
-          CAFS_RETURN_IF_ERROR(PutRecord(txn, g));
-          return ToJson(g);
-        }
-        CAFS_ASSIGN_OR_RETURN(auto a, GetRecord<AdminRecord>(txn, id));
-        if (a.name == who.name) return Status::InvalidArgument("you cannot revoke yourself");
-        a.revoked = true;
-        CAFS_RETURN_IF_ERROR(PutRecord(txn, a));
-        return ToJson(a);
-      });
-    }
-    return NoSuchRoute(req);
-  }
-
-  // ---- audit ---------------------------------------------------------------------------
-  if (coll == "audit" && id.empty()) {
-    if (m == "GET") {
-      CAFS_RETURN_IF_ERROR(Authorize(who, Action::kReadAudit));
-      std::uint64_t after = 0;
-      std::size_t limit = 1000;
-      try {
-        if (req.query.count("after")) after = std::stoull(req.query.at("after"));
-        if (req.query.count("limit"))
-          limit = std::min<std::size_t>(std::stoul(req.query.at("limit")), 10000);
-      } catch (const std::exception&) {
-        return Status::InvalidArgument("'after' and 'limit' are numbers");
-      }
-      return InTxn(store_, [&](StoreTxn& txn) -> Result<json> {
-        CAFS_ASSIGN_OR_RETURN(auto rs, ListAuditRecords(txn, after, limit));
-        return ListJson(rs);
-      });
-    }
-    if (m == "POST") {
-      CAFS_RETURN_IF_ERROR(Authorize(who, Action::kPushAudit));
-      CAFS_RETURN_IF_ERROR(CheckKnownFields(body, {"records", "gateway_records"}));
-      if (body.contains("gateway_records")) {
-        if (body.contains("records")) {
-          return Status::InvalidArgument("give 'records' or 'gateway_records', not both");
-        }
-        *status = 201;
-        return TakeGatewayRecords(store_, who.name, body["gateway_records"]);
-      }
-      if (!body.contains("records") || !body["records"].is_array()) {
-        return Status::InvalidArgument("give 'records': a list of audit records");
-      }
-      std::size_t n = 0;
-      Status pushed = store_.InTransaction([&](StoreTxn& txn) -> Status {
-        for (const auto& jr : body["records"]) {
-          CAFS_RETURN_IF_ERROR(CheckKnownFields(
-              jr, {"time", "vmset", "vm", "file", "operation", "result", "bytes", "server"}));
-          AuditRecord r;
-          r.time = jr.value("time", Now());
-          r.actor = who.name;
-          r.role = "gateway";
-          r.action = "gateway: " + jr.value("operation", std::string());
-          r.object = jr.value("vmset", std::string()) + "/" + jr.value("vm", std::string()) + "/" +
-                     jr.value("file", std::string());
-          r.result = jr.value("result", std::string());
-          r.reason = "server " + jr.value("server", std::string()) + ", bytes " +
-                     std::to_string(jr.value("bytes", std::uint64_t{0}));
-          CAFS_RETURN_IF_ERROR(AppendAuditRecord(txn, r).status());
-          ++n;
-        }
-        return Status::OK();
-      });
-      CAFS_RETURN_IF_ERROR(pushed);
-      *status = 201;
-      return json{{"accepted", n}};
-    }
-    return NoSuchRoute(req);
-  }
-
-  // ---- usage and capacity: gateways push snapshots, admins read them ---------------------
-  if (coll == "usage" && id.empty()) {
-    if (m == "POST") {
-      CAFS_RETURN_IF_ERROR(Authorize(who, Action::kPushUsage));
-      CAFS_RETURN_IF_ERROR(CheckUsage(body));
-      *object = who.name;
-      json doc = body;
-      doc["gateway"] = who.name;
-      doc["received"] = Now();
-      *status = 201;
-      return InTxn(store_, [&](StoreTxn& txn) -> Result<json> {
-        std::uint64_t version = 0;
-        CAFS_RETURN_IF_ERROR(GetDoc(txn, ObjectKind::kUsage, who.name, &version).status());
-        CAFS_RETURN_IF_ERROR(txn.Put(ObjectKind::kUsage, who.name, doc.dump(), version).status());
-        return doc;
-      });
-    }
-    if (m == "GET") {
-      CAFS_RETURN_IF_ERROR(Authorize(who, Action::kReadUsage));
-      auto filter = req.query.find("vmset");
-      return InTxn(store_, [&](StoreTxn& txn) -> Result<json> {
-        CAFS_ASSIGN_OR_RETURN(auto all, txn.List(ObjectKind::kUsage));
-        json out = json::array();
-        for (const auto& row : all) {
-          json doc = json::parse(row.body, nullptr, false);
-          if (doc.is_discarded() || !doc.is_object()) continue;
-          json vmsets = json::array();
-          for (const auto& v : doc.value("vmsets", json::array())) {
-            const std::string name = v.value("vmset", "");
-            if (!InScope(who, name)) continue;
-            if (filter != req.query.end() && filter->second != name) continue;
-            vmsets.push_back(v);
-          }
-          doc["vmsets"] = vmsets;
-          // Pools are the provider's infrastructure: not for a tenant's eyes.
-          if (who.role == Role::kTenantAdmin) doc["pools"] = json::array();
-          out.push_back(doc);
-        }
-        return out;
-      });
-    }
-    return NoSuchRoute(req);
-  }
-
-  // ---- gateway fetch: VM set + descriptor + unwrapped keys --------------------------------
-  if (coll == "gateway" && id == "vmsets" && seg.size() == 4 && m == "GET") {
-    const std::string& name = seg[3];
-    *object = name;
-    CAFS_RETURN_IF_ERROR(Authorize(who, Action::kFetchKeys, name));
-    return InTxn(store_, [&](StoreTxn& txn) -> Result<json> {
-      CAFS_ASSIGN_OR_RETURN(auto v, GetRecord<VmSetRecord>(txn, name));
-      json out = {{"vmset", ToJson(v)}};
-      if (v.policy_id.empty()) return out;
-      CAFS_ASSIGN_OR_RETURN(auto p, GetRecord<PolicyRecord>(txn, v.policy_id));
-      out["policy"] = ToJson(p);
-      CAFS_ASSIGN_OR_RETURN(PolicySummary summary, ValidatePolicyXml(p.xml));
-      json keys = json::array();
-      const std::string clear = Uuid::ClearTextKey().ToString();
-      for (const auto& kid : summary.key_ids) {
-        if (kid == clear) continue;
-        CAFS_ASSIGN_OR_RETURN(auto k, GetRecord<KeyRecord>(txn, kid));
-        if (k.vmset != v.name) {
-          return Status::PermissionDenied("policy names key " + kid + " of another VM set");
-        }
-        for (const auto& kv : k.versions) {
-          if (!CanDecrypt(kv.state)) continue;
-          CAFS_ASSIGN_OR_RETURN(SecureBuffer dek, keyring_.UnwrapKeyIn(txn, k, kv.number));
-          keys.push_back({{"id", k.id},
-                          {"version", kv.number},
-                          {"cipher", k.cipher},
-                          {"state", KeyStateName(kv.state)},
-                          {"key", Base64(dek)}});
-        }
-      }
-      out["keys"] = keys;
-      return out;
-    });
+    *object = call.object;
+    *status = call.status;
+    *hidden_refusal = call.hidden_refusal;
+    return result;
   }
   return NoSuchRoute(req);
 }

@@ -3,9 +3,15 @@
 // certificate's identity; tests call Handle() directly.
 //
 // Every request is authenticated (the certificate's CN/OU/serial must match an enrolled,
-// unrevoked admin or gateway record) and authorized (rbac.h). A refusal is 403
+// unrevoked admin or gateway record) and authorized (rbac.h). Dispatch is a route table
+// (rest_api.cc kRoutes, listed by Endpoints()): one entry per endpoint with its method, path
+// pattern and the Action whose role check runs before the endpoint's handler; the handler
+// validates the body and checks the VM set scope once it knows the VM set. A refusal is 403
 // {"error":"forbidden","reason":...} and an audit record; every change and every gateway key
 // fetch is audited too. Bodies must be JSON objects with known fields only (400 otherwise).
+// Path, query and body must be UTF-8 (400, audited, before routing). No exception leaves
+// Handle(): Dispatch turns one into 400 (a JSON field of the wrong type) or 500. An audit
+// record that cannot be stored turns a success into 503 (docs/kps-api.md).
 //
 // Threading: Handle() may be called from many threads at once (the Store serializes).
 // `keyring`, `store`, `ca` and `clock` must outlive the RestApi.
@@ -13,6 +19,8 @@
 
 #include <map>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -42,15 +50,36 @@ class RestApi {
 
   ApiResponse Handle(const ApiRequest& request);
 
+  // One endpoint of the route table.
+  struct Endpoint {
+    std::string_view method;   // "GET", "POST", "PUT", "DELETE"
+    std::string_view pattern;  // "/v1/keys/{id}/rotate": {x} matches one path segment
+    Action action;             // checked (role only) before the handler runs
+  };
+  // Every endpoint, in matching order (docs/kps-api.md lists the same).
+  static std::vector<Endpoint> Endpoints();
+
   // Creates the first security-admin record + certificate bundle (kpsd init).
   Result<std::string> BootstrapSecurityAdmin(const std::string& name);
 
  private:
   Result<Principal> Authenticate(const PeerIdentity& peer);
-  Result<nlohmann::json> Route(const Principal& who, const ApiRequest& req,
-                               const nlohmann::json& body, std::string* object, int* status);
-  void Audit(const ApiRequest& req, const PeerIdentity& peer, std::string_view role,
-             std::string_view object, std::string_view result, std::string_view reason);
+  // Finds the route, checks its role and runs its handler.
+  // `hidden_refusal`: set when the failure is a refusal answered as "not found".
+  Result<nlohmann::json> Dispatch(const Principal& who, const ApiRequest& req,
+                                  const nlohmann::json& body, std::string* object, int* status,
+                                  std::string* hidden_refusal);
+  // Stores the request's audit record (text fields through AuditText); its error when the
+  // record could not be stored (logged as "audit record lost").
+  Status Audit(const ApiRequest& req, const PeerIdentity& peer, std::string_view role,
+               std::string_view object, std::string_view result, std::string_view reason);
+  // The answer to a failed request: 403 and every `audit_error` failure audited first; when
+  // that record cannot be stored the status stays (nothing took effect) and the reason says
+  // so (and the loss is logged).
+  // `hidden_refusal` (non-empty): `s` is the "not found" answer to an object out of the
+  // caller's scope; the audit record is "denied" with this reason.
+  ApiResponse Fail(const ApiRequest& req, std::string_view role, std::string_view object,
+                   const Status& s, bool audit_error, std::string_view hidden_refusal = {});
   std::int64_t Now() const;
 
   Keyring& keyring_;

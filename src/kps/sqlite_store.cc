@@ -4,6 +4,8 @@
 
 #include <mutex>
 
+#include "util/logging.h"
+
 namespace cafs::kps {
 
 namespace {
@@ -98,8 +100,7 @@ class SqliteTxn final : public StoreTxn {
     s.Bind(1, ObjectKindName(kind)).Bind(2, id);
     int rc = s.Step();
     if (rc == SQLITE_DONE) {
-      return Status::NotFound(std::string(ObjectKindName(kind)) + " '" + std::string(id) +
-                              "' not found");
+      return NotFoundError(kind, id);
     }
     if (rc != SQLITE_ROW) return s.status("select object");
     return StoredObject{std::string(id), s.U64(0), s.Text(1)};
@@ -198,15 +199,19 @@ class SqliteStore final : public Store {
 
   Status InTransaction(const std::function<Status(StoreTxn&)>& fn) override {
     std::lock_guard<std::mutex> lock(mu_);
-    CAFS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE", "begin transaction"));
-    SqliteTxn txn(db_);
-    Status s = fn(txn);
-    if (s.ok()) {
-      s = Exec("COMMIT", "commit");
-      if (s.ok()) return s;
+    if (sqlite3_get_autocommit(db_) == 0) {
+      CAFS_LOG_ERROR("kps store {}: a transaction was left open; rolling it back", path_);
+      (void)Exec("ROLLBACK", "rollback");
     }
-    (void)Exec("ROLLBACK", "rollback");
-    return s;
+    CAFS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE", "begin transaction"));
+    TransactionGuard guard([this] {
+      if (sqlite3_get_autocommit(db_) == 0) (void)Exec("ROLLBACK", "rollback");
+    });
+    SqliteTxn txn(db_);
+    CAFS_RETURN_IF_ERROR(RunTransactionBody(fn, txn));
+    CAFS_RETURN_IF_ERROR(Exec("COMMIT", "commit"));
+    guard.Committed();
+    return Status::OK();
   }
 
   Status Compact() override {

@@ -33,6 +33,11 @@ std::string_view ObjectKindName(ObjectKind kind) {
   return "unknown";
 }
 
+Status NotFoundError(ObjectKind kind, std::string_view id) {
+  return Status::NotFound(std::string(ObjectKindName(kind)) + " '" + std::string(id) +
+                          "' not found");
+}
+
 Status ConflictError(std::string_view what) {
   return Status::FailedPrecondition(std::string(kConflictPrefix) + ": " + std::string(what) +
                                     " was changed by someone else; read it again and retry");
@@ -41,6 +46,16 @@ Status ConflictError(std::string_view what) {
 bool IsConflict(const Status& s) {
   return s.code() == Status::Code::kFailedPrecondition &&
          s.message().compare(0, kConflictPrefix.size(), kConflictPrefix) == 0;
+}
+
+Status RunTransactionBody(const std::function<Status(StoreTxn&)>& fn, StoreTxn& txn) {
+  try {
+    return fn(txn);
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("exception in a store transaction: ") + e.what());
+  } catch (...) {
+    return Status::Internal("exception in a store transaction");
+  }
 }
 
 Result<std::unique_ptr<Store>> OpenStore(std::string_view spec, const std::string& data_dir) {

@@ -56,6 +56,10 @@ struct StoredAudit {
   std::string body;  // JSON text
 };
 
+// NotFound "<kind> '<id>' not found": what every back-end answers for a missing object, and
+// what the REST API answers for an object outside the caller's scope (no existence oracle).
+Status NotFoundError(ObjectKind kind, std::string_view id);
+
 // A version conflict (optimistic concurrency): FailedPrecondition with a message starting
 // with "version conflict". REST maps it to 409.
 Status ConflictError(std::string_view what);
@@ -89,12 +93,35 @@ class Store {
   virtual ~Store() = default;
   // Runs `fn` in one transaction: commits when it returns OK, rolls back otherwise (and on
   // a failed commit). Returns fn's status or the commit error. Do not nest.
+  // Every path ends the transaction (TransactionGuard): an exception thrown by `fn` rolls it
+  // back and comes back as Internal naming it (RunTransactionBody); none leaves this call.
+  // A transaction found still open when a new one starts (a bug) is rolled back and logged.
   virtual Status InTransaction(const std::function<Status(StoreTxn&)>& fn) = 0;
   // Makes erased bytes unrecoverable from the store's files as far as the back-end allows
   // (SQLite: WAL checkpoint + truncate; PostgreSQL: VACUUM FULL of the objects table).
   virtual Status Compact() = 0;
   // "sqlite:/path/kps.db" or "postgresql://..." (without password).
   virtual std::string Describe() const = 0;
+};
+
+// The one place a back-end runs a transaction body: fn's status, or Internal "exception in
+// a store transaction: ..." when fn throws.
+Status RunTransactionBody(const std::function<Status(StoreTxn&)>& fn, StoreTxn& txn);
+
+// Ends a transaction on every path: calls `rollback` on destruction unless Committed().
+// Back-ends create one right after BEGIN succeeded.
+class TransactionGuard {
+ public:
+  explicit TransactionGuard(std::function<void()> rollback) : rollback_(std::move(rollback)) {}
+  ~TransactionGuard() {
+    if (rollback_) rollback_();
+  }
+  TransactionGuard(const TransactionGuard&) = delete;
+  TransactionGuard& operator=(const TransactionGuard&) = delete;
+  void Committed() { rollback_ = nullptr; }
+
+ private:
+  std::function<void()> rollback_;
 };
 
 // Opens the store named by `spec`: "" or "sqlite" = <data_dir>/kps.db, "sqlite:PATH",

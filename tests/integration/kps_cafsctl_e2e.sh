@@ -131,7 +131,7 @@ python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["keys"] != js
 refused "may not manage keys (needs key-admin)" "$WORK/gw.pem" key create --vmset my_vmset
 refused "may not manage keys (needs key-admin)" "$WORK/alice.pem" key rotate "$KEY"
 refused "not in charge of VM set 'other_vmset'" "$WORK/alice.pem" vmset show other_vmset
-refused "not in charge of VM set 'other_vmset'" "$WORK/alice.pem" key show "$KEYB"
+refused "key '$KEYB' not found" "$WORK/alice.pem" key show "$KEYB"  # no existence oracle
 refused "not in charge of VM set 'other_vmset'" "$WORK/alice.pem" vmset update other_vmset --mount /x
 refused "not in charge of VM set 'my_vmset'" "$WORK/bob.pem" policy upload "$WORK/policy.xml" --vmset my_vmset
 refused "may not enroll gateways" "$WORK/kate.pem" gateway enroll gw9 --out "$WORK/gw9.pem"

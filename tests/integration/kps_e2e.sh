@@ -104,7 +104,7 @@ python3 -c 'import json,sys; a=json.load(open(sys.argv[1]))["keys"]; b=json.load
 
 # Separation of duties: each refusal is a 403 and an audit record.
 call "$WORK/tenantA.pem" GET /v1/vmsets/other_vmset >/dev/null; expect 403 "tenant A reads B"
-call "$WORK/tenantA.pem" GET "/v1/keys/$KEYB" >/dev/null; expect 403 "tenant A reads key of B"
+call "$WORK/tenantA.pem" GET "/v1/keys/$KEYB" >/dev/null; expect 404 "tenant A reads key of B (answered as absent, audited as denied)"
 call "$WORK/tenantA.pem" PUT /v1/vmsets/other_vmset '{"version":1}' >/dev/null; expect 403 "tenant A changes B"
 call "$WORK/gw.pem" POST /v1/keys '{"vmset":"my_vmset"}' >/dev/null; expect 403 "gateway creates a key"
 call "$WORK/gw.pem" GET /v1/gateway/vmsets/other_vmset >/dev/null; expect 403 "gateway fetches a VM set not its own"

@@ -1,13 +1,18 @@
 // ApiFixture: the key & policy server core in a temporary directory, for tests that talk to
 // the RestApi (in process or through the TLS listener): master key, CA, SQLite store,
 // keyring and RestApi, created by SetUpApi() (call it first in SetUp; it asserts).
+// SetUpPrincipals() adds one enrolled principal per role (records only: the PeerIdentity
+// members stand for their certificates) and Call() sends a request as one of them.
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <memory>
 #include <optional>
+#include <string>
 
+#include "kps/catalog.h"
 #include "kps/rest_api.h"
 #include "unit/kps/test_dir.h"
 
@@ -29,6 +34,56 @@ class ApiFixture : public ::testing::Test {
     keyring_.emplace(*master_, *store_, SystemClock::Instance());
     api_.emplace(*keyring_, *store_, *ca_, SystemClock::Instance());
   }
+
+  // security-admin "sec", tenant-admin "ten" of my_vmset, tenant-admin "other" of
+  // other_vmset, key-admin "keys", storage-admin "stor", auditor "aud", gateway "gw" enrolled
+  // for my_vmset.
+  void SetUpPrincipals() {
+    std::vector<AdminRecord> admins = {
+        {"sec", Role::kSecurityAdmin, {}, "11", "", false, 0},
+        {"ten", Role::kTenantAdmin, {"my_vmset"}, "12", "", false, 0},
+        {"other", Role::kTenantAdmin, {"other_vmset"}, "13", "", false, 0},
+        {"keys", Role::kKeyAdmin, {}, "14", "", false, 0},
+        {"stor", Role::kStorageAdmin, {}, "15", "", false, 0},
+        {"aud", Role::kAuditor, {}, "16", "", false, 0}};
+    GatewayRecord gw{"gw", "17", "", {"my_vmset"}, 0, false, 0};
+    Status s = store_->InTransaction([&](StoreTxn& txn) -> Status {
+      for (auto& a : admins) CAFS_RETURN_IF_ERROR(PutRecord(txn, a));
+      return PutRecord(txn, gw);
+    });
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+
+  ApiResponse Call(const PeerIdentity& who, const std::string& method, const std::string& path,
+                   const nlohmann::json& body = nullptr,
+                   std::map<std::string, std::string> query = {}) {
+    ApiRequest req;
+    req.method = method;
+    req.path = path;
+    req.query = std::move(query);
+    if (!body.is_null()) req.body = body.dump();
+    req.peer = who;
+    return api_->Handle(req);
+  }
+
+  // The audit trail, after checking its chain.
+  std::vector<AuditRecord> AuditTrail() {
+    std::vector<AuditRecord> all;
+    Status s = store_->InTransaction([&](StoreTxn& txn) -> Status {
+      CAFS_ASSIGN_OR_RETURN(all, ListAuditRecords(txn, 0, 100000));
+      return VerifyAuditChain(txn);
+    });
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return all;
+  }
+
+  const PeerIdentity sec_{"sec", "security-admin", "11", ""};
+  const PeerIdentity ten_{"ten", "tenant-admin", "12", ""};
+  const PeerIdentity other_{"other", "tenant-admin", "13", ""};
+  const PeerIdentity keys_{"keys", "key-admin", "14", ""};
+  const PeerIdentity stor_{"stor", "storage-admin", "15", ""};
+  const PeerIdentity aud_{"aud", "auditor", "16", ""};
+  const PeerIdentity gate_{"gw", "gateway", "17", ""};
 
   TempDir dir_;
   std::optional<MasterKey> master_;

@@ -35,17 +35,6 @@ class GatewayPushTest : public testing::ApiFixture {
                     .ok());
   }
 
-  ApiResponse Call(const PeerIdentity& who, const std::string& method, const std::string& path,
-                   const json& body = nullptr, std::map<std::string, std::string> query = {}) {
-    ApiRequest req;
-    req.method = method;
-    req.path = path;
-    req.query = std::move(query);
-    if (!body.is_null()) req.body = body.dump();
-    req.peer = who;
-    return api_->Handle(req);
-  }
-
   // A gateway chain: records seq 1..n (as the gateway's AuditLog writes them).
   static std::vector<audit::AuditRecord> Chain(int n, const std::string& file_prefix) {
     std::vector<audit::AuditRecord> out;

@@ -4,6 +4,8 @@
 #include <libpq-fe.h>
 
 #include <atomic>
+#include <functional>
+#include <stdexcept>
 #include <thread>
 
 #include "kps/catalog.h"
@@ -117,6 +119,48 @@ TEST_P(StoreConformanceTest, FailedTransactionRollsBack) {
                     return Status::OK();
                   })
                   .ok());
+}
+
+// Every way a transaction body can end leaves no transaction open: an error status, an
+// exception (it comes back as Internal), a failing statement (a Put of an existing id) and
+// a write of text the back-end refuses (PostgreSQL: non-UTF-8) - each followed by a
+// transaction that must work.
+TEST_P(StoreConformanceTest, EveryFailedBodyEndsItsTransaction) {
+  const std::vector<std::function<Status(StoreTxn&)>> bodies = {
+      [](StoreTxn& txn) -> Status {
+        CAFS_RETURN_IF_ERROR(txn.Put(ObjectKind::kKey, "k", "{}", 0).status());
+        return Status::InvalidArgument("changed my mind");
+      },
+      [](StoreTxn& txn) -> Status {
+        CAFS_RETURN_IF_ERROR(txn.Put(ObjectKind::kKey, "k", "{}", 0).status());
+        throw std::runtime_error("thrown in a transaction");
+      },
+      [](StoreTxn& txn) -> Status {
+        CAFS_RETURN_IF_ERROR(txn.Put(ObjectKind::kKey, "k", "{}", 0).status());
+        (void)nlohmann::json(std::string("\xff\xfe")).dump();  // throws: not UTF-8
+        return Status::OK();
+      },
+      [](StoreTxn& txn) -> Status {
+        CAFS_RETURN_IF_ERROR(txn.Put(ObjectKind::kKey, "k", "{}", 0).status());
+        return txn.Put(ObjectKind::kKey, "k", "{}", 0).status();  // AlreadyExists
+      },
+      [](StoreTxn& txn) -> Status {
+        CAFS_RETURN_IF_ERROR(txn.Put(ObjectKind::kKey, "k", "{}", 0).status());
+        CAFS_RETURN_IF_ERROR(txn.AppendAudit("\xff\xfe").status());
+        return Status::InvalidArgument("a store that takes any bytes gets here");
+      },
+  };
+  for (std::size_t i = 0; i < bodies.size(); ++i) {
+    SCOPED_TRACE("body " + std::to_string(i));
+    Status s = store_->InTransaction(bodies[i]);
+    EXPECT_FALSE(s.ok());
+    if (i == 1 || i == 2) {
+      EXPECT_EQ(s.code(), Status::Code::kInternal) << s.ToString();
+      EXPECT_NE(s.message().find("exception"), std::string::npos) << s.ToString();
+    }
+    EXPECT_TRUE(Get(ObjectKind::kKey, "k").status().IsNotFound());
+    ASSERT_TRUE(Put(ObjectKind::kServer, "s" + std::to_string(i), "{}", 0).ok());
+  }
 }
 
 TEST_P(StoreConformanceTest, ConcurrentReadModifyWriteLosesNoUpdate) {

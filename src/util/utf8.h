@@ -1,0 +1,19 @@
+// UTF-8 validity of untrusted text (protocol text fields, names) before it reaches a JSON
+// serializer (nlohmann::json throws on invalid UTF-8), a store or a log.
+// Threading: pure functions.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string_view>
+
+namespace cafs {
+
+// The offset of the first byte of `text` that does not start or continue a well-formed
+// UTF-8 sequence (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF), or nullopt
+// when all of `text` is well-formed.
+std::optional<std::size_t> FirstInvalidUtf8(std::string_view text);
+
+inline bool IsValidUtf8(std::string_view text) { return !FirstInvalidUtf8(text).has_value(); }
+
+}  // namespace cafs
