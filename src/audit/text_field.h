@@ -18,10 +18,12 @@
 #include <string>
 #include <string_view>
 
+#include "util/utf8.h"
+
 namespace cafs::audit {
 
-// Whether `s` is well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, <= U+10FFFF).
-bool IsValidUtf8(std::string_view s);
+// Whether a value is well-formed UTF-8: cafs::IsValidUtf8 (util/utf8.h), the one rule.
+using cafs::IsValidUtf8;
 
 // `bytes` with every byte that does not start or continue a valid UTF-8 sequence replaced by
 // U+FFFD (EF BF BD); valid UTF-8 comes back unchanged. Always valid UTF-8.

@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include "util/utf8.h"
+
 namespace cafs::kps {
 
 namespace {
@@ -62,45 +64,6 @@ bool PercentDecode(std::string_view in, bool plus_is_space, std::string* out) {
   return true;
 }
 
-// Well-formed UTF-8 (RFC 3629: shortest form, no surrogates, at most U+10FFFF).
-// TODO(merge): audit::IsValidUtf8 (src/audit/text_field.h, gateway work) is the same rule;
-// call it once both are on main.
-bool IsUtf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    std::size_t n = 0;
-    std::uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if (c >= 0xc2 && c <= 0xdf) {
-      n = 1;
-      cp = c & 0x1fu;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      n = 2;
-      cp = c & 0x0fu;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      n = 3;
-      cp = c & 0x07u;
-    } else {
-      return false;
-    }
-    if (i + n >= s.size()) return false;
-    for (std::size_t k = 1; k <= n; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3fu);
-    }
-    if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff)) {
-      return false;
-    }
-    i += n + 1;
-  }
-  return true;
-}
-
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -135,7 +98,7 @@ bool ParseTarget(std::string_view target, HttpRequestHead* head) {
   const std::size_t q = target.find('?');
   const std::string_view raw_path = target.substr(0, q);
   if (raw_path.find('#') != std::string_view::npos) return false;  // no fragment on the wire
-  if (!PercentDecode(raw_path, false, &head->path) || !IsUtf8(head->path)) return false;
+  if (!PercentDecode(raw_path, false, &head->path) || !IsValidUtf8(head->path)) return false;
   if (q == std::string_view::npos) return true;
   std::string_view raw_query = target.substr(q + 1);
   if (raw_query.find('#') != std::string_view::npos) return false;
@@ -144,9 +107,9 @@ bool ParseTarget(std::string_view target, HttpRequestHead* head) {
     const std::size_t eq = pair.find('=');
     std::string name;
     std::string value;
-    if (!PercentDecode(pair.substr(0, eq), true, &name) || !IsUtf8(name)) return false;
+    if (!PercentDecode(pair.substr(0, eq), true, &name) || !IsValidUtf8(name)) return false;
     if (eq != std::string_view::npos &&
-        (!PercentDecode(pair.substr(eq + 1), true, &value) || !IsUtf8(value))) {
+        (!PercentDecode(pair.substr(eq + 1), true, &value) || !IsValidUtf8(value))) {
       return false;
     }
     head->query[name] = std::move(value);

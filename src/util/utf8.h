@@ -9,6 +9,11 @@
 
 namespace cafs {
 
+// The length (1-4) of the well-formed UTF-8 sequence (RFC 3629: no overlong forms, no
+// surrogates, at most U+10FFFF) starting at text[i], or 0 when none starts there.
+// Requires i < text.size().
+std::size_t Utf8SequenceAt(std::string_view text, std::size_t i);
+
 // The offset of the first byte of `text` that does not start or continue a well-formed
 // UTF-8 sequence (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF), or nullopt
 // when all of `text` is well-formed.
