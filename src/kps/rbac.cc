@@ -117,8 +117,8 @@ Status Authorize(const Principal& who, Action action, std::string_view vmset) {
   }
   if (!vmset.empty() && !InScope(who, vmset)) {
     if (who.role == Role::kGateway) {
-      return Status::PermissionDenied(Who(who) + " has no approved scope for VM set '" +
-                                      std::string(vmset) + "'");
+      return Status::PermissionDenied(Who(who) + " is not in charge of VM set '" +
+                                      std::string(vmset) + "' (no approved scope for it)");
     }
     return Status::PermissionDenied(Who(who) + " is not in charge of VM set '" +
                                     std::string(vmset) + "'");
