@@ -148,6 +148,8 @@ ctl --as "$STATE/kate.pem" key create --vmset my_vmset --id "$KEY"
 ctl --as "$STATE/alice.pem" policy upload "$STATE/policy.xml" --vmset my_vmset --id "$PD" \
   --name seed_policy
 ctl gateway enroll gw1 --vmset my_vmset --out "$STATE/gw1.pem"
+# Two people: the gateway's scope takes effect once my_vmset's tenant-admin approves it.
+ctl --as "$STATE/alice.pem" gateway approve gw1 --vmset my_vmset
 
 say "3. cafsd: the gateway, FUSE mount at $MNT"
 cat >"$STATE/cafsd.toml" <<TOML

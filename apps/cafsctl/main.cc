@@ -216,17 +216,21 @@ void ServerRows(Table& t, const json& s) {
 Table ServerTable() { return Table({"id", "name", "addresses", "version"}); }
 
 void GatewayRows(Table& t, const json& g) {
-  t.AddRow({Str(g, "name"), g["vmsets"].empty() ? "(all)" : Join(g["vmsets"]),
+  const json none = json::array();
+  t.AddRow({Str(g, "name"), Join(g["vmsets"]), Join(g.value("approved", none)),
             TimeText(Int(g, "enrolled")), g.value("revoked", false) ? "yes" : "no",
             Str(g, "cert_serial")});
 }
-Table GatewayTable() { return Table({"name", "vmsets", "enrolled", "revoked", "serial"}); }
+Table GatewayTable() {
+  return Table({"name", "vmsets", "approved", "enrolled", "revoked", "serial"});
+}
 
 void AdminRows(Table& t, const json& a) {
-  t.AddRow({Str(a, "name"), Str(a, "role"), Join(a["vmsets"]),
+  const json none = json::array();
+  t.AddRow({Str(a, "name"), Str(a, "role"), Join(a["vmsets"]), Join(a.value("exports", none)),
             a.value("revoked", false) ? "yes" : "no", Str(a, "cert_serial")});
 }
-Table AdminTable() { return Table({"name", "role", "vmsets", "revoked", "serial"}); }
+Table AdminTable() { return Table({"name", "role", "vmsets", "exports", "revoked", "serial"}); }
 
 // A gateway's record as pushed (docs/audit.md), or null for kpsd's own records.
 const json& Access(const json& r) {
@@ -672,9 +676,32 @@ int main(int argc, char** argv) {
   {
     auto* c = gateway->add_subcommand("enroll", "enroll a gateway and write its bundle");
     c->add_option("name", ename, "gateway name (certificate CN)")->required();
-    c->add_option("--vmset", evmsets, "VM set it may fetch (repeatable; none = all)");
+    c->add_option("--vmset", evmsets,
+                  "VM set it is for (repeatable; each takes effect once its tenant-admin "
+                  "approves: `cafsctl gateway approve`)")
+        ->required();
     c->add_option("--out", eout, "where to write the bundle (new file, mode 0600)")->required();
     remote(c, [enroll](KpsClient& k) { return enroll(k, true); });
+  }
+  // Approving a gateway's scope / granting a key-admin's export right (docs/kps.md "Roles"):
+  // POST {"vmset", "withdraw"?} to `path`.
+  static std::string gvmset;
+  static bool gwithdraw = false;
+  auto grant = [&g](KpsClient& k, const std::string& path, void (*rows)(Table&, const json&),
+                    Table (*table)()) {
+    json body = {{"vmset", gvmset}};
+    if (gwithdraw) body["withdraw"] = true;
+    return CallAndShow(k, g, "POST", path, body, Show(table, rows));
+  };
+  {
+    auto* c = gateway->add_subcommand(
+        "approve", "approve a gateway's scope for a VM set (tenant-admin of that VM set)");
+    c->add_option("name", ename)->required();
+    c->add_option("--vmset", gvmset, "the VM set (one of those it was enrolled for)")->required();
+    c->add_flag("--withdraw", gwithdraw, "withdraw the approval instead");
+    remote(c, [grant](KpsClient& k) {
+      return grant(k, "/v1/gateways/" + UrlEncode(ename) + "/approve", GatewayRows, GatewayTable);
+    });
   }
   remote(gateway->add_subcommand("list", "list gateways"), [&g](KpsClient& k) {
     return CallAndShow(k, g, "GET", "/v1/gateways", nullptr, Show(GatewayTable, GatewayRows));
@@ -700,6 +727,18 @@ int main(int argc, char** argv) {
     c->add_option("--vmset", evmsets, "VM set in charge of (tenant-admin; repeatable)");
     c->add_option("--out", eout, "where to write the bundle (new file, mode 0600)")->required();
     remote(c, [enroll](KpsClient& k) { return enroll(k, false); });
+  }
+  {
+    auto* c = admin->add_subcommand(
+        "export",
+        "grant a key-admin the right to Get key bytes of a VM set over KMIP "
+        "(tenant-admin of that VM set; security-admin for a VM set without record)");
+    c->add_option("name", ename, "the key-admin")->required();
+    c->add_option("--vmset", gvmset, "the VM set whose keys it may export")->required();
+    c->add_flag("--withdraw", gwithdraw, "withdraw the right instead");
+    remote(c, [grant](KpsClient& k) {
+      return grant(k, "/v1/admins/" + UrlEncode(ename) + "/export", AdminRows, AdminTable);
+    });
   }
   remote(admin->add_subcommand("list", "list admins"), [&g](KpsClient& k) {
     return CallAndShow(k, g, "GET", "/v1/admins", nullptr, Show(AdminTable, AdminRows));

@@ -3,11 +3,14 @@
 #include <openssl/crypto.h>
 
 #include <chrono>
+#include <cstdio>
+#include <exception>
 
 #include "kmip/attribute.h"
 #include "kps/catalog.h"
 #include "kps/peer_auth.h"
 #include "util/logging.h"
+#include "util/utf8.h"
 
 namespace cafs::kps {
 
@@ -111,6 +114,19 @@ KeyState StateOf(const KeyRecord& k) {
   return k.versions.empty() ? KeyState::kDestroyed : k.versions.back().state;
 }
 
+// Every Text String in `item`, at any depth, must be UTF-8: KMIP text reaches audit records
+// (JSON, which cannot hold other bytes), the store and logs. InvalidArgument (Invalid Field)
+// naming the tag otherwise. The decoder bounds the depth (DecodeLimits::max_depth).
+Status CheckTextStrings(const Item& item) {
+  if (item.type == ItemType::kTextString && !IsValidUtf8(item.bytes)) {
+    char tag[16];
+    std::snprintf(tag, sizeof tag, "%06X", static_cast<unsigned>(item.tag));
+    return Status::InvalidArgument("the Text String of tag " + std::string(tag) + " is not UTF-8");
+  }
+  for (const Item& c : item.children) CAFS_RETURN_IF_ERROR(CheckTextStrings(c));
+  return Status::OK();
+}
+
 Result<std::string> Uid(const Item& payload) {
   const Item* u = payload.Find(Tag::kUniqueIdentifier);
   if (u == nullptr) return Status::InvalidArgument("the request has no Unique Identifier");
@@ -124,13 +140,6 @@ Result<std::string> Uid(const Item& payload) {
 Status AuthorizeRead(const Principal& who, std::string_view vmset) {
   if (who.role == Role::kGateway) return Authorize(who, Action::kFetchKeys, vmset);
   return Authorize(who, Action::kReadKey, vmset);
-}
-
-// Whether `who` may receive the key bytes: the key-admin who manages keys over KMIP, or a
-// gateway enrolled for the key's VM set.
-Status AuthorizeMaterial(const Principal& who, std::string_view vmset) {
-  if (who.role == Role::kGateway) return Authorize(who, Action::kFetchKeys, vmset);
-  return Authorize(who, Action::kManageKey, vmset);
 }
 
 std::vector<kmip::Attribute> AllAttributes(const KeyRecord& k) {
@@ -177,7 +186,12 @@ void KmipService::Audit(const PeerIdentity& peer, std::string_view role, std::st
   r.object = std::string(object);
   r.result = std::string(result);
   r.reason = std::string(reason);
-  AppendAuditRecordOrLog(store_, std::move(r));
+  try {
+    AppendAuditRecordOrLog(store_, std::move(r));
+  } catch (const std::exception& e) {
+    // Every string above is checked UTF-8 (CheckTextStrings); this is the last line.
+    CAFS_LOG_ERROR("KMIP: audit record lost ({} KMIP {}): {}", peer.name, action, e.what());
+  }
 }
 
 Result<Principal> KmipService::Authenticate(const PeerIdentity& peer) {
@@ -185,6 +199,26 @@ Result<Principal> KmipService::Authenticate(const PeerIdentity& peer) {
 }
 
 KmipService::Reply KmipService::Handle(ByteView request, const PeerIdentity& peer) {
+  try {
+    return HandleMessage(request, peer);
+  } catch (const std::exception& e) {
+    // Run() answers an operation's failure in its batch item; this is what is left (the
+    // response could not be built). The connection goes on.
+    CAFS_LOG_ERROR("KMIP: request from '{}' failed: {}", peer.name, e.what());
+  } catch (...) {
+    CAFS_LOG_ERROR("KMIP: request from '{}' failed: unknown exception", peer.name);
+  }
+  Reply reply;
+  kmip::Response resp;
+  resp.time_stamp = Now();
+  resp.version = kVersions[0];
+  resp.items.push_back(
+      kmip::Failure(std::nullopt, ResultReason::kGeneralFailure, "internal error (logged)"));
+  reply.message = kmip::Encode(kmip::BuildResponse(resp));
+  return reply;
+}
+
+KmipService::Reply KmipService::HandleMessage(ByteView request, const PeerIdentity& peer) {
   Reply reply;
   kmip::Response resp;
   resp.time_stamp = Now();
@@ -239,7 +273,18 @@ kmip::ResponseBatchItem KmipService::Run(const Principal& who, const kmip::Reque
   std::string object;
   PeerIdentity peer;
   peer.name = who.name;
-  auto result = Dispatch(who, op, bi.payload, version, &object);
+  Result<Item> result = [&]() -> Result<Item> {
+    CAFS_RETURN_IF_ERROR(CheckTextStrings(bi.payload));
+    // The one place an operation's exception becomes its batch item's failure; the other
+    // items of the message and the connection go on.
+    try {
+      return Dispatch(who, op, bi.payload, version, &object);
+    } catch (const std::exception& e) {
+      CAFS_LOG_ERROR("KMIP {} by '{}' failed: {}", op_name, who.name, e.what());
+      object.clear();  // may be what could not be handled
+      return Status::Internal("internal error (logged)");
+    }
+  }();
   if (!result.ok()) {
     const Status& s = result.status();
     if (s.IsPermissionDenied()) {
@@ -370,7 +415,7 @@ Result<Item> KmipService::Create(const Principal& who, const Item& payload, std:
 Result<Item> KmipService::Get(const Principal& who, const Item& payload, std::string* object) {
   CAFS_ASSIGN_OR_RETURN(*object, Uid(payload));
   CAFS_ASSIGN_OR_RETURN(KeyRecord k, keyring_.GetKey(*object));
-  CAFS_RETURN_IF_ERROR(AuthorizeMaterial(who, k.vmset));
+  CAFS_RETURN_IF_ERROR(AuthorizeKeyRelease(who, k.vmset));
   auto format = kmip::KeyFormatType::kRaw;
   if (const Item* f = payload.Find(Tag::kKeyFormatType)) {
     if (f->type != ItemType::kEnumeration) {

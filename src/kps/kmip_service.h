@@ -15,7 +15,11 @@
 // key material is audited too ("KMIP <operation>").
 //
 // A message that does not decode or parse gets one Invalid Message batch item; the caller
-// (KmipServer) then closes the connection (`close` is set).
+// (KmipServer) then closes the connection (`close` is set). A batch item with a Text String
+// that is not UTF-8 (in any field, at any depth) is refused as Invalid Field before it
+// reaches the store, JSON or a log. No exception escapes Handle(): an operation that throws
+// answers General Failure in its batch item (audited as error), and anything else thrown
+// while answering gives a one-item General Failure response; the connection goes on.
 //
 // Threading: Handle() may be called from many threads at once (the Store serializes).
 // `keyring`, `store` and `clock` must outlive the service.
@@ -50,6 +54,7 @@ class KmipService {
   const KmipOptions& options() const { return options_; }
 
  private:
+  Reply HandleMessage(ByteView request, const PeerIdentity& peer);
   Result<Principal> Authenticate(const PeerIdentity& peer);
   kmip::ResponseBatchItem Run(const Principal& who, const kmip::RequestBatchItem& item,
                               const kmip::ProtocolVersion& version);

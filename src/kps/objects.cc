@@ -143,7 +143,9 @@ json ToJson(const GatewayRecord& r) {
           {"cert_serial", r.cert_serial},
           {"cert_fingerprint", r.cert_fingerprint},
           {"vmsets", r.vmsets},
+          {"approved", r.approved},
           {"enrolled", r.enrolled},
+          {"enrolled_by", r.enrolled_by},
           {"revoked", r.revoked},
           {"version", r.version}};
 }
@@ -154,6 +156,7 @@ json ToJson(const AdminRecord& r) {
           {"vmsets", r.vmsets},
           {"cert_serial", r.cert_serial},
           {"cert_fingerprint", r.cert_fingerprint},
+          {"exports", r.exports},
           {"revoked", r.revoked},
           {"version", r.version}};
 }
@@ -238,7 +241,9 @@ Result<GatewayRecord> GatewayFromJson(const json& j) {
     r.cert_serial = j.value("cert_serial", std::string());
     r.cert_fingerprint = j.value("cert_fingerprint", std::string());
     r.vmsets = j.value("vmsets", std::vector<std::string>());
+    r.approved = j.value("approved", std::vector<std::string>());
     r.enrolled = j.value("enrolled", std::int64_t{0});
+    r.enrolled_by = j.value("enrolled_by", std::string());
     r.revoked = j.value("revoked", false);
     r.version = j.value("version", std::uint64_t{0});
     return r;
@@ -253,6 +258,7 @@ Result<AdminRecord> AdminFromJson(const json& j) {
     r.vmsets = j.value("vmsets", std::vector<std::string>());
     r.cert_serial = j.value("cert_serial", std::string());
     r.cert_fingerprint = j.value("cert_fingerprint", std::string());
+    r.exports = j.value("exports", std::vector<std::string>());
     r.revoked = j.value("revoked", false);
     r.version = j.value("version", std::uint64_t{0});
     return r;

@@ -89,10 +89,16 @@ struct GatewayRecord {
   std::string name;
   std::string cert_serial;          // hex
   std::string cert_fingerprint;     // SHA-256 hex of the DER certificate
-  std::vector<std::string> vmsets;  // VM sets it may fetch; empty = all
+  std::vector<std::string> vmsets;  // requested scope: VM sets it is enrolled for (not empty)
   std::int64_t enrolled = 0;
   bool revoked = false;
   std::uint64_t version = 0;
+  // Effective scope: the VM sets of `vmsets` an approver approved (rbac.h "two people"); the
+  // gateway fetches keys of and pushes for these only. Empty = none yet.
+  // (Default member initializers: aggregate initializations that stop at `version` stay
+  // warning-free.)
+  std::vector<std::string> approved = {};
+  std::string enrolled_by = {};  // the security-admin who enrolled it (may not approve it)
 };
 
 struct AdminRecord {
@@ -103,6 +109,9 @@ struct AdminRecord {
   std::string cert_fingerprint;
   bool revoked = false;
   std::uint64_t version = 0;
+  // Key-admin: VM sets whose key bytes it may Get over KMIP, granted by an approver of each
+  // (rbac.h). Empty = none.
+  std::vector<std::string> exports = {};
 };
 
 struct AuditRecord {

@@ -19,7 +19,7 @@ Result<Principal> AuthenticatePeer(Store& store, const PeerIdentity& peer) {
         return Status::PermissionDenied("gateway certificate '" + peer.name +
                                         "' is not enrolled or was revoked");
       }
-      p.vmsets = g->vmsets;
+      p.vmsets = g->approved;  // the effective scope (rbac.h)
       return Status::OK();
     }
     auto a = GetRecord<AdminRecord>(txn, peer.name);
@@ -29,6 +29,7 @@ Result<Principal> AuthenticatePeer(Store& store, const PeerIdentity& peer) {
                                       "' is not enrolled or was revoked");
     }
     p.vmsets = a->vmsets;
+    p.exports = a->exports;
     return Status::OK();
   });
   CAFS_RETURN_IF_ERROR(s);

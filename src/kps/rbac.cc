@@ -1,38 +1,60 @@
 #include "kps/rbac.h"
 
 #include <algorithm>
+#include <initializer_list>
 
 namespace cafs::kps {
 
 namespace {
 
-bool RoleMayDo(Role role, Action a) {
-  switch (role) {
-    case Role::kSecurityAdmin:
-      return a == Action::kReadVmSet || a == Action::kWriteVmSet || a == Action::kReadPolicy ||
-             a == Action::kReadKey || a == Action::kReadServer || a == Action::kWriteServer ||
-             a == Action::kReadGateway || a == Action::kEnrollGateway || a == Action::kReadAdmin ||
-             a == Action::kManageAdmin || a == Action::kReadAudit || a == Action::kReadUsage;
-    case Role::kTenantAdmin:
-      return a == Action::kReadVmSet || a == Action::kWriteVmSet || a == Action::kReadPolicy ||
-             a == Action::kWritePolicy || a == Action::kReadKey || a == Action::kReadUsage;
-    case Role::kKeyAdmin:
-      return a == Action::kReadVmSet || a == Action::kReadPolicy || a == Action::kReadKey ||
-             a == Action::kManageKey;
-    case Role::kStorageAdmin:
-      return a == Action::kReadVmSet || a == Action::kReadPolicy || a == Action::kReadServer ||
-             a == Action::kWriteServer || a == Action::kReadGateway || a == Action::kReadUsage;
-    case Role::kAuditor:
-      return a == Action::kReadVmSet || a == Action::kReadPolicy || a == Action::kReadKey ||
-             a == Action::kReadServer || a == Action::kReadGateway || a == Action::kReadAdmin ||
-             a == Action::kReadAudit || a == Action::kReadUsage;
-    case Role::kGateway:
-      return a == Action::kFetchKeys || a == Action::kPushAudit || a == Action::kPushUsage;
-  }
-  return false;
+using R = Role;
+
+// The one role x action table (header comment; docs/kps.md "Roles").
+struct Rule {
+  Action action;
+  std::initializer_list<Role> roles;
+};
+const Rule kRules[] = {
+    {Action::kReadVmSet,
+     {R::kSecurityAdmin, R::kTenantAdmin, R::kKeyAdmin, R::kStorageAdmin, R::kAuditor}},
+    {Action::kWriteVmSet, {R::kSecurityAdmin, R::kTenantAdmin}},
+    {Action::kReadPolicy,
+     {R::kSecurityAdmin, R::kTenantAdmin, R::kKeyAdmin, R::kStorageAdmin, R::kAuditor}},
+    {Action::kWritePolicy, {R::kTenantAdmin}},
+    {Action::kReadKey, {R::kSecurityAdmin, R::kTenantAdmin, R::kKeyAdmin, R::kAuditor}},
+    {Action::kManageKey, {R::kKeyAdmin}},
+    {Action::kReadServer, {R::kSecurityAdmin, R::kStorageAdmin, R::kAuditor}},
+    {Action::kWriteServer, {R::kSecurityAdmin, R::kStorageAdmin}},
+    {Action::kReadGateway, {R::kSecurityAdmin, R::kStorageAdmin, R::kAuditor}},
+    {Action::kEnrollGateway, {R::kSecurityAdmin}},
+    {Action::kApproveScope, {R::kSecurityAdmin, R::kTenantAdmin}},
+    {Action::kReadAdmin, {R::kSecurityAdmin, R::kAuditor}},
+    {Action::kManageAdmin, {R::kSecurityAdmin}},
+    {Action::kReadAudit, {R::kSecurityAdmin, R::kAuditor}},
+    {Action::kPushAudit, {R::kGateway}},
+    {Action::kFetchKeys, {R::kGateway}},
+    {Action::kReadUsage, {R::kSecurityAdmin, R::kTenantAdmin, R::kStorageAdmin, R::kAuditor}},
+    {Action::kPushUsage, {R::kGateway}},
+};
+
+bool Contains(const std::vector<std::string>& list, std::string_view v) {
+  return std::find(list.begin(), list.end(), v) != list.end();
+}
+
+std::string Who(const Principal& who) {
+  return std::string(RoleName(who.role)) + " '" + who.name + "'";
 }
 
 }  // namespace
+
+bool RoleMayDo(Role role, Action action) {
+  for (const Rule& r : kRules) {
+    if (r.action == action) {
+      return std::find(r.roles.begin(), r.roles.end(), role) != r.roles.end();
+    }
+  }
+  return false;
+}
 
 std::string_view ActionName(Action action) {
   switch (action) {
@@ -56,6 +78,8 @@ std::string_view ActionName(Action action) {
       return "read gateways";
     case Action::kEnrollGateway:
       return "enroll gateways";
+    case Action::kApproveScope:
+      return "approve key scopes";
     case Action::kReadAdmin:
       return "read admins";
     case Action::kManageAdmin:
@@ -75,10 +99,8 @@ std::string_view ActionName(Action action) {
 }
 
 bool InScope(const Principal& who, std::string_view vmset) {
-  const bool scoped =
-      who.role == Role::kTenantAdmin || (who.role == Role::kGateway && !who.vmsets.empty());
-  if (!scoped) return true;
-  return std::find(who.vmsets.begin(), who.vmsets.end(), vmset) != who.vmsets.end();
+  if (who.role != Role::kTenantAdmin && who.role != Role::kGateway) return true;
+  return Contains(who.vmsets, vmset);
 }
 
 Status Authorize(const Principal& who, Action action, std::string_view vmset) {
@@ -94,8 +116,52 @@ Status Authorize(const Principal& who, Action action, std::string_view vmset) {
                                     std::string(ActionName(action)) + " (needs " + needs + ")");
   }
   if (!vmset.empty() && !InScope(who, vmset)) {
-    return Status::PermissionDenied(std::string(RoleName(who.role)) + " '" + who.name +
-                                    "' is not in charge of VM set '" + std::string(vmset) + "'");
+    if (who.role == Role::kGateway) {
+      return Status::PermissionDenied(Who(who) + " is not in charge of VM set '" +
+                                      std::string(vmset) + "' (no approved scope for it)");
+    }
+    return Status::PermissionDenied(Who(who) + " is not in charge of VM set '" +
+                                    std::string(vmset) + "'");
+  }
+  return Status::OK();
+}
+
+Status AuthorizeKeyRelease(const Principal& who, std::string_view vmset) {
+  if (who.role == Role::kGateway && !vmset.empty()) {
+    return Authorize(who, Action::kFetchKeys, vmset);
+  }
+  if (who.role == Role::kKeyAdmin && !vmset.empty() && Contains(who.exports, vmset)) {
+    return Status::OK();
+  }
+  return Status::PermissionDenied(
+      Who(who) + " may not receive key bytes of VM set '" + std::string(vmset) +
+      "' (only a gateway approved for it, or a key-admin with an export right for it)");
+}
+
+Status AuthorizeScopeGrant(const Principal& who, std::string_view vmset, bool tenant_vmset,
+                           std::string_view requested_by) {
+  CAFS_RETURN_IF_ERROR(Authorize(who, Action::kApproveScope));
+  if (vmset.empty()) return Status::InvalidArgument("name the 'vmset' to approve");
+  if (who.name == requested_by) {
+    return Status::PermissionDenied(Who(who) + " asked for this scope and may not approve it " +
+                                    "(two people)");
+  }
+  if (tenant_vmset) {
+    if (who.role == Role::kTenantAdmin && !InScope(who, vmset)) {
+      return Status::PermissionDenied(Who(who) + " is not in charge of VM set '" +
+                                      std::string(vmset) + "'");
+    }
+    if (who.role != Role::kTenantAdmin) {
+      return Status::PermissionDenied("VM set '" + std::string(vmset) +
+                                      "' belongs to a tenant: only a tenant-admin in charge of "
+                                      "it approves, not " +
+                                      Who(who));
+    }
+    return Status::OK();
+  }
+  if (who.role != Role::kSecurityAdmin && !InScope(who, vmset)) {
+    return Status::PermissionDenied(Who(who) + " is not in charge of VM set '" +
+                                    std::string(vmset) + "'");
   }
   return Status::OK();
 }

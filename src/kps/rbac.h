@@ -1,23 +1,38 @@
-// Rbac: separation of duties for the key & policy server. Every API request maps to one
-// Action on (optionally) one VM set; Authorize says whether the principal's role allows it.
+// Rbac: separation of duties for the key & policy server. Every REST endpoint and KMIP
+// operation maps to one Action on (optionally) one VM set; Authorize says whether the
+// principal's role allows it (kRules in rbac.cc is the one role x action table; docs/kps.md
+// shows it per endpoint). Two rules are more than a role check and live here too, so that
+// REST and KMIP ask the same function:
 //
-// | action            | security | tenant (own VM sets) | key | storage | auditor | gateway |
-// |-------------------|----------|----------------------|-----|---------|---------|---------|
-// | read VM set       | yes      | yes                  | yes | yes     | yes     | -       |
-// | write VM set      | yes      | yes                  | -   | -       | -       | -       |
-// | read policy       | yes      | yes                  | yes | yes     | yes     | -       |
-// | write policy      | -        | yes                  | -   | -       | -       | -       |
-// | read key metadata | yes      | yes                  | yes | -       | yes     | -       |
-// | manage keys       | -        | -                    | yes | -       | -       | -       |
-// | read/write server | r/w      | -                    | -   | r/w     | r       | -       |
-// | gateways          | r/enroll | -                    | -   | r       | r       | -       |
-// | admins            | r/w      | -                    | -   | -       | r       | -       |
-// | read audit        | yes      | -                    | -   | -       | yes     | -       |
-// | push audit        | -        | -                    | -   | -       | -       | yes     |
-// | fetch keys        | -        | -                    | -   | -       | -       | yes (*) |
-// | read usage        | yes      | yes (own VM sets)    | -   | yes     | yes     | -       |
-// | push usage        | -        | -                    | -   | -       | -       | yes     |
-// (*) a gateway enrolled with a VM set list may fetch only those VM sets.
+// * Key bytes (AuthorizeKeyRelease): the unwrapped bytes of a key of VM set V leave kpsd
+//   only to a gateway whose scope for V is approved (REST gateway fetch, KMIP Get), or to a
+//   key-admin holding an export right for V (KMIP Get). No other role ever receives them.
+// * Two people (AuthorizeScopeGrant): a gateway's scope for V, requested by the
+//   security-admin who enrolls it, takes effect only when an approver of V approves it; an
+//   export right for V is granted to a key-admin by an approver of V. The approver of a
+//   tenant's VM set (one with a VM set record) is a tenant-admin in charge of it; of a VM set
+//   that only holds KMIP clients' keys (no record, e.g. `kmip`), a security-admin; never the
+//   admin who asked (who enrolled the gateway).
+//
+// | action                | security | tenant (own) | key | storage | auditor | gateway     |
+// |-----------------------|----------|--------------|-----|---------|---------|-------------|
+// | read VM set           | yes      | yes          | yes | yes     | yes     | -           |
+// | write VM set          | yes      | yes          | -   | -       | -       | -           |
+// | read policy           | yes      | yes          | yes | yes     | yes     | -           |
+// | write policy          | -        | yes          | -   | -       | -       | -           |
+// | read key metadata     | yes      | yes          | yes | -       | yes     | - (*)       |
+// | manage keys           | -        | -            | yes | -       | -       | -           |
+// | read/write server     | r/w      | -            | -   | r/w     | r       | -           |
+// | gateways              | r/enroll | -            | -   | r       | r       | -           |
+// | approve scope / export| (**)     | yes (own)    | -   | -       | -       | -           |
+// | admins                | r/w      | -            | -   | -       | r       | -           |
+// | read audit            | yes      | -            | -   | -       | yes     | -           |
+// | push audit / usage    | -        | -            | -   | -       | -       | yes (*)     |
+// | fetch keys (bytes)    | -        | -            | (x) | -       | -       | yes (*)     |
+// | read usage            | yes      | yes (own)    | -   | yes     | yes     | -           |
+// (*) only the VM sets its approved scope names (KMIP GetAttributes/Locate included).
+// (**) only for VM sets without a VM set record (KMIP clients' keys).
+// (x) over KMIP Get, with an export right for the key's VM set.
 // Threading: pure functions.
 #pragma once
 
@@ -41,6 +56,7 @@ enum class Action {
   kWriteServer,
   kReadGateway,
   kEnrollGateway,
+  kApproveScope,  // approve a gateway's scope / grant a key-admin's export right
   kReadAdmin,
   kManageAdmin,
   kReadAudit,
@@ -49,21 +65,46 @@ enum class Action {
   kReadUsage,
   kPushUsage,
 };
+inline constexpr Action kAllActions[] = {
+    Action::kReadVmSet,   Action::kWriteVmSet,    Action::kReadPolicy,   Action::kWritePolicy,
+    Action::kReadKey,     Action::kManageKey,     Action::kReadServer,   Action::kWriteServer,
+    Action::kReadGateway, Action::kEnrollGateway, Action::kApproveScope, Action::kReadAdmin,
+    Action::kManageAdmin, Action::kReadAudit,     Action::kPushAudit,    Action::kFetchKeys,
+    Action::kReadUsage,   Action::kPushUsage};
 
 std::string_view ActionName(Action action);
+
+// Whether `role` may perform `action` at all (before any VM set scope): kRules.
+bool RoleMayDo(Role role, Action action);
 
 // An authenticated caller: from the client certificate, confirmed against the store.
 struct Principal {
   std::string name;
   Role role = Role::kAuditor;
-  std::vector<std::string> vmsets;  // tenant-admin / gateway scope (gateway: empty = all)
+  // Tenant-admin: the VM sets in its charge. Gateway: its approved scope (GatewayRecord::
+  // approved; empty = none). Unused for the other roles.
+  std::vector<std::string> vmsets;
+  // Key-admin: the VM sets whose key bytes it may export over KMIP (AdminRecord::exports).
+  std::vector<std::string> exports = {};
 };
 
 // OK, or PermissionDenied with a reason naming role, action and VM set. `vmset` empty =
 // the action is not about one VM set (lists are filtered with InScope).
 Status Authorize(const Principal& who, Action action, std::string_view vmset = {});
 
-// Whether `vmset` is within the principal's scope (always true for unscoped roles).
+// Whether `vmset` is within the principal's scope: true for unscoped roles (security-,
+// key-, storage-admin, auditor); for a tenant-admin its VM sets; for a gateway its approved
+// VM sets (none when it has no approval).
 bool InScope(const Principal& who, std::string_view vmset);
+
+// Whether the unwrapped bytes of a key of `vmset` may be sent to `who` (header comment).
+// PermissionDenied with the reason otherwise.
+Status AuthorizeKeyRelease(const Principal& who, std::string_view vmset);
+
+// Whether `who` may approve (or withdraw) a scope for `vmset` that `requested_by` asked for
+// (the gateway's enrolling admin, or the key-admin receiving an export right).
+// `tenant_vmset` = a VM set record named `vmset` exists. Header comment: the approver.
+Status AuthorizeScopeGrant(const Principal& who, std::string_view vmset, bool tenant_vmset,
+                           std::string_view requested_by);
 
 }  // namespace cafs::kps

@@ -2,7 +2,9 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <chrono>
+#include <functional>
 
 #include "audit/audit_record.h"
 #include "kps/peer_auth.h"
@@ -697,8 +699,11 @@ Result<json> EnrollGateway(Call& c) {
   std::string name;
   std::vector<std::string> vmsets;
   CAFS_RETURN_IF_ERROR(EnrollmentFields(c, &name, &vmsets));
+  // The requested scope; each VM set takes effect once its approver approves (ApproveGateway).
+  if (vmsets.empty()) return Status::InvalidArgument("give the 'vmsets' the gateway is for");
   CAFS_ASSIGN_OR_RETURN(IssuedCert cert, c.ca.IssueClient(name, Role::kGateway));
   GatewayRecord g{name, cert.serial, cert.fingerprint, vmsets, c.Now(), false, 0};
+  g.enrolled_by = c.who.name;
   return StoreEnrollment(c, std::move(g), cert, "gateway");
 }
 
@@ -734,6 +739,67 @@ Result<json> RevokeAdmin(Call& c) {
     CAFS_RETURN_IF_ERROR(PutRecord(txn, a));
     return ToJson(a);
   });
+}
+
+// ---- two people: a gateway's scope, a key-admin's export right (rbac.h) ---------------
+
+// Applies a {vmset, withdraw?} body to `list` (a gateway's approved VM sets, a key-admin's
+// exports) once rbac's AuthorizeScopeGrant agrees: `requested_by` is who asked (the
+// gateway's enroller, the key-admin). The scope check runs before the record is read.
+template <typename R>
+Result<json> GrantScope(Call& c, std::vector<std::string> R::*list,
+                        const std::function<Status(const R&)>& check,
+                        const std::function<std::string(const R&)>& requested_by) {
+  CAFS_RETURN_IF_ERROR(CheckKnownFields(c.body, {"vmset", "withdraw"}));
+  if (!c.body.contains("vmset") || !c.body["vmset"].is_string() ||
+      (c.body.contains("withdraw") && !c.body["withdraw"].is_boolean())) {
+    return Status::InvalidArgument("give 'vmset' (a name) and optionally 'withdraw' (boolean)");
+  }
+  const std::string vmset = c.body["vmset"].get<std::string>();
+  const bool withdraw = c.body.value("withdraw", false);
+  c.object = vmset + "/" + c.arg(0);  // `cafsctl audit list --vmset` finds approvals
+  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    auto v = GetRecord<VmSetRecord>(txn, vmset);
+    if (!v.ok() && !v.status().IsNotFound()) return v.status();
+    const bool tenant = v.ok();
+    CAFS_RETURN_IF_ERROR(AuthorizeScopeGrant(c.who, vmset, tenant, /*requested_by=*/{}));
+    CAFS_ASSIGN_OR_RETURN(R r, GetRecord<R>(txn, c.arg(0)));
+    CAFS_RETURN_IF_ERROR(AuthorizeScopeGrant(c.who, vmset, tenant, requested_by(r)));
+    CAFS_RETURN_IF_ERROR(check(r));
+    std::vector<std::string>& l = r.*list;
+    const auto at = std::find(l.begin(), l.end(), vmset);
+    if (withdraw && at != l.end()) l.erase(at);
+    if (!withdraw && at == l.end()) l.push_back(vmset);
+    CAFS_RETURN_IF_ERROR(PutRecord(txn, r));
+    return ToJson(r);
+  });
+}
+
+Result<json> ApproveGateway(Call& c) {
+  return GrantScope<GatewayRecord>(
+      c, &GatewayRecord::approved,
+      [&](const GatewayRecord& g) -> Status {
+        const std::string vmset = c.body["vmset"].get<std::string>();
+        if (std::find(g.vmsets.begin(), g.vmsets.end(), vmset) == g.vmsets.end()) {
+          return Status::InvalidArgument("gateway '" + g.name + "' was not enrolled for VM set '" +
+                                         vmset + "'");
+        }
+        return Status::OK();
+      },
+      [](const GatewayRecord& g) { return g.enrolled_by; });
+}
+
+Result<json> GrantExport(Call& c) {
+  return GrantScope<AdminRecord>(
+      c, &AdminRecord::exports,
+      [](const AdminRecord& a) -> Status {
+        if (a.role != Role::kKeyAdmin) {
+          return Status::InvalidArgument("only a key-admin holds export rights; '" + a.name +
+                                         "' is " + std::string(RoleName(a.role)));
+        }
+        return Status::OK();
+      },
+      [](const AdminRecord& a) { return a.name; });
 }
 
 // ---- audit ------------------------------------------------------------------------------
@@ -861,7 +927,8 @@ Result<json> ListUsage(Call& c) {
 
 Result<json> FetchVmSet(Call& c) {
   const std::string& name = c.arg(0);
-  CAFS_RETURN_IF_ERROR(c.AuthorizeFor(name));
+  // Key bytes: the one rule REST and KMIP Get share (rbac.h).
+  CAFS_RETURN_IF_ERROR(AuthorizeKeyRelease(c.who, name));
   return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
     CAFS_ASSIGN_OR_RETURN(auto v, GetRecord<VmSetRecord>(txn, name));
     json out = {{"vmset", ToJson(v)}};
@@ -938,11 +1005,13 @@ constexpr Route kRoutes[] = {
     {"GET", "/v1/gateways/{name}", Action::kReadGateway, GetPrincipal<GatewayRecord>},
     {"POST", "/v1/gateways", Action::kEnrollGateway, EnrollGateway},
     {"POST", "/v1/gateways/{name}/revoke", Action::kEnrollGateway, RevokeGateway},
+    {"POST", "/v1/gateways/{name}/approve", Action::kApproveScope, ApproveGateway},
 
     {"GET", "/v1/admins", Action::kReadAdmin, ListPrincipals<AdminRecord>},
     {"GET", "/v1/admins/{name}", Action::kReadAdmin, GetPrincipal<AdminRecord>},
     {"POST", "/v1/admins", Action::kManageAdmin, EnrollAdmin},
     {"POST", "/v1/admins/{name}/revoke", Action::kManageAdmin, RevokeAdmin},
+    {"POST", "/v1/admins/{name}/export", Action::kApproveScope, GrantExport},
 
     {"GET", "/v1/audit", Action::kReadAudit, ListAudit},
     {"POST", "/v1/audit", Action::kPushAudit, PushAudit},

@@ -74,6 +74,7 @@ ctl "$T/kate.pem" key create --vmset my_vmset --id "$KEY"
 cafsd_seed_policy >"$T/policy.xml"
 ctl "$T/alice.pem" policy upload "$T/policy.xml" --vmset my_vmset --id "$PD" --name my_policy
 ctl "$A" gateway enroll gw1 --vmset my_vmset --out "$T/gw.pem"
+ctl "$T/alice.pem" gateway approve gw1 --vmset my_vmset  # the tenant's approval (two people)
 
 write_config() {  # write_config FILE KPS_TABLE
   cafsd_config "$T" "$2" "[cache]

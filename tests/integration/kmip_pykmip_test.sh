@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # kpsd's KMIP listener driven by a client we did not write: Debian's python3-pykmip
 # (kmip.pie.client.ProxyKmipClient). A key-admin enrolled with kpsd's CA creates an AES-256
-# key, gets it, reads its attributes, locates it by name, activates, revokes and destroys it;
+# key, gets it (once the security-admin granted it the export right for VM set kmip; refused
+# before), reads its attributes, locates it by name, activates, revokes and destroys it;
 # each step is checked through the REST API (curl) too. Refusals: a certificate from another
 # CA and no certificate at all fail the TLS handshake; an auditor's Get and a storage-admin's
 # GetAttributes are KMIP Permission Denied (and audited); malformed and oversized messages get
-# Invalid Message and the connection is closed, and kpsd keeps serving; the connection limit
-# holds.
+# Invalid Message and the connection is closed, and kpsd keeps serving; a Get with a non-UTF-8
+# Unique Identifier is Invalid Field and the connection goes on; the connection limit holds.
 # Usage: kmip_pykmip_test.sh KPSD_BINARY      Exit 77 (skip) when PyKMIP, curl or openssl is
 # missing (scripts/install-deps.sh installs python3-pykmip).
 set -euo pipefail
@@ -143,6 +144,38 @@ def run():
                         break
                     data += chunk
         return {"reply": data.hex(), "closed": True}
+    if step == "nonutf8":  # a Get whose Unique Identifier is not UTF-8, then a Get of `arg`
+        # (issue 20 class 3), both on one connection: each reply's hex, hand-made TTLV.
+        def item(tag, typ, value):
+            pad = (8 - len(value) % 8) % 8
+            return struct.pack(">I", tag)[1:] + bytes([typ]) + struct.pack(">I", len(value)) + \
+                value + b"\0" * pad
+        def st(tag, *items):
+            return item(tag, 1, b"".join(items))
+        def get(uid):
+            version = st(0x420069, item(0x42006A, 2, struct.pack(">i", 1)),
+                         item(0x42006B, 2, struct.pack(">i", 2)))
+            header = st(0x420077, version, item(0x42000D, 2, struct.pack(">i", 1)))
+            batch = st(0x42000F, item(0x42005C, 5, struct.pack(">I", 0x0A)),
+                       st(0x420079, item(0x420094, 7, uid)))
+            return st(0x420078, header, batch)
+        def reply(t):
+            data = b""
+            while len(data) < 8 or len(data) < 8 + struct.unpack(">I", data[4:8])[0]:
+                chunk = t.recv(65536)
+                if not chunk:
+                    raise ConnectionError("closed after %d bytes" % len(data))
+                data += chunk
+            return data.hex()
+        ctx = ssl.create_default_context(cafile=ca)
+        ctx.check_hostname = False
+        ctx.load_cert_chain(bundle, bundle)
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+            with ctx.wrap_socket(s) as t:
+                t.sendall(get(b"\xff\xfe"))
+                bad = reply(t)
+                t.sendall(get(arg.encode()))
+                return {"bad": bad, "good": reply(t)}
     raise SystemExit("unknown step " + step)
 
 try:
@@ -164,9 +197,20 @@ UID_=$(kmip "$KATE" create "$NAME" | field 'd["uid"]') || fail "create"
 [ -n "$UID_" ] && [ "$UID_" != None ] || fail "create returned no uid"
 echo "created $UID_"
 
+# Key bytes leave kpsd to a key-admin only with an export right for the key's VM set, granted
+# by another admin (docs/kps.md "Roles"): here the security-admin, as `kmip` has no tenant.
+DENY=$(kmip "$KATE" get "$UID_")
+echo "$DENY" | field 'd.get("reason")' | grep -qx PERMISSION_DENIED || fail "get without export right: $DENY"
+rest "$A" POST /v1/admins/kate/export '{"vmset":"kmip"}' >/dev/null || fail "grant the export right"
 GET=$(kmip "$KATE" get "$UID_")
 echo "$GET" | field 'd["bytes"] == 32 and d["length"] == 256 and d["algorithm"] == "AES"' |
   grep -qx True || fail "get: $GET"
+
+# A Unique Identifier that is not UTF-8: Invalid Field (0x07); kpsd and the connection go on.
+R=$(kmip "$KATE" nonutf8 "$UID_")
+echo "$R" | field '"42007e050000000400000007" in d["bad"] and "42007f050000000400000000" in d["good"]' |
+  grep -qx True || fail "non-UTF-8 Unique Identifier: $R"
+kill -0 "$PID" 2>/dev/null || fail "kpsd died on a non-UTF-8 Unique Identifier"
 GET2=$(kmip "$KATE" get "$UID_")
 [ "$(echo "$GET" | field 'd["hex"]')" = "$(echo "$GET2" | field 'd["hex"]')" ] || fail "get twice differs"
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end test of kpsd driven by cafsctl (our CLI) and curl (a client we did not write):
 # the seed's my_vmset (its <vmset> XML verbatim) with the seed's <vobj-list> policy
-# descriptor, the key the descriptor names, rotation, gateway enrollment, fetch as the
+# descriptor, the key the descriptor names, rotation, gateway enrollment and the tenant-admin's
+# approval of its scope (refused to the enroller and another tenant), fetch as the
 # gateway, restart, fetch again; role refusals through cafsctl (exit 1 + reason), each
 # audited (cafsctl audit list --result denied) and the chain verified (cafsctl audit verify);
 # a local gateway audit log verified with `cafsctl audit verify --file`; usage errors exit 2.
@@ -64,7 +65,7 @@ ok "$A" admin add bob --role tenant-admin --vmset other_vmset --out "$WORK/bob.p
 ok "$A" admin add audrey --role auditor --out "$WORK/audrey.pem"
 ok "$A" gateway enroll gw1 --vmset my_vmset --out "$WORK/gw.pem"
 [ "$(stat -c %a "$WORK/gw.pem")" = 600 ] || fail "gateway bundle is not 0600"
-refused "already exists" "$A" gateway enroll gw2 --out "$WORK/gw.pem"
+refused "already exists" "$A" gateway enroll gw2 --vmset my_vmset --out "$WORK/gw.pem"
 ok "$A" --json gateway list
 [ "$(json '",".join(g["name"] for g in d)' <"$WORK/out")" = gw1 ] || fail "gateway list: $(cat "$WORK/out")"
 
@@ -111,6 +112,14 @@ fetch() {
   curl -sS --max-time 20 --cert "$WORK/gw.pem" --key "$WORK/gw.pem" --cacert "$DATA/ca.crt" \
     -o "$1" -w '%{http_code}' "https://127.0.0.1:$PORT/v1/gateway/vmsets/my_vmset"
 }
+# Two people: no keys until my_vmset's tenant-admin approves the gateway's scope.
+[ "$(fetch "$WORK/fetch0.json")" = 403 ] || fail "fetch before approval: $(cat "$WORK/fetch0.json")"
+refused "only a tenant-admin in charge" "$A" gateway approve gw1 --vmset my_vmset
+refused "not in charge of VM set 'my_vmset'" "$WORK/bob.pem" gateway approve gw1 --vmset my_vmset
+ok "$WORK/alice.pem" gateway approve gw1 --vmset my_vmset
+grep -q "^gw1 *my_vmset *my_vmset" "$WORK/out" || fail "gateway approve: $(cat "$WORK/out")"
+# A key-admin's export right (KMIP Get) for a tenant's VM set is the tenant-admin's to give.
+refused "only a tenant-admin in charge" "$A" admin export kate --vmset my_vmset
 [ "$(fetch "$WORK/fetch1.json")" = 200 ] || fail "gateway fetch: $(cat "$WORK/fetch1.json")"
 python3 - "$WORK/fetch1.json" "$KEY" <<'PY' || fail "fetch content: $(cat "$WORK/fetch1.json")"
 import base64, json, sys
@@ -134,7 +143,7 @@ refused "not in charge of VM set 'other_vmset'" "$WORK/alice.pem" vmset show oth
 refused "key '$KEYB' not found" "$WORK/alice.pem" key show "$KEYB"  # no existence oracle
 refused "not in charge of VM set 'other_vmset'" "$WORK/alice.pem" vmset update other_vmset --mount /x
 refused "not in charge of VM set 'my_vmset'" "$WORK/bob.pem" policy upload "$WORK/policy.xml" --vmset my_vmset
-refused "may not enroll gateways" "$WORK/kate.pem" gateway enroll gw9 --out "$WORK/gw9.pem"
+refused "may not enroll gateways" "$WORK/kate.pem" gateway enroll gw9 --vmset my_vmset --out "$WORK/gw9.pem"
 [ ! -e "$WORK/gw9.pem" ] || fail "a refused enrollment wrote a bundle"
 refused "may not read audit" "$WORK/alice.pem" audit list
 ok "$WORK/alice.pem" vmset list
@@ -146,7 +155,7 @@ import json, sys
 recs = json.load(open(sys.argv[1]))
 assert all(r["result"] == "denied" for r in recs)
 actors = sorted({r["actor"] for r in recs})
-assert len(recs) >= 8 and actors == ["alice", "bob", "gw1", "kate"], (len(recs), actors)
+assert len(recs) >= 12 and actors == ["admin", "alice", "bob", "gw1", "kate"], (len(recs), actors)
 PY
 ok "$WORK/audrey.pem" audit list --vmset other_vmset --result denied
 grep -q "alice" "$WORK/out" || fail "audit list --vmset: $(cat "$WORK/out")"

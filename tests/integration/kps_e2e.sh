@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end test of kpsd driven by curl (a client we did not write):
-# the seed's my_vmset with its <vobj-list> policy, key creation and rotation, gateway fetch,
-# restart and fetch again, role refusals (each audited), wrong master key refused.
+# the seed's my_vmset with its <vobj-list> policy, key creation and rotation, the tenant-admin's
+# approval of the gateway's scope, gateway fetch, restart and fetch again, role refusals (each audited), wrong master key refused.
 # Usage: kps_e2e.sh KPSD_BINARY        Exit 77 (skip) when curl or python3 is missing.
 set -euo pipefail
 KPSD=${1:?usage: kps_e2e.sh path/to/kpsd}
@@ -81,6 +81,19 @@ expect 409 "stale version is a conflict"
 call "$WORK/keyadmin.pem" POST "/v1/keys/$KEY/rotate" '{}' >/dev/null
 expect 200 "rotate"
 
+# Two people (docs/kps.md "Roles"): the security-admin's enrollment alone gives no keys; the
+# scope takes effect once my_vmset's tenant-admin approves it, and only that tenant-admin can.
+call "$WORK/gw.pem" GET /v1/gateway/vmsets/my_vmset >/dev/null; expect 403 "fetch before approval"
+call "$A" POST /v1/gateways/gw1/approve '{"vmset":"my_vmset"}' >/dev/null
+expect 403 "the enrolling security-admin approves"
+call "$WORK/tenantB.pem" POST /v1/gateways/gw1/approve '{"vmset":"my_vmset"}' >/dev/null
+expect 403 "another tenant's admin approves"
+call "$WORK/tenantA.pem" POST /v1/gateways/gw1/approve '{"vmset":"other_vmset"}' >/dev/null
+expect 403 "approval of a VM set not in the tenant-admin's charge"
+call "$WORK/tenantA.pem" POST /v1/gateways/gw1/approve '{"vmset":"my_vmset"}' | json 'd["approved"]' |
+  grep -qx "\['my_vmset'\]" || fail "approve: $(cat "$WORK/resp")"
+expect 200 "tenant A approves gw1 for my_vmset"
+
 call "$WORK/gw.pem" GET /v1/gateway/vmsets/my_vmset >"$WORK/fetch1.json"
 expect 200 "gateway fetch"
 python3 - "$WORK/fetch1.json" "$KEY" <<'PY' || fail "fetch content"
@@ -122,7 +135,7 @@ import json, sys
 recs = json.load(open(sys.argv[1]))
 denied = [r for r in recs if r["result"] == "denied"]
 actors = sorted({r["actor"] for r in denied})
-assert len(denied) >= 6 and actors == ["alice", "bob", "gw1"], (len(denied), actors)
+assert len(denied) >= 10 and actors == ["admin", "alice", "bob", "gw1"], (len(denied), actors)
 prev = ""
 for r in recs:
     assert r["prev_hash"] == prev, r

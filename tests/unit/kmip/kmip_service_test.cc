@@ -21,15 +21,18 @@ class KmipServiceTest : public testing::ApiFixture {
   void SetUp() override {
     SetUpApi();
     service_.emplace(*keyring_, *store_, SystemClock::Instance());
-    Enroll("kate", Role::kKeyAdmin);
+    // kate may Get key bytes of VM set kmip (an export right another admin granted).
+    Enroll("kate", Role::kKeyAdmin, {"kmip"});
+    Enroll("kim", Role::kKeyAdmin);
     Enroll("audrey", Role::kAuditor);
     Enroll("sam", Role::kStorageAdmin);
   }
 
-  void Enroll(const std::string& name, Role role) {
+  void Enroll(const std::string& name, Role role, std::vector<std::string> exports = {}) {
     AdminRecord a;
     a.name = name;
     a.role = role;
+    a.exports = std::move(exports);
     a.cert_serial = "serial-" + name;
     ASSERT_TRUE(store_->InTransaction([&](StoreTxn& txn) { return PutRecord(txn, a); }).ok());
     peers_[name] = PeerIdentity{name, std::string(RoleName(role)), a.cert_serial, ""};
@@ -181,6 +184,10 @@ TEST_F(KmipServiceTest, RolesAndAudit) {
   EXPECT_EQ(Call("sam", Operation::kGet, {uid}).reason, ResultReason::kPermissionDenied);
   EXPECT_EQ(Call("sam", Operation::kGetAttributes, {uid}).reason, ResultReason::kPermissionDenied);
   EXPECT_EQ(Call("audrey", Operation::kCreate, {}).reason, ResultReason::kPermissionDenied);
+  // Issue 20 class 8: a key-admin without an export right for the key's VM set manages the
+  // key but never receives its bytes.
+  EXPECT_EQ(Call("kim", Operation::kGet, {uid}).reason, ResultReason::kPermissionDenied);
+  EXPECT_EQ(Call("kim", Operation::kGetAttributes, {uid}).status, kmip::ResultStatus::kSuccess);
   // An unknown certificate.
   peers_["mallory"] = PeerIdentity{"mallory", "key-admin", "nope", ""};
   EXPECT_EQ(Call("mallory", Operation::kGet, {uid}).reason,
@@ -193,7 +200,7 @@ TEST_F(KmipServiceTest, RolesAndAudit) {
       if (r.result == "denied" && r.action.rfind("KMIP ", 0) == 0) ++denied;
       if (r.action == "KMIP Create" && r.result == "ok" && r.object == id) ++created;
     }
-    EXPECT_EQ(denied, 5);
+    EXPECT_EQ(denied, 6);
     EXPECT_EQ(created, 1);
     return Status::OK();
   });
@@ -224,6 +231,75 @@ TEST_F(KmipServiceTest, QueryDiscoverUnsupportedAndMalformed) {
     ASSERT_TRUE(resp.ok());
     EXPECT_EQ(resp->items.at(0).reason, ResultReason::kInvalidMessage);
   }
+}
+
+// Issue 20 class 3: a Text String that is not UTF-8, in any field, is refused as Invalid
+// Field before it reaches the store, the audit record (JSON) or a log; kpsd answers, the
+// other batch items run and the connection goes on; the audit chain stays whole.
+TEST_F(KmipServiceTest, NonUtf8TextIsInvalidFieldAndTheServiceGoesOn) {
+  const std::string id = CreateKey("k");
+  const std::string bad = "\xff\xfe";
+  auto uid = [&](std::string v) { return Item::TextString(Tag::kUniqueIdentifier, v); };
+  for (Operation op : {Operation::kGet, Operation::kGetAttributes, Operation::kGetAttributeList,
+                       Operation::kActivate, Operation::kDestroy}) {
+    auto r = Call("kate", op, {uid(bad)});
+    EXPECT_EQ(r.reason, ResultReason::kInvalidField) << static_cast<int>(op) << " " << r.message;
+    EXPECT_NE(r.message.find("not UTF-8"), std::string::npos) << r.message;
+  }
+  // Nested text: a Name attribute on Create and Locate, an Attribute Name on GetAttributes.
+  auto name = kmip::NameValue("disk\xc0\xaf");
+  auto create = Call(
+      "kate", Operation::kCreate,
+      {Item::Enumeration(Tag::kObjectType,
+                         static_cast<std::uint32_t>(kmip::ObjectType::kSymmetricKey)),
+       Item::Structure(
+           Tag::kTemplateAttribute,
+           {Attr(kmip::kAttrCryptographicAlgorithm,
+                 Item::Enumeration(Tag::kAttributeValue,
+                                   static_cast<std::uint32_t>(kmip::CryptographicAlgorithm::kAes))),
+            Attr(kmip::kAttrCryptographicLength, Item::Integer(Tag::kAttributeValue, 256)),
+            Attr(kmip::kAttrName, name)})});
+  EXPECT_EQ(create.reason, ResultReason::kInvalidField) << create.message;
+  EXPECT_EQ(Call("kate", Operation::kLocate, {Attr(kmip::kAttrName, name)}).reason,
+            ResultReason::kInvalidField);
+  EXPECT_EQ(Call("kate", Operation::kGetAttributes,
+                 {uid(id), Item::TextString(Tag::kAttributeName, "State\xed\xa0\x80")})
+                .reason,
+            ResultReason::kInvalidField);
+  // An unauthenticated caller with a bad identifier: refused, audited, no abort.
+  peers_["mallory"] = PeerIdentity{"mallory", "key-admin", "nope", ""};
+  EXPECT_EQ(Call("mallory", Operation::kGet, {uid(bad)}).reason,
+            ResultReason::kAuthenticationNotSuccessful);
+
+  // Two batch items in one message: the bad one fails, the good one runs.
+  kmip::RequestBatchItem b1, b2;
+  b1.operation = b2.operation = static_cast<std::uint32_t>(Operation::kGetAttributes);
+  b1.batch_id = "1";
+  b2.batch_id = "2";
+  b1.payload = Item::Structure(Tag::kRequestPayload, {uid(bad)});
+  b2.payload = Item::Structure(Tag::kRequestPayload, {uid(id)});
+  auto reply = service_->Handle(kmip::Encode(kmip::BuildRequest({1, 2}, {b1, b2})), peers_["kate"]);
+  EXPECT_FALSE(reply.close);
+  auto resp = kmip::ParseResponse(kmip::Decode(reply.message).value());
+  ASSERT_TRUE(resp.ok());
+  ASSERT_EQ(resp->items.size(), 2u);
+  EXPECT_EQ(resp->items[0].reason, ResultReason::kInvalidField);
+  EXPECT_EQ(resp->items[1].status, kmip::ResultStatus::kSuccess);
+
+  // The service still serves, nothing was stored under the bad name, the chain verifies.
+  EXPECT_EQ(StateOf(id), static_cast<std::int64_t>(kmip::State::kPreActive));
+  auto audit = store_->InTransaction([&](StoreTxn& txn) -> Status {
+    CAFS_ASSIGN_OR_RETURN(auto records, ListAuditRecords(txn, 0, 1000));
+    int refused = 0;
+    for (const auto& r : records) {
+      if (r.result == "error" && r.reason.find("not UTF-8") != std::string::npos) ++refused;
+    }
+    EXPECT_EQ(refused, 4);  // the audited operations: Get, Activate, Destroy, Create
+    CAFS_ASSIGN_OR_RETURN(auto keys, ListRecords<KeyRecord>(txn));
+    EXPECT_EQ(keys.size(), 1u);  // "k" only: the bad Create stored nothing
+    return VerifyAuditChain(txn);
+  });
+  EXPECT_TRUE(audit.ok()) << audit.ToString();
 }
 
 }  // namespace

@@ -37,7 +37,7 @@ class ApiFixture : public ::testing::Test {
 
   // security-admin "sec", tenant-admin "ten" of my_vmset, tenant-admin "other" of
   // other_vmset, key-admin "keys", storage-admin "stor", auditor "aud", gateway "gw" enrolled
-  // for my_vmset.
+  // and approved for my_vmset.
   void SetUpPrincipals() {
     std::vector<AdminRecord> admins = {
         {"sec", Role::kSecurityAdmin, {}, "11", "", false, 0},
@@ -47,6 +47,7 @@ class ApiFixture : public ::testing::Test {
         {"stor", Role::kStorageAdmin, {}, "15", "", false, 0},
         {"aud", Role::kAuditor, {}, "16", "", false, 0}};
     GatewayRecord gw{"gw", "17", "", {"my_vmset"}, 0, false, 0};
+    gw.approved = {"my_vmset"};  // its tenant-admin approved the scope (rbac.h)
     Status s = store_->InTransaction([&](StoreTxn& txn) -> Status {
       for (auto& a : admins) CAFS_RETURN_IF_ERROR(PutRecord(txn, a));
       return PutRecord(txn, gw);

@@ -21,7 +21,8 @@ class GatewayPushTest : public testing::ApiFixture {
  protected:
   void SetUp() override {
     ASSERT_NO_FATAL_FAILURE(SetUpApi());
-    GatewayRecord gw{"gw1", "01", "", {}, 0, false, 0};
+    GatewayRecord gw{"gw1", "01", "", {"my_vmset", "other"}, 0, false, 0};
+    gw.approved = {"my_vmset", "other"};  // their tenant-admins approved the scope (rbac.h)
     std::vector<AdminRecord> admins = {
         {"aud", Role::kAuditor, {}, "02", "", false, 0},
         {"ten", Role::kTenantAdmin, {"my_vmset"}, "03", "", false, 0},

@@ -58,7 +58,7 @@ TEST_F(TlsServerTest, RevokedCertificatesGet403AndAreAudited) {
   ASSERT_TRUE(enrolled.has_value());
   ASSERT_EQ(enrolled->first, 201) << enrolled->second.dump();
   const std::string kate = WriteBundle("kate", enrolled->second["bundle"].get<std::string>());
-  auto gw = Call(admin_, "POST", "/v1/gateways", R"({"name":"gw1"})");
+  auto gw = Call(admin_, "POST", "/v1/gateways", R"({"name":"gw1","vmsets":["my_vmset"]})");
   ASSERT_TRUE(gw.has_value());
   ASSERT_EQ(gw->first, 201);
   const std::string gateway = WriteBundle("gw1", gw->second["bundle"].get<std::string>());
