@@ -53,6 +53,7 @@ struct Server {
         {"stor", Role::kStorageAdmin, {}, "15", "", false, 0},
         {"aud", Role::kAuditor, {}, "16", "", false, 0}};
     GatewayRecord gw{"gw", "17", "", {"my_vmset"}, 0, false, 0};
+    gw.approved = {"my_vmset"};  // approved scope (rbac.h "two people"): fetches and pushes run
     VmSetRecord v{"my_vmset", "/nfs", 1, {}, "", 0};
     Status s = store->InTransaction([&](StoreTxn& txn) -> Status {
       for (auto& a : admins) CAFS_RETURN_IF_ERROR(PutRecord(txn, a));

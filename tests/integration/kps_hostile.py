@@ -263,6 +263,8 @@ class Suite:
         enroll("tenant", "/v1/admins",
                {"name": "alice", "role": "tenant-admin", "vmsets": ["my_vmset"]})
         enroll("gateway", "/v1/gateways", {"name": "gw1", "vmsets": ["my_vmset"]})
+        # Two people (docs/kps.md "Roles"): the tenant-admin approves the gateway's scope.
+        self.expect(200, "tenant", "POST", "/v1/gateways/gw1/approve", {"vmset": "my_vmset"})
         self.expect(201, "admin", "POST", "/v1/servers",
                     {"id": "755083456", "name": "esx-1", "addresses": ["127.0.0.1"]})
         self.expect(201, "admin", "POST", "/v1/vmsets",
