@@ -424,6 +424,10 @@ class Suite:
 
     def malformed_requests(self):
         big = b"a" * 65536
+
+        def post(path, body):
+            return (b"POST " + path.encode() + b" HTTP/1.1\r\nContent-Length: " +
+                    str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
         cases = [
             ("non-UTF-8 escaped path", b"GET /v1/vmsets/%ff%fe HTTP/1.1\r\n\r\n", {400}),
             ("non-UTF-8 escaped query", b"GET /v1/keys?vmset=%c3%28 HTTP/1.1\r\n\r\n", {400}),
@@ -463,6 +467,9 @@ class Suite:
             ("Expect other than 100-continue",
              b"POST /v1/vmsets HTTP/1.1\r\nExpect: 42\r\nContent-Length: 2\r\n\r\n{}", {417}),
             ("very long path", b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\n\r\n", {431}),
+            # Bodies the API refuses before parsing (issue 20 classes 1 and 2).
+            ("JSON nested 150,000 deep", post("/v1/vmsets", b"[" * 150000 + b"]" * 150000), {400}),
+            ("JSON body that is not UTF-8", post("/v1/vmsets", b'{"name":"a\xff\xfe"}'), {400}),
         ]
         for name, request, statuses in cases:
             line = self.raw_rest(request)
@@ -502,6 +509,24 @@ class Suite:
             except (OSError, ssl.SSLError):
                 pass
         self.check(f"{len(cases)} malformed KMIP messages")
+        # A Get whose Unique Identifier is not UTF-8 (issue 20 class 3): an error answer on a
+        # connection that goes on serving.
+        def ttlv(tag, typ, value):
+            pad = (8 - len(value) % 8) % 8
+            return tag.to_bytes(3, "big") + bytes([typ]) + len(value).to_bytes(4, "big") + \
+                value + b"\0" * pad
+        def integer(tag, v): return ttlv(tag, 0x02, v.to_bytes(4, "big"))
+        header = ttlv(0x420077, 0x01, ttlv(0x420069, 0x01, integer(0x42006A, 1) +
+                                            integer(0x42006B, 4)) + integer(0x42000D, 1))
+        item = ttlv(0x42000F, 0x01, ttlv(0x42005C, 0x05, (10).to_bytes(4, "big")) +
+                    ttlv(0x420079, 0x01, ttlv(0x420094, 0x07, b"\xff\xfe")))
+        with ctx.wrap_socket(self.tcp(self.k.kmip_port, "127.0.0.1", 5),
+                             server_hostname="127.0.0.1") as s:
+            s.sendall(ttlv(0x420078, 0x01, header + item))
+            reply = s.recv(8)
+            if reply[:3] != bytes.fromhex("42007b"):
+                fail(f"Get with a non-UTF-8 Unique Identifier: no Response Message ({reply!r})")
+        self.check("a Get with a non-UTF-8 Unique Identifier")
 
     # ---- the suites ---------------------------------------------------------------------
     def run(self):
