@@ -429,6 +429,13 @@ Result<Attr> Volume::MakeDir(const std::string& rel, std::uint32_t mode, std::ui
   if (::fstatat(dir.get(), comps.back().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     return Errno("stat", rel);
   }
+  // Exactly the caller's mode, as mkdir(2) gives it (permission and sticky bits, set-group-ID
+  // inherited from the parent): cafsd's own umask must not take bits away.
+  const mode_t want = static_cast<mode_t>(mode & 01777) | (st.st_mode & S_ISGID);
+  if ((st.st_mode & 07777) != want) {
+    if (::fchmodat(dir.get(), comps.back().c_str(), want, 0) != 0) return Errno("chmod", rel);
+    st.st_mode = (st.st_mode & ~static_cast<mode_t>(07777)) | want;
+  }
   return AttrFromStat(st);
 }
 
