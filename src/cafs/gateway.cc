@@ -460,18 +460,24 @@ Result<Attr> Gateway::GetAttrByHandle(const Caller& caller, FileHandle fh, std::
 Result<Attr> Gateway::SetAttrByHandle(const Caller& caller, FileHandle fh,
                                       const SetAttrRequest& req) {
   CAFS_ASSIGN_OR_RETURN(auto h, FindHandle(fh));
+  CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, "/" + h->ctx.rel, "setattr", true));
+  SetAttrRequest rest = req;
   if (req.size) {
-    CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, "/" + h->ctx.rel, "setattr", true));
     Status s = h->file->file().Truncate(*req.size);
     if (s.ok()) s = h->file->file().Sync();
     AuditOp(caller, ctx, "truncate", s);
     CAFS_RETURN_IF_ERROR(s);
-    SetAttrRequest rest = req;
     rest.size.reset();
     if (!rest.mtime) rest.mtime = timespec{0, UTIME_NOW};
+  }
+  // Through the open file, not its old name: after a rename or an unlink (ftruncate, fchmod
+  // of an open, unlinked file) the name may be gone or belong to another file.
+  auto attr = volume_->SetAttrOf(*h->file, rest);
+  if (!attr.ok() && attr.status().code() == Status::Code::kNotSupported) {
     return SetAttr(caller, "/" + h->ctx.rel, rest);
   }
-  return SetAttr(caller, "/" + h->ctx.rel, req);
+  AuditOp(caller, ctx, "setattr", attr.status());
+  return attr;
 }
 
 Result<FsStats> Gateway::StatFs(const Caller&) { return volume_->StatFs(); }
