@@ -273,6 +273,19 @@ Result<Attr> Gateway::MakeDir(const Caller& caller, std::string_view path, std::
   return attr;
 }
 
+Status Gateway::MakeVmSetDir(const Caller& caller, std::string_view path) {
+  CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, path, "mkdir", true));
+  if (!ctx.governed() || ctx.depth != options_.position) {
+    return Status::InvalidArgument(std::string(path) + " is not a VM set directory");
+  }
+  constexpr std::uint32_t kVmSetDirMode = 0755;
+  auto attr = volume_->MakeDir(ctx.rel, kVmSetDirMode, caller.uid, caller.gid);
+  if (!attr.ok() && attr.status().code() == Status::Code::kAlreadyExists) return Status::OK();
+  AuditOp(caller, ctx, "mkdir", attr.status());
+  if (attr.ok()) CAFS_LOG_INFO("made the directory of VM set {} (/{})", ctx.vmset, ctx.rel);
+  return attr.status();
+}
+
 Status Gateway::RemoveDir(const Caller& caller, std::string_view path) {
   CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, path, "rmdir", true));
   Status s = volume_->RemoveDir(ctx.rel);

@@ -122,6 +122,13 @@ class Gateway {
   // Directories, links.
   Result<Attr> MakeDir(const Caller& caller, std::string_view path, std::uint32_t mode);
   Status RemoveDir(const Caller& caller, std::string_view path);
+  // The directory of a configured VM set, made on demand (a hypervisor mounts a new, empty
+  // datastore before it writes): `path` names a VM set directory (at GatewayOptions::position);
+  // when it does not exist and the VM set is known to the key server and `caller` may
+  // access it, it is made with mode 0755, owned by the caller, and audited as "mkdir". OK if
+  // it exists. NotFound for a VM set the key server does not know, InvalidArgument for a
+  // path that is not at VM set level, PermissionDenied as the policy says.
+  Status MakeVmSetDir(const Caller& caller, std::string_view path);
   Result<Attr> Symlink(const Caller& caller, std::string_view target, std::string_view path);
   Result<std::string> ReadLink(const Caller& caller, std::string_view path);
   // Always NotSupported (ENOTSUP): a pool file has one name.

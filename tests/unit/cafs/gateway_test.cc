@@ -453,6 +453,26 @@ TEST_F(GatewayTest, LookupOfAMissingNameIsNotAnError) {
   EXPECT_EQ(creates, 5);
 }
 
+// Issue 17 item 7: a configured VM set's directory is made on demand (NFS MOUNT); an unknown
+// VM set, a path below VM set level and an unlisted server are refused.
+TEST_F(GatewayTest, MakeVmSetDirOnlyForConfiguredVmSets) {
+  Caller user{kServer, 1000, 1000};
+  if (::geteuid() != 0) user = caller_;
+  ASSERT_TRUE(gw_->MakeVmSetDir(user, "/my_vmset").ok());
+  auto attr = gw_->GetAttr(caller_, "/my_vmset");
+  ASSERT_TRUE(attr.ok());
+  EXPECT_EQ(attr->type, FileType::kDirectory);
+  EXPECT_EQ(attr->mode, 0755u);
+  EXPECT_EQ(attr->uid, user.uid);
+  EXPECT_TRUE(gw_->MakeVmSetDir(user, "/my_vmset").ok());  // exists: fine
+  EXPECT_TRUE(gw_->MakeVmSetDir(caller_, "/unknown_vmset").IsNotFound());
+  EXPECT_FALSE(fs::exists(root_ / "backing/unknown_vmset"));
+  EXPECT_EQ(gw_->MakeVmSetDir(caller_, "/my_vmset/vm1").code(), Status::Code::kInvalidArgument);
+  EXPECT_FALSE(fs::exists(root_ / "backing/my_vmset/vm1"));
+  EXPECT_EQ(gw_->MakeVmSetDir(Caller{"10.9.9.9", 0, 0}, "/my_vmset").code(),
+            Status::Code::kPermissionDenied);
+}
+
 TEST_F(GatewayTest, MissingPoolIsAClearError) {
   ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
   ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1", 0755).ok());
