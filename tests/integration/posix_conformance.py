@@ -101,32 +101,28 @@ class Ctx:
 # ---- the table ------------------------------------------------------------------------------
 # Each case: (id, function(ctx)). Ids are what docs/posix.md lists.
 
-def mkdir_modes(c):
+def under_umasks(c, op, name, modes, make):
+    """`make(path, mode)` of every mode under umasks 022, 000 and 077, with the result's
+    attributes."""
     for umask in (0o022, 0o000, 0o077):
         old = os.umask(umask)
         try:
-            for mode in (0o777, 0o755, 0o700, 0o1777, 0o555, 0o2775):
-                d = c.p("d%o_%o" % (umask, mode))
-                c.see("mkdir %o umask %o" % (mode, umask), err(os.mkdir, d, mode))
-                c.see("attrs", attrs(d))
+            for mode in modes:
+                path = c.p("%s%o_%o" % (name, umask, mode))
+                c.see("%s %o umask %o" % (op, mode, umask), err(make, path, mode))
+                c.see("attrs", attrs(path))
         finally:
             os.umask(old)
+
+
+def mkdir_modes(c):
+    under_umasks(c, "mkdir", "d", (0o777, 0o755, 0o700, 0o1777, 0o555, 0o2775), os.mkdir)
 
 
 def create_modes(c):
-    for umask in (0o022, 0o000, 0o077):
-        old = os.umask(umask)
-        try:
-            for mode in (0o666, 0o644, 0o640, 0o600, 0o777, 0o400):
-                f = c.p("f%o_%o" % (umask, mode))
-                try:
-                    os.close(os.open(f, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode))
-                    c.see("create %o umask %o" % (mode, umask), 0)
-                except OSError as e:
-                    c.see("create %o umask %o" % (mode, umask), e.errno)
-                c.see("attrs", attrs(f))
-        finally:
-            os.umask(old)
+    under_umasks(c, "create", "f", (0o666, 0o644, 0o640, 0o600, 0o777, 0o400),
+                 lambda path, mode: os.close(
+                     os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)))
 
 
 def create_exclusive(c):

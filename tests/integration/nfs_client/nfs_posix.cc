@@ -23,6 +23,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "check_counter.h"
 #include "nfs3_client.h"
 
 namespace cafs::nfs_test {
@@ -38,7 +39,7 @@ Nfs3Client::SetAttrs Mode(std::uint32_t mode) {
   return a;
 }
 
-class Posix {
+class Posix : private CheckCounter {
  public:
   Posix(std::string host, int nfs_port, int mount_port)
       : host_(std::move(host)), nfs_port_(nfs_port), mount_port_(mount_port) {}
@@ -61,8 +62,7 @@ class Posix {
     Mount(root.fh);
     Permissions();
     RootSquash(vmset.fh);
-    std::printf(failures_ == 0 ? "posix: %d checks passed\n" : "FAILED (%d checks)\n", checks_);
-    return failures_ == 0;
+    return Summary("posix");
   }
 
  private:
@@ -208,22 +208,6 @@ class Posix {
     return a;
   }
 
-  bool Fail(const std::string& what) {
-    std::printf("FAIL %s\nFAILED\n", what.c_str());
-    ++failures_;
-    return false;
-  }
-  void Check(bool ok, const std::string& what) {
-    ++checks_;
-    if (!ok) {
-      ++failures_;
-      std::printf("FAIL %s\n", what.c_str());
-    }
-  }
-  void Expect(const std::string& what, int got, int want) {
-    Check(got == want, what + ": " + NfsStatusName(got) + ", want " + NfsStatusName(want));
-  }
-
   const std::string host_;
   const int nfs_port_;
   const int mount_port_;
@@ -232,8 +216,6 @@ class Posix {
   MountClient mount_{mount_rpc_};
   Nfs3Client nfs_{nfs_rpc_};
   std::string work_;
-  int checks_ = 0;
-  int failures_ = 0;
 };
 
 }  // namespace
