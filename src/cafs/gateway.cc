@@ -157,6 +157,13 @@ void Gateway::AuditOp(const Caller& caller, const Context& ctx, std::string_view
   if (data_error) CAFS_LOG_ERROR("{} of /{}: {}", op, ctx.rel, outcome.ToString());
 }
 
+std::uint32_t Gateway::GroupFor(const Caller& caller, const Context& ctx) const {
+  const auto slash = ctx.rel.rfind('/');
+  const std::string parent = slash == std::string::npos ? std::string() : ctx.rel.substr(0, slash);
+  auto dir = volume_->GetAttr(parent, KeysOf(ctx));
+  return dir.ok() && (dir->mode & S_ISGID) != 0 ? dir->gid : caller.gid;
+}
+
 KeyLookup Gateway::KeysOf(const Context& ctx) const {
   std::shared_ptr<const CachedVmSet> vs = ctx.vs;
   return [vs](const Uuid& key, std::uint32_t version) -> Result<const SecureBuffer*> {
@@ -268,7 +275,7 @@ Result<std::vector<DirEntry>> Gateway::ReadDir(const Caller& caller, std::string
 
 Result<Attr> Gateway::MakeDir(const Caller& caller, std::string_view path, std::uint32_t mode) {
   CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, path, "mkdir", true));
-  auto attr = volume_->MakeDir(ctx.rel, mode, caller.uid, caller.gid);
+  auto attr = volume_->MakeDir(ctx.rel, mode, caller.uid, GroupFor(caller, ctx));
   AuditOp(caller, ctx, "mkdir", attr.status());
   return attr;
 }
@@ -279,7 +286,7 @@ Status Gateway::MakeVmSetDir(const Caller& caller, std::string_view path) {
     return Status::InvalidArgument(std::string(path) + " is not a VM set directory");
   }
   constexpr std::uint32_t kVmSetDirMode = 0755;
-  auto attr = volume_->MakeDir(ctx.rel, kVmSetDirMode, caller.uid, caller.gid);
+  auto attr = volume_->MakeDir(ctx.rel, kVmSetDirMode, caller.uid, GroupFor(caller, ctx));
   if (!attr.ok() && attr.status().code() == Status::Code::kAlreadyExists) return Status::OK();
   AuditOp(caller, ctx, "mkdir", attr.status());
   if (attr.ok()) CAFS_LOG_INFO("made the directory of VM set {} (/{})", ctx.vmset, ctx.rel);
@@ -298,7 +305,7 @@ Result<Attr> Gateway::Symlink(const Caller& caller, std::string_view target,
                               std::string_view path) {
   CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, path, "symlink", true));
   if (!ctx.governed()) return Status::PermissionDenied("entries above VM set level are VM sets");
-  auto attr = volume_->Symlink(std::string(target), ctx.rel, caller.uid, caller.gid);
+  auto attr = volume_->Symlink(std::string(target), ctx.rel, caller.uid, GroupFor(caller, ctx));
   AuditOp(caller, ctx, "symlink", attr.status());
   return attr;
 }
@@ -355,7 +362,7 @@ Result<OpenResult> Gateway::Create(const Caller& caller, std::string_view path, 
     AuditOp(caller, ctx, "create", placement.status());
     return placement.status();
   }
-  auto file = volume_->CreateFile(ctx.rel, mode, caller.uid, caller.gid, *placement);
+  auto file = volume_->CreateFile(ctx.rel, mode, caller.uid, GroupFor(caller, ctx), *placement);
   AuditOp(caller, ctx, "create", file.status());
   if (!file.ok()) return file.status();
   auto state = std::make_shared<HandleState>();

@@ -70,7 +70,7 @@ namespace cafs::core {
 struct Caller {
   std::string server_id;
   std::uint32_t uid = 0;  // owner given to created entries
-  std::uint32_t gid = 0;
+  std::uint32_t gid = 0;  // their group, unless the directory is set-group-ID
 };
 
 using FileHandle = std::uint64_t;
@@ -201,6 +201,9 @@ class Gateway {
                const Status& outcome);
   void Append(audit::AuditRecord record);
   KeyLookup KeysOf(const Context& ctx) const;
+  // The group of a new entry: the caller's, or its directory's when that directory is
+  // set-group-ID (as mkdir(2), open(2) and symlink(2) give it on Linux).
+  std::uint32_t GroupFor(const Caller& caller, const Context& ctx) const;
   Result<Placement> PlacementFor(const Context& ctx) const;
   FileHandle AddHandle(std::shared_ptr<HandleState> state);
   // Sets the mtime of a file written through `h` (through its open descriptor when it can).

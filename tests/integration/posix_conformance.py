@@ -292,6 +292,18 @@ def permissions_nobody(c):
     c.see("mkdir in root's dir", as_nobody(lambda: os.mkdir(c.p("rootdir", "d"))))
 
 
+def setgid_dirs(c):
+    d = c.p("sgid")
+    os.mkdir(d, 0o755)
+    os.chown(d, 0, NOBODY)
+    os.chmod(d, 0o2775)
+    c.see("dir", attrs(d))
+    write_file(os.path.join(d, c.prefix + "f1"), b"x", 0o644)
+    c.see("file in setgid dir", attrs(os.path.join(d, c.prefix + "f1")))
+    os.mkdir(os.path.join(d, "sub"), 0o755)
+    c.see("dir in setgid dir", attrs(os.path.join(d, "sub")))
+
+
 def hard_links(c):
     write_file(c.p("f1"), b"data")
     c.see("link", err(os.link, c.p("f1"), c.p("f2")))
@@ -321,6 +333,7 @@ CASES = [
     ("dir-links", dir_links),
     ("open-unlinked", open_unlinked),
     ("permissions-nobody", permissions_nobody),
+    ("setgid-dirs", setgid_dirs),
     ("hard-links", hard_links),
     ("special-files", special_files),
     ("long-names", long_names),
