@@ -189,8 +189,9 @@ class Nfs3Program::Procs {
 
   // The caller as the mode and owner checks see it (after the export's squash).
   static core::Identity Who(const Request& r) { return {r.caller.uid, r.caller.gid, r.gids}; }
-  // knfsd's mode and owner check of `want` on the entry at `path` (docs/posix.md "Permission
-  // checks over NFS"); an entry whose attributes cannot be read is left to the gateway.
+  // knfsd's mode and owner check of `want` (core::kMay*) on an entry with attributes `a`
+  // (docs/nfs.md "Permission checks"); an entry whose attributes could not be read is left
+  // to the gateway, which answers for it.
   Status MayAccess(Request& r, const std::optional<core::Attr>& a, unsigned want,
                    bool owner_override = false) {
     return a ? core::CheckAccess(Who(r), *a, want, owner_override) : Status::OK();
@@ -268,9 +269,10 @@ class Nfs3Program::Procs {
     if (!Done(r.in)) return AcceptStat::kGarbageArgs;
     auto dir = Resolve(r, fh);
     if (!dir.ok()) return Fail(r, dir.status());
-    if (Status may = MayAccess(r, AttrOf(r, *dir), core::kMayExec); !may.ok()) {
+    const auto dir_attr = AttrOf(r, *dir);  // a lookup does not change it
+    if (Status may = MayAccess(r, dir_attr, core::kMayExec); !may.ok()) {
       Status3(r, may);
-      PostOp(r, AttrOf(r, *dir));
+      PostOp(r, dir_attr);
       return AcceptStat::kSuccess;
     }
     std::string child;
@@ -282,7 +284,7 @@ class Nfs3Program::Procs {
       Status ok = gw_.CheckName(name);
       if (!ok.ok()) {
         Status3(r, ok);
-        PostOp(r, AttrOf(r, *dir));
+        PostOp(r, dir_attr);
         return AcceptStat::kSuccess;
       }
       child = Join(*dir, name);
@@ -291,13 +293,13 @@ class Nfs3Program::Procs {
     Result<Bytes> handle = attr.ok() ? gw_.HandleOf(child) : Result<Bytes>(attr.status());
     if (!handle.ok()) {
       Status3(r, handle.status());
-      PostOp(r, AttrOf(r, *dir));
+      PostOp(r, dir_attr);
       return AcceptStat::kSuccess;
     }
     Status3(r, Nfs3Status::kOk);
     EncodeFh(r.out, *handle);
     PostOp(r, *attr);
-    PostOp(r, AttrOf(r, *dir));
+    PostOp(r, dir_attr);
     return AcceptStat::kSuccess;
   }
 
