@@ -256,6 +256,14 @@ def open_unlinked(c):
         c.see("read", os.pread(fd, 10, 2995))
         os.write(fd, b"more")
         c.see("fstat after write", os.fstat(fd).st_size)
+        c.see("fchmod", err(os.fchmod, fd, 0o600))
+        c.see("fchown", err(os.fchown, fd, NOBODY, NOBODY))
+        c.see("futimens", err(lambda: os.utime(fd, ns=(7_000_000_001, 8_000_000_002))))
+        st = os.fstat(fd)
+        c.see("fstat after f*", (oct(st.st_mode), st.st_uid, st.st_gid, st.st_nlink,
+                                 st.st_mtime_ns))
+        c.see("ftruncate", err(os.ftruncate, fd, 10))
+        c.see("size", os.fstat(fd).st_size)
         c.see("name gone", attrs(f))
     finally:
         os.close(fd)

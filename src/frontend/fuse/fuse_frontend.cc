@@ -156,10 +156,13 @@ struct FuseFrontend::Ops {
     Result<core::Attr> out = Status::Internal("unset");
     if (fi != nullptr) {
       out = self.gateway_->SetAttrByHandle(CallerOf(req), fi->fh, r);
-    } else {
-      auto path = PathOf(req, ino);
-      if (!path.ok()) return ReplyErr(req, path.status());
+    } else if (auto path = PathOf(req, ino); path.ok()) {
       out = self.gateway_->SetAttr(CallerOf(req), *path, r);
+    } else if (auto open = self.inodes_.AnyOpen(ino)) {
+      // fchmod/fchown/futimens of an open, unlinked file (the kernel sends no handle).
+      out = self.gateway_->SetAttrByHandle(CallerOf(req), *open, r);
+    } else {
+      return ReplyErr(req, path.status());
     }
     if (!out.ok()) return ReplyErr(req, out.status());
     struct stat st = ToStat(*out, ino);
