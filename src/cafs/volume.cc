@@ -429,6 +429,13 @@ Result<Attr> Volume::MakeDir(const std::string& rel, std::uint32_t mode, std::ui
   if (::fstatat(dir.get(), comps.back().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     return Errno("stat", rel);
   }
+  // Exactly the caller's mode, as mkdir(2) gives it (permission and sticky bits, set-group-ID
+  // inherited from the parent): cafsd's own umask must not take bits away.
+  const mode_t want = static_cast<mode_t>(mode & 01777) | (st.st_mode & S_ISGID);
+  if ((st.st_mode & 07777) != want) {
+    if (::fchmodat(dir.get(), comps.back().c_str(), want, 0) != 0) return Errno("chmod", rel);
+    st.st_mode = (st.st_mode & ~static_cast<mode_t>(07777)) | want;
+  }
   return AttrFromStat(st);
 }
 
@@ -772,6 +779,32 @@ Result<Attr> Volume::AttrOf(OpenFile& file) {
   a.size = file.file().Size();
   a.allocated = (a.size + 4095) / 4096 * 4096;
   return a;
+}
+
+Result<Attr> Volume::SetAttrOf(OpenFile& file, const SetAttrRequest& req) {
+  const int fd = file.redirector_fd();
+  if (fd < 0) return Status::NotSupported("no redirector descriptor");
+  // O_PATH descriptors: chmod and utimensat through the /proc magic link, chown by AT_EMPTY_PATH.
+  const std::string link = "/proc/self/fd/" + std::to_string(fd);
+  if (req.mode && ::chmod(link.c_str(), static_cast<mode_t>(*req.mode & 07777)) != 0) {
+    return Status::FromErrno(errno, "chmod of an open file");
+  }
+  if (req.uid || req.gid) {
+    const uid_t uid = req.uid ? *req.uid : static_cast<uid_t>(-1);
+    const gid_t gid = req.gid ? *req.gid : static_cast<gid_t>(-1);
+    if (::fchownat(fd, "", uid, gid, AT_EMPTY_PATH) != 0) {
+      return Status::FromErrno(errno, "chown of an open file");
+    }
+  }
+  if (req.atime || req.mtime) {
+    struct timespec times[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
+    if (req.atime) times[0] = *req.atime;
+    if (req.mtime) times[1] = *req.mtime;
+    if (::utimensat(AT_FDCWD, link.c_str(), times, 0) != 0) {
+      return Status::FromErrno(errno, "utimens of an open file");
+    }
+  }
+  return AttrOf(file);
 }
 
 Status Volume::Touch(const std::string& rel) {
