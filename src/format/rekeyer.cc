@@ -1,0 +1,186 @@
+#include "format/rekeyer.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <string>
+
+#include "format/rekey_journal.h"
+
+namespace cafs::format {
+
+namespace {
+
+bool IsHole(const std::uint8_t* p, std::size_t n) {
+  return std::all_of(p, p + n, [](std::uint8_t b) { return b == 0; });
+}
+
+}  // namespace
+
+Rekeyer::Rekeyer(EncryptedFile& file, Options options) : file_(file), options_(options) {}
+
+Result<std::unique_ptr<Rekeyer>> Rekeyer::Start(EncryptedFile& file, const Uuid& target_key_guid,
+                                                std::uint32_t target_key_version,
+                                                const SecureBuffer& target_dek,
+                                                Options options) {
+  if (options.hotzone_sectors == 0 || options.hotzone_sectors > kMaxHotzoneSectors) {
+    return Status::InvalidArgument("rekey hotzone must be 1..384 sectors");
+  }
+  const std::string& path = file.file_->path();
+  if (file.read_only_) return Status::FailedPrecondition(path + ": opened read-only");
+  if (file.watermark_.load() == EncryptedFile::kAllSectorsTarget) {
+    return Status::FailedPrecondition(path + ": a rekey finished on this open file; reopen it");
+  }
+  Header h = file.header();
+  if (h.rekey.state == kRekeyInProgress) {
+    if (h.rekey.target_key_guid != target_key_guid ||
+        h.rekey.target_key_version != target_key_version) {
+      return Status::FailedPrecondition(
+          path + ": a rekey to key " + h.rekey.target_key_guid.ToString() + " version " +
+          std::to_string(h.rekey.target_key_version) + " is in progress");
+    }
+    CAFS_RETURN_IF_ERROR(file.InstallTarget(target_dek, &h.rekey.target_key_check, nullptr));
+    return std::unique_ptr<Rekeyer>(new Rekeyer(file, options));
+  }
+  if (h.key_guid == target_key_guid && h.key_version == target_key_version) {
+    return Status::InvalidArgument(path + ": the rekey target is the file's own key");
+  }
+  std::array<std::uint8_t, kKeyCheckSize> check{};
+  CAFS_RETURN_IF_ERROR(file.InstallTarget(target_dek, nullptr, &check));
+  std::lock_guard lock(file.header_mu_);
+  if (file.header_.version == kFormatVersion1 || file.header_.upgrade_incomplete) {
+    CAFS_RETURN_IF_ERROR(file.UpgradeLocked());
+  }
+  const RekeyState previous = file.header_.rekey;
+  file.header_.rekey.state = kRekeyInProgress;
+  file.header_.rekey.target_key_guid = target_key_guid;
+  file.header_.rekey.target_key_version = target_key_version;
+  file.header_.rekey.target_key_check = check;
+  Status s = file.WriteHeaderTailLocked();
+  if (s.ok()) s = file.file_->Sync();
+  if (!s.ok()) {
+    file.header_.rekey = previous;
+    return s;
+  }
+  return std::unique_ptr<Rekeyer>(new Rekeyer(file, options));
+}
+
+Rekeyer::Progress Rekeyer::progress() const {
+  Progress p;
+  const std::uint64_t ss = file_.sector_size_;
+  p.bytes_total = file_.SectorCount() * ss;
+  const std::uint64_t w = file_.watermark_.load(std::memory_order_acquire);
+  p.finished = w == EncryptedFile::kAllSectorsTarget;
+  p.bytes_done = p.finished ? p.bytes_total : std::min(p.bytes_total, w * ss);
+  return p;
+}
+
+Result<Rekeyer::Progress> Rekeyer::Step() {
+  std::lock_guard step(mu_);
+  if (file_.watermark_.load() == EncryptedFile::kAllSectorsTarget) return progress();
+  std::uint64_t w = 0;
+  std::uint32_t active = 0;
+  {
+    std::lock_guard lock(file_.header_mu_);
+    if (file_.header_.rekey.state != kRekeyInProgress) {
+      return Status::FailedPrecondition(file_.file_->path() + ": no rekey in progress");
+    }
+    w = file_.header_.rekey.watermark_sector;
+    active = file_.header_.rekey.hotzone_sectors;
+  }
+  if (active > 0) {
+    // A previous step failed after its journal became durable: finish that hotzone first.
+    auto guard = file_.ranges_.Lock(w, w + active - 1, RangeLock::Mode::kExclusive);
+    CAFS_RETURN_IF_ERROR(file_.RollForwardHotzone());
+    return progress();
+  }
+  if (w < file_.SectorCount()) {
+    CAFS_RETURN_IF_ERROR(RekeyHotzone(w));
+    return progress();
+  }
+  bool finished = false;
+  CAFS_RETURN_IF_ERROR(Finish(&finished));
+  return progress();
+}
+
+Status Rekeyer::RekeyHotzone(std::uint64_t w) {
+  const std::size_t ss = file_.sector_size_;
+  auto guard = file_.ranges_.Lock(w, w + options_.hotzone_sectors - 1, RangeLock::Mode::kExclusive);
+  // The size may have changed before the lock (Truncate): size the hotzone now.
+  const std::uint64_t end = file_.SectorCount();
+  if (end <= w) return Status::OK();  // the next Step switches the key
+  const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(options_.hotzone_sectors, end - w));
+  data_.resize(n * ss);
+  entries_.assign(n * kJournalEntrySize, 0);
+  // 1. Read and re-encrypt in memory (runs of non-hole sectors; holes stay holes).
+  CAFS_ASSIGN_OR_RETURN(std::size_t got, file_.file_->ReadAt(file_.SectorOffset(w), data_));
+  if (got < data_.size()) std::memset(data_.data() + got, 0, data_.size() - got);
+  std::size_t i = 0;
+  while (i < n) {
+    if (IsHole(data_.data() + i * ss, ss)) {
+      ++i;
+      continue;
+    }
+    std::size_t j = i + 1;
+    while (j < n && !IsHole(data_.data() + j * ss, ss)) ++j;
+    MutableByteView run(data_.data() + i * ss, (j - i) * ss);
+    CAFS_RETURN_IF_ERROR(file_.cipher_->Decrypt(w + i, run, run));
+    CAFS_RETURN_IF_ERROR(file_.target_cipher_->Encrypt(w + i, run, run));
+    for (std::size_t k = i; k < j; ++k) {
+      const ByteView sector(data_.data() + k * ss, ss);
+      if (file_.cipher_->id() != crypto::CipherId::kNone && IsHole(sector.data(), ss)) {
+        return Status::Internal("ciphertext sector is all zeros; refusing to write a hole");
+      }
+      CAFS_ASSIGN_OR_RETURN(JournalEntry e, EntryForCiphertext(sector));
+      std::memcpy(entries_.data() + k * kJournalEntrySize, e.data(), e.size());
+    }
+    i = j;
+  }
+  // 2-3. Journal entries (inactive until the tail names them), then everything durable.
+  CAFS_RETURN_IF_ERROR(file_.file_->WriteAt(layout2::kJournal, entries_));
+  CAFS_RETURN_IF_ERROR(file_.file_->Sync());
+  // 4-5. Activate the journal: n and its digest in the tail.
+  {
+    std::lock_guard lock(file_.header_mu_);
+    const RekeyState previous = file_.header_.rekey;
+    file_.header_.rekey.hotzone_sectors = static_cast<std::uint32_t>(n);
+    file_.header_.rekey.journal_digest = DigestJournal(entries_);
+    Status s = file_.WriteHeaderTailLocked();
+    if (s.ok()) s = file_.file_->Sync();
+    if (!s.ok()) {
+      file_.header_.rekey = previous;
+      return s;
+    }
+  }
+  // From here until the commit, reads of the hotzone decide per entry (a failure below leaves
+  // the range readable and the next Step rolls it forward).
+  file_.ActivateHotzone(w, entries_);
+  // 6-7. The target-key ciphertext of every non-hole sector.
+  i = 0;
+  while (i < n) {
+    if (IsHole(entries_.data() + i * kJournalEntrySize, kJournalEntrySize)) {
+      ++i;
+      continue;
+    }
+    std::size_t j = i + 1;
+    while (j < n && !IsHole(entries_.data() + j * kJournalEntrySize, kJournalEntrySize)) ++j;
+    CAFS_RETURN_IF_ERROR(file_.file_->WriteAt(file_.SectorOffset(w + i),
+                                              ByteView(data_.data() + i * ss, (j - i) * ss)));
+    i = j;
+  }
+  CAFS_RETURN_IF_ERROR(file_.file_->Sync());
+  // 8-9. Advance the watermark.
+  return file_.CommitWatermark(w + n);
+}
+
+Status Rekeyer::Finish(bool* finished) {
+  const std::uint64_t w = file_.watermark_.load(std::memory_order_acquire);
+  auto guard =
+      file_.ranges_.Lock(w, std::numeric_limits<std::uint64_t>::max(), RangeLock::Mode::kExclusive);
+  if (file_.SectorCount() > w) return Status::OK();  // the file grew: more steps
+  CAFS_RETURN_IF_ERROR(file_.SwitchToTargetKey());
+  *finished = true;
+  return Status::OK();
+}
+
+}  // namespace cafs::format
