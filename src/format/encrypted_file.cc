@@ -79,6 +79,8 @@ Result<std::unique_ptr<EncryptedFile>> EncryptedFile::Create(std::unique_ptr<env
   h.policy_guid = params.policy_guid;
   h.key_guid = params.key_guid;
   h.key_version = params.key_version;
+  h.creation_key_guid = params.key_guid;
+  h.creation_key_version = params.key_version;
   h.kps_locator = params.kps_locator;
   CAFS_RETURN_IF_ERROR(crypto::RandomBytes(h.file_nonce));
   CAFS_RETURN_IF_ERROR(ValidateHeader(h));
@@ -409,7 +411,6 @@ Status EncryptedFile::WriteHeaderTailLocked() {
 Status EncryptedFile::InstallTarget(const SecureBuffer& dek,
                                     const std::array<std::uint8_t, kKeyCheckSize>* check,
                                     std::array<std::uint8_t, kKeyCheckSize>* check_out) {
-  if (target_cipher_ != nullptr) return Status::OK();
   std::array<std::uint8_t, kFileNonceSize> nonce{};
   {
     std::lock_guard lock(header_mu_);
@@ -419,6 +420,7 @@ Status EncryptedFile::InstallTarget(const SecureBuffer& dek,
   if (check != nullptr && !crypto::ConstantTimeEquals(keys.key_check, *check)) {
     return Status::AuthFailed("rekey target DEK does not match the header's target key check");
   }
+  if (target_cipher_ != nullptr) return Status::OK();  // installed at Open (same check)
   CAFS_ASSIGN_OR_RETURN(target_cipher_, crypto::SectorCipher::Create(
                                             cipher_->id(), keys.data_key.view(), sector_size_));
   std::lock_guard lock(header_mu_);

@@ -45,6 +45,10 @@ Result<std::unique_ptr<Rekeyer>> Rekeyer::Start(EncryptedFile& file, const Uuid&
   if (h.key_guid == target_key_guid && h.key_version == target_key_version) {
     return Status::InvalidArgument(path + ": the rekey target is the file's own key");
   }
+  if (file.target_cipher_ != nullptr) {
+    return Status::FailedPrecondition(path + ": an earlier rekey start failed on this open file; "
+                                      "reopen it");
+  }
   std::array<std::uint8_t, kKeyCheckSize> check{};
   CAFS_RETURN_IF_ERROR(file.InstallTarget(target_dek, nullptr, &check));
   std::lock_guard lock(file.header_mu_);

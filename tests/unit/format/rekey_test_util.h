@@ -1,0 +1,53 @@
+// Helpers for rekey tests: version 1 pool files (written with the codec, as builds before
+// format version 2 wrote them), and opening a pool file with the keys its header names.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "env/env.h"
+#include "format/encrypted_file.h"
+#include "format/file_keys.h"
+#include "format/header_codec.h"
+#include "unit/format/test_util.h"
+
+namespace cafs::format::testing {
+
+// Creates `path` as an empty version 1 pool file (what Create wrote before version 2) and
+// opens it writable.
+inline std::unique_ptr<EncryptedFile> CreateV1File(env::Env& env, const std::string& path,
+                                                   const CreateParams& p, const SecureBuffer& dek) {
+  Header h;
+  h.version = kFormatVersion1;
+  h.cipher = p.cipher;
+  h.sector_size = p.sector_size;
+  h.file_guid = Uuid::Random();
+  h.vm_set_id = p.vm_set_id;
+  h.policy_guid = p.policy_guid;
+  h.key_guid = p.key_guid;
+  h.key_version = p.key_version;
+  h.creation_key_guid = p.key_guid;
+  h.creation_key_version = p.key_version;
+  h.kps_locator = p.kps_locator;
+  for (std::size_t i = 0; i < h.file_nonce.size(); ++i) {
+    h.file_nonce[i] = static_cast<std::uint8_t>(0x50 + i);
+  }
+  auto keys = Must(DeriveFileKeys(dek, h.cipher, h.file_nonce));
+  std::vector<std::uint8_t> bytes(kHeaderSize);
+  EXPECT_TRUE(EncodeHeader(h, keys.mac_key.view(), bytes).ok());
+  auto file = Must(env.OpenFile(path, env::OpenOptions::CreateNew()));
+  EXPECT_TRUE(file->WriteAt(0, bytes).ok());
+  EXPECT_TRUE(file->Sync().ok());
+  return Must(EncryptedFile::Open(std::move(file), dek));
+}
+
+// The header of a pool file, unauthenticated (to learn which keys it names).
+inline Header PeekHeader(env::Env& env, const std::string& path) {
+  auto file = Must(env.OpenFile(path, env::OpenOptions::ReadOnly()));
+  std::vector<std::uint8_t> bytes(kHeaderSize);
+  EXPECT_EQ(*file->ReadAt(0, bytes), kHeaderSize);
+  return Must(ParseHeaderUnverified(bytes));
+}
+
+}  // namespace cafs::format::testing
