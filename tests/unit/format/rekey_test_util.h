@@ -42,6 +42,14 @@ inline std::unique_ptr<EncryptedFile> CreateV1File(env::Env& env, const std::str
   return Must(EncryptedFile::Open(std::move(file), dek));
 }
 
+// cipher, sector size, format version of the file before the rekey
+using RekeyParam = std::tuple<crypto::CipherId, std::uint32_t, std::uint16_t>;
+
+inline std::string RekeyParamName(const ::testing::TestParamInfo<RekeyParam>& param_info) {
+  return ParamName({std::get<0>(param_info.param), std::get<1>(param_info.param)}) + "_v" +
+         std::to_string(std::get<2>(param_info.param));
+}
+
 // The header of a pool file, unauthenticated (to learn which keys it names).
 inline Header PeekHeader(env::Env& env, const std::string& path) {
   auto file = Must(env.OpenFile(path, env::OpenOptions::ReadOnly()));

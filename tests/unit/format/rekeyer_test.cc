@@ -20,13 +20,7 @@ namespace cafs::format {
 namespace {
 
 using Bytes = std::vector<std::uint8_t>;
-// cipher, sector size, format version of the file before the rekey
-using RekeyParam = std::tuple<crypto::CipherId, std::uint32_t, std::uint16_t>;
-
-std::string RekeyParamName(const ::testing::TestParamInfo<RekeyParam>& info) {
-  return testing::ParamName({std::get<0>(info.param), std::get<1>(info.param)}) + "_v" +
-         std::to_string(std::get<2>(info.param));
-}
+using testing::RekeyParam;
 
 Bytes RandomBytes(std::mt19937_64& rng, std::size_t n) {
   Bytes v(n);
@@ -223,7 +217,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Combine(::testing::ValuesIn(testing::AllCiphers()),
                        ::testing::Values(std::uint32_t{512}, std::uint32_t{4096}),
                        ::testing::Values(kFormatVersion1, kFormatVersion2)),
-    RekeyParamName);
+    testing::RekeyParamName);
 
 // Real threads on a real file: foreground writers and readers verify their data while the
 // rekeyer runs with small hotzones, one writer extends the file meanwhile.
