@@ -43,7 +43,8 @@ T Must(cafs::Result<T> r, const char* what) {
 
 SecureBuffer Dek(std::uint8_t seed) {
   SecureBuffer dek(64);
-  for (std::size_t i = 0; i < dek.size(); ++i) dek.data()[i] = static_cast<std::uint8_t>(seed + 3 * i);
+  for (std::size_t i = 0; i < dek.size(); ++i)
+    dek.data()[i] = static_cast<std::uint8_t>(seed + 3 * i);
   return dek;
 }
 
@@ -54,8 +55,8 @@ double RawPass(cafs::env::File& file, const SecureBuffer& dek, std::uint32_t sec
   Must(file.ReadAt(0, header), "read header");
   std::array<std::uint8_t, cafs::format::kFileNonceSize> nonce{};
   std::memcpy(nonce.data(), header.data() + cafs::format::layout::kFileNonce, nonce.size());
-  auto keys = Must(cafs::format::DeriveFileKeys(dek, cafs::crypto::CipherId::kAes256Xts, nonce),
-                   "derive");
+  auto keys =
+      Must(cafs::format::DeriveFileKeys(dek, cafs::crypto::CipherId::kAes256Xts, nonce), "derive");
   auto cipher = Must(cafs::crypto::SectorCipher::Create(cafs::crypto::CipherId::kAes256Xts,
                                                         keys.data_key.view(), sector),
                      "cipher");
@@ -84,10 +85,14 @@ int main(int argc, char** argv) {
   std::uint32_t hotzone = cafs::format::kMaxHotzoneSectors;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
-    if (flag == "--dir") dir = argv[i + 1];
-    else if (flag == "--mib") mib = std::strtoull(argv[i + 1], nullptr, 10);
-    else if (flag == "--sector") sector = static_cast<std::uint32_t>(std::atoi(argv[i + 1]));
-    else if (flag == "--hotzone") hotzone = static_cast<std::uint32_t>(std::atoi(argv[i + 1]));
+    if (flag == "--dir")
+      dir = argv[i + 1];
+    else if (flag == "--mib")
+      mib = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (flag == "--sector")
+      sector = static_cast<std::uint32_t>(std::atoi(argv[i + 1]));
+    else if (flag == "--hotzone")
+      hotzone = static_cast<std::uint32_t>(std::atoi(argv[i + 1]));
     else {
       std::fprintf(stderr, "usage: %s [--dir DIR] [--mib N] [--sector 512|4096] [--hotzone N]\n",
                    argv[0]);
@@ -112,7 +117,8 @@ int main(int argc, char** argv) {
     std::vector<std::uint8_t> chunk(1024 * 1024);
     for (std::uint64_t off = 0; off < bytes; off += chunk.size()) {
       for (auto& b : chunk) b = static_cast<std::uint8_t>(rng());
-      Die(ef->Write(off, cafs::ByteView(chunk.data(), std::min<std::uint64_t>(chunk.size(), bytes - off))),
+      Die(ef->Write(off, cafs::ByteView(chunk.data(),
+                                        std::min<std::uint64_t>(chunk.size(), bytes - off))),
           "fill");
     }
     Die(ef->Sync(), "sync");
@@ -136,12 +142,16 @@ int main(int argc, char** argv) {
 
   const double mb = static_cast<double>(bytes) / 1e6;
   const double raw = (raw1 + raw2) / 2;
-  std::printf("deep rekey benchmark: aes-256-xts, %u-byte sectors, %llu MiB in %s, hotzone %u sectors\n",
-              sector, static_cast<unsigned long long>(mib), dir.c_str(), hotzone);
-  std::printf("  raw read+decrypt+encrypt+write (1 MiB chunks, 1 fdatasync): %8.1f MB/s  (%.3f s, %.3f s)\n",
-              mb / raw, raw1, raw2);
-  std::printf("  Rekeyer (%llu steps + switch, 4 fdatasyncs per step):        %8.1f MB/s  (%.3f s)\n",
-              static_cast<unsigned long long>(steps), mb / rekey, rekey);
+  std::printf(
+      "deep rekey benchmark: aes-256-xts, %u-byte sectors, %llu MiB in %s, hotzone %u sectors\n",
+      sector, static_cast<unsigned long long>(mib), dir.c_str(), hotzone);
+  std::printf(
+      "  raw read+decrypt+encrypt+write (1 MiB chunks, 1 fdatasync): %8.1f MB/s  (%.3f s, %.3f "
+      "s)\n",
+      mb / raw, raw1, raw2);
+  std::printf(
+      "  Rekeyer (%llu steps + switch, 4 fdatasyncs per step):        %8.1f MB/s  (%.3f s)\n",
+      static_cast<unsigned long long>(steps), mb / rekey, rekey);
   std::printf("  ratio rekey / raw: %.2f  (goal >= 0.80)\n", raw / rekey);
   return 0;
 }

@@ -6,12 +6,12 @@
 #include <string>
 #include <vector>
 
+#include "crypto/mac.h"
 #include "crypto/rng.h"
 #include "env/env.h"
 #include "format/file_keys.h"
 #include "format/header_codec.h"
 #include "format/rekey_journal.h"
-#include "crypto/mac.h"
 
 namespace cafs::format {
 
@@ -197,9 +197,8 @@ Result<const crypto::SectorCipher*> EncryptedFile::CipherForStored(std::uint64_t
     const auto index = static_cast<std::size_t>(sector - hot_first);
     CAFS_ASSIGN_OR_RETURN(
         HotzoneSector kind,
-        ClassifyHotzoneSector(ByteView(hot_entries_).subspan(index * kJournalEntrySize,
-                                                             kJournalEntrySize),
-                              stored));
+        ClassifyHotzoneSector(
+            ByteView(hot_entries_).subspan(index * kJournalEntrySize, kJournalEntrySize), stored));
     if (kind == HotzoneSector::kTargetKey) return target_cipher_.get();
   }
   return cipher_.get();
@@ -208,7 +207,9 @@ Result<const crypto::SectorCipher*> EncryptedFile::CipherForStored(std::uint64_t
 Status EncryptedFile::DecryptInPlace(std::uint64_t first, MutableByteView buf) {
   const std::size_t count = buf.size() / sector_size_;
   const std::uint64_t w = watermark_.load(std::memory_order_acquire);
-  auto sector_at = [&](std::size_t k) { return ByteView(buf.data() + k * sector_size_, sector_size_); };
+  auto sector_at = [&](std::size_t k) {
+    return ByteView(buf.data() + k * sector_size_, sector_size_);
+  };
   std::size_t i = 0;
   while (i < count) {
     if (IsAllZero(buf.data() + i * sector_size_, sector_size_)) {
@@ -439,9 +440,9 @@ Status EncryptedFile::UpgradeLocked() {
     h.creation_key_version = h.key_version;
     std::array<std::uint8_t, kHeaderSize> bytes{};
     CAFS_RETURN_IF_ERROR(EncodeHeader(h, mac_key_.view(), bytes));
-    CAFS_RETURN_IF_ERROR(file_->WriteAt(
-        layout::kMutableTail,
-        ByteView(bytes).subspan(layout::kMutableTail, layout::kMutableTailSize)));
+    CAFS_RETURN_IF_ERROR(
+        file_->WriteAt(layout::kMutableTail,
+                       ByteView(bytes).subspan(layout::kMutableTail, layout::kMutableTailSize)));
     CAFS_RETURN_IF_ERROR(file_->Sync());
     header_ = h;
   }
@@ -467,8 +468,8 @@ Status EncryptedFile::RollForwardHotzone() {
   MutableByteView buf = Scratch().first(sector_size_);
   for (std::uint64_t i = 0; i < n; ++i) {
     const ByteView entry =
-        ByteView(hot_entries_).subspan(static_cast<std::size_t>(i) * kJournalEntrySize,
-                                       kJournalEntrySize);
+        ByteView(hot_entries_)
+            .subspan(static_cast<std::size_t>(i) * kJournalEntrySize, kJournalEntrySize);
     CAFS_ASSIGN_OR_RETURN(std::size_t got, file_->ReadAt(SectorOffset(w + i), buf));
     if (got < buf.size()) std::memset(buf.data() + got, 0, buf.size() - got);
     CAFS_ASSIGN_OR_RETURN(HotzoneSector kind, ClassifyHotzoneSector(entry, buf));
@@ -513,9 +514,9 @@ Status EncryptedFile::SwitchToTargetKey() {
     h.rekey = RekeyState{};
     std::array<std::uint8_t, kHeaderSize> bytes{};
     CAFS_RETURN_IF_ERROR(EncodeHeader(h, target_mac_key_.view(), bytes));
-    CAFS_RETURN_IF_ERROR(file_->WriteAt(
-        layout::kMutableTail,
-        ByteView(bytes).subspan(layout::kMutableTail, layout::kMutableTailSize)));
+    CAFS_RETURN_IF_ERROR(
+        file_->WriteAt(layout::kMutableTail,
+                       ByteView(bytes).subspan(layout::kMutableTail, layout::kMutableTailSize)));
     CAFS_RETURN_IF_ERROR(file_->Sync());
     header_ = std::move(h);
     std::swap(mac_key_, target_mac_key_);

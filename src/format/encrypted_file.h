@@ -154,7 +154,8 @@ class EncryptedFile {
   // --- rekey internals (docs/format.md 8.4/8.5), used by Open and Rekeyer ---
   // Derives the target keys from `dek`, checks them against `check` (when given) and
   // installs the target cipher. Called before the watermark can be above 0.
-  Status InstallTarget(const SecureBuffer& dek, const std::array<std::uint8_t, kKeyCheckSize>* check,
+  Status InstallTarget(const SecureBuffer& dek,
+                       const std::array<std::uint8_t, kKeyCheckSize>* check,
                        std::array<std::uint8_t, kKeyCheckSize>* check_out);
   // Version 1 -> 2 (both writes) or the block-0 write of an interrupted upgrade.
   Status UpgradeLocked();

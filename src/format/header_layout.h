@@ -70,17 +70,17 @@ inline constexpr std::size_t kMac = 4064;  // 32 bytes HMAC-SHA-256 of bytes [0,
 }  // namespace layout
 
 namespace layout2 {
-inline constexpr std::size_t kJournal = 512;       // hotzone journal entries
-inline constexpr std::size_t kJournalSize = 3072;  // up to the tail
-inline constexpr std::size_t kRekeyState = 3584;   // u8
-inline constexpr std::size_t kTailLayout = 3585;   // u8 = kTailLayout2
-inline constexpr std::size_t kReserved3586 = 3586;  // 2 zero bytes
-inline constexpr std::size_t kKeyVersion = 3588;    // u32, the file's key
-inline constexpr std::size_t kKeyGuid = 3592;       // 16, the file's key
-inline constexpr std::size_t kTargetGuid = 3608;    // 16
-inline constexpr std::size_t kTargetVersion = 3624;  // u32
-inline constexpr std::size_t kHotzoneLength = 3628;  // u32 n, 0 = no journal active
-inline constexpr std::size_t kWatermark = 3632;      // u64 w
+inline constexpr std::size_t kJournal = 512;          // hotzone journal entries
+inline constexpr std::size_t kJournalSize = 3072;     // up to the tail
+inline constexpr std::size_t kRekeyState = 3584;      // u8
+inline constexpr std::size_t kTailLayout = 3585;      // u8 = kTailLayout2
+inline constexpr std::size_t kReserved3586 = 3586;    // 2 zero bytes
+inline constexpr std::size_t kKeyVersion = 3588;      // u32, the file's key
+inline constexpr std::size_t kKeyGuid = 3592;         // 16, the file's key
+inline constexpr std::size_t kTargetGuid = 3608;      // 16
+inline constexpr std::size_t kTargetVersion = 3624;   // u32
+inline constexpr std::size_t kHotzoneLength = 3628;   // u32 n, 0 = no journal active
+inline constexpr std::size_t kWatermark = 3632;       // u64 w
 inline constexpr std::size_t kTargetKeyCheck = 3640;  // 32
 inline constexpr std::size_t kJournalDigest = 3672;   // 32, SHA-256 of [512, 512 + 8n)
 inline constexpr std::size_t kReserved3704 = 3704;    // zero up to the logical size

@@ -21,8 +21,7 @@ Rekeyer::Rekeyer(EncryptedFile& file, Options options) : file_(file), options_(o
 
 Result<std::unique_ptr<Rekeyer>> Rekeyer::Start(EncryptedFile& file, const Uuid& target_key_guid,
                                                 std::uint32_t target_key_version,
-                                                const SecureBuffer& target_dek,
-                                                Options options) {
+                                                const SecureBuffer& target_dek, Options options) {
   if (options.hotzone_sectors == 0 || options.hotzone_sectors > kMaxHotzoneSectors) {
     return Status::InvalidArgument("rekey hotzone must be 1..384 sectors");
   }
@@ -46,7 +45,8 @@ Result<std::unique_ptr<Rekeyer>> Rekeyer::Start(EncryptedFile& file, const Uuid&
     return Status::InvalidArgument(path + ": the rekey target is the file's own key");
   }
   if (file.target_cipher_ != nullptr) {
-    return Status::FailedPrecondition(path + ": an earlier rekey start failed on this open file; "
+    return Status::FailedPrecondition(path +
+                                      ": an earlier rekey start failed on this open file; "
                                       "reopen it");
   }
   std::array<std::uint8_t, kKeyCheckSize> check{};
@@ -113,7 +113,8 @@ Status Rekeyer::RekeyHotzone(std::uint64_t w) {
   // The size may have changed before the lock (Truncate): size the hotzone now.
   const std::uint64_t end = file_.SectorCount();
   if (end <= w) return Status::OK();  // the next Step switches the key
-  const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(options_.hotzone_sectors, end - w));
+  const auto n =
+      static_cast<std::size_t>(std::min<std::uint64_t>(options_.hotzone_sectors, end - w));
   data_.resize(n * ss);
   entries_.assign(n * kJournalEntrySize, 0);
   // 1. Read and re-encrypt in memory (runs of non-hole sectors; holes stay holes).

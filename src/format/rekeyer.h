@@ -73,8 +73,8 @@ class Rekeyer {
 
   EncryptedFile& file_;
   const Options options_;
-  mutable std::mutex mu_;            // one Step at a time; before the file's locks
-  std::vector<std::uint8_t> data_;   // hotzone buffer, guarded by mu_
+  mutable std::mutex mu_;              // one Step at a time; before the file's locks
+  std::vector<std::uint8_t> data_;     // hotzone buffer, guarded by mu_
   std::vector<std::uint8_t> entries_;  // journal entries, guarded by mu_
 };
 

@@ -62,10 +62,11 @@ Result<std::unique_ptr<EncryptedFile>> OpenImage(env::Env& env, const Bytes& ima
     EXPECT_TRUE(f->WriteAt(0, image).ok());
   }
   return EncryptedFile::Open(
-      testing::Must(env.OpenFile("/g", read_only ? env::OpenOptions::ReadOnly()
-                                                 : env::OpenOptions::ReadWrite())),
-      dek, OpenParams{.expected_key_guid = std::nullopt, .read_only = read_only,
-                      .rekey_target_dek = target});
+      testing::Must(env.OpenFile(
+          "/g", read_only ? env::OpenOptions::ReadOnly() : env::OpenOptions::ReadWrite())),
+      dek,
+      OpenParams{
+          .expected_key_guid = std::nullopt, .read_only = read_only, .rekey_target_dek = target});
 }
 
 Bytes ReadAll(EncryptedFile& ef) {
@@ -102,8 +103,8 @@ TEST(GoldenFiles, Write) {
     for (std::uint64_t s = 0; s * kSector < kSize; ++s) {
       if (s % 4 == 2) continue;
       const std::uint64_t end = std::min<std::uint64_t>(kSize, (s + 1) * kSector);
-      ASSERT_TRUE(ef.Write(s * kSector, ByteView(plain).subspan(s * kSector, end - s * kSector))
-                      .ok());
+      ASSERT_TRUE(
+          ef.Write(s * kSector, ByteView(plain).subspan(s * kSector, end - s * kSector)).ok());
     }
     ASSERT_TRUE(ef.Sync().ok());
   };
@@ -131,7 +132,8 @@ TEST(GoldenFiles, Write) {
     env::FaultInjectionEnv fenv(&mem);
     auto ef = testing::CreateV1File(fenv, "/pool", p, OldDek());
     fill(*ef);
-    fenv.SetWriteFault([](const std::string&, std::uint64_t off, std::uint64_t) { return off == 0; });
+    fenv.SetWriteFault(
+        [](const std::string&, std::uint64_t off, std::uint64_t) { return off == 0; });
     EXPECT_FALSE(Rekeyer::Start(*ef, kNewKey, kNewVersion, NewDek()).ok());
     save("v2-upgrade-interrupted.pool", image(mem));
   }
@@ -141,8 +143,8 @@ TEST(GoldenFiles, Write) {
     auto ef = testing::Must(EncryptedFile::Create(
         testing::Must(fenv.OpenFile("/pool", env::OpenOptions::CreateNew())), p, OldDek()));
     fill(*ef);
-    auto rk = testing::Must(
-        Rekeyer::Start(*ef, kNewKey, kNewVersion, NewDek(), {.hotzone_sectors = 6}));
+    auto rk =
+        testing::Must(Rekeyer::Start(*ef, kNewKey, kNewVersion, NewDek(), {.hotzone_sectors = 6}));
     ASSERT_TRUE(rk->Step().ok());
     fenv.SetWriteFault([](const std::string&, std::uint64_t off, std::uint64_t) {
       return off >= kHeaderSize + 9 * kSector;

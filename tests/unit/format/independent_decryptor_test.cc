@@ -178,8 +178,7 @@ Buf DecryptPoolFile(const Buf& file, const KeyTable& keys, int* hotzone_new = nu
   DataKey target_key;
   if (rekeying) {
     const Buf target = KeyFor(keys, file, 3608, 3624);
-    const Buf check =
-        Hkdf512(target.empty() ? Buf(32, 0) : target, nonce, "cafs/v2/key-check", 32);
+    const Buf check = Hkdf512(target.empty() ? Buf(32, 0) : target, nonce, "cafs/v2/key-check", 32);
     EXPECT_EQ(std::memcmp(check.data(), file.data() + 3640, 32), 0) << "target key check";
     target_key = DeriveDataKey(target, cipher, nonce);
     w = Le(file, 3632, 8);

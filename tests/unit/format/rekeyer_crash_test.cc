@@ -46,11 +46,11 @@ class RekeyerCrashTest : public ::testing::TestWithParam<CrashParam> {
     p.sector_size = ss();
     p.key_guid = key_;
     p.key_version = 1;
-    auto ef = std::get<2>(GetParam()) == kFormatVersion1
-                  ? testing::CreateV1File(fenv, path, p, old_dek_)
-                  : testing::Must(EncryptedFile::Create(
-                        testing::Must(fenv.OpenFile(path, env::OpenOptions::CreateNew())), p,
-                        old_dek_));
+    auto ef =
+        std::get<2>(GetParam()) == kFormatVersion1
+            ? testing::CreateV1File(fenv, path, p, old_dek_)
+            : testing::Must(EncryptedFile::Create(
+                  testing::Must(fenv.OpenFile(path, env::OpenOptions::CreateNew())), p, old_dek_));
     // Per sector: candidates[s][0] is the last synced value, the rest written since.
     std::vector<std::vector<Bytes>> candidates(kSectors);
     for (std::uint64_t s = 0; s < kSectors; ++s) {
@@ -106,9 +106,8 @@ class RekeyerCrashTest : public ::testing::TestWithParam<CrashParam> {
     auto reopened = EncryptedFile::Open(
         testing::Must(fenv.OpenFile(path, env::OpenOptions::ReadWrite())),
         switched ? new_dek_ : old_dek_,
-        OpenParams{.expected_key_guid = std::nullopt,
-                   .read_only = false,
-                   .rekey_target_dek = &new_dek_});
+        OpenParams{
+            .expected_key_guid = std::nullopt, .read_only = false, .rekey_target_dek = &new_dek_});
     EXPECT_TRUE(reopened.ok()) << "crash at sync " << crash_at << ": "
                                << reopened.status().ToString();
     if (!reopened.ok()) return total;
@@ -137,9 +136,9 @@ class RekeyerCrashTest : public ::testing::TestWithParam<CrashParam> {
       EXPECT_EQ(*(*final_open)->Read(s * ss(), got), ss());
       const auto& allowed = candidates[s];
       EXPECT_NE(std::find(allowed.begin(), allowed.end(), got), allowed.end())
-          << "crash at sync " << crash_at << (kind == CrashKind::kPowerCut ? " (power cut)" : " (kill)")
-          << ": sector " << s << " is neither its synced value nor a later write ("
-          << allowed.size() << " allowed)";
+          << "crash at sync " << crash_at
+          << (kind == CrashKind::kPowerCut ? " (power cut)" : " (kill)") << ": sector " << s
+          << " is neither its synced value nor a later write (" << allowed.size() << " allowed)";
     }
     return total;
   }
@@ -161,12 +160,12 @@ TEST_P(RekeyerCrashTest, CrashAtEveryDurableStepThenResume) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Ciphers, RekeyerCrashTest,
-    ::testing::Combine(::testing::ValuesIn(testing::AllCiphers()),
-                       ::testing::Values(std::uint32_t{512}, std::uint32_t{4096}),
-                       ::testing::Values(kFormatVersion1, kFormatVersion2)),
-    testing::RekeyParamName);
+INSTANTIATE_TEST_SUITE_P(Ciphers, RekeyerCrashTest,
+                         ::testing::Combine(::testing::ValuesIn(testing::AllCiphers()),
+                                            ::testing::Values(std::uint32_t{512},
+                                                              std::uint32_t{4096}),
+                                            ::testing::Values(kFormatVersion1, kFormatVersion2)),
+                         testing::RekeyParamName);
 
 }  // namespace
 }  // namespace cafs::format

@@ -57,12 +57,14 @@ class RekeyerTest : public ::testing::TestWithParam<RekeyParam> {
     return testing::Must(EncryptedFile::Create(
         testing::Must(env_.OpenFile(path_, env::OpenOptions::CreateNew())), p, old_dek_));
   }
-  Result<std::unique_ptr<EncryptedFile>> Reopen(const SecureBuffer& dek,
-                                                const SecureBuffer* target, bool read_only) {
+  Result<std::unique_ptr<EncryptedFile>> Reopen(const SecureBuffer& dek, const SecureBuffer* target,
+                                                bool read_only) {
     return EncryptedFile::Open(
-        testing::Must(env_.OpenFile(path_, read_only ? env::OpenOptions::ReadOnly()
-                                                     : env::OpenOptions::ReadWrite())),
-        dek, OpenParams{.expected_key_guid = std::nullopt, .read_only = read_only, .rekey_target_dek = target});
+        testing::Must(env_.OpenFile(
+            path_, read_only ? env::OpenOptions::ReadOnly() : env::OpenOptions::ReadWrite())),
+        dek,
+        OpenParams{
+            .expected_key_guid = std::nullopt, .read_only = read_only, .rekey_target_dek = target});
   }
   // Sectors 0..39 of data with holes at 3, 10..12 and 30, a partial last sector.
   Bytes Fill(EncryptedFile& ef, std::mt19937_64& rng) {
@@ -201,8 +203,9 @@ TEST_P(RekeyerTest, RefusesBadStarts) {
   auto ef = NewFile();
   Fill(*ef, rng);
   EXPECT_TRUE(Rekeyer::Start(*ef, key_, 1, old_dek_).status().IsInvalidArgument());
-  EXPECT_TRUE(
-      Rekeyer::Start(*ef, target_, 2, new_dek_, {.hotzone_sectors = 0}).status().IsInvalidArgument());
+  EXPECT_TRUE(Rekeyer::Start(*ef, target_, 2, new_dek_, {.hotzone_sectors = 0})
+                  .status()
+                  .IsInvalidArgument());
   EXPECT_TRUE(Rekeyer::Start(*ef, target_, 2, new_dek_, {.hotzone_sectors = 385})
                   .status()
                   .IsInvalidArgument());
@@ -212,12 +215,12 @@ TEST_P(RekeyerTest, RefusesBadStarts) {
             Status::Code::kFailedPrecondition);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllCiphers, RekeyerTest,
-    ::testing::Combine(::testing::ValuesIn(testing::AllCiphers()),
-                       ::testing::Values(std::uint32_t{512}, std::uint32_t{4096}),
-                       ::testing::Values(kFormatVersion1, kFormatVersion2)),
-    testing::RekeyParamName);
+INSTANTIATE_TEST_SUITE_P(AllCiphers, RekeyerTest,
+                         ::testing::Combine(::testing::ValuesIn(testing::AllCiphers()),
+                                            ::testing::Values(std::uint32_t{512},
+                                                              std::uint32_t{4096}),
+                                            ::testing::Values(kFormatVersion1, kFormatVersion2)),
+                         testing::RekeyParamName);
 
 // Real threads on a real file: foreground writers and readers verify their data while the
 // rekeyer runs with small hotzones, one writer extends the file meanwhile.
@@ -229,9 +232,10 @@ TEST(RekeyerConcurrencyTest, ForegroundIoWhileRekeying) {
   p.cipher = cipher;
   p.sector_size = 512;
   p.key_guid = Uuid::Random();
-  auto ef = testing::Must(EncryptedFile::Create(
-      testing::Must(env::Env::Default()->OpenFile(tmp.path() + "/f", env::OpenOptions::CreateNew())),
-      p, old_dek));
+  auto ef =
+      testing::Must(EncryptedFile::Create(testing::Must(env::Env::Default()->OpenFile(
+                                              tmp.path() + "/f", env::OpenOptions::CreateNew())),
+                                          p, old_dek));
   constexpr std::uint64_t kBase = 2 * 1024 * 1024;
   ASSERT_TRUE(ef->Write(0, Bytes(kBase, 0x5a)).ok());
   constexpr int kThreads = 4;
@@ -300,7 +304,9 @@ TEST(RekeyerConcurrencyTest, ForegroundIoWhileRekeying) {
   ef.reset();
   auto reopened = EncryptedFile::Open(
       testing::Must(env::Env::Default()->OpenFile(tmp.path() + "/f", env::OpenOptions::ReadOnly())),
-      new_dek, OpenParams{.expected_key_guid = std::nullopt, .read_only = true, .rekey_target_dek = nullptr});
+      new_dek,
+      OpenParams{
+          .expected_key_guid = std::nullopt, .read_only = true, .rekey_target_dek = nullptr});
   ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
   EXPECT_EQ(ReadAll(**reopened), all);
 }
