@@ -401,10 +401,12 @@ Status EncryptedFile::Sync() {
   return s;
 }
 
-Status EncryptedFile::WriteHeaderTailLocked() {
+Status EncryptedFile::WriteHeaderTailLocked() { return WriteTailLocked(header_, mac_key_.view()); }
+
+Status EncryptedFile::WriteTailLocked(const Header& h, ByteView mac_key) {
   std::array<std::uint8_t, kHeaderSize> bytes{};
-  CAFS_RETURN_IF_ERROR(EncodeHeader(header_, mac_key_.view(), bytes));
-  // Only the last 512 bytes change (size, rekey state, MAC): one aligned 512-byte write.
+  CAFS_RETURN_IF_ERROR(EncodeHeader(h, mac_key, bytes));
+  // Only the last 512 bytes change (size, key id, rekey state, MAC): one aligned 512-byte write.
   return file_->WriteAt(layout::kMutableTail,
                         ByteView(bytes).subspan(layout::kMutableTail, layout::kMutableTailSize));
 }
@@ -438,11 +440,7 @@ Status EncryptedFile::UpgradeLocked() {
     h.upgrade_incomplete = true;
     h.creation_key_guid = h.key_guid;
     h.creation_key_version = h.key_version;
-    std::array<std::uint8_t, kHeaderSize> bytes{};
-    CAFS_RETURN_IF_ERROR(EncodeHeader(h, mac_key_.view(), bytes));
-    CAFS_RETURN_IF_ERROR(
-        file_->WriteAt(layout::kMutableTail,
-                       ByteView(bytes).subspan(layout::kMutableTail, layout::kMutableTailSize)));
+    CAFS_RETURN_IF_ERROR(WriteTailLocked(h, mac_key_.view()));
     CAFS_RETURN_IF_ERROR(file_->Sync());
     header_ = h;
   }
@@ -473,7 +471,8 @@ Status EncryptedFile::RollForwardHotzone() {
     CAFS_ASSIGN_OR_RETURN(std::size_t got, file_->ReadAt(SectorOffset(w + i), buf));
     if (got < buf.size()) std::memset(buf.data() + got, 0, buf.size() - got);
     CAFS_ASSIGN_OR_RETURN(HotzoneSector kind, ClassifyHotzoneSector(entry, buf));
-    if (kind != HotzoneSector::kOldKey || IsAllZero(buf.data(), buf.size())) continue;
+    // A zero entry with data: written after a failed step, under the key of its side (old).
+    if (kind == HotzoneSector::kTargetKey || IsAllZero(buf.data(), buf.size())) continue;
     CAFS_RETURN_IF_ERROR(cipher_->Decrypt(w + i, buf, buf));
     CAFS_RETURN_IF_ERROR(target_cipher_->Encrypt(w + i, buf, buf));
     if (cipher_->id() != crypto::CipherId::kNone && IsAllZero(buf.data(), buf.size())) {
@@ -485,19 +484,23 @@ Status EncryptedFile::RollForwardHotzone() {
   return CommitWatermark(w + n);
 }
 
+Status EncryptedFile::CommitRekeyStateLocked(const RekeyState& next) {
+  const RekeyState previous = header_.rekey;
+  header_.rekey = next;
+  Status s = WriteHeaderTailLocked();
+  if (s.ok()) s = file_->Sync();
+  if (!s.ok()) header_.rekey = previous;
+  return s;
+}
+
 Status EncryptedFile::CommitWatermark(std::uint64_t w) {
   {
     std::lock_guard lock(header_mu_);
-    const RekeyState previous = header_.rekey;
-    header_.rekey.watermark_sector = w;
-    header_.rekey.hotzone_sectors = 0;
-    header_.rekey.journal_digest = {};
-    Status s = WriteHeaderTailLocked();
-    if (s.ok()) s = file_->Sync();
-    if (!s.ok()) {
-      header_.rekey = previous;
-      return s;
-    }
+    RekeyState next = header_.rekey;
+    next.watermark_sector = w;
+    next.hotzone_sectors = 0;
+    next.journal_digest = {};
+    CAFS_RETURN_IF_ERROR(CommitRekeyStateLocked(next));
   }
   watermark_.store(w, std::memory_order_release);
   hot_count_.store(0, std::memory_order_release);
@@ -512,11 +515,7 @@ Status EncryptedFile::SwitchToTargetKey() {
     h.key_guid = h.rekey.target_key_guid;
     h.key_version = h.rekey.target_key_version;
     h.rekey = RekeyState{};
-    std::array<std::uint8_t, kHeaderSize> bytes{};
-    CAFS_RETURN_IF_ERROR(EncodeHeader(h, target_mac_key_.view(), bytes));
-    CAFS_RETURN_IF_ERROR(
-        file_->WriteAt(layout::kMutableTail,
-                       ByteView(bytes).subspan(layout::kMutableTail, layout::kMutableTailSize)));
+    CAFS_RETURN_IF_ERROR(WriteTailLocked(h, target_mac_key_.view()));
     CAFS_RETURN_IF_ERROR(file_->Sync());
     header_ = std::move(h);
     std::swap(mac_key_, target_mac_key_);

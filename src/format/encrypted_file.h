@@ -145,6 +145,8 @@ class EncryptedFile {
   Status PatchSector(std::uint64_t sector, std::size_t in_sector, ByteView data);
   // Rewrites the header's mutable tail with `header_` (caller holds header_mu_).
   Status WriteHeaderTailLocked();
+  // Rewrites the mutable tail with `h` MAC'd under `mac_key` (caller holds header_mu_).
+  Status WriteTailLocked(const Header& h, ByteView mac_key);
   // Crash repair at Open (see class comment).
   Status RepairTail();
   void RaiseSize(std::uint64_t end);
@@ -165,6 +167,9 @@ class EncryptedFile {
   // Rolls the active hotzone forward from what is stored (recovery), then commits it.
   // Caller holds the exclusive lock of the hotzone.
   Status RollForwardHotzone();
+  // Makes `next` the durable rekey state: tail write + sync; on failure header_.rekey keeps
+  // its previous value (the next tail write rewrites it). Caller holds header_mu_.
+  Status CommitRekeyStateLocked(const RekeyState& next);
   // Tail with watermark `w`, no journal; sync; then memory: watermark_ = w, hotzone cleared.
   // Caller holds the exclusive lock of the sectors below `w` not yet under the target key.
   Status CommitWatermark(std::uint64_t w);

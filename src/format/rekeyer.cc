@@ -15,6 +15,24 @@ bool IsHole(const std::uint8_t* p, std::size_t n) {
   return std::all_of(p, p + n, [](std::uint8_t b) { return b == 0; });
 }
 
+// Calls fn(first, end) for each maximal run [first, end) of non-hole sectors in `buf`.
+template <typename Fn>
+Status ForEachDataRun(ByteView buf, std::size_t ss, Fn&& fn) {
+  const std::size_t n = buf.size() / ss;
+  std::size_t i = 0;
+  while (i < n) {
+    if (IsHole(buf.data() + i * ss, ss)) {
+      ++i;
+      continue;
+    }
+    std::size_t j = i + 1;
+    while (j < n && !IsHole(buf.data() + j * ss, ss)) ++j;
+    CAFS_RETURN_IF_ERROR(fn(i, j));
+    i = j;
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 Rekeyer::Rekeyer(EncryptedFile& file, Options options) : file_(file), options_(options) {}
@@ -55,17 +73,12 @@ Result<std::unique_ptr<Rekeyer>> Rekeyer::Start(EncryptedFile& file, const Uuid&
   if (file.header_.version == kFormatVersion1 || file.header_.upgrade_incomplete) {
     CAFS_RETURN_IF_ERROR(file.UpgradeLocked());
   }
-  const RekeyState previous = file.header_.rekey;
-  file.header_.rekey.state = kRekeyInProgress;
-  file.header_.rekey.target_key_guid = target_key_guid;
-  file.header_.rekey.target_key_version = target_key_version;
-  file.header_.rekey.target_key_check = check;
-  Status s = file.WriteHeaderTailLocked();
-  if (s.ok()) s = file.file_->Sync();
-  if (!s.ok()) {
-    file.header_.rekey = previous;
-    return s;
-  }
+  RekeyState next;
+  next.state = kRekeyInProgress;
+  next.target_key_guid = target_key_guid;
+  next.target_key_version = target_key_version;
+  next.target_key_check = check;
+  CAFS_RETURN_IF_ERROR(file.CommitRekeyStateLocked(next));
   return std::unique_ptr<Rekeyer>(new Rekeyer(file, options));
 }
 
@@ -120,14 +133,7 @@ Status Rekeyer::RekeyHotzone(std::uint64_t w) {
   // 1. Read and re-encrypt in memory (runs of non-hole sectors; holes stay holes).
   CAFS_ASSIGN_OR_RETURN(std::size_t got, file_.file_->ReadAt(file_.SectorOffset(w), data_));
   if (got < data_.size()) std::memset(data_.data() + got, 0, data_.size() - got);
-  std::size_t i = 0;
-  while (i < n) {
-    if (IsHole(data_.data() + i * ss, ss)) {
-      ++i;
-      continue;
-    }
-    std::size_t j = i + 1;
-    while (j < n && !IsHole(data_.data() + j * ss, ss)) ++j;
+  CAFS_RETURN_IF_ERROR(ForEachDataRun(data_, ss, [&](std::size_t i, std::size_t j) -> Status {
     MutableByteView run(data_.data() + i * ss, (j - i) * ss);
     CAFS_RETURN_IF_ERROR(file_.cipher_->Decrypt(w + i, run, run));
     CAFS_RETURN_IF_ERROR(file_.target_cipher_->Encrypt(w + i, run, run));
@@ -139,40 +145,28 @@ Status Rekeyer::RekeyHotzone(std::uint64_t w) {
       CAFS_ASSIGN_OR_RETURN(JournalEntry e, EntryForCiphertext(sector));
       std::memcpy(entries_.data() + k * kJournalEntrySize, e.data(), e.size());
     }
-    i = j;
-  }
+    return Status::OK();
+  }));
   // 2-3. Journal entries (inactive until the tail names them), then everything durable.
   CAFS_RETURN_IF_ERROR(file_.file_->WriteAt(layout2::kJournal, entries_));
   CAFS_RETURN_IF_ERROR(file_.file_->Sync());
   // 4-5. Activate the journal: n and its digest in the tail.
   {
     std::lock_guard lock(file_.header_mu_);
-    const RekeyState previous = file_.header_.rekey;
-    file_.header_.rekey.hotzone_sectors = static_cast<std::uint32_t>(n);
-    file_.header_.rekey.journal_digest = DigestJournal(entries_);
-    Status s = file_.WriteHeaderTailLocked();
-    if (s.ok()) s = file_.file_->Sync();
-    if (!s.ok()) {
-      file_.header_.rekey = previous;
-      return s;
-    }
+    RekeyState next = file_.header_.rekey;
+    next.hotzone_sectors = static_cast<std::uint32_t>(n);
+    next.journal_digest = DigestJournal(entries_);
+    CAFS_RETURN_IF_ERROR(file_.CommitRekeyStateLocked(next));
   }
   // From here until the commit, reads of the hotzone decide per entry (a failure below leaves
   // the range readable and the next Step rolls it forward).
   file_.ActivateHotzone(w, entries_);
   // 6-7. The target-key ciphertext of every non-hole sector.
-  i = 0;
-  while (i < n) {
-    if (IsHole(entries_.data() + i * kJournalEntrySize, kJournalEntrySize)) {
-      ++i;
-      continue;
-    }
-    std::size_t j = i + 1;
-    while (j < n && !IsHole(entries_.data() + j * kJournalEntrySize, kJournalEntrySize)) ++j;
-    CAFS_RETURN_IF_ERROR(file_.file_->WriteAt(file_.SectorOffset(w + i),
-                                              ByteView(data_.data() + i * ss, (j - i) * ss)));
-    i = j;
-  }
+  // (Holes stay all zero in data_, rewritten sectors are non-zero: the same runs.)
+  CAFS_RETURN_IF_ERROR(ForEachDataRun(data_, ss, [&](std::size_t i, std::size_t j) {
+    return file_.file_->WriteAt(file_.SectorOffset(w + i),
+                                ByteView(data_.data() + i * ss, (j - i) * ss));
+  }));
   CAFS_RETURN_IF_ERROR(file_.file_->Sync());
   // 8-9. Advance the watermark.
   return file_.CommitWatermark(w + n);

@@ -14,29 +14,18 @@
 
 namespace cafs::format::testing {
 
-// Creates `path` as an empty version 1 pool file (what Create wrote before version 2) and
-// opens it writable.
+// Creates `path` as an empty version 1 pool file (what Create wrote before version 2: the
+// header Create makes, re-encoded with the version 1 layout) and opens it writable.
 inline std::unique_ptr<EncryptedFile> CreateV1File(env::Env& env, const std::string& path,
                                                    const CreateParams& p, const SecureBuffer& dek) {
-  Header h;
+  Header h =
+      Must(EncryptedFile::Create(Must(env.OpenFile(path, env::OpenOptions::CreateNew())), p, dek))
+          ->header();
   h.version = kFormatVersion1;
-  h.cipher = p.cipher;
-  h.sector_size = p.sector_size;
-  h.file_guid = Uuid::Random();
-  h.vm_set_id = p.vm_set_id;
-  h.policy_guid = p.policy_guid;
-  h.key_guid = p.key_guid;
-  h.key_version = p.key_version;
-  h.creation_key_guid = p.key_guid;
-  h.creation_key_version = p.key_version;
-  h.kps_locator = p.kps_locator;
-  for (std::size_t i = 0; i < h.file_nonce.size(); ++i) {
-    h.file_nonce[i] = static_cast<std::uint8_t>(0x50 + i);
-  }
   auto keys = Must(DeriveFileKeys(dek, h.cipher, h.file_nonce));
   std::vector<std::uint8_t> bytes(kHeaderSize);
   EXPECT_TRUE(EncodeHeader(h, keys.mac_key.view(), bytes).ok());
-  auto file = Must(env.OpenFile(path, env::OpenOptions::CreateNew()));
+  auto file = Must(env.OpenFile(path, env::OpenOptions::ReadWrite()));
   EXPECT_TRUE(file->WriteAt(0, bytes).ok());
   EXPECT_TRUE(file->Sync().ok());
   return Must(EncryptedFile::Open(std::move(file), dek));

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "env/fault_injection_env.h"
 #include "env/mem_env.h"
 #include "env/posix_env.h"
 #include "unit/env/temp_dir.h"
@@ -221,6 +222,76 @@ INSTANTIATE_TEST_SUITE_P(AllCiphers, RekeyerTest,
                                                               std::uint32_t{4096}),
                                             ::testing::Values(kFormatVersion1, kFormatVersion2)),
                          testing::RekeyParamName);
+
+// A step that fails after its journal became durable (here: EIO writing the hotzone, then
+// ENOSPC) leaves the hotzone readable; foreground writes into it (also into a sector that was
+// a hole) land under the old key; the next step rolls it forward; a power cut at that point
+// loses nothing that was synced.
+TEST(RekeyerFailureTest, FailedStepLeavesTheHotzoneReadableAndTheNextStepRollsForward) {
+  const auto cipher = crypto::CipherId::kAes128Xts;
+  const auto old_dek = testing::TestDek(cipher, 1), new_dek = testing::TestDek(cipher, 2);
+  env::MemEnv mem;
+  env::FaultInjectionEnv fenv(&mem);
+  CreateParams p;
+  p.cipher = cipher;
+  p.sector_size = 512;
+  p.key_guid = Uuid::Random();
+  auto ef = testing::Must(EncryptedFile::Create(
+      testing::Must(fenv.OpenFile("/f", env::OpenOptions::CreateNew())), p, old_dek));
+  std::mt19937_64 rng(5);
+  Bytes model;
+  for (std::uint64_t s = 0; s < 30; ++s) {
+    const Bytes d = s == 12 ? Bytes(512, 0) : RandomBytes(rng, 512);
+    if (s != 12) {
+      ASSERT_TRUE(ef->Write(s * 512, d).ok());
+    }
+    Apply(model, s * 512, d);
+  }
+  ASSERT_TRUE(ef->Sync().ok());
+  const Uuid target = Uuid::Random();
+  auto rk = testing::Must(Rekeyer::Start(*ef, target, 2, new_dek, {.hotzone_sectors = 10}));
+  ASSERT_TRUE(rk->Step().ok());  // [0, 10)
+  // Hotzone [10, 20), written as runs [10, 12) and [13, 20) (12 is a hole): the second fails.
+  fenv.SetWriteFault([](const std::string&, std::uint64_t off, std::uint64_t len) {
+    return off >= kHeaderSize + 10 * 512 && off + len > kHeaderSize + 15 * 512;
+  });
+  EXPECT_FALSE(rk->Step().ok());
+  fenv.ClearFaults();
+  EXPECT_EQ(testing::PeekHeader(fenv, "/f").rekey.hotzone_sectors, 10u);
+  ASSERT_EQ(ReadAll(*ef), model);
+  // Foreground writes into the active hotzone: the hole (12), a rewritten (11) and a
+  // not-rewritten (17) sector, unaligned across 19/20.
+  for (std::uint64_t off : {12u * 512 + 3, 11u * 512 + 100, 17u * 512, 19u * 512 + 400}) {
+    const Bytes d = RandomBytes(rng, 300);
+    ASSERT_TRUE(ef->Write(off, d).ok());
+    Apply(model, off, d);
+  }
+  ASSERT_TRUE(ef->Sync().ok());
+  ASSERT_EQ(ReadAll(*ef), model);
+  // The next step fails too (disk full), then one succeeds: the hotzone is rolled forward.
+  fenv.FailWritesAfter(0);
+  EXPECT_TRUE(rk->Step().status().IsNoSpace());
+  fenv.ClearWriteLimit();
+  ASSERT_EQ(ReadAll(*ef), model);
+  auto progress = rk->Step();
+  ASSERT_TRUE(progress.ok()) << progress.status().ToString();
+  EXPECT_EQ(progress->bytes_done, 20u * 512);
+  ASSERT_EQ(ReadAll(*ef), model);
+  // Power cut now, reopen, finish.
+  rk.reset();
+  ef.reset();
+  ASSERT_TRUE(fenv.DropUnsyncedData().ok());
+  ef = testing::Must(EncryptedFile::Open(
+      testing::Must(fenv.OpenFile("/f", env::OpenOptions::ReadWrite())), old_dek,
+      OpenParams{
+          .expected_key_guid = std::nullopt, .read_only = false, .rekey_target_dek = &new_dek}));
+  ASSERT_EQ(ReadAll(*ef), model);
+  rk = testing::Must(Rekeyer::Start(*ef, target, 2, new_dek, {.hotzone_sectors = 10}));
+  while (!testing::Must(rk->Step()).finished) {
+  }
+  ASSERT_EQ(ReadAll(*ef), model);
+  EXPECT_EQ(ef->header().key_guid, target);
+}
 
 // Real threads on a real file: foreground writers and readers verify their data while the
 // rekeyer runs with small hotzones, one writer extends the file meanwhile.
