@@ -39,6 +39,13 @@ inline std::string RekeyParamName(const ::testing::TestParamInfo<RekeyParam>& pa
          std::to_string(std::get<2>(param_info.param));
 }
 
+// Every cipher x both sector sizes x both format versions.
+inline auto AllRekeyParams() {
+  return ::testing::Combine(::testing::ValuesIn(AllCiphers()),
+                            ::testing::Values(std::uint32_t{512}, std::uint32_t{4096}),
+                            ::testing::Values(kFormatVersion1, kFormatVersion2));
+}
+
 // The header of a pool file, unauthenticated (to learn which keys it names).
 inline Header PeekHeader(env::Env& env, const std::string& path) {
   auto file = Must(env.OpenFile(path, env::OpenOptions::ReadOnly()));

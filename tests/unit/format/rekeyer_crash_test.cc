@@ -160,11 +160,7 @@ TEST_P(RekeyerCrashTest, CrashAtEveryDurableStepThenResume) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Ciphers, RekeyerCrashTest,
-                         ::testing::Combine(::testing::ValuesIn(testing::AllCiphers()),
-                                            ::testing::Values(std::uint32_t{512},
-                                                              std::uint32_t{4096}),
-                                            ::testing::Values(kFormatVersion1, kFormatVersion2)),
+INSTANTIATE_TEST_SUITE_P(Ciphers, RekeyerCrashTest, testing::AllRekeyParams(),
                          testing::RekeyParamName);
 
 }  // namespace

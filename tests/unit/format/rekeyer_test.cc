@@ -216,11 +216,7 @@ TEST_P(RekeyerTest, RefusesBadStarts) {
             Status::Code::kFailedPrecondition);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllCiphers, RekeyerTest,
-                         ::testing::Combine(::testing::ValuesIn(testing::AllCiphers()),
-                                            ::testing::Values(std::uint32_t{512},
-                                                              std::uint32_t{4096}),
-                                            ::testing::Values(kFormatVersion1, kFormatVersion2)),
+INSTANTIATE_TEST_SUITE_P(AllCiphers, RekeyerTest, testing::AllRekeyParams(),
                          testing::RekeyParamName);
 
 // A step that fails after its journal became durable (here: EIO writing the hotzone, then
