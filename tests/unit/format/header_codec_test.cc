@@ -309,7 +309,7 @@ TEST(HeaderCodecTest, WriteFuzzSeeds) {
         h.rekey.hotzone_sectors = 3;
         h.rekey.target_key_guid = Uuid::Random();
       }
-      if (i % 4 == 3) h.version = kFormatVersion1;
+      if (i % 4 == 3 && h.rekey.state == kRekeyNone) h.version = kFormatVersion1;
       if (i % 2 == 0) h.kps_locator.clear();
       auto bytes = Encode(h);
       FILE* f = std::fopen((std::string(dir) + "/valid-" + std::to_string(i++)).c_str(), "wb");
