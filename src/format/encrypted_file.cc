@@ -139,7 +139,7 @@ Result<std::unique_ptr<EncryptedFile>> EncryptedFile::Open(std::unique_ptr<env::
     std::lock_guard lock(ef->header_mu_);
     if (ef->header_.upgrade_incomplete) CAFS_RETURN_IF_ERROR(ef->UpgradeLocked());
   }
-  if (ef->hot_count_.load(std::memory_order_relaxed) > 0) {
+  if (ef->ActiveHotzone().count > 0) {
     CAFS_RETURN_IF_ERROR(ef->RollForwardHotzone());
   }
   CAFS_RETURN_IF_ERROR(ef->RepairTail());
@@ -192,9 +192,9 @@ Result<const crypto::SectorCipher*> EncryptedFile::CipherForStored(std::uint64_t
                                                                    std::uint64_t w,
                                                                    ByteView stored) const {
   if (sector < w) return target_cipher_.get();
-  const std::uint64_t hot_first = hot_first_.load(std::memory_order_relaxed);
-  if (sector - hot_first < hot_count_.load(std::memory_order_relaxed)) {
-    const auto index = static_cast<std::size_t>(sector - hot_first);
+  const Hotzone hot = ActiveHotzone();
+  if (sector - hot.first < hot.count) {
+    const auto index = static_cast<std::size_t>(sector - hot.first);
     CAFS_ASSIGN_OR_RETURN(
         HotzoneSector kind,
         ClassifyHotzoneSector(
@@ -456,13 +456,19 @@ Status EncryptedFile::UpgradeLocked() {
 
 void EncryptedFile::ActivateHotzone(std::uint64_t w, ByteView entries) {
   std::memcpy(hot_entries_.data(), entries.data(), entries.size());
-  hot_first_.store(w, std::memory_order_relaxed);
-  hot_count_.store(entries.size() / kJournalEntrySize, std::memory_order_release);
+  hotzone_.store(w << kHotCountBits | entries.size() / kJournalEntrySize,
+                 std::memory_order_release);
+}
+
+EncryptedFile::Hotzone EncryptedFile::ActiveHotzone() const {
+  static_assert(kMaxHotzoneSectors < (1u << kHotCountBits), "hotzone count must fit");
+  static_assert((kMaxLogicalSize / 512) >> (64 - kHotCountBits) == 0, "first sector must fit");
+  const std::uint64_t word = hotzone_.load(std::memory_order_acquire);
+  return {word >> kHotCountBits, word & ((std::uint64_t{1} << kHotCountBits) - 1)};
 }
 
 Status EncryptedFile::RollForwardHotzone() {
-  const std::uint64_t w = hot_first_.load(std::memory_order_relaxed);
-  const std::uint64_t n = hot_count_.load(std::memory_order_acquire);
+  const auto [w, n] = ActiveHotzone();
   MutableByteView buf = Scratch().first(sector_size_);
   for (std::uint64_t i = 0; i < n; ++i) {
     const ByteView entry =
@@ -503,7 +509,7 @@ Status EncryptedFile::CommitWatermark(std::uint64_t w) {
     CAFS_RETURN_IF_ERROR(CommitRekeyStateLocked(next));
   }
   watermark_.store(w, std::memory_order_release);
-  hot_count_.store(0, std::memory_order_release);
+  hotzone_.store(0, std::memory_order_release);
   return Status::OK();
 }
 

@@ -187,10 +187,17 @@ class EncryptedFile {
   // only while the rekeyer holds the exclusive lock of the sectors it passes.
   std::atomic<std::uint64_t> watermark_{0};
   // Active hotzone journal in memory (read-only open of a crashed file, or a step that failed
-  // after its journal became durable): sectors [hot_first_, hot_first_ + hot_count_) are
-  // decided per entry. Same locking rule as watermark_.
-  std::atomic<std::uint64_t> hot_first_{0};
-  std::atomic<std::uint64_t> hot_count_{0};
+  // after its journal became durable): sectors [first, first + count) are decided per entry.
+  // One atomic word, first << kHotCountBits | count, so a reader never pairs a first and a
+  // count of two different hotzones. Same locking rule as watermark_; hot_entries_ is
+  // written before the word is published (release) and only while count is 0.
+  static constexpr unsigned kHotCountBits = 9;  // count <= 384 < 512; first < 2^55
+  struct Hotzone {
+    std::uint64_t first = 0;
+    std::uint64_t count = 0;
+  };
+  Hotzone ActiveHotzone() const;
+  std::atomic<std::uint64_t> hotzone_{0};
   std::array<std::uint8_t, layout2::kJournalSize> hot_entries_{};
   const std::uint32_t sector_size_;
   const bool read_only_;
