@@ -423,12 +423,21 @@ Status EncryptedFile::InstallTarget(const SecureBuffer& dek,
   if (check != nullptr && !crypto::ConstantTimeEquals(keys.key_check, *check)) {
     return Status::AuthFailed("rekey target DEK does not match the header's target key check");
   }
-  if (target_cipher_ != nullptr) return Status::OK();  // installed at Open (same check)
+  if (check_out != nullptr) *check_out = keys.key_check;
+  if (target_cipher_ != nullptr) {
+    // Installed before (at Open, or by a Start that then failed): only the same key again.
+    std::lock_guard lock(header_mu_);
+    if (!crypto::ConstantTimeEquals(keys.key_check, target_key_check_)) {
+      return Status::FailedPrecondition(
+          "another rekey target key is installed on this open file; reopen it");
+    }
+    return Status::OK();
+  }
   CAFS_ASSIGN_OR_RETURN(target_cipher_, crypto::SectorCipher::Create(
                                             cipher_->id(), keys.data_key.view(), sector_size_));
   std::lock_guard lock(header_mu_);
   target_mac_key_ = std::move(keys.mac_key);
-  if (check_out != nullptr) *check_out = keys.key_check;
+  target_key_check_ = keys.key_check;
   return Status::OK();
 }
 

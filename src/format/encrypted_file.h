@@ -155,7 +155,8 @@ class EncryptedFile {
 
   // --- rekey internals (docs/format.md 8.4/8.5), used by Open and Rekeyer ---
   // Derives the target keys from `dek`, checks them against `check` (when given) and
-  // installs the target cipher. Called before the watermark can be above 0.
+  // installs the target cipher (called before the watermark can be above 0). Once installed,
+  // only the same key passes again (FailedPrecondition otherwise).
   Status InstallTarget(const SecureBuffer& dek,
                        const std::array<std::uint8_t, kKeyCheckSize>* check,
                        std::array<std::uint8_t, kKeyCheckSize>* check_out);
@@ -181,8 +182,9 @@ class EncryptedFile {
   const std::unique_ptr<crypto::SectorCipher> cipher_;  // the header's key at open
   // Set once (Open of a file mid-rekey, or Rekeyer start) before watermark_ leaves 0.
   std::unique_ptr<crypto::SectorCipher> target_cipher_;
-  SecureBuffer mac_key_;         // guarded by header_mu_
-  SecureBuffer target_mac_key_;  // guarded by header_mu_
+  SecureBuffer mac_key_;                                        // guarded by header_mu_
+  SecureBuffer target_mac_key_;                                 // guarded by header_mu_
+  std::array<std::uint8_t, kKeyCheckSize> target_key_check_{};  // guarded by header_mu_
   // Sectors below it are under the target key; read under the sector's range lock, changed
   // only while the rekeyer holds the exclusive lock of the sectors it passes.
   std::atomic<std::uint64_t> watermark_{0};

@@ -62,13 +62,9 @@ Result<std::unique_ptr<Rekeyer>> Rekeyer::Start(EncryptedFile& file, const Uuid&
   if (h.key_guid == target_key_guid && h.key_version == target_key_version) {
     return Status::InvalidArgument(path + ": the rekey target is the file's own key");
   }
-  if (file.target_cipher_ != nullptr) {
-    return Status::FailedPrecondition(path +
-                                      ": an earlier rekey start failed on this open file; "
-                                      "reopen it");
-  }
   std::array<std::uint8_t, kKeyCheckSize> check{};
-  CAFS_RETURN_IF_ERROR(file.InstallTarget(target_dek, nullptr, &check));
+  Status installed = file.InstallTarget(target_dek, nullptr, &check);
+  if (!installed.ok()) return installed.WithContext(path);
   std::lock_guard lock(file.header_mu_);
   if (file.header_.version == kFormatVersion1 || file.header_.upgrade_incomplete) {
     CAFS_RETURN_IF_ERROR(file.UpgradeLocked());

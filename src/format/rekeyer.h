@@ -23,10 +23,11 @@
 //
 // Errors: Start: InvalidArgument (target equals the file's key), FailedPrecondition (file
 // opened read-only, a rekey to another target in progress, a rekey already finished on this
-// open file: reopen to rekey again), AuthFailed (target DEK does not match the header's
-// target key check), I/O errors. Step: I/O errors of the pool file as they are (ENOSPC, EIO);
-// after a failed Step the file stays consistent and readable, and the next Step (or a
-// writable reopen) retries from the durable state.
+// open file: reopen to rekey again; a Start that failed on this open file with another target
+// DEK), AuthFailed (target DEK does not match the header's target key check), I/O errors
+// (ENOSPC, EIO: the file stays as it was or upgraded to version 2; Start can be retried). Step: I/O
+// errors of the pool file as they are (ENOSPC, EIO); after a failed Step the file stays consistent
+// and readable, and the next Step (or a writable reopen) retries from the durable state.
 //
 // Ownership: `file` is not owned and must outlive the Rekeyer; the target DEK is not kept
 // (the file keeps the derived keys).
