@@ -6,6 +6,8 @@
 //  - a file in use (open through the Volume) is refused with EBUSY; resume after it closed;
 //  - pause, resume and cancel: every file is at all times either intact or unreachable, and
 //    after a cancel either intact or gone;
+//  - the control channel: start/get/list/pause/cancel/forget over the UNIX socket, the peer
+//    as requested_by, errors as replies (unknown op, bad spec, not JSON), no daemon: EAGAIN;
 //  - a crash at every durable step (sync, rename, remove of the pool or the job store) then
 //    a restart: the job resumes and completes (or, when the crash came before the job was
 //    persisted, nothing changed).
@@ -22,6 +24,7 @@
 #include "cafs/volume.h"
 #include "crypto/rng.h"
 #include "env/fault_injection_env.h"
+#include "jobs/control_socket.h"
 #include "jobs/job_manager.h"
 #include "pool/posix_pool.h"
 #include "util/clock.h"
@@ -350,6 +353,47 @@ TEST_F(ShredJobTest, PauseResumeAndCancelNeverLeaveAReadableHalf) {
   }
   EXPECT_TRUE(manager_->Resume(id).status().code() == Status::Code::kFailedPrecondition);
   EXPECT_TRUE(Intact("vs/other/keep"));
+}
+
+TEST_F(ShredJobTest, ControlSocketStartsListsAndRefuses) {
+  OpenManager();
+  const std::string sock = (root_ / "backing" / kControlSocketName).string();
+  EXPECT_EQ(ControlCall(sock, {{"op", "list"}}).status().code(), Status::Code::kUnavailable);
+  ControlService service(manager_.get());
+  auto server = ControlServer::Start(sock, &service);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  auto call = [&](const nlohmann::json& req) {
+    auto r = ControlCall(sock, req);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : nlohmann::json();
+  };
+  nlohmann::json spec{{"kind", "shred"},
+                      {"target", {{"type", "file"}, {"path", "/vs/vm/disk1"}}},
+                      {"params", nlohmann::json::object()},
+                      {"rate_limit_bps", 0},
+                      {"parallel", 1}};
+  auto started = call({{"op", "start"}, {"spec", spec}});
+  ASSERT_EQ(started["ok"], true) << started.dump();
+  const std::string id = started["job"]["id"];
+  EXPECT_EQ(started["job"]["requested_by"], "local uid " + std::to_string(::getuid()));
+  const JobStatus st = WaitFinal(id);
+  EXPECT_EQ(st.record.state, JobState::kDone);
+  auto got = call({{"op", "get"}, {"id", id}});
+  EXPECT_EQ(got["job"]["state"], "done");
+  EXPECT_EQ(got["job"]["done_bytes"], got["job"]["total_bytes"]);
+  EXPECT_EQ(got["job"]["tasks"][0]["path"], "/vs/vm/disk1");
+  auto listed = call({{"op", "list"}});
+  ASSERT_EQ(listed["jobs"].size(), 1u);
+  EXPECT_EQ(call({{"op", "pause"}, {"id", id}})["code"], "failed precondition");
+  EXPECT_EQ(call({{"op", "frobnicate"}})["ok"], false);
+  EXPECT_EQ(call({{"op", "get"}, {"id", "nope"}})["errno"], ENOENT);
+  spec["evil"] = true;
+  EXPECT_EQ(call({{"op", "start"}, {"spec", spec}})["code"], "invalid argument");
+  EXPECT_EQ(nlohmann::json::parse(service.HandleLine("{not json", "test"))["code"],
+            "invalid argument");
+  EXPECT_EQ(call({{"op", "forget"}, {"id", id}})["ok"], true);
+  EXPECT_TRUE(call({{"op", "list"}})["jobs"].empty());
+  EXPECT_TRUE(Intact("vs/vm/disk2"));
 }
 
 TEST_F(ShredJobTest, CrashAtEveryDurableStepThenRestartCompletes) {
