@@ -82,6 +82,10 @@ class OpenFile {
   const int redirector_fd_;
 };
 
+// A pool file being shredded is renamed to `<dir>/.cafs-shred-<file GUID>` (src/jobs/
+// shred_job.h) until the shred job removes it; `cafsd fsck` reports it and never removes it.
+inline constexpr std::string_view kShredClaimPrefix = ".cafs-shred-";
+
 // Where the data of a file is (Volume::Locate): for jobs that work on pool files.
 struct FileLocation {
   std::string pool;

@@ -42,7 +42,7 @@ namespace cafs::jobs {
 class ShredJob final : public JobKind {
  public:
   static constexpr std::string_view kName = "shred";
-  static constexpr std::string_view kClaimPrefix = ".cafs-shred-";
+  static constexpr std::string_view kClaimPrefix = core::kShredClaimPrefix;
 
   ShredJob(core::Volume* volume, JobAuditor auditor) : volume_(volume), auditor_(auditor) {}
 
