@@ -47,6 +47,14 @@ Result<JobSpec> SpecOf(const json& req) {
   return spec;
 }
 
+// The handler of an op on one job: {"id": ID} -> {"job": JOB}.
+Handler ById(std::function<Result<JobStatus>(JobManager&, const std::string&)> op) {
+  return [op = std::move(op)](JobManager& m, const json& req, const std::string&) -> Result<json> {
+    CAFS_ASSIGN_OR_RETURN(std::string id, IdOf(req));
+    return JobReply(op(m, id));
+  };
+}
+
 const std::map<std::string, Handler, std::less<>>& Handlers() {
   static const auto* table = new std::map<std::string, Handler, std::less<>>{
       {"start",
@@ -61,26 +69,10 @@ const std::map<std::string, Handler, std::less<>>& Handlers() {
          for (const auto& st : m.List()) jobs.push_back(ToJson(st));
          return json{{"jobs", std::move(jobs)}};
        }},
-      {"get",
-       [](JobManager& m, const json& req, const std::string&) -> Result<json> {
-         CAFS_ASSIGN_OR_RETURN(std::string id, IdOf(req));
-         return JobReply(m.Get(id));
-       }},
-      {"pause",
-       [](JobManager& m, const json& req, const std::string&) -> Result<json> {
-         CAFS_ASSIGN_OR_RETURN(std::string id, IdOf(req));
-         return JobReply(m.Pause(id));
-       }},
-      {"resume",
-       [](JobManager& m, const json& req, const std::string&) -> Result<json> {
-         CAFS_ASSIGN_OR_RETURN(std::string id, IdOf(req));
-         return JobReply(m.Resume(id));
-       }},
-      {"cancel",
-       [](JobManager& m, const json& req, const std::string&) -> Result<json> {
-         CAFS_ASSIGN_OR_RETURN(std::string id, IdOf(req));
-         return JobReply(m.Cancel(id));
-       }},
+      {"get", ById([](JobManager& m, const std::string& id) { return m.Get(id); })},
+      {"pause", ById([](JobManager& m, const std::string& id) { return m.Pause(id); })},
+      {"resume", ById([](JobManager& m, const std::string& id) { return m.Resume(id); })},
+      {"cancel", ById([](JobManager& m, const std::string& id) { return m.Cancel(id); })},
       {"forget",
        [](JobManager& m, const json& req, const std::string&) -> Result<json> {
          CAFS_ASSIGN_OR_RETURN(std::string id, IdOf(req));
