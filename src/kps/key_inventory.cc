@@ -98,8 +98,10 @@ Result<KeyDependents> FindKeyDependents(StoreTxn& txn, const KeyRecord& key,
     }
     const json& doc = *parsed;
     const json* vs = nullptr;
-    for (const auto& v : doc.value("vmsets", json::array())) {
-      if (v.value("vmset", "") == key.vmset) vs = &v;
+    if (auto list = doc.find("vmsets"); list != doc.end() && list->is_array()) {
+      for (const auto& v : *list) {
+        if (v.is_object() && v.value("vmset", "") == key.vmset) vs = &v;
+      }
     }
     if (vs == nullptr) {
       out.stale.push_back("gateway " + gw.name + "'s last inventory (" + TimeOf(doc) +
