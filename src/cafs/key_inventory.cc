@@ -25,7 +25,8 @@ VmSetKeyInventory TakeKeyInventory(const std::string& backing_root, pool::PoolMa
     if (u.listed.size() < kInventoryListedFiles) u.listed.push_back({guid, path});
   };
   auto visit = [&](const fs::path& p) {
-    const auto split = SplitRedirectorName(p.filename().string());
+    const std::string backing_name = p.filename().string();  // `split` views into it
+    const auto split = SplitRedirectorName(backing_name);
     if (!split) return;  // not a redirector (a temporary one has no "##")
     auto r = ReadRedirectorFile(p);
     auto pool = pools.Find(std::string(split->pool));
