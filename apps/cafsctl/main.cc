@@ -963,33 +963,26 @@ int main(int argc, char** argv) {
     });
   }
 
-  // ---- usage -------------------------------------------------------------------------------
+  // ---- usage, inventory: the gateways' last reports ----------------------------------------
   static std::string uvmset;
-  {
-    auto* c = app.add_subcommand(
-        "usage",
-        "bytes stored per VM set per pool, pool space and thresholds (gateways' last "
-        "snapshots; security, storage, auditor, tenant-admin for its VM sets)");
+  auto reports = [&](const char* name, const char* help, const char* path,
+                     void (*show)(const json&)) {
+    auto* c = app.add_subcommand(name, help);
     c->add_option("--vmset", uvmset, "only this VM set");
-    remote(c, [&g](KpsClient& k) {
-      const std::string path = "/v1/usage" + (uvmset.empty() ? "" : "?vmset=" + UrlEncode(uvmset));
-      return CallAndShow(k, g, "GET", path, nullptr, ShowUsage);
+    remote(c, [&g, path, show](KpsClient& k) {
+      const std::string p =
+          std::string(path) + (uvmset.empty() ? "" : "?vmset=" + UrlEncode(uvmset));
+      return CallAndShow(k, g, "GET", p, nullptr, show);
     });
-  }
-
-  // ---- inventory ---------------------------------------------------------------------------
-  {
-    auto* c = app.add_subcommand(
-        "inventory",
-        "which key versions the gateways' files use (files, bytes, dependent files), as each "
-        "gateway last reported (readers of key metadata)");
-    c->add_option("--vmset", uvmset, "only this VM set");
-    remote(c, [&g](KpsClient& k) {
-      const std::string path =
-          "/v1/inventory" + (uvmset.empty() ? "" : "?vmset=" + UrlEncode(uvmset));
-      return CallAndShow(k, g, "GET", path, nullptr, ShowInventory);
-    });
-  }
+  };
+  reports("usage",
+          "bytes stored per VM set per pool, pool space and thresholds (gateways' last "
+          "snapshots; security, storage, auditor, tenant-admin for its VM sets)",
+          "/v1/usage", ShowUsage);
+  reports("inventory",
+          "which key versions the gateways' files use (files, bytes, dependent files), as each "
+          "gateway last reported (readers of key metadata)",
+          "/v1/inventory", ShowInventory);
 
   try {
     app.parse(argc, argv);

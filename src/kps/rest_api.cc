@@ -930,9 +930,9 @@ Result<json> PushAudit(Call& c) {
 
 // ---- usage and capacity: gateways push snapshots, admins read them ----------------------
 
-Result<json> PushUsage(Call& c) {
-  CAFS_RETURN_IF_ERROR(CheckUsage(c.body));
-  CAFS_RETURN_IF_ERROR(CheckPushScope(c, c.body["vmsets"]));
+// A gateway's report (usage snapshot, key inventory), already checked: stored as its last
+// one of `kind` (id = the gateway's name) with `gateway` and `received` added.
+Result<json> StoreGatewayReport(Call& c, ObjectKind kind) {
   c.object = c.who.name;
   json doc = c.body;
   doc["gateway"] = c.who.name;
@@ -940,19 +940,21 @@ Result<json> PushUsage(Call& c) {
   c.status = 201;
   return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
     std::uint64_t version = 0;
-    CAFS_RETURN_IF_ERROR(GetDoc(txn, ObjectKind::kUsage, c.who.name, &version).status());
-    CAFS_RETURN_IF_ERROR(txn.Put(ObjectKind::kUsage, c.who.name, doc.dump(), version).status());
+    CAFS_RETURN_IF_ERROR(GetDoc(txn, kind, c.who.name, &version).status());
+    CAFS_RETURN_IF_ERROR(txn.Put(kind, c.who.name, doc.dump(), version).status());
     return doc;
   });
 }
 
-Result<json> ListUsage(Call& c) {
+// Every gateway's last report of `kind`, its `vmsets` filtered to the caller's scope and to
+// `?vmset=`; `hide_pools`: a tenant-admin is not shown `pools` (the provider's infrastructure).
+Result<json> ListGatewayReports(Call& c, ObjectKind kind, bool hide_pools) {
   auto filter = c.req.query.find("vmset");
   return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
-    CAFS_ASSIGN_OR_RETURN(auto all, txn.List(ObjectKind::kUsage));
+    CAFS_ASSIGN_OR_RETURN(auto all, txn.List(kind));
     json out = json::array();
     for (const auto& row : all) {
-      auto parsed = ParseJson(row.body, "usage snapshot");
+      auto parsed = ParseJson(row.body, std::string(ObjectKindName(kind)) + " report");
       if (!parsed.ok() || !parsed->is_object()) continue;
       json doc = std::move(parsed).value();
       json vmsets = json::array();
@@ -963,54 +965,30 @@ Result<json> ListUsage(Call& c) {
         vmsets.push_back(v);
       }
       doc["vmsets"] = vmsets;
-      // Pools are the provider's infrastructure: not for a tenant's eyes.
-      if (c.who.role == Role::kTenantAdmin) doc["pools"] = json::array();
+      if (hide_pools && c.who.role == Role::kTenantAdmin) doc["pools"] = json::array();
       out.push_back(doc);
     }
     return out;
   });
 }
+
+Result<json> PushUsage(Call& c) {
+  CAFS_RETURN_IF_ERROR(CheckUsage(c.body));
+  CAFS_RETURN_IF_ERROR(CheckPushScope(c, c.body["vmsets"]));
+  return StoreGatewayReport(c, ObjectKind::kUsage);
+}
+
+Result<json> ListUsage(Call& c) { return ListGatewayReports(c, ObjectKind::kUsage, true); }
 
 // ---- key inventory: gateways push which key versions their files use ----------------------
 
 Result<json> PushInventory(Call& c) {
   CAFS_RETURN_IF_ERROR(CheckInventory(c.body));
   CAFS_RETURN_IF_ERROR(CheckPushScope(c, c.body["vmsets"]));
-  c.object = c.who.name;
-  json doc = c.body;
-  doc["gateway"] = c.who.name;
-  doc["received"] = c.Now();
-  c.status = 201;
-  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
-    std::uint64_t version = 0;
-    CAFS_RETURN_IF_ERROR(GetDoc(txn, ObjectKind::kInventory, c.who.name, &version).status());
-    CAFS_RETURN_IF_ERROR(txn.Put(ObjectKind::kInventory, c.who.name, doc.dump(), version).status());
-    return json{{"gateway", c.who.name}, {"received", doc["received"]}};
-  });
+  return StoreGatewayReport(c, ObjectKind::kInventory);
 }
 
-Result<json> ListInventory(Call& c) {
-  auto filter = c.req.query.find("vmset");
-  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
-    CAFS_ASSIGN_OR_RETURN(auto all, txn.List(ObjectKind::kInventory));
-    json out = json::array();
-    for (const auto& row : all) {
-      auto parsed = ParseJson(row.body, "inventory");
-      if (!parsed.ok() || !parsed->is_object()) continue;
-      json doc = std::move(parsed).value();
-      json vmsets = json::array();
-      for (const auto& v : doc.value("vmsets", json::array())) {
-        const std::string name = v.value("vmset", "");
-        if (!InScope(c.who, name)) continue;
-        if (filter != c.req.query.end() && filter->second != name) continue;
-        vmsets.push_back(v);
-      }
-      doc["vmsets"] = vmsets;
-      out.push_back(doc);
-    }
-    return out;
-  });
-}
+Result<json> ListInventory(Call& c) { return ListGatewayReports(c, ObjectKind::kInventory, false); }
 
 // ---- gateway fetch: VM set + descriptor + unwrapped keys --------------------------------
 

@@ -58,9 +58,20 @@ class StoreConformanceTest : public ::testing::TestWithParam<std::string> {
     return v;
   }
 
+  // A keyring over this store with a new master key (keyring_).
+  void NewKeyring() {
+    auto mk = MasterKey::Create(dir_.path(), std::nullopt);
+    ASSERT_TRUE(mk.ok()) << mk.status().ToString();
+    master_.emplace(std::move(mk).value());
+    keyring_.emplace(*master_, *store_, clock_);
+  }
+
   testing::TempDir dir_;
   std::string spec_;
   std::unique_ptr<Store> store_;
+  ManualClock clock_{Clock::TimePoint(std::chrono::seconds(1700000000))};
+  std::optional<MasterKey> master_;
+  std::optional<Keyring> keyring_;
 };
 
 TEST_P(StoreConformanceTest, CreateGetListDelete) {
@@ -263,10 +274,8 @@ TEST_P(StoreConformanceTest, AuditTrailIsHashChained) {
 }
 
 TEST_P(StoreConformanceTest, KeyringWorksOnThisStore) {
-  auto mk = MasterKey::Create(dir_.path(), std::nullopt);
-  ASSERT_TRUE(mk.ok());
-  ManualClock clock{Clock::TimePoint(std::chrono::seconds(1700000000))};
-  Keyring keyring(*mk, *store_, clock);
+  ASSERT_NO_FATAL_FAILURE(NewKeyring());
+  Keyring& keyring = *keyring_;
   auto key = keyring.CreateKey("my_vmset");
   ASSERT_TRUE(key.ok()) << key.status().ToString();
   auto v1 = keyring.UnwrapKey(key->id, 0);
@@ -283,10 +292,8 @@ TEST_P(StoreConformanceTest, KeyringWorksOnThisStore) {
 // WAL checkpoint of SQLite, VACUUM FULL of PostgreSQL) no row of the store - objects or
 // audit - holds the old wrapped bytes of the KEK or of any DEK version, in hex as stored.
 TEST_P(StoreConformanceTest, KekRotationLeavesNoOldWrappedBytesInTheTable) {
-  auto mk = MasterKey::Create(dir_.path(), std::nullopt);
-  ASSERT_TRUE(mk.ok());
-  ManualClock clock{Clock::TimePoint(std::chrono::seconds(1700000000))};
-  Keyring keyring(*mk, *store_, clock);
+  ASSERT_NO_FATAL_FAILURE(NewKeyring());
+  Keyring& keyring = *keyring_;
   auto key = keyring.CreateKey("my_vmset");
   ASSERT_TRUE(key.ok()) << key.status().ToString();
   ASSERT_TRUE(keyring.RotateKey(key->id).ok());
