@@ -150,8 +150,9 @@ Result<VmSetBundle> KpsKeyProvider::ParseBundle(const json& body, const std::str
     const json& u = unusable[i];
     const std::string where = "kpsd answer: unusable[" + std::to_string(i) + "]";
     if (!u.is_object() || !u.contains("id") || !u["id"].is_string() || !u.contains("version") ||
-        !u["version"].is_number_unsigned() || u["version"].get<std::uint64_t>() > 0xffffffffU ||
-        !u.contains("state") || !u["state"].is_string()) {
+        !u["version"].is_number_integer() || u["version"].get<std::int64_t>() < 0 ||
+        u["version"].get<std::uint64_t>() > 0xffffffffU || !u.contains("state") ||
+        !u["state"].is_string()) {
       return Status::InvalidArgument(where + " needs id, version and state");
     }
     auto guid = Uuid::Parse(u["id"].get<std::string>());
