@@ -1,7 +1,7 @@
 // cafsctl: the admin CLI of the CAFS key & policy server (docs/cafsctl.md).
 //
 //   cafsctl [--server https://HOST:PORT] [--cert BUNDLE] [--json] GROUP COMMAND ...
-//   groups: vmset policy key server gateway admin audit usage
+//   groups: vmset policy key kek server gateway admin audit usage inventory
 //
 // Defaults: --server from CAFS_KPS_URL (else https://127.0.0.1:5697), --cert from
 // CAFS_KPS_CERT. Output: human tables, or the server's JSON with --json.
@@ -317,6 +317,55 @@ void ShowUsage(const json& body) {
 }
 
 // One object as a table of one row; a list as rows.
+// A destroy's answer: a forced destroy's "warning" (what became unreadable) goes to stderr
+// first, then `human` shows the record.
+std::function<void(const json&)> WarnThen(std::function<void(const json&)> human) {
+  return [human = std::move(human)](const json& j) {
+    if (j.is_object() && j.contains("warning")) {
+      std::cerr << "cafsctl: WARNING: " << Str(j, "warning") << "\n";
+    }
+    human(j);
+  };
+}
+
+void ShowKek(const json& k) {
+  Table t({"version", "state", "created", "changed"});
+  for (const auto& v : k.value("versions", json::array())) {
+    t.AddRow({Str(v, "number"), Str(v, "state"), TimeText(Int(v, "created")),
+              TimeText(Int(v, "changed"))});
+  }
+  std::cout << "KEK of VM set " << Str(k, "vmset") << "  cipher " << Str(k, "cipher")
+            << "  rotated " << TimeText(Int(k, "rotated")) << "\n";
+  t.Print(std::cout);
+}
+
+void ShowInventory(const json& body) {
+  Table keys({"gateway", "vmset", "key", "version", "files", "bytes", "as of"});
+  Table files({"gateway", "key", "version", "file guid", "path"});
+  for (const auto& s : body) {
+    const std::string asof = TimeText(Int(s, "time_ms") / 1000);
+    for (const auto& v : s.value("vmsets", json::array())) {
+      for (const auto& k : v.value("keys", json::array())) {
+        keys.AddRow({Str(s, "gateway"), Str(v, "vmset"), Str(k, "id"), Str(k, "version"),
+                     Str(k, "files"), Str(k, "bytes"), asof});
+        for (const auto& f : k.value("listed", json::array())) {
+          files.AddRow(
+              {Str(s, "gateway"), Str(k, "id"), Str(k, "version"), Str(f, "guid"), Str(f, "path")});
+        }
+      }
+    }
+  }
+  if (body.empty()) {
+    std::cout << "no inventory yet (a gateway sends one every [kps] inventory_interval_s and "
+                 "after each key change it sees)\n";
+    return;
+  }
+  std::cout << "Key versions in use:\n";
+  keys.Print(std::cout);
+  std::cout << "\nFiles per key version:\n";
+  files.Print(std::cout);
+}
+
 std::function<void(const json&)> Show(Table (*make)(), void (*rows)(Table&, const json&)) {
   return [make, rows](const json& body) {
     Table t = make();
@@ -534,7 +583,7 @@ int main(int argc, char** argv) {
   key->require_subcommand(1);
   static std::string kid, kvmset, kcipher = "aes-256-xts", kstate;
   static std::uint32_t kversion = 0;
-  static bool kpre = false, kyes = false;
+  static bool kpre = false, kyes = false, kforce = false;
   {
     auto* c = key->add_subcommand("create", "create a key (version 1) for a VM set");
     c->add_option("--vmset", kvmset, "owning VM set")->required();
@@ -598,6 +647,9 @@ int main(int argc, char** argv) {
     c->add_option("id", kid)->required();
     auto* ver = c->add_option("--version", kversion, "only this version (default: all)");
     c->add_flag("--yes", kyes, "confirm: data under the destroyed versions becomes unreadable");
+    c->add_flag("--force", kforce,
+                "destroy even while files still use the version or a gateway has not reported "
+                "its inventory since the last rotation: THOSE FILES BECOME UNREADABLE");
     remote(c, [&g, ver](KpsClient& k) {
       if (!kyes) {
         std::cerr << "cafsctl: destroying a key is irreversible: add --yes to confirm\n";
@@ -605,8 +657,55 @@ int main(int argc, char** argv) {
       }
       json body = json::object();
       if (*ver) body["version"] = kversion;
+      if (kforce) body["force"] = true;
       return CallAndShow(k, g, "POST", "/v1/keys/" + UrlEncode(kid) + "/destroy", body,
-                         Show(KeyTable, KeyRows));
+                         WarnThen(Show(KeyTable, KeyRows)));
+    });
+  }
+
+  // ---- kek ---------------------------------------------------------------------------------
+  auto* kek = app.add_subcommand("kek", "VM set key-encryption keys (key-admin: shallow rekey)");
+  kek->require_subcommand(1);
+  {
+    auto* c = kek->add_subcommand("show", "show a VM set's KEK versions (never key bytes)");
+    c->add_option("vmset", kvmset)->required();
+    remote(c, [&g](KpsClient& k) {
+      return CallAndShow(k, g, "GET", "/v1/keks/" + UrlEncode(kvmset), nullptr, ShowKek);
+    });
+  }
+  {
+    auto* c = kek->add_subcommand(
+        "rotate",
+        "new KEK for a VM set; every key version re-wrapped under it in one transaction (pool "
+        "files untouched); the old KEK's bytes are erased");
+    c->add_option("vmset", kvmset)->required();
+    remote(c, [&g](KpsClient& k) {
+      return CallAndShow(k, g, "POST", "/v1/keks/" + UrlEncode(kvmset) + "/rotate", json::object(),
+                         [](const json& j) {
+                           std::cout << "re-wrapped " << Str(j, "rewrapped")
+                                     << " key version(s) under the new KEK\n";
+                           ShowKek(j);
+                         });
+    });
+  }
+  {
+    auto* c = kek->add_subcommand(
+        "destroy",
+        "crypto-shred a whole VM set: its KEK and every version of every key (irreversible)");
+    c->add_option("vmset", kvmset)->required();
+    c->add_flag("--yes", kyes, "confirm: every file of the VM set becomes unreadable");
+    c->add_flag("--force", kforce,
+                "destroy even while files still use its keys or a gateway has not reported: "
+                "THOSE FILES BECOME UNREADABLE");
+    remote(c, [&g](KpsClient& k) {
+      if (!kyes) {
+        std::cerr << "cafsctl: destroying a KEK is irreversible: add --yes to confirm\n";
+        return kUsage;
+      }
+      json body = json::object();
+      if (kforce) body["force"] = true;
+      return CallAndShow(k, g, "POST", "/v1/keks/" + UrlEncode(kvmset) + "/destroy", body,
+                         WarnThen(ShowKek));
     });
   }
 
@@ -864,19 +963,26 @@ int main(int argc, char** argv) {
     });
   }
 
-  // ---- usage -------------------------------------------------------------------------------
+  // ---- usage, inventory: the gateways' last reports ----------------------------------------
   static std::string uvmset;
-  {
-    auto* c = app.add_subcommand(
-        "usage",
-        "bytes stored per VM set per pool, pool space and thresholds (gateways' last "
-        "snapshots; security, storage, auditor, tenant-admin for its VM sets)");
+  auto reports = [&](const char* name, const char* help, const char* path,
+                     void (*show)(const json&)) {
+    auto* c = app.add_subcommand(name, help);
     c->add_option("--vmset", uvmset, "only this VM set");
-    remote(c, [&g](KpsClient& k) {
-      const std::string path = "/v1/usage" + (uvmset.empty() ? "" : "?vmset=" + UrlEncode(uvmset));
-      return CallAndShow(k, g, "GET", path, nullptr, ShowUsage);
+    remote(c, [&g, path, show](KpsClient& k) {
+      const std::string p =
+          std::string(path) + (uvmset.empty() ? "" : "?vmset=" + UrlEncode(uvmset));
+      return CallAndShow(k, g, "GET", p, nullptr, show);
     });
-  }
+  };
+  reports("usage",
+          "bytes stored per VM set per pool, pool space and thresholds (gateways' last "
+          "snapshots; security, storage, auditor, tenant-admin for its VM sets)",
+          "/v1/usage", ShowUsage);
+  reports("inventory",
+          "which key versions the gateways' files use (files, bytes, dependent files), as each "
+          "gateway last reported (readers of key metadata)",
+          "/v1/inventory", ShowInventory);
 
   try {
     app.parse(argc, argv);

@@ -3,7 +3,8 @@
 //   [gateway]  server_id (required), backing_store (required), mountpoint (see below),
 //              position = 1, allow_other = true when root
 //   [local_keys] dir          |  [kps] url (https://HOST:PORT), cert (gateway PEM bundle),
-//                                    push_audit = true, usage_interval_s = 60
+//                                    push_audit = true, usage_interval_s = 60,
+//                                    inventory_interval_s = 300
 //                                    (exactly one of the two)
 //   [[pool]]   name, path     (one or more)
 //   [audit]    log (required), aggregate_interval_s = 10, sync_every_record = true,
@@ -58,7 +59,8 @@ struct Config {
   std::string kps_url, kps_cert;  // set when [kps]; cert: the gateway's PEM bundle
   bool push_audit = true;         // [kps]: push audit records and usage to kpsd
   std::int64_t usage_interval_s = 60;
-  std::string push_cursor;  // [audit]; default audit_log + ".kps-cursor"
+  std::int64_t inventory_interval_s = 300;  // [kps]: key inventory (docs/gateway.md)
+  std::string push_cursor;                  // [audit]; default audit_log + ".kps-cursor"
   std::vector<PoolConfig> pools;
   std::string audit_log;
   std::int64_t aggregate_interval_s = 10;

@@ -164,10 +164,12 @@ int Serve(const cafsd::Config& config) {
   if (!config.kps_url.empty() && config.push_audit) {
     auto r = core::KpsReporting::Start(
         log->get(), &gateway, &clock,
-        core::KpsReportingOptions{.url = config.kps_url,
-                                  .bundle_path = config.kps_cert,
-                                  .cursor_path = config.push_cursor,
-                                  .usage_interval = std::chrono::seconds(config.usage_interval_s)});
+        core::KpsReportingOptions{
+            .url = config.kps_url,
+            .bundle_path = config.kps_cert,
+            .cursor_path = config.push_cursor,
+            .usage_interval = std::chrono::seconds(config.usage_interval_s),
+            .inventory_interval = std::chrono::seconds(config.inventory_interval_s)});
     if (!r.ok()) return Fail(r.status().WithContext("[kps] audit push"));
     reporting = std::move(*r);
   }

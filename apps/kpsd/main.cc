@@ -5,6 +5,8 @@
 //              [--handshake-timeout S] [--request-timeout S] [--idle-timeout S]
 //              [--kmip-listen HOST[:PORT]] [--kmip-vmset NAME] [--kmip-max-connections N]
 //              [--kmip-max-connections-per-address N]
+//   kpsd rotate-master --data-dir DIR [--passphrase-file F] [--new-passphrase-file F2]
+//              [--store SPEC]      (offline: stop every kpsd serving this store first)
 // Exit codes: 0 ok, 1 failure (says why), 2 usage error.
 #include <signal.h>
 #include <sys/stat.h>
@@ -71,6 +73,57 @@ int Init(const std::string& dir, const std::string& passphrase_file, const std::
   return 0;
 }
 
+// `kpsd rotate-master` (docs/kps.md "Shallow rekey and crypto-shred"): a new master key in
+// master-next/, every KEK re-wrapped under it in one store transaction, then the files
+// installed. Run again after an interruption: it finishes the rotation it finds.
+int RotateMaster(const std::string& dir, const std::string& passphrase_file,
+                 const std::string& new_passphrase_file, const std::string& store_spec) {
+  auto pass = Passphrase(passphrase_file);
+  if (!pass.ok()) return Fail(pass.status());
+  auto new_pass = Passphrase(new_passphrase_file);
+  if (!new_pass.ok()) return Fail(new_pass.status());
+  const bool resume = MasterKey::RotationPending(dir);
+  std::optional<MasterKey> next;
+  if (resume) {
+    auto n = MasterKey::Open(MasterKey::NextDir(dir), *new_pass);
+    if (!n.ok()) return Fail(n.status().WithContext("finishing the interrupted rotation"));
+    next.emplace(std::move(n).value());
+    std::cout << "finishing the master-key rotation found in " << MasterKey::NextDir(dir) << "\n";
+  }
+  // The current master key: required for a new rotation; when finishing one, the files may
+  // already be half installed, and then every KEK is under the new key already.
+  auto old = MasterKey::Open(dir, *pass);
+  if (!old.ok() && !resume) return Fail(old.status().WithContext("refusing to rotate"));
+  if (!resume) {
+    if (Status s = MasterKey::CleanNext(dir); !s.ok()) return Fail(s);
+    if (::mkdir(MasterKey::NextDir(dir).c_str(), 0700) != 0) {
+      return Fail(Status::FromErrno(errno, "mkdir " + MasterKey::NextDir(dir)));
+    }
+    auto n = MasterKey::Create(MasterKey::NextDir(dir), *new_pass);
+    if (!n.ok()) {
+      (void)MasterKey::CleanNext(dir);
+      return Fail(n.status());
+    }
+    next.emplace(std::move(n).value());
+  }
+  auto store = OpenStore(store_spec, dir);
+  if (!store.ok()) return Fail(store.status());
+  auto n = RewrapKeks(**store, old.ok() ? &*old : nullptr, *next, SystemClock::Instance(),
+                      "kpsd rotate-master (local)");
+  if (!n.ok()) {
+    if (!resume) (void)MasterKey::CleanNext(dir);  // the store was not changed
+    return Fail(n.status());
+  }
+  if (Status s = MasterKey::InstallNext(dir); !s.ok()) {
+    return Fail(
+        s.WithContext("the store is re-wrapped but the new key files are not installed: "
+                      "run `kpsd rotate-master` again to finish"));
+  }
+  std::cout << "master key rotated (new key from " << next->source() << "): " << *n
+            << " KEK version(s) re-wrapped in " << (*store)->Describe() << "\n";
+  return 0;
+}
+
 struct KmipConfig {
   std::string listen;  // "" = no KMIP listener
   std::string vmset = "kmip";
@@ -114,6 +167,11 @@ int Serve(const std::string& dir, const std::string& listen, const std::string& 
   }
   auto pass = Passphrase(passphrase_file);
   if (!pass.ok()) return Fail(pass.status());
+  if (MasterKey::RotationPending(dir)) {
+    return Fail(Status::FailedPrecondition(
+        "refusing to start: a master-key rotation was interrupted (" + MasterKey::NextDir(dir) +
+        " exists): run `kpsd rotate-master --data-dir " + dir + "` again to finish it"));
+  }
   // Checked first: a wrong master key stops us before anything is opened or written.
   auto master = MasterKey::Open(dir, *pass);
   if (!master.ok()) return Fail(master.status().WithContext("refusing to start"));
@@ -252,6 +310,16 @@ int main(int argc, char** argv) {
                    "KMIP connections served at once from one source address")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
+  std::string new_passphrase_file;
+  auto* rotate = app.add_subcommand(
+      "rotate-master",
+      "new master key, every KEK re-wrapped under it in one store transaction (offline: stop "
+      "kpsd first; gateways keep serving from their caches)");
+  rotate->add_option("--data-dir", dir, "data directory made by `kpsd init`")->required();
+  rotate->add_option("--passphrase-file", passphrase_file, "passphrase of the current master key");
+  rotate->add_option("--new-passphrase-file", new_passphrase_file,
+                     "derive the new master key from this passphrase (default: a new key file)");
+  rotate->add_option("--store", store, "sqlite (default), sqlite:PATH or postgresql://...");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -259,6 +327,7 @@ int main(int argc, char** argv) {
     return e.get_exit_code() == 0 ? rc : 2;
   }
   if (*init) return Init(dir, passphrase_file, admin, names);
+  if (*rotate) return RotateMaster(dir, passphrase_file, new_passphrase_file, store);
   rest.handshake_timeout = std::chrono::seconds(handshake_timeout);
   rest.head_timeout = std::chrono::seconds(request_timeout);
   rest.idle_timeout = std::chrono::seconds(idle_timeout);

@@ -509,7 +509,7 @@ std::size_t Gateway::open_handles() const {
 
 // ---- usage and capacity ------------------------------------------------------------------
 
-Result<std::vector<UsageRecord>> Gateway::Usage() {
+std::set<std::string> Gateway::ServedVmSets() {
   std::set<std::string> vmsets;
   for (const auto& [name, vs] : cache_->Snapshot()) vmsets.insert(name);
   if (options_.position == 1) {
@@ -520,6 +520,33 @@ Result<std::vector<UsageRecord>> Gateway::Usage() {
       }
     }
   }
+  return vmsets;
+}
+
+std::vector<VmSetKeyInventory> Gateway::KeyInventory() {
+  // What the gateway knows of each VM set's keys is taken before the walk: a file created
+  // during the walk under a version newer than `known` cannot be one kpsd is asked about.
+  const auto cached = cache_->Snapshot();
+  std::vector<VmSetKeyInventory> out;
+  for (const auto& vmset : ServedVmSets()) {
+    auto it = cached.find(vmset);
+    std::optional<std::map<Uuid, std::uint32_t>> known;
+    if (it != cached.end()) known = it->second->bundle.NewestVersions();
+    VmSetKeyInventory inv = TakeKeyInventory(volume_->backing_root(), volume_->pools(), vmset);
+    inv.known = std::move(known);
+    out.push_back(std::move(inv));
+  }
+  return out;
+}
+
+std::map<std::string, std::map<Uuid, std::uint32_t>> Gateway::KnownKeyVersions() const {
+  std::map<std::string, std::map<Uuid, std::uint32_t>> out;
+  for (const auto& [name, vs] : cache_->Snapshot()) out[name] = vs->bundle.NewestVersions();
+  return out;
+}
+
+Result<std::vector<UsageRecord>> Gateway::Usage() {
+  const std::set<std::string> vmsets = ServedVmSets();
   std::vector<UsageRecord> out;
   for (const auto& vmset : vmsets) {
     CAFS_ASSIGN_OR_RETURN(auto bytes, volume_->PoolBytes(vmset));

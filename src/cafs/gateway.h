@@ -49,6 +49,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -59,6 +60,7 @@
 #include "audit/audit_log.h"
 #include "cafs/attr.h"
 #include "cafs/file_handles.h"
+#include "cafs/key_inventory.h"
 #include "cafs/policy_cache.h"
 #include "cafs/volume.h"
 #include "util/clock.h"
@@ -162,6 +164,12 @@ class Gateway {
 
   // Usage and capacity (ARCHITECTURE.md §4.6).
   Result<std::vector<UsageRecord>> Usage();
+  // The key inventory (key_inventory.h) of the VM sets Usage() reports on, each with the key
+  // versions its cached entry knew before its walk (docs/gateway.md "Key inventory").
+  std::vector<VmSetKeyInventory> KeyInventory();
+  // For each cached VM set, the newest version of each key it has been told of: when this
+  // changes (a rotation or destroy reached the gateway), the inventory is due again.
+  std::map<std::string, std::map<Uuid, std::uint32_t>> KnownKeyVersions() const;
   // Pool space with thresholds; a pool that crosses its threshold upward gets one alert
   // audit record + a warning log line (again only after it fell below).
   std::vector<PoolStatus> CheckCapacity();
@@ -189,6 +197,10 @@ class Gateway {
  private:
   struct Context;  // a resolved, policy-checked path
   struct HandleState;
+
+  // The VM sets usage and inventory report on: the cached ones, and (position 1) every
+  // directory at the top of the backing store.
+  std::set<std::string> ServedVmSets();
 
   Result<Context> Check(const Caller& caller, std::string_view path, std::string_view op,
                         bool audit_allowed);

@@ -15,8 +15,21 @@ VmSetBundle VmSetBundle::Clone() const {
   out.descriptor = descriptor;
   for (const auto& [id, key] : keys) out.keys.emplace(id, key.Clone());
   out.current_version = current_version;
+  out.unusable = unusable;
   out.kps_locator = kps_locator;
   return out;
+}
+
+std::map<Uuid, std::uint32_t> VmSetBundle::NewestVersions() const {
+  std::map<Uuid, std::uint32_t> out;
+  for (const auto& [id, key] : keys) out[id.first] = std::max(out[id.first], id.second);
+  for (const auto& [id, state] : unusable) out[id.first] = std::max(out[id.first], id.second);
+  return out;
+}
+
+bool VmSetBundle::Destroyed(const KeyId& id) const {
+  auto it = unusable.find(id);
+  return it != unusable.end() && it->second == "destroyed";
 }
 
 namespace {
@@ -62,6 +75,12 @@ Status LocalKeyProvider::ParseKeysFile(std::string_view text, VmSetBundle* out) 
       version = static_cast<std::uint32_t>(v);
     } catch (const std::exception&) {
       return bad("bad version '" + version_text + "'");
+    }
+    if (hex == "destroyed") {
+      if (!out->unusable.emplace(KeyId{*guid, version}, "destroyed").second) {
+        return bad("duplicate key version");
+      }
+      continue;
     }
     auto bytes = FromHex(hex);
     if (!bytes.ok() || bytes->empty()) return bad("DEK is not hex");

@@ -37,10 +37,16 @@ struct VmSetBundle {
   std::map<KeyId, SecureBuffer> keys;
   // The version new files are created with, per key GUID.
   std::map<Uuid, std::uint32_t> current_version;
+  // Versions the provider holds no key bytes for, with their state ("destroyed",
+  // "pre-active", ...): a file under a destroyed version is crypto-shredded, not damaged.
+  std::map<KeyId, std::string> unusable;
   // Written into new pool file headers (which key server to ask), e.g. "kps://host:8443".
   std::string kps_locator;
 
   VmSetBundle Clone() const;
+  // The newest version of each key GUID, usable or not (what the gateway has been told of).
+  std::map<Uuid, std::uint32_t> NewestVersions() const;
+  bool Destroyed(const KeyId& id) const;
 };
 
 class KeyProvider {
@@ -55,7 +61,8 @@ class KeyProvider {
 //   <dir>/<vmset>/vmset.xml    the seed's <vmset> XML
 //   <dir>/<vmset>/policy.xml   the seed's <vobj-list> (or <policy-descriptor>) XML
 //   <dir>/<vmset>/keys         one key version per line: "<key guid> <version> <hex DEK>";
-//                              '#' starts a comment; the highest version is current
+//                              '#' starts a comment; the highest version is current;
+//                              "<key guid> <version> destroyed" names a destroyed version
 // The whole directory missing is Unavailable (like an unreachable server: tests simulate a
 // kpsd outage by renaming it); a missing <vmset> folder is NotFound.
 class LocalKeyProvider final : public KeyProvider {

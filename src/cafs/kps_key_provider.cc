@@ -144,6 +144,21 @@ Result<VmSetBundle> KpsKeyProvider::ParseBundle(const json& body, const std::str
     if (k.value("state", std::string()) == "active") active[*guid] = version;
   }
   for (const auto& [guid, version] : active) out.current_version[guid] = version;
+  const json unusable = body.value("unusable", json::array());
+  if (!unusable.is_array()) return Status::InvalidArgument("kpsd answer: 'unusable' is not a list");
+  for (std::size_t i = 0; i < unusable.size(); ++i) {
+    const json& u = unusable[i];
+    const std::string where = "kpsd answer: unusable[" + std::to_string(i) + "]";
+    if (!u.is_object() || !u.contains("id") || !u["id"].is_string() || !u.contains("version") ||
+        !u["version"].is_number_integer() || u["version"].get<std::int64_t>() < 0 ||
+        u["version"].get<std::uint64_t>() > 0xffffffffU || !u.contains("state") ||
+        !u["state"].is_string()) {
+      return Status::InvalidArgument(where + " needs id, version and state");
+    }
+    auto guid = Uuid::Parse(u["id"].get<std::string>());
+    if (!guid.ok()) return Status::InvalidArgument(where + ".id is not a GUID");
+    out.unusable[KeyId{*guid, u["version"].get<std::uint32_t>()}] = u["state"].get<std::string>();
+  }
   out.kps_locator = kps_locator;
   return out;
 }

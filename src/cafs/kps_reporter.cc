@@ -51,6 +51,36 @@ Status KpsAuditSink::Push(const std::vector<audit::AuditRecord>& records) {
 
 Status KpsAuditSink::PushUsage(const json& snapshot) { return Post("/v1/usage", snapshot); }
 
+Status KpsAuditSink::PushInventory(const json& inventory) {
+  return Post("/v1/inventory", inventory);
+}
+
+json KeyInventoryJson(const std::vector<VmSetKeyInventory>& inventory, std::int64_t time_ms) {
+  json vmsets = json::array();
+  for (const auto& v : inventory) {
+    json known = nullptr;
+    if (v.known) {
+      known = json::object();
+      for (const auto& [key, version] : *v.known) known[key.ToString()] = version;
+    }
+    json keys = json::array();
+    for (const auto& k : v.keys) {
+      json listed = json::array();
+      for (const auto& f : k.listed) listed.push_back({{"guid", f.guid}, {"path", f.path}});
+      keys.push_back({{"id", k.key.ToString()},
+                      {"version", k.version},
+                      {"files", k.files},
+                      {"bytes", k.bytes},
+                      {"listed", std::move(listed)}});
+    }
+    vmsets.push_back({{"vmset", v.vmset},
+                      {"known", std::move(known)},
+                      {"unreadable", v.unreadable},
+                      {"keys", std::move(keys)}});
+  }
+  return {{"time_ms", time_ms}, {"vmsets", std::move(vmsets)}};
+}
+
 json UsageSnapshotJson(const std::vector<UsageRecord>& usage, const std::vector<PoolStatus>& pools,
                        std::int64_t time_ms) {
   json vmsets = json::array();
@@ -71,15 +101,18 @@ json UsageSnapshotJson(const std::vector<UsageRecord>& usage, const std::vector<
 }
 
 KpsReporting::KpsReporting(std::unique_ptr<KpsAuditSink> sink, Gateway* gateway, const Clock* clock,
-                           std::chrono::seconds usage_interval)
-    : sink_(std::move(sink)), gateway_(gateway), clock_(clock), usage_interval_(usage_interval) {}
+                           const KpsReportingOptions& options)
+    : sink_(std::move(sink)),
+      gateway_(gateway),
+      clock_(clock),
+      usage_interval_(options.usage_interval),
+      inventory_interval_(options.inventory_interval) {}
 
 Result<std::unique_ptr<KpsReporting>> KpsReporting::Start(audit::AuditLog* log, Gateway* gateway,
                                                           const Clock* clock,
                                                           KpsReportingOptions options) {
   CAFS_ASSIGN_OR_RETURN(auto sink, KpsAuditSink::Create(options.url, options.bundle_path));
-  std::unique_ptr<KpsReporting> r(
-      new KpsReporting(std::move(sink), gateway, clock, options.usage_interval));
+  std::unique_ptr<KpsReporting> r(new KpsReporting(std::move(sink), gateway, clock, options));
   CAFS_ASSIGN_OR_RETURN(
       auto pusher,
       AuditPusher::Create(r->sink_.get(), AuditPusherOptions{.log_path = log->path(),
@@ -100,9 +133,34 @@ KpsReporting::~KpsReporting() {
 
 void KpsReporting::Tick() {
   const auto now = clock_->MonotonicNow();
+  const bool due = last_inventory_.time_since_epoch().count() == 0 ||
+                   now - last_inventory_ >= inventory_interval_ ||
+                   gateway_->KnownKeyVersions() != reported_keys_;
+  if (due && now >= next_inventory_try_) {
+    // A failed push is retried after kInventoryRetry (kpsd refuses destroys meanwhile).
+    if (PushInventory()) {
+      last_inventory_ = now;
+    } else {
+      next_inventory_try_ = now + kInventoryRetry;
+    }
+  }
   if (last_usage_.time_since_epoch().count() != 0 && now - last_usage_ < usage_interval_) return;
   last_usage_ = now;
   PushUsage();
+}
+
+bool KpsReporting::PushInventory() {
+  auto known = gateway_->KnownKeyVersions();  // before the walk (Gateway::KeyInventory)
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock_->Now().time_since_epoch())
+          .count();
+  if (Status s = sink_->PushInventory(KeyInventoryJson(gateway_->KeyInventory(), ms)); !s.ok()) {
+    CAFS_LOG_WARN("key inventory not sent (next try in {}s): {}", kInventoryRetry.count(),
+                  s.ToString());
+    return false;
+  }
+  reported_keys_ = std::move(known);
+  return true;
 }
 
 void KpsReporting::PushUsage() {

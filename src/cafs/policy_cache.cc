@@ -8,6 +8,12 @@ Result<const SecureBuffer*> CachedVmSet::FindKey(const Uuid& key, std::uint32_t 
   static const SecureBuffer kEmpty;
   if (key == Uuid::ClearTextKey()) return &kEmpty;
   auto it = bundle.keys.find(KeyId{key, version});
+  if (it == bundle.keys.end() && bundle.Destroyed(KeyId{key, version})) {
+    // Crypto-shredded: a clear error naming the key, never an attempt with another key.
+    return Status::AuthFailed("key " + key.ToString() + " version " + std::to_string(version) +
+                              " of VM set " + bundle.vmset.name +
+                              " was destroyed (crypto-shred): this file's data is unreadable");
+  }
   if (it == bundle.keys.end()) {
     return Status::NotFound("key " + key.ToString() + " version " + std::to_string(version) +
                             " is not available for VM set " + bundle.vmset.name +

@@ -36,8 +36,9 @@ struct CachedVmSet {
   policy::Evaluator evaluator;
   std::chrono::steady_clock::time_point fetched_at;
 
-  // The DEK for (key, version): empty buffer for the clear-text key; NotFound if unknown
-  // (destroyed or never issued to this gateway).
+  // The DEK for (key, version): empty buffer for the clear-text key; AuthFailed (EIO) naming
+  // the key when the provider says that version was destroyed (crypto-shred); NotFound if
+  // unknown (never issued to this gateway).
   Result<const SecureBuffer*> FindKey(const Uuid& key, std::uint32_t version) const;
 };
 

@@ -1,13 +1,12 @@
 #include "cafs/volume_check.h"
 
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <set>
 #include <system_error>
 
 #include "cafs/redirector.h"
+#include "cafs/store_walk.h"
 #include "cafs/volume.h"
 #include "format/header_codec.h"
 #include "format/header_layout.h"
@@ -17,9 +16,6 @@ namespace cafs::core {
 namespace {
 
 namespace fs = std::filesystem;
-
-// A redirector is a few hundred bytes; anything larger is not one of ours.
-constexpr std::uintmax_t kMaxRedirectorSize = 64 * 1024;
 
 using Kind = CheckFinding::Kind;
 
@@ -64,25 +60,11 @@ class Checker {
   // The backing store, one directory at a time (a directory that cannot be listed is a
   // finding; the walk goes on). Symlinks are not followed.
   void WalkBacking() {
-    std::vector<fs::path> todo{fs::path(root_)};
-    while (!todo.empty()) {
-      const fs::path dir = std::move(todo.back());
-      todo.pop_back();
-      std::error_code ec;
-      fs::directory_iterator it(dir, ec), end;
-      for (; !ec && it != end; it.increment(ec)) {
-        const fs::directory_entry& e = *it;
-        std::error_code type_ec;
-        const fs::file_status st = e.symlink_status(type_ec);
-        if (type_ec) continue;
-        if (fs::is_directory(st)) {
-          todo.push_back(e.path());
-        } else if (fs::is_regular_file(st)) {
-          Entry(e.path());
-        }
-      }
-      if (ec) Add(Kind::kUnreadable, "backing:" + Rel(dir), ec.message());
-    }
+    WalkRegularFiles(
+        fs::path(root_), [this](const fs::path& p) { Entry(p); },
+        [this](const fs::path& dir, const std::error_code& ec) {
+          Add(Kind::kUnreadable, "backing:" + Rel(dir), ec.message());
+        });
   }
 
   std::string Rel(const fs::path& p) const {
@@ -104,12 +86,7 @@ class Checker {
     ++report_.redirectors;
     Progress(false);
     const std::string pool(split->pool);
-    auto text = ReadSmall(path);
-    if (!text.ok()) {
-      Add(Kind::kBadRedirector, "backing:" + rel, text.status().ToString());
-      return;
-    }
-    auto r = DecodeRedirector(*text);
+    auto r = ReadRedirectorFile(path);
     if (!r.ok()) {
       Add(Kind::kBadRedirector, "backing:" + rel, r.status().ToString());
       return;
@@ -123,17 +100,6 @@ class Checker {
       Add(Kind::kDuplicateGuid, "backing:" + rel,
           "GUID " + key.second + " also named by " + it->second.rel + " in pool " + pool);
     }
-  }
-
-  static Result<std::string> ReadSmall(const fs::path& path) {
-    std::error_code ec;
-    const std::uintmax_t size = fs::file_size(path, ec);
-    if (ec) return Status::FromErrno(ec.value(), "stat " + path.string());
-    if (size > kMaxRedirectorSize) return Status::Corruption("too large for a redirector");
-    std::ifstream in(path, std::ios::binary);
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (!in.good() && !in.eof()) return Status::FromErrno(EIO, "read " + path.string());
-    return text;
   }
 
   void WalkPool(const std::string& name) {
@@ -173,27 +139,18 @@ class Checker {
           info.allocated_bytes, false);
       return;
     }
-    auto guid = HeaderGuid(pool, rel);
-    if (!guid.ok()) {
+    auto header = ReadPoolFileHeader(pool, rel);
+    if (!header.ok()) {
       unreadable_.insert({pool.name(), rel});
-      Add(Kind::kBadPoolFile, where, guid.status().ToString());
+      Add(Kind::kBadPoolFile, where, header.status().ToString());
       return;
     }
-    const auto key = std::make_pair(pool.name(), guid->ToString());
+    const auto key = std::make_pair(pool.name(), header->file_guid.ToString());
     present_.insert(key);
     if (named_.count(key)) return;
     const bool removed = options_.remove_orphans && pool.RemoveFile(rel).ok();
     Add(Kind::kOrphanPoolFile, where, "GUID " + key.second + " is named by no redirector",
         info.allocated_bytes, removed);
-  }
-
-  static Result<Uuid> HeaderGuid(pool::Pool& pool, const std::string& rel) {
-    CAFS_ASSIGN_OR_RETURN(auto file, pool.OpenFile(rel, env::OpenOptions::ReadOnly()));
-    Bytes header(format::kHeaderSize);
-    CAFS_ASSIGN_OR_RETURN(std::size_t n, file->ReadAt(0, MutableByteView(header)));
-    header.resize(n);
-    CAFS_ASSIGN_OR_RETURN(format::Header h, format::ParseHeaderUnverified(header));
-    return h.file_guid;
   }
 
   const std::string root_;

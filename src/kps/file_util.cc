@@ -81,12 +81,16 @@ Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mo
   const auto slash = path.find_last_of('/');
   std::string dir = slash == std::string::npos || slash == 0 ? std::string(slash == 0 ? "/" : ".")
                                                              : path.substr(0, slash);
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  (void)SyncDir(dir);
   return Status::OK();
+}
+
+Status SyncDir(const std::string& dir) {
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return Status::FromErrno(errno, "open " + dir);
+  Status s = ::fsync(dfd) == 0 ? Status::OK() : Status::FromErrno(errno, "fsync " + dir);
+  ::close(dfd);
+  return s;
 }
 
 }  // namespace cafs::kps

@@ -18,6 +18,9 @@ Result<std::string> ReadFile(const std::string& path);
 // the directory). With `exclusive`, fails with AlreadyExists if `path` exists.
 Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode, bool exclusive);
 
+// fsync of a directory (after names in it changed).
+Status SyncDir(const std::string& dir);
+
 // True if `path` exists.
 bool FileExists(const std::string& path);
 

@@ -5,6 +5,7 @@
 #include "crypto/cipher_id.h"
 #include "crypto/key_wrap.h"
 #include "crypto/rng.h"
+#include "kps/key_inventory.h"
 #include "util/uuid.h"
 
 namespace cafs::kps {
@@ -177,34 +178,148 @@ Result<KeyRecord> Keyring::SetState(std::string_view id, std::uint32_t number, K
   return out;
 }
 
-Result<KeyRecord> Keyring::DestroyKey(std::string_view id, std::optional<std::uint32_t> number) {
-  KeyRecord out;
-  if (Status txn_status = store_.InTransaction([&](StoreTxn& txn) -> Status {
-        CAFS_ASSIGN_OR_RETURN(KeyRecord k, GetRecord<KeyRecord>(txn, id));
-        bool found = false;
-        const std::int64_t now = Now();
-        for (auto& v : k.versions) {
-          if (number && v.number != *number) continue;
-          found = true;
-          std::fill(v.wrapped.begin(), v.wrapped.end(), std::uint8_t{0});
-          v.wrapped.clear();
-          if (v.state != KeyState::kDestroyed) {
-            v.state = KeyState::kDestroyed;
-            v.changed = now;
-          }
-        }
-        if (!found) {
-          return Status::NotFound("key " + k.id + " has no version " + std::to_string(*number));
-        }
-        CAFS_RETURN_IF_ERROR(PutRecord(txn, k));
-        out = std::move(k);
-        return Status::OK();
-      });
-      !txn_status.ok()) {
-    return txn_status;
+namespace {
+
+// Erases the wrapped bytes of `v` and marks it destroyed (at `now` if it was not yet).
+void ShredVersion(KeyVersion& v, std::int64_t now) {
+  std::fill(v.wrapped.begin(), v.wrapped.end(), std::uint8_t{0});
+  v.wrapped.clear();
+  if (v.state != KeyState::kDestroyed) {
+    v.state = KeyState::kDestroyed;
+    v.changed = now;
   }
+}
+
+// The inventory rule (key_inventory.h) for destroying `number` (nullopt: all) of `key`.
+Status CheckDependents(StoreTxn& txn, const KeyRecord& key, std::optional<std::uint32_t> number,
+                       DestroyMode mode, std::string* warning) {
+  CAFS_ASSIGN_OR_RETURN(KeyDependents deps, FindKeyDependents(txn, key, number));
+  if (deps.clear()) return Status::OK();
+  if (mode == DestroyMode::kRefuseIfUsed) {
+    return Status::FailedPrecondition("refusing to destroy: " + deps.Describe(key) +
+                                      "; or destroy with force: those files become unreadable");
+  }
+  if (warning != nullptr) {
+    *warning += (warning->empty() ? "" : "; ") + deps.Describe(key);
+  }
+  return Status::OK();
+}
+
+// The DEKs of `vmset`.
+Result<std::vector<KeyRecord>> KeysOf(StoreTxn& txn, std::string_view vmset) {
+  CAFS_ASSIGN_OR_RETURN(auto all, ListRecords<KeyRecord>(txn));
+  std::vector<KeyRecord> out;
+  for (auto& k : all) {
+    if (k.vmset == vmset) out.push_back(std::move(k));
+  }
+  return out;
+}
+
+}  // namespace
+
+Status Keyring::InTransactionThenCompact(const std::function<Status(StoreTxn&)>& fn) {
+  CAFS_RETURN_IF_ERROR(store_.InTransaction(fn));
   // The old row bytes are overwritten (secure_delete); make the WAL forget them too.
-  CAFS_RETURN_IF_ERROR(store_.Compact());
+  return store_.Compact();
+}
+
+Result<KeyRecord> Keyring::DestroyKey(std::string_view id, std::optional<std::uint32_t> number,
+                                      DestroyMode mode, std::string* warning) {
+  KeyRecord out;
+  CAFS_RETURN_IF_ERROR(InTransactionThenCompact([&](StoreTxn& txn) -> Status {
+    CAFS_ASSIGN_OR_RETURN(KeyRecord k, GetRecord<KeyRecord>(txn, id));
+    if (number && k.Find(*number) == nullptr) {
+      return Status::NotFound("key " + k.id + " has no version " + std::to_string(*number));
+    }
+    CAFS_RETURN_IF_ERROR(CheckDependents(txn, k, number, mode, warning));
+    const std::int64_t now = Now();
+    for (auto& v : k.versions) {
+      if (!number || v.number == *number) ShredVersion(v, now);
+    }
+    CAFS_RETURN_IF_ERROR(PutRecord(txn, k));
+    out = std::move(k);
+    return Status::OK();
+  }));
+  return out;
+}
+
+Result<KekRecord> Keyring::GetKek(std::string_view vmset) {
+  KekRecord out;
+  CAFS_RETURN_IF_ERROR(store_.InTransaction([&](StoreTxn& txn) -> Status {
+    CAFS_ASSIGN_OR_RETURN(out, GetRecord<KekRecord>(txn, vmset));
+    return Status::OK();
+  }));
+  return out;
+}
+
+Result<KekRotation> Keyring::RotateKek(std::string_view vmset) {
+  KekRotation out;
+  CAFS_RETURN_IF_ERROR(InTransactionThenCompact([&](StoreTxn& txn) -> Status {
+    out.rewrapped = 0;
+    CAFS_ASSIGN_OR_RETURN(KekRecord kek, GetRecord<KekRecord>(txn, vmset));
+    const std::string name = kek.vmset;
+    // The old KEK, when there is one (none after DestroyKek: then no DEK has bytes left).
+    std::optional<SecureBuffer> old;
+    if (kek.Active() != nullptr) {
+      CAFS_ASSIGN_OR_RETURN(SecureBuffer clear, KekFor(txn, name, /*create=*/false));
+      old = std::move(clear);
+    }
+    CAFS_ASSIGN_OR_RETURN(SecureBuffer fresh, crypto::RandomKey(kKekSize));
+    CAFS_ASSIGN_OR_RETURN(auto keys, KeysOf(txn, name));
+    for (auto& k : keys) {
+      bool changed = false;
+      for (auto& v : k.versions) {
+        if (v.wrapped.empty()) continue;
+        auto dek = old ? crypto::UnwrapKey(*old, v.wrapped)
+                       : Result<SecureBuffer>(Status::FailedPrecondition("no KEK"));
+        if (!dek.ok()) {
+          return Status::AuthFailed("key " + k.id + " version " + std::to_string(v.number) +
+                                    " does not unwrap under VM set " + name +
+                                    "'s KEK (tampered store); nothing was changed");
+        }
+        CAFS_ASSIGN_OR_RETURN(v.wrapped, crypto::WrapKey(fresh, dek->view()));
+        changed = true;
+        ++out.rewrapped;
+      }
+      if (changed) CAFS_RETURN_IF_ERROR(PutRecord(txn, k));
+    }
+    const std::int64_t now = Now();
+    for (auto& v : kek.versions) ShredVersion(v, now);
+    KeyVersion nv;
+    nv.number = kek.versions.empty() ? 1 : kek.versions.back().number + 1;
+    nv.state = KeyState::kActive;
+    nv.created = nv.changed = now;
+    CAFS_ASSIGN_OR_RETURN(nv.wrapped, crypto::WrapKey(master_.key(), fresh.view()));
+    kek.versions.push_back(std::move(nv));
+    kek.rotated = now;
+    CAFS_RETURN_IF_ERROR(PutRecord(txn, kek));
+    out.kek = std::move(kek);
+    return Status::OK();
+  }));
+  return out;
+}
+
+Result<KekDestruction> Keyring::DestroyKek(std::string_view vmset, DestroyMode mode) {
+  KekDestruction out;
+  CAFS_RETURN_IF_ERROR(InTransactionThenCompact([&](StoreTxn& txn) -> Status {
+    out.keys = 0;
+    out.warning.clear();
+    CAFS_ASSIGN_OR_RETURN(KekRecord kek, GetRecord<KekRecord>(txn, vmset));
+    CAFS_ASSIGN_OR_RETURN(auto keys, KeysOf(txn, kek.vmset));
+    for (const auto& k : keys) {
+      CAFS_RETURN_IF_ERROR(CheckDependents(txn, k, std::nullopt, mode, &out.warning));
+    }
+    const std::int64_t now = Now();
+    for (auto& k : keys) {
+      for (auto& v : k.versions) ShredVersion(v, now);
+      CAFS_RETURN_IF_ERROR(PutRecord(txn, k));
+      ++out.keys;
+    }
+    for (auto& v : kek.versions) ShredVersion(v, now);
+    CAFS_RETURN_IF_ERROR(PutRecord(txn, kek));
+    out.kek = std::move(kek);
+    return Status::OK();
+  }));
   return out;
 }
 
@@ -265,6 +380,54 @@ Result<SecureBuffer> Keyring::UnwrapKey(std::string_view id, std::uint32_t numbe
     return txn_status;
   }
   return out;
+}
+
+}  // namespace cafs::kps
+
+namespace cafs::kps {
+
+Result<std::size_t> RewrapKeks(Store& store, const MasterKey* old_master,
+                               const MasterKey& new_master, const Clock& clock,
+                               std::string_view actor) {
+  std::size_t rewrapped = 0;
+  const std::int64_t now =
+      std::chrono::duration_cast<std::chrono::seconds>(clock.Now().time_since_epoch()).count();
+  CAFS_RETURN_IF_ERROR(store.InTransaction([&](StoreTxn& txn) -> Status {
+    rewrapped = 0;
+    CAFS_ASSIGN_OR_RETURN(auto keks, ListRecords<KekRecord>(txn));
+    for (auto& kek : keks) {
+      bool changed = false;
+      for (auto& v : kek.versions) {
+        if (v.wrapped.empty()) continue;
+        if (crypto::UnwrapKey(new_master.key(), v.wrapped).ok()) continue;  // done before
+        auto clear = old_master ? crypto::UnwrapKey(old_master->key(), v.wrapped)
+                                : Result<SecureBuffer>(Status::AuthFailed("no old master key"));
+        if (!clear.ok()) {
+          return Status::AuthFailed("the KEK of VM set " + kek.vmset + " (version " +
+                                    std::to_string(v.number) +
+                                    ") unwraps under neither the old nor the new master key; "
+                                    "nothing was changed");
+        }
+        CAFS_ASSIGN_OR_RETURN(v.wrapped, crypto::WrapKey(new_master.key(), clear->view()));
+        changed = true;
+        ++rewrapped;
+      }
+      if (changed) CAFS_RETURN_IF_ERROR(PutRecord(txn, kek));
+    }
+    AuditRecord r;
+    r.time = now;
+    r.actor = AuditText(actor);
+    r.role = "local";
+    r.action = "rotate-master";
+    r.object = "master key";
+    r.result = "ok";
+    r.reason = "re-wrapped " + std::to_string(rewrapped) + " KEK version(s) of " +
+               std::to_string(keks.size()) + " VM set(s) under the new master key (source " +
+               new_master.source() + ")";
+    return AppendAuditRecord(txn, std::move(r)).status();
+  }));
+  CAFS_RETURN_IF_ERROR(store.Compact());
+  return rewrapped;
 }
 
 }  // namespace cafs::kps

@@ -11,12 +11,21 @@
 // Life cycle (KMIP states): a key is created active (or pre-active); Rotate adds version n+1
 // as active and moves the previous active version to deactivated (still unwrappable for
 // decryption); SetState follows KeyStateTransitionAllowed; Destroy overwrites the wrapped
-// bytes of one or all versions (state destroyed) and compacts the store (crypto-shred).
+// bytes of one or all versions (state destroyed) and compacts the store (crypto-shred). A
+// destroy is refused while files may still depend on the version (key_inventory.h) unless
+// forced.
+//
+// Shallow rekey (docs/kps.md "Shallow rekey and crypto-shred"): RotateKek gives a VM set a
+// new KEK and re-wraps every DEK version of the VM set under it; RewrapKeks re-wraps every KEK
+// under a new master key (`kpsd rotate-master`). Each is one store transaction: a reader sees
+// the hierarchy entirely before or entirely after; the DEKs do not change, so no pool file is
+// touched. The old wrapped bytes are overwritten and the store compacted.
 //
 // Threading: safe from several threads (each call is one store transaction). `master`,
 // `store` and `clock` must outlive the Keyring.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,6 +44,23 @@ inline constexpr std::string_view kKmipAes128Cipher = "aes-128";
 inline constexpr std::string_view kKmipAes256Cipher = "aes-256";
 // The DEK length of `cipher` (a crypto::CipherName other than "none", or a KMIP AES cipher).
 Result<std::size_t> DekSize(std::string_view cipher);
+
+// What DestroyKey / DestroyKek do while files may still depend on a version.
+enum class DestroyMode {
+  kRefuseIfUsed,  // FailedPrecondition listing the files / the gateways not heard from
+  kForce,         // destroy anyway; the same list comes back as a warning
+};
+
+struct KekRotation {
+  KekRecord kek;
+  std::size_t rewrapped = 0;  // DEK versions re-wrapped under the new KEK
+};
+
+struct KekDestruction {
+  KekRecord kek;
+  std::size_t keys = 0;  // DEKs of the VM set, all of whose versions are now destroyed
+  std::string warning;   // kForce over dependent files: what became unreadable
+};
 
 class Keyring {
  public:
@@ -55,8 +81,26 @@ class Keyring {
   // is entirely destroyed or compromised.
   Result<KeyRecord> RotateKey(std::string_view id);
   Result<KeyRecord> SetState(std::string_view id, std::uint32_t number, KeyState to);
-  // Crypto-shred of one version (`number`) or of all (nullopt).
-  Result<KeyRecord> DestroyKey(std::string_view id, std::optional<std::uint32_t> number);
+  // Crypto-shred of one version (`number`) or of all (nullopt). With kRefuseIfUsed,
+  // FailedPrecondition (KeyDependents::Describe) while files may depend on it; with kForce
+  // that text goes to `*warning` (when not null) and the versions are destroyed.
+  Result<KeyRecord> DestroyKey(std::string_view id, std::optional<std::uint32_t> number,
+                               DestroyMode mode = DestroyMode::kRefuseIfUsed,
+                               std::string* warning = nullptr);
+
+  // The KEK record of `vmset` (NotFound: no key was ever created for it).
+  Result<KekRecord> GetKek(std::string_view vmset);
+  // Shallow rekey of a VM set: a new active KEK version; every DEK version of the VM set that
+  // still has key bytes re-wrapped under it; the previous KEK versions destroyed (bytes
+  // erased); one transaction, then the store is compacted. After DestroyKek (no active KEK,
+  // every DEK destroyed) it gives the VM set a fresh KEK for new keys.
+  // Errors: NotFound, AuthFailed (a wrapped key does not unwrap: nothing is changed).
+  Result<KekRotation> RotateKek(std::string_view vmset);
+  // Crypto-shred of a whole VM set: every KEK version and every version of every DEK of
+  // `vmset` destroyed in one transaction (the DEKs' wrapped bytes are useless without the
+  // KEK; they are erased too), then the store is compacted. Refused like DestroyKey while
+  // files may depend on any of those versions, unless kForce.
+  Result<KekDestruction> DestroyKek(std::string_view vmset, DestroyMode mode);
 
   // The clear key of version `number` (0 = the active one). FailedPrecondition when that
   // version's state does not allow decryption (pre-active, destroyed).
@@ -70,6 +114,8 @@ class Keyring {
 
  private:
   Result<SecureBuffer> KekFor(StoreTxn& txn, const std::string& vmset, bool create);
+  // Runs `fn` in a transaction, then compacts the store (the erased bytes leave its files).
+  Status InTransactionThenCompact(const std::function<Status(StoreTxn&)>& fn);
   Result<Bytes> NewWrappedDek(StoreTxn& txn, const KeyRecord& key);
   std::int64_t Now() const;
 
@@ -77,5 +123,16 @@ class Keyring {
   Store& store_;
   const Clock& clock_;
 };
+
+// Master-key rotation (`kpsd rotate-master`, offline): in one transaction, every KEK version
+// that still has key bytes is re-wrapped from `old_master` to `new_master`, and an audit
+// record (actor `actor`, action "rotate-master") is appended; then the store is compacted.
+// Idempotent, so an interrupted rotation is finished by running it again: a KEK that already
+// unwraps under `new_master` is left as is; `old_master` may be null when every KEK is
+// already under the new one. AuthFailed (nothing changed) when a KEK unwraps under neither.
+// Returns the number of KEK versions re-wrapped.
+Result<std::size_t> RewrapKeks(Store& store, const MasterKey* old_master,
+                               const MasterKey& new_master, const Clock& clock,
+                               std::string_view actor);
 
 }  // namespace cafs::kps

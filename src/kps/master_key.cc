@@ -3,7 +3,10 @@
 #include <openssl/core_names.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <memory>
 
 #include <nlohmann/json.hpp>
@@ -152,6 +155,48 @@ Result<MasterKey> MasterKey::Open(const std::string& data_dir,
                                         "; nothing was changed");
   }
   return MasterKey(std::move(key), source);
+}
+
+std::string MasterKey::NextDir(const std::string& data_dir) { return JoinPath(data_dir, kNextDir); }
+
+bool MasterKey::RotationPending(const std::string& data_dir) {
+  return FileExists(JoinPath(NextDir(data_dir), kMetaFile));
+}
+
+Status MasterKey::CleanNext(const std::string& data_dir) {
+  const std::string next = NextDir(data_dir);
+  for (const char* name : {kMetaFile, kKeyFile}) {
+    const std::string path = JoinPath(next, name);
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+      return Status::FromErrno(errno, "remove " + path);
+    }
+    (void)::unlink((path + ".tmp").c_str());
+  }
+  if (::rmdir(next.c_str()) != 0 && errno != ENOENT) {
+    return Status::FromErrno(errno, "remove " + next);
+  }
+  return SyncDir(data_dir);
+}
+
+Status MasterKey::InstallNext(const std::string& data_dir) {
+  const std::string next = NextDir(data_dir);
+  CAFS_ASSIGN_OR_RETURN(std::string meta, ReadFile(JoinPath(next, kMetaFile)));
+  auto raw = ReadFile(JoinPath(next, kKeyFile));
+  if (raw.ok()) {
+    Status s = WriteFileAtomic(JoinPath(data_dir, kKeyFile), *raw, 0600, /*exclusive=*/false);
+    std::fill(raw->begin(), raw->end(), '\0');
+    CAFS_RETURN_IF_ERROR(s);
+  } else if (raw.status().IsNotFound()) {
+    const std::string old_key = JoinPath(data_dir, kKeyFile);
+    if (::unlink(old_key.c_str()) != 0 && errno != ENOENT) {
+      return Status::FromErrno(errno, "remove " + old_key);
+    }
+  } else {
+    return raw.status();
+  }
+  CAFS_RETURN_IF_ERROR(
+      WriteFileAtomic(JoinPath(data_dir, kMetaFile), meta, 0600, /*exclusive=*/false));
+  return CleanNext(data_dir);
 }
 
 Result<std::string> ReadPassphraseFile(const std::string& path) {

@@ -52,6 +52,21 @@ class MasterKey {
   static Result<MasterKey> Open(const std::string& data_dir,
                                 const std::optional<std::string>& passphrase);
 
+  // Rotation on disk (`kpsd rotate-master`, docs/kps.md "Shallow rekey and crypto-shred"):
+  // the new master key is created with Create() in NextDir(data_dir) ("master-next", 0700),
+  // the store is re-wrapped under it (keyring.h RewrapKeks), then InstallNext() copies its
+  // files over the current ones (each atomically; master.key first, removed when the new key
+  // comes from a passphrase) and only then removes master-next (master.json first).
+  // RotationPending(): master-next holds a master.json, i.e. a rotation started and was not
+  // installed: `kpsd serve` refuses to start and `kpsd rotate-master` finishes it. A
+  // master-next without master.json is the debris of a Create() cut short or of an
+  // InstallNext() cut short after its copies: CleanNext() removes it.
+  static constexpr const char* kNextDir = "master-next";
+  static std::string NextDir(const std::string& data_dir);
+  static bool RotationPending(const std::string& data_dir);
+  static Status InstallNext(const std::string& data_dir);
+  static Status CleanNext(const std::string& data_dir);
+
   // Derives 32 bytes with scrypt (OpenSSL EVP_KDF "SCRYPT"). Exposed for tests and docs.
   static Result<SecureBuffer> DeriveFromPassphrase(const std::string& passphrase, ByteView salt,
                                                    const ScryptParams& params);

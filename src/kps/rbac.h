@@ -21,13 +21,16 @@
 // | read policy           | yes      | yes          | yes | yes     | yes     | -           |
 // | write policy          | -        | yes          | -   | -       | -       | -           |
 // | read key metadata     | yes      | yes          | yes | -       | yes     | - (*)       |
-// | manage keys           | -        | -            | yes | -       | -       | -           |
+// |  (also KEKs, inventory)|         |              |     |         |         |             |
+// | manage keys (also KEK | -        | -            | yes | -       | -       | -           |
+// |  rotate / destroy)    |          |              |     |         |         |             |
 // | read/write server     | r/w      | -            | -   | r/w     | r       | -           |
 // | gateways              | r/enroll | -            | -   | r       | r       | -           |
 // | approve scope / export| (**)     | yes (own)    | -   | -       | -       | -           |
 // | admins                | r/w      | -            | -   | -       | r       | -           |
 // | read audit            | yes      | -            | -   | -       | yes     | -           |
-// | push audit / usage    | -        | -            | -   | -       | -       | yes (*)     |
+// | push audit / usage /  | -        | -            | -   | -       | -       | yes (*)     |
+// |  key inventory        |          |              |     |         |         |             |
 // | fetch keys (bytes)    | -        | -            | (x) | -       | -       | yes (*)     |
 // | read usage            | yes      | yes (own)    | -   | yes     | yes     | -           |
 // (*) only the VM sets its approved scope names (KMIP GetAttributes/Locate included).

@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "audit/audit_record.h"
+#include "kps/key_inventory.h"
 #include "kps/peer_auth.h"
 #include "kps/policy_validation.h"
 #include "util/json_text.h"
@@ -583,10 +584,23 @@ Result<json> SetKeyState(Call& c) {
   return ToJson(k, false);
 }
 
+// The optional "force" of a destroy body (key_inventory.h: refuse while files may depend).
+Result<DestroyMode> DestroyModeOf(const json& body) {
+  if (!body.contains("force")) return DestroyMode::kRefuseIfUsed;
+  if (!body["force"].is_boolean()) return Status::InvalidArgument("'force' must be true or false");
+  return body["force"].get<bool>() ? DestroyMode::kForce : DestroyMode::kRefuseIfUsed;
+}
+
+// A destroy's answer: the record, plus "warning" naming what a forced destroy made unreadable.
+json WithWarning(json out, const std::string& warning) {
+  if (!warning.empty()) out["warning"] = "forced: now unreadable: " + warning;
+  return out;
+}
+
 Result<json> DestroyKey(Call& c) {
   const json& body = c.body;
   CAFS_RETURN_IF_ERROR(ManagedKey(c).status());
-  CAFS_RETURN_IF_ERROR(CheckKnownFields(body, {"version"}));
+  CAFS_RETURN_IF_ERROR(CheckKnownFields(body, {"version", "force"}));
   std::optional<std::uint32_t> v;
   if (body.contains("version")) {
     if (!body["version"].is_number_unsigned()) {
@@ -594,8 +608,42 @@ Result<json> DestroyKey(Call& c) {
     }
     v = body["version"].get<std::uint32_t>();
   }
-  CAFS_ASSIGN_OR_RETURN(KeyRecord k, c.keyring.DestroyKey(c.arg(0), v));
+  CAFS_ASSIGN_OR_RETURN(DestroyMode mode, DestroyModeOf(body));
+  std::string warning;
+  CAFS_ASSIGN_OR_RETURN(KeyRecord k, c.keyring.DestroyKey(c.arg(0), v, mode, &warning));
+  return WithWarning(ToJson(k, false), warning);
+}
+
+// ---- VM set KEKs (shallow rekey, crypto-shred of a whole VM set) --------------------------
+
+// The KEK of the VM set named by the path, once the caller's scope covers that VM set.
+Result<KekRecord> ScopedKek(Call& c) {
+  CAFS_RETURN_IF_ERROR(c.AuthorizeFound(c.arg(0), ObjectKind::kKek, c.arg(0)));
+  return c.keyring.GetKek(c.arg(0));
+}
+
+Result<json> GetKek(Call& c) {
+  CAFS_ASSIGN_OR_RETURN(KekRecord k, ScopedKek(c));
   return ToJson(k, false);
+}
+
+Result<json> RotateKek(Call& c) {
+  CAFS_RETURN_IF_ERROR(CheckKnownFields(c.body, {}));
+  CAFS_RETURN_IF_ERROR(ScopedKek(c).status());
+  CAFS_ASSIGN_OR_RETURN(KekRotation r, c.keyring.RotateKek(c.arg(0)));
+  json out = ToJson(r.kek, false);
+  out["rewrapped"] = r.rewrapped;
+  return out;
+}
+
+Result<json> DestroyKek(Call& c) {
+  CAFS_RETURN_IF_ERROR(CheckKnownFields(c.body, {"force"}));
+  CAFS_ASSIGN_OR_RETURN(DestroyMode mode, DestroyModeOf(c.body));
+  CAFS_RETURN_IF_ERROR(ScopedKek(c).status());
+  CAFS_ASSIGN_OR_RETURN(KekDestruction d, c.keyring.DestroyKek(c.arg(0), mode));
+  json out = ToJson(d.kek, false);
+  out["keys_destroyed"] = d.keys;
+  return WithWarning(std::move(out), d.warning);
 }
 
 // ---- virtualization servers -------------------------------------------------------------
@@ -882,9 +930,9 @@ Result<json> PushAudit(Call& c) {
 
 // ---- usage and capacity: gateways push snapshots, admins read them ----------------------
 
-Result<json> PushUsage(Call& c) {
-  CAFS_RETURN_IF_ERROR(CheckUsage(c.body));
-  CAFS_RETURN_IF_ERROR(CheckPushScope(c, c.body["vmsets"]));
+// A gateway's report (usage snapshot, key inventory), already checked: stored as its last
+// one of `kind` (id = the gateway's name) with `gateway` and `received` added.
+Result<json> StoreGatewayReport(Call& c, ObjectKind kind) {
   c.object = c.who.name;
   json doc = c.body;
   doc["gateway"] = c.who.name;
@@ -892,19 +940,21 @@ Result<json> PushUsage(Call& c) {
   c.status = 201;
   return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
     std::uint64_t version = 0;
-    CAFS_RETURN_IF_ERROR(GetDoc(txn, ObjectKind::kUsage, c.who.name, &version).status());
-    CAFS_RETURN_IF_ERROR(txn.Put(ObjectKind::kUsage, c.who.name, doc.dump(), version).status());
+    CAFS_RETURN_IF_ERROR(GetDoc(txn, kind, c.who.name, &version).status());
+    CAFS_RETURN_IF_ERROR(txn.Put(kind, c.who.name, doc.dump(), version).status());
     return doc;
   });
 }
 
-Result<json> ListUsage(Call& c) {
+// Every gateway's last report of `kind`, its `vmsets` filtered to the caller's scope and to
+// `?vmset=`; `hide_pools`: a tenant-admin is not shown `pools` (the provider's infrastructure).
+Result<json> ListGatewayReports(Call& c, ObjectKind kind, bool hide_pools) {
   auto filter = c.req.query.find("vmset");
   return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
-    CAFS_ASSIGN_OR_RETURN(auto all, txn.List(ObjectKind::kUsage));
+    CAFS_ASSIGN_OR_RETURN(auto all, txn.List(kind));
     json out = json::array();
     for (const auto& row : all) {
-      auto parsed = ParseJson(row.body, "usage snapshot");
+      auto parsed = ParseJson(row.body, std::string(ObjectKindName(kind)) + " report");
       if (!parsed.ok() || !parsed->is_object()) continue;
       json doc = std::move(parsed).value();
       json vmsets = json::array();
@@ -915,13 +965,30 @@ Result<json> ListUsage(Call& c) {
         vmsets.push_back(v);
       }
       doc["vmsets"] = vmsets;
-      // Pools are the provider's infrastructure: not for a tenant's eyes.
-      if (c.who.role == Role::kTenantAdmin) doc["pools"] = json::array();
+      if (hide_pools && c.who.role == Role::kTenantAdmin) doc["pools"] = json::array();
       out.push_back(doc);
     }
     return out;
   });
 }
+
+Result<json> PushUsage(Call& c) {
+  CAFS_RETURN_IF_ERROR(CheckUsage(c.body));
+  CAFS_RETURN_IF_ERROR(CheckPushScope(c, c.body["vmsets"]));
+  return StoreGatewayReport(c, ObjectKind::kUsage);
+}
+
+Result<json> ListUsage(Call& c) { return ListGatewayReports(c, ObjectKind::kUsage, true); }
+
+// ---- key inventory: gateways push which key versions their files use ----------------------
+
+Result<json> PushInventory(Call& c) {
+  CAFS_RETURN_IF_ERROR(CheckInventory(c.body));
+  CAFS_RETURN_IF_ERROR(CheckPushScope(c, c.body["vmsets"]));
+  return StoreGatewayReport(c, ObjectKind::kInventory);
+}
+
+Result<json> ListInventory(Call& c) { return ListGatewayReports(c, ObjectKind::kInventory, false); }
 
 // ---- gateway fetch: VM set + descriptor + unwrapped keys --------------------------------
 
@@ -941,6 +1008,7 @@ Result<json> FetchVmSet(Call& c) {
     out["policy"] = ToJson(p);
     CAFS_ASSIGN_OR_RETURN(PolicySummary summary, ValidatePolicyXml(p.xml));
     json keys = json::array();
+    json unusable = json::array();
     const std::string clear = Uuid::ClearTextKey().ToString();
     for (const auto& kid : summary.key_ids) {
       if (kid == clear) continue;
@@ -949,7 +1017,13 @@ Result<json> FetchVmSet(Call& c) {
         return Status::PermissionDenied("policy names key " + kid + " of another VM set");
       }
       for (const auto& kv : k.versions) {
-        if (!CanDecrypt(kv.state)) continue;
+        if (!CanDecrypt(kv.state)) {
+          // No bytes: the gateway learns the version exists (its inventory says it knew the
+          // newest) and that a file under a destroyed one is shredded, not damaged.
+          unusable.push_back(
+              {{"id", k.id}, {"version", kv.number}, {"state", KeyStateName(kv.state)}});
+          continue;
+        }
         CAFS_ASSIGN_OR_RETURN(SecureBuffer dek, c.keyring.UnwrapKeyIn(txn, k, kv.number));
         keys.push_back({{"id", k.id},
                         {"version", kv.number},
@@ -959,6 +1033,7 @@ Result<json> FetchVmSet(Call& c) {
       }
     }
     out["keys"] = keys;
+    out["unusable"] = unusable;
     return out;
   });
 }
@@ -995,6 +1070,10 @@ constexpr Route kRoutes[] = {
     {"POST", "/v1/keys/{id}/state", Action::kManageKey, SetKeyState},
     {"POST", "/v1/keys/{id}/destroy", Action::kManageKey, DestroyKey},
 
+    {"GET", "/v1/keks/{vmset}", Action::kReadKey, GetKek},
+    {"POST", "/v1/keks/{vmset}/rotate", Action::kManageKey, RotateKek},
+    {"POST", "/v1/keks/{vmset}/destroy", Action::kManageKey, DestroyKek},
+
     {"GET", "/v1/servers", Action::kReadServer, ListServers},
     {"GET", "/v1/servers/{id}", Action::kReadServer, GetServer},
     {"POST", "/v1/servers", Action::kWriteServer, CreateServer},
@@ -1018,6 +1097,9 @@ constexpr Route kRoutes[] = {
 
     {"GET", "/v1/usage", Action::kReadUsage, ListUsage},
     {"POST", "/v1/usage", Action::kPushUsage, PushUsage},
+
+    {"GET", "/v1/inventory", Action::kReadKey, ListInventory},
+    {"POST", "/v1/inventory", Action::kPushUsage, PushInventory},
 
     {"GET", "/v1/gateway/vmsets/{name}", Action::kFetchKeys, FetchVmSet},
 };

@@ -29,6 +29,8 @@ std::string_view ObjectKindName(ObjectKind kind) {
       return "audit_cursor";
     case ObjectKind::kUsage:
       return "usage";
+    case ObjectKind::kInventory:
+      return "inventory";
   }
   return "unknown";
 }

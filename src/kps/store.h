@@ -40,9 +40,10 @@ enum class ObjectKind {
   kAdmin,
   kAuditCursor,  // per gateway: the last record of its audit chain kpsd accepted
   kUsage,        // per gateway: its last usage/capacity snapshot
+  kInventory,    // per gateway: its last key inventory (key_inventory.h)
 };
-// "vmset", "policy", "key", "kek", "server", "gateway", "admin", "audit_cursor", "usage"
-// (the kind column).
+// "vmset", "policy", "key", "kek", "server", "gateway", "admin", "audit_cursor", "usage",
+// "inventory" (the kind column).
 std::string_view ObjectKindName(ObjectKind kind);
 
 struct StoredObject {

@@ -10,6 +10,14 @@ if(TARGET cafsd AND TARGET kpsd AND TARGET cafsctl)
             $<TARGET_FILE:cafsctl>)
   set_tests_properties(cafs_kps_end_to_end PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
 endif()
+# Shallow rekey (KEK and master-key rotation under I/O) and crypto-shred through the mount.
+if(TARGET cafsd AND TARGET kpsd AND TARGET cafsctl)
+  add_test(NAME cafs_shallow_rekey
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/cafs_shallow_rekey_test.sh $<TARGET_FILE:cafsd>
+            $<TARGET_FILE:kpsd> $<TARGET_FILE:cafsctl>)
+  set_tests_properties(cafs_shallow_rekey PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300
+                       RESOURCE_LOCK heavy)
+endif()
 # The README's first command (scripts/demo.sh) with this build's binaries.
 if(TARGET cafsd AND TARGET kpsd AND TARGET cafsctl AND TARGET cafs-demo)
   add_test(NAME cafs_product_demo

@@ -512,6 +512,57 @@ TEST_F(GatewayTest, WrongKeyIsEioAndAudited) {
   EXPECT_EQ(gw_->Open(caller_, "/my_vmset/vm1/osdisk1.vmdk", false).status().errno_value(), EIO);
 }
 
+// Crypto-shred: a file whose key version was destroyed reads as EIO with an audit record
+// naming the destroyed key version, never as garbage; the key inventory lists the files per
+// key version.
+TEST_F(GatewayTest, DestroyedKeyVersionIsEioAndAuditedByName) {
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1", 0755).ok());
+  CreateWithData("/my_vmset/vm1/osdisk1.vmdk", "data");
+  CreateWithData("/my_vmset/vm1/osdisk2.vmdk", "more data");
+  CreateWithData("/my_vmset/vm1/hc_default", "clear");
+  auto inventory = gw_->KeyInventory();
+  ASSERT_EQ(inventory.size(), 1u);
+  EXPECT_EQ(inventory[0].vmset, "my_vmset");
+  ASSERT_TRUE(inventory[0].known.has_value());
+  EXPECT_EQ(inventory[0].unreadable, 0u);
+  ASSERT_EQ(inventory[0].keys.size(), 1u);  // the clear-text file is not under a key
+  const KeyVersionUse& use = inventory[0].keys[0];
+  EXPECT_EQ(use.key.ToString(), kOsdiskKey);
+  EXPECT_EQ(use.version, 1u);
+  EXPECT_EQ(use.files, 2u);
+  EXPECT_GT(use.bytes, 2u * 4096);
+  ASSERT_EQ(use.listed.size(), 2u);
+  std::set<std::string> paths;
+  for (const auto& f : use.listed) {
+    paths.insert(f.path);
+    EXPECT_TRUE(Uuid::Parse(f.guid).ok()) << f.guid;
+  }
+  EXPECT_EQ(paths,
+            (std::set<std::string>{"/my_vmset/vm1/osdisk1.vmdk", "/my_vmset/vm1/osdisk2.vmdk"}));
+  EXPECT_EQ(inventory[0].known->at(use.key), 1u);
+
+  Stop();
+  WriteFile(root_ / "keys/my_vmset/keys", std::string(kOsdiskKey) + " 1 destroyed\n");
+  Start();
+  auto opened = gw_->Open(caller_, "/my_vmset/vm1/osdisk1.vmdk", false);
+  EXPECT_EQ(opened.status().errno_value(), EIO) << opened.status().ToString();
+  EXPECT_NE(opened.status().message().find("destroyed"), std::string::npos)
+      << opened.status().ToString();
+  bool audited = false;
+  for (const auto& r : AuditRecords()) {
+    audited |= r.result == audit::Result::kError && r.file == "osdisk1.vmdk" && r.op == "open" &&
+               r.reason.find(std::string(kOsdiskKey) + " version 1") != std::string::npos &&
+               r.reason.find("destroyed") != std::string::npos;
+  }
+  EXPECT_TRUE(audited);
+  // The clear-text file is not affected; a new encrypted file cannot be made under a
+  // destroyed version either.
+  EXPECT_EQ(ReadAll("/my_vmset/vm1/hc_default"), "clear");
+  EXPECT_EQ(gw_->Create(caller_, "/my_vmset/vm1/osdisk3.vmdk", 0644, true).status().errno_value(),
+            EIO);
+}
+
 TEST_F(GatewayTest, TamperedAndTruncatedPoolFilesAreEio) {
   ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
   ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1", 0755).ok());

@@ -63,6 +63,25 @@ TEST(KpsKeyProviderTest, NoActiveVersionUsesHighest) {
   EXPECT_EQ(b->current_version.at(*Uuid::Parse(kKeyId)), 3u);
 }
 
+// Versions without bytes (crypto-shredded, pre-active) come with their state: a file under a
+// destroyed one is refused as destroyed (EIO naming the key), and they count as known.
+TEST(KpsKeyProviderTest, UnusableVersionsAreKnownAndDestroyedOnesRefusedByName) {
+  json a = Answer();
+  a["unusable"] = {{{"id", kKeyId}, {"version", 4}, {"state", "destroyed"}},
+                   {{"id", kKeyId}, {"version", 5}, {"state", "pre-active"}}};
+  auto b = KpsKeyProvider::ParseBundle(a, "my_vmset", "kps:x");
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  const Uuid id = *Uuid::Parse(kKeyId);
+  EXPECT_TRUE(b->Destroyed({id, 4}));
+  EXPECT_FALSE(b->Destroyed({id, 5}));
+  EXPECT_FALSE(b->Destroyed({id, 2}));
+  EXPECT_EQ(b->NewestVersions().at(id), 5u);
+  EXPECT_EQ(b->current_version.at(id), 2u);  // still the active one
+  json bad = Answer();
+  bad["unusable"] = {{{"id", kKeyId}, {"version", "4"}, {"state", "destroyed"}}};
+  EXPECT_TRUE(KpsKeyProvider::ParseBundle(bad, "my_vmset", "k").status().IsInvalidArgument());
+}
+
 TEST(KpsKeyProviderTest, RejectsMalformedAnswers) {
   EXPECT_TRUE(
       KpsKeyProvider::ParseBundle(json::object(), "my_vmset", "k").status().IsInvalidArgument());

@@ -1,6 +1,7 @@
 #include "kps/keyring.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 
@@ -198,6 +199,150 @@ TEST_F(KeyringTest, NoUnwrappedKeyInStoreBytes) {
     for (const auto& s : secrets) EXPECT_FALSE(Contains(all, s.view())) << "pass " << pass;
     ASSERT_TRUE(store_->Compact().ok());
   }
+}
+
+// Every byte of the store's SQLite files: the database, its WAL and a rollback journal.
+std::string StoreFileBytes(const std::string& dir) {
+  std::string all;
+  for (const char* f : {"/kps.db", "/kps.db-wal", "/kps.db-journal", "/kps.db-shm"}) {
+    auto bytes = ReadFile(dir + f);
+    if (bytes.ok()) all += *bytes;
+  }
+  return all;
+}
+
+// The wrapped bytes of every version of every KEK and DEK record in the store.
+std::vector<Bytes> WrappedBytes(Store& store) {
+  std::vector<Bytes> out;
+  EXPECT_TRUE(store
+                  .InTransaction([&](StoreTxn& txn) -> Status {
+                    CAFS_ASSIGN_OR_RETURN(auto keks, ListRecords<KekRecord>(txn));
+                    CAFS_ASSIGN_OR_RETURN(auto keys, ListRecords<KeyRecord>(txn));
+                    for (const auto& k : keys) {
+                      for (const auto& v : k.versions) out.push_back(v.wrapped);
+                    }
+                    for (const auto& k : keks) {
+                      for (const auto& v : k.versions) out.push_back(v.wrapped);
+                    }
+                    return Status::OK();
+                  })
+                  .ok());
+  std::erase_if(out, [](const Bytes& b) { return b.empty(); });
+  return out;
+}
+
+TEST_F(KeyringTest, KekRotationLeavesNoOldWrappedBytesInTheStoreFiles) {
+  std::vector<std::string> ids;
+  std::vector<SecureBuffer> deks;
+  for (int i = 0; i < 3; ++i) {
+    auto key = keyring_->CreateKey("my_vmset");
+    ASSERT_TRUE(key.ok());
+    ASSERT_TRUE(keyring_->RotateKey(key->id).ok());
+    ids.push_back(key->id);
+    for (std::uint32_t v : {1u, 2u})
+      deks.push_back(std::move(keyring_->UnwrapKey(key->id, v)).value());
+  }
+  auto other = keyring_->CreateKey("other_vmset");
+  ASSERT_TRUE(other.ok());
+  auto other_kek = Kek("other_vmset");
+  ASSERT_TRUE(other_kek.ok());
+  const std::vector<Bytes> before = WrappedBytes(*store_);
+  auto rotated = keyring_->RotateKek("my_vmset");
+  ASSERT_TRUE(rotated.ok()) << rotated.status().ToString();
+  EXPECT_EQ(rotated->rewrapped, 6u);
+  ASSERT_EQ(rotated->kek.versions.size(), 2u);
+  EXPECT_EQ(rotated->kek.versions[0].state, KeyState::kDestroyed);
+  EXPECT_TRUE(rotated->kek.versions[0].wrapped.empty());
+  EXPECT_EQ(rotated->kek.versions[1].state, KeyState::kActive);
+  // The DEKs are the same (pool files need nothing), now under the new KEK.
+  std::size_t i = 0;
+  for (const auto& id : ids) {
+    for (std::uint32_t v : {1u, 2u}) EXPECT_TRUE(keyring_->UnwrapKey(id, v)->Equals(deks[i++]));
+  }
+  // The old wrapped bytes of my_vmset (KEK and DEKs) are in none of the SQLite files; the
+  // other VM set's are untouched.
+  const std::string files = StoreFileBytes(dir_.path());
+  ASSERT_GT(files.size(), 4096u);
+  std::size_t gone = 0;
+  for (const auto& w : before) {
+    const bool other_vmset = w == other_kek->versions[0].wrapped || w == other->versions[0].wrapped;
+    EXPECT_EQ(Contains(files, w), other_vmset);
+    gone += other_vmset ? 0 : 1;
+  }
+  EXPECT_EQ(gone, 7u);  // 6 DEK versions + the old KEK
+  // A tampered DEK stops the rotation with nothing changed.
+  ASSERT_TRUE(store_
+                  ->InTransaction([&](StoreTxn& txn) -> Status {
+                    CAFS_ASSIGN_OR_RETURN(KeyRecord k, GetRecord<KeyRecord>(txn, ids[0]));
+                    k.versions[0].wrapped[3] ^= 1;
+                    return PutRecord(txn, k);
+                  })
+                  .ok());
+  const auto kek_before = Kek("my_vmset");
+  EXPECT_TRUE(keyring_->RotateKek("my_vmset").status().IsAuthFailed());
+  EXPECT_EQ(Kek("my_vmset")->versions.size(), kek_before->versions.size());
+  EXPECT_TRUE(keyring_->UnwrapKey(ids[1], 2)->Equals(deks[3]));
+}
+
+TEST_F(KeyringTest, MasterRotationRewrapsEveryKekAndIsIdempotent) {
+  auto a = keyring_->CreateKey("vmset_a");
+  auto b = keyring_->CreateKey("vmset_b");
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto dek_a = keyring_->UnwrapKey(a->id, 1);
+  auto dek_b = keyring_->UnwrapKey(b->id, 1);
+  const std::vector<Bytes> old_keks = {Kek("vmset_a")->versions[0].wrapped,
+                                       Kek("vmset_b")->versions[0].wrapped};
+  testing::TempDir next_dir;
+  auto next = MasterKey::Create(next_dir.path(), std::nullopt);
+  ASSERT_TRUE(next.ok());
+  auto n = RewrapKeks(*store_, &*master_, *next, clock_, "test");
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, 2u);
+  // Under the new master the same DEKs come out; the old master unwraps no KEK any more.
+  Keyring renewed(*next, *store_, clock_);
+  EXPECT_TRUE(renewed.UnwrapKey(a->id, 1)->Equals(*dek_a));
+  EXPECT_TRUE(renewed.UnwrapKey(b->id, 1)->Equals(*dek_b));
+  EXPECT_TRUE(keyring_->UnwrapKey(a->id, 1).status().IsAuthFailed());
+  const std::string files = StoreFileBytes(dir_.path());
+  for (const auto& w : old_keks) EXPECT_FALSE(Contains(files, w));
+  // Run again (an interrupted rotation finished): nothing left to do, old master not needed.
+  auto again = RewrapKeks(*store_, nullptr, *next, clock_, "test");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(*again, 0u);
+  // A master key that matches nothing changes nothing.
+  testing::TempDir wrong_dir;
+  auto wrong = MasterKey::Create(wrong_dir.path(), std::nullopt);
+  EXPECT_TRUE(RewrapKeks(*store_, &*wrong, *wrong, clock_, "test").status().IsAuthFailed());
+  EXPECT_TRUE(renewed.UnwrapKey(a->id, 1)->Equals(*dek_a));
+  // Audited, in the chain.
+  std::size_t audited = 0;
+  ASSERT_TRUE(store_
+                  ->InTransaction([&](StoreTxn& txn) -> Status {
+                    CAFS_ASSIGN_OR_RETURN(auto recs, ListAuditRecords(txn, 0, 100));
+                    for (const auto& r : recs) audited += r.action == "rotate-master" ? 1u : 0u;
+                    return VerifyAuditChain(txn);
+                  })
+                  .ok());
+  EXPECT_EQ(audited, 2u);
+}
+
+TEST_F(KeyringTest, MasterKeyFilesInstallAndAnInterruptedRotationIsPending) {
+  const std::string dir = dir_.path();
+  EXPECT_FALSE(MasterKey::RotationPending(dir));
+  ASSERT_EQ(::mkdir(MasterKey::NextDir(dir).c_str(), 0700), 0);
+  auto next = MasterKey::Create(MasterKey::NextDir(dir), std::string("new passphrase"),
+                                ScryptParams{1u << 10, 8, 1});
+  ASSERT_TRUE(next.ok());
+  EXPECT_TRUE(MasterKey::RotationPending(dir));
+  ASSERT_TRUE(MasterKey::InstallNext(dir).ok());
+  EXPECT_FALSE(MasterKey::RotationPending(dir));
+  EXPECT_FALSE(FileExists(MasterKey::NextDir(dir)));
+  // The data dir now holds the passphrase master (its key file removed).
+  EXPECT_FALSE(FileExists(dir + "/" + MasterKey::kKeyFile));
+  EXPECT_TRUE(MasterKey::Open(dir, std::nullopt).status().IsInvalidArgument());
+  auto opened = MasterKey::Open(dir, std::string("new passphrase"));
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  EXPECT_TRUE(opened->key().Equals(next->key()));
 }
 
 }  // namespace

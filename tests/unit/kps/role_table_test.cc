@@ -76,6 +76,9 @@ const RestRow kRest[] = {
   {"POST", "/v1/keys/{id}/state", "/v1/keys/$K/state", R"({"version":1,"state":"deactivated"})",
                                                                                                 "-   y   y   -   -   -   -   -  -   -   -"},
   {"POST", "/v1/keys/{id}/destroy", "/v1/keys/$K/destroy", R"({"version":1})",                 "-   y   y   -   -   -   -   -  -   -   -"},
+  {"GET", "/v1/keks/{vmset}", "/v1/keks/my_vmset", "",                                          "y   y   y   -   y   -   y   -  -   -   -"},
+  {"POST", "/v1/keks/{vmset}/rotate", "/v1/keks/my_vmset/rotate", "{}",                         "-   y   y   -   -   -   -   -  -   -   -"},
+  {"POST", "/v1/keks/{vmset}/destroy", "/v1/keks/my_vmset/destroy", R"({"force":true})",         "-   y   y   -   -   -   -   -  -   -   -"},
   {"GET", "/v1/servers", "/v1/servers", "",                                                     "y   -   -   y   -   -   y   -  -   -   -"},
   {"GET", "/v1/servers/{id}", "/v1/servers/755083456", "",                                      "y   -   -   y   -   -   y   -  -   -   -"},
   {"POST", "/v1/servers", "/v1/servers", R"({"id":"1","name":"esx-2"})",                        "y   -   -   y   -   -   -   -  -   -   -"},
@@ -97,6 +100,8 @@ const RestRow kRest[] = {
   {"POST", "/v1/audit", "/v1/audit", R"({"gateway_records":[]})",                               "-   -   -   -   -   -   -   y  y   -   -"},
   {"GET", "/v1/usage", "/v1/usage", "",                                                         "y   -   -   y   y   y   y   -  -   -   -"},
   {"POST", "/v1/usage", "/v1/usage", R"({"vmsets":[],"pools":[]})",                             "-   -   -   -   -   -   -   y  y   -   -"},
+  {"GET", "/v1/inventory", "/v1/inventory", "",                                                 "y   y   y   -   y   y   y   -  -   -   -"},
+  {"POST", "/v1/inventory", "/v1/inventory", R"({"vmsets":[]})",                                 "-   -   -   -   -   -   -   y  y   -   -"},
   // Key bytes: a gateway approved for the VM set only (rbac.h AuthorizeKeyRelease).
   {"GET", "/v1/gateway/vmsets/{name}", "/v1/gateway/vmsets/my_vmset", "",                       "-   -   -   -   -   -   -   y  -   -   -"},
 };

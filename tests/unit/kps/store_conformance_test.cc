@@ -58,9 +58,20 @@ class StoreConformanceTest : public ::testing::TestWithParam<std::string> {
     return v;
   }
 
+  // A keyring over this store with a new master key (keyring_).
+  void NewKeyring() {
+    auto mk = MasterKey::Create(dir_.path(), std::nullopt);
+    ASSERT_TRUE(mk.ok()) << mk.status().ToString();
+    master_.emplace(std::move(mk).value());
+    keyring_.emplace(*master_, *store_, clock_);
+  }
+
   testing::TempDir dir_;
   std::string spec_;
   std::unique_ptr<Store> store_;
+  ManualClock clock_{Clock::TimePoint(std::chrono::seconds(1700000000))};
+  std::optional<MasterKey> master_;
+  std::optional<Keyring> keyring_;
 };
 
 TEST_P(StoreConformanceTest, CreateGetListDelete) {
@@ -263,10 +274,8 @@ TEST_P(StoreConformanceTest, AuditTrailIsHashChained) {
 }
 
 TEST_P(StoreConformanceTest, KeyringWorksOnThisStore) {
-  auto mk = MasterKey::Create(dir_.path(), std::nullopt);
-  ASSERT_TRUE(mk.ok());
-  ManualClock clock{Clock::TimePoint(std::chrono::seconds(1700000000))};
-  Keyring keyring(*mk, *store_, clock);
+  ASSERT_NO_FATAL_FAILURE(NewKeyring());
+  Keyring& keyring = *keyring_;
   auto key = keyring.CreateKey("my_vmset");
   ASSERT_TRUE(key.ok()) << key.status().ToString();
   auto v1 = keyring.UnwrapKey(key->id, 0);
@@ -277,6 +286,56 @@ TEST_P(StoreConformanceTest, KeyringWorksOnThisStore) {
   auto destroyed = keyring.DestroyKey(key->id, 1);
   ASSERT_TRUE(destroyed.ok()) << destroyed.status().ToString();
   EXPECT_EQ(keyring.UnwrapKey(key->id, 1).status().code(), Status::Code::kFailedPrecondition);
+}
+
+// Shallow rekey on this back-end: after a KEK rotation (one transaction, then Compact: the
+// WAL checkpoint of SQLite, VACUUM FULL of PostgreSQL) no row of the store - objects or
+// audit - holds the old wrapped bytes of the KEK or of any DEK version, in hex as stored.
+TEST_P(StoreConformanceTest, KekRotationLeavesNoOldWrappedBytesInTheTable) {
+  ASSERT_NO_FATAL_FAILURE(NewKeyring());
+  Keyring& keyring = *keyring_;
+  auto key = keyring.CreateKey("my_vmset");
+  ASSERT_TRUE(key.ok()) << key.status().ToString();
+  ASSERT_TRUE(keyring.RotateKey(key->id).ok());
+  auto dek = keyring.UnwrapKey(key->id, 1);
+  ASSERT_TRUE(dek.ok());
+  std::vector<std::string> old_hex;
+  auto stored = keyring.GetKey(key->id);
+  auto kek = keyring.GetKek("my_vmset");
+  ASSERT_TRUE(stored.ok() && kek.ok());
+  for (const auto& v : stored->versions) old_hex.push_back(ToHex(v.wrapped));
+  old_hex.push_back(ToHex(kek->versions[0].wrapped));
+  auto rotated = keyring.RotateKek("my_vmset");
+  ASSERT_TRUE(rotated.ok()) << rotated.status().ToString();
+  EXPECT_EQ(rotated->rewrapped, 2u);
+  EXPECT_TRUE(keyring.UnwrapKey(key->id, 1)->Equals(*dek));
+  std::string rows;
+  ASSERT_TRUE(store_
+                  ->InTransaction([&](StoreTxn& txn) -> Status {
+                    for (ObjectKind kind : {ObjectKind::kKey, ObjectKind::kKek, ObjectKind::kVmSet,
+                                            ObjectKind::kInventory}) {
+                      CAFS_ASSIGN_OR_RETURN(auto all, txn.List(kind));
+                      for (const auto& o : all) rows += o.body;
+                    }
+                    CAFS_ASSIGN_OR_RETURN(auto audit, txn.ListAudit(0, 100000));
+                    for (const auto& a : audit) rows += a.body;
+                    return Status::OK();
+                  })
+                  .ok());
+  ASSERT_NE(rows.find(ToHex(rotated->kek.versions[1].wrapped)), std::string::npos);
+  for (const auto& h : old_hex) EXPECT_EQ(rows.find(h), std::string::npos) << h;
+  if (GetParam() == "postgresql") {
+    // Every row of the table as PostgreSQL itself returns it, whatever its kind.
+    PGconn* c = PQconnectdb(spec_.c_str());
+    ASSERT_EQ(PQstatus(c), CONNECTION_OK) << PQerrorMessage(c);
+    PGresult* r = PQexec(c, "SELECT body FROM kps_objects UNION ALL SELECT body FROM kps_audit");
+    ASSERT_EQ(PQresultStatus(r), PGRES_TUPLES_OK);
+    std::string all;
+    for (int i = 0; i < PQntuples(r); ++i) all += PQgetvalue(r, i, 0);
+    PQclear(r);
+    PQfinish(c);
+    for (const auto& h : old_hex) EXPECT_EQ(all.find(h), std::string::npos) << h;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformanceTest,

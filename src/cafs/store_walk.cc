@@ -1,0 +1,64 @@
+#include "cafs/store_walk.h"
+
+#include <fstream>
+#include <iterator>
+#include <system_error>
+#include <vector>
+
+#include "format/header_codec.h"
+#include "format/header_layout.h"
+#include "util/bytes.h"
+
+namespace cafs::core {
+
+namespace fs = std::filesystem;
+
+namespace {
+// A redirector is a few hundred bytes; anything larger is not one of ours.
+constexpr std::uintmax_t kMaxRedirectorSize = 64 * 1024;
+}  // namespace
+
+void WalkRegularFiles(
+    const fs::path& dir, const std::function<void(const fs::path&)>& visit,
+    const std::function<void(const fs::path&, const std::error_code&)>& unreadable) {
+  std::vector<fs::path> todo{dir};
+  while (!todo.empty()) {
+    const fs::path d = std::move(todo.back());
+    todo.pop_back();
+    std::error_code ec;
+    fs::directory_iterator it(d, ec), end;
+    for (; !ec && it != end; it.increment(ec)) {
+      const fs::directory_entry& e = *it;
+      std::error_code type_ec;
+      const fs::file_status st = e.symlink_status(type_ec);
+      if (type_ec) continue;
+      if (fs::is_directory(st)) {
+        todo.push_back(e.path());
+      } else if (fs::is_regular_file(st)) {
+        visit(e.path());
+      }
+    }
+    if (ec) unreadable(d, ec);
+  }
+}
+
+Result<Redirector> ReadRedirectorFile(const fs::path& path) {
+  std::error_code ec;
+  const std::uintmax_t size = fs::file_size(path, ec);
+  if (ec) return Status::FromErrno(ec.value(), "stat " + path.string());
+  if (size > kMaxRedirectorSize) return Status::Corruption("too large for a redirector");
+  std::ifstream in(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) return Status::FromErrno(EIO, "read " + path.string());
+  return DecodeRedirector(text);
+}
+
+Result<format::Header> ReadPoolFileHeader(pool::Pool& pool, const std::string& rel) {
+  CAFS_ASSIGN_OR_RETURN(auto file, pool.OpenFile(rel, env::OpenOptions::ReadOnly()));
+  Bytes header(format::kHeaderSize);
+  CAFS_ASSIGN_OR_RETURN(std::size_t n, file->ReadAt(0, MutableByteView(header)));
+  header.resize(n);
+  return format::ParseHeaderUnverified(header);
+}
+
+}  // namespace cafs::core

@@ -1,0 +1,35 @@
+// Read-only walks of a backing store and its pools, for reports made beside the data path
+// (`cafsd fsck`: volume_check.h; the key inventory: key_inventory.h). Nothing here writes, so
+// these reads go straight to the file system (std::filesystem for the backing store, the
+// Pool interface for pool files); the Volume stays the only writer.
+//
+// Threading: free functions, safe from any thread; `visit` is called on the calling thread.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <string>
+
+#include "cafs/redirector.h"
+#include "format/header.h"
+#include "pool/pool.h"
+#include "util/result.h"
+
+namespace cafs::core {
+
+// Visits every regular file under `dir` (depth first, symlinks not followed). A directory
+// that cannot be listed is passed to `unreadable` with the error; the walk goes on.
+void WalkRegularFiles(
+    const std::filesystem::path& dir,
+    const std::function<void(const std::filesystem::path&)>& visit,
+    const std::function<void(const std::filesystem::path&, const std::error_code&)>& unreadable);
+
+// Reads and decodes the redirector file at `path` (Corruption when larger than a redirector
+// can be, DecodeRedirector's errors, the errno of a failed read).
+Result<Redirector> ReadRedirectorFile(const std::filesystem::path& path);
+
+// The header of pool file `rel` in `pool`, parsed without the key (unauthenticated: GUIDs,
+// key id and version, rekey target).
+Result<format::Header> ReadPoolFileHeader(pool::Pool& pool, const std::string& rel);
+
+}  // namespace cafs::core
