@@ -114,7 +114,12 @@ Result<Gateway::Context> Gateway::CheckAt(const Caller& caller, std::string_view
     return vs.status();
   }
   ctx.vs = *vs;
-  auto decision = ctx.vs->evaluator.Evaluate(caller.server_id, ctx.path_within_vmset, now);
+  auto decision = ctx.vs->bundle.vmset.position != options_.position
+                      ? Result<policy::Decision>(Status::FailedPrecondition(fmt::format(
+                            "VM set {} says <position> {}, but this gateway finds VM sets at "
+                            "position {} (cafsd [gateway] position)",
+                            ctx.vmset, ctx.vs->bundle.vmset.position, options_.position)))
+                      : ctx.vs->evaluator.Evaluate(caller.server_id, ctx.path_within_vmset, now);
   if (!decision.ok()) {
     ctx.decision.allowed = false;
     ctx.decision.reason = decision.status().message();

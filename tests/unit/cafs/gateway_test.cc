@@ -559,3 +559,28 @@ TEST_F(GatewayTest, CachedDecisionEndsAtTheWindowBoundary) {
 
 }  // namespace
 }  // namespace cafs::core
+
+namespace cafs::core {
+namespace {
+
+// Issue 16 defect 7: a VM set's <position> is not ignored. The gateway finds VM sets at its
+// configured position; a VM set that says another position is refused (EACCES, audited with
+// the reason), never served as if it agreed.
+TEST_F(GatewayTest, VmSetPositionOtherThanTheGatewaysIsRefused) {
+  std::string xml = policy::seed_examples::kSeedVmSet;
+  xml.replace(xml.find("</vmset>"), 8, "<position>2</position>\n</vmset>");
+  WriteFile(root_ / "keys/my_vmset/vmset.xml", xml);
+  auto denied = gw_->MakeDir(caller_, "/my_vmset", 0755);
+  EXPECT_EQ(denied.status().errno_value(), EACCES);
+  bool audited = false;
+  for (const auto& r : AuditRecords()) {
+    audited |= r.result == audit::Result::kDenied && r.vmset == "my_vmset" &&
+               r.reason ==
+                   "VM set my_vmset says <position> 2, but this gateway finds VM sets at position "
+                   "1 (cafsd [gateway] position)";
+  }
+  EXPECT_TRUE(audited) << denied.status().ToString();
+}
+
+}  // namespace
+}  // namespace cafs::core

@@ -225,5 +225,30 @@ TEST_F(ProviderConformanceTest, JsonFormRefusesWhatXmlRefuses) {
   EXPECT_EQ(r.body["audit_destinations"], json({"syslog:tcp:[::1]:6514"}));
 }
 
+// Issue 16 defect 7: an element the gateway does not implement is refused at upload, with
+// the element and the line, by kpsd and by the local-keys path alike.
+TEST_F(ProviderConformanceTest, UnimplementedElementsAreRefusedAtUpload) {
+  ASSERT_EQ(Call(sec_, "POST", "/v1/vmsets", json{{"xml", kVmSetXml}}).status, 201);
+  auto key = Call(keys_, "POST", "/v1/keys", json{{"vmset", "my_vmset"}});
+  ASSERT_EQ(key.status, 201);
+  std::string xml = PolicyXml(key.body.value("id", ""));
+  xml.replace(xml.find("<replicas>1</replicas>"), 22, "<replicas>2</replicas>");
+  const std::string expected =
+      "policy line 11: <replicas> 2 is not implemented yet: the gateway keeps one copy of each "
+      "file until mirroring lands (write 1 or leave <replicas> out)";
+  auto pol = Call(ten_, "POST", "/v1/policies",
+                  json{{"id", kPolicyId}, {"vmset", "my_vmset"}, {"xml", xml}});
+  EXPECT_EQ(pol.status, 400);
+  EXPECT_EQ(pol.body.value("reason", ""), expected) << pol.body.dump();
+
+  const std::string dir = local_.path() + "/my_vmset";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+  WriteFile(dir + "/vmset.xml", kVmSetXml);
+  WriteFile(dir + "/policy.xml", xml);
+  auto b = LocalKeyProvider(local_.path()).FetchVmSet("my_vmset");
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().message(), expected);
+}
+
 }  // namespace
 }  // namespace cafs::core
