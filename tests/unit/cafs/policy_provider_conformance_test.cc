@@ -147,9 +147,9 @@ TEST_F(ProviderConformanceTest, SameXmlSameDecisionsAcrossDstWeeks) {
   EXPECT_EQ(kps.descriptor, local.descriptor);
   EXPECT_EQ(kps.vmset.time_zone, "Europe/Berlin");
   EXPECT_EQ(kps.vmset.capacity_threshold_percent, 70u);
-  EXPECT_EQ(kps.vmset.audit_destinations,
-            (std::vector<std::string>{"kps", "/var/log/cafs/my_vmset.log",
-                                      "syslog:udp:127.0.0.1:5514"}));
+  EXPECT_EQ(
+      kps.vmset.audit_destinations,
+      (std::vector<std::string>{"kps", "/var/log/cafs/my_vmset.log", "syslog:udp:127.0.0.1:5514"}));
 
   auto from_kps = policy::Evaluator::Create(kps.vmset, kps.descriptor);
   ASSERT_TRUE(from_kps.ok()) << from_kps.status().ToString();

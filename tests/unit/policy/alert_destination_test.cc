@@ -81,13 +81,19 @@ TEST(VmSetValidateTest, SameChecksAsParse) {
       {[](VmSet* v) { v->mount_point = "nfs"; },
        "<mnt> must be an absolute path without empty, . or .. components or a trailing '/', got "
        "'nfs'"},
-      {[](VmSet* v) { v->servers = {"s1", "S1"}; }, "<vmserv> lists server 'S1' twice"},
+      {[](VmSet* v) {
+         v->servers = {"s1", "S1"};
+       },
+       "<vmserv> lists server 'S1' twice"},
       {[](VmSet* v) { v->servers = {""}; }, "<vmserv> has an empty server id in ''"},
       {[](VmSet* v) { v->position = 0; }, "<position> must be a number 1..64, got '0'"},
       {[](VmSet* v) { v->time_zone = "Europe/../x"; },
        "<timezone>: time zone 'Europe/../x' is not an IANA name such as Europe/Berlin, UTC or "
        "UTC+hh:mm"},
-      {[](VmSet* v) { v->audit_destinations = {"kps", "kps"}; }, "duplicate <audit-dest> 'kps'"},
+      {[](VmSet* v) {
+         v->audit_destinations = {"kps", "kps"};
+       },
+       "duplicate <audit-dest> 'kps'"},
       {[](VmSet* v) { v->capacity_threshold_percent = 101; },
        "<capacity-threshold> must be a number 1..100, got '101'"},
   };
