@@ -60,7 +60,8 @@ Status ParseHostPort(std::string_view text, std::string_view hp, AlertDestinatio
     if (colon == std::string_view::npos) return Bad(text, " (no :port)");
     host = hp.substr(0, colon);
     port = hp.substr(colon + 1);
-    if (host.empty() || host.size() > 253 || !std::all_of(host.begin(), host.end(), IsHostNameChar)) {
+    if (host.empty() || host.size() > 253 ||
+        !std::all_of(host.begin(), host.end(), IsHostNameChar)) {
       return Bad(text, " (bad host)");
     }
   }
@@ -110,9 +111,8 @@ Result<AlertDestination> AlertDestination::Parse(std::string_view text) {
 }
 
 std::string AlertDestination::ToString() const {
-  const std::string hp = host.find(':') != std::string::npos
-                             ? fmt::format("[{}]:{}", host, port)
-                             : fmt::format("{}:{}", host, port);
+  const std::string hp = host.find(':') != std::string::npos ? fmt::format("[{}]:{}", host, port)
+                                                             : fmt::format("{}:{}", host, port);
   switch (kind) {
     case Kind::kSyslogUnix:
       return bare_syslog ? std::string("syslog") : "syslog:unix:" + path;
