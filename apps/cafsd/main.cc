@@ -128,9 +128,12 @@ int Serve(const cafsd::Config& config) {
       config.audit_log, audit::AuditLogOptions{.sync_every_record = config.sync_every_record});
   if (!log.ok()) return Fail(log.status());
   const auto interval = std::chrono::seconds(config.aggregate_interval_s);
+  // The VM sets' <audit-dest> destinations (docs/gateway.md "Alerts").
+  core::AlertSink alerts(&clock);
   core::Gateway gateway(
       &cache, volume->get(), log->get(), &clock,
-      core::GatewayOptions{.position = config.position, .aggregate_interval = interval});
+      core::GatewayOptions{
+          .position = config.position, .aggregate_interval = interval, .alerts = &alerts});
   std::unique_ptr<frontend::FuseFrontend> fuse;
   if (!nfs_only) {
     auto mounted = frontend::FuseFrontend::Mount(
