@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include "policy/vmset_path.h"
+
 namespace cafs::policy {
 
 namespace {
@@ -17,19 +19,11 @@ Status Bad(std::string_view text, std::string_view why = {}) {
   return Status::InvalidArgument(fmt::format("{}, got '{}'{}", kExpected, text, why));
 }
 
-// An absolute path with no empty, "." or ".." components and no trailing slash.
+// A clean absolute path (vmset_path.h), not "/" itself, without control characters.
 bool IsCleanAbsoluteFilePath(std::string_view p) {
-  if (p.size() < 2 || p.front() != '/' || p.back() == '/') return false;
-  std::size_t pos = 1;
-  while (pos <= p.size()) {
-    std::size_t next = p.find('/', pos);
-    if (next == std::string_view::npos) next = p.size();
-    const std::string_view c = p.substr(pos, next - pos);
-    if (c.empty() || c == "." || c == "..") return false;
-    pos = next + 1;
-  }
-  return std::none_of(p.begin(), p.end(),
-                      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7F; });
+  return p != "/" && IsCleanAbsolutePath(p) && std::none_of(p.begin(), p.end(), [](char c) {
+           return static_cast<unsigned char>(c) < 0x20 || c == 0x7F;
+         });
 }
 
 bool IsHostNameChar(char c) {

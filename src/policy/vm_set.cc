@@ -6,6 +6,7 @@
 
 #include "policy/alert_destination.h"
 #include "policy/time_zone.h"
+#include "policy/vmset_path.h"
 #include "policy/xml_reader.h"
 
 namespace cafs::policy {
@@ -21,22 +22,6 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
 }
 
 bool IsBlank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
-// An absolute path with no empty, "." or ".." components and no trailing slash ("/" alone ok).
-bool IsCleanAbsolutePath(std::string_view p) {
-  if (p.empty() || p.front() != '/') return false;
-  if (p == "/") return true;
-  if (p.back() == '/') return false;
-  std::size_t pos = 1;
-  while (pos <= p.size()) {
-    std::size_t next = p.find('/', pos);
-    if (next == std::string_view::npos) next = p.size();
-    const std::string_view c = p.substr(pos, next - pos);
-    if (c.empty() || c == "." || c == "..") return false;
-    pos = next + 1;
-  }
-  return true;
-}
 
 // The value checks, one per element: Parse() reports them with the element's line, Validate()
 // as they are. Each returns InvalidArgument with the message alone.

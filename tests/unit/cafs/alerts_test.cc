@@ -30,6 +30,7 @@
 #include "crypto/rng.h"
 #include "policy/seed_examples.h"
 #include "pool/posix_pool.h"
+#include "unit/cafs/seed_gateway.h"
 #include "util/bytes.h"
 
 namespace cafs::core {
@@ -38,13 +39,9 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-constexpr char kServer[] = "755083456";
-constexpr char kOsdiskKey[] = "062b9056-bf64-11df-8d3e-000c29abeb4d";
-
-// Wed 2026-11-18 10:00 UTC: inside Mon-Fri(9am-5pm).
-Clock::TimePoint Weekday10am() {
-  return std::chrono::sys_days{std::chrono::year{2026} / 11 / 18} + 10h;
-}
+using testing::kOsdiskKey;
+using testing::kServer;
+using testing::Weekday10am;
 
 class TempRoot {
  public:
