@@ -132,9 +132,12 @@ int Serve(const cafsd::Config& config) {
       config.audit_log, audit::AuditLogOptions{.sync_every_record = config.sync_every_record});
   if (!log.ok()) return Fail(log.status());
   const auto interval = std::chrono::seconds(config.aggregate_interval_s);
+  // The VM sets' <audit-dest> destinations (docs/gateway.md "Alerts").
+  core::AlertSink alerts(&clock);
   core::Gateway gateway(
       &cache, volume->get(), log->get(), &clock,
-      core::GatewayOptions{.position = config.position, .aggregate_interval = interval});
+      core::GatewayOptions{
+          .position = config.position, .aggregate_interval = interval, .alerts = &alerts});
   // Jobs (docs/jobs.md): records in the backing store, resumed now; the control socket.
   const jobs::JobAuditor auditor(log->get(), &clock, config.position);
   auto job_manager = jobs::JobManager::Open(env::Env::Default(), config.backing_store, auditor, {});

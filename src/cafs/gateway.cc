@@ -114,7 +114,12 @@ Result<Gateway::Context> Gateway::CheckAt(const Caller& caller, std::string_view
     return vs.status();
   }
   ctx.vs = *vs;
-  auto decision = ctx.vs->evaluator.Evaluate(caller.server_id, ctx.path_within_vmset, now);
+  auto decision = ctx.vs->bundle.vmset.position != options_.position
+                      ? Result<policy::Decision>(Status::FailedPrecondition(fmt::format(
+                            "VM set {} says <position> {}, but this gateway finds VM sets at "
+                            "position {} (cafsd [gateway] position)",
+                            ctx.vmset, ctx.vs->bundle.vmset.position, options_.position)))
+                      : ctx.vs->evaluator.Evaluate(caller.server_id, ctx.path_within_vmset, now);
   if (!decision.ok()) {
     ctx.decision.allowed = false;
     ctx.decision.reason = decision.status().message();
@@ -134,6 +139,9 @@ Result<Gateway::Context> Gateway::CheckAt(const Caller& caller, std::string_view
     r.reason = ctx.decision.reason;
     Append(std::move(r));
     CAFS_LOG_WARN("denied {} of /{} to {}: {}", op, ctx.rel, caller.server_id, ctx.decision.reason);
+    SendAlert(*ctx.vs, AlertKind::kDenial,
+              fmt::format("denied {} of /{} to {}: {}", op, ctx.rel, caller.server_id,
+                          ctx.decision.reason));
     return Status::PermissionDenied(ctx.decision.reason);
   }
   return ctx;
@@ -154,7 +162,11 @@ void Gateway::AuditOp(const Caller& caller, const Context& ctx, std::string_view
   r.result = outcome.ok() ? audit::Result::kOk : audit::Result::kError;
   if (!outcome.ok()) r.reason = outcome.message();
   Append(std::move(r));
-  if (data_error) CAFS_LOG_ERROR("{} of /{}: {}", op, ctx.rel, outcome.ToString());
+  if (data_error) {
+    CAFS_LOG_ERROR("{} of /{}: {}", op, ctx.rel, outcome.ToString());
+    SendAlert(*ctx.vs, AlertKind::kDataError,
+              fmt::format("{} of /{} by {}: {}", op, ctx.rel, caller.server_id, outcome.message()));
+  }
 }
 
 std::uint32_t Gateway::GroupFor(const Caller& caller, const Context& ctx) const {
@@ -557,12 +569,15 @@ Result<std::vector<UsageRecord>> Gateway::Usage() {
 
 std::vector<PoolStatus> Gateway::CheckCapacity() {
   std::map<std::string, unsigned> thresholds;
+  // The VM sets whose policy places files in each pool: they are told of its alerts.
+  std::map<std::string, std::map<std::string, std::shared_ptr<const CachedVmSet>>> users;
   for (const auto& [name, vs] : cache_->Snapshot()) {
     for (const auto& vobj : vs->bundle.descriptor.objects) {
       unsigned t =
           vobj.capacity_threshold_percent.value_or(vs->bundle.vmset.capacity_threshold_percent);
       auto [it, inserted] = thresholds.emplace(vobj.storage_pool, t);
       if (!inserted) it->second = std::min(it->second, t);
+      users[vobj.storage_pool].emplace(name, vs);
     }
   }
   std::vector<PoolStatus> out;
@@ -582,30 +597,51 @@ std::vector<PoolStatus> Gateway::CheckCapacity() {
     }
     ps.space = *space;
     const double used = ps.space.UsedPercent();
-    bool alert = false;
+    bool crossed = false, now_over = false;
     {
       std::lock_guard lock(capacity_mu_);
       bool& over = over_threshold_[name];
-      const bool now_over = used >= static_cast<double>(ps.threshold_percent);
-      alert = now_over && !over;
+      now_over = used >= static_cast<double>(ps.threshold_percent);
+      crossed = now_over != over;
       over = now_over;
     }
-    if (alert) {
-      const std::string text =
-          fmt::format("pool {} is {:.1f}% full (threshold {}%)", name, used, ps.threshold_percent);
+    // One record per crossing, up or down (never one per write or per tick): a pool starts
+    // below its threshold, so the first check of a full pool alerts.
+    if (crossed) {
+      const std::string text = now_over ? fmt::format("pool {} is {:.1f}% full (threshold {}%)",
+                                                      name, used, ps.threshold_percent)
+                                        : fmt::format(
+                                              "pool {} is back below its threshold: {:.1f}% full "
+                                              "(threshold {}%)",
+                                              name, used, ps.threshold_percent);
       CAFS_LOG_WARN("capacity alert: {}", text);
-      audit::AuditRecord r;
-      r.time_ms = r.end_ms = NowMs();
-      r.op = "capacity";
-      r.file = name;
-      r.result = audit::Result::kAlert;
-      r.reason = text;
-      r.bytes = ps.space.total_bytes - ps.space.free_bytes;
-      Append(std::move(r));
+      // One record per VM set that uses the pool (named in it), or one without a VM set.
+      auto record = [&](const std::string& vmset) {
+        audit::AuditRecord r;
+        r.time_ms = r.end_ms = NowMs();
+        r.vmset = vmset;
+        r.op = "capacity";
+        r.file = name;
+        r.result = audit::Result::kAlert;
+        r.reason = text;
+        r.bytes = ps.space.total_bytes - ps.space.free_bytes;
+        Append(std::move(r));
+      };
+      if (users[name].empty()) record("");
+      for (const auto& [vmset, vs] : users[name]) {
+        record(vmset);
+        SendAlert(*vs, AlertKind::kCapacity, text);
+      }
     }
     out.push_back(ps);
   }
   return out;
+}
+
+void Gateway::SendAlert(const CachedVmSet& vs, AlertKind kind, std::string text) {
+  const policy::VmSet& v = vs.bundle.vmset;
+  if (options_.alerts == nullptr || v.audit_destinations.empty()) return;
+  options_.alerts->Send(Alert{kind, v.name, std::move(text)}, v.audit_destinations);
 }
 
 void Gateway::Tick(bool force) {

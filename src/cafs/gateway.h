@@ -58,6 +58,7 @@
 
 #include "audit/access_aggregator.h"
 #include "audit/audit_log.h"
+#include "cafs/alert_sink.h"
 #include "cafs/attr.h"
 #include "cafs/file_handles.h"
 #include "cafs/key_inventory.h"
@@ -85,6 +86,10 @@ struct OpenResult {
 struct GatewayOptions {
   unsigned position = 1;  // component of the VM set name below "/"
   std::chrono::milliseconds aggregate_interval{std::chrono::seconds(10)};
+  // Where denials, data errors and capacity alerts also go, per the VM set's <audit-dest>
+  // (alert_sink.h; docs/gateway.md "Alerts"). Not owned; must outlive the Gateway. nullptr:
+  // only the audit log (and so kpsd) and the gateway's log.
+  AlertSink* alerts = nullptr;
 };
 
 // Bytes stored by one VM set in one pool (billing).
@@ -212,6 +217,8 @@ class Gateway {
   void AuditOp(const Caller& caller, const Context& ctx, std::string_view op,
                const Status& outcome);
   void Append(audit::AuditRecord record);
+  // `text` about VM set `vs` to its <audit-dest> destinations (options_.alerts).
+  void SendAlert(const CachedVmSet& vs, AlertKind kind, std::string text);
   KeyLookup KeysOf(const Context& ctx) const;
   // The group of a new entry: the caller's, or its directory's when that directory is
   // set-group-ID (as mkdir(2), open(2) and symlink(2) give it on Linux).

@@ -49,6 +49,9 @@ bool DecodeBase64(const std::string& in, SecureBuffer* out) {
   return true;
 }
 
+// kpsd's VM set JSON (docs/kps-api.md "VM sets") as the policy model. Every field the VM set
+// XML can carry is read, and the result must pass VmSet::Validate: what the local-keys path
+// would refuse in vmset.xml is refused here too.
 Result<policy::VmSet> VmSetFromJson(const json& j) {
   if (!j.is_object()) return Status::InvalidArgument("'vmset' is not an object");
   policy::VmSet v;
@@ -67,8 +70,14 @@ Result<policy::VmSet> VmSetFromJson(const json& j) {
       if (!guid.ok()) return Status::InvalidArgument("vmset.policy_id is not a GUID: " + pid);
       v.policy_descriptor = *guid;
     }
+    v.time_zone = j.value("time_zone", v.time_zone);
+    v.audit_destinations = j.value("audit_destinations", std::vector<std::string>());
+    v.capacity_threshold_percent = j.value("capacity_threshold", v.capacity_threshold_percent);
   } catch (const json::exception& e) {
     return Status::InvalidArgument(std::string("malformed 'vmset': ") + e.what());
+  }
+  if (Status s = v.Validate(); !s.ok()) {
+    return Status::InvalidArgument("kpsd answer: vmset: " + s.message());
   }
   return v;
 }

@@ -108,8 +108,15 @@ KeyVersion* KeyRecord::Find(std::uint32_t number) {
 }
 
 json ToJson(const VmSetRecord& r) {
-  return {{"name", r.name},       {"mount_point", r.mount_point}, {"position", r.position},
-          {"servers", r.servers}, {"policy_id", r.policy_id},     {"version", r.version}};
+  return {{"name", r.name},
+          {"mount_point", r.mount_point},
+          {"position", r.position},
+          {"servers", r.servers},
+          {"policy_id", r.policy_id},
+          {"time_zone", r.time_zone},
+          {"audit_destinations", r.audit_destinations},
+          {"capacity_threshold", r.capacity_threshold},
+          {"version", r.version}};
 }
 
 json ToJson(const PolicyRecord& r) {
@@ -178,6 +185,9 @@ Result<VmSetRecord> VmSetFromJson(const json& j) {
     r.position = j.value("position", 0);
     r.servers = j.value("servers", std::vector<std::string>());
     r.policy_id = j.value("policy_id", std::string());
+    r.time_zone = j.value("time_zone", std::string("UTC"));
+    r.audit_destinations = j.value("audit_destinations", std::vector<std::string>());
+    r.capacity_threshold = j.value("capacity_threshold", policy::VmSet::kDefaultCapacityThreshold);
     r.version = j.value("version", std::uint64_t{0});
     return r;
   });

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "policy/vm_set.h"
 #include "util/bytes.h"
 #include "util/result.h"
 
@@ -43,6 +44,12 @@ struct VmSetRecord {
   std::vector<std::string> servers;  // virtualization server ids (seed <vmserv>)
   std::string policy_id;             // policy descriptor GUID (seed <pd>)
   std::uint64_t version = 0;
+  // The VM set XML's extensions (docs/policy.md §2), kept so the gateway applies exactly what
+  // the local-keys path applies. (Default member initializers: aggregate initializations that
+  // stop at `version` keep the defaults.)
+  std::string time_zone = "UTC";                     // <timezone>
+  std::vector<std::string> audit_destinations = {};  // <audit-dest>, in document order
+  unsigned capacity_threshold = policy::VmSet::kDefaultCapacityThreshold;  // percent
 };
 
 struct PolicyRecord {

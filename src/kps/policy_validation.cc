@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "policy/policy_descriptor.h"
+#include "policy/time_zone.h"
 #include "policy/vm_set.h"
 
 namespace cafs::kps {
@@ -25,13 +26,52 @@ Result<PolicySummary> ValidatePolicyXml(std::string_view xml) {
 Result<VmSetRecord> ParseVmSetXml(std::string_view xml) {
   if (xml.empty()) return Status::InvalidArgument("vmset XML is empty");
   CAFS_ASSIGN_OR_RETURN(policy::VmSet v, policy::VmSet::Parse(xml));
+  VmSetRecord r = RecordFromVmSet(v);
+  CAFS_RETURN_IF_ERROR(ValidateVmSetRecord(r));
+  return r;
+}
+
+VmSetRecord RecordFromVmSet(const policy::VmSet& v) {
   VmSetRecord r;
   r.name = v.name;
   r.mount_point = v.mount_point;
   r.position = static_cast<int>(v.position);
   r.servers = v.servers;
-  r.policy_id = v.policy_descriptor.ToString();
+  if (!v.policy_descriptor.IsNil()) r.policy_id = v.policy_descriptor.ToString();
+  r.time_zone = v.time_zone;
+  r.audit_destinations = v.audit_destinations;
+  r.capacity_threshold = v.capacity_threshold_percent;
   return r;
+}
+
+Result<policy::VmSet> VmSetFromRecord(const VmSetRecord& r) {
+  policy::VmSet v;
+  v.name = r.name;
+  v.mount_point = r.mount_point;
+  if (r.position < 0) return Status::InvalidArgument("vmset position must be 1..64");
+  // 0: a record written before positions were kept; the default applies.
+  if (r.position > 0) v.position = static_cast<unsigned>(r.position);
+  v.servers = r.servers;
+  if (!r.policy_id.empty()) {
+    auto id = Uuid::Parse(r.policy_id);
+    if (!id.ok()) return Status::InvalidArgument("vmset policy_id is not a GUID: " + r.policy_id);
+    v.policy_descriptor = *id;
+  }
+  v.time_zone = r.time_zone;
+  v.audit_destinations = r.audit_destinations;
+  v.capacity_threshold_percent = r.capacity_threshold;
+  CAFS_RETURN_IF_ERROR(v.Validate());
+  return v;
+}
+
+Status ValidateVmSetRecord(const VmSetRecord& r) {
+  CAFS_ASSIGN_OR_RETURN(const policy::VmSet v, VmSetFromRecord(r));
+  // A zone the gateway cannot load would deny every access of the VM set: refuse it here,
+  // where the administrator sees the error (kpsd and gateways read the same tzdata).
+  if (auto zone = policy::TimeZone::Load(v.time_zone); !zone.ok()) {
+    return Status::InvalidArgument("<timezone>: " + zone.status().message());
+  }
+  return Status::OK();
 }
 
 }  // namespace cafs::kps

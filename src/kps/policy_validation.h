@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "kps/objects.h"
+#include "policy/vm_set.h"
 #include "util/result.h"
 
 namespace cafs::kps {
@@ -27,7 +28,19 @@ struct PolicySummary {
 
 Result<PolicySummary> ValidatePolicyXml(std::string_view xml);
 
-// A VmSetRecord from the seed's <vmset> XML (name, mnt, pd, vmserv, position).
+// A VmSetRecord from the seed's <vmset> XML: every element VmSet::Parse accepts (name, mnt,
+// pd, vmserv, position, timezone, audit-dest, capacity-threshold) is kept.
 Result<VmSetRecord> ParseVmSetXml(std::string_view xml);
+
+// The VM set model of a record and back: the one mapping between kpsd's record and the
+// policy model (a record without a policy has the nil GUID as `policy_descriptor`).
+// RecordFromVmSet(VmSetFromRecord(r)) == r for every record ValidateVmSetRecord accepts.
+VmSetRecord RecordFromVmSet(const policy::VmSet& v);
+Result<policy::VmSet> VmSetFromRecord(const VmSetRecord& r);
+
+// Whether `r` holds only values the VM set XML could give (VmSet::Validate, and a
+// <timezone> this host's zoneinfo knows): what a JSON (non-XML) write is checked with, so
+// both forms store the same things. InvalidArgument names the field.
+Status ValidateVmSetRecord(const VmSetRecord& r);
 
 }  // namespace cafs::kps

@@ -317,7 +317,8 @@ Result<json> WriteVmSet(Call& c, const std::string& name) {
   const json& body = c.body;
   const bool create = name.empty();
   CAFS_RETURN_IF_ERROR(CheckKnownFields(
-      body, {"name", "mount_point", "position", "servers", "policy_id", "version", "xml"}));
+      body, {"name", "mount_point", "position", "servers", "policy_id", "time_zone",
+             "audit_destinations", "capacity_threshold", "version", "xml"}));
   std::uint64_t read_version = 0;
   if (!create) {
     CAFS_RETURN_IF_ERROR(c.AuthorizeFor(name));
@@ -346,7 +347,8 @@ Result<json> WriteVmSet(Call& c, const std::string& name) {
   if (v.name.empty()) return Status::InvalidArgument("a VM set needs a name");
   v.version = read_version;
   CAFS_RETURN_IF_ERROR(c.AuthorizeFor(v.name));
-  if (!v.policy_id.empty()) CAFS_RETURN_IF_ERROR(Uuid::Parse(v.policy_id).status());
+  // Both forms store only what the XML could say (one model: policy::VmSet).
+  CAFS_RETURN_IF_ERROR(ValidateVmSetRecord(v));
   c.status = create ? 201 : 200;
   return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
     CAFS_RETURN_IF_ERROR(CheckPolicyReference(c, txn, v));

@@ -87,6 +87,13 @@ Result<VirtualObject> ParseVobj(const XmlReader& r, pugi::xml_node node) {
     } else if (tag == "replicas") {
       CAFS_RETURN_IF_ERROR(r.Once(e, &seen_replicas));
       CAFS_ASSIGN_OR_RETURN(v.replicas, r.Unsigned(e, 1, VirtualObject::kMaxReplicas));
+      if (v.replicas > VirtualObject::kMaxImplementedReplicas) {
+        // No element accepted and ignored: refused until mirroring lands.
+        return r.Error(e, fmt::format("<replicas> {} is not implemented yet: the gateway keeps "
+                                      "one copy of each file until mirroring lands (write 1 or "
+                                      "leave <replicas> out)",
+                                      v.replicas));
+      }
     } else if (tag == "capacity-threshold") {
       CAFS_RETURN_IF_ERROR(r.Once(e, &seen_capacity));
       CAFS_ASSIGN_OR_RETURN(v.capacity_threshold_percent, r.Unsigned(e, 1, 100));

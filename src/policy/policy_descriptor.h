@@ -13,7 +13,8 @@
 //         <cipher>aes-256-xts</cipher>             extension, default aes-256-xts (none when
 //                                                  the key is the clear-text key)
 //         <sector-size>4096</sector-size>          extension, 512 or 4096 (default)
-//         <replicas>1</replicas>                   extension, 1..16, default 1
+//         <replicas>1</replicas>                   extension, default 1; only 1 is implemented:
+//                                                  2..16 are refused (mirroring has not landed)
 //         <capacity-threshold>80</capacity-threshold>  extension, percent, default: the VM set's
 //       </vobj>
 //       ...
@@ -46,6 +47,9 @@ struct VirtualObject {
   static constexpr crypto::CipherId kDefaultCipher = crypto::CipherId::kAes256Xts;
   static constexpr std::uint32_t kDefaultSectorSize = 4096;
   static constexpr unsigned kMaxReplicas = 16;
+  // What the gateway implements today: Parse() refuses more (naming the element and line),
+  // so no policy promises copies that are not made. Raised when mirroring lands.
+  static constexpr unsigned kMaxImplementedReplicas = 1;
 
   Vglob vglob;
   Uuid symkey = Uuid::ClearTextKey();

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 
+#include "policy/alert_destination.h"
 #include "policy/time_zone.h"
+#include "policy/vmset_path.h"
 #include "policy/xml_reader.h"
 
 namespace cafs::policy {
@@ -21,20 +23,61 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
 
 bool IsBlank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-// An absolute path with no empty, "." or ".." components and no trailing slash ("/" alone ok).
-bool IsCleanAbsolutePath(std::string_view p) {
-  if (p.empty() || p.front() != '/') return false;
-  if (p == "/") return true;
-  if (p.back() == '/') return false;
-  std::size_t pos = 1;
-  while (pos <= p.size()) {
-    std::size_t next = p.find('/', pos);
-    if (next == std::string_view::npos) next = p.size();
-    const std::string_view c = p.substr(pos, next - pos);
-    if (c.empty() || c == "." || c == "..") return false;
-    pos = next + 1;
+// The value checks, one per element: Parse() reports them with the element's line, Validate()
+// as they are. Each returns InvalidArgument with the message alone.
+
+Status CheckName(std::string_view name) {
+  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string_view::npos ||
+      name.size() > 255) {
+    return Status::InvalidArgument(
+        fmt::format("<name> must be one path component (no '/', not . or ..), got '{}'", name));
   }
-  return true;
+  return Status::OK();
+}
+
+Status CheckMountPoint(std::string_view mnt) {
+  if (!IsCleanAbsolutePath(mnt)) {
+    return Status::InvalidArgument(
+        fmt::format("<mnt> must be an absolute path without empty, . "
+                    "or .. components or a trailing '/', got '{}'",
+                    mnt));
+  }
+  return Status::OK();
+}
+
+Status CheckServerId(std::string_view id, std::string_view text) {
+  if (id.empty()) {
+    return Status::InvalidArgument(fmt::format("<vmserv> has an empty server id in '{}'", text));
+  }
+  if (std::any_of(id.begin(), id.end(), IsBlank)) {
+    return Status::InvalidArgument(
+        fmt::format("<vmserv> server id '{}' contains white space "
+                    "(separate ids with ',')",
+                    id));
+  }
+  return Status::OK();
+}
+
+Status CheckRange(std::string_view tag, unsigned value, unsigned min, unsigned max) {
+  if (value < min || value > max) {
+    return Status::InvalidArgument(
+        fmt::format("<{}> must be a number {}..{}, got '{}'", tag, min, max, value));
+  }
+  return Status::OK();
+}
+
+Status CheckTimeZone(std::string_view zone) {
+  if (Status s = ValidateTimeZoneName(zone); !s.ok()) {
+    return Status::InvalidArgument("<timezone>: " + s.message());
+  }
+  return Status::OK();
+}
+
+Status CheckAuditDestination(std::string_view dest) {
+  if (auto d = AlertDestination::Parse(dest); !d.ok()) {
+    return Status::InvalidArgument("<audit-dest> " + d.status().message());
+  }
+  return Status::OK();
 }
 
 }  // namespace
@@ -56,20 +99,11 @@ Result<VmSet> VmSet::Parse(std::string_view xml) {
     if (tag == "name") {
       CAFS_RETURN_IF_ERROR(r.Once(e, &seen_name));
       CAFS_ASSIGN_OR_RETURN(v.name, r.Text(e));
-      if (v.name.empty() || v.name == "." || v.name == ".." ||
-          v.name.find('/') != std::string::npos || v.name.size() > 255) {
-        return r.Error(e, fmt::format("<name> must be one path component (no '/', not . or ..), "
-                                      "got '{}'",
-                                      v.name));
-      }
+      if (Status s = CheckName(v.name); !s.ok()) return r.Error(e, s.message());
     } else if (tag == "mnt") {
       CAFS_RETURN_IF_ERROR(r.Once(e, &seen_mnt));
       CAFS_ASSIGN_OR_RETURN(v.mount_point, r.Text(e));
-      if (!IsCleanAbsolutePath(v.mount_point)) {
-        return r.Error(e, fmt::format("<mnt> must be an absolute path without empty, . or .. "
-                                      "components or a trailing '/', got '{}'",
-                                      v.mount_point));
-      }
+      if (Status s = CheckMountPoint(v.mount_point); !s.ok()) return r.Error(e, s.message());
     } else if (tag == "pd") {
       CAFS_RETURN_IF_ERROR(r.Once(e, &seen_pd));
       CAFS_ASSIGN_OR_RETURN(const std::string text, r.Text(e));
@@ -89,14 +123,7 @@ Result<VmSet> VmSet::Parse(std::string_view xml) {
         std::string_view id = std::string_view(text).substr(pos, comma - pos);
         while (!id.empty() && IsBlank(id.front())) id.remove_prefix(1);
         while (!id.empty() && IsBlank(id.back())) id.remove_suffix(1);
-        if (id.empty()) {
-          return r.Error(e, fmt::format("<vmserv> has an empty server id in '{}'", text));
-        }
-        if (std::any_of(id.begin(), id.end(), IsBlank)) {
-          return r.Error(e, fmt::format("<vmserv> server id '{}' contains white space (separate "
-                                        "ids with ',')",
-                                        id));
-        }
+        if (Status s = CheckServerId(id, text); !s.ok()) return r.Error(e, s.message());
         if (v.IsServerListed(id)) {
           return r.Error(e, fmt::format("<vmserv> lists server '{}' twice", id));
         }
@@ -110,16 +137,10 @@ Result<VmSet> VmSet::Parse(std::string_view xml) {
     } else if (tag == "timezone") {
       CAFS_RETURN_IF_ERROR(r.Once(e, &seen_tz));
       CAFS_ASSIGN_OR_RETURN(v.time_zone, r.Text(e));
-      if (Status s = ValidateTimeZoneName(v.time_zone); !s.ok()) {
-        return r.Error(e, "<timezone>: " + s.message());
-      }
+      if (Status s = CheckTimeZone(v.time_zone); !s.ok()) return r.Error(e, s.message());
     } else if (tag == "audit-dest") {
       CAFS_ASSIGN_OR_RETURN(std::string dest, r.Text(e));
-      if (dest != "syslog" && dest != "kps" && !IsCleanAbsolutePath(dest)) {
-        return r.Error(e, fmt::format("<audit-dest> must be syslog, kps or an absolute file "
-                                      "path, got '{}'",
-                                      dest));
-      }
+      if (Status s = CheckAuditDestination(dest); !s.ok()) return r.Error(e, s.message());
       if (std::find(v.audit_destinations.begin(), v.audit_destinations.end(), dest) !=
           v.audit_destinations.end()) {
         return r.Error(e, fmt::format("duplicate <audit-dest> '{}'", dest));
@@ -142,6 +163,28 @@ Result<VmSet> VmSet::Parse(std::string_view xml) {
                                             : nullptr;
   if (missing != nullptr) return r.Error(root, fmt::format("<vmset> has no <{}>", missing));
   return v;
+}
+
+Status VmSet::Validate() const {
+  CAFS_RETURN_IF_ERROR(CheckName(name));
+  if (!mount_point.empty()) CAFS_RETURN_IF_ERROR(CheckMountPoint(mount_point));
+  for (std::size_t i = 0; i < servers.size(); ++i) {
+    CAFS_RETURN_IF_ERROR(CheckServerId(servers[i], servers[i]));
+    for (std::size_t k = 0; k < i; ++k) {
+      if (EqualsIgnoreCase(servers[k], servers[i])) {
+        return Status::InvalidArgument(fmt::format("<vmserv> lists server '{}' twice", servers[i]));
+      }
+    }
+  }
+  CAFS_RETURN_IF_ERROR(CheckRange("position", position, 1, kMaxPosition));
+  CAFS_RETURN_IF_ERROR(CheckTimeZone(time_zone));
+  for (auto it = audit_destinations.begin(); it != audit_destinations.end(); ++it) {
+    CAFS_RETURN_IF_ERROR(CheckAuditDestination(*it));
+    if (std::find(audit_destinations.begin(), it, *it) != it) {
+      return Status::InvalidArgument(fmt::format("duplicate <audit-dest> '{}'", *it));
+    }
+  }
+  return CheckRange("capacity-threshold", capacity_threshold_percent, 1, 100);
 }
 
 std::string VmSet::ToXml() const {

@@ -9,7 +9,7 @@
 //     <vmserv>755083456</vmserv>                 one or more; repeated and/or comma-separated
 //     <position>1</position>                     extension, default 1 (see vmset_path.h)
 //     <timezone>Europe/Berlin</timezone>         extension, default UTC (see time_zone.h)
-//     <audit-dest>syslog</audit-dest>            extension, repeatable: syslog, kps or /abs/file
+//     <audit-dest>syslog</audit-dest>            extension, repeatable (alert_destination.h)
 //     <capacity-threshold>80</capacity-threshold>  extension, percent 1..100, default 80
 //   </vmset>
 //
@@ -44,6 +44,11 @@ struct VmSet {
   unsigned capacity_threshold_percent = kDefaultCapacityThreshold;
 
   static Result<VmSet> Parse(std::string_view xml);
+  // Whether every field holds a value Parse() accepts (the same checks and messages, without
+  // a line): for a VmSet built from another form, e.g. kpsd's JSON. Required elements are not
+  // required here (kpsd keeps VM sets before their policy or servers are known): an empty
+  // `mount_point` is allowed, every other field must be valid.
+  Status Validate() const;
   // Canonical XML (UTF-8 declaration, one <vmserv> per server, extensions only when they differ
   // from their defaults). Parse(ToXml()) == *this.
   std::string ToXml() const;

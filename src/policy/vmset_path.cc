@@ -78,4 +78,19 @@ Result<VmSetPath> ResolveVmSetPath(const VmSet& vmset, std::string_view path) {
   return p;
 }
 
+bool IsCleanAbsolutePath(std::string_view p) {
+  if (p.empty() || p.front() != '/') return false;
+  if (p == "/") return true;
+  if (p.back() == '/') return false;
+  std::size_t pos = 1;
+  while (pos <= p.size()) {
+    std::size_t next = p.find('/', pos);
+    if (next == std::string_view::npos) next = p.size();
+    const std::string_view c = p.substr(pos, next - pos);
+    if (c.empty() || c == "." || c == "..") return false;
+    pos = next + 1;
+  }
+  return true;
+}
+
 }  // namespace cafs::policy

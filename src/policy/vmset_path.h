@@ -39,4 +39,8 @@ Result<VmSetPath> ResolveVmSetPath(const VmSet& vmset, std::string_view path);
 // ".." (InvalidArgument). "windows_xp//./osdisk1.vmdk" -> "windows_xp/osdisk1.vmdk".
 Result<std::string> NormalizePathWithinVmSet(std::string_view path);
 
+// Whether `p` is an absolute path with no empty, "." or ".." components and no trailing '/'
+// ("/" alone is): the rule for <mnt> and the paths of <audit-dest>.
+bool IsCleanAbsolutePath(std::string_view p);
+
 }  // namespace cafs::policy

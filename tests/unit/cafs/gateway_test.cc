@@ -19,6 +19,7 @@
 #include "format/header_codec.h"
 #include "policy/seed_examples.h"
 #include "pool/posix_pool.h"
+#include "unit/cafs/seed_gateway.h"
 #include "util/bytes.h"
 
 namespace cafs::core {
@@ -27,13 +28,9 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-constexpr char kServer[] = "755083456";
-constexpr char kOsdiskKey[] = "062b9056-bf64-11df-8d3e-000c29abeb4d";
-
-// Wed 2026-11-18 10:00 UTC: inside Mon-Fri(9am-5pm).
-Clock::TimePoint Weekday10am() {
-  return std::chrono::sys_days{std::chrono::year{2026} / 11 / 18} + 10h;
-}
+using testing::kOsdiskKey;
+using testing::kServer;
+using testing::Weekday10am;
 
 std::string ReadFile(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -675,6 +672,31 @@ TEST_F(GatewayTest, CachedDecisionEndsAtTheWindowBoundary) {
     }
   }
   EXPECT_EQ(late_denials, 1);
+}
+
+}  // namespace
+}  // namespace cafs::core
+
+namespace cafs::core {
+namespace {
+
+// Issue 16 defect 7: a VM set's <position> is not ignored. The gateway finds VM sets at its
+// configured position; a VM set that says another position is refused (EACCES, audited with
+// the reason), never served as if it agreed.
+TEST_F(GatewayTest, VmSetPositionOtherThanTheGatewaysIsRefused) {
+  std::string xml = policy::seed_examples::kSeedVmSet;
+  xml.replace(xml.find("</vmset>"), 8, "<position>2</position>\n</vmset>");
+  WriteFile(root_ / "keys/my_vmset/vmset.xml", xml);
+  auto denied = gw_->MakeDir(caller_, "/my_vmset", 0755);
+  EXPECT_EQ(denied.status().errno_value(), EACCES);
+  bool audited = false;
+  for (const auto& r : AuditRecords()) {
+    audited |= r.result == audit::Result::kDenied && r.vmset == "my_vmset" &&
+               r.reason ==
+                   "VM set my_vmset says <position> 2, but this gateway finds VM sets at position "
+                   "1 (cafsd [gateway] position)";
+  }
+  EXPECT_TRUE(audited) << denied.status().ToString();
 }
 
 }  // namespace

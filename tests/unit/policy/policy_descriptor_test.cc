@@ -89,7 +89,7 @@ TEST(PolicyDescriptorTest, WrapperAndExtensionsRoundTrip) {
       <audit>denials</audit>
       <cipher>aes-256-cbc-essiv</cipher>
       <sector-size>512</sector-size>
-      <replicas>3</replicas>
+      <replicas>1</replicas>
       <capacity-threshold>70</capacity-threshold>
     </vobj>
     <vobj>
@@ -115,7 +115,7 @@ TEST(PolicyDescriptorTest, WrapperAndExtensionsRoundTrip) {
   EXPECT_EQ(d.vmset_name, "my_vmset");
   EXPECT_EQ(d.objects[0].cipher, crypto::CipherId::kAes256CbcEssiv);
   EXPECT_EQ(d.objects[0].sector_size, 512u);
-  EXPECT_EQ(d.objects[0].replicas, 3u);
+  EXPECT_EQ(d.objects[0].replicas, 1u);
   EXPECT_EQ(d.objects[0].capacity_threshold_percent, 70u);
   EXPECT_EQ(d.objects[1].storage_pool, "p.q-r_s");
   EXPECT_EQ(d.objects[2].cipher, crypto::CipherId::kNone);
@@ -205,6 +205,13 @@ TEST(PolicyDescriptorTest, EveryErrorNamesTheLine) {
        "policy line 8: <sector-size> must be 512 or 4096, got '1024'"},
       {Vobj("extra", "<replicas>17</replicas>"),
        "policy line 8: <replicas> must be a number 1..16, got '17'"},
+      // Defect 7 of issue 16: an element the gateway does not implement is refused, not ignored.
+      {Vobj("extra", "<replicas>2</replicas>"),
+       "policy line 8: <replicas> 2 is not implemented yet: the gateway keeps one copy of each "
+       "file until mirroring lands (write 1 or leave <replicas> out)"},
+      {Vobj("extra", "<replicas>16</replicas>"),
+       "policy line 8: <replicas> 16 is not implemented yet: the gateway keeps one copy of each "
+       "file until mirroring lands (write 1 or leave <replicas> out)"},
       {Vobj("extra", "<capacity-threshold>0</capacity-threshold>"),
        "policy line 8: <capacity-threshold> must be a number 1..100, got '0'"},
       {Vobj("audit", ""), "policy line 2: <vobj> has no <audit>"},

@@ -132,7 +132,8 @@ TEST(VmSetTest, EveryErrorNamesTheLine) {
        "vmset line 6: <timezone>: time zone 'Europe/./Berlin' is not an IANA name such as "
        "Europe/Berlin, UTC or UTC+hh:mm"},
       {head + "<audit-dest>email</audit-dest>\n</vmset>",
-       "vmset line 6: <audit-dest> must be syslog, kps or an absolute file path, got 'email'"},
+       "vmset line 6: <audit-dest> must be syslog, syslog:unix:/path, syslog:udp:host:port, "
+       "syslog:tcp:host:port, kps or an absolute file path, got 'email'"},
       {head + "<audit-dest>kps</audit-dest>\n<audit-dest>kps</audit-dest>\n</vmset>",
        "vmset line 7: duplicate <audit-dest> 'kps'"},
       {"<vmset>\n<name a=\"1\">x</name>\n</vmset>",

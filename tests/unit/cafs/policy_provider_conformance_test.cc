@@ -1,0 +1,254 @@
+// Conformance of the two key providers (issue 16 defect 1): the same VM set and policy XML,
+// given to the local-keys path (LocalKeyProvider reading a key directory) and to kpsd
+// (uploaded through its REST API, fetched through the gateway endpoint and parsed by
+// KpsKeyProvider::ParseBundle, the parser the gateway runs on kpsd's answer), must reach the
+// gateway as the same VM set and descriptor, and give the same decision for every caller, path
+// and instant of two weeks that contain the Europe/Berlin DST changes of 2026 (Mar 29 and
+// Oct 25), every 15 minutes. Only the TLS transport of kpsd is left out (tls_server_test and
+// the cafs_kps integration test cover it).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cafs/key_provider.h"
+#include "cafs/kps_key_provider.h"
+#include "policy/evaluator.h"
+#include "unit/kps/api_fixture.h"
+#include "unit/policy/test_time.h"
+
+namespace cafs::core {
+namespace {
+
+using nlohmann::json;
+using policy::testing::Utc;
+
+constexpr const char* kPolicyId = "45aa9e57-bf64-11df-8d3e-000c29abeb4d";
+
+// Every element of the VM set XML, extensions included, with non-default values.
+constexpr const char* kVmSetXml = R"(<?xml version="1.0" encoding="ISO-8859-1"?>
+<vmset>
+<name>my_vmset</name>
+<mnt>/nfs</mnt>
+<pd>45aa9e57-bf64-11df-8d3e-000c29abeb4d</pd>
+<vmserv>755083456, esx-01.example.com</vmserv>
+<position>1</position>
+<timezone>Europe/Berlin</timezone>
+<audit-dest>kps</audit-dest>
+<audit-dest>/var/log/cafs/my_vmset.log</audit-dest>
+<audit-dest>syslog:udp:127.0.0.1:5514</audit-dest>
+<capacity-threshold>70</capacity-threshold>
+</vmset>
+)";
+
+// Every element of the policy XML; windows on both sides of midnight and of the DST changes.
+std::string PolicyXml(const std::string& key) {
+  return R"(<policy-descriptor guid="45aa9e57-bf64-11df-8d3e-000c29abeb4d" vmset="my_vmset">
+<vobj-list>
+<vobj>
+<vglob>*osdisk*</vglob>
+<symkey>)" +
+         key + R"(</symkey>
+<storepol>mirrored_pool_A</storepol>
+<access>Mon-Fri(9am-5pm)</access>
+<audit>all_records</audit>
+<cipher>aes-256-cbc-essiv</cipher>
+<sector-size>512</sector-size>
+<replicas>1</replicas>
+<capacity-threshold>60</capacity-threshold>
+</vobj>
+<vobj>
+<vglob>*.log</vglob>
+<symkey>01010101-0101-0101-0101-010101010101</symkey>
+<storepol>default_pool</storepol>
+<access>Sat-Sun(10pm-2:30am),Mon(01:00-03:30)</access>
+<audit>denials</audit>
+</vobj>
+<vobj>
+<vglob>hc_default</vglob>
+<symkey>01010101-0101-0101-0101-010101010101</symkey>
+<storepol>default_pool</storepol>
+<access>Mon-Fri(7am-7pm)</access>
+<audit>none</audit>
+</vobj>
+</vobj-list>
+</policy-descriptor>
+)";
+}
+
+class ProviderConformanceTest : public kps::testing::ApiFixture {
+ protected:
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(SetUpApi());
+    ASSERT_NO_FATAL_FAILURE(SetUpPrincipals());
+  }
+
+  void WriteFile(const std::string& path, const std::string& text) {
+    std::ofstream f(path);
+    f << text;
+    ASSERT_TRUE(f.good()) << path;
+  }
+
+  // Uploads the documents to kpsd as its administrators would and fetches the bundle as the
+  // gateway does.
+  VmSetBundle FromKpsd(std::string* key_id) {
+    auto vs = Call(sec_, "POST", "/v1/vmsets", json{{"xml", kVmSetXml}});
+    EXPECT_EQ(vs.status, 201) << vs.body.dump();
+    auto key = Call(keys_, "POST", "/v1/keys", json{{"vmset", "my_vmset"}});
+    EXPECT_EQ(key.status, 201) << key.body.dump();
+    *key_id = key.body.value("id", "");
+    auto pol = Call(ten_, "POST", "/v1/policies",
+                    json{{"id", kPolicyId}, {"vmset", "my_vmset"}, {"xml", PolicyXml(*key_id)}});
+    EXPECT_EQ(pol.status, 201) << pol.body.dump();
+    auto fetch = Call(gate_, "GET", "/v1/gateway/vmsets/my_vmset");
+    EXPECT_EQ(fetch.status, 200) << fetch.body.dump();
+    auto b = KpsKeyProvider::ParseBundle(fetch.body, "my_vmset", "kps:test");
+    EXPECT_TRUE(b.ok()) << b.status().ToString();
+    return b.ok() ? std::move(b).value() : VmSetBundle{};
+  }
+
+  // The same documents in a key directory.
+  VmSetBundle FromLocal(const std::string& key_id) {
+    const std::string dir = local_.path() + "/my_vmset";
+    EXPECT_EQ(::mkdir(dir.c_str(), 0700), 0);
+    WriteFile(dir + "/vmset.xml", kVmSetXml);
+    WriteFile(dir + "/policy.xml", PolicyXml(key_id));
+    WriteFile(dir + "/keys", key_id + " 1 " + std::string(128, 'a') + "\n");
+    LocalKeyProvider local(local_.path());
+    auto b = local.FetchVmSet("my_vmset");
+    EXPECT_TRUE(b.ok()) << b.status().ToString();
+    return b.ok() ? std::move(b).value() : VmSetBundle{};
+  }
+
+  kps::testing::TempDir local_;
+};
+
+// Every 15 minutes from `from` for a week.
+std::vector<Clock::TimePoint> Week(Clock::TimePoint from) {
+  std::vector<Clock::TimePoint> out;
+  for (int i = 0; i <= 7 * 24 * 4; ++i) out.push_back(from + std::chrono::minutes(15 * i));
+  return out;
+}
+
+TEST_F(ProviderConformanceTest, SameXmlSameDecisionsAcrossDstWeeks) {
+  std::string key_id;
+  const VmSetBundle kps = FromKpsd(&key_id);
+  ASSERT_FALSE(key_id.empty());
+  const VmSetBundle local = FromLocal(key_id);
+  ASSERT_FALSE(HasFailure());
+
+  // What the gateway holds is the same, field by field.
+  EXPECT_EQ(kps.vmset.ToXml(), local.vmset.ToXml());
+  EXPECT_EQ(kps.vmset, local.vmset);
+  EXPECT_EQ(kps.descriptor, local.descriptor);
+  EXPECT_EQ(kps.vmset.time_zone, "Europe/Berlin");
+  EXPECT_EQ(kps.vmset.capacity_threshold_percent, 70u);
+  EXPECT_EQ(
+      kps.vmset.audit_destinations,
+      (std::vector<std::string>{"kps", "/var/log/cafs/my_vmset.log", "syslog:udp:127.0.0.1:5514"}));
+
+  auto from_kps = policy::Evaluator::Create(kps.vmset, kps.descriptor);
+  ASSERT_TRUE(from_kps.ok()) << from_kps.status().ToString();
+  auto from_local = policy::Evaluator::Create(local.vmset, local.descriptor);
+  ASSERT_TRUE(from_local.ok()) << from_local.status().ToString();
+
+  // The zone matters: Mon 2026-03-23 08:30 UTC is 09:30 in Berlin (CET), inside 9am-5pm; a
+  // week later 07:30 UTC is 09:30 CEST.
+  for (auto t : {Utc(2026, 3, 23, 8, 30), Utc(2026, 3, 30, 7, 30)}) {
+    auto d = from_kps->Evaluate("755083456", "vm1/osdisk1.vmdk", t);
+    ASSERT_TRUE(d.ok());
+    EXPECT_TRUE(d->allowed) << d->reason;
+  }
+
+  std::size_t allowed = 0, denied = 0;
+  const std::vector<std::string> servers = {"755083456", "ESX-01.example.com", "10.2.45.68"};
+  const std::vector<std::string> paths = {"vm1/osdisk1.vmdk", "vm1/app.log", "vm2/data.img"};
+  // Mon 2026-03-23 and Mon 2026-10-19, 00:00 UTC: the weeks of the spring and autumn changes.
+  for (auto start : {Utc(2026, 3, 23, 0, 0), Utc(2026, 10, 19, 0, 0)}) {
+    for (auto t : Week(start)) {
+      for (const auto& server : servers) {
+        for (const auto& path : paths) {
+          auto a = from_kps->Evaluate(server, path, t);
+          auto b = from_local->Evaluate(server, path, t);
+          ASSERT_EQ(a.ok(), b.ok());
+          if (!a.ok()) continue;
+          ASSERT_EQ(a->allowed, b->allowed)
+              << server << " " << path << " at " << std::chrono::system_clock::to_time_t(t);
+          ASSERT_EQ(a->reason, b->reason);
+          ASSERT_EQ(a->vobj_index, b->vobj_index);
+          ASSERT_EQ(a->audit, b->audit);
+          ++(a->allowed ? allowed : denied);
+        }
+      }
+    }
+  }
+  // Both outcomes occur (the comparison is not vacuous).
+  EXPECT_GT(allowed, 1000u);
+  EXPECT_GT(denied, 1000u);
+}
+
+// A VM set written as JSON fields (not XML) is held to the XML's rules: what VmSet::Parse
+// refuses in the XML, kpsd refuses in JSON, naming the element.
+TEST_F(ProviderConformanceTest, JsonFormRefusesWhatXmlRefuses) {
+  const std::vector<std::pair<json, std::string>> cases = {
+      {{{"time_zone", "Mars/Olympus_Mons"}}, "<timezone>"},
+      {{{"time_zone", "../etc/passwd"}}, "<timezone>"},
+      {{{"capacity_threshold", 0}}, "<capacity-threshold> must be a number 1..100"},
+      {{{"capacity_threshold", 101}}, "<capacity-threshold> must be a number 1..100"},
+      {{{"audit_destinations", {"email"}}}, "<audit-dest> must be syslog"},
+      {{{"audit_destinations", {"kps", "kps"}}}, "duplicate <audit-dest> 'kps'"},
+      {{{"audit_destinations", {"syslog:udp:127.0.0.1:0"}}}, "port must be 1..65535"},
+      {{{"position", 65}}, "<position> must be a number 1..64"},
+      {{{"mount_point", "/nfs/"}}, "<mnt> must be an absolute path"},
+      {{{"servers", {"a b"}}}, "contains white space"},
+  };
+  for (const auto& [fields, expected] : cases) {
+    json body = fields;
+    body["name"] = "my_vmset";
+    auto r = Call(sec_, "POST", "/v1/vmsets", body);
+    EXPECT_EQ(r.status, 400) << body.dump();
+    EXPECT_NE(r.body.value("reason", "").find(expected), std::string::npos)
+        << body.dump() << " -> " << r.body.dump();
+  }
+  json ok = {{"name", "my_vmset"},
+             {"time_zone", "America/New_York"},
+             {"capacity_threshold", 90},
+             {"audit_destinations", {"syslog:tcp:[::1]:6514"}}};
+  auto r = Call(sec_, "POST", "/v1/vmsets", ok);
+  ASSERT_EQ(r.status, 201) << r.body.dump();
+  EXPECT_EQ(r.body["time_zone"], "America/New_York");
+  EXPECT_EQ(r.body["capacity_threshold"], 90);
+  EXPECT_EQ(r.body["audit_destinations"], json({"syslog:tcp:[::1]:6514"}));
+}
+
+// Issue 16 defect 7: an element the gateway does not implement is refused at upload, with
+// the element and the line, by kpsd and by the local-keys path alike.
+TEST_F(ProviderConformanceTest, UnimplementedElementsAreRefusedAtUpload) {
+  ASSERT_EQ(Call(sec_, "POST", "/v1/vmsets", json{{"xml", kVmSetXml}}).status, 201);
+  auto key = Call(keys_, "POST", "/v1/keys", json{{"vmset", "my_vmset"}});
+  ASSERT_EQ(key.status, 201);
+  std::string xml = PolicyXml(key.body.value("id", ""));
+  xml.replace(xml.find("<replicas>1</replicas>"), 22, "<replicas>2</replicas>");
+  const std::string expected =
+      "policy line 11: <replicas> 2 is not implemented yet: the gateway keeps one copy of each "
+      "file until mirroring lands (write 1 or leave <replicas> out)";
+  auto pol = Call(ten_, "POST", "/v1/policies",
+                  json{{"id", kPolicyId}, {"vmset", "my_vmset"}, {"xml", xml}});
+  EXPECT_EQ(pol.status, 400);
+  EXPECT_EQ(pol.body.value("reason", ""), expected) << pol.body.dump();
+
+  const std::string dir = local_.path() + "/my_vmset";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+  WriteFile(dir + "/vmset.xml", kVmSetXml);
+  WriteFile(dir + "/policy.xml", xml);
+  auto b = LocalKeyProvider(local_.path()).FetchVmSet("my_vmset");
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().message(), expected);
+}
+
+}  // namespace
+}  // namespace cafs::core
