@@ -242,7 +242,7 @@ TEST_P(DirectoryCrashTest, CrashAfterFailsEveryLaterStep) {
 }
 
 INSTANTIATE_TEST_SUITE_P(OverMemAndPosix, DirectoryCrashTest, ::testing::Values(false, true),
-                         [](const auto& info) { return info.param ? "Posix" : "Mem"; });
+                         [](const auto& kind) { return kind.param ? "Posix" : "Mem"; });
 
 }  // namespace
 }  // namespace cafs::env
