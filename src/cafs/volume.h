@@ -144,12 +144,15 @@ class Volume {
   // (docs/redirectors.md "Operations and crash ordering"):
   //   "create:pool-file-created"   pool file with header synced, no redirector yet
   //   "create:redirector-written"  redirector synced under its hidden temporary name
-  //   "unlink:redirector-removed"  redirector gone, pool file still there
+  //   "unlink:redirector-removed"  redirector gone, pool file still there (also in step 4 of
+  //                                a rename over a file of another pool)
   //   "rename:redirector-moved"    step 1 done (redirector under the new name)
   //   "rename:pool-file-moved"     step 2 done (pool file at the new path)
   //   "rename:redirector-updated"  step 3 done (line 3 rewritten)
   // A non-OK Status makes the operation return it at once, doing no clean-up: the on-disk
   // state is what a crash (kill -9) at that point leaves. Set before the Volume is shared.
+  // (Crashes at every other durable step: open the Volume on a FaultInjectionEnv and use
+  // its CrashAfter; docs/redirectors.md.)
   using CrashPointHook = std::function<Status(std::string_view point)>;
   void SetCrashPointHookForTest(CrashPointHook hook) { crash_point_ = std::move(hook); }
 

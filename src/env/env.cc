@@ -40,9 +40,12 @@ Status Env::CreateDirs(const std::string& path) {
   Status s = CreateDir(path);
   if (s.code() == Status::Code::kAlreadyExists) return Status::OK();  // lost a race: fine
   CAFS_RETURN_IF_ERROR(s);
-  // The new entry is durable before anything is put inside it.
-  if (slash == std::string::npos) return SyncDir(".");
-  return SyncDir(slash == 0 ? "/" : path.substr(0, slash));
+  // The new entry is durable before anything is put inside it. (A parent we may write but
+  // not read cannot be opened to sync: the entry is then as durable as the file system
+  // makes it on its own, as before.)
+  s = SyncDir(slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash));
+  if (s.code() == Status::Code::kPermissionDenied) return Status::OK();
+  return s;
 }
 
 Env* Env::Default() {

@@ -26,6 +26,21 @@ Status CheckRange(std::uint64_t offset, std::uint64_t length, const std::string&
   return Status::OK();
 }
 
+// The names in an open directory stream without "." and ".."; closes `dir`.
+Result<std::vector<std::string>> ReadNames(DIR* dir, const std::string& path) {
+  std::vector<std::string> names;
+  errno = 0;
+  while (struct dirent* e = ::readdir(dir)) {
+    std::string name = e->d_name;
+    if (name != "." && name != "..") names.push_back(std::move(name));
+    errno = 0;
+  }
+  const int err = errno;
+  ::closedir(dir);
+  if (err != 0) return Status::FromErrno(err, "readdir " + path);
+  return names;
+}
+
 EntryStat FromStat(const struct stat& st) {
   EntryStat e;
   e.mode = st.st_mode;
@@ -332,17 +347,7 @@ class PosixDir final : public Dir {
       if (dup >= 0) ::close(dup);
       return s;
     }
-    std::vector<std::string> names;
-    errno = 0;
-    while (struct dirent* e = ::readdir(dir)) {
-      std::string name = e->d_name;
-      if (name != "." && name != "..") names.push_back(std::move(name));
-      errno = 0;
-    }
-    const int err = errno;
-    ::closedir(dir);
-    if (err != 0) return Status::FromErrno(err, "readdir " + path_);
-    return names;
+    return ReadNames(dir, path_);
   }
 
   Status Sync() override {
@@ -424,17 +429,7 @@ Status PosixEnv::RemoveDir(const std::string& path) {
 Result<std::vector<std::string>> PosixEnv::ListDir(const std::string& path) {
   DIR* dir = ::opendir(path.c_str());
   if (dir == nullptr) return Status::FromErrno(errno, "opendir " + path);
-  std::vector<std::string> names;
-  errno = 0;
-  while (struct dirent* e = ::readdir(dir)) {
-    std::string name = e->d_name;
-    if (name != "." && name != "..") names.push_back(std::move(name));
-    errno = 0;
-  }
-  const int err = errno;
-  ::closedir(dir);
-  if (err != 0) return Status::FromErrno(err, "readdir " + path);
-  return names;
+  return ReadNames(dir, path);
 }
 
 Result<FileInfo> PosixEnv::Stat(const std::string& path) {
