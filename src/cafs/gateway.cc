@@ -157,6 +157,13 @@ void Gateway::AuditOp(const Caller& caller, const Context& ctx, std::string_view
   if (data_error) CAFS_LOG_ERROR("{} of /{}: {}", op, ctx.rel, outcome.ToString());
 }
 
+std::uint32_t Gateway::GroupFor(const Caller& caller, const Context& ctx) const {
+  const auto slash = ctx.rel.rfind('/');
+  const std::string parent = slash == std::string::npos ? std::string() : ctx.rel.substr(0, slash);
+  auto dir = volume_->GetAttr(parent, KeysOf(ctx));
+  return dir.ok() && (dir->mode & S_ISGID) != 0 ? dir->gid : caller.gid;
+}
+
 KeyLookup Gateway::KeysOf(const Context& ctx) const {
   std::shared_ptr<const CachedVmSet> vs = ctx.vs;
   return [vs](const Uuid& key, std::uint32_t version) -> Result<const SecureBuffer*> {
@@ -238,6 +245,9 @@ Result<std::shared_ptr<Gateway::HandleState>> Gateway::CheckHandle(const Caller&
 Result<Attr> Gateway::Lookup(const Caller& caller, std::string_view path) {
   CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, path, "lookup", true));
   auto attr = volume_->GetAttr(ctx.rel, KeysOf(ctx));
+  // A name that is not there is an answer, not a failure (every create looks its name up
+  // first): not recorded, so that `error` records are real errors (docs/audit.md).
+  if (!attr.ok() && attr.status().IsNotFound()) return attr;
   AuditOp(caller, ctx, "lookup", attr.status());
   return attr;
 }
@@ -265,9 +275,22 @@ Result<std::vector<DirEntry>> Gateway::ReadDir(const Caller& caller, std::string
 
 Result<Attr> Gateway::MakeDir(const Caller& caller, std::string_view path, std::uint32_t mode) {
   CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, path, "mkdir", true));
-  auto attr = volume_->MakeDir(ctx.rel, mode, caller.uid, caller.gid);
+  auto attr = volume_->MakeDir(ctx.rel, mode, caller.uid, GroupFor(caller, ctx));
   AuditOp(caller, ctx, "mkdir", attr.status());
   return attr;
+}
+
+Status Gateway::MakeVmSetDir(const Caller& caller, std::string_view path) {
+  CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, path, "mkdir", true));
+  if (!ctx.governed() || ctx.depth != options_.position) {
+    return Status::InvalidArgument(std::string(path) + " is not a VM set directory");
+  }
+  constexpr std::uint32_t kVmSetDirMode = 0755;
+  auto attr = volume_->MakeDir(ctx.rel, kVmSetDirMode, caller.uid, GroupFor(caller, ctx));
+  if (!attr.ok() && attr.status().code() == Status::Code::kAlreadyExists) return Status::OK();
+  AuditOp(caller, ctx, "mkdir", attr.status());
+  if (attr.ok()) CAFS_LOG_INFO("made the directory of VM set {} (/{})", ctx.vmset, ctx.rel);
+  return attr.status();
 }
 
 Status Gateway::RemoveDir(const Caller& caller, std::string_view path) {
@@ -282,7 +305,7 @@ Result<Attr> Gateway::Symlink(const Caller& caller, std::string_view target,
                               std::string_view path) {
   CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, path, "symlink", true));
   if (!ctx.governed()) return Status::PermissionDenied("entries above VM set level are VM sets");
-  auto attr = volume_->Symlink(std::string(target), ctx.rel, caller.uid, caller.gid);
+  auto attr = volume_->Symlink(std::string(target), ctx.rel, caller.uid, GroupFor(caller, ctx));
   AuditOp(caller, ctx, "symlink", attr.status());
   return attr;
 }
@@ -339,7 +362,7 @@ Result<OpenResult> Gateway::Create(const Caller& caller, std::string_view path, 
     AuditOp(caller, ctx, "create", placement.status());
     return placement.status();
   }
-  auto file = volume_->CreateFile(ctx.rel, mode, caller.uid, caller.gid, *placement);
+  auto file = volume_->CreateFile(ctx.rel, mode, caller.uid, GroupFor(caller, ctx), *placement);
   AuditOp(caller, ctx, "create", file.status());
   if (!file.ok()) return file.status();
   auto state = std::make_shared<HandleState>();
@@ -457,18 +480,24 @@ Result<Attr> Gateway::GetAttrByHandle(const Caller& caller, FileHandle fh, std::
 Result<Attr> Gateway::SetAttrByHandle(const Caller& caller, FileHandle fh,
                                       const SetAttrRequest& req) {
   CAFS_ASSIGN_OR_RETURN(auto h, FindHandle(fh));
+  CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, "/" + h->ctx.rel, "setattr", true));
+  SetAttrRequest rest = req;
   if (req.size) {
-    CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, "/" + h->ctx.rel, "setattr", true));
     Status s = h->file->file().Truncate(*req.size);
     if (s.ok()) s = h->file->file().Sync();
     AuditOp(caller, ctx, "truncate", s);
     CAFS_RETURN_IF_ERROR(s);
-    SetAttrRequest rest = req;
     rest.size.reset();
     if (!rest.mtime) rest.mtime = timespec{0, UTIME_NOW};
+  }
+  // Through the open file, not its old name: after a rename or an unlink (ftruncate, fchmod
+  // of an open, unlinked file) the name may be gone or belong to another file.
+  auto attr = volume_->SetAttrOf(*h->file, rest);
+  if (!attr.ok() && attr.status().code() == Status::Code::kNotSupported) {
     return SetAttr(caller, "/" + h->ctx.rel, rest);
   }
-  return SetAttr(caller, "/" + h->ctx.rel, req);
+  AuditOp(caller, ctx, "setattr", attr.status());
+  return attr;
 }
 
 Result<FsStats> Gateway::StatFs(const Caller&) { return volume_->StatFs(); }

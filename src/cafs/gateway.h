@@ -70,7 +70,7 @@ namespace cafs::core {
 struct Caller {
   std::string server_id;
   std::uint32_t uid = 0;  // owner given to created entries
-  std::uint32_t gid = 0;
+  std::uint32_t gid = 0;  // their group, unless the directory is set-group-ID
 };
 
 using FileHandle = std::uint64_t;
@@ -122,6 +122,13 @@ class Gateway {
   // Directories, links.
   Result<Attr> MakeDir(const Caller& caller, std::string_view path, std::uint32_t mode);
   Status RemoveDir(const Caller& caller, std::string_view path);
+  // The directory of a configured VM set, made on demand (a hypervisor mounts a new, empty
+  // datastore before it writes): `path` names a VM set directory (at GatewayOptions::position);
+  // when it does not exist and the VM set is known to the key server and `caller` may
+  // access it, it is made with mode 0755, owned by the caller, and audited as "mkdir". OK if
+  // it exists. NotFound for a VM set the key server does not know, InvalidArgument for a
+  // path that is not at VM set level, PermissionDenied as the policy says.
+  Status MakeVmSetDir(const Caller& caller, std::string_view path);
   Result<Attr> Symlink(const Caller& caller, std::string_view target, std::string_view path);
   Result<std::string> ReadLink(const Caller& caller, std::string_view path);
   // Always NotSupported (ENOTSUP): a pool file has one name.
@@ -194,6 +201,9 @@ class Gateway {
                const Status& outcome);
   void Append(audit::AuditRecord record);
   KeyLookup KeysOf(const Context& ctx) const;
+  // The group of a new entry: the caller's, or its directory's when that directory is
+  // set-group-ID (as mkdir(2), open(2) and symlink(2) give it on Linux).
+  std::uint32_t GroupFor(const Caller& caller, const Context& ctx) const;
   Result<Placement> PlacementFor(const Context& ctx) const;
   FileHandle AddHandle(std::shared_ptr<HandleState> state);
   // Sets the mtime of a file written through `h` (through its open descriptor when it can).

@@ -797,6 +797,31 @@ Result<Attr> Volume::AttrOf(OpenFile& file) {
   return a;
 }
 
+Result<Attr> Volume::SetAttrOf(OpenFile& file, const SetAttrRequest& req) {
+  env::File* r = file.redirector();
+  if (r == nullptr) return Status::NotSupported("no redirector handle");
+  if (req.mode) {
+    if (Status s = r->Chmod(*req.mode & 07777); !s.ok()) {
+      return Status::FromErrno(s.errno_value(), "chmod of an open file");
+    }
+  }
+  if (req.uid || req.gid) {
+    const std::uint32_t keep = static_cast<std::uint32_t>(-1);
+    if (Status s = r->Chown(req.uid ? *req.uid : keep, req.gid ? *req.gid : keep); !s.ok()) {
+      return Status::FromErrno(s.errno_value(), "chown of an open file");
+    }
+  }
+  if (req.atime || req.mtime) {
+    struct timespec times[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
+    if (req.atime) times[0] = *req.atime;
+    if (req.mtime) times[1] = *req.mtime;
+    if (Status s = r->SetTimes(times); !s.ok()) {
+      return Status::FromErrno(s.errno_value(), "utimens of an open file");
+    }
+  }
+  return AttrOf(file);
+}
+
 Status Volume::Touch(const std::string& rel) {
   CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
   if (comps.empty()) return Status::OK();

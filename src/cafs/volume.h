@@ -130,6 +130,11 @@ class Volume {
   Status TouchOpen(const OpenFile& file);
   // Attributes of an open file: its redirector entry's (one fstat) with the logical size.
   Result<Attr> AttrOf(OpenFile& file);
+  // Mode, owner and times of an open file, through its redirector descriptor (so they reach
+  // the file itself after a rename or an unlink, never whatever now has its old name); then
+  // AttrOf. `req.size` is not handled here (the caller truncates the EncryptedFile).
+  // NotSupported when the file has no redirector descriptor.
+  Result<Attr> SetAttrOf(OpenFile& file, const SetAttrRequest& req);
   Result<Attr> Symlink(const std::string& target, const std::string& rel, std::uint32_t uid,
                        std::uint32_t gid);
   Result<std::string> ReadLink(const std::string& rel);

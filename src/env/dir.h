@@ -71,7 +71,8 @@ class Dir {
   // options.mode (the process umask applies only in PosixEnv's path-based OpenFile).
   virtual Result<std::unique_ptr<File>> OpenFile(const std::string& name,
                                                  const OpenOptions& options) = 0;
-  // A new directory with exactly `mode` (& 07777). AlreadyExists if the name exists.
+  // A new directory with exactly the permission and sticky bits of `mode` (no umask) and the
+  // set-group-ID bit inherited from this directory, as mkdir(2). AlreadyExists if it exists.
   virtual Status MakeDir(const std::string& name, std::uint32_t mode) = 0;
   // A special file (mknod(2): FIFO, socket, device; `mode` includes the type bits).
   virtual Status MakeNode(const std::string& name, std::uint32_t mode, std::uint64_t dev) = 0;

@@ -22,6 +22,14 @@ Status File::SetTimes(const struct timespec*) {
   return Status::NotSupported("setting times not supported for " + path());
 }
 
+Status File::Chmod(std::uint32_t) {
+  return Status::NotSupported("chmod not supported for " + path());
+}
+
+Status File::Chown(std::uint32_t, std::uint32_t) {
+  return Status::NotSupported("chown not supported for " + path());
+}
+
 bool EntryStat::is_directory() const { return S_ISDIR(mode); }
 bool EntryStat::is_regular() const { return S_ISREG(mode); }
 bool EntryStat::is_symlink() const { return S_ISLNK(mode); }

@@ -85,6 +85,8 @@ class FaultInjectionFile final : public File {
 
   Result<EntryStat> Stat() override { return target_->Stat(); }
   Status SetTimes(const struct timespec times[2]) override { return target_->SetTimes(times); }
+  Status Chmod(std::uint32_t mode) override { return target_->Chmod(mode); }
+  Status Chown(std::uint32_t uid, std::uint32_t gid) override { return target_->Chown(uid, gid); }
 
   const std::string& path() const override { return target_->path(); }
 

@@ -79,6 +79,10 @@ class File {
   // Sets atime (times[0]) and mtime (times[1]); tv_nsec may be UTIME_NOW or UTIME_OMIT;
   // nullptr = both now. Works on an attributes-only handle (OpenOptions::attributes_only).
   virtual Status SetTimes(const struct timespec times[2]);
+  // chmod / chown (uid or gid (uint32_t)-1 keeps that one) of the open file, also through an
+  // attributes-only handle. NotSupported where not implemented.
+  virtual Status Chmod(std::uint32_t mode);
+  virtual Status Chown(std::uint32_t uid, std::uint32_t gid);
 
   // The path the file was opened with (for messages).
   virtual const std::string& path() const = 0;

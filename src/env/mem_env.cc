@@ -156,6 +156,10 @@ class MemFile final : public File {
   Status SetTimes(const struct timespec times[2]) override {
     return env_->SetTimesOf(*data_, times);
   }
+  Status Chmod(std::uint32_t mode) override { return env_->ChangeOf(*data_, mode, {}, {}); }
+  Status Chown(std::uint32_t uid, std::uint32_t gid) override {
+    return env_->ChangeOf(*data_, {}, uid, gid);
+  }
 
   const std::string& path() const override { return path_; }
 
@@ -411,8 +415,13 @@ Status MemEnv::MakeDirAt(const std::string& raw_path, std::uint32_t mode) {
   if (dirs_.count(path) != 0 || files_.count(path) != 0) {
     return Status::AlreadyExists("mkdir " + path + ": exists");
   }
-  if (!ParentExistsLocked(path)) return Status::NotFound("mkdir " + path + ": no parent");
-  dirs_.emplace(path, std::make_shared<DirData>(S_IFDIR | (mode & 07777)));
+  auto parent = dirs_.find(Parent(path));
+  if (parent == dirs_.end()) return Status::NotFound("mkdir " + path + ": no parent");
+  // As mkdir(2): the set-group-ID bit (and the group) come from a set-group-ID parent.
+  const std::uint32_t sgid = parent->second->mode & S_ISGID;
+  auto dir = std::make_shared<DirData>(S_IFDIR | (mode & 01777) | sgid);
+  if (sgid != 0) dir->gid = parent->second->gid;
+  dirs_.emplace(path, std::move(dir));
   return Status::OK();
 }
 
@@ -533,6 +542,17 @@ Result<EntryStat> MemEnv::StatOf(FileData& data) {
   e.size = data.bytes.size();
   e.allocated_bytes = e.size;
   return e;
+}
+
+Status MemEnv::ChangeOf(FileData& data, std::optional<std::uint32_t> mode,
+                        std::optional<std::uint32_t> uid, std::optional<std::uint32_t> gid) {
+  std::lock_guard lock(mu_);
+  const std::uint32_t keep = static_cast<std::uint32_t>(-1);
+  if (mode) data.mode = (data.mode & ~07777u) | (*mode & 07777);
+  if (uid && *uid != keep) data.uid = *uid;
+  if (gid && *gid != keep) data.gid = *gid;
+  data.ctime = Now();
+  return Status::OK();
 }
 
 Status MemEnv::SetTimesOf(FileData& data, const struct timespec times[2]) {

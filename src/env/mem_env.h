@@ -58,6 +58,8 @@ class MemEnv final : public Env {
   Result<EntryStat> StatAt(const std::string& path);
   Result<EntryStat> StatOf(FileData& data);
   Status SetTimesOf(FileData& data, const struct timespec times[2]);
+  Status ChangeOf(FileData& data, std::optional<std::uint32_t> mode,
+                  std::optional<std::uint32_t> uid, std::optional<std::uint32_t> gid);
   Status ChangeAt(const std::string& path, std::optional<std::uint32_t> mode,
                   std::optional<std::uint32_t> uid, std::optional<std::uint32_t> gid,
                   const struct timespec times[2], bool set_times);

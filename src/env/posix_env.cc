@@ -147,6 +147,22 @@ class PosixFile final : public File {
     return SetTimesOfFd(fd_, times, path_);
   }
 
+  Status Chmod(std::uint32_t mode) override {
+    // Through the /proc link: fchmod refuses O_PATH descriptors.
+    const std::string link = "/proc/self/fd/" + std::to_string(fd_);
+    if (::chmod(link.c_str(), static_cast<mode_t>(mode & 07777)) != 0) {
+      return Status::FromErrno(errno, "chmod " + path_);
+    }
+    return Status::OK();
+  }
+
+  Status Chown(std::uint32_t uid, std::uint32_t gid) override {
+    if (::fchownat(fd_, "", static_cast<uid_t>(uid), static_cast<gid_t>(gid), AT_EMPTY_PATH) != 0) {
+      return Status::FromErrno(errno, "chown " + path_);
+    }
+    return Status::OK();
+  }
+
   const std::string& path() const override { return path_; }
 
  private:
@@ -231,7 +247,14 @@ class PosixDir final : public Dir {
       if (errno == EEXIST) return Status::AlreadyExists("mkdir " + Child(path_, name) + ": exists");
       return Status::FromErrno(errno, "mkdir " + Child(path_, name));
     }
-    if (::fchmodat(fd_, name.c_str(), m, 0) != 0) {  // exactly `mode`, whatever the umask
+    // Exactly what mkdir(2) gives without a umask: the permission and sticky bits of `mode`,
+    // the set-group-ID bit inherited from the parent.
+    struct stat st {};
+    if (::fstatat(fd_, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      return Status::FromErrno(errno, "stat " + Child(path_, name));
+    }
+    const mode_t want = static_cast<mode_t>((m & 01777) | (st.st_mode & S_ISGID));
+    if ((st.st_mode & 07777) != want && ::fchmodat(fd_, name.c_str(), want, 0) != 0) {
       return Status::FromErrno(errno, "chmod " + Child(path_, name));
     }
     return Status::OK();

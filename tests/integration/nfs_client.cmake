@@ -22,3 +22,12 @@ if(TARGET nfs_names AND TARGET cafsd)
   set_tests_properties(nfs_cafs_names PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 180
                        RESOURCE_LOCK heavy)
 endif()
+# POSIX semantics over NFS (issue 17): modes whatever cafsd's umask, MOUNT of a configured VM
+# set without a directory, knfsd's permission checks with non-root AUTH_SYS uids, root squash.
+if(TARGET nfs_posix AND TARGET cafsd)
+  add_test(NAME nfs_cafs_posix
+    COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/nfs_posix_cafs_test.sh $<TARGET_FILE:cafsd>
+            $<TARGET_FILE:nfs_posix>)
+  set_tests_properties(nfs_cafs_posix PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 180
+                       RESOURCE_LOCK heavy)
+endif()

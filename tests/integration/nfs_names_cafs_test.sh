@@ -13,17 +13,10 @@ set -u
 CAFSD=$1
 PROG=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
-export LSAN_OPTIONS="suppressions=$HERE/nfs_client/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 . "$HERE/lib/cafsd_nfs.sh"
 . "$HERE/lib/gateway_checks.sh"
-skip() { echo "SKIP: $*"; exit 77; }
+cafsd_nfs_test_begin nfsnames
 for tool in python3 stat find; do command -v "$tool" >/dev/null || skip "$tool not installed"; done
-
-T=$(mktemp -d /tmp/cafs-nfsnames-XXXXXX)
-cleanup() { cafsd_nfs_stop; rm -rf "$T"; }
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-fail() { echo "FAIL: $*"; echo "--- cafsd log"; tail -30 "$CAFSD_NFS_LOG"; exit 1; }
 
 cafsd_nfs_start "$CAFSD" "$T/cafs" || fail "$CAFSD_NFS_ERROR"
 timeout 120 "$PROG" --keep --subdir "$CAFSD_NFS_VMDIR" "$CAFSD_NFS_URL" | tee "$T/out.txt"

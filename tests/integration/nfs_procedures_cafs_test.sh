@@ -9,18 +9,10 @@ set -u
 CAFSD=$1
 PROG=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
-# libnfs-internal leaks are not ours (nfs_client/lsan.supp); cafsd reports its own.
-export LSAN_OPTIONS="suppressions=$HERE/nfs_client/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 . "$HERE/lib/cafsd_nfs.sh"
-skip() { echo "SKIP: $*"; exit 77; }
+cafsd_nfs_test_begin nfsproc
 for tool in python3 od; do command -v "$tool" >/dev/null || skip "$tool not installed"; done
-
-T=$(mktemp -d /tmp/cafs-nfsproc-XXXXXX)
-cleanup() { cafsd_nfs_stop; rm -rf "$T"; }
-trap cleanup EXIT
-trap 'exit 1' INT TERM
 sanitizer_clean() { ! grep -qE "Sanitizer|runtime error" "$@" 2>/dev/null; }
-fail() { echo "FAIL: $*"; echo "--- cafsd log"; tail -30 "$CAFSD_NFS_LOG"; exit 1; }
 
 cafsd_nfs_start "$CAFSD" "$T/cafs" || fail "$CAFSD_NFS_ERROR"
 echo "cafsd: $CAFSD_NFS_URL"

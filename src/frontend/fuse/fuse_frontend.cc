@@ -128,10 +128,13 @@ struct FuseFrontend::Ops {
     Result<core::Attr> attr = Status::Internal("unset");
     if (fi != nullptr) {
       attr = self.gateway_->GetAttrByHandle(CallerOf(req), fi->fh);
-    } else {
-      auto path = PathOf(req, ino);
-      if (!path.ok()) return ReplyErr(req, path.status());
+    } else if (auto path = PathOf(req, ino); path.ok()) {
       attr = self.gateway_->GetAttr(CallerOf(req), *path);
+    } else if (auto open = self.inodes_.AnyOpen(ino)) {
+      // Unlinked (or renamed over) while open: fstat still answers, with nlink 0.
+      attr = self.gateway_->GetAttrByHandle(CallerOf(req), *open);
+    } else {
+      return ReplyErr(req, path.status());
     }
     if (!attr.ok()) return ReplyErr(req, attr.status());
     struct stat st = ToStat(*attr, ino);
@@ -153,10 +156,13 @@ struct FuseFrontend::Ops {
     Result<core::Attr> out = Status::Internal("unset");
     if (fi != nullptr) {
       out = self.gateway_->SetAttrByHandle(CallerOf(req), fi->fh, r);
-    } else {
-      auto path = PathOf(req, ino);
-      if (!path.ok()) return ReplyErr(req, path.status());
+    } else if (auto path = PathOf(req, ino); path.ok()) {
       out = self.gateway_->SetAttr(CallerOf(req), *path, r);
+    } else if (auto open = self.inodes_.AnyOpen(ino)) {
+      // fchmod/fchown/futimens of an open, unlinked file (the kernel sends no handle).
+      out = self.gateway_->SetAttrByHandle(CallerOf(req), *open, r);
+    } else {
+      return ReplyErr(req, path.status());
     }
     if (!out.ok()) return ReplyErr(req, out.status());
     struct stat st = ToStat(*out, ino);
@@ -237,11 +243,15 @@ struct FuseFrontend::Ops {
     std::call_once(self.read_ahead_once_, [&self] { self.TuneReadAhead(); });
     auto path = PathOf(req, ino);
     if (!path.ok()) return ReplyErr(req, path.status());
-    auto opened = Self(req).gateway_->Open(CallerOf(req), *path, (fi->flags & O_TRUNC) != 0);
+    auto opened = self.gateway_->Open(CallerOf(req), *path, (fi->flags & O_TRUNC) != 0);
     if (!opened.ok()) return ReplyErr(req, opened.status());
     fi->fh = opened->handle;
     fi->keep_cache = 0;
-    if (fuse_reply_open(req, fi) != 0) (void)Self(req).gateway_->Release(CallerOf(req), fi->fh);
+    self.inodes_.AddOpen(ino, fi->fh);
+    if (fuse_reply_open(req, fi) != 0) {
+      self.inodes_.RemoveOpen(ino, fi->fh);
+      (void)self.gateway_->Release(CallerOf(req), fi->fh);
+    }
   }
 
   static void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
@@ -259,7 +269,9 @@ struct FuseFrontend::Ops {
     e.attr = ToStat(created->attr, e.ino);
     e.attr_timeout = self.options_.attr_timeout_s;
     e.entry_timeout = self.options_.attr_timeout_s;
+    self.inodes_.AddOpen(e.ino, fi->fh);
     if (fuse_reply_create(req, &e, fi) != 0) {
+      self.inodes_.RemoveOpen(e.ino, fi->fh);
       self.inodes_.Forget(e.ino, 1);
       (void)self.gateway_->Release(CallerOf(req), fi->fh);
     }
@@ -291,7 +303,8 @@ struct FuseFrontend::Ops {
 
   static void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
 
-  static void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  static void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    Self(req).inodes_.RemoveOpen(ino, fi->fh);
     fuse_reply_err(req, ToFuseErrno(Self(req).gateway_->Release(CallerOf(req), fi->fh)));
   }
 

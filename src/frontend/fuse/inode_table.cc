@@ -1,11 +1,12 @@
 #include "frontend/fuse/inode_table.h"
 
+#include <algorithm>
 #include <vector>
 
 namespace cafs::frontend {
 
 InodeTable::InodeTable() {
-  nodes_[kRootIno] = Node{"/", 1};
+  nodes_[kRootIno] = Node{"/", 1, {}};
   by_path_["/"] = kRootIno;
 }
 
@@ -28,7 +29,7 @@ std::uint64_t InodeTable::Remember(const std::string& path) {
     return it->second;
   }
   const std::uint64_t ino = next_++;
-  nodes_[ino] = Node{path, 1};
+  nodes_[ino] = Node{path, 1, {}};
   by_path_[path] = ino;
   return ino;
 }
@@ -78,6 +79,27 @@ void InodeTable::Detach(const std::string& path) {
   if (it == by_path_.end()) return;
   nodes_[it->second].path.clear();
   by_path_.erase(it);
+}
+
+void InodeTable::AddOpen(std::uint64_t ino, std::uint64_t fh) {
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(ino);
+  if (it != nodes_.end()) it->second.open.push_back(fh);
+}
+
+void InodeTable::RemoveOpen(std::uint64_t ino, std::uint64_t fh) {
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(ino);
+  if (it == nodes_.end()) return;
+  auto& open = it->second.open;
+  open.erase(std::remove(open.begin(), open.end(), fh), open.end());
+}
+
+std::optional<std::uint64_t> InodeTable::AnyOpen(std::uint64_t ino) const {
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(ino);
+  if (it == nodes_.end() || it->second.open.empty()) return std::nullopt;
+  return it->second.open.front();
 }
 
 std::size_t InodeTable::size() const {

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace cafs::frontend {
 
@@ -32,6 +33,14 @@ class InodeTable {
   void Rename(const std::string& from, const std::string& to);
   // After unlink/rmdir: detaches the path.
   void Detach(const std::string& path);
+  // Open files (FUSE open/create until release): the gateway handles open on `ino`, so that
+  // an inode detached by unlink or a rename over it still answers a GETATTR without a file
+  // handle (the kernel's fstat of an open, unlinked file) through one of them. Unknown
+  // inodes are ignored; the kernel keeps an inode it has open files on (no FORGET first).
+  void AddOpen(std::uint64_t ino, std::uint64_t fh);
+  void RemoveOpen(std::uint64_t ino, std::uint64_t fh);
+  // One gateway handle open on `ino`, if any.
+  std::optional<std::uint64_t> AnyOpen(std::uint64_t ino) const;
   std::size_t size() const;
 
   // "/a/b" + "c" -> "/a/b/c"; "/" + "c" -> "/c".
@@ -41,6 +50,7 @@ class InodeTable {
   struct Node {
     std::string path;  // empty when detached
     std::uint64_t nlookup = 0;
+    std::vector<std::uint64_t> open;  // gateway handles (AddOpen), usually 0 or 1
   };
   mutable std::mutex mu_;
   std::uint64_t next_ = kRootIno + 1;              // guarded by mu_

@@ -102,6 +102,14 @@ AcceptStat Mount3Program::Mnt(const RpcCall& call, XdrDecoder& args, XdrEncoder&
     return fail(ToMountStat(e.status()));
   }
   Result<Bytes> handle = root_handle_(*normalized);
+  if (!handle.ok() && handle.status().IsNotFound() && make_vmset_dir_) {
+    const AuthIdentity id = call.flavor == AuthFlavor::kSys
+                                ? (*e)->Credentials(call.sys.uid, call.sys.gid, call.sys.gids)
+                                : AuthIdentity{(*e)->anon_uid(), (*e)->anon_gid(), {}};
+    if (make_vmset_dir_(call.peer_address, id, *normalized).ok()) {
+      handle = root_handle_(*normalized);
+    }
+  }
   if (!handle.ok()) {
     CAFS_LOG_WARN("nfs mount: {} mounting {}: {}", call.peer_address, *normalized,
                   handle.status().ToString());
@@ -137,6 +145,9 @@ std::unique_ptr<Mount3Program> Mount3Program::OverGateway(const Exports* exports
         caller.server_id = std::string(client);
         CAFS_ASSIGN_OR_RETURN(core::Attr attr, gateway->GetAttr(caller, path));
         return attr.type == core::FileType::kDirectory;
+      },
+      [gateway](std::string_view client, const AuthIdentity& id, std::string_view path) {
+        return gateway->MakeVmSetDir(core::Caller{std::string(client), id.uid, id.gid}, path);
       });
 }
 

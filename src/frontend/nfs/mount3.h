@@ -14,8 +14,13 @@
 // entry per (client address, path); UMNT/UMNTALL remove entries. MOUNT accepts AUTH_NONE (as mountd
 // does): what a client may mount is decided by its address.
 //
-// OverGateway wires both functions to a core::Gateway as cafsd does: Gateway::HandleOf, and
-// Gateway::GetAttr with the client's address as the caller (server id).
+// A path whose handle is NotFound is given to `make_vmset_dir` (when given) and looked up again
+// when that succeeded: a configured VM set is mountable before its directory exists (the
+// directory is made, owned by the client's squashed AUTH_SYS identity, nobody for AUTH_NONE);
+// an unknown VM set, or any path below VM set level, stays MNT3ERR_NOENT.
+//
+// OverGateway wires the functions to a core::Gateway as cafsd does: Gateway::HandleOf,
+// Gateway::GetAttr and Gateway::MakeVmSetDir with the client's address as the caller (server id).
 //
 // Threading: Dispatch is thread-safe. `exports` (and the gateway) are not owned and must
 // outlive the program.
@@ -67,6 +72,12 @@ using RootHandleFn = std::function<Result<Bytes>(std::string_view gateway_path)>
 using IsDirectoryFn =
     std::function<Result<bool>(std::string_view client_address, std::string_view gateway_path)>;
 
+// Makes the directory of `gateway_path` when it is a configured VM set's (Gateway::MakeVmSetDir)
+// for the client at `client_address` with `identity` (its AUTH_SYS identity after the
+// export's squash). Any error leaves MNT's answer to the handle lookup (NOENT).
+using MakeVmSetDirFn = std::function<Status(
+    std::string_view client_address, const AuthIdentity& identity, std::string_view gateway_path)>;
+
 struct MountEntry {
   std::string client;  // the client's address
   std::string path;    // the normalized path it mounted
@@ -76,10 +87,11 @@ struct MountEntry {
 class Mount3Program final : public RpcProgram {
  public:
   Mount3Program(const Exports* exports, RootHandleFn root_handle,
-                IsDirectoryFn is_directory = nullptr)
+                IsDirectoryFn is_directory = nullptr, MakeVmSetDirFn make_vmset_dir = nullptr)
       : exports_(exports),
         root_handle_(std::move(root_handle)),
-        is_directory_(std::move(is_directory)) {}
+        is_directory_(std::move(is_directory)),
+        make_vmset_dir_(std::move(make_vmset_dir)) {}
 
   static std::unique_ptr<Mount3Program> OverGateway(const Exports* exports, core::Gateway* gateway);
 
@@ -96,7 +108,8 @@ class Mount3Program final : public RpcProgram {
 
   const Exports* const exports_;
   const RootHandleFn root_handle_;
-  const IsDirectoryFn is_directory_;  // may be empty: no check
+  const IsDirectoryFn is_directory_;     // may be empty: no check
+  const MakeVmSetDirFn make_vmset_dir_;  // may be empty: a missing directory is NOENT
   mutable std::mutex mu_;
   std::set<MountEntry> mounts_;  // guarded by mu_
 };

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cafs/permission.h"
 #include "crypto/rng.h"
 #include "util/logging.h"
 
@@ -186,6 +187,23 @@ class Nfs3Program::Procs {
 
   static bool Done(const XdrDecoder& in) { return in.ok() && in.remaining() == 0; }
 
+  // The caller as the mode and owner checks see it (after the export's squash).
+  static core::Identity Who(const Request& r) { return {r.caller.uid, r.caller.gid, r.gids}; }
+  // knfsd's mode and owner check of `want` (core::kMay*) on an entry with attributes `a`
+  // (docs/nfs.md "Permission checks"); an entry whose attributes could not be read is left
+  // to the gateway, which answers for it.
+  Status MayAccess(Request& r, const std::optional<core::Attr>& a, unsigned want,
+                   bool owner_override = false) {
+    return a ? core::CheckAccess(Who(r), *a, want, owner_override) : Status::OK();
+  }
+  // Removing or replacing the entry `child` of the directory whose attributes are `dir`.
+  Status MayDelete(Request& r, const std::optional<core::Attr>& dir, const std::string& child) {
+    if (!dir) return Status::OK();
+    auto victim = gw_.GetAttr(r.caller, child);
+    if (!victim.ok()) return core::CheckAccess(Who(r), *dir, core::kMayWrite | core::kMayExec);
+    return core::CheckDelete(Who(r), *dir, *victim);
+  }
+
   std::optional<core::Attr> AttrOf(Request& r, const std::string& path) {
     auto a = gw_.GetAttr(r.caller, path);
     return a.ok() ? std::optional<core::Attr>(*a) : std::nullopt;
@@ -229,7 +247,8 @@ class Nfs3Program::Procs {
       Wcc(r, before, before);
       return AcceptStat::kSuccess;
     }
-    auto after = gw_.SetAttr(r.caller, *path, req);
+    Status may = before ? core::CheckSetAttr(Who(r), *before, req) : Status::OK();
+    auto after = may.ok() ? gw_.SetAttr(r.caller, *path, req) : Result<core::Attr>(may);
     Status3(r, after.status());
     Wcc(r, before, after.ok() ? std::optional<core::Attr>(*after) : AttrOf(r, *path));
     return AcceptStat::kSuccess;
@@ -250,6 +269,12 @@ class Nfs3Program::Procs {
     if (!Done(r.in)) return AcceptStat::kGarbageArgs;
     auto dir = Resolve(r, fh);
     if (!dir.ok()) return Fail(r, dir.status());
+    const auto dir_attr = AttrOf(r, *dir);  // a lookup does not change it
+    if (Status may = MayAccess(r, dir_attr, core::kMayExec); !may.ok()) {
+      Status3(r, may);
+      PostOp(r, dir_attr);
+      return AcceptStat::kSuccess;
+    }
     std::string child;
     if (name == ".") {
       child = *dir;
@@ -259,7 +284,7 @@ class Nfs3Program::Procs {
       Status ok = gw_.CheckName(name);
       if (!ok.ok()) {
         Status3(r, ok);
-        PostOp(r, AttrOf(r, *dir));
+        PostOp(r, dir_attr);
         return AcceptStat::kSuccess;
       }
       child = Join(*dir, name);
@@ -268,28 +293,18 @@ class Nfs3Program::Procs {
     Result<Bytes> handle = attr.ok() ? gw_.HandleOf(child) : Result<Bytes>(attr.status());
     if (!handle.ok()) {
       Status3(r, handle.status());
-      PostOp(r, AttrOf(r, *dir));
+      PostOp(r, dir_attr);
       return AcceptStat::kSuccess;
     }
     Status3(r, Nfs3Status::kOk);
     EncodeFh(r.out, *handle);
     PostOp(r, *attr);
-    PostOp(r, AttrOf(r, *dir));
+    PostOp(r, dir_attr);
     return AcceptStat::kSuccess;
   }
 
   static std::uint32_t AccessBits(const core::Attr& a, const Request& r) {
-    const auto& c = r.caller;
-    std::uint32_t rwx = 0;
-    if (c.uid == 0) {
-      rwx = 06 | ((a.mode & 0111) != 0 || a.type == core::FileType::kDirectory ? 1 : 0);
-    } else if (c.uid == a.uid) {
-      rwx = (a.mode >> 6) & 7;
-    } else if (c.gid == a.gid || std::find(r.gids.begin(), r.gids.end(), a.gid) != r.gids.end()) {
-      rwx = (a.mode >> 3) & 7;
-    } else {
-      rwx = a.mode & 7;
-    }
+    const unsigned rwx = core::Permitted(Who(r), a);
     std::uint32_t bits = 0;
     if (rwx & 4) bits |= kAccessRead;
     if (rwx & 2) bits |= kAccessModify | kAccessExtend | kAccessDelete;
@@ -333,6 +348,11 @@ class Nfs3Program::Procs {
     if (!target.ok()) return Fail(r, target.status());
     const Nfs3OpenFiles::EntryPtr& entry = target->entry;
     const std::optional<core::Attr>& attr = target->attr;
+    if (Status may = MayAccess(r, attr, core::kMayRead, /*owner_override=*/true); !may.ok()) {
+      Status3(r, may);
+      PostOp(r, attr);
+      return AcceptStat::kSuccess;
+    }
     const std::size_t start = r.out.size();
     Status3(r, Nfs3Status::kOk);
     PostOp(r, attr);
@@ -369,7 +389,8 @@ class Nfs3Program::Procs {
     auto target = ResolveOpen(r, w.fh, "write", /*open=*/true);
     if (!target.ok()) return Fail(r, target.status());
     const core::FileHandle h = target->entry->handle;
-    Status s = gw_.Write(r.caller, h, w.offset, data.first(w.count));
+    Status s = MayAccess(r, target->attr, core::kMayWrite, /*owner_override=*/true);
+    if (s.ok()) s = gw_.Write(r.caller, h, w.offset, data.first(w.count));
     const bool sync = static_cast<StableHow>(w.stable) != StableHow::kUnstable;
     if (s.ok() && sync) s = gw_.Fsync(r.caller, h);
     auto after = gw_.GetAttrByHandle(r.caller, h);
@@ -431,6 +452,9 @@ class Nfs3Program::Procs {
     auto dir = DirOp(r, dirfh, name, &child);
     if (!dir.ok()) return Fail(r, dir.status());
     auto before = AttrOf(r, *dir);
+    if (Status may = MayAccess(r, before, core::kMayWrite | core::kMayExec); !may.ok()) {
+      return NewEntryReply(r, may, child, {}, *dir, before);
+    }
     const std::uint64_t generation = gw_.namespace_generation();
     const std::uint32_t mode = req.mode.value_or(0644);
     const auto mode_how = static_cast<CreateMode>(how);
@@ -442,7 +466,8 @@ class Nfs3Program::Procs {
           if (existing->type != core::FileType::kRegular) {
             return NewEntryReply(r, Status::AlreadyExists(child), child, {}, *dir, before);
           }
-          auto attr = ApplyRest(r, child, req, *existing);
+          Status may = core::CheckSetAttr(Who(r), *existing, req);
+          auto attr = may.ok() ? ApplyRest(r, child, req, *existing) : Result<core::Attr>(may);
           return NewEntryReply(r, attr.status(), child,
                                attr.ok() ? std::optional<core::Attr>(*attr) : std::nullopt, *dir,
                                before);
@@ -493,6 +518,9 @@ class Nfs3Program::Procs {
     auto dir = DirOp(r, dirfh, name, &child);
     if (!dir.ok()) return Fail(r, dir.status());
     auto before = AttrOf(r, *dir);
+    if (Status may = MayAccess(r, before, core::kMayWrite | core::kMayExec); !may.ok()) {
+      return NewEntryReply(r, may, child, {}, *dir, before);
+    }
     auto made = gw_.MakeDir(r.caller, child, req.mode.value_or(0755));
     Result<core::Attr> attr = made.ok() ? ApplyRest(r, child, req, *made) : made;
     return NewEntryReply(r, attr.status(), child,
@@ -509,6 +537,9 @@ class Nfs3Program::Procs {
     auto dir = DirOp(r, dirfh, name, &child);
     if (!dir.ok()) return Fail(r, dir.status());
     auto before = AttrOf(r, *dir);
+    if (Status may = MayAccess(r, before, core::kMayWrite | core::kMayExec); !may.ok()) {
+      return NewEntryReply(r, may, child, {}, *dir, before);
+    }
     auto attr = gw_.Symlink(r.caller, target, child);
     return NewEntryReply(r, attr.status(), child,
                          attr.ok() ? std::optional<core::Attr>(*attr) : std::nullopt, *dir, before);
@@ -554,10 +585,10 @@ class Nfs3Program::Procs {
     auto dir = DirOp(r, dirfh, name, &child);
     if (!dir.ok()) return Fail(r, dir.status());
     auto before = AttrOf(r, *dir);
-    Status s;
-    if (dir_op) {
+    Status s = MayDelete(r, before, child);
+    if (s.ok() && dir_op) {
       s = gw_.RemoveDir(r.caller, child);
-    } else {
+    } else if (s.ok()) {
       Forget(child);
       s = gw_.Unlink(r.caller, child);
     }
@@ -580,10 +611,10 @@ class Nfs3Program::Procs {
     if (!from_dir.ok()) return Fail(r, from_dir.status());
     auto from_before = AttrOf(r, *from_dir);
     auto to_before = AttrOf(r, *to_dir);
-    Status s;
-    if (to_export != r.exp) {
-      s = Status::FromErrno(EXDEV, "rename across exports");
-    } else {
+    Status s = MayDelete(r, from_before, from);
+    if (s.ok()) s = MayDelete(r, to_before, to);
+    if (s.ok() && to_export != r.exp) s = Status::FromErrno(EXDEV, "rename across exports");
+    if (s.ok()) {
       if (from != to) {
         // A cached open file keeps the path it was opened at: reopen under the new name.
         Forget(from);
@@ -626,7 +657,9 @@ class Nfs3Program::Procs {
     auto dir = Resolve(r, fh);
     if (!dir.ok()) return Fail(r, dir.status());
     auto dir_attr = AttrOf(r, *dir);
-    auto entries = gw_.ReadDir(r.caller, *dir);
+    Status may = MayAccess(r, dir_attr, core::kMayRead);
+    auto entries =
+        may.ok() ? gw_.ReadDir(r.caller, *dir) : Result<std::vector<core::DirEntry>>(may);
     if (!entries.ok()) {
       Status3(r, entries.status());
       PostOp(r, dir_attr);

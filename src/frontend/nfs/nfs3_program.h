@@ -1,12 +1,15 @@
 // Nfs3Program: the NFSv3 program (RFC 1813, program 100003 version 3, all 22 procedures) over
-// the gateway core. No logic of its own beyond protocol: names and attributes come from the
-// Gateway (policy, audit, keys happen there), file handles are Gateway::HandleOf (persistent,
-// docs/nfs.md "File handles"), errors go through ToNfs3Status.
+// the gateway core. No logic of its own beyond protocol and the caller checks knfsd makes
+// (cafs/permission.h): names and attributes come from the Gateway (policy, audit, keys happen
+// there), file handles are Gateway::HandleOf (persistent, docs/nfs.md "File handles"), errors go
+// through ToNfs3Status.
 //
 // Per call: the handle is resolved to a gateway path (Gateway::PathOfHandle; ESTALE ->
 // NFS3ERR_STALE), the export covering that path must admit the client address (otherwise
 // NFS3ERR_ACCES), and the caller is core::Caller{client address, AUTH_SYS uid/gid after the
-// export's squash}; a read-only export answers NFS3ERR_ROFS to modifying procedures.
+// export's squash}; a read-only export answers NFS3ERR_ROFS to modifying procedures. That
+// identity is then checked against the entries' mode and owner as knfsd does
+// (cafs/permission.h, docs/nfs.md "Permission checks") before the Gateway applies the policy.
 //
 // Write stability: FILE_SYNC and DATA_SYNC WRITEs reply after Gateway::Fsync (data + header);
 // UNSTABLE WRITEs reply at once and COMMIT syncs. The 8-byte write verifier is random per

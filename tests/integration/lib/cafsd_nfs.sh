@@ -6,6 +6,7 @@
 # virtualization server), a LocalKeyProvider key directory, and one
 # export of the whole gateway ("/") to 127.0.0.1 with no_root_squash.
 #
+#   cafsd_nfs_test_begin NAME        a test script's start: T, skip, fail, cleanup traps
 #   cafsd_nfs_start CAFSD WORK_DIR   start; returns 1 (reason in CAFSD_NFS_ERROR) on failure
 #   cafsd_nfs_restart CAFSD          stop and start again, same configuration and ports
 #   cafsd_nfs_stop                   stop it (SIGTERM, then SIGKILL after 10 s)
@@ -19,6 +20,22 @@
 
 CAFSD_NFS_PID=""
 CAFSD_NFS_ERROR=""
+
+# The common start of a test script against cafsd over NFS: libnfs-internal leaks are not
+# ours (nfs_client/lsan.supp; cafsd reports its own), `skip` (exit 77) and `fail` (the
+# reason, cafsd's log, exit 1), the work directory T (/tmp/cafs-NAME-XXXXXX) removed and
+# cafsd stopped on every exit path.
+cafsd_nfs_test_begin() {  # name
+  local here
+  here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  export LSAN_OPTIONS="suppressions=$here/nfs_client/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+  skip() { echo "SKIP: $*"; exit 77; }
+  fail() { echo "FAIL: $*"; echo "--- cafsd log"; tail -30 "$CAFSD_NFS_LOG"; exit 1; }
+  T=$(mktemp -d "/tmp/cafs-$1-XXXXXX")
+  cafsd_nfs_test_cleanup() { cafsd_nfs_stop; rm -rf "$T"; }
+  trap cafsd_nfs_test_cleanup EXIT
+  trap 'exit 1' INT TERM
+}
 
 # The seed's keys and cafsd.toml (lib/cafsd.sh), with 127.0.0.1 added to my_vmset's servers.
 . "$(dirname "${BASH_SOURCE[0]}")/cafsd.sh"

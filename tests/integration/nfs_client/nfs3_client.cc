@@ -48,6 +48,14 @@ sattr3 ToSattr(const Nfs3Client::SetAttrs& attrs) {
     s.mode.set_it = 1;
     s.mode.set_mode3_u.mode = *attrs.mode;
   }
+  if (attrs.uid) {
+    s.uid.set_it = 1;
+    s.uid.set_uid3_u.uid = *attrs.uid;
+  }
+  if (attrs.gid) {
+    s.gid.set_it = 1;
+    s.gid.set_gid3_u.gid = *attrs.gid;
+  }
   if (attrs.size) {
     s.size.set_it = 1;
     s.size.set_size3_u.size = *attrs.size;

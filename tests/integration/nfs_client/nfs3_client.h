@@ -124,6 +124,8 @@ class Nfs3Client {
   // Attributes for SETATTR/CREATE/MKDIR: set only what is given.
   struct SetAttrs {
     std::optional<uint32_t> mode;
+    std::optional<uint32_t> uid;
+    std::optional<uint32_t> gid;
     std::optional<uint64_t> size;
     std::optional<nfstime3> mtime;  // SET_TO_CLIENT_TIME
   };

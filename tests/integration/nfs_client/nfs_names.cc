@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "check_counter.h"
 #include "nfs3_client.h"
 
 namespace cafs::nfs_test {
@@ -78,7 +79,7 @@ std::string Show(const std::string& s) {
   return out.size() > 60 ? out.substr(0, 60) + "...(" + std::to_string(s.size()) + " bytes)" : out;
 }
 
-class Names {
+class Names : private CheckCounter {
  public:
   Names(const Url& url, std::string subdir, bool keep)
       : url_(url), subdir_(std::move(subdir)), keep_(keep) {}
@@ -161,28 +162,10 @@ class Names {
     } else {
       std::printf("kept: %s\n", work_name.c_str());
     }
-    std::printf(failures_ == 0 ? "names: %d checks passed\n" : "FAILED (%d checks)\n", checks_);
-    return failures_ == 0;
+    return Summary("names");
   }
 
  private:
-  bool Fail(const std::string& what) {
-    std::printf("FAIL %s\n", what.c_str());
-    ++failures_;
-    std::printf("FAILED\n");
-    return false;
-  }
-  void Check(bool ok, const std::string& what) {
-    ++checks_;
-    if (!ok) {
-      ++failures_;
-      std::printf("FAIL %s\n", what.c_str());
-    }
-  }
-  void Expect(const std::string& what, int got, int want) {
-    Check(got == want, what + ": " + NfsStatusName(got) + ", want " + NfsStatusName(want));
-  }
-
   void CreateAndCheck(const std::string& n) {
     const std::string data = "data of " + Show(n) + "\n";
     const auto made = nfs_.Create(dir_, n, UNCHECKED, Mode(0644));
@@ -250,8 +233,6 @@ class Names {
   Nfs3Client nfs_{nfs_rpc_};
   std::string dir_;
   std::map<std::string, std::string> data_;  // name -> content
-  int checks_ = 0;
-  int failures_ = 0;
 };
 
 }  // namespace

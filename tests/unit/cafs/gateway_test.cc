@@ -404,6 +404,75 @@ TEST_F(GatewayTest, PoolFilesAndDirectoriesArePrivate) {
   EXPECT_EQ(ReadAll("/my_vmset/vm1/vm.vmx"), "");
 }
 
+// Issue 17 item 4: a directory gets exactly the mode the caller asked for, whatever the
+// gateway's own umask (the FUSE kernel and NFS clients already applied the caller's).
+TEST_F(GatewayTest, ModesAreTheCallersWhateverTheGatewaysUmask) {
+  const mode_t old_umask = ::umask(077);
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
+  auto dir = gw_->MakeDir(caller_, "/my_vmset/vm1", 0777);
+  auto sticky = gw_->MakeDir(caller_, "/my_vmset/tmp", 01777);
+  auto narrow = gw_->MakeDir(caller_, "/my_vmset/narrow", 0500);
+  auto file = gw_->Create(caller_, "/my_vmset/vm1/vm.vmx", 0666, true);
+  auto osdisk = gw_->Create(caller_, "/my_vmset/vm1/osdisk1.vmdk", 0664, true);
+  ::umask(old_umask);
+  ASSERT_TRUE(dir.ok() && sticky.ok() && narrow.ok() && file.ok() && osdisk.ok());
+  ASSERT_TRUE(gw_->Release(caller_, file->handle).ok());
+  ASSERT_TRUE(gw_->Release(caller_, osdisk->handle).ok());
+  EXPECT_EQ(dir->mode, 0777u);
+  EXPECT_EQ(sticky->mode, 01777u);
+  EXPECT_EQ(narrow->mode, 0500u);
+  EXPECT_EQ(file->attr.mode, 0666u);
+  EXPECT_EQ(osdisk->attr.mode, 0664u);
+  struct stat st {};
+  ASSERT_EQ(::stat((root_ / "backing/my_vmset/vm1").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0777u);  // on disk too, not only in the reply
+  EXPECT_EQ(gw_->GetAttr(caller_, "/my_vmset/tmp")->mode, 01777u);
+  EXPECT_EQ(gw_->GetAttr(caller_, "/my_vmset/vm1/osdisk1.vmdk")->mode, 0664u);
+}
+
+// Issue 17 item 8: a lookup that finds nothing is an answer, not an `error` record; a found
+// name is still recorded at all_records.
+TEST_F(GatewayTest, LookupOfAMissingNameIsNotAnError) {
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1", 0755).ok());
+  for (int i = 0; i < 5; ++i) {
+    const std::string path = "/my_vmset/vm1/osdisk" + std::to_string(i) + ".vmdk";
+    EXPECT_EQ(gw_->Lookup(caller_, path).status().errno_value(), ENOENT);
+    CreateWithData(path, "x");
+    EXPECT_TRUE(gw_->Lookup(caller_, path).ok());
+  }
+  gw_->Tick(/*force=*/true);
+  int lookups = 0, errors = 0, creates = 0;
+  for (const auto& r : AuditRecords()) {
+    if (r.result == audit::Result::kError) ++errors;
+    if (r.op == "lookup") ++lookups;
+    if (r.op == "create" && r.result == audit::Result::kOk) ++creates;
+  }
+  EXPECT_EQ(errors, 0);
+  EXPECT_EQ(lookups, 5);  // the lookups that found the file
+  EXPECT_EQ(creates, 5);
+}
+
+// Issue 17 item 7: a configured VM set's directory is made on demand (NFS MOUNT); an unknown
+// VM set, a path below VM set level and an unlisted server are refused.
+TEST_F(GatewayTest, MakeVmSetDirOnlyForConfiguredVmSets) {
+  Caller user{kServer, 1000, 1000};
+  if (::geteuid() != 0) user = caller_;
+  ASSERT_TRUE(gw_->MakeVmSetDir(user, "/my_vmset").ok());
+  auto attr = gw_->GetAttr(caller_, "/my_vmset");
+  ASSERT_TRUE(attr.ok());
+  EXPECT_EQ(attr->type, FileType::kDirectory);
+  EXPECT_EQ(attr->mode, 0755u);
+  EXPECT_EQ(attr->uid, user.uid);
+  EXPECT_TRUE(gw_->MakeVmSetDir(user, "/my_vmset").ok());  // exists: fine
+  EXPECT_TRUE(gw_->MakeVmSetDir(caller_, "/unknown_vmset").IsNotFound());
+  EXPECT_FALSE(fs::exists(root_ / "backing/unknown_vmset"));
+  EXPECT_EQ(gw_->MakeVmSetDir(caller_, "/my_vmset/vm1").code(), Status::Code::kInvalidArgument);
+  EXPECT_FALSE(fs::exists(root_ / "backing/my_vmset/vm1"));
+  EXPECT_EQ(gw_->MakeVmSetDir(Caller{"10.9.9.9", 0, 0}, "/my_vmset").code(),
+            Status::Code::kPermissionDenied);
+}
+
 TEST_F(GatewayTest, MissingPoolIsAClearError) {
   ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
   ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1", 0755).ok());

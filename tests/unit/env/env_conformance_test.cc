@@ -246,6 +246,13 @@ TEST_P(EnvConformanceTest, DirCreatesWithExactModesAndNeverFollowsSymlinks) {
     sub = std::move(next);
   }
   EXPECT_TRUE((*sub)->OpenFile("deep", OpenOptions::CreateNew()).ok());  // > PATH_MAX deep
+  // As mkdir(2): a set-group-ID parent passes its bit on; set-user-ID in `mode` is dropped.
+  ASSERT_TRUE(d.MakeDir("sgid", 0770).ok());
+  ASSERT_TRUE(d.Chmod("sgid", 02770).ok());
+  auto sgid = d.OpenDir("sgid");
+  ASSERT_TRUE(sgid.ok());
+  ASSERT_TRUE((*sgid)->MakeDir("inner", 04750).ok());
+  EXPECT_EQ((*sgid)->Stat("inner")->mode & 07777, 02750u);
 }
 
 TEST_P(EnvConformanceTest, DirLinksRenamesAndRemoves) {
@@ -304,6 +311,9 @@ TEST_P(EnvConformanceTest, DirAttributesAndSpecialFiles) {
   EXPECT_EQ((*attr)->Stat()->mtime.tv_sec, 2000);
   EXPECT_EQ((*attr)->Stat()->mtime.tv_nsec, 5);
   EXPECT_EQ((*attr)->Stat()->atime.tv_sec, 1000);
+  ASSERT_TRUE((*attr)->Chmod(0640).ok());
+  EXPECT_EQ(d.Stat("f")->mode & 07777, 0640u);
+  EXPECT_TRUE((*attr)->Chown(static_cast<std::uint32_t>(-1), static_cast<std::uint32_t>(-1)).ok());
   struct timespec keep_atime[2] = {{0, UTIME_OMIT}, {3000, 0}};
   ASSERT_TRUE(d.SetTimes("f", keep_atime).ok());
   EXPECT_EQ(d.Stat("f")->atime.tv_sec, 1000);

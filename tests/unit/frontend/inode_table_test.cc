@@ -40,6 +40,26 @@ TEST(InodeTableTest, RenameMovesSubtreesAndDetachesTheTarget) {
   EXPECT_EQ(InodeTable::Child("/a", "b"), "/a/b");
 }
 
+// fstat of an open, unlinked file: the detached inode still names its open handles.
+TEST(InodeTableTest, DetachedInodeKeepsItsOpenHandles) {
+  InodeTable t;
+  const auto file = t.Remember("/vs/vm1/disk");
+  EXPECT_FALSE(t.AnyOpen(file).has_value());
+  t.AddOpen(file, 7);
+  t.AddOpen(file, 9);
+  t.Detach("/vs/vm1/disk");
+  EXPECT_FALSE(t.PathOf(file).has_value());
+  EXPECT_EQ(t.AnyOpen(file), 7u);
+  t.RemoveOpen(file, 7);
+  EXPECT_EQ(t.AnyOpen(file), 9u);
+  t.RemoveOpen(file, 9);
+  EXPECT_FALSE(t.AnyOpen(file).has_value());
+  t.AddOpen(12345, 1);  // unknown inode: ignored
+  EXPECT_FALSE(t.AnyOpen(12345).has_value());
+  t.Forget(file, 1);
+  EXPECT_FALSE(t.AnyOpen(file).has_value());
+}
+
 TEST(ToFuseErrnoTest, OnePlaceMapsStatusToErrno) {
   EXPECT_EQ(ToFuseErrno(Status::OK()), 0);
   EXPECT_EQ(ToFuseErrno(Status::PermissionDenied("x")), EACCES);
