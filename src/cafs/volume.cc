@@ -1,12 +1,9 @@
 #include "cafs/volume.h"
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <sys/statvfs.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <climits>
-#include <cstdio>
 #include <set>
 #include <sstream>
 
@@ -19,31 +16,12 @@ namespace cafs::core {
 
 namespace {
 
-// An owned file descriptor.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      if (fd_ >= 0) ::close(fd_);
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
+using DirPtr = std::unique_ptr<env::Dir>;
 
- private:
-  int fd_ = -1;
-};
-
-Status Errno(std::string_view what, const std::string& rel) {
-  return Status::FromErrno(errno, std::string(what) + " /" + rel);
+// The same failure, named by its Volume path instead of the backing-store path (errno kept).
+Status AsRel(const Status& s, std::string_view what, const std::string& rel) {
+  return Status::FromErrno(s.errno_value() != 0 ? s.errno_value() : EIO,
+                           std::string(what) + " /" + rel);
 }
 
 Status PoolTrouble(std::string_view msg) { return Status::FromErrno(EIO, msg); }
@@ -68,45 +46,42 @@ FileType TypeOf(mode_t mode) {
   return FileType::kRegular;
 }
 
-Attr AttrFromStat(const struct stat& st) {
+Attr AttrFromStat(const env::EntryStat& st) {
   Attr a;
-  a.type = TypeOf(st.st_mode);
-  a.mode = static_cast<std::uint32_t>(st.st_mode & 07777);
-  a.uid = st.st_uid;
-  a.gid = st.st_gid;
-  a.nlink = static_cast<std::uint32_t>(st.st_nlink);
-  a.size = static_cast<std::uint64_t>(st.st_size);
-  a.allocated = static_cast<std::uint64_t>(st.st_blocks) * 512;
-  a.backing_ino = st.st_ino;
-  a.atime = st.st_atim;
-  a.mtime = st.st_mtim;
-  a.ctime = st.st_ctim;
+  a.type = TypeOf(st.mode);
+  a.mode = st.mode & 07777;
+  a.uid = st.uid;
+  a.gid = st.gid;
+  a.nlink = static_cast<std::uint32_t>(st.nlink);
+  a.size = st.size;
+  a.allocated = st.allocated_bytes;
+  a.backing_ino = st.ino;
+  a.atime = st.atime;
+  a.mtime = st.mtime;
+  a.ctime = st.ctime;
   return a;
 }
 
-// Writes a redirector's content in one pwrite at offset 0 and syncs it, so that a crash
+// Writes a redirector's content in one write at offset 0 and syncs it, so that a crash
 // (kill -9) leaves the old or the new content, never an empty or mixed file: a shorter new
 // content is padded with '\n' to the old length (blank lines are ignored by the reader)
 // and trimmed only after the sync.
-Status WriteRedirector(int fd, std::string_view data, const std::string& rel) {
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return Errno("stat redirector", rel);
+Status WriteRedirector(env::File& file, std::string_view data, const std::string& rel) {
+  auto size = file.Size();
+  if (!size.ok()) return AsRel(size.status(), "stat redirector", rel);
   std::string padded(data);
-  if (static_cast<std::size_t>(st.st_size) > padded.size()) {
-    padded.resize(static_cast<std::size_t>(st.st_size), '\n');
+  if (*size > padded.size()) padded.resize(static_cast<std::size_t>(*size), '\n');
+  if (Status s = file.WriteAt(0, AsBytes(padded)); !s.ok()) {
+    return AsRel(s, "write redirector", rel);
   }
-  std::size_t done = 0;
-  while (done < padded.size()) {
-    ssize_t n = ::pwrite(fd, padded.data() + done, padded.size() - done, static_cast<off_t>(done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Errno("write redirector", rel);
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fdatasync(fd) != 0) return Errno("sync redirector", rel);
-  if (padded.size() > data.size()) (void)::ftruncate(fd, static_cast<off_t>(data.size()));
+  if (Status s = file.Sync(); !s.ok()) return AsRel(s, "sync redirector", rel);
+  if (padded.size() > data.size()) (void)file.Truncate(data.size());
   return Status::OK();
+}
+
+// Makes a directory's changes durable; failures are logged (the change itself happened).
+void SyncOrWarn(env::Dir& dir, const std::string& rel) {
+  if (Status s = dir.Sync(); !s.ok()) CAFS_LOG_WARN("sync of /{}: {}", rel, s.ToString());
 }
 
 }  // namespace
@@ -118,87 +93,139 @@ struct Volume::Impl {
     Kind kind = Kind::kNone;
     std::string backing_name;  // "osdisk1.vmdk##mirrored_pool_A" or the plain name
     std::string pool;          // redirectors: the pool name
-    struct stat st {};
+    env::EntryStat st;
   };
 
   // Opens the directory `comps[0..n)` below the root without following symlinks.
-  static Result<Fd> OpenDir(const Volume& v, const std::vector<std::string>& comps, std::size_t n) {
-    Fd fd(::fcntl(v.root_fd_, F_DUPFD_CLOEXEC, 0));
-    if (fd.get() < 0) return Errno("dup", "");
+  static Result<DirPtr> OpenDir(const Volume& v, const std::vector<std::string>& comps,
+                                std::size_t n) {
+    auto dir = v.root_dir_->OpenDir(".");
+    if (!dir.ok()) return AsRel(dir.status(), "open directory", "");
+    DirPtr d = std::move(*dir);
     for (std::size_t i = 0; i < n; ++i) {
-      int next =
-          ::openat(fd.get(), comps[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (next < 0) {
-        if (errno == ELOOP) errno = ENOTDIR;  // a symlink where a directory is needed
+      auto next = d->OpenDir(comps[i]);  // ENOTDIR for a symlink where a directory is needed
+      if (!next.ok()) {
+        Status s = next.status();
         // A file where a directory is needed: its backing name is "name##pool".
-        if (errno == ENOENT && IsRedirector(v, fd.get(), comps[i])) errno = ENOTDIR;
-        return Errno("open directory", JoinRel(comps, i + 1));
+        if (s.errno_value() == ENOENT && IsRedirector(v, *d, comps[i])) {
+          s = Status::FromErrno(ENOTDIR, "not a directory");
+        }
+        return Status::FromErrno(s.errno_value() != 0 ? s.errno_value() : EIO,
+                                 "open directory /" + JoinRel(comps, i + 1));
       }
-      fd = Fd(next);
+      d = std::move(*next);
     }
-    return fd;
+    return d;
   }
 
-  // Whether `name` in `dirfd` is a file (a redirector to a configured pool).
-  static bool IsRedirector(const Volume& v, int dirfd, const std::string& name) {
-    const int saved = errno;
-    auto e = Find(v, dirfd, name, name);
-    errno = saved;
+  // Whether `name` in `dir` is a file (a redirector to a configured pool).
+  static bool IsRedirector(const Volume& v, env::Dir& dir, const std::string& name) {
+    auto e = Find(v, dir, name, name);
     return e.ok() && e->kind == Kind::kRedirector;
   }
 
-  static Result<Entry> Find(const Volume& v, int dirfd, const std::string& name,
+  static Result<Entry> Find(const Volume& v, env::Dir& dir, const std::string& name,
                             const std::string& rel) {
     Entry e;
-    if (::fstatat(dirfd, name.c_str(), &e.st, AT_SYMLINK_NOFOLLOW) == 0) {
-      if (S_ISDIR(e.st.st_mode)) e.kind = Kind::kDirectory;
-      if (S_ISLNK(e.st.st_mode)) e.kind = Kind::kSymlink;
+    if (auto st = dir.Stat(name); st.ok()) {
+      e.st = *st;
+      if (st->is_directory()) e.kind = Kind::kDirectory;
+      if (st->is_symlink()) e.kind = Kind::kSymlink;
       if (e.kind != Kind::kNone) {
         e.backing_name = name;
         return e;
       }
     }
-    // Redirectors to configured pools: one fstatat each.
+    // Redirectors to configured pools: one stat each. Two for one name are the residue of a
+    // rename over a file of another pool, interrupted before it dropped the replaced
+    // redirector (docs/redirectors.md "Operations and crash ordering"); the replaced one
+    // carries a durable marker (ReplacedMarker) and is dropped now, finishing that rename.
+    std::vector<Entry> found;
     for (const auto& pool : v.pools_->names()) {
       std::string candidate = RedirectorBackingName(name, pool);
-      if (::fstatat(dirfd, candidate.c_str(), &e.st, AT_SYMLINK_NOFOLLOW) == 0 &&
-          S_ISREG(e.st.st_mode)) {
-        e.kind = Kind::kRedirector;
-        e.backing_name = std::move(candidate);
-        e.pool = pool;
-        return e;
+      if (auto st = dir.Stat(candidate); st.ok() && st->is_regular()) {
+        Entry c;
+        c.st = *st;
+        c.kind = Kind::kRedirector;
+        c.backing_name = std::move(candidate);
+        c.pool = pool;
+        found.push_back(std::move(c));
       }
     }
-    // A redirector naming a pool that is not configured (clear error later, but visible).
-    const int dup = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-    DIR* dir = dup < 0 ? nullptr : ::fdopendir(dup);  // owns `dup` from here
-    if (dir == nullptr) {
-      Status s = Errno("list", rel);
-      if (dup >= 0) ::close(dup);
-      return s;
+    if (found.size() > 1) {
+      std::vector<Entry> live;
+      for (Entry& c : found) {
+        auto r = ReadRedirector(dir, c, rel);
+        auto marker =
+            r.ok() ? dir.Stat(ReplacedMarker(r->guid)) : Result<env::EntryStat>(r.status());
+        if (marker.ok() && marker->ino == c.st.ino) {
+          CAFS_LOG_WARN("/{}: dropping {}, replaced by an interrupted rename", rel, c.backing_name);
+          if (DropRedirector(v, dir, c, rel).ok()) (void)dir.Unlink(ReplacedMarker(r->guid));
+        } else {
+          live.push_back(std::move(c));
+        }
+      }
+      if (!live.empty()) found = std::move(live);
     }
-    while (struct dirent* d = ::readdir(dir)) {
+    if (!found.empty()) return found.front();
+    // A redirector naming a pool that is not configured (clear error later, but visible).
+    auto names = dir.List();
+    if (!names.ok()) return AsRel(names.status(), "list", rel);
+    for (const std::string& n : *names) {
       // "a###p" is "a#" in pool "p", never "a" (redirector.h: the last "##" splits).
-      if (IsRedirectorOf(d->d_name, name) &&
-          ::fstatat(dirfd, d->d_name, &e.st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(e.st.st_mode)) {
+      if (!IsRedirectorOf(n, name)) continue;
+      if (auto st = dir.Stat(n); st.ok() && st->is_regular()) {
+        e.st = *st;
         e.kind = Kind::kRedirector;
-        e.backing_name = d->d_name;
+        e.backing_name = n;
         e.pool = std::string(SplitRedirectorName(e.backing_name)->pool);
         break;
       }
     }
-    ::closedir(dir);
     if (e.kind == Kind::kNone) return Status::NotFound("no such file /" + rel);
     return e;
   }
 
-  static Result<Redirector> ReadRedirector(int dirfd, const Entry& e, const std::string& rel) {
-    Fd fd(::openat(dirfd, e.backing_name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (fd.get() < 0) return Errno("open redirector", rel);
-    char buf[2 * PATH_MAX];
-    ssize_t n = ::pread(fd.get(), buf, sizeof(buf), 0);
-    if (n < 0) return Errno("read redirector", rel);
-    auto r = DecodeRedirector(std::string_view(buf, static_cast<std::size_t>(n)));
+  // The hidden name under which a redirector being replaced by a rename is linked first (a
+  // temporary name: no "##"), so a crash between the rename and the drop of the replaced
+  // redirector leaves a way to tell the two redirectors of one name apart.
+  static std::string ReplacedMarker(const Uuid& guid) {
+    return std::string(kRedirectorTempPrefix) + "replaced-" + guid.ToString();
+  }
+
+  // Removes a file's redirector (durably) and then its pool file (only one holding the
+  // redirector's GUID, at its recorded path or at `rel`): a crash in between leaves an orphan
+  // pool file (garbage, found by fsck), never a redirector without data. Errors after the
+  // name is gone are logged: the file is gone for its callers.
+  static Status DropRedirector(const Volume& v, env::Dir& dir, const Entry& e,
+                               const std::string& rel) {
+    auto redirector = ReadRedirector(dir, e, rel);
+    if (Status s = dir.Unlink(e.backing_name); !s.ok()) return AsRel(s, "unlink", rel);
+    if (Status s = dir.Sync(); !s.ok()) return AsRel(s, "sync directory of", rel);
+    CAFS_RETURN_IF_ERROR(v.CrashPoint("unlink:redirector-removed"));
+    auto pool = v.pools_->Find(e.pool);
+    if (!pool.ok() || !redirector.ok()) return Status::OK();  // the data is unreachable anyway
+    // Only a pool file that holds this file's GUID is removed (never another file's data).
+    Status s = Status::NotFound("no pool file");
+    for (const std::string& path : {redirector->pool_path, rel}) {
+      if (PoolFileGuid(**pool, path) == redirector->guid) {
+        s = (*pool)->RemoveFile(path);
+        break;
+      }
+    }
+    if (!s.ok() && !s.IsNotFound()) {
+      CAFS_LOG_WARN("unlink /{}: redirector removed, pool file left behind: {}", rel, s.ToString());
+    }
+    return Status::OK();
+  }
+
+  static Result<Redirector> ReadRedirector(env::Dir& dir, const Entry& e, const std::string& rel) {
+    auto file = dir.OpenFile(e.backing_name, env::OpenOptions::ReadOnly());
+    if (!file.ok()) return AsRel(file.status(), "open redirector", rel);
+    std::vector<std::uint8_t> buf(2 * PATH_MAX);
+    auto n = (*file)->ReadAt(0, MutableByteView(buf));
+    if (!n.ok()) return AsRel(n.status(), "read redirector", rel);
+    auto r = DecodeRedirector(std::string_view(reinterpret_cast<const char*>(buf.data()), *n));
     if (!r.ok()) return r.status().WithContext("/" + rel);
     return r;
   }
@@ -220,11 +247,11 @@ struct Volume::Impl {
   // Opens the pool file of a redirector and checks that its header carries the redirector's
   // GUID. A stale recorded path (crash during rename, directory renamed) falls back to the
   // path derived from `rel` and repairs the redirector.
-  static Result<std::unique_ptr<env::File>> OpenPoolFile(const Volume& v, int dirfd, const Entry& e,
-                                                         const std::string& rel, bool read_only,
-                                                         format::Header* hdr) {
+  static Result<std::unique_ptr<env::File>> OpenPoolFile(const Volume& v, env::Dir& dir,
+                                                         const Entry& e, const std::string& rel,
+                                                         bool read_only, format::Header* hdr) {
     CAFS_ASSIGN_OR_RETURN(pool::Pool * pool, PoolOf(v, e, rel));
-    CAFS_ASSIGN_OR_RETURN(Redirector r, ReadRedirector(dirfd, e, rel));
+    CAFS_ASSIGN_OR_RETURN(Redirector r, ReadRedirector(dir, e, rel));
     auto try_path = [&](const std::string& path) -> Result<std::unique_ptr<env::File>> {
       env::OpenOptions opts =
           read_only ? env::OpenOptions::ReadOnly() : env::OpenOptions::ReadWrite();
@@ -248,21 +275,20 @@ struct Volume::Impl {
                          first.status().message() + ")");
     }
     // Repair the redirector to the path the data really has.
-    Fd fd(::openat(dirfd, e.backing_name.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (fd.get() >= 0) {
-      Status s = WriteRedirector(fd.get(), EncodeRedirector({r.guid, rel}), rel);
+    if (auto rf = dir.OpenFile(e.backing_name, env::OpenOptions::ReadWrite()); rf.ok()) {
+      Status s = WriteRedirector(**rf, EncodeRedirector({r.guid, rel}), rel);
       if (!s.ok()) CAFS_LOG_WARN("repairing redirector /{}: {}", rel, s.ToString());
     }
     return second;
   }
 
-  static Result<std::unique_ptr<format::EncryptedFile>> OpenEncrypted(const Volume& v, int dirfd,
-                                                                      const Entry& e,
+  static Result<std::unique_ptr<format::EncryptedFile>> OpenEncrypted(const Volume& v,
+                                                                      env::Dir& dir, const Entry& e,
                                                                       const std::string& rel,
                                                                       bool read_only,
                                                                       const KeyLookup& keys) {
     format::Header hdr;
-    CAFS_ASSIGN_OR_RETURN(auto file, OpenPoolFile(v, dirfd, e, rel, read_only, &hdr));
+    CAFS_ASSIGN_OR_RETURN(auto file, OpenPoolFile(v, dir, e, rel, read_only, &hdr));
     auto dek = keys(hdr.key_guid, hdr.key_version);
     if (!dek.ok()) {
       return Status::AuthFailed("/" + rel + ": " + dek.status().message());
@@ -292,19 +318,22 @@ struct Volume::Impl {
   }
 };
 
-Volume::Volume(std::string root, pool::PoolMapper* pools, int root_fd)
-    : root_(std::move(root)), pools_(pools), root_fd_(root_fd) {
+Volume::Volume(std::string root, pool::PoolMapper* pools, std::unique_ptr<env::Dir> root_dir)
+    : root_(std::move(root)), pools_(pools), root_dir_(std::move(root_dir)) {
   for (const auto& name : pools_->names()) {
     longest_pool_name_ = std::max(longest_pool_name_, name.size());
   }
 }
 
-Volume::~Volume() { ::close(root_fd_); }
+Volume::~Volume() = default;
 
-Result<std::unique_ptr<Volume>> Volume::Open(std::string backing_root, pool::PoolMapper* pools) {
-  int fd = ::open(backing_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno(errno, "open backing store " + backing_root);
-  return std::unique_ptr<Volume>(new Volume(std::move(backing_root), pools, fd));
+Result<std::unique_ptr<Volume>> Volume::Open(std::string backing_root, pool::PoolMapper* pools,
+                                             env::Env* env) {
+  auto dir = env->OpenDirectory(backing_root);
+  if (!dir.ok()) {
+    return Status::FromErrno(dir.status().errno_value(), "open backing store " + backing_root);
+  }
+  return std::unique_ptr<Volume>(new Volume(std::move(backing_root), pools, std::move(*dir)));
 }
 
 Status Volume::CheckName(std::string_view name) const {
@@ -348,17 +377,17 @@ Result<std::vector<std::string>> Volume::SplitPath(std::string_view rel) const {
 Result<Attr> Volume::GetAttr(const std::string& rel, const KeyLookup& keys) {
   CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
   if (comps.empty()) {
-    struct stat st {};
-    if (::fstat(root_fd_, &st) != 0) return Errno("stat", rel);
-    return AttrFromStat(st);
+    auto st = root_dir_->Stat(".");
+    if (!st.ok()) return AsRel(st.status(), "stat", rel);
+    return AttrFromStat(*st);
   }
-  CAFS_ASSIGN_OR_RETURN(Fd dir, Impl::OpenDir(*this, comps, comps.size() - 1));
-  CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, dir.get(), comps.back(), rel));
+  CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size() - 1));
+  CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, *dir, comps.back(), rel));
   Attr a = AttrFromStat(e.st);
   if (e.kind != Impl::Kind::kRedirector) return a;
   {
     std::lock_guard lock(open_mu_);
-    auto it = open_files_.find(e.st.st_ino);
+    auto it = open_files_.find(e.st.ino);
     if (it != open_files_.end()) {
       if (auto of = it->second.lock()) {
         a.size = of->file().Size();
@@ -367,11 +396,11 @@ Result<Attr> Volume::GetAttr(const std::string& rel, const KeyLookup& keys) {
       }
     }
   }
-  CAFS_ASSIGN_OR_RETURN(auto ef, Impl::OpenEncrypted(*this, dir.get(), e, rel, true, keys));
+  CAFS_ASSIGN_OR_RETURN(auto ef, Impl::OpenEncrypted(*this, *dir, e, rel, true, keys));
   a.size = ef->Size();
   a.allocated = (a.size + 4095) / 4096 * 4096;
   if (auto pool = pools_->Find(e.pool); pool.ok()) {
-    auto r = Impl::ReadRedirector(dir.get(), e, rel);
+    auto r = Impl::ReadRedirector(*dir, e, rel);
     if (r.ok()) {
       if (auto info = (*pool)->Stat(r->pool_path); info.ok()) a.allocated = info->allocated_bytes;
     }
@@ -381,32 +410,24 @@ Result<Attr> Volume::GetAttr(const std::string& rel, const KeyLookup& keys) {
 
 Result<std::vector<DirEntry>> Volume::ReadDir(const std::string& rel) {
   CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
-  CAFS_ASSIGN_OR_RETURN(Fd dirfd, Impl::OpenDir(*this, comps, comps.size()));
-  const int dup = ::fcntl(dirfd.get(), F_DUPFD_CLOEXEC, 0);
-  DIR* dir = dup < 0 ? nullptr : ::fdopendir(dup);  // owns `dup` from here
-  if (dir == nullptr) {
-    Status s = Errno("list", rel);
-    if (dup >= 0) ::close(dup);
-    return s;
-  }
+  CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size()));
+  auto names = dir->List();
+  if (!names.ok()) return AsRel(names.status(), "list", rel);
   std::vector<DirEntry> out;
   std::set<std::string> seen;
-  while (struct dirent* d = ::readdir(dir)) {
-    std::string name(d->d_name);
-    if (name == "." || name == "..") continue;
-    struct stat st {};
-    if (::fstatat(::dirfd(dir), d->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-    if (S_ISREG(st.st_mode)) {
+  for (std::string& name : *names) {
+    auto st = dir->Stat(name);
+    if (!st.ok()) continue;
+    if (st->is_regular()) {
       const auto split = SplitRedirectorName(name);
       if (!split) continue;  // not ours: hidden
       name.resize(split->name.size());
-    } else if (!S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode)) {
+    } else if (!st->is_directory() && !st->is_symlink()) {
       continue;
     }
     if (!seen.insert(name).second) continue;  // crash residue: show a name once
-    out.push_back({std::move(name), TypeOf(st.st_mode)});
+    out.push_back({std::move(name), TypeOf(st->mode)});
   }
-  ::closedir(dir);
   return out;
 }
 
@@ -414,39 +435,33 @@ Result<Attr> Volume::MakeDir(const std::string& rel, std::uint32_t mode, std::ui
                              std::uint32_t gid) {
   CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
   if (comps.empty()) return Status::AlreadyExists("/ exists");
-  CAFS_ASSIGN_OR_RETURN(Fd dir, Impl::OpenDir(*this, comps, comps.size() - 1));
-  if (Impl::Find(*this, dir.get(), comps.back(), rel).ok()) {
+  CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size() - 1));
+  if (Impl::Find(*this, *dir, comps.back(), rel).ok()) {
     return Status::AlreadyExists("/" + rel + " exists");
   }
-  if (::mkdirat(dir.get(), comps.back().c_str(), static_cast<mode_t>(mode & 07777)) != 0) {
-    return Errno("mkdir", rel);
+  if (Status s = dir->MakeDir(comps.back(), mode & 07777); !s.ok()) {
+    return AsRel(s, "mkdir", rel);
   }
-  if (::fchownat(dir.get(), comps.back().c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0 &&
-      geteuid() == 0) {
-    return Errno("chown", rel);
+  if (Status s = dir->Chown(comps.back(), uid, gid); !s.ok() && geteuid() == 0) {
+    return AsRel(s, "chown", rel);
   }
-  struct stat st {};
-  if (::fstatat(dir.get(), comps.back().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    return Errno("stat", rel);
-  }
-  // Exactly the caller's mode, as mkdir(2) gives it (permission and sticky bits, set-group-ID
-  // inherited from the parent): cafsd's own umask must not take bits away.
-  const mode_t want = static_cast<mode_t>(mode & 01777) | (st.st_mode & S_ISGID);
-  if ((st.st_mode & 07777) != want) {
-    if (::fchmodat(dir.get(), comps.back().c_str(), want, 0) != 0) return Errno("chmod", rel);
-    st.st_mode = (st.st_mode & ~static_cast<mode_t>(07777)) | want;
-  }
-  return AttrFromStat(st);
+  SyncOrWarn(*dir, rel);  // durable before files are created in it
+  auto st = dir->Stat(comps.back());
+  if (!st.ok()) return AsRel(st.status(), "stat", rel);
+  return AttrFromStat(*st);
 }
 
 Status Volume::RemoveDir(const std::string& rel) {
   CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
   if (comps.empty()) return Status::FromErrno(EBUSY, "cannot remove /");
-  CAFS_ASSIGN_OR_RETURN(Fd dir, Impl::OpenDir(*this, comps, comps.size() - 1));
-  if (::unlinkat(dir.get(), comps.back().c_str(), AT_REMOVEDIR) != 0) {
-    if (errno == ENOENT && Impl::IsRedirector(*this, dir.get(), comps.back())) errno = ENOTDIR;
-    return Errno("rmdir", rel);
+  CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size() - 1));
+  if (Status s = dir->RemoveDir(comps.back()); !s.ok()) {
+    if (s.errno_value() == ENOENT && Impl::IsRedirector(*this, *dir, comps.back())) {
+      return Status::FromErrno(ENOTDIR, "rmdir /" + rel);
+    }
+    return AsRel(s, "rmdir", rel);
   }
+  SyncOrWarn(*dir, rel);
   // The mirrored pool directories go too when empty (best effort; they are created lazily).
   for (const auto& name : pools_->names()) {
     if (auto pool = pools_->Find(name); pool.ok()) (void)(*pool)->RemoveDir(rel);
@@ -459,8 +474,8 @@ Result<std::shared_ptr<OpenFile>> Volume::CreateFile(const std::string& rel, std
                                                      const Placement& placement) {
   CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
   if (comps.empty()) return Status::AlreadyExists("/ exists");
-  CAFS_ASSIGN_OR_RETURN(Fd dir, Impl::OpenDir(*this, comps, comps.size() - 1));
-  if (Impl::Find(*this, dir.get(), comps.back(), rel).ok()) {
+  CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size() - 1));
+  if (Impl::Find(*this, *dir, comps.back(), rel).ok()) {
     return Status::AlreadyExists("/" + rel + " exists");
   }
   auto pool_or = pools_->Find(placement.pool);
@@ -493,46 +508,56 @@ Result<std::shared_ptr<OpenFile>> Volume::CreateFile(const std::string& rel, std
     (void)pool->RemoveFile(pool_path);
     return ef.status().WithContext("/" + rel);
   }
-  if (!parent.empty()) (void)pool->SyncDir(parent);
+  // The pool file's name is durable before a redirector names it (never a dangling one).
+  if (Status s = pool->SyncDir(parent); !s.ok()) {
+    (void)pool->RemoveFile(pool_path);
+    return s.WithContext("creating /" + rel + " in pool " + pool->name());
+  }
   CAFS_RETURN_IF_ERROR(CrashPoint("create:pool-file-created"));
   // 2. The redirector: written and synced under a hidden temporary name (a regular file
   // without "##"), then renamed into place, so a crash never leaves an empty redirector.
   const std::string backing_name = RedirectorBackingName(comps.back(), placement.pool);
   const std::string temp_name = std::string(kRedirectorTempPrefix) + params.file_guid.ToString();
-  Fd rfd(::openat(dir.get(), temp_name.c_str(),
-                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                  static_cast<mode_t>(mode & 07777)));
-  if (rfd.get() < 0) {
-    Status s = Errno("create redirector", rel);
+  env::OpenOptions create = env::OpenOptions::CreateNew();
+  create.mode = mode & 07777;
+  auto rfile = dir->OpenFile(temp_name, create);
+  if (!rfile.ok()) {
     (void)pool->RemoveFile(pool_path);
-    return s;
+    return AsRel(rfile.status(), "create redirector", rel);
   }
-  Status w = WriteRedirector(rfd.get(), EncodeRedirector({params.file_guid, pool_path}), rel);
-  if (w.ok() && ::fchown(rfd.get(), uid, gid) != 0 && geteuid() == 0) w = Errno("chown", rel);
-  if (w.ok() && ::fchmod(rfd.get(), static_cast<mode_t>(mode & 07777)) != 0) {
-    w = Errno("chmod", rel);
+  std::unique_ptr<env::File> rf = std::move(*rfile);
+  Status w = WriteRedirector(*rf, EncodeRedirector({params.file_guid, pool_path}), rel);
+  if (w.ok()) {
+    if (Status s = dir->Chown(temp_name, uid, gid); !s.ok() && geteuid() == 0) {
+      w = AsRel(s, "chown", rel);
+    }
+  }
+  if (w.ok()) {
+    if (Status s = dir->Chmod(temp_name, mode & 07777); !s.ok()) w = AsRel(s, "chmod", rel);
   }
   CAFS_RETURN_IF_ERROR(w.ok() ? CrashPoint("create:redirector-written") : Status::OK());
   bool placed = false;
   if (w.ok()) {
-    placed = ::renameat2(dir.get(), temp_name.c_str(), dir.get(), backing_name.c_str(),
-                         RENAME_NOREPLACE) == 0;
+    Status s = dir->Rename(temp_name, *dir, backing_name, env::RenameMode::kNoReplace);
+    placed = s.ok();
     if (!placed) {
-      w = errno == EEXIST ? Status::AlreadyExists("/" + rel + " exists")
-                          : Errno("create redirector", rel);
+      w = s.code() == Status::Code::kAlreadyExists ? Status::AlreadyExists("/" + rel + " exists")
+                                                   : AsRel(s, "create redirector", rel);
     }
   }
-  if (w.ok() && ::fsync(dir.get()) != 0) w = Errno("sync directory of", rel);
+  if (w.ok()) {
+    if (Status s = dir->Sync(); !s.ok()) w = AsRel(s, "sync directory of", rel);
+  }
   if (!w.ok()) {
-    (void)::unlinkat(dir.get(), placed ? backing_name.c_str() : temp_name.c_str(), 0);
+    (void)dir->Unlink(placed ? backing_name : temp_name);
     (void)pool->RemoveFile(pool_path);
     return w;
   }
-  struct stat st {};
-  if (::fstat(rfd.get(), &st) != 0) return Errno("stat", rel);
-  auto of = std::make_shared<OpenFile>(std::move(*ef), placement.pool, st.st_ino, rfd.release());
+  auto st = rf->Stat();
+  if (!st.ok()) return AsRel(st.status(), "stat", rel);
+  auto of = std::make_shared<OpenFile>(std::move(*ef), placement.pool, st->ino, std::move(rf));
   std::lock_guard lock(open_mu_);
-  open_files_[st.st_ino] = of;
+  open_files_[st->ino] = of;
   return of;
 }
 
@@ -540,23 +565,24 @@ Result<std::shared_ptr<OpenFile>> Volume::OpenExisting(const std::string& rel,
                                                        const KeyLookup& keys) {
   CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
   if (comps.empty()) return Status::FromErrno(EISDIR, "/ is a directory");
-  CAFS_ASSIGN_OR_RETURN(Fd dir, Impl::OpenDir(*this, comps, comps.size() - 1));
-  CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, dir.get(), comps.back(), rel));
+  CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size() - 1));
+  CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, *dir, comps.back(), rel));
   if (e.kind == Impl::Kind::kDirectory) return Status::FromErrno(EISDIR, "/" + rel);
   if (e.kind == Impl::Kind::kSymlink) return Status::FromErrno(ELOOP, "/" + rel + " is a symlink");
   std::lock_guard lock(open_mu_);
-  auto it = open_files_.find(e.st.st_ino);
+  auto it = open_files_.find(e.st.ino);
   if (it != open_files_.end()) {
     if (auto of = it->second.lock()) return of;
   }
-  CAFS_ASSIGN_OR_RETURN(auto ef, Impl::OpenEncrypted(*this, dir.get(), e, rel, false, keys));
-  Fd attr_fd(::openat(dir.get(), e.backing_name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
-  struct stat st {};
-  if (attr_fd.get() >= 0 && (::fstat(attr_fd.get(), &st) != 0 || st.st_ino != e.st.st_ino)) {
-    attr_fd = Fd();  // replaced since Find: attributes fall back to path lookups
+  CAFS_ASSIGN_OR_RETURN(auto ef, Impl::OpenEncrypted(*this, *dir, e, rel, false, keys));
+  std::unique_ptr<env::File> attr;
+  if (auto af = dir->OpenFile(e.backing_name, env::OpenOptions::AttributesOnly()); af.ok()) {
+    auto st = (*af)->Stat();
+    // Replaced since Find: attributes fall back to path lookups.
+    if (st.ok() && st->ino == e.st.ino) attr = std::move(*af);
   }
-  auto of = std::make_shared<OpenFile>(std::move(ef), e.pool, e.st.st_ino, attr_fd.release());
-  open_files_[e.st.st_ino] = of;
+  auto of = std::make_shared<OpenFile>(std::move(ef), e.pool, e.st.ino, std::move(attr));
+  open_files_[e.st.ino] = of;
   // Forget dead entries now and then.
   for (auto i = open_files_.begin(); i != open_files_.end();) {
     i = i->second.expired() ? open_files_.erase(i) : std::next(i);
@@ -567,49 +593,33 @@ Result<std::shared_ptr<OpenFile>> Volume::OpenExisting(const std::string& rel,
 Status Volume::Unlink(const std::string& rel) {
   CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
   if (comps.empty()) return Status::FromErrno(EISDIR, "/ is a directory");
-  CAFS_ASSIGN_OR_RETURN(Fd dir, Impl::OpenDir(*this, comps, comps.size() - 1));
-  CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, dir.get(), comps.back(), rel));
+  CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size() - 1));
+  CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, *dir, comps.back(), rel));
   if (e.kind == Impl::Kind::kDirectory) return Status::FromErrno(EISDIR, "/" + rel);
   if (e.kind == Impl::Kind::kSymlink) {
-    if (::unlinkat(dir.get(), e.backing_name.c_str(), 0) != 0) return Errno("unlink", rel);
+    if (Status s = dir->Unlink(e.backing_name); !s.ok()) return AsRel(s, "unlink", rel);
+    SyncOrWarn(*dir, rel);
     return Status::OK();
   }
-  auto redirector = Impl::ReadRedirector(dir.get(), e, rel);
-  if (::unlinkat(dir.get(), e.backing_name.c_str(), 0) != 0) return Errno("unlink", rel);
-  (void)::fsync(dir.get());
-  CAFS_RETURN_IF_ERROR(CrashPoint("unlink:redirector-removed"));
-  auto pool = pools_->Find(e.pool);
-  if (!pool.ok() || !redirector.ok()) return Status::OK();  // the data is unreachable anyway
-  // Only a pool file that holds this file's GUID is removed (never another file's data).
-  Status s = Status::NotFound("no pool file");
-  for (const std::string& path : {redirector->pool_path, rel}) {
-    if (Impl::PoolFileGuid(**pool, path) == redirector->guid) {
-      s = (*pool)->RemoveFile(path);
-      break;
-    }
-  }
-  if (!s.ok() && !s.IsNotFound()) {
-    CAFS_LOG_WARN("unlink /{}: redirector removed, pool file left behind: {}", rel, s.ToString());
-  }
-  return Status::OK();
+  return Impl::DropRedirector(*this, *dir, e, rel);
 }
 
 Result<FileLocation> Volume::Locate(const std::string& rel) {
   CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
   if (comps.empty()) return Status::FromErrno(EISDIR, "/ is a directory");
-  CAFS_ASSIGN_OR_RETURN(Fd dir, Impl::OpenDir(*this, comps, comps.size() - 1));
-  CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, dir.get(), comps.back(), rel));
+  CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size() - 1));
+  CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, *dir, comps.back(), rel));
   if (e.kind == Impl::Kind::kDirectory) return Status::FromErrno(EISDIR, "/" + rel);
   if (e.kind == Impl::Kind::kSymlink) return Status::FromErrno(ELOOP, "/" + rel + " is a symlink");
   CAFS_ASSIGN_OR_RETURN(pool::Pool * pool, Impl::PoolOf(*this, e, rel));
-  CAFS_ASSIGN_OR_RETURN(Redirector r, Impl::ReadRedirector(dir.get(), e, rel));
+  CAFS_ASSIGN_OR_RETURN(Redirector r, Impl::ReadRedirector(*dir, e, rel));
   FileLocation loc{e.pool, r.pool_path, r.guid, false};
   if (Impl::PoolFileGuid(*pool, r.pool_path) != r.guid &&
       Impl::PoolFileGuid(*pool, rel) == r.guid) {
     loc.pool_path = rel;  // a stale recorded path (OpenPoolFile's fallback)
   }
   std::lock_guard lock(open_mu_);
-  auto it = open_files_.find(e.st.st_ino);
+  auto it = open_files_.find(e.st.ino);
   loc.open = it != open_files_.end() && !it->second.expired();
   return loc;
 }
@@ -617,15 +627,15 @@ Result<FileLocation> Volume::Locate(const std::string& rel) {
 Status Volume::DetachRedirector(const std::string& rel, const Uuid& guid) {
   CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
   if (comps.empty()) return Status::FromErrno(EISDIR, "/ is a directory");
-  CAFS_ASSIGN_OR_RETURN(Fd dir, Impl::OpenDir(*this, comps, comps.size() - 1));
-  CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, dir.get(), comps.back(), rel));
+  CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size() - 1));
+  CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, *dir, comps.back(), rel));
   if (e.kind != Impl::Kind::kRedirector) return Status::NotFound("/" + rel + " is not a file");
-  auto r = Impl::ReadRedirector(dir.get(), e, rel);
+  auto r = Impl::ReadRedirector(*dir, e, rel);
   if (!r.ok() || r->guid != guid) {
     return Status::NotFound("/" + rel + " no longer names file " + guid.ToString());
   }
-  if (::unlinkat(dir.get(), e.backing_name.c_str(), 0) != 0) return Errno("unlink", rel);
-  if (::fsync(dir.get()) != 0) return Errno("sync directory of", rel);
+  if (Status s = dir->Unlink(e.backing_name); !s.ok()) return AsRel(s, "unlink", rel);
+  if (Status s = dir->Sync(); !s.ok()) return AsRel(s, "sync directory of", rel);
   return Status::OK();
 }
 
@@ -636,10 +646,11 @@ Status Volume::Rename(const std::string& from, const std::string& to, bool no_re
   if (to.size() > from.size() && to.compare(0, from.size(), from) == 0 && to[from.size()] == '/') {
     return Status::InvalidArgument("cannot move /" + from + " into itself");
   }
-  CAFS_ASSIGN_OR_RETURN(Fd fdir, Impl::OpenDir(*this, fc, fc.size() - 1));
-  CAFS_ASSIGN_OR_RETURN(Fd tdir, Impl::OpenDir(*this, tc, tc.size() - 1));
-  CAFS_ASSIGN_OR_RETURN(Impl::Entry src, Impl::Find(*this, fdir.get(), fc.back(), from));
-  auto dst = Impl::Find(*this, tdir.get(), tc.back(), to);
+  CAFS_ASSIGN_OR_RETURN(DirPtr fdir, Impl::OpenDir(*this, fc, fc.size() - 1));
+  CAFS_ASSIGN_OR_RETURN(DirPtr tdir, Impl::OpenDir(*this, tc, tc.size() - 1));
+  const bool same_dir = ParentRel(from) == ParentRel(to);
+  CAFS_ASSIGN_OR_RETURN(Impl::Entry src, Impl::Find(*this, *fdir, fc.back(), from));
+  auto dst = Impl::Find(*this, *tdir, tc.back(), to);
   if (dst.ok()) {
     if (from == to) return Status::OK();
     if (no_replace) return Status::AlreadyExists("/" + to + " exists");
@@ -650,18 +661,24 @@ Status Volume::Rename(const std::string& from, const std::string& to, bool no_re
   } else if (!dst.status().IsNotFound()) {
     return dst.status();
   }
-  const unsigned flags = no_replace ? RENAME_NOREPLACE : 0;
+  const env::RenameMode mode = no_replace ? env::RenameMode::kNoReplace : env::RenameMode::kReplace;
+  // Both directories' changes made durable (the target's first: there the new name appears).
+  auto sync_both = [&]() -> Status {
+    if (Status s = tdir->Sync(); !s.ok()) return AsRel(s, "sync directory of", to);
+    if (same_dir) return Status::OK();
+    if (Status s = fdir->Sync(); !s.ok()) return AsRel(s, "sync directory of", from);
+    return Status::OK();
+  };
   if (src.kind != Impl::Kind::kRedirector) {
     const std::string& new_name = tc.back();
     // A different-kind target (redirector) cannot be replaced by rename(2) of another name.
     if (dst.ok() && dst->backing_name != new_name) {
       CAFS_RETURN_IF_ERROR(Unlink(to));
     }
-    if (::renameat2(fdir.get(), src.backing_name.c_str(), tdir.get(), new_name.c_str(), flags) !=
-        0) {
-      return Errno("rename", from);
+    if (Status s = fdir->Rename(src.backing_name, *tdir, new_name, mode); !s.ok()) {
+      return AsRel(s, "rename", from);
     }
-    (void)::fsync(tdir.get());
+    CAFS_RETURN_IF_ERROR(sync_both());
     if (src.kind == Impl::Kind::kDirectory) {
       // Mirror in the pools; redirectors below keep their old pool paths until they are
       // next opened (the GUID-checked fallback repairs them).
@@ -679,30 +696,39 @@ Status Volume::Rename(const std::string& from, const std::string& to, bool no_re
   // A file: 1. rename the redirector (atomic: the name switches, the data is still where the
   // redirector says); 2. move the pool file; 3. record the new pool path in the redirector;
   // 4. drop a replaced target that lived in another pool. docs/redirectors.md "Crashes".
-  CAFS_ASSIGN_OR_RETURN(Redirector r, Impl::ReadRedirector(fdir.get(), src, from));
+  CAFS_ASSIGN_OR_RETURN(Redirector r, Impl::ReadRedirector(*fdir, src, from));
   CAFS_ASSIGN_OR_RETURN(pool::Pool * pool, Impl::PoolOf(*this, src, from));
   std::optional<Impl::Entry> replaced;
-  std::optional<Redirector> replaced_r;
+  std::string replaced_marker;
   const std::string new_name = RedirectorBackingName(tc.back(), src.pool);
   if (dst.ok()) {
     if (dst->kind == Impl::Kind::kRedirector && dst->backing_name != new_name) {
+      // A file of another pool: `to##other` stays until step 4; mark it replaced first
+      // (durably), so a lookup after a crash in between takes ours (Impl::Find).
       replaced = *dst;
-      auto rr = Impl::ReadRedirector(tdir.get(), *dst, to);
-      if (rr.ok()) replaced_r = *rr;
+      if (auto rr = Impl::ReadRedirector(*tdir, *dst, to); rr.ok()) {
+        replaced_marker = Impl::ReplacedMarker(rr->guid);
+        Status m = tdir->Link(dst->backing_name, *tdir, replaced_marker);
+        if (m.code() == Status::Code::kAlreadyExists) m = Status::OK();  // an earlier attempt
+        if (m.ok()) m = tdir->Sync();
+        if (!m.ok()) {
+          (void)tdir->Unlink(replaced_marker);
+          return AsRel(m, "mark replaced", to);
+        }
+      }
     } else if (dst->kind == Impl::Kind::kSymlink) {
-      if (::unlinkat(tdir.get(), dst->backing_name.c_str(), 0) != 0) return Errno("unlink", to);
+      if (Status s = tdir->Unlink(dst->backing_name); !s.ok()) return AsRel(s, "unlink", to);
     }
   }
   std::string old_dst_pool_path;
   if (dst.ok() && dst->kind == Impl::Kind::kRedirector && dst->backing_name == new_name) {
-    auto rr = Impl::ReadRedirector(tdir.get(), *dst, to);
+    auto rr = Impl::ReadRedirector(*tdir, *dst, to);
     if (rr.ok()) old_dst_pool_path = rr->pool_path;
   }
-  if (::renameat2(fdir.get(), src.backing_name.c_str(), tdir.get(), new_name.c_str(), flags) != 0) {
-    return Errno("rename", from);
+  if (Status s = fdir->Rename(src.backing_name, *tdir, new_name, mode); !s.ok()) {
+    return AsRel(s, "rename", from);
   }
-  (void)::fsync(tdir.get());
-  if (fdir.get() != tdir.get()) (void)::fsync(fdir.get());
+  CAFS_RETURN_IF_ERROR(sync_both());
   CAFS_RETURN_IF_ERROR(CrashPoint("rename:redirector-moved"));
   std::string new_pool_path = to;
   if (!old_dst_pool_path.empty() && old_dst_pool_path != to) {
@@ -712,28 +738,32 @@ Status Volume::Rename(const std::string& from, const std::string& to, bool no_re
     const std::string parent = ParentRel(to);
     if (!parent.empty()) CAFS_RETURN_IF_ERROR(pool->CreateDirs(parent));
     Status moved = pool->Rename(r.pool_path, to);
+    // Step 3 may name the new path only once the move is durable in both pool directories:
+    // a redirector naming `to` while a crash put the file back at its old path would
+    // dangle (the fallback tries `to` only). Not durable: the redirector keeps the old path
+    // and the fallback finds the file at `to` (= the Volume path) and repairs it.
+    if (moved.ok()) moved = pool->SyncDir(parent);
+    if (moved.ok() && ParentRel(r.pool_path) != parent)
+      moved = pool->SyncDir(ParentRel(r.pool_path));
     if (!moved.ok()) {
       CAFS_LOG_WARN("rename /{}: pool file stays at {}: {}", to, r.pool_path, moved.ToString());
       new_pool_path = r.pool_path;
     } else {
-      if (!parent.empty()) (void)pool->SyncDir(parent);
       CAFS_RETURN_IF_ERROR(CrashPoint("rename:pool-file-moved"));
     }
   }
   if (new_pool_path != r.pool_path) {
-    Fd rfd(::openat(tdir.get(), new_name.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (rfd.get() < 0) return Errno("open redirector", to);
-    CAFS_RETURN_IF_ERROR(WriteRedirector(rfd.get(), EncodeRedirector({r.guid, new_pool_path}), to));
+    auto rf = tdir->OpenFile(new_name, env::OpenOptions::ReadWrite());
+    if (!rf.ok()) return AsRel(rf.status(), "open redirector", to);
+    CAFS_RETURN_IF_ERROR(WriteRedirector(**rf, EncodeRedirector({r.guid, new_pool_path}), to));
     CAFS_RETURN_IF_ERROR(CrashPoint("rename:redirector-updated"));
   }
   if (replaced) {
-    if (::unlinkat(tdir.get(), replaced->backing_name.c_str(), 0) == 0) {
-      if (auto other = pools_->Find(replaced->pool); other.ok() && replaced_r) {
-        if (replaced_r->pool_path != to || replaced->pool != src.pool) {
-          (void)(*other)->RemoveFile(replaced_r->pool_path);
-        }
-      }
-    }
+    // Until this is done, `to` has two redirectors; a lookup takes the unmarked one (ours)
+    // and finishes the job after a crash (Impl::Find).
+    Status s = Impl::DropRedirector(*this, *tdir, *replaced, to);
+    if (s.ok() && !replaced_marker.empty()) s = tdir->Unlink(replaced_marker);
+    if (!s.ok()) CAFS_LOG_WARN("rename /{}: replaced file not dropped yet: {}", to, s.ToString());
   }
   return Status::OK();
 }
@@ -741,33 +771,30 @@ Status Volume::Rename(const std::string& from, const std::string& to, bool no_re
 Result<Attr> Volume::SetAttr(const std::string& rel, const SetAttrRequest& req,
                              const KeyLookup& keys) {
   CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
-  Fd dir;
+  DirPtr dir;
   std::string name = ".";
+  bool symlink = false;
   if (!comps.empty()) {
     CAFS_ASSIGN_OR_RETURN(dir, Impl::OpenDir(*this, comps, comps.size() - 1));
-    CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, dir.get(), comps.back(), rel));
+    CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, *dir, comps.back(), rel));
     name = e.backing_name;
+    symlink = e.kind == Impl::Kind::kSymlink;
     if (req.size && e.kind != Impl::Kind::kRedirector) {
       return Status::FromErrno(e.kind == Impl::Kind::kDirectory ? EISDIR : EINVAL,
                                "truncate /" + rel);
     }
-    if (req.mode && e.kind == Impl::Kind::kSymlink) {
-      // Linux has no symlink modes: ignore, as chmod on a link's target is the kernel's job.
-    } else if (req.mode && ::fchmodat(dir.get(), name.c_str(),
-                                      static_cast<mode_t>(*req.mode & 07777), 0) != 0) {
-      return Errno("chmod", rel);
-    }
   } else {
-    dir = Fd(::fcntl(root_fd_, F_DUPFD_CLOEXEC, 0));
-    if (req.mode && ::fchmod(root_fd_, static_cast<mode_t>(*req.mode & 07777)) != 0) {
-      return Errno("chmod", rel);
-    }
+    CAFS_ASSIGN_OR_RETURN(dir, Impl::OpenDir(*this, comps, 0));
+  }
+  // Linux has no symlink modes: ignore, as chmod on a link's target is the kernel's job.
+  if (req.mode && !symlink) {
+    if (Status s = dir->Chmod(name, *req.mode & 07777); !s.ok()) return AsRel(s, "chmod", rel);
   }
   if (req.uid || req.gid) {
-    const uid_t uid = req.uid ? *req.uid : static_cast<uid_t>(-1);
-    const gid_t gid = req.gid ? *req.gid : static_cast<gid_t>(-1);
-    if (::fchownat(dir.get(), name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
-      return Errno("chown", rel);
+    const std::uint32_t keep = static_cast<std::uint32_t>(-1);
+    if (Status s = dir->Chown(name, req.uid ? *req.uid : keep, req.gid ? *req.gid : keep);
+        !s.ok()) {
+      return AsRel(s, "chown", rel);
     }
   }
   if (req.size) {
@@ -783,60 +810,48 @@ Result<Attr> Volume::SetAttr(const std::string& rel, const SetAttrRequest& req,
     times[1].tv_nsec = req.size ? UTIME_NOW : UTIME_OMIT;
     if (req.atime) times[0] = *req.atime;
     if (req.mtime) times[1] = *req.mtime;
-    if (::utimensat(dir.get(), name.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) {
-      return Errno("utimens", rel);
-    }
+    if (Status s = dir->SetTimes(name, times); !s.ok()) return AsRel(s, "utimens", rel);
   }
   return GetAttr(rel, keys);
 }
 
-OpenFile::~OpenFile() {
-  if (redirector_fd_ >= 0) ::close(redirector_fd_);
-}
-
 Status Volume::TouchOpen(const OpenFile& file) {
-  if (file.redirector_fd() < 0) return Status::NotSupported("no redirector descriptor");
-  // An O_PATH descriptor: utimensat through its /proc magic link reaches the inode itself.
-  const std::string link = "/proc/self/fd/" + std::to_string(file.redirector_fd());
-  if (::utimensat(AT_FDCWD, link.c_str(), nullptr, 0) != 0) {
-    return Status::FromErrno(errno, "utimens of an open file");
-  }
+  if (file.redirector() == nullptr) return Status::NotSupported("no redirector handle");
+  Status s = file.redirector()->SetTimes(nullptr);
+  if (!s.ok()) return Status::FromErrno(s.errno_value(), "utimens of an open file");
   return Status::OK();
 }
 
 Result<Attr> Volume::AttrOf(OpenFile& file) {
-  struct stat st {};
-  if (file.redirector_fd() < 0) return Status::NotSupported("no redirector descriptor");
-  if (::fstat(file.redirector_fd(), &st) != 0) {
-    return Status::FromErrno(errno, "stat of an open file");
-  }
-  Attr a = AttrFromStat(st);
+  if (file.redirector() == nullptr) return Status::NotSupported("no redirector handle");
+  auto st = file.redirector()->Stat();
+  if (!st.ok()) return Status::FromErrno(st.status().errno_value(), "stat of an open file");
+  Attr a = AttrFromStat(*st);
   a.size = file.file().Size();
   a.allocated = (a.size + 4095) / 4096 * 4096;
   return a;
 }
 
 Result<Attr> Volume::SetAttrOf(OpenFile& file, const SetAttrRequest& req) {
-  const int fd = file.redirector_fd();
-  if (fd < 0) return Status::NotSupported("no redirector descriptor");
-  // O_PATH descriptors: chmod and utimensat through the /proc magic link, chown by AT_EMPTY_PATH.
-  const std::string link = "/proc/self/fd/" + std::to_string(fd);
-  if (req.mode && ::chmod(link.c_str(), static_cast<mode_t>(*req.mode & 07777)) != 0) {
-    return Status::FromErrno(errno, "chmod of an open file");
+  env::File* r = file.redirector();
+  if (r == nullptr) return Status::NotSupported("no redirector handle");
+  if (req.mode) {
+    if (Status s = r->Chmod(*req.mode & 07777); !s.ok()) {
+      return Status::FromErrno(s.errno_value(), "chmod of an open file");
+    }
   }
   if (req.uid || req.gid) {
-    const uid_t uid = req.uid ? *req.uid : static_cast<uid_t>(-1);
-    const gid_t gid = req.gid ? *req.gid : static_cast<gid_t>(-1);
-    if (::fchownat(fd, "", uid, gid, AT_EMPTY_PATH) != 0) {
-      return Status::FromErrno(errno, "chown of an open file");
+    const std::uint32_t keep = static_cast<std::uint32_t>(-1);
+    if (Status s = r->Chown(req.uid ? *req.uid : keep, req.gid ? *req.gid : keep); !s.ok()) {
+      return Status::FromErrno(s.errno_value(), "chown of an open file");
     }
   }
   if (req.atime || req.mtime) {
     struct timespec times[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
     if (req.atime) times[0] = *req.atime;
     if (req.mtime) times[1] = *req.mtime;
-    if (::utimensat(AT_FDCWD, link.c_str(), times, 0) != 0) {
-      return Status::FromErrno(errno, "utimens of an open file");
+    if (Status s = r->SetTimes(times); !s.ok()) {
+      return Status::FromErrno(s.errno_value(), "utimens of an open file");
     }
   }
   return AttrOf(file);
@@ -845,11 +860,9 @@ Result<Attr> Volume::SetAttrOf(OpenFile& file, const SetAttrRequest& req) {
 Status Volume::Touch(const std::string& rel) {
   CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
   if (comps.empty()) return Status::OK();
-  CAFS_ASSIGN_OR_RETURN(Fd dir, Impl::OpenDir(*this, comps, comps.size() - 1));
-  CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, dir.get(), comps.back(), rel));
-  if (::utimensat(dir.get(), e.backing_name.c_str(), nullptr, AT_SYMLINK_NOFOLLOW) != 0) {
-    return Errno("utimens", rel);
-  }
+  CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size() - 1));
+  CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, *dir, comps.back(), rel));
+  if (Status s = dir->SetTimes(e.backing_name, nullptr); !s.ok()) return AsRel(s, "utimens", rel);
   return Status::OK();
 }
 
@@ -860,44 +873,38 @@ Result<Attr> Volume::Symlink(const std::string& target, const std::string& rel, 
   if (target.empty() || target.size() >= PATH_MAX) {
     return Status::FromErrno(target.empty() ? ENOENT : ENAMETOOLONG, "symlink target");
   }
-  CAFS_ASSIGN_OR_RETURN(Fd dir, Impl::OpenDir(*this, comps, comps.size() - 1));
-  if (Impl::Find(*this, dir.get(), comps.back(), rel).ok()) {
+  CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size() - 1));
+  if (Impl::Find(*this, *dir, comps.back(), rel).ok()) {
     return Status::AlreadyExists("/" + rel + " exists");
   }
-  if (::symlinkat(target.c_str(), dir.get(), comps.back().c_str()) != 0) {
-    return Errno("symlink", rel);
+  if (Status s = dir->Symlink(target, comps.back()); !s.ok()) return AsRel(s, "symlink", rel);
+  if (Status s = dir->Chown(comps.back(), uid, gid); !s.ok() && geteuid() == 0) {
+    return AsRel(s, "chown", rel);
   }
-  if (::fchownat(dir.get(), comps.back().c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0 &&
-      geteuid() == 0) {
-    return Errno("chown", rel);
-  }
-  struct stat st {};
-  if (::fstatat(dir.get(), comps.back().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    return Errno("stat", rel);
-  }
-  return AttrFromStat(st);
+  SyncOrWarn(*dir, rel);
+  auto st = dir->Stat(comps.back());
+  if (!st.ok()) return AsRel(st.status(), "stat", rel);
+  return AttrFromStat(*st);
 }
 
 Result<std::string> Volume::ReadLink(const std::string& rel) {
   CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
   if (comps.empty()) return Status::InvalidArgument("/ is not a symlink");
-  CAFS_ASSIGN_OR_RETURN(Fd dir, Impl::OpenDir(*this, comps, comps.size() - 1));
-  CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, dir.get(), comps.back(), rel));
+  CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size() - 1));
+  CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, *dir, comps.back(), rel));
   if (e.kind != Impl::Kind::kSymlink)
     return Status::InvalidArgument("/" + rel + " is not a symlink");
-  std::string buf(PATH_MAX, '\0');
-  ssize_t n = ::readlinkat(dir.get(), e.backing_name.c_str(), buf.data(), buf.size());
-  if (n < 0) return Errno("readlink", rel);
-  buf.resize(static_cast<std::size_t>(n));
-  return buf;
+  auto target = dir->ReadLink(e.backing_name);
+  if (!target.ok()) return AsRel(target.status(), "readlink", rel);
+  return target;
 }
 
 Result<FsStats> Volume::StatFs() {
   FsStats out;
-  struct statvfs sv {};
-  if (::fstatvfs(root_fd_, &sv) != 0) return Errno("statfs", "");
-  out.total_inodes = sv.f_files;
-  out.free_inodes = sv.f_favail;
+  auto sv = root_dir_->Space();
+  if (!sv.ok()) return AsRel(sv.status(), "statfs", "");
+  out.total_inodes = sv->total_inodes;
+  out.free_inodes = sv->free_inodes;
   out.name_max = static_cast<std::uint32_t>(max_name_length());
   for (const auto& name : pools_->names()) {
     auto pool = pools_->Find(name);
@@ -908,8 +915,8 @@ Result<FsStats> Volume::StatFs() {
     out.free_bytes += space->free_bytes;
   }
   if (out.total_bytes == 0) {  // no reachable pool: report the backing store
-    out.total_bytes = static_cast<std::uint64_t>(sv.f_blocks) * sv.f_frsize;
-    out.free_bytes = static_cast<std::uint64_t>(sv.f_bavail) * sv.f_frsize;
+    out.total_bytes = sv->total_bytes;
+    out.free_bytes = sv->free_bytes;
   }
   return out;
 }

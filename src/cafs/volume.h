@@ -11,8 +11,10 @@
 //    split and checked by CheckName(): every component non-empty, not "." or "..", without
 //    "##" (InvalidArgument) and short enough that `name##pool` fits NAME_MAX
 //    (ENAMETOOLONG). "" is the root.
-//  - The backing store is walked with openat(O_NOFOLLOW|O_DIRECTORY) one component at a time,
-//    so a symlink inside the backing store is never followed by the Volume.
+//  - The backing store is reached only through an env::Env (env/dir.h): walked with
+//    env::Dir handles one component at a time, so a symlink inside the backing store is never
+//    followed by the Volume, and every durable step of the namespace can be crash-tested
+//    with FaultInjectionEnv (directory changes lost until their directory is synced).
 //  - Policy is not the Volume's business: the Gateway decides pool, cipher and key
 //    (Placement) and hands a KeyLookup for opening existing files.
 //
@@ -26,7 +28,7 @@
 //
 // Threading: every method is safe from many threads. POSIX makes each backing-store step
 // atomic; a rename racing another operation on the same names sees one order or the other.
-// Ownership: `pools` is not owned and must outlive the Volume.
+// Ownership: `pools` and `env` are not owned and must outlive the Volume.
 #pragma once
 
 #include <sys/types.h>
@@ -42,6 +44,7 @@
 
 #include "cafs/attr.h"
 #include "cafs/redirector.h"
+#include "env/env.h"
 #include "format/encrypted_file.h"
 #include "pool/pool_mapper.h"
 
@@ -59,27 +62,29 @@ using KeyLookup =
     std::function<Result<const SecureBuffer*>(const Uuid& key, std::uint32_t version)>;
 
 // A file open in the Volume, shared by every handle on it.
-// It owns `redirector_fd`, a descriptor of its redirector entry (O_PATH is enough; -1: none),
-// so attributes and mtime updates reach the entry wherever it has been renamed to, without a
-// path walk (Volume::AttrOf, Volume::TouchOpen).
+// It owns `redirector`, a handle of its redirector entry (attributes-only is enough; null:
+// none), so attributes and mtime updates reach the entry wherever it has been renamed to,
+// without a path walk (Volume::AttrOf, Volume::TouchOpen).
 class OpenFile {
  public:
   OpenFile(std::unique_ptr<format::EncryptedFile> file, std::string pool, ino_t ino,
-           int redirector_fd)
-      : file_(std::move(file)), pool_(std::move(pool)), ino_(ino), redirector_fd_(redirector_fd) {}
-  ~OpenFile();
+           std::unique_ptr<env::File> redirector)
+      : file_(std::move(file)),
+        pool_(std::move(pool)),
+        ino_(ino),
+        redirector_(std::move(redirector)) {}
   OpenFile(const OpenFile&) = delete;
   OpenFile& operator=(const OpenFile&) = delete;
   format::EncryptedFile& file() { return *file_; }
   const std::string& pool() const { return pool_; }
   ino_t backing_ino() const { return ino_; }
-  int redirector_fd() const { return redirector_fd_; }
+  env::File* redirector() const { return redirector_.get(); }
 
  private:
   const std::unique_ptr<format::EncryptedFile> file_;
   const std::string pool_;
   const ino_t ino_;
-  const int redirector_fd_;
+  const std::unique_ptr<env::File> redirector_;
 };
 
 // A pool file being shredded is renamed to `<dir>/.cafs-shred-<file GUID>` (src/jobs/
@@ -98,8 +103,10 @@ class Volume {
  public:
   static constexpr std::string_view kRedirectorSeparator = core::kRedirectorSeparator;
 
-  // `backing_root` must be an existing directory (NotFound otherwise).
-  static Result<std::unique_ptr<Volume>> Open(std::string backing_root, pool::PoolMapper* pools);
+  // `backing_root` must be an existing directory (NotFound otherwise); it is reached through
+  // `env` (the process's PosixEnv unless a test passes another).
+  static Result<std::unique_ptr<Volume>> Open(std::string backing_root, pool::PoolMapper* pools,
+                                              env::Env* env = env::Env::Default());
   ~Volume();
 
   // Checks one caller-supplied name component (rules above).
@@ -161,22 +168,25 @@ class Volume {
   // (docs/redirectors.md "Operations and crash ordering"):
   //   "create:pool-file-created"   pool file with header synced, no redirector yet
   //   "create:redirector-written"  redirector synced under its hidden temporary name
-  //   "unlink:redirector-removed"  redirector gone, pool file still there
+  //   "unlink:redirector-removed"  redirector gone, pool file still there (also in step 4 of
+  //                                a rename over a file of another pool)
   //   "rename:redirector-moved"    step 1 done (redirector under the new name)
   //   "rename:pool-file-moved"     step 2 done (pool file at the new path)
   //   "rename:redirector-updated"  step 3 done (line 3 rewritten)
   // A non-OK Status makes the operation return it at once, doing no clean-up: the on-disk
   // state is what a crash (kill -9) at that point leaves. Set before the Volume is shared.
+  // (Crashes at every other durable step: open the Volume on a FaultInjectionEnv and use
+  // its CrashAfter; docs/redirectors.md.)
   using CrashPointHook = std::function<Status(std::string_view point)>;
   void SetCrashPointHookForTest(CrashPointHook hook) { crash_point_ = std::move(hook); }
 
  private:
   struct Impl;
-  Volume(std::string root, pool::PoolMapper* pools, int root_fd);
+  Volume(std::string root, pool::PoolMapper* pools, std::unique_ptr<env::Dir> root_dir);
 
   const std::string root_;
   pool::PoolMapper* const pools_;
-  const int root_fd_;
+  const std::unique_ptr<env::Dir> root_dir_;
   std::size_t longest_pool_name_ = 0;
   CrashPointHook crash_point_;
   Status CrashPoint(std::string_view point) const {

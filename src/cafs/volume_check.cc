@@ -1,9 +1,12 @@
 #include "cafs/volume_check.h"
 
-#include <filesystem>
+#include <sys/stat.h>
+
 #include <map>
+#include <memory>
 #include <set>
-#include <system_error>
+#include <string_view>
+#include <utility>
 
 #include "cafs/redirector.h"
 #include "cafs/store_walk.h"
@@ -15,14 +18,15 @@
 namespace cafs::core {
 namespace {
 
-namespace fs = std::filesystem;
+// A redirector is a few hundred bytes; anything larger is not one of ours.
+constexpr std::uintmax_t kMaxRedirectorSize = 64 * 1024;
 
 using Kind = CheckFinding::Kind;
 
 class Checker {
  public:
-  Checker(const std::string& root, pool::PoolMapper& pools, const CheckOptions& options)
-      : root_(root), pools_(pools), options_(options) {
+  Checker(std::unique_ptr<env::Dir> root, pool::PoolMapper& pools, const CheckOptions& options)
+      : root_(std::move(root)), pools_(pools), options_(options) {
     for (const auto& name : pools_.names()) configured_.insert(name);
   }
 
@@ -60,23 +64,49 @@ class Checker {
   // The backing store, one directory at a time (a directory that cannot be listed is a
   // finding; the walk goes on). Symlinks are not followed.
   void WalkBacking() {
-    WalkRegularFiles(
-        fs::path(root_), [this](const fs::path& p) { Entry(p); },
-        [this](const fs::path& dir, const std::error_code& ec) {
-          Add(Kind::kUnreadable, "backing:" + Rel(dir), ec.message());
-        });
+    std::vector<std::pair<std::unique_ptr<env::Dir>, std::string>> todo;
+    auto root = root_->OpenDir(".");
+    if (!root.ok()) {
+      Add(Kind::kUnreadable, "backing:", root.status().ToString());
+      return;
+    }
+    todo.emplace_back(std::move(*root), "");
+    while (!todo.empty()) {
+      auto [dir, dir_rel] = std::move(todo.back());
+      todo.pop_back();
+      auto names = dir->List();
+      if (!names.ok()) {
+        Add(Kind::kUnreadable, "backing:" + dir_rel, names.status().ToString());
+        continue;
+      }
+      for (const std::string& name : *names) {
+        const std::string rel = dir_rel.empty() ? name : dir_rel + "/" + name;
+        auto st = dir->Stat(name);
+        if (!st.ok()) continue;
+        if (st->is_directory()) {
+          auto sub = dir->OpenDir(name);
+          if (sub.ok()) {
+            todo.emplace_back(std::move(*sub), rel);
+          } else {
+            Add(Kind::kUnreadable, "backing:" + rel, sub.status().ToString());
+          }
+        } else if (st->is_regular()) {
+          Entry(*dir, name, rel, *st);
+        }
+      }
+    }
   }
 
-  std::string Rel(const fs::path& p) const {
-    return p.lexically_relative(fs::path(root_)).generic_string();
-  }
-
-  void Entry(const fs::path& path) {
-    const std::string name = path.filename().string();
-    const std::string rel = Rel(path);
+  void Entry(env::Dir& dir, const std::string& name, const std::string& rel,
+             const env::EntryStat& st) {
     if (name.rfind(kRedirectorTempPrefix, 0) == 0) {
-      std::error_code ec;
-      const bool removed = options_.remove_orphans && fs::remove(path, ec);
+      if (name.rfind(std::string(kRedirectorTempPrefix) + "replaced-", 0) == 0 && st.nlink > 1) {
+        Add(Kind::kStaleTempFile, "backing:" + rel,
+            "marks a redirector replaced by an interrupted rename; the next lookup of that name "
+            "finishes the rename (kept)");
+        return;
+      }
+      const bool removed = options_.remove_orphans && dir.Unlink(name).ok();
       Add(Kind::kStaleTempFile, "backing:" + rel,
           removed ? "removed" : "a create interrupted before its redirector was named", 0, removed);
       return;
@@ -86,7 +116,12 @@ class Checker {
     ++report_.redirectors;
     Progress(false);
     const std::string pool(split->pool);
-    auto r = ReadRedirectorFile(path);
+    auto text = ReadSmall(dir, name);
+    if (!text.ok()) {
+      Add(Kind::kBadRedirector, "backing:" + rel, text.status().ToString());
+      return;
+    }
+    auto r = DecodeRedirector(*text);
     if (!r.ok()) {
       Add(Kind::kBadRedirector, "backing:" + rel, r.status().ToString());
       return;
@@ -100,6 +135,16 @@ class Checker {
       Add(Kind::kDuplicateGuid, "backing:" + rel,
           "GUID " + key.second + " also named by " + it->second.rel + " in pool " + pool);
     }
+  }
+
+  static Result<std::string> ReadSmall(env::Dir& dir, const std::string& name) {
+    CAFS_ASSIGN_OR_RETURN(auto file, dir.OpenFile(name, env::OpenOptions::ReadOnly()));
+    CAFS_ASSIGN_OR_RETURN(std::uint64_t size, file->Size());
+    if (size > kMaxRedirectorSize) return Status::Corruption("too large for a redirector");
+    std::string text(static_cast<std::size_t>(size), '\0');
+    CAFS_RETURN_IF_ERROR(env::ReadExactly(
+        *file, 0, MutableByteView(reinterpret_cast<std::uint8_t*>(text.data()), text.size())));
+    return text;
   }
 
   void WalkPool(const std::string& name) {
@@ -132,7 +177,10 @@ class Checker {
     ++report_.pool_files;
     Progress(false);
     const std::string where = pool.name() + ":" + rel;
-    if (fs::path(rel).filename().string().rfind(kShredClaimPrefix, 0) == 0) {
+    const std::size_t slash = rel.rfind('/');
+    const std::string_view base =
+        std::string_view(rel).substr(slash == std::string::npos ? 0 : slash + 1);
+    if (base.rfind(kShredClaimPrefix, 0) == 0) {
       // Half shredded (its header may be random already): the job finishes it, never fsck.
       Add(Kind::kOrphanPoolFile, where,
           "claimed by a shred job that has not finished: start cafsd and it finishes the job",
@@ -153,7 +201,7 @@ class Checker {
         info.allocated_bytes, removed);
   }
 
-  const std::string root_;
+  const std::unique_ptr<env::Dir> root_;
   pool::PoolMapper& pools_;
   const CheckOptions& options_;
   std::set<std::string> configured_;
@@ -196,12 +244,12 @@ std::size_t CheckReport::remaining() const {
 }
 
 Result<CheckReport> CheckVolume(const std::string& backing_root, pool::PoolMapper& pools,
-                                const CheckOptions& options) {
-  std::error_code ec;
-  if (!fs::is_directory(fs::symlink_status(backing_root, ec)) || ec) {
-    return Status::FromErrno(ec ? ec.value() : ENOTDIR, "backing store " + backing_root);
+                                const CheckOptions& options, env::Env* env) {
+  auto root = env->OpenDirectory(backing_root);
+  if (!root.ok()) {
+    return Status::FromErrno(root.status().errno_value(), "backing store " + backing_root);
   }
-  return Checker(backing_root, pools, options).Run();
+  return Checker(std::move(*root), pools, options).Run();
 }
 
 }  // namespace cafs::core

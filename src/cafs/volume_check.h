@@ -9,6 +9,9 @@
 //   kOrphanPoolFile     a pool file no redirector names (an interrupted create or unlink):
 //                       harmless, but counted in usage. Removable (remove_orphans).
 //   kStaleTempFile      a `.cafs-new-<guid>` redirector of an interrupted create. Removable.
+//                       (A `.cafs-new-replaced-<guid>` still linked to a redirector marks
+//                       the replaced side of an interrupted rename: reported, never removed;
+//                       the next lookup of that name finishes the rename.)
 // What no crash leaves (damage from outside: a lost disk, hand edits), reported, never touched:
 //   kMissingPoolFile    a redirector whose data is in no file of its pool;
 //   kBadRedirector      a redirector that does not decode, or names a pool not configured;
@@ -27,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "env/env.h"
 #include "pool/pool_mapper.h"
 #include "util/result.h"
 #include "util/uuid.h"
@@ -74,8 +78,10 @@ struct CheckReport {
 };
 
 // Errors (the check did not run): the backing root cannot be opened. Everything found below
-// it is a finding, not an error.
+// it is a finding, not an error. The backing store is read through `env` (directory handles,
+// symlinks never followed), the pools through their own Env.
 Result<CheckReport> CheckVolume(const std::string& backing_root, pool::PoolMapper& pools,
-                                const CheckOptions& options = {});
+                                const CheckOptions& options = {},
+                                env::Env* env = env::Env::Default());
 
 }  // namespace cafs::core

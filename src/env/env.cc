@@ -1,5 +1,7 @@
 #include "env/env.h"
 
+#include <sys/stat.h>
+
 #include <string>
 
 #include "env/posix_env.h"
@@ -14,6 +16,24 @@ Status File::Allocate(std::uint64_t, std::uint64_t) {
   return Status::NotSupported("allocate not supported for " + path());
 }
 
+Result<EntryStat> File::Stat() { return Status::NotSupported("stat not supported for " + path()); }
+
+Status File::SetTimes(const struct timespec*) {
+  return Status::NotSupported("setting times not supported for " + path());
+}
+
+Status File::Chmod(std::uint32_t) {
+  return Status::NotSupported("chmod not supported for " + path());
+}
+
+Status File::Chown(std::uint32_t, std::uint32_t) {
+  return Status::NotSupported("chown not supported for " + path());
+}
+
+bool EntryStat::is_directory() const { return S_ISDIR(mode); }
+bool EntryStat::is_regular() const { return S_ISREG(mode); }
+bool EntryStat::is_symlink() const { return S_ISLNK(mode); }
+
 Status Env::CreateDirs(const std::string& path) {
   if (path.empty()) return Status::InvalidArgument("empty directory path");
   auto info = Stat(path);
@@ -27,6 +47,12 @@ Status Env::CreateDirs(const std::string& path) {
   }
   Status s = CreateDir(path);
   if (s.code() == Status::Code::kAlreadyExists) return Status::OK();  // lost a race: fine
+  CAFS_RETURN_IF_ERROR(s);
+  // The new entry is durable before anything is put inside it. (A parent we may write but
+  // not read cannot be opened to sync: the entry is then as durable as the file system
+  // makes it on its own, as before.)
+  s = SyncDir(slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash));
+  if (s.code() == Status::Code::kPermissionDenied) return Status::OK();
   return s;
 }
 

@@ -9,8 +9,14 @@
 // Paths are plain strings interpreted by the implementation (POSIX paths for PosixEnv);
 // the Env does not resolve them against a root.
 //
+// Two ways to name things: path-based methods (OpenFile, Rename, ... below: the pools, the
+// audit log) and directory handles (OpenDirectory, then env::Dir's `*at` operations, dir.h:
+// the namespace, which must not follow symlinks, must handle paths longer than PATH_MAX and
+// needs RENAME_NOREPLACE, hard links and special files). Both reach the same files.
+//
 // Threading: every method of every Env here is safe to call from many threads at once.
-// Ownership: OpenFile returns a File the caller owns; it must not outlive its Env.
+// Ownership: OpenFile returns a File the caller owns, OpenDirectory a Dir the caller owns;
+// neither may outlive its Env.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "env/dir.h"
 #include "env/file.h"
 #include "util/result.h"
 #include "util/status.h"
@@ -29,10 +36,16 @@ struct OpenOptions {
   bool exclusive = false;  // with create: fail with AlreadyExists if it exists (O_EXCL)
   bool read_only = false;  // open for reading only; writes then fail
   bool truncate = false;   // truncate to 0 on open (O_TRUNC; not with read_only)
+  // Dir::OpenFile only: a handle for Stat/SetTimes alone (O_PATH): no read or write access is
+  // needed (a file of mode 0000 can be opened); ReadAt/WriteAt/Sync fail with EBADF.
+  bool attributes_only = false;
+  // Mode of a file created by Dir::OpenFile (exactly this, & 07777; no umask).
+  std::uint32_t mode = 0600;
 
   static OpenOptions CreateNew() { return {.create = true, .exclusive = true}; }
   static OpenOptions ReadWrite() { return {}; }
   static OpenOptions ReadOnly() { return {.read_only = true}; }
+  static OpenOptions AttributesOnly() { return {.read_only = true, .attributes_only = true}; }
 };
 
 struct FileInfo {
@@ -55,7 +68,8 @@ class Env {
   virtual Status RemoveFile(const std::string& path) = 0;
   // Creates one directory level. AlreadyExists if it exists.
   virtual Status CreateDir(const std::string& path) = 0;
-  // Creates the directory and missing parents; OK if it exists.
+  // Creates the directory and missing parents; OK if it exists. Each level it creates is
+  // durable on return (its parent is synced).
   virtual Status CreateDirs(const std::string& path);
   // Removes an empty directory.
   virtual Status RemoveDir(const std::string& path) = 0;
@@ -68,6 +82,9 @@ class Env {
   virtual Status SyncDir(const std::string& path) = 0;
   // Bytes available to an unprivileged user on the file system holding `path`.
   virtual Result<std::uint64_t> FreeSpace(const std::string& path) = 0;
+  // The existing directory `path` as a handle for `*at` operations (dir.h). A symlink as the
+  // last component is followed here (the caller names its root); Dir never follows one.
+  virtual Result<std::unique_ptr<Dir>> OpenDirectory(const std::string& path) = 0;
 
   // The process-wide PosixEnv (never destroyed).
   static Env* Default();
@@ -97,6 +114,9 @@ class EnvWrapper : public Env {
   Status SyncDir(const std::string& path) override { return target_->SyncDir(path); }
   Result<std::uint64_t> FreeSpace(const std::string& path) override {
     return target_->FreeSpace(path);
+  }
+  Result<std::unique_ptr<Dir>> OpenDirectory(const std::string& path) override {
+    return target_->OpenDirectory(path);
   }
 
  private:

@@ -19,6 +19,8 @@
 // close are logged, not returned: call Sync first when durability matters).
 #pragma once
 
+#include <time.h>
+
 #include <cstdint>
 #include <string>
 
@@ -27,6 +29,26 @@
 #include "util/status.h"
 
 namespace cafs::env {
+
+// What lstat(2)/fstat(2) say about an entry or open file.
+struct EntryStat {
+  std::uint32_t mode = 0;  // st_mode: type bits and permission bits
+  std::uint32_t uid = 0;
+  std::uint32_t gid = 0;
+  std::uint64_t nlink = 0;
+  std::uint64_t size = 0;
+  std::uint64_t allocated_bytes = 0;  // st_blocks * 512
+  std::uint64_t dev = 0;              // with ino: identifies the inode
+  std::uint64_t ino = 0;
+  std::uint64_t rdev = 0;  // device nodes
+  struct timespec atime {};
+  struct timespec mtime {};
+  struct timespec ctime {};
+
+  bool is_directory() const;
+  bool is_regular() const;
+  bool is_symlink() const;
+};
 
 class File {
  public:
@@ -50,6 +72,17 @@ class File {
   // Reserves space for [offset, offset+length) (may grow the file); NotSupported where the
   // implementation or file system cannot.
   virtual Status Allocate(std::uint64_t offset, std::uint64_t length);
+
+  // The attributes of the open file (fstat), wherever it has been renamed to. NotSupported
+  // where the implementation keeps none.
+  virtual Result<EntryStat> Stat();
+  // Sets atime (times[0]) and mtime (times[1]); tv_nsec may be UTIME_NOW or UTIME_OMIT;
+  // nullptr = both now. Works on an attributes-only handle (OpenOptions::attributes_only).
+  virtual Status SetTimes(const struct timespec times[2]);
+  // chmod / chown (uid or gid (uint32_t)-1 keeps that one) of the open file, also through an
+  // attributes-only handle. NotSupported where not implemented.
+  virtual Status Chmod(std::uint32_t mode);
+  virtual Status Chown(std::uint32_t uid, std::uint32_t gid);
 
   // The path the file was opened with (for messages).
   virtual const std::string& path() const = 0;

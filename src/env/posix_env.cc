@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdio.h>  // renameat2, RENAME_NOREPLACE
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -21,6 +22,48 @@ constexpr std::uint64_t kMaxOffset = static_cast<std::uint64_t>(std::numeric_lim
 Status CheckRange(std::uint64_t offset, std::uint64_t length, const std::string& path) {
   if (offset > kMaxOffset || length > kMaxOffset - offset) {
     return Status::InvalidArgument("offset out of range for " + path);
+  }
+  return Status::OK();
+}
+
+// The names in an open directory stream without "." and ".."; closes `dir`.
+Result<std::vector<std::string>> ReadNames(DIR* dir, const std::string& path) {
+  std::vector<std::string> names;
+  errno = 0;
+  while (struct dirent* e = ::readdir(dir)) {
+    std::string name = e->d_name;
+    if (name != "." && name != "..") names.push_back(std::move(name));
+    errno = 0;
+  }
+  const int err = errno;
+  ::closedir(dir);
+  if (err != 0) return Status::FromErrno(err, "readdir " + path);
+  return names;
+}
+
+EntryStat FromStat(const struct stat& st) {
+  EntryStat e;
+  e.mode = st.st_mode;
+  e.uid = st.st_uid;
+  e.gid = st.st_gid;
+  e.nlink = st.st_nlink;
+  e.size = static_cast<std::uint64_t>(st.st_size);
+  e.allocated_bytes = static_cast<std::uint64_t>(st.st_blocks) * 512;
+  e.dev = st.st_dev;
+  e.ino = st.st_ino;
+  e.rdev = st.st_rdev;
+  e.atime = st.st_atim;
+  e.mtime = st.st_mtim;
+  e.ctime = st.st_ctim;
+  return e;
+}
+
+// utimensat on what an O_PATH (or any) descriptor refers to: through its /proc link, the
+// only way for an O_PATH descriptor (futimens needs a readable or writable one).
+Status SetTimesOfFd(int fd, const struct timespec times[2], const std::string& path) {
+  const std::string link = "/proc/self/fd/" + std::to_string(fd);
+  if (::utimensat(AT_FDCWD, link.c_str(), times, 0) != 0) {
+    return Status::FromErrno(errno, "utimens " + path);
   }
   return Status::OK();
 }
@@ -94,6 +137,32 @@ class PosixFile final : public File {
     return Fallocate(0, offset, length, "fallocate");
   }
 
+  Result<EntryStat> Stat() override {
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) return Status::FromErrno(errno, "fstat " + path_);
+    return FromStat(st);
+  }
+
+  Status SetTimes(const struct timespec times[2]) override {
+    return SetTimesOfFd(fd_, times, path_);
+  }
+
+  Status Chmod(std::uint32_t mode) override {
+    // Through the /proc link: fchmod refuses O_PATH descriptors.
+    const std::string link = "/proc/self/fd/" + std::to_string(fd_);
+    if (::chmod(link.c_str(), static_cast<mode_t>(mode & 07777)) != 0) {
+      return Status::FromErrno(errno, "chmod " + path_);
+    }
+    return Status::OK();
+  }
+
+  Status Chown(std::uint32_t uid, std::uint32_t gid) override {
+    if (::fchownat(fd_, "", static_cast<uid_t>(uid), static_cast<gid_t>(gid), AT_EMPTY_PATH) != 0) {
+      return Status::FromErrno(errno, "chown " + path_);
+    }
+    return Status::OK();
+  }
+
   const std::string& path() const override { return path_; }
 
  private:
@@ -108,6 +177,225 @@ class PosixFile final : public File {
       return Status::FromErrno(errno, std::string(what) + " " + path_);
     }
     return Status::OK();
+  }
+
+  const int fd_;
+  const std::string path_;
+};
+
+std::string Child(const std::string& dir, const std::string& name) {
+  if (name == ".") return dir;
+  return dir == "/" ? "/" + name : dir + "/" + name;
+}
+
+class PosixDir final : public Dir {
+ public:
+  PosixDir(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  ~PosixDir() override { ::close(fd_); }
+
+  int fd() const { return fd_; }
+  const std::string& path() const override { return path_; }
+
+  Result<std::unique_ptr<Dir>> OpenDir(const std::string& name) override {
+    int fd;
+    do {
+      fd = ::openat(fd_, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+      const int err = errno == ELOOP ? ENOTDIR : errno;  // a symlink where a directory is needed
+      return Status::FromErrno(err, "open directory " + Child(path_, name));
+    }
+    return std::unique_ptr<Dir>(new PosixDir(fd, Child(path_, name)));
+  }
+
+  Result<std::unique_ptr<File>> OpenFile(const std::string& name,
+                                         const OpenOptions& options) override {
+    const std::string path = Child(path_, name);
+    if (options.read_only && options.truncate) {
+      return Status::InvalidArgument("open " + path + ": truncate with read_only");
+    }
+    int flags = O_CLOEXEC | O_NOFOLLOW;
+    if (options.attributes_only) {
+      flags |= O_PATH;
+    } else {
+      flags |= options.read_only ? O_RDONLY : O_RDWR;
+      if (options.create) flags |= O_CREAT;
+      if (options.create && options.exclusive) flags |= O_EXCL;
+      if (options.truncate) flags |= O_TRUNC;
+    }
+    const mode_t mode = static_cast<mode_t>(options.mode & 07777);
+    int fd;
+    do {
+      fd = ::openat(fd_, name.c_str(), flags, mode);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+      if (errno == EEXIST) return Status::AlreadyExists("open " + path + ": file exists");
+      return Status::FromErrno(errno, "open " + path);
+    }
+    auto file = std::unique_ptr<File>(new PosixFile(fd, path));
+    // A new file gets exactly the mode asked for (the umask may have narrowed it); only an
+    // exclusive create knows the file is new.
+    if (options.create && options.exclusive && ::fchmod(fd, mode) != 0) {
+      return Status::FromErrno(errno, "chmod " + path);
+    }
+    return file;
+  }
+
+  Status MakeDir(const std::string& name, std::uint32_t mode) override {
+    const mode_t m = static_cast<mode_t>(mode & 07777);
+    if (::mkdirat(fd_, name.c_str(), m) != 0) {
+      if (errno == EEXIST) return Status::AlreadyExists("mkdir " + Child(path_, name) + ": exists");
+      return Status::FromErrno(errno, "mkdir " + Child(path_, name));
+    }
+    // Exactly what mkdir(2) gives without a umask: the permission and sticky bits of `mode`,
+    // the set-group-ID bit inherited from the parent.
+    struct stat st {};
+    if (::fstatat(fd_, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      return Status::FromErrno(errno, "stat " + Child(path_, name));
+    }
+    const mode_t want = static_cast<mode_t>((m & 01777) | (st.st_mode & S_ISGID));
+    if ((st.st_mode & 07777) != want && ::fchmodat(fd_, name.c_str(), want, 0) != 0) {
+      return Status::FromErrno(errno, "chmod " + Child(path_, name));
+    }
+    return Status::OK();
+  }
+
+  Status MakeNode(const std::string& name, std::uint32_t mode, std::uint64_t dev) override {
+    if (::mknodat(fd_, name.c_str(), static_cast<mode_t>(mode), static_cast<dev_t>(dev)) != 0) {
+      if (errno == EEXIST) return Status::AlreadyExists("mknod " + Child(path_, name) + ": exists");
+      return Status::FromErrno(errno, "mknod " + Child(path_, name));
+    }
+    const mode_t perm = static_cast<mode_t>(mode & 07777);
+    if (::fchmodat(fd_, name.c_str(), perm, 0) != 0) {
+      return Status::FromErrno(errno, "chmod " + Child(path_, name));
+    }
+    return Status::OK();
+  }
+
+  Status Symlink(const std::string& target, const std::string& name) override {
+    if (::symlinkat(target.c_str(), fd_, name.c_str()) != 0) {
+      if (errno == EEXIST)
+        return Status::AlreadyExists("symlink " + Child(path_, name) + ": exists");
+      return Status::FromErrno(errno, "symlink " + Child(path_, name));
+    }
+    return Status::OK();
+  }
+
+  Result<std::string> ReadLink(const std::string& name) override {
+    std::string buf(256, '\0');
+    for (;;) {
+      const ssize_t n = ::readlinkat(fd_, name.c_str(), buf.data(), buf.size());
+      if (n < 0) return Status::FromErrno(errno, "readlink " + Child(path_, name));
+      if (static_cast<std::size_t>(n) < buf.size()) {
+        buf.resize(static_cast<std::size_t>(n));
+        return buf;
+      }
+      buf.resize(buf.size() * 2);  // maybe truncated: larger buffer
+    }
+  }
+
+  Status Link(const std::string& name, Dir& to_dir, const std::string& to_name) override {
+    CAFS_ASSIGN_OR_RETURN(PosixDir * to, Same(to_dir));
+    if (::linkat(fd_, name.c_str(), to->fd_, to_name.c_str(), 0) != 0) {
+      const std::string what = "link " + Child(path_, name) + " -> " + Child(to->path_, to_name);
+      if (errno == EEXIST) return Status::AlreadyExists(what + ": exists");
+      return Status::FromErrno(errno, what);
+    }
+    return Status::OK();
+  }
+
+  Status Rename(const std::string& name, Dir& to_dir, const std::string& to_name,
+                RenameMode mode) override {
+    CAFS_ASSIGN_OR_RETURN(PosixDir * to, Same(to_dir));
+    unsigned flags = 0;
+    if (mode == RenameMode::kNoReplace) flags = RENAME_NOREPLACE;
+    if (mode == RenameMode::kExchange) flags = RENAME_EXCHANGE;
+    if (::renameat2(fd_, name.c_str(), to->fd_, to_name.c_str(), flags) != 0) {
+      const std::string what = "rename " + Child(path_, name) + " -> " + Child(to->path_, to_name);
+      if (errno == EEXIST) return Status::AlreadyExists(what + ": exists");
+      return Status::FromErrno(errno, what);
+    }
+    return Status::OK();
+  }
+
+  Status Unlink(const std::string& name) override {
+    if (::unlinkat(fd_, name.c_str(), 0) != 0) {
+      return Status::FromErrno(errno, "unlink " + Child(path_, name));
+    }
+    return Status::OK();
+  }
+
+  Status RemoveDir(const std::string& name) override {
+    if (::unlinkat(fd_, name.c_str(), AT_REMOVEDIR) != 0) {
+      return Status::FromErrno(errno, "rmdir " + Child(path_, name));
+    }
+    return Status::OK();
+  }
+
+  Result<EntryStat> Stat(const std::string& name) override {
+    struct stat st {};
+    if (::fstatat(fd_, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      return Status::FromErrno(errno, "stat " + Child(path_, name));
+    }
+    return FromStat(st);
+  }
+
+  Status Chmod(const std::string& name, std::uint32_t mode) override {
+    if (::fchmodat(fd_, name.c_str(), static_cast<mode_t>(mode & 07777), 0) != 0) {
+      return Status::FromErrno(errno, "chmod " + Child(path_, name));
+    }
+    return Status::OK();
+  }
+
+  Status Chown(const std::string& name, std::uint32_t uid, std::uint32_t gid) override {
+    if (::fchownat(fd_, name.c_str(), static_cast<uid_t>(uid), static_cast<gid_t>(gid),
+                   AT_SYMLINK_NOFOLLOW) != 0) {
+      return Status::FromErrno(errno, "chown " + Child(path_, name));
+    }
+    return Status::OK();
+  }
+
+  Status SetTimes(const std::string& name, const struct timespec times[2]) override {
+    if (::utimensat(fd_, name.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) {
+      return Status::FromErrno(errno, "utimens " + Child(path_, name));
+    }
+    return Status::OK();
+  }
+
+  Result<std::vector<std::string>> List() override {
+    const int dup = ::openat(fd_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);  // own offset
+    DIR* dir = dup < 0 ? nullptr : ::fdopendir(dup);                         // owns `dup`
+    if (dir == nullptr) {
+      Status s = Status::FromErrno(errno, "opendir " + path_);
+      if (dup >= 0) ::close(dup);
+      return s;
+    }
+    return ReadNames(dir, path_);
+  }
+
+  Status Sync() override {
+    while (::fsync(fd_) != 0) {
+      if (errno != EINTR) return Status::FromErrno(errno, "fsync directory " + path_);
+    }
+    return Status::OK();
+  }
+
+  Result<SpaceInfo> Space() override {
+    struct statvfs vfs {};
+    if (::fstatvfs(fd_, &vfs) != 0) return Status::FromErrno(errno, "statvfs " + path_);
+    SpaceInfo s;
+    s.total_bytes = static_cast<std::uint64_t>(vfs.f_blocks) * vfs.f_frsize;
+    s.free_bytes = static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+    s.total_inodes = vfs.f_files;
+    s.free_inodes = vfs.f_favail;
+    return s;
+  }
+
+ private:
+  static Result<PosixDir*> Same(Dir& other) {
+    auto* d = dynamic_cast<PosixDir*>(&other);
+    if (d == nullptr) return Status::InvalidArgument("directory of another Env");
+    return d;
   }
 
   const int fd_;
@@ -164,17 +452,7 @@ Status PosixEnv::RemoveDir(const std::string& path) {
 Result<std::vector<std::string>> PosixEnv::ListDir(const std::string& path) {
   DIR* dir = ::opendir(path.c_str());
   if (dir == nullptr) return Status::FromErrno(errno, "opendir " + path);
-  std::vector<std::string> names;
-  errno = 0;
-  while (struct dirent* e = ::readdir(dir)) {
-    std::string name = e->d_name;
-    if (name != "." && name != "..") names.push_back(std::move(name));
-    errno = 0;
-  }
-  const int err = errno;
-  ::closedir(dir);
-  if (err != 0) return Status::FromErrno(err, "readdir " + path);
-  return names;
+  return ReadNames(dir, path);
 }
 
 Result<FileInfo> PosixEnv::Stat(const std::string& path) {
@@ -202,6 +480,15 @@ Status PosixEnv::SyncDir(const std::string& path) {
   }
   ::close(fd);
   return s;
+}
+
+Result<std::unique_ptr<Dir>> PosixEnv::OpenDirectory(const std::string& path) {
+  int fd;
+  do {
+    fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return Status::FromErrno(errno, "open directory " + path);
+  return std::unique_ptr<Dir>(new PosixDir(fd, path));
 }
 
 Result<std::uint64_t> PosixEnv::FreeSpace(const std::string& path) {

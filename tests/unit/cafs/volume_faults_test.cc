@@ -100,10 +100,20 @@ class VolumeFaultsTest : public ::testing::Test {
     char tmpl[] = "/tmp/cafs-faults-test-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
+    Fresh();
+  }
+
+  // A new, empty datastore (my_vmset with vm1 and vm2) with a gateway on it; the backing
+  // store and the pools both go through env_, which loses unsynced directory changes on a
+  // crash (its stash lies outside both).
+  void Fresh() {
+    Halt();
+    for (const auto& e : fs::directory_iterator(dir_)) fs::remove_all(e.path());
     for (const char* sub :
          {"backing", "pools/mirrored_pool_A", "pools/default_pool", "keys/my_vmset"}) {
       fs::create_directories(dir_ / sub);
     }
+    ASSERT_TRUE(env_.ModelDirectoryCrashes((dir_ / "fi-stash").string()).ok());
     // The seed's policy, with the window widened: windows are another test's business.
     std::string vobjs = policy::seed_examples::kSeedVobjList;
     vobjs.replace(vobjs.find("Mon-Fri(9am-5pm)"), 16, "at_all_times");
@@ -133,7 +143,7 @@ class VolumeFaultsTest : public ::testing::Test {
     }
     keys_ = std::make_unique<LocalKeyProvider>((dir_ / "keys").string());
     cache_ = std::make_unique<PolicyCache>(keys_.get(), &clock_, PolicyCacheOptions{});
-    auto volume = Volume::Open((dir_ / "backing").string(), pools_.get());
+    auto volume = Volume::Open((dir_ / "backing").string(), pools_.get(), &env_);
     ASSERT_TRUE(volume.ok()) << volume.status().ToString();
     volume_ = std::move(*volume);
     auto log = audit::AuditLog::Open((dir_ / "audit.log").string(), audit::AuditLogOptions{});
@@ -206,7 +216,18 @@ class VolumeFaultsTest : public ::testing::Test {
   Result<CheckReport> Fsck(bool remove_orphans = false) {
     CheckOptions options;
     options.remove_orphans = remove_orphans;
-    return CheckVolume((dir_ / "backing").string(), *pools_, options);
+    return CheckVolume((dir_ / "backing").string(), *pools_, options, &env_);
+  }
+
+  // Every name under the backing store and the pools (for failure messages).
+  std::string Tree() const {
+    std::string out;
+    for (const char* top : {"backing", "pools"}) {
+      for (const auto& e : fs::recursive_directory_iterator(dir_ / top)) {
+        out += e.path().lexically_relative(dir_).string() + (e.is_directory() ? "/\n" : "\n");
+      }
+    }
+    return out;
   }
 
   static std::size_t Count(const CheckReport& r, CheckFinding::Kind kind) {
@@ -531,6 +552,174 @@ TEST_F(VolumeFaultsTest, HostileNames) {
   ASSERT_TRUE(gw_->Unlink(me_, "/my_vmset/vm1/evil").ok());
   EXPECT_EQ(*Get("/my_vmset/vm1/a#"), "hash");
 }
+
+// A crash at every durable step (every write, sync and directory change through the Env, of
+// the backing store and the pools alike) of each namespace operation, with everything not
+// synced lost (FaultInjectionEnv::CrashAfter + DropUnsyncedData): after a restart no
+// redirector is without its data, no GUID has two names, the only orphan is the documented
+// one (a pool file of an interrupted create or unlink), a file has exactly one name with its
+// data, and an operation that returned OK is durable.
+class StepCrashTest;
+
+struct StepCase {
+  const char* name;
+  // Puts the files the operation needs (fully synced; no crash armed yet).
+  std::function<void(StepCrashTest&)> prepare;
+  // The operation, run with the crash armed.
+  std::function<Status(StepCrashTest&)> op;
+  // Checks after the restart; `acknowledged`: the operation returned OK.
+  std::function<void(StepCrashTest&, bool acknowledged)> check;
+};
+
+class StepCrashTest : public VolumeFaultsTest, public ::testing::WithParamInterface<StepCase> {
+ public:
+  // The public face of the fixture for the cases.
+  Status DoPut(const std::string& path, std::string_view data) { return Put(path, data); }
+  Result<std::string> DoGet(const std::string& path) { return Get(path); }
+  bool Exists(const std::string& path) { return gw_->GetAttr(me_, path).ok(); }
+  Result<CheckReport> DoFsck(bool remove_orphans) { return Fsck(remove_orphans); }
+  Gateway& gw() { return *gw_; }
+  const Caller& me() const { return me_; }
+};
+
+TEST_P(StepCrashTest, NothingAcknowledgedIsLostAndNoRedirectorDangles) {
+  const StepCase& c = GetParam();
+  int crashes = 0;
+  for (std::uint64_t step = 0; step < 200; ++step) {
+    SCOPED_TRACE(std::string(c.name) + ", crash after step " + std::to_string(step));
+    Fresh();
+    c.prepare(*this);
+    env_.CrashAfter(step);
+    const Status result = c.op(*this);
+    const bool crashed = env_.crashed();
+    Halt();
+    env_.ClearFaults();
+    ASSERT_TRUE(env_.DropUnsyncedData().ok());
+    Boot();
+    const Consistency k = Check();
+    EXPECT_TRUE(k.dangling.empty()) << k.dangling.front();
+    EXPECT_TRUE(k.duplicates.empty()) << k.duplicates.front();
+    EXPECT_LE(k.orphans.size(), 1u);
+    c.check(*this, result.ok());
+    if (HasFailure()) {
+      ADD_FAILURE() << "the operation returned " << result.ToString() << "; on disk:\n" << Tree();
+      return;
+    }
+    if (!crashed) {
+      EXPECT_TRUE(result.ok()) << result.ToString();
+      EXPECT_GT(crashes, 2) << "the operation should have several durable steps";
+      return;
+    }
+    ++crashes;
+  }
+  FAIL() << "the operation never completed";
+}
+
+const std::string kData(12288 + 17, 'r');
+
+INSTANTIATE_TEST_SUITE_P(
+    Operations, StepCrashTest,
+    ::testing::Values(
+        StepCase{"create", [](StepCrashTest&) {},
+                 [](StepCrashTest& s) { return s.DoPut("/my_vmset/vm1/osdisk1.img", kData); },
+                 [](StepCrashTest& s, bool acknowledged) {
+                   auto got = s.DoGet("/my_vmset/vm1/osdisk1.img");
+                   if (acknowledged) {
+                     ASSERT_TRUE(got.ok()) << got.status().ToString();
+                     EXPECT_EQ(*got, kData);
+                   } else if (got.ok()) {  // created, data not yet synced: a prefix of it
+                     EXPECT_EQ(*got, kData.substr(0, got->size()));
+                   } else {
+                     EXPECT_EQ(got.status().errno_value(), ENOENT) << got.status().ToString();
+                   }
+                 }},
+        StepCase{
+            "unlink",
+            [](StepCrashTest& s) { ASSERT_TRUE(s.DoPut("/my_vmset/vm1/osdisk1.img", kData).ok()); },
+            [](StepCrashTest& s) { return s.gw().Unlink(s.me(), "/my_vmset/vm1/osdisk1.img"); },
+            [](StepCrashTest& s, bool acknowledged) {
+              auto got = s.DoGet("/my_vmset/vm1/osdisk1.img");
+              if (acknowledged || !got.ok()) {
+                EXPECT_EQ(got.status().errno_value(), ENOENT) << got.status().ToString();
+              } else {
+                EXPECT_EQ(*got, kData);
+              }
+            }},
+        StepCase{
+            "rename_across_vms",
+            [](StepCrashTest& s) { ASSERT_TRUE(s.DoPut("/my_vmset/vm1/osdisk1.img", kData).ok()); },
+            [](StepCrashTest& s) {
+              return s.gw().Rename(s.me(), "/my_vmset/vm1/osdisk1.img", "/my_vmset/vm2/osdisk9.img",
+                                   false);
+            },
+            [](StepCrashTest& s, bool acknowledged) {
+              const bool old_there = s.Exists("/my_vmset/vm1/osdisk1.img");
+              const bool new_there = s.Exists("/my_vmset/vm2/osdisk9.img");
+              EXPECT_NE(old_there, new_there);
+              if (acknowledged) {
+                EXPECT_TRUE(new_there);
+              }
+              auto got =
+                  s.DoGet(new_there ? "/my_vmset/vm2/osdisk9.img" : "/my_vmset/vm1/osdisk1.img");
+              ASSERT_TRUE(got.ok()) << got.status().ToString();
+              EXPECT_EQ(*got, kData);
+              // The file goes on being renamable.
+              ASSERT_TRUE(
+                  s.gw()
+                      .Rename(s.me(),
+                              new_there ? "/my_vmset/vm2/osdisk9.img" : "/my_vmset/vm1/osdisk1.img",
+                              "/my_vmset/vm1/back.img", false)
+                      .ok());
+              EXPECT_EQ(*s.DoGet("/my_vmset/vm1/back.img"), kData);
+            }},
+        StepCase{"rename_over_a_file_of_another_pool",
+                 [](StepCrashTest& s) {
+                   ASSERT_TRUE(s.DoPut("/my_vmset/vm1/osdisk1.img", kData).ok());  // pool A
+                   ASSERT_TRUE(s.DoPut("/my_vmset/vm2/vm.vmx", "replaced").ok());  // default
+                 },
+                 [](StepCrashTest& s) {
+                   return s.gw().Rename(s.me(), "/my_vmset/vm1/osdisk1.img", "/my_vmset/vm2/vm.vmx",
+                                        false);
+                 },
+                 [](StepCrashTest& s, bool acknowledged) {
+                   // fsck --remove-orphans keeps the marker of an interrupted replacement
+                   // while it still marks a redirector (only then can the lookups below
+                   // tell the two redirectors of vm.vmx apart).
+                   auto report = s.DoFsck(/*remove_orphans=*/true);
+                   ASSERT_TRUE(report.ok());
+                   for (const auto& f : report->findings) {
+                     if (f.where.find(".cafs-new-replaced-") == std::string::npos) continue;
+                     EXPECT_EQ(f.removed, f.detail.find("(kept)") == std::string::npos) << f.where;
+                   }
+                   const bool old_there = s.Exists("/my_vmset/vm1/osdisk1.img");
+                   auto target = s.DoGet("/my_vmset/vm2/vm.vmx");
+                   ASSERT_TRUE(target.ok()) << target.status().ToString();
+                   if (acknowledged) {
+                     EXPECT_FALSE(old_there);
+                   }
+                   if (old_there) {
+                     EXPECT_EQ(*target, "replaced");
+                     EXPECT_EQ(*s.DoGet("/my_vmset/vm1/osdisk1.img"), kData);
+                   } else {
+                     EXPECT_EQ(*target, kData);
+                   }
+                   auto listed = s.gw().ReadDir(s.me(), "/my_vmset/vm2");
+                   ASSERT_TRUE(listed.ok());
+                   EXPECT_EQ(listed->size(), 1u);  // one name, even mid-replacement
+                 }},
+        StepCase{"mkdir_then_create_inside", [](StepCrashTest&) {},
+                 [](StepCrashTest& s) {
+                   CAFS_RETURN_IF_ERROR(s.gw().MakeDir(s.me(), "/my_vmset/vm3", 0755).status());
+                   return s.DoPut("/my_vmset/vm3/osdisk1.img", kData);
+                 },
+                 [](StepCrashTest& s, bool acknowledged) {
+                   auto got = s.DoGet("/my_vmset/vm3/osdisk1.img");
+                   if (acknowledged) {
+                     ASSERT_TRUE(got.ok()) << got.status().ToString();
+                     EXPECT_EQ(*got, kData);
+                   }
+                 }}),
+    [](const ::testing::TestParamInfo<StepCase>& step) { return std::string(step.param.name); });
 
 }  // namespace
 }  // namespace cafs::core

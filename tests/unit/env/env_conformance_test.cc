@@ -1,5 +1,6 @@
 // One conformance suite for every Env: PosixEnv (in a temp dir) and MemEnv.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <memory>
@@ -204,6 +205,130 @@ TEST_P(EnvConformanceTest, ConcurrentDisjointWritesAllLand) {
                             [&](auto b) { return b == want; }))
         << "block " << i;
   }
+}
+
+// Directory handles (env/dir.h): the `*at` operations the namespace uses.
+TEST_P(EnvConformanceTest, DirCreatesWithExactModesAndNeverFollowsSymlinks) {
+  auto root = env_->OpenDirectory(root_);
+  ASSERT_TRUE(root.ok()) << root.status().ToString();
+  Dir& d = **root;
+  ASSERT_TRUE(d.MakeDir("sub", 0777).ok());  // exactly 0777, whatever the umask
+  EXPECT_EQ(d.Stat("sub")->mode & 07777, 0777u);
+  EXPECT_TRUE(d.Stat("sub")->is_directory());
+  EXPECT_EQ(d.MakeDir("sub", 0700).code(), Status::Code::kAlreadyExists);
+  OpenOptions create = OpenOptions::CreateNew();
+  create.mode = 0666;
+  auto f = d.OpenFile("f", create);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  ASSERT_TRUE((*f)->WriteAt(0, AsBytes(std::string("data"))).ok());
+  EXPECT_EQ(d.Stat("f")->mode & 07777, 0666u);
+  EXPECT_EQ(d.Stat("f")->size, 4u);
+  EXPECT_EQ((*f)->Stat()->ino, d.Stat("f")->ino);
+  ASSERT_TRUE(d.Symlink("sub", "ls").ok());
+  EXPECT_TRUE(d.Stat("ls")->is_symlink());
+  EXPECT_EQ(*d.ReadLink("ls"), "sub");
+  EXPECT_EQ(d.OpenDir("ls").status().errno_value(), ENOTDIR);
+  EXPECT_EQ(d.OpenFile("ls", OpenOptions::ReadOnly()).status().errno_value(), ELOOP);
+  EXPECT_EQ(d.OpenDir("f").status().errno_value(), ENOTDIR);
+  EXPECT_TRUE(d.OpenDir("missing").status().IsNotFound());
+  auto names = d.List();
+  ASSERT_TRUE(names.ok());
+  std::sort(names->begin(), names->end());
+  EXPECT_EQ(*names, (std::vector<std::string>{"f", "ls", "sub"}));
+  // A long path is many short names.
+  auto sub = d.OpenDir("sub");
+  ASSERT_TRUE(sub.ok());
+  for (int i = 0; i < 20; ++i) {
+    const std::string name(200, static_cast<char>('a' + i));
+    ASSERT_TRUE((*sub)->MakeDir(name, 0700).ok());
+    auto next = (*sub)->OpenDir(name);
+    ASSERT_TRUE(next.ok()) << next.status().ToString();
+    sub = std::move(next);
+  }
+  EXPECT_TRUE((*sub)->OpenFile("deep", OpenOptions::CreateNew()).ok());  // > PATH_MAX deep
+  // As mkdir(2): a set-group-ID parent passes its bit on; set-user-ID in `mode` is dropped.
+  ASSERT_TRUE(d.MakeDir("sgid", 0770).ok());
+  ASSERT_TRUE(d.Chmod("sgid", 02770).ok());
+  auto sgid = d.OpenDir("sgid");
+  ASSERT_TRUE(sgid.ok());
+  ASSERT_TRUE((*sgid)->MakeDir("inner", 04750).ok());
+  EXPECT_EQ((*sgid)->Stat("inner")->mode & 07777, 02750u);
+}
+
+TEST_P(EnvConformanceTest, DirLinksRenamesAndRemoves) {
+  auto root = env_->OpenDirectory(root_);
+  ASSERT_TRUE(root.ok());
+  Dir& d = **root;
+  ASSERT_TRUE(d.MakeDir("a", 0700).ok());
+  auto a = d.OpenDir("a");
+  ASSERT_TRUE(a.ok());
+  for (const char* name : {"x", "y"}) {
+    auto f = d.OpenFile(name, OpenOptions::CreateNew());
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE((*f)->WriteAt(0, AsBytes(std::string(name))).ok());
+  }
+  // Hard link: one inode, two names.
+  ASSERT_TRUE(d.Link("x", **a, "x2").ok());
+  EXPECT_EQ(d.Stat("x")->nlink, 2u);
+  EXPECT_EQ(d.Stat("x")->ino, (*a)->Stat("x2")->ino);
+  EXPECT_EQ(d.Link("x", **a, "x2").code(), Status::Code::kAlreadyExists);
+  // Renames: no-replace refuses, exchange swaps, replace replaces.
+  EXPECT_EQ(d.Rename("x", d, "y", RenameMode::kNoReplace).code(), Status::Code::kAlreadyExists);
+  const auto x_ino = d.Stat("x")->ino, y_ino = d.Stat("y")->ino;
+  ASSERT_TRUE(d.Rename("x", d, "y", RenameMode::kExchange).ok());
+  EXPECT_EQ(d.Stat("x")->ino, y_ino);
+  EXPECT_EQ(d.Stat("y")->ino, x_ino);
+  ASSERT_TRUE(d.Rename("y", **a, "moved", RenameMode::kReplace).ok());
+  EXPECT_TRUE(d.Stat("y").status().IsNotFound());
+  EXPECT_EQ((*a)->Stat("moved")->ino, x_ino);
+  // Removal: a directory is not unlinked, a non-empty one not removed.
+  EXPECT_EQ(d.Unlink("a").errno_value(), EISDIR);
+  EXPECT_EQ(d.RemoveDir("a").errno_value(), ENOTEMPTY);
+  EXPECT_EQ(d.RemoveDir("x").errno_value(), ENOTDIR);
+  ASSERT_TRUE((*a)->Unlink("moved").ok());
+  ASSERT_TRUE((*a)->Unlink("x2").ok());
+  ASSERT_TRUE(d.RemoveDir("a").ok());
+  EXPECT_TRUE(d.Sync().ok());
+  // A directory renamed with its contents.
+  ASSERT_TRUE(d.MakeDir("p", 0700).ok());
+  ASSERT_TRUE((*d.OpenDir("p"))->MakeDir("inner", 0700).ok());
+  ASSERT_TRUE(d.Rename("p", d, "q", RenameMode::kNoReplace).ok());
+  EXPECT_TRUE((*d.OpenDir("q"))->Stat("inner")->is_directory());
+}
+
+TEST_P(EnvConformanceTest, DirAttributesAndSpecialFiles) {
+  auto root = env_->OpenDirectory(root_);
+  ASSERT_TRUE(root.ok());
+  Dir& d = **root;
+  ASSERT_TRUE(d.OpenFile("f", OpenOptions::CreateNew()).ok());
+  ASSERT_TRUE(d.Chmod("f", 0).ok());
+  EXPECT_EQ(d.Stat("f")->mode & 07777, 0u);
+  // An attributes-only handle needs no access to the file.
+  auto attr = d.OpenFile("f", OpenOptions::AttributesOnly());
+  ASSERT_TRUE(attr.ok()) << attr.status().ToString();
+  struct timespec times[2] = {{1000, 0}, {2000, 5}};
+  ASSERT_TRUE((*attr)->SetTimes(times).ok());
+  EXPECT_EQ((*attr)->Stat()->mtime.tv_sec, 2000);
+  EXPECT_EQ((*attr)->Stat()->mtime.tv_nsec, 5);
+  EXPECT_EQ((*attr)->Stat()->atime.tv_sec, 1000);
+  ASSERT_TRUE((*attr)->Chmod(0640).ok());
+  EXPECT_EQ(d.Stat("f")->mode & 07777, 0640u);
+  EXPECT_TRUE((*attr)->Chown(static_cast<std::uint32_t>(-1), static_cast<std::uint32_t>(-1)).ok());
+  struct timespec keep_atime[2] = {{0, UTIME_OMIT}, {3000, 0}};
+  ASSERT_TRUE(d.SetTimes("f", keep_atime).ok());
+  EXPECT_EQ(d.Stat("f")->atime.tv_sec, 1000);
+  EXPECT_EQ(d.Stat("f")->mtime.tv_sec, 3000);
+  const std::uint32_t keep = static_cast<std::uint32_t>(-1);
+  EXPECT_TRUE(d.Chown("f", keep, keep).ok());
+  ASSERT_TRUE(d.Chmod(".", 0755).ok());
+  EXPECT_EQ(d.Stat(".")->mode & 07777, 0755u);
+  // A FIFO: an entry without data, any user may make one.
+  ASSERT_TRUE(d.MakeNode("fifo", S_IFIFO | 0640, 0).ok());
+  EXPECT_TRUE(S_ISFIFO(d.Stat("fifo")->mode));
+  EXPECT_EQ(d.Stat("fifo")->mode & 07777, 0640u);
+  auto space = d.Space();
+  ASSERT_TRUE(space.ok());
+  EXPECT_GT(space->total_bytes, 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllEnvs, EnvConformanceTest, ::testing::Values(Kind::kPosix, Kind::kMem),

@@ -3,7 +3,9 @@
 #include "env/fault_injection_env.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -113,6 +115,134 @@ INSTANTIATE_TEST_SUITE_P(OverMemAndPosix, FaultInjectionEnvTest, ::testing::Valu
                          [](const auto& param_info) {
                            return param_info.param ? std::string("Posix") : std::string("Mem");
                          });
+
+// (b') Directory changes: lost on a crash until their directory is synced.
+class DirectoryCrashTest : public FaultInjectionEnvTest {
+ protected:
+  void SetUp() override {
+    FaultInjectionEnvTest::SetUp();
+    ASSERT_TRUE(base_->CreateDir(root_ + "/d").ok());
+    ASSERT_TRUE(base_->CreateDir(root_ + "/e").ok());
+    ASSERT_TRUE(fenv_->ModelDirectoryCrashes(root_ + "/stash").ok());
+    auto d = fenv_->OpenDirectory(root_ + "/d");
+    auto e = fenv_->OpenDirectory(root_ + "/e");
+    ASSERT_TRUE(d.ok() && e.ok());
+    d_ = std::move(*d);
+    e_ = std::move(*e);
+  }
+  // A file `name` in `dir` holding `text`, data synced (the directory entry is not).
+  void Put(Dir& dir, const std::string& name, const std::string& text) {
+    auto f = dir.OpenFile(name, {.create = true, .truncate = true});
+    ASSERT_TRUE(f.ok()) << f.status().ToString();
+    ASSERT_TRUE((*f)->WriteAt(0, AsBytes(text)).ok());
+    ASSERT_TRUE((*f)->Sync().ok());
+  }
+  std::string Get(Dir& dir, const std::string& name) {
+    auto f = dir.OpenFile(name, OpenOptions::ReadOnly());
+    return f.ok() ? ReadAll(**f) : "<" + f.status().ToString() + ">";
+  }
+  std::vector<std::string> Names(Dir& dir) {
+    auto names = dir.List();
+    EXPECT_TRUE(names.ok());
+    std::sort(names->begin(), names->end());
+    return *names;
+  }
+  std::unique_ptr<Dir> d_, e_;
+};
+
+TEST_P(DirectoryCrashTest, UnsyncedCreatesAndMkdirsAreLostSyncedOnesKept) {
+  Put(*d_, "kept", "k");
+  ASSERT_TRUE(d_->Sync().ok());
+  Put(*d_, "lost", "l");
+  ASSERT_TRUE(d_->MakeDir("sub", 0755).ok());
+  auto sub = d_->OpenDir("sub");
+  ASSERT_TRUE(sub.ok());
+  Put(**sub, "inner", "i");
+  ASSERT_TRUE((*sub)->Sync().ok());  // durable inside, but "sub" itself is not
+  ASSERT_TRUE(d_->Symlink("kept", "link").ok());
+  ASSERT_TRUE(d_->MakeNode("fifo", S_IFIFO | 0600, 0).ok() || !GetParam());
+  EXPECT_GE(fenv_->pending_directory_changes(), 3u);
+  ASSERT_TRUE(fenv_->DropUnsyncedData().ok());
+  EXPECT_EQ(Names(*d_), std::vector<std::string>{"kept"});
+  EXPECT_EQ(Get(*d_, "kept"), "k");
+  EXPECT_EQ(fenv_->pending_directory_changes(), 0u);
+}
+
+TEST_P(DirectoryCrashTest, UnsyncedUnlinkAndRmdirComeBack) {
+  Put(*d_, "a", "alpha");
+  ASSERT_TRUE(d_->MakeDir("empty", 0750).ok());
+  ASSERT_TRUE(d_->Sync().ok());
+  ASSERT_TRUE(d_->Unlink("a").ok());
+  ASSERT_TRUE(d_->RemoveDir("empty").ok());
+  EXPECT_EQ(Names(*d_), std::vector<std::string>{});
+  ASSERT_TRUE(fenv_->DropUnsyncedData().ok());
+  EXPECT_EQ(Names(*d_), (std::vector<std::string>{"a", "empty"}));
+  EXPECT_EQ(Get(*d_, "a"), "alpha");
+  EXPECT_EQ(d_->Stat("empty")->mode & 07777, 0750u);
+  // Synced, an unlink stays done (and its stash is gone).
+  ASSERT_TRUE(d_->Unlink("a").ok());
+  ASSERT_TRUE(d_->Sync().ok());
+  ASSERT_TRUE(fenv_->DropUnsyncedData().ok());
+  EXPECT_EQ(Names(*d_), std::vector<std::string>{"empty"});
+  auto stash = base_->ListDir(root_ + "/stash");
+  ASSERT_TRUE(stash.ok());
+  EXPECT_TRUE(stash->empty());
+}
+
+TEST_P(DirectoryCrashTest, RenameBetweenDirectoriesNeedsBothSynced) {
+  Put(*d_, "x", "new");
+  Put(*e_, "y", "old");
+  ASSERT_TRUE(d_->Sync().ok());
+  ASSERT_TRUE(e_->Sync().ok());
+  // Over an existing target, then only the target's directory synced: undone, and the
+  // replaced file is back.
+  ASSERT_TRUE(d_->Rename("x", *e_, "y", RenameMode::kReplace).ok());
+  ASSERT_TRUE(e_->Sync().ok());
+  ASSERT_TRUE(fenv_->DropUnsyncedData().ok());
+  EXPECT_EQ(Get(*d_, "x"), "new");
+  EXPECT_EQ(Get(*e_, "y"), "old");
+  // Both synced: durable.
+  ASSERT_TRUE(d_->Rename("x", *e_, "y", RenameMode::kReplace).ok());
+  ASSERT_TRUE(e_->Sync().ok());
+  ASSERT_TRUE(d_->Sync().ok());
+  ASSERT_TRUE(fenv_->DropUnsyncedData().ok());
+  EXPECT_EQ(Names(*d_), std::vector<std::string>{});
+  EXPECT_EQ(Get(*e_, "y"), "new");
+  // A link is a create in its directory.
+  ASSERT_TRUE(e_->Link("y", *d_, "z").ok());
+  EXPECT_EQ(e_->Stat("y")->nlink, 2u);
+  ASSERT_TRUE(fenv_->DropUnsyncedData().ok());
+  EXPECT_EQ(Names(*d_), std::vector<std::string>{});
+  EXPECT_EQ(e_->Stat("y")->nlink, 1u);
+}
+
+TEST_P(DirectoryCrashTest, PathBasedChangesAreJournalledToo) {
+  ASSERT_TRUE(fenv_->CreateDirs(root_ + "/d/p/q").ok());  // durable: CreateDirs syncs parents
+  auto f = fenv_->OpenFile(root_ + "/d/p/q/file", OpenOptions::CreateNew());
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE(fenv_->Rename(root_ + "/d/p/q/file", root_ + "/d/p/moved").ok());
+  ASSERT_TRUE(fenv_->DropUnsyncedData().ok());
+  EXPECT_TRUE(fenv_->Exists(root_ + "/d/p/q"));
+  EXPECT_FALSE(fenv_->Exists(root_ + "/d/p/q/file"));
+  EXPECT_FALSE(fenv_->Exists(root_ + "/d/p/moved"));
+}
+
+TEST_P(DirectoryCrashTest, CrashAfterFailsEveryLaterStep) {
+  fenv_->CrashAfter(1);
+  EXPECT_TRUE(d_->MakeDir("one", 0700).ok());
+  EXPECT_FALSE(fenv_->crashed());
+  Status s = d_->MakeDir("two", 0700);
+  EXPECT_EQ(s.errno_value(), EIO);
+  EXPECT_TRUE(fenv_->crashed());
+  EXPECT_FALSE(d_->Sync().ok());
+  EXPECT_FALSE(d_->Stat("two").ok());  // the failed step did nothing
+  fenv_->ClearFaults();
+  ASSERT_TRUE(fenv_->DropUnsyncedData().ok());
+  EXPECT_EQ(Names(*d_), std::vector<std::string>{});
+}
+
+INSTANTIATE_TEST_SUITE_P(OverMemAndPosix, DirectoryCrashTest, ::testing::Values(false, true),
+                         [](const auto& kind) { return kind.param ? "Posix" : "Mem"; });
 
 }  // namespace
 }  // namespace cafs::env
