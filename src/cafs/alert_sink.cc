@@ -15,6 +15,7 @@
 #include <memory>
 
 #include "util/logging.h"
+#include "util/unique_fd.h"
 
 namespace cafs::core {
 
@@ -60,25 +61,14 @@ Status Errno(std::string_view what, int err) {
   return Status::FromErrno(err, std::string(what) + ": " + std::strerror(err));
 }
 
-// An fd closed on scope exit.
-struct Fd {
-  int fd = -1;
-  explicit Fd(int f) : fd(f) {}
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-};
-
 Status SendDatagramUnix(const std::string& path, const std::string& message) {
   sockaddr_un addr{};
   if (path.size() >= sizeof(addr.sun_path)) return Status::InvalidArgument("socket path too long");
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, path.data(), path.size());
-  Fd s(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (s.fd < 0) return Errno("socket", errno);
-  if (::sendto(s.fd, message.data(), message.size(), MSG_NOSIGNAL,
+  UniqueFd s(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (s.get() < 0) return Errno("socket", errno);
+  if (::sendto(s.get(), message.data(), message.size(), MSG_NOSIGNAL,
                reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) < 0) {
     return Errno("send to " + path, errno);
   }
@@ -102,9 +92,9 @@ Result<std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)>> Resolve(const Alert
 
 Status SendUdp(const AlertDestination& d, const std::string& message) {
   CAFS_ASSIGN_OR_RETURN(auto ai, Resolve(d, SOCK_DGRAM));
-  Fd s(::socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (s.fd < 0) return Errno("socket", errno);
-  if (::sendto(s.fd, message.data(), message.size(), MSG_NOSIGNAL, ai->ai_addr, ai->ai_addrlen) <
+  UniqueFd s(::socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (s.get() < 0) return Errno("socket", errno);
+  if (::sendto(s.get(), message.data(), message.size(), MSG_NOSIGNAL, ai->ai_addr, ai->ai_addrlen) <
       0) {
     return Errno("send to " + d.ToString(), errno);
   }
@@ -112,10 +102,10 @@ Status SendUdp(const AlertDestination& d, const std::string& message) {
 }
 
 Status AppendFile(const std::string& path, const std::string& message) {
-  Fd f(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
-  if (f.fd < 0) return Errno("open " + path, errno);
+  UniqueFd f(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
+  if (f.get() < 0) return Errno("open " + path, errno);
   const std::string line = message + "\n";
-  const ssize_t n = ::write(f.fd, line.data(), line.size());
+  const ssize_t n = ::write(f.get(), line.data(), line.size());
   if (n < 0) return Errno("write " + path, errno);
   if (static_cast<std::size_t>(n) != line.size()) return Errno("write " + path, EIO);
   return Status::OK();

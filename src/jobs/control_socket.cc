@@ -12,6 +12,7 @@
 
 #include "util/json_text.h"
 #include "util/logging.h"
+#include "util/unique_fd.h"
 
 namespace cafs::jobs {
 namespace {
@@ -63,36 +64,25 @@ Status WriteAll(int fd, std::string_view data) {
   return Status::OK();
 }
 
-struct Fd {
-  int fd = -1;
-  explicit Fd(int f) : fd(f) {}
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-};
-
 }  // namespace
 
 Result<std::unique_ptr<ControlServer>> ControlServer::Start(const std::string& path,
                                                             const ControlService* service) {
   CAFS_ASSIGN_OR_RETURN(sockaddr_un sa, AddressOf(path));
-  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (fd.fd < 0) return Status::FromErrno(errno, "socket");
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (fd.get() < 0) return Status::FromErrno(errno, "socket");
   // A socket left by a crashed cafsd (the backing store lock says no other one runs).
   struct stat st {};
   if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) (void)::unlink(path.c_str());
   const mode_t old_mask = ::umask(077);  // created 0600
-  const int bound = ::bind(fd.fd, reinterpret_cast<const sockaddr*>(&sa), sizeof(sa));
+  const int bound = ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof(sa));
   const int bind_errno = errno;
   ::umask(old_mask);
   if (bound != 0) return Status::FromErrno(bind_errno, "bind " + path);
-  if (::listen(fd.fd, 16) != 0) return Status::FromErrno(errno, "listen " + path);
+  if (::listen(fd.get(), 16) != 0) return Status::FromErrno(errno, "listen " + path);
   const int stop = ::eventfd(0, EFD_CLOEXEC);
   if (stop < 0) return Status::FromErrno(errno, "eventfd");
-  std::unique_ptr<ControlServer> server(new ControlServer(path, fd.fd, stop, service));
-  fd.fd = -1;
+  std::unique_ptr<ControlServer> server(new ControlServer(path, fd.Release(), stop, service));
   server->thread_ = std::thread([s = server.get()] { s->Loop(); });
   return server;
 }
@@ -119,9 +109,9 @@ void ControlServer::Loop() {
       return;
     }
     if (p[1].revents != 0) return;
-    Fd conn(::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC));
-    if (conn.fd < 0) continue;
-    Serve(conn.fd);
+    UniqueFd conn(::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC));
+    if (conn.get() < 0) continue;
+    Serve(conn.get());
   }
 }
 
@@ -142,9 +132,9 @@ void ControlServer::Serve(int fd) {
 
 Result<nlohmann::json> ControlCall(const std::string& path, const nlohmann::json& request) {
   CAFS_ASSIGN_OR_RETURN(sockaddr_un sa, AddressOf(path));
-  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (fd.fd < 0) return Status::FromErrno(errno, "socket");
-  if (::connect(fd.fd, reinterpret_cast<const sockaddr*>(&sa), sizeof(sa)) != 0) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (fd.get() < 0) return Status::FromErrno(errno, "socket");
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof(sa)) != 0) {
     if (errno == ENOENT || errno == ECONNREFUSED) {
       return Status::Unavailable(
           "cafsd is not running on this backing store (nothing listens "
@@ -154,8 +144,8 @@ Result<nlohmann::json> ControlCall(const std::string& path, const nlohmann::json
     return Status::FromErrno(errno, "connect " + path);
   }
   CAFS_RETURN_IF_ERROR(WriteAll(
-      fd.fd, request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"));
-  CAFS_ASSIGN_OR_RETURN(std::string line, ReadLine(fd.fd));
+      fd.get(), request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"));
+  CAFS_ASSIGN_OR_RETURN(std::string line, ReadLine(fd.get()));
   return ParseJson(line, "cafsd reply");
 }
 
