@@ -22,6 +22,10 @@
 #include "cafs/volume_check.h"
 #include "config.h"
 #include "frontend/fuse/fuse_frontend.h"
+#include "jobs/control_socket.h"
+#include "jobs/job_manager.h"
+#include "jobs/shred_job.h"
+#include "jobs_cli.h"
 #include "nfs_service.h"
 #include "pool/posix_pool.h"
 #include "util/logging.h"
@@ -131,6 +135,16 @@ int Serve(const cafsd::Config& config) {
   core::Gateway gateway(
       &cache, volume->get(), log->get(), &clock,
       core::GatewayOptions{.position = config.position, .aggregate_interval = interval});
+  // Jobs (docs/jobs.md): records in the backing store, resumed now; the control socket.
+  const jobs::JobAuditor auditor(log->get(), &clock, config.position);
+  auto job_manager = jobs::JobManager::Open(env::Env::Default(), config.backing_store, auditor, {});
+  if (!job_manager.ok()) return Fail(job_manager.status().WithContext("jobs"));
+  (*job_manager)->RegisterKind(std::make_unique<jobs::ShredJob>(volume->get(), auditor));
+  (*job_manager)->ResumeAll();
+  const jobs::ControlService control_service(job_manager->get());
+  auto control = jobs::ControlServer::Start(config.backing_store + "/" + jobs::kControlSocketName,
+                                            &control_service);
+  if (!control.ok()) return Fail(control.status().WithContext("control socket"));
   std::unique_ptr<frontend::FuseFrontend> fuse;
   if (!nfs_only) {
     auto mounted = frontend::FuseFrontend::Mount(
@@ -188,8 +202,10 @@ int Serve(const cafsd::Config& config) {
   }
   cv.notify_all();
   ticker.join();
-  nfs.reset();   // stops the RPC server, unregisters from rpcbind
-  fuse.reset();  // unmounts
+  control->reset();            // no more job requests
+  (*job_manager)->Shutdown();  // runners stop at a step boundary; records say where
+  nfs.reset();                 // stops the RPC server, unregisters from rpcbind
+  fuse.reset();                // unmounts
   gateway.Tick(/*force=*/true);
   reporting.reset();  // pushes what the last Tick logged
   CAFS_LOG_INFO("cafsd: stopped ({} open handles dropped)", gateway.open_handles());
@@ -217,6 +233,40 @@ int main(int argc, char** argv) {
       "2 could not check. See docs/redirectors.md.");
   fsck->add_flag("--remove-orphans", remove_orphans,
                  "remove orphan pool files and stale .cafs-new-* entries (crash residue)");
+  cafsd::JobsCliOptions jobs_options;
+  std::string jobs_verb, jobs_id;
+  auto* jobs_cmd = app.add_subcommand(
+      "jobs",
+      "talk to the running cafsd about its jobs (docs/jobs.md): list | show ID | watch ID | "
+      "pause ID | resume ID | cancel ID | forget ID. Exit 0 ok, 1 refused or the job failed, "
+      "69 cafsd not running.");
+  jobs_cmd->add_option("verb", jobs_verb, "list, show, watch, pause, resume, cancel, forget")
+      ->required()
+      ->check(CLI::IsMember({"list", "show", "watch", "pause", "resume", "cancel", "forget"}));
+  jobs_cmd->add_option("id", jobs_id, "job id");
+  jobs_cmd->add_flag("--json", jobs_options.json, "print JSON on stdout");
+  jobs_cmd->add_flag("--wait", jobs_options.wait, "after resume: wait for the end, with progress");
+  cafsd::ShredCliOptions shred_options;
+  std::string rate_text;
+  bool shred_vm = false, shred_vmset = false, shred_dir = false, no_wait = false;
+  auto* shred_cmd = app.add_subcommand(
+      "shred",
+      "overwrite and remove a file, a VM or a VM set through the running cafsd (a job: "
+      "docs/jobs.md \"Shred\"); waits with a progress bar unless --no-wait. Exit 0 shredded, "
+      "1 refused, failed or cancelled, 69 cafsd not running.");
+  shred_cmd->add_option("path", shred_options.path, "gateway path, e.g. /my_vmset/vm1/disk.vmdk")
+      ->required();
+  auto* vm_flag = shred_cmd->add_flag("--vm", shred_vm, "PATH is a VM directory: every file in it");
+  auto* vmset_flag =
+      shred_cmd->add_flag("--vmset", shred_vmset, "PATH is a VM set: every file of every VM");
+  auto* dir_flag =
+      shred_cmd->add_flag("--dir", shred_dir, "PATH is any directory: every file below it");
+  vm_flag->excludes(vmset_flag, dir_flag);
+  vmset_flag->excludes(dir_flag);
+  shred_cmd->add_option("--rate", rate_text, "I/O rate limit, bytes/s with K/M/G (default: none)");
+  shred_cmd->add_option("--parallel", shred_options.parallel, "files at once (default 2)");
+  shred_cmd->add_flag("--no-wait", no_wait, "print the job id and return at once");
+  shred_cmd->add_flag("--json", jobs_options.json, "print the job as JSON on stdout");
   app.fallthrough();
   try {
     app.parse(argc, argv);
@@ -237,5 +287,17 @@ int main(int argc, char** argv) {
   }
   logging::Init("cafsd", level);
   if (fsck->parsed()) return Fsck(*config, remove_orphans);
+  jobs_options.socket_path = config->backing_store + "/" + jobs::kControlSocketName;
+  if (jobs_cmd->parsed()) return cafsd::RunJobsCommand(jobs_options, jobs_verb, jobs_id);
+  if (shred_cmd->parsed()) {
+    if (!rate_text.empty() && !cafsd::ParseByteRate(rate_text, &shred_options.rate_limit_bps)) {
+      std::fprintf(stderr, "cafsd shred: --rate %s is not a byte rate (e.g. 50M)\n",
+                   rate_text.c_str());
+      return 2;
+    }
+    shred_options.type = shred_vm ? "vm" : shred_vmset ? "vmset" : shred_dir ? "dir" : "file";
+    jobs_options.wait = !no_wait;
+    return cafsd::RunShred(jobs_options, shred_options);
+  }
   return Serve(*config);
 }

@@ -594,6 +594,41 @@ Status Volume::Unlink(const std::string& rel) {
   return Status::OK();
 }
 
+Result<FileLocation> Volume::Locate(const std::string& rel) {
+  CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
+  if (comps.empty()) return Status::FromErrno(EISDIR, "/ is a directory");
+  CAFS_ASSIGN_OR_RETURN(Fd dir, Impl::OpenDir(*this, comps, comps.size() - 1));
+  CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, dir.get(), comps.back(), rel));
+  if (e.kind == Impl::Kind::kDirectory) return Status::FromErrno(EISDIR, "/" + rel);
+  if (e.kind == Impl::Kind::kSymlink) return Status::FromErrno(ELOOP, "/" + rel + " is a symlink");
+  CAFS_ASSIGN_OR_RETURN(pool::Pool * pool, Impl::PoolOf(*this, e, rel));
+  CAFS_ASSIGN_OR_RETURN(Redirector r, Impl::ReadRedirector(dir.get(), e, rel));
+  FileLocation loc{e.pool, r.pool_path, r.guid, false};
+  if (Impl::PoolFileGuid(*pool, r.pool_path) != r.guid &&
+      Impl::PoolFileGuid(*pool, rel) == r.guid) {
+    loc.pool_path = rel;  // a stale recorded path (OpenPoolFile's fallback)
+  }
+  std::lock_guard lock(open_mu_);
+  auto it = open_files_.find(e.st.st_ino);
+  loc.open = it != open_files_.end() && !it->second.expired();
+  return loc;
+}
+
+Status Volume::DetachRedirector(const std::string& rel, const Uuid& guid) {
+  CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
+  if (comps.empty()) return Status::FromErrno(EISDIR, "/ is a directory");
+  CAFS_ASSIGN_OR_RETURN(Fd dir, Impl::OpenDir(*this, comps, comps.size() - 1));
+  CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, dir.get(), comps.back(), rel));
+  if (e.kind != Impl::Kind::kRedirector) return Status::NotFound("/" + rel + " is not a file");
+  auto r = Impl::ReadRedirector(dir.get(), e, rel);
+  if (!r.ok() || r->guid != guid) {
+    return Status::NotFound("/" + rel + " no longer names file " + guid.ToString());
+  }
+  if (::unlinkat(dir.get(), e.backing_name.c_str(), 0) != 0) return Errno("unlink", rel);
+  if (::fsync(dir.get()) != 0) return Errno("sync directory of", rel);
+  return Status::OK();
+}
+
 Status Volume::Rename(const std::string& from, const std::string& to, bool no_replace) {
   CAFS_ASSIGN_OR_RETURN(auto fc, SplitPath(from));
   CAFS_ASSIGN_OR_RETURN(auto tc, SplitPath(to));

@@ -82,6 +82,18 @@ class OpenFile {
   const int redirector_fd_;
 };
 
+// A pool file being shredded is renamed to `<dir>/.cafs-shred-<file GUID>` (src/jobs/
+// shred_job.h) until the shred job removes it; `cafsd fsck` reports it and never removes it.
+inline constexpr std::string_view kShredClaimPrefix = ".cafs-shred-";
+
+// Where the data of a file is (Volume::Locate): for jobs that work on pool files.
+struct FileLocation {
+  std::string pool;
+  std::string pool_path;  // the pool file that holds `guid` (the redirector's, or the derived one)
+  Uuid guid;
+  bool open = false;  // this Volume has the file open now (a handle uses it)
+};
+
 class Volume {
  public:
   static constexpr std::string_view kRedirectorSeparator = core::kRedirectorSeparator;
@@ -111,6 +123,13 @@ class Volume {
   Result<std::shared_ptr<OpenFile>> OpenExisting(const std::string& rel, const KeyLookup& keys);
   // Removes the redirector, then the pool file.
   Status Unlink(const std::string& rel);
+  // The pool file of the file at `rel`, read from its redirector (no key needed): NotFound,
+  // EISDIR for a directory, ELOOP for a symlink, EIO for a pool that is not configured.
+  Result<FileLocation> Locate(const std::string& rel);
+  // Removes the redirector of `rel` (directory synced) if it still names `guid`, leaving the
+  // pool file in place: the first step of a shred (src/jobs/shred_job.h). NotFound when
+  // `rel` has no redirector or one naming another file (the name was reused).
+  Status DetachRedirector(const std::string& rel, const Uuid& guid);
   // Atomic rename of a file, symlink or directory, also across VM directories.
   // `no_replace`: AlreadyExists when `to` exists (RENAME_NOREPLACE).
   Status Rename(const std::string& from, const std::string& to, bool no_replace);

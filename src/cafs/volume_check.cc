@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "cafs/redirector.h"
+#include "cafs/volume.h"
 #include "format/header_codec.h"
 #include "format/header_layout.h"
 #include "util/bytes.h"
@@ -165,6 +166,13 @@ class Checker {
     ++report_.pool_files;
     Progress(false);
     const std::string where = pool.name() + ":" + rel;
+    if (fs::path(rel).filename().string().rfind(kShredClaimPrefix, 0) == 0) {
+      // Half shredded (its header may be random already): the job finishes it, never fsck.
+      Add(Kind::kOrphanPoolFile, where,
+          "claimed by a shred job that has not finished: start cafsd and it finishes the job",
+          info.allocated_bytes, false);
+      return;
+    }
     auto guid = HeaderGuid(pool, rel);
     if (!guid.ok()) {
       unreadable_.insert({pool.name(), rel});

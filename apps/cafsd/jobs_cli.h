@@ -1,0 +1,40 @@
+// The client side of `cafsd --config F jobs ...` and `cafsd --config F shred PATH`: requests
+// to the running cafsd over its control socket (src/jobs/control_socket.h), a progress bar
+// on a terminal (bytes, rate, ETA, files), `--json` for scripts. docs/jobs.md "What an
+// administrator sees" shows the output.
+//
+// Exit codes: 0 done (or the request succeeded); 1 the request was refused or the job ended
+// failed or cancelled; 2 usage or configuration; 69 (EX_UNAVAILABLE) cafsd is not running on
+// this backing store.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace cafs::cafsd {
+
+inline constexpr int kExitUnavailable = 69;
+
+struct JobsCliOptions {
+  std::string socket_path;  // <backing store>/.cafs-control
+  bool json = false;        // print the reply as JSON on stdout
+  bool wait = false;        // wait for the job to end (progress on stderr when a terminal)
+};
+
+// `jobs list|show|watch|pause|resume|cancel|forget [ID]`
+int RunJobsCommand(const JobsCliOptions& options, const std::string& verb, const std::string& id);
+
+struct ShredCliOptions {
+  std::string path;                  // gateway path, "/my_vmset/vm/disk"
+  std::string type = "file";         // file | vm | vmset | dir
+  std::uint64_t rate_limit_bps = 0;  // 0: unlimited
+  unsigned parallel = 0;
+};
+// `shred PATH [--vm|--vmset|--dir] [--rate R] [--parallel N] [--no-wait] [--json]`
+int RunShred(const JobsCliOptions& options, const ShredCliOptions& shred);
+
+// "50M", "1.5G", "4096", "64k" -> bytes (binary units); false when malformed.
+bool ParseByteRate(const std::string& text, std::uint64_t* out);
+
+}  // namespace cafs::cafsd

@@ -1,0 +1,64 @@
+// ShredJob: the job kind "shred" (issue 14, overwrite shred; docs/jobs.md "Shred"): every
+// file of the target (a file, a VM directory, a VM set, any directory) loses its name and
+// then its data, file by file:
+//
+//   detach     the redirector is removed (Volume::DetachRedirector; the directory synced):
+//              the file is gone from the namespace; nobody can open it again
+//   claim      the pool file is renamed to `<dir>/.cafs-shred-<file GUID>` in its pool (the
+//              directory synced), so a new file created under the old name can never be
+//              taken for it
+//   overwrite  one pass of random data over every non-zero range, in steps of at most the
+//              job's step budget, each synced before the cursor moves (a range that reads as
+//              zeros — a hole — holds nothing to hide and is not written, so a sparse disk
+//              does not fill the pool)
+//   discard    File::PunchHole over the whole file where the pool's file system supports it
+//              (ext4, xfs: the blocks are given back and discarded by the device), synced
+//   remove     the pool file is unlinked (directory synced); one audit record "shred"
+//
+// The cursor (a JSON object persisted with the task) holds the phase and where the file is:
+//   {"phase": "detach"|"claim"|"overwrite"|"discard"|"remove",
+//    "pool": name, "pool_path": path, "guid": file GUID, "offset": bytes overwritten}
+// Plan reads every redirector first (nothing changes before the plan is durable). Each phase
+// is idempotent, so a crash anywhere redoes at most one step: a half-shredded file is always
+// finished on resume and never readable again (its redirector is gone before its first byte
+// is overwritten). Cancel finishes every file past `detach` (PointOfNoReturn).
+//
+// A file that is open through this gateway (a running VM) is not shredded: its task fails
+// with EBUSY "in use" (resume the job once the VM closed it).
+//
+// Params: none (an empty object); targets: "file" (a file), "vm", "vmset", "dir" (a
+// directory; every file below it, symlinks are left alone).
+//
+// Threading: Step may run for different tasks at once (JobKind's contract).
+// Ownership: `volume` (and its pools) are not owned and must outlive the kind.
+#pragma once
+
+#include "cafs/volume.h"
+#include "jobs/job_audit.h"
+#include "jobs/job_kind.h"
+
+namespace cafs::jobs {
+
+class ShredJob final : public JobKind {
+ public:
+  static constexpr std::string_view kName = "shred";
+  static constexpr std::string_view kClaimPrefix = core::kShredClaimPrefix;
+
+  ShredJob(core::Volume* volume, JobAuditor auditor) : volume_(volume), auditor_(auditor) {}
+
+  std::string_view name() const override { return kName; }
+  Status Validate(const JobSpec& spec) const override;
+  Result<std::vector<TaskRecord>> Plan(const JobRecord& job) override;
+  Result<StepResult> Step(const JobRecord& job, TaskRecord& task, std::uint64_t budget) override;
+  bool PointOfNoReturn(const TaskRecord& task) const override;
+  void TaskEnded(const JobRecord& job, const TaskRecord& task) override;
+
+ private:
+  Status PlanTree(const std::string& rel, std::vector<TaskRecord>& out, int depth);
+  Result<TaskRecord> PlanFile(const std::string& rel);
+
+  core::Volume* const volume_;
+  const JobAuditor auditor_;
+};
+
+}  // namespace cafs::jobs
