@@ -6,9 +6,12 @@
 #include <string>
 #include <vector>
 
+#include "crypto/mac.h"
 #include "crypto/rng.h"
+#include "env/env.h"
 #include "format/file_keys.h"
 #include "format/header_codec.h"
+#include "format/rekey_journal.h"
 
 namespace cafs::format {
 
@@ -76,6 +79,8 @@ Result<std::unique_ptr<EncryptedFile>> EncryptedFile::Create(std::unique_ptr<env
   h.policy_guid = params.policy_guid;
   h.key_guid = params.key_guid;
   h.key_version = params.key_version;
+  h.creation_key_guid = params.key_guid;
+  h.creation_key_version = params.key_version;
   h.kps_locator = params.kps_locator;
   CAFS_RETURN_IF_ERROR(crypto::RandomBytes(h.file_nonce));
   CAFS_RETURN_IF_ERROR(ValidateHeader(h));
@@ -108,9 +113,36 @@ Result<std::unique_ptr<EncryptedFile>> EncryptedFile::Open(std::unique_ptr<env::
   if (!mac.ok()) return mac.WithContext(file->path());
   CAFS_ASSIGN_OR_RETURN(
       auto cipher, crypto::SectorCipher::Create(h.cipher, keys.data_key.view(), h.sector_size));
+  const RekeyState rekey = h.rekey;
   std::unique_ptr<EncryptedFile> ef(new EncryptedFile(
       std::move(file), std::move(h), std::move(cipher), std::move(keys.mac_key), params.read_only));
-  if (!params.read_only) CAFS_RETURN_IF_ERROR(ef->RepairTail());
+  if (rekey.state == kRekeyInProgress) {
+    if (params.rekey_target_dek == nullptr) {
+      return Status::FailedPrecondition(
+          ef->file_->path() + ": a rekey to key " + rekey.target_key_guid.ToString() + " version " +
+          std::to_string(rekey.target_key_version) + " is in progress; its DEK is needed");
+    }
+    Status s = ef->InstallTarget(*params.rekey_target_dek, &rekey.target_key_check, nullptr);
+    if (!s.ok()) return s.WithContext(ef->file_->path());
+    ef->watermark_.store(rekey.watermark_sector, std::memory_order_release);
+    if (rekey.hotzone_sectors > 0) {
+      std::vector<std::uint8_t> entries(rekey.hotzone_sectors * kJournalEntrySize);
+      CAFS_RETURN_IF_ERROR(env::ReadExactly(*ef->file_, layout2::kJournal, entries));
+      if (DigestJournal(entries) != rekey.journal_digest) {
+        return Status::Corruption(ef->file_->path() + ": hotzone journal digest mismatch");
+      }
+      ef->ActivateHotzone(rekey.watermark_sector, entries);
+    }
+  }
+  if (params.read_only) return ef;
+  {
+    std::lock_guard lock(ef->header_mu_);
+    if (ef->header_.upgrade_incomplete) CAFS_RETURN_IF_ERROR(ef->UpgradeLocked());
+  }
+  if (ef->ActiveHotzone().count > 0) {
+    CAFS_RETURN_IF_ERROR(ef->RollForwardHotzone());
+  }
+  CAFS_RETURN_IF_ERROR(ef->RepairTail());
   return ef;
 }
 
@@ -130,6 +162,15 @@ std::uint64_t EncryptedFile::durable_size() const {
   return header_.logical_size;
 }
 
+bool EncryptedFile::rekey_in_progress() const {
+  std::lock_guard lock(header_mu_);
+  return header_.rekey.state == kRekeyInProgress;
+}
+
+std::uint64_t EncryptedFile::SectorCount() const {
+  return (Size() + sector_size_ - 1) / sector_size_;
+}
+
 Status EncryptedFile::RepairTail() {
   const std::uint64_t size = Size();
   const std::uint64_t sectors = (size + sector_size_ - 1) / sector_size_;
@@ -147,18 +188,45 @@ Status EncryptedFile::RepairTail() {
   return EncryptAndWrite(sectors - 1, buf, buf);
 }
 
+Result<const crypto::SectorCipher*> EncryptedFile::CipherForStored(std::uint64_t sector,
+                                                                   std::uint64_t w,
+                                                                   ByteView stored) const {
+  if (sector < w) return target_cipher_.get();
+  const Hotzone hot = ActiveHotzone();
+  if (sector - hot.first < hot.count) {
+    const auto index = static_cast<std::size_t>(sector - hot.first);
+    CAFS_ASSIGN_OR_RETURN(
+        HotzoneSector kind,
+        ClassifyHotzoneSector(
+            ByteView(hot_entries_).subspan(index * kJournalEntrySize, kJournalEntrySize), stored));
+    if (kind == HotzoneSector::kTargetKey) return target_cipher_.get();
+  }
+  return cipher_.get();
+}
+
 Status EncryptedFile::DecryptInPlace(std::uint64_t first, MutableByteView buf) {
   const std::size_t count = buf.size() / sector_size_;
+  const std::uint64_t w = watermark_.load(std::memory_order_acquire);
+  auto sector_at = [&](std::size_t k) {
+    return ByteView(buf.data() + k * sector_size_, sector_size_);
+  };
   std::size_t i = 0;
   while (i < count) {
     if (IsAllZero(buf.data() + i * sector_size_, sector_size_)) {
       ++i;  // a hole: plaintext zeros, already in place
       continue;
     }
+    CAFS_ASSIGN_OR_RETURN(const crypto::SectorCipher* cipher,
+                          CipherForStored(first + i, w, sector_at(i)));
     std::size_t j = i + 1;
-    while (j < count && !IsAllZero(buf.data() + j * sector_size_, sector_size_)) ++j;
+    while (j < count && !IsAllZero(buf.data() + j * sector_size_, sector_size_)) {
+      CAFS_ASSIGN_OR_RETURN(const crypto::SectorCipher* next,
+                            CipherForStored(first + j, w, sector_at(j)));
+      if (next != cipher) break;
+      ++j;
+    }
     auto run = buf.subspan(i * sector_size_, (j - i) * sector_size_);
-    CAFS_RETURN_IF_ERROR(cipher_->Decrypt(first + i, run, run));
+    CAFS_RETURN_IF_ERROR(cipher->Decrypt(first + i, run, run));
     i = j;
   }
   return Status::OK();
@@ -172,7 +240,21 @@ Status EncryptedFile::ReadSectors(std::uint64_t first, MutableByteView out) {
 
 Status EncryptedFile::EncryptAndWrite(std::uint64_t first, ByteView plain,
                                       MutableByteView cipher_out) {
-  CAFS_RETURN_IF_ERROR(cipher_->Encrypt(first, plain, cipher_out));
+  // Sectors below the watermark under the target key, the rest under the file's key (a write
+  // never lands in a hotzone the rekeyer is writing: it holds that range exclusively).
+  const std::uint64_t w = watermark_.load(std::memory_order_acquire);
+  const std::uint64_t count = plain.size() / sector_size_;
+  const std::size_t below =
+      static_cast<std::size_t>(first >= w ? 0 : std::min<std::uint64_t>(count, w - first)) *
+      sector_size_;
+  if (below > 0) {
+    CAFS_RETURN_IF_ERROR(
+        target_cipher_->Encrypt(first, plain.first(below), cipher_out.first(below)));
+  }
+  if (below < plain.size()) {
+    CAFS_RETURN_IF_ERROR(cipher_->Encrypt(first + below / sector_size_, plain.subspan(below),
+                                          cipher_out.subspan(below)));
+  }
   if (cipher_->id() != crypto::CipherId::kNone) {
     // An all-zero ciphertext would read back as a hole; encryption of any plaintext gives
     // one with probability 2^-(8 * sector size). Refuse rather than store it.
@@ -319,12 +401,144 @@ Status EncryptedFile::Sync() {
   return s;
 }
 
-Status EncryptedFile::WriteHeaderTailLocked() {
+Status EncryptedFile::WriteHeaderTailLocked() { return WriteTailLocked(header_, mac_key_.view()); }
+
+Status EncryptedFile::WriteTailLocked(const Header& h, ByteView mac_key) {
   std::array<std::uint8_t, kHeaderSize> bytes{};
-  CAFS_RETURN_IF_ERROR(EncodeHeader(header_, mac_key_.view(), bytes));
-  // Only the last 512 bytes change (size, rekey state, MAC): one aligned 512-byte write.
+  CAFS_RETURN_IF_ERROR(EncodeHeader(h, mac_key, bytes));
+  // Only the last 512 bytes change (size, key id, rekey state, MAC): one aligned 512-byte write.
   return file_->WriteAt(layout::kMutableTail,
                         ByteView(bytes).subspan(layout::kMutableTail, layout::kMutableTailSize));
+}
+
+Status EncryptedFile::InstallTarget(const SecureBuffer& dek,
+                                    const std::array<std::uint8_t, kKeyCheckSize>* check,
+                                    std::array<std::uint8_t, kKeyCheckSize>* check_out) {
+  std::array<std::uint8_t, kFileNonceSize> nonce{};
+  {
+    std::lock_guard lock(header_mu_);
+    nonce = header_.file_nonce;
+  }
+  CAFS_ASSIGN_OR_RETURN(FileKeys keys, DeriveFileKeys(dek, cipher_->id(), nonce));
+  if (check != nullptr && !crypto::ConstantTimeEquals(keys.key_check, *check)) {
+    return Status::AuthFailed("rekey target DEK does not match the header's target key check");
+  }
+  if (check_out != nullptr) *check_out = keys.key_check;
+  if (target_cipher_ != nullptr) {
+    // Installed before (at Open, or by a Start that then failed): only the same key again.
+    std::lock_guard lock(header_mu_);
+    if (!crypto::ConstantTimeEquals(keys.key_check, target_key_check_)) {
+      return Status::FailedPrecondition(
+          "another rekey target key is installed on this open file; reopen it");
+    }
+    return Status::OK();
+  }
+  CAFS_ASSIGN_OR_RETURN(target_cipher_, crypto::SectorCipher::Create(
+                                            cipher_->id(), keys.data_key.view(), sector_size_));
+  std::lock_guard lock(header_mu_);
+  target_mac_key_ = std::move(keys.mac_key);
+  target_key_check_ = keys.key_check;
+  return Status::OK();
+}
+
+Status EncryptedFile::UpgradeLocked() {
+  Header h = header_;
+  if (h.version == kFormatVersion1) {
+    // Step 1 (docs/format.md 8.5): the version 2 tail, MAC'd as version 2; byte 8 still 1.
+    h.version = kFormatVersion2;
+    h.upgrade_incomplete = true;
+    h.creation_key_guid = h.key_guid;
+    h.creation_key_version = h.key_version;
+    CAFS_RETURN_IF_ERROR(WriteTailLocked(h, mac_key_.view()));
+    CAFS_RETURN_IF_ERROR(file_->Sync());
+    header_ = h;
+  }
+  // Step 2: block 0 with byte 8 = 2 (nothing else in it changes).
+  h.upgrade_incomplete = false;
+  std::array<std::uint8_t, kHeaderSize> bytes{};
+  CAFS_RETURN_IF_ERROR(EncodeHeader(h, mac_key_.view(), bytes));
+  CAFS_RETURN_IF_ERROR(file_->WriteAt(0, ByteView(bytes).first(layout2::kJournal)));
+  CAFS_RETURN_IF_ERROR(file_->Sync());
+  header_ = h;
+  return Status::OK();
+}
+
+void EncryptedFile::ActivateHotzone(std::uint64_t w, ByteView entries) {
+  std::memcpy(hot_entries_.data(), entries.data(), entries.size());
+  hotzone_.store(w << kHotCountBits | entries.size() / kJournalEntrySize,
+                 std::memory_order_release);
+}
+
+EncryptedFile::Hotzone EncryptedFile::ActiveHotzone() const {
+  static_assert(kMaxHotzoneSectors < (1u << kHotCountBits), "hotzone count must fit");
+  static_assert((kMaxLogicalSize / 512) >> (64 - kHotCountBits) == 0, "first sector must fit");
+  const std::uint64_t word = hotzone_.load(std::memory_order_acquire);
+  return {word >> kHotCountBits, word & ((std::uint64_t{1} << kHotCountBits) - 1)};
+}
+
+Status EncryptedFile::RollForwardHotzone() {
+  const auto [w, n] = ActiveHotzone();
+  MutableByteView buf = Scratch().first(sector_size_);
+  for (std::uint64_t i = 0; i < n; ++i) {
+    const ByteView entry =
+        ByteView(hot_entries_)
+            .subspan(static_cast<std::size_t>(i) * kJournalEntrySize, kJournalEntrySize);
+    CAFS_ASSIGN_OR_RETURN(std::size_t got, file_->ReadAt(SectorOffset(w + i), buf));
+    if (got < buf.size()) std::memset(buf.data() + got, 0, buf.size() - got);
+    CAFS_ASSIGN_OR_RETURN(HotzoneSector kind, ClassifyHotzoneSector(entry, buf));
+    // A zero entry with data: written after a failed step, under the key of its side (old).
+    if (kind == HotzoneSector::kTargetKey || IsAllZero(buf.data(), buf.size())) continue;
+    CAFS_RETURN_IF_ERROR(cipher_->Decrypt(w + i, buf, buf));
+    CAFS_RETURN_IF_ERROR(target_cipher_->Encrypt(w + i, buf, buf));
+    if (cipher_->id() != crypto::CipherId::kNone && IsAllZero(buf.data(), buf.size())) {
+      return Status::Internal("ciphertext sector is all zeros; refusing to write a hole");
+    }
+    CAFS_RETURN_IF_ERROR(file_->WriteAt(SectorOffset(w + i), buf));
+  }
+  CAFS_RETURN_IF_ERROR(file_->Sync());
+  return CommitWatermark(w + n);
+}
+
+Status EncryptedFile::CommitRekeyStateLocked(const RekeyState& next) {
+  const RekeyState previous = header_.rekey;
+  header_.rekey = next;
+  Status s = WriteHeaderTailLocked();
+  if (s.ok()) s = file_->Sync();
+  if (!s.ok()) header_.rekey = previous;
+  return s;
+}
+
+Status EncryptedFile::CommitWatermark(std::uint64_t w) {
+  {
+    std::lock_guard lock(header_mu_);
+    RekeyState next = header_.rekey;
+    next.watermark_sector = w;
+    next.hotzone_sectors = 0;
+    next.journal_digest = {};
+    CAFS_RETURN_IF_ERROR(CommitRekeyStateLocked(next));
+  }
+  watermark_.store(w, std::memory_order_release);
+  hotzone_.store(0, std::memory_order_release);
+  return Status::OK();
+}
+
+Status EncryptedFile::SwitchToTargetKey() {
+  CAFS_RETURN_IF_ERROR(file_->Sync());
+  {
+    std::lock_guard lock(header_mu_);
+    Header h = header_;
+    h.key_guid = h.rekey.target_key_guid;
+    h.key_version = h.rekey.target_key_version;
+    h.rekey = RekeyState{};
+    CAFS_RETURN_IF_ERROR(WriteTailLocked(h, target_mac_key_.view()));
+    CAFS_RETURN_IF_ERROR(file_->Sync());
+    header_ = std::move(h);
+    std::swap(mac_key_, target_mac_key_);
+  }
+  watermark_.store(kAllSectorsTarget, std::memory_order_release);
+  // The journal area is ignored from now on; zero it (made durable by a later Sync).
+  static const std::array<std::uint8_t, layout2::kJournalSize> kZeros{};
+  return file_->WriteAt(layout2::kJournal, kZeros);
 }
 
 }  // namespace cafs::format

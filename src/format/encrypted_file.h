@@ -30,6 +30,15 @@
 //    to exactly cover S and zeroes the plaintext tail of the last partial sector, so that a
 //    later extension reads zeros in the gap, never stale bytes.
 //
+// Deep rekey (docs/format.md 8; driven by Rekeyer, rekeyer.h): while a rekey runs, sectors
+// below the watermark are under the target key and the rest under the file's key; Read and
+// Write pick the key per sector by that rule, under the sector's range lock (the rekeyer moves
+// the watermark only while it holds the exclusive lock of the sectors it passes). A file whose
+// header records a rekey in progress needs OpenParams::rekey_target_dek; a writable Open then
+// finishes the hotzone a crash interrupted (roll forward) before serving I/O, and completes an
+// interrupted version 1 -> 2 upgrade. Once a rekey finished on an open EncryptedFile, header()
+// names the target key; a further rekey needs a reopen.
+//
 // Errors: Corruption / AuthFailed from the header (header_codec.h); AuthFailed when a key GUID
 // other than `expected_key_guid` is recorded; I/O errors of the env::File as they are;
 // FailedPrecondition for writes to a read-only EncryptedFile; InvalidArgument for offsets
@@ -71,10 +80,17 @@ struct CreateParams {
 struct OpenParams {
   std::optional<Uuid> expected_key_guid;  // fail if the header names another key
   bool read_only = false;                 // no repair, writes fail
+  // The DEK of the header's rekey target; required (FailedPrecondition otherwise) when the
+  // header records a rekey in progress, checked against the header's target key check
+  // (AuthFailed on mismatch). Not owned; only used during Open.
+  const SecureBuffer* rekey_target_dek = nullptr;
 };
 
 class EncryptedFile {
  public:
+  // A value of watermark() meaning every sector is under the target key (rekey finished).
+  static constexpr std::uint64_t kAllSectorsTarget = ~std::uint64_t{0};
+
   // Writes a new header to `file`, which must be empty (FailedPrecondition otherwise), and
   // syncs it. `dek` may be empty only for cipher none.
   static Result<std::unique_ptr<EncryptedFile>> Create(std::unique_ptr<env::File> file,
@@ -105,35 +121,91 @@ class EncryptedFile {
   std::uint32_t sector_size() const { return sector_size_; }
   // Logical size recorded in the header on disk (what a crash now would leave).
   std::uint64_t durable_size() const;
+  // True while the header records a rekey in progress.
+  bool rekey_in_progress() const;
 
  private:
+  friend class Rekeyer;  // the rekey steps (rekeyer.cc) use the internals below
   EncryptedFile(std::unique_ptr<env::File> file, Header header,
                 std::unique_ptr<crypto::SectorCipher> cipher, SecureBuffer mac_key, bool read_only);
 
   // Reads sectors [first, first + out.size()/sector_size) into `out` as plaintext (holes and
   // bytes beyond the physical end as zeros). Caller holds a lock on the range.
   Status ReadSectors(std::uint64_t first, MutableByteView out);
-  // Decrypts in place, leaving all-zero (hole) sectors as zeros.
+  // Decrypts in place, leaving all-zero (hole) sectors as zeros; the key per sector as in
+  // docs/format.md 8.2.
   Status DecryptInPlace(std::uint64_t first, MutableByteView buf);
+  // The cipher for stored sector `sector` whose bytes are `stored` (not a hole), given the
+  // watermark `w`. Caller holds a lock on the sector.
+  Result<const crypto::SectorCipher*> CipherForStored(std::uint64_t sector, std::uint64_t w,
+                                                      ByteView stored) const;
   // Encrypts `plain` (whole sectors) into `cipher_out` and writes it at sector `first`.
   Status EncryptAndWrite(std::uint64_t first, ByteView plain, MutableByteView cipher_out);
   // Read-modify-write of one sector: bytes [in_sector, in_sector + data.size()) get `data`.
   Status PatchSector(std::uint64_t sector, std::size_t in_sector, ByteView data);
   // Rewrites the header's mutable tail with `header_` (caller holds header_mu_).
   Status WriteHeaderTailLocked();
+  // Rewrites the mutable tail with `h` MAC'd under `mac_key` (caller holds header_mu_).
+  Status WriteTailLocked(const Header& h, ByteView mac_key);
   // Crash repair at Open (see class comment).
   Status RepairTail();
   void RaiseSize(std::uint64_t end);
   std::uint64_t SectorOffset(std::uint64_t sector) const;
+  std::uint64_t SectorCount() const;  // sectors covering Size()
+
+  // --- rekey internals (docs/format.md 8.4/8.5), used by Open and Rekeyer ---
+  // Derives the target keys from `dek`, checks them against `check` (when given) and
+  // installs the target cipher (called before the watermark can be above 0). Once installed,
+  // only the same key passes again (FailedPrecondition otherwise).
+  Status InstallTarget(const SecureBuffer& dek,
+                       const std::array<std::uint8_t, kKeyCheckSize>* check,
+                       std::array<std::uint8_t, kKeyCheckSize>* check_out);
+  // Version 1 -> 2 (both writes) or the block-0 write of an interrupted upgrade.
+  Status UpgradeLocked();
+  // Makes the journal `entries` (n * 8 bytes, hotzone at the watermark) the reading rule for
+  // [w, w + n) in memory. Caller holds the exclusive lock of that range.
+  void ActivateHotzone(std::uint64_t w, ByteView entries);
+  // Rolls the active hotzone forward from what is stored (recovery), then commits it.
+  // Caller holds the exclusive lock of the hotzone.
+  Status RollForwardHotzone();
+  // Makes `next` the durable rekey state: tail write + sync; on failure header_.rekey keeps
+  // its previous value (the next tail write rewrites it). Caller holds header_mu_.
+  Status CommitRekeyStateLocked(const RekeyState& next);
+  // Tail with watermark `w`, no journal; sync; then memory: watermark_ = w, hotzone cleared.
+  // Caller holds the exclusive lock of the sectors below `w` not yet under the target key.
+  Status CommitWatermark(std::uint64_t w);
+  // Switches the header to the target key (one tail write). Caller holds the exclusive lock
+  // of [watermark, max] and has checked that the watermark covers the file.
+  Status SwitchToTargetKey();
 
   const std::unique_ptr<env::File> file_;
-  const std::unique_ptr<crypto::SectorCipher> cipher_;
-  const SecureBuffer mac_key_;
+  const std::unique_ptr<crypto::SectorCipher> cipher_;  // the header's key at open
+  // Set once (Open of a file mid-rekey, or Rekeyer start) before watermark_ leaves 0.
+  std::unique_ptr<crypto::SectorCipher> target_cipher_;
+  SecureBuffer mac_key_;                                        // guarded by header_mu_
+  SecureBuffer target_mac_key_;                                 // guarded by header_mu_
+  std::array<std::uint8_t, kKeyCheckSize> target_key_check_{};  // guarded by header_mu_
+  // Sectors below it are under the target key; read under the sector's range lock, changed
+  // only while the rekeyer holds the exclusive lock of the sectors it passes.
+  std::atomic<std::uint64_t> watermark_{0};
+  // Active hotzone journal in memory (read-only open of a crashed file, or a step that failed
+  // after its journal became durable): sectors [first, first + count) are decided per entry.
+  // One atomic word, first << kHotCountBits | count, so a reader never pairs a first and a
+  // count of two different hotzones. Same locking rule as watermark_; hot_entries_ is
+  // written before the word is published (release) and only while count is 0.
+  static constexpr unsigned kHotCountBits = 9;  // count <= 384 < 512; first < 2^55
+  struct Hotzone {
+    std::uint64_t first = 0;
+    std::uint64_t count = 0;
+  };
+  Hotzone ActiveHotzone() const;
+  std::atomic<std::uint64_t> hotzone_{0};
+  std::array<std::uint8_t, layout2::kJournalSize> hot_entries_{};
   const std::uint32_t sector_size_;
   const bool read_only_;
   std::atomic<std::uint64_t> size_;
   RangeLock ranges_;
-  // Lock order: a RangeLock guard, then header_mu_.
+  // Lock order: a RangeLock guard, then header_mu_. (Rekeyer's step mutex comes first.)
   mutable std::mutex header_mu_;
   Header header_;  // guarded by header_mu_; logical_size = the size on disk
 };

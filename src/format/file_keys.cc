@@ -1,5 +1,6 @@
 #include "format/file_keys.h"
 
+#include <cstring>
 #include <string>
 
 #include "crypto/kdf.h"
@@ -23,6 +24,9 @@ Result<FileKeys> DeriveFileKeys(const SecureBuffer& dek, crypto::CipherId cipher
   }
   CAFS_ASSIGN_OR_RETURN(keys.mac_key,
                         crypto::HkdfSha512(ikm, salt, kHeaderMacInfo, kHeaderMacKeySize));
+  CAFS_ASSIGN_OR_RETURN(SecureBuffer check,
+                        crypto::HkdfSha512(ikm, salt, kKeyCheckInfo, kKeyCheckSize));
+  std::memcpy(keys.key_check.data(), check.data(), kKeyCheckSize);
   return keys;
 }
 

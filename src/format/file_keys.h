@@ -2,6 +2,8 @@
 //   data key = HKDF-SHA-512(IKM, salt = file nonce, info = "cafs/v1/data/" + cipher name),
 //              CipherKeySize(cipher) bytes (none: no data key)
 //   MAC key  = HKDF-SHA-512(IKM, salt = file nonce, info = "cafs/v1/header-mac"), 32 bytes
+//   key check = HKDF-SHA-512(IKM, salt = file nonce, info = "cafs/v2/key-check"), 32 bytes
+//              (stored for a rekey's target key, docs/format.md 8.1)
 // IKM is the DEK; an empty DEK (allowed only with cipher none, the seed's clear-text key)
 // uses IKM = 32 zero bytes: the header MAC then protects against accidents (a torn or
 // bit-flipped header), not against an attacker, who can recompute it.
@@ -20,10 +22,12 @@ namespace cafs::format {
 inline constexpr char kDataKeyInfoPrefix[] = "cafs/v1/data/";
 inline constexpr char kHeaderMacInfo[] = "cafs/v1/header-mac";
 inline constexpr std::size_t kHeaderMacKeySize = 32;
+inline constexpr char kKeyCheckInfo[] = "cafs/v2/key-check";
 
 struct FileKeys {
   SecureBuffer data_key;  // empty for cipher none
   SecureBuffer mac_key;   // kHeaderMacKeySize bytes
+  std::array<std::uint8_t, kKeyCheckSize> key_check{};
 };
 
 // Errors: InvalidArgument for an empty DEK with a cipher other than none.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "crypto/mac.h"
 
@@ -27,30 +28,67 @@ Uuid GetUuid(ByteView in, std::size_t offset) {
   return Uuid(b);
 }
 
-// Reserved ranges that must be zero in v1: {offset, length, name}.
+// Reserved ranges that must be zero: {offset, length, name}.
 struct ReservedRange {
   std::size_t offset;
   std::size_t length;
   const char* name;
 };
-constexpr ReservedRange kReserved[] = {
+constexpr ReservedRange kReservedBlock0[] = {
     {layout::kReserved20, 4, "reserved bytes 20..23"},
     {layout::kReserved92, 4, "reserved bytes 92..95"},
     {layout::kReserved112, 16, "reserved bytes 112..127"},
     {layout::kReserved386, layout::kHotzone - layout::kReserved386, "reserved bytes 386..511"},
+};
+constexpr ReservedRange kReservedV1[] = {
+    {layout::kHotzone, layout::kHotzoneSize, "v1 rekey area 512..2047"},
     {layout::kReserved2048, layout::kMutableTail - layout::kReserved2048,
      "reserved bytes 2048..3583"},
     {layout::kReserved3585, 7, "reserved bytes 3585..3591"},
-    {layout::kReserved3612, 4, "reserved bytes 3612..3615"},
+    {layout::kRekeyTargetGuid, layout::kReserved3624 - layout::kRekeyTargetGuid,
+     "v1 rekey fields 3592..3623"},
     {layout::kReserved3624, layout::kLogicalSize - layout::kReserved3624,
      "reserved bytes 3624..4055"},
 };
+constexpr ReservedRange kReservedV2[] = {
+    {layout2::kReserved3586, 2, "reserved bytes 3586..3587"},
+    {layout2::kReserved3704, layout::kLogicalSize - layout2::kReserved3704,
+     "reserved bytes 3704..4055"},
+};
+
+template <std::size_t N>
+Status CheckReserved(ByteView bytes, const ReservedRange (&ranges)[N]) {
+  for (const auto& r : ranges) {
+    if (!AllZero(bytes, r.offset, r.length)) return Bad(std::string(r.name) + " not zero");
+  }
+  return Status::OK();
+}
+
+bool IsV2Tail(const std::uint8_t* p) { return p[layout2::kTailLayout] == kTailLayout2; }
+
+// The bytes the header MAC covers (docs/format.md 2 and 8.1).
+std::vector<std::uint8_t> MacInput(ByteView bytes) {
+  const std::uint8_t* p = bytes.data();
+  const std::uint16_t version = LoadLe16(p + layout::kVersion);
+  if (version == kFormatVersion1 && !IsV2Tail(p)) {
+    return std::vector<std::uint8_t>(p, p + layout::kMac);
+  }
+  std::vector<std::uint8_t> in;
+  in.reserve(layout2::kJournal + layout::kMac - layout::kMutableTail);
+  in.insert(in.end(), p, p + layout2::kJournal);
+  StoreLe16(in.data() + layout::kVersion, kFormatVersion2);
+  in.insert(in.end(), p + layout::kMutableTail, p + layout::kMac);
+  return in;
+}
 
 }  // namespace
 
 Status ValidateHeader(const Header& h) {
-  if (h.version != kFormatVersion) {
+  if (h.version != kFormatVersion1 && h.version != kFormatVersion2) {
     return Status::InvalidArgument("pool header: unsupported version " + std::to_string(h.version));
+  }
+  if (h.version == kFormatVersion1 && (h.upgrade_incomplete || h.rekey.state != kRekeyNone)) {
+    return Status::InvalidArgument("pool header: a v1 header has no rekey state or upgrade flag");
   }
   if (h.flags != 0) return Status::InvalidArgument("pool header: unknown flags");
   if (!crypto::CipherIdFromWire(static_cast<std::uint16_t>(h.cipher)).ok()) {
@@ -74,6 +112,13 @@ Status ValidateHeader(const Header& h) {
   if (h.rekey.state == kRekeyNone && !(h.rekey == RekeyState{})) {
     return Status::InvalidArgument("pool header: rekey fields set while no rekey runs");
   }
+  if (h.rekey.hotzone_sectors > kMaxHotzoneSectors) {
+    return Status::InvalidArgument("pool header: hotzone longer than 384 sectors");
+  }
+  if (h.rekey.state == kRekeyInProgress && h.rekey.target_key_guid == h.key_guid &&
+      h.rekey.target_key_version == h.key_version) {
+    return Status::InvalidArgument("pool header: rekey target is the file's own key");
+  }
   return Status::OK();
 }
 
@@ -83,7 +128,7 @@ Status EncodeHeader(const Header& h, ByteView mac_key, MutableByteView out) {
   std::memset(out.data(), 0, out.size());
   std::uint8_t* p = out.data();
   std::memcpy(p + layout::kMagic, kMagic, sizeof(kMagic));
-  StoreLe16(p + layout::kVersion, h.version);
+  StoreLe16(p + layout::kVersion, h.upgrade_incomplete ? kFormatVersion1 : h.version);
   StoreLe16(p + layout::kHeaderSize, static_cast<std::uint16_t>(kHeaderSize));
   StoreLe16(p + layout::kCipherId, static_cast<std::uint16_t>(h.cipher));
   StoreLe16(p + layout::kFlags, h.flags);
@@ -91,19 +136,28 @@ Status EncodeHeader(const Header& h, ByteView mac_key, MutableByteView out) {
   PutUuid(out, layout::kFileGuid, h.file_guid);
   PutUuid(out, layout::kVmSetId, h.vm_set_id);
   PutUuid(out, layout::kPolicyGuid, h.policy_guid);
-  PutUuid(out, layout::kKeyGuid, h.key_guid);
-  StoreLe32(p + layout::kKeyVersion, h.key_version);
   std::memcpy(p + layout::kFileNonce, h.file_nonce.data(), kFileNonceSize);
   StoreLe64(p + layout::kLogicalSize, h.logical_size);
   StoreLe16(p + layout::kLocatorLength, static_cast<std::uint16_t>(h.kps_locator.size()));
   std::memcpy(p + layout::kLocator, h.kps_locator.data(), h.kps_locator.size());
-  p[layout::kRekeyState] = h.rekey.state;
-  PutUuid(out, layout::kRekeyTargetGuid, h.rekey.target_key_guid);
-  StoreLe32(p + layout::kRekeyTargetVersion, h.rekey.target_key_version);
-  StoreLe64(p + layout::kRekeyWatermark, h.rekey.watermark_sector);
-  std::memcpy(p + layout::kHotzone, h.rekey.hotzone.data(), layout::kHotzoneSize);
-  CAFS_ASSIGN_OR_RETURN(crypto::Sha256Mac mac,
-                        crypto::HmacSha256(mac_key, ByteView(p, layout::kMac)));
+  if (h.version == kFormatVersion1) {
+    PutUuid(out, layout::kKeyGuid, h.key_guid);
+    StoreLe32(p + layout::kKeyVersion, h.key_version);
+  } else {
+    PutUuid(out, layout::kKeyGuid, h.creation_key_guid);
+    StoreLe32(p + layout::kKeyVersion, h.creation_key_version);
+    p[layout2::kRekeyState] = h.rekey.state;
+    p[layout2::kTailLayout] = kTailLayout2;
+    StoreLe32(p + layout2::kKeyVersion, h.key_version);
+    PutUuid(out, layout2::kKeyGuid, h.key_guid);
+    PutUuid(out, layout2::kTargetGuid, h.rekey.target_key_guid);
+    StoreLe32(p + layout2::kTargetVersion, h.rekey.target_key_version);
+    StoreLe32(p + layout2::kHotzoneLength, h.rekey.hotzone_sectors);
+    StoreLe64(p + layout2::kWatermark, h.rekey.watermark_sector);
+    std::memcpy(p + layout2::kTargetKeyCheck, h.rekey.target_key_check.data(), kKeyCheckSize);
+    std::memcpy(p + layout2::kJournalDigest, h.rekey.journal_digest.data(), kDigestSize);
+  }
+  CAFS_ASSIGN_OR_RETURN(crypto::Sha256Mac mac, crypto::HmacSha256(mac_key, MacInput(out)));
   std::memcpy(p + layout::kMac, mac.data(), kMacSize);
   return Status::OK();
 }
@@ -120,9 +174,15 @@ Result<Header> ParseHeaderUnverified(ByteView bytes) {
   }
   Header h;
   h.version = LoadLe16(p + layout::kVersion);
-  if (h.version != kFormatVersion) {
-    return Bad("unsupported format version " + std::to_string(h.version) + " (this build reads " +
-               std::to_string(kFormatVersion) + ")");
+  if (h.version != kFormatVersion1 && h.version != kFormatVersion2) {
+    return Bad("unsupported format version " + std::to_string(h.version) +
+               " (this build reads 1 and 2)");
+  }
+  if (h.version == kFormatVersion1 && IsV2Tail(p)) {
+    h.version = kFormatVersion2;  // an upgrade stopped after its tail write (format.md 8.5)
+    h.upgrade_incomplete = true;
+  } else if (h.version == kFormatVersion2 && !IsV2Tail(p)) {
+    return Bad("version 2 header without the version 2 tail layout byte");
   }
   const std::uint16_t header_size = LoadLe16(p + layout::kHeaderSize);
   if (header_size != kHeaderSize) {
@@ -138,14 +198,20 @@ Result<Header> ParseHeaderUnverified(ByteView bytes) {
   if (!crypto::IsSupportedSectorSize(h.sector_size)) {
     return Bad("unsupported sector size " + std::to_string(h.sector_size));
   }
-  for (const auto& r : kReserved) {
-    if (!AllZero(bytes, r.offset, r.length)) return Bad(std::string(r.name) + " not zero");
+  CAFS_RETURN_IF_ERROR(CheckReserved(bytes, kReservedBlock0));
+  const bool v1 = h.version == kFormatVersion1;
+  if (v1) {
+    CAFS_RETURN_IF_ERROR(CheckReserved(bytes, kReservedV1));
+  } else {
+    CAFS_RETURN_IF_ERROR(CheckReserved(bytes, kReservedV2));
   }
   h.file_guid = GetUuid(bytes, layout::kFileGuid);
   h.vm_set_id = GetUuid(bytes, layout::kVmSetId);
   h.policy_guid = GetUuid(bytes, layout::kPolicyGuid);
-  h.key_guid = GetUuid(bytes, layout::kKeyGuid);
-  h.key_version = LoadLe32(p + layout::kKeyVersion);
+  h.creation_key_guid = GetUuid(bytes, layout::kKeyGuid);
+  h.creation_key_version = LoadLe32(p + layout::kKeyVersion);
+  h.key_guid = v1 ? h.creation_key_guid : GetUuid(bytes, layout2::kKeyGuid);
+  h.key_version = v1 ? h.creation_key_version : LoadLe32(p + layout2::kKeyVersion);
   std::memcpy(h.file_nonce.data(), p + layout::kFileNonce, kFileNonceSize);
   h.logical_size = LoadLe64(p + layout::kLogicalSize);
   if (h.logical_size > kMaxLogicalSize) {
@@ -160,16 +226,29 @@ Result<Header> ParseHeaderUnverified(ByteView bytes) {
   if (!AllZero(bytes, layout::kLocator + locator_length, kMaxKpsLocatorSize - locator_length)) {
     return Bad("KPS locator padding not zero");
   }
-  h.rekey.state = p[layout::kRekeyState];
+  h.rekey.state = p[layout2::kRekeyState];
+  if (v1) {
+    if (h.rekey.state != kRekeyNone) return Bad("rekey state in a v1 header");
+    return h;
+  }
   if (h.rekey.state != kRekeyNone && h.rekey.state != kRekeyInProgress) {
     return Bad("unknown rekey state " + std::to_string(h.rekey.state));
   }
-  h.rekey.target_key_guid = GetUuid(bytes, layout::kRekeyTargetGuid);
-  h.rekey.target_key_version = LoadLe32(p + layout::kRekeyTargetVersion);
-  h.rekey.watermark_sector = LoadLe64(p + layout::kRekeyWatermark);
-  std::memcpy(h.rekey.hotzone.data(), p + layout::kHotzone, layout::kHotzoneSize);
+  h.rekey.target_key_guid = GetUuid(bytes, layout2::kTargetGuid);
+  h.rekey.target_key_version = LoadLe32(p + layout2::kTargetVersion);
+  h.rekey.hotzone_sectors = LoadLe32(p + layout2::kHotzoneLength);
+  h.rekey.watermark_sector = LoadLe64(p + layout2::kWatermark);
+  std::memcpy(h.rekey.target_key_check.data(), p + layout2::kTargetKeyCheck, kKeyCheckSize);
+  std::memcpy(h.rekey.journal_digest.data(), p + layout2::kJournalDigest, kDigestSize);
   if (h.rekey.state == kRekeyNone && !(h.rekey == RekeyState{})) {
-    return Bad("rekey block not zero while rekey state is none");
+    return Bad("rekey fields not zero while rekey state is none");
+  }
+  if (h.rekey.hotzone_sectors > kMaxHotzoneSectors) {
+    return Bad("hotzone length " + std::to_string(h.rekey.hotzone_sectors) + " above 384");
+  }
+  if (h.rekey.state == kRekeyInProgress && h.rekey.target_key_guid == h.key_guid &&
+      h.rekey.target_key_version == h.key_version) {
+    return Bad("rekey target is the file's own key");
   }
   return h;
 }
@@ -177,7 +256,7 @@ Result<Header> ParseHeaderUnverified(ByteView bytes) {
 Status VerifyHeaderMac(ByteView bytes, ByteView mac_key) {
   if (bytes.size() < kHeaderSize) return Bad("truncated");
   CAFS_ASSIGN_OR_RETURN(crypto::Sha256Mac mac,
-                        crypto::HmacSha256(mac_key, bytes.first(layout::kMac)));
+                        crypto::HmacSha256(mac_key, MacInput(bytes.first(kHeaderSize))));
   if (!crypto::ConstantTimeEquals(mac, bytes.subspan(layout::kMac, kMacSize))) {
     return Status::AuthFailed("header MAC mismatch: wrong key or tampered header");
   }

@@ -20,15 +20,18 @@ namespace cafs::format {
 // Validates `h` for encoding (sizes, locator length, cipher, sector size, rekey state).
 Status ValidateHeader(const Header& h);
 
-// Writes the header fields into out[0, 4064) (zeros elsewhere) and the HMAC-SHA-256 of those
-// bytes under `mac_key` into out[4064, 4096). `out` must be exactly kHeaderSize bytes.
+// Writes the header fields into out[0, 4064) (zeros elsewhere, including the version 2
+// journal area) and the header MAC (docs/format.md 2 for version 1, 8.1 for version 2) under
+// `mac_key` into out[4064, 4096). `out` must be exactly kHeaderSize bytes. The layout follows
+// h.version; a version 2 header with upgrade_incomplete gets byte 8 = 1.
 Status EncodeHeader(const Header& h, ByteView mac_key, MutableByteView out);
 
 // Structure check + field extraction. `bytes` shorter than kHeaderSize -> Corruption
 // "truncated"; longer input: only the first kHeaderSize bytes are looked at.
 Result<Header> ParseHeaderUnverified(ByteView bytes);
 
-// Constant-time check of the stored MAC against HMAC-SHA-256(mac_key, bytes[0, 4064)).
+// Constant-time check of the stored MAC against the HMAC-SHA-256 under `mac_key` of the MAC
+// input of the header's version (v1: bytes [0, 4064); v2: block 0 with version 2 + the tail).
 Status VerifyHeaderMac(ByteView bytes, ByteView mac_key);
 
 }  // namespace cafs::format

@@ -1,5 +1,7 @@
-// Byte layout of the pool file header, format version 1 (docs/format.md is the normative
-// description; these constants must match its table). All integers little-endian.
+// Byte layout of the pool file header, format versions 1 and 2 (docs/format.md sections 2
+// and 8 are the normative description; these constants must match its tables). All integers
+// little-endian. `layout` is block 0 (both versions) and the version 1 tail; `layout2` the
+// version 2 tail and the hotzone journal.
 #pragma once
 
 #include <cstddef>
@@ -9,7 +11,9 @@ namespace cafs::format {
 
 inline constexpr std::size_t kHeaderSize = 4096;  // data sector 0 starts here
 inline constexpr char kMagic[8] = {'C', 'A', 'F', 'S', 'P', 'O', 'O', 'L'};
-inline constexpr std::uint16_t kFormatVersion = 1;
+inline constexpr std::uint16_t kFormatVersion1 = 1;
+inline constexpr std::uint16_t kFormatVersion2 = 2;
+inline constexpr std::uint16_t kFormatVersion = kFormatVersion2;  // what Create writes
 inline constexpr std::size_t kMaxKpsLocatorSize = 256;
 inline constexpr std::size_t kFileNonceSize = 16;
 inline constexpr std::size_t kMacSize = 32;
@@ -19,6 +23,13 @@ inline constexpr std::uint64_t kMaxLogicalSize = std::uint64_t{1} << 62;
 // Rekey state values.
 inline constexpr std::uint8_t kRekeyNone = 0;
 inline constexpr std::uint8_t kRekeyInProgress = 1;
+// Version 2 tail layout byte (zero, a reserved byte, in version 1).
+inline constexpr std::uint8_t kTailLayout2 = 2;
+// Hotzone journal: one 8-byte entry per sector, at most this many sectors per hotzone.
+inline constexpr std::size_t kJournalEntrySize = 8;
+inline constexpr std::uint32_t kMaxHotzoneSectors = 384;
+inline constexpr std::size_t kKeyCheckSize = 32;
+inline constexpr std::size_t kDigestSize = 32;
 
 namespace layout {
 // --- immutable part: written at Create, never changed by normal I/O ---
@@ -32,8 +43,8 @@ inline constexpr std::size_t kReserved20 = 20;      // 4 zero bytes
 inline constexpr std::size_t kFileGuid = 24;        // 16
 inline constexpr std::size_t kVmSetId = 40;         // 16
 inline constexpr std::size_t kPolicyGuid = 56;      // 16
-inline constexpr std::size_t kKeyGuid = 72;         // 16
-inline constexpr std::size_t kKeyVersion = 88;      // u32
+inline constexpr std::size_t kKeyGuid = 72;         // 16 (v2: creation key GUID)
+inline constexpr std::size_t kKeyVersion = 88;      // u32 (v2: creation key version)
 inline constexpr std::size_t kReserved92 = 92;      // 4 zero bytes
 inline constexpr std::size_t kFileNonce = 96;       // 16
 inline constexpr std::size_t kReserved112 = 112;    // 16 zero bytes
@@ -58,7 +69,27 @@ inline constexpr std::size_t kLogicalSize = 4056;         // u64
 inline constexpr std::size_t kMac = 4064;  // 32 bytes HMAC-SHA-256 of bytes [0, 4064)
 }  // namespace layout
 
+namespace layout2 {
+inline constexpr std::size_t kJournal = 512;          // hotzone journal entries
+inline constexpr std::size_t kJournalSize = 3072;     // up to the tail
+inline constexpr std::size_t kRekeyState = 3584;      // u8
+inline constexpr std::size_t kTailLayout = 3585;      // u8 = kTailLayout2
+inline constexpr std::size_t kReserved3586 = 3586;    // 2 zero bytes
+inline constexpr std::size_t kKeyVersion = 3588;      // u32, the file's key
+inline constexpr std::size_t kKeyGuid = 3592;         // 16, the file's key
+inline constexpr std::size_t kTargetGuid = 3608;      // 16
+inline constexpr std::size_t kTargetVersion = 3624;   // u32
+inline constexpr std::size_t kHotzoneLength = 3628;   // u32 n, 0 = no journal active
+inline constexpr std::size_t kWatermark = 3632;       // u64 w
+inline constexpr std::size_t kTargetKeyCheck = 3640;  // 32
+inline constexpr std::size_t kJournalDigest = 3672;   // 32, SHA-256 of [512, 512 + 8n)
+inline constexpr std::size_t kReserved3704 = 3704;    // zero up to the logical size
+}  // namespace layout2
+
 static_assert(layout::kHotzone + layout::kHotzoneSize == layout::kReserved2048);
+static_assert(layout2::kJournal + layout2::kJournalSize == layout::kMutableTail);
+static_assert(kMaxHotzoneSectors * kJournalEntrySize == layout2::kJournalSize);
+static_assert(layout2::kJournalDigest + kDigestSize == layout2::kReserved3704);
 static_assert(layout::kMutableTail + layout::kMutableTailSize == kHeaderSize);
 static_assert(layout::kMac + kMacSize == kHeaderSize);
 

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "env/mem_env.h"
@@ -16,8 +17,9 @@
 namespace cafs::format {
 namespace {
 
-Header SampleHeader() {
+Header SampleHeader(std::uint16_t version = kFormatVersion2) {
   Header h;
+  h.version = version;
   h.cipher = crypto::CipherId::kAes256Xts;
   h.sector_size = 4096;
   h.file_guid = Uuid::Random();
@@ -29,6 +31,20 @@ Header SampleHeader() {
   for (std::size_t i = 0; i < h.file_nonce.size(); ++i)
     h.file_nonce[i] = static_cast<std::uint8_t>(i);
   h.logical_size = 123456789;
+  h.creation_key_guid = h.key_guid;
+  h.creation_key_version = h.key_version;
+  return h;
+}
+
+Header SampleRekeyingHeader() {
+  Header h = SampleHeader();
+  h.rekey.state = kRekeyInProgress;
+  h.rekey.target_key_guid = Uuid::Random();
+  h.rekey.target_key_version = 8;
+  h.rekey.watermark_sector = 99;
+  h.rekey.hotzone_sectors = 384;
+  h.rekey.target_key_check[3] = 0xab;
+  h.rekey.journal_digest[31] = 0xcd;
   return h;
 }
 
@@ -41,34 +57,68 @@ std::vector<std::uint8_t> Encode(const Header& h) {
 }
 
 TEST(HeaderCodecTest, RoundTrip) {
+  for (const Header& h : {SampleHeader(kFormatVersion1), SampleHeader(), SampleRekeyingHeader()}) {
+    auto bytes = Encode(h);
+    auto back = ParseHeaderUnverified(bytes);
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    EXPECT_EQ(*back, h);
+    EXPECT_TRUE(VerifyHeaderMac(bytes, kMacKey).ok());
+    EXPECT_EQ(std::string(bytes.begin(), bytes.begin() + 8), "CAFSPOOL");
+    EXPECT_EQ(LoadLe16(bytes.data() + layout::kVersion), h.version);
+    EXPECT_EQ(LoadLe64(bytes.data() + layout::kLogicalSize), 123456789u);
+  }
+  // Version 2 places the file's key in the tail and the creation key in block 0.
+  Header h = SampleRekeyingHeader();
+  h.creation_key_guid = Uuid::Random();
+  const auto bytes = Encode(h);
+  EXPECT_EQ(std::memcmp(bytes.data() + layout2::kKeyGuid, h.key_guid.bytes().data(), 16), 0);
+  EXPECT_EQ(std::memcmp(bytes.data() + layout::kKeyGuid, h.creation_key_guid.bytes().data(), 16),
+            0);
+  EXPECT_EQ(LoadLe64(bytes.data() + layout2::kWatermark), 99u);
+  EXPECT_EQ(LoadLe32(bytes.data() + layout2::kHotzoneLength), 384u);
+}
+
+// A version 2 header whose upgrade stopped after its tail write (byte 8 still 1) decodes as
+// version 2 and its MAC verifies (docs/format.md 8.5).
+TEST(HeaderCodecTest, InterruptedUpgradeReadsAsVersion2) {
   Header h = SampleHeader();
-  h.rekey.state = kRekeyInProgress;
-  h.rekey.target_key_guid = Uuid::Random();
-  h.rekey.target_key_version = 8;
-  h.rekey.watermark_sector = 99;
-  h.rekey.hotzone[5] = 0xab;
-  auto bytes = Encode(h);
+  h.upgrade_incomplete = true;
+  const auto bytes = Encode(h);
+  EXPECT_EQ(LoadLe16(bytes.data() + layout::kVersion), 1u);
   auto back = ParseHeaderUnverified(bytes);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
-  EXPECT_EQ(*back, h);
+  EXPECT_EQ(back->version, kFormatVersion2);
+  EXPECT_TRUE(back->upgrade_incomplete);
   EXPECT_TRUE(VerifyHeaderMac(bytes, kMacKey).ok());
-  EXPECT_EQ(std::string(bytes.begin(), bytes.begin() + 8), "CAFSPOOL");
-  EXPECT_EQ(LoadLe64(bytes.data() + layout::kLogicalSize), 123456789u);
+  // Completing the upgrade changes byte 8 only; the same MAC verifies.
+  auto done = bytes;
+  StoreLe16(done.data() + layout::kVersion, 2);
+  EXPECT_TRUE(VerifyHeaderMac(done, kMacKey).ok());
+  EXPECT_FALSE(ParseHeaderUnverified(done)->upgrade_incomplete);
 }
 
 TEST(HeaderCodecTest, EveryFlippedByteIsRejected) {
-  const auto good = Encode(SampleHeader());
-  for (std::size_t i = 0; i < kHeaderSize; ++i) {
-    auto bad = good;
-    bad[i] ^= 0x01;
-    auto parsed = ParseHeaderUnverified(bad);
-    Status s = parsed.ok() ? VerifyHeaderMac(bad, kMacKey) : parsed.status();
-    ASSERT_FALSE(s.ok()) << "flip at byte " << i << " went unnoticed";
-    if (parsed.ok()) {
-      EXPECT_TRUE(s.IsAuthFailed());
-      EXPECT_NE(s.message().find("header MAC mismatch"), std::string::npos);
-    } else {
-      EXPECT_TRUE(s.IsCorruption()) << i << ": " << s.ToString();
+  for (const Header& h : {SampleHeader(kFormatVersion1), SampleRekeyingHeader()}) {
+    const auto good = Encode(h);
+    for (std::size_t i = 0; i < kHeaderSize; ++i) {
+      auto bad = good;
+      bad[i] ^= 0x01;
+      auto parsed = ParseHeaderUnverified(bad);
+      if (h.version == kFormatVersion2 && i >= layout2::kJournal && i < layout::kMutableTail) {
+        // The version 2 journal area is outside the header: ignored (bound by its digest).
+        ASSERT_TRUE(parsed.ok()) << i;
+        EXPECT_EQ(*parsed, h);
+        EXPECT_TRUE(VerifyHeaderMac(bad, kMacKey).ok());
+        continue;
+      }
+      Status s = parsed.ok() ? VerifyHeaderMac(bad, kMacKey) : parsed.status();
+      ASSERT_FALSE(s.ok()) << "v" << h.version << " flip at byte " << i << " went unnoticed";
+      if (parsed.ok()) {
+        EXPECT_TRUE(s.IsAuthFailed());
+        EXPECT_NE(s.message().find("header MAC mismatch"), std::string::npos);
+      } else {
+        EXPECT_TRUE(s.IsCorruption()) << i << ": " << s.ToString();
+      }
     }
   }
 }
@@ -79,11 +129,48 @@ struct FieldCase {
   const char* expect;  // substring of the error
 };
 
+void ExpectFieldErrors(const std::vector<std::uint8_t>& good, const std::vector<FieldCase>& cases) {
+  for (const auto& c : cases) {
+    auto bad = good;
+    bad[c.offset] = c.value;
+    auto parsed = ParseHeaderUnverified(bad);
+    ASSERT_FALSE(parsed.ok()) << c.expect;
+    EXPECT_TRUE(parsed.status().IsCorruption());
+    EXPECT_NE(parsed.status().message().find(c.expect), std::string::npos)
+        << "want '" << c.expect << "' in: " << parsed.status().message();
+  }
+}
+
+TEST(HeaderCodecTest, EachVersion2TailFieldNamedInItsError) {
+  ExpectFieldErrors(Encode(SampleHeader()),
+                    {
+                        {layout::kVersion, 3, "unsupported format version"},
+                        {layout2::kTailLayout, 0, "version 2 header without"},
+                        {layout2::kRekeyState, 7, "rekey state"},
+                        {layout2::kReserved3586 + 1, 1, "reserved bytes 3586"},
+                        {layout2::kWatermark, 1, "rekey fields not zero"},
+                        {layout2::kTargetKeyCheck + 5, 1, "rekey fields not zero"},
+                        {layout2::kReserved3704 + 9, 1, "reserved bytes 3704"},
+                    });
+  auto rekeying = Encode(SampleRekeyingHeader());
+  ExpectFieldErrors(rekeying, {{layout2::kHotzoneLength + 1, 2, "hotzone length"}});
+  // Target = the file's own key.
+  Header self = SampleRekeyingHeader();
+  self.rekey.target_key_guid = self.key_guid;
+  self.rekey.target_key_version = self.key_version;
+  std::vector<std::uint8_t> b(kHeaderSize);
+  EXPECT_TRUE(EncodeHeader(self, kMacKey, b).IsInvalidArgument());
+  auto bad = rekeying;
+  std::memcpy(bad.data() + layout2::kTargetGuid, bad.data() + layout2::kKeyGuid, 16);
+  std::memcpy(bad.data() + layout2::kTargetVersion, bad.data() + layout2::kKeyVersion, 4);
+  EXPECT_NE(ParseHeaderUnverified(bad).status().message().find("own key"), std::string::npos);
+}
+
 TEST(HeaderCodecTest, EachFieldNamedInItsError) {
-  const auto good = Encode(SampleHeader());
-  const FieldCase cases[] = {
+  const auto good = Encode(SampleHeader(kFormatVersion1));
+  const std::vector<FieldCase> cases = {
       {layout::kMagic, 'X', "magic"},
-      {layout::kVersion, 2, "version"},
+      {layout::kVersion, 3, "version"},
       {layout::kHeaderSize + 1, 0x20, "header size"},
       {layout::kCipherId, 9, "cipher"},
       {layout::kFlags, 1, "flags"},
@@ -94,22 +181,16 @@ TEST(HeaderCodecTest, EachFieldNamedInItsError) {
       {layout::kLocatorLength + 1, 0x02, "locator length"},
       {layout::kLocator + 200, 'a', "locator padding"},
       {layout::kReserved386 + 10, 1, "reserved bytes 386"},
-      {layout::kHotzone + 3, 1, "rekey block"},
+      {layout::kHotzone + 3, 1, "v1 rekey area"},
       {layout::kReserved2048 + 100, 1, "reserved bytes 2048"},
+      {layout::kRekeyState, 1, "rekey state in a v1 header"},
       {layout::kRekeyState, 7, "rekey state"},
-      {layout::kRekeyWatermark, 1, "rekey block"},
+      {layout::kReserved3585 + 2, 1, "reserved bytes 3585"},
+      {layout::kRekeyWatermark, 1, "v1 rekey fields"},
       {layout::kReserved3624 + 4, 1, "reserved bytes 3624"},
       {layout::kLogicalSize + 7, 0x80, "logical size"},
   };
-  for (const auto& c : cases) {
-    auto bad = good;
-    bad[c.offset] = c.value;
-    auto parsed = ParseHeaderUnverified(bad);
-    ASSERT_FALSE(parsed.ok()) << c.expect;
-    EXPECT_TRUE(parsed.status().IsCorruption());
-    EXPECT_NE(parsed.status().message().find(c.expect), std::string::npos)
-        << "want '" << c.expect << "' in: " << parsed.status().message();
-  }
+  ExpectFieldErrors(good, cases);
   auto nul = good;
   nul[layout::kLocator + 2] = 0;
   EXPECT_NE(ParseHeaderUnverified(nul).status().message().find("NUL"), std::string::npos);
@@ -225,8 +306,10 @@ TEST(HeaderCodecTest, WriteFuzzSeeds) {
       if (i % 3 == 1) {
         h.rekey.state = kRekeyInProgress;
         h.rekey.watermark_sector = 12;
+        h.rekey.hotzone_sectors = 3;
         h.rekey.target_key_guid = Uuid::Random();
       }
+      if (i % 4 == 3 && h.rekey.state == kRekeyNone) h.version = kFormatVersion1;
       if (i % 2 == 0) h.kps_locator.clear();
       auto bytes = Encode(h);
       FILE* f = std::fopen((std::string(dir) + "/valid-" + std::to_string(i++)).c_str(), "wb");

@@ -9,13 +9,16 @@
 
 #include <cstdint>
 #include <cstring>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
 
 // Producer side only:
+#include "env/fault_injection_env.h"
 #include "env/mem_env.h"
 #include "format/encrypted_file.h"
+#include "format/rekeyer.h"
 
 namespace {
 
@@ -73,30 +76,119 @@ void Aes(const EVP_CIPHER* c, const unsigned char* key, const unsigned char* iv,
   EVP_CIPHER_CTX_free(ctx);
 }
 
-// Decrypts a whole pool file image; returns the plaintext (logical size bytes).
-Buf DecryptPoolFile(const Buf& file, const Buf& dek) {
+// The DEKs the decryptor may use, by key GUID (16 raw bytes) + version.
+using KeyTable = std::map<std::pair<Buf, std::uint32_t>, Buf>;
+
+Buf KeyFor(const KeyTable& keys, const Buf& file, std::size_t guid_at, std::size_t version_at) {
+  const Buf guid(file.begin() + static_cast<std::ptrdiff_t>(guid_at),
+                 file.begin() + static_cast<std::ptrdiff_t>(guid_at + 16));
+  auto it = keys.find({guid, static_cast<std::uint32_t>(Le(file, version_at, 4))});
+  EXPECT_NE(it, keys.end()) << "the header names a key the test does not have";
+  return it == keys.end() ? Buf() : it->second;
+}
+
+Buf Sha256(const unsigned char* data, std::size_t n) {
+  Buf out(32);
+  EXPECT_EQ(EVP_Digest(data, n, out.data(), nullptr, EVP_sha256(), nullptr), 1);
+  return out;
+}
+
+// The data key of section 3 for a DEK (IKM rule for empty DEKs included).
+struct DataKey {
+  Buf key;
+  Buf essiv_key;
+};
+DataKey DeriveDataKey(const Buf& dek, std::uint64_t cipher, const Buf& nonce) {
+  static const char* names[] = {"none", "aes-128-xts", "aes-256-xts", "aes-128-cbc-essiv",
+                                "aes-256-cbc-essiv"};
+  static const std::size_t key_sizes[] = {0, 32, 64, 16, 32};
+  const Buf ikm = dek.empty() ? Buf(32, 0) : dek;
+  DataKey k;
+  if (cipher != 0)
+    k.key = Hkdf512(ikm, nonce, std::string("cafs/v1/data/") + names[cipher], key_sizes[cipher]);
+  k.essiv_key.resize(32);
+  if (cipher >= 3)
+    EVP_Digest(k.key.data(), k.key.size(), k.essiv_key.data(), nullptr, EVP_sha256(), nullptr);
+  return k;
+}
+
+// Section 4: one sector.
+void DecryptSector(std::uint64_t cipher, const DataKey& k, std::uint64_t s, const Buf& ct,
+                   unsigned char* out) {
+  unsigned char iv[16] = {0};
+  for (int i = 0; i < 8; ++i) iv[i] = static_cast<unsigned char>(s >> (8 * i));  // le64(s) || 0^8
+  const int n = static_cast<int>(ct.size());
+  switch (cipher) {
+    case 0:
+      std::memcpy(out, ct.data(), ct.size());
+      break;
+    case 1:
+      Aes(EVP_aes_128_xts(), k.key.data(), iv, ct.data(), out, n, 0);
+      break;
+    case 2:
+      Aes(EVP_aes_256_xts(), k.key.data(), iv, ct.data(), out, n, 0);
+      break;
+    case 3:
+    case 4: {
+      unsigned char essiv[16];
+      Aes(EVP_aes_256_ecb(), k.essiv_key.data(), nullptr, iv, essiv, 16, 1);
+      Aes(cipher == 3 ? EVP_aes_128_cbc() : EVP_aes_256_cbc(), k.key.data(), essiv, ct.data(), out,
+          n, 0);
+      break;
+    }
+    default:
+      ADD_FAILURE() << "cipher " << cipher;
+  }
+}
+
+// Decrypts a whole pool file image (section 7 for version 1, 8.7 for version 2, also caught
+// mid-rekey); returns the plaintext (logical size bytes). `hotzone_new` (optional) counts
+// the active-hotzone sectors found under the target key.
+Buf DecryptPoolFile(const Buf& file, const KeyTable& keys, int* hotzone_new = nullptr) {
   EXPECT_GE(file.size(), 4096u);
   EXPECT_EQ(std::memcmp(file.data(), "CAFSPOOL", 8), 0);
-  EXPECT_EQ(Le(file, 8, 2), 1u);      // version
+  const auto byte8 = Le(file, 8, 2);
+  const bool v2 = byte8 == 2 || (byte8 == 1 && file[3585] == 2);
+  EXPECT_TRUE(byte8 == 1 || byte8 == 2);
   EXPECT_EQ(Le(file, 10, 2), 4096u);  // header size
   const auto cipher = Le(file, 12, 2);
   const auto sector = static_cast<std::size_t>(Le(file, 16, 4));
   const Buf nonce(file.begin() + 96, file.begin() + 112);
   const std::uint64_t size = Le(file, 4056, 8);
+  // The file's key: bytes 72/88 in v1, the tail in v2.
+  const Buf dek = v2 ? KeyFor(keys, file, 3592, 3588) : KeyFor(keys, file, 72, 88);
   const Buf ikm = dek.empty() ? Buf(32, 0) : dek;
-  // Header MAC over bytes [0, 4064).
+  // Header MAC: v1 over [0, 4064); v2 over block 0 (version taken as 2) + [3584, 4064).
+  Buf mac_input;
+  if (v2) {
+    mac_input.assign(file.begin(), file.begin() + 512);
+    mac_input[8] = 2;
+    mac_input[9] = 0;
+    mac_input.insert(mac_input.end(), file.begin() + 3584, file.begin() + 4064);
+  } else {
+    mac_input.assign(file.begin(), file.begin() + 4064);
+  }
   const Buf mac_key = Hkdf512(ikm, nonce, "cafs/v1/header-mac", 32);
-  const Buf mac = HmacSha256(mac_key, file.data(), 4064);
+  const Buf mac = HmacSha256(mac_key, mac_input.data(), mac_input.size());
   EXPECT_EQ(std::memcmp(mac.data(), file.data() + 4064, 32), 0) << "header MAC";
-  static const char* names[] = {"none", "aes-128-xts", "aes-256-xts", "aes-128-cbc-essiv",
-                                "aes-256-cbc-essiv"};
-  static const std::size_t key_sizes[] = {0, 32, 64, 16, 32};
-  Buf key;
-  if (cipher != 0)
-    key = Hkdf512(ikm, nonce, std::string("cafs/v1/data/") + names[cipher], key_sizes[cipher]);
-  Buf essiv_key(32);
-  if (cipher >= 3)
-    EVP_Digest(key.data(), key.size(), essiv_key.data(), nullptr, EVP_sha256(), nullptr);
+  const DataKey old_key = DeriveDataKey(dek, cipher, nonce);
+  // Rekey state (8.1): watermark w, active journal of n entries.
+  const bool rekeying = v2 && file[3584] == 1;
+  std::uint64_t w = 0, n = 0;
+  DataKey target_key;
+  if (rekeying) {
+    const Buf target = KeyFor(keys, file, 3608, 3624);
+    const Buf check = Hkdf512(target.empty() ? Buf(32, 0) : target, nonce, "cafs/v2/key-check", 32);
+    EXPECT_EQ(std::memcmp(check.data(), file.data() + 3640, 32), 0) << "target key check";
+    target_key = DeriveDataKey(target, cipher, nonce);
+    w = Le(file, 3632, 8);
+    n = Le(file, 3628, 4);
+    EXPECT_LE(n, 384u);
+    if (n > 0) {
+      const Buf digest = Sha256(file.data() + 512, 8 * n);
+      EXPECT_EQ(std::memcmp(digest.data(), file.data() + 3672, 32), 0) << "journal digest";
+    }
+  }
   Buf plain((size + sector - 1) / sector * sector, 0);
   for (std::size_t s = 0; s * sector < plain.size(); ++s) {
     const std::size_t at = 4096 + s * sector;
@@ -106,31 +198,17 @@ Buf DecryptPoolFile(const Buf& file, const Buf& dek) {
     bool hole = true;
     for (auto b : ct) hole = hole && b == 0;
     if (hole) continue;
-    unsigned char iv[16] = {0};
-    for (int i = 0; i < 8; ++i) iv[i] = static_cast<unsigned char>(s >> (8 * i));  // le64(s) || 0^8
-    unsigned char* out = plain.data() + s * sector;
-    const int n = static_cast<int>(sector);
-    switch (cipher) {
-      case 0:
-        std::memcpy(out, ct.data(), sector);
-        break;
-      case 1:
-        Aes(EVP_aes_128_xts(), key.data(), iv, ct.data(), out, n, 0);
-        break;
-      case 2:
-        Aes(EVP_aes_256_xts(), key.data(), iv, ct.data(), out, n, 0);
-        break;
-      case 3:
-      case 4: {
-        unsigned char essiv[16];
-        Aes(EVP_aes_256_ecb(), essiv_key.data(), nullptr, iv, essiv, 16, 1);
-        Aes(cipher == 3 ? EVP_aes_128_cbc() : EVP_aes_256_cbc(), key.data(), essiv, ct.data(), out,
-            n, 0);
-        break;
-      }
-      default:
-        ADD_FAILURE() << "cipher " << cipher;
+    bool use_target = rekeying && s < w;
+    if (rekeying && s >= w && s < w + n) {
+      // 8.3: entry = target ciphertext bytes [0,4) || [S-4,S); zero entry = hole.
+      const unsigned char* e = file.data() + 512 + 8 * (s - w);
+      const bool head = std::memcmp(e, ct.data(), 4) == 0;
+      const bool tail = std::memcmp(e + 4, ct.data() + sector - 4, 4) == 0;
+      EXPECT_EQ(head, tail) << "torn hotzone sector " << s;
+      use_target = head && tail;
+      if (use_target && hotzone_new != nullptr) ++*hotzone_new;
     }
+    DecryptSector(cipher, use_target ? target_key : old_key, s, ct, plain.data() + s * sector);
   }
   plain.resize(size);
   return plain;
@@ -175,7 +253,81 @@ TEST_P(IndependentDecryptorTest, DecryptsWhatEncryptedFileWrote) {
   ASSERT_TRUE(raw.ok());
   Buf image(*(*raw)->Size());
   ASSERT_EQ(*(*raw)->ReadAt(0, image), image.size());
-  EXPECT_EQ(DecryptPoolFile(image, dek_bytes), model);
+  KeyTable keys;
+  keys[{Buf(16, 0), 0}] = dek_bytes;  // the file's key: nil GUID, version 0
+  EXPECT_EQ(DecryptPoolFile(image, keys), model);
+}
+
+// A file caught mid-rekey: sectors below the watermark under the target key, an active
+// hotzone journal whose sectors are partly rewritten (the step failed writing them), the rest
+// under the old key. The decryptor follows docs/format.md 8.7 with both keys.
+TEST_P(IndependentDecryptorTest, DecryptsAFileCaughtMidRekey) {
+  const auto [cipher, sector] = GetParam();
+  auto make_dek = [&](unsigned seed, Buf* bytes) {
+    cafs::SecureBuffer dek;
+    if (cipher == cafs::crypto::CipherId::kNone) return dek;
+    dek = cafs::SecureBuffer(64);
+    for (std::size_t i = 0; i < 64; ++i) dek.data()[i] = static_cast<std::uint8_t>(seed * i + 1);
+    bytes->assign(dek.data(), dek.data() + 64);
+    return dek;
+  };
+  Buf old_bytes, new_bytes;
+  const auto old_dek = make_dek(3, &old_bytes);
+  const auto new_dek = make_dek(5, &new_bytes);
+  const auto old_guid = cafs::Uuid::Random(), new_guid = cafs::Uuid::Random();
+  cafs::env::MemEnv mem;
+  cafs::env::FaultInjectionEnv env(&mem);
+  cafs::format::CreateParams params;
+  params.cipher = cipher;
+  params.sector_size = sector;
+  params.key_guid = old_guid;
+  params.key_version = 4;
+  auto ef = cafs::format::EncryptedFile::Create(
+      std::move(env.OpenFile("/pool", cafs::env::OpenOptions::CreateNew())).value(), params,
+      old_dek);
+  ASSERT_TRUE(ef.ok()) << ef.status().ToString();
+  // 40 sectors, a hole every 4th sector so the hotzone is written in several runs.
+  Buf model;
+  std::mt19937 rng(static_cast<unsigned>(sector) * 7 + static_cast<unsigned>(cipher));
+  for (std::size_t s = 0; s < 40; ++s) {
+    Buf data(sector);
+    for (auto& b : data) b = static_cast<unsigned char>(rng() | 1);
+    if (s % 4 == 2) std::fill(data.begin(), data.end(), 0);
+    if (s % 4 != 2) {
+      ASSERT_TRUE((*ef)->Write(s * sector, data).ok());
+    }
+    model.insert(model.end(), data.begin(), data.end());
+  }
+  ASSERT_TRUE((*ef)->Sync().ok());
+  auto rk = cafs::format::Rekeyer::Start(**ef, new_guid, 9, new_dek, {.hotzone_sectors = 12});
+  ASSERT_TRUE(rk.ok()) << rk.status().ToString();
+  ASSERT_TRUE((*rk)->Step().ok());  // sectors [0, 12) under the new key
+  // The second hotzone [12, 24): its journal becomes durable, then writes of sectors >= 18 fail.
+  env.SetWriteFault([&](const std::string&, std::uint64_t off, std::uint64_t) {
+    return off >= 4096 + 18 * std::uint64_t{sector};
+  });
+  EXPECT_FALSE((*rk)->Step().ok());
+  env.ClearFaults();
+  ASSERT_TRUE((*ef)->Write(30 * sector + 5, Buf(10, 0xee)).ok());  // above: old key
+  std::fill(model.begin() + 30 * sector + 5, model.begin() + 30 * sector + 15, 0xee);
+  ASSERT_TRUE((*ef)->Sync().ok());
+  auto raw = env.OpenFile("/pool", cafs::env::OpenOptions::ReadOnly());
+  ASSERT_TRUE(raw.ok());
+  Buf image(*(*raw)->Size());
+  ASSERT_EQ(*(*raw)->ReadAt(0, image), image.size());
+  ASSERT_EQ(Le(image, 3584, 1), 1u);   // rekey in progress
+  ASSERT_EQ(Le(image, 3632, 8), 12u);  // watermark
+  ASSERT_EQ(Le(image, 3628, 4), 12u);  // active journal of 12 sectors
+  KeyTable keys;
+  Buf g_old(old_guid.bytes().begin(), old_guid.bytes().end());
+  Buf g_new(new_guid.bytes().begin(), new_guid.bytes().end());
+  keys[{g_old, 4}] = old_bytes;
+  keys[{g_new, 9}] = new_bytes;
+  int hotzone_new = 0;
+  EXPECT_EQ(DecryptPoolFile(image, keys, &hotzone_new), model);
+  // Sectors 12..17 of the hotzone minus the hole at 14 were rewritten, 18..23 were not (with
+  // cipher none old and new ciphertext are the same bytes: all 9 non-hole sectors match).
+  EXPECT_EQ(hotzone_new, cipher == cafs::crypto::CipherId::kNone ? 9 : 5);
 }
 
 INSTANTIATE_TEST_SUITE_P(

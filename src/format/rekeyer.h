@@ -1,0 +1,82 @@
+// Rekeyer: deep rekey of one open EncryptedFile (docs/format.md 8): re-encrypts every sector
+// from the file's key to a target key version in bounded steps, while the file keeps being
+// read and written. Front-end independent; a job runner (the `jobs` component) drives it.
+//
+// Use:
+//   auto r = Rekeyer::Start(file, target_guid, target_version, target_dek);   // or resume
+//   while (true) { auto p = (*r)->Step(); if (!p.ok()) ...; if (p->finished) break; }
+// Each Step() rewrites one hotzone (at most RekeyOptions::hotzone_sectors sectors, <= 384) with
+// four fdatasyncs (format.md 8.4) and returns the progress; the last Step() switches the
+// header to the target key (one atomic tail write) and reports finished. After that the
+// header names only the target key: the old key is no longer needed by this file.
+//
+// Resuming: all state is in the pool file header (watermark, hotzone journal). After a crash
+// or a close, Open the file with OpenParams::rekey_target_dek (a writable Open finishes the
+// interrupted hotzone), call Start with the same target: it continues from the watermark.
+// Start on a file whose header records a rekey to another target is FailedPrecondition.
+//
+// Concurrency: foreground Read/Write/Sync/Truncate on the file run while Step() runs; a Step
+// holds the exclusive range lock of its hotzone only (and of [watermark, end] for the final
+// switch), so I/O elsewhere proceeds and I/O on the hotzone waits for at most one step.
+// Step() and progress() are thread-safe; steps of one Rekeyer never overlap (a mutex). Do not
+// run two Rekeyers on one EncryptedFile.
+//
+// Errors: Start: InvalidArgument (target equals the file's key), FailedPrecondition (file
+// opened read-only, a rekey to another target in progress, a rekey already finished on this
+// open file: reopen to rekey again; a Start that failed on this open file with another target
+// DEK), AuthFailed (target DEK does not match the header's target key check), I/O errors
+// (ENOSPC, EIO: the file stays as it was or upgraded to version 2; Start can be retried). Step: I/O
+// errors of the pool file as they are (ENOSPC, EIO); after a failed Step the file stays consistent
+// and readable, and the next Step (or a writable reopen) retries from the durable state.
+//
+// Ownership: `file` is not owned and must outlive the Rekeyer; the target DEK is not kept
+// (the file keeps the derived keys).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "format/encrypted_file.h"
+
+namespace cafs::format {
+
+struct RekeyOptions {
+  std::uint32_t hotzone_sectors = kMaxHotzoneSectors;  // 1..384 sectors per Step
+};
+
+struct RekeyProgress {
+  std::uint64_t bytes_done = 0;   // bytes below the watermark (capped to the total)
+  std::uint64_t bytes_total = 0;  // the file's size rounded up to whole sectors, now
+  bool finished = false;          // the header names only the target key
+};
+
+class Rekeyer {
+ public:
+  using Options = RekeyOptions;
+  using Progress = RekeyProgress;
+
+  static Result<std::unique_ptr<Rekeyer>> Start(EncryptedFile& file, const Uuid& target_key_guid,
+                                                std::uint32_t target_key_version,
+                                                const SecureBuffer& target_dek,
+                                                Options options = {});
+
+  // One bounded unit of work: a hotzone, or the final key switch when the watermark covers
+  // the file. After finished, further calls return the same progress and do nothing.
+  Result<Progress> Step();
+  Progress progress() const;
+
+ private:
+  Rekeyer(EncryptedFile& file, Options options);
+  Status RekeyHotzone(std::uint64_t w);
+  Status Finish(bool* finished);
+
+  EncryptedFile& file_;
+  const Options options_;
+  mutable std::mutex mu_;              // one Step at a time; before the file's locks
+  std::vector<std::uint8_t> data_;     // hotzone buffer, guarded by mu_
+  std::vector<std::uint8_t> entries_;  // journal entries, guarded by mu_
+};
+
+}  // namespace cafs::format
