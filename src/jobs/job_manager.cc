@@ -53,14 +53,15 @@ bool Unfinished(TaskState s) { return s == TaskState::kPending || s == TaskState
 struct JobManager::Job {
   std::mutex save_mu;  // serializes Save of this job (taken before mu)
   std::mutex mu;
-  JobRecord rec;                    // guarded by mu
-  std::vector<TaskRun> runs;        // guarded by mu; parallel to rec.tasks
-  std::vector<bool> claimed;        // guarded by mu; a worker has the task
-  Steady::time_point run_start;     // guarded by mu
-  std::uint64_t done_at_start = 0;  // guarded by mu
-  Status store_error;               // guarded by mu: a Save failed; the job stops
-  std::condition_variable wake;     // with mu: pause, cancel, shutdown end a rate-limit wait
-  std::thread runner;               // joined by Resume/Cancel/Shutdown (under mu_ of the manager)
+  JobRecord rec;                             // guarded by mu
+  std::vector<TaskRun> runs;                 // guarded by mu; parallel to rec.tasks
+  std::vector<bool> claimed;                 // guarded by mu; a worker has the task
+  Steady::time_point run_start;              // guarded by mu
+  std::uint64_t done_at_start = 0;           // guarded by mu
+  Status store_error;                        // guarded by mu: a Save failed; the job stops
+  JobState saved_state = JobState::kQueued;  // guarded by mu: the state on disk (for Wait)
+  std::condition_variable wake;  // with mu: pause, cancel, shutdown end a rate-limit wait
+  std::thread runner;            // joined by Resume/Cancel/Shutdown (under mu_ of the manager)
   std::unique_ptr<TokenBucket> bucket;
 };
 
@@ -93,6 +94,7 @@ Result<std::unique_ptr<JobManager>> JobManager::Open(env::Env* env, std::string 
   for (auto& rec : loaded.jobs) {
     auto job = std::make_shared<Job>();
     job->rec = std::move(rec);
+    job->saved_state = job->rec.state;
     job->runs.resize(job->rec.tasks.size());
     job->claimed.assign(job->rec.tasks.size(), false);
     m->jobs_[job->rec.id] = std::move(job);
@@ -174,6 +176,10 @@ Status JobManager::Save(Job& job, const std::function<void(const JobRecord&)>& b
     job.wake.notify_all();
   }
   if (s.ok() && before_notify) before_notify(copy);
+  if (s.ok()) {
+    std::lock_guard lock(job.mu);
+    job.saved_state = copy.state;
+  }
   {
     std::lock_guard lock(mu_);
     changed_.notify_all();
@@ -461,6 +467,8 @@ Status JobManager::Relaunch(const std::shared_ptr<Job>& job) {
   std::lock_guard lock(job->mu);
   if (shutdown_) return Status::Unavailable("cafsd is stopping");
   if (job->runner.joinable()) return Status::OK();  // another Resume/Cancel won the race
+  // The old runner may have finished the job meanwhile (resumed before it saw the pause).
+  if (IsFinal(job->rec.state) && job->rec.state != JobState::kFailed) return Status::OK();
   Launch(job);
   return Status::OK();
 }
@@ -487,6 +495,7 @@ Result<JobStatus> JobManager::Resume(const std::string& id) {
     job->rec.finished_ms = 0;
     job->rec.state = job->rec.planned ? JobState::kRunning : JobState::kQueued;
   }
+  CAFS_RETURN_IF_ERROR(Save(*job));
   CAFS_RETURN_IF_ERROR(Relaunch(job));
   return StatusOf(*job);
 }
@@ -510,11 +519,8 @@ Result<JobStatus> JobManager::Cancel(const std::string& id) {
       job->wake.notify_all();
     }
   }
-  if (relaunch) {
-    CAFS_RETURN_IF_ERROR(Relaunch(job));
-  } else {
-    CAFS_RETURN_IF_ERROR(Save(*job));
-  }
+  CAFS_RETURN_IF_ERROR(Save(*job));
+  if (relaunch) CAFS_RETURN_IF_ERROR(Relaunch(job));
   return StatusOf(*job);
 }
 
@@ -542,7 +548,7 @@ Result<JobStatus> JobManager::Wait(const std::string& id, std::chrono::milliseco
   std::unique_lock lock(mu_);
   changed_.wait_for(lock, timeout, [&] {
     std::lock_guard jl(job->mu);
-    return IsFinal(job->rec.state) || job->rec.state == JobState::kPaused;
+    return IsFinal(job->saved_state) || job->saved_state == JobState::kPaused;
   });
   lock.unlock();
   return StatusOf(*job);

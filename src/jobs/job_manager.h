@@ -91,7 +91,8 @@ class JobManager {
   Result<JobStatus> Cancel(const std::string& id);
   // Removes the record of a finished (done, failed, cancelled) job.
   Status Forget(const std::string& id);
-  // Blocks until the job is final or paused, or `timeout` passed; returns its status.
+  // Blocks until the job's record on disk says final or paused (and its end is audited), or
+  // `timeout` passed; returns its status.
   Result<JobStatus> Wait(const std::string& id, std::chrono::milliseconds timeout) const;
 
   // Stops every runner at its next step boundary, leaving records as they are (running

@@ -152,7 +152,7 @@ assert j["state"]=="done", j["state"]
 assert len(j["tasks"])==2 and all(t["state"]=="done" for t in j["tasks"]), j["tasks"]
 assert j["done_bytes"]==j["total_bytes"]>0
 ' "$T/watch.json" || fail "resumed job: $(cat "$T/watch.json")"
-ls "$V1" | grep -q . && fail "vm1 not empty: $(ls "$V1")"
+[ -z "$(find "$V1" -mindepth 1 -print -quit)" ] || fail "vm1 not empty: $(ls "$V1")"
 LEFT=$(count_in_image "$T/blocks_vm")
 [ "$LEFT" = 0 ] || fail "$LEFT blocks of vm1 remain in the raw image"
 [ "$(sha256sum <"$V2/osdisk3.img")" = "$KEEP_SUM" ] || fail "vm2/osdisk3 changed"
