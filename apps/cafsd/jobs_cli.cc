@@ -201,12 +201,10 @@ int RunJobsCommand(const JobsCliOptions& o, const std::string& verb, const std::
   return 0;
 }
 
-int RunShred(const JobsCliOptions& o, const ShredCliOptions& s) {
-  json spec{{"kind", "shred"},
-            {"target", {{"type", s.type}, {"path", s.path}}},
-            {"params", json::object()},
-            {"rate_limit_bps", s.rate_limit_bps},
-            {"parallel", s.parallel}};
+namespace {
+
+// Starts the job `spec` and, unless --no-wait, watches it to its end.
+int StartJob(const JobsCliOptions& o, const json& spec) {
   int rc = 0;
   auto reply = Call(o, json{{"op", "start"}, {"spec", spec}}, &rc);
   if (!reply) return rc;
@@ -219,8 +217,36 @@ int RunShred(const JobsCliOptions& o, const ShredCliOptions& s) {
     }
     return 0;
   }
-  if (!o.json) std::fprintf(stderr, "cafsd: shred job %s started\n", id.c_str());
+  if (!o.json) {
+    std::fprintf(stderr, "cafsd: %s job %s started\n", Str(spec, "kind").c_str(), id.c_str());
+  }
   return Watch(o, id);
+}
+
+}  // namespace
+
+int RunShred(const JobsCliOptions& o, const ShredCliOptions& s) {
+  return StartJob(o, json{{"kind", "shred"},
+                          {"target", {{"type", s.type}, {"path", s.path}}},
+                          {"params", json::object()},
+                          {"rate_limit_bps", s.rate_limit_bps},
+                          {"parallel", s.parallel}});
+}
+
+int RunRekey(const JobsCliOptions& o, const RekeyCliOptions& r) {
+  json target{{"type", r.type}, {"path", r.path}};
+  if (!r.from_key.empty()) {
+    target["type"] = "key-version";
+    target["key"] = r.from_key;
+    target["version"] = r.from_version;
+  }
+  json params{{"to_version", r.to_version}};
+  if (!r.to_key.empty()) params["to_key"] = r.to_key;
+  return StartJob(o, json{{"kind", "rekey"},
+                          {"target", target},
+                          {"params", params},
+                          {"rate_limit_bps", r.rate_limit_bps},
+                          {"parallel", r.parallel}});
 }
 
 }  // namespace cafs::cafsd

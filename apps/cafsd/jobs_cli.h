@@ -1,4 +1,5 @@
-// The client side of `cafsd --config F jobs ...` and `cafsd --config F shred PATH`: requests
+// The client side of `cafsd --config F jobs ...`, `cafsd --config F shred PATH` and
+// `cafsd --config F rekey PATH`: requests
 // to the running cafsd over its control socket (src/jobs/control_socket.h), a progress bar
 // on a terminal (bytes, rate, ETA, files), `--json` for scripts. docs/jobs.md "What an
 // administrator sees" shows the output.
@@ -33,6 +34,20 @@ struct ShredCliOptions {
 };
 // `shred PATH [--vm|--vmset|--dir] [--rate R] [--parallel N] [--no-wait] [--json]`
 int RunShred(const JobsCliOptions& options, const ShredCliOptions& shred);
+
+struct RekeyCliOptions {
+  std::string path;           // gateway path of the file, VM or VM set
+  std::string type = "file";  // file | vm | vmset
+  std::uint32_t to_version = 0;
+  std::string to_key;    // "": each file's own key
+  std::string from_key;  // with from_version: only files under this key version
+  std::uint32_t from_version = 0;
+  std::uint64_t rate_limit_bps = 0;
+  unsigned parallel = 0;
+};
+// `rekey PATH [--vm|--vmset] --to-version N [--to-key K] [--from-key K --from-version V]
+//  [--rate R] [--parallel N] [--no-wait] [--json]` (docs/jobs.md "Deep rekey")
+int RunRekey(const JobsCliOptions& options, const RekeyCliOptions& rekey);
 
 // "50M", "1.5G", "4096", "64k" -> bytes (binary units); false when malformed.
 bool ParseByteRate(const std::string& text, std::uint64_t* out);

@@ -24,6 +24,7 @@
 #include "frontend/fuse/fuse_frontend.h"
 #include "jobs/control_socket.h"
 #include "jobs/job_manager.h"
+#include "jobs/rekey_job.h"
 #include "jobs/shred_job.h"
 #include "jobs_cli.h"
 #include "nfs_service.h"
@@ -143,6 +144,9 @@ int Serve(const cafsd::Config& config) {
   auto job_manager = jobs::JobManager::Open(env::Env::Default(), config.backing_store, auditor, {});
   if (!job_manager.ok()) return Fail(job_manager.status().WithContext("jobs"));
   (*job_manager)->RegisterKind(std::make_unique<jobs::ShredJob>(volume->get(), auditor));
+  (*job_manager)
+      ->RegisterKind(
+          std::make_unique<jobs::RekeyJob>(volume->get(), &cache, config.position, auditor));
   (*job_manager)->ResumeAll();
   const jobs::ControlService control_service(job_manager->get());
   auto control = jobs::ControlServer::Start(config.backing_store + "/" + jobs::kControlSocketName,
@@ -272,6 +276,31 @@ int main(int argc, char** argv) {
   shred_cmd->add_option("--parallel", shred_options.parallel, "files at once (default 2)");
   shred_cmd->add_flag("--no-wait", no_wait, "print the job id and return at once");
   shred_cmd->add_flag("--json", jobs_options.json, "print the job as JSON on stdout");
+  cafsd::RekeyCliOptions rekey_options;
+  std::string rekey_rate;
+  bool rekey_vm = false, rekey_vmset = false;
+  auto* rekey_cmd = app.add_subcommand(
+      "rekey",
+      "deep rekey: re-encrypt a file, a VM or a VM set under another key version while it stays "
+      "in use (a job of the running cafsd: docs/jobs.md \"Deep rekey\"); waits with a progress "
+      "bar unless --no-wait. Exit 0 rekeyed, 1 refused, failed or cancelled, 69 cafsd not "
+      "running.");
+  rekey_cmd->add_option("path", rekey_options.path, "gateway path, e.g. /my_vmset/vm1/disk.vmdk")
+      ->required();
+  auto* rekey_vm_flag = rekey_cmd->add_flag("--vm", rekey_vm, "PATH is a VM directory");
+  rekey_vm_flag->excludes(rekey_cmd->add_flag("--vmset", rekey_vmset, "PATH is a VM set"));
+  rekey_cmd->add_option("--to-version", rekey_options.to_version, "target key version")->required();
+  rekey_cmd->add_option("--to-key", rekey_options.to_key, "target key GUID (default: the file's)");
+  auto* from_key = rekey_cmd->add_option("--from-key", rekey_options.from_key,
+                                         "only files under this key GUID ...");
+  auto* from_version = rekey_cmd->add_option("--from-version", rekey_options.from_version,
+                                             "... and this version (key-version target)");
+  from_key->needs(from_version);
+  from_version->needs(from_key);
+  rekey_cmd->add_option("--rate", rekey_rate, "I/O rate limit, bytes/s with K/M/G (default: none)");
+  rekey_cmd->add_option("--parallel", rekey_options.parallel, "files at once (default 2)");
+  rekey_cmd->add_flag("--no-wait", no_wait, "print the job id and return at once");
+  rekey_cmd->add_flag("--json", jobs_options.json, "print the job as JSON on stdout");
   app.fallthrough();
   try {
     app.parse(argc, argv);
@@ -303,6 +332,16 @@ int main(int argc, char** argv) {
     shred_options.type = shred_vm ? "vm" : shred_vmset ? "vmset" : shred_dir ? "dir" : "file";
     jobs_options.wait = !no_wait;
     return cafsd::RunShred(jobs_options, shred_options);
+  }
+  if (rekey_cmd->parsed()) {
+    if (!rekey_rate.empty() && !cafsd::ParseByteRate(rekey_rate, &rekey_options.rate_limit_bps)) {
+      std::fprintf(stderr, "cafsd rekey: --rate %s is not a byte rate (e.g. 50M)\n",
+                   rekey_rate.c_str());
+      return 2;
+    }
+    rekey_options.type = rekey_vm ? "vm" : rekey_vmset ? "vmset" : "file";
+    jobs_options.wait = !no_wait;
+    return cafsd::RunRekey(jobs_options, rekey_options);
   }
   return Serve(*config);
 }

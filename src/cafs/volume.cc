@@ -296,6 +296,13 @@ struct Volume::Impl {
     format::OpenParams params;
     params.expected_key_guid = hdr.key_guid;
     params.read_only = read_only;
+    if (hdr.rekey.state == format::kRekeyInProgress) {  // a deep rekey to resume (rekeyer.h)
+      auto target = keys(hdr.rekey.target_key_guid, hdr.rekey.target_key_version);
+      if (!target.ok()) {
+        return Status::AuthFailed("/" + rel + ": rekey target: " + target.status().message());
+      }
+      params.rekey_target_dek = *target;
+    }
     auto ef = format::EncryptedFile::Open(std::move(file), **dek, params);
     if (!ef.ok()) return ef.status().WithContext("/" + rel);
     return ef;

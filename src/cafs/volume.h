@@ -57,7 +57,8 @@ struct Placement {
   const SecureBuffer* dek = nullptr;  // empty buffer for the clear-text key
 };
 
-// The DEK for a (key GUID, version) found in a pool file header.
+// The DEK for a (key GUID, version) found in a pool file header: the file's key, and the
+// rekey target of a file caught mid-rekey (opened with it to resume, format/rekeyer.h).
 using KeyLookup =
     std::function<Result<const SecureBuffer*>(const Uuid& key, std::uint32_t version)>;
 

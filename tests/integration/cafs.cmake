@@ -58,3 +58,12 @@ if(TARGET cafsd)
   set_tests_properties(cafs_shred PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300
                        RESOURCE_LOCK heavy)
 endif()
+# Deep rekey jobs through cafsd + FUSE: qemu-io pattern writes/verifies (and fio
+# --verify=crc32c) on disk images WHILE `cafsd rekey` runs; the pool file header names only
+# the new version; kill -9 mid-rekey, restart, resume (docs/jobs.md "Deep rekey").
+if(TARGET cafsd)
+  add_test(NAME cafs_rekey
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/cafs_rekey_test.sh $<TARGET_FILE:cafsd>)
+  set_tests_properties(cafs_rekey PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600
+                       RESOURCE_LOCK heavy)
+endif()

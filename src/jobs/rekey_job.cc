@@ -1,0 +1,310 @@
+#include "jobs/rekey_job.h"
+
+#include <algorithm>
+#include <array>
+
+#include "format/header_codec.h"
+#include "format/header_layout.h"
+#include "policy/vmset_path.h"
+
+namespace cafs::jobs {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr std::array<std::string_view, 4> kTargets = {"file", "vm", "vmset", "key-version"};
+constexpr int kMaxDepth = 64;
+
+// Gateway path "/a/b" -> Volume path "a/b".
+std::string RelOf(std::string_view path) {
+  while (!path.empty() && path.front() == '/') path.remove_prefix(1);
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  return std::string(path);
+}
+
+// The header of the pool file of `rel`, parsed without the key.
+Result<format::Header> HeaderOf(core::Volume& volume, const std::string& rel) {
+  CAFS_ASSIGN_OR_RETURN(core::FileLocation loc, volume.Locate(rel));
+  CAFS_ASSIGN_OR_RETURN(pool::Pool * pool, volume.pools().Find(loc.pool));
+  CAFS_ASSIGN_OR_RETURN(auto file, pool->OpenFile(loc.pool_path, env::OpenOptions::ReadOnly()));
+  std::vector<std::uint8_t> raw(format::kHeaderSize);
+  CAFS_ASSIGN_OR_RETURN(std::size_t got, file->ReadAt(0, raw));
+  raw.resize(got);
+  auto hdr = format::ParseHeaderUnverified(raw);
+  if (!hdr.ok()) return hdr.status().WithContext("/" + rel);
+  return hdr;
+}
+
+// Every regular file at or below `rel` (sorted, depth-first; symlinks left alone).
+Status FilesBelow(core::Volume& volume, const std::string& rel, std::vector<std::string>& out,
+                  int depth) {
+  if (depth > kMaxDepth) return Status::InvalidArgument("/" + rel + ": too deep");
+  CAFS_ASSIGN_OR_RETURN(auto entries, volume.ReadDir(rel));
+  std::sort(entries.begin(), entries.end(),
+            [](const core::DirEntry& a, const core::DirEntry& b) { return a.name < b.name; });
+  for (const auto& e : entries) {
+    const std::string child = rel + "/" + e.name;
+    if (e.type == core::FileType::kDirectory) {
+      CAFS_RETURN_IF_ERROR(FilesBelow(volume, child, out, depth + 1));
+    } else if (e.type == core::FileType::kRegular) {
+      out.push_back(child);
+    }
+  }
+  return Status::OK();
+}
+
+std::string KeyName(const Uuid& key, std::uint32_t version) {
+  return "key " + key.ToString() + " version " + std::to_string(version);
+}
+
+}  // namespace
+
+// The rekey target of a job, from its params.
+struct RekeyJob::Target {
+  std::optional<Uuid> key;  // none: each file's own key
+  std::uint32_t version = 0;
+
+  static Result<Target> Of(const json& params) {
+    if (!params.is_object()) return Status::InvalidArgument("rekey params must be an object");
+    for (const auto& [k, v] : params.items()) {
+      if (k != "to_version" && k != "to_key") {
+        return Status::InvalidArgument("rekey: unknown parameter '" + k + "'");
+      }
+      (void)v;
+    }
+    Target t;
+    auto ver = params.find("to_version");
+    if (ver == params.end() || !ver->is_number_integer() || ver->get<std::int64_t>() < 1 ||
+        ver->get<std::int64_t>() > UINT32_MAX) {
+      return Status::InvalidArgument("rekey needs to_version, a key version >= 1");
+    }
+    t.version = ver->get<std::uint32_t>();
+    auto key = params.find("to_key");
+    if (key != params.end()) {
+      if (!key->is_string()) return Status::InvalidArgument("rekey: to_key must be a key GUID");
+      auto guid = Uuid::Parse(key->get<std::string>());
+      if (!guid.ok()) return Status::InvalidArgument("rekey: to_key: " + guid.status().message());
+      t.key = *guid;
+    }
+    return t;
+  }
+  // The target for a file whose key is `current`.
+  Uuid KeyFor(const Uuid& current) const { return key.value_or(current); }
+};
+
+RekeyJob::~RekeyJob() {
+  std::lock_guard lock(mu_);
+  live_.clear();
+}
+
+Result<std::shared_ptr<const core::CachedVmSet>> RekeyJob::VmSetOf(const std::string& path) const {
+  CAFS_ASSIGN_OR_RETURN(policy::VmSetPath where, policy::ResolveVmSetPath("/", position_, path));
+  auto vs = cache_->Get(where.vmset_name);
+  if (!vs.ok()) return vs.status().WithContext("VM set " + where.vmset_name);
+  return vs;
+}
+
+Status RekeyJob::Validate(const JobSpec& spec) const {
+  const JobTarget& t = spec.target;
+  if (std::find(kTargets.begin(), kTargets.end(), t.type) == kTargets.end()) {
+    return Status::NotSupported("rekey works on a file, vm, vmset or key-version, not '" + t.type +
+                                "'");
+  }
+  if (t.path.empty() || t.path.front() != '/' || RelOf(t.path).empty()) {
+    return Status::InvalidArgument("rekey needs the gateway path of a VM set, VM or file, not '" +
+                                   t.path + "'");
+  }
+  if (t.type == "key-version" && (t.key.empty() || t.version == 0)) {
+    return Status::InvalidArgument("a key-version target names a key GUID and a version");
+  }
+  CAFS_RETURN_IF_ERROR(volume_->SplitPath(RelOf(t.path)).status());
+  CAFS_ASSIGN_OR_RETURN(Target target, Target::Of(spec.params));
+  CAFS_ASSIGN_OR_RETURN(auto vs, VmSetOf(t.path));
+  const std::string& vmset = vs->bundle.vmset.name;
+  if (target.key) {
+    const bool of_vmset =
+        std::any_of(vs->bundle.keys.begin(), vs->bundle.keys.end(),
+                    [&](const auto& kv) { return kv.first.first == *target.key; });
+    if (!of_vmset) {
+      return Status::InvalidArgument("key " + target.key->ToString() + " is not a key of VM set " +
+                                     vmset);
+    }
+    if (!vs->FindKey(*target.key, target.version).ok()) {
+      return Status::InvalidArgument(KeyName(*target.key, target.version) +
+                                     " is destroyed or unknown to VM set " + vmset);
+    }
+  } else {
+    // Each file keeps its key GUID: some key of the VM set must have the version.
+    const bool known =
+        std::any_of(vs->bundle.keys.begin(), vs->bundle.keys.end(),
+                    [&](const auto& kv) { return kv.first.second == target.version; });
+    if (!known) {
+      return Status::InvalidArgument("no key of VM set " + vmset + " has version " +
+                                     std::to_string(target.version) + " (destroyed or unknown)");
+    }
+  }
+  return Status::OK();
+}
+
+Result<std::vector<TaskRecord>> RekeyJob::Plan(const JobRecord& job) {
+  const JobTarget& t = job.spec.target;
+  CAFS_ASSIGN_OR_RETURN(Target target, Target::Of(job.spec.params));
+  CAFS_ASSIGN_OR_RETURN(auto vs, VmSetOf(t.path));
+  std::optional<Uuid> only_key;
+  if (t.type == "key-version") {
+    CAFS_ASSIGN_OR_RETURN(Uuid k, Uuid::Parse(t.key));
+    only_key = k;
+  }
+  const std::string rel = RelOf(t.path);
+  std::vector<std::string> files;
+  if (t.type == "file") {
+    files.push_back(rel);
+  } else {
+    CAFS_RETURN_IF_ERROR(FilesBelow(*volume_, rel, files, 0));
+  }
+  std::vector<TaskRecord> tasks;
+  std::size_t already = 0;
+  for (const std::string& f : files) {
+    CAFS_ASSIGN_OR_RETURN(format::Header hdr, HeaderOf(*volume_, f));
+    if (hdr.cipher == crypto::CipherId::kNone || hdr.key_guid == Uuid::ClearTextKey()) continue;
+    if (only_key && (hdr.key_guid != *only_key || hdr.key_version != t.version)) continue;
+    const Uuid to_key = target.KeyFor(hdr.key_guid);
+    if (hdr.key_guid == to_key && hdr.key_version == target.version) {
+      ++already;
+      continue;
+    }
+    if (!vs->FindKey(to_key, target.version).ok()) {
+      return Status::InvalidArgument("/" + f + ": " + KeyName(to_key, target.version) +
+                                     " is destroyed or unknown to VM set " + vs->bundle.vmset.name);
+    }
+    TaskRecord task;
+    task.path = "/" + f;
+    task.total = (hdr.logical_size + hdr.sector_size - 1) / hdr.sector_size * hdr.sector_size;
+    task.cursor = json{{"guid", hdr.file_guid.ToString()},
+                       {"to_key", to_key.ToString()},
+                       {"to_version", target.version},
+                       {"watermark", 0}};
+    tasks.push_back(std::move(task));
+  }
+  if (tasks.empty() && already > 0) {
+    return Status::InvalidArgument(t.path + ": every file is already under key version " +
+                                   std::to_string(target.version));
+  }
+  return tasks;
+}
+
+std::string RekeyJob::LiveKey(const JobRecord& job, const TaskRecord& task) {
+  return job.id + " " + task.path;
+}
+
+Result<std::shared_ptr<RekeyJob::Live>> RekeyJob::Acquire(const JobRecord& job,
+                                                          const TaskRecord& task,
+                                                          const Target& target,
+                                                          std::uint64_t budget,
+                                                          bool* already_done) {
+  *already_done = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = live_.find(LiveKey(job, task));
+    if (it != live_.end()) return it->second;
+  }
+  auto guid_it = task.cursor.find("guid");
+  if (guid_it == task.cursor.end() || !guid_it->is_string()) {
+    return Status::Corruption("rekey cursor of " + task.path + " is malformed");
+  }
+  CAFS_ASSIGN_OR_RETURN(Uuid guid, Uuid::Parse(guid_it->get<std::string>()));
+  CAFS_ASSIGN_OR_RETURN(auto vs, VmSetOf(task.path));
+  const core::KeyLookup keys = [vs](const Uuid& key,
+                                    std::uint32_t version) -> Result<const SecureBuffer*> {
+    return vs->FindKey(key, version);
+  };
+  // THE shared open file of this inode: the front-ends' handles use the same one.
+  CAFS_ASSIGN_OR_RETURN(auto file, volume_->OpenExisting(RelOf(task.path), keys));
+  const format::Header hdr = file->file().header();
+  if (hdr.file_guid != guid) {
+    return Status::NotFound(task.path + " was replaced by another file since the job was planned");
+  }
+  const Uuid to_key = target.KeyFor(hdr.key_guid);
+  if (hdr.key_guid == to_key && hdr.key_version == target.version) {
+    *already_done = true;  // finished before a restart
+    return std::shared_ptr<Live>();
+  }
+  CAFS_ASSIGN_OR_RETURN(const SecureBuffer* dek, vs->FindKey(to_key, target.version));
+  format::RekeyOptions options;
+  const std::uint64_t sectors = std::max<std::uint64_t>(1, budget / hdr.sector_size);
+  options.hotzone_sectors =
+      static_cast<std::uint32_t>(std::min<std::uint64_t>(sectors, format::kMaxHotzoneSectors));
+  auto live = std::make_shared<Live>();
+  live->file = std::move(file);
+  CAFS_ASSIGN_OR_RETURN(live->rekeyer, format::Rekeyer::Start(live->file->file(), to_key,
+                                                              target.version, *dek, options));
+  std::lock_guard lock(mu_);
+  live_[LiveKey(job, task)] = live;
+  return live;
+}
+
+void RekeyJob::Release(const JobRecord& job, const TaskRecord& task) {
+  std::shared_ptr<Live> live;
+  {
+    std::lock_guard lock(mu_);
+    auto it = live_.find(LiveKey(job, task));
+    if (it == live_.end()) return;
+    live = std::move(it->second);
+    live_.erase(it);
+  }
+  // `live` (Rekeyer, then the OpenFile reference) goes here, outside mu_.
+}
+
+Result<StepResult> RekeyJob::Step(const JobRecord& job, TaskRecord& task, std::uint64_t budget) {
+  CAFS_ASSIGN_OR_RETURN(Target target, Target::Of(job.spec.params));
+  bool already_done = false;
+  CAFS_ASSIGN_OR_RETURN(auto live, Acquire(job, task, target, budget, &already_done));
+  StepResult result;
+  if (already_done) {
+    task.done = task.total;
+    result.done = true;
+    return result;
+  }
+  const std::uint64_t before = live->rekeyer->progress().bytes_done;
+  format::RekeyProgress p;
+  do {
+    auto step = live->rekeyer->Step();
+    if (!step.ok()) {
+      Release(job, task);  // the next attempt restarts from the durable header state
+      return step.status().WithContext(task.path);
+    }
+    p = *step;
+  } while (!p.finished && p.bytes_done < before + budget);
+  result.bytes = p.bytes_done > before ? p.bytes_done - before : 0;
+  result.done = p.finished;
+  task.done = p.bytes_done;
+  task.total = p.bytes_total;
+  task.cursor["watermark"] = p.bytes_done;
+  if (p.finished) Release(job, task);
+  return result;
+}
+
+void RekeyJob::TaskEnded(const JobRecord& job, const TaskRecord& task) {
+  Release(job, task);
+  auto target = Target::Of(job.spec.params);
+  const std::string to =
+      target.ok() ? "version " + std::to_string(target->version) : std::string("the target");
+  switch (task.state) {
+    case TaskState::kDone:
+      auditor_.Record(job, task.path, "rekey", audit::Result::kOk, "re-encrypted under " + to,
+                      task.total);
+      break;
+    case TaskState::kFailed:
+      auditor_.Record(job, task.path, "rekey", audit::Result::kError, task.error, task.done);
+      break;
+    default:
+      auditor_.Record(job, task.path, "rekey", audit::Result::kOk,
+                      "stopped: the job was cancelled; the file is consistent and stays "
+                      "mid-rekey until a rekey to " +
+                          to + " resumes it",
+                      task.done);
+      break;
+  }
+}
+
+}  // namespace cafs::jobs

@@ -1,0 +1,380 @@
+// The deep rekey job kind on the JobManager over a real Gateway + Volume (temp backing store,
+// PosixPool, LocalKeyProvider with the seed's VM set and policy):
+//  - a VM set is rekeyed from key version 1 to 2 while one thread per file writes and reads
+//    it through Gateway handles (the same shared OpenFile the job rekeys): every read matches
+//    the writer's model, the files read back whole, and every pool file header names only
+//    version 2 afterwards; each file is audited;
+//  - bad input: a key of no VM set, a destroyed/unknown version, a target equal to the
+//    current version, an unsupported target type: clear errors, nothing changed;
+//  - restart mid-job: the manager and the whole gateway stop while files are mid-rekey (the
+//    job is rate-limited so it cannot finish first); a mid-rekey file opens and reads through
+//    the restarted Gateway; the job resumes and completes with the data intact.
+#include "jobs/rekey_job.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "audit/audit_log.h"
+#include "cafs/gateway.h"
+#include "cafs/key_provider.h"
+#include "crypto/rng.h"
+#include "format/header_codec.h"
+#include "jobs/job_manager.h"
+#include "policy/seed_examples.h"
+#include "pool/posix_pool.h"
+#include "util/bytes.h"
+#include "util/clock.h"
+
+namespace cafs::jobs {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+constexpr char kServer[] = "755083456";
+constexpr char kOsdiskKey[] = "062b9056-bf64-11df-8d3e-000c29abeb4d";
+constexpr char kVmSet[] = "my_vmset";
+constexpr std::size_t kFileBytes = 192 * 1024;
+constexpr std::size_t kBlock = 4096;
+const std::vector<std::string> kFiles = {"/my_vmset/vm1/osdisk1.vmdk", "/my_vmset/vm1/osdisk2.vmdk",
+                                         "/my_vmset/vm2/osdisk3.vmdk"};
+
+// Wed 2026-11-18 10:00 UTC: inside the seed policy's Mon-Fri(9am-5pm).
+Clock::TimePoint Weekday10am() {
+  return std::chrono::sys_days{std::chrono::year{2026} / 11 / 18} + 10h;
+}
+
+void WriteFile(const fs::path& p, std::string_view data) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << data;
+}
+
+std::string RandomKeyHex() {
+  Bytes key(64);
+  EXPECT_TRUE(crypto::RandomBytes(key).ok());
+  return ToHex(key);
+}
+
+std::string RandomData(std::size_t n) {
+  std::string data(n, '\0');
+  EXPECT_TRUE(
+      crypto::RandomBytes(MutableByteView(reinterpret_cast<std::uint8_t*>(data.data()), n)).ok());
+  return data;
+}
+
+MutableByteView View(std::string& s) {
+  return MutableByteView(reinterpret_cast<std::uint8_t*>(s.data()), s.size());
+}
+
+class RekeyJobTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/cafs-rekey-job-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    fs::create_directories(root_ / "backing");
+    fs::create_directories(root_ / "pools/mirrored_pool_A");
+    fs::create_directories(root_ / "pools/default_pool");
+    fs::create_directories(root_ / "keys" / kVmSet);
+    WriteFile(root_ / "keys" / kVmSet / "vmset.xml", policy::seed_examples::kSeedVmSet);
+    WriteFile(root_ / "keys" / kVmSet / "policy.xml", policy::seed_examples::kSeedVobjList);
+    keys_text_ = std::string(kOsdiskKey) + " 1 " + RandomKeyHex() + "\n";
+    WriteFile(root_ / "keys" / kVmSet / "keys", keys_text_);
+    Start();
+    for (const char* dir : {"/my_vmset", "/my_vmset/vm1", "/my_vmset/vm2"}) {
+      ASSERT_TRUE(gw_->MakeDir(caller_, dir, 0755).ok());
+    }
+    for (const auto& path : kFiles) {
+      model_[path] = RandomData(kFileBytes);
+      auto created = gw_->Create(caller_, path, 0644, true);
+      ASSERT_TRUE(created.ok()) << created.status().ToString();
+      ASSERT_TRUE(gw_->Write(caller_, created->handle, 0, AsBytes(model_[path])).ok());
+      ASSERT_TRUE(gw_->Release(caller_, created->handle).ok());
+      ASSERT_EQ(HeaderOf(path).key_version, 1u);
+    }
+    // `cafsctl key rotate`: version 2 is issued (and current); the files stay under 1.
+    keys_text_ += std::string(kOsdiskKey) + " 2 " + RandomKeyHex() + "\n";
+    WriteFile(root_ / "keys" / kVmSet / "keys", keys_text_);
+    cache_->Invalidate(kVmSet);
+  }
+
+  void TearDown() override {
+    Stop();
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+
+  // The gateway stack (what cafsd builds), without the job manager.
+  void Start() {
+    pools_ = std::make_unique<pool::PoolMapper>();
+    for (const char* name : {"mirrored_pool_A", "default_pool"}) {
+      ASSERT_TRUE(pools_
+                      ->Add(std::make_unique<pool::PosixPool>(
+                          name, (root_ / "pools" / name).string(), env::Env::Default()))
+                      .ok());
+    }
+    provider_ = std::make_unique<core::LocalKeyProvider>((root_ / "keys").string());
+    cache_ = std::make_unique<core::PolicyCache>(
+        provider_.get(), &clock_, core::PolicyCacheOptions{.ttl = 30s, .grace = 10min});
+    auto volume = core::Volume::Open((root_ / "backing").string(), pools_.get());
+    ASSERT_TRUE(volume.ok()) << volume.status().ToString();
+    volume_ = std::move(*volume);
+    auto log = audit::AuditLog::Open((root_ / "audit.log").string(),
+                                     audit::AuditLogOptions{.sync_every_record = false});
+    ASSERT_TRUE(log.ok()) << log.status().ToString();
+    audit_ = std::move(*log);
+    gw_ = std::make_unique<core::Gateway>(cache_.get(), volume_.get(), audit_.get(), &clock_,
+                                          core::GatewayOptions{});
+  }
+
+  void Stop() {
+    manager_.reset();
+    gw_.reset();
+    audit_.reset();
+    volume_.reset();
+    cache_.reset();
+    provider_.reset();
+    pools_.reset();
+  }
+
+  void OpenManager(JobManagerOptions options = {.step_bytes = 16 * 1024, .default_parallel = 2}) {
+    const JobAuditor auditor(audit_.get(), &clock_, 1);
+    auto m = JobManager::Open(env::Env::Default(), (root_ / "backing").string(), auditor, options);
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    manager_ = std::move(*m);
+    manager_->RegisterKind(
+        std::make_unique<RekeyJob>(volume_.get(), cache_.get(), /*position=*/1, auditor));
+    manager_->ResumeAll();
+  }
+
+  static JobSpec RekeySpec(const std::string& type, const std::string& path, nlohmann::json params,
+                           std::uint64_t rate = 0) {
+    JobSpec spec;
+    spec.kind = "rekey";
+    spec.target.type = type;
+    spec.target.path = path;
+    spec.params = std::move(params);
+    spec.rate_limit_bps = rate;
+    spec.requested_by = "test";
+    return spec;
+  }
+
+  // The pool file header of a gateway path, parsed without the key.
+  format::Header HeaderOf(const std::string& path) {
+    auto loc = volume_->Locate(path.substr(1));
+    EXPECT_TRUE(loc.ok()) << loc.status().ToString();
+    if (!loc.ok()) return {};
+    std::ifstream in(root_ / "pools" / loc->pool / loc->pool_path, std::ios::binary);
+    std::vector<std::uint8_t> raw(format::kHeaderSize);
+    in.read(reinterpret_cast<char*>(raw.data()), static_cast<std::streamsize>(raw.size()));
+    raw.resize(static_cast<std::size_t>(in.gcount()));
+    auto hdr = format::ParseHeaderUnverified(raw);
+    EXPECT_TRUE(hdr.ok()) << hdr.status().ToString();
+    return hdr.ok() ? *hdr : format::Header{};
+  }
+
+  std::string ReadAll(const std::string& path) {
+    auto opened = gw_->Open(caller_, path, false);
+    EXPECT_TRUE(opened.ok()) << opened.status().ToString();
+    if (!opened.ok()) return {};
+    std::string out(opened->attr.size, '\0');
+    auto n = gw_->Read(caller_, opened->handle, 0, View(out));
+    EXPECT_TRUE(n.ok()) << n.status().ToString();
+    EXPECT_TRUE(gw_->Release(caller_, opened->handle).ok());
+    return out;
+  }
+
+  void ExpectAllUnderVersion2() {
+    for (const auto& path : kFiles) {
+      const format::Header hdr = HeaderOf(path);
+      EXPECT_EQ(hdr.key_version, 2u) << path;
+      EXPECT_EQ(hdr.rekey.state, format::kRekeyNone) << path;
+      EXPECT_TRUE(ReadAll(path) == model_[path]) << path << " does not read back as written";
+    }
+  }
+
+  fs::path root_;
+  ManualClock clock_{Weekday10am()};
+  core::Caller caller_{kServer, static_cast<std::uint32_t>(::getuid()),
+                       static_cast<std::uint32_t>(::getgid())};
+  std::string keys_text_;
+  std::map<std::string, std::string> model_;  // gateway path -> expected contents
+  std::unique_ptr<pool::PoolMapper> pools_;
+  std::unique_ptr<core::LocalKeyProvider> provider_;
+  std::unique_ptr<core::PolicyCache> cache_;
+  std::unique_ptr<core::Volume> volume_;
+  std::unique_ptr<audit::AuditLog> audit_;
+  std::unique_ptr<core::Gateway> gw_;
+  std::unique_ptr<JobManager> manager_;
+};
+
+TEST_F(RekeyJobTest, RekeysAVmSetWhileItsFilesAreWrittenAndRead) {
+  OpenManager();
+  // Rate-limited so that the rekey overlaps the foreground I/O for a while (~2 s).
+  auto started = manager_->Start(RekeySpec("vmset", "/my_vmset", {{"to_version", 2}}, 256 * 1024));
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  // One thread per file: writes random blocks and reads random blocks through its own
+  // Gateway handle, checking every read against its model, until the job ended.
+  std::atomic<bool> stop{false};
+  std::atomic<int> mismatches{0}, errors{0}, ops{0};
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < kFiles.size(); ++i) {
+    threads.emplace_back([&, i] {
+      const std::string& path = kFiles[i];
+      std::string& model = model_[path];
+      auto opened = gw_->Open(caller_, path, false);
+      if (!opened.ok()) {
+        ++errors;
+        return;
+      }
+      std::mt19937 rng(static_cast<unsigned>(i) + 1);
+      std::uniform_int_distribution<std::size_t> block(0, kFileBytes / kBlock - 1);
+      // At least a few rounds even if the job is quick; bounded in any case.
+      for (int round = 0; round < 20000 && (round < 64 || !stop.load()); ++round) {
+        const std::size_t off = block(rng) * kBlock;
+        if (round % 2 == 0) {
+          std::string data = RandomData(kBlock);
+          if (!gw_->Write(caller_, opened->handle, off, AsBytes(data)).ok()) ++errors;
+          model.replace(off, kBlock, data);
+        } else {
+          std::string back(kBlock, '\0');
+          auto n = gw_->Read(caller_, opened->handle, off, View(back));
+          if (!n.ok() || *n != kBlock) {
+            ++errors;
+          } else if (back != model.substr(off, kBlock)) {
+            ++mismatches;
+          }
+        }
+        ++ops;
+      }
+      if (!gw_->Release(caller_, opened->handle).ok()) ++errors;
+    });
+  }
+  auto st = manager_->Wait(started->record.id, 120s);
+  stop = true;
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->record.state, JobState::kDone) << st->record.error;
+  ASSERT_EQ(st->record.tasks.size(), kFiles.size());
+  for (const auto& t : st->record.tasks) {
+    EXPECT_EQ(t.state, TaskState::kDone) << t.path << ": " << t.error;
+    EXPECT_EQ(t.done, t.total) << t.path;
+  }
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(mismatches.load(), 0);
+  EXPECT_GT(ops.load(), 0);
+  ExpectAllUnderVersion2();
+  // Each file audited as rekeyed.
+  auto records = audit::ReadAuditLog((root_ / "audit.log").string());
+  ASSERT_TRUE(records.ok());
+  int rekeyed = 0;
+  for (const auto& r : *records) rekeyed += r.op == "rekey" ? 1 : 0;
+  EXPECT_EQ(rekeyed, static_cast<int>(kFiles.size()));
+  // Rekeying again to the same version: nothing to do is an error, not a silent success.
+  auto again = manager_->Start(RekeySpec("vmset", "/my_vmset", {{"to_version", 2}}));
+  ASSERT_TRUE(again.ok());
+  auto again_st = manager_->Wait(again->record.id, 60s);
+  ASSERT_TRUE(again_st.ok());
+  EXPECT_EQ(again_st->record.state, JobState::kFailed);
+  EXPECT_NE(again_st->record.error.find("already under key version 2"), std::string::npos)
+      << again_st->record.error;
+}
+
+TEST_F(RekeyJobTest, RefusesBadTargetsWithClearErrors) {
+  OpenManager();
+  auto other_key = manager_->Start(
+      RekeySpec("file", kFiles[0], {{"to_version", 1}, {"to_key", Uuid::Random().ToString()}}));
+  ASSERT_FALSE(other_key.ok());
+  EXPECT_EQ(other_key.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(other_key.status().message().find("is not a key of VM set my_vmset"), std::string::npos)
+      << other_key.status().ToString();
+
+  auto unknown = manager_->Start(
+      RekeySpec("vm", "/my_vmset/vm1", {{"to_version", 7}, {"to_key", kOsdiskKey}}));
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("destroyed or unknown"), std::string::npos)
+      << unknown.status().ToString();
+
+  auto no_version = manager_->Start(RekeySpec("file", kFiles[0], nlohmann::json::object()));
+  EXPECT_EQ(no_version.status().code(), Status::Code::kInvalidArgument);
+  auto bad_type = manager_->Start(RekeySpec("pool", "/my_vmset", {{"to_version", 2}}));
+  EXPECT_EQ(bad_type.status().code(), Status::Code::kNotSupported);
+
+  auto same = manager_->Start(RekeySpec("file", kFiles[0], {{"to_version", 1}}));
+  ASSERT_TRUE(same.ok()) << same.status().ToString();
+  auto st = manager_->Wait(same->record.id, 60s);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->record.state, JobState::kFailed);
+  EXPECT_NE(st->record.error.find("already under key version 1"), std::string::npos)
+      << st->record.error;
+  for (const auto& path : kFiles) EXPECT_EQ(HeaderOf(path).key_version, 1u);
+}
+
+TEST_F(RekeyJobTest, KeyVersionTargetPicksOnlyFilesUnderThatVersion) {
+  OpenManager();
+  // osdisk1 to version 2 first; then "every file under K version 1" leaves it out.
+  auto one = manager_->Start(RekeySpec("file", kFiles[0], {{"to_version", 2}}));
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  auto one_st = manager_->Wait(one->record.id, 60s);
+  ASSERT_TRUE(one_st.ok());
+  ASSERT_EQ(one_st->record.state, JobState::kDone) << one_st->record.error;
+  EXPECT_EQ(HeaderOf(kFiles[0]).key_version, 2u);
+  EXPECT_EQ(HeaderOf(kFiles[1]).key_version, 1u);
+
+  JobSpec spec = RekeySpec("key-version", "/my_vmset", {{"to_version", 2}});
+  spec.target.key = kOsdiskKey;
+  spec.target.version = 1;
+  auto rest = manager_->Start(spec);
+  ASSERT_TRUE(rest.ok()) << rest.status().ToString();
+  auto st = manager_->Wait(rest->record.id, 60s);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->record.state, JobState::kDone) << st->record.error;
+  EXPECT_EQ(st->record.tasks.size(), kFiles.size() - 1);
+  ExpectAllUnderVersion2();
+}
+
+TEST_F(RekeyJobTest, ResumesAfterARestartMidJob) {
+  // 64 KiB/s over 3 x 192 KiB: the token bucket makes the job last many seconds, so it is
+  // mid-way when the gateway stops.
+  OpenManager({.step_bytes = 8 * 1024, .default_parallel = 2});
+  auto started = manager_->Start(RekeySpec("vmset", "/my_vmset", {{"to_version", 2}}, 64 * 1024));
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  const std::string id = started->record.id;
+  // Until some bytes are done (bounded: 30 s).
+  for (int i = 0; i < 300; ++i) {
+    auto st = manager_->Get(id);
+    ASSERT_TRUE(st.ok());
+    std::uint64_t done = 0;
+    for (const auto& t : st->record.tasks) done += t.done;
+    if (done > 0) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  Stop();  // the manager (records say running), then the whole gateway
+  int mid = 0;
+  Start();
+  for (const auto& path : kFiles) {
+    mid += HeaderOf(path).rekey.state == format::kRekeyInProgress ? 1 : 0;
+  }
+  EXPECT_GT(mid, 0) << "no file was caught mid-rekey";
+  // A file caught mid-rekey opens and reads through the restarted gateway (Volume passes the
+  // rekey target's DEK from the header) before the job resumes.
+  for (const auto& path : kFiles) {
+    EXPECT_TRUE(ReadAll(path) == model_[path]) << path;
+  }
+  OpenManager();  // ResumeAll; no rate limit change: the record keeps it
+  auto st = manager_->Wait(id, 120s);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->record.state, JobState::kDone) << st->record.error;
+  ExpectAllUnderVersion2();
+}
+
+}  // namespace
+}  // namespace cafs::jobs
