@@ -156,6 +156,12 @@ Result<TaskRecord> TaskFromJson(const json& j) {
 
 }  // namespace
 
+std::string VolumePathOf(std::string_view gateway_path) {
+  while (!gateway_path.empty() && gateway_path.front() == '/') gateway_path.remove_prefix(1);
+  while (!gateway_path.empty() && gateway_path.back() == '/') gateway_path.remove_suffix(1);
+  return std::string(gateway_path);
+}
+
 std::string_view JobStateName(JobState s) { return NameOf(kJobStates, s); }
 Result<JobState> ParseJobState(std::string_view text) {
   return ParseName(kJobStates, text, "job state");

@@ -58,6 +58,10 @@ struct JobTarget {
   std::uint32_t version = 0;
 };
 
+// A gateway path ("/my_vmset/vm1/disk.vmdk") as core::Volume names it: without the leading and
+// trailing '/' ("my_vmset/vm1/disk.vmdk"; "" for the root).
+std::string VolumePathOf(std::string_view gateway_path);
+
 // One unit of a job: one file. `cursor` is the kind's own resumable state (a JSON object it
 // defines and documents); `done`/`total` are bytes.
 struct TaskRecord {

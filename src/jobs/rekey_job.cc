@@ -16,12 +16,6 @@ constexpr std::array<std::string_view, 4> kTargets = {"file", "vm", "vmset", "ke
 constexpr int kMaxDepth = 64;
 
 // Gateway path "/a/b" -> Volume path "a/b".
-std::string RelOf(std::string_view path) {
-  while (!path.empty() && path.front() == '/') path.remove_prefix(1);
-  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
-  return std::string(path);
-}
-
 // The header of the pool file of `rel`, parsed without the key.
 Result<format::Header> HeaderOf(core::Volume& volume, const std::string& rel) {
   CAFS_ASSIGN_OR_RETURN(core::FileLocation loc, volume.Locate(rel));
@@ -110,14 +104,14 @@ Status RekeyJob::Validate(const JobSpec& spec) const {
     return Status::NotSupported("rekey works on a file, vm, vmset or key-version, not '" + t.type +
                                 "'");
   }
-  if (t.path.empty() || t.path.front() != '/' || RelOf(t.path).empty()) {
+  if (t.path.empty() || t.path.front() != '/' || VolumePathOf(t.path).empty()) {
     return Status::InvalidArgument("rekey needs the gateway path of a VM set, VM or file, not '" +
                                    t.path + "'");
   }
   if (t.type == "key-version" && (t.key.empty() || t.version == 0)) {
     return Status::InvalidArgument("a key-version target names a key GUID and a version");
   }
-  CAFS_RETURN_IF_ERROR(volume_->SplitPath(RelOf(t.path)).status());
+  CAFS_RETURN_IF_ERROR(volume_->SplitPath(VolumePathOf(t.path)).status());
   CAFS_ASSIGN_OR_RETURN(Target target, Target::Of(spec.params));
   CAFS_ASSIGN_OR_RETURN(auto vs, VmSetOf(t.path));
   const std::string& vmset = vs->bundle.vmset.name;
@@ -155,7 +149,7 @@ Result<std::vector<TaskRecord>> RekeyJob::Plan(const JobRecord& job) {
     CAFS_ASSIGN_OR_RETURN(Uuid k, Uuid::Parse(t.key));
     only_key = k;
   }
-  const std::string rel = RelOf(t.path);
+  const std::string rel = VolumePathOf(t.path);
   std::vector<std::string> files;
   if (t.type == "file") {
     files.push_back(rel);
@@ -219,7 +213,7 @@ Result<std::shared_ptr<RekeyJob::Live>> RekeyJob::Acquire(const JobRecord& job,
     return vs->FindKey(key, version);
   };
   // THE shared open file of this inode: the front-ends' handles use the same one.
-  CAFS_ASSIGN_OR_RETURN(auto file, volume_->OpenExisting(RelOf(task.path), keys));
+  CAFS_ASSIGN_OR_RETURN(auto file, volume_->OpenExisting(VolumePathOf(task.path), keys));
   const format::Header hdr = file->file().header();
   if (hdr.file_guid != guid) {
     return Status::NotFound(task.path + " was replaced by another file since the job was planned");

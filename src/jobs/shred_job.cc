@@ -17,12 +17,6 @@ constexpr std::array<std::string_view, 4> kTargets = {"file", "vm", "vmset", "di
 constexpr int kMaxDepth = 64;
 
 // Gateway path "/a/b" -> Volume path "a/b".
-std::string RelOf(std::string_view path) {
-  while (!path.empty() && path.front() == '/') path.remove_prefix(1);
-  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
-  return std::string(path);
-}
-
 std::string ParentOf(const std::string& path) {
   const auto slash = path.rfind('/');
   return slash == std::string::npos ? std::string() : path.substr(0, slash);
@@ -97,13 +91,13 @@ Status ShredJob::Validate(const JobSpec& spec) const {
     return Status::InvalidArgument("shred needs an absolute gateway path, not '" +
                                    spec.target.path + "'");
   }
-  if (RelOf(spec.target.path).empty()) {
+  if (VolumePathOf(spec.target.path).empty()) {
     return Status::InvalidArgument("shred refuses the gateway root: name a VM set, VM or file");
   }
   if (!spec.params.is_object() || !spec.params.empty()) {
     return Status::InvalidArgument("shred takes no parameters");
   }
-  return volume_->SplitPath(RelOf(spec.target.path)).status();
+  return volume_->SplitPath(VolumePathOf(spec.target.path)).status();
 }
 
 Result<TaskRecord> ShredJob::PlanFile(const std::string& rel) {
@@ -135,7 +129,7 @@ Status ShredJob::PlanTree(const std::string& rel, std::vector<TaskRecord>& out, 
 }
 
 Result<std::vector<TaskRecord>> ShredJob::Plan(const JobRecord& job) {
-  const std::string rel = RelOf(job.spec.target.path);
+  const std::string rel = VolumePathOf(job.spec.target.path);
   std::vector<TaskRecord> tasks;
   if (job.spec.target.type == "file") {
     CAFS_ASSIGN_OR_RETURN(TaskRecord task, PlanFile(rel));
@@ -156,7 +150,7 @@ Result<StepResult> ShredJob::Step(const JobRecord& job, TaskRecord& task, std::u
   CAFS_ASSIGN_OR_RETURN(Cursor c, CursorOf(task));
   CAFS_ASSIGN_OR_RETURN(Uuid guid, Uuid::Parse(c.guid));
   CAFS_ASSIGN_OR_RETURN(pool::Pool * pool, volume_->pools().Find(c.pool));
-  const std::string rel = RelOf(task.path);
+  const std::string rel = VolumePathOf(task.path);
   const std::string claimed = ClaimPath(c.pool_path, c.guid);
   StepResult result;
   if (c.phase == "detach") {
