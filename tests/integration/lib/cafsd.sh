@@ -99,13 +99,25 @@ cafsd_kill9() {
   CAFSD_PID=""
 }
 
+# SIGTERM, up to 15 s for a clean shutdown (a loaded CI machine), then SIGKILL to cafsd itself
+# (CAFSD_PID is its `timeout` wrapper, which does not pass SIGKILL on). A mount left behind,
+# live or dead ("Transport endpoint is not connected", which `mountpoint` does not report as
+# a mount), is detached so the next cafsd_start can mount there again.
 cafsd_stop() {  # work
   if [ -n "$CAFSD_PID" ]; then
+    local child
+    child=$(pgrep -P "$CAFSD_PID" | head -1)
     kill "$CAFSD_PID" 2>/dev/null
-    for _ in $(seq 50); do kill -0 "$CAFSD_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$CAFSD_PID" 2>/dev/null
+    for _ in $(seq 150); do kill -0 "$CAFSD_PID" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$CAFSD_PID" 2>/dev/null; then
+      echo "cafsd_stop: cafsd did not stop within 15 s of SIGTERM; SIGKILL" >>"$1/cafsd.log"
+      [ -n "$child" ] && kill -9 "$child" 2>/dev/null
+      kill -9 "$CAFSD_PID" 2>/dev/null
+    fi
     wait "$CAFSD_PID" 2>/dev/null
     CAFSD_PID=""
   fi
-  if mountpoint -q "$1/mnt"; then timeout 10 fusermount3 -u -z "$1/mnt"; fi
+  if mountpoint -q "$1/mnt" || ! stat "$1/mnt" >/dev/null 2>&1; then
+    timeout 10 fusermount3 -u -z "$1/mnt" 2>/dev/null
+  fi
 }
