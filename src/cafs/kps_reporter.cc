@@ -1,5 +1,7 @@
 #include "cafs/kps_reporter.h"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "kps/client/kps_client.h"
@@ -137,11 +139,14 @@ void KpsReporting::Tick() {
                    now - last_inventory_ >= inventory_interval_ ||
                    gateway_->KnownKeyVersions() != reported_keys_;
   if (due && now >= next_inventory_try_) {
-    // A failed push is retried after kInventoryRetry (kpsd refuses destroys meanwhile).
+    // A failed push is retried after kInventoryRetry, or sooner when the inventory interval
+    // is shorter (kpsd refuses destroys meanwhile, so a kpsd restart must not cost a
+    // gateway more than one interval before it is heard from again).
     if (PushInventory()) {
       last_inventory_ = now;
     } else {
-      next_inventory_try_ = now + kInventoryRetry;
+      next_inventory_try_ = now + std::min<std::chrono::steady_clock::duration>(
+                                      kInventoryRetry, inventory_interval_);
     }
   }
   if (last_usage_.time_since_epoch().count() != 0 && now - last_usage_ < usage_interval_) return;

@@ -112,7 +112,7 @@ Result<KeyDependents> FindKeyDependents(StoreTxn& txn, const KeyRecord& key,
       out.stale.push_back("gateway " + gw.name + " could not read the headers of " +
                           std::to_string(unreadable) + " file(s) of VM set " + key.vmset +
                           " (their key versions are unknown; see its log, run cafsd fsck)");
-      continue;
+      // and on: the files it could read are dependents all the same
     }
     const json known = vs->value("known", json());
     if (known.is_object() && known.contains(key.id) &&
@@ -121,7 +121,7 @@ Result<KeyDependents> FindKeyDependents(StoreTxn& txn, const KeyRecord& key,
                           " was rotated to version " + std::to_string(newest) +
                           " (its last inventory, " + TimeOf(doc) + ", knew version " +
                           std::to_string(known[key.id].get<std::uint64_t>()) + ")");
-      continue;
+      // and on: the files that inventory lists still use the versions it names
     }
     for (const auto& k : vs->value("keys", json::array())) {
       if (k.value("id", "") != key.id) continue;

@@ -14,7 +14,9 @@
 // transaction: every gateway that is not revoked and whose approved scope names the key's VM
 // set must have reported an inventory that covers the VM set and was taken after it knew the
 // key's newest version ("not reported since the last rotation": `stale`), and lists the
-// files that still use a version to be destroyed (`files`). Keyring::DestroyKey and
+// files that still use a version to be destroyed (`files`), also from a stale or partly
+// unreadable inventory (what it lists is a dependent all the same, so a refusal names both
+// the files and why the list may be incomplete). Keyring::DestroyKey and
 // DestroyKek refuse unless both are empty, or force is given.
 //
 // Threading: pure functions over a StoreTxn (as the transaction passed in).

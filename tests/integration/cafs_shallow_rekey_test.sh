@@ -51,6 +51,7 @@ trap 'exit 1' INT TERM
 fail() {
   echo "FAIL: $*"
   echo "--- cafsd log"; tail -30 "$T/cafsd.log" 2>/dev/null
+  echo "--- cafsd log (inventory)"; grep -i inventory "$T/cafsd.log" 2>/dev/null | tail -10
   echo "--- kpsd log"; tail -30 "$T/kpsd.log" 2>/dev/null
   exit 1
 }

@@ -114,6 +114,15 @@ TEST_F(CryptoShredTest, AGatewayThatHasNotReportedSinceTheRotationRefuses) {
                                                      key_ + " was rotated to version 2"),
             std::string::npos)
       << r.body.dump();
+  // A stale inventory that lists files under version 1: the refusal names both the files and
+  // the gateway not heard from since the rotation.
+  ASSERT_EQ(Report(1, 1, 2).status, 201);
+  r = Destroy(json{{"version", 1}});
+  ASSERT_EQ(r.status, 409) << r.body.dump();
+  const std::string both = r.body["reason"];
+  EXPECT_NE(both.find(kFilePath), std::string::npos) << both;
+  EXPECT_NE(both.find("2 file(s)"), std::string::npos) << both;
+  EXPECT_NE(both.find("has not reported since key"), std::string::npos) << both;
   // Reported after it saw version 2, no file under version 1: destroyed; version 2 lives on.
   ASSERT_EQ(Report(2, 2, 1).status, 201);
   r = Destroy(json{{"version", 1}});
