@@ -145,8 +145,8 @@ void KpsReporting::Tick() {
     if (PushInventory()) {
       last_inventory_ = now;
     } else {
-      next_inventory_try_ = now + std::min<std::chrono::steady_clock::duration>(
-                                      kInventoryRetry, inventory_interval_);
+      next_inventory_try_ =
+          now + std::min<std::chrono::steady_clock::duration>(kInventoryRetry, inventory_interval_);
     }
   }
   if (last_usage_.time_since_epoch().count() != 0 && now - last_usage_ < usage_interval_) return;
