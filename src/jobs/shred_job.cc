@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <functional>
+#include <thread>
 
 #include "crypto/rng.h"
 #include "format/header_codec.h"
@@ -154,7 +155,16 @@ Result<StepResult> ShredJob::Step(const JobRecord& job, TaskRecord& task, std::u
   const std::string claimed = ClaimPath(c.pool_path, c.guid);
   StepResult result;
   if (c.phase == "detach") {
+    // A VM that has just closed the file: the kernel's release (FUSE RELEASE, the NFS
+    // client's last close) reaches the gateway a moment after close() returned there, so
+    // "in use" is looked at again for up to kInUseGrace before the task fails.
     auto loc = volume_->Locate(rel);
+    const auto give_up = std::chrono::steady_clock::now() + kInUseGrace;
+    while (loc.ok() && loc->guid == guid && loc->open &&
+           std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      loc = volume_->Locate(rel);
+    }
     if (loc.ok() && loc->guid == guid && loc->open) {
       return Status::FromErrno(EBUSY, task.path +
                                           " is in use (open through this gateway): "

@@ -24,7 +24,8 @@
 // is overwritten). Cancel finishes every file past `detach` (PointOfNoReturn).
 //
 // A file that is open through this gateway (a running VM) is not shredded: its task fails
-// with EBUSY "in use" (resume the job once the VM closed it).
+// with EBUSY "in use" (resume the job once the VM closed it), after it was still open for
+// kInUseGrace (a release that is on its way after the VM's close() is waited for).
 //
 // Params: none (an empty object); targets: "file" (a file), "vm", "vmset", "dir" (a
 // directory; every file below it, symlinks are left alone).
@@ -32,6 +33,8 @@
 // Threading: Step may run for different tasks at once (JobKind's contract).
 // Ownership: `volume` (and its pools) are not owned and must outlive the kind.
 #pragma once
+
+#include <chrono>
 
 #include "cafs/volume.h"
 #include "jobs/job_audit.h"
@@ -43,6 +46,7 @@ class ShredJob final : public JobKind {
  public:
   static constexpr std::string_view kName = "shred";
   static constexpr std::string_view kClaimPrefix = core::kShredClaimPrefix;
+  static constexpr std::chrono::seconds kInUseGrace{5};
 
   ShredJob(core::Volume* volume, JobAuditor auditor) : volume_(volume), auditor_(auditor) {}
 

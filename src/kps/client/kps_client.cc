@@ -139,6 +139,8 @@ NoAnswer ClassifyNoAnswer(int httplib_error, int ssl_reason, bool took_the_read_
     case httplib::Error::Read:
     case httplib::Error::Write:
       // No alert: either the wait ran out, or kpsd hung up (a connection cap, a restart).
+      // An end of stream is a hang-up however long it took to come (a loaded machine).
+      if (ssl_reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) return NoAnswer::kClosed;
       if (took_the_read_timeout) return NoAnswer::kTimeout;
       return ssl_reason != 0 && ssl_reason != SSL_R_UNEXPECTED_EOF_WHILE_READING
                  ? NoAnswer::kTlsFailed

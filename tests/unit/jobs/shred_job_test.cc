@@ -15,10 +15,12 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "audit/audit_log.h"
 #include "cafs/volume.h"
@@ -313,6 +315,20 @@ TEST_F(ShredJobTest, FileInUseIsRefusedUntilClosed) {
   EXPECT_EQ(st.record.state, JobState::kDone) << st.record.error;
   EXPECT_TRUE(Gone("vs/vm/disk1"));
   EXPECT_EQ(LeftoverBlocks("vs/vm/disk1"), 0);
+}
+
+TEST_F(ShredJobTest, AFileClosedWithinTheGraceIsShredded) {
+  // The VM closed the file just before the job started; the release arrives a moment later.
+  OpenManager();
+  auto open = volume_->OpenExisting("vs/vm/disk1", Keys());
+  ASSERT_TRUE(open.ok());
+  auto started = manager_->Start(ShredSpec("file", "/vs/vm/disk1"));
+  ASSERT_TRUE(started.ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  open->reset();
+  const JobStatus st = WaitFinal(started->record.id);
+  EXPECT_EQ(st.record.state, JobState::kDone) << st.record.error;
+  EXPECT_TRUE(Gone("vs/vm/disk1"));
 }
 
 TEST_F(ShredJobTest, PauseResumeAndCancelNeverLeaveAReadableHalf) {

@@ -134,6 +134,8 @@ TEST(KpsClientClassifyTest, AlertsWinOverTheTransportError) {
             NoAnswer::kCertificateRejected);
   EXPECT_EQ(ClassifyNoAnswer(read, 0, true), NoAnswer::kTimeout);
   EXPECT_EQ(ClassifyNoAnswer(read, 0, false), NoAnswer::kClosed);
+  // kpsd's hang-up that reached a loaded client late is still a hang-up, not a timeout.
+  EXPECT_EQ(ClassifyNoAnswer(read, SSL_R_UNEXPECTED_EOF_WHILE_READING, true), NoAnswer::kClosed);
   EXPECT_EQ(ClassifyNoAnswer(static_cast<int>(httplib::Error::Connection), 0, false),
             NoAnswer::kRefused);
   EXPECT_EQ(ClassifyNoAnswer(static_cast<int>(httplib::Error::SSLConnection),

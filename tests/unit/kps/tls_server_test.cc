@@ -124,9 +124,11 @@ TEST_F(TlsServerTest, AnIdleFloodFromOneAddressIsCappedThereAndStallsNoOne) {
 TEST_F(TlsServerTest, ClientsThatSendNothingOrTrickleAreCutOffAtTheirDeadline) {
   StopServer();
   TlsServer::Options o;
-  o.handshake_timeout = std::chrono::milliseconds(300);
-  o.head_timeout = std::chrono::milliseconds(300);
-  o.idle_timeout = std::chrono::milliseconds(300);
+  // Short enough that the trickle below (a byte per 100 ms, 3.8 s in all) outlasts the head
+  // deadline, long enough that a TLS handshake and one request on a loaded ASan build fit.
+  o.handshake_timeout = std::chrono::milliseconds(1500);
+  o.head_timeout = std::chrono::milliseconds(1500);
+  o.idle_timeout = std::chrono::milliseconds(1500);
   ASSERT_NO_FATAL_FAILURE(StartServer(o));
   // No handshake at all.
   const int silent = ConnectFrom("127.0.0.1");
