@@ -189,8 +189,8 @@ Result<std::unique_ptr<ControlServer>> ControlServer::Start(const std::string& p
     (void)::unlink(path.c_str());
     return s;
   }
-  std::unique_ptr<ControlServer> server(new ControlServer(
-      path, fd.Release(), stop.Release(), wake.Release(), service, options));
+  std::unique_ptr<ControlServer> server(
+      new ControlServer(path, fd.Release(), stop.Release(), wake.Release(), service, options));
   for (unsigned i = 0; i < options.workers; ++i) {
     server->workers_.emplace_back([s = server.get()] { s->Work(); });
   }
@@ -261,7 +261,7 @@ void ControlServer::Loop() {
       const std::size_t scanned = c.in.size();
       c.in.append(buf, static_cast<std::size_t>(n));
       auto nl = c.in.find('\n', scanned);
-      if (n == 0 && c.in.empty()) return false;  // closed without a request
+      if (n == 0 && c.in.empty()) return false;                 // closed without a request
       if (n == 0 && nl == std::string::npos) nl = c.in.size();  // the last line has no '\n'
       if (nl != std::string::npos) {
         c.in.resize(nl);
