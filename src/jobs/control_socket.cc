@@ -1,6 +1,5 @@
 #include "jobs/control_socket.h"
 
-#include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -12,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <system_error>
 
 #include "util/json_text.h"
 #include "util/logging.h"
@@ -191,10 +191,14 @@ Result<std::unique_ptr<ControlServer>> ControlServer::Start(const std::string& p
   }
   std::unique_ptr<ControlServer> server(
       new ControlServer(path, fd.Release(), stop.Release(), wake.Release(), service, options));
-  for (unsigned i = 0; i < options.workers; ++i) {
-    server->workers_.emplace_back([s = server.get()] { s->Work(); });
+  try {
+    for (unsigned i = 0; i < options.workers; ++i) {
+      server->workers_.emplace_back([s = server.get()] { s->Work(); });
+    }
+    server->io_thread_ = std::thread([s = server.get()] { s->Loop(); });
+  } catch (const std::system_error& e) {  // the destructor stops the threads already started
+    return Status::FromErrno(e.code().value(), "control socket: starting its threads");
   }
-  server->io_thread_ = std::thread([s = server.get()] { s->Loop(); });
   return server;
 }
 
