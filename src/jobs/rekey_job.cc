@@ -129,7 +129,7 @@ Status RekeyJob::Validate(const JobSpec& spec) const {
       if (state != vs->bundle.unusable.end()) {
         return Status::InvalidArgument(KeyName(*target.key, target.version) + " is " +
                                        state->second + " in VM set " + vmset +
-                                       ": only an active version can be a rekey target");
+                                       ": it cannot be a rekey target");
       }
       return Status::InvalidArgument(KeyName(*target.key, target.version) +
                                      " is destroyed or unknown to VM set " + vmset);
