@@ -44,6 +44,9 @@ dd if=/dev/urandom of="$V1/osdisk-keep.img" bs=64K count=4 conv=fsync status=non
   fail "dd keep"
 KEEP_SUM=$(sha256sum <"$V1/osdisk-keep.img")
 pid=$(pgrep -P "$CAFSD_PID" | head -1)  # cafsd itself, under its `timeout` wrapper
+# Only the socket's own mode (0600) keeps another uid out, not the directories above it.
+chmod 755 "$T" "$T/backing" || fail "chmod"
+[ "$(stat -c %a "$T/backing/.cafs-control")" = 600 ] || fail "control socket mode is not 0600"
 
 timeout 150 python3 "$HERE/jobs_control_hostile.py" --cafsd "$CAFSD" --config "$T/cafsd.toml" \
   --socket "$T/backing/.cafs-control" --pid "${pid:-$CAFSD_PID}" --probe "$V1/osdisk-probe.img" ||
