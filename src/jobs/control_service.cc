@@ -1,5 +1,6 @@
 #include "jobs/control_service.h"
 
+#include <exception>
 #include <functional>
 #include <map>
 
@@ -111,10 +112,19 @@ json ControlService::Handle(const json& request, const std::string& peer) const 
 }
 
 std::string ControlService::HandleLine(std::string_view line, const std::string& peer) const {
-  auto req = ParseJson(line, "control request");
-  const json reply = req.ok() ? Handle(*req, peer) : ErrorReply(req.status());
-  // Text fields may hold any bytes (names): replace what is not UTF-8 rather than throw.
-  return reply.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  // The one place a failure of any handler becomes a reply: nothing escapes to the transport.
+  const auto text = [](const json& reply) {
+    // Text fields may hold any bytes (names): replace what is not UTF-8 rather than throw.
+    return reply.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  };
+  try {
+    auto req = ParseJson(line, "control request");
+    return text(req.ok() ? Handle(*req, peer) : ErrorReply(req.status()));
+  } catch (const std::exception& e) {
+    return text(ErrorReply(Status::Internal(std::string("control request failed: ") + e.what())));
+  } catch (...) {
+    return text(ErrorReply(Status::Internal("control request failed")));
+  }
 }
 
 }  // namespace cafs::jobs

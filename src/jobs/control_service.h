@@ -29,7 +29,8 @@ class ControlService {
 
   // `peer` names who asks ("local uid 0"); it becomes JobSpec::requested_by.
   nlohmann::json Handle(const nlohmann::json& request, const std::string& peer) const;
-  // The same on text: a request line that is not JSON gets an error reply.
+  // The same on text: a request line that is not JSON gets an error reply. Never throws: an
+  // exception from a handler (or an allocation) becomes an Internal error reply.
   std::string HandleLine(std::string_view line, const std::string& peer) const;
 
  private:

@@ -124,6 +124,13 @@ Status RekeyJob::Validate(const JobSpec& spec) const {
                                      vmset);
     }
     if (!vs->FindKey(*target.key, target.version).ok()) {
+      // The key server's state of the version when it told us one (destroyed, pre-active).
+      auto state = vs->bundle.unusable.find(core::KeyId{*target.key, target.version});
+      if (state != vs->bundle.unusable.end()) {
+        return Status::InvalidArgument(KeyName(*target.key, target.version) + " is " +
+                                       state->second + " in VM set " + vmset +
+                                       ": it cannot be a rekey target");
+      }
       return Status::InvalidArgument(KeyName(*target.key, target.version) +
                                      " is destroyed or unknown to VM set " + vmset);
     }

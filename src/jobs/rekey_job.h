@@ -10,7 +10,8 @@
 // Params: {"to_version": N} (required), {"to_key": GUID} (optional; default: each file's own
 // key GUID, i.e. the rotation of that key). The target key must be one of the VM set's keys
 // and its version known to this gateway (not destroyed): otherwise Validate fails with
-// InvalidArgument naming the VM set, the key and the version; a file already under the target
+// InvalidArgument naming the VM set, the key, the version and, when the key server said it,
+// the version's state ("destroyed", "pre-active"); a file already under the target
 // is left out of the plan (a job whose every file is already there fails Plan with
 // InvalidArgument "already under ..."); a clear-text file is left out (conversions are not
 // rekeys).

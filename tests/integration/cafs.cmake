@@ -67,3 +67,12 @@ if(TARGET cafsd)
   set_tests_properties(cafs_rekey PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600
                        RESOURCE_LOCK heavy)
 endif()
+# Hostile clients on the jobs control socket (issue 20): malformed, non-UTF-8, deep and huge
+# requests, over-long lines, idle floods, byte-a-second and deaf clients, another uid; after
+# each `cafsd jobs list` is served within 5 s and the mount serves I/O (docs/jobs.md).
+if(TARGET cafsd)
+  add_test(NAME cafs_jobs_control_hostile
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/cafs_jobs_control_hostile_test.sh $<TARGET_FILE:cafsd>)
+  set_tests_properties(cafs_jobs_control_hostile PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300
+                       RESOURCE_LOCK heavy)
+endif()

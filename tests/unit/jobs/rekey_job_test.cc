@@ -4,8 +4,14 @@
 //    it through Gateway handles (the same shared OpenFile the job rekeys): every read matches
 //    the writer's model, the files read back whole, and every pool file header names only
 //    version 2 afterwards; each file is audited;
-//  - bad input: a key of no VM set, a destroyed/unknown version, a target equal to the
-//    current version, an unsupported target type: clear errors, nothing changed;
+//  - bad input: a key of no VM set, a key of ANOTHER VM set, a destroyed, a pre-active
+//    (as kpsd reports it) and an unknown version, a target equal to the current version, an
+//    unsupported target type: clear errors, nothing changed;
+//  - mid-job faults: the pool fills up (FaultInjectionEnv: ENOSPC like a full disk), the key
+//    server becomes unreachable (the key directory gone, the cache's grace over): the job
+//    fails with the cause in its error, nothing is lost (while the pool is full a file
+//    caught mid-rekey cannot be opened: ENOSPC; every file reads back whole once the
+//    cause is gone), and `resume` then completes the job with every file under version 2;
 //  - restart mid-job: the manager and the whole gateway stop while files are mid-rekey (the
 //    job is rate-limited so it cannot finish first); a mid-rekey file opens and reads through
 //    the restarted Gateway; the job resumes and completes with the data intact.
@@ -18,6 +24,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -26,6 +33,7 @@
 #include "cafs/gateway.h"
 #include "cafs/key_provider.h"
 #include "crypto/rng.h"
+#include "env/fault_injection_env.h"
 #include "format/header_codec.h"
 #include "jobs/job_manager.h"
 #include "policy/seed_examples.h"
@@ -74,6 +82,32 @@ MutableByteView View(std::string& s) {
   return MutableByteView(reinterpret_cast<std::uint8_t*>(s.data()), s.size());
 }
 
+// The key server's view of key versions the local directory cannot state: what kpsd reports
+// in `unusable` (e.g. "pre-active") added to the real LocalKeyProvider's bundle.
+class KeyStates final : public core::KeyProvider {
+ public:
+  explicit KeyStates(core::KeyProvider* inner) : inner_(inner) {}
+  void Set(const core::KeyId& id, std::string state) {
+    std::lock_guard lock(mu_);
+    states_[id] = std::move(state);
+  }
+  Result<core::VmSetBundle> FetchVmSet(const std::string& vmset_name) override {
+    CAFS_ASSIGN_OR_RETURN(core::VmSetBundle bundle, inner_->FetchVmSet(vmset_name));
+    std::lock_guard lock(mu_);
+    for (const auto& [id, state] : states_) {
+      bundle.keys.erase(id);
+      bundle.unusable[id] = state;
+    }
+    return bundle;
+  }
+  std::string Describe() const override { return inner_->Describe(); }
+
+ private:
+  core::KeyProvider* const inner_;
+  std::mutex mu_;
+  std::map<core::KeyId, std::string> states_;  // guarded by mu_
+};
+
 class RekeyJobTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -115,15 +149,17 @@ class RekeyJobTest : public ::testing::Test {
   // The gateway stack (what cafsd builds), without the job manager.
   void Start() {
     pools_ = std::make_unique<pool::PoolMapper>();
+    pool_env_ = std::make_unique<env::FaultInjectionEnv>(env::Env::Default());
     for (const char* name : {"mirrored_pool_A", "default_pool"}) {
       ASSERT_TRUE(pools_
                       ->Add(std::make_unique<pool::PosixPool>(
-                          name, (root_ / "pools" / name).string(), env::Env::Default()))
+                          name, (root_ / "pools" / name).string(), pool_env_.get()))
                       .ok());
     }
     provider_ = std::make_unique<core::LocalKeyProvider>((root_ / "keys").string());
+    states_ = std::make_unique<KeyStates>(provider_.get());
     cache_ = std::make_unique<core::PolicyCache>(
-        provider_.get(), &clock_, core::PolicyCacheOptions{.ttl = 30s, .grace = 10min});
+        states_.get(), &clock_, core::PolicyCacheOptions{.ttl = 30s, .grace = 10min});
     auto volume = core::Volume::Open((root_ / "backing").string(), pools_.get());
     ASSERT_TRUE(volume.ok()) << volume.status().ToString();
     volume_ = std::move(*volume);
@@ -141,8 +177,10 @@ class RekeyJobTest : public ::testing::Test {
     audit_.reset();
     volume_.reset();
     cache_.reset();
+    states_.reset();
     provider_.reset();
     pools_.reset();
+    pool_env_.reset();
   }
 
   void OpenManager(JobManagerOptions options = {.step_bytes = 16 * 1024, .default_parallel = 2}) {
@@ -192,6 +230,42 @@ class RekeyJobTest : public ::testing::Test {
     return out;
   }
 
+  // Until some bytes of job `id` are done (bounded: 30 s).
+  void WaitForProgress(const std::string& id) {
+    for (int i = 0; i < 300; ++i) {
+      auto st = manager_->Get(id);
+      ASSERT_TRUE(st.ok());
+      std::uint64_t done = 0;
+      for (const auto& t : st->record.tasks) done += t.done;
+      if (done > 0) return;
+      std::this_thread::sleep_for(100ms);
+    }
+    FAIL() << "job " << id << " made no progress";
+  }
+
+  // Every file reads back exactly as written (parts of it may be under either version).
+  void ExpectNothingLost() {
+    for (const auto& path : kFiles) EXPECT_TRUE(ReadAll(path) == model_[path]) << path;
+  }
+
+  // While the pool is full: every file reads back exactly as written, or (a file caught
+  // mid-rekey: opening it rolls its hotzone forward, which writes) its open fails with
+  // ENOSPC. Never wrong data.
+  void ExpectReadableOrNoSpace() {
+    for (const auto& path : kFiles) {
+      auto opened = gw_->Open(caller_, path, false);
+      if (!opened.ok()) {
+        EXPECT_EQ(opened.status().errno_value(), ENOSPC) << opened.status().ToString();
+        continue;
+      }
+      std::string out(opened->attr.size, '\0');
+      auto n = gw_->Read(caller_, opened->handle, 0, View(out));
+      EXPECT_TRUE(n.ok()) << n.status().ToString();
+      EXPECT_TRUE(out == model_[path]) << path;
+      EXPECT_TRUE(gw_->Release(caller_, opened->handle).ok());
+    }
+  }
+
   void ExpectAllUnderVersion2() {
     for (const auto& path : kFiles) {
       const format::Header hdr = HeaderOf(path);
@@ -206,9 +280,11 @@ class RekeyJobTest : public ::testing::Test {
   core::Caller caller_{kServer, static_cast<std::uint32_t>(::getuid()),
                        static_cast<std::uint32_t>(::getgid())};
   std::string keys_text_;
-  std::map<std::string, std::string> model_;  // gateway path -> expected contents
+  std::map<std::string, std::string> model_;          // gateway path -> expected contents
+  std::unique_ptr<env::FaultInjectionEnv> pool_env_;  // the pools' (faults: a full disk)
   std::unique_ptr<pool::PoolMapper> pools_;
   std::unique_ptr<core::LocalKeyProvider> provider_;
+  std::unique_ptr<KeyStates> states_;
   std::unique_ptr<core::PolicyCache> cache_;
   std::unique_ptr<core::Volume> volume_;
   std::unique_ptr<audit::AuditLog> audit_;
@@ -371,6 +447,114 @@ TEST_F(RekeyJobTest, ResumesAfterARestartMidJob) {
   }
   OpenManager();  // ResumeAll; no rate limit change: the record keeps it
   auto st = manager_->Wait(id, 120s);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->record.state, JobState::kDone) << st->record.error;
+  ExpectAllUnderVersion2();
+}
+
+TEST_F(RekeyJobTest, RefusesKeysOfOtherVmSetsAndUnusableVersions) {
+  // Another VM set with its own key, known to the same key server.
+  const std::string other_key = Uuid::Random().ToString();
+  fs::create_directories(root_ / "keys" / "other_vmset");
+  std::string other_xml(policy::seed_examples::kSeedVmSet);
+  other_xml.replace(other_xml.find("my_vmset"), 8, "other_vmset");
+  WriteFile(root_ / "keys" / "other_vmset" / "vmset.xml", other_xml);
+  WriteFile(root_ / "keys" / "other_vmset" / "policy.xml", policy::seed_examples::kSeedVobjList);
+  WriteFile(root_ / "keys" / "other_vmset" / "keys", other_key + " 1 " + RandomKeyHex() + "\n");
+  ASSERT_TRUE(provider_->FetchVmSet("other_vmset").ok());
+  // Version 3 destroyed, version 4 pre-active (kpsd's state; the local directory has none).
+  keys_text_ += std::string(kOsdiskKey) + " 3 destroyed\n";
+  WriteFile(root_ / "keys" / kVmSet / "keys", keys_text_);
+  const Uuid osdisk_key = *Uuid::Parse(kOsdiskKey);
+  states_->Set({osdisk_key, 4}, "pre-active");
+  cache_->Invalidate(kVmSet);
+  OpenManager();
+
+  auto cross =
+      manager_->Start(RekeySpec("file", kFiles[0], {{"to_version", 1}, {"to_key", other_key}}));
+  ASSERT_FALSE(cross.ok());
+  EXPECT_EQ(cross.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(cross.status().message().find("is not a key of VM set my_vmset"), std::string::npos)
+      << cross.status().ToString();
+
+  auto destroyed = manager_->Start(
+      RekeySpec("vm", "/my_vmset/vm1", {{"to_version", 3}, {"to_key", kOsdiskKey}}));
+  ASSERT_FALSE(destroyed.ok());
+  EXPECT_EQ(destroyed.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(destroyed.status().message().find("version 3 is destroyed in VM set my_vmset"),
+            std::string::npos)
+      << destroyed.status().ToString();
+
+  auto pre_active =
+      manager_->Start(RekeySpec("file", kFiles[0], {{"to_version", 4}, {"to_key", kOsdiskKey}}));
+  ASSERT_FALSE(pre_active.ok());
+  EXPECT_EQ(pre_active.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(pre_active.status().message().find("version 4 is pre-active in VM set my_vmset"),
+            std::string::npos)
+      << pre_active.status().ToString();
+  // Without to_key (each file's own key): a version no key has usable.
+  auto own_key = manager_->Start(RekeySpec("vmset", "/my_vmset", {{"to_version", 4}}));
+  ASSERT_FALSE(own_key.ok());
+  EXPECT_NE(own_key.status().message().find("has version 4"), std::string::npos)
+      << own_key.status().ToString();
+
+  EXPECT_TRUE(manager_->List().empty()) << "a refused start left a job";
+  for (const auto& path : kFiles) EXPECT_EQ(HeaderOf(path).key_version, 1u);
+  ExpectNothingLost();
+}
+
+TEST_F(RekeyJobTest, PoolFullMidJobFailsClearlyAndResumes) {
+  OpenManager({.step_bytes = 16 * 1024, .default_parallel = 1});
+  auto started = manager_->Start(RekeySpec("vmset", "/my_vmset", {{"to_version", 2}}, 128 * 1024));
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  const std::string id = started->record.id;
+  WaitForProgress(id);
+  pool_env_->FailWritesAfter(0);  // the pool's disk is full from now on
+  auto st = manager_->Wait(id, 60s);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->record.state, JobState::kFailed) << st->record.error;
+  EXPECT_NE(st->record.error.find("errno 28"), std::string::npos) << st->record.error;
+  ExpectReadableOrNoSpace();
+  // Still full: a resume fails again, with the same cause.
+  ASSERT_TRUE(manager_->Resume(id).ok());
+  st = manager_->Wait(id, 60s);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->record.state, JobState::kFailed) << st->record.error;
+  ExpectReadableOrNoSpace();
+  pool_env_->ClearWriteLimit();  // space freed: every file reads back whole
+  ExpectNothingLost();
+  auto resumed = manager_->Resume(id);
+  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+  st = manager_->Wait(id, 120s);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->record.state, JobState::kDone) << st->record.error;
+  ExpectAllUnderVersion2();
+}
+
+TEST_F(RekeyJobTest, KeyServerUnreachableMidJobFailsClearlyAndResumes) {
+  OpenManager({.step_bytes = 16 * 1024, .default_parallel = 1});
+  JobSpec spec = RekeySpec("vmset", "/my_vmset", {{"to_version", 2}}, 128 * 1024);
+  spec.parallel = 1;
+  auto started = manager_->Start(spec);
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  const std::string id = started->record.id;
+  WaitForProgress(id);
+  // The key server goes away (LocalKeyProvider: the directory is gone = Unavailable) and the
+  // cache's grace runs out: the files not yet opened by the job cannot get their keys.
+  fs::rename(root_ / "keys", root_ / "keys.away");
+  clock_.Advance(11min);
+  cache_->Invalidate(kVmSet);
+  auto st = manager_->Wait(id, 60s);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->record.state, JobState::kFailed) << st->record.error;
+  EXPECT_NE(st->record.error.find("unavailable"), std::string::npos) << st->record.error;
+  // Back: nothing was lost, and the job resumes to its end.
+  fs::rename(root_ / "keys.away", root_ / "keys");
+  cache_->Invalidate(kVmSet);
+  ExpectNothingLost();
+  auto resumed = manager_->Resume(id);
+  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+  st = manager_->Wait(id, 120s);
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->record.state, JobState::kDone) << st->record.error;
   ExpectAllUnderVersion2();
