@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <string>
 
 #include "crypto/mac.h"
@@ -22,27 +23,28 @@ unsigned BitAt(ByteView bytes, unsigned b) { return (bytes[b / 8] >> (b % 8)) & 
 
 }  // namespace
 
-std::size_t JournalEntrySize(std::uint8_t format) {
-  switch (format) {
-    case kJournalFingerprint:
-      return kJournalEntrySize;
-    case kJournalCompact:
-      return kCompactEntrySize;
-    default:
-      return 0;
-  }
+namespace {
+
+// Per journal format (indexed by the tail's format byte): entry size and longest hotzone.
+struct FormatInfo {
+  std::size_t entry_size;
+  std::uint32_t max_sectors;
+};
+constexpr FormatInfo kFormats[] = {
+    {kJournalEntrySize, kMaxFingerprintHotzoneSectors},  // kJournalFingerprint
+    {kCompactEntrySize, kMaxHotzoneSectors},             // kJournalCompact
+};
+static_assert(kJournalFingerprint == 0 && kJournalCompact == 1);
+
+FormatInfo Info(std::uint8_t format) {
+  return format < std::size(kFormats) ? kFormats[format] : FormatInfo{0, 0};
 }
 
-std::uint32_t MaxHotzoneSectors(std::uint8_t format) {
-  switch (format) {
-    case kJournalFingerprint:
-      return kMaxFingerprintHotzoneSectors;
-    case kJournalCompact:
-      return kMaxHotzoneSectors;
-    default:
-      return 0;
-  }
-}
+}  // namespace
+
+std::size_t JournalEntrySize(std::uint8_t format) { return Info(format).entry_size; }
+
+std::uint32_t MaxHotzoneSectors(std::uint8_t format) { return Info(format).max_sectors; }
 
 Status CheckJournalShape(const RekeyState& rekey) {
   if (JournalEntrySize(rekey.journal_format) == 0) {

@@ -5,7 +5,7 @@
 # version and starts another, so a rekey runs throughout), and ITERATIONS rounds of
 #   a writer process writes 4 KiB blocks at random offsets of the image through the FUSE
 #   mount, each followed by fsync, and records each block's generation before the write
-#   ("W") and after its fsync returned ("S"); after a random 0.2-1.4 s cafsd is killed -9
+#   ("W") and after its fsync returned ("S"); after a random 1-3 s cafsd is killed -9
 #   (the writer then fails on the dead mount and stops); cafsd restarts, the job resumes by
 #   itself, and every block reads back as its last fsync'ed generation (or as the one write
 #   in flight at the kill, which may or may not have reached the disk) -- never anything else.
@@ -95,8 +95,8 @@ def write(path, seed, blocks, log, rseed, first_gen):
                 os.fsync(fd)
                 out.write(f"S {b} {gen}\n"); out.flush()
                 gen += 1
-        except OSError:
-            pass
+        except OSError as e:
+            print(f"writer stopped: {e}", file=sys.stderr)
 
 def verify(path, seed, blocks, log):
     # Allowed per block: its last S generation (0 if none), and a W written after that S
@@ -114,24 +114,25 @@ def verify(path, seed, blocks, log):
     bad = 0
     checked = 0
     with open(path, "rb") as f:
-        for b in range(blocks):
-            f.seek(b * BS)
-            got = f.read(BS)
-            allowed = {synced[b]}
-            if b in pending:
-                allowed.add(pending[b])
-            if not any(got == content(seed, b, g) for g in allowed):
-                bad += 1
-                if bad <= 5:
-                    print(f"block {b}: not generation {sorted(allowed)}", file=sys.stderr)
-            checked += 1
+        image = f.read(blocks * BS)
+    if len(image) != blocks * BS:
+        print(f"short read: {len(image)} of {blocks * BS} bytes", file=sys.stderr)
+        return False
+    for b in range(blocks):
+        got = image[b * BS:(b + 1) * BS]
+        allowed = {synced[b]}
+        if b in pending:
+            allowed.add(pending[b])
+        if not any(got == content(seed, b, g) for g in allowed):
+            bad += 1
+            if bad <= 5:
+                print(f"block {b}: not generation {sorted(allowed)}", file=sys.stderr)
+        checked += 1
     # What the next round may assume: a pending write that landed is now the block's value.
     with open(log, "a") as out:
-        with open(path, "rb") as f:
-            for b, gen in pending.items():
-                f.seek(b * BS)
-                g = gen if f.read(BS) == content(seed, b, gen) else synced[b]
-                out.write(f"S {b} {g}\n")
+        for b, gen in pending.items():
+            g = gen if image[b * BS:(b + 1) * BS] == content(seed, b, gen) else synced[b]
+            out.write(f"S {b} {g}\n")
     print(f"{checked} blocks checked, {sum(1 for g in synced.values() if g)} rewritten, {bad} bad")
     return bad == 0
 
@@ -162,7 +163,7 @@ truncate -s "${SIZE_MIB}M" "$IMG" || fail "truncate"
 blocks fill "$IMG" "$SEED" "$BLOCKS" || fail "fill"
 : >"$T/log"
 # Issues key version $1 (`cafsctl key rotate`) and starts a rekey job of the image to it:
-# the image in about 4 s of cafsd running time, i.e. a few rounds.
+# the image in about 16 s of cafsd running time, i.e. a few rounds.
 VERSION=1
 next_job() {
   VERSION=$((VERSION + 1))
@@ -170,7 +171,7 @@ next_job() {
     >>"$T/keys/my_vmset/keys"
   sleep 1.5  # past the cache TTL
   ID=$(ctl rekey /my_vmset/vm1/osdisk-crash.img --to-version "$VERSION" \
-    --rate $((SIZE_MIB * 256))K --no-wait) || fail "rekey to version $VERSION: exit $?"
+    --rate $((SIZE_MIB * 64))K --no-wait) || fail "rekey to version $VERSION: exit $?"
   JOBS="$JOBS $ID"
 }
 JOBS=""
@@ -181,13 +182,16 @@ GEN=1
 for round in $(seq 1 "$ITERATIONS"); do
   START=$SECONDS
   [ "$(job_field "$ID" state)" = "done" ] && next_job
-  python3 "$T/blocks.py" write "$IMG" "$SEED" "$BLOCKS" "$T/log" "$((SEED + round))" "$GEN" &
+  L0=$(wc -l <"$T/log")
+  python3 "$T/blocks.py" write "$IMG" "$SEED" "$BLOCKS" "$T/log" "$((SEED + round))" "$GEN" \
+    2>"$T/writer.err" &
   WRITER_PID=$!
-  DELAY_MS=$((200 + RANDOM % 1200))
+  DELAY_MS=$((1000 + RANDOM % 2000))
   sleep "$(printf '%d.%03d' $((DELAY_MS / 1000)) $((DELAY_MS % 1000)))"
   cafsd_kill9
   wait "$WRITER_PID"
   WRITER_PID=""
+  WROTE=$(tail -n +$((L0 + 1)) "$T/log" | grep -c '^S')
   GEN=$((GEN + 100000))  # generations of different rounds never collide
   STATE=$(header_key "$PF")
   [ "${STATE%% *}" = 1 ] && MID=$((MID + 1))
@@ -196,7 +200,8 @@ for round in $(seq 1 "$ITERATIONS"); do
   OUT=$(blocks verify "$IMG" "$SEED" "$BLOCKS" "$T/log" 2>&1) ||
     fail "round $round (killed after ${DELAY_MS} ms, header '$STATE'): $OUT"
   echo "round $round: killed after ${DELAY_MS} ms, header '$STATE' (state version)," \
-    "job to version $VERSION; $OUT"
+    "job to version $VERSION, $WROTE fsync'ed writes" \
+    "($(tr -d '\n' <"$T/writer.err")); $OUT"
   [ $((SECONDS - START)) -le $ROUND_LIMIT_S ] ||
     fail "round $round took $((SECONDS - START)) s (limit $ROUND_LIMIT_S s)"
 done
