@@ -74,7 +74,7 @@ endif()
 # script's arguments.
 if(TARGET cafsd AND NOT CAFS_SANITIZE)
   add_test(NAME cafs_rekey_crash
-    COMMAND ${CMAKE_CURRENT_LIST_DIR}/cafs_rekey_crash_test.sh $<TARGET_FILE:cafsd> 20 16)
-  set_tests_properties(cafs_rekey_crash PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 400
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/cafs_rekey_crash_test.sh $<TARGET_FILE:cafsd> 20 8)
+  set_tests_properties(cafs_rekey_crash PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600
                        RESOURCE_LOCK heavy)
 endif()

@@ -5,7 +5,8 @@
 # version and starts another, so a rekey runs throughout), and ITERATIONS rounds of
 #   a writer process writes 4 KiB blocks at random offsets of the image through the FUSE
 #   mount, each followed by fsync, and records each block's generation before the write
-#   ("W") and after its fsync returned ("S"); after a random 1-3 s cafsd is killed -9
+#   ("W") and after its fsync returned ("S"); a random 0.2-1.7 s after its first fsync'ed
+#   write cafsd is killed -9
 #   (the writer then fails on the dead mount and stops); cafsd restarts, the job resumes by
 #   itself, and every block reads back as its last fsync'ed generation (or as the one write
 #   in flight at the kill, which may or may not have reached the disk) -- never anything else.
@@ -13,11 +14,11 @@
 # 0), and the image still reads back exactly.
 # The random seed is printed (rerun with CAFS_REKEY_CRASH_SEED=N); every round has a time
 # limit. Root only (FUSE mount): exits 77 otherwise or when a tool is missing.
-# Usage: cafs_rekey_crash_test.sh <path to cafsd> [iterations (20)] [image MiB (16)]
+# Usage: cafs_rekey_crash_test.sh <path to cafsd> [iterations (20)] [image MiB (8)]
 set -u
 CAFSD=$1
 ITERATIONS=${2:-20}
-SIZE_MIB=${3:-16}
+SIZE_MIB=${3:-8}
 ROUND_LIMIT_S=45
 skip() { echo "SKIP: $*"; exit 77; }
 [ "$(id -u)" = 0 ] || skip "needs root (FUSE mount)"
@@ -57,9 +58,6 @@ state = h[3584]
 version = struct.unpack_from("<I", h, 3588)[0] if layout == 2 else struct.unpack_from("<I", h, 88)[0]
 print(state, version)
 PY
-}
-job_field() {  # id field
-  ctl jobs show "$1" --json | python3 -c "import json,sys; print(json.load(sys.stdin)['job']['$2'])"
 }
 
 # Block content: 4 KiB derived from (seed, block, generation); generation 0 = the fill.
@@ -179,14 +177,23 @@ next_job
 
 MID=0
 GEN=1
+NEED_JOB=0  # set when a kill found the header switched to the job's version (job done)
 for round in $(seq 1 "$ITERATIONS"); do
   START=$SECONDS
-  [ "$(job_field "$ID" state)" = "done" ] && next_job
+  [ "$NEED_JOB" = 1 ] && next_job
+  NEED_JOB=0
   L0=$(wc -l <"$T/log")
+  mountpoint -q "$T/mnt" || fail "round $round: cafsd no longer serves the mount"
   python3 "$T/blocks.py" write "$IMG" "$SEED" "$BLOCKS" "$T/log" "$((SEED + round))" "$GEN" \
     2>"$T/writer.err" &
   WRITER_PID=$!
-  DELAY_MS=$((1000 + RANDOM % 2000))
+  # The kill comes a random 0.2-1.7 s after the writer's first fsync'ed write.
+  for _ in $(seq 600); do
+    tail -n +$((L0 + 1)) "$T/log" | grep -q '^S' && break
+    kill -0 "$WRITER_PID" 2>/dev/null || fail "round $round: the writer stopped: $(cat "$T/writer.err")"
+    sleep 0.05
+  done
+  DELAY_MS=$((200 + RANDOM % 1500))
   sleep "$(printf '%d.%03d' $((DELAY_MS / 1000)) $((DELAY_MS % 1000)))"
   cafsd_kill9
   wait "$WRITER_PID"
@@ -195,6 +202,7 @@ for round in $(seq 1 "$ITERATIONS"); do
   GEN=$((GEN + 100000))  # generations of different rounds never collide
   STATE=$(header_key "$PF")
   [ "${STATE%% *}" = 1 ] && MID=$((MID + 1))
+  [ "$STATE" = "0 $VERSION" ] && NEED_JOB=1
   timeout 10 fusermount3 -u -z "$T/mnt"
   cafsd_start "$CAFSD" "$T" || fail "round $round: restart: $CAFSD_ERROR"
   OUT=$(blocks verify "$IMG" "$SEED" "$BLOCKS" "$T/log" 2>&1) ||
