@@ -19,7 +19,9 @@ bool AllZero(ByteView b) {
   return std::all_of(b.begin(), b.end(), [](std::uint8_t x) { return x == 0; });
 }
 
-unsigned BitAt(ByteView bytes, unsigned b) { return (bytes[b / 8] >> (b % 8)) & 1u; }
+unsigned BitAt(ByteView bytes, unsigned b) {
+  return static_cast<unsigned>(bytes[b / 8] >> (b % 8)) & 1u;
+}
 
 }  // namespace
 

@@ -209,7 +209,7 @@ Buf DecryptPoolFile(const Buf& file, const KeyTable& keys, int* hotzone_new = nu
         EXPECT_GE(e[0], 1) << "hotzone entry of a non-hole sector " << s;
         EXPECT_LE(e[0], 254) << "hotzone entry of sector " << s;
         const unsigned b = (e[0] - 1u) >> 1, v = (e[0] - 1u) & 1u;
-        use_target = ((ct[b / 8] >> (b % 8)) & 1u) == v;
+        use_target = (static_cast<unsigned>(ct[b / 8] >> (b % 8)) & 1u) == v;
       } else {
         // 8.3 fingerprint: entry = target ciphertext bytes [0,4) || [S-4,S).
         const bool head = std::memcmp(e, ct.data(), 4) == 0;
