@@ -4,10 +4,15 @@
 //            1 MiB chunks through the same env::File, one fdatasync at the end (the floor:
 //            what any re-encryption must do, with no crash safety);
 //   rekey  = Rekeyer::Step() until finished on the same file (journal, 4 fdatasyncs per
-//            hotzone, the final key switch).
+//            hotzone, the final key switch). A step costs four fdatasyncs whatever its length,
+//            so the hotzone length (bounded by the journal format: 3072 sectors compact, 384
+//            fingerprint; docs/format.md 8.3) sets the ratio.
+// The machine's load average is printed with the result: fdatasync latency and CPU share
+// depend on what else runs.
 // Order: raw, rekey, raw (the raw passes decrypt and re-encrypt under one key, so the file
 // keeps its content); the ratio is rekey / mean(raw). Goal (issue 14): >= 0.8.
-// Usage: rekey_bench [--dir DIR] [--mib N] [--sector 512|4096] [--hotzone 1..384]
+// Usage: rekey_bench [--dir DIR] [--mib N] [--sector 512|4096] [--hotzone N]
+//                    [--journal compact|fingerprint]
 #include <unistd.h>
 
 #include <array>
@@ -83,6 +88,7 @@ int main(int argc, char** argv) {
   std::uint64_t mib = 256;
   std::uint32_t sector = 4096;
   std::uint32_t hotzone = cafs::format::kMaxHotzoneSectors;
+  std::uint8_t journal = cafs::format::kJournalCompact;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--dir")
@@ -93,8 +99,13 @@ int main(int argc, char** argv) {
       sector = static_cast<std::uint32_t>(std::atoi(argv[i + 1]));
     else if (flag == "--hotzone")
       hotzone = static_cast<std::uint32_t>(std::atoi(argv[i + 1]));
+    else if (flag == "--journal")
+      journal = std::string(argv[i + 1]) == "fingerprint" ? cafs::format::kJournalFingerprint
+                                                          : cafs::format::kJournalCompact;
     else {
-      std::fprintf(stderr, "usage: %s [--dir DIR] [--mib N] [--sector 512|4096] [--hotzone N]\n",
+      std::fprintf(stderr,
+                   "usage: %s [--dir DIR] [--mib N] [--sector 512|4096] [--hotzone N] "
+                   "[--journal compact|fingerprint]\n",
                    argv[0]);
       return 2;
     }
@@ -126,9 +137,10 @@ int main(int argc, char** argv) {
   auto raw_file = Must(env->OpenFile(path, cafs::env::OpenOptions::ReadWrite()), "open raw");
   const double raw1 = RawPass(*raw_file, old_dek, sector, bytes);
 
-  auto rekeyer = Must(cafs::format::Rekeyer::Start(*ef, cafs::Uuid::Random(), 2, new_dek,
-                                                   {.hotzone_sectors = hotzone}),
-                      "start rekey");
+  auto rekeyer =
+      Must(cafs::format::Rekeyer::Start(*ef, cafs::Uuid::Random(), 2, new_dek,
+                                        {.hotzone_sectors = hotzone, .journal_format = journal}),
+           "start rekey");
   std::uint64_t steps = 0;
   const auto start = Clock::now();
   while (!Must(rekeyer->Step(), "step").finished) ++steps;
@@ -142,9 +154,21 @@ int main(int argc, char** argv) {
 
   const double mb = static_cast<double>(bytes) / 1e6;
   const double raw = (raw1 + raw2) / 2;
+  std::string load = "?";
+  if (FILE* f = std::fopen("/proc/loadavg", "r")) {
+    char buf[64] = {};
+    if (std::fgets(buf, sizeof buf, f) != nullptr) load = std::string(buf, std::strcspn(buf, "\n"));
+    std::fclose(f);
+  }
   std::printf(
-      "deep rekey benchmark: aes-256-xts, %u-byte sectors, %llu MiB in %s, hotzone %u sectors\n",
-      sector, static_cast<unsigned long long>(mib), dir.c_str(), hotzone);
+      "deep rekey benchmark: aes-256-xts, %u-byte sectors, %llu MiB in %s, hotzone %u sectors, "
+      "%s journal\n",
+      sector, static_cast<unsigned long long>(mib), dir.c_str(), hotzone,
+      journal == cafs::format::kJournalCompact ? "compact" : "fingerprint");
+  // The 1, 5 and 15 minute averages (the first three fields).
+  std::size_t cut = 0;
+  for (int field = 0; field < 3 && cut != std::string::npos; ++field) cut = load.find(' ', cut + 1);
+  std::printf("  load average: %s\n", load.substr(0, cut).c_str());
   std::printf(
       "  raw read+decrypt+encrypt+write (1 MiB chunks, 1 fdatasync): %8.1f MB/s  (%.3f s, %.3f "
       "s)\n",

@@ -126,12 +126,13 @@ Result<std::unique_ptr<EncryptedFile>> EncryptedFile::Open(std::unique_ptr<env::
     if (!s.ok()) return s.WithContext(ef->file_->path());
     ef->watermark_.store(rekey.watermark_sector, std::memory_order_release);
     if (rekey.hotzone_sectors > 0) {
-      std::vector<std::uint8_t> entries(rekey.hotzone_sectors * kJournalEntrySize);
+      std::vector<std::uint8_t> entries(rekey.hotzone_sectors *
+                                        JournalEntrySize(rekey.journal_format));
       CAFS_RETURN_IF_ERROR(env::ReadExactly(*ef->file_, layout2::kJournal, entries));
       if (DigestJournal(entries) != rekey.journal_digest) {
         return Status::Corruption(ef->file_->path() + ": hotzone journal digest mismatch");
       }
-      ef->ActivateHotzone(rekey.watermark_sector, entries);
+      ef->ActivateHotzone(rekey.watermark_sector, rekey.journal_format, entries);
     }
   }
   if (params.read_only) return ef;
@@ -188,17 +189,19 @@ Status EncryptedFile::RepairTail() {
   return EncryptAndWrite(sectors - 1, buf, buf);
 }
 
+ByteView EncryptedFile::HotEntry(const Hotzone& hot, std::uint64_t sector) const {
+  const std::size_t size = JournalEntrySize(hot.format);
+  return ByteView(hot_entries_).subspan(static_cast<std::size_t>(sector - hot.first) * size, size);
+}
+
 Result<const crypto::SectorCipher*> EncryptedFile::CipherForStored(std::uint64_t sector,
                                                                    std::uint64_t w,
+                                                                   const Hotzone& hot,
                                                                    ByteView stored) const {
   if (sector < w) return target_cipher_.get();
-  const Hotzone hot = ActiveHotzone();
-  if (sector - hot.first < hot.count) {
-    const auto index = static_cast<std::size_t>(sector - hot.first);
-    CAFS_ASSIGN_OR_RETURN(
-        HotzoneSector kind,
-        ClassifyHotzoneSector(
-            ByteView(hot_entries_).subspan(index * kJournalEntrySize, kJournalEntrySize), stored));
+  if (hot.Contains(sector)) {
+    CAFS_ASSIGN_OR_RETURN(HotzoneSector kind,
+                          ClassifyHotzoneSector(hot.format, HotEntry(hot, sector), stored));
     if (kind == HotzoneSector::kTargetKey) return target_cipher_.get();
   }
   return cipher_.get();
@@ -207,6 +210,7 @@ Result<const crypto::SectorCipher*> EncryptedFile::CipherForStored(std::uint64_t
 Status EncryptedFile::DecryptInPlace(std::uint64_t first, MutableByteView buf) {
   const std::size_t count = buf.size() / sector_size_;
   const std::uint64_t w = watermark_.load(std::memory_order_acquire);
+  const Hotzone hot = ActiveHotzone();
   auto sector_at = [&](std::size_t k) {
     return ByteView(buf.data() + k * sector_size_, sector_size_);
   };
@@ -217,11 +221,11 @@ Status EncryptedFile::DecryptInPlace(std::uint64_t first, MutableByteView buf) {
       continue;
     }
     CAFS_ASSIGN_OR_RETURN(const crypto::SectorCipher* cipher,
-                          CipherForStored(first + i, w, sector_at(i)));
+                          CipherForStored(first + i, w, hot, sector_at(i)));
     std::size_t j = i + 1;
     while (j < count && !IsAllZero(buf.data() + j * sector_size_, sector_size_)) {
       CAFS_ASSIGN_OR_RETURN(const crypto::SectorCipher* next,
-                            CipherForStored(first + j, w, sector_at(j)));
+                            CipherForStored(first + j, w, hot, sector_at(j)));
       if (next != cipher) break;
       ++j;
     }
@@ -331,7 +335,11 @@ Status EncryptedFile::Write(std::uint64_t offset, ByteView data) {
   if (data.empty()) return Status::OK();
   const std::uint64_t ss = sector_size_;
   const std::uint64_t end = offset + data.size();
-  auto guard = ranges_.Lock(offset / ss, (end - 1) / ss, RangeLock::Mode::kExclusive);
+  std::optional<RangeLock::Guard> guard;
+  for (bool again = true; again;) {
+    guard.emplace(ranges_.Lock(offset / ss, (end - 1) / ss, RangeLock::Mode::kExclusive));
+    CAFS_ASSIGN_OR_RETURN(again, SettleHotzoneFor(offset / ss, (end - 1) / ss, guard));
+  }
 
   std::uint64_t pos = offset;
   const std::uint8_t* src = data.data();
@@ -364,6 +372,8 @@ Status EncryptedFile::Truncate(std::uint64_t new_size) {
   CAFS_RETURN_IF_ERROR(CheckRange(new_size, 0));
   auto guard =
       ranges_.Lock(0, std::numeric_limits<std::uint64_t>::max(), RangeLock::Mode::kExclusive);
+  // No truncate lands in a hotzone a failed step left active (docs/format.md 8.4).
+  if (ActiveHotzone().count > 0) CAFS_RETURN_IF_ERROR(RollForwardHotzone());
   const std::uint64_t old_size = Size();
   if (new_size < old_size) {
     const std::uint64_t sectors = (new_size + sector_size_ - 1) / sector_size_;
@@ -463,29 +473,39 @@ Status EncryptedFile::UpgradeLocked() {
   return Status::OK();
 }
 
-void EncryptedFile::ActivateHotzone(std::uint64_t w, ByteView entries) {
+void EncryptedFile::ActivateHotzone(std::uint64_t w, std::uint8_t format, ByteView entries) {
+  std::lock_guard lock(hot_mu_);
   std::memcpy(hot_entries_.data(), entries.data(), entries.size());
-  hotzone_.store(w << kHotCountBits | entries.size() / kJournalEntrySize,
-                 std::memory_order_release);
+  hotzone_ = Hotzone{w, entries.size() / JournalEntrySize(format), format};
 }
 
 EncryptedFile::Hotzone EncryptedFile::ActiveHotzone() const {
-  static_assert(kMaxHotzoneSectors < (1u << kHotCountBits), "hotzone count must fit");
-  static_assert((kMaxLogicalSize / 512) >> (64 - kHotCountBits) == 0, "first sector must fit");
-  const std::uint64_t word = hotzone_.load(std::memory_order_acquire);
-  return {word >> kHotCountBits, word & ((std::uint64_t{1} << kHotCountBits) - 1)};
+  std::lock_guard lock(hot_mu_);
+  return hotzone_;
+}
+
+Result<bool> EncryptedFile::SettleHotzoneFor(std::uint64_t first, std::uint64_t last,
+                                             std::optional<RangeLock::Guard>& guard) {
+  Hotzone hot = ActiveHotzone();
+  if (hot.count == 0 || last < hot.first || first >= hot.first + hot.count) return false;
+  guard.reset();
+  auto hot_guard = ranges_.Lock(hot.first, hot.first + hot.count - 1, RangeLock::Mode::kExclusive);
+  const Hotzone now = ActiveHotzone();  // a step may have settled it meanwhile
+  if (now.count > 0 && now.first == hot.first && now.count == hot.count) {
+    CAFS_RETURN_IF_ERROR(RollForwardHotzone());
+  }
+  return true;
 }
 
 Status EncryptedFile::RollForwardHotzone() {
-  const auto [w, n] = ActiveHotzone();
+  const Hotzone hot = ActiveHotzone();
+  const std::uint64_t w = hot.first, n = hot.count;
   MutableByteView buf = Scratch().first(sector_size_);
   for (std::uint64_t i = 0; i < n; ++i) {
-    const ByteView entry =
-        ByteView(hot_entries_)
-            .subspan(static_cast<std::size_t>(i) * kJournalEntrySize, kJournalEntrySize);
     CAFS_ASSIGN_OR_RETURN(std::size_t got, file_->ReadAt(SectorOffset(w + i), buf));
     if (got < buf.size()) std::memset(buf.data() + got, 0, buf.size() - got);
-    CAFS_ASSIGN_OR_RETURN(HotzoneSector kind, ClassifyHotzoneSector(entry, buf));
+    CAFS_ASSIGN_OR_RETURN(HotzoneSector kind,
+                          ClassifyHotzoneSector(hot.format, HotEntry(hot, w + i), buf));
     // A zero entry with data: written after a failed step, under the key of its side (old).
     if (kind == HotzoneSector::kTargetKey || IsAllZero(buf.data(), buf.size())) continue;
     CAFS_RETURN_IF_ERROR(cipher_->Decrypt(w + i, buf, buf));
@@ -514,11 +534,13 @@ Status EncryptedFile::CommitWatermark(std::uint64_t w) {
     RekeyState next = header_.rekey;
     next.watermark_sector = w;
     next.hotzone_sectors = 0;
+    next.journal_format = 0;
     next.journal_digest = {};
     CAFS_RETURN_IF_ERROR(CommitRekeyStateLocked(next));
   }
   watermark_.store(w, std::memory_order_release);
-  hotzone_.store(0, std::memory_order_release);
+  std::lock_guard lock(hot_mu_);
+  hotzone_ = Hotzone{};
   return Status::OK();
 }
 

@@ -135,10 +135,19 @@ class EncryptedFile {
   // Decrypts in place, leaving all-zero (hole) sectors as zeros; the key per sector as in
   // docs/format.md 8.2.
   Status DecryptInPlace(std::uint64_t first, MutableByteView buf);
+  // An active hotzone (see hotzone_ below).
+  struct Hotzone {
+    std::uint64_t first = 0;
+    std::uint64_t count = 0;
+    std::uint8_t format = kJournalFingerprint;
+    bool Contains(std::uint64_t sector) const { return sector - first < count; }
+  };
   // The cipher for stored sector `sector` whose bytes are `stored` (not a hole), given the
-  // watermark `w`. Caller holds a lock on the sector.
+  // watermark `w` and the hotzone `hot`. Caller holds a lock on the sector.
   Result<const crypto::SectorCipher*> CipherForStored(std::uint64_t sector, std::uint64_t w,
-                                                      ByteView stored) const;
+                                                      const Hotzone& hot, ByteView stored) const;
+  // The entry of hotzone sector `sector` (in `hot`).
+  ByteView HotEntry(const Hotzone& hot, std::uint64_t sector) const;
   // Encrypts `plain` (whole sectors) into `cipher_out` and writes it at sector `first`.
   Status EncryptAndWrite(std::uint64_t first, ByteView plain, MutableByteView cipher_out);
   // Read-modify-write of one sector: bytes [in_sector, in_sector + data.size()) get `data`.
@@ -162,12 +171,19 @@ class EncryptedFile {
                        std::array<std::uint8_t, kKeyCheckSize>* check_out);
   // Version 1 -> 2 (both writes) or the block-0 write of an interrupted upgrade.
   Status UpgradeLocked();
-  // Makes the journal `entries` (n * 8 bytes, hotzone at the watermark) the reading rule for
-  // [w, w + n) in memory. Caller holds the exclusive lock of that range.
-  void ActivateHotzone(std::uint64_t w, ByteView entries);
+  // Makes the journal `entries` (n entries of `format`, hotzone at the watermark) the reading
+  // rule for [w, w + n) in memory. Caller holds the exclusive lock of that range.
+  void ActivateHotzone(std::uint64_t w, std::uint8_t format, ByteView entries);
   // Rolls the active hotzone forward from what is stored (recovery), then commits it.
   // Caller holds the exclusive lock of the hotzone.
   Status RollForwardHotzone();
+  // Called by Write with the exclusive lock of sectors [first, last] held (`guard`): if a
+  // hotzone left active by a failed step overlaps them, releases the guard, rolls that
+  // hotzone forward under its own lock and returns true (the caller locks again and
+  // re-checks); false when nothing overlaps (the guard is kept). No write lands in an active
+  // hotzone (docs/format.md 8.4).
+  Result<bool> SettleHotzoneFor(std::uint64_t first, std::uint64_t last,
+                                std::optional<RangeLock::Guard>& guard);
   // Makes `next` the durable rekey state: tail write + sync; on failure header_.rekey keeps
   // its previous value (the next tail write rewrites it). Caller holds header_mu_.
   Status CommitRekeyStateLocked(const RekeyState& next);
@@ -190,16 +206,13 @@ class EncryptedFile {
   std::atomic<std::uint64_t> watermark_{0};
   // Active hotzone journal in memory (read-only open of a crashed file, or a step that failed
   // after its journal became durable): sectors [first, first + count) are decided per entry.
-  // One atomic word, first << kHotCountBits | count, so a reader never pairs a first and a
-  // count of two different hotzones. Same locking rule as watermark_; hot_entries_ is
-  // written before the word is published (release) and only while count is 0.
-  static constexpr unsigned kHotCountBits = 9;  // count <= 384 < 512; first < 2^55
-  struct Hotzone {
-    std::uint64_t first = 0;
-    std::uint64_t count = 0;
-  };
+  // Changed (under hot_mu_) only while the changer holds the exclusive range lock of the
+  // hotzone, so a reader holding a range lock takes one snapshot per read: whether its
+  // sectors are in the hotzone cannot change under its lock. hot_entries_ is written only
+  // while count is 0 and read only for sectors of the hotzone.
   Hotzone ActiveHotzone() const;
-  std::atomic<std::uint64_t> hotzone_{0};
+  mutable std::mutex hot_mu_;  // a leaf lock
+  Hotzone hotzone_;            // guarded by hot_mu_
   std::array<std::uint8_t, layout2::kJournalSize> hot_entries_{};
   const std::uint32_t sector_size_;
   const bool read_only_;

@@ -20,6 +20,7 @@ struct RekeyState {
   std::uint32_t target_key_version = 0;
   std::uint64_t watermark_sector = 0;  // sectors below it are under the target key
   std::uint32_t hotzone_sectors = 0;   // n: active journal length, 0 = none
+  std::uint8_t journal_format = 0;     // kJournalFingerprint/Compact; 0 when n = 0
   std::array<std::uint8_t, kKeyCheckSize> target_key_check{};
   std::array<std::uint8_t, kDigestSize> journal_digest{};  // of the n active entries
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "crypto/mac.h"
+#include "format/rekey_journal.h"
 
 namespace cafs::format {
 
@@ -51,7 +52,7 @@ constexpr ReservedRange kReservedV1[] = {
      "reserved bytes 3624..4055"},
 };
 constexpr ReservedRange kReservedV2[] = {
-    {layout2::kReserved3586, 2, "reserved bytes 3586..3587"},
+    {layout2::kReserved3587, 1, "reserved byte 3587"},
     {layout2::kReserved3704, layout::kLogicalSize - layout2::kReserved3704,
      "reserved bytes 3704..4055"},
 };
@@ -112,8 +113,8 @@ Status ValidateHeader(const Header& h) {
   if (h.rekey.state == kRekeyNone && !(h.rekey == RekeyState{})) {
     return Status::InvalidArgument("pool header: rekey fields set while no rekey runs");
   }
-  if (h.rekey.hotzone_sectors > kMaxHotzoneSectors) {
-    return Status::InvalidArgument("pool header: hotzone longer than 384 sectors");
+  if (Status s = CheckJournalShape(h.rekey); !s.ok()) {
+    return Status::InvalidArgument("pool header: " + s.message());
   }
   if (h.rekey.state == kRekeyInProgress && h.rekey.target_key_guid == h.key_guid &&
       h.rekey.target_key_version == h.key_version) {
@@ -153,6 +154,7 @@ Status EncodeHeader(const Header& h, ByteView mac_key, MutableByteView out) {
     PutUuid(out, layout2::kTargetGuid, h.rekey.target_key_guid);
     StoreLe32(p + layout2::kTargetVersion, h.rekey.target_key_version);
     StoreLe32(p + layout2::kHotzoneLength, h.rekey.hotzone_sectors);
+    p[layout2::kJournalFormat] = h.rekey.journal_format;
     StoreLe64(p + layout2::kWatermark, h.rekey.watermark_sector);
     std::memcpy(p + layout2::kTargetKeyCheck, h.rekey.target_key_check.data(), kKeyCheckSize);
     std::memcpy(p + layout2::kJournalDigest, h.rekey.journal_digest.data(), kDigestSize);
@@ -237,15 +239,14 @@ Result<Header> ParseHeaderUnverified(ByteView bytes) {
   h.rekey.target_key_guid = GetUuid(bytes, layout2::kTargetGuid);
   h.rekey.target_key_version = LoadLe32(p + layout2::kTargetVersion);
   h.rekey.hotzone_sectors = LoadLe32(p + layout2::kHotzoneLength);
+  h.rekey.journal_format = p[layout2::kJournalFormat];
   h.rekey.watermark_sector = LoadLe64(p + layout2::kWatermark);
   std::memcpy(h.rekey.target_key_check.data(), p + layout2::kTargetKeyCheck, kKeyCheckSize);
   std::memcpy(h.rekey.journal_digest.data(), p + layout2::kJournalDigest, kDigestSize);
   if (h.rekey.state == kRekeyNone && !(h.rekey == RekeyState{})) {
     return Bad("rekey fields not zero while rekey state is none");
   }
-  if (h.rekey.hotzone_sectors > kMaxHotzoneSectors) {
-    return Bad("hotzone length " + std::to_string(h.rekey.hotzone_sectors) + " above 384");
-  }
+  if (Status s = CheckJournalShape(h.rekey); !s.ok()) return Bad(s.message());
   if (h.rekey.state == kRekeyInProgress && h.rekey.target_key_guid == h.key_guid &&
       h.rekey.target_key_version == h.key_version) {
     return Bad("rekey target is the file's own key");

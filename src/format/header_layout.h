@@ -25,9 +25,14 @@ inline constexpr std::uint8_t kRekeyNone = 0;
 inline constexpr std::uint8_t kRekeyInProgress = 1;
 // Version 2 tail layout byte (zero, a reserved byte, in version 1).
 inline constexpr std::uint8_t kTailLayout2 = 2;
-// Hotzone journal: one 8-byte entry per sector, at most this many sectors per hotzone.
-inline constexpr std::size_t kJournalEntrySize = 8;
-inline constexpr std::uint32_t kMaxHotzoneSectors = 384;
+// Hotzone journal formats (docs/format.md 8.3): the tail's journal format byte.
+inline constexpr std::uint8_t kJournalFingerprint = 0;  // 8-byte entries (older builds)
+inline constexpr std::uint8_t kJournalCompact = 1;      // 1-byte entries (written now)
+inline constexpr std::size_t kJournalEntrySize = 8;     // a fingerprint entry
+inline constexpr std::size_t kCompactEntrySize = 1;
+// Longest hotzone of each format (the journal area holds n entries), and of any format.
+inline constexpr std::uint32_t kMaxFingerprintHotzoneSectors = 384;
+inline constexpr std::uint32_t kMaxHotzoneSectors = 3072;
 inline constexpr std::size_t kKeyCheckSize = 32;
 inline constexpr std::size_t kDigestSize = 32;
 
@@ -74,7 +79,8 @@ inline constexpr std::size_t kJournal = 512;          // hotzone journal entries
 inline constexpr std::size_t kJournalSize = 3072;     // up to the tail
 inline constexpr std::size_t kRekeyState = 3584;      // u8
 inline constexpr std::size_t kTailLayout = 3585;      // u8 = kTailLayout2
-inline constexpr std::size_t kReserved3586 = 3586;    // 2 zero bytes
+inline constexpr std::size_t kJournalFormat = 3586;   // u8 kJournalFingerprint/Compact
+inline constexpr std::size_t kReserved3587 = 3587;    // 1 zero byte
 inline constexpr std::size_t kKeyVersion = 3588;      // u32, the file's key
 inline constexpr std::size_t kKeyGuid = 3592;         // 16, the file's key
 inline constexpr std::size_t kTargetGuid = 3608;      // 16
@@ -88,7 +94,8 @@ inline constexpr std::size_t kReserved3704 = 3704;    // zero up to the logical 
 
 static_assert(layout::kHotzone + layout::kHotzoneSize == layout::kReserved2048);
 static_assert(layout2::kJournal + layout2::kJournalSize == layout::kMutableTail);
-static_assert(kMaxHotzoneSectors * kJournalEntrySize == layout2::kJournalSize);
+static_assert(kMaxFingerprintHotzoneSectors * kJournalEntrySize == layout2::kJournalSize);
+static_assert(kMaxHotzoneSectors * kCompactEntrySize == layout2::kJournalSize);
 static_assert(layout2::kJournalDigest + kDigestSize == layout2::kReserved3704);
 static_assert(layout::kMutableTail + layout::kMutableTailSize == kHeaderSize);
 static_assert(layout::kMac + kMacSize == kHeaderSize);

@@ -40,8 +40,10 @@ Rekeyer::Rekeyer(EncryptedFile& file, Options options) : file_(file), options_(o
 Result<std::unique_ptr<Rekeyer>> Rekeyer::Start(EncryptedFile& file, const Uuid& target_key_guid,
                                                 std::uint32_t target_key_version,
                                                 const SecureBuffer& target_dek, Options options) {
-  if (options.hotzone_sectors == 0 || options.hotzone_sectors > kMaxHotzoneSectors) {
-    return Status::InvalidArgument("rekey hotzone must be 1..384 sectors");
+  const std::uint32_t max = MaxHotzoneSectors(options.journal_format);
+  if (max == 0) return Status::InvalidArgument("unknown rekey journal format");
+  if (options.hotzone_sectors == 0 || options.hotzone_sectors > max) {
+    return Status::InvalidArgument("rekey hotzone must be 1.." + std::to_string(max) + " sectors");
   }
   const std::string& path = file.file_->path();
   if (file.read_only_) return Status::FailedPrecondition(path + ": opened read-only");
@@ -124,13 +126,20 @@ Status Rekeyer::RekeyHotzone(std::uint64_t w) {
   if (end <= w) return Status::OK();  // the next Step switches the key
   const auto n =
       static_cast<std::size_t>(std::min<std::uint64_t>(options_.hotzone_sectors, end - w));
+  const std::uint8_t format = options_.journal_format;
+  const std::size_t entry_size = JournalEntrySize(format);
   data_.resize(n * ss);
-  entries_.assign(n * kJournalEntrySize, 0);
-  // 1. Read and re-encrypt in memory (runs of non-hole sectors; holes stay holes).
+  entries_.assign(n * entry_size, 0);
+  heads_.resize(n * kCompactPrefix);
+  // 1. Read and re-encrypt in memory (runs of non-hole sectors; holes stay holes), keeping
+  // the head of each old ciphertext for its journal entry.
   CAFS_ASSIGN_OR_RETURN(std::size_t got, file_.file_->ReadAt(file_.SectorOffset(w), data_));
   if (got < data_.size()) std::memset(data_.data() + got, 0, data_.size() - got);
   CAFS_RETURN_IF_ERROR(ForEachDataRun(data_, ss, [&](std::size_t i, std::size_t j) -> Status {
     MutableByteView run(data_.data() + i * ss, (j - i) * ss);
+    for (std::size_t k = i; k < j; ++k) {
+      std::memcpy(heads_.data() + k * kCompactPrefix, data_.data() + k * ss, kCompactPrefix);
+    }
     CAFS_RETURN_IF_ERROR(file_.cipher_->Decrypt(w + i, run, run));
     CAFS_RETURN_IF_ERROR(file_.target_cipher_->Encrypt(w + i, run, run));
     for (std::size_t k = i; k < j; ++k) {
@@ -138,8 +147,9 @@ Status Rekeyer::RekeyHotzone(std::uint64_t w) {
       if (file_.cipher_->id() != crypto::CipherId::kNone && IsHole(sector.data(), ss)) {
         return Status::Internal("ciphertext sector is all zeros; refusing to write a hole");
       }
-      CAFS_ASSIGN_OR_RETURN(JournalEntry e, EntryForCiphertext(sector));
-      std::memcpy(entries_.data() + k * kJournalEntrySize, e.data(), e.size());
+      CAFS_RETURN_IF_ERROR(EncodeJournalEntry(
+          format, ByteView(heads_.data() + k * kCompactPrefix, kCompactPrefix), sector,
+          MutableByteView(entries_.data() + k * entry_size, entry_size)));
     }
     return Status::OK();
   }));
@@ -151,12 +161,13 @@ Status Rekeyer::RekeyHotzone(std::uint64_t w) {
     std::lock_guard lock(file_.header_mu_);
     RekeyState next = file_.header_.rekey;
     next.hotzone_sectors = static_cast<std::uint32_t>(n);
+    next.journal_format = format;
     next.journal_digest = DigestJournal(entries_);
     CAFS_RETURN_IF_ERROR(file_.CommitRekeyStateLocked(next));
   }
   // From here until the commit, reads of the hotzone decide per entry (a failure below leaves
   // the range readable and the next Step rolls it forward).
-  file_.ActivateHotzone(w, entries_);
+  file_.ActivateHotzone(w, format, entries_);
   // 6-7. The target-key ciphertext of every non-hole sector.
   // (Holes stay all zero in data_, rewritten sectors are non-zero: the same runs.)
   CAFS_RETURN_IF_ERROR(ForEachDataRun(data_, ss, [&](std::size_t i, std::size_t j) {

@@ -5,10 +5,12 @@
 // Use:
 //   auto r = Rekeyer::Start(file, target_guid, target_version, target_dek);   // or resume
 //   while (true) { auto p = (*r)->Step(); if (!p.ok()) ...; if (p->finished) break; }
-// Each Step() rewrites one hotzone (at most RekeyOptions::hotzone_sectors sectors, <= 384) with
-// four fdatasyncs (format.md 8.4) and returns the progress; the last Step() switches the
-// header to the target key (one atomic tail write) and reports finished. After that the
-// header names only the target key: the old key is no longer needed by this file.
+// Each Step() rewrites one hotzone (at most RekeyOptions::hotzone_sectors sectors, <= 3072
+// with the compact journal, <= 384 with the fingerprint one) with four fdatasyncs whatever
+// its length (format.md 8.4), so long hotzones are what makes a deep rekey fast and returns the
+// progress; the last Step() switches the header to the target key (one atomic tail write) and
+// reports finished. After that the header names only the target key: the old key is no longer
+// needed by this file.
 //
 // Resuming: all state is in the pool file header (watermark, hotzone journal). After a crash
 // or a close, Open the file with OpenParams::rekey_target_dek (a writable Open finishes the
@@ -43,7 +45,11 @@
 namespace cafs::format {
 
 struct RekeyOptions {
-  std::uint32_t hotzone_sectors = kMaxHotzoneSectors;  // 1..384 sectors per Step
+  // Sectors per Step: 1..MaxHotzoneSectors(journal_format) (3072 compact, 384 fingerprint).
+  std::uint32_t hotzone_sectors = kMaxHotzoneSectors;
+  // Entry format of the journals this Rekeyer writes (docs/format.md 8.3). The fingerprint
+  // format is what older builds wrote; it stays selectable for tests and golden files.
+  std::uint8_t journal_format = kJournalCompact;
 };
 
 struct RekeyProgress {
@@ -77,6 +83,7 @@ class Rekeyer {
   mutable std::mutex mu_;              // one Step at a time; before the file's locks
   std::vector<std::uint8_t> data_;     // hotzone buffer, guarded by mu_
   std::vector<std::uint8_t> entries_;  // journal entries, guarded by mu_
+  std::vector<std::uint8_t> heads_;    // old ciphertext prefixes, guarded by mu_
 };
 
 }  // namespace cafs::format

@@ -76,3 +76,15 @@ if(TARGET cafsd)
   set_tests_properties(cafs_jobs_control_hostile PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300
                        RESOURCE_LOCK heavy)
 endif()
+
+# Deep rekey under kill -9: 20 rounds of kill -9 of cafsd at a random instant while a writer
+# fsyncs 4 KiB blocks into the image being rekeyed; after each restart every fsync'ed block
+# reads back and the job resumes; at the end the header names only the last key version.
+# Release trees only (kill loops are too slow under ASan); iterations and image MiB are the
+# script's arguments.
+if(TARGET cafsd AND NOT CAFS_SANITIZE)
+  add_test(NAME cafs_rekey_crash
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/cafs_rekey_crash_test.sh $<TARGET_FILE:cafsd> 20 8)
+  set_tests_properties(cafs_rekey_crash PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600
+                       RESOURCE_LOCK heavy)
+endif()

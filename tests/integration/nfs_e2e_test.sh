@@ -9,7 +9,9 @@
 # qemu-img create/check/convert on nfs:// URLs; a client at an address the export admits
 # but the VM set does not list (a network namespace behind a veth pair) gets NFS3ERR_ACCES and
 # an audit record naming its address; a handle held by qemu-io goes stale when the file is
-# removed; kill -9 + restart of cafsd: a qemu-io holding a handle continues.
+# removed; kill -9 + restart of cafsd: a qemu-io holding a handle continues; a deep rekey
+# (`cafsd rekey`) of an image while qemu-io writes and verifies patterns in it through NFS:
+# every verify passes, the job ends done, the pool file names only the new key version.
 # Usage: nfs_e2e_test.sh <path to cafsd>. Exits 77 when a tool is missing or not root.
 set -u
 CAFSD=$1
@@ -109,6 +111,9 @@ path = "$T/pools/default_pool"
 [audit]
 log = "$T/audit.log"
 aggregate_interval_s = 1
+
+[cache]
+ttl_s = 1
 
 [nfs]
 listen = "0.0.0.0"
@@ -229,6 +234,58 @@ for _ in $(seq 100); do kill -0 "$QIO" 2>/dev/null || break; sleep 0.1; done
 kill -9 "$QIO" 2>/dev/null
 wait "$QIO" 2>/dev/null
 QIO=""
+
+# Deep rekey while a libnfs client writes and verifies (issue 14; docs/jobs.md "Deep rekey"):
+# a 16 MiB image with pattern 0x40+i in MiB i; key version 2 issued; `cafsd rekey` runs
+# (rate-limited to last a few seconds) while qemu-io rewrites MiBs and verifies them and a
+# neighbour through nfs://; then the job is done, the header names version 2 only (state 0),
+# and every MiB still reads its pattern.
+RK=osdisk-rekey.img
+RKMIB=16
+timeout 60 $X qemu-img create -q -f raw "$URL/$RK" ${RKMIB}M || fail "qemu-img create $RK"
+EXPECT=()
+cmds=()
+for i in $(seq 0 $((RKMIB - 1))); do
+  EXPECT[i]=$((0x40 + i))
+  cmds+=(-c "write -P ${EXPECT[i]} $((i << 20)) 1M")
+done
+timeout 120 $X qemu-io -f raw "${cmds[@]}" "$URL/$RK" > "$T/rk-fill.log" 2>&1 ||
+  fail "qemu-io fill: $(tail -3 "$T/rk-fill.log")"
+echo "062b9056-bf64-11df-8d3e-000c29abeb4d 2 $(od -An -tx1 -N64 /dev/urandom | tr -d ' \n')" \
+  >> "$T/keys/my_vmset/keys"
+sleep 2  # past the key cache TTL
+rk_header() {  # "state version" of the pool file's v2 tail (docs/format.md 8.1)
+  python3 -c 'import struct,sys; h=open(sys.argv[1],"rb").read(4096); print(h[3584], struct.unpack_from("<I",h,3588)[0] if h[3585]==2 else struct.unpack_from("<I",h,88)[0])' \
+    "$T/pools/mirrored_pool_A/my_vmset/vm1/$RK"
+}
+ctl() { timeout 120 $X "$CAFSD" --config "$T/cafsd.toml" "$@"; }
+JOB=$(ctl rekey "/my_vmset/vm1/$RK" --to-version 2 --rate 3M --no-wait) || fail "rekey: exit $?"
+ROUNDS=0
+for round in $(seq 1 100); do  # bounded
+  i=$((round % RKMIB))
+  j=$(((i + 5) % RKMIB))
+  pat=$(((round * 7) % 200 + 1))
+  : > "$T/rk.log"
+  timeout 60 $X qemu-io -f raw -c "write -P $pat $((i << 20)) 1M" -c "read -P $pat $((i << 20)) 1M" \
+    -c "read -P ${EXPECT[j]} $((j << 20)) 1M" "$URL/$RK" > "$T/rk.log" 2>&1 ||
+    fail "qemu-io round $round: $(tail -3 "$T/rk.log")"
+  grep -q "Pattern verification failed" "$T/rk.log" && fail "pattern mismatch in round $round"
+  EXPECT[i]=$pat
+  ROUNDS=$round
+  state=$(ctl jobs show "$JOB" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["job"]["state"])')
+  [ "$state" = running ] || [ "$state" = queued ] || break
+done
+ctl jobs watch "$JOB" --json > "$T/rk-watch.json" || fail "rekey job: $(cat "$T/rk-watch.json")"
+python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["state"]=="done", j' \
+  "$T/rk-watch.json" || fail "rekey job not done: $(cat "$T/rk-watch.json")"
+[ "$ROUNDS" -ge 2 ] || fail "the rekey ended before qemu-io overlapped it ($ROUNDS rounds)"
+[ "$(rk_header)" = "0 2" ] || fail "$RK header: $(rk_header), not '0 2'"
+cmds=()
+for i in $(seq 0 $((RKMIB - 1))); do cmds+=(-c "read -P ${EXPECT[i]} $((i << 20)) 1M"); done
+timeout 120 $X qemu-io -f raw -r "${cmds[@]}" "$URL/$RK" > "$T/rk-verify.log" 2>&1 ||
+  fail "verify after the rekey: $(tail -3 "$T/rk-verify.log")"
+grep -q "Pattern verification failed" "$T/rk-verify.log" && fail "pattern mismatch after the rekey"
+echo "ok: $ROUNDS qemu-io rounds over NFS verified during the rekey; header names version 2 only"
 
 stop_cafsd
 grep -q '"op":"create"' "$T/audit.log" || fail "no create audit record"

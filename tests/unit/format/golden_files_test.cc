@@ -15,6 +15,7 @@
 
 #include "env/fault_injection_env.h"
 #include "env/mem_env.h"
+#include "format/rekey_journal.h"
 #include "format/rekeyer.h"
 #include "unit/format/rekey_test_util.h"
 
@@ -143,8 +144,9 @@ TEST(GoldenFiles, Write) {
     auto ef = testing::Must(EncryptedFile::Create(
         testing::Must(fenv.OpenFile("/pool", env::OpenOptions::CreateNew())), p, OldDek()));
     fill(*ef);
-    auto rk =
-        testing::Must(Rekeyer::Start(*ef, kNewKey, kNewVersion, NewDek(), {.hotzone_sectors = 6}));
+    auto rk = testing::Must(
+        Rekeyer::Start(*ef, kNewKey, kNewVersion, NewDek(),
+                       {.hotzone_sectors = 6, .journal_format = kJournalFingerprint}));
     ASSERT_TRUE(rk->Step().ok());
     fenv.SetWriteFault([](const std::string&, std::uint64_t off, std::uint64_t) {
       return off >= kHeaderSize + 9 * kSector;
@@ -158,6 +160,37 @@ TEST(GoldenFiles, Write) {
     bad = mid;
     bad[kHeaderSize + 8 * kSector - 1] ^= 0x40;  // last byte of sector 7 (rewritten): torn
     save("broken-v2-torn-hotzone-sector.pool", bad);
+  }
+  {  // the same state with a compact journal (what builds since the compact format write)
+    env::MemEnv mem;
+    env::FaultInjectionEnv fenv(&mem);
+    auto ef = testing::Must(EncryptedFile::Create(
+        testing::Must(fenv.OpenFile("/pool", env::OpenOptions::CreateNew())), p, OldDek()));
+    fill(*ef);
+    auto rk =
+        testing::Must(Rekeyer::Start(*ef, kNewKey, kNewVersion, NewDek(), {.hotzone_sectors = 6}));
+    ASSERT_TRUE(rk->Step().ok());
+    fenv.SetWriteFault([](const std::string&, std::uint64_t off, std::uint64_t) {
+      return off >= kHeaderSize + 9 * kSector;
+    });
+    EXPECT_FALSE(rk->Step().ok());
+    const Bytes mid = image(mem);
+    save("v2-mid-rekey-compact.pool", mid);
+    Bytes bad = mid;
+    bad[layout2::kJournalFormat] = 2;
+    save("broken-v2-journal-format.pool", bad);
+    // Entry of sector 7 = 255 (invalid), with a journal digest and MAC that match: what a
+    // writer bug would leave.
+    bad = mid;
+    bad[layout2::kJournal + 1] = 0xff;
+    Header h = testing::Must(ParseHeaderUnverified(bad));
+    h.rekey.journal_digest = DigestJournal(ByteView(bad).subspan(layout2::kJournal, 6));
+    auto keys = testing::Must(DeriveFileKeys(OldDek(), kCipher, h.file_nonce));
+    Bytes encoded(kHeaderSize);
+    ASSERT_TRUE(EncodeHeader(h, keys.mac_key.view(), encoded).ok());
+    std::copy(encoded.begin() + layout::kMutableTail, encoded.end(),
+              bad.begin() + layout::kMutableTail);
+    save("broken-v2-compact-entry.pool", bad);
   }
 }
 
@@ -228,6 +261,28 @@ TEST(GoldenFiles, MidRekeyReadsRecoversAndFinishes) {
   EXPECT_EQ(testing::PeekHeader(mem, "/g").key_guid, kNewKey);
 }
 
+// The compact-journal twin of MidRekeyReadsRecoversAndFinishes (docs/format.md 8.3 format 1).
+TEST(GoldenFiles, MidRekeyCompactJournalReadsRecoversAndFinishes) {
+  env::MemEnv mem;
+  const Bytes img = Load("v2-mid-rekey-compact.pool");
+  ASSERT_EQ(img[layout2::kJournalFormat], kJournalCompact);
+  ASSERT_EQ(LoadLe64(img.data() + layout2::kWatermark), 6u);
+  ASSERT_EQ(LoadLe32(img.data() + layout2::kHotzoneLength), 6u);
+  const SecureBuffer new_dek = NewDek();
+  auto ro = testing::Must(OpenImage(mem, img, OldDek(), &new_dek, true));
+  EXPECT_EQ(ReadAll(*ro), Pattern());
+  auto rw = testing::Must(OpenImage(mem, img, OldDek(), &new_dek, false));  // rolls forward
+  const Header h = testing::PeekHeader(mem, "/g");
+  EXPECT_EQ(h.rekey.watermark_sector, 12u);
+  EXPECT_EQ(h.rekey.hotzone_sectors, 0u);
+  EXPECT_EQ(h.rekey.journal_format, 0u);
+  auto rk = testing::Must(Rekeyer::Start(*rw, kNewKey, kNewVersion, new_dek));
+  while (!testing::Must(rk->Step()).finished) {
+  }
+  EXPECT_EQ(ReadAll(*rw), Pattern());
+  EXPECT_EQ(testing::PeekHeader(mem, "/g").key_guid, kNewKey);
+}
+
 TEST(GoldenFiles, BrokenFilesFailClearly) {
   env::MemEnv mem;
   const SecureBuffer new_dek = NewDek();
@@ -252,6 +307,20 @@ TEST(GoldenFiles, BrokenFilesFailClearly) {
   const Bytes pattern = Pattern();
   EXPECT_EQ(buf, Bytes(pattern.begin(), pattern.begin() + kSector));
   EXPECT_TRUE(OpenImage(mem, torn_img, OldDek(), &new_dek, false).status().IsCorruption());
+  // An unknown journal format: refused before anything is read.
+  auto format = OpenImage(mem, Load("broken-v2-journal-format.pool"), OldDek(), &new_dek, true);
+  EXPECT_TRUE(format.status().IsCorruption());
+  EXPECT_NE(format.status().message().find("unknown journal format 2"), std::string::npos);
+  // An invalid compact entry under a valid digest and MAC: that sector reads as an error,
+  // the others read; a writable open (recovery) refuses.
+  const Bytes entry_img = Load("broken-v2-compact-entry.pool");
+  auto entry = testing::Must(OpenImage(mem, entry_img, OldDek(), &new_dek, true));
+  r = entry->Read(7 * kSector, buf);
+  EXPECT_TRUE(r.status().IsCorruption());
+  EXPECT_NE(r.status().message().find("bad hotzone journal entry"), std::string::npos);
+  ASSERT_TRUE(entry->Read(8 * kSector, buf).ok());
+  EXPECT_EQ(buf, Bytes(pattern.begin() + 8 * kSector, pattern.begin() + 9 * kSector));
+  EXPECT_TRUE(OpenImage(mem, entry_img, OldDek(), &new_dek, false).status().IsCorruption());
 }
 
 }  // namespace

@@ -147,13 +147,28 @@ TEST(HeaderCodecTest, EachVersion2TailFieldNamedInItsError) {
                         {layout::kVersion, 3, "unsupported format version"},
                         {layout2::kTailLayout, 0, "version 2 header without"},
                         {layout2::kRekeyState, 7, "rekey state"},
-                        {layout2::kReserved3586 + 1, 1, "reserved bytes 3586"},
+                        {layout2::kReserved3587, 1, "reserved byte 3587"},
+                        {layout2::kJournalFormat, 1, "rekey fields not zero"},
                         {layout2::kWatermark, 1, "rekey fields not zero"},
                         {layout2::kTargetKeyCheck + 5, 1, "rekey fields not zero"},
                         {layout2::kReserved3704 + 9, 1, "reserved bytes 3704"},
                     });
   auto rekeying = Encode(SampleRekeyingHeader());
-  ExpectFieldErrors(rekeying, {{layout2::kHotzoneLength + 1, 2, "hotzone length"}});
+  ExpectFieldErrors(rekeying, {{layout2::kHotzoneLength + 1, 2, "hotzone length 640 above 384"},
+                               {layout2::kJournalFormat, 2, "unknown journal format 2"}});
+  // The compact journal format: up to 3072 sectors; a format byte needs an active journal.
+  Header compact = SampleRekeyingHeader();
+  compact.rekey.journal_format = kJournalCompact;
+  compact.rekey.hotzone_sectors = 3072;
+  auto compact_bytes = Encode(compact);
+  EXPECT_EQ(compact_bytes[layout2::kJournalFormat], kJournalCompact);
+  EXPECT_EQ(*ParseHeaderUnverified(compact_bytes), compact);
+  ExpectFieldErrors(compact_bytes,
+                    {{layout2::kHotzoneLength, 1, "hotzone length 3073 above 3072"},
+                     {layout2::kHotzoneLength + 1, 0, "journal format set without an active"}});
+  compact.rekey.hotzone_sectors = 3073;
+  std::vector<std::uint8_t> too_long(kHeaderSize);
+  EXPECT_TRUE(EncodeHeader(compact, kMacKey, too_long).IsInvalidArgument());
   // Target = the file's own key.
   Header self = SampleRekeyingHeader();
   self.rekey.target_key_guid = self.key_guid;

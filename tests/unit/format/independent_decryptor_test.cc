@@ -172,9 +172,12 @@ Buf DecryptPoolFile(const Buf& file, const KeyTable& keys, int* hotzone_new = nu
   const Buf mac = HmacSha256(mac_key, mac_input.data(), mac_input.size());
   EXPECT_EQ(std::memcmp(mac.data(), file.data() + 4064, 32), 0) << "header MAC";
   const DataKey old_key = DeriveDataKey(dek, cipher, nonce);
-  // Rekey state (8.1): watermark w, active journal of n entries.
+  // Rekey state (8.1): watermark w, active journal of n entries of format f (8.3).
   const bool rekeying = v2 && file[3584] == 1;
   std::uint64_t w = 0, n = 0;
+  const unsigned f = v2 ? file[3586] : 0;
+  EXPECT_LE(f, 1u) << "journal format";
+  const std::size_t entry_size = f == 1 ? 1 : 8;
   DataKey target_key;
   if (rekeying) {
     const Buf target = KeyFor(keys, file, 3608, 3624);
@@ -183,9 +186,9 @@ Buf DecryptPoolFile(const Buf& file, const KeyTable& keys, int* hotzone_new = nu
     target_key = DeriveDataKey(target, cipher, nonce);
     w = Le(file, 3632, 8);
     n = Le(file, 3628, 4);
-    EXPECT_LE(n, 384u);
+    EXPECT_LE(n, f == 1 ? 3072u : 384u);
     if (n > 0) {
-      const Buf digest = Sha256(file.data() + 512, 8 * n);
+      const Buf digest = Sha256(file.data() + 512, entry_size * n);
       EXPECT_EQ(std::memcmp(digest.data(), file.data() + 3672, 32), 0) << "journal digest";
     }
   }
@@ -200,12 +203,20 @@ Buf DecryptPoolFile(const Buf& file, const KeyTable& keys, int* hotzone_new = nu
     if (hole) continue;
     bool use_target = rekeying && s < w;
     if (rekeying && s >= w && s < w + n) {
-      // 8.3: entry = target ciphertext bytes [0,4) || [S-4,S); zero entry = hole.
-      const unsigned char* e = file.data() + 512 + 8 * (s - w);
-      const bool head = std::memcmp(e, ct.data(), 4) == 0;
-      const bool tail = std::memcmp(e + 4, ct.data() + sector - 4, 4) == 0;
-      EXPECT_EQ(head, tail) << "torn hotzone sector " << s;
-      use_target = head && tail;
+      const unsigned char* e = file.data() + 512 + entry_size * (s - w);
+      if (f == 1) {
+        // 8.3 compact: e - 1 = 2b + v; the sector's bit b (LSB first) equals v: target.
+        EXPECT_GE(e[0], 1) << "hotzone entry of a non-hole sector " << s;
+        EXPECT_LE(e[0], 254) << "hotzone entry of sector " << s;
+        const unsigned b = (e[0] - 1u) >> 1, v = (e[0] - 1u) & 1u;
+        use_target = (static_cast<unsigned>(ct[b / 8] >> (b % 8)) & 1u) == v;
+      } else {
+        // 8.3 fingerprint: entry = target ciphertext bytes [0,4) || [S-4,S).
+        const bool head = std::memcmp(e, ct.data(), 4) == 0;
+        const bool tail = std::memcmp(e + 4, ct.data() + sector - 4, 4) == 0;
+        EXPECT_EQ(head, tail) << "torn hotzone sector " << s;
+        use_target = head && tail;
+      }
       if (use_target && hotzone_new != nullptr) ++*hotzone_new;
     }
     DecryptSector(cipher, use_target ? target_key : old_key, s, ct, plain.data() + s * sector);
@@ -260,9 +271,9 @@ TEST_P(IndependentDecryptorTest, DecryptsWhatEncryptedFileWrote) {
 
 // A file caught mid-rekey: sectors below the watermark under the target key, an active
 // hotzone journal whose sectors are partly rewritten (the step failed writing them), the rest
-// under the old key. The decryptor follows docs/format.md 8.7 with both keys.
-TEST_P(IndependentDecryptorTest, DecryptsAFileCaughtMidRekey) {
-  const auto [cipher, sector] = GetParam();
+// under the old key. The decryptor follows docs/format.md 8.7 with both keys. Both journal
+// formats (8.3): compact (written now) and fingerprint (older builds).
+void DecryptMidRekey(cafs::crypto::CipherId cipher, std::uint32_t sector, std::uint8_t format) {
   auto make_dek = [&](unsigned seed, Buf* bytes) {
     cafs::SecureBuffer dek;
     if (cipher == cafs::crypto::CipherId::kNone) return dek;
@@ -299,7 +310,8 @@ TEST_P(IndependentDecryptorTest, DecryptsAFileCaughtMidRekey) {
     model.insert(model.end(), data.begin(), data.end());
   }
   ASSERT_TRUE((*ef)->Sync().ok());
-  auto rk = cafs::format::Rekeyer::Start(**ef, new_guid, 9, new_dek, {.hotzone_sectors = 12});
+  auto rk = cafs::format::Rekeyer::Start(**ef, new_guid, 9, new_dek,
+                                         {.hotzone_sectors = 12, .journal_format = format});
   ASSERT_TRUE(rk.ok()) << rk.status().ToString();
   ASSERT_TRUE((*rk)->Step().ok());  // sectors [0, 12) under the new key
   // The second hotzone [12, 24): its journal becomes durable, then writes of sectors >= 18 fail.
@@ -318,6 +330,7 @@ TEST_P(IndependentDecryptorTest, DecryptsAFileCaughtMidRekey) {
   ASSERT_EQ(Le(image, 3584, 1), 1u);   // rekey in progress
   ASSERT_EQ(Le(image, 3632, 8), 12u);  // watermark
   ASSERT_EQ(Le(image, 3628, 4), 12u);  // active journal of 12 sectors
+  ASSERT_EQ(Le(image, 3586, 1), format);
   KeyTable keys;
   Buf g_old(old_guid.bytes().begin(), old_guid.bytes().end());
   Buf g_new(new_guid.bytes().begin(), new_guid.bytes().end());
@@ -328,6 +341,14 @@ TEST_P(IndependentDecryptorTest, DecryptsAFileCaughtMidRekey) {
   // Sectors 12..17 of the hotzone minus the hole at 14 were rewritten, 18..23 were not (with
   // cipher none old and new ciphertext are the same bytes: all 9 non-hole sectors match).
   EXPECT_EQ(hotzone_new, cipher == cafs::crypto::CipherId::kNone ? 9 : 5);
+}
+
+TEST_P(IndependentDecryptorTest, DecryptsAFileCaughtMidRekey) {
+  const auto [cipher, sector] = GetParam();
+  for (std::uint8_t format : {cafs::format::kJournalCompact, cafs::format::kJournalFingerprint}) {
+    SCOPED_TRACE(format == cafs::format::kJournalCompact ? "compact journal" : "fingerprint");
+    DecryptMidRekey(cipher, sector, format);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(

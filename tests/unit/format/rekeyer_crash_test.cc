@@ -35,8 +35,8 @@ class RekeyerCrashTest : public ::testing::TestWithParam<CrashParam> {
   std::uint32_t ss() const { return std::get<1>(GetParam()); }
 
   // One run: returns the number of syncs the scenario made after setup. `crash_at` = the
-  // 1-based sync that fails (0: none).
-  std::uint64_t Run(std::uint64_t crash_at, CrashKind kind) {
+  // 1-based sync that fails (0: none). `format`: the journal format the rekeyer writes.
+  std::uint64_t Run(std::uint64_t crash_at, CrashKind kind, std::uint8_t format) {
     env::MemEnv mem;
     env::FaultInjectionEnv fenv(&mem);
     std::mt19937_64 rng(crash_at * 2 + (kind == CrashKind::kPowerCut ? 1 : 0));
@@ -71,7 +71,8 @@ class RekeyerCrashTest : public ::testing::TestWithParam<CrashParam> {
       if (ef->Write(s * ss(), v).ok()) candidates[s].push_back(std::move(v));
     };
     bool crashed = false;
-    auto rk = Rekeyer::Start(*ef, target_, 2, new_dek_, {.hotzone_sectors = kHotzone});
+    const RekeyOptions options{.hotzone_sectors = kHotzone, .journal_format = format};
+    auto rk = Rekeyer::Start(*ef, target_, 2, new_dek_, options);
     crashed = !rk.ok();
     for (int step = 0; !crashed && step < 100; ++step) {
       auto progress = (*rk)->Step();
@@ -114,7 +115,7 @@ class RekeyerCrashTest : public ::testing::TestWithParam<CrashParam> {
     ef = std::move(reopened).value();
     EXPECT_EQ(ef->Size(), kSectors * ss()) << "crash at sync " << crash_at;
     if (!switched) {
-      auto resumed = Rekeyer::Start(*ef, target_, 2, new_dek_, {.hotzone_sectors = kHotzone});
+      auto resumed = Rekeyer::Start(*ef, target_, 2, new_dek_, options);
       EXPECT_TRUE(resumed.ok()) << resumed.status().ToString();
       if (!resumed.ok()) return total;
       for (int i = 0; i < 100; ++i) {
@@ -149,14 +150,19 @@ class RekeyerCrashTest : public ::testing::TestWithParam<CrashParam> {
   SecureBuffer new_dek_ = testing::TestDek(std::get<0>(GetParam()), 2);
 };
 
+// Both journal formats (docs/format.md 8.3): compact (written now) and fingerprint (older
+// builds; a file may be resumed by a newer build with either).
 TEST_P(RekeyerCrashTest, CrashAtEveryDurableStepThenResume) {
-  const std::uint64_t total = Run(0, CrashKind::kPowerCut);
-  // Start (upgrade + state), 4 per hotzone, the switch, the foreground Syncs.
-  ASSERT_GE(total, (kSectors + kHotzone - 1) / kHotzone * 4 + 2);
-  for (std::uint64_t k = 1; k <= total; ++k) {
-    Run(k, CrashKind::kPowerCut);
-    Run(k, CrashKind::kProcessKill);
-    if (HasFailure()) FAIL() << "first failing crash point: sync " << k;
+  for (std::uint8_t format : {kJournalCompact, kJournalFingerprint}) {
+    const std::uint64_t total = Run(0, CrashKind::kPowerCut, format);
+    // Start (upgrade + state), 4 per hotzone, the switch, the foreground Syncs.
+    ASSERT_GE(total, (kSectors + kHotzone - 1) / kHotzone * 4 + 2);
+    for (std::uint64_t k = 1; k <= total; ++k) {
+      Run(k, CrashKind::kPowerCut, format);
+      Run(k, CrashKind::kProcessKill, format);
+      if (HasFailure())
+        FAIL() << "journal format " << int{format} << ": first failing crash point: sync " << k;
+    }
   }
 }
 

@@ -207,7 +207,14 @@ TEST_P(RekeyerTest, RefusesBadStarts) {
   EXPECT_TRUE(Rekeyer::Start(*ef, target_, 2, new_dek_, {.hotzone_sectors = 0})
                   .status()
                   .IsInvalidArgument());
-  EXPECT_TRUE(Rekeyer::Start(*ef, target_, 2, new_dek_, {.hotzone_sectors = 385})
+  EXPECT_TRUE(Rekeyer::Start(*ef, target_, 2, new_dek_, {.hotzone_sectors = 3073})
+                  .status()
+                  .IsInvalidArgument());
+  EXPECT_TRUE(Rekeyer::Start(*ef, target_, 2, new_dek_,
+                             {.hotzone_sectors = 385, .journal_format = kJournalFingerprint})
+                  .status()
+                  .IsInvalidArgument());
+  EXPECT_TRUE(Rekeyer::Start(*ef, target_, 2, new_dek_, {.hotzone_sectors = 1, .journal_format = 2})
                   .status()
                   .IsInvalidArgument());
   ef.reset();
@@ -238,10 +245,10 @@ TEST_P(RekeyerTest, RefusesBadStarts) {
 INSTANTIATE_TEST_SUITE_P(AllCiphers, RekeyerTest, testing::AllRekeyParams(),
                          testing::RekeyParamName);
 
-// A step that fails after its journal became durable (here: EIO writing the hotzone, then
-// ENOSPC) leaves the hotzone readable; foreground writes into it (also into a sector that was
-// a hole) land under the old key; the next step rolls it forward; a power cut at that point
-// loses nothing that was synced.
+// A step that fails after its journal became durable (here: EIO writing the hotzone) leaves
+// the hotzone readable; a foreground write into it first rolls it forward (a write whose roll
+// forward fails, here ENOSPC, fails and changes nothing), then lands under the target key;
+// later steps continue; a power cut at that point loses nothing that was synced.
 TEST(RekeyerFailureTest, FailedStepLeavesTheHotzoneReadableAndTheNextStepRollsForward) {
   const auto cipher = crypto::CipherId::kAes128Xts;
   const auto old_dek = testing::TestDek(cipher, 1), new_dek = testing::TestDek(cipher, 2);
@@ -274,23 +281,33 @@ TEST(RekeyerFailureTest, FailedStepLeavesTheHotzoneReadableAndTheNextStepRollsFo
   fenv.ClearFaults();
   EXPECT_EQ(testing::PeekHeader(fenv, "/f").rekey.hotzone_sectors, 10u);
   ASSERT_EQ(ReadAll(*ef), model);
+  // A foreground write into the hotzone whose roll forward fails (disk full): the write
+  // fails, nothing changes, the hotzone stays active.
+  fenv.FailWritesAfter(0);
+  EXPECT_TRUE(ef->Write(17u * 512, RandomBytes(rng, 300)).IsNoSpace());
+  fenv.ClearWriteLimit();
+  EXPECT_EQ(testing::PeekHeader(fenv, "/f").rekey.hotzone_sectors, 10u);
+  ASSERT_EQ(ReadAll(*ef), model);
   // Foreground writes into the active hotzone: the hole (12), a rewritten (11) and a
-  // not-rewritten (17) sector, unaligned across 19/20.
+  // not-rewritten (17) sector, unaligned across 19/20. The first rolls the hotzone forward.
   for (std::uint64_t off : {12u * 512 + 3, 11u * 512 + 100, 17u * 512, 19u * 512 + 400}) {
     const Bytes d = RandomBytes(rng, 300);
     ASSERT_TRUE(ef->Write(off, d).ok());
     Apply(model, off, d);
   }
+  EXPECT_EQ(testing::PeekHeader(fenv, "/f").rekey.hotzone_sectors, 0u);
+  EXPECT_EQ(testing::PeekHeader(fenv, "/f").rekey.watermark_sector, 20u);
+  EXPECT_EQ(rk->progress().bytes_done, 20u * 512);
   ASSERT_TRUE(ef->Sync().ok());
   ASSERT_EQ(ReadAll(*ef), model);
-  // The next step fails too (disk full), then one succeeds: the hotzone is rolled forward.
+  // The next step fails too (disk full), then one succeeds.
   fenv.FailWritesAfter(0);
   EXPECT_TRUE(rk->Step().status().IsNoSpace());
   fenv.ClearWriteLimit();
   ASSERT_EQ(ReadAll(*ef), model);
   auto progress = rk->Step();
   ASSERT_TRUE(progress.ok()) << progress.status().ToString();
-  EXPECT_EQ(progress->bytes_done, 20u * 512);
+  EXPECT_EQ(progress->bytes_done, 30u * 512);
   ASSERT_EQ(ReadAll(*ef), model);
   // Power cut now, reopen, finish.
   rk.reset();

@@ -1,0 +1,137 @@
+#!/bin/bash
+# Foreground slowdown while a deep rekey runs (issue 14, bench/; not a test): cafsd on a FUSE
+# mount with the seed's policy (*osdisk* -> aes-256-xts), two disk images in VM set my_vmset.
+# fio runs on image B -- seqwrite (bs=1M), seqread (bs=1M), randwrite (4k), randread (4k);
+# buffered, psync, iodepth 1, each job capped at --runtime seconds -- first alone, then while
+# deep rekeys of image A run one after another (each to the next key version, at --rate, by
+# default the job default: no limit), interleaved for --rounds rounds; each figure is the best
+# round. Prints MiB/s or IOPS with and without the rekey and the slowdown. Goal (issue 14):
+# <= 20% at the default rate limit.
+#
+# Usage: bench/run-rekey-slowdown-bench.sh BUILD_DIR [--size 256M] [--runtime 5] [--rounds 2]
+#                                          [--rate RATE]
+#   BUILD_DIR  a CMake build tree with cafsd built (ninja -C BUILD_DIR cafsd)
+# Root only (FUSE mount); needs fio. Everything lives under one mktemp -d in /tmp and is
+# unmounted/killed on every exit path.
+set -u
+BUILD=${1:?usage: $0 BUILD_DIR [--size S] [--runtime S] [--rounds N] [--rate R]}
+shift
+SIZE=256M
+RUNTIME=5
+ROUNDS=2
+RATE=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    --size) SIZE=$2; shift 2 ;;
+    --runtime) RUNTIME=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
+    --rate) RATE=$2; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+CAFSD=$BUILD/apps/cafsd/cafsd
+[ -x "$CAFSD" ] || { echo "no $CAFSD: ninja -C $BUILD cafsd" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "needs root (FUSE mount)" >&2; exit 2; }
+command -v fio >/dev/null || { echo "fio not installed" >&2; exit 2; }
+
+# shellcheck source=../tests/integration/lib/cafsd.sh
+. "$(dirname "$0")/../tests/integration/lib/cafsd.sh"
+T=$(mktemp -d /tmp/cafs-rekey-slowdown-XXXXXX)
+STOP=$T/stop-rekeys
+LOOP_PID=""
+cleanup() {
+  touch "$STOP"
+  [ -n "$LOOP_PID" ] && wait "$LOOP_PID" 2>/dev/null
+  cafsd_stop "$T"
+  timeout 10 fusermount3 -u -z "$T/mnt" 2>/dev/null
+  rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+ctl() { timeout 600 "$CAFSD" --config "$T/cafsd.toml" "$@"; }
+
+cafsd_seed_keys "$T/keys"
+cafsd_config "$T" "[local_keys]
+dir = \"$T/keys\"" "[cache]
+ttl_s = 1"
+cafsd_start "$CAFSD" "$T" || { echo "$CAFSD_ERROR" >&2; exit 1; }
+V=$T/mnt/my_vmset/vm1
+mkdir -p "$V"
+for f in osdiskA.img osdiskB.img; do
+  timeout 300 fio --name=fill --filename="$V/$f" --rw=write --bs=1M --size="$SIZE" \
+    --end_fsync=1 >/dev/null 2>&1 || { echo "fill $f failed" >&2; exit 1; }
+done
+
+# Rekeys of A, one after another, each to the next key version, until $STOP exists.
+rekey_loop() {
+  local version=1 id
+  while [ ! -e "$STOP" ]; do
+    version=$((version + 1))
+    echo "$CAFSD_SEED_KEY $version $(od -An -tx1 -N64 /dev/urandom | tr -d ' \n')" \
+      >>"$T/keys/my_vmset/keys"
+    sleep 1.5  # past the key cache TTL
+    id=$(ctl rekey /my_vmset/vm1/osdiskA.img --to-version "$version" ${RATE:+--rate "$RATE"} \
+      --no-wait) || break
+    while [ ! -e "$STOP" ]; do
+      state=$(ctl jobs show "$id" --json |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["job"]["state"])')
+      [ "$state" = running ] || [ "$state" = queued ] || break
+      sleep 0.2
+    done
+    [ -e "$STOP" ] && ctl jobs cancel "$id" >/dev/null 2>&1
+    echo "$version" >"$T/rekeys"
+  done
+}
+
+# One fio job on B; prints MiB/s (bw) or IOPS.
+run_job() {  # name rw bs
+  sync
+  timeout $((RUNTIME + 120)) fio --name="$1" --filename="$V/osdiskB.img" --rw="$2" --bs="$3" \
+    --size="$SIZE" --runtime="$RUNTIME" --time_based=0 --ioengine=psync --invalidate=1 \
+    --output-format=json >"$T/$1.json" 2>"$T/$1.err" || { echo 0; return; }
+  python3 - "$T/$1.json" "$2" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))["jobs"][0]
+side = j["write"] if "write" in sys.argv[2] else j["read"]
+print(f'{side["bw"] / 1024:.1f}' if "rand" not in sys.argv[2] else f'{side["iops"]:.0f}')
+PY
+}
+JOBS="seqwrite:write:1M seqread:read:1M randwrite:randwrite:4k randread:randread:4k"
+declare -A BEST
+better() { python3 -c "import sys; print(max(float(sys.argv[1]), float(sys.argv[2])))" "$1" "$2"; }
+for round in $(seq 1 "$ROUNDS"); do
+  for mode in alone rekey; do
+    if [ "$mode" = rekey ]; then
+      rm -f "$STOP"
+      rekey_loop &
+      LOOP_PID=$!
+      sleep 3  # the first job is running
+    fi
+    for spec in $JOBS; do
+      IFS=: read -r name rw bs <<<"$spec"
+      v=$(run_job "$name" "$rw" "$bs")
+      BEST[$mode/$name]=$(better "${BEST[$mode/$name]:-0}" "$v")
+    done
+    if [ "$mode" = rekey ]; then
+      touch "$STOP"
+      wait "$LOOP_PID"
+      LOOP_PID=""
+    fi
+  done
+  echo "round $round done"
+done
+
+echo "Foreground fio on a second image with and without deep rekeys of another image"
+echo "(size $SIZE, runtime cap ${RUNTIME} s, best of $ROUNDS rounds, rekey rate ${RATE:-default})"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-10s %12s %12s %9s\n' job alone "with rekey" slowdown
+for spec in $JOBS; do
+  IFS=: read -r name _ _ <<<"$spec"
+  a=${BEST[alone/$name]}
+  r=${BEST[rekey/$name]}
+  unit=MiB/s
+  [[ $name == rand* ]] && unit=IOPS
+  python3 -c 'import sys; a, r = float(sys.argv[1]), float(sys.argv[2]); print(f"{sys.argv[3]:<10} {a:>8.1f} {sys.argv[4]:<5}{r:>8.1f} {sys.argv[4]:<5}{(1 - r / a) * 100 if a else 0:>6.1f}%")' \
+    "$a" "$r" "$name" "$unit"
+done
+echo "goal (issue 14): slowdown <= 20% at the default rate limit"

@@ -1,0 +1,230 @@
+#!/bin/bash
+# Deep rekey survives kill -9 of cafsd at random instants (issue 14; docs/format.md 8.4,
+# docs/jobs.md "Deep rekey"): one disk image in the seed's encrypted pool, a rate-limited
+# rekey job to a new key version (when one completes, the next round issues the next key
+# version and starts another, so a rekey runs throughout), and ITERATIONS rounds of
+#   a writer process writes 4 KiB blocks at random offsets of the image through the FUSE
+#   mount, each followed by fsync, and records each block's generation before the write
+#   ("W") and after its fsync returned ("S"); a random 0.2-1.7 s after its first fsync'ed
+#   write cafsd is killed -9
+#   (the writer then fails on the dead mount and stops); cafsd restarts, the job resumes by
+#   itself, and every block reads back as its last fsync'ed generation (or as the one write
+#   in flight at the kill, which may or may not have reached the disk) -- never anything else.
+# At the end the last job completes and the pool file header names only its version (state
+# 0), and the image still reads back exactly.
+# The random seed is printed (rerun with CAFS_REKEY_CRASH_SEED=N); every round has a time
+# limit. Root only (FUSE mount): exits 77 otherwise or when a tool is missing.
+# Usage: cafs_rekey_crash_test.sh <path to cafsd> [iterations (20)] [image MiB (8)]
+set -u
+CAFSD=$1
+ITERATIONS=${2:-20}
+SIZE_MIB=${3:-8}
+ROUND_LIMIT_S=45
+skip() { echo "SKIP: $*"; exit 77; }
+[ "$(id -u)" = 0 ] || skip "needs root (FUSE mount)"
+[ -c /dev/fuse ] || skip "/dev/fuse missing"
+for tool in fusermount3 python3 mountpoint; do
+  command -v "$tool" >/dev/null || skip "$tool not installed"
+done
+
+# shellcheck source=lib/cafsd.sh
+. "$(dirname "$0")/lib/cafsd.sh"
+
+T=$(mktemp -d /tmp/cafs-rekey-crash-XXXXXX)
+POOL=$T/pools/mirrored_pool_A
+WRITER_PID=""
+cleanup() {
+  [ -n "$WRITER_PID" ] && kill -9 "$WRITER_PID" 2>/dev/null
+  cafsd_stop "$T"
+  timeout 10 fusermount3 -u -z "$T/mnt" 2>/dev/null
+  rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+fail() { echo "FAIL: $*"; echo "--- cafsd log"; tail -30 "$T/cafsd.log"; exit 1; }
+ctl() { timeout 60 "$CAFSD" --config "$T/cafsd.toml" "$@"; }
+
+SEED=${CAFS_REKEY_CRASH_SEED:-$(od -An -tu2 -N2 /dev/urandom | tr -d ' ')}
+echo "seed: $SEED (rerun with CAFS_REKEY_CRASH_SEED=$SEED)"
+RANDOM=$SEED
+
+# The rekey fields of a pool file's header tail (docs/format.md 8.1): "state version".
+header_key() {  # pool-file
+  python3 - "$1" <<'PY'
+import struct, sys
+h = open(sys.argv[1], "rb").read(4096)
+layout = h[3585]
+state = h[3584]
+version = struct.unpack_from("<I", h, 3588)[0] if layout == 2 else struct.unpack_from("<I", h, 88)[0]
+print(state, version)
+PY
+}
+
+# Block content: 4 KiB derived from (seed, block, generation); generation 0 = the fill.
+cat >"$T/blocks.py" <<'PY'
+import hashlib, os, random, sys, time
+
+BS = 4096
+
+def content(seed, block, gen):
+    h = hashlib.sha256(f"{seed}:{block}:{gen}".encode()).digest()
+    return h * (BS // len(h))
+
+def fill(path, seed, blocks):
+    fd = os.open(path, os.O_WRONLY)
+    for b in range(blocks):
+        os.pwrite(fd, content(seed, b, 0), b * BS)
+    os.fsync(fd)
+    os.close(fd)
+
+def write(path, seed, blocks, log, rseed, first_gen):
+    # W block gen: about to write; S block gen: the write and its fsync returned. Stops at
+    # the first error (the mount dies with cafsd), or after 30 s.
+    rng = random.Random(rseed)
+    deadline = time.monotonic() + 30
+    with open(log, "a") as out:
+        try:
+            fd = os.open(path, os.O_WRONLY)
+            gen = first_gen
+            while time.monotonic() < deadline:
+                b = rng.randrange(blocks)
+                out.write(f"W {b} {gen}\n"); out.flush()
+                os.pwrite(fd, content(seed, b, gen), b * BS)
+                os.fsync(fd)
+                out.write(f"S {b} {gen}\n"); out.flush()
+                gen += 1
+        except OSError as e:
+            print(f"writer stopped: {e}", file=sys.stderr)
+
+def verify(path, seed, blocks, log):
+    # Allowed per block: its last S generation (0 if none), and a W written after that S
+    # (the write in flight at a kill).
+    synced = {b: 0 for b in range(blocks)}
+    pending = {}
+    for line in open(log):
+        kind, b, gen = line.split()
+        b, gen = int(b), int(gen)
+        if kind == "S":
+            synced[b] = gen
+            pending.pop(b, None)
+        else:
+            pending[b] = gen
+    bad = 0
+    checked = 0
+    with open(path, "rb") as f:
+        image = f.read(blocks * BS)
+    if len(image) != blocks * BS:
+        print(f"short read: {len(image)} of {blocks * BS} bytes", file=sys.stderr)
+        return False
+    for b in range(blocks):
+        got = image[b * BS:(b + 1) * BS]
+        allowed = {synced[b]}
+        if b in pending:
+            allowed.add(pending[b])
+        if not any(got == content(seed, b, g) for g in allowed):
+            bad += 1
+            if bad <= 5:
+                print(f"block {b}: not generation {sorted(allowed)}", file=sys.stderr)
+        checked += 1
+    # What the next round may assume: a pending write that landed is now the block's value.
+    with open(log, "a") as out:
+        for b, gen in pending.items():
+            g = gen if image[b * BS:(b + 1) * BS] == content(seed, b, gen) else synced[b]
+            out.write(f"S {b} {g}\n")
+    print(f"{checked} blocks checked, {sum(1 for g in synced.values() if g)} rewritten, {bad} bad")
+    return bad == 0
+
+if __name__ == "__main__":
+    cmd, path, seed, blocks = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    if cmd == "fill":
+        fill(path, seed, blocks)
+    elif cmd == "write":
+        write(path, seed, blocks, sys.argv[5], int(sys.argv[6]), int(sys.argv[7]))
+    else:
+        sys.exit(0 if verify(path, seed, blocks, sys.argv[5]) else 1)
+PY
+BLOCKS=$((SIZE_MIB * 256))
+blocks() { timeout 60 python3 "$T/blocks.py" "$@"; }
+
+# --- set-up: the seed's policy (*osdisk* encrypted in mirrored_pool_A), cache TTL 1 s so a
+# new key version is seen at once ---
+cafsd_seed_keys "$T/keys"
+cafsd_config "$T" "[local_keys]
+dir = \"$T/keys\"" "[cache]
+ttl_s = 1"
+cafsd_start "$CAFSD" "$T" || fail "$CAFSD_ERROR"
+V1=$T/mnt/my_vmset/vm1
+IMG=$V1/osdisk-crash.img
+PF=$POOL/my_vmset/vm1/osdisk-crash.img
+mkdir -p "$V1" || fail "mkdir"
+truncate -s "${SIZE_MIB}M" "$IMG" || fail "truncate"
+blocks fill "$IMG" "$SEED" "$BLOCKS" || fail "fill"
+: >"$T/log"
+# Issues key version $1 (`cafsctl key rotate`) and starts a rekey job of the image to it:
+# the image in about 16 s of cafsd running time, i.e. a few rounds.
+VERSION=1
+next_job() {
+  VERSION=$((VERSION + 1))
+  echo "$CAFSD_SEED_KEY $VERSION $(od -An -tx1 -N64 /dev/urandom | tr -d ' \n')" \
+    >>"$T/keys/my_vmset/keys"
+  sleep 1.5  # past the cache TTL
+  ID=$(ctl rekey /my_vmset/vm1/osdisk-crash.img --to-version "$VERSION" \
+    --rate $((SIZE_MIB * 64))K --no-wait) || fail "rekey to version $VERSION: exit $?"
+  JOBS="$JOBS $ID"
+}
+JOBS=""
+next_job
+
+MID=0
+GEN=1
+NEED_JOB=0  # set when a kill found the header switched to the job's version (job done)
+for round in $(seq 1 "$ITERATIONS"); do
+  START=$SECONDS
+  [ "$NEED_JOB" = 1 ] && next_job
+  NEED_JOB=0
+  L0=$(wc -l <"$T/log")
+  mountpoint -q "$T/mnt" || fail "round $round: cafsd no longer serves the mount"
+  python3 "$T/blocks.py" write "$IMG" "$SEED" "$BLOCKS" "$T/log" "$((SEED + round))" "$GEN" \
+    2>"$T/writer.err" &
+  WRITER_PID=$!
+  # The kill comes a random 0.2-1.7 s after the writer's first fsync'ed write.
+  for _ in $(seq 600); do
+    tail -n +$((L0 + 1)) "$T/log" | grep -q '^S' && break
+    kill -0 "$WRITER_PID" 2>/dev/null || fail "round $round: the writer stopped: $(cat "$T/writer.err")"
+    sleep 0.05
+  done
+  DELAY_MS=$((200 + RANDOM % 1500))
+  sleep "$(printf '%d.%03d' $((DELAY_MS / 1000)) $((DELAY_MS % 1000)))"
+  cafsd_kill9
+  wait "$WRITER_PID"
+  WRITER_PID=""
+  WROTE=$(tail -n +$((L0 + 1)) "$T/log" | grep -c '^S')
+  GEN=$((GEN + 100000))  # generations of different rounds never collide
+  STATE=$(header_key "$PF")
+  [ "${STATE%% *}" = 1 ] && MID=$((MID + 1))
+  [ "$STATE" = "0 $VERSION" ] && NEED_JOB=1
+  timeout 10 fusermount3 -u -z "$T/mnt"
+  cafsd_start "$CAFSD" "$T" || fail "round $round: restart: $CAFSD_ERROR"
+  OUT=$(blocks verify "$IMG" "$SEED" "$BLOCKS" "$T/log" 2>&1) ||
+    fail "round $round (killed after ${DELAY_MS} ms, header '$STATE'): $OUT"
+  echo "round $round: killed after ${DELAY_MS} ms, header '$STATE' (state version)," \
+    "job to version $VERSION, $WROTE fsync'ed writes" \
+    "($(tr -d '\n' <"$T/writer.err")); $OUT"
+  [ $((SECONDS - START)) -le $ROUND_LIMIT_S ] ||
+    fail "round $round took $((SECONDS - START)) s (limit $ROUND_LIMIT_S s)"
+done
+[ "$MID" -ge 1 ] || fail "no kill landed mid-rekey"
+RESUMED=0
+for id in $JOBS; do grep -q "resuming rekey job $id" "$T/cafsd.log" && RESUMED=$((RESUMED + 1)); done
+[ "$RESUMED" -ge 1 ] || fail "no rekey job was ever resumed"
+
+ctl jobs watch "$ID" --json >"$T/watch.json" || fail "rekey job: $(cat "$T/watch.json")"
+python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["state"]=="done", j' \
+  "$T/watch.json" || fail "job not done: $(cat "$T/watch.json")"
+[ "$(header_key "$PF")" = "0 $VERSION" ] ||
+  fail "header: $(header_key "$PF"), not '0 $VERSION'"
+OUT=$(blocks verify "$IMG" "$SEED" "$BLOCKS" "$T/log" 2>&1) || fail "after the rekey: $OUT"
+echo "ok: $ITERATIONS kill -9 rounds ($MID mid-rekey, $((VERSION - 1)) rekey jobs, $RESUMED" \
+  "resumed after a kill), every fsync'ed block intact; the last job completed and the header" \
+  "names only version $VERSION"
+echo "PASS"
