@@ -1,10 +1,11 @@
 #!/bin/bash
-# The OSD of the test cluster stopped while cafsd writes an *osdisk* file in a RADOS pool
-# (issue 18 "Faults"): writes fail with a clear error within the pool's op_timeout_s (no hang),
-# cafsd's log names the pool, nothing fsync'ed before is lost, and once the OSD is back the
-# same mount serves reads and writes again (no cafsd restart).
-# The cluster is the CTest fixture `ceph` (CAFS_TEST_CEPH_DIR); this test stops and restarts
-# its OSD, so it holds the resource lock `ceph_osd` (tests/integration/pool.cmake).
+# The OSD of the test cluster stops answering while cafsd writes an *osdisk* file in a RADOS
+# pool (issue 18 "Faults"): writes fail with a clear error within the pool's op_timeout_s (no
+# hang), cafsd's log names the pool, nothing fsync'ed before is lost, and once the OSD is back
+# the same mount serves reads and writes again (no cafsd restart). The OSD is frozen
+# (SIGSTOP), not ended: its memstore lives in its memory (lib/ceph.sh).
+# The cluster is the CTest fixture `ceph` (CAFS_TEST_CEPH_DIR); this test freezes its OSD, so
+# it holds the resource lock `ceph_osd` (tests/integration/pool.cmake).
 # Usage: cafs_rados_faults_test.sh <path to cafsd>. Exits 77 when the cluster, FUSE or a tool
 # is missing.
 set -u
@@ -29,7 +30,7 @@ source "$(dirname "$0")/lib/cafsd.sh"
 source "$(dirname "$0")/lib/ceph.sh"
 osd_down=0
 cleanup() {
-  if [ "$osd_down" = 1 ]; then ceph_osd_start "$CEPH_DIR"; ceph_wait_io "$CEPH_DIR" 60; fi
+  [ "$osd_down" = 1 ] && ceph_osd_resume "$CEPH_DIR"
   cafsd_stop "$T"
   "${RADOS[@]}" ls 2>/dev/null | while IFS= read -r o; do "${RADOS[@]}" rm "$o"; done
   rm -rf "$T"
@@ -54,7 +55,7 @@ head -c 6M /dev/urandom >"$T/ref"
 timeout 60 dd if="$T/ref" of="$V/osdisk1.img" bs=1M conv=fsync status=none || fail "dd before"
 
 osd_down=1
-ceph_osd_stop "$CEPH_DIR"
+ceph_osd_pause "$CEPH_DIR" || fail "no OSD process to freeze"
 start=$SECONDS
 head -c 1M /dev/urandom >"$T/more"
 if timeout 60 dd if="$T/more" of="$V/osdisk1.img" bs=1M seek=6 conv=fsync,notrunc status=none \
@@ -65,9 +66,10 @@ took=$((SECONDS - start))
 [ "$took" -lt 50 ] || fail "the failed write took $took s (op_timeout_s = $TIMEOUT_S)"
 grep -q "Input/output error\|timed out" "$T/dd.err" || fail "unclear error: $(cat "$T/dd.err")"
 grep -q "mirrored_pool_A" "$T/cafsd.log" || fail "cafsd's log does not name the pool"
+grep -m1 "mirrored_pool_A" "$T/cafsd.log"
 echo "write with the OSD down failed after $took s: $(head -1 "$T/dd.err")"
 
-ceph_osd_start "$CEPH_DIR"
+ceph_osd_resume "$CEPH_DIR"
 ceph_wait_io "$CEPH_DIR" 90 || fail "the OSD did not come back"
 osd_down=0
 # The mount serves again: fsync'ed bytes are there, a new write lands and reads back.

@@ -19,7 +19,8 @@ if(TARGET cafs_pool_rados)
       COMMAND $<TARGET_FILE:pool_contract_test> --gtest_filter=Kinds/PoolContractTest.*/rados)
     set_tests_properties(pool_contract_rados PROPERTIES
       FIXTURES_REQUIRED ceph ENVIRONMENT CAFS_TEST_CEPH_DIR=${CAFS_CEPH_FIXTURE_DIR}
-      SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]" TIMEOUT 180 LABELS integration)
+      SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]" TIMEOUT 180 RESOURCE_LOCK ceph_osd
+      LABELS integration)
   endif()
 
   # cafsd with *osdisk* in a RADOS pool and the rest in a directory pool: qemu-img, qemu-io,
@@ -30,5 +31,15 @@ if(TARGET cafs_pool_rados)
     set_tests_properties(cafs_rados_e2e PROPERTIES
       FIXTURES_REQUIRED ceph ENVIRONMENT CAFS_TEST_CEPH_DIR=${CAFS_CEPH_FIXTURE_DIR}
       SKIP_RETURN_CODE 77 TIMEOUT 300 RESOURCE_LOCK heavy LABELS integration)
+  endif()
+
+  # The OSD frozen during writes: clear errors within op_timeout_s, nothing fsync'ed lost,
+  # service back without a cafsd restart.
+  if(TARGET cafsd)
+    add_test(NAME cafs_rados_faults
+      COMMAND ${CMAKE_CURRENT_LIST_DIR}/cafs_rados_faults_test.sh $<TARGET_FILE:cafsd>)
+    set_tests_properties(cafs_rados_faults PROPERTIES
+      FIXTURES_REQUIRED ceph ENVIRONMENT CAFS_TEST_CEPH_DIR=${CAFS_CEPH_FIXTURE_DIR}
+      SKIP_RETURN_CODE 77 TIMEOUT 180 RESOURCE_LOCK "heavy;ceph_osd" LABELS integration)
   endif()
 endif()

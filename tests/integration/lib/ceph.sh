@@ -13,7 +13,7 @@
 #                             DIR/logs/*.log.
 #   ceph_stop DIR             SIGTERM to osd, mgr, mon in that order (SIGKILL after 10 s each);
 #                             idempotent; leaves DIR (the caller removes it)
-#   ceph_osd_stop DIR / ceph_osd_start DIR   the OSD alone (fault tests)
+#   ceph_osd_pause DIR / ceph_osd_resume DIR   freeze / thaw the OSD (fault tests, below)
 #
 # After ceph_start: CEPH_CONF (exported: librados and the ceph/rados tools read it), CEPH_POOL.
 # CEPH_LIFETIME (seconds, default 3600) caps every daemon's run time (timeout), so a cluster
@@ -72,8 +72,6 @@ mgr data = $d/mgr/\$cluster-\$id
 keyring = $d/keyring
 osd objectstore = memstore
 memstore device bytes = ${CEPH_MEMSTORE_BYTES:-1073741824}
-# A stopped OSD (SIGTERM) saves its memstore and loads it again on start (fault tests).
-osd fast shutdown = false
 osd pool default size = 1
 osd pool default min size = 1
 osd crush chooseleaf type = 0
@@ -164,14 +162,26 @@ ceph_stop_one() {  # dir name
   awk -v n="$2" '$1 != n' "$1/pids" >"$1/pids.new" && mv "$1/pids.new" "$1/pids"
 }
 
-ceph_osd_stop() {  # dir
-  ceph_stop_one "$1" "osd.$(cat "$1/osd_id")"
+# The ceph-osd process (the child of its `timeout` wrapper).
+ceph_osd_pid() {  # dir
+  local wrapper
+  wrapper=$(awk '$1 ~ /^osd\./ { print $2 }' "$1/pids")
+  [ -n "$wrapper" ] && pgrep -P "$wrapper" | head -1
 }
 
-ceph_osd_start() {  # dir
-  local id
-  id=$(cat "$1/osd_id")
-  ceph_daemon "$1" "osd.$id" ceph-osd --id "$id"
+# Freezes / thaws the OSD (SIGSTOP / SIGCONT). memstore keeps its data only while the process
+# lives, so the fault tests freeze the OSD instead of ending it: to clients the same as an OSD
+# that stopped answering (operations wait, then time out), and nothing is lost when it returns.
+ceph_osd_pause() {  # dir
+  local pid
+  pid=$(ceph_osd_pid "$1") || return 1
+  kill -STOP "$pid"
+}
+
+ceph_osd_resume() {  # dir
+  local pid
+  pid=$(ceph_osd_pid "$1") || return 1
+  kill -CONT "$pid"
 }
 
 ceph_stop() {  # dir
