@@ -26,20 +26,18 @@ NS=e2e-$$
 RADOS=(timeout 60 rados -c "$CEPH_DIR/ceph.conf" -p cafs -N "$NS")
 # shellcheck source=lib/cafsd.sh
 source "$(dirname "$0")/lib/cafsd.sh"
-remove_objects() {
-  "${RADOS[@]}" ls 2>/dev/null | while IFS= read -r o; do "${RADOS[@]}" rm "$o"; done
-}
-cleanup() { cafsd_stop "$T"; remove_objects; rm -rf "$T"; }
+# shellcheck source=lib/gateway_checks.sh
+source "$(dirname "$0")/lib/gateway_checks.sh"
+# shellcheck source=lib/ceph.sh
+source "$(dirname "$0")/lib/ceph.sh"
+cleanup() { cafsd_stop "$T"; ceph_remove_namespace "$CEPH_DIR" "$NS"; rm -rf "$T"; }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 fail() { echo "FAIL: $*"; echo "--- cafsd log"; tail -30 "$T/cafsd.log"; exit 1; }
 
 cafsd_seed_keys "$T/keys"
-export CAFSD_POOL_A="kind = \"rados\"
-conf = \"$CEPH_DIR/ceph.conf\"
-rados_pool = \"cafs\"
-namespace = \"$NS\"
-op_timeout_s = 20"
+CAFSD_POOL_A=$(ceph_pool_toml "$CEPH_DIR" "$NS" 20)
+export CAFSD_POOL_A
 cafsd_config "$T" "[local_keys]
 dir = \"$T/keys\""
 
@@ -56,29 +54,12 @@ timeout 20 mkdir -p "$V/windows_xp" "$V/vm1" || fail "mkdir"
 
 # qemu-img and qemu-io on an *osdisk* image in RADOS.
 DISK=$V/windows_xp/osdisk1.qcow2
-timeout 60 qemu-img create -q -f qcow2 "$DISK" 64M || fail "qemu-img create"
-out=$(timeout 60 qemu-io -c 'write -P 0xab 0 4M' -c 'write -P 0xcd 9M 1M' \
-  -c 'read -P 0xab 0 4M' -c 'read -P 0xcd 9M 1M' "$DISK" 2>&1) || fail "qemu-io: $out"
-echo "$out" | grep -q "Pattern verification failed" && fail "qemu-io pattern: $out"
-timeout 60 qemu-img check -q "$DISK" || fail "qemu-img check"
-timeout 60 qemu-img convert -O raw "$DISK" "$T/out.raw" || fail "qemu-img convert out"
-python3 - "$T/out.raw" <<'PY' || fail "converted image content"
-import sys
-d = open(sys.argv[1], 'rb').read()
-M = 1 << 20
-assert len(d) == 64 * M, len(d)
-assert d[:4 * M] == b'\xab' * (4 * M)
-assert d[4 * M:9 * M] == bytes(5 * M)
-assert d[9 * M:10 * M] == b'\xcd' * M
-assert d[10 * M:] == bytes(54 * M)
-PY
+gateway_check_qemu_disk "$DISK" "$T/out.raw" || fail "$GATEWAY_CHECK_ERROR"
 # Into the mount: a raw *osdisk* written by qemu-img convert, compared with its source.
 timeout 120 qemu-img convert -O raw "$T/out.raw" "$V/vm1/osdisk2.raw" || fail "qemu-img convert in"
 timeout 120 qemu-img compare -q "$T/out.raw" "$V/vm1/osdisk2.raw" || fail "qemu-img compare"
 
-timeout 120 fio --name=v --filename="$V/vm1/osdisk_fio" --size=16M --rw=randrw --bs=4k \
-  --verify=crc32c --verify_state_save=0 --direct=0 --ioengine=psync --io_size=4M \
-  --output="$T/fio.out" || fail "fio: $(tail -20 "$T/fio.out")"
+gateway_check_fio "$V/vm1/osdisk_fio" 16M 4M "$T/fio.out" || fail "$GATEWAY_CHECK_ERROR"
 
 # The clear-text file goes to the directory pool; statfs answers with a RADOS pool configured.
 echo 'displayName = "winxp"' >"$V/windows_xp/vm.vmx" || fail "write vm.vmx"

@@ -23,7 +23,6 @@ T=$(mktemp -d /tmp/cafs-rados-faults-XXXXXX)
 M=$T/mnt
 NS=faults-$$
 TIMEOUT_S=4
-RADOS=(timeout 60 rados -c "$CEPH_DIR/ceph.conf" -p cafs -N "$NS")
 # shellcheck source=lib/cafsd.sh
 source "$(dirname "$0")/lib/cafsd.sh"
 # shellcheck source=lib/ceph.sh
@@ -32,7 +31,7 @@ osd_down=0
 cleanup() {
   [ "$osd_down" = 1 ] && ceph_osd_resume "$CEPH_DIR"
   cafsd_stop "$T"
-  "${RADOS[@]}" ls 2>/dev/null | while IFS= read -r o; do "${RADOS[@]}" rm "$o"; done
+  ceph_remove_namespace "$CEPH_DIR" "$NS"
   rm -rf "$T"
 }
 trap cleanup EXIT
@@ -40,11 +39,8 @@ trap 'exit 1' INT TERM
 fail() { echo "FAIL: $*"; echo "--- cafsd log"; tail -30 "$T/cafsd.log"; exit 1; }
 
 cafsd_seed_keys "$T/keys"
-export CAFSD_POOL_A="kind = \"rados\"
-conf = \"$CEPH_DIR/ceph.conf\"
-rados_pool = \"cafs\"
-namespace = \"$NS\"
-op_timeout_s = $TIMEOUT_S"
+CAFSD_POOL_A=$(ceph_pool_toml "$CEPH_DIR" "$NS" $TIMEOUT_S)
+export CAFSD_POOL_A
 cafsd_config "$T" "[local_keys]
 dir = \"$T/keys\""
 cafsd_start "$CAFSD" "$T" || fail "$CAFSD_ERROR"

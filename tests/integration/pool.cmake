@@ -23,23 +23,21 @@ if(TARGET cafs_pool_rados)
       LABELS integration)
   endif()
 
-  # cafsd with *osdisk* in a RADOS pool and the rest in a directory pool: qemu-img, qemu-io,
-  # fio --verify, kill -9 and restart, ciphertext only in the raw objects (rados get).
-  if(TARGET cafsd)
-    add_test(NAME cafs_rados_e2e
-      COMMAND ${CMAKE_CURRENT_LIST_DIR}/cafs_rados_e2e_test.sh $<TARGET_FILE:cafsd>)
-    set_tests_properties(cafs_rados_e2e PROPERTIES
+  # A cafsd test script on the cluster: SCRIPT <cafsd>, CAFS_TEST_CEPH_DIR set, resource locks
+  # heavy and the extra arguments.
+  function(cafs_ceph_gateway_test name script timeout)
+    set(locks heavy ${ARGN})
+    add_test(NAME ${name} COMMAND ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/${script} $<TARGET_FILE:cafsd>)
+    set_tests_properties(${name} PROPERTIES
       FIXTURES_REQUIRED ceph ENVIRONMENT CAFS_TEST_CEPH_DIR=${CAFS_CEPH_FIXTURE_DIR}
-      SKIP_RETURN_CODE 77 TIMEOUT 300 RESOURCE_LOCK heavy LABELS integration)
-  endif()
-
-  # The OSD frozen during writes: clear errors within op_timeout_s, nothing fsync'ed lost,
-  # service back without a cafsd restart.
+      SKIP_RETURN_CODE 77 TIMEOUT ${timeout} RESOURCE_LOCK "${locks}" LABELS integration)
+  endfunction()
   if(TARGET cafsd)
-    add_test(NAME cafs_rados_faults
-      COMMAND ${CMAKE_CURRENT_LIST_DIR}/cafs_rados_faults_test.sh $<TARGET_FILE:cafsd>)
-    set_tests_properties(cafs_rados_faults PROPERTIES
-      FIXTURES_REQUIRED ceph ENVIRONMENT CAFS_TEST_CEPH_DIR=${CAFS_CEPH_FIXTURE_DIR}
-      SKIP_RETURN_CODE 77 TIMEOUT 180 RESOURCE_LOCK "heavy;ceph_osd" LABELS integration)
+    # cafsd with *osdisk* in a RADOS pool and the rest in a directory pool: qemu-img, qemu-io,
+    # fio --verify, kill -9 and restart, ciphertext only in the raw objects (rados get).
+    cafs_ceph_gateway_test(cafs_rados_e2e cafs_rados_e2e_test.sh 300)
+    # The OSD frozen during writes: clear errors within op_timeout_s, nothing fsync'ed lost,
+    # service back without a cafsd restart.
+    cafs_ceph_gateway_test(cafs_rados_faults cafs_rados_faults_test.sh 180 ceph_osd)
   endif()
 endif()

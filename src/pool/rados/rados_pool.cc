@@ -82,6 +82,27 @@ class Completions {
   std::vector<rados_completion_t> pending_;
 };
 
+// Starts operation i for every i in [0, n) (`start(i, completion)`: librados' return code as
+// a Status), all in flight at once, and waits for every one started. Returns their return
+// codes in order, or the error of a start that failed.
+template <typename Start>
+Result<std::vector<int>> RunAll(std::size_t n, Start start) {
+  Completions done;
+  for (std::size_t i = 0; i < n; ++i) {
+    rados_completion_t c = done.Add();
+    if (c == nullptr) {
+      done.WaitAll();
+      return Status::FromErrno(ENOMEM, "rados completion");
+    }
+    if (Status s = start(i, c); !s.ok()) {
+      done.DropLast();
+      done.WaitAll();
+      return s;
+    }
+  }
+  return done.WaitAll();
+}
+
 Status SetSize(RadosPool& pool, rados_ioctx_t io, const std::string& head, std::uint64_t size) {
   const std::string text = std::to_string(size);
   const int rc = rados_setxattr(io, head.c_str(), RadosPool::kSizeXattr, text.data(), text.size());
@@ -105,24 +126,13 @@ class RadosFile final : public env::File {
     const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), size - offset));
     CAFS_ASSIGN_OR_RETURN(rados_ioctx_t io, pool_->Io());
     std::vector<Piece> pieces = Split(head_, offset, n, out.data());
-    Completions done;
-    Status started = Status::OK();
-    for (const Piece& p : pieces) {
-      rados_completion_t c = done.Add();
-      if (c == nullptr) {
-        started = Status::FromErrno(ENOMEM, "rados completion");
-        break;
-      }
-      const int rc = rados_aio_read(io, p.object.c_str(), c, reinterpret_cast<char*>(p.buffer),
-                                    p.length, p.object_offset);
-      if (rc < 0) {
-        done.DropLast();
-        started = pool_->Error(rc, "read", p.object);
-        break;
-      }
-    }
-    std::vector<int> rcs = done.WaitAll();
-    CAFS_RETURN_IF_ERROR(started);
+    CAFS_ASSIGN_OR_RETURN(
+        std::vector<int> rcs, RunAll(pieces.size(), [&](std::size_t i, rados_completion_t c) {
+          const Piece& p = pieces[i];
+          const int rc = rados_aio_read(io, p.object.c_str(), c, reinterpret_cast<char*>(p.buffer),
+                                        p.length, p.object_offset);
+          return rc < 0 ? pool_->Error(rc, "read", p.object) : Status::OK();
+        }));
     for (std::size_t i = 0; i < rcs.size(); ++i) {
       const Piece& p = pieces[i];
       if (rcs[i] == -ENOENT) {  // never written: a hole
@@ -150,25 +160,14 @@ class RadosFile final : public env::File {
       }
     }
     std::vector<Piece> pieces = Split(head_, offset, data.size(), data.data());
-    Completions done;
-    Status started = Status::OK();
-    for (const Piece& p : pieces) {
-      rados_completion_t c = done.Add();
-      if (c == nullptr) {
-        started = Status::FromErrno(ENOMEM, "rados completion");
-        break;
-      }
-      const int rc =
-          rados_aio_write(io, p.object.c_str(), c, reinterpret_cast<const char*>(p.buffer),
-                          p.length, p.object_offset);
-      if (rc < 0) {
-        done.DropLast();
-        started = pool_->Error(rc, "write", p.object);
-        break;
-      }
-    }
-    std::vector<int> rcs = done.WaitAll();
-    CAFS_RETURN_IF_ERROR(started);
+    CAFS_ASSIGN_OR_RETURN(
+        std::vector<int> rcs, RunAll(pieces.size(), [&](std::size_t i, rados_completion_t c) {
+          const Piece& p = pieces[i];
+          const int rc =
+              rados_aio_write(io, p.object.c_str(), c, reinterpret_cast<const char*>(p.buffer),
+                              p.length, p.object_offset);
+          return rc < 0 ? pool_->Error(rc, "write", p.object) : Status::OK();
+        }));
     for (std::size_t i = 0; i < rcs.size(); ++i) {
       if (rcs[i] < 0) return pool_->Error(rcs[i], "write", pieces[i].object);
     }
@@ -259,24 +258,11 @@ class RadosFile final : public env::File {
 Status RemoveObjects(RadosPool& pool, rados_ioctx_t io, const std::vector<std::string>& objects) {
   for (std::size_t start = 0; start < objects.size(); start += kRemoveBatch) {
     const std::size_t end = std::min(objects.size(), start + kRemoveBatch);
-    Completions done;
-    Status started = Status::OK();
-    std::size_t issued = start;
-    for (; issued < end; ++issued) {
-      rados_completion_t c = done.Add();
-      if (c == nullptr) {
-        started = Status::FromErrno(ENOMEM, "rados completion");
-        break;
-      }
-      const int rc = rados_aio_remove(io, objects[issued].c_str(), c);
-      if (rc < 0) {
-        done.DropLast();
-        started = pool.Error(rc, "remove", objects[issued]);
-        break;
-      }
-    }
-    std::vector<int> rcs = done.WaitAll();
-    CAFS_RETURN_IF_ERROR(started);
+    CAFS_ASSIGN_OR_RETURN(
+        std::vector<int> rcs, RunAll(end - start, [&](std::size_t i, rados_completion_t c) {
+          const int rc = rados_aio_remove(io, objects[start + i].c_str(), c);
+          return rc < 0 ? pool.Error(rc, "remove", objects[start + i]) : Status::OK();
+        }));
     for (std::size_t i = 0; i < rcs.size(); ++i) {
       if (rcs[i] < 0 && rcs[i] != -ENOENT) return pool.Error(rcs[i], "remove", objects[start + i]);
     }

@@ -14,6 +14,10 @@
 #   ceph_stop DIR             SIGTERM to osd, mgr, mon in that order (SIGKILL after 10 s each);
 #                             idempotent; leaves DIR (the caller removes it)
 #   ceph_osd_pause DIR / ceph_osd_resume DIR   freeze / thaw the OSD (fault tests, below)
+#   ceph_pool_toml DIR NS TIMEOUT   prints the keys of a `kind = "rados"` [[pool]] table (after
+#                             its name) on this cluster: pool CEPH_POOL, namespace NS,
+#                             op_timeout_s TIMEOUT (docs/pools.md)
+#   ceph_remove_namespace DIR NS    removes every object of namespace NS in CEPH_POOL
 #
 # After ceph_start: CEPH_CONF (exported: librados and the ceph/rados tools read it), CEPH_POOL.
 # CEPH_LIFETIME (seconds, default 3600) caps every daemon's run time (timeout), so a cluster
@@ -190,4 +194,15 @@ ceph_stop() {  # dir
   for name in $(awk '$1 ~ /^osd\./ { print $1 }' "$d/pids") mgr.x mon.a; do
     ceph_stop_one "$d" "$name"
   done
+}
+
+ceph_pool_toml() {  # dir ns op_timeout_s
+  printf 'kind = "rados"\nconf = "%s"\nrados_pool = "%s"\nnamespace = "%s"\nop_timeout_s = %s\n' \
+    "$1/ceph.conf" "$CEPH_POOL" "$2" "$3"
+}
+
+ceph_remove_namespace() {  # dir ns
+  local o
+  timeout 60 rados -c "$1/ceph.conf" -p "$CEPH_POOL" -N "$2" ls 2>/dev/null |
+    while IFS= read -r o; do timeout 30 rados -c "$1/ceph.conf" -p "$CEPH_POOL" -N "$2" rm "$o"; done
 }
