@@ -12,9 +12,9 @@
 set -u
 CAFSD=$1
 skip() { echo "SKIP: $*"; exit 77; }
-CEPH_DIR=${CAFS_TEST_CEPH_DIR:-}
-[ -n "$CEPH_DIR" ] && [ -f "$CEPH_DIR/ready" ] ||
-  skip "no test cluster (CAFS_TEST_CEPH_DIR; run through ctest with the ceph fixture)"
+# shellcheck source=lib/ceph.sh
+source "$(dirname "$0")/lib/ceph.sh"
+CEPH_DIR=$(ceph_fixture_dir) || skip "$CEPH_DIR"
 [ -c /dev/fuse ] || skip "/dev/fuse missing"
 for tool in fusermount3 qemu-img qemu-io fio python3 mountpoint rados; do
   command -v "$tool" >/dev/null || skip "$tool not installed"
@@ -28,8 +28,6 @@ RADOS=(timeout 60 rados -c "$CEPH_DIR/ceph.conf" -p cafs -N "$NS")
 source "$(dirname "$0")/lib/cafsd.sh"
 # shellcheck source=lib/gateway_checks.sh
 source "$(dirname "$0")/lib/gateway_checks.sh"
-# shellcheck source=lib/ceph.sh
-source "$(dirname "$0")/lib/ceph.sh"
 cleanup() { cafsd_stop "$T"; ceph_remove_namespace "$CEPH_DIR" "$NS"; rm -rf "$T"; }
 trap cleanup EXIT
 trap 'exit 1' INT TERM

@@ -11,9 +11,9 @@
 set -u
 CAFSD=$1
 skip() { echo "SKIP: $*"; exit 77; }
-CEPH_DIR=${CAFS_TEST_CEPH_DIR:-}
-[ -n "$CEPH_DIR" ] && [ -f "$CEPH_DIR/ready" ] ||
-  skip "no test cluster (CAFS_TEST_CEPH_DIR; run through ctest with the ceph fixture)"
+# shellcheck source=lib/ceph.sh
+source "$(dirname "$0")/lib/ceph.sh"
+CEPH_DIR=$(ceph_fixture_dir) || skip "$CEPH_DIR"
 [ -c /dev/fuse ] || skip "/dev/fuse missing"
 for tool in fusermount3 mountpoint rados cmp; do
   command -v "$tool" >/dev/null || skip "$tool not installed"
@@ -25,8 +25,6 @@ NS=faults-$$
 TIMEOUT_S=4
 # shellcheck source=lib/cafsd.sh
 source "$(dirname "$0")/lib/cafsd.sh"
-# shellcheck source=lib/ceph.sh
-source "$(dirname "$0")/lib/ceph.sh"
 osd_down=0
 cleanup() {
   [ "$osd_down" = 1 ] && ceph_osd_resume "$CEPH_DIR"

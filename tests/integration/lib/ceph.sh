@@ -18,6 +18,8 @@
 #                             its name) on this cluster: pool CEPH_POOL, namespace NS,
 #                             op_timeout_s TIMEOUT (docs/pools.md)
 #   ceph_remove_namespace DIR NS    removes every object of namespace NS in CEPH_POOL
+#   ceph_fixture_dir          prints the directory of the CTest fixture's cluster
+#                             ($CAFS_TEST_CEPH_DIR); returns 1 and prints why when it is not up
 #
 # After ceph_start: CEPH_CONF (exported: librados and the ceph/rados tools read it), CEPH_POOL.
 # CEPH_LIFETIME (seconds, default 3600) caps every daemon's run time (timeout), so a cluster
@@ -205,4 +207,13 @@ ceph_remove_namespace() {  # dir ns
   local o
   timeout 60 rados -c "$1/ceph.conf" -p "$CEPH_POOL" -N "$2" ls 2>/dev/null |
     while IFS= read -r o; do timeout 30 rados -c "$1/ceph.conf" -p "$CEPH_POOL" -N "$2" rm "$o"; done
+}
+
+ceph_fixture_dir() {
+  local d=${CAFS_TEST_CEPH_DIR:-}
+  if [ -z "$d" ] || [ ! -f "$d/ready" ]; then
+    echo "no test cluster (CAFS_TEST_CEPH_DIR; run through ctest with the ceph fixture)"
+    return 1
+  fi
+  echo "$d"
 }
