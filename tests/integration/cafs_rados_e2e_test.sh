@@ -4,7 +4,7 @@
 # pool "cafs" of the test cluster), hc_default and the rest -> default_pool, a directory.
 # Through the FUSE mount: qemu-img create/convert/check/compare, qemu-io pattern verify,
 # fio --verify=crc32c, kill -9 of cafsd during writes and a restart with every fsync'ed byte
-# back; then `rados get` of every raw object shows ciphertext only (no plaintext pattern, no
+# back, a sparse 1 GiB file that stays a few objects, unlink removing every object; then `rados get` of every raw object shows ciphertext only (no plaintext pattern, no
 # qcow2 magic), and the clear-text file is in the directory pool.
 # The cluster is the CTest fixture `ceph` (tests/integration/pool.cmake): CAFS_TEST_CEPH_DIR
 # names it. Usage: cafs_rados_e2e_test.sh <path to cafsd>. Exits 77 when the cluster, FUSE or a
@@ -79,6 +79,16 @@ timeout 60 cmp -n 8388608 "$T/ref" "$V/vm1/osdisk_crash" || fail "fsync'ed data 
 timeout 60 qemu-img check -q "$DISK" || fail "qemu-img check after restart"
 timeout 60 qemu-img compare -q "$T/out.raw" "$V/vm1/osdisk2.raw" || fail "compare after restart"
 timeout 10 rm "$V/vm1/osdisk_fio" || fail "unlink"
+# Sparse stays sparse: a 1 GiB file with 4 KiB written adds a few objects, not 256.
+before=$("${RADOS[@]}" ls | wc -l)
+timeout 10 truncate -s 1G "$V/vm1/osdisk_sparse" || fail "truncate up"
+timeout 10 dd if=/dev/urandom of="$V/vm1/osdisk_sparse" bs=4k count=1 seek=1000 conv=notrunc,fsync \
+  status=none || fail "dd into sparse file"
+[ "$(stat -c %s "$V/vm1/osdisk_sparse")" = 1073741824 ] || fail "sparse logical size"
+added=$(($("${RADOS[@]}" ls | wc -l) - before))
+[ "$added" -le 3 ] || fail "a sparse 1 GiB file made $added objects"
+timeout 10 rm "$V/vm1/osdisk_sparse" || fail "unlink sparse"
+[ "$("${RADOS[@]}" ls | wc -l)" = "$before" ] || fail "objects left after unlink"
 cafsd_stop "$T"
 
 # The raw objects: ciphertext only. Heads start with the pool file header; no object holds

@@ -89,6 +89,11 @@ mon allow pool delete = true
 mon warn on pool no redundancy = false
 mgr initial modules =
 mgr disabled modules = $disabled
+
+[client]
+# No admin socket for clients: cafsd, the tests' rados calls and fio share one name
+# (client.admin) and would fight over one socket file.
+admin socket =
 CONF
 }
 
