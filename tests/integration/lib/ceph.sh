@@ -84,6 +84,10 @@ osd crush chooseleaf type = 0
 osd pool default pg autoscale mode = off
 osd pool default pg num = 8
 osd pool default pgp num = 8
+# A PG's read lease is osd heartbeat grace x 0.8: an OSD frozen longer (the fault test) finds
+# its PGs "laggy" and blocked for minutes. One OSD has no heartbeat peers, so a longer grace
+# changes nothing else.
+osd heartbeat grace = 120
 mon allow pool size one = true
 mon allow pool delete = true
 mon warn on pool no redundancy = false
