@@ -19,6 +19,9 @@ PACKAGES=(
   python3-pykmip
   # NFSv3 front-end: libnfs client library for tests/bench, QEMU's nfs:// driver, the Ganesha peer
   libnfs-dev qemu-block-extra rpcbind nfs-ganesha nfs-ganesha-vfs
+  # RADOS pool plug-in (src/pool/rados, docs/pools.md) and its single-node test cluster
+  # (tests/integration/lib/ceph.sh): librados to build, the daemons and tools to test
+  librados-dev libradospp-dev ceph-mon ceph-osd ceph-mgr ceph-base ceph-common radosgw
 )
 
 SUDO=""

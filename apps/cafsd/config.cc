@@ -7,6 +7,8 @@
 #include <set>
 #include <sstream>
 
+#include "pool/pool_kinds.h"
+
 namespace cafs::cafsd {
 
 namespace {
@@ -95,6 +97,32 @@ class Reader {
  private:
   std::string source_;
 };
+
+// A [[pool]] table: name and kind here, every other key as text for the kind to check
+// (pool registry: unknown keys, required keys, values), errors with the table's line.
+Result<PoolConfig> ParsePool(const Reader& r, const toml::table& t) {
+  PoolConfig p;
+  CAFS_RETURN_IF_ERROR(r.String(t, "pool", "name", true, &p.name));
+  CAFS_RETURN_IF_ERROR(r.String(t, "pool", "kind", false, &p.kind));
+  for (const auto& [key, node] : t) {
+    if (key.str() == "name" || key.str() == "kind") continue;
+    std::string text;
+    if (auto s = node.value_exact<std::string>()) {
+      text = *s;
+    } else if (auto i = node.value_exact<std::int64_t>()) {
+      text = std::to_string(*i);
+    } else if (auto b = node.value_exact<bool>()) {
+      text = *b ? "true" : "false";
+    } else {
+      return r.Error(
+          &node, "[pool] " + std::string(key.str()) + " must be a string, an integer or a boolean");
+    }
+    p.values.emplace(std::string(key.str()), std::move(text));
+  }
+  // The message names the pool and the key; the line is the table's.
+  if (Status s = pool::BuiltinPoolKinds().Validate(p); !s.ok()) return r.Error(&t, s.message());
+  return p;
+}
 
 Status Port(const Reader& r, const toml::table& t, std::string_view key, bool zero_ok,
             std::uint16_t* out) {
@@ -250,11 +278,7 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source_name
     return r.Error(pools, "at least one [[pool]] with name and path is required");
   }
   for (const auto& node : *pools->as_array()) {
-    const toml::table& t = *node.as_table();
-    CAFS_RETURN_IF_ERROR(r.OnlyKnown(t, "pool", {"name", "path"}));
-    PoolConfig p;
-    CAFS_RETURN_IF_ERROR(r.String(t, "pool", "name", true, &p.name));
-    CAFS_RETURN_IF_ERROR(r.String(t, "pool", "path", true, &p.path));
+    CAFS_ASSIGN_OR_RETURN(PoolConfig p, ParsePool(r, *node.as_table()));
     c.pools.push_back(std::move(p));
   }
 

@@ -6,7 +6,8 @@
 //                                    push_audit = true, usage_interval_s = 60,
 //                                    inventory_interval_s = 300
 //                                    (exactly one of the two)
-//   [[pool]]   name, path     (one or more)
+//   [[pool]]   name, kind = "posix" and the kind's keys (one or more; docs/pools.md):
+//              posix: path; rados: rados_pool, namespace, conf, user, keyring, op_timeout_s
 //   [audit]    log (required), aggregate_interval_s = 10, sync_every_record = true,
 //              push_cursor = "<log>.kps-cursor"
 //   [cache]    ttl_s = 30, grace_s = 600
@@ -27,14 +28,13 @@
 #include <vector>
 
 #include "frontend/nfs/exports.h"
+#include "pool/pool_registry.h"
 #include "util/result.h"
 
 namespace cafs::cafsd {
 
-struct PoolConfig {
-  std::string name;
-  std::string path;
-};
+// One [[pool]]: checked against its kind in the pool registry (pool_kinds.h) when parsed.
+using PoolConfig = pool::PoolSettings;
 
 struct NfsConfig {
   bool enabled = false;  // true when [nfs] is present unless enabled = false

@@ -28,7 +28,7 @@
 #include "jobs/shred_job.h"
 #include "jobs_cli.h"
 #include "nfs_service.h"
-#include "pool/posix_pool.h"
+#include "pool/pool_kinds.h"
 #include "util/logging.h"
 
 namespace {
@@ -40,12 +40,15 @@ int Fail(const Status& s) {
   return 1;
 }
 
-// The configured pools, each a directory (PosixPool); one not reachable now is a warning.
+// The configured pools, each made by its kind (pool_kinds.h); one not reachable now is a
+// warning.
 Status AddPools(const cafsd::Config& config, pool::PoolMapper& pools) {
   for (const auto& p : config.pools) {
-    auto pool = std::make_unique<pool::PosixPool>(p.name, p.path, env::Env::Default());
+    CAFS_ASSIGN_OR_RETURN(std::unique_ptr<pool::Pool> pool,
+                          pool::BuiltinPoolKinds().Create(p, env::Env::Default()));
     if (Status avail = pool->CheckAvailable(); !avail.ok()) {
-      CAFS_LOG_WARN("pool {} at {} is not available now: {}", p.name, p.path, avail.ToString());
+      CAFS_LOG_WARN("pool {} ({}) is not available now: {}", p.name, pool->location(),
+                    avail.ToString());
     }
     CAFS_RETURN_IF_ERROR(pools.Add(std::move(pool)));
   }

@@ -1,12 +1,18 @@
 // Pool: a storage pool (seed: "Storage pools"), the place where CAFS keeps the bytes of the
 // VM files that policy sends there. The storage pool mapper (PoolMapper) makes every pool
 // look the same whatever backs it; this interface is what a plug-in implements (a POSIX
-// directory today: PosixPool; S3 or RADOS later).
+// directory: PosixPool; a RADOS pool of a Ceph cluster: RadosPool, src/pool/rados/). Plug-ins
+// are registered by `kind` in a PoolRegistry (pool_registry.h); the contract of every call,
+// per kind, is docs/pools.md.
 //
 // Paths given to a Pool are relative to the pool root, '/'-separated, e.g.
 // "my_vmset/windows_xp/osdisk1.vmdk". They must be normalized: not empty, not absolute, no
 // empty, "." or ".." components (InvalidArgument otherwise) — a hostile name can never leave
 // the pool.
+//
+// A Pool makes no assumption about the structure of a path: a plug-in without directories
+// (RADOS) maps the whole path to an object name; CreateDirs/RemoveDir/SyncDir are then no-ops
+// and ListDir lists the names below a prefix ("virtual directories").
 //
 // Threading: every method is safe from many threads at once.
 #pragma once
@@ -32,6 +38,15 @@ struct PoolSpace {
   }
 };
 
+// What a pool kind can do; callers (placement, migration, mirroring, the front-ends) consult
+// these instead of trying and failing. docs/pools.md "Capabilities".
+struct PoolCapabilities {
+  bool random_write = true;   // WriteAt at any offset of an existing file (not append-only)
+  bool sparse = true;         // holes cost no space and read as zeros
+  bool discard = true;        // File::PunchHole deallocates
+  bool atomic_rename = true;  // Rename is atomic (a crash leaves one name, never both)
+};
+
 class Pool {
  public:
   virtual ~Pool() = default;
@@ -39,11 +54,15 @@ class Pool {
   virtual const std::string& name() const = 0;
   // A human description of where the bytes live (e.g. the root directory), for messages.
   virtual std::string location() const = 0;
+  // The registered kind ("posix", "rados") and what it can do (constant for the pool's life).
+  virtual std::string_view kind() const = 0;
+  virtual PoolCapabilities capabilities() const = 0;
 
   virtual Result<std::unique_ptr<env::File>> OpenFile(std::string_view rel_path,
                                                       const env::OpenOptions& options) = 0;
   virtual Status RemoveFile(std::string_view rel_path) = 0;
-  // Atomic within the pool.
+  // Replaces `to` with `from`. Atomic within the pool when capabilities().atomic_rename;
+  // otherwise a crash during it can leave both names (docs/pools.md).
   virtual Status Rename(std::string_view from, std::string_view to) = 0;
   // Creates the directory and its missing parents (OK if present).
   virtual Status CreateDirs(std::string_view rel_path) = 0;

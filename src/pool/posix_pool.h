@@ -39,6 +39,10 @@ class PosixPool final : public Pool {
 
   const std::string& name() const override { return name_; }
   std::string location() const override { return root_; }
+  std::string_view kind() const override { return "posix"; }
+  // Everything: a directory on a POSIX file system (discard needs fallocate PUNCH_HOLE of the
+  // file system below; where it lacks it PunchHole fails with EOPNOTSUPP).
+  PoolCapabilities capabilities() const override { return {}; }
 
   Result<std::unique_ptr<env::File>> OpenFile(std::string_view rel_path,
                                               const env::OpenOptions& options) override;

@@ -18,6 +18,8 @@ T=$(mktemp -d /tmp/cafs-fuse-XXXXXX)
 M=$T/mnt
 # shellcheck source=lib/cafsd.sh
 source "$(dirname "$0")/lib/cafsd.sh"
+# shellcheck source=lib/gateway_checks.sh
+source "$(dirname "$0")/lib/gateway_checks.sh"
 stop_cafsd() { cafsd_stop "$T"; }
 cleanup() { stop_cafsd; rm -rf "$T"; }
 trap cleanup EXIT
@@ -40,24 +42,8 @@ V=$M/my_vmset
 
 timeout 20 mkdir -p "$V/windows_xp" "$V/vm1" || fail "mkdir"
 DISK=$V/windows_xp/osdisk1.qcow2
-timeout 60 qemu-img create -q -f qcow2 "$DISK" 64M || fail "qemu-img create"
-out=$(timeout 60 qemu-io -c 'write -P 0xab 0 4M' -c 'read -P 0xab 0 4M' "$DISK" 2>&1) ||
-  fail "qemu-io: $out"
-echo "$out" | grep -q "Pattern verification failed" && fail "qemu-io pattern: $out"
-timeout 60 qemu-img check -q "$DISK" || fail "qemu-img check"
-timeout 60 qemu-img convert -O raw "$DISK" "$T/out.raw" || fail "qemu-img convert"
-python3 - "$T/out.raw" <<'PY' || fail "converted image content"
-import sys
-d = open(sys.argv[1], 'rb').read()
-assert len(d) == 64 << 20, len(d)
-assert d[:4 << 20] == b'\xab' * (4 << 20)
-assert d[4 << 20:] == bytes(len(d) - (4 << 20))
-PY
-
-timeout 120 fio --name=v --filename="$V/vm1/osdisk_fio" --size=32M --rw=randrw --bs=4k \
-  --verify=crc32c --verify_state_save=0 --direct=0 --ioengine=psync --io_size=8M \
-  --output="$T/fio.out" ||
-  fail "fio: $(tail -20 "$T/fio.out")"
+gateway_check_qemu_disk "$DISK" "$T/out.raw" || fail "$GATEWAY_CHECK_ERROR"
+gateway_check_fio "$V/vm1/osdisk_fio" 32M 8M "$T/fio.out" || fail "$GATEWAY_CHECK_ERROR"
 
 # Redirectors and readdir mapping.
 [ -f "$T/backing/my_vmset/windows_xp/osdisk1.qcow2##mirrored_pool_A" ] || fail "redirector name"

@@ -13,7 +13,10 @@
 #                                 ${CAFSD_AGGREGATE_S:-1}; KEYS is the text of the [local_keys]
 #                                 or [kps] table, MORE is appended (e.g. a [cache] table or an
 #                                 [nfs] section); with CAFSD_NO_MOUNT=1 there is no mount point
-#                                 (no WORK/mnt, no `mountpoint`: NFS only, MORE has [nfs])
+#                                 (no WORK/mnt, no `mountpoint`: NFS only, MORE has [nfs]);
+#                                 CAFSD_POOL_A, when set, is the body of mirrored_pool_A's
+#                                 [[pool]] table after its name (e.g. kind = "rados" and its
+#                                 keys, docs/pools.md) instead of a directory WORK/pools/...
 #   cafsd_start CAFSD WORK        runs cafsd --config WORK/cafsd.toml (log appended to
 #                                 WORK/cafsd.log, run time capped at ${CAFSD_LIFETIME:-600} s),
 #                                 waits up to 10 s for the mount; sets CAFSD_PID; returns 1
@@ -64,7 +67,7 @@ $2
 
 [[pool]]
 name = "mirrored_pool_A"
-path = "$w/pools/mirrored_pool_A"
+${CAFSD_POOL_A:-path = \"$w/pools/mirrored_pool_A\"}
 
 [[pool]]
 name = "default_pool"

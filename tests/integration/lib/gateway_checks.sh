@@ -8,6 +8,12 @@
 #                                        src/audit) and a record pins `osdisk\xff\xfe.img` in
 #                                        file_b64 (docs/audit.md "Names that are not UTF-8")
 #   gateway_check_clean_logs LOG...      no sanitizer report and no abort in the logs
+#   gateway_check_qemu_disk DISK RAW     through a mount: qemu-img create DISK (qcow2, 64 MiB),
+#                                        qemu-io writes and verifies 0xab at 0 (4 MiB) and 0xcd
+#                                        at 9 MiB (1 MiB), qemu-img check, convert to RAW (a
+#                                        local file) whose content is checked byte for byte
+#   gateway_check_fio FILE SIZE IO OUT   fio randrw 4k --verify=crc32c on FILE (SIZE, IO bytes
+#                                        of I/O), its report in OUT
 
 GATEWAY_CHECK_ERROR=""
 GATEWAY_CHECKS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -44,4 +50,31 @@ gateway_check_clean_logs() {  # log...
     GATEWAY_CHECK_ERROR="sanitizer report or abort in $*"
     return 1
   fi
+}
+
+gateway_check_qemu_disk() {  # disk raw
+  local out
+  timeout 60 qemu-img create -q -f qcow2 "$1" 64M || { GATEWAY_CHECK_ERROR="qemu-img create"; return 1; }
+  out=$(timeout 60 qemu-io -c 'write -P 0xab 0 4M' -c 'write -P 0xcd 9M 1M' \
+    -c 'read -P 0xab 0 4M' -c 'read -P 0xcd 9M 1M' "$1" 2>&1) &&
+    ! echo "$out" | grep -q "Pattern verification failed" ||
+    { GATEWAY_CHECK_ERROR="qemu-io: $out"; return 1; }
+  timeout 60 qemu-img check -q "$1" || { GATEWAY_CHECK_ERROR="qemu-img check"; return 1; }
+  timeout 60 qemu-img convert -O raw "$1" "$2" || { GATEWAY_CHECK_ERROR="qemu-img convert"; return 1; }
+  python3 - "$2" <<'PY' || { GATEWAY_CHECK_ERROR="converted image content"; return 1; }
+import sys
+d = open(sys.argv[1], 'rb').read()
+M = 1 << 20
+assert len(d) == 64 * M, len(d)
+assert d[:4 * M] == b'\xab' * (4 * M)
+assert d[4 * M:9 * M] == bytes(5 * M)
+assert d[9 * M:10 * M] == b'\xcd' * M
+assert d[10 * M:] == bytes(54 * M)
+PY
+}
+
+gateway_check_fio() {  # file size io_size out
+  timeout 120 fio --name=v --filename="$1" --size="$2" --rw=randrw --bs=4k --verify=crc32c \
+    --verify_state_save=0 --direct=0 --ioengine=psync --io_size="$3" --output="$4" ||
+    { GATEWAY_CHECK_ERROR="fio: $(tail -20 "$4")"; return 1; }
 }

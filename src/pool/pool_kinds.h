@@ -1,0 +1,12 @@
+// The pool kinds built into this program: "posix" always, "rados" when librados was found at
+// configure time (CMake option CAFS_RADOS, docs/pools.md). cafsd builds its pools from here.
+#pragma once
+
+#include "pool/pool_registry.h"
+
+namespace cafs::pool {
+
+// Filled on first use (thread-safe), never modified afterwards.
+const PoolRegistry& BuiltinPoolKinds();
+
+}  // namespace cafs::pool

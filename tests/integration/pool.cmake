@@ -1,0 +1,48 @@
+# Storage pools on Ceph RADOS (docs/pools.md), with one single-node cluster per CTest run: the
+# fixture `ceph` (lib/ceph_fixture.sh, lib/ceph.sh) is started before the first test that needs it
+# and stopped after the last. Without the Ceph packages the start skips (77) and the tests
+# skip themselves. Only when the rados pool kind is built (librados found, CAFS_RADOS).
+if(TARGET cafs_pool_rados)
+  set(CAFS_CEPH_FIXTURE_DIR ${CMAKE_BINARY_DIR}/ceph-fixture)
+  add_test(NAME ceph_cluster_start
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/lib/ceph_fixture.sh start ${CAFS_CEPH_FIXTURE_DIR})
+  set_tests_properties(ceph_cluster_start PROPERTIES FIXTURES_SETUP ceph SKIP_RETURN_CODE 77
+                       TIMEOUT 150 LABELS integration)
+  add_test(NAME ceph_cluster_stop
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/lib/ceph_fixture.sh stop ${CAFS_CEPH_FIXTURE_DIR})
+  set_tests_properties(ceph_cluster_stop PROPERTIES FIXTURES_CLEANUP ceph TIMEOUT 60
+                       LABELS integration)
+
+  # The contract suite's rados cases against the cluster.
+  if(TARGET pool_contract_test)
+    add_test(NAME pool_contract_rados
+      COMMAND $<TARGET_FILE:pool_contract_test> --gtest_filter=Kinds/PoolContractTest.*/rados)
+    set_tests_properties(pool_contract_rados PROPERTIES
+      FIXTURES_REQUIRED ceph ENVIRONMENT CAFS_TEST_CEPH_DIR=${CAFS_CEPH_FIXTURE_DIR}
+      SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]" TIMEOUT 180 RESOURCE_LOCK ceph_osd
+      LABELS integration)
+  endif()
+
+  # A cafsd test script on the cluster: SCRIPT <cafsd>, CAFS_TEST_CEPH_DIR set, resource locks
+  # heavy and the extra arguments.
+  function(cafs_ceph_gateway_test name script timeout)
+    set(locks heavy ${ARGN})
+    add_test(NAME ${name} COMMAND ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/${script} $<TARGET_FILE:cafsd>)
+    set_tests_properties(${name} PROPERTIES
+      FIXTURES_REQUIRED ceph ENVIRONMENT CAFS_TEST_CEPH_DIR=${CAFS_CEPH_FIXTURE_DIR}
+      SKIP_RETURN_CODE 77 TIMEOUT ${timeout} RESOURCE_LOCK "${locks}" LABELS integration)
+  endfunction()
+  if(TARGET cafsd)
+    # cafsd with *osdisk* in a RADOS pool and the rest in a directory pool: qemu-img, qemu-io,
+    # fio --verify, kill -9 and restart, ciphertext only in the raw objects (rados get).
+    # Release tree only (CI budget): under ASan, RadosPool is checked by pool_contract_rados
+    # and the gateway layers above it by cafs_fuse_end_to_end.
+    cafs_ceph_gateway_test(cafs_rados_e2e cafs_rados_e2e_test.sh 300)
+    set_property(TEST cafs_rados_e2e APPEND PROPERTY LABELS no_sanitize)
+    # The OSD frozen during writes: clear errors within op_timeout_s, nothing fsync'ed lost,
+    # service back without a cafsd restart.
+    # The cluster's behaviour under a fault, not our memory safety: release tree only.
+    cafs_ceph_gateway_test(cafs_rados_faults cafs_rados_faults_test.sh 180 ceph_osd)
+    set_property(TEST cafs_rados_faults APPEND PROPERTY LABELS no_sanitize)
+  endif()
+endif()

@@ -1,0 +1,376 @@
+// The Pool/PoolFile contract (pool.h, env/file.h, docs/pools.md), one suite run against every
+// pool kind built into this program, each made through the registry (pool_kinds.h):
+//  - posix: a temporary directory (always);
+//  - rados: a namespace of its own in the pool "cafs" of the test cluster named by
+//    CAFS_TEST_CEPH_DIR (the CTest fixture `ceph`, tests/integration/lib/ceph_fixture.sh); skipped
+//    with the reason when the variable is unset, the cluster is not up or librados was not
+//    found at configure time. CTest runs those as pool_contract_rados (label integration).
+// Sizes straddle RADOS object boundaries (4 MiB) on purpose.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "pool/pool_kinds.h"
+
+namespace cafs::pool {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::uint64_t kMiB = 1 << 20;
+
+Bytes Pattern(std::size_t n, std::uint32_t seed) {
+  Bytes b(n);
+  std::mt19937 rng(seed);
+  for (auto& x : b) x = static_cast<std::uint8_t>(rng());
+  return b;
+}
+
+Bytes ReadAll(env::File& f, std::uint64_t offset, std::size_t n) {
+  Bytes out(n, 0xEE);
+  auto got = f.ReadAt(offset, out);
+  EXPECT_TRUE(got.ok()) << got.status().ToString();
+  if (got.ok()) out.resize(*got);
+  return out;
+}
+
+bool AllZero(const Bytes& b) {
+  return std::all_of(b.begin(), b.end(), [](std::uint8_t x) { return x == 0; });
+}
+
+class PoolContractTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    static std::atomic<int> counter{0};
+    const std::string unique = std::to_string(::getpid()) + "-" + std::to_string(counter++);
+    PoolSettings s{.name = "contract_pool", .kind = GetParam(), .values = {}};
+    if (GetParam() == "posix") {
+      root_ = fs::temp_directory_path() / ("cafs-pool-contract-" + unique);
+      fs::create_directories(root_);
+      s.values["path"] = root_.string();
+    } else if (GetParam() == "rados") {
+      if (BuiltinPoolKinds().Find("rados") == nullptr) {
+        GTEST_SKIP() << "the rados pool kind is not built (librados-dev missing at configure)";
+      }
+      const char* dir = std::getenv("CAFS_TEST_CEPH_DIR");
+      if (dir == nullptr || !fs::exists(fs::path(dir) / "ready")) {
+        GTEST_SKIP() << "no test cluster: CAFS_TEST_CEPH_DIR unset or the fixture did not start "
+                        "(ctest -R pool_contract_rados runs it with the `ceph` fixture)";
+      }
+      s.values = {{"conf", std::string(dir) + "/ceph.conf"},
+                  {"rados_pool", "cafs"},
+                  {"namespace", "contract-" + unique},
+                  {"op_timeout_s", "20"}};
+    }
+    auto pool = BuiltinPoolKinds().Create(s, env::Env::Default());
+    ASSERT_TRUE(pool.ok()) << pool.status().ToString();
+    pool_ = std::move(*pool);
+    ASSERT_TRUE(pool_->CheckAvailable().ok()) << pool_->CheckAvailable().ToString();
+  }
+
+  void TearDown() override {
+    if (pool_ != nullptr) RemoveTree("");
+    if (!root_.empty()) fs::remove_all(root_);
+  }
+
+  // Removes every file and directory below `dir` through the pool.
+  void RemoveTree(const std::string& dir) {
+    auto names = pool_->ListDir(dir);
+    if (!names.ok()) return;
+    for (const auto& n : *names) {
+      const std::string p = dir.empty() ? n : dir + "/" + n;
+      auto info = pool_->Stat(p);
+      if (info.ok() && info->is_directory) {
+        RemoveTree(p);
+        (void)pool_->RemoveDir(p);
+      } else {
+        (void)pool_->RemoveFile(p);
+      }
+    }
+  }
+
+  // Creates the file (and its parent: a POSIX pool needs it, a RADOS one ignores it).
+  std::unique_ptr<env::File> Create(const std::string& path) {
+    if (auto slash = path.rfind('/'); slash != std::string::npos) {
+      EXPECT_TRUE(pool_->CreateDirs(path.substr(0, slash)).ok());
+    }
+    auto f = pool_->OpenFile(path, env::OpenOptions::CreateNew());
+    EXPECT_TRUE(f.ok()) << f.status().ToString();
+    return f.ok() ? std::move(*f) : nullptr;
+  }
+
+  fs::path root_;
+  std::unique_ptr<Pool> pool_;
+};
+
+TEST_P(PoolContractTest, KindAndCapabilities) {
+  EXPECT_EQ(pool_->kind(), GetParam());
+  EXPECT_EQ(pool_->name(), "contract_pool");
+  const PoolKind* kind = BuiltinPoolKinds().Find(GetParam());
+  ASSERT_NE(kind, nullptr);
+  const PoolCapabilities c = pool_->capabilities();
+  EXPECT_EQ(c.atomic_rename, kind->capabilities.atomic_rename);
+  EXPECT_EQ(c.discard, kind->capabilities.discard);
+  EXPECT_TRUE(c.random_write);
+  EXPECT_TRUE(c.sparse);
+  // RADOS has no rename: said so, not hidden.
+  EXPECT_EQ(c.atomic_rename, GetParam() == "posix");
+}
+
+TEST_P(PoolContractTest, WritesAtSectorOffsetsReadBackAcrossObjects) {
+  auto f = Create("vs/vm/osdisk1.img");
+  ASSERT_NE(f, nullptr);
+  const Bytes data = Pattern(9 * kMiB + 512, 1);
+  const std::uint64_t at = 3 * kMiB + 512;  // crosses the 4 and 8 MiB boundaries
+  ASSERT_TRUE(f->WriteAt(at, data).ok());
+  ASSERT_TRUE(f->Sync().ok());
+  EXPECT_EQ(*f->Size(), at + data.size());
+  EXPECT_EQ(ReadAll(*f, at, data.size()), data);
+  // A read of a sector inside, and one straddling a boundary.
+  EXPECT_EQ(ReadAll(*f, 4 * kMiB - 512, 1024),
+            Bytes(data.begin() + (kMiB - 1024), data.begin() + kMiB));
+  // The never-written start is a hole: zeros.
+  EXPECT_TRUE(AllZero(ReadAll(*f, 0, at)));
+  // Short only at the end, 0 past it.
+  EXPECT_EQ(ReadAll(*f, at + data.size() - 100, 4096).size(), 100u);
+  EXPECT_EQ(ReadAll(*f, at + data.size() + 4096, 4096).size(), 0u);
+}
+
+TEST_P(PoolContractTest, SparseWritesFarOutLeaveZeros) {
+  auto f = Create("sparse");
+  ASSERT_NE(f, nullptr);
+  const Bytes sector = Pattern(4096, 2);
+  ASSERT_TRUE(f->WriteAt(1000 * kMiB, sector).ok());
+  EXPECT_EQ(*f->Size(), 1000 * kMiB + 4096);
+  EXPECT_TRUE(AllZero(ReadAll(*f, 500 * kMiB, kMiB)));
+  EXPECT_EQ(ReadAll(*f, 1000 * kMiB, 4096), sector);
+}
+
+TEST_P(PoolContractTest, TruncateShrinksAndGrowsWithZeros) {
+  auto f = Create("t");
+  ASSERT_NE(f, nullptr);
+  const Bytes data(12 * kMiB, 0xAB);
+  ASSERT_TRUE(f->WriteAt(0, data).ok());
+  const std::uint64_t cut = 5 * kMiB + 100;
+  ASSERT_TRUE(f->Truncate(cut).ok());
+  EXPECT_EQ(*f->Size(), cut);
+  ASSERT_TRUE(f->Truncate(12 * kMiB).ok());
+  EXPECT_EQ(*f->Size(), 12 * kMiB);
+  EXPECT_EQ(ReadAll(*f, 0, cut), Bytes(cut, 0xAB));
+  EXPECT_TRUE(AllZero(ReadAll(*f, cut, 12 * kMiB - cut)));
+  ASSERT_TRUE(f->Truncate(0).ok());
+  EXPECT_EQ(*f->Size(), 0u);
+  ASSERT_TRUE(f->Truncate(4096).ok());
+  EXPECT_TRUE(AllZero(ReadAll(*f, 0, 4096)));
+}
+
+TEST_P(PoolContractTest, OpenOptions) {
+  EXPECT_EQ(pool_->OpenFile("missing", env::OpenOptions::ReadWrite()).status().code(),
+            Status::Code::kNotFound);
+  auto f = Create("o");
+  ASSERT_NE(f, nullptr);
+  ASSERT_TRUE(f->WriteAt(0, Pattern(8192, 3)).ok());
+  EXPECT_EQ(pool_->OpenFile("o", env::OpenOptions::CreateNew()).status().code(),
+            Status::Code::kAlreadyExists);
+  auto ro = pool_->OpenFile("o", env::OpenOptions::ReadOnly());
+  ASSERT_TRUE(ro.ok());
+  EXPECT_FALSE((*ro)->WriteAt(0, Pattern(512, 4)).ok());
+  EXPECT_EQ(*(*ro)->Size(), 8192u);
+  auto again = pool_->OpenFile("o", env::OpenOptions{.create = true, .truncate = true});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*(*again)->Size(), 0u);
+  EXPECT_EQ(*f->Size(), 0u);  // every handle of the file sees it
+  EXPECT_TRUE(pool_->OpenFile("../x", env::OpenOptions::CreateNew()).status().IsInvalidArgument());
+}
+
+TEST_P(PoolContractTest, SizeAndDataSurviveReopen) {
+  const Bytes data = Pattern(5 * kMiB + 7, 5);
+  {
+    auto f = Create("d/persist");
+    ASSERT_NE(f, nullptr);
+    ASSERT_TRUE(f->WriteAt(0, data).ok());
+    ASSERT_TRUE(f->Sync().ok());
+  }
+  auto f = pool_->OpenFile("d/persist", env::OpenOptions::ReadOnly());
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(*(*f)->Size(), data.size());
+  EXPECT_EQ(ReadAll(**f, 0, data.size()), data);
+  auto info = pool_->Stat("d/persist");
+  ASSERT_TRUE(info.ok());
+  EXPECT_FALSE(info->is_directory);
+  EXPECT_EQ(info->size, data.size());
+}
+
+TEST_P(PoolContractTest, ConcurrentExtendingWritesKeepEveryByte) {
+  auto f = Create("c");
+  ASSERT_NE(f, nullptr);
+  constexpr std::uint32_t kThreads = 4;
+  constexpr std::size_t kChunk = 3 * kMiB;  // not a multiple of the object size
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (std::uint32_t t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      if (!f->WriteAt(t * kChunk, Pattern(kChunk, 10 + t)).ok()) ++failures;
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(*f->Size(), kThreads * kChunk);
+  for (std::uint32_t t = 0; t < kThreads; ++t) {
+    EXPECT_EQ(ReadAll(*f, t * kChunk, kChunk), Pattern(kChunk, 10 + t)) << t;
+  }
+}
+
+TEST_P(PoolContractTest, RemoveFile) {
+  auto f = Create("r/gone");
+  ASSERT_NE(f, nullptr);
+  ASSERT_TRUE(f->WriteAt(0, Pattern(9 * kMiB, 6)).ok());
+  f.reset();
+  ASSERT_TRUE(pool_->RemoveFile("r/gone").ok());
+  EXPECT_EQ(pool_->Stat("r/gone").status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(pool_->RemoveFile("r/gone").code(), Status::Code::kNotFound);
+  // Re-created under the same name: empty, no old bytes.
+  auto g = Create("r/gone");
+  ASSERT_NE(g, nullptr);
+  ASSERT_TRUE(g->Truncate(9 * kMiB).ok());
+  EXPECT_TRUE(AllZero(ReadAll(*g, 0, 9 * kMiB)));
+}
+
+TEST_P(PoolContractTest, RenameReplacesTheTarget) {
+  const Bytes data = Pattern(6 * kMiB, 7);
+  {
+    auto a = Create("a/src");
+    ASSERT_NE(a, nullptr);
+    ASSERT_TRUE(a->WriteAt(0, data).ok());
+    auto b = Create("b/dst");
+    ASSERT_NE(b, nullptr);
+    ASSERT_TRUE(b->WriteAt(0, Pattern(13 * kMiB, 8)).ok());
+  }
+  ASSERT_TRUE(pool_->CreateDirs("b").ok());
+  ASSERT_TRUE(pool_->Rename("a/src", "b/dst").ok());
+  ASSERT_TRUE(pool_->SyncDir("b").ok());
+  EXPECT_EQ(pool_->Stat("a/src").status().code(), Status::Code::kNotFound);
+  auto f = pool_->OpenFile("b/dst", env::OpenOptions::ReadOnly());
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(*(*f)->Size(), data.size());
+  EXPECT_EQ(ReadAll(**f, 0, data.size()), data);
+}
+
+TEST_P(PoolContractTest, DirectoriesListAndRemove) {
+  ASSERT_TRUE(pool_->CreateDirs("x/y").ok());
+  ASSERT_NE(Create("x/y/f1"), nullptr);
+  ASSERT_NE(Create("x/f2"), nullptr);
+  auto top = pool_->ListDir("x");
+  ASSERT_TRUE(top.ok()) << top.status().ToString();
+  std::sort(top->begin(), top->end());
+  EXPECT_EQ(*top, (std::vector<std::string>{"f2", "y"}));
+  auto inner = pool_->ListDir("x/y");
+  ASSERT_TRUE(inner.ok());
+  EXPECT_EQ(*inner, std::vector<std::string>{"f1"});
+  auto root = pool_->ListDir("");
+  ASSERT_TRUE(root.ok());
+  EXPECT_EQ(*root, std::vector<std::string>{"x"});
+  auto info = pool_->Stat("x/y");
+  ASSERT_TRUE(info.ok());
+  EXPECT_TRUE(info->is_directory);
+  EXPECT_FALSE(pool_->RemoveDir("x/y").ok());  // not empty
+  ASSERT_TRUE(pool_->RemoveFile("x/y/f1").ok());
+  EXPECT_TRUE(pool_->RemoveDir("x/y").ok());
+}
+
+TEST_P(PoolContractTest, PunchHoleKeepsSizeAndReadsZeros) {
+  auto f = Create("p");
+  ASSERT_NE(f, nullptr);
+  const Bytes data = Pattern(10 * kMiB, 9);
+  ASSERT_TRUE(f->WriteAt(0, data).ok());
+  Status punched = f->PunchHole(kMiB, 8 * kMiB);  // a whole object (4-8 MiB) and two parts
+  if (punched.code() == Status::Code::kNotSupported || punched.errno_value() == EOPNOTSUPP) {
+    ASSERT_EQ(GetParam(), "posix");  // RADOS always can
+    GTEST_SKIP() << "the file system under the temporary directory cannot punch holes";
+  }
+  ASSERT_TRUE(punched.ok()) << punched.ToString();
+  EXPECT_EQ(*f->Size(), data.size());
+  EXPECT_EQ(ReadAll(*f, 0, kMiB), Bytes(data.begin(), data.begin() + kMiB));
+  EXPECT_TRUE(AllZero(ReadAll(*f, kMiB, 8 * kMiB)));
+  EXPECT_EQ(ReadAll(*f, 9 * kMiB, kMiB), Bytes(data.begin() + 9 * kMiB, data.end()));
+}
+
+TEST_P(PoolContractTest, SpaceReportsCapacity) {
+  auto space = pool_->Space();
+  ASSERT_TRUE(space.ok()) << space.status().ToString();
+  EXPECT_GT(space->total_bytes, 0u);
+  EXPECT_LE(space->free_bytes, space->total_bytes);
+}
+
+INSTANTIATE_TEST_SUITE_P(Kinds, PoolContractTest, ::testing::Values("posix", "rados"),
+                         [](const auto& param_info) { return param_info.param; });
+
+// The registry: errors name the pool and the key.
+TEST(PoolRegistryTest, ValidatesEachKindsKeys) {
+  const PoolRegistry& r = BuiltinPoolKinds();
+  EXPECT_NE(r.Find("posix"), nullptr);
+  auto message = [&](PoolSettings s) { return r.Validate(s).message(); };
+  EXPECT_NE(message({"p", "posix", {}}).find("path is required"), std::string::npos);
+  EXPECT_NE(message({"p", "posix", {{"path", "rel"}}}).find("path must be an absolute"),
+            std::string::npos);
+  EXPECT_NE(message({"p", "posix", {{"path", "/x"}, {"colour", "red"}}}).find("'colour'"),
+            std::string::npos);
+  EXPECT_NE(message({"p", "tape", {}}).find("kind 'tape' is not built"), std::string::npos);
+  EXPECT_TRUE(r.Validate({"p", "posix", {{"path", "/x"}}}).ok());
+  if (r.Find("rados") != nullptr) {
+    EXPECT_NE(message({"p", "rados", {}}).find("rados_pool is required"), std::string::npos);
+    EXPECT_NE(message({"p", "rados", {{"rados_pool", "c"}, {"op_timeout_s", "0"}}})
+                  .find("op_timeout_s must be an integer"),
+              std::string::npos);
+    EXPECT_NE(message({"p", "rados", {{"rados_pool", "c"}, {"conf", "ceph.conf"}}})
+                  .find("conf must be an absolute path"),
+              std::string::npos);
+    EXPECT_NE(message({"p", "rados", {{"rados_pool", "c"}, {"path", "/x"}}}).find("'path'"),
+              std::string::npos);
+    EXPECT_TRUE(r.Validate({"p", "rados", {{"rados_pool", "c"}, {"namespace", "n"}}}).ok());
+  }
+}
+
+TEST(PoolRegistryTest, RefusesAnotherApiVersionAndDuplicates) {
+  PoolRegistry r;
+  PoolKind old = PosixPoolKind();
+  old.api_version = kPoolApiVersion + 1;
+  EXPECT_TRUE(r.Register(old).IsInvalidArgument());
+  EXPECT_TRUE(r.Register(PosixPoolKind()).ok());
+  EXPECT_EQ(r.Register(PosixPoolKind()).code(), Status::Code::kAlreadyExists);
+  EXPECT_EQ(r.kinds(), std::vector<std::string>{"posix"});
+}
+
+// A cluster that cannot be reached is Unavailable at CheckAvailable, not a hang or a crash at
+// construction (cafsd starts and warns).
+TEST(RadosPoolTest, UnreachableClusterIsUnavailable) {
+  if (BuiltinPoolKinds().Find("rados") == nullptr) GTEST_SKIP() << "rados kind not built";
+  const fs::path conf =
+      fs::temp_directory_path() / ("cafs-no-cluster-" + std::to_string(::getpid()) + ".conf");
+  {
+    std::FILE* f = std::fopen(conf.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    // A port nobody listens on (loopback), no auth.
+    std::fputs("[global]\nmon host = 127.0.0.1:9\nauth client required = none\n", f);
+    std::fclose(f);
+  }
+  auto pool = BuiltinPoolKinds().Create(
+      {"far", "rados", {{"conf", conf.string()}, {"rados_pool", "cafs"}, {"op_timeout_s", "2"}}},
+      env::Env::Default());
+  ASSERT_TRUE(pool.ok());
+  Status s = (*pool)->CheckAvailable();
+  EXPECT_EQ(s.code(), Status::Code::kUnavailable) << s.ToString();
+  EXPECT_NE(s.message().find("'far'"), std::string::npos) << s.message();
+  EXPECT_EQ((*pool)->OpenFile("x", env::OpenOptions::CreateNew()).status().code(),
+            Status::Code::kUnavailable);
+  fs::remove(conf);
+}
+
+}  // namespace
+}  // namespace cafs::pool
