@@ -1109,7 +1109,8 @@ bool Volume::AbortMigrationOf(ino_t ino) {
   return true;
 }
 
-Status Volume::SwitchRedirector(const MigrationTicket& t) {
+Status Volume::SwitchRedirector(const MigrationTicket& t, bool* switched) {
+  *switched = false;
   CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(t.rel));
   CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size() - 1));
   CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, *dir, comps.back(), t.rel));
@@ -1137,21 +1138,23 @@ Status Volume::SwitchRedirector(const MigrationTicket& t) {
   Status s = dir->Rename(e.backing_name, *dir, new_name, env::RenameMode::kNoReplace);
   if (s.ok()) {
     if (s = dir->Sync(); !s.ok()) {
-      // Not durable: undo, unless the undo fails too (then the name says the target pool and
-      // the open file must follow it).
-      if (dir->Rename(new_name, *dir, e.backing_name, env::RenameMode::kNoReplace).ok()) {
-        (void)dir->Sync();
-      } else {
+      // Not durable: undo, unless the undo fails too: then the name says the target pool (the
+      // open file must follow it) but nobody may be told the move is done, and the old copy
+      // stays (after a restart the job goes by what the disk kept).
+      if (!dir->Rename(new_name, *dir, e.backing_name, env::RenameMode::kNoReplace).ok()) {
         CAFS_LOG_ERROR("migrate /{}: redirector switched to pool {} but not synced: {}", t.rel,
                        t.to_pool, s.ToString());
-        s = Status::OK();
+        *switched = true;
+        return AsRel(s, "sync the switched redirector of", t.rel);
       }
+      (void)dir->Sync();
     }
   }
   if (!s.ok()) {
     (void)to->Rename(t.to_path, t.to_temp);
     return AsRel(s, "switch redirector of", t.rel);
   }
+  *switched = true;
   CAFS_RETURN_IF_ERROR(CrashPoint("migrate:redirector-switched"));
   // 3. Line 3, in place. If this fails the open path still finds the copy (it is at one of
   // NewPoolFilePaths) and repairs line 3; so does the migration job after a restart.
@@ -1180,28 +1183,29 @@ Status Volume::CommitMigration(const MigrationTicket& t, const std::function<Sta
     if (auto o = open_files_.find(t.ino); o != open_files_.end()) of = o->second.lock();
   }
   Status s;
+  bool switched = false;  // the redirector names the target pool (even if s is not OK)
   if (of) {
     s = of->file().WithIoStopped([&](std::unique_ptr<env::File>& pool_file) -> Status {
       CAFS_RETURN_IF_ERROR(final_pass());
       // The target, opened before the commit: after it the open file must be able to follow.
       CAFS_ASSIGN_OR_RETURN(pool::Pool * to, pools_->Find(t.to_pool));
       CAFS_ASSIGN_OR_RETURN(auto target, to->OpenFile(t.to_temp, env::OpenOptions::ReadWrite()));
-      CAFS_RETURN_IF_ERROR(SwitchRedirector(t));
-      pool_file = std::move(target);  // the source (and its dirty tracking) is closed
-      return Status::OK();
+      Status sw = SwitchRedirector(t, &switched);
+      if (switched) pool_file = std::move(target);  // the source (and its tracking) closed
+      return sw;
     });
-    if (s.ok()) {
+    if (switched) {
       std::lock_guard lock(of->pool_mu_);
       of->pool_ = t.to_pool;
     }
   } else {
     s = final_pass();
-    if (s.ok()) s = SwitchRedirector(t);
+    if (s.ok()) s = SwitchRedirector(t, &switched);
   }
   {
     std::lock_guard lock(open_mu_);
     m->switching = false;
-    m->committed = s.ok();
+    m->committed = switched;
   }
   migration_cv_.notify_all();
   return s;

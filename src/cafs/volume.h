@@ -210,7 +210,10 @@ class Volume {
   // `name##to` (same inode) and its directory synced (the commit point), line 3 rewritten if
   // the path changed; the open file then reads and writes the target pool file. Before the
   // commit point nothing of the source changed (errors: the copy stays at t.to_temp);
-  // Aborted when the file was renamed, removed or replaced since BeginMigration.
+  // FailedPrecondition when the file was renamed, removed or replaced since BeginMigration.
+  // An error after the redirector was renamed (its directory sync failed and the rename could
+  // not be undone) leaves the open file on the target: not reported as moved, the old copy
+  // stays, and a restart goes by what the disk kept (MigrationTicket's job recovers).
   Status CommitMigration(const MigrationTicket& t, const std::function<Status()>& final_pass);
   // Unregisters the migration; if it did not commit, the open file's writes stop being tracked.
   void EndMigration(const MigrationTicket& t);
@@ -267,7 +270,9 @@ class Volume {
   // have renamed the redirector).
   bool AbortMigrationOf(ino_t ino);
   // The step of CommitMigration that changes the backing store and the target pool.
-  Status SwitchRedirector(const MigrationTicket& t);
+  // `*switched`: the redirector names the target pool now (also when a later step, or the
+  // sync of the switch itself, failed: then the open file must follow it all the same).
+  Status SwitchRedirector(const MigrationTicket& t, bool* switched);
 
   // Lock order: a migration's own mutex (cafs/migrator.h), then open_mu_; open_mu_ is never
   // held while an EncryptedFile's I/O is stopped (CommitMigration takes it before and after).
