@@ -5,6 +5,7 @@
 
 #include "format/header_codec.h"
 #include "format/header_layout.h"
+#include "jobs/volume_files.h"
 #include "policy/vmset_path.h"
 
 namespace cafs::jobs {
@@ -13,7 +14,6 @@ namespace {
 using json = nlohmann::json;
 
 constexpr std::array<std::string_view, 4> kTargets = {"file", "vm", "vmset", "key-version"};
-constexpr int kMaxDepth = 64;
 
 // Gateway path "/a/b" -> Volume path "a/b".
 // The header of the pool file of `rel`, parsed without the key.
@@ -27,24 +27,6 @@ Result<format::Header> HeaderOf(core::Volume& volume, const std::string& rel) {
   auto hdr = format::ParseHeaderUnverified(raw);
   if (!hdr.ok()) return hdr.status().WithContext("/" + rel);
   return hdr;
-}
-
-// Every regular file at or below `rel` (sorted, depth-first; symlinks left alone).
-Status FilesBelow(core::Volume& volume, const std::string& rel, std::vector<std::string>& out,
-                  int depth) {
-  if (depth > kMaxDepth) return Status::InvalidArgument("/" + rel + ": too deep");
-  CAFS_ASSIGN_OR_RETURN(auto entries, volume.ReadDir(rel));
-  std::sort(entries.begin(), entries.end(),
-            [](const core::DirEntry& a, const core::DirEntry& b) { return a.name < b.name; });
-  for (const auto& e : entries) {
-    const std::string child = rel + "/" + e.name;
-    if (e.type == core::FileType::kDirectory) {
-      CAFS_RETURN_IF_ERROR(FilesBelow(volume, child, out, depth + 1));
-    } else if (e.type == core::FileType::kRegular) {
-      out.push_back(child);
-    }
-  }
-  return Status::OK();
 }
 
 std::string KeyName(const Uuid& key, std::uint32_t version) {
@@ -154,7 +136,7 @@ Result<std::vector<TaskRecord>> RekeyJob::Plan(const JobRecord& job) {
   if (t.type == "file") {
     files.push_back(rel);
   } else {
-    CAFS_RETURN_IF_ERROR(FilesBelow(*volume_, rel, files, 0));
+    CAFS_RETURN_IF_ERROR(FilesBelow(*volume_, rel, files));
   }
   std::vector<TaskRecord> tasks;
   std::size_t already = 0;

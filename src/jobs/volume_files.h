@@ -1,0 +1,16 @@
+// The files a job works on, found through the Volume (kinds share this walk: rekey, migrate).
+// Threading: free functions, safe from any thread (the Volume is).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cafs/volume.h"
+
+namespace cafs::jobs {
+
+// Appends every regular file at or below the Volume path `rel` ("" for the root; sorted,
+// depth-first; symlinks left alone) to `out`. InvalidArgument beyond 64 levels.
+Status FilesBelow(core::Volume& volume, const std::string& rel, std::vector<std::string>& out);
+
+}  // namespace cafs::jobs
