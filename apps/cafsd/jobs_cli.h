@@ -50,7 +50,7 @@ struct RekeyCliOptions {
 int RunRekey(const JobsCliOptions& options, const RekeyCliOptions& rekey);
 
 struct MigrateCliOptions {
-  std::string path;        // gateway path of the file, VM, VM set (or the tree to drain)
+  std::string path;           // gateway path of the file, VM, VM set (or the tree to drain)
   std::string type = "file";  // file | vm | vmset | pool (drain)
   std::string to_pool;
   std::string drain_pool;  // type pool: the pool whose files move

@@ -312,9 +312,10 @@ int main(int argc, char** argv) {
       "another pool while it stays in use (a job of the running cafsd: docs/migration.md); waits "
       "with a progress bar unless --no-wait. Exit 0 moved, 1 refused, failed or cancelled, 69 "
       "cafsd not running");
-  migrate_cmd->add_option("path", migrate_options.path,
-                          "gateway path, e.g. /my_vmset/vm1/disk.vmdk (with --drain: the part of "
-                          "the tree to drain, / for all)")
+  migrate_cmd
+      ->add_option("path", migrate_options.path,
+                   "gateway path, e.g. /my_vmset/vm1/disk.vmdk (with --drain: the part of "
+                   "the tree to drain, / for all)")
       ->required();
   migrate_cmd->add_option("--to", migrate_options.to_pool, "the target pool")->required();
   auto* migrate_vm_flag = migrate_cmd->add_flag("--vm", migrate_vm, "PATH is a VM directory");
@@ -323,7 +324,8 @@ int main(int argc, char** argv) {
                                         "move every file below PATH whose data is in this pool");
   migrate_vm_flag->excludes(migrate_vmset_flag)->excludes(drain);
   migrate_vmset_flag->excludes(drain);
-  migrate_cmd->add_option("--rate", migrate_rate, "I/O rate limit, bytes/s with K/M/G (default: none)");
+  migrate_cmd->add_option("--rate", migrate_rate,
+                          "I/O rate limit, bytes/s with K/M/G (default: none)");
   migrate_cmd->add_option("--parallel", migrate_options.parallel, "files at once (default 2)");
   migrate_cmd->add_flag("--no-wait", no_wait, "print the job id and return at once");
   migrate_cmd->add_flag("--json", jobs_options.json, "print the job as JSON on stdout");
@@ -376,8 +378,8 @@ int main(int argc, char** argv) {
                    migrate_rate.c_str());
       return 2;
     }
-    migrate_options.type = migrate_vm                           ? "vm"
-                           : migrate_vmset                      ? "vmset"
+    migrate_options.type = migrate_vm                            ? "vm"
+                           : migrate_vmset                       ? "vmset"
                            : !migrate_options.drain_pool.empty() ? "pool"
                                                                  : "file";
     jobs_options.wait = !no_wait;

@@ -46,7 +46,8 @@ Result<std::unique_ptr<FileMigration>> FileMigration::Start(Volume& volume, cons
                                                             const std::string& to_pool,
                                                             MigrationOptions options) {
   options.chunk_bytes = std::max<std::uint64_t>(options.chunk_bytes, 4096);
-  CAFS_ASSIGN_OR_RETURN(MigrationTicket t, volume.BeginMigration(rel, to_pool, options.chunk_bytes));
+  CAFS_ASSIGN_OR_RETURN(MigrationTicket t,
+                        volume.BeginMigration(rel, to_pool, options.chunk_bytes));
   // From here the destructor ends the migration (EndMigration, copy removed).
   std::unique_ptr<FileMigration> m(new FileMigration(volume, std::move(t), options));
   const MigrationTicket& tk = m->ticket_;
@@ -165,8 +166,8 @@ Result<MigrationProgress> FileMigration::Step(std::uint64_t budget) {
   source_.reset();
   if (Status s = Cleanup(); !s.ok()) {
     progress_.warning = "moved; the old copy " + ticket_.from_path + " in pool " +
-                        ticket_.from_pool + " is left (remove it with `cafsd fsck --remove-orphans`): " +
-                        s.ToString();
+                        ticket_.from_pool +
+                        " is left (remove it with `cafsd fsck --remove-orphans`): " + s.ToString();
     CAFS_LOG_WARN("migrate /{}: {}", ticket_.rel, progress_.warning);
   }
   return progress_;

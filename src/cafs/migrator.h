@@ -83,8 +83,8 @@ class FileMigration {
   // the copy (temporary or placed) removed. NotFound when the file is gone or replaced.
   static Result<MigrationOutcome> Recover(Volume& volume, const std::string& rel, const Uuid& guid,
                                           const std::string& from_pool,
-                                          const std::string& from_path,
-                                          const std::string& to_pool, const std::string& to_path);
+                                          const std::string& from_path, const std::string& to_pool,
+                                          const std::string& to_path);
 
  private:
   FileMigration(Volume& volume, MigrationTicket ticket, MigrationOptions options);

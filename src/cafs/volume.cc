@@ -294,12 +294,9 @@ struct Volume::Impl {
     return second;
   }
 
-  static Result<std::unique_ptr<format::EncryptedFile>> OpenEncrypted(const Volume& v,
-                                                                      env::Dir& dir, const Entry& e,
-                                                                      const std::string& rel,
-                                                                      bool read_only,
-                                                                      const KeyLookup& keys,
-                                                                      std::shared_ptr<DirtyMap> track = nullptr) {
+  static Result<std::unique_ptr<format::EncryptedFile>> OpenEncrypted(
+      const Volume& v, env::Dir& dir, const Entry& e, const std::string& rel, bool read_only,
+      const KeyLookup& keys, std::shared_ptr<DirtyMap> track = nullptr) {
     format::Header hdr;
     CAFS_ASSIGN_OR_RETURN(std::unique_ptr<env::File> file,
                           OpenPoolFile(v, dir, e, rel, read_only, &hdr));
@@ -1122,8 +1119,8 @@ Status Volume::SwitchRedirector(const MigrationTicket& t, bool* switched) {
   }
   CAFS_ASSIGN_OR_RETURN(pool::Pool * to, pools_->Find(t.to_pool));
   if (!to->Stat(t.to_path).status().IsNotFound()) {
-    return Status::AlreadyExists("/" + t.rel + ": " + t.to_path + " appeared in pool " +
-                                 t.to_pool + " during the migration");
+    return Status::AlreadyExists("/" + t.rel + ": " + t.to_path + " appeared in pool " + t.to_pool +
+                                 " during the migration");
   }
   // 1. The complete copy at its path in the target pool (an orphan until the commit point).
   const std::string parent = ParentRel(t.to_path);
@@ -1160,15 +1157,16 @@ Status Volume::SwitchRedirector(const MigrationTicket& t, bool* switched) {
   // NewPoolFilePaths) and repairs line 3; so does the migration job after a restart.
   if (r->pool_path != t.to_path) {
     auto rf = dir->OpenFile(new_name, env::OpenOptions::ReadWrite());
-    Status w = rf.ok() ? WriteRedirector(**rf, EncodeRedirector({t.guid, t.to_path}), t.rel)
-                       : rf.status();
+    Status w =
+        rf.ok() ? WriteRedirector(**rf, EncodeRedirector({t.guid, t.to_path}), t.rel) : rf.status();
     if (!w.ok()) CAFS_LOG_WARN("migrate /{}: line 3 not rewritten yet: {}", t.rel, w.ToString());
     CAFS_RETURN_IF_ERROR(CrashPoint("migrate:redirector-updated"));
   }
   return Status::OK();
 }
 
-Status Volume::CommitMigration(const MigrationTicket& t, const std::function<Status()>& final_pass) {
+Status Volume::CommitMigration(const MigrationTicket& t,
+                               const std::function<Status()>& final_pass) {
   std::shared_ptr<Migration> m;
   std::shared_ptr<OpenFile> of;
   {
@@ -1177,7 +1175,8 @@ Status Volume::CommitMigration(const MigrationTicket& t, const std::function<Sta
     if (it == migrations_.end()) return Status::Internal("migration not registered");
     m = it->second;
     if (m->aborted) {
-      return Status::FailedPrecondition("/" + t.rel + " was renamed or removed during its migration");
+      return Status::FailedPrecondition("/" + t.rel +
+                                        " was renamed or removed during its migration");
     }
     m->switching = true;  // opens of the file wait; `of` cannot go away meanwhile
     if (auto o = open_files_.find(t.ino); o != open_files_.end()) of = o->second.lock();
@@ -1246,7 +1245,8 @@ Status Volume::RecordPoolPath(const std::string& rel, const Uuid& guid, const st
   CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, *dir, comps.back(), rel));
   if (e.kind != Impl::Kind::kRedirector) return Status::NotFound("/" + rel + " is not a file");
   CAFS_ASSIGN_OR_RETURN(Redirector r, Impl::ReadRedirector(*dir, e, rel));
-  if (r.guid != guid) return Status::NotFound("/" + rel + " no longer names file " + guid.ToString());
+  if (r.guid != guid)
+    return Status::NotFound("/" + rel + " no longer names file " + guid.ToString());
   if (r.pool_path == path) return Status::OK();
   auto rf = dir->OpenFile(e.backing_name, env::OpenOptions::ReadWrite());
   if (!rf.ok()) return AsRel(rf.status(), "open redirector", rel);

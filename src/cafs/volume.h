@@ -105,7 +105,7 @@ struct FileLocation {
   std::string pool;
   std::string pool_path;  // the pool file that holds `guid` (the redirector's, or the derived one)
   Uuid guid;
-  bool open = false;  // this Volume has the file open now (a handle uses it)
+  bool open = false;          // this Volume has the file open now (a handle uses it)
   std::string recorded_path;  // the redirector's line 3 (differs from pool_path after a crash)
 };
 
@@ -277,8 +277,8 @@ class Volume {
   // Lock order: a migration's own mutex (cafs/migrator.h), then open_mu_; open_mu_ is never
   // held while an EncryptedFile's I/O is stopped (CommitMigration takes it before and after).
   std::mutex open_mu_;
-  std::condition_variable migration_cv_;                  // a switch ended; with open_mu_
-  std::map<ino_t, std::weak_ptr<OpenFile>> open_files_;   // guarded by open_mu_
+  std::condition_variable migration_cv_;                    // a switch ended; with open_mu_
+  std::map<ino_t, std::weak_ptr<OpenFile>> open_files_;     // guarded by open_mu_
   std::map<ino_t, std::shared_ptr<Migration>> migrations_;  // guarded by open_mu_
 };
 

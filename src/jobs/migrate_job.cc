@@ -69,7 +69,8 @@ Status MigrateJob::Validate(const JobSpec& spec) const {
   if (t.type == "file") {
     auto loc = volume_->Locate(rel);
     if (!loc.ok() && loc.status().errno_value() == EISDIR) {
-      return Status::InvalidArgument(t.path + " is a directory, not a file (--vm, --vmset, --drain)");
+      return Status::InvalidArgument(t.path +
+                                     " is a directory, not a file (--vm, --vmset, --drain)");
     }
     if (!loc.ok() && loc.status().errno_value() == ELOOP) {
       return Status::InvalidArgument(t.path + " is a symlink, not a file: migrate its target");
@@ -106,8 +107,10 @@ Result<std::vector<TaskRecord>> MigrateJob::Plan(const JobRecord& job) {
     if (auto pool = volume_->pools().Find(loc.pool); pool.ok()) {
       if (auto info = (*pool)->Stat(loc.pool_path); info.ok()) task.total = info->size;
     }
-    task.cursor = json{{"guid", loc.guid.ToString()}, {"from_pool", loc.pool},
-                       {"from_path", loc.pool_path}, {"to_pool", to_pool},
+    task.cursor = json{{"guid", loc.guid.ToString()},
+                       {"from_pool", loc.pool},
+                       {"from_path", loc.pool_path},
+                       {"to_pool", to_pool},
                        {"phase", "planned"}};
     tasks.push_back(std::move(task));
   }
@@ -136,11 +139,11 @@ Result<std::shared_ptr<core::FileMigration>> MigrateJob::Acquire(const JobRecord
   const std::string to_path = CursorString(task, "to_path");
   if (!to_path.empty()) {
     // A migration of this task ran in an earlier process (or step): go by the disk.
-    CAFS_ASSIGN_OR_RETURN(core::MigrationOutcome outcome,
-                          core::FileMigration::Recover(*volume_, rel, *guid,
-                                                       CursorString(task, "from_pool"),
-                                                       CursorString(task, "from_path"),
-                                                       CursorString(task, "to_pool"), to_path));
+    CAFS_ASSIGN_OR_RETURN(
+        core::MigrationOutcome outcome,
+        core::FileMigration::Recover(*volume_, rel, *guid, CursorString(task, "from_pool"),
+                                     CursorString(task, "from_path"), CursorString(task, "to_pool"),
+                                     to_path));
     if (outcome == core::MigrationOutcome::kCommitted) {
       *done = true;
       return std::shared_ptr<core::FileMigration>();
@@ -151,11 +154,10 @@ Result<std::shared_ptr<core::FileMigration>> MigrateJob::Acquire(const JobRecord
     return Status::NotFound(task.path + " was replaced by another file since the job was planned");
   }
   if (loc.pool == to_pool) {  // moved before a crash lost the cursor's to_path: roll forward
-    CAFS_RETURN_IF_ERROR(core::FileMigration::Recover(*volume_, rel, *guid,
-                                                      CursorString(task, "from_pool"),
-                                                      CursorString(task, "from_path"), to_pool,
-                                                      loc.pool_path)
-                             .status());
+    CAFS_RETURN_IF_ERROR(
+        core::FileMigration::Recover(*volume_, rel, *guid, CursorString(task, "from_pool"),
+                                     CursorString(task, "from_path"), to_pool, loc.pool_path)
+            .status());
     *done = true;
     return std::shared_ptr<core::FileMigration>();
   }

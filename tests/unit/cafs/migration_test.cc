@@ -11,8 +11,6 @@
 //    pool that fills up (ENOSPC): the migration fails, the file is intact where it was and no
 //    copy is left; a rename during the migration stops it.
 // The crash at every step is in volume_faults_test.cc (StepCrashTest "migrate_*").
-#include "cafs/migrator.h"
-
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -21,6 +19,7 @@
 #include <random>
 #include <thread>
 
+#include "cafs/migrator.h"
 #include "cafs/volume_check.h"
 #include "crypto/rng.h"
 #include "env/fault_injection_env.h"
@@ -79,7 +78,8 @@ class MigrationTest : public ::testing::Test {
     for (const char* name : {kPoolA, kPoolB}) {
       env::Env* env = std::string(name) == kPoolB ? &b_env_ : env::Env::Default();
       ASSERT_TRUE(
-          pools_->Add(std::make_unique<pool::PosixPool>(name, (dir_ / "pools" / name).string(), env))
+          pools_
+              ->Add(std::make_unique<pool::PosixPool>(name, (dir_ / "pools" / name).string(), env))
               .ok());
     }
     auto v = Volume::Open((dir_ / "backing").string(), pools_.get());
@@ -111,16 +111,17 @@ class MigrationTest : public ::testing::Test {
 
   static std::string ReadAll(OpenFile& of) {
     std::string out(of.file().Size(), '\0');
-    auto n = of.file().Read(0, MutableByteView(reinterpret_cast<std::uint8_t*>(out.data()),
-                                               out.size()));
+    auto n =
+        of.file().Read(0, MutableByteView(reinterpret_cast<std::uint8_t*>(out.data()), out.size()));
     EXPECT_TRUE(n.ok()) << n.status().ToString();
     out.resize(n.ok() ? *n : 0);
     return out;
   }
 
   // Runs a whole migration in small steps; `between` runs after each step.
-  Status Migrate(const std::string& rel, const std::string& to, MigrationOptions options,
-                 const std::function<void()>& between = [] {}) {
+  Status Migrate(
+      const std::string& rel, const std::string& to, MigrationOptions options,
+      const std::function<void()>& between = [] {}) {
     CAFS_ASSIGN_OR_RETURN(auto m, FileMigration::Start(*volume_, rel, to, options));
     for (int i = 0; i < 100000; ++i) {
       CAFS_ASSIGN_OR_RETURN(MigrationProgress p, m->Step(64 * 1024));

@@ -606,8 +606,8 @@ Status MigrateInSteps(StepCrashTest& s, bool open_handle) {
   options.max_passes = 2;
   Status result;
   {
-    auto m = FileMigration::Start(s.volume(), std::string(kMigrated).substr(1), kPoolDefault,
-                                  options);
+    auto m =
+        FileMigration::Start(s.volume(), std::string(kMigrated).substr(1), kPoolDefault, options);
     result = m.status();
     for (int i = 0; result.ok(); ++i) {
       auto p = (*m)->Step(4096);
@@ -636,14 +636,13 @@ void CheckMigrated(StepCrashTest& s, bool acknowledged) {
   if (acknowledged) {
     EXPECT_EQ(loc->pool, kPoolDefault);
   }
-  auto outcome =
-      FileMigration::Recover(s.volume(), rel, loc->guid, kPoolA, rel, kPoolDefault, rel);
+  auto outcome = FileMigration::Recover(s.volume(), rel, loc->guid, kPoolA, rel, kPoolDefault, rel);
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
   EXPECT_EQ(*outcome == MigrationOutcome::kCommitted, loc->pool == kPoolDefault);
   auto report = s.DoFsck(false);
   ASSERT_TRUE(report.ok());
-  EXPECT_TRUE(report->findings.empty()) << report->findings.front().where << ": "
-                                        << report->findings.front().detail;
+  EXPECT_TRUE(report->findings.empty())
+      << report->findings.front().where << ": " << report->findings.front().detail;
   auto got = s.DoGet(kMigrated);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   std::string patched = kData;

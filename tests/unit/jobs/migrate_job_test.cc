@@ -49,7 +49,8 @@ void WriteFile(const fs::path& p, std::string_view data) {
 
 std::string Random(std::size_t n) {
   std::string s(n, '\0');
-  EXPECT_TRUE(crypto::RandomBytes(MutableByteView(reinterpret_cast<std::uint8_t*>(s.data()), n)).ok());
+  EXPECT_TRUE(
+      crypto::RandomBytes(MutableByteView(reinterpret_cast<std::uint8_t*>(s.data()), n)).ok());
   return s;
 }
 
@@ -59,7 +60,8 @@ class MigrateJobTest : public ::testing::Test {
     char tmpl[] = "/tmp/cafs-migrate-job-test-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     root_ = tmpl;
-    for (const char* d : {"backing", "pools/mirrored_pool_A", "pools/default_pool", "keys/my_vmset"}) {
+    for (const char* d :
+         {"backing", "pools/mirrored_pool_A", "pools/default_pool", "keys/my_vmset"}) {
       fs::create_directories(root_ / d);
     }
     std::string vobjs = policy::seed_examples::kSeedVobjList;
@@ -93,8 +95,8 @@ class MigrateJobTest : public ::testing::Test {
     pools_ = std::make_unique<pool::PoolMapper>();
     for (const char* name : {kPoolA, kPoolDefault}) {
       ASSERT_TRUE(pools_
-                      ->Add(std::make_unique<pool::PosixPool>(name, (root_ / "pools" / name).string(),
-                                                              env::Env::Default()))
+                      ->Add(std::make_unique<pool::PosixPool>(
+                          name, (root_ / "pools" / name).string(), env::Env::Default()))
                       .ok());
     }
     keys_ = std::make_unique<core::LocalKeyProvider>((root_ / "keys").string());
