@@ -33,14 +33,6 @@ std::string CursorString(const TaskRecord& task, const char* key) {
 
 }  // namespace
 
-MigrateJob::~MigrateJob() {
-  std::map<std::string, std::shared_ptr<core::FileMigration>> live;
-  {
-    std::lock_guard lock(mu_);
-    live.swap(live_);
-  }
-}
-
 Status MigrateJob::Validate(const JobSpec& spec) const {
   const JobTarget& t = spec.target;
   if (std::find(kTargets.begin(), kTargets.end(), t.type) == kTargets.end()) {
@@ -86,13 +78,7 @@ Status MigrateJob::Validate(const JobSpec& spec) const {
 Result<std::vector<TaskRecord>> MigrateJob::Plan(const JobRecord& job) {
   const JobTarget& t = job.spec.target;
   CAFS_ASSIGN_OR_RETURN(std::string to_pool, ToPoolOf(job.spec.params));
-  const std::string rel = VolumePathOf(t.path);
-  std::vector<std::string> files;
-  if (t.type == "file") {
-    files.push_back(rel);
-  } else {
-    CAFS_RETURN_IF_ERROR(FilesBelow(*volume_, rel, files));
-  }
+  CAFS_ASSIGN_OR_RETURN(std::vector<std::string> files, FilesOf(*volume_, t));
   std::vector<TaskRecord> tasks;
   std::size_t already = 0;
   for (const std::string& f : files) {
@@ -120,18 +106,10 @@ Result<std::vector<TaskRecord>> MigrateJob::Plan(const JobRecord& job) {
   return tasks;
 }
 
-std::string MigrateJob::LiveKey(const JobRecord& job, const TaskRecord& task) {
-  return job.id + " " + task.path;
-}
-
 Result<std::shared_ptr<core::FileMigration>> MigrateJob::Acquire(const JobRecord& job,
                                                                  TaskRecord& task, bool* done) {
   *done = false;
-  {
-    std::lock_guard lock(mu_);
-    auto it = live_.find(LiveKey(job, task));
-    if (it != live_.end()) return it->second;
-  }
+  if (auto live = live_.Find(job, task)) return live;
   CAFS_ASSIGN_OR_RETURN(std::string to_pool, ToPoolOf(job.spec.params));
   const std::string rel = VolumePathOf(task.path);
   auto guid = Uuid::Parse(CursorString(task, "guid"));
@@ -168,21 +146,8 @@ Result<std::shared_ptr<core::FileMigration>> MigrateJob::Acquire(const JobRecord
   task.cursor["from_pool"] = t.from_pool;
   task.cursor["from_path"] = t.from_path;
   task.cursor["to_path"] = t.to_path;
-  std::lock_guard lock(mu_);
-  live_[LiveKey(job, task)] = live;
+  live_.Put(job, task, live);
   return live;
-}
-
-void MigrateJob::Release(const JobRecord& job, const TaskRecord& task) {
-  std::shared_ptr<core::FileMigration> live;
-  {
-    std::lock_guard lock(mu_);
-    auto it = live_.find(LiveKey(job, task));
-    if (it == live_.end()) return;
-    live = std::move(it->second);
-    live_.erase(it);
-  }
-  // `live` goes here, outside mu_ (an unfinished one removes its copy).
 }
 
 Result<StepResult> MigrateJob::Step(const JobRecord& job, TaskRecord& task, std::uint64_t budget) {
@@ -198,7 +163,7 @@ Result<StepResult> MigrateJob::Step(const JobRecord& job, TaskRecord& task, std:
   const std::uint64_t before = live->progress().bytes_copied;
   auto p = live->Step(budget);
   if (!p.ok()) {
-    Release(job, task);  // the next attempt starts again from what the disk says
+    live_.Drop(job, task);  // the next attempt starts again from what the disk says
     return p.status().WithContext(task.path);
   }
   result.bytes = p->bytes_copied - before;
@@ -208,12 +173,12 @@ Result<StepResult> MigrateJob::Step(const JobRecord& job, TaskRecord& task, std:
   task.cursor["phase"] = std::string(core::MigrationPhaseName(p->phase));
   task.cursor["pass"] = p->pass;
   if (!p->warning.empty()) task.cursor["warning"] = p->warning;
-  if (p->finished()) Release(job, task);
+  if (p->finished()) live_.Drop(job, task);
   return result;
 }
 
 void MigrateJob::TaskEnded(const JobRecord& job, const TaskRecord& task) {
-  Release(job, task);
+  live_.Drop(job, task);
   const std::string from = CursorString(task, "from_pool");
   const std::string to = CursorString(task, "to_pool");
   switch (task.state) {

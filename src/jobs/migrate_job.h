@@ -31,14 +31,13 @@
 // Ownership: `volume` is not owned and must outlive the kind.
 #pragma once
 
-#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "cafs/migrator.h"
 #include "jobs/job_audit.h"
 #include "jobs/job_kind.h"
+#include "jobs/live_tasks.h"
 
 namespace cafs::jobs {
 
@@ -48,7 +47,7 @@ class MigrateJob final : public JobKind {
 
   MigrateJob(core::Volume* volume, JobAuditor auditor, core::MigrationOptions options = {})
       : volume_(volume), auditor_(auditor), options_(options) {}
-  ~MigrateJob() override;
+  ~MigrateJob() override { live_.Clear(); }
 
   std::string_view name() const override { return kName; }
   Status Validate(const JobSpec& spec) const override;
@@ -62,14 +61,11 @@ class MigrateJob final : public JobKind {
   // when recovery found the move finished before a restart.
   Result<std::shared_ptr<core::FileMigration>> Acquire(const JobRecord& job, TaskRecord& task,
                                                        bool* done);
-  void Release(const JobRecord& job, const TaskRecord& task);
-  static std::string LiveKey(const JobRecord& job, const TaskRecord& task);
 
   core::Volume* const volume_;
   const JobAuditor auditor_;
   const core::MigrationOptions options_;
-  std::mutex mu_;
-  std::map<std::string, std::shared_ptr<core::FileMigration>> live_;  // guarded by mu_
+  LiveTasks<core::FileMigration> live_;
 };
 
 }  // namespace cafs::jobs

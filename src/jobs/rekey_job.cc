@@ -68,10 +68,7 @@ struct RekeyJob::Target {
   Uuid KeyFor(const Uuid& current) const { return key.value_or(current); }
 };
 
-RekeyJob::~RekeyJob() {
-  std::lock_guard lock(mu_);
-  live_.clear();
-}
+RekeyJob::~RekeyJob() { live_.Clear(); }
 
 Result<std::shared_ptr<const core::CachedVmSet>> RekeyJob::VmSetOf(const std::string& path) const {
   CAFS_ASSIGN_OR_RETURN(policy::VmSetPath where, policy::ResolveVmSetPath("/", position_, path));
@@ -131,13 +128,7 @@ Result<std::vector<TaskRecord>> RekeyJob::Plan(const JobRecord& job) {
     CAFS_ASSIGN_OR_RETURN(Uuid k, Uuid::Parse(t.key));
     only_key = k;
   }
-  const std::string rel = VolumePathOf(t.path);
-  std::vector<std::string> files;
-  if (t.type == "file") {
-    files.push_back(rel);
-  } else {
-    CAFS_RETURN_IF_ERROR(FilesBelow(*volume_, rel, files));
-  }
+  CAFS_ASSIGN_OR_RETURN(std::vector<std::string> files, FilesOf(*volume_, t));
   std::vector<TaskRecord> tasks;
   std::size_t already = 0;
   for (const std::string& f : files) {
@@ -169,21 +160,13 @@ Result<std::vector<TaskRecord>> RekeyJob::Plan(const JobRecord& job) {
   return tasks;
 }
 
-std::string RekeyJob::LiveKey(const JobRecord& job, const TaskRecord& task) {
-  return job.id + " " + task.path;
-}
-
 Result<std::shared_ptr<RekeyJob::Live>> RekeyJob::Acquire(const JobRecord& job,
                                                           const TaskRecord& task,
                                                           const Target& target,
                                                           std::uint64_t budget,
                                                           bool* already_done) {
   *already_done = false;
-  {
-    std::lock_guard lock(mu_);
-    auto it = live_.find(LiveKey(job, task));
-    if (it != live_.end()) return it->second;
-  }
+  if (auto live = live_.Find(job, task)) return live;
   auto guid_it = task.cursor.find("guid");
   if (guid_it == task.cursor.end() || !guid_it->is_string()) {
     return Status::Corruption("rekey cursor of " + task.path + " is malformed");
@@ -214,21 +197,8 @@ Result<std::shared_ptr<RekeyJob::Live>> RekeyJob::Acquire(const JobRecord& job,
   live->file = std::move(file);
   CAFS_ASSIGN_OR_RETURN(live->rekeyer, format::Rekeyer::Start(live->file->file(), to_key,
                                                               target.version, *dek, options));
-  std::lock_guard lock(mu_);
-  live_[LiveKey(job, task)] = live;
+  live_.Put(job, task, live);
   return live;
-}
-
-void RekeyJob::Release(const JobRecord& job, const TaskRecord& task) {
-  std::shared_ptr<Live> live;
-  {
-    std::lock_guard lock(mu_);
-    auto it = live_.find(LiveKey(job, task));
-    if (it == live_.end()) return;
-    live = std::move(it->second);
-    live_.erase(it);
-  }
-  // `live` (Rekeyer, then the OpenFile reference) goes here, outside mu_.
 }
 
 Result<StepResult> RekeyJob::Step(const JobRecord& job, TaskRecord& task, std::uint64_t budget) {
@@ -246,7 +216,7 @@ Result<StepResult> RekeyJob::Step(const JobRecord& job, TaskRecord& task, std::u
   do {
     auto step = live->rekeyer->Step();
     if (!step.ok()) {
-      Release(job, task);  // the next attempt restarts from the durable header state
+      live_.Drop(job, task);  // the next attempt restarts from the durable header state
       return step.status().WithContext(task.path);
     }
     p = *step;
@@ -256,12 +226,12 @@ Result<StepResult> RekeyJob::Step(const JobRecord& job, TaskRecord& task, std::u
   task.done = p.bytes_done;
   task.total = p.bytes_total;
   task.cursor["watermark"] = p.bytes_done;
-  if (p.finished) Release(job, task);
+  if (p.finished) live_.Drop(job, task);
   return result;
 }
 
 void RekeyJob::TaskEnded(const JobRecord& job, const TaskRecord& task) {
-  Release(job, task);
+  live_.Drop(job, task);
   auto target = Target::Of(job.spec.params);
   const std::string to =
       target.ok() ? "version " + std::to_string(target->version) : std::string("the target");

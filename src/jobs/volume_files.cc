@@ -30,4 +30,15 @@ Status FilesBelow(core::Volume& volume, const std::string& rel, std::vector<std:
   return Walk(volume, rel, out, 0);
 }
 
+Result<std::vector<std::string>> FilesOf(core::Volume& volume, const JobTarget& target) {
+  const std::string rel = VolumePathOf(target.path);
+  std::vector<std::string> files;
+  if (target.type == "file") {
+    files.push_back(rel);
+  } else {
+    CAFS_RETURN_IF_ERROR(FilesBelow(volume, rel, files));
+  }
+  return files;
+}
+
 }  // namespace cafs::jobs
