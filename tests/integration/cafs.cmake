@@ -73,7 +73,7 @@ endif()
 # resume; fsck clean (docs/migration.md). Size (MiB) and number of moves are parameters.
 if(TARGET cafsd)
   add_test(NAME cafs_migrate
-    COMMAND ${CMAKE_CURRENT_LIST_DIR}/cafs_migrate_test.sh $<TARGET_FILE:cafsd> 16 4)
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/cafs_migrate_test.sh $<TARGET_FILE:cafsd> 16 2 1)
   set_tests_properties(cafs_migrate PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300
                        RESOURCE_LOCK heavy)
 endif()

@@ -8,15 +8,18 @@
 #  2. bad input: an unknown pool, the pool the file is in, a directory, a symlink, a target
 #     pool that is too small (a tmpfs pool): exit 1 with the reason, the file intact where it
 #     was, no copy left in any pool;
-#  3. kill -9 of cafsd mid-migration, restart: the job resumes by itself and completes, the
-#     data verifies;
+#  3. kill -9 of cafsd at a random point of a migration (KILLS times: 1 in CI, 20 by hand),
+#     restart:
+#     the job resumes by itself and completes, the file is in the target pool only, name,
+#     size and inode unchanged, the data verifies;
 #  4. `cafsd fsck` (cafsd stopped) finds nothing.
 # Root only (FUSE, a tmpfs mount): exits 77 otherwise, or when FUSE or a tool is missing.
-# Usage: cafs_migrate_test.sh <path to cafsd> [size MiB] [moves]
+# Usage: cafs_migrate_test.sh <path to cafsd> [size MiB] [moves] [kills]
 set -u
 CAFSD=$1
 SIZE_MIB=${2:-16}
 MOVES=${3:-4}
+KILLS=${4:-1}
 skip() { echo "SKIP: $*"; exit 77; }
 [ "$(id -u)" = 0 ] || skip "needs root (FUSE mount, tmpfs)"
 [ -c /dev/fuse ] || skip "/dev/fuse missing"
@@ -130,25 +133,28 @@ N=$(grep '"op":"migrate"' "$T/audit.log" | grep -c "moved from pool")
 [ "$N" -ge "$MOVES" ] || fail "$N audit records 'migrate', expected $MOVES"
 echo "ok: $MOVES moves while $ROUNDS fio runs verified; inode, size, pool placement, audit right"
 
-# --- 3. kill -9 mid-migration, restart, resume ---
-FROM=$( [ $TO = default_pool ] && echo mirrored_pool_A || echo default_pool)
-ID=$(ctl migrate /$REL --to $TO --rate 2M --no-wait) || fail "migrate exit $?"
-for _ in $(seq 100); do
-  DONE=$(job_field "$ID" done_bytes)
-  [ "${DONE:-0}" -gt 0 ] && break
-  sleep 0.1
+# --- 3. kill -9 at a random point of a migration (KILLS times), restart, resume ---
+for kill in $(seq 1 "$KILLS"); do
+  FROM=$([ $TO = default_pool ] && echo mirrored_pool_A || echo default_pool)
+  # 1 MiB/s: a move of 16 MiB lasts ~16 s; the kill lands after the first bytes plus 0-2 s.
+  ID=$(ctl migrate /$REL --to $TO --rate 1M --no-wait) || fail "kill $kill: migrate exit $?"
+  for _ in $(seq 100); do
+    [ "$(job_field "$ID" done_bytes)" -gt 0 ] 2>/dev/null && break
+    sleep 0.1
+  done
+  sleep "$(python3 -c 'import random; print(round(random.uniform(0, 2), 2))')"
+  cafsd_kill9
+  timeout 10 fusermount3 -u -z "$T/mnt"
+  cafsd_start "$CAFSD" "$T" || fail "kill $kill: restart: $CAFSD_ERROR"
+  ctl jobs watch "$ID" --json >"$T/watch.json" || fail "kill $kill: job: $(cat "$T/watch.json")"
+  in_pool_only $TO || fail "kill $kill: after the resumed job the pool file is not in $TO only"
+  [ "$(stat -c %i "$F")" = "$INODE" ] || fail "kill $kill: the inode changed across the restart"
+  [ "$(stat -c %s "$F")" = "$SIZE" ] || fail "kill $kill: the size changed across the restart"
+  fio_verify "check-kill$kill" --io_size=4M --verify_only || fail "kill $kill: data does not verify"
+  TO=$FROM
 done
-[ "${DONE:-0}" -gt 0 ] || fail "the job made no progress"
-cafsd_kill9
-timeout 10 fusermount3 -u -z "$T/mnt"
-in_pool_only "$FROM" || ls -R "$T/pools" >"$T/pools-after-kill"  # a copy may be left: fine
-cafsd_start "$CAFSD" "$T" || fail "restart: $CAFSD_ERROR"
-grep -q "resuming migrate job $ID" "$T/cafsd.log" || fail "the job was not resumed"
-ctl jobs watch "$ID" --json >"$T/watch.json" || fail "resumed job: $(cat "$T/watch.json")"
-in_pool_only $TO || fail "after the resumed job the pool file is not in $TO only"
-[ "$(stat -c %i "$F")" = "$INODE" ] || fail "the inode changed across the restart"
-fio_verify check2 --io_size=4M --verify_only || fail "the image does not verify after the resumed move"
-echo "ok: kill -9 mid-migration, restart: resumed, completed, data intact"
+[ "$KILLS" = 0 ] || grep -q "resuming migrate job" "$T/cafsd.log" || fail "no job was resumed"
+echo "ok: $KILLS x kill -9 during a migration, restart: resumed, completed, data intact"
 
 # --- 4. fsck ---
 cafsd_stop "$T"
