@@ -606,7 +606,7 @@ Result<std::shared_ptr<OpenFile>> Volume::OpenExisting(const std::string& rel,
     if (m == migrations_.end()) break;
     std::shared_ptr<Migration> migration = m->second;
     if (!migration->switching) {
-      track = migration->dirty;
+      if (!migration->committed) track = migration->dirty;
       break;
     }
     // The redirector is switching pools: open it afterwards, under its new name.
