@@ -7,6 +7,7 @@
 //    restarted), the redirector's inode is unchanged, the pool file is in the target pool
 //    only, the header is the same (ciphertext copied, never re-encrypted);
 //  - a file that is not open migrates too, and an open during the migration is tracked;
+//  - an NFS file handle taken before a move resolves to the same path after it;
 //  - bad input: unknown pool, same pool, a directory, a symlink, a missing file; a target
 //    pool that fills up (ENOSPC): the migration fails, the file is intact where it was and no
 //    copy is left; a rename during the migration stops it.
@@ -20,6 +21,7 @@
 #include <thread>
 
 #include "cafs/migrator.h"
+#include "cafs/file_handles.h"
 #include "cafs/volume_check.h"
 #include "crypto/rng.h"
 #include "env/fault_injection_env.h"
@@ -257,6 +259,23 @@ TEST_F(MigrationTest, AFileNotOpenMovesAndAnOpenDuringTheCopyIsTracked) {
   ASSERT_TRUE(of.ok());
   EXPECT_EQ((*of)->pool(), kPoolB);
   EXPECT_EQ(ReadAll(**of), want);
+}
+
+// NFS file handles wrap the kernel handle of the redirector inode (file_handles.h): the
+// switch renames that same inode, so a handle taken before the move resolves after it.
+TEST_F(MigrationTest, AnNfsFileHandleStaysValidAcrossTheMove) {
+  auto handles = FileHandles::Open((dir_ / "backing").string());
+  if (!handles.ok()) GTEST_SKIP() << "no file handles here: " << handles.status().ToString();
+  ASSERT_TRUE(Create("vs/vm1/h.img", std::string(100000, 'h')));
+  auto before = (*handles)->HandleOf({"vs", "vm1", "h.img"}, {kPoolA, kPoolB});
+  ASSERT_TRUE(before.ok()) << before.status().ToString();
+  for (const char* to : {kPoolB, kPoolA}) {
+    ASSERT_TRUE(Migrate("vs/vm1/h.img", to, MigrationOptions{}).ok());
+    auto path = (*handles)->Resolve(*before);
+    ASSERT_TRUE(path.ok()) << path.status().ToString();
+    EXPECT_EQ(*path, "/vs/vm1/h.img");
+    EXPECT_EQ(*(*handles)->HandleOf({"vs", "vm1", "h.img"}, {kPoolA, kPoolB}), *before);
+  }
 }
 
 TEST_F(MigrationTest, BadInputIsRefusedAndNothingIsLost) {
