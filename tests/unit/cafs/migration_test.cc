@@ -20,8 +20,8 @@
 #include <random>
 #include <thread>
 
-#include "cafs/migrator.h"
 #include "cafs/file_handles.h"
+#include "cafs/migrator.h"
 #include "cafs/volume_check.h"
 #include "crypto/rng.h"
 #include "env/fault_injection_env.h"
