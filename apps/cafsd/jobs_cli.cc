@@ -249,4 +249,14 @@ int RunRekey(const JobsCliOptions& o, const RekeyCliOptions& r) {
                           {"parallel", r.parallel}});
 }
 
+int RunMigrate(const JobsCliOptions& o, const MigrateCliOptions& m) {
+  json target{{"type", m.type}, {"path", m.path}};
+  if (m.type == "pool") target["pool"] = m.drain_pool;
+  return StartJob(o, json{{"kind", "migrate"},
+                          {"target", target},
+                          {"params", {{"to_pool", m.to_pool}}},
+                          {"rate_limit_bps", m.rate_limit_bps},
+                          {"parallel", m.parallel}});
+}
+
 }  // namespace cafs::cafsd

@@ -1,5 +1,5 @@
-// The client side of `cafsd --config F jobs ...`, `cafsd --config F shred PATH` and
-// `cafsd --config F rekey PATH`: requests
+// The client side of `cafsd --config F jobs ...`, `cafsd --config F shred PATH`,
+// `cafsd --config F rekey PATH` and `cafsd --config F migrate PATH`: requests
 // to the running cafsd over its control socket (src/jobs/control_socket.h), a progress bar
 // on a terminal (bytes, rate, ETA, files), `--json` for scripts. docs/jobs.md "What an
 // administrator sees" shows the output.
@@ -48,6 +48,18 @@ struct RekeyCliOptions {
 // `rekey PATH [--vm|--vmset] --to-version N [--to-key K] [--from-key K --from-version V]
 //  [--rate R] [--parallel N] [--no-wait] [--json]` (docs/jobs.md "Deep rekey")
 int RunRekey(const JobsCliOptions& options, const RekeyCliOptions& rekey);
+
+struct MigrateCliOptions {
+  std::string path;           // gateway path of the file, VM, VM set (or the tree to drain)
+  std::string type = "file";  // file | vm | vmset | pool (drain)
+  std::string to_pool;
+  std::string drain_pool;  // type pool: the pool whose files move
+  std::uint64_t rate_limit_bps = 0;
+  unsigned parallel = 0;
+};
+// `migrate PATH --to POOL [--vm|--vmset|--drain POOL] [--rate R] [--parallel N] [--no-wait]
+//  [--json]` (docs/migration.md)
+int RunMigrate(const JobsCliOptions& options, const MigrateCliOptions& migrate);
 
 // "50M", "1.5G", "4096", "64k" -> bytes (binary units); false when malformed.
 bool ParseByteRate(const std::string& text, std::uint64_t* out);

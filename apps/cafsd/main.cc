@@ -24,6 +24,7 @@
 #include "frontend/fuse/fuse_frontend.h"
 #include "jobs/control_socket.h"
 #include "jobs/job_manager.h"
+#include "jobs/migrate_job.h"
 #include "jobs/rekey_job.h"
 #include "jobs/shred_job.h"
 #include "jobs_cli.h"
@@ -150,6 +151,7 @@ int Serve(const cafsd::Config& config) {
   (*job_manager)
       ->RegisterKind(
           std::make_unique<jobs::RekeyJob>(volume->get(), &cache, config.position, auditor));
+  (*job_manager)->RegisterKind(std::make_unique<jobs::MigrateJob>(volume->get(), auditor));
   (*job_manager)->ResumeAll();
   const jobs::ControlService control_service(job_manager->get());
   auto control = jobs::ControlServer::Start(config.backing_store + "/" + jobs::kControlSocketName,
@@ -304,6 +306,32 @@ int main(int argc, char** argv) {
   rekey_cmd->add_option("--parallel", rekey_options.parallel, "files at once (default 2)");
   rekey_cmd->add_flag("--no-wait", no_wait, "print the job id and return at once");
   rekey_cmd->add_flag("--json", jobs_options.json, "print the job as JSON on stdout");
+  cafsd::MigrateCliOptions migrate_options;
+  std::string migrate_rate;
+  bool migrate_vm = false, migrate_vmset = false;
+  auto* migrate_cmd = app.add_subcommand(
+      "migrate",
+      "online migration: move a file, a VM, a VM set or every file of a pool (--drain) to "
+      "another pool while it stays in use (a job of the running cafsd: docs/migration.md); waits "
+      "with a progress bar unless --no-wait. Exit 0 moved, 1 refused, failed or cancelled, 69 "
+      "cafsd not running");
+  migrate_cmd
+      ->add_option("path", migrate_options.path,
+                   "gateway path, e.g. /my_vmset/vm1/disk.vmdk (with --drain: the part of "
+                   "the tree to drain, / for all)")
+      ->required();
+  migrate_cmd->add_option("--to", migrate_options.to_pool, "the target pool")->required();
+  auto* migrate_vm_flag = migrate_cmd->add_flag("--vm", migrate_vm, "PATH is a VM directory");
+  auto* migrate_vmset_flag = migrate_cmd->add_flag("--vmset", migrate_vmset, "PATH is a VM set");
+  auto* drain = migrate_cmd->add_option("--drain", migrate_options.drain_pool,
+                                        "move every file below PATH whose data is in this pool");
+  migrate_vm_flag->excludes(migrate_vmset_flag)->excludes(drain);
+  migrate_vmset_flag->excludes(drain);
+  migrate_cmd->add_option("--rate", migrate_rate,
+                          "I/O rate limit, bytes/s with K/M/G (default: none)");
+  migrate_cmd->add_option("--parallel", migrate_options.parallel, "files at once (default 2)");
+  migrate_cmd->add_flag("--no-wait", no_wait, "print the job id and return at once");
+  migrate_cmd->add_flag("--json", jobs_options.json, "print the job as JSON on stdout");
   app.fallthrough();
   try {
     app.parse(argc, argv);
@@ -345,6 +373,20 @@ int main(int argc, char** argv) {
     rekey_options.type = rekey_vm ? "vm" : rekey_vmset ? "vmset" : "file";
     jobs_options.wait = !no_wait;
     return cafsd::RunRekey(jobs_options, rekey_options);
+  }
+  if (migrate_cmd->parsed()) {
+    if (!migrate_rate.empty() &&
+        !cafsd::ParseByteRate(migrate_rate, &migrate_options.rate_limit_bps)) {
+      std::fprintf(stderr, "cafsd migrate: --rate %s is not a byte rate (e.g. 50M)\n",
+                   migrate_rate.c_str());
+      return 2;
+    }
+    migrate_options.type = migrate_vm                            ? "vm"
+                           : migrate_vmset                       ? "vmset"
+                           : !migrate_options.drain_pool.empty() ? "pool"
+                                                                 : "file";
+    jobs_options.wait = !no_wait;
+    return cafsd::RunMigrate(jobs_options, migrate_options);
   }
   return Serve(*config);
 }

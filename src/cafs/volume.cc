@@ -264,31 +264,44 @@ struct Volume::Impl {
       return file;
     };
     auto first = try_path(r.pool_path);
+    std::vector<std::string> others;
+    for (std::string& p : NewPoolFilePaths(rel, r.guid)) {
+      if (p != r.pool_path) others.push_back(std::move(p));
+    }
     if (first.ok() || (!first.status().IsNotFound() && !first.status().IsCorruption()) ||
-        r.pool_path == rel) {
+        others.empty()) {
       if (!first.ok()) return first.status().WithContext("/" + rel + " (pool " + e.pool + ")");
       return first;
     }
-    auto second = try_path(rel);
+    Result<std::unique_ptr<env::File>> second = first.status();
+    std::string found;
+    for (const std::string& p : others) {
+      second = try_path(p);
+      if (second.ok()) {
+        found = p;
+        break;
+      }
+    }
     if (!second.ok()) {
       return PoolTrouble("/" + rel + ": pool file missing in pool " + e.pool + " (" +
                          first.status().message() + ")");
     }
     // Repair the redirector to the path the data really has.
     if (auto rf = dir.OpenFile(e.backing_name, env::OpenOptions::ReadWrite()); rf.ok()) {
-      Status s = WriteRedirector(**rf, EncodeRedirector({r.guid, rel}), rel);
+      Status s = WriteRedirector(**rf, EncodeRedirector({r.guid, found}), rel);
       if (!s.ok()) CAFS_LOG_WARN("repairing redirector /{}: {}", rel, s.ToString());
     }
     return second;
   }
 
-  static Result<std::unique_ptr<format::EncryptedFile>> OpenEncrypted(const Volume& v,
-                                                                      env::Dir& dir, const Entry& e,
-                                                                      const std::string& rel,
-                                                                      bool read_only,
-                                                                      const KeyLookup& keys) {
+  static Result<std::unique_ptr<format::EncryptedFile>> OpenEncrypted(
+      const Volume& v, env::Dir& dir, const Entry& e, const std::string& rel, bool read_only,
+      const KeyLookup& keys, std::shared_ptr<DirtyMap> track = nullptr) {
     format::Header hdr;
-    CAFS_ASSIGN_OR_RETURN(auto file, OpenPoolFile(v, dir, e, rel, read_only, &hdr));
+    CAFS_ASSIGN_OR_RETURN(std::unique_ptr<env::File> file,
+                          OpenPoolFile(v, dir, e, rel, read_only, &hdr));
+    // A file being migrated: its writes (also the repair of Open) reach the dirty map.
+    if (track) file = std::make_unique<DirtyTrackingFile>(std::move(file), std::move(track));
     auto dek = keys(hdr.key_guid, hdr.key_version);
     if (!dek.ok()) {
       return Status::AuthFailed("/" + rel + ": " + dek.status().message());
@@ -500,12 +513,14 @@ Result<std::shared_ptr<OpenFile>> Volume::CreateFile(const std::string& rel, std
   if (!parent.empty()) CAFS_RETURN_IF_ERROR(pool->CreateDirs(parent));
   format::CreateParams params = placement.params;
   if (params.file_guid.IsNil()) params.file_guid = Uuid::Random();
-  std::string pool_path = rel;
-  auto file = pool->OpenFile(pool_path, env::OpenOptions::CreateNew());
-  if (!file.ok() && file.status().code() == Status::Code::kAlreadyExists) {
-    // An orphan of a crash (or data a stale redirector still names): keep it, use a new name.
-    pool_path = rel + "#" + params.file_guid.ToString();
+  // An orphan of a crash (or data a stale redirector still names) at the first path: keep it,
+  // use the next.
+  std::string pool_path;
+  Result<std::unique_ptr<env::File>> file = Status::Internal("no pool path");
+  for (std::string& candidate : NewPoolFilePaths(rel, params.file_guid)) {
+    pool_path = std::move(candidate);
     file = pool->OpenFile(pool_path, env::OpenOptions::CreateNew());
+    if (file.ok() || file.status().code() != Status::Code::kAlreadyExists) break;
   }
   if (!file.ok()) return file.status().WithContext("creating /" + rel + " in pool " + pool->name());
   static const SecureBuffer kNoKey;
@@ -573,15 +588,32 @@ Result<std::shared_ptr<OpenFile>> Volume::OpenExisting(const std::string& rel,
   CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
   if (comps.empty()) return Status::FromErrno(EISDIR, "/ is a directory");
   CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size() - 1));
-  CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, *dir, comps.back(), rel));
-  if (e.kind == Impl::Kind::kDirectory) return Status::FromErrno(EISDIR, "/" + rel);
-  if (e.kind == Impl::Kind::kSymlink) return Status::FromErrno(ELOOP, "/" + rel + " is a symlink");
-  std::lock_guard lock(open_mu_);
-  auto it = open_files_.find(e.st.ino);
-  if (it != open_files_.end()) {
-    if (auto of = it->second.lock()) return of;
+  Impl::Entry e;
+  std::unique_lock lock(open_mu_, std::defer_lock);
+  std::shared_ptr<DirtyMap> track;
+  for (;;) {
+    CAFS_ASSIGN_OR_RETURN(e, Impl::Find(*this, *dir, comps.back(), rel));
+    if (e.kind == Impl::Kind::kDirectory) return Status::FromErrno(EISDIR, "/" + rel);
+    if (e.kind == Impl::Kind::kSymlink) {
+      return Status::FromErrno(ELOOP, "/" + rel + " is a symlink");
+    }
+    lock.lock();
+    auto it = open_files_.find(e.st.ino);
+    if (it != open_files_.end()) {
+      if (auto of = it->second.lock()) return of;
+    }
+    auto m = migrations_.find(e.st.ino);
+    if (m == migrations_.end()) break;
+    std::shared_ptr<Migration> migration = m->second;
+    if (!migration->switching) {
+      if (!migration->committed) track = migration->dirty;
+      break;
+    }
+    // The redirector is switching pools: open it afterwards, under its new name.
+    migration_cv_.wait(lock, [&] { return !migration->switching; });
+    lock.unlock();
   }
-  CAFS_ASSIGN_OR_RETURN(auto ef, Impl::OpenEncrypted(*this, *dir, e, rel, false, keys));
+  CAFS_ASSIGN_OR_RETURN(auto ef, Impl::OpenEncrypted(*this, *dir, e, rel, false, keys, track));
   std::unique_ptr<env::File> attr;
   if (auto af = dir->OpenFile(e.backing_name, env::OpenOptions::AttributesOnly()); af.ok()) {
     auto st = (*af)->Stat();
@@ -608,6 +640,9 @@ Status Volume::Unlink(const std::string& rel) {
     SyncOrWarn(*dir, rel);
     return Status::OK();
   }
+  if (AbortMigrationOf(e.st.ino)) {
+    CAFS_ASSIGN_OR_RETURN(e, Impl::Find(*this, *dir, comps.back(), rel));
+  }
   return Impl::DropRedirector(*this, *dir, e, rel);
 }
 
@@ -620,10 +655,14 @@ Result<FileLocation> Volume::Locate(const std::string& rel) {
   if (e.kind == Impl::Kind::kSymlink) return Status::FromErrno(ELOOP, "/" + rel + " is a symlink");
   CAFS_ASSIGN_OR_RETURN(pool::Pool * pool, Impl::PoolOf(*this, e, rel));
   CAFS_ASSIGN_OR_RETURN(Redirector r, Impl::ReadRedirector(*dir, e, rel));
-  FileLocation loc{e.pool, r.pool_path, r.guid, false};
-  if (Impl::PoolFileGuid(*pool, r.pool_path) != r.guid &&
-      Impl::PoolFileGuid(*pool, rel) == r.guid) {
-    loc.pool_path = rel;  // a stale recorded path (OpenPoolFile's fallback)
+  FileLocation loc{e.pool, r.pool_path, r.guid, false, r.pool_path};
+  if (Impl::PoolFileGuid(*pool, r.pool_path) != r.guid) {
+    for (const std::string& p : NewPoolFilePaths(rel, r.guid)) {
+      if (Impl::PoolFileGuid(*pool, p) == r.guid) {
+        loc.pool_path = p;  // a stale recorded path (OpenPoolFile's fallback)
+        break;
+      }
+    }
   }
   std::lock_guard lock(open_mu_);
   auto it = open_files_.find(e.st.ino);
@@ -640,6 +679,9 @@ Status Volume::DetachRedirector(const std::string& rel, const Uuid& guid) {
   auto r = Impl::ReadRedirector(*dir, e, rel);
   if (!r.ok() || r->guid != guid) {
     return Status::NotFound("/" + rel + " no longer names file " + guid.ToString());
+  }
+  if (AbortMigrationOf(e.st.ino)) {
+    CAFS_ASSIGN_OR_RETURN(e, Impl::Find(*this, *dir, comps.back(), rel));
   }
   if (Status s = dir->Unlink(e.backing_name); !s.ok()) return AsRel(s, "unlink", rel);
   if (Status s = dir->Sync(); !s.ok()) return AsRel(s, "sync directory of", rel);
@@ -658,6 +700,15 @@ Status Volume::Rename(const std::string& from, const std::string& to, bool no_re
   const bool same_dir = ParentRel(from) == ParentRel(to);
   CAFS_ASSIGN_OR_RETURN(Impl::Entry src, Impl::Find(*this, *fdir, fc.back(), from));
   auto dst = Impl::Find(*this, *tdir, tc.back(), to);
+  // A migration of either file stops (after waiting out a switch in progress, which renames
+  // the redirector): look again.
+  const bool src_moving = src.kind == Impl::Kind::kRedirector && AbortMigrationOf(src.st.ino);
+  const bool dst_moving =
+      dst.ok() && dst->kind == Impl::Kind::kRedirector && AbortMigrationOf(dst->st.ino);
+  if (src_moving || dst_moving) {
+    CAFS_ASSIGN_OR_RETURN(src, Impl::Find(*this, *fdir, fc.back(), from));
+    dst = Impl::Find(*this, *tdir, tc.back(), to);
+  }
   if (dst.ok()) {
     if (from == to) return Status::OK();
     if (no_replace) return Status::AlreadyExists("/" + to + " exists");
@@ -955,6 +1006,251 @@ Result<std::map<std::string, std::uint64_t>> Volume::PoolBytes(const std::string
     out[name] = total;
   }
   return out;
+}
+
+// --- Pool paths of new files -----------------------------------------------------------
+
+std::vector<std::string> Volume::NewPoolFilePaths(const std::string& rel, const Uuid& guid) {
+  return {rel, rel + "#" + guid.ToString()};
+}
+
+std::string MigrationTempPath(const std::string& to_path, const Uuid& guid) {
+  const std::string parent = ParentRel(to_path);
+  const std::string name = std::string(kMigrateTempPrefix) + guid.ToString();
+  return parent.empty() ? name : parent + "/" + name;
+}
+
+// --- Migration between pools (docs/migration.md) ----------------------------------------
+
+Result<MigrationTicket> Volume::BeginMigration(const std::string& rel, const std::string& to_pool,
+                                               std::uint64_t chunk_bytes) {
+  CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
+  if (comps.empty()) return Status::FromErrno(EISDIR, "/ is a directory");
+  CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size() - 1));
+  CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, *dir, comps.back(), rel));
+  if (e.kind == Impl::Kind::kDirectory) {
+    return Status::FromErrno(EISDIR, "/" + rel + " is a directory, not a file");
+  }
+  if (e.kind == Impl::Kind::kSymlink) {
+    return Status::FromErrno(ELOOP, "/" + rel + " is a symlink, not a file");
+  }
+  CAFS_ASSIGN_OR_RETURN(pool::Pool * from, Impl::PoolOf(*this, e, rel));
+  auto to = pools_->Find(to_pool);
+  if (!to.ok()) return PoolTrouble("pool '" + to_pool + "' is not configured on this gateway");
+  if (Status avail = (*to)->CheckAvailable(); !avail.ok()) {
+    return PoolTrouble("pool '" + to_pool + "' is not reachable: " + avail.message());
+  }
+  if (e.pool == to_pool) {
+    return Status::InvalidArgument("/" + rel + " is in pool " + to_pool + " already");
+  }
+  CAFS_ASSIGN_OR_RETURN(Redirector r, Impl::ReadRedirector(*dir, e, rel));
+  MigrationTicket t;
+  t.rel = rel;
+  t.ino = e.st.ino;
+  t.guid = r.guid;
+  t.from_pool = e.pool;
+  t.to_pool = to_pool;
+  // The source: line 3, or where the open path's fallback would find it.
+  std::vector<std::string> sources{r.pool_path};
+  for (std::string& p : NewPoolFilePaths(rel, r.guid)) sources.push_back(std::move(p));
+  for (const std::string& p : sources) {
+    if (Impl::PoolFileGuid(*from, p) == r.guid) {
+      t.from_path = p;
+      break;
+    }
+  }
+  if (t.from_path.empty()) return PoolTrouble("/" + rel + ": pool file missing in pool " + e.pool);
+  for (std::string& p : NewPoolFilePaths(rel, r.guid)) {
+    if ((*to)->Stat(p).status().IsNotFound()) {
+      t.to_path = std::move(p);
+      break;
+    }
+  }
+  if (t.to_path.empty()) {
+    return Status::AlreadyExists("/" + rel + ": every path it may have in pool " + to_pool +
+                                 " is taken (run `cafsd fsck`)");
+  }
+  t.to_temp = MigrationTempPath(t.to_path, t.guid);
+  t.dirty = std::make_shared<DirtyMap>(chunk_bytes);
+  std::shared_ptr<OpenFile> of;
+  {
+    std::lock_guard lock(open_mu_);
+    auto m = std::make_shared<Migration>();
+    m->dirty = t.dirty;
+    if (!migrations_.emplace(t.ino, std::move(m)).second) {
+      return Status::FromErrno(EBUSY, "/" + rel + " is being migrated already");
+    }
+    if (auto it = open_files_.find(t.ino); it != open_files_.end()) of = it->second.lock();
+  }
+  if (of) {
+    // From now on every write of the open file reaches the dirty map.
+    Status s = of->file().WithIoStopped([&](std::unique_ptr<env::File>& pool_file) {
+      pool_file = std::make_unique<DirtyTrackingFile>(std::move(pool_file), t.dirty);
+      return Status::OK();
+    });
+    if (!s.ok()) {
+      EndMigration(t);
+      return s;
+    }
+  }
+  return t;
+}
+
+bool Volume::AbortMigrationOf(ino_t ino) {
+  std::unique_lock lock(open_mu_);
+  auto it = migrations_.find(ino);
+  if (it == migrations_.end()) return false;
+  std::shared_ptr<Migration> m = it->second;
+  migration_cv_.wait(lock, [&] { return !m->switching; });
+  m->aborted = true;
+  return true;
+}
+
+Status Volume::SwitchRedirector(const MigrationTicket& t, bool* switched) {
+  *switched = false;
+  CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(t.rel));
+  CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size() - 1));
+  CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, *dir, comps.back(), t.rel));
+  auto r = e.kind == Impl::Kind::kRedirector ? Impl::ReadRedirector(*dir, e, t.rel)
+                                             : Result<Redirector>(Status::NotFound("not a file"));
+  if (!r.ok() || r->guid != t.guid || e.st.ino != t.ino || e.pool != t.from_pool) {
+    return Status::FailedPrecondition("/" + t.rel +
+                                      " was renamed, removed or replaced during its migration");
+  }
+  CAFS_ASSIGN_OR_RETURN(pool::Pool * to, pools_->Find(t.to_pool));
+  if (!to->Stat(t.to_path).status().IsNotFound()) {
+    return Status::AlreadyExists("/" + t.rel + ": " + t.to_path + " appeared in pool " + t.to_pool +
+                                 " during the migration");
+  }
+  // 1. The complete copy at its path in the target pool (an orphan until the commit point).
+  const std::string parent = ParentRel(t.to_path);
+  CAFS_RETURN_IF_ERROR(to->Rename(t.to_temp, t.to_path));
+  if (Status s = to->SyncDir(parent); !s.ok()) {
+    (void)to->Rename(t.to_path, t.to_temp);
+    return s.WithContext("/" + t.rel + ": placing the copy in pool " + t.to_pool);
+  }
+  CAFS_RETURN_IF_ERROR(CrashPoint("migrate:target-placed"));
+  // 2. The commit point: the same redirector inode renamed to name the target pool, synced.
+  const std::string new_name = RedirectorBackingName(comps.back(), t.to_pool);
+  Status s = dir->Rename(e.backing_name, *dir, new_name, env::RenameMode::kNoReplace);
+  if (s.ok()) {
+    if (s = dir->Sync(); !s.ok()) {
+      // Not durable: undo, unless the undo fails too: then the name says the target pool (the
+      // open file must follow it) but nobody may be told the move is done, and the old copy
+      // stays (after a restart the job goes by what the disk kept).
+      if (!dir->Rename(new_name, *dir, e.backing_name, env::RenameMode::kNoReplace).ok()) {
+        CAFS_LOG_ERROR("migrate /{}: redirector switched to pool {} but not synced: {}", t.rel,
+                       t.to_pool, s.ToString());
+        *switched = true;
+        return AsRel(s, "sync the switched redirector of", t.rel);
+      }
+      (void)dir->Sync();
+    }
+  }
+  if (!s.ok()) {
+    (void)to->Rename(t.to_path, t.to_temp);
+    return AsRel(s, "switch redirector of", t.rel);
+  }
+  *switched = true;
+  CAFS_RETURN_IF_ERROR(CrashPoint("migrate:redirector-switched"));
+  // 3. Line 3, in place. If this fails the open path still finds the copy (it is at one of
+  // NewPoolFilePaths) and repairs line 3; so does the migration job after a restart.
+  if (r->pool_path != t.to_path) {
+    auto rf = dir->OpenFile(new_name, env::OpenOptions::ReadWrite());
+    Status w =
+        rf.ok() ? WriteRedirector(**rf, EncodeRedirector({t.guid, t.to_path}), t.rel) : rf.status();
+    if (!w.ok()) CAFS_LOG_WARN("migrate /{}: line 3 not rewritten yet: {}", t.rel, w.ToString());
+    CAFS_RETURN_IF_ERROR(CrashPoint("migrate:redirector-updated"));
+  }
+  return Status::OK();
+}
+
+Status Volume::CommitMigration(const MigrationTicket& t,
+                               const std::function<Status()>& final_pass) {
+  std::shared_ptr<Migration> m;
+  std::shared_ptr<OpenFile> of;
+  {
+    std::lock_guard lock(open_mu_);
+    auto it = migrations_.find(t.ino);
+    if (it == migrations_.end()) return Status::Internal("migration not registered");
+    m = it->second;
+    if (m->aborted) {
+      return Status::FailedPrecondition("/" + t.rel +
+                                        " was renamed or removed during its migration");
+    }
+    m->switching = true;  // opens of the file wait; `of` cannot go away meanwhile
+    if (auto o = open_files_.find(t.ino); o != open_files_.end()) of = o->second.lock();
+  }
+  Status s;
+  bool switched = false;  // the redirector names the target pool (even if s is not OK)
+  if (of) {
+    s = of->file().WithIoStopped([&](std::unique_ptr<env::File>& pool_file) -> Status {
+      CAFS_RETURN_IF_ERROR(final_pass());
+      // The target, opened before the commit: after it the open file must be able to follow.
+      CAFS_ASSIGN_OR_RETURN(pool::Pool * to, pools_->Find(t.to_pool));
+      CAFS_ASSIGN_OR_RETURN(auto target, to->OpenFile(t.to_temp, env::OpenOptions::ReadWrite()));
+      Status sw = SwitchRedirector(t, &switched);
+      if (switched) pool_file = std::move(target);  // the source (and its tracking) closed
+      return sw;
+    });
+    if (switched) {
+      std::lock_guard lock(of->pool_mu_);
+      of->pool_ = t.to_pool;
+    }
+  } else {
+    s = final_pass();
+    if (s.ok()) s = SwitchRedirector(t, &switched);
+  }
+  {
+    std::lock_guard lock(open_mu_);
+    m->switching = false;
+    m->committed = switched;
+  }
+  migration_cv_.notify_all();
+  return s;
+}
+
+void Volume::EndMigration(const MigrationTicket& t) {
+  std::shared_ptr<OpenFile> of;
+  {
+    std::lock_guard lock(open_mu_);
+    auto it = migrations_.find(t.ino);
+    if (it == migrations_.end() || it->second->dirty != t.dirty) return;
+    const bool committed = it->second->committed;
+    migrations_.erase(it);
+    if (committed) return;
+    if (auto o = open_files_.find(t.ino); o != open_files_.end()) of = o->second.lock();
+  }
+  if (!of) return;
+  // Not moved: the open file's writes stop being tracked.
+  (void)of->file().WithIoStopped([&](std::unique_ptr<env::File>& pool_file) {
+    auto* tracking = dynamic_cast<DirtyTrackingFile*>(pool_file.get());
+    if (tracking != nullptr && tracking->map() == t.dirty) pool_file = tracking->Release();
+    return Status::OK();
+  });
+}
+
+Status Volume::RemovePoolCopy(const std::string& pool_name, const std::string& path,
+                              const Uuid& guid) {
+  CAFS_ASSIGN_OR_RETURN(pool::Pool * pool, pools_->Find(pool_name));
+  if (Impl::PoolFileGuid(*pool, path) != guid) return Status::OK();
+  if (Status s = pool->RemoveFile(path); !s.ok() && !s.IsNotFound()) return s;
+  return pool->SyncDir(ParentRel(path));
+}
+
+Status Volume::RecordPoolPath(const std::string& rel, const Uuid& guid, const std::string& path) {
+  CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
+  if (comps.empty()) return Status::FromErrno(EISDIR, "/ is a directory");
+  CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size() - 1));
+  CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, *dir, comps.back(), rel));
+  if (e.kind != Impl::Kind::kRedirector) return Status::NotFound("/" + rel + " is not a file");
+  CAFS_ASSIGN_OR_RETURN(Redirector r, Impl::ReadRedirector(*dir, e, rel));
+  if (r.guid != guid)
+    return Status::NotFound("/" + rel + " no longer names file " + guid.ToString());
+  if (r.pool_path == path) return Status::OK();
+  auto rf = dir->OpenFile(e.backing_name, env::OpenOptions::ReadWrite());
+  if (!rf.ok()) return AsRel(rf.status(), "open redirector", rel);
+  return WriteRedirector(**rf, EncodeRedirector({guid, path}), rel);
 }
 
 }  // namespace cafs::core

@@ -34,6 +34,7 @@
 #include <sys/types.h>
 
 #include <climits>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -43,6 +44,7 @@
 #include <vector>
 
 #include "cafs/attr.h"
+#include "cafs/dirty_map.h"
 #include "cafs/redirector.h"
 #include "env/env.h"
 #include "format/encrypted_file.h"
@@ -77,13 +79,19 @@ class OpenFile {
   OpenFile(const OpenFile&) = delete;
   OpenFile& operator=(const OpenFile&) = delete;
   format::EncryptedFile& file() { return *file_; }
-  const std::string& pool() const { return pool_; }
+  // The pool the data is in now (a migration moves it: Volume::CommitMigration).
+  std::string pool() const {
+    std::lock_guard lock(pool_mu_);
+    return pool_;
+  }
   ino_t backing_ino() const { return ino_; }
   env::File* redirector() const { return redirector_.get(); }
 
  private:
+  friend class Volume;  // CommitMigration switches pool_
   const std::unique_ptr<format::EncryptedFile> file_;
-  const std::string pool_;
+  mutable std::mutex pool_mu_;
+  std::string pool_;  // guarded by pool_mu_
   const ino_t ino_;
   const std::unique_ptr<env::File> redirector_;
 };
@@ -97,8 +105,27 @@ struct FileLocation {
   std::string pool;
   std::string pool_path;  // the pool file that holds `guid` (the redirector's, or the derived one)
   Uuid guid;
-  bool open = false;  // this Volume has the file open now (a handle uses it)
+  bool open = false;          // this Volume has the file open now (a handle uses it)
+  std::string recorded_path;  // the redirector's line 3 (differs from pool_path after a crash)
 };
+
+// A migration of one file to another pool, registered with the Volume (BeginMigration) until
+// EndMigration: cafs/migrator.h drives it, docs/migration.md has the steps and crash table.
+struct MigrationTicket {
+  std::string rel;
+  ino_t ino = 0;  // the redirector's inode: it stays across the switch
+  Uuid guid;
+  std::string from_pool, from_path;  // the redirector's pool and its line 3
+  std::string to_pool, to_path;      // the target pool and the path the file gets there
+  std::string to_temp;               // where the copy is made: MigrationTempPath(to_path, guid)
+  // Fed by every write of the open file (DirtyTrackingFile) from BeginMigration on.
+  std::shared_ptr<DirtyMap> dirty;
+};
+
+// A copy being made by a migration is named `<dir>/.cafs-migrate-<file GUID>` in the target
+// pool until it is complete; `cafsd fsck` reports it as an orphan (removable).
+inline constexpr std::string_view kMigrateTempPrefix = ".cafs-migrate-";
+std::string MigrationTempPath(const std::string& to_path, const Uuid& guid);
 
 class Volume {
  public:
@@ -162,6 +189,41 @@ class Volume {
   // Bytes stored (allocated) under `<pool root>/<vmset>` per configured pool.
   Result<std::map<std::string, std::uint64_t>> PoolBytes(const std::string& vmset);
 
+  // The pool paths a new file `rel` with GUID `guid` may get, in order of preference: `rel`,
+  // then `rel#<guid>` when `rel` is taken in that pool (an orphan, another file's data). The
+  // one rule for pool paths of new files: CreateFile takes the first it can create, a
+  // migration the first free one in its target pool, and an open whose redirector's line 3
+  // misses looks at each of them (GUID-checked) before giving up.
+  static std::vector<std::string> NewPoolFilePaths(const std::string& rel, const Uuid& guid);
+
+  // --- Migration between pools (cafs/migrator.h drives these; docs/migration.md) ---
+  // Registers a migration of the file `rel` to `to_pool`: checks (EISDIR, ELOOP, NotFound,
+  // EIO for an unknown or unreachable pool, InvalidArgument for the pool it is in, EBUSY when
+  // a migration of it is registered already), picks the target path (NewPoolFilePaths, first
+  // free in `to_pool`) and makes every write of the file reach `dirty` from now on (the open
+  // file's pool file decorated; a later open decorates too).
+  Result<MigrationTicket> BeginMigration(const std::string& rel, const std::string& to_pool,
+                                         std::uint64_t chunk_bytes);
+  // The switch, with the file's I/O stopped if it is open (EncryptedFile::WithIoStopped):
+  // `final_pass` (the caller copies what is still dirty and syncs the copy at t.to_temp),
+  // then t.to_temp renamed to t.to_path and synced, the redirector renamed `name##from` ->
+  // `name##to` (same inode) and its directory synced (the commit point), line 3 rewritten if
+  // the path changed; the open file then reads and writes the target pool file. Before the
+  // commit point nothing of the source changed (errors: the copy stays at t.to_temp);
+  // FailedPrecondition when the file was renamed, removed or replaced since BeginMigration.
+  // An error after the redirector was renamed (its directory sync failed and the rename could
+  // not be undone) leaves the open file on the target: not reported as moved, the old copy
+  // stays, and a restart goes by what the disk kept (MigrationTicket's job recovers).
+  Status CommitMigration(const MigrationTicket& t, const std::function<Status()>& final_pass);
+  // Unregisters the migration; if it did not commit, the open file's writes stop being tracked.
+  void EndMigration(const MigrationTicket& t);
+  // Removes a pool file if it holds `guid` (a migration's old copy or its stale target), and
+  // syncs its directory. OK when there is none.
+  Status RemovePoolCopy(const std::string& pool, const std::string& path, const Uuid& guid);
+  // Rewrites line 3 of the redirector of `rel` (if it still names `guid`) to `path` (in place,
+  // same inode, synced). A migration's roll-forward after a crash.
+  Status RecordPoolPath(const std::string& rel, const Uuid& guid, const std::string& path);
+
   const std::string& backing_root() const { return root_; }
   pool::PoolMapper& pools() { return *pools_; }
 
@@ -174,6 +236,9 @@ class Volume {
   //   "rename:redirector-moved"    step 1 done (redirector under the new name)
   //   "rename:pool-file-moved"     step 2 done (pool file at the new path)
   //   "rename:redirector-updated"  step 3 done (line 3 rewritten)
+  //   "migrate:target-placed"      the complete copy at its path in the target pool
+  //   "migrate:redirector-switched" the commit point (redirector names the target pool)
+  //   "migrate:redirector-updated" line 3 names the target path
   // A non-OK Status makes the operation return it at once, doing no clean-up: the on-disk
   // state is what a crash (kill -9) at that point leaves. Set before the Volume is shared.
   // (Crashes at every other durable step: open the Volume on a FaultInjectionEnv and use
@@ -193,8 +258,28 @@ class Volume {
   Status CrashPoint(std::string_view point) const {
     return crash_point_ ? crash_point_(point) : Status::OK();
   }
+  // A registered migration (BeginMigration .. EndMigration), by redirector inode.
+  struct Migration {
+    std::shared_ptr<DirtyMap> dirty;
+    bool switching = false;  // CommitMigration runs: an open of the file waits
+    bool aborted = false;    // renamed or removed meanwhile: the commit refuses
+    bool committed = false;
+  };
+  // Rename/Unlink of a file being migrated: waits out a switch, then aborts the migration.
+  // True when a migration was registered (the caller looks the name up again: a switch may
+  // have renamed the redirector).
+  bool AbortMigrationOf(ino_t ino);
+  // The step of CommitMigration that changes the backing store and the target pool.
+  // `*switched`: the redirector names the target pool now (also when a later step, or the
+  // sync of the switch itself, failed: then the open file must follow it all the same).
+  Status SwitchRedirector(const MigrationTicket& t, bool* switched);
+
+  // Lock order: a migration's own mutex (cafs/migrator.h), then open_mu_; open_mu_ is never
+  // held while an EncryptedFile's I/O is stopped (CommitMigration takes it before and after).
   std::mutex open_mu_;
-  std::map<ino_t, std::weak_ptr<OpenFile>> open_files_;  // guarded by open_mu_
+  std::condition_variable migration_cv_;                    // a switch ended; with open_mu_
+  std::map<ino_t, std::weak_ptr<OpenFile>> open_files_;     // guarded by open_mu_
+  std::map<ino_t, std::shared_ptr<Migration>> migrations_;  // guarded by open_mu_
 };
 
 }  // namespace cafs::core

@@ -187,6 +187,17 @@ class Checker {
           info.allocated_bytes, false);
       return;
     }
+    if (base.rfind(kMigrateTempPrefix, 0) == 0) {
+      // A copy a migration was making (docs/migration.md): never authoritative, the source
+      // is; a running migration removes it itself, so it is crash residue here.
+      const bool removed = options_.remove_orphans && pool.RemoveFile(rel).ok();
+      Add(Kind::kOrphanPoolFile, where,
+          removed ? "removed"
+                  : "an incomplete copy left by an interrupted migration (the file is intact "
+                    "in its pool)",
+          info.allocated_bytes, removed);
+      return;
+    }
     auto header = ReadPoolFileHeader(pool, rel);
     if (!header.ok()) {
       unreadable_.insert({pool.name(), rel});

@@ -168,6 +168,16 @@ bool EncryptedFile::rekey_in_progress() const {
   return header_.rekey.state == kRekeyInProgress;
 }
 
+Status EncryptedFile::WithIoStopped(
+    const std::function<Status(std::unique_ptr<env::File>& pool_file)>& fn) {
+  auto guard =
+      ranges_.Lock(0, std::numeric_limits<std::uint64_t>::max(), RangeLock::Mode::kExclusive);
+  std::lock_guard lock(header_mu_);
+  Status s = fn(file_);
+  if (file_ == nullptr) return Status::Internal("WithIoStopped: the pool file was dropped");
+  return s;
+}
+
 std::uint64_t EncryptedFile::SectorCount() const {
   return (Size() + sector_size_ - 1) / sector_size_;
 }

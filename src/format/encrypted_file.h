@@ -52,6 +52,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -124,6 +125,14 @@ class EncryptedFile {
   // True while the header records a rekey in progress.
   bool rekey_in_progress() const;
 
+  // Runs `fn` with every I/O of this file stopped: the exclusive range lock of all sectors,
+  // then header_mu_ (so no Read, Write, Truncate, Sync or rekey step runs meanwhile), and
+  // hands it the pool file, which `fn` may replace (non-null) by another holding the same
+  // bytes: a migration to another pool (cafs/migrator.h) installs a write-tracking decorator
+  // and finally the target pool file this way. Returns fn's status. `fn` must not call back
+  // into this EncryptedFile. Lock order: a Rekeyer's step mutex, then this.
+  Status WithIoStopped(const std::function<Status(std::unique_ptr<env::File>& pool_file)>& fn);
+
  private:
   friend class Rekeyer;  // the rekey steps (rekeyer.cc) use the internals below
   EncryptedFile(std::unique_ptr<env::File> file, Header header,
@@ -194,7 +203,8 @@ class EncryptedFile {
   // of [watermark, max] and has checked that the watermark covers the file.
   Status SwitchToTargetKey();
 
-  const std::unique_ptr<env::File> file_;
+  // Replaced only under WithIoStopped (all range locks and header_mu_ held).
+  std::unique_ptr<env::File> file_;
   const std::unique_ptr<crypto::SectorCipher> cipher_;  // the header's key at open
   // Set once (Open of a file mid-rekey, or Rekeyer start) before watermark_ leaves 0.
   std::unique_ptr<crypto::SectorCipher> target_cipher_;

@@ -5,6 +5,7 @@
 
 #include "format/header_codec.h"
 #include "format/header_layout.h"
+#include "jobs/volume_files.h"
 #include "policy/vmset_path.h"
 
 namespace cafs::jobs {
@@ -13,7 +14,6 @@ namespace {
 using json = nlohmann::json;
 
 constexpr std::array<std::string_view, 4> kTargets = {"file", "vm", "vmset", "key-version"};
-constexpr int kMaxDepth = 64;
 
 // Gateway path "/a/b" -> Volume path "a/b".
 // The header of the pool file of `rel`, parsed without the key.
@@ -27,24 +27,6 @@ Result<format::Header> HeaderOf(core::Volume& volume, const std::string& rel) {
   auto hdr = format::ParseHeaderUnverified(raw);
   if (!hdr.ok()) return hdr.status().WithContext("/" + rel);
   return hdr;
-}
-
-// Every regular file at or below `rel` (sorted, depth-first; symlinks left alone).
-Status FilesBelow(core::Volume& volume, const std::string& rel, std::vector<std::string>& out,
-                  int depth) {
-  if (depth > kMaxDepth) return Status::InvalidArgument("/" + rel + ": too deep");
-  CAFS_ASSIGN_OR_RETURN(auto entries, volume.ReadDir(rel));
-  std::sort(entries.begin(), entries.end(),
-            [](const core::DirEntry& a, const core::DirEntry& b) { return a.name < b.name; });
-  for (const auto& e : entries) {
-    const std::string child = rel + "/" + e.name;
-    if (e.type == core::FileType::kDirectory) {
-      CAFS_RETURN_IF_ERROR(FilesBelow(volume, child, out, depth + 1));
-    } else if (e.type == core::FileType::kRegular) {
-      out.push_back(child);
-    }
-  }
-  return Status::OK();
 }
 
 std::string KeyName(const Uuid& key, std::uint32_t version) {
@@ -86,10 +68,7 @@ struct RekeyJob::Target {
   Uuid KeyFor(const Uuid& current) const { return key.value_or(current); }
 };
 
-RekeyJob::~RekeyJob() {
-  std::lock_guard lock(mu_);
-  live_.clear();
-}
+RekeyJob::~RekeyJob() { live_.Clear(); }
 
 Result<std::shared_ptr<const core::CachedVmSet>> RekeyJob::VmSetOf(const std::string& path) const {
   CAFS_ASSIGN_OR_RETURN(policy::VmSetPath where, policy::ResolveVmSetPath("/", position_, path));
@@ -156,13 +135,7 @@ Result<std::vector<TaskRecord>> RekeyJob::Plan(const JobRecord& job) {
     CAFS_ASSIGN_OR_RETURN(Uuid k, Uuid::Parse(t.key));
     only_key = k;
   }
-  const std::string rel = VolumePathOf(t.path);
-  std::vector<std::string> files;
-  if (t.type == "file") {
-    files.push_back(rel);
-  } else {
-    CAFS_RETURN_IF_ERROR(FilesBelow(*volume_, rel, files, 0));
-  }
+  CAFS_ASSIGN_OR_RETURN(std::vector<std::string> files, FilesOf(*volume_, t));
   std::vector<TaskRecord> tasks;
   std::size_t already = 0;
   for (const std::string& f : files) {
@@ -194,21 +167,13 @@ Result<std::vector<TaskRecord>> RekeyJob::Plan(const JobRecord& job) {
   return tasks;
 }
 
-std::string RekeyJob::LiveKey(const JobRecord& job, const TaskRecord& task) {
-  return job.id + " " + task.path;
-}
-
 Result<std::shared_ptr<RekeyJob::Live>> RekeyJob::Acquire(const JobRecord& job,
                                                           const TaskRecord& task,
                                                           const Target& target,
                                                           std::uint64_t budget,
                                                           bool* already_done) {
   *already_done = false;
-  {
-    std::lock_guard lock(mu_);
-    auto it = live_.find(LiveKey(job, task));
-    if (it != live_.end()) return it->second;
-  }
+  if (auto live = live_.Find(job, task)) return live;
   auto guid_it = task.cursor.find("guid");
   if (guid_it == task.cursor.end() || !guid_it->is_string()) {
     return Status::Corruption("rekey cursor of " + task.path + " is malformed");
@@ -239,21 +204,8 @@ Result<std::shared_ptr<RekeyJob::Live>> RekeyJob::Acquire(const JobRecord& job,
   live->file = std::move(file);
   CAFS_ASSIGN_OR_RETURN(live->rekeyer, format::Rekeyer::Start(live->file->file(), to_key,
                                                               target.version, *dek, options));
-  std::lock_guard lock(mu_);
-  live_[LiveKey(job, task)] = live;
+  live_.Put(job, task, live);
   return live;
-}
-
-void RekeyJob::Release(const JobRecord& job, const TaskRecord& task) {
-  std::shared_ptr<Live> live;
-  {
-    std::lock_guard lock(mu_);
-    auto it = live_.find(LiveKey(job, task));
-    if (it == live_.end()) return;
-    live = std::move(it->second);
-    live_.erase(it);
-  }
-  // `live` (Rekeyer, then the OpenFile reference) goes here, outside mu_.
 }
 
 Result<StepResult> RekeyJob::Step(const JobRecord& job, TaskRecord& task, std::uint64_t budget) {
@@ -271,7 +223,7 @@ Result<StepResult> RekeyJob::Step(const JobRecord& job, TaskRecord& task, std::u
   do {
     auto step = live->rekeyer->Step();
     if (!step.ok()) {
-      Release(job, task);  // the next attempt restarts from the durable header state
+      live_.Drop(job, task);  // the next attempt restarts from the durable header state
       return step.status().WithContext(task.path);
     }
     p = *step;
@@ -281,12 +233,12 @@ Result<StepResult> RekeyJob::Step(const JobRecord& job, TaskRecord& task, std::u
   task.done = p.bytes_done;
   task.total = p.bytes_total;
   task.cursor["watermark"] = p.bytes_done;
-  if (p.finished) Release(job, task);
+  if (p.finished) live_.Drop(job, task);
   return result;
 }
 
 void RekeyJob::TaskEnded(const JobRecord& job, const TaskRecord& task) {
-  Release(job, task);
+  live_.Drop(job, task);
   auto target = Target::Of(job.spec.params);
   const std::string to =
       target.ok() ? "version " + std::to_string(target->version) : std::string("the target");

@@ -51,6 +51,7 @@
 #include "format/rekeyer.h"
 #include "jobs/job_audit.h"
 #include "jobs/job_kind.h"
+#include "jobs/live_tasks.h"
 
 namespace cafs::jobs {
 
@@ -84,16 +85,13 @@ class RekeyJob final : public JobKind {
   Result<std::shared_ptr<Live>> Acquire(const JobRecord& job, const TaskRecord& task,
                                         const Target& target, std::uint64_t budget,
                                         bool* already_done);
-  void Release(const JobRecord& job, const TaskRecord& task);
-  static std::string LiveKey(const JobRecord& job, const TaskRecord& task);
 
   core::Volume* const volume_;
   core::PolicyCache* const cache_;
   const unsigned position_;
   const JobAuditor auditor_;
 
-  std::mutex mu_;
-  std::map<std::string, std::shared_ptr<Live>> live_;  // "<job id> <path>", guarded by mu_
+  LiveTasks<Live> live_;
 };
 
 }  // namespace cafs::jobs

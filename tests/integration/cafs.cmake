@@ -88,3 +88,14 @@ if(TARGET cafsd AND NOT CAFS_SANITIZE)
   set_tests_properties(cafs_rekey_crash PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600
                        RESOURCE_LOCK heavy)
 endif()
+
+# Online migration jobs through cafsd + FUSE: fio --verify=crc32c on a disk image WHILE
+# `cafsd migrate` moves it back and forth between two pools (name, size, inode unchanged);
+# bad input (unknown/same/too small pool, directory, symlink); kill -9 mid-move, restart,
+# resume; fsck clean (docs/migration.md). Size (MiB) and number of moves are parameters.
+if(TARGET cafsd)
+  add_test(NAME cafs_migrate
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/cafs_migrate_test.sh $<TARGET_FILE:cafsd> 16 2 1)
+  set_tests_properties(cafs_migrate PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300
+                       RESOURCE_LOCK heavy)
+endif()

@@ -24,6 +24,7 @@
 
 #include "cafs/backing_store_lock.h"
 #include "cafs/gateway.h"
+#include "cafs/migrator.h"
 #include "cafs/volume_check.h"
 #include "crypto/rng.h"
 #include "env/fault_injection_env.h"
@@ -580,7 +581,78 @@ class StepCrashTest : public VolumeFaultsTest, public ::testing::WithParamInterf
   Result<CheckReport> DoFsck(bool remove_orphans) { return Fsck(remove_orphans); }
   Gateway& gw() { return *gw_; }
   const Caller& me() const { return me_; }
+  Volume& volume() { return *volume_; }
 };
+
+// The migration cases (cafs/migrator.h, docs/migration.md "Crash table"): the file moves from
+// mirrored_pool_A to default_pool in 4 KiB chunks with a dirty pass, while a handle is open
+// (and writes 8 bytes + fsync after the first step) or while it is closed.
+const std::string kData(12288 + 17, 'r');
+
+constexpr char kMigrated[] = "/my_vmset/vm1/osdisk1.img";
+bool g_migration_write_synced = false;  // the fsync of the write during the migration was OK
+
+Status MigrateInSteps(StepCrashTest& s, bool open_handle) {
+  g_migration_write_synced = false;
+  std::optional<OpenResult> h;
+  if (open_handle) {
+    auto o = s.gw().Open(s.me(), kMigrated, false);
+    if (!o.ok()) return o.status();
+    h = *o;
+  }
+  MigrationOptions options;
+  options.chunk_bytes = 4096;
+  options.small_rest_bytes = 0;
+  options.max_passes = 2;
+  Status result;
+  {
+    auto m =
+        FileMigration::Start(s.volume(), std::string(kMigrated).substr(1), kPoolDefault, options);
+    result = m.status();
+    for (int i = 0; result.ok(); ++i) {
+      auto p = (*m)->Step(4096);
+      if (!p.ok()) {
+        result = p.status();
+      } else if (p->finished()) {
+        break;
+      }
+      if (i == 0 && h) {
+        g_migration_write_synced = s.gw().Write(s.me(), h->handle, 100, AsBytes("NEWBYTES")).ok() &&
+                                   s.gw().Fsync(s.me(), h->handle).ok();
+      }
+    }
+  }
+  if (h) (void)s.gw().Release(s.me(), h->handle);
+  return result;
+}
+
+// After the restart: the migration's recovery (roll back or forward), then one authoritative
+// copy, the data (with the write if its fsync was acknowledged), in the target pool if the
+// migration was acknowledged.
+void CheckMigrated(StepCrashTest& s, bool acknowledged) {
+  const std::string rel = std::string(kMigrated).substr(1);
+  auto loc = s.volume().Locate(rel);
+  ASSERT_TRUE(loc.ok()) << loc.status().ToString();
+  if (acknowledged) {
+    EXPECT_EQ(loc->pool, kPoolDefault);
+  }
+  auto outcome = FileMigration::Recover(s.volume(), rel, loc->guid, kPoolA, rel, kPoolDefault, rel);
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  EXPECT_EQ(*outcome == MigrationOutcome::kCommitted, loc->pool == kPoolDefault);
+  auto report = s.DoFsck(false);
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->findings.empty())
+      << report->findings.front().where << ": " << report->findings.front().detail;
+  auto got = s.DoGet(kMigrated);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  std::string patched = kData;
+  patched.replace(100, 8, "NEWBYTES");
+  if (g_migration_write_synced) {
+    EXPECT_EQ(*got, patched);
+  } else {
+    EXPECT_TRUE(*got == kData || *got == patched);
+  }
+}
 
 TEST_P(StepCrashTest, NothingAcknowledgedIsLostAndNoRedirectorDangles) {
   const StepCase& c = GetParam();
@@ -615,11 +687,15 @@ TEST_P(StepCrashTest, NothingAcknowledgedIsLostAndNoRedirectorDangles) {
   FAIL() << "the operation never completed";
 }
 
-const std::string kData(12288 + 17, 'r');
-
 INSTANTIATE_TEST_SUITE_P(
     Operations, StepCrashTest,
     ::testing::Values(
+        StepCase{"migrate_open_file",
+                 [](StepCrashTest& s) { ASSERT_TRUE(s.DoPut(kMigrated, kData).ok()); },
+                 [](StepCrashTest& s) { return MigrateInSteps(s, true); }, CheckMigrated},
+        StepCase{"migrate_closed_file",
+                 [](StepCrashTest& s) { ASSERT_TRUE(s.DoPut(kMigrated, kData).ok()); },
+                 [](StepCrashTest& s) { return MigrateInSteps(s, false); }, CheckMigrated},
         StepCase{"create", [](StepCrashTest&) {},
                  [](StepCrashTest& s) { return s.DoPut("/my_vmset/vm1/osdisk1.img", kData); },
                  [](StepCrashTest& s, bool acknowledged) {
