@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "cafs/backing_store_id.h"
 #include "cafs/redirector.h"
 #include "format/header_codec.h"
 #include "format/header_layout.h"
@@ -193,30 +194,58 @@ struct Volume::Impl {
     return std::string(kRedirectorTempPrefix) + "replaced-" + guid.ToString();
   }
 
-  // Removes a file's redirector (durably) and then its pool file (only one holding the
-  // redirector's GUID, at its recorded path or at `rel`): a crash in between leaves an orphan
-  // pool file (garbage, found by fsck), never a redirector without data. Errors after the
-  // name is gone are logged: the file is gone for its callers.
+  // Removes one name of a file (its redirector entry, and `also_unlink` with it: the marker
+  // of a replaced target), durably; then, if that was the file's last name (the entry's
+  // link count, read through a handle opened before the unlink, is 0 after it: the kernel
+  // counts, so of two unlinks racing for the last two names the later one sees 0), its pool
+  // file (only one holding the redirector's GUID). A crash in between leaves an orphan pool
+  // file (garbage, found by fsck), never a redirector without data. Errors after the name is
+  // gone are logged: the name is gone for its callers.
   static Status DropRedirector(const Volume& v, env::Dir& dir, const Entry& e,
-                               const std::string& rel) {
+                               const std::string& rel, const std::string& also_unlink = {}) {
     auto redirector = ReadRedirector(dir, e, rel);
+    auto handle = dir.OpenFile(e.backing_name, env::OpenOptions::AttributesOnly());
     if (Status s = dir.Unlink(e.backing_name); !s.ok()) return AsRel(s, "unlink", rel);
+    if (!also_unlink.empty()) (void)dir.Unlink(also_unlink);
     if (Status s = dir.Sync(); !s.ok()) return AsRel(s, "sync directory of", rel);
     CAFS_RETURN_IF_ERROR(v.CrashPoint("unlink:redirector-removed"));
+    if (!handle.ok()) return Status::OK();  // cannot tell: keep the data (fsck finds an orphan)
+    auto st = (*handle)->Stat();
+    if (!st.ok() || st->nlink > 0) return Status::OK();  // other names keep the file
     auto pool = v.pools_->Find(e.pool);
     if (!pool.ok() || !redirector.ok()) return Status::OK();  // the data is unreachable anyway
-    // Only a pool file that holds this file's GUID is removed (never another file's data).
-    Status s = Status::NotFound("no pool file");
-    for (const std::string& path : {redirector->pool_path, rel}) {
-      if (PoolFileGuid(**pool, path) == redirector->guid) {
-        s = (*pool)->RemoveFile(path);
-        break;
-      }
-    }
-    if (!s.ok() && !s.IsNotFound()) {
-      CAFS_LOG_WARN("unlink /{}: redirector removed, pool file left behind: {}", rel, s.ToString());
-    }
+    RemovePoolFileOf(v, **pool, *redirector, rel);
     return Status::OK();
+  }
+
+  // Removes the pool file holding `r.guid` (never another file's data); logged on failure.
+  static void RemovePoolFileOf(const Volume& v, pool::Pool& pool, const Redirector& r,
+                               const std::string& rel) {
+    auto path = FindPoolPath(v, pool, r, rel);
+    Status s = path.ok() ? pool.RemoveFile(*path) : path.status();
+    if (!s.ok() && !s.IsNotFound()) {
+      CAFS_LOG_WARN("/{}: last name removed, pool file left behind: {}", rel, s.ToString());
+    }
+  }
+
+  // Where the pool file of `r` is, in the order an open tries them: line 3; the path a new
+  // file gets (a crash inside fsck's path upgrade moved it there before line 3 was
+  // rewritten); the path derived from the file's name (pools of older gateways, whose renames
+  // moved the pool file before rewriting line 3). NotFound when none holds `r.guid`.
+  static std::vector<std::string> PoolPathCandidates(const Volume& v, const Redirector& r,
+                                                     const std::string& rel) {
+    std::vector<std::string> out{r.pool_path};
+    for (std::string alt : {v.NewPoolPath(r.guid), rel}) {
+      if (alt != r.pool_path) out.push_back(std::move(alt));
+    }
+    return out;
+  }
+  static Result<std::string> FindPoolPath(const Volume& v, pool::Pool& pool, const Redirector& r,
+                                          const std::string& rel) {
+    for (const std::string& path : PoolPathCandidates(v, r, rel)) {
+      if (PoolFileGuid(pool, path) == r.guid) return path;
+    }
+    return Status::NotFound("/" + rel + ": no pool file holds " + r.guid.ToString());
   }
 
   static Result<Redirector> ReadRedirector(env::Dir& dir, const Entry& e, const std::string& rel) {
@@ -245,8 +274,8 @@ struct Volume::Impl {
   }
 
   // Opens the pool file of a redirector and checks that its header carries the redirector's
-  // GUID. A stale recorded path (crash during rename, directory renamed) falls back to the
-  // path derived from `rel` and repairs the redirector.
+  // GUID. A stale recorded path falls back to the other candidates (PoolPathCandidates) and
+  // repairs the redirector.
   static Result<std::unique_ptr<env::File>> OpenPoolFile(const Volume& v, env::Dir& dir,
                                                          const Entry& e, const std::string& rel,
                                                          bool read_only, format::Header* hdr) {
@@ -263,23 +292,24 @@ struct Volume::Impl {
       }
       return file;
     };
-    auto first = try_path(r.pool_path);
-    if (first.ok() || (!first.status().IsNotFound() && !first.status().IsCorruption()) ||
-        r.pool_path == rel) {
+    const std::vector<std::string> candidates = PoolPathCandidates(v, r, rel);
+    auto first = try_path(candidates.front());
+    if (first.ok() || (!first.status().IsNotFound() && !first.status().IsCorruption())) {
       if (!first.ok()) return first.status().WithContext("/" + rel + " (pool " + e.pool + ")");
       return first;
     }
-    auto second = try_path(rel);
-    if (!second.ok()) {
-      return PoolTrouble("/" + rel + ": pool file missing in pool " + e.pool + " (" +
-                         first.status().message() + ")");
+    for (std::size_t i = 1; i < candidates.size(); ++i) {
+      auto alt = try_path(candidates[i]);
+      if (!alt.ok()) continue;
+      // Repair the redirector to the path the data really has.
+      if (auto rf = dir.OpenFile(e.backing_name, env::OpenOptions::ReadWrite()); rf.ok()) {
+        Status s = WriteRedirector(**rf, EncodeRedirector({r.guid, candidates[i]}), rel);
+        if (!s.ok()) CAFS_LOG_WARN("repairing redirector /{}: {}", rel, s.ToString());
+      }
+      return alt;
     }
-    // Repair the redirector to the path the data really has.
-    if (auto rf = dir.OpenFile(e.backing_name, env::OpenOptions::ReadWrite()); rf.ok()) {
-      Status s = WriteRedirector(**rf, EncodeRedirector({r.guid, rel}), rel);
-      if (!s.ok()) CAFS_LOG_WARN("repairing redirector /{}: {}", rel, s.ToString());
-    }
-    return second;
+    return PoolTrouble("/" + rel + ": pool file missing in pool " + e.pool + " (" +
+                       first.status().message() + ")");
   }
 
   static Result<std::unique_ptr<format::EncryptedFile>> OpenEncrypted(const Volume& v,
@@ -325,8 +355,9 @@ struct Volume::Impl {
   }
 };
 
-Volume::Volume(std::string root, pool::PoolMapper* pools, std::unique_ptr<env::Dir> root_dir)
-    : root_(std::move(root)), pools_(pools), root_dir_(std::move(root_dir)) {
+Volume::Volume(std::string root, pool::PoolMapper* pools, std::unique_ptr<env::Dir> root_dir,
+               Uuid owner)
+    : root_(std::move(root)), pools_(pools), root_dir_(std::move(root_dir)), owner_(owner) {
   for (const auto& name : pools_->names()) {
     longest_pool_name_ = std::max(longest_pool_name_, name.size());
   }
@@ -340,7 +371,10 @@ Result<std::unique_ptr<Volume>> Volume::Open(std::string backing_root, pool::Poo
   if (!dir.ok()) {
     return Status::FromErrno(dir.status().errno_value(), "open backing store " + backing_root);
   }
-  return std::unique_ptr<Volume>(new Volume(std::move(backing_root), pools, std::move(*dir)));
+  auto owner = LoadOrMintBackingStoreId(**dir);
+  if (!owner.ok()) return owner.status().WithContext("backing store " + backing_root);
+  return std::unique_ptr<Volume>(
+      new Volume(std::move(backing_root), pools, std::move(*dir), *owner));
 }
 
 Status Volume::CheckName(std::string_view name) const {
@@ -469,10 +503,6 @@ Status Volume::RemoveDir(const std::string& rel) {
     return AsRel(s, "rmdir", rel);
   }
   SyncOrWarn(*dir, rel);
-  // The mirrored pool directories go too when empty (best effort; they are created lazily).
-  for (const auto& name : pools_->names()) {
-    if (auto pool = pools_->Find(name); pool.ok()) (void)(*pool)->RemoveDir(rel);
-  }
   return Status::OK();
 }
 
@@ -495,18 +525,14 @@ Result<std::shared_ptr<OpenFile>> Volume::CreateFile(const std::string& rel, std
     return PoolTrouble("/" + rel + ": pool '" + placement.pool +
                        "' is not reachable: " + avail.message());
   }
-  // 1. The pool file (with its header), so a redirector never exists without data.
-  const std::string parent = ParentRel(rel);
-  if (!parent.empty()) CAFS_RETURN_IF_ERROR(pool->CreateDirs(parent));
+  // 1. The pool file (with its header), so a redirector never exists without data. Its path
+  // comes from its GUID alone (NewPoolPath): no name, no collision with an orphan.
   format::CreateParams params = placement.params;
   if (params.file_guid.IsNil()) params.file_guid = Uuid::Random();
-  std::string pool_path = rel;
+  const std::string pool_path = NewPoolPath(params.file_guid);
+  const std::string pool_dir = ParentRel(pool_path);
+  CAFS_RETURN_IF_ERROR(pool->CreateDirs(pool_dir));
   auto file = pool->OpenFile(pool_path, env::OpenOptions::CreateNew());
-  if (!file.ok() && file.status().code() == Status::Code::kAlreadyExists) {
-    // An orphan of a crash (or data a stale redirector still names): keep it, use a new name.
-    pool_path = rel + "#" + params.file_guid.ToString();
-    file = pool->OpenFile(pool_path, env::OpenOptions::CreateNew());
-  }
   if (!file.ok()) return file.status().WithContext("creating /" + rel + " in pool " + pool->name());
   static const SecureBuffer kNoKey;
   auto ef = format::EncryptedFile::Create(std::move(*file), params,
@@ -516,7 +542,7 @@ Result<std::shared_ptr<OpenFile>> Volume::CreateFile(const std::string& rel, std
     return ef.status().WithContext("/" + rel);
   }
   // The pool file's name is durable before a redirector names it (never a dangling one).
-  if (Status s = pool->SyncDir(parent); !s.ok()) {
+  if (Status s = pool->SyncDir(pool_dir); !s.ok()) {
     (void)pool->RemoveFile(pool_path);
     return s.WithContext("creating /" + rel + " in pool " + pool->name());
   }
@@ -621,10 +647,8 @@ Result<FileLocation> Volume::Locate(const std::string& rel) {
   CAFS_ASSIGN_OR_RETURN(pool::Pool * pool, Impl::PoolOf(*this, e, rel));
   CAFS_ASSIGN_OR_RETURN(Redirector r, Impl::ReadRedirector(*dir, e, rel));
   FileLocation loc{e.pool, r.pool_path, r.guid, false};
-  if (Impl::PoolFileGuid(*pool, r.pool_path) != r.guid &&
-      Impl::PoolFileGuid(*pool, rel) == r.guid) {
-    loc.pool_path = rel;  // a stale recorded path (OpenPoolFile's fallback)
-  }
+  // A stale recorded path: where OpenPoolFile's fallback would find it.
+  if (auto found = Impl::FindPoolPath(*this, *pool, r, rel); found.ok()) loc.pool_path = *found;
   std::lock_guard lock(open_mu_);
   auto it = open_files_.find(e.st.ino);
   loc.open = it != open_files_.end() && !it->second.expired();
@@ -644,6 +668,32 @@ Status Volume::DetachRedirector(const std::string& rel, const Uuid& guid) {
   if (Status s = dir->Unlink(e.backing_name); !s.ok()) return AsRel(s, "unlink", rel);
   if (Status s = dir->Sync(); !s.ok()) return AsRel(s, "sync directory of", rel);
   return Status::OK();
+}
+
+Status Volume::MoveToNewPoolPath(const std::string& rel) {
+  CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
+  if (comps.empty()) return Status::FromErrno(EISDIR, "/ is a directory");
+  CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size() - 1));
+  CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, *dir, comps.back(), rel));
+  if (e.kind != Impl::Kind::kRedirector)
+    return Status::InvalidArgument("/" + rel + " is not a file");
+  CAFS_ASSIGN_OR_RETURN(pool::Pool * pool, Impl::PoolOf(*this, e, rel));
+  CAFS_ASSIGN_OR_RETURN(Redirector r, Impl::ReadRedirector(*dir, e, rel));
+  const std::string target = NewPoolPath(r.guid);
+  if (r.pool_path == target) return Status::OK();
+  CAFS_ASSIGN_OR_RETURN(std::string from, Impl::FindPoolPath(*this, *pool, r, rel));
+  if (from != target) {
+    const std::string target_dir = ParentRel(target);
+    CAFS_RETURN_IF_ERROR(pool->CreateDirs(target_dir));
+    CAFS_RETURN_IF_ERROR(pool->Rename(from, target));
+    // Line 3 may name the new path only once the move is durable in both pool directories.
+    CAFS_RETURN_IF_ERROR(pool->SyncDir(target_dir));
+    CAFS_RETURN_IF_ERROR(pool->SyncDir(ParentRel(from)));
+    CAFS_RETURN_IF_ERROR(CrashPoint("upgrade:pool-file-moved"));
+  }
+  auto rf = dir->OpenFile(e.backing_name, env::OpenOptions::ReadWrite());
+  if (!rf.ok()) return AsRel(rf.status(), "open redirector", rel);
+  return WriteRedirector(**rf, EncodeRedirector({r.guid, target}), rel);
 }
 
 Status Volume::Rename(const std::string& from, const std::string& to, bool no_replace) {
@@ -668,6 +718,8 @@ Status Volume::Rename(const std::string& from, const std::string& to, bool no_re
   } else if (!dst.status().IsNotFound()) {
     return dst.status();
   }
+  // Two names of one file (hard links): rename(2) does nothing and succeeds.
+  if (dst.ok() && dst->st.ino == src.st.ino) return Status::OK();
   const env::RenameMode mode = no_replace ? env::RenameMode::kNoReplace : env::RenameMode::kReplace;
   // Both directories' changes made durable (the target's first: there the new name appears).
   auto sync_both = [&]() -> Status {
@@ -676,43 +728,28 @@ Status Volume::Rename(const std::string& from, const std::string& to, bool no_re
     if (Status s = fdir->Sync(); !s.ok()) return AsRel(s, "sync directory of", from);
     return Status::OK();
   };
-  if (src.kind != Impl::Kind::kRedirector) {
-    const std::string& new_name = tc.back();
-    // A different-kind target (redirector) cannot be replaced by rename(2) of another name.
-    if (dst.ok() && dst->backing_name != new_name) {
-      CAFS_RETURN_IF_ERROR(Unlink(to));
-    }
-    if (Status s = fdir->Rename(src.backing_name, *tdir, new_name, mode); !s.ok()) {
-      return AsRel(s, "rename", from);
-    }
-    CAFS_RETURN_IF_ERROR(sync_both());
-    if (src.kind == Impl::Kind::kDirectory) {
-      // Mirror in the pools; redirectors below keep their old pool paths until they are
-      // next opened (the GUID-checked fallback repairs them).
-      for (const auto& name : pools_->names()) {
-        auto pool = pools_->Find(name);
-        if (!pool.ok() || !(*pool)->Stat(from).ok()) continue;
-        const std::string parent = ParentRel(to);
-        if (!parent.empty()) (void)(*pool)->CreateDirs(parent);
-        Status s = (*pool)->Rename(from, to);
-        if (!s.ok()) CAFS_LOG_WARN("rename /{} in pool {}: {}", from, name, s.ToString());
-      }
-    }
-    return Status::OK();
-  }
-  // A file: 1. rename the redirector (atomic: the name switches, the data is still where the
-  // redirector says); 2. move the pool file; 3. record the new pool path in the redirector;
-  // 4. drop a replaced target that lived in another pool. docs/redirectors.md "Crashes".
-  CAFS_ASSIGN_OR_RETURN(Redirector r, Impl::ReadRedirector(*fdir, src, from));
-  CAFS_ASSIGN_OR_RETURN(pool::Pool * pool, Impl::PoolOf(*this, src, from));
-  std::optional<Impl::Entry> replaced;
+  // The name the entry gets: a file keeps its pool suffix, anything else its plain name.
+  const std::string new_name =
+      src.kind == Impl::Kind::kRedirector ? RedirectorBackingName(tc.back(), src.pool) : tc.back();
+  // A target that rename(2) replaces (same backing name): a file whose pool file goes with
+  // its last name. Handle opened first: its link count after the rename says (DropRedirector).
+  std::unique_ptr<env::File> replaced_handle;
+  std::optional<Redirector> replaced_redirector;
+  std::optional<Impl::Entry> replaced_other;  // a target under another backing name
   std::string replaced_marker;
-  const std::string new_name = RedirectorBackingName(tc.back(), src.pool);
-  if (dst.ok()) {
-    if (dst->kind == Impl::Kind::kRedirector && dst->backing_name != new_name) {
-      // A file of another pool: `to##other` stays until step 4; mark it replaced first
+  if (dst.ok() && dst->backing_name == new_name && dst->kind == Impl::Kind::kRedirector) {
+    auto h = tdir->OpenFile(dst->backing_name, env::OpenOptions::AttributesOnly());
+    auto rr = Impl::ReadRedirector(*tdir, *dst, to);
+    if (h.ok() && rr.ok()) {
+      replaced_handle = std::move(*h);
+      replaced_redirector = std::move(*rr);
+    }
+  } else if (dst.ok() && dst->backing_name != new_name) {
+    if (dst->kind == Impl::Kind::kRedirector) {
+      // A file under another backing name (another pool, or a file replaced by a non-file):
+      // `to##other` stays until it is dropped after the rename; mark it replaced first
       // (durably), so a lookup after a crash in between takes ours (Impl::Find).
-      replaced = *dst;
+      replaced_other = *dst;
       if (auto rr = Impl::ReadRedirector(*tdir, *dst, to); rr.ok()) {
         replaced_marker = Impl::ReplacedMarker(rr->guid);
         Status m = tdir->Link(dst->backing_name, *tdir, replaced_marker);
@@ -723,53 +760,31 @@ Status Volume::Rename(const std::string& from, const std::string& to, bool no_re
           return AsRel(m, "mark replaced", to);
         }
       }
-    } else if (dst->kind == Impl::Kind::kSymlink) {
+    } else {
+      // A symlink or special file replaced by a file (or the reverse): no rename(2) of one
+      // name over the other exists, so the target goes first.
       if (Status s = tdir->Unlink(dst->backing_name); !s.ok()) return AsRel(s, "unlink", to);
     }
   }
-  std::string old_dst_pool_path;
-  if (dst.ok() && dst->kind == Impl::Kind::kRedirector && dst->backing_name == new_name) {
-    auto rr = Impl::ReadRedirector(*tdir, *dst, to);
-    if (rr.ok()) old_dst_pool_path = rr->pool_path;
-  }
+  // 1. The rename itself: the name switches atomically; a file's data stays where its
+  // redirector's line 3 says (pool paths do not depend on names), so nothing else moves.
   if (Status s = fdir->Rename(src.backing_name, *tdir, new_name, mode); !s.ok()) {
     return AsRel(s, "rename", from);
   }
   CAFS_RETURN_IF_ERROR(sync_both());
   CAFS_RETURN_IF_ERROR(CrashPoint("rename:redirector-moved"));
-  std::string new_pool_path = to;
-  if (!old_dst_pool_path.empty() && old_dst_pool_path != to) {
-    (void)pool->RemoveFile(old_dst_pool_path);  // replaced file's data at another path
-  }
-  if (r.pool_path != to) {
-    const std::string parent = ParentRel(to);
-    if (!parent.empty()) CAFS_RETURN_IF_ERROR(pool->CreateDirs(parent));
-    Status moved = pool->Rename(r.pool_path, to);
-    // Step 3 may name the new path only once the move is durable in both pool directories:
-    // a redirector naming `to` while a crash put the file back at its old path would
-    // dangle (the fallback tries `to` only). Not durable: the redirector keeps the old path
-    // and the fallback finds the file at `to` (= the Volume path) and repairs it.
-    if (moved.ok()) moved = pool->SyncDir(parent);
-    if (moved.ok() && ParentRel(r.pool_path) != parent)
-      moved = pool->SyncDir(ParentRel(r.pool_path));
-    if (!moved.ok()) {
-      CAFS_LOG_WARN("rename /{}: pool file stays at {}: {}", to, r.pool_path, moved.ToString());
-      new_pool_path = r.pool_path;
-    } else {
-      CAFS_RETURN_IF_ERROR(CrashPoint("rename:pool-file-moved"));
+  // 2. A replaced file whose last name this was: its pool file (GUID-checked).
+  if (replaced_handle) {
+    auto st = replaced_handle->Stat();
+    auto pool = pools_->Find(dst->pool);
+    if (st.ok() && st->nlink == 0 && pool.ok()) {
+      Impl::RemovePoolFileOf(*this, **pool, *replaced_redirector, to);
     }
   }
-  if (new_pool_path != r.pool_path) {
-    auto rf = tdir->OpenFile(new_name, env::OpenOptions::ReadWrite());
-    if (!rf.ok()) return AsRel(rf.status(), "open redirector", to);
-    CAFS_RETURN_IF_ERROR(WriteRedirector(**rf, EncodeRedirector({r.guid, new_pool_path}), to));
-    CAFS_RETURN_IF_ERROR(CrashPoint("rename:redirector-updated"));
-  }
-  if (replaced) {
-    // Until this is done, `to` has two redirectors; a lookup takes the unmarked one (ours)
-    // and finishes the job after a crash (Impl::Find).
-    Status s = Impl::DropRedirector(*this, *tdir, *replaced, to);
-    if (s.ok() && !replaced_marker.empty()) s = tdir->Unlink(replaced_marker);
+  if (replaced_other) {
+    // Until this is done, `to` has two entries; a lookup takes the unmarked one (ours) and
+    // finishes the job after a crash (Impl::Find).
+    Status s = Impl::DropRedirector(*this, *tdir, *replaced_other, to, replaced_marker);
     if (!s.ok()) CAFS_LOG_WARN("rename /{}: replaced file not dropped yet: {}", to, s.ToString());
   }
   return Status::OK();
@@ -931,28 +946,44 @@ Result<FsStats> Volume::StatFs() {
 Result<std::map<std::string, std::uint64_t>> Volume::PoolBytes(const std::string& vmset) {
   CAFS_RETURN_IF_ERROR(CheckName(vmset));
   std::map<std::string, std::uint64_t> out;
-  for (const auto& name : pools_->names()) {
-    auto pool = pools_->Find(name);
-    if (!pool.ok()) continue;
-    std::uint64_t total = 0;
-    std::vector<std::string> todo{vmset};
-    while (!todo.empty()) {
-      std::string dir = std::move(todo.back());
-      todo.pop_back();
-      auto names = (*pool)->ListDir(dir);
-      if (!names.ok()) continue;
-      for (const auto& n : *names) {
-        std::string child = dir + "/" + n;
-        auto info = (*pool)->Stat(child);
-        if (!info.ok()) continue;
-        if (info->is_directory) {
-          todo.push_back(std::move(child));
-        } else {
-          total += info->allocated_bytes;
-        }
+  for (const auto& name : pools_->names()) out[name] = 0;
+  // Pool paths carry no VM set: walk the VM set's redirectors and add up the pool files they
+  // name, each (pool, GUID) once.
+  std::set<std::pair<std::string, Uuid>> counted;
+  std::vector<std::pair<DirPtr, std::string>> todo;
+  {
+    auto top = Impl::OpenDir(*this, {vmset}, 1);
+    if (!top.ok()) return top.status().IsNotFound() ? Result(out) : top.status();
+    todo.emplace_back(std::move(*top), vmset);
+  }
+  while (!todo.empty()) {
+    auto [dir, dir_rel] = std::move(todo.back());
+    todo.pop_back();
+    auto names = dir->List();
+    if (!names.ok()) continue;
+    for (const std::string& n : *names) {
+      auto st = dir->Stat(n);
+      if (!st.ok()) continue;
+      if (st->is_directory()) {
+        if (auto sub = dir->OpenDir(n); sub.ok())
+          todo.emplace_back(std::move(*sub), dir_rel + "/" + n);
+        continue;
       }
+      const auto split = SplitRedirectorName(n);
+      if (!st->is_regular() || !split) continue;
+      auto pool = pools_->Find(std::string(split->pool));
+      if (!pool.ok()) continue;
+      Impl::Entry e;
+      e.kind = Impl::Kind::kRedirector;
+      e.backing_name = n;
+      e.pool = std::string(split->pool);
+      const std::string rel = dir_rel + "/" + std::string(split->name);
+      auto r = Impl::ReadRedirector(*dir, e, rel);
+      if (!r.ok() || !counted.insert({e.pool, r->guid}).second) continue;
+      auto path = Impl::FindPoolPath(*this, **pool, *r, rel);
+      if (!path.ok()) continue;
+      if (auto info = (*pool)->Stat(*path); info.ok()) out[e.pool] += info->allocated_bytes;
     }
-    out[name] = total;
   }
   return out;
 }

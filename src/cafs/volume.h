@@ -4,9 +4,10 @@
 //
 //  - Directories are real directories of the backing store; symlinks are plain symlinks.
 //  - A file is a redirector entry `name##pool` (a small text file naming the pool file's
-//    GUID and pool-relative path); its data is an EncryptedFile in that pool, normally at
-//    `<pool root>/<vmset>/<vm>/<name>` (the Volume-relative path). ReadDir shows `name`;
-//    a lookup of `name` finds `name##<pool>`.
+//    GUID and pool-relative path); its data is an EncryptedFile in that pool at the path the
+//    redirector names: `<owner>/<2 hex>/<guid>` for files created now (NewPoolPath), the
+//    Volume-relative path `<vmset>/<vm>/<name>` for files of older gateways. ReadDir shows
+//    `name`; a lookup of `name` finds `name##<pool>`.
 //  - Paths given to a Volume are Volume-relative, '/'-separated, without leading '/', already
 //    split and checked by CheckName(): every component non-empty, not "." or "..", without
 //    "##" (InvalidArgument) and short enough that `name##pool` fits NAME_MAX
@@ -105,10 +106,19 @@ class Volume {
   static constexpr std::string_view kRedirectorSeparator = core::kRedirectorSeparator;
 
   // `backing_root` must be an existing directory (NotFound otherwise); it is reached through
-  // `env` (the process's PosixEnv unless a test passes another).
+  // `env` (the process's PosixEnv unless a test passes another). Mints the store's id
+  // (backing_store_id.h) when it has none.
   static Result<std::unique_ptr<Volume>> Open(std::string backing_root, pool::PoolMapper* pools,
                                               env::Env* env = env::Env::Default());
   ~Volume();
+
+  // The id of this backing store (`.cafs-id`, minted by Open when missing): the owner mark of
+  // its pool files.
+  const Uuid& owner() const { return owner_; }
+  // The pool-relative path a new pool file of file `guid` gets in any pool: the one rule,
+  // core::NewPoolPath(owner(), guid) (redirector.h). Existing files are found by their
+  // redirector's line 3, never by this nor by their name.
+  std::string NewPoolPath(const Uuid& guid) const { return core::NewPoolPath(owner_, guid); }
 
   // Checks one caller-supplied name component (rules above).
   Status CheckName(std::string_view name) const;
@@ -138,6 +148,13 @@ class Volume {
   // pool file in place: the first step of a shred (src/jobs/shred_job.h). NotFound when
   // `rel` has no redirector or one naming another file (the name was reused).
   Status DetachRedirector(const std::string& rel, const Uuid& guid);
+  // Moves the pool file of the file at `rel` to its GUID path (NewPoolPath) if its redirector
+  // names another (a name-derived path of an older gateway): pool file renamed, both pool
+  // directories synced, then line 3 rewritten in place. A crash in between leaves line 3
+  // naming the old path and the file at the new one: the next open finds it there and
+  // repairs line 3. For `cafsd fsck --upgrade-pool-paths` (and migration). OK when already
+  // there.
+  Status MoveToNewPoolPath(const std::string& rel);
   // Atomic rename of a file, symlink or directory, also across VM directories.
   // `no_replace`: AlreadyExists when `to` exists (RENAME_NOREPLACE).
   Status Rename(const std::string& from, const std::string& to, bool no_replace);
@@ -159,7 +176,8 @@ class Volume {
                        std::uint32_t gid);
   Result<std::string> ReadLink(const std::string& rel);
   Result<FsStats> StatFs();
-  // Bytes stored (allocated) under `<pool root>/<vmset>` per configured pool.
+  // Bytes stored (allocated) by the files of VM set `vmset` per configured pool: the pool
+  // files its redirectors name (each GUID once, however many links name it).
   Result<std::map<std::string, std::uint64_t>> PoolBytes(const std::string& vmset);
 
   const std::string& backing_root() const { return root_; }
@@ -171,9 +189,9 @@ class Volume {
   //   "create:redirector-written"  redirector synced under its hidden temporary name
   //   "unlink:redirector-removed"  redirector gone, pool file still there (also in step 4 of
   //                                a rename over a file of another pool)
-  //   "rename:redirector-moved"    step 1 done (redirector under the new name)
-  //   "rename:pool-file-moved"     step 2 done (pool file at the new path)
-  //   "rename:redirector-updated"  step 3 done (line 3 rewritten)
+  //   "upgrade:pool-file-moved"    MoveToNewPoolPath: pool file at its GUID path, line 3 old
+  //   "rename:redirector-moved"    step 1 done (redirector under the new name; a replaced
+  //                                target's pool file not removed yet)
   // A non-OK Status makes the operation return it at once, doing no clean-up: the on-disk
   // state is what a crash (kill -9) at that point leaves. Set before the Volume is shared.
   // (Crashes at every other durable step: open the Volume on a FaultInjectionEnv and use
@@ -183,11 +201,12 @@ class Volume {
 
  private:
   struct Impl;
-  Volume(std::string root, pool::PoolMapper* pools, std::unique_ptr<env::Dir> root_dir);
+  Volume(std::string root, pool::PoolMapper* pools, std::unique_ptr<env::Dir> root_dir, Uuid owner);
 
   const std::string root_;
   pool::PoolMapper* const pools_;
   const std::unique_ptr<env::Dir> root_dir_;
+  const Uuid owner_;
   std::size_t longest_pool_name_ = 0;
   CrashPointHook crash_point_;
   Status CrashPoint(std::string_view point) const {

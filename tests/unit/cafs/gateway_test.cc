@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "audit/audit_log.h"
+#include "cafs/redirector.h"
 #include "crypto/rng.h"
 #include "format/header_codec.h"
 #include "policy/seed_examples.h"
@@ -103,6 +104,16 @@ class GatewayTest : public ::testing::Test {
     pools_.reset();
   }
 
+  // The pool file of gateway path `path` (e.g. "/my_vmset/vm1/osdisk1.vmdk") in `pool`: the
+  // path its redirector's line 3 names (pool paths carry no names, docs/redirectors.md).
+  fs::path PoolFile(const std::string& path, const std::string& pool) {
+    const std::string text =
+        ReadFile(root_ / ("backing" + core::RedirectorBackingName(path, pool)));
+    auto r = core::DecodeRedirector(text);
+    EXPECT_TRUE(r.ok()) << path << ": " << r.status().ToString();
+    return r.ok() ? root_ / "pools" / pool / r->pool_path : fs::path();
+  }
+
   // Creates `path`, writes `data` at 0, fsyncs and releases.
   void CreateWithData(const std::string& path, std::string_view data) {
     auto created = gw_->Create(caller_, path, 0644, true);
@@ -156,7 +167,13 @@ TEST_F(GatewayTest, CreatePlacesFilesByPolicy) {
 
   // The encrypted file: XTS under the osdisk key, no plaintext in the pool file.
   const std::string enc =
-      ReadFile(root_ / "pools/mirrored_pool_A/my_vmset/windows_xp/osdisk1.vmdk");
+      ReadFile(PoolFile("/my_vmset/windows_xp/osdisk1.vmdk", "mirrored_pool_A"));
+  // Its pool path carries no name: <store id>/<2 hex>/<guid>.
+  auto located = volume_->Locate("my_vmset/windows_xp/osdisk1.vmdk");
+  ASSERT_TRUE(located.ok());
+  EXPECT_EQ(located->pool_path, volume_->owner().ToString() + "/" +
+                                    located->guid.ToString().substr(0, 2) + "/" +
+                                    located->guid.ToString());
   ASSERT_GT(enc.size(), 4096u);
   auto hdr = format::ParseHeaderUnverified(AsBytes(enc));
   ASSERT_TRUE(hdr.ok());
@@ -166,7 +183,7 @@ TEST_F(GatewayTest, CreatePlacesFilesByPolicy) {
   EXPECT_EQ(enc.find(std::string(64, '\xab')), std::string::npos);
 
   // The clear-text file: header, then plaintext.
-  const std::string clear = ReadFile(root_ / "pools/default_pool/my_vmset/windows_xp/vm.vmx");
+  const std::string clear = ReadFile(PoolFile("/my_vmset/windows_xp/vm.vmx", "default_pool"));
   auto chdr = format::ParseHeaderUnverified(AsBytes(clear));
   ASSERT_TRUE(chdr.ok());
   EXPECT_EQ(chdr->cipher, crypto::CipherId::kNone);
@@ -196,8 +213,10 @@ TEST_F(GatewayTest, ReadDirShowsNamesWithoutPools) {
   EXPECT_EQ(gw_->Link(caller_, "/my_vmset/vm1/vm.vmx", "/my_vmset/vm1/hard").errno_value(),
             ENOTSUP);
   // Unlink removes the redirector and the pool file.
+  const fs::path pool_file = PoolFile("/my_vmset/vm1/osdisk.vmdk", "mirrored_pool_A");
+  ASSERT_TRUE(fs::exists(pool_file));
   ASSERT_TRUE(gw_->Unlink(caller_, "/my_vmset/vm1/osdisk.vmdk").ok());
-  EXPECT_FALSE(fs::exists(root_ / "pools/mirrored_pool_A/my_vmset/vm1/osdisk.vmdk"));
+  EXPECT_FALSE(fs::exists(pool_file));
   EXPECT_EQ(gw_->GetAttr(caller_, "/my_vmset/vm1/osdisk.vmdk").status().errno_value(), ENOENT);
 }
 
@@ -214,17 +233,20 @@ TEST_F(GatewayTest, FileWhereADirectoryIsNeededIsNotDir) {
   EXPECT_EQ(gw_->ReadDir(caller_, "/my_vmset/vm1/none").status().errno_value(), ENOENT);
 }
 
-TEST_F(GatewayTest, RenameAcrossVmsMovesRedirectorAndPoolFile) {
+TEST_F(GatewayTest, RenameAcrossVmsMovesTheRedirectorOnly) {
   ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
   ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1", 0755).ok());
   ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm2", 0755).ok());
   CreateWithData("/my_vmset/vm1/osdisk1.vmdk", "disk data");
+  const fs::path pool_file = PoolFile("/my_vmset/vm1/osdisk1.vmdk", "mirrored_pool_A");
   ASSERT_TRUE(
       gw_->Rename(caller_, "/my_vmset/vm1/osdisk1.vmdk", "/my_vmset/vm2/osdisk2.vmdk", false).ok());
   EXPECT_FALSE(fs::exists(root_ / "backing/my_vmset/vm1/osdisk1.vmdk##mirrored_pool_A"));
   EXPECT_TRUE(fs::exists(root_ / "backing/my_vmset/vm2/osdisk2.vmdk##mirrored_pool_A"));
-  EXPECT_TRUE(fs::exists(root_ / "pools/mirrored_pool_A/my_vmset/vm2/osdisk2.vmdk"));
-  EXPECT_FALSE(fs::exists(root_ / "pools/mirrored_pool_A/my_vmset/vm1/osdisk1.vmdk"));
+  // The pool file stays where it was: its path carries no name.
+  EXPECT_EQ(PoolFile("/my_vmset/vm2/osdisk2.vmdk", "mirrored_pool_A"), pool_file);
+  EXPECT_TRUE(fs::exists(pool_file));
+  EXPECT_FALSE(fs::exists(root_ / "pools/mirrored_pool_A/my_vmset"));
   EXPECT_EQ(ReadAll("/my_vmset/vm2/osdisk2.vmdk"), "disk data");
 
   // NOREPLACE refuses an existing target; a plain rename replaces it.
@@ -390,14 +412,15 @@ TEST_F(GatewayTest, PoolFilesAndDirectoriesArePrivate) {
     EXPECT_EQ(::stat(p.c_str(), &st), 0) << p;
     return st.st_mode & 07777;
   };
-  EXPECT_EQ(mode(root_ / "pools/default_pool/my_vmset/vm1/vm.vmx"), 0600u);
-  EXPECT_EQ(mode(root_ / "pools/default_pool/my_vmset/vm1"), 0700u);
-  EXPECT_EQ(mode(root_ / "pools/default_pool/my_vmset"), 0700u);
+  const fs::path pool_file = PoolFile("/my_vmset/vm1/vm.vmx", "default_pool");
+  EXPECT_EQ(mode(pool_file), 0600u);
+  EXPECT_EQ(mode(pool_file.parent_path()), 0700u);
+  EXPECT_EQ(mode(pool_file.parent_path().parent_path()), 0700u);
   auto attr = gw_->GetAttr(caller_, "/my_vmset/vm1/vm.vmx");
   ASSERT_TRUE(attr.ok());
   EXPECT_EQ(attr->mode & 07777, 0666u);  // the caller's mode, on the redirector
   // A pool file made 0644 by an older cafsd keeps working.
-  ASSERT_EQ(::chmod((root_ / "pools/default_pool/my_vmset/vm1/vm.vmx").c_str(), 0644), 0);
+  ASSERT_EQ(::chmod(pool_file.c_str(), 0644), 0);
   EXPECT_EQ(ReadAll("/my_vmset/vm1/vm.vmx"), "");
 }
 
@@ -565,12 +588,12 @@ TEST_F(GatewayTest, TamperedAndTruncatedPoolFilesAreEio) {
   ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1", 0755).ok());
   CreateWithData("/my_vmset/vm1/osdisk1.vmdk", "data");
   CreateWithData("/my_vmset/vm1/osdisk2.vmdk", "data");
-  const fs::path p1 = root_ / "pools/mirrored_pool_A/my_vmset/vm1/osdisk1.vmdk";
+  const fs::path p1 = PoolFile("/my_vmset/vm1/osdisk1.vmdk", "mirrored_pool_A");
   std::string bytes = ReadFile(p1);
   bytes[100] = static_cast<char>(bytes[100] ^ 1);  // the file nonce: only the MAC notices
   WriteFile(p1, bytes);
   EXPECT_EQ(gw_->Open(caller_, "/my_vmset/vm1/osdisk1.vmdk", false).status().errno_value(), EIO);
-  fs::resize_file(root_ / "pools/mirrored_pool_A/my_vmset/vm1/osdisk2.vmdk", 100);
+  fs::resize_file(PoolFile("/my_vmset/vm1/osdisk2.vmdk", "mirrored_pool_A"), 100);
   EXPECT_EQ(gw_->Open(caller_, "/my_vmset/vm1/osdisk2.vmdk", false).status().errno_value(), EIO);
 }
 
