@@ -44,7 +44,16 @@ std::string ParentRel(const std::string& rel) {
 FileType TypeOf(mode_t mode) {
   if (S_ISDIR(mode)) return FileType::kDirectory;
   if (S_ISLNK(mode)) return FileType::kSymlink;
+  if (S_ISFIFO(mode)) return FileType::kFifo;
+  if (S_ISSOCK(mode)) return FileType::kSocket;
+  if (S_ISCHR(mode)) return FileType::kCharDevice;
+  if (S_ISBLK(mode)) return FileType::kBlockDevice;
   return FileType::kRegular;
+}
+
+// FIFOs, sockets and device nodes: stored as themselves in the backing store.
+bool IsSpecial(mode_t mode) {
+  return S_ISFIFO(mode) || S_ISSOCK(mode) || S_ISCHR(mode) || S_ISBLK(mode);
 }
 
 Attr AttrFromStat(const env::EntryStat& st) {
@@ -57,6 +66,7 @@ Attr AttrFromStat(const env::EntryStat& st) {
   a.size = st.size;
   a.allocated = st.allocated_bytes;
   a.backing_ino = st.ino;
+  a.rdev = st.rdev;
   a.atime = st.atime;
   a.mtime = st.mtime;
   a.ctime = st.ctime;
@@ -89,7 +99,8 @@ void SyncOrWarn(env::Dir& dir, const std::string& rel) {
 
 // What a name in a backing-store directory is.
 struct Volume::Impl {
-  enum class Kind { kNone, kDirectory, kSymlink, kRedirector };
+  // kSpecial: a FIFO, socket or device node (backing store only, its own name).
+  enum class Kind { kNone, kDirectory, kSymlink, kSpecial, kRedirector };
   struct Entry {
     Kind kind = Kind::kNone;
     std::string backing_name;  // "osdisk1.vmdk##mirrored_pool_A" or the plain name
@@ -132,6 +143,7 @@ struct Volume::Impl {
       e.st = *st;
       if (st->is_directory()) e.kind = Kind::kDirectory;
       if (st->is_symlink()) e.kind = Kind::kSymlink;
+      if (IsSpecial(st->mode)) e.kind = Kind::kSpecial;
       if (e.kind != Kind::kNone) {
         e.backing_name = name;
         return e;
@@ -463,7 +475,7 @@ Result<std::vector<DirEntry>> Volume::ReadDir(const std::string& rel) {
       const auto split = SplitRedirectorName(name);
       if (!split) continue;  // not ours: hidden
       name.resize(split->name.size());
-    } else if (!st->is_directory() && !st->is_symlink()) {
+    } else if (!st->is_directory() && !st->is_symlink() && !IsSpecial(st->mode)) {
       continue;
     }
     if (!seen.insert(name).second) continue;  // crash residue: show a name once
@@ -602,6 +614,9 @@ Result<std::shared_ptr<OpenFile>> Volume::OpenExisting(const std::string& rel,
   CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, *dir, comps.back(), rel));
   if (e.kind == Impl::Kind::kDirectory) return Status::FromErrno(EISDIR, "/" + rel);
   if (e.kind == Impl::Kind::kSymlink) return Status::FromErrno(ELOOP, "/" + rel + " is a symlink");
+  if (e.kind == Impl::Kind::kSpecial) {
+    return Status::FromErrno(ENXIO, "/" + rel + " is a special file (opened by the kernel)");
+  }
   std::lock_guard lock(open_mu_);
   auto it = open_files_.find(e.st.ino);
   if (it != open_files_.end()) {
@@ -629,7 +644,7 @@ Status Volume::Unlink(const std::string& rel) {
   CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size() - 1));
   CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, *dir, comps.back(), rel));
   if (e.kind == Impl::Kind::kDirectory) return Status::FromErrno(EISDIR, "/" + rel);
-  if (e.kind == Impl::Kind::kSymlink) {
+  if (e.kind != Impl::Kind::kRedirector) {  // a symlink or special file: its own entry
     if (Status s = dir->Unlink(e.backing_name); !s.ok()) return AsRel(s, "unlink", rel);
     SyncOrWarn(*dir, rel);
     return Status::OK();
@@ -644,6 +659,9 @@ Result<FileLocation> Volume::Locate(const std::string& rel) {
   CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, *dir, comps.back(), rel));
   if (e.kind == Impl::Kind::kDirectory) return Status::FromErrno(EISDIR, "/" + rel);
   if (e.kind == Impl::Kind::kSymlink) return Status::FromErrno(ELOOP, "/" + rel + " is a symlink");
+  if (e.kind == Impl::Kind::kSpecial) {
+    return Status::InvalidArgument("/" + rel + " is a special file: it has no pool file");
+  }
   CAFS_ASSIGN_OR_RETURN(pool::Pool * pool, Impl::PoolOf(*this, e, rel));
   CAFS_ASSIGN_OR_RETURN(Redirector r, Impl::ReadRedirector(*dir, e, rel));
   FileLocation loc{e.pool, r.pool_path, r.guid, false};
@@ -661,6 +679,10 @@ Status Volume::DetachRedirector(const std::string& rel, const Uuid& guid) {
   CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size() - 1));
   CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, *dir, comps.back(), rel));
   if (e.kind != Impl::Kind::kRedirector) return Status::NotFound("/" + rel + " is not a file");
+  if (e.st.nlink > 1) {
+    return Status::FromErrno(EMLINK, "/" + rel + " has " + std::to_string(e.st.nlink) +
+                                         " names (hard links): remove the others first");
+  }
   auto r = Impl::ReadRedirector(*dir, e, rel);
   if (!r.ok() || r->guid != guid) {
     return Status::NotFound("/" + rel + " no longer names file " + guid.ToString());
@@ -900,6 +922,58 @@ Result<Attr> Volume::Symlink(const std::string& target, const std::string& rel, 
     return Status::AlreadyExists("/" + rel + " exists");
   }
   if (Status s = dir->Symlink(target, comps.back()); !s.ok()) return AsRel(s, "symlink", rel);
+  if (Status s = dir->Chown(comps.back(), uid, gid); !s.ok() && geteuid() == 0) {
+    return AsRel(s, "chown", rel);
+  }
+  SyncOrWarn(*dir, rel);
+  auto st = dir->Stat(comps.back());
+  if (!st.ok()) return AsRel(st.status(), "stat", rel);
+  return AttrFromStat(*st);
+}
+
+Status Volume::Link(const std::string& from, const std::string& to) {
+  CAFS_ASSIGN_OR_RETURN(auto fc, SplitPath(from));
+  CAFS_ASSIGN_OR_RETURN(auto tc, SplitPath(to));
+  if (fc.empty()) return Status::FromErrno(EPERM, "hard link of /");
+  if (tc.empty()) return Status::AlreadyExists("/ exists");
+  CAFS_ASSIGN_OR_RETURN(DirPtr fdir, Impl::OpenDir(*this, fc, fc.size() - 1));
+  CAFS_ASSIGN_OR_RETURN(DirPtr tdir, Impl::OpenDir(*this, tc, tc.size() - 1));
+  CAFS_ASSIGN_OR_RETURN(Impl::Entry src, Impl::Find(*this, *fdir, fc.back(), from));
+  if (src.kind == Impl::Kind::kDirectory) {
+    return Status::FromErrno(EPERM, "/" + from + " is a directory (no hard links)");
+  }
+  if (Impl::Find(*this, *tdir, tc.back(), to).ok()) {
+    return Status::AlreadyExists("/" + to + " exists");
+  }
+  // One more name of the same backing entry: a redirector stays in its pool (same GUID, same
+  // line 3); the link count is the entry's.
+  const std::string new_name =
+      src.kind == Impl::Kind::kRedirector ? RedirectorBackingName(tc.back(), src.pool) : tc.back();
+  if (Status s = fdir->Link(src.backing_name, *tdir, new_name); !s.ok()) {
+    if (s.code() == Status::Code::kAlreadyExists)
+      return Status::AlreadyExists("/" + to + " exists");
+    return AsRel(s, "link", to);
+  }
+  if (Status s = tdir->Sync(); !s.ok()) return AsRel(s, "sync directory of", to);
+  return Status::OK();
+}
+
+Result<Attr> Volume::MakeNode(const std::string& rel, std::uint32_t mode, std::uint64_t rdev,
+                              std::uint32_t uid, std::uint32_t gid) {
+  CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
+  if (comps.empty()) return Status::AlreadyExists("/ exists");
+  if (!IsSpecial(mode)) {
+    return Status::InvalidArgument("/" + rel + ": not a FIFO, socket or device node");
+  }
+  CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size() - 1));
+  if (Impl::Find(*this, *dir, comps.back(), rel).ok()) {
+    return Status::AlreadyExists("/" + rel + " exists");
+  }
+  if (Status s = dir->MakeNode(comps.back(), mode & (S_IFMT | 07777), rdev); !s.ok()) {
+    if (s.code() == Status::Code::kAlreadyExists)
+      return Status::AlreadyExists("/" + rel + " exists");
+    return AsRel(s, "mknod", rel);
+  }
   if (Status s = dir->Chown(comps.back(), uid, gid); !s.ok() && geteuid() == 0) {
     return AsRel(s, "chown", rel);
   }

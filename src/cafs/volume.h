@@ -2,7 +2,8 @@
 // with the bytes of every file in a storage pool (seed: "CAFS Redirector Links";
 // docs/redirectors.md is the reference for the on-disk layout and crash ordering).
 //
-//  - Directories are real directories of the backing store; symlinks are plain symlinks.
+//  - Directories are real directories of the backing store; symlinks, FIFOs, sockets and
+//    device nodes are themselves there (no pool file).
 //  - A file is a redirector entry `name##pool` (a small text file naming the pool file's
 //    GUID and pool-relative path); its data is an EncryptedFile in that pool at the path the
 //    redirector names: `<owner>/<2 hex>/<guid>` for files created now (NewPoolPath), the
@@ -139,7 +140,8 @@ class Volume {
                                                std::uint32_t uid, std::uint32_t gid,
                                                const Placement& placement);
   Result<std::shared_ptr<OpenFile>> OpenExisting(const std::string& rel, const KeyLookup& keys);
-  // Removes the redirector, then the pool file.
+  // Removes the name; for a file whose last name it was (the redirector's link count), the
+  // pool file too.
   Status Unlink(const std::string& rel);
   // The pool file of the file at `rel`, read from its redirector (no key needed): NotFound,
   // EISDIR for a directory, ELOOP for a symlink, EIO for a pool that is not configured.
@@ -175,6 +177,16 @@ class Volume {
   Result<Attr> Symlink(const std::string& target, const std::string& rel, std::uint32_t uid,
                        std::uint32_t gid);
   Result<std::string> ReadLink(const std::string& rel);
+  // A second name `to` for the file, symlink or special file `from` (link(2)): the same
+  // backing entry hard-linked (`to##pool` for a file: same GUID, same pool file), `to`'s
+  // directory synced. The file's pool file goes with its last name (Unlink, Rename over it).
+  // AlreadyExists, EPERM for a directory, NotFound.
+  Status Link(const std::string& from, const std::string& to);
+  // A FIFO, socket or device node (`mode` with its S_IF* type; `rdev` for devices) kept in
+  // the backing store as itself (no pool file), owned by uid/gid. Whether the caller may
+  // make a device is the Gateway's check (root only); the kernel checks cafsd's.
+  Result<Attr> MakeNode(const std::string& rel, std::uint32_t mode, std::uint64_t rdev,
+                        std::uint32_t uid, std::uint32_t gid);
   Result<FsStats> StatFs();
   // Bytes stored (allocated) by the files of VM set `vmset` per configured pool: the pool
   // files its redirectors name (each GUID once, however many links name it).

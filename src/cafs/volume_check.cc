@@ -140,7 +140,8 @@ class Checker {
       legacy_.push_back(dir_rel_of(rel, name) + std::string(split->name));
     }
     const auto key = std::make_pair(pool, r->guid.ToString());
-    if (auto [it, fresh] = named_.emplace(key, Named{rel, r->pool_path}); !fresh) {
+    if (auto [it, fresh] = named_.emplace(key, Named{rel, r->pool_path, st.ino}); !fresh) {
+      if (it->second.ino == st.ino) return;  // another name (hard link) of the same redirector
       Add(Kind::kDuplicateGuid, "backing:" + rel,
           "GUID " + key.second + " also named by " + it->second.rel + " in pool " + pool);
     }
@@ -228,6 +229,7 @@ class Checker {
   struct Named {
     std::string rel;        // the redirector, backing-relative
     std::string pool_path;  // its `path` line
+    std::uint64_t ino = 0;  // its inode: hard links of it are not duplicates
   };
   std::map<std::pair<std::string, std::string>, Named> named_;  // (pool, GUID) -> redirector
   std::set<std::pair<std::string, std::string>> present_;       // (pool, GUID) in pools

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -210,8 +211,11 @@ TEST_F(GatewayTest, ReadDirShowsNamesWithoutPools) {
   auto target = gw_->ReadLink(caller_, "/my_vmset/vm1/link");
   ASSERT_TRUE(target.ok());
   EXPECT_EQ(*target, "vm.vmx");
-  EXPECT_EQ(gw_->Link(caller_, "/my_vmset/vm1/vm.vmx", "/my_vmset/vm1/hard").errno_value(),
-            ENOTSUP);
+  // A link across vobjs (vm.vmx is hc-default's, osdisk_hard the osdisk vobj's) is refused.
+  EXPECT_EQ(gw_->Link(caller_, "/my_vmset/vm1/vm.vmx", "/my_vmset/vm1/osdisk_hard")
+                .status()
+                .errno_value(),
+            EXDEV);
   // Unlink removes the redirector and the pool file.
   const fs::path pool_file = PoolFile("/my_vmset/vm1/osdisk.vmdk", "mirrored_pool_A");
   ASSERT_TRUE(fs::exists(pool_file));
@@ -231,6 +235,94 @@ TEST_F(GatewayTest, FileWhereADirectoryIsNeededIsNotDir) {
   EXPECT_EQ(gw_->GetAttr(caller_, "/my_vmset/vm1/vm.vmx/x").status().errno_value(), ENOTDIR);
   EXPECT_EQ(gw_->RemoveDir(caller_, "/my_vmset/vm1/none").errno_value(), ENOENT);
   EXPECT_EQ(gw_->ReadDir(caller_, "/my_vmset/vm1/none").status().errno_value(), ENOENT);
+}
+
+// Issue 17 item 2: a hard link is a second name of the redirector's inode (same GUID, same
+// pool file); nlink counts names; the pool file goes with the last name.
+TEST_F(GatewayTest, HardLinksShareOnePoolFileUntilTheLastNameGoes) {
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1", 0755).ok());
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm2", 0755).ok());
+  CreateWithData("/my_vmset/vm1/osdisk1.vmdk", "shared data");
+  const fs::path pool_file = PoolFile("/my_vmset/vm1/osdisk1.vmdk", "mirrored_pool_A");
+  auto linked = gw_->Link(caller_, "/my_vmset/vm1/osdisk1.vmdk", "/my_vmset/vm2/osdisk_b.vmdk");
+  ASSERT_TRUE(linked.ok()) << linked.status().ToString();
+  EXPECT_EQ(linked->nlink, 2u);
+  EXPECT_EQ(gw_->GetAttr(caller_, "/my_vmset/vm1/osdisk1.vmdk")->backing_ino, linked->backing_ino);
+  EXPECT_EQ(PoolFile("/my_vmset/vm2/osdisk_b.vmdk", "mirrored_pool_A"), pool_file);
+  EXPECT_EQ(ReadAll("/my_vmset/vm2/osdisk_b.vmdk"), "shared data");
+  EXPECT_EQ(gw_->Link(caller_, "/my_vmset/vm1/osdisk1.vmdk", "/my_vmset/vm2/osdisk_b.vmdk")
+                .status()
+                .errno_value(),
+            EEXIST);
+  EXPECT_EQ(gw_->Link(caller_, "/my_vmset/vm1", "/my_vmset/vm2/dir_link").status().errno_value(),
+            EPERM);
+  // rename(2) of one name onto another of the same file does nothing.
+  ASSERT_TRUE(
+      gw_->Rename(caller_, "/my_vmset/vm1/osdisk1.vmdk", "/my_vmset/vm2/osdisk_b.vmdk", false)
+          .ok());
+  EXPECT_EQ(gw_->GetAttr(caller_, "/my_vmset/vm1/osdisk1.vmdk")->nlink, 2u);
+  // A rename over one name drops that name only.
+  CreateWithData("/my_vmset/vm1/osdisk_other.vmdk", "other");
+  ASSERT_TRUE(
+      gw_->Rename(caller_, "/my_vmset/vm1/osdisk_other.vmdk", "/my_vmset/vm1/osdisk1.vmdk", false)
+          .ok());
+  EXPECT_TRUE(fs::exists(pool_file));
+  EXPECT_EQ(gw_->GetAttr(caller_, "/my_vmset/vm2/osdisk_b.vmdk")->nlink, 1u);
+  EXPECT_EQ(ReadAll("/my_vmset/vm2/osdisk_b.vmdk"), "shared data");
+  ASSERT_TRUE(
+      gw_->Link(caller_, "/my_vmset/vm2/osdisk_b.vmdk", "/my_vmset/vm2/osdisk_c.vmdk").ok());
+  ASSERT_TRUE(gw_->Unlink(caller_, "/my_vmset/vm2/osdisk_b.vmdk").ok());
+  EXPECT_TRUE(fs::exists(pool_file));
+  EXPECT_EQ(ReadAll("/my_vmset/vm2/osdisk_c.vmdk"), "shared data");
+  ASSERT_TRUE(gw_->Unlink(caller_, "/my_vmset/vm2/osdisk_c.vmdk").ok());
+  EXPECT_FALSE(fs::exists(pool_file));
+}
+
+// Issue 17 item 1: FIFOs, sockets and device nodes live in the backing store as themselves.
+TEST_F(GatewayTest, SpecialFilesLiveInTheBackingStore) {
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1", 0755).ok());
+  auto fifo = gw_->MakeNode(caller_, "/my_vmset/vm1/fifo", S_IFIFO | 0640, 0);
+  ASSERT_TRUE(fifo.ok()) << fifo.status().ToString();
+  EXPECT_EQ(fifo->type, FileType::kFifo);
+  EXPECT_EQ(fifo->mode, 0640u);
+  struct stat st {};
+  ASSERT_EQ(::lstat((root_ / "backing/my_vmset/vm1/fifo").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  auto sock = gw_->MakeNode(caller_, "/my_vmset/vm1/sock", S_IFSOCK | 0755, 0);
+  ASSERT_TRUE(sock.ok()) << sock.status().ToString();
+  EXPECT_EQ(gw_->GetAttr(caller_, "/my_vmset/vm1/sock")->type, FileType::kSocket);
+  EXPECT_EQ(gw_->MakeNode(caller_, "/my_vmset/vm1/fifo", S_IFIFO | 0640, 0).status().errno_value(),
+            EEXIST);
+  Caller nobody = caller_;
+  nobody.uid = 65534;
+  EXPECT_EQ(gw_->MakeNode(nobody, "/my_vmset/vm1/null", S_IFCHR | 0600, makedev(1, 3))
+                .status()
+                .errno_value(),
+            EPERM);
+  if (::geteuid() == 0 && caller_.uid == 0) {
+    auto dev = gw_->MakeNode(caller_, "/my_vmset/vm1/null", S_IFCHR | 0600, makedev(1, 3));
+    ASSERT_TRUE(dev.ok()) << dev.status().ToString();
+    EXPECT_EQ(dev->type, FileType::kCharDevice);
+    EXPECT_EQ(dev->rdev, makedev(1, 3));
+  }
+  auto entries = gw_->ReadDir(caller_, "/my_vmset/vm1");
+  ASSERT_TRUE(entries.ok());
+  std::set<std::string> names;
+  for (const auto& e : *entries) names.insert(e.name);
+  EXPECT_TRUE(names.count("fifo") && names.count("sock"));
+  ASSERT_TRUE(gw_->Rename(caller_, "/my_vmset/vm1/fifo", "/my_vmset/vm1/fifo2", false).ok());
+  ASSERT_TRUE(gw_->Link(caller_, "/my_vmset/vm1/fifo2", "/my_vmset/vm1/fifo3").ok());
+  EXPECT_EQ(gw_->GetAttr(caller_, "/my_vmset/vm1/fifo2")->nlink, 2u);
+  EXPECT_EQ(gw_->Open(caller_, "/my_vmset/vm1/fifo2", false).status().errno_value(), ENXIO);
+  ASSERT_TRUE(gw_->Unlink(caller_, "/my_vmset/vm1/fifo2").ok());
+  ASSERT_TRUE(gw_->Unlink(caller_, "/my_vmset/vm1/fifo3").ok());
+  ASSERT_TRUE(gw_->Unlink(caller_, "/my_vmset/vm1/sock").ok());
+  // No pool file was ever made for them.
+  for (const char* pool : {"mirrored_pool_A", "default_pool"}) {
+    EXPECT_TRUE(fs::is_empty(root_ / "pools" / pool)) << pool;
+  }
 }
 
 TEST_F(GatewayTest, RenameAcrossVmsMovesTheRedirectorOnly) {
