@@ -95,6 +95,19 @@ void SyncOrWarn(env::Dir& dir, const std::string& rel) {
   if (Status s = dir.Sync(); !s.ok()) CAFS_LOG_WARN("sync of /{}: {}", rel, s.ToString());
 }
 
+// A new entry `name` (directory, symlink, special file) of `dir` given to uid/gid (when cafsd
+// may: root), its directory synced; its attributes.
+Result<Attr> OwnAndSync(env::Dir& dir, const std::string& name, std::uint32_t uid,
+                        std::uint32_t gid, const std::string& rel) {
+  if (Status s = dir.Chown(name, uid, gid); !s.ok() && geteuid() == 0) {
+    return AsRel(s, "chown", rel);
+  }
+  SyncOrWarn(dir, rel);
+  auto st = dir.Stat(name);
+  if (!st.ok()) return AsRel(st.status(), "stat", rel);
+  return AttrFromStat(*st);
+}
+
 }  // namespace
 
 // What a name in a backing-store directory is.
@@ -495,13 +508,7 @@ Result<Attr> Volume::MakeDir(const std::string& rel, std::uint32_t mode, std::ui
   if (Status s = dir->MakeDir(comps.back(), mode & 07777); !s.ok()) {
     return AsRel(s, "mkdir", rel);
   }
-  if (Status s = dir->Chown(comps.back(), uid, gid); !s.ok() && geteuid() == 0) {
-    return AsRel(s, "chown", rel);
-  }
-  SyncOrWarn(*dir, rel);  // durable before files are created in it
-  auto st = dir->Stat(comps.back());
-  if (!st.ok()) return AsRel(st.status(), "stat", rel);
-  return AttrFromStat(*st);
+  return OwnAndSync(*dir, comps.back(), uid, gid, rel);  // durable before files go in it
 }
 
 Status Volume::RemoveDir(const std::string& rel) {
@@ -922,13 +929,7 @@ Result<Attr> Volume::Symlink(const std::string& target, const std::string& rel, 
     return Status::AlreadyExists("/" + rel + " exists");
   }
   if (Status s = dir->Symlink(target, comps.back()); !s.ok()) return AsRel(s, "symlink", rel);
-  if (Status s = dir->Chown(comps.back(), uid, gid); !s.ok() && geteuid() == 0) {
-    return AsRel(s, "chown", rel);
-  }
-  SyncOrWarn(*dir, rel);
-  auto st = dir->Stat(comps.back());
-  if (!st.ok()) return AsRel(st.status(), "stat", rel);
-  return AttrFromStat(*st);
+  return OwnAndSync(*dir, comps.back(), uid, gid, rel);
 }
 
 Status Volume::Link(const std::string& from, const std::string& to) {
@@ -974,13 +975,7 @@ Result<Attr> Volume::MakeNode(const std::string& rel, std::uint32_t mode, std::u
       return Status::AlreadyExists("/" + rel + " exists");
     return AsRel(s, "mknod", rel);
   }
-  if (Status s = dir->Chown(comps.back(), uid, gid); !s.ok() && geteuid() == 0) {
-    return AsRel(s, "chown", rel);
-  }
-  SyncOrWarn(*dir, rel);
-  auto st = dir->Stat(comps.back());
-  if (!st.ok()) return AsRel(st.status(), "stat", rel);
-  return AttrFromStat(*st);
+  return OwnAndSync(*dir, comps.back(), uid, gid, rel);
 }
 
 Result<std::string> Volume::ReadLink(const std::string& rel) {
