@@ -17,6 +17,7 @@ namespace cafs::frontend::nfs {
 namespace {
 
 // FSINFO properties
+constexpr std::uint32_t kFsfLink = 0x0001;
 constexpr std::uint32_t kFsfSymlink = 0x0002;
 constexpr std::uint32_t kFsfHomogeneous = 0x0008;
 constexpr std::uint32_t kFsfCanSetTime = 0x0010;
@@ -779,7 +780,7 @@ class Nfs3Program::Procs {
         r.out.U64(0x7fffffffffffffffULL);
         r.out.U32(0);  // time_delta: 1 ns
         r.out.U32(1);
-        r.out.U32(kFsfSymlink | kFsfHomogeneous | kFsfCanSetTime);
+        r.out.U32(kFsfLink | kFsfSymlink | kFsfHomogeneous | kFsfCanSetTime);
         break;
       default:         // PATHCONF
         r.out.U32(1);  // linkmax: no hard links

@@ -330,7 +330,7 @@ TEST_F(Nfs3ProgramTest, NullGetattrAndFilesystemInfo) {
   EXPECT_GT(info.d().U32(), 0u);  // dtpref
   EXPECT_GT(info.d().U64(), 1ULL << 40);
   DecodeTime(info.d());
-  EXPECT_EQ(info.d().U32() & 0x1, 0u);  // no FSF3_LINK
+  EXPECT_EQ(info.d().U32() & 0x1, 0x1u);  // FSF3_LINK: hard links
   EXPECT_EQ(info.d().remaining(), 0u);
 
   Reply st = Call(Nfs3Proc::kFsStat, [&](XdrEncoder& e) { EncodeFh(e, root_fh_); });
