@@ -197,8 +197,11 @@ run qemu-img check "$DISK"
 echo "hello from my_vmset, stored in the clear" >"$VM/notes.txt" || die "write notes.txt"
 
 say "5. What the pools hold"
-POOL_DISK=$STATE/pools/mirrored_pool_A/my_vmset/windows_xp/osdisk1.qcow2
-POOL_NOTES=$STATE/pools/default_pool/my_vmset/windows_xp/notes.txt
+# A pool file is where its redirector's `path` line says (<store id>/<2 hex>/<guid>: pool
+# paths carry no VM set, VM or file name; docs/redirectors.md).
+pool_file() { echo "$STATE/pools/$2/$(sed -n 's/^path //p' "$STATE/backing/$1##$2")"; }
+POOL_DISK=$(pool_file my_vmset/windows_xp/osdisk1.qcow2 mirrored_pool_A)
+POOL_NOTES=$(pool_file my_vmset/windows_xp/notes.txt default_pool)
 [ -f "$POOL_DISK" ] || die "no pool file $POOL_DISK"
 [ -f "$POOL_NOTES" ] || die "no pool file $POOL_NOTES"
 echo "through the mount, osdisk1.qcow2 starts with the qcow2 magic 'QFI\\xfb':"

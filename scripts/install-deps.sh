@@ -14,7 +14,7 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3
   # real peers used by integration tests
-  qemu-utils fio libnbd-bin nbd-client libnfs-utils curl postgresql gocryptfs securefs procps
+  qemu-utils fio libnbd-bin nbd-client libnfs-utils curl postgresql gocryptfs securefs procps rsync
   # KMIP: PyKMIP is the independent KMIP client of tests/integration/kmip_pykmip_test.sh
   python3-pykmip
   # NFSv3 front-end: libnfs client library for tests/bench, QEMU's nfs:// driver, the Ganesha peer

@@ -61,7 +61,7 @@ Status AddPools(const cafsd::Config& config, pool::PoolMapper& pools) {
 // (kind, where, detail), a summary on stderr, progress on stderr when it is a terminal.
 // Exit 0: consistent (after removals, with --remove-orphans); 1: findings remain; 2: the
 // check could not run (the store is in use by a cafsd, a missing backing store).
-int Fsck(const cafsd::Config& config, bool remove_orphans) {
+int Fsck(const cafsd::Config& config, bool remove_orphans, bool upgrade_pool_paths) {
   auto store_lock = core::BackingStoreLock::Acquire(config.backing_store);
   if (!store_lock.ok()) {
     std::fprintf(stderr, "cafsd fsck: %s\n", store_lock.status().ToString().c_str());
@@ -75,6 +75,7 @@ int Fsck(const cafsd::Config& config, bool remove_orphans) {
   const bool tty = ::isatty(STDERR_FILENO) == 1;
   core::CheckOptions options;
   options.remove_orphans = remove_orphans;
+  options.upgrade_pool_paths = upgrade_pool_paths;
   if (tty) {
     options.progress = [](const core::CheckProgress& p) {
       std::fprintf(stderr, "\rcafsd fsck: %llu redirectors, %llu pool files read",
@@ -99,10 +100,14 @@ int Fsck(const cafsd::Config& config, bool remove_orphans) {
   std::fflush(stdout);
   std::fprintf(stderr,
                "cafsd fsck: %s: %llu redirectors, %llu pool files, %zu findings, %zu remaining "
-               "(%llu bytes in orphan pool files)\n",
+               "(%llu bytes in orphan pool files); %llu at name-derived pool paths, %llu "
+               "upgraded; %llu other gateways' owner marks left alone\n",
                config.backing_store.c_str(), static_cast<unsigned long long>(report->redirectors),
                static_cast<unsigned long long>(report->pool_files), report->findings.size(),
-               report->remaining(), static_cast<unsigned long long>(orphan_bytes));
+               report->remaining(), static_cast<unsigned long long>(orphan_bytes),
+               static_cast<unsigned long long>(report->legacy_pool_paths),
+               static_cast<unsigned long long>(report->upgraded),
+               static_cast<unsigned long long>(report->other_owners));
   return report->remaining() == 0 ? 0 : 1;
 }
 
@@ -240,6 +245,7 @@ int main(int argc, char** argv) {
   std::string config_path;
   app.add_option("-c,--config", config_path, "TOML configuration file")->required();
   bool remove_orphans = false;
+  bool upgrade_pool_paths = false;
   auto* fsck = app.add_subcommand(
       "fsck",
       "check the backing store and pools offline (cafsd must not be running on them): "
@@ -247,6 +253,9 @@ int main(int argc, char** argv) {
       "2 could not check. See docs/redirectors.md.");
   fsck->add_flag("--remove-orphans", remove_orphans,
                  "remove orphan pool files and stale .cafs-new-* entries (crash residue)");
+  fsck->add_flag("--upgrade-pool-paths", upgrade_pool_paths,
+                 "move pool files at name-derived paths (older gateways) to their GUID paths "
+                 "<store id>/<2 hex>/<guid> (docs/redirectors.md \"Pool paths\")");
   cafsd::JobsCliOptions jobs_options;
   std::string jobs_verb, jobs_id;
   auto* jobs_cmd = app.add_subcommand(
@@ -351,7 +360,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   logging::Init("cafsd", level);
-  if (fsck->parsed()) return Fsck(*config, remove_orphans);
+  if (fsck->parsed()) return Fsck(*config, remove_orphans, upgrade_pool_paths);
   jobs_options.socket_path = config->backing_store + "/" + jobs::kControlSocketName;
   if (jobs_cmd->parsed()) return cafsd::RunJobsCommand(jobs_options, jobs_verb, jobs_id);
   if (shred_cmd->parsed()) {

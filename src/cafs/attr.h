@@ -10,7 +10,17 @@
 
 namespace cafs::core {
 
-enum class FileType : std::uint8_t { kRegular, kDirectory, kSymlink };
+// kFifo .. kBlockDevice: special files, kept in the backing store as themselves (no pool
+// file, no key; docs/redirectors.md).
+enum class FileType : std::uint8_t {
+  kRegular,
+  kDirectory,
+  kSymlink,
+  kFifo,
+  kSocket,
+  kCharDevice,
+  kBlockDevice,
+};
 
 struct Attr {
   FileType type = FileType::kRegular;
@@ -23,6 +33,7 @@ struct Attr {
   // The backing-store inode of the entry (the redirector for files): stable across renames
   // and restarts while the entry exists; NFS may build file handles on it.
   std::uint64_t backing_ino = 0;
+  std::uint64_t rdev = 0;  // device nodes: the device (dev_t, makedev(major, minor))
   struct timespec atime {};
   struct timespec mtime {};
   struct timespec ctime {};

@@ -165,8 +165,8 @@ Result<Bytes> FileHandles::HandleOf(const std::vector<std::string>& components,
   }
   const std::string& name = components.back();
   struct stat st {};
-  if (::fstatat(dir.fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-      (S_ISDIR(st.st_mode) || S_ISLNK(st.st_mode))) {
+  // A directory, symlink or special file is itself (a regular file without "##" is not ours).
+  if (::fstatat(dir.fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
     return Encode(dir.fd, name.c_str());
   }
   // A redirector `name##<pool>` (redirector.h, the one codec): the configured pools first

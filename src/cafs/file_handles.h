@@ -1,10 +1,10 @@
 // FileHandles: persistent, unforgeable handles for entries of the backing store (NFS file
 // handles; docs/nfs.md "File handles" has the byte layout). A handle wraps the kernel file
-// handle of the backing-store entry (`name_to_handle_at`: the redirector for a file, the
-// directory itself, the symlink itself) plus a truncated HMAC-SHA-256 under a per-store
-// secret, so it survives renames and restarts and a client cannot make one up for an inode
-// outside the store. Resolving (`open_by_handle_at` on the store's root, then the path the
-// kernel reports for it) yields the entry's current gateway path.
+// handle of the backing-store entry (`name_to_handle_at`: the redirector for a file — one
+// handle for all its hard links —, the directory, symlink or special file itself) plus a truncated
+// HMAC-SHA-256 under a per-store secret, so it survives renames and restarts and a client cannot
+// make one up for an inode outside the store. Resolving (`open_by_handle_at` on the store's root,
+// then the path the kernel reports for it) yields the entry's current gateway path.
 //
 // Needs CAP_DAC_READ_SEARCH (open_by_handle_at) and a backing filesystem that exports file
 // handles: Open() fails with PermissionDenied (EPERM) or NotSupported otherwise, with a message
@@ -44,7 +44,8 @@ class FileHandles {
   FileHandles& operator=(const FileHandles&) = delete;
 
   // The handle of the entry that serves the caller-visible path `components` (already checked
-  // by Volume::SplitPath; empty: the root): the directory or symlink of that name, else the
+  // by Volume::SplitPath; empty: the root): the directory, symlink or special file of that
+  // name, else the
   // redirector `name##<pool>` (tried for each of `pools` first, then any pool). NotFound if
   // there is none.
   Result<Bytes> HandleOf(const std::vector<std::string>& components,

@@ -327,8 +327,45 @@ Result<std::string> Gateway::ReadLink(const Caller& caller, std::string_view pat
   return volume_->ReadLink(ctx.rel);
 }
 
-Status Gateway::Link(const Caller&, std::string_view, std::string_view) {
-  return Status::NotSupported("hard links are not supported: a pool file has one name");
+Result<Attr> Gateway::Link(const Caller& caller, std::string_view existing,
+                           std::string_view new_path) {
+  CAFS_ASSIGN_OR_RETURN(Context src, Check(caller, existing, "link", true));
+  CAFS_ASSIGN_OR_RETURN(Context dst, Check(caller, new_path, "link", true));
+  if (src.vmset != dst.vmset || !src.governed() || !dst.governed()) {
+    return Status::FromErrno(EXDEV, "hard link across VM sets (or of a VM set)");
+  }
+  // The new name must be governed by the same vobj as the old one: a link must not let a
+  // caller reach the file under another vobj's access window or audit level (the file keeps
+  // its pool and key whatever name it has).
+  if (src.decision.vobj != dst.decision.vobj) {
+    Status s = Status::FromErrno(EXDEV, "hard link " + std::string(new_path) +
+                                            " would be governed by another vobj than " +
+                                            std::string(existing));
+    AuditOp(caller, dst, "link", s);
+    return s;
+  }
+  Status s = volume_->Link(src.rel, dst.rel);
+  namespace_generation_.fetch_add(1, std::memory_order_acq_rel);
+  AuditOp(caller, dst, "link", s);
+  if (!s.ok()) return s;
+  return volume_->GetAttr(dst.rel, KeysOf(dst));
+}
+
+Result<Attr> Gateway::MakeNode(const Caller& caller, std::string_view path, std::uint32_t mode,
+                               std::uint64_t rdev) {
+  CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, path, "mknod", true));
+  if (!ctx.governed() || ctx.depth <= options_.position) {
+    return Status::PermissionDenied("special files live inside a VM set directory");
+  }
+  // Device nodes only for root, as mknod(2) asks CAP_MKNOD of the caller (the kernel checks
+  // cafsd, which is root).
+  if ((S_ISCHR(mode) || S_ISBLK(mode)) && caller.uid != 0) {
+    return Status::FromErrno(EPERM, "only root makes device nodes");
+  }
+  auto attr = volume_->MakeNode(ctx.rel, mode, rdev, caller.uid, GroupFor(caller, ctx));
+  namespace_generation_.fetch_add(1, std::memory_order_acq_rel);
+  AuditOp(caller, ctx, "mknod", attr.status());
+  return attr;
 }
 
 Status Gateway::Unlink(const Caller& caller, std::string_view path) {

@@ -20,7 +20,7 @@
 // policy per request; a denial is never cached (docs/performance.md "Decision cache").
 //
 // Audit (docs/audit.md): allowed metadata operations (lookup, create, open, remove, rename,
-// mkdir, rmdir, setattr, symlink) one record each when the matched vobj's level is
+// mkdir, rmdir, setattr, symlink, link, mknod) one record each when the matched vobj's level is
 // all_records; reads and writes aggregated per (server, file, op) per interval through an
 // AccessAggregator (all_records only); errors that mean a key or data problem (AuthFailed,
 // Corruption, a missing pool) always, singly. GetAttr/ReadDir/ReadLink are checked but not
@@ -32,7 +32,7 @@
 // Errors: every method returns Status/Result whose errno_value() is what the front-end
 // returns (EACCES, ENOENT, EEXIST, EINVAL for "##"/".." names, ENAMETOOLONG, EIO for wrong
 // keys and damaged pool files, EAGAIN for a key server that cannot be reached for an
-// uncached VM set, ENOTSUP for hard links, EBADF for an unknown handle).
+// uncached VM set, EXDEV for hard links across VM sets or vobjs, EBADF for an unknown handle).
 //
 // Handles: 64-bit ids from a counter (never pointers, never reused while the process lives).
 // Threading: every method is safe from many threads at once; handle ops on one handle may
@@ -138,8 +138,15 @@ class Gateway {
   Status MakeVmSetDir(const Caller& caller, std::string_view path);
   Result<Attr> Symlink(const Caller& caller, std::string_view target, std::string_view path);
   Result<std::string> ReadLink(const Caller& caller, std::string_view path);
-  // Always NotSupported (ENOTSUP): a pool file has one name.
-  Status Link(const Caller& caller, std::string_view existing, std::string_view new_path);
+  // A second name for a file, symlink or special file (Volume::Link), audited "link" under
+  // the new name; the new name's attributes (nlink counts both). EXDEV across VM sets and
+  // when the new name would be governed by another vobj (its access window, server list and
+  // audit level would apply to the file: docs/redirectors.md "Hard links").
+  Result<Attr> Link(const Caller& caller, std::string_view existing, std::string_view new_path);
+  // A FIFO, socket or device node (`mode` with its S_IF* type), audited "mknod"; EPERM for a
+  // device node unless the caller is root (uid 0).
+  Result<Attr> MakeNode(const Caller& caller, std::string_view path, std::uint32_t mode,
+                        std::uint64_t rdev);
   Status Unlink(const Caller& caller, std::string_view path);
   // `no_replace`: RENAME_NOREPLACE. Exchange is not offered (front-ends return EINVAL).
   Status Rename(const Caller& caller, std::string_view from, std::string_view to, bool no_replace);

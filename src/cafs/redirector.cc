@@ -28,6 +28,17 @@ bool IsRedirectorOf(std::string_view backing_name, std::string_view name) {
   return split && split->name == name && pool::ValidatePoolName(std::string(split->pool)).ok();
 }
 
+std::string NewPoolPath(const Uuid& owner, const Uuid& guid) {
+  const std::string g = guid.ToString();
+  return owner.ToString() + "/" + g.substr(0, 2) + "/" + g;
+}
+
+bool IsUnderOwner(std::string_view pool_path, const Uuid& owner) {
+  const std::string o = owner.ToString();
+  return pool_path.size() > o.size() && pool_path.compare(0, o.size(), o) == 0 &&
+         pool_path[o.size()] == '/';
+}
+
 std::string EncodeRedirector(const Redirector& r) {
   return std::string(kRedirectorMagic) + "\nguid " + r.guid.ToString() + "\npath " + r.pool_path +
          "\n";

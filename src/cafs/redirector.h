@@ -28,6 +28,18 @@ struct Redirector {
   std::string pool_path;
 };
 
+// THE rule for where a new pool file goes (the only place that spells it; every creator of a
+// pool file — Volume::CreateFile, fsck's path upgrade, migration between pools — calls it):
+// `<owner>/<first two hex digits of guid>/<guid>`, where `owner` is the backing store's id
+// (BackingStoreId, `.cafs-id` in the backing root). It carries no VM set, VM or file name, so
+// two gateways sharing a pool never collide, a rename never moves a pool file, and a cloud
+// pool's object names leak nothing. Readers never derive a pool path: they take the
+// redirector's line 3 (docs/redirectors.md).
+std::string NewPoolPath(const Uuid& owner, const Uuid& guid);
+// Whether `pool_path` lies under `owner`'s mark in a pool (its first component is the owner
+// id): the pool files `cafsd fsck` of that backing store may judge.
+bool IsUnderOwner(std::string_view pool_path, const Uuid& owner);
+
 // The one codec of redirector names (every reader and writer of backing-store names uses
 // these three functions, never "##" itself).
 // A redirector's backing-store name `name##pool` split at its last "##" (names may end in

@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "cafs/backing_store_id.h"
 #include "cafs/redirector.h"
 #include "format/header_codec.h"
 #include "format/header_layout.h"
@@ -43,7 +44,16 @@ std::string ParentRel(const std::string& rel) {
 FileType TypeOf(mode_t mode) {
   if (S_ISDIR(mode)) return FileType::kDirectory;
   if (S_ISLNK(mode)) return FileType::kSymlink;
+  if (S_ISFIFO(mode)) return FileType::kFifo;
+  if (S_ISSOCK(mode)) return FileType::kSocket;
+  if (S_ISCHR(mode)) return FileType::kCharDevice;
+  if (S_ISBLK(mode)) return FileType::kBlockDevice;
   return FileType::kRegular;
+}
+
+// FIFOs, sockets and device nodes: stored as themselves in the backing store.
+bool IsSpecial(mode_t mode) {
+  return S_ISFIFO(mode) || S_ISSOCK(mode) || S_ISCHR(mode) || S_ISBLK(mode);
 }
 
 Attr AttrFromStat(const env::EntryStat& st) {
@@ -56,6 +66,7 @@ Attr AttrFromStat(const env::EntryStat& st) {
   a.size = st.size;
   a.allocated = st.allocated_bytes;
   a.backing_ino = st.ino;
+  a.rdev = st.rdev;
   a.atime = st.atime;
   a.mtime = st.mtime;
   a.ctime = st.ctime;
@@ -84,11 +95,25 @@ void SyncOrWarn(env::Dir& dir, const std::string& rel) {
   if (Status s = dir.Sync(); !s.ok()) CAFS_LOG_WARN("sync of /{}: {}", rel, s.ToString());
 }
 
+// A new entry `name` (directory, symlink, special file) of `dir` given to uid/gid (when cafsd
+// may: root), its directory synced; its attributes.
+Result<Attr> OwnAndSync(env::Dir& dir, const std::string& name, std::uint32_t uid,
+                        std::uint32_t gid, const std::string& rel) {
+  if (Status s = dir.Chown(name, uid, gid); !s.ok() && geteuid() == 0) {
+    return AsRel(s, "chown", rel);
+  }
+  SyncOrWarn(dir, rel);
+  auto st = dir.Stat(name);
+  if (!st.ok()) return AsRel(st.status(), "stat", rel);
+  return AttrFromStat(*st);
+}
+
 }  // namespace
 
 // What a name in a backing-store directory is.
 struct Volume::Impl {
-  enum class Kind { kNone, kDirectory, kSymlink, kRedirector };
+  // kSpecial: a FIFO, socket or device node (backing store only, its own name).
+  enum class Kind { kNone, kDirectory, kSymlink, kSpecial, kRedirector };
   struct Entry {
     Kind kind = Kind::kNone;
     std::string backing_name;  // "osdisk1.vmdk##mirrored_pool_A" or the plain name
@@ -131,6 +156,7 @@ struct Volume::Impl {
       e.st = *st;
       if (st->is_directory()) e.kind = Kind::kDirectory;
       if (st->is_symlink()) e.kind = Kind::kSymlink;
+      if (IsSpecial(st->mode)) e.kind = Kind::kSpecial;
       if (e.kind != Kind::kNone) {
         e.backing_name = name;
         return e;
@@ -193,30 +219,58 @@ struct Volume::Impl {
     return std::string(kRedirectorTempPrefix) + "replaced-" + guid.ToString();
   }
 
-  // Removes a file's redirector (durably) and then its pool file (only one holding the
-  // redirector's GUID, at its recorded path or at `rel`): a crash in between leaves an orphan
-  // pool file (garbage, found by fsck), never a redirector without data. Errors after the
-  // name is gone are logged: the file is gone for its callers.
+  // Removes one name of a file (its redirector entry, and `also_unlink` with it: the marker
+  // of a replaced target), durably; then, if that was the file's last name (the entry's
+  // link count, read through a handle opened before the unlink, is 0 after it: the kernel
+  // counts, so of two unlinks racing for the last two names the later one sees 0), its pool
+  // file (only one holding the redirector's GUID). A crash in between leaves an orphan pool
+  // file (garbage, found by fsck), never a redirector without data. Errors after the name is
+  // gone are logged: the name is gone for its callers.
   static Status DropRedirector(const Volume& v, env::Dir& dir, const Entry& e,
-                               const std::string& rel) {
+                               const std::string& rel, const std::string& also_unlink = {}) {
     auto redirector = ReadRedirector(dir, e, rel);
+    auto handle = dir.OpenFile(e.backing_name, env::OpenOptions::AttributesOnly());
     if (Status s = dir.Unlink(e.backing_name); !s.ok()) return AsRel(s, "unlink", rel);
+    if (!also_unlink.empty()) (void)dir.Unlink(also_unlink);
     if (Status s = dir.Sync(); !s.ok()) return AsRel(s, "sync directory of", rel);
     CAFS_RETURN_IF_ERROR(v.CrashPoint("unlink:redirector-removed"));
+    if (!handle.ok()) return Status::OK();  // cannot tell: keep the data (fsck finds an orphan)
+    auto st = (*handle)->Stat();
+    if (!st.ok() || st->nlink > 0) return Status::OK();  // other names keep the file
     auto pool = v.pools_->Find(e.pool);
     if (!pool.ok() || !redirector.ok()) return Status::OK();  // the data is unreachable anyway
-    // Only a pool file that holds this file's GUID is removed (never another file's data).
-    Status s = Status::NotFound("no pool file");
-    for (const std::string& path : {redirector->pool_path, rel}) {
-      if (PoolFileGuid(**pool, path) == redirector->guid) {
-        s = (*pool)->RemoveFile(path);
-        break;
-      }
-    }
-    if (!s.ok() && !s.IsNotFound()) {
-      CAFS_LOG_WARN("unlink /{}: redirector removed, pool file left behind: {}", rel, s.ToString());
-    }
+    RemovePoolFileOf(v, **pool, *redirector, rel);
     return Status::OK();
+  }
+
+  // Removes the pool file holding `r.guid` (never another file's data); logged on failure.
+  static void RemovePoolFileOf(const Volume& v, pool::Pool& pool, const Redirector& r,
+                               const std::string& rel) {
+    auto path = FindPoolPath(v, pool, r, rel);
+    Status s = path.ok() ? pool.RemoveFile(*path) : path.status();
+    if (!s.ok() && !s.IsNotFound()) {
+      CAFS_LOG_WARN("/{}: last name removed, pool file left behind: {}", rel, s.ToString());
+    }
+  }
+
+  // Where the pool file of `r` is, in the order an open tries them: line 3; the path a new
+  // file gets (a crash inside fsck's path upgrade moved it there before line 3 was
+  // rewritten); the path derived from the file's name (pools of older gateways, whose renames
+  // moved the pool file before rewriting line 3). NotFound when none holds `r.guid`.
+  static std::vector<std::string> PoolPathCandidates(const Volume& v, const Redirector& r,
+                                                     const std::string& rel) {
+    std::vector<std::string> out{r.pool_path};
+    for (std::string alt : {v.NewPoolPath(r.guid), rel}) {
+      if (alt != r.pool_path) out.push_back(std::move(alt));
+    }
+    return out;
+  }
+  static Result<std::string> FindPoolPath(const Volume& v, pool::Pool& pool, const Redirector& r,
+                                          const std::string& rel) {
+    for (const std::string& path : PoolPathCandidates(v, r, rel)) {
+      if (PoolFileGuid(pool, path) == r.guid) return path;
+    }
+    return Status::NotFound("/" + rel + ": no pool file holds " + r.guid.ToString());
   }
 
   static Result<Redirector> ReadRedirector(env::Dir& dir, const Entry& e, const std::string& rel) {
@@ -245,8 +299,8 @@ struct Volume::Impl {
   }
 
   // Opens the pool file of a redirector and checks that its header carries the redirector's
-  // GUID. A stale recorded path (crash during rename, directory renamed) falls back to the
-  // path derived from `rel` and repairs the redirector.
+  // GUID. A stale recorded path falls back to the other candidates (PoolPathCandidates) and
+  // repairs the redirector.
   static Result<std::unique_ptr<env::File>> OpenPoolFile(const Volume& v, env::Dir& dir,
                                                          const Entry& e, const std::string& rel,
                                                          bool read_only, format::Header* hdr) {
@@ -263,35 +317,24 @@ struct Volume::Impl {
       }
       return file;
     };
-    auto first = try_path(r.pool_path);
-    std::vector<std::string> others;
-    for (std::string& p : NewPoolFilePaths(rel, r.guid)) {
-      if (p != r.pool_path) others.push_back(std::move(p));
-    }
-    if (first.ok() || (!first.status().IsNotFound() && !first.status().IsCorruption()) ||
-        others.empty()) {
+    const std::vector<std::string> candidates = PoolPathCandidates(v, r, rel);
+    auto first = try_path(candidates.front());
+    if (first.ok() || (!first.status().IsNotFound() && !first.status().IsCorruption())) {
       if (!first.ok()) return first.status().WithContext("/" + rel + " (pool " + e.pool + ")");
       return first;
     }
-    Result<std::unique_ptr<env::File>> second = first.status();
-    std::string found;
-    for (const std::string& p : others) {
-      second = try_path(p);
-      if (second.ok()) {
-        found = p;
-        break;
+    for (std::size_t i = 1; i < candidates.size(); ++i) {
+      auto alt = try_path(candidates[i]);
+      if (!alt.ok()) continue;
+      // Repair the redirector to the path the data really has.
+      if (auto rf = dir.OpenFile(e.backing_name, env::OpenOptions::ReadWrite()); rf.ok()) {
+        Status s = WriteRedirector(**rf, EncodeRedirector({r.guid, candidates[i]}), rel);
+        if (!s.ok()) CAFS_LOG_WARN("repairing redirector /{}: {}", rel, s.ToString());
       }
+      return alt;
     }
-    if (!second.ok()) {
-      return PoolTrouble("/" + rel + ": pool file missing in pool " + e.pool + " (" +
-                         first.status().message() + ")");
-    }
-    // Repair the redirector to the path the data really has.
-    if (auto rf = dir.OpenFile(e.backing_name, env::OpenOptions::ReadWrite()); rf.ok()) {
-      Status s = WriteRedirector(**rf, EncodeRedirector({r.guid, found}), rel);
-      if (!s.ok()) CAFS_LOG_WARN("repairing redirector /{}: {}", rel, s.ToString());
-    }
-    return second;
+    return PoolTrouble("/" + rel + ": pool file missing in pool " + e.pool + " (" +
+                       first.status().message() + ")");
   }
 
   static Result<std::unique_ptr<format::EncryptedFile>> OpenEncrypted(
@@ -338,8 +381,9 @@ struct Volume::Impl {
   }
 };
 
-Volume::Volume(std::string root, pool::PoolMapper* pools, std::unique_ptr<env::Dir> root_dir)
-    : root_(std::move(root)), pools_(pools), root_dir_(std::move(root_dir)) {
+Volume::Volume(std::string root, pool::PoolMapper* pools, std::unique_ptr<env::Dir> root_dir,
+               Uuid owner)
+    : root_(std::move(root)), pools_(pools), root_dir_(std::move(root_dir)), owner_(owner) {
   for (const auto& name : pools_->names()) {
     longest_pool_name_ = std::max(longest_pool_name_, name.size());
   }
@@ -353,7 +397,10 @@ Result<std::unique_ptr<Volume>> Volume::Open(std::string backing_root, pool::Poo
   if (!dir.ok()) {
     return Status::FromErrno(dir.status().errno_value(), "open backing store " + backing_root);
   }
-  return std::unique_ptr<Volume>(new Volume(std::move(backing_root), pools, std::move(*dir)));
+  auto owner = LoadOrMintBackingStoreId(**dir);
+  if (!owner.ok()) return owner.status().WithContext("backing store " + backing_root);
+  return std::unique_ptr<Volume>(
+      new Volume(std::move(backing_root), pools, std::move(*dir), *owner));
 }
 
 Status Volume::CheckName(std::string_view name) const {
@@ -442,7 +489,7 @@ Result<std::vector<DirEntry>> Volume::ReadDir(const std::string& rel) {
       const auto split = SplitRedirectorName(name);
       if (!split) continue;  // not ours: hidden
       name.resize(split->name.size());
-    } else if (!st->is_directory() && !st->is_symlink()) {
+    } else if (!st->is_directory() && !st->is_symlink() && !IsSpecial(st->mode)) {
       continue;
     }
     if (!seen.insert(name).second) continue;  // crash residue: show a name once
@@ -462,13 +509,7 @@ Result<Attr> Volume::MakeDir(const std::string& rel, std::uint32_t mode, std::ui
   if (Status s = dir->MakeDir(comps.back(), mode & 07777); !s.ok()) {
     return AsRel(s, "mkdir", rel);
   }
-  if (Status s = dir->Chown(comps.back(), uid, gid); !s.ok() && geteuid() == 0) {
-    return AsRel(s, "chown", rel);
-  }
-  SyncOrWarn(*dir, rel);  // durable before files are created in it
-  auto st = dir->Stat(comps.back());
-  if (!st.ok()) return AsRel(st.status(), "stat", rel);
-  return AttrFromStat(*st);
+  return OwnAndSync(*dir, comps.back(), uid, gid, rel);  // durable before files go in it
 }
 
 Status Volume::RemoveDir(const std::string& rel) {
@@ -482,10 +523,6 @@ Status Volume::RemoveDir(const std::string& rel) {
     return AsRel(s, "rmdir", rel);
   }
   SyncOrWarn(*dir, rel);
-  // The mirrored pool directories go too when empty (best effort; they are created lazily).
-  for (const auto& name : pools_->names()) {
-    if (auto pool = pools_->Find(name); pool.ok()) (void)(*pool)->RemoveDir(rel);
-  }
   return Status::OK();
 }
 
@@ -508,20 +545,14 @@ Result<std::shared_ptr<OpenFile>> Volume::CreateFile(const std::string& rel, std
     return PoolTrouble("/" + rel + ": pool '" + placement.pool +
                        "' is not reachable: " + avail.message());
   }
-  // 1. The pool file (with its header), so a redirector never exists without data.
-  const std::string parent = ParentRel(rel);
-  if (!parent.empty()) CAFS_RETURN_IF_ERROR(pool->CreateDirs(parent));
+  // 1. The pool file (with its header), so a redirector never exists without data. Its path
+  // comes from its GUID alone (NewPoolPath): no name, no collision with an orphan.
   format::CreateParams params = placement.params;
   if (params.file_guid.IsNil()) params.file_guid = Uuid::Random();
-  // An orphan of a crash (or data a stale redirector still names) at the first path: keep it,
-  // use the next.
-  std::string pool_path;
-  Result<std::unique_ptr<env::File>> file = Status::Internal("no pool path");
-  for (std::string& candidate : NewPoolFilePaths(rel, params.file_guid)) {
-    pool_path = std::move(candidate);
-    file = pool->OpenFile(pool_path, env::OpenOptions::CreateNew());
-    if (file.ok() || file.status().code() != Status::Code::kAlreadyExists) break;
-  }
+  const std::string pool_path = NewPoolPath(params.file_guid);
+  const std::string pool_dir = ParentRel(pool_path);
+  CAFS_RETURN_IF_ERROR(pool->CreateDirs(pool_dir));
+  auto file = pool->OpenFile(pool_path, env::OpenOptions::CreateNew());
   if (!file.ok()) return file.status().WithContext("creating /" + rel + " in pool " + pool->name());
   static const SecureBuffer kNoKey;
   auto ef = format::EncryptedFile::Create(std::move(*file), params,
@@ -531,7 +562,7 @@ Result<std::shared_ptr<OpenFile>> Volume::CreateFile(const std::string& rel, std
     return ef.status().WithContext("/" + rel);
   }
   // The pool file's name is durable before a redirector names it (never a dangling one).
-  if (Status s = pool->SyncDir(parent); !s.ok()) {
+  if (Status s = pool->SyncDir(pool_dir); !s.ok()) {
     (void)pool->RemoveFile(pool_path);
     return s.WithContext("creating /" + rel + " in pool " + pool->name());
   }
@@ -597,6 +628,9 @@ Result<std::shared_ptr<OpenFile>> Volume::OpenExisting(const std::string& rel,
     if (e.kind == Impl::Kind::kSymlink) {
       return Status::FromErrno(ELOOP, "/" + rel + " is a symlink");
     }
+    if (e.kind == Impl::Kind::kSpecial) {
+      return Status::FromErrno(ENXIO, "/" + rel + " is a special file (opened by the kernel)");
+    }
     lock.lock();
     auto it = open_files_.find(e.st.ino);
     if (it != open_files_.end()) {
@@ -635,7 +669,7 @@ Status Volume::Unlink(const std::string& rel) {
   CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size() - 1));
   CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, *dir, comps.back(), rel));
   if (e.kind == Impl::Kind::kDirectory) return Status::FromErrno(EISDIR, "/" + rel);
-  if (e.kind == Impl::Kind::kSymlink) {
+  if (e.kind != Impl::Kind::kRedirector) {  // a symlink or special file: its own entry
     if (Status s = dir->Unlink(e.backing_name); !s.ok()) return AsRel(s, "unlink", rel);
     SyncOrWarn(*dir, rel);
     return Status::OK();
@@ -653,17 +687,14 @@ Result<FileLocation> Volume::Locate(const std::string& rel) {
   CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, *dir, comps.back(), rel));
   if (e.kind == Impl::Kind::kDirectory) return Status::FromErrno(EISDIR, "/" + rel);
   if (e.kind == Impl::Kind::kSymlink) return Status::FromErrno(ELOOP, "/" + rel + " is a symlink");
+  if (e.kind == Impl::Kind::kSpecial) {
+    return Status::InvalidArgument("/" + rel + " is a special file: it has no pool file");
+  }
   CAFS_ASSIGN_OR_RETURN(pool::Pool * pool, Impl::PoolOf(*this, e, rel));
   CAFS_ASSIGN_OR_RETURN(Redirector r, Impl::ReadRedirector(*dir, e, rel));
   FileLocation loc{e.pool, r.pool_path, r.guid, false, r.pool_path};
-  if (Impl::PoolFileGuid(*pool, r.pool_path) != r.guid) {
-    for (const std::string& p : NewPoolFilePaths(rel, r.guid)) {
-      if (Impl::PoolFileGuid(*pool, p) == r.guid) {
-        loc.pool_path = p;  // a stale recorded path (OpenPoolFile's fallback)
-        break;
-      }
-    }
-  }
+  // A stale recorded path: where OpenPoolFile's fallback would find it.
+  if (auto found = Impl::FindPoolPath(*this, *pool, r, rel); found.ok()) loc.pool_path = *found;
   std::lock_guard lock(open_mu_);
   auto it = open_files_.find(e.st.ino);
   loc.open = it != open_files_.end() && !it->second.expired();
@@ -676,6 +707,10 @@ Status Volume::DetachRedirector(const std::string& rel, const Uuid& guid) {
   CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size() - 1));
   CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, *dir, comps.back(), rel));
   if (e.kind != Impl::Kind::kRedirector) return Status::NotFound("/" + rel + " is not a file");
+  if (e.st.nlink > 1) {
+    return Status::FromErrno(EMLINK, "/" + rel + " has " + std::to_string(e.st.nlink) +
+                                         " names (hard links): remove the others first");
+  }
   auto r = Impl::ReadRedirector(*dir, e, rel);
   if (!r.ok() || r->guid != guid) {
     return Status::NotFound("/" + rel + " no longer names file " + guid.ToString());
@@ -686,6 +721,32 @@ Status Volume::DetachRedirector(const std::string& rel, const Uuid& guid) {
   if (Status s = dir->Unlink(e.backing_name); !s.ok()) return AsRel(s, "unlink", rel);
   if (Status s = dir->Sync(); !s.ok()) return AsRel(s, "sync directory of", rel);
   return Status::OK();
+}
+
+Status Volume::MoveToNewPoolPath(const std::string& rel) {
+  CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
+  if (comps.empty()) return Status::FromErrno(EISDIR, "/ is a directory");
+  CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size() - 1));
+  CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, *dir, comps.back(), rel));
+  if (e.kind != Impl::Kind::kRedirector)
+    return Status::InvalidArgument("/" + rel + " is not a file");
+  CAFS_ASSIGN_OR_RETURN(pool::Pool * pool, Impl::PoolOf(*this, e, rel));
+  CAFS_ASSIGN_OR_RETURN(Redirector r, Impl::ReadRedirector(*dir, e, rel));
+  const std::string target = NewPoolPath(r.guid);
+  if (r.pool_path == target) return Status::OK();
+  CAFS_ASSIGN_OR_RETURN(std::string from, Impl::FindPoolPath(*this, *pool, r, rel));
+  if (from != target) {
+    const std::string target_dir = ParentRel(target);
+    CAFS_RETURN_IF_ERROR(pool->CreateDirs(target_dir));
+    CAFS_RETURN_IF_ERROR(pool->Rename(from, target));
+    // Line 3 may name the new path only once the move is durable in both pool directories.
+    CAFS_RETURN_IF_ERROR(pool->SyncDir(target_dir));
+    CAFS_RETURN_IF_ERROR(pool->SyncDir(ParentRel(from)));
+    CAFS_RETURN_IF_ERROR(CrashPoint("upgrade:pool-file-moved"));
+  }
+  auto rf = dir->OpenFile(e.backing_name, env::OpenOptions::ReadWrite());
+  if (!rf.ok()) return AsRel(rf.status(), "open redirector", rel);
+  return WriteRedirector(**rf, EncodeRedirector({r.guid, target}), rel);
 }
 
 Status Volume::Rename(const std::string& from, const std::string& to, bool no_replace) {
@@ -719,6 +780,8 @@ Status Volume::Rename(const std::string& from, const std::string& to, bool no_re
   } else if (!dst.status().IsNotFound()) {
     return dst.status();
   }
+  // Two names of one file (hard links): rename(2) does nothing and succeeds.
+  if (dst.ok() && dst->st.ino == src.st.ino) return Status::OK();
   const env::RenameMode mode = no_replace ? env::RenameMode::kNoReplace : env::RenameMode::kReplace;
   // Both directories' changes made durable (the target's first: there the new name appears).
   auto sync_both = [&]() -> Status {
@@ -727,43 +790,28 @@ Status Volume::Rename(const std::string& from, const std::string& to, bool no_re
     if (Status s = fdir->Sync(); !s.ok()) return AsRel(s, "sync directory of", from);
     return Status::OK();
   };
-  if (src.kind != Impl::Kind::kRedirector) {
-    const std::string& new_name = tc.back();
-    // A different-kind target (redirector) cannot be replaced by rename(2) of another name.
-    if (dst.ok() && dst->backing_name != new_name) {
-      CAFS_RETURN_IF_ERROR(Unlink(to));
-    }
-    if (Status s = fdir->Rename(src.backing_name, *tdir, new_name, mode); !s.ok()) {
-      return AsRel(s, "rename", from);
-    }
-    CAFS_RETURN_IF_ERROR(sync_both());
-    if (src.kind == Impl::Kind::kDirectory) {
-      // Mirror in the pools; redirectors below keep their old pool paths until they are
-      // next opened (the GUID-checked fallback repairs them).
-      for (const auto& name : pools_->names()) {
-        auto pool = pools_->Find(name);
-        if (!pool.ok() || !(*pool)->Stat(from).ok()) continue;
-        const std::string parent = ParentRel(to);
-        if (!parent.empty()) (void)(*pool)->CreateDirs(parent);
-        Status s = (*pool)->Rename(from, to);
-        if (!s.ok()) CAFS_LOG_WARN("rename /{} in pool {}: {}", from, name, s.ToString());
-      }
-    }
-    return Status::OK();
-  }
-  // A file: 1. rename the redirector (atomic: the name switches, the data is still where the
-  // redirector says); 2. move the pool file; 3. record the new pool path in the redirector;
-  // 4. drop a replaced target that lived in another pool. docs/redirectors.md "Crashes".
-  CAFS_ASSIGN_OR_RETURN(Redirector r, Impl::ReadRedirector(*fdir, src, from));
-  CAFS_ASSIGN_OR_RETURN(pool::Pool * pool, Impl::PoolOf(*this, src, from));
-  std::optional<Impl::Entry> replaced;
+  // The name the entry gets: a file keeps its pool suffix, anything else its plain name.
+  const std::string new_name =
+      src.kind == Impl::Kind::kRedirector ? RedirectorBackingName(tc.back(), src.pool) : tc.back();
+  // A target that rename(2) replaces (same backing name): a file whose pool file goes with
+  // its last name. Handle opened first: its link count after the rename says (DropRedirector).
+  std::unique_ptr<env::File> replaced_handle;
+  std::optional<Redirector> replaced_redirector;
+  std::optional<Impl::Entry> replaced_other;  // a target under another backing name
   std::string replaced_marker;
-  const std::string new_name = RedirectorBackingName(tc.back(), src.pool);
-  if (dst.ok()) {
-    if (dst->kind == Impl::Kind::kRedirector && dst->backing_name != new_name) {
-      // A file of another pool: `to##other` stays until step 4; mark it replaced first
+  if (dst.ok() && dst->backing_name == new_name && dst->kind == Impl::Kind::kRedirector) {
+    auto h = tdir->OpenFile(dst->backing_name, env::OpenOptions::AttributesOnly());
+    auto rr = Impl::ReadRedirector(*tdir, *dst, to);
+    if (h.ok() && rr.ok()) {
+      replaced_handle = std::move(*h);
+      replaced_redirector = std::move(*rr);
+    }
+  } else if (dst.ok() && dst->backing_name != new_name) {
+    if (dst->kind == Impl::Kind::kRedirector) {
+      // A file under another backing name (another pool, or a file replaced by a non-file):
+      // `to##other` stays until it is dropped after the rename; mark it replaced first
       // (durably), so a lookup after a crash in between takes ours (Impl::Find).
-      replaced = *dst;
+      replaced_other = *dst;
       if (auto rr = Impl::ReadRedirector(*tdir, *dst, to); rr.ok()) {
         replaced_marker = Impl::ReplacedMarker(rr->guid);
         Status m = tdir->Link(dst->backing_name, *tdir, replaced_marker);
@@ -774,53 +822,31 @@ Status Volume::Rename(const std::string& from, const std::string& to, bool no_re
           return AsRel(m, "mark replaced", to);
         }
       }
-    } else if (dst->kind == Impl::Kind::kSymlink) {
+    } else {
+      // A symlink or special file replaced by a file (or the reverse): no rename(2) of one
+      // name over the other exists, so the target goes first.
       if (Status s = tdir->Unlink(dst->backing_name); !s.ok()) return AsRel(s, "unlink", to);
     }
   }
-  std::string old_dst_pool_path;
-  if (dst.ok() && dst->kind == Impl::Kind::kRedirector && dst->backing_name == new_name) {
-    auto rr = Impl::ReadRedirector(*tdir, *dst, to);
-    if (rr.ok()) old_dst_pool_path = rr->pool_path;
-  }
+  // 1. The rename itself: the name switches atomically; a file's data stays where its
+  // redirector's line 3 says (pool paths do not depend on names), so nothing else moves.
   if (Status s = fdir->Rename(src.backing_name, *tdir, new_name, mode); !s.ok()) {
     return AsRel(s, "rename", from);
   }
   CAFS_RETURN_IF_ERROR(sync_both());
   CAFS_RETURN_IF_ERROR(CrashPoint("rename:redirector-moved"));
-  std::string new_pool_path = to;
-  if (!old_dst_pool_path.empty() && old_dst_pool_path != to) {
-    (void)pool->RemoveFile(old_dst_pool_path);  // replaced file's data at another path
-  }
-  if (r.pool_path != to) {
-    const std::string parent = ParentRel(to);
-    if (!parent.empty()) CAFS_RETURN_IF_ERROR(pool->CreateDirs(parent));
-    Status moved = pool->Rename(r.pool_path, to);
-    // Step 3 may name the new path only once the move is durable in both pool directories:
-    // a redirector naming `to` while a crash put the file back at its old path would
-    // dangle (the fallback tries `to` only). Not durable: the redirector keeps the old path
-    // and the fallback finds the file at `to` (= the Volume path) and repairs it.
-    if (moved.ok()) moved = pool->SyncDir(parent);
-    if (moved.ok() && ParentRel(r.pool_path) != parent)
-      moved = pool->SyncDir(ParentRel(r.pool_path));
-    if (!moved.ok()) {
-      CAFS_LOG_WARN("rename /{}: pool file stays at {}: {}", to, r.pool_path, moved.ToString());
-      new_pool_path = r.pool_path;
-    } else {
-      CAFS_RETURN_IF_ERROR(CrashPoint("rename:pool-file-moved"));
+  // 2. A replaced file whose last name this was: its pool file (GUID-checked).
+  if (replaced_handle) {
+    auto st = replaced_handle->Stat();
+    auto pool = pools_->Find(dst->pool);
+    if (st.ok() && st->nlink == 0 && pool.ok()) {
+      Impl::RemovePoolFileOf(*this, **pool, *replaced_redirector, to);
     }
   }
-  if (new_pool_path != r.pool_path) {
-    auto rf = tdir->OpenFile(new_name, env::OpenOptions::ReadWrite());
-    if (!rf.ok()) return AsRel(rf.status(), "open redirector", to);
-    CAFS_RETURN_IF_ERROR(WriteRedirector(**rf, EncodeRedirector({r.guid, new_pool_path}), to));
-    CAFS_RETURN_IF_ERROR(CrashPoint("rename:redirector-updated"));
-  }
-  if (replaced) {
-    // Until this is done, `to` has two redirectors; a lookup takes the unmarked one (ours)
-    // and finishes the job after a crash (Impl::Find).
-    Status s = Impl::DropRedirector(*this, *tdir, *replaced, to);
-    if (s.ok() && !replaced_marker.empty()) s = tdir->Unlink(replaced_marker);
+  if (replaced_other) {
+    // Until this is done, `to` has two entries; a lookup takes the unmarked one (ours) and
+    // finishes the job after a crash (Impl::Find).
+    Status s = Impl::DropRedirector(*this, *tdir, *replaced_other, to, replaced_marker);
     if (!s.ok()) CAFS_LOG_WARN("rename /{}: replaced file not dropped yet: {}", to, s.ToString());
   }
   return Status::OK();
@@ -936,13 +962,53 @@ Result<Attr> Volume::Symlink(const std::string& target, const std::string& rel, 
     return Status::AlreadyExists("/" + rel + " exists");
   }
   if (Status s = dir->Symlink(target, comps.back()); !s.ok()) return AsRel(s, "symlink", rel);
-  if (Status s = dir->Chown(comps.back(), uid, gid); !s.ok() && geteuid() == 0) {
-    return AsRel(s, "chown", rel);
+  return OwnAndSync(*dir, comps.back(), uid, gid, rel);
+}
+
+Status Volume::Link(const std::string& from, const std::string& to) {
+  CAFS_ASSIGN_OR_RETURN(auto fc, SplitPath(from));
+  CAFS_ASSIGN_OR_RETURN(auto tc, SplitPath(to));
+  if (fc.empty()) return Status::FromErrno(EPERM, "hard link of /");
+  if (tc.empty()) return Status::AlreadyExists("/ exists");
+  CAFS_ASSIGN_OR_RETURN(DirPtr fdir, Impl::OpenDir(*this, fc, fc.size() - 1));
+  CAFS_ASSIGN_OR_RETURN(DirPtr tdir, Impl::OpenDir(*this, tc, tc.size() - 1));
+  CAFS_ASSIGN_OR_RETURN(Impl::Entry src, Impl::Find(*this, *fdir, fc.back(), from));
+  if (src.kind == Impl::Kind::kDirectory) {
+    return Status::FromErrno(EPERM, "/" + from + " is a directory (no hard links)");
   }
-  SyncOrWarn(*dir, rel);
-  auto st = dir->Stat(comps.back());
-  if (!st.ok()) return AsRel(st.status(), "stat", rel);
-  return AttrFromStat(*st);
+  if (Impl::Find(*this, *tdir, tc.back(), to).ok()) {
+    return Status::AlreadyExists("/" + to + " exists");
+  }
+  // One more name of the same backing entry: a redirector stays in its pool (same GUID, same
+  // line 3); the link count is the entry's.
+  const std::string new_name =
+      src.kind == Impl::Kind::kRedirector ? RedirectorBackingName(tc.back(), src.pool) : tc.back();
+  if (Status s = fdir->Link(src.backing_name, *tdir, new_name); !s.ok()) {
+    if (s.code() == Status::Code::kAlreadyExists)
+      return Status::AlreadyExists("/" + to + " exists");
+    return AsRel(s, "link", to);
+  }
+  if (Status s = tdir->Sync(); !s.ok()) return AsRel(s, "sync directory of", to);
+  return Status::OK();
+}
+
+Result<Attr> Volume::MakeNode(const std::string& rel, std::uint32_t mode, std::uint64_t rdev,
+                              std::uint32_t uid, std::uint32_t gid) {
+  CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
+  if (comps.empty()) return Status::AlreadyExists("/ exists");
+  if (!IsSpecial(mode)) {
+    return Status::InvalidArgument("/" + rel + ": not a FIFO, socket or device node");
+  }
+  CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size() - 1));
+  if (Impl::Find(*this, *dir, comps.back(), rel).ok()) {
+    return Status::AlreadyExists("/" + rel + " exists");
+  }
+  if (Status s = dir->MakeNode(comps.back(), mode & (S_IFMT | 07777), rdev); !s.ok()) {
+    if (s.code() == Status::Code::kAlreadyExists)
+      return Status::AlreadyExists("/" + rel + " exists");
+    return AsRel(s, "mknod", rel);
+  }
+  return OwnAndSync(*dir, comps.back(), uid, gid, rel);
 }
 
 Result<std::string> Volume::ReadLink(const std::string& rel) {
@@ -982,37 +1048,50 @@ Result<FsStats> Volume::StatFs() {
 Result<std::map<std::string, std::uint64_t>> Volume::PoolBytes(const std::string& vmset) {
   CAFS_RETURN_IF_ERROR(CheckName(vmset));
   std::map<std::string, std::uint64_t> out;
-  for (const auto& name : pools_->names()) {
-    auto pool = pools_->Find(name);
-    if (!pool.ok()) continue;
-    std::uint64_t total = 0;
-    std::vector<std::string> todo{vmset};
-    while (!todo.empty()) {
-      std::string dir = std::move(todo.back());
-      todo.pop_back();
-      auto names = (*pool)->ListDir(dir);
-      if (!names.ok()) continue;
-      for (const auto& n : *names) {
-        std::string child = dir + "/" + n;
-        auto info = (*pool)->Stat(child);
-        if (!info.ok()) continue;
-        if (info->is_directory) {
-          todo.push_back(std::move(child));
-        } else {
-          total += info->allocated_bytes;
-        }
+  for (const auto& name : pools_->names()) out[name] = 0;
+  // Pool paths carry no VM set: walk the VM set's redirectors and add up the pool files they
+  // name, each (pool, GUID) once.
+  std::set<std::pair<std::string, Uuid>> counted;
+  std::vector<std::pair<DirPtr, std::string>> todo;
+  {
+    auto top = Impl::OpenDir(*this, {vmset}, 1);
+    if (!top.ok()) return top.status().IsNotFound() ? Result(out) : top.status();
+    todo.emplace_back(std::move(*top), vmset);
+  }
+  while (!todo.empty()) {
+    auto [dir, dir_rel] = std::move(todo.back());
+    todo.pop_back();
+    auto names = dir->List();
+    if (!names.ok()) continue;
+    for (const std::string& n : *names) {
+      auto st = dir->Stat(n);
+      if (!st.ok()) continue;
+      if (st->is_directory()) {
+        if (auto sub = dir->OpenDir(n); sub.ok())
+          todo.emplace_back(std::move(*sub), dir_rel + "/" + n);
+        continue;
       }
+      const auto split = SplitRedirectorName(n);
+      if (!st->is_regular() || !split) continue;
+      auto pool = pools_->Find(std::string(split->pool));
+      if (!pool.ok()) continue;
+      Impl::Entry e;
+      e.kind = Impl::Kind::kRedirector;
+      e.backing_name = n;
+      e.pool = std::string(split->pool);
+      const std::string rel = dir_rel + "/" + std::string(split->name);
+      auto r = Impl::ReadRedirector(*dir, e, rel);
+      if (!r.ok() || !counted.insert({e.pool, r->guid}).second) continue;
+      auto path = Impl::FindPoolPath(*this, **pool, *r, rel);
+      if (!path.ok()) continue;
+      if (auto info = (*pool)->Stat(*path); info.ok()) out[e.pool] += info->allocated_bytes;
     }
-    out[name] = total;
   }
   return out;
 }
 
 // --- Pool paths of new files -----------------------------------------------------------
 
-std::vector<std::string> Volume::NewPoolFilePaths(const std::string& rel, const Uuid& guid) {
-  return {rel, rel + "#" + guid.ToString()};
-}
 
 std::string MigrationTempPath(const std::string& to_path, const Uuid& guid) {
   const std::string parent = ParentRel(to_path);
@@ -1051,24 +1130,14 @@ Result<MigrationTicket> Volume::BeginMigration(const std::string& rel, const std
   t.from_pool = e.pool;
   t.to_pool = to_pool;
   // The source: line 3, or where the open path's fallback would find it.
-  std::vector<std::string> sources{r.pool_path};
-  for (std::string& p : NewPoolFilePaths(rel, r.guid)) sources.push_back(std::move(p));
-  for (const std::string& p : sources) {
-    if (Impl::PoolFileGuid(*from, p) == r.guid) {
-      t.from_path = p;
-      break;
-    }
-  }
-  if (t.from_path.empty()) return PoolTrouble("/" + rel + ": pool file missing in pool " + e.pool);
-  for (std::string& p : NewPoolFilePaths(rel, r.guid)) {
-    if ((*to)->Stat(p).status().IsNotFound()) {
-      t.to_path = std::move(p);
-      break;
-    }
-  }
-  if (t.to_path.empty()) {
-    return Status::AlreadyExists("/" + rel + ": every path it may have in pool " + to_pool +
-                                 " is taken (run `cafsd fsck`)");
+  auto source = Impl::FindPoolPath(*this, *from, r, rel);
+  if (!source.ok()) return PoolTrouble("/" + rel + ": pool file missing in pool " + e.pool);
+  t.from_path = *source;
+  // The target: the one rule for a new file's pool path (its GUID path in this store).
+  t.to_path = NewPoolPath(r.guid);
+  if (!(*to)->Stat(t.to_path).status().IsNotFound()) {
+    return Status::AlreadyExists("/" + rel + ": its pool path " + t.to_path + " in pool " +
+                                 to_pool + " is taken (run `cafsd fsck`)");
   }
   t.to_temp = MigrationTempPath(t.to_path, t.guid);
   t.dirty = std::make_shared<DirtyMap>(chunk_bytes);
@@ -1154,7 +1223,7 @@ Status Volume::SwitchRedirector(const MigrationTicket& t, bool* switched) {
   *switched = true;
   CAFS_RETURN_IF_ERROR(CrashPoint("migrate:redirector-switched"));
   // 3. Line 3, in place. If this fails the open path still finds the copy (it is at one of
-  // NewPoolFilePaths) and repairs line 3; so does the migration job after a restart.
+  // PoolPathCandidates) and repairs line 3; so does the migration job after a restart.
   if (r->pool_path != t.to_path) {
     auto rf = dir->OpenFile(new_name, env::OpenOptions::ReadWrite());
     Status w =

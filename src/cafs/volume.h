@@ -2,11 +2,13 @@
 // with the bytes of every file in a storage pool (seed: "CAFS Redirector Links";
 // docs/redirectors.md is the reference for the on-disk layout and crash ordering).
 //
-//  - Directories are real directories of the backing store; symlinks are plain symlinks.
+//  - Directories are real directories of the backing store; symlinks, FIFOs, sockets and
+//    device nodes are themselves there (no pool file).
 //  - A file is a redirector entry `name##pool` (a small text file naming the pool file's
-//    GUID and pool-relative path); its data is an EncryptedFile in that pool, normally at
-//    `<pool root>/<vmset>/<vm>/<name>` (the Volume-relative path). ReadDir shows `name`;
-//    a lookup of `name` finds `name##<pool>`.
+//    GUID and pool-relative path); its data is an EncryptedFile in that pool at the path the
+//    redirector names: `<owner>/<2 hex>/<guid>` for files created now (NewPoolPath), the
+//    Volume-relative path `<vmset>/<vm>/<name>` for files of older gateways. ReadDir shows
+//    `name`; a lookup of `name` finds `name##<pool>`.
 //  - Paths given to a Volume are Volume-relative, '/'-separated, without leading '/', already
 //    split and checked by CheckName(): every component non-empty, not "." or "..", without
 //    "##" (InvalidArgument) and short enough that `name##pool` fits NAME_MAX
@@ -132,10 +134,19 @@ class Volume {
   static constexpr std::string_view kRedirectorSeparator = core::kRedirectorSeparator;
 
   // `backing_root` must be an existing directory (NotFound otherwise); it is reached through
-  // `env` (the process's PosixEnv unless a test passes another).
+  // `env` (the process's PosixEnv unless a test passes another). Mints the store's id
+  // (backing_store_id.h) when it has none.
   static Result<std::unique_ptr<Volume>> Open(std::string backing_root, pool::PoolMapper* pools,
                                               env::Env* env = env::Env::Default());
   ~Volume();
+
+  // The id of this backing store (`.cafs-id`, minted by Open when missing): the owner mark of
+  // its pool files.
+  const Uuid& owner() const { return owner_; }
+  // The pool-relative path a new pool file of file `guid` gets in any pool: the one rule,
+  // core::NewPoolPath(owner(), guid) (redirector.h). Existing files are found by their
+  // redirector's line 3, never by this nor by their name.
+  std::string NewPoolPath(const Uuid& guid) const { return core::NewPoolPath(owner_, guid); }
 
   // Checks one caller-supplied name component (rules above).
   Status CheckName(std::string_view name) const;
@@ -156,7 +167,8 @@ class Volume {
                                                std::uint32_t uid, std::uint32_t gid,
                                                const Placement& placement);
   Result<std::shared_ptr<OpenFile>> OpenExisting(const std::string& rel, const KeyLookup& keys);
-  // Removes the redirector, then the pool file.
+  // Removes the name; for a file whose last name it was (the redirector's link count), the
+  // pool file too.
   Status Unlink(const std::string& rel);
   // The pool file of the file at `rel`, read from its redirector (no key needed): NotFound,
   // EISDIR for a directory, ELOOP for a symlink, EIO for a pool that is not configured.
@@ -165,6 +177,13 @@ class Volume {
   // pool file in place: the first step of a shred (src/jobs/shred_job.h). NotFound when
   // `rel` has no redirector or one naming another file (the name was reused).
   Status DetachRedirector(const std::string& rel, const Uuid& guid);
+  // Moves the pool file of the file at `rel` to its GUID path (NewPoolPath) if its redirector
+  // names another (a name-derived path of an older gateway): pool file renamed, both pool
+  // directories synced, then line 3 rewritten in place. A crash in between leaves line 3
+  // naming the old path and the file at the new one: the next open finds it there and
+  // repairs line 3. For `cafsd fsck --upgrade-pool-paths` (and migration). OK when already
+  // there.
+  Status MoveToNewPoolPath(const std::string& rel);
   // Atomic rename of a file, symlink or directory, also across VM directories.
   // `no_replace`: AlreadyExists when `to` exists (RENAME_NOREPLACE).
   Status Rename(const std::string& from, const std::string& to, bool no_replace);
@@ -185,22 +204,26 @@ class Volume {
   Result<Attr> Symlink(const std::string& target, const std::string& rel, std::uint32_t uid,
                        std::uint32_t gid);
   Result<std::string> ReadLink(const std::string& rel);
+  // A second name `to` for the file, symlink or special file `from` (link(2)): the same
+  // backing entry hard-linked (`to##pool` for a file: same GUID, same pool file), `to`'s
+  // directory synced. The file's pool file goes with its last name (Unlink, Rename over it).
+  // AlreadyExists, EPERM for a directory, NotFound.
+  Status Link(const std::string& from, const std::string& to);
+  // A FIFO, socket or device node (`mode` with its S_IF* type; `rdev` for devices) kept in
+  // the backing store as itself (no pool file), owned by uid/gid. Whether the caller may
+  // make a device is the Gateway's check (root only); the kernel checks cafsd's.
+  Result<Attr> MakeNode(const std::string& rel, std::uint32_t mode, std::uint64_t rdev,
+                        std::uint32_t uid, std::uint32_t gid);
   Result<FsStats> StatFs();
-  // Bytes stored (allocated) under `<pool root>/<vmset>` per configured pool.
+  // Bytes stored (allocated) by the files of VM set `vmset` per configured pool: the pool
+  // files its redirectors name (each GUID once, however many links name it).
   Result<std::map<std::string, std::uint64_t>> PoolBytes(const std::string& vmset);
-
-  // The pool paths a new file `rel` with GUID `guid` may get, in order of preference: `rel`,
-  // then `rel#<guid>` when `rel` is taken in that pool (an orphan, another file's data). The
-  // one rule for pool paths of new files: CreateFile takes the first it can create, a
-  // migration the first free one in its target pool, and an open whose redirector's line 3
-  // misses looks at each of them (GUID-checked) before giving up.
-  static std::vector<std::string> NewPoolFilePaths(const std::string& rel, const Uuid& guid);
 
   // --- Migration between pools (cafs/migrator.h drives these; docs/migration.md) ---
   // Registers a migration of the file `rel` to `to_pool`: checks (EISDIR, ELOOP, NotFound,
   // EIO for an unknown or unreachable pool, InvalidArgument for the pool it is in, EBUSY when
-  // a migration of it is registered already), picks the target path (NewPoolFilePaths, first
-  // free in `to_pool`) and makes every write of the file reach `dirty` from now on (the open
+  // a migration of it is registered already), picks the target path (NewPoolPath: taken in
+  // `to_pool` is AlreadyExists) and makes every write of the file reach `dirty` from now on (the open
   // file's pool file decorated; a later open decorates too).
   Result<MigrationTicket> BeginMigration(const std::string& rel, const std::string& to_pool,
                                          std::uint64_t chunk_bytes);
@@ -233,9 +256,9 @@ class Volume {
   //   "create:redirector-written"  redirector synced under its hidden temporary name
   //   "unlink:redirector-removed"  redirector gone, pool file still there (also in step 4 of
   //                                a rename over a file of another pool)
-  //   "rename:redirector-moved"    step 1 done (redirector under the new name)
-  //   "rename:pool-file-moved"     step 2 done (pool file at the new path)
-  //   "rename:redirector-updated"  step 3 done (line 3 rewritten)
+  //   "upgrade:pool-file-moved"    MoveToNewPoolPath: pool file at its GUID path, line 3 old
+  //   "rename:redirector-moved"    step 1 done (redirector under the new name; a replaced
+  //                                target's pool file not removed yet)
   //   "migrate:target-placed"      the complete copy at its path in the target pool
   //   "migrate:redirector-switched" the commit point (redirector names the target pool)
   //   "migrate:redirector-updated" line 3 names the target path
@@ -248,11 +271,12 @@ class Volume {
 
  private:
   struct Impl;
-  Volume(std::string root, pool::PoolMapper* pools, std::unique_ptr<env::Dir> root_dir);
+  Volume(std::string root, pool::PoolMapper* pools, std::unique_ptr<env::Dir> root_dir, Uuid owner);
 
   const std::string root_;
   pool::PoolMapper* const pools_;
   const std::unique_ptr<env::Dir> root_dir_;
+  const Uuid owner_;
   std::size_t longest_pool_name_ = 0;
   CrashPointHook crash_point_;
   Status CrashPoint(std::string_view point) const {

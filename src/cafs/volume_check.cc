@@ -8,6 +8,7 @@
 #include <string_view>
 #include <utility>
 
+#include "cafs/backing_store_id.h"
 #include "cafs/redirector.h"
 #include "cafs/store_walk.h"
 #include "cafs/volume.h"
@@ -25,10 +26,14 @@ using Kind = CheckFinding::Kind;
 
 class Checker {
  public:
-  Checker(std::unique_ptr<env::Dir> root, pool::PoolMapper& pools, const CheckOptions& options)
-      : root_(std::move(root)), pools_(pools), options_(options) {
+  Checker(std::unique_ptr<env::Dir> root, pool::PoolMapper& pools, const CheckOptions& options,
+          std::optional<Uuid> owner)
+      : root_(std::move(root)), pools_(pools), options_(options), owner_(owner) {
     for (const auto& name : pools_.names()) configured_.insert(name);
   }
+
+  // Backing-relative paths of the redirectors whose pool path is name-derived.
+  const std::vector<std::string>& legacy() const { return legacy_; }
 
   CheckReport Run() {
     WalkBacking();
@@ -130,11 +135,21 @@ class Checker {
       Add(Kind::kBadRedirector, "backing:" + rel, "names pool '" + pool + "', not configured");
       return;
     }
+    if (!owner_ || r->pool_path != NewPoolPath(*owner_, r->guid)) {
+      ++report_.legacy_pool_paths;
+      legacy_.push_back(dir_rel_of(rel, name) + std::string(split->name));
+    }
     const auto key = std::make_pair(pool, r->guid.ToString());
-    if (auto [it, fresh] = named_.emplace(key, Named{rel, r->pool_path}); !fresh) {
+    if (auto [it, fresh] = named_.emplace(key, Named{rel, r->pool_path, st.ino}); !fresh) {
+      if (it->second.ino == st.ino) return;  // another name (hard link) of the same redirector
       Add(Kind::kDuplicateGuid, "backing:" + rel,
           "GUID " + key.second + " also named by " + it->second.rel + " in pool " + pool);
     }
+  }
+
+  // "a/b/" for the entry "a/b/name##p".
+  static std::string dir_rel_of(const std::string& rel, const std::string& name) {
+    return rel.substr(0, rel.size() - name.size());
   }
 
   static Result<std::string> ReadSmall(env::Dir& dir, const std::string& name) {
@@ -161,6 +176,10 @@ class Checker {
       }
       for (const auto& n : *names) {
         const std::string rel = dir.empty() ? n : dir + "/" + n;
+        if (dir.empty() && Uuid::Parse(n).ok() && (!owner_ || n != owner_->ToString())) {
+          ++report_.other_owners;  // another gateway's mark: never ours to judge
+          continue;
+        }
         auto info = (*pool)->Stat(rel);
         if (!info.ok()) {
           Add(Kind::kUnreadable, name + ":" + rel, info.status().ToString());
@@ -215,10 +234,13 @@ class Checker {
   const std::unique_ptr<env::Dir> root_;
   pool::PoolMapper& pools_;
   const CheckOptions& options_;
+  const std::optional<Uuid> owner_;  // this backing store's id (none yet: no GUID paths)
+  std::vector<std::string> legacy_;
   std::set<std::string> configured_;
   struct Named {
     std::string rel;        // the redirector, backing-relative
     std::string pool_path;  // its `path` line
+    std::uint64_t ino = 0;  // its inode: hard links of it are not duplicates
   };
   std::map<std::pair<std::string, std::string>, Named> named_;  // (pool, GUID) -> redirector
   std::set<std::pair<std::string, std::string>> present_;       // (pool, GUID) in pools
@@ -260,7 +282,23 @@ Result<CheckReport> CheckVolume(const std::string& backing_root, pool::PoolMappe
   if (!root.ok()) {
     return Status::FromErrno(root.status().errno_value(), "backing store " + backing_root);
   }
-  return Checker(std::move(*root), pools, options).Run();
+  auto owner = ReadBackingStoreId(**root);
+  if (!owner.ok()) return owner.status().WithContext("backing store " + backing_root);
+  Checker checker(std::move(*root), pools, options, *owner);
+  CheckReport report = checker.Run();
+  if (options.upgrade_pool_paths && !checker.legacy().empty()) {
+    CAFS_ASSIGN_OR_RETURN(auto volume, Volume::Open(backing_root, &pools, env));
+    for (const std::string& rel : checker.legacy()) {
+      Status s = volume->MoveToNewPoolPath(rel);
+      if (s.ok()) {
+        ++report.upgraded;
+      } else {
+        report.findings.push_back({Kind::kUnreadable, "backing:" + rel,
+                                   "pool path not upgraded: " + s.ToString(), 0, false});
+      }
+    }
+  }
+  return report;
 }
 
 }  // namespace cafs::core

@@ -19,6 +19,14 @@
 //   kBadPoolFile        a file in a pool without a readable CAFS header (not ours, or torn);
 //   kUnreadable         a directory or pool that could not be listed (the walk went on).
 //
+// Owner marks (docs/redirectors.md "Pool paths"): a pool may be shared by several gateways,
+// each keeping its files under `<its backing store id>/` (NewPoolPath). The check judges only
+// the pool files under this backing store's own mark and files at name-derived paths of older
+// gateways (top-level pool entries that are not an owner mark); another gateway's mark is never
+// read, reported or removed. Until every gateway sharing a pool has upgraded its old files
+// (upgrade_pool_paths), its name-derived files would look like this store's orphans: upgrade
+// before sharing a pool.
+//
 // Run it only while no cafsd serves this backing store (`cafsd fsck` holds the
 // BackingStoreLock that cafsd holds while serving): a create in progress looks like an orphan.
 // Reads headers without keys (unauthenticated: only the GUID is used). Threading: one call at
@@ -64,6 +72,9 @@ struct CheckProgress {
 
 struct CheckOptions {
   bool remove_orphans = false;  // remove kOrphanPoolFile and kStaleTempFile entries
+  // Move every pool file at a name-derived path of an older gateway to its GUID path
+  // (Volume::MoveToNewPoolPath, crash-safe), after the check.
+  bool upgrade_pool_paths = false;
   // Called every `progress_every` entries and once at the end of each phase.
   std::function<void(const CheckProgress&)> progress;
   std::uint64_t progress_every = 1000;
@@ -72,6 +83,11 @@ struct CheckOptions {
 struct CheckReport {
   std::uint64_t redirectors = 0;
   std::uint64_t pool_files = 0;
+  // Redirectors naming a pool path that is not their GUID path (files of older gateways, not
+  // a finding), and how many of them upgrade_pool_paths moved.
+  std::uint64_t legacy_pool_paths = 0;
+  std::uint64_t upgraded = 0;
+  std::uint64_t other_owners = 0;  // owner marks of other gateways seen (and left alone)
   std::vector<CheckFinding> findings;
   // Findings not removed by this run.
   std::size_t remaining() const;

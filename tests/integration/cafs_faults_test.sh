@@ -112,13 +112,15 @@ out=$(timeout 60 dd if=/dev/urandom of="$V/vm1/osdisk_fill" bs=1M count=16 conv=
 echo "$out" | grep -q "No space left on device" || fail "no ENOSPC from dd: $out"
 alive
 verify vm1/osdisk_a vm1/osdisk_b vm1/vm.vmx vm1/bound_d
+FILL_POOL_FILE=$(cafsd_pool_file "$T" my_vmset/vm1/osdisk_fill mirrored_pool_A)
+[ -n "$FILL_POOL_FILE" ] || fail "no redirector for osdisk_fill"
 timeout 10 rm "$V/vm1/osdisk_fill" || fail "rm of the file that filled the pool"
 put vm1/osdisk_e 1048576       # space is back: writes work again
 verify vm1/osdisk_e
 stop_cafsd
 start_cafsd                    # headers verify (MAC under the DEK) and data reads back
 verify vm1/osdisk_a vm1/osdisk_b vm1/vm.vmx vm1/bound_d vm1/osdisk_e
-[ -e "$P/mirrored_pool_A/my_vmset/vm1/osdisk_fill" ] && fail "pool file of the removed file left"
+[ -e "$FILL_POOL_FILE" ] && fail "pool file of the removed file left"
 fi
 
 # --- 2. a pool disappearing during writes -----------------------------------------------
@@ -288,8 +290,10 @@ put vm5/notes.txt 4096
 timeout 60 "$CAFSD" -c "$T/cafsd.toml" fsck > "$T/fsck.out" 2> "$T/fsck.err"
 [ $? = 2 ] && grep -q "in use by pid" "$T/fsck.err" || fail "fsck beside cafsd: $(cat "$T/fsck.err")"
 stop_cafsd
-PA=$P/mirrored_pool_A/my_vmset/vm5
-python3 - "$PA/osdisk_t" <<'PY' || fail "tamper"
+PT=$(cafsd_pool_file "$T" my_vmset/vm5/osdisk_t mirrored_pool_A)
+PTR=$(cafsd_pool_file "$T" my_vmset/vm5/osdisk_tr mirrored_pool_A)
+[ -f "$PT" ] && [ -f "$PTR" ] || fail "pool files of vm5: '$PT' '$PTR'"
+python3 - "$PT" <<'PY' || fail "tamper"
 import sys
 with open(sys.argv[1], "r+b") as f:
     f.seek(100)  # the file nonce in the header: only the header MAC notices
@@ -297,7 +301,7 @@ with open(sys.argv[1], "r+b") as f:
     f.seek(100)
     f.write(bytes([b[0] ^ 1]))
 PY
-truncate -s 100 "$PA/osdisk_tr"
+truncate -s 100 "$PTR"
 printf 'CAFS-REDIRECTOR 1\nguid 11111111-2222-3333-4444-555555555555\npath my_vmset/vm5/ghost\n' \
   > "$T/backing/my_vmset/vm5/ghost##nowhere"
 # Offline, cafsd fsck names the damage (exit 1) and removes nothing that is not
@@ -305,14 +309,14 @@ printf 'CAFS-REDIRECTOR 1\nguid 11111111-2222-3333-4444-555555555555\npath my_vm
 timeout 60 "$CAFSD" -c "$T/cafsd.toml" fsck --remove-orphans > "$T/fsck.out" 2> "$T/fsck.err"
 rc=$?
 [ $rc = 1 ] || fail "fsck of a damaged store exited $rc: $(cat "$T/fsck.err")"
-grep -q $'^bad-pool-file\tmirrored_pool_A:my_vmset/vm5/osdisk_tr\t.*truncated' "$T/fsck.out" ||
+grep -q $'^bad-pool-file\tmirrored_pool_A:'"${PTR#"$P/mirrored_pool_A/"}"$'\t.*truncated' "$T/fsck.out" ||
   fail "fsck missed the truncated pool file: $(cat "$T/fsck.out")"
 grep -q $'^bad-redirector\tbacking:my_vmset/vm5/ghost##nowhere\t' "$T/fsck.out" ||
   fail "fsck missed the ghost pool: $(cat "$T/fsck.out")"
 grep -q $'^missing-pool-file\tbacking:my_vmset/vm5/osdisk_tr##mirrored_pool_A\t.*no readable header' \
   "$T/fsck.out" || fail "fsck missed the truncated file's redirector: $(cat "$T/fsck.out")"
 [ "$(wc -l < "$T/fsck.out")" = 3 ] || fail "fsck found other than those: $(cat "$T/fsck.out")"
-[ -e "$PA/osdisk_tr" ] || fail "fsck removed a damaged pool file"
+[ -e "$PTR" ] || fail "fsck removed a damaged pool file"
 start_cafsd
 for f in osdisk_t osdisk_tr ghost; do  # EIO, never garbage
   timeout 10 cat "$V/vm5/$f" > "$T/out" 2> "$T/err" && fail "$f read despite damage"

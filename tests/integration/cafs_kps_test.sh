@@ -106,7 +106,7 @@ timeout 20 mkdir -p "$V/vm1" || fail "mkdir"
 head -c 1M /dev/urandom >"$T/ref"
 timeout 60 dd if="$T/ref" of="$V/vm1/osdisk1" bs=64k conv=fsync status=none || fail "dd write"
 timeout 60 cmp "$T/ref" "$V/vm1/osdisk1" || fail "read back differs"
-POOLF=$T/pools/mirrored_pool_A/my_vmset/vm1/osdisk1
+POOLF=$(cafsd_pool_file "$T" my_vmset/vm1/osdisk1 mirrored_pool_A)
 [ -f "$POOLF" ] || fail "no pool file $POOLF"
 python3 - "$POOLF" "$T/ref" <<'PY' || fail "pool file is not ciphertext"
 import sys

@@ -50,7 +50,9 @@ job_field() {  # id field
 REL=my_vmset/vm1/osdisk1.img
 in_pool_only() {  # pool: the pool file is there and in no other pool
   local p
-  [ -f "$T/pools/$1/$REL" ] || return 1
+  local f
+  f=$(cafsd_pool_file "$T" "$REL" "$1")
+  [ -n "$f" ] && [ -f "$f" ] || return 1
   for p in mirrored_pool_A default_pool small_pool; do
     [ "$p" = "$1" ] && continue
     [ -z "$(find "$T/pools/$p" -type f 2>/dev/null)" ] || return 1

@@ -26,7 +26,6 @@ done
 . "$(dirname "$0")/lib/cafsd.sh"
 
 T=$(mktemp -d /tmp/cafs-rekey-XXXXXX)
-POOL=$T/pools/mirrored_pool_A
 cleanup() {
   cafsd_stop "$T"
   timeout 10 fusermount3 -u -z "$T/mnt" 2>/dev/null
@@ -90,7 +89,7 @@ fill_patterns "$V1/osdisk3.img" || fail "qemu-io fill osdisk3"
 EXPECT=()
 for i in $(seq 0 $((SIZE_MIB - 1))); do EXPECT[i]=$((0x40 + i)); done
 verify_patterns "$V1/osdisk1.img" || fail "osdisk1 does not verify before the rekey"
-PF1=$POOL/my_vmset/vm1/osdisk1.img
+PF1=$(cafsd_pool_file "$T" my_vmset/vm1/osdisk1.img mirrored_pool_A)
 [ "$(header_key "$PF1")" = "0 1" ] || fail "osdisk1 header: $(header_key "$PF1"), not '0 1'"
 # `cafsctl key rotate`: version 2 is issued.
 echo "$CAFSD_SEED_KEY 2 $(od -An -tx1 -N64 /dev/urandom | tr -d ' \n')" >>"$T/keys/my_vmset/keys"
@@ -154,7 +153,7 @@ if command -v fio >/dev/null; then
     --io_size=8M --verify=crc32c --verify_fatal=1 >"$T/fio1.log" 2>&1 ||
     fail "fio verify during the rekey: $(tail -20 "$T/fio1.log")"
   ctl jobs watch "$ID2" --json >"$T/watch2.json" || fail "rekey osdisk2: $(cat "$T/watch2.json")"
-  [ "$(header_key "$POOL/my_vmset/vm1/osdisk2.img")" = "0 2" ] || fail "osdisk2 header not at 2"
+  [ "$(header_key "$(cafsd_pool_file "$T" my_vmset/vm1/osdisk2.img mirrored_pool_A)")" = "0 2" ] || fail "osdisk2 header not at 2"
   timeout 120 fio --name=check --filename="$F2" --rw=randwrite --bs=16k --size=${SIZE_MIB}M \
     --io_size=8M --verify=crc32c --verify_only --verify_fatal=1 >"$T/fio2.log" 2>&1 ||
     fail "fio verify after the rekey: $(tail -20 "$T/fio2.log")"
@@ -165,7 +164,7 @@ fi
 
 # --- 3. kill -9 mid-rekey, restart, resume ---
 for i in $(seq 0 $((SIZE_MIB - 1))); do EXPECT[i]=$((0x40 + i)); done
-PF3=$POOL/my_vmset/vm1/osdisk3.img
+PF3=$(cafsd_pool_file "$T" my_vmset/vm1/osdisk3.img mirrored_pool_A)
 ID3=$(ctl rekey /my_vmset/vm1/osdisk3.img --to-version 2 --rate 1M --no-wait) ||
   fail "rekey osdisk3 exit $?"
 for _ in $(seq 100); do

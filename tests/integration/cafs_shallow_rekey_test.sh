@@ -195,7 +195,7 @@ grep -q "/v1/keks/my_vmset/rotate" "$T/audit.json" || fail "KEK rotation not aud
 
 # ---- crypto-shred: refused while a file uses the version, listing it ------------------------
 GUID=$(python3 -c 'import sys; d=open(sys.argv[1],"rb").read(); import uuid; print(uuid.UUID(bytes=d[24:40]))' \
-  "$T/pools/mirrored_pool_A/my_vmset/vm1/osdisk1")
+  "$(cafsd_pool_file "$T" my_vmset/vm1/osdisk1 mirrored_pool_A)")
 for _ in $(seq 100); do  # the inventory arrives every 2 s
   timeout 60 "$CTL" --server "$URL" --cert "$K" inventory >"$T/inv.out" 2>&1 &&
     grep -q "/my_vmset/vm1/osdisk1" "$T/inv.out" && break

@@ -88,9 +88,9 @@ for f in "$V1/osdisk1.img" "$V1/osdisk2.img" "$V1/osdisk4.img" "$V2/osdisk3.img"
 done
 KEEP_SUM=$(sha256sum <"$V2/osdisk3.img")
 SUM2=$(sha256sum <"$V1/osdisk2.img")
-PV1=$POOL/my_vmset/vm1
-remember_blocks "$T/blocks1" "$PV1/osdisk1.img"
-remember_blocks "$T/blocks_vm" "$PV1/osdisk2.img" "$PV1/osdisk4.img"
+pf() { cafsd_pool_file "$T" "my_vmset/vm1/$1" mirrored_pool_A; }
+remember_blocks "$T/blocks1" "$(pf osdisk1.img)"
+remember_blocks "$T/blocks_vm" "$(pf osdisk2.img)" "$(pf osdisk4.img)"
 N1=$(wc -l <"$T/blocks1")
 [ "$N1" -ge 1025 ] || fail "expected >= 1025 blocks in the pool file, saw $N1"
 # The scan sees the blocks while the file exists (so a zero later means something).

@@ -156,8 +156,10 @@ grep -q '##' "$T/ls.out" && fail "nfs-ls shows a redirector name"
 grep -q '5242880' "$T/ls.out" || fail "nfs-ls size: $(cat "$T/ls.out")"
 
 # Ciphertext in the pool for *osdisk*, clear text after the header for the rest.
-python3 - "$T/pools/mirrored_pool_A/my_vmset/vm1/osdisk.img" "$T/ref.bin" \
-  "$T/pools/default_pool/my_vmset/vm1/vm.vmx" <<'PY' || fail "pool file contents"
+# (Each pool file is where its redirector's `path` line says: pool paths carry no names.)
+pool_file() { echo "$T/pools/$2/$(sed -n 's/^path //p' "$T/backing/$1##$2")"; }
+python3 - "$(pool_file my_vmset/vm1/osdisk.img mirrored_pool_A)" "$T/ref.bin" \
+  "$(pool_file my_vmset/vm1/vm.vmx default_pool)" <<'PY' || fail "pool file contents"
 import sys
 enc = open(sys.argv[1], 'rb').read()
 ref = open(sys.argv[2], 'rb').read()

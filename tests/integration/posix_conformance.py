@@ -33,6 +33,8 @@ def attrs(path, follow=False):
     a = {"mode": oct(st.st_mode), "uid": st.st_uid, "gid": st.st_gid, "nlink": st.st_nlink}
     if not stat.S_ISDIR(st.st_mode):
         a["size"] = st.st_size  # directory sizes are the backing file system's business
+    if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+        a["rdev"] = (os.major(st.st_rdev), os.minor(st.st_rdev))
     return a
 
 
@@ -312,20 +314,126 @@ def setgid_dirs(c):
     c.see("dir in setgid dir", attrs(os.path.join(d, "sub")))
 
 
+def read_file(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def same_inode(a, b):
+    """Whether two names are one file (what tar and rsync -H compare), or the errno."""
+    try:
+        sa, sb = os.lstat(a), os.lstat(b)
+    except OSError as e:
+        return e.errno
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
 def hard_links(c):
     write_file(c.p("f1"), b"data")
     c.see("link", err(os.link, c.p("f1"), c.p("f2")))
-    c.see("attrs", attrs(c.p("f1")))
+    c.see("attrs f1", attrs(c.p("f1")))
+    c.see("attrs f2", attrs(c.p("f2")))
+    c.see("same inode", same_inode(c.p("f1"), c.p("f2")))
+    write_file(c.p("f2"), b"written through the second name")
+    c.see("read f1", read_file(c.p("f1")))
+    c.see("link over an existing name", err(os.link, c.p("f1"), c.p("f2")))
+    os.mkdir(c.p("d"))
+    c.see("link of a directory", err(os.link, c.p("d"), c.p("dlink")))
+    c.see("link into a missing directory", err(os.link, c.p("f1"), c.p("nodir", "f9")))
+    c.see("link of a missing file", err(os.link, c.p("fnone"), c.p("f9")))
+    c.see("link into a subdirectory", err(os.link, c.p("f1"), c.p("d", "f3")))
+    c.see("attrs f1 (3 names)", attrs(c.p("f1")))
+    # rename(2) of one name of a file onto another of its names does nothing.
+    c.see("rename onto its own link", err(os.rename, c.p("f1"), c.p("f2")))
+    c.see("attrs f1 after", attrs(c.p("f1")))
+    c.see("rename a link", err(os.rename, c.p("f2"), c.p("f4")))
+    c.see("attrs f4", attrs(c.p("f4")))
+    c.see("unlink f1", err(os.unlink, c.p("f1")))
+    c.see("attrs f4 after unlink", attrs(c.p("f4")))
+    c.see("read f4", read_file(c.p("f4")))
+    # A rename over a linked file drops one name of it, not its data.
+    write_file(c.p("f5"), b"other")
+    c.see("rename over a linked file", err(os.rename, c.p("f5"), c.p("f4")))
+    c.see("read d/f3", read_file(c.p("d", "f3")))
+    c.see("attrs d/f3", attrs(c.p("d", "f3")))
+    c.see("unlink d/f3", err(os.unlink, c.p("d", "f3")))
+    c.see("attrs d/f3 gone", attrs(c.p("d", "f3")))
+    # Links of a symlink (not followed: linkat without AT_SYMLINK_FOLLOW).
+    os.symlink("f4", c.p("sl"))
+    c.see("link of a symlink", err(lambda: os.link(c.p("sl"), c.p("sl2"), follow_symlinks=False)))
+    c.see("attrs sl2", attrs(c.p("sl2")))
+    c.see("listing", sorted(os.listdir(c.root)))
 
 
 def special_files(c):
     c.see("mkfifo", err(os.mkfifo, c.p("fifo"), 0o644))
     c.see("attrs", attrs(c.p("fifo")))
+    c.see("mkfifo again", err(os.mkfifo, c.p("fifo"), 0o644))
+    # It works as a FIFO (the kernel's pipe, not the gateway's data path).
+    fd = os.open(c.p("fifo"), os.O_RDWR | os.O_NONBLOCK)
+    try:
+        os.write(fd, b"through the fifo")
+        c.see("fifo read", os.read(fd, 64))
+    finally:
+        os.close(fd)
+    c.see("chmod", err(os.chmod, c.p("fifo"), 0o600))
+    c.see("chown", err(os.chown, c.p("fifo"), NOBODY, NOBODY))
+    c.see("attrs after chmod/chown", attrs(c.p("fifo")))
+    c.see("rename", err(os.rename, c.p("fifo"), c.p("fifo2")))
+    c.see("link", err(os.link, c.p("fifo2"), c.p("fifo3")))
+    c.see("attrs linked", attrs(c.p("fifo2")))
+    c.see("unlink", err(os.unlink, c.p("fifo3")))
+    c.see("attrs after unlink", attrs(c.p("fifo2")))
+    import socket
+    old = os.getcwd()
+    os.chdir(c.root)  # sun_path is short: bind by a relative name
+    try:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            c.see("bind", err(sock.bind, "sock"))
+        finally:
+            sock.close()
+    finally:
+        os.chdir(old)
+    c.see("attrs socket", attrs(c.p("sock")))
+    c.see("mknod chr", err(os.mknod, c.p("chr"), stat.S_IFCHR | 0o640, os.makedev(1, 3)))
+    c.see("attrs chr", attrs(c.p("chr")))
+    c.see("mknod blk", err(os.mknod, c.p("blk"), stat.S_IFBLK | 0o600, os.makedev(7, 200)))
+    c.see("attrs blk", attrs(c.p("blk")))
+    c.see("mknod fifo", err(os.mknod, c.p("fifo4"), stat.S_IFIFO | 0o640))
+    c.see("attrs fifo4", attrs(c.p("fifo4")))
+    c.see("mknod chr as nobody",
+          as_nobody(lambda: os.mknod(c.p("chr2"), stat.S_IFCHR | 0o600, os.makedev(1, 3))))
+    c.see("mknod fifo as nobody", as_nobody(lambda: os.mknod(c.p("fifo5"), stat.S_IFIFO | 0o600)))
+    c.see("listing", sorted(os.listdir(c.root)))
+    c.see("rename a fifo over a file", err(lambda: (write_file(c.p("f1"), b"x"),
+                                                     os.rename(c.p("fifo4"), c.p("f1")))))
+    c.see("attrs f1", attrs(c.p("f1")))
+    for n in ("fifo2", "sock", "chr", "blk", "f1"):
+        c.see("unlink " + n, err(os.unlink, c.p(n)))
+    c.see("listing after", sorted(os.listdir(c.root)))
 
 
 def long_names(c):
-    c.see("create name_max", err(write_file, c.p("f" + "n" * (255 - 1 - len(c.prefix))), b""))
-    c.see("create name_max + 1", err(write_file, c.p("f" + "n" * (256 - 1 - len(c.prefix))), b""))
+    longest = "f" + "n" * (255 - 1 - len(c.prefix))
+    c.see("create name_max", err(write_file, c.p(longest), b"long"))
+    c.see("create name_max + 1", err(write_file, c.p(longest + "n"), b""))
+    c.see("attrs", attrs(c.p(longest)))
+    c.see("read", read_file(c.p(longest)) if os.path.exists(c.p(longest)) else None)
+    c.see("listed", longest in [n[len(c.prefix):] for n in os.listdir(c.root)])
+    write_file(c.p("fshort"), b"short")
+    longer = "f" + "m" * (255 - 1 - len(c.prefix))
+    c.see("rename to name_max", err(os.rename, c.p("fshort"), c.p(longer)))
+    c.see("read renamed", read_file(c.p(longer)) if os.path.exists(c.p(longer)) else None)
+    c.see("link to name_max", err(os.link, c.p(longer), c.p("f" + "l" * (254 - len(c.prefix)))))
+    c.see("attrs linked", attrs(c.p(longer)))
+    c.see("mkdir name_max", err(os.mkdir, c.p("d" * 255)))
+    c.see("symlink name_max", err(os.symlink, "target", c.p("s" * 255)))
+    c.see("mkfifo name_max", err(os.mkfifo, c.p("p" * 255)))
+    c.see("listing", sorted(os.listdir(c.root)))
+    for n in (longest, longer, "f" + "l" * (254 - len(c.prefix))):
+        c.see("unlink", err(os.unlink, c.p(n)))
+    c.see("listing after", sorted(os.listdir(c.root)))
 
 
 CASES = [

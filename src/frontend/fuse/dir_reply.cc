@@ -10,6 +10,14 @@ mode_t TypeBits(core::FileType type) {
       return S_IFDIR;
     case core::FileType::kSymlink:
       return S_IFLNK;
+    case core::FileType::kFifo:
+      return S_IFIFO;
+    case core::FileType::kSocket:
+      return S_IFSOCK;
+    case core::FileType::kCharDevice:
+      return S_IFCHR;
+    case core::FileType::kBlockDevice:
+      return S_IFBLK;
     case core::FileType::kRegular:
       break;
   }
@@ -46,11 +54,17 @@ Slot SlotAt(std::size_t i, std::uint64_t dir_ino, const std::vector<core::DirEnt
 
 }  // namespace
 
+std::uint64_t RememberEntry(InodeTable& inodes, const std::string& path, const core::Attr& a) {
+  if (a.type == core::FileType::kDirectory) return inodes.Remember(path);
+  return inodes.Remember(path, a.backing_ino, a.nlink);
+}
+
 struct stat ToStat(const core::Attr& a, std::uint64_t ino) {
   struct stat st {};
   st.st_ino = ino;
   st.st_mode = TypeBits(a.type) | static_cast<mode_t>(a.mode);
   st.st_nlink = a.nlink;
+  st.st_rdev = static_cast<dev_t>(a.rdev);
   st.st_uid = a.uid;
   st.st_gid = a.gid;
   st.st_size = static_cast<off_t>(a.size);
@@ -92,7 +106,7 @@ std::size_t FillReadDirPlus(fuse_req_t req, std::span<char> buf, std::uint64_t d
       const std::string path = InodeTable::Child(dir_path, s.name);
       auto attr = attr_of(path);
       if (attr.ok() && TypeBits(attr->type) == TypeBits(s.entry->type)) {
-        e.ino = inodes.Remember(path);
+        e.ino = RememberEntry(inodes, path, *attr);
         e.attr = ToStat(*attr, e.ino);
         e.attr_timeout = options.attr_timeout_s;
         e.entry_timeout = options.entry_timeout_s;

@@ -31,6 +31,10 @@
 
 namespace cafs::frontend {
 
+// The FUSE inode for the entry `path` with attributes `a` (nlookup += 1): files and special
+// files are also keyed by their backing inode, so every name of a hard-linked file is one
+// FUSE inode (tar and rsync -H compare st_ino); directories by path only.
+std::uint64_t RememberEntry(InodeTable& inodes, const std::string& path, const core::Attr& a);
 // The stat a reply carries for `a` as inode `ino`.
 struct stat ToStat(const core::Attr& a, std::uint64_t ino);
 

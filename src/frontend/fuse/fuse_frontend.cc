@@ -71,7 +71,7 @@ struct FuseFrontend::Ops {
   static void ReplyEntry(fuse_req_t req, const std::string& path, const core::Attr& attr) {
     FuseFrontend& self = Self(req);
     fuse_entry_param e{};
-    e.ino = self.inodes_.Remember(path);
+    e.ino = RememberEntry(self.inodes_, path, attr);
     e.attr = ToStat(attr, e.ino);
     e.attr_timeout = self.options_.attr_timeout_s;
     e.entry_timeout = self.options_.attr_timeout_s;
@@ -177,11 +177,15 @@ struct FuseFrontend::Ops {
     fuse_reply_readlink(req, target->c_str());
   }
 
-  static void MkNod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t) {
-    if (!S_ISREG(mode)) return Err(req, EPERM);  // no devices, fifos, sockets
+  static void MkNod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
     auto path = ChildOf(req, parent, name);
     if (!path.ok()) return ReplyErr(req, path.status());
     FuseFrontend& self = Self(req);
+    if (!S_ISREG(mode)) {  // a FIFO, socket or device node: the backing store keeps it
+      auto attr = self.gateway_->MakeNode(CallerOf(req), *path, mode, rdev);
+      if (!attr.ok()) return ReplyErr(req, attr.status());
+      return ReplyEntry(req, *path, *attr);
+    }
     auto created = self.gateway_->Create(CallerOf(req), *path, mode & 07777, true);
     if (!created.ok()) return ReplyErr(req, created.status());
     (void)self.gateway_->Release(CallerOf(req), created->handle);
@@ -234,8 +238,14 @@ struct FuseFrontend::Ops {
     fuse_reply_err(req, ToFuseErrno(s));
   }
 
-  static void Link(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) {
-    fuse_reply_err(req, ENOTSUP);
+  static void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+    auto from = PathOf(req, ino);
+    if (!from.ok()) return ReplyErr(req, from.status());
+    auto to = ChildOf(req, newparent, newname);
+    if (!to.ok()) return ReplyErr(req, to.status());
+    auto attr = Self(req).gateway_->Link(CallerOf(req), *from, *to);
+    if (!attr.ok()) return ReplyErr(req, attr.status());
+    ReplyEntry(req, *to, *attr);
   }
 
   static void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -265,7 +275,7 @@ struct FuseFrontend::Ops {
     if (!created.ok()) return ReplyErr(req, created.status());
     fi->fh = created->handle;
     fuse_entry_param e{};
-    e.ino = self.inodes_.Remember(*path);
+    e.ino = RememberEntry(self.inodes_, *path, created->attr);
     e.attr = ToStat(created->attr, e.ino);
     e.attr_timeout = self.options_.attr_timeout_s;
     e.entry_timeout = self.options_.attr_timeout_s;

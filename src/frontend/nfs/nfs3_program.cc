@@ -1,5 +1,8 @@
 #include "frontend/nfs/nfs3_program.h"
 
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
 #include <algorithm>
 #include <cstring>
 #include <optional>
@@ -14,6 +17,7 @@ namespace cafs::frontend::nfs {
 namespace {
 
 // FSINFO properties
+constexpr std::uint32_t kFsfLink = 0x0001;
 constexpr std::uint32_t kFsfSymlink = 0x0002;
 constexpr std::uint32_t kFsfHomogeneous = 0x0008;
 constexpr std::uint32_t kFsfCanSetTime = 0x0010;
@@ -549,12 +553,14 @@ class Nfs3Program::Procs {
     Bytes dirfh = DecodeFh(r.in);
     std::string name = r.in.String(kNfs3MaxPath);
     const std::uint32_t type = r.in.U32();
+    core::SetAttrRequest sattr;
+    std::uint32_t major_no = 0, minor_no = 0;
     if (type == kNf3Chr || type == kNf3Blk) {
-      (void)DecodeSattr(r.in);
-      r.in.U32();  // specdata3
-      r.in.U32();
+      sattr = DecodeSattr(r.in);
+      major_no = r.in.U32();  // specdata3
+      minor_no = r.in.U32();
     } else if (type == kNf3Sock || type == kNf3Fifo) {
-      (void)DecodeSattr(r.in);
+      sattr = DecodeSattr(r.in);
     } else if (type < kNf3Reg || type > kNf3Fifo) {
       r.in.Fail();
     }
@@ -562,13 +568,24 @@ class Nfs3Program::Procs {
     std::string child;
     auto dir = DirOp(r, dirfh, name, &child);
     if (!dir.ok()) return Fail(r, dir.status());
-    // No devices, sockets or FIFOs in a datastore; regular files and directories have their
-    // own procedures (RFC 1813: NFS3ERR_BADTYPE for those, NOTSUPP for special files).
-    const bool special = type != kNf3Reg && type != kNf3Dir && type != kNf3Lnk;
-    auto attr = AttrOf(r, *dir);
-    Status3(r, special ? Nfs3Status::kNotSupp : Nfs3Status::kBadType);
-    Wcc(r, attr, attr);
-    return AcceptStat::kSuccess;
+    auto before = AttrOf(r, *dir);
+    // Regular files and directories have their own procedures (RFC 1813: NFS3ERR_BADTYPE).
+    if (type == kNf3Reg || type == kNf3Dir || type == kNf3Lnk) {
+      Status3(r, Nfs3Status::kBadType);
+      Wcc(r, before, before);
+      return AcceptStat::kSuccess;
+    }
+    if (Status may = MayAccess(r, before, core::kMayWrite | core::kMayExec); !may.ok()) {
+      return NewEntryReply(r, may, child, {}, *dir, before);
+    }
+    const std::uint32_t perms = sattr.mode.value_or(0644) & 07777;
+    const std::uint32_t kind = type == kNf3Chr    ? S_IFCHR
+                               : type == kNf3Blk  ? S_IFBLK
+                               : type == kNf3Sock ? S_IFSOCK
+                                                  : S_IFIFO;
+    auto attr = gw_.MakeNode(r.caller, child, kind | perms, makedev(major_no, minor_no));
+    return NewEntryReply(r, attr.status(), child,
+                         attr.ok() ? std::optional<core::Attr>(*attr) : std::nullopt, *dir, before);
   }
 
   // Drops a cached open file whose name is about to go (REMOVE, RENAME over it).
@@ -638,11 +655,12 @@ class Nfs3Program::Procs {
     std::string child;
     auto dir = DirOp(r, dirfh, name, &child);
     if (!dir.ok()) return Fail(r, dir.status());
-    Status s = gw_.Link(r.caller, *file, child);  // NotSupported: a pool file has one name
+    auto before = AttrOf(r, *dir);
+    Status s = MayAccess(r, before, core::kMayWrite | core::kMayExec);
+    if (s.ok()) s = gw_.Link(r.caller, *file, child).status();
     Status3(r, s);
     PostOp(r, AttrOf(r, *file));
-    auto dir_attr = AttrOf(r, *dir);
-    Wcc(r, dir_attr, dir_attr);
+    Wcc(r, before, AttrOf(r, *dir));
     return AcceptStat::kSuccess;
   }
 
@@ -762,7 +780,7 @@ class Nfs3Program::Procs {
         r.out.U64(0x7fffffffffffffffULL);
         r.out.U32(0);  // time_delta: 1 ns
         r.out.U32(1);
-        r.out.U32(kFsfSymlink | kFsfHomogeneous | kFsfCanSetTime);
+        r.out.U32(kFsfLink | kFsfSymlink | kFsfHomogeneous | kFsfCanSetTime);
         break;
       default:         // PATHCONF
         r.out.U32(1);  // linkmax: no hard links

@@ -1,6 +1,7 @@
 #include "frontend/nfs/nfs3_xdr.h"
 
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <cerrno>
 
@@ -103,6 +104,10 @@ void EncodeFattr(XdrEncoder& out, const core::Attr& a, std::uint64_t fsid) {
   std::uint32_t type = kNf3Reg;
   if (a.type == core::FileType::kDirectory) type = kNf3Dir;
   if (a.type == core::FileType::kSymlink) type = kNf3Lnk;
+  if (a.type == core::FileType::kFifo) type = kNf3Fifo;
+  if (a.type == core::FileType::kSocket) type = kNf3Sock;
+  if (a.type == core::FileType::kCharDevice) type = kNf3Chr;
+  if (a.type == core::FileType::kBlockDevice) type = kNf3Blk;
   out.U32(type);
   out.U32(a.mode & 07777);
   out.U32(a.nlink);
@@ -110,8 +115,8 @@ void EncodeFattr(XdrEncoder& out, const core::Attr& a, std::uint64_t fsid) {
   out.U32(a.gid);
   out.U64(a.size);
   out.U64(a.allocated);
-  out.U32(0);  // rdev
-  out.U32(0);
+  out.U32(static_cast<std::uint32_t>(major(static_cast<dev_t>(a.rdev))));  // specdata3
+  out.U32(static_cast<std::uint32_t>(minor(static_cast<dev_t>(a.rdev))));
   out.U64(fsid);
   out.U64(a.backing_ino);
   EncodeTime(out, a.atime);

@@ -24,6 +24,10 @@
 #   cafsd_kill9                   kill -9 of cafsd itself (CAFSD_PID is its `timeout` wrapper,
 #                                 which would not pass SIGKILL on), reaped; the mount stays
 #   cafsd_stop WORK               SIGTERM, SIGKILL after 5 s, then unmounts WORK/mnt if needed
+#   cafsd_pool_file WORK PATH POOL  prints the pool file of gateway path PATH ("my_vmset/vm1/a")
+#                                 in POOL: WORK/pools/POOL/ + the `path` line of its redirector
+#                                 WORK/backing/PATH##POOL (pool paths carry no names:
+#                                 docs/redirectors.md "Pool paths"); nothing when there is none
 #
 # Nothing outside WORK is touched. The caller runs cafsd_stop on every exit path.
 
@@ -123,4 +127,11 @@ cafsd_stop() {  # work
   if mountpoint -q "$1/mnt" || ! stat "$1/mnt" >/dev/null 2>&1; then
     timeout 10 fusermount3 -u -z "$1/mnt" 2>/dev/null
   fi
+}
+
+cafsd_pool_file() {  # work path pool
+  local line
+  line=$(sed -n 's/^path //p' "$1/backing/$2##$3" 2>/dev/null) || return 0
+  [ -n "$line" ] && printf '%s\n' "$1/pools/$3/$line"
+  return 0
 }

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include <sstream>
 
 #include "audit/audit_log.h"
+#include "cafs/redirector.h"
 #include "crypto/rng.h"
 #include "format/header_codec.h"
 #include "policy/seed_examples.h"
@@ -103,6 +105,16 @@ class GatewayTest : public ::testing::Test {
     pools_.reset();
   }
 
+  // The pool file of gateway path `path` (e.g. "/my_vmset/vm1/osdisk1.vmdk") in `pool`: the
+  // path its redirector's line 3 names (pool paths carry no names, docs/redirectors.md).
+  fs::path PoolFile(const std::string& path, const std::string& pool) {
+    const std::string text =
+        ReadFile(root_ / ("backing" + core::RedirectorBackingName(path, pool)));
+    auto r = core::DecodeRedirector(text);
+    EXPECT_TRUE(r.ok()) << path << ": " << r.status().ToString();
+    return r.ok() ? root_ / "pools" / pool / r->pool_path : fs::path();
+  }
+
   // Creates `path`, writes `data` at 0, fsyncs and releases.
   void CreateWithData(const std::string& path, std::string_view data) {
     auto created = gw_->Create(caller_, path, 0644, true);
@@ -156,7 +168,13 @@ TEST_F(GatewayTest, CreatePlacesFilesByPolicy) {
 
   // The encrypted file: XTS under the osdisk key, no plaintext in the pool file.
   const std::string enc =
-      ReadFile(root_ / "pools/mirrored_pool_A/my_vmset/windows_xp/osdisk1.vmdk");
+      ReadFile(PoolFile("/my_vmset/windows_xp/osdisk1.vmdk", "mirrored_pool_A"));
+  // Its pool path carries no name: <store id>/<2 hex>/<guid>.
+  auto located = volume_->Locate("my_vmset/windows_xp/osdisk1.vmdk");
+  ASSERT_TRUE(located.ok());
+  EXPECT_EQ(located->pool_path, volume_->owner().ToString() + "/" +
+                                    located->guid.ToString().substr(0, 2) + "/" +
+                                    located->guid.ToString());
   ASSERT_GT(enc.size(), 4096u);
   auto hdr = format::ParseHeaderUnverified(AsBytes(enc));
   ASSERT_TRUE(hdr.ok());
@@ -166,7 +184,7 @@ TEST_F(GatewayTest, CreatePlacesFilesByPolicy) {
   EXPECT_EQ(enc.find(std::string(64, '\xab')), std::string::npos);
 
   // The clear-text file: header, then plaintext.
-  const std::string clear = ReadFile(root_ / "pools/default_pool/my_vmset/windows_xp/vm.vmx");
+  const std::string clear = ReadFile(PoolFile("/my_vmset/windows_xp/vm.vmx", "default_pool"));
   auto chdr = format::ParseHeaderUnverified(AsBytes(clear));
   ASSERT_TRUE(chdr.ok());
   EXPECT_EQ(chdr->cipher, crypto::CipherId::kNone);
@@ -193,11 +211,16 @@ TEST_F(GatewayTest, ReadDirShowsNamesWithoutPools) {
   auto target = gw_->ReadLink(caller_, "/my_vmset/vm1/link");
   ASSERT_TRUE(target.ok());
   EXPECT_EQ(*target, "vm.vmx");
-  EXPECT_EQ(gw_->Link(caller_, "/my_vmset/vm1/vm.vmx", "/my_vmset/vm1/hard").errno_value(),
-            ENOTSUP);
+  // A link across vobjs (vm.vmx is hc-default's, osdisk_hard the osdisk vobj's) is refused.
+  EXPECT_EQ(gw_->Link(caller_, "/my_vmset/vm1/vm.vmx", "/my_vmset/vm1/osdisk_hard")
+                .status()
+                .errno_value(),
+            EXDEV);
   // Unlink removes the redirector and the pool file.
+  const fs::path pool_file = PoolFile("/my_vmset/vm1/osdisk.vmdk", "mirrored_pool_A");
+  ASSERT_TRUE(fs::exists(pool_file));
   ASSERT_TRUE(gw_->Unlink(caller_, "/my_vmset/vm1/osdisk.vmdk").ok());
-  EXPECT_FALSE(fs::exists(root_ / "pools/mirrored_pool_A/my_vmset/vm1/osdisk.vmdk"));
+  EXPECT_FALSE(fs::exists(pool_file));
   EXPECT_EQ(gw_->GetAttr(caller_, "/my_vmset/vm1/osdisk.vmdk").status().errno_value(), ENOENT);
 }
 
@@ -214,17 +237,108 @@ TEST_F(GatewayTest, FileWhereADirectoryIsNeededIsNotDir) {
   EXPECT_EQ(gw_->ReadDir(caller_, "/my_vmset/vm1/none").status().errno_value(), ENOENT);
 }
 
-TEST_F(GatewayTest, RenameAcrossVmsMovesRedirectorAndPoolFile) {
+// Issue 17 item 2: a hard link is a second name of the redirector's inode (same GUID, same
+// pool file); nlink counts names; the pool file goes with the last name.
+TEST_F(GatewayTest, HardLinksShareOnePoolFileUntilTheLastNameGoes) {
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1", 0755).ok());
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm2", 0755).ok());
+  CreateWithData("/my_vmset/vm1/osdisk1.vmdk", "shared data");
+  const fs::path pool_file = PoolFile("/my_vmset/vm1/osdisk1.vmdk", "mirrored_pool_A");
+  auto linked = gw_->Link(caller_, "/my_vmset/vm1/osdisk1.vmdk", "/my_vmset/vm2/osdisk_b.vmdk");
+  ASSERT_TRUE(linked.ok()) << linked.status().ToString();
+  EXPECT_EQ(linked->nlink, 2u);
+  EXPECT_EQ(gw_->GetAttr(caller_, "/my_vmset/vm1/osdisk1.vmdk")->backing_ino, linked->backing_ino);
+  EXPECT_EQ(PoolFile("/my_vmset/vm2/osdisk_b.vmdk", "mirrored_pool_A"), pool_file);
+  EXPECT_EQ(ReadAll("/my_vmset/vm2/osdisk_b.vmdk"), "shared data");
+  EXPECT_EQ(gw_->Link(caller_, "/my_vmset/vm1/osdisk1.vmdk", "/my_vmset/vm2/osdisk_b.vmdk")
+                .status()
+                .errno_value(),
+            EEXIST);
+  EXPECT_EQ(gw_->Link(caller_, "/my_vmset/vm1", "/my_vmset/vm2/dir_link").status().errno_value(),
+            EPERM);
+  // rename(2) of one name onto another of the same file does nothing.
+  ASSERT_TRUE(
+      gw_->Rename(caller_, "/my_vmset/vm1/osdisk1.vmdk", "/my_vmset/vm2/osdisk_b.vmdk", false)
+          .ok());
+  EXPECT_EQ(gw_->GetAttr(caller_, "/my_vmset/vm1/osdisk1.vmdk")->nlink, 2u);
+  // A rename over one name drops that name only.
+  CreateWithData("/my_vmset/vm1/osdisk_other.vmdk", "other");
+  ASSERT_TRUE(
+      gw_->Rename(caller_, "/my_vmset/vm1/osdisk_other.vmdk", "/my_vmset/vm1/osdisk1.vmdk", false)
+          .ok());
+  EXPECT_TRUE(fs::exists(pool_file));
+  EXPECT_EQ(gw_->GetAttr(caller_, "/my_vmset/vm2/osdisk_b.vmdk")->nlink, 1u);
+  EXPECT_EQ(ReadAll("/my_vmset/vm2/osdisk_b.vmdk"), "shared data");
+  ASSERT_TRUE(
+      gw_->Link(caller_, "/my_vmset/vm2/osdisk_b.vmdk", "/my_vmset/vm2/osdisk_c.vmdk").ok());
+  ASSERT_TRUE(gw_->Unlink(caller_, "/my_vmset/vm2/osdisk_b.vmdk").ok());
+  EXPECT_TRUE(fs::exists(pool_file));
+  EXPECT_EQ(ReadAll("/my_vmset/vm2/osdisk_c.vmdk"), "shared data");
+  ASSERT_TRUE(gw_->Unlink(caller_, "/my_vmset/vm2/osdisk_c.vmdk").ok());
+  EXPECT_FALSE(fs::exists(pool_file));
+}
+
+// Issue 17 item 1: FIFOs, sockets and device nodes live in the backing store as themselves.
+TEST_F(GatewayTest, SpecialFilesLiveInTheBackingStore) {
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1", 0755).ok());
+  auto fifo = gw_->MakeNode(caller_, "/my_vmset/vm1/fifo", S_IFIFO | 0640, 0);
+  ASSERT_TRUE(fifo.ok()) << fifo.status().ToString();
+  EXPECT_EQ(fifo->type, FileType::kFifo);
+  EXPECT_EQ(fifo->mode, 0640u);
+  struct stat st {};
+  ASSERT_EQ(::lstat((root_ / "backing/my_vmset/vm1/fifo").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  auto sock = gw_->MakeNode(caller_, "/my_vmset/vm1/sock", S_IFSOCK | 0755, 0);
+  ASSERT_TRUE(sock.ok()) << sock.status().ToString();
+  EXPECT_EQ(gw_->GetAttr(caller_, "/my_vmset/vm1/sock")->type, FileType::kSocket);
+  EXPECT_EQ(gw_->MakeNode(caller_, "/my_vmset/vm1/fifo", S_IFIFO | 0640, 0).status().errno_value(),
+            EEXIST);
+  Caller nobody = caller_;
+  nobody.uid = 65534;
+  EXPECT_EQ(gw_->MakeNode(nobody, "/my_vmset/vm1/null", S_IFCHR | 0600, makedev(1, 3))
+                .status()
+                .errno_value(),
+            EPERM);
+  if (::geteuid() == 0 && caller_.uid == 0) {
+    auto dev = gw_->MakeNode(caller_, "/my_vmset/vm1/null", S_IFCHR | 0600, makedev(1, 3));
+    ASSERT_TRUE(dev.ok()) << dev.status().ToString();
+    EXPECT_EQ(dev->type, FileType::kCharDevice);
+    EXPECT_EQ(dev->rdev, makedev(1, 3));
+  }
+  auto entries = gw_->ReadDir(caller_, "/my_vmset/vm1");
+  ASSERT_TRUE(entries.ok());
+  std::set<std::string> names;
+  for (const auto& e : *entries) names.insert(e.name);
+  EXPECT_TRUE(names.count("fifo") && names.count("sock"));
+  ASSERT_TRUE(gw_->Rename(caller_, "/my_vmset/vm1/fifo", "/my_vmset/vm1/fifo2", false).ok());
+  ASSERT_TRUE(gw_->Link(caller_, "/my_vmset/vm1/fifo2", "/my_vmset/vm1/fifo3").ok());
+  EXPECT_EQ(gw_->GetAttr(caller_, "/my_vmset/vm1/fifo2")->nlink, 2u);
+  EXPECT_EQ(gw_->Open(caller_, "/my_vmset/vm1/fifo2", false).status().errno_value(), ENXIO);
+  ASSERT_TRUE(gw_->Unlink(caller_, "/my_vmset/vm1/fifo2").ok());
+  ASSERT_TRUE(gw_->Unlink(caller_, "/my_vmset/vm1/fifo3").ok());
+  ASSERT_TRUE(gw_->Unlink(caller_, "/my_vmset/vm1/sock").ok());
+  // No pool file was ever made for them.
+  for (const char* pool : {"mirrored_pool_A", "default_pool"}) {
+    EXPECT_TRUE(fs::is_empty(root_ / "pools" / pool)) << pool;
+  }
+}
+
+TEST_F(GatewayTest, RenameAcrossVmsMovesTheRedirectorOnly) {
   ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
   ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1", 0755).ok());
   ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm2", 0755).ok());
   CreateWithData("/my_vmset/vm1/osdisk1.vmdk", "disk data");
+  const fs::path pool_file = PoolFile("/my_vmset/vm1/osdisk1.vmdk", "mirrored_pool_A");
   ASSERT_TRUE(
       gw_->Rename(caller_, "/my_vmset/vm1/osdisk1.vmdk", "/my_vmset/vm2/osdisk2.vmdk", false).ok());
   EXPECT_FALSE(fs::exists(root_ / "backing/my_vmset/vm1/osdisk1.vmdk##mirrored_pool_A"));
   EXPECT_TRUE(fs::exists(root_ / "backing/my_vmset/vm2/osdisk2.vmdk##mirrored_pool_A"));
-  EXPECT_TRUE(fs::exists(root_ / "pools/mirrored_pool_A/my_vmset/vm2/osdisk2.vmdk"));
-  EXPECT_FALSE(fs::exists(root_ / "pools/mirrored_pool_A/my_vmset/vm1/osdisk1.vmdk"));
+  // The pool file stays where it was: its path carries no name.
+  EXPECT_EQ(PoolFile("/my_vmset/vm2/osdisk2.vmdk", "mirrored_pool_A"), pool_file);
+  EXPECT_TRUE(fs::exists(pool_file));
+  EXPECT_FALSE(fs::exists(root_ / "pools/mirrored_pool_A/my_vmset"));
   EXPECT_EQ(ReadAll("/my_vmset/vm2/osdisk2.vmdk"), "disk data");
 
   // NOREPLACE refuses an existing target; a plain rename replaces it.
@@ -390,14 +504,15 @@ TEST_F(GatewayTest, PoolFilesAndDirectoriesArePrivate) {
     EXPECT_EQ(::stat(p.c_str(), &st), 0) << p;
     return st.st_mode & 07777;
   };
-  EXPECT_EQ(mode(root_ / "pools/default_pool/my_vmset/vm1/vm.vmx"), 0600u);
-  EXPECT_EQ(mode(root_ / "pools/default_pool/my_vmset/vm1"), 0700u);
-  EXPECT_EQ(mode(root_ / "pools/default_pool/my_vmset"), 0700u);
+  const fs::path pool_file = PoolFile("/my_vmset/vm1/vm.vmx", "default_pool");
+  EXPECT_EQ(mode(pool_file), 0600u);
+  EXPECT_EQ(mode(pool_file.parent_path()), 0700u);
+  EXPECT_EQ(mode(pool_file.parent_path().parent_path()), 0700u);
   auto attr = gw_->GetAttr(caller_, "/my_vmset/vm1/vm.vmx");
   ASSERT_TRUE(attr.ok());
   EXPECT_EQ(attr->mode & 07777, 0666u);  // the caller's mode, on the redirector
   // A pool file made 0644 by an older cafsd keeps working.
-  ASSERT_EQ(::chmod((root_ / "pools/default_pool/my_vmset/vm1/vm.vmx").c_str(), 0644), 0);
+  ASSERT_EQ(::chmod(pool_file.c_str(), 0644), 0);
   EXPECT_EQ(ReadAll("/my_vmset/vm1/vm.vmx"), "");
 }
 
@@ -565,12 +680,12 @@ TEST_F(GatewayTest, TamperedAndTruncatedPoolFilesAreEio) {
   ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1", 0755).ok());
   CreateWithData("/my_vmset/vm1/osdisk1.vmdk", "data");
   CreateWithData("/my_vmset/vm1/osdisk2.vmdk", "data");
-  const fs::path p1 = root_ / "pools/mirrored_pool_A/my_vmset/vm1/osdisk1.vmdk";
+  const fs::path p1 = PoolFile("/my_vmset/vm1/osdisk1.vmdk", "mirrored_pool_A");
   std::string bytes = ReadFile(p1);
   bytes[100] = static_cast<char>(bytes[100] ^ 1);  // the file nonce: only the MAC notices
   WriteFile(p1, bytes);
   EXPECT_EQ(gw_->Open(caller_, "/my_vmset/vm1/osdisk1.vmdk", false).status().errno_value(), EIO);
-  fs::resize_file(root_ / "pools/mirrored_pool_A/my_vmset/vm1/osdisk2.vmdk", 100);
+  fs::resize_file(PoolFile("/my_vmset/vm1/osdisk2.vmdk", "mirrored_pool_A"), 100);
   EXPECT_EQ(gw_->Open(caller_, "/my_vmset/vm1/osdisk2.vmdk", false).status().errno_value(), EIO);
 }
 

@@ -136,8 +136,10 @@ class MigrationTest : public ::testing::Test {
     return Status::Internal("never finished");
   }
 
+  // Whether the file `rel` is in `pool`, at the pool path its redirector names (a GUID path).
   bool InPool(const char* pool, const std::string& rel) {
-    return fs::exists(dir_ / "pools" / pool / rel);
+    auto loc = volume_->Locate(rel);
+    return loc.ok() && loc->pool == pool && fs::exists(dir_ / "pools" / pool / loc->pool_path);
   }
 
   // The number of regular files in a pool (copies, temporaries, orphans included).

@@ -16,6 +16,7 @@
 //    BackingStoreLock keeps a second user off a backing store.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -76,7 +77,15 @@ Consistency CheckConsistency(const fs::path& backing, const fs::path& pools) {
       if (line.rfind("guid ", 0) == 0) guid = line.substr(5);
     }
     const std::string key = name.substr(sep + 2) + "/" + guid;
-    if (!named.emplace(key, e.path().string()).second) c.duplicates.push_back(e.path().string());
+    // Hard links of one redirector inode name one GUID legitimately.
+    struct stat st {};
+    if (::lstat(e.path().c_str(), &st) != 0) continue;
+    if (auto [it, fresh] = named.emplace(key, e.path().string()); !fresh) {
+      struct stat first {};
+      if (::lstat(it->second.c_str(), &first) != 0 || first.st_ino != st.st_ino) {
+        c.duplicates.push_back(e.path().string());
+      }
+    }
   }
   std::set<std::string> present;
   for (const auto& pool_dir : fs::directory_iterator(pools)) {
@@ -218,6 +227,14 @@ class VolumeFaultsTest : public ::testing::Test {
     CheckOptions options;
     options.remove_orphans = remove_orphans;
     return CheckVolume((dir_ / "backing").string(), *pools_, options, &env_);
+  }
+
+  // The pool file a redirector (backing-relative, "a/b##pool") names in its line 3.
+  fs::path PoolFileOf(const std::string& redirector) const {
+    auto r = DecodeRedirector(Slurp(dir_ / "backing" / redirector));
+    EXPECT_TRUE(r.ok()) << redirector;
+    const std::string pool = redirector.substr(redirector.rfind("##") + 2);
+    return r.ok() ? dir_ / "pools" / pool / r->pool_path : fs::path();
   }
 
   // Every name under the backing store and the pools (for failure messages).
@@ -371,22 +388,17 @@ TEST_P(RenameCrashTest, EveryFileHasExactlyOneNameAfterACrash) {
   EXPECT_TRUE(k.orphans.empty()) << k.orphans.front();
   EXPECT_TRUE(k.duplicates.empty());
 
-  // Line 3 names where the data is (the old path after a crash at step 1; the opens
-  // repaired it after a crash at step 2), and renames go on from there.
-  const std::string redirector = Slurp(dir_ / "backing/my_vmset/vm2/osdisk9.img##mirrored_pool_A");
-  const auto line3 = redirector.find("path ");
-  ASSERT_NE(line3, std::string::npos);
-  EXPECT_TRUE(fs::exists(dir_ / "pools/mirrored_pool_A" /
-                         redirector.substr(line3 + 5, redirector.size() - line3 - 6)));
+  // Line 3 names where the data is (a rename never moves a pool file: its path carries no
+  // name), and renames go on from there.
+  const fs::path pool_file = PoolFileOf("my_vmset/vm2/osdisk9.img##mirrored_pool_A");
+  EXPECT_TRUE(fs::exists(pool_file));
   ASSERT_TRUE(
       gw_->Rename(me_, "/my_vmset/vm2/osdisk9.img", "/my_vmset/vm1/osdisk1.img", false).ok());
   EXPECT_EQ(*Get("/my_vmset/vm1/osdisk1.img"), data);
-  EXPECT_TRUE(fs::exists(dir_ / "pools/mirrored_pool_A/my_vmset/vm1/osdisk1.img"));
+  EXPECT_EQ(PoolFileOf("my_vmset/vm1/osdisk1.img##mirrored_pool_A"), pool_file);
 }
 
-INSTANTIATE_TEST_SUITE_P(Steps, RenameCrashTest,
-                         ::testing::Values("rename:redirector-moved", "rename:pool-file-moved",
-                                           "rename:redirector-updated"),
+INSTANTIATE_TEST_SUITE_P(Steps, RenameCrashTest, ::testing::Values("rename:redirector-moved"),
                          [](const ::testing::TestParamInfo<std::string>& step) {
                            std::string n = step.param.substr(step.param.find(':') + 1);
                            std::erase(n, '-');
@@ -448,7 +460,7 @@ TEST_F(VolumeFaultsTest, FsckReportsEachKindAndRemovesOnlyCrashResidue) {
   Restart();
   // Damage from outside, which no crash leaves.
   const fs::path vm1 = dir_ / "backing/my_vmset/vm1";
-  fs::remove(dir_ / "pools/mirrored_pool_A/my_vmset/vm1/osdisk_b.img");  // data lost
+  fs::remove(PoolFileOf("my_vmset/vm1/osdisk_b.img##mirrored_pool_A"));  // data lost
   Spill(vm1 / "junk##mirrored_pool_A", "not a redirector\n");
   fs::copy_file(vm1 / "osdisk_a.img##mirrored_pool_A", vm1 / "x##no_such_pool");
   fs::copy_file(vm1 / "osdisk_a.img##mirrored_pool_A", vm1 / "a_copy.img##mirrored_pool_A");
@@ -488,6 +500,90 @@ TEST_F(VolumeFaultsTest, FsckReportsEachKindAndRemovesOnlyCrashResidue) {
   EXPECT_TRUE(fs::exists(dir_ / "pools/default_pool/stray.bin"));  // not ours: never touched
   EXPECT_EQ(*Get("/my_vmset/vm1/osdisk_a.img"), "a");
   EXPECT_EQ(*Get("/my_vmset/vm1/vm.vmx"), "c");
+}
+
+// Pool paths (docs/redirectors.md "Pool paths"): a pool shared with another gateway holds
+// its files under that gateway's owner mark, and fsck never judges them; pool files at the
+// name-derived paths of an older gateway keep working, survive renames, and
+// `fsck --upgrade-pool-paths` moves them to their GUID paths, crash-safely.
+TEST_F(VolumeFaultsTest, FsckJudgesOnlyItsOwnMarkAndUpgradesNameDerivedPoolPaths) {
+  ASSERT_TRUE(Put("/my_vmset/vm1/osdisk_a.img", "a").ok());
+  const fs::path a_file = PoolFileOf("my_vmset/vm1/osdisk_a.img##mirrored_pool_A");
+  EXPECT_EQ(a_file.lexically_relative(dir_ / "pools/mirrored_pool_A").begin()->string(),
+            volume_->owner().ToString());
+  // Another gateway's files: a copy of ours (an orphan, were it ours) and junk.
+  const fs::path other = dir_ / "pools/mirrored_pool_A" / Uuid::Random().ToString() / "ab";
+  fs::create_directories(other);
+  fs::copy_file(a_file, other / "copy");
+  Spill(other / "junk", "not a pool file");
+  // An older gateway's file at its name-derived path, twice (one is renamed below).
+  auto make_legacy = [&](const std::string& rel) {
+    const std::string redirector = rel + "##mirrored_pool_A";
+    auto r = DecodeRedirector(Slurp(dir_ / "backing" / redirector));
+    ASSERT_TRUE(r.ok());
+    fs::create_directories((dir_ / "pools/mirrored_pool_A" / rel).parent_path());
+    fs::rename(PoolFileOf(redirector), dir_ / "pools/mirrored_pool_A" / rel);
+    Spill(dir_ / "backing" / redirector, EncodeRedirector({r->guid, rel}));
+  };
+  ASSERT_TRUE(Put("/my_vmset/vm1/osdisk_old.img", "old").ok());
+  ASSERT_TRUE(Put("/my_vmset/vm1/osdisk_old2.img", "old2").ok());
+  make_legacy("my_vmset/vm1/osdisk_old.img");
+  make_legacy("my_vmset/vm1/osdisk_old2.img");
+  Restart();
+  EXPECT_EQ(*Get("/my_vmset/vm1/osdisk_old.img"), "old");
+  ASSERT_TRUE(
+      gw_->Rename(me_, "/my_vmset/vm1/osdisk_old.img", "/my_vmset/vm2/osdisk_moved.img", false)
+          .ok());
+  EXPECT_EQ(*Get("/my_vmset/vm2/osdisk_moved.img"), "old");
+  EXPECT_EQ(PoolFileOf("my_vmset/vm2/osdisk_moved.img##mirrored_pool_A"),
+            dir_ / "pools/mirrored_pool_A/my_vmset/vm1/osdisk_old.img");
+
+  auto found = Fsck(/*remove_orphans=*/true);
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  EXPECT_TRUE(found->findings.empty()) << found->findings.front().where;
+  EXPECT_EQ(found->other_owners, 1u);
+  EXPECT_EQ(found->legacy_pool_paths, 2u);
+  EXPECT_TRUE(fs::exists(other / "copy"));
+  EXPECT_TRUE(fs::exists(other / "junk"));
+
+  // A crash inside the upgrade of one file: moved, line 3 not yet rewritten; the next open
+  // finds it at its GUID path and repairs line 3.
+  volume_->SetCrashPointHookForTest([](std::string_view p) {
+    return p == "upgrade:pool-file-moved" ? Status::Internal("crash") : Status::OK();
+  });
+  EXPECT_FALSE(volume_->MoveToNewPoolPath("my_vmset/vm1/osdisk_old2.img").ok());
+  Restart();
+  auto loc = volume_->Locate("my_vmset/vm1/osdisk_old2.img");
+  ASSERT_TRUE(loc.ok());
+  EXPECT_EQ(loc->pool_path, volume_->NewPoolPath(loc->guid));
+  EXPECT_EQ(*Get("/my_vmset/vm1/osdisk_old2.img"), "old2");
+  EXPECT_EQ(PoolFileOf("my_vmset/vm1/osdisk_old2.img##mirrored_pool_A"),
+            dir_ / "pools/mirrored_pool_A" / volume_->NewPoolPath(loc->guid));
+
+  CheckOptions upgrade;
+  upgrade.upgrade_pool_paths = true;
+  Halt();  // fsck runs with cafsd stopped
+  pools_ = std::make_unique<pool::PoolMapper>();
+  for (const char* name : {kPoolA, kPoolDefault}) {
+    ASSERT_TRUE(
+        pools_
+            ->Add(std::make_unique<pool::PosixPool>(name, (dir_ / "pools" / name).string(), &env_))
+            .ok());
+  }
+  auto upgraded = CheckVolume((dir_ / "backing").string(), *pools_, upgrade, &env_);
+  ASSERT_TRUE(upgraded.ok()) << upgraded.status().ToString();
+  EXPECT_EQ(upgraded->legacy_pool_paths, 1u);
+  EXPECT_EQ(upgraded->upgraded, 1u);
+  Boot();
+  loc = volume_->Locate("my_vmset/vm2/osdisk_moved.img");
+  ASSERT_TRUE(loc.ok());
+  EXPECT_EQ(loc->pool_path, volume_->NewPoolPath(loc->guid));
+  EXPECT_EQ(*Get("/my_vmset/vm2/osdisk_moved.img"), "old");
+  auto again = Fsck();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->legacy_pool_paths, 0u);
+  EXPECT_TRUE(again->findings.empty());
+  EXPECT_TRUE(fs::exists(other / "copy"));
 }
 
 TEST_F(VolumeFaultsTest, BackingStoreLockAdmitsOneUser) {
@@ -636,7 +732,10 @@ void CheckMigrated(StepCrashTest& s, bool acknowledged) {
   if (acknowledged) {
     EXPECT_EQ(loc->pool, kPoolDefault);
   }
-  auto outcome = FileMigration::Recover(s.volume(), rel, loc->guid, kPoolA, rel, kPoolDefault, rel);
+  // Source and target path: the file's GUID path (the one rule for pool paths), in each pool.
+  const std::string path = s.volume().NewPoolPath(loc->guid);
+  auto outcome =
+      FileMigration::Recover(s.volume(), rel, loc->guid, kPoolA, path, kPoolDefault, path);
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
   EXPECT_EQ(*outcome == MigrationOutcome::kCommitted, loc->pool == kPoolDefault);
   auto report = s.DoFsck(false);
@@ -782,6 +881,78 @@ INSTANTIATE_TEST_SUITE_P(
                    auto listed = s.gw().ReadDir(s.me(), "/my_vmset/vm2");
                    ASSERT_TRUE(listed.ok());
                    EXPECT_EQ(listed->size(), 1u);  // one name, even mid-replacement
+                 }},
+        StepCase{
+            "link_then_unlink_the_first_name",
+            [](StepCrashTest& s) { ASSERT_TRUE(s.DoPut("/my_vmset/vm1/osdisk1.img", kData).ok()); },
+            [](StepCrashTest& s) {
+              CAFS_RETURN_IF_ERROR(
+                  s.gw()
+                      .Link(s.me(), "/my_vmset/vm1/osdisk1.img", "/my_vmset/vm2/osdisk_l.img")
+                      .status());
+              return s.gw().Unlink(s.me(), "/my_vmset/vm1/osdisk1.img");
+            },
+            [](StepCrashTest& s, bool acknowledged) {
+              const bool old_there = s.Exists("/my_vmset/vm1/osdisk1.img");
+              const bool new_there = s.Exists("/my_vmset/vm2/osdisk_l.img");
+              EXPECT_TRUE(old_there || new_there);
+              if (acknowledged) {
+                EXPECT_FALSE(old_there);
+                EXPECT_TRUE(new_there);
+              }
+              for (const char* p : {"/my_vmset/vm1/osdisk1.img", "/my_vmset/vm2/osdisk_l.img"}) {
+                if (!s.Exists(p)) continue;
+                auto got = s.DoGet(p);
+                ASSERT_TRUE(got.ok()) << p << ": " << got.status().ToString();
+                EXPECT_EQ(*got, kData) << p;
+              }
+            }},
+        StepCase{
+            "unlink_both_names_of_a_linked_file",
+            [](StepCrashTest& s) {
+              ASSERT_TRUE(s.DoPut("/my_vmset/vm1/osdisk1.img", kData).ok());
+              ASSERT_TRUE(
+                  s.gw()
+                      .Link(s.me(), "/my_vmset/vm1/osdisk1.img", "/my_vmset/vm1/osdisk2.img")
+                      .ok());
+            },
+            [](StepCrashTest& s) {
+              CAFS_RETURN_IF_ERROR(s.gw().Unlink(s.me(), "/my_vmset/vm1/osdisk1.img"));
+              return s.gw().Unlink(s.me(), "/my_vmset/vm1/osdisk2.img");
+            },
+            [](StepCrashTest& s, bool acknowledged) {
+              for (const char* p : {"/my_vmset/vm1/osdisk1.img", "/my_vmset/vm1/osdisk2.img"}) {
+                if (acknowledged) {
+                  EXPECT_FALSE(s.Exists(p)) << p;
+                }
+                if (!s.Exists(p)) continue;
+                auto got = s.DoGet(p);
+                ASSERT_TRUE(got.ok()) << p << ": " << got.status().ToString();
+                EXPECT_EQ(*got, kData) << p;
+              }
+            }},
+        StepCase{"rename_over_a_linked_file",
+                 [](StepCrashTest& s) {
+                   ASSERT_TRUE(s.DoPut("/my_vmset/vm1/osdisk1.img", kData).ok());
+                   ASSERT_TRUE(s.DoPut("/my_vmset/vm2/osdisk2.img", "linked").ok());
+                   ASSERT_TRUE(
+                       s.gw()
+                           .Link(s.me(), "/my_vmset/vm2/osdisk2.img", "/my_vmset/vm2/osdisk3.img")
+                           .ok());
+                 },
+                 [](StepCrashTest& s) {
+                   return s.gw().Rename(s.me(), "/my_vmset/vm1/osdisk1.img",
+                                        "/my_vmset/vm2/osdisk2.img", false);
+                 },
+                 [](StepCrashTest& s, bool acknowledged) {
+                   // The other name of the replaced file keeps its data, whatever happened.
+                   EXPECT_EQ(*s.DoGet("/my_vmset/vm2/osdisk3.img"), "linked");
+                   auto target = s.DoGet("/my_vmset/vm2/osdisk2.img");
+                   ASSERT_TRUE(target.ok()) << target.status().ToString();
+                   if (acknowledged) {
+                     EXPECT_EQ(*target, kData);
+                   }
+                   EXPECT_EQ(s.Exists("/my_vmset/vm1/osdisk1.img"), *target != kData);
                  }},
         StepCase{"mkdir_then_create_inside", [](StepCrashTest&) {},
                  [](StepCrashTest& s) {

@@ -40,6 +40,27 @@ TEST(InodeTableTest, RenameMovesSubtreesAndDetachesTheTarget) {
   EXPECT_EQ(InodeTable::Child("/a", "b"), "/a/b");
 }
 
+// Hard links: the names of one backing inode are one FUSE inode (what tar and rsync -H compare);
+// it stays reachable through any name that is left.
+TEST(InodeTableTest, HardLinkedNamesShareOneInode) {
+  InodeTable t;
+  const auto a = t.Remember("/vs/vm1/disk", 100, 1);  // created: one name
+  const auto b = t.Remember("/vs/vm2/link", 100, 2);  // linked
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(t.Remember("/vs/vm1/other", 200, 1), t.Remember("/vs/vm1/other", 200, 1));
+  EXPECT_NE(t.Remember("/vs/vm1/other", 200, 1), a);
+  t.Rename("/vs/vm1/disk", "/vs/vm2/link");  // onto another name of itself: nothing
+  EXPECT_EQ(t.PathOf(a), "/vs/vm1/disk");
+  t.Detach("/vs/vm1/disk");
+  EXPECT_EQ(t.PathOf(a), "/vs/vm2/link");
+  t.Rename("/vs/vm2/link", "/vs/vm2/renamed");
+  EXPECT_EQ(t.PathOf(a), "/vs/vm2/renamed");
+  t.Detach("/vs/vm2/renamed");
+  EXPECT_FALSE(t.PathOf(a).has_value());
+  // A new file reusing the backing inode number gets an inode of its own.
+  EXPECT_NE(t.Remember("/vs/vm1/new", 100, 2), a);
+}
+
 // fstat of an open, unlinked file: the detached inode still names its open handles.
 TEST(InodeTableTest, DetachedInodeKeepsItsOpenHandles) {
   InodeTable t;

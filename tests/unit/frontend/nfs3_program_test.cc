@@ -16,6 +16,7 @@
 #include <stdexcept>
 
 #include "cafs/key_provider.h"
+#include "cafs/redirector.h"
 #include "crypto/rng.h"
 #include "frontend/nfs/mount3.h"
 #include "policy/seed_examples.h"
@@ -329,7 +330,7 @@ TEST_F(Nfs3ProgramTest, NullGetattrAndFilesystemInfo) {
   EXPECT_GT(info.d().U32(), 0u);  // dtpref
   EXPECT_GT(info.d().U64(), 1ULL << 40);
   DecodeTime(info.d());
-  EXPECT_EQ(info.d().U32() & 0x1, 0u);  // no FSF3_LINK
+  EXPECT_EQ(info.d().U32() & 0x1, 0x1u);  // FSF3_LINK: hard links
   EXPECT_EQ(info.d().remaining(), 0u);
 
   Reply st = Call(Nfs3Proc::kFsStat, [&](XdrEncoder& e) { EncodeFh(e, root_fh_); });
@@ -385,7 +386,12 @@ TEST_F(Nfs3ProgramTest, WriteStabilityCommitAndRead) {
 
   // The pool file holds ciphertext (osdisk is encrypted by policy).
   program_.reset();  // closes the cached file
-  std::ifstream pool(root_ / "pools/mirrored_pool_A/my_vmset/vm1/osdisk.vmdk", std::ios::binary);
+  // (where its redirector's line 3 says: pool paths carry no names)
+  std::ifstream redirector(root_ / "backing/my_vmset/vm1/osdisk.vmdk##mirrored_pool_A");
+  auto r = core::DecodeRedirector(
+      std::string((std::istreambuf_iterator<char>(redirector)), std::istreambuf_iterator<char>()));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::ifstream pool(root_ / "pools/mirrored_pool_A" / r->pool_path, std::ios::binary);
   std::string raw((std::istreambuf_iterator<char>(pool)), {});
   EXPECT_GT(raw.size(), 4096u);
   EXPECT_EQ(raw.find("hello world"), std::string::npos);
@@ -571,17 +577,32 @@ TEST_F(Nfs3ProgramTest, LookupSymlinkAccessLinkMknod) {
 
   Reply ln = Call(Nfs3Proc::kLink, [&](XdrEncoder& e) {
     EncodeFh(e, file);
-    EncodeName(e, vm, "hard");
+    EncodeName(e, vm, "osdisk_hard");  // the same vobj (*osdisk*): EXDEV otherwise
   });
-  EXPECT_EQ(ln.status, Nfs3Status::kNotSupp);
+  EXPECT_EQ(ln.status, Nfs3Status::kOk);
+  // Both names are one file: one backing inode, so one handle.
+  Reply hard = Lookup(vm, "osdisk_hard");
+  ASSERT_EQ(hard.status, Nfs3Status::kOk);
+  EXPECT_EQ(DecodeFh(hard.d()), file);
+  Reply ln2 = Call(Nfs3Proc::kLink, [&](XdrEncoder& e) {
+    EncodeFh(e, file);
+    EncodeName(e, vm, "osdisk_hard");
+  });
+  EXPECT_EQ(ln2.status, Nfs3Status::kExist);
   Reply mk = Call(Nfs3Proc::kMkNod, [&](XdrEncoder& e) {
     EncodeName(e, vm, "fifo");
     e.U32(kNf3Fifo);
     EncodeNoSattr(e);
   });
-  EXPECT_EQ(mk.status, Nfs3Status::kNotSupp);
-  SkipWcc(mk.d());
-  EXPECT_EQ(mk.d().remaining(), 0u);
+  EXPECT_EQ(mk.status, Nfs3Status::kOk);
+  EXPECT_EQ(Lookup(vm, "fifo").status, Nfs3Status::kOk);
+  Reply reg = Call(Nfs3Proc::kMkNod, [&](XdrEncoder& e) {
+    EncodeName(e, vm, "regular");
+    e.U32(kNf3Reg);
+  });
+  EXPECT_EQ(reg.status, Nfs3Status::kBadType);
+  SkipWcc(reg.d());
+  EXPECT_EQ(reg.d().remaining(), 0u);
 }
 
 TEST_F(Nfs3ProgramTest, ReaddirPagesWithCookies) {
