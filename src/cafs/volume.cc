@@ -316,8 +316,8 @@ struct Volume::Impl {
     // open; a failure leaves it unbound and is retried by the next open.
     if (!read_only && !keys.vm_set_id.IsNil() && (*ef)->header().vm_set_id.IsNil()) {
       if (Status s = (*ef)->BindVmSet(keys.vm_set_id); !s.ok()) {
-        CAFS_LOG_WARN("/{}: binding the pool file to VM set {}: {}", rel,
-                      keys.vm_set_id.ToString(), s.ToString());
+        CAFS_LOG_WARN("/{}: binding the pool file to VM set {}: {}", rel, keys.vm_set_id.ToString(),
+                      s.ToString());
       }
     }
     return ef;

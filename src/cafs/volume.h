@@ -69,8 +69,8 @@ struct KeyLookup {
   using Find = std::function<Result<const SecureBuffer*>(const Uuid& key, std::uint32_t version)>;
   KeyLookup() = default;
   template <typename F>
-    requires(!std::is_same_v<std::decay_t<F>, KeyLookup> && std::is_constructible_v<Find, F>)
-  KeyLookup(F find, Uuid vm_set = {})  // NOLINT: implicit from a callable on purpose
+  requires(!std::is_same_v<std::decay_t<F>, KeyLookup> && std::is_constructible_v<Find, F>)
+      KeyLookup(F find, Uuid vm_set = {})  // NOLINT: implicit from a callable on purpose
       : find_(std::move(find)), vm_set_id(vm_set) {}
   Result<const SecureBuffer*> operator()(const Uuid& key, std::uint32_t version) const {
     if (!find_) return Status::NotFound("no keys");

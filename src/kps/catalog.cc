@@ -79,8 +79,12 @@ Status ResolveVmSetName(StoreTxn& txn, const std::string& vmset_id, std::string*
 
 }  // namespace
 
-Status ResolveRecord(StoreTxn& txn, KeyRecord& r) { return ResolveVmSetName(txn, r.vmset_id, &r.vmset); }
-Status ResolveRecord(StoreTxn& txn, KekRecord& r) { return ResolveVmSetName(txn, r.vmset_id, &r.vmset); }
+Status ResolveRecord(StoreTxn& txn, KeyRecord& r) {
+  return ResolveVmSetName(txn, r.vmset_id, &r.vmset);
+}
+Status ResolveRecord(StoreTxn& txn, KekRecord& r) {
+  return ResolveVmSetName(txn, r.vmset_id, &r.vmset);
+}
 Status ResolveRecord(StoreTxn& txn, PolicyRecord& r) {
   return ResolveVmSetName(txn, r.vmset_id, &r.vmset);
 }

@@ -121,8 +121,8 @@ json ToJson(const VmSetRecord& r) {
 }
 
 json ToJson(const PolicyRecord& r) {
-  return {{"id", r.id},       {"name", r.name}, {"vmset", r.vmset},
-          {"vmset_id", r.vmset_id}, {"xml", r.xml},   {"version", r.version}};
+  return {{"id", r.id},   {"name", r.name},      {"vmset", r.vmset}, {"vmset_id", r.vmset_id},
+          {"xml", r.xml}, {"version", r.version}};
 }
 
 json ToJson(const KeyRecord& r, bool with_wrapped) {

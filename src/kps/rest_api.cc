@@ -355,8 +355,8 @@ Result<json> WriteVmSet(Call& c, const std::string& name) {
   // <vmset-id>) may repeat the one it read, nothing else.
   if (!v.guid.empty() && v.guid != stored_guid) {
     return Status::InvalidArgument(create ? "kpsd mints a VM set's GUID: leave 'guid' out"
-                                          : "a VM set's GUID never changes (it is " +
-                                                stored_guid + ")");
+                                          : "a VM set's GUID never changes (it is " + stored_guid +
+                                                ")");
   }
   v.guid = stored_guid;
   v.version = read_version;
@@ -436,11 +436,11 @@ Result<json> RenameVmSetCall(Call& c) {
 }
 
 // Deleting a VM set leaves nothing bound to its GUID (issue 20 class 12) and tombstones the
-// GUID, so a VM set created later with the same name gets a new GUID and inherits nothing. It is refused (409) while any of its keys has a
-// version that is not destroyed: shredding keys is the key-admin's duty (POST
-// /v1/keys/{id}/destroy), not the tenant's. Then, in one transaction, the VM set, its KEK
-// (the crypto-shred of every DEK ever wrapped by it), its destroyed key records and its
-// policies are removed, and the store is compacted so the bytes are gone from its files.
+// GUID, so a VM set created later with the same name gets a new GUID and inherits nothing. It is
+// refused (409) while any of its keys has a version that is not destroyed: shredding keys is the
+// key-admin's duty (POST /v1/keys/{id}/destroy), not the tenant's. Then, in one transaction, the VM
+// set, its KEK (the crypto-shred of every DEK ever wrapped by it), its destroyed key records and
+// its policies are removed, and the store is compacted so the bytes are gone from its files.
 Result<json> DeleteVmSet(Call& c) {
   const std::string& name = c.arg(0);
   CAFS_RETURN_IF_ERROR(c.AuthorizeFor(name));

@@ -43,8 +43,7 @@ std::string NameIn(const json& doc, const std::string& fallback) {
 
 }  // namespace
 
-Result<std::string> VmSetGuidOf(StoreTxn& txn, std::string_view name, bool mint,
-                                std::int64_t now) {
+Result<std::string> VmSetGuidOf(StoreTxn& txn, std::string_view name, bool mint, std::int64_t now) {
   CAFS_ASSIGN_OR_RETURN(auto all, ListRecords<VmSetGuidRecord>(txn));
   for (const auto& g : all) {
     if (!g.deleted && g.name == name) return g.guid;
@@ -190,8 +189,9 @@ Status UpgradeStoreVmSetIdentity(Store& store, const Clock& clock) {
     return Status::OK();
   }));
   if (up.changed()) {
-    CAFS_LOG_INFO("store upgraded to VM set GUIDs: {} VM set(s), {} KEK(s), {} key(s), {} policy(ies)",
-                  up.vmsets, up.keks, up.keys, up.policies);
+    CAFS_LOG_INFO(
+        "store upgraded to VM set GUIDs: {} VM set(s), {} KEK(s), {} key(s), {} policy(ies)",
+        up.vmsets, up.keks, up.keys, up.policies);
   }
   return Status::OK();
 }

@@ -36,8 +36,9 @@ class VmSetIdentityTest : public testing::ApiFixture {
 
   // Creates VM set `name` (as the security-admin) and returns its GUID.
   std::string CreateVmSet(const std::string& name) {
-    auto r = Call(sec_, "POST", "/v1/vmsets",
-                  json{{"name", name}, {"mount_point", "/nfs"}, {"position", 1}, {"servers", {"s1"}}});
+    auto r =
+        Call(sec_, "POST", "/v1/vmsets",
+             json{{"name", name}, {"mount_point", "/nfs"}, {"position", 1}, {"servers", {"s1"}}});
     EXPECT_EQ(r.status, 201) << r.body.dump();
     return r.body.value("guid", "");
   }
@@ -78,10 +79,10 @@ TEST_F(VmSetIdentityTest, AGuidIsMintedAtCreationAndNeverChanges) {
   ASSERT_EQ(got.status, 200);
   EXPECT_EQ(got.body["guid"], guid);
   // kpsd mints it: a create naming one, or an update naming another, is refused.
-  EXPECT_EQ(Call(sec_, "POST", "/v1/vmsets",
-                 json{{"name", "third"}, {"guid", Uuid::Random().ToString()}})
-                .status,
-            400);
+  EXPECT_EQ(
+      Call(sec_, "POST", "/v1/vmsets", json{{"name", "third"}, {"guid", Uuid::Random().ToString()}})
+          .status,
+      400);
   const auto version = got.body["version"];
   EXPECT_EQ(Call(sec_, "PUT", "/v1/vmsets/my_vmset",
                  json{{"guid", Uuid::Random().ToString()}, {"version", version}})
@@ -235,8 +236,8 @@ TEST_F(VmSetIdentityTest, AStoreWrittenBeforeGuidsIsUpgradedOnce) {
     return ToHex(*w);
   };
   auto version = [](const std::string& wrapped) {
-    return json::array(
-        {json{{"number", 1}, {"state", "active"}, {"created", 1}, {"changed", 1}, {"wrapped", wrapped}}});
+    return json::array({json{
+        {"number", 1}, {"state", "active"}, {"created", 1}, {"changed", 1}, {"wrapped", wrapped}}});
   };
   const std::string key_id = Uuid::Random().ToString();
   const std::string kmip_key_id = Uuid::Random().ToString();
@@ -245,21 +246,33 @@ TEST_F(VmSetIdentityTest, AStoreWrittenBeforeGuidsIsUpgradedOnce) {
       return txn.Put(kind, id, doc.dump(), 0).status();
     };
     CAFS_RETURN_IF_ERROR(put(ObjectKind::kVmSet, "my_vmset",
-                             {{"name", "my_vmset"}, {"mount_point", "/nfs"}, {"position", 1},
-                              {"servers", {"s1"}}, {"policy_id", kPolicyA}}));
+                             {{"name", "my_vmset"},
+                              {"mount_point", "/nfs"},
+                              {"position", 1},
+                              {"servers", {"s1"}},
+                              {"policy_id", kPolicyA}}));
     CAFS_RETURN_IF_ERROR(put(ObjectKind::kKek, "my_vmset",
-                             {{"id", "my_vmset"}, {"vmset", "my_vmset"}, {"cipher", "aes-256-kwp"},
+                             {{"id", "my_vmset"},
+                              {"vmset", "my_vmset"},
+                              {"cipher", "aes-256-kwp"},
                               {"versions", version(wrap(master_->key(), *kek))}}));
     CAFS_RETURN_IF_ERROR(put(ObjectKind::kKey, key_id,
-                             {{"id", key_id}, {"vmset", "my_vmset"}, {"cipher", "aes-256-xts"},
+                             {{"id", key_id},
+                              {"vmset", "my_vmset"},
+                              {"cipher", "aes-256-xts"},
                               {"versions", version(wrap(*kek, *dek))}}));
-    CAFS_RETURN_IF_ERROR(put(ObjectKind::kPolicy, kPolicyA,
-                             {{"id", kPolicyA}, {"vmset", "my_vmset"}, {"xml", PolicyXml(key_id)}}));
+    CAFS_RETURN_IF_ERROR(
+        put(ObjectKind::kPolicy, kPolicyA,
+            {{"id", kPolicyA}, {"vmset", "my_vmset"}, {"xml", PolicyXml(key_id)}}));
     CAFS_RETURN_IF_ERROR(put(ObjectKind::kKek, "kmip",
-                             {{"id", "kmip"}, {"vmset", "kmip"}, {"cipher", "aes-256-kwp"},
+                             {{"id", "kmip"},
+                              {"vmset", "kmip"},
+                              {"cipher", "aes-256-kwp"},
                               {"versions", version(wrap(master_->key(), *kmip_kek))}}));
     return put(ObjectKind::kKey, kmip_key_id,
-               {{"id", kmip_key_id}, {"vmset", "kmip"}, {"cipher", "aes-256"},
+               {{"id", kmip_key_id},
+                {"vmset", "kmip"},
+                {"cipher", "aes-256"},
                 {"versions", version(wrap(*kmip_kek, *kmip_dek))}});
   });
   ASSERT_TRUE(s.ok()) << s.ToString();
