@@ -556,7 +556,8 @@ Status CheckGovernsNone(StoreTxn& txn, const PolicyRecord& p) {
 // its VM set). Ids are per VM set: creating an id another VM set uses is no conflict.
 Result<json> WritePolicy(Call& c, const std::string& id) {
   const bool create = id.empty();
-  CAFS_RETURN_IF_ERROR(CheckKnownFields(c.body, {"id", "name", "vmset", "xml", "version"}));
+  CAFS_RETURN_IF_ERROR(
+      CheckKnownFields(c.body, {"id", "name", "vmset", "vmset_id", "xml", "version"}));
   json j = c.body;
   std::uint64_t read_version = 0;
   std::string old_vmset;
@@ -608,7 +609,13 @@ Result<json> WritePolicy(Call& c, const std::string& id) {
   p.version = read_version;
   c.status = create ? 201 : 200;
   return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    // `vmset_id` may repeat what a GET showed (GET, edit, PUT), nothing else.
+    const std::string given = p.vmset_id;
     CAFS_ASSIGN_OR_RETURN(p.vmset_id, VmSetGuidOf(txn, p.vmset));
+    if (!given.empty() && given != p.vmset_id) {
+      return Status::InvalidArgument("'vmset_id' " + given + " is not VM set '" + p.vmset +
+                                     "''s GUID");
+    }
     CAFS_RETURN_IF_ERROR(CheckKeyReferences(txn, p, summary));
     CAFS_RETURN_IF_ERROR(PutRecord(txn, p));
     return ToJson(p);

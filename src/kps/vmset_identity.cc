@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 
 #include "util/json_text.h"
 #include "util/logging.h"
@@ -39,6 +40,38 @@ std::string NameIn(const json& doc, const std::string& fallback) {
   return it != doc.end() && it->is_string() && !it->get<std::string>().empty()
              ? it->get<std::string>()
              : fallback;
+}
+
+// Binds every pre-GUID document of `kind` (one with `vmset`, no `vmset_id`) to the GUID of
+// the VM set it names (a KEK without `vmset`: its id), minting one for a name without; the
+// document is stored under `store_id(guid, doc, old id)` (moved when that differs). Returns
+// how many were bound.
+Result<std::size_t> BindToGuids(
+    StoreTxn& txn, ObjectKind kind, std::int64_t now,
+    const std::function<std::string(const std::string&, json&, const std::string&)>& store_id) {
+  std::size_t bound = 0;
+  CAFS_ASSIGN_OR_RETURN(auto all, txn.List(kind));
+  for (const auto& o : all) {
+    CAFS_ASSIGN_OR_RETURN(json doc, DocOf(kind, o));
+    if (!doc.value("vmset_id", std::string()).empty()) continue;
+    const std::string name = NameIn(doc, kind == ObjectKind::kKek ? o.id : std::string());
+    if (name.empty()) {
+      return Status::Corruption(std::string(ObjectKindName(kind)) + " '" + o.id +
+                                "' names no VM set");
+    }
+    CAFS_ASSIGN_OR_RETURN(std::string guid, VmSetGuidOf(txn, name, /*mint=*/true, now));
+    doc["vmset_id"] = guid;
+    doc.erase("vmset");
+    const std::string id = store_id(guid, doc, o.id);
+    if (id == o.id) {
+      CAFS_RETURN_IF_ERROR(txn.Put(kind, id, doc.dump(), o.version).status());
+    } else {
+      CAFS_RETURN_IF_ERROR(txn.Put(kind, id, doc.dump(), 0).status());
+      CAFS_RETURN_IF_ERROR(txn.Delete(kind, o.id, o.version));
+    }
+    ++bound;
+  }
+  return bound;
 }
 
 }  // namespace
@@ -122,49 +155,22 @@ Result<VmSetUpgrade> UpgradeVmSetIdentity(StoreTxn& txn, std::int64_t now) {
     CAFS_RETURN_IF_ERROR(txn.Put(ObjectKind::kVmSet, o.id, doc.dump(), o.version).status());
     ++up.vmsets;
   }
-  // 2. KEKs: from id = name to id = GUID.
-  CAFS_ASSIGN_OR_RETURN(auto keks, txn.List(ObjectKind::kKek));
-  for (const auto& o : keks) {
-    CAFS_ASSIGN_OR_RETURN(json doc, DocOf(ObjectKind::kKek, o));
-    if (!doc.value("vmset_id", std::string()).empty()) continue;
-    CAFS_ASSIGN_OR_RETURN(std::string guid,
-                          VmSetGuidOf(txn, NameIn(doc, o.id), /*mint=*/true, now));
-    doc["id"] = guid;
-    doc["vmset_id"] = guid;
-    doc.erase("vmset");
-    CAFS_RETURN_IF_ERROR(txn.Put(ObjectKind::kKek, guid, doc.dump(), 0).status());
-    CAFS_RETURN_IF_ERROR(txn.Delete(ObjectKind::kKek, o.id, o.version));
-    ++up.keks;
-  }
-  // 3. Keys: bound to the GUID.
-  CAFS_ASSIGN_OR_RETURN(auto keys, txn.List(ObjectKind::kKey));
-  for (const auto& o : keys) {
-    CAFS_ASSIGN_OR_RETURN(json doc, DocOf(ObjectKind::kKey, o));
-    if (!doc.value("vmset_id", std::string()).empty()) continue;
-    const std::string name = NameIn(doc, "");
-    if (name.empty()) return Status::Corruption("key '" + o.id + "' names no VM set");
-    CAFS_ASSIGN_OR_RETURN(std::string guid, VmSetGuidOf(txn, name, /*mint=*/true, now));
-    doc["vmset_id"] = guid;
-    doc.erase("vmset");
-    CAFS_RETURN_IF_ERROR(txn.Put(ObjectKind::kKey, o.id, doc.dump(), o.version).status());
-    ++up.keys;
-  }
-  // 4. Policies: bound to the GUID, under their per-VM-set id.
-  CAFS_ASSIGN_OR_RETURN(auto policies, txn.List(ObjectKind::kPolicy));
-  for (const auto& o : policies) {
-    CAFS_ASSIGN_OR_RETURN(json doc, DocOf(ObjectKind::kPolicy, o));
-    if (!doc.value("vmset_id", std::string()).empty()) continue;
-    const std::string name = NameIn(doc, "");
-    if (name.empty()) return Status::Corruption("policy '" + o.id + "' names no VM set");
-    CAFS_ASSIGN_OR_RETURN(std::string guid, VmSetGuidOf(txn, name, /*mint=*/true, now));
-    doc["vmset_id"] = guid;
-    doc.erase("vmset");
-    const std::string id = doc.value("id", o.id);
-    CAFS_RETURN_IF_ERROR(
-        txn.Put(ObjectKind::kPolicy, PolicyStoreId(guid, id), doc.dump(), 0).status());
-    CAFS_RETURN_IF_ERROR(txn.Delete(ObjectKind::kPolicy, o.id, o.version));
-    ++up.policies;
-  }
+  // 2. KEKs move from id = name to id = GUID; 3. keys are bound to the GUID; 4. policies are
+  // bound to it and move to their per-VM-set id.
+  CAFS_ASSIGN_OR_RETURN(up.keks,
+                        BindToGuids(txn, ObjectKind::kKek, now,
+                                    [](const std::string& guid, json& doc, const std::string&) {
+                                      doc["id"] = guid;
+                                      return guid;
+                                    }));
+  CAFS_ASSIGN_OR_RETURN(
+      up.keys, BindToGuids(txn, ObjectKind::kKey, now,
+                           [](const std::string&, json&, const std::string& id) { return id; }));
+  CAFS_ASSIGN_OR_RETURN(up.policies,
+                        BindToGuids(txn, ObjectKind::kPolicy, now,
+                                    [](const std::string& guid, json& doc, const std::string& id) {
+                                      return PolicyStoreId(guid, doc.value("id", id));
+                                    }));
   if (!up.changed()) return up;
   AuditRecord r;
   r.time = now;
