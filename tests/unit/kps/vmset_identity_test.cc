@@ -5,10 +5,12 @@
 #include "kps/vmset_identity.h"
 
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 
 #include "crypto/key_wrap.h"
 #include "crypto/rng.h"
 #include "unit/kps/api_fixture.h"
+#include "unit/kps/postgres_server.h"
 #include "util/uuid.h"
 
 namespace cafs::kps {
@@ -222,9 +224,39 @@ TEST_F(VmSetIdentityTest, PolicyIdsArePerVmSetSoCreateIsNoExistenceOracle) {
   EXPECT_EQ(Call(other_, "GET", std::string("/v1/policies/") + kPolicyB).status, 200);
 }
 
+// The upgrade on both store back-ends: SQLite, and PostgreSQL (skipped without a server).
+class VmSetUpgradeTest : public VmSetIdentityTest,
+                         public ::testing::WithParamInterface<std::string> {
+ protected:
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(SetUpApi());
+    if (GetParam() == "postgresql") {
+      std::string why;
+      testing::PostgresServer* server = testing::PostgresServer::Shared(&why);
+      if (server == nullptr) GTEST_SKIP() << "PostgreSQL store not tested: " << why;
+      // From empty tables (the server is shared within this process).
+      PGconn* c = PQconnectdb(server->uri().c_str());
+      ASSERT_EQ(PQstatus(c), CONNECTION_OK) << PQerrorMessage(c);
+      PQclear(PQexec(c, "SET client_min_messages = warning"));
+      PQclear(PQexec(c, "DROP TABLE IF EXISTS kps_objects, kps_audit"));
+      PQfinish(c);
+      api_.reset();
+      keyring_.reset();
+      auto st = OpenStore(server->uri(), dir_.path());
+      ASSERT_TRUE(st.ok()) << st.status().ToString();
+      store_ = std::move(st).value();
+      keyring_.emplace(*master_, *store_, SystemClock::Instance());
+      api_.emplace(*keyring_, *store_, *ca_, SystemClock::Instance());
+    }
+    ASSERT_NO_FATAL_FAILURE(SetUpPrincipals());
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Stores, VmSetUpgradeTest, ::testing::Values("sqlite", "postgresql"));
+
 // A store written before VM set GUIDs: VM sets without a GUID, KEKs and keys keyed by name,
 // policies keyed by id alone, and a KMIP clients' key of a name without a VM set record.
-TEST_F(VmSetIdentityTest, AStoreWrittenBeforeGuidsIsUpgradedOnce) {
+TEST_P(VmSetUpgradeTest, AStoreWrittenBeforeGuidsIsUpgradedOnce) {
   auto kek = crypto::RandomKey(kKekSize);
   auto dek = crypto::RandomKey(64);
   auto kmip_kek = crypto::RandomKey(kKekSize);
