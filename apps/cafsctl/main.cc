@@ -187,9 +187,11 @@ Status WriteBundle(const std::string& path, const std::string& pem) {
 
 void VmSetRows(Table& t, const json& v) {
   t.AddRow({Str(v, "name"), Str(v, "mount_point"), Str(v, "position"), Join(v["servers"]),
-            Str(v, "policy_id"), Str(v, "version")});
+            Str(v, "policy_id"), Str(v, "version"), Str(v, "guid")});
 }
-Table VmSetTable() { return Table({"name", "mount", "position", "servers", "policy", "version"}); }
+Table VmSetTable() {
+  return Table({"name", "mount", "position", "servers", "policy", "version", "guid"});
+}
 
 void PolicyRows(Table& t, const json& p) {
   t.AddRow({Str(p, "id"), Str(p, "name"), Str(p, "vmset"), Str(p, "version")});
@@ -504,6 +506,17 @@ int main(int argc, char** argv) {
             if (*pol) v["policy_id"] = va.policy;
           },
           Show(VmSetTable, VmSetRows));
+    });
+  }
+  {
+    // The VM set keeps its GUID, keys, KEK and policies (docs/kps.md "VM set GUIDs").
+    static std::string new_name;
+    auto* c = vmset->add_subcommand("rename", "rename a VM set (keeps its GUID and keys)");
+    c->add_option("name", va.name)->required();
+    c->add_option("new_name", new_name)->required();
+    remote(c, [&g](KpsClient& k) {
+      return CallAndShow(k, g, "POST", "/v1/vmsets/" + UrlEncode(va.name) + "/rename",
+                         json{{"name", new_name}}, Show(VmSetTable, VmSetRows));
     });
   }
   {

@@ -26,6 +26,7 @@
 #include "kps/master_key.h"
 #include "kps/rest_api.h"
 #include "kps/tls_server.h"
+#include "kps/vmset_identity.h"
 #include "util/logging.h"
 
 namespace {
@@ -186,6 +187,10 @@ int Serve(const std::string& dir, const std::string& listen, const std::string& 
   }
   auto store = OpenStore(store_spec, dir);
   if (!store.ok()) return Fail(store.status());
+  // A store written before VM set GUIDs is upgraded once (docs/kps.md "VM set GUIDs").
+  if (Status up = UpgradeStoreVmSetIdentity(**store, SystemClock::Instance()); !up.ok()) {
+    return Fail(up.WithContext("refusing to start: upgrading the store to VM set GUIDs"));
+  }
   Keyring keyring(*master, **store, SystemClock::Instance());
   RestApi api(keyring, **store, *ca, SystemClock::Instance());
   auto server = TlsServer::Create(api, dir, rest);

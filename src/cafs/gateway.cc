@@ -178,10 +178,12 @@ std::uint32_t Gateway::GroupFor(const Caller& caller, const Context& ctx) const 
 
 KeyLookup Gateway::KeysOf(const Context& ctx) const {
   std::shared_ptr<const CachedVmSet> vs = ctx.vs;
-  return [vs](const Uuid& key, std::uint32_t version) -> Result<const SecureBuffer*> {
-    if (!vs) return Status::NotFound("no VM set governs this path");
-    return vs->FindKey(key, version);
-  };
+  return KeyLookup(
+      [vs](const Uuid& key, std::uint32_t version) -> Result<const SecureBuffer*> {
+        if (!vs) return Status::NotFound("no VM set governs this path");
+        return vs->FindKey(key, version);
+      },
+      vs ? vs->bundle.vmset.id : Uuid());
 }
 
 Result<Placement> Gateway::PlacementFor(const Context& ctx) const {
@@ -193,6 +195,7 @@ Result<Placement> Gateway::PlacementFor(const Context& ctx) const {
   p.params.sector_size = vobj->sector_size;
   p.params.key_guid = vobj->symkey;
   p.params.policy_guid = ctx.vs->bundle.vmset.policy_descriptor;
+  p.params.vm_set_id = ctx.vs->bundle.vmset.id;  // nil with local keys and no <vmset-id>
   p.params.kps_locator = ctx.vs->bundle.kps_locator;
   if (!vobj->IsClearText()) {
     auto cur = ctx.vs->bundle.current_version.find(vobj->symkey);

@@ -73,6 +73,14 @@ Result<policy::VmSet> VmSetFromJson(const json& j) {
     v.time_zone = j.value("time_zone", v.time_zone);
     v.audit_destinations = j.value("audit_destinations", std::vector<std::string>());
     v.capacity_threshold_percent = j.value("capacity_threshold", v.capacity_threshold_percent);
+    // The VM set's GUID (kpsd mints it): written into the headers of new pool files, checked
+    // on open (gateway.md "VM set identity"). Absent from a kpsd before VM set GUIDs.
+    const std::string guid = j.value("guid", std::string());
+    if (!guid.empty()) {
+      auto id = Uuid::Parse(guid);
+      if (!id.ok()) return Status::InvalidArgument("vmset.guid is not a GUID: " + guid);
+      v.id = *id;
+    }
   } catch (const json::exception& e) {
     return Status::InvalidArgument(std::string("malformed 'vmset': ") + e.what());
   }

@@ -343,6 +343,13 @@ struct Volume::Impl {
     format::Header hdr;
     CAFS_ASSIGN_OR_RETURN(std::unique_ptr<env::File> file,
                           OpenPoolFile(v, dir, e, rel, read_only, &hdr));
+    // A pool file of another VM set (copied, swapped or restored into the wrong place) is
+    // refused before any key is looked up: EIO, like data that does not authenticate.
+    if (!keys.vm_set_id.IsNil() && !hdr.vm_set_id.IsNil() && hdr.vm_set_id != keys.vm_set_id) {
+      return Status::FromErrno(EIO, "/" + rel + ": pool file belongs to VM set " +
+                                        hdr.vm_set_id.ToString() + ", not to this path's VM set " +
+                                        keys.vm_set_id.ToString() + ": refused");
+    }
     // A file being migrated: its writes (also the repair of Open) reach the dirty map.
     if (track) file = std::make_unique<DirtyTrackingFile>(std::move(file), std::move(track));
     auto dek = keys(hdr.key_guid, hdr.key_version);
@@ -361,6 +368,14 @@ struct Volume::Impl {
     }
     auto ef = format::EncryptedFile::Open(std::move(file), **dek, params);
     if (!ef.ok()) return ef.status().WithContext("/" + rel);
+    // A header written before VM set GUIDs (or an interrupted bind) is bound on a writable
+    // open; a failure leaves it unbound and is retried by the next open.
+    if (!read_only && !keys.vm_set_id.IsNil() && (*ef)->header().vm_set_id.IsNil()) {
+      if (Status s = (*ef)->BindVmSet(keys.vm_set_id); !s.ok()) {
+        CAFS_LOG_WARN("/{}: binding the pool file to VM set {}: {}", rel, keys.vm_set_id.ToString(),
+                      s.ToString());
+      }
+    }
     return ef;
   }
 

@@ -43,6 +43,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "cafs/attr.h"
@@ -61,10 +62,31 @@ struct Placement {
   const SecureBuffer* dek = nullptr;  // empty buffer for the clear-text key
 };
 
-// The DEK for a (key GUID, version) found in a pool file header: the file's key, and the
-// rekey target of a file caught mid-rekey (opened with it to resume, format/rekeyer.h).
-using KeyLookup =
-    std::function<Result<const SecureBuffer*>(const Uuid& key, std::uint32_t version)>;
+// What opening an existing file needs from policy: the DEK for a (key GUID, version) found in
+// a pool file header (the file's key, and the rekey target of a file caught mid-rekey, opened
+// with it to resume, format/rekeyer.h), and the GUID of the VM set the path belongs to.
+// With a non-nil `vm_set_id`, a pool file whose header names another VM set is refused with
+// EIO before any key is looked up, and a writable open binds an unbound (nil) header to it
+// (format EncryptedFile::BindVmSet; docs/gateway.md "VM set identity"). A plain callable
+// converts to a KeyLookup with a nil `vm_set_id` (no check, no bind). Copyable value.
+struct KeyLookup {
+  using Find = std::function<Result<const SecureBuffer*>(const Uuid& key, std::uint32_t version)>;
+  KeyLookup() = default;
+  template <typename F>
+  requires(!std::is_same_v<std::decay_t<F>, KeyLookup> && std::is_constructible_v<Find, F>)
+      KeyLookup(F find, Uuid vm_set = {})  // NOLINT: implicit from a callable on purpose
+      : find_(std::move(find)), vm_set_id(vm_set) {}
+  Result<const SecureBuffer*> operator()(const Uuid& key, std::uint32_t version) const {
+    if (!find_) return Status::NotFound("no keys");
+    return find_(key, version);
+  }
+
+ private:
+  Find find_;
+
+ public:
+  Uuid vm_set_id;
+};
 
 // A file open in the Volume, shared by every handle on it.
 // It owns `redirector`, a handle of its redirector entry (attributes-only is enough; null:

@@ -110,6 +110,15 @@ Result<std::unique_ptr<EncryptedFile>> EncryptedFile::Open(std::unique_ptr<env::
   }
   CAFS_ASSIGN_OR_RETURN(FileKeys keys, DeriveFileKeys(dek, h.cipher, h.file_nonce));
   Status mac = VerifyHeaderMac(bytes, keys.mac_key.view());
+  if (!mac.ok() && !h.vm_set_id.IsNil() && bytes.size() >= kHeaderSize) {
+    // An interrupted BindVmSet (docs/format.md 2.1): the MAC is over the nil VM set id.
+    std::vector<std::uint8_t> unbound = bytes;
+    std::fill_n(unbound.begin() + layout::kVmSetId, Uuid::kSize, std::uint8_t{0});
+    if (VerifyHeaderMac(unbound, keys.mac_key.view()).ok()) {
+      mac = Status::OK();
+      h.vm_set_id = Uuid();
+    }
+  }
   if (!mac.ok()) return mac.WithContext(file->path());
   CAFS_ASSIGN_OR_RETURN(
       auto cipher, crypto::SectorCipher::Create(h.cipher, keys.data_key.view(), h.sector_size));
@@ -429,6 +438,28 @@ Status EncryptedFile::WriteTailLocked(const Header& h, ByteView mac_key) {
   // Only the last 512 bytes change (size, key id, rekey state, MAC): one aligned 512-byte write.
   return file_->WriteAt(layout::kMutableTail,
                         ByteView(bytes).subspan(layout::kMutableTail, layout::kMutableTailSize));
+}
+
+Status EncryptedFile::BindVmSet(const Uuid& id) {
+  std::lock_guard lock(header_mu_);
+  if (header_.vm_set_id == id) return Status::OK();
+  if (!header_.vm_set_id.IsNil()) {
+    return Status::FailedPrecondition(file_->path() + ": bound to VM set " +
+                                      header_.vm_set_id.ToString());
+  }
+  if (read_only_) return Status::FailedPrecondition(file_->path() + ": opened read-only");
+  Header h = header_;
+  h.vm_set_id = id;
+  std::array<std::uint8_t, kHeaderSize> bytes{};
+  CAFS_RETURN_IF_ERROR(EncodeHeader(h, mac_key_.view(), bytes));
+  // 1. Block 0 (the id; nothing else in it changes), durable before the MAC names it.
+  CAFS_RETURN_IF_ERROR(file_->WriteAt(0, ByteView(bytes).first(layout2::kJournal)));
+  CAFS_RETURN_IF_ERROR(file_->Sync());
+  // 2. The tail with the MAC over the new id.
+  CAFS_RETURN_IF_ERROR(WriteTailLocked(h, mac_key_.view()));
+  CAFS_RETURN_IF_ERROR(file_->Sync());
+  header_ = std::move(h);
+  return Status::OK();
 }
 
 Status EncryptedFile::InstallTarget(const SecureBuffer& dek,

@@ -133,6 +133,14 @@ class EncryptedFile {
   // into this EncryptedFile. Lock order: a Rekeyer's step mutex, then this.
   Status WithIoStopped(const std::function<Status(std::unique_ptr<env::File>& pool_file)>& fn);
 
+  // Binds an unbound file (header vm_set_id nil: written before VM set GUIDs, or a bind a
+  // crash interrupted) to VM set `id` (docs/format.md 2.1): block 0 with the new id is
+  // written and synced, then the tail with the new MAC, synced. A crash between the two
+  // leaves block 0 naming `id` under a MAC over the nil id; Open accepts that header as
+  // unbound (vm_set_id nil) and the next bind finishes. OK when already bound to `id`;
+  // FailedPrecondition when bound to another VM set or opened read-only. Safe from any thread.
+  Status BindVmSet(const Uuid& id);
+
  private:
   friend class Rekeyer;  // the rekey steps (rekeyer.cc) use the internals below
   EncryptedFile(std::unique_ptr<env::File> file, Header header,

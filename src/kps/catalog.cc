@@ -1,6 +1,7 @@
 #include "kps/catalog.h"
 
 #include "crypto/mac.h"
+#include "kps/vmset_identity.h"
 #include "util/utf8.h"
 
 namespace cafs::kps {
@@ -26,6 +27,66 @@ Result<KekRecord> KekFromJson(const nlohmann::json& j) {
   KekRecord out;
   static_cast<KeyRecord&>(out) = std::move(k);
   return out;
+}
+
+nlohmann::json ToJson(const VmSetGuidRecord& r) {
+  return {{"guid", r.guid},
+          {"name", r.name},
+          {"deleted", r.deleted},
+          {"created", r.created},
+          {"deleted_time", r.deleted_time},
+          {"version", r.version}};
+}
+
+Result<VmSetGuidRecord> VmSetGuidFromJson(const nlohmann::json& j) {
+  try {
+    VmSetGuidRecord r;
+    r.guid = j.at("guid").get<std::string>();
+    r.name = j.at("name").get<std::string>();
+    r.deleted = j.value("deleted", false);
+    r.created = j.value("created", std::int64_t{0});
+    r.deleted_time = j.value("deleted_time", std::int64_t{0});
+    r.version = j.value("version", std::uint64_t{0});
+    return r;
+  } catch (const nlohmann::json::exception& e) {
+    return Status::InvalidArgument(std::string("vmset_guid: ") + e.what());
+  }
+}
+
+std::string PolicyStoreId(std::string_view vmset_id, std::string_view policy_id) {
+  return std::string(vmset_id) + "/" + std::string(policy_id);
+}
+
+nlohmann::json StoredForm(const KeyRecord& r) {
+  nlohmann::json j = ToJson(r, /*with_wrapped=*/true);
+  j.erase("vmset");  // resolved from vmset_id on read
+  return j;
+}
+
+nlohmann::json StoredForm(const PolicyRecord& r) {
+  nlohmann::json j = ToJson(r);
+  j.erase("vmset");
+  return j;
+}
+
+namespace {
+
+Status ResolveVmSetName(StoreTxn& txn, const std::string& vmset_id, std::string* name) {
+  if (vmset_id.empty()) return Status::OK();  // a pre-GUID document (before the upgrade)
+  CAFS_ASSIGN_OR_RETURN(*name, VmSetNameOf(txn, vmset_id));
+  return Status::OK();
+}
+
+}  // namespace
+
+Status ResolveRecord(StoreTxn& txn, KeyRecord& r) {
+  return ResolveVmSetName(txn, r.vmset_id, &r.vmset);
+}
+Status ResolveRecord(StoreTxn& txn, KekRecord& r) {
+  return ResolveVmSetName(txn, r.vmset_id, &r.vmset);
+}
+Status ResolveRecord(StoreTxn& txn, PolicyRecord& r) {
+  return ResolveVmSetName(txn, r.vmset_id, &r.vmset);
 }
 
 std::string AuditText(std::string_view text) {

@@ -19,29 +19,52 @@
 
 namespace cafs::kps {
 
-// A VM set's key-encryption key: a KeyRecord stored under kind kKek with id = VM set name.
+// A VM set's key-encryption key: a KeyRecord stored under kind kKek with id = VM set GUID.
 struct KekRecord : KeyRecord {};
+
+// A VM set GUID ever minted (kind kVmSetGuid, id = the GUID): the live VM set's name, or a
+// tombstone once the VM set was deleted (vmset_identity.h). Never removed.
+struct VmSetGuidRecord {
+  std::string guid;
+  std::string name;  // the current name; for a tombstone the name it had when deleted
+  bool deleted = false;
+  std::int64_t created = 0;
+  std::int64_t deleted_time = 0;
+  std::uint64_t version = 0;
+};
+nlohmann::json ToJson(const VmSetGuidRecord& r);
+Result<VmSetGuidRecord> VmSetGuidFromJson(const nlohmann::json& j);
+
+// The store id of a policy: its id is unique within its VM set only.
+std::string PolicyStoreId(std::string_view vmset_id, std::string_view policy_id);
+
+// The stored forms of keys and policies keep the VM set's GUID, not its name.
+nlohmann::json StoredForm(const KeyRecord& r);
+nlohmann::json StoredForm(const PolicyRecord& r);
 
 template <typename R>
 struct RecordTraits;
 
-#define CAFS_KPS_RECORD_TRAITS(Type, Kind, IdField, ToJsonExpr, FromJsonFn)           \
+#define CAFS_KPS_RECORD_TRAITS(Type, Kind, IdExpr, ToJsonExpr, FromJsonFn)            \
   template <>                                                                         \
   struct RecordTraits<Type> {                                                         \
     static constexpr ObjectKind kKind = Kind;                                         \
-    static const std::string& Id(const Type& r) { return r.IdField; }                 \
+    static std::string Id(const Type& r) { return IdExpr; }                           \
     static nlohmann::json ToStored(const Type& r) { return ToJsonExpr; }              \
     static Result<Type> FromStored(const nlohmann::json& j) { return FromJsonFn(j); } \
   }
 
-CAFS_KPS_RECORD_TRAITS(VmSetRecord, ObjectKind::kVmSet, name, ToJson(r), VmSetFromJson);
-CAFS_KPS_RECORD_TRAITS(PolicyRecord, ObjectKind::kPolicy, id, ToJson(r), PolicyFromJson);
-CAFS_KPS_RECORD_TRAITS(KeyRecord, ObjectKind::kKey, id, ToJson(r, true), KeyFromJson);
-CAFS_KPS_RECORD_TRAITS(ServerRecord, ObjectKind::kServer, id, ToJson(r), ServerFromJson);
-CAFS_KPS_RECORD_TRAITS(GatewayRecord, ObjectKind::kGateway, name, ToJson(r), GatewayFromJson);
-CAFS_KPS_RECORD_TRAITS(AdminRecord, ObjectKind::kAdmin, name, ToJson(r), AdminFromJson);
+CAFS_KPS_RECORD_TRAITS(VmSetRecord, ObjectKind::kVmSet, r.name, ToJson(r), VmSetFromJson);
+CAFS_KPS_RECORD_TRAITS(PolicyRecord, ObjectKind::kPolicy, PolicyStoreId(r.vmset_id, r.id),
+                       StoredForm(r), PolicyFromJson);
+CAFS_KPS_RECORD_TRAITS(KeyRecord, ObjectKind::kKey, r.id, StoredForm(r), KeyFromJson);
+CAFS_KPS_RECORD_TRAITS(ServerRecord, ObjectKind::kServer, r.id, ToJson(r), ServerFromJson);
+CAFS_KPS_RECORD_TRAITS(GatewayRecord, ObjectKind::kGateway, r.name, ToJson(r), GatewayFromJson);
+CAFS_KPS_RECORD_TRAITS(AdminRecord, ObjectKind::kAdmin, r.name, ToJson(r), AdminFromJson);
 Result<KekRecord> KekFromJson(const nlohmann::json& j);
-CAFS_KPS_RECORD_TRAITS(KekRecord, ObjectKind::kKek, id, ToJson(r, true), KekFromJson);
+CAFS_KPS_RECORD_TRAITS(KekRecord, ObjectKind::kKek, r.id, StoredForm(r), KekFromJson);
+CAFS_KPS_RECORD_TRAITS(VmSetGuidRecord, ObjectKind::kVmSetGuid, r.guid, ToJson(r),
+                       VmSetGuidFromJson);
 #undef CAFS_KPS_RECORD_TRAITS
 
 // Decodes a stored document; Corruption if it does not parse or is nested deeper than
@@ -57,10 +80,22 @@ Result<R> DecodeRecord(const StoredObject& o) {
   return r;
 }
 
+// Fills what a record shows but the store does not keep: the current name of the VM set a
+// key, KEK or policy is bound to (vmset_identity.h VmSetNameOf). Other records: nothing.
+template <typename R>
+Status ResolveRecord(StoreTxn&, R&) {
+  return Status::OK();
+}
+Status ResolveRecord(StoreTxn& txn, KeyRecord& r);
+Status ResolveRecord(StoreTxn& txn, KekRecord& r);
+Status ResolveRecord(StoreTxn& txn, PolicyRecord& r);
+
 template <typename R>
 Result<R> GetRecord(StoreTxn& txn, std::string_view id) {
   CAFS_ASSIGN_OR_RETURN(StoredObject o, txn.Get(RecordTraits<R>::kKind, id));
-  return DecodeRecord<R>(o);
+  CAFS_ASSIGN_OR_RETURN(R r, DecodeRecord<R>(o));
+  CAFS_RETURN_IF_ERROR(ResolveRecord(txn, r));
+  return r;
 }
 
 template <typename R>
@@ -70,6 +105,7 @@ Result<std::vector<R>> ListRecords(StoreTxn& txn) {
   out.reserve(all.size());
   for (const auto& o : all) {
     CAFS_ASSIGN_OR_RETURN(R r, DecodeRecord<R>(o));
+    CAFS_RETURN_IF_ERROR(ResolveRecord(txn, r));
     out.push_back(std::move(r));
   }
   return out;

@@ -6,6 +6,7 @@
 #include "crypto/key_wrap.h"
 #include "crypto/rng.h"
 #include "kps/key_inventory.h"
+#include "kps/vmset_identity.h"
 #include "util/uuid.h"
 
 namespace cafs::kps {
@@ -14,14 +15,16 @@ std::int64_t Keyring::Now() const {
   return std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
 }
 
-Result<SecureBuffer> Keyring::KekFor(StoreTxn& txn, const std::string& vmset, bool create) {
-  auto kek = GetRecord<KekRecord>(txn, vmset);
+Result<SecureBuffer> Keyring::KekFor(StoreTxn& txn, const std::string& vmset_id, bool create) {
+  auto kek = GetRecord<KekRecord>(txn, vmset_id);
   if (kek.ok()) {
     const KeyVersion* v = kek->Active();
-    if (v == nullptr) return Status::FailedPrecondition("VM set '" + vmset + "' has no active KEK");
+    if (v == nullptr) {
+      return Status::FailedPrecondition("VM set '" + kek->vmset + "' has no active KEK");
+    }
     auto clear = crypto::UnwrapKey(master_.key(), v->wrapped);
     if (!clear.ok()) {
-      return Status::AuthFailed("KEK of VM set '" + vmset +
+      return Status::AuthFailed("KEK of VM set '" + kek->vmset +
                                 "' does not unwrap under the master key (wrong master key or "
                                 "tampered store)");
     }
@@ -30,8 +33,8 @@ Result<SecureBuffer> Keyring::KekFor(StoreTxn& txn, const std::string& vmset, bo
   if (!kek.status().IsNotFound() || !create) return kek.status();
   CAFS_ASSIGN_OR_RETURN(SecureBuffer clear, crypto::RandomKey(kKekSize));
   KekRecord rec;
-  rec.id = vmset;
-  rec.vmset = vmset;
+  rec.id = vmset_id;
+  rec.vmset_id = vmset_id;
   rec.cipher = std::string(kKekCipher);
   rec.created = rec.rotated = Now();
   KeyVersion v;
@@ -57,7 +60,7 @@ Result<std::size_t> DekSize(std::string_view cipher) {
 
 Result<Bytes> Keyring::NewWrappedDek(StoreTxn& txn, const KeyRecord& key) {
   CAFS_ASSIGN_OR_RETURN(std::size_t size, DekSize(key.cipher));
-  CAFS_ASSIGN_OR_RETURN(SecureBuffer kek, KekFor(txn, key.vmset, /*create=*/true));
+  CAFS_ASSIGN_OR_RETURN(SecureBuffer kek, KekFor(txn, key.vmset_id, /*create=*/true));
   CAFS_ASSIGN_OR_RETURN(SecureBuffer dek, crypto::RandomKey(size));
   return crypto::WrapKey(kek, dek.view());
 }
@@ -84,6 +87,7 @@ Result<KeyRecord> Keyring::CreateKey(std::string_view vmset, std::string_view ci
   rec.name = std::string(name);
   rec.created = rec.rotated = Now();
   if (Status txn_status = store_.InTransaction([&](StoreTxn& txn) -> Status {
+        CAFS_ASSIGN_OR_RETURN(rec.vmset_id, VmSetGuidOf(txn, vmset, /*mint=*/true, rec.created));
         KeyVersion v;
         v.number = 1;
         v.state = activate ? KeyState::kActive : KeyState::kPreActive;
@@ -205,14 +209,25 @@ Status CheckDependents(StoreTxn& txn, const KeyRecord& key, std::optional<std::u
   return Status::OK();
 }
 
-// The DEKs of `vmset`.
-Result<std::vector<KeyRecord>> KeysOf(StoreTxn& txn, std::string_view vmset) {
+// The DEKs of the VM set with GUID `vmset_id`.
+Result<std::vector<KeyRecord>> KeysOf(StoreTxn& txn, std::string_view vmset_id) {
   CAFS_ASSIGN_OR_RETURN(auto all, ListRecords<KeyRecord>(txn));
   std::vector<KeyRecord> out;
   for (auto& k : all) {
-    if (k.vmset == vmset) out.push_back(std::move(k));
+    if (k.vmset_id == vmset_id) out.push_back(std::move(k));
   }
   return out;
+}
+
+// The KEK of the live VM set named `vmset` (NotFound "kek '<name>' not found" otherwise).
+Result<KekRecord> KekOfName(StoreTxn& txn, std::string_view vmset) {
+  auto guid = VmSetGuidOf(txn, vmset);
+  if (!guid.ok()) {
+    return guid.status().IsNotFound() ? NotFoundError(ObjectKind::kKek, vmset) : guid.status();
+  }
+  auto kek = GetRecord<KekRecord>(txn, *guid);
+  if (!kek.ok() && kek.status().IsNotFound()) return NotFoundError(ObjectKind::kKek, vmset);
+  return kek;
 }
 
 }  // namespace
@@ -246,7 +261,7 @@ Result<KeyRecord> Keyring::DestroyKey(std::string_view id, std::optional<std::ui
 Result<KekRecord> Keyring::GetKek(std::string_view vmset) {
   KekRecord out;
   CAFS_RETURN_IF_ERROR(store_.InTransaction([&](StoreTxn& txn) -> Status {
-    CAFS_ASSIGN_OR_RETURN(out, GetRecord<KekRecord>(txn, vmset));
+    CAFS_ASSIGN_OR_RETURN(out, KekOfName(txn, vmset));
     return Status::OK();
   }));
   return out;
@@ -256,16 +271,16 @@ Result<KekRotation> Keyring::RotateKek(std::string_view vmset) {
   KekRotation out;
   CAFS_RETURN_IF_ERROR(InTransactionThenCompact([&](StoreTxn& txn) -> Status {
     out.rewrapped = 0;
-    CAFS_ASSIGN_OR_RETURN(KekRecord kek, GetRecord<KekRecord>(txn, vmset));
+    CAFS_ASSIGN_OR_RETURN(KekRecord kek, KekOfName(txn, vmset));
     const std::string name = kek.vmset;
     // The old KEK, when there is one (none after DestroyKek: then no DEK has bytes left).
     std::optional<SecureBuffer> old;
     if (kek.Active() != nullptr) {
-      CAFS_ASSIGN_OR_RETURN(SecureBuffer clear, KekFor(txn, name, /*create=*/false));
+      CAFS_ASSIGN_OR_RETURN(SecureBuffer clear, KekFor(txn, kek.vmset_id, /*create=*/false));
       old = std::move(clear);
     }
     CAFS_ASSIGN_OR_RETURN(SecureBuffer fresh, crypto::RandomKey(kKekSize));
-    CAFS_ASSIGN_OR_RETURN(auto keys, KeysOf(txn, name));
+    CAFS_ASSIGN_OR_RETURN(auto keys, KeysOf(txn, kek.vmset_id));
     for (auto& k : keys) {
       bool changed = false;
       for (auto& v : k.versions) {
@@ -304,8 +319,8 @@ Result<KekDestruction> Keyring::DestroyKek(std::string_view vmset, DestroyMode m
   CAFS_RETURN_IF_ERROR(InTransactionThenCompact([&](StoreTxn& txn) -> Status {
     out.keys = 0;
     out.warning.clear();
-    CAFS_ASSIGN_OR_RETURN(KekRecord kek, GetRecord<KekRecord>(txn, vmset));
-    CAFS_ASSIGN_OR_RETURN(auto keys, KeysOf(txn, kek.vmset));
+    CAFS_ASSIGN_OR_RETURN(KekRecord kek, KekOfName(txn, vmset));
+    CAFS_ASSIGN_OR_RETURN(auto keys, KeysOf(txn, kek.vmset_id));
     for (const auto& k : keys) {
       CAFS_RETURN_IF_ERROR(CheckDependents(txn, k, std::nullopt, mode, &out.warning));
     }
@@ -336,7 +351,7 @@ Result<SecureBuffer> Keyring::UnwrapKeyIn(StoreTxn& txn, const KeyRecord& key,
                                       " is " + std::string(KeyStateName(v->state)) +
                                       " and cannot be used");
   }
-  CAFS_ASSIGN_OR_RETURN(SecureBuffer kek, KekFor(txn, key.vmset, /*create=*/false));
+  CAFS_ASSIGN_OR_RETURN(SecureBuffer kek, KekFor(txn, key.vmset_id, /*create=*/false));
   auto dek = crypto::UnwrapKey(kek, v->wrapped);
   if (!dek.ok()) {
     return Status::AuthFailed("key " + key.id + " version " + std::to_string(v->number) +
@@ -354,7 +369,7 @@ Result<SecureBuffer> Keyring::ExportKey(std::string_view id) {
           return Status::FailedPrecondition("key " + k.id + " is destroyed");
         }
         const KeyVersion& v = k.versions.back();
-        CAFS_ASSIGN_OR_RETURN(SecureBuffer kek, KekFor(txn, k.vmset, /*create=*/false));
+        CAFS_ASSIGN_OR_RETURN(SecureBuffer kek, KekFor(txn, k.vmset_id, /*create=*/false));
         auto dek = crypto::UnwrapKey(kek, v.wrapped);
         if (!dek.ok()) {
           return Status::AuthFailed("key " + k.id + " version " + std::to_string(v.number) +

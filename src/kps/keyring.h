@@ -67,7 +67,9 @@ class Keyring {
   Keyring(const MasterKey& master, Store& store, const Clock& clock)
       : master_(master), store_(store), clock_(clock) {}
 
-  // A new DEK for `vmset` (which need not exist as a record yet: the KEK is keyed by name).
+  // A new DEK for the VM set named `vmset`, bound to its GUID (vmset_identity.h). A name
+  // without a VM set record (KMIP clients' keys) is given a GUID on its first key; the KEK
+  // is keyed by the GUID.
   // `cipher` is a crypto::CipherName other than "none" or a KMIP AES cipher; the key length
   // follows the cipher (DekSize).
   // `id`: a GUID to use (e.g. one named in a policy descriptor); random when empty.
@@ -88,7 +90,8 @@ class Keyring {
                                DestroyMode mode = DestroyMode::kRefuseIfUsed,
                                std::string* warning = nullptr);
 
-  // The KEK record of `vmset` (NotFound: no key was ever created for it).
+  // The KEK record of the live VM set named `vmset` (NotFound: no key was ever created for
+  // it). RotateKek and DestroyKek take the name too and act on the GUID it has now.
   Result<KekRecord> GetKek(std::string_view vmset);
   // Shallow rekey of a VM set: a new active KEK version; every DEK version of the VM set that
   // still has key bytes re-wrapped under it; the previous KEK versions destroyed (bytes
@@ -113,7 +116,8 @@ class Keyring {
   Result<SecureBuffer> UnwrapKeyIn(StoreTxn& txn, const KeyRecord& key, std::uint32_t number);
 
  private:
-  Result<SecureBuffer> KekFor(StoreTxn& txn, const std::string& vmset, bool create);
+  // The clear KEK of the VM set with GUID `vmset_id` (created when `create` and absent).
+  Result<SecureBuffer> KekFor(StoreTxn& txn, const std::string& vmset_id, bool create);
   // Runs `fn` in a transaction, then compacts the store (the erased bytes leave its files).
   Status InTransactionThenCompact(const std::function<Status(StoreTxn&)>& fn);
   Result<Bytes> NewWrappedDek(StoreTxn& txn, const KeyRecord& key);

@@ -109,6 +109,7 @@ KeyVersion* KeyRecord::Find(std::uint32_t number) {
 
 json ToJson(const VmSetRecord& r) {
   return {{"name", r.name},
+          {"guid", r.guid},
           {"mount_point", r.mount_point},
           {"position", r.position},
           {"servers", r.servers},
@@ -120,8 +121,8 @@ json ToJson(const VmSetRecord& r) {
 }
 
 json ToJson(const PolicyRecord& r) {
-  return {
-      {"id", r.id}, {"name", r.name}, {"vmset", r.vmset}, {"xml", r.xml}, {"version", r.version}};
+  return {{"id", r.id},   {"name", r.name},      {"vmset", r.vmset}, {"vmset_id", r.vmset_id},
+          {"xml", r.xml}, {"version", r.version}};
 }
 
 json ToJson(const KeyRecord& r, bool with_wrapped) {
@@ -134,9 +135,9 @@ json ToJson(const KeyRecord& r, bool with_wrapped) {
     if (with_wrapped) jv["wrapped"] = HexOrEmpty(v.wrapped);
     versions.push_back(std::move(jv));
   }
-  json j = {{"id", r.id},           {"vmset", r.vmset},     {"cipher", r.cipher},
-            {"versions", versions}, {"created", r.created}, {"rotated", r.rotated},
-            {"version", r.version}};
+  json j = {{"id", r.id},           {"vmset", r.vmset},     {"vmset_id", r.vmset_id},
+            {"cipher", r.cipher},   {"versions", versions}, {"created", r.created},
+            {"rotated", r.rotated}, {"version", r.version}};
   if (!r.name.empty()) j["name"] = r.name;  // absent for keys without a KMIP Name
   return j;
 }
@@ -189,6 +190,7 @@ Result<VmSetRecord> VmSetFromJson(const json& j) {
     r.audit_destinations = j.value("audit_destinations", std::vector<std::string>());
     r.capacity_threshold = j.value("capacity_threshold", policy::VmSet::kDefaultCapacityThreshold);
     r.version = j.value("version", std::uint64_t{0});
+    r.guid = j.value("guid", std::string());
     return r;
   });
 }
@@ -199,6 +201,7 @@ Result<PolicyRecord> PolicyFromJson(const json& j) {
     r.id = j.value("id", std::string());
     r.name = j.value("name", std::string());
     r.vmset = j.value("vmset", std::string());
+    r.vmset_id = j.value("vmset_id", std::string());
     r.xml = j.at("xml").get<std::string>();
     r.version = j.value("version", std::uint64_t{0});
     return r;
@@ -209,7 +212,13 @@ Result<KeyRecord> KeyFromJson(const json& j) {
   try {
     KeyRecord r;
     r.id = j.at("id").get<std::string>();
-    r.vmset = j.at("vmset").get<std::string>();
+    // The store keeps vmset_id only (vmset is resolved on read); documents written before
+    // VM set GUIDs keep vmset only until the upgrade (vmset_identity.h).
+    r.vmset = j.value("vmset", std::string());
+    r.vmset_id = j.value("vmset_id", std::string());
+    if (r.vmset.empty() && r.vmset_id.empty()) {
+      return Status::InvalidArgument("key: it names no 'vmset_id'");
+    }
     r.cipher = j.at("cipher").get<std::string>();
     r.name = j.value("name", std::string());
     r.created = j.value("created", std::int64_t{0});

@@ -38,7 +38,7 @@ inline bool CanDecrypt(KeyState s) {
 }
 
 struct VmSetRecord {
-  std::string name;                  // unique, e.g. "my_vmset"
+  std::string name;                  // unique among live VM sets, e.g. "my_vmset"; renameable
   std::string mount_point;           // seed <mnt>, e.g. "/nfs"
   int position = 0;                  // path component index of the VM set under mnt
   std::vector<std::string> servers;  // virtualization server ids (seed <vmserv>)
@@ -50,14 +50,20 @@ struct VmSetRecord {
   std::string time_zone = "UTC";                     // <timezone>
   std::vector<std::string> audit_destinations = {};  // <audit-dest>, in document order
   unsigned capacity_threshold = policy::VmSet::kDefaultCapacityThreshold;  // percent
+  // The VM set's identity (vmset_identity.h): a GUID minted when the VM set is created, never
+  // changed (a rename keeps it) and never reused; KEKs, keys and policies are bound to it.
+  std::string guid = {};
 };
 
+// A policy descriptor. Its id is unique within its VM set only (docs/kps.md "Policy ids are
+// per VM set"): the store keeps it under PolicyStoreId(vmset_id, id).
 struct PolicyRecord {
   std::string id;  // GUID text
   std::string name;
-  std::string vmset;  // the VM set whose tenant admin owns it
+  std::string vmset;  // the name of the VM set whose tenant admin owns it (resolved on read)
   std::string xml;
   std::uint64_t version = 0;
+  std::string vmset_id = {};  // that VM set's GUID: what the store keeps
 };
 
 struct KeyVersion {
@@ -68,16 +74,19 @@ struct KeyVersion {
   std::int64_t changed = 0;
 };
 
-// A data key (DEK, kind kKey) or a VM set's key-encryption key (kind kKek, id = VM set name).
+// A data key (DEK, kind kKey) or a VM set's key-encryption key (kind kKek, id = VM set GUID).
+// The binding to the VM set is `vmset_id` (what the store keeps); `vmset` is the VM set's
+// current name, resolved on read (catalog.h), so a rename changes no key.
 struct KeyRecord {
-  std::string id;                    // GUID text (DEK) or the VM set name (KEK)
-  std::string vmset;                 // owning VM set
+  std::string id;                    // GUID text (DEK) or the VM set GUID (KEK)
+  std::string vmset;                 // owning VM set's name (resolved on read)
   std::string cipher;                // "aes-256-xts" ..., or "aes-256-kwp" for a KEK
   std::string name;                  // optional KMIP Name attribute ("" = none; docs/kmip.md)
   std::vector<KeyVersion> versions;  // ascending numbers
   std::int64_t created = 0;
   std::int64_t rotated = 0;
   std::uint64_t version = 0;
+  std::string vmset_id = {};  // owning VM set's GUID
 
   // The newest version in state active, or nullptr.
   const KeyVersion* Active() const;

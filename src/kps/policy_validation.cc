@@ -41,6 +41,7 @@ VmSetRecord RecordFromVmSet(const policy::VmSet& v) {
   r.time_zone = v.time_zone;
   r.audit_destinations = v.audit_destinations;
   r.capacity_threshold = v.capacity_threshold_percent;
+  if (!v.id.IsNil()) r.guid = v.id.ToString();
   return r;
 }
 
@@ -58,6 +59,11 @@ Result<policy::VmSet> VmSetFromRecord(const VmSetRecord& r) {
     v.policy_descriptor = *id;
   }
   v.time_zone = r.time_zone;
+  if (!r.guid.empty()) {
+    auto id = Uuid::Parse(r.guid);
+    if (!id.ok()) return Status::InvalidArgument("vmset guid is not a GUID: " + r.guid);
+    v.id = *id;
+  }
   v.audit_destinations = r.audit_destinations;
   v.capacity_threshold_percent = r.capacity_threshold;
   CAFS_RETURN_IF_ERROR(v.Validate());

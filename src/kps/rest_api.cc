@@ -10,6 +10,7 @@
 #include "kps/key_inventory.h"
 #include "kps/peer_auth.h"
 #include "kps/policy_validation.h"
+#include "kps/vmset_identity.h"
 #include "util/json_text.h"
 #include "util/logging.h"
 #include "util/utf8.h"
@@ -286,8 +287,9 @@ Status CheckReadVersion(std::uint64_t stored, std::uint64_t read, ObjectKind kin
 // policy that does not exist and for one of another VM set.
 Status CheckPolicyReference(const Call& c, StoreTxn& txn, const VmSetRecord& v) {
   if (v.policy_id.empty()) return Status::OK();
-  auto p = GetRecord<PolicyRecord>(txn, v.policy_id);
-  if (p.ok() && p->vmset == v.name) return Status::OK();
+  // Policy ids are per VM set: only this VM set's policies can be found at all.
+  auto p = GetRecord<PolicyRecord>(txn, PolicyStoreId(v.guid, v.policy_id));
+  if (p.ok()) return Status::OK();
   if (!p.ok() && !p.status().IsNotFound()) return p.status();
   if (!p.ok() && c.who.role != Role::kTenantAdmin) return Status::OK();
   return Status::PermissionDenied("policy " + v.policy_id + " is not a policy of VM set '" +
@@ -302,7 +304,7 @@ Status CheckKeyReferences(StoreTxn& txn, const PolicyRecord& p, const PolicySumm
     if (kid == clear) continue;
     auto k = GetRecord<KeyRecord>(txn, kid);
     if (!k.ok() && !k.status().IsNotFound()) return k.status();
-    if (!k.ok() || k->vmset != p.vmset) {
+    if (!k.ok() || k->vmset_id != p.vmset_id) {
       return Status::PermissionDenied("policy names key " + kid +
                                       ", which is not a key of VM set '" + p.vmset +
                                       "' (create the key first)");
@@ -317,7 +319,7 @@ Result<json> WriteVmSet(Call& c, const std::string& name) {
   const json& body = c.body;
   const bool create = name.empty();
   CAFS_RETURN_IF_ERROR(CheckKnownFields(
-      body, {"name", "mount_point", "position", "servers", "policy_id", "time_zone",
+      body, {"name", "guid", "mount_point", "position", "servers", "policy_id", "time_zone",
              "audit_destinations", "capacity_threshold", "version", "xml"}));
   std::uint64_t read_version = 0;
   if (!create) {
@@ -327,7 +329,7 @@ Result<json> WriteVmSet(Call& c, const std::string& name) {
   json j = body;
   if (body.contains("xml")) {
     // The seed's <vmset> XML, parsed with the policy model; it gives every field.
-    CAFS_RETURN_IF_ERROR(CheckKnownFields(body, {"name", "version", "xml"}));
+    CAFS_RETURN_IF_ERROR(CheckKnownFields(body, {"name", "guid", "version", "xml"}));
     if (!body["xml"].is_string()) return Status::InvalidArgument("'xml' must be a string");
     CAFS_ASSIGN_OR_RETURN(VmSetRecord from_xml, ParseVmSetXml(body["xml"].get<std::string>()));
     const std::string given = !name.empty() ? name : body.value("name", from_xml.name);
@@ -336,21 +338,43 @@ Result<json> WriteVmSet(Call& c, const std::string& name) {
                                      "'");
     }
     j = ToJson(from_xml);
-  } else if (!create) {
+    if (body.contains("guid")) j["guid"] = body["guid"];
+  }
+  std::string stored_guid;
+  if (!create) {
     CAFS_ASSIGN_OR_RETURN(VmSetRecord old, ReadForUpdate<VmSetRecord>(c, name));
     CAFS_RETURN_IF_ERROR(CheckReadVersion(old.version, read_version, ObjectKind::kVmSet, name));
-    j = Merged(ToJson(old), body);
+    if (!body.contains("xml")) j = Merged(ToJson(old), body);
+    stored_guid = old.guid;
   }
   if (!create) j["name"] = name;
   CAFS_ASSIGN_OR_RETURN(VmSetRecord v, VmSetFromJson(j));
   c.object = v.name;
   if (v.name.empty()) return Status::InvalidArgument("a VM set needs a name");
+  // The GUID is kpsd's (vmset_identity.h): minted at creation, never changed. A body (or
+  // <vmset-id>) may repeat the one it read, nothing else.
+  if (!v.guid.empty() && v.guid != stored_guid) {
+    return Status::InvalidArgument(create ? "kpsd mints a VM set's GUID: leave 'guid' out"
+                                          : "a VM set's GUID never changes (it is " + stored_guid +
+                                                ")");
+  }
+  v.guid = stored_guid;
   v.version = read_version;
   CAFS_RETURN_IF_ERROR(c.AuthorizeFor(v.name));
   // Both forms store only what the XML could say (one model: policy::VmSet).
   CAFS_RETURN_IF_ERROR(ValidateVmSetRecord(v));
   c.status = create ? 201 : 200;
   return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    if (create) {
+      if (txn.Get(ObjectKind::kVmSet, v.name).ok()) {
+        return Status::AlreadyExists("vmset '" + v.name + "' exists");
+      }
+      if (VmSetGuidOf(txn, v.name).ok()) {
+        return Status::AlreadyExists("the name '" + v.name +
+                                     "' holds KMIP clients' keys: choose another name");
+      }
+      CAFS_ASSIGN_OR_RETURN(v.guid, VmSetGuidOf(txn, v.name, /*mint=*/true, c.Now()));
+    }
     CAFS_RETURN_IF_ERROR(CheckPolicyReference(c, txn, v));
     CAFS_RETURN_IF_ERROR(PutRecord(txn, v));
     return ToJson(v);
@@ -360,12 +384,63 @@ Result<json> WriteVmSet(Call& c, const std::string& name) {
 Result<json> CreateVmSet(Call& c) { return WriteVmSet(c, ""); }
 Result<json> UpdateVmSet(Call& c) { return WriteVmSet(c, c.arg(0)); }
 
-// Deleting a VM set leaves nothing under its name (issue 20 class 12), so a VM set created
-// later with the same name inherits nothing. It is refused (409) while any of its keys has a
-// version that is not destroyed: shredding keys is the key-admin's duty (POST
-// /v1/keys/{id}/destroy), not the tenant's. Then, in one transaction, the VM set, its KEK
-// (the crypto-shred of every DEK ever wrapped by it), its destroyed key records and its
-// policies are removed, and the store is compacted so the bytes are gone from its files.
+// Whether a scope other than those that follow VM set `from` already names `to`: a rename
+// must not hand the VM set to a principal who was given the new name in advance.
+Status CheckNameUnclaimed(StoreTxn& txn, const std::string& from, const std::string& to) {
+  auto names = [&](const std::vector<std::string>& l, const std::string& n) {
+    return std::find(l.begin(), l.end(), n) != l.end();
+  };
+  CAFS_ASSIGN_OR_RETURN(auto admins, ListRecords<AdminRecord>(txn));
+  for (const auto& a : admins) {
+    if ((names(a.vmsets, to) || names(a.exports, to)) && !names(a.vmsets, from)) {
+      return Status::FailedPrecondition("admin '" + a.name + "' has VM set name '" + to +
+                                        "' in its scope: change that scope first");
+    }
+  }
+  CAFS_ASSIGN_OR_RETURN(auto gateways, ListRecords<GatewayRecord>(txn));
+  for (const auto& g : gateways) {
+    if ((names(g.vmsets, to) || names(g.approved, to)) && !names(g.vmsets, from)) {
+      return Status::FailedPrecondition("gateway '" + g.name + "' has VM set name '" + to +
+                                        "' in its scope: change that scope first");
+    }
+  }
+  return Status::OK();
+}
+
+// POST /v1/vmsets/{name}/rename {name, version?}: the VM set keeps its GUID, keys, KEK and
+// policies; scopes naming it follow (vmset_identity.h RenameVmSet). A tenant-admin renames
+// only to a name already in its own scope.
+Result<json> RenameVmSetCall(Call& c) {
+  const std::string& from = c.arg(0);
+  CAFS_RETURN_IF_ERROR(c.AuthorizeFor(from));
+  CAFS_RETURN_IF_ERROR(CheckKnownFields(c.body, {"name", "version"}));
+  if (!c.body.contains("name") || !c.body["name"].is_string()) {
+    return Status::InvalidArgument("give the new 'name' (and optionally the 'version' you read)");
+  }
+  const std::string to = c.body["name"].get<std::string>();
+  std::uint64_t read_version = 0;
+  if (c.body.contains("version")) {
+    CAFS_ASSIGN_OR_RETURN(read_version, UpdateVersion(c.body));
+  }
+  CAFS_RETURN_IF_ERROR(c.AuthorizeFor(to));
+  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    CAFS_ASSIGN_OR_RETURN(VmSetRecord old, GetRecord<VmSetRecord>(txn, from));
+    VmSetRecord renamed = old;
+    renamed.name = to;
+    CAFS_RETURN_IF_ERROR(ValidateVmSetRecord(renamed));
+    CAFS_RETURN_IF_ERROR(CheckNameUnclaimed(txn, from, to));
+    CAFS_ASSIGN_OR_RETURN(VmSetRecord v, RenameVmSet(txn, from, to, read_version, c.Now()));
+    c.object = from + " -> " + to + " (" + v.guid + ")";
+    return ToJson(v);
+  });
+}
+
+// Deleting a VM set leaves nothing bound to its GUID (issue 20 class 12) and tombstones the
+// GUID, so a VM set created later with the same name gets a new GUID and inherits nothing. It is
+// refused (409) while any of its keys has a version that is not destroyed: shredding keys is the
+// key-admin's duty (POST /v1/keys/{id}/destroy), not the tenant's. Then, in one transaction, the VM
+// set, its KEK (the crypto-shred of every DEK ever wrapped by it), its destroyed key records and
+// its policies are removed, and the store is compacted so the bytes are gone from its files.
 Result<json> DeleteVmSet(Call& c) {
   const std::string& name = c.arg(0);
   CAFS_RETURN_IF_ERROR(c.AuthorizeFor(name));
@@ -375,7 +450,7 @@ Result<json> DeleteVmSet(Call& c) {
     CAFS_ASSIGN_OR_RETURN(auto v, GetRecord<VmSetRecord>(txn, name));
     CAFS_ASSIGN_OR_RETURN(auto all_keys, ListRecords<KeyRecord>(txn));
     for (const auto& k : all_keys) {
-      if (k.vmset != name) continue;
+      if (k.vmset_id != v.guid) continue;
       for (const auto& kv : k.versions) {
         if (kv.state != KeyState::kDestroyed) {
           return Status::FailedPrecondition("VM set '" + name + "' still has key " + k.id +
@@ -384,23 +459,25 @@ Result<json> DeleteVmSet(Call& c) {
       }
     }
     for (const auto& k : all_keys) {
-      if (k.vmset != name) continue;
+      if (k.vmset_id != v.guid) continue;
       CAFS_RETURN_IF_ERROR(DeleteRecord(txn, k));
       ++keys;
     }
     CAFS_ASSIGN_OR_RETURN(auto all_policies, ListRecords<PolicyRecord>(txn));
     for (const auto& p : all_policies) {
-      if (p.vmset != name) continue;
+      if (p.vmset_id != v.guid) continue;
       CAFS_RETURN_IF_ERROR(DeleteRecord(txn, p));
       ++policies;
     }
-    auto k = GetRecord<KekRecord>(txn, name);
+    auto k = GetRecord<KekRecord>(txn, v.guid);
     if (k.ok()) {
       CAFS_RETURN_IF_ERROR(DeleteRecord(txn, *k));
       kek = true;
     } else if (!k.status().IsNotFound()) {
       return k.status();
     }
+    // The GUID stays as a tombstone: a later VM set of this name gets a new one.
+    CAFS_RETURN_IF_ERROR(TombstoneVmSet(txn, v.guid, c.Now()));
     return DeleteRecord(txn, v);
   }));
   CAFS_RETURN_IF_ERROR(c.store.Compact());
@@ -423,19 +500,50 @@ Result<json> ListPolicies(Call& c) {
   });
 }
 
+// The policy `id` the caller means. Policy ids are unique per VM set only (docs/kps.md
+// "Policy ids are per VM set"): among the policies with that id, the ones in the caller's
+// scope (and of VM set `?vmset=` when given). None is NotFound, whether others exist or not
+// (then the audit keeps the refusal); several (a caller who sees every VM set) is
+// InvalidArgument asking for `?vmset=`.
+Result<PolicyRecord> FindPolicy(Call& c, StoreTxn& txn, const std::string& id) {
+  auto filter = c.req.query.find("vmset");
+  CAFS_ASSIGN_OR_RETURN(auto all, ListRecords<PolicyRecord>(txn));
+  std::vector<PolicyRecord> found;
+  std::string out_of_scope;
+  for (auto& p : all) {
+    if (p.id != id) continue;
+    if (filter != c.req.query.end() && filter->second != p.vmset) continue;
+    if (!InScope(c.who, p.vmset)) {
+      out_of_scope = p.vmset;
+      continue;
+    }
+    found.push_back(std::move(p));
+  }
+  if (found.empty()) {
+    Status s = out_of_scope.empty() ? Status::OK()
+                                    : c.AuthorizeFound(out_of_scope, ObjectKind::kPolicy, id);
+    return s.ok() ? NotFoundError(ObjectKind::kPolicy, id) : s;
+  }
+  if (found.size() > 1) {
+    return Status::InvalidArgument("policy id " + id + " exists in " +
+                                   std::to_string(found.size()) +
+                                   " VM sets: add ?vmset=NAME to say which");
+  }
+  return std::move(found.front());
+}
+
 Result<json> GetPolicy(Call& c) {
   return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
-    CAFS_ASSIGN_OR_RETURN(auto p, GetRecord<PolicyRecord>(txn, c.arg(0)));
-    CAFS_RETURN_IF_ERROR(c.AuthorizeFound(p.vmset, ObjectKind::kPolicy, c.arg(0)));
+    CAFS_ASSIGN_OR_RETURN(auto p, FindPolicy(c, txn, c.arg(0)));
     return ToJson(p);
   });
 }
 
-// 409 while a VM set other than `except` names policy `p`.
-Status CheckGovernsNone(StoreTxn& txn, const PolicyRecord& p, std::string_view except) {
+// 409 while its VM set names policy `p`.
+Status CheckGovernsNone(StoreTxn& txn, const PolicyRecord& p) {
   CAFS_ASSIGN_OR_RETURN(auto vmsets, ListRecords<VmSetRecord>(txn));
   for (const auto& v : vmsets) {
-    if (v.policy_id == p.id && v.name != except) {
+    if (v.guid == p.vmset_id && v.policy_id == p.id) {
       return Status::FailedPrecondition("policy " + p.id + " governs VM set '" + v.name +
                                         "': give that VM set another policy first");
     }
@@ -444,17 +552,22 @@ Status CheckGovernsNone(StoreTxn& txn, const PolicyRecord& p, std::string_view e
 }
 
 // POST /v1/policies (`id` empty: from the body or the XML) and PUT /v1/policies/{id} (a
-// merge: `name`, `vmset` and `xml` keep their stored values when absent).
+// merge: `name`, `vmset` and `xml` keep their stored values when absent; a policy stays in
+// its VM set). Ids are per VM set: creating an id another VM set uses is no conflict.
 Result<json> WritePolicy(Call& c, const std::string& id) {
   const bool create = id.empty();
-  CAFS_RETURN_IF_ERROR(CheckKnownFields(c.body, {"id", "name", "vmset", "xml", "version"}));
+  CAFS_RETURN_IF_ERROR(
+      CheckKnownFields(c.body, {"id", "name", "vmset", "vmset_id", "xml", "version"}));
   json j = c.body;
   std::uint64_t read_version = 0;
   std::string old_vmset;
   if (!create) {
     CAFS_ASSIGN_OR_RETURN(read_version, UpdateVersion(c.body));
-    CAFS_ASSIGN_OR_RETURN(PolicyRecord old, ReadForUpdate<PolicyRecord>(c, id));
-    CAFS_RETURN_IF_ERROR(c.AuthorizeFound(old.vmset, ObjectKind::kPolicy, id));
+    PolicyRecord old;
+    CAFS_RETURN_IF_ERROR(c.store.InTransaction([&](StoreTxn& txn) -> Status {
+      CAFS_ASSIGN_OR_RETURN(old, FindPolicy(c, txn, id));
+      return Status::OK();
+    }));
     CAFS_RETURN_IF_ERROR(CheckReadVersion(old.version, read_version, ObjectKind::kPolicy, id));
     old_vmset = old.vmset;
     json stored = ToJson(old);
@@ -488,12 +601,22 @@ Result<json> WritePolicy(Call& c, const std::string& id) {
   if (summary.guid && *summary.guid != p.id) {
     return Status::InvalidArgument("the XML's guid=" + *summary.guid + " differs from id " + p.id);
   }
+  if (!create && old_vmset != p.vmset) {
+    return Status::InvalidArgument("policy " + p.id + " belongs to VM set '" + old_vmset +
+                                   "': a policy stays in its VM set (create it in '" + p.vmset +
+                                   "' instead)");
+  }
   p.version = read_version;
   c.status = create ? 201 : 200;
   return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    // `vmset_id` may repeat what a GET showed (GET, edit, PUT), nothing else.
+    const std::string given = p.vmset_id;
+    CAFS_ASSIGN_OR_RETURN(p.vmset_id, VmSetGuidOf(txn, p.vmset));
+    if (!given.empty() && given != p.vmset_id) {
+      return Status::InvalidArgument("'vmset_id' " + given + " is not VM set '" + p.vmset +
+                                     "''s GUID");
+    }
     CAFS_RETURN_IF_ERROR(CheckKeyReferences(txn, p, summary));
-    // Moving a policy to another VM set must not leave a VM set naming a foreign policy.
-    if (!create && old_vmset != p.vmset) CAFS_RETURN_IF_ERROR(CheckGovernsNone(txn, p, p.vmset));
     CAFS_RETURN_IF_ERROR(PutRecord(txn, p));
     return ToJson(p);
   });
@@ -505,9 +628,8 @@ Result<json> UpdatePolicy(Call& c) { return WritePolicy(c, c.arg(0)); }
 Result<json> DeletePolicy(Call& c) {
   const std::string& id = c.arg(0);
   return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
-    CAFS_ASSIGN_OR_RETURN(auto p, GetRecord<PolicyRecord>(txn, id));
-    CAFS_RETURN_IF_ERROR(c.AuthorizeFound(p.vmset, ObjectKind::kPolicy, id));
-    CAFS_RETURN_IF_ERROR(CheckGovernsNone(txn, p, ""));
+    CAFS_ASSIGN_OR_RETURN(auto p, FindPolicy(c, txn, id));
+    CAFS_RETURN_IF_ERROR(CheckGovernsNone(txn, p));
     CAFS_RETURN_IF_ERROR(DeleteRecord(txn, p));
     return json{{"deleted", id}};
   });
@@ -1002,11 +1124,8 @@ Result<json> FetchVmSet(Call& c) {
     CAFS_ASSIGN_OR_RETURN(auto v, GetRecord<VmSetRecord>(txn, name));
     json out = {{"vmset", ToJson(v)}};
     if (v.policy_id.empty()) return out;
-    CAFS_ASSIGN_OR_RETURN(auto p, GetRecord<PolicyRecord>(txn, v.policy_id));
-    if (p.vmset != v.name) {
-      return Status::PermissionDenied("VM set '" + v.name + "' names policy " + p.id +
-                                      " of another VM set");
-    }
+    // Policy ids are per VM set: the VM set's own policy of that id.
+    CAFS_ASSIGN_OR_RETURN(auto p, GetRecord<PolicyRecord>(txn, PolicyStoreId(v.guid, v.policy_id)));
     out["policy"] = ToJson(p);
     CAFS_ASSIGN_OR_RETURN(PolicySummary summary, ValidatePolicyXml(p.xml));
     json keys = json::array();
@@ -1015,7 +1134,7 @@ Result<json> FetchVmSet(Call& c) {
     for (const auto& kid : summary.key_ids) {
       if (kid == clear) continue;
       CAFS_ASSIGN_OR_RETURN(auto k, GetRecord<KeyRecord>(txn, kid));
-      if (k.vmset != v.name) {
+      if (k.vmset_id != v.guid) {
         return Status::PermissionDenied("policy names key " + kid + " of another VM set");
       }
       for (const auto& kv : k.versions) {
@@ -1058,6 +1177,7 @@ constexpr Route kRoutes[] = {
     {"POST", "/v1/vmsets", Action::kWriteVmSet, CreateVmSet},
     {"PUT", "/v1/vmsets/{name}", Action::kWriteVmSet, UpdateVmSet},
     {"DELETE", "/v1/vmsets/{name}", Action::kWriteVmSet, DeleteVmSet},
+    {"POST", "/v1/vmsets/{name}/rename", Action::kWriteVmSet, RenameVmSetCall},
 
     {"GET", "/v1/policies", Action::kReadPolicy, ListPolicies},
     {"GET", "/v1/policies/{id}", Action::kReadPolicy, GetPolicy},

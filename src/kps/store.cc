@@ -31,6 +31,8 @@ std::string_view ObjectKindName(ObjectKind kind) {
       return "usage";
     case ObjectKind::kInventory:
       return "inventory";
+    case ObjectKind::kVmSetGuid:
+      return "vmset_guid";
   }
   return "unknown";
 }

@@ -41,9 +41,10 @@ enum class ObjectKind {
   kAuditCursor,  // per gateway: the last record of its audit chain kpsd accepted
   kUsage,        // per gateway: its last usage/capacity snapshot
   kInventory,    // per gateway: its last key inventory (key_inventory.h)
+  kVmSetGuid,    // per VM set GUID ever minted: its name, or its tombstone (vmset_identity.h)
 };
 // "vmset", "policy", "key", "kek", "server", "gateway", "admin", "audit_cursor", "usage",
-// "inventory" (the kind column).
+// "inventory", "vmset_guid" (the kind column).
 std::string_view ObjectKindName(ObjectKind kind);
 
 struct StoredObject {

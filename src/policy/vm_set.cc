@@ -92,7 +92,7 @@ Result<VmSet> VmSet::Parse(std::string_view xml) {
   CAFS_RETURN_IF_ERROR(r.NoAttributes(root));
   VmSet v;
   bool seen_name = false, seen_mnt = false, seen_pd = false, seen_position = false, seen_tz = false,
-       seen_capacity = false;
+       seen_capacity = false, seen_id = false;
   CAFS_ASSIGN_OR_RETURN(const auto children, r.Children(root));
   for (const pugi::xml_node e : children) {
     const std::string_view tag = e.name();
@@ -149,10 +149,18 @@ Result<VmSet> VmSet::Parse(std::string_view xml) {
     } else if (tag == "capacity-threshold") {
       CAFS_RETURN_IF_ERROR(r.Once(e, &seen_capacity));
       CAFS_ASSIGN_OR_RETURN(v.capacity_threshold_percent, r.Unsigned(e, 1, 100));
+    } else if (tag == "vmset-id") {
+      CAFS_RETURN_IF_ERROR(r.Once(e, &seen_id));
+      CAFS_ASSIGN_OR_RETURN(const std::string text, r.Text(e));
+      auto id = Uuid::Parse(text);
+      if (!id.ok() || id->IsNil()) {
+        return r.Error(e, fmt::format("<vmset-id> must be a non-nil GUID, got '{}'", text));
+      }
+      v.id = *id;
     } else {
       return r.Error(e, fmt::format("unknown element <{}> in <vmset> (expected name, mnt, pd, "
-                                    "vmserv, position, timezone, audit-dest or "
-                                    "capacity-threshold)",
+                                    "vmserv, position, timezone, audit-dest, "
+                                    "capacity-threshold or vmset-id)",
                                     tag));
     }
   }
@@ -206,6 +214,7 @@ std::string VmSet::ToXml() const {
   if (capacity_threshold_percent != kDefaultCapacityThreshold) {
     add("capacity-threshold", std::to_string(capacity_threshold_percent));
   }
+  if (!id.IsNil()) add("vmset-id", id.ToString());
   return internal::SaveXml(doc);
 }
 

@@ -11,6 +11,7 @@
 //     <timezone>Europe/Berlin</timezone>         extension, default UTC (see time_zone.h)
 //     <audit-dest>syslog</audit-dest>            extension, repeatable (alert_destination.h)
 //     <capacity-threshold>80</capacity-threshold>  extension, percent 1..100, default 80
+//     <vmset-id>5c0f...</vmset-id>               extension, the VM set's GUID (see `id`)
 //   </vmset>
 //
 // Unknown elements, attributes, duplicates of singletons and malformed values are errors
@@ -42,6 +43,10 @@ struct VmSet {
   std::string time_zone = "UTC";
   std::vector<std::string> audit_destinations;  // empty: the gateway's default destination
   unsigned capacity_threshold_percent = kDefaultCapacityThreshold;
+  // The VM set's GUID, written into every pool file header it creates (docs/format.md
+  // vm_set_id) and checked on open. kpsd mints it (its JSON "guid"); with local keys it is
+  // <vmset-id>; nil = unknown (files are created unbound and not checked).
+  Uuid id;
 
   static Result<VmSet> Parse(std::string_view xml);
   // Whether every field holds a value Parse() accepts (the same checks and messages, without

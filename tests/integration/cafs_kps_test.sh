@@ -2,7 +2,8 @@
 # cafsd with [kps]: kpsd (init + serve on 127.0.0.1:0) holds the seed's my_vmset, the key its
 # descriptor names and the descriptor (access widened to at_all_times so the test runs any
 # day); cafsctl enrolls a gateway; cafsd mounts with [kps] url + the gateway bundle. A file
-# written through FUSE reads back and is ciphertext in the pool; after kpsd is killed the
+# written through FUSE reads back, is ciphertext in the pool and its header carries the VM
+# set GUID kpsd minted (issue 16 defect 6); after kpsd is killed the
 # cached VM set keeps working (within the cache grace). cafsd pushes its audit records: those
 # written while kpsd was down arrive when it is back, and after a cafsd restart kpsd holds
 # every record of the local log exactly once.
@@ -115,6 +116,15 @@ ref = open(sys.argv[2], 'rb').read()
 assert enc[:8] == b'CAFSPOOL', enc[:8]
 for off in range(0, len(ref), 4096):
     assert ref[off:off + 64] not in enc, "plaintext block %d in the pool file" % off
+PY
+# The pool file's header names the VM set by the GUID kpsd minted (docs/format.md 2.1).
+timeout 60 "$CTL" --server "$URL" --cert "$A" --json vmset show my_vmset >"$T/vmset.json" ||
+  fail "cafsctl vmset show"
+python3 - "$POOLF" "$T/vmset.json" <<'PY' || fail "pool file header does not carry the VM set GUID"
+import json, sys, uuid
+hdr = open(sys.argv[1], 'rb').read(4096)
+guid = json.load(open(sys.argv[2]))["guid"]
+assert str(uuid.UUID(bytes=hdr[40:56])) == guid, (hdr[40:56].hex(), guid)
 PY
 
 # A VM set this gateway is not enrolled for: kpsd refuses (403) -> EACCES through FUSE.

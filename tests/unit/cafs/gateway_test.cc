@@ -624,6 +624,65 @@ TEST_F(GatewayTest, WrongKeyIsEioAndAudited) {
   EXPECT_EQ(gw_->Open(caller_, "/my_vmset/vm1/osdisk1.vmdk", false).status().errno_value(), EIO);
 }
 
+// VM set identity (issue 16 defect 6, docs/gateway.md "VM set identity"): with local keys the
+// VM set's GUID is <vmset-id>. New pool files carry it; a file written before it (nil) is
+// bound on open; a pool file of another VM set - encrypted or clear-text - is refused with
+// EIO and audited, before any key is looked up.
+TEST_F(GatewayTest, VmSetIdInHeadersWrittenUpgradedAndForeignFilesRefused) {
+  const std::string seed = policy::seed_examples::kSeedVmSet;
+  auto with_id = [&](const std::string& id) {
+    std::string xml = seed;
+    if (!id.empty()) xml.insert(xml.rfind("</vmset>"), "<vmset-id>" + id + "</vmset-id>\n");
+    Stop();
+    WriteFile(root_ / "keys/my_vmset/vmset.xml", xml);
+    Start();
+  };
+  auto header_of = [&](const std::string& rel) {  // through the redirector: GUID pool paths
+    auto loc = volume_->Locate(rel);
+    EXPECT_TRUE(loc.ok()) << rel;
+    if (!loc.ok()) return Uuid();
+    auto hdr = format::ParseHeaderUnverified(
+        AsBytes(ReadFile(root_ / "pools" / loc->pool / loc->pool_path)));
+    EXPECT_TRUE(hdr.ok());
+    return hdr.ok() ? hdr->vm_set_id : Uuid();
+  };
+  const Uuid mine = Uuid::Random();
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1", 0755).ok());
+  // Before the VM set had a GUID: files are created unbound.
+  CreateWithData("/my_vmset/vm1/old.vmx", "old");
+  EXPECT_TRUE(header_of("my_vmset/vm1/old.vmx").IsNil());
+
+  with_id(mine.ToString());
+  CreateWithData("/my_vmset/vm1/osdisk1.vmdk", "secret");
+  CreateWithData("/my_vmset/vm1/vm.vmx", "clear");
+  EXPECT_EQ(header_of("my_vmset/vm1/osdisk1.vmdk"), mine);
+  EXPECT_EQ(header_of("my_vmset/vm1/vm.vmx"), mine);
+  // The old file is bound by its first (writable) open, and still reads the same.
+  EXPECT_EQ(ReadAll("/my_vmset/vm1/old.vmx"), "old");
+  EXPECT_EQ(header_of("my_vmset/vm1/old.vmx"), mine);
+
+  // The same directory now claimed by another VM set: every file is refused, audited.
+  with_id(Uuid::Random().ToString());
+  for (const char* name : {"osdisk1.vmdk", "vm.vmx", "old.vmx"}) {
+    auto opened = gw_->Open(caller_, std::string("/my_vmset/vm1/") + name, false);
+    EXPECT_EQ(opened.status().errno_value(), EIO) << name << ": " << opened.status().ToString();
+    EXPECT_NE(opened.status().message().find("belongs to VM set " + mine.ToString()),
+              std::string::npos)
+        << opened.status().ToString();
+    bool audited = false;
+    for (const auto& r : AuditRecords()) {
+      audited |= r.result == audit::Result::kError && r.file == name && r.op == "open" &&
+                 r.reason.find("belongs to VM set") != std::string::npos;
+    }
+    EXPECT_TRUE(audited) << name;
+  }
+  // Back under its own VM set, everything is served again.
+  with_id(mine.ToString());
+  EXPECT_EQ(ReadAll("/my_vmset/vm1/osdisk1.vmdk"), "secret");
+  EXPECT_EQ(ReadAll("/my_vmset/vm1/vm.vmx"), "clear");
+}
+
 // Crypto-shred: a file whose key version was destroyed reads as EIO with an audit record
 // naming the destroyed key version, never as garbage; the key inventory lists the files per
 // key version.

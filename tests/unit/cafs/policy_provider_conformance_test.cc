@@ -111,11 +111,13 @@ class ProviderConformanceTest : public kps::testing::ApiFixture {
     return b.ok() ? std::move(b).value() : VmSetBundle{};
   }
 
-  // The same documents in a key directory.
-  VmSetBundle FromLocal(const std::string& key_id) {
+  // The same documents in a key directory; the VM set's GUID (kpsd mints it) as <vmset-id>.
+  VmSetBundle FromLocal(const std::string& key_id, const Uuid& vmset_id) {
     const std::string dir = local_.path() + "/my_vmset";
     EXPECT_EQ(::mkdir(dir.c_str(), 0700), 0);
-    WriteFile(dir + "/vmset.xml", kVmSetXml);
+    std::string xml = kVmSetXml;
+    xml.insert(xml.rfind("</vmset>"), "<vmset-id>" + vmset_id.ToString() + "</vmset-id>\n");
+    WriteFile(dir + "/vmset.xml", xml);
     WriteFile(dir + "/policy.xml", PolicyXml(key_id));
     WriteFile(dir + "/keys", key_id + " 1 " + std::string(128, 'a') + "\n");
     LocalKeyProvider local(local_.path());
@@ -138,7 +140,8 @@ TEST_F(ProviderConformanceTest, SameXmlSameDecisionsAcrossDstWeeks) {
   std::string key_id;
   const VmSetBundle kps = FromKpsd(&key_id);
   ASSERT_FALSE(key_id.empty());
-  const VmSetBundle local = FromLocal(key_id);
+  ASSERT_FALSE(kps.vmset.id.IsNil());
+  const VmSetBundle local = FromLocal(key_id, kps.vmset.id);
   ASSERT_FALSE(HasFailure());
 
   // What the gateway holds is the same, field by field.

@@ -166,6 +166,62 @@ TEST_P(EncryptedFileModelTest, ReadOnlyOpenRejectsWrites) {
   EXPECT_EQ((*ef)->Size(), 0u);  // the write was never synced: header still says 0
 }
 
+// docs/format.md 2.1: an unbound file (vm_set_id nil) is bound to a VM set in place; the
+// data and size stay; a bind interrupted after block 0 (the MAC still over the nil id) opens
+// as unbound and binds again; a bound file is not re-bound to another VM set.
+TEST_P(EncryptedFileModelTest, BindVmSetInPlaceAndAfterAnInterruptedBind) {
+  env::MemEnv env;
+  const Uuid id = Uuid::Random();
+  {
+    auto ef = CreateFile(env, "/pool");
+    ASSERT_TRUE(ef->Write(0, AsBytes("data")).ok());
+    ASSERT_TRUE(ef->Sync().ok());
+    EXPECT_TRUE(ef->header().vm_set_id.IsNil());
+  }
+  auto raw = [&] {
+    auto f = testing::Must(env.OpenFile("/pool", env::OpenOptions::ReadOnly()));
+    std::vector<std::uint8_t> b(kHeaderSize);
+    EXPECT_TRUE(f->ReadAt(0, b).ok());
+    return b;
+  };
+  const std::vector<std::uint8_t> unbound = raw();
+  {
+    auto ef = OpenFile(env, "/pool");
+    ASSERT_TRUE(ef->BindVmSet(id).ok());
+    EXPECT_TRUE(ef->BindVmSet(id).ok());  // idempotent
+    EXPECT_EQ(ef->BindVmSet(Uuid::Random()).code(), Status::Code::kFailedPrecondition);
+  }
+  const std::vector<std::uint8_t> bound = raw();
+  {
+    auto ef = OpenFile(env, "/pool");
+    EXPECT_EQ(ef->header().vm_set_id, id);
+    EXPECT_EQ(ef->Size(), 4u);
+    ExpectMatches(*ef, {'d', 'a', 't', 'a'}, 0, 4, "bound");
+  }
+  // The crash between the two writes: block 0 of the bound header, tail of the unbound one.
+  {
+    auto f = testing::Must(env.OpenFile("/pool", env::OpenOptions::ReadWrite()));
+    ASSERT_TRUE(f->WriteAt(0, ByteView(bound).first(512)).ok());
+    ASSERT_TRUE(f->WriteAt(3584, ByteView(unbound).subspan(3584)).ok());
+  }
+  {
+    auto ef = OpenFile(env, "/pool");
+    EXPECT_TRUE(ef->header().vm_set_id.IsNil());
+    ExpectMatches(*ef, {'d', 'a', 't', 'a'}, 0, 4, "interrupted bind");
+    ASSERT_TRUE(ef->BindVmSet(id).ok());
+  }
+  EXPECT_EQ(OpenFile(env, "/pool")->header().vm_set_id, id);
+  // A forged id in block 0 of a bound file (MAC over the real id) does not verify.
+  {
+    std::vector<std::uint8_t> forged = bound;
+    forged[40] ^= 1;
+    auto f = testing::Must(env.OpenFile("/pool", env::OpenOptions::ReadWrite()));
+    ASSERT_TRUE(f->WriteAt(0, ByteView(forged).first(512)).ok());
+  }
+  auto f = testing::Must(env.OpenFile("/pool", env::OpenOptions::ReadWrite()));
+  EXPECT_TRUE(EncryptedFile::Open(std::move(f), dek_).status().IsAuthFailed());
+}
+
 INSTANTIATE_TEST_SUITE_P(
     AllCiphers, EncryptedFileModelTest,
     ::testing::Combine(::testing::ValuesIn(testing::AllCiphers()),

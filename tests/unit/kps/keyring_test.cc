@@ -26,14 +26,8 @@ class KeyringTest : public ::testing::Test {
     keyring_.emplace(*master_, *store_, clock_);
   }
 
-  Result<KekRecord> Kek(const std::string& vmset) {
-    KekRecord out;
-    CAFS_RETURN_IF_ERROR(store_->InTransaction([&](StoreTxn& txn) -> Status {
-      CAFS_ASSIGN_OR_RETURN(out, GetRecord<KekRecord>(txn, vmset));
-      return Status::OK();
-    }));
-    return out;
-  }
+  // The KEK record of the VM set named `vmset` (keyed by its GUID, vmset_identity.h).
+  Result<KekRecord> Kek(const std::string& vmset) { return keyring_->GetKek(vmset); }
 
   testing::TempDir dir_;
   ManualClock clock_{Clock::TimePoint(std::chrono::seconds(1700000000))};

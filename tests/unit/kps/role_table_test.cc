@@ -21,6 +21,7 @@
 #include "kps/catalog.h"
 #include "kps/kmip_service.h"
 #include "kps/rest_api.h"
+#include "kps/vmset_identity.h"
 #include "unit/kps/test_dir.h"
 
 namespace cafs::kps {
@@ -63,6 +64,7 @@ const RestRow kRest[] = {
   {"POST", "/v1/vmsets", "/v1/vmsets", R"({"name":"new_vmset","mount_point":"/nfs"})",          "y   -   -   -   -   -   -   -  -   -   -"},
   {"PUT", "/v1/vmsets/{name}", "/v1/vmsets/my_vmset", R"({"mount_point":"/nfs","version":1})",  "y   -   -   -   y   -   -   -  -   -   -"},
   {"DELETE", "/v1/vmsets/{name}", "/v1/vmsets/my_vmset", "",                                    "y   -   -   -   y   -   -   -  -   -   -"},
+  {"POST", "/v1/vmsets/{name}/rename", "/v1/vmsets/my_vmset/rename", R"({"name":"my_vmset"})",  "y   -   -   -   y   -   -   -  -   -   -"},
   {"GET", "/v1/policies", "/v1/policies", "",                                                   "y   y   y   y   y   y   y   -  -   -   -"},
   {"GET", "/v1/policies/{id}", "/v1/policies/$P", "",                                           "y   y   y   y   y   -   y   -  -   -   -"},
   {"POST", "/v1/policies", "/v1/policies", R"({"vmset":"my_vmset","xml":"$XML"})",              "-   -   -   -   y   -   -   -  -   -   -"},
@@ -205,6 +207,10 @@ class World {
     Status s = store_->InTransaction([&](StoreTxn& txn) -> Status {
       for (auto& a : admins) CAFS_RETURN_IF_ERROR(PutRecord(txn, a));
       for (auto& g : gateways) CAFS_RETURN_IF_ERROR(PutRecord(txn, g));
+      // The GUIDs (vmset_identity.h): my_vmset's was minted with its key above.
+      CAFS_ASSIGN_OR_RETURN(mine.guid, VmSetGuidOf(txn, "my_vmset", /*mint=*/true));
+      CAFS_ASSIGN_OR_RETURN(other.guid, VmSetGuidOf(txn, "other_vmset", /*mint=*/true));
+      policy.vmset_id = mine.guid;
       CAFS_RETURN_IF_ERROR(PutRecord(txn, mine));
       CAFS_RETURN_IF_ERROR(PutRecord(txn, other));
       CAFS_RETURN_IF_ERROR(PutRecord(txn, policy));

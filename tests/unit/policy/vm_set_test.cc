@@ -98,7 +98,7 @@ TEST(VmSetTest, EveryErrorNamesTheLine) {
       {"<vset/>", "vmset line 1: root element must be <vmset>, got <vset>"},
       {head + "<nmae>x</nmae>\n</vmset>",
        "vmset line 6: unknown element <nmae> in <vmset> (expected name, mnt, pd, vmserv, "
-       "position, timezone, audit-dest or capacity-threshold)"},
+       "position, timezone, audit-dest, capacity-threshold or vmset-id)"},
       {head + "<name>w</name>\n</vmset>", "vmset line 6: duplicate <name>"},
       {head + "<mnt>/a</mnt>\n</vmset>", "vmset line 6: duplicate <mnt>"},
       {head + "<pd>45aa9e57-bf64-11df-8d3e-000c29abeb4d</pd>\n</vmset>",
