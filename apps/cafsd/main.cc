@@ -7,9 +7,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
-#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <thread>
@@ -70,8 +70,7 @@ void WarnUnregisteredAddresses(const cafsd::Config& config, core::KeyProvider& p
       const bool registered = std::any_of(
           config.servers.begin(), config.servers.end(),
           [&](const policy::RegisteredServer& s) { return policy::SameServerId(s.id, id); });
-      if (registered || policy::SameServerId(id, config.server_id) ||
-          !IpAddress::Parse(id).ok()) {
+      if (registered || policy::SameServerId(id, config.server_id) || !IpAddress::Parse(id).ok()) {
         continue;
       }
       CAFS_LOG_WARN(

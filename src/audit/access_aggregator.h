@@ -1,6 +1,6 @@
 // AccessAggregator: folds data-path reads and writes into one audit record per
-// (server, client address, VM set, VM, file, op) per interval, so auditing every access costs one hash-map
-// update on the data path instead of a disk write.
+// (server, client address, VM set, VM, file, op) per interval, so auditing every access costs one
+// hash-map update on the data path instead of a disk write.
 //
 // Record() adds an access; Flush(now) emits every aggregate whose interval has ended (and
 // Flush with force=true emits all, e.g. at shutdown or file close). Emitted records go to the

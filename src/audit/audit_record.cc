@@ -14,7 +14,7 @@ namespace cafs::audit {
 namespace {
 constexpr std::string_view kGenesis =
     "0000000000000000000000000000000000000000000000000000000000000000";
-constexpr std::size_t kFieldCount = 14;  // without `client` and the `<field>_b64` members
+constexpr std::size_t kFieldCount = 14;    // without `client` and the `<field>_b64` members
 constexpr const char* kClient = "client";  // optional: only when not empty
 constexpr std::string_view kExactSuffix = "_b64";
 

@@ -37,8 +37,8 @@ struct Gateway::HandleState {
   std::shared_ptr<const CachedVmSet> decided_vs;  // guarded by decision_mu; null: none
   std::string decided_server;                     // guarded by decision_mu: the caller's id
   std::string decided_address;                    // guarded by decision_mu: and address
-  std::string decided_as;  // guarded by decision_mu: the server id(s) it was identified as
-  std::int64_t decided_minute = 0;                // guarded by decision_mu
+  std::string decided_as;           // guarded by decision_mu: the server id(s) it was identified as
+  std::int64_t decided_minute = 0;  // guarded by decision_mu
 };
 
 namespace {
@@ -131,13 +131,14 @@ Result<Gateway::Context> Gateway::CheckAt(const Caller& caller, std::string_view
     return vs.status();
   }
   ctx.vs = *vs;
-  auto decision = ctx.vs->bundle.vmset.position != options_.position
-                      ? Result<policy::Decision>(Status::FailedPrecondition(fmt::format(
-                            "VM set {} says <position> {}, but this gateway finds VM sets at "
+  auto decision =
+      ctx.vs->bundle.vmset.position != options_.position
+          ? Result<policy::Decision>(Status::FailedPrecondition(
+                fmt::format("VM set {} says <position> {}, but this gateway finds VM sets at "
                             "position {} (cafsd [gateway] position)",
                             ctx.vmset, ctx.vs->bundle.vmset.position, options_.position)))
-                      : ctx.vs->evaluator.Evaluate(policy::Requester{caller.server_id, caller.address},
-                                                   ctx.path_within_vmset, now);
+          : ctx.vs->evaluator.Evaluate(policy::Requester{caller.server_id, caller.address},
+                                       ctx.path_within_vmset, now);
   if (!decision.ok()) {
     ctx.decision.allowed = false;
     ctx.decision.reason = decision.status().message();
@@ -177,7 +178,7 @@ void Gateway::AuditOp(const Caller& caller, const Context& ctx, std::string_view
 }
 
 audit::AuditRecord Gateway::RecordFor(const Caller& caller, const Context& ctx,
-                                     std::string_view op) const {
+                                      std::string_view op) const {
   audit::AuditRecord r;
   r.time_ms = r.end_ms = NowMs();
   r.server = ServerOf(caller, ctx.decision);

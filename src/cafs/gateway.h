@@ -75,8 +75,8 @@ namespace cafs::core {
 // and the address (docs/gateway.md "Audit").
 struct Caller {
   std::string server_id;
-  std::uint32_t uid = 0;  // owner given to created entries
-  std::uint32_t gid = 0;  // their group, unless the directory is set-group-ID
+  std::uint32_t uid = 0;     // owner given to created entries
+  std::uint32_t gid = 0;     // their group, unless the directory is set-group-ID
   std::string address = {};  // NFS: the client's address; empty for FUSE (default: no warning
                              // for aggregate initializations that stop at gid)
 };

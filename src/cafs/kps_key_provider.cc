@@ -89,7 +89,8 @@ Result<std::vector<policy::RegisteredServer>> RegisteredServersFromJson(const js
   std::vector<policy::RegisteredServer> out;
   if (!body.contains("registered_servers")) return out;
   const json& list = body["registered_servers"];
-  if (!list.is_array()) return Status::InvalidArgument("kpsd answer: 'registered_servers' is not a list");
+  if (!list.is_array())
+    return Status::InvalidArgument("kpsd answer: 'registered_servers' is not a list");
   for (std::size_t i = 0; i < list.size(); ++i) {
     const json& e = list[i];
     const std::string where = "kpsd answer: registered_servers[" + std::to_string(i) + "]";

@@ -1,8 +1,8 @@
 #include "policy/server_registry.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "policy/vm_set.h"
 

@@ -34,8 +34,9 @@ struct RegisteredServer {
 };
 
 // Whether `s` is a valid registry entry: a <vmserv>-style id (not empty, no white space or
-// comma; vm_set.h ValidateServerId) and addresses that IpAddress::Parse accepts. InvalidArgument naming the server and
-// the address otherwise ("server esx-1: not an IP address: 'esx1.example.com'").
+// comma; vm_set.h ValidateServerId) and addresses that IpAddress::Parse accepts. InvalidArgument
+// naming the server and the address otherwise ("server esx-1: not an IP address:
+// 'esx1.example.com'").
 Status ValidateRegisteredServer(const RegisteredServer& s);
 
 // The entries of `registry` whose id `listed` (a VM set's <vmserv> ids) names, in registry

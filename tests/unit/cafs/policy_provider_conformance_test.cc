@@ -9,8 +9,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -279,8 +279,8 @@ TEST_F(ProviderConformanceTest, ServerRegistryComesWithTheBundleAndRefreshes) {
                 .status,
             201);
   // Addresses are numeric IP addresses: a host name or a prefix is refused, naming it.
-  auto host = Call(sec_, "POST", "/v1/servers",
-                   json{{"id", "esx-2"}, {"addresses", {"esx2.example.com"}}});
+  auto host =
+      Call(sec_, "POST", "/v1/servers", json{{"id", "esx-2"}, {"addresses", {"esx2.example.com"}}});
   EXPECT_EQ(host.status, 400);
   EXPECT_EQ(host.body.value("reason", ""), "server esx-2: not an IP address: 'esx2.example.com'");
   EXPECT_EQ(Call(sec_, "POST", "/v1/servers", json{{"id", "esx-2"}, {"addresses", {"10.0.0.0/8"}}})
@@ -290,20 +290,19 @@ TEST_F(ProviderConformanceTest, ServerRegistryComesWithTheBundleAndRefreshes) {
   const VmSetBundle bundle = FromKpsd(&key_id);
   ASSERT_FALSE(HasFailure());
   // The VM set lists 755083456 and esx-01.example.com (not registered); esx-9 is not its.
-  EXPECT_EQ(bundle.servers,
-            (std::vector<policy::RegisteredServer>{{"755083456", {"192.0.2.10"}}}));
+  EXPECT_EQ(bundle.servers, (std::vector<policy::RegisteredServer>{{"755083456", {"192.0.2.10"}}}));
 
   ManualClock clock(Utc(2026, 3, 23, 8, 30));  // Mon 09:30 in Berlin: inside 9am-5pm
   ApiKeyProvider provider([&] { return Call(gate_, "GET", "/v1/gateway/vmsets/my_vmset"); });
-  PolicyCache cache(&provider, &clock,
-                    PolicyCacheOptions{.ttl = std::chrono::seconds(30),
-                                       .grace = std::chrono::minutes(10)});
+  PolicyCache cache(
+      &provider, &clock,
+      PolicyCacheOptions{.ttl = std::chrono::seconds(30), .grace = std::chrono::minutes(10)});
   auto allowed = [&](const char* address) {
     auto vs = cache.Get("my_vmset");
     EXPECT_TRUE(vs.ok()) << vs.status().ToString();
     if (!vs.ok()) return false;
-    auto d = (*vs)->evaluator.Evaluate(policy::Requester{{}, address}, "vm1/osdisk1.vmdk",
-                                       clock.Now());
+    auto d =
+        (*vs)->evaluator.Evaluate(policy::Requester{{}, address}, "vm1/osdisk1.vmdk", clock.Now());
     EXPECT_TRUE(d.ok());
     return d.ok() && d->allowed;
   };

@@ -40,8 +40,8 @@ TEST(ServerRegistryTest, RegisteredIdIsAdmittedFromItsAddress) {
     EXPECT_EQ(d->server, "755083456");
   }
   // The window still applies to a registered server.
-  auto sat = e.Evaluate(Requester{{}, "192.0.2.10"}, "windows_xp/osdisk1.vmdk",
-                        Utc(2026, 11, 21, 10, 0));
+  auto sat =
+      e.Evaluate(Requester{{}, "192.0.2.10"}, "windows_xp/osdisk1.vmdk", Utc(2026, 11, 21, 10, 0));
   ASSERT_TRUE(sat.ok());
   EXPECT_FALSE(sat->allowed);
   EXPECT_EQ(sat->server, "755083456");
@@ -73,8 +73,8 @@ TEST(ServerRegistryTest, RawAddressInVmservDoesNotAdmitAnUnregisteredHost) {
       << d->reason;
 
   // Registered under another id that the VM set does not list: still denied, naming the id.
-  const Evaluator other = SeedEvaluator({"198.51.100.7"}, {{"755083456", {"192.0.2.10"}},
-                                                          {"esx-9", {"198.51.100.7"}}});
+  const Evaluator other =
+      SeedEvaluator({"198.51.100.7"}, {{"755083456", {"192.0.2.10"}}, {"esx-9", {"198.51.100.7"}}});
   auto o = other.Evaluate(Requester{{}, "198.51.100.7"}, "vm/x", kMonday);
   ASSERT_TRUE(o.ok());
   EXPECT_FALSE(o->allowed);
@@ -109,9 +109,9 @@ TEST(ServerRegistryTest, ConfiguredServerIdIsMatchedAsBefore) {
 }
 
 TEST(ServerRegistryTest, SeveralIdsAtOneAddress) {
-  const Evaluator e = SeedEvaluator({"esx-2"}, {{"esx-1", {"192.0.2.10"}},
-                                               {"755083456", {"192.0.2.10"}},
-                                               {"ESX-2", {"192.0.2.10"}}});
+  const Evaluator e = SeedEvaluator(
+      {"esx-2"},
+      {{"esx-1", {"192.0.2.10"}}, {"755083456", {"192.0.2.10"}}, {"ESX-2", {"192.0.2.10"}}});
   auto d = e.Evaluate(Requester{{}, "192.0.2.10"}, "vm/x", kMonday);
   ASSERT_TRUE(d.ok());
   EXPECT_TRUE(d->allowed);
@@ -135,8 +135,9 @@ TEST(ServerRegistryTest, CreateChecksEntries) {
 TEST(ServerRegistryTest, ListedByKeepsOnlyTheVmSetsServers) {
   const std::vector<RegisteredServer> all = {
       {"755083456", {"192.0.2.10"}}, {"esx-9", {"192.0.2.99"}}, {"ESX-2", {"192.0.2.2"}}};
-  EXPECT_EQ(ServersListedBy({"755083456", "esx-2"}, all),
-            (std::vector<RegisteredServer>{{"755083456", {"192.0.2.10"}}, {"ESX-2", {"192.0.2.2"}}}));
+  EXPECT_EQ(
+      ServersListedBy({"755083456", "esx-2"}, all),
+      (std::vector<RegisteredServer>{{"755083456", {"192.0.2.10"}}, {"ESX-2", {"192.0.2.2"}}}));
   EXPECT_TRUE(ServersListedBy({"other"}, all).empty());
 }
 
