@@ -668,7 +668,7 @@ TEST_F(Nfs3ProgramTest, CachedOpenFilesFollowRenamesAndRemovals) {
   ASSERT_EQ(a.status, Nfs3Status::kOk);
   EXPECT_EQ(ReadFattr(a.d()).size, 11u);
 
-  const core::Caller caller{kClient, 0, 0};
+  const core::Caller caller{{}, 0, 0, kClient};  // the NFS client, directly on the gateway
   ASSERT_TRUE(gw_->Rename(caller, "/my_vmset/vm1/disks2", "/my_vmset/vm1/disks3", false).ok());
   EXPECT_EQ(Read(file, 0, 11).first, "hello world");
   auto on_disk = gw_->GetAttr(caller, "/my_vmset/vm1/disks3/osdisk.vmdk");
