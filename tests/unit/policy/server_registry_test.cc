@@ -31,65 +31,65 @@ Evaluator SeedEvaluator(std::vector<std::string> extra_servers, std::vector<Regi
 // Mon 2026-11-23 10:00 UTC: inside the seed's Mon-Fri(9am-5pm).
 const Clock::TimePoint kMonday = Utc(2026, 11, 23, 10, 0);
 
+// The decision for the NFS client at `address` (a path always matches a vobj here).
+Decision Decide(const Evaluator& e, const char* address, const char* path = "vm/x",
+                Clock::TimePoint when = kMonday) {
+  auto d = e.Evaluate(Requester{{}, address}, path, when);
+  EXPECT_TRUE(d.ok()) << d.status().ToString();
+  return d.ok() ? *d : Decision{};
+}
+
 TEST(ServerRegistryTest, RegisteredIdIsAdmittedFromItsAddress) {
   const Evaluator e = SeedEvaluator({}, {{"755083456", {"192.0.2.10", "2001:db8::10"}}});
   for (const char* address : {"192.0.2.10", "::ffff:192.0.2.10", "2001:DB8::10"}) {
-    auto d = e.Evaluate(Requester{{}, address}, "windows_xp/osdisk1.vmdk", kMonday);
-    ASSERT_TRUE(d.ok()) << d.status().ToString();
-    EXPECT_TRUE(d->allowed) << address << ": " << d->reason;
-    EXPECT_EQ(d->server, "755083456");
+    const Decision d = Decide(e, address, "windows_xp/osdisk1.vmdk");
+    EXPECT_TRUE(d.allowed) << address << ": " << d.reason;
+    EXPECT_EQ(d.server, "755083456");
   }
   // The window still applies to a registered server.
-  auto sat =
-      e.Evaluate(Requester{{}, "192.0.2.10"}, "windows_xp/osdisk1.vmdk", Utc(2026, 11, 21, 10, 0));
-  ASSERT_TRUE(sat.ok());
-  EXPECT_FALSE(sat->allowed);
-  EXPECT_EQ(sat->server, "755083456");
+  const Decision sat = Decide(e, "192.0.2.10", "windows_xp/osdisk1.vmdk", Utc(2026, 11, 21, 10, 0));
+  EXPECT_FALSE(sat.allowed);
+  EXPECT_EQ(sat.server, "755083456");
 }
 
 TEST(ServerRegistryTest, UnknownAddressIsDenied) {
   const Evaluator e = SeedEvaluator({}, {{"755083456", {"192.0.2.10"}}});
-  auto d = e.Evaluate(Requester{{}, "192.0.2.11"}, "windows_xp/osdisk1.vmdk", kMonday);
-  ASSERT_TRUE(d.ok());
-  EXPECT_FALSE(d->allowed);
-  EXPECT_EQ(d->server, "");
-  EXPECT_EQ(d->reason,
+  const Decision d = Decide(e, "192.0.2.11", "windows_xp/osdisk1.vmdk");
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.server, "");
+  EXPECT_EQ(d.reason,
             "client 192.0.2.11 is not a registered address of a listed virtualization server of "
             "VM set my_vmset");
   // An NFS client that sends the listed id as its address text is not that server either.
-  auto spoof = e.Evaluate(Requester{{}, "755083456"}, "windows_xp/osdisk1.vmdk", kMonday);
-  ASSERT_TRUE(spoof.ok());
-  EXPECT_FALSE(spoof->allowed);
+  const Decision spoof = Decide(e, "755083456", "windows_xp/osdisk1.vmdk");
+  EXPECT_FALSE(spoof.allowed);
 }
 
 // A tenant admin writes an address into <vmserv>: that admits no host the registry does not
 // know, only the one a server of that id is registered at.
 TEST(ServerRegistryTest, RawAddressInVmservDoesNotAdmitAnUnregisteredHost) {
   const Evaluator unregistered = SeedEvaluator({"198.51.100.7"}, {{"755083456", {"192.0.2.10"}}});
-  auto d = unregistered.Evaluate(Requester{{}, "198.51.100.7"}, "vm/x", kMonday);
-  ASSERT_TRUE(d.ok());
-  EXPECT_FALSE(d->allowed);
-  EXPECT_NE(d->reason.find("client 198.51.100.7 is not a registered address"), std::string::npos)
-      << d->reason;
+  const Decision d = Decide(unregistered, "198.51.100.7");
+  EXPECT_FALSE(d.allowed);
+  EXPECT_NE(d.reason.find("client 198.51.100.7 is not a registered address"), std::string::npos)
+      << d.reason;
 
   // Registered under another id that the VM set does not list: still denied, naming the id.
   const Evaluator other =
       SeedEvaluator({"198.51.100.7"}, {{"755083456", {"192.0.2.10"}}, {"esx-9", {"198.51.100.7"}}});
-  auto o = other.Evaluate(Requester{{}, "198.51.100.7"}, "vm/x", kMonday);
-  ASSERT_TRUE(o.ok());
-  EXPECT_FALSE(o->allowed);
-  EXPECT_EQ(o->server, "esx-9");
-  EXPECT_EQ(o->reason,
+  const Decision o = Decide(other, "198.51.100.7");
+  EXPECT_FALSE(o.allowed);
+  EXPECT_EQ(o.server, "esx-9");
+  EXPECT_EQ(o.reason,
             "server esx-9 (client 198.51.100.7) is not a listed virtualization server of VM set "
             "my_vmset");
 
   // The administrators registered a server whose id is that address: admitted as that id.
   const Evaluator registered =
       SeedEvaluator({"198.51.100.7"}, {{"198.51.100.7", {"198.51.100.7"}}});
-  auto r = registered.Evaluate(Requester{{}, "198.51.100.7"}, "vm/x", kMonday);
-  ASSERT_TRUE(r.ok());
-  EXPECT_TRUE(r->allowed) << r->reason;
-  EXPECT_EQ(r->server, "198.51.100.7");
+  const Decision r = Decide(registered, "198.51.100.7");
+  EXPECT_TRUE(r.allowed) << r.reason;
+  EXPECT_EQ(r.server, "198.51.100.7");
 }
 
 // FUSE callers keep their configured id; an address-less requester is matched by id alone.
@@ -103,7 +103,7 @@ TEST(ServerRegistryTest, ConfiguredServerIdIsMatchedAsBefore) {
   ASSERT_TRUE(by_id.ok());
   EXPECT_TRUE(by_id->allowed);
   // With an address, the configured id is not used: the registry decides.
-  auto nfs = e.Evaluate(Requester{"755083456", "192.0.2.10"}, "vm/x", kMonday);
+  const auto nfs = e.Evaluate(Requester{"755083456", "192.0.2.10"}, "vm/x", kMonday);
   ASSERT_TRUE(nfs.ok());
   EXPECT_FALSE(nfs->allowed);
 }
@@ -112,10 +112,9 @@ TEST(ServerRegistryTest, SeveralIdsAtOneAddress) {
   const Evaluator e = SeedEvaluator(
       {"esx-2"},
       {{"esx-1", {"192.0.2.10"}}, {"755083456", {"192.0.2.10"}}, {"ESX-2", {"192.0.2.10"}}});
-  auto d = e.Evaluate(Requester{{}, "192.0.2.10"}, "vm/x", kMonday);
-  ASSERT_TRUE(d.ok());
-  EXPECT_TRUE(d->allowed);
-  EXPECT_EQ(d->server, "755083456,ESX-2");  // the listed ones (ids compare case-insensitively)
+  const Decision d = Decide(e, "192.0.2.10");
+  EXPECT_TRUE(d.allowed);
+  EXPECT_EQ(d.server, "755083456,ESX-2");  // the listed ones (ids compare case-insensitively)
 }
 
 TEST(ServerRegistryTest, CreateChecksEntries) {
