@@ -240,10 +240,19 @@ const json& Access(const json& r) {
   return r.is_object() && r.contains("access") && r["access"].is_object() ? r["access"] : kNone;
 }
 
+// A gateway record's caller: the server id(s), and the NFS client's address when it has one
+// ("755083456 at 192.0.2.10"; docs/audit.md `client`).
+std::string CallerText(const json& a) {
+  const std::string client = Str(a, "client");
+  if (client.empty()) return Str(a, "server");
+  const std::string server = Str(a, "server");
+  return server.empty() ? client : server + " at " + client;
+}
+
 void AuditRows(Table& t, const json& r) {
   std::string reason = Str(r, "reason");
   if (const json& a = Access(r); !a.is_null()) {
-    const std::string what = "server " + Str(a, "server") + ", " + Str(a, "bytes") + " bytes in " +
+    const std::string what = "server " + CallerText(a) + ", " + Str(a, "bytes") + " bytes in " +
                              Str(a, "count") + " ops";
     reason = reason.empty() ? what : what + "; " + reason;
   }
@@ -257,7 +266,7 @@ Table AuditTable() {
 // Gateway records with their own fields (cafsctl audit list --access).
 void AccessRows(Table& t, const json& r) {
   const json& a = Access(r);
-  t.AddRow({Str(r, "seq"), TimeText(Int(a, "time_ms") / 1000), Str(r, "actor"), Str(a, "server"),
+  t.AddRow({Str(r, "seq"), TimeText(Int(a, "time_ms") / 1000), Str(r, "actor"), CallerText(a),
             Str(a, "vmset"), Str(a, "vm"), Str(a, "file"), Str(a, "op"), Str(a, "result"),
             Str(a, "bytes"), Str(a, "count"), Str(a, "reason")});
 }

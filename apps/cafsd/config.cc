@@ -220,6 +220,52 @@ Status ParseNfs(const Reader& r, const toml::table& root, NfsConfig* nfs) {
   return Status::OK();
 }
 
+constexpr std::string_view kNoRegistryMessage =
+    "[nfs] with [local_keys] needs the server registry: an NFS client is admitted as the "
+    "registered server whose addresses hold its address, never by its address in <vmserv> "
+    "(docs/nfs.md \"Server identity\"). Add one table per virtualization server: "
+    "[[server]] id = \"<its <vmserv> id>\" addresses = [\"<its NFS client address>\"]";
+
+// [[server]] tables: id, addresses (docs/nfs.md "Server identity"). With [kps] the registry is
+// kpsd's: the tables are refused rather than ignored.
+Status ParseServers(const Reader& r, const toml::table& root, Config* c) {
+  const toml::node* servers = root.get("server");
+  if (servers == nullptr) return Status::OK();
+  if (!servers->is_array_of_tables()) {
+    return r.Error(servers, "server must be [[server]] tables with id and addresses");
+  }
+  if (!c->kps_url.empty()) {
+    return r.Error(servers,
+                   "[[server]] is for [local_keys]: with [kps] the server registry is kpsd's "
+                   "(cafsctl server add ID --address ADDRESS)");
+  }
+  for (const toml::node& node : *servers->as_array()) {
+    const toml::table& t = *node.as_table();
+    CAFS_RETURN_IF_ERROR(r.OnlyKnown(t, "server", {"id", "addresses"}));
+    policy::RegisteredServer s;
+    CAFS_RETURN_IF_ERROR(r.String(t, "server", "id", true, &s.id));
+    const toml::node* addresses = t.get("addresses");
+    const toml::array* list = addresses != nullptr ? addresses->as_array() : nullptr;
+    if (list == nullptr || list->empty()) {
+      return r.Error(addresses != nullptr ? addresses : &t,
+                     "[[server]] addresses must be a non-empty array of IP addresses");
+    }
+    for (const toml::node& n : *list) {
+      auto v = n.value<std::string>();
+      if (!v) return r.Error(&n, "[[server]] addresses must hold strings");
+      s.addresses.push_back(*v);
+    }
+    if (Status ok = policy::ValidateRegisteredServer(s); !ok.ok()) {
+      return r.Error(&t, "[[server]] " + ok.message());
+    }
+    c->servers.push_back(std::move(s));
+  }
+  if (auto registry = policy::ServerRegistry::Create(c->servers); !registry.ok()) {
+    return r.Error(servers, "[[server]] " + registry.status().message());
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 Result<Config> ParseConfig(std::string_view text, const std::string& source_name) {
@@ -234,8 +280,8 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source_name
   Config c;
   c.allow_other = ::geteuid() == 0;
   for (const auto& [key, node] : root) {
-    static const std::set<std::string_view> kTables = {"gateway", "local_keys", "kps", "pool",
-                                                       "audit",   "cache",      "log", "nfs"};
+    static const std::set<std::string_view> kTables = {
+        "gateway", "local_keys", "kps", "pool", "server", "audit", "cache", "log", "nfs"};
     if (!kTables.count(key.str())) {
       return r.Error(&node, "unknown table or key '" + std::string(key.str()) + "'");
     }
@@ -282,6 +328,8 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source_name
     c.pools.push_back(std::move(p));
   }
 
+  CAFS_RETURN_IF_ERROR(ParseServers(r, root, &c));
+
   CAFS_ASSIGN_OR_RETURN(const toml::table* audit, r.Table(root, "audit", true));
   CAFS_RETURN_IF_ERROR(r.OnlyKnown(
       *audit, "audit", {"log", "aggregate_interval_s", "sync_every_record", "push_cursor"}));
@@ -303,6 +351,9 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source_name
     CAFS_RETURN_IF_ERROR(r.String(*log, "log", "level", false, &c.log_level));
   }
   CAFS_RETURN_IF_ERROR(ParseNfs(r, root, &c.nfs));
+  if (c.nfs.enabled && !c.local_keys_dir.empty() && c.servers.empty()) {
+    return r.Error(root.get("nfs"), std::string(kNoRegistryMessage));
+  }
   if (c.mountpoint.empty() && !c.nfs.enabled) {
     return r.Error(gw, "[gateway] mountpoint is required unless [nfs] is enabled");
   }

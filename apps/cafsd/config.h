@@ -8,6 +8,8 @@
 //                                    (exactly one of the two)
 //   [[pool]]   name, kind = "posix" and the kind's keys (one or more; docs/pools.md):
 //              posix: path; rados: rados_pool, namespace, conf, user, keyring, op_timeout_s
+//   [[server]] id, addresses  ([local_keys] only; required with [nfs]): the server registry
+//              that maps NFS client addresses to <vmserv> ids (docs/nfs.md "Server identity")
 //   [audit]    log (required), aggregate_interval_s = 10, sync_every_record = true,
 //              push_cursor = "<log>.kps-cursor"
 //   [cache]    ttl_s = 30, grace_s = 600
@@ -28,6 +30,7 @@
 #include <vector>
 
 #include "frontend/nfs/exports.h"
+#include "policy/server_registry.h"
 #include "pool/pool_registry.h"
 #include "util/result.h"
 
@@ -62,6 +65,9 @@ struct Config {
   std::int64_t inventory_interval_s = 300;  // [kps]: key inventory (docs/gateway.md)
   std::string push_cursor;                  // [audit]; default audit_log + ".kps-cursor"
   std::vector<PoolConfig> pools;
+  // [[server]]: the registered virtualization servers and their NFS client addresses
+  // (with [local_keys]; with [kps] the registry is kpsd's).
+  std::vector<policy::RegisteredServer> servers;
   std::string audit_log;
   std::int64_t aggregate_interval_s = 10;
   bool sync_every_record = true;

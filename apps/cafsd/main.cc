@@ -7,9 +7,11 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -30,6 +32,8 @@
 #include "jobs_cli.h"
 #include "nfs_service.h"
 #include "pool/pool_kinds.h"
+#include "pool/posix_pool.h"
+#include "util/ip_address.h"
 #include "util/logging.h"
 
 namespace {
@@ -54,6 +58,34 @@ Status AddPools(const cafsd::Config& config, pool::PoolMapper& pools) {
     CAFS_RETURN_IF_ERROR(pools.Add(std::move(pool)));
   }
   return Status::OK();
+}
+
+// The migration note of docs/nfs.md "Server identity": with local keys and NFS, a <vmserv>
+// entry that is an IP address and that no [[server]] registers admitted that client before
+// NFS clients were identified by the registry; now it admits nobody. One warning per such
+// entry, naming the table to add. (The FUSE host's own server_id is not an NFS client.)
+void WarnUnregisteredAddresses(const cafsd::Config& config, core::KeyProvider& provider) {
+  if (config.local_keys_dir.empty() || !config.nfs.enabled) return;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(config.local_keys_dir, ec)) {
+    if (!entry.is_directory(ec)) continue;
+    auto bundle = provider.FetchVmSet(entry.path().filename().string());
+    if (!bundle.ok()) continue;  // reported when the VM set is used
+    for (const std::string& id : bundle->vmset.servers) {
+      const bool registered = std::any_of(
+          config.servers.begin(), config.servers.end(),
+          [&](const policy::RegisteredServer& s) { return policy::SameServerId(s.id, id); });
+      if (registered || policy::SameServerId(id, config.server_id) || !IpAddress::Parse(id).ok()) {
+        continue;
+      }
+      CAFS_LOG_WARN(
+          "VM set {} lists <vmserv> {}, an address that no [[server]] registers: NFS clients are "
+          "admitted by registered server id, so no client is admitted as {}. If {} is an NFS "
+          "client's address, add to the configuration: [[server]] id = \"{}\" addresses = "
+          "[\"{}\"] (docs/nfs.md \"Server identity\")",
+          bundle->vmset.name, id, id, id, id, id);
+    }
+  }
 }
 
 // `cafsd fsck`: the offline consistency check of the backing store and pools
@@ -125,7 +157,8 @@ int Serve(const cafsd::Config& config) {
   if (Status s = AddPools(config, pools); !s.ok()) return Fail(s);
   std::unique_ptr<core::KeyProvider> provider;
   if (!config.local_keys_dir.empty()) {
-    provider = std::make_unique<core::LocalKeyProvider>(config.local_keys_dir);
+    provider = std::make_unique<core::LocalKeyProvider>(config.local_keys_dir, config.servers);
+    WarnUnregisteredAddresses(config, *provider);
   } else {
     auto kps = core::KpsKeyProvider::Create(config.kps_url, config.kps_cert);
     if (!kps.ok()) return Fail(kps.status().WithContext("[kps]"));

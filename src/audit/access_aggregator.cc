@@ -6,13 +6,14 @@ namespace cafs::audit {
 
 void AccessAggregator::Record(const std::string& server, const std::string& vmset,
                               const std::string& vm, const std::string& file, const std::string& op,
-                              std::uint64_t bytes, std::int64_t now_ms) {
+                              std::uint64_t bytes, std::int64_t now_ms, const std::string& client) {
   std::lock_guard<std::mutex> lock(mu_);
-  Key key{server, vmset, vm, file, op};
+  Key key{server, client, vmset, vm, file, op};
   auto [it, inserted] = open_.try_emplace(key);
   AuditRecord& r = it->second;
   if (inserted) {
     r.server = server;
+    r.client = client;
     r.vmset = vmset;
     r.vm = vm;
     r.file = file;

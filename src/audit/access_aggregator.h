@@ -1,6 +1,6 @@
 // AccessAggregator: folds data-path reads and writes into one audit record per
-// (server, VM set, VM, file, op) per interval, so auditing every access costs one hash-map
-// update on the data path instead of a disk write.
+// (server, client address, VM set, VM, file, op) per interval, so auditing every access costs one
+// hash-map update on the data path instead of a disk write.
 //
 // Record() adds an access; Flush(now) emits every aggregate whose interval has ended (and
 // Flush with force=true emits all, e.g. at shutdown or file close). Emitted records go to the
@@ -29,10 +29,11 @@ class AccessAggregator {
   AccessAggregator(std::chrono::milliseconds interval, Sink sink)
       : interval_(interval), sink_(std::move(sink)) {}
 
-  // Adds one access of `bytes` at `now_ms` (Unix ms).
+  // Adds one access of `bytes` at `now_ms` (Unix ms). `client`: the NFS client's address
+  // (AuditRecord::client), empty for a local caller.
   void Record(const std::string& server, const std::string& vmset, const std::string& vm,
               const std::string& file, const std::string& op, std::uint64_t bytes,
-              std::int64_t now_ms);
+              std::int64_t now_ms, const std::string& client = {});
 
   // Emits aggregates whose interval ended at or before now_ms (all of them when force).
   void Flush(std::int64_t now_ms, bool force = false);
@@ -40,7 +41,8 @@ class AccessAggregator {
   std::size_t pending() const;
 
  private:
-  using Key = std::tuple<std::string, std::string, std::string, std::string, std::string>;
+  using Key =
+      std::tuple<std::string, std::string, std::string, std::string, std::string, std::string>;
 
   const std::chrono::milliseconds interval_;
   const Sink sink_;

@@ -14,7 +14,8 @@ namespace cafs::audit {
 namespace {
 constexpr std::string_view kGenesis =
     "0000000000000000000000000000000000000000000000000000000000000000";
-constexpr std::size_t kFieldCount = 14;  // without the `<field>_b64` members
+constexpr std::size_t kFieldCount = 14;    // without `client` and the `<field>_b64` members
+constexpr const char* kClient = "client";  // optional: only when not empty
 constexpr std::string_view kExactSuffix = "_b64";
 
 // The text fields that may carry bytes (names, caller-supplied text): docs/audit.md "Names
@@ -72,6 +73,7 @@ nlohmann::json AuditRecord::ToCanonicalJson() const {
   j["time_ms"] = time_ms;
   j["end_ms"] = end_ms;
   for (const auto& [name, value] : TextFields(*this)) PutText(j, name, *value);
+  if (!client.empty()) j[kClient] = DisplayText(client);  // an address: ASCII in practice
   j["result"] = std::string(ResultName(result));
   j["bytes"] = bytes;
   j["count"] = count;
@@ -131,6 +133,12 @@ cafs::Result<AuditRecord> AuditRecord::FromLine(std::string_view line) {
   CAFS_RETURN_IF_ERROR(field("hash", &r.hash));
   CAFS_ASSIGN_OR_RETURN(r.result, ParseResult(result));
   std::size_t exact_fields = 0;
+  if (j.contains(kClient)) {
+    CAFS_RETURN_IF_ERROR(field(kClient, &r.client));
+    // One form per record: an empty client is written as no member.
+    if (r.client.empty()) return Status::InvalidArgument("'client' must not be empty");
+    ++exact_fields;
+  }
   for (const auto& [name, value] : TextFields(r)) {
     CAFS_RETURN_IF_ERROR(field(name, value));
     const std::string exact_name = std::string(name) + std::string(kExactSuffix);

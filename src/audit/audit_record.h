@@ -38,11 +38,14 @@ struct AuditRecord {
   std::uint64_t seq = 0;     // position in the chain, from 1; set by AuditLog
   std::int64_t time_ms = 0;  // Unix time in milliseconds (UTC); start of an aggregate
   std::int64_t end_ms = 0;   // end of an aggregate interval (== time_ms for single records)
-  std::string server;        // the virtualization server (NFS client address, host id)
-  std::string vmset;         // VM set name
-  std::string vm;            // VM directory name (may be empty for VM-set-level ops)
-  std::string file;          // path inside the VM (may be empty)
-  std::string op;            // lookup, read, write, create, remove, rename, mkdir, ...
+  std::string server;        // the virtualization server id(s) the caller was identified as
+  // The NFS client's address (the RPC peer's numeric address); empty for a local (FUSE) caller,
+  // and then absent from the line, so records without it hash as they always did.
+  std::string client;
+  std::string vmset;  // VM set name
+  std::string vm;     // VM directory name (may be empty for VM-set-level ops)
+  std::string file;   // path inside the VM (may be empty)
+  std::string op;     // lookup, read, write, create, remove, rename, mkdir, ...
   Result result = Result::kOk;
   std::string reason;       // why denied / what failed / alert text; empty when ok
   std::uint64_t bytes = 0;  // bytes read or written (aggregated)
@@ -54,10 +57,10 @@ struct AuditRecord {
   nlohmann::json ToCanonicalJson() const;
   // The full line (canonical JSON with `hash`), no trailing newline.
   std::string ToLine() const;
-  // Parses a line written by ToLine (the 14 fields, plus `<field>_b64` for text fields that
-  // are not UTF-8). InvalidArgument naming the field on a malformed line, an unknown field,
-  // or a `<field>_b64` that is not the strict base64 of non-UTF-8 bytes whose display form
-  // is the field's value.
+  // Parses a line written by ToLine (the 14 fields, an optional non-empty `client`, plus
+  // `<field>_b64` for text fields that are not UTF-8). InvalidArgument naming the field on a
+  // malformed line, an unknown field, or a `<field>_b64` that is not the strict base64 of non-UTF-8
+  // bytes whose display form is the field's value.
   static cafs::Result<AuditRecord> FromLine(std::string_view line);
 
   // A copy with every text field (server, vmset, vm, file, op, reason) in its display form

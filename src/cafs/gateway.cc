@@ -35,8 +35,10 @@ struct Gateway::HandleState {
   // falls inside a minute.
   std::mutex decision_mu;
   std::shared_ptr<const CachedVmSet> decided_vs;  // guarded by decision_mu; null: none
-  std::string decided_server;                     // guarded by decision_mu
-  std::int64_t decided_minute = 0;                // guarded by decision_mu
+  std::string decided_server;                     // guarded by decision_mu: the caller's id
+  std::string decided_address;                    // guarded by decision_mu: and address
+  std::string decided_as;           // guarded by decision_mu: the server id(s) it was identified as
+  std::int64_t decided_minute = 0;  // guarded by decision_mu
 };
 
 namespace {
@@ -49,6 +51,21 @@ Result<std::string> VolumePath(std::string_view path) {
   std::string_view trimmed = path.substr(1);
   while (!trimmed.empty() && trimmed.back() == '/') trimmed.remove_suffix(1);
   return std::string(trimmed);
+}
+
+// The caller's server id(s) for audit records and logs: what the policy identified it as,
+// else (no decision was made: no matching vobj, position mismatch) the configured id.
+std::string ServerOf(const Caller& caller, const policy::Decision& d) {
+  return d.server.empty() && caller.address.empty() ? caller.server_id : d.server;
+}
+
+// For log lines and alerts: "755083456", "755083456 at 10.0.0.5", or the bare address of a
+// client no registered server holds.
+std::string Who(const Caller& caller, const policy::Decision& d) {
+  const std::string server = ServerOf(caller, d);
+  if (caller.address.empty()) return server;
+  if (server.empty()) return caller.address;
+  return server + " at " + caller.address;
 }
 
 std::int64_t UtcMinute(Clock::TimePoint t) {
@@ -114,12 +131,14 @@ Result<Gateway::Context> Gateway::CheckAt(const Caller& caller, std::string_view
     return vs.status();
   }
   ctx.vs = *vs;
-  auto decision = ctx.vs->bundle.vmset.position != options_.position
-                      ? Result<policy::Decision>(Status::FailedPrecondition(fmt::format(
-                            "VM set {} says <position> {}, but this gateway finds VM sets at "
+  auto decision =
+      ctx.vs->bundle.vmset.position != options_.position
+          ? Result<policy::Decision>(Status::FailedPrecondition(
+                fmt::format("VM set {} says <position> {}, but this gateway finds VM sets at "
                             "position {} (cafsd [gateway] position)",
                             ctx.vmset, ctx.vs->bundle.vmset.position, options_.position)))
-                      : ctx.vs->evaluator.Evaluate(caller.server_id, ctx.path_within_vmset, now);
+          : ctx.vs->evaluator.Evaluate(policy::Requester{caller.server_id, caller.address},
+                                       ctx.path_within_vmset, now);
   if (!decision.ok()) {
     ctx.decision.allowed = false;
     ctx.decision.reason = decision.status().message();
@@ -128,20 +147,14 @@ Result<Gateway::Context> Gateway::CheckAt(const Caller& caller, std::string_view
   }
   if (!ctx.decision.allowed) {
     // Every denial is recorded singly, whatever the audit level (docs/gateway.md "Audit").
-    audit::AuditRecord r;
-    r.time_ms = r.end_ms = NowMs();
-    r.server = caller.server_id;
-    r.vmset = ctx.vmset;
-    r.vm = ctx.vm;
-    r.file = ctx.file;
-    r.op = std::string(op);
+    audit::AuditRecord r = RecordFor(caller, ctx, op);
     r.result = audit::Result::kDenied;
     r.reason = ctx.decision.reason;
     Append(std::move(r));
-    CAFS_LOG_WARN("denied {} of /{} to {}: {}", op, ctx.rel, caller.server_id, ctx.decision.reason);
+    const std::string who = Who(caller, ctx.decision);
+    CAFS_LOG_WARN("denied {} of /{} to {}: {}", op, ctx.rel, who, ctx.decision.reason);
     SendAlert(*ctx.vs, AlertKind::kDenial,
-              fmt::format("denied {} of /{} to {}: {}", op, ctx.rel, caller.server_id,
-                          ctx.decision.reason));
+              fmt::format("denied {} of /{} to {}: {}", op, ctx.rel, who, ctx.decision.reason));
     return Status::PermissionDenied(ctx.decision.reason);
   }
   return ctx;
@@ -152,21 +165,29 @@ void Gateway::AuditOp(const Caller& caller, const Context& ctx, std::string_view
   if (!ctx.governed()) return;
   const bool data_error = !outcome.ok() && outcome.errno_value() == EIO;
   if (!ctx.audit_all() && !data_error) return;
-  audit::AuditRecord r;
-  r.time_ms = r.end_ms = NowMs();
-  r.server = caller.server_id;
-  r.vmset = ctx.vmset;
-  r.vm = ctx.vm;
-  r.file = ctx.file;
-  r.op = std::string(op);
+  audit::AuditRecord r = RecordFor(caller, ctx, op);
   r.result = outcome.ok() ? audit::Result::kOk : audit::Result::kError;
   if (!outcome.ok()) r.reason = outcome.message();
   Append(std::move(r));
   if (data_error) {
     CAFS_LOG_ERROR("{} of /{}: {}", op, ctx.rel, outcome.ToString());
     SendAlert(*ctx.vs, AlertKind::kDataError,
-              fmt::format("{} of /{} by {}: {}", op, ctx.rel, caller.server_id, outcome.message()));
+              fmt::format("{} of /{} by {}: {}", op, ctx.rel, Who(caller, ctx.decision),
+                          outcome.message()));
   }
+}
+
+audit::AuditRecord Gateway::RecordFor(const Caller& caller, const Context& ctx,
+                                      std::string_view op) const {
+  audit::AuditRecord r;
+  r.time_ms = r.end_ms = NowMs();
+  r.server = ServerOf(caller, ctx.decision);
+  r.client = caller.address;
+  r.vmset = ctx.vmset;
+  r.vm = ctx.vm;
+  r.file = ctx.file;
+  r.op = std::string(op);
+  return r;
 }
 
 std::uint32_t Gateway::GroupFor(const Caller& caller, const Context& ctx) const {
@@ -225,7 +246,8 @@ Result<std::shared_ptr<Gateway::HandleState>> Gateway::FindHandle(FileHandle fh)
 
 Result<std::shared_ptr<Gateway::HandleState>> Gateway::CheckHandle(const Caller& caller,
                                                                    FileHandle fh,
-                                                                   std::string_view op) {
+                                                                   std::string_view op,
+                                                                   std::string* server) {
   CAFS_ASSIGN_OR_RETURN(auto h, FindHandle(fh));
   // The window may have closed and the policy may have changed since open: check again,
   // unless this handle's last allowed decision still holds (see HandleState). The cache
@@ -239,19 +261,24 @@ Result<std::shared_ptr<Gateway::HandleState>> Gateway::CheckHandle(const Caller&
       current = std::move(vs).value();
       std::lock_guard lock(h->decision_mu);
       if (h->decided_vs == current && h->decided_minute == minute &&
-          h->decided_server == caller.server_id) {
+          h->decided_server == caller.server_id && h->decided_address == caller.address) {
+        if (server != nullptr) *server = h->decided_as;
         return h;
       }
     }
   }
   CAFS_ASSIGN_OR_RETURN(Context ctx, CheckAt(caller, "/" + h->ctx.rel, op, false, now));
+  const std::string as = ServerOf(caller, ctx.decision);
   if (current != nullptr && ctx.vs == current &&
       ctx.vs->evaluator.time_zone().ToLocal(now).utc_offset_seconds % 60 == 0) {
     std::lock_guard lock(h->decision_mu);
     h->decided_vs = std::move(current);
     h->decided_server = caller.server_id;
+    h->decided_address = caller.address;
+    h->decided_as = as;
     h->decided_minute = minute;
   }
+  if (server != nullptr) *server = as;
   return h;
 }
 
@@ -448,20 +475,23 @@ Result<OpenResult> Gateway::Open(const Caller& caller, std::string_view path, bo
 
 Result<std::size_t> Gateway::Read(const Caller& caller, FileHandle fh, std::uint64_t offset,
                                   MutableByteView out) {
-  CAFS_ASSIGN_OR_RETURN(auto h, CheckHandle(caller, fh, "read"));
+  std::string server;
+  CAFS_ASSIGN_OR_RETURN(auto h, CheckHandle(caller, fh, "read", &server));
   auto n = h->file->file().Read(offset, out);
   if (!n.ok()) {
     AuditOp(caller, h->ctx, "read", n.status());
     return n.status();
   }
   if (h->ctx.audit_all()) {
-    aggregator_.Record(caller.server_id, h->ctx.vmset, h->ctx.vm, h->ctx.file, "read", *n, NowMs());
+    aggregator_.Record(server, h->ctx.vmset, h->ctx.vm, h->ctx.file, "read", *n, NowMs(),
+                       caller.address);
   }
   return n;
 }
 
 Status Gateway::Write(const Caller& caller, FileHandle fh, std::uint64_t offset, ByteView data) {
-  CAFS_ASSIGN_OR_RETURN(auto h, CheckHandle(caller, fh, "write"));
+  std::string server;
+  CAFS_ASSIGN_OR_RETURN(auto h, CheckHandle(caller, fh, "write", &server));
   Status s = h->file->file().Write(offset, data);
   if (!s.ok()) {
     AuditOp(caller, h->ctx, "write", s);
@@ -469,8 +499,8 @@ Status Gateway::Write(const Caller& caller, FileHandle fh, std::uint64_t offset,
   }
   h->written.store(true, std::memory_order_relaxed);
   if (h->ctx.audit_all()) {
-    aggregator_.Record(caller.server_id, h->ctx.vmset, h->ctx.vm, h->ctx.file, "write", data.size(),
-                       NowMs());
+    aggregator_.Record(server, h->ctx.vmset, h->ctx.vm, h->ctx.file, "write", data.size(), NowMs(),
+                       caller.address);
   }
   return s;
 }

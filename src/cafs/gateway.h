@@ -68,12 +68,17 @@
 
 namespace cafs::core {
 
-// Who is calling: the virtualization server id matched against <vmserv> (FUSE: this host's
-// configured server id; NFS: the client address).
+// Who is calling. FUSE: `server_id` is this host's configured server id, matched against
+// <vmserv>. NFS: `address` is the client's address and `server_id` is empty; the caller is
+// the registered servers that hold the address in the VM set's bundle (VmSetBundle::servers,
+// policy/server_registry.h), never the address itself. Audit records name the server id(s)
+// and the address (docs/gateway.md "Audit").
 struct Caller {
   std::string server_id;
-  std::uint32_t uid = 0;  // owner given to created entries
-  std::uint32_t gid = 0;  // their group, unless the directory is set-group-ID
+  std::uint32_t uid = 0;     // owner given to created entries
+  std::uint32_t gid = 0;     // their group, unless the directory is set-group-ID
+  std::string address = {};  // NFS: the client's address; empty for FUSE (default: no warning
+                             // for aggregate initializations that stop at gid)
 };
 
 using FileHandle = std::uint64_t;
@@ -219,11 +224,15 @@ class Gateway {
   Result<Context> CheckAt(const Caller& caller, std::string_view path, std::string_view op,
                           bool audit_allowed, Clock::TimePoint now);
   Result<std::shared_ptr<HandleState>> FindHandle(FileHandle fh);
+  // `server` (optional): set to the server id(s) `caller` was identified as (audit records).
   Result<std::shared_ptr<HandleState>> CheckHandle(const Caller& caller, FileHandle fh,
-                                                   std::string_view op);
+                                                   std::string_view op,
+                                                   std::string* server = nullptr);
   void AuditOp(const Caller& caller, const Context& ctx, std::string_view op,
                const Status& outcome);
   void Append(audit::AuditRecord record);
+  // A record about `caller` in `ctx`: time, server id(s) and client address, VM set, VM, file.
+  audit::AuditRecord RecordFor(const Caller& caller, const Context& ctx, std::string_view op) const;
   // `text` about VM set `vs` to its <audit-dest> destinations (options_.alerts).
   void SendAlert(const CachedVmSet& vs, AlertKind kind, std::string text);
   KeyLookup KeysOf(const Context& ctx) const;

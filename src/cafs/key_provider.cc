@@ -17,6 +17,7 @@ VmSetBundle VmSetBundle::Clone() const {
   out.current_version = current_version;
   out.unusable = unusable;
   out.kps_locator = kps_locator;
+  out.servers = servers;
   return out;
 }
 
@@ -122,6 +123,7 @@ Result<VmSetBundle> LocalKeyProvider::FetchVmSet(const std::string& vmset_name) 
     return keys_text.status();
   }
   bundle.kps_locator = "local:" + vmset_name;
+  bundle.servers = policy::ServersListedBy(bundle.vmset.servers, servers_);
   return bundle;
 }
 

@@ -18,8 +18,10 @@
 #include <map>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "policy/policy_descriptor.h"
+#include "policy/server_registry.h"
 #include "policy/vm_set.h"
 #include "util/result.h"
 #include "util/secure_buffer.h"
@@ -42,6 +44,10 @@ struct VmSetBundle {
   std::map<KeyId, std::string> unusable;
   // Written into new pool file headers (which key server to ask), e.g. "kps://host:8443".
   std::string kps_locator;
+  // The registered servers (kpsd's registry, or cafsd's [[server]] tables with local keys)
+  // that the VM set's <vmserv> lists, with their addresses: how an NFS client's address maps
+  // to server ids (policy/server_registry.h). Refreshed with the rest of the bundle.
+  std::vector<policy::RegisteredServer> servers;
 
   VmSetBundle Clone() const;
   // The newest version of each key GUID, usable or not (what the gateway has been told of).
@@ -65,9 +71,12 @@ class KeyProvider {
 //                              "<key guid> <version> destroyed" names a destroyed version
 // The whole directory missing is Unavailable (like an unreachable server: tests simulate a
 // kpsd outage by renaming it); a missing <vmset> folder is NotFound.
+// `servers`: the server registry of cafsd's configuration ([[server]]); each bundle carries
+// the entries its VM set lists (policy::ServersListedBy).
 class LocalKeyProvider final : public KeyProvider {
  public:
-  explicit LocalKeyProvider(std::string dir) : dir_(std::move(dir)) {}
+  explicit LocalKeyProvider(std::string dir, std::vector<policy::RegisteredServer> servers = {})
+      : dir_(std::move(dir)), servers_(std::move(servers)) {}
   Result<VmSetBundle> FetchVmSet(const std::string& vmset_name) override;
   std::string Describe() const override { return "local:" + dir_; }
 
@@ -76,6 +85,7 @@ class LocalKeyProvider final : public KeyProvider {
 
  private:
   const std::string dir_;
+  const std::vector<policy::RegisteredServer> servers_;
 };
 
 }  // namespace cafs::core

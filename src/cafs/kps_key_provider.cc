@@ -90,6 +90,36 @@ Result<policy::VmSet> VmSetFromJson(const json& j) {
   return v;
 }
 
+// `registered_servers` of kpsd's answer (docs/kps-api.md "Gateway fetch"): the registered
+// servers the VM set lists, with their addresses. Absent (an older kpsd) = none: no NFS
+// client is identified. Checked as the local registry is (policy::ServerRegistry::Create).
+Result<std::vector<policy::RegisteredServer>> RegisteredServersFromJson(const json& body) {
+  std::vector<policy::RegisteredServer> out;
+  if (!body.contains("registered_servers")) return out;
+  const json& list = body["registered_servers"];
+  if (!list.is_array())
+    return Status::InvalidArgument("kpsd answer: 'registered_servers' is not a list");
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const json& e = list[i];
+    const std::string where = "kpsd answer: registered_servers[" + std::to_string(i) + "]";
+    if (!e.is_object() || !e.contains("id") || !e["id"].is_string() || !e.contains("addresses") ||
+        !e["addresses"].is_array()) {
+      return Status::InvalidArgument(where + " needs id and addresses");
+    }
+    policy::RegisteredServer r{e["id"].get<std::string>(), {}};
+    for (const json& a : e["addresses"]) {
+      if (!a.is_string()) return Status::InvalidArgument(where + ".addresses holds a non-string");
+      r.addresses.push_back(a.get<std::string>());
+    }
+    out.push_back(std::move(r));
+  }
+  if (auto registry = policy::ServerRegistry::Create(out); !registry.ok()) {
+    return Status::InvalidArgument("kpsd answer: registered_servers: " +
+                                   registry.status().message());
+  }
+  return out;
+}
+
 }  // namespace
 
 KpsKeyProvider::KpsKeyProvider(std::unique_ptr<kps::client::KpsClient> client, std::string url)
@@ -177,6 +207,7 @@ Result<VmSetBundle> KpsKeyProvider::ParseBundle(const json& body, const std::str
     out.unusable[KeyId{*guid, u["version"].get<std::uint32_t>()}] = u["state"].get<std::string>();
   }
   out.kps_locator = kps_locator;
+  CAFS_ASSIGN_OR_RETURN(out.servers, RegisteredServersFromJson(body));
   return out;
 }
 

@@ -44,6 +44,7 @@ class KpsKeyProvider final : public KeyProvider {
   // Turns the JSON of a 200 answer into a bundle (exposed for tests). Keys in state
   // "active" are current; a GUID with no active version uses its highest version.
   // `unusable` (optional) lists versions without bytes and their states (destroyed, ...).
+  // `registered_servers` (optional) -> `servers`: how NFS client addresses map to ids.
   // InvalidArgument naming the field on anything malformed (never the key bytes).
   static Result<VmSetBundle> ParseBundle(const nlohmann::json& body, const std::string& vmset_name,
                                          const std::string& kps_locator);

@@ -24,9 +24,11 @@ Result<const SecureBuffer*> CachedVmSet::FindKey(const Uuid& key, std::uint32_t 
 
 Result<std::shared_ptr<const CachedVmSet>> PolicyCache::Fetch(const std::string& vmset_name) {
   CAFS_ASSIGN_OR_RETURN(VmSetBundle bundle, provider_->FetchVmSet(vmset_name));
-  CAFS_ASSIGN_OR_RETURN(
-      policy::Evaluator evaluator,
-      policy::Evaluator::Create(bundle.vmset, bundle.descriptor, options_.zoneinfo_dir));
+  CAFS_ASSIGN_OR_RETURN(policy::ServerRegistry servers,
+                        policy::ServerRegistry::Create(bundle.servers));
+  CAFS_ASSIGN_OR_RETURN(policy::Evaluator evaluator,
+                        policy::Evaluator::Create(bundle.vmset, bundle.descriptor,
+                                                  options_.zoneinfo_dir, std::move(servers)));
   auto entry = std::make_shared<CachedVmSet>(
       CachedVmSet{std::move(bundle), std::move(evaluator), clock_->MonotonicNow()});
   return std::shared_ptr<const CachedVmSet>(std::move(entry));

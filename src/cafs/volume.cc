@@ -1107,7 +1107,6 @@ Result<std::map<std::string, std::uint64_t>> Volume::PoolBytes(const std::string
 
 // --- Pool paths of new files -----------------------------------------------------------
 
-
 std::string MigrationTempPath(const std::string& to_path, const Uuid& guid) {
   const std::string parent = ParentRel(to_path);
   const std::string name = std::string(kMigrateTempPrefix) + guid.ToString();

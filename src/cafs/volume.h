@@ -245,8 +245,8 @@ class Volume {
   // Registers a migration of the file `rel` to `to_pool`: checks (EISDIR, ELOOP, NotFound,
   // EIO for an unknown or unreachable pool, InvalidArgument for the pool it is in, EBUSY when
   // a migration of it is registered already), picks the target path (NewPoolPath: taken in
-  // `to_pool` is AlreadyExists) and makes every write of the file reach `dirty` from now on (the open
-  // file's pool file decorated; a later open decorates too).
+  // `to_pool` is AlreadyExists) and makes every write of the file reach `dirty` from now on (the
+  // open file's pool file decorated; a later open decorates too).
   Result<MigrationTicket> BeginMigration(const std::string& rel, const std::string& to_pool,
                                          std::uint64_t chunk_bytes);
   // The switch, with the file's I/O stopped if it is open (EncryptedFile::WithIoStopped):

@@ -11,6 +11,8 @@
 #include "kps/peer_auth.h"
 #include "kps/policy_validation.h"
 #include "kps/vmset_identity.h"
+#include "policy/server_registry.h"
+#include "util/ip_address.h"
 #include "util/json_text.h"
 #include "util/logging.h"
 #include "util/utf8.h"
@@ -800,6 +802,9 @@ Result<json> WriteServer(Call& c, const std::string& id) {
     j["id"] = id;
   }
   CAFS_ASSIGN_OR_RETURN(ServerRecord s, ServerFromJson(j));
+  // The gateway maps NFS client addresses to this id (docs/policy.md "Server identity"):
+  // numeric IP addresses only, the one parser the gateway uses.
+  CAFS_RETURN_IF_ERROR(policy::ValidateRegisteredServer({s.id, s.addresses}));
   c.object = s.id;
   s.version = read_version;
   c.status = create ? 201 : 200;
@@ -1116,6 +1121,28 @@ Result<json> ListInventory(Call& c) { return ListGatewayReports(c, ObjectKind::k
 
 // ---- gateway fetch: VM set + descriptor + unwrapped keys --------------------------------
 
+// `registered_servers` of the fetch: the server records the VM set's `servers` (<vmserv>)
+// name, with their addresses — how the gateway maps an NFS client's address to server ids
+// (docs/kps-api.md "Gateway fetch"). Only the listed servers: the gateway's scope. An
+// address stored before addresses were checked that is not a numeric IP address could never
+// match a client's address and is left out.
+Result<json> RegisteredServersJson(StoreTxn& txn, const VmSetRecord& v) {
+  CAFS_ASSIGN_OR_RETURN(auto all, ListRecords<ServerRecord>(txn));
+  std::vector<policy::RegisteredServer> registry;
+  for (const ServerRecord& s : all) {
+    policy::RegisteredServer r{s.id, {}};
+    for (const std::string& a : s.addresses) {
+      if (IpAddress::Parse(a).ok()) r.addresses.push_back(a);
+    }
+    registry.push_back(std::move(r));
+  }
+  json out = json::array();
+  for (const auto& s : policy::ServersListedBy(v.servers, registry)) {
+    out.push_back({{"id", s.id}, {"addresses", s.addresses}});
+  }
+  return out;
+}
+
 Result<json> FetchVmSet(Call& c) {
   const std::string& name = c.arg(0);
   // Key bytes: the one rule REST and KMIP Get share (rbac.h).
@@ -1123,6 +1150,7 @@ Result<json> FetchVmSet(Call& c) {
   return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
     CAFS_ASSIGN_OR_RETURN(auto v, GetRecord<VmSetRecord>(txn, name));
     json out = {{"vmset", ToJson(v)}};
+    CAFS_ASSIGN_OR_RETURN(out["registered_servers"], RegisteredServersJson(txn, v));
     if (v.policy_id.empty()) return out;
     // Policy ids are per VM set: the VM set's own policy of that id.
     CAFS_ASSIGN_OR_RETURN(auto p, GetRecord<PolicyRecord>(txn, PolicyStoreId(v.guid, v.policy_id)));

@@ -1,6 +1,7 @@
 #include "policy/evaluator.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "policy/vmset_path.h"
 
@@ -10,10 +11,11 @@ struct Evaluator::State {
   VmSet vmset;
   PolicyDescriptor descriptor;
   TimeZone zone;
+  ServerRegistry servers;
 };
 
 Result<Evaluator> Evaluator::Create(VmSet vmset, PolicyDescriptor descriptor,
-                                    std::string_view zoneinfo_dir) {
+                                    std::string_view zoneinfo_dir, ServerRegistry servers) {
   if (descriptor.guid && *descriptor.guid != vmset.policy_descriptor) {
     return Status::FailedPrecondition(
         fmt::format("policy descriptor {} is not the one of VM set {} ({})",
@@ -26,15 +28,21 @@ Result<Evaluator> Evaluator::Create(VmSet vmset, PolicyDescriptor descriptor,
   auto zone = TimeZone::Load(vmset.time_zone, zoneinfo_dir);
   if (!zone.ok()) return zone.status().WithContext("VM set " + vmset.name);
   auto state = std::make_shared<State>(
-      State{std::move(vmset), std::move(descriptor), std::move(zone).value()});
+      State{std::move(vmset), std::move(descriptor), std::move(zone).value(), std::move(servers)});
   return Evaluator(std::move(state));
 }
 
 const VmSet& Evaluator::vmset() const { return state_->vmset; }
 const PolicyDescriptor& Evaluator::descriptor() const { return state_->descriptor; }
 const TimeZone& Evaluator::time_zone() const { return state_->zone; }
+const ServerRegistry& Evaluator::servers() const { return state_->servers; }
 
 Result<Decision> Evaluator::Evaluate(std::string_view server_id, std::string_view path_within_vmset,
+                                     Clock::TimePoint now) const {
+  return Evaluate(Requester{std::string(server_id), {}}, path_within_vmset, now);
+}
+
+Result<Decision> Evaluator::Evaluate(const Requester& who, std::string_view path_within_vmset,
                                      Clock::TimePoint now) const {
   const State& s = *state_;
   CAFS_ASSIGN_OR_RETURN(const std::string path, NormalizePathWithinVmSet(path_within_vmset));
@@ -44,10 +52,34 @@ Result<Decision> Evaluator::Evaluate(std::string_view server_id, std::string_vie
   d.vobj_index = *index;
   d.vobj = &s.descriptor.objects[d.vobj_index];
   d.audit = d.vobj->audit;
-  if (!s.vmset.IsServerListed(server_id)) {
-    d.reason = fmt::format("server {} is not a listed virtualization server of VM set {}",
-                           server_id, s.vmset.name);
-    return d;
+  if (who.address.empty()) {
+    d.server = who.server_id;
+    if (!s.vmset.IsServerListed(who.server_id)) {
+      d.reason = fmt::format("server {} is not a listed virtualization server of VM set {}",
+                             who.server_id, s.vmset.name);
+      return d;
+    }
+  } else {
+    // An NFS client: its ids are the registered servers at its address; the address itself
+    // is never compared with <vmserv>.
+    const std::vector<std::string> ids = s.servers.IdsAt(who.address);
+    std::vector<std::string> listed;
+    for (const std::string& id : ids) {
+      if (s.vmset.IsServerListed(id)) listed.push_back(id);
+    }
+    d.server = fmt::format("{}", fmt::join(listed.empty() ? ids : listed, ","));
+    if (ids.empty()) {
+      d.reason = fmt::format(
+          "client {} is not a registered address of a listed virtualization server of VM set {}",
+          who.address, s.vmset.name);
+      return d;
+    }
+    if (listed.empty()) {
+      d.reason =
+          fmt::format("server {} (client {}) is not a listed virtualization server of VM set {}",
+                      d.server, who.address, s.vmset.name);
+      return d;
+    }
   }
   const AccessSchedule& access = d.vobj->access;
   switch (access.kind()) {

@@ -223,4 +223,8 @@ bool VmSet::IsServerListed(std::string_view server_id) const {
                      [&](const std::string& s) { return EqualsIgnoreCase(s, server_id); });
 }
 
+Status ValidateServerId(std::string_view id) { return CheckServerId(id, id); }
+
+bool SameServerId(std::string_view a, std::string_view b) { return EqualsIgnoreCase(a, b); }
+
 }  // namespace cafs::policy

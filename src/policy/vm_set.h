@@ -64,4 +64,10 @@ struct VmSet {
   bool operator==(const VmSet&) const = default;
 };
 
+// The rules for one <vmserv> id, shared with the server registry (server_registry.h):
+// InvalidArgument when `id` is empty or holds white space; ids compare ASCII
+// case-insensitively (host names do).
+Status ValidateServerId(std::string_view id);
+bool SameServerId(std::string_view a, std::string_view b);
+
 }  // namespace cafs::policy

@@ -14,3 +14,12 @@ if(TARGET cafsd)
   set_tests_properties(nfs_hostile PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 150
                        RESOURCE_LOCK heavy)
 endif()
+# Server identity over NFS (issue 16 defect 5): three network namespaces, cafsd in one, a
+# registered and an unregistered NFS client (libnfs tools) in the others; the registered one
+# reads and writes, the other is refused and audited with its address. < 30 s.
+if(TARGET cafsd)
+  add_test(NAME nfs_server_identity
+    COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/nfs_server_identity_test.sh $<TARGET_FILE:cafsd>)
+  set_tests_properties(nfs_server_identity PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120
+                       RESOURCE_LOCK heavy)
+endif()

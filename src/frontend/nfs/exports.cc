@@ -13,23 +13,6 @@
 namespace cafs::frontend::nfs {
 namespace {
 
-constexpr std::uint8_t kV4MappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
-IpAddress FromV4(const in_addr& a) {
-  IpAddress ip;
-  std::memcpy(ip.bytes, kV4MappedPrefix, sizeof kV4MappedPrefix);
-  std::memcpy(ip.bytes + 12, &a, 4);
-  ip.is_v4 = true;
-  return ip;
-}
-
-IpAddress FromV6(const in6_addr& a) {
-  IpAddress ip;
-  std::memcpy(ip.bytes, &a, 16);
-  ip.is_v4 = std::memcmp(ip.bytes, kV4MappedPrefix, sizeof kV4MappedPrefix) == 0;
-  return ip;
-}
-
 // Every address `host` resolves to.
 Result<std::vector<IpAddress>> Resolve(const std::string& host) {
   addrinfo hints{};
@@ -46,9 +29,9 @@ Result<std::vector<IpAddress>> Resolve(const std::string& host) {
   for (const addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
     IpAddress ip;
     if (ai->ai_family == AF_INET) {
-      ip = FromV4(reinterpret_cast<const sockaddr_in*>(ai->ai_addr)->sin_addr);
+      ip = IpAddress::FromV4(reinterpret_cast<const sockaddr_in*>(ai->ai_addr)->sin_addr);
     } else if (ai->ai_family == AF_INET6) {
-      ip = FromV6(reinterpret_cast<const sockaddr_in6*>(ai->ai_addr)->sin6_addr);
+      ip = IpAddress::FromV6(reinterpret_cast<const sockaddr_in6*>(ai->ai_addr)->sin6_addr);
     } else {
       continue;
     }
@@ -130,28 +113,6 @@ std::string_view SquashName(Squash squash) {
       return "all_squash";
   }
   return "?";
-}
-
-Result<IpAddress> IpAddress::Parse(std::string_view text) {
-  if (text.empty() || text.size() > INET6_ADDRSTRLEN) {
-    return Status::InvalidArgument("not an IP address: '" + std::string(text) + "'");
-  }
-  const std::string s(text);
-  in_addr v4{};
-  if (::inet_pton(AF_INET, s.c_str(), &v4) == 1) return FromV4(v4);
-  in6_addr v6{};
-  if (::inet_pton(AF_INET6, s.c_str(), &v6) == 1) return FromV6(v6);
-  return Status::InvalidArgument("not an IP address: '" + s + "'");
-}
-
-std::string IpAddress::ToString() const {
-  char buf[INET6_ADDRSTRLEN] = {};
-  if (is_v4) {
-    ::inet_ntop(AF_INET, bytes + 12, buf, sizeof buf);
-  } else {
-    ::inet_ntop(AF_INET6, bytes, buf, sizeof buf);
-  }
-  return buf;
 }
 
 bool ClientBlock::Contains(const IpAddress& a) const {

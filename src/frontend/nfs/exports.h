@@ -30,6 +30,7 @@
 #include <string_view>
 #include <vector>
 
+#include "util/ip_address.h"
 #include "util/result.h"
 
 namespace cafs::frontend::nfs {
@@ -51,19 +52,8 @@ struct ExportConfig {
   std::uint32_t anon_gid = kNobodyId;
 };
 
-// A client address in binary form: IPv4 addresses are kept as IPv4-mapped IPv6 so one
-// comparison covers both families.
-struct IpAddress {
-  std::uint8_t bytes[16] = {};
-  bool is_v4 = false;
-
-  // Parses a numeric IPv4 or IPv6 address ("::ffff:a.b.c.d" becomes IPv4). InvalidArgument
-  // when `text` is not one.
-  static Result<IpAddress> Parse(std::string_view text);
-  // The canonical text ("192.0.2.1", "2001:db8::1").
-  std::string ToString() const;
-  friend bool operator==(const IpAddress&, const IpAddress&) = default;
-};
+// Client addresses: the one parser (util/ip_address.h).
+using cafs::IpAddress;
 
 // One allow-list entry after parsing: an address block (exact = full prefix length).
 struct ClientBlock {

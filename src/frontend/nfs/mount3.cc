@@ -142,12 +142,12 @@ std::unique_ptr<Mount3Program> Mount3Program::OverGateway(const Exports* exports
       exports, [gateway](std::string_view path) { return gateway->HandleOf(path); },
       [gateway](std::string_view client, std::string_view path) -> Result<bool> {
         core::Caller caller;
-        caller.server_id = std::string(client);
+        caller.address = std::string(client);
         CAFS_ASSIGN_OR_RETURN(core::Attr attr, gateway->GetAttr(caller, path));
         return attr.type == core::FileType::kDirectory;
       },
       [gateway](std::string_view client, const AuthIdentity& id, std::string_view path) {
-        return gateway->MakeVmSetDir(core::Caller{std::string(client), id.uid, id.gid}, path);
+        return gateway->MakeVmSetDir(core::Caller{{}, id.uid, id.gid, std::string(client)}, path);
       });
 }
 

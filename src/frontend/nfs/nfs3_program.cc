@@ -124,7 +124,7 @@ class Nfs3Program::Procs {
     }
     r.exp = *exp;
     AuthIdentity id = r.exp->Credentials(r.call.sys.uid, r.call.sys.gid, r.call.sys.gids);
-    r.caller = core::Caller{r.call.peer_address, id.uid, id.gid};
+    r.caller = core::Caller{{}, id.uid, id.gid, r.call.peer_address};
     r.gids = std::move(id.gids);
     if (IsModifying(r.proc) && r.exp->read_only()) {
       return Status::FromErrno(EROFS, "export " + r.exp->path() + " is read-only");

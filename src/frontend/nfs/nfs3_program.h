@@ -6,9 +6,10 @@
 //
 // Per call: the handle is resolved to a gateway path (Gateway::PathOfHandle; ESTALE ->
 // NFS3ERR_STALE), the export covering that path must admit the client address (otherwise
-// NFS3ERR_ACCES), and the caller is core::Caller{client address, AUTH_SYS uid/gid after the
-// export's squash}; a read-only export answers NFS3ERR_ROFS to modifying procedures. That
-// identity is then checked against the entries' mode and owner as knfsd does
+// NFS3ERR_ACCES), and the caller is core::Caller{AUTH_SYS uid/gid after the export's squash,
+// address = the client address} (the Gateway identifies it by the registered servers at that
+// address, docs/nfs.md "Server identity"); a read-only export answers NFS3ERR_ROFS to modifying
+// procedures. That identity is then checked against the entries' mode and owner as knfsd does
 // (cafs/permission.h, docs/nfs.md "Permission checks") before the Gateway applies the policy.
 //
 // Write stability: FILE_SYNC and DATA_SYNC WRITEs reply after Gateway::Fsync (data + header);

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Verifies a gateway's local audit log (docs/audit.md) with an implementation independent of
-src/audit: every line a JSON object with the 14 keys (+ `<field>_b64` for the six text fields
-that are not UTF-8, consistent with the field's display form), seq 1, 2, ..., prev = the
+src/audit: every line a JSON object with the 14 keys (+ an optional non-empty `client`, the NFS
+client's address, + `<field>_b64` for the six text fields that are not UTF-8, consistent with the
+field's display form), seq 1, 2, ..., prev = the
 previous hash, hash = SHA-256(prev || canonical JSON without hash).
 
 Usage: audit_chain.py LOG [--expect-b64 FIELD=HEXBYTES ...]
@@ -66,7 +67,9 @@ def main() -> int:
             rec = json.loads(line.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             return bad(f"not UTF-8 JSON ({e})")
-        extra = {k for k in rec if k not in KEYS}
+        if "client" in rec and (not isinstance(rec["client"], str) or not rec["client"]):
+            return bad("client must be a non-empty string")
+        extra = {k for k in rec if k not in KEYS and k != "client"}
         if not KEYS <= set(rec) or any(k[:-4] not in TEXT or not k.endswith("_b64") for k in extra):
             return bad(f"keys {sorted(rec)}")
         for k in extra:

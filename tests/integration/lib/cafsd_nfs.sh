@@ -2,8 +2,8 @@
 # Shared by nfs_procedures_cafs_test.sh and bench/run-nfs-bench.sh (sourced): cafsd serving
 # NFSv3 on fixed ephemeral NFS and MOUNT ports on 127.0.0.1, with the seed's VM set my_vmset
 # and policy (*osdisk* -> aes-256-xts in mirrored_pool_A, hc_default -> clear text in
-# default_pool; at_all_times so it runs any day; 127.0.0.1, the NFS client, is a listed
-# virtualization server), a LocalKeyProvider key directory, and one
+# default_pool; at_all_times so it runs any day; the NFS client at 127.0.0.1 is the seed's
+# server 755083456 in the server registry, [[server]]), a LocalKeyProvider key directory, and one
 # export of the whole gateway ("/") to 127.0.0.1 with no_root_squash.
 #
 #   cafsd_nfs_test_begin NAME        a test script's start: T, skip, fail, cleanup traps
@@ -37,17 +37,15 @@ cafsd_nfs_test_begin() {  # name
   trap 'exit 1' INT TERM
 }
 
-# The seed's keys and cafsd.toml (lib/cafsd.sh), with 127.0.0.1 added to my_vmset's servers.
+# The seed's keys and cafsd.toml (lib/cafsd.sh).
 . "$(dirname "${BASH_SOURCE[0]}")/cafsd.sh"
 
-# cafsd.sh's cafsd.toml without a mount point, audit aggregated every 10 s, and the [nfs]
-# section (CAFSD_NFS_WORKERS: worker threads, default 8).
+# cafsd.sh's cafsd.toml without a mount point, audit aggregated every 10 s, the [nfs]
+# section (CAFSD_NFS_WORKERS: worker threads, default 8) and the server registry: the seed's
+# <vmserv> 755083456 is the NFS client at 127.0.0.1 (docs/nfs.md "Server identity").
 cafsd_nfs_write_config() {  # work_dir
   local w=$1 nfs
   cafsd_seed_keys "$w/keys"
-  sed -i 's|<vmserv>755083456</vmserv>|<vmserv>755083456, 127.0.0.1</vmserv>|' \
-    "$w/keys/my_vmset/vmset.xml"
-  grep -q '127.0.0.1' "$w/keys/my_vmset/vmset.xml" || return 1
   mkdir -p "$w/backing/my_vmset"
   nfs=$(
     cat <<TOML
@@ -63,6 +61,10 @@ path = "/"
 clients = ["127.0.0.1"]
 access = "rw"
 squash = "no_root_squash"
+
+[[server]]
+id = "755083456"
+addresses = ["127.0.0.1"]
 TOML
   )
   CAFSD_NO_MOUNT=1 CAFSD_AGGREGATE_S=10 cafsd_config "$w" "[local_keys]
@@ -78,7 +80,7 @@ cafsd_nfs_start() {  # cafsd work_dir
 a = [socket.socket() for _ in range(3)]
 for s in a: s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in a])')
-  cafsd_nfs_write_config "$2" || { CAFSD_NFS_ERROR="could not list 127.0.0.1 in vmset.xml"; return 1; }
+  cafsd_nfs_write_config "$2" || { CAFSD_NFS_ERROR="could not write cafsd.toml"; return 1; }
   CAFSD_NFS_URL="nfs://127.0.0.1/?nfsport=$CAFSD_NFS_PORT&mountport=$CAFSD_NFS_MNT_PORT"
   CAFSD_NFS_RUNS=0
   cafsd_nfs_launch "$1"

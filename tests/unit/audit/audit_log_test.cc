@@ -156,5 +156,42 @@ TEST_F(AuditLogTest, MalformedLinesAreRejectedWithReason) {
   EXPECT_FALSE(AuditRecord::FromLine(extra).ok());
 }
 
+// The NFS client's address (issue 16 defect 5): a member only when set, so records without
+// it are byte for byte what they were; it is hashed, round-trips, and an empty one is refused.
+TEST_F(AuditLogTest, ClientAddressIsOptionalAndHashed) {
+  auto log = AuditLog::Open(path_, {});
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  AuditRecord fuse = Denial(1);
+  fuse.server = "755083456";
+  AuditRecord nfs = Denial(2);
+  nfs.server = "";
+  nfs.client = "192.0.2.11";
+  ASSERT_TRUE((*log)->Append(fuse).ok());
+  ASSERT_TRUE((*log)->Append(nfs).ok());
+  log->reset();
+  const auto lines = Lines();
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0].find("\"client\""), std::string::npos) << lines[0];
+  EXPECT_NE(lines[1].find("\"client\":\"192.0.2.11\""), std::string::npos) << lines[1];
+  auto back = AuditRecord::FromLine(lines[1]);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->client, "192.0.2.11");
+  EXPECT_EQ(back->server, "");
+  auto report = VerifyAuditLog(path_);
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok) << report->problem;
+
+  // Another address in place of the recorded one breaks the chain.
+  std::string edited = lines[1];
+  edited.replace(edited.find("192.0.2.11"), 10, "192.0.2.10");
+  WriteLines({lines[0], edited});
+  report = VerifyAuditLog(path_);
+  ASSERT_TRUE(report.ok());
+  EXPECT_FALSE(report->ok);
+  std::string empty = lines[1];
+  empty.replace(empty.find("\"192.0.2.11\""), 12, "\"\"");
+  EXPECT_FALSE(AuditRecord::FromLine(empty).ok());
+}
+
 }  // namespace
 }  // namespace cafs::audit

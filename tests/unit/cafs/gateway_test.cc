@@ -82,7 +82,7 @@ class GatewayTest : public ::testing::Test {
                           name, (root_ / "pools" / name).string(), env::Env::Default()))
                       .ok());
     }
-    provider_ = std::make_unique<LocalKeyProvider>((root_ / "keys").string());
+    provider_ = std::make_unique<LocalKeyProvider>((root_ / "keys").string(), servers_);
     cache_ = std::make_unique<PolicyCache>(provider_.get(), &clock_,
                                            PolicyCacheOptions{.ttl = 30s, .grace = 10min});
     auto volume = Volume::Open((root_ / "backing").string(), pools_.get());
@@ -143,6 +143,10 @@ class GatewayTest : public ::testing::Test {
   }
 
   fs::path root_;
+  // The server registry (cafsd [[server]]): the seed's server at 192.0.2.10, and a server the
+  // VM set does not list.
+  std::vector<policy::RegisteredServer> servers_ = {{kServer, {"192.0.2.10"}},
+                                                    {"esx-9", {"192.0.2.99"}}};
   ManualClock clock_{Weekday10am()};
   Caller caller_{kServer, static_cast<std::uint32_t>(::getuid()),
                  static_cast<std::uint32_t>(::getgid())};
@@ -871,6 +875,69 @@ TEST_F(GatewayTest, VmSetPositionOtherThanTheGatewaysIsRefused) {
                    "1 (cafsd [gateway] position)";
   }
   EXPECT_TRUE(audited) << denied.status().ToString();
+}
+
+}  // namespace
+}  // namespace cafs::core
+
+namespace cafs::core {
+namespace {
+
+// Issue 16 defect 5: an NFS client (Caller::address) is the registered server at its address.
+// The registered one reads and writes, an unknown address is denied, and the records name the
+// server id and the address; the client address never matches <vmserv> by itself.
+TEST_F(GatewayTest, NfsClientsAreTheRegisteredServersAtTheirAddress) {
+  const auto uid = static_cast<std::uint32_t>(::getuid());
+  const auto gid = static_cast<std::uint32_t>(::getgid());
+  const Caller esx{{}, uid, gid, "192.0.2.10"};
+  const Caller unknown{{}, uid, gid, "192.0.2.11"};
+  const Caller unlisted{{}, uid, gid, "192.0.2.99"};
+  const Caller id_as_address{{}, uid, gid, kServer};
+  ASSERT_TRUE(gw_->MakeDir(esx, "/my_vmset", 0755).ok());
+  ASSERT_TRUE(gw_->MakeDir(esx, "/my_vmset/vm1", 0755).ok());
+  auto created = gw_->Create(esx, "/my_vmset/vm1/osdisk1.vmdk", 0644, true);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  ASSERT_TRUE(gw_->Write(esx, created->handle, 0, AsBytes(std::string("secret"))).ok());
+  // The same open file used by another client is decided for that client (not from the
+  // opener's cached decision).
+  EXPECT_EQ(gw_->Write(unknown, created->handle, 0, AsBytes(std::string("x"))).errno_value(),
+            EACCES);
+  ASSERT_TRUE(gw_->Release(esx, created->handle).ok());
+  EXPECT_EQ(ReadAll("/my_vmset/vm1/osdisk1.vmdk"), "secret");  // FUSE: the configured id
+
+  for (const Caller& c : {unknown, unlisted, id_as_address}) {
+    EXPECT_EQ(gw_->Open(c, "/my_vmset/vm1/osdisk1.vmdk", false).status().errno_value(), EACCES)
+        << c.address;
+  }
+  gw_->Tick(/*force=*/true);
+
+  bool create = false, write = false, fuse_read = false, denied_unknown = false,
+       denied_unlisted = false, denied_id = false;
+  for (const auto& r : AuditRecords()) {
+    create |= r.op == "create" && r.result == audit::Result::kOk && r.server == kServer &&
+              r.client == "192.0.2.10";
+    write |= r.op == "write" && r.result == audit::Result::kOk && r.server == kServer &&
+             r.client == "192.0.2.10" && r.bytes == 6;
+    fuse_read |= r.op == "read" && r.server == kServer && r.client.empty();
+    if (r.result != audit::Result::kDenied) continue;
+    denied_unknown |= r.op == "open" && r.server.empty() && r.client == "192.0.2.11" &&
+                      r.reason ==
+                          "client 192.0.2.11 is not a registered address of a listed "
+                          "virtualization server of VM set my_vmset";
+    // esx-9 is registered but not listed: the bundle does not carry it (only the VM set's
+    // servers), so its address identifies no one here.
+    denied_unlisted |= r.server.empty() && r.client == "192.0.2.99";
+    denied_id |= r.client == kServer;
+  }
+  EXPECT_TRUE(create);
+  EXPECT_TRUE(write);
+  EXPECT_TRUE(fuse_read);
+  EXPECT_TRUE(denied_unknown);
+  EXPECT_TRUE(denied_unlisted);
+  EXPECT_TRUE(denied_id);
+  auto report = audit::VerifyAuditLog((root_ / "audit.log").string());
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok) << report->problem;
 }
 
 }  // namespace

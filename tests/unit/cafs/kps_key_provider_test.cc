@@ -102,6 +102,31 @@ TEST(KpsKeyProviderTest, RejectsMalformedAnswers) {
   EXPECT_TRUE(KpsKeyProvider::ParseBundle(no_policy, "my_vmset", "k").status().IsNotFound());
 }
 
+// Issue 16 defect 5: the registered servers the VM set lists come with the answer and are
+// checked like cafsd's [[server]] tables; an older kpsd without the member gives none.
+TEST(KpsKeyProviderTest, RegisteredServers) {
+  json a = Answer();
+  a["registered_servers"] = {{{"id", "755083456"}, {"addresses", {"192.0.2.10", "2001:db8::1"}}}};
+  auto b = KpsKeyProvider::ParseBundle(a, "my_vmset", "kps:x");
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(b->servers,
+            (std::vector<policy::RegisteredServer>{{"755083456", {"192.0.2.10", "2001:db8::1"}}}));
+  EXPECT_EQ(b->Clone().servers, b->servers);
+  auto old = KpsKeyProvider::ParseBundle(Answer(), "my_vmset", "kps:x");
+  ASSERT_TRUE(old.ok());
+  EXPECT_TRUE(old->servers.empty());
+  for (const json& bad : {json("x"), json{{{"id", "s"}}}, json{{{"id", "s"}, {"addresses", {1}}}},
+                          json{{{"id", "s"}, {"addresses", {"esx.example.com"}}}},
+                          json{{{"id", "s"}, {"addresses", {"192.0.2.1"}}},
+                               {{"id", "S"}, {"addresses", {"192.0.2.2"}}}}}) {
+    json c = Answer();
+    c["registered_servers"] = bad;
+    auto s = KpsKeyProvider::ParseBundle(c, "my_vmset", "k").status();
+    EXPECT_TRUE(s.IsInvalidArgument()) << bad.dump();
+    EXPECT_NE(s.message().find("registered_servers"), std::string::npos) << s.ToString();
+  }
+}
+
 TEST(KpsKeyProviderTest, MapsHttpFailures) {
   const std::string url = "https://127.0.0.1:9";
   Status denied = KpsKeyProvider::StatusForReply(403, "not a gateway of my_vmset", "v", url);

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@
 
 #include "cafs/key_provider.h"
 #include "cafs/kps_key_provider.h"
+#include "cafs/policy_cache.h"
 #include "policy/evaluator.h"
 #include "unit/kps/api_fixture.h"
 #include "unit/policy/test_time.h"
@@ -251,6 +253,98 @@ TEST_F(ProviderConformanceTest, UnimplementedElementsAreRefusedAtUpload) {
   auto b = LocalKeyProvider(local_.path()).FetchVmSet("my_vmset");
   ASSERT_FALSE(b.ok());
   EXPECT_EQ(b.status().message(), expected);
+}
+
+// kpsd's gateway fetch in process: what KpsKeyProvider does over mTLS, without the TLS.
+class ApiKeyProvider final : public KeyProvider {
+ public:
+  explicit ApiKeyProvider(std::function<kps::ApiResponse()> fetch) : fetch_(std::move(fetch)) {}
+  Result<VmSetBundle> FetchVmSet(const std::string& vmset_name) override {
+    kps::ApiResponse r = fetch_();
+    if (r.status != 200) return Status::NotFound(r.body.dump());
+    return KpsKeyProvider::ParseBundle(r.body, vmset_name, "kps:test");
+  }
+  std::string Describe() const override { return "kps:in-process"; }
+
+ private:
+  std::function<kps::ApiResponse()> fetch_;
+};
+
+// Issue 16 defect 5: the server registry reaches the gateway with the VM set's bundle — only
+// the servers the VM set lists — and a change of a server's addresses in kpsd reaches it with
+// the policy cache's refresh (within ttl; the old mapping serves until then).
+TEST_F(ProviderConformanceTest, ServerRegistryComesWithTheBundleAndRefreshes) {
+  ASSERT_EQ(Call(stor_, "POST", "/v1/servers",
+                 json{{"id", "755083456"}, {"name", "esx-1"}, {"addresses", {"192.0.2.10"}}})
+                .status,
+            201);
+  ASSERT_EQ(Call(sec_, "POST", "/v1/servers", json{{"id", "esx-9"}, {"addresses", {"192.0.2.99"}}})
+                .status,
+            201);
+  // Addresses are numeric IP addresses: a host name or a prefix is refused, naming it.
+  auto host =
+      Call(sec_, "POST", "/v1/servers", json{{"id", "esx-2"}, {"addresses", {"esx2.example.com"}}});
+  EXPECT_EQ(host.status, 400);
+  EXPECT_EQ(host.body.value("reason", ""), "server esx-2: not an IP address: 'esx2.example.com'");
+  EXPECT_EQ(Call(sec_, "POST", "/v1/servers", json{{"id", "esx-2"}, {"addresses", {"10.0.0.0/8"}}})
+                .status,
+            400);
+  std::string key_id;
+  const VmSetBundle bundle = FromKpsd(&key_id);
+  ASSERT_FALSE(HasFailure());
+  // The VM set lists 755083456 and esx-01.example.com (not registered); esx-9 is not its.
+  EXPECT_EQ(bundle.servers, (std::vector<policy::RegisteredServer>{{"755083456", {"192.0.2.10"}}}));
+
+  ManualClock clock(Utc(2026, 3, 23, 8, 30));  // Mon 09:30 in Berlin: inside 9am-5pm
+  ApiKeyProvider provider([&] { return Call(gate_, "GET", "/v1/gateway/vmsets/my_vmset"); });
+  PolicyCache cache(
+      &provider, &clock,
+      PolicyCacheOptions{.ttl = std::chrono::seconds(30), .grace = std::chrono::minutes(10)});
+  auto allowed = [&](const char* address) {
+    auto vs = cache.Get("my_vmset");
+    EXPECT_TRUE(vs.ok()) << vs.status().ToString();
+    if (!vs.ok()) return false;
+    auto d =
+        (*vs)->evaluator.Evaluate(policy::Requester{{}, address}, "vm1/osdisk1.vmdk", clock.Now());
+    EXPECT_TRUE(d.ok());
+    return d.ok() && d->allowed;
+  };
+  EXPECT_TRUE(allowed("192.0.2.10"));
+  EXPECT_FALSE(allowed("192.0.2.20"));
+  EXPECT_FALSE(allowed("192.0.2.99"));  // registered, but not a server of this VM set
+
+  // The storage admin moves the server to another address.
+  auto current = Call(sec_, "GET", "/v1/servers/755083456");
+  ASSERT_EQ(current.status, 200);
+  ASSERT_EQ(Call(stor_, "PUT", "/v1/servers/755083456",
+                 json{{"addresses", {"192.0.2.20"}}, {"version", current.body["version"]}})
+                .status,
+            200);
+  clock.Advance(std::chrono::seconds(10));  // within ttl: the cached mapping
+  EXPECT_TRUE(allowed("192.0.2.10"));
+  EXPECT_FALSE(allowed("192.0.2.20"));
+  clock.Advance(std::chrono::seconds(25));  // ttl passed: refreshed
+  EXPECT_FALSE(allowed("192.0.2.10"));
+  EXPECT_TRUE(allowed("192.0.2.20"));
+
+  // Removed from the registry: no address identifies it any more.
+  ASSERT_EQ(Call(sec_, "DELETE", "/v1/servers/755083456").status, 200);
+  clock.Advance(std::chrono::seconds(31));
+  EXPECT_FALSE(allowed("192.0.2.20"));
+}
+
+// The local-keys path carries the same: cafsd's [[server]] entries that the VM set lists.
+TEST_F(ProviderConformanceTest, LocalRegistryCarriesOnlyListedServers) {
+  const std::string dir = local_.path() + "/my_vmset";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+  WriteFile(dir + "/vmset.xml", kVmSetXml);
+  WriteFile(dir + "/policy.xml", PolicyXml(kPolicyId));
+  LocalKeyProvider local(local_.path(),
+                         {{"esx-9", {"192.0.2.99"}}, {"ESX-01.example.com", {"192.0.2.1"}}});
+  auto b = local.FetchVmSet("my_vmset");
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(b->servers,
+            (std::vector<policy::RegisteredServer>{{"ESX-01.example.com", {"192.0.2.1"}}}));
 }
 
 }  // namespace

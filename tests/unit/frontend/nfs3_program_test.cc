@@ -1,9 +1,9 @@
 // Nfs3Program against a real Gateway over a temp backing store (LocalKeyProvider, the seed's
-// policy with 127.0.0.1 as the VM set's server): every procedure through Dispatch with
-// XDR-encoded arguments, decoding the replies as a client would; write stability and the
-// verifier; exclusive create retransmission; cookies; stale handles; export and policy
-// denials (with the audit record); read-only exports; the errno -> nfsstat3 mapping. Needs
-// root for the persistent file handles (open_by_handle_at): skipped otherwise.
+// policy, the client at 127.0.0.1 registered as its server 755083456): every procedure through
+// Dispatch with XDR-encoded arguments, decoding the replies as a client would; write stability and
+// the verifier; exclusive create retransmission; cookies; stale handles; export and policy denials
+// (with the audit record); read-only exports; the errno -> nfsstat3 mapping. Needs root for the
+// persistent file handles (open_by_handle_at): skipped otherwise.
 #include "frontend/nfs/nfs3_program.h"
 
 #include <gtest/gtest.h>
@@ -101,9 +101,7 @@ class Nfs3ProgramTest : public ::testing::Test {
     fs::create_directories(root_ / "pools/mirrored_pool_A");
     fs::create_directories(root_ / "pools/default_pool");
     fs::create_directories(root_ / "keys/my_vmset");
-    std::string vmset = policy::seed_examples::kSeedVmSet;
-    vmset.replace(vmset.find("755083456"), 9, kClient);
-    WriteFile(root_ / "keys/my_vmset/vmset.xml", vmset);
+    WriteFile(root_ / "keys/my_vmset/vmset.xml", policy::seed_examples::kSeedVmSet);
     WriteFile(root_ / "keys/my_vmset/policy.xml", policy::seed_examples::kSeedVobjList);
     Bytes key(64);
     ASSERT_TRUE(crypto::RandomBytes(key).ok());
@@ -116,7 +114,9 @@ class Nfs3ProgramTest : public ::testing::Test {
                           name, (root_ / "pools" / name).string(), env::Env::Default()))
                       .ok());
     }
-    provider_ = std::make_unique<core::LocalKeyProvider>((root_ / "keys").string());
+    // The client at 127.0.0.1 is the seed's server 755083456 (docs/nfs.md "Server identity").
+    provider_ = std::make_unique<core::LocalKeyProvider>(
+        (root_ / "keys").string(), std::vector<policy::RegisteredServer>{{"755083456", {kClient}}});
     cache_ = std::make_unique<core::PolicyCache>(
         provider_.get(), &clock_, core::PolicyCacheOptions{.ttl = 30s, .grace = 10min});
     auto volume = core::Volume::Open((root_ / "backing").string(), pools_.get());
@@ -689,7 +689,7 @@ TEST_F(Nfs3ProgramTest, CachedOpenFilesFollowRenamesAndRemovals) {
   ASSERT_EQ(a.status, Nfs3Status::kOk);
   EXPECT_EQ(ReadFattr(a.d()).size, 11u);
 
-  const core::Caller caller{kClient, 0, 0};
+  const core::Caller caller{{}, 0, 0, kClient};  // the NFS client, directly on the gateway
   ASSERT_TRUE(gw_->Rename(caller, "/my_vmset/vm1/disks2", "/my_vmset/vm1/disks3", false).ok());
   EXPECT_EQ(Read(file, 0, 11).first, "hello world");
   auto on_disk = gw_->GetAttr(caller, "/my_vmset/vm1/disks3/osdisk.vmdk");
@@ -751,7 +751,7 @@ TEST_F(Nfs3ProgramTest, ForgedHandlesExportsAndPolicyDenials) {
   EXPECT_EQ(GetAttr(Bytes(3, 1)).status, Nfs3Status::kStale);
   // Not on the export's allow list.
   EXPECT_EQ(GetAttr(file, "192.0.2.9").status, Nfs3Status::kAcces);
-  // On the allow list but not one of the VM set's servers: the gateway denies and audits.
+  // On the allow list but no registered server of the VM set: the gateway denies and audits.
   EXPECT_EQ(GetAttr(file, "127.0.0.2").status, Nfs3Status::kAcces);
   EXPECT_EQ(Lookup(vm, "osdisk.vmdk", "127.0.0.2").status, Nfs3Status::kAcces);
   // The file is cached open (CREATE): READ and WRITE are denied and audited under their names.
@@ -762,7 +762,7 @@ TEST_F(Nfs3ProgramTest, ForgedHandlesExportsAndPolicyDenials) {
   ASSERT_TRUE(records.ok());
   std::set<std::string> denied_ops;
   for (const auto& rec : *records) {
-    if (rec.server == "127.0.0.2" && rec.result == audit::Result::kDenied) {
+    if (rec.client == "127.0.0.2" && rec.server.empty() && rec.result == audit::Result::kDenied) {
       denied_ops.insert(rec.op);
     }
   }

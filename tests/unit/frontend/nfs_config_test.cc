@@ -19,7 +19,17 @@ path = "/p"
 log = "/a.log"
 )";
 
-Result<Config> Parse(const std::string& extra) { return ParseConfig(kBase + extra, "t.toml"); }
+// The server registry [nfs] needs with [local_keys] (docs/nfs.md "Server identity"), after
+// `extra` so the line numbers of errors in `extra` stay those of kBase + extra.
+constexpr const char* kServer = R"(
+[[server]]
+id = "s1"
+addresses = ["192.0.2.1"]
+)";
+
+Result<Config> Parse(const std::string& extra) {
+  return ParseConfig(kBase + extra + kServer, "t.toml");
+}
 
 TEST(NfsConfigTest, DefaultsAndNfsOnly) {
   auto c = Parse(R"([nfs]
@@ -110,6 +120,80 @@ TEST(NfsConfigTest, ErrorsNameLineAndKey) {
               "line 15: [nfs.export] access must be");
   ExpectError("[nfs]\n[[nfs.export]]\npath = \"/\"\nclients = [1]\n",
               "line 14: [nfs.export] clients must hold non-empty strings");
+}
+
+constexpr const char* kExport = R"([nfs]
+[[nfs.export]]
+path = "/"
+clients = ["*"]
+)";
+
+// Issue 16 defect 5: NFS clients are identified by the registry; without one, NFS with local
+// keys admits no one, so the configuration is refused, naming the table to add.
+TEST(NfsConfigTest, NfsWithLocalKeysNeedsTheServerRegistry) {
+  auto c = ParseConfig(std::string(kBase) + kExport, "t.toml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("[nfs] with [local_keys] needs the server registry"),
+            std::string::npos)
+      << c.status().message();
+  EXPECT_NE(c.status().message().find(
+                "[[server]] id = \"<its <vmserv> id>\" addresses = [\"<its NFS client address>\"]"),
+            std::string::npos)
+      << c.status().message();
+}
+
+TEST(NfsConfigTest, ServerTables) {
+  auto c = ParseConfig(std::string(kBase) + kExport + R"(
+[[server]]
+id = "755083456"
+addresses = ["192.0.2.10", "2001:db8::10"]
+[[server]]
+id = "esx-2"
+addresses = ["::ffff:192.0.2.11"]
+)",
+                       "t.toml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->servers,
+            (std::vector<policy::RegisteredServer>{{"755083456", {"192.0.2.10", "2001:db8::10"}},
+                                                   {"esx-2", {"::ffff:192.0.2.11"}}}));
+  auto error = [&](const std::string& tables, const std::string& want) {
+    auto bad = ParseConfig(std::string(kBase) + kExport + tables, "t.toml");
+    ASSERT_FALSE(bad.ok()) << tables;
+    EXPECT_NE(bad.status().message().find(want), std::string::npos) << bad.status().message();
+  };
+  error("[[server]]\nid = \"e\"\naddresses = [\"esx1.example.com\"]\n",
+        "[[server]] server e: not an IP address: 'esx1.example.com'");
+  error("[[server]]\nid = \"e\"\naddresses = [\"192.0.2.0/24\"]\n", "not an IP address");
+  error("[[server]]\nid = \"e\"\n", "[[server]] addresses must be a non-empty array");
+  error("[[server]]\naddresses = [\"192.0.2.1\"]\n", "[server] id is required");
+  error("[[server]]\nid = \"e\"\naddresses = [\"192.0.2.1\"]\nname = \"x\"\n",
+        "unknown key 'name' in [server]");
+  error(
+      "[[server]]\nid = \"e\"\naddresses = [\"192.0.2.1\"]\n[[server]]\nid = \"E\"\n"
+      "addresses = [\"192.0.2.2\"]\n",
+      "server E is registered twice");
+  // With kpsd the registry is kpsd's: the tables are refused, not ignored.
+  auto kps = ParseConfig(R"([gateway]
+server_id = "s1"
+backing_store = "/b"
+mountpoint = "/m"
+[kps]
+url = "https://127.0.0.1:1"
+cert = "/c.pem"
+[[pool]]
+name = "p"
+path = "/p"
+[audit]
+log = "/a.log"
+[[server]]
+id = "e"
+addresses = ["192.0.2.1"]
+)",
+                         "t.toml");
+  ASSERT_FALSE(kps.ok());
+  EXPECT_NE(kps.status().message().find("with [kps] the server registry is kpsd's"),
+            std::string::npos)
+      << kps.status().message();
 }
 
 }  // namespace
