@@ -240,9 +240,10 @@ Result<std::string> FileHandles::Resolve(ByteView handle) const {
     const auto split = SplitRedirectorName(std::string_view(rel).substr(slash + 1));
     if (!split) return Stale("the file handle names a regular file that is not a redirector");
     rel.resize(slash + 1 + split->name.size());
-  } else if (!S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode)) {
-    return Stale("the file handle names neither a file, a directory nor a symlink");
-  }
+  } else if (!S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode) && !S_ISFIFO(st.st_mode) &&
+             !S_ISSOCK(st.st_mode) && !S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode)) {
+    return Stale("the file handle names an entry of unknown type");
+  }  // a directory, symlink or special file is kept under its own name
   return rel;
 }
 

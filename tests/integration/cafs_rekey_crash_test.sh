@@ -31,7 +31,6 @@ done
 . "$(dirname "$0")/lib/cafsd.sh"
 
 T=$(mktemp -d /tmp/cafs-rekey-crash-XXXXXX)
-POOL=$T/pools/mirrored_pool_A
 WRITER_PID=""
 cleanup() {
   [ -n "$WRITER_PID" ] && kill -9 "$WRITER_PID" 2>/dev/null
@@ -155,9 +154,11 @@ ttl_s = 1"
 cafsd_start "$CAFSD" "$T" || fail "$CAFSD_ERROR"
 V1=$T/mnt/my_vmset/vm1
 IMG=$V1/osdisk-crash.img
-PF=$POOL/my_vmset/vm1/osdisk-crash.img
 mkdir -p "$V1" || fail "mkdir"
 truncate -s "${SIZE_MIB}M" "$IMG" || fail "truncate"
+# The image's pool file, named by its redirector (pool paths carry no names).
+PF=$(cafsd_pool_file "$T" my_vmset/vm1/osdisk-crash.img mirrored_pool_A)
+[ -n "$PF" ] && [ -f "$PF" ] || fail "no pool file for the image in mirrored_pool_A"
 blocks fill "$IMG" "$SEED" "$BLOCKS" || fail "fill"
 : >"$T/log"
 # Issues key version $1 (`cafsctl key rotate`) and starts a rekey job of the image to it:

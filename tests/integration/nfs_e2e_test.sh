@@ -264,7 +264,7 @@ echo "062b9056-bf64-11df-8d3e-000c29abeb4d 2 $(od -An -tx1 -N64 /dev/urandom | t
 sleep 2  # past the key cache TTL
 rk_header() {  # "state version" of the pool file's v2 tail (docs/format.md 8.1)
   python3 -c 'import struct,sys; h=open(sys.argv[1],"rb").read(4096); print(h[3584], struct.unpack_from("<I",h,3588)[0] if h[3585]==2 else struct.unpack_from("<I",h,88)[0])' \
-    "$T/pools/mirrored_pool_A/my_vmset/vm1/$RK"
+    "$(pool_file "my_vmset/vm1/$RK" mirrored_pool_A)"
 }
 ctl() { timeout 120 $X "$CAFSD" --config "$T/cafsd.toml" "$@"; }
 JOB=$(ctl rekey "/my_vmset/vm1/$RK" --to-version 2 --rate 3M --no-wait) || fail "rekey: exit $?"

@@ -31,6 +31,7 @@ class FileHandlesTest : public ::testing::Test {
     fs::create_directories(backing_ / "vs/vm");
     std::ofstream(backing_ / "vs/vm/disk.vmdk##pool_a") << "CAFS-REDIRECTOR 1\n";
     fs::create_symlink("disk.vmdk", backing_ / "vs/vm/link");
+    ASSERT_EQ(::mkfifo((backing_ / "vs/vm/fifo").c_str(), 0644), 0);
     std::ofstream(top_ / "outside##pool_a") << "not in the store\n";
     Open();
   }
@@ -78,6 +79,8 @@ TEST_F(FileHandlesTest, ResolvesEveryKindAndFitsNfs3) {
   EXPECT_EQ(Resolve(file), "/vs/vm/disk.vmdk");
   EXPECT_EQ(Resolve(link), "/vs/vm/link");
   EXPECT_NE(file, link);
+  // A special file (kept in the backing store as itself) resolves under its own name.
+  EXPECT_EQ(Resolve(HandleOf({"vs", "vm", "fifo"})), "/vs/vm/fifo");
   // With the configured pools named (the Gateway's fast path) the handle is the same.
   auto fast = handles_->HandleOf({"vs", "vm", "disk.vmdk"}, {"pool_b", "pool_a"});
   ASSERT_TRUE(fast.ok());
@@ -115,8 +118,11 @@ TEST_F(FileHandlesTest, StaleAfterRemove) {
   const Bytes link = HandleOf({"vs", "vm", "link"});
   fs::remove(backing_ / "vs/vm/disk.vmdk##pool_a");
   fs::remove(backing_ / "vs/vm/link");
+  const Bytes fifo = HandleOf({"vs", "vm", "fifo"});
+  fs::remove(backing_ / "vs/vm/fifo");
   ExpectStale(file);
   ExpectStale(link);
+  ExpectStale(fifo);
   const Bytes dir = HandleOf({"vs", "vm"});
   fs::remove(backing_ / "vs/vm");
   ExpectStale(dir);
