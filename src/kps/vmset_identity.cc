@@ -125,13 +125,15 @@ Result<VmSetRecord> RenameVmSet(StoreTxn& txn, std::string_view from, std::strin
   // Scopes name VM sets by name: they follow the rename.
   CAFS_ASSIGN_OR_RETURN(auto admins, ListRecords<AdminRecord>(txn));
   for (auto& a : admins) {
-    const bool changed = Rename(a.vmsets, from, to) | Rename(a.exports, from, to);
-    if (changed) CAFS_RETURN_IF_ERROR(PutRecord(txn, a));
+    const bool in_scope = Rename(a.vmsets, from, to);  // both lists renamed, whatever the first
+    const bool in_exports = Rename(a.exports, from, to);
+    if (in_scope || in_exports) CAFS_RETURN_IF_ERROR(PutRecord(txn, a));
   }
   CAFS_ASSIGN_OR_RETURN(auto gateways, ListRecords<GatewayRecord>(txn));
   for (auto& gw : gateways) {
-    const bool changed = Rename(gw.vmsets, from, to) | Rename(gw.approved, from, to);
-    if (changed) CAFS_RETURN_IF_ERROR(PutRecord(txn, gw));
+    const bool requested = Rename(gw.vmsets, from, to);
+    const bool approved = Rename(gw.approved, from, to);
+    if (requested || approved) CAFS_RETURN_IF_ERROR(PutRecord(txn, gw));
   }
   return v;
 }
