@@ -1,10 +1,9 @@
 #include "cafs/store_walk.h"
 
-#include <fstream>
-#include <iterator>
 #include <system_error>
 #include <vector>
 
+#include "env/env.h"
 #include "format/header_codec.h"
 #include "format/header_layout.h"
 #include "util/bytes.h"
@@ -43,13 +42,14 @@ void WalkRegularFiles(
 }
 
 Result<Redirector> ReadRedirectorFile(const fs::path& path) {
-  std::error_code ec;
-  const std::uintmax_t size = fs::file_size(path, ec);
-  if (ec) return Status::FromErrno(ec.value(), "stat " + path.string());
+  // Read without touching the redirector's access time: it is the client-visible atime.
+  CAFS_ASSIGN_OR_RETURN(auto file,
+                        env::Env::Default()->OpenFile(path.string(), env::OpenOptions::Metadata()));
+  CAFS_ASSIGN_OR_RETURN(std::uint64_t size, file->Size());
   if (size > kMaxRedirectorSize) return Status::Corruption("too large for a redirector");
-  std::ifstream in(path, std::ios::binary);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in.good() && !in.eof()) return Status::FromErrno(EIO, "read " + path.string());
+  std::string text(static_cast<std::size_t>(size), '\0');
+  CAFS_RETURN_IF_ERROR(env::ReadExactly(
+      *file, 0, MutableByteView(reinterpret_cast<std::uint8_t*>(text.data()), text.size())));
   return DecodeRedirector(text);
 }
 

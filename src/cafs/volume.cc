@@ -274,7 +274,7 @@ struct Volume::Impl {
   }
 
   static Result<Redirector> ReadRedirector(env::Dir& dir, const Entry& e, const std::string& rel) {
-    auto file = dir.OpenFile(e.backing_name, env::OpenOptions::ReadOnly());
+    auto file = dir.OpenFile(e.backing_name, env::OpenOptions::Metadata());
     if (!file.ok()) return AsRel(file.status(), "open redirector", rel);
     std::vector<std::uint8_t> buf(2 * PATH_MAX);
     auto n = (*file)->ReadAt(0, MutableByteView(buf));

@@ -153,7 +153,7 @@ class Checker {
   }
 
   static Result<std::string> ReadSmall(env::Dir& dir, const std::string& name) {
-    CAFS_ASSIGN_OR_RETURN(auto file, dir.OpenFile(name, env::OpenOptions::ReadOnly()));
+    CAFS_ASSIGN_OR_RETURN(auto file, dir.OpenFile(name, env::OpenOptions::Metadata()));
     CAFS_ASSIGN_OR_RETURN(std::uint64_t size, file->Size());
     if (size > kMaxRedirectorSize) return Status::Corruption("too large for a redirector");
     std::string text(static_cast<std::size_t>(size), '\0');

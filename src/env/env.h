@@ -39,6 +39,12 @@ struct OpenOptions {
   // Dir::OpenFile only: a handle for Stat/SetTimes alone (O_PATH): no read or write access is
   // needed (a file of mode 0000 can be opened); ReadAt/WriteAt/Sync fail with EBADF.
   bool attributes_only = false;
+  // Reading does not update the file's access time (O_NOATIME where the caller may use it;
+  // silently a plain open where it may not). For CAFS's own metadata reads (redirectors):
+  // the access time a client sees is the redirector's, and an internal read of it — the key
+  // inventory, a lookup — is not an access by the client (a utime-set atime older than the
+  // mtime would otherwise be reset by the backing filesystem's relatime rule).
+  bool no_atime = false;
   // Mode of a file created by Dir::OpenFile (exactly this, & 07777; no umask).
   std::uint32_t mode = 0600;
 
@@ -46,6 +52,7 @@ struct OpenOptions {
   static OpenOptions ReadWrite() { return {}; }
   static OpenOptions ReadOnly() { return {.read_only = true}; }
   static OpenOptions AttributesOnly() { return {.read_only = true, .attributes_only = true}; }
+  static OpenOptions Metadata() { return {.read_only = true, .no_atime = true}; }
 };
 
 struct FileInfo {

@@ -26,6 +26,22 @@ Status CheckRange(std::uint64_t offset, std::uint64_t length, const std::string&
   return Status::OK();
 }
 
+// `open_with(flags)` retried on EINTR; O_NOATIME, refused with EPERM to a caller that neither
+// owns the file nor has CAP_FOWNER, is dropped and the open retried once without it.
+template <typename OpenWith>
+int OpenRetrying(OpenWith open_with, int flags) {
+  for (;;) {
+    const int fd = open_with(flags);
+    if (fd >= 0) return fd;
+    if (errno == EINTR) continue;
+    if (errno == EPERM && (flags & O_NOATIME) != 0) {
+      flags &= ~O_NOATIME;
+      continue;
+    }
+    return fd;
+  }
+}
+
 // The names in an open directory stream without "." and ".."; closes `dir`.
 Result<std::vector<std::string>> ReadNames(DIR* dir, const std::string& path) {
   std::vector<std::string> names;
@@ -223,11 +239,9 @@ class PosixDir final : public Dir {
       if (options.create && options.exclusive) flags |= O_EXCL;
       if (options.truncate) flags |= O_TRUNC;
     }
+    if (options.no_atime && !options.attributes_only) flags |= O_NOATIME;
     const mode_t mode = static_cast<mode_t>(options.mode & 07777);
-    int fd;
-    do {
-      fd = ::openat(fd_, name.c_str(), flags, mode);
-    } while (fd < 0 && errno == EINTR);
+    const int fd = OpenRetrying([&](int f) { return ::openat(fd_, name.c_str(), f, mode); }, flags);
     if (fd < 0) {
       if (errno == EEXIST) return Status::AlreadyExists("open " + path + ": file exists");
       return Status::FromErrno(errno, "open " + path);
@@ -413,10 +427,8 @@ Result<std::unique_ptr<File>> PosixEnv::OpenFile(const std::string& path,
   if (options.create) flags |= O_CREAT;
   if (options.create && options.exclusive) flags |= O_EXCL;
   if (options.truncate) flags |= O_TRUNC;
-  int fd;
-  do {
-    fd = ::open(path.c_str(), flags, kFileMode);
-  } while (fd < 0 && errno == EINTR);
+  if (options.no_atime) flags |= O_NOATIME;
+  const int fd = OpenRetrying([&](int f) { return ::open(path.c_str(), f, kFileMode); }, flags);
   if (fd < 0) {
     if (errno == EEXIST) return Status::AlreadyExists("open " + path + ": file exists");
     return Status::FromErrno(errno, "open " + path);
