@@ -22,6 +22,15 @@ if(TARGET cafs_pool_rados)
       SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]" TIMEOUT 180 RESOURCE_LOCK ceph_osd
       LABELS integration)
   endif()
+  # The same suite's s3 cases against the cluster's radosgw (a key prefix per test).
+  if(TARGET pool_contract_test AND TARGET cafs_pool_s3)
+    add_test(NAME pool_contract_s3
+      COMMAND $<TARGET_FILE:pool_contract_test> --gtest_filter=Kinds/PoolContractTest.*/s3)
+    set_tests_properties(pool_contract_s3 PROPERTIES
+      FIXTURES_REQUIRED ceph ENVIRONMENT CAFS_TEST_CEPH_DIR=${CAFS_CEPH_FIXTURE_DIR}
+      SKIP_REGULAR_EXPRESSION "no test cluster|pool kind is not built" TIMEOUT 180 RESOURCE_LOCK ceph_osd
+      LABELS integration)
+  endif()
 
   # A cafsd test script on the cluster: SCRIPT <cafsd>, CAFS_TEST_CEPH_DIR set, resource locks
   # heavy and the extra arguments.
