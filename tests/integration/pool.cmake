@@ -31,6 +31,15 @@ if(TARGET cafs_pool_rados)
       SKIP_REGULAR_EXPRESSION "no test cluster|pool kind is not built" TIMEOUT 180 RESOURCE_LOCK ceph_osd
       LABELS integration)
   endif()
+  # The s3 kind under faults: radosgw behind a fault-injecting proxy (500/503, dropped
+  # connections), bad credentials, no listener (tests/unit/pool/s3_pool_fault_test.cc).
+  if(TARGET s3_pool_fault_test)
+    add_test(NAME s3_pool_faults COMMAND $<TARGET_FILE:s3_pool_fault_test>)
+    set_tests_properties(s3_pool_faults PROPERTIES
+      FIXTURES_REQUIRED ceph ENVIRONMENT CAFS_TEST_CEPH_DIR=${CAFS_CEPH_FIXTURE_DIR}
+      SKIP_REGULAR_EXPRESSION "no test cluster|pool kind is not built" TIMEOUT 120
+      RESOURCE_LOCK ceph_osd LABELS integration)
+  endif()
 
   # A cafsd test script on the cluster: SCRIPT <cafsd>, CAFS_TEST_CEPH_DIR set, resource locks
   # heavy and the extra arguments.
