@@ -62,5 +62,12 @@ if(TARGET cafs_pool_rados)
     # The cluster's behaviour under a fault, not our memory safety: release tree only.
     cafs_ceph_gateway_test(cafs_rados_faults cafs_rados_faults_test.sh 180 ceph_osd)
     set_property(TEST cafs_rados_faults APPEND PROPERTY LABELS no_sanitize)
+    # cafsd with *osdisk* in an s3 pool (radosgw): fsync'ed files back after a restart,
+    # qemu-img convert/compare, ciphertext only and GUID names in the raw objects. Release tree
+    # only: under ASan, S3Pool is checked by pool_contract_s3 and s3_pool_faults.
+    if(TARGET cafs_pool_s3)
+      cafs_ceph_gateway_test(cafs_s3_e2e cafs_s3_e2e_test.sh 240 ceph_osd)
+      set_property(TEST cafs_s3_e2e APPEND PROPERTY LABELS no_sanitize)
+    endif()
   endif()
 endif()

@@ -58,9 +58,9 @@ struct S3Request {
 
 struct S3Response {
   long status = 0;
-  std::map<std::string, std::string> headers;  // names in lower case
-  std::string body;                            // error bodies always land here
-  std::size_t received = 0;                    // bytes written to S3Request::out
+  std::map<std::string, std::string> headers{};  // names in lower case
+  std::string body{};                            // error bodies always land here
+  std::size_t received = 0;                      // bytes written to S3Request::out
 
   // The <Code> of an S3 error body ("NoSuchKey", "SignatureDoesNotMatch"), or "".
   std::string ErrorCode() const;
