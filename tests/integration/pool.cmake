@@ -13,23 +13,21 @@ if(TARGET cafs_pool_rados)
   set_tests_properties(ceph_cluster_stop PROPERTIES FIXTURES_CLEANUP ceph TIMEOUT 60
                        LABELS integration)
 
-  # The contract suite's rados cases against the cluster.
+  # The contract suite's cases of `kind` against the cluster: pool_contract_<kind>.
+  function(cafs_pool_contract_test kind)
+    add_test(NAME pool_contract_${kind}
+      COMMAND $<TARGET_FILE:pool_contract_test> --gtest_filter=Kinds/PoolContractTest.*/${kind})
+    set_tests_properties(pool_contract_${kind} PROPERTIES
+      FIXTURES_REQUIRED ceph ENVIRONMENT CAFS_TEST_CEPH_DIR=${CAFS_CEPH_FIXTURE_DIR}
+      SKIP_REGULAR_EXPRESSION "no test cluster|pool kind is not built" TIMEOUT 180
+      RESOURCE_LOCK ceph_osd LABELS integration)
+  endfunction()
   if(TARGET pool_contract_test)
-    add_test(NAME pool_contract_rados
-      COMMAND $<TARGET_FILE:pool_contract_test> --gtest_filter=Kinds/PoolContractTest.*/rados)
-    set_tests_properties(pool_contract_rados PROPERTIES
-      FIXTURES_REQUIRED ceph ENVIRONMENT CAFS_TEST_CEPH_DIR=${CAFS_CEPH_FIXTURE_DIR}
-      SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]" TIMEOUT 180 RESOURCE_LOCK ceph_osd
-      LABELS integration)
-  endif()
-  # The same suite's s3 cases against the cluster's radosgw (a key prefix per test).
-  if(TARGET pool_contract_test AND TARGET cafs_pool_s3)
-    add_test(NAME pool_contract_s3
-      COMMAND $<TARGET_FILE:pool_contract_test> --gtest_filter=Kinds/PoolContractTest.*/s3)
-    set_tests_properties(pool_contract_s3 PROPERTIES
-      FIXTURES_REQUIRED ceph ENVIRONMENT CAFS_TEST_CEPH_DIR=${CAFS_CEPH_FIXTURE_DIR}
-      SKIP_REGULAR_EXPRESSION "no test cluster|pool kind is not built" TIMEOUT 180 RESOURCE_LOCK ceph_osd
-      LABELS integration)
+    cafs_pool_contract_test(rados)
+    # On the cluster's radosgw, a key prefix per test.
+    if(TARGET cafs_pool_s3)
+      cafs_pool_contract_test(s3)
+    endif()
   endif()
   # The s3 kind under faults: radosgw behind a fault-injecting proxy (500/503, dropped
   # connections), bad credentials, no listener (tests/unit/pool/s3_pool_fault_test.cc).

@@ -17,12 +17,12 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <random>
 #include <thread>
 
 #include "pool/pool_kinds.h"
+#include "unit/pool/test_cluster.h"
 
 namespace cafs::pool {
 namespace {
@@ -46,11 +46,6 @@ Bytes ReadAll(env::File& f, std::uint64_t offset, std::size_t n) {
   return out;
 }
 
-std::string ReadText(const fs::path& p) {
-  std::ifstream in(p);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 bool AllZero(const Bytes& b) {
   return std::all_of(b.begin(), b.end(), [](std::uint8_t x) { return x == 0; });
 }
@@ -65,39 +60,23 @@ class PoolContractTest : public ::testing::TestWithParam<std::string> {
       root_ = fs::temp_directory_path() / ("cafs-pool-contract-" + unique);
       fs::create_directories(root_);
       s.values["path"] = root_.string();
-    } else if (GetParam() == "rados") {
-      if (BuiltinPoolKinds().Find("rados") == nullptr) {
-        GTEST_SKIP() << "the rados pool kind is not built (librados-dev missing at configure)";
+    } else {
+      std::string why;
+      const fs::path dir = testing::TestClusterDir(GetParam(), "pool_contract_" + GetParam(), &why);
+      if (dir.empty()) GTEST_SKIP() << why;
+      if (GetParam() == "rados") {
+        s.values = {{"conf", (dir / "ceph.conf").string()},
+                    {"rados_pool", "cafs"},
+                    {"namespace", "contract-" + unique},
+                    {"op_timeout_s", "20"}};
+      } else {
+        s.values = testing::TestS3Settings(dir, &why);
+        ASSERT_FALSE(s.values.empty()) << why;
+        s.values.insert({{"prefix", "contract-" + unique},
+                         {"staging_dir", fs::temp_directory_path().string()},
+                         {"part_size_mib", "5"},
+                         {"op_timeout_s", "20"}});
       }
-      const char* dir = std::getenv("CAFS_TEST_CEPH_DIR");
-      if (dir == nullptr || !fs::exists(fs::path(dir) / "ready")) {
-        GTEST_SKIP() << "no test cluster: CAFS_TEST_CEPH_DIR unset or the fixture did not start "
-                        "(ctest -R pool_contract_rados runs it with the `ceph` fixture)";
-      }
-      s.values = {{"conf", std::string(dir) + "/ceph.conf"},
-                  {"rados_pool", "cafs"},
-                  {"namespace", "contract-" + unique},
-                  {"op_timeout_s", "20"}};
-    } else if (GetParam() == "s3") {
-      if (BuiltinPoolKinds().Find("s3") == nullptr) {
-        GTEST_SKIP() << "the s3 pool kind is not built (libcurl4-openssl-dev missing at configure)";
-      }
-      const char* dir = std::getenv("CAFS_TEST_CEPH_DIR");
-      if (dir == nullptr || !fs::exists(fs::path(dir) / "ready")) {
-        GTEST_SKIP() << "no test cluster: CAFS_TEST_CEPH_DIR unset or the fixture did not start "
-                        "(ctest -R pool_contract_s3 runs it with the `ceph` fixture)";
-      }
-      const fs::path s3 = fs::path(dir) / "s3";
-      ASSERT_FALSE(fs::exists(fs::path(dir) / "s3-error"))
-          << "radosgw did not start: " << ReadText(fs::path(dir) / "s3-error");
-      s.values = {{"endpoint", ReadText(s3 / "endpoint")},
-                  {"bucket", ReadText(s3 / "bucket")},
-                  {"access_key", ReadText(s3 / "access_key")},
-                  {"secret_key_file", (s3 / "secret_key").string()},
-                  {"prefix", "contract-" + unique},
-                  {"staging_dir", fs::temp_directory_path().string()},
-                  {"part_size_mib", "5"},
-                  {"op_timeout_s", "20"}};
     }
     auto pool = BuiltinPoolKinds().Create(s, env::Env::Default());
     ASSERT_TRUE(pool.ok()) << pool.status().ToString();

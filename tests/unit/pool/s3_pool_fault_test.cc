@@ -22,16 +22,14 @@
 #include <thread>
 
 #include "pool/pool_kinds.h"
+#include "unit/pool/test_cluster.h"
 
 namespace cafs::pool {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string ReadText(const fs::path& p) {
-  std::ifstream in(p);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using testing::ReadText;
 
 Bytes Pattern(std::size_t n, std::uint32_t seed) {
   Bytes b(n);
@@ -43,15 +41,11 @@ Bytes Pattern(std::size_t n, std::uint32_t seed) {
 class S3PoolFaultTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (BuiltinPoolKinds().Find("s3") == nullptr) GTEST_SKIP() << "the s3 pool kind is not built";
-    const char* dir = std::getenv("CAFS_TEST_CEPH_DIR");
-    if (dir == nullptr || !fs::exists(fs::path(dir) / "ready")) {
-      GTEST_SKIP() << "no test cluster: CAFS_TEST_CEPH_DIR unset or the fixture did not start "
-                      "(ctest -R s3_pool_faults runs it with the `ceph` fixture)";
-    }
-    s3_ = fs::path(dir) / "s3";
-    ASSERT_FALSE(fs::exists(fs::path(dir) / "s3-error"))
-        << "radosgw did not start: " << ReadText(fs::path(dir) / "s3-error");
+    std::string why;
+    const fs::path dir = testing::TestClusterDir("s3", "s3_pool_faults", &why);
+    if (dir.empty()) GTEST_SKIP() << why;
+    radosgw_ = testing::TestS3Settings(dir, &why);
+    ASSERT_FALSE(radosgw_.empty()) << why;
     work_ = fs::temp_directory_path() / ("cafs-s3-faults-" + std::to_string(::getpid()));
     fs::create_directories(work_);
     SetControl("pass", 0, 0);
@@ -76,7 +70,7 @@ class S3PoolFaultTest : public ::testing::Test {
   void StartProxy() {
     const std::string port_file = (work_ / "port").string();
     const std::string control = (work_ / "control").string();
-    const std::string upstream = ReadText(s3_ / "endpoint");
+    const std::string upstream = radosgw_["endpoint"];
     proxy_ = ::fork();
     ASSERT_GE(proxy_, 0);
     if (proxy_ == 0) {
@@ -111,16 +105,15 @@ class S3PoolFaultTest : public ::testing::Test {
   }
 
   std::map<std::string, std::string> Settings(const std::string& endpoint, int retries) {
-    return {{"endpoint", endpoint},
-            {"bucket", ReadText(s3_ / "bucket")},
-            {"access_key", ReadText(s3_ / "access_key")},
-            {"secret_key_file", (s3_ / "secret_key").string()},
-            {"prefix", "faults-" + std::to_string(::getpid())},
-            {"staging_dir", work_.string()},
-            {"part_size_mib", "5"},
-            {"retries", std::to_string(retries)},
-            {"retry_base_ms", "20"},
-            {"op_timeout_s", "10"}};
+    auto values = radosgw_;
+    values["endpoint"] = endpoint;
+    values.insert({{"prefix", "faults-" + std::to_string(::getpid())},
+                   {"staging_dir", work_.string()},
+                   {"part_size_mib", "5"},
+                   {"retries", std::to_string(retries)},
+                   {"retry_base_ms", "20"},
+                   {"op_timeout_s", "10"}});
+    return values;
   }
 
   std::unique_ptr<Pool> Make(std::map<std::string, std::string> values) {
@@ -146,7 +139,7 @@ class S3PoolFaultTest : public ::testing::Test {
     return out;
   }
 
-  fs::path s3_;
+  std::map<std::string, std::string> radosgw_;  // the keys of a pool on the radosgw
   fs::path work_;
   pid_t proxy_ = -1;
   std::string proxy_endpoint_;
@@ -205,37 +198,30 @@ TEST_F(S3PoolFaultTest, PersistentFailureIsAClearErrorAndSyncTriesAgain) {
 }
 
 TEST_F(S3PoolFaultTest, BadCredentialsAreAClearErrorAtStart) {
-  const std::string endpoint = ReadText(s3_ / "endpoint");
   const fs::path wrong = work_ / "wrong_secret";
   const std::string wrong_secret = "0123456789abcdef0123456789abcdef01234567";
   std::ofstream(wrong) << wrong_secret << "\n";
-  auto values = Settings(endpoint, 1);
-  values["secret_key_file"] = wrong.string();
-  auto pool = Make(values);
-  ASSERT_NE(pool, nullptr);
-  Status s = pool->CheckAvailable();
-  EXPECT_EQ(s.code(), Status::Code::kUnavailable) << s.ToString();
-  EXPECT_NE(s.message().find("SignatureDoesNotMatch"), std::string::npos) << s.message();
-  EXPECT_NE(s.message().find("secret_key_file"), std::string::npos) << s.message();
-  EXPECT_EQ(s.message().find(wrong_secret), std::string::npos) << "the secret leaked";
-  EXPECT_EQ(s.message().find(ReadText(s3_ / "secret_key")), std::string::npos);
-
-  values = Settings(endpoint, 1);
-  values["access_key"] = "NOSUCHKEYCAFSTEST";
-  pool = Make(values);
-  ASSERT_NE(pool, nullptr);
-  s = pool->CheckAvailable();
-  EXPECT_EQ(s.code(), Status::Code::kUnavailable) << s.ToString();
-  EXPECT_NE(s.message().find("InvalidAccessKeyId"), std::string::npos) << s.message();
-  EXPECT_NE(s.message().find("access_key"), std::string::npos) << s.message();
-
-  values = Settings(endpoint, 1);
-  values["bucket"] = "cafs-no-such-bucket";
-  pool = Make(values);
-  ASSERT_NE(pool, nullptr);
-  s = pool->CheckAvailable();
-  EXPECT_EQ(s.code(), Status::Code::kUnavailable) << s.ToString();
-  EXPECT_NE(s.message().find("NoSuchBucket"), std::string::npos) << s.message();
+  const std::string secret = ReadText(radosgw_["secret_key_file"]);
+  struct Case {
+    std::string key, value, code, hint;
+  };
+  const Case cases[] = {
+      {"secret_key_file", wrong.string(), "SignatureDoesNotMatch", "secret_key_file"},
+      {"access_key", "NOSUCHKEYCAFSTEST", "InvalidAccessKeyId", "access_key"},
+      {"bucket", "cafs-no-such-bucket", "NoSuchBucket", "create it first"},
+  };
+  for (const Case& c : cases) {
+    auto values = Settings(radosgw_["endpoint"], 1);
+    values[c.key] = c.value;
+    auto pool = Make(values);
+    ASSERT_NE(pool, nullptr) << c.key;
+    Status s = pool->CheckAvailable();
+    EXPECT_EQ(s.code(), Status::Code::kUnavailable) << s.ToString();
+    EXPECT_NE(s.message().find(c.code), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find(c.hint), std::string::npos) << s.message();
+    EXPECT_EQ(s.message().find(wrong_secret), std::string::npos) << "the secret leaked";
+    EXPECT_EQ(s.message().find(secret), std::string::npos) << "the secret leaked";
+  }
 }
 
 TEST_F(S3PoolFaultTest, NobodyListeningIsUnavailableAfterTheRetries) {
