@@ -48,11 +48,8 @@ fail() { echo "FAIL: $*"; echo "--- cafsd log"; tail -30 "$T/cafsd.log"; exit 1;
 
 cafsd_seed_keys "$T/keys"
 mkdir -p "$T/staging"
-CAFSD_POOL_A="$S3_TOML
-prefix = \"$PREFIX\"
-staging_dir = \"$T/staging\"
-part_size_mib = 5
-retry_base_ms = 50"
+CAFSD_POOL_A=$(printf '%s\nprefix = "%s"\nstaging_dir = "%s"\npart_size_mib = 5\nretry_base_ms = 50\n' \
+  "$S3_TOML" "$PREFIX" "$T/staging")
 export CAFSD_POOL_A
 cafsd_config "$T" "[local_keys]
 dir = \"$T/keys\""

@@ -18,19 +18,23 @@
 #                             its name) on this cluster: pool CEPH_POOL, namespace NS,
 #                             op_timeout_s TIMEOUT (docs/pools.md)
 #   ceph_remove_namespace DIR NS    removes every object of namespace NS in CEPH_POOL
-#   ceph_s3_env DIR           prints the keys of a `kind = "s3"` [[pool]] table (after its name)
-#                             on this cluster's radosgw: endpoint, region, bucket, access key
-#                             and secret key file (docs/pools.md); returns 1 and prints why when
-#                             radosgw is not up (DIR/s3-error)
+#   ceph_s3_wait DIR          waits (at most 90 s) until radosgw's user and bucket are made
+#                             (DIR/s3/ready); returns 1 and prints why when radosgw did not come
+#                             up (DIR/s3-error)
+#   ceph_s3_env DIR           ceph_s3_wait, then prints the keys of a `kind = "s3"` [[pool]]
+#                             table (after its name) on this cluster's radosgw: endpoint, region,
+#                             bucket, access key and secret key file (docs/pools.md)
 #   ceph_fixture_dir          prints the directory of the CTest fixture's cluster
 #                             ($CAFS_TEST_CEPH_DIR); returns 1 and prints why when it is not up
 #
 # radosgw (S3, for the s3 pool kind) is started too when it is installed: beast on 127.0.0.1
 # port BASE+21, started with the OSD so that its own start-up (it creates its pools) overlaps
-# the wait for RADOS I/O; then one user (radosgw-admin) and the bucket CEPH_S3_BUCKET (default
-# "cafs") are made, and DIR/s3/ holds endpoint, access_key, secret_key (mode 0600), bucket.
-# A radosgw that does not come up is not a failure of the cluster (the RADOS tests run): the
-# reason is in DIR/s3-error and the S3 tests fail with it.
+# the wait for RADOS I/O. Its set-up finishes in the background once RADOS is ready (about 10 s
+# more: ceph_start does not wait for it, the S3 tests do, with ceph_s3_wait or
+# tests/unit/pool/test_cluster.h): one user (radosgw-admin) and the bucket CEPH_S3_BUCKET
+# (default "cafs") are made, and DIR/s3/ holds endpoint, access_key, secret_key (mode 0600),
+# bucket and, last, ready. A radosgw that does not come up is not a failure of the cluster
+# (the RADOS tests run): the reason is in DIR/s3-error and the S3 tests fail with it.
 #
 # After ceph_start: CEPH_CONF (exported: librados and the ceph/rados tools read it), CEPH_POOL.
 # CEPH_LIFETIME (seconds, default 3600) caps every daemon's run time (timeout), so a cluster
@@ -176,8 +180,15 @@ ceph_start() {  # dir
     CEPH_ERROR="no RADOS I/O within 90 s (logs in $d/logs)"
     return 1
   fi
-  [ -f "$d/s3-error" ] || ceph_s3_setup "$d" || echo "$CEPH_ERROR" >"$d/s3-error"
-  CEPH_ERROR=""
+  if [ ! -f "$d/s3-error" ]; then
+    # In the background, no descriptor of ours kept open; listed in DIR/pids while it runs (so
+    # ceph_stop ends it, and never a later process that reused its pid).
+    (
+      echo "s3setup $BASHPID" >>"$d/pids"
+      ceph_s3_setup "$d" || echo "$CEPH_ERROR" >"$d/s3-error"
+      awk '$1 != "s3setup"' "$d/pids" >"$d/pids.s3" && mv "$d/pids.s3" "$d/pids"
+    ) </dev/null >>"$d/logs/setup.log" 2>&1 &
+  fi
   awk -v a="$(date +%s%N)" -v b="$start" 'BEGIN { printf "%.1f\n", (a - b) / 1e9 }' >"$d/ready"
 }
 
@@ -203,6 +214,22 @@ ceph_s3_setup() {  # dir
   printf '%s' "$CEPH_S3_BUCKET" >"$d/s3/bucket"
   ceph_s3_curl "$d" -X PUT "$endpoint/$CEPH_S3_BUCKET" >>"$d/logs/setup.log" 2>&1 ||
     { CEPH_ERROR="creating bucket $CEPH_S3_BUCKET failed (logs/setup.log)"; return 1; }
+  : >"$d/s3/ready"
+}
+
+ceph_s3_wait() {  # dir
+  local deadline=$((SECONDS + 90))
+  while [ ! -f "$1/s3/ready" ] && [ ! -f "$1/s3-error" ]; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "radosgw set-up not done within 90 s ($1/logs/setup.log)"
+      return 1
+    fi
+    sleep 0.2
+  done
+  if [ -f "$1/s3-error" ]; then
+    echo "no radosgw in the test cluster: $(cat "$1/s3-error")"
+    return 1
+  fi
 }
 
 # curl signed with the test user's keys (SigV4; radosgw wants x-amz-content-sha256).
@@ -215,10 +242,7 @@ ceph_s3_curl() {  # dir curl-args...
 }
 
 ceph_s3_env() {  # dir
-  if [ -f "$1/s3-error" ] || [ ! -f "$1/s3/endpoint" ]; then
-    echo "no radosgw in the test cluster: $(cat "$1/s3-error" 2>/dev/null)"
-    return 1
-  fi
+  ceph_s3_wait "$1" || return 1
   printf 'kind = "s3"\nendpoint = "%s"\nregion = "%s"\nbucket = "%s"\naccess_key = "%s"\nsecret_key_file = "%s"\n' \
     "$(cat "$1/s3/endpoint")" "$CEPH_S3_REGION" "$(cat "$1/s3/bucket")" \
     "$(cat "$1/s3/access_key")" "$1/s3/secret_key"
@@ -274,7 +298,7 @@ ceph_osd_resume() {  # dir
 ceph_stop() {  # dir
   local d=$1 name
   [ -f "$d/pids" ] || return 0
-  for name in rgw.gw $(awk '$1 ~ /^osd\./ { print $1 }' "$d/pids") mgr.x mon.a; do
+  for name in s3setup rgw.gw $(awk '$1 ~ /^osd\./ { print $1 }' "$d/pids") mgr.x mon.a; do
     ceph_stop_one "$d" "$name"
   done
 }

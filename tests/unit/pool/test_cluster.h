@@ -3,6 +3,7 @@
 // bucket are in DIR/s3/ (DIR/s3-error says why radosgw did not start).
 #pragma once
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +11,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "pool/pool_kinds.h"
 
@@ -40,9 +42,19 @@ inline std::filesystem::path TestClusterDir(std::string_view kind, std::string_v
 }
 
 // The keys of an s3 [[pool]] table on the cluster's radosgw (endpoint, bucket, access_key,
-// secret_key_file); empty with the reason in *why when radosgw did not start.
+// secret_key_file), once its set-up (in the background of the fixture's start) is done: waits
+// at most 90 s for DIR/s3/ready. Empty with the reason in *why when radosgw did not start.
 inline std::map<std::string, std::string> TestS3Settings(const std::filesystem::path& dir,
                                                          std::string* why) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+  while (!std::filesystem::exists(dir / "s3" / "ready") &&
+         !std::filesystem::exists(dir / "s3-error")) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      *why = "radosgw set-up not done within 90 s (" + (dir / "logs/setup.log").string() + ")";
+      return {};
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
   if (std::filesystem::exists(dir / "s3-error")) {
     *why = "radosgw did not start: " + ReadText(dir / "s3-error");
     return {};
