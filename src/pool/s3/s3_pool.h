@@ -25,8 +25,10 @@
 //    Callers close the file first.
 //  - Space reports capacity_gib as total and free: S3 reports no capacity.
 //
-// Threading: every method, and every method of its files, is safe from many threads (the
-// shared state of a path is guarded by a mutex; HTTP requests run in parallel).
+// Threading: every method, and every method of its files, is safe from many threads. The
+// shared state of a path (Object) is guarded by its mutex, which an open, a Sync (the whole
+// upload) and a last close hold: the other I/O of that path waits for an upload to finish.
+// Requests for different paths run in parallel.
 // Ownership: files opened here must not outlive the pool.
 #pragma once
 
