@@ -7,7 +7,8 @@
 //                                    inventory_interval_s = 300
 //                                    (exactly one of the two)
 //   [[pool]]   name, kind = "posix" and the kind's keys (one or more; docs/pools.md):
-//              posix: path; rados: rados_pool, namespace, conf, user, keyring, op_timeout_s
+//              posix: path; rados: rados_pool, namespace, conf, user, keyring, op_timeout_s;
+//              s3: endpoint, bucket, access_key, secret_key_file, region, prefix, ...
 //   [[server]] id, addresses  ([local_keys] only; required with [nfs]): the server registry
 //              that maps NFS client addresses to <vmserv> ids (docs/nfs.md "Server identity")
 //   [audit]    log (required), aggregate_interval_s = 10, sync_every_record = true,
