@@ -13,8 +13,7 @@ namespace cafs::pool {
 
 namespace {
 
-// The largest object CopyObject copies in one request (S3's limit is 5 GiB); above part_size
-// the copy goes in parts anyway, like an upload.
+// Keys asked for in one ListObjectsV2 request (S3's maximum).
 constexpr std::size_t kListPage = 1000;
 
 Result<std::uint64_t> ParseSize(std::string_view text) {
