@@ -44,7 +44,7 @@ std::string ProgressLine(const json& job) {
   if (job.contains("eta_s") && job["eta_s"].is_number()) p.eta_s = job["eta_s"].get<double>();
   for (const auto& t : job.value("tasks", json::array())) {
     ++p.files;
-    p.files_done += Str(t, "state") == "done" ? 1 : 0;
+    p.files_done += Str(t, "state") == "done" ? 1U : 0U;
   }
   p.state = Str(job, "state");
   return cafs::ProgressLine(p);

@@ -123,7 +123,7 @@ Result<std::vector<std::string>> QueueRequests(Store& store, std::int64_t now) {
       const bool scheduled = periods.count(k.id) > 0;
       for (const KeyVersion& v : k.versions) {
         if (v.number >= active->number) continue;
-        RekeyReason want;
+        RekeyReason want = RekeyReason::kScheduled;
         if (v.state == KeyState::kCompromised) {
           want = RekeyReason::kCompromised;
         } else if (v.state == KeyState::kDeactivated && scheduled) {
@@ -238,7 +238,7 @@ json RekeyRequestView(const RekeyRequest& r, const std::string& vmset_name,
     }
   }
   const std::size_t expected = names.size();
-  for (const auto& [name, report] : r.gateways.items()) names.insert(name);
+  for (auto it = r.gateways.begin(); it != r.gateways.end(); ++it) names.insert(it.key());
   json list = json::array();
   std::uint64_t done = 0, total = 0;
   std::size_t done_gateways = 0;
