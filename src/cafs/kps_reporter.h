@@ -30,7 +30,7 @@
 namespace cafs::kps::client {
 class KpsClient;
 struct Reply;
-}
+}  // namespace cafs::kps::client
 
 namespace cafs::core {
 
