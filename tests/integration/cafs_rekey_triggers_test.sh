@@ -45,41 +45,18 @@ fail() {
   echo "--- kpsd log"; tail -30 "$T/kpsd.log" 2>/dev/null
   exit 1
 }
-# The rekey fields of a pool file's header tail (docs/format.md 8.1): "state version".
-header_key() {  # pool-file
-  python3 - "$1" <<'PY'
-import struct, sys
-h = open(sys.argv[1], "rb").read(4096)
-layout = h[3585]
-state = h[3584]
-version = struct.unpack_from("<I", h, 3588)[0] if layout == 2 else struct.unpack_from("<I", h, 88)[0]
-print(state, version)
-PY
-}
+header_key() { cafsd_header_key "$1"; }  # "state version" (lib/cafsd.sh)
 
 DATA=$T/kps
 timeout 60 "$KPSD" init --data-dir "$DATA" >/dev/null || fail "kpsd init"
-start_kpsd
+start_kpsd "$DATA"
 URL=$CAFS_KPS_URL
 A=$DATA/admin.pem
 ctl() { timeout 60 "$CTL" --server "$URL" --cert "$@" >"$T/ctl.out" 2>&1 ||
   fail "cafsctl ${*:2}: $(cat "$T/ctl.out")"; }
 
 KEY=$CAFSD_SEED_KEY
-PD=45aa9e57-bf64-11df-8d3e-000c29abeb4d
-ctl "$A" admin add kate --role key-admin --out "$T/kate.pem"
-ctl "$A" admin add alice --role tenant-admin --vmset my_vmset --out "$T/alice.pem"
-ctl "$A" server add 755083456 --name esx-1 --address 127.0.0.1
-cat >"$T/vmset.xml" <<XML
-<?xml version="1.0" encoding="ISO-8859-1"?>
-<vmset><name>my_vmset</name><mnt>/nfs</mnt><pd>$PD</pd><vmserv>755083456</vmserv></vmset>
-XML
-ctl "$A" vmset create --xml "$T/vmset.xml"
-ctl "$T/kate.pem" key create --vmset my_vmset --id "$KEY"
-cafsd_seed_policy >"$T/policy.xml"
-ctl "$T/alice.pem" policy upload "$T/policy.xml" --vmset my_vmset --id "$PD" --name my_policy
-ctl "$A" gateway enroll gw1 --vmset my_vmset --out "$T/gw.pem"
-ctl "$T/alice.pem" gateway approve gw1 --vmset my_vmset
+cafsd_kps_seed "$T" "$A"
 K=$T/kate.pem
 
 cafsd_config "$T" "[kps]
