@@ -307,11 +307,13 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source_name
     CAFS_RETURN_IF_ERROR(r.OnlyKnown(*local, "local_keys", {"dir"}));
     CAFS_RETURN_IF_ERROR(r.String(*local, "local_keys", "dir", true, &c.local_keys_dir));
   } else {
-    CAFS_RETURN_IF_ERROR(r.OnlyKnown(
-        *kps, "kps", {"url", "cert", "push_audit", "usage_interval_s", "inventory_interval_s"}));
+    CAFS_RETURN_IF_ERROR(r.OnlyKnown(*kps, "kps",
+                                     {"url", "cert", "push_audit", "usage_interval_s",
+                                      "inventory_interval_s", "rekey_poll_interval_s"}));
     CAFS_RETURN_IF_ERROR(r.Bool(*kps, "kps", "push_audit", &c.push_audit));
     CAFS_RETURN_IF_ERROR(r.Int(*kps, "kps", "usage_interval_s", 1, &c.usage_interval_s));
     CAFS_RETURN_IF_ERROR(r.Int(*kps, "kps", "inventory_interval_s", 1, &c.inventory_interval_s));
+    CAFS_RETURN_IF_ERROR(r.Int(*kps, "kps", "rekey_poll_interval_s", 0, &c.rekey_poll_interval_s));
     CAFS_RETURN_IF_ERROR(r.String(*kps, "kps", "url", true, &c.kps_url));
     CAFS_RETURN_IF_ERROR(r.String(*kps, "kps", "cert", true, &c.kps_cert));
     if (c.kps_url.rfind("https://", 0) != 0) {

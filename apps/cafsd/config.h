@@ -4,7 +4,7 @@
 //              position = 1, allow_other = true when root
 //   [local_keys] dir          |  [kps] url (https://HOST:PORT), cert (gateway PEM bundle),
 //                                    push_audit = true, usage_interval_s = 60,
-//                                    inventory_interval_s = 300
+//                                    inventory_interval_s = 300, rekey_poll_interval_s = 60
 //                                    (exactly one of the two)
 //   [[pool]]   name, kind = "posix" and the kind's keys (one or more; docs/pools.md):
 //              posix: path; rados: rados_pool, namespace, conf, user, keyring, op_timeout_s;
@@ -64,6 +64,7 @@ struct Config {
   bool push_audit = true;         // [kps]: push audit records and usage to kpsd
   std::int64_t usage_interval_s = 60;
   std::int64_t inventory_interval_s = 300;  // [kps]: key inventory (docs/gateway.md)
+  std::int64_t rekey_poll_interval_s = 60;  // [kps]: kpsd's rekey requests (0 = not followed)
   std::string push_cursor;                  // [audit]; default audit_log + ".kps-cursor"
   std::vector<PoolConfig> pools;
   // [[server]]: the registered virtualization servers and their NFS client addresses

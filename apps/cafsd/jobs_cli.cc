@@ -3,41 +3,23 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "jobs/control_socket.h"
+#include "util/progress_text.h"
 
 namespace cafs::cafsd {
 namespace {
 
 using json = nlohmann::json;
 
-std::string Bytes(double n) {
-  static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (n >= 1024 && u < 4) {
-    n /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), u == 0 ? "%.0f %s" : "%.1f %s", n, kUnits[u]);
-  return buf;
-}
+std::string Bytes(double n) { return ByteText(n); }
 
 std::string Duration(const json& eta) {
-  if (!eta.is_number()) return "--:--";
-  const auto s = static_cast<long long>(std::llround(eta.get<double>()));
-  char buf[32];
-  if (s >= 3600) {
-    std::snprintf(buf, sizeof(buf), "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
-  } else {
-    std::snprintf(buf, sizeof(buf), "%lld:%02lld", s / 60, s % 60);
-  }
-  return buf;
+  return DurationText(eta.is_number() ? std::optional<double>(eta.get<double>()) : std::nullopt);
 }
 
 std::uint64_t U64(const json& j, const char* key) {
@@ -55,25 +37,17 @@ bool IsFinal(const std::string& state) {
 
 // One line: "[#####.....]  45%  12.3 MiB / 27.0 MiB  4.1 MiB/s  ETA 0:04  2/5 files  running"
 std::string ProgressLine(const json& job) {
-  const double done = static_cast<double>(U64(job, "done_bytes"));
-  const double total = static_cast<double>(U64(job, "total_bytes"));
-  const double frac = total > 0 ? std::min(1.0, done / total) : (Str(job, "state") == "done");
-  constexpr int kWidth = 30;
-  const int filled = static_cast<int>(frac * kWidth);
-  std::string bar = "[" + std::string(static_cast<std::size_t>(filled), '#') +
-                    std::string(static_cast<std::size_t>(kWidth - filled), '.') + "]";
-  int files_done = 0, files = 0;
+  ProgressFigures p;
+  p.done = static_cast<double>(U64(job, "done_bytes"));
+  p.total = static_cast<double>(U64(job, "total_bytes"));
+  p.rate_bps = job.value("rate_bps", 0.0);
+  if (job.contains("eta_s") && job["eta_s"].is_number()) p.eta_s = job["eta_s"].get<double>();
   for (const auto& t : job.value("tasks", json::array())) {
-    ++files;
-    files_done += Str(t, "state") == "done" ? 1 : 0;
+    ++p.files;
+    p.files_done += Str(t, "state") == "done" ? 1U : 0U;
   }
-  const double rate = job.value("rate_bps", 0.0);
-  char buf[256];
-  std::snprintf(buf, sizeof(buf), "%s %3.0f%%  %s / %s  %s/s  ETA %s  %d/%d files  %s", bar.c_str(),
-                frac * 100, Bytes(done).c_str(), Bytes(total).c_str(), Bytes(rate).c_str(),
-                Duration(job.value("eta_s", json())).c_str(), files_done, files,
-                Str(job, "state").c_str());
-  return buf;
+  p.state = Str(job, "state");
+  return cafs::ProgressLine(p);
 }
 
 void PrintJob(const json& job) {

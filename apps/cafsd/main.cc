@@ -28,6 +28,7 @@
 #include "jobs/job_manager.h"
 #include "jobs/migrate_job.h"
 #include "jobs/rekey_job.h"
+#include "jobs/rekey_request_follower.h"
 #include "jobs/shred_job.h"
 #include "jobs_cli.h"
 #include "nfs_service.h"
@@ -223,6 +224,18 @@ int Serve(const cafsd::Config& config) {
     if (!r.ok()) return Fail(r.status().WithContext("[kps] audit push"));
     reporting = std::move(*r);
   }
+  // kpsd's rekey requests (rotation periods, compromised versions) -> local rekey jobs.
+  std::unique_ptr<jobs::RekeyRequestFollower> rekey_follower;
+  if (!config.kps_url.empty() && config.rekey_poll_interval_s > 0) {
+    auto f = jobs::RekeyRequestFollower::Create(
+        job_manager->get(), jobs::RekeyRequestFollowerOptions{
+                                .url = config.kps_url,
+                                .bundle_path = config.kps_cert,
+                                .interval = std::chrono::seconds(config.rekey_poll_interval_s)});
+    if (!f.ok()) return Fail(f.status().WithContext("[kps] rekey requests"));
+    rekey_follower = std::move(*f);
+    rekey_follower->Start();
+  }
   CAFS_LOG_INFO("cafsd: serving {} at {} as server {} ({} pools, keys from {})",
                 config.backing_store, config.mountpoint, config.server_id, config.pools.size(),
                 provider->Describe());
@@ -254,6 +267,7 @@ int Serve(const cafsd::Config& config) {
   }
   cv.notify_all();
   ticker.join();
+  rekey_follower.reset();      // no more jobs from kpsd
   control->reset();            // no more job requests
   (*job_manager)->Shutdown();  // runners stop at a step boundary; records say where
   nfs.reset();                 // stops the RPC server, unregisters from rpcbind

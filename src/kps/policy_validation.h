@@ -8,6 +8,7 @@
 // Threading: free functions, safe from any thread.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,6 +25,9 @@ struct PolicySummary {
                                      // (may include the clear-text GUID)
   std::optional<std::string> guid;   // <policy-descriptor guid=...>
   std::string vmset;                 // <policy-descriptor vmset=...> ("" when absent)
+  // <rotation-period> per key GUID, in days (the shortest when several vobjs name the key);
+  // kpsd's rekey triggers evaluate it (rekey_triggers.h).
+  std::map<std::string, unsigned> rotation_days = {};
 };
 
 Result<PolicySummary> ValidatePolicyXml(std::string_view xml);

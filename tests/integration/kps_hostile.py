@@ -272,6 +272,7 @@ class Suite:
                      "servers": ["755083456"]})
         key = self.expect(201, "keyadmin", "POST", "/v1/keys",
                           {"vmset": "my_vmset", "cipher": "aes-256-xts"})["id"]
+        self.key = key
         policy_id = "45aa9e57-bf64-11df-8d3e-000c29abeb4d"
         xml = ("<vobj-list>\n<vobj><vglob>*osdisk*</vglob><symkey>" + key +
                "</symkey><storepol>default_pool</storepol><access>at_all_times</access>"
@@ -478,6 +479,48 @@ class Suite:
                 fail(f"{name}: expected HTTP {sorted(statuses)}, got {line[:80]!r}")
         self.check(f"{len(cases)} malformed or oversized requests")
 
+    def hostile_rekey_progress(self):
+        """Rekey requests (docs/kps-api.md "Rekey requests"): a compromised version queues one;
+        malformed, oversized, out-of-scope and non-UTF-8 progress reports are refused and keep
+        nothing; 100 reports in a row (bounded) are taken and the status still answers."""
+        reply = self.expect(200, "keyadmin", "POST", f"/v1/keys/{self.key}/state",
+                            {"version": 1, "state": "compromised"})
+        rid = f"{self.key}.1"
+        if reply.get("rekey_requests") != [rid]:
+            fail(f"compromise queued {reply.get('rekey_requests')}, not [{rid}]")
+        path = f"/v1/gateway/rekey-requests/{rid}/progress"
+        bad = [
+            {}, {"state": "finished"}, {"state": ["done"]}, {"state": "done", "done_bytes": -1},
+            {"state": "done", "total_bytes": 1.5}, {"state": "done", "rate_bps": -1},
+            {"state": "done", "eta_s": "later"}, {"state": "done", "job": "j" * 65},
+            {"state": "done", "error": "e" * 5000}, {"state": "done", "gateway": "gw2"},
+            {"state": "done", "files": {"n": 1}}, ["state", "done"],
+        ]
+        for body in bad:
+            self.expect(400, "gateway", "POST", path, body)
+        self.expect(404, "gateway", "POST", "/v1/gateway/rekey-requests/nope/progress",
+                    {"state": "done"})
+        self.expect(403, "admin", "POST", path, {"state": "done"})
+        self.expect(403, "tenant", "GET", "/v1/gateway/rekey-requests")
+        line = self.raw_rest(b"POST /v1/gateway/rekey-requests/%ff%fe/progress HTTP/1.1\r\n"
+                             b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
+        if not line.startswith(b"HTTP/1.1 4"):
+            fail(f"non-UTF-8 request id: {line[:80]!r}")
+        status = self.expect(200, "keyadmin", "GET", "/v1/rekey-requests?vmset=my_vmset")
+        if len(status) != 1 or status[0]["state"] != "pending":
+            fail(f"refused reports changed the request: {status}")
+        for i in range(100):
+            self.expect(200, "gateway", "POST", path,
+                        {"state": "running", "done_bytes": i, "total_bytes": 100,
+                         "rate_bps": 1.0, "eta_s": 100 - i, "files": 1, "files_done": 0})
+        queue = self.expect(200, "gateway", "GET", "/v1/gateway/rekey-requests")
+        if [q["id"] for q in queue] != [rid]:
+            fail(f"gateway queue: {queue}")
+        status = self.expect(200, "keyadmin", "GET", "/v1/rekey-requests?vmset=my_vmset")
+        if status[0]["state"] != "running" or status[0]["done_bytes"] != 99:
+            fail(f"rekey status after 100 reports: {status}")
+        self.check("hostile rekey progress reports")
+
     def pipelined_burst(self):
         """200 requests pipelined in one write on one keep-alive connection."""
         ctx = self.context(self.bundles["admin"])
@@ -538,6 +581,7 @@ class Suite:
         self.random_after_handshake("admin" if self.listener == "rest" else "keyadmin", 30)
         if self.listener == "rest":
             self.malformed_requests()
+            self.hostile_rekey_progress()
             self.pipelined_burst()
             # A head a byte a second, then a body a byte a second: cut at the request
             # deadline (3 s here), never holding a worker meanwhile.
