@@ -151,8 +151,8 @@ class Names : private CheckCounter {
     CheckListing();
 
     // Directories with such names.
-    for (const std::string d : {std::string("dir\xff#"), std::string("dir #"), std::string("#"),
-                                std::string(name_max - 1, 'd')}) {
+    for (const std::string& d : {std::string("dir\xff#"), std::string("dir #"), std::string("#"),
+                                 std::string(name_max - 1, 'd')}) {
       const auto made = nfs_.Mkdir(dir_, "D" + d, Mode(0755));
       Expect("MKDIR " + Show(d), made.status, NFS3_OK);
       const auto found = nfs_.Lookup(dir_, "D" + d);
