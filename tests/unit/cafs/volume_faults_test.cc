@@ -899,11 +899,13 @@ const std::string kData(12288 + 17, 'r');
 constexpr char kMigrated[] = "/my_vmset/vm1/osdisk1.img";
 bool g_migration_write_synced = false;  // the fsync of the write during the migration was OK
 
-Status MigrateInSteps(StepCrashTest& s, bool open_handle) {
+// `path`: kMigrated, or a long name that leaves the long form in the target pool (kLong240:
+// hashed in mirrored_pool_A, `name##default_pool` fits).
+Status MigrateInSteps(StepCrashTest& s, bool open_handle, const std::string& path = kMigrated) {
   g_migration_write_synced = false;
   std::optional<OpenResult> h;
   if (open_handle) {
-    auto o = s.gw().Open(s.me(), kMigrated, false);
+    auto o = s.gw().Open(s.me(), path, false);
     if (!o.ok()) return o.status();
     h = *o;
   }
@@ -913,8 +915,7 @@ Status MigrateInSteps(StepCrashTest& s, bool open_handle) {
   options.max_passes = 2;
   Status result;
   {
-    auto m =
-        FileMigration::Start(s.volume(), std::string(kMigrated).substr(1), kPoolDefault, options);
+    auto m = FileMigration::Start(s.volume(), path.substr(1), kPoolDefault, options);
     result = m.status();
     for (int i = 0; result.ok(); ++i) {
       auto p = (*m)->Step(4096);
@@ -936,24 +937,31 @@ Status MigrateInSteps(StepCrashTest& s, bool open_handle) {
 // After the restart: the migration's recovery (roll back or forward), then one authoritative
 // copy, the data (with the write if its fsync was acknowledged), in the target pool if the
 // migration was acknowledged.
-void CheckMigrated(StepCrashTest& s, bool acknowledged) {
-  const std::string rel = std::string(kMigrated).substr(1);
+void CheckMigratedAt(StepCrashTest& s, bool acknowledged, const std::string& path) {
+  const std::string rel = path.substr(1);
   auto loc = s.volume().Locate(rel);
   ASSERT_TRUE(loc.ok()) << loc.status().ToString();
   if (acknowledged) {
     EXPECT_EQ(loc->pool, kPoolDefault);
   }
   // Source and target path: the file's GUID path (the one rule for pool paths), in each pool.
-  const std::string path = s.volume().NewPoolPath(loc->guid);
-  auto outcome =
-      FileMigration::Recover(s.volume(), rel, loc->guid, kPoolA, path, kPoolDefault, path);
+  const std::string pool_path = s.volume().NewPoolPath(loc->guid);
+  auto outcome = FileMigration::Recover(s.volume(), rel, loc->guid, kPoolA, pool_path, kPoolDefault,
+                                        pool_path);
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
   EXPECT_EQ(*outcome == MigrationOutcome::kCommitted, loc->pool == kPoolDefault);
-  auto report = s.DoFsck(false);
+  // Nothing left but, for a long name, a side entry naming nothing (removable residue).
+  auto report = s.DoFsck(/*remove_orphans=*/true);
   ASSERT_TRUE(report.ok());
-  EXPECT_TRUE(report->findings.empty())
-      << report->findings.front().where << ": " << report->findings.front().detail;
-  auto got = s.DoGet(kMigrated);
+  for (const auto& f : report->findings) {
+    EXPECT_EQ(f.kind, CheckFinding::Kind::kOrphanLongName) << f.where << ": " << f.detail;
+    EXPECT_TRUE(f.removed) << f.where;
+  }
+  auto listed = s.gw().ReadDir(s.me(), "/my_vmset/vm1");
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ("/my_vmset/vm1/" + listed->front().name, path);
+  auto got = s.DoGet(path);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   std::string patched = kData;
   patched.replace(100, 8, "NEWBYTES");
@@ -962,6 +970,10 @@ void CheckMigrated(StepCrashTest& s, bool acknowledged) {
   } else {
     EXPECT_TRUE(*got == kData || *got == patched);
   }
+}
+
+void CheckMigrated(StepCrashTest& s, bool acknowledged) {
+  CheckMigratedAt(s, acknowledged, kMigrated);
 }
 
 TEST_P(StepCrashTest, NothingAcknowledgedIsLostAndNoRedirectorDangles) {
@@ -1007,6 +1019,13 @@ INSTANTIATE_TEST_SUITE_P(
         StepCase{"migrate_closed_file",
                  [](StepCrashTest& s) { ASSERT_TRUE(s.DoPut(kMigrated, kData).ok()); },
                  [](StepCrashTest& s) { return MigrateInSteps(s, false); }, CheckMigrated},
+        StepCase{
+            "migrate_long_name_out_of_the_long_form",
+            [](StepCrashTest& s) { ASSERT_TRUE(s.DoPut("/my_vmset/vm1/" + kLong240, kData).ok()); },
+            [](StepCrashTest& s) { return MigrateInSteps(s, true, "/my_vmset/vm1/" + kLong240); },
+            [](StepCrashTest& s, bool acknowledged) {
+              CheckMigratedAt(s, acknowledged, "/my_vmset/vm1/" + kLong240);
+            }},
         StepCase{"create", [](StepCrashTest&) {},
                  [](StepCrashTest& s) { return s.DoPut("/my_vmset/vm1/osdisk1.img", kData); },
                  [](StepCrashTest& s, bool acknowledged) {
