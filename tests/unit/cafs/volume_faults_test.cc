@@ -825,6 +825,42 @@ TEST_F(VolumeFaultsTest, LongNamesWorkForEveryOperation) {
   EXPECT_EQ(Check().orphans.size(), 0u);
 }
 
+// The codec (redirector.h): where the long form starts, per pool; what a side entry must hold.
+TEST(LongNameCodecTest, ThresholdPerPoolAndStrictSideEntries) {
+  const std::string n240(240, 'x');  // 240 + 2 + 12 = 254 fits; 240 + 2 + 15 = 257 does not
+  EXPECT_FALSE(NeedsLongName(n240, kPoolDefault));
+  EXPECT_TRUE(NeedsLongName(n240, kPoolA));
+  EXPECT_EQ(RedirectorBackingName(n240, kPoolDefault), n240 + "##" + kPoolDefault);
+  const std::string stem = ".cafs-long-" + HexSha256(n240);
+  EXPECT_EQ(LongNameStem(n240), stem);
+  EXPECT_EQ(RedirectorBackingName(n240, kPoolA), stem + "##" + kPoolA);
+  EXPECT_TRUE(IsRedirectorOf(stem + "##" + kPoolA, n240));
+  EXPECT_TRUE(IsRedirectorOf(stem + "##unconfigured_pool", n240));  // any possible pool
+  EXPECT_FALSE(IsRedirectorOf(stem + "##" + kPoolDefault, n240));   // fits there: not its form
+  EXPECT_FALSE(IsRedirectorOf(stem + "##" + kPoolA, "other"));
+  // A caller name of the stem's form is itself long, whatever its length.
+  EXPECT_TRUE(IsLongNameStem(stem));
+  EXPECT_TRUE(NeedsLongName(stem, kPoolDefault));
+  EXPECT_FALSE(IsLongNameStem(stem.substr(0, stem.size() - 1)));
+  EXPECT_FALSE(IsLongNameStem(".cafs-long-" + std::string(64, 'G')));
+  EXPECT_EQ(LongNameEntryStem(stem + ".name"), std::optional<std::string_view>(stem));
+  EXPECT_FALSE(LongNameEntryStem(".cafs-long-x.name"));
+  // Side entry: magic, one name line, the stem's hash, the long form in that pool.
+  EXPECT_EQ(EncodeLongNameEntry(n240), "CAFS-LONGNAME 1\n" + n240 + "\n");
+  EXPECT_EQ(*DecodeLongNameEntry(EncodeLongNameEntry(n240), stem), n240);
+  for (const std::string& bad :
+       {std::string("CAFS-LONGNAME 2\n") + n240 + "\n", "CAFS-LONGNAME 1\n" + n240,
+        std::string("CAFS-LONGNAME 1\n\n"), "CAFS-LONGNAME 1\n" + n240 + "\nx\n",
+        "CAFS-LONGNAME 1\n" + n240 + "y\n"}) {
+    EXPECT_TRUE(DecodeLongNameEntry(bad, stem).status().IsCorruption()) << bad.substr(0, 20);
+  }
+  auto read = [&](const std::string&) -> Result<std::string> { return EncodeLongNameEntry(n240); };
+  EXPECT_EQ(*CallerNameOf({stem, kPoolA}, read), n240);
+  // The same side entry under a pool where the name fits: not a name stored this way.
+  EXPECT_TRUE(CallerNameOf({stem, kPoolDefault}, read).status().IsCorruption());
+  EXPECT_EQ(*CallerNameOf({"short", kPoolA}, read), "short");  // no side entry read
+}
+
 // fsck and long names: a side entry without a redirector is crash residue (removed with
 // --remove-orphans); a redirector without its side entry, or with one that does not match,
 // is damage (reported, kept: the file still works by its name, only listings miss it).
