@@ -415,6 +415,8 @@ def special_files(c):
 
 
 def long_names(c):
+    """Names up to NAME_MAX for every kind of entry (files longer than `name##pool` allows
+    are stored hashed, docs/redirectors.md "Long names")."""
     longest = "f" + "n" * (255 - 1 - len(c.prefix))
     c.see("create name_max", err(write_file, c.p(longest), b"long"))
     c.see("create name_max + 1", err(write_file, c.p(longest + "n"), b""))
@@ -431,7 +433,30 @@ def long_names(c):
     c.see("symlink name_max", err(os.symlink, "target", c.p("s" * 255)))
     c.see("mkfifo name_max", err(os.mkfifo, c.p("p" * 255)))
     c.see("listing", sorted(os.listdir(c.root)))
-    for n in (longest, longer, "f" + "l" * (254 - len(c.prefix))):
+    # 254 bytes ending in '#', and 255 bytes that are not UTF-8.
+    hashes = "f" + "h" * (252 - len(c.prefix)) + "#"
+    c.see("create 254 ending in #", err(write_file, c.p(hashes), b"hashes"))
+    raw = os.fsencode(c.prefix) + b"f\xff\xfe\xc3(" + b"r" * (250 - len(c.prefix))
+    raw_path = os.path.join(os.fsencode(c.root), raw)
+    c.see("create not UTF-8", err(write_file, raw_path, b"raw"))
+    c.see("read not UTF-8", read_file(raw_path) if os.path.exists(raw_path) else None)
+    c.see("listed not UTF-8", raw in os.listdir(os.fsencode(c.root)))
+    # Renames: long over an existing long file (its data goes), long to short and back,
+    # into and out of a directory with a NAME_MAX name.
+    c.see("rename long over long", err(os.rename, c.p(hashes), c.p(longest)))
+    c.see("read replaced", read_file(c.p(longest)) if os.path.exists(c.p(longest)) else None)
+    c.see("rename long to short", err(os.rename, c.p(longest), c.p("fback")))
+    c.see("rename short to long", err(os.rename, c.p("fback"), c.p(hashes)))
+    c.see("rename into long dir", err(os.rename, raw_path,
+                                      os.path.join(os.fsencode(c.p("d" * 255)), raw)))
+    c.see("attrs in long dir", attrs(os.path.join(os.fsencode(c.p("d" * 255)), raw)))
+    c.see("rmdir non-empty long dir", err(os.rmdir, c.p("d" * 255)))
+    c.see("listing 2", sorted(os.listdir(c.root)))
+    c.see("unlink in long dir", err(os.unlink, os.path.join(os.fsencode(c.p("d" * 255)), raw)))
+    c.see("rmdir long dir", err(os.rmdir, c.p("d" * 255)))
+    for n in (hashes, longer, "f" + "l" * (254 - len(c.prefix))):
+        c.see("unlink", err(os.unlink, c.p(n)))
+    for n in ("s" * 255, "p" * 255):
         c.see("unlink", err(os.unlink, c.p(n)))
     c.see("listing after", sorted(os.listdir(c.root)))
 

@@ -52,8 +52,10 @@ constexpr char kOsdiskKey[] = "062b9056-bf64-11df-8d3e-000c29abeb4d";
 constexpr char kVmSet[] = "my_vmset";
 constexpr std::size_t kFileBytes = 192 * 1024;
 constexpr std::size_t kBlock = 4096;
+// The third name has NAME_MAX bytes: stored as a long name (docs/redirectors.md "Long names"),
+// found by the job's walk under its full name.
 const std::vector<std::string> kFiles = {"/my_vmset/vm1/osdisk1.vmdk", "/my_vmset/vm1/osdisk2.vmdk",
-                                         "/my_vmset/vm2/osdisk3.vmdk"};
+                                         "/my_vmset/vm2/osdisk3" + std::string(243, 'l') + ".vmdk"};
 
 // Wed 2026-11-18 10:00 UTC: inside the seed policy's Mon-Fri(9am-5pm).
 Clock::TimePoint Weekday10am() {
