@@ -461,6 +461,59 @@ def long_names(c):
     c.see("listing after", sorted(os.listdir(c.root)))
 
 
+
+def long_paths(c):
+    """Paths up to and past PATH_MAX: a chain of 200-byte directory names ~5000 bytes deep,
+    walked with directory descriptors (no caller can name such a path whole); a file at the
+    bottom created, written, read, stat'ed, linked, renamed and removed; and an absolute path
+    of ~3800 bytes used whole (open, stat, rename) where both roots are still under PATH_MAX."""
+    def at(fd, name):
+        try:
+            st = os.lstat(name, dir_fd=fd)
+        except OSError as e:
+            return {"errno": e.errno}
+        return {"mode": oct(st.st_mode), "nlink": st.st_nlink,
+                "size": None if stat.S_ISDIR(st.st_mode) else st.st_size}
+
+    fds = [os.open(c.root, os.O_RDONLY | os.O_DIRECTORY)]
+    try:
+        for level in range(25):
+            name = ("%02d" % level) + "d" * 198
+            c.see("mkdir level %d" % level, err(lambda: os.mkdir(name, 0o755, dir_fd=fds[-1])))
+            fds.append(os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fds[-1]))
+            if level == 18:  # ~3800 bytes below the case directory: absolute paths still work
+                rel = os.path.join(*[("%02d" % i) + "d" * 198 for i in range(19)])
+                whole = os.path.join(c.root, rel, c.prefix + "abs")
+                c.see("create absolute", err(write_file, whole, b"absolute"))
+                c.see("read absolute", read_file(whole) if os.path.exists(whole) else None)
+                c.see("rename absolute", err(os.rename, whole, whole + "2"))
+                c.see("stat absolute", at(fds[-1], c.prefix + "abs2"))
+        bottom = fds[-1]
+        f = c.prefix + "deep"
+        fd = os.open(f, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o640, dir_fd=bottom)
+        os.write(fd, b"deep data")
+        os.fsync(fd)
+        os.close(fd)
+        c.see("stat deep", at(bottom, f))
+        fd = os.open(f, os.O_RDONLY, dir_fd=bottom)
+        c.see("read deep", os.read(fd, 100))
+        os.close(fd)
+        c.see("link deep", err(lambda: os.link(f, f + ".l", src_dir_fd=bottom, dst_dir_fd=bottom)))
+        c.see("stat linked", at(bottom, f))
+        c.see("rename deep up", err(lambda: os.rename(f, f + ".up", src_dir_fd=bottom,
+                                                      dst_dir_fd=fds[10])))
+        c.see("stat renamed", at(fds[10], f + ".up"))
+        c.see("listing deep", sorted(os.listdir(bottom)))
+        c.see("unlink deep", err(lambda: os.unlink(f + ".l", dir_fd=bottom)))
+        c.see("unlink renamed", err(lambda: os.unlink(f + ".up", dir_fd=fds[10])))
+        c.see("unlink absolute", err(lambda: os.unlink(c.prefix + "abs2", dir_fd=fds[19])))
+        for level in range(24, -1, -1):
+            name = ("%02d" % level) + "d" * 198
+            c.see("rmdir level %d" % level, err(lambda: os.rmdir(name, dir_fd=fds[level])))
+    finally:
+        for fd in fds:
+            os.close(fd)
+
 CASES = [
     ("mkdir-modes", mkdir_modes),
     ("create-modes", create_modes),
@@ -478,6 +531,7 @@ CASES = [
     ("hard-links", hard_links),
     ("special-files", special_files),
     ("long-names", long_names),
+    ("long-paths", long_paths),
 ]
 PREFIXES = [("clear", ""), ("encrypted", "osdisk_")]
 
