@@ -189,13 +189,14 @@ class ShredJobTest : public ::testing::Test {
     return found;
   }
 
-  void OpenManager(JobManagerOptions options = {.step_bytes = 16 * 1024, .default_parallel = 2}) {
+  void OpenManager(JobManagerOptions options = {.step_bytes = 16 * 1024, .default_parallel = 2},
+                   std::chrono::milliseconds in_use_grace = ShredJob::kInUseGrace) {
     auto m = JobManager::Open(crash_.get(), (root_ / "backing").string(),
                               JobAuditor(audit_.get(), &SystemClock::Instance(), 1), options);
     ASSERT_TRUE(m.ok()) << m.status().ToString();
     manager_ = std::move(*m);
     manager_->RegisterKind(std::make_unique<ShredJob>(
-        volume_.get(), JobAuditor(audit_.get(), &SystemClock::Instance(), 1)));
+        volume_.get(), JobAuditor(audit_.get(), &SystemClock::Instance(), 1), in_use_grace));
     manager_->ResumeAll();
   }
 
@@ -305,7 +306,8 @@ TEST_F(ShredJobTest, RefusesWhatItDoesNotImplement) {
 }
 
 TEST_F(ShredJobTest, FileInUseIsRefusedUntilClosed) {
-  OpenManager();
+  // A short grace: the file stays open, so the task fails once it is over (cafsd: 5 s).
+  OpenManager({.step_bytes = 16 * 1024, .default_parallel = 2}, 300ms);
   auto open = volume_->OpenExisting("vs/vm/disk1", Keys());
   ASSERT_TRUE(open.ok());
   auto started = manager_->Start(ShredSpec("file", "/vs/vm/disk1"));
