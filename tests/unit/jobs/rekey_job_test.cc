@@ -418,20 +418,21 @@ TEST_F(RekeyJobTest, KeyVersionTargetPicksOnlyFilesUnderThatVersion) {
 }
 
 TEST_F(RekeyJobTest, ResumesAfterARestartMidJob) {
-  // 64 KiB/s over 3 x 192 KiB: the token bucket makes the job last many seconds, so it is
-  // mid-way when the gateway stops.
+  // 192 KiB/s over 3 x 192 KiB, two files at once: a file needs more than a second after
+  // the job's first bytes, so the gateway stops (10 ms after those) with files mid-rekey;
+  // the whole job lasts about 3 s.
   OpenManager({.step_bytes = 8 * 1024, .default_parallel = 2});
-  auto started = manager_->Start(RekeySpec("vmset", "/my_vmset", {{"to_version", 2}}, 64 * 1024));
+  auto started = manager_->Start(RekeySpec("vmset", "/my_vmset", {{"to_version", 2}}, 192 * 1024));
   ASSERT_TRUE(started.ok()) << started.status().ToString();
   const std::string id = started->record.id;
   // Until some bytes are done (bounded: 30 s).
-  for (int i = 0; i < 300; ++i) {
+  for (int i = 0; i < 3000; ++i) {
     auto st = manager_->Get(id);
     ASSERT_TRUE(st.ok());
     std::uint64_t done = 0;
     for (const auto& t : st->record.tasks) done += t.done;
     if (done > 0) break;
-    std::this_thread::sleep_for(100ms);
+    std::this_thread::sleep_for(10ms);
   }
   Stop();  // the manager (records say running), then the whole gateway
   int mid = 0;
