@@ -232,13 +232,13 @@ class RekeyJobTest : public ::testing::Test {
 
   // Until some bytes of job `id` are done (bounded: 30 s).
   void WaitForProgress(const std::string& id) {
-    for (int i = 0; i < 300; ++i) {
+    for (int i = 0; i < 3000; ++i) {
       auto st = manager_->Get(id);
       ASSERT_TRUE(st.ok());
       std::uint64_t done = 0;
       for (const auto& t : st->record.tasks) done += t.done;
       if (done > 0) return;
-      std::this_thread::sleep_for(100ms);
+      std::this_thread::sleep_for(10ms);
     }
     FAIL() << "job " << id << " made no progress";
   }
@@ -506,7 +506,7 @@ TEST_F(RekeyJobTest, RefusesKeysOfOtherVmSetsAndUnusableVersions) {
 
 TEST_F(RekeyJobTest, PoolFullMidJobFailsClearlyAndResumes) {
   OpenManager({.step_bytes = 16 * 1024, .default_parallel = 1});
-  auto started = manager_->Start(RekeySpec("vmset", "/my_vmset", {{"to_version", 2}}, 128 * 1024));
+  auto started = manager_->Start(RekeySpec("vmset", "/my_vmset", {{"to_version", 2}}, 256 * 1024));
   ASSERT_TRUE(started.ok()) << started.status().ToString();
   const std::string id = started->record.id;
   WaitForProgress(id);
@@ -534,7 +534,7 @@ TEST_F(RekeyJobTest, PoolFullMidJobFailsClearlyAndResumes) {
 
 TEST_F(RekeyJobTest, KeyServerUnreachableMidJobFailsClearlyAndResumes) {
   OpenManager({.step_bytes = 16 * 1024, .default_parallel = 1});
-  JobSpec spec = RekeySpec("vmset", "/my_vmset", {{"to_version", 2}}, 128 * 1024);
+  JobSpec spec = RekeySpec("vmset", "/my_vmset", {{"to_version", 2}}, 256 * 1024);
   spec.parallel = 1;
   auto started = manager_->Start(spec);
   ASSERT_TRUE(started.ok()) << started.status().ToString();
