@@ -28,6 +28,7 @@
 #include "jobs/job_manager.h"
 #include "policy/seed_examples.h"
 #include "pool/posix_pool.h"
+#include "unit/env/temp_dir.h"
 #include "util/bytes.h"
 #include "util/clock.h"
 
@@ -57,8 +58,8 @@ std::string Random(std::size_t n) {
 class MigrateJobTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/cafs-migrate-job-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    std::string tmpl = env::testing::ModelledDurabilityTmpBase() + "/cafs-migrate-job-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
     root_ = tmpl;
     for (const char* d :
          {"backing", "pools/mirrored_pool_A", "pools/default_pool", "keys/my_vmset"}) {

@@ -38,6 +38,7 @@
 #include "jobs/job_manager.h"
 #include "policy/seed_examples.h"
 #include "pool/posix_pool.h"
+#include "unit/env/temp_dir.h"
 #include "util/bytes.h"
 #include "util/clock.h"
 
@@ -111,8 +112,8 @@ class KeyStates final : public core::KeyProvider {
 class RekeyJobTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/cafs-rekey-job-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    std::string tmpl = env::testing::ModelledDurabilityTmpBase() + "/cafs-rekey-job-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
     root_ = tmpl;
     fs::create_directories(root_ / "backing");
     fs::create_directories(root_ / "pools/mirrored_pool_A");

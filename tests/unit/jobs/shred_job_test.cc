@@ -29,6 +29,7 @@
 #include "jobs/control_socket.h"
 #include "jobs/job_manager.h"
 #include "pool/posix_pool.h"
+#include "unit/env/temp_dir.h"
 #include "util/clock.h"
 
 namespace cafs::jobs {
@@ -103,8 +104,8 @@ class CrashEnv final : public env::EnvWrapper {
 class ShredJobTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/cafs-shred-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    std::string tmpl = env::testing::ModelledDurabilityTmpBase() + "/cafs-shred-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
     root_ = tmpl;
     fs::create_directories(root_ / "backing");
     fs::create_directories(root_ / "pool");
