@@ -157,9 +157,9 @@ Result<StepResult> ShredJob::Step(const JobRecord& job, TaskRecord& task, std::u
   if (c.phase == "detach") {
     // A VM that has just closed the file: the kernel's release (FUSE RELEASE, the NFS
     // client's last close) reaches the gateway a moment after close() returned there, so
-    // "in use" is looked at again for up to kInUseGrace before the task fails.
+    // "in use" is looked at again for up to in_use_grace_ before the task fails.
     auto loc = volume_->Locate(rel);
-    const auto give_up = std::chrono::steady_clock::now() + kInUseGrace;
+    const auto give_up = std::chrono::steady_clock::now() + in_use_grace_;
     while (loc.ok() && loc->guid == guid && loc->open &&
            std::chrono::steady_clock::now() < give_up) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -25,7 +25,8 @@
 //
 // A file that is open through this gateway (a running VM) is not shredded: its task fails
 // with EBUSY "in use" (resume the job once the VM closed it), after it was still open for
-// kInUseGrace (a release that is on its way after the VM's close() is waited for).
+// `in_use_grace` (kInUseGrace in cafsd: a release that is on its way after the VM's close()
+// is waited for; tests that check the refusal pass a shorter one).
 //
 // Params: none (an empty object); targets: "file" (a file), "vm", "vmset", "dir" (a
 // directory; every file below it, symlinks are left alone).
@@ -48,7 +49,9 @@ class ShredJob final : public JobKind {
   static constexpr std::string_view kClaimPrefix = core::kShredClaimPrefix;
   static constexpr std::chrono::seconds kInUseGrace{5};
 
-  ShredJob(core::Volume* volume, JobAuditor auditor) : volume_(volume), auditor_(auditor) {}
+  ShredJob(core::Volume* volume, JobAuditor auditor,
+           std::chrono::milliseconds in_use_grace = kInUseGrace)
+      : volume_(volume), auditor_(auditor), in_use_grace_(in_use_grace) {}
 
   std::string_view name() const override { return kName; }
   Status Validate(const JobSpec& spec) const override;
@@ -63,6 +66,7 @@ class ShredJob final : public JobKind {
 
   core::Volume* const volume_;
   const JobAuditor auditor_;
+  const std::chrono::milliseconds in_use_grace_;
 };
 
 }  // namespace cafs::jobs

@@ -38,6 +38,7 @@
 #include "jobs/job_manager.h"
 #include "policy/seed_examples.h"
 #include "pool/posix_pool.h"
+#include "unit/env/temp_dir.h"
 #include "util/bytes.h"
 #include "util/clock.h"
 
@@ -113,8 +114,8 @@ class KeyStates final : public core::KeyProvider {
 class RekeyJobTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/cafs-rekey-job-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    std::string tmpl = env::testing::ModelledDurabilityTmpBase() + "/cafs-rekey-job-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
     root_ = tmpl;
     fs::create_directories(root_ / "backing");
     fs::create_directories(root_ / "pools/mirrored_pool_A");
@@ -234,13 +235,13 @@ class RekeyJobTest : public ::testing::Test {
 
   // Until some bytes of job `id` are done (bounded: 30 s).
   void WaitForProgress(const std::string& id) {
-    for (int i = 0; i < 300; ++i) {
+    for (int i = 0; i < 3000; ++i) {
       auto st = manager_->Get(id);
       ASSERT_TRUE(st.ok());
       std::uint64_t done = 0;
       for (const auto& t : st->record.tasks) done += t.done;
       if (done > 0) return;
-      std::this_thread::sleep_for(100ms);
+      std::this_thread::sleep_for(10ms);
     }
     FAIL() << "job " << id << " made no progress";
   }
@@ -420,20 +421,21 @@ TEST_F(RekeyJobTest, KeyVersionTargetPicksOnlyFilesUnderThatVersion) {
 }
 
 TEST_F(RekeyJobTest, ResumesAfterARestartMidJob) {
-  // 64 KiB/s over 3 x 192 KiB: the token bucket makes the job last many seconds, so it is
-  // mid-way when the gateway stops.
+  // 192 KiB/s over 3 x 192 KiB, two files at once: a file needs more than a second after
+  // the job's first bytes, so the gateway stops (10 ms after those) with files mid-rekey;
+  // the whole job lasts about 3 s.
   OpenManager({.step_bytes = 8 * 1024, .default_parallel = 2});
-  auto started = manager_->Start(RekeySpec("vmset", "/my_vmset", {{"to_version", 2}}, 64 * 1024));
+  auto started = manager_->Start(RekeySpec("vmset", "/my_vmset", {{"to_version", 2}}, 192 * 1024));
   ASSERT_TRUE(started.ok()) << started.status().ToString();
   const std::string id = started->record.id;
   // Until some bytes are done (bounded: 30 s).
-  for (int i = 0; i < 300; ++i) {
+  for (int i = 0; i < 3000; ++i) {
     auto st = manager_->Get(id);
     ASSERT_TRUE(st.ok());
     std::uint64_t done = 0;
     for (const auto& t : st->record.tasks) done += t.done;
     if (done > 0) break;
-    std::this_thread::sleep_for(100ms);
+    std::this_thread::sleep_for(10ms);
   }
   Stop();  // the manager (records say running), then the whole gateway
   int mid = 0;
@@ -507,7 +509,7 @@ TEST_F(RekeyJobTest, RefusesKeysOfOtherVmSetsAndUnusableVersions) {
 
 TEST_F(RekeyJobTest, PoolFullMidJobFailsClearlyAndResumes) {
   OpenManager({.step_bytes = 16 * 1024, .default_parallel = 1});
-  auto started = manager_->Start(RekeySpec("vmset", "/my_vmset", {{"to_version", 2}}, 128 * 1024));
+  auto started = manager_->Start(RekeySpec("vmset", "/my_vmset", {{"to_version", 2}}, 256 * 1024));
   ASSERT_TRUE(started.ok()) << started.status().ToString();
   const std::string id = started->record.id;
   WaitForProgress(id);
@@ -535,7 +537,7 @@ TEST_F(RekeyJobTest, PoolFullMidJobFailsClearlyAndResumes) {
 
 TEST_F(RekeyJobTest, KeyServerUnreachableMidJobFailsClearlyAndResumes) {
   OpenManager({.step_bytes = 16 * 1024, .default_parallel = 1});
-  JobSpec spec = RekeySpec("vmset", "/my_vmset", {{"to_version", 2}}, 128 * 1024);
+  JobSpec spec = RekeySpec("vmset", "/my_vmset", {{"to_version", 2}}, 256 * 1024);
   spec.parallel = 1;
   auto started = manager_->Start(spec);
   ASSERT_TRUE(started.ok()) << started.status().ToString();

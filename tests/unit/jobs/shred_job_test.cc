@@ -29,6 +29,7 @@
 #include "jobs/control_socket.h"
 #include "jobs/job_manager.h"
 #include "pool/posix_pool.h"
+#include "unit/env/temp_dir.h"
 #include "util/clock.h"
 
 namespace cafs::jobs {
@@ -103,8 +104,8 @@ class CrashEnv final : public env::EnvWrapper {
 class ShredJobTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/cafs-shred-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    std::string tmpl = env::testing::ModelledDurabilityTmpBase() + "/cafs-shred-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
     root_ = tmpl;
     fs::create_directories(root_ / "backing");
     fs::create_directories(root_ / "pool");
@@ -189,13 +190,14 @@ class ShredJobTest : public ::testing::Test {
     return found;
   }
 
-  void OpenManager(JobManagerOptions options = {.step_bytes = 16 * 1024, .default_parallel = 2}) {
+  void OpenManager(JobManagerOptions options = {.step_bytes = 16 * 1024, .default_parallel = 2},
+                   std::chrono::milliseconds in_use_grace = ShredJob::kInUseGrace) {
     auto m = JobManager::Open(crash_.get(), (root_ / "backing").string(),
                               JobAuditor(audit_.get(), &SystemClock::Instance(), 1), options);
     ASSERT_TRUE(m.ok()) << m.status().ToString();
     manager_ = std::move(*m);
     manager_->RegisterKind(std::make_unique<ShredJob>(
-        volume_.get(), JobAuditor(audit_.get(), &SystemClock::Instance(), 1)));
+        volume_.get(), JobAuditor(audit_.get(), &SystemClock::Instance(), 1), in_use_grace));
     manager_->ResumeAll();
   }
 
@@ -305,7 +307,8 @@ TEST_F(ShredJobTest, RefusesWhatItDoesNotImplement) {
 }
 
 TEST_F(ShredJobTest, FileInUseIsRefusedUntilClosed) {
-  OpenManager();
+  // A short grace: the file stays open, so the task fails once it is over (cafsd: 5 s).
+  OpenManager({.step_bytes = 16 * 1024, .default_parallel = 2}, 300ms);
   auto open = volume_->OpenExisting("vs/vm/disk1", Keys());
   ASSERT_TRUE(open.ok());
   auto started = manager_->Start(ShredSpec("file", "/vs/vm/disk1"));
