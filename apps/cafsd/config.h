@@ -15,6 +15,9 @@
 //              push_cursor = "<log>.kps-cursor"
 //   [cache]    ttl_s = 30, grace_s = 600
 //   [log]      level = "info"
+//   [jobs]     shred_rate = "64M", rekey_rate = "32M", migrate_rate = "32M": the rate limit
+//              of a job started without --rate (bytes/s with K/M/G, or an integer; 0 =
+//              unlimited; docs/jobs.md "Rate limits")
 //   [nfs]      enabled = true, listen = "0.0.0.0", port = 2049, mount_port = 20048,
 //              portmap_port = 0 (111 to answer GETPORT ourselves), register_rpcbind = false,
 //              compute_threads = 0 (one per core), worker_threads = 8, idle_timeout_s = 300
@@ -31,6 +34,7 @@
 #include <vector>
 
 #include "frontend/nfs/exports.h"
+#include "jobs/default_rates.h"
 #include "policy/server_registry.h"
 #include "pool/pool_registry.h"
 #include "util/result.h"
@@ -77,9 +81,17 @@ struct Config {
   std::int64_t cache_grace_s = 600;
   std::string log_level = "info";
   NfsConfig nfs;
+  // [jobs]: default rate limits (bytes/s, 0 = unlimited) of jobs started without a rate.
+  std::uint64_t shred_rate_bps = jobs::kDefaultShredRateBps;
+  std::uint64_t rekey_rate_bps = jobs::kDefaultRekeyRateBps;
+  std::uint64_t migrate_rate_bps = jobs::kDefaultMigrateRateBps;
 };
 
 Result<Config> LoadConfig(const std::string& path);
+// "50M", "1.5G", "4096", "64k" -> bytes (binary units); false when malformed. The one parser
+// of byte rates: [jobs] keys and the --rate option of cafsd's job commands.
+bool ParseByteRate(const std::string& text, std::uint64_t* out);
+
 Result<Config> ParseConfig(std::string_view text, const std::string& source_name);
 
 }  // namespace cafs::cafsd

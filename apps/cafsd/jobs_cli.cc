@@ -122,30 +122,6 @@ int Watch(const JobsCliOptions& o, const std::string& id) {
 
 }  // namespace
 
-bool ParseByteRate(const std::string& text, std::uint64_t* out) {
-  if (text.empty()) return false;
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  if (end == text.c_str() || v < 0 || !std::isfinite(v)) return false;
-  std::string unit(end);
-  if (!unit.empty() && (unit.back() == 'B' || unit.back() == 'b')) unit.pop_back();
-  if (unit.size() > 1 && (unit.back() == 'i')) unit.pop_back();
-  double mult = 1;
-  if (unit == "k" || unit == "K") {
-    mult = 1024.0;
-  } else if (unit == "m" || unit == "M") {
-    mult = 1024.0 * 1024;
-  } else if (unit == "g" || unit == "G") {
-    mult = 1024.0 * 1024 * 1024;
-  } else if (!unit.empty()) {
-    return false;
-  }
-  const double bytes = v * mult;
-  if (bytes > 1e18) return false;
-  *out = static_cast<std::uint64_t>(bytes);
-  return true;
-}
-
 int RunJobsCommand(const JobsCliOptions& o, const std::string& verb, const std::string& id) {
   int rc = 0;
   if (verb == "list") {
@@ -177,8 +153,10 @@ int RunJobsCommand(const JobsCliOptions& o, const std::string& verb, const std::
 
 namespace {
 
-// Starts the job `spec` and, unless --no-wait, watches it to its end.
-int StartJob(const JobsCliOptions& o, const json& spec) {
+// Starts the job `spec` (with `limits`) and, unless --no-wait, watches it to its end.
+int StartJob(const JobsCliOptions& o, json spec, const JobLimits& limits) {
+  if (limits.rate_limit_bps) spec["rate_limit_bps"] = *limits.rate_limit_bps;
+  spec["parallel"] = limits.parallel;
   int rc = 0;
   auto reply = Call(o, json{{"op", "start"}, {"spec", spec}}, &rc);
   if (!reply) return rc;
@@ -200,11 +178,11 @@ int StartJob(const JobsCliOptions& o, const json& spec) {
 }  // namespace
 
 int RunShred(const JobsCliOptions& o, const ShredCliOptions& s) {
-  return StartJob(o, json{{"kind", "shred"},
-                          {"target", {{"type", s.type}, {"path", s.path}}},
-                          {"params", json::object()},
-                          {"rate_limit_bps", s.rate_limit_bps},
-                          {"parallel", s.parallel}});
+  return StartJob(o,
+                  json{{"kind", "shred"},
+                       {"target", {{"type", s.type}, {"path", s.path}}},
+                       {"params", json::object()}},
+                  s.limits);
 }
 
 int RunRekey(const JobsCliOptions& o, const RekeyCliOptions& r) {
@@ -216,21 +194,16 @@ int RunRekey(const JobsCliOptions& o, const RekeyCliOptions& r) {
   }
   json params{{"to_version", r.to_version}};
   if (!r.to_key.empty()) params["to_key"] = r.to_key;
-  return StartJob(o, json{{"kind", "rekey"},
-                          {"target", target},
-                          {"params", params},
-                          {"rate_limit_bps", r.rate_limit_bps},
-                          {"parallel", r.parallel}});
+  if (!r.to_cipher.empty()) params["to_cipher"] = r.to_cipher;
+  return StartJob(o, json{{"kind", "rekey"}, {"target", target}, {"params", params}}, r.limits);
 }
 
 int RunMigrate(const JobsCliOptions& o, const MigrateCliOptions& m) {
   json target{{"type", m.type}, {"path", m.path}};
   if (m.type == "pool") target["pool"] = m.drain_pool;
-  return StartJob(o, json{{"kind", "migrate"},
-                          {"target", target},
-                          {"params", {{"to_pool", m.to_pool}}},
-                          {"rate_limit_bps", m.rate_limit_bps},
-                          {"parallel", m.parallel}});
+  return StartJob(
+      o, json{{"kind", "migrate"}, {"target", target}, {"params", {{"to_pool", m.to_pool}}}},
+      m.limits);
 }
 
 }  // namespace cafs::cafsd

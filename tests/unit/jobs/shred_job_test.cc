@@ -339,6 +339,39 @@ TEST_F(ShredJobTest, AFileClosedWithinTheGraceIsShredded) {
   EXPECT_TRUE(Gone("vs/vm/disk1"));
 }
 
+TEST_F(ShredJobTest, AWaitingTaskIsShownAndPauseAndCancelActAtOnce) {
+  // A file in use: the task waits (job-level state, no sleep inside Step) and says why.
+  OpenManager();
+  auto open = volume_->OpenExisting("vs/vm/disk1", Keys());
+  ASSERT_TRUE(open.ok());
+  auto started = manager_->Start(ShredSpec("file", "/vs/vm/disk1"));
+  ASSERT_TRUE(started.ok());
+  const std::string id = started->record.id;
+  auto waiting = [&] {
+    auto st = manager_->Get(id);
+    return st.ok() && !st->tasks.empty() && !st->tasks[0].waiting_for.empty();
+  };
+  for (int i = 0; i < 200 && !waiting(); ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(waiting());
+  EXPECT_NE(ToJson(*manager_->Get(id)).dump().find("\"waiting\""), std::string::npos);
+  // Pause ends the wait: the task is not failed (it never gave up), the file is untouched.
+  ASSERT_TRUE(manager_->Pause(id).ok());
+  JobStatus st = WaitFinal(id);
+  EXPECT_EQ(st.record.state, JobState::kPaused);
+  ASSERT_EQ(st.record.tasks.size(), 1u);
+  EXPECT_NE(st.record.tasks[0].state, TaskState::kFailed) << st.record.tasks[0].error;
+  EXPECT_TRUE(Intact("vs/vm/disk1"));
+  // Cancel of the waiting task (before its point of no return) skips it; nothing changed.
+  ASSERT_TRUE(manager_->Resume(id).ok());
+  for (int i = 0; i < 200 && !waiting(); ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(manager_->Cancel(id).ok());
+  st = WaitFinal(id);
+  EXPECT_EQ(st.record.state, JobState::kCancelled);
+  EXPECT_EQ(st.record.tasks[0].state, TaskState::kSkipped);
+  open->reset();
+  EXPECT_TRUE(Intact("vs/vm/disk1"));
+}
+
 TEST_F(ShredJobTest, PauseResumeAndCancelNeverLeaveAReadableHalf) {
   OpenManager();
   // 32 KiB/s: the two files (72 KiB) take about two seconds.
