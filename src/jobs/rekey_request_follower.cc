@@ -47,7 +47,7 @@ Result<std::vector<Request>> ParseRequests(const json& body) {
   return out;
 }
 
-JobSpec SpecFor(const Request& r, std::uint64_t rate_limit_bps) {
+JobSpec SpecFor(const Request& r, std::optional<std::uint64_t> rate_limit_bps) {
   JobSpec spec;
   spec.kind = std::string(RekeyJob::kName);
   spec.target.type = "key-version";

@@ -31,6 +31,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -48,7 +49,8 @@ namespace cafs::jobs {
 struct RekeyRequestFollowerOptions {
   std::string url, bundle_path;       // [kps] url, cert
   std::chrono::seconds interval{60};  // [kps] rekey_poll_interval_s
-  std::uint64_t rate_limit_bps = 0;   // of the jobs it starts (0: unlimited)
+  // Of the jobs it starts: none = the rekey kind's default ([jobs] rekey_rate); 0: unlimited.
+  std::optional<std::uint64_t> rate_limit_bps;
 };
 
 // The `requested_by` of the job started for kpsd request `id`.
