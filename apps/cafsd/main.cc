@@ -242,7 +242,8 @@ int Serve(const cafsd::Config& config) {
         job_manager->get(), jobs::RekeyRequestFollowerOptions{
                                 .url = config.kps_url,
                                 .bundle_path = config.kps_cert,
-                                .interval = std::chrono::seconds(config.rekey_poll_interval_s)});
+                                .interval = std::chrono::seconds(config.rekey_poll_interval_s),
+                                .rate_limit_bps = std::nullopt});
     if (!f.ok()) return Fail(f.status().WithContext("[kps] rekey requests"));
     rekey_follower = std::move(*f);
     rekey_follower->Start();
