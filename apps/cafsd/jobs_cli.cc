@@ -259,4 +259,25 @@ int RunMigrate(const JobsCliOptions& o, const MigrateCliOptions& m) {
                           {"parallel", m.parallel}});
 }
 
+int RunReplica(const JobsCliOptions& o, const ReplicaCliOptions& r) {
+  return StartJob(o, json{{"kind", "replica"},
+                          {"target", {{"type", "vm"}, {"path", r.path}}},
+                          {"params", {{"pool", r.pool}, {"keep", r.keep}}},
+                          {"rate_limit_bps", r.rate_limit_bps},
+                          {"parallel", 1}});
+}
+
+int RunRestore(const JobsCliOptions& o, const ReplicaCliOptions& r) {
+  return StartJob(o, json{{"kind", "restore"},
+                          {"target", {{"type", "vm"}, {"path", r.path}}},
+                          {"params",
+                           {{"pool", r.pool},
+                            {"vmset", r.vmset},
+                            {"vm", r.vm},
+                            {"replica", r.replica},
+                            {"to_pool", r.to_pool}}},
+                          {"rate_limit_bps", r.rate_limit_bps},
+                          {"parallel", 1}});
+}
+
 }  // namespace cafs::cafsd

@@ -61,6 +61,18 @@ struct MigrateCliOptions {
 //  [--json]` (docs/migration.md)
 int RunMigrate(const JobsCliOptions& options, const MigrateCliOptions& migrate);
 
+struct ReplicaCliOptions {
+  std::string path;  // replica run: the VM's gateway path; restore: where ("/" = its old place)
+  std::string pool;  // the DR pool
+  unsigned keep = 3;
+  std::string vmset, vm, replica, to_pool;  // restore: which replica, and where the files go
+  std::uint64_t rate_limit_bps = 0;
+};
+// `replica run PATH --pool DR [--keep K]` and `replica restore --pool DR --vmset GUID --vm NAME
+//  [--replica ID] [--as PATH] [--to-pool P]`: jobs of kinds replica / restore (docs/replicas.md).
+int RunReplica(const JobsCliOptions& options, const ReplicaCliOptions& replica);
+int RunRestore(const JobsCliOptions& options, const ReplicaCliOptions& restore);
+
 // "50M", "1.5G", "4096", "64k" -> bytes (binary units); false when malformed.
 bool ParseByteRate(const std::string& text, std::uint64_t* out);
 

@@ -91,25 +91,9 @@ Result<SecureBuffer> ReplicaMacKey(ByteView replica_secret) {
   return crypto::HkdfSha512(replica_secret, {}, "cafs/v1/replica-manifest", 32);
 }
 
-Result<SecureBuffer> LoadOrCreateReplicaSecret(const std::string& path) {
+Result<SecureBuffer> LoadReplicaSecret(const std::string& path) {
   SecureBuffer secret(32);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0 && errno == ENOENT) {
-    CAFS_RETURN_IF_ERROR(crypto::RandomBytes(MutableByteView(secret.data(), secret.size())));
-    const std::string temp = path + ".new";
-    fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) return Status::FromErrno(errno, "create " + temp);
-    const bool ok = ::write(fd, secret.data(), secret.size()) == 32 && ::fsync(fd) == 0;
-    const int err = errno;
-    ::close(fd);
-    if (!ok) return Status::FromErrno(err, "write " + temp);
-    // Never replaces a key another process created meanwhile: link fails with EEXIST.
-    if (::link(temp.c_str(), path.c_str()) != 0 && errno != EEXIST) {
-      return Status::FromErrno(errno, "create " + path);
-    }
-    ::unlink(temp.c_str());
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  }
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno(errno, "open replica key " + path);
   const ssize_t got = ::read(fd, secret.data(), secret.size());
   std::uint8_t extra = 0;
@@ -119,6 +103,26 @@ Result<SecureBuffer> LoadOrCreateReplicaSecret(const std::string& path) {
     return Status::Corruption("replica key " + path + " is not exactly 32 bytes");
   }
   return secret;
+}
+
+Result<SecureBuffer> LoadOrCreateReplicaSecret(const std::string& path) {
+  auto existing = LoadReplicaSecret(path);
+  if (existing.ok() || !existing.status().IsNotFound()) return existing;
+  SecureBuffer secret(32);
+  CAFS_RETURN_IF_ERROR(crypto::RandomBytes(MutableByteView(secret.data(), secret.size())));
+  const std::string temp = path + ".new";
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::FromErrno(errno, "create " + temp);
+  const bool ok = ::write(fd, secret.data(), secret.size()) == 32 && ::fsync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!ok) return Status::FromErrno(err, "write " + temp);
+  // link, not rename: never replaces a key another process created meanwhile (EEXIST).
+  const bool linked = ::link(temp.c_str(), path.c_str()) == 0;
+  const int link_err = errno;
+  ::unlink(temp.c_str());
+  if (!linked && link_err != EEXIST) return Status::FromErrno(link_err, "create " + path);
+  return LoadReplicaSecret(path);
 }
 
 Result<Bytes> EncodeManifest(const ReplicaManifest& m, ByteView mac_key) {

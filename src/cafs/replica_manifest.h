@@ -65,7 +65,10 @@ struct ReplicaManifest {
 
 // The MAC key of manifests: HKDF-SHA-512(replica secret, info "cafs/v1/replica-manifest").
 Result<SecureBuffer> ReplicaMacKey(ByteView replica_secret);
-// Loads the 32-byte replica secret at `path`, creating it (random, 0600) when missing.
+// Loads the 32-byte replica secret at `path` (NotFound when missing; Corruption for another
+// length).
+Result<SecureBuffer> LoadReplicaSecret(const std::string& path);
+// The same, creating it (random, 0600, never replacing one made meanwhile) when missing.
 Result<SecureBuffer> LoadOrCreateReplicaSecret(const std::string& path);
 
 Result<Bytes> EncodeManifest(const ReplicaManifest& m, ByteView mac_key);

@@ -166,7 +166,9 @@ void ReplicaJob::TaskEnded(const JobRecord& job, const TaskRecord& task) {
 // --- restore ---
 
 Status RestoreJob::Validate(const JobSpec& spec) const {
-  CAFS_RETURN_IF_ERROR(NeedVm(spec.target, kName));
+  // Path "/": the VM's old place, in its VM set found by GUID (Plan).
+  const bool old_place = spec.target.type == "vm" && spec.target.path == "/";
+  if (!old_place) CAFS_RETURN_IF_ERROR(NeedVm(spec.target, kName));
   CAFS_RETURN_IF_ERROR(OnlyKeys(spec.params, kName, {"pool", "vmset", "vm", "replica", "to_pool"}));
   CAFS_RETURN_IF_ERROR(
       OpenReplicaStore(*ctx_.volume, StringParam(spec.params, "pool"), ctx_.replica_secret).status());
@@ -179,6 +181,7 @@ Status RestoreJob::Validate(const JobSpec& spec) const {
       !p.empty() && !ctx_.volume->pools().Find(p).ok()) {
     return Status::InvalidArgument("pool '" + p + "' is not configured on this gateway");
   }
+  if (old_place) return Status::OK();
   // The target must be in the replica's VM set (by GUID): its files are bound to it.
   CAFS_ASSIGN_OR_RETURN(policy::VmSetPath where,
                         policy::ResolveVmSetPath("/", ctx_.position, spec.target.path));
@@ -196,6 +199,11 @@ Status RestoreJob::Validate(const JobSpec& spec) const {
 Result<std::vector<TaskRecord>> RestoreJob::Plan(const JobRecord& job) {
   TaskRecord task;
   task.path = job.spec.target.path;
+  if (task.path == "/") {  // the old place: the VM set's current name (it may have been renamed)
+    CAFS_ASSIGN_OR_RETURN(Uuid id, Uuid::Parse(StringParam(job.spec.params, "vmset")));
+    CAFS_ASSIGN_OR_RETURN(std::string name, FindVmSetByGuid(*ctx_.volume, *ctx_.cache, id));
+    task.path = "/" + name + "/" + StringParam(job.spec.params, "vm");
+  }
   task.cursor = json{{"phase", "planned"}};
   return std::vector<TaskRecord>{std::move(task)};
 }
