@@ -32,9 +32,9 @@
 #include "jobs/shred_job.h"
 #include "jobs_cli.h"
 #include "nfs_service.h"
-#include "replica_cli.h"
 #include "pool/pool_kinds.h"
 #include "pool/posix_pool.h"
+#include "replica_cli.h"
 #include "util/ip_address.h"
 #include "util/logging.h"
 
@@ -408,6 +408,8 @@ int main(int argc, char** argv) {
       ->required();
   replica_run->add_option("--pool", replica_options.pool, "the DR pool")->required();
   replica_run->add_option("--keep", replica_options.keep, "replicas kept (default 3)");
+  replica_run->add_option("--rate", rate_text,
+                          "I/O rate limit, bytes/s with K/M/G (default: none)");
   replica_run->add_flag("--no-wait", no_wait, "print the job id and return at once");
   replica_run->add_flag("--json", jobs_options.json, "print the job as JSON on stdout");
   auto* replica_list = replica_cmd->add_subcommand("list", "the replicas in a DR pool");
@@ -487,6 +489,11 @@ int main(int argc, char** argv) {
   }
   if (replica_cmd->parsed()) {
     jobs_options.wait = !no_wait;
+    if (!rate_text.empty() && !cafsd::ParseByteRate(rate_text, &replica_options.rate_limit_bps)) {
+      std::fprintf(stderr, "cafsd replica: --rate %s is not a byte rate (e.g. 50M)\n",
+                   rate_text.c_str());
+      return 2;
+    }
     if (replica_run->parsed()) return cafsd::RunReplica(jobs_options, replica_options);
     if (replica_restore->parsed()) {
       replica_options.path = replica_as.empty() ? "/" : replica_as;

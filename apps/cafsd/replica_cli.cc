@@ -12,12 +12,14 @@ namespace {
 
 using json = nlohmann::json;
 
-Result<std::unique_ptr<core::ReplicaStore>> StoreOf(pool::PoolMapper& pools, const ReplicaQuery& q) {
+Result<std::unique_ptr<core::ReplicaStore>> StoreOf(pool::PoolMapper& pools,
+                                                    const ReplicaQuery& q) {
   auto p = pools.Find(q.pool);
   if (!p.ok()) return Status::InvalidArgument("pool '" + q.pool + "' is not configured");
   // Never created here: a missing key means these replicas cannot be checked.
   CAFS_ASSIGN_OR_RETURN(SecureBuffer secret, core::LoadReplicaSecret(q.key_file));
-  CAFS_ASSIGN_OR_RETURN(SecureBuffer mac, core::ReplicaMacKey(ByteView(secret.data(), secret.size())));
+  CAFS_ASSIGN_OR_RETURN(SecureBuffer mac,
+                        core::ReplicaMacKey(ByteView(secret.data(), secret.size())));
   return std::make_unique<core::ReplicaStore>(*p, std::move(mac));
 }
 
@@ -66,7 +68,8 @@ int RunReplicaList(pool::PoolMapper& pools, const ReplicaQuery& q) {
                     l.vm.vm_set_id.ToString().c_str(), l.vm.vm_name.c_str(),
                     Time(l.manifest->created_ms).c_str(),
                     l.manifest->parent_id.IsNil() ? "full" : "incremental",
-                    l.manifest->files.size(), static_cast<unsigned long long>(j["bytes"].get<std::uint64_t>()),
+                    l.manifest->files.size(),
+                    static_cast<unsigned long long>(j["bytes"].get<std::uint64_t>()),
                     l.manifest->vm_path.c_str());
       } else {
         std::printf("%s  %s/%s  BAD: %s\n", l.id.c_str(), l.vm.vm_set_id.ToString().c_str(),
@@ -86,7 +89,8 @@ int RunReplicaVerify(pool::PoolMapper& pools, const ReplicaQuery& q) {
   Uuid id;
   if (!q.replica.empty()) {
     auto parsed = Uuid::Parse(q.replica);
-    if (!parsed.ok()) return Failed(Status::InvalidArgument("--replica: " + parsed.status().message()));
+    if (!parsed.ok())
+      return Failed(Status::InvalidArgument("--replica: " + parsed.status().message()));
     id = *parsed;
   }
   auto bytes = (*store)->Verify(core::ReplicaVm{*vmset, q.vm}, id);

@@ -13,8 +13,8 @@
 namespace cafs::cafsd {
 
 struct ReplicaQuery {
-  std::string pool;      // the DR pool
-  std::string key_file;  // the replica key (32 bytes)
+  std::string pool;                // the DR pool
+  std::string key_file;            // the replica key (32 bytes)
   std::string vmset, vm, replica;  // verify: which VM ("" replica: the newest)
   bool json = false;
 };

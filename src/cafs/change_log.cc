@@ -1,8 +1,8 @@
 #include "cafs/change_log.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <bit>
+#include <cerrno>
 #include <cstring>
 
 #include "util/bytes.h"
@@ -303,7 +303,7 @@ Status ChangeTracker::Forget(const Uuid& guid) {
 
 ChangeTrackingFile::ChangeTrackingFile(std::unique_ptr<env::File> inner,
                                        std::shared_ptr<FileChanges> changes)
-    : inner_(std::move(inner)), changes_(std::move(changes)) {
+    : FileWrapper(std::move(inner)), changes_(std::move(changes)) {
   changes_->Opened();
 }
 

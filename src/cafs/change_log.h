@@ -43,6 +43,7 @@
 
 #include "env/env.h"
 #include "env/file.h"
+#include "env/file_wrapper.h"
 #include "util/uuid.h"
 
 namespace cafs::core {
@@ -102,9 +103,9 @@ class ReplicaSnapshot {
 
 // The changes of one file since a replica taken at a cut.
 struct ChangeCut {
-  Uuid base;               // the replica the changes are relative to (nil: none)
-  bool everything = false; // the log was active at load (a crash) or missing: copy it all
-  ChunkSet chunks;         // changed chunks since `base` (when !everything)
+  Uuid base;                // the replica the changes are relative to (nil: none)
+  bool everything = false;  // the log was active at load (a crash) or missing: copy it all
+  ChunkSet chunks;          // changed chunks since `base` (when !everything)
 };
 
 class FileChanges {
@@ -158,15 +159,15 @@ class FileChanges {
 
   std::mutex gate_mu_;
   std::condition_variable gate_cv_;
-  bool gate_closed_ = false;   // guarded by gate_mu_
-  unsigned in_flight_ = 0;     // guarded by gate_mu_
+  bool gate_closed_ = false;  // guarded by gate_mu_
+  unsigned in_flight_ = 0;    // guarded by gate_mu_
 
   mutable std::mutex mu_;
-  Uuid base_;                // guarded by mu_
-  bool everything_ = false;  // guarded by mu_
-  ChunkSet changed_;         // guarded by mu_
-  bool active_on_disk_ = false;                 // guarded by mu_
-  unsigned open_ = 0;                           // guarded by mu_
+  Uuid base_;                                  // guarded by mu_
+  bool everything_ = false;                    // guarded by mu_
+  ChunkSet changed_;                           // guarded by mu_
+  bool active_on_disk_ = false;                // guarded by mu_
+  unsigned open_ = 0;                          // guarded by mu_
   std::shared_ptr<ReplicaSnapshot> snapshot_;  // guarded by mu_
 };
 
@@ -193,31 +194,20 @@ class ChangeTracker {
   std::map<Uuid, std::weak_ptr<FileChanges>> files_;  // guarded by mu_
 };
 
-class ChangeTrackingFile final : public env::File {
+class ChangeTrackingFile final : public env::FileWrapper {
  public:
   ChangeTrackingFile(std::unique_ptr<env::File> inner, std::shared_ptr<FileChanges> changes);
   ~ChangeTrackingFile() override;
 
-  Result<std::size_t> ReadAt(std::uint64_t offset, MutableByteView out) override {
-    return inner_->ReadAt(offset, out);
-  }
   Status WriteAt(std::uint64_t offset, ByteView data) override;
   Status Truncate(std::uint64_t size) override;
-  Status Sync() override { return inner_->Sync(); }
-  Result<std::uint64_t> Size() override { return inner_->Size(); }
   Status PunchHole(std::uint64_t offset, std::uint64_t length) override;
   Status Allocate(std::uint64_t offset, std::uint64_t length) override;
-  Result<env::EntryStat> Stat() override { return inner_->Stat(); }
-  Status SetTimes(const struct timespec times[2]) override { return inner_->SetTimes(times); }
-  Status Chmod(std::uint32_t mode) override { return inner_->Chmod(mode); }
-  Status Chown(std::uint32_t uid, std::uint32_t gid) override { return inner_->Chown(uid, gid); }
-  const std::string& path() const override { return inner_->path(); }
 
  private:
   // Runs `op` between BeginChange and EndChange of [offset, offset + length).
   Status Change(std::uint64_t offset, std::uint64_t length, const std::function<Status()>& op);
 
-  std::unique_ptr<env::File> inner_;
   const std::shared_ptr<FileChanges> changes_;
 };
 

@@ -22,7 +22,9 @@ constexpr std::size_t kMacSize = 32;
 constexpr std::size_t kMaxFiles = 4096;
 constexpr std::uint64_t kMaxExtents = std::uint64_t{1} << 28;
 
-void PutUuid(Bytes& out, const Uuid& u) { out.insert(out.end(), u.bytes().begin(), u.bytes().end()); }
+void PutUuid(Bytes& out, const Uuid& u) {
+  out.insert(out.end(), u.bytes().begin(), u.bytes().end());
+}
 void Put16(Bytes& out, std::uint16_t v) {
   std::uint8_t b[2];
   StoreLe16(b, v);
@@ -174,7 +176,8 @@ Result<ReplicaManifest> DecodeManifest(ByteView bytes, ByteView mac_key) {
   }
   Reader r(body);
   CAFS_ASSIGN_OR_RETURN(ByteView magic, r.Take(8, "magic"));
-  if (std::memcmp(magic.data(), kMagic, 8) != 0) return Status::Corruption("replica manifest: bad magic");
+  if (std::memcmp(magic.data(), kMagic, 8) != 0)
+    return Status::Corruption("replica manifest: bad magic");
   CAFS_ASSIGN_OR_RETURN(std::uint32_t version, r.Take32("version"));
   if (version != kVersion) {
     return Status::Corruption("replica manifest: version " + std::to_string(version));
@@ -205,7 +208,8 @@ Result<ReplicaManifest> DecodeManifest(ByteView bytes, ByteView mac_key) {
     CAFS_ASSIGN_OR_RETURN(std::uint16_t pool_len, r.Take16("pool length"));
     CAFS_ASSIGN_OR_RETURN(f.name, r.TakeString(name_len, "name"));
     CAFS_ASSIGN_OR_RETURN(f.pool, r.TakeString(pool_len, "pool"));
-    if (f.name.empty() || f.name.find('/') != std::string::npos || f.name == "." || f.name == "..") {
+    if (f.name.empty() || f.name.find('/') != std::string::npos || f.name == "." ||
+        f.name == "..") {
       return Status::Corruption("replica manifest: bad file name");
     }
     const std::uint64_t chunks = (f.pool_file_size + m.chunk_bytes - 1) / m.chunk_bytes;

@@ -42,10 +42,10 @@ struct ReplicaFileEntry {
   Uuid key_guid;
   std::uint32_t key_version = 0;
   std::uint32_t sector_size = 0;
-  std::uint64_t pool_file_size = 0;  // bytes of the pool file (header included) at the cut
-  std::uint64_t logical_size = 0;    // the header's logical size at the cut
-  std::string name;                  // the file's name in the VM directory
-  std::string pool;                  // the pool it was in
+  std::uint64_t pool_file_size = 0;    // bytes of the pool file (header included) at the cut
+  std::uint64_t logical_size = 0;      // the header's logical size at the cut
+  std::string name;                    // the file's name in the VM directory
+  std::string pool;                    // the pool it was in
   std::vector<ReplicaExtent> extents;  // ascending chunk; a full replica lists every chunk
   bool operator==(const ReplicaFileEntry&) const = default;
 };

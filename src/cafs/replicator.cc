@@ -26,7 +26,9 @@ bool AllZero(ByteView b) {
   return std::all_of(b.begin(), b.end(), [](std::uint8_t c) { return c == 0; });
 }
 
-std::uint64_t ChunksOf(std::uint64_t size, std::uint64_t chunk) { return (size + chunk - 1) / chunk; }
+std::uint64_t ChunksOf(std::uint64_t size, std::uint64_t chunk) {
+  return (size + chunk - 1) / chunk;
+}
 
 std::string LastComponent(const std::string& rel) {
   const auto slash = rel.rfind('/');
@@ -184,7 +186,8 @@ Result<std::uint64_t> ReplicaStore::Verify(const ReplicaVm& vm, const Uuid& id) 
       for (const auto& e : f.extents) {
         if (e.IsHole()) continue;
         const std::uint64_t off = e.chunk * m.chunk_bytes;
-        std::vector<std::uint8_t> buf(std::min<std::uint64_t>(m.chunk_bytes, f.pool_file_size - off));
+        std::vector<std::uint8_t> buf(
+            std::min<std::uint64_t>(m.chunk_bytes, f.pool_file_size - off));
         CAFS_RETURN_IF_ERROR(ReadChunk(vm, from_here, f.file_guid, e.chunk, buf));
         bytes += buf.size();
       }
@@ -282,7 +285,7 @@ struct ReplicaRun::File {
   ChangeCut cut;
   bool cut_taken = false;
   std::shared_ptr<ReplicaSnapshot> snap;
-  std::unique_ptr<env::File> dst;                 // the data file in the DR pool
+  std::unique_ptr<env::File> dst;                // the data file in the DR pool
   std::map<std::uint64_t, ChunkDigest> extents;  // written by the sink (snapshot mutex held)
   format::Header header;
   std::uint64_t size = 0;
@@ -320,7 +323,8 @@ Result<std::unique_ptr<ReplicaRun>> ReplicaRun::Start(Volume& volume, ReplicaSto
     CAFS_ASSIGN_OR_RETURN(f->changes, tracker->Acquire(loc.guid));
     files.push_back(std::move(f));
   }
-  std::sort(files.begin(), files.end(), [](const auto& a, const auto& b) { return a->guid < b->guid; });
+  std::sort(files.begin(), files.end(),
+            [](const auto& a, const auto& b) { return a->guid < b->guid; });
   for (std::size_t i = 1; i < files.size(); ++i) {
     if (files[i]->guid == files[i - 1]->guid) {
       return Status::InvalidArgument("/" + files[i]->rel + " is a second name of a file");
@@ -346,7 +350,7 @@ Result<std::unique_ptr<ReplicaRun>> ReplicaRun::Start(Volume& volume, ReplicaSto
   CAFS_RETURN_IF_ERROR(store.pool().CreateDirs(dir));
   for (auto& f : files) {
     CAFS_ASSIGN_OR_RETURN(f->dst, store.pool().OpenFile(dir + "/" + f->guid.ToString(),
-                                                         env::OpenOptions::CreateNew()));
+                                                        env::OpenOptions::CreateNew()));
   }
   // 2. The cut: every gate closed (GUID order), headers and sizes read, changes taken and the
   // copy-before-write snapshots installed, gates reopened. No write of the VM runs meanwhile.
@@ -361,8 +365,9 @@ Result<std::unique_ptr<ReplicaRun>> ReplicaRun::Start(Volume& volume, ReplicaSto
       break;
     }
     if (h->vm_set_id != vm_set) {
-      cut_status = Status::FailedPrecondition("/" + f->rel + " belongs to VM set " +
-                                              h->vm_set_id.ToString() + ", not " + vm_set.ToString());
+      cut_status =
+          Status::FailedPrecondition("/" + f->rel + " belongs to VM set " +
+                                     h->vm_set_id.ToString() + ", not " + vm_set.ToString());
       break;
     }
     f->header = *h;
@@ -371,9 +376,8 @@ Result<std::unique_ptr<ReplicaRun>> ReplicaRun::Start(Volume& volume, ReplicaSto
     ReplicaRun* r = run.get();
     const std::uint64_t chunk = f->changes->chunk_bytes();
     auto cut = f->changes->CutOver([&](const ChangeCut& c) {
-      fp->incremental = latest != nullptr && latest->Find(fp->guid) != nullptr &&
-                        !c.everything && c.base == latest->replica_id &&
-                        latest->chunk_bytes == chunk;
+      fp->incremental = latest != nullptr && latest->Find(fp->guid) != nullptr && !c.everything &&
+                        c.base == latest->replica_id && latest->chunk_bytes == chunk;
       ChunkSet pending;
       const std::uint64_t n = ChunksOf(fp->size, chunk);
       if (fp->incremental) {
@@ -423,7 +427,8 @@ Result<std::unique_ptr<ReplicaRun>> ReplicaRun::Start(Volume& volume, ReplicaSto
 Result<bool> ReplicaRun::Step(std::uint64_t budget) {
   if (sealed_) return true;
   if (aborted_) return Status::FailedPrecondition("the replica was abandoned");
-  CAFS_RETURN_IF_ERROR(store_.pool().CheckAvailable().WithContext("DR pool " + store_.pool().name()));
+  CAFS_RETURN_IF_ERROR(
+      store_.pool().CheckAvailable().WithContext("DR pool " + store_.pool().name()));
   const std::uint64_t start = copied_.load();
   while (cursor_ < files_.size() && copied_.load() - start < budget) {
     File& f = *files_[cursor_];
@@ -473,7 +478,8 @@ Status ReplicaRun::Seal() {
   for (auto& f : files_) {
     // A log not committed keeps its old base: the next replica of the file is full.
     if (Status s = f->changes->Commit(m.replica_id); !s.ok()) {
-      CAFS_LOG_WARN("replica {}: change log of /{}: {}", m.replica_id.ToString(), f->rel, s.ToString());
+      CAFS_LOG_WARN("replica {}: change log of /{}: {}", m.replica_id.ToString(), f->rel,
+                    s.ToString());
     }
   }
   report_.bytes_copied = copied_.load();
@@ -580,8 +586,9 @@ Result<bool> RestoreRun::Step(std::uint64_t budget) {
       CAFS_ASSIGN_OR_RETURN(const SecureBuffer* dek, keys_(h.key_guid, h.key_version));
       CAFS_ASSIGN_OR_RETURN(auto fk, format::DeriveFileKeys(*dek, h.cipher, h.file_nonce));
       const ByteView mac_key(fk.mac_key.data(), fk.mac_key.size());
-      CAFS_RETURN_IF_ERROR(format::VerifyHeaderMac(ByteView(buf).first(format::kHeaderSize), mac_key)
-                               .WithContext("/" + f.rel + ": replica header"));
+      CAFS_RETURN_IF_ERROR(
+          format::VerifyHeaderMac(ByteView(buf).first(format::kHeaderSize), mac_key)
+              .WithContext("/" + f.rel + ": replica header"));
       h.file_guid = f.guid;
       CAFS_RETURN_IF_ERROR(
           format::EncodeHeader(h, mac_key, MutableByteView(buf).first(format::kHeaderSize)));

@@ -65,7 +65,7 @@ class ReplicaStore {
 
   struct Listed {
     ReplicaVm vm;
-    std::string id;                   // the replica directory's name
+    std::string id;                    // the replica directory's name
     Result<ReplicaManifest> manifest;  // AuthFailed / Corruption for a tampered one
   };
   // Every replica with a manifest on the pool, per VM oldest first.
@@ -98,7 +98,7 @@ class ReplicaStore {
 
 struct ReplicaReport {
   Uuid replica_id;
-  Uuid parent_id;  // nil: a full replica
+  Uuid parent_id;                  // nil: a full replica
   std::uint64_t bytes_copied = 0;  // chunk bytes read from the pool files (holes included)
   std::uint64_t bytes_total = 0;   // the pool files' sizes at the cut
   std::chrono::microseconds pause{0};

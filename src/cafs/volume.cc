@@ -392,8 +392,7 @@ struct Volume::Impl {
   static Status PlaceRedirector(const Volume& v, env::Dir& dir, const std::string& name,
                                 const std::string& rel, const std::string& pool,
                                 const Redirector& r, std::uint32_t mode, std::uint32_t uid,
-                                std::uint32_t gid, std::unique_ptr<env::File>* out,
-                                bool* crashed) {
+                                std::uint32_t gid, std::unique_ptr<env::File>* out, bool* crashed) {
     const std::string backing_name = RedirectorBackingName(name, pool);
     const std::string temp_name = std::string(kRedirectorTempPrefix) + r.guid.ToString();
     env::OpenOptions create = env::OpenOptions::CreateNew();
@@ -651,9 +650,9 @@ Result<std::shared_ptr<OpenFile>> Volume::CreateFile(const std::string& rel, std
   // 2. The redirector (PlaceRedirector).
   std::unique_ptr<env::File> rf;
   bool crashed = false;  // the crash-point hook stopped it: no clean-up (what kill -9 leaves)
-  if (Status w = Impl::PlaceRedirector(*this, *dir, comps.back(), rel, placement.pool,
-                                       {params.file_guid, pool_path}, mode, uid, gid, &rf,
-                                       &crashed);
+  if (Status w =
+          Impl::PlaceRedirector(*this, *dir, comps.back(), rel, placement.pool,
+                                {params.file_guid, pool_path}, mode, uid, gid, &rf, &crashed);
       !w.ok()) {
     if (!crashed) (void)pool->RemoveFile(pool_path);
     return w;

@@ -13,7 +13,8 @@ using json = nlohmann::json;
 // Checks `params` against the allowed keys (a typo must not be ignored).
 Status OnlyKeys(const json& params, std::string_view kind,
                 std::initializer_list<std::string_view> keys) {
-  if (!params.is_object()) return Status::InvalidArgument(std::string(kind) + " params must be an object");
+  if (!params.is_object())
+    return Status::InvalidArgument(std::string(kind) + " params must be an object");
   for (const auto& [k, v] : params.items()) {
     (void)v;
     if (std::find(keys.begin(), keys.end(), k) == keys.end()) {
@@ -50,12 +51,14 @@ Result<std::unique_ptr<core::ReplicaStore>> OpenReplicaStore(core::Volume& volum
                                                              const std::string& pool,
                                                              ByteView replica_secret) {
   auto p = volume.pools().Find(pool);
-  if (!p.ok()) return Status::InvalidArgument("pool '" + pool + "' is not configured on this gateway");
+  if (!p.ok())
+    return Status::InvalidArgument("pool '" + pool + "' is not configured on this gateway");
   CAFS_ASSIGN_OR_RETURN(SecureBuffer key, core::ReplicaMacKey(replica_secret));
   return std::make_unique<core::ReplicaStore>(*p, std::move(key));
 }
 
-Result<std::string> FindVmSetByGuid(core::Volume& volume, core::PolicyCache& cache, const Uuid& id) {
+Result<std::string> FindVmSetByGuid(core::Volume& volume, core::PolicyCache& cache,
+                                    const Uuid& id) {
   CAFS_ASSIGN_OR_RETURN(auto entries, volume.ReadDir(""));
   for (const auto& e : entries) {
     auto vs = cache.Get(e.name);
@@ -79,7 +82,8 @@ Status ReplicaJob::Validate(const JobSpec& spec) const {
   const std::string rel = VolumePathOf(spec.target.path);
   std::vector<std::string> files;
   CAFS_RETURN_IF_ERROR(FilesBelow(*ctx_.volume, rel, files));
-  if (files.empty()) return Status::InvalidArgument(spec.target.path + " has no files to replicate");
+  if (files.empty())
+    return Status::InvalidArgument(spec.target.path + " has no files to replicate");
   return Status::OK();
 }
 
@@ -95,13 +99,14 @@ Result<StepResult> ReplicaJob::Step(const JobRecord& job, TaskRecord& task, std:
   if (!live) {
     // A new cut (also after a restart: the copy-before-write state lived in memory).
     auto fresh = std::make_shared<Live>();
-    CAFS_ASSIGN_OR_RETURN(fresh->store, OpenReplicaStore(*ctx_.volume,
-                                                         StringParam(job.spec.params, "pool"),
-                                                         ctx_.replica_secret));
+    CAFS_ASSIGN_OR_RETURN(
+        fresh->store,
+        OpenReplicaStore(*ctx_.volume, StringParam(job.spec.params, "pool"), ctx_.replica_secret));
     const std::string rel = VolumePathOf(task.path);
     std::vector<std::string> files;
     CAFS_RETURN_IF_ERROR(FilesBelow(*ctx_.volume, rel, files));
-    auto run = core::ReplicaRun::Start(*ctx_.volume, *fresh->store, rel, files, KeepOf(job.spec.params));
+    auto run =
+        core::ReplicaRun::Start(*ctx_.volume, *fresh->store, rel, files, KeepOf(job.spec.params));
     if (!run.ok()) return run.status().WithContext(task.path);
     fresh->run = std::move(*run);
     const auto& r = fresh->run->report();
@@ -171,8 +176,10 @@ Status RestoreJob::Validate(const JobSpec& spec) const {
   if (!old_place) CAFS_RETURN_IF_ERROR(NeedVm(spec.target, kName));
   CAFS_RETURN_IF_ERROR(OnlyKeys(spec.params, kName, {"pool", "vmset", "vm", "replica", "to_pool"}));
   CAFS_RETURN_IF_ERROR(
-      OpenReplicaStore(*ctx_.volume, StringParam(spec.params, "pool"), ctx_.replica_secret).status());
-  CAFS_RETURN_IF_ERROR(Uuid::Parse(StringParam(spec.params, "vmset")).status().WithContext("restore: vmset"));
+      OpenReplicaStore(*ctx_.volume, StringParam(spec.params, "pool"), ctx_.replica_secret)
+          .status());
+  CAFS_RETURN_IF_ERROR(
+      Uuid::Parse(StringParam(spec.params, "vmset")).status().WithContext("restore: vmset"));
   if (StringParam(spec.params, "vm").empty()) return Status::InvalidArgument("restore needs vm");
   if (const std::string id = StringParam(spec.params, "replica"); !id.empty()) {
     CAFS_RETURN_IF_ERROR(Uuid::Parse(id).status().WithContext("restore: replica"));
@@ -213,8 +220,8 @@ Result<StepResult> RestoreJob::Step(const JobRecord& job, TaskRecord& task, std:
   const json& p = job.spec.params;
   if (!live) {
     auto fresh = std::make_shared<Live>();
-    CAFS_ASSIGN_OR_RETURN(fresh->store, OpenReplicaStore(*ctx_.volume, StringParam(p, "pool"),
-                                                         ctx_.replica_secret));
+    CAFS_ASSIGN_OR_RETURN(
+        fresh->store, OpenReplicaStore(*ctx_.volume, StringParam(p, "pool"), ctx_.replica_secret));
     CAFS_ASSIGN_OR_RETURN(policy::VmSetPath where,
                           policy::ResolveVmSetPath("/", ctx_.position, task.path));
     CAFS_ASSIGN_OR_RETURN(fresh->vmset, ctx_.cache->Get(where.vmset_name));
@@ -232,7 +239,8 @@ Result<StepResult> RestoreJob::Step(const JobRecord& job, TaskRecord& task, std:
     fresh->run = std::move(*run);
     task.total = fresh->run->bytes_total();
     task.done = 0;
-    task.cursor = json{{"phase", "copy"}, {"replica", fresh->run->manifest().replica_id.ToString()}};
+    task.cursor =
+        json{{"phase", "copy"}, {"replica", fresh->run->manifest().replica_id.ToString()}};
     live = fresh;
     live_.Put(job, task, live);
   }

@@ -39,7 +39,7 @@ namespace cafs::jobs {
 struct ReplicaContext {
   core::Volume* volume = nullptr;
   core::PolicyCache* cache = nullptr;
-  unsigned position = 1;  // GatewayOptions::position
+  unsigned position = 1;    // GatewayOptions::position
   ByteView replica_secret;  // 32 bytes (core::LoadOrCreateReplicaSecret); must outlive the kinds
   JobAuditor auditor{nullptr, nullptr, 1};
 };

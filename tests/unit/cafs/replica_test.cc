@@ -123,7 +123,7 @@ TEST(ChangeLogTest, EveryChangedChunkIsMarkedAfterACrashAtAnyStep) {
         EXPECT_EQ(cut->base, replica);
       }
     }
-    if (completed) {  // no crash at all: the marks are exact, nothing conservative
+    if (completed) {                 // no crash at all: the marks are exact, nothing conservative
       EXPECT_TRUE(cut->everything);  // the process died with the file open
     }
     fs::remove_all(dir);
@@ -382,7 +382,10 @@ TEST_F(ReplicaTest, RetentionMergesTheOldestIntoItsChild) {
   Create("vs/vm1/conf", Pattern(10, 2));
   std::vector<std::vector<std::uint8_t>> states;
   for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(disk->file().Write(static_cast<std::uint64_t>(i) * 200000, Pattern(5000, static_cast<std::uint8_t>(40 + i))).ok());
+    ASSERT_TRUE(disk->file()
+                    .Write(static_cast<std::uint64_t>(i) * 200000,
+                           Pattern(5000, static_cast<std::uint8_t>(40 + i)))
+                    .ok());
     ASSERT_TRUE(disk->file().Sync().ok());
     std::vector<std::uint8_t> now(disk->file().Size());
     ASSERT_TRUE(disk->file().Read(0, now).ok());
@@ -405,7 +408,8 @@ TEST_F(ReplicaTest, TamperedDataOrManifestIsDetectedAndNotRestored) {
   Create("vs/vm1/conf", Pattern(10, 2));
   auto r = Replicate();
   ASSERT_TRUE(r.ok());
-  const fs::path rdir = dir_ / "pools/dr" / ReplicaVm{vm_set_, "vm1"}.Dir() / r->replica_id.ToString();
+  const fs::path rdir =
+      dir_ / "pools/dr" / ReplicaVm{vm_set_, "vm1"}.Dir() / r->replica_id.ToString();
   auto disk = volume_->Locate("vs/vm1/disk");
   ASSERT_TRUE(disk.ok());
   const fs::path data = rdir / disk->guid.ToString();
