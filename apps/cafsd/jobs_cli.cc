@@ -206,4 +206,31 @@ int RunMigrate(const JobsCliOptions& o, const MigrateCliOptions& m) {
       m.limits);
 }
 
+// A replica or restore is one VM's files at one point in time: one task at a time.
+static JobLimits OneAtATime(JobLimits limits) {
+  limits.parallel = 1;
+  return limits;
+}
+
+int RunReplica(const JobsCliOptions& o, const ReplicaCliOptions& r) {
+  return StartJob(o,
+                  json{{"kind", "replica"},
+                       {"target", {{"type", "vm"}, {"path", r.path}}},
+                       {"params", {{"pool", r.pool}, {"keep", r.keep}}}},
+                  OneAtATime(r.limits));
+}
+
+int RunRestore(const JobsCliOptions& o, const ReplicaCliOptions& r) {
+  return StartJob(o,
+                  json{{"kind", "restore"},
+                       {"target", {{"type", "vm"}, {"path", r.path}}},
+                       {"params",
+                        {{"pool", r.pool},
+                         {"vmset", r.vmset},
+                         {"vm", r.vm},
+                         {"replica", r.replica},
+                         {"to_pool", r.to_pool}}}},
+                  OneAtATime(r.limits));
+}
+
 }  // namespace cafs::cafsd

@@ -67,4 +67,16 @@ struct MigrateCliOptions {
 //  [--json]` (docs/migration.md)
 int RunMigrate(const JobsCliOptions& options, const MigrateCliOptions& migrate);
 
+struct ReplicaCliOptions {
+  std::string path;  // replica run: the VM's gateway path; restore: where ("/" = its old place)
+  std::string pool;  // the DR pool
+  unsigned keep = 3;
+  std::string vmset, vm, replica, to_pool;  // restore: which replica, and where the files go
+  JobLimits limits;                         // parallel is always 1 (one VM at a time)
+};
+// `replica run PATH --pool DR [--keep K]` and `replica restore --pool DR --vmset GUID --vm NAME
+//  [--replica ID] [--as PATH] [--to-pool P]`: jobs of kinds replica / restore (docs/replicas.md).
+int RunReplica(const JobsCliOptions& options, const ReplicaCliOptions& replica);
+int RunRestore(const JobsCliOptions& options, const ReplicaCliOptions& restore);
+
 }  // namespace cafs::cafsd

@@ -30,11 +30,13 @@
 #include "jobs/policy_conversion.h"
 #include "jobs/rekey_job.h"
 #include "jobs/rekey_request_follower.h"
+#include "jobs/replica_job.h"
 #include "jobs/shred_job.h"
 #include "jobs_cli.h"
 #include "nfs_service.h"
 #include "pool/pool_kinds.h"
 #include "pool/posix_pool.h"
+#include "replica_cli.h"
 #include "util/ip_address.h"
 #include "util/logging.h"
 
@@ -45,6 +47,11 @@ using namespace cafs;
 int Fail(const Status& s) {
   std::fprintf(stderr, "cafsd: %s\n", s.ToString().c_str());
   return 1;
+}
+
+// The replica key (docs/replicas.md "Keys"): 32 bytes beside the backing store's other secrets.
+std::string ReplicaKeyPath(const cafsd::Config& config) {
+  return config.backing_store + "/.cafs-replica-key";
 }
 
 // The configured pools, each made by its kind (pool_kinds.h); one not reachable now is a
@@ -173,6 +180,11 @@ int Serve(const cafsd::Config& config) {
                                .grace = std::chrono::seconds(config.cache_grace_s)});
   auto volume = core::Volume::Open(config.backing_store, &pools);
   if (!volume.ok()) return Fail(volume.status());
+  // DR replicas (docs/replicas.md): every writable pool file feeds its change log.
+  core::ChangeTracker change_tracker(env::Env::Default(), config.backing_store);
+  (*volume)->SetChangeTracker(&change_tracker);
+  auto replica_secret = core::LoadOrCreateReplicaSecret(ReplicaKeyPath(config));
+  if (!replica_secret.ok()) return Fail(replica_secret.status().WithContext("replica key"));
   auto log = audit::AuditLog::Open(
       config.audit_log, audit::AuditLogOptions{.sync_every_record = config.sync_every_record});
   if (!log.ok()) return Fail(log.status());
@@ -198,6 +210,14 @@ int Serve(const cafsd::Config& config) {
   (*job_manager)
       ->RegisterKind(std::make_unique<jobs::MigrateJob>(volume->get(), auditor),
                      config.migrate_rate_bps);
+  const jobs::ReplicaContext replica_ctx{
+      .volume = volume->get(),
+      .cache = &cache,
+      .position = config.position,
+      .replica_secret = ByteView(replica_secret->data(), replica_secret->size()),
+      .auditor = auditor};
+  (*job_manager)->RegisterKind(std::make_unique<jobs::ReplicaJob>(replica_ctx));
+  (*job_manager)->RegisterKind(std::make_unique<jobs::RestoreJob>(replica_ctx));
   (*job_manager)->ResumeAll();
   // A policy that moves files to another key or cipher converts them (docs/jobs.md).
   cache.SetPlacementObserver([manager = job_manager->get()](const std::string& vmset) {
@@ -420,6 +440,39 @@ int main(int argc, char** argv) {
   migrate_vm_flag->excludes(migrate_vmset_flag)->excludes(drain);
   migrate_vmset_flag->excludes(drain);
   job_flags.Add(migrate_cmd, &migrate_options.limits, &jobs_options);
+  cafsd::ReplicaCliOptions replica_options;
+  cafsd::ReplicaQuery replica_query;
+  std::string replica_as;
+  auto* replica_cmd = app.add_subcommand(
+      "replica",
+      "DR replicas of VMs in a DR pool (docs/replicas.md): run (a job of the running cafsd), "
+      "list, verify (offline: only the replica key is needed), restore (a job)");
+  replica_cmd->require_subcommand(1);
+  auto* replica_run = replica_cmd->add_subcommand(
+      "run", "replicate a VM now (full the first time, then incremental); waits unless --no-wait");
+  replica_run->add_option("path", replica_options.path, "the VM's gateway path, /my_vmset/vm1")
+      ->required();
+  replica_run->add_option("--pool", replica_options.pool, "the DR pool")->required();
+  replica_run->add_option("--keep", replica_options.keep, "replicas kept (default 3)");
+  job_flags.Add(replica_run, &replica_options.limits, &jobs_options);
+  auto* replica_list = replica_cmd->add_subcommand("list", "the replicas in a DR pool");
+  replica_list->add_option("--pool", replica_query.pool, "the DR pool")->required();
+  replica_list->add_flag("--json", replica_query.json, "print JSON on stdout");
+  auto* replica_verify = replica_cmd->add_subcommand(
+      "verify", "re-read a replica (and its parents): every manifest MAC and chunk hash");
+  replica_verify->add_option("--pool", replica_query.pool, "the DR pool")->required();
+  replica_verify->add_option("--vmset", replica_query.vmset, "VM set GUID")->required();
+  replica_verify->add_option("--vm", replica_query.vm, "VM name")->required();
+  replica_verify->add_option("--replica", replica_query.replica, "replica id (default: newest)");
+  auto* replica_restore = replica_cmd->add_subcommand(
+      "restore", "restore a replica to the VM's old place or --as a new VM of its VM set");
+  replica_restore->add_option("--pool", replica_options.pool, "the DR pool")->required();
+  replica_restore->add_option("--vmset", replica_options.vmset, "VM set GUID")->required();
+  replica_restore->add_option("--vm", replica_options.vm, "VM name at the replica")->required();
+  replica_restore->add_option("--replica", replica_options.replica, "replica id (default: newest)");
+  replica_restore->add_option("--as", replica_as, "gateway path of a new VM (default: old place)");
+  replica_restore->add_option("--to-pool", replica_options.to_pool, "pool for the files");
+  job_flags.Add(replica_restore, &replica_options.limits, &jobs_options);
   app.fallthrough();
   try {
     app.parse(argc, argv);
@@ -459,6 +512,19 @@ int main(int argc, char** argv) {
                            : !migrate_options.drain_pool.empty() ? "pool"
                                                                  : "file";
     return cafsd::RunMigrate(jobs_options, migrate_options);
+  }
+  if (replica_cmd->parsed()) {
+    if (!job_flags.Apply("replica", &replica_options.limits, &jobs_options)) return 2;
+    if (replica_run->parsed()) return cafsd::RunReplica(jobs_options, replica_options);
+    if (replica_restore->parsed()) {
+      replica_options.path = replica_as.empty() ? "/" : replica_as;
+      return cafsd::RunRestore(jobs_options, replica_options);
+    }
+    pool::PoolMapper pools;
+    if (Status s = AddPools(*config, pools); !s.ok()) return Fail(s);
+    replica_query.key_file = ReplicaKeyPath(*config);
+    if (replica_list->parsed()) return cafsd::RunReplicaList(pools, replica_query);
+    return cafsd::RunReplicaVerify(pools, replica_query);
   }
   return Serve(*config);
 }

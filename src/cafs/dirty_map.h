@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "env/file.h"
+#include "env/file_wrapper.h"
 
 namespace cafs::core {
 
@@ -46,32 +47,21 @@ class DirtyMap {
   std::uint64_t count_ = 0;           // guarded by mu_
 };
 
-class DirtyTrackingFile final : public env::File {
+class DirtyTrackingFile final : public env::FileWrapper {
  public:
   DirtyTrackingFile(std::unique_ptr<env::File> inner, std::shared_ptr<DirtyMap> map)
-      : inner_(std::move(inner)), map_(std::move(map)) {}
+      : FileWrapper(std::move(inner)), map_(std::move(map)) {}
 
   // The decorated file, given back (the decorator is then empty: do not use it again).
   std::unique_ptr<env::File> Release() { return std::move(inner_); }
   const std::shared_ptr<DirtyMap>& map() const { return map_; }
 
-  Result<std::size_t> ReadAt(std::uint64_t offset, MutableByteView out) override {
-    return inner_->ReadAt(offset, out);
-  }
   Status WriteAt(std::uint64_t offset, ByteView data) override;
   Status Truncate(std::uint64_t size) override;
-  Status Sync() override { return inner_->Sync(); }
-  Result<std::uint64_t> Size() override { return inner_->Size(); }
   Status PunchHole(std::uint64_t offset, std::uint64_t length) override;
   Status Allocate(std::uint64_t offset, std::uint64_t length) override;
-  Result<env::EntryStat> Stat() override { return inner_->Stat(); }
-  Status SetTimes(const struct timespec times[2]) override { return inner_->SetTimes(times); }
-  Status Chmod(std::uint32_t mode) override { return inner_->Chmod(mode); }
-  Status Chown(std::uint32_t uid, std::uint32_t gid) override { return inner_->Chown(uid, gid); }
-  const std::string& path() const override { return inner_->path(); }
 
  private:
-  std::unique_ptr<env::File> inner_;
   const std::shared_ptr<DirtyMap> map_;
 };
 

@@ -414,6 +414,10 @@ struct Volume::Impl {
                                         hdr.vm_set_id.ToString() + ", not to this path's VM set " +
                                         keys.vm_set_id.ToString() + ": refused");
     }
+    // Writes reach the change log of DR replicas (cafs/change_log.h).
+    if (!read_only && v.changes_ != nullptr) {
+      CAFS_ASSIGN_OR_RETURN(file, v.changes_->Wrap(hdr.file_guid, std::move(file)));
+    }
     // A file being migrated: its writes (also the repair of Open) reach the dirty map.
     if (track) file = std::make_unique<DirtyTrackingFile>(std::move(file), std::move(track));
     auto dek = keys(hdr.key_guid, hdr.key_version);
@@ -441,6 +445,67 @@ struct Volume::Impl {
       }
     }
     return ef;
+  }
+
+  // Writes the redirector of a new file `name` (in `dir`, the file's directory; `rel` for
+  // messages) naming `r` in `pool`: written and synced under a hidden temporary name (a
+  // regular file without "##"), then renamed into place (no replace: AlreadyExists) and the
+  // directory synced, so a crash never leaves an empty redirector. On error nothing of it is
+  // left; `*crashed` is set when the crash-point hook stopped it (then nothing is cleaned).
+  // `*out` gets the redirector's descriptor.
+  static Status PlaceRedirector(const Volume& v, env::Dir& dir, const std::string& name,
+                                const std::string& rel, const std::string& pool,
+                                const Redirector& r, std::uint32_t mode, std::uint32_t uid,
+                                std::uint32_t gid, std::unique_ptr<env::File>* out, bool* crashed) {
+    const std::string backing_name = RedirectorBackingName(name, pool);
+    const std::string temp_name = std::string(kRedirectorTempPrefix) + r.guid.ToString();
+    env::OpenOptions create = env::OpenOptions::CreateNew();
+    create.mode = mode & 07777;
+    auto rfile = dir.OpenFile(temp_name, create);
+    if (!rfile.ok()) return AsRel(rfile.status(), "create redirector", rel);
+    std::unique_ptr<env::File> rf = std::move(*rfile);
+    Status w = WriteRedirector(*rf, EncodeRedirector(r), rel);
+    if (w.ok()) {
+      if (Status s = dir.Chown(temp_name, uid, gid); !s.ok() && geteuid() == 0) {
+        w = AsRel(s, "chown", rel);
+      }
+    }
+    if (w.ok()) {
+      if (Status s = dir.Chmod(temp_name, mode & 07777); !s.ok()) w = AsRel(s, "chmod", rel);
+    }
+    if (w.ok()) {
+      if (Status c = v.CrashPoint("create:redirector-written"); !c.ok()) {
+        *crashed = true;
+        return c;
+      }
+    }
+    // A long name: its side entry first (durable), the redirector named under the same lock.
+    const std::string_view stem = LongStemOf(backing_name);
+    std::unique_lock long_lock(v.long_names_mu_, std::defer_lock);
+    if (w.ok() && !stem.empty()) {
+      long_lock.lock();
+      w = PutLongName(dir, stem, name, rel);
+    }
+    bool placed = false;
+    if (w.ok()) {
+      Status s = dir.Rename(temp_name, dir, backing_name, env::RenameMode::kNoReplace);
+      placed = s.ok();
+      if (!placed) {
+        w = s.code() == Status::Code::kAlreadyExists ? Status::AlreadyExists("/" + rel + " exists")
+                                                     : AsRel(s, "create redirector", rel);
+      }
+    }
+    if (w.ok()) {
+      if (Status s = dir.Sync(); !s.ok()) w = AsRel(s, "sync directory of", rel);
+    }
+    if (long_lock.owns_lock()) long_lock.unlock();
+    if (!w.ok()) {
+      (void)dir.Unlink(placed ? backing_name : temp_name);
+      DropLongName(v, dir, stem, rel);
+      return w;
+    }
+    *out = std::move(rf);
+    return Status::OK();
   }
 
   // The file GUID in the header of a pool file; nil if unreadable.
@@ -634,8 +699,17 @@ Result<std::shared_ptr<OpenFile>> Volume::CreateFile(const std::string& rel, std
   CAFS_RETURN_IF_ERROR(pool->CreateDirs(pool_dir));
   auto file = pool->OpenFile(pool_path, env::OpenOptions::CreateNew());
   if (!file.ok()) return file.status().WithContext("creating /" + rel + " in pool " + pool->name());
+  std::unique_ptr<env::File> pool_file = std::move(*file);
+  if (changes_ != nullptr) {
+    auto tracked = changes_->Wrap(params.file_guid, std::move(pool_file));
+    if (!tracked.ok()) {
+      (void)pool->RemoveFile(pool_path);
+      return tracked.status().WithContext("/" + rel);
+    }
+    pool_file = std::move(*tracked);
+  }
   static const SecureBuffer kNoKey;
-  auto ef = format::EncryptedFile::Create(std::move(*file), params,
+  auto ef = format::EncryptedFile::Create(std::move(pool_file), params,
                                           placement.dek ? *placement.dek : kNoKey);
   if (!ef.ok()) {
     (void)pool->RemoveFile(pool_path);
@@ -647,52 +721,14 @@ Result<std::shared_ptr<OpenFile>> Volume::CreateFile(const std::string& rel, std
     return s.WithContext("creating /" + rel + " in pool " + pool->name());
   }
   CAFS_RETURN_IF_ERROR(CrashPoint("create:pool-file-created"));
-  // 2. The redirector: written and synced under a hidden temporary name (a regular file
-  // without "##"), then renamed into place, so a crash never leaves an empty redirector.
-  const std::string backing_name = RedirectorBackingName(comps.back(), placement.pool);
-  const std::string temp_name = std::string(kRedirectorTempPrefix) + params.file_guid.ToString();
-  env::OpenOptions create = env::OpenOptions::CreateNew();
-  create.mode = mode & 07777;
-  auto rfile = dir->OpenFile(temp_name, create);
-  if (!rfile.ok()) {
-    (void)pool->RemoveFile(pool_path);
-    return AsRel(rfile.status(), "create redirector", rel);
-  }
-  std::unique_ptr<env::File> rf = std::move(*rfile);
-  Status w = WriteRedirector(*rf, EncodeRedirector({params.file_guid, pool_path}), rel);
-  if (w.ok()) {
-    if (Status s = dir->Chown(temp_name, uid, gid); !s.ok() && geteuid() == 0) {
-      w = AsRel(s, "chown", rel);
-    }
-  }
-  if (w.ok()) {
-    if (Status s = dir->Chmod(temp_name, mode & 07777); !s.ok()) w = AsRel(s, "chmod", rel);
-  }
-  CAFS_RETURN_IF_ERROR(w.ok() ? CrashPoint("create:redirector-written") : Status::OK());
-  // A long name: its side entry first (durable), the redirector named under the same lock.
-  const std::string_view stem = Impl::LongStemOf(backing_name);
-  std::unique_lock long_lock(long_names_mu_, std::defer_lock);
-  if (w.ok() && !stem.empty()) {
-    long_lock.lock();
-    w = Impl::PutLongName(*dir, stem, comps.back(), rel);
-  }
-  bool placed = false;
-  if (w.ok()) {
-    Status s = dir->Rename(temp_name, *dir, backing_name, env::RenameMode::kNoReplace);
-    placed = s.ok();
-    if (!placed) {
-      w = s.code() == Status::Code::kAlreadyExists ? Status::AlreadyExists("/" + rel + " exists")
-                                                   : AsRel(s, "create redirector", rel);
-    }
-  }
-  if (w.ok()) {
-    if (Status s = dir->Sync(); !s.ok()) w = AsRel(s, "sync directory of", rel);
-  }
-  if (long_lock.owns_lock()) long_lock.unlock();
-  if (!w.ok()) {
-    (void)dir->Unlink(placed ? backing_name : temp_name);
-    Impl::DropLongName(*this, *dir, stem, rel);
-    (void)pool->RemoveFile(pool_path);
+  // 2. The redirector (PlaceRedirector).
+  std::unique_ptr<env::File> rf;
+  bool crashed = false;  // the crash-point hook stopped it: no clean-up (what kill -9 leaves)
+  if (Status w =
+          Impl::PlaceRedirector(*this, *dir, comps.back(), rel, placement.pool,
+                                {params.file_guid, pool_path}, mode, uid, gid, &rf, &crashed);
+      !w.ok()) {
+    if (!crashed) (void)pool->RemoveFile(pool_path);
     return w;
   }
   auto st = rf->Stat();
@@ -769,6 +805,22 @@ Status Volume::Unlink(const std::string& rel) {
   return Impl::DropRedirector(*this, *dir, e, rel);
 }
 
+Status Volume::PlaceRestoredFile(const std::string& rel, const std::string& pool,
+                                 const Redirector& r, std::uint32_t mode, std::uint32_t uid,
+                                 std::uint32_t gid) {
+  CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
+  if (comps.empty()) return Status::AlreadyExists("/ exists");
+  CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size() - 1));
+  if (Impl::Find(*this, *dir, comps.back(), rel).ok()) {
+    return Status::AlreadyExists("/" + rel + " exists");
+  }
+  if (!pools_->Find(pool).ok()) return Status::NotFound("pool '" + pool + "' is not configured");
+  std::unique_ptr<env::File> rf;
+  bool crashed = false;
+  return Impl::PlaceRedirector(*this, *dir, comps.back(), rel, pool, r, mode, uid, gid, &rf,
+                               &crashed);
+}
+
 Result<FileLocation> Volume::Locate(const std::string& rel) {
   CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
   if (comps.empty()) return Status::FromErrno(EISDIR, "/ is a directory");
@@ -781,7 +833,7 @@ Result<FileLocation> Volume::Locate(const std::string& rel) {
   }
   CAFS_ASSIGN_OR_RETURN(pool::Pool * pool, Impl::PoolOf(*this, e, rel));
   CAFS_ASSIGN_OR_RETURN(Redirector r, Impl::ReadRedirector(*dir, e, rel));
-  FileLocation loc{e.pool, r.pool_path, r.guid, false, r.pool_path};
+  FileLocation loc{e.pool, r.pool_path, r.guid, false, r.pool_path, e.st.ino};
   // A stale recorded path: where OpenPoolFile's fallback would find it.
   if (auto found = Impl::FindPoolPath(*this, *pool, r, rel); found.ok()) loc.pool_path = *found;
   std::lock_guard lock(open_mu_);
@@ -1385,6 +1437,11 @@ Status Volume::CommitMigration(const MigrationTicket& t,
       CAFS_ASSIGN_OR_RETURN(pool::Pool * to, pools_->Find(t.to_pool));
       CAFS_ASSIGN_OR_RETURN(auto target, to->OpenFile(t.to_temp, env::OpenOptions::ReadWrite()));
       Status sw = SwitchRedirector(t, &switched);
+      if (switched && changes_ != nullptr) {  // the change log follows the file
+        auto tracked = changes_->Wrap(t.guid, std::move(target));
+        if (!tracked.ok()) return tracked.status();
+        target = std::move(*tracked);
+      }
       if (switched) pool_file = std::move(target);  // the source (and its tracking) closed
       return sw;
     });

@@ -48,6 +48,7 @@
 #include <vector>
 
 #include "cafs/attr.h"
+#include "cafs/change_log.h"
 #include "cafs/dirty_map.h"
 #include "cafs/redirector.h"
 #include "env/env.h"
@@ -132,6 +133,7 @@ struct FileLocation {
   Uuid guid;
   bool open = false;          // this Volume has the file open now (a handle uses it)
   std::string recorded_path;  // the redirector's line 3 (differs from pool_path after a crash)
+  ino_t ino = 0;              // the redirector's inode
 };
 
 // A migration of one file to another pool, registered with the Volume (BeginMigration) until
@@ -189,6 +191,11 @@ class Volume {
                                                std::uint32_t uid, std::uint32_t gid,
                                                const Placement& placement);
   Result<std::shared_ptr<OpenFile>> OpenExisting(const std::string& rel, const KeyLookup& keys);
+  // A redirector `rel` (a new name: AlreadyExists otherwise) for the complete pool file
+  // `r.pool_path` of file `r.guid` in `pool`, made by a DR restore (cafs/replicator.h) and
+  // synced: the pool file must be durable at its path first. Mode and owner as given.
+  Status PlaceRestoredFile(const std::string& rel, const std::string& pool, const Redirector& r,
+                           std::uint32_t mode, std::uint32_t uid, std::uint32_t gid);
   // Removes the name; for a file whose last name it was (the redirector's link count), the
   // pool file too.
   Status Unlink(const std::string& rel);
@@ -269,6 +276,12 @@ class Volume {
   // same inode, synced). A migration's roll-forward after a crash.
   Status RecordPoolPath(const std::string& rel, const Uuid& guid, const std::string& path);
 
+  // Every writable pool file opened or created from now on (and a migration's target) is
+  // decorated with `tracker`'s ChangeTrackingFile (DR replicas, cafs/change_log.h). Set
+  // before the Volume is shared; not owned, must outlive the Volume.
+  void SetChangeTracker(ChangeTracker* tracker) { changes_ = tracker; }
+  ChangeTracker* change_tracker() const { return changes_; }
+
   const std::string& backing_root() const { return root_; }
   pool::PoolMapper& pools() { return *pools_; }
 
@@ -304,6 +317,7 @@ class Volume {
   // Never held with open_mu_ nor across another operation's lock.
   mutable std::mutex long_names_mu_;
   CrashPointHook crash_point_;
+  ChangeTracker* changes_ = nullptr;
   Status CrashPoint(std::string_view point) const {
     return crash_point_ ? crash_point_(point) : Status::OK();
   }

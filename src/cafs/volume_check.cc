@@ -10,6 +10,7 @@
 
 #include "cafs/backing_store_id.h"
 #include "cafs/redirector.h"
+#include "cafs/replicator.h"
 #include "cafs/store_walk.h"
 #include "cafs/volume.h"
 #include "format/header_codec.h"
@@ -196,6 +197,8 @@ class Checker {
       }
       for (const auto& n : *names) {
         const std::string rel = dir.empty() ? n : dir + "/" + n;
+        // DR replicas (docs/replicas.md): checked by `cafsd replica verify`, not pool files.
+        if (dir.empty() && n == kReplicaRoot) continue;
         if (dir.empty() && Uuid::Parse(n).ok() && (!owner_ || n != owner_->ToString())) {
           ++report_.other_owners;  // another gateway's mark: never ours to judge
           continue;

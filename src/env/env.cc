@@ -56,6 +56,18 @@ Status Env::CreateDirs(const std::string& path) {
   return s;
 }
 
+Status ReplaceFileAtomically(Env& env, const std::string& dir, const std::string& path,
+                             ByteView data) {
+  const std::string temp = path + ".new";
+  {
+    CAFS_ASSIGN_OR_RETURN(auto file, env.OpenFile(temp, {.create = true, .truncate = true}));
+    CAFS_RETURN_IF_ERROR(file->WriteAt(0, data));
+    CAFS_RETURN_IF_ERROR(file->Sync());
+  }
+  CAFS_RETURN_IF_ERROR(env.Rename(temp, path));
+  return env.SyncDir(dir);
+}
+
 Env* Env::Default() {
   static PosixEnv* env = new PosixEnv();  // never destroyed: usable from static destructors
   return env;

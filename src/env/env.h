@@ -133,4 +133,11 @@ class EnvWrapper : public Env {
 // Reads exactly out.size() bytes at `offset`; Corruption ("truncated") if the file ends first.
 Status ReadExactly(File& file, std::uint64_t offset, MutableByteView out);
 
+// Replaces the file `path` by `data` so that a crash at any instant leaves the old or the new
+// content whole: `path + ".new"` written and synced, renamed over `path`, the directory
+// `dir` (which holds `path`) synced. The one place for that sequence (job records, change
+// logs).
+Status ReplaceFileAtomically(Env& env, const std::string& dir, const std::string& path,
+                             ByteView data);
+
 }  // namespace cafs::env

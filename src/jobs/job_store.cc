@@ -22,17 +22,10 @@ std::string JobStore::PathOf(const std::string& id) const {
 Status JobStore::Save(const JobRecord& job) {
   CAFS_RETURN_IF_ERROR(CheckId(job.id));
   const std::string path = PathOf(job.id);
-  const std::string temp = path + std::string(kTempSuffix);
   // JobManager keeps names UTF-8; `replace` only keeps a bug from throwing.
   const std::string text =
       ToJson(job).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-  {
-    CAFS_ASSIGN_OR_RETURN(auto file, env_->OpenFile(temp, {.create = true, .truncate = true}));
-    CAFS_RETURN_IF_ERROR(file->WriteAt(0, AsBytes(text)));
-    CAFS_RETURN_IF_ERROR(file->Sync());
-  }
-  CAFS_RETURN_IF_ERROR(env_->Rename(temp, path));
-  return env_->SyncDir(dir_);
+  return env::ReplaceFileAtomically(*env_, dir_, path, AsBytes(text));
 }
 
 Status JobStore::Remove(const std::string& id) {

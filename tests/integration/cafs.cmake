@@ -118,3 +118,13 @@ if(TARGET cafsd)
   set_tests_properties(cafs_migrate PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300
                        RESOURCE_LOCK heavy)
 endif()
+
+# DR replicas and restore through cafsd + FUSE (docs/replicas.md): qcow2 disk, full and
+# incremental replica (~1% copied), restores checked with qemu-img check/compare, tampering
+# detected, a vanished DR pool fails the job and it resumes. Disk size (MiB) is a parameter.
+if(TARGET cafsd)
+  add_test(NAME cafs_replica
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/cafs_replica_test.sh $<TARGET_FILE:cafsd> 32)
+  set_tests_properties(cafs_replica PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300
+                       RESOURCE_LOCK heavy)
+endif()
