@@ -240,6 +240,7 @@ class Gateway {
   // set-group-ID (as mkdir(2), open(2) and symlink(2) give it on Linux).
   std::uint32_t GroupFor(const Caller& caller, const Context& ctx) const;
   Result<Placement> PlacementFor(const Context& ctx) const;
+  void OnReplicaEvent(const std::string& rel, const ReplicaEvent& ev);
   FileHandle AddHandle(std::shared_ptr<HandleState> state);
   // Sets the mtime of a file written through `h` (through its open descriptor when it can).
   void TouchWritten(HandleState& h);
