@@ -755,6 +755,8 @@ void Gateway::SendAlert(const CachedVmSet& vs, AlertKind kind, std::string text)
 void Gateway::Tick(bool force) {
   aggregator_.Flush(NowMs(), force);
   (void)CheckCapacity();
+  // Open mirrored files whose failed pool is back: resynced online (docs/redirectors.md).
+  if (!force) (void)volume_->ResyncOpenFiles(1 << 20);
 }
 
 Result<const FileHandles*> Gateway::Handles() {

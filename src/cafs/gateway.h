@@ -191,7 +191,8 @@ class Gateway {
   // audit record + a warning log line (again only after it fell below).
   std::vector<PoolStatus> CheckCapacity();
   // Periodic work: flushes audit aggregates whose interval ended (all when `force`), checks
-  // capacity. cafsd calls it every aggregate interval and with force at shutdown.
+  // capacity, resyncs open mirrored files whose failed pool is back (not when `force`).
+  // cafsd calls it every aggregate interval and with force at shutdown.
   void Tick(bool force = false);
 
   std::size_t open_handles() const;

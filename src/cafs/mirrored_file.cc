@@ -401,38 +401,31 @@ Status MirrorSet::Truncate(std::uint64_t size) {
   return ForAll([&](env::File& f) { return f.Truncate(size); }, lo, hi - lo + 1);
 }
 
-Status MirrorSet::PunchHole(std::uint64_t offset, std::uint64_t length) {
-  CAFS_RETURN_IF_ERROR(MarkOpen());
-  std::shared_lock io(io_mu_);
-  // NotSupported on one copy is not a failure of that copy: all copies then keep the bytes.
+Status MirrorSet::ForAllOptional(const std::function<Status(env::File&)>& op, std::uint64_t offset,
+                                 std::uint64_t length) {
+  // NotSupported on one copy is not a failure of that copy: every copy keeps its bytes, and
+  // the caller hears NotSupported.
   Status unsupported;
   Status s = ForAll(
       [&](env::File& f) {
-        Status r = f.PunchHole(offset, length);
-        if (r.code() == Status::Code::kNotSupported) {
-          unsupported = r;
-          return Status::OK();
-        }
-        return r;
+        Status r = op(f);
+        if (r.code() != Status::Code::kNotSupported) return r;
+        unsupported = r;
+        return Status::OK();
       },
       offset, length);
   return s.ok() && !unsupported.ok() ? unsupported : s;
 }
 
+Status MirrorSet::PunchHole(std::uint64_t offset, std::uint64_t length) {
+  CAFS_RETURN_IF_ERROR(MarkOpen());
+  std::shared_lock io(io_mu_);
+  return ForAllOptional([&](env::File& f) { return f.PunchHole(offset, length); }, offset, length);
+}
+
 Status MirrorSet::Allocate(std::uint64_t offset, std::uint64_t length) {
   std::shared_lock io(io_mu_);
-  Status unsupported;
-  Status s = ForAll(
-      [&](env::File& f) {
-        Status r = f.Allocate(offset, length);
-        if (r.code() == Status::Code::kNotSupported) {
-          unsupported = r;
-          return Status::OK();
-        }
-        return r;
-      },
-      offset, length);
-  return s.ok() && !unsupported.ok() ? unsupported : s;
+  return ForAllOptional([&](env::File& f) { return f.Allocate(offset, length); }, offset, length);
 }
 
 Status MirrorSet::Sync() {
@@ -461,24 +454,21 @@ Status MirrorSet::Sync() {
   return log_error;
 }
 
-Result<std::uint64_t> MirrorSet::Size() {
-  std::optional<std::size_t> src;
-  {
-    std::lock_guard lock(state_mu_);
-    src = Source(copies_.size());
-  }
+Result<env::File*> MirrorSet::SourceFile() const {
+  std::lock_guard lock(state_mu_);
+  const std::optional<std::size_t> src = Source(copies_.size());
   if (!src) return Status::FromErrno(EIO, "no in-sync copy of " + guid_.ToString() + " left");
-  return copies_[*src]->file->Size();
+  return copies_[*src]->file.get();
+}
+
+Result<std::uint64_t> MirrorSet::Size() {
+  CAFS_ASSIGN_OR_RETURN(env::File * from, SourceFile());
+  return from->Size();
 }
 
 Result<env::EntryStat> MirrorSet::Stat() {
-  std::optional<std::size_t> src;
-  {
-    std::lock_guard lock(state_mu_);
-    src = Source(copies_.size());
-  }
-  if (!src) return Status::FromErrno(EIO, "no in-sync copy of " + guid_.ToString() + " left");
-  return copies_[*src]->file->Stat();
+  CAFS_ASSIGN_OR_RETURN(env::File * from, SourceFile());
+  return from->Stat();
 }
 
 Status MirrorSet::BeginResync(std::size_t index, std::unique_ptr<env::File> fresh, bool whole) {

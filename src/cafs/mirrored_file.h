@@ -193,6 +193,12 @@ class MirrorSet {
   // when no copy succeeded.
   Status ForAll(const std::function<Status(env::File&)>& op, std::uint64_t offset,
                 std::uint64_t length);
+  // ForAll for an operation a copy may not support (punch, allocate): NotSupported is
+  // returned, not held against the copy.
+  Status ForAllOptional(const std::function<Status(env::File&)>& op, std::uint64_t offset,
+                        std::uint64_t length);
+  // The handle of the first in-sync copy (EIO when none is left).
+  Result<env::File*> SourceFile() const;
   MirrorLogRecord RecordLocked() const;   // holds state_mu_
   std::uint64_t KnownSizeLocked() const;  // the largest copy's size; holds state_mu_
   Status SaveLocked();                    // holds state_mu_

@@ -1568,13 +1568,19 @@ Result<std::uint64_t> Volume::ResyncFile(const std::string& rel, std::uint64_t s
     std::lock_guard lock(open_mu_);
     CAFS_ASSIGN_OR_RETURN(set, MirrorSetLocked(e.st.ino, e.pool, r, rel));
   }
-  const std::vector<ReplicaLocation> copies = Impl::Copies(e.pool, r);
+  return ResyncSet(*set, rel, step_bytes, progress);
+}
+
+Result<std::uint64_t> Volume::ResyncSet(MirrorSet& set, const std::string& rel,
+                                        std::uint64_t step_bytes,
+                                        const std::function<bool(std::uint64_t)>& progress) {
+  const std::vector<ReplicaStatus> copies = set.Replicas();
   std::uint64_t total = 0;
   std::vector<std::string> unreachable;
-  for (std::size_t i : set->StaleCopies()) {
-    const ReplicaLocation& c = copies[i];
+  for (std::size_t i : set.StaleCopies()) {
+    const ReplicaLocation c{copies[i].pool, copies[i].pool_path};
     format::Header hdr;
-    auto fresh = Impl::OpenCopy(*this, c, r.guid, false, &hdr);
+    auto fresh = Impl::OpenCopy(*this, c, set.guid(), false, &hdr);
     bool whole = false;
     if (!fresh.ok() && (fresh.status().IsNotFound() || fresh.status().IsCorruption())) {
       // The pool is back without the file (or with something else there): copied whole.
@@ -1592,10 +1598,10 @@ Result<std::uint64_t> Volume::ResyncFile(const std::string& rel, std::uint64_t s
       unreachable.push_back(c.pool + " (" + fresh.status().message() + ")");
       continue;
     }
-    CAFS_RETURN_IF_ERROR(set->BeginResync(i, std::move(*fresh), whole));
+    CAFS_RETURN_IF_ERROR(set.BeginResync(i, std::move(*fresh), whole));
     for (;;) {
       std::uint64_t copied = 0;
-      CAFS_ASSIGN_OR_RETURN(bool done, set->ResyncStep(i, step_bytes, &copied));
+      CAFS_ASSIGN_OR_RETURN(bool done, set.ResyncStep(i, step_bytes, &copied));
       total += copied;
       if (done) break;
       if (!progress(total)) {
@@ -1608,6 +1614,34 @@ Result<std::uint64_t> Volume::ResyncFile(const std::string& rel, std::uint64_t s
     std::string list;
     for (const std::string& u : unreachable) list += (list.empty() ? "" : ", ") + u;
     return Status::FromErrno(EIO, "/" + rel + ": copies still unreachable: " + list);
+  }
+  return total;
+}
+
+std::uint64_t Volume::ResyncOpenFiles(std::uint64_t step_bytes) {
+  std::vector<std::shared_ptr<MirrorSet>> degraded;
+  {
+    std::lock_guard lock(open_mu_);
+    for (const auto& [ino, weak] : mirrors_) {
+      if (auto set = weak.lock(); set && !set->StaleCopies().empty()) degraded.push_back(set);
+    }
+  }
+  std::uint64_t total = 0;
+  for (const auto& set : degraded) {
+    // Only copies whose pool answers again: a pool still down is not retried into a new failure.
+    bool any_back = false;
+    for (std::size_t i : set->StaleCopies()) {
+      auto p = pools_->Find(set->Replicas()[i].pool);
+      any_back = any_back || (p.ok() && (*p)->CheckAvailable().ok());
+    }
+    if (!any_back) continue;
+    auto copied = ResyncSet(*set, "file " + set->guid().ToString(), step_bytes,
+                            [](std::uint64_t) { return true; });
+    if (copied.ok()) {
+      total += *copied;
+    } else {
+      CAFS_LOG_INFO("mirror resync of {}: {}", set->guid().ToString(), copied.status().ToString());
+    }
   }
   return total;
 }

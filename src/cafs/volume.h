@@ -289,6 +289,10 @@ class Volume {
   Result<std::uint64_t> ResyncFile(
       const std::string& rel, std::uint64_t step_bytes,
       const std::function<bool(std::uint64_t)>& progress = [](std::uint64_t) { return true; });
+  // The online resync of open files: every open mirrored file with a stale copy whose pool
+  // answers again is resynced (as ResyncFile) while it stays in use. Errors are logged. Returns
+  // the bytes copied. The Gateway calls it from its periodic Tick.
+  std::uint64_t ResyncOpenFiles(std::uint64_t step_bytes);
   // Where a copy's failure and its resync are reported (the Gateway audits and alerts):
   // `rel` is the file's path when its copies were opened. Set before the Volume is shared.
   // Null: no sink (the Gateway clears its own when it goes).
@@ -357,6 +361,9 @@ class Volume {
   ReplicaEventSink replica_events_;  // guarded by sink_mu_
   // The MirrorSet's event callback for a file opened as `rel`: the sink set at event time.
   ReplicaEventFn ReplicaEventsFor(const std::string& rel) const;
+  // Resyncs the stale copies of `set` (ResyncFile's work; `rel` names it in messages).
+  Result<std::uint64_t> ResyncSet(MirrorSet& set, const std::string& rel, std::uint64_t step_bytes,
+                                  const std::function<bool(std::uint64_t)>& progress);
 
   // Lock order: a migration's own mutex (cafs/migrator.h), then open_mu_; open_mu_ is never
   // held while an EncryptedFile's I/O is stopped (CommitMigration takes it before and after).

@@ -361,6 +361,27 @@ TEST_F(MirrorTest, DegradedStateSurvivesRestartAndVanishedPoolIsCopiedWhole) {
   EXPECT_EQ(ReadAll(**of), shadow);
 }
 
+// The gateway's periodic tick resyncs open files whose pool is back, without being asked.
+TEST_F(MirrorTest, OpenFilesAreResyncedWhenThePoolIsBack) {
+  std::mt19937_64 rng(6);
+  std::string shadow = Random(2 * 1024 * 1024, rng);
+  auto of = Create(kFile, shadow);
+  ASSERT_TRUE(of);
+  fs::rename(dir_ / "pools" / kPoolB, dir_ / "pools" / "gone");  // vanishes
+  const std::string data = Random(4096, rng);
+  ASSERT_TRUE(of->file().Write(4096, AsBytes(data)).ok());
+  shadow.replace(4096, data.size(), data);
+  ASSERT_TRUE(of->file().Sync().ok());  // the probe finds pool_b gone: stale, fully dirty
+  EXPECT_EQ(CopyIn(kFile, kPoolB).health, ReplicaHealth::kStale);
+  EXPECT_EQ(volume_->ResyncOpenFiles(1 << 20), 0u);  // still gone: not tried
+  fs::rename(dir_ / "pools" / "gone", dir_ / "pools" / kPoolB);
+  EXPECT_GT(volume_->ResyncOpenFiles(1 << 20), 0u);
+  EXPECT_EQ(CopyIn(kFile, kPoolB).health, ReplicaHealth::kInSync);
+  auto [pa, pb] = PoolFiles(kFile);
+  EXPECT_TRUE(pa == pb);
+  EXPECT_EQ(ReadAll(*of), shadow);
+}
+
 TEST_F(MirrorTest, RefusedWhereNotImplemented) {
   std::mt19937_64 rng(5);
   auto of = Create(kFile, Random(1000, rng));
