@@ -373,9 +373,13 @@ struct Volume::Impl {
   static Result<std::unique_ptr<env::File>> OpenPoolFile(Volume& v, env::Dir& dir, const Entry& e,
                                                          const std::string& rel, bool read_only,
                                                          format::Header* hdr) {
-    CAFS_ASSIGN_OR_RETURN(Redirector r, ReadRedirector(dir, e, rel));
-    if (!r.replicas.empty()) return OpenMirrored(v, e, r, rel, read_only, hdr);
-    CAFS_ASSIGN_OR_RETURN(pool::Pool * pool, PoolOf(v, e, rel));
+    // The pool first (its error wins for a file with one copy); a mirrored file opens
+    // degraded without it.
+    auto pool_or = PoolOf(v, e, rel);
+    auto red = ReadRedirector(dir, e, rel);
+    if (red.ok() && !red->replicas.empty()) return OpenMirrored(v, e, *red, rel, read_only, hdr);
+    CAFS_ASSIGN_OR_RETURN(pool::Pool * pool, std::move(pool_or));
+    CAFS_ASSIGN_OR_RETURN(Redirector r, std::move(red));
     auto try_path = [&](const std::string& path) -> Result<std::unique_ptr<env::File>> {
       env::OpenOptions opts =
           read_only ? env::OpenOptions::ReadOnly() : env::OpenOptions::ReadWrite();
