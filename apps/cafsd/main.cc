@@ -341,6 +341,66 @@ struct JobFlags {
 
 }  // namespace
 
+// `cafsd replicas PATH...`: the state of each copy of mirrored files (docs/redirectors.md
+// "Mirrored files"), read from the redirectors and mirror logs (which a serving cafsd keeps
+// current: every copy that goes stale is logged before the write that made it so), so it runs
+// beside a serving cafsd too. One tab-separated line per copy: path, pool, pool path, state
+// (in-sync | stale | resyncing), bytes it misses, why. `--resync` (cafsd stopped: it takes the
+// backing store's lock) copies what the stale copies miss from a copy in sync. Exit 0 every
+// copy in sync, 1 a copy stale or unreachable (or a resync failed), 2 could not run.
+int Replicas(const cafsd::Config& config, const std::vector<std::string>& paths, bool resync) {
+  std::unique_ptr<core::BackingStoreLock> store_lock;
+  if (resync) {
+    auto lock = core::BackingStoreLock::Acquire(config.backing_store);
+    if (!lock.ok()) {
+      std::fprintf(stderr, "cafsd replicas --resync: %s\n", lock.status().ToString().c_str());
+      return 2;
+    }
+    store_lock = std::move(*lock);
+  }
+  pool::PoolMapper pools;
+  if (Status s = AddPools(config, pools); !s.ok()) {
+    std::fprintf(stderr, "cafsd replicas: %s\n", s.ToString().c_str());
+    return 2;
+  }
+  auto volume = core::Volume::Open(config.backing_store, &pools);
+  if (!volume.ok()) {
+    std::fprintf(stderr, "cafsd replicas: %s\n", volume.status().ToString().c_str());
+    return 2;
+  }
+  int rc = 0;
+  for (const std::string& path : paths) {
+    const std::string rel =
+        path.substr(path.find_first_not_of('/') == std::string::npos ? path.size()
+                                                                     : path.find_first_not_of('/'));
+    if (resync) {
+      auto copied = (*volume)->ResyncFile(rel, 1 << 20);
+      if (!copied.ok()) {
+        std::fprintf(stderr, "cafsd replicas: %s: %s\n", path.c_str(),
+                     copied.status().ToString().c_str());
+        rc = 1;
+      } else {
+        std::fprintf(stderr, "cafsd replicas: %s: %llu bytes resynced\n", path.c_str(),
+                     static_cast<unsigned long long>(*copied));
+      }
+    }
+    auto copies = (*volume)->Replicas(rel);
+    if (!copies.ok()) {
+      std::fprintf(stderr, "cafsd replicas: %s: %s\n", path.c_str(),
+                   copies.status().ToString().c_str());
+      rc = 1;
+      continue;
+    }
+    for (const core::ReplicaStatus& c : *copies) {
+      std::printf("%s\t%s\t%s\t%s\t%llu\t%s\n", path.c_str(), c.pool.c_str(), c.pool_path.c_str(),
+                  std::string(core::ReplicaHealthName(c.health)).c_str(),
+                  static_cast<unsigned long long>(c.dirty_bytes), c.error.c_str());
+      if (c.health != core::ReplicaHealth::kInSync || !c.error.empty()) rc = 1;
+    }
+  }
+  return rc;
+}
+
 int main(int argc, char** argv) {
   // NFS READ/WRITE records and replies are up to 1 MiB each: keep such buffers on the heap,
   // reused, instead of one mmap (and 256 page faults) per buffer and a munmap at free; the
@@ -364,6 +424,16 @@ int main(int argc, char** argv) {
   fsck->add_flag("--upgrade-pool-paths", upgrade_pool_paths,
                  "move pool files at name-derived paths (older gateways) to their GUID paths "
                  "<store id>/<2 hex>/<guid> (docs/redirectors.md \"Pool paths\")");
+  std::vector<std::string> replica_paths;
+  bool replica_resync = false;
+  auto* replicas_cmd = app.add_subcommand(
+      "replicas",
+      "the state of each copy of mirrored files (policy <replicas>, docs/redirectors.md "
+      "\"Mirrored files\"): path, pool, pool path, in-sync|stale|resyncing, bytes missing, why. "
+      "Exit 0 all in sync, 1 a copy stale or unreachable, 2 could not run.");
+  replicas_cmd->add_option("path", replica_paths, "gateway paths of files")->required();
+  replicas_cmd->add_flag("--resync", replica_resync,
+                         "copy what the stale copies miss (cafsd stopped: takes the store lock)");
   cafsd::JobsCliOptions jobs_options;
   std::string jobs_verb, jobs_id;
   auto* jobs_cmd = app.add_subcommand(
@@ -493,6 +563,7 @@ int main(int argc, char** argv) {
   }
   logging::Init("cafsd", level);
   if (fsck->parsed()) return Fsck(*config, remove_orphans, upgrade_pool_paths);
+  if (replicas_cmd->parsed()) return Replicas(*config, replica_paths, replica_resync);
   jobs_options.socket_path = config->backing_store + "/" + jobs::kControlSocketName;
   if (jobs_cmd->parsed()) return cafsd::RunJobsCommand(jobs_options, jobs_verb, jobs_id);
   if (shred_cmd->parsed()) {

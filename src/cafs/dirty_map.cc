@@ -6,8 +6,9 @@
 
 namespace cafs::core {
 
-void DirtyMap::Mark(std::uint64_t offset, std::uint64_t length) {
-  if (length == 0) return;
+bool DirtyMap::Mark(std::uint64_t offset, std::uint64_t length) {
+  if (length == 0) return false;
+  bool added = false;
   const std::uint64_t first = offset / chunk_;
   const std::uint64_t last =
       (std::min(offset, std::numeric_limits<std::uint64_t>::max() - length) + length - 1) / chunk_;
@@ -19,8 +20,32 @@ void DirtyMap::Mark(std::uint64_t offset, std::uint64_t length) {
     if ((w & bit) == 0) {
       w |= bit;
       ++count_;
+      added = true;
     }
   }
+  return added;
+}
+
+std::optional<std::uint64_t> DirtyMap::Next(std::uint64_t from) const {
+  std::lock_guard lock(mu_);
+  for (std::uint64_t i = from / 64; i < words_.size(); ++i) {
+    std::uint64_t w = words_[i];
+    if (i == from / 64) w &= ~std::uint64_t{0} << (from % 64);
+    if (w != 0) return i * 64 + static_cast<std::uint64_t>(std::countr_zero(w));
+  }
+  return std::nullopt;
+}
+
+std::vector<std::uint64_t> DirtyMap::Words() const {
+  std::lock_guard lock(mu_);
+  return words_;
+}
+
+void DirtyMap::SetWords(std::vector<std::uint64_t> words) {
+  std::lock_guard lock(mu_);
+  words_ = std::move(words);
+  count_ = 0;
+  for (std::uint64_t w : words_) count_ += static_cast<std::uint64_t>(std::popcount(w));
 }
 
 std::optional<std::uint64_t> DirtyMap::TakeNext(std::uint64_t from) {

@@ -32,13 +32,18 @@ class DirtyMap {
   DirtyMap& operator=(const DirtyMap&) = delete;
 
   std::uint64_t chunk_bytes() const { return chunk_; }
-  // Marks [offset, offset + length) (length 0: nothing).
-  void Mark(std::uint64_t offset, std::uint64_t length);
+  // Marks [offset, offset + length) (length 0: nothing). True when a chunk was not marked yet.
+  bool Mark(std::uint64_t offset, std::uint64_t length);
   // The lowest dirty chunk at or after `from`, its bit cleared; nullopt when none is dirty.
   std::optional<std::uint64_t> TakeNext(std::uint64_t from);
   // Number of dirty chunks.
   std::uint64_t DirtyChunks() const;
   void MarkAll(std::uint64_t size) { Mark(0, size); }
+  // The lowest dirty chunk at or after `from`, its bit kept; nullopt when none is.
+  std::optional<std::uint64_t> Next(std::uint64_t from) const;
+  // The bitmap (bit k of word k/64), for a persistent copy (cafs/mirrored_file.h), and back.
+  std::vector<std::uint64_t> Words() const;
+  void SetWords(std::vector<std::uint64_t> words);
 
  private:
   const std::uint64_t chunk_;

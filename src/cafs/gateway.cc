@@ -82,9 +82,46 @@ Gateway::Gateway(PolicyCache* cache, Volume* volume, audit::AuditLog* audit, con
       clock_(clock),
       options_(options),
       aggregator_(options.aggregate_interval,
-                  [this](audit::AuditRecord r) { Append(std::move(r)); }) {}
+                  [this](audit::AuditRecord r) { Append(std::move(r)); }) {
+  volume_->SetReplicaEventSink(
+      [this](const std::string& rel, const ReplicaEvent& ev) { OnReplicaEvent(rel, ev); });
+}
 
-Gateway::~Gateway() { aggregator_.Flush(NowMs(), /*force=*/true); }
+Gateway::~Gateway() {
+  volume_->SetReplicaEventSink(nullptr);
+  aggregator_.Flush(NowMs(), /*force=*/true);
+}
+
+// A copy of a mirrored file failed or was resynced (cafs/mirrored_file.h): one audit record
+// (op `replica-failed` / `replica-resynced`), and for a failure a data-error alert to the VM
+// set's <audit-dest> (docs/gateway.md "Alerts"). Uses the cached VM set only: this runs on
+// the I/O path and must not fetch.
+void Gateway::OnReplicaEvent(const std::string& rel, const ReplicaEvent& ev) {
+  const bool failed = ev.kind == ReplicaEvent::Kind::kFailed;
+  const std::string text =
+      fmt::format("/{}: copy in pool {} {}: {}", rel, ev.pool,
+                  failed ? "failed, the file is degraded" : "is in sync again", ev.detail);
+  audit::AuditRecord r;
+  r.time_ms = r.end_ms = NowMs();
+  const auto slash = rel.find('/');
+  r.vmset = rel.substr(0, slash);
+  if (slash != std::string::npos) {
+    const std::string rest = rel.substr(slash + 1);
+    const auto vm_end = rest.find('/');
+    r.vm = vm_end == std::string::npos ? std::string() : rest.substr(0, vm_end);
+    r.file = vm_end == std::string::npos ? rest : rest.substr(vm_end + 1);
+  }
+  r.op = failed ? "replica-failed" : "replica-resynced";
+  r.result = failed ? audit::Result::kError : audit::Result::kOk;
+  r.reason = text;
+  Append(std::move(r));
+  if (!failed) return;
+  CAFS_LOG_ERROR("{}", text);
+  const auto cached = cache_->Snapshot();
+  if (auto it = cached.find(rel.substr(0, slash)); it != cached.end()) {
+    SendAlert(*it->second, AlertKind::kDataError, text);
+  }
+}
 
 std::int64_t Gateway::NowMs() const {
   return std::chrono::duration_cast<std::chrono::milliseconds>(clock_->Now().time_since_epoch())
@@ -212,6 +249,7 @@ Result<Placement> Gateway::PlacementFor(const Context& ctx) const {
   if (vobj == nullptr) return Status::Internal("allowed decision without a virtual object");
   Placement p;
   p.pool = vobj->storage_pool;
+  p.replica_pools = vobj->replica_pools;
   p.params.cipher = vobj->cipher;
   p.params.sector_size = vobj->sector_size;
   p.params.key_guid = vobj->symkey;
@@ -717,6 +755,8 @@ void Gateway::SendAlert(const CachedVmSet& vs, AlertKind kind, std::string text)
 void Gateway::Tick(bool force) {
   aggregator_.Flush(NowMs(), force);
   (void)CheckCapacity();
+  // Open mirrored files whose failed pool is back: resynced online (docs/redirectors.md).
+  if (!force) (void)volume_->ResyncOpenFiles(1 << 20);
 }
 
 Result<const FileHandles*> Gateway::Handles() {

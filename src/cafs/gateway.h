@@ -191,7 +191,8 @@ class Gateway {
   // audit record + a warning log line (again only after it fell below).
   std::vector<PoolStatus> CheckCapacity();
   // Periodic work: flushes audit aggregates whose interval ended (all when `force`), checks
-  // capacity. cafsd calls it every aggregate interval and with force at shutdown.
+  // capacity, resyncs open mirrored files whose failed pool is back (not when `force`).
+  // cafsd calls it every aggregate interval and with force at shutdown.
   void Tick(bool force = false);
 
   std::size_t open_handles() const;
@@ -240,6 +241,7 @@ class Gateway {
   // set-group-ID (as mkdir(2), open(2) and symlink(2) give it on Linux).
   std::uint32_t GroupFor(const Caller& caller, const Context& ctx) const;
   Result<Placement> PlacementFor(const Context& ctx) const;
+  void OnReplicaEvent(const std::string& rel, const ReplicaEvent& ev);
   FileHandle AddHandle(std::shared_ptr<HandleState> state);
   // Sets the mtime of a file written through `h` (through its open descriptor when it can).
   void TouchWritten(HandleState& h);

@@ -119,8 +119,10 @@ bool IsUnderOwner(std::string_view pool_path, const Uuid& owner) {
 }
 
 std::string EncodeRedirector(const Redirector& r) {
-  return std::string(kRedirectorMagic) + "\nguid " + r.guid.ToString() + "\npath " + r.pool_path +
-         "\n";
+  std::string out = std::string(kRedirectorMagic) + "\nguid " + r.guid.ToString() + "\npath " +
+                    r.pool_path + "\n";
+  for (const ReplicaLocation& c : r.replicas) out += "replica " + c.pool + " " + c.pool_path + "\n";
+  return out;
 }
 
 Result<Redirector> DecodeRedirector(std::string_view text) {
@@ -139,6 +141,26 @@ Result<Redirector> DecodeRedirector(std::string_view text) {
       if (have_path) return Status::Corruption("redirector: two path lines");
       r.pool_path = line.substr(5);
       have_path = true;
+    } else if (line.rfind("replica ", 0) == 0) {
+      const std::string rest = line.substr(8);
+      const auto sp = rest.find(' ');
+      if (sp == std::string::npos || sp == 0 || sp + 1 == rest.size()) {
+        return Status::Corruption("redirector: replica line needs a pool and a path: '" + line +
+                                  "'");
+      }
+      ReplicaLocation c{rest.substr(0, sp), rest.substr(sp + 1)};
+      if (!pool::ValidatePoolName(c.pool).ok()) {
+        return Status::Corruption("redirector: replica line names an invalid pool '" + c.pool +
+                                  "'");
+      }
+      for (const ReplicaLocation& o : r.replicas) {
+        if (o.pool == c.pool)
+          return Status::Corruption("redirector: two replicas in pool " + c.pool);
+      }
+      if (r.replicas.size() == kMaxReplicaLines) {
+        return Status::Corruption("redirector: more than 15 replica lines");
+      }
+      r.replicas.push_back(std::move(c));
     } else if (!line.empty()) {
       return Status::Corruption("redirector: unknown line '" + line + "'");
     }

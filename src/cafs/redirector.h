@@ -4,6 +4,8 @@
 //   CAFS-REDIRECTOR 1
 //   guid <file GUID, the one in the pool file header at offset 24>
 //   path <pool-relative path of the pool file>
+//   replica <pool> <pool-relative path>     0..15 lines: the other copies of a mirrored file
+//                                           (policy <replicas> N > 1, docs/redirectors.md)
 //
 // Pure functions; no I/O.
 #pragma once
@@ -12,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "util/result.h"
 #include "util/uuid.h"
@@ -24,10 +27,20 @@ inline constexpr std::string_view kRedirectorSeparator = "##";
 // A redirector being created has this prefix + the file GUID, and no "##": it is never listed.
 inline constexpr std::string_view kRedirectorTempPrefix = ".cafs-new-";
 
+// One more copy of a mirrored file: the pool it is in and its path there (the same bytes as
+// the primary copy, docs/redirectors.md "Mirrored files").
+struct ReplicaLocation {
+  std::string pool;
+  std::string pool_path;
+  bool operator==(const ReplicaLocation&) const = default;
+};
+
 struct Redirector {
   Uuid guid;
-  std::string pool_path;
+  std::string pool_path;  // the primary copy, in the pool of the backing name `name##pool`
+  std::vector<ReplicaLocation> replicas = {};  // copies 2..N; empty for a file with one copy
 };
+inline constexpr std::size_t kMaxReplicaLines = 15;
 
 // THE rule for where a new pool file goes (the only place that spells it; every creator of a
 // pool file — Volume::CreateFile, fsck's path upgrade, migration between pools — calls it):
@@ -105,8 +118,9 @@ bool IsRedirectorOf(std::string_view backing_name, std::string_view name);
 std::string EncodeRedirector(const Redirector& r);
 
 // Errors: Corruption naming what is wrong (first line, a repeated or unknown line, a missing
-// guid or path line); a malformed GUID: the GUID parser's error. Blank lines are ignored
-// (rewrites pad with them).
+// guid or path line, a replica line without pool and path or naming an invalid pool, the same
+// pool twice, more than kMaxReplicaLines); a malformed GUID: the GUID parser's error. Blank lines
+// are ignored (rewrites pad with them).
 Result<Redirector> DecodeRedirector(std::string_view text);
 
 }  // namespace cafs::core

@@ -315,6 +315,75 @@ struct Volume::Impl {
     if (!s.ok() && !s.IsNotFound()) {
       CAFS_LOG_WARN("/{}: last name removed, pool file left behind: {}", rel, s.ToString());
     }
+    if (r.replicas.empty()) return;
+    // A mirrored file: its other copies (GUID-checked) and its mirror log go too.
+    for (const ReplicaLocation& c : r.replicas) {
+      auto p = v.pools_->Find(c.pool);
+      Status rs = !p.ok()                                    ? p.status()
+                  : PoolFileGuid(**p, c.pool_path) == r.guid ? (*p)->RemoveFile(c.pool_path)
+                                                             : Status::NotFound("no copy");
+      if (!rs.ok() && !rs.IsNotFound()) {
+        CAFS_LOG_WARN("/{}: last name removed, copy in pool {} left behind: {}", rel, c.pool,
+                      rs.ToString());
+      }
+    }
+    if (Status ls = MirrorLog(v.root_dir_.get(), r.guid).Remove(); !ls.ok()) {
+      CAFS_LOG_WARN("/{}: mirror log left behind: {}", rel, ls.ToString());
+    }
+  }
+
+  // Every copy of a file: the primary (the redirector's pool and line 3), then the others.
+  static std::vector<ReplicaLocation> Copies(const std::string& primary_pool, const Redirector& r) {
+    std::vector<ReplicaLocation> out{{primary_pool, r.pool_path}};
+    out.insert(out.end(), r.replicas.begin(), r.replicas.end());
+    return out;
+  }
+
+  // Opens one copy of a mirrored file (pool configured and reachable, header GUID checked).
+  static Result<std::unique_ptr<env::File>> OpenCopy(const Volume& v, const ReplicaLocation& c,
+                                                     const Uuid& guid, bool read_only,
+                                                     format::Header* hdr) {
+    auto p = v.pools_->Find(c.pool);
+    if (!p.ok()) return PoolTrouble("pool '" + c.pool + "' is not configured");
+    if (Status avail = (*p)->CheckAvailable(); !avail.ok()) {
+      return PoolTrouble("pool '" + c.pool + "' is not reachable: " + avail.message());
+    }
+    CAFS_ASSIGN_OR_RETURN(auto file,
+                          (*p)->OpenFile(c.pool_path, read_only ? env::OpenOptions::ReadOnly()
+                                                                : env::OpenOptions::ReadWrite()));
+    CAFS_ASSIGN_OR_RETURN(*hdr, ReadHeader(*file));
+    if (hdr->file_guid != guid) {
+      return Status::Corruption("pool file " + c.pool_path + " in pool " + c.pool + " holds file " +
+                                hdr->file_guid.ToString() + ", not " + guid.ToString());
+    }
+    return file;
+  }
+
+  // The data of a mirrored file (docs/redirectors.md "Mirrored files"). Read-only: the first
+  // copy its mirror log does not call stale that opens (no MirrorSet). Read-write (open_mu_
+  // held by OpenExisting): a handle on the file's MirrorSet.
+  static Result<std::unique_ptr<env::File>> OpenMirrored(Volume& v, const Entry& e,
+                                                         const Redirector& r,
+                                                         const std::string& rel, bool read_only,
+                                                         format::Header* hdr) {
+    if (!read_only) {
+      CAFS_ASSIGN_OR_RETURN(auto set, v.MirrorSetLocked(e.st.ino, e.pool, r, rel));
+      std::unique_ptr<env::File> file = std::make_unique<MirroredFile>(std::move(set));
+      CAFS_ASSIGN_OR_RETURN(*hdr, ReadHeader(*file));
+      return file;
+    }
+    auto log = MirrorLog(v.root_dir_.get(), r.guid).Load();
+    const std::vector<ReplicaLocation> copies = Copies(e.pool, r);
+    Status last = Status::FromErrno(EIO, "every copy is stale");
+    for (std::size_t i = 0; i < copies.size(); ++i) {
+      if (log.ok() && *log && (*log)->copies.size() == copies.size() && (*log)->copies[i].stale) {
+        continue;
+      }
+      auto f = OpenCopy(v, copies[i], r.guid, true, hdr);
+      if (f.ok()) return f;
+      last = f.status();
+    }
+    return PoolTrouble("/" + rel + ": no in-sync copy is reachable (" + last.message() + ")");
   }
 
   // Where the pool file of `r` is, in the order an open tries them: line 3; the path a new
@@ -365,11 +434,16 @@ struct Volume::Impl {
   // Opens the pool file of a redirector and checks that its header carries the redirector's
   // GUID. A stale recorded path falls back to the other candidates (PoolPathCandidates) and
   // repairs the redirector.
-  static Result<std::unique_ptr<env::File>> OpenPoolFile(const Volume& v, env::Dir& dir,
-                                                         const Entry& e, const std::string& rel,
-                                                         bool read_only, format::Header* hdr) {
-    CAFS_ASSIGN_OR_RETURN(pool::Pool * pool, PoolOf(v, e, rel));
-    CAFS_ASSIGN_OR_RETURN(Redirector r, ReadRedirector(dir, e, rel));
+  static Result<std::unique_ptr<env::File>> OpenPoolFile(Volume& v, env::Dir& dir, const Entry& e,
+                                                         const std::string& rel, bool read_only,
+                                                         format::Header* hdr) {
+    // The pool first (its error wins for a file with one copy); a mirrored file opens
+    // degraded without it.
+    auto pool_or = PoolOf(v, e, rel);
+    auto red = ReadRedirector(dir, e, rel);
+    if (red.ok() && !red->replicas.empty()) return OpenMirrored(v, e, *red, rel, read_only, hdr);
+    CAFS_ASSIGN_OR_RETURN(pool::Pool * pool, std::move(pool_or));
+    CAFS_ASSIGN_OR_RETURN(Redirector r, std::move(red));
     auto try_path = [&](const std::string& path) -> Result<std::unique_ptr<env::File>> {
       env::OpenOptions opts =
           read_only ? env::OpenOptions::ReadOnly() : env::OpenOptions::ReadWrite();
@@ -392,7 +466,9 @@ struct Volume::Impl {
       if (!alt.ok()) continue;
       // Repair the redirector to the path the data really has.
       if (auto rf = dir.OpenFile(e.backing_name, env::OpenOptions::ReadWrite()); rf.ok()) {
-        Status s = WriteRedirector(**rf, EncodeRedirector({r.guid, candidates[i]}), rel);
+        Redirector repaired = r;
+        repaired.pool_path = candidates[i];
+        Status s = WriteRedirector(**rf, EncodeRedirector(repaired), rel);
         if (!s.ok()) CAFS_LOG_WARN("repairing redirector /{}: {}", rel, s.ToString());
       }
       return alt;
@@ -402,7 +478,7 @@ struct Volume::Impl {
   }
 
   static Result<std::unique_ptr<format::EncryptedFile>> OpenEncrypted(
-      const Volume& v, env::Dir& dir, const Entry& e, const std::string& rel, bool read_only,
+      Volume& v, env::Dir& dir, const Entry& e, const std::string& rel, bool read_only,
       const KeyLookup& keys, std::shared_ptr<DirtyMap> track = nullptr) {
     format::Header hdr;
     CAFS_ASSIGN_OR_RETURN(std::unique_ptr<env::File> file,
@@ -690,45 +766,97 @@ Result<std::shared_ptr<OpenFile>> Volume::CreateFile(const std::string& rel, std
     return PoolTrouble("/" + rel + ": pool '" + placement.pool +
                        "' is not reachable: " + avail.message());
   }
-  // 1. The pool file (with its header), so a redirector never exists without data. Its path
-  // comes from its GUID alone (NewPoolPath): no name, no collision with an orphan.
+  // The pools of copies 2..N of a mirrored file (docs/redirectors.md "Mirrored files").
+  std::vector<pool::Pool*> targets{pool};
+  for (const std::string& name : placement.replica_pools) {
+    auto rp = pools_->Find(name);
+    if (!rp.ok()) {
+      return PoolTrouble("/" + rel + ": policy names replica pool '" + name +
+                         "' which is not configured on this gateway");
+    }
+    if (std::find(targets.begin(), targets.end(), *rp) != targets.end()) {
+      return Status::InvalidArgument("/" + rel + ": pool '" + name + "' holds two copies");
+    }
+    if (Status avail = (*rp)->CheckAvailable(); !avail.ok()) {
+      return PoolTrouble("/" + rel + ": replica pool '" + name +
+                         "' is not reachable: " + avail.message());
+    }
+    targets.push_back(*rp);
+  }
+  // 1. The pool file (with its header) in each pool, so a redirector never exists without
+  // data. Its path comes from its GUID alone (NewPoolPath): no name, no collision with an
+  // orphan; every copy has the same path in its pool.
   format::CreateParams params = placement.params;
   if (params.file_guid.IsNil()) params.file_guid = Uuid::Random();
   const std::string pool_path = NewPoolPath(params.file_guid);
   const std::string pool_dir = ParentRel(pool_path);
-  CAFS_RETURN_IF_ERROR(pool->CreateDirs(pool_dir));
-  auto file = pool->OpenFile(pool_path, env::OpenOptions::CreateNew());
-  if (!file.ok()) return file.status().WithContext("creating /" + rel + " in pool " + pool->name());
-  std::unique_ptr<env::File> pool_file = std::move(*file);
+  std::vector<std::unique_ptr<env::File>> files;
+  auto remove_pool_files = [&] {
+    for (std::size_t i = 0; i < files.size(); ++i) (void)targets[i]->RemoveFile(pool_path);
+    if (targets.size() > 1) (void)MirrorLog(root_dir_.get(), params.file_guid).Remove();
+  };
+  for (pool::Pool* p : targets) {
+    Status made = p->CreateDirs(pool_dir);
+    auto file = made.ok() ? p->OpenFile(pool_path, env::OpenOptions::CreateNew())
+                          : Result<std::unique_ptr<env::File>>(made);
+    if (!file.ok()) {
+      remove_pool_files();
+      return file.status().WithContext("creating /" + rel + " in pool " + p->name());
+    }
+    files.push_back(std::move(*file));
+  }
+  std::shared_ptr<MirrorSet> mirror;
+  std::unique_ptr<env::File> data = std::move(files.front());
+  if (targets.size() > 1) {
+    std::vector<MirrorSet::Copy> copies;
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+      pool::Pool* p = targets[i];
+      copies.push_back({p->name(), pool_path, i == 0 ? std::move(data) : std::move(files[i]),
+                        [p] { return p->CheckAvailable(); }});
+    }
+    auto set = MirrorSet::Open(params.file_guid, std::move(copies),
+                               std::make_unique<MirrorLog>(root_dir_.get(), params.file_guid),
+                               ReplicaEventsFor(rel));
+    if (!set.ok()) {
+      remove_pool_files();
+      return set.status().WithContext("/" + rel);
+    }
+    mirror = *set;
+    data = std::make_unique<MirroredFile>(mirror);
+  }
+  // DR replicas: the file's changes are logged (cafs/change_log.h), over all its copies.
   if (changes_ != nullptr) {
-    auto tracked = changes_->Wrap(params.file_guid, std::move(pool_file));
+    auto tracked = changes_->Wrap(params.file_guid, std::move(data));
     if (!tracked.ok()) {
-      (void)pool->RemoveFile(pool_path);
+      remove_pool_files();
       return tracked.status().WithContext("/" + rel);
     }
-    pool_file = std::move(*tracked);
+    data = std::move(*tracked);
   }
   static const SecureBuffer kNoKey;
-  auto ef = format::EncryptedFile::Create(std::move(pool_file), params,
+  auto ef = format::EncryptedFile::Create(std::move(data), params,
                                           placement.dek ? *placement.dek : kNoKey);
   if (!ef.ok()) {
-    (void)pool->RemoveFile(pool_path);
+    remove_pool_files();
     return ef.status().WithContext("/" + rel);
   }
-  // The pool file's name is durable before a redirector names it (never a dangling one).
-  if (Status s = pool->SyncDir(pool_dir); !s.ok()) {
-    (void)pool->RemoveFile(pool_path);
-    return s.WithContext("creating /" + rel + " in pool " + pool->name());
+  // The pool files' names are durable before a redirector names them (never a dangling one).
+  for (pool::Pool* p : targets) {
+    if (Status s = p->SyncDir(pool_dir); !s.ok()) {
+      remove_pool_files();
+      return s.WithContext("creating /" + rel + " in pool " + p->name());
+    }
   }
   CAFS_RETURN_IF_ERROR(CrashPoint("create:pool-file-created"));
-  // 2. The redirector (PlaceRedirector).
+  // 2. The redirector (PlaceRedirector), naming every copy.
+  Redirector red{params.file_guid, pool_path};
+  for (const std::string& name : placement.replica_pools) red.replicas.push_back({name, pool_path});
   std::unique_ptr<env::File> rf;
   bool crashed = false;  // the crash-point hook stopped it: no clean-up (what kill -9 leaves)
-  if (Status w =
-          Impl::PlaceRedirector(*this, *dir, comps.back(), rel, placement.pool,
-                                {params.file_guid, pool_path}, mode, uid, gid, &rf, &crashed);
+  if (Status w = Impl::PlaceRedirector(*this, *dir, comps.back(), rel, placement.pool, red, mode,
+                                       uid, gid, &rf, &crashed);
       !w.ok()) {
-    if (!crashed) (void)pool->RemoveFile(pool_path);
+    if (!crashed) remove_pool_files();
     return w;
   }
   auto st = rf->Stat();
@@ -736,6 +864,7 @@ Result<std::shared_ptr<OpenFile>> Volume::CreateFile(const std::string& rel, std
   auto of = std::make_shared<OpenFile>(std::move(*ef), placement.pool, st->ino, std::move(rf));
   std::lock_guard lock(open_mu_);
   open_files_[st->ino] = of;
+  if (mirror) mirrors_[st->ino] = mirror;
   return of;
 }
 
@@ -833,7 +962,7 @@ Result<FileLocation> Volume::Locate(const std::string& rel) {
   }
   CAFS_ASSIGN_OR_RETURN(pool::Pool * pool, Impl::PoolOf(*this, e, rel));
   CAFS_ASSIGN_OR_RETURN(Redirector r, Impl::ReadRedirector(*dir, e, rel));
-  FileLocation loc{e.pool, r.pool_path, r.guid, false, r.pool_path, e.st.ino};
+  FileLocation loc{e.pool, r.pool_path, r.guid, false, r.pool_path, e.st.ino, r.replicas};
   // A stale recorded path: where OpenPoolFile's fallback would find it.
   if (auto found = Impl::FindPoolPath(*this, *pool, r, rel); found.ok()) loc.pool_path = *found;
   std::lock_guard lock(open_mu_);
@@ -888,7 +1017,9 @@ Status Volume::MoveToNewPoolPath(const std::string& rel) {
   }
   auto rf = dir->OpenFile(e.backing_name, env::OpenOptions::ReadWrite());
   if (!rf.ok()) return AsRel(rf.status(), "open redirector", rel);
-  return WriteRedirector(**rf, EncodeRedirector({r.guid, target}), rel);
+  Redirector moved = r;
+  moved.pool_path = target;
+  return WriteRedirector(**rf, EncodeRedirector(moved), rel);
 }
 
 Status Volume::Rename(const std::string& from, const std::string& to, bool no_replace) {
@@ -1289,6 +1420,11 @@ Result<MigrationTicket> Volume::BeginMigration(const std::string& rel, const std
     return Status::InvalidArgument("/" + rel + " is in pool " + to_pool + " already");
   }
   CAFS_ASSIGN_OR_RETURN(Redirector r, Impl::ReadRedirector(*dir, e, rel));
+  if (!r.replicas.empty()) {  // refused, not half done (docs/redirectors.md "Mirrored files")
+    return Status::NotSupported("/" + rel + " is mirrored (" +
+                                std::to_string(r.replicas.size() + 1) +
+                                " copies): migrating mirrored files is not implemented yet");
+  }
   MigrationTicket t;
   t.rel = rel;
   t.ino = e.st.ino;
@@ -1503,6 +1639,183 @@ Status Volume::RecordPoolPath(const std::string& rel, const Uuid& guid, const st
   auto rf = dir->OpenFile(e.backing_name, env::OpenOptions::ReadWrite());
   if (!rf.ok()) return AsRel(rf.status(), "open redirector", rel);
   return WriteRedirector(**rf, EncodeRedirector({guid, path}), rel);
+}
+
+// --- Mirrored files ---
+
+ReplicaEventFn Volume::ReplicaEventsFor(const std::string& rel) const {
+  return [this, rel](const ReplicaEvent& ev) {
+    std::lock_guard lock(sink_mu_);
+    if (replica_events_) replica_events_(rel, ev);
+  };
+}
+
+Result<std::shared_ptr<MirrorSet>> Volume::MirrorSetLocked(ino_t ino,
+                                                           const std::string& primary_pool,
+                                                           const Redirector& r,
+                                                           const std::string& rel) {
+  if (auto it = mirrors_.find(ino); it != mirrors_.end()) {
+    if (auto live = it->second.lock()) return live;
+  }
+  std::vector<MirrorSet::Copy> copies;
+  for (const ReplicaLocation& c : Impl::Copies(primary_pool, r)) {
+    MirrorSet::Copy copy{c.pool, c.pool_path, nullptr};
+    format::Header hdr;
+    auto f = Impl::OpenCopy(*this, c, r.guid, false, &hdr);
+    if (f.ok()) {
+      copy.file = std::move(*f);
+    } else {
+      copy.error = f.status().ToString();
+    }
+    if (auto p = pools_->Find(c.pool); p.ok()) {
+      copy.probe = [p = *p] { return p->CheckAvailable(); };
+    }
+    copies.push_back(std::move(copy));
+  }
+  auto set =
+      MirrorSet::Open(r.guid, std::move(copies),
+                      std::make_unique<MirrorLog>(root_dir_.get(), r.guid), ReplicaEventsFor(rel));
+  if (!set.ok()) return set.status().WithContext("/" + rel);
+  mirrors_[ino] = *set;
+  for (auto i = mirrors_.begin(); i != mirrors_.end();) {
+    i = i->second.expired() ? mirrors_.erase(i) : std::next(i);
+  }
+  return set;
+}
+
+Result<std::vector<ReplicaStatus>> Volume::Replicas(const std::string& rel) {
+  CAFS_ASSIGN_OR_RETURN(FileLocation loc, Locate(rel));
+  CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
+  CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size() - 1));
+  CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, *dir, comps.back(), rel));
+  std::vector<ReplicaStatus> out;
+  {
+    std::lock_guard lock(open_mu_);
+    if (auto it = mirrors_.find(e.st.ino); it != mirrors_.end()) {
+      if (auto live = it->second.lock()) out = live->Replicas();
+    }
+  }
+  if (out.empty()) {
+    Redirector r{loc.guid, loc.recorded_path, loc.replicas};
+    std::optional<MirrorLogRecord> log;
+    if (!r.replicas.empty()) {
+      CAFS_ASSIGN_OR_RETURN(log, MirrorLog(root_dir_.get(), r.guid).Load());
+    }
+    const std::vector<ReplicaLocation> copies = Impl::Copies(loc.pool, r);
+    for (std::size_t i = 0; i < copies.size(); ++i) {
+      ReplicaStatus st{copies[i].pool, copies[i].pool_path, ReplicaHealth::kInSync, 0, ""};
+      if (log && log->copies.size() == copies.size() && log->copies[i].stale) {
+        DirtyMap m(log->chunk_bytes);
+        m.SetWords(log->copies[i].words);
+        st.health = ReplicaHealth::kStale;
+        st.dirty_bytes = m.DirtyChunks() * log->chunk_bytes;
+        st.error = "stale (mirror log)";
+      }
+      out.push_back(std::move(st));
+    }
+  }
+  for (ReplicaStatus& st : out) {  // what is true now, beside what was recorded
+    auto p = pools_->Find(st.pool);
+    Status avail = p.ok() ? (*p)->CheckAvailable() : p.status();
+    if (!avail.ok()) st.error = "pool unreachable now: " + avail.message();
+  }
+  return out;
+}
+
+Result<std::uint64_t> Volume::ResyncFile(const std::string& rel, std::uint64_t step_bytes,
+                                         const std::function<bool(std::uint64_t)>& progress) {
+  CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
+  if (comps.empty()) return Status::FromErrno(EISDIR, "/ is a directory");
+  CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size() - 1));
+  CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, *dir, comps.back(), rel));
+  if (e.kind != Impl::Kind::kRedirector) {
+    return Status::InvalidArgument("/" + rel + " is not a file");
+  }
+  CAFS_ASSIGN_OR_RETURN(Redirector r, Impl::ReadRedirector(*dir, e, rel));
+  if (r.replicas.empty()) {
+    return Status::InvalidArgument("/" + rel + " has one copy: nothing to resync");
+  }
+  std::shared_ptr<MirrorSet> set;
+  {
+    std::lock_guard lock(open_mu_);
+    CAFS_ASSIGN_OR_RETURN(set, MirrorSetLocked(e.st.ino, e.pool, r, rel));
+  }
+  return ResyncSet(*set, rel, step_bytes, progress);
+}
+
+Result<std::uint64_t> Volume::ResyncSet(MirrorSet& set, const std::string& rel,
+                                        std::uint64_t step_bytes,
+                                        const std::function<bool(std::uint64_t)>& progress) {
+  const std::vector<ReplicaStatus> copies = set.Replicas();
+  std::uint64_t total = 0;
+  std::vector<std::string> unreachable;
+  for (std::size_t i : set.StaleCopies()) {
+    const ReplicaLocation c{copies[i].pool, copies[i].pool_path};
+    format::Header hdr;
+    auto fresh = Impl::OpenCopy(*this, c, set.guid(), false, &hdr);
+    bool whole = false;
+    if (!fresh.ok() && (fresh.status().IsNotFound() || fresh.status().IsCorruption())) {
+      // The pool is back without the file (or with something else there): copied whole.
+      auto p = pools_->Find(c.pool);
+      if (!p.ok()) return p.status();
+      CAFS_RETURN_IF_ERROR((*p)->CreateDirs(ParentRel(c.pool_path)));
+      env::OpenOptions create = env::OpenOptions::ReadWrite();
+      create.create = true;
+      create.truncate = true;
+      fresh = (*p)->OpenFile(c.pool_path, create);
+      whole = fresh.ok();
+      if (whole) CAFS_RETURN_IF_ERROR((*p)->SyncDir(ParentRel(c.pool_path)));
+    }
+    if (!fresh.ok()) {
+      unreachable.push_back(c.pool + " (" + fresh.status().message() + ")");
+      continue;
+    }
+    CAFS_RETURN_IF_ERROR(set.BeginResync(i, std::move(*fresh), whole));
+    for (;;) {
+      std::uint64_t copied = 0;
+      CAFS_ASSIGN_OR_RETURN(bool done, set.ResyncStep(i, step_bytes, &copied));
+      total += copied;
+      if (done) break;
+      if (!progress(total)) {
+        return Status::FailedPrecondition("/" + rel + ": resync stopped; the copy in pool " +
+                                          c.pool + " stays stale");
+      }
+    }
+  }
+  if (!unreachable.empty()) {
+    std::string list;
+    for (const std::string& u : unreachable) list += (list.empty() ? "" : ", ") + u;
+    return Status::FromErrno(EIO, "/" + rel + ": copies still unreachable: " + list);
+  }
+  return total;
+}
+
+std::uint64_t Volume::ResyncOpenFiles(std::uint64_t step_bytes) {
+  std::vector<std::shared_ptr<MirrorSet>> degraded;
+  {
+    std::lock_guard lock(open_mu_);
+    for (const auto& [ino, weak] : mirrors_) {
+      if (auto set = weak.lock(); set && !set->StaleCopies().empty()) degraded.push_back(set);
+    }
+  }
+  std::uint64_t total = 0;
+  for (const auto& set : degraded) {
+    // Only copies whose pool answers again: a pool still down is not retried into a new failure.
+    bool any_back = false;
+    for (std::size_t i : set->StaleCopies()) {
+      auto p = pools_->Find(set->Replicas()[i].pool);
+      any_back = any_back || (p.ok() && (*p)->CheckAvailable().ok());
+    }
+    if (!any_back) continue;
+    auto copied = ResyncSet(*set, "file " + set->guid().ToString(), step_bytes,
+                            [](std::uint64_t) { return true; });
+    if (copied.ok()) {
+      total += *copied;
+    } else {
+      CAFS_LOG_INFO("mirror resync of {}: {}", set->guid().ToString(), copied.status().ToString());
+    }
+  }
+  return total;
 }
 
 }  // namespace cafs::core

@@ -50,6 +50,7 @@
 #include "cafs/attr.h"
 #include "cafs/change_log.h"
 #include "cafs/dirty_map.h"
+#include "cafs/mirrored_file.h"
 #include "cafs/redirector.h"
 #include "env/env.h"
 #include "format/encrypted_file.h"
@@ -60,6 +61,9 @@ namespace cafs::core {
 // Where and how a new file is stored (decided by policy).
 struct Placement {
   std::string pool;
+  // Mirrored files (policy <replicas> N > 1): the pools of copies 2..N, none of them `pool`
+  // (docs/redirectors.md "Mirrored files"). Empty: one copy.
+  std::vector<std::string> replica_pools = {};
   format::CreateParams params;        // cipher, key GUID/version, sector size, VM set, locator
   const SecureBuffer* dek = nullptr;  // empty buffer for the clear-text key
 };
@@ -134,6 +138,7 @@ struct FileLocation {
   bool open = false;          // this Volume has the file open now (a handle uses it)
   std::string recorded_path;  // the redirector's line 3 (differs from pool_path after a crash)
   ino_t ino = 0;              // the redirector's inode
+  std::vector<ReplicaLocation> replicas = {};  // a mirrored file's other copies
 };
 
 // A migration of one file to another pool, registered with the Volume (BeginMigration) until
@@ -281,6 +286,33 @@ class Volume {
   // before the Volume is shared; not owned, must outlive the Volume.
   void SetChangeTracker(ChangeTracker* tracker) { changes_ = tracker; }
   ChangeTracker* change_tracker() const { return changes_; }
+  // --- Mirrored files (cafs/mirrored_file.h; docs/redirectors.md "Mirrored files") ---
+  // The state of each copy of the file `rel` (one entry for a file with one copy): from the
+  // open file's MirrorSet, else from its mirror log; a pool unreachable now says so in
+  // `error`. NotFound, EISDIR, ELOOP as Locate.
+  Result<std::vector<ReplicaStatus>> Replicas(const std::string& rel);
+  // Resyncs the stale copies of the mirrored file `rel` whose pools are reachable again, online
+  // (the file may be open and written meanwhile): each copy reopened (its header's GUID
+  // checked; a missing or foreign pool file is recreated and copied whole), then its dirty
+  // chunks copied from an in-sync copy, `step_bytes` at a time; `progress(bytes so far)`
+  // after each step, false cancels (Status Cancelled-like FailedPrecondition, the log kept).
+  // Returns the bytes copied (0: nothing was stale). InvalidArgument for a file with one
+  // copy; EIO naming the pools still unreachable (after resyncing the others).
+  Result<std::uint64_t> ResyncFile(
+      const std::string& rel, std::uint64_t step_bytes,
+      const std::function<bool(std::uint64_t)>& progress = [](std::uint64_t) { return true; });
+  // The online resync of open files: every open mirrored file with a stale copy whose pool
+  // answers again is resynced (as ResyncFile) while it stays in use. Errors are logged. Returns
+  // the bytes copied. The Gateway calls it from its periodic Tick.
+  std::uint64_t ResyncOpenFiles(std::uint64_t step_bytes);
+  // Where a copy's failure and its resync are reported (the Gateway audits and alerts):
+  // `rel` is the file's path when its copies were opened. Set before the Volume is shared.
+  // Null: no sink (the Gateway clears its own when it goes).
+  using ReplicaEventSink = std::function<void(const std::string& rel, const ReplicaEvent& event)>;
+  void SetReplicaEventSink(ReplicaEventSink sink) {
+    std::lock_guard lock(sink_mu_);
+    replica_events_ = std::move(sink);
+  }
 
   const std::string& backing_root() const { return root_; }
   pool::PoolMapper& pools() { return *pools_; }
@@ -337,12 +369,25 @@ class Volume {
   // sync of the switch itself, failed: then the open file must follow it all the same).
   Status SwitchRedirector(const MigrationTicket& t, bool* switched);
 
+  // The copies of the mirrored file `r` (redirector entry `e`): the live MirrorSet of its
+  // inode, or a new one (registered in mirrors_). Holds open_mu_.
+  Result<std::shared_ptr<MirrorSet>> MirrorSetLocked(ino_t ino, const std::string& primary_pool,
+                                                     const Redirector& r, const std::string& rel);
+  mutable std::mutex sink_mu_;       // a leaf lock
+  ReplicaEventSink replica_events_;  // guarded by sink_mu_
+  // The MirrorSet's event callback for a file opened as `rel`: the sink set at event time.
+  ReplicaEventFn ReplicaEventsFor(const std::string& rel) const;
+  // Resyncs the stale copies of `set` (ResyncFile's work; `rel` names it in messages).
+  Result<std::uint64_t> ResyncSet(MirrorSet& set, const std::string& rel, std::uint64_t step_bytes,
+                                  const std::function<bool(std::uint64_t)>& progress);
+
   // Lock order: a migration's own mutex (cafs/migrator.h), then open_mu_; open_mu_ is never
   // held while an EncryptedFile's I/O is stopped (CommitMigration takes it before and after).
   std::mutex open_mu_;
   std::condition_variable migration_cv_;                    // a switch ended; with open_mu_
   std::map<ino_t, std::weak_ptr<OpenFile>> open_files_;     // guarded by open_mu_
   std::map<ino_t, std::shared_ptr<Migration>> migrations_;  // guarded by open_mu_
+  std::map<ino_t, std::weak_ptr<MirrorSet>> mirrors_;       // guarded by open_mu_
 };
 
 }  // namespace cafs::core

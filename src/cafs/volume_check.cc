@@ -166,6 +166,15 @@ class Checker {
       Add(Kind::kDuplicateGuid, "backing:" + rel,
           "GUID " + key.second + " also named by " + it->second.rel + " in pool " + pool);
     }
+    // A mirrored file's other copies are named too (docs/redirectors.md "Mirrored files").
+    for (const ReplicaLocation& c : r->replicas) {
+      if (!configured_.count(c.pool)) {
+        Add(Kind::kBadRedirector, "backing:" + rel,
+            "names pool '" + c.pool + "' for a copy, not configured");
+        continue;
+      }
+      named_.emplace(std::make_pair(c.pool, key.second), Named{rel, c.pool_path, st.ino});
+    }
   }
 
   // "a/b/" for the entry "a/b/name##p".

@@ -102,6 +102,11 @@ Status ShredJob::Validate(const JobSpec& spec) const {
 
 Result<TaskRecord> ShredJob::PlanFile(const std::string& rel) {
   CAFS_ASSIGN_OR_RETURN(core::FileLocation loc, volume_->Locate(rel));
+  if (!loc.replicas.empty()) {  // refused, not half done: the other copies would survive
+    return Status::NotSupported("/" + rel +
+                                " is mirrored: shredding mirrored files is not "
+                                "implemented yet");
+  }
   CAFS_ASSIGN_OR_RETURN(pool::Pool * pool, volume_->pools().Find(loc.pool));
   TaskRecord task;
   task.path = "/" + rel;

@@ -37,13 +37,26 @@ bool IsPoolChar(char c) {
          c == '-' || c == '.';
 }
 
+// A <storepol> or <replica-pool>: a pool name.
+Result<std::string> PoolName(const XmlReader& r, pugi::xml_node e) {
+  CAFS_ASSIGN_OR_RETURN(std::string pool, r.Text(e));
+  if (pool.empty() || pool.size() > 255 || pool == "." || pool == ".." ||
+      !std::all_of(pool.begin(), pool.end(), IsPoolChar)) {
+    return r.Error(e, fmt::format("<{}> must be a pool name of letters, digits, '_', '-' and '.', "
+                                  "got '{}'",
+                                  e.name(), pool));
+  }
+  return pool;
+}
+
 Result<VirtualObject> ParseVobj(const XmlReader& r, pugi::xml_node node) {
   CAFS_RETURN_IF_ERROR(r.NoAttributes(node));
   VirtualObject v;
   bool seen_glob = false, seen_key = false, seen_pool = false, seen_access = false,
        seen_audit = false, seen_cipher = false, seen_sector = false, seen_replicas = false,
        seen_capacity = false, seen_rotation = false;
-  pugi::xml_node cipher_node, rotation_node;
+  pugi::xml_node cipher_node, rotation_node, replicas_node;
+  std::vector<pugi::xml_node> replica_pool_nodes;
   CAFS_ASSIGN_OR_RETURN(const auto children, r.Children(node));
   for (const pugi::xml_node e : children) {
     const std::string_view tag = e.name();
@@ -65,14 +78,17 @@ Result<VirtualObject> ParseVobj(const XmlReader& r, pugi::xml_node node) {
       v.symkey = *id;
     } else if (tag == "storepol") {
       CAFS_RETURN_IF_ERROR(r.Once(e, &seen_pool));
-      CAFS_ASSIGN_OR_RETURN(v.storage_pool, r.Text(e));
-      if (v.storage_pool.empty() || v.storage_pool.size() > 255 || v.storage_pool == "." ||
-          v.storage_pool == ".." ||
-          !std::all_of(v.storage_pool.begin(), v.storage_pool.end(), IsPoolChar)) {
-        return r.Error(e, fmt::format("<storepol> must be a pool name of letters, digits, '_', "
-                                      "'-' and '.', got '{}'",
-                                      v.storage_pool));
+      CAFS_ASSIGN_OR_RETURN(v.storage_pool, PoolName(r, e));
+    } else if (tag == "replica-pool") {
+      CAFS_ASSIGN_OR_RETURN(std::string pool, PoolName(r, e));
+      if (std::find(v.replica_pools.begin(), v.replica_pools.end(), pool) !=
+          v.replica_pools.end()) {
+        return r.Error(e, fmt::format("<replica-pool> {} is named twice: each copy needs its "
+                                      "own pool",
+                                      pool));
       }
+      v.replica_pools.push_back(std::move(pool));
+      replica_pool_nodes.push_back(e);
     } else if (tag == "access") {
       CAFS_RETURN_IF_ERROR(r.Once(e, &seen_access));
       CAFS_ASSIGN_OR_RETURN(const std::string text, r.Text(e));
@@ -106,13 +122,7 @@ Result<VirtualObject> ParseVobj(const XmlReader& r, pugi::xml_node node) {
     } else if (tag == "replicas") {
       CAFS_RETURN_IF_ERROR(r.Once(e, &seen_replicas));
       CAFS_ASSIGN_OR_RETURN(v.replicas, r.Unsigned(e, 1, VirtualObject::kMaxReplicas));
-      if (v.replicas > VirtualObject::kMaxImplementedReplicas) {
-        // No element accepted and ignored: refused until mirroring lands.
-        return r.Error(e, fmt::format("<replicas> {} is not implemented yet: the gateway keeps "
-                                      "one copy of each file until mirroring lands (write 1 or "
-                                      "leave <replicas> out)",
-                                      v.replicas));
-      }
+      replicas_node = e;
     } else if (tag == "capacity-threshold") {
       CAFS_RETURN_IF_ERROR(r.Once(e, &seen_capacity));
       CAFS_ASSIGN_OR_RETURN(v.capacity_threshold_percent, r.Unsigned(e, 1, 100));
@@ -126,7 +136,7 @@ Result<VirtualObject> ParseVobj(const XmlReader& r, pugi::xml_node node) {
     } else {
       return r.Error(e, fmt::format("unknown element <{}> in <vobj> (expected vglob, symkey, "
                                     "storepol, access, audit, cipher, sector-size, replicas, "
-                                    "capacity-threshold or rotation-period)",
+                                    "replica-pool, capacity-threshold or rotation-period)",
                                     tag));
     }
   }
@@ -140,6 +150,21 @@ Result<VirtualObject> ParseVobj(const XmlReader& r, pugi::xml_node node) {
   if (v.IsClearText() && seen_rotation) {
     return r.Error(rotation_node,
                    "<rotation-period> needs a key to rotate, but <symkey> is the clear-text key");
+  }
+  // Where copies 2..N live: exactly replicas - 1 other pools (no copy promised and not made).
+  if (v.replica_pools.size() + 1 != v.replicas) {
+    const pugi::xml_node at = replicas_node ? replicas_node : replica_pool_nodes.front();
+    return r.Error(at, fmt::format("<replicas> {} needs {} <replica-pool> element(s) naming the "
+                                   "pools of copies 2..{}, got {}",
+                                   v.replicas, v.replicas - 1, v.replicas, v.replica_pools.size()));
+  }
+  for (std::size_t i = 0; i < v.replica_pools.size(); ++i) {
+    if (v.replica_pools[i] == v.storage_pool) {
+      return r.Error(replica_pool_nodes[i],
+                     fmt::format("<replica-pool> {} is the <storepol>: each copy needs its own "
+                                 "pool",
+                                 v.storage_pool));
+    }
   }
   if (v.IsClearText()) {
     if (seen_cipher && v.cipher != crypto::CipherId::kNone) {
@@ -264,6 +289,7 @@ std::string PolicyDescriptor::ToXml() const {
       add("sector-size", std::to_string(v.sector_size));
     }
     if (v.replicas != 1) add("replicas", std::to_string(v.replicas));
+    for (const std::string& pool : v.replica_pools) add("replica-pool", pool);
     if (v.capacity_threshold_percent) {
       add("capacity-threshold", std::to_string(*v.capacity_threshold_percent));
     }

@@ -13,8 +13,9 @@
 //         <cipher>aes-256-xts</cipher>             extension, default aes-256-xts (none when
 //                                                  the key is the clear-text key)
 //         <sector-size>4096</sector-size>          extension, 512 or 4096 (default)
-//         <replicas>1</replicas>                   extension, default 1; only 1 is implemented:
-//                                                  2..16 are refused (mirroring has not landed)
+//         <replicas>2</replicas>                   extension, default 1: copies of each file
+//         <replica-pool>mirrored_pool_B</replica-pool>  extension, one per copy 2..N (exactly
+//                                                  replicas - 1 of them, distinct, not storepol)
 //         <capacity-threshold>80</capacity-threshold>  extension, percent, default: the VM set's
 //         <rotation-period>90 days</rotation-period>   extension, 1..3650 days: kpsd rotates the
 //                                                  key when its active version is that old and
@@ -51,9 +52,9 @@ struct VirtualObject {
   static constexpr crypto::CipherId kDefaultCipher = crypto::CipherId::kAes256Xts;
   static constexpr std::uint32_t kDefaultSectorSize = 4096;
   static constexpr unsigned kMaxReplicas = 16;
-  // What the gateway implements today: Parse() refuses more (naming the element and line),
-  // so no policy promises copies that are not made. Raised when mirroring lands.
-  static constexpr unsigned kMaxImplementedReplicas = 1;
+  // What the gateway implements: N copies in N pools (mirroring, docs/policy.md); Parse()
+  // refuses <replicas> N without exactly N - 1 <replica-pool> elements.
+  static constexpr unsigned kMaxImplementedReplicas = kMaxReplicas;
 
   Vglob vglob;
   Uuid symkey = Uuid::ClearTextKey();
@@ -63,6 +64,7 @@ struct VirtualObject {
   crypto::CipherId cipher = crypto::CipherId::kNone;  // kNone exactly when IsClearText()
   std::uint32_t sector_size = kDefaultSectorSize;
   unsigned replicas = 1;
+  std::vector<std::string> replica_pools;              // copies 2..N: replicas - 1 pools
   std::optional<unsigned> capacity_threshold_percent;  // unset: the VM set's threshold
   static constexpr unsigned kMaxRotationPeriodDays = 3650;
   std::optional<unsigned> rotation_period_days;  // unset: no scheduled rotation of symkey

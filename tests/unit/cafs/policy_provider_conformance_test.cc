@@ -230,8 +230,9 @@ TEST_F(ProviderConformanceTest, JsonFormRefusesWhatXmlRefuses) {
   EXPECT_EQ(r.body["audit_destinations"], json({"syslog:tcp:[::1]:6514"}));
 }
 
-// Issue 16 defect 7: an element the gateway does not implement is refused at upload, with
-// the element and the line, by kpsd and by the local-keys path alike.
+// Issue 16 defect 7: an element value the gateway cannot honour is refused at upload, with
+// the element and the line, by kpsd and by the local-keys path alike (<replicas> 2 without the
+// pool of copy 2: mirroring, issue 15 item 3, needs it named).
 TEST_F(ProviderConformanceTest, UnimplementedElementsAreRefusedAtUpload) {
   ASSERT_EQ(Call(sec_, "POST", "/v1/vmsets", json{{"xml", kVmSetXml}}).status, 201);
   auto key = Call(keys_, "POST", "/v1/keys", json{{"vmset", "my_vmset"}});
@@ -239,8 +240,8 @@ TEST_F(ProviderConformanceTest, UnimplementedElementsAreRefusedAtUpload) {
   std::string xml = PolicyXml(key.body.value("id", ""));
   xml.replace(xml.find("<replicas>1</replicas>"), 22, "<replicas>2</replicas>");
   const std::string expected =
-      "policy line 11: <replicas> 2 is not implemented yet: the gateway keeps one copy of each "
-      "file until mirroring lands (write 1 or leave <replicas> out)";
+      "policy line 11: <replicas> 2 needs 1 <replica-pool> element(s) naming the pools of copies "
+      "2..2, got 0";
   auto pol = Call(ten_, "POST", "/v1/policies",
                   json{{"id", kPolicyId}, {"vmset", "my_vmset"}, {"xml", xml}});
   EXPECT_EQ(pol.status, 400);

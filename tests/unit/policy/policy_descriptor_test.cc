@@ -100,6 +100,9 @@ TEST(PolicyDescriptorTest, WrapperAndExtensionsRoundTrip) {
       <access>never</access>
       <audit>all_records</audit>
       <cipher>aes-256-xts</cipher>
+      <replicas>3</replicas>
+      <replica-pool>mirror_b</replica-pool>
+      <replica-pool>mirror_c</replica-pool>
     </vobj>
     <vobj>
       <vglob>hc_default</vglob>
@@ -121,6 +124,8 @@ TEST(PolicyDescriptorTest, WrapperAndExtensionsRoundTrip) {
   EXPECT_EQ(d.objects[0].rotation_period_days, 90u);
   EXPECT_EQ(d.objects[1].rotation_period_days, std::nullopt);
   EXPECT_EQ(d.objects[1].storage_pool, "p.q-r_s");
+  EXPECT_EQ(d.objects[1].replicas, 3u);  // mirrored (issue 15 item 3): copies 2 and 3
+  EXPECT_EQ(d.objects[1].replica_pools, (std::vector<std::string>{"mirror_b", "mirror_c"}));
   EXPECT_EQ(d.objects[2].cipher, crypto::CipherId::kNone);
   const std::string xml = d.ToXml();
   auto again = PolicyDescriptor::Parse(xml);
@@ -197,7 +202,7 @@ TEST(PolicyDescriptorTest, EveryErrorNamesTheLine) {
       {Vobj("extra", "<vglob>x</vglob>"), "policy line 8: duplicate <vglob>"},
       {Vobj("extra", "<audti>none</audti>"),
        "policy line 8: unknown element <audti> in <vobj> (expected vglob, symkey, storepol, "
-       "access, audit, cipher, sector-size, replicas, capacity-threshold or rotation-period)"},
+       "access, audit, cipher, sector-size, replicas, replica-pool, capacity-threshold or rotation-period)"},
       {Vobj("extra", "<cipher>rot13</cipher>"),
        "policy line 8: <cipher> must be none, aes-128-xts, aes-256-xts, aes-128-cbc-essiv or "
        "aes-256-cbc-essiv, got 'rot13'"},
@@ -208,13 +213,26 @@ TEST(PolicyDescriptorTest, EveryErrorNamesTheLine) {
        "policy line 8: <sector-size> must be 512 or 4096, got '1024'"},
       {Vobj("extra", "<replicas>17</replicas>"),
        "policy line 8: <replicas> must be a number 1..16, got '17'"},
-      // Defect 7 of issue 16: an element the gateway does not implement is refused, not ignored.
+      // Defect 7 of issue 16: no element is accepted and ignored: <replicas> N names the pools
+      // of copies 2..N (issue 15 item 3), or it is refused.
       {Vobj("extra", "<replicas>2</replicas>"),
-       "policy line 8: <replicas> 2 is not implemented yet: the gateway keeps one copy of each "
-       "file until mirroring lands (write 1 or leave <replicas> out)"},
-      {Vobj("extra", "<replicas>16</replicas>"),
-       "policy line 8: <replicas> 16 is not implemented yet: the gateway keeps one copy of each "
-       "file until mirroring lands (write 1 or leave <replicas> out)"},
+       "policy line 8: <replicas> 2 needs 1 <replica-pool> element(s) naming the pools of "
+       "copies 2..2, got 0"},
+      {Vobj("extra", "<replicas>3</replicas>\n<replica-pool>b</replica-pool>"),
+       "policy line 8: <replicas> 3 needs 2 <replica-pool> element(s) naming the pools of "
+       "copies 2..3, got 1"},
+      {Vobj("extra", "<replica-pool>b</replica-pool>"),
+       "policy line 8: <replicas> 1 needs 0 <replica-pool> element(s) naming the pools of "
+       "copies 2..1, got 1"},
+      {Vobj("extra", "<replicas>2</replicas>\n<replica-pool>pool</replica-pool>"),
+       "policy line 9: <replica-pool> pool is the <storepol>: each copy needs its own pool"},
+      {Vobj("extra",
+            "<replicas>3</replicas>\n<replica-pool>b</replica-pool>\n"
+            "<replica-pool>b</replica-pool>"),
+       "policy line 10: <replica-pool> b is named twice: each copy needs its own pool"},
+      {Vobj("extra", "<replicas>2</replicas>\n<replica-pool>../x</replica-pool>"),
+       "policy line 9: <replica-pool> must be a pool name of letters, digits, '_', '-' and '.', "
+       "got '../x'"},
       {Vobj("extra", "<capacity-threshold>0</capacity-threshold>"),
        "policy line 8: <capacity-threshold> must be a number 1..100, got '0'"},
       {Vobj("extra", "<rotation-period>ninety</rotation-period>"),
