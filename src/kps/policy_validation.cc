@@ -17,6 +17,9 @@ Result<PolicySummary> ValidatePolicyXml(std::string_view xml) {
     if (std::find(out.key_ids.begin(), out.key_ids.end(), id) == out.key_ids.end()) {
       out.key_ids.push_back(std::move(id));
     }
+    if (std::find(out.pools.begin(), out.pools.end(), o.storage_pool) == out.pools.end()) {
+      out.pools.push_back(o.storage_pool);
+    }
   }
   if (pd.guid) out.guid = pd.guid->ToString();
   out.vmset = pd.vmset_name;

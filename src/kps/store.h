@@ -42,9 +42,10 @@ enum class ObjectKind {
   kUsage,        // per gateway: its last usage/capacity snapshot
   kInventory,    // per gateway: its last key inventory (key_inventory.h)
   kVmSetGuid,    // per VM set GUID ever minted: its name, or its tombstone (vmset_identity.h)
+  kPool,         // per storage pool name: its GUID and allow list (pool_registry.h)
 };
 // "vmset", "policy", "key", "kek", "server", "gateway", "admin", "audit_cursor", "usage",
-// "inventory", "vmset_guid" (the kind column).
+// "inventory", "vmset_guid", "pool" (the kind column).
 std::string_view ObjectKindName(ObjectKind kind);
 
 struct StoredObject {

@@ -10,6 +10,15 @@
 namespace cafs::policy {
 
 namespace {
+bool IsPoolChar(char c);
+}  // namespace
+
+bool IsStoragePoolName(std::string_view name) {
+  return !name.empty() && name.size() <= 255 && name != "." && name != ".." &&
+         std::all_of(name.begin(), name.end(), IsPoolChar);
+}
+
+namespace {
 
 using internal::XmlReader;
 
@@ -47,9 +56,7 @@ Result<VirtualObject> ParseVobj(const XmlReader& r, pugi::xml_node node) {
     } else if (tag == "storepol") {
       CAFS_RETURN_IF_ERROR(r.Once(e, &seen_pool));
       CAFS_ASSIGN_OR_RETURN(v.storage_pool, r.Text(e));
-      if (v.storage_pool.empty() || v.storage_pool.size() > 255 || v.storage_pool == "." ||
-          v.storage_pool == ".." ||
-          !std::all_of(v.storage_pool.begin(), v.storage_pool.end(), IsPoolChar)) {
+      if (!IsStoragePoolName(v.storage_pool)) {
         return r.Error(e, fmt::format("<storepol> must be a pool name of letters, digits, '_', "
                                       "'-' and '.', got '{}'",
                                       v.storage_pool));

@@ -71,6 +71,12 @@ cat >"$T/vmset.xml" <<XML
 <vmset><name>my_vmset</name><mnt>/nfs</mnt><pd>$PD</pd><vmserv>755083456</vmserv></vmset>
 XML
 ctl "$A" vmset create --xml "$T/vmset.xml"
+# The pools the policy names, allowed to my_vmset (docs/kps.md "Storage pools").
+ctl "$A" admin add sam --role storage-admin --out "$T/sam.pem"
+for pool in mirrored_pool_A default_pool; do
+  ctl "$T/sam.pem" pool create "$pool"
+  ctl "$T/sam.pem" pool allow my_vmset "$pool"
+done
 ctl "$T/kate.pem" key create --vmset my_vmset --id "$KEY"
 cafsd_seed_policy >"$T/policy.xml"
 ctl "$T/alice.pem" policy upload "$T/policy.xml" --vmset my_vmset --id "$PD" --name my_policy

@@ -270,6 +270,10 @@ class Suite:
         self.expect(201, "admin", "POST", "/v1/vmsets",
                     {"name": "my_vmset", "mount_point": "/nfs", "position": 1,
                      "servers": ["755083456"]})
+        # The pool the policy names, assigned to my_vmset (docs/kps.md "Storage pools").
+        enroll("storage", "/v1/admins", {"name": "sam", "role": "storage-admin"})
+        self.expect(201, "storage", "POST", "/v1/pools", {"name": "default_pool"})
+        self.expect(200, "storage", "POST", "/v1/pools/default_pool/allow", {"vmset": "my_vmset"})
         key = self.expect(201, "keyadmin", "POST", "/v1/keys",
                           {"vmset": "my_vmset", "cipher": "aes-256-xts"})["id"]
         policy_id = "45aa9e57-bf64-11df-8d3e-000c29abeb4d"
@@ -478,6 +482,37 @@ class Suite:
                 fail(f"{name}: expected HTTP {sorted(statuses)}, got {line[:80]!r}")
         self.check(f"{len(cases)} malformed or oversized requests")
 
+    def hostile_pool_requests(self):
+        """Bodies and paths the pool endpoints refuse: never a 5xx, never a change."""
+        long_name = "p" * 300
+        cases = [
+            ("storage", "POST", "/v1/pools", {"name": "a/b"}, 400),
+            ("storage", "POST", "/v1/pools", {"name": ".."}, 400),
+            ("storage", "POST", "/v1/pools", {"name": long_name}, 400),
+            ("storage", "POST", "/v1/pools", {"name": "x", "guid": "not-a-guid"}, 400),
+            ("storage", "POST", "/v1/pools", {"name": 5}, 400),
+            ("storage", "POST", "/v1/pools", {"name": "x", "kind": "ceph"}, 400),
+            ("storage", "POST", "/v1/pools", {"name": "default_pool"}, 409),
+            ("storage", "POST", "/v1/pools/default_pool/allow", {"vmset": ["my_vmset"]}, 400),
+            ("storage", "POST", "/v1/pools/default_pool/allow",
+             {"vmset": "my_vmset", "withdraw": "yes"}, 400),
+            ("storage", "POST", "/v1/pools/default_pool/allow", {"vmset": "no_such"}, 404),
+            ("storage", "POST", "/v1/pools/no_such/allow", {"vmset": "my_vmset"}, 404),
+            # The policy names it: the grant stays, the pool stays.
+            ("storage", "POST", "/v1/pools/default_pool/allow",
+             {"vmset": "my_vmset", "withdraw": True}, 409),
+            ("storage", "DELETE", "/v1/pools/default_pool", None, 409),
+            ("tenant", "POST", "/v1/pools", {"name": "mine"}, 403),
+            ("tenant", "POST", "/v1/pools/default_pool/allow", {"vmset": "my_vmset"}, 403),
+            ("gateway", "GET", "/v1/pools", None, 403),
+        ]
+        for who, method, path, body, status in cases:
+            self.expect(status, who, method, path, body)
+        pools = self.expect(200, "admin", "GET", "/v1/pools")
+        if [p["name"] for p in pools] != ["default_pool"] or pools[0]["vmsets"] != ["my_vmset"]:
+            fail(f"hostile pool requests changed the pools: {pools}")
+        self.check(f"{len(cases)} hostile pool requests")
+
     def pipelined_burst(self):
         """200 requests pipelined in one write on one keep-alive connection."""
         ctx = self.context(self.bundles["admin"])
@@ -538,6 +573,7 @@ class Suite:
         self.random_after_handshake("admin" if self.listener == "rest" else "keyadmin", 30)
         if self.listener == "rest":
             self.malformed_requests()
+            self.hostile_pool_requests()
             self.pipelined_burst()
             # A head a byte a second, then a body a byte a second: cut at the request
             # deadline (3 s here), never holding a worker meanwhile.
