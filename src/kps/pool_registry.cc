@@ -6,7 +6,7 @@
 
 #include "kps/policy_validation.h"
 #include "kps/vmset_identity.h"
-#include "policy/policy_descriptor.h"
+#include "policy/pool_name.h"
 #include "util/logging.h"
 #include "util/uuid.h"
 
@@ -197,18 +197,10 @@ Result<std::size_t> UpgradePoolRecords(StoreTxn& txn, std::int64_t now) {
     names += (names.empty() ? "" : ", ") + pool;
   }
   if (changed == 0) return changed;
-  AuditRecord r;
-  r.time = now;
-  r.actor = "kpsd";
-  r.role = "local";
-  r.action = "upgrade pools";
-  r.object = "store";
-  r.result = "ok";
-  r.reason =
-      "pool records for the pools stored policies name, allowing those policies' VM "
-      "sets: " +
-      names;
-  CAFS_RETURN_IF_ERROR(AppendAuditRecord(txn, std::move(r)).status());
+  CAFS_RETURN_IF_ERROR(AppendUpgradeRecord(
+      txn, now, "upgrade pools",
+      "pool records for the pools stored policies name, allowing those policies' VM sets: " +
+          names));
   return changed;
 }
 

@@ -5,27 +5,14 @@
 #include <algorithm>
 #include <utility>
 
+#include "policy/pool_name.h"
 #include "policy/xml_reader.h"
 
 namespace cafs::policy {
 
 namespace {
-bool IsPoolChar(char c);
-}  // namespace
-
-bool IsStoragePoolName(std::string_view name) {
-  return !name.empty() && name.size() <= 255 && name != "." && name != ".." &&
-         std::all_of(name.begin(), name.end(), IsPoolChar);
-}
-
-namespace {
 
 using internal::XmlReader;
-
-bool IsPoolChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '-' || c == '.';
-}
 
 Result<VirtualObject> ParseVobj(const XmlReader& r, pugi::xml_node node) {
   CAFS_RETURN_IF_ERROR(r.NoAttributes(node));

@@ -65,10 +65,6 @@ struct VirtualObject {
   bool operator==(const VirtualObject&) const = default;
 };
 
-// Whether `name` may name a storage pool (<storepol>, kpsd's pool records): 1..255 letters,
-// digits, '_', '-' and '.', not "." or "..".
-bool IsStoragePoolName(std::string_view name);
-
 struct PolicyDescriptor {
   std::optional<Uuid> guid;            // <policy-descriptor guid=...>
   std::string vmset_name;              // <policy-descriptor vmset=...>; empty when not given
