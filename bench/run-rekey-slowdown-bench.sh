@@ -4,8 +4,9 @@
 # fio runs on image B -- seqwrite (bs=1M), seqread (bs=1M), randwrite (4k), randread (4k);
 # buffered, psync, iodepth 1, each job capped at --runtime seconds -- first alone, then while
 # deep rekeys of image A run one after another (each to the next key version, at --rate, by
-# default the job default: no limit), interleaved for --rounds rounds; each figure is the best
-# round. Prints MiB/s or IOPS with and without the rekey and the slowdown. Goal (issue 14):
+# default the rekey jobs' default rate limit: [jobs] rekey_rate, 32 MiB/s unless the config
+# says otherwise, docs/jobs.md "Rate limits"), interleaved for --rounds rounds; each figure is
+# the best round. Prints MiB/s or IOPS with and without the rekey and the slowdown. Goal (issue 14):
 # <= 20% at the default rate limit.
 #
 # Usage: bench/run-rekey-slowdown-bench.sh BUILD_DIR [--size 256M] [--runtime 5] [--rounds 2]
@@ -122,7 +123,7 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 echo "Foreground fio on a second image with and without deep rekeys of another image"
-echo "(size $SIZE, runtime cap ${RUNTIME} s, best of $ROUNDS rounds, rekey rate ${RATE:-default})"
+echo "(size $SIZE, runtime cap ${RUNTIME} s, best of $ROUNDS rounds, rekey rate ${RATE:-the default ([jobs] rekey_rate)})"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-10s %12s %12s %9s\n' job alone "with rekey" slowdown
 for spec in $JOBS; do

@@ -22,6 +22,8 @@ PACKAGES=(
   # RADOS pool plug-in (src/pool/rados, docs/pools.md) and its single-node test cluster
   # (tests/integration/lib/ceph.sh): librados to build, the daemons and tools to test
   librados-dev libradospp-dev ceph-mon ceph-osd ceph-mgr ceph-base ceph-common radosgw
+  # S3 pool plug-in (src/pool/s3): libcurl >= 7.85 (CURLOPT_AWS_SIGV4, CURLOPT_PROTOCOLS_STR; Debian 12: 7.88)
+  libcurl4-openssl-dev
 )
 
 SUDO=""

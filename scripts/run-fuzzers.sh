@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Runs every libFuzzer binary in BUILD_DIR/tests/fuzz for SECONDS each, two at a time,
+# Runs every libFuzzer binary in BUILD_DIR/tests/fuzz for SECONDS each (default 10), two at a time,
 # from its seed corpus in tests/fuzz/corpus/<name>/ (copied, so the tree is not modified).
 # Exit status is non-zero if any fuzzer found a crash, leak or timeout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:?usage: run-fuzzers.sh BUILD_DIR SECONDS}
-seconds=${2:-20}
+seconds=${2:-10}
 mapfile -t fuzzers < <(find "$build/tests/fuzz" -maxdepth 1 -type f -name '*_fuzzer' -perm -u+x 2>/dev/null | sort)
 if [ ${#fuzzers[@]} -eq 0 ]; then echo "no fuzzers built"; exit 0; fi
 work=$(mktemp -d)

@@ -5,13 +5,15 @@
 # It prints each stage's wall time, ccache hit rate and test count in a table at the end (also
 # when a stage fails), the load average at start and end, and a "BUDGET" warning line for any
 # stage over its share of the CI budget (docs/ci.md).
-# Environment: CAFS_FUZZ_SECONDS (default 20 per target), CAFS_SKIP_SANITIZE=1,
-#   CAFS_SKIP_FUZZ=1 to shorten a local run; JOBS (default: nproc).
+# Environment: CAFS_FUZZ_SECONDS (default 10 per target, after its corpus), CAFS_SKIP_SANITIZE=1,
+#   CAFS_SKIP_FUZZ=1 to shorten a local run; JOBS (default: nproc) for the builds and the
+#   fuzzers, TEST_JOBS (default: 2 x JOBS) CTest slots (docs/ci.md "Test phases").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 JOBS=${JOBS:-$(nproc)}
-FUZZ_SECONDS=${CAFS_FUZZ_SECONDS:-20}
+TEST_JOBS=${TEST_JOBS:-$((2 * JOBS))}
+FUZZ_SECONDS=${CAFS_FUZZ_SECONDS:-10}
 # shellcheck source=scripts/lib/stages.sh
 source scripts/lib/stages.sh
 
@@ -37,7 +39,7 @@ if [ "${CAFS_SKIP_FUZZ:-0}" != 1 ]; then
   stage "build (fuzz)" 390 --ccache -- build_tree build-fuzz --targets '_fuzzer$' \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAFS_FUZZ=ON -DCAFS_TESTS=OFF -DCAFS_BENCH=OFF \
     -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
-  stage "fuzzers (${FUZZ_SECONDS}s each)" 300 -- scripts/run-fuzzers.sh build-fuzz "$FUZZ_SECONDS"
+  stage "fuzzers (${FUZZ_SECONDS}s each)" 180 -- scripts/run-fuzzers.sh build-fuzz "$FUZZ_SECONDS"
 fi
 
 stages_done

@@ -1,7 +1,7 @@
 // cafsctl: the admin CLI of the CAFS key & policy server (docs/cafsctl.md).
 //
 //   cafsctl [--server https://HOST:PORT] [--cert BUNDLE] [--json] GROUP COMMAND ...
-//   groups: vmset policy key kek server pool gateway admin audit usage inventory
+//   groups: vmset policy key kek server pool gateway admin audit usage inventory rekey
 //
 // Defaults: --server from CAFS_KPS_URL (else https://127.0.0.1:5697), --cert from
 // CAFS_KPS_CERT. Output: human tables, or the server's JSON with --json.
@@ -24,6 +24,7 @@
 #include "audit/audit_log.h"
 #include "kps/catalog.h"
 #include "kps/client/kps_client.h"
+#include "rekey_status.h"
 #include "table.h"
 
 namespace {
@@ -665,8 +666,19 @@ int main(int argc, char** argv) {
     c->add_option("--version", kversion, "key version number")->required();
     c->add_option("--state", kstate, "pre-active, active, deactivated, compromised")->required();
     remote(c, [&g](KpsClient& k) {
-      return CallAndShow(k, g, "POST", "/v1/keys/" + UrlEncode(kid) + "/state",
-                         json{{"version", kversion}, {"state", kstate}}, Show(KeyTable, KeyRows));
+      return CallAndShow(
+          k, g, "POST", "/v1/keys/" + UrlEncode(kid) + "/state",
+          json{{"version", kversion}, {"state", kstate}}, [](const json& b) {
+            Show(KeyTable, KeyRows)(b);
+            // Compromised: kpsd queued an urgent deep rekey (rekey_triggers.h).
+            for (const auto& id : b.value("rekey_requests", json::array())) {
+              std::cout << "urgent rekey requested: " << id.get<std::string>()
+                        << " (follow it: cafsctl rekey status " << Str(b, "vmset") << ")\n";
+            }
+            if (b.contains("rekey_error")) {
+              std::cout << "rekey not requested yet: " << Str(b, "rekey_error") << "\n";
+            }
+          });
     });
   }
   {
@@ -1066,6 +1078,27 @@ int main(int argc, char** argv) {
           "which key versions the gateways' files use (files, bytes, dependent files), as each "
           "gateway last reported (readers of key metadata)",
           "/v1/inventory", ShowInventory);
+
+  // ---- rekey: kpsd's rekey requests and the gateways' progress (rekey_status.h) ----------
+  auto* rekey = app.add_subcommand("rekey", "deep rekeys kpsd asked the gateways for");
+  rekey->require_subcommand(1);
+  static cafs::cafsctl::RekeyStatusOptions rekey_status;
+  {
+    auto* c = rekey->add_subcommand(
+        "status",
+        "a VM set's rekey requests (rotation periods, compromised versions) and every "
+        "gateway's progress: bytes, rate, ETA (exit 0 all done, 3 not yet, 1 failed)");
+    c->add_option("vmset", rekey_status.vmset, "VM set")->required();
+    c->add_flag("--watch", rekey_status.watch,
+                "redraw every second until all are done or one failed");
+    c->add_option("--timeout", rekey_status.timeout_s, "seconds --watch waits at most")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 7 * 24 * 3600));
+    remote(c, [&g](KpsClient& k) {
+      rekey_status.json = g.json;
+      return cafs::cafsctl::RekeyStatus(k, rekey_status);
+    });
+  }
 
   try {
     app.parse(argc, argv);

@@ -3,6 +3,8 @@
 #include <toml++/toml.h>
 #include <unistd.h>
 
+#include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -226,6 +228,32 @@ constexpr std::string_view kNoRegistryMessage =
     "(docs/nfs.md \"Server identity\"). Add one table per virtualization server: "
     "[[server]] id = \"<its <vmserv> id>\" addresses = [\"<its NFS client address>\"]";
 
+// [jobs]: the default rate limit of each job kind ("64M", or an integer; 0 = unlimited).
+Status ParseJobs(const Reader& r, const toml::table& root, Config* c) {
+  CAFS_ASSIGN_OR_RETURN(const toml::table* t, r.Table(root, "jobs", false));
+  if (t == nullptr) return Status::OK();
+  CAFS_RETURN_IF_ERROR(r.OnlyKnown(*t, "jobs", {"shred_rate", "rekey_rate", "migrate_rate"}));
+  const std::pair<const char*, std::uint64_t*> keys[] = {{"shred_rate", &c->shred_rate_bps},
+                                                         {"rekey_rate", &c->rekey_rate_bps},
+                                                         {"migrate_rate", &c->migrate_rate_bps}};
+  for (const auto& [key, out] : keys) {
+    const toml::node* node = t->get(key);
+    if (node == nullptr) continue;
+    std::string text;
+    if (auto n = node->value_exact<std::int64_t>(); n && *n >= 0) {
+      text = std::to_string(*n);
+    } else if (auto str = node->value_exact<std::string>()) {
+      text = *str;
+    }
+    if (!ParseByteRate(text, out)) {
+      return r.Error(node, "[jobs] " + std::string(key) +
+                               " must be a byte rate such as \"32M\" (bytes/s, K/M/G; 0 = "
+                               "unlimited)");
+    }
+  }
+  return Status::OK();
+}
+
 // [[server]] tables: id, addresses (docs/nfs.md "Server identity"). With [kps] the registry is
 // kpsd's: the tables are refused rather than ignored.
 Status ParseServers(const Reader& r, const toml::table& root, Config* c) {
@@ -281,7 +309,7 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source_name
   c.allow_other = ::geteuid() == 0;
   for (const auto& [key, node] : root) {
     static const std::set<std::string_view> kTables = {
-        "gateway", "local_keys", "kps", "pool", "server", "audit", "cache", "log", "nfs"};
+        "gateway", "local_keys", "kps", "pool", "server", "audit", "cache", "log", "nfs", "jobs"};
     if (!kTables.count(key.str())) {
       return r.Error(&node, "unknown table or key '" + std::string(key.str()) + "'");
     }
@@ -307,11 +335,13 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source_name
     CAFS_RETURN_IF_ERROR(r.OnlyKnown(*local, "local_keys", {"dir"}));
     CAFS_RETURN_IF_ERROR(r.String(*local, "local_keys", "dir", true, &c.local_keys_dir));
   } else {
-    CAFS_RETURN_IF_ERROR(r.OnlyKnown(
-        *kps, "kps", {"url", "cert", "push_audit", "usage_interval_s", "inventory_interval_s"}));
+    CAFS_RETURN_IF_ERROR(r.OnlyKnown(*kps, "kps",
+                                     {"url", "cert", "push_audit", "usage_interval_s",
+                                      "inventory_interval_s", "rekey_poll_interval_s"}));
     CAFS_RETURN_IF_ERROR(r.Bool(*kps, "kps", "push_audit", &c.push_audit));
     CAFS_RETURN_IF_ERROR(r.Int(*kps, "kps", "usage_interval_s", 1, &c.usage_interval_s));
     CAFS_RETURN_IF_ERROR(r.Int(*kps, "kps", "inventory_interval_s", 1, &c.inventory_interval_s));
+    CAFS_RETURN_IF_ERROR(r.Int(*kps, "kps", "rekey_poll_interval_s", 0, &c.rekey_poll_interval_s));
     CAFS_RETURN_IF_ERROR(r.String(*kps, "kps", "url", true, &c.kps_url));
     CAFS_RETURN_IF_ERROR(r.String(*kps, "kps", "cert", true, &c.kps_cert));
     if (c.kps_url.rfind("https://", 0) != 0) {
@@ -351,6 +381,7 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source_name
     CAFS_RETURN_IF_ERROR(r.String(*log, "log", "level", false, &c.log_level));
   }
   CAFS_RETURN_IF_ERROR(ParseNfs(r, root, &c.nfs));
+  CAFS_RETURN_IF_ERROR(ParseJobs(r, root, &c));
   if (c.nfs.enabled && !c.local_keys_dir.empty() && c.servers.empty()) {
     return r.Error(root.get("nfs"), std::string(kNoRegistryMessage));
   }
@@ -358,6 +389,30 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source_name
     return r.Error(gw, "[gateway] mountpoint is required unless [nfs] is enabled");
   }
   return c;
+}
+
+bool ParseByteRate(const std::string& text, std::uint64_t* out) {
+  if (text.empty()) return false;
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || v < 0 || !std::isfinite(v)) return false;
+  std::string unit(end);
+  if (!unit.empty() && (unit.back() == 'B' || unit.back() == 'b')) unit.pop_back();
+  if (unit.size() > 1 && (unit.back() == 'i')) unit.pop_back();
+  double mult = 1;
+  if (unit == "k" || unit == "K") {
+    mult = 1024.0;
+  } else if (unit == "m" || unit == "M") {
+    mult = 1024.0 * 1024;
+  } else if (unit == "g" || unit == "G") {
+    mult = 1024.0 * 1024 * 1024;
+  } else if (!unit.empty()) {
+    return false;
+  }
+  const double bytes = v * mult;
+  if (bytes > 1e18) return false;
+  *out = static_cast<std::uint64_t>(bytes);
+  return true;
 }
 
 Result<Config> LoadConfig(const std::string& path) {

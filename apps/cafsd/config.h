@@ -4,16 +4,20 @@
 //              position = 1, allow_other = true when root
 //   [local_keys] dir          |  [kps] url (https://HOST:PORT), cert (gateway PEM bundle),
 //                                    push_audit = true, usage_interval_s = 60,
-//                                    inventory_interval_s = 300
+//                                    inventory_interval_s = 300, rekey_poll_interval_s = 60
 //                                    (exactly one of the two)
 //   [[pool]]   name, kind = "posix" and the kind's keys (one or more; docs/pools.md):
-//              posix: path; rados: rados_pool, namespace, conf, user, keyring, op_timeout_s
+//              posix: path; rados: rados_pool, namespace, conf, user, keyring, op_timeout_s;
+//              s3: endpoint, bucket, access_key, secret_key_file, region, prefix, ...
 //   [[server]] id, addresses  ([local_keys] only; required with [nfs]): the server registry
 //              that maps NFS client addresses to <vmserv> ids (docs/nfs.md "Server identity")
 //   [audit]    log (required), aggregate_interval_s = 10, sync_every_record = true,
 //              push_cursor = "<log>.kps-cursor"
 //   [cache]    ttl_s = 30, grace_s = 600
 //   [log]      level = "info"
+//   [jobs]     shred_rate = "64M", rekey_rate = "32M", migrate_rate = "32M": the rate limit
+//              of a job started without --rate (bytes/s with K/M/G, or an integer; 0 =
+//              unlimited; docs/jobs.md "Rate limits")
 //   [nfs]      enabled = true, listen = "0.0.0.0", port = 2049, mount_port = 20048,
 //              portmap_port = 0 (111 to answer GETPORT ourselves), register_rpcbind = false,
 //              compute_threads = 0 (one per core), worker_threads = 8, idle_timeout_s = 300
@@ -30,6 +34,7 @@
 #include <vector>
 
 #include "frontend/nfs/exports.h"
+#include "jobs/default_rates.h"
 #include "policy/server_registry.h"
 #include "pool/pool_registry.h"
 #include "util/result.h"
@@ -63,6 +68,7 @@ struct Config {
   bool push_audit = true;         // [kps]: push audit records and usage to kpsd
   std::int64_t usage_interval_s = 60;
   std::int64_t inventory_interval_s = 300;  // [kps]: key inventory (docs/gateway.md)
+  std::int64_t rekey_poll_interval_s = 60;  // [kps]: kpsd's rekey requests (0 = not followed)
   std::string push_cursor;                  // [audit]; default audit_log + ".kps-cursor"
   std::vector<PoolConfig> pools;
   // [[server]]: the registered virtualization servers and their NFS client addresses
@@ -75,9 +81,17 @@ struct Config {
   std::int64_t cache_grace_s = 600;
   std::string log_level = "info";
   NfsConfig nfs;
+  // [jobs]: default rate limits (bytes/s, 0 = unlimited) of jobs started without a rate.
+  std::uint64_t shred_rate_bps = jobs::kDefaultShredRateBps;
+  std::uint64_t rekey_rate_bps = jobs::kDefaultRekeyRateBps;
+  std::uint64_t migrate_rate_bps = jobs::kDefaultMigrateRateBps;
 };
 
 Result<Config> LoadConfig(const std::string& path);
+// "50M", "1.5G", "4096", "64k" -> bytes (binary units); false when malformed. The one parser
+// of byte rates: [jobs] keys and the --rate option of cafsd's job commands.
+bool ParseByteRate(const std::string& text, std::uint64_t* out);
+
 Result<Config> ParseConfig(std::string_view text, const std::string& source_name);
 
 }  // namespace cafs::cafsd

@@ -3,41 +3,23 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "jobs/control_socket.h"
+#include "util/progress_text.h"
 
 namespace cafs::cafsd {
 namespace {
 
 using json = nlohmann::json;
 
-std::string Bytes(double n) {
-  static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (n >= 1024 && u < 4) {
-    n /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), u == 0 ? "%.0f %s" : "%.1f %s", n, kUnits[u]);
-  return buf;
-}
+std::string Bytes(double n) { return ByteText(n); }
 
 std::string Duration(const json& eta) {
-  if (!eta.is_number()) return "--:--";
-  const auto s = static_cast<long long>(std::llround(eta.get<double>()));
-  char buf[32];
-  if (s >= 3600) {
-    std::snprintf(buf, sizeof(buf), "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
-  } else {
-    std::snprintf(buf, sizeof(buf), "%lld:%02lld", s / 60, s % 60);
-  }
-  return buf;
+  return DurationText(eta.is_number() ? std::optional<double>(eta.get<double>()) : std::nullopt);
 }
 
 std::uint64_t U64(const json& j, const char* key) {
@@ -55,25 +37,17 @@ bool IsFinal(const std::string& state) {
 
 // One line: "[#####.....]  45%  12.3 MiB / 27.0 MiB  4.1 MiB/s  ETA 0:04  2/5 files  running"
 std::string ProgressLine(const json& job) {
-  const double done = static_cast<double>(U64(job, "done_bytes"));
-  const double total = static_cast<double>(U64(job, "total_bytes"));
-  const double frac = total > 0 ? std::min(1.0, done / total) : (Str(job, "state") == "done");
-  constexpr int kWidth = 30;
-  const int filled = static_cast<int>(frac * kWidth);
-  std::string bar = "[" + std::string(static_cast<std::size_t>(filled), '#') +
-                    std::string(static_cast<std::size_t>(kWidth - filled), '.') + "]";
-  int files_done = 0, files = 0;
+  ProgressFigures p;
+  p.done = static_cast<double>(U64(job, "done_bytes"));
+  p.total = static_cast<double>(U64(job, "total_bytes"));
+  p.rate_bps = job.value("rate_bps", 0.0);
+  if (job.contains("eta_s") && job["eta_s"].is_number()) p.eta_s = job["eta_s"].get<double>();
   for (const auto& t : job.value("tasks", json::array())) {
-    ++files;
-    files_done += Str(t, "state") == "done" ? 1 : 0;
+    ++p.files;
+    p.files_done += Str(t, "state") == "done" ? 1U : 0U;
   }
-  const double rate = job.value("rate_bps", 0.0);
-  char buf[256];
-  std::snprintf(buf, sizeof(buf), "%s %3.0f%%  %s / %s  %s/s  ETA %s  %d/%d files  %s", bar.c_str(),
-                frac * 100, Bytes(done).c_str(), Bytes(total).c_str(), Bytes(rate).c_str(),
-                Duration(job.value("eta_s", json())).c_str(), files_done, files,
-                Str(job, "state").c_str());
-  return buf;
+  p.state = Str(job, "state");
+  return cafs::ProgressLine(p);
 }
 
 void PrintJob(const json& job) {
@@ -148,30 +122,6 @@ int Watch(const JobsCliOptions& o, const std::string& id) {
 
 }  // namespace
 
-bool ParseByteRate(const std::string& text, std::uint64_t* out) {
-  if (text.empty()) return false;
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  if (end == text.c_str() || v < 0 || !std::isfinite(v)) return false;
-  std::string unit(end);
-  if (!unit.empty() && (unit.back() == 'B' || unit.back() == 'b')) unit.pop_back();
-  if (unit.size() > 1 && (unit.back() == 'i')) unit.pop_back();
-  double mult = 1;
-  if (unit == "k" || unit == "K") {
-    mult = 1024.0;
-  } else if (unit == "m" || unit == "M") {
-    mult = 1024.0 * 1024;
-  } else if (unit == "g" || unit == "G") {
-    mult = 1024.0 * 1024 * 1024;
-  } else if (!unit.empty()) {
-    return false;
-  }
-  const double bytes = v * mult;
-  if (bytes > 1e18) return false;
-  *out = static_cast<std::uint64_t>(bytes);
-  return true;
-}
-
 int RunJobsCommand(const JobsCliOptions& o, const std::string& verb, const std::string& id) {
   int rc = 0;
   if (verb == "list") {
@@ -203,8 +153,10 @@ int RunJobsCommand(const JobsCliOptions& o, const std::string& verb, const std::
 
 namespace {
 
-// Starts the job `spec` and, unless --no-wait, watches it to its end.
-int StartJob(const JobsCliOptions& o, const json& spec) {
+// Starts the job `spec` (with `limits`) and, unless --no-wait, watches it to its end.
+int StartJob(const JobsCliOptions& o, json spec, const JobLimits& limits) {
+  if (limits.rate_limit_bps) spec["rate_limit_bps"] = *limits.rate_limit_bps;
+  spec["parallel"] = limits.parallel;
   int rc = 0;
   auto reply = Call(o, json{{"op", "start"}, {"spec", spec}}, &rc);
   if (!reply) return rc;
@@ -226,11 +178,11 @@ int StartJob(const JobsCliOptions& o, const json& spec) {
 }  // namespace
 
 int RunShred(const JobsCliOptions& o, const ShredCliOptions& s) {
-  return StartJob(o, json{{"kind", "shred"},
-                          {"target", {{"type", s.type}, {"path", s.path}}},
-                          {"params", json::object()},
-                          {"rate_limit_bps", s.rate_limit_bps},
-                          {"parallel", s.parallel}});
+  return StartJob(o,
+                  json{{"kind", "shred"},
+                       {"target", {{"type", s.type}, {"path", s.path}}},
+                       {"params", json::object()}},
+                  s.limits);
 }
 
 int RunRekey(const JobsCliOptions& o, const RekeyCliOptions& r) {
@@ -242,21 +194,16 @@ int RunRekey(const JobsCliOptions& o, const RekeyCliOptions& r) {
   }
   json params{{"to_version", r.to_version}};
   if (!r.to_key.empty()) params["to_key"] = r.to_key;
-  return StartJob(o, json{{"kind", "rekey"},
-                          {"target", target},
-                          {"params", params},
-                          {"rate_limit_bps", r.rate_limit_bps},
-                          {"parallel", r.parallel}});
+  if (!r.to_cipher.empty()) params["to_cipher"] = r.to_cipher;
+  return StartJob(o, json{{"kind", "rekey"}, {"target", target}, {"params", params}}, r.limits);
 }
 
 int RunMigrate(const JobsCliOptions& o, const MigrateCliOptions& m) {
   json target{{"type", m.type}, {"path", m.path}};
   if (m.type == "pool") target["pool"] = m.drain_pool;
-  return StartJob(o, json{{"kind", "migrate"},
-                          {"target", target},
-                          {"params", {{"to_pool", m.to_pool}}},
-                          {"rate_limit_bps", m.rate_limit_bps},
-                          {"parallel", m.parallel}});
+  return StartJob(
+      o, json{{"kind", "migrate"}, {"target", target}, {"params", {{"to_pool", m.to_pool}}}},
+      m.limits);
 }
 
 }  // namespace cafs::cafsd

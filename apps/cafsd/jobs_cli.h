@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,11 +27,16 @@ struct JobsCliOptions {
 // `jobs list|show|watch|pause|resume|cancel|forget [ID]`
 int RunJobsCommand(const JobsCliOptions& options, const std::string& verb, const std::string& id);
 
+// What every job command may set (--rate, --parallel).
+struct JobLimits {
+  std::optional<std::uint64_t> rate_limit_bps;  // none: cafsd's [jobs] default; 0: unlimited
+  unsigned parallel = 0;                        // 0: cafsd's default
+};
+
 struct ShredCliOptions {
-  std::string path;                  // gateway path, "/my_vmset/vm/disk"
-  std::string type = "file";         // file | vm | vmset | dir
-  std::uint64_t rate_limit_bps = 0;  // 0: unlimited
-  unsigned parallel = 0;
+  std::string path;           // gateway path, "/my_vmset/vm/disk"
+  std::string type = "file";  // file | vm | vmset | dir
+  JobLimits limits;
 };
 // `shred PATH [--vm|--vmset|--dir] [--rate R] [--parallel N] [--no-wait] [--json]`
 int RunShred(const JobsCliOptions& options, const ShredCliOptions& shred);
@@ -39,13 +45,14 @@ struct RekeyCliOptions {
   std::string path;           // gateway path of the file, VM or VM set
   std::string type = "file";  // file | vm | vmset
   std::uint32_t to_version = 0;
-  std::string to_key;    // "": each file's own key
-  std::string from_key;  // with from_version: only files under this key version
+  std::string to_key;     // "": each file's own key
+  std::string to_cipher;  // "": each file's own cipher; else a conversion (docs/jobs.md)
+  std::string from_key;   // with from_version: only files under this key version
   std::uint32_t from_version = 0;
-  std::uint64_t rate_limit_bps = 0;
-  unsigned parallel = 0;
+  JobLimits limits;
 };
-// `rekey PATH [--vm|--vmset] --to-version N [--to-key K] [--from-key K --from-version V]
+// `rekey PATH [--vm|--vmset] --to-version N [--to-key K] [--to-cipher C]
+//  [--from-key K --from-version V]
 //  [--rate R] [--parallel N] [--no-wait] [--json]` (docs/jobs.md "Deep rekey")
 int RunRekey(const JobsCliOptions& options, const RekeyCliOptions& rekey);
 
@@ -54,14 +61,10 @@ struct MigrateCliOptions {
   std::string type = "file";  // file | vm | vmset | pool (drain)
   std::string to_pool;
   std::string drain_pool;  // type pool: the pool whose files move
-  std::uint64_t rate_limit_bps = 0;
-  unsigned parallel = 0;
+  JobLimits limits;
 };
 // `migrate PATH --to POOL [--vm|--vmset|--drain POOL] [--rate R] [--parallel N] [--no-wait]
 //  [--json]` (docs/migration.md)
 int RunMigrate(const JobsCliOptions& options, const MigrateCliOptions& migrate);
-
-// "50M", "1.5G", "4096", "64k" -> bytes (binary units); false when malformed.
-bool ParseByteRate(const std::string& text, std::uint64_t* out);
 
 }  // namespace cafs::cafsd

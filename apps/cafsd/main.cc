@@ -27,7 +27,9 @@
 #include "jobs/control_socket.h"
 #include "jobs/job_manager.h"
 #include "jobs/migrate_job.h"
+#include "jobs/policy_conversion.h"
 #include "jobs/rekey_job.h"
+#include "jobs/rekey_request_follower.h"
 #include "jobs/shred_job.h"
 #include "jobs_cli.h"
 #include "nfs_service.h"
@@ -185,12 +187,22 @@ int Serve(const cafsd::Config& config) {
   const jobs::JobAuditor auditor(log->get(), &clock, config.position);
   auto job_manager = jobs::JobManager::Open(env::Env::Default(), config.backing_store, auditor, {});
   if (!job_manager.ok()) return Fail(job_manager.status().WithContext("jobs"));
-  (*job_manager)->RegisterKind(std::make_unique<jobs::ShredJob>(volume->get(), auditor));
+  // Each kind with its default rate limit ([jobs], docs/jobs.md "Rate limits").
+  (*job_manager)
+      ->RegisterKind(std::make_unique<jobs::ShredJob>(volume->get(), auditor),
+                     config.shred_rate_bps);
   (*job_manager)
       ->RegisterKind(
-          std::make_unique<jobs::RekeyJob>(volume->get(), &cache, config.position, auditor));
-  (*job_manager)->RegisterKind(std::make_unique<jobs::MigrateJob>(volume->get(), auditor));
+          std::make_unique<jobs::RekeyJob>(volume->get(), &cache, config.position, auditor),
+          config.rekey_rate_bps);
+  (*job_manager)
+      ->RegisterKind(std::make_unique<jobs::MigrateJob>(volume->get(), auditor),
+                     config.migrate_rate_bps);
   (*job_manager)->ResumeAll();
+  // A policy that moves files to another key or cipher converts them (docs/jobs.md).
+  cache.SetPlacementObserver([manager = job_manager->get()](const std::string& vmset) {
+    jobs::StartPolicyConversion(*manager, vmset);
+  });
   const jobs::ControlService control_service(job_manager->get());
   auto control = jobs::ControlServer::Start(config.backing_store + "/" + jobs::kControlSocketName,
                                             &control_service);
@@ -223,6 +235,18 @@ int Serve(const cafsd::Config& config) {
     if (!r.ok()) return Fail(r.status().WithContext("[kps] audit push"));
     reporting = std::move(*r);
   }
+  // kpsd's rekey requests (rotation periods, compromised versions) -> local rekey jobs.
+  std::unique_ptr<jobs::RekeyRequestFollower> rekey_follower;
+  if (!config.kps_url.empty() && config.rekey_poll_interval_s > 0) {
+    auto f = jobs::RekeyRequestFollower::Create(
+        job_manager->get(), jobs::RekeyRequestFollowerOptions{
+                                .url = config.kps_url,
+                                .bundle_path = config.kps_cert,
+                                .interval = std::chrono::seconds(config.rekey_poll_interval_s)});
+    if (!f.ok()) return Fail(f.status().WithContext("[kps] rekey requests"));
+    rekey_follower = std::move(*f);
+    rekey_follower->Start();
+  }
   CAFS_LOG_INFO("cafsd: serving {} at {} as server {} ({} pools, keys from {})",
                 config.backing_store, config.mountpoint, config.server_id, config.pools.size(),
                 provider->Describe());
@@ -254,6 +278,7 @@ int Serve(const cafsd::Config& config) {
   }
   cv.notify_all();
   ticker.join();
+  rekey_follower.reset();      // no more jobs from kpsd
   control->reset();            // no more job requests
   (*job_manager)->Shutdown();  // runners stop at a step boundary; records say where
   nfs.reset();                 // stops the RPC server, unregisters from rpcbind
@@ -263,6 +288,35 @@ int Serve(const cafsd::Config& config) {
   CAFS_LOG_INFO("cafsd: stopped ({} open handles dropped)", gateway.open_handles());
   return run.ok() ? 0 : Fail(run);
 }
+
+// The flags every job-starting subcommand (shred, rekey, migrate) shares, in one place:
+// --rate, --parallel, --no-wait, --json. Parse fills `rate_text`, Apply checks it.
+struct JobFlags {
+  std::string rate_text;  // "": cafsd's [jobs] default for the kind
+  bool no_wait = false;
+
+  void Add(CLI::App* cmd, cafsd::JobLimits* limits, cafsd::JobsCliOptions* jobs) {
+    cmd->add_option("--rate", rate_text,
+                    "I/O rate limit, bytes/s with K/M/G, 0 = unlimited (default: the [jobs] "
+                    "default of cafsd's config, docs/jobs.md \"Rate limits\")");
+    cmd->add_option("--parallel", limits->parallel, "files at once (default 2)");
+    cmd->add_flag("--no-wait", no_wait, "print the job id and return at once");
+    cmd->add_flag("--json", jobs->json, "print the job as JSON on stdout");
+  }
+  // False (after a message naming `command`) when --rate is malformed.
+  bool Apply(const char* command, cafsd::JobLimits* limits, cafsd::JobsCliOptions* jobs) const {
+    jobs->wait = !no_wait;
+    if (rate_text.empty()) return true;
+    std::uint64_t rate = 0;
+    if (!cafsd::ParseByteRate(rate_text, &rate)) {
+      std::fprintf(stderr, "cafsd %s: --rate %s is not a byte rate (e.g. 50M)\n", command,
+                   rate_text.c_str());
+      return false;
+    }
+    limits->rate_limit_bps = rate;
+    return true;
+  }
+};
 
 }  // namespace
 
@@ -302,9 +356,9 @@ int main(int argc, char** argv) {
   jobs_cmd->add_option("id", jobs_id, "job id");
   jobs_cmd->add_flag("--json", jobs_options.json, "print JSON on stdout");
   jobs_cmd->add_flag("--wait", jobs_options.wait, "after resume: wait for the end, with progress");
+  JobFlags job_flags;  // one subcommand is parsed: they share it
   cafsd::ShredCliOptions shred_options;
-  std::string rate_text;
-  bool shred_vm = false, shred_vmset = false, shred_dir = false, no_wait = false;
+  bool shred_vm = false, shred_vmset = false, shred_dir = false;
   auto* shred_cmd = app.add_subcommand(
       "shred",
       "overwrite and remove a file, a VM or a VM set through the running cafsd (a job: "
@@ -319,12 +373,8 @@ int main(int argc, char** argv) {
       shred_cmd->add_flag("--dir", shred_dir, "PATH is any directory: every file below it");
   vm_flag->excludes(vmset_flag, dir_flag);
   vmset_flag->excludes(dir_flag);
-  shred_cmd->add_option("--rate", rate_text, "I/O rate limit, bytes/s with K/M/G (default: none)");
-  shred_cmd->add_option("--parallel", shred_options.parallel, "files at once (default 2)");
-  shred_cmd->add_flag("--no-wait", no_wait, "print the job id and return at once");
-  shred_cmd->add_flag("--json", jobs_options.json, "print the job as JSON on stdout");
+  job_flags.Add(shred_cmd, &shred_options.limits, &jobs_options);
   cafsd::RekeyCliOptions rekey_options;
-  std::string rekey_rate;
   bool rekey_vm = false, rekey_vmset = false;
   auto* rekey_cmd = app.add_subcommand(
       "rekey",
@@ -338,18 +388,17 @@ int main(int argc, char** argv) {
   rekey_vm_flag->excludes(rekey_cmd->add_flag("--vmset", rekey_vmset, "PATH is a VM set"));
   rekey_cmd->add_option("--to-version", rekey_options.to_version, "target key version")->required();
   rekey_cmd->add_option("--to-key", rekey_options.to_key, "target key GUID (default: the file's)");
+  rekey_cmd->add_option("--to-cipher", rekey_options.to_cipher,
+                        "convert to this cipher (aes-256-xts, ...; clear-text files included, "
+                        "they need --to-key; none is refused)");
   auto* from_key = rekey_cmd->add_option("--from-key", rekey_options.from_key,
                                          "only files under this key GUID ...");
   auto* from_version = rekey_cmd->add_option("--from-version", rekey_options.from_version,
                                              "... and this version (key-version target)");
   from_key->needs(from_version);
   from_version->needs(from_key);
-  rekey_cmd->add_option("--rate", rekey_rate, "I/O rate limit, bytes/s with K/M/G (default: none)");
-  rekey_cmd->add_option("--parallel", rekey_options.parallel, "files at once (default 2)");
-  rekey_cmd->add_flag("--no-wait", no_wait, "print the job id and return at once");
-  rekey_cmd->add_flag("--json", jobs_options.json, "print the job as JSON on stdout");
+  job_flags.Add(rekey_cmd, &rekey_options.limits, &jobs_options);
   cafsd::MigrateCliOptions migrate_options;
-  std::string migrate_rate;
   bool migrate_vm = false, migrate_vmset = false;
   auto* migrate_cmd = app.add_subcommand(
       "migrate",
@@ -369,11 +418,7 @@ int main(int argc, char** argv) {
                                         "move every file below PATH whose data is in this pool");
   migrate_vm_flag->excludes(migrate_vmset_flag)->excludes(drain);
   migrate_vmset_flag->excludes(drain);
-  migrate_cmd->add_option("--rate", migrate_rate,
-                          "I/O rate limit, bytes/s with K/M/G (default: none)");
-  migrate_cmd->add_option("--parallel", migrate_options.parallel, "files at once (default 2)");
-  migrate_cmd->add_flag("--no-wait", no_wait, "print the job id and return at once");
-  migrate_cmd->add_flag("--json", jobs_options.json, "print the job as JSON on stdout");
+  job_flags.Add(migrate_cmd, &migrate_options.limits, &jobs_options);
   app.fallthrough();
   try {
     app.parse(argc, argv);
@@ -397,37 +442,21 @@ int main(int argc, char** argv) {
   jobs_options.socket_path = config->backing_store + "/" + jobs::kControlSocketName;
   if (jobs_cmd->parsed()) return cafsd::RunJobsCommand(jobs_options, jobs_verb, jobs_id);
   if (shred_cmd->parsed()) {
-    if (!rate_text.empty() && !cafsd::ParseByteRate(rate_text, &shred_options.rate_limit_bps)) {
-      std::fprintf(stderr, "cafsd shred: --rate %s is not a byte rate (e.g. 50M)\n",
-                   rate_text.c_str());
-      return 2;
-    }
+    if (!job_flags.Apply("shred", &shred_options.limits, &jobs_options)) return 2;
     shred_options.type = shred_vm ? "vm" : shred_vmset ? "vmset" : shred_dir ? "dir" : "file";
-    jobs_options.wait = !no_wait;
     return cafsd::RunShred(jobs_options, shred_options);
   }
   if (rekey_cmd->parsed()) {
-    if (!rekey_rate.empty() && !cafsd::ParseByteRate(rekey_rate, &rekey_options.rate_limit_bps)) {
-      std::fprintf(stderr, "cafsd rekey: --rate %s is not a byte rate (e.g. 50M)\n",
-                   rekey_rate.c_str());
-      return 2;
-    }
+    if (!job_flags.Apply("rekey", &rekey_options.limits, &jobs_options)) return 2;
     rekey_options.type = rekey_vm ? "vm" : rekey_vmset ? "vmset" : "file";
-    jobs_options.wait = !no_wait;
     return cafsd::RunRekey(jobs_options, rekey_options);
   }
   if (migrate_cmd->parsed()) {
-    if (!migrate_rate.empty() &&
-        !cafsd::ParseByteRate(migrate_rate, &migrate_options.rate_limit_bps)) {
-      std::fprintf(stderr, "cafsd migrate: --rate %s is not a byte rate (e.g. 50M)\n",
-                   migrate_rate.c_str());
-      return 2;
-    }
+    if (!job_flags.Apply("migrate", &migrate_options.limits, &jobs_options)) return 2;
     migrate_options.type = migrate_vm                            ? "vm"
                            : migrate_vmset                       ? "vmset"
                            : !migrate_options.drain_pool.empty() ? "pool"
                                                                  : "file";
-    jobs_options.wait = !no_wait;
     return cafsd::RunMigrate(jobs_options, migrate_options);
   }
   return Serve(*config);

@@ -25,6 +25,7 @@
 #include "kps/kmip_server.h"
 #include "kps/master_key.h"
 #include "kps/pool_registry.h"
+#include "kps/rekey_triggers.h"
 #include "kps/rest_api.h"
 #include "kps/tls_server.h"
 #include "kps/vmset_identity.h"
@@ -153,7 +154,8 @@ bool SplitHostPort(const std::string& s, int default_port, std::string* host, in
 }
 
 int Serve(const std::string& dir, const std::string& listen, const std::string& passphrase_file,
-          const std::string& store_spec, const TlsServer::Options& rest, const KmipConfig& kmip) {
+          const std::string& store_spec, const TlsServer::Options& rest, const KmipConfig& kmip,
+          int rotation_check_s) {
   std::string host;
   int port = 0;
   if (!SplitHostPort(listen, -1, &host, &port)) {
@@ -200,6 +202,9 @@ int Serve(const std::string& dir, const std::string& listen, const std::string& 
   RestApi api(keyring, **store, *ca, SystemClock::Instance());
   auto server = TlsServer::Create(api, dir, rest);
   if (!server.ok()) return Fail(server.status());
+  // Rotation periods and compromised versions -> rekey requests (docs/kps.md "Rekey triggers").
+  RekeyTriggerTimer rekey_triggers(keyring, **store, SystemClock::Instance(),
+                                   std::chrono::seconds(rotation_check_s));
   auto bound = (*server)->Bind(host, port);
   if (!bound.ok()) return Fail(bound.status());
   KmipOptions kmip_options;
@@ -320,6 +325,13 @@ int main(int argc, char** argv) {
                    "KMIP connections served at once from one source address")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
+  int rotation_check = 3600;
+  serve
+      ->add_option("--rotation-check-interval", rotation_check,
+                   "seconds between evaluations of the policies' <rotation-period> and of "
+                   "compromised key versions (docs/kps.md \"Rekey triggers\")")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86400));
   std::string new_passphrase_file;
   auto* rotate = app.add_subcommand(
       "rotate-master",
@@ -341,5 +353,5 @@ int main(int argc, char** argv) {
   rest.handshake_timeout = std::chrono::seconds(handshake_timeout);
   rest.head_timeout = std::chrono::seconds(request_timeout);
   rest.idle_timeout = std::chrono::seconds(idle_timeout);
-  return Serve(dir, listen, passphrase_file, store, rest, kmip);
+  return Serve(dir, listen, passphrase_file, store, rest, kmip, rotation_check);
 }

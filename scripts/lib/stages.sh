@@ -103,11 +103,13 @@ build_tree() {
   if [ ${#targets[@]} -gt 0 ]; then ninja -C "$dir" -j "$JOBS" "${targets[@]}"; fi
 }
 
-# run_ctest DIR CTEST_ARGS...: CTest in parallel; the output is also kept for the counts.
+# run_ctest DIR CTEST_ARGS...: CTest with TEST_JOBS slots (default JOBS; scripts/test.sh
+# gives two per core: most integration tests wait, and a CPU-bound `heavy` test takes two
+# slots, tests/integration/CMakeLists.txt); the output is also kept for the counts.
 run_ctest() {
   local dir=$1
   shift
-  (cd "$dir" && ctest --output-on-failure -j "$JOBS" "$@") 2>&1 | tee "$_stage_log"
+  (cd "$dir" && ctest --output-on-failure -j "${TEST_JOBS:-$JOBS}" "$@") 2>&1 | tee "$_stage_log"
   return "${PIPESTATUS[0]}"
 }
 

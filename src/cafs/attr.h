@@ -60,7 +60,7 @@ struct FsStats {
   std::uint64_t free_bytes = 0;
   std::uint64_t total_inodes = 0;  // of the backing store (where the names live)
   std::uint64_t free_inodes = 0;
-  std::uint32_t name_max = 0;  // longest name a caller may use (NAME_MAX - 2 - longest pool)
+  std::uint32_t name_max = 0;  // longest name a caller may use (NAME_MAX: the backing store's)
 };
 
 }  // namespace cafs::core

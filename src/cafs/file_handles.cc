@@ -237,9 +237,23 @@ Result<std::string> FileHandles::Resolve(ByteView handle) const {
   std::string rel = path.substr(root_path_.size());  // "/a/b/name##pool"
   if (S_ISREG(st.st_mode)) {
     const std::size_t slash = rel.rfind('/');
-    const auto split = SplitRedirectorName(std::string_view(rel).substr(slash + 1));
+    const std::string backing_name = rel.substr(slash + 1);
+    const auto split = SplitRedirectorName(backing_name);
     if (!split) return Stale("the file handle names a regular file that is not a redirector");
-    rel.resize(slash + 1 + split->name.size());
+    // A long name: the side entry beside it has the name (read relative to the root).
+    auto name = CallerNameOf(*split, [&](const std::string& entry) -> Result<std::string> {
+      const std::string at = rel.substr(1, slash) + entry;
+      ScopedFd f(::openat(root_fd_, at.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+      if (f.fd < 0) return Status::FromErrno(errno, "open " + at);
+      std::string text(512, '\0');
+      const ssize_t got = ::pread(f.fd, text.data(), text.size(), 0);
+      if (got < 0) return Status::FromErrno(errno, "read " + at);
+      text.resize(static_cast<std::size_t>(got));
+      return text;
+    });
+    if (!name.ok()) return Stale("the file handle names a long name without its name entry");
+    rel.resize(slash + 1);
+    rel += *name;
   } else if (!S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode) && !S_ISFIFO(st.st_mode) &&
              !S_ISSOCK(st.st_mode) && !S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode)) {
     return Stale("the file handle names an entry of unknown type");

@@ -120,9 +120,9 @@ class Gateway {
 
   // Whether `name` may be one component of a gateway path (Volume::CheckName, the one rule):
   // InvalidArgument (EINVAL) for "", ".", "..", '/', NUL, a newline or "##"; ENAMETOOLONG
-  // beyond Volume::max_name_length(). Any other bytes are fine (names are bytes, not text).
-  // For front-ends whose protocol sends single components (NFS): a '/' in one must not
-  // become a path.
+  // beyond Volume::max_name_length() (NAME_MAX: long names are hashed). Any other bytes are fine
+  // (names are bytes, not text). For front-ends whose protocol sends single components (NFS): a '/'
+  // in one must not become a path.
   Status CheckName(std::string_view name) const { return volume_->CheckName(name); }
 
   // Name resolution and attributes.

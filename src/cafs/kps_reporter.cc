@@ -33,11 +33,16 @@ Status KpsAuditSink::Post(const std::string& path, const json& body) {
                                    e.what());
   }
   if (!reply.ok()) return reply.status();
-  if (reply->ok()) return Status::OK();
-  const std::string what = "kpsd at " + url_ + " refused POST " + path + ": HTTP " +
-                           std::to_string(reply->status) + ": " + reply->Reason();
-  if (reply->status >= 500) return Status::Unavailable(what);
-  if (reply->status == 401 || reply->status == 403) return Status::PermissionDenied(what);
+  return StatusOfReply(*reply, url_, "POST " + path);
+}
+
+Status StatusOfReply(const kps::client::Reply& reply, const std::string& url,
+                     const std::string& request) {
+  if (reply.ok()) return Status::OK();
+  const std::string what = "kpsd at " + url + " refused " + request + ": HTTP " +
+                           std::to_string(reply.status) + ": " + reply.Reason();
+  if (reply.status >= 500) return Status::Unavailable(what);
+  if (reply.status == 401 || reply.status == 403) return Status::PermissionDenied(what);
   return Status::InvalidArgument(what);
 }
 

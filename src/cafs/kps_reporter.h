@@ -29,7 +29,8 @@
 
 namespace cafs::kps::client {
 class KpsClient;
-}
+struct Reply;
+}  // namespace cafs::kps::client
 
 namespace cafs::core {
 
@@ -50,6 +51,12 @@ class KpsAuditSink final : public AuditSink {
   std::unique_ptr<kps::client::KpsClient> client_;  // guarded by mu_
   const std::string url_;
 };
+
+// What a gateway's report or poll (`request`, e.g. "POST /v1/usage") answered with `reply`
+// means: OK for 2xx; Unavailable for 5xx (retry), PermissionDenied for 401/403,
+// InvalidArgument otherwise, each naming kpsd's `url`, the request and kpsd's reason.
+Status StatusOfReply(const kps::client::Reply& reply, const std::string& url,
+                     const std::string& request);
 
 // The body of POST /v1/usage (docs/kps-api.md): {time_ms, vmsets: [{vmset, pool, bytes}],
 // pools: [{pool, total_bytes, free_bytes, used_percent, threshold_percent, available, error}]}.

@@ -22,6 +22,17 @@ Result<const SecureBuffer*> CachedVmSet::FindKey(const Uuid& key, std::uint32_t 
   return &it->second;
 }
 
+bool PlacementChanged(const policy::PolicyDescriptor& before,
+                      const policy::PolicyDescriptor& after) {
+  if (before.objects.size() != after.objects.size()) return true;
+  for (std::size_t i = 0; i < before.objects.size(); ++i) {
+    const auto& a = before.objects[i];
+    const auto& b = after.objects[i];
+    if (!(a.vglob == b.vglob) || a.symkey != b.symkey || a.cipher != b.cipher) return true;
+  }
+  return false;
+}
+
 Result<std::shared_ptr<const CachedVmSet>> PolicyCache::Fetch(const std::string& vmset_name) {
   CAFS_ASSIGN_OR_RETURN(VmSetBundle bundle, provider_->FetchVmSet(vmset_name));
   CAFS_ASSIGN_OR_RETURN(policy::ServerRegistry servers,
@@ -57,8 +68,15 @@ Result<std::shared_ptr<const CachedVmSet>> PolicyCache::Get(const std::string& v
   auto fresh = Fetch(vmset_name);
   std::unique_lock lock(mu_);
   if (fresh.ok()) {
+    auto before = entries_.find(vmset_name);
+    const bool changed =
+        before != entries_.end() &&
+        PlacementChanged(before->second->bundle.descriptor, (*fresh)->bundle.descriptor);
     entries_[vmset_name] = *fresh;
     stale_.erase(vmset_name);
+    lock.unlock();
+    fetch_lock.unlock();
+    if (changed && observer_) observer_(vmset_name);
     return *fresh;
   }
   const Status& s = fresh.status();

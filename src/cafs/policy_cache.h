@@ -19,6 +19,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -42,6 +43,11 @@ struct CachedVmSet {
   Result<const SecureBuffer*> FindKey(const Uuid& key, std::uint32_t version) const;
 };
 
+// Whether `after` places some file under another key or cipher than `before` does: a vobj's
+// glob, symkey or cipher differs, or the vobj lists differ in length.
+bool PlacementChanged(const policy::PolicyDescriptor& before,
+                      const policy::PolicyDescriptor& after);
+
 struct PolicyCacheOptions {
   std::chrono::milliseconds ttl{std::chrono::seconds(30)};
   std::chrono::milliseconds grace{std::chrono::minutes(10)};
@@ -59,12 +65,22 @@ class PolicyCache {
   // Every cached entry (for usage and capacity reports).
   std::map<std::string, std::shared_ptr<const CachedVmSet>> Snapshot() const;
 
+  // Called when a refresh replaces a cached VM set whose policy now places some files under
+  // another key or cipher (a vobj's symkey, cipher or glob changed, or vobjs were added or
+  // removed; PlacementChanged): cafsd starts a policy conversion job (docs/jobs.md
+  // "Conversions"). Runs on the thread whose Get refreshed, after the new entry is installed
+  // and every lock of the cache is released (it may call Get). Set it before the cache is
+  // shared (not guarded).
+  using PlacementObserver = std::function<void(const std::string& vmset_name)>;
+  void SetPlacementObserver(PlacementObserver observer) { observer_ = std::move(observer); }
+
  private:
   Result<std::shared_ptr<const CachedVmSet>> Fetch(const std::string& vmset_name);
 
   KeyProvider* const provider_;
   const Clock* const clock_;
   const PolicyCacheOptions options_;
+  PlacementObserver observer_;  // set before use, then only read
   std::mutex fetch_mu_;
   mutable std::shared_mutex mu_;
   std::map<std::string, std::shared_ptr<const CachedVmSet>> entries_;  // guarded by mu_

@@ -2,7 +2,9 @@
 
 #include <sstream>
 
+#include "crypto/mac.h"
 #include "pool/pool_mapper.h"
+#include "util/bytes.h"
 
 namespace cafs::core {
 
@@ -16,16 +18,93 @@ std::optional<RedirectorName> SplitRedirectorName(std::string_view backing_name)
                         backing_name.substr(sep + kRedirectorSeparator.size())};
 }
 
-std::string RedirectorBackingName(std::string_view name, std::string_view pool) {
-  std::string out;
-  out.reserve(name.size() + kRedirectorSeparator.size() + pool.size());
-  out.append(name).append(kRedirectorSeparator).append(pool);
+bool IsLongNameStem(std::string_view s) {
+  if (s.size() != kLongNamePrefix.size() + 64 ||
+      s.substr(0, kLongNamePrefix.size()) != kLongNamePrefix) {
+    return false;
+  }
+  for (char c : s.substr(kLongNamePrefix.size())) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+bool NeedsLongName(std::string_view name, std::string_view pool) {
+  return name.size() + kRedirectorSeparator.size() + pool.size() > kBackingNameMax ||
+         IsLongNameStem(name);
+}
+
+std::string LongNameStem(std::string_view name) {
+  const crypto::Sha256Mac digest = crypto::Sha256(AsBytes(name));
+  return std::string(kLongNamePrefix) + ToHex(ByteView(digest.data(), digest.size()));
+}
+
+std::string LongNameEntry(std::string_view stem) {
+  return std::string(stem) + std::string(kLongNameEntrySuffix);
+}
+
+std::optional<std::string_view> LongNameEntryStem(std::string_view entry) {
+  if (entry.size() <= kLongNameEntrySuffix.size() ||
+      entry.substr(entry.size() - kLongNameEntrySuffix.size()) != kLongNameEntrySuffix) {
+    return std::nullopt;
+  }
+  const std::string_view stem = entry.substr(0, entry.size() - kLongNameEntrySuffix.size());
+  if (!IsLongNameStem(stem)) return std::nullopt;
+  return stem;
+}
+
+std::string EncodeLongNameEntry(std::string_view name) {
+  std::string out(kLongNameMagic);
+  out.append("\n").append(name).append("\n");
   return out;
+}
+
+Result<std::string> DecodeLongNameEntry(std::string_view text, std::string_view stem) {
+  const std::string head = std::string(kLongNameMagic) + "\n";
+  if (text.substr(0, head.size()) != head)
+    return Status::Corruption("long name entry: bad first line");
+  std::string_view name = text.substr(head.size());
+  if (name.size() < 2 || name.back() != '\n')
+    return Status::Corruption("long name entry: no name line");
+  name.remove_suffix(1);
+  if (name.find('\n') != std::string_view::npos) {
+    return Status::Corruption("long name entry: more than one name line");
+  }
+  if (LongNameStem(name) != stem) {
+    return Status::Corruption("long name entry: the name does not hash to " + std::string(stem));
+  }
+  return std::string(name);
+}
+
+std::string JoinRedirectorName(std::string_view stem, std::string_view pool) {
+  std::string out;
+  out.reserve(stem.size() + kRedirectorSeparator.size() + pool.size());
+  out.append(stem).append(kRedirectorSeparator).append(pool);
+  return out;
+}
+
+std::string RedirectorBackingName(std::string_view name, std::string_view pool) {
+  return NeedsLongName(name, pool) ? JoinRedirectorName(LongNameStem(name), pool)
+                                   : JoinRedirectorName(name, pool);
+}
+
+Result<std::string> CallerNameOf(
+    const RedirectorName& split,
+    const std::function<Result<std::string>(const std::string& entry)>& read_entry) {
+  if (!IsLongNameStem(split.name)) return std::string(split.name);
+  const std::string entry = LongNameEntry(split.name);
+  CAFS_ASSIGN_OR_RETURN(std::string text, read_entry(entry));
+  CAFS_ASSIGN_OR_RETURN(std::string name, DecodeLongNameEntry(text, split.name));
+  if (!NeedsLongName(name, split.pool)) {
+    return Status::Corruption(entry + " holds a name that is stored under its own name");
+  }
+  return name;
 }
 
 bool IsRedirectorOf(std::string_view backing_name, std::string_view name) {
   const auto split = SplitRedirectorName(backing_name);
-  return split && split->name == name && pool::ValidatePoolName(std::string(split->pool)).ok();
+  return split && pool::ValidatePoolName(std::string(split->pool)).ok() &&
+         RedirectorBackingName(name, split->pool) == backing_name;
 }
 
 std::string NewPoolPath(const Uuid& owner, const Uuid& guid) {

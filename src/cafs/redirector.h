@@ -8,6 +8,7 @@
 // Pure functions; no I/O.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -41,20 +42,63 @@ std::string NewPoolPath(const Uuid& owner, const Uuid& guid);
 bool IsUnderOwner(std::string_view pool_path, const Uuid& owner);
 
 // The one codec of redirector names (every reader and writer of backing-store names uses
-// these three functions, never "##" itself).
+// these functions, never "##" nor ".cafs-long-" itself).
+//
+// Long names (docs/redirectors.md "Long names"): a file whose `name##pool` would not fit
+// NAME_MAX (255 bytes), or whose name looks like a long-name stem itself, is stored as
+// `<stem>##pool` with the stem `.cafs-long-<64 lower-case hex of SHA-256(name)>`, and its full
+// name in the side entry `<stem>.name` of the same directory (EncodeLongNameEntry). The choice
+// depends on the name and that pool only (never on the configuration), so every name has
+// exactly one backing name per pool, and names stored before this rule keep theirs.
+// Directories, symlinks and special files are stored under their own name (it fits).
+inline constexpr std::string_view kLongNamePrefix = ".cafs-long-";
+inline constexpr std::string_view kLongNameEntrySuffix = ".name";
+inline constexpr std::string_view kLongNameMagic = "CAFS-LONGNAME 1";
+// The longest name component of the backing store (and so of a caller's name).
+inline constexpr std::size_t kBackingNameMax = 255;
+
 // A redirector's backing-store name `name##pool` split at its last "##" (names may end in
 // '#', pool names never start with it), or nullopt for a name that is not a redirector's
 // (no "##", nothing before or after it): such regular files are not ours and stay hidden.
+// `name` is the stem for a long name (IsLongNameStem): the caller-visible name is in the
+// side entry.
 struct RedirectorName {
   std::string_view name;
   std::string_view pool;
 };
 std::optional<RedirectorName> SplitRedirectorName(std::string_view backing_name);
-// The backing-store name of `name`'s redirector in `pool`: `name##pool` (the inverse of
-// SplitRedirectorName for names without "##" and pools not starting with '#').
+// The backing-store name of `name`'s redirector in `pool`: `name##pool`, or `<stem>##pool`
+// when NeedsLongName (the inverse of SplitRedirectorName for names without "##" and pools not
+// starting with '#', plus the side entry for long names).
 std::string RedirectorBackingName(std::string_view name, std::string_view pool);
+// Whether `name` in `pool` is stored under its stem: `name##pool` exceeds kBackingNameMax,
+// or `name` is itself a stem (it would be taken for one).
+bool NeedsLongName(std::string_view name, std::string_view pool);
+// `.cafs-long-<hex of SHA-256(name)>`.
+std::string LongNameStem(std::string_view name);
+// Whether `s` is `.cafs-long-` followed by exactly 64 lower-case hex digits.
+bool IsLongNameStem(std::string_view s);
+// `<stem>##pool`: the redirector of a stem already decided (a name that fits, or a long-name
+// stem: DropLongName looks for the other redirectors of a stem with it).
+std::string JoinRedirectorName(std::string_view stem, std::string_view pool);
+// The side entry holding the full name of the redirectors `<stem>##*`: `<stem>.name`.
+std::string LongNameEntry(std::string_view stem);
+// The stem of a side entry name (`<stem>.name`), or nullopt if `entry` is not one.
+std::optional<std::string_view> LongNameEntryStem(std::string_view entry);
+// The side entry's content: `CAFS-LONGNAME 1\n<name>\n` (names contain no newline).
+std::string EncodeLongNameEntry(std::string_view name);
+// The name in a side entry whose stem is `stem`: Corruption when the magic or layout is
+// wrong or SHA-256 of the name is not the stem's (a side entry copied or edited by hand).
+Result<std::string> DecodeLongNameEntry(std::string_view text, std::string_view stem);
+// The caller-visible name of the redirector `split` (SplitRedirectorName): its name, or for a
+// long-name stem the name in the side entry, whose content `read_entry(LongNameEntry(stem))`
+// returns; checked to give this backing name back (RedirectorBackingName). Errors: those of
+// `read_entry` (NotFound: no side entry), Corruption for a side entry that does not match.
+Result<std::string> CallerNameOf(
+    const RedirectorName& split,
+    const std::function<Result<std::string>(const std::string& entry)>& read_entry);
 // Whether the backing-store entry `backing_name` is the redirector of the caller-visible
-// `name` (in any pool): SplitRedirectorName gives `name` back and a possible pool name
+// `name` (in any pool): it is RedirectorBackingName(name, p) for a possible pool name p
 // (pool::ValidatePoolName). "a###p" is "a#"'s in pool "p", never "a"'s.
 bool IsRedirectorOf(std::string_view backing_name, std::string_view name);
 

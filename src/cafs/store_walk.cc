@@ -41,8 +41,11 @@ void WalkRegularFiles(
   }
 }
 
-Result<Redirector> ReadRedirectorFile(const fs::path& path) {
-  // Read without touching the redirector's access time: it is the client-visible atime.
+namespace {
+
+// A small file of ours (a redirector, a long name's side entry), read without touching its
+// access time: a redirector's is the client-visible atime.
+Result<std::string> ReadSmallFile(const fs::path& path) {
   CAFS_ASSIGN_OR_RETURN(auto file,
                         env::Env::Default()->OpenFile(path.string(), env::OpenOptions::Metadata()));
   CAFS_ASSIGN_OR_RETURN(std::uint64_t size, file->Size());
@@ -50,7 +53,22 @@ Result<Redirector> ReadRedirectorFile(const fs::path& path) {
   std::string text(static_cast<std::size_t>(size), '\0');
   CAFS_RETURN_IF_ERROR(env::ReadExactly(
       *file, 0, MutableByteView(reinterpret_cast<std::uint8_t*>(text.data()), text.size())));
+  return text;
+}
+
+}  // namespace
+
+Result<Redirector> ReadRedirectorFile(const fs::path& path) {
+  CAFS_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path));
   return DecodeRedirector(text);
+}
+
+Result<std::string> CallerNameOfFile(const fs::path& path) {
+  const std::string backing_name = path.filename().string();
+  const auto split = SplitRedirectorName(backing_name);
+  if (!split) return Status::NotFound(backing_name + " is not a redirector");
+  return CallerNameOf(
+      *split, [&](const std::string& entry) { return ReadSmallFile(path.parent_path() / entry); });
 }
 
 Result<format::Header> ReadPoolFileHeader(pool::Pool& pool, const std::string& rel) {

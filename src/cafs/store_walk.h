@@ -28,6 +28,11 @@ void WalkRegularFiles(
 // can be, DecodeRedirector's errors, the errno of a failed read).
 Result<Redirector> ReadRedirectorFile(const std::filesystem::path& path);
 
+// The caller-visible name of the redirector file at `path` (its backing name split, and for a
+// long name the side entry beside it read: redirector.h CallerNameOf). NotFound for a regular
+// file that is not a redirector.
+Result<std::string> CallerNameOfFile(const std::filesystem::path& path);
+
 // The header of pool file `rel` in `pool`, parsed without the key (unauthenticated: GUIDs,
 // key id and version, rekey target).
 Result<format::Header> ReadPoolFileHeader(pool::Pool& pool, const std::string& rel);

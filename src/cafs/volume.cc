@@ -212,6 +212,69 @@ struct Volume::Impl {
     return e;
   }
 
+  // --- Long names (redirector.h NeedsLongName; docs/redirectors.md "Long names") ---------
+
+  // The stem of a redirector's backing name stored as a long name, or "" for any other.
+  static std::string_view LongStemOf(std::string_view backing_name) {
+    const auto split = SplitRedirectorName(backing_name);
+    return split && IsLongNameStem(split->name) ? split->name : std::string_view();
+  }
+
+  // Writes the side entry holding `name` for `stem` in `dir`: under a temporary name (a
+  // `.cafs-new-` entry: never listed, crash residue for fsck), synced, renamed over an older
+  // one (same content: the stem is the name's hash), directory synced. Before a redirector
+  // `<stem>##p` is named, so none is ever without its name. The caller holds long_names_mu_
+  // until that redirector is in place (DropLongName must not remove the entry in between).
+  static Status PutLongName(env::Dir& dir, std::string_view stem, std::string_view name,
+                            const std::string& rel) {
+    const std::string temp =
+        std::string(kRedirectorTempPrefix) + "long-" + Uuid::Random().ToString();
+    env::OpenOptions create = env::OpenOptions::CreateNew();
+    create.mode = 0600;
+    auto file = dir.OpenFile(temp, create);
+    if (!file.ok()) return AsRel(file.status(), "create long name entry of", rel);
+    Status s = (*file)->WriteAt(0, AsBytes(EncodeLongNameEntry(name)));
+    if (s.ok()) s = (*file)->Sync();
+    if (s.ok()) s = dir.Rename(temp, dir, LongNameEntry(stem), env::RenameMode::kReplace);
+    if (!s.ok()) {
+      (void)dir.Unlink(temp);
+      return AsRel(s, "write long name entry of", rel);
+    }
+    if (s = dir.Sync(); !s.ok()) return AsRel(s, "sync directory of", rel);
+    return Status::OK();
+  }
+
+  // After a redirector `<stem>##p` went (durably): removes the side entry of `stem` unless
+  // another redirector `<stem>##q` of a configured pool is still there (the replaced side of
+  // an interrupted rename, or a redirector being switched). Not synced: a side entry that
+  // comes back after a crash names nothing and is fsck's (orphan-long-name). Failures are
+  // logged. Takes long_names_mu_.
+  static void DropLongName(const Volume& v, env::Dir& dir, std::string_view stem,
+                           const std::string& rel) {
+    if (stem.empty()) return;
+    std::lock_guard lock(v.long_names_mu_);
+    for (const auto& pool : v.pools_->names()) {
+      if (dir.Stat(JoinRedirectorName(stem, pool)).ok()) return;
+    }
+    if (Status s = dir.Unlink(LongNameEntry(stem)); !s.ok() && !s.IsNotFound()) {
+      CAFS_LOG_WARN("/{}: long name entry left behind: {}", rel, s.ToString());
+    }
+  }
+
+  // The caller-visible name of the redirector entry `split` in `dir` (CallerNameOf).
+  static Result<std::string> NameOf(env::Dir& dir, const RedirectorName& split) {
+    return CallerNameOf(split, [&](const std::string& entry) -> Result<std::string> {
+      CAFS_ASSIGN_OR_RETURN(auto file, dir.OpenFile(entry, env::OpenOptions::Metadata()));
+      std::string text(kLongNameMagic.size() + kBackingNameMax + 3, '\0');
+      CAFS_ASSIGN_OR_RETURN(
+          std::size_t n,
+          file->ReadAt(0,
+                       MutableByteView(reinterpret_cast<std::uint8_t*>(text.data()), text.size())));
+      text.resize(n);
+      return text;
+    });
+  }
+
   // The hidden name under which a redirector being replaced by a rename is linked first (a
   // temporary name: no "##"), so a crash between the rename and the drop of the replaced
   // redirector leaves a way to tell the two redirectors of one name apart.
@@ -234,6 +297,7 @@ struct Volume::Impl {
     if (!also_unlink.empty()) (void)dir.Unlink(also_unlink);
     if (Status s = dir.Sync(); !s.ok()) return AsRel(s, "sync directory of", rel);
     CAFS_RETURN_IF_ERROR(v.CrashPoint("unlink:redirector-removed"));
+    DropLongName(v, dir, LongStemOf(e.backing_name), rel);
     if (!handle.ok()) return Status::OK();  // cannot tell: keep the data (fsck finds an orphan)
     auto st = (*handle)->Stat();
     if (!st.ok() || st->nlink > 0) return Status::OK();  // other names keep the file
@@ -398,11 +462,7 @@ struct Volume::Impl {
 
 Volume::Volume(std::string root, pool::PoolMapper* pools, std::unique_ptr<env::Dir> root_dir,
                Uuid owner)
-    : root_(std::move(root)), pools_(pools), root_dir_(std::move(root_dir)), owner_(owner) {
-  for (const auto& name : pools_->names()) {
-    longest_pool_name_ = std::max(longest_pool_name_, name.size());
-  }
-}
+    : root_(std::move(root)), pools_(pools), root_dir_(std::move(root_dir)), owner_(owner) {}
 
 Volume::~Volume() = default;
 
@@ -434,7 +494,7 @@ Status Volume::CheckName(std::string_view name) const {
     return Status::InvalidArgument("name '" + std::string(name) +
                                    "' contains \"##\", reserved for redirector entries");
   }
-  if (name.size() > max_name_length()) {
+  if (name.size() > max_name_length()) {  // the backing store's limit: longer names are hashed
     return Status::FromErrno(ENAMETOOLONG, "name of " + std::to_string(name.size()) +
                                                " bytes is too long (at most " +
                                                std::to_string(max_name_length()) + ")");
@@ -502,8 +562,13 @@ Result<std::vector<DirEntry>> Volume::ReadDir(const std::string& rel) {
     if (!st.ok()) continue;
     if (st->is_regular()) {
       const auto split = SplitRedirectorName(name);
-      if (!split) continue;  // not ours: hidden
-      name.resize(split->name.size());
+      if (!split) continue;  // not ours (side entries and temporary names too): hidden
+      auto shown = Impl::NameOf(*dir, *split);
+      if (!shown.ok()) {  // a long name without its side entry (fsck: missing-long-name)
+        CAFS_LOG_WARN("/{}: {} not listed: {}", rel, name, shown.status().ToString());
+        continue;
+      }
+      name = std::move(*shown);
     } else if (!st->is_directory() && !st->is_symlink() && !IsSpecial(st->mode)) {
       continue;
     }
@@ -604,6 +669,13 @@ Result<std::shared_ptr<OpenFile>> Volume::CreateFile(const std::string& rel, std
     if (Status s = dir->Chmod(temp_name, mode & 07777); !s.ok()) w = AsRel(s, "chmod", rel);
   }
   CAFS_RETURN_IF_ERROR(w.ok() ? CrashPoint("create:redirector-written") : Status::OK());
+  // A long name: its side entry first (durable), the redirector named under the same lock.
+  const std::string_view stem = Impl::LongStemOf(backing_name);
+  std::unique_lock long_lock(long_names_mu_, std::defer_lock);
+  if (w.ok() && !stem.empty()) {
+    long_lock.lock();
+    w = Impl::PutLongName(*dir, stem, comps.back(), rel);
+  }
   bool placed = false;
   if (w.ok()) {
     Status s = dir->Rename(temp_name, *dir, backing_name, env::RenameMode::kNoReplace);
@@ -616,8 +688,10 @@ Result<std::shared_ptr<OpenFile>> Volume::CreateFile(const std::string& rel, std
   if (w.ok()) {
     if (Status s = dir->Sync(); !s.ok()) w = AsRel(s, "sync directory of", rel);
   }
+  if (long_lock.owns_lock()) long_lock.unlock();
   if (!w.ok()) {
     (void)dir->Unlink(placed ? backing_name : temp_name);
+    Impl::DropLongName(*this, *dir, stem, rel);
     (void)pool->RemoveFile(pool_path);
     return w;
   }
@@ -735,6 +809,7 @@ Status Volume::DetachRedirector(const std::string& rel, const Uuid& guid) {
   }
   if (Status s = dir->Unlink(e.backing_name); !s.ok()) return AsRel(s, "unlink", rel);
   if (Status s = dir->Sync(); !s.ok()) return AsRel(s, "sync directory of", rel);
+  Impl::DropLongName(*this, *dir, Impl::LongStemOf(e.backing_name), rel);
   return Status::OK();
 }
 
@@ -843,13 +918,29 @@ Status Volume::Rename(const std::string& from, const std::string& to, bool no_re
       if (Status s = tdir->Unlink(dst->backing_name); !s.ok()) return AsRel(s, "unlink", to);
     }
   }
+  // 0b. A long new name: its side entry first (durable), then the rename under the same lock.
+  const std::string_view new_stem = Impl::LongStemOf(new_name);
+  std::unique_lock long_lock(long_names_mu_, std::defer_lock);
+  if (!new_stem.empty()) {
+    long_lock.lock();
+    CAFS_RETURN_IF_ERROR(Impl::PutLongName(*tdir, new_stem, tc.back(), to));
+  }
   // 1. The rename itself: the name switches atomically; a file's data stays where its
   // redirector's line 3 says (pool paths do not depend on names), so nothing else moves.
   if (Status s = fdir->Rename(src.backing_name, *tdir, new_name, mode); !s.ok()) {
+    if (long_lock.owns_lock()) long_lock.unlock();
+    Impl::DropLongName(*this, *tdir, new_stem, to);
     return AsRel(s, "rename", from);
   }
-  CAFS_RETURN_IF_ERROR(sync_both());
+  Status synced = sync_both();
+  if (long_lock.owns_lock()) long_lock.unlock();
+  CAFS_RETURN_IF_ERROR(synced);
   CAFS_RETURN_IF_ERROR(CrashPoint("rename:redirector-moved"));
+  // 1b. A long old name: its side entry, once no redirector of it is left.
+  if (const std::string_view old_stem = Impl::LongStemOf(src.backing_name);
+      !(same_dir && old_stem == new_stem)) {
+    Impl::DropLongName(*this, *fdir, old_stem, from);
+  }
   // 2. A replaced file whose last name this was: its pool file (GUID-checked).
   if (replaced_handle) {
     auto st = replaced_handle->Stat();
@@ -998,7 +1089,16 @@ Status Volume::Link(const std::string& from, const std::string& to) {
   // line 3); the link count is the entry's.
   const std::string new_name =
       src.kind == Impl::Kind::kRedirector ? RedirectorBackingName(tc.back(), src.pool) : tc.back();
+  // A long new name: its side entry first (durable), then the link under the same lock.
+  const std::string_view new_stem = Impl::LongStemOf(new_name);
+  std::unique_lock long_lock(long_names_mu_, std::defer_lock);
+  if (!new_stem.empty()) {
+    long_lock.lock();
+    CAFS_RETURN_IF_ERROR(Impl::PutLongName(*tdir, new_stem, tc.back(), to));
+  }
   if (Status s = fdir->Link(src.backing_name, *tdir, new_name); !s.ok()) {
+    if (long_lock.owns_lock()) long_lock.unlock();
+    Impl::DropLongName(*this, *tdir, new_stem, to);
     if (s.code() == Status::Code::kAlreadyExists)
       return Status::AlreadyExists("/" + to + " exists");
     return AsRel(s, "link", to);
@@ -1214,8 +1314,17 @@ Status Volume::SwitchRedirector(const MigrationTicket& t, bool* switched) {
   }
   CAFS_RETURN_IF_ERROR(CrashPoint("migrate:target-placed"));
   // 2. The commit point: the same redirector inode renamed to name the target pool, synced.
+  // A name long in the target pool only gets its side entry first (Rename, Link do the same).
   const std::string new_name = RedirectorBackingName(comps.back(), t.to_pool);
-  Status s = dir->Rename(e.backing_name, *dir, new_name, env::RenameMode::kNoReplace);
+  const std::string_view old_stem = Impl::LongStemOf(e.backing_name);
+  const std::string_view new_stem = Impl::LongStemOf(new_name);
+  std::unique_lock long_lock(long_names_mu_, std::defer_lock);
+  Status s;
+  if (!new_stem.empty() && new_stem != old_stem) {
+    long_lock.lock();
+    s = Impl::PutLongName(*dir, new_stem, comps.back(), t.rel);
+  }
+  if (s.ok()) s = dir->Rename(e.backing_name, *dir, new_name, env::RenameMode::kNoReplace);
   if (s.ok()) {
     if (s = dir->Sync(); !s.ok()) {
       // Not durable: undo, unless the undo fails too: then the name says the target pool (the
@@ -1230,12 +1339,15 @@ Status Volume::SwitchRedirector(const MigrationTicket& t, bool* switched) {
       (void)dir->Sync();
     }
   }
+  if (long_lock.owns_lock()) long_lock.unlock();
   if (!s.ok()) {
+    if (new_stem != old_stem) Impl::DropLongName(*this, *dir, new_stem, t.rel);
     (void)to->Rename(t.to_path, t.to_temp);
     return AsRel(s, "switch redirector of", t.rel);
   }
   *switched = true;
   CAFS_RETURN_IF_ERROR(CrashPoint("migrate:redirector-switched"));
+  if (old_stem != new_stem) Impl::DropLongName(*this, *dir, old_stem, t.rel);
   // 3. Line 3, in place. If this fails the open path still finds the copy (it is at one of
   // PoolPathCandidates) and repairs line 3; so does the migration job after a restart.
   if (r->pool_path != t.to_path) {

@@ -11,8 +11,9 @@
 //    `name`; a lookup of `name` finds `name##<pool>`.
 //  - Paths given to a Volume are Volume-relative, '/'-separated, without leading '/', already
 //    split and checked by CheckName(): every component non-empty, not "." or "..", without
-//    "##" (InvalidArgument) and short enough that `name##pool` fits NAME_MAX
-//    (ENAMETOOLONG). "" is the root.
+//    "##" (InvalidArgument) and at most NAME_MAX (255) bytes (ENAMETOOLONG). "" is the root.
+//  - A file whose `name##pool` would exceed NAME_MAX is `.cafs-long-<sha256 hex>##pool` with
+//    its name in the side entry `.cafs-long-<hex>.name` (redirector.h NeedsLongName).
 //  - The backing store is reached only through an env::Env (env/dir.h): walked with
 //    env::Dir handles one component at a time, so a symlink inside the backing store is never
 //    followed by the Volume, and every durable step of the namespace can be crash-tested
@@ -172,10 +173,9 @@ class Volume {
 
   // Checks one caller-supplied name component (rules above).
   Status CheckName(std::string_view name) const;
-  // The longest name component CheckName accepts: `name##<longest pool>` fits NAME_MAX.
-  std::size_t max_name_length() const {
-    return NAME_MAX - kRedirectorSeparator.size() - longest_pool_name_;
-  }
+  // The longest name component CheckName accepts: the backing store's NAME_MAX (a file
+  // whose `name##pool` would not fit is stored under a long-name stem, redirector.h).
+  static constexpr std::size_t max_name_length() { return kBackingNameMax; }
   // Splits and checks a Volume-relative path ("a/b/c"; "" is the root).
   Result<std::vector<std::string>> SplitPath(std::string_view rel) const;
 
@@ -299,7 +299,10 @@ class Volume {
   pool::PoolMapper* const pools_;
   const std::unique_ptr<env::Dir> root_dir_;
   const Uuid owner_;
-  std::size_t longest_pool_name_ = 0;
+  // Held while a long name's side entry is written until its redirector is named, and while
+  // DropLongName decides that a side entry names nothing (docs/redirectors.md "Long names").
+  // Never held with open_mu_ nor across another operation's lock.
+  mutable std::mutex long_names_mu_;
   CrashPointHook crash_point_;
   Status CrashPoint(std::string_view point) const {
     return crash_point_ ? crash_point_(point) : Status::OK();

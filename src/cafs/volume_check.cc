@@ -84,6 +84,8 @@ class Checker {
         Add(Kind::kUnreadable, "backing:" + dir_rel, names.status().ToString());
         continue;
       }
+      long_stems_.clear();
+      std::vector<std::string> side_entries;
       for (const std::string& name : *names) {
         const std::string rel = dir_rel.empty() ? name : dir_rel + "/" + name;
         auto st = dir->Stat(name);
@@ -95,9 +97,19 @@ class Checker {
           } else {
             Add(Kind::kUnreadable, "backing:" + rel, sub.status().ToString());
           }
+        } else if (st->is_regular() && LongNameEntryStem(name)) {
+          side_entries.push_back(name);
         } else if (st->is_regular()) {
           Entry(*dir, name, rel, *st);
         }
+      }
+      // Side entries whose stem no redirector of this directory has: crash residue.
+      for (const std::string& name : side_entries) {
+        if (long_stems_.count(std::string(*LongNameEntryStem(name)))) continue;
+        const std::string rel = dir_rel.empty() ? name : dir_rel + "/" + name;
+        const bool removed = options_.remove_orphans && dir->Unlink(name).ok();
+        Add(Kind::kOrphanLongName, "backing:" + rel,
+            removed ? "removed" : "the name of a long name no redirector has", 0, removed);
       }
     }
   }
@@ -121,6 +133,14 @@ class Checker {
     ++report_.redirectors;
     Progress(false);
     const std::string pool(split->pool);
+    if (IsLongNameStem(split->name)) long_stems_.insert(std::string(split->name));
+    auto caller_name =
+        CallerNameOf(*split, [&](const std::string& entry) { return ReadSmall(dir, entry); });
+    if (!caller_name.ok()) {
+      Add(Kind::kMissingLongName, "backing:" + rel,
+          caller_name.status().ToString() +
+              " (the file is reachable by its name, but not listed; restore the side entry)");
+    }
     auto text = ReadSmall(dir, name);
     if (!text.ok()) {
       Add(Kind::kBadRedirector, "backing:" + rel, text.status().ToString());
@@ -137,7 +157,7 @@ class Checker {
     }
     if (!owner_ || r->pool_path != NewPoolPath(*owner_, r->guid)) {
       ++report_.legacy_pool_paths;
-      legacy_.push_back(dir_rel_of(rel, name) + std::string(split->name));
+      if (caller_name.ok()) legacy_.push_back(dir_rel_of(rel, name) + *caller_name);
     }
     const auto key = std::make_pair(pool, r->guid.ToString());
     if (auto [it, fresh] = named_.emplace(key, Named{rel, r->pool_path, st.ino}); !fresh) {
@@ -237,6 +257,7 @@ class Checker {
   const std::optional<Uuid> owner_;  // this backing store's id (none yet: no GUID paths)
   std::vector<std::string> legacy_;
   std::set<std::string> configured_;
+  std::set<std::string> long_stems_;  // stems of the long-name redirectors of the current dir
   struct Named {
     std::string rel;        // the redirector, backing-relative
     std::string pool_path;  // its `path` line
@@ -266,6 +287,10 @@ const char* CheckFindingName(CheckFinding::Kind kind) {
       return "bad-pool-file";
     case Kind::kUnreadable:
       return "unreadable";
+    case Kind::kOrphanLongName:
+      return "orphan-long-name";
+    case Kind::kMissingLongName:
+      return "missing-long-name";
   }
   return "?";
 }

@@ -12,9 +12,14 @@
 //                       (A `.cafs-new-replaced-<guid>` still linked to a redirector marks
 //                       the replaced side of an interrupted rename: reported, never removed;
 //                       the next lookup of that name finishes the rename.)
+//   kOrphanLongName     a long name's side entry `.cafs-long-<hex>.name` without any
+//                       redirector `.cafs-long-<hex>##pool` beside it (an interrupted create,
+//                       rename or unlink of a long name). Removable.
 // What no crash leaves (damage from outside: a lost disk, hand edits), reported, never touched:
 //   kMissingPoolFile    a redirector whose data is in no file of its pool;
 //   kBadRedirector      a redirector that does not decode, or names a pool not configured;
+//   kMissingLongName    a long name's redirector whose side entry is missing or does not
+//                       match (the file works by its name, but no listing shows it);
 //   kDuplicateGuid      a second redirector naming a GUID already named in the same pool;
 //   kBadPoolFile        a file in a pool without a readable CAFS header (not ours, or torn);
 //   kUnreadable         a directory or pool that could not be listed (the walk went on).
@@ -54,6 +59,8 @@ struct CheckFinding {
     kDuplicateGuid,
     kBadPoolFile,
     kUnreadable,
+    kOrphanLongName,
+    kMissingLongName,
   };
   Kind kind;
   std::string where;        // "backing:<rel path>" or "<pool>:<rel path>"
@@ -71,7 +78,8 @@ struct CheckProgress {
 };
 
 struct CheckOptions {
-  bool remove_orphans = false;  // remove kOrphanPoolFile and kStaleTempFile entries
+  // Remove kOrphanPoolFile, kStaleTempFile and kOrphanLongName entries.
+  bool remove_orphans = false;
   // Move every pool file at a name-derived path of an older gateway to its GUID path
   // (Volume::MoveToNewPoolPath, crash-safe), after the check.
   bool upgrade_pool_paths = false;

@@ -131,7 +131,8 @@ Result<std::unique_ptr<EncryptedFile>> EncryptedFile::Open(std::unique_ptr<env::
           ef->file_->path() + ": a rekey to key " + rekey.target_key_guid.ToString() + " version " +
           std::to_string(rekey.target_key_version) + " is in progress; its DEK is needed");
     }
-    Status s = ef->InstallTarget(*params.rekey_target_dek, &rekey.target_key_check, nullptr);
+    Status s = ef->InstallTarget(*params.rekey_target_dek, ef->header().target_cipher(),
+                                 &rekey.target_key_check, nullptr);
     if (!s.ok()) return s.WithContext(ef->file_->path());
     ef->watermark_.store(rekey.watermark_sector, std::memory_order_release);
     if (rekey.hotzone_sectors > 0) {
@@ -273,21 +274,27 @@ Status EncryptedFile::EncryptAndWrite(std::uint64_t first, ByteView plain,
   if (below > 0) {
     CAFS_RETURN_IF_ERROR(
         target_cipher_->Encrypt(first, plain.first(below), cipher_out.first(below)));
+    CAFS_RETURN_IF_ERROR(CheckNoZeroCiphertext(*target_cipher_, cipher_out.first(below)));
   }
   if (below < plain.size()) {
     CAFS_RETURN_IF_ERROR(cipher_->Encrypt(first + below / sector_size_, plain.subspan(below),
                                           cipher_out.subspan(below)));
-  }
-  if (cipher_->id() != crypto::CipherId::kNone) {
-    // An all-zero ciphertext would read back as a hole; encryption of any plaintext gives
-    // one with probability 2^-(8 * sector size). Refuse rather than store it.
-    for (std::size_t off = 0; off < cipher_out.size(); off += sector_size_) {
-      if (IsAllZero(cipher_out.data() + off, sector_size_)) {
-        return Status::Internal("ciphertext sector is all zeros; refusing to write a hole");
-      }
-    }
+    CAFS_RETURN_IF_ERROR(CheckNoZeroCiphertext(*cipher_, cipher_out.subspan(below)));
   }
   return file_->WriteAt(SectorOffset(first), cipher_out);
+}
+
+Status EncryptedFile::CheckNoZeroCiphertext(const crypto::SectorCipher& cipher,
+                                            ByteView sectors) const {
+  if (cipher.id() == crypto::CipherId::kNone) return Status::OK();  // zeros are zeros
+  // An all-zero ciphertext would read back as a hole; encryption of any plaintext gives one
+  // with probability 2^-(8 * sector size). Refuse rather than store it.
+  for (std::size_t off = 0; off < sectors.size(); off += sector_size_) {
+    if (IsAllZero(sectors.data() + off, sector_size_)) {
+      return Status::Internal("ciphertext sector is all zeros; refusing to write a hole");
+    }
+  }
+  return Status::OK();
 }
 
 Status EncryptedFile::PatchSector(std::uint64_t sector, std::size_t in_sector, ByteView data) {
@@ -462,7 +469,7 @@ Status EncryptedFile::BindVmSet(const Uuid& id) {
   return Status::OK();
 }
 
-Status EncryptedFile::InstallTarget(const SecureBuffer& dek,
+Status EncryptedFile::InstallTarget(const SecureBuffer& dek, crypto::CipherId target_cipher,
                                     const std::array<std::uint8_t, kKeyCheckSize>* check,
                                     std::array<std::uint8_t, kKeyCheckSize>* check_out) {
   std::array<std::uint8_t, kFileNonceSize> nonce{};
@@ -470,7 +477,7 @@ Status EncryptedFile::InstallTarget(const SecureBuffer& dek,
     std::lock_guard lock(header_mu_);
     nonce = header_.file_nonce;
   }
-  CAFS_ASSIGN_OR_RETURN(FileKeys keys, DeriveFileKeys(dek, cipher_->id(), nonce));
+  CAFS_ASSIGN_OR_RETURN(FileKeys keys, DeriveFileKeys(dek, target_cipher, nonce));
   if (check != nullptr && !crypto::ConstantTimeEquals(keys.key_check, *check)) {
     return Status::AuthFailed("rekey target DEK does not match the header's target key check");
   }
@@ -478,14 +485,15 @@ Status EncryptedFile::InstallTarget(const SecureBuffer& dek,
   if (target_cipher_ != nullptr) {
     // Installed before (at Open, or by a Start that then failed): only the same key again.
     std::lock_guard lock(header_mu_);
-    if (!crypto::ConstantTimeEquals(keys.key_check, target_key_check_)) {
+    if (!crypto::ConstantTimeEquals(keys.key_check, target_key_check_) ||
+        target_cipher_->id() != target_cipher) {
       return Status::FailedPrecondition(
           "another rekey target key is installed on this open file; reopen it");
     }
     return Status::OK();
   }
   CAFS_ASSIGN_OR_RETURN(target_cipher_, crypto::SectorCipher::Create(
-                                            cipher_->id(), keys.data_key.view(), sector_size_));
+                                            target_cipher, keys.data_key.view(), sector_size_));
   std::lock_guard lock(header_mu_);
   target_mac_key_ = std::move(keys.mac_key);
   target_key_check_ = keys.key_check;
@@ -551,9 +559,7 @@ Status EncryptedFile::RollForwardHotzone() {
     if (kind == HotzoneSector::kTargetKey || IsAllZero(buf.data(), buf.size())) continue;
     CAFS_RETURN_IF_ERROR(cipher_->Decrypt(w + i, buf, buf));
     CAFS_RETURN_IF_ERROR(target_cipher_->Encrypt(w + i, buf, buf));
-    if (cipher_->id() != crypto::CipherId::kNone && IsAllZero(buf.data(), buf.size())) {
-      return Status::Internal("ciphertext sector is all zeros; refusing to write a hole");
-    }
+    CAFS_RETURN_IF_ERROR(CheckNoZeroCiphertext(*target_cipher_, buf));
     CAFS_RETURN_IF_ERROR(file_->WriteAt(SectorOffset(w + i), buf));
   }
   CAFS_RETURN_IF_ERROR(file_->Sync());
@@ -592,6 +598,11 @@ Status EncryptedFile::SwitchToTargetKey() {
     Header h = header_;
     h.key_guid = h.rekey.target_key_guid;
     h.key_version = h.rekey.target_key_version;
+    // A conversion (docs/format.md 8.8): block 0 keeps the creation cipher.
+    const crypto::CipherId creation = h.creation_cipher.value_or(h.cipher);
+    h.cipher = h.target_cipher();
+    h.creation_cipher.reset();
+    if (creation != h.cipher) h.creation_cipher = creation;
     h.rekey = RekeyState{};
     CAFS_RETURN_IF_ERROR(WriteTailLocked(h, target_mac_key_.view()));
     CAFS_RETURN_IF_ERROR(file_->Sync());

@@ -118,7 +118,11 @@ class EncryptedFile {
   std::uint64_t Size() const { return size_.load(std::memory_order_acquire); }
   // The header as last written, with logical_size = Size().
   Header header() const;
-  crypto::CipherId cipher() const { return cipher_->id(); }
+  // The cipher of sectors >= the watermark (the target's once a rekey finished on this file).
+  crypto::CipherId cipher() const {
+    return watermark_.load(std::memory_order_acquire) == kAllSectorsTarget ? target_cipher_->id()
+                                                                           : cipher_->id();
+  }
   std::uint32_t sector_size() const { return sector_size_; }
   // Logical size recorded in the header on disk (what a crash now would leave).
   std::uint64_t durable_size() const;
@@ -167,6 +171,8 @@ class EncryptedFile {
   ByteView HotEntry(const Hotzone& hot, std::uint64_t sector) const;
   // Encrypts `plain` (whole sectors) into `cipher_out` and writes it at sector `first`.
   Status EncryptAndWrite(std::uint64_t first, ByteView plain, MutableByteView cipher_out);
+  // Internal when a sector of `sectors` (ciphertext of `cipher`) is all zeros (section 4).
+  Status CheckNoZeroCiphertext(const crypto::SectorCipher& cipher, ByteView sectors) const;
   // Read-modify-write of one sector: bytes [in_sector, in_sector + data.size()) get `data`.
   Status PatchSector(std::uint64_t sector, std::size_t in_sector, ByteView data);
   // Rewrites the header's mutable tail with `header_` (caller holds header_mu_).
@@ -180,10 +186,10 @@ class EncryptedFile {
   std::uint64_t SectorCount() const;  // sectors covering Size()
 
   // --- rekey internals (docs/format.md 8.4/8.5), used by Open and Rekeyer ---
-  // Derives the target keys from `dek`, checks them against `check` (when given) and
-  // installs the target cipher (called before the watermark can be above 0). Once installed,
-  // only the same key passes again (FailedPrecondition otherwise).
-  Status InstallTarget(const SecureBuffer& dek,
+  // Derives the target keys (of `target_cipher`, docs/format.md 8.8) from `dek`, checks them
+  // against `check` (when given) and installs the target cipher (called before the watermark can be
+  // above 0). Once installed, only the same key passes again (FailedPrecondition otherwise).
+  Status InstallTarget(const SecureBuffer& dek, crypto::CipherId target_cipher,
                        const std::array<std::uint8_t, kKeyCheckSize>* check,
                        std::array<std::uint8_t, kKeyCheckSize>* check_out);
   // Version 1 -> 2 (both writes) or the block-0 write of an interrupted upgrade.

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "crypto/cipher_id.h"
@@ -23,6 +24,9 @@ struct RekeyState {
   std::uint8_t journal_format = 0;     // kJournalFingerprint/Compact; 0 when n = 0
   std::array<std::uint8_t, kKeyCheckSize> target_key_check{};
   std::array<std::uint8_t, kDigestSize> journal_digest{};  // of the n active entries
+  // The target's cipher when it differs from the file's (a conversion, docs/format.md 8.8);
+  // none: the file's cipher.
+  std::optional<crypto::CipherId> target_cipher;
 
   bool operator==(const RekeyState&) const = default;
 };
@@ -32,7 +36,12 @@ struct Header {
   // Version 2 only: byte 8 still says 1 because an upgrade stopped between its tail write and
   // its block-0 write (docs/format.md 8.5). Encoded as byte 8 = 1.
   bool upgrade_incomplete = false;
+  // The file's cipher: of the tail's key, i.e. of sectors >= the watermark (version 2 with
+  // the cipher flag: the tail's; otherwise bytes 12..13).
   crypto::CipherId cipher = crypto::CipherId::kAes256Xts;
+  // Version 2: bytes 12..13 when they differ from `cipher` (a converted file, docs/format.md
+  // 8.8: the cipher at creation, informational); none: bytes 12..13 are `cipher`.
+  std::optional<crypto::CipherId> creation_cipher;
   std::uint16_t flags = 0;  // none defined in v1 or v2
   std::uint32_t sector_size = 4096;
   Uuid file_guid;
@@ -50,6 +59,14 @@ struct Header {
   RekeyState rekey;
 
   bool operator==(const Header&) const = default;
+
+  // The cipher of the rekey target (the file's own unless a conversion runs).
+  crypto::CipherId target_cipher() const { return rekey.target_cipher.value_or(cipher); }
+  // Whether the tail must name the ciphers (cipher flag 1).
+  bool cipher_in_tail() const {
+    return creation_cipher.has_value() ||
+           (rekey.state == kRekeyInProgress && target_cipher() != cipher);
+  }
 };
 
 }  // namespace cafs::format

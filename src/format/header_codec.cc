@@ -52,9 +52,8 @@ constexpr ReservedRange kReservedV1[] = {
      "reserved bytes 3624..4055"},
 };
 constexpr ReservedRange kReservedV2[] = {
-    {layout2::kReserved3587, 1, "reserved byte 3587"},
-    {layout2::kReserved3704, layout::kLogicalSize - layout2::kReserved3704,
-     "reserved bytes 3704..4055"},
+    {layout2::kReserved3708, layout::kLogicalSize - layout2::kReserved3708,
+     "reserved bytes 3708..4055"},
 };
 
 template <std::size_t N>
@@ -80,6 +79,31 @@ std::vector<std::uint8_t> MacInput(ByteView bytes) {
   StoreLe16(in.data() + layout::kVersion, kFormatVersion2);
   in.insert(in.end(), p + layout::kMutableTail, p + layout::kMac);
   return in;
+}
+
+// The cipher flag and the tail's cipher fields (docs/format.md 8.8) into `h` (block 0's
+// cipher already in h.cipher; the rekey state already parsed).
+Status ParseTailCiphers(ByteView bytes, Header& h) {
+  const std::uint8_t* p = bytes.data();
+  const std::uint8_t flag = p[layout2::kCipherFlag];
+  if (flag == kCipherInBlock0) {
+    if (!AllZero(bytes, layout2::kCipher, layout2::kReserved3708 - layout2::kCipher)) {
+      return Bad("cipher fields 3704..3707 not zero while the cipher flag is 0");
+    }
+    return Status::OK();
+  }
+  if (flag != kCipherInTail) return Bad("bad cipher flag " + std::to_string(flag));
+  auto cipher = crypto::CipherIdFromWire(LoadLe16(p + layout2::kCipher));
+  if (!cipher.ok()) return Bad("unknown cipher id at 3704");
+  auto target = crypto::CipherIdFromWire(LoadLe16(p + layout2::kTargetCipher));
+  if (!target.ok()) return Bad("unknown target cipher id at 3706");
+  if (h.rekey.state == kRekeyNone && *target != crypto::CipherId::kNone) {
+    return Bad("target cipher set while rekey state is none");
+  }
+  if (h.cipher != *cipher) h.creation_cipher = h.cipher;
+  h.cipher = *cipher;
+  if (h.rekey.state == kRekeyInProgress && *target != h.cipher) h.rekey.target_cipher = *target;
+  return Status::OK();
 }
 
 }  // namespace
@@ -117,8 +141,16 @@ Status ValidateHeader(const Header& h) {
     return Status::InvalidArgument("pool header: " + s.message());
   }
   if (h.rekey.state == kRekeyInProgress && h.rekey.target_key_guid == h.key_guid &&
-      h.rekey.target_key_version == h.key_version) {
+      h.rekey.target_key_version == h.key_version && h.target_cipher() == h.cipher) {
     return Status::InvalidArgument("pool header: rekey target is the file's own key");
+  }
+  if (h.version == kFormatVersion1 && h.cipher_in_tail()) {
+    return Status::InvalidArgument("pool header: a v1 header names one cipher");
+  }
+  for (auto c : {h.creation_cipher, h.rekey.target_cipher}) {
+    if (c && !crypto::CipherIdFromWire(static_cast<std::uint16_t>(*c)).ok()) {
+      return Status::InvalidArgument("pool header: unknown cipher id");
+    }
   }
   return Status::OK();
 }
@@ -131,7 +163,8 @@ Status EncodeHeader(const Header& h, ByteView mac_key, MutableByteView out) {
   std::memcpy(p + layout::kMagic, kMagic, sizeof(kMagic));
   StoreLe16(p + layout::kVersion, h.upgrade_incomplete ? kFormatVersion1 : h.version);
   StoreLe16(p + layout::kHeaderSize, static_cast<std::uint16_t>(kHeaderSize));
-  StoreLe16(p + layout::kCipherId, static_cast<std::uint16_t>(h.cipher));
+  StoreLe16(p + layout::kCipherId,
+            static_cast<std::uint16_t>(h.creation_cipher.value_or(h.cipher)));
   StoreLe16(p + layout::kFlags, h.flags);
   StoreLe32(p + layout::kSectorSize, h.sector_size);
   PutUuid(out, layout::kFileGuid, h.file_guid);
@@ -158,6 +191,13 @@ Status EncodeHeader(const Header& h, ByteView mac_key, MutableByteView out) {
     StoreLe64(p + layout2::kWatermark, h.rekey.watermark_sector);
     std::memcpy(p + layout2::kTargetKeyCheck, h.rekey.target_key_check.data(), kKeyCheckSize);
     std::memcpy(p + layout2::kJournalDigest, h.rekey.journal_digest.data(), kDigestSize);
+    if (h.cipher_in_tail()) {  // docs/format.md 8.8
+      p[layout2::kCipherFlag] = kCipherInTail;
+      StoreLe16(p + layout2::kCipher, static_cast<std::uint16_t>(h.cipher));
+      if (h.rekey.state == kRekeyInProgress) {
+        StoreLe16(p + layout2::kTargetCipher, static_cast<std::uint16_t>(h.target_cipher()));
+      }
+    }
   }
   CAFS_ASSIGN_OR_RETURN(crypto::Sha256Mac mac, crypto::HmacSha256(mac_key, MacInput(out)));
   std::memcpy(p + layout::kMac, mac.data(), kMacSize);
@@ -247,8 +287,9 @@ Result<Header> ParseHeaderUnverified(ByteView bytes) {
     return Bad("rekey fields not zero while rekey state is none");
   }
   if (Status s = CheckJournalShape(h.rekey); !s.ok()) return Bad(s.message());
+  CAFS_RETURN_IF_ERROR(ParseTailCiphers(bytes, h));
   if (h.rekey.state == kRekeyInProgress && h.rekey.target_key_guid == h.key_guid &&
-      h.rekey.target_key_version == h.key_version) {
+      h.rekey.target_key_version == h.key_version && h.target_cipher() == h.cipher) {
     return Bad("rekey target is the file's own key");
   }
   return h;

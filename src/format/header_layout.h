@@ -25,6 +25,9 @@ inline constexpr std::uint8_t kRekeyNone = 0;
 inline constexpr std::uint8_t kRekeyInProgress = 1;
 // Version 2 tail layout byte (zero, a reserved byte, in version 1).
 inline constexpr std::uint8_t kTailLayout2 = 2;
+// Version 2 cipher flag (docs/format.md 8.8): 1 when the tail names the ciphers.
+inline constexpr std::uint8_t kCipherInBlock0 = 0;
+inline constexpr std::uint8_t kCipherInTail = 1;
 // Hotzone journal formats (docs/format.md 8.3): the tail's journal format byte.
 inline constexpr std::uint8_t kJournalFingerprint = 0;  // 8-byte entries (older builds)
 inline constexpr std::uint8_t kJournalCompact = 1;      // 1-byte entries (written now)
@@ -80,7 +83,7 @@ inline constexpr std::size_t kJournalSize = 3072;     // up to the tail
 inline constexpr std::size_t kRekeyState = 3584;      // u8
 inline constexpr std::size_t kTailLayout = 3585;      // u8 = kTailLayout2
 inline constexpr std::size_t kJournalFormat = 3586;   // u8 kJournalFingerprint/Compact
-inline constexpr std::size_t kReserved3587 = 3587;    // 1 zero byte
+inline constexpr std::size_t kCipherFlag = 3587;      // u8 0 / 1 (docs/format.md 8.8)
 inline constexpr std::size_t kKeyVersion = 3588;      // u32, the file's key
 inline constexpr std::size_t kKeyGuid = 3592;         // 16, the file's key
 inline constexpr std::size_t kTargetGuid = 3608;      // 16
@@ -89,14 +92,16 @@ inline constexpr std::size_t kHotzoneLength = 3628;   // u32 n, 0 = no journal a
 inline constexpr std::size_t kWatermark = 3632;       // u64 w
 inline constexpr std::size_t kTargetKeyCheck = 3640;  // 32
 inline constexpr std::size_t kJournalDigest = 3672;   // 32, SHA-256 of [512, 512 + 8n)
-inline constexpr std::size_t kReserved3704 = 3704;    // zero up to the logical size
+inline constexpr std::size_t kCipher = 3704;          // u16, cipher flag 1: the file's cipher
+inline constexpr std::size_t kTargetCipher = 3706;    // u16, cipher flag 1 + state 1
+inline constexpr std::size_t kReserved3708 = 3708;    // zero up to the logical size
 }  // namespace layout2
 
 static_assert(layout::kHotzone + layout::kHotzoneSize == layout::kReserved2048);
 static_assert(layout2::kJournal + layout2::kJournalSize == layout::kMutableTail);
 static_assert(kMaxFingerprintHotzoneSectors * kJournalEntrySize == layout2::kJournalSize);
 static_assert(kMaxHotzoneSectors * kCompactEntrySize == layout2::kJournalSize);
-static_assert(layout2::kJournalDigest + kDigestSize == layout2::kReserved3704);
+static_assert(layout2::kJournalDigest + kDigestSize == layout2::kCipher);
 static_assert(layout::kMutableTail + layout::kMutableTailSize == kHeaderSize);
 static_assert(layout::kMac + kMacSize == kHeaderSize);
 

@@ -51,21 +51,25 @@ Result<std::unique_ptr<Rekeyer>> Rekeyer::Start(EncryptedFile& file, const Uuid&
     return Status::FailedPrecondition(path + ": a rekey finished on this open file; reopen it");
   }
   Header h = file.header();
+  const crypto::CipherId target_cipher = options.target_cipher.value_or(h.cipher);
   if (h.rekey.state == kRekeyInProgress) {
     if (h.rekey.target_key_guid != target_key_guid ||
-        h.rekey.target_key_version != target_key_version) {
+        h.rekey.target_key_version != target_key_version || h.target_cipher() != target_cipher) {
       return Status::FailedPrecondition(
           path + ": a rekey to key " + h.rekey.target_key_guid.ToString() + " version " +
-          std::to_string(h.rekey.target_key_version) + " is in progress");
+          std::to_string(h.rekey.target_key_version) + " (" +
+          std::string(crypto::CipherName(h.target_cipher())) + ") is in progress");
     }
-    CAFS_RETURN_IF_ERROR(file.InstallTarget(target_dek, &h.rekey.target_key_check, nullptr));
+    CAFS_RETURN_IF_ERROR(
+        file.InstallTarget(target_dek, target_cipher, &h.rekey.target_key_check, nullptr));
     return std::unique_ptr<Rekeyer>(new Rekeyer(file, options));
   }
-  if (h.key_guid == target_key_guid && h.key_version == target_key_version) {
+  if (h.key_guid == target_key_guid && h.key_version == target_key_version &&
+      h.cipher == target_cipher) {
     return Status::InvalidArgument(path + ": the rekey target is the file's own key");
   }
   std::array<std::uint8_t, kKeyCheckSize> check{};
-  Status installed = file.InstallTarget(target_dek, nullptr, &check);
+  Status installed = file.InstallTarget(target_dek, target_cipher, nullptr, &check);
   if (!installed.ok()) return installed.WithContext(path);
   std::lock_guard lock(file.header_mu_);
   if (file.header_.version == kFormatVersion1 || file.header_.upgrade_incomplete) {
@@ -76,6 +80,7 @@ Result<std::unique_ptr<Rekeyer>> Rekeyer::Start(EncryptedFile& file, const Uuid&
   next.target_key_guid = target_key_guid;
   next.target_key_version = target_key_version;
   next.target_key_check = check;
+  if (target_cipher != file.header_.cipher) next.target_cipher = target_cipher;
   CAFS_RETURN_IF_ERROR(file.CommitRekeyStateLocked(next));
   return std::unique_ptr<Rekeyer>(new Rekeyer(file, options));
 }
@@ -129,6 +134,7 @@ Status Rekeyer::RekeyHotzone(std::uint64_t w) {
   const std::uint8_t format = options_.journal_format;
   const std::size_t entry_size = JournalEntrySize(format);
   data_.resize(n * ss);
+  stored_.assign(n, 0);
   entries_.assign(n * entry_size, 0);
   heads_.resize(n * kCompactPrefix);
   // 1. Read and re-encrypt in memory (runs of non-hole sectors; holes stay holes), keeping
@@ -139,14 +145,13 @@ Status Rekeyer::RekeyHotzone(std::uint64_t w) {
     MutableByteView run(data_.data() + i * ss, (j - i) * ss);
     for (std::size_t k = i; k < j; ++k) {
       std::memcpy(heads_.data() + k * kCompactPrefix, data_.data() + k * ss, kCompactPrefix);
+      stored_[k] = 1;
     }
     CAFS_RETURN_IF_ERROR(file_.cipher_->Decrypt(w + i, run, run));
     CAFS_RETURN_IF_ERROR(file_.target_cipher_->Encrypt(w + i, run, run));
     for (std::size_t k = i; k < j; ++k) {
       const ByteView sector(data_.data() + k * ss, ss);
-      if (file_.cipher_->id() != crypto::CipherId::kNone && IsHole(sector.data(), ss)) {
-        return Status::Internal("ciphertext sector is all zeros; refusing to write a hole");
-      }
+      CAFS_RETURN_IF_ERROR(file_.CheckNoZeroCiphertext(*file_.target_cipher_, sector));
       CAFS_RETURN_IF_ERROR(EncodeJournalEntry(
           format, ByteView(heads_.data() + k * kCompactPrefix, kCompactPrefix), sector,
           MutableByteView(entries_.data() + k * entry_size, entry_size)));
@@ -168,12 +173,19 @@ Status Rekeyer::RekeyHotzone(std::uint64_t w) {
   // From here until the commit, reads of the hotzone decide per entry (a failure below leaves
   // the range readable and the next Step rolls it forward).
   file_.ActivateHotzone(w, format, entries_);
-  // 6-7. The target-key ciphertext of every non-hole sector.
-  // (Holes stay all zero in data_, rewritten sectors are non-zero: the same runs.)
-  CAFS_RETURN_IF_ERROR(ForEachDataRun(data_, ss, [&](std::size_t i, std::size_t j) {
-    return file_.file_->WriteAt(file_.SectorOffset(w + i),
-                                ByteView(data_.data() + i * ss, (j - i) * ss));
-  }));
+  // 6-7. The target-key ciphertext of every sector that was not a hole in step 1 (a sector
+  // converted to clear text may be zeros now: it is written all the same, docs/format.md 8.8).
+  for (std::size_t i = 0; i < n;) {
+    if (stored_[i] == 0) {
+      ++i;
+      continue;
+    }
+    std::size_t j = i + 1;
+    while (j < n && stored_[j] != 0) ++j;
+    CAFS_RETURN_IF_ERROR(file_.file_->WriteAt(file_.SectorOffset(w + i),
+                                              ByteView(data_.data() + i * ss, (j - i) * ss)));
+    i = j;
+  }
   CAFS_RETURN_IF_ERROR(file_.file_->Sync());
   // 8-9. Advance the watermark.
   return file_.CommitWatermark(w + n);

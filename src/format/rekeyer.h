@@ -23,8 +23,12 @@
 // Step() and progress() are thread-safe; steps of one Rekeyer never overlap (a mutex). Do not
 // run two Rekeyers on one EncryptedFile.
 //
-// Errors: Start: InvalidArgument (target equals the file's key), FailedPrecondition (file
-// opened read-only, a rekey to another target in progress, a rekey already finished on this
+// Conversions (RekeyOptions::target_cipher, docs/format.md 8.8): the same steps with a
+// target cipher other than the file's (clear text <-> encrypted, CBC-ESSIV -> XTS); the
+// final switch names the target's key and cipher in the one tail write.
+//
+// Errors: Start: InvalidArgument (target equals the file's key and cipher), FailedPrecondition
+// (file opened read-only, a rekey to another target in progress, a rekey already finished on this
 // open file: reopen to rekey again; a Start that failed on this open file with another target
 // DEK), AuthFailed (target DEK does not match the header's target key check), I/O errors
 // (ENOSPC, EIO: the file stays as it was or upgraded to version 2; Start can be retried). Step: I/O
@@ -38,6 +42,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "format/encrypted_file.h"
@@ -50,6 +55,10 @@ struct RekeyOptions {
   // Entry format of the journals this Rekeyer writes (docs/format.md 8.3). The fingerprint
   // format is what older builds wrote; it stays selectable for tests and golden files.
   std::uint8_t journal_format = kJournalCompact;
+  // The target's cipher when it differs from the file's: a conversion (docs/format.md 8.8:
+  // clear text <-> encrypted, CBC-ESSIV -> XTS). The target DEK may then be empty only for
+  // cipher none (the clear-text key). None: the file's cipher.
+  std::optional<crypto::CipherId> target_cipher = std::nullopt;
 };
 
 struct RekeyProgress {
@@ -84,6 +93,7 @@ class Rekeyer {
   std::vector<std::uint8_t> data_;     // hotzone buffer, guarded by mu_
   std::vector<std::uint8_t> entries_;  // journal entries, guarded by mu_
   std::vector<std::uint8_t> heads_;    // old ciphertext prefixes, guarded by mu_
+  std::vector<std::uint8_t> stored_;   // 1 per hotzone sector that was not a hole, by mu_
 };
 
 }  // namespace cafs::format

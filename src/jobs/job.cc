@@ -221,7 +221,7 @@ json ToJson(const JobRecord& job) {
          {"kind", job.spec.kind},
          {"target", ToJson(job.spec.target)},
          {"params", job.spec.params},
-         {"rate_limit_bps", job.spec.rate_limit_bps},
+         {"rate_limit_bps", job.spec.rate_limit_bps.value_or(0)},
          {"parallel", job.spec.parallel},
          {"requested_by", job.spec.requested_by},
          {"state", JobStateName(job.state)},
@@ -238,13 +238,14 @@ Result<JobRecord> JobFromJson(const json& j) {
   JobRecord job;
   FieldReader r(j, "job");
   std::string format, state;
-  std::uint64_t parallel = 0;
+  std::uint64_t parallel = 0, rate = 0;
   r.String("format", &format);
   r.String("id", &job.id);
   r.String("kind", &job.spec.kind);
   const json* target = r.Object("target");
   if (const json* p = r.Object("params")) job.spec.params = *p;
-  r.U64("rate_limit_bps", &job.spec.rate_limit_bps);
+  r.U64("rate_limit_bps", &rate);
+  job.spec.rate_limit_bps = rate;
   r.U64("parallel", &parallel);
   job.spec.parallel = static_cast<unsigned>(std::min<std::uint64_t>(parallel, 1024));
   r.String("requested_by", &job.spec.requested_by);

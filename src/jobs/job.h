@@ -78,9 +78,11 @@ struct JobSpec {
   std::string kind;
   JobTarget target;
   nlohmann::json params = nlohmann::json::object();  // kind-specific
-  std::uint64_t rate_limit_bps = 0;                  // 0: unlimited
-  unsigned parallel = 0;                             // files at once; 0: the default
-  std::string requested_by;                          // who asked ("local uid 0")
+  // Bytes per second, 0 = unlimited; none = the kind's default (JobManagerOptions::
+  // default_rate_bps; cafsd's [jobs] config). Always set in a started job's record.
+  std::optional<std::uint64_t> rate_limit_bps;
+  unsigned parallel = 0;     // files at once; 0: the default
+  std::string requested_by;  // who asked ("local uid 0")
 };
 
 struct JobRecord {

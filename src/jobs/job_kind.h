@@ -22,7 +22,9 @@
 // that.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -34,6 +36,14 @@ namespace cafs::jobs {
 struct StepResult {
   std::uint64_t bytes = 0;  // work done by this step (charged to the rate limit)
   bool done = false;        // the task is finished
+  // Waiting: the task cannot advance now and the step changed nothing (a shred of a file a
+  // VM has just closed, whose release is still on its way). The manager shows the task as
+  // waiting (`waiting_for`, e.g. "the file is open through this gateway"), does not save the
+  // record, waits `retry_after` -- pause, cancel and shutdown end that wait at once -- and
+  // calls Step again. The kind decides how long it keeps waiting before it fails the task.
+  std::chrono::milliseconds retry_after{0};
+  std::string waiting_for;
+  bool waiting() const { return retry_after.count() > 0; }
 };
 
 class JobKind {

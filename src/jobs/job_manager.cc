@@ -24,6 +24,7 @@ struct TaskRun {
   Steady::time_point start{};
   std::uint64_t done_at_start = 0;
   bool active = false;
+  std::string waiting_for;  // StepResult::waiting_for of the last step, while it waits
 };
 
 double RateOf(std::uint64_t done, std::uint64_t done_at_start, Steady::time_point start,
@@ -75,6 +76,8 @@ nlohmann::json ToJson(const JobStatus& status) {
     j["tasks"][i]["rate_bps"] = status.tasks[i].rate_bps;
     j["tasks"][i]["eta_s"] =
         status.tasks[i].eta_s ? nlohmann::json(*status.tasks[i].eta_s) : nlohmann::json(nullptr);
+    if (!status.tasks[i].waiting_for.empty())
+      j["tasks"][i]["waiting"] = status.tasks[i].waiting_for;
   }
   return j;
 }
@@ -102,10 +105,11 @@ Result<std::unique_ptr<JobManager>> JobManager::Open(env::Env* env, std::string 
   return m;
 }
 
-void JobManager::RegisterKind(std::unique_ptr<JobKind> kind) {
+void JobManager::RegisterKind(std::unique_ptr<JobKind> kind, std::uint64_t default_rate_bps) {
   std::lock_guard lock(mu_);
   const std::string name(kind->name());
   kinds_[name] = std::move(kind);
+  default_rates_[name] = default_rate_bps;
 }
 
 JobKind* JobManager::KindOf(const std::string& name) const {
@@ -154,6 +158,7 @@ JobStatus JobManager::StatusOf(Job& job) const {
     TaskProgress p;
     if (i < job.runs.size() && job.runs[i].active) {
       p.rate_bps = RateOf(t.done, job.runs[i].done_at_start, job.runs[i].start, now);
+      p.waiting_for = job.runs[i].waiting_for;
     }
     p.eta_s = Unfinished(t.state) ? EtaOf(t.done, t.total, p.rate_bps) : std::optional(0.0);
     st.tasks.push_back(p);
@@ -192,6 +197,11 @@ Result<JobStatus> JobManager::Start(JobSpec spec) {
   if (kind == nullptr) return Status::InvalidArgument("unknown job kind '" + spec.kind + "'");
   CAFS_RETURN_IF_ERROR(kind->Validate(spec));
   CAFS_RETURN_IF_ERROR(CheckText(spec.target.path));
+  if (!spec.rate_limit_bps) {
+    std::lock_guard lock(mu_);
+    auto rate = default_rates_.find(spec.kind);
+    spec.rate_limit_bps = rate == default_rates_.end() ? 0 : rate->second;
+  }
   if (spec.parallel == 0) spec.parallel = options_.default_parallel;
   spec.parallel = std::clamp(spec.parallel, 1u, options_.max_parallel);
   auto job = std::make_shared<Job>();
@@ -265,7 +275,7 @@ void JobManager::Run(const std::shared_ptr<Job>& job) {
     job->run_start = Steady::now();
     job->done_at_start = job->rec.DoneBytes();
     job->claimed.assign(job->rec.tasks.size(), false);
-    const std::uint64_t rate = job->rec.spec.rate_limit_bps;
+    const std::uint64_t rate = job->rec.spec.rate_limit_bps.value_or(0);
     job->bucket = std::make_unique<TokenBucket>(
         rate, rate == 0 ? 0 : std::max<std::uint64_t>(rate / 4, 4096), job->run_start);
     workers = std::max(1u, std::min<unsigned>(job->rec.spec.parallel,
@@ -281,7 +291,7 @@ void JobManager::Run(const std::shared_ptr<Job>& job) {
 }
 
 void JobManager::Work(Job& job, JobKind& kind, const JobRecord& header) {
-  const std::uint64_t rate = header.spec.rate_limit_bps;
+  const std::uint64_t rate = header.spec.rate_limit_bps.value_or(0);
   const std::uint64_t budget = rate == 0
                                    ? options_.step_bytes
                                    : std::clamp<std::uint64_t>(rate / 4, 4096, options_.step_bytes);
@@ -311,7 +321,7 @@ void JobManager::Work(Job& job, JobKind& kind, const JobRecord& header) {
       if (index != SIZE_MAX) {
         job.claimed[index] = true;
         job.rec.tasks[index].state = TaskState::kRunning;
-        job.runs[index] = TaskRun{Steady::now(), job.rec.tasks[index].done, true};
+        job.runs[index] = TaskRun{Steady::now(), job.rec.tasks[index].done, true, {}};
         task = job.rec.tasks[index];
       }
     }
@@ -324,6 +334,20 @@ void JobManager::Work(Job& job, JobKind& kind, const JobRecord& header) {
     for (;;) {
       auto step = kind.Step(header, task, budget);
       bool ended = false;
+      if (step.ok() && step->waiting()) {
+        // Nothing changed: no save; wait (interruptibly) and step again.
+        std::unique_lock lock(job.mu);
+        job.runs[index].waiting_for = step->waiting_for;
+        auto stopped = [&] { return StopsTask(job, kind, task); };
+        job.wake.wait_for(lock, step->retry_after, stopped);
+        job.runs[index].waiting_for.clear();
+        if (stopped()) {
+          job.claimed[index] = false;
+          job.runs[index].active = false;
+          break;
+        }
+        continue;
+      }
       {
         std::lock_guard lock(job.mu);
         if (!step.ok()) {
@@ -345,10 +369,7 @@ void JobManager::Work(Job& job, JobKind& kind, const JobRecord& header) {
       }
       std::unique_lock lock(job.mu);
       const auto wait = job.bucket->Charge(step->bytes, Steady::now());
-      auto stopped = [&] {
-        if (shutdown_ || !job.store_error.ok() || job.rec.state == JobState::kPaused) return true;
-        return job.rec.state == JobState::kCancelling && !kind.PointOfNoReturn(task);
-      };
+      auto stopped = [&] { return StopsTask(job, kind, task); };
       if (wait.count() > 0) job.wake.wait_for(lock, wait, stopped);
       if (stopped()) {
         job.claimed[index] = false;
@@ -359,6 +380,11 @@ void JobManager::Work(Job& job, JobKind& kind, const JobRecord& header) {
       }
     }
   }
+}
+
+bool JobManager::StopsTask(const Job& job, const JobKind& kind, const TaskRecord& task) const {
+  if (shutdown_ || !job.store_error.ok() || job.rec.state == JobState::kPaused) return true;
+  return job.rec.state == JobState::kCancelling && !kind.PointOfNoReturn(task);
 }
 
 void JobManager::Finish(Job& job, JobKind& kind) {

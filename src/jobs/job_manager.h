@@ -55,6 +55,7 @@ struct JobManagerOptions {
 struct TaskProgress {
   double rate_bps = 0;          // since the task was (re)started in this process
   std::optional<double> eta_s;  // remaining / rate; none while the rate is unknown
+  std::string waiting_for;      // non-empty while its last step waits (StepResult::waiting)
 };
 
 // A job as shown to administrators: the record plus rates and ETAs.
@@ -65,7 +66,8 @@ struct JobStatus {
   std::vector<TaskProgress> tasks;  // parallel to record.tasks
 };
 // ToJson(record) plus "done_bytes", "total_bytes", "rate_bps", "eta_s" (null when unknown),
-// and per task "rate_bps"/"eta_s": the control channel's job object (docs/jobs.md).
+// and per task "rate_bps"/"eta_s" (and "waiting" while a task waits): the control channel's
+// job object (docs/jobs.md).
 nlohmann::json ToJson(const JobStatus& status);
 
 class JobManager {
@@ -78,7 +80,9 @@ class JobManager {
   JobManager(const JobManager&) = delete;
   JobManager& operator=(const JobManager&) = delete;
 
-  void RegisterKind(std::unique_ptr<JobKind> kind);
+  // `default_rate_bps`: the rate limit (bytes/s, 0 = unlimited) of a job of this kind whose
+  // spec names none; cafsd passes its [jobs] config (docs/jobs.md "Rate limits").
+  void RegisterKind(std::unique_ptr<JobKind> kind, std::uint64_t default_rate_bps = 0);
   // Starts runners for the loaded jobs that were queued, running or cancelling.
   void ResumeAll();
 
@@ -113,6 +117,9 @@ class JobManager {
   void Run(const std::shared_ptr<Job>& job);
   void Work(Job& job, JobKind& kind, const JobRecord& header);
   void Finish(Job& job, JobKind& kind);
+  // Whether a worker stepping `task` must stop now (shutdown, pause, a save failed, or a
+  // cancel of a task before its point of no return). Caller holds job.mu.
+  bool StopsTask(const Job& job, const JobKind& kind, const TaskRecord& task) const;
   // Persists the job's current record; a failure stops the job (it resumes at restart).
   // `before_notify` runs with the saved record once it is durable, before Wait returns.
   Status Save(Job& job, const std::function<void(const JobRecord&)>& before_notify = nullptr);
@@ -125,6 +132,7 @@ class JobManager {
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<Job>> jobs_;       // guarded by mu_
   std::map<std::string, std::unique_ptr<JobKind>> kinds_;  // guarded by mu_
+  std::map<std::string, std::uint64_t> default_rates_;     // guarded by mu_ (per kind)
   std::atomic<bool> shutdown_{false};
   mutable std::condition_variable changed_;  // with mu_: any job's record changed
 };

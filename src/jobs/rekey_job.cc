@@ -7,6 +7,7 @@
 #include "format/header_layout.h"
 #include "jobs/volume_files.h"
 #include "policy/vmset_path.h"
+#include "util/logging.h"
 
 namespace cafs::jobs {
 namespace {
@@ -39,16 +40,30 @@ std::string KeyName(const Uuid& key, std::uint32_t version) {
 struct RekeyJob::Target {
   std::optional<Uuid> key;  // none: each file's own key
   std::uint32_t version = 0;
+  // A conversion (docs/format.md 8.8): the files' cipher becomes this one (never none);
+  // clear-text files are included then. None: each file keeps its cipher.
+  std::optional<crypto::CipherId> cipher;
+  // {"policy": true}: a policy-driven conversion; each file's target is its vobj's symkey (at
+  // its current version) and cipher (the other fields are unused).
+  bool policy = false;
 
   static Result<Target> Of(const json& params) {
     if (!params.is_object()) return Status::InvalidArgument("rekey params must be an object");
     for (const auto& [k, v] : params.items()) {
-      if (k != "to_version" && k != "to_key") {
+      if (k != "to_version" && k != "to_key" && k != "to_cipher" && k != "policy") {
         return Status::InvalidArgument("rekey: unknown parameter '" + k + "'");
       }
       (void)v;
     }
     Target t;
+    if (auto policy = params.find("policy"); policy != params.end()) {
+      if (!policy->is_boolean() || !policy->get<bool>() || params.size() != 1) {
+        return Status::InvalidArgument(
+            "rekey: \"policy\": true stands alone (each file's target comes from its vobj)");
+      }
+      t.policy = true;
+      return t;
+    }
     auto ver = params.find("to_version");
     if (ver == params.end() || !ver->is_number_integer() || ver->get<std::int64_t>() < 1 ||
         ver->get<std::int64_t>() > UINT32_MAX) {
@@ -62,13 +77,112 @@ struct RekeyJob::Target {
       if (!guid.ok()) return Status::InvalidArgument("rekey: to_key: " + guid.status().message());
       t.key = *guid;
     }
+    auto cipher = params.find("to_cipher");
+    if (cipher != params.end()) {
+      if (!cipher->is_string()) return Status::InvalidArgument("rekey: to_cipher must be a name");
+      auto id = crypto::ParseCipherName(cipher->get<std::string>());
+      if (!id.ok()) return Status::InvalidArgument("rekey: to_cipher: " + id.status().message());
+      if (*id == crypto::CipherId::kNone) {
+        // Decision (docs/jobs.md "Conversions"): data at rest is never decrypted by a job.
+        return Status::InvalidArgument(
+            "rekey: to_cipher none would store the files as clear text: decrypting data at "
+            "rest is refused (the files stay encrypted and readable)");
+      }
+      t.cipher = *id;
+    }
     return t;
   }
   // The target for a file whose key is `current`.
   Uuid KeyFor(const Uuid& current) const { return key.value_or(current); }
+  // The target cipher for a file whose cipher is `current` (a conversion when it differs).
+  crypto::CipherId CipherFor(crypto::CipherId current) const { return cipher.value_or(current); }
+  // "version N" or "aes-256-xts under version N".
+  std::string Describe() const {
+    const std::string v = "version " + std::to_string(version);
+    return cipher ? std::string(crypto::CipherName(*cipher)) + " under " + v : v;
+  }
+};
+
+// The target of one file, kept in its task's cursor (so a policy conversion's per-file targets
+// and a restart agree with the plan): {"to_key", "to_version", "to_cipher" (a conversion)}.
+struct RekeyJob::FileTarget {
+  Uuid key;
+  std::uint32_t version = 0;
+  std::optional<crypto::CipherId> cipher;  // none: the file's own
+
+  static Result<FileTarget> Of(const TaskRecord& task) {
+    const json& c = task.cursor;
+    auto key = c.find("to_key");
+    auto ver = c.find("to_version");
+    if (key == c.end() || !key->is_string() || ver == c.end() || !ver->is_number_unsigned()) {
+      return Status::Corruption("rekey cursor of " + task.path + " names no target");
+    }
+    FileTarget t;
+    CAFS_ASSIGN_OR_RETURN(t.key, Uuid::Parse(key->get<std::string>()));
+    t.version = ver->get<std::uint32_t>();
+    if (auto cipher = c.find("to_cipher"); cipher != c.end()) {
+      if (!cipher->is_string()) return Status::Corruption("rekey cursor: bad to_cipher");
+      CAFS_ASSIGN_OR_RETURN(t.cipher, crypto::ParseCipherName(cipher->get<std::string>()));
+    }
+    return t;
+  }
+  bool Reached(const format::Header& hdr) const {
+    return hdr.key_guid == key && hdr.key_version == version &&
+           hdr.cipher == cipher.value_or(hdr.cipher);
+  }
+  std::string Describe() const {
+    const std::string v = "version " + std::to_string(version);
+    return cipher
+               ? std::string(crypto::CipherName(*cipher)) + " under key " + key.ToString() + " " + v
+               : v;
+  }
 };
 
 RekeyJob::~RekeyJob() { live_.Clear(); }
+
+TaskRecord RekeyJob::TaskFor(const std::string& rel, const format::Header& hdr,
+                             const FileTarget& to) {
+  TaskRecord task;
+  task.path = "/" + rel;
+  task.total = (hdr.logical_size + hdr.sector_size - 1) / hdr.sector_size * hdr.sector_size;
+  task.cursor = json{{"guid", hdr.file_guid.ToString()},
+                     {"to_key", to.key.ToString()},
+                     {"to_version", to.version},
+                     {"watermark", 0}};
+  if (to.cipher) task.cursor["to_cipher"] = std::string(crypto::CipherName(*to.cipher));
+  return task;
+}
+
+Result<std::optional<RekeyJob::FileTarget>> RekeyJob::PolicyTargetOf(const core::CachedVmSet& vs,
+                                                                     const std::string& rel,
+                                                                     const format::Header& hdr) {
+  CAFS_ASSIGN_OR_RETURN(policy::VmSetPath where,
+                        policy::ResolveVmSetPath("/", position_, "/" + rel));
+  auto matched = vs.bundle.descriptor.Match(where.path_within_vmset);
+  if (!matched.ok() && matched.status().IsNotFound()) return std::optional<FileTarget>();
+  CAFS_RETURN_IF_ERROR(matched.status());  // no vobj: left alone (NotFound, above)
+  const policy::VirtualObject* vobj = *matched;
+  const bool file_clear = hdr.cipher == crypto::CipherId::kNone;
+  if (vobj->IsClearText()) {
+    // Decision (docs/jobs.md "Conversions"): an encrypted file is never decrypted at rest.
+    if (!file_clear) {
+      CAFS_LOG_WARN(
+          "jobs: /{} stays encrypted although its vobj is now clear text "
+          "(decrypting data at rest is refused)",
+          rel);
+    }
+    return std::optional<FileTarget>();
+  }
+  if (hdr.key_guid == vobj->symkey && hdr.cipher == vobj->cipher) {
+    return std::optional<FileTarget>();  // where the policy wants it (a rotation is a rekey)
+  }
+  auto cur = vs.bundle.current_version.find(vobj->symkey);
+  if (cur == vs.bundle.current_version.end() || !vs.FindKey(vobj->symkey, cur->second).ok()) {
+    return Status::InvalidArgument("/" + rel + ": the key " + vobj->symkey.ToString() +
+                                   " its vobj names has no usable version on this gateway");
+  }
+  return std::optional<FileTarget>(FileTarget{vobj->symkey, cur->second, vobj->cipher});
+}
 
 Result<std::shared_ptr<const core::CachedVmSet>> RekeyJob::VmSetOf(const std::string& path) const {
   CAFS_ASSIGN_OR_RETURN(policy::VmSetPath where, policy::ResolveVmSetPath("/", position_, path));
@@ -93,6 +207,12 @@ Status RekeyJob::Validate(const JobSpec& spec) const {
   CAFS_RETURN_IF_ERROR(volume_->SplitPath(VolumePathOf(t.path)).status());
   CAFS_ASSIGN_OR_RETURN(Target target, Target::Of(spec.params));
   CAFS_ASSIGN_OR_RETURN(auto vs, VmSetOf(t.path));
+  if (target.policy) {
+    if (t.type == "key-version") {
+      return Status::InvalidArgument("a policy conversion works on a file, vm or vmset");
+    }
+    return Status::OK();  // the targets are the policy's keys, checked per file by Plan
+  }
   const std::string& vmset = vs->bundle.vmset.name;
   if (target.key) {
     const bool of_vmset =
@@ -137,39 +257,52 @@ Result<std::vector<TaskRecord>> RekeyJob::Plan(const JobRecord& job) {
   }
   CAFS_ASSIGN_OR_RETURN(std::vector<std::string> files, FilesOf(*volume_, t));
   std::vector<TaskRecord> tasks;
+  if (target.policy) {
+    for (const std::string& f : files) {
+      CAFS_ASSIGN_OR_RETURN(format::Header hdr, HeaderOf(*volume_, f));
+      CAFS_ASSIGN_OR_RETURN(std::optional<FileTarget> to, PolicyTargetOf(*vs, f, hdr));
+      if (to) tasks.push_back(TaskFor(f, hdr, *to));
+    }
+    return tasks;  // nothing to convert: the job is done at once
+  }
   std::size_t already = 0;
   for (const std::string& f : files) {
     CAFS_ASSIGN_OR_RETURN(format::Header hdr, HeaderOf(*volume_, f));
-    if (hdr.cipher == crypto::CipherId::kNone || hdr.key_guid == Uuid::ClearTextKey()) continue;
+    const bool clear =
+        hdr.cipher == crypto::CipherId::kNone || hdr.key_guid == Uuid::ClearTextKey();
+    if (clear && !target.cipher) continue;  // a clear-text file is converted, never rekeyed
     if (only_key && (hdr.key_guid != *only_key || hdr.key_version != t.version)) continue;
     const Uuid to_key = target.KeyFor(hdr.key_guid);
-    if (hdr.key_guid == to_key && hdr.key_version == target.version) {
+    const crypto::CipherId to_cipher = target.CipherFor(hdr.cipher);
+    if (hdr.key_guid == to_key && hdr.key_version == target.version && hdr.cipher == to_cipher) {
       ++already;
       continue;
+    }
+    if (to_key == Uuid::ClearTextKey()) {
+      return Status::InvalidArgument("/" + f +
+                                     " is clear text: converting it needs to_key, the key to "
+                                     "encrypt it under");
     }
     if (!vs->FindKey(to_key, target.version).ok()) {
       return Status::InvalidArgument("/" + f + ": " + KeyName(to_key, target.version) +
                                      " is destroyed or unknown to VM set " + vs->bundle.vmset.name);
     }
-    TaskRecord task;
-    task.path = "/" + f;
-    task.total = (hdr.logical_size + hdr.sector_size - 1) / hdr.sector_size * hdr.sector_size;
-    task.cursor = json{{"guid", hdr.file_guid.ToString()},
-                       {"to_key", to_key.ToString()},
-                       {"to_version", target.version},
-                       {"watermark", 0}};
-    tasks.push_back(std::move(task));
+    tasks.push_back(TaskFor(
+        f, hdr,
+        FileTarget{to_key, target.version,
+                   target.cipher ? std::optional<crypto::CipherId>(to_cipher) : std::nullopt}));
   }
   if (tasks.empty() && already > 0) {
-    return Status::InvalidArgument(t.path + ": every file is already under key version " +
-                                   std::to_string(target.version));
+    return Status::InvalidArgument(
+        t.path + ": every file is already under " +
+        (target.cipher ? target.Describe() : "key " + target.Describe()));
   }
   return tasks;
 }
 
 Result<std::shared_ptr<RekeyJob::Live>> RekeyJob::Acquire(const JobRecord& job,
                                                           const TaskRecord& task,
-                                                          const Target& target,
+                                                          const FileTarget& target,
                                                           std::uint64_t budget,
                                                           bool* already_done) {
   *already_done = false;
@@ -190,26 +323,26 @@ Result<std::shared_ptr<RekeyJob::Live>> RekeyJob::Acquire(const JobRecord& job,
   if (hdr.file_guid != guid) {
     return Status::NotFound(task.path + " was replaced by another file since the job was planned");
   }
-  const Uuid to_key = target.KeyFor(hdr.key_guid);
-  if (hdr.key_guid == to_key && hdr.key_version == target.version) {
+  if (target.Reached(hdr)) {
     *already_done = true;  // finished before a restart
     return std::shared_ptr<Live>();
   }
-  CAFS_ASSIGN_OR_RETURN(const SecureBuffer* dek, vs->FindKey(to_key, target.version));
+  CAFS_ASSIGN_OR_RETURN(const SecureBuffer* dek, vs->FindKey(target.key, target.version));
   format::RekeyOptions options;
   const std::uint64_t sectors = std::max<std::uint64_t>(1, budget / hdr.sector_size);
   options.hotzone_sectors =
       static_cast<std::uint32_t>(std::min<std::uint64_t>(sectors, format::kMaxHotzoneSectors));
+  options.target_cipher = target.cipher;
   auto live = std::make_shared<Live>();
   live->file = std::move(file);
-  CAFS_ASSIGN_OR_RETURN(live->rekeyer, format::Rekeyer::Start(live->file->file(), to_key,
+  CAFS_ASSIGN_OR_RETURN(live->rekeyer, format::Rekeyer::Start(live->file->file(), target.key,
                                                               target.version, *dek, options));
   live_.Put(job, task, live);
   return live;
 }
 
 Result<StepResult> RekeyJob::Step(const JobRecord& job, TaskRecord& task, std::uint64_t budget) {
-  CAFS_ASSIGN_OR_RETURN(Target target, Target::Of(job.spec.params));
+  CAFS_ASSIGN_OR_RETURN(FileTarget target, FileTarget::Of(task));
   bool already_done = false;
   CAFS_ASSIGN_OR_RETURN(auto live, Acquire(job, task, target, budget, &already_done));
   StepResult result;
@@ -239,9 +372,8 @@ Result<StepResult> RekeyJob::Step(const JobRecord& job, TaskRecord& task, std::u
 
 void RekeyJob::TaskEnded(const JobRecord& job, const TaskRecord& task) {
   live_.Drop(job, task);
-  auto target = Target::Of(job.spec.params);
-  const std::string to =
-      target.ok() ? "version " + std::to_string(target->version) : std::string("the target");
+  auto target = FileTarget::Of(task);
+  const std::string to = target.ok() ? target->Describe() : std::string("the target");
   switch (task.state) {
     case TaskState::kDone:
       auditor_.Record(job, task.path, "rekey", audit::Result::kOk, "re-encrypted under " + to,

@@ -7,14 +7,21 @@
 //   "vm", "vmset"  every regular file below the VM / VM set directory (path)
 //   "key-version"  every file below `path` (a VM set, a VM or a directory) whose header names
 //                  key `target.key` version `target.version` ("every file under K v")
-// Params: {"to_version": N} (required), {"to_key": GUID} (optional; default: each file's own
-// key GUID, i.e. the rotation of that key). The target key must be one of the VM set's keys
+// Params: {"policy": true} alone -- a policy-driven conversion (docs/jobs.md "Conversions"):
+// each file whose key GUID or cipher differs from its vobj's symkey / cipher is converted to
+// that key (its current version) and cipher; files already there, matching no vobj, or whose
+// vobj is clear text (an encrypted file is never decrypted) are left out; targets
+// file/vm/vmset. Otherwise: {"to_version": N} (required), {"to_key": GUID} (optional;
+// default: each file's own key GUID, i.e. the rotation of that key), {"to_cipher": NAME}
+// (optional: a conversion, docs/format.md 8.8 -- every file, clear-text ones included, ends
+// under NAME; "none" is refused: a job never decrypts data at rest; a clear-text file needs
+// to_key). The target key must be one of the VM set's keys
 // and its version known to this gateway (not destroyed): otherwise Validate fails with
 // InvalidArgument naming the VM set, the key, the version and, when the key server said it,
 // the version's state ("destroyed", "pre-active"); a file already under the target
 // is left out of the plan (a job whose every file is already there fails Plan with
-// InvalidArgument "already under ..."); a clear-text file is left out (conversions are not
-// rekeys).
+// InvalidArgument "already under ..."); a clear-text file is left out unless to_cipher is
+// given.
 //
 // The live file: Step opens the file through core::Volume::OpenExisting, which hands out THE
 // shared OpenFile the front-ends (FUSE, NFS) use for that redirector inode, and starts a
@@ -25,8 +32,9 @@
 // destroyed (JobManager::Shutdown; they are not released while a job is paused).
 //
 // Durability and resume: the Rekeyer syncs each hotzone and keeps its state (watermark,
-// journal) in the pool file header; the task cursor only mirrors it for display
-// ({"guid": file GUID, "to_key": GUID, "to_version": N, "watermark": bytes}). After a restart
+// journal) in the pool file header; the task cursor holds the file's target and mirrors the
+// watermark for display ({"guid": file GUID, "to_key": GUID, "to_version": N, "to_cipher":
+// name (conversions only), "watermark": bytes}). After a restart
 // Volume's open path passes the header's rekey target DEK (a writable open rolls the
 // interrupted hotzone forward) and Start continues from the watermark, so a redone step is
 // harmless. A file that already names the target key when its step starts (finished before
@@ -80,10 +88,20 @@ class RekeyJob final : public JobKind {
     std::unique_ptr<format::Rekeyer> rekeyer;
   };
   struct Target;
+  struct FileTarget;
+
+  static TaskRecord TaskFor(const std::string& rel, const format::Header& hdr,
+                            const FileTarget& to);
+  // A policy conversion's target for file `rel` (Volume path) with header `hdr`: its vobj's
+  // symkey at the current version and cipher; none when the file is where its vobj wants it,
+  // matches no vobj, or its vobj is clear text (an encrypted file is never decrypted).
+  Result<std::optional<FileTarget>> PolicyTargetOf(const core::CachedVmSet& vs,
+                                                   const std::string& rel,
+                                                   const format::Header& hdr);
 
   Result<std::shared_ptr<const core::CachedVmSet>> VmSetOf(const std::string& path) const;
   Result<std::shared_ptr<Live>> Acquire(const JobRecord& job, const TaskRecord& task,
-                                        const Target& target, std::uint64_t budget,
+                                        const FileTarget& target, std::uint64_t budget,
                                         bool* already_done);
 
   core::Volume* const volume_;

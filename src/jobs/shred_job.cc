@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <functional>
-#include <thread>
 
 #include "crypto/rng.h"
 #include "format/header_codec.h"
@@ -147,7 +146,6 @@ bool ShredJob::PointOfNoReturn(const TaskRecord& task) const {
 }
 
 Result<StepResult> ShredJob::Step(const JobRecord& job, TaskRecord& task, std::uint64_t budget) {
-  (void)job;
   CAFS_ASSIGN_OR_RETURN(Cursor c, CursorOf(task));
   CAFS_ASSIGN_OR_RETURN(Uuid guid, Uuid::Parse(c.guid));
   CAFS_ASSIGN_OR_RETURN(pool::Pool * pool, volume_->pools().Find(c.pool));
@@ -157,19 +155,26 @@ Result<StepResult> ShredJob::Step(const JobRecord& job, TaskRecord& task, std::u
   if (c.phase == "detach") {
     // A VM that has just closed the file: the kernel's release (FUSE RELEASE, the NFS
     // client's last close) reaches the gateway a moment after close() returned there, so
-    // "in use" is looked at again for up to kInUseGrace before the task fails.
+    // the task waits (the runner retries) for up to in_use_grace_ before it fails.
     auto loc = volume_->Locate(rel);
-    const auto give_up = std::chrono::steady_clock::now() + kInUseGrace;
-    while (loc.ok() && loc->guid == guid && loc->open &&
-           std::chrono::steady_clock::now() < give_up) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      loc = volume_->Locate(rel);
-    }
     if (loc.ok() && loc->guid == guid && loc->open) {
+      const auto now = std::chrono::steady_clock::now();
+      auto since = busy_since_.Find(job, task);
+      if (since == nullptr) {
+        since = std::make_shared<std::chrono::steady_clock::time_point>(now);
+        busy_since_.Put(job, task, since);
+      }
+      if (now - *since < in_use_grace_) {
+        result.retry_after = kInUseRetry;
+        result.waiting_for = "the file is open through this gateway (waiting for its release)";
+        return result;
+      }
+      busy_since_.Drop(job, task);
       return Status::FromErrno(EBUSY, task.path +
                                           " is in use (open through this gateway): "
                                           "close it, then resume the job");
     }
+    busy_since_.Drop(job, task);
     Status s = volume_->DetachRedirector(rel, guid);
     if (!s.ok() && !s.IsNotFound()) return s;
     c.phase = "claim";
@@ -233,6 +238,7 @@ Result<StepResult> ShredJob::Step(const JobRecord& job, TaskRecord& task, std::u
 }
 
 void ShredJob::TaskEnded(const JobRecord& job, const TaskRecord& task) {
+  busy_since_.Drop(job, task);
   switch (task.state) {
     case TaskState::kDone:
       auditor_.Record(job, task.path, "shred", audit::Result::kOk,

@@ -23,9 +23,11 @@
 // finished on resume and never readable again (its redirector is gone before its first byte
 // is overwritten). Cancel finishes every file past `detach` (PointOfNoReturn).
 //
-// A file that is open through this gateway (a running VM) is not shredded: its task fails
-// with EBUSY "in use" (resume the job once the VM closed it), after it was still open for
-// kInUseGrace (a release that is on its way after the VM's close() is waited for).
+// A file that is open through this gateway (a running VM) is not shredded: its task waits
+// (StepResult::waiting, retried every kInUseRetry; pause and cancel act at once) for up to
+// `in_use_grace` (kInUseGrace in cafsd; tests that check the refusal pass a shorter one) -- a
+// release that is on its way after the VM's close() -- and then fails with EBUSY "in use" (resume
+// the job once the VM closed it).
 //
 // Params: none (an empty object); targets: "file" (a file), "vm", "vmset", "dir" (a
 // directory; every file below it, symlinks are left alone).
@@ -39,6 +41,7 @@
 #include "cafs/volume.h"
 #include "jobs/job_audit.h"
 #include "jobs/job_kind.h"
+#include "jobs/live_tasks.h"
 
 namespace cafs::jobs {
 
@@ -47,8 +50,11 @@ class ShredJob final : public JobKind {
   static constexpr std::string_view kName = "shred";
   static constexpr std::string_view kClaimPrefix = core::kShredClaimPrefix;
   static constexpr std::chrono::seconds kInUseGrace{5};
+  static constexpr std::chrono::milliseconds kInUseRetry{100};
 
-  ShredJob(core::Volume* volume, JobAuditor auditor) : volume_(volume), auditor_(auditor) {}
+  ShredJob(core::Volume* volume, JobAuditor auditor,
+           std::chrono::milliseconds in_use_grace = kInUseGrace)
+      : volume_(volume), auditor_(auditor), in_use_grace_(in_use_grace) {}
 
   std::string_view name() const override { return kName; }
   Status Validate(const JobSpec& spec) const override;
@@ -63,6 +69,9 @@ class ShredJob final : public JobKind {
 
   core::Volume* const volume_;
   const JobAuditor auditor_;
+  const std::chrono::milliseconds in_use_grace_;
+  // When each task waiting for an in-use file first found it open (dropped when it is not).
+  LiveTasks<std::chrono::steady_clock::time_point> busy_since_;
 };
 
 }  // namespace cafs::jobs

@@ -118,14 +118,14 @@ Result<KeyRecord> Keyring::RotateKey(std::string_view id) {
   KeyRecord out;
   if (Status txn_status = store_.InTransaction([&](StoreTxn& txn) -> Status {
         CAFS_ASSIGN_OR_RETURN(KeyRecord k, GetRecord<KeyRecord>(txn, id));
+        // A key whose versions are all compromised needs a new one most (rekey_triggers.h);
+        // only an entirely destroyed key (crypto-shredded) gets none.
         bool usable = false;
-        for (const auto& v : k.versions) {
-          usable = usable || v.state == KeyState::kActive || v.state == KeyState::kPreActive ||
-                   v.state == KeyState::kDeactivated;
-        }
+        for (const auto& v : k.versions) usable = usable || v.state != KeyState::kDestroyed;
         if (!usable) {
-          return Status::FailedPrecondition(
-              "key " + k.id + " has no usable version (all destroyed or compromised)");
+          return Status::FailedPrecondition("key " + k.id +
+                                            " has no version left (all destroyed): it cannot "
+                                            "be rotated");
         }
         const std::int64_t now = Now();
         KeyVersion nv;

@@ -80,7 +80,8 @@ class Keyring {
                               std::string_view name = {});
   Result<KeyRecord> GetKey(std::string_view id);
   // New version n+1 active; previous active -> deactivated. FailedPrecondition if the key
-  // is entirely destroyed or compromised.
+  // is entirely destroyed (a key whose versions are all compromised may be rotated: that is
+  // how it gets a version to rekey to).
   Result<KeyRecord> RotateKey(std::string_view id);
   Result<KeyRecord> SetState(std::string_view id, std::uint32_t number, KeyState to);
   // Crypto-shred of one version (`number`) or of all (nullopt). With kRefuseIfUsed,

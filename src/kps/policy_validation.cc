@@ -13,9 +13,13 @@ Result<PolicySummary> ValidatePolicyXml(std::string_view xml) {
   CAFS_ASSIGN_OR_RETURN(policy::PolicyDescriptor pd, policy::PolicyDescriptor::Parse(xml));
   PolicySummary out;
   for (const auto& o : pd.objects) {
-    std::string id = o.symkey.ToString();
+    const std::string id = o.symkey.ToString();
     if (std::find(out.key_ids.begin(), out.key_ids.end(), id) == out.key_ids.end()) {
-      out.key_ids.push_back(std::move(id));
+      out.key_ids.push_back(id);
+    }
+    if (o.rotation_period_days) {
+      auto [it, fresh] = out.rotation_days.emplace(id, *o.rotation_period_days);
+      if (!fresh) it->second = std::min(it->second, *o.rotation_period_days);
     }
     if (std::find(out.pools.begin(), out.pools.end(), o.storage_pool) == out.pools.end()) {
       out.pools.push_back(o.storage_pool);

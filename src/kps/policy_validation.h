@@ -8,6 +8,7 @@
 // Threading: free functions, safe from any thread.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,6 +28,9 @@ struct PolicySummary {
   std::vector<std::string> pools;
   std::optional<std::string> guid;  // <policy-descriptor guid=...>
   std::string vmset;                // <policy-descriptor vmset=...> ("" when absent)
+  // <rotation-period> per key GUID, in days (the shortest when several vobjs name the key);
+  // kpsd's rekey triggers evaluate it (rekey_triggers.h).
+  std::map<std::string, unsigned> rotation_days = {};
 };
 
 Result<PolicySummary> ValidatePolicyXml(std::string_view xml);

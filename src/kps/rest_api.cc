@@ -12,6 +12,7 @@
 #include "kps/peer_auth.h"
 #include "kps/policy_validation.h"
 #include "kps/pool_registry.h"
+#include "kps/rekey_triggers.h"
 #include "kps/vmset_identity.h"
 #include "policy/server_registry.h"
 #include "util/ip_address.h"
@@ -712,7 +713,19 @@ Result<json> SetKeyState(Call& c) {
   CAFS_ASSIGN_OR_RETURN(KeyState to, ParseKeyState(body["state"].get<std::string>()));
   CAFS_ASSIGN_OR_RETURN(KeyRecord k,
                         c.keyring.SetState(c.arg(0), body["version"].get<std::uint32_t>(), to));
-  return ToJson(k, false);
+  if (to != KeyState::kCompromised) return ToJson(k, false);
+  // Urgent deep rekey of every file under it (rekey_triggers.h); kpsd's periodic evaluation
+  // repairs what a failure here leaves.
+  json out = ToJson(k, false);
+  auto queued = EvaluateRekeyTriggers(c.keyring, c.store, c.clock);
+  if (!queued.ok()) {
+    out["rekey_error"] = queued.status().message() + " (kpsd retries at its next evaluation)";
+    return out;
+  }
+  CAFS_ASSIGN_OR_RETURN(KeyRecord now, c.keyring.GetKey(c.arg(0)));
+  out = ToJson(now, false);
+  out["rekey_requests"] = queued->requests;
+  return out;
 }
 
 // The optional "force" of a destroy body (key_inventory.h: refuse while files may depend).
@@ -1235,6 +1248,77 @@ Result<json> PushInventory(Call& c) {
 
 Result<json> ListInventory(Call& c) { return ListGatewayReports(c, ObjectKind::kInventory, false); }
 
+// ---- rekey requests (rekey_triggers.h): gateways fetch and report, admins read ------------
+
+// Every request whose key still exists, with its key's VM set name, in RekeyRequestBefore
+// order; `keep(vmset, request)` filters.
+template <typename Keep>
+Result<std::vector<std::pair<RekeyRequest, std::string>>> RekeyRequestsIn(StoreTxn& txn,
+                                                                          Keep keep) {
+  CAFS_ASSIGN_OR_RETURN(auto all, ListRecords<RekeyRequest>(txn));
+  std::sort(all.begin(), all.end(), RekeyRequestBefore);
+  std::vector<std::pair<RekeyRequest, std::string>> out;
+  for (auto& r : all) {
+    auto k = GetRecord<KeyRecord>(txn, r.key);
+    if (!k.ok()) {
+      if (k.status().IsNotFound()) continue;  // its VM set was deleted
+      return k.status();
+    }
+    if (keep(k->vmset, r)) out.emplace_back(std::move(r), k->vmset);
+  }
+  return out;
+}
+
+// GET /v1/rekey-requests[?vmset=]: the requests of the VM sets in the caller's scope.
+Result<json> ListRekeyRequests(Call& c) {
+  auto filter = c.req.query.find("vmset");
+  if (filter != c.req.query.end()) CAFS_RETURN_IF_ERROR(c.AuthorizeFor(filter->second));
+  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    CAFS_ASSIGN_OR_RETURN(auto gateways, ListRecords<GatewayRecord>(txn));
+    CAFS_ASSIGN_OR_RETURN(
+        auto list, RekeyRequestsIn(txn, [&](const std::string& vmset, const RekeyRequest&) {
+          return InScope(c.who, vmset) && (filter == c.req.query.end() || filter->second == vmset);
+        }));
+    json a = json::array();
+    for (const auto& [r, vmset] : list) a.push_back(RekeyRequestView(r, vmset, gateways));
+    return a;
+  });
+}
+
+// GET /v1/gateway/rekey-requests: what the calling gateway has still to do, in order.
+Result<json> FetchRekeyRequests(Call& c) {
+  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    CAFS_ASSIGN_OR_RETURN(
+        auto list, RekeyRequestsIn(txn, [&](const std::string& vmset, const RekeyRequest& r) {
+          const json& mine =
+              r.gateways.contains(c.who.name) ? r.gateways[c.who.name] : json::object();
+          return c.AuthorizeFor(vmset).ok() && mine.value("state", "") != "done";
+        }));
+    json a = json::array();
+    for (const auto& [r, vmset] : list) {
+      a.push_back({{"id", r.Id()},
+                   {"vmset", vmset},
+                   {"key", r.key},
+                   {"from_version", r.from_version},
+                   {"to_version", r.to_version},
+                   {"reason", RekeyReasonName(r.reason)}});
+    }
+    return a;
+  });
+}
+
+// POST /v1/gateway/rekey-requests/{id}/progress: the calling gateway's job on that request.
+Result<json> ReportRekeyProgress(Call& c) {
+  CAFS_RETURN_IF_ERROR(CheckRekeyProgress(c.body));
+  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    CAFS_ASSIGN_OR_RETURN(RekeyRequest r, GetRecord<RekeyRequest>(txn, c.arg(0)));
+    CAFS_ASSIGN_OR_RETURN(KeyRecord k, GetRecord<KeyRecord>(txn, r.key));
+    CAFS_RETURN_IF_ERROR(c.AuthorizeFound(k.vmset, ObjectKind::kRekeyRequest, c.arg(0)));
+    CAFS_RETURN_IF_ERROR(RecordRekeyProgress(txn, c.arg(0), c.who.name, c.body, c.Now()).status());
+    return json{{"id", c.arg(0)}, {"accepted", true}};
+  });
+}
+
 // ---- gateway fetch: VM set + descriptor + unwrapped keys --------------------------------
 
 // `registered_servers` of the fetch: the server records the VM set's `servers` (<vmserv>)
@@ -1375,6 +1459,10 @@ constexpr Route kRoutes[] = {
     {"POST", "/v1/inventory", Action::kPushUsage, PushInventory},
 
     {"GET", "/v1/gateway/vmsets/{name}", Action::kFetchKeys, FetchVmSet},
+
+    {"GET", "/v1/rekey-requests", Action::kReadKey, ListRekeyRequests},
+    {"GET", "/v1/gateway/rekey-requests", Action::kFetchKeys, FetchRekeyRequests},
+    {"POST", "/v1/gateway/rekey-requests/{id}/progress", Action::kPushUsage, ReportRekeyProgress},
 };
 
 // Whether `segments` match `pattern`; fills `args` with the {placeholder} segments.

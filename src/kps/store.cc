@@ -33,6 +33,8 @@ std::string_view ObjectKindName(ObjectKind kind) {
       return "inventory";
     case ObjectKind::kVmSetGuid:
       return "vmset_guid";
+    case ObjectKind::kRekeyRequest:
+      return "rekey_request";
     case ObjectKind::kPool:
       return "pool";
   }

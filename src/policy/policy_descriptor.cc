@@ -10,6 +10,25 @@
 
 namespace cafs::policy {
 
+Result<unsigned> ParseRotationPeriod(std::string_view text) {
+  const auto bad = [&] {
+    return Status::InvalidArgument(
+        fmt::format("must be a number of days such as '90 days' (1..{} days), got '{}'",
+                    VirtualObject::kMaxRotationPeriodDays, text));
+  };
+  std::size_t i = 0;
+  unsigned long long n = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9' && i < 5) {
+    n = n * 10 + static_cast<unsigned>(text[i] - '0');
+    ++i;
+  }
+  if (i == 0) return bad();
+  const std::string_view unit = text.substr(i);
+  if (unit != " days" && unit != " day" && unit != "d") return bad();
+  if (n < 1 || n > VirtualObject::kMaxRotationPeriodDays) return bad();
+  return static_cast<unsigned>(n);
+}
+
 namespace {
 
 using internal::XmlReader;
@@ -19,8 +38,8 @@ Result<VirtualObject> ParseVobj(const XmlReader& r, pugi::xml_node node) {
   VirtualObject v;
   bool seen_glob = false, seen_key = false, seen_pool = false, seen_access = false,
        seen_audit = false, seen_cipher = false, seen_sector = false, seen_replicas = false,
-       seen_capacity = false;
-  pugi::xml_node cipher_node;
+       seen_capacity = false, seen_rotation = false;
+  pugi::xml_node cipher_node, rotation_node;
   CAFS_ASSIGN_OR_RETURN(const auto children, r.Children(node));
   for (const pugi::xml_node e : children) {
     const std::string_view tag = e.name();
@@ -91,10 +110,17 @@ Result<VirtualObject> ParseVobj(const XmlReader& r, pugi::xml_node node) {
     } else if (tag == "capacity-threshold") {
       CAFS_RETURN_IF_ERROR(r.Once(e, &seen_capacity));
       CAFS_ASSIGN_OR_RETURN(v.capacity_threshold_percent, r.Unsigned(e, 1, 100));
+    } else if (tag == "rotation-period") {
+      CAFS_RETURN_IF_ERROR(r.Once(e, &seen_rotation));
+      CAFS_ASSIGN_OR_RETURN(const std::string text, r.Text(e));
+      auto days = ParseRotationPeriod(text);
+      if (!days.ok()) return r.Error(e, "<rotation-period> " + days.status().message());
+      v.rotation_period_days = *days;
+      rotation_node = e;
     } else {
       return r.Error(e, fmt::format("unknown element <{}> in <vobj> (expected vglob, symkey, "
-                                    "storepol, access, audit, cipher, sector-size, replicas or "
-                                    "capacity-threshold)",
+                                    "storepol, access, audit, cipher, sector-size, replicas, "
+                                    "capacity-threshold or rotation-period)",
                                     tag));
     }
   }
@@ -105,6 +131,10 @@ Result<VirtualObject> ParseVobj(const XmlReader& r, pugi::xml_node node) {
                         : !seen_audit  ? "audit"
                                        : nullptr;
   if (missing != nullptr) return r.Error(node, fmt::format("<vobj> has no <{}>", missing));
+  if (v.IsClearText() && seen_rotation) {
+    return r.Error(rotation_node,
+                   "<rotation-period> needs a key to rotate, but <symkey> is the clear-text key");
+  }
   if (v.IsClearText()) {
     if (seen_cipher && v.cipher != crypto::CipherId::kNone) {
       return r.Error(cipher_node, fmt::format("<cipher> {} needs a key, but <symkey> is the "
@@ -230,6 +260,9 @@ std::string PolicyDescriptor::ToXml() const {
     if (v.replicas != 1) add("replicas", std::to_string(v.replicas));
     if (v.capacity_threshold_percent) {
       add("capacity-threshold", std::to_string(*v.capacity_threshold_percent));
+    }
+    if (v.rotation_period_days) {
+      add("rotation-period", std::to_string(*v.rotation_period_days) + " days");
     }
   }
   return internal::SaveXml(doc);

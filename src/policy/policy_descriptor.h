@@ -16,6 +16,10 @@
 //         <replicas>1</replicas>                   extension, default 1; only 1 is implemented:
 //                                                  2..16 are refused (mirroring has not landed)
 //         <capacity-threshold>80</capacity-threshold>  extension, percent, default: the VM set's
+//         <rotation-period>90 days</rotation-period>   extension, 1..3650 days: kpsd rotates the
+//                                                  key when its active version is that old and
+//                                                  asks the gateways for a deep rekey (kpsd
+//                                                  evaluates it; the gateway does not use it)
 //       </vobj>
 //       ...
 //     </vobj-list>
@@ -60,10 +64,16 @@ struct VirtualObject {
   std::uint32_t sector_size = kDefaultSectorSize;
   unsigned replicas = 1;
   std::optional<unsigned> capacity_threshold_percent;  // unset: the VM set's threshold
+  static constexpr unsigned kMaxRotationPeriodDays = 3650;
+  std::optional<unsigned> rotation_period_days;  // unset: no scheduled rotation of symkey
 
   bool IsClearText() const { return symkey == Uuid::ClearTextKey(); }
   bool operator==(const VirtualObject&) const = default;
 };
+
+// The value of <rotation-period>: "N days" (or "N day", "Nd"), N in 1..kMaxRotationPeriodDays.
+// InvalidArgument "must be a number of days such as '90 days' ..." otherwise.
+Result<unsigned> ParseRotationPeriod(std::string_view text);
 
 struct PolicyDescriptor {
   std::optional<Uuid> guid;            // <policy-descriptor guid=...>

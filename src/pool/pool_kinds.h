@@ -1,5 +1,6 @@
 // The pool kinds built into this program: "posix" always, "rados" when librados was found at
-// configure time (CMake option CAFS_RADOS, docs/pools.md). cafsd builds its pools from here.
+// configure time (CMake option CAFS_RADOS), "s3" when libcurl >= 7.85 was (CAFS_S3;
+// docs/pools.md). cafsd builds its pools from here.
 #pragma once
 
 #include "pool/pool_registry.h"

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "kps/catalog.h"
+#include "kps/rekey_triggers.h"
 #include "kps/rest_api.h"
 #include "util/clock.h"
 
@@ -25,6 +26,8 @@ namespace {
 
 using namespace cafs;
 using namespace cafs::kps;
+
+constexpr const char* kFuzzKey = "062b9056-bf64-11df-8d3e-000c29abeb4d";
 
 struct Server {
   std::string dir;
@@ -63,6 +66,13 @@ struct Server {
       return PutRecord(txn, gw);
     });
     if (!s.ok()) std::abort();
+    // A compromised key version, so the rekey request endpoints have a request to work on
+    // (corpus: rekey_*; kps/rekey_triggers.h).
+    auto key = keyring->CreateKey("my_vmset", "aes-256-xts", true, kFuzzKey);
+    if (!key.ok() || !keyring->SetState(kFuzzKey, 1, KeyState::kCompromised).ok() ||
+        !EvaluateRekeyTriggers(*keyring, *store, SystemClock::Instance()).ok()) {
+      std::abort();
+    }
   }
   ~Server() {
     std::error_code ec;

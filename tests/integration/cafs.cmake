@@ -67,6 +67,25 @@ if(TARGET cafsd)
   set_tests_properties(cafs_rekey PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600
                        RESOURCE_LOCK heavy)
 endif()
+# Rekey triggers: a key version marked compromised in kpsd -> urgent rekey request -> cafsd
+# polls it, runs the local rekey job and reports progress -> `cafsctl rekey status` shows it
+# done; headers name the new version only; the old one is destroyed without --force.
+if(TARGET cafsd AND TARGET kpsd AND TARGET cafsctl)
+  add_test(NAME cafs_rekey_triggers
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/cafs_rekey_triggers_test.sh $<TARGET_FILE:cafsd>
+            $<TARGET_FILE:kpsd> $<TARGET_FILE:cafsctl>)
+  set_tests_properties(cafs_rekey_triggers PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300
+                       RESOURCE_LOCK heavy)
+endif()
+# Policy-driven conversion through cafsd + FUSE: the default vobj gets a key while fio
+# --verify=crc32c writes a clear-text image; the policy cache starts the conversion job; the
+# pool file then decrypts with the new key alone (docs/jobs.md "Conversions").
+if(TARGET cafsd)
+  add_test(NAME cafs_convert
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/cafs_convert_test.sh $<TARGET_FILE:cafsd>)
+  set_tests_properties(cafs_convert PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300
+                       RESOURCE_LOCK heavy)
+endif()
 # Hostile clients on the jobs control socket (issue 20): malformed, non-UTF-8, deep and huge
 # requests, over-long lines, idle floods, byte-a-second and deaf clients, another uid; after
 # each `cafsd jobs list` is served within 5 s and the mount serves I/O (docs/jobs.md).

@@ -47,17 +47,7 @@ SEED=${CAFS_REKEY_CRASH_SEED:-$(od -An -tu2 -N2 /dev/urandom | tr -d ' ')}
 echo "seed: $SEED (rerun with CAFS_REKEY_CRASH_SEED=$SEED)"
 RANDOM=$SEED
 
-# The rekey fields of a pool file's header tail (docs/format.md 8.1): "state version".
-header_key() {  # pool-file
-  python3 - "$1" <<'PY'
-import struct, sys
-h = open(sys.argv[1], "rb").read(4096)
-layout = h[3585]
-state = h[3584]
-version = struct.unpack_from("<I", h, 3588)[0] if layout == 2 else struct.unpack_from("<I", h, 88)[0]
-print(state, version)
-PY
-}
+header_key() { cafsd_header_key "$1"; }  # "state version" (lib/cafsd.sh)
 
 # Block content: 4 KiB derived from (seed, block, generation); generation 0 = the fill.
 cat >"$T/blocks.py" <<'PY'

@@ -39,17 +39,7 @@ qio() { timeout 60 qemu-io -f raw "$@" >>"$T/qemu-io.log" 2>&1; }
 MiB=$((1024 * 1024))
 SIZE_MIB=16
 
-# The rekey fields of a pool file's header tail (docs/format.md 8.1): "state version".
-header_key() {  # pool-file
-  python3 - "$1" <<'PY'
-import struct, sys
-h = open(sys.argv[1], "rb").read(4096)
-layout = h[3585]
-state = h[3584]
-version = struct.unpack_from("<I", h, 3588)[0] if layout == 2 else struct.unpack_from("<I", h, 88)[0]
-print(state, version)
-PY
-}
+header_key() { cafsd_header_key "$1"; }  # "state version" (lib/cafsd.sh)
 job_field() {  # id field
   ctl jobs show "$1" --json | python3 -c "import json,sys; print(json.load(sys.stdin)['job']['$2'])"
 }

@@ -80,26 +80,7 @@ ctl() { timeout 60 "$CTL" --server "$URL" --cert "$@" >"$T/ctl.out" 2>&1 ||
   fail "cafsctl ${*:2}: $(cat "$T/ctl.out")"; }
 
 KEY=$CAFSD_SEED_KEY
-PD=45aa9e57-bf64-11df-8d3e-000c29abeb4d
-ctl "$A" admin add kate --role key-admin --out "$T/kate.pem"
-ctl "$A" admin add alice --role tenant-admin --vmset my_vmset --out "$T/alice.pem"
-ctl "$A" server add 755083456 --name esx-1 --address 127.0.0.1
-cat >"$T/vmset.xml" <<XML
-<?xml version="1.0" encoding="ISO-8859-1"?>
-<vmset><name>my_vmset</name><mnt>/nfs</mnt><pd>$PD</pd><vmserv>755083456</vmserv></vmset>
-XML
-ctl "$A" vmset create --xml "$T/vmset.xml"
-# The pools the policy names, allowed to my_vmset (docs/kps.md "Storage pools").
-ctl "$A" admin add sam --role storage-admin --out "$T/sam.pem"
-for pool in mirrored_pool_A default_pool; do
-  ctl "$T/sam.pem" pool create "$pool"
-  ctl "$T/sam.pem" pool allow my_vmset "$pool"
-done
-ctl "$T/kate.pem" key create --vmset my_vmset --id "$KEY"
-cafsd_seed_policy >"$T/policy.xml"
-ctl "$T/alice.pem" policy upload "$T/policy.xml" --vmset my_vmset --id "$PD" --name my_policy
-ctl "$A" gateway enroll gw1 --vmset my_vmset --out "$T/gw.pem"
-ctl "$T/alice.pem" gateway approve gw1 --vmset my_vmset
+cafsd_kps_seed "$T" "$A"
 K=$T/kate.pem
 
 cafsd_config "$T" "[kps]

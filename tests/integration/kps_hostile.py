@@ -17,6 +17,7 @@ non-UTF-8 JSON bodies, and KMIP requests with non-UTF-8 identifiers.
 Exit codes: 0 pass, 1 fail, 77 skip.
 """
 import argparse
+import concurrent.futures
 import ctypes
 import http.client
 import json
@@ -276,6 +277,7 @@ class Suite:
         self.expect(200, "storage", "POST", "/v1/pools/default_pool/allow", {"vmset": "my_vmset"})
         key = self.expect(201, "keyadmin", "POST", "/v1/keys",
                           {"vmset": "my_vmset", "cipher": "aes-256-xts"})["id"]
+        self.key = key
         policy_id = "45aa9e57-bf64-11df-8d3e-000c29abeb4d"
         xml = ("<vobj-list>\n<vobj><vglob>*osdisk*</vglob><symkey>" + key +
                "</symkey><storepol>default_pool</storepol><access>at_all_times</access>"
@@ -352,19 +354,29 @@ class Suite:
 
     def random_after_handshake(self, who, count):
         ctx = self.context(self.bundles[who], tls13=self.listener == "rest")
+        payloads = []
         for i in range(count):
+            payload = rng.randbytes(rng.randint(1, 32768))
+            if i % 2:
+                payload += b"\r\n\r\n"  # lets the REST listener parse a "head"
+            payloads.append(payload)
+
+        def send(payload):
             try:
                 with ctx.wrap_socket(self.tcp(self.port(), "127.0.0.1", 3),
                                      server_hostname="127.0.0.1") as s:
-                    payload = rng.randbytes(rng.randint(1, 32768))
-                    if i % 2:
-                        payload += b"\r\n\r\n"  # lets the REST listener parse a "head"
                     s.sendall(payload)
-                    reply = s.recv(200)
-                    if self.listener == "rest" and reply.startswith(b"HTTP/1.1 5"):
-                        fail(f"random bytes after the handshake got a server error: {reply!r}")
+                    return s.recv(200)
             except (OSError, ssl.SSLError):
-                pass
+                return b""
+
+        # Half of them (no end of a head) wait for the request deadline (3 s here): six
+        # clients at a time (below both listeners' per-address limits), not one by one.
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            replies = list(pool.map(send, payloads))
+        for reply in replies:
+            if self.listener == "rest" and reply.startswith(b"HTTP/1.1 5"):
+                fail(f"random bytes after the handshake got a server error: {reply!r}")
         self.check(f"{count} connections of random bytes after the TLS handshake")
 
     def trickle(self, source, count, prefix, then, seconds):
@@ -482,6 +494,48 @@ class Suite:
                 fail(f"{name}: expected HTTP {sorted(statuses)}, got {line[:80]!r}")
         self.check(f"{len(cases)} malformed or oversized requests")
 
+    def hostile_rekey_progress(self):
+        """Rekey requests (docs/kps-api.md "Rekey requests"): a compromised version queues one;
+        malformed, oversized, out-of-scope and non-UTF-8 progress reports are refused and keep
+        nothing; 100 reports in a row (bounded) are taken and the status still answers."""
+        reply = self.expect(200, "keyadmin", "POST", f"/v1/keys/{self.key}/state",
+                            {"version": 1, "state": "compromised"})
+        rid = f"{self.key}.1"
+        if reply.get("rekey_requests") != [rid]:
+            fail(f"compromise queued {reply.get('rekey_requests')}, not [{rid}]")
+        path = f"/v1/gateway/rekey-requests/{rid}/progress"
+        bad = [
+            {}, {"state": "finished"}, {"state": ["done"]}, {"state": "done", "done_bytes": -1},
+            {"state": "done", "total_bytes": 1.5}, {"state": "done", "rate_bps": -1},
+            {"state": "done", "eta_s": "later"}, {"state": "done", "job": "j" * 65},
+            {"state": "done", "error": "e" * 5000}, {"state": "done", "gateway": "gw2"},
+            {"state": "done", "files": {"n": 1}}, ["state", "done"],
+        ]
+        for body in bad:
+            self.expect(400, "gateway", "POST", path, body)
+        self.expect(404, "gateway", "POST", "/v1/gateway/rekey-requests/nope/progress",
+                    {"state": "done"})
+        self.expect(403, "admin", "POST", path, {"state": "done"})
+        self.expect(403, "tenant", "GET", "/v1/gateway/rekey-requests")
+        line = self.raw_rest(b"POST /v1/gateway/rekey-requests/%ff%fe/progress HTTP/1.1\r\n"
+                             b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
+        if not line.startswith(b"HTTP/1.1 4"):
+            fail(f"non-UTF-8 request id: {line[:80]!r}")
+        status = self.expect(200, "keyadmin", "GET", "/v1/rekey-requests?vmset=my_vmset")
+        if len(status) != 1 or status[0]["state"] != "pending":
+            fail(f"refused reports changed the request: {status}")
+        for i in range(100):
+            self.expect(200, "gateway", "POST", path,
+                        {"state": "running", "done_bytes": i, "total_bytes": 100,
+                         "rate_bps": 1.0, "eta_s": 100 - i, "files": 1, "files_done": 0})
+        queue = self.expect(200, "gateway", "GET", "/v1/gateway/rekey-requests")
+        if [q["id"] for q in queue] != [rid]:
+            fail(f"gateway queue: {queue}")
+        status = self.expect(200, "keyadmin", "GET", "/v1/rekey-requests?vmset=my_vmset")
+        if status[0]["state"] != "running" or status[0]["done_bytes"] != 99:
+            fail(f"rekey status after 100 reports: {status}")
+        self.check("hostile rekey progress reports")
+
     def hostile_pool_requests(self):
         """Bodies and paths the pool endpoints refuse: never a 5xx, never a change."""
         long_name = "p" * 300
@@ -573,19 +627,24 @@ class Suite:
         self.random_after_handshake("admin" if self.listener == "rest" else "keyadmin", 30)
         if self.listener == "rest":
             self.malformed_requests()
+            self.hostile_rekey_progress()
+
             self.hostile_pool_requests()
             self.pipelined_burst()
-            # A head a byte a second, then a body a byte a second: cut at the request
-            # deadline (3 s here), never holding a worker meanwhile.
-            cut = self.trickle("127.0.0.7", 10, b"", b"GET /v1/vmsets HTTP/1.1\r\nHost: kpsd\r\n",
-                               6)
-            if cut != 10:
-                fail(f"slow heads: kpsd cut off {cut} of 10 byte-a-second clients")
-            cut = self.trickle("127.0.0.8", 10,
-                               b"POST /v1/vmsets HTTP/1.1\r\nContent-Length: 100\r\n\r\n",
-                               b"{" * 100, 6)
-            if cut != 10:
-                fail(f"slow bodies: kpsd cut off {cut} of 10 byte-a-second clients")
+            # A head a byte a second and a body a byte a second, both at once (20 clients,
+            # the two waits overlap): each cut at the request deadline (3 s here), never
+            # holding a worker meanwhile.
+            with concurrent.futures.ThreadPoolExecutor(2) as pool:
+                heads = pool.submit(self.trickle, "127.0.0.7", 10, b"",
+                                    b"GET /v1/vmsets HTTP/1.1\r\nHost: kpsd\r\n", 6)
+                bodies = pool.submit(
+                    self.trickle, "127.0.0.8", 10,
+                    b"POST /v1/vmsets HTTP/1.1\r\nContent-Length: 100\r\n\r\n", b"{" * 100, 6)
+                cut_heads, cut_bodies = heads.result(), bodies.result()  # raise their Failure
+            if cut_heads != 10:
+                fail(f"slow heads: kpsd cut off {cut_heads} of 10 byte-a-second clients")
+            if cut_bodies != 10:
+                fail(f"slow bodies: kpsd cut off {cut_bodies} of 10 byte-a-second clients")
             self.check("byte-a-second clients (cut off)")
         else:
             self.malformed_kmip()

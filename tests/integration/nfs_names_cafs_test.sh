@@ -2,7 +2,8 @@
 # Names are bytes, over NFS (issue 20 classes 9, 10, 11): nfs_names (libnfs raw calls) against
 # cafsd's NFSv3 front-end with the seed's policy (tests/integration/lib/cafsd_nfs.sh): names
 # with '#' (`a#` beside `a` keeps `a`'s data), spaces, UTF-8, bytes that are not UTF-8 in a vobj
-# audited with all_records, a name of exactly name_max bytes. Then, with the files kept:
+# audited with all_records, a name of exactly name_max bytes (255: long names, stored hashed
+# with a side entry). Then, with the files kept:
 #  - the backing store holds `a##<pool>` and `a###<pool>`, the pool files are 0600 and the pool
 #    directories 0700 (class 9);
 #  - the gateway's audit log verifies (an independent verifier, lib/audit_chain.py) and holds
@@ -26,6 +27,14 @@ work=$(sed -n 's/^kept: //p' "$T/out.txt")
 B=$T/cafs/backing/$CAFSD_NFS_VMDIR/$work
 [ -n "$work" ] && [ -d "$B" ] || fail "no kept directory"
 [ -f "$B/a##default_pool" ] && [ -f "$B/a###default_pool" ] || fail "redirectors of a and a#: $(ls "$B")"
+# Long names (docs/redirectors.md "Long names"): three files kept under hashed names, each with
+# its side entry, and nothing else of the kind (the renamed-away long names left none).
+longs=$(find "$B" -maxdepth 1 -type f -name '.cafs-long-*##*' | wc -l)
+sides=$(find "$B" -maxdepth 1 -type f -name '.cafs-long-*.name' | wc -l)
+[ "$longs" = 3 ] && [ "$sides" = 3 ] || fail "long names: $longs redirectors, $sides side entries"
+for r in "$B"/.cafs-long-*##*; do
+  [ -f "${r%%##*}.name" ] || fail "no side entry for $r"
+done
 # Class 9: whatever the caller's modes, pool files are 0600 and pool directories 0700.
 gateway_check_pool_modes "$T/cafs/pools" 10 || fail "$GATEWAY_CHECK_ERROR"
 # The audit log (aggregates flushed at SIGTERM) verifies and pins the exact bytes.

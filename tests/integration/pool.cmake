@@ -13,14 +13,30 @@ if(TARGET cafs_pool_rados)
   set_tests_properties(ceph_cluster_stop PROPERTIES FIXTURES_CLEANUP ceph TIMEOUT 60
                        LABELS integration)
 
-  # The contract suite's rados cases against the cluster.
-  if(TARGET pool_contract_test)
-    add_test(NAME pool_contract_rados
-      COMMAND $<TARGET_FILE:pool_contract_test> --gtest_filter=Kinds/PoolContractTest.*/rados)
-    set_tests_properties(pool_contract_rados PROPERTIES
+  # The contract suite's cases of `kind` against the cluster: pool_contract_<kind>.
+  function(cafs_pool_contract_test kind)
+    add_test(NAME pool_contract_${kind}
+      COMMAND $<TARGET_FILE:pool_contract_test> --gtest_filter=Kinds/PoolContractTest.*/${kind})
+    set_tests_properties(pool_contract_${kind} PROPERTIES
       FIXTURES_REQUIRED ceph ENVIRONMENT CAFS_TEST_CEPH_DIR=${CAFS_CEPH_FIXTURE_DIR}
-      SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]" TIMEOUT 180 RESOURCE_LOCK ceph_osd
-      LABELS integration)
+      SKIP_REGULAR_EXPRESSION "no test cluster|pool kind is not built" TIMEOUT 180
+      RESOURCE_LOCK ceph_osd LABELS integration)
+  endfunction()
+  if(TARGET pool_contract_test)
+    cafs_pool_contract_test(rados)
+    # On the cluster's radosgw, a key prefix per test.
+    if(TARGET cafs_pool_s3)
+      cafs_pool_contract_test(s3)
+    endif()
+  endif()
+  # The s3 kind under faults: radosgw behind a fault-injecting proxy (500/503, dropped
+  # connections), bad credentials, no listener (tests/unit/pool/s3_pool_fault_test.cc).
+  if(TARGET s3_pool_fault_test)
+    add_test(NAME s3_pool_faults COMMAND $<TARGET_FILE:s3_pool_fault_test>)
+    set_tests_properties(s3_pool_faults PROPERTIES
+      FIXTURES_REQUIRED ceph ENVIRONMENT CAFS_TEST_CEPH_DIR=${CAFS_CEPH_FIXTURE_DIR}
+      SKIP_REGULAR_EXPRESSION "no test cluster|pool kind is not built" TIMEOUT 120
+      RESOURCE_LOCK ceph_osd LABELS integration)
   endif()
 
   # A cafsd test script on the cluster: SCRIPT <cafsd>, CAFS_TEST_CEPH_DIR set, resource locks
@@ -44,5 +60,12 @@ if(TARGET cafs_pool_rados)
     # The cluster's behaviour under a fault, not our memory safety: release tree only.
     cafs_ceph_gateway_test(cafs_rados_faults cafs_rados_faults_test.sh 180 ceph_osd)
     set_property(TEST cafs_rados_faults APPEND PROPERTY LABELS no_sanitize)
+    # cafsd with *osdisk* in an s3 pool (radosgw): fsync'ed files back after a restart,
+    # qemu-img convert/compare, ciphertext only and GUID names in the raw objects. Release tree
+    # only: under ASan, S3Pool is checked by pool_contract_s3 and s3_pool_faults.
+    if(TARGET cafs_pool_s3)
+      cafs_ceph_gateway_test(cafs_s3_e2e cafs_s3_e2e_test.sh 240 ceph_osd)
+      set_property(TEST cafs_s3_e2e APPEND PROPERTY LABELS no_sanitize)
+    endif()
   endif()
 endif()

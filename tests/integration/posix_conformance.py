@@ -415,6 +415,8 @@ def special_files(c):
 
 
 def long_names(c):
+    """Names up to NAME_MAX for every kind of entry (files longer than `name##pool` allows
+    are stored hashed, docs/redirectors.md "Long names")."""
     longest = "f" + "n" * (255 - 1 - len(c.prefix))
     c.see("create name_max", err(write_file, c.p(longest), b"long"))
     c.see("create name_max + 1", err(write_file, c.p(longest + "n"), b""))
@@ -431,10 +433,86 @@ def long_names(c):
     c.see("symlink name_max", err(os.symlink, "target", c.p("s" * 255)))
     c.see("mkfifo name_max", err(os.mkfifo, c.p("p" * 255)))
     c.see("listing", sorted(os.listdir(c.root)))
-    for n in (longest, longer, "f" + "l" * (254 - len(c.prefix))):
+    # 254 bytes ending in '#', and 255 bytes that are not UTF-8.
+    hashes = "f" + "h" * (252 - len(c.prefix)) + "#"
+    c.see("create 254 ending in #", err(write_file, c.p(hashes), b"hashes"))
+    raw = os.fsencode(c.prefix) + b"f\xff\xfe\xc3(" + b"r" * (250 - len(c.prefix))
+    raw_path = os.path.join(os.fsencode(c.root), raw)
+    c.see("create not UTF-8", err(write_file, raw_path, b"raw"))
+    c.see("read not UTF-8", read_file(raw_path) if os.path.exists(raw_path) else None)
+    c.see("listed not UTF-8", raw in os.listdir(os.fsencode(c.root)))
+    # Renames: long over an existing long file (its data goes), long to short and back,
+    # into and out of a directory with a NAME_MAX name.
+    c.see("rename long over long", err(os.rename, c.p(hashes), c.p(longest)))
+    c.see("read replaced", read_file(c.p(longest)) if os.path.exists(c.p(longest)) else None)
+    c.see("rename long to short", err(os.rename, c.p(longest), c.p("fback")))
+    c.see("rename short to long", err(os.rename, c.p("fback"), c.p(hashes)))
+    c.see("rename into long dir", err(os.rename, raw_path,
+                                      os.path.join(os.fsencode(c.p("d" * 255)), raw)))
+    c.see("attrs in long dir", attrs(os.path.join(os.fsencode(c.p("d" * 255)), raw)))
+    c.see("rmdir non-empty long dir", err(os.rmdir, c.p("d" * 255)))
+    c.see("listing 2", sorted(os.listdir(c.root)))
+    c.see("unlink in long dir", err(os.unlink, os.path.join(os.fsencode(c.p("d" * 255)), raw)))
+    c.see("rmdir long dir", err(os.rmdir, c.p("d" * 255)))
+    for n in (hashes, longer, "f" + "l" * (254 - len(c.prefix))):
+        c.see("unlink", err(os.unlink, c.p(n)))
+    for n in ("s" * 255, "p" * 255):
         c.see("unlink", err(os.unlink, c.p(n)))
     c.see("listing after", sorted(os.listdir(c.root)))
 
+
+
+def long_paths(c):
+    """Paths up to and past PATH_MAX: a chain of 200-byte directory names ~5000 bytes deep,
+    walked with directory descriptors (no caller can name such a path whole); a file at the
+    bottom created, written, read, stat'ed, linked, renamed and removed; and an absolute path
+    of ~3800 bytes used whole (open, stat, rename) where both roots are still under PATH_MAX."""
+    def at(fd, name):
+        try:
+            st = os.lstat(name, dir_fd=fd)
+        except OSError as e:
+            return {"errno": e.errno}
+        return {"mode": oct(st.st_mode), "nlink": st.st_nlink,
+                "size": None if stat.S_ISDIR(st.st_mode) else st.st_size}
+
+    fds = [os.open(c.root, os.O_RDONLY | os.O_DIRECTORY)]
+    try:
+        for level in range(25):
+            name = ("%02d" % level) + "d" * 198
+            c.see("mkdir level %d" % level, err(lambda: os.mkdir(name, 0o755, dir_fd=fds[-1])))
+            fds.append(os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fds[-1]))
+            if level == 18:  # ~3800 bytes below the case directory: absolute paths still work
+                rel = os.path.join(*[("%02d" % i) + "d" * 198 for i in range(19)])
+                whole = os.path.join(c.root, rel, c.prefix + "abs")
+                c.see("create absolute", err(write_file, whole, b"absolute"))
+                c.see("read absolute", read_file(whole) if os.path.exists(whole) else None)
+                c.see("rename absolute", err(os.rename, whole, whole + "2"))
+                c.see("stat absolute", at(fds[-1], c.prefix + "abs2"))
+        bottom = fds[-1]
+        f = c.prefix + "deep"
+        fd = os.open(f, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o640, dir_fd=bottom)
+        os.write(fd, b"deep data")
+        os.fsync(fd)
+        os.close(fd)
+        c.see("stat deep", at(bottom, f))
+        fd = os.open(f, os.O_RDONLY, dir_fd=bottom)
+        c.see("read deep", os.read(fd, 100))
+        os.close(fd)
+        c.see("link deep", err(lambda: os.link(f, f + ".l", src_dir_fd=bottom, dst_dir_fd=bottom)))
+        c.see("stat linked", at(bottom, f))
+        c.see("rename deep up", err(lambda: os.rename(f, f + ".up", src_dir_fd=bottom,
+                                                      dst_dir_fd=fds[10])))
+        c.see("stat renamed", at(fds[10], f + ".up"))
+        c.see("listing deep", sorted(os.listdir(bottom)))
+        c.see("unlink deep", err(lambda: os.unlink(f + ".l", dir_fd=bottom)))
+        c.see("unlink renamed", err(lambda: os.unlink(f + ".up", dir_fd=fds[10])))
+        c.see("unlink absolute", err(lambda: os.unlink(c.prefix + "abs2", dir_fd=fds[19])))
+        for level in range(24, -1, -1):
+            name = ("%02d" % level) + "d" * 198
+            c.see("rmdir level %d" % level, err(lambda: os.rmdir(name, dir_fd=fds[level])))
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 CASES = [
     ("mkdir-modes", mkdir_modes),
@@ -453,6 +531,7 @@ CASES = [
     ("hard-links", hard_links),
     ("special-files", special_files),
     ("long-names", long_names),
+    ("long-paths", long_paths),
 ]
 PREFIXES = [("clear", ""), ("encrypted", "osdisk_")]
 

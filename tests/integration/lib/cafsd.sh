@@ -28,6 +28,14 @@
 #                                 in POOL: WORK/pools/POOL/ + the `path` line of its redirector
 #                                 WORK/backing/PATH##POOL (pool paths carry no names:
 #                                 docs/redirectors.md "Pool paths"); nothing when there is none
+#   cafsd_header_key POOL_FILE    prints "state version" of the pool file header's rekey fields
+#                                 (docs/format.md 8.1): "0 2" = not mid-rekey, key version 2
+#   cafsd_kps_seed WORK ADMIN     the seed's VM set in a running kpsd, with the caller's
+#                                 `ctl BUNDLE ARGS...` (cafsctl, failing the test on error):
+#                                 key-admin kate (WORK/kate.pem), tenant-admin alice of
+#                                 my_vmset (WORK/alice.pem), server 755083456 (127.0.0.1),
+#                                 my_vmset with policy 45aa9e57-... (cafsd_seed_policy), key
+#                                 CAFSD_SEED_KEY, gateway gw1 (WORK/gw.pem) approved by alice
 #
 # Nothing outside WORK is touched. The caller runs cafsd_stop on every exit path.
 
@@ -134,4 +142,39 @@ cafsd_pool_file() {  # work path pool
   line=$(sed -n 's/^path //p' "$1/backing/$2##$3" 2>/dev/null) || return 0
   [ -n "$line" ] && printf '%s\n' "$1/pools/$3/$line"
   return 0
+}
+
+cafsd_header_key() {  # pool-file
+  python3 - "$1" <<'PY'
+import struct, sys
+h = open(sys.argv[1], "rb").read(4096)
+layout = h[3585]
+state = h[3584]
+version = struct.unpack_from("<I", h, 3588)[0] if layout == 2 else struct.unpack_from("<I", h, 88)[0]
+print(state, version)
+PY
+}
+
+cafsd_kps_seed() {  # work admin-bundle
+  local w=$1 a=$2 pd=45aa9e57-bf64-11df-8d3e-000c29abeb4d
+  ctl "$a" admin add kate --role key-admin --out "$w/kate.pem"
+  ctl "$a" admin add alice --role tenant-admin --vmset my_vmset --out "$w/alice.pem"
+  ctl "$a" server add 755083456 --name esx-1 --address 127.0.0.1
+  cat >"$w/vmset.xml" <<XML
+<?xml version="1.0" encoding="ISO-8859-1"?>
+<vmset><name>my_vmset</name><mnt>/nfs</mnt><pd>$pd</pd><vmserv>755083456</vmserv></vmset>
+XML
+  ctl "$a" vmset create --xml "$w/vmset.xml"
+  # The pools the policy names, allowed to my_vmset (docs/kps.md "Storage pools").
+  ctl "$a" admin add sam --role storage-admin --out "$w/sam.pem"
+  local pool
+  for pool in mirrored_pool_A default_pool; do
+    ctl "$w/sam.pem" pool create "$pool"
+    ctl "$w/sam.pem" pool allow my_vmset "$pool"
+  done
+  ctl "$w/kate.pem" key create --vmset my_vmset --id "$CAFSD_SEED_KEY"
+  cafsd_seed_policy >"$w/policy.xml"
+  ctl "$w/alice.pem" policy upload "$w/policy.xml" --vmset my_vmset --id "$pd" --name my_policy
+  ctl "$a" gateway enroll gw1 --vmset my_vmset --out "$w/gw.pem"
+  ctl "$w/alice.pem" gateway approve gw1 --vmset my_vmset  # the tenant's approval (two people)
 }

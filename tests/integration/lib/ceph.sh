@@ -11,15 +11,30 @@
 #                             created here) succeeds. Writes DIR/ceph.conf, DIR/pids (one
 #                             "name pid" a line), DIR/ready (the start-up seconds) and
 #                             DIR/logs/*.log.
-#   ceph_stop DIR             SIGTERM to osd, mgr, mon in that order (SIGKILL after 10 s each);
+#   ceph_stop DIR             SIGTERM to rgw, osd, mgr, mon in that order (SIGKILL after 10 s each);
 #                             idempotent; leaves DIR (the caller removes it)
 #   ceph_osd_pause DIR / ceph_osd_resume DIR   freeze / thaw the OSD (fault tests, below)
 #   ceph_pool_toml DIR NS TIMEOUT   prints the keys of a `kind = "rados"` [[pool]] table (after
 #                             its name) on this cluster: pool CEPH_POOL, namespace NS,
 #                             op_timeout_s TIMEOUT (docs/pools.md)
 #   ceph_remove_namespace DIR NS    removes every object of namespace NS in CEPH_POOL
+#   ceph_s3_wait DIR          waits (at most 90 s) until radosgw's user and bucket are made
+#                             (DIR/s3/ready); returns 1 and prints why when radosgw did not come
+#                             up (DIR/s3-error)
+#   ceph_s3_env DIR           ceph_s3_wait, then prints the keys of a `kind = "s3"` [[pool]]
+#                             table (after its name) on this cluster's radosgw: endpoint, region,
+#                             bucket, access key and secret key file (docs/pools.md)
 #   ceph_fixture_dir          prints the directory of the CTest fixture's cluster
 #                             ($CAFS_TEST_CEPH_DIR); returns 1 and prints why when it is not up
+#
+# radosgw (S3, for the s3 pool kind) is started too when it is installed: beast on 127.0.0.1
+# port BASE+21, started with the OSD so that its own start-up (it creates its pools) overlaps
+# the wait for RADOS I/O. Its set-up finishes in the background once RADOS is ready (about 10 s
+# more: ceph_start does not wait for it, the S3 tests do, with ceph_s3_wait or
+# tests/unit/pool/test_cluster.h): one user (radosgw-admin) and the bucket CEPH_S3_BUCKET
+# (default "cafs") are made, and DIR/s3/ holds endpoint, access_key, secret_key (mode 0600),
+# bucket and, last, ready. A radosgw that does not come up is not a failure of the cluster
+# (the RADOS tests run): the reason is in DIR/s3-error and the S3 tests fail with it.
 #
 # After ceph_start: CEPH_CONF (exported: librados and the ceph/rados tools read it), CEPH_POOL.
 # CEPH_LIFETIME (seconds, default 3600) caps every daemon's run time (timeout), so a cluster
@@ -30,6 +45,8 @@
 
 CEPH_ERROR=""
 CEPH_POOL=${CEPH_POOL:-cafs}
+CEPH_S3_BUCKET=${CEPH_S3_BUCKET:-cafs}
+CEPH_S3_REGION=us-east-1
 
 ceph_available() {
   local tool
@@ -38,12 +55,12 @@ ceph_available() {
   done
 }
 
-# A free base port with BASE..BASE+20 unused (mon v2 and v1, then the daemons' range).
+# A free base port with BASE..BASE+21 unused (mon v2 and v1, the daemons' range, radosgw).
 ceph_pick_ports() {
   local base try
   for try in $(seq 20); do
     base=$((20000 + (RANDOM % 2000) * 20))
-    if ! ss -Htln "sport >= :$base and sport <= :$((base + 20))" 2>/dev/null | grep -q .; then
+    if ! ss -Htln "sport >= :$base and sport <= :$((base + 21))" 2>/dev/null | grep -q .; then
       echo "$base"
       return 0
     fi
@@ -94,6 +111,13 @@ mon warn on pool no redundancy = false
 mgr initial modules =
 mgr disabled modules = $disabled
 
+[client.rgw.gw]
+rgw frontends = beast endpoint=127.0.0.1:$(($3 + 21))
+rgw data = $d/rgw
+# Without it radosgw loops on "get_initial_auth_request returned -13" and never listens.
+ms mon client mode = crc
+rgw enable usage log = false
+
 [client]
 # No admin socket for clients: cafsd, the tests' rados calls and fio share one name
 # (client.admin) and would fight over one socket file.
@@ -142,6 +166,13 @@ ceph_start() {  # dir
   ceph-osd -c "$d/ceph.conf" --id "$osd_id" --mkfs >>"$d/logs/setup.log" 2>&1 ||
     { CEPH_ERROR="ceph-osd --mkfs failed (logs/setup.log)"; return 1; }
   ceph_daemon "$d" "osd.$osd_id" ceph-osd --id "$osd_id"
+  echo "$base" >"$d/base_port"
+  if command -v radosgw >/dev/null; then
+    mkdir -p "$d/rgw"
+    ceph_daemon "$d" rgw.gw radosgw --id rgw.gw
+  else
+    echo "radosgw not installed" >"$d/s3-error"
+  fi
   ceph_cli "$d" osd pool create "$CEPH_POOL" 8 8 >>"$d/logs/setup.log" 2>&1 ||
     { CEPH_ERROR="ceph osd pool create failed"; return 1; }
   ceph_cli "$d" osd pool application enable "$CEPH_POOL" rados >>"$d/logs/setup.log" 2>&1
@@ -149,7 +180,72 @@ ceph_start() {  # dir
     CEPH_ERROR="no RADOS I/O within 90 s (logs in $d/logs)"
     return 1
   fi
+  if [ ! -f "$d/s3-error" ]; then
+    # In the background, no descriptor of ours kept open; listed in DIR/pids while it runs (so
+    # ceph_stop ends it, and never a later process that reused its pid).
+    (
+      echo "s3setup $BASHPID" >>"$d/pids"
+      ceph_s3_setup "$d" || echo "$CEPH_ERROR" >"$d/s3-error"
+      awk '$1 != "s3setup"' "$d/pids" >"$d/pids.s3" && mv "$d/pids.s3" "$d/pids"
+    ) </dev/null >>"$d/logs/setup.log" 2>&1 &
+  fi
   awk -v a="$(date +%s%N)" -v b="$start" 'BEGIN { printf "%.1f\n", (a - b) / 1e9 }' >"$d/ready"
+}
+
+# Waits for radosgw (an anonymous GET / answers 200), makes the user and the bucket, writes
+# DIR/s3/. Returns 1 with the reason in CEPH_ERROR.
+ceph_s3_setup() {  # dir
+  local d=$1 endpoint deadline ak sk
+  endpoint=http://127.0.0.1:$(($(cat "$d/base_port") + 21))
+  deadline=$((SECONDS + 60))
+  until [ "$(curl -s -o /dev/null -w '%{http_code}' -m 5 "$endpoint/")" = 200 ]; do
+    [ "$SECONDS" -lt "$deadline" ] || { CEPH_ERROR="radosgw not answering within 60 s (logs/rgw.gw.out)"; return 1; }
+    sleep 0.3
+  done
+  ak=CAFSTEST$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n' | tr a-f A-F)
+  sk=$(od -An -N20 -tx1 /dev/urandom | tr -d ' \n')
+  timeout 60 radosgw-admin -c "$d/ceph.conf" user create --uid cafs-test --display-name cafs-test \
+    --access-key "$ak" --secret-key "$sk" >>"$d/logs/setup.log" 2>&1 ||
+    { CEPH_ERROR="radosgw-admin user create failed (logs/setup.log)"; return 1; }
+  mkdir -p "$d/s3"
+  (umask 077; printf '%s' "$sk" >"$d/s3/secret_key")
+  printf '%s' "$ak" >"$d/s3/access_key"
+  printf '%s' "$endpoint" >"$d/s3/endpoint"
+  printf '%s' "$CEPH_S3_BUCKET" >"$d/s3/bucket"
+  ceph_s3_curl "$d" -X PUT "$endpoint/$CEPH_S3_BUCKET" >>"$d/logs/setup.log" 2>&1 ||
+    { CEPH_ERROR="creating bucket $CEPH_S3_BUCKET failed (logs/setup.log)"; return 1; }
+  : >"$d/s3/ready"
+}
+
+ceph_s3_wait() {  # dir
+  local deadline=$((SECONDS + 90))
+  while [ ! -f "$1/s3/ready" ] && [ ! -f "$1/s3-error" ]; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "radosgw set-up not done within 90 s ($1/logs/setup.log)"
+      return 1
+    fi
+    sleep 0.2
+  done
+  if [ -f "$1/s3-error" ]; then
+    echo "no radosgw in the test cluster: $(cat "$1/s3-error")"
+    return 1
+  fi
+}
+
+# curl signed with the test user's keys (SigV4; radosgw wants x-amz-content-sha256).
+ceph_s3_curl() {  # dir curl-args...
+  local d=$1
+  shift
+  curl -sf -m 30 --aws-sigv4 "aws:amz:$CEPH_S3_REGION:s3" \
+    --user "$(cat "$d/s3/access_key"):$(cat "$d/s3/secret_key")" \
+    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$@"
+}
+
+ceph_s3_env() {  # dir
+  ceph_s3_wait "$1" || return 1
+  printf 'kind = "s3"\nendpoint = "%s"\nregion = "%s"\nbucket = "%s"\naccess_key = "%s"\nsecret_key_file = "%s"\n' \
+    "$(cat "$1/s3/endpoint")" "$CEPH_S3_REGION" "$(cat "$1/s3/bucket")" \
+    "$(cat "$1/s3/access_key")" "$1/s3/secret_key"
 }
 
 # Waits until a `rados put` into the pool succeeds.
@@ -202,7 +298,7 @@ ceph_osd_resume() {  # dir
 ceph_stop() {  # dir
   local d=$1 name
   [ -f "$d/pids" ] || return 0
-  for name in $(awk '$1 ~ /^osd\./ { print $1 }' "$d/pids") mgr.x mon.a; do
+  for name in s3setup rgw.gw $(awk '$1 ~ /^osd\./ { print $1 }' "$d/pids") mgr.x mon.a; do
     ceph_stop_one "$d" "$name"
   done
 }

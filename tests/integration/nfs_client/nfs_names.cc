@@ -4,7 +4,9 @@
 //    `b#` alone; names starting or ending in '#', with spaces, UTF-8, bytes that are not UTF-8
 //    (`osdisk\xff\xfe.img`: in the seed's *osdisk* vobj, audited with all_records), and a name
 //    of exactly PATHCONF name_max bytes: CREATE, WRITE (FILE_SYNC), LOOKUP (same handle), READ,
-//    READDIR (exact names), RENAME to another such name, MKDIR/RMDIR of such names;
+//    READDIR (exact names), RENAME to another such name, MKDIR/RMDIR of such names; long names
+//    (name_max bytes, encrypted and clear, ending in '#', not UTF-8; name_max is 255) with
+//    RENAME long <-> short and long over an existing long file;
 //  - refused names: "x##y" (NFS3ERR_INVAL), name_max + 1 bytes (NFS3ERR_NAMETOOLONG);
 //  - then REMOVE of everything (unless --keep: the caller inspects the backing store and the
 //    pools, then removes the directory itself).
@@ -118,17 +120,16 @@ class Names : private CheckCounter {
     CheckData("a#");
     const std::vector<std::string> names = {
         "b#",  // alone
-        "#c",
-        "#",
-        "d #",
-        "with space.img",
-        " leading and trailing ",
+        "#c", "#", "d #", "with space.img", " leading and trailing ",
         "caf\xc3\xa9-\xe2\x82\xac.img",  // UTF-8
         "osdisk\xff\xfe.img",            // not UTF-8, audited with all_records
-        "osdisk#",
-        "osdisk\x80#",
-        std::string(name_max, 'n'),  // at the limit
+        "osdisk#", "osdisk\x80#", std::string(name_max, 'n'),  // at the limit
+        // Long names (stored hashed with a side entry when `name##pool` does not fit):
+        "osdisk" + std::string(name_max - 6, 'L'),            // encrypted, at the limit
+        std::string(name_max - 2, 'h') + "#",                 // one byte less, ending in '#'
+        "osdisk\xff" + std::string(name_max - 8, 'u') + "#",  // not UTF-8
     };
+    Check(name_max >= 255, "PATHCONF name_max " + std::to_string(name_max) + " >= 255");
     for (const auto& n : names) CreateAndCheck(n);
     BumpNamespace();
     for (const auto& [n, data] : data_) CheckData(n);
@@ -142,11 +143,16 @@ class Names : private CheckCounter {
     Rename("osdisk\xff\xfe.img", "osdisk\xfe\xff #.img");
     Rename("a#", "a##b" /* refused */, NFS3ERR_INVAL);
     Rename("b#", "b");
+    // Long names: long -> short -> long, and long over an existing long file.
+    Rename(std::string(name_max - 2, 'h') + "#", "h-short");
+    Rename("h-short", std::string(name_max, 'm'));
+    Rename(std::string(name_max, 'm'), std::string(name_max, 'n'));
     CheckData("a");
     CheckListing();
 
     // Directories with such names.
-    for (const std::string d : {"dir\xff#", "dir #", "#"}) {
+    for (const std::string& d : {std::string("dir\xff#"), std::string("dir #"), std::string("#"),
+                                 std::string(name_max - 1, 'd')}) {
       const auto made = nfs_.Mkdir(dir_, "D" + d, Mode(0755));
       Expect("MKDIR " + Show(d), made.status, NFS3_OK);
       const auto found = nfs_.Lookup(dir_, "D" + d);

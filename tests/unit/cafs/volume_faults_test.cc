@@ -10,7 +10,9 @@
 //    on-disk invariant check finds no redirector without pool file; the only orphans are the
 //    documented ones (pool file of an interrupted create/unlink, docs/redirectors.md);
 //  - hostile names: a newline (could forge a redirector line), names ending in '#'
-//    (`a###pool`), the longest allowed name;
+//    (`a###pool`), the longest allowed name (NAME_MAX);
+//  - long names (`.cafs-long-<hex>##pool` + side entry): every operation, fsck's findings,
+//    and a crash at every step of their creation, rename, link and removal;
 //  - `cafsd fsck` (CheckVolume): it finds what this file's own independent check finds after
 //    every crash above, reports each kind of damage, and removes only crash residue; the
 //    BackingStoreLock keeps a second user off a backing store.
@@ -25,8 +27,10 @@
 
 #include "cafs/backing_store_lock.h"
 #include "cafs/gateway.h"
+#include "cafs/key_inventory.h"
 #include "cafs/migrator.h"
 #include "cafs/volume_check.h"
+#include "crypto/mac.h"
 #include "crypto/rng.h"
 #include "env/fault_injection_env.h"
 #include "format/header_codec.h"
@@ -58,19 +62,51 @@ void Spill(const fs::path& p, std::string_view text) {
 // What a consistency check of backing store + pools finds (docs/redirectors.md).
 struct Consistency {
   int redirectors = 0;
-  std::vector<std::string> dangling;    // redirector whose GUID is in no file of its pool
-  std::vector<std::string> orphans;     // pool file whose GUID no redirector names
-  std::vector<std::string> duplicates;  // GUID named by two redirectors
+  std::vector<std::string> dangling;     // redirector whose GUID is in no file of its pool
+  std::vector<std::string> orphans;      // pool file whose GUID no redirector names
+  std::vector<std::string> duplicates;   // GUID named by two redirectors
+  std::vector<std::string> nameless;     // long-name redirector without its side entry
+  std::vector<std::string> stray_names;  // side entry without any redirector of its stem
 };
+
+// SHA-256 of a name in hex, computed here (not with the codec under test).
+std::string HexSha256(std::string_view name) {
+  const auto d = crypto::Sha256(AsBytes(name));
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (std::uint8_t b : d) {
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
+  }
+  return out;
+}
 
 Consistency CheckConsistency(const fs::path& backing, const fs::path& pools) {
   std::map<std::string, std::string> named;  // "pool/guid" -> redirector
   Consistency c;
+  std::set<fs::path> stems_named;  // "dir/.cafs-long-<hex>" with a redirector
+  std::vector<fs::path> side_entries;
   for (const auto& e : fs::recursive_directory_iterator(backing)) {
     const std::string name = e.path().filename().string();
     const auto sep = name.rfind("##");
+    if (e.is_regular_file() && name.rfind(".cafs-long-", 0) == 0 && sep == std::string::npos &&
+        name.size() > 5 && name.substr(name.size() - 5) == ".name") {
+      side_entries.push_back(e.path());
+    }
     if (!e.is_regular_file() || sep == std::string::npos) continue;
     ++c.redirectors;
+    if (name.rfind(".cafs-long-", 0) == 0) {
+      // A long name: its side entry holds a name whose SHA-256 is the stem's hex.
+      const fs::path stem = e.path().parent_path() / name.substr(0, sep);
+      stems_named.insert(stem);
+      const std::string text = Slurp(stem.string() + ".name");
+      const std::string magic = "CAFS-LONGNAME 1\n";
+      const bool good =
+          text.size() > magic.size() + 1 && text.rfind(magic, 0) == 0 && text.back() == '\n' &&
+          ".cafs-long-" + HexSha256(text.substr(magic.size(), text.size() - magic.size() - 1)) ==
+              stem.filename().string();
+      if (!good) c.nameless.push_back(e.path().string());
+    }
     std::istringstream in(Slurp(e.path()));
     std::string line, guid;
     while (std::getline(in, line)) {
@@ -100,6 +136,10 @@ Consistency CheckConsistency(const fs::path& backing, const fs::path& pools) {
   }
   for (const auto& [key, redirector] : named) {
     if (!present.count(key)) c.dangling.push_back(redirector);
+  }
+  for (const fs::path& side : side_entries) {
+    const std::string n = side.string();
+    if (!stems_named.count(fs::path(n.substr(0, n.size() - 5)))) c.stray_names.push_back(n);
   }
   return c;
 }
@@ -219,6 +259,8 @@ class VolumeFaultsTest : public ::testing::Test {
       EXPECT_EQ(Count(*report, CheckFinding::Kind::kOrphanPoolFile), k.orphans.size());
       EXPECT_EQ(Count(*report, CheckFinding::Kind::kMissingPoolFile), k.dangling.size());
       EXPECT_EQ(Count(*report, CheckFinding::Kind::kDuplicateGuid), k.duplicates.size());
+      EXPECT_EQ(Count(*report, CheckFinding::Kind::kMissingLongName), k.nameless.size());
+      EXPECT_EQ(Count(*report, CheckFinding::Kind::kOrphanLongName), k.stray_names.size());
     }
     return k;
   }
@@ -623,15 +665,15 @@ TEST_F(VolumeFaultsTest, HostileNames) {
   EXPECT_EQ(*Get("/my_vmset/vm1/a#"), "hash");
   // Pool names starting with '#' would make that ambiguous: refused by the mapper.
   EXPECT_TRUE(pool::ValidatePoolName("#default_pool").IsInvalidArgument());
-  // The longest name: NAME_MAX - 2 - longest pool name (15) = 238 bytes.
-  const std::string longest(238, 'L');
+  // The longest name: the backing store's NAME_MAX (long names are hashed).
+  const std::string longest(255, 'L');
   ASSERT_TRUE(Put("/my_vmset/vm1/osdisk" + longest.substr(6), "long").ok());
   EXPECT_EQ(*Get("/my_vmset/vm1/osdisk" + longest.substr(6)), "long");
   EXPECT_EQ(gw_->Create(me_, "/my_vmset/vm1/" + longest + "L", 0644, true).status().errno_value(),
             ENAMETOOLONG);
   auto stats = gw_->StatFs(me_);
   ASSERT_TRUE(stats.ok());
-  EXPECT_EQ(stats->name_max, 238u);
+  EXPECT_EQ(stats->name_max, 255u);
   // Dots and separators.
   for (const char* bad : {"/my_vmset/vm1/..", "/my_vmset/vm1/.", "/my_vmset/vm1/a##b",
                           "/my_vmset/vm1/##", "/my_vmset/../etc/passwd"}) {
@@ -648,6 +690,211 @@ TEST_F(VolumeFaultsTest, HostileNames) {
   EXPECT_EQ(Get("/my_vmset/vm1/evil").status().errno_value(), EIO);
   ASSERT_TRUE(gw_->Unlink(me_, "/my_vmset/vm1/evil").ok());
   EXPECT_EQ(*Get("/my_vmset/vm1/a#"), "hash");
+}
+
+// Names whose `name##pool` would not fit NAME_MAX (docs/redirectors.md "Long names"): every
+// operation sees the full name; the backing store has `.cafs-long-<hex>##pool` and the side
+// entry `.cafs-long-<hex>.name`; nothing is left behind.
+const std::string kLong255 = "osdisk" + std::string(249, 'a');               // pool A: hashed
+const std::string kLong254 = "osdisk" + std::string(248, 'b');               // pool A: hashed
+const std::string kClear255(255, 'v');                                       // default_pool: hashed
+const std::string kHashEnd = "osdisk" + std::string(248, 'c') + "#";         // 255, ends in '#'
+const std::string kNotUtf8 = "osdisk\xff\xfe\xc3(" + std::string(245, 'd');  // 255
+const std::string kFitsDefault = "hc_" + std::string(237, 'e');  // 240: 254 in default_pool
+const std::string kLong240 = "osdisk" + std::string(234, 'f');   // 240: 257 in pool A
+
+TEST_F(VolumeFaultsTest, LongNamesWorkForEveryOperation) {
+  const std::string vm = "/my_vmset/vm1/";
+  const fs::path backing = dir_ / "backing/my_vmset/vm1";
+  for (const std::string* n : {&kLong255, &kLong254, &kClear255, &kHashEnd, &kNotUtf8}) {
+    ASSERT_EQ(n->size() == 254 ? 254u : 255u, n->size());
+    ASSERT_TRUE(Put(vm + *n, "data of " + n->substr(0, 8)).ok()) << n->substr(0, 8);
+    EXPECT_EQ(*Get(vm + *n), "data of " + n->substr(0, 8));
+    auto a = gw_->GetAttr(me_, vm + *n);
+    ASSERT_TRUE(a.ok());
+    EXPECT_EQ(a->size, 8 + std::min<std::size_t>(8, n->size()));
+    const std::string pool = n == &kClear255 ? kPoolDefault : kPoolA;
+    EXPECT_TRUE(fs::is_regular_file(backing / (".cafs-long-" + HexSha256(*n) + "##" + pool)));
+    EXPECT_EQ(Slurp(backing / (".cafs-long-" + HexSha256(*n) + ".name")),
+              "CAFS-LONGNAME 1\n" + *n + "\n");
+  }
+  // 240 bytes fit `name##default_pool` (254): stored under the name itself.
+  ASSERT_TRUE(Put(vm + kFitsDefault, "fits").ok());
+  EXPECT_TRUE(fs::is_regular_file(backing / (kFitsDefault + "##" + kPoolDefault)));
+  auto listed = gw_->ReadDir(me_, vm);
+  ASSERT_TRUE(listed.ok());
+  std::set<std::string> names;
+  for (const auto& e : *listed) names.insert(e.name);
+  EXPECT_EQ(names, (std::set<std::string>{kLong255, kLong254, kClear255, kHashEnd, kNotUtf8,
+                                          kFitsDefault}));
+  // Names stay refused where the backing store refuses them, and "##" stays reserved.
+  EXPECT_EQ(gw_->Create(me_, vm + kLong255 + "x", 0644, true).status().errno_value(), ENAMETOOLONG);
+  EXPECT_EQ(
+      gw_->Create(me_, vm + "osdisk##" + std::string(240, 'g'), 0644, true).status().errno_value(),
+      EINVAL);
+  // A name that looks like a stem is itself stored as a long name (never taken for one).
+  const std::string stem_like = ".cafs-long-" + HexSha256("x");
+  ASSERT_TRUE(Put(vm + stem_like, "stem-like").ok());
+  EXPECT_EQ(*Get(vm + stem_like), "stem-like");
+  EXPECT_TRUE(fs::exists(backing / (".cafs-long-" + HexSha256(stem_like) + "##" + kPoolDefault)));
+  ASSERT_TRUE(gw_->Unlink(me_, vm + stem_like).ok());
+
+  // Rename long -> short, short -> long, long -> long over an existing long file (its data
+  // goes), long -> long into another directory.
+  ASSERT_TRUE(gw_->Rename(me_, vm + kLong255, vm + "osdisk_short", false).ok());
+  EXPECT_EQ(*Get(vm + "osdisk_short"), "data of osdiskaa");
+  EXPECT_FALSE(fs::exists(backing / (".cafs-long-" + HexSha256(kLong255) + ".name")));
+  ASSERT_TRUE(gw_->Rename(me_, vm + "osdisk_short", vm + kLong255, false).ok());
+  EXPECT_EQ(*Get(vm + kLong255), "data of osdiskaa");
+  ASSERT_TRUE(gw_->Rename(me_, vm + kLong255, vm + kLong254, false).ok());
+  EXPECT_EQ(*Get(vm + kLong254), "data of osdiskaa");
+  EXPECT_EQ(gw_->GetAttr(me_, vm + kLong255).status().errno_value(), ENOENT);
+  EXPECT_EQ(gw_->Rename(me_, vm + kLong254, vm + kHashEnd, true).errno_value(), EEXIST);
+  ASSERT_TRUE(gw_->Rename(me_, vm + kLong254, "/my_vmset/vm2/" + kLong254, false).ok());
+  EXPECT_EQ(*Get("/my_vmset/vm2/" + kLong254), "data of osdiskaa");
+  EXPECT_FALSE(fs::exists(backing / (".cafs-long-" + HexSha256(kLong254) + ".name")));
+  // Hard links: a long name of a short-named file and of a long one.
+  ASSERT_TRUE(gw_->Link(me_, vm + kHashEnd, vm + kLong255).ok());
+  ASSERT_TRUE(gw_->Link(me_, vm + kLong255, "/my_vmset/vm2/osdisk_link").ok());
+  EXPECT_EQ(gw_->GetAttr(me_, vm + kLong255)->nlink, 3u);
+  ASSERT_TRUE(gw_->Unlink(me_, vm + kHashEnd).ok());
+  EXPECT_EQ(*Get(vm + kLong255), "data of osdiskcc");
+  EXPECT_EQ(*Get("/my_vmset/vm2/osdisk_link"), "data of osdiskcc");
+  // Directories, symlinks and special files of NAME_MAX bytes are themselves (they fit).
+  const std::string d255(255, 'D'), s255(255, 'S'), p255(255, 'P');
+  ASSERT_TRUE(gw_->MakeDir(me_, vm + d255, 0755).ok());
+  ASSERT_TRUE(Put(vm + d255 + "/" + kLong255, "inside").ok());
+  EXPECT_EQ(*Get(vm + d255 + "/" + kLong255), "inside");
+  ASSERT_TRUE(gw_->Symlink(me_, "target", vm + s255).ok());
+  ASSERT_TRUE(gw_->MakeNode(me_, vm + p255, S_IFIFO | 0640, 0).ok());
+  EXPECT_TRUE(fs::is_directory(backing / d255));
+  EXPECT_TRUE(fs::is_symlink(backing / s255));
+  // NFS file handles resolve to the full name (persistent handles need CAP_DAC_READ_SEARCH).
+  if (::geteuid() == 0) {
+    // (Not kLong255: a handle of a linked file resolves to any of its names.)
+    for (const std::string& p : {vm + kClear255, vm + kNotUtf8, vm + d255 + "/" + kLong255}) {
+      auto h = gw_->HandleOf(p);
+      ASSERT_TRUE(h.ok()) << h.status().ToString();
+      auto back = gw_->PathOfHandle(*h);
+      ASSERT_TRUE(back.ok()) << back.status().ToString();
+      EXPECT_EQ(*back, p);
+    }
+  }
+  // The key inventory names files by their full names.
+  const auto inventory = TakeKeyInventory((dir_ / "backing").string(), *pools_, "my_vmset");
+  EXPECT_EQ(inventory.unreadable, 0u);
+  std::set<std::string> inventoried;
+  for (const auto& use : inventory.keys) {
+    for (const auto& f : use.listed) inventoried.insert(f.path);
+  }
+  EXPECT_TRUE(inventoried.count(vm + kLong255)) << "listed: " << inventoried.size();
+  EXPECT_TRUE(inventoried.count(vm + kNotUtf8));
+  // A migration to a pool where the name fits drops the side entry, and back adds it.
+  {
+    ASSERT_TRUE(Put(vm + kLong240, "migrating").ok());
+    const fs::path side = backing / (".cafs-long-" + HexSha256(kLong240) + ".name");
+    EXPECT_TRUE(fs::exists(side));
+    for (const char* to : {kPoolDefault, kPoolA}) {
+      auto m = FileMigration::Start(*volume_, "my_vmset/vm1/" + kLong240, to, MigrationOptions{});
+      ASSERT_TRUE(m.ok()) << m.status().ToString();
+      for (;;) {
+        auto p = (*m)->Step(1 << 20);
+        ASSERT_TRUE(p.ok()) << p.status().ToString();
+        if (p->finished()) break;
+      }
+      EXPECT_EQ(volume_->Locate("my_vmset/vm1/" + kLong240)->pool, to);
+      EXPECT_EQ(fs::exists(side), std::string(to) == kPoolA) << to;
+      EXPECT_EQ(*Get(vm + kLong240), "migrating");
+    }
+  }
+  const Consistency k = Check();
+  EXPECT_TRUE(k.nameless.empty() && k.stray_names.empty() && k.orphans.empty()) << Tree();
+  // Removing everything leaves no side entry and no pool file.
+  for (const std::string& n : {kLong255, kClear255, kNotUtf8, kFitsDefault, kLong240}) {
+    ASSERT_TRUE(gw_->Unlink(me_, vm + n).ok()) << n.substr(0, 8);
+  }
+  ASSERT_TRUE(gw_->Unlink(me_, vm + d255 + "/" + kLong255).ok());
+  ASSERT_TRUE(gw_->RemoveDir(me_, vm + d255).ok());
+  ASSERT_TRUE(gw_->Unlink(me_, vm + s255).ok());
+  ASSERT_TRUE(gw_->Unlink(me_, vm + p255).ok());
+  EXPECT_EQ(*Get("/my_vmset/vm2/osdisk_link"), "data of osdiskcc");
+  ASSERT_TRUE(gw_->Unlink(me_, "/my_vmset/vm2/osdisk_link").ok());
+  ASSERT_TRUE(gw_->Unlink(me_, "/my_vmset/vm2/" + kLong254).ok());
+  EXPECT_TRUE(fs::is_empty(backing)) << Tree();
+  EXPECT_TRUE(fs::is_empty(dir_ / "backing/my_vmset/vm2")) << Tree();
+  EXPECT_EQ(Check().orphans.size(), 0u);
+}
+
+// The codec (redirector.h): where the long form starts, per pool; what a side entry must hold.
+TEST(LongNameCodecTest, ThresholdPerPoolAndStrictSideEntries) {
+  const std::string n240(240, 'x');  // 240 + 2 + 12 = 254 fits; 240 + 2 + 15 = 257 does not
+  EXPECT_FALSE(NeedsLongName(n240, kPoolDefault));
+  EXPECT_TRUE(NeedsLongName(n240, kPoolA));
+  EXPECT_EQ(RedirectorBackingName(n240, kPoolDefault), n240 + "##" + kPoolDefault);
+  const std::string stem = ".cafs-long-" + HexSha256(n240);
+  EXPECT_EQ(LongNameStem(n240), stem);
+  EXPECT_EQ(RedirectorBackingName(n240, kPoolA), stem + "##" + kPoolA);
+  EXPECT_TRUE(IsRedirectorOf(stem + "##" + kPoolA, n240));
+  EXPECT_TRUE(IsRedirectorOf(stem + "##unconfigured_pool", n240));  // any possible pool
+  EXPECT_FALSE(IsRedirectorOf(stem + "##" + kPoolDefault, n240));   // fits there: not its form
+  EXPECT_FALSE(IsRedirectorOf(stem + "##" + kPoolA, "other"));
+  // A caller name of the stem's form is itself long, whatever its length.
+  EXPECT_TRUE(IsLongNameStem(stem));
+  EXPECT_TRUE(NeedsLongName(stem, kPoolDefault));
+  EXPECT_FALSE(IsLongNameStem(stem.substr(0, stem.size() - 1)));
+  EXPECT_FALSE(IsLongNameStem(".cafs-long-" + std::string(64, 'G')));
+  EXPECT_EQ(LongNameEntryStem(stem + ".name"), std::optional<std::string_view>(stem));
+  EXPECT_FALSE(LongNameEntryStem(".cafs-long-x.name"));
+  // Side entry: magic, one name line, the stem's hash, the long form in that pool.
+  EXPECT_EQ(EncodeLongNameEntry(n240), "CAFS-LONGNAME 1\n" + n240 + "\n");
+  EXPECT_EQ(*DecodeLongNameEntry(EncodeLongNameEntry(n240), stem), n240);
+  for (const std::string& bad :
+       {std::string("CAFS-LONGNAME 2\n") + n240 + "\n", "CAFS-LONGNAME 1\n" + n240,
+        std::string("CAFS-LONGNAME 1\n\n"), "CAFS-LONGNAME 1\n" + n240 + "\nx\n",
+        "CAFS-LONGNAME 1\n" + n240 + "y\n"}) {
+    EXPECT_TRUE(DecodeLongNameEntry(bad, stem).status().IsCorruption()) << bad.substr(0, 20);
+  }
+  auto read = [&](const std::string&) -> Result<std::string> { return EncodeLongNameEntry(n240); };
+  EXPECT_EQ(*CallerNameOf({stem, kPoolA}, read), n240);
+  // The same side entry under a pool where the name fits: not a name stored this way.
+  EXPECT_TRUE(CallerNameOf({stem, kPoolDefault}, read).status().IsCorruption());
+  EXPECT_EQ(*CallerNameOf({"short", kPoolA}, read), "short");  // no side entry read
+}
+
+// fsck and long names: a side entry without a redirector is crash residue (removed with
+// --remove-orphans); a redirector without its side entry, or with one that does not match,
+// is damage (reported, kept: the file still works by its name, only listings miss it).
+TEST_F(VolumeFaultsTest, FsckReportsLongNameEntriesWithoutTheirPartner) {
+  const fs::path backing = dir_ / "backing/my_vmset/vm1";
+  ASSERT_TRUE(Put("/my_vmset/vm1/" + kLong255, "kept").ok());
+  ASSERT_TRUE(Put("/my_vmset/vm1/" + kLong254, "forged").ok());
+  const std::string stray = ".cafs-long-" + HexSha256("gone") + ".name";
+  Spill(backing / stray, "CAFS-LONGNAME 1\ngone\n");
+  fs::remove(backing / (".cafs-long-" + HexSha256(kLong255) + ".name"));
+  Spill(backing / (".cafs-long-" + HexSha256(kLong254) + ".name"), "CAFS-LONGNAME 1\nother\n");
+  const Consistency k = Check();
+  EXPECT_EQ(k.nameless.size(), 2u);
+  EXPECT_EQ(k.stray_names.size(), 1u);
+  auto listed = gw_->ReadDir(me_, "/my_vmset/vm1");
+  ASSERT_TRUE(listed.ok());
+  EXPECT_TRUE(listed->empty());                          // neither name can be shown
+  EXPECT_EQ(*Get("/my_vmset/vm1/" + kLong255), "kept");  // but both work by their names
+  EXPECT_EQ(*Get("/my_vmset/vm1/" + kLong254), "forged");
+  auto report = Fsck(/*remove_orphans=*/true);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(Count(*report, CheckFinding::Kind::kOrphanLongName), 1u);
+  EXPECT_EQ(Count(*report, CheckFinding::Kind::kMissingLongName), 2u);
+  EXPECT_EQ(report->remaining(), 2u);
+  EXPECT_FALSE(fs::exists(backing / stray));
+  EXPECT_STREQ(CheckFindingName(CheckFinding::Kind::kOrphanLongName), "orphan-long-name");
+  EXPECT_STREQ(CheckFindingName(CheckFinding::Kind::kMissingLongName), "missing-long-name");
+  // A rename gives the file its side entry back.
+  ASSERT_TRUE(
+      gw_->Rename(me_, "/my_vmset/vm1/" + kLong255, "/my_vmset/vm1/" + kHashEnd, false).ok());
+  listed = gw_->ReadDir(me_, "/my_vmset/vm1");
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->front().name, kHashEnd);
 }
 
 // A crash at every durable step (every write, sync and directory change through the Env, of
@@ -688,11 +935,13 @@ const std::string kData(12288 + 17, 'r');
 constexpr char kMigrated[] = "/my_vmset/vm1/osdisk1.img";
 bool g_migration_write_synced = false;  // the fsync of the write during the migration was OK
 
-Status MigrateInSteps(StepCrashTest& s, bool open_handle) {
+// `path`: kMigrated, or a long name that leaves the long form in the target pool (kLong240:
+// hashed in mirrored_pool_A, `name##default_pool` fits).
+Status MigrateInSteps(StepCrashTest& s, bool open_handle, const std::string& path = kMigrated) {
   g_migration_write_synced = false;
   std::optional<OpenResult> h;
   if (open_handle) {
-    auto o = s.gw().Open(s.me(), kMigrated, false);
+    auto o = s.gw().Open(s.me(), path, false);
     if (!o.ok()) return o.status();
     h = *o;
   }
@@ -702,8 +951,7 @@ Status MigrateInSteps(StepCrashTest& s, bool open_handle) {
   options.max_passes = 2;
   Status result;
   {
-    auto m =
-        FileMigration::Start(s.volume(), std::string(kMigrated).substr(1), kPoolDefault, options);
+    auto m = FileMigration::Start(s.volume(), path.substr(1), kPoolDefault, options);
     result = m.status();
     for (int i = 0; result.ok(); ++i) {
       auto p = (*m)->Step(4096);
@@ -725,24 +973,31 @@ Status MigrateInSteps(StepCrashTest& s, bool open_handle) {
 // After the restart: the migration's recovery (roll back or forward), then one authoritative
 // copy, the data (with the write if its fsync was acknowledged), in the target pool if the
 // migration was acknowledged.
-void CheckMigrated(StepCrashTest& s, bool acknowledged) {
-  const std::string rel = std::string(kMigrated).substr(1);
+void CheckMigratedAt(StepCrashTest& s, bool acknowledged, const std::string& path) {
+  const std::string rel = path.substr(1);
   auto loc = s.volume().Locate(rel);
   ASSERT_TRUE(loc.ok()) << loc.status().ToString();
   if (acknowledged) {
     EXPECT_EQ(loc->pool, kPoolDefault);
   }
   // Source and target path: the file's GUID path (the one rule for pool paths), in each pool.
-  const std::string path = s.volume().NewPoolPath(loc->guid);
-  auto outcome =
-      FileMigration::Recover(s.volume(), rel, loc->guid, kPoolA, path, kPoolDefault, path);
+  const std::string pool_path = s.volume().NewPoolPath(loc->guid);
+  auto outcome = FileMigration::Recover(s.volume(), rel, loc->guid, kPoolA, pool_path, kPoolDefault,
+                                        pool_path);
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
   EXPECT_EQ(*outcome == MigrationOutcome::kCommitted, loc->pool == kPoolDefault);
-  auto report = s.DoFsck(false);
+  // Nothing left but, for a long name, a side entry naming nothing (removable residue).
+  auto report = s.DoFsck(/*remove_orphans=*/true);
   ASSERT_TRUE(report.ok());
-  EXPECT_TRUE(report->findings.empty())
-      << report->findings.front().where << ": " << report->findings.front().detail;
-  auto got = s.DoGet(kMigrated);
+  for (const auto& f : report->findings) {
+    EXPECT_EQ(f.kind, CheckFinding::Kind::kOrphanLongName) << f.where << ": " << f.detail;
+    EXPECT_TRUE(f.removed) << f.where;
+  }
+  auto listed = s.gw().ReadDir(s.me(), "/my_vmset/vm1");
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ("/my_vmset/vm1/" + listed->front().name, path);
+  auto got = s.DoGet(path);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   std::string patched = kData;
   patched.replace(100, 8, "NEWBYTES");
@@ -751,6 +1006,10 @@ void CheckMigrated(StepCrashTest& s, bool acknowledged) {
   } else {
     EXPECT_TRUE(*got == kData || *got == patched);
   }
+}
+
+void CheckMigrated(StepCrashTest& s, bool acknowledged) {
+  CheckMigratedAt(s, acknowledged, kMigrated);
 }
 
 TEST_P(StepCrashTest, NothingAcknowledgedIsLostAndNoRedirectorDangles) {
@@ -770,6 +1029,7 @@ TEST_P(StepCrashTest, NothingAcknowledgedIsLostAndNoRedirectorDangles) {
     const Consistency k = Check();
     EXPECT_TRUE(k.dangling.empty()) << k.dangling.front();
     EXPECT_TRUE(k.duplicates.empty()) << k.duplicates.front();
+    EXPECT_TRUE(k.nameless.empty()) << k.nameless.front();  // no long name without its name
     EXPECT_LE(k.orphans.size(), 1u);
     c.check(*this, result.ok());
     if (HasFailure()) {
@@ -795,6 +1055,13 @@ INSTANTIATE_TEST_SUITE_P(
         StepCase{"migrate_closed_file",
                  [](StepCrashTest& s) { ASSERT_TRUE(s.DoPut(kMigrated, kData).ok()); },
                  [](StepCrashTest& s) { return MigrateInSteps(s, false); }, CheckMigrated},
+        StepCase{
+            "migrate_long_name_out_of_the_long_form",
+            [](StepCrashTest& s) { ASSERT_TRUE(s.DoPut("/my_vmset/vm1/" + kLong240, kData).ok()); },
+            [](StepCrashTest& s) { return MigrateInSteps(s, true, "/my_vmset/vm1/" + kLong240); },
+            [](StepCrashTest& s, bool acknowledged) {
+              CheckMigratedAt(s, acknowledged, "/my_vmset/vm1/" + kLong240);
+            }},
         StepCase{"create", [](StepCrashTest&) {},
                  [](StepCrashTest& s) { return s.DoPut("/my_vmset/vm1/osdisk1.img", kData); },
                  [](StepCrashTest& s, bool acknowledged) {
@@ -954,6 +1221,117 @@ INSTANTIATE_TEST_SUITE_P(
                    }
                    EXPECT_EQ(s.Exists("/my_vmset/vm1/osdisk1.img"), *target != kData);
                  }},
+        StepCase{"create_long_name", [](StepCrashTest&) {},
+                 [](StepCrashTest& s) { return s.DoPut("/my_vmset/vm1/" + kLong255, kData); },
+                 [](StepCrashTest& s, bool acknowledged) {
+                   auto got = s.DoGet("/my_vmset/vm1/" + kLong255);
+                   if (acknowledged) {
+                     ASSERT_TRUE(got.ok()) << got.status().ToString();
+                     EXPECT_EQ(*got, kData);
+                   } else if (!got.ok()) {
+                     EXPECT_EQ(got.status().errno_value(), ENOENT) << got.status().ToString();
+                   }
+                   // Visible by lookup exactly when listed.
+                   auto listed = s.gw().ReadDir(s.me(), "/my_vmset/vm1");
+                   ASSERT_TRUE(listed.ok());
+                   EXPECT_EQ(listed->size(), got.ok() ? 1u : 0u);
+                   if (got.ok()) {
+                     EXPECT_EQ(listed->front().name, kLong255);
+                   }
+                   // What is left is removable crash residue, and the name can be made again.
+                   ASSERT_TRUE(s.DoFsck(/*remove_orphans=*/true).ok());
+                   auto again = s.DoFsck(false);
+                   ASSERT_TRUE(again.ok());
+                   EXPECT_EQ(again->remaining(), 0u);
+                   if (!got.ok()) {
+                     ASSERT_TRUE(s.DoPut("/my_vmset/vm1/" + kLong255, "again").ok());
+                   }
+                 }},
+        StepCase{
+            "unlink_long_name",
+            [](StepCrashTest& s) { ASSERT_TRUE(s.DoPut("/my_vmset/vm1/" + kLong255, kData).ok()); },
+            [](StepCrashTest& s) { return s.gw().Unlink(s.me(), "/my_vmset/vm1/" + kLong255); },
+            [](StepCrashTest& s, bool acknowledged) {
+              auto got = s.DoGet("/my_vmset/vm1/" + kLong255);
+              if (acknowledged || !got.ok()) {
+                EXPECT_EQ(got.status().errno_value(), ENOENT) << got.status().ToString();
+              } else {
+                EXPECT_EQ(*got, kData);
+              }
+              auto listed = s.gw().ReadDir(s.me(), "/my_vmset/vm1");
+              ASSERT_TRUE(listed.ok());
+              EXPECT_EQ(listed->size(), got.ok() ? 1u : 0u);
+            }},
+        StepCase{"rename_short_over_a_long_name",
+                 [](StepCrashTest& s) {
+                   ASSERT_TRUE(s.DoPut("/my_vmset/vm1/osdisk1.img", kData).ok());
+                   ASSERT_TRUE(s.DoPut("/my_vmset/vm2/" + kLong255, "replaced").ok());
+                 },
+                 [](StepCrashTest& s) {
+                   return s.gw().Rename(s.me(), "/my_vmset/vm1/osdisk1.img",
+                                        "/my_vmset/vm2/" + kLong255, false);
+                 },
+                 [](StepCrashTest& s, bool acknowledged) {
+                   const bool old_there = s.Exists("/my_vmset/vm1/osdisk1.img");
+                   auto target = s.DoGet("/my_vmset/vm2/" + kLong255);
+                   ASSERT_TRUE(target.ok()) << target.status().ToString();
+                   if (acknowledged) {
+                     EXPECT_FALSE(old_there);
+                   }
+                   EXPECT_EQ(*target, old_there ? "replaced" : kData);
+                   auto listed = s.gw().ReadDir(s.me(), "/my_vmset/vm2");
+                   ASSERT_TRUE(listed.ok());
+                   ASSERT_EQ(listed->size(), 1u);
+                   EXPECT_EQ(listed->front().name, kLong255);
+                 }},
+        StepCase{
+            "rename_long_to_short_across_vms",
+            [](StepCrashTest& s) { ASSERT_TRUE(s.DoPut("/my_vmset/vm1/" + kLong255, kData).ok()); },
+            [](StepCrashTest& s) {
+              return s.gw().Rename(s.me(), "/my_vmset/vm1/" + kLong255, "/my_vmset/vm2/osdisk9.img",
+                                   false);
+            },
+            [](StepCrashTest& s, bool acknowledged) {
+              const bool old_there = s.Exists("/my_vmset/vm1/" + kLong255);
+              const bool new_there = s.Exists("/my_vmset/vm2/osdisk9.img");
+              EXPECT_NE(old_there, new_there);
+              if (acknowledged) {
+                EXPECT_TRUE(new_there);
+              }
+              auto got =
+                  s.DoGet(new_there ? "/my_vmset/vm2/osdisk9.img" : "/my_vmset/vm1/" + kLong255);
+              ASSERT_TRUE(got.ok()) << got.status().ToString();
+              EXPECT_EQ(*got, kData);
+              auto listed = s.gw().ReadDir(s.me(), "/my_vmset/vm1");
+              ASSERT_TRUE(listed.ok());
+              EXPECT_EQ(listed->size(), old_there ? 1u : 0u);
+            }},
+        StepCase{
+            "link_long_then_unlink_the_first_name",
+            [](StepCrashTest& s) { ASSERT_TRUE(s.DoPut("/my_vmset/vm1/" + kLong254, kData).ok()); },
+            [](StepCrashTest& s) {
+              CAFS_RETURN_IF_ERROR(
+                  s.gw()
+                      .Link(s.me(), "/my_vmset/vm1/" + kLong254, "/my_vmset/vm1/" + kLong255)
+                      .status());
+              return s.gw().Unlink(s.me(), "/my_vmset/vm1/" + kLong254);
+            },
+            [](StepCrashTest& s, bool acknowledged) {
+              const bool old_there = s.Exists("/my_vmset/vm1/" + kLong254);
+              const bool new_there = s.Exists("/my_vmset/vm1/" + kLong255);
+              EXPECT_TRUE(old_there || new_there);
+              if (acknowledged) {
+                EXPECT_FALSE(old_there);
+                EXPECT_TRUE(new_there);
+              }
+              auto listed = s.gw().ReadDir(s.me(), "/my_vmset/vm1");
+              ASSERT_TRUE(listed.ok());
+              EXPECT_EQ(listed->size(), (old_there ? 1u : 0u) + (new_there ? 1u : 0u));
+              for (const std::string* n : {&kLong254, &kLong255}) {
+                if (!s.Exists("/my_vmset/vm1/" + *n)) continue;
+                EXPECT_EQ(*s.DoGet("/my_vmset/vm1/" + *n), kData);
+              }
+            }},
         StepCase{"mkdir_then_create_inside", [](StepCrashTest&) {},
                  [](StepCrashTest& s) {
                    CAFS_RETURN_IF_ERROR(s.gw().MakeDir(s.me(), "/my_vmset/vm3", 0755).status());

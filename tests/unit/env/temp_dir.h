@@ -9,6 +9,19 @@
 
 namespace cafs::env::testing {
 
+// Where a test that never cuts the power makes its files: its crashes are modelled by
+// FaultInjectionEnv (DropUnsyncedData rolls back what was not synced) or are restarts of the
+// process, whose writes the page cache keeps. /dev/shm, a memory file system on which fsync
+// returns at once, when it is there, else $TMPDIR or /tmp. On the shared CI disk a test of
+// thousands of syncs waited seconds to a minute for the disk and checked nothing more
+// (docs/ci.md "Test phases").
+inline std::string ModelledDurabilityTmpBase() {
+  std::error_code ec;
+  if (std::filesystem::is_directory("/dev/shm", ec)) return "/dev/shm";
+  const char* base = std::getenv("TMPDIR");
+  return base != nullptr ? base : "/tmp";
+}
+
 class TempDir {
  public:
   TempDir() {

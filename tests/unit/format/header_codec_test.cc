@@ -147,11 +147,12 @@ TEST(HeaderCodecTest, EachVersion2TailFieldNamedInItsError) {
                         {layout::kVersion, 3, "unsupported format version"},
                         {layout2::kTailLayout, 0, "version 2 header without"},
                         {layout2::kRekeyState, 7, "rekey state"},
-                        {layout2::kReserved3587, 1, "reserved byte 3587"},
+                        {layout2::kCipherFlag, 2, "bad cipher flag"},
+                        {layout2::kCipher, 1, "cipher fields 3704..3707 not zero"},
                         {layout2::kJournalFormat, 1, "rekey fields not zero"},
                         {layout2::kWatermark, 1, "rekey fields not zero"},
                         {layout2::kTargetKeyCheck + 5, 1, "rekey fields not zero"},
-                        {layout2::kReserved3704 + 9, 1, "reserved bytes 3704"},
+                        {layout2::kReserved3708 + 9, 1, "reserved bytes 3708"},
                     });
   auto rekeying = Encode(SampleRekeyingHeader());
   ExpectFieldErrors(rekeying, {{layout2::kHotzoneLength + 1, 2, "hotzone length 640 above 384"},
@@ -179,6 +180,44 @@ TEST(HeaderCodecTest, EachVersion2TailFieldNamedInItsError) {
   std::memcpy(bad.data() + layout2::kTargetGuid, bad.data() + layout2::kKeyGuid, 16);
   std::memcpy(bad.data() + layout2::kTargetVersion, bad.data() + layout2::kKeyVersion, 4);
   EXPECT_NE(ParseHeaderUnverified(bad).status().message().find("own key"), std::string::npos);
+}
+
+// Conversions (docs/format.md 8.8): the cipher flag and the tail's ciphers.
+TEST(HeaderCodecTest, ConversionCiphersInTheTail) {
+  // A conversion in progress: CBC-ESSIV -> XTS under the same key (only the cipher differs).
+  Header h = SampleRekeyingHeader();
+  h.cipher = crypto::CipherId::kAes256CbcEssiv;
+  h.rekey.target_key_guid = h.key_guid;
+  h.rekey.target_key_version = h.key_version;
+  h.rekey.target_cipher = crypto::CipherId::kAes256Xts;
+  auto bytes = Encode(h);
+  EXPECT_EQ(bytes[layout2::kCipherFlag], kCipherInTail);
+  EXPECT_EQ(LoadLe16(bytes.data() + layout::kCipherId), 4u);  // block 0: the creation cipher
+  EXPECT_EQ(LoadLe16(bytes.data() + layout2::kCipher), 4u);
+  EXPECT_EQ(LoadLe16(bytes.data() + layout2::kTargetCipher), 2u);
+  EXPECT_EQ(*ParseHeaderUnverified(bytes), h);
+  // Finished: the tail names XTS, block 0 keeps CBC-ESSIV.
+  Header done = SampleHeader();
+  done.cipher = crypto::CipherId::kAes256Xts;
+  done.creation_cipher = crypto::CipherId::kAes256CbcEssiv;
+  bytes = Encode(done);
+  EXPECT_EQ(bytes[layout2::kCipherFlag], kCipherInTail);
+  EXPECT_EQ(LoadLe16(bytes.data() + layout::kCipherId), 4u);
+  EXPECT_EQ(LoadLe16(bytes.data() + layout2::kCipher), 2u);
+  EXPECT_EQ(LoadLe16(bytes.data() + layout2::kTargetCipher), 0u);
+  EXPECT_EQ(*ParseHeaderUnverified(bytes), done);
+  ExpectFieldErrors(bytes, {{layout2::kTargetCipher, 2, "target cipher set while rekey state"},
+                            {layout2::kCipher, 9, "unknown cipher id at 3704"}});
+  // A rekey that keeps the cipher leaves the flag 0 (the bytes of earlier builds).
+  EXPECT_EQ(Encode(SampleRekeyingHeader())[layout2::kCipherFlag], kCipherInBlock0);
+  // The same key, version and cipher is no target; a version 1 header has one cipher.
+  Header self = h;
+  self.rekey.target_cipher.reset();
+  std::vector<std::uint8_t> b(kHeaderSize);
+  EXPECT_TRUE(EncodeHeader(self, kMacKey, b).IsInvalidArgument());
+  Header v1 = done;
+  v1.version = kFormatVersion1;
+  EXPECT_TRUE(EncodeHeader(v1, kMacKey, b).IsInvalidArgument());
 }
 
 TEST(HeaderCodecTest, EachFieldNamedInItsError) {

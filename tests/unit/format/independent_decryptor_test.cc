@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -151,7 +152,10 @@ Buf DecryptPoolFile(const Buf& file, const KeyTable& keys, int* hotzone_new = nu
   const bool v2 = byte8 == 2 || (byte8 == 1 && file[3585] == 2);
   EXPECT_TRUE(byte8 == 1 || byte8 == 2);
   EXPECT_EQ(Le(file, 10, 2), 4096u);  // header size
-  const auto cipher = Le(file, 12, 2);
+  // The cipher: byte 12, or the tail's when the cipher flag (3587) is 1 (8.8).
+  const bool cipher_in_tail = v2 && file[3587] == 1;
+  EXPECT_TRUE(!v2 || file[3587] <= 1) << "cipher flag";
+  const auto cipher = cipher_in_tail ? Le(file, 3704, 2) : Le(file, 12, 2);
   const auto sector = static_cast<std::size_t>(Le(file, 16, 4));
   const Buf nonce(file.begin() + 96, file.begin() + 112);
   const std::uint64_t size = Le(file, 4056, 8);
@@ -179,11 +183,13 @@ Buf DecryptPoolFile(const Buf& file, const KeyTable& keys, int* hotzone_new = nu
   EXPECT_LE(f, 1u) << "journal format";
   const std::size_t entry_size = f == 1 ? 1 : 8;
   DataKey target_key;
+  std::uint64_t target_cipher = cipher;
   if (rekeying) {
     const Buf target = KeyFor(keys, file, 3608, 3624);
     const Buf check = Hkdf512(target.empty() ? Buf(32, 0) : target, nonce, "cafs/v2/key-check", 32);
     EXPECT_EQ(std::memcmp(check.data(), file.data() + 3640, 32), 0) << "target key check";
-    target_key = DeriveDataKey(target, cipher, nonce);
+    target_cipher = cipher_in_tail ? Le(file, 3706, 2) : cipher;
+    target_key = DeriveDataKey(target, target_cipher, nonce);
     w = Le(file, 3632, 8);
     n = Le(file, 3628, 4);
     EXPECT_LE(n, f == 1 ? 3072u : 384u);
@@ -219,7 +225,8 @@ Buf DecryptPoolFile(const Buf& file, const KeyTable& keys, int* hotzone_new = nu
       }
       if (use_target && hotzone_new != nullptr) ++*hotzone_new;
     }
-    DecryptSector(cipher, use_target ? target_key : old_key, s, ct, plain.data() + s * sector);
+    DecryptSector(use_target ? target_cipher : cipher, use_target ? target_key : old_key, s, ct,
+                  plain.data() + s * sector);
   }
   plain.resize(size);
   return plain;
@@ -273,10 +280,13 @@ TEST_P(IndependentDecryptorTest, DecryptsWhatEncryptedFileWrote) {
 // hotzone journal whose sectors are partly rewritten (the step failed writing them), the rest
 // under the old key. The decryptor follows docs/format.md 8.7 with both keys. Both journal
 // formats (8.3): compact (written now) and fingerprint (older builds).
-void DecryptMidRekey(cafs::crypto::CipherId cipher, std::uint32_t sector, std::uint8_t format) {
+// With `to` other than `cipher`, a file caught mid-conversion (8.8): the target's sectors are
+// under `to`.
+void DecryptMidRekey(cafs::crypto::CipherId cipher, std::uint32_t sector, std::uint8_t format,
+                     std::optional<cafs::crypto::CipherId> to = std::nullopt) {
   auto make_dek = [&](unsigned seed, Buf* bytes) {
     cafs::SecureBuffer dek;
-    if (cipher == cafs::crypto::CipherId::kNone) return dek;
+    if ((seed == 3 ? cipher : to.value_or(cipher)) == cafs::crypto::CipherId::kNone) return dek;
     dek = cafs::SecureBuffer(64);
     for (std::size_t i = 0; i < 64; ++i) dek.data()[i] = static_cast<std::uint8_t>(seed * i + 1);
     bytes->assign(dek.data(), dek.data() + 64);
@@ -285,7 +295,10 @@ void DecryptMidRekey(cafs::crypto::CipherId cipher, std::uint32_t sector, std::u
   Buf old_bytes, new_bytes;
   const auto old_dek = make_dek(3, &old_bytes);
   const auto new_dek = make_dek(5, &new_bytes);
-  const auto old_guid = cafs::Uuid::Random(), new_guid = cafs::Uuid::Random();
+  const auto clear = cafs::Uuid::ClearTextKey();
+  const auto old_guid = cipher == cafs::crypto::CipherId::kNone ? clear : cafs::Uuid::Random();
+  const auto new_guid =
+      to.value_or(cipher) == cafs::crypto::CipherId::kNone ? clear : cafs::Uuid::Random();
   cafs::env::MemEnv mem;
   cafs::env::FaultInjectionEnv env(&mem);
   cafs::format::CreateParams params;
@@ -310,8 +323,9 @@ void DecryptMidRekey(cafs::crypto::CipherId cipher, std::uint32_t sector, std::u
     model.insert(model.end(), data.begin(), data.end());
   }
   ASSERT_TRUE((*ef)->Sync().ok());
-  auto rk = cafs::format::Rekeyer::Start(**ef, new_guid, 9, new_dek,
-                                         {.hotzone_sectors = 12, .journal_format = format});
+  auto rk = cafs::format::Rekeyer::Start(
+      **ef, new_guid, 9, new_dek,
+      {.hotzone_sectors = 12, .journal_format = format, .target_cipher = to});
   ASSERT_TRUE(rk.ok()) << rk.status().ToString();
   ASSERT_TRUE((*rk)->Step().ok());  // sectors [0, 12) under the new key
   // The second hotzone [12, 24): its journal becomes durable, then writes of sectors >= 18 fail.
@@ -331,6 +345,7 @@ void DecryptMidRekey(cafs::crypto::CipherId cipher, std::uint32_t sector, std::u
   ASSERT_EQ(Le(image, 3632, 8), 12u);  // watermark
   ASSERT_EQ(Le(image, 3628, 4), 12u);  // active journal of 12 sectors
   ASSERT_EQ(Le(image, 3586, 1), format);
+  ASSERT_EQ(Le(image, 3587, 1), to && *to != cipher ? 1u : 0u);  // cipher flag (8.8)
   KeyTable keys;
   Buf g_old(old_guid.bytes().begin(), old_guid.bytes().end());
   Buf g_new(new_guid.bytes().begin(), new_guid.bytes().end());
@@ -340,7 +355,36 @@ void DecryptMidRekey(cafs::crypto::CipherId cipher, std::uint32_t sector, std::u
   EXPECT_EQ(DecryptPoolFile(image, keys, &hotzone_new), model);
   // Sectors 12..17 of the hotzone minus the hole at 14 were rewritten, 18..23 were not (with
   // cipher none old and new ciphertext are the same bytes: all 9 non-hole sectors match).
-  EXPECT_EQ(hotzone_new, cipher == cafs::crypto::CipherId::kNone ? 9 : 5);
+  const bool same_bytes = cipher == cafs::crypto::CipherId::kNone && to.value_or(cipher) == cipher;
+  EXPECT_EQ(hotzone_new, same_bytes ? 9 : 5);
+  if (!to) return;
+  // Finished: the header names only the target key and cipher; the new key alone decrypts.
+  while (true) {
+    auto p = (*rk)->Step();
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    if (p->finished) break;
+  }
+  ASSERT_TRUE((*ef)->Sync().ok());
+  ASSERT_EQ(*(*raw)->ReadAt(0, image), image.size());
+  EXPECT_EQ(Le(image, 3584, 1), 0u);
+  EXPECT_EQ(Le(image, 3704, 2), static_cast<std::uint64_t>(*to));
+  EXPECT_EQ(Le(image, 12, 2), static_cast<std::uint64_t>(cipher));  // the creation cipher
+  KeyTable only_new;
+  only_new[{g_new, 9}] = new_bytes;
+  EXPECT_EQ(DecryptPoolFile(image, only_new), model);
+}
+
+TEST(IndependentDecryptorConversionTest, DecryptsAFileCaughtMidConversionAndAfter) {
+  using cafs::crypto::CipherId;
+  for (auto [from, to] : {std::pair{CipherId::kNone, CipherId::kAes256Xts},
+                          std::pair{CipherId::kAes256CbcEssiv, CipherId::kAes256Xts},
+                          std::pair{CipherId::kAes128Xts, CipherId::kNone}}) {
+    for (std::uint32_t sector : {512u, 4096u}) {
+      SCOPED_TRACE(std::string(cafs::crypto::CipherName(from)) + " -> " +
+                   std::string(cafs::crypto::CipherName(to)) + " " + std::to_string(sector));
+      DecryptMidRekey(from, sector, cafs::format::kJournalCompact, to);
+    }
+  }
 }
 
 TEST_P(IndependentDecryptorTest, DecryptsAFileCaughtMidRekey) {

@@ -5,7 +5,9 @@
 // rolls the hotzone forward), the rekey resumes and finishes, and: every block whose write was
 // followed by a successful Sync reads back exactly; a block written but not synced reads as
 // one of the values it was given since its last sync (never garbage); the file ends under the
-// target key only.
+// target key only. ConversionCrashTest does the same for conversions (docs/format.md 8.8):
+// clear text -> encrypted, encrypted -> clear text, CBC-ESSIV -> XTS under the same key, and
+// one XTS to another under a new key.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -29,10 +31,26 @@ constexpr std::uint32_t kHotzone = 5;
 
 enum class CrashKind { kPowerCut, kProcessKill };
 
-class RekeyerCrashTest : public ::testing::TestWithParam<CrashParam> {
- protected:
-  crypto::CipherId cipher() const { return std::get<0>(GetParam()); }
-  std::uint32_t ss() const { return std::get<1>(GetParam()); }
+// One crash scenario: a file under (`from`, key_ v1) rekeyed to (`to`, target key): a new
+// random key version 2, the clear-text key when `to` is none, or key_ v1 itself when only the
+// cipher changes (both encrypted, same_key).
+class CrashScenario {
+ public:
+  CrashScenario(crypto::CipherId from, crypto::CipherId to, std::uint32_t ss, std::uint16_t version,
+                bool same_key = false)
+      : from_(from),
+        to_(to),
+        ss_(ss),
+        version_(version),
+        key_(from == crypto::CipherId::kNone ? Uuid::ClearTextKey() : Uuid::Random()),
+        target_(to == crypto::CipherId::kNone ? Uuid::ClearTextKey()
+                : same_key                    ? key_
+                                              : Uuid::Random()),
+        target_version_(same_key ? 1 : 2),
+        old_dek_(testing::TestDek(from, 1)),
+        new_dek_(testing::TestDek(to, same_key ? 1 : 2)) {}
+
+  std::uint32_t ss() const { return ss_; }
 
   // One run: returns the number of syncs the scenario made after setup. `crash_at` = the
   // 1-based sync that fails (0: none). `format`: the journal format the rekeyer writes.
@@ -42,12 +60,12 @@ class RekeyerCrashTest : public ::testing::TestWithParam<CrashParam> {
     std::mt19937_64 rng(crash_at * 2 + (kind == CrashKind::kPowerCut ? 1 : 0));
     const std::string path = "/pool";
     CreateParams p;
-    p.cipher = cipher();
+    p.cipher = from_;
     p.sector_size = ss();
     p.key_guid = key_;
     p.key_version = 1;
     auto ef =
-        std::get<2>(GetParam()) == kFormatVersion1
+        version_ == kFormatVersion1
             ? testing::CreateV1File(fenv, path, p, old_dek_)
             : testing::Must(EncryptedFile::Create(
                   testing::Must(fenv.OpenFile(path, env::OpenOptions::CreateNew())), p, old_dek_));
@@ -71,8 +89,9 @@ class RekeyerCrashTest : public ::testing::TestWithParam<CrashParam> {
       if (ef->Write(s * ss(), v).ok()) candidates[s].push_back(std::move(v));
     };
     bool crashed = false;
-    const RekeyOptions options{.hotzone_sectors = kHotzone, .journal_format = format};
-    auto rk = Rekeyer::Start(*ef, target_, 2, new_dek_, options);
+    const RekeyOptions options{
+        .hotzone_sectors = kHotzone, .journal_format = format, .target_cipher = to_};
+    auto rk = Rekeyer::Start(*ef, target_, target_version_, new_dek_, options);
     crashed = !rk.ok();
     for (int step = 0; !crashed && step < 100; ++step) {
       auto progress = (*rk)->Step();
@@ -103,7 +122,8 @@ class RekeyerCrashTest : public ::testing::TestWithParam<CrashParam> {
 
     // Restart: open with the keys the header names, resume, finish.
     const Header h = testing::PeekHeader(fenv, path);
-    const bool switched = h.key_guid == target_;
+    const bool switched =
+        h.key_guid == target_ && h.key_version == target_version_ && h.cipher == to_;
     auto reopened = EncryptedFile::Open(
         testing::Must(fenv.OpenFile(path, env::OpenOptions::ReadWrite())),
         switched ? new_dek_ : old_dek_,
@@ -115,7 +135,7 @@ class RekeyerCrashTest : public ::testing::TestWithParam<CrashParam> {
     ef = std::move(reopened).value();
     EXPECT_EQ(ef->Size(), kSectors * ss()) << "crash at sync " << crash_at;
     if (!switched) {
-      auto resumed = Rekeyer::Start(*ef, target_, 2, new_dek_, options);
+      auto resumed = Rekeyer::Start(*ef, target_, target_version_, new_dek_, options);
       EXPECT_TRUE(resumed.ok()) << resumed.status().ToString();
       if (!resumed.ok()) return total;
       for (int i = 0; i < 100; ++i) {
@@ -125,6 +145,8 @@ class RekeyerCrashTest : public ::testing::TestWithParam<CrashParam> {
       }
     }
     EXPECT_EQ(ef->header().key_guid, target_);
+    EXPECT_EQ(ef->header().cipher, to_);
+    EXPECT_EQ(ef->cipher(), to_);
     ef.reset();
     // The target key alone opens the file; every sector holds an allowed value.
     auto final_open = EncryptedFile::Open(
@@ -132,6 +154,8 @@ class RekeyerCrashTest : public ::testing::TestWithParam<CrashParam> {
         OpenParams{.expected_key_guid = target_, .read_only = true, .rekey_target_dek = nullptr});
     EXPECT_TRUE(final_open.ok()) << final_open.status().ToString();
     if (!final_open.ok()) return total;
+    EXPECT_EQ((*final_open)->header().cipher, to_);
+    EXPECT_FALSE((*final_open)->rekey_in_progress());
     Bytes got(ss());
     for (std::uint64_t s = 0; s < kSectors; ++s) {
       EXPECT_EQ(*(*final_open)->Read(s * ss(), got), ss());
@@ -144,30 +168,79 @@ class RekeyerCrashTest : public ::testing::TestWithParam<CrashParam> {
     return total;
   }
 
-  const Uuid key_ = Uuid::Random();
-  const Uuid target_ = Uuid::Random();
-  SecureBuffer old_dek_ = testing::TestDek(std::get<0>(GetParam()), 1);
-  SecureBuffer new_dek_ = testing::TestDek(std::get<0>(GetParam()), 2);
-};
-
-// Both journal formats (docs/format.md 8.3): compact (written now) and fingerprint (older
-// builds; a file may be resumed by a newer build with either).
-TEST_P(RekeyerCrashTest, CrashAtEveryDurableStepThenResume) {
-  for (std::uint8_t format : {kJournalCompact, kJournalFingerprint}) {
-    const std::uint64_t total = Run(0, CrashKind::kPowerCut, format);
-    // Start (upgrade + state), 4 per hotzone, the switch, the foreground Syncs.
-    ASSERT_GE(total, (kSectors + kHotzone - 1) / kHotzone * 4 + 2);
-    for (std::uint64_t k = 1; k <= total; ++k) {
-      Run(k, CrashKind::kPowerCut, format);
-      Run(k, CrashKind::kProcessKill, format);
-      if (HasFailure())
-        FAIL() << "journal format " << int{format} << ": first failing crash point: sync " << k;
+  // Both journal formats (docs/format.md 8.3): compact (written now) and fingerprint (older
+  // builds; a file may be resumed by a newer build with either), at every crash point.
+  void CrashEverywhere() {
+    for (std::uint8_t format : {kJournalCompact, kJournalFingerprint}) {
+      const std::uint64_t total = Run(0, CrashKind::kPowerCut, format);
+      // Start (upgrade + state), 4 per hotzone, the switch, the foreground Syncs.
+      ASSERT_GE(total, (kSectors + kHotzone - 1) / kHotzone * 4 + 2);
+      for (std::uint64_t k = 1; k <= total; ++k) {
+        Run(k, CrashKind::kPowerCut, format);
+        Run(k, CrashKind::kProcessKill, format);
+        if (::testing::Test::HasFailure())
+          FAIL() << "journal format " << int{format} << ": first failing crash point: sync " << k;
+      }
     }
   }
+
+ private:
+  const crypto::CipherId from_, to_;
+  const std::uint32_t ss_;
+  const std::uint16_t version_;
+  const Uuid key_;
+  const Uuid target_;
+  const std::uint32_t target_version_;
+  SecureBuffer old_dek_;
+  SecureBuffer new_dek_;
+};
+
+class RekeyerCrashTest : public ::testing::TestWithParam<CrashParam> {};
+
+TEST_P(RekeyerCrashTest, CrashAtEveryDurableStepThenResume) {
+  const auto cipher = std::get<0>(GetParam());
+  CrashScenario(cipher, cipher, std::get<1>(GetParam()), std::get<2>(GetParam())).CrashEverywhere();
 }
 
 INSTANTIATE_TEST_SUITE_P(Ciphers, RekeyerCrashTest, testing::AllRekeyParams(),
                          testing::RekeyParamName);
+
+// (from, to), sector size, format version before the conversion
+using ConversionParam =
+    std::tuple<std::pair<crypto::CipherId, crypto::CipherId>, std::uint32_t, std::uint16_t>;
+
+class ConversionCrashTest : public ::testing::TestWithParam<ConversionParam> {};
+
+TEST_P(ConversionCrashTest, CrashAtEveryDurableStepThenResume) {
+  const auto [ciphers, ss, version] = GetParam();
+  const auto [from, to] = ciphers;
+  // CBC-ESSIV -> XTS at the same width keeps the key: a policy that changes only the cipher.
+  const bool cipher_only = from == crypto::CipherId::kAes256CbcEssiv;
+  CrashScenario(from, to, ss, version, cipher_only).CrashEverywhere();
+}
+
+std::string ConversionName(const ::testing::TestParamInfo<ConversionParam>& info) {
+  auto name = [](crypto::CipherId c) {
+    std::string n(crypto::CipherName(c));
+    std::replace(n.begin(), n.end(), '-', '_');
+    return n;
+  };
+  const auto& [ciphers, ss, version] = info.param;
+  return name(ciphers.first) + "_to_" + name(ciphers.second) + "_" + std::to_string(ss) + "_v" +
+         std::to_string(version);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Conversions, ConversionCrashTest,
+    ::testing::Combine(
+        ::testing::Values(
+            std::make_pair(crypto::CipherId::kNone, crypto::CipherId::kAes256Xts),
+            std::make_pair(crypto::CipherId::kAes256CbcEssiv, crypto::CipherId::kAes256Xts),
+            std::make_pair(crypto::CipherId::kAes128Xts, crypto::CipherId::kNone),
+            std::make_pair(crypto::CipherId::kAes128CbcEssiv, crypto::CipherId::kAes256Xts)),
+        ::testing::Values(std::uint32_t{512}, std::uint32_t{4096}),
+        ::testing::Values(kFormatVersion1, kFormatVersion2)),
+    ConversionName);
 
 }  // namespace
 }  // namespace cafs::format

@@ -28,6 +28,7 @@
 #include "jobs/job_manager.h"
 #include "policy/seed_examples.h"
 #include "pool/posix_pool.h"
+#include "unit/env/temp_dir.h"
 #include "util/bytes.h"
 #include "util/clock.h"
 
@@ -57,8 +58,8 @@ std::string Random(std::size_t n) {
 class MigrateJobTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/cafs-migrate-job-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    std::string tmpl = env::testing::ModelledDurabilityTmpBase() + "/cafs-migrate-job-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
     root_ = tmpl;
     for (const char* d :
          {"backing", "pools/mirrored_pool_A", "pools/default_pool", "keys/my_vmset"}) {
@@ -267,16 +268,17 @@ TEST_F(MigrateJobTest, BadInputIsRefusedAtStartAndNothingMoves) {
 }
 
 TEST_F(MigrateJobTest, ResumesAfterARestartMidJob) {
-  // 64 KiB/s over 3 x 160 KiB: mid-way when the gateway stops.
+  // 192 KiB/s over 3 x 160 KiB, two files at once: mid-way when the gateway stops (10 ms
+  // after the first bytes; a file needs most of a second); the whole job lasts about 3 s.
   OpenManager({.step_bytes = 8 * 1024, .default_parallel = 2});
-  auto started = manager_->Start(Spec("vmset", "/my_vmset", kPoolDefault, 64 * 1024));
+  auto started = manager_->Start(Spec("vmset", "/my_vmset", kPoolDefault, 192 * 1024));
   ASSERT_TRUE(started.ok()) << started.status().ToString();
   const std::string id = started->record.id;
-  for (int i = 0; i < 300; ++i) {
+  for (int i = 0; i < 3000; ++i) {
     auto st = manager_->Get(id);
     ASSERT_TRUE(st.ok());
     if (st->record.DoneBytes() > 0) break;
-    std::this_thread::sleep_for(100ms);
+    std::this_thread::sleep_for(10ms);
   }
   Stop();
   Start();

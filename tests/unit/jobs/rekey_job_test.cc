@@ -12,6 +12,10 @@
 //    fails with the cause in its error, nothing is lost (while the pool is full a file
 //    caught mid-rekey cannot be opened: ENOSPC; every file reads back whole once the
 //    cause is gone), and `resume` then completes the job with every file under version 2;
+//  - policy-driven conversion: the seed's clear-text vobj gets a key; the policy cache's
+//    refresh starts a conversion job that encrypts the existing clear-text file online while
+//    a thread writes and reads it; the file ends under the key (XTS), reads back whole, and
+//    no plaintext block is left in its pool file; the encrypted files are left alone;
 //  - restart mid-job: the manager and the whole gateway stop while files are mid-rekey (the
 //    job is rate-limited so it cannot finish first); a mid-rekey file opens and reads through
 //    the restarted Gateway; the job resumes and completes with the data intact.
@@ -36,8 +40,10 @@
 #include "env/fault_injection_env.h"
 #include "format/header_codec.h"
 #include "jobs/job_manager.h"
+#include "jobs/policy_conversion.h"
 #include "policy/seed_examples.h"
 #include "pool/posix_pool.h"
+#include "unit/env/temp_dir.h"
 #include "util/bytes.h"
 #include "util/clock.h"
 
@@ -52,8 +58,10 @@ constexpr char kOsdiskKey[] = "062b9056-bf64-11df-8d3e-000c29abeb4d";
 constexpr char kVmSet[] = "my_vmset";
 constexpr std::size_t kFileBytes = 192 * 1024;
 constexpr std::size_t kBlock = 4096;
+// The third name has NAME_MAX bytes: stored as a long name (docs/redirectors.md "Long names"),
+// found by the job's walk under its full name.
 const std::vector<std::string> kFiles = {"/my_vmset/vm1/osdisk1.vmdk", "/my_vmset/vm1/osdisk2.vmdk",
-                                         "/my_vmset/vm2/osdisk3.vmdk"};
+                                         "/my_vmset/vm2/osdisk3" + std::string(243, 'l') + ".vmdk"};
 
 // Wed 2026-11-18 10:00 UTC: inside the seed policy's Mon-Fri(9am-5pm).
 Clock::TimePoint Weekday10am() {
@@ -111,8 +119,8 @@ class KeyStates final : public core::KeyProvider {
 class RekeyJobTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/cafs-rekey-job-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    std::string tmpl = env::testing::ModelledDurabilityTmpBase() + "/cafs-rekey-job-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
     root_ = tmpl;
     fs::create_directories(root_ / "backing");
     fs::create_directories(root_ / "pools/mirrored_pool_A");
@@ -183,13 +191,16 @@ class RekeyJobTest : public ::testing::Test {
     pool_env_.reset();
   }
 
-  void OpenManager(JobManagerOptions options = {.step_bytes = 16 * 1024, .default_parallel = 2}) {
+  // `rekey_rate`: the rekey kind's default rate limit (0: unlimited).
+  void OpenManager(JobManagerOptions options = {.step_bytes = 16 * 1024, .default_parallel = 2},
+                   std::uint64_t rekey_rate = 0) {
     const JobAuditor auditor(audit_.get(), &clock_, 1);
     auto m = JobManager::Open(env::Env::Default(), (root_ / "backing").string(), auditor, options);
     ASSERT_TRUE(m.ok()) << m.status().ToString();
     manager_ = std::move(*m);
     manager_->RegisterKind(
-        std::make_unique<RekeyJob>(volume_.get(), cache_.get(), /*position=*/1, auditor));
+        std::make_unique<RekeyJob>(volume_.get(), cache_.get(), /*position=*/1, auditor),
+        rekey_rate);
     manager_->ResumeAll();
   }
 
@@ -230,15 +241,51 @@ class RekeyJobTest : public ::testing::Test {
     return out;
   }
 
+  struct IoCounts {
+    std::atomic<int> mismatches{0}, errors{0}, ops{0};
+  };
+  // Writes random blocks and reads random blocks of `path` through its own Gateway handle,
+  // checking every read against model_[path], until `stop` (at least 64 operations, so a
+  // quick job still overlaps some; at most 20000).
+  void WriteAndVerify(const std::string& path, unsigned seed, const std::atomic<bool>& stop,
+                      IoCounts& io) {
+    std::string& model = model_[path];
+    auto opened = gw_->Open(caller_, path, false);
+    if (!opened.ok()) {
+      ++io.errors;
+      return;
+    }
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<std::size_t> block(0, kFileBytes / kBlock - 1);
+    for (int round = 0; round < 20000 && (round < 64 || !stop.load()); ++round) {
+      const std::size_t off = block(rng) * kBlock;
+      if (round % 2 == 0) {
+        std::string data = RandomData(kBlock);
+        if (!gw_->Write(caller_, opened->handle, off, AsBytes(data)).ok()) ++io.errors;
+        model.replace(off, kBlock, data);
+      } else {
+        std::string back(kBlock, '\0');
+        auto n = gw_->Read(caller_, opened->handle, off, View(back));
+        if (!n.ok() || *n != kBlock) {
+          ++io.errors;
+        } else if (back != model.substr(off, kBlock)) {
+          ++io.mismatches;
+        }
+      }
+      ++io.ops;
+    }
+    if (!gw_->Release(caller_, opened->handle).ok()) ++io.errors;
+  }
+
   // Until some bytes of job `id` are done (bounded: 30 s).
   void WaitForProgress(const std::string& id) {
-    for (int i = 0; i < 300; ++i) {
+    for (int i = 0; i < 3000; ++i) {
       auto st = manager_->Get(id);
       ASSERT_TRUE(st.ok());
       std::uint64_t done = 0;
       for (const auto& t : st->record.tasks) done += t.done;
       if (done > 0) return;
-      std::this_thread::sleep_for(100ms);
+      std::this_thread::sleep_for(10ms);
     }
     FAIL() << "job " << id << " made no progress";
   }
@@ -300,39 +347,11 @@ TEST_F(RekeyJobTest, RekeysAVmSetWhileItsFilesAreWrittenAndRead) {
   // One thread per file: writes random blocks and reads random blocks through its own
   // Gateway handle, checking every read against its model, until the job ended.
   std::atomic<bool> stop{false};
-  std::atomic<int> mismatches{0}, errors{0}, ops{0};
+  IoCounts io;
   std::vector<std::thread> threads;
   for (std::size_t i = 0; i < kFiles.size(); ++i) {
-    threads.emplace_back([&, i] {
-      const std::string& path = kFiles[i];
-      std::string& model = model_[path];
-      auto opened = gw_->Open(caller_, path, false);
-      if (!opened.ok()) {
-        ++errors;
-        return;
-      }
-      std::mt19937 rng(static_cast<unsigned>(i) + 1);
-      std::uniform_int_distribution<std::size_t> block(0, kFileBytes / kBlock - 1);
-      // At least a few rounds even if the job is quick; bounded in any case.
-      for (int round = 0; round < 20000 && (round < 64 || !stop.load()); ++round) {
-        const std::size_t off = block(rng) * kBlock;
-        if (round % 2 == 0) {
-          std::string data = RandomData(kBlock);
-          if (!gw_->Write(caller_, opened->handle, off, AsBytes(data)).ok()) ++errors;
-          model.replace(off, kBlock, data);
-        } else {
-          std::string back(kBlock, '\0');
-          auto n = gw_->Read(caller_, opened->handle, off, View(back));
-          if (!n.ok() || *n != kBlock) {
-            ++errors;
-          } else if (back != model.substr(off, kBlock)) {
-            ++mismatches;
-          }
-        }
-        ++ops;
-      }
-      if (!gw_->Release(caller_, opened->handle).ok()) ++errors;
-    });
+    threads.emplace_back(
+        [&, i] { WriteAndVerify(kFiles[i], static_cast<unsigned>(i) + 1, stop, io); });
   }
   auto st = manager_->Wait(started->record.id, 120s);
   stop = true;
@@ -344,9 +363,9 @@ TEST_F(RekeyJobTest, RekeysAVmSetWhileItsFilesAreWrittenAndRead) {
     EXPECT_EQ(t.state, TaskState::kDone) << t.path << ": " << t.error;
     EXPECT_EQ(t.done, t.total) << t.path;
   }
-  EXPECT_EQ(errors.load(), 0);
-  EXPECT_EQ(mismatches.load(), 0);
-  EXPECT_GT(ops.load(), 0);
+  EXPECT_EQ(io.errors.load(), 0);
+  EXPECT_EQ(io.mismatches.load(), 0);
+  EXPECT_GT(io.ops.load(), 0);
   ExpectAllUnderVersion2();
   // Each file audited as rekeyed.
   auto records = audit::ReadAuditLog((root_ / "audit.log").string());
@@ -362,6 +381,78 @@ TEST_F(RekeyJobTest, RekeysAVmSetWhileItsFilesAreWrittenAndRead) {
   EXPECT_EQ(again_st->record.state, JobState::kFailed);
   EXPECT_NE(again_st->record.error.find("already under key version 2"), std::string::npos)
       << again_st->record.error;
+}
+
+TEST_F(RekeyJobTest, PolicyChangeConvertsAClearFileOnlineInTheBackground) {
+  const std::string clear_path = "/my_vmset/vm1/notes.img";
+  model_[clear_path] = RandomData(kFileBytes);
+  {
+    auto created = gw_->Create(caller_, clear_path, 0644, true);
+    ASSERT_TRUE(created.ok()) << created.status().ToString();
+    ASSERT_TRUE(gw_->Write(caller_, created->handle, 0, AsBytes(model_[clear_path])).ok());
+    ASSERT_TRUE(gw_->Release(caller_, created->handle).ok());
+  }
+  ASSERT_EQ(HeaderOf(clear_path).cipher, crypto::CipherId::kNone);
+  // The kind's default rate (128 KiB/s, what cafsd's [jobs] rekey_rate sets) applies to the
+  // job the policy change starts: slow enough that it overlaps the writer below.
+  OpenManager({.step_bytes = 16 * 1024, .default_parallel = 2}, 128 * 1024);
+  cache_->SetPlacementObserver(
+      [this](const std::string& vmset) { StartPolicyConversion(*manager_, vmset); });
+  // The administrator gives the default vobj a key: its clear-text files must be encrypted.
+  std::string policy = policy::seed_examples::kSeedVobjList;
+  const std::string clear_key = "01010101-0101-0101-0101-010101010101";
+  policy.replace(policy.find(clear_key), clear_key.size(), kOsdiskKey);
+  WriteFile(root_ / "keys" / kVmSet / "policy.xml", policy);
+  cache_->Invalidate(kVmSet);
+  // A writer and reader on the clear file through the gateway while the job runs.
+  std::atomic<bool> stop{false};
+  IoCounts io;
+  // Its Open refreshes the cache: the trigger.
+  std::thread writer([&] { WriteAndVerify(clear_path, 7, stop, io); });
+  // The job the refresh started (bounded wait for it to appear).
+  std::string id;
+  for (int i = 0; i < 300 && id.empty(); ++i) {
+    for (const auto& st : manager_->List()) {
+      if (st.record.spec.requested_by == kPolicyConversionRequester) id = st.record.id;
+    }
+    if (id.empty()) std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_FALSE(id.empty()) << "no conversion job was started by the policy change";
+  auto st = manager_->Wait(id, 120s);
+  stop = true;
+  writer.join();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->record.state, JobState::kDone) << st->record.error;
+  EXPECT_EQ(st->record.spec.rate_limit_bps, 128u * 1024);
+  ASSERT_EQ(st->record.tasks.size(), 1u);  // the osdisk files already have their vobj's key
+  EXPECT_EQ(st->record.tasks[0].path, clear_path);
+  EXPECT_EQ(io.errors.load(), 0);
+  EXPECT_EQ(io.mismatches.load(), 0);
+  EXPECT_GT(io.ops.load(), 0);
+  const format::Header hdr = HeaderOf(clear_path);
+  EXPECT_EQ(hdr.key_guid.ToString(), kOsdiskKey);
+  EXPECT_EQ(hdr.key_version, 2u);  // the key's current version
+  EXPECT_EQ(hdr.cipher, crypto::CipherId::kAes256Xts);
+  EXPECT_EQ(hdr.rekey.state, format::kRekeyNone);
+  const std::string& model = model_[clear_path];
+  EXPECT_TRUE(ReadAll(clear_path) == model) << "the converted file does not read back";
+  // No 4 KiB block of the plaintext is left in the pool file.
+  auto loc = volume_->Locate(clear_path.substr(1));
+  ASSERT_TRUE(loc.ok());
+  std::ifstream in(root_ / "pools" / loc->pool / loc->pool_path, std::ios::binary);
+  const std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (std::size_t off = 0; off < kFileBytes; off += kBlock) {
+    EXPECT_EQ(raw.find(model.substr(off, kBlock)), std::string::npos) << "plaintext at " << off;
+  }
+  for (const auto& path : kFiles) EXPECT_EQ(HeaderOf(path).key_version, 1u) << path;
+  // The same policy again changes nothing: no new job.
+  cache_->Invalidate(kVmSet);
+  EXPECT_FALSE(ReadAll(clear_path).empty());
+  int jobs = 0;
+  for (const auto& j : manager_->List()) {
+    jobs += j.record.spec.requested_by == kPolicyConversionRequester ? 1 : 0;
+  }
+  EXPECT_EQ(jobs, 1);
 }
 
 TEST_F(RekeyJobTest, RefusesBadTargetsWithClearErrors) {
@@ -418,20 +509,21 @@ TEST_F(RekeyJobTest, KeyVersionTargetPicksOnlyFilesUnderThatVersion) {
 }
 
 TEST_F(RekeyJobTest, ResumesAfterARestartMidJob) {
-  // 64 KiB/s over 3 x 192 KiB: the token bucket makes the job last many seconds, so it is
-  // mid-way when the gateway stops.
+  // 192 KiB/s over 3 x 192 KiB, two files at once: a file needs more than a second after
+  // the job's first bytes, so the gateway stops (10 ms after those) with files mid-rekey;
+  // the whole job lasts about 3 s.
   OpenManager({.step_bytes = 8 * 1024, .default_parallel = 2});
-  auto started = manager_->Start(RekeySpec("vmset", "/my_vmset", {{"to_version", 2}}, 64 * 1024));
+  auto started = manager_->Start(RekeySpec("vmset", "/my_vmset", {{"to_version", 2}}, 192 * 1024));
   ASSERT_TRUE(started.ok()) << started.status().ToString();
   const std::string id = started->record.id;
   // Until some bytes are done (bounded: 30 s).
-  for (int i = 0; i < 300; ++i) {
+  for (int i = 0; i < 3000; ++i) {
     auto st = manager_->Get(id);
     ASSERT_TRUE(st.ok());
     std::uint64_t done = 0;
     for (const auto& t : st->record.tasks) done += t.done;
     if (done > 0) break;
-    std::this_thread::sleep_for(100ms);
+    std::this_thread::sleep_for(10ms);
   }
   Stop();  // the manager (records say running), then the whole gateway
   int mid = 0;
@@ -505,7 +597,7 @@ TEST_F(RekeyJobTest, RefusesKeysOfOtherVmSetsAndUnusableVersions) {
 
 TEST_F(RekeyJobTest, PoolFullMidJobFailsClearlyAndResumes) {
   OpenManager({.step_bytes = 16 * 1024, .default_parallel = 1});
-  auto started = manager_->Start(RekeySpec("vmset", "/my_vmset", {{"to_version", 2}}, 128 * 1024));
+  auto started = manager_->Start(RekeySpec("vmset", "/my_vmset", {{"to_version", 2}}, 256 * 1024));
   ASSERT_TRUE(started.ok()) << started.status().ToString();
   const std::string id = started->record.id;
   WaitForProgress(id);
@@ -533,7 +625,7 @@ TEST_F(RekeyJobTest, PoolFullMidJobFailsClearlyAndResumes) {
 
 TEST_F(RekeyJobTest, KeyServerUnreachableMidJobFailsClearlyAndResumes) {
   OpenManager({.step_bytes = 16 * 1024, .default_parallel = 1});
-  JobSpec spec = RekeySpec("vmset", "/my_vmset", {{"to_version", 2}}, 128 * 1024);
+  JobSpec spec = RekeySpec("vmset", "/my_vmset", {{"to_version", 2}}, 256 * 1024);
   spec.parallel = 1;
   auto started = manager_->Start(spec);
   ASSERT_TRUE(started.ok()) << started.status().ToString();

@@ -29,6 +29,7 @@
 #include "jobs/control_socket.h"
 #include "jobs/job_manager.h"
 #include "pool/posix_pool.h"
+#include "unit/env/temp_dir.h"
 #include "util/clock.h"
 
 namespace cafs::jobs {
@@ -103,8 +104,8 @@ class CrashEnv final : public env::EnvWrapper {
 class ShredJobTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/cafs-shred-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    std::string tmpl = env::testing::ModelledDurabilityTmpBase() + "/cafs-shred-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
     root_ = tmpl;
     fs::create_directories(root_ / "backing");
     fs::create_directories(root_ / "pool");
@@ -189,13 +190,14 @@ class ShredJobTest : public ::testing::Test {
     return found;
   }
 
-  void OpenManager(JobManagerOptions options = {.step_bytes = 16 * 1024, .default_parallel = 2}) {
+  void OpenManager(JobManagerOptions options = {.step_bytes = 16 * 1024, .default_parallel = 2},
+                   std::chrono::milliseconds in_use_grace = ShredJob::kInUseGrace) {
     auto m = JobManager::Open(crash_.get(), (root_ / "backing").string(),
                               JobAuditor(audit_.get(), &SystemClock::Instance(), 1), options);
     ASSERT_TRUE(m.ok()) << m.status().ToString();
     manager_ = std::move(*m);
     manager_->RegisterKind(std::make_unique<ShredJob>(
-        volume_.get(), JobAuditor(audit_.get(), &SystemClock::Instance(), 1)));
+        volume_.get(), JobAuditor(audit_.get(), &SystemClock::Instance(), 1), in_use_grace));
     manager_->ResumeAll();
   }
 
@@ -305,7 +307,8 @@ TEST_F(ShredJobTest, RefusesWhatItDoesNotImplement) {
 }
 
 TEST_F(ShredJobTest, FileInUseIsRefusedUntilClosed) {
-  OpenManager();
+  // A short grace: the file stays open, so the task fails once it is over (cafsd: 5 s).
+  OpenManager({.step_bytes = 16 * 1024, .default_parallel = 2}, 300ms);
   auto open = volume_->OpenExisting("vs/vm/disk1", Keys());
   ASSERT_TRUE(open.ok());
   auto started = manager_->Start(ShredSpec("file", "/vs/vm/disk1"));
@@ -334,6 +337,39 @@ TEST_F(ShredJobTest, AFileClosedWithinTheGraceIsShredded) {
   const JobStatus st = WaitFinal(started->record.id);
   EXPECT_EQ(st.record.state, JobState::kDone) << st.record.error;
   EXPECT_TRUE(Gone("vs/vm/disk1"));
+}
+
+TEST_F(ShredJobTest, AWaitingTaskIsShownAndPauseAndCancelActAtOnce) {
+  // A file in use: the task waits (job-level state, no sleep inside Step) and says why.
+  OpenManager();
+  auto open = volume_->OpenExisting("vs/vm/disk1", Keys());
+  ASSERT_TRUE(open.ok());
+  auto started = manager_->Start(ShredSpec("file", "/vs/vm/disk1"));
+  ASSERT_TRUE(started.ok());
+  const std::string id = started->record.id;
+  auto waiting = [&] {
+    auto st = manager_->Get(id);
+    return st.ok() && !st->tasks.empty() && !st->tasks[0].waiting_for.empty();
+  };
+  for (int i = 0; i < 200 && !waiting(); ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(waiting());
+  EXPECT_NE(ToJson(*manager_->Get(id)).dump().find("\"waiting\""), std::string::npos);
+  // Pause ends the wait: the task is not failed (it never gave up), the file is untouched.
+  ASSERT_TRUE(manager_->Pause(id).ok());
+  JobStatus st = WaitFinal(id);
+  EXPECT_EQ(st.record.state, JobState::kPaused);
+  ASSERT_EQ(st.record.tasks.size(), 1u);
+  EXPECT_NE(st.record.tasks[0].state, TaskState::kFailed) << st.record.tasks[0].error;
+  EXPECT_TRUE(Intact("vs/vm/disk1"));
+  // Cancel of the waiting task (before its point of no return) skips it; nothing changed.
+  ASSERT_TRUE(manager_->Resume(id).ok());
+  for (int i = 0; i < 200 && !waiting(); ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(manager_->Cancel(id).ok());
+  st = WaitFinal(id);
+  EXPECT_EQ(st.record.state, JobState::kCancelled);
+  EXPECT_EQ(st.record.tasks[0].state, TaskState::kSkipped);
+  open->reset();
+  EXPECT_TRUE(Intact("vs/vm/disk1"));
 }
 
 TEST_F(ShredJobTest, PauseResumeAndCancelNeverLeaveAReadableHalf) {

@@ -22,7 +22,8 @@ namespace cafs::kps::testing {
 
 class ApiFixture : public ::testing::Test {
  protected:
-  void SetUpApi() {
+  // `clock` (not owned) must outlive the fixture; tests of time-driven rules pass a ManualClock.
+  void SetUpApi(const Clock& clock = SystemClock::Instance()) {
     const std::string& dir = dir_.path();
     auto mk = MasterKey::Create(dir, std::nullopt);
     ASSERT_TRUE(mk.ok()) << mk.status().ToString();
@@ -33,8 +34,8 @@ class ApiFixture : public ::testing::Test {
     auto st = OpenStore("", dir);
     ASSERT_TRUE(st.ok()) << st.status().ToString();
     store_ = std::move(st).value();
-    keyring_.emplace(*master_, *store_, SystemClock::Instance());
-    api_.emplace(*keyring_, *store_, *ca_, SystemClock::Instance());
+    keyring_.emplace(*master_, *store_, clock);
+    api_.emplace(*keyring_, *store_, *ca_, clock);
   }
 
   // security-admin "sec", tenant-admin "ten" of my_vmset, tenant-admin "other" of

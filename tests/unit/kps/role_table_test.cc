@@ -115,6 +115,11 @@ const RestRow kRest[] = {
   {"POST", "/v1/usage", "/v1/usage", R"({"vmsets":[],"pools":[]})",                             "-   -   -   -   -   -   -   y  y   -   -   -   -   -   -"},
   {"GET", "/v1/inventory", "/v1/inventory", "",                                                 "y   y   y   -   y   y   y   -  -   -   -   y   y   -   -"},
   {"POST", "/v1/inventory", "/v1/inventory", R"({"vmsets":[]})",                                 "-   -   -   -   -   -   -   y  y   -   -   -   -   -   -"},
+  // Rekey requests (rekey_triggers.h): key metadata readers read; gateways fetch and report
+  // (an unknown request id answers 404 to both, no refusal).
+  {"GET", "/v1/rekey-requests", "/v1/rekey-requests", "",                                       "y   y   y   -   y   y   y   -  -   -   -   y   y   -   -"},
+  {"GET", "/v1/gateway/rekey-requests", "/v1/gateway/rekey-requests", "",                       "-   -   -   -   -   -   -   y  y   -   -   -   -   -   -"},
+  {"POST", "/v1/gateway/rekey-requests/{id}/progress", "/v1/gateway/rekey-requests/x.1/progress", R"({"state":"done"})", "-   -   -   -   -   -   -   y  y   -   -   -   -   -   -"},
   // Key bytes: a gateway approved for the VM set only (rbac.h AuthorizeKeyRelease).
   {"GET", "/v1/gateway/vmsets/{name}", "/v1/gateway/vmsets/my_vmset", "",                       "-   -   -   -   -   -   -   y  -   -   -   -   -   -   -"},
 };

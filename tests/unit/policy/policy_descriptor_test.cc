@@ -91,6 +91,7 @@ TEST(PolicyDescriptorTest, WrapperAndExtensionsRoundTrip) {
       <sector-size>512</sector-size>
       <replicas>1</replicas>
       <capacity-threshold>70</capacity-threshold>
+      <rotation-period>90 days</rotation-period>
     </vobj>
     <vobj>
       <vglob>*.vmx</vglob>
@@ -117,6 +118,8 @@ TEST(PolicyDescriptorTest, WrapperAndExtensionsRoundTrip) {
   EXPECT_EQ(d.objects[0].sector_size, 512u);
   EXPECT_EQ(d.objects[0].replicas, 1u);
   EXPECT_EQ(d.objects[0].capacity_threshold_percent, 70u);
+  EXPECT_EQ(d.objects[0].rotation_period_days, 90u);
+  EXPECT_EQ(d.objects[1].rotation_period_days, std::nullopt);
   EXPECT_EQ(d.objects[1].storage_pool, "p.q-r_s");
   EXPECT_EQ(d.objects[2].cipher, crypto::CipherId::kNone);
   const std::string xml = d.ToXml();
@@ -194,7 +197,7 @@ TEST(PolicyDescriptorTest, EveryErrorNamesTheLine) {
       {Vobj("extra", "<vglob>x</vglob>"), "policy line 8: duplicate <vglob>"},
       {Vobj("extra", "<audti>none</audti>"),
        "policy line 8: unknown element <audti> in <vobj> (expected vglob, symkey, storepol, "
-       "access, audit, cipher, sector-size, replicas or capacity-threshold)"},
+       "access, audit, cipher, sector-size, replicas, capacity-threshold or rotation-period)"},
       {Vobj("extra", "<cipher>rot13</cipher>"),
        "policy line 8: <cipher> must be none, aes-128-xts, aes-256-xts, aes-128-cbc-essiv or "
        "aes-256-cbc-essiv, got 'rot13'"},
@@ -214,6 +217,18 @@ TEST(PolicyDescriptorTest, EveryErrorNamesTheLine) {
        "file until mirroring lands (write 1 or leave <replicas> out)"},
       {Vobj("extra", "<capacity-threshold>0</capacity-threshold>"),
        "policy line 8: <capacity-threshold> must be a number 1..100, got '0'"},
+      {Vobj("extra", "<rotation-period>ninety</rotation-period>"),
+       "policy line 8: <rotation-period> must be a number of days such as '90 days' (1..3650 "
+       "days), got 'ninety'"},
+      {Vobj("extra", "<rotation-period>3651 days</rotation-period>"),
+       "policy line 8: <rotation-period> must be a number of days such as '90 days' (1..3650 "
+       "days), got '3651 days'"},
+      {"<vobj-list>\n<vobj><vglob>hc_default</vglob>"
+       "<symkey>01010101-0101-0101-0101-010101010101</symkey><storepol>p</storepol>"
+       "<access>at_all_times</access><audit>none</audit>\n"
+       "<rotation-period>30 days</rotation-period></vobj></vobj-list>",
+       "policy line 3: <rotation-period> needs a key to rotate, but <symkey> is the clear-text "
+       "key"},
       {Vobj("audit", ""), "policy line 2: <vobj> has no <audit>"},
       {Vobj("vglob", ""), "policy line 2: <vobj> has no <vglob>"},
       {"<vobj-list>\n<vobj><vglob>hc_default</vglob>"

@@ -5,7 +5,11 @@
 //    CAFS_TEST_CEPH_DIR (the CTest fixture `ceph`, tests/integration/lib/ceph_fixture.sh); skipped
 //    with the reason when the variable is unset, the cluster is not up or librados was not
 //    found at configure time. CTest runs those as pool_contract_rados (label integration).
-// Sizes straddle RADOS object boundaries (4 MiB) on purpose.
+//  - s3: a key prefix of its own in the bucket of the same cluster's radosgw (DIR/s3/, made by
+//    the fixture), part size 5 MiB so that uploads and copies above it go in parts; skipped
+//    the same way. CTest runs those as pool_contract_s3. Cases a kind's capabilities rule out
+//    (sparse files, PunchHole) are skipped for it with the reason.
+// Sizes straddle RADOS object boundaries (4 MiB) and S3 part boundaries (5 MiB) on purpose.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -13,10 +17,12 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <random>
 #include <thread>
 
 #include "pool/pool_kinds.h"
+#include "unit/pool/test_cluster.h"
 
 namespace cafs::pool {
 namespace {
@@ -54,19 +60,23 @@ class PoolContractTest : public ::testing::TestWithParam<std::string> {
       root_ = fs::temp_directory_path() / ("cafs-pool-contract-" + unique);
       fs::create_directories(root_);
       s.values["path"] = root_.string();
-    } else if (GetParam() == "rados") {
-      if (BuiltinPoolKinds().Find("rados") == nullptr) {
-        GTEST_SKIP() << "the rados pool kind is not built (librados-dev missing at configure)";
+    } else {
+      std::string why;
+      const fs::path dir = testing::TestClusterDir(GetParam(), "pool_contract_" + GetParam(), &why);
+      if (dir.empty()) GTEST_SKIP() << why;
+      if (GetParam() == "rados") {
+        s.values = {{"conf", (dir / "ceph.conf").string()},
+                    {"rados_pool", "cafs"},
+                    {"namespace", "contract-" + unique},
+                    {"op_timeout_s", "20"}};
+      } else {
+        s.values = testing::TestS3Settings(dir, &why);
+        ASSERT_FALSE(s.values.empty()) << why;
+        s.values.insert({{"prefix", "contract-" + unique},
+                         {"staging_dir", fs::temp_directory_path().string()},
+                         {"part_size_mib", "5"},
+                         {"op_timeout_s", "20"}});
       }
-      const char* dir = std::getenv("CAFS_TEST_CEPH_DIR");
-      if (dir == nullptr || !fs::exists(fs::path(dir) / "ready")) {
-        GTEST_SKIP() << "no test cluster: CAFS_TEST_CEPH_DIR unset or the fixture did not start "
-                        "(ctest -R pool_contract_rados runs it with the `ceph` fixture)";
-      }
-      s.values = {{"conf", std::string(dir) + "/ceph.conf"},
-                  {"rados_pool", "cafs"},
-                  {"namespace", "contract-" + unique},
-                  {"op_timeout_s", "20"}};
     }
     auto pool = BuiltinPoolKinds().Create(s, env::Env::Default());
     ASSERT_TRUE(pool.ok()) << pool.status().ToString();
@@ -117,10 +127,14 @@ TEST_P(PoolContractTest, KindAndCapabilities) {
   const PoolCapabilities c = pool_->capabilities();
   EXPECT_EQ(c.atomic_rename, kind->capabilities.atomic_rename);
   EXPECT_EQ(c.discard, kind->capabilities.discard);
-  EXPECT_TRUE(c.random_write);
-  EXPECT_TRUE(c.sparse);
-  // RADOS has no rename: said so, not hidden.
+  EXPECT_EQ(c.random_write, kind->capabilities.random_write);
+  EXPECT_EQ(c.sparse, kind->capabilities.sparse);
+  // Neither RADOS nor S3 has a rename: said so, not hidden.
   EXPECT_EQ(c.atomic_rename, GetParam() == "posix");
+  // S3 objects are whole: no write in place, no holes, no discard (docs/pools.md "s3").
+  EXPECT_EQ(c.random_write, GetParam() != "s3");
+  EXPECT_EQ(c.sparse, GetParam() != "s3");
+  EXPECT_EQ(c.discard, GetParam() != "s3");
 }
 
 TEST_P(PoolContractTest, WritesAtSectorOffsetsReadBackAcrossObjects) {
@@ -143,6 +157,9 @@ TEST_P(PoolContractTest, WritesAtSectorOffsetsReadBackAcrossObjects) {
 }
 
 TEST_P(PoolContractTest, SparseWritesFarOutLeaveZeros) {
+  if (!pool_->capabilities().sparse) {
+    GTEST_SKIP() << GetParam() << " is not sparse: a 1000 MiB hole would be uploaded as zeros";
+  }
   auto f = Create("sparse");
   ASSERT_NE(f, nullptr);
   const Bytes sector = Pattern(4096, 2);
@@ -253,13 +270,28 @@ TEST_P(PoolContractTest, RenameReplacesTheTarget) {
     ASSERT_TRUE(b->WriteAt(0, Pattern(13 * kMiB, 8)).ok());
   }
   ASSERT_TRUE(pool_->CreateDirs("b").ok());
-  ASSERT_TRUE(pool_->Rename("a/src", "b/dst").ok());
+  Status renamed = pool_->Rename("a/src", "b/dst");
+  ASSERT_TRUE(renamed.ok()) << renamed.ToString();
   ASSERT_TRUE(pool_->SyncDir("b").ok());
   EXPECT_EQ(pool_->Stat("a/src").status().code(), Status::Code::kNotFound);
   auto f = pool_->OpenFile("b/dst", env::OpenOptions::ReadOnly());
   ASSERT_TRUE(f.ok());
   EXPECT_EQ(*(*f)->Size(), data.size());
   EXPECT_EQ(ReadAll(**f, 0, data.size()), data);
+  // A small file too (S3: one server-side copy instead of parts).
+  const Bytes small = Pattern(4096, 17);
+  {
+    auto s = Create("a/small");
+    ASSERT_NE(s, nullptr);
+    ASSERT_TRUE(s->WriteAt(0, small).ok());
+    ASSERT_TRUE(s->Sync().ok());
+  }
+  renamed = pool_->Rename("a/small", "b/small");
+  ASSERT_TRUE(renamed.ok()) << renamed.ToString();
+  auto g = pool_->OpenFile("b/small", env::OpenOptions::ReadOnly());
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(ReadAll(**g, 0, 8192), small);
+  EXPECT_EQ(pool_->Stat("a/small").status().code(), Status::Code::kNotFound);
 }
 
 TEST_P(PoolContractTest, DirectoriesListAndRemove) {
@@ -290,6 +322,10 @@ TEST_P(PoolContractTest, PunchHoleKeepsSizeAndReadsZeros) {
   const Bytes data = Pattern(10 * kMiB, 9);
   ASSERT_TRUE(f->WriteAt(0, data).ok());
   Status punched = f->PunchHole(kMiB, 8 * kMiB);  // a whole object (4-8 MiB) and two parts
+  if (!pool_->capabilities().discard) {
+    EXPECT_EQ(punched.code(), Status::Code::kNotSupported) << punched.ToString();
+    GTEST_SKIP() << GetParam() << " cannot discard (capabilities)";
+  }
   if (punched.code() == Status::Code::kNotSupported || punched.errno_value() == EOPNOTSUPP) {
     ASSERT_EQ(GetParam(), "posix");  // RADOS always can
     GTEST_SKIP() << "the file system under the temporary directory cannot punch holes";
@@ -308,7 +344,7 @@ TEST_P(PoolContractTest, SpaceReportsCapacity) {
   EXPECT_LE(space->free_bytes, space->total_bytes);
 }
 
-INSTANTIATE_TEST_SUITE_P(Kinds, PoolContractTest, ::testing::Values("posix", "rados"),
+INSTANTIATE_TEST_SUITE_P(Kinds, PoolContractTest, ::testing::Values("posix", "rados", "s3"),
                          [](const auto& param_info) { return param_info.param; });
 
 // The registry: errors name the pool and the key.
@@ -334,6 +370,43 @@ TEST(PoolRegistryTest, ValidatesEachKindsKeys) {
     EXPECT_NE(message({"p", "rados", {{"rados_pool", "c"}, {"path", "/x"}}}).find("'path'"),
               std::string::npos);
     EXPECT_TRUE(r.Validate({"p", "rados", {{"rados_pool", "c"}, {"namespace", "n"}}}).ok());
+  }
+  if (r.Find("s3") != nullptr) {
+    const std::map<std::string, std::string> good = {{"endpoint", "http://127.0.0.1:7480"},
+                                                     {"bucket", "cafs"},
+                                                     {"access_key", "AK"},
+                                                     {"secret_key_file", "/etc/cafs/s3.secret"}};
+    EXPECT_TRUE(r.Validate({"p", "s3", good}).ok()) << message({"p", "s3", good});
+    auto with = [&](std::string key, std::string value) {
+      auto v = good;
+      v[key] = value;
+      return message({"p", "s3", v});
+    };
+    EXPECT_NE(message({"p", "s3", {}}).find("endpoint is required"), std::string::npos);
+    EXPECT_NE(with("endpoint", "127.0.0.1:7480").find("endpoint must be http"), std::string::npos);
+    EXPECT_NE(with("endpoint", "http://h/b").find("endpoint must be"), std::string::npos);
+    EXPECT_NE(with("bucket", "Bad_Bucket").find("bucket must be"), std::string::npos);
+    EXPECT_NE(with("secret_key_file", "s3.secret").find("secret_key_file must be an absolute"),
+              std::string::npos);
+    EXPECT_NE(with("staging_dir", "tmp").find("staging_dir must be an absolute"),
+              std::string::npos);
+    EXPECT_NE(with("prefix", "/gw").find("prefix must be"), std::string::npos);
+    EXPECT_NE(with("part_size_mib", "4").find("part_size_mib must be an integer"),
+              std::string::npos);
+    EXPECT_NE(with("secret_key", "x").find("'secret_key'"), std::string::npos);
+    // The secret file is read at create: a missing one is an error naming the key.
+    auto missing = with("secret_key_file", "/nonexistent/cafs-s3-secret");
+    EXPECT_TRUE(missing.empty());
+    auto made = r.Create({"p", "s3",
+                          [&] {
+                            auto v = good;
+                            v["secret_key_file"] = "/nonexistent/cafs-s3-secret";
+                            return v;
+                          }()},
+                         env::Env::Default());
+    ASSERT_FALSE(made.ok());
+    EXPECT_NE(made.status().message().find("secret_key_file cannot be read"), std::string::npos)
+        << made.status().ToString();
   }
 }
 
