@@ -144,6 +144,12 @@ ctl admin add kate --role key-admin --out "$STATE/kate.pem"
 ctl admin add alice --role tenant-admin --vmset my_vmset --out "$STATE/alice.pem"
 ctl server add 755083456 --name esx-1 --address 127.0.0.1
 ctl vmset create --xml "$STATE/vmset.xml"
+# The pools the policy names: records in kpsd, allowed to my_vmset by a storage-admin.
+ctl admin add sam --role storage-admin --out "$STATE/sam.pem"
+for pool in mirrored_pool_A default_pool; do
+  ctl --as "$STATE/sam.pem" pool create "$pool"
+  ctl --as "$STATE/sam.pem" pool allow my_vmset "$pool"
+done
 ctl --as "$STATE/kate.pem" key create --vmset my_vmset --id "$KEY"
 ctl --as "$STATE/alice.pem" policy upload "$STATE/policy.xml" --vmset my_vmset --id "$PD" \
   --name seed_policy

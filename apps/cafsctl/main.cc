@@ -1,7 +1,7 @@
 // cafsctl: the admin CLI of the CAFS key & policy server (docs/cafsctl.md).
 //
 //   cafsctl [--server https://HOST:PORT] [--cert BUNDLE] [--json] GROUP COMMAND ...
-//   groups: vmset policy key kek server gateway admin audit usage inventory rekey
+//   groups: vmset policy key kek server pool gateway admin audit usage inventory rekey
 //
 // Defaults: --server from CAFS_KPS_URL (else https://127.0.0.1:5697), --cert from
 // CAFS_KPS_CERT. Output: human tables, or the server's JSON with --json.
@@ -217,6 +217,11 @@ void ServerRows(Table& t, const json& s) {
   t.AddRow({Str(s, "id"), Str(s, "name"), Join(s["addresses"]), Str(s, "version")});
 }
 Table ServerTable() { return Table({"id", "name", "addresses", "version"}); }
+
+void PoolRows(Table& t, const json& p) {
+  t.AddRow({Str(p, "name"), Str(p, "guid"), Join(p["vmsets"]), Str(p, "version")});
+}
+Table PoolTable() { return Table({"name", "guid", "vmsets (allowed)", "version"}); }
 
 void GatewayRows(Table& t, const json& g) {
   const json none = json::array();
@@ -771,6 +776,59 @@ int main(int argc, char** argv) {
     });
   }
 
+  // ---- pool: kpsd's pool records and their allow lists (storage-admin) ----------------------
+  auto* pool = app.add_subcommand(
+      "pool", "storage pools: records with a GUID and the VM sets allowed on each (storage-admin)");
+  pool->require_subcommand(1);
+  static std::string poolname, poolguid, poolvmset;
+  {
+    auto* c = pool->add_subcommand("create", "create a pool record (kpsd mints its GUID)");
+    c->add_option("name", poolname, "pool name, as cafsd's [[pool]] name= and <storepol> say")
+        ->required();
+    c->add_option("--guid", poolguid, "the pool's GUID instead of a new one (e.g. re-creating it)");
+    remote(c, [&g](KpsClient& k) {
+      json body = {{"name", poolname}};
+      if (!poolguid.empty()) body["guid"] = poolguid;
+      return CallAndShow(k, g, "POST", "/v1/pools", body, Show(PoolTable, PoolRows));
+    });
+  }
+  remote(pool->add_subcommand("list", "list pools (tenant-admins see their VM sets' pools)"),
+         [&g](KpsClient& k) {
+           return CallAndShow(k, g, "GET", "/v1/pools", nullptr, Show(PoolTable, PoolRows));
+         });
+  {
+    auto* c = pool->add_subcommand("show", "show one pool");
+    c->add_option("name", poolname)->required();
+    remote(c, [&g](KpsClient& k) {
+      return CallAndShow(k, g, "GET", "/v1/pools/" + UrlEncode(poolname), nullptr,
+                         Show(PoolTable, PoolRows));
+    });
+  }
+  {
+    auto* c =
+        pool->add_subcommand("delete", "delete a pool record (refused while a policy names it)");
+    c->add_option("name", poolname)->required();
+    remote(c, [&g](KpsClient& k) {
+      return CallAndShow(k, g, "DELETE", "/v1/pools/" + UrlEncode(poolname), nullptr,
+                         [](const json&) { std::cout << "deleted pool " << poolname << "\n"; });
+    });
+  }
+  // allow / deny VMSET POOL: the allow list policies are checked against at upload.
+  for (const bool allow : {true, false}) {
+    auto* c = pool->add_subcommand(
+        allow ? "allow" : "deny",
+        allow ? "let a VM set's policies name a pool"
+              : "take a pool back from a VM set (refused while its policy names the pool)");
+    c->add_option("vmset", poolvmset, "the VM set")->required();
+    c->add_option("pool", poolname, "the pool")->required();
+    remote(c, [&g, allow](KpsClient& k) {
+      json body = {{"vmset", poolvmset}};
+      if (!allow) body["withdraw"] = true;
+      return CallAndShow(k, g, "POST", "/v1/pools/" + UrlEncode(poolname) + "/allow", body,
+                         Show(PoolTable, PoolRows));
+    });
+  }
+
   // ---- gateway and admin: enrollment writes a certificate bundle -----------------------------
   static std::string ename, erole, eout;
   static std::vector<std::string> evmsets;
@@ -857,7 +915,9 @@ int main(int argc, char** argv) {
         ->required()
         ->check(CLI::IsMember(
             {"security-admin", "tenant-admin", "key-admin", "storage-admin", "auditor"}));
-    c->add_option("--vmset", evmsets, "VM set in charge of (tenant-admin; repeatable)");
+    c->add_option("--vmset", evmsets,
+                  "VM set in charge of (tenant-admin), or the scope of a key-admin or "
+                  "storage-admin (none = every VM set); repeatable");
     c->add_option("--out", eout, "where to write the bundle (new file, mode 0600)")->required();
     remote(c, [enroll](KpsClient& k) { return enroll(k, false); });
   }
@@ -886,7 +946,8 @@ int main(int argc, char** argv) {
   }
 
   // ---- audit -------------------------------------------------------------------------------
-  auto* audit = app.add_subcommand("audit", "kpsd's audit trail (security-admin, auditor)");
+  auto* audit = app.add_subcommand(
+      "audit", "kpsd's audit trail (security-admin, auditor; tenant-admin: its VM sets' records)");
   audit->require_subcommand(1);
   static std::string avmset, asince, aresult, aactor, afile, aserver, aop;
   static bool aaccess = false;

@@ -24,6 +24,7 @@
 #include "kps/keyring.h"
 #include "kps/kmip_server.h"
 #include "kps/master_key.h"
+#include "kps/pool_registry.h"
 #include "kps/rekey_triggers.h"
 #include "kps/rest_api.h"
 #include "kps/tls_server.h"
@@ -192,6 +193,10 @@ int Serve(const std::string& dir, const std::string& listen, const std::string& 
   // A store written before VM set GUIDs is upgraded once (docs/kps.md "VM set GUIDs").
   if (Status up = UpgradeStoreVmSetIdentity(**store, SystemClock::Instance()); !up.ok()) {
     return Fail(up.WithContext("refusing to start: upgrading the store to VM set GUIDs"));
+  }
+  // ... and to pool records for the pools its policies name (docs/kps.md "Storage pools").
+  if (Status up = UpgradeStorePools(**store, SystemClock::Instance()); !up.ok()) {
+    return Fail(up.WithContext("refusing to start: upgrading the store to pool records"));
   }
   Keyring keyring(*master, **store, SystemClock::Instance());
   RestApi api(keyring, **store, *ca, SystemClock::Instance());

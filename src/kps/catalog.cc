@@ -89,6 +89,19 @@ Status ResolveRecord(StoreTxn& txn, PolicyRecord& r) {
   return ResolveVmSetName(txn, r.vmset_id, &r.vmset);
 }
 
+Status AppendUpgradeRecord(StoreTxn& txn, std::int64_t now, std::string_view action,
+                           std::string reason) {
+  AuditRecord r;
+  r.time = now;
+  r.actor = "kpsd";
+  r.role = "local";
+  r.action = std::string(action);
+  r.object = "store";
+  r.result = "ok";
+  r.reason = std::move(reason);
+  return AppendAuditRecord(txn, std::move(r)).status();
+}
+
 std::string AuditText(std::string_view text) {
   if (IsValidUtf8(text)) return std::string(text);
   static constexpr char kHex[] = "0123456789ABCDEF";

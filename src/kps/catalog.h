@@ -131,6 +131,10 @@ Status DeleteRecord(StoreTxn& txn, const R& r) {
 // (docs/kps.md), stores it and returns it with seq filled in. InvalidArgument (nothing
 // stored) when a text field is not valid UTF-8: callers pass such text through AuditText.
 Result<AuditRecord> AppendAuditRecord(StoreTxn& txn, AuditRecord r);
+// Appends kpsd's own record of a store upgrade it made at start: actor "kpsd", role "local",
+// object "store", result "ok", with `action` ("upgrade ...") and `reason` (what changed).
+Status AppendUpgradeRecord(StoreTxn& txn, std::int64_t now, std::string_view action,
+                           std::string reason);
 Result<std::vector<AuditRecord>> ListAuditRecords(StoreTxn& txn, std::uint64_t after_seq,
                                                   std::size_t limit);
 // `text` as an audit record field can hold it: unchanged when it is valid UTF-8; otherwise

@@ -120,7 +120,8 @@ struct GatewayRecord {
 struct AdminRecord {
   std::string name;
   Role role = Role::kAuditor;
-  std::vector<std::string> vmsets;  // scope of a tenant-admin
+  // Scope: a tenant-admin's VM sets; a key- or storage-admin's (empty = every VM set; rbac.h).
+  std::vector<std::string> vmsets;
   std::string cert_serial;
   std::string cert_fingerprint;
   bool revoked = false;

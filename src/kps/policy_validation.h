@@ -23,8 +23,11 @@ namespace cafs::kps {
 struct PolicySummary {
   std::vector<std::string> key_ids;  // every <symkey> GUID named, in order, without duplicates
                                      // (may include the clear-text GUID)
-  std::optional<std::string> guid;   // <policy-descriptor guid=...>
-  std::string vmset;                 // <policy-descriptor vmset=...> ("" when absent)
+  // Every storage pool named (<storepol>; any later pool list joins here), in order, without
+  // duplicates: each must be on the VM set's allow list (pool_registry.h).
+  std::vector<std::string> pools;
+  std::optional<std::string> guid;  // <policy-descriptor guid=...>
+  std::string vmset;                // <policy-descriptor vmset=...> ("" when absent)
   // <rotation-period> per key GUID, in days (the shortest when several vobjs name the key);
   // kpsd's rekey triggers evaluate it (rekey_triggers.h).
   std::map<std::string, unsigned> rotation_days = {};

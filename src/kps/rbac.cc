@@ -30,11 +30,13 @@ const Rule kRules[] = {
     {Action::kApproveScope, {R::kSecurityAdmin, R::kTenantAdmin}},
     {Action::kReadAdmin, {R::kSecurityAdmin, R::kAuditor}},
     {Action::kManageAdmin, {R::kSecurityAdmin}},
-    {Action::kReadAudit, {R::kSecurityAdmin, R::kAuditor}},
+    {Action::kReadAudit, {R::kSecurityAdmin, R::kTenantAdmin, R::kAuditor}},
     {Action::kPushAudit, {R::kGateway}},
     {Action::kFetchKeys, {R::kGateway}},
     {Action::kReadUsage, {R::kSecurityAdmin, R::kTenantAdmin, R::kStorageAdmin, R::kAuditor}},
     {Action::kPushUsage, {R::kGateway}},
+    {Action::kReadPool, {R::kSecurityAdmin, R::kTenantAdmin, R::kStorageAdmin, R::kAuditor}},
+    {Action::kWritePool, {R::kStorageAdmin}},
 };
 
 bool Contains(const std::vector<std::string>& list, std::string_view v) {
@@ -94,13 +96,29 @@ std::string_view ActionName(Action action) {
       return "read usage";
     case Action::kPushUsage:
       return "push usage";
+    case Action::kReadPool:
+      return "read pools";
+    case Action::kWritePool:
+      return "write pools";
   }
   return "unknown";
 }
 
+bool IsScoped(const Principal& who) {
+  switch (who.role) {
+    case Role::kTenantAdmin:
+    case Role::kGateway:
+      return true;
+    case Role::kKeyAdmin:
+    case Role::kStorageAdmin:
+      return !who.vmsets.empty();
+    default:
+      return false;
+  }
+}
+
 bool InScope(const Principal& who, std::string_view vmset) {
-  if (who.role != Role::kTenantAdmin && who.role != Role::kGateway) return true;
-  return Contains(who.vmsets, vmset);
+  return !IsScoped(who) || Contains(who.vmsets, vmset);
 }
 
 Status Authorize(const Principal& who, Action action, std::string_view vmset) {
@@ -130,7 +148,8 @@ Status AuthorizeKeyRelease(const Principal& who, std::string_view vmset) {
   if (who.role == Role::kGateway && !vmset.empty()) {
     return Authorize(who, Action::kFetchKeys, vmset);
   }
-  if (who.role == Role::kKeyAdmin && !vmset.empty() && Contains(who.exports, vmset)) {
+  if (who.role == Role::kKeyAdmin && !vmset.empty() && Contains(who.exports, vmset) &&
+      InScope(who, vmset)) {
     return Status::OK();
   }
   return Status::PermissionDenied(

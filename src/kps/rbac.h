@@ -25,10 +25,13 @@
 // | manage keys (also KEK | -        | -            | yes | -       | -       | -           |
 // |  rotate / destroy)    |          |              |     |         |         |             |
 // | read/write server     | r/w      | -            | -   | r/w     | r       | -           |
+// | read pools            | yes      | yes (own)    | -   | yes     | yes     | -           |
+// | write pools, allow    | -        | -            | -   | yes     | -       | -           |
+// |  lists                |          |              |     |         |         |             |
 // | gateways              | r/enroll | -            | -   | r       | r       | -           |
 // | approve scope / export| (**)     | yes (own)    | -   | -       | -       | -           |
 // | admins                | r/w      | -            | -   | -       | r       | -           |
-// | read audit            | yes      | -            | -   | -       | yes     | -           |
+// | read audit            | yes      | yes (own)    | -   | -       | yes     | -           |
 // | push audit / usage /  | -        | -            | -   | -       | -       | yes (*)     |
 // |  key inventory        |          |              |     |         |         |             |
 // | fetch keys (bytes)    | -        | -            | (x) | -       | -       | yes (*)     |
@@ -36,6 +39,9 @@
 // (*) only the VM sets its approved scope names (KMIP GetAttributes/Locate included).
 // (**) only for VM sets without a VM set record (KMIP clients' keys).
 // (x) over KMIP Get, with an export right for the key's VM set.
+// Scoped admins: a key-admin or storage-admin enrolled with `vmsets` acts on those VM sets only
+// (InScope): an action about another VM set is refused (403, audited), lists show its VM sets
+// only. Without `vmsets` it acts on every VM set (as before scopes existed).
 // Threading: pure functions.
 #pragma once
 
@@ -67,13 +73,15 @@ enum class Action {
   kFetchKeys,
   kReadUsage,
   kPushUsage,
+  kReadPool,   // pool records (pool_registry.h); a tenant-admin sees its VM sets' pools
+  kWritePool,  // create / delete pool records, assign pools to VM sets (allow lists)
 };
 inline constexpr Action kAllActions[] = {
     Action::kReadVmSet,   Action::kWriteVmSet,    Action::kReadPolicy,   Action::kWritePolicy,
     Action::kReadKey,     Action::kManageKey,     Action::kReadServer,   Action::kWriteServer,
     Action::kReadGateway, Action::kEnrollGateway, Action::kApproveScope, Action::kReadAdmin,
     Action::kManageAdmin, Action::kReadAudit,     Action::kPushAudit,    Action::kFetchKeys,
-    Action::kReadUsage,   Action::kPushUsage};
+    Action::kReadUsage,   Action::kPushUsage,     Action::kReadPool,     Action::kWritePool};
 
 std::string_view ActionName(Action action);
 
@@ -85,7 +93,8 @@ struct Principal {
   std::string name;
   Role role = Role::kAuditor;
   // Tenant-admin: the VM sets in its charge. Gateway: its approved scope (GatewayRecord::
-  // approved; empty = none). Unused for the other roles.
+  // approved; empty = none). Key-admin, storage-admin: its scope (empty = every VM set).
+  // Unused for the other roles.
   std::vector<std::string> vmsets;
   // Key-admin: the VM sets whose key bytes it may export over KMIP (AdminRecord::exports).
   std::vector<std::string> exports = {};
@@ -95,9 +104,12 @@ struct Principal {
 // the action is not about one VM set (lists are filtered with InScope).
 Status Authorize(const Principal& who, Action action, std::string_view vmset = {});
 
-// Whether `vmset` is within the principal's scope: true for unscoped roles (security-,
-// key-, storage-admin, auditor); for a tenant-admin its VM sets; for a gateway its approved
-// VM sets (none when it has no approval).
+// Whether `who` has a VM set scope at all (tenant-admin, gateway, scoped key-/storage-admin).
+bool IsScoped(const Principal& who);
+
+// Whether `vmset` is within the principal's scope: true for unscoped roles (security-admin,
+// auditor, a key- or storage-admin without `vmsets`); for a tenant-admin or a scoped key- or
+// storage-admin its VM sets; for a gateway its approved VM sets (none when it has no approval).
 bool InScope(const Principal& who, std::string_view vmset);
 
 // Whether the unwrapped bytes of a key of `vmset` may be sent to `who` (header comment).

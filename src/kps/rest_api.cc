@@ -7,9 +7,11 @@
 #include <functional>
 
 #include "audit/audit_record.h"
+#include "kps/audit_scope.h"
 #include "kps/key_inventory.h"
 #include "kps/peer_auth.h"
 #include "kps/policy_validation.h"
+#include "kps/pool_registry.h"
 #include "kps/rekey_triggers.h"
 #include "kps/vmset_identity.h"
 #include "policy/server_registry.h"
@@ -211,11 +213,12 @@ struct Call {
   // the scope check of tenant-admins and gateways (rbac.h InScope).
   Status AuthorizeFor(std::string_view vmset) const { return Authorize(who, action, vmset); }
   // The scope check for object `id` of `kind`, found by id, that belongs to `vmset`: out of
-  // scope is answered exactly as if the object did not exist (NotFoundError; no existence
-  // oracle for tenants), while the audit record keeps the refusal.
+  // scope is answered to a tenant-admin or gateway exactly as if the object did not exist
+  // (NotFoundError; no existence oracle for tenants), while the audit record keeps the
+  // refusal. A scoped key- or storage-admin (the provider's staff) gets the 403.
   Status AuthorizeFound(std::string_view vmset, ObjectKind kind, std::string_view id) {
     Status s = AuthorizeFor(vmset);
-    if (s.ok()) return s;
+    if (s.ok() || (who.role != Role::kTenantAdmin && who.role != Role::kGateway)) return s;
     hidden_refusal = s.message();
     return NotFoundError(kind, id);
   }
@@ -479,6 +482,7 @@ Result<json> DeleteVmSet(Call& c) {
     } else if (!k.status().IsNotFound()) {
       return k.status();
     }
+    CAFS_RETURN_IF_ERROR(ForgetPoolGrants(txn, v.guid));
     // The GUID stays as a tombstone: a later VM set of this name gets a new one.
     CAFS_RETURN_IF_ERROR(TombstoneVmSet(txn, v.guid, c.Now()));
     return DeleteRecord(txn, v);
@@ -620,6 +624,7 @@ Result<json> WritePolicy(Call& c, const std::string& id) {
                                      "''s GUID");
     }
     CAFS_RETURN_IF_ERROR(CheckKeyReferences(txn, p, summary));
+    CAFS_RETURN_IF_ERROR(CheckPoolsAllowed(txn, p.vmset, p.vmset_id, summary.pools));
     CAFS_RETURN_IF_ERROR(PutRecord(txn, p));
     return ToJson(p);
   });
@@ -838,6 +843,105 @@ Result<json> DeleteServer(Call& c) {
   });
 }
 
+// A {vmset, withdraw?} body (gateway approval, export right, pool allow list): the VM set and
+// whether it is taken back. Sets the audit object to "<vmset>/<path name>", so a tenant's
+// audit read and `cafsctl audit list --vmset` find the change.
+struct ScopeChange {
+  std::string vmset;
+  bool withdraw = false;
+};
+Result<ScopeChange> ScopeChangeOf(Call& c) {
+  CAFS_RETURN_IF_ERROR(CheckKnownFields(c.body, {"vmset", "withdraw"}));
+  if (!c.body.contains("vmset") || !c.body["vmset"].is_string() ||
+      (c.body.contains("withdraw") && !c.body["withdraw"].is_boolean())) {
+    return Status::InvalidArgument("give 'vmset' (a name) and optionally 'withdraw' (boolean)");
+  }
+  ScopeChange out{c.body["vmset"].get<std::string>(), c.body.value("withdraw", false)};
+  c.object = out.vmset + "/" + c.arg(0);
+  return out;
+}
+
+// ---- storage pools: records with a GUID, allow lists (pool_registry.h) --------------------
+
+// Narrows pool `p` to what `c.who` may see: a scoped reader (tenant-admin, scoped storage-admin)
+// sees only its VM sets on the allow list, and a tenant-admin only pools allowed to one of its
+// VM sets (false: not shown at all).
+bool ShowPool(const Call& c, PoolRecord& p) {
+  if (!IsScoped(c.who)) return true;
+  std::vector<std::string> names, ids;
+  for (std::size_t i = 0; i < p.vmsets.size() && i < p.vmset_ids.size(); ++i) {
+    if (!InScope(c.who, p.vmsets[i])) continue;
+    names.push_back(p.vmsets[i]);
+    ids.push_back(p.vmset_ids[i]);
+  }
+  p.vmsets = std::move(names);
+  p.vmset_ids = std::move(ids);
+  return c.who.role != Role::kTenantAdmin || !p.vmsets.empty();
+}
+
+Result<json> ListPools(Call& c) {
+  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    CAFS_ASSIGN_OR_RETURN(auto all, ListRecords<PoolRecord>(txn));
+    json a = json::array();
+    for (auto& p : all) {
+      if (ShowPool(c, p)) a.push_back(ToJson(p));
+    }
+    return a;
+  });
+}
+
+Result<json> GetPool(Call& c) {
+  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    CAFS_ASSIGN_OR_RETURN(PoolRecord p, GetRecord<PoolRecord>(txn, c.arg(0)));
+    if (!ShowPool(c, p)) {
+      c.hidden_refusal = std::string(RoleName(c.who.role)) + " '" + c.who.name +
+                         "' has no VM set allowed on pool '" + p.name + "'";
+      return NotFoundError(ObjectKind::kPool, c.arg(0));
+    }
+    return ToJson(p);
+  });
+}
+
+// POST /v1/pools {name, guid?}: a new pool record with an empty allow list.
+Result<json> CreatePoolCall(Call& c) {
+  CAFS_RETURN_IF_ERROR(CheckKnownFields(c.body, {"name", "guid"}));
+  if (!c.body.contains("name") || !c.body["name"].is_string() ||
+      (c.body.contains("guid") && !c.body["guid"].is_string())) {
+    return Status::InvalidArgument("give the pool's 'name' (and optionally its 'guid')");
+  }
+  const std::string name = c.body["name"].get<std::string>();
+  c.object = name;
+  c.status = 201;
+  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    CAFS_ASSIGN_OR_RETURN(PoolRecord p, CreatePool(txn, name, c.body.value("guid", ""), c.Now()));
+    return ToJson(p);
+  });
+}
+
+// POST /v1/pools/{name}/allow {vmset, withdraw?}: assigns the pool to a VM set (or takes it
+// back). A scoped storage-admin assigns to the VM sets of its scope only.
+Result<json> AllowPool(Call& c) {
+  CAFS_ASSIGN_OR_RETURN(const ScopeChange change, ScopeChangeOf(c));
+  CAFS_RETURN_IF_ERROR(c.AuthorizeFor(change.vmset));
+  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    CAFS_ASSIGN_OR_RETURN(PoolRecord p,
+                          SetPoolAllowed(txn, c.arg(0), change.vmset, !change.withdraw));
+    ShowPool(c, p);
+    return ToJson(p);
+  });
+}
+
+// DELETE /v1/pools/{name}: 409 while a policy names it; a scoped storage-admin deletes only a
+// pool whose allow list is within its scope.
+Result<json> DeletePoolCall(Call& c) {
+  return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    CAFS_ASSIGN_OR_RETURN(PoolRecord p, GetRecord<PoolRecord>(txn, c.arg(0)));
+    for (const auto& v : p.vmsets) CAFS_RETURN_IF_ERROR(c.AuthorizeFor(v));
+    CAFS_RETURN_IF_ERROR(DeletePool(txn, c.arg(0)));
+    return json{{"deleted", c.arg(0)}, {"guid", p.guid}};
+  });
+}
+
 // ---- gateways and admins (enrollment issues a certificate bundle) ------------------------
 
 template <typename R>
@@ -907,6 +1011,14 @@ Result<json> EnrollAdmin(Call& c) {
   if (role == Role::kTenantAdmin && vmsets.empty()) {
     return Status::InvalidArgument("a tenant-admin needs 'vmsets' to be in charge of");
   }
+  // A scope is what rbac.h applies: tenant-admins, and key- or storage-admins scoped to some
+  // VM sets (none = every VM set). Another role given one would have it ignored: refused.
+  if (!vmsets.empty() && role != Role::kTenantAdmin && role != Role::kKeyAdmin &&
+      role != Role::kStorageAdmin) {
+    return Status::InvalidArgument("a " + std::string(RoleName(role)) +
+                                   " has no VM set scope: leave 'vmsets' out (only tenant-admin, "
+                                   "key-admin and storage-admin are scoped)");
+  }
   CAFS_ASSIGN_OR_RETURN(IssuedCert cert, c.ca.IssueClient(name, role));
   AdminRecord a{name, role, vmsets, cert.serial, cert.fingerprint, false, 0};
   return StoreEnrollment(c, std::move(a), cert, "admin");
@@ -940,14 +1052,9 @@ template <typename R>
 Result<json> GrantScope(Call& c, std::vector<std::string> R::*list,
                         const std::function<Status(const R&)>& check,
                         const std::function<std::string(const R&)>& requested_by) {
-  CAFS_RETURN_IF_ERROR(CheckKnownFields(c.body, {"vmset", "withdraw"}));
-  if (!c.body.contains("vmset") || !c.body["vmset"].is_string() ||
-      (c.body.contains("withdraw") && !c.body["withdraw"].is_boolean())) {
-    return Status::InvalidArgument("give 'vmset' (a name) and optionally 'withdraw' (boolean)");
-  }
-  const std::string vmset = c.body["vmset"].get<std::string>();
-  const bool withdraw = c.body.value("withdraw", false);
-  c.object = vmset + "/" + c.arg(0);  // `cafsctl audit list --vmset` finds approvals
+  CAFS_ASSIGN_OR_RETURN(const ScopeChange change, ScopeChangeOf(c));
+  const std::string& vmset = change.vmset;
+  const bool withdraw = change.withdraw;
   return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
     auto v = GetRecord<VmSetRecord>(txn, vmset);
     if (!v.ok() && !v.status().IsNotFound()) return v.status();
@@ -982,10 +1089,18 @@ Result<json> ApproveGateway(Call& c) {
 Result<json> GrantExport(Call& c) {
   return GrantScope<AdminRecord>(
       c, &AdminRecord::exports,
-      [](const AdminRecord& a) -> Status {
+      [&](const AdminRecord& a) -> Status {
         if (a.role != Role::kKeyAdmin) {
           return Status::InvalidArgument("only a key-admin holds export rights; '" + a.name +
                                          "' is " + std::string(RoleName(a.role)));
+        }
+        const std::string vmset = c.body["vmset"].get<std::string>();
+        if (!a.vmsets.empty() &&
+            std::find(a.vmsets.begin(), a.vmsets.end(), vmset) == a.vmsets.end()) {
+          return Status::InvalidArgument("key-admin '" + a.name +
+                                         "' is scoped to other VM sets "
+                                         "than '" +
+                                         vmset + "'");
         }
         return Status::OK();
       },
@@ -1004,8 +1119,9 @@ Result<json> ListAudit(Call& c) {
   } catch (const std::exception&) {
     return Status::InvalidArgument("'after' and 'limit' are numbers");
   }
+  // A tenant-admin reads the records about its VM sets only (audit_scope.h).
   return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
-    CAFS_ASSIGN_OR_RETURN(auto rs, ListAuditRecords(txn, after, limit));
+    CAFS_ASSIGN_OR_RETURN(auto rs, ListReadableAudit(txn, c.who, after, limit));
     return ListJson(rs);
   });
 }
@@ -1235,6 +1351,7 @@ Result<json> FetchVmSet(Call& c) {
     CAFS_ASSIGN_OR_RETURN(auto v, GetRecord<VmSetRecord>(txn, name));
     json out = {{"vmset", ToJson(v)}};
     CAFS_ASSIGN_OR_RETURN(out["registered_servers"], RegisteredServersJson(txn, v));
+    CAFS_ASSIGN_OR_RETURN(out["pools"], AllowedPoolsJson(txn, v.guid));
     if (v.policy_id.empty()) return out;
     // Policy ids are per VM set: the VM set's own policy of that id.
     CAFS_ASSIGN_OR_RETURN(auto p, GetRecord<PolicyRecord>(txn, PolicyStoreId(v.guid, v.policy_id)));
@@ -1313,6 +1430,12 @@ constexpr Route kRoutes[] = {
     {"POST", "/v1/servers", Action::kWriteServer, CreateServer},
     {"PUT", "/v1/servers/{id}", Action::kWriteServer, UpdateServer},
     {"DELETE", "/v1/servers/{id}", Action::kWriteServer, DeleteServer},
+
+    {"GET", "/v1/pools", Action::kReadPool, ListPools},
+    {"GET", "/v1/pools/{name}", Action::kReadPool, GetPool},
+    {"POST", "/v1/pools", Action::kWritePool, CreatePoolCall},
+    {"DELETE", "/v1/pools/{name}", Action::kWritePool, DeletePoolCall},
+    {"POST", "/v1/pools/{name}/allow", Action::kWritePool, AllowPool},
 
     {"GET", "/v1/gateways", Action::kReadGateway, ListPrincipals<GatewayRecord>},
     {"GET", "/v1/gateways/{name}", Action::kReadGateway, GetPrincipal<GatewayRecord>},

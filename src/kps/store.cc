@@ -35,6 +35,8 @@ std::string_view ObjectKindName(ObjectKind kind) {
       return "vmset_guid";
     case ObjectKind::kRekeyRequest:
       return "rekey_request";
+    case ObjectKind::kPool:
+      return "pool";
   }
   return "unknown";
 }

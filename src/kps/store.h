@@ -43,9 +43,10 @@ enum class ObjectKind {
   kInventory,     // per gateway: its last key inventory (key_inventory.h)
   kVmSetGuid,     // per VM set GUID ever minted: its name, or its tombstone (vmset_identity.h)
   kRekeyRequest,  // per (key, version): a deep rekey asked of the gateways (rekey_triggers.h)
+  kPool,          // per storage pool name: its GUID and allow list (pool_registry.h)
 };
 // "vmset", "policy", "key", "kek", "server", "gateway", "admin", "audit_cursor", "usage",
-// "inventory", "vmset_guid", "rekey_request" (the kind column).
+// "inventory", "vmset_guid", "rekey_request", "pool" (the kind column).
 std::string_view ObjectKindName(ObjectKind kind);
 
 struct StoredObject {

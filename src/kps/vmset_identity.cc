@@ -174,17 +174,11 @@ Result<VmSetUpgrade> UpgradeVmSetIdentity(StoreTxn& txn, std::int64_t now) {
                                       return PolicyStoreId(guid, doc.value("id", id));
                                     }));
   if (!up.changed()) return up;
-  AuditRecord r;
-  r.time = now;
-  r.actor = "kpsd";
-  r.role = "local";
-  r.action = "upgrade vmset-guids";
-  r.object = "store";
-  r.result = "ok";
-  r.reason = "gave " + std::to_string(up.vmsets) + " VM set(s) a GUID; bound " +
-             std::to_string(up.keks) + " KEK(s), " + std::to_string(up.keys) + " key(s) and " +
-             std::to_string(up.policies) + " policy(ies) to their VM set's GUID";
-  CAFS_RETURN_IF_ERROR(AppendAuditRecord(txn, std::move(r)).status());
+  CAFS_RETURN_IF_ERROR(AppendUpgradeRecord(
+      txn, now, "upgrade vmset-guids",
+      "gave " + std::to_string(up.vmsets) + " VM set(s) a GUID; bound " + std::to_string(up.keks) +
+          " KEK(s), " + std::to_string(up.keys) + " key(s) and " + std::to_string(up.policies) +
+          " policy(ies) to their VM set's GUID"));
   return up;
 }
 

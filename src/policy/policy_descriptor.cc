@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "policy/pool_name.h"
 #include "policy/xml_reader.h"
 
 namespace cafs::policy {
@@ -32,16 +33,10 @@ namespace {
 
 using internal::XmlReader;
 
-bool IsPoolChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '-' || c == '.';
-}
-
-// A <storepol> or <replica-pool>: a pool name.
+// A <storepol> or <replica-pool>: a pool name (policy/pool_name.h, the one rule).
 Result<std::string> PoolName(const XmlReader& r, pugi::xml_node e) {
   CAFS_ASSIGN_OR_RETURN(std::string pool, r.Text(e));
-  if (pool.empty() || pool.size() > 255 || pool == "." || pool == ".." ||
-      !std::all_of(pool.begin(), pool.end(), IsPoolChar)) {
+  if (!IsStoragePoolName(pool)) {
     return r.Error(e, fmt::format("<{}> must be a pool name of letters, digits, '_', '-' and '.', "
                                   "got '{}'",
                                   e.name(), pool));

@@ -1,9 +1,10 @@
 // Fuzzes kpsd's REST request handling (src/kps/rest_api.h): routing, the checks before it
 // (UTF-8, JSON depth) and the JSON decoding of every endpoint's body, against a real keyring
-// and SQLite store (in memory), as one of seven callers.
+// and SQLite store (in memory), as one of eight callers.
 //
 // Input: byte 0 picks the caller (security-admin, tenant-admin of my_vmset, key-admin,
-// storage-admin, auditor, gateway of my_vmset, a certificate nobody enrolled), byte 1 the
+// storage-admin, auditor, gateway of my_vmset, a certificate nobody enrolled, a storage-admin
+// scoped to other_vmset), byte 1 the
 // method (GET, POST, PUT, DELETE, or the next bytes up to ' '), then "PATH[?k=v&...]\n" and
 // the body. Checks, besides "no crash, no leak, no UB, no exception out of Handle": the
 // answer serializes (its text is UTF-8), and the store still runs a transaction afterwards
@@ -54,7 +55,8 @@ struct Server {
         {"ten", Role::kTenantAdmin, {"my_vmset"}, "12", "", false, 0},
         {"keys", Role::kKeyAdmin, {}, "14", "", false, 0},
         {"stor", Role::kStorageAdmin, {}, "15", "", false, 0},
-        {"aud", Role::kAuditor, {}, "16", "", false, 0}};
+        {"aud", Role::kAuditor, {}, "16", "", false, 0},
+        {"sso", Role::kStorageAdmin, {"other_vmset"}, "18", "", false, 0}};
     GatewayRecord gw{"gw", "17", "", {"my_vmset"}, 0, false, 0};
     gw.approved = {"my_vmset"};  // approved scope (rbac.h "two people"): fetches and pushes run
     VmSetRecord v{"my_vmset", "/nfs", 1, {}, "", 0};
@@ -79,10 +81,10 @@ struct Server {
 };
 
 const PeerIdentity kPeers[] = {
-    {"sec", "security-admin", "11", ""},   {"ten", "tenant-admin", "12", ""},
-    {"keys", "key-admin", "14", ""},       {"stor", "storage-admin", "15", ""},
-    {"aud", "auditor", "16", ""},          {"gw", "gateway", "17", ""},
-    {"nobody", "security-admin", "99", ""}};
+    {"sec", "security-admin", "11", ""},    {"ten", "tenant-admin", "12", ""},
+    {"keys", "key-admin", "14", ""},        {"stor", "storage-admin", "15", ""},
+    {"aud", "auditor", "16", ""},           {"gw", "gateway", "17", ""},
+    {"nobody", "security-admin", "99", ""}, {"sso", "storage-admin", "18", ""}};
 const char* const kMethods[] = {"GET", "POST", "PUT", "DELETE"};
 
 }  // namespace

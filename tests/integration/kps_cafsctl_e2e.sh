@@ -93,6 +93,24 @@ KEYB=$(json 'd["id"]' <"$WORK/out")
 # The seed's policy descriptor, uploaded by the tenant admin of my_vmset.
 "$SEED" --print-seed policy >"$WORK/policy.xml"
 PD=45aa9e57-bf64-11df-8d3e-000c29abeb4d
+# Its pools (docs/kps.md "Storage pools"): records a storage-admin creates and assigns to VM
+# sets; until both are assigned the upload is refused, naming the pool and the VM set. A
+# storage-admin scoped to other_vmset may not assign to my_vmset (403, audited).
+ok "$A" admin add sam --role storage-admin --out "$WORK/sam.pem"
+ok "$A" admin add sol --role storage-admin --vmset other_vmset --out "$WORK/sol.pem"
+ok "$WORK/sam.pem" pool create mirrored_pool_A
+ok "$WORK/sam.pem" --json pool create default_pool
+python3 -c 'import json,sys,uuid; uuid.UUID(json.load(open(sys.argv[1]))["guid"])' "$WORK/out" ||
+  fail "pool create: no GUID in $(cat "$WORK/out")"
+ok "$WORK/sam.pem" pool allow my_vmset mirrored_pool_A
+refused "pool 'default_pool', which VM set 'my_vmset' may not use" \
+  "$WORK/alice.pem" policy upload "$WORK/policy.xml" --vmset my_vmset --id "$PD"
+refused "not in charge of VM set 'my_vmset'" "$WORK/sol.pem" pool allow my_vmset default_pool
+ok "$WORK/sam.pem" pool allow my_vmset default_pool
+ok "$WORK/alice.pem" pool list
+grep -q "^default_pool " "$WORK/out" || fail "tenant's pool list: $(cat "$WORK/out")"
+refused "may not read pools" "$WORK/kate.pem" pool list
+ctl "$WORK/sam.pem" pool allow my_vmset; [ "$RC" = 2 ] || fail "pool allow without POOL: exit $RC"
 ok "$WORK/alice.pem" policy upload "$WORK/policy.xml" --vmset my_vmset --id "$PD" --name my_policy
 ok "$WORK/alice.pem" policy upload "$WORK/policy.xml" --vmset my_vmset --id "$PD"  # replace: version 2
 grep -q "version 2" "$WORK/out" || fail "re-upload: $(cat "$WORK/out")"
@@ -145,7 +163,18 @@ refused "not in charge of VM set 'other_vmset'" "$WORK/alice.pem" vmset update o
 refused "not in charge of VM set 'my_vmset'" "$WORK/bob.pem" policy upload "$WORK/policy.xml" --vmset my_vmset
 refused "may not enroll gateways" "$WORK/kate.pem" gateway enroll gw9 --vmset my_vmset --out "$WORK/gw9.pem"
 [ ! -e "$WORK/gw9.pem" ] || fail "a refused enrollment wrote a bundle"
-refused "may not read audit" "$WORK/alice.pem" audit list
+refused "may not read audit" "$WORK/kate.pem" audit list
+# A tenant-admin reads the records of its own VM set, and no other.
+ok "$WORK/alice.pem" --json audit list
+python3 - "$WORK/out" <<'PY' || fail "tenant A's audit: $(cat "$WORK/out")"
+import json, sys
+recs = json.load(open(sys.argv[1]))
+assert recs, "no records"
+for r in recs:
+    about = r.get("access", {}).get("vmset") if "access" in r else r["object"].split("/")[0]
+    assert about in ("my_vmset", "45aa9e57-bf64-11df-8d3e-000c29abeb4d",
+                     "062b9056-bf64-11df-8d3e-000c29abeb4d"), r
+PY
 ok "$WORK/alice.pem" vmset list
 [ "$(grep -c _vmset "$WORK/out")" = 1 ] || fail "tenant A sees: $(cat "$WORK/out")"
 
@@ -155,7 +184,7 @@ import json, sys
 recs = json.load(open(sys.argv[1]))
 assert all(r["result"] == "denied" for r in recs)
 actors = sorted({r["actor"] for r in recs})
-assert len(recs) >= 12 and actors == ["admin", "alice", "bob", "gw1", "kate"], (len(recs), actors)
+assert len(recs) >= 12 and actors == ["admin", "alice", "bob", "gw1", "kate", "sol"], (len(recs), actors)
 PY
 ok "$WORK/audrey.pem" audit list --vmset other_vmset --result denied
 grep -q "alice" "$WORK/out" || fail "audit list --vmset: $(cat "$WORK/out")"

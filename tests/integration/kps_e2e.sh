@@ -56,6 +56,15 @@ expect 201 "create my_vmset"
 call "$A" POST /v1/vmsets '{"name":"other_vmset","mount_point":"/nfs","position":1}' >/dev/null
 expect 201 "create other_vmset"
 
+# The pools the policy names, allowed to my_vmset by a storage-admin (docs/kps.md "Storage pools").
+enroll "$WORK/storage.pem" /v1/admins '{"name":"sam","role":"storage-admin"}'
+for pool in mirrored_pool_A default_pool; do
+  call "$WORK/storage.pem" POST /v1/pools "{\"name\":\"$pool\"}" >/dev/null
+  expect 201 "create pool $pool"
+  call "$WORK/storage.pem" POST /v1/pools/$pool/allow '{"vmset":"my_vmset"}' >/dev/null
+  expect 200 "allow $pool to my_vmset"
+done
+
 KEY=$(call "$WORK/keyadmin.pem" POST /v1/keys '{"vmset":"my_vmset","cipher":"aes-256-xts"}' | json 'd["id"]')
 expect 201 "create key"
 KEYB=$(call "$WORK/keyadmin.pem" POST /v1/keys '{"vmset":"other_vmset"}' | json 'd["id"]')

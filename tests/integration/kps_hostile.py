@@ -271,6 +271,10 @@ class Suite:
         self.expect(201, "admin", "POST", "/v1/vmsets",
                     {"name": "my_vmset", "mount_point": "/nfs", "position": 1,
                      "servers": ["755083456"]})
+        # The pool the policy names, assigned to my_vmset (docs/kps.md "Storage pools").
+        enroll("storage", "/v1/admins", {"name": "sam", "role": "storage-admin"})
+        self.expect(201, "storage", "POST", "/v1/pools", {"name": "default_pool"})
+        self.expect(200, "storage", "POST", "/v1/pools/default_pool/allow", {"vmset": "my_vmset"})
         key = self.expect(201, "keyadmin", "POST", "/v1/keys",
                           {"vmset": "my_vmset", "cipher": "aes-256-xts"})["id"]
         self.key = key
@@ -532,6 +536,37 @@ class Suite:
             fail(f"rekey status after 100 reports: {status}")
         self.check("hostile rekey progress reports")
 
+    def hostile_pool_requests(self):
+        """Bodies and paths the pool endpoints refuse: never a 5xx, never a change."""
+        long_name = "p" * 300
+        cases = [
+            ("storage", "POST", "/v1/pools", {"name": "a/b"}, 400),
+            ("storage", "POST", "/v1/pools", {"name": ".."}, 400),
+            ("storage", "POST", "/v1/pools", {"name": long_name}, 400),
+            ("storage", "POST", "/v1/pools", {"name": "x", "guid": "not-a-guid"}, 400),
+            ("storage", "POST", "/v1/pools", {"name": 5}, 400),
+            ("storage", "POST", "/v1/pools", {"name": "x", "kind": "ceph"}, 400),
+            ("storage", "POST", "/v1/pools", {"name": "default_pool"}, 409),
+            ("storage", "POST", "/v1/pools/default_pool/allow", {"vmset": ["my_vmset"]}, 400),
+            ("storage", "POST", "/v1/pools/default_pool/allow",
+             {"vmset": "my_vmset", "withdraw": "yes"}, 400),
+            ("storage", "POST", "/v1/pools/default_pool/allow", {"vmset": "no_such"}, 404),
+            ("storage", "POST", "/v1/pools/no_such/allow", {"vmset": "my_vmset"}, 404),
+            # The policy names it: the grant stays, the pool stays.
+            ("storage", "POST", "/v1/pools/default_pool/allow",
+             {"vmset": "my_vmset", "withdraw": True}, 409),
+            ("storage", "DELETE", "/v1/pools/default_pool", None, 409),
+            ("tenant", "POST", "/v1/pools", {"name": "mine"}, 403),
+            ("tenant", "POST", "/v1/pools/default_pool/allow", {"vmset": "my_vmset"}, 403),
+            ("gateway", "GET", "/v1/pools", None, 403),
+        ]
+        for who, method, path, body, status in cases:
+            self.expect(status, who, method, path, body)
+        pools = self.expect(200, "admin", "GET", "/v1/pools")
+        if [p["name"] for p in pools] != ["default_pool"] or pools[0]["vmsets"] != ["my_vmset"]:
+            fail(f"hostile pool requests changed the pools: {pools}")
+        self.check(f"{len(cases)} hostile pool requests")
+
     def pipelined_burst(self):
         """200 requests pipelined in one write on one keep-alive connection."""
         ctx = self.context(self.bundles["admin"])
@@ -593,6 +628,8 @@ class Suite:
         if self.listener == "rest":
             self.malformed_requests()
             self.hostile_rekey_progress()
+
+            self.hostile_pool_requests()
             self.pipelined_burst()
             # A head a byte a second and a body a byte a second, both at once (20 clients,
             # the two waits overlap): each cut at the request deadline (3 s here), never

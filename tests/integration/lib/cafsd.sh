@@ -165,6 +165,13 @@ cafsd_kps_seed() {  # work admin-bundle
 <vmset><name>my_vmset</name><mnt>/nfs</mnt><pd>$pd</pd><vmserv>755083456</vmserv></vmset>
 XML
   ctl "$a" vmset create --xml "$w/vmset.xml"
+  # The pools the policy names, allowed to my_vmset (docs/kps.md "Storage pools").
+  ctl "$a" admin add sam --role storage-admin --out "$w/sam.pem"
+  local pool
+  for pool in mirrored_pool_A default_pool; do
+    ctl "$w/sam.pem" pool create "$pool"
+    ctl "$w/sam.pem" pool allow my_vmset "$pool"
+  done
   ctl "$w/kate.pem" key create --vmset my_vmset --id "$CAFSD_SEED_KEY"
   cafsd_seed_policy >"$w/policy.xml"
   ctl "$w/alice.pem" policy upload "$w/policy.xml" --vmset my_vmset --id "$pd" --name my_policy

@@ -100,6 +100,7 @@ class ProviderConformanceTest : public kps::testing::ApiFixture {
   VmSetBundle FromKpsd(std::string* key_id) {
     auto vs = Call(sec_, "POST", "/v1/vmsets", json{{"xml", kVmSetXml}});
     EXPECT_EQ(vs.status, 201) << vs.body.dump();
+    AllowPools("my_vmset");
     auto key = Call(keys_, "POST", "/v1/keys", json{{"vmset", "my_vmset"}});
     EXPECT_EQ(key.status, 201) << key.body.dump();
     *key_id = key.body.value("id", "");

@@ -11,8 +11,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "kps/catalog.h"
+#include "kps/pool_registry.h"
 #include "kps/rest_api.h"
 #include "unit/kps/test_dir.h"
 
@@ -66,6 +68,22 @@ class ApiFixture : public ::testing::Test {
     if (!body.is_null()) req.body = body.dump();
     req.peer = who;
     return api_->Handle(req);
+  }
+
+  // Storage-admin work a policy upload needs (pool_registry.h): creates each pool of `pools`
+  // that has no record yet and allows existing VM set `vmset` on it.
+  void AllowPools(const std::string& vmset,
+                  const std::vector<std::string>& pools = {"default_pool", "mirrored_pool_A"}) {
+    Status s = store_->InTransaction([&](StoreTxn& txn) -> Status {
+      for (const auto& pool : pools) {
+        if (txn.Get(ObjectKind::kPool, pool).status().IsNotFound()) {
+          CAFS_RETURN_IF_ERROR(CreatePool(txn, pool, {}, 0).status());
+        }
+        CAFS_RETURN_IF_ERROR(SetPoolAllowed(txn, pool, vmset, true).status());
+      }
+      return Status::OK();
+    });
+    ASSERT_TRUE(s.ok()) << s.ToString();
   }
 
   // The audit trail, after checking its chain.

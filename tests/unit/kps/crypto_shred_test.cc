@@ -27,6 +27,7 @@ class CryptoShredTest : public testing::ApiFixture {
                    json{{"name", "my_vmset"}, {"mount_point", "/nfs"}, {"servers", {"s1"}}})
                   .status,
               201);
+    ASSERT_NO_FATAL_FAILURE(AllowPools("my_vmset", {"p"}));
     auto k = Call(keys_, "POST", "/v1/keys", json{{"vmset", "my_vmset"}});
     ASSERT_EQ(k.status, 201);
     key_ = k.body["id"];

@@ -37,7 +37,8 @@ class GatewayPushTest : public testing::ApiFixture {
   }
 
   // A gateway chain: records seq 1..n (as the gateway's AuditLog writes them).
-  static std::vector<audit::AuditRecord> Chain(int n, const std::string& file_prefix) {
+  static std::vector<audit::AuditRecord> Chain(int n, const std::string& file_prefix,
+                                               const std::string& vmset = "my_vmset") {
     std::vector<audit::AuditRecord> out;
     std::string prev(audit::GenesisHash());
     for (int i = 1; i <= n; ++i) {
@@ -45,7 +46,7 @@ class GatewayPushTest : public testing::ApiFixture {
       r.seq = static_cast<std::uint64_t>(i);
       r.time_ms = r.end_ms = 1700000000000 + i;
       r.server = "vs-1";
-      r.vmset = "my_vmset";
+      r.vmset = vmset;
       r.vm = "windows_xp";
       r.file = file_prefix + std::to_string(i);
       r.op = i % 2 ? "write" : "read";
@@ -244,6 +245,46 @@ TEST_F(GatewayPushTest, UsageSnapshotsAreStoredPerGatewayAndShownByRole) {
   json bad = snapshot;
   bad["vmsets"][0]["bytes"] = "lots";
   EXPECT_EQ(Call(gw_, "POST", "/v1/usage", bad).status, 400);
+}
+
+// Issue 16 defect 4: a tenant-admin reads the audit records of its own VM sets (as it reads
+// its own usage) and nothing else; the auditor reads all of them.
+TEST_F(GatewayPushTest, ATenantAdminReadsTheAuditOfItsOwnVmSetsOnly) {
+  ASSERT_EQ(Call(gw_, "POST", "/v1/audit", Body(Chain(2, "mine"), 0, 2)).status, 201);
+  ASSERT_EQ(Call(gw_, "POST", "/v1/audit", Body(Chain(3, "theirs", "other"), 0, 3)).status, 201);
+  // kpsd's own records: one about my_vmset (a refused KEK rotation), one about "other".
+  EXPECT_EQ(Call(tenant_, "POST", "/v1/keks/my_vmset/rotate", json::object()).status, 403);
+  EXPECT_EQ(Call(tenant_, "GET", "/v1/vmsets/other").status, 403);
+
+  auto all = Call(auditor_, "GET", "/v1/audit");
+  ASSERT_EQ(all.status, 200) << all.body.dump();
+  auto mine = Call(tenant_, "GET", "/v1/audit");
+  ASSERT_EQ(mine.status, 200) << mine.body.dump();
+  std::size_t gateway_records = 0;
+  for (const auto& r : mine.body) {
+    const std::string object = r.value("object", "");
+    EXPECT_TRUE(object == "my_vmset" || object.rfind("my_vmset/", 0) == 0) << r.dump();
+    if (r.contains("access")) {
+      EXPECT_EQ(r["access"]["vmset"], "my_vmset");
+      ++gateway_records;
+    }
+  }
+  EXPECT_EQ(gateway_records, 2u);
+  EXPECT_LT(mine.body.size(), all.body.size());
+  // Paging: a page of one record at a time still reaches every readable record.
+  std::uint64_t after = 0;
+  std::size_t paged = 0;
+  for (int i = 0; i < 100; ++i) {
+    auto page = Call(tenant_, "GET", "/v1/audit", nullptr,
+                     {{"after", std::to_string(after)}, {"limit", "1"}});
+    ASSERT_EQ(page.status, 200);
+    if (page.body.empty()) break;
+    after = page.body[0]["seq"].get<std::uint64_t>();
+    ++paged;
+  }
+  EXPECT_EQ(paged, mine.body.size());
+  // Its read of the audit is not itself a record another tenant sees.
+  EXPECT_EQ(Call(key_admin_, "GET", "/v1/audit").status, 403);
 }
 
 }  // namespace

@@ -34,6 +34,7 @@ class RekeyTriggersTest : public testing::ApiFixture {
                    json{{"name", "my_vmset"}, {"mount_point", "/nfs"}, {"servers", {"s1"}}})
                   .status,
               201);
+    ASSERT_NO_FATAL_FAILURE(AllowPools("my_vmset", {"p"}));
     scheduled_ = NewKey();
     urgent_ = NewKey();
   }

@@ -56,6 +56,8 @@ class RestApiTest : public testing::ApiFixture {
               .status,
           201);
     }
+    AllowPools("my_vmset");
+    AllowPools("other_vmset");
     auto k1 = Call(keys_, "POST", "/v1/keys", json{{"vmset", "my_vmset"}});
     auto k2 = Call(keys_, "POST", "/v1/keys", json{{"vmset", "other_vmset"}});
     ASSERT_EQ(k1.status, 201);

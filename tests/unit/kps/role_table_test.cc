@@ -20,6 +20,7 @@
 #include "kmip/attribute.h"
 #include "kps/catalog.h"
 #include "kps/kmip_service.h"
+#include "kps/pool_registry.h"
 #include "kps/rest_api.h"
 #include "kps/vmset_identity.h"
 #include "unit/kps/test_dir.h"
@@ -40,8 +41,12 @@ using nlohmann::json;
 //   sto  storage-admin              gwo  gateway approved for other_vmset only (it asked
 //   rev  revoked (security-admin)        for my_vmset too: not approved)
 //   une  unenrolled certificate (security-admin OU, no record)
-constexpr const char* kColumns[] = {"sec", "key", "kex", "sto", "ten", "oth",
-                                    "aud", "gw",  "gwo", "rev", "une"};
+// Scoped admins (rbac.h): the rows act on my_vmset, so the first is allowed where its role is
+// and the second refused (403 + audit) wherever the request is about my_vmset.
+//   kmy  key-admin scoped to my_vmset       smy  storage-admin scoped to my_vmset
+//   kot  key-admin scoped to other_vmset    sot  storage-admin scoped to other_vmset
+constexpr const char* kColumns[] = {"sec", "key", "kex", "sto", "ten", "oth", "aud", "gw",
+                                    "gwo", "rev", "une", "kmy", "kot", "smy", "sot"};
 constexpr std::size_t kColumnCount = std::size(kColumns);
 
 // Placeholders in paths and bodies, replaced by World::Fill.
@@ -58,59 +63,65 @@ struct RestRow {
 
 // clang-format off
 const RestRow kRest[] = {
-  //                                                                                              sec key kex sto ten oth aud gw gwo rev une
-  {"GET", "/v1/vmsets", "/v1/vmsets", "",                                                       "y   y   y   y   y   y   y   -  -   -   -"},
-  {"GET", "/v1/vmsets/{name}", "/v1/vmsets/my_vmset", "",                                       "y   y   y   y   y   -   y   -  -   -   -"},
-  {"POST", "/v1/vmsets", "/v1/vmsets", R"({"name":"new_vmset","mount_point":"/nfs"})",          "y   -   -   -   -   -   -   -  -   -   -"},
-  {"PUT", "/v1/vmsets/{name}", "/v1/vmsets/my_vmset", R"({"mount_point":"/nfs","version":1})",  "y   -   -   -   y   -   -   -  -   -   -"},
-  {"DELETE", "/v1/vmsets/{name}", "/v1/vmsets/my_vmset", "",                                    "y   -   -   -   y   -   -   -  -   -   -"},
-  {"POST", "/v1/vmsets/{name}/rename", "/v1/vmsets/my_vmset/rename", R"({"name":"my_vmset"})",  "y   -   -   -   y   -   -   -  -   -   -"},
-  {"GET", "/v1/policies", "/v1/policies", "",                                                   "y   y   y   y   y   y   y   -  -   -   -"},
-  {"GET", "/v1/policies/{id}", "/v1/policies/$P", "",                                           "y   y   y   y   y   -   y   -  -   -   -"},
-  {"POST", "/v1/policies", "/v1/policies", R"({"vmset":"my_vmset","xml":"$XML"})",              "-   -   -   -   y   -   -   -  -   -   -"},
+  //                                                                                              sec key kex sto ten oth aud gw gwo rev une kmy kot smy sot
+  {"GET", "/v1/vmsets", "/v1/vmsets", "",                                                       "y   y   y   y   y   y   y   -  -   -   -   y   y   y   y"},
+  {"GET", "/v1/vmsets/{name}", "/v1/vmsets/my_vmset", "",                                       "y   y   y   y   y   -   y   -  -   -   -   y   -   y   -"},
+  {"POST", "/v1/vmsets", "/v1/vmsets", R"({"name":"new_vmset","mount_point":"/nfs"})",          "y   -   -   -   -   -   -   -  -   -   -   -   -   -   -"},
+  {"PUT", "/v1/vmsets/{name}", "/v1/vmsets/my_vmset", R"({"mount_point":"/nfs","version":1})",  "y   -   -   -   y   -   -   -  -   -   -   -   -   -   -"},
+  {"DELETE", "/v1/vmsets/{name}", "/v1/vmsets/my_vmset", "",                                    "y   -   -   -   y   -   -   -  -   -   -   -   -   -   -"},
+  {"POST", "/v1/vmsets/{name}/rename", "/v1/vmsets/my_vmset/rename", R"({"name":"my_vmset"})",  "y   -   -   -   y   -   -   -  -   -   -   -   -   -   -"},
+  {"GET", "/v1/policies", "/v1/policies", "",                                                   "y   y   y   y   y   y   y   -  -   -   -   y   y   y   y"},
+  {"GET", "/v1/policies/{id}", "/v1/policies/$P", "",                                           "y   y   y   y   y   -   y   -  -   -   -   y   -   y   -"},
+  {"POST", "/v1/policies", "/v1/policies", R"({"vmset":"my_vmset","xml":"$XML"})",              "-   -   -   -   y   -   -   -  -   -   -   -   -   -   -"},
   {"PUT", "/v1/policies/{id}", "/v1/policies/$P", R"({"vmset":"my_vmset","xml":"$XML","version":1})",
-                                                                                                "-   -   -   -   y   -   -   -  -   -   -"},
-  {"DELETE", "/v1/policies/{id}", "/v1/policies/$P", "",                                        "-   -   -   -   y   -   -   -  -   -   -"},
-  {"GET", "/v1/keys", "/v1/keys", "",                                                           "y   y   y   -   y   y   y   -  -   -   -"},
-  {"GET", "/v1/keys/{id}", "/v1/keys/$K", "",                                                   "y   y   y   -   y   -   y   -  -   -   -"},
-  {"POST", "/v1/keys", "/v1/keys", R"({"vmset":"my_vmset"})",                                   "-   y   y   -   -   -   -   -  -   -   -"},
-  {"POST", "/v1/keys/{id}/rotate", "/v1/keys/$K/rotate", "{}",                                  "-   y   y   -   -   -   -   -  -   -   -"},
+                                                                                                "-   -   -   -   y   -   -   -  -   -   -   -   -   -   -"},
+  {"DELETE", "/v1/policies/{id}", "/v1/policies/$P", "",                                        "-   -   -   -   y   -   -   -  -   -   -   -   -   -   -"},
+  {"GET", "/v1/keys", "/v1/keys", "",                                                           "y   y   y   -   y   y   y   -  -   -   -   y   y   -   -"},
+  {"GET", "/v1/keys/{id}", "/v1/keys/$K", "",                                                   "y   y   y   -   y   -   y   -  -   -   -   y   -   -   -"},
+  {"POST", "/v1/keys", "/v1/keys", R"({"vmset":"my_vmset"})",                                   "-   y   y   -   -   -   -   -  -   -   -   y   -   -   -"},
+  {"POST", "/v1/keys/{id}/rotate", "/v1/keys/$K/rotate", "{}",                                  "-   y   y   -   -   -   -   -  -   -   -   y   -   -   -"},
   {"POST", "/v1/keys/{id}/state", "/v1/keys/$K/state", R"({"version":1,"state":"deactivated"})",
-                                                                                                "-   y   y   -   -   -   -   -  -   -   -"},
-  {"POST", "/v1/keys/{id}/destroy", "/v1/keys/$K/destroy", R"({"version":1})",                 "-   y   y   -   -   -   -   -  -   -   -"},
-  {"GET", "/v1/keks/{vmset}", "/v1/keks/my_vmset", "",                                          "y   y   y   -   y   -   y   -  -   -   -"},
-  {"POST", "/v1/keks/{vmset}/rotate", "/v1/keks/my_vmset/rotate", "{}",                         "-   y   y   -   -   -   -   -  -   -   -"},
-  {"POST", "/v1/keks/{vmset}/destroy", "/v1/keks/my_vmset/destroy", R"({"force":true})",         "-   y   y   -   -   -   -   -  -   -   -"},
-  {"GET", "/v1/servers", "/v1/servers", "",                                                     "y   -   -   y   -   -   y   -  -   -   -"},
-  {"GET", "/v1/servers/{id}", "/v1/servers/755083456", "",                                      "y   -   -   y   -   -   y   -  -   -   -"},
-  {"POST", "/v1/servers", "/v1/servers", R"({"id":"1","name":"esx-2"})",                        "y   -   -   y   -   -   -   -  -   -   -"},
-  {"PUT", "/v1/servers/{id}", "/v1/servers/755083456", R"({"name":"esx","version":1})",         "y   -   -   y   -   -   -   -  -   -   -"},
-  {"DELETE", "/v1/servers/{id}", "/v1/servers/755083456", "",                                   "y   -   -   y   -   -   -   -  -   -   -"},
-  {"GET", "/v1/gateways", "/v1/gateways", "",                                                   "y   -   -   y   -   -   y   -  -   -   -"},
-  {"GET", "/v1/gateways/{name}", "/v1/gateways/gw", "",                                         "y   -   -   y   -   -   y   -  -   -   -"},
-  {"POST", "/v1/gateways", "/v1/gateways", R"({"name":"gw9","vmsets":["my_vmset"]})",           "y   -   -   -   -   -   -   -  -   -   -"},
-  {"POST", "/v1/gateways/{name}/revoke", "/v1/gateways/pend/revoke", "{}",                      "y   -   -   -   -   -   -   -  -   -   -"},
+                                                                                                "-   y   y   -   -   -   -   -  -   -   -   y   -   -   -"},
+  {"POST", "/v1/keys/{id}/destroy", "/v1/keys/$K/destroy", R"({"version":1})",                 "-   y   y   -   -   -   -   -  -   -   -   y   -   -   -"},
+  {"GET", "/v1/keks/{vmset}", "/v1/keks/my_vmset", "",                                          "y   y   y   -   y   -   y   -  -   -   -   y   -   -   -"},
+  {"POST", "/v1/keks/{vmset}/rotate", "/v1/keks/my_vmset/rotate", "{}",                         "-   y   y   -   -   -   -   -  -   -   -   y   -   -   -"},
+  {"POST", "/v1/keks/{vmset}/destroy", "/v1/keks/my_vmset/destroy", R"({"force":true})",         "-   y   y   -   -   -   -   -  -   -   -   y   -   -   -"},
+  {"GET", "/v1/servers", "/v1/servers", "",                                                     "y   -   -   y   -   -   y   -  -   -   -   -   -   y   y"},
+  {"GET", "/v1/servers/{id}", "/v1/servers/755083456", "",                                      "y   -   -   y   -   -   y   -  -   -   -   -   -   y   y"},
+  {"POST", "/v1/servers", "/v1/servers", R"({"id":"1","name":"esx-2"})",                        "y   -   -   y   -   -   -   -  -   -   -   -   -   y   y"},
+  {"PUT", "/v1/servers/{id}", "/v1/servers/755083456", R"({"name":"esx","version":1})",         "y   -   -   y   -   -   -   -  -   -   -   -   -   y   y"},
+  {"DELETE", "/v1/servers/{id}", "/v1/servers/755083456", "",                                   "y   -   -   y   -   -   -   -  -   -   -   -   -   y   y"},
+  // Pools (pool_registry.h): a tenant-admin sees the pools allowed to its VM sets only.
+  {"GET", "/v1/pools", "/v1/pools", "",                                                         "y   -   -   y   y   y   y   -  -   -   -   -   -   y   y"},
+  {"GET", "/v1/pools/{name}", "/v1/pools/mirrored_pool_A", "",                                  "y   -   -   y   y   -   y   -  -   -   -   -   -   y   y"},
+  {"POST", "/v1/pools", "/v1/pools", R"({"name":"new_pool"})",                                  "-   -   -   y   -   -   -   -  -   -   -   -   -   y   y"},
+  {"DELETE", "/v1/pools/{name}", "/v1/pools/spare_pool", "",                                    "-   -   -   y   -   -   -   -  -   -   -   -   -   y   -"},
+  {"POST", "/v1/pools/{name}/allow", "/v1/pools/spare_pool/allow", R"({"vmset":"my_vmset"})",  "-   -   -   y   -   -   -   -  -   -   -   -   -   y   -"},
+  {"GET", "/v1/gateways", "/v1/gateways", "",                                                   "y   -   -   y   -   -   y   -  -   -   -   -   -   y   y"},
+  {"GET", "/v1/gateways/{name}", "/v1/gateways/gw", "",                                         "y   -   -   y   -   -   y   -  -   -   -   -   -   y   y"},
+  {"POST", "/v1/gateways", "/v1/gateways", R"({"name":"gw9","vmsets":["my_vmset"]})",           "y   -   -   -   -   -   -   -  -   -   -   -   -   -   -"},
+  {"POST", "/v1/gateways/{name}/revoke", "/v1/gateways/pend/revoke", "{}",                      "y   -   -   -   -   -   -   -  -   -   -   -   -   -   -"},
   // Two people: only my_vmset's tenant-admin approves a scope for it (not the enroller).
   {"POST", "/v1/gateways/{name}/approve", "/v1/gateways/pend/approve", R"({"vmset":"my_vmset"})",
-                                                                                                "-   -   -   -   y   -   -   -  -   -   -"},
-  {"GET", "/v1/admins", "/v1/admins", "",                                                       "y   -   -   -   -   -   y   -  -   -   -"},
-  {"GET", "/v1/admins/{name}", "/v1/admins/aud", "",                                            "y   -   -   -   -   -   y   -  -   -   -"},
-  {"POST", "/v1/admins", "/v1/admins", R"({"name":"new","role":"auditor"})",                    "y   -   -   -   -   -   -   -  -   -   -"},
-  {"POST", "/v1/admins/{name}/revoke", "/v1/admins/aud2/revoke", "{}",                          "y   -   -   -   -   -   -   -  -   -   -"},
-  {"POST", "/v1/admins/{name}/export", "/v1/admins/key/export", R"({"vmset":"my_vmset"})",      "-   -   -   -   y   -   -   -  -   -   -"},
-  {"GET", "/v1/audit", "/v1/audit", "",                                                         "y   -   -   -   -   -   y   -  -   -   -"},
-  {"POST", "/v1/audit", "/v1/audit", R"({"gateway_records":[]})",                               "-   -   -   -   -   -   -   y  y   -   -"},
-  {"GET", "/v1/usage", "/v1/usage", "",                                                         "y   -   -   y   y   y   y   -  -   -   -"},
-  {"POST", "/v1/usage", "/v1/usage", R"({"vmsets":[],"pools":[]})",                             "-   -   -   -   -   -   -   y  y   -   -"},
-  {"GET", "/v1/inventory", "/v1/inventory", "",                                                 "y   y   y   -   y   y   y   -  -   -   -"},
-  {"POST", "/v1/inventory", "/v1/inventory", R"({"vmsets":[]})",                                 "-   -   -   -   -   -   -   y  y   -   -"},
+                                                                                                "-   -   -   -   y   -   -   -  -   -   -   -   -   -   -"},
+  {"GET", "/v1/admins", "/v1/admins", "",                                                       "y   -   -   -   -   -   y   -  -   -   -   -   -   -   -"},
+  {"GET", "/v1/admins/{name}", "/v1/admins/aud", "",                                            "y   -   -   -   -   -   y   -  -   -   -   -   -   -   -"},
+  {"POST", "/v1/admins", "/v1/admins", R"({"name":"new","role":"auditor"})",                    "y   -   -   -   -   -   -   -  -   -   -   -   -   -   -"},
+  {"POST", "/v1/admins/{name}/revoke", "/v1/admins/aud2/revoke", "{}",                          "y   -   -   -   -   -   -   -  -   -   -   -   -   -   -"},
+  {"POST", "/v1/admins/{name}/export", "/v1/admins/key/export", R"({"vmset":"my_vmset"})",      "-   -   -   -   y   -   -   -  -   -   -   -   -   -   -"},
+  {"GET", "/v1/audit", "/v1/audit", "",                                                         "y   -   -   -   y   y   y   -  -   -   -   -   -   -   -"},
+  {"POST", "/v1/audit", "/v1/audit", R"({"gateway_records":[]})",                               "-   -   -   -   -   -   -   y  y   -   -   -   -   -   -"},
+  {"GET", "/v1/usage", "/v1/usage", "",                                                         "y   -   -   y   y   y   y   -  -   -   -   -   -   y   y"},
+  {"POST", "/v1/usage", "/v1/usage", R"({"vmsets":[],"pools":[]})",                             "-   -   -   -   -   -   -   y  y   -   -   -   -   -   -"},
+  {"GET", "/v1/inventory", "/v1/inventory", "",                                                 "y   y   y   -   y   y   y   -  -   -   -   y   y   -   -"},
+  {"POST", "/v1/inventory", "/v1/inventory", R"({"vmsets":[]})",                                 "-   -   -   -   -   -   -   y  y   -   -   -   -   -   -"},
   // Rekey requests (rekey_triggers.h): key metadata readers read; gateways fetch and report
   // (an unknown request id answers 404 to both, no refusal).
-  {"GET", "/v1/rekey-requests", "/v1/rekey-requests", "",                                       "y   y   y   -   y   y   y   -  -   -   -"},
-  {"GET", "/v1/gateway/rekey-requests", "/v1/gateway/rekey-requests", "",                       "-   -   -   -   -   -   -   y  y   -   -"},
-  {"POST", "/v1/gateway/rekey-requests/{id}/progress", "/v1/gateway/rekey-requests/x.1/progress", R"({"state":"done"})", "-   -   -   -   -   -   -   y  y   -   -"},
+  {"GET", "/v1/rekey-requests", "/v1/rekey-requests", "",                                       "y   y   y   -   y   y   y   -  -   -   -   y   y   -   -"},
+  {"GET", "/v1/gateway/rekey-requests", "/v1/gateway/rekey-requests", "",                       "-   -   -   -   -   -   -   y  y   -   -   -   -   -   -"},
+  {"POST", "/v1/gateway/rekey-requests/{id}/progress", "/v1/gateway/rekey-requests/x.1/progress", R"({"state":"done"})", "-   -   -   -   -   -   -   y  y   -   -   -   -   -   -"},
   // Key bytes: a gateway approved for the VM set only (rbac.h AuthorizeKeyRelease).
-  {"GET", "/v1/gateway/vmsets/{name}", "/v1/gateway/vmsets/my_vmset", "",                       "-   -   -   -   -   -   -   y  -   -   -"},
+  {"GET", "/v1/gateway/vmsets/{name}", "/v1/gateway/vmsets/my_vmset", "",                       "-   -   -   -   -   -   -   y  -   -   -   -   -   -   -"},
 };
 
 struct KmipRow {
@@ -121,18 +132,18 @@ struct KmipRow {
 };
 
 const KmipRow kKmip[] = {
-  //                                                                   sec key kex sto ten oth aud gw gwo rev une
-  {Operation::kDiscoverVersions, "DiscoverVersions", false,           "y   y   y   y   y   y   y   y  y   -   -"},
-  {Operation::kQuery, "Query", false,                                  "y   y   y   y   y   y   y   y  y   -   -"},
-  {Operation::kCreate, "Create", false,                                "-   y   y   -   -   -   -   -  -   -   -"},
+  //                                                                   sec key kex sto ten oth aud gw gwo rev une kmy kot smy sot
+  {Operation::kDiscoverVersions, "DiscoverVersions", false,           "y   y   y   y   y   y   y   y  y   -   -   y   y   y   y"},
+  {Operation::kQuery, "Query", false,                                  "y   y   y   y   y   y   y   y  y   -   -   y   y   y   y"},
+  {Operation::kCreate, "Create", false,                                "-   y   y   -   -   -   -   -  -   -   -   -   -   -   -"},
   // Key bytes: the same rule as the REST gateway fetch, plus the key-admin's export right.
-  {Operation::kGet, "Get", true,                                       "-   -   y   -   -   -   -   y  -   -   -"},
-  {Operation::kGetAttributes, "GetAttributes", true,                   "y   y   y   -   y   -   y   y  -   -   -"},
-  {Operation::kGetAttributeList, "GetAttributeList", true,             "y   y   y   -   y   -   y   y  -   -   -"},
-  {Operation::kLocate, "Locate", false,                                "y   y   y   -   y   y   y   y  y   -   -"},
-  {Operation::kActivate, "Activate", true,                             "-   y   y   -   -   -   -   -  -   -   -"},
-  {Operation::kRevoke, "Revoke", true,                                 "-   y   y   -   -   -   -   -  -   -   -"},
-  {Operation::kDestroy, "Destroy", true,                               "-   y   y   -   -   -   -   -  -   -   -"},
+  {Operation::kGet, "Get", true,                                       "-   -   y   -   -   -   -   y  -   -   -   -   -   -   -"},
+  {Operation::kGetAttributes, "GetAttributes", true,                   "y   y   y   -   y   -   y   y  -   -   -   y   -   -   -"},
+  {Operation::kGetAttributeList, "GetAttributeList", true,             "y   y   y   -   y   -   y   y  -   -   -   y   -   -   -"},
+  {Operation::kLocate, "Locate", false,                                "y   y   y   -   y   y   y   y  y   -   -   y   y   -   -"},
+  {Operation::kActivate, "Activate", true,                             "-   y   y   -   -   -   -   -  -   -   -   y   -   -   -"},
+  {Operation::kRevoke, "Revoke", true,                                 "-   y   y   -   -   -   -   -  -   -   -   y   -   -   -"},
+  {Operation::kDestroy, "Destroy", true,                               "-   y   y   -   -   -   -   -  -   -   -   y   -   -   -"},
 };
 // clang-format on
 
@@ -192,15 +203,20 @@ class World {
       g.enrolled_by = "sec";
       return g;
     };
-    std::vector<AdminRecord> admins = {admin("sec", Role::kSecurityAdmin, {}, {}, false),
-                                       admin("key", Role::kKeyAdmin, {}, {}, false),
-                                       admin("kex", Role::kKeyAdmin, {}, {"my_vmset"}, false),
-                                       admin("sto", Role::kStorageAdmin, {}, {}, false),
-                                       admin("ten", Role::kTenantAdmin, {"my_vmset"}, {}, false),
-                                       admin("oth", Role::kTenantAdmin, {"other_vmset"}, {}, false),
-                                       admin("aud", Role::kAuditor, {}, {}, false),
-                                       admin("aud2", Role::kAuditor, {}, {}, false),
-                                       admin("rev", Role::kSecurityAdmin, {}, {}, true)};
+    std::vector<AdminRecord> admins = {
+        admin("sec", Role::kSecurityAdmin, {}, {}, false),
+        admin("key", Role::kKeyAdmin, {}, {}, false),
+        admin("kex", Role::kKeyAdmin, {}, {"my_vmset"}, false),
+        admin("sto", Role::kStorageAdmin, {}, {}, false),
+        admin("ten", Role::kTenantAdmin, {"my_vmset"}, {}, false),
+        admin("oth", Role::kTenantAdmin, {"other_vmset"}, {}, false),
+        admin("aud", Role::kAuditor, {}, {}, false),
+        admin("aud2", Role::kAuditor, {}, {}, false),
+        admin("rev", Role::kSecurityAdmin, {}, {}, true),
+        admin("kmy", Role::kKeyAdmin, {"my_vmset"}, {}, false),
+        admin("kot", Role::kKeyAdmin, {"other_vmset"}, {}, false),
+        admin("smy", Role::kStorageAdmin, {"my_vmset"}, {}, false),
+        admin("sot", Role::kStorageAdmin, {"other_vmset"}, {}, false)};
     std::vector<GatewayRecord> gateways = {
         gateway("gw", {"my_vmset"}, {"my_vmset"}),
         gateway("gwo", {"my_vmset", "other_vmset"}, {"other_vmset"}),
@@ -217,6 +233,11 @@ class World {
       CAFS_ASSIGN_OR_RETURN(other.guid, VmSetGuidOf(txn, "other_vmset", /*mint=*/true));
       policy.vmset_id = mine.guid;
       CAFS_RETURN_IF_ERROR(PutRecord(txn, mine));
+      // The pools the policy names, and one no policy names, allowed to my_vmset.
+      for (const char* name : {"mirrored_pool_A", "default_pool", "spare_pool"}) {
+        CAFS_RETURN_IF_ERROR(CreatePool(txn, name, {}, 0).status());
+        CAFS_RETURN_IF_ERROR(SetPoolAllowed(txn, name, "my_vmset", true).status());
+      }
       CAFS_RETURN_IF_ERROR(PutRecord(txn, other));
       CAFS_RETURN_IF_ERROR(PutRecord(txn, policy));
       return PutRecord(txn, server);
@@ -235,10 +256,11 @@ class World {
   // The certificate identity of a column.
   static PeerIdentity Peer(std::string_view column) {
     static const std::map<std::string_view, std::string_view> kRole = {
-        {"sec", "security-admin"}, {"key", "key-admin"},     {"kex", "key-admin"},
-        {"sto", "storage-admin"},  {"ten", "tenant-admin"},  {"oth", "tenant-admin"},
-        {"aud", "auditor"},        {"gw", "gateway"},        {"gwo", "gateway"},
-        {"rev", "security-admin"}, {"une", "security-admin"}};
+        {"sec", "security-admin"}, {"key", "key-admin"},      {"kex", "key-admin"},
+        {"sto", "storage-admin"},  {"ten", "tenant-admin"},   {"oth", "tenant-admin"},
+        {"aud", "auditor"},        {"gw", "gateway"},         {"gwo", "gateway"},
+        {"rev", "security-admin"}, {"une", "security-admin"}, {"kmy", "key-admin"},
+        {"kot", "key-admin"},      {"smy", "storage-admin"},  {"sot", "storage-admin"}};
     const std::string name(column);
     return PeerIdentity{name, std::string(kRole.at(column)), "serial-" + name, ""};
   }

@@ -10,6 +10,8 @@
 
 #include "kps/catalog.h"
 #include "kps/keyring.h"
+#include "kps/pool_registry.h"
+#include "kps/vmset_identity.h"
 #include "unit/kps/postgres_server.h"
 #include "unit/kps/test_dir.h"
 
@@ -239,6 +241,44 @@ TEST_P(StoreConformanceTest, TypedRecordsRoundTrip) {
                     CAFS_RETURN_IF_ERROR(PutRecord(txn, got));
                     EXPECT_EQ(got.version, 2u);
                     EXPECT_TRUE(IsConflict(PutRecord(txn, v)));  // v still says version 1
+                    return Status::OK();
+                  })
+                  .ok());
+}
+
+// Pool records (pool_registry.h) on every back-end: a GUID minted once, unique names and GUIDs,
+// an allow list kept by VM set GUID and shown by name.
+TEST_P(StoreConformanceTest, PoolRecordsRoundTrip) {
+  VmSetRecord v{"my_vmset", "/nfs", 1, {}, "", 0};
+  std::string guid;
+  ASSERT_TRUE(store_
+                  ->InTransaction([&](StoreTxn& txn) -> Status {
+                    CAFS_ASSIGN_OR_RETURN(v.guid, VmSetGuidOf(txn, "my_vmset", true, 1));
+                    CAFS_RETURN_IF_ERROR(PutRecord(txn, v));
+                    CAFS_ASSIGN_OR_RETURN(PoolRecord p, CreatePool(txn, "pool_a", {}, 7));
+                    guid = p.guid;
+                    EXPECT_EQ(CreatePool(txn, "pool_a", {}, 7).status().code(),
+                              Status::Code::kAlreadyExists);
+                    EXPECT_EQ(CreatePool(txn, "pool_b", guid, 7).status().code(),
+                              Status::Code::kAlreadyExists);
+                    return SetPoolAllowed(txn, "pool_a", "my_vmset", true).status();
+                  })
+                  .ok());
+  ASSERT_TRUE(store_
+                  ->InTransaction([&](StoreTxn& txn) -> Status {
+                    CAFS_ASSIGN_OR_RETURN(PoolRecord got, GetRecord<PoolRecord>(txn, "pool_a"));
+                    EXPECT_EQ(got.guid, guid);
+                    EXPECT_EQ(got.vmset_ids, std::vector<std::string>{v.guid});
+                    EXPECT_EQ(got.vmsets, std::vector<std::string>{"my_vmset"});
+                    EXPECT_EQ(got.created, 7);
+                    EXPECT_EQ(got.version, 2u);
+                    CAFS_ASSIGN_OR_RETURN(nlohmann::json fetched, AllowedPoolsJson(txn, v.guid));
+                    EXPECT_EQ(fetched.size(), 1u);
+                    CAFS_RETURN_IF_ERROR(CheckPoolsAllowed(txn, "my_vmset", v.guid, {"pool_a"}));
+                    EXPECT_TRUE(CheckPoolsAllowed(txn, "my_vmset", v.guid, {"pool_a", "pool_b"})
+                                    .IsPermissionDenied());
+                    CAFS_RETURN_IF_ERROR(DeletePool(txn, "pool_a"));
+                    EXPECT_TRUE(GetRecord<PoolRecord>(txn, "pool_a").status().IsNotFound());
                     return Status::OK();
                   })
                   .ok());

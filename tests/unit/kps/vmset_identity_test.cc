@@ -42,6 +42,7 @@ class VmSetIdentityTest : public testing::ApiFixture {
         Call(sec_, "POST", "/v1/vmsets",
              json{{"name", name}, {"mount_point", "/nfs"}, {"position", 1}, {"servers", {"s1"}}});
     EXPECT_EQ(r.status, 201) << r.body.dump();
+    AllowPools(name);
     return r.body.value("guid", "");
   }
 

@@ -1,0 +1,13 @@
+// The one rule for a storage pool's name as the policy language writes it (<storepol>) and as
+// kpsd's pool records keep it (src/kps/pool_registry.h). Threading: a pure function.
+#pragma once
+
+#include <string_view>
+
+namespace cafs::policy {
+
+// Whether `name` may name a storage pool: 1..255 letters, digits, '_', '-' and '.', not "."
+// or "..".
+bool IsStoragePoolName(std::string_view name);
+
+}  // namespace cafs::policy
