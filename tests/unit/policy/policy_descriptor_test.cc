@@ -202,7 +202,8 @@ TEST(PolicyDescriptorTest, EveryErrorNamesTheLine) {
       {Vobj("extra", "<vglob>x</vglob>"), "policy line 8: duplicate <vglob>"},
       {Vobj("extra", "<audti>none</audti>"),
        "policy line 8: unknown element <audti> in <vobj> (expected vglob, symkey, storepol, "
-       "access, audit, cipher, sector-size, replicas, replica-pool, capacity-threshold or rotation-period)"},
+       "access, audit, cipher, sector-size, replicas, replica-pool, capacity-threshold or "
+       "rotation-period)"},
       {Vobj("extra", "<cipher>rot13</cipher>"),
        "policy line 8: <cipher> must be none, aes-128-xts, aes-256-xts, aes-128-cbc-essiv or "
        "aes-256-cbc-essiv, got 'rot13'"},
