@@ -514,6 +514,26 @@ def long_paths(c):
         for fd in fds:
             os.close(fd)
 
+
+def dir_rewind(c):
+    """An open directory listed again (rewinddir: Python's listdir of a descriptor) shows the
+    names added and removed since, also the names a rename moved in or out."""
+    fd = os.open(c.root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        c.see("listing", sorted(os.listdir(fd)))
+        write_file(c.p("f1"), b"x")
+        os.mkdir(c.p("d1"))
+        c.see("after create", sorted(os.listdir(fd)))
+        os.rename(c.p("f1"), c.p("d1", "f1"))
+        c.see("after rename out", sorted(os.listdir(fd)))
+        os.rename(c.p("d1", "f1"), c.p("f2"))
+        c.see("after rename in", sorted(os.listdir(fd)))
+        os.unlink(c.p("f2"))
+        os.rmdir(c.p("d1"))
+        c.see("after unlink", sorted(os.listdir(fd)))
+    finally:
+        os.close(fd)
+
 CASES = [
     ("mkdir-modes", mkdir_modes),
     ("create-modes", create_modes),
@@ -532,6 +552,7 @@ CASES = [
     ("special-files", special_files),
     ("long-names", long_names),
     ("long-paths", long_paths),
+    ("dir-rewind", dir_rewind),
 ]
 PREFIXES = [("clear", ""), ("encrypted", "osdisk_")]
 

@@ -50,6 +50,24 @@ struct FuseFrontend::Ops {
   static FuseFrontend& Self(fuse_req_t req) {
     return *static_cast<FuseFrontend*>(fuse_req_userdata(req));
   }
+  // A request that adds, removes or renames a name: the namespace generation is bumped before
+  // and after it (namespace_gen_), so no open directory's listing from before it is served at
+  // offset 0 afterwards.
+  template <auto Fn>
+  struct Mutating;
+  template <typename... Args, void (*Fn)(fuse_req_t, Args...)>
+  struct Mutating<Fn> {
+    static void Call(fuse_req_t req, Args... args) {
+      std::atomic<std::uint64_t>& generation = Self(req).namespace_gen_;
+      generation.fetch_add(1);
+      struct BumpAfter {
+        std::atomic<std::uint64_t>& g;
+        ~BumpAfter() { g.fetch_add(1); }
+      } after{generation};
+      Fn(req, args...);
+    }
+  };
+
   static core::Caller CallerOf(fuse_req_t req) {
     const fuse_ctx* ctx = fuse_req_ctx(req);
     return core::Caller{Self(req).options_.server_id, ctx->uid, ctx->gid};
@@ -336,12 +354,13 @@ struct FuseFrontend::Ops {
     auto path = PathOf(req, ino);
     if (!path.ok()) return ReplyErr(req, path.status());
     FuseFrontend& self = Self(req);
+    const std::uint64_t generation = self.namespace_gen_.load();
     auto entries = self.gateway_->ReadDir(CallerOf(req), *path);
     if (!entries.ok()) return ReplyErr(req, entries.status());
     const std::uint64_t id = self.next_dir_.fetch_add(1);
     {
       std::lock_guard lock(self.dirs_mu_);
-      self.dirs_[id] = std::move(*entries);
+      self.dirs_[id] = OpenDirectory{std::move(*entries), generation};
     }
     fi->fh = id;
     if (fuse_reply_open(req, fi) != 0) {
@@ -350,15 +369,36 @@ struct FuseFrontend::Ops {
     }
   }
 
+  // The listing of open directory `fh` to serve from offset `off` (a copy: no lock is held
+  // while the caller replies or calls the Gateway); listed again at offset 0 when a name
+  // changed since it was taken (namespace_gen_).
+  static Result<std::vector<core::DirEntry>> ListingOf(fuse_req_t req, const std::string& path,
+                                                       std::uint64_t fh, off_t off) {
+    FuseFrontend& self = Self(req);
+    const std::uint64_t generation = self.namespace_gen_.load();
+    {
+      std::lock_guard lock(self.dirs_mu_);
+      auto it = self.dirs_.find(fh);
+      if (it == self.dirs_.end()) return Status::FromErrno(EBADF, "unknown directory handle");
+      if (off != 0 || it->second.generation == generation) return it->second.entries;
+    }
+    auto entries = self.gateway_->ReadDir(CallerOf(req), path);
+    if (!entries.ok()) return entries.status();
+    std::lock_guard lock(self.dirs_mu_);
+    auto it = self.dirs_.find(fh);
+    if (it == self.dirs_.end()) return Status::FromErrno(EBADF, "unknown directory handle");
+    it->second = OpenDirectory{*entries, generation};
+    return std::move(*entries);
+  }
+
   static void ReadDir(fuse_req_t req, fuse_ino_t ino, std::size_t size, off_t off,
                       fuse_file_info* fi) {
-    FuseFrontend& self = Self(req);
+    auto path = PathOf(req, ino);
+    if (!path.ok()) return ReplyErr(req, path.status());
+    auto entries = ListingOf(req, *path, fi->fh, off);
+    if (!entries.ok()) return ReplyErr(req, entries.status());
     std::vector<char> buf(size);
-    std::lock_guard lock(self.dirs_mu_);
-    auto it = self.dirs_.find(fi->fh);
-    if (it == self.dirs_.end()) return Err(req, EBADF);
-    const std::size_t used =
-        FillReadDir(req, buf, ino, it->second, static_cast<std::uint64_t>(off));
+    const std::size_t used = FillReadDir(req, buf, ino, *entries, static_cast<std::uint64_t>(off));
     fuse_reply_buf(req, buf.data(), used);
   }
 
@@ -369,13 +409,9 @@ struct FuseFrontend::Ops {
     FuseFrontend& self = Self(req);
     auto dir_path = PathOf(req, ino);
     if (!dir_path.ok()) return ReplyErr(req, dir_path.status());
-    std::vector<core::DirEntry> entries;  // a copy: no lock held while calling the Gateway
-    {
-      std::lock_guard lock(self.dirs_mu_);
-      auto it = self.dirs_.find(fi->fh);
-      if (it == self.dirs_.end()) return Err(req, EBADF);
-      entries = it->second;
-    }
+    auto listing = ListingOf(req, *dir_path, fi->fh, off);
+    if (!listing.ok()) return ReplyErr(req, listing.status());
+    const std::vector<core::DirEntry>& entries = *listing;
     const core::Caller caller = CallerOf(req);
     const AttrOf attr_of = [&self, &caller](const std::string& path) {
       return self.gateway_->GetAttr(caller, path);
@@ -510,15 +546,15 @@ Result<std::unique_ptr<FuseFrontend>> FuseFrontend::Mount(core::Gateway* gateway
     ops.getattr = &Guarded<&Ops::GetAttr>::Call;
     ops.setattr = &Guarded<&Ops::SetAttr>::Call;
     ops.readlink = &Guarded<&Ops::ReadLink>::Call;
-    ops.mknod = &Guarded<&Ops::MkNod>::Call;
-    ops.mkdir = &Guarded<&Ops::MkDir>::Call;
-    ops.unlink = &Guarded<&Ops::Unlink>::Call;
-    ops.rmdir = &Guarded<&Ops::RmDir>::Call;
-    ops.symlink = &Guarded<&Ops::Symlink>::Call;
-    ops.rename = &Guarded<&Ops::Rename>::Call;
-    ops.link = &Guarded<&Ops::Link>::Call;
+    ops.mknod = &Guarded<&Ops::Mutating<&Ops::MkNod>::Call>::Call;
+    ops.mkdir = &Guarded<&Ops::Mutating<&Ops::MkDir>::Call>::Call;
+    ops.unlink = &Guarded<&Ops::Mutating<&Ops::Unlink>::Call>::Call;
+    ops.rmdir = &Guarded<&Ops::Mutating<&Ops::RmDir>::Call>::Call;
+    ops.symlink = &Guarded<&Ops::Mutating<&Ops::Symlink>::Call>::Call;
+    ops.rename = &Guarded<&Ops::Mutating<&Ops::Rename>::Call>::Call;
+    ops.link = &Guarded<&Ops::Mutating<&Ops::Link>::Call>::Call;
     ops.open = &Guarded<&Ops::Open>::Call;
-    ops.create = &Guarded<&Ops::Create>::Call;
+    ops.create = &Guarded<&Ops::Mutating<&Ops::Create>::Call>::Call;
     ops.read = &Guarded<&Ops::Read>::Call;
     ops.write = &Guarded<&Ops::Write>::Call;
     ops.flush = &Guarded<&Ops::Flush>::Call;

@@ -74,7 +74,17 @@ class FuseFrontend {
   void TuneReadAhead();
   std::atomic<std::uint64_t> next_dir_{1};
   std::mutex dirs_mu_;
-  std::unordered_map<std::uint64_t, std::vector<core::DirEntry>> dirs_;  // guarded by dirs_mu_
+  // An open directory: the listing taken at opendir, served by offset. A readdir at offset 0
+  // (the first read, rewinddir, seekdir(0)) lists the directory again if a name changed since
+  // (namespace_gen_): POSIX wants entries added or removed before opendir/rewinddir to show.
+  struct OpenDirectory {
+    std::vector<core::DirEntry> entries;
+    std::uint64_t generation = 0;  // namespace_gen_ when `entries` was listed
+  };
+  // Bumped before and after every request that adds, removes or renames a name: an open
+  // directory's listing older than the last change is taken again at offset 0.
+  std::atomic<std::uint64_t> namespace_gen_{0};
+  std::unordered_map<std::uint64_t, OpenDirectory> dirs_;  // guarded by dirs_mu_
 };
 
 }  // namespace cafs::frontend
