@@ -15,6 +15,10 @@
 #include <filesystem>
 #include <fstream>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
+
 #include "cafs/change_log.h"
 #include "cafs/replicator.h"
 #include "crypto/mac.h"
@@ -51,6 +55,17 @@ std::vector<std::uint8_t> ReadFileBytes(const fs::path& p) {
 }
 
 // --- change log crash safety ---
+
+// What kill -9 does to an open file: its destructor (which would write the change log
+// "clean") never runs. The object is deliberately leaked, and LeakSanitizer told so.
+void DieWithoutClosing(std::unique_ptr<env::File> file) {
+  env::File* dead = file.release();
+#if defined(__SANITIZE_ADDRESS__)
+  __lsan_ignore_object(dead);
+#else
+  (void)dead;
+#endif
+}
 
 TEST(ChangeLogTest, EveryChangedChunkIsMarkedAfterACrashAtAnyStep) {
   const Uuid guid = Uuid::Random();
@@ -99,8 +114,8 @@ TEST(ChangeLogTest, EveryChangedChunkIsMarkedAfterACrashAtAnyStep) {
         if (f.ok() && (*f)->WriteAt(5 * kChunk, Pattern(10, 70)).ok()) {
           (void)(*f)->Sync();
           completed = !fi.crashed();
-          // The process dies with the file open: no close.
-          (void)f->release();
+          // The process dies with the file open: no close (and no leak report for it).
+          DieWithoutClosing(std::move(*f));
         }
       }
     }
