@@ -53,6 +53,7 @@ class Reader {
     pos_ += n;
     return v;
   }
+  std::size_t Remaining() const { return b_.size() - pos_; }
   Result<Uuid> TakeUuid(const char* field) {
     CAFS_ASSIGN_OR_RETURN(ByteView v, Take(Uuid::kSize, field));
     return Uuid::FromBytes(v.data(), v.size());
@@ -192,7 +193,10 @@ Result<ReplicaManifest> DecodeManifest(ByteView bytes, ByteView mac_key) {
   CAFS_ASSIGN_OR_RETURN(m.vm_set_id, r.TakeUuid("VM set GUID"));
   CAFS_ASSIGN_OR_RETURN(m.created_ms, r.Take64("time"));
   CAFS_ASSIGN_OR_RETURN(std::uint32_t count, r.Take32("file count"));
-  if (count > kMaxFiles) return Status::Corruption("replica manifest: file count");
+  // Counts are checked against the bytes left before anything is allocated for them.
+  if (count > kMaxFiles || count > r.Remaining() / kFileFixed) {
+    return Status::Corruption("replica manifest: file count");
+  }
   CAFS_ASSIGN_OR_RETURN(std::uint16_t path_len, r.Take16("VM path length"));
   CAFS_ASSIGN_OR_RETURN(m.vm_path, r.TakeString(path_len, "VM path"));
   for (std::uint32_t i = 0; i < count; ++i) {
@@ -214,6 +218,9 @@ Result<ReplicaManifest> DecodeManifest(ByteView bytes, ByteView mac_key) {
     }
     const std::uint64_t chunks = (f.pool_file_size + m.chunk_bytes - 1) / m.chunk_bytes;
     if (extents > chunks) return Status::Corruption("replica manifest: more extents than chunks");
+    if (extents > r.Remaining() / kExtentSize) {
+      return Status::Corruption("replica manifest truncated in extents");
+    }
     f.extents.resize(extents);
     for (auto& e : f.extents) {
       CAFS_ASSIGN_OR_RETURN(e.chunk, r.Take64("extent"));
