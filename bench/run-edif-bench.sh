@@ -105,12 +105,37 @@ HOST_AGENT=$EDIF_HOST_AGENT
 declare -A URI=([secure]=$(edif_lun_uri host secure-lun0) [clear]=$(edif_lun_uri host clear-lun0))
 
 # ---- 1. fio over NBD -----------------------------------------------------------------------
-run_job() {  # run_job SYS NAME RW BS IODEPTH [extra]
-  local sys=$1 name=$2 rw=$3 bs=$4 qd=$5; shift 5
+# CPU seconds used so far by every EDIF process of this run (edifd targets and host, both
+# agents: the processes whose command line names $DIR and whose name is edifd or edif-agent;
+# not fio, the client). utime + stime of /proc/PID/stat cover all threads of a process.
+edif_cpu_seconds() {
+  local total=0 pid comm stat
+  for pid in $(pgrep -f -- "$DIR"); do
+    comm=$(cat "/proc/$pid/comm" 2>/dev/null) || continue
+    case $comm in edifd | edif-agent) ;; *) continue ;; esac
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+    stat=${stat##*) }  # fields after the name: state is field 3, utime 14, stime 15
+    # shellcheck disable=SC2086
+    set -- $stat
+    total=$((total + ${12} + ${13}))
+  done
+  python3 -c "import os,sys; print(int(sys.argv[1]) / os.sysconf('SC_CLK_TCK'))" "$total"
+}
+run_job() {  # run_job SYS NAME RW BS IODEPTH [extra]: also $DIR/SYS.NAME.ROUND.cpu
+  local sys=$1 name=$2 rw=$3 bs=$4 qd=$5 before; shift 5
+  before=$(edif_cpu_seconds)
   timeout 600 fio --name="$name" --ioengine=nbd --uri="${URI[$sys]}" --rw="$rw" --bs="$bs" \
     --iodepth="$qd" --size="$SIZE" --numjobs=1 --output-format=json \
     --output="$DIR/$sys.$name.$ROUND.json" "$@" > "$DIR/$sys.$name.$ROUND.err" 2>&1 ||
     log "$sys: $name failed: $(tail -2 "$DIR/$sys.$name.$ROUND.err")"
+  python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$before" \
+    "$(edif_cpu_seconds)" > "$DIR/$sys.$name.$ROUND.cpu"
+}
+# What AES-256-GCM costs by itself here: OpenSSL's EVP (the library the link uses), one core,
+# 64 KiB buffers, seal and open; bytes per second.
+gcm_rate() {  # gcm_rate [-decrypt]
+  timeout 60 openssl speed "$@" -evp aes-256-gcm -bytes 65536 -seconds 2 2>/dev/null |
+    awk '/^AES-256-GCM/ { sub(/k$/, "", $2); printf "%.0f\n", $2 * 1000 }'
 }
 if [ "$HAVE_FIO" = 1 ]; then
   log "fio (nbd engine): $ROUNDS round(s), random jobs ${RUNTIME}s"
@@ -158,10 +183,18 @@ for i in $(seq "$LOGINS"); do
   done
 done
 
+log "raw AES-256-GCM (openssl speed -evp, seal and open)"
+GCM_SEAL=$(gcm_rate)
+GCM_OPEN=$(gcm_rate -decrypt)
+
 # ---- report --------------------------------------------------------------------------------
-python3 - "$DIR" "$SIZE" "$RUNTIME" "$ROUNDS" "$HAVE_FIO" "$RTT_LINE" <<'PY'
+PYTHONPATH="$ROOT/bench/lib" python3 - "$DIR" "$SIZE" "$RUNTIME" "$ROUNDS" "$HAVE_FIO" "$RTT_LINE" \
+  "${GCM_SEAL:-0}" "${GCM_OPEN:-0}" <<'PY'
 import glob, json, os, re, sys
+import figures
 d, size, runtime, rounds, have_fio, rtt_line = sys.argv[1:7]
+gcm_seal, gcm_open = float(sys.argv[7]), float(sys.argv[8])
+GIB = 1024 ** 3
 missing = []
 
 def load(sys_, job):  # {round: fio job}
@@ -223,6 +256,41 @@ for label, job, side, kind, short in rows:
     s, c = best("secure", job, side, kind), best("clear", job, side, kind)
     print(f"ratio secure/clear {short:<20} {r:5.2f}x (median of {n} paired round(s); "
           f"best/best {s / c:.2f}x)  target >= 0.85  {'MET' if r >= 0.85 else 'MISSED'}")
+
+for label, job, side, kind, short in rows:
+    s_, c_ = load("secure", job), load("clear", job)
+    figures.emit(f"edif.{job}.secure/clear",
+                 [value(s_[k], side, kind) / value(c_[k], side, kind) for k in s_
+                  if k in c_ and value(s_[k], side, kind) and value(c_[k], side, kind)])
+
+# CPU the secure link adds per GiB carried (secure - clear, every EDIF process, the same
+# round) against what AES-256-GCM itself needs to seal and open a GiB on one core.
+def cpu_per_gib(sys_, job, side):
+    out = {}
+    for rnd, j in load(sys_, job).items():
+        try:
+            cpu = float(open(os.path.join(d, f"{sys_}.{job}.{rnd}.cpu")).read())
+        except (OSError, ValueError):
+            continue
+        moved = j[side].get("io_bytes", 0)
+        if moved > 0:
+            out[rnd] = cpu / (moved / GIB)
+    return out
+
+raw = GIB / gcm_seal + GIB / gcm_open if gcm_seal > 0 and gcm_open > 0 else None
+if raw:
+    print(f"raw AES-256-GCM (OpenSSL EVP, one core): seal {gcm_seal / 1e9:.2f} GB/s, open "
+          f"{gcm_open / 1e9:.2f} GB/s = {raw:.3f} CPU s per GiB sealed and opened")
+for job, side in (("seqwrite", "write"), ("seqread", "read")):
+    s_, c_ = cpu_per_gib("secure", job, side), cpu_per_gib("clear", job, side)
+    added = [s_[k] - c_[k] for k in s_ if k in c_]
+    if added and raw:
+        med = sorted(added)[len(added) // 2]
+        print(f"CPU per GiB {job:<9} secure {sorted(s_.values())[len(s_) // 2]:.3f} s  clear "
+              f"{sorted(c_.values())[len(c_) // 2]:.3f} s  added {med:.3f} s = {med / raw:.2f}x raw GCM"
+              f"  target <= 1.3x  {'MET' if med / raw <= 1.3 else 'MISSED'}")
+    figures.emit(f"edif.cpu_per_gib.{job}.added/raw_gcm",
+                 [a / raw for a in added] if raw else [], "<=1.3")
 
 m = re.search(r"p50 ([0-9.]+) ms p99 ([0-9.]+) ms", rtt_line)
 if m:

@@ -19,7 +19,7 @@
 #              (ninja -C BUILD_DIR cafsd fuse_passthrough_bench)
 #   --size     file size per system (default 512M)
 #   --runtime  cap in seconds for each random job (default 5)
-#   --rounds   rounds over all systems (default 2); each figure is the best round
+#   --rounds   rounds over all systems (default 3); each figure is the median of the rounds
 #   --quick    --size 128M --runtime 2 --rounds 1 (a smoke run, about a minute)
 #   --only     run only these systems (cafs is the reference for ratios; missing rows: n/a)
 #
@@ -30,7 +30,8 @@
 #    every write() is one FUSE WRITE request to the daemon.
 #  - All systems are mounted at once; each round runs every job on every system in turn
 #    (interleaved, so load from other processes on this shared machine hits all systems
-#    alike); a figure is the best of --rounds rounds.
+#    alike); a figure is the median of --rounds rounds, a ratio the median of the per-round
+#    ratios (with its spread), and one FIGURE line per ratio (bench/lib/figures.py).
 #  - Jobs in order on the same file: seqwrite (bs=1M, a new file), seqwrite+fsync (bs=1M,
 #    a new file, end_fsync=1: durable, disk-bound for everyone), seqread (bs=1M), randwrite
 #    (bs=4k over the existing file), randread (bs=4k). seqwrite and randwrite are not
@@ -60,7 +61,7 @@ bench_build_dir "$0" "$@"
 shift
 SIZE=512M
 RUNTIME=5
-ROUNDS=2
+ROUNDS=3
 ONLY="plain passthru passwb gocryptfs securefs cafs"
 KEEP=0
 bench_options "$@"
@@ -204,15 +205,16 @@ for ROUND in $(seq "$ROUNDS"); do
 done
 for sys in $ACTIVE; do unmount_one "$sys"; done
 
-python3 - "$T" "$SIZE" "$RUNTIME" "$ROUNDS" $ONLY <<'PY'
-import glob, json, os, sys
+PYTHONPATH="$(dirname "$0")/lib" python3 - "$T" "$SIZE" "$RUNTIME" "$ROUNDS" $ONLY <<'PY'
+import glob, json, os, statistics, sys
+import figures
 tdir, size, runtime, rounds, systems = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
 jobs = [("seqwrite", "write", "bw"), ("seqwrite_sync", "write", "bw"), ("seqread", "read", "bw"),
         ("randwrite", "write", "iops"), ("randread", "read", "iops")]
 labels = {"seqwrite": "seq write 1M (MiB/s)", "seqwrite_sync": "  + end fsync (MiB/s)",
           "seqread": "seq read 1M (MiB/s)", "randwrite": "4k rand write (IOPS)",
           "randread": "4k rand read (IOPS)"}
-val = {}
+per_round = {}  # (system, job) -> {round: value}
 for s in systems:
     for job, side, kind in jobs:
         for p in glob.glob(os.path.join(tdir, f"{s}.{job}.*.json")):
@@ -224,9 +226,12 @@ for s in systems:
                     continue
                 v = j[side]["bw"] / 1024.0 if kind == "bw" else j[side]["iops"]
                 if v > 0:
-                    val[(s, job)] = max(v, val.get((s, job), 0))
+                    per_round.setdefault((s, job), {})[int(p.rsplit(".", 2)[-2])] = v
             except (OSError, ValueError, KeyError, IndexError):
                 pass
+# The table shows the median of the rounds (issue 19: a figure two runs agree on); the
+# ratios below are medians of per-round ratios (both systems of a round saw the same load).
+val = {k: statistics.median(v.values()) for k, v in per_round.items()}
 
 def fmt(v, kind):
     if v is None:
@@ -239,7 +244,7 @@ refs = [("gocryptfs", "CAFS/gocfs"), ("passwb", "CAFS/pass+wb"), ("passthru", "C
         ("plain", "CAFS/plain")]
 head = f"{'workload':<22}" + "".join(f"{names.get(s, s):>13}" for s in systems) + \
        "".join(f"{r[1]:>13}" for r in refs)
-print(f"fio psync numjobs=1 direct=0, {size} file, random jobs <= {runtime}s, best of {rounds} rounds")
+print(f"fio psync numjobs=1 direct=0, {size} file, random jobs <= {runtime}s, median of {rounds} rounds")
 print(head)
 print("-" * len(head))
 for job, side, kind in jobs:
@@ -259,6 +264,18 @@ for job, want, text in targets:
         print(f"target {text:<30} measured {c / g:6.2f}x  {'MET' if c / g >= want else 'MISSED'}")
     else:
         print(f"target {text:<30} measured    n/a  NOT MEASURED")
+print()
+print("median of per-round ratios (spread = min..max over the rounds):")
+goals = {"seqwrite": ">=0.95", "seqread": ">=0.95", "randwrite": ">=0.95", "randread": ">=0.95"}
+for job, side, kind in jobs:
+    for ref, goal in (("passwb", goals.get(job, "-")), ("gocryptfs", "-")):
+        c, r = per_round.get(("cafs", job), {}), per_round.get((ref, job), {})
+        ratios = [c[k] / r[k] for k in c if k in r]
+        if ratios:
+            m = statistics.median(ratios)
+            print(f"  cafs/{ref:<10} {job:<14} {m:5.2f}x  spread {min(ratios):.2f}..{max(ratios):.2f}"
+                  f"  ({len(ratios)} rounds)  goal {goal}")
+        figures.emit(f"fuse.{job}.cafs/{ref}", ratios, goal)
 try:
     print(f"load average at the end: {open('/proc/loadavg').read().split()[:3]} on {os.cpu_count()} CPUs")
 except OSError:

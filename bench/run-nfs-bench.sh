@@ -102,8 +102,9 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 
-python3 - "$T" "$SIZE" "$RUNTIME" "$ROUNDS" $ONLY <<'PY'
+PYTHONPATH="$HERE/lib" python3 - "$T" "$SIZE" "$RUNTIME" "$ROUNDS" $ONLY <<'PY'
 import glob, statistics, sys
+import figures
 tdir, size, runtime, rounds, systems = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
 # (job, 0 = MiB/s or 1 = IOPS, label, one of the issue's goal figures)
 figures = [("seqwrite", 0, "seq write 1M QD8 (MiB/s)", True),
@@ -114,13 +115,15 @@ figures = [("seqwrite", 0, "seq write 1M QD8 (MiB/s)", True),
            ("randwrite", 1, "4k rand write QD16 (IOPS)", True),
            ("randwrite+commit", 1, "  + COMMIT (IOPS)", False),
            ("randread", 1, "4k rand read QD16 (IOPS)", False)]
-runs = {}  # (system, job) -> [(MiB/s, IOPS) per round]
+by_round = {}  # (system, job) -> {round: (MiB/s, IOPS)}
 for sys_ in systems:
     for path in glob.glob(f"{tdir}/{sys_}.*.out"):
+        rnd = int(path.rsplit(".", 2)[-2])
         for line in open(path):
             parts = line.split()
             if len(parts) == 4 and parts[0] == "RESULT":
-                runs.setdefault((sys_, parts[1]), []).append((float(parts[2]), float(parts[3])))
+                by_round.setdefault((sys_, parts[1]), {})[rnd] = (float(parts[2]), float(parts[3]))
+runs = {k: list(v.values()) for k, v in by_round.items()}
 best = {k: max(v) for k, v in runs.items()}
 median = {k: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v))
           for k, v in runs.items()}
@@ -151,4 +154,10 @@ for job, idx, label, goal in figures:
         ok = ok and not goal
 print("goal (*: the issue's figures): cafs >= 1.0x ganesha while encrypting:",
       "met" if ok else "NOT met")
+# Issue 19's goal: >= 1.25x on seq write, seq read, 4k write and 4k read; each figure is the
+# median of the per-round ratios (both servers of a round ran back to back).
+for job, idx in (("seqwrite", 0), ("seqread", 0), ("randwrite", 1), ("randread", 1)):
+    c, g = by_round.get(("cafs", job), {}), by_round.get(("ganesha", job), {})
+    figures.emit(f"nfs.{job}.cafs/ganesha",
+                 [c[k][idx] / g[k][idx] for k in c if k in g and g[k][idx] > 0], ">=1.25")
 PY

@@ -98,7 +98,7 @@ print(f'{side["bw"] / 1024:.1f}' if "rand" not in sys.argv[2] else f'{side["iops
 PY
 }
 JOBS="seqwrite:write:1M seqread:read:1M randwrite:randwrite:4k randread:randread:4k"
-declare -A BEST
+declare -A BEST ROUND_VALUES  # best per mode/job; every round's value, in round order
 better() { python3 -c "import sys; print(max(float(sys.argv[1]), float(sys.argv[2])))" "$1" "$2"; }
 for round in $(seq 1 "$ROUNDS"); do
   for mode in alone rekey; do
@@ -112,6 +112,7 @@ for round in $(seq 1 "$ROUNDS"); do
       IFS=: read -r name rw bs <<<"$spec"
       v=$(run_job "$name" "$rw" "$bs")
       BEST[$mode/$name]=$(better "${BEST[$mode/$name]:-0}" "$v")
+      ROUND_VALUES[$mode/$name]="${ROUND_VALUES[$mode/$name]:-} $v"
     done
     if [ "$mode" = rekey ]; then
       touch "$STOP"
@@ -136,3 +137,13 @@ for spec in $JOBS; do
     "$a" "$r" "$name" "$unit"
 done
 echo "goal (issue 14): slowdown <= 20% at the default rate limit"
+# One FIGURE line per job (bench/lib/figures.py): the median over the rounds of the
+# slowdown measured within a round (alone and with rekey back to back).
+for spec in $JOBS; do
+  IFS=: read -r name _ _ <<<"$spec"
+  PYTHONPATH="$(dirname "$0")/lib" python3 -c '
+import sys, figures
+alone, rekey = [float(x) for x in sys.argv[2].split()], [float(x) for x in sys.argv[3].split()]
+figures.emit(f"rekey.slowdown.{sys.argv[1]}", [1 - r / a for a, r in zip(alone, rekey) if a > 0], "<=0.20")
+' "$name" "${ROUND_VALUES[alone/$name]}" "${ROUND_VALUES[rekey/$name]}"
+done
