@@ -269,6 +269,8 @@ print("median of per-round ratios (spread = min..max over the rounds):")
 goals = {"seqwrite": ">=0.95", "seqread": ">=0.95", "randwrite": ">=0.95", "randread": ">=0.95"}
 for job, side, kind in jobs:
     for ref, goal in (("passwb", goals.get(job, "-")), ("gocryptfs", "-")):
+        if ref not in systems:
+            continue
         c, r = per_round.get(("cafs", job), {}), per_round.get((ref, job), {})
         ratios = [c[k] / r[k] for k in c if k in r]
         if ratios:

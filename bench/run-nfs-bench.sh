@@ -104,7 +104,7 @@ done
 
 PYTHONPATH="$HERE/lib" python3 - "$T" "$SIZE" "$RUNTIME" "$ROUNDS" $ONLY <<'PY'
 import glob, statistics, sys
-import figures
+import figures as summary  # bench/lib/figures.py (`figures` below is this table)
 tdir, size, runtime, rounds, systems = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
 # (job, 0 = MiB/s or 1 = IOPS, label, one of the issue's goal figures)
 figures = [("seqwrite", 0, "seq write 1M QD8 (MiB/s)", True),
@@ -158,6 +158,6 @@ print("goal (*: the issue's figures): cafs >= 1.0x ganesha while encrypting:",
 # median of the per-round ratios (both servers of a round ran back to back).
 for job, idx in (("seqwrite", 0), ("seqread", 0), ("randwrite", 1), ("randread", 1)):
     c, g = by_round.get(("cafs", job), {}), by_round.get(("ganesha", job), {})
-    figures.emit(f"nfs.{job}.cafs/ganesha",
+    summary.emit(f"nfs.{job}.cafs/ganesha",
                  [c[k][idx] / g[k][idx] for k in c if k in g and g[k][idx] > 0], ">=1.25")
 PY
