@@ -129,6 +129,7 @@ Result<HostFile> LoadHostConfig(const std::string& path) {
   c.lun_socket = Str(h["lun_socket"]);
   c.lun_listen = Str(h["lun_listen"]);
   f.lun_port_file = Str(h["lun_port_file"]);
+  c.lun_handshake_timeout = Ms(h["lun_handshake_timeout_ms"], 10'000);
   c.io_wait_timeout = Ms(h["io_wait_timeout_ms"], 30'000);
   c.io_timeout = Ms(h["io_timeout_ms"], 30'000);
   c.reconnect_interval = Ms(h["reconnect_interval_ms"], 1'000);

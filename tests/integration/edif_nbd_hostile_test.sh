@@ -22,8 +22,11 @@ edif_target_config target 0x5000000000000001 0x020100
 edif_target_lun target 0 "$DIR/lun0.img" false
 edif_start_target target
 TPID=$EDIF_LAST_PID
+# A 5 s negotiation deadline instead of 10 s (lun_handshake_timeout_ms): the silent client
+# waits for it; the byte-a-second clients still outlast the check under attack (2 s).
 edif_host_config host "lun_listen = \"127.0.0.1:0\"
-lun_port_file = \"$DIR/host-luns.port\""
+lun_port_file = \"$DIR/host-luns.port\"
+lun_handshake_timeout_ms = 5000"
 edif_host_port host hba0 0x2100000000000001 0x010100
 edif_host_target host array1 "$(edif_target_port target)" 0x5000000000000001 false
 edif_start_host host array1-lun0
@@ -44,6 +47,7 @@ CHECK
 
 timeout 150 python3 "$HERE/edif_hostile_client.py" nbd --tcp "127.0.0.1:$PORT" \
   --export array1-lun0 --unix "$DIR/hba0-mbox.sock" --check "bash $DIR/check.sh" \
+  --handshake-timeout 5 \
   --pid "$HPID" --pid "$TPID" \
   || fail "hostile NBD clients"
 

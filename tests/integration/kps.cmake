@@ -29,7 +29,7 @@ endif()
 if(TARGET kpsd AND TARGET cafsctl)
   foreach(listener rest kmip)
     add_test(NAME kps_${listener}_hostile
-             COMMAND python3 ${CMAKE_CURRENT_LIST_DIR}/kps_hostile.py --listener ${listener}
+             COMMAND ${CAFS_TEST_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/kps_hostile.py --listener ${listener}
                      $<TARGET_FILE:kpsd> $<TARGET_FILE:cafsctl>)
     set_tests_properties(kps_${listener}_hostile PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 180
                                                             RESOURCE_LOCK heavy)

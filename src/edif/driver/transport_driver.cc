@@ -27,7 +27,9 @@ Result<std::unique_ptr<TransportDriver>> TransportDriver::Start(DriverConfig con
   }
   std::unique_ptr<TransportDriver> d(new TransportDriver());
   d->config_ = std::move(config);
-  d->lun_server_ = std::make_unique<nbd::NbdServer>();
+  nbd::ServerOptions lun_options;
+  lun_options.handshake_timeout = d->config_.lun_handshake_timeout;
+  d->lun_server_ = std::make_unique<nbd::NbdServer>(lun_options);
   if (!d->config_.lun_socket.empty()) {
     CAFS_RETURN_IF_ERROR(d->lun_server_->ListenUnix(d->config_.lun_socket));
   }

@@ -50,6 +50,8 @@ struct InitiatorPortConfig {
 struct DriverConfig {
   std::string lun_socket;  // NBD Unix socket for the LUN exports ("" = none)
   std::string lun_listen;  // "host:port" NBD over TCP ("" = none)
+  // A LUN client that has not finished the NBD negotiation by then is disconnected.
+  std::chrono::milliseconds lun_handshake_timeout{10'000};
   std::chrono::milliseconds io_wait_timeout{30'000};
   std::chrono::milliseconds io_timeout{30'000};
   std::chrono::milliseconds reconnect_interval{1'000};

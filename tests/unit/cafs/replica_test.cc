@@ -25,15 +25,14 @@
 #include "crypto/rng.h"
 #include "env/fault_injection_env.h"
 #include "pool/posix_pool.h"
-
-#ifndef CAFS_REPLICA_TESTDATA
-#error "CAFS_REPLICA_TESTDATA must name tests/unit/cafs/testdata"
-#endif
+#include "source_dir.h"
 
 namespace cafs::core {
 namespace {
 
 namespace fs = std::filesystem;
+
+fs::path TestdataDir() { return fs::path(cafs::testing::SourceDir()) / "tests/unit/cafs/testdata"; }
 
 constexpr std::uint64_t kChunk = 64 * 1024;
 
@@ -202,7 +201,7 @@ TEST(ReplicaManifestTest, GoldenFileDecodesAndEncodesByteForByte) {
   auto key = ReplicaMacKey(GoldenKey());
   ASSERT_TRUE(key.ok());
   const ByteView k(key->data(), key->size());
-  const fs::path golden = fs::path(CAFS_REPLICA_TESTDATA) / "replica_manifest_v1.bin";
+  const fs::path golden = TestdataDir() / "replica_manifest_v1.bin";
   auto encoded = EncodeManifest(GoldenManifest(), k);
   ASSERT_TRUE(encoded.ok());
   if (std::getenv("CAFS_REGENERATE_GOLDEN") != nullptr) {
@@ -210,11 +209,9 @@ TEST(ReplicaManifestTest, GoldenFileDecodesAndEncodesByteForByte) {
         .write(reinterpret_cast<const char*>(encoded->data()), static_cast<long>(encoded->size()));
     Bytes bad = *encoded;
     bad[130] ^= 0x01;  // inside the first file record
-    std::ofstream(fs::path(CAFS_REPLICA_TESTDATA) / "replica_manifest_v1_tampered.bin",
-                  std::ios::binary)
+    std::ofstream(TestdataDir() / "replica_manifest_v1_tampered.bin", std::ios::binary)
         .write(reinterpret_cast<const char*>(bad.data()), static_cast<long>(bad.size()));
-    std::ofstream(fs::path(CAFS_REPLICA_TESTDATA) / "replica_manifest_v1_truncated.bin",
-                  std::ios::binary)
+    std::ofstream(TestdataDir() / "replica_manifest_v1_truncated.bin", std::ios::binary)
         .write(reinterpret_cast<const char*>(encoded->data()), 60);
   }
   const Bytes file = ReadFileBytes(golden);
@@ -229,7 +226,7 @@ TEST(ReplicaManifestTest, BrokenFilesAreRefused) {
   auto key = ReplicaMacKey(GoldenKey());
   ASSERT_TRUE(key.ok());
   const ByteView k(key->data(), key->size());
-  const fs::path dir(CAFS_REPLICA_TESTDATA);
+  const fs::path dir = TestdataDir();
   auto tampered = DecodeManifest(ReadFileBytes(dir / "replica_manifest_v1_tampered.bin"), k);
   EXPECT_EQ(tampered.status().code(), Status::Code::kAuthFailed) << tampered.status().ToString();
   auto truncated = DecodeManifest(ReadFileBytes(dir / "replica_manifest_v1_truncated.bin"), k);

@@ -17,11 +17,8 @@
 #include "env/mem_env.h"
 #include "format/rekey_journal.h"
 #include "format/rekeyer.h"
+#include "source_dir.h"
 #include "unit/format/rekey_test_util.h"
-
-#ifndef CAFS_FORMAT_GOLDEN_DIR
-#error "CAFS_FORMAT_GOLDEN_DIR must name tests/unit/format/golden"
-#endif
 
 namespace cafs::format {
 namespace {
@@ -49,7 +46,8 @@ Bytes Pattern() {
 }
 
 Bytes Load(const std::string& name) {
-  std::ifstream in(std::string(CAFS_FORMAT_GOLDEN_DIR) + "/" + name, std::ios::binary);
+  std::ifstream in(std::string(cafs::testing::SourceDir()) + "/tests/unit/format/golden/" + name,
+                   std::ios::binary);
   EXPECT_TRUE(in.good()) << "missing golden file " << name;
   return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }

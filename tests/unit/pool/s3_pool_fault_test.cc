@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "pool/pool_kinds.h"
+#include "source_dir.h"
 #include "unit/pool/test_cluster.h"
 
 namespace cafs::pool {
@@ -71,11 +72,13 @@ class S3PoolFaultTest : public ::testing::Test {
     const std::string port_file = (work_ / "port").string();
     const std::string control = (work_ / "control").string();
     const std::string upstream = radosgw_["endpoint"];
+    const std::string script =
+        std::string(cafs::testing::SourceDir()) + "/tests/integration/lib/s3_fault_proxy.py";
     proxy_ = ::fork();
     ASSERT_GE(proxy_, 0);
     if (proxy_ == 0) {
-      ::execlp("python3", "python3", CAFS_S3_FAULT_PROXY, "--upstream", upstream.c_str(),
-               "--control", control.c_str(), "--port-file", port_file.c_str(), "--lifetime", "240",
+      ::execlp("python3", "python3", script.c_str(), "--upstream", upstream.c_str(), "--control",
+               control.c_str(), "--port-file", port_file.c_str(), "--lifetime", "240",
                static_cast<char*>(nullptr));
       ::_exit(127);
     }
