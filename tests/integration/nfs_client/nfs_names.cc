@@ -9,8 +9,8 @@
 //    RENAME long <-> short and long over an existing long file;
 //  - names containing "##" are names like any other (stored hashed): files `x##y`, `##`,
 //    `a##default_pool` beside file `a` (whose redirector has that backing name), encrypted
-//    `osdisk##mirrored_pool_A`; a RENAME to such a name; directories, a symlink and a FIFO
-//    named so, and a file inside such a directory;
+//    `osdisk##mirrored_pool_A`; a RENAME to such a name; directories, a symlink, a FIFO (and
+//    a hard link of it) and a socket named so, and a file inside such a directory;
 //  - refused names: name_max + 1 bytes (NFS3ERR_NAMETOOLONG);
 //  - LINK of a clear-text and an encrypted file: nlink, one handle, data through both names,
 //    REMOVE of one keeps the other; LOOKUP-then-CREATE of `noise-N` / `osdisk-noise-N` (the
@@ -250,22 +250,33 @@ class Names : private CheckCounter {
     Expect("SYMLINK s##default_pool", s.status, NFS3_OK);
     const auto f = nfs_.Mknod(dir_, "p##x", NF3FIFO);
     Expect("MKNOD p##x", f.status, NFS3_OK);
+    const auto sock = nfs_.Mknod(dir_, "sock##x", NF3SOCK);
+    Expect("MKNOD sock##x", sock.status, NFS3_OK);
+    // A special file's hard link (issue 17 item 1): one handle, nlink 2.
+    const auto fl = nfs_.Link(f.fh, dir_, "p##link");
+    Expect("LINK p##x -> p##link", fl.status, NFS3_OK);
+    Check(fl.file_attr && fl.file_attr->nlink == 2, "LINK of a FIFO: nlink 2");
+    Check(nfs_.Lookup(dir_, "p##link").fh == f.fh, "LOOKUP p##link gives the FIFO's handle");
     BumpNamespace();
     const auto r = nfs_.Read(inner.fh, 0, 100);
     Check(r.status == NFS3_OK && r.data == "inner", "READ inside a##mirrored_pool_A");
     Check(nfs_.Readlink(s.fh).target == "a", "READLINK s##default_pool");
     Check(nfs_.Getattr(f.fh).attr.type == NF3FIFO, "GETATTR p##x is a FIFO");
+    Check(nfs_.Getattr(sock.fh).attr.type == NF3SOCK, "GETATTR sock##x is a socket");
     CheckData("a");
     const auto list = nfs_.Readdirplus(dir_, 8192);
     std::set<std::string> got;
     for (const auto& e : list.entries) got.insert(e.name);
-    for (const char* n : {"a##mirrored_pool_A", "s##default_pool", "p##x", "a"}) {
+    for (const char* n :
+         {"a##mirrored_pool_A", "s##default_pool", "p##x", "p##link", "sock##x", "a"}) {
       Check(got.contains(n), std::string("READDIRPLUS lists ") + n);
     }
     Expect("REMOVE inside", nfs_.Remove(d.fh, "osdisk##inner"), NFS3_OK);
     Expect("RMDIR a##mirrored_pool_A", nfs_.Rmdir(dir_, "a##mirrored_pool_A"), NFS3_OK);
     Expect("REMOVE s##default_pool", nfs_.Remove(dir_, "s##default_pool"), NFS3_OK);
-    Expect("REMOVE p##x", nfs_.Remove(dir_, "p##x"), NFS3_OK);
+    for (const char* n : {"p##x", "p##link", "sock##x"}) {
+      Expect(std::string("REMOVE ") + n, nfs_.Remove(dir_, n), NFS3_OK);
+    }
   }
 
   // 20 directories of name_max - 5 bytes (~5000 bytes below the work directory, past
