@@ -61,6 +61,7 @@ struct FsStats {
   std::uint64_t total_inodes = 0;  // of the backing store (where the names live)
   std::uint64_t free_inodes = 0;
   std::uint32_t name_max = 0;  // longest name a caller may use (NAME_MAX: the backing store's)
+  std::uint64_t link_max = 0;  // most names of one file (LINK_MAX of the backing store)
 };
 
 }  // namespace cafs::core

@@ -9,6 +9,8 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <vector>
 
 #include "cafs/redirector.h"
 #include "crypto/mac.h"
@@ -81,6 +83,146 @@ Result<SecureBuffer> LoadSecret(int root_fd, const std::string& root) {
 
 Result<crypto::Sha256Mac> MacOf(const SecureBuffer& secret, ByteView body) {
   return crypto::HmacSha256(secret.view(), body);
+}
+
+// Directories walked up from an entry at most (a path longer than PATH_MAX: BackingComponents).
+constexpr std::size_t kMaxWalkDepth = 65536;
+
+Result<std::string> NameIn(int dirfd, const struct stat& st) {
+  const int dup = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR* d = dup < 0 ? nullptr : ::fdopendir(dup);
+  if (d == nullptr) {
+    if (dup >= 0) ::close(dup);
+    return Status::FromErrno(errno, "list a directory above a file handle's entry");
+  }
+  std::string found;
+  while (struct dirent* e = ::readdir(d)) {
+    struct stat est {};
+    if (e->d_ino == st.st_ino && std::strcmp(e->d_name, "..") != 0 &&
+        std::strcmp(e->d_name, ".") != 0 &&
+        ::fstatat(dirfd, e->d_name, &est, AT_SYMLINK_NOFOLLOW) == 0 && est.st_ino == st.st_ino &&
+        est.st_dev == st.st_dev) {
+      found = e->d_name;
+      break;
+    }
+  }
+  ::closedir(d);
+  if (found.empty()) return Stale("the file handle's entry moved out of its directory");
+  return found;
+}
+
+Result<std::vector<std::string>> WalkUp(int root_fd, int dirfd) {
+  struct stat root {};
+  if (::fstat(root_fd, &root) != 0) return Status::FromErrno(errno, "fstat backing root");
+  std::vector<std::string> up;  // leaf first
+  ScopedFd cur(::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  for (std::size_t depth = 0;; ++depth) {
+    struct stat st {};
+    if (cur.fd < 0 || ::fstat(cur.fd, &st) != 0) {
+      return Status::FromErrno(errno, "walk up from a file handle's entry");
+    }
+    if (st.st_ino == root.st_ino && st.st_dev == root.st_dev) break;
+    if (depth >= kMaxWalkDepth) return Stale("the file handle's entry is too deep");
+    ScopedFd parent(::openat(cur.fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    struct stat pst {};
+    if (parent.fd < 0 || ::fstat(parent.fd, &pst) != 0) {
+      return Status::FromErrno(errno, "walk up from a file handle's entry");
+    }
+    if (pst.st_ino == st.st_ino && pst.st_dev == st.st_dev) {
+      return Stale("the file handle names an entry outside the backing store");
+    }
+    CAFS_ASSIGN_OR_RETURN(std::string name, NameIn(parent.fd, st));
+    up.push_back(std::move(name));
+    std::swap(cur.fd, parent.fd);
+  }
+  return std::vector<std::string>(up.rbegin(), up.rend());
+}
+
+Result<std::unique_ptr<ScopedFd>> OpenParentOf(int root_fd, const KernelHandle& kh) {
+  // The generic layout of a connectable handle (FILEID_INO32_GEN_PARENT, ext4, xfs):
+  // inode, generation, parent inode, parent generation (32 bits each); the parent's own
+  // handle is FILEID_INO32_GEN with the last two.
+  constexpr int kInoGen = 1, kInoGenParent = 2;
+  if ((kh.fh->handle_type & 0xffff) != kInoGenParent || kh.fh->handle_bytes != 16) {
+    return Stale("a path longer than PATH_MAX, and the file handle carries no parent");
+  }
+  KernelHandle parent;
+  parent.fh->handle_type = kInoGen;
+  parent.fh->handle_bytes = 8;
+  std::memcpy(parent.fh->f_handle, kh.fh->f_handle + 8, 8);
+  auto fd = std::make_unique<ScopedFd>(
+      ::open_by_handle_at(root_fd, parent.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd->fd < 0) return Stale("the directory the file handle was made in is gone");
+  return fd;
+}
+
+Result<std::vector<std::string>> BackingComponents(int root_fd, const std::string& root_path,
+                                                   int fd, const struct stat& st,
+                                                   const KernelHandle& kh) {
+  // The kernel's path of the entry, when it fits /proc's readlink (PATH_MAX).
+  std::string target(PATH_MAX + 1, '\0');
+  const std::string proc = "/proc/self/fd/" + std::to_string(fd);
+  const ssize_t len = ::readlink(proc.c_str(), target.data(), target.size());
+  if (len >= 0 && static_cast<std::size_t>(len) < target.size()) {
+    target.resize(static_cast<std::size_t>(len));
+    if (target == root_path) return std::vector<std::string>{};
+    if (target.size() <= root_path.size() + 1 ||
+        target.compare(0, root_path.size(), root_path) != 0 || target[root_path.size()] != '/') {
+      return Stale("the file handle names an entry outside the backing store");
+    }
+    std::vector<std::string> out;
+    for (std::size_t pos = root_path.size() + 1; pos <= target.size();) {
+      std::size_t slash = target.find('/', pos);
+      if (slash == std::string::npos) slash = target.size();
+      out.push_back(target.substr(pos, slash - pos));
+      pos = slash + 1;
+    }
+    return out;
+  }
+  if (len >= 0 || errno != ENAMETOOLONG) return Status::FromErrno(len >= 0 ? EIO : errno, proc);
+  // Longer than PATH_MAX: walked up through ".." from the entry's directory (a directory is
+  // its own start; a file's is the parent its connectable kernel handle carries).
+  if (S_ISDIR(st.st_mode)) return WalkUp(root_fd, fd);
+  CAFS_ASSIGN_OR_RETURN(std::unique_ptr<ScopedFd> parent, OpenParentOf(root_fd, kh));
+  CAFS_ASSIGN_OR_RETURN(std::string name, NameIn(parent->fd, st));
+  CAFS_ASSIGN_OR_RETURN(std::vector<std::string> out, WalkUp(root_fd, parent->fd));
+  out.push_back(std::move(name));
+  return out;
+}
+
+Result<std::string> CallerPathOf(int root_fd, const std::vector<std::string>& backing,
+                                 bool regular) {
+  // Walked down from the root with directory descriptors (no path length limit): each
+  // component's caller name (CallerNameOfEntry: a stem's side entry is beside it).
+  ScopedFd dir(::fcntl(root_fd, F_DUPFD_CLOEXEC, 0));
+  std::string out;
+  for (std::size_t i = 0; i < backing.size(); ++i) {
+    const bool last = i + 1 == backing.size();
+    auto name = CallerNameOfEntry(
+        backing[i], last && regular, [&](const std::string& entry) -> Result<std::string> {
+          ScopedFd f(::openat(dir.fd, entry.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+          if (f.fd < 0) return Status::FromErrno(errno, "open " + entry);
+          std::string text(512, '\0');
+          const ssize_t got = ::pread(f.fd, text.data(), text.size(), 0);
+          if (got < 0) return Status::FromErrno(errno, "read " + entry);
+          text.resize(static_cast<std::size_t>(got));
+          return text;
+        });
+    if (!name.ok()) {
+      if (name.status().IsNotFound() && last && regular && !SplitRedirectorName(backing[i])) {
+        return Stale("the file handle names a regular file that is not a redirector");
+      }
+      return Stale("the file handle names a hashed name without its name entry");
+    }
+    out += "/" + *name;
+    if (last) break;
+    const int next =
+        ::openat(dir.fd, backing[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (next < 0) return Stale("the file handle's directory moved while it was resolved");
+    ::close(dir.fd);
+    dir.fd = next;
+  }
+  return out;
 }
 
 }  // namespace
@@ -157,17 +299,20 @@ Result<Bytes> FileHandles::HandleOf(const std::vector<std::string>& components,
   if (components.empty()) return Encode(root_fd_, "");
   ScopedFd dir(::fcntl(root_fd_, F_DUPFD_CLOEXEC, 0));
   for (std::size_t i = 0; i + 1 < components.size(); ++i) {
+    const std::string backing = PlainBackingName(components[i]);
     const int next =
-        ::openat(dir.fd, components[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        ::openat(dir.fd, backing.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (next < 0) return Status::FromErrno(errno == ELOOP ? ENOTDIR : errno, components[i]);
     ::close(dir.fd);
     dir.fd = next;
   }
   const std::string& name = components.back();
   struct stat st {};
-  // A directory, symlink or special file is itself (a regular file without "##" is not ours).
-  if (::fstatat(dir.fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
-    return Encode(dir.fd, name.c_str());
+  // A directory, symlink or special file is itself or its stem (PlainBackingName; a regular
+  // file without "##" is not ours).
+  if (const std::string plain = PlainBackingName(name);
+      ::fstatat(dir.fd, plain.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
+    return Encode(dir.fd, plain.c_str());
   }
   // A redirector `name##<pool>` (redirector.h, the one codec): the configured pools first
   // (one fstatat each), then a scan (a redirector naming a pool that is not configured is
@@ -224,41 +369,15 @@ Result<std::string> FileHandles::Resolve(ByteView handle) const {
   struct stat st {};
   if (::fstat(fd.fd, &st) != 0) return Status::FromErrno(errno, "fstat by handle");
   if (st.st_nlink == 0) return Stale("the file handle's entry was removed");
-  char target[PATH_MAX + 1];
-  const std::string proc = "/proc/self/fd/" + std::to_string(fd.fd);
-  const ssize_t len = ::readlink(proc.c_str(), target, PATH_MAX);
-  if (len < 0) return Status::FromErrno(errno, "readlink " + proc);
-  std::string path(target, static_cast<std::size_t>(len));
-  if (path == root_path_) return std::string("/");
-  if (path.size() <= root_path_.size() + 1 || path.compare(0, root_path_.size(), root_path_) != 0 ||
-      path[root_path_.size()] != '/') {
-    return Stale("the file handle names an entry outside the backing store");
-  }
-  std::string rel = path.substr(root_path_.size());  // "/a/b/name##pool"
-  if (S_ISREG(st.st_mode)) {
-    const std::size_t slash = rel.rfind('/');
-    const std::string backing_name = rel.substr(slash + 1);
-    const auto split = SplitRedirectorName(backing_name);
-    if (!split) return Stale("the file handle names a regular file that is not a redirector");
-    // A long name: the side entry beside it has the name (read relative to the root).
-    auto name = CallerNameOf(*split, [&](const std::string& entry) -> Result<std::string> {
-      const std::string at = rel.substr(1, slash) + entry;
-      ScopedFd f(::openat(root_fd_, at.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-      if (f.fd < 0) return Status::FromErrno(errno, "open " + at);
-      std::string text(512, '\0');
-      const ssize_t got = ::pread(f.fd, text.data(), text.size(), 0);
-      if (got < 0) return Status::FromErrno(errno, "read " + at);
-      text.resize(static_cast<std::size_t>(got));
-      return text;
-    });
-    if (!name.ok()) return Stale("the file handle names a long name without its name entry");
-    rel.resize(slash + 1);
-    rel += *name;
-  } else if (!S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode) && !S_ISFIFO(st.st_mode) &&
-             !S_ISSOCK(st.st_mode) && !S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode)) {
+  if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode) &&
+      !S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode) && !S_ISCHR(st.st_mode) &&
+      !S_ISBLK(st.st_mode)) {
     return Stale("the file handle names an entry of unknown type");
-  }  // a directory, symlink or special file is kept under its own name
-  return rel;
+  }
+  CAFS_ASSIGN_OR_RETURN(std::vector<std::string> backing,
+                        BackingComponents(root_fd_, root_path_, fd.fd, st, buf));
+  if (backing.empty()) return std::string("/");
+  return CallerPathOf(root_fd_, backing, S_ISREG(st.st_mode));
 }
 
 }  // namespace cafs::core

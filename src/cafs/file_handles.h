@@ -4,7 +4,9 @@
 // handle for all its hard links —, the directory, symlink or special file itself) plus a truncated
 // HMAC-SHA-256 under a per-store secret, so it survives renames and restarts and a client cannot
 // make one up for an inode outside the store. Resolving (`open_by_handle_at` on the store's root,
-// then the path the kernel reports for it) yields the entry's current gateway path.
+// then the path the kernel reports for it, or for a path longer than PATH_MAX a walk up through
+// ".." from the entry's directory: docs/nfs.md "File handles") yields the entry's current
+// gateway path, each backing name turned into the caller's (redirector.h CallerNameOfEntry).
 //
 // Needs CAP_DAC_READ_SEARCH (open_by_handle_at) and a backing filesystem that exports file
 // handles: Open() fails with PermissionDenied (EPERM) or NotSupported otherwise, with a message
@@ -44,10 +46,9 @@ class FileHandles {
   FileHandles& operator=(const FileHandles&) = delete;
 
   // The handle of the entry that serves the caller-visible path `components` (already checked
-  // by Volume::SplitPath; empty: the root): the directory, symlink or special file of that
-  // name, else the
-  // redirector `name##<pool>` (tried for each of `pools` first, then any pool). NotFound if
-  // there is none.
+  // by Volume::SplitPath; empty: the root; walked by PlainBackingName): the directory, symlink
+  // or special file of that name, else the redirector `name##<pool>` (RedirectorBackingName,
+  // tried for each of `pools` first, then any pool). NotFound if there is none.
   Result<Bytes> HandleOf(const std::vector<std::string>& components,
                          const std::vector<std::string>& pools = {}) const;
 

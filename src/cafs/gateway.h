@@ -119,7 +119,7 @@ class Gateway {
   ~Gateway();
 
   // Whether `name` may be one component of a gateway path (Volume::CheckName, the one rule):
-  // InvalidArgument (EINVAL) for "", ".", "..", '/', NUL, a newline or "##"; ENAMETOOLONG
+  // InvalidArgument (EINVAL) for "", ".", "..", '/' or NUL; ENAMETOOLONG
   // beyond Volume::max_name_length() (NAME_MAX: long names are hashed). Any other bytes are fine
   // (names are bytes, not text). For front-ends whose protocol sends single components (NFS): a '/'
   // in one must not become a path.

@@ -41,12 +41,11 @@ VmSetKeyInventory TakeKeyInventory(const std::string& backing_root, pool::PoolMa
     }
     auto info = (*pool)->Stat(r->pool_path);
     const std::uint64_t bytes = info.ok() ? info->size : 0;
-    // A long name whose side entry is gone still depends on its key: listed under its stem.
-    auto name = CallerNameOfFile(p);
+    // A hashed name whose side entry is gone still depends on its key: listed under its
+    // backing path.
+    auto caller_path = CallerPathOfFile(root, p);
     const std::string path =
-        "/" + (p.parent_path() / (name.ok() ? *name : std::string(split->name)))
-                  .lexically_relative(root)
-                  .generic_string();
+        caller_path.ok() ? *caller_path : "/" + p.lexically_relative(root).generic_string();
     const std::string guid = header->file_guid.ToString();
     depends(header->key_guid, header->key_version, bytes, guid, path);
     if (!header->rekey.target_key_guid.IsNil() &&

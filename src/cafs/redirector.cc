@@ -29,9 +29,28 @@ bool IsLongNameStem(std::string_view s) {
   return true;
 }
 
+// The longest pool name is the one whose hashed backing name just fits (src/pool/pool_name.h).
+static_assert(kLongNamePrefix.size() + 64 + kRedirectorSeparator.size() + pool::kMaxPoolNameBytes ==
+              kBackingNameMax);
+
 bool NeedsLongName(std::string_view name, std::string_view pool) {
   return name.size() + kRedirectorSeparator.size() + pool.size() > kBackingNameMax ||
-         IsLongNameStem(name);
+         name.find(kRedirectorSeparator) != std::string_view::npos || IsLongNameStem(name);
+}
+
+bool NeedsHashedPlainName(std::string_view name) {
+  return name.find(kRedirectorSeparator) != std::string_view::npos || IsLongNameStem(name) ||
+         LongNameEntryStem(name).has_value();
+}
+
+std::string PlainBackingName(std::string_view name) {
+  return NeedsHashedPlainName(name) ? LongNameStem(name) : std::string(name);
+}
+
+std::string_view LongNameStemOf(std::string_view backing_name) {
+  if (IsLongNameStem(backing_name)) return backing_name;
+  const auto split = SplitRedirectorName(backing_name);
+  return split && IsLongNameStem(split->name) ? split->name : std::string_view();
 }
 
 std::string LongNameStem(std::string_view name) {
@@ -63,13 +82,11 @@ Result<std::string> DecodeLongNameEntry(std::string_view text, std::string_view 
   const std::string head = std::string(kLongNameMagic) + "\n";
   if (text.substr(0, head.size()) != head)
     return Status::Corruption("long name entry: bad first line");
+  // The name is everything up to the last byte, a '\n' (a name may hold '\n' itself).
   std::string_view name = text.substr(head.size());
   if (name.size() < 2 || name.back() != '\n')
     return Status::Corruption("long name entry: no name line");
   name.remove_suffix(1);
-  if (name.find('\n') != std::string_view::npos) {
-    return Status::Corruption("long name entry: more than one name line");
-  }
   if (LongNameStem(name) != stem) {
     return Status::Corruption("long name entry: the name does not hash to " + std::string(stem));
   }
@@ -96,6 +113,24 @@ Result<std::string> CallerNameOf(
   CAFS_ASSIGN_OR_RETURN(std::string text, read_entry(entry));
   CAFS_ASSIGN_OR_RETURN(std::string name, DecodeLongNameEntry(text, split.name));
   if (!NeedsLongName(name, split.pool)) {
+    return Status::Corruption(entry + " holds a name that is stored under its own name");
+  }
+  return name;
+}
+
+Result<std::string> CallerNameOfEntry(
+    std::string_view backing_name, bool regular,
+    const std::function<Result<std::string>(const std::string& entry)>& read_entry) {
+  if (regular) {
+    const auto split = SplitRedirectorName(backing_name);
+    if (!split) return Status::NotFound(std::string(backing_name) + " is not a redirector");
+    return CallerNameOf(*split, read_entry);
+  }
+  if (!IsLongNameStem(backing_name)) return std::string(backing_name);
+  const std::string entry = LongNameEntry(backing_name);
+  CAFS_ASSIGN_OR_RETURN(std::string text, read_entry(entry));
+  CAFS_ASSIGN_OR_RETURN(std::string name, DecodeLongNameEntry(text, backing_name));
+  if (!NeedsHashedPlainName(name)) {
     return Status::Corruption(entry + " holds a name that is stored under its own name");
   }
   return name;

@@ -58,12 +58,17 @@ bool IsUnderOwner(std::string_view pool_path, const Uuid& owner);
 // these functions, never "##" nor ".cafs-long-" itself).
 //
 // Long names (docs/redirectors.md "Long names"): a file whose `name##pool` would not fit
-// NAME_MAX (255 bytes), or whose name looks like a long-name stem itself, is stored as
-// `<stem>##pool` with the stem `.cafs-long-<64 lower-case hex of SHA-256(name)>`, and its full
-// name in the side entry `<stem>.name` of the same directory (EncodeLongNameEntry). The choice
-// depends on the name and that pool only (never on the configuration), so every name has
-// exactly one backing name per pool, and names stored before this rule keep theirs.
-// Directories, symlinks and special files are stored under their own name (it fits).
+// NAME_MAX (255 bytes), whose name contains "##" (it would be split there), or whose name looks
+// like a long-name stem itself, is stored as `<stem>##pool` with the stem `.cafs-long-<64
+// lower-case hex of SHA-256(name)>`, and its full name in the side entry `<stem>.name` of the
+// same directory (EncodeLongNameEntry). The choice depends on the name and that pool only
+// (never on the configuration), so every name has exactly one backing name per pool, and
+// names stored before this rule keep theirs.
+// Directories, symlinks and special files ("plain entries") are stored under their own name,
+// except a name that could be taken for an entry of ours (NeedsHashedPlainName: it contains
+// "##" — a plain `x##p` would clash with file x's redirector in pool p —, is a stem, or is a
+// side entry's name): that one is stored under its stem alone (no "##": never a redirector),
+// with the same side entry beside it.
 inline constexpr std::string_view kLongNamePrefix = ".cafs-long-";
 inline constexpr std::string_view kLongNameEntrySuffix = ".name";
 inline constexpr std::string_view kLongNameMagic = "CAFS-LONGNAME 1";
@@ -84,9 +89,19 @@ std::optional<RedirectorName> SplitRedirectorName(std::string_view backing_name)
 // when NeedsLongName (the inverse of SplitRedirectorName for names without "##" and pools not
 // starting with '#', plus the side entry for long names).
 std::string RedirectorBackingName(std::string_view name, std::string_view pool);
-// Whether `name` in `pool` is stored under its stem: `name##pool` exceeds kBackingNameMax,
-// or `name` is itself a stem (it would be taken for one).
+// Whether the file `name` in `pool` is stored under its stem: `name##pool` exceeds
+// kBackingNameMax, `name` contains "##", or `name` is itself a stem (it would be taken for one).
 bool NeedsLongName(std::string_view name, std::string_view pool);
+// Whether the plain entry (directory, symlink, special file) `name` is stored under its stem:
+// `name` contains "##", is a stem, or is a side entry's name (LongNameEntryStem).
+bool NeedsHashedPlainName(std::string_view name);
+// The backing-store name of the plain entry `name`: `name`, or LongNameStem(name) when
+// NeedsHashedPlainName.
+std::string PlainBackingName(std::string_view name);
+// The stem whose side entry the backing entry `backing_name` needs: the stem of a redirector
+// `<stem>##pool`, a plain entry named by a stem itself; "" for any other (a view into
+// `backing_name`).
+std::string_view LongNameStemOf(std::string_view backing_name);
 // `.cafs-long-<hex of SHA-256(name)>`.
 std::string LongNameStem(std::string_view name);
 // Whether `s` is `.cafs-long-` followed by exactly 64 lower-case hex digits.
@@ -98,7 +113,8 @@ std::string JoinRedirectorName(std::string_view stem, std::string_view pool);
 std::string LongNameEntry(std::string_view stem);
 // The stem of a side entry name (`<stem>.name`), or nullopt if `entry` is not one.
 std::optional<std::string_view> LongNameEntryStem(std::string_view entry);
-// The side entry's content: `CAFS-LONGNAME 1\n<name>\n` (names contain no newline).
+// The side entry's content: `CAFS-LONGNAME 1\n<name>\n` (the name is every byte between the
+// first and the last '\n': it may contain '\n' itself).
 std::string EncodeLongNameEntry(std::string_view name);
 // The name in a side entry whose stem is `stem`: Corruption when the magic or layout is
 // wrong or SHA-256 of the name is not the stem's (a side entry copied or edited by hand).
@@ -109,6 +125,14 @@ Result<std::string> DecodeLongNameEntry(std::string_view text, std::string_view 
 // `read_entry` (NotFound: no side entry), Corruption for a side entry that does not match.
 Result<std::string> CallerNameOf(
     const RedirectorName& split,
+    const std::function<Result<std::string>(const std::string& entry)>& read_entry);
+// The caller-visible name of the backing entry `backing_name`: a redirector's (`regular`:
+// CallerNameOf; NotFound for a regular file that is not a redirector, e.g. a side entry or a
+// temporary name), else a plain entry's: its own name, or for a stem the name in the side
+// entry, checked to be one that is stored hashed (Corruption otherwise). The one decoder of
+// listings (Volume::ReadDir, FileHandles::Resolve, store walks).
+Result<std::string> CallerNameOfEntry(
+    std::string_view backing_name, bool regular,
     const std::function<Result<std::string>(const std::string& entry)>& read_entry);
 // Whether the backing-store entry `backing_name` is the redirector of the caller-visible
 // `name` (in any pool): it is RedirectorBackingName(name, p) for a possible pool name p

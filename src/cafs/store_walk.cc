@@ -71,6 +71,24 @@ Result<std::string> CallerNameOfFile(const fs::path& path) {
       *split, [&](const std::string& entry) { return ReadSmallFile(path.parent_path() / entry); });
 }
 
+Result<std::string> CallerPathOfFile(const fs::path& root, const fs::path& path) {
+  const fs::path rel = path.parent_path().lexically_relative(root);
+  if (rel.empty() || *rel.begin() == "..")
+    return Status::InvalidArgument(path.string() + " is not below " + root.string());
+  std::string out;
+  fs::path at = root;
+  for (const fs::path& comp : rel) {
+    if (comp == ".") continue;
+    auto name = CallerNameOfEntry(
+        comp.string(), false, [&](const std::string& entry) { return ReadSmallFile(at / entry); });
+    if (!name.ok()) return name.status();
+    out += "/" + *name;
+    at /= comp;
+  }
+  CAFS_ASSIGN_OR_RETURN(std::string name, CallerNameOfFile(path));
+  return out + "/" + name;
+}
+
 Result<format::Header> ReadPoolFileHeader(pool::Pool& pool, const std::string& rel) {
   CAFS_ASSIGN_OR_RETURN(auto file, pool.OpenFile(rel, env::OpenOptions::ReadOnly()));
   Bytes header(format::kHeaderSize);

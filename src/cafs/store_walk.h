@@ -33,6 +33,13 @@ Result<Redirector> ReadRedirectorFile(const std::filesystem::path& path);
 // file that is not a redirector.
 Result<std::string> CallerNameOfFile(const std::filesystem::path& path);
 
+// The caller-visible path ("/vs/vm/disk") of the redirector file at `path` below the backing
+// root `root`: every directory's name as the caller knows it (a directory stored under its
+// stem: the side entry beside it, redirector.h CallerNameOfEntry), then CallerNameOfFile.
+// Errors: a side entry that is missing or does not match, a path not below `root`.
+Result<std::string> CallerPathOfFile(const std::filesystem::path& root,
+                                     const std::filesystem::path& path);
+
 // The header of pool file `rel` in `pool`, parsed without the key (unauthenticated: GUIDs,
 // key id and version, rekey target).
 Result<format::Header> ReadPoolFileHeader(pool::Pool& pool, const std::string& rel);

@@ -128,7 +128,8 @@ struct Volume::Impl {
     if (!dir.ok()) return AsRel(dir.status(), "open directory", "");
     DirPtr d = std::move(*dir);
     for (std::size_t i = 0; i < n; ++i) {
-      auto next = d->OpenDir(comps[i]);  // ENOTDIR for a symlink where a directory is needed
+      // ENOTDIR for a symlink where a directory is needed.
+      auto next = d->OpenDir(PlainBackingName(comps[i]));
       if (!next.ok()) {
         Status s = next.status();
         // A file where a directory is needed: its backing name is "name##pool".
@@ -152,13 +153,15 @@ struct Volume::Impl {
   static Result<Entry> Find(const Volume& v, env::Dir& dir, const std::string& name,
                             const std::string& rel) {
     Entry e;
-    if (auto st = dir.Stat(name); st.ok()) {
+    // A directory, symlink or special file: under its own name or its stem (PlainBackingName).
+    std::string plain = PlainBackingName(name);
+    if (auto st = dir.Stat(plain); st.ok()) {
       e.st = *st;
       if (st->is_directory()) e.kind = Kind::kDirectory;
       if (st->is_symlink()) e.kind = Kind::kSymlink;
       if (IsSpecial(st->mode)) e.kind = Kind::kSpecial;
       if (e.kind != Kind::kNone) {
-        e.backing_name = name;
+        e.backing_name = std::move(plain);
         return e;
       }
     }
@@ -214,12 +217,6 @@ struct Volume::Impl {
 
   // --- Long names (redirector.h NeedsLongName; docs/redirectors.md "Long names") ---------
 
-  // The stem of a redirector's backing name stored as a long name, or "" for any other.
-  static std::string_view LongStemOf(std::string_view backing_name) {
-    const auto split = SplitRedirectorName(backing_name);
-    return split && IsLongNameStem(split->name) ? split->name : std::string_view();
-  }
-
   // Writes the side entry holding `name` for `stem` in `dir`: under a temporary name (a
   // `.cafs-new-` entry: never listed, crash residue for fsck), synced, renamed over an older
   // one (same content: the stem is the name's hash), directory synced. Before a redirector
@@ -244,11 +241,12 @@ struct Volume::Impl {
     return Status::OK();
   }
 
-  // After a redirector `<stem>##p` went (durably): removes the side entry of `stem` unless
-  // another redirector `<stem>##q` of a configured pool is still there (the replaced side of
-  // an interrupted rename, or a redirector being switched). Not synced: a side entry that
-  // comes back after a crash names nothing and is fsck's (orphan-long-name). Failures are
-  // logged. Takes long_names_mu_.
+  // After an entry of `stem` went (durably: a redirector `<stem>##p` or the plain entry
+  // `<stem>`): removes the side entry of `stem` unless another entry of it is still there (a
+  // redirector `<stem>##q` of a configured pool: the replaced side of an interrupted rename,
+  // or a redirector being switched; the plain entry `<stem>` that replaced a file of the same
+  // name). Not synced: a side entry that comes back after a crash names nothing and is fsck's
+  // (orphan-long-name). Failures are logged. Takes long_names_mu_.
   static void DropLongName(const Volume& v, env::Dir& dir, std::string_view stem,
                            const std::string& rel) {
     if (stem.empty()) return;
@@ -256,23 +254,49 @@ struct Volume::Impl {
     for (const auto& pool : v.pools_->names()) {
       if (dir.Stat(JoinRedirectorName(stem, pool)).ok()) return;
     }
+    if (auto st = dir.Stat(std::string(stem)); st.ok() && !st->is_regular()) return;
     if (Status s = dir.Unlink(LongNameEntry(stem)); !s.ok() && !s.IsNotFound()) {
       CAFS_LOG_WARN("/{}: long name entry left behind: {}", rel, s.ToString());
     }
   }
 
-  // The caller-visible name of the redirector entry `split` in `dir` (CallerNameOf).
-  static Result<std::string> NameOf(env::Dir& dir, const RedirectorName& split) {
-    return CallerNameOf(split, [&](const std::string& entry) -> Result<std::string> {
-      CAFS_ASSIGN_OR_RETURN(auto file, dir.OpenFile(entry, env::OpenOptions::Metadata()));
-      std::string text(kLongNameMagic.size() + kBackingNameMax + 3, '\0');
-      CAFS_ASSIGN_OR_RETURN(
-          std::size_t n,
-          file->ReadAt(0,
-                       MutableByteView(reinterpret_cast<std::uint8_t*>(text.data()), text.size())));
-      text.resize(n);
-      return text;
-    });
+  // The caller-visible name of the backing entry `backing_name` in `dir` (CallerNameOfEntry:
+  // NotFound for a regular file that is not a redirector).
+  static Result<std::string> NameOf(env::Dir& dir, std::string_view backing_name, bool regular) {
+    return CallerNameOfEntry(
+        backing_name, regular, [&](const std::string& entry) -> Result<std::string> {
+          CAFS_ASSIGN_OR_RETURN(auto file, dir.OpenFile(entry, env::OpenOptions::Metadata()));
+          std::string text(kLongNameMagic.size() + kBackingNameMax + 3, '\0');
+          CAFS_ASSIGN_OR_RETURN(
+              std::size_t n,
+              file->ReadAt(
+                  0, MutableByteView(reinterpret_cast<std::uint8_t*>(text.data()), text.size())));
+          text.resize(n);
+          return text;
+        });
+  }
+
+  // Creates the plain entry `name` (directory, symlink, special file) of `dir` with `make`,
+  // given its backing name (PlainBackingName): for a hashed name its side entry first
+  // (durable), then the entry, under long_names_mu_ (DropLongName must not remove the side
+  // entry in between); on failure the side entry goes again. The entry is not synced yet
+  // (OwnAndSync). Returns the backing name.
+  static Result<std::string> MakePlain(const Volume& v, env::Dir& dir, const std::string& name,
+                                       const std::string& rel,
+                                       const std::function<Status(const std::string&)>& make) {
+    std::string backing = PlainBackingName(name);
+    const std::string_view stem = LongNameStemOf(backing);
+    std::unique_lock long_lock(v.long_names_mu_, std::defer_lock);
+    if (!stem.empty()) {
+      long_lock.lock();
+      CAFS_RETURN_IF_ERROR(PutLongName(dir, stem, name, rel));
+    }
+    if (Status s = make(backing); !s.ok()) {
+      if (long_lock.owns_lock()) long_lock.unlock();
+      DropLongName(v, dir, stem, rel);
+      return s;
+    }
+    return backing;
   }
 
   // The hidden name under which a redirector being replaced by a rename is linked first (a
@@ -297,7 +321,7 @@ struct Volume::Impl {
     if (!also_unlink.empty()) (void)dir.Unlink(also_unlink);
     if (Status s = dir.Sync(); !s.ok()) return AsRel(s, "sync directory of", rel);
     CAFS_RETURN_IF_ERROR(v.CrashPoint("unlink:redirector-removed"));
-    DropLongName(v, dir, LongStemOf(e.backing_name), rel);
+    DropLongName(v, dir, LongNameStemOf(e.backing_name), rel);
     if (!handle.ok()) return Status::OK();  // cannot tell: keep the data (fsck finds an orphan)
     auto st = (*handle)->Stat();
     if (!st.ok() || st->nlink > 0) return Status::OK();  // other names keep the file
@@ -556,7 +580,7 @@ struct Volume::Impl {
       }
     }
     // A long name: its side entry first (durable), the redirector named under the same lock.
-    const std::string_view stem = LongStemOf(backing_name);
+    const std::string_view stem = LongNameStemOf(backing_name);
     std::unique_lock long_lock(v.long_names_mu_, std::defer_lock);
     if (w.ok() && !stem.empty()) {
       long_lock.lock();
@@ -626,15 +650,6 @@ Status Volume::CheckName(std::string_view name) const {
   if (name.find('/') != std::string_view::npos || name.find('\0') != std::string_view::npos) {
     return Status::InvalidArgument("name contains '/' or NUL");
   }
-  // A newline would end the redirector's `path` line early and let a name smuggle in a line
-  // of its own (another file's pool path, which unlink would then remove).
-  if (name.find('\n') != std::string_view::npos) {
-    return Status::InvalidArgument("name contains a newline");
-  }
-  if (name.find(kRedirectorSeparator) != std::string_view::npos) {
-    return Status::InvalidArgument("name '" + std::string(name) +
-                                   "' contains \"##\", reserved for redirector entries");
-  }
   if (name.size() > max_name_length()) {  // the backing store's limit: longer names are hashed
     return Status::FromErrno(ENAMETOOLONG, "name of " + std::to_string(name.size()) +
                                                " bytes is too long (at most " +
@@ -701,18 +716,17 @@ Result<std::vector<DirEntry>> Volume::ReadDir(const std::string& rel) {
   for (std::string& name : *names) {
     auto st = dir->Stat(name);
     if (!st.ok()) continue;
-    if (st->is_regular()) {
-      const auto split = SplitRedirectorName(name);
-      if (!split) continue;  // not ours (side entries and temporary names too): hidden
-      auto shown = Impl::NameOf(*dir, *split);
-      if (!shown.ok()) {  // a long name without its side entry (fsck: missing-long-name)
-        CAFS_LOG_WARN("/{}: {} not listed: {}", rel, name, shown.status().ToString());
-        continue;
-      }
-      name = std::move(*shown);
-    } else if (!st->is_directory() && !st->is_symlink() && !IsSpecial(st->mode)) {
+    if (!st->is_regular() && !st->is_directory() && !st->is_symlink() && !IsSpecial(st->mode)) {
       continue;
     }
+    // A regular file that is not a redirector is not ours (side entries, temporary names).
+    if (st->is_regular() && !SplitRedirectorName(name)) continue;
+    auto shown = Impl::NameOf(*dir, name, st->is_regular());
+    if (!shown.ok()) {  // a hashed name without its side entry (fsck: missing-long-name)
+      CAFS_LOG_WARN("/{}: {} not listed: {}", rel, name, shown.status().ToString());
+      continue;
+    }
+    name = std::move(*shown);
     if (!seen.insert(name).second) continue;  // crash residue: show a name once
     out.push_back({std::move(name), TypeOf(st->mode)});
   }
@@ -727,23 +741,30 @@ Result<Attr> Volume::MakeDir(const std::string& rel, std::uint32_t mode, std::ui
   if (Impl::Find(*this, *dir, comps.back(), rel).ok()) {
     return Status::AlreadyExists("/" + rel + " exists");
   }
-  if (Status s = dir->MakeDir(comps.back(), mode & 07777); !s.ok()) {
-    return AsRel(s, "mkdir", rel);
-  }
-  return OwnAndSync(*dir, comps.back(), uid, gid, rel);  // durable before files go in it
+  CAFS_ASSIGN_OR_RETURN(
+      std::string backing,
+      Impl::MakePlain(*this, *dir, comps.back(), rel, [&](const std::string& b) -> Status {
+        if (Status s = dir->MakeDir(b, mode & 07777); !s.ok()) return AsRel(s, "mkdir", rel);
+        return Status::OK();
+      }));
+  return OwnAndSync(*dir, backing, uid, gid, rel);  // durable before files go in it
 }
 
 Status Volume::RemoveDir(const std::string& rel) {
   CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
   if (comps.empty()) return Status::FromErrno(EBUSY, "cannot remove /");
   CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size() - 1));
-  if (Status s = dir->RemoveDir(comps.back()); !s.ok()) {
+  const std::string backing = PlainBackingName(comps.back());
+  if (Status s = dir->RemoveDir(backing); !s.ok()) {
     if (s.errno_value() == ENOENT && Impl::IsRedirector(*this, *dir, comps.back())) {
       return Status::FromErrno(ENOTDIR, "rmdir /" + rel);
     }
     return AsRel(s, "rmdir", rel);
   }
-  SyncOrWarn(*dir, rel);
+  // Acknowledged = durable (the name is gone either way; a hashed name's side entry stays
+  // until the removal is known durable: fsck's orphan-long-name at worst).
+  if (Status s = dir->Sync(); !s.ok()) return AsRel(s, "sync directory of", rel);
+  Impl::DropLongName(*this, *dir, LongNameStemOf(backing), rel);
   return Status::OK();
 }
 
@@ -925,7 +946,8 @@ Status Volume::Unlink(const std::string& rel) {
   if (e.kind == Impl::Kind::kDirectory) return Status::FromErrno(EISDIR, "/" + rel);
   if (e.kind != Impl::Kind::kRedirector) {  // a symlink or special file: its own entry
     if (Status s = dir->Unlink(e.backing_name); !s.ok()) return AsRel(s, "unlink", rel);
-    SyncOrWarn(*dir, rel);
+    if (Status s = dir->Sync(); !s.ok()) return AsRel(s, "sync directory of", rel);
+    Impl::DropLongName(*this, *dir, LongNameStemOf(e.backing_name), rel);
     return Status::OK();
   }
   if (AbortMigrationOf(e.st.ino)) {
@@ -990,7 +1012,7 @@ Status Volume::DetachRedirector(const std::string& rel, const Uuid& guid) {
   }
   if (Status s = dir->Unlink(e.backing_name); !s.ok()) return AsRel(s, "unlink", rel);
   if (Status s = dir->Sync(); !s.ok()) return AsRel(s, "sync directory of", rel);
-  Impl::DropLongName(*this, *dir, Impl::LongStemOf(e.backing_name), rel);
+  Impl::DropLongName(*this, *dir, LongNameStemOf(e.backing_name), rel);
   return Status::OK();
 }
 
@@ -1064,8 +1086,9 @@ Status Volume::Rename(const std::string& from, const std::string& to, bool no_re
     return Status::OK();
   };
   // The name the entry gets: a file keeps its pool suffix, anything else its plain name.
-  const std::string new_name =
-      src.kind == Impl::Kind::kRedirector ? RedirectorBackingName(tc.back(), src.pool) : tc.back();
+  const std::string new_name = src.kind == Impl::Kind::kRedirector
+                                   ? RedirectorBackingName(tc.back(), src.pool)
+                                   : PlainBackingName(tc.back());
   // A target that rename(2) replaces (same backing name): a file whose pool file goes with
   // its last name. Handle opened first: its link count after the rename says (DropRedirector).
   std::unique_ptr<env::File> replaced_handle;
@@ -1102,7 +1125,7 @@ Status Volume::Rename(const std::string& from, const std::string& to, bool no_re
     }
   }
   // 0b. A long new name: its side entry first (durable), then the rename under the same lock.
-  const std::string_view new_stem = Impl::LongStemOf(new_name);
+  const std::string_view new_stem = LongNameStemOf(new_name);
   std::unique_lock long_lock(long_names_mu_, std::defer_lock);
   if (!new_stem.empty()) {
     long_lock.lock();
@@ -1120,7 +1143,7 @@ Status Volume::Rename(const std::string& from, const std::string& to, bool no_re
   CAFS_RETURN_IF_ERROR(synced);
   CAFS_RETURN_IF_ERROR(CrashPoint("rename:redirector-moved"));
   // 1b. A long old name: its side entry, once no redirector of it is left.
-  if (const std::string_view old_stem = Impl::LongStemOf(src.backing_name);
+  if (const std::string_view old_stem = LongNameStemOf(src.backing_name);
       !(same_dir && old_stem == new_stem)) {
     Impl::DropLongName(*this, *fdir, old_stem, from);
   }
@@ -1250,8 +1273,13 @@ Result<Attr> Volume::Symlink(const std::string& target, const std::string& rel, 
   if (Impl::Find(*this, *dir, comps.back(), rel).ok()) {
     return Status::AlreadyExists("/" + rel + " exists");
   }
-  if (Status s = dir->Symlink(target, comps.back()); !s.ok()) return AsRel(s, "symlink", rel);
-  return OwnAndSync(*dir, comps.back(), uid, gid, rel);
+  CAFS_ASSIGN_OR_RETURN(
+      std::string backing,
+      Impl::MakePlain(*this, *dir, comps.back(), rel, [&](const std::string& b) -> Status {
+        if (Status s = dir->Symlink(target, b); !s.ok()) return AsRel(s, "symlink", rel);
+        return Status::OK();
+      }));
+  return OwnAndSync(*dir, backing, uid, gid, rel);
 }
 
 Status Volume::Link(const std::string& from, const std::string& to) {
@@ -1270,10 +1298,11 @@ Status Volume::Link(const std::string& from, const std::string& to) {
   }
   // One more name of the same backing entry: a redirector stays in its pool (same GUID, same
   // line 3); the link count is the entry's.
-  const std::string new_name =
-      src.kind == Impl::Kind::kRedirector ? RedirectorBackingName(tc.back(), src.pool) : tc.back();
+  const std::string new_name = src.kind == Impl::Kind::kRedirector
+                                   ? RedirectorBackingName(tc.back(), src.pool)
+                                   : PlainBackingName(tc.back());
   // A long new name: its side entry first (durable), then the link under the same lock.
-  const std::string_view new_stem = Impl::LongStemOf(new_name);
+  const std::string_view new_stem = LongNameStemOf(new_name);
   std::unique_lock long_lock(long_names_mu_, std::defer_lock);
   if (!new_stem.empty()) {
     long_lock.lock();
@@ -1301,12 +1330,16 @@ Result<Attr> Volume::MakeNode(const std::string& rel, std::uint32_t mode, std::u
   if (Impl::Find(*this, *dir, comps.back(), rel).ok()) {
     return Status::AlreadyExists("/" + rel + " exists");
   }
-  if (Status s = dir->MakeNode(comps.back(), mode & (S_IFMT | 07777), rdev); !s.ok()) {
-    if (s.code() == Status::Code::kAlreadyExists)
-      return Status::AlreadyExists("/" + rel + " exists");
-    return AsRel(s, "mknod", rel);
-  }
-  return OwnAndSync(*dir, comps.back(), uid, gid, rel);
+  CAFS_ASSIGN_OR_RETURN(
+      std::string backing,
+      Impl::MakePlain(*this, *dir, comps.back(), rel, [&](const std::string& b) -> Status {
+        Status s = dir->MakeNode(b, mode & (S_IFMT | 07777), rdev);
+        if (s.ok()) return s;
+        if (s.code() == Status::Code::kAlreadyExists)
+          return Status::AlreadyExists("/" + rel + " exists");
+        return AsRel(s, "mknod", rel);
+      }));
+  return OwnAndSync(*dir, backing, uid, gid, rel);
 }
 
 Result<std::string> Volume::ReadLink(const std::string& rel) {
@@ -1328,6 +1361,7 @@ Result<FsStats> Volume::StatFs() {
   out.total_inodes = sv->total_inodes;
   out.free_inodes = sv->free_inodes;
   out.name_max = static_cast<std::uint32_t>(max_name_length());
+  out.link_max = sv->link_max;  // hard links are names of the backing entry (redirectors.md)
   for (const auto& name : pools_->names()) {
     auto pool = pools_->Find(name);
     if (!pool.ok()) continue;
@@ -1504,8 +1538,8 @@ Status Volume::SwitchRedirector(const MigrationTicket& t, bool* switched) {
   // 2. The commit point: the same redirector inode renamed to name the target pool, synced.
   // A name long in the target pool only gets its side entry first (Rename, Link do the same).
   const std::string new_name = RedirectorBackingName(comps.back(), t.to_pool);
-  const std::string_view old_stem = Impl::LongStemOf(e.backing_name);
-  const std::string_view new_stem = Impl::LongStemOf(new_name);
+  const std::string_view old_stem = LongNameStemOf(e.backing_name);
+  const std::string_view new_stem = LongNameStemOf(new_name);
   std::unique_lock long_lock(long_names_mu_, std::defer_lock);
   Status s;
   if (!new_stem.empty() && new_stem != old_stem) {

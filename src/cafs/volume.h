@@ -10,10 +10,14 @@
 //    Volume-relative path `<vmset>/<vm>/<name>` for files of older gateways. ReadDir shows
 //    `name`; a lookup of `name` finds `name##<pool>`.
 //  - Paths given to a Volume are Volume-relative, '/'-separated, without leading '/', already
-//    split and checked by CheckName(): every component non-empty, not "." or "..", without
-//    "##" (InvalidArgument) and at most NAME_MAX (255) bytes (ENAMETOOLONG). "" is the root.
-//  - A file whose `name##pool` would exceed NAME_MAX is `.cafs-long-<sha256 hex>##pool` with
-//    its name in the side entry `.cafs-long-<hex>.name` (redirector.h NeedsLongName).
+//    split and checked by CheckName(): every component non-empty, not "." or ".."
+//    (InvalidArgument) and at most NAME_MAX (255) bytes (ENAMETOOLONG). "" is the root. Names
+//    are bytes: "##", '\n' and bytes that are not UTF-8 are fine (the redirector's content
+//    carries no name).
+//  - A file whose `name##pool` would exceed NAME_MAX, or whose name contains "##", is
+//    `.cafs-long-<sha256 hex>##pool` with its name in the side entry `.cafs-long-<hex>.name`
+//    (redirector.h NeedsLongName); a directory, symlink or special file whose name contains
+//    "##" is `.cafs-long-<sha256 hex>` with the same side entry (PlainBackingName).
 //  - The backing store is reached only through an env::Env (env/dir.h): walked with
 //    env::Dir handles one component at a time, so a symlink inside the backing store is never
 //    followed by the Volume, and every durable step of the namespace can be crash-tested

@@ -70,15 +70,21 @@ class Checker {
   // The backing store, one directory at a time (a directory that cannot be listed is a
   // finding; the walk goes on). Symlinks are not followed.
   void WalkBacking() {
-    std::vector<std::pair<std::unique_ptr<env::Dir>, std::string>> todo;
+    // A directory to walk: its handle, its backing path and its caller-visible path (they
+    // differ where a directory's name is stored hashed, NeedsHashedPlainName).
+    struct Todo {
+      std::unique_ptr<env::Dir> dir;
+      std::string dir_rel, caller_rel;
+    };
+    std::vector<Todo> todo;
     auto root = root_->OpenDir(".");
     if (!root.ok()) {
       Add(Kind::kUnreadable, "backing:", root.status().ToString());
       return;
     }
-    todo.emplace_back(std::move(*root), "");
+    todo.push_back({std::move(*root), "", ""});
     while (!todo.empty()) {
-      auto [dir, dir_rel] = std::move(todo.back());
+      auto [dir, dir_rel, caller_rel] = std::move(todo.back());
       todo.pop_back();
       auto names = dir->List();
       if (!names.ok()) {
@@ -91,17 +97,32 @@ class Checker {
         const std::string rel = dir_rel.empty() ? name : dir_rel + "/" + name;
         auto st = dir->Stat(name);
         if (!st.ok()) continue;
+        // A directory, symlink or special file stored under its stem: its side entry.
+        std::string shown = name;
+        if (!st->is_regular() && IsLongNameStem(name)) {
+          long_stems_.insert(name);
+          auto n = CallerNameOfEntry(
+              name, false, [&](const std::string& entry) { return ReadSmall(*dir, entry); });
+          if (n.ok()) {
+            shown = std::move(*n);
+          } else {
+            Add(Kind::kMissingLongName, "backing:" + rel,
+                n.status().ToString() +
+                    " (the entry is reachable by its name, but not listed; restore the side "
+                    "entry)");
+          }
+        }
         if (st->is_directory()) {
           auto sub = dir->OpenDir(name);
           if (sub.ok()) {
-            todo.emplace_back(std::move(*sub), rel);
+            todo.push_back({std::move(*sub), rel, caller_rel + "/" + shown});
           } else {
             Add(Kind::kUnreadable, "backing:" + rel, sub.status().ToString());
           }
         } else if (st->is_regular() && LongNameEntryStem(name)) {
           side_entries.push_back(name);
         } else if (st->is_regular()) {
-          Entry(*dir, name, rel, *st);
+          Entry(*dir, name, rel, caller_rel, *st);
         }
       }
       // Side entries whose stem no redirector of this directory has: crash residue.
@@ -110,13 +131,14 @@ class Checker {
         const std::string rel = dir_rel.empty() ? name : dir_rel + "/" + name;
         const bool removed = options_.remove_orphans && dir->Unlink(name).ok();
         Add(Kind::kOrphanLongName, "backing:" + rel,
-            removed ? "removed" : "the name of a long name no redirector has", 0, removed);
+            removed ? "removed" : "the name of a hashed name no entry has", 0, removed);
       }
     }
   }
 
+  // `caller_rel`: the caller-visible path of the entry's directory ("" or "/a/b").
   void Entry(env::Dir& dir, const std::string& name, const std::string& rel,
-             const env::EntryStat& st) {
+             const std::string& caller_rel, const env::EntryStat& st) {
     if (name.rfind(kRedirectorTempPrefix, 0) == 0) {
       if (name.rfind(std::string(kRedirectorTempPrefix) + "replaced-", 0) == 0 && st.nlink > 1) {
         Add(Kind::kStaleTempFile, "backing:" + rel,
@@ -158,7 +180,7 @@ class Checker {
     }
     if (!owner_ || r->pool_path != NewPoolPath(*owner_, r->guid)) {
       ++report_.legacy_pool_paths;
-      if (caller_name.ok()) legacy_.push_back(dir_rel_of(rel, name) + *caller_name);
+      if (caller_name.ok()) legacy_.push_back((caller_rel + "/" + *caller_name).substr(1));
     }
     const auto key = std::make_pair(pool, r->guid.ToString());
     if (auto [it, fresh] = named_.emplace(key, Named{rel, r->pool_path, st.ino}); !fresh) {
@@ -175,11 +197,6 @@ class Checker {
       }
       named_.emplace(std::make_pair(c.pool, key.second), Named{rel, c.pool_path, st.ino});
     }
-  }
-
-  // "a/b/" for the entry "a/b/name##p".
-  static std::string dir_rel_of(const std::string& rel, const std::string& name) {
-    return rel.substr(0, rel.size() - name.size());
   }
 
   static Result<std::string> ReadSmall(env::Dir& dir, const std::string& name) {

@@ -53,6 +53,7 @@ struct SpaceInfo {
   std::uint64_t free_bytes = 0;  // available to an unprivileged user
   std::uint64_t total_inodes = 0;
   std::uint64_t free_inodes = 0;
+  std::uint64_t link_max = 0;  // most names (hard links) one entry may have: pathconf LINK_MAX
 };
 
 class Dir {

@@ -244,7 +244,7 @@ class MemDir final : public Dir {
   Result<std::vector<std::string>> List() override { return env_->ListDir(path_); }
   Status Sync() override { return env_->SyncDir(path_); }
   Result<SpaceInfo> Space() override {
-    return SpaceInfo{kMaxMemFileSize, kMaxMemFileSize, 1u << 20, 1u << 20};
+    return SpaceInfo{kMaxMemFileSize, kMaxMemFileSize, 1u << 20, 1u << 20, 65000};
   }
 
  private:

@@ -402,6 +402,10 @@ class PosixDir final : public Dir {
     s.free_bytes = static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
     s.total_inodes = vfs.f_files;
     s.free_inodes = vfs.f_favail;
+    errno = 0;
+    const long link_max = ::fpathconf(fd_, _PC_LINK_MAX);  // -1 and errno 0: no limit
+    if (link_max < 0 && errno != 0) return Status::FromErrno(errno, "pathconf " + path_);
+    s.link_max = link_max < 0 ? UINT64_MAX : static_cast<std::uint64_t>(link_max);
     return s;
   }
 

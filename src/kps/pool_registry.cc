@@ -7,6 +7,7 @@
 #include "kps/policy_validation.h"
 #include "kps/vmset_identity.h"
 #include "policy/pool_name.h"
+#include "pool/pool_name.h"
 #include "util/logging.h"
 #include "util/uuid.h"
 
@@ -90,9 +91,9 @@ Status ResolveRecord(StoreTxn& txn, PoolRecord& r) {
 Result<PoolRecord> CreatePool(StoreTxn& txn, std::string_view name, std::string_view guid,
                               std::int64_t now) {
   if (!policy::IsStoragePoolName(name)) {
-    return Status::InvalidArgument("pool name '" + std::string(name) +
-                                   "' is not one a policy can name (<storepol>: 1..255 letters, "
-                                   "digits, '_', '-' and '.')");
+    return Status::InvalidArgument(
+        "pool name '" + std::string(name) + "' is not one a policy can name (<storepol>: 1.." +
+        std::to_string(pool::kMaxPoolNameBytes) + " letters, digits, '_', '-' and '.')");
   }
   PoolRecord r;
   r.name = std::string(name);

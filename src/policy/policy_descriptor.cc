@@ -7,6 +7,7 @@
 
 #include "policy/pool_name.h"
 #include "policy/xml_reader.h"
+#include "pool/pool_name.h"
 
 namespace cafs::policy {
 
@@ -37,9 +38,9 @@ using internal::XmlReader;
 Result<std::string> PoolName(const XmlReader& r, pugi::xml_node e) {
   CAFS_ASSIGN_OR_RETURN(std::string pool, r.Text(e));
   if (!IsStoragePoolName(pool)) {
-    return r.Error(e, fmt::format("<{}> must be a pool name of letters, digits, '_', '-' and '.', "
-                                  "got '{}'",
-                                  e.name(), pool));
+    return r.Error(e, fmt::format("<{}> must be a pool name of 1..{} letters, digits, '_', '-' and "
+                                  "'.', got '{}'",
+                                  e.name(), pool::kMaxPoolNameBytes, pool));
   }
   return pool;
 }

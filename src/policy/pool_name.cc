@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "pool/pool_name.h"
+
 namespace cafs::policy {
 
 bool IsStoragePoolName(std::string_view name) {
@@ -9,7 +11,7 @@ bool IsStoragePoolName(std::string_view name) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
            c == '-' || c == '.';
   };
-  return !name.empty() && name.size() <= 255 && name != "." && name != ".." &&
+  return !name.empty() && name.size() <= pool::kMaxPoolNameBytes && name != "." && name != ".." &&
          std::all_of(name.begin(), name.end(), pool_char);
 }
 

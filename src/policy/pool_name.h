@@ -6,8 +6,8 @@
 
 namespace cafs::policy {
 
-// Whether `name` may name a storage pool: 1..255 letters, digits, '_', '-' and '.', not "."
-// or "..".
+// Whether `name` may name a storage pool: 1..pool::kMaxPoolNameBytes (178) letters, digits,
+// '_', '-' and '.', not "." or ".." (the length limit is the gateway's, src/pool/pool_name.h).
 bool IsStoragePoolName(std::string_view name);
 
 }  // namespace cafs::policy

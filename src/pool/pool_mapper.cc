@@ -4,6 +4,13 @@ namespace cafs::pool {
 
 Status ValidatePoolName(const std::string& name) {
   if (name.empty()) return Status::InvalidArgument("storage pool name is empty");
+  if (name.size() > kMaxPoolNameBytes) {
+    return Status::InvalidArgument("storage pool name '" + name + "' is " +
+                                   std::to_string(name.size()) + " bytes; at most " +
+                                   std::to_string(kMaxPoolNameBytes) +
+                                   " (a file's hashed backing name .cafs-long-<64 hex>##pool must "
+                                   "fit NAME_MAX, 255: docs/redirectors.md \"Long names\")");
+  }
   // A leading '#' would make `name##pool` ambiguous for names ending in '#' ("a###p": "a#"
   // in pool "p" or "a" in pool "#p"); without it the last "##" always splits correctly.
   if (name.find('/') != std::string::npos || name.find("##") != std::string::npos || name == "." ||

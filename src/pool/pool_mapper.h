@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "pool/pool.h"
+#include "pool/pool_name.h"
 
 namespace cafs::pool {
 
@@ -30,8 +31,5 @@ class PoolMapper {
  private:
   std::map<std::string, std::unique_ptr<Pool>> pools_;
 };
-
-// Checks a pool name (rules of PoolMapper::Add).
-Status ValidatePoolName(const std::string& name);
 
 }  // namespace cafs::pool

@@ -3,7 +3,8 @@
 # policy (lib/cafsd.sh; *osdisk* audited with all_records) and a Python client using bytes
 # paths: `a#` beside `a` keeps `a`'s data, names starting or ending in '#', with spaces, UTF-8,
 # bytes that are not UTF-8 (`osdisk\xff\xfe.img`: this aborted cafsd before), a name of exactly
-# the mount's name_max (statvfs) and one byte more (ENAMETOOLONG), "x##y" (EINVAL), rename and
+# the mount's name_max (statvfs) and one byte more (ENAMETOOLONG), "x##y" (a name like any
+# other, stored hashed), rename and
 # mkdir/rmdir of such names, READDIR showing the exact bytes. Then: cafsd still runs, pool files
 # are 0600 and pool directories 0700, the gateway's audit log verifies (lib/audit_chain.py)
 # and pins the exact bytes in file_b64.
@@ -65,7 +66,12 @@ for n in names:
 for n in names:
     check(get(n) == b"data of " + n, f"{n!r} reads its own data")
 check(set(os.listdir(d)) == set(names), f"listing {sorted(os.listdir(d))}")
-refused(lambda: put(b"x##y", b""), errno.EINVAL, "x##y")
+# "##" is a name like any other (stored hashed, docs/redirectors.md "Long names").
+for n in (b"x##y", b"##", b"osdisk##default_pool"):
+    put(n, b"data of " + n)
+    check(get(n) == b"data of " + n, f"{n!r} reads its own data")
+    check(n in os.listdir(d), f"{n!r} listed")
+    os.unlink(os.path.join(d, n))
 refused(lambda: put(b"n" * (name_max + 1), b""), errno.ENAMETOOLONG, "name_max + 1")
 os.rename(os.path.join(d, b"osdisk\xff\xfe.img"), os.path.join(d, b"osdisk\xfe\xff #.img"))
 check(get(b"osdisk\xfe\xff #.img") == b"data of osdisk\xff\xfe.img", "renamed non-UTF-8 name")

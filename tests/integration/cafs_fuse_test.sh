@@ -77,7 +77,11 @@ timeout 10 mv "$V/windows_xp/osdisk1.qcow2" "$V/vm1/osdisk1.qcow2" || fail "rena
 timeout 60 qemu-img check -q "$V/vm1/osdisk1.qcow2" || fail "check after rename"
 timeout 10 ln -s osdisk1.qcow2 "$V/vm1/link" && [ "$(readlink "$V/vm1/link")" = osdisk1.qcow2 ] ||
   fail "symlink"
-timeout 10 touch "$V/vm1/evil##default_pool" 2>/dev/null && fail "## name accepted"
+# "##" in a name is a name like any other (stored hashed): never file evil's redirector.
+timeout 10 touch "$V/vm1/evil##default_pool" || fail "## name refused"
+[ -e "$V/vm1/evil" ] && fail "evil##default_pool taken for file evil"
+ls "$V/vm1" | grep -qx 'evil##default_pool' || fail "evil##default_pool not listed"
+timeout 10 rm "$V/vm1/evil##default_pool" || fail "rm evil##default_pool"
 timeout 10 touch "$V/vm1/$(printf 'a%.0s' $(seq 300))" 2>/dev/null && fail "300-char name accepted"
 timeout 10 fallocate -l 1M "$V/vm1/osdisk_alloc" || fail "fallocate"
 [ "$(stat -c %s "$V/vm1/osdisk_alloc")" = 1048576 ] || fail "fallocate size"

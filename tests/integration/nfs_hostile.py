@@ -311,7 +311,7 @@ def attack_names(root_fh):
                         fail(f"names: proc {proc} name {n[:40]!r}: NFS3ERR_IO")
                     if proc == 8 and st == NFS3_OK:
                         created.add(n)
-        for must in (b"osdisk\xff\xfe.img", b"a#", b"#", b"\xff\xfe", b" "):
+        for must in (b"osdisk\xff\xfe.img", b"a#", b"#", b"\xff\xfe", b" ", b"a##b", b"##"):
             if must not in created:
                 fail(f"names: CREATE {must!r} did not succeed")
         # Clean up what is left (bounded).

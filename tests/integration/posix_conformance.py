@@ -461,6 +461,62 @@ def long_names(c):
     c.see("listing after", sorted(os.listdir(c.root)))
 
 
+def hash_names(c):
+    """Names containing "##" (the separator of CAFS's backing names `name##pool`): files,
+    directories, symlinks and FIFOs named so, beside the file whose redirector has that very
+    backing name (`fa` in default_pool is `fa##default_pool` in the backing store); create,
+    read, stat, link, rename in and out of the form, a symlink over such a file, listing,
+    removal (docs/redirectors.md "Long names": stored hashed)."""
+    write_file(c.p("fa"), b"plain a")
+    for n in ("fa##default_pool", "fa##mirrored_pool_A", "f##", "f##x##y", "f#a##"):
+        c.see("create " + n, err(write_file, c.p(n), n.encode()))
+        c.see("attrs " + n, attrs(c.p(n)))
+    c.see("read fa", read_file(c.p("fa")))
+    c.see("read fa##default_pool", read_file(c.p("fa##default_pool")))
+    c.see("mkdir", err(os.mkdir, c.p("fa##mirrored_pool_Ad"), 0o750))
+    c.see("mkdir over the backing name of fa", err(os.mkdir, c.p("d##default_pool"), 0o750))
+    c.see("attrs dir", attrs(c.p("d##default_pool")))
+    c.see("create in dir", err(write_file, c.p("d##default_pool", "f##in"), b"in"))
+    c.see("symlink", err(os.symlink, "fa", c.p("s##mirrored_pool_A")))
+    c.see("readlink", os.readlink(c.p("s##mirrored_pool_A")))
+    c.see("mkfifo", err(os.mkfifo, c.p("##"), 0o640))
+    c.see("attrs fifo", attrs(c.p("##")))
+    c.see("link", err(os.link, c.p("fa"), c.p("fa##link")))
+    c.see("attrs linked", attrs(c.p("fa")))
+    c.see("read link", read_file(c.p("fa##link")))
+    c.see("rename to plain", err(os.rename, c.p("f##"), c.p("fb")))
+    c.see("rename back", err(os.rename, c.p("fb"), c.p("f##")))
+    c.see("rename over hashed", err(os.rename, c.p("f#a##"), c.p("f##")))
+    c.see("read renamed over", read_file(c.p("f##")))
+    c.see("rename dir", err(os.rename, c.p("d##default_pool"), c.p("d2##")))
+    c.see("read in renamed dir", read_file(c.p("d2##", "f##in")))
+    c.see("rename symlink over file", err(os.rename, c.p("s##mirrored_pool_A"), c.p("f##x##y")))
+    c.see("attrs replaced", attrs(c.p("f##x##y")))
+    c.see("listing", sorted(os.listdir(c.root)))
+    for n in ("fa", "fa##default_pool", "fa##mirrored_pool_A", "f##", "f##x##y", "fa##link", "##",
+              os.path.join("d2##", "f##in")):
+        c.see("unlink " + n, err(os.unlink, c.p(*n.split("/"))))
+    for n in ("d2##", "fa##mirrored_pool_Ad"):
+        c.see("rmdir " + n, err(os.rmdir, c.p(n)))
+    c.see("listing after", sorted(os.listdir(c.root)))
+
+
+def newline_names(c):
+    """Names with a newline (ext4 takes them; CAFS's redirectors carry no name)."""
+    for n in ("f\nx", "fpath\npath y"):
+        c.see("create", err(write_file, c.p(n), b"nl"))
+        c.see("attrs", attrs(c.p(n)))
+        c.see("read", read_file(c.p(n)))
+    c.see("mkdir", err(os.mkdir, c.p("d\ny")))
+    c.see("symlink", err(os.symlink, "f\nx", c.p("s\nz")))
+    c.see("rename", err(os.rename, c.p("f\nx"), c.p("d\ny", "f\nw")))
+    c.see("read renamed", read_file(c.p("d\ny", "f\nw")))
+    c.see("listing", sorted(os.listdir(c.root)))
+    for n in (("d\ny", "f\nw"), ("fpath\npath y",), ("s\nz",)):
+        c.see("unlink", err(os.unlink, c.p(*n)))
+    c.see("rmdir", err(os.rmdir, c.p("d\ny")))
+    c.see("listing after", sorted(os.listdir(c.root)))
+
 
 def long_paths(c):
     """Paths up to and past PATH_MAX: a chain of 200-byte directory names ~5000 bytes deep,
@@ -551,6 +607,8 @@ CASES = [
     ("hard-links", hard_links),
     ("special-files", special_files),
     ("long-names", long_names),
+    ("hash-names", hash_names),
+    ("newline-names", newline_names),
     ("long-paths", long_paths),
     ("dir-rewind", dir_rewind),
 ]

@@ -782,8 +782,9 @@ class Nfs3Program::Procs {
         r.out.U32(1);
         r.out.U32(kFsfLink | kFsfSymlink | kFsfHomogeneous | kFsfCanSetTime);
         break;
-      default:         // PATHCONF
-        r.out.U32(1);  // linkmax: no hard links
+      default:  // PATHCONF
+        // linkmax: a file's names are the backing entry's (docs/redirectors.md "Hard links").
+        r.out.U32(static_cast<std::uint32_t>(std::min<std::uint64_t>(stats->link_max, UINT32_MAX)));
         r.out.U32(stats->name_max);
         r.out.Bool(true);   // no_trunc
         r.out.Bool(true);   // chown_restricted

@@ -7,10 +7,21 @@
 //    READDIR (exact names), RENAME to another such name, MKDIR/RMDIR of such names; long names
 //    (name_max bytes, encrypted and clear, ending in '#', not UTF-8; name_max is 255) with
 //    RENAME long <-> short and long over an existing long file;
-//  - refused names: "x##y" (NFS3ERR_INVAL), name_max + 1 bytes (NFS3ERR_NAMETOOLONG);
+//  - names containing "##" are names like any other (stored hashed): files `x##y`, `##`,
+//    `a##default_pool` beside file `a` (whose redirector has that backing name), encrypted
+//    `osdisk##mirrored_pool_A`; a RENAME to such a name; directories, a symlink, a FIFO (and
+//    a hard link of it) and a socket named so, and a file inside such a directory;
+//  - refused names: name_max + 1 bytes (NFS3ERR_NAMETOOLONG);
+//  - LINK of a clear-text and an encrypted file: nlink, one handle, data through both names,
+//    REMOVE of one keeps the other; LOOKUP-then-CREATE of `noise-N` / `osdisk-noise-N` (the
+//    shell script checks that no audit `error` record is written for them);
+//  - a path deeper than PATH_MAX (20 directories of name_max - 5 bytes, one with "##"): the
+//    handles of the bottom directory and of a file in it still resolve after the server's
+//    cached paths are dropped (READ, WRITE, GETATTR, LOOKUP, READDIRPLUS, RENAME, REMOVE);
 //  - then REMOVE of everything (unless --keep: the caller inspects the backing store and the
 //    pools, then removes the directory itself).
-// Usage: nfs_names [--subdir PATH] [--keep] nfs://HOST/EXPORT?nfsport=N&mountport=M
+//  - PATHCONF linkmax is the backing store's LINK_MAX (--link-max N, from getconf).
+// Usage: nfs_names [--subdir PATH] [--keep] [--link-max N] nfs://HOST/EXPORT?nfsport=N&mountport=M
 // Prints one line per failed check and "names: N checks passed" or "FAILED"; exit 0 / 1 / 2.
 #include <unistd.h>
 
@@ -83,8 +94,8 @@ std::string Show(const std::string& s) {
 
 class Names : private CheckCounter {
  public:
-  Names(const Url& url, std::string subdir, bool keep)
-      : url_(url), subdir_(std::move(subdir)), keep_(keep) {}
+  Names(const Url& url, std::string subdir, bool keep, long link_max)
+      : url_(url), subdir_(std::move(subdir)), keep_(keep), link_max_(link_max) {}
 
   bool Run() {
     if (!mount_rpc_.Connect(url_.host, url_.mount_port, MOUNT_PROGRAM, MOUNT_V3) ||
@@ -105,6 +116,12 @@ class Names : private CheckCounter {
     const auto pc = nfs_.Pathconf(dir);
     if (pc.status != NFS3_OK) return Fail("PATHCONF: " + NfsStatusName(pc.status));
     const std::size_t name_max = pc.ok.name_max;
+    // Hard links are names of the backing entry: PATHCONF linkmax is the backing store's.
+    if (link_max_ > 0) {
+      Check(pc.ok.linkmax == static_cast<std::uint32_t>(link_max_),
+            "PATHCONF linkmax " + std::to_string(pc.ok.linkmax) + ", the backing store's " +
+                std::to_string(link_max_));
+    }
     const std::string work_name = "names-" + std::to_string(::getpid());
     const auto work = nfs_.Mkdir(dir, work_name, Mode(0755));
     if (work.status != NFS3_OK) return Fail("MKDIR work: " + NfsStatusName(work.status));
@@ -128,12 +145,14 @@ class Names : private CheckCounter {
         "osdisk" + std::string(name_max - 6, 'L'),            // encrypted, at the limit
         std::string(name_max - 2, 'h') + "#",                 // one byte less, ending in '#'
         "osdisk\xff" + std::string(name_max - 8, 'u') + "#",  // not UTF-8
+        // "##" (stored hashed; `a##default_pool` is also the backing name of file a):
+        "x##y", "##", "a##default_pool", "osdisk##mirrored_pool_A", "new\nline",
+        "osdisk\npath x",  // a newline: a name like any other
     };
     Check(name_max >= 255, "PATHCONF name_max " + std::to_string(name_max) + " >= 255");
     for (const auto& n : names) CreateAndCheck(n);
     BumpNamespace();
     for (const auto& [n, data] : data_) CheckData(n);
-    Expect("CREATE x##y", nfs_.Create(dir_, "x##y", UNCHECKED, Mode(0644)).status, NFS3ERR_INVAL);
     Expect("CREATE name_max + 1",
            nfs_.Create(dir_, std::string(name_max + 1, 'n'), UNCHECKED, Mode(0644)).status,
            NFS3ERR_NAMETOOLONG);
@@ -141,7 +160,7 @@ class Names : private CheckCounter {
 
     // RENAME between such names; the old one is gone, the new one has the data.
     Rename("osdisk\xff\xfe.img", "osdisk\xfe\xff #.img");
-    Rename("a#", "a##b" /* refused */, NFS3ERR_INVAL);
+    Rename("x##y", "x##z");  // hashed to hashed
     Rename("b#", "b");
     // Long names: long -> short -> long, and long over an existing long file.
     Rename(std::string(name_max - 2, 'h') + "#", "h-short");
@@ -151,8 +170,9 @@ class Names : private CheckCounter {
     CheckListing();
 
     // Directories with such names.
-    for (const std::string& d : {std::string("dir\xff#"), std::string("dir #"), std::string("#"),
-                                 std::string(name_max - 1, 'd')}) {
+    for (const std::string& d :
+         {std::string("dir\xff#"), std::string("dir #"), std::string("#"),
+          std::string(name_max - 1, 'd'), std::string("##default_pool"), std::string("##")}) {
       const auto made = nfs_.Mkdir(dir_, "D" + d, Mode(0755));
       Expect("MKDIR " + Show(d), made.status, NFS3_OK);
       const auto found = nfs_.Lookup(dir_, "D" + d);
@@ -160,6 +180,12 @@ class Names : private CheckCounter {
       Check(found.fh == made.fh, "LOOKUP dir " + Show(d) + " gives the MKDIR handle");
       Expect("RMDIR " + Show(d), nfs_.Rmdir(dir_, "D" + d), NFS3_OK);
     }
+    HashedPlainEntries();
+    DeepPath(name_max);
+    // Hard links over NFS, a clear-text file and an encrypted one (issue 17 item 2).
+    LinkAndCheck("a", "a-link");
+    LinkAndCheck("osdisk#", "osdisk#link");
+    AuditNoise();
 
     if (!keep_) {
       for (const auto& [n, data] : data_)
@@ -172,6 +198,128 @@ class Names : private CheckCounter {
   }
 
  private:
+  // LINK `to` to `from`: nlink 2 on both, one handle, the same data through both names; then
+  // REMOVE of `from` keeps `to` (and its data), and `from` is linked back.
+  void LinkAndCheck(const std::string& from, const std::string& to) {
+    const auto f = nfs_.Lookup(dir_, from);
+    Expect("LOOKUP " + from, f.status, NFS3_OK);
+    const auto l = nfs_.Link(f.fh, dir_, to);
+    Expect("LINK " + from + " -> " + to, l.status, NFS3_OK);
+    Check(l.file_attr && l.file_attr->nlink == 2, "LINK " + to + ": nlink 2");
+    const auto t = nfs_.Lookup(dir_, to);
+    Check(t.status == NFS3_OK && t.fh == f.fh, "LOOKUP " + to + " gives " + from + "'s handle");
+    data_[to] = data_[from];
+    CheckData(to);
+    Expect("WRITE through " + to, nfs_.Write(t.fh, 0, "LINKED", FILE_SYNC).status, NFS3_OK);
+    data_[to].replace(0, 6, "LINKED");
+    data_[from] = data_[to];
+    CheckData(from);
+    Expect("REMOVE " + from, nfs_.Remove(dir_, from), NFS3_OK);
+    const auto left = nfs_.Getattr(t.fh);
+    Check(left.status == NFS3_OK && left.attr.nlink == 1,
+          "GETATTR " + to + " after REMOVE: nlink 1");
+    CheckData(to);
+    Expect("LINK back " + from, nfs_.Link(t.fh, dir_, from).status, NFS3_OK);
+    CheckData(from);
+  }
+
+  // A create-heavy run (LOOKUP of a missing name, then CREATE, as every client does) in a
+  // clear-text and an encrypted (all_records) vobj: the shell script checks that the audit
+  // log holds no `error` record for these names and one `create` each (issue 17 item 8).
+  void AuditNoise() {
+    for (int i = 0; i < 5; ++i) {
+      for (const std::string& n :
+           {"noise-" + std::to_string(i), "osdisk-noise-" + std::to_string(i)}) {
+        Expect("LOOKUP missing " + n, nfs_.Lookup(dir_, n).status, NFS3ERR_NOENT);
+        const auto made = nfs_.Create(dir_, n, GUARDED, Mode(0644));
+        Expect("CREATE " + n, made.status, NFS3_OK);
+        Expect("REMOVE " + n, nfs_.Remove(dir_, n), NFS3_OK);
+      }
+    }
+  }
+
+  // A directory, symlink and FIFO whose names contain "##" (one of them the backing name of
+  // file a's redirector): made, found, listed, a file inside the directory, removed.
+  void HashedPlainEntries() {
+    const auto d = nfs_.Mkdir(dir_, "a##mirrored_pool_A", Mode(0755));
+    Expect("MKDIR a##mirrored_pool_A", d.status, NFS3_OK);
+    const auto inner = nfs_.Create(d.fh, "osdisk##inner", UNCHECKED, Mode(0644));
+    Expect("CREATE inside a##mirrored_pool_A", inner.status, NFS3_OK);
+    Expect("WRITE inside", nfs_.Write(inner.fh, 0, "inner", FILE_SYNC).status, NFS3_OK);
+    const auto s = nfs_.Symlink(dir_, "s##default_pool", "a");
+    Expect("SYMLINK s##default_pool", s.status, NFS3_OK);
+    const auto f = nfs_.Mknod(dir_, "p##x", NF3FIFO);
+    Expect("MKNOD p##x", f.status, NFS3_OK);
+    const auto sock = nfs_.Mknod(dir_, "sock##x", NF3SOCK);
+    Expect("MKNOD sock##x", sock.status, NFS3_OK);
+    // A special file's hard link (issue 17 item 1): one handle, nlink 2.
+    const auto fl = nfs_.Link(f.fh, dir_, "p##link");
+    Expect("LINK p##x -> p##link", fl.status, NFS3_OK);
+    Check(fl.file_attr && fl.file_attr->nlink == 2, "LINK of a FIFO: nlink 2");
+    Check(nfs_.Lookup(dir_, "p##link").fh == f.fh, "LOOKUP p##link gives the FIFO's handle");
+    BumpNamespace();
+    const auto r = nfs_.Read(inner.fh, 0, 100);
+    Check(r.status == NFS3_OK && r.data == "inner", "READ inside a##mirrored_pool_A");
+    Check(nfs_.Readlink(s.fh).target == "a", "READLINK s##default_pool");
+    Check(nfs_.Getattr(f.fh).attr.type == NF3FIFO, "GETATTR p##x is a FIFO");
+    Check(nfs_.Getattr(sock.fh).attr.type == NF3SOCK, "GETATTR sock##x is a socket");
+    CheckData("a");
+    const auto list = nfs_.Readdirplus(dir_, 8192);
+    std::set<std::string> got;
+    for (const auto& e : list.entries) got.insert(e.name);
+    for (const char* n :
+         {"a##mirrored_pool_A", "s##default_pool", "p##x", "p##link", "sock##x", "a"}) {
+      Check(got.contains(n), std::string("READDIRPLUS lists ") + n);
+    }
+    Expect("REMOVE inside", nfs_.Remove(d.fh, "osdisk##inner"), NFS3_OK);
+    Expect("RMDIR a##mirrored_pool_A", nfs_.Rmdir(dir_, "a##mirrored_pool_A"), NFS3_OK);
+    Expect("REMOVE s##default_pool", nfs_.Remove(dir_, "s##default_pool"), NFS3_OK);
+    for (const char* n : {"p##x", "p##link", "sock##x"}) {
+      Expect(std::string("REMOVE ") + n, nfs_.Remove(dir_, n), NFS3_OK);
+    }
+  }
+
+  // 20 directories of name_max - 5 bytes (~5000 bytes below the work directory, past
+  // PATH_MAX): handles of the bottom directory and of a file in it resolve after the
+  // server's cached paths are dropped (BumpNamespace).
+  void DeepPath(std::size_t name_max) {
+    std::vector<std::string> chain{dir_};
+    std::vector<std::string> names;
+    for (int level = 0; level < 20; ++level) {
+      std::string n = std::to_string(100 + level) + std::string(name_max - 8, 'd');
+      if (level == 7) n.replace(3, 2, "##");  // one hashed directory in the chain
+      const auto made = nfs_.Mkdir(chain.back(), n, Mode(0755));
+      Expect("MKDIR deep level " + std::to_string(level), made.status, NFS3_OK);
+      if (made.status != NFS3_OK) return;
+      chain.push_back(made.fh);
+      names.push_back(n);
+    }
+    const std::string& bottom = chain.back();
+    const auto f = nfs_.Create(bottom, "osdisk-deep", UNCHECKED, Mode(0640));
+    Expect("CREATE deep", f.status, NFS3_OK);
+    Expect("WRITE deep", nfs_.Write(f.fh, 0, "deep data", FILE_SYNC).status, NFS3_OK);
+    BumpNamespace();  // the server resolves the handles again, from the backing store
+    const auto r = nfs_.Read(f.fh, 0, 100);
+    Check(r.status == NFS3_OK && r.data == "deep data",
+          "READ deep by handle: " + NfsStatusName(r.status));
+    Expect("WRITE deep again", nfs_.Write(f.fh, 4, "DATA", FILE_SYNC).status, NFS3_OK);
+    Expect("GETATTR deep dir", nfs_.Getattr(bottom).status, NFS3_OK);
+    const auto found = nfs_.Lookup(bottom, "osdisk-deep");
+    Expect("LOOKUP deep", found.status, NFS3_OK);
+    Check(found.fh == f.fh, "LOOKUP deep gives the CREATE handle");
+    const auto list = nfs_.Readdirplus(bottom, 8192);
+    Check(list.status == NFS3_OK && list.entries.size() >= 1, "READDIRPLUS deep");
+    Expect("RENAME deep", nfs_.Rename(bottom, "osdisk-deep", chain[10], "osdisk-up"), NFS3_OK);
+    BumpNamespace();
+    const auto moved = nfs_.Read(f.fh, 0, 100);
+    Check(moved.status == NFS3_OK && moved.data == "deepDATAa",
+          "READ by handle after a rename up the chain: " + NfsStatusName(moved.status));
+    Expect("REMOVE deep", nfs_.Remove(chain[10], "osdisk-up"), NFS3_OK);
+    for (std::size_t i = names.size(); i-- > 0;) {
+      Expect("RMDIR deep level " + std::to_string(i), nfs_.Rmdir(chain[i], names[i]), NFS3_OK);
+    }
+  }
+
   void CreateAndCheck(const std::string& n) {
     const std::string data = "data of " + Show(n) + "\n";
     const auto made = nfs_.Create(dir_, n, UNCHECKED, Mode(0644));
@@ -233,6 +381,7 @@ class Names : private CheckCounter {
   const Url url_;
   const std::string subdir_;
   const bool keep_;
+  const long link_max_;  // the backing store's LINK_MAX (0: not checked)
   SyncRpc mount_rpc_;
   SyncRpc nfs_rpc_;
   MountClient mount_{mount_rpc_};
@@ -251,10 +400,13 @@ int main(int argc, char** argv) {
   using namespace cafs::nfs_test;
   std::string subdir, url;
   bool keep = false;
+  long link_max = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--subdir" && i + 1 < argc) {
       subdir = argv[++i];
+    } else if (a == "--link-max" && i + 1 < argc) {
+      link_max = std::atol(argv[++i]);
     } else if (a == "--keep") {
       keep = true;
     } else if (url.empty() && a.rfind("nfs://", 0) == 0) {
@@ -266,10 +418,10 @@ int main(int argc, char** argv) {
   }
   Url u;
   if (url.empty() || !ParseUrl(url, u)) {
-    std::fprintf(
-        stderr,
-        "usage: nfs_names [--subdir PATH] [--keep] nfs://HOST/EXPORT?nfsport=N&mountport=M\n");
+    std::fprintf(stderr,
+                 "usage: nfs_names [--subdir PATH] [--keep] [--link-max N] "
+                 "nfs://HOST/EXPORT?nfsport=N&mountport=M\n");
     return 2;
   }
-  return Names(u, subdir, keep).Run() ? 0 : 1;
+  return Names(u, subdir, keep, link_max).Run() ? 0 : 1;
 }

@@ -190,7 +190,8 @@ TEST_F(FileHandlesTest, NamesEndingInHashAreTheirOwnFiles) {
     auto odd = handles_->HandleOf({"vs", "vm", "#a#"}, configured);
     ASSERT_TRUE(odd.ok()) << odd.status().ToString();
     EXPECT_EQ(Resolve(*odd), "/vs/vm/#a#");
-    // "a##" would only be found by a split at the first "##"; no name contains "##".
+    // "a##" would only be found by a split at the first "##" (a file named "a##" is stored
+    // hashed: `.cafs-long-<hex>##pool`).
     EXPECT_FALSE(handles_->HandleOf({"vs", "vm", "a##"}, configured).ok());
   }
   // "a#" alone: the scan must not hand out "a#"'s redirector for "a".

@@ -9,7 +9,8 @@
 //    and unlink: after a restart every file is reachable under exactly one name, and the
 //    on-disk invariant check finds no redirector without pool file; the only orphans are the
 //    documented ones (pool file of an interrupted create/unlink, docs/redirectors.md);
-//  - hostile names: a newline (could forge a redirector line), names ending in '#'
+//  - hostile names: a newline (a name like any other: it cannot forge a redirector line), "##",
+//    names ending in '#'
 //    (`a###pool`), the longest allowed name (NAME_MAX);
 //  - long names (`.cafs-long-<hex>##pool` + side entry): every operation, fsck's findings,
 //    and a crash at every step of their creation, rename, link and removal;
@@ -65,7 +66,7 @@ struct Consistency {
   std::vector<std::string> dangling;     // redirector whose GUID is in no file of its pool
   std::vector<std::string> orphans;      // pool file whose GUID no redirector names
   std::vector<std::string> duplicates;   // GUID named by two redirectors
-  std::vector<std::string> nameless;     // long-name redirector without its side entry
+  std::vector<std::string> nameless;     // hashed-name entry without its side entry
   std::vector<std::string> stray_names;  // side entry without any redirector of its stem
 };
 
@@ -86,6 +87,18 @@ Consistency CheckConsistency(const fs::path& backing, const fs::path& pools) {
   Consistency c;
   std::set<fs::path> stems_named;  // "dir/.cafs-long-<hex>" with a redirector
   std::vector<fs::path> side_entries;
+  // A hashed name (`<stem>##pool` or a directory, symlink or special file `<stem>`): its side
+  // entry holds a name whose SHA-256 is the stem's hex.
+  auto check_stem = [&](const fs::path& entry, const fs::path& stem) {
+    stems_named.insert(stem);
+    const std::string text = Slurp(stem.string() + ".name");
+    const std::string magic = "CAFS-LONGNAME 1\n";
+    const bool good =
+        text.size() > magic.size() + 1 && text.rfind(magic, 0) == 0 && text.back() == '\n' &&
+        ".cafs-long-" + HexSha256(text.substr(magic.size(), text.size() - magic.size() - 1)) ==
+            stem.filename().string();
+    if (!good) c.nameless.push_back(entry.string());
+  };
   for (const auto& e : fs::recursive_directory_iterator(backing)) {
     const std::string name = e.path().filename().string();
     const auto sep = name.rfind("##");
@@ -93,19 +106,13 @@ Consistency CheckConsistency(const fs::path& backing, const fs::path& pools) {
         name.size() > 5 && name.substr(name.size() - 5) == ".name") {
       side_entries.push_back(e.path());
     }
+    if (!fs::is_regular_file(e.symlink_status()) && name.rfind(".cafs-long-", 0) == 0) {
+      check_stem(e.path(), e.path());
+    }
     if (!e.is_regular_file() || sep == std::string::npos) continue;
     ++c.redirectors;
     if (name.rfind(".cafs-long-", 0) == 0) {
-      // A long name: its side entry holds a name whose SHA-256 is the stem's hex.
-      const fs::path stem = e.path().parent_path() / name.substr(0, sep);
-      stems_named.insert(stem);
-      const std::string text = Slurp(stem.string() + ".name");
-      const std::string magic = "CAFS-LONGNAME 1\n";
-      const bool good =
-          text.size() > magic.size() + 1 && text.rfind(magic, 0) == 0 && text.back() == '\n' &&
-          ".cafs-long-" + HexSha256(text.substr(magic.size(), text.size() - magic.size() - 1)) ==
-              stem.filename().string();
-      if (!good) c.nameless.push_back(e.path().string());
+      check_stem(e.path(), e.path().parent_path() / name.substr(0, sep));
     }
     std::istringstream in(Slurp(e.path()));
     std::string line, guid;
@@ -217,6 +224,30 @@ class VolumeFaultsTest : public ::testing::Test {
   void Restart() {
     Halt();
     Boot();
+  }
+
+  // Each path's NFS file handle resolves back to that path (persistent handles need
+  // CAP_DAC_READ_SEARCH: checked as root only).
+  void ExpectHandlesRoundTrip(const std::vector<std::string>& paths) {
+    if (::geteuid() != 0) return;
+    for (const std::string& p : paths) {
+      auto h = gw_->HandleOf(p);
+      ASSERT_TRUE(h.ok()) << p << ": " << h.status().ToString();
+      auto back = gw_->PathOfHandle(*h);
+      ASSERT_TRUE(back.ok()) << back.status().ToString();
+      EXPECT_EQ(*back, p);
+    }
+  }
+
+  // The paths the key inventory of my_vmset lists (none unreadable).
+  std::set<std::string> InventoriedPaths() {
+    const auto inventory = TakeKeyInventory((dir_ / "backing").string(), *pools_, "my_vmset");
+    EXPECT_EQ(inventory.unreadable, 0u);
+    std::set<std::string> out;
+    for (const auto& use : inventory.keys) {
+      for (const auto& f : use.listed) out.insert(f.path);
+    }
+    return out;
   }
 
   Status Put(const std::string& path, std::string_view data) {
@@ -648,11 +679,27 @@ TEST_F(VolumeFaultsTest, BackingStoreLockAdmitsOneUser) {
 }
 
 TEST_F(VolumeFaultsTest, HostileNames) {
-  // A newline in a name could append a forged `path` line to its redirector; refused.
-  EXPECT_EQ(gw_->Create(me_, "/my_vmset/vm1/x\npath my_vmset/vm1/vm.vmx", 0644, true)
-                .status()
-                .errno_value(),
-            EINVAL);
+  // A newline in a name is a name like any other (as on ext4): the redirector's content
+  // carries no name (its `path` line is the GUID path), so no line can be forged with it.
+  const std::string nl = "/my_vmset/vm1/x\npath vm.vmx\nguid 0";
+  ASSERT_TRUE(Put("/my_vmset/vm1/vm.vmx", "vmx").ok());
+  ASSERT_TRUE(Put(nl, "newline").ok()) << Put(nl, "newline").ToString();
+  EXPECT_EQ(*Get(nl), "newline");
+  EXPECT_EQ(*Get("/my_vmset/vm1/vm.vmx"), "vmx");
+  ASSERT_TRUE(gw_->Unlink(me_, nl).ok());
+  EXPECT_EQ(*Get("/my_vmset/vm1/vm.vmx"), "vmx");
+  const std::string nl_long = "/my_vmset/vm1/osdisk\n##" + std::string(240, 'n');  // hashed
+  ASSERT_TRUE(Put(nl_long, "hashed newline").ok());
+  EXPECT_EQ(*Get(nl_long), "hashed newline");
+  {
+    auto names = gw_->ReadDir(me_, "/my_vmset/vm1");
+    ASSERT_TRUE(names.ok());
+    ASSERT_EQ(names->size(), 2u);
+    EXPECT_TRUE(names->front().name == nl_long.substr(14) ||
+                names->back().name == nl_long.substr(14));
+  }
+  ASSERT_TRUE(gw_->Unlink(me_, nl_long).ok());
+  ASSERT_TRUE(gw_->Unlink(me_, "/my_vmset/vm1/vm.vmx").ok());
   // Names ending in '#': "a#" in default_pool is "a###default_pool"; it is listed as "a#",
   // and "a" does not exist.
   ASSERT_TRUE(Put("/my_vmset/vm1/a#", "hash").ok());
@@ -675,13 +722,9 @@ TEST_F(VolumeFaultsTest, HostileNames) {
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->name_max, 255u);
   // Dots and separators.
-  for (const char* bad : {"/my_vmset/vm1/..", "/my_vmset/vm1/.", "/my_vmset/vm1/a##b",
-                          "/my_vmset/vm1/##", "/my_vmset/../etc/passwd"}) {
+  for (const char* bad : {"/my_vmset/vm1/..", "/my_vmset/vm1/.", "/my_vmset/../etc/passwd"}) {
     EXPECT_EQ(gw_->Create(me_, bad, 0644, true).status().errno_value(), EINVAL) << bad;
   }
-  EXPECT_EQ(
-      gw_->Rename(me_, "/my_vmset/vm1/a#", "/my_vmset/vm1/b##default_pool", false).errno_value(),
-      EINVAL);
   // A redirector whose content names another file's pool path (edited by hand or forged):
   // the GUID check refuses to use it, and unlink never removes the other file's data.
   Spill(dir_ / "backing/my_vmset/vm1/evil##default_pool",
@@ -727,11 +770,8 @@ TEST_F(VolumeFaultsTest, LongNamesWorkForEveryOperation) {
   for (const auto& e : *listed) names.insert(e.name);
   EXPECT_EQ(names, (std::set<std::string>{kLong255, kLong254, kClear255, kHashEnd, kNotUtf8,
                                           kFitsDefault}));
-  // Names stay refused where the backing store refuses them, and "##" stays reserved.
+  // Names stay refused where the backing store refuses them.
   EXPECT_EQ(gw_->Create(me_, vm + kLong255 + "x", 0644, true).status().errno_value(), ENAMETOOLONG);
-  EXPECT_EQ(
-      gw_->Create(me_, vm + "osdisk##" + std::string(240, 'g'), 0644, true).status().errno_value(),
-      EINVAL);
   // A name that looks like a stem is itself stored as a long name (never taken for one).
   const std::string stem_like = ".cafs-long-" + HexSha256("x");
   ASSERT_TRUE(Put(vm + stem_like, "stem-like").ok());
@@ -770,23 +810,10 @@ TEST_F(VolumeFaultsTest, LongNamesWorkForEveryOperation) {
   EXPECT_TRUE(fs::is_directory(backing / d255));
   EXPECT_TRUE(fs::is_symlink(backing / s255));
   // NFS file handles resolve to the full name (persistent handles need CAP_DAC_READ_SEARCH).
-  if (::geteuid() == 0) {
-    // (Not kLong255: a handle of a linked file resolves to any of its names.)
-    for (const std::string& p : {vm + kClear255, vm + kNotUtf8, vm + d255 + "/" + kLong255}) {
-      auto h = gw_->HandleOf(p);
-      ASSERT_TRUE(h.ok()) << h.status().ToString();
-      auto back = gw_->PathOfHandle(*h);
-      ASSERT_TRUE(back.ok()) << back.status().ToString();
-      EXPECT_EQ(*back, p);
-    }
-  }
+  // (Not kLong255: a handle of a linked file resolves to any of its names.)
+  ExpectHandlesRoundTrip({vm + kClear255, vm + kNotUtf8, vm + d255 + "/" + kLong255});
   // The key inventory names files by their full names.
-  const auto inventory = TakeKeyInventory((dir_ / "backing").string(), *pools_, "my_vmset");
-  EXPECT_EQ(inventory.unreadable, 0u);
-  std::set<std::string> inventoried;
-  for (const auto& use : inventory.keys) {
-    for (const auto& f : use.listed) inventoried.insert(f.path);
-  }
+  const std::set<std::string> inventoried = InventoriedPaths();
   EXPECT_TRUE(inventoried.count(vm + kLong255)) << "listed: " << inventoried.size();
   EXPECT_TRUE(inventoried.count(vm + kNotUtf8));
   // A migration to a pool where the name fits drops the side entry, and back adds it.
@@ -825,6 +852,99 @@ TEST_F(VolumeFaultsTest, LongNamesWorkForEveryOperation) {
   EXPECT_EQ(Check().orphans.size(), 0u);
 }
 
+// Names containing "##" are names like any other (ext4 takes them): a file is stored hashed
+// (`.cafs-long-<hex>##pool` + side entry), a directory, symlink or special file under its bare
+// stem `.cafs-long-<hex>` + side entry, so that none is ever taken for, or clashes with, the
+// redirector `x##p` of a file x in pool p (docs/redirectors.md "Long names").
+TEST_F(VolumeFaultsTest, NamesWithHashHashAreNamesLikeAnyOther) {
+  const std::string vm = "/my_vmset/vm1/";
+  const fs::path backing = dir_ / "backing/my_vmset/vm1";
+  // File b (its redirector `b##default_pool`) and the file named `b##default_pool`.
+  ASSERT_TRUE(Put(vm + "b", "plain b").ok());
+  ASSERT_TRUE(Put(vm + "b##default_pool", "hashes").ok());
+  EXPECT_EQ(*Get(vm + "b"), "plain b");
+  EXPECT_EQ(*Get(vm + "b##default_pool"), "hashes");
+  EXPECT_TRUE(fs::is_regular_file(backing / "b##default_pool"));
+  EXPECT_TRUE(fs::is_regular_file(
+      backing / (".cafs-long-" + HexSha256("b##default_pool") + "##" + kPoolDefault)));
+  // A directory named like the redirector of file osdisk_x in pool A, made before and after
+  // that file; a symlink and a FIFO of the same kind; "##" alone; a name ending in "##".
+  const std::string dx = "osdisk_x##" + std::string(kPoolA),
+                    sy = "osdisk_y##" + std::string(kPoolA);
+  ASSERT_TRUE(gw_->MakeDir(me_, vm + dx, 0750).ok());
+  ASSERT_TRUE(Put(vm + "osdisk_x", "encrypted x").ok());
+  ASSERT_TRUE(Put(vm + "osdisk_y", "encrypted y").ok());
+  ASSERT_TRUE(gw_->Symlink(me_, "osdisk_y", vm + sy).ok());
+  ASSERT_TRUE(gw_->MakeNode(me_, vm + "##", S_IFIFO | 0600, 0).ok());
+  ASSERT_TRUE(Put(vm + "osdisk_z##", "ends in hashes").ok());
+  EXPECT_TRUE(fs::is_directory(backing / (".cafs-long-" + HexSha256(dx))));
+  EXPECT_EQ(Slurp(backing / (".cafs-long-" + HexSha256(dx) + ".name")),
+            "CAFS-LONGNAME 1\n" + dx + "\n");
+  EXPECT_TRUE(fs::is_symlink(backing / (".cafs-long-" + HexSha256(sy))));
+  EXPECT_EQ(gw_->GetAttr(me_, vm + dx)->type, FileType::kDirectory);
+  EXPECT_EQ(gw_->GetAttr(me_, vm + dx)->mode, 0750u);
+  EXPECT_EQ(*gw_->ReadLink(me_, vm + sy), "osdisk_y");
+  EXPECT_EQ(gw_->GetAttr(me_, vm + "##")->type, FileType::kFifo);
+  EXPECT_EQ(*Get(vm + "osdisk_x"), "encrypted x");
+  EXPECT_EQ(*Get(vm + "osdisk_z##"), "ends in hashes");
+  // Files inside the directory, a hard link to a "##" name, renames in and out of the form.
+  ASSERT_TRUE(Put(vm + dx + "/osdisk##inner", "inner").ok());
+  EXPECT_EQ(*Get(vm + dx + "/osdisk##inner"), "inner");
+  ASSERT_TRUE(gw_->Link(me_, vm + "osdisk_x", vm + "osdisk_x##link").ok());
+  EXPECT_EQ(gw_->GetAttr(me_, vm + "osdisk_x")->nlink, 2u);
+  EXPECT_EQ(*Get(vm + "osdisk_x##link"), "encrypted x");
+  ASSERT_TRUE(gw_->Rename(me_, vm + "b", vm + "b##" + std::string(kPoolA), false).ok());
+  EXPECT_EQ(*Get(vm + "b##" + std::string(kPoolA)), "plain b");
+  ASSERT_TRUE(gw_->Rename(me_, vm + dx, vm + "plain_dir", false).ok());
+  EXPECT_EQ(*Get(vm + "plain_dir/osdisk##inner"), "inner");
+  EXPECT_FALSE(fs::exists(backing / (".cafs-long-" + HexSha256(dx) + ".name")));
+  ASSERT_TRUE(gw_->Rename(me_, vm + "plain_dir", vm + dx, false).ok());
+  // A symlink renamed over a file of the same hashed name form, and a file over a symlink.
+  ASSERT_TRUE(gw_->Symlink(me_, "t", vm + "s##1").ok());
+  ASSERT_TRUE(Put(vm + "f##1", "f").ok());
+  ASSERT_TRUE(gw_->Rename(me_, vm + "s##1", vm + "f##1", false).ok());
+  EXPECT_EQ(gw_->GetAttr(me_, vm + "f##1")->type, FileType::kSymlink);
+  ASSERT_TRUE(Put(vm + "g##1", "g").ok());
+  ASSERT_TRUE(gw_->Rename(me_, vm + "g##1", vm + "f##1", false).ok());
+  EXPECT_EQ(*Get(vm + "f##1"), "g");
+  // The listing shows every name exactly once, and nothing of the backing form.
+  auto listed = gw_->ReadDir(me_, vm);
+  ASSERT_TRUE(listed.ok());
+  std::set<std::string> names;
+  for (const auto& e : *listed) names.insert(e.name);
+  EXPECT_EQ(names,
+            (std::set<std::string>{"b##default_pool", "b##" + std::string(kPoolA), dx, "osdisk_x",
+                                   "osdisk_y", sy, "##", "osdisk_z##", "osdisk_x##link", "f##1"}));
+  // NFS file handles resolve to the caller's names (persistent handles need
+  // CAP_DAC_READ_SEARCH), also below a hashed directory.
+  ExpectHandlesRoundTrip(
+      {vm + dx, vm + dx + "/osdisk##inner", vm + sy, vm + "##", vm + "b##default_pool"});
+  // The key inventory names the file inside the hashed directory by the caller's path.
+  const std::set<std::string> inventoried = InventoriedPaths();
+  EXPECT_TRUE(inventoried.count(vm + dx + "/osdisk##inner")) << inventoried.size();
+  // fsck finds nothing; a hashed directory whose side entry is lost is reported (kept).
+  auto report = Fsck(false);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->remaining(), 0u);
+  EXPECT_TRUE(Check().nameless.empty()) << Tree();
+  fs::rename(backing / (".cafs-long-" + HexSha256(sy) + ".name"), dir_ / "saved");
+  report = Fsck(true);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(Count(*report, CheckFinding::Kind::kMissingLongName), 1u);
+  EXPECT_EQ(report->remaining(), 1u);
+  EXPECT_TRUE(fs::is_symlink(backing / (".cafs-long-" + HexSha256(sy))));
+  fs::rename(dir_ / "saved", backing / (".cafs-long-" + HexSha256(sy) + ".name"));
+  // Removing everything leaves nothing behind.
+  for (const std::string& n : std::vector<std::string>{
+           "b##default_pool", "b##" + std::string(kPoolA), "osdisk_x", "osdisk_y", "##",
+           "osdisk_z##", "osdisk_x##link", sy, "f##1", dx + "/osdisk##inner"}) {
+    ASSERT_TRUE(gw_->Unlink(me_, vm + n).ok()) << n;
+  }
+  ASSERT_TRUE(gw_->RemoveDir(me_, vm + dx).ok());
+  EXPECT_TRUE(fs::is_empty(backing)) << Tree();
+  EXPECT_EQ(Check().orphans.size(), 0u);
+}
+
 // The codec (redirector.h): where the long form starts, per pool; what a side entry must hold.
 TEST(LongNameCodecTest, ThresholdPerPoolAndStrictSideEntries) {
   const std::string n240(240, 'x');  // 240 + 2 + 12 = 254 fits; 240 + 2 + 15 = 257 does not
@@ -833,11 +953,11 @@ TEST(LongNameCodecTest, ThresholdPerPoolAndStrictSideEntries) {
   EXPECT_EQ(RedirectorBackingName(n240, kPoolDefault), n240 + "##" + kPoolDefault);
   const std::string stem = ".cafs-long-" + HexSha256(n240);
   EXPECT_EQ(LongNameStem(n240), stem);
-  EXPECT_EQ(RedirectorBackingName(n240, kPoolA), stem + "##" + kPoolA);
-  EXPECT_TRUE(IsRedirectorOf(stem + "##" + kPoolA, n240));
+  EXPECT_EQ(RedirectorBackingName(n240, kPoolA), stem + "##" + std::string(kPoolA));
+  EXPECT_TRUE(IsRedirectorOf(stem + "##" + std::string(kPoolA), n240));
   EXPECT_TRUE(IsRedirectorOf(stem + "##unconfigured_pool", n240));  // any possible pool
   EXPECT_FALSE(IsRedirectorOf(stem + "##" + kPoolDefault, n240));   // fits there: not its form
-  EXPECT_FALSE(IsRedirectorOf(stem + "##" + kPoolA, "other"));
+  EXPECT_FALSE(IsRedirectorOf(stem + "##" + std::string(kPoolA), "other"));
   // A caller name of the stem's form is itself long, whatever its length.
   EXPECT_TRUE(IsLongNameStem(stem));
   EXPECT_TRUE(NeedsLongName(stem, kPoolDefault));
@@ -859,6 +979,35 @@ TEST(LongNameCodecTest, ThresholdPerPoolAndStrictSideEntries) {
   // The same side entry under a pool where the name fits: not a name stored this way.
   EXPECT_TRUE(CallerNameOf({stem, kPoolDefault}, read).status().IsCorruption());
   EXPECT_EQ(*CallerNameOf({"short", kPoolA}, read), "short");  // no side entry read
+  // "##" in a name: a file is hashed in every pool; a directory, symlink or special file is
+  // stored under its bare stem when its name contains "##" or looks like one of ours.
+  EXPECT_TRUE(NeedsLongName("a##b", kPoolDefault));
+  EXPECT_FALSE(NeedsLongName("a#", kPoolDefault));
+  for (const std::string& n :
+       {std::string("x##") + kPoolA, std::string("##"), stem, stem + ".name"}) {
+    EXPECT_TRUE(NeedsHashedPlainName(n)) << n;
+    EXPECT_EQ(PlainBackingName(n), LongNameStem(n)) << n;
+  }
+  EXPECT_FALSE(NeedsHashedPlainName("a#"));
+  EXPECT_EQ(PlainBackingName(n240), n240);
+  EXPECT_EQ(LongNameStemOf(stem), stem);
+  EXPECT_EQ(LongNameStemOf(stem + "##" + std::string(kPoolA)), stem);
+  EXPECT_EQ(LongNameStemOf("a##" + std::string(kPoolA)), "");
+  const std::string dstem = LongNameStem("d##p");
+  auto read_d = [&](const std::string&) -> Result<std::string> {
+    return EncodeLongNameEntry("d##p");
+  };
+  EXPECT_EQ(*CallerNameOfEntry(dstem, false, read_d), "d##p");
+  EXPECT_EQ(*CallerNameOfEntry("plain", false, read_d), "plain");
+  EXPECT_TRUE(CallerNameOfEntry(".cafs-lock", true, read_d).status().IsNotFound());
+  EXPECT_EQ(*CallerNameOfEntry(dstem + "##" + kPoolDefault, true, read_d), "d##p");
+  // A side entry of a name that is stored under its own name: not ours.
+  EXPECT_TRUE(CallerNameOfEntry(LongNameStem("plain"), false,
+                                [](const std::string&) -> Result<std::string> {
+                                  return EncodeLongNameEntry("plain");
+                                })
+                  .status()
+                  .IsCorruption());
 }
 
 // fsck and long names: a side entry without a redirector is crash residue (removed with
@@ -1332,6 +1481,76 @@ INSTANTIATE_TEST_SUITE_P(
                 EXPECT_EQ(*s.DoGet("/my_vmset/vm1/" + *n), kData);
               }
             }},
+        StepCase{
+            "mkdir_hashed_name_then_create_inside", [](StepCrashTest&) {},
+            [](StepCrashTest& s) {
+              CAFS_RETURN_IF_ERROR(
+                  s.gw().MakeDir(s.me(), "/my_vmset/vm1/d##" + std::string(kPoolA), 0755).status());
+              return s.DoPut("/my_vmset/vm1/d##" + std::string(kPoolA) + "/osdisk1.img", kData);
+            },
+            [](StepCrashTest& s, bool acknowledged) {
+              const bool there = s.Exists("/my_vmset/vm1/d##" + std::string(kPoolA));
+              auto listed = s.gw().ReadDir(s.me(), "/my_vmset/vm1");
+              ASSERT_TRUE(listed.ok());
+              ASSERT_EQ(listed->size(), there ? 1u : 0u);  // listed exactly when found
+              if (there) {
+                EXPECT_EQ(listed->front().name, "d##" + std::string(kPoolA));
+              }
+              if (acknowledged) {
+                EXPECT_EQ(*s.DoGet("/my_vmset/vm1/d##" + std::string(kPoolA) + "/osdisk1.img"),
+                          kData);
+              }
+              // Residue is removable, and the name can be made (again) and is no file.
+              ASSERT_TRUE(s.DoFsck(/*remove_orphans=*/true).ok());
+              auto again = s.DoFsck(false);
+              ASSERT_TRUE(again.ok());
+              EXPECT_EQ(again->remaining(), 0u);
+              if (!there) {
+                ASSERT_TRUE(
+                    s.gw().MakeDir(s.me(), "/my_vmset/vm1/d##" + std::string(kPoolA), 0755).ok());
+              }
+              EXPECT_EQ(s.DoGet("/my_vmset/vm1/d").status().errno_value(), ENOENT);
+            }},
+        StepCase{
+            "rename_file_to_a_name_with_hashes_across_vms",
+            [](StepCrashTest& s) { ASSERT_TRUE(s.DoPut("/my_vmset/vm1/osdisk1.img", kData).ok()); },
+            [](StepCrashTest& s) {
+              return s.gw().Rename(s.me(), "/my_vmset/vm1/osdisk1.img",
+                                   "/my_vmset/vm2/osdisk1.img##" + std::string(kPoolA), false);
+            },
+            [](StepCrashTest& s, bool acknowledged) {
+              const bool old_there = s.Exists("/my_vmset/vm1/osdisk1.img");
+              const bool new_there = s.Exists("/my_vmset/vm2/osdisk1.img##" + std::string(kPoolA));
+              EXPECT_NE(old_there, new_there);
+              if (acknowledged) {
+                EXPECT_TRUE(new_there);
+              }
+              EXPECT_EQ(*s.DoGet(new_there ? "/my_vmset/vm2/osdisk1.img##" + std::string(kPoolA)
+                                           : std::string("/my_vmset/vm1/osdisk1.img")),
+                        kData);
+              EXPECT_FALSE(s.Exists("/my_vmset/vm2/osdisk1.img"));
+              auto listed = s.gw().ReadDir(s.me(), "/my_vmset/vm2");
+              ASSERT_TRUE(listed.ok());
+              EXPECT_EQ(listed->size(), new_there ? 1u : 0u);
+            }},
+        StepCase{"rmdir_hashed_name",
+                 [](StepCrashTest& s) {
+                   ASSERT_TRUE(s.gw().MakeDir(s.me(), "/my_vmset/vm1/##", 0755).ok());
+                 },
+                 [](StepCrashTest& s) { return s.gw().RemoveDir(s.me(), "/my_vmset/vm1/##"); },
+                 [](StepCrashTest& s, bool acknowledged) {
+                   const bool there = s.Exists("/my_vmset/vm1/##");
+                   if (acknowledged) {
+                     EXPECT_FALSE(there);
+                   }
+                   auto listed = s.gw().ReadDir(s.me(), "/my_vmset/vm1");
+                   ASSERT_TRUE(listed.ok());
+                   EXPECT_EQ(listed->size(), there ? 1u : 0u);
+                   ASSERT_TRUE(s.DoFsck(/*remove_orphans=*/true).ok());
+                   auto again = s.DoFsck(false);
+                   ASSERT_TRUE(again.ok());
+                   EXPECT_EQ(again->remaining(), 0u);
+                 }},
         StepCase{"mkdir_then_create_inside", [](StepCrashTest&) {},
                  [](StepCrashTest& s) {
                    CAFS_RETURN_IF_ERROR(s.gw().MakeDir(s.me(), "/my_vmset/vm3", 0755).status());

@@ -197,8 +197,12 @@ TEST(PolicyDescriptorTest, EveryErrorNamesTheLine) {
        "policy line 4: <symkey> must be a key GUID (or the clear-text key "
        "01010101-0101-0101-0101-010101010101), got 'xyz'"},
       {Vobj("storepol", "<storepol>../etc</storepol>"),
-       "policy line 5: <storepol> must be a pool name of letters, digits, '_', '-' and '.', got "
-       "'../etc'"},
+       "policy line 5: <storepol> must be a pool name of 1..178 letters, digits, '_', '-' and "
+       "'.', got '../etc'"},
+      {Vobj("storepol", "<storepol>" + std::string(179, 'p') + "</storepol>"),
+       "policy line 5: <storepol> must be a pool name of 1..178 letters, digits, '_', '-' and "
+       "'.', got '" +
+           std::string(179, 'p') + "'"},
       {Vobj("extra", "<vglob>x</vglob>"), "policy line 8: duplicate <vglob>"},
       {Vobj("extra", "<audti>none</audti>"),
        "policy line 8: unknown element <audti> in <vobj> (expected vglob, symkey, storepol, "
@@ -232,8 +236,8 @@ TEST(PolicyDescriptorTest, EveryErrorNamesTheLine) {
             "<replica-pool>b</replica-pool>"),
        "policy line 10: <replica-pool> b is named twice: each copy needs its own pool"},
       {Vobj("extra", "<replicas>2</replicas>\n<replica-pool>../x</replica-pool>"),
-       "policy line 9: <replica-pool> must be a pool name of letters, digits, '_', '-' and '.', "
-       "got '../x'"},
+       "policy line 9: <replica-pool> must be a pool name of 1..178 letters, digits, '_', '-' "
+       "and '.', got '../x'"},
       {Vobj("extra", "<capacity-threshold>0</capacity-threshold>"),
        "policy line 8: <capacity-threshold> must be a number 1..100, got '0'"},
       {Vobj("extra", "<rotation-period>ninety</rotation-period>"),

@@ -123,5 +123,24 @@ TEST(PoolNameTest, NamesThatWouldMakeRedirectorsAmbiguousAreRefused) {
   }
 }
 
+// A pool name whose hashed backing name `.cafs-long-<64 hex>##pool` would not fit NAME_MAX is
+// refused with an error naming the limit, also when a pool is configured (PoolMapper::Add).
+TEST_F(PosixPoolTest, NamesTooLongForTheHashedBackingNameAreRefused) {
+  EXPECT_TRUE(ValidatePoolName(std::string(kMaxPoolNameBytes, 'p')).ok());
+  const Status too_long = ValidatePoolName(std::string(kMaxPoolNameBytes + 1, 'p'));
+  EXPECT_TRUE(too_long.IsInvalidArgument());
+  EXPECT_NE(too_long.message().find("179 bytes; at most 178"), std::string::npos)
+      << too_long.message();
+  PoolMapper mapper;
+  EXPECT_TRUE(mapper
+                  .Add(std::make_unique<PosixPool>(std::string(kMaxPoolNameBytes + 1, 'p'),
+                                                   root_.string(), env::Env::Default()))
+                  .IsInvalidArgument());
+  EXPECT_TRUE(mapper
+                  .Add(std::make_unique<PosixPool>(std::string(kMaxPoolNameBytes, 'p'),
+                                                   root_.string(), env::Env::Default()))
+                  .ok());
+}
+
 }  // namespace
 }  // namespace cafs::pool
