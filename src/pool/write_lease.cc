@@ -23,26 +23,26 @@ bool IsLeaseHeld(const Status& s) {
 
 Result<std::shared_ptr<WriteLease>> LeaseTable::Hold(const std::string& path,
                                                      const Acquire& acquire) {
-  std::lock_guard lock(mu_);
-  auto it = leases_.find(path);
-  if (it == leases_.end()) {
+  std::lock_guard lock(state_->mu);
+  auto it = state_->leases.find(path);
+  if (it == state_->leases.end()) {
     CAFS_ASSIGN_OR_RETURN(std::unique_ptr<WriteLease> made, acquire());
-    it = leases_.emplace(path, Entry{std::move(made), 0}).first;
+    it = state_->leases.emplace(path, Entry{std::move(made), 0}).first;
   }
   ++it->second.users;
-  return std::shared_ptr<WriteLease>(it->second.lease.get(),
-                                     [this, path](WriteLease*) { Release(path); });
+  return std::shared_ptr<WriteLease>(
+      it->second.lease.get(), [state = state_, path](WriteLease*) { Release(*state, path); });
 }
 
-void LeaseTable::Release(const std::string& path) {
-  std::lock_guard lock(mu_);
-  auto it = leases_.find(path);
-  if (it != leases_.end() && --it->second.users == 0) leases_.erase(it);
+void LeaseTable::Release(State& state, const std::string& path) {
+  std::lock_guard lock(state.mu);
+  auto it = state.leases.find(path);
+  if (it != state.leases.end() && --it->second.users == 0) state.leases.erase(it);
 }
 
 void LeaseTable::ForEach(const std::function<void(WriteLease&)>& fn) {
-  std::lock_guard lock(mu_);
-  for (auto& [path, entry] : leases_) fn(*entry.lease);
+  std::lock_guard lock(state_->mu);
+  for (auto& [path, entry] : state_->leases) fn(*entry.lease);
 }
 
 }  // namespace cafs::pool

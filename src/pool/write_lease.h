@@ -16,9 +16,10 @@
 //
 // Ownership: the LeaseTable owns each lease and counts its users: Hold hands out a shared_ptr
 // whose last copy gives the lease back to the table, which releases it (under the table's
-// mutex, so a release and a new acquire of the same path never overlap). Those shared_ptrs
-// must not outlive the table (files must not outlive their pool). Threading: LeaseTable is
-// safe from many threads; WriteLease::Check is safe from many threads.
+// mutex, so a release and a new acquire of the same path never overlap). The table's state is
+// shared with those shared_ptrs, so one may outlive the table (the lease is then released
+// when it goes); the lease itself may need more of its pool (RadosLease: its I/O context).
+// Threading: LeaseTable is safe from many threads; WriteLease::Check is safe from many threads.
 #pragma once
 
 #include <functional>
@@ -68,10 +69,13 @@ class LeaseTable {
     std::unique_ptr<WriteLease> lease;
     int users = 0;
   };
-  void Release(const std::string& path);
+  struct State {
+    std::mutex mu;
+    std::map<std::string, Entry> leases;  // guarded by mu
+  };
+  static void Release(State& state, const std::string& path);
 
-  std::mutex mu_;
-  std::map<std::string, Entry> leases_;  // guarded by mu_
+  const std::shared_ptr<State> state_ = std::make_shared<State>();
 };
 
 }  // namespace cafs::pool
