@@ -126,7 +126,7 @@ ORPHAN=$(sed -n 's/^path //p' "$B/backing/my_vmset/vm1/osdisk_orphan##mirrored_p
 rm -f "$B/backing/my_vmset/vm1/osdisk_orphan##mirrored_pool_A"
 "${RADOS[@]}" ls | sort >"$T/objects.1" || fail "rados ls"
 grep -qx "$ORPHAN" "$T/objects.1" || fail "b's orphan $ORPHAN not in the pool"
-timeout 120 "$CAFSD" fsck --remove-orphans --config "$B/cafsd.toml" >"$T/fsck.out" 2>&1
+timeout 120 "$CAFSD" -c "$B/cafsd.toml" fsck --remove-orphans >"$T/fsck.out" 2>&1
 rc=$?
 [ "$rc" -le 1 ] || fail "fsck exit $rc: $(cat "$T/fsck.out")"
 "${RADOS[@]}" ls | sort >"$T/objects.2" || fail "rados ls"
