@@ -12,6 +12,7 @@
 #include "format/header_codec.h"
 #include "format/header_layout.h"
 #include "pool/pool_use.h"
+#include "pool/write_lease.h"
 #include "util/logging.h"
 
 namespace cafs::core {
@@ -1676,6 +1677,9 @@ Result<std::shared_ptr<MirrorSet>> Volume::MirrorSetLocked(ino_t ino,
     auto f = Impl::OpenCopy(*this, c, r.guid, false, &hdr);
     if (f.ok()) {
       copy.file = std::move(*f);
+    } else if (pool::IsLeaseHeld(f.status())) {
+      // Another gateway writes this copy: not a failed pool, the file is not ours to open.
+      return f.status().WithContext("/" + rel);
     } else {
       copy.error = f.status().ToString();
     }

@@ -32,6 +32,7 @@
 #include "pool/pool_kinds.h"
 #include "pool/pool_use.h"
 #include "pool/posix_pool.h"
+#include "pool/write_lease.h"
 
 namespace cafs::core {
 namespace {
@@ -456,6 +457,32 @@ TEST_F(MirrorTest, MirroredCopyInAPoolWithoutRandomWriteIsRefusedAtCreate) {
   single.params.cipher = crypto::CipherId::kAes256Xts;
   auto one = volume_->CreateFile("vs/vm1/single", 0644, ::getuid(), ::getgid(), single);
   EXPECT_EQ(one.status().errno_value(), EIO) << one.status().ToString();
+}
+
+// Two gateways (two Volumes with pool objects of their own on the same pool directories): a
+// mirrored file open for writing in one is refused to the other with the lease error (EBUSY),
+// not opened degraded with its copies called failed (docs/pools.md "Write leases").
+TEST_F(MirrorTest, MirroredFileOpenInAnotherGatewayIsLeaseHeldNotDegraded) {
+  std::mt19937_64 rng(7);
+  auto of = Create(kFile, Random(10000, rng));
+  ASSERT_TRUE(of);
+  pool::PoolMapper other_pools;
+  for (const char* name : {kPoolA, kPoolB}) {
+    ASSERT_TRUE(other_pools
+                    .Add(std::make_unique<pool::PosixPool>(name, (dir_ / "pools" / name).string(),
+                                                           env::Env::Default()))
+                    .ok());
+  }
+  auto other = Volume::Open((dir_ / "backing").string(), &other_pools, env::Env::Default());
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  auto refused = (*other)->OpenExisting(kFile, Keys());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(pool::IsLeaseHeld(refused.status())) << refused.status().ToString();
+  EXPECT_EQ(refused.status().errno_value(), EBUSY);
+  EXPECT_EQ(CopyIn(kFile, kPoolB).health, ReplicaHealth::kInSync);
+  of.reset();
+  auto taken = (*other)->OpenExisting(kFile, Keys());
+  EXPECT_TRUE(taken.ok()) << taken.status().ToString();
 }
 
 // A crash (kill -9, power cut) at every durable step (FaultInjectionEnv::CrashAfter over the
