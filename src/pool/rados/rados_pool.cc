@@ -262,24 +262,25 @@ class RadosFile final : public env::File {
   const std::string path_;
 };
 
-std::int64_t SteadyNowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+using Steady = std::chrono::steady_clock;
+
+// Steady-clock ticks: now, and `lease_s` seconds later (atomics hold ticks, not time_points).
+Steady::rep Ticks(int after_s = 0) {
+  return (Steady::now() + std::chrono::seconds(after_s)).time_since_epoch().count();
 }
 
 // The write lease of a pool file: the exclusive lock RadosPool::kLeaseLock on its head object
-// (rados_pool.h "Write leases"). Valid until `valid_until_ns_`: the start of the last successful
+// (rados_pool.h "Write leases"). Valid until `valid_until_`: the start of the last successful
 // lock or renewal plus the duration (the OSD starts counting later, so we stop first).
 class RadosLease final : public WriteLease {
  public:
   RadosLease(RadosPool* pool, rados_ioctx_t io, std::string object, std::string cookie,
-             std::int64_t valid_until_ns)
+             Steady::rep valid_until)
       : pool_(pool),
         io_(io),
         object_(std::move(object)),
         cookie_(std::move(cookie)),
-        valid_until_ns_(valid_until_ns) {}
+        valid_until_(valid_until) {}
 
   ~RadosLease() override {
     const int rc = rados_unlock(io_, object_.c_str(), RadosPool::kLeaseLock, cookie_.c_str());
@@ -291,7 +292,7 @@ class RadosLease final : public WriteLease {
   }
 
   Status Check() const override {
-    if (lost_.load() || SteadyNowNs() >= valid_until_ns_.load()) {
+    if (lost_.load() || Ticks() >= valid_until_.load()) {
       return Status::FromErrno(EIO, "storage pool '" + pool_->name() + "': the write lease of " +
                                         object_ + " was lost (not renewed in time); reopen it");
     }
@@ -303,7 +304,7 @@ class RadosLease final : public WriteLease {
   // slow or down) are retried at the next round while the lease lasts.
   void Renew(int lease_s) {
     if (lost_.load()) return;
-    const std::int64_t start = SteadyNowNs();
+    const Steady::rep until = Ticks(lease_s);  // from before the request: conservative
     struct timeval tv {
       lease_s, 0
     };
@@ -311,7 +312,7 @@ class RadosLease final : public WriteLease {
         rados_lock_exclusive(io_, object_.c_str(), RadosPool::kLeaseLock, cookie_.c_str(),
                              "cafs write lease", &tv, LIBRADOS_LOCK_FLAG_MUST_RENEW);
     if (rc == 0) {
-      valid_until_ns_.store(start + std::int64_t{lease_s} * 1'000'000'000);
+      valid_until_.store(until);
     } else if (rc == -EBUSY || rc == -ENOENT) {
       lost_.store(true);
       CAFS_LOG_ERROR("storage pool '{}': the write lease of {} was lost: {}", pool_->name(),
@@ -326,7 +327,7 @@ class RadosLease final : public WriteLease {
   const rados_ioctx_t io_;
   const std::string object_;
   const std::string cookie_;
-  std::atomic<std::int64_t> valid_until_ns_;
+  std::atomic<Steady::rep> valid_until_;
   std::atomic<bool> lost_{false};
 };
 
@@ -497,7 +498,7 @@ Result<std::unique_ptr<WriteLease>> RadosPool::TakeLease(rados_ioctx_t io,
                                                          const std::string& object) {
   const int lease_s = options_.lease_s;
   for (int attempt = 0;; ++attempt) {
-    const std::int64_t start = SteadyNowNs();
+    const Steady::rep until = Ticks(lease_s);
     struct timeval tv {
       lease_s, 0
     };
@@ -512,8 +513,8 @@ Result<std::unique_ptr<WriteLease>> RadosPool::TakeLease(rados_ioctx_t io,
         std::lock_guard lock(renew_mu_);
         if (!renewer_.joinable()) renewer_ = std::thread([this] { RenewLoop(); });
       }
-      return std::unique_ptr<WriteLease>(std::make_unique<RadosLease>(
-          this, io, object, cookie_, start + std::int64_t{lease_s} * 1'000'000'000));
+      return std::unique_ptr<WriteLease>(
+          std::make_unique<RadosLease>(this, io, object, cookie_, until));
     }
     if (rc != -EBUSY) return Error(rc, "taking the write lease of", object);
     const std::vector<Locker> lockers = Lockers(io, object);
