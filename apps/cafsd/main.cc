@@ -16,6 +16,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cafs/backing_store_id.h"
 #include "cafs/backing_store_lock.h"
 #include "cafs/gateway.h"
 #include "cafs/key_provider.h"
@@ -55,9 +56,14 @@ std::string ReplicaKeyPath(const cafsd::Config& config) {
 }
 
 // The configured pools, each made by its kind (pool_kinds.h); one not reachable now is a
-// warning.
+// warning. Their owner (the holder of their write leases, docs/pools.md "Write leases") is
+// the backing store's id, minted here when the store has none yet.
 Status AddPools(const cafsd::Config& config, pool::PoolMapper& pools) {
-  for (const auto& p : config.pools) {
+  CAFS_ASSIGN_OR_RETURN(std::unique_ptr<env::Dir> root,
+                        env::Env::Default()->OpenDirectory(config.backing_store));
+  CAFS_ASSIGN_OR_RETURN(Uuid store_id, core::LoadOrMintBackingStoreId(*root));
+  for (pool::PoolSettings p : config.pools) {
+    p.owner = store_id.ToString();
     CAFS_ASSIGN_OR_RETURN(std::unique_ptr<pool::Pool> pool,
                           pool::BuiltinPoolKinds().Create(p, env::Env::Default()));
     if (Status avail = pool->CheckAvailable(); !avail.ok()) {

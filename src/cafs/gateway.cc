@@ -5,6 +5,7 @@
 
 #include "audit/text_field.h"
 #include "policy/vmset_path.h"
+#include "pool/write_lease.h"
 #include "util/logging.h"
 
 namespace cafs::core {
@@ -201,11 +202,15 @@ void Gateway::AuditOp(const Caller& caller, const Context& ctx, std::string_view
                       const Status& outcome) {
   if (!ctx.governed()) return;
   const bool data_error = !outcome.ok() && outcome.errno_value() == EIO;
-  if (!ctx.audit_all() && !data_error) return;
+  // Another gateway writes the file (docs/pools.md "Write leases"): recorded and logged at
+  // every audit level, like data errors: it is a configuration or hand-over problem.
+  const bool lease_held = pool::IsLeaseHeld(outcome);
+  if (!ctx.audit_all() && !data_error && !lease_held) return;
   audit::AuditRecord r = RecordFor(caller, ctx, op);
   r.result = outcome.ok() ? audit::Result::kOk : audit::Result::kError;
   if (!outcome.ok()) r.reason = outcome.message();
   Append(std::move(r));
+  if (lease_held) CAFS_LOG_WARN("{} of /{} refused: {}", op, ctx.rel, outcome.message());
   if (data_error) {
     CAFS_LOG_ERROR("{} of /{}: {}", op, ctx.rel, outcome.ToString());
     SendAlert(*ctx.vs, AlertKind::kDataError,

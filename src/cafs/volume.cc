@@ -11,6 +11,8 @@
 #include "cafs/redirector.h"
 #include "format/header_codec.h"
 #include "format/header_layout.h"
+#include "pool/pool_use.h"
+#include "pool/write_lease.h"
 #include "util/logging.h"
 
 namespace cafs::core {
@@ -783,6 +785,16 @@ Result<std::shared_ptr<OpenFile>> Volume::CreateFile(const std::string& rel, std
                        "' which is not configured on this gateway");
   }
   pool::Pool* pool = *pool_or;
+  // Every copy of a mirrored file is written in place: each pool must be able to (before
+  // reachability: a placement the pool can never serve is the error to report).
+  auto can_mirror = [&](const pool::Pool& p) {
+    Status can = pool::CheckPoolUse(p, pool::PoolUse::kMirrorCopy);
+    if (!can.ok()) {
+      CAFS_LOG_ERROR("creating /{}: the policy's placement is refused: {}", rel, can.message());
+    }
+    return can.WithContext("/" + rel + ": policy places it mirrored");
+  };
+  if (!placement.replica_pools.empty()) CAFS_RETURN_IF_ERROR(can_mirror(*pool));
   if (Status avail = pool->CheckAvailable(); !avail.ok()) {
     return PoolTrouble("/" + rel + ": pool '" + placement.pool +
                        "' is not reachable: " + avail.message());
@@ -798,6 +810,7 @@ Result<std::shared_ptr<OpenFile>> Volume::CreateFile(const std::string& rel, std
     if (std::find(targets.begin(), targets.end(), *rp) != targets.end()) {
       return Status::InvalidArgument("/" + rel + ": pool '" + name + "' holds two copies");
     }
+    CAFS_RETURN_IF_ERROR(can_mirror(**rp));
     if (Status avail = (*rp)->CheckAvailable(); !avail.ok()) {
       return PoolTrouble("/" + rel + ": replica pool '" + name +
                          "' is not reachable: " + avail.message());
@@ -1698,6 +1711,9 @@ Result<std::shared_ptr<MirrorSet>> Volume::MirrorSetLocked(ino_t ino,
     auto f = Impl::OpenCopy(*this, c, r.guid, false, &hdr);
     if (f.ok()) {
       copy.file = std::move(*f);
+    } else if (pool::IsLeaseHeld(f.status())) {
+      // Another gateway writes this copy: not a failed pool, the file is not ours to open.
+      return f.status().WithContext("/" + rel);
     } else {
       copy.error = f.status().ToString();
     }

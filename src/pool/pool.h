@@ -45,6 +45,9 @@ struct PoolCapabilities {
   bool sparse = true;         // holes cost no space and read as zeros
   bool discard = true;        // File::PunchHole deallocates
   bool atomic_rename = true;  // Rename is atomic (a crash leaves one name, never both)
+  // OpenFile for writing takes a write lease held in the shared storage: a second gateway
+  // opening the file for writing meanwhile gets LeaseHeld (EBUSY; write_lease.h).
+  bool write_lease = true;
 };
 
 class Pool {
@@ -58,6 +61,9 @@ class Pool {
   virtual std::string_view kind() const = 0;
   virtual PoolCapabilities capabilities() const = 0;
 
+  // Opening for writing (not options.read_only) takes the file's write lease where
+  // capabilities().write_lease: LeaseHeld (EBUSY) when another gateway holds it; the lease is
+  // kept until the last handle of the path opened for writing here is closed (write_lease.h).
   virtual Result<std::unique_ptr<env::File>> OpenFile(std::string_view rel_path,
                                                       const env::OpenOptions& options) = 0;
   virtual Status RemoveFile(std::string_view rel_path) = 0;

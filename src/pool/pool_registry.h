@@ -27,8 +27,9 @@ namespace cafs::pool {
 
 // The version of this seam. A plug-in states the version it was written against; Register
 // refuses another one (a call whose contract changed must not be reached by an old plug-in).
-// History (docs/pools.md "Versions"): 1 = this header.
-inline constexpr int kPoolApiVersion = 1;
+// History (docs/pools.md "Versions"): 1 = first; 2 = write leases (OpenFile for writing takes
+// one, PoolCapabilities::write_lease, PoolSettings::owner).
+inline constexpr int kPoolApiVersion = 2;
 
 // One `[[pool]]` table: its name, its kind and the kind's own keys, every value as text
 // (TOML strings as they are, integers in decimal, booleans as "true"/"false").
@@ -36,6 +37,10 @@ struct PoolSettings {
   std::string name;
   std::string kind = "posix";
   std::map<std::string, std::string> values;
+  // Who this program is to the shared storage (not a key of the table): the gateway's backing
+  // store id (backing_store_id.h), the holder named by its write leases. Empty: a random id
+  // per pool object (tools and tests).
+  std::string owner = {};
 };
 
 struct PoolKey {

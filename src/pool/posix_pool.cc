@@ -1,7 +1,9 @@
 #include "pool/posix_pool.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -21,11 +23,41 @@ std::int64_t SteadyNowNs() {
       .count();
 }
 
-// A file of the pool that refuses I/O once its pool has gone away (posix_pool.h).
+// The write lease of a posix pool file: an OFD write lock on the whole file, on a descriptor
+// of its own (write_lease.h). The kernel drops it with the descriptor, also when the process
+// dies; on an NFS mount the lock is the NFS server's (NLM or NFSv4 locks).
+class OfdLease final : public WriteLease {
+ public:
+  explicit OfdLease(int fd) : fd_(fd) {}
+  ~OfdLease() override { ::close(fd_); }
+  Status Check() const override { return Status::OK(); }  // held as long as the descriptor
+
+ private:
+  const int fd_;
+};
+
+Result<std::unique_ptr<WriteLease>> TakeOfdLease(const std::string& pool, const std::string& rel,
+                                                 const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return Status::FromErrno(errno, "storage pool '" + pool + "': lease of " + rel);
+  struct flock fl {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;  // l_start = l_len = 0: the whole file, whatever its size
+  if (::fcntl(fd, F_OFD_SETLK, &fl) != 0) {
+    const int err = errno;
+    ::close(fd);
+    if (err == EAGAIN || err == EACCES) return LeaseHeld(pool, rel, "");
+    return Status::FromErrno(err, "storage pool '" + pool + "': lease of " + rel);
+  }
+  return std::unique_ptr<WriteLease>(std::make_unique<OfdLease>(fd));
+}
+
+// A file of the pool that refuses I/O once its pool has gone away (posix_pool.h), holding the
+// write lease of its path when open for writing.
 class PoolFile final : public env::File {
  public:
-  PoolFile(std::unique_ptr<env::File> file, PosixPool* pool)
-      : file_(std::move(file)), pool_(pool) {}
+  PoolFile(std::unique_ptr<env::File> file, PosixPool* pool, std::shared_ptr<WriteLease> lease)
+      : file_(std::move(file)), pool_(pool), lease_(std::move(lease)) {}
 
   Result<std::size_t> ReadAt(std::uint64_t offset, MutableByteView out) override {
     CAFS_RETURN_IF_ERROR(pool_->CheckForIo(true));
@@ -58,6 +90,7 @@ class PoolFile final : public env::File {
  private:
   const std::unique_ptr<env::File> file_;
   PosixPool* const pool_;
+  const std::shared_ptr<WriteLease> lease_;  // null when read-only or not a POSIX root
 };
 
 }  // namespace
@@ -75,8 +108,20 @@ Result<std::unique_ptr<env::File>> PosixPool::OpenFile(std::string_view rel_path
                                                        const env::OpenOptions& options) {
   CAFS_ASSIGN_OR_RETURN(std::string path, Resolve(rel_path));
   CAFS_RETURN_IF_ERROR(CheckForIo(false));
-  CAFS_ASSIGN_OR_RETURN(std::unique_ptr<env::File> file, env_->OpenFile(path, options));
-  return std::unique_ptr<env::File>(std::make_unique<PoolFile>(std::move(file), this));
+  const bool leased = !options.read_only && IsPosixRoot();
+  env::OpenOptions opts = options;
+  if (leased) opts.truncate = false;  // not before the lease is ours: below
+  CAFS_ASSIGN_OR_RETURN(std::unique_ptr<env::File> file, env_->OpenFile(path, opts));
+  std::shared_ptr<WriteLease> lease;
+  if (leased) {
+    // After the open (which may have created the file): the lock needs the file.
+    CAFS_ASSIGN_OR_RETURN(lease, leases_.Hold(std::string(rel_path), [&] {
+      return TakeOfdLease(name_, std::string(rel_path), path);
+    }));
+    if (options.truncate) CAFS_RETURN_IF_ERROR(file->Truncate(0));
+  }
+  return std::unique_ptr<env::File>(
+      std::make_unique<PoolFile>(std::move(file), this, std::move(lease)));
 }
 
 Status PosixPool::RemoveFile(std::string_view rel_path) {
@@ -161,6 +206,11 @@ Status PosixPool::CheckAvailable() {
     return Status::Unavailable("storage pool '" + name_ + "': " + root_ + " is not a directory");
   }
   return Status::OK();
+}
+
+bool PosixPool::IsPosixRoot() const {
+  struct stat st {};
+  return ::stat(root_.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 Status PosixPool::CheckForIo(bool throttled) {

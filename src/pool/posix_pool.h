@@ -15,6 +15,11 @@
 // data of the pool is not there. Roots that are not POSIX paths (an Env such as MemEnv in
 // tests) pin nothing and only check that the root is a directory.
 //
+// Write leases (write_lease.h): a file opened for writing holds an OFD write lock on the whole
+// pool file (a descriptor of its own), shared by the handles of that path opened here; another
+// process (or another PosixPool object) opening it for writing gets LeaseHeld (EBUSY). Roots
+// that are not POSIX paths (MemEnv) take no lease.
+//
 // Ownership: the Env is not owned and must outlive the pool.
 // Threading: every method is safe from many threads (the pin is guarded by a mutex).
 #pragma once
@@ -27,6 +32,7 @@
 #include <optional>
 
 #include "pool/pool.h"
+#include "pool/write_lease.h"
 
 namespace cafs::pool {
 
@@ -67,6 +73,8 @@ class PosixPool final : public Pool {
   };
   // root_/rel after validation; an empty rel means the root itself.
   Result<std::string> Resolve(std::string_view rel_path) const;
+  // Whether root_ is a directory of the real file system (not a MemEnv path).
+  bool IsPosixRoot() const;
 
   const std::string name_;
   const std::string root_;
@@ -74,6 +82,7 @@ class PosixPool final : public Pool {
   std::mutex pin_mu_;
   std::optional<Identity> pinned_;           // guarded by pin_mu_
   std::atomic<std::int64_t> last_ok_ns_{0};  // steady-clock ns of the last OK check; 0: none
+  LeaseTable leases_;
 };
 
 }  // namespace cafs::pool

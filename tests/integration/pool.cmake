@@ -60,6 +60,10 @@ if(TARGET cafs_pool_rados)
     # The cluster's behaviour under a fault, not our memory safety: release tree only.
     cafs_ceph_gateway_test(cafs_rados_faults cafs_rados_faults_test.sh 180 ceph_osd)
     set_property(TEST cafs_rados_faults APPEND PROPERTY LABELS no_sanitize)
+    # Two cafsd on one RADOS pool: each serves its own files, write leases (EBUSY, log,
+    # audit), fsck on one never removes the other's objects.
+    cafs_ceph_gateway_test(cafs_rados_two_gateways cafs_rados_two_gateways_test.sh 180 ceph_osd)
+    set_property(TEST cafs_rados_two_gateways APPEND PROPERTY LABELS no_sanitize)
     # cafsd with *osdisk* in an s3 pool (radosgw): fsync'ed files back after a restart,
     # qemu-img convert/compare, ciphertext only and GUID names in the raw objects. Release tree
     # only: under ASan, S3Pool is checked by pool_contract_s3 and s3_pool_faults.

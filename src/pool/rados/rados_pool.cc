@@ -1,5 +1,7 @@
 #include "pool/rados/rados_pool.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -8,6 +10,9 @@
 #include <cstring>
 #include <set>
 #include <vector>
+
+#include "util/logging.h"
+#include "util/uuid.h"
 
 namespace cafs::pool {
 
@@ -113,11 +118,11 @@ Status SetSize(RadosPool& pool, rados_ioctx_t io, const std::string& head, std::
 class RadosFile final : public env::File {
  public:
   RadosFile(RadosPool* pool, std::string head, std::shared_ptr<RadosPool::FileState> state,
-            bool read_only)
+            std::shared_ptr<WriteLease> lease)
       : pool_(pool),
         head_(std::move(head)),
         state_(std::move(state)),
-        read_only_(read_only),
+        lease_(std::move(lease)),
         path_(pool->location() + "/" + head_) {}
 
   Result<std::size_t> ReadAt(std::uint64_t offset, MutableByteView out) override {
@@ -243,17 +248,113 @@ class RadosFile final : public env::File {
   const std::string& path() const override { return path_; }
 
  private:
+  // Open for writing (a lease) and the lease still held.
   Status Writable() const {
-    return read_only_ ? Status::FromErrno(EBADF, path_ + " is open read-only") : Status::OK();
+    return lease_ == nullptr ? Status::FromErrno(EBADF, path_ + " is open read-only")
+                             : lease_->Check();
   }
   Status RemoveData(rados_ioctx_t io, std::uint64_t first, std::uint64_t last);
 
   RadosPool* const pool_;
   const std::string head_;
   const std::shared_ptr<RadosPool::FileState> state_;
-  const bool read_only_;
+  const std::shared_ptr<WriteLease> lease_;  // null: open read-only
   const std::string path_;
 };
+
+using Steady = std::chrono::steady_clock;
+
+// Steady-clock ticks: now, and `lease_s` seconds later (atomics hold ticks, not time_points).
+Steady::rep Ticks(int after_s = 0) {
+  return (Steady::now() + std::chrono::seconds(after_s)).time_since_epoch().count();
+}
+
+// The write lease of a pool file: the exclusive lock RadosPool::kLeaseLock on its head object
+// (rados_pool.h "Write leases"). Valid until `valid_until_`: the start of the last successful
+// lock or renewal plus the duration (the OSD starts counting later, so we stop first).
+class RadosLease final : public WriteLease {
+ public:
+  RadosLease(RadosPool* pool, rados_ioctx_t io, std::string object, std::string cookie,
+             Steady::rep valid_until)
+      : pool_(pool),
+        io_(io),
+        object_(std::move(object)),
+        cookie_(std::move(cookie)),
+        valid_until_(valid_until) {}
+
+  ~RadosLease() override {
+    const int rc = rados_unlock(io_, object_.c_str(), RadosPool::kLeaseLock, cookie_.c_str());
+    // ENOENT: the lock expired or the file was removed; nothing to give back.
+    if (rc < 0 && rc != -ENOENT) {
+      CAFS_LOG_WARN("{} (it expires by itself)",
+                    pool_->Error(rc, "releasing the write lease of", object_).ToString());
+    }
+  }
+
+  Status Check() const override {
+    if (lost_.load() || Ticks() >= valid_until_.load()) {
+      return Status::FromErrno(EIO, "storage pool '" + pool_->name() + "': the write lease of " +
+                                        object_ + " was lost (not renewed in time); reopen it");
+    }
+    return Status::OK();
+  }
+
+  // One renewal (from the renewer thread). A lock no longer ours (EBUSY: taken by another
+  // holder after it expired; ENOENT: expired) is lost for good; other errors (the cluster is
+  // slow or down) are retried at the next round while the lease lasts.
+  void Renew(int lease_s) {
+    if (lost_.load()) return;
+    const Steady::rep until = Ticks(lease_s);  // from before the request: conservative
+    struct timeval tv {
+      lease_s, 0
+    };
+    const int rc =
+        rados_lock_exclusive(io_, object_.c_str(), RadosPool::kLeaseLock, cookie_.c_str(),
+                             "cafs write lease", &tv, LIBRADOS_LOCK_FLAG_MUST_RENEW);
+    if (rc == 0) {
+      valid_until_.store(until);
+    } else if (rc == -EBUSY || rc == -ENOENT) {
+      lost_.store(true);
+      CAFS_LOG_ERROR("storage pool '{}': the write lease of {} was lost: {}", pool_->name(),
+                     object_, std::strerror(-rc));
+    } else {
+      CAFS_LOG_WARN("{}", pool_->Error(rc, "renewing the write lease of", object_).ToString());
+    }
+  }
+
+ private:
+  RadosPool* const pool_;
+  const rados_ioctx_t io_;
+  const std::string object_;
+  const std::string cookie_;
+  std::atomic<Steady::rep> valid_until_;
+  std::atomic<bool> lost_{false};
+};
+
+// The lockers of kLeaseLock on `object`: (client, cookie, address) each; empty on any error.
+struct Locker {
+  std::string client, cookie, addr;
+};
+std::vector<Locker> Lockers(rados_ioctx_t io, const std::string& object) {
+  int exclusive = 0;
+  std::vector<char> tag(256), clients(1024), cookies(1024), addrs(1024);
+  std::size_t tag_len = tag.size(), clients_len = clients.size(), cookies_len = cookies.size(),
+              addrs_len = addrs.size();
+  const ssize_t n = rados_list_lockers(io, object.c_str(), RadosPool::kLeaseLock, &exclusive,
+                                       tag.data(), &tag_len, clients.data(), &clients_len,
+                                       cookies.data(), &cookies_len, addrs.data(), &addrs_len);
+  std::vector<Locker> out;
+  const char* c = clients.data();
+  const char* k = cookies.data();
+  const char* a = addrs.data();
+  for (ssize_t i = 0; i < n; ++i) {
+    out.push_back({c, k, a});
+    c += std::strlen(c) + 1;
+    k += std::strlen(k) + 1;
+    a += std::strlen(a) + 1;
+  }
+  return out;
+}
 
 Status RemoveObjects(RadosPool& pool, rados_ioctx_t io, const std::vector<std::string>& objects) {
   for (std::size_t start = 0; start < objects.size(); start += kRemoveBatch) {
@@ -289,9 +390,17 @@ std::string RadosDataObjectName(const std::string& head, std::uint64_t index) {
   return head + "//" + hex;
 }
 
-RadosPool::RadosPool(RadosPoolOptions options) : options_(std::move(options)) {}
+RadosPool::RadosPool(RadosPoolOptions options)
+    : options_(std::move(options)),
+      cookie_(options_.owner.empty() ? Uuid::Random().ToString() : options_.owner) {}
 
 RadosPool::~RadosPool() {
+  {
+    std::lock_guard lock(renew_mu_);
+    stopping_ = true;
+  }
+  renew_cv_.notify_all();
+  if (renewer_.joinable()) renewer_.join();
   if (io_ != nullptr) rados_ioctx_destroy(io_);
   if (cluster_ != nullptr) rados_shutdown(cluster_);
 }
@@ -385,6 +494,59 @@ void RadosPool::ForgetState(const std::string& object) {
   states_.erase(object);
 }
 
+Result<std::unique_ptr<WriteLease>> RadosPool::TakeLease(rados_ioctx_t io,
+                                                         const std::string& object) {
+  const int lease_s = options_.lease_s;
+  for (int attempt = 0;; ++attempt) {
+    const Steady::rep until = Ticks(lease_s);
+    struct timeval tv {
+      lease_s, 0
+    };
+    int rc = rados_lock_exclusive(io, object.c_str(), kLeaseLock, cookie_.c_str(),
+                                  "cafs write lease", &tv, 0);
+    if (rc == -EEXIST) {  // ours already (a release that failed): renew it
+      rc = rados_lock_exclusive(io, object.c_str(), kLeaseLock, cookie_.c_str(), "cafs write lease",
+                                &tv, LIBRADOS_LOCK_FLAG_MAY_RENEW);
+    }
+    if (rc == 0) {
+      {
+        std::lock_guard lock(renew_mu_);
+        if (!renewer_.joinable()) renewer_ = std::thread([this] { RenewLoop(); });
+      }
+      return std::unique_ptr<WriteLease>(
+          std::make_unique<RadosLease>(this, io, object, cookie_, until));
+    }
+    if (rc != -EBUSY) return Error(rc, "taking the write lease of", object);
+    const std::vector<Locker> lockers = Lockers(io, object);
+    std::string holder;
+    bool broke = false;
+    for (const Locker& l : lockers) {
+      if (l.cookie == cookie_ && attempt == 0) {
+        // Our own owner id under another client: our predecessor, which died.
+        const int brc =
+            rados_break_lock(io, object.c_str(), kLeaseLock, l.client.c_str(), l.cookie.c_str());
+        if (brc == 0 || brc == -ENOENT) {
+          CAFS_LOG_INFO("storage pool '{}': broke the write lease of {} left by {} (ours, {})",
+                        options_.name, object, l.client, l.addr);
+          broke = true;
+        }
+      }
+      holder = "held by " + l.client + " at " + l.addr + ", owner " + l.cookie;
+    }
+    if (!broke) return LeaseHeld(options_.name, object, holder);
+  }
+}
+
+void RadosPool::RenewLoop() {
+  const auto period = std::chrono::milliseconds(options_.lease_s * 1000 / 3);
+  std::unique_lock lock(renew_mu_);
+  while (!renew_cv_.wait_for(lock, period, [this] { return stopping_; })) {
+    lock.unlock();
+    leases_.ForEach([this](WriteLease& l) { static_cast<RadosLease&>(l).Renew(options_.lease_s); });
+    lock.lock();
+  }
+}
+
 Result<std::unique_ptr<env::File>> RadosPool::OpenFile(std::string_view rel_path,
                                                        const env::OpenOptions& options) {
   CAFS_ASSIGN_OR_RETURN(std::string object, ValidateRelativePath(rel_path));
@@ -411,7 +573,13 @@ Result<std::unique_ptr<env::File>> RadosPool::OpenFile(std::string_view rel_path
       size = std::uint64_t{0};
     }
   }
-  auto file = std::make_unique<RadosFile>(this, object, StateOf(object, *size), options.read_only);
+  std::shared_ptr<WriteLease> lease;
+  if (!options.read_only) {
+    CAFS_ASSIGN_OR_RETURN(lease, leases_.Hold(object, [&] { return TakeLease(io, object); }));
+    size = ReadSize(io, object);  // as the last holder left it
+    if (!size.ok()) return size.status();
+  }
+  auto file = std::make_unique<RadosFile>(this, object, StateOf(object, *size), std::move(lease));
   if (options.truncate && !options.read_only) CAFS_RETURN_IF_ERROR(file->Truncate(0));
   return std::unique_ptr<env::File>(std::move(file));
 }

@@ -27,6 +27,14 @@
 // fails; every librados operation is bounded by op_timeout_s (rados_osd_op_timeout,
 // rados_mon_op_timeout, client_mount_timeout), after which it fails with ETIMEDOUT.
 //
+// Write leases (write_lease.h): a file opened for writing holds the exclusive RADOS lock
+// kLeaseLock on its head object (rados_lock_exclusive), cookie = options.owner, for
+// lease_s seconds, renewed every lease_s / 3 by a thread of the pool (started with the first
+// lease). Writes check the lease first: once a renewal has failed for lease_s the lease is
+// lost and writes fail with EIO (another gateway may hold it by then). A lock held under our
+// own cookie by another client is our own predecessor that died (one gateway per backing store
+// id): it is broken at once; a lock of another owner expires lease_s after its last renewal.
+//
 // Threading: every method, and every method of its files, is safe from many threads (the
 // librados I/O context is thread-safe; the size of each open file is shared by the handles of
 // that path in this process and guarded by a mutex).
@@ -36,13 +44,16 @@
 #include <rados/librados.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "pool/pool.h"
+#include "pool/write_lease.h"
 
 namespace cafs::pool {
 
@@ -54,12 +65,15 @@ struct RadosPoolOptions {
   std::string rados_pool;      // the RADOS pool (must exist)
   std::string ns;              // RADOS namespace inside it; empty: the default namespace
   int op_timeout_s = 30;
+  int lease_s = 30;   // duration of a write lease (renewed every lease_s / 3)
+  std::string owner;  // cookie of the write leases; empty: a random one
 };
 
 class RadosPool final : public Pool {
  public:
   static constexpr std::uint64_t kObjectSize = 4ull << 20;
   static constexpr const char* kSizeXattr = "cafs.size";
+  static constexpr const char* kLeaseLock = "cafs.lease";
 
   explicit RadosPool(RadosPoolOptions options);
   ~RadosPool() override;
@@ -68,7 +82,11 @@ class RadosPool final : public Pool {
   std::string location() const override;
   std::string_view kind() const override { return "rados"; }
   PoolCapabilities capabilities() const override {
-    return {.random_write = true, .sparse = true, .discard = true, .atomic_rename = false};
+    return {.random_write = true,
+            .sparse = true,
+            .discard = true,
+            .atomic_rename = false,
+            .write_lease = true};
   }
 
   Result<std::unique_ptr<env::File>> OpenFile(std::string_view rel_path,
@@ -93,6 +111,7 @@ class RadosPool final : public Pool {
   Result<rados_ioctx_t> Io();
   // A librados return code as a Status naming the pool, the call and the object.
   Status Error(int rc, std::string_view what, const std::string& object) const;
+  const RadosPoolOptions& options() const { return options_; }
 
  private:
   Status Connect();  // requires mu_
@@ -105,6 +124,9 @@ class RadosPool final : public Pool {
   Result<std::vector<std::string>> ListHeads(std::string_view prefix, std::size_t limit);
   std::shared_ptr<FileState> StateOf(const std::string& object, std::uint64_t size);
   void ForgetState(const std::string& object);
+  // The write lease of `object` (rados_pool.cc "RadosLease"); starts the renewer.
+  Result<std::unique_ptr<WriteLease>> TakeLease(rados_ioctx_t io, const std::string& object);
+  void RenewLoop();
 
   const RadosPoolOptions options_;
   std::mutex mu_;
@@ -112,6 +134,12 @@ class RadosPool final : public Pool {
   rados_ioctx_t io_ = nullptr;  // idem
   std::mutex states_mu_;
   std::map<std::string, std::weak_ptr<FileState>> states_;  // guarded by states_mu_
+  const std::string cookie_;                                // options_.owner, or a random id
+  std::mutex renew_mu_;
+  std::condition_variable renew_cv_;
+  bool stopping_ = false;  // guarded by renew_mu_
+  std::thread renewer_;    // started (under renew_mu_) by the first lease; joined by ~RadosPool
+  LeaseTable leases_;
 };
 
 // The name of data object `index` (>= 1) of the file whose head is `head`.

@@ -63,7 +63,11 @@ class S3Pool final : public Pool {
   std::string location() const override;
   std::string_view kind() const override { return "s3"; }
   PoolCapabilities capabilities() const override {
-    return {.random_write = false, .sparse = false, .discard = false, .atomic_rename = false};
+    return {.random_write = false,
+            .sparse = false,
+            .discard = false,
+            .atomic_rename = false,
+            .write_lease = false};  // S3 has no compare-and-swap (docs/pools.md "Write leases")
   }
 
   Result<std::unique_ptr<env::File>> OpenFile(std::string_view rel_path,

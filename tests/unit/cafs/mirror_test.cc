@@ -29,7 +29,10 @@
 #include "cafs/volume_check.h"
 #include "crypto/rng.h"
 #include "env/fault_injection_env.h"
+#include "pool/pool_kinds.h"
+#include "pool/pool_use.h"
 #include "pool/posix_pool.h"
+#include "pool/write_lease.h"
 
 namespace cafs::core {
 namespace {
@@ -401,6 +404,85 @@ TEST_F(MirrorTest, RefusedWhereNotImplemented) {
   EXPECT_EQ(c.status().errno_value(), EIO);
   EXPECT_NE(c.status().message().find("replica pool 'nowhere' which is not configured"),
             std::string::npos);
+}
+
+// Capabilities (pool/pool_use.h, docs/pools.md "Who needs which capability"): a policy that
+// places a copy of a mirrored file in a pool that cannot write in place (an s3 pool: a real
+// one, its endpoint unreachable on purpose: the check comes before any I/O) is refused at
+// create with EOPNOTSUPP naming the pool, its kind and the missing flag; nothing is left in
+// the other pool. The same s3 pool alone (a file written once) is not refused by that rule.
+TEST_F(MirrorTest, MirroredCopyInAPoolWithoutRandomWriteIsRefusedAtCreate) {
+  if (pool::BuiltinPoolKinds().Find("s3") == nullptr) GTEST_SKIP() << "s3 kind not built";
+  const fs::path secret = dir_ / "s3.secret";
+  std::ofstream(secret) << "not-a-secret\n";
+  fs::permissions(secret, fs::perms::owner_read | fs::perms::owner_write);
+  pool::PoolSettings s{.name = "cold_s3",
+                       .kind = "s3",
+                       .values = {{"endpoint", "http://127.0.0.1:9"},
+                                  {"bucket", "cafs"},
+                                  {"access_key", "AK"},
+                                  {"secret_key_file", secret.string()},
+                                  {"retries", "0"},
+                                  {"op_timeout_s", "1"}}};
+  auto s3 = pool::BuiltinPoolKinds().Create(s, env::Env::Default());
+  ASSERT_TRUE(s3.ok()) << s3.status().ToString();
+  EXPECT_FALSE(pool::CheckPoolUse(**s3, pool::PoolUse::kMirrorCopy).ok());
+  ASSERT_TRUE(pools_->Add(std::move(*s3)).ok());
+  for (auto [primary, replica] : {std::pair{kPoolA, "cold_s3"}, std::pair{"cold_s3", kPoolA}}) {
+    Placement p;
+    p.pool = primary;
+    p.replica_pools = {replica};
+    p.dek = &dek_;
+    p.params.key_guid = key_guid_;
+    p.params.key_version = 1;
+    p.params.cipher = crypto::CipherId::kAes256Xts;
+    auto c = volume_->CreateFile("vs/vm1/mirrored", 0644, ::getuid(), ::getgid(), p);
+    ASSERT_FALSE(c.ok());
+    EXPECT_EQ(c.status().code(), Status::Code::kNotSupported) << c.status().ToString();
+    for (const char* part : {"pool 'cold_s3' (kind s3)", "a copy of a mirrored file",
+                             "random_write", "vs/vm1/mirrored"}) {
+      EXPECT_NE(c.status().message().find(part), std::string::npos) << c.status().ToString();
+    }
+    EXPECT_TRUE(volume_->GetAttr("vs/vm1/mirrored", Keys()).status().IsNotFound());
+  }
+  for (const auto& e : fs::recursive_directory_iterator(dir_ / "pools" / kPoolA)) {
+    EXPECT_FALSE(e.is_regular_file()) << e.path();
+  }
+  // One copy in it: that rule does not apply (the pool is unreachable, so EIO instead).
+  Placement single;
+  single.pool = "cold_s3";
+  single.dek = &dek_;
+  single.params.key_guid = key_guid_;
+  single.params.key_version = 1;
+  single.params.cipher = crypto::CipherId::kAes256Xts;
+  auto one = volume_->CreateFile("vs/vm1/single", 0644, ::getuid(), ::getgid(), single);
+  EXPECT_EQ(one.status().errno_value(), EIO) << one.status().ToString();
+}
+
+// Two gateways (two Volumes with pool objects of their own on the same pool directories): a
+// mirrored file open for writing in one is refused to the other with the lease error (EBUSY),
+// not opened degraded with its copies called failed (docs/pools.md "Write leases").
+TEST_F(MirrorTest, MirroredFileOpenInAnotherGatewayIsLeaseHeldNotDegraded) {
+  std::mt19937_64 rng(7);
+  auto of = Create(kFile, Random(10000, rng));
+  ASSERT_TRUE(of);
+  pool::PoolMapper other_pools;
+  for (const char* name : {kPoolA, kPoolB}) {
+    ASSERT_TRUE(other_pools
+                    .Add(std::make_unique<pool::PosixPool>(name, (dir_ / "pools" / name).string(),
+                                                           env::Env::Default()))
+                    .ok());
+  }
+  auto other = Volume::Open((dir_ / "backing").string(), &other_pools, env::Env::Default());
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  auto refused = (*other)->OpenExisting(kFile, Keys());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(pool::IsLeaseHeld(refused.status())) << refused.status().ToString();
+  EXPECT_EQ(refused.status().errno_value(), EBUSY);
+  EXPECT_EQ(CopyIn(kFile, kPoolB).health, ReplicaHealth::kInSync);
+  of.reset();
+  auto taken = (*other)->OpenExisting(kFile, Keys());
+  EXPECT_TRUE(taken.ok()) << taken.status().ToString();
 }
 
 // A crash (kill -9, power cut) at every durable step (FaultInjectionEnv::CrashAfter over the

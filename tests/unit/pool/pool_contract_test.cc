@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "pool/pool_kinds.h"
+#include "pool/write_lease.h"
 #include "unit/pool/test_cluster.h"
 
 namespace cafs::pool {
@@ -68,7 +69,8 @@ class PoolContractTest : public ::testing::TestWithParam<std::string> {
         s.values = {{"conf", (dir / "ceph.conf").string()},
                     {"rados_pool", "cafs"},
                     {"namespace", "contract-" + unique},
-                    {"op_timeout_s", "20"}};
+                    {"op_timeout_s", "20"},
+                    {"lease_s", "6"}};
       } else {
         s.values = testing::TestS3Settings(dir, &why);
         ASSERT_FALSE(s.values.empty()) << why;
@@ -78,6 +80,8 @@ class PoolContractTest : public ::testing::TestWithParam<std::string> {
                          {"op_timeout_s", "20"}});
       }
     }
+    s.owner = "gateway-a-" + unique;
+    settings_ = s;
     auto pool = BuiltinPoolKinds().Create(s, env::Env::Default());
     ASSERT_TRUE(pool.ok()) << pool.status().ToString();
     pool_ = std::move(*pool);
@@ -115,7 +119,17 @@ class PoolContractTest : public ::testing::TestWithParam<std::string> {
     return f.ok() ? std::move(*f) : nullptr;
   }
 
+  // The same storage as pool_, as another gateway (`owner`) sees it.
+  std::unique_ptr<Pool> OtherGateway(const std::string& owner) {
+    PoolSettings s = settings_;
+    s.owner = owner;
+    auto pool = BuiltinPoolKinds().Create(s, env::Env::Default());
+    EXPECT_TRUE(pool.ok()) << pool.status().ToString();
+    return pool.ok() ? std::move(*pool) : nullptr;
+  }
+
   fs::path root_;
+  PoolSettings settings_;
   std::unique_ptr<Pool> pool_;
 };
 
@@ -342,6 +356,72 @@ TEST_P(PoolContractTest, SpaceReportsCapacity) {
   ASSERT_TRUE(space.ok()) << space.status().ToString();
   EXPECT_GT(space->total_bytes, 0u);
   EXPECT_LE(space->free_bytes, space->total_bytes);
+}
+
+// Write leases (write_lease.h, docs/pools.md "Write leases"): one gateway writes a file at a
+// time; readers are never refused; the handles of one gateway share its lease.
+TEST_P(PoolContractTest, WriteLeaseIsExclusiveAcrossGateways) {
+  if (!pool_->capabilities().write_lease) {
+    GTEST_SKIP() << GetParam() << " has no write lease (S3 has no compare-and-swap)";
+  }
+  auto a = Create("lease/f");
+  ASSERT_NE(a, nullptr);
+  ASSERT_TRUE(a->WriteAt(0, Pattern(4096, 1)).ok());
+  auto a2 = pool_->OpenFile("lease/f", env::OpenOptions::ReadWrite());
+  ASSERT_TRUE(a2.ok()) << "the same gateway's second handle: " << a2.status().ToString();
+
+  auto b = OtherGateway("gateway-b");
+  ASSERT_NE(b, nullptr);
+  auto refused = b->OpenFile("lease/f", env::OpenOptions::ReadWrite());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(IsLeaseHeld(refused.status())) << refused.status().ToString();
+  EXPECT_EQ(refused.status().errno_value(), EBUSY);
+  EXPECT_NE(refused.status().message().find("lease/f"), std::string::npos);
+  EXPECT_NE(refused.status().message().find("contract_pool"), std::string::npos);
+  // Truncating on open is refused too, and truncated nothing.
+  env::OpenOptions trunc = env::OpenOptions::ReadWrite();
+  trunc.truncate = true;
+  EXPECT_TRUE(IsLeaseHeld(b->OpenFile("lease/f", trunc).status()));
+  auto reader = b->OpenFile("lease/f", env::OpenOptions::ReadOnly());
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  EXPECT_EQ(ReadAll(**reader, 0, 4096), Pattern(4096, 1));
+
+  // Released with the last writing handle of the holder: then the other gateway may write.
+  a.reset();
+  EXPECT_TRUE(IsLeaseHeld(b->OpenFile("lease/f", env::OpenOptions::ReadWrite()).status()));
+  a2->reset();
+  auto taken = b->OpenFile("lease/f", env::OpenOptions::ReadWrite());
+  ASSERT_TRUE(taken.ok()) << taken.status().ToString();
+  ASSERT_TRUE((*taken)->WriteAt(4096, Pattern(512, 2)).ok());
+  EXPECT_TRUE(IsLeaseHeld(pool_->OpenFile("lease/f", env::OpenOptions::ReadWrite()).status()));
+}
+
+// A lease left by a gateway that died (here: the same owner id on another connection, which
+// is what its restart is) is broken by its successor at once; were the old holder still
+// running, it would find out at its next renewal and its writes would fail with EIO from then
+// on (RADOS; a posix lease is the kernel's and dies with its process).
+TEST_P(PoolContractTest, RestartedGatewayBreaksItsOwnStaleLease) {
+  if (GetParam() != "rados") GTEST_SKIP() << "only RADOS leases outlive their holder";
+  auto stale = Create("lease/g");
+  ASSERT_NE(stale, nullptr);
+  auto successor = OtherGateway(settings_.owner);
+  ASSERT_NE(successor, nullptr);
+  auto f = successor->OpenFile("lease/g", env::OpenOptions::ReadWrite());
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  ASSERT_TRUE((*f)->WriteAt(0, Pattern(4096, 3)).ok());
+  // Another owner is still refused: the successor holds it now.
+  auto other = OtherGateway("gateway-c");
+  ASSERT_NE(other, nullptr);
+  EXPECT_TRUE(IsLeaseHeld(other->OpenFile("lease/g", env::OpenOptions::ReadWrite()).status()));
+  // The old holder's renewal (every lease_s / 3 = 2 s here) finds the lock gone.
+  Status s;
+  for (int i = 0; i < 100 && s.ok(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    s = stale->WriteAt(8192, Pattern(512, 4));
+  }
+  EXPECT_EQ(s.errno_value(), EIO) << s.ToString();
+  EXPECT_NE(s.message().find("lease"), std::string::npos) << s.ToString();
+  EXPECT_EQ(ReadAll(**f, 0, 4096), Pattern(4096, 3));
 }
 
 INSTANTIATE_TEST_SUITE_P(Kinds, PoolContractTest, ::testing::Values("posix", "rados", "s3"),

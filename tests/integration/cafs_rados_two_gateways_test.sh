@@ -1,0 +1,139 @@
+#!/bin/bash
+# Two gateways on one RADOS pool (issue 18 item 4): two cafsd processes, each with its own
+# backing store (its own store id: the owner mark of its pool files, docs/redirectors.md "Pool
+# paths") and mount, the same pools (mirrored_pool_A is the same namespace of the test
+# cluster's pool "cafs" for both). Shown:
+#  - each serves its own files: written with fsync through one mount, read back there, not
+#    listed by the other; the objects carry two owner marks;
+#  - a pool file open for writing by gateway A cannot be opened by gateway B (B is handed A's
+#    redirector, as a careless copy of a backing store would): EBUSY ("Device or resource
+#    busy") to the caller, a line in B's log and a record in B's audit log naming the pool file
+#    (docs/pools.md "Write leases"); once A closes it, B opens and reads it;
+#  - `cafsd fsck --remove-orphans` on B (A still serving) removes B's own orphan and none of
+#    A's objects; A still reads every fsync'ed byte.
+# The cluster is the CTest fixture `ceph` (tests/integration/pool.cmake): CAFS_TEST_CEPH_DIR
+# names it. Usage: cafs_rados_two_gateways_test.sh <path to cafsd>. Exits 77 when the cluster,
+# FUSE or a client tool is missing.
+set -u
+CAFSD=$1
+skip() { echo "SKIP: $*"; exit 77; }
+# shellcheck source=lib/ceph.sh
+source "$(dirname "$0")/lib/ceph.sh"
+CEPH_DIR=$(ceph_fixture_dir) || skip "$CEPH_DIR"
+[ -c /dev/fuse ] || skip "/dev/fuse missing"
+for tool in fusermount3 python3 mountpoint rados; do
+  command -v "$tool" >/dev/null || skip "$tool not installed"
+done
+
+T=$(mktemp -d /tmp/cafs-rados2-XXXXXX)
+A=$T/a
+B=$T/b
+NS=two-$$
+RADOS=(timeout 60 rados -c "$CEPH_DIR/ceph.conf" -p cafs -N "$NS")
+# shellcheck source=lib/cafsd.sh
+source "$(dirname "$0")/lib/cafsd.sh"
+PID_A=""
+PID_B=""
+HOLDER=""
+stop_a() { CAFSD_PID=$PID_A; cafsd_stop "$A"; PID_A=""; }
+stop_b() { CAFSD_PID=$PID_B; cafsd_stop "$B"; PID_B=""; }
+cleanup() {
+  [ -n "$HOLDER" ] && kill "$HOLDER" 2>/dev/null
+  stop_b
+  stop_a
+  ceph_remove_namespace "$CEPH_DIR" "$NS"
+  rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+fail() {
+  echo "FAIL: $*"
+  for g in a b; do echo "--- cafsd $g log"; tail -20 "$T/$g/cafsd.log"; done
+  exit 1
+}
+
+cafsd_seed_keys "$T/keys"  # one VM set, one key: both gateways may decrypt (the lease decides)
+CAFSD_POOL_A=$(ceph_pool_toml "$CEPH_DIR" "$NS" 20; echo "lease_s = 6")
+export CAFSD_POOL_A
+for g in "$A" "$B"; do
+  mkdir -p "$g"
+  cafsd_config "$g" "[local_keys]
+dir = \"$T/keys\""
+done
+cafsd_start "$CAFSD" "$A" || fail "gateway a: $CAFSD_ERROR"
+PID_A=$CAFSD_PID
+cafsd_start "$CAFSD" "$B" || fail "gateway b: $CAFSD_ERROR"
+PID_B=$CAFSD_PID
+VA=$A/mnt/my_vmset/vm1
+VB=$B/mnt/my_vmset/vm1
+timeout 20 mkdir -p "$VA" "$VB" || fail "mkdir"
+
+# Each serves its own files.
+head -c 3M /dev/urandom >"$T/ref_a"
+head -c 2M /dev/urandom >"$T/ref_b"
+timeout 60 dd if="$T/ref_a" of="$VA/osdisk_a" bs=1M conv=fsync status=none || fail "dd a"
+timeout 60 dd if="$T/ref_b" of="$VB/osdisk_b" bs=1M conv=fsync status=none || fail "dd b"
+timeout 60 dd if="$T/ref_b" of="$VB/osdisk_orphan" bs=1M conv=fsync status=none || fail "dd b2"
+timeout 30 cmp "$T/ref_a" "$VA/osdisk_a" || fail "a reads its file"
+timeout 30 cmp "$T/ref_b" "$VB/osdisk_b" || fail "b reads its file"
+[ -e "$VB/osdisk_a" ] && fail "b lists a's file"
+[ -e "$VA/osdisk_b" ] && fail "a lists b's file"
+ID_A=$(sed -n 2p "$A/backing/.cafs-id")
+ID_B=$(sed -n 2p "$B/backing/.cafs-id")
+[ -n "$ID_A" ] && [ -n "$ID_B" ] && [ "$ID_A" != "$ID_B" ] || fail "store ids '$ID_A' '$ID_B'"
+"${RADOS[@]}" ls >"$T/objects.0" || fail "rados ls"
+grep -q "^$ID_A/" "$T/objects.0" || fail "no object of a: $(cat "$T/objects.0")"
+grep -q "^$ID_B/" "$T/objects.0" || fail "no object of b: $(cat "$T/objects.0")"
+
+# A keeps osdisk_a open for writing; B, handed A's redirector, is refused.
+python3 - "$VA/osdisk_a" "$T/holding" <<'PY' &
+import os, sys, time
+f = open(sys.argv[1], "r+b")
+open(sys.argv[2], "w").close()
+time.sleep(60)
+PY
+HOLDER=$!
+for _ in $(seq 100); do [ -e "$T/holding" ] && break; sleep 0.1; done
+[ -e "$T/holding" ] || fail "a's holder did not open the file"
+RED="my_vmset/vm1/osdisk_a##mirrored_pool_A"
+cp -a "$A/backing/$RED" "$B/backing/$RED" || fail "copy redirector"
+out=$(timeout 30 cat "$VB/osdisk_a" 2>&1 >/dev/null) && fail "b opened a's file while a writes it"
+echo "$out" | grep -q "Device or resource busy" || fail "b's error is not EBUSY: $out"
+grep -q "open of /my_vmset/vm1/osdisk_a refused:.*is open for writing by another gateway" \
+  "$B/cafsd.log" || fail "no log line in b"
+timeout 10 sync
+for _ in $(seq 50); do
+  grep -aq "open for writing by another gateway" "$B/audit.log" && break
+  sleep 0.1
+done
+grep -aq "open for writing by another gateway" "$B/audit.log" || fail "no audit record in b"
+# Released with a's last handle: then b may open it.
+kill "$HOLDER"
+wait "$HOLDER" 2>/dev/null
+HOLDER=""
+ok=0
+for _ in $(seq 50); do
+  timeout 30 cmp "$T/ref_a" "$VB/osdisk_a" 2>/dev/null && { ok=1; break; }
+  sleep 0.1
+done
+[ "$ok" = 1 ] || fail "b cannot read a's file after a closed it"
+stop_b
+rm -f "$B/backing/$RED"
+
+# fsck on b (a still serving): b's orphan goes, none of a's objects.
+ORPHAN=$(sed -n 's/^path //p' "$B/backing/my_vmset/vm1/osdisk_orphan##mirrored_pool_A")
+[ -n "$ORPHAN" ] || fail "no pool path for b's orphan"
+rm -f "$B/backing/my_vmset/vm1/osdisk_orphan##mirrored_pool_A"
+"${RADOS[@]}" ls | sort >"$T/objects.1" || fail "rados ls"
+grep -qx "$ORPHAN" "$T/objects.1" || fail "b's orphan $ORPHAN not in the pool"
+timeout 120 "$CAFSD" -c "$B/cafsd.toml" fsck --remove-orphans >"$T/fsck.out" 2>&1
+rc=$?
+[ "$rc" -le 1 ] || fail "fsck exit $rc: $(cat "$T/fsck.out")"
+"${RADOS[@]}" ls | sort >"$T/objects.2" || fail "rados ls"
+grep -qx "$ORPHAN" "$T/objects.2" && fail "fsck left b's orphan: $(cat "$T/fsck.out")"
+diff <(grep "^$ID_A/" "$T/objects.1") <(grep "^$ID_A/" "$T/objects.2") ||
+  fail "fsck on b touched a's objects: $(cat "$T/fsck.out")"
+timeout 30 cmp "$T/ref_a" "$VA/osdisk_a" || fail "a's file after b's fsck"
+stop_a
+grep -q "Sanitizer\|runtime error" "$A/cafsd.log" "$B/cafsd.log" && fail "sanitizer report"
+echo "PASS"
