@@ -1398,6 +1398,22 @@ std::string MigrationTempPath(const std::string& to_path, const Uuid& guid) {
 
 // --- Migration between pools (docs/migration.md) ----------------------------------------
 
+namespace {
+
+// The one rule of what a pool's capabilities allow a migration into it (docs/migration.md
+// "Pool kinds"): a pool without random writes (s3: whole objects, a staged copy uploaded on
+// every fsync) takes a file only while nobody has it open; an open file would go on with the
+// target pool file as its own and be written in place.
+Status OpenFileFits(const pool::Pool& to, const std::string& rel, bool open) {
+  if (!open || to.capabilities().random_write) return Status::OK();
+  return Status::FailedPrecondition(
+      "/" + rel + " is open: pool " + to.name() + " (kind " + std::string(to.kind()) +
+      ") takes whole objects only, not a file in use (docs/pools.md \"Capabilities\"); close "
+      "it (stop the VM) and migrate again");
+}
+
+}  // namespace
+
 Result<MigrationTicket> Volume::BeginMigration(const std::string& rel, const std::string& to_pool,
                                                std::uint64_t chunk_bytes) {
   CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
@@ -1452,6 +1468,10 @@ Result<MigrationTicket> Volume::BeginMigration(const std::string& rel, const std
       return Status::FromErrno(EBUSY, "/" + rel + " is being migrated already");
     }
     if (auto it = open_files_.find(t.ino); it != open_files_.end()) of = it->second.lock();
+    if (Status fits = OpenFileFits(**to, rel, of != nullptr); !fits.ok()) {
+      migrations_.erase(t.ino);
+      return fits;
+    }
   }
   if (of) {
     // From now on every write of the open file reaches the dirty map.
@@ -1561,8 +1581,10 @@ Status Volume::CommitMigration(const MigrationTicket& t,
       return Status::FailedPrecondition("/" + t.rel +
                                         " was renamed or removed during its migration");
     }
-    m->switching = true;  // opens of the file wait; `of` cannot go away meanwhile
     if (auto o = open_files_.find(t.ino); o != open_files_.end()) of = o->second.lock();
+    CAFS_ASSIGN_OR_RETURN(pool::Pool * to, pools_->Find(t.to_pool));
+    CAFS_RETURN_IF_ERROR(OpenFileFits(*to, t.rel, of != nullptr));  // opened since Begin
+    m->switching = true;  // opens of the file wait; `of` cannot go away meanwhile
   }
   Status s;
   bool switched = false;  // the redirector names the target pool (even if s is not OK)
