@@ -84,8 +84,8 @@ INODE=$(stat -c %i "$IMG")
 SIZE=$(stat -c %s "$IMG")
 : >"$T/log"
 
-# A move of the image takes about a second of cafsd's running time (its size per second): the
-# kills land before, during and after the switch.
+# A move of the image takes about two seconds of cafsd's running time (half its size per
+# second): the kills land before, during and after the switch; a rolled-back move starts over.
 TO=default_pool
 FROM=mirrored_pool_A
 ID=""
@@ -110,7 +110,7 @@ for round in $(seq 1 "$ITERATIONS"); do
     esac
   fi
   if [ -z "$ID" ]; then
-    ID=$(ctl migrate /$REL --to $TO --rate "${SIZE_MIB}M" --no-wait) ||
+    ID=$(ctl migrate /$REL --to $TO --rate "$((SIZE_MIB * 512))K" --no-wait) ||
       fail "round $round: migrate to $TO: exit $?"
     JOBS=$((JOBS + 1))
   fi

@@ -36,7 +36,7 @@ endif()
 if(TARGET nfs_pattern_io AND TARGET cafsd)
   add_test(NAME nfs_cafs_migrate
     COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/nfs_migrate_cafs_test.sh $<TARGET_FILE:cafsd>
-            $<TARGET_FILE:nfs_pattern_io> 16 4)
+            $<TARGET_FILE:nfs_pattern_io> 8 4)
   set_tests_properties(nfs_cafs_migrate PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300
                        RESOURCE_LOCK heavy)
 endif()

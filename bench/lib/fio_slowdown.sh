@@ -1,0 +1,32 @@
+# shellcheck shell=bash
+# The foreground fio jobs of the slowdown benchmarks (bench/run-rekey-slowdown-bench.sh,
+# bench/run-migrate-bench.sh; sourced): one fio job on a file, its figure, the best of
+# several, and the table row. The caller sets T (work directory), SIZE and RUNTIME.
+#
+#   fio_slowdown_job FILE NAME RW BS   runs fio (buffered, psync, iodepth 1, capped at RUNTIME
+#                                      seconds) and prints MiB/s (seq) or IOPS (rand*), 0 on
+#                                      failure; the JSON is $T/NAME.json
+#   fio_slowdown_better A B            prints the larger
+#   fio_slowdown_row NAME ALONE WITH   prints "NAME  ALONE unit  WITH unit  slowdown%"
+
+fio_slowdown_job() {  # file name rw bs
+  sync
+  timeout $((RUNTIME + 120)) fio --name="$2" --filename="$1" --rw="$3" --bs="$4" \
+    --size="$SIZE" --runtime="$RUNTIME" --time_based=0 --ioengine=psync --invalidate=1 \
+    --output-format=json >"$T/$2.json" 2>"$T/$2.err" || { echo 0; return; }
+  python3 - "$T/$2.json" "$3" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))["jobs"][0]
+side = j["write"] if "write" in sys.argv[2] else j["read"]
+print(f'{side["bw"] / 1024:.1f}' if "rand" not in sys.argv[2] else f'{side["iops"]:.0f}')
+PY
+}
+
+fio_slowdown_better() { python3 -c "import sys; print(max(float(sys.argv[1]), float(sys.argv[2])))" "$1" "$2"; }
+
+fio_slowdown_row() {  # name alone with
+  local unit=MiB/s
+  [[ $1 == rand* ]] && unit=IOPS
+  python3 -c 'import sys; a, r = float(sys.argv[1]), float(sys.argv[2]); print(f"{sys.argv[3]:<10} {a:>8.1f} {sys.argv[4]:<5}{r:>8.1f} {sys.argv[4]:<5}{(1 - r / a) * 100 if a else 0:>6.1f}%")' \
+    "$2" "$3" "$1" "$unit"
+}
