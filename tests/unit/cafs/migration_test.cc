@@ -8,8 +8,8 @@
 //    only, the header is the same (ciphertext copied, never re-encrypted);
 //  - a file that is not open migrates too, and an open during the migration is tracked;
 //  - an NFS file handle taken before a move resolves to the same path after it;
-//  - bad input: unknown pool, same pool, a directory, a symlink, a missing file; a target
-//    pool that fills up (ENOSPC): the migration fails, the file is intact where it was and no
+//  - bad input: unknown pool, same pool, a directory, a symlink, a missing file, a pool whose
+//    storage went away; a target pool that fills up (ENOSPC): the migration fails, the file is intact where it was and no
 //    copy is left; a rename during the migration stops it;
 //  - pool capabilities (docs/migration.md "Pool kinds"): a pool without random writes (as s3
 //    reports; here a directory pool that says so) refuses a file that is open, at the start
@@ -334,6 +334,13 @@ TEST_F(MigrationTest, BadInputIsRefusedAndNothingIsLost) {
   EXPECT_EQ(err("vs/vm1", kPoolB).errno_value(), EISDIR);
   EXPECT_EQ(err("vs/vm1/link", kPoolB).errno_value(), ELOOP);
   EXPECT_TRUE(err("vs/vm1/none", kPoolB).IsNotFound());
+  // A configured pool whose storage went away (its directory moved): not reachable, EIO.
+  fs::rename(dir_ / "pools" / kPoolB, dir_ / "pools/gone");
+  const Status gone = err("vs/vm1/a.img", kPoolB);
+  fs::rename(dir_ / "pools/gone", dir_ / "pools" / kPoolB);
+  EXPECT_EQ(gone.errno_value(), EIO) << gone.ToString();
+  EXPECT_NE(gone.message().find("pool 'pool_b' is not reachable"), std::string::npos)
+      << gone.ToString();
   // Two migrations of one file at once: the second is refused.
   {
     auto first = FileMigration::Start(*volume_, "vs/vm1/a.img", kPoolB);
