@@ -8,6 +8,10 @@
 #                                      failure; the JSON is $T/NAME.json
 #   fio_slowdown_better A B            prints the larger
 #   fio_slowdown_row NAME ALONE WITH   prints "NAME  ALONE unit  WITH unit  slowdown%"
+#   fio_slowdown_measure FILE START STOP   ROUNDS rounds of: every job of JOBS ("name:rw:bs
+#                                      ...") on FILE alone, then between the commands START
+#                                      and STOP (the background load); the best of each in
+#                                      BEST[alone/NAME] and BEST[with/NAME] (declare -A BEST)
 
 fio_slowdown_job() {  # file name rw bs
   sync
@@ -29,4 +33,20 @@ fio_slowdown_row() {  # name alone with
   [[ $1 == rand* ]] && unit=IOPS
   python3 -c 'import sys; a, r = float(sys.argv[1]), float(sys.argv[2]); print(f"{sys.argv[3]:<10} {a:>8.1f} {sys.argv[4]:<5}{r:>8.1f} {sys.argv[4]:<5}{(1 - r / a) * 100 if a else 0:>6.1f}%")' \
     "$2" "$3" "$1" "$unit"
+}
+
+fio_slowdown_measure() {  # file start stop
+  local round mode spec name rw bs v
+  for round in $(seq 1 "$ROUNDS"); do
+    for mode in alone with; do
+      [ "$mode" = with ] && $2
+      for spec in $JOBS; do
+        IFS=: read -r name rw bs <<<"$spec"
+        v=$(fio_slowdown_job "$1" "$name" "$rw" "$bs")
+        BEST[$mode/$name]=$(fio_slowdown_better "${BEST[$mode/$name]:-0}" "$v")
+      done
+      [ "$mode" = with ] && $3
+    done
+    echo "round $round done"
+  done
 }

@@ -877,6 +877,11 @@ Result<std::shared_ptr<OpenFile>> Volume::OpenExisting(const std::string& rel,
   std::unique_lock lock(open_mu_, std::defer_lock);
   std::shared_ptr<DirtyMap> track;
   for (;;) {
+    // A migration's switch renames the redirector: one that completes between Find and the
+    // lock below leaves `e` naming an entry that is gone; then look again.
+    lock.lock();
+    const std::uint64_t switches = switches_;
+    lock.unlock();
     CAFS_ASSIGN_OR_RETURN(e, Impl::Find(*this, *dir, comps.back(), rel));
     if (e.kind == Impl::Kind::kDirectory) return Status::FromErrno(EISDIR, "/" + rel);
     if (e.kind == Impl::Kind::kSymlink) {
@@ -889,6 +894,10 @@ Result<std::shared_ptr<OpenFile>> Volume::OpenExisting(const std::string& rel,
     auto it = open_files_.find(e.st.ino);
     if (it != open_files_.end()) {
       if (auto of = it->second.lock()) return of;
+    }
+    if (switches_ != switches) {
+      lock.unlock();
+      continue;
     }
     auto m = migrations_.find(e.st.ino);
     if (m == migrations_.end()) break;
@@ -1615,6 +1624,7 @@ Status Volume::CommitMigration(const MigrationTicket& t,
     std::lock_guard lock(open_mu_);
     m->switching = false;
     m->committed = switched;
+    if (switched) ++switches_;
   }
   migration_cv_.notify_all();
   return s;

@@ -30,12 +30,12 @@ done
 
 # shellcheck source=lib/cafsd.sh
 . "$(dirname "$0")/lib/cafsd.sh"
-BLOCKS_PY=$(dirname "$0")/lib/fsync_blocks.py  # fill, write, verify (see its header)
+# shellcheck source=lib/fsync_writer.sh
+. "$(dirname "$0")/lib/fsync_writer.sh"
 
 T=$(mktemp -d /tmp/cafs-migrate-crash-XXXXXX)
-WRITER_PID=""
 cleanup() {
-  [ -n "$WRITER_PID" ] && kill -9 "$WRITER_PID" 2>/dev/null
+  [ -n "${WRITER_PID:-}" ] && kill -9 "$WRITER_PID" 2>/dev/null
   cafsd_stop "$T"
   timeout 10 fusermount3 -u -z "$T/mnt" 2>/dev/null
   rm -rf "$T"
@@ -52,7 +52,7 @@ SEED=${CAFS_MIGRATE_CRASH_SEED:-$(od -An -tu2 -N2 /dev/urandom | tr -d ' ')}
 echo "seed: $SEED (rerun with CAFS_MIGRATE_CRASH_SEED=$SEED)"
 RANDOM=$SEED
 BLOCKS=$((SIZE_MIB * 256))
-blocks() { timeout 60 python3 "$BLOCKS_PY" "$@"; }
+blocks() { timeout 60 python3 "$FSYNC_BLOCKS_PY" "$@"; }
 
 REL=my_vmset/vm1/osdisk-crash.img
 # The pool file is in pool $1 (at the path its redirector names) and no file is in pool $2.
@@ -84,6 +84,13 @@ INODE=$(stat -c %i "$IMG")
 SIZE=$(stat -c %s "$IMG")
 : >"$T/log"
 
+# The next move, once the writer runs (the kill comes 0.2-1.7 s later), unless one is running.
+start_move() {
+  [ -n "$ID" ] && return 0
+  ID=$(ctl migrate /$REL --to $TO --rate "$((SIZE_MIB * 512))K" --no-wait) ||
+    fail "round $round: migrate to $TO: exit $?"
+  JOBS=$((JOBS + 1))
+}
 # A move of the image takes about two seconds of cafsd's running time (half its size per
 # second): the kills land before, during and after the switch; a rolled-back move starts over.
 TO=default_pool
@@ -109,27 +116,9 @@ for round in $(seq 1 "$ITERATIONS"); do
       *) fail "round $round: job $ID is $STATE: $(ctl jobs show "$ID")" ;;
     esac
   fi
-  if [ -z "$ID" ]; then
-    ID=$(ctl migrate /$REL --to $TO --rate "$((SIZE_MIB * 512))K" --no-wait) ||
-      fail "round $round: migrate to $TO: exit $?"
-    JOBS=$((JOBS + 1))
-  fi
-  L0=$(wc -l <"$T/log")
   mountpoint -q "$T/mnt" || fail "round $round: cafsd no longer serves the mount"
-  python3 "$BLOCKS_PY" write "$IMG" "$SEED" "$BLOCKS" "$T/log" "$((SEED + round))" "$GEN" \
-    2>"$T/writer.err" &
-  WRITER_PID=$!
-  for _ in $(seq 600); do
-    tail -n +$((L0 + 1)) "$T/log" | grep -q '^S' && break
-    kill -0 "$WRITER_PID" 2>/dev/null || fail "round $round: the writer stopped: $(cat "$T/writer.err")"
-    sleep 0.05
-  done
-  DELAY_MS=$((200 + RANDOM % 1500))
-  sleep "$(printf '%d.%03d' $((DELAY_MS / 1000)) $((DELAY_MS % 1000)))"
-  cafsd_kill9
-  wait "$WRITER_PID"
-  WRITER_PID=""
-  WROTE=$(tail -n +$((L0 + 1)) "$T/log" | grep -c '^S')
+  fsync_writer_kill9 "$IMG" "$SEED" "$BLOCKS" "$T/log" "$((SEED + round))" "$GEN" start_move ||
+    fail "round $round: $FSYNC_WRITER_ERROR"
   GEN=$((GEN + 100000))  # generations of different rounds never collide
   timeout 10 fusermount3 -u -z "$T/mnt"
   cafsd_start "$CAFSD" "$T" || fail "round $round: restart: $CAFSD_ERROR"

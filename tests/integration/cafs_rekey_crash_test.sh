@@ -31,9 +31,8 @@ done
 . "$(dirname "$0")/lib/cafsd.sh"
 
 T=$(mktemp -d /tmp/cafs-rekey-crash-XXXXXX)
-WRITER_PID=""
 cleanup() {
-  [ -n "$WRITER_PID" ] && kill -9 "$WRITER_PID" 2>/dev/null
+  [ -n "${WRITER_PID:-}" ] && kill -9 "$WRITER_PID" 2>/dev/null
   cafsd_stop "$T"
   timeout 10 fusermount3 -u -z "$T/mnt" 2>/dev/null
   rm -rf "$T"
@@ -49,9 +48,10 @@ RANDOM=$SEED
 
 header_key() { cafsd_header_key "$1"; }  # "state version" (lib/cafsd.sh)
 
-BLOCKS_PY=$(dirname "$0")/lib/fsync_blocks.py  # fill, write, verify (see its header)
+# shellcheck source=lib/fsync_writer.sh
+. "$(dirname "$0")/lib/fsync_writer.sh"
 BLOCKS=$((SIZE_MIB * 256))
-blocks() { timeout 60 python3 "$BLOCKS_PY" "$@"; }
+blocks() { timeout 60 python3 "$FSYNC_BLOCKS_PY" "$@"; }
 
 # --- set-up: the seed's policy (*osdisk* encrypted in mirrored_pool_A), cache TTL 1 s so a
 # new key version is seen at once ---
@@ -91,23 +91,9 @@ for round in $(seq 1 "$ITERATIONS"); do
   START=$SECONDS
   [ "$NEED_JOB" = 1 ] && next_job
   NEED_JOB=0
-  L0=$(wc -l <"$T/log")
   mountpoint -q "$T/mnt" || fail "round $round: cafsd no longer serves the mount"
-  python3 "$BLOCKS_PY" write "$IMG" "$SEED" "$BLOCKS" "$T/log" "$((SEED + round))" "$GEN" \
-    2>"$T/writer.err" &
-  WRITER_PID=$!
-  # The kill comes a random 0.2-1.7 s after the writer's first fsync'ed write.
-  for _ in $(seq 600); do
-    tail -n +$((L0 + 1)) "$T/log" | grep -q '^S' && break
-    kill -0 "$WRITER_PID" 2>/dev/null || fail "round $round: the writer stopped: $(cat "$T/writer.err")"
-    sleep 0.05
-  done
-  DELAY_MS=$((200 + RANDOM % 1500))
-  sleep "$(printf '%d.%03d' $((DELAY_MS / 1000)) $((DELAY_MS % 1000)))"
-  cafsd_kill9
-  wait "$WRITER_PID"
-  WRITER_PID=""
-  WROTE=$(tail -n +$((L0 + 1)) "$T/log" | grep -c '^S')
+  fsync_writer_kill9 "$IMG" "$SEED" "$BLOCKS" "$T/log" "$((SEED + round))" "$GEN" ||
+    fail "round $round: $FSYNC_WRITER_ERROR"
   GEN=$((GEN + 100000))  # generations of different rounds never collide
   STATE=$(header_key "$PF")
   [ "${STATE%% *}" = 1 ] && MID=$((MID + 1))
@@ -118,7 +104,7 @@ for round in $(seq 1 "$ITERATIONS"); do
     fail "round $round (killed after ${DELAY_MS} ms, header '$STATE'): $OUT"
   echo "round $round: killed after ${DELAY_MS} ms, header '$STATE' (state version)," \
     "job to version $VERSION, $WROTE fsync'ed writes" \
-    "($(tr -d '\n' <"$T/writer.err")); $OUT"
+    "($(tr -d '\n' <"$T/log.err")); $OUT"
   [ $((SECONDS - START)) -le $ROUND_LIMIT_S ] ||
     fail "round $round took $((SECONDS - START)) s (limit $ROUND_LIMIT_S s)"
 done

@@ -93,6 +93,7 @@ class MigrateJobTest : public ::testing::Test {
     ASSERT_EQ(PoolOf(kClear), kPoolDefault);
   }
   void TearDown() override {
+    StopWriters();
     Stop();
     fs::remove_all(root_);
   }
@@ -149,6 +150,32 @@ class MigrateJobTest : public ::testing::Test {
     spec.requested_by = "test";
     return spec;
   }
+  // One thread per disk writing through a Gateway handle (offsets stepping by `stride`
+  // sectors, 1000-4000 bytes each) until StopWriters; model_ follows every write.
+  void StartWriters(std::uint64_t stride) {
+    stop_ = false;
+    for (const auto& path : kDisks) {
+      writers_.emplace_back([this, path, stride] {
+        auto f = gw_->Open(me_, path, false);
+        ASSERT_TRUE(f.ok()) << path << ": " << f.status().ToString();
+        for (std::uint64_t i = 0; !stop_.load(); ++i) {
+          const std::uint64_t off = (i * stride * 512) % (160 * 1024);
+          const std::string data = Random(1000 + i % 3000);
+          std::lock_guard lock(model_mu_);
+          ASSERT_TRUE(gw_->Write(me_, f->handle, off, AsBytes(data)).ok());
+          std::string& m = model_[path];
+          if (off + data.size() > m.size()) m.resize(off + data.size(), '\0');
+          m.replace(off, data.size(), data);
+        }
+        ASSERT_TRUE(gw_->Release(me_, f->handle).ok());
+      });
+    }
+  }
+  void StopWriters() {
+    stop_ = true;
+    for (auto& w : writers_) w.join();
+    writers_.clear();
+  }
   std::string PoolOf(const std::string& path) {
     auto loc = volume_->Locate(path.substr(1));
     EXPECT_TRUE(loc.ok()) << loc.status().ToString();
@@ -185,7 +212,10 @@ class MigrateJobTest : public ::testing::Test {
   ManualClock clock_{std::chrono::sys_days{std::chrono::year{2026} / 11 / 18} + 10h};
   core::Caller me_{"755083456", static_cast<std::uint32_t>(::getuid()),
                    static_cast<std::uint32_t>(::getgid())};
-  std::map<std::string, std::string> model_;
+  std::map<std::string, std::string> model_;  // guarded by model_mu_ while writers run
+  std::mutex model_mu_;
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> writers_;
   std::unique_ptr<pool::PoolMapper> pools_;
   std::unique_ptr<core::LocalKeyProvider> keys_;
   std::unique_ptr<core::PolicyCache> cache_;
@@ -197,30 +227,11 @@ class MigrateJobTest : public ::testing::Test {
 
 TEST_F(MigrateJobTest, VmSetMovesWhileWrittenThenThePoolDrainsBack) {
   OpenManager();
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> writers;
-  std::mutex model_mu;
-  for (const auto& path : kDisks) {
-    writers.emplace_back([&, path] {
-      auto f = gw_->Open(me_, path, false);
-      ASSERT_TRUE(f.ok());
-      for (std::uint64_t i = 0; !stop.load(); ++i) {
-        const std::uint64_t off = (i * 7919 * 512) % (160 * 1024);
-        const std::string data = Random(1000 + i % 3000);
-        std::lock_guard lock(model_mu);
-        ASSERT_TRUE(gw_->Write(me_, f->handle, off, AsBytes(data)).ok());
-        std::string& m = model_[path];
-        if (off + data.size() > m.size()) m.resize(off + data.size(), '\0');
-        m.replace(off, data.size(), data);
-      }
-      ASSERT_TRUE(gw_->Release(me_, f->handle).ok());
-    });
-  }
+  StartWriters(7919);
   auto started = manager_->Start(Spec("vmset", "/my_vmset", kPoolDefault));
   ASSERT_TRUE(started.ok()) << started.status().ToString();
   auto st = manager_->Wait(started->record.id, 60s);
-  stop = true;
-  for (auto& w : writers) w.join();
+  StopWriters();
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->record.state, JobState::kDone) << st->record.error;
   EXPECT_EQ(st->record.tasks.size(), kDisks.size());  // the clear file is there already
@@ -298,7 +309,7 @@ TEST_F(MigrateJobTest, ResumesAfterARestartMidJob) {
 }
 
 TEST_F(MigrateJobTest, PolicyChangeMovesMatchingFilesInTheBackground) {
-  // 256 KiB/s over 3 x 160 KiB: the job overlaps the writers below.
+  // Writers on every disk while the job the policy change starts moves them.
   OpenManager({.step_bytes = 16 * 1024, .default_parallel = 2});
   std::vector<core::PlacementChange> seen;
   std::mutex seen_mu;
@@ -339,31 +350,12 @@ TEST_F(MigrateJobTest, PolicyChangeMovesMatchingFilesInTheBackground) {
   };
 
   // 1. The disks' vobj now names default_pool: they move while written.
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> writers;
-  std::mutex model_mu;
-  for (const auto& path : kDisks) {
-    writers.emplace_back([&, path] {
-      auto f = gw_->Open(me_, path, false);
-      ASSERT_TRUE(f.ok());
-      for (std::uint64_t i = 0; !stop.load(); ++i) {
-        const std::uint64_t off = (i * 4099 * 512) % (160 * 1024);
-        const std::string data = Random(500 + i % 5000);
-        std::lock_guard lock(model_mu);
-        ASSERT_TRUE(gw_->Write(me_, f->handle, off, AsBytes(data)).ok());
-        std::string& m = model_[path];
-        if (off + data.size() > m.size()) m.resize(off + data.size(), '\0');
-        m.replace(off, data.size(), data);
-      }
-      ASSERT_TRUE(gw_->Release(me_, f->handle).ok());
-    });
-  }
+  StartWriters(4099);
   set_policy(kPoolDefault, kPoolDefault);
   const std::string id = wait_for_job(1);
   ASSERT_FALSE(id.empty());
   auto st = manager_->Wait(id, 60s);
-  stop = true;
-  for (auto& w : writers) w.join();
+  StopWriters();
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->record.spec.kind, "migrate");
   EXPECT_EQ(st->record.spec.params, (nlohmann::json{{"policy", true}}));
