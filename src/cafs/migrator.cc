@@ -80,6 +80,9 @@ FileMigration::~FileMigration() {
   source_.reset();
   volume_.EndMigration(ticket_);
   if (done) return;
+  if (ticket_.to_temp == ticket_.to_path) {  // made in place: it may be what the name says now
+    if (auto loc = volume_.Locate(ticket_.rel); !loc.ok() || loc->pool == ticket_.to_pool) return;
+  }
   if (auto to = volume_.pools().Find(ticket_.to_pool); to.ok()) {
     if (Status s = RemoveTemp(**to, ticket_.to_temp); !s.ok()) {
       CAFS_LOG_WARN("migrate /{}: copy {} in pool {} not removed: {}", ticket_.rel, ticket_.to_temp,

@@ -1466,7 +1466,11 @@ Result<MigrationTicket> Volume::BeginMigration(const std::string& rel, const std
     return Status::AlreadyExists("/" + rel + ": its pool path " + t.to_path + " in pool " +
                                  to_pool + " is taken (run `cafsd fsck`)");
   }
-  t.to_temp = MigrationTempPath(t.to_path, t.guid);
+  // Where the copy is made: a temporary name renamed into place at the switch; in a pool
+  // whose Rename is not atomic (a copy and a remove: rados, s3) its final path, because a
+  // pool file opened before such a rename does not follow it (docs/migration.md "Pool kinds").
+  t.to_temp = (*to)->capabilities().atomic_rename ? MigrationTempPath(t.to_path, t.guid)
+                                                  : t.to_path;
   t.dirty = std::make_shared<DirtyMap>(chunk_bytes);
   std::shared_ptr<OpenFile> of;
   {
@@ -1518,15 +1522,16 @@ Status Volume::SwitchRedirector(const MigrationTicket& t, bool* switched) {
                                       " was renamed, removed or replaced during its migration");
   }
   CAFS_ASSIGN_OR_RETURN(pool::Pool * to, pools_->Find(t.to_pool));
-  if (!to->Stat(t.to_path).status().IsNotFound()) {
+  const bool in_place = t.to_temp == t.to_path;  // made at its path (BeginMigration)
+  if (!in_place && !to->Stat(t.to_path).status().IsNotFound()) {
     return Status::AlreadyExists("/" + t.rel + ": " + t.to_path + " appeared in pool " + t.to_pool +
                                  " during the migration");
   }
   // 1. The complete copy at its path in the target pool (an orphan until the commit point).
   const std::string parent = ParentRel(t.to_path);
-  CAFS_RETURN_IF_ERROR(to->Rename(t.to_temp, t.to_path));
+  if (!in_place) CAFS_RETURN_IF_ERROR(to->Rename(t.to_temp, t.to_path));
   if (Status s = to->SyncDir(parent); !s.ok()) {
-    (void)to->Rename(t.to_path, t.to_temp);
+    if (!in_place) (void)to->Rename(t.to_path, t.to_temp);
     return s.WithContext("/" + t.rel + ": placing the copy in pool " + t.to_pool);
   }
   CAFS_RETURN_IF_ERROR(CrashPoint("migrate:target-placed"));
@@ -1559,7 +1564,7 @@ Status Volume::SwitchRedirector(const MigrationTicket& t, bool* switched) {
   if (long_lock.owns_lock()) long_lock.unlock();
   if (!s.ok()) {
     if (new_stem != old_stem) Impl::DropLongName(*this, *dir, new_stem, t.rel);
-    (void)to->Rename(t.to_path, t.to_temp);
+    if (!in_place) (void)to->Rename(t.to_path, t.to_temp);
     return AsRel(s, "switch redirector of", t.rel);
   }
   *switched = true;

@@ -114,15 +114,22 @@ verify() {  # what
 move() {  # to_pool [live]
   local from=$CUR what
   what="$(kind_of "$from") -> $(kind_of "$1")"
-  if [ "${2:-}" = live ]; then
+  local rate=64M l0
+  if [ "${2:-}" = live ]; then  # the move starts once the writer has fsync'ed a block
+    rate=$((SIZE_MIB / 2))M
+    l0=$(wc -l <"$T/log")
     python3 "$BLOCKS_PY" write "$IMG" "$SEED" "$BLOCKS" "$T/log" "$((SEED + ${#what}))" \
       "$((GEN += 100000))" 2>"$T/writer.err" &
     WRITER_PID=$!
-    sleep 0.5
+    for _ in $(seq 600); do
+      tail -n +$((l0 + 1)) "$T/log" | grep -q '^S' && break
+      kill -0 "$WRITER_PID" 2>/dev/null || fail "$what: the writer stopped: $(cat "$T/writer.err")"
+      sleep 0.05
+    done
   fi
   # A file closed a moment ago may still be released by the kernel: a few tries.
   for _ in $(seq 20); do
-    ctl migrate /$REL --to "$1" --rate 64M --json >"$T/move.json" 2>"$T/move.err" && break
+    ctl migrate /$REL --to "$1" --rate "$rate" --json >"$T/move.json" 2>"$T/move.err" && break
     grep -q "is open" "$T/move.err" && [ "${2:-}" != live ] || break
     sleep 0.25
   done
@@ -130,14 +137,17 @@ move() {  # to_pool [live]
     kill -9 "$WRITER_PID" 2>/dev/null
     wait "$WRITER_PID" 2>/dev/null
     WRITER_PID=""
-    grep -c '^S' "$T/log" | grep -qv '^0$' || fail "$what: the writer wrote nothing: $(cat "$T/writer.err")"
+    [ "$(tail -n +$((l0 + 1)) "$T/log" | grep -c '^S')" -gt 1 ] ||
+      fail "$what: the writer wrote nothing during the move: $(cat "$T/writer.err")"
   fi
   python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["state"]=="done", j' \
     "$T/move.json" 2>/dev/null || fail "$what: $(cat "$T/move.err" "$T/move.json")"
   placed_in "$1" || fail "$what: the image is not in $1 only"
   verify "$what"
   CUR=$1
-  echo "ok: $what${2:+ (live, $(grep -c '^S' "$T/log") fsync'ed writes so far)}"
+  local note=""
+  [ "${2:-}" = live ] && note=" (live, $(grep -c '^S' "$T/log") fsync'ed writes so far)"
+  echo "ok: $what$note"
 }
 GEN=1
 CUR=mirrored_pool_A
