@@ -1469,8 +1469,8 @@ Result<MigrationTicket> Volume::BeginMigration(const std::string& rel, const std
   // Where the copy is made: a temporary name renamed into place at the switch; in a pool
   // whose Rename is not atomic (a copy and a remove: rados, s3) its final path, because a
   // pool file opened before such a rename does not follow it (docs/migration.md "Pool kinds").
-  t.to_temp = (*to)->capabilities().atomic_rename ? MigrationTempPath(t.to_path, t.guid)
-                                                  : t.to_path;
+  t.to_temp =
+      (*to)->capabilities().atomic_rename ? MigrationTempPath(t.to_path, t.guid) : t.to_path;
   t.dirty = std::make_shared<DirtyMap>(chunk_bytes);
   std::shared_ptr<OpenFile> of;
   {

@@ -9,8 +9,8 @@
 //  - a file that is not open migrates too, and an open during the migration is tracked;
 //  - an NFS file handle taken before a move resolves to the same path after it;
 //  - bad input: unknown pool, same pool, a directory, a symlink, a missing file, a pool whose
-//    storage went away; a target pool that fills up (ENOSPC): the migration fails, the file is intact where it was and no
-//    copy is left; a rename during the migration stops it;
+//    storage went away; a target pool that fills up (ENOSPC): the migration fails, the file is
+//    intact where it was and no copy is left; a rename during the migration stops it;
 //  - pool capabilities (docs/migration.md "Pool kinds"): a pool without random writes (as s3
 //    reports; here a directory pool that says so) refuses a file that is open, at the start
 //    and at the switch when it was opened meanwhile (the file stays whole where it was, no copy
