@@ -8,6 +8,8 @@
 #   edif     bench/run-edif-bench.sh          secure vs clear link; CPU added per GiB vs GCM
 #   rekey    BUILD/bench/rekey_bench          deep rekey vs read+decrypt+encrypt+write
 #   slowdown bench/run-rekey-slowdown-bench.sh (not by default: --only) fio beside a rekey
+#   migrate  bench/run-migrate-bench.sh       (not by default: --only) migration vs cp, and
+#                                             fio beside a migration
 #
 # Usage: bench/run-all.sh BUILD_DIR [--rounds N] [--quick] [--only "crypto fuse ..."]
 #                         [--out DIR]
@@ -72,6 +74,7 @@ run_rekey() {  # one process per round: each prints its own FIGURE line
   rm -rf "$dir"
 }
 run_slowdown() { "$HERE/run-rekey-slowdown-bench.sh" "$BUILD"; }
+run_migrate() { "$HERE/run-migrate-bench.sh" "$BUILD"; }
 
 STATUS=0
 : > "$OUT/runs.tsv"  # bench, seconds, load before, load after, exit status

@@ -84,44 +84,22 @@ rekey_loop() {
   done
 }
 
-# One fio job on B; prints MiB/s (bw) or IOPS.
-run_job() {  # name rw bs
-  sync
-  timeout $((RUNTIME + 120)) fio --name="$1" --filename="$V/osdiskB.img" --rw="$2" --bs="$3" \
-    --size="$SIZE" --runtime="$RUNTIME" --time_based=0 --ioengine=psync --invalidate=1 \
-    --output-format=json >"$T/$1.json" 2>"$T/$1.err" || { echo 0; return; }
-  python3 - "$T/$1.json" "$2" <<'PY'
-import json, sys
-j = json.load(open(sys.argv[1]))["jobs"][0]
-side = j["write"] if "write" in sys.argv[2] else j["read"]
-print(f'{side["bw"] / 1024:.1f}' if "rand" not in sys.argv[2] else f'{side["iops"]:.0f}')
-PY
-}
+# shellcheck source=lib/fio_slowdown.sh
+. "$(dirname "$0")/lib/fio_slowdown.sh"
 JOBS="seqwrite:write:1M seqread:read:1M randwrite:randwrite:4k randread:randread:4k"
-declare -A BEST ROUND_VALUES  # best per mode/job; every round's value, in round order
-better() { python3 -c "import sys; print(max(float(sys.argv[1]), float(sys.argv[2])))" "$1" "$2"; }
-for round in $(seq 1 "$ROUNDS"); do
-  for mode in alone rekey; do
-    if [ "$mode" = rekey ]; then
-      rm -f "$STOP"
-      rekey_loop &
-      LOOP_PID=$!
-      sleep 3  # the first job is running
-    fi
-    for spec in $JOBS; do
-      IFS=: read -r name rw bs <<<"$spec"
-      v=$(run_job "$name" "$rw" "$bs")
-      BEST[$mode/$name]=$(better "${BEST[$mode/$name]:-0}" "$v")
-      ROUND_VALUES[$mode/$name]="${ROUND_VALUES[$mode/$name]:-} $v"
-    done
-    if [ "$mode" = rekey ]; then
-      touch "$STOP"
-      wait "$LOOP_PID"
-      LOOP_PID=""
-    fi
-  done
-  echo "round $round done"
-done
+declare -A BEST ROUND_VALUES
+start_load() {
+  rm -f "$STOP"
+  rekey_loop &
+  LOOP_PID=$!
+  sleep 3  # the first job is running
+}
+stop_load() {
+  touch "$STOP"
+  wait "$LOOP_PID"
+  LOOP_PID=""
+}
+fio_slowdown_measure "$V/osdiskB.img" start_load stop_load
 
 echo "Foreground fio on a second image with and without deep rekeys of another image"
 echo "(size $SIZE, runtime cap ${RUNTIME} s, best of $ROUNDS rounds, rekey rate ${RATE:-the default ([jobs] rekey_rate)})"
@@ -129,21 +107,7 @@ echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-10s %12s %12s %9s\n' job alone "with rekey" slowdown
 for spec in $JOBS; do
   IFS=: read -r name _ _ <<<"$spec"
-  a=${BEST[alone/$name]}
-  r=${BEST[rekey/$name]}
-  unit=MiB/s
-  [[ $name == rand* ]] && unit=IOPS
-  python3 -c 'import sys; a, r = float(sys.argv[1]), float(sys.argv[2]); print(f"{sys.argv[3]:<10} {a:>8.1f} {sys.argv[4]:<5}{r:>8.1f} {sys.argv[4]:<5}{(1 - r / a) * 100 if a else 0:>6.1f}%")' \
-    "$a" "$r" "$name" "$unit"
+  fio_slowdown_row "$name" "${BEST[alone/$name]}" "${BEST[with/$name]}"
 done
 echo "goal (issue 14): slowdown <= 20% at the default rate limit"
-# One FIGURE line per job (bench/lib/figures.py): the median over the rounds of the
-# slowdown measured within a round (alone and with rekey back to back).
-for spec in $JOBS; do
-  IFS=: read -r name _ _ <<<"$spec"
-  PYTHONPATH="$(dirname "$0")/lib" python3 -c '
-import sys, figures
-alone, rekey = [float(x) for x in sys.argv[2].split()], [float(x) for x in sys.argv[3].split()]
-figures.emit(f"rekey.slowdown.{sys.argv[1]}", [1 - r / a for a, r in zip(alone, rekey) if a > 0], "<=0.20")
-' "$name" "${ROUND_VALUES[alone/$name]}" "${ROUND_VALUES[rekey/$name]}"
-done
+fio_slowdown_figures rekey.slowdown "<=0.20"

@@ -214,7 +214,8 @@ int Serve(const cafsd::Config& config) {
           std::make_unique<jobs::RekeyJob>(volume->get(), &cache, config.position, auditor),
           config.rekey_rate_bps);
   (*job_manager)
-      ->RegisterKind(std::make_unique<jobs::MigrateJob>(volume->get(), auditor),
+      ->RegisterKind(std::make_unique<jobs::MigrateJob>(
+                         volume->get(), auditor, core::MigrationOptions{}, &cache, config.position),
                      config.migrate_rate_bps);
   const jobs::ReplicaContext replica_ctx{
       .volume = volume->get(),
@@ -225,10 +226,12 @@ int Serve(const cafsd::Config& config) {
   (*job_manager)->RegisterKind(std::make_unique<jobs::ReplicaJob>(replica_ctx));
   (*job_manager)->RegisterKind(std::make_unique<jobs::RestoreJob>(replica_ctx));
   (*job_manager)->ResumeAll();
-  // A policy that moves files to another key or cipher converts them (docs/jobs.md).
-  cache.SetPlacementObserver([manager = job_manager->get()](const std::string& vmset) {
-    jobs::StartPolicyConversion(*manager, vmset);
-  });
+  // A policy that places files under another key or cipher, or in another pool, converts or
+  // moves them (docs/jobs.md "Conversions", docs/migration.md "Policy-driven migration").
+  cache.SetPlacementObserver(
+      [manager = job_manager->get()](const std::string& vmset, core::PlacementChange change) {
+        jobs::StartPolicyConversion(*manager, vmset, change);
+      });
   const jobs::ControlService control_service(job_manager->get());
   auto control = jobs::ControlServer::Start(config.backing_store + "/" + jobs::kControlSocketName,
                                             &control_service);

@@ -55,8 +55,10 @@ Result<std::unique_ptr<FileMigration>> FileMigration::Start(Volume& volume, cons
   CAFS_ASSIGN_OR_RETURN(pool::Pool * to, volume.pools().Find(tk.to_pool));
   CAFS_ASSIGN_OR_RETURN(m->source_, from->OpenFile(tk.from_path, env::OpenOptions::ReadOnly()));
   CAFS_ASSIGN_OR_RETURN(std::uint64_t size, m->source_->Size());
-  std::uint64_t needed = size;
-  if (auto st = from->Stat(tk.from_path); st.ok()) needed = std::min(size, st->allocated_bytes);
+  std::uint64_t needed = size;  // a pool without sparse files stores every byte
+  if (auto st = from->Stat(tk.from_path); st.ok() && to->capabilities().sparse) {
+    needed = std::min(size, st->allocated_bytes);
+  }
   if (auto space = to->Space(); space.ok() && space->free_bytes < needed) {
     return Status::NoSpace("/" + rel + ": pool " + tk.to_pool + " has " +
                            std::to_string(space->free_bytes) + " bytes free, the file needs " +
@@ -78,6 +80,9 @@ FileMigration::~FileMigration() {
   source_.reset();
   volume_.EndMigration(ticket_);
   if (done) return;
+  if (ticket_.to_temp == ticket_.to_path) {  // made in place: it may be what the name says now
+    if (auto loc = volume_.Locate(ticket_.rel); !loc.ok() || loc->pool == ticket_.to_pool) return;
+  }
   if (auto to = volume_.pools().Find(ticket_.to_pool); to.ok()) {
     if (Status s = RemoveTemp(**to, ticket_.to_temp); !s.ok()) {
       CAFS_LOG_WARN("migrate /{}: copy {} in pool {} not removed: {}", ticket_.rel, ticket_.to_temp,

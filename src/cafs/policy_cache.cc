@@ -22,15 +22,18 @@ Result<const SecureBuffer*> CachedVmSet::FindKey(const Uuid& key, std::uint32_t 
   return &it->second;
 }
 
-bool PlacementChanged(const policy::PolicyDescriptor& before,
-                      const policy::PolicyDescriptor& after) {
-  if (before.objects.size() != after.objects.size()) return true;
+PlacementChange PlacementChangeOf(const policy::PolicyDescriptor& before,
+                                  const policy::PolicyDescriptor& after) {
+  if (before.objects.size() != after.objects.size()) return {.keys = true, .pools = true};
+  PlacementChange c;
   for (std::size_t i = 0; i < before.objects.size(); ++i) {
     const auto& a = before.objects[i];
     const auto& b = after.objects[i];
-    if (!(a.vglob == b.vglob) || a.symkey != b.symkey || a.cipher != b.cipher) return true;
+    const bool glob = !(a.vglob == b.vglob);
+    c.keys = c.keys || glob || a.symkey != b.symkey || a.cipher != b.cipher;
+    c.pools = c.pools || glob || a.storage_pool != b.storage_pool;
   }
-  return false;
+  return c;
 }
 
 Result<std::shared_ptr<const CachedVmSet>> PolicyCache::Fetch(const std::string& vmset_name) {
@@ -69,14 +72,15 @@ Result<std::shared_ptr<const CachedVmSet>> PolicyCache::Get(const std::string& v
   std::unique_lock lock(mu_);
   if (fresh.ok()) {
     auto before = entries_.find(vmset_name);
-    const bool changed =
-        before != entries_.end() &&
-        PlacementChanged(before->second->bundle.descriptor, (*fresh)->bundle.descriptor);
+    const PlacementChange change =
+        before != entries_.end()
+            ? PlacementChangeOf(before->second->bundle.descriptor, (*fresh)->bundle.descriptor)
+            : PlacementChange{};
     entries_[vmset_name] = *fresh;
     stale_.erase(vmset_name);
     lock.unlock();
     fetch_lock.unlock();
-    if (changed && observer_) observer_(vmset_name);
+    if (change.any() && observer_) observer_(vmset_name, change);
     return *fresh;
   }
   const Status& s = fresh.status();

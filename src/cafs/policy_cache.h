@@ -43,10 +43,18 @@ struct CachedVmSet {
   Result<const SecureBuffer*> FindKey(const Uuid& key, std::uint32_t version) const;
 };
 
-// Whether `after` places some file under another key or cipher than `before` does: a vobj's
-// glob, symkey or cipher differs, or the vobj lists differ in length.
-bool PlacementChanged(const policy::PolicyDescriptor& before,
-                      const policy::PolicyDescriptor& after);
+// What a new policy changes for the files already there (the one rule of what a policy
+// change converts; docs/jobs.md "Conversions", docs/migration.md "Policy-driven").
+struct PlacementChange {
+  bool keys = false;   // some file now belongs under another key or cipher
+  bool pools = false;  // some file now belongs in another storage pool
+  bool any() const { return keys || pools; }
+  bool operator==(const PlacementChange&) const = default;
+};
+// keys: a vobj's glob, symkey or cipher differs; pools: a vobj's glob or storepol differs;
+// both when the vobj lists differ in length (any file may match another vobj now).
+PlacementChange PlacementChangeOf(const policy::PolicyDescriptor& before,
+                                  const policy::PolicyDescriptor& after);
 
 struct PolicyCacheOptions {
   std::chrono::milliseconds ttl{std::chrono::seconds(30)};
@@ -66,12 +74,12 @@ class PolicyCache {
   std::map<std::string, std::shared_ptr<const CachedVmSet>> Snapshot() const;
 
   // Called when a refresh replaces a cached VM set whose policy now places some files under
-  // another key or cipher (a vobj's symkey, cipher or glob changed, or vobjs were added or
-  // removed; PlacementChanged): cafsd starts a policy conversion job (docs/jobs.md
-  // "Conversions"). Runs on the thread whose Get refreshed, after the new entry is installed
-  // and every lock of the cache is released (it may call Get). Set it before the cache is
-  // shared (not guarded).
-  using PlacementObserver = std::function<void(const std::string& vmset_name)>;
+  // another key or cipher, or in another pool (PlacementChangeOf(...).any()), with what
+  // changed: cafsd starts policy conversion jobs (jobs/policy_conversion.h). Runs on the
+  // thread whose Get refreshed, after the new entry is installed and every lock of the cache
+  // is released (it may call Get). Set it before the cache is shared (not guarded).
+  using PlacementObserver =
+      std::function<void(const std::string& vmset_name, PlacementChange change)>;
   void SetPlacementObserver(PlacementObserver observer) { observer_ = std::move(observer); }
 
  private:

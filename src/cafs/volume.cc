@@ -911,6 +911,11 @@ Result<std::shared_ptr<OpenFile>> Volume::OpenExisting(const std::string& rel,
   std::unique_lock lock(open_mu_, std::defer_lock);
   std::shared_ptr<DirtyMap> track;
   for (;;) {
+    // A migration's switch renames the redirector: one that completes between Find and the
+    // lock below leaves `e` naming an entry that is gone; then look again.
+    lock.lock();
+    const std::uint64_t switches = switches_;
+    lock.unlock();
     CAFS_ASSIGN_OR_RETURN(e, Impl::Find(*this, *dir, comps.back(), rel));
     if (e.kind == Impl::Kind::kDirectory) return Status::FromErrno(EISDIR, "/" + rel);
     if (e.kind == Impl::Kind::kSymlink) {
@@ -923,6 +928,10 @@ Result<std::shared_ptr<OpenFile>> Volume::OpenExisting(const std::string& rel,
     auto it = open_files_.find(e.st.ino);
     if (it != open_files_.end()) {
       if (auto of = it->second.lock()) return of;
+    }
+    if (switches_ != switches) {
+      lock.unlock();
+      continue;
     }
     auto m = migrations_.find(e.st.ino);
     if (m == migrations_.end()) break;
@@ -1445,6 +1454,22 @@ std::string MigrationTempPath(const std::string& to_path, const Uuid& guid) {
 
 // --- Migration between pools (docs/migration.md) ----------------------------------------
 
+namespace {
+
+// The one rule of what a pool's capabilities allow a migration into it (docs/migration.md
+// "Pool kinds"): a pool without random writes (s3: whole objects, a staged copy uploaded on
+// every fsync) takes a file only while nobody has it open; an open file would go on with the
+// target pool file as its own and be written in place.
+Status OpenFileFits(const pool::Pool& to, const std::string& rel, bool open) {
+  if (!open || to.capabilities().random_write) return Status::OK();
+  return Status::FailedPrecondition(
+      "/" + rel + " is open: pool " + to.name() + " (kind " + std::string(to.kind()) +
+      ") takes whole objects only, not a file in use (docs/pools.md \"Capabilities\"); close "
+      "it (stop the VM) and migrate again");
+}
+
+}  // namespace
+
 Result<MigrationTicket> Volume::BeginMigration(const std::string& rel, const std::string& to_pool,
                                                std::uint64_t chunk_bytes) {
   CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
@@ -1488,7 +1513,11 @@ Result<MigrationTicket> Volume::BeginMigration(const std::string& rel, const std
     return Status::AlreadyExists("/" + rel + ": its pool path " + t.to_path + " in pool " +
                                  to_pool + " is taken (run `cafsd fsck`)");
   }
-  t.to_temp = MigrationTempPath(t.to_path, t.guid);
+  // Where the copy is made: a temporary name renamed into place at the switch; in a pool
+  // whose Rename is not atomic (a copy and a remove: rados, s3) its final path, because a
+  // pool file opened before such a rename does not follow it (docs/migration.md "Pool kinds").
+  t.to_temp =
+      (*to)->capabilities().atomic_rename ? MigrationTempPath(t.to_path, t.guid) : t.to_path;
   t.dirty = std::make_shared<DirtyMap>(chunk_bytes);
   std::shared_ptr<OpenFile> of;
   {
@@ -1499,6 +1528,10 @@ Result<MigrationTicket> Volume::BeginMigration(const std::string& rel, const std
       return Status::FromErrno(EBUSY, "/" + rel + " is being migrated already");
     }
     if (auto it = open_files_.find(t.ino); it != open_files_.end()) of = it->second.lock();
+    if (Status fits = OpenFileFits(**to, rel, of != nullptr); !fits.ok()) {
+      migrations_.erase(t.ino);
+      return fits;
+    }
   }
   if (of) {
     // From now on every write of the open file reaches the dirty map.
@@ -1536,15 +1569,16 @@ Status Volume::SwitchRedirector(const MigrationTicket& t, bool* switched) {
                                       " was renamed, removed or replaced during its migration");
   }
   CAFS_ASSIGN_OR_RETURN(pool::Pool * to, pools_->Find(t.to_pool));
-  if (!to->Stat(t.to_path).status().IsNotFound()) {
+  const bool in_place = t.to_temp == t.to_path;  // made at its path (BeginMigration)
+  if (!in_place && !to->Stat(t.to_path).status().IsNotFound()) {
     return Status::AlreadyExists("/" + t.rel + ": " + t.to_path + " appeared in pool " + t.to_pool +
                                  " during the migration");
   }
   // 1. The complete copy at its path in the target pool (an orphan until the commit point).
   const std::string parent = ParentRel(t.to_path);
-  CAFS_RETURN_IF_ERROR(to->Rename(t.to_temp, t.to_path));
+  if (!in_place) CAFS_RETURN_IF_ERROR(to->Rename(t.to_temp, t.to_path));
   if (Status s = to->SyncDir(parent); !s.ok()) {
-    (void)to->Rename(t.to_path, t.to_temp);
+    if (!in_place) (void)to->Rename(t.to_path, t.to_temp);
     return s.WithContext("/" + t.rel + ": placing the copy in pool " + t.to_pool);
   }
   CAFS_RETURN_IF_ERROR(CrashPoint("migrate:target-placed"));
@@ -1577,7 +1611,7 @@ Status Volume::SwitchRedirector(const MigrationTicket& t, bool* switched) {
   if (long_lock.owns_lock()) long_lock.unlock();
   if (!s.ok()) {
     if (new_stem != old_stem) Impl::DropLongName(*this, *dir, new_stem, t.rel);
-    (void)to->Rename(t.to_path, t.to_temp);
+    if (!in_place) (void)to->Rename(t.to_path, t.to_temp);
     return AsRel(s, "switch redirector of", t.rel);
   }
   *switched = true;
@@ -1608,8 +1642,10 @@ Status Volume::CommitMigration(const MigrationTicket& t,
       return Status::FailedPrecondition("/" + t.rel +
                                         " was renamed or removed during its migration");
     }
-    m->switching = true;  // opens of the file wait; `of` cannot go away meanwhile
     if (auto o = open_files_.find(t.ino); o != open_files_.end()) of = o->second.lock();
+    CAFS_ASSIGN_OR_RETURN(pool::Pool * to, pools_->Find(t.to_pool));
+    CAFS_RETURN_IF_ERROR(OpenFileFits(*to, t.rel, of != nullptr));  // opened since Begin
+    m->switching = true;  // opens of the file wait; `of` cannot go away meanwhile
   }
   Status s;
   bool switched = false;  // the redirector names the target pool (even if s is not OK)
@@ -1640,6 +1676,7 @@ Status Volume::CommitMigration(const MigrationTicket& t,
     std::lock_guard lock(open_mu_);
     m->switching = false;
     m->committed = switched;
+    if (switched) ++switches_;
   }
   migration_cv_.notify_all();
   return s;

@@ -392,6 +392,8 @@ class Volume {
   std::map<ino_t, std::weak_ptr<OpenFile>> open_files_;     // guarded by open_mu_
   std::map<ino_t, std::shared_ptr<Migration>> migrations_;  // guarded by open_mu_
   std::map<ino_t, std::weak_ptr<MirrorSet>> mirrors_;       // guarded by open_mu_
+  // Redirectors renamed by migrations so far (OpenExisting looks again when it changed).
+  std::uint64_t switches_ = 0;  // guarded by open_mu_
 };
 
 }  // namespace cafs::core

@@ -4,7 +4,9 @@
 #include <array>
 #include <cerrno>
 
+#include "jobs/policy_vobj.h"
 #include "jobs/volume_files.h"
+#include "util/logging.h"
 
 namespace cafs::jobs {
 namespace {
@@ -13,18 +15,36 @@ using json = nlohmann::json;
 
 constexpr std::array<std::string_view, 4> kTargets = {"file", "vm", "vmset", "pool"};
 
-Result<std::string> ToPoolOf(const json& params) {
-  if (!params.is_object()) return Status::InvalidArgument("migrate params must be an object");
-  for (const auto& [k, v] : params.items()) {
-    if (k != "to_pool") return Status::InvalidArgument("migrate: unknown parameter '" + k + "'");
-    (void)v;
+// The job's params: {"to_pool": name} or {"policy": true} (migrate_job.h).
+struct Params {
+  std::string to_pool;  // empty for a policy-driven job
+  bool policy = false;
+
+  static Result<Params> Of(const json& params) {
+    if (!params.is_object()) return Status::InvalidArgument("migrate params must be an object");
+    for (const auto& [k, v] : params.items()) {
+      if (k != "to_pool" && k != "policy") {
+        return Status::InvalidArgument("migrate: unknown parameter '" + k + "'");
+      }
+      (void)v;
+    }
+    Params p;
+    if (auto policy = params.find("policy"); policy != params.end()) {
+      if (!policy->is_boolean() || !policy->get<bool>() || params.size() != 1) {
+        return Status::InvalidArgument(
+            "migrate: \"policy\": true stands alone (each file's pool comes from its vobj)");
+      }
+      p.policy = true;
+      return p;
+    }
+    auto to = params.find("to_pool");
+    if (to == params.end() || !to->is_string() || to->get<std::string>().empty()) {
+      return Status::InvalidArgument("migrate needs to_pool, the name of the target pool");
+    }
+    p.to_pool = to->get<std::string>();
+    return p;
   }
-  auto to = params.find("to_pool");
-  if (to == params.end() || !to->is_string() || to->get<std::string>().empty()) {
-    return Status::InvalidArgument("migrate needs to_pool, the name of the target pool");
-  }
-  return to->get<std::string>();
-}
+};
 
 std::string CursorString(const TaskRecord& task, const char* key) {
   auto it = task.cursor.find(key);
@@ -46,7 +66,17 @@ Status MigrateJob::Validate(const JobSpec& spec) const {
     return Status::InvalidArgument("migrate " + t.type + " needs the path of a " + t.type);
   }
   CAFS_RETURN_IF_ERROR(volume_->SplitPath(rel).status());
-  CAFS_ASSIGN_OR_RETURN(std::string to_pool, ToPoolOf(spec.params));
+  CAFS_ASSIGN_OR_RETURN(Params params, Params::Of(spec.params));
+  if (params.policy) {
+    if (t.type == "pool") {
+      return Status::InvalidArgument("a policy-driven migration works on a file, vm or vmset");
+    }
+    if (cache_ == nullptr) {
+      return Status::NotSupported("policy-driven migration needs the gateway's policy cache");
+    }
+    return VmSetOfPath(*cache_, position_, t.path).status();
+  }
+  const std::string& to_pool = params.to_pool;
   if (!volume_->pools().Find(to_pool).ok()) {
     return Status::InvalidArgument("pool '" + to_pool + "' is not configured on this gateway");
   }
@@ -75,15 +105,39 @@ Status MigrateJob::Validate(const JobSpec& spec) const {
   return Status::OK();
 }
 
+Result<std::string> MigrateJob::PolicyPoolOf(const core::CachedVmSet& vs,
+                                             const std::string& rel) const {
+  CAFS_ASSIGN_OR_RETURN(const policy::VirtualObject* vobj, VobjOfPath(vs, position_, "/" + rel));
+  if (vobj == nullptr) return std::string();  // no vobj: left alone
+  if (vobj->replicas > 1) {
+    CAFS_LOG_WARN(
+        "jobs: /{} stays where it is although its vobj names pool {}: migrating "
+        "mirrored files is not implemented",
+        rel, vobj->storage_pool);
+    return std::string();
+  }
+  return vobj->storage_pool;
+}
+
 Result<std::vector<TaskRecord>> MigrateJob::Plan(const JobRecord& job) {
   const JobTarget& t = job.spec.target;
-  CAFS_ASSIGN_OR_RETURN(std::string to_pool, ToPoolOf(job.spec.params));
+  CAFS_ASSIGN_OR_RETURN(Params params, Params::Of(job.spec.params));
+  std::shared_ptr<const core::CachedVmSet> vs;
+  if (params.policy) {
+    if (cache_ == nullptr) return Status::NotSupported("no policy cache");
+    CAFS_ASSIGN_OR_RETURN(vs, VmSetOfPath(*cache_, position_, t.path));
+  }
   CAFS_ASSIGN_OR_RETURN(std::vector<std::string> files, FilesOf(*volume_, t));
   std::vector<TaskRecord> tasks;
   std::size_t already = 0;
   for (const std::string& f : files) {
     CAFS_ASSIGN_OR_RETURN(core::FileLocation loc, volume_->Locate(f));
     if (t.type == "pool" && loc.pool != t.pool) continue;
+    std::string to_pool = params.to_pool;
+    if (vs) {
+      CAFS_ASSIGN_OR_RETURN(to_pool, PolicyPoolOf(*vs, f));
+      if (to_pool.empty()) continue;
+    }
     if (loc.pool == to_pool) {
       ++already;
       continue;
@@ -100,8 +154,9 @@ Result<std::vector<TaskRecord>> MigrateJob::Plan(const JobRecord& job) {
                        {"phase", "planned"}};
     tasks.push_back(std::move(task));
   }
-  if (tasks.empty() && already > 0) {
-    return Status::InvalidArgument(t.path + ": every file is in pool " + to_pool + " already");
+  if (tasks.empty() && already > 0 && !params.policy) {  // a policy job: done at once
+    return Status::InvalidArgument(t.path + ": every file is in pool " + params.to_pool +
+                                   " already");
   }
   return tasks;
 }
@@ -110,7 +165,8 @@ Result<std::shared_ptr<core::FileMigration>> MigrateJob::Acquire(const JobRecord
                                                                  TaskRecord& task, bool* done) {
   *done = false;
   if (auto live = live_.Find(job, task)) return live;
-  CAFS_ASSIGN_OR_RETURN(std::string to_pool, ToPoolOf(job.spec.params));
+  const std::string to_pool = CursorString(task, "to_pool");  // planned per file
+  if (to_pool.empty()) return Status::Corruption("migrate cursor of " + task.path + " has no pool");
   const std::string rel = VolumePathOf(task.path);
   auto guid = Uuid::Parse(CursorString(task, "guid"));
   if (!guid.ok()) return Status::Corruption("migrate cursor of " + task.path + " is malformed");

@@ -9,8 +9,16 @@
 //                  target pool yet (a job whose every file is there already is refused)
 //   "pool"         drain: every file below `path` ("/" for all) whose data is in pool
 //                  `target.pool` (!= to_pool)
-// Params: {"to_pool": name} (required; a configured pool). Unknown pools, the same pool, a
-// directory or a symlink given as a file are refused at start (exit 1, nothing changes).
+// Params: {"to_pool": name} (a configured pool). Unknown pools, the same pool, a directory or
+// a symlink given as a file are refused at start (exit 1, nothing changes).
+// Or {"policy": true} alone -- a policy-driven migration (targets file/vm/vmset; docs/
+// migration.md "Policy-driven migration"; started by jobs/policy_conversion.h when a vobj's
+// storepol changed): each file goes to the pool its vobj's <storepol> names now; files already
+// there, matching no vobj, or whose vobj is mirrored (<replicas> > 1: migrating mirrored
+// files is not implemented) are left out; a job with nothing to do is done at once. Each
+// task's target pool is planned into its cursor (a restart moves it where it was planned). A
+// storepol naming a pool this gateway does not have fails that file's task with the reason.
+// Needs the policy cache (constructor); without it such a job is refused (NotSupported).
 //
 // Cursor (persisted with the task; the authority is the redirector):
 //   {"guid": file GUID, "from_pool": p, "from_path": pool path, "to_pool": q,
@@ -35,6 +43,7 @@
 #include <string>
 
 #include "cafs/migrator.h"
+#include "cafs/policy_cache.h"
 #include "jobs/job_audit.h"
 #include "jobs/job_kind.h"
 #include "jobs/live_tasks.h"
@@ -45,8 +54,11 @@ class MigrateJob final : public JobKind {
  public:
   static constexpr std::string_view kName = "migrate";
 
-  MigrateJob(core::Volume* volume, JobAuditor auditor, core::MigrationOptions options = {})
-      : volume_(volume), auditor_(auditor), options_(options) {}
+  // `cache` (may be null: no policy-driven jobs) and `position` (the gateway's VM set
+  // position, GatewayOptions::position) serve {"policy": true}.
+  MigrateJob(core::Volume* volume, JobAuditor auditor, core::MigrationOptions options = {},
+             core::PolicyCache* cache = nullptr, unsigned position = 1)
+      : volume_(volume), auditor_(auditor), options_(options), cache_(cache), position_(position) {}
   ~MigrateJob() override { live_.Clear(); }
 
   std::string_view name() const override { return kName; }
@@ -62,9 +74,14 @@ class MigrateJob final : public JobKind {
   Result<std::shared_ptr<core::FileMigration>> Acquire(const JobRecord& job, TaskRecord& task,
                                                        bool* done);
 
+  // The pool the policy wants the file `rel` in now; empty: leave the file alone.
+  Result<std::string> PolicyPoolOf(const core::CachedVmSet& vs, const std::string& rel) const;
+
   core::Volume* const volume_;
   const JobAuditor auditor_;
   const core::MigrationOptions options_;
+  core::PolicyCache* const cache_;
+  const unsigned position_;
   LiveTasks<core::FileMigration> live_;
 };
 

@@ -5,8 +5,8 @@
 
 #include "format/header_codec.h"
 #include "format/header_layout.h"
+#include "jobs/policy_vobj.h"
 #include "jobs/volume_files.h"
-#include "policy/vmset_path.h"
 #include "util/logging.h"
 
 namespace cafs::jobs {
@@ -156,12 +156,8 @@ TaskRecord RekeyJob::TaskFor(const std::string& rel, const format::Header& hdr,
 Result<std::optional<RekeyJob::FileTarget>> RekeyJob::PolicyTargetOf(const core::CachedVmSet& vs,
                                                                      const std::string& rel,
                                                                      const format::Header& hdr) {
-  CAFS_ASSIGN_OR_RETURN(policy::VmSetPath where,
-                        policy::ResolveVmSetPath("/", position_, "/" + rel));
-  auto matched = vs.bundle.descriptor.Match(where.path_within_vmset);
-  if (!matched.ok() && matched.status().IsNotFound()) return std::optional<FileTarget>();
-  CAFS_RETURN_IF_ERROR(matched.status());  // no vobj: left alone (NotFound, above)
-  const policy::VirtualObject* vobj = *matched;
+  CAFS_ASSIGN_OR_RETURN(const policy::VirtualObject* vobj, VobjOfPath(vs, position_, "/" + rel));
+  if (vobj == nullptr) return std::optional<FileTarget>();  // no vobj: left alone
   const bool file_clear = hdr.cipher == crypto::CipherId::kNone;
   if (vobj->IsClearText()) {
     // Decision (docs/jobs.md "Conversions"): an encrypted file is never decrypted at rest.
@@ -185,10 +181,7 @@ Result<std::optional<RekeyJob::FileTarget>> RekeyJob::PolicyTargetOf(const core:
 }
 
 Result<std::shared_ptr<const core::CachedVmSet>> RekeyJob::VmSetOf(const std::string& path) const {
-  CAFS_ASSIGN_OR_RETURN(policy::VmSetPath where, policy::ResolveVmSetPath("/", position_, path));
-  auto vs = cache_->Get(where.vmset_name);
-  if (!vs.ok()) return vs.status().WithContext("VM set " + where.vmset_name);
-  return vs;
+  return VmSetOfPath(*cache_, position_, path);
 }
 
 Status RekeyJob::Validate(const JobSpec& spec) const {

@@ -31,9 +31,8 @@ done
 . "$(dirname "$0")/lib/cafsd.sh"
 
 T=$(mktemp -d /tmp/cafs-rekey-crash-XXXXXX)
-WRITER_PID=""
 cleanup() {
-  [ -n "$WRITER_PID" ] && kill -9 "$WRITER_PID" 2>/dev/null
+  [ -n "${WRITER_PID:-}" ] && kill -9 "$WRITER_PID" 2>/dev/null
   cafsd_stop "$T"
   timeout 10 fusermount3 -u -z "$T/mnt" 2>/dev/null
   rm -rf "$T"
@@ -49,91 +48,10 @@ RANDOM=$SEED
 
 header_key() { cafsd_header_key "$1"; }  # "state version" (lib/cafsd.sh)
 
-# Block content: 4 KiB derived from (seed, block, generation); generation 0 = the fill.
-cat >"$T/blocks.py" <<'PY'
-import hashlib, os, random, sys, time
-
-BS = 4096
-
-def content(seed, block, gen):
-    h = hashlib.sha256(f"{seed}:{block}:{gen}".encode()).digest()
-    return h * (BS // len(h))
-
-def fill(path, seed, blocks):
-    fd = os.open(path, os.O_WRONLY)
-    for b in range(blocks):
-        os.pwrite(fd, content(seed, b, 0), b * BS)
-    os.fsync(fd)
-    os.close(fd)
-
-def write(path, seed, blocks, log, rseed, first_gen):
-    # W block gen: about to write; S block gen: the write and its fsync returned. Stops at
-    # the first error (the mount dies with cafsd), or after 30 s.
-    rng = random.Random(rseed)
-    deadline = time.monotonic() + 30
-    with open(log, "a") as out:
-        try:
-            fd = os.open(path, os.O_WRONLY)
-            gen = first_gen
-            while time.monotonic() < deadline:
-                b = rng.randrange(blocks)
-                out.write(f"W {b} {gen}\n"); out.flush()
-                os.pwrite(fd, content(seed, b, gen), b * BS)
-                os.fsync(fd)
-                out.write(f"S {b} {gen}\n"); out.flush()
-                gen += 1
-        except OSError as e:
-            print(f"writer stopped: {e}", file=sys.stderr)
-
-def verify(path, seed, blocks, log):
-    # Allowed per block: its last S generation (0 if none), and a W written after that S
-    # (the write in flight at a kill).
-    synced = {b: 0 for b in range(blocks)}
-    pending = {}
-    for line in open(log):
-        kind, b, gen = line.split()
-        b, gen = int(b), int(gen)
-        if kind == "S":
-            synced[b] = gen
-            pending.pop(b, None)
-        else:
-            pending[b] = gen
-    bad = 0
-    checked = 0
-    with open(path, "rb") as f:
-        image = f.read(blocks * BS)
-    if len(image) != blocks * BS:
-        print(f"short read: {len(image)} of {blocks * BS} bytes", file=sys.stderr)
-        return False
-    for b in range(blocks):
-        got = image[b * BS:(b + 1) * BS]
-        allowed = {synced[b]}
-        if b in pending:
-            allowed.add(pending[b])
-        if not any(got == content(seed, b, g) for g in allowed):
-            bad += 1
-            if bad <= 5:
-                print(f"block {b}: not generation {sorted(allowed)}", file=sys.stderr)
-        checked += 1
-    # What the next round may assume: a pending write that landed is now the block's value.
-    with open(log, "a") as out:
-        for b, gen in pending.items():
-            g = gen if image[b * BS:(b + 1) * BS] == content(seed, b, gen) else synced[b]
-            out.write(f"S {b} {g}\n")
-    print(f"{checked} blocks checked, {sum(1 for g in synced.values() if g)} rewritten, {bad} bad")
-    return bad == 0
-
-if __name__ == "__main__":
-    cmd, path, seed, blocks = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-    if cmd == "fill":
-        fill(path, seed, blocks)
-    elif cmd == "write":
-        write(path, seed, blocks, sys.argv[5], int(sys.argv[6]), int(sys.argv[7]))
-    else:
-        sys.exit(0 if verify(path, seed, blocks, sys.argv[5]) else 1)
-PY
+# shellcheck source=lib/fsync_writer.sh
+. "$(dirname "$0")/lib/fsync_writer.sh"
 BLOCKS=$((SIZE_MIB * 256))
-blocks() { timeout 60 python3 "$T/blocks.py" "$@"; }
+blocks() { timeout 60 python3 "$FSYNC_BLOCKS_PY" "$@"; }
 
 # --- set-up: the seed's policy (*osdisk* encrypted in mirrored_pool_A), cache TTL 1 s so a
 # new key version is seen at once ---
@@ -173,23 +91,9 @@ for round in $(seq 1 "$ITERATIONS"); do
   START=$SECONDS
   [ "$NEED_JOB" = 1 ] && next_job
   NEED_JOB=0
-  L0=$(wc -l <"$T/log")
   mountpoint -q "$T/mnt" || fail "round $round: cafsd no longer serves the mount"
-  python3 "$T/blocks.py" write "$IMG" "$SEED" "$BLOCKS" "$T/log" "$((SEED + round))" "$GEN" \
-    2>"$T/writer.err" &
-  WRITER_PID=$!
-  # The kill comes a random 0.2-1.7 s after the writer's first fsync'ed write.
-  for _ in $(seq 600); do
-    tail -n +$((L0 + 1)) "$T/log" | grep -q '^S' && break
-    kill -0 "$WRITER_PID" 2>/dev/null || fail "round $round: the writer stopped: $(cat "$T/writer.err")"
-    sleep 0.05
-  done
-  DELAY_MS=$((200 + RANDOM % 1500))
-  sleep "$(printf '%d.%03d' $((DELAY_MS / 1000)) $((DELAY_MS % 1000)))"
-  cafsd_kill9
-  wait "$WRITER_PID"
-  WRITER_PID=""
-  WROTE=$(tail -n +$((L0 + 1)) "$T/log" | grep -c '^S')
+  fsync_writer_kill9 "$IMG" "$SEED" "$BLOCKS" "$T/log" "$((SEED + round))" "$GEN" ||
+    fail "round $round: $FSYNC_WRITER_ERROR"
   GEN=$((GEN + 100000))  # generations of different rounds never collide
   STATE=$(header_key "$PF")
   [ "${STATE%% *}" = 1 ] && MID=$((MID + 1))
@@ -200,7 +104,7 @@ for round in $(seq 1 "$ITERATIONS"); do
     fail "round $round (killed after ${DELAY_MS} ms, header '$STATE'): $OUT"
   echo "round $round: killed after ${DELAY_MS} ms, header '$STATE' (state version)," \
     "job to version $VERSION, $WROTE fsync'ed writes" \
-    "($(tr -d '\n' <"$T/writer.err")); $OUT"
+    "($(tr -d '\n' <"$T/log.err")); $OUT"
   [ $((SECONDS - START)) -le $ROUND_LIMIT_S ] ||
     fail "round $round took $((SECONDS - START)) s (limit $ROUND_LIMIT_S s)"
 done

@@ -31,3 +31,12 @@ if(TARGET nfs_posix AND TARGET cafsd)
   set_tests_properties(nfs_cafs_posix PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 180
                        RESOURCE_LOCK heavy)
 endif()
+# Live migration through NFS (issue 15): libnfs pattern I/O with its first file handle checked
+# throughout while `cafsd migrate` moves the image back and forth (docs/migration.md).
+if(TARGET nfs_pattern_io AND TARGET cafsd)
+  add_test(NAME nfs_cafs_migrate
+    COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/nfs_migrate_cafs_test.sh $<TARGET_FILE:cafsd>
+            $<TARGET_FILE:nfs_pattern_io> 8 4)
+  set_tests_properties(nfs_cafs_migrate PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300
+                       RESOURCE_LOCK heavy)
+endif()

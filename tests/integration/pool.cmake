@@ -70,6 +70,11 @@ if(TARGET cafs_pool_rados)
     if(TARGET cafs_pool_s3)
       cafs_ceph_gateway_test(cafs_s3_e2e cafs_s3_e2e_test.sh 240 ceph_osd)
       set_property(TEST cafs_s3_e2e APPEND PROPERTY LABELS no_sanitize)
+      # One image migrated along every pair of kinds (posix, rados, s3): live between posix
+      # and rados (fsync'ed blocks checked), an open file refused by s3 (no random writes),
+      # closed moves into and out of s3; fsck clean (docs/migration.md "Pool kinds").
+      cafs_ceph_gateway_test(cafs_migrate_pools cafs_migrate_pools_test.sh 240 ceph_osd)
+      set_property(TEST cafs_migrate_pools APPEND PROPERTY LABELS no_sanitize)
     endif()
   endif()
 endif()

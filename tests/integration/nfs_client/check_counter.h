@@ -29,6 +29,7 @@ class CheckCounter {
   void Expect(const std::string& what, int got, int want) {
     Check(got == want, what + ": " + NfsStatusName(got) + ", want " + NfsStatusName(want));
   }
+  int failures() const { return failures_; }
   // "<name>: N checks passed" or "FAILED (N checks)"; true when nothing failed.
   bool Summary(const char* name) const {
     if (failures_ == 0) {

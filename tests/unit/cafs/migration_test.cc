@@ -8,9 +8,13 @@
 //    only, the header is the same (ciphertext copied, never re-encrypted);
 //  - a file that is not open migrates too, and an open during the migration is tracked;
 //  - an NFS file handle taken before a move resolves to the same path after it;
-//  - bad input: unknown pool, same pool, a directory, a symlink, a missing file; a target
-//    pool that fills up (ENOSPC): the migration fails, the file is intact where it was and no
-//    copy is left; a rename during the migration stops it.
+//  - bad input: unknown pool, same pool, a directory, a symlink, a missing file, a pool whose
+//    storage went away; a target pool that fills up (ENOSPC): the migration fails, the file is
+//    intact where it was and no copy is left; a rename during the migration stops it;
+//  - pool capabilities (docs/migration.md "Pool kinds"): a pool without random writes (as s3
+//    reports; here a directory pool that says so) refuses a file that is open, at the start
+//    and at the switch when it was opened meanwhile (the file stays whole where it was, no copy
+//    left), and takes it once closed.
 // The crash at every step is in volume_faults_test.cc (StepCrashTest "migrate_*").
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -34,6 +38,39 @@ namespace fs = std::filesystem;
 
 constexpr char kPoolA[] = "pool_a";
 constexpr char kPoolB[] = "pool_b";
+constexpr char kPoolC[] = "pool_c";  // a WholeObjectPool
+
+// A directory pool with the capabilities of a whole-object store (the s3 kind's flags:
+// docs/pools.md "Capabilities"); every call is the PosixPool's.
+class WholeObjectPool final : public pool::Pool {
+ public:
+  WholeObjectPool(const std::string& name, const std::string& root)
+      : base_(name, root, env::Env::Default()) {}
+  const std::string& name() const override { return base_.name(); }
+  std::string location() const override { return base_.location(); }
+  std::string_view kind() const override { return "whole-object"; }
+  pool::PoolCapabilities capabilities() const override {
+    return {.random_write = false, .sparse = false, .discard = false, .atomic_rename = false};
+  }
+  Result<std::unique_ptr<env::File>> OpenFile(std::string_view p,
+                                              const env::OpenOptions& o) override {
+    return base_.OpenFile(p, o);
+  }
+  Status RemoveFile(std::string_view p) override { return base_.RemoveFile(p); }
+  Status Rename(std::string_view from, std::string_view to) override {
+    return base_.Rename(from, to);
+  }
+  Status CreateDirs(std::string_view p) override { return base_.CreateDirs(p); }
+  Status RemoveDir(std::string_view p) override { return base_.RemoveDir(p); }
+  Result<env::FileInfo> Stat(std::string_view p) override { return base_.Stat(p); }
+  Result<std::vector<std::string>> ListDir(std::string_view p) override { return base_.ListDir(p); }
+  Status SyncDir(std::string_view p) override { return base_.SyncDir(p); }
+  Result<pool::PoolSpace> Space() override { return base_.Space(); }
+  Status CheckAvailable() override { return base_.CheckAvailable(); }
+
+ private:
+  pool::PosixPool base_;
+};
 
 TEST(DirtyMapTest, MarksTakesAndCounts) {
   DirtyMap map(4096);
@@ -59,7 +96,7 @@ class MigrationTest : public ::testing::Test {
     char tmpl[] = "/tmp/cafs-migration-test-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
-    for (const char* sub : {"backing/vs/vm1", "pools/pool_a", "pools/pool_b"}) {
+    for (const char* sub : {"backing/vs/vm1", "pools/pool_a", "pools/pool_b", "pools/pool_c"}) {
       fs::create_directories(dir_ / sub);
     }
     std::vector<std::uint8_t> key(64);
@@ -84,6 +121,9 @@ class MigrationTest : public ::testing::Test {
               ->Add(std::make_unique<pool::PosixPool>(name, (dir_ / "pools" / name).string(), env))
               .ok());
     }
+    ASSERT_TRUE(
+        pools_->Add(std::make_unique<WholeObjectPool>(kPoolC, (dir_ / "pools" / kPoolC).string()))
+            .ok());
     auto v = Volume::Open((dir_ / "backing").string(), pools_.get());
     ASSERT_TRUE(v.ok()) << v.status().ToString();
     volume_ = std::move(*v);
@@ -294,6 +334,13 @@ TEST_F(MigrationTest, BadInputIsRefusedAndNothingIsLost) {
   EXPECT_EQ(err("vs/vm1", kPoolB).errno_value(), EISDIR);
   EXPECT_EQ(err("vs/vm1/link", kPoolB).errno_value(), ELOOP);
   EXPECT_TRUE(err("vs/vm1/none", kPoolB).IsNotFound());
+  // A configured pool whose storage went away (its directory moved): not reachable, EIO.
+  fs::rename(dir_ / "pools" / kPoolB, dir_ / "pools/gone");
+  const Status gone = err("vs/vm1/a.img", kPoolB);
+  fs::rename(dir_ / "pools/gone", dir_ / "pools" / kPoolB);
+  EXPECT_EQ(gone.errno_value(), EIO) << gone.ToString();
+  EXPECT_NE(gone.message().find("pool 'pool_b' is not reachable"), std::string::npos)
+      << gone.ToString();
   // Two migrations of one file at once: the second is refused.
   {
     auto first = FileMigration::Start(*volume_, "vs/vm1/a.img", kPoolB);
@@ -327,6 +374,45 @@ TEST_F(MigrationTest, BadInputIsRefusedAndNothingIsLost) {
   auto b = volume_->OpenExisting("vs/vm1/b.img", Keys());
   ASSERT_TRUE(b.ok());
   EXPECT_EQ(ReadAll(**b), data);
+}
+
+TEST_F(MigrationTest, APoolWithoutRandomWritesTakesOnlyAClosedFile) {
+  const std::string data(300000, 'w');
+  auto open = Create("vs/vm1/w.img", data);
+  ASSERT_TRUE(open);
+  auto refused = FileMigration::Start(*volume_, "vs/vm1/w.img", kPoolC);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("is open: pool pool_c (kind whole-object) takes "
+                                            "whole objects only"),
+            std::string::npos)
+      << refused.status().ToString();
+  open.reset();
+  // Opened after the start: the switch refuses; the file stays whole in pool A, no copy left.
+  {
+    MigrationOptions small;
+    small.chunk_bytes = 4096;
+    auto m = FileMigration::Start(*volume_, "vs/vm1/w.img", kPoolC, small);
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    ASSERT_FALSE((*m)->Step(4096)->finished());
+    auto of = volume_->OpenExisting("vs/vm1/w.img", Keys());
+    ASSERT_TRUE(of.ok());
+    Result<MigrationProgress> p = MigrationProgress{};
+    for (int i = 0; i < 1000 && p.ok() && !p->finished(); ++i) p = (*m)->Step(1 << 20);
+    EXPECT_EQ(p.status().code(), Status::Code::kFailedPrecondition) << p.status().ToString();
+    EXPECT_EQ((*of)->pool(), kPoolA);
+    EXPECT_EQ(ReadAll(**of), data);
+  }
+  EXPECT_EQ(FilesIn(kPoolC), 0);
+  // Closed: it moves, and back (a whole-object pool as the source is read like any other).
+  ASSERT_TRUE(Migrate("vs/vm1/w.img", kPoolC, MigrationOptions{}).ok());
+  EXPECT_TRUE(InPool(kPoolC, "vs/vm1/w.img"));
+  ASSERT_TRUE(Migrate("vs/vm1/w.img", kPoolB, MigrationOptions{}).ok());
+  EXPECT_TRUE(InPool(kPoolB, "vs/vm1/w.img"));
+  EXPECT_EQ(FilesIn(kPoolC), 0);
+  auto of = volume_->OpenExisting("vs/vm1/w.img", Keys());
+  ASSERT_TRUE(of.ok());
+  EXPECT_EQ(ReadAll(**of), data);
 }
 
 }  // namespace

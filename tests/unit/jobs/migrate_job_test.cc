@@ -8,7 +8,11 @@
 //  - bad input: an unknown pool, the pool the file is in, a directory or a symlink as a file,
 //    draining a pool into itself, a VM set already there: refused at start, nothing moved;
 //  - restart mid-job: the gateway stops while a rate-limited job is mid-way; it resumes and
-//    completes with the data intact and no copy left behind.
+//    completes with the data intact and no copy left behind;
+//  - policy-driven: the *osdisk* vobj's storepol changes; the policy cache's refresh starts a
+//    migrate job {"policy": true} by itself (through StartPolicyConversion, as key changes
+//    start conversions) that moves the disks while they are written; the same policy again
+//    starts nothing; a storepol naming a pool this gateway lacks fails that file's task only.
 #include "jobs/migrate_job.h"
 
 #include <gtest/gtest.h>
@@ -26,6 +30,7 @@
 #include "cafs/volume_check.h"
 #include "crypto/rng.h"
 #include "jobs/job_manager.h"
+#include "jobs/policy_conversion.h"
 #include "policy/seed_examples.h"
 #include "pool/posix_pool.h"
 #include "unit/env/temp_dir.h"
@@ -88,6 +93,7 @@ class MigrateJobTest : public ::testing::Test {
     ASSERT_EQ(PoolOf(kClear), kPoolDefault);
   }
   void TearDown() override {
+    StopWriters();
     Stop();
     fs::remove_all(root_);
   }
@@ -128,7 +134,8 @@ class MigrateJobTest : public ::testing::Test {
     core::MigrationOptions small;
     small.chunk_bytes = 16 * 1024;
     small.small_rest_bytes = 32 * 1024;
-    manager_->RegisterKind(std::make_unique<MigrateJob>(volume_.get(), auditor, small));
+    manager_->RegisterKind(
+        std::make_unique<MigrateJob>(volume_.get(), auditor, small, cache_.get(), 1));
     manager_->ResumeAll();
   }
   static JobSpec Spec(const std::string& type, const std::string& path, const std::string& to,
@@ -142,6 +149,32 @@ class MigrateJobTest : public ::testing::Test {
     spec.rate_limit_bps = rate;
     spec.requested_by = "test";
     return spec;
+  }
+  // One thread per disk writing through a Gateway handle (offsets stepping by `stride`
+  // sectors, 1000-4000 bytes each) until StopWriters; model_ follows every write.
+  void StartWriters(std::uint64_t stride) {
+    stop_ = false;
+    for (const auto& path : kDisks) {
+      writers_.emplace_back([this, path, stride] {
+        auto f = gw_->Open(me_, path, false);
+        ASSERT_TRUE(f.ok()) << path << ": " << f.status().ToString();
+        for (std::uint64_t i = 0; !stop_.load(); ++i) {
+          const std::uint64_t off = (i * stride * 512) % (160 * 1024);
+          const std::string data = Random(1000 + i % 3000);
+          std::lock_guard lock(model_mu_);
+          ASSERT_TRUE(gw_->Write(me_, f->handle, off, AsBytes(data)).ok());
+          std::string& m = model_[path];
+          if (off + data.size() > m.size()) m.resize(off + data.size(), '\0');
+          m.replace(off, data.size(), data);
+        }
+        ASSERT_TRUE(gw_->Release(me_, f->handle).ok());
+      });
+    }
+  }
+  void StopWriters() {
+    stop_ = true;
+    for (auto& w : writers_) w.join();
+    writers_.clear();
   }
   std::string PoolOf(const std::string& path) {
     auto loc = volume_->Locate(path.substr(1));
@@ -179,7 +212,10 @@ class MigrateJobTest : public ::testing::Test {
   ManualClock clock_{std::chrono::sys_days{std::chrono::year{2026} / 11 / 18} + 10h};
   core::Caller me_{"755083456", static_cast<std::uint32_t>(::getuid()),
                    static_cast<std::uint32_t>(::getgid())};
-  std::map<std::string, std::string> model_;
+  std::map<std::string, std::string> model_;  // guarded by model_mu_ while writers run
+  std::mutex model_mu_;
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> writers_;
   std::unique_ptr<pool::PoolMapper> pools_;
   std::unique_ptr<core::LocalKeyProvider> keys_;
   std::unique_ptr<core::PolicyCache> cache_;
@@ -191,30 +227,11 @@ class MigrateJobTest : public ::testing::Test {
 
 TEST_F(MigrateJobTest, VmSetMovesWhileWrittenThenThePoolDrainsBack) {
   OpenManager();
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> writers;
-  std::mutex model_mu;
-  for (const auto& path : kDisks) {
-    writers.emplace_back([&, path] {
-      auto f = gw_->Open(me_, path, false);
-      ASSERT_TRUE(f.ok());
-      for (std::uint64_t i = 0; !stop.load(); ++i) {
-        const std::uint64_t off = (i * 7919 * 512) % (160 * 1024);
-        const std::string data = Random(1000 + i % 3000);
-        std::lock_guard lock(model_mu);
-        ASSERT_TRUE(gw_->Write(me_, f->handle, off, AsBytes(data)).ok());
-        std::string& m = model_[path];
-        if (off + data.size() > m.size()) m.resize(off + data.size(), '\0');
-        m.replace(off, data.size(), data);
-      }
-      ASSERT_TRUE(gw_->Release(me_, f->handle).ok());
-    });
-  }
+  StartWriters(7919);
   auto started = manager_->Start(Spec("vmset", "/my_vmset", kPoolDefault));
   ASSERT_TRUE(started.ok()) << started.status().ToString();
   auto st = manager_->Wait(started->record.id, 60s);
-  stop = true;
-  for (auto& w : writers) w.join();
+  StopWriters();
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->record.state, JobState::kDone) << st->record.error;
   EXPECT_EQ(st->record.tasks.size(), kDisks.size());  // the clear file is there already
@@ -288,6 +305,94 @@ TEST_F(MigrateJobTest, ResumesAfterARestartMidJob) {
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->record.state, JobState::kDone) << st->record.error;
   for (const auto& path : kDisks) EXPECT_EQ(PoolOf(path), kPoolDefault) << path;
+  ExpectIntactAndClean();
+}
+
+TEST_F(MigrateJobTest, PolicyChangeMovesMatchingFilesInTheBackground) {
+  // Writers on every disk while the job the policy change starts moves them.
+  OpenManager({.step_bytes = 16 * 1024, .default_parallel = 2});
+  std::vector<core::PlacementChange> seen;
+  std::mutex seen_mu;
+  cache_->SetPlacementObserver([&](const std::string& vmset, core::PlacementChange change) {
+    {
+      std::lock_guard lock(seen_mu);
+      seen.push_back(change);
+    }
+    StartPolicyConversion(*manager_, vmset, change);
+  });
+  const std::string seed = [] {
+    std::string v = policy::seed_examples::kSeedVobjList;
+    v.replace(v.find("Mon-Fri(9am-5pm)"), 16, "at_all_times");
+    return v;
+  }();
+  auto set_policy = [&](const std::string& osdisk_pool, const std::string& default_pool) {
+    std::string v = seed;
+    v.replace(v.find("<storepol>mirrored_pool_A"), 25, "<storepol>" + osdisk_pool);
+    v.replace(v.find("<storepol>default_pool"), 22, "<storepol>" + default_pool);
+    WriteFile(root_ / "keys/my_vmset/policy.xml", v);
+    cache_->Invalidate("my_vmset");
+  };
+  auto policy_jobs = [&] {
+    std::vector<std::string> ids;
+    for (const auto& st : manager_->List()) {
+      if (st.record.spec.requested_by == kPolicyConversionRequester) ids.push_back(st.record.id);
+    }
+    return ids;
+  };
+  auto wait_for_job = [&](std::size_t n) {
+    for (int i = 0; i < 300 && policy_jobs().size() < n; ++i) {
+      EXPECT_FALSE(ReadAll(kClear).empty());  // an open refreshes the cache: the trigger
+      std::this_thread::sleep_for(20ms);
+    }
+    auto ids = policy_jobs();
+    EXPECT_EQ(ids.size(), n) << "no migrate job was started by the policy change";
+    return ids.empty() ? std::string() : ids.back();
+  };
+
+  // 1. The disks' vobj now names default_pool: they move while written.
+  StartWriters(4099);
+  set_policy(kPoolDefault, kPoolDefault);
+  const std::string id = wait_for_job(1);
+  ASSERT_FALSE(id.empty());
+  auto st = manager_->Wait(id, 60s);
+  StopWriters();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->record.spec.kind, "migrate");
+  EXPECT_EQ(st->record.spec.params, (nlohmann::json{{"policy", true}}));
+  EXPECT_EQ(st->record.state, JobState::kDone) << st->record.error;
+  EXPECT_EQ(st->record.tasks.size(), kDisks.size());  // the clear file is there already
+  for (const auto& path : kDisks) EXPECT_EQ(PoolOf(path), kPoolDefault) << path;
+  EXPECT_EQ(Audited("moved from pool mirrored_pool_A to pool default_pool"), 3);
+  {
+    std::lock_guard lock(seen_mu);
+    ASSERT_EQ(seen.size(), 1u);  // one rule: a storepol change moves, it does not rekey
+    EXPECT_EQ(seen[0], (core::PlacementChange{.keys = false, .pools = true}));
+  }
+  ExpectIntactAndClean();
+
+  // 2. The same policy again: nothing changes, no job.
+  cache_->Invalidate("my_vmset");
+  EXPECT_FALSE(ReadAll(kClear).empty());
+  EXPECT_EQ(policy_jobs().size(), 1u);
+
+  // 3. Back to mirrored_pool_A; the default vobj names a pool this gateway does not have:
+  // the disks move, the clear file's task fails with the reason and the file stays.
+  set_policy(kPoolA, "tape_pool");
+  const std::string back = wait_for_job(2);
+  ASSERT_FALSE(back.empty());
+  st = manager_->Wait(back, 60s);
+  ASSERT_TRUE(st.ok());
+  ASSERT_EQ(st->record.tasks.size(), kDisks.size() + 1);
+  for (const auto& task : st->record.tasks) {
+    if (task.path == kClear) {
+      EXPECT_EQ(task.state, TaskState::kFailed);
+      EXPECT_NE(task.error.find("'tape_pool' is not configured"), std::string::npos) << task.error;
+    } else {
+      EXPECT_EQ(task.state, TaskState::kDone) << task.path << ": " << task.error;
+    }
+  }
+  for (const auto& path : kDisks) EXPECT_EQ(PoolOf(path), kPoolA) << path;
+  EXPECT_EQ(PoolOf(kClear), kPoolDefault);
   ExpectIntactAndClean();
 }
 

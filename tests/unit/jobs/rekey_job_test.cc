@@ -396,8 +396,10 @@ TEST_F(RekeyJobTest, PolicyChangeConvertsAClearFileOnlineInTheBackground) {
   // The kind's default rate (128 KiB/s, what cafsd's [jobs] rekey_rate sets) applies to the
   // job the policy change starts: slow enough that it overlaps the writer below.
   OpenManager({.step_bytes = 16 * 1024, .default_parallel = 2}, 128 * 1024);
-  cache_->SetPlacementObserver(
-      [this](const std::string& vmset) { StartPolicyConversion(*manager_, vmset); });
+  cache_->SetPlacementObserver([this](const std::string& vmset, core::PlacementChange change) {
+    EXPECT_EQ(change, (core::PlacementChange{.keys = true, .pools = false}));
+    StartPolicyConversion(*manager_, vmset, change);
+  });
   // The administrator gives the default vobj a key: its clear-text files must be encrypted.
   std::string policy = policy::seed_examples::kSeedVobjList;
   const std::string clear_key = "01010101-0101-0101-0101-010101010101";
