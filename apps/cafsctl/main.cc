@@ -417,8 +417,7 @@ Result<std::vector<json>> FetchAudit(KpsClient& c, const std::string& vmset = {}
   std::uint64_t after = 0;
   const std::string about = vmset.empty() ? std::string() : "&vmset=" + UrlEncode(vmset);
   for (;;) {
-    auto r =
-        c.Call("GET", "/v1/audit?after=" + std::to_string(after) + "&limit=10000" + about);
+    auto r = c.Call("GET", "/v1/audit?after=" + std::to_string(after) + "&limit=10000" + about);
     if (!r.ok()) return r.status();
     if (!r->ok()) {
       return Status::PermissionDenied(r->status == 403
