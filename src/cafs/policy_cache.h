@@ -36,6 +36,11 @@ struct CachedVmSet {
   VmSetBundle bundle;
   policy::Evaluator evaluator;
   std::chrono::steady_clock::time_point fetched_at;
+  // Why the gateway refuses this VM set's policy although the provider served it (a pool
+  // not on the VM set's allow list: CheckPolicyPools, pool_identity.h); OK when it does not.
+  // A refused policy is kept for its TTL like any entry (no refetch per access) but governs
+  // nothing: every access is denied and audited, no conversion starts, no job follows it.
+  Status refusal;
 
   // The DEK for (key, version): empty buffer for the clear-text key; AuthFailed (EIO) naming
   // the key when the provider says that version was destroyed (crypto-shred); NotFound if
@@ -67,10 +72,10 @@ class PolicyCache {
 
   // Called when a refresh replaces a cached VM set whose policy now places some files under
   // another key or cipher (a vobj's symkey, cipher or glob changed, or vobjs were added or
-  // removed; PlacementChanged): cafsd starts a policy conversion job (docs/jobs.md
-  // "Conversions"). Runs on the thread whose Get refreshed, after the new entry is installed
-  // and every lock of the cache is released (it may call Get). Set it before the cache is
-  // shared (not guarded).
+  // removed; PlacementChanged) and is not refused (CachedVmSet::refusal): cafsd starts a
+  // policy conversion job (docs/jobs.md "Conversions"). Runs on the thread whose Get refreshed,
+  // after the new entry is installed and every lock of the cache is released (it may call Get). Set
+  // it before the cache is shared (not guarded).
   using PlacementObserver = std::function<void(const std::string& vmset_name)>;
   void SetPlacementObserver(PlacementObserver observer) { observer_ = std::move(observer); }
 

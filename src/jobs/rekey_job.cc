@@ -188,6 +188,8 @@ Result<std::shared_ptr<const core::CachedVmSet>> RekeyJob::VmSetOf(const std::st
   CAFS_ASSIGN_OR_RETURN(policy::VmSetPath where, policy::ResolveVmSetPath("/", position_, path));
   auto vs = cache_->Get(where.vmset_name);
   if (!vs.ok()) return vs.status().WithContext("VM set " + where.vmset_name);
+  // A policy the gateway refuses (policy_cache.h) is not followed by jobs either.
+  if (!(*vs)->refusal.ok()) return (*vs)->refusal;
   return vs;
 }
 
