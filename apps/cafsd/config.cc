@@ -106,8 +106,20 @@ Result<PoolConfig> ParsePool(const Reader& r, const toml::table& t) {
   PoolConfig p;
   CAFS_RETURN_IF_ERROR(r.String(t, "pool", "name", true, &p.name));
   CAFS_RETURN_IF_ERROR(r.String(t, "pool", "kind", false, &p.kind));
+  if (const toml::node* g = t.get("guid")) {
+    // The pool's identity in kpsd (docs/gateway.md "Pool identity"); a nil GUID names nothing.
+    const auto text = g->value_exact<std::string>();
+    auto id = text ? Uuid::Parse(*text) : Result<Uuid>(Status::InvalidArgument("not a string"));
+    if (!id.ok() || id->IsNil()) {
+      return r.Error(g, "[[pool]] '" + p.name +
+                            "' guid must be the GUID of kpsd's record of the pool, such as "
+                            "\"3f2b6c1e-5d4a-4b7e-9c0d-1a2b3c4d5e6f\" (cafsctl pool show " +
+                            p.name + ")");
+    }
+    p.guid = *id;
+  }
   for (const auto& [key, node] : t) {
-    if (key.str() == "name" || key.str() == "kind") continue;
+    if (key.str() == "name" || key.str() == "kind" || key.str() == "guid") continue;
     std::string text;
     if (auto s = node.value_exact<std::string>()) {
       text = *s;
@@ -355,6 +367,21 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source_name
   }
   for (const auto& node : *pools->as_array()) {
     CAFS_ASSIGN_OR_RETURN(PoolConfig p, ParsePool(r, *node.as_table()));
+    if (p.guid) {
+      const toml::node* g = node.as_table()->get("guid");
+      // With local keys there is no pool record to map to: refused, not ignored.
+      if (!c.local_keys_dir.empty()) {
+        return r.Error(g, "[[pool]] '" + p.name +
+                              "' guid maps the pool to kpsd's pool record: only with [kps] "
+                              "([local_keys] has no pool records)");
+      }
+      for (const PoolConfig& before : c.pools) {
+        if (before.guid == p.guid) {
+          return r.Error(g, "[[pool]] '" + p.name + "' guid is also the guid of [[pool]] '" +
+                                before.name + "': two pools cannot be one record");
+        }
+      }
+    }
     c.pools.push_back(std::move(p));
   }
 

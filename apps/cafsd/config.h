@@ -6,7 +6,9 @@
 //                                    push_audit = true, usage_interval_s = 60,
 //                                    inventory_interval_s = 300, rekey_poll_interval_s = 60
 //                                    (exactly one of the two)
-//   [[pool]]   name, kind = "posix" and the kind's keys (one or more; docs/pools.md):
+//   [[pool]]   name, kind = "posix", guid (optional, [kps] only: the GUID of kpsd's record of
+//              the pool, docs/gateway.md "Pool identity") and the kind's keys (one or more;
+//              docs/pools.md):
 //              posix: path; rados: rados_pool, namespace, conf, user, keyring, op_timeout_s;
 //              s3: endpoint, bucket, access_key, secret_key_file, region, prefix, ...
 //   [[server]] id, addresses  ([local_keys] only; required with [nfs]): the server registry

@@ -22,6 +22,7 @@
 #include "cafs/key_provider.h"
 #include "cafs/kps_key_provider.h"
 #include "cafs/kps_reporter.h"
+#include "cafs/pool_identity.h"
 #include "cafs/volume_check.h"
 #include "config.h"
 #include "frontend/fuse/fuse_frontend.h"
@@ -70,9 +71,41 @@ Status AddPools(const cafsd::Config& config, pool::PoolMapper& pools) {
       CAFS_LOG_WARN("pool {} ({}) is not available now: {}", p.name, pool->location(),
                     avail.ToString());
     }
-    CAFS_RETURN_IF_ERROR(pools.Add(std::move(pool)));
+    CAFS_RETURN_IF_ERROR(pools.Add(std::move(pool), p.guid));
   }
   return Status::OK();
+}
+
+// [kps]: the configured pools against every pool record kpsd holds (docs/gateway.md "Pool
+// identity", core::ComparePoolRecords): a pool kpsd has no record of, or whose `guid =`
+// differs from the record of its name, is a warning and an audit record (op "pool-identity",
+// result alert, file = the pool). kpsd not reachable now: one warning (the gateway fetch
+// carries each VM set's records and placement checks them there).
+void CheckPoolRecords(const cafsd::Config& config, core::KpsKeyProvider& kps, audit::AuditLog& log,
+                      const Clock& clock) {
+  auto records = kps.FetchPoolRecords();
+  if (!records.ok()) {
+    CAFS_LOG_WARN("could not compare the configured pools with kpsd's pool records now: {}",
+                  records.status().ToString());
+    return;
+  }
+  std::vector<core::ConfiguredPool> configured;
+  for (const auto& p : config.pools) configured.push_back({p.name, p.guid});
+  const std::int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock.Now().time_since_epoch()).count();
+  for (const core::PoolFinding& f : core::ComparePoolRecords(configured, *records)) {
+    CAFS_LOG_WARN("{}", f.text);
+    audit::AuditRecord r;
+    r.time_ms = r.end_ms = now_ms;
+    r.server = config.server_id;
+    r.file = f.pool;
+    r.op = "pool-identity";
+    r.result = audit::Result::kAlert;
+    r.reason = f.text;
+    if (auto appended = log.Append(std::move(r)); !appended.ok()) {
+      CAFS_LOG_ERROR("audit log append failed: {}", appended.status().ToString());
+    }
+  }
 }
 
 // The migration note of docs/nfs.md "Server identity": with local keys and NFS, a <vmserv>
@@ -171,12 +204,14 @@ int Serve(const cafsd::Config& config) {
   pool::PoolMapper pools;
   if (Status s = AddPools(config, pools); !s.ok()) return Fail(s);
   std::unique_ptr<core::KeyProvider> provider;
+  core::KpsKeyProvider* kps_provider = nullptr;  // [kps]: provider, for the pool records
   if (!config.local_keys_dir.empty()) {
     provider = std::make_unique<core::LocalKeyProvider>(config.local_keys_dir, config.servers);
     WarnUnregisteredAddresses(config, *provider);
   } else {
     auto kps = core::KpsKeyProvider::Create(config.kps_url, config.kps_cert);
     if (!kps.ok()) return Fail(kps.status().WithContext("[kps]"));
+    kps_provider = kps->get();
     provider = std::move(*kps);
   }
   const Clock& clock = SystemClock::Instance();
@@ -194,6 +229,7 @@ int Serve(const cafsd::Config& config) {
   auto log = audit::AuditLog::Open(
       config.audit_log, audit::AuditLogOptions{.sync_every_record = config.sync_every_record});
   if (!log.ok()) return Fail(log.status());
+  if (kps_provider != nullptr) CheckPoolRecords(config, *kps_provider, **log, clock);
   const auto interval = std::chrono::seconds(config.aggregate_interval_s);
   // The VM sets' <audit-dest> destinations (docs/gateway.md "Alerts").
   core::AlertSink alerts(&clock);

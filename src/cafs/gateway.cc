@@ -4,6 +4,7 @@
 #include <set>
 
 #include "audit/text_field.h"
+#include "cafs/pool_identity.h"
 #include "policy/vmset_path.h"
 #include "pool/write_lease.h"
 #include "util/logging.h"
@@ -169,14 +170,17 @@ Result<Gateway::Context> Gateway::CheckAt(const Caller& caller, std::string_view
     return vs.status();
   }
   ctx.vs = *vs;
-  auto decision =
-      ctx.vs->bundle.vmset.position != options_.position
-          ? Result<policy::Decision>(Status::FailedPrecondition(
-                fmt::format("VM set {} says <position> {}, but this gateway finds VM sets at "
+  // A VM set the gateway refuses (another <position>; a policy naming a pool its allow list
+  // does not hold, PolicyCache) governs nothing: every access is a denial.
+  auto decision = ctx.vs->bundle.vmset.position != options_.position
+                      ? Result<policy::Decision>(Status::FailedPrecondition(fmt::format(
+                            "VM set {} says <position> {}, but this gateway finds VM sets at "
                             "position {} (cafsd [gateway] position)",
                             ctx.vmset, ctx.vs->bundle.vmset.position, options_.position)))
-          : ctx.vs->evaluator.Evaluate(policy::Requester{caller.server_id, caller.address},
-                                       ctx.path_within_vmset, now);
+                  : !ctx.vs->refusal.ok() ? Result<policy::Decision>(ctx.vs->refusal)
+                                          : ctx.vs->evaluator.Evaluate(
+                                                policy::Requester{caller.server_id, caller.address},
+                                                ctx.path_within_vmset, now);
   if (!decision.ok()) {
     ctx.decision.allowed = false;
     ctx.decision.reason = decision.status().message();
@@ -255,6 +259,13 @@ Result<Placement> Gateway::PlacementFor(const Context& ctx) const {
   Placement p;
   p.pool = vobj->storage_pool;
   p.replica_pools = vobj->replica_pools;
+  // Each pool must still be the one kpsd's record of its name is (pool_identity.h).
+  std::vector<std::string> pools{p.pool};
+  pools.insert(pools.end(), p.replica_pools.begin(), p.replica_pools.end());
+  for (const std::string& pool : pools) {
+    CAFS_RETURN_IF_ERROR(
+        CheckPlacementPool(pool, volume_->pools().ConfiguredGuid(pool), ctx.vs->bundle));
+  }
   p.params.cipher = vobj->cipher;
   p.params.sector_size = vobj->sector_size;
   p.params.key_guid = vobj->symkey;

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,6 +32,14 @@ namespace cafs::core {
 
 // (key GUID, key version).
 using KeyId = std::pair<Uuid, std::uint32_t>;
+
+// A storage pool record of the key server as the gateway is told of it (docs/kps-api.md
+// "Gateway fetch": `pools`): the name policies use and the GUID the record keeps for life.
+struct PoolRecordRef {
+  std::string name;
+  Uuid guid;
+  bool operator==(const PoolRecordRef&) const = default;
+};
 
 struct VmSetBundle {
   policy::VmSet vmset;
@@ -48,6 +57,10 @@ struct VmSetBundle {
   // that the VM set's <vmserv> lists, with their addresses: how an NFS client's address maps
   // to server ids (policy/server_registry.h). Refreshed with the rest of the bundle.
   std::vector<policy::RegisteredServer> servers;
+  // The pool records the VM set may use (its allow list in kpsd), by name. nullopt: the
+  // provider keeps no pool records (local keys, a kpsd before pool records), so there is no
+  // allow list to check (cafs/pool_identity.h).
+  std::optional<std::vector<PoolRecordRef>> pools;
 
   VmSetBundle Clone() const;
   // The newest version of each key GUID, usable or not (what the gateway has been told of).

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kps/client/kps_client.h"
+#include "policy/pool_name.h"
 
 namespace cafs::core {
 
@@ -120,6 +121,34 @@ Result<std::vector<policy::RegisteredServer>> RegisteredServersFromJson(const js
   return out;
 }
 
+// A [{name, guid}] list of kpsd's pool records (the fetch's `pools`, GET /v1/gateway/pools):
+// names a policy could name, GUIDs that parse, each name once. `what` names the list in
+// messages.
+Result<std::vector<PoolRecordRef>> PoolRecordsFromJson(const json& list, const std::string& what) {
+  if (!list.is_array()) return Status::InvalidArgument(what + " is not a list");
+  std::vector<PoolRecordRef> out;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const json& e = list[i];
+    const std::string where = what + "[" + std::to_string(i) + "]";
+    if (!e.is_object() || !e.contains("name") || !e["name"].is_string() || !e.contains("guid") ||
+        !e["guid"].is_string()) {
+      return Status::InvalidArgument(where + " needs name and guid");
+    }
+    PoolRecordRef r{e["name"].get<std::string>(), Uuid()};
+    if (!policy::IsStoragePoolName(r.name)) {
+      return Status::InvalidArgument(where + ".name is not a pool name");
+    }
+    auto guid = Uuid::Parse(e["guid"].get<std::string>());
+    if (!guid.ok() || guid->IsNil()) return Status::InvalidArgument(where + ".guid is not a GUID");
+    r.guid = *guid;
+    for (const PoolRecordRef& before : out) {
+      if (before.name == r.name) return Status::InvalidArgument(where + " repeats pool " + r.name);
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 }  // namespace
 
 KpsKeyProvider::KpsKeyProvider(std::unique_ptr<kps::client::KpsClient> client, std::string url)
@@ -208,7 +237,22 @@ Result<VmSetBundle> KpsKeyProvider::ParseBundle(const json& body, const std::str
   }
   out.kps_locator = kps_locator;
   CAFS_ASSIGN_OR_RETURN(out.servers, RegisteredServersFromJson(body));
+  // The VM set's allow list; absent from a kpsd before pool records (then nothing to check).
+  if (body.contains("pools")) {
+    CAFS_ASSIGN_OR_RETURN(out.pools, PoolRecordsFromJson(body["pools"], "kpsd answer: pools"));
+  }
   return out;
+}
+
+Result<std::vector<PoolRecordRef>> KpsKeyProvider::FetchPoolRecords() {
+  Result<kps::client::Reply> reply = Status::Unavailable("not sent");
+  {
+    std::lock_guard lock(mu_);
+    reply = client_->Call("GET", "/v1/gateway/pools");
+  }
+  if (!reply.ok()) return reply.status();
+  if (!reply->ok()) return StatusForReply(reply->status, reply->Reason(), "(pool records)", url_);
+  return PoolRecordsFromJson(reply->body, "kpsd answer (pool records)");
 }
 
 Result<VmSetBundle> KpsKeyProvider::FetchVmSet(const std::string& vmset_name) {

@@ -40,11 +40,16 @@ class KpsKeyProvider final : public KeyProvider {
 
   Result<VmSetBundle> FetchVmSet(const std::string& vmset_name) override;
   std::string Describe() const override { return "kps:" + url_; }
+  // Every pool record kpsd holds, {name, guid} (`GET /v1/gateway/pools`): what cafsd compares
+  // its [[pool]] tables with at start (pool_identity.h). Errors as FetchVmSet's (NotFound: a
+  // kpsd before pool records).
+  Result<std::vector<PoolRecordRef>> FetchPoolRecords();
 
   // Turns the JSON of a 200 answer into a bundle (exposed for tests). Keys in state
   // "active" are current; a GUID with no active version uses its highest version.
   // `unusable` (optional) lists versions without bytes and their states (destroyed, ...).
   // `registered_servers` (optional) -> `servers`: how NFS client addresses map to ids.
+  // `pools` (optional) -> `pools`: the VM set's allow list ([{name, guid}]).
   // InvalidArgument naming the field on anything malformed (never the key bytes).
   static Result<VmSetBundle> ParseBundle(const nlohmann::json& body, const std::string& vmset_name,
                                          const std::string& kps_locator);

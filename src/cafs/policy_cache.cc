@@ -1,5 +1,6 @@
 #include "cafs/policy_cache.h"
 
+#include "cafs/pool_identity.h"
 #include "util/logging.h"
 
 namespace cafs::core {
@@ -43,8 +44,13 @@ Result<std::shared_ptr<const CachedVmSet>> PolicyCache::Fetch(const std::string&
   CAFS_ASSIGN_OR_RETURN(policy::Evaluator evaluator,
                         policy::Evaluator::Create(bundle.vmset, bundle.descriptor,
                                                   options_.zoneinfo_dir, std::move(servers)));
-  auto entry = std::make_shared<CachedVmSet>(
-      CachedVmSet{std::move(bundle), std::move(evaluator), clock_->MonotonicNow()});
+  // The gateway's own check of the policy's pools (pool_identity.h): logged once per fetch,
+  // denied and audited on every access (Gateway::CheckAt).
+  Status refusal = CheckPolicyPools(bundle);
+  if (!refusal.ok())
+    CAFS_LOG_WARN("refusing the policy of VM set {}: {}", vmset_name, refusal.message());
+  auto entry = std::make_shared<CachedVmSet>(CachedVmSet{
+      std::move(bundle), std::move(evaluator), clock_->MonotonicNow(), std::move(refusal)});
   return std::shared_ptr<const CachedVmSet>(std::move(entry));
 }
 
@@ -73,7 +79,7 @@ Result<std::shared_ptr<const CachedVmSet>> PolicyCache::Get(const std::string& v
   if (fresh.ok()) {
     auto before = entries_.find(vmset_name);
     const PlacementChange change =
-        before != entries_.end()
+        before != entries_.end() && (*fresh)->refusal.ok()
             ? PlacementChangeOf(before->second->bundle.descriptor, (*fresh)->bundle.descriptor)
             : PlacementChange{};
     entries_[vmset_name] = *fresh;

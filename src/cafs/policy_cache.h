@@ -36,6 +36,11 @@ struct CachedVmSet {
   VmSetBundle bundle;
   policy::Evaluator evaluator;
   std::chrono::steady_clock::time_point fetched_at;
+  // Why the gateway refuses this VM set's policy although the provider served it (a pool
+  // not on the VM set's allow list: CheckPolicyPools, pool_identity.h); OK when it does not.
+  // A refused policy is kept for its TTL like any entry (no refetch per access) but governs
+  // nothing: every access is denied and audited, no conversion starts, no job follows it.
+  Status refusal;
 
   // The DEK for (key, version): empty buffer for the clear-text key; AuthFailed (EIO) naming
   // the key when the provider says that version was destroyed (crypto-shred); NotFound if
@@ -74,10 +79,11 @@ class PolicyCache {
   std::map<std::string, std::shared_ptr<const CachedVmSet>> Snapshot() const;
 
   // Called when a refresh replaces a cached VM set whose policy now places some files under
-  // another key or cipher, or in another pool (PlacementChangeOf(...).any()), with what
-  // changed: cafsd starts policy conversion jobs (jobs/policy_conversion.h). Runs on the
-  // thread whose Get refreshed, after the new entry is installed and every lock of the cache
-  // is released (it may call Get). Set it before the cache is shared (not guarded).
+  // another key or cipher, or in another pool (PlacementChangeOf(...).any()), and is not
+  // refused (CachedVmSet::refusal), with what changed: cafsd starts policy conversion and
+  // migration jobs (jobs/policy_conversion.h). Runs on the thread whose Get refreshed, after
+  // the new entry is installed and every lock of the cache is released (it may call Get). Set
+  // it before the cache is shared (not guarded).
   using PlacementObserver =
       std::function<void(const std::string& vmset_name, PlacementChange change)>;
   void SetPlacementObserver(PlacementObserver observer) { observer_ = std::move(observer); }

@@ -10,6 +10,8 @@ Result<std::shared_ptr<const core::CachedVmSet>> VmSetOfPath(core::PolicyCache& 
   CAFS_ASSIGN_OR_RETURN(policy::VmSetPath where, policy::ResolveVmSetPath("/", position, path));
   auto vs = cache.Get(where.vmset_name);
   if (!vs.ok()) return vs.status().WithContext("VM set " + where.vmset_name);
+  // A policy the gateway refuses (policy_cache.h) is not followed by jobs either.
+  if (!(*vs)->refusal.ok()) return (*vs)->refusal;
   return vs;
 }
 

@@ -1,19 +1,22 @@
 #include "kps/audit_scope.h"
 
+#include <algorithm>
+
 namespace cafs::kps {
 
 namespace {
 
-// The ids of the keys and policies of the VM sets in `who`'s scope.
-Result<std::set<std::string>> ScopedIds(StoreTxn& txn, const Principal& who) {
+// The ids of the keys and policies of the VM sets `vmsets` are given for (their names).
+template <typename Pred>
+Result<std::set<std::string>> IdsOf(StoreTxn& txn, Pred vmsets) {
   std::set<std::string> ids;
   CAFS_ASSIGN_OR_RETURN(auto keys, ListRecords<KeyRecord>(txn));
   for (const auto& k : keys) {
-    if (InScope(who, k.vmset)) ids.insert(k.id);
+    if (vmsets(k.vmset)) ids.insert(k.id);
   }
   CAFS_ASSIGN_OR_RETURN(auto policies, ListRecords<PolicyRecord>(txn));
   for (const auto& p : policies) {
-    if (InScope(who, p.vmset)) ids.insert(p.id);
+    if (vmsets(p.vmset)) ids.insert(p.id);
   }
   return ids;
 }
@@ -37,9 +40,15 @@ bool AuditRecordAbout(const AuditRecord& r, std::string_view vmset,
 }
 
 Result<std::vector<AuditRecord>> ListReadableAudit(StoreTxn& txn, const Principal& who,
-                                                   std::uint64_t after, std::size_t limit) {
-  if (!IsScoped(who)) return ListAuditRecords(txn, after, limit);
-  CAFS_ASSIGN_OR_RETURN(std::set<std::string> ids, ScopedIds(txn, who));
+                                                   std::uint64_t after, std::size_t limit,
+                                                   std::string_view about) {
+  if (!IsScoped(who) && about.empty()) return ListAuditRecords(txn, after, limit);
+  // Records about `about` only, or about any VM set of the reader's scope.
+  std::vector<std::string> vmsets = about.empty() ? who.vmsets : std::vector<std::string>{};
+  if (!about.empty()) vmsets.emplace_back(about);
+  CAFS_ASSIGN_OR_RETURN(std::set<std::string> ids, IdsOf(txn, [&](std::string_view v) {
+                          return std::find(vmsets.begin(), vmsets.end(), v) != vmsets.end();
+                        }));
   std::vector<AuditRecord> out;
   while (out.size() < limit) {
     CAFS_ASSIGN_OR_RETURN(auto chunk, ListAuditRecords(txn, after, limit));
@@ -47,7 +56,7 @@ Result<std::vector<AuditRecord>> ListReadableAudit(StoreTxn& txn, const Principa
     for (auto& r : chunk) {
       after = r.seq;
       bool readable = false;
-      for (const auto& v : who.vmsets) readable = readable || AuditRecordAbout(r, v, ids);
+      for (const auto& v : vmsets) readable = readable || AuditRecordAbout(r, v, ids);
       if (readable && out.size() < limit) out.push_back(std::move(r));
     }
   }

@@ -32,7 +32,12 @@ bool AuditRecordAbout(const AuditRecord& r, std::string_view vmset,
 // The records with seq > `after`, ascending, at most `limit`, that `who` may read: all of them
 // for an unscoped reader (rbac.h IsScoped), those about a VM set in its scope otherwise (the
 // scan goes on past records it may not read until `limit` are found or the trail ends).
+// `about` non-empty: only the records about that VM set (the rule above, with its keys'
+// and policies' ids) — the one filter behind `GET /v1/audit?vmset=` and `cafsctl audit list
+// --vmset`. The caller has authorized `who` for `about` (a scoped reader asking about a VM set
+// outside its scope is refused before, not answered with an empty list).
 Result<std::vector<AuditRecord>> ListReadableAudit(StoreTxn& txn, const Principal& who,
-                                                   std::uint64_t after, std::size_t limit);
+                                                   std::uint64_t after, std::size_t limit,
+                                                   std::string_view about = {});
 
 }  // namespace cafs::kps

@@ -21,15 +21,9 @@ Result<PolicySummary> ValidatePolicyXml(std::string_view xml) {
       auto [it, fresh] = out.rotation_days.emplace(id, *o.rotation_period_days);
       if (!fresh) it->second = std::min(it->second, *o.rotation_period_days);
     }
-    // Every pool the vobj names (its copies 2..N too) must be allowed to the VM set.
-    std::vector<std::string> named{o.storage_pool};
-    named.insert(named.end(), o.replica_pools.begin(), o.replica_pools.end());
-    for (const std::string& pool : named) {
-      if (std::find(out.pools.begin(), out.pools.end(), pool) == out.pools.end()) {
-        out.pools.push_back(pool);
-      }
-    }
   }
+  // Every pool the policy names (copies 2..N too) must be allowed to the VM set.
+  out.pools = pd.Pools();
   if (pd.guid) out.guid = pd.guid->ToString();
   out.vmset = pd.vmset_name;
   return out;

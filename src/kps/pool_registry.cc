@@ -163,14 +163,28 @@ Status CheckPoolsAllowed(StoreTxn& txn, std::string_view vmset, std::string_view
   return Status::OK();
 }
 
-Result<json> AllowedPoolsJson(StoreTxn& txn, std::string_view vmset_id) {
+namespace {
+
+// [{name, guid}] of the pool records `keep` selects, by name.
+template <typename Keep>
+Result<json> PoolIdentities(StoreTxn& txn, Keep keep) {
   CAFS_ASSIGN_OR_RETURN(auto all, txn.List(ObjectKind::kPool));
   json out = json::array();
   for (const auto& o : all) {
     CAFS_ASSIGN_OR_RETURN(PoolRecord p, DecodeRecord<PoolRecord>(o));
-    if (Has(p.vmset_ids, vmset_id)) out.push_back({{"name", p.name}, {"guid", p.guid}});
+    if (keep(p)) out.push_back({{"name", p.name}, {"guid", p.guid}});
   }
   return out;
+}
+
+}  // namespace
+
+Result<json> AllowedPoolsJson(StoreTxn& txn, std::string_view vmset_id) {
+  return PoolIdentities(txn, [&](const PoolRecord& p) { return Has(p.vmset_ids, vmset_id); });
+}
+
+Result<json> PoolIdentitiesJson(StoreTxn& txn) {
+  return PoolIdentities(txn, [](const PoolRecord&) { return true; });
 }
 
 Result<std::size_t> UpgradePoolRecords(StoreTxn& txn, std::int64_t now) {

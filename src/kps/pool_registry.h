@@ -82,6 +82,9 @@ Status CheckPoolsAllowed(StoreTxn& txn, std::string_view vmset, std::string_view
 
 // The pools VM set `vmset_id` may use, as the gateway fetch shows them: [{name, guid}] by name.
 Result<nlohmann::json> AllowedPoolsJson(StoreTxn& txn, std::string_view vmset_id);
+// Every pool record's identity, [{name, guid}] by name, without allow lists: what a gateway
+// compares its configured [[pool]] tables with at start (GET /v1/gateway/pools).
+Result<nlohmann::json> PoolIdentitiesJson(StoreTxn& txn);
 
 // Creates the records a store written before pool records needs (header comment). Idempotent;
 // returns how many records it created or changed. When something changed, an audit record

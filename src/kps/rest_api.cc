@@ -792,16 +792,57 @@ Result<json> DestroyKek(Call& c) {
 
 // ---- virtualization servers -------------------------------------------------------------
 
+// A server record belongs to the VM sets whose <vmserv> list its id (as the gateway compares:
+// policy::SameServerId): its addresses decide which NFS clients those VM sets admit. So a
+// scoped storage-admin (rbac.h) sees the servers a VM set of its scope lists, and writes
+// (creates, edits, deletes) a server only when VM sets of its scope list it and no VM set
+// outside its scope does: otherwise an admin scoped to one tenant could repoint another
+// tenant's server to any address. Unscoped callers act on every server. docs/kps.md "Roles".
+Result<std::vector<std::string>> VmSetsListing(StoreTxn& txn, std::string_view id) {
+  CAFS_ASSIGN_OR_RETURN(auto vmsets, ListRecords<VmSetRecord>(txn));
+  std::vector<std::string> out;
+  for (const VmSetRecord& v : vmsets) {
+    if (std::any_of(v.servers.begin(), v.servers.end(),
+                    [&](const std::string& s) { return policy::SameServerId(s, id); })) {
+      out.push_back(v.name);
+    }
+  }
+  return out;
+}
+
+// OK when `c.who` may see (`write` false) or write server `id` (rule above); PermissionDenied
+// (403, audited) naming the server otherwise.
+Status AuthorizeServer(const Call& c, StoreTxn& txn, std::string_view id, bool write) {
+  if (!IsScoped(c.who)) return Status::OK();
+  CAFS_ASSIGN_OR_RETURN(std::vector<std::string> listing, VmSetsListing(txn, id));
+  const bool mine = std::any_of(listing.begin(), listing.end(),
+                                [&](const std::string& v) { return InScope(c.who, v); });
+  if (!mine) {
+    return Status::PermissionDenied(
+        std::string(RoleName(c.who.role)) + " '" + c.who.name + "' may act only on the servers " +
+        "the VM sets in its charge list, and none lists server '" + std::string(id) +
+        "' (a tenant-admin lists it in <vmserv> first)");
+  }
+  if (!write) return Status::OK();
+  for (const std::string& v : listing) CAFS_RETURN_IF_ERROR(c.AuthorizeFor(v));
+  return Status::OK();
+}
+
 Result<json> ListServers(Call& c) {
   return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
     CAFS_ASSIGN_OR_RETURN(auto all, ListRecords<ServerRecord>(txn));
-    return ListJson(all);
+    std::vector<ServerRecord> shown;
+    for (auto& s : all) {
+      if (AuthorizeServer(c, txn, s.id, /*write=*/false).ok()) shown.push_back(std::move(s));
+    }
+    return ListJson(shown);
   });
 }
 
 Result<json> GetServer(Call& c) {
   return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
     CAFS_ASSIGN_OR_RETURN(auto s, GetRecord<ServerRecord>(txn, c.arg(0)));
+    CAFS_RETURN_IF_ERROR(AuthorizeServer(c, txn, s.id, /*write=*/false));
     return ToJson(s);
   });
 }
@@ -827,6 +868,7 @@ Result<json> WriteServer(Call& c, const std::string& id) {
   s.version = read_version;
   c.status = create ? 201 : 200;
   return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
+    CAFS_RETURN_IF_ERROR(AuthorizeServer(c, txn, s.id, /*write=*/true));
     CAFS_RETURN_IF_ERROR(PutRecord(txn, s));
     return ToJson(s);
   });
@@ -838,6 +880,7 @@ Result<json> UpdateServer(Call& c) { return WriteServer(c, c.arg(0)); }
 Result<json> DeleteServer(Call& c) {
   return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
     CAFS_ASSIGN_OR_RETURN(auto s, GetRecord<ServerRecord>(txn, c.arg(0)));
+    CAFS_RETURN_IF_ERROR(AuthorizeServer(c, txn, s.id, /*write=*/true));
     CAFS_RETURN_IF_ERROR(DeleteRecord(txn, s));
     return json{{"deleted", c.arg(0)}};
   });
@@ -1119,9 +1162,18 @@ Result<json> ListAudit(Call& c) {
   } catch (const std::exception&) {
     return Status::InvalidArgument("'after' and 'limit' are numbers");
   }
-  // A tenant-admin reads the records about its VM sets only (audit_scope.h).
+  // `vmset`: the records about that VM set (audit_scope.h, the one rule; a scoped reader only
+  // for a VM set of its scope: 403 otherwise). A tenant-admin reads the records about its VM
+  // sets only.
+  const auto q = c.req.query.find("vmset");
+  const std::string about = q == c.req.query.end() ? std::string() : q->second;
+  if (q != c.req.query.end()) {
+    if (about.empty()) return Status::InvalidArgument("'vmset' names a VM set");
+    c.object = about;
+    CAFS_RETURN_IF_ERROR(c.AuthorizeFor(about));
+  }
   return InTxn(c.store, [&](StoreTxn& txn) -> Result<json> {
-    CAFS_ASSIGN_OR_RETURN(auto rs, ListReadableAudit(txn, c.who, after, limit));
+    CAFS_ASSIGN_OR_RETURN(auto rs, ListReadableAudit(txn, c.who, after, limit, about));
     return ListJson(rs);
   });
 }
@@ -1343,6 +1395,13 @@ Result<json> RegisteredServersJson(StoreTxn& txn, const VmSetRecord& v) {
   return out;
 }
 
+// GET /v1/gateway/pools: every pool record's {name, guid} (no allow lists), for the gateway's
+// start-up comparison with its [[pool]] tables (docs/gateway.md "Pool identity"). Pool names
+// and GUIDs are the storage provider's, not a tenant's: any gateway may read them.
+Result<json> FetchPoolIdentities(Call& c) {
+  return InTxn(c.store, [&](StoreTxn& txn) { return PoolIdentitiesJson(txn); });
+}
+
 Result<json> FetchVmSet(Call& c) {
   const std::string& name = c.arg(0);
   // Key bytes: the one rule REST and KMIP Get share (rbac.h).
@@ -1459,6 +1518,7 @@ constexpr Route kRoutes[] = {
     {"POST", "/v1/inventory", Action::kPushUsage, PushInventory},
 
     {"GET", "/v1/gateway/vmsets/{name}", Action::kFetchKeys, FetchVmSet},
+    {"GET", "/v1/gateway/pools", Action::kFetchKeys, FetchPoolIdentities},
 
     {"GET", "/v1/rekey-requests", Action::kReadKey, ListRekeyRequests},
     {"GET", "/v1/gateway/rekey-requests", Action::kFetchKeys, FetchRekeyRequests},

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <functional>
 
+#include "policy/policy_descriptor.h"
 #include "util/json_text.h"
 #include "util/logging.h"
 #include "util/uuid.h"
@@ -134,6 +135,18 @@ Result<VmSetRecord> RenameVmSet(StoreTxn& txn, std::string_view from, std::strin
     const bool requested = Rename(gw.vmsets, from, to);
     const bool approved = Rename(gw.approved, from, to);
     if (requested || approved) CAFS_RETURN_IF_ERROR(PutRecord(txn, gw));
+  }
+  // A policy whose <policy-descriptor vmset="..."> names the VM set must keep naming it (the
+  // gateway refuses a descriptor naming another VM set): its XML is rewritten, in canonical
+  // form, with the new name. Policies that do not name it are left as uploaded.
+  CAFS_ASSIGN_OR_RETURN(auto policies, ListRecords<PolicyRecord>(txn));
+  for (auto& p : policies) {
+    if (p.vmset_id != v.guid) continue;
+    auto pd = policy::PolicyDescriptor::Parse(p.xml);
+    if (!pd.ok() || pd->vmset_name != from) continue;
+    pd->vmset_name = v.name;
+    p.xml = pd->ToXml();
+    CAFS_RETURN_IF_ERROR(PutRecord(txn, p));
   }
   return v;
 }

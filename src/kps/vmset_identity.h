@@ -36,7 +36,9 @@ Result<std::string> VmSetNameOf(StoreTxn& txn, std::string_view guid);
 // Renames the live VM set `from` to `to` (which no live VM set holds: AlreadyExists), keeping
 // its GUID: the VM set record, the registry and every scope that names it (tenant-admins'
 // VM sets, key-admins' export rights, gateways' requested and approved scopes). Keys, KEKs and
-// policies are bound to the GUID and do not change. `read_version`: the VM set record's
+// policies are bound to the GUID and do not change, except that a policy whose
+// <policy-descriptor vmset="..."> names the old name gets the new one (canonical XML: the
+// gateway refuses a descriptor naming another VM set). `read_version`: the VM set record's
 // version the caller read (0 = do not check). Returns the renamed record.
 Result<VmSetRecord> RenameVmSet(StoreTxn& txn, std::string_view from, std::string_view to,
                                 std::uint64_t read_version, std::int64_t now);

@@ -306,6 +306,18 @@ Result<std::size_t> PolicyDescriptor::MatchIndex(std::string_view path_within_vm
                   path_within_vmset));
 }
 
+std::vector<std::string> PolicyDescriptor::Pools() const {
+  std::vector<std::string> out;
+  const auto add = [&out](const std::string& pool) {
+    if (std::find(out.begin(), out.end(), pool) == out.end()) out.push_back(pool);
+  };
+  for (const VirtualObject& o : objects) {
+    add(o.storage_pool);
+    for (const std::string& pool : o.replica_pools) add(pool);
+  }
+  return out;
+}
+
 Result<const VirtualObject*> PolicyDescriptor::Match(std::string_view path_within_vmset) const {
   CAFS_ASSIGN_OR_RETURN(const std::size_t i, MatchIndex(path_within_vmset));
   return &objects[i];

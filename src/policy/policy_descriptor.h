@@ -92,6 +92,10 @@ struct PolicyDescriptor {
   Result<const VirtualObject*> Match(std::string_view path_within_vmset) const;
   // Index form of Match().
   Result<std::size_t> MatchIndex(std::string_view path_within_vmset) const;
+  // Every storage pool the descriptor names (each vobj's <storepol>, then its <replica-pool>
+  // elements), in document order, without duplicates: the one list that kpsd checks against
+  // the VM set's allow list at upload and the gateway checks again on every fetch.
+  std::vector<std::string> Pools() const;
 
   bool operator==(const PolicyDescriptor&) const = default;
 };

@@ -22,13 +22,20 @@ Status ValidatePoolName(const std::string& name) {
   return Status::OK();
 }
 
-Status PoolMapper::Add(std::unique_ptr<Pool> pool) {
+Status PoolMapper::Add(std::unique_ptr<Pool> pool, std::optional<Uuid> guid) {
   CAFS_RETURN_IF_ERROR(ValidatePoolName(pool->name()));
   std::string name = pool->name();
   if (!pools_.emplace(name, std::move(pool)).second) {
     return Status::AlreadyExists("storage pool '" + name + "' is configured twice");
   }
+  if (guid) guids_.emplace(name, *guid);
   return Status::OK();
+}
+
+std::optional<Uuid> PoolMapper::ConfiguredGuid(const std::string& name) const {
+  auto it = guids_.find(name);
+  if (it == guids_.end()) return std::nullopt;
+  return it->second;
 }
 
 Result<Pool*> PoolMapper::Find(const std::string& name) const {

@@ -8,11 +8,13 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "pool/pool.h"
 #include "pool/pool_name.h"
+#include "util/uuid.h"
 
 namespace cafs::pool {
 
@@ -21,15 +23,20 @@ class PoolMapper {
   // AlreadyExists for a duplicate name; InvalidArgument for a name that is empty, has '/',
   // contains "##" or starts with '#' (either would make redirector names ambiguous: the
   // last "##" of `name##pool` must be the separator, also for names ending in '#').
-  Status Add(std::unique_ptr<Pool> pool);
+  // `guid`: the GUID of kpsd's record this pool is (cafsd [[pool]] guid =; docs/gateway.md
+  // "Pool identity"); none = mapped to the record of the same name.
+  Status Add(std::unique_ptr<Pool> pool, std::optional<Uuid> guid = std::nullopt);
 
   // NotFound naming the pool and listing the configured ones.
   Result<Pool*> Find(const std::string& name) const;
+  // The GUID configured for pool `name`; none when not given (or no such pool).
+  std::optional<Uuid> ConfiguredGuid(const std::string& name) const;
 
   std::vector<std::string> names() const;
 
  private:
   std::map<std::string, std::unique_ptr<Pool>> pools_;
+  std::map<std::string, Uuid> guids_;
 };
 
 }  // namespace cafs::pool

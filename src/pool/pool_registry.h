@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "env/env.h"
 #include "pool/pool.h"
 #include "util/result.h"
+#include "util/uuid.h"
 
 namespace cafs::pool {
 
@@ -41,6 +43,10 @@ struct PoolSettings {
   // store id (backing_store_id.h), the holder named by its write leases. Empty: a random id
   // per pool object (tools and tests).
   std::string owner = {};
+  // Not the kind's: the GUID of the key server's record of this pool (`guid =`; none = the
+  // record of the same name). The gateway refuses to place files in the pool when the record
+  // kpsd serves under `name` has another GUID (docs/gateway.md "Pool identity").
+  std::optional<Uuid> guid = std::nullopt;
 };
 
 struct PoolKey {

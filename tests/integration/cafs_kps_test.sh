@@ -63,10 +63,11 @@ ctl() { timeout 60 "$CTL" --server "$URL" --cert "$@" >"$T/ctl.out" 2>&1 ||
 
 cafsd_kps_seed "$T" "$A"
 
-write_config() {  # write_config FILE KPS_TABLE
+write_config() {  # write_config FILE KPS_TABLE [MORE]
   cafsd_config "$T" "$2" "[cache]
 ttl_s = 1
-grace_s = 600"
+grace_s = 600
+${3:-}"
   [ "$1" = "$T/cafsd.toml" ] || mv "$T/cafsd.toml" "$1"
 }
 # Config errors name the key and the line; [kps] and [local_keys] together are refused.
@@ -83,11 +84,21 @@ dir = \"$T\""
 out=$(timeout 10 "$CAFSD" --config "$T/bad2.toml" 2>&1) && fail "[kps] + [local_keys] accepted"
 echo "$out" | grep -q "exactly one" || fail "both tables: $out"
 
+# A third pool kpsd has no record of (docs/gateway.md "Pool identity").
+mkdir -p "$T/pools/spare_pool"
 write_config "$T/cafsd.toml" "[kps]
 url = \"$URL\"
-cert = \"$T/gw.pem\""
+cert = \"$T/gw.pem\"" "[[pool]]
+name = \"spare_pool\"
+path = \"$T/pools/spare_pool\""
 start_cafsd
 V=$M/my_vmset
+# cafsd compared its pools with kpsd's records at start: a warning and an audit record.
+grep -q "pool 'spare_pool' is configured here but the key server has no pool record" \
+  "$T/cafsd.log" || fail "no start-up warning for a pool kpsd does not know"
+grep -q '"op":"pool-identity"' "$T/audit.log" || fail "no audit record for the unknown pool"
+grep -q "pool 'mirrored_pool_A' is configured" "$T/cafsd.log" &&
+  fail "a pool kpsd knows was reported"
 
 timeout 20 mkdir -p "$V/vm1" || fail "mkdir"
 head -c 1M /dev/urandom >"$T/ref"

@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "audit/audit_log.h"
+#include "cafs/pool_identity.h"
 #include "cafs/redirector.h"
 #include "cafs/store_walk.h"
 #include "crypto/rng.h"
@@ -53,6 +54,24 @@ std::string RandomKeyHex() {
   return ToHex(key);
 }
 
+// The local provider with the key server's pool records added to every bundle, as kpsd's
+// fetch carries them (`pools`: the VM set's allow list); nullopt = none, as with local keys.
+class WithPoolRecords final : public KeyProvider {
+ public:
+  WithPoolRecords(KeyProvider* inner, const std::optional<std::vector<PoolRecordRef>>* records)
+      : inner_(inner), records_(records) {}
+  Result<VmSetBundle> FetchVmSet(const std::string& vmset_name) override {
+    CAFS_ASSIGN_OR_RETURN(VmSetBundle b, inner_->FetchVmSet(vmset_name));
+    b.pools = *records_;
+    return b;
+  }
+  std::string Describe() const override { return inner_->Describe(); }
+
+ private:
+  KeyProvider* const inner_;
+  const std::optional<std::vector<PoolRecordRef>>* const records_;
+};
+
 class GatewayTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -78,13 +97,17 @@ class GatewayTest : public ::testing::Test {
   void Start() {
     pools_ = std::make_unique<pool::PoolMapper>();
     for (const char* name : {"mirrored_pool_A", "default_pool"}) {
-      ASSERT_TRUE(pools_
-                      ->Add(std::make_unique<pool::PosixPool>(
-                          name, (root_ / "pools" / name).string(), env::Env::Default()))
-                      .ok());
+      auto guid = pool_guids_.find(name);
+      ASSERT_TRUE(
+          pools_
+              ->Add(std::make_unique<pool::PosixPool>(name, (root_ / "pools" / name).string(),
+                                                      env::Env::Default()),
+                    guid == pool_guids_.end() ? std::nullopt : std::optional<Uuid>(guid->second))
+              .ok());
     }
     provider_ = std::make_unique<LocalKeyProvider>((root_ / "keys").string(), servers_);
-    cache_ = std::make_unique<PolicyCache>(provider_.get(), &clock_,
+    with_records_ = std::make_unique<WithPoolRecords>(provider_.get(), &pool_records_);
+    cache_ = std::make_unique<PolicyCache>(with_records_.get(), &clock_,
                                            PolicyCacheOptions{.ttl = 30s, .grace = 10min});
     auto volume = Volume::Open((root_ / "backing").string(), pools_.get());
     ASSERT_TRUE(volume.ok()) << volume.status().ToString();
@@ -102,6 +125,7 @@ class GatewayTest : public ::testing::Test {
     audit_.reset();
     volume_.reset();
     cache_.reset();
+    with_records_.reset();
     provider_.reset();
     pools_.reset();
   }
@@ -152,7 +176,12 @@ class GatewayTest : public ::testing::Test {
   Caller caller_{kServer, static_cast<std::uint32_t>(::getuid()),
                  static_cast<std::uint32_t>(::getgid())};
   std::unique_ptr<pool::PoolMapper> pools_;
+  // Pool identity (issue 16): the GUIDs of configured pools (cafsd [[pool]] guid =; Start adds
+  // them) and the pool records every fetch carries (nullopt: none, as with local keys).
+  std::map<std::string, Uuid> pool_guids_;
+  std::optional<std::vector<PoolRecordRef>> pool_records_;
   std::unique_ptr<LocalKeyProvider> provider_;
+  std::unique_ptr<KeyProvider> with_records_;
   std::unique_ptr<PolicyCache> cache_;
   std::unique_ptr<Volume> volume_;
   std::unique_ptr<audit::AuditLog> audit_;
@@ -909,6 +938,102 @@ TEST_F(GatewayTest, VmSetPositionOtherThanTheGatewaysIsRefused) {
 
 namespace cafs::core {
 namespace {
+
+// Issue 16 (defence in depth): the gateway checks a fetched policy's pools against the VM
+// set's allow list the fetch carries, although kpsd refuses such a policy at upload. A policy
+// naming a pool off the list is refused whole: every access is denied, audited and logged
+// with the pool and the VM set; once the pool is allowed the VM set is served again.
+TEST_F(GatewayTest, PolicyNamingAPoolOffItsAllowListIsRefusedByTheGateway) {
+  pool_records_ = std::vector<PoolRecordRef>{{"default_pool", Uuid::Random()}};
+  auto denied = gw_->MakeDir(caller_, "/my_vmset", 0755);
+  EXPECT_EQ(denied.status().errno_value(), EACCES) << denied.status().ToString();
+  const std::string reason =
+      "the policy of VM set my_vmset names pool 'mirrored_pool_A', which the key server's allow "
+      "list for the VM set does not hold: the gateway refuses this policy (a storage-admin "
+      "allows it: cafsctl pool allow my_vmset mirrored_pool_A)";
+  EXPECT_EQ(denied.status().message(), reason);
+  std::size_t audited = 0;
+  for (const auto& r : AuditRecords()) {
+    audited += r.result == audit::Result::kDenied && r.vmset == "my_vmset" && r.reason == reason;
+  }
+  EXPECT_EQ(audited, 1u);
+  // The pool allowed (the next fetch): served again.
+  pool_records_->push_back({"mirrored_pool_A", Uuid::Random()});
+  cache_->Invalidate("my_vmset");
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1", 0755).ok());
+  CreateWithData("/my_vmset/vm1/osdisk1.vmdk", "data");
+  // Taken off the list again: a file of a pool that stays allowed is refused too (the whole
+  // policy is), open handles included at their next operation.
+  auto open = gw_->Open(caller_, "/my_vmset/vm1/osdisk1.vmdk", false);
+  ASSERT_TRUE(open.ok()) << open.status().ToString();
+  pool_records_ = std::vector<PoolRecordRef>{{"mirrored_pool_A", Uuid::Random()}};
+  cache_->Invalidate("my_vmset");
+  EXPECT_EQ(gw_->GetAttr(caller_, "/my_vmset/vm1").status().errno_value(), EACCES);
+  std::string buf(4, '\0');
+  auto read = gw_->Read(caller_, open->handle, 0,
+                        MutableByteView(reinterpret_cast<std::uint8_t*>(buf.data()), buf.size()));
+  EXPECT_EQ(read.status().errno_value(), EACCES);
+  EXPECT_TRUE(gw_->Release(caller_, open->handle).ok());
+}
+
+// Issue 16: a pool configured with `guid =` takes new files only while kpsd's record of that
+// name has that GUID: another GUID means the name denotes another pool in kpsd, and the
+// create fails (EIO, audited with both GUIDs). A pool without `guid =` is mapped by name.
+TEST_F(GatewayTest, PoolWhoseRecordHasAnotherGuidTakesNoNewFiles) {
+  const Uuid configured = Uuid::Random();
+  const Uuid other = Uuid::Random();
+  Stop();
+  pool_guids_["mirrored_pool_A"] = configured;
+  Start();
+  pool_records_ =
+      std::vector<PoolRecordRef>{{"mirrored_pool_A", other}, {"default_pool", Uuid::Random()}};
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1", 0755).ok());
+  auto refused = gw_->Create(caller_, "/my_vmset/vm1/osdisk1.vmdk", 0644, true);
+  EXPECT_EQ(refused.status().errno_value(), EIO) << refused.status().ToString();
+  const std::string& why = refused.status().message();
+  EXPECT_NE(
+      why.find("pool 'mirrored_pool_A': the key server's record of that name has GUID " +
+               other.ToString() + ", but this gateway's [[pool]] guid is " + configured.ToString()),
+      std::string::npos)
+      << why;
+  bool audited = false;
+  for (const auto& r : AuditRecords()) {
+    audited |= r.result == audit::Result::kError && r.op == "create" && r.file == "osdisk1.vmdk" &&
+               r.reason.find(other.ToString()) != std::string::npos;
+  }
+  EXPECT_TRUE(audited);
+  EXPECT_EQ(gw_->Lookup(caller_, "/my_vmset/vm1/osdisk1.vmdk").status().errno_value(), ENOENT);
+  // default_pool has no guid = : mapped by name, it takes files.
+  CreateWithData("/my_vmset/vm1/notes.txt", "clear");
+  // The record agrees again: the pool takes files.
+  (*pool_records_)[0].guid = configured;
+  cache_->Invalidate("my_vmset");
+  CreateWithData("/my_vmset/vm1/osdisk1.vmdk", "data");
+  EXPECT_EQ(ReadAll("/my_vmset/vm1/osdisk1.vmdk"), "data");
+}
+
+// Issue 16: cafsd's start-up comparison of its [[pool]] tables with every record kpsd holds:
+// a pool without a record of its name, and a `guid =` other than the record's, are findings
+// (cafsd logs and audits each); a pool mapped by name or with the record's GUID is not.
+TEST(PoolIdentityTest, StartUpFindsPoolsKpsdDoesNotKnowAndOtherGuids) {
+  const Uuid g1 = Uuid::Random(), g2 = Uuid::Random(), g3 = Uuid::Random();
+  const std::vector<PoolRecordRef> records = {{"a", g1}, {"b", g2}, {"c", g3}};
+  const std::vector<ConfiguredPool> configured = {
+      {"a", g1}, {"b", std::nullopt}, {"c", g1}, {"d", std::nullopt}};
+  const auto findings = ComparePoolRecords(configured, records);
+  ASSERT_EQ(findings.size(), 2u);
+  EXPECT_EQ(findings[0].pool, "c");
+  EXPECT_EQ(findings[0].text, "pool 'c' is configured with guid " + g1.ToString() +
+                                  ", but the key server's record of that name has GUID " +
+                                  g3.ToString() + ": files are not placed in it until they agree");
+  EXPECT_EQ(findings[1].pool, "d");
+  EXPECT_NE(findings[1].text.find("the key server has no pool record of that name"),
+            std::string::npos);
+  EXPECT_NE(findings[1].text.find("cafsctl pool create d"), std::string::npos);
+  EXPECT_TRUE(ComparePoolRecords({{"a", g1}, {"b", std::nullopt}}, records).empty());
+}
 
 // Issue 16 defect 5: an NFS client (Caller::address) is the registered server at its address.
 // The registered one reads and writes, an unknown address is denied, and the records name the

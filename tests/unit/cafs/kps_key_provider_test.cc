@@ -55,6 +55,33 @@ TEST(KpsKeyProviderTest, ParsesBundle) {
   EXPECT_EQ(b->current_version.at(id), 2u);
 }
 
+// Issue 16: the fetch's `pools` (the VM set's allow list, [{name, guid}]) reaches the bundle;
+// absent (a kpsd before pool records) is "no allow list"; a malformed entry refuses the answer.
+TEST(KpsKeyProviderTest, PoolRecordsOfTheFetchReachTheBundle) {
+  auto none = KpsKeyProvider::ParseBundle(Answer(), "my_vmset", "kps:x");
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_FALSE(none->pools.has_value());
+  json a = Answer();
+  a["pools"] = json::array({{{"name", "default_pool"}, {"guid", kKeyId}}});
+  auto b = KpsKeyProvider::ParseBundle(a, "my_vmset", "kps:x");
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  ASSERT_TRUE(b->pools.has_value());
+  EXPECT_EQ(*b->pools, (std::vector<PoolRecordRef>{{"default_pool", *Uuid::Parse(kKeyId)}}));
+  EXPECT_TRUE(b->Clone().pools == b->pools);
+  for (const json& bad :
+       {json("default_pool"), json::array({{{"name", "default_pool"}}}),
+        json::array({{{"name", "a/b"}, {"guid", kKeyId}}}),
+        json::array({{{"name", "p"}, {"guid", "nope"}}}),
+        json::array({{{"name", "p"}, {"guid", kKeyId}}, {{"name", "p"}, {"guid", kKeyId}}})}) {
+    a["pools"] = bad;
+    auto r = KpsKeyProvider::ParseBundle(a, "my_vmset", "kps:x");
+    ASSERT_FALSE(r.ok()) << bad.dump();
+    EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument);
+    EXPECT_NE(r.status().message().find("kpsd answer: pools"), std::string::npos)
+        << r.status().message();
+  }
+}
+
 TEST(KpsKeyProviderTest, NoActiveVersionUsesHighest) {
   json a = Answer();
   a["keys"][1]["state"] = "deactivated";

@@ -19,6 +19,8 @@
 #include "cafs/key_provider.h"
 #include "cafs/kps_key_provider.h"
 #include "cafs/policy_cache.h"
+#include "cafs/pool_identity.h"
+#include "kps/pool_registry.h"
 #include "policy/evaluator.h"
 #include "unit/kps/api_fixture.h"
 #include "unit/policy/test_time.h"
@@ -255,6 +257,51 @@ TEST_F(ProviderConformanceTest, UnimplementedElementsAreRefusedAtUpload) {
   auto b = LocalKeyProvider(local_.path()).FetchVmSet("my_vmset");
   ASSERT_FALSE(b.ok());
   EXPECT_EQ(b.status().message(), expected);
+
+  // <rotation-period> is kpsd's (it rotates the key): kpsd takes it, the local-keys path, where
+  // nothing rotates keys, refuses it with its line instead of ignoring it.
+  xml = PolicyXml(key.body.value("id", ""));
+  xml.replace(xml.find("<replicas>1</replicas>"), 22,
+              "<replicas>1</replicas><rotation-period>90 days</rotation-period>");
+  AllowPools("my_vmset");
+  auto rotating = Call(ten_, "POST", "/v1/policies",
+                       json{{"id", kPolicyId}, {"vmset", "my_vmset"}, {"xml", xml}});
+  EXPECT_EQ(rotating.status, 201) << rotating.body.dump();
+  WriteFile(dir + "/policy.xml", xml);
+  auto local = LocalKeyProvider(local_.path()).FetchVmSet("my_vmset");
+  ASSERT_FALSE(local.ok());
+  EXPECT_EQ(local.status().message(),
+            "policy line 11: <rotation-period> is kpsd's (it rotates the key); with local keys "
+            "nothing rotates keys: remove it, or keep keys in kpsd ([kps])");
+}
+
+// Issue 16 (defence in depth): the VM set's allow list reaches the gateway with the fetch, and
+// the gateway checks the policy's pools against it itself: a store edited behind kpsd's back
+// (a pool taken off the allow list although a stored policy names it, which kpsd's API
+// refuses) gives a policy the gateway refuses, naming the pool.
+TEST_F(ProviderConformanceTest, GatewayChecksTheFetchedAllowListItself) {
+  std::string key;
+  VmSetBundle bundle = FromKpsd(&key);
+  ASSERT_TRUE(bundle.pools.has_value());
+  std::vector<std::string> names;
+  for (const PoolRecordRef& p : *bundle.pools) names.push_back(p.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"default_pool", "mirrored_pool_A"}));
+  EXPECT_TRUE(CheckPolicyPools(bundle).ok());
+  Status edited = store_->InTransaction([&](kps::StoreTxn& txn) -> Status {
+    CAFS_ASSIGN_OR_RETURN(kps::PoolRecord p,
+                          kps::GetRecord<kps::PoolRecord>(txn, "mirrored_pool_A"));
+    p.vmset_ids.clear();
+    return kps::PutRecord(txn, p);
+  });
+  ASSERT_TRUE(edited.ok()) << edited.ToString();
+  auto fetch = Call(gate_, "GET", "/v1/gateway/vmsets/my_vmset");
+  ASSERT_EQ(fetch.status, 200) << fetch.body.dump();
+  auto b = KpsKeyProvider::ParseBundle(fetch.body, "my_vmset", "kps:test");
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  Status refused = CheckPolicyPools(*b);
+  EXPECT_EQ(refused.code(), Status::Code::kPermissionDenied);
+  EXPECT_NE(refused.message().find("names pool 'mirrored_pool_A'"), std::string::npos)
+      << refused.message();
 }
 
 // kpsd's gateway fetch in process: what KpsKeyProvider does over mTLS, without the TLS.

@@ -287,5 +287,48 @@ TEST_F(GatewayPushTest, ATenantAdminReadsTheAuditOfItsOwnVmSetsOnly) {
   EXPECT_EQ(Call(key_admin_, "GET", "/v1/audit").status, 403);
 }
 
+// Issue 16: `GET /v1/audit?vmset=V` (what `cafsctl audit list --vmset V` asks) answers with the
+// records about V by kpsd's one rule (audit_scope.h): a record about "my_vmset_x" is not about
+// "my_vmset" (cafsctl's own filter matched any action containing "/my_vmset"); a tenant-admin
+// gets the same records with and without the filter; a VM set outside a reader's scope is 403
+// and audited, not an empty list.
+TEST_F(GatewayPushTest, AuditOfOneVmSetIsKpsdsRule) {
+  ASSERT_EQ(Call(gw_, "POST", "/v1/audit", Body(Chain(2, "mine"), 0, 2)).status, 201);
+  ASSERT_EQ(Call(gw_, "POST", "/v1/audit", Body(Chain(3, "theirs", "other"), 0, 3)).status, 201);
+  EXPECT_EQ(Call(tenant_, "POST", "/v1/keks/my_vmset/rotate", json::object()).status, 403);
+  EXPECT_EQ(Call(tenant_, "GET", "/v1/vmsets/my_vmset_x").status, 403);
+
+  auto about = Call(auditor_, "GET", "/v1/audit", nullptr, {{"vmset", "my_vmset"}});
+  ASSERT_EQ(about.status, 200) << about.body.dump();
+  std::size_t gateway_records = 0, kek = 0;
+  for (const auto& r : about.body) {
+    const std::string object = r.value("object", "");
+    EXPECT_NE(object, "my_vmset_x") << r.dump();
+    EXPECT_TRUE(object == "my_vmset" || object.rfind("my_vmset/", 0) == 0) << r.dump();
+    if (r.contains("access")) {
+      EXPECT_EQ(r["access"]["vmset"], "my_vmset");
+      ++gateway_records;
+    }
+    if (r.value("action", "") == "POST /v1/keks/my_vmset/rotate") ++kek;
+  }
+  EXPECT_EQ(gateway_records, 2u);
+  EXPECT_EQ(kek, 1u);
+  // The tenant-admin of my_vmset: the filter is its scope's rule, so the same records.
+  auto mine = Call(tenant_, "GET", "/v1/audit");
+  auto mine_about = Call(tenant_, "GET", "/v1/audit", nullptr, {{"vmset", "my_vmset"}});
+  ASSERT_EQ(mine_about.status, 200) << mine_about.body.dump();
+  EXPECT_EQ(mine.body, mine_about.body);
+  // Another tenant's VM set: refused and audited, not answered with an empty list.
+  const std::size_t before = AuditTrail().size();
+  auto theirs = Call(tenant_, "GET", "/v1/audit", nullptr, {{"vmset", "other"}});
+  EXPECT_EQ(theirs.status, 403) << theirs.body.dump();
+  auto trail = AuditTrail();
+  ASSERT_EQ(trail.size(), before + 1);
+  EXPECT_EQ(trail.back().result, "denied");
+  EXPECT_EQ(trail.back().object, "other");
+  EXPECT_EQ(Call(auditor_, "GET", "/v1/audit", nullptr, {{"vmset", ""}}).status, 400);
+  EXPECT_EQ(Call(key_admin_, "GET", "/v1/audit", nullptr, {{"vmset", "my_vmset"}}).status, 403);
+}
+
 }  // namespace
 }  // namespace cafs::kps

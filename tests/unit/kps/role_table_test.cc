@@ -86,11 +86,14 @@ const RestRow kRest[] = {
   {"GET", "/v1/keks/{vmset}", "/v1/keks/my_vmset", "",                                          "y   y   y   -   y   -   y   -  -   -   -   y   -   -   -"},
   {"POST", "/v1/keks/{vmset}/rotate", "/v1/keks/my_vmset/rotate", "{}",                         "-   y   y   -   -   -   -   -  -   -   -   y   -   -   -"},
   {"POST", "/v1/keks/{vmset}/destroy", "/v1/keks/my_vmset/destroy", R"({"force":true})",         "-   y   y   -   -   -   -   -  -   -   -   y   -   -   -"},
+  // Servers belong to the VM sets whose <vmserv> list them (rest_api.cc AuthorizeServer): a
+  // scoped storage-admin sees and writes those of its VM sets (755083456 and 755083457 are
+  // my_vmset's), and lists only them.
   {"GET", "/v1/servers", "/v1/servers", "",                                                     "y   -   -   y   -   -   y   -  -   -   -   -   -   y   y"},
-  {"GET", "/v1/servers/{id}", "/v1/servers/755083456", "",                                      "y   -   -   y   -   -   y   -  -   -   -   -   -   y   y"},
-  {"POST", "/v1/servers", "/v1/servers", R"({"id":"1","name":"esx-2"})",                        "y   -   -   y   -   -   -   -  -   -   -   -   -   y   y"},
-  {"PUT", "/v1/servers/{id}", "/v1/servers/755083456", R"({"name":"esx","version":1})",         "y   -   -   y   -   -   -   -  -   -   -   -   -   y   y"},
-  {"DELETE", "/v1/servers/{id}", "/v1/servers/755083456", "",                                   "y   -   -   y   -   -   -   -  -   -   -   -   -   y   y"},
+  {"GET", "/v1/servers/{id}", "/v1/servers/755083456", "",                                      "y   -   -   y   -   -   y   -  -   -   -   -   -   y   -"},
+  {"POST", "/v1/servers", "/v1/servers", R"({"id":"755083457","name":"esx-2"})",                "y   -   -   y   -   -   -   -  -   -   -   -   -   y   -"},
+  {"PUT", "/v1/servers/{id}", "/v1/servers/755083456", R"({"name":"esx","version":1})",         "y   -   -   y   -   -   -   -  -   -   -   -   -   y   -"},
+  {"DELETE", "/v1/servers/{id}", "/v1/servers/755083456", "",                                   "y   -   -   y   -   -   -   -  -   -   -   -   -   y   -"},
   // Pools (pool_registry.h): a tenant-admin sees the pools allowed to its VM sets only.
   {"GET", "/v1/pools", "/v1/pools", "",                                                         "y   -   -   y   y   y   y   -  -   -   -   -   -   y   y"},
   {"GET", "/v1/pools/{name}", "/v1/pools/mirrored_pool_A", "",                                  "y   -   -   y   y   -   y   -  -   -   -   -   -   y   y"},
@@ -120,6 +123,8 @@ const RestRow kRest[] = {
   {"GET", "/v1/rekey-requests", "/v1/rekey-requests", "",                                       "y   y   y   -   y   y   y   -  -   -   -   y   y   -   -"},
   {"GET", "/v1/gateway/rekey-requests", "/v1/gateway/rekey-requests", "",                       "-   -   -   -   -   -   -   y  y   -   -   -   -   -   -"},
   {"POST", "/v1/gateway/rekey-requests/{id}/progress", "/v1/gateway/rekey-requests/x.1/progress", R"({"state":"done"})", "-   -   -   -   -   -   -   y  y   -   -   -   -   -   -"},
+  // Pool identities ({name, guid}, no allow lists) for a gateway's start-up check of its [[pool]].
+  {"GET", "/v1/gateway/pools", "/v1/gateway/pools", "",                                         "-   -   -   -   -   -   -   y  y   -   -   -   -   -   -"},
   // Key bytes: a gateway approved for the VM set only (rbac.h AuthorizeKeyRelease).
   {"GET", "/v1/gateway/vmsets/{name}", "/v1/gateway/vmsets/my_vmset", "",                       "-   -   -   -   -   -   -   y  -   -   -   -   -   -   -"},
 };
@@ -221,7 +226,7 @@ class World {
         gateway("gw", {"my_vmset"}, {"my_vmset"}),
         gateway("gwo", {"my_vmset", "other_vmset"}, {"other_vmset"}),
         gateway("pend", {"my_vmset"}, {})};
-    VmSetRecord mine{"my_vmset", "/nfs", 1, {"755083456"}, kPolicyId, 0};
+    VmSetRecord mine{"my_vmset", "/nfs", 1, {"755083456", "755083457"}, kPolicyId, 0};
     VmSetRecord other{"other_vmset", "/nfs", 1, {}, "", 0};
     PolicyRecord policy{kPolicyId, "p", "my_vmset", PolicyXml(), 0};
     ServerRecord server{"755083456", "esx-1", {"127.0.0.1"}, 0};
@@ -440,6 +445,44 @@ TEST(RoleTableTest, Kmip) {
           return std::make_pair(refused, what.str());
         });
   }
+}
+
+// Issue 16: a server record belongs to the VM sets whose <vmserv> list it (its addresses decide
+// which NFS clients they admit). A scoped storage-admin lists only its VM sets' servers, may
+// not register a server none of them lists, and may no longer edit one that a VM set outside
+// its scope lists too (it could repoint that tenant's server); an unscoped admin still can.
+TEST(RoleTableTest, ScopedStorageAdminsActOnTheServersOfTheirVmSets) {
+  World w;
+  ASSERT_NO_FATAL_FAILURE(w.Populate());
+  auto mine = w.Call("smy", "GET", "/v1/servers");
+  ASSERT_EQ(mine.status, 200) << mine.body.dump();
+  ASSERT_EQ(mine.body.size(), 1u);
+  EXPECT_EQ(mine.body[0]["id"], "755083456");
+  auto theirs = w.Call("sot", "GET", "/v1/servers");
+  ASSERT_EQ(theirs.status, 200);
+  EXPECT_TRUE(theirs.body.empty()) << theirs.body.dump();
+  std::size_t denied = w.DeniedRecords();
+  auto unlisted = w.Call("smy", "POST", "/v1/servers", R"({"id":"999","name":"x"})");
+  EXPECT_EQ(unlisted.status, 403) << unlisted.body.dump();
+  EXPECT_NE(unlisted.body["reason"].get<std::string>().find("none lists server '999'"),
+            std::string::npos);
+  EXPECT_EQ(w.DeniedRecords(), ++denied);
+  // other_vmset lists the server too (ASCII case-insensitive, as <vmserv> compares).
+  auto listed =
+      w.Call("sec", "PUT", "/v1/vmsets/other_vmset", R"({"servers":["755083456"],"version":1})");
+  ASSERT_EQ(listed.status, 200) << listed.body.dump();
+  EXPECT_EQ(w.Call("smy", "GET", "/v1/servers/755083456").status, 200);
+  EXPECT_EQ(w.Call("sot", "GET", "/v1/servers/755083456").status, 200);
+  auto edit =
+      w.Call("smy", "PUT", "/v1/servers/755083456", R"({"addresses":["127.0.0.2"],"version":1})");
+  EXPECT_EQ(edit.status, 403) << edit.body.dump();
+  EXPECT_NE(edit.body["reason"].get<std::string>().find("other_vmset"), std::string::npos);
+  EXPECT_EQ(w.Call("sot", "DELETE", "/v1/servers/755083456").status, 403);
+  EXPECT_EQ(w.DeniedRecords(), denied + 2);
+  EXPECT_EQ(
+      w.Call("sto", "PUT", "/v1/servers/755083456", R"({"addresses":["127.0.0.2"],"version":1})")
+          .status,
+      200);
 }
 
 // Issue 20 class 8, the two-person rule end to end: a gateway the security-admin enrolled

@@ -9,6 +9,7 @@
 
 #include "crypto/key_wrap.h"
 #include "crypto/rng.h"
+#include "policy/policy_descriptor.h"
 #include "unit/kps/api_fixture.h"
 #include "unit/kps/postgres_server.h"
 #include "util/uuid.h"
@@ -145,6 +146,35 @@ TEST_F(VmSetIdentityTest, RenameKeepsGuidKeysKekPoliciesAndScopes) {
   // The old name is free again, for a new VM set with a new GUID and nothing of the old one.
   EXPECT_NE(CreateVmSet("my_vmset"), guid);
   EXPECT_EQ(Call(keys_, "GET", "/v1/keks/my_vmset").status, 404);
+}
+
+// Issue 16 defect 6 (rename) with the <policy-descriptor vmset="..."> wrapper: the gateway
+// refuses a descriptor that names another VM set (policy::Evaluator::Create), so a rename
+// rewrites the stored XML's vmset attribute; before, the renamed VM set could no longer be
+// served by any gateway.
+TEST_F(VmSetIdentityTest, RenameKeepsAPolicyThatNamesItsVmSetValid) {
+  CreateVmSet("my_vmset");
+  const std::string key = CreateKey("my_vmset");
+  const std::string wrapped = std::string("<policy-descriptor guid=\"") + kPolicyA +
+                              "\" vmset=\"my_vmset\">" + PolicyXml(key) + "</policy-descriptor>";
+  auto p = Call(ten_, "POST", "/v1/policies",
+                json{{"id", kPolicyA}, {"vmset", "my_vmset"}, {"xml", wrapped}});
+  ASSERT_EQ(p.status, 201) << p.body.dump();
+  auto v = Call(sec_, "GET", "/v1/vmsets/my_vmset");
+  ASSERT_EQ(Call(ten_, "PUT", "/v1/vmsets/my_vmset",
+                 json{{"policy_id", kPolicyA}, {"version", v.body["version"]}})
+                .status,
+            200);
+  ASSERT_EQ(Call(sec_, "POST", "/v1/vmsets/my_vmset/rename", json{{"name", "renamed"}}).status,
+            200);
+  auto f = Call(gate_, "GET", "/v1/gateway/vmsets/renamed");
+  ASSERT_EQ(f.status, 200) << f.body.dump();
+  auto pd = policy::PolicyDescriptor::Parse(f.body["policy"]["xml"].get<std::string>());
+  ASSERT_TRUE(pd.ok()) << pd.status().ToString();
+  EXPECT_EQ(pd->vmset_name, "renamed");
+  ASSERT_TRUE(pd->guid.has_value());
+  EXPECT_EQ(pd->guid->ToString(), kPolicyA);
+  EXPECT_EQ(pd->objects.size(), 1u);
 }
 
 TEST_F(VmSetIdentityTest, AReusedNameGetsANewGuidAndNoneOfTheOldKeys) {

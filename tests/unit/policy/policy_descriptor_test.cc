@@ -301,5 +301,21 @@ TEST(PolicyDescriptorTest, DuplicateVobjListInWrapperIsAnError) {
   EXPECT_EQ(d.status().message(), "policy line 3: duplicate <vobj-list>");
 }
 
+// Issue 16: the one list of the pools a policy names — what kpsd checks against the VM set's
+// allow list at upload and the gateway again on every fetch: each <storepol> and
+// <replica-pool>, in document order, once.
+TEST(PolicyDescriptorTest, PoolsListsStorepolAndReplicaPoolsOnce) {
+  const std::string clear = "<symkey>01010101-0101-0101-0101-010101010101</symkey>";
+  const std::string tail = "<access>at_all_times</access><audit>none</audit></vobj>";
+  const PolicyDescriptor d = ParseOk(
+      "<vobj-list><vobj><vglob>*osdisk*</vglob>" + clear + "<storepol>a</storepol>" +
+      tail.substr(0, tail.size() - 7) +
+      "<replicas>3</replicas><replica-pool>b</replica-pool><replica-pool>c</replica-pool></vobj>"
+      "<vobj><vglob>*.log</vglob>" +
+      clear + "<storepol>b</storepol>" + tail + "<vobj><vglob>hc_default</vglob>" + clear +
+      "<storepol>d</storepol>" + tail + "</vobj-list>");
+  EXPECT_EQ(d.Pools(), (std::vector<std::string>{"a", "b", "c", "d"}));
+}
+
 }  // namespace
 }  // namespace cafs::policy

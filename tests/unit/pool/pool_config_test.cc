@@ -48,6 +48,56 @@ TEST(PoolConfigTest, ErrorsNameLineAndKey) {
             std::string::npos);
 }
 
+// Issue 16: `guid` maps a pool to kpsd's record (docs/gateway.md "Pool identity"): a GUID,
+// [kps] only, one pool per GUID; every error names the line, the pool and the key.
+TEST(PoolConfigTest, GuidIsKpsdsRecordCheckedAndNamedInErrors) {
+  const std::string kps = R"([gateway]
+server_id = "s1"
+backing_store = "/b"
+mountpoint = "/m"
+[kps]
+url = "https://127.0.0.1:8443"
+cert = "/g.pem"
+[audit]
+log = "/a.log"
+)";
+  const char* kGuid = "3f2b6c1e-5d4a-4b7e-9c0d-1a2b3c4d5e6f";
+  auto c = ParseConfig(kps + "[[pool]]\nname = \"p\"\nguid = \"" + kGuid +
+                           "\"\npath = \"/p\"\n[[pool]]\nname = \"q\"\npath = \"/q\"\n",
+                       "t.toml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_EQ(c->pools.size(), 2u);
+  ASSERT_TRUE(c->pools[0].guid.has_value());
+  EXPECT_EQ(c->pools[0].guid->ToString(), kGuid);
+  EXPECT_EQ(c->pools[0].values.count("guid"), 0u) << "not a key of the kind";
+  EXPECT_FALSE(c->pools[1].guid.has_value());
+  for (const char* bad : {"\"not-a-guid\"", "42", "\"00000000-0000-0000-0000-000000000000\""}) {
+    auto r =
+        ParseConfig(kps + "[[pool]]\nname = \"p\"\npath = \"/p\"\nguid = " + bad + "\n", "t.toml");
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.status().message().find("t.toml line 13: [[pool]] 'p' guid must be the GUID"),
+              std::string::npos)
+        << r.status().message();
+  }
+  auto twice =
+      ParseConfig(kps + "[[pool]]\nname = \"p\"\npath = \"/p\"\nguid = \"" + kGuid +
+                      "\"\n[[pool]]\nname = \"q\"\npath = \"/q\"\nguid = \"" + kGuid + "\"\n",
+                  "t.toml");
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(twice.status().message().find("line 17: [[pool]] 'q' guid is also the guid of "
+                                          "[[pool]] 'p'"),
+            std::string::npos)
+      << twice.status().message();
+  // With local keys there is no record to map to: refused, not ignored.
+  auto local =
+      Parse(std::string("[[pool]]\nname = \"p\"\npath = \"/p\"\nguid = \"") + kGuid + "\"\n");
+  ASSERT_FALSE(local.ok());
+  EXPECT_NE(local.status().message().find("t.toml line 12: [[pool]] 'p' guid maps the pool to "
+                                          "kpsd's pool record: only with [kps]"),
+            std::string::npos)
+      << local.status().message();
+}
+
 TEST(PoolConfigTest, RadosKeysReachTheKindAsText) {
   if (pool::BuiltinPoolKinds().Find("rados") == nullptr) GTEST_SKIP() << "rados kind not built";
   auto c = Parse(R"([[pool]]
