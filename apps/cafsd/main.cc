@@ -31,6 +31,7 @@
 #include "jobs/rekey_job.h"
 #include "jobs/rekey_request_follower.h"
 #include "jobs/replica_job.h"
+#include "jobs/replica_scheduler.h"
 #include "jobs/shred_job.h"
 #include "jobs_cli.h"
 #include "nfs_service.h"
@@ -219,6 +220,11 @@ int Serve(const cafsd::Config& config) {
   (*job_manager)->RegisterKind(std::make_unique<jobs::ReplicaJob>(replica_ctx));
   (*job_manager)->RegisterKind(std::make_unique<jobs::RestoreJob>(replica_ctx));
   (*job_manager)->ResumeAll();
+  // The policies' <replica> schedules (docs/replicas.md "Schedule"): state in the backing store.
+  jobs::ReplicaScheduler replica_scheduler(job_manager->get(), volume->get(), &cache, &clock,
+                                           env::Env::Default(), config.backing_store);
+  replica_scheduler.Load();
+  replica_scheduler.Start(jobs::kReplicaScheduleTick);
   // A policy that moves files to another key or cipher converts them (docs/jobs.md).
   cache.SetPlacementObserver([manager = job_manager->get()](const std::string& vmset) {
     jobs::StartPolicyConversion(*manager, vmset);
@@ -301,6 +307,7 @@ int Serve(const cafsd::Config& config) {
   ticker.join();
   rekey_follower.reset();      // no more jobs from kpsd
   control->reset();            // no more job requests
+  replica_scheduler.Stop();    // no new replica job once the runners stop
   (*job_manager)->Shutdown();  // runners stop at a step boundary; records say where
   nfs.reset();                 // stops the RPC server, unregisters from rpcbind
   fuse.reset();                // unmounts

@@ -7,6 +7,15 @@
 #include "policy/vm_set.h"
 
 namespace cafs::kps {
+namespace {
+
+void AddPool(PolicySummary& out, const std::string& pool) {
+  if (std::find(out.pools.begin(), out.pools.end(), pool) == out.pools.end()) {
+    out.pools.push_back(pool);
+  }
+}
+
+}  // namespace
 
 Result<PolicySummary> ValidatePolicyXml(std::string_view xml) {
   if (xml.empty()) return Status::InvalidArgument("policy XML is empty");
@@ -24,12 +33,10 @@ Result<PolicySummary> ValidatePolicyXml(std::string_view xml) {
     // Every pool the vobj names (its copies 2..N too) must be allowed to the VM set.
     std::vector<std::string> named{o.storage_pool};
     named.insert(named.end(), o.replica_pools.begin(), o.replica_pools.end());
-    for (const std::string& pool : named) {
-      if (std::find(out.pools.begin(), out.pools.end(), pool) == out.pools.end()) {
-        out.pools.push_back(pool);
-      }
-    }
+    for (const std::string& pool : named) AddPool(out, pool);
   }
+  // So must every DR pool a <replica> schedule sends the VM set's ciphertext to.
+  for (const auto& s : pd.replica_schedules) AddPool(out, s.pool);
   if (pd.guid) out.guid = pd.guid->ToString();
   out.vmset = pd.vmset_name;
   return out;
