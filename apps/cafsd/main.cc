@@ -30,6 +30,7 @@
 #include "jobs/policy_conversion.h"
 #include "jobs/rekey_job.h"
 #include "jobs/rekey_request_follower.h"
+#include "jobs/replica_control.h"
 #include "jobs/replica_job.h"
 #include "jobs/replica_scheduler.h"
 #include "jobs/shred_job.h"
@@ -229,7 +230,8 @@ int Serve(const cafsd::Config& config) {
   cache.SetPlacementObserver([manager = job_manager->get()](const std::string& vmset) {
     jobs::StartPolicyConversion(*manager, vmset);
   });
-  const jobs::ControlService control_service(job_manager->get());
+  jobs::ControlService control_service(job_manager->get());
+  jobs::AddReplicaOps(control_service, replica_ctx);  // cafsctl replica list|verify
   auto control = jobs::ControlServer::Start(config.backing_store + "/" + jobs::kControlSocketName,
                                             &control_service);
   if (!control.ok()) return Fail(control.status().WithContext("control socket"));

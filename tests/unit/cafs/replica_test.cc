@@ -198,31 +198,42 @@ ReplicaManifest GoldenManifest() {
 
 Bytes GoldenKey() { return Bytes(32, 0x5a); }
 
+// Version 2 (each file's mode and owner): the golden file is what the encoder writes.
 TEST(ReplicaManifestTest, GoldenFileDecodesAndEncodesByteForByte) {
   auto key = ReplicaMacKey(GoldenKey());
   ASSERT_TRUE(key.ok());
   const ByteView k(key->data(), key->size());
-  const fs::path golden = fs::path(CAFS_REPLICA_TESTDATA) / "replica_manifest_v1.bin";
-  auto encoded = EncodeManifest(GoldenManifest(), k);
+  const fs::path golden = fs::path(CAFS_REPLICA_TESTDATA) / "replica_manifest_v2.bin";
+  ReplicaManifest m = GoldenManifest();
+  m.files[0].mode = 0640;
+  m.files[0].uid = 107;
+  m.files[0].gid = 108;
+  auto encoded = EncodeManifest(m, k);
   ASSERT_TRUE(encoded.ok());
   if (std::getenv("CAFS_REGENERATE_GOLDEN") != nullptr) {
     std::ofstream(golden, std::ios::binary)
         .write(reinterpret_cast<const char*>(encoded->data()), static_cast<long>(encoded->size()));
-    Bytes bad = *encoded;
-    bad[130] ^= 0x01;  // inside the first file record
-    std::ofstream(fs::path(CAFS_REPLICA_TESTDATA) / "replica_manifest_v1_tampered.bin",
-                  std::ios::binary)
-        .write(reinterpret_cast<const char*>(bad.data()), static_cast<long>(bad.size()));
-    std::ofstream(fs::path(CAFS_REPLICA_TESTDATA) / "replica_manifest_v1_truncated.bin",
-                  std::ios::binary)
-        .write(reinterpret_cast<const char*>(encoded->data()), 60);
   }
   const Bytes file = ReadFileBytes(golden);
   EXPECT_EQ(file, *encoded) << "the encoding changed: a format change needs a new version";
   auto decoded = DecodeManifest(file, k);
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
-  EXPECT_EQ(*decoded, GoldenManifest());
+  EXPECT_EQ(*decoded, m);
   EXPECT_TRUE(decoded->files[0].extents[1].IsHole());
+}
+
+// Version 1 (before mode and owner were kept) still decodes; its files restore as 0644 root.
+// Its golden and broken files are kept as they were written (never regenerated).
+TEST(ReplicaManifestTest, Version1GoldenFileStillDecodes) {
+  auto key = ReplicaMacKey(GoldenKey());
+  ASSERT_TRUE(key.ok());
+  const ByteView k(key->data(), key->size());
+  auto decoded =
+      DecodeManifest(ReadFileBytes(fs::path(CAFS_REPLICA_TESTDATA) / "replica_manifest_v1.bin"), k);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(*decoded, GoldenManifest());
+  EXPECT_EQ(decoded->files[0].mode, 0644u);
+  EXPECT_EQ(decoded->files[0].uid, 0u);
 }
 
 TEST(ReplicaManifestTest, BrokenFilesAreRefused) {

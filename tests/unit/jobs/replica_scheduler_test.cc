@@ -7,6 +7,11 @@
 //    writes) does not double it; cafsd down for three intervals gives one replica, not three;
 //    a replica job of the VM that is not final (paused) holds the next one back;
 //  - an unknown DR pool: no job, the error kept in the state, retried at the next interval only.
+// ReplicaRestoreJobTest (the same fixture, the restore kind too): a VM replicated, its VM set
+// renamed (its GUID kept, as kpsd's rename does; with local keys: the key directory and
+// <name>), restored to its old place ("/": the VM set found by GUID) and as a new VM: the keys
+// are found by key GUID in the renamed set, the bytes match, and every file keeps the mode
+// and owner it had at the replica.
 #include "jobs/replica_scheduler.h"
 
 #include <gtest/gtest.h>
@@ -130,6 +135,7 @@ class ReplicaSchedulerTest : public ::testing::Test {
                              .replica_secret = secret_,
                              .auditor = auditor};
     manager_->RegisterKind(std::make_unique<ReplicaJob>(ctx));
+    manager_->RegisterKind(std::make_unique<RestoreJob>(ctx));
     manager_->ResumeAll();
     scheduler_ =
         std::make_unique<ReplicaScheduler>(manager_.get(), volume_.get(), cache_.get(), &clock_,
@@ -261,6 +267,86 @@ TEST_F(ReplicaSchedulerTest, AnUnknownDrPoolIsReportedAndRetriedAtTheNextInterva
     auto st = manager_->Wait(id, 60s);
     ASSERT_TRUE(st.ok());
     EXPECT_EQ(st->record.state, JobState::kDone) << st->record.error;
+  }
+}
+
+using ReplicaRestoreJobTest = ReplicaSchedulerTest;
+
+TEST_F(ReplicaRestoreJobTest, ARenamedVmSetIsFoundByGuidAndFilesKeepModeAndOwner) {
+  // A second file with its own mode and owner (another owner needs root to chown).
+  const bool root = ::geteuid() == 0;
+  const std::uint32_t uid = root ? 4321 : ::getuid(), gid = root ? 8765 : ::getgid();
+  core::Placement p;
+  p.pool = "pool_a";
+  p.params.key_guid = *Uuid::Parse(kKey);
+  p.params.key_version = 1;
+  p.params.vm_set_id = vm_set_;
+  p.dek = &dek_;
+  const Bytes nvram(5000, 0x3d);
+  {
+    auto f = volume_->CreateFile("vs/vm1/nvram", 0600, uid, gid, p);
+    ASSERT_TRUE(f.ok()) << f.status().ToString();
+    ASSERT_TRUE((*f)->file().Write(0, nvram).ok());
+    ASSERT_TRUE((*f)->file().Sync().ok());
+  }
+  JobSpec rep;
+  rep.kind = "replica";
+  rep.target.type = "vm";
+  rep.target.path = "/vs/vm1";
+  rep.params = {{"pool", "dr"}};
+  rep.requested_by = "test";
+  auto r = manager_->Start(rep);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto rs = manager_->Wait(r->record.id, 60s);
+  ASSERT_TRUE(rs.ok());
+  ASSERT_EQ(rs->record.state, JobState::kDone) << rs->record.error;
+
+  // The VM set renamed: same GUID, new name, on the gateway and at the key provider.
+  ASSERT_TRUE(volume_->Rename("vs", "vs_renamed", true).ok());
+  fs::rename(root_ / "keys/vs", root_ / "keys/vs_renamed");
+  {
+    std::ifstream in(root_ / "keys/vs_renamed/vmset.xml");
+    std::string xml((std::istreambuf_iterator<char>(in)), {});
+    xml.replace(xml.find("<name>vs</name>"), 15, "<name>vs_renamed</name>");
+    WriteFile(root_ / "keys/vs_renamed/vmset.xml", xml);
+  }
+  // The old place must be free: the VM's files are gone (the disaster).
+  ASSERT_TRUE(volume_->Unlink("vs_renamed/vm1/disk").ok());
+  ASSERT_TRUE(volume_->Unlink("vs_renamed/vm1/nvram").ok());
+
+  auto restore = [&](const std::string& where) {
+    JobSpec spec;
+    spec.kind = "restore";
+    spec.target.type = "vm";
+    spec.target.path = where;
+    spec.params = {{"pool", "dr"}, {"vmset", vm_set_.ToString()}, {"vm", "vm1"}};
+    spec.requested_by = "test";
+    auto started = manager_->Start(spec);
+    EXPECT_TRUE(started.ok()) << started.status().ToString();
+    if (!started.ok()) return;
+    auto st = manager_->Wait(started->record.id, 60s);
+    ASSERT_TRUE(st.ok());
+    EXPECT_EQ(st->record.state, JobState::kDone) << st->record.error;
+  };
+  restore("/");  // the old place: /vs_renamed/vm1, found by the VM set's GUID
+  restore("/vs_renamed/vm1_copy");
+  const core::KeyLookup keys(
+      [this](const Uuid&, std::uint32_t) -> Result<const SecureBuffer*> { return &dek_; }, vm_set_);
+  for (const std::string vm : {"vs_renamed/vm1", "vs_renamed/vm1_copy"}) {
+    auto of = volume_->OpenExisting(vm + "/nvram", keys);
+    ASSERT_TRUE(of.ok()) << vm << ": " << of.status().ToString();
+    Bytes back((*of)->file().Size());
+    ASSERT_TRUE((*of)->file().Read(0, back).ok());
+    EXPECT_EQ(back, nvram) << vm;
+    auto a = volume_->GetAttr(vm + "/nvram", keys);
+    ASSERT_TRUE(a.ok());
+    EXPECT_EQ(a->mode, 0600u) << vm;
+    EXPECT_EQ(a->uid, uid) << vm;
+    EXPECT_EQ(a->gid, gid) << vm;
+    auto d = volume_->GetAttr(vm + "/disk", keys);
+    ASSERT_TRUE(d.ok());
+    EXPECT_EQ(d->mode, 0644u) << vm;
+    EXPECT_EQ(d->size, 300u * 1024) << vm;
   }
 }
 
