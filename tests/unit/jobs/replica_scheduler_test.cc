@@ -87,13 +87,7 @@ class ReplicaSchedulerTest : public ::testing::Test {
       ASSERT_TRUE(volume_->MakeDir(dir, 0755, ::getuid(), ::getgid()).ok());
     }
     for (const char* file : {"vs/vm1/disk", "vs/other/disk"}) {
-      core::Placement p;
-      p.pool = "pool_a";
-      p.params.key_guid = *Uuid::Parse(kKey);
-      p.params.key_version = 1;
-      p.params.vm_set_id = vm_set_;
-      p.dek = &dek_;
-      auto f = volume_->CreateFile(file, 0644, ::getuid(), ::getgid(), p);
+      auto f = volume_->CreateFile(file, 0644, ::getuid(), ::getgid(), Placed());
       ASSERT_TRUE(f.ok()) << f.status().ToString();
       ASSERT_TRUE((*f)->file().Write(0, Bytes(300 * 1024, 0x5c)).ok());
       ASSERT_TRUE((*f)->file().Sync().ok());
@@ -112,6 +106,16 @@ class ReplicaSchedulerTest : public ::testing::Test {
     fs::remove_all(root_);
   }
 
+  // A new file of the VM set: pool_a, the VM set's key, bound to its GUID.
+  core::Placement Placed() {
+    core::Placement p;
+    p.pool = "pool_a";
+    p.params.key_guid = *Uuid::Parse(kKey);
+    p.params.key_version = 1;
+    p.params.vm_set_id = vm_set_;
+    p.dek = &dek_;
+    return p;
+  }
   void SetPolicy(const std::string& replicas) {
     WriteFile(root_ / "keys/vs/policy.xml",
               std::string("<policy-descriptor><vobj-list><vobj><vglob>hc_default</vglob><symkey>") +
@@ -276,15 +280,9 @@ TEST_F(ReplicaRestoreJobTest, ARenamedVmSetIsFoundByGuidAndFilesKeepModeAndOwner
   // A second file with its own mode and owner (another owner needs root to chown).
   const bool root = ::geteuid() == 0;
   const std::uint32_t uid = root ? 4321 : ::getuid(), gid = root ? 8765 : ::getgid();
-  core::Placement p;
-  p.pool = "pool_a";
-  p.params.key_guid = *Uuid::Parse(kKey);
-  p.params.key_version = 1;
-  p.params.vm_set_id = vm_set_;
-  p.dek = &dek_;
   const Bytes nvram(5000, 0x3d);
   {
-    auto f = volume_->CreateFile("vs/vm1/nvram", 0600, uid, gid, p);
+    auto f = volume_->CreateFile("vs/vm1/nvram", 0600, uid, gid, Placed());
     ASSERT_TRUE(f.ok()) << f.status().ToString();
     ASSERT_TRUE((*f)->file().Write(0, nvram).ok());
     ASSERT_TRUE((*f)->file().Sync().ok());
