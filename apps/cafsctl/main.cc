@@ -25,6 +25,7 @@
 #include "kps/catalog.h"
 #include "kps/client/kps_client.h"
 #include "rekey_status.h"
+#include "replica_commands.h"
 #include "table.h"
 
 namespace {
@@ -1095,6 +1096,52 @@ int main(int argc, char** argv) {
       rekey_status.json = g.json;
       return cafs::cafsctl::RekeyStatus(k, rekey_status);
     });
+  }
+
+  // ---- replica: DR replicas through the gateway's control socket (replica_commands.h) -------
+  auto* replica = app.add_subcommand(
+      "replica", "DR replicas of VMs (on the gateway host, through cafsd's control socket)");
+  replica->require_subcommand(1);
+  static cafs::cafsctl::ReplicaCommand replica_cmd;
+  {
+    const char* env_socket = std::getenv("CAFS_CONTROL_SOCKET");
+    replica_cmd.socket = env_socket != nullptr ? env_socket : "";
+    auto common = [&](CLI::App* c, const char* verb, bool which) {
+      c->add_option("--socket", replica_cmd.socket,
+                    "cafsd's control socket, <backing store>/.cafs-control (or "
+                    "CAFS_CONTROL_SOCKET)");
+      c->add_option("--pool", replica_cmd.pool, "the DR pool")->required();
+      if (which) {
+        c->add_option("--vmset", replica_cmd.vmset, "the VM set's GUID")->required();
+        c->add_option("--vm", replica_cmd.vm, "the VM's name at the replica")->required();
+        c->add_option("--replica", replica_cmd.replica, "the replica id (default: the newest)");
+      }
+      c->callback([&g, &cmd, verb] {
+        replica_cmd.verb = verb;
+        replica_cmd.json = g.json;
+        cmd.local = [] {
+          if (replica_cmd.socket.empty()) {
+            std::cerr << "cafsctl: give --socket <backing store>/.cafs-control or set "
+                         "CAFS_CONTROL_SOCKET\n";
+            return kUsage;
+          }
+          return cafs::cafsctl::RunReplicaCommand(replica_cmd);
+        };
+      });
+    };
+    common(replica->add_subcommand("list", "the replicas in a DR pool (exit 1: one is bad)"),
+           "list", false);
+    common(replica->add_subcommand(
+               "verify", "check a replica's lineage: every manifest MAC and stored chunk hash"),
+           "verify", true);
+    auto* r = replica->add_subcommand(
+        "restore", "restore a VM from a replica: to its old place (VM set found by GUID) or --as");
+    common(r, "restore", true);
+    r->add_option("--as", replica_cmd.as,
+                  "the restored VM's gateway path (default: its old place)");
+    r->add_option("--to-pool", replica_cmd.to_pool,
+                  "the pool for the files (default: each file's)");
+    r->add_flag("--no-wait", replica_cmd.no_wait, "print the job id and return");
   }
 
   try {

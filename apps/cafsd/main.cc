@@ -32,7 +32,9 @@
 #include "jobs/policy_conversion.h"
 #include "jobs/rekey_job.h"
 #include "jobs/rekey_request_follower.h"
+#include "jobs/replica_control.h"
 #include "jobs/replica_job.h"
+#include "jobs/replica_scheduler.h"
 #include "jobs/shred_job.h"
 #include "jobs_cli.h"
 #include "nfs_service.h"
@@ -262,13 +264,19 @@ int Serve(const cafsd::Config& config) {
   (*job_manager)->RegisterKind(std::make_unique<jobs::ReplicaJob>(replica_ctx));
   (*job_manager)->RegisterKind(std::make_unique<jobs::RestoreJob>(replica_ctx));
   (*job_manager)->ResumeAll();
+  // The policies' <replica> schedules (docs/replicas.md "Schedule"): state in the backing store.
+  jobs::ReplicaScheduler replica_scheduler(job_manager->get(), volume->get(), &cache, &clock,
+                                           env::Env::Default(), config.backing_store);
+  replica_scheduler.Load();
+  replica_scheduler.Start(jobs::kReplicaScheduleTick);
   // A policy that places files under another key or cipher, or in another pool, converts or
   // moves them (docs/jobs.md "Conversions", docs/migration.md "Policy-driven migration").
   cache.SetPlacementObserver(
       [manager = job_manager->get()](const std::string& vmset, core::PlacementChange change) {
         jobs::StartPolicyConversion(*manager, vmset, change);
       });
-  const jobs::ControlService control_service(job_manager->get());
+  jobs::ControlService control_service(job_manager->get());
+  jobs::AddReplicaOps(control_service, replica_ctx);  // cafsctl replica list|verify
   auto control = jobs::ControlServer::Start(config.backing_store + "/" + jobs::kControlSocketName,
                                             &control_service);
   if (!control.ok()) return Fail(control.status().WithContext("control socket"));
@@ -346,6 +354,7 @@ int Serve(const cafsd::Config& config) {
   ticker.join();
   rekey_follower.reset();      // no more jobs from kpsd
   control->reset();            // no more job requests
+  replica_scheduler.Stop();    // no new replica job once the runners stop
   (*job_manager)->Shutdown();  // runners stop at a step boundary; records say where
   nfs.reset();                 // stops the RPC server, unregisters from rpcbind
   fuse.reset();                // unmounts

@@ -14,10 +14,14 @@ namespace cafs::core {
 namespace {
 
 constexpr char kMagic[8] = {'C', 'A', 'F', 'S', 'R', 'P', 'L', '1'};
-constexpr std::uint32_t kVersion = 1;
-constexpr std::size_t kFixedSize = 78;   // up to the VM path
-constexpr std::size_t kFileFixed = 64;   // a file record up to its names
-constexpr std::size_t kExtentSize = 40;  // chunk index + SHA-256
+// Version 2 added each file's mode, uid and gid; version 1 manifests still decode (their files
+// restore as 0644 root, what version 1 restores did).
+constexpr std::uint32_t kVersion = 2;
+constexpr std::uint32_t kVersionWithoutOwner = 1;
+constexpr std::size_t kFixedSize = 78;    // up to the VM path
+constexpr std::size_t kFileFixedV1 = 64;  // a version 1 file record up to its names
+constexpr std::size_t kFileFixed = 76;    // a version 2 file record up to its names
+constexpr std::size_t kExtentSize = 40;   // chunk index + SHA-256
 constexpr std::size_t kMacSize = 32;
 constexpr std::size_t kMaxFiles = 4096;
 constexpr std::uint64_t kMaxExtents = std::uint64_t{1} << 28;
@@ -152,6 +156,9 @@ Result<Bytes> EncodeManifest(const ReplicaManifest& m, ByteView mac_key) {
     Put32(out, f.sector_size);
     Put64(out, f.pool_file_size);
     Put64(out, f.logical_size);
+    Put32(out, f.mode);
+    Put32(out, f.uid);
+    Put32(out, f.gid);
     Put32(out, static_cast<std::uint32_t>(f.extents.size()));
     Put16(out, static_cast<std::uint16_t>(f.name.size()));
     Put16(out, static_cast<std::uint16_t>(f.pool.size()));
@@ -180,9 +187,10 @@ Result<ReplicaManifest> DecodeManifest(ByteView bytes, ByteView mac_key) {
   if (std::memcmp(magic.data(), kMagic, 8) != 0)
     return Status::Corruption("replica manifest: bad magic");
   CAFS_ASSIGN_OR_RETURN(std::uint32_t version, r.Take32("version"));
-  if (version != kVersion) {
+  if (version != kVersion && version != kVersionWithoutOwner) {
     return Status::Corruption("replica manifest: version " + std::to_string(version));
   }
+  const std::size_t file_fixed = version == kVersion ? kFileFixed : kFileFixedV1;
   ReplicaManifest m;
   CAFS_ASSIGN_OR_RETURN(m.chunk_bytes, r.Take32("chunk size"));
   if (m.chunk_bytes == 0 || m.chunk_bytes % 4096 != 0) {
@@ -194,7 +202,7 @@ Result<ReplicaManifest> DecodeManifest(ByteView bytes, ByteView mac_key) {
   CAFS_ASSIGN_OR_RETURN(m.created_ms, r.Take64("time"));
   CAFS_ASSIGN_OR_RETURN(std::uint32_t count, r.Take32("file count"));
   // Counts are checked against the bytes left before anything is allocated for them.
-  if (count > kMaxFiles || count > r.Remaining() / kFileFixed) {
+  if (count > kMaxFiles || count > r.Remaining() / file_fixed) {
     return Status::Corruption("replica manifest: file count");
   }
   CAFS_ASSIGN_OR_RETURN(std::uint16_t path_len, r.Take16("VM path length"));
@@ -207,6 +215,12 @@ Result<ReplicaManifest> DecodeManifest(ByteView bytes, ByteView mac_key) {
     CAFS_ASSIGN_OR_RETURN(f.sector_size, r.Take32("sector size"));
     CAFS_ASSIGN_OR_RETURN(f.pool_file_size, r.Take64("pool file size"));
     CAFS_ASSIGN_OR_RETURN(f.logical_size, r.Take64("logical size"));
+    if (version == kVersion) {
+      CAFS_ASSIGN_OR_RETURN(f.mode, r.Take32("mode"));
+      CAFS_ASSIGN_OR_RETURN(f.uid, r.Take32("uid"));
+      CAFS_ASSIGN_OR_RETURN(f.gid, r.Take32("gid"));
+      if (f.mode > 07777) return Status::Corruption("replica manifest: mode beyond 07777");
+    }
     CAFS_ASSIGN_OR_RETURN(std::uint32_t extents, r.Take32("extent count"));
     CAFS_ASSIGN_OR_RETURN(std::uint16_t name_len, r.Take16("name length"));
     CAFS_ASSIGN_OR_RETURN(std::uint16_t pool_len, r.Take16("pool length"));

@@ -42,8 +42,13 @@ struct ReplicaFileEntry {
   Uuid key_guid;
   std::uint32_t key_version = 0;
   std::uint32_t sector_size = 0;
-  std::uint64_t pool_file_size = 0;    // bytes of the pool file (header included) at the cut
-  std::uint64_t logical_size = 0;      // the header's logical size at the cut
+  std::uint64_t pool_file_size = 0;  // bytes of the pool file (header included) at the cut
+  std::uint64_t logical_size = 0;    // the header's logical size at the cut
+  // The file's permission bits and owner at the cut (a restore gives them back). Version 1
+  // manifests did not keep them: 0644, root.
+  std::uint32_t mode = 0644;
+  std::uint32_t uid = 0;
+  std::uint32_t gid = 0;
   std::string name;                    // the file's name in the VM directory
   std::string pool;                    // the pool it was in
   std::vector<ReplicaExtent> extents;  // ascending chunk; a full replica lists every chunk
@@ -72,6 +77,7 @@ Result<SecureBuffer> LoadReplicaSecret(const std::string& path);
 Result<SecureBuffer> LoadOrCreateReplicaSecret(const std::string& path);
 
 Result<Bytes> EncodeManifest(const ReplicaManifest& m, ByteView mac_key);
+// Writes format version 2. Decoding reads versions 1 and 2.
 // Checks the MAC first (AuthFailed), then the structure (Corruption).
 Result<ReplicaManifest> DecodeManifest(ByteView bytes, ByteView mac_key);
 

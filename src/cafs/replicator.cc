@@ -280,7 +280,8 @@ Status ReplicaStore::Prune(const ReplicaVm& vm, unsigned keep) {
 struct ReplicaRun::File {
   std::string rel, pool;
   Uuid guid;
-  std::unique_ptr<env::File> src;  // a read-only descriptor of the pool file
+  std::uint32_t mode = 0, uid = 0, gid = 0;  // the name's, when the run started
+  std::unique_ptr<env::File> src;            // a read-only descriptor of the pool file
   std::shared_ptr<FileChanges> changes;
   ChangeCut cut;
   bool cut_taken = false;
@@ -318,6 +319,9 @@ Result<std::unique_ptr<ReplicaRun>> ReplicaRun::Start(Volume& volume, ReplicaSto
     CAFS_ASSIGN_OR_RETURN(FileLocation loc, volume.Locate(rel));
     f->pool = loc.pool;
     f->guid = loc.guid;
+    f->mode = loc.mode;
+    f->uid = loc.uid;
+    f->gid = loc.gid;
     CAFS_ASSIGN_OR_RETURN(pool::Pool * p, volume.pools().Find(loc.pool));
     CAFS_ASSIGN_OR_RETURN(f->src, p->OpenFile(loc.pool_path, env::OpenOptions::ReadOnly()));
     CAFS_ASSIGN_OR_RETURN(f->changes, tracker->Acquire(loc.guid));
@@ -468,6 +472,9 @@ Status ReplicaRun::Seal() {
     e.logical_size = f->header.logical_size;
     e.name = LastComponent(f->rel);
     e.pool = f->pool;
+    e.mode = f->mode;
+    e.uid = f->uid;
+    e.gid = f->gid;
     // A file new in an incremental replica is listed whole (its pending set was every chunk).
     for (const auto& [k, d] : f->extents) e.extents.push_back({k, d});
     m.files.push_back(std::move(e));
@@ -611,7 +618,8 @@ Status RestoreRun::Finish(File& f) {
   const std::string dir = f.path.substr(0, f.path.rfind('/'));
   CAFS_RETURN_IF_ERROR(p->Rename(f.temp, f.path));
   CAFS_RETURN_IF_ERROR(p->SyncDir(dir));
-  CAFS_RETURN_IF_ERROR(volume_.PlaceRestoredFile(f.rel, f.pool, {f.guid, f.path}, 0644, 0, 0));
+  CAFS_RETURN_IF_ERROR(volume_.PlaceRestoredFile(f.rel, f.pool, {f.guid, f.path}, f.entry->mode,
+                                                 f.entry->uid, f.entry->gid));
   f.placed = true;
   return Status::OK();
 }

@@ -1006,7 +1006,8 @@ Result<FileLocation> Volume::Locate(const std::string& rel) {
   }
   CAFS_ASSIGN_OR_RETURN(pool::Pool * pool, Impl::PoolOf(*this, e, rel));
   CAFS_ASSIGN_OR_RETURN(Redirector r, Impl::ReadRedirector(*dir, e, rel));
-  FileLocation loc{e.pool, r.pool_path, r.guid, false, r.pool_path, e.st.ino, r.replicas};
+  FileLocation loc{e.pool,     r.pool_path,       r.guid,   false,   r.pool_path, e.st.ino,
+                   r.replicas, e.st.mode & 07777, e.st.uid, e.st.gid};
   // A stale recorded path: where OpenPoolFile's fallback would find it.
   if (auto found = Impl::FindPoolPath(*this, *pool, r, rel); found.ok()) loc.pool_path = *found;
   std::lock_guard lock(open_mu_);

@@ -143,6 +143,7 @@ struct FileLocation {
   std::string recorded_path;  // the redirector's line 3 (differs from pool_path after a crash)
   ino_t ino = 0;              // the redirector's inode
   std::vector<ReplicaLocation> replicas = {};  // a mirrored file's other copies
+  std::uint32_t mode = 0, uid = 0, gid = 0;    // the name's permission bits (07777) and owner
 };
 
 // A migration of one file to another pool, registered with the Volume (BeginMigration) until

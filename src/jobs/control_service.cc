@@ -101,14 +101,19 @@ json ControlService::Handle(const json& request, const std::string& peer) const 
   }
   const auto& table = Handlers();
   auto h = table.find(op->get<std::string>());
-  if (h == table.end()) {
+  auto extra = extra_.find(op->get<std::string>());
+  if (h == table.end() && extra == extra_.end()) {
     return ErrorReply(Status::InvalidArgument("unknown op '" + op->get<std::string>() + "'"));
   }
-  auto reply = h->second(*jobs_, request, peer);
+  auto reply = h != table.end() ? h->second(*jobs_, request, peer) : extra->second(request);
   if (!reply.ok()) return ErrorReply(reply.status());
   json out = std::move(*reply);
   out["ok"] = true;
   return out;
+}
+
+void ControlService::AddOp(std::string name, Op op) {
+  if (Handlers().count(name) == 0) extra_.emplace(std::move(name), std::move(op));
 }
 
 std::string ControlService::HandleLine(std::string_view line, const std::string& peer) const {

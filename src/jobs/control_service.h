@@ -6,6 +6,7 @@
 //   {"op":"list"}                                                              -> {"jobs":[...]}
 //   {"op":"get"|"pause"|"resume"|"cancel","id":ID}                             -> {"job"}
 //   {"op":"forget","id":ID}                                                    -> {}
+// plus the ops added with AddOp (cafsd: "replica-list", "replica-verify", replica_control.h).
 //
 // Every reply has "ok": true, or "ok": false with "error" (the message), "code" (the Status
 // code name) and "errno". A job object is ToJson(JobStatus). The request's "requested_by" is
@@ -14,6 +15,8 @@
 // Threading: Handle is safe from any thread (JobManager is). Ownership: `jobs` not owned.
 #pragma once
 
+#include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -33,8 +36,15 @@ class ControlService {
   // exception from a handler (or an allocation) becomes an Internal error reply.
   std::string HandleLine(std::string_view line, const std::string& peer) const;
 
+  // An op beside the job ops: request in, reply fields out (an error becomes the error reply).
+  // Add every op before the server starts (AddOp is not synchronised with Handle); the job
+  // ops' names cannot be taken.
+  using Op = std::function<Result<nlohmann::json>(const nlohmann::json& request)>;
+  void AddOp(std::string name, Op op);
+
  private:
   JobManager* const jobs_;
+  std::map<std::string, Op, std::less<>> extra_;
 };
 
 // The reply for a failed request (also used by clients for transport errors).

@@ -71,7 +71,11 @@ Result<std::string> FindVmSetByGuid(core::Volume& volume, core::PolicyCache& cac
 
 Status ReplicaJob::Validate(const JobSpec& spec) const {
   CAFS_RETURN_IF_ERROR(NeedVm(spec.target, kName));
-  CAFS_RETURN_IF_ERROR(OnlyKeys(spec.params, kName, {"pool", "keep"}));
+  CAFS_RETURN_IF_ERROR(OnlyKeys(spec.params, kName, {"pool", "keep", "scheduled_ms"}));
+  if (auto at = spec.params.find("scheduled_ms");
+      at != spec.params.end() && (!at->is_number_integer() || at->get<std::int64_t>() <= 0)) {
+    return Status::InvalidArgument("replica: scheduled_ms must be a positive Unix ms time");
+  }
   const std::string pool = StringParam(spec.params, "pool");
   if (pool.empty()) return Status::InvalidArgument("replica needs pool, the DR pool");
   CAFS_RETURN_IF_ERROR(OpenReplicaStore(*ctx_.volume, pool, ctx_.replica_secret).status());

@@ -3,10 +3,11 @@
 // steps by the JobManager (docs/jobs.md) over core::ReplicaRun / core::RestoreRun.
 //
 // "replica": target {"type": "vm", "path": "/my_vmset/vm1"}; params {"pool": DR pool (a
-//   configured pool), "keep": K (1..1000, default 3)}. One task per VM. The first step cuts
-//   the point in time (the write pause), every step copies up to its budget, the last seals
-//   (manifest published, change logs committed, the oldest replicas beyond K merged away).
-//   Cursor: {"phase": "planned"|"copy"|"sealed", "replica": id, "parent": id or "",
+//   configured pool), "keep": K (1..1000, default 3), "scheduled_ms": when the policy's
+//   schedule made it due (only in jobs the ReplicaScheduler starts, replica_scheduler.h)}. One task
+//   per VM. The first step cuts the point in time (the write pause), every step copies up to its
+//   budget, the last seals (manifest published, change logs committed, the oldest replicas beyond K
+//   merged away). Cursor: {"phase": "planned"|"copy"|"sealed", "replica": id, "parent": id or "",
 //   "bytes_copied": n, "pause_us": n}. A failed step (the DR pool vanished, ENOSPC, EIO)
 //   abandons the replica: the changes go back to the change logs and the partial replica is
 //   removed (by the next run if the pool is gone); the task fails cleanly and `jobs resume`

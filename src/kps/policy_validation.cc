@@ -7,7 +7,6 @@
 #include "policy/vm_set.h"
 
 namespace cafs::kps {
-
 Result<PolicySummary> ValidatePolicyXml(std::string_view xml) {
   if (xml.empty()) return Status::InvalidArgument("policy XML is empty");
   CAFS_ASSIGN_OR_RETURN(policy::PolicyDescriptor pd, policy::PolicyDescriptor::Parse(xml));

@@ -23,7 +23,7 @@ namespace cafs::kps {
 struct PolicySummary {
   std::vector<std::string> key_ids;  // every <symkey> GUID named, in order, without duplicates
                                      // (may include the clear-text GUID)
-  // Every storage pool named (<storepol>; any later pool list joins here), in order, without
+  // Every storage pool named (<storepol>, <replica-pool>, <replica pool=...>), in order, without
   // duplicates: each must be on the VM set's allow list (pool_registry.h).
   std::vector<std::string> pools;
   std::optional<std::string> guid;  // <policy-descriptor guid=...>

@@ -179,6 +179,65 @@ Result<VirtualObject> ParseVobj(const XmlReader& r, pugi::xml_node node) {
   return v;
 }
 
+// <replica vm=... interval=... keep=... pool=.../> (replica_schedule.h): attributes only.
+Result<ReplicaSchedule> ParseReplicaSchedule(const XmlReader& r, pugi::xml_node e) {
+  CAFS_ASSIGN_OR_RETURN(const auto children, r.Children(e));
+  if (!children.empty()) {
+    return r.Error(e, "<replica> takes attributes only (vm, interval, keep, pool)");
+  }
+  ReplicaSchedule s;
+  s.vms = Vglob::Parse("*").value();
+  bool seen_vm = false, seen_interval = false, seen_keep = false, seen_pool = false;
+  for (const pugi::xml_attribute a : e.attributes()) {
+    const std::string_view name = a.name();
+    const std::string_view value = a.value();
+    bool* seen = name == "vm"         ? &seen_vm
+                 : name == "interval" ? &seen_interval
+                 : name == "keep"     ? &seen_keep
+                 : name == "pool"     ? &seen_pool
+                                      : nullptr;
+    if (seen == nullptr) {
+      return r.Error(e, fmt::format("unknown attribute '{}' of <replica> (expected vm, interval, "
+                                    "keep or pool)",
+                                    name));
+    }
+    if (std::exchange(*seen, true)) {
+      return r.Error(e, fmt::format("duplicate attribute '{}' of <replica>", name));
+    }
+    if (name == "vm") {
+      auto g = Vglob::Parse(value);
+      if (!g.ok()) return r.Error(e, "<replica vm> must be a vglob: " + g.status().message());
+      s.vms = std::move(g).value();
+    } else if (name == "interval") {
+      auto i = ParseReplicaInterval(value);
+      if (!i.ok()) return r.Error(e, "<replica interval> " + i.status().message());
+      s.interval = *i;
+    } else if (name == "keep") {
+      unsigned long long k = 0;
+      const bool digits =
+          !value.empty() && value.size() <= 4 &&
+          std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
+      if (digits) k = std::stoull(std::string(value));
+      if (!digits || k < 1 || k > ReplicaSchedule::kMaxKeep) {
+        return r.Error(e, fmt::format("<replica keep> must be a number of replicas 1..{}, got "
+                                      "'{}'",
+                                      ReplicaSchedule::kMaxKeep, value));
+      }
+      s.keep = static_cast<unsigned>(k);
+    } else {
+      if (!IsStoragePoolName(value)) {
+        return r.Error(e, fmt::format("<replica pool> must be a pool name of letters, digits, "
+                                      "'_', '-' and '.', got '{}'",
+                                      value));
+      }
+      s.pool = std::string(value);
+    }
+  }
+  if (!seen_interval) return r.Error(e, "<replica> has no interval (such as interval=\"1h\")");
+  if (!seen_pool) return r.Error(e, "<replica> has no pool (the DR pool)");
+  return s;
+}
+
 Status ParseVobjList(const XmlReader& r, pugi::xml_node list, PolicyDescriptor* d) {
   CAFS_RETURN_IF_ERROR(r.NoAttributes(list));
   CAFS_ASSIGN_OR_RETURN(const auto children, r.Children(list));
@@ -244,10 +303,17 @@ Result<PolicyDescriptor> PolicyDescriptor::Parse(std::string_view xml) {
   CAFS_ASSIGN_OR_RETURN(const auto children, r.Children(root));
   bool seen_list = false;
   for (const pugi::xml_node e : children) {
-    if (std::string_view(e.name()) != "vobj-list") {
+    const std::string_view tag = e.name();
+    if (tag == "replica") {
+      if (!seen_list) return r.Error(e, "<replica> must follow the <vobj-list>");
+      CAFS_ASSIGN_OR_RETURN(ReplicaSchedule s, ParseReplicaSchedule(r, e));
+      d.replica_schedules.push_back(std::move(s));
+      continue;
+    }
+    if (tag != "vobj-list") {
       return r.Error(e, fmt::format("unknown element <{}> in <policy-descriptor> (expected "
-                                    "vobj-list)",
-                                    e.name()));
+                                    "vobj-list or replica)",
+                                    tag));
     }
     CAFS_RETURN_IF_ERROR(r.Once(e, &seen_list));
     CAFS_RETURN_IF_ERROR(ParseVobjList(r, e, &d));
@@ -262,7 +328,7 @@ std::string PolicyDescriptor::ToXml() const {
   decl.append_attribute("version") = "1.0";
   decl.append_attribute("encoding") = "UTF-8";
   pugi::xml_node parent = doc;
-  if (guid || !vmset_name.empty()) {
+  if (guid || !vmset_name.empty() || !replica_schedules.empty()) {
     parent = doc.append_child("policy-descriptor");
     if (guid) parent.append_attribute("guid") = guid->ToString().c_str();
     if (!vmset_name.empty()) parent.append_attribute("vmset") = vmset_name.c_str();
@@ -293,7 +359,21 @@ std::string PolicyDescriptor::ToXml() const {
       add("rotation-period", std::to_string(*v.rotation_period_days) + " days");
     }
   }
+  for (const ReplicaSchedule& rs : replica_schedules) {
+    pugi::xml_node e = parent.append_child("replica");
+    if (rs.vms.pattern() != "*") e.append_attribute("vm") = rs.vms.pattern().c_str();
+    e.append_attribute("interval") = ReplicaIntervalText(rs.interval).c_str();
+    if (rs.keep != ReplicaSchedule::kDefaultKeep) e.append_attribute("keep") = rs.keep;
+    e.append_attribute("pool") = rs.pool.c_str();
+  }
   return internal::SaveXml(doc);
+}
+
+const ReplicaSchedule* PolicyDescriptor::ReplicaScheduleFor(std::string_view vm_name) const {
+  for (const ReplicaSchedule& s : replica_schedules) {
+    if (s.vms.Matches(vm_name)) return &s;
+  }
+  return nullptr;
 }
 
 Result<std::size_t> PolicyDescriptor::MatchIndex(std::string_view path_within_vmset) const {
@@ -315,6 +395,8 @@ std::vector<std::string> PolicyDescriptor::Pools() const {
     add(o.storage_pool);
     for (const std::string& pool : o.replica_pools) add(pool);
   }
+  // The DR pools the <replica> schedules send the VM set's ciphertext to.
+  for (const ReplicaSchedule& s : replica_schedules) add(s.pool);
   return out;
 }
 

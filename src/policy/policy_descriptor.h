@@ -24,6 +24,8 @@
 //       </vobj>
 //       ...
 //     </vobj-list>
+//     <replica vm="*" interval="1h" keep="3" pool="dr_pool"/>  extension, repeatable: scheduled
+//                                                  DR replicas (replica_schedule.h)
 //   </policy-descriptor>
 //
 // Match(): the first virtual object, in document order, whose vglob matches wins; hc_default
@@ -42,6 +44,7 @@
 #include "crypto/cipher_id.h"
 #include "policy/access_schedule.h"
 #include "policy/audit_level.h"
+#include "policy/replica_schedule.h"
 #include "policy/vglob.h"
 #include "util/result.h"
 #include "util/uuid.h"
@@ -81,9 +84,12 @@ struct PolicyDescriptor {
   std::optional<Uuid> guid;            // <policy-descriptor guid=...>
   std::string vmset_name;              // <policy-descriptor vmset=...>; empty when not given
   std::vector<VirtualObject> objects;  // at least one, document order
+  // <replica> elements, document order (only inside the <policy-descriptor> wrapper).
+  std::vector<ReplicaSchedule> replica_schedules;
 
   static Result<PolicyDescriptor> Parse(std::string_view xml);
-  // Canonical XML: the <policy-descriptor> wrapper only when guid or vmset_name is set;
+  // Canonical XML: the <policy-descriptor> wrapper only when guid, vmset_name or a replica
+  // schedule is set;
   // extensions only when they differ from their defaults. Parse(ToXml()) == *this.
   std::string ToXml() const;
 
@@ -93,9 +99,12 @@ struct PolicyDescriptor {
   // Index form of Match().
   Result<std::size_t> MatchIndex(std::string_view path_within_vmset) const;
   // Every storage pool the descriptor names (each vobj's <storepol>, then its <replica-pool>
-  // elements), in document order, without duplicates: the one list that kpsd checks against
-  // the VM set's allow list at upload and the gateway checks again on every fetch.
+  // elements, then the DR pools of the <replica> schedules), in document order, without
+  // duplicates: the one list that kpsd checks against the VM set's allow list at upload and
+  // the gateway checks again on every fetch.
   std::vector<std::string> Pools() const;
+  // The first <replica> whose vm glob matches `vm_name`; nullptr when none does.
+  const ReplicaSchedule* ReplicaScheduleFor(std::string_view vm_name) const;
 
   bool operator==(const PolicyDescriptor&) const = default;
 };

@@ -9,7 +9,10 @@
 #     the restore job fails and places nothing;
 #  4. the DR pool vanishes in the middle of a (rate-limited) replica: the job fails cleanly;
 #     the pool comes back, `cafsd jobs resume` completes it; it verifies and restores;
-#  5. `cafsd fsck` (cafsd stopped) finds nothing.
+#  5. the policy's <replica vm="vm1" interval="10s" keep="2" pool="dr_pool"/> (a shortened
+#     interval): cafsd starts two scheduled replica jobs on its own, 10 s apart; the DR pool
+#     keeps 2 replicas of vm1;
+#  6. `cafsd fsck` (cafsd stopped) finds nothing.
 # Root only (FUSE): exits 77 otherwise, or when FUSE, qemu-img or qemu-io is missing.
 # Usage: cafs_replica_test.sh <path to cafsd> [disk size MiB]   (64 in CI; bench: 1024)
 set -u
@@ -49,7 +52,10 @@ mkdir -p "$T/pools/dr_pool"
 cafsd_config "$T" "[local_keys]
 dir = \"$T/keys\"" "[[pool]]
 name = \"dr_pool\"
-path = \"$T/pools/dr_pool\""
+path = \"$T/pools/dr_pool\"
+
+[cache]
+ttl_s = 1"
 cafsd_start "$CAFSD" "$T" || fail "$CAFSD_ERROR"
 V1=$T/mnt/my_vmset/vm1
 F=$V1/osdisk1.qcow2
@@ -94,6 +100,24 @@ ctl replica list --pool dr_pool >"$T/list" || fail "replica list: $(cat "$T/list
 [ "$(grep -c 'my_vmset/vm1' "$T/list")" = 2 ] || fail "replica list: $(cat "$T/list")"
 ctl replica verify --pool dr_pool --vmset $VMSET_ID --vm vm1 >"$T/verify" 2>&1 ||
   fail "replica verify: $(cat "$T/verify")"
+# The same through cafsctl and cafsd's control socket (cafsctl replica list|verify).
+CAFSCTL=$(dirname "$CAFSD")/../cafsctl/cafsctl
+if [ -x "$CAFSCTL" ]; then
+  export CAFS_CONTROL_SOCKET=$T/backing/.cafs-control
+  timeout 60 "$CAFSCTL" --json replica list --pool dr_pool >"$T/ctl-list.json" ||
+    fail "cafsctl replica list: $(cat "$T/ctl-list.json")"
+  [ "$(jget "$T/ctl-list.json" 'len([r for r in j if r["vm"] == "vm1" and "error" not in r])')" = 2 ] ||
+    fail "cafsctl replica list: $(cat "$T/ctl-list.json")"
+  timeout 60 "$CAFSCTL" replica verify --pool dr_pool --vmset $VMSET_ID --vm vm1 >"$T/ctl-verify" 2>&1 ||
+    fail "cafsctl replica verify: $(cat "$T/ctl-verify")"
+  timeout 60 "$CAFSCTL" replica verify --pool dr_pool --vmset not-a-guid --vm vm1 >"$T/ctl-verify" 2>&1 &&
+    fail "cafsctl replica verify took a bad GUID"
+  timeout 120 "$CAFSCTL" replica restore --pool dr_pool --vmset $VMSET_ID --vm vm1 \
+    --as /my_vmset/vm1_ctl >"$T/ctl-restore" 2>&1 || fail "cafsctl replica restore: $(cat "$T/ctl-restore")"
+  timeout 60 qemu-img compare -q "$T/mnt/my_vmset/vm1_ctl/osdisk1.qcow2" "$T/at_inc.qcow2" ||
+    fail "the VM cafsctl restored differs"
+  echo "ok: cafsctl replica list, verify and restore through the control socket"
+fi
 restore() {  # as replica-id
   ctl replica restore --pool dr_pool --vmset $VMSET_ID --vm vm1 --replica "$2" --as "$1" \
     --json >"$T/restore.json" 2>"$T/restore.err"
@@ -159,7 +183,49 @@ timeout 60 qemu-img compare -q "$T/mnt/my_vmset/vm1_resumed/osdisk1.qcow2" "$T/a
 grep -q '"op":"replica"' "$T/audit.log" || fail "no audit record replica"
 echo "ok: a vanished DR pool failed the job cleanly; resumed, it completed and restores"
 
-# --- 5. fsck ---
+# --- 5. the policy's schedule: replicas every 10 s, keep 2 ---
+python3 - "$T/keys/my_vmset/policy.xml" <<'PY'
+import re, sys
+p = sys.argv[1]
+xml = open(p).read()
+body = re.sub(r"^<\?xml[^>]*\?>\s*", "", xml)
+open(p, "w").write("<policy-descriptor>" + body +
+                   '<replica vm="vm1" interval="10s" keep="2" pool="dr_pool"/></policy-descriptor>\n')
+PY
+STATE=$T/backing/.cafs-replica-schedule
+seen=""
+for _ in $(seq 180); do  # bounded: 90 s (two 10 s intervals, each replica ~1 s in CI)
+  if [ -s "$STATE" ]; then
+    id=$(jget "$STATE" "j['vms'].get('$VMSET_ID/vm1', {}).get('job', '')")
+    if [ -n "$id" ] && ! grep -q "$id" <<<"$seen" &&
+       ctl jobs show "$id" --json >"$T/sched.json" 2>/dev/null &&
+       [ "$(jget "$T/sched.json" 'j["job"]["state"]')" = done ]; then
+      seen="$seen $id"
+    fi
+  fi
+  [ "$(wc -w <<<"$seen")" -ge 2 ] && break
+  sleep 0.5
+done
+[ "$(wc -w <<<"$seen")" -ge 2 ] || fail "no two scheduled replicas in 90 s (seen:$seen; state: $(cat "$STATE" 2>/dev/null))"
+[ "$(jget "$T/sched.json" 'j["job"]["requested_by"]')" = "replica schedule" ] ||
+  fail "the scheduled job: $(cat "$T/sched.json")"
+# The schedule taken out again; once the last scheduled job ended (its retention applied after
+# its manifest), the DR pool holds exactly keep=2 replicas of vm1.
+cp "$T/keys/my_vmset/policy.xml" "$T/policy.scheduled"
+cafsd_seed_policy >"$T/keys/my_vmset/policy.xml"
+sleep 2  # the policy cache's ttl_s = 1
+for _ in $(seq 120); do  # bounded: 60 s
+  id=$(jget "$STATE" "j['vms']['$VMSET_ID/vm1']['job']")
+  ctl jobs show "$id" --json >"$T/sched.json" 2>/dev/null || break  # forgotten: final
+  case $(jget "$T/sched.json" 'j["job"]["state"]') in done | failed | cancelled) break ;; esac
+  sleep 0.5
+done
+ctl replica list --pool dr_pool --json >"$T/list.json" || fail "replica list after the schedule"
+[ "$(jget "$T/list.json" 'len([r for r in j if r["vm"] == "vm1"])')" = 2 ] ||
+  fail "keep=2 not applied: $(cat "$T/list.json")"
+echo "ok: the policy's schedule made two replicas 10 s apart on its own; 2 kept"
+
+# --- 6. fsck ---
 cafsd_stop "$T"
 ctl fsck >"$T/fsck" 2>&1 || fail "fsck: $(cat "$T/fsck")"
 echo "ok: fsck clean"

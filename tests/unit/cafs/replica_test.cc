@@ -20,6 +20,7 @@
 #endif
 
 #include "cafs/change_log.h"
+#include "cafs/migrator.h"
 #include "cafs/replicator.h"
 #include "crypto/mac.h"
 #include "crypto/rng.h"
@@ -197,29 +198,42 @@ ReplicaManifest GoldenManifest() {
 
 Bytes GoldenKey() { return Bytes(32, 0x5a); }
 
+// Version 2 (each file's mode and owner): the golden file is what the encoder writes.
 TEST(ReplicaManifestTest, GoldenFileDecodesAndEncodesByteForByte) {
   auto key = ReplicaMacKey(GoldenKey());
   ASSERT_TRUE(key.ok());
   const ByteView k(key->data(), key->size());
-  const fs::path golden = TestdataDir() / "replica_manifest_v1.bin";
-  auto encoded = EncodeManifest(GoldenManifest(), k);
+  const fs::path golden = TestdataDir() / "replica_manifest_v2.bin";
+  ReplicaManifest m = GoldenManifest();
+  m.files[0].mode = 0640;
+  m.files[0].uid = 107;
+  m.files[0].gid = 108;
+  auto encoded = EncodeManifest(m, k);
   ASSERT_TRUE(encoded.ok());
   if (std::getenv("CAFS_REGENERATE_GOLDEN") != nullptr) {
     std::ofstream(golden, std::ios::binary)
         .write(reinterpret_cast<const char*>(encoded->data()), static_cast<long>(encoded->size()));
-    Bytes bad = *encoded;
-    bad[130] ^= 0x01;  // inside the first file record
-    std::ofstream(TestdataDir() / "replica_manifest_v1_tampered.bin", std::ios::binary)
-        .write(reinterpret_cast<const char*>(bad.data()), static_cast<long>(bad.size()));
-    std::ofstream(TestdataDir() / "replica_manifest_v1_truncated.bin", std::ios::binary)
-        .write(reinterpret_cast<const char*>(encoded->data()), 60);
   }
   const Bytes file = ReadFileBytes(golden);
   EXPECT_EQ(file, *encoded) << "the encoding changed: a format change needs a new version";
   auto decoded = DecodeManifest(file, k);
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
-  EXPECT_EQ(*decoded, GoldenManifest());
+  EXPECT_EQ(*decoded, m);
   EXPECT_TRUE(decoded->files[0].extents[1].IsHole());
+}
+
+// Version 1 (before mode and owner were kept) still decodes; its files restore as 0644 root.
+// Its golden and broken files are kept as they were written (never regenerated).
+TEST(ReplicaManifestTest, Version1GoldenFileStillDecodes) {
+  auto key = ReplicaMacKey(GoldenKey());
+  ASSERT_TRUE(key.ok());
+  const ByteView k(key->data(), key->size());
+  auto decoded =
+      DecodeManifest(ReadFileBytes(TestdataDir() / "replica_manifest_v1.bin"), k);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(*decoded, GoldenManifest());
+  EXPECT_EQ(decoded->files[0].mode, 0644u);
+  EXPECT_EQ(decoded->files[0].uid, 0u);
 }
 
 TEST(ReplicaManifestTest, BrokenFilesAreRefused) {
@@ -249,7 +263,7 @@ class ReplicaTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = TempDir("vm");
-    for (const char* sub : {"backing/vs/vm1", "pools/pool_a", "pools/dr"}) {
+    for (const char* sub : {"backing/vs/vm1", "pools/pool_a", "pools/pool_b", "pools/dr"}) {
       fs::create_directories(dir_ / sub);
     }
     std::vector<std::uint8_t> key(64);
@@ -258,7 +272,7 @@ class ReplicaTest : public ::testing::Test {
     key_guid_ = Uuid::Random();
     vm_set_ = Uuid::Random();
     pools_ = std::make_unique<pool::PoolMapper>();
-    for (const char* name : {"pool_a", "dr"}) {
+    for (const char* name : {"pool_a", "pool_b", "dr"}) {
       ASSERT_TRUE(pools_
                       ->Add(std::make_unique<pool::PosixPool>(
                           name, (dir_ / "pools" / name).string(), env::Env::Default()))
@@ -387,6 +401,52 @@ TEST_F(ReplicaTest, FullThenIncrementalThenRestoreAsNewVm) {
   EXPECT_EQ(Contents("vs/vm1_first/disk"), disk0);
   // Restoring over existing files is refused.
   EXPECT_EQ(Restore("vs/vm1").code(), Status::Code::kAlreadyExists);
+}
+
+// A replica cut while the same file migrates to another pool (written meanwhile, the switch in
+// the middle of the copy): the replica holds the bytes of the cut, and the next replica (after
+// the move, same file GUID) holds the bytes of its own cut.
+TEST_F(ReplicaTest, AReplicaDuringAMigrationOfTheSameFileHoldsItsCut) {
+  const auto disk0 = Pattern(1 << 20, 31);
+  auto disk = Create("vs/vm1/disk", disk0);
+  Create("vs/vm1/conf", Pattern(100, 3));
+  ASSERT_TRUE(disk);
+  auto run = ReplicaRun::Start(*volume_, *store_, "vs/vm1", {"vs/vm1/conf", "vs/vm1/disk"}, 3);
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  ASSERT_TRUE((*run)->Step(64 * 1024).ok());  // some chunks copied, most pending
+  auto now = disk0;
+  auto write = [&](std::uint64_t off, std::uint8_t seed) {
+    const auto data = Pattern(6000, seed);
+    ASSERT_TRUE(disk->file().Write(off, data).ok());
+    std::copy(data.begin(), data.end(), now.begin() + static_cast<std::ptrdiff_t>(off));
+  };
+  auto m = FileMigration::Start(*volume_, "vs/vm1/disk", "pool_b", MigrationOptions{});
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  for (int i = 0;; ++i) {
+    auto p = (*m)->Step(128 * 1024);
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    if (p->finished()) break;
+    write(static_cast<std::uint64_t>(i) * 70000 % 900000, static_cast<std::uint8_t>(60 + i));
+    ASSERT_LT(i, 1000);
+  }
+  write(500000, 90);  // after the switch: the file is in pool_b now
+  write(1000, 91);
+  ASSERT_EQ(volume_->Locate("vs/vm1/disk")->pool, "pool_b");
+  for (;;) {
+    auto sealed = (*run)->Step(64 * 1024);
+    ASSERT_TRUE(sealed.ok()) << sealed.status().ToString();
+    if (*sealed) break;
+  }
+  const Uuid first = (*run)->report().replica_id;
+  run->reset();
+  ASSERT_TRUE(disk->file().Sync().ok());
+  ASSERT_TRUE(store_->Verify(ReplicaVm{vm_set_, "vm1"}, Uuid()).ok());
+  ASSERT_TRUE(Restore("vs/at_cut", first).ok());
+  EXPECT_EQ(Contents("vs/at_cut/disk"), disk0) << "the replica holds the bytes of its cut";
+  auto next = Replicate();
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  ASSERT_TRUE(Restore("vs/after_move").ok());
+  EXPECT_EQ(Contents("vs/after_move/disk"), now);
 }
 
 TEST_F(ReplicaTest, RetentionMergesTheOldestIntoItsChild) {

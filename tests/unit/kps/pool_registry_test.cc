@@ -131,6 +131,49 @@ TEST_F(PoolRegistryTest, APolicyNamingAPoolItsVmSetMayNotUseIsRefused) {
   EXPECT_EQ(Call(stor_, "DELETE", "/v1/pools/mirrored_pool_A").status, 200);
 }
 
+// A <replica> schedule sends the VM set's ciphertext to its DR pool: that pool must be on the
+// VM set's allow list too, and a malformed schedule is refused at upload naming the line.
+TEST_F(PoolRegistryTest, AReplicaScheduleDrPoolMustBeAllowedAndWellFormed) {
+  for (const char* pool : {"mirrored_pool_A", "dr_pool"}) {
+    ASSERT_EQ(Call(stor_, "POST", "/v1/pools", json{{"name", pool}}).status, 201);
+  }
+  ASSERT_EQ(
+      Call(stor_, "POST", "/v1/pools/mirrored_pool_A/allow", json{{"vmset", "my_vmset"}}).status,
+      200);
+  auto with_replica = [](const std::string& replica) {
+    json body = PolicyBody("my_vmset", "mirrored_pool_A");
+    std::string xml = body["xml"];
+    body["xml"] = "<policy-descriptor vmset=\"my_vmset\">" + xml + replica + "</policy-descriptor>";
+    return body;
+  };
+  const std::size_t before = Denied("POST /v1/policies");
+  auto r = Call(ten_, "POST", "/v1/policies",
+                with_replica("<replica interval=\"1h\" keep=\"2\" pool=\"dr_pool\"/>"));
+  EXPECT_EQ(r.status, 403) << r.body.dump();
+  EXPECT_NE(r.body.value("reason", "")
+                .find("policy names pool 'dr_pool', which VM set "
+                      "'my_vmset' may not use"),
+            std::string::npos)
+      << r.body.dump();
+  EXPECT_EQ(Denied("POST /v1/policies"), before + 1);
+  auto bad = Call(ten_, "POST", "/v1/policies",
+                  with_replica("<replica interval=\"hourly\" pool=\"dr_pool\"/>"));
+  EXPECT_EQ(bad.status, 400) << bad.body.dump();
+  EXPECT_NE(bad.body.dump().find("<replica interval> must be a duration such as '1h'"),
+            std::string::npos)
+      << bad.body.dump();
+  ASSERT_EQ(Call(stor_, "POST", "/v1/pools/dr_pool/allow", json{{"vmset", "my_vmset"}}).status,
+            200);
+  auto ok = Call(ten_, "POST", "/v1/policies",
+                 with_replica("<replica interval=\"1h\" keep=\"2\" pool=\"dr_pool\"/>"));
+  ASSERT_EQ(ok.status, 201) << ok.body.dump();
+  // While the schedule names the DR pool its grant stays (as for a <storepol>).
+  EXPECT_EQ(Call(stor_, "POST", "/v1/pools/dr_pool/allow",
+                 json{{"vmset", "my_vmset"}, {"withdraw", true}})
+                .status,
+            409);
+}
+
 TEST_F(PoolRegistryTest, ADeletedVmSetLeavesNoGrantAndARenamedOneKeepsIt) {
   ASSERT_EQ(Call(stor_, "POST", "/v1/pools", json{{"name", "p"}}).status, 201);
   ASSERT_NO_FATAL_FAILURE(AllowPools("other_vmset", {"p"}));

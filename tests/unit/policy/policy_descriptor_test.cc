@@ -278,7 +278,8 @@ TEST(PolicyDescriptorTest, EveryErrorNamesTheLine) {
       {"<policy-descriptor>\n<vobj-list><vobj/></vobj-list>\n<vobj-list/>\n</policy-descriptor>",
        "policy line 2: <vobj> has no <vglob>"},
       {"<policy-descriptor>\n<extra/>\n</policy-descriptor>",
-       "policy line 2: unknown element <extra> in <policy-descriptor> (expected vobj-list)"},
+       "policy line 2: unknown element <extra> in <policy-descriptor> (expected vobj-list or "
+       "replica)"},
       {"<vobj-list>\n<vobj>\n<vglob>*</vglob>\n</vobj>\n</vobj-list",
        "policy line 5: malformed XML: Error parsing end element tag"},
   };
@@ -315,6 +316,85 @@ TEST(PolicyDescriptorTest, PoolsListsStorepolAndReplicaPoolsOnce) {
       clear + "<storepol>b</storepol>" + tail + "<vobj><vglob>hc_default</vglob>" + clear +
       "<storepol>d</storepol>" + tail + "</vobj-list>");
   EXPECT_EQ(d.Pools(), (std::vector<std::string>{"a", "b", "c", "d"}));
+}
+
+// --- <replica> (scheduled DR replicas, replica_schedule.h) ---
+
+std::string WithReplicas(const std::string& replicas) {
+  return "<policy-descriptor vmset=\"s\">\n<vobj-list><vobj><vglob>hc_default</vglob>"
+         "<symkey>01010101-0101-0101-0101-010101010101</symkey><storepol>p</storepol>"
+         "<access>at_all_times</access><audit>none</audit></vobj></vobj-list>\n" +
+         replicas + "\n</policy-descriptor>";
+}
+
+TEST(PolicyDescriptorTest, ReplicaSchedulesParseMatchAndRoundTrip) {
+  const PolicyDescriptor d =
+      ParseOk(WithReplicas("<replica vm=\"db*\" interval=\"15m\" keep=\"7\" pool=\"dr_fast\"/>\n"
+                           "<replica interval=\"1d\" pool=\"dr_pool\"/>"));
+  ASSERT_EQ(d.replica_schedules.size(), 2u);
+  EXPECT_EQ(d.replica_schedules[0].interval, std::chrono::minutes(15));
+  EXPECT_EQ(d.replica_schedules[0].keep, 7u);
+  EXPECT_EQ(d.replica_schedules[1].keep, ReplicaSchedule::kDefaultKeep);
+  EXPECT_EQ(d.replica_schedules[1].interval, std::chrono::hours(24));
+  // First match wins; "*" (no vm attribute) takes every other VM.
+  ASSERT_NE(d.ReplicaScheduleFor("db1"), nullptr);
+  EXPECT_EQ(d.ReplicaScheduleFor("db1")->pool, "dr_fast");
+  ASSERT_NE(d.ReplicaScheduleFor("web"), nullptr);
+  EXPECT_EQ(d.ReplicaScheduleFor("web")->pool, "dr_pool");
+  EXPECT_EQ(ParseOk(d.ToXml()), d);
+  EXPECT_EQ(ParseOk(testing::kSeedVobjList).ReplicaScheduleFor("vm1"), nullptr);
+}
+
+TEST(PolicyDescriptorTest, ReplicaIntervalTextRoundTrips) {
+  for (const char* t : {"10s", "59s", "1m", "90m", "1h", "25h", "1d", "366d"}) {
+    auto i = ParseReplicaInterval(t);
+    ASSERT_TRUE(i.ok()) << t << ": " << i.status().ToString();
+    EXPECT_EQ(ReplicaIntervalText(*i), t);
+  }
+  EXPECT_EQ(ReplicaIntervalText(std::chrono::seconds(7200)), "2h");
+  EXPECT_EQ(*ParseReplicaInterval("120m"), std::chrono::hours(2));
+}
+
+TEST(PolicyDescriptorTest, ReplicaErrorsNameTheLine) {
+  const std::string cases[][2] = {
+      {WithReplicas("<replica interval=\"1 hour\" pool=\"dr\"/>"),
+       "policy line 3: <replica interval> must be a duration such as '1h' (a number and s, m, "
+       "h or d; 10 s .. 366 days), got '1 hour'"},
+      {WithReplicas("<replica interval=\"9s\" pool=\"dr\"/>"),
+       "policy line 3: <replica interval> must be a duration such as '1h' (a number and s, m, "
+       "h or d; 10 s .. 366 days), got '9s'"},
+      {WithReplicas("<replica interval=\"367d\" pool=\"dr\"/>"),
+       "policy line 3: <replica interval> must be a duration such as '1h' (a number and s, m, "
+       "h or d; 10 s .. 366 days), got '367d'"},
+      {WithReplicas("<replica pool=\"dr\"/>"),
+       "policy line 3: <replica> has no interval (such as interval=\"1h\")"},
+      {WithReplicas("<replica interval=\"1h\"/>"),
+       "policy line 3: <replica> has no pool (the DR pool)"},
+      {WithReplicas("<replica interval=\"1h\" pool=\"../dr\"/>"),
+       "policy line 3: <replica pool> must be a pool name of letters, digits, '_', '-' and '.', "
+       "got '../dr'"},
+      {WithReplicas("<replica interval=\"1h\" pool=\"dr\" keep=\"0\"/>"),
+       "policy line 3: <replica keep> must be a number of replicas 1..1000, got '0'"},
+      {WithReplicas("<replica interval=\"1h\" pool=\"dr\" keep=\"1001\"/>"),
+       "policy line 3: <replica keep> must be a number of replicas 1..1000, got '1001'"},
+      {WithReplicas("<replica interval=\"1h\" pool=\"dr\" every=\"x\"/>"),
+       "policy line 3: unknown attribute 'every' of <replica> (expected vm, interval, keep or "
+       "pool)"},
+      {WithReplicas("<replica vm=\"[\" interval=\"1h\" pool=\"dr\"/>"),
+       "policy line 3: <replica vm> must be a vglob: <vglob> '[': '[' without a closing ']'"},
+      {WithReplicas("<replica interval=\"1h\" pool=\"dr\"><x/></replica>"),
+       "policy line 3: <replica> takes attributes only (vm, interval, keep, pool)"},
+      {WithReplicas("<replica interval=\"1h\" pool=\"dr\">x</replica>"),
+       "policy line 3: unexpected text 'x' in <replica>"},
+      {"<policy-descriptor>\n<replica interval=\"1h\" pool=\"dr\"/>\n</policy-descriptor>",
+       "policy line 2: <replica> must follow the <vobj-list>"},
+  };
+  for (const auto& c : cases) {
+    auto d = PolicyDescriptor::Parse(c[0]);
+    ASSERT_FALSE(d.ok()) << c[0];
+    EXPECT_TRUE(d.status().IsInvalidArgument());
+    EXPECT_EQ(d.status().message(), c[1]) << c[0];
+  }
 }
 
 }  // namespace
