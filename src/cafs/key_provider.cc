@@ -115,7 +115,10 @@ Result<VmSetBundle> LocalKeyProvider::FetchVmSet(const std::string& vmset_name) 
     return Status::InvalidArgument(base + "/vmset.xml names VM set '" + bundle.vmset.name + "'");
   }
   CAFS_ASSIGN_OR_RETURN(std::string policy_xml, ReadWholeFile(base + "/policy.xml"));
-  CAFS_ASSIGN_OR_RETURN(bundle.descriptor, policy::PolicyDescriptor::Parse(policy_xml));
+  // Nothing rotates keys here: <rotation-period> is refused, not accepted and ignored.
+  CAFS_ASSIGN_OR_RETURN(
+      bundle.descriptor,
+      policy::PolicyDescriptor::Parse(policy_xml, policy::PolicyDescriptor::KeyRotation::kNone));
   auto keys_text = ReadWholeFile(base + "/keys");
   if (keys_text.ok()) {
     CAFS_RETURN_IF_ERROR(ParseKeysFile(*keys_text, &bundle).WithContext(base + "/keys"));

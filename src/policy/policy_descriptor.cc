@@ -44,7 +44,8 @@ Result<std::string> PoolName(const XmlReader& r, pugi::xml_node e) {
   return pool;
 }
 
-Result<VirtualObject> ParseVobj(const XmlReader& r, pugi::xml_node node) {
+Result<VirtualObject> ParseVobj(const XmlReader& r, pugi::xml_node node,
+                                PolicyDescriptor::KeyRotation rotation) {
   CAFS_RETURN_IF_ERROR(r.NoAttributes(node));
   VirtualObject v;
   bool seen_glob = false, seen_key = false, seen_pool = false, seen_access = false,
@@ -128,6 +129,12 @@ Result<VirtualObject> ParseVobj(const XmlReader& r, pugi::xml_node node) {
       if (!days.ok()) return r.Error(e, "<rotation-period> " + days.status().message());
       v.rotation_period_days = *days;
       rotation_node = e;
+      if (rotation == PolicyDescriptor::KeyRotation::kNone) {
+        return r.Error(e,
+                       "<rotation-period> is carried out by kpsd, but this gateway uses local "
+                       "keys ([local_keys]), where nothing rotates keys: remove the element, "
+                       "or serve the VM set from kpsd");
+      }
     } else {
       return r.Error(e, fmt::format("unknown element <{}> in <vobj> (expected vglob, symkey, "
                                     "storepol, access, audit, cipher, sector-size, replicas, "
@@ -178,7 +185,8 @@ Result<VirtualObject> ParseVobj(const XmlReader& r, pugi::xml_node node) {
   return v;
 }
 
-Status ParseVobjList(const XmlReader& r, pugi::xml_node list, PolicyDescriptor* d) {
+Status ParseVobjList(const XmlReader& r, pugi::xml_node list, PolicyDescriptor* d,
+                     PolicyDescriptor::KeyRotation rotation) {
   CAFS_RETURN_IF_ERROR(r.NoAttributes(list));
   CAFS_ASSIGN_OR_RETURN(const auto children, r.Children(list));
   for (const pugi::xml_node e : children) {
@@ -186,7 +194,7 @@ Status ParseVobjList(const XmlReader& r, pugi::xml_node list, PolicyDescriptor* 
       return r.Error(e,
                      fmt::format("unknown element <{}> in <vobj-list> (expected vobj)", e.name()));
     }
-    CAFS_ASSIGN_OR_RETURN(VirtualObject v, ParseVobj(r, e));
+    CAFS_ASSIGN_OR_RETURN(VirtualObject v, ParseVobj(r, e, rotation));
     d->objects.push_back(std::move(v));
   }
   if (d->objects.empty()) return r.Error(list, "<vobj-list> has no <vobj>");
@@ -195,14 +203,14 @@ Status ParseVobjList(const XmlReader& r, pugi::xml_node list, PolicyDescriptor* 
 
 }  // namespace
 
-Result<PolicyDescriptor> PolicyDescriptor::Parse(std::string_view xml) {
+Result<PolicyDescriptor> PolicyDescriptor::Parse(std::string_view xml, KeyRotation rotation) {
   CAFS_ASSIGN_OR_RETURN(auto reader, XmlReader::Parse(xml, "policy"));
   const XmlReader& r = *reader;
   const pugi::xml_node root = r.Root();
   const std::string_view root_name = root.name();
   PolicyDescriptor d;
   if (root_name == "vobj-list") {
-    CAFS_RETURN_IF_ERROR(ParseVobjList(r, root, &d));
+    CAFS_RETURN_IF_ERROR(ParseVobjList(r, root, &d, rotation));
     return d;
   }
   if (root_name != "policy-descriptor") {
@@ -249,7 +257,7 @@ Result<PolicyDescriptor> PolicyDescriptor::Parse(std::string_view xml) {
                                     e.name()));
     }
     CAFS_RETURN_IF_ERROR(r.Once(e, &seen_list));
-    CAFS_RETURN_IF_ERROR(ParseVobjList(r, e, &d));
+    CAFS_RETURN_IF_ERROR(ParseVobjList(r, e, &d, rotation));
   }
   if (!seen_list) return r.Error(root, "<policy-descriptor> has no <vobj-list>");
   return d;

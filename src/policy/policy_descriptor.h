@@ -82,7 +82,13 @@ struct PolicyDescriptor {
   std::string vmset_name;              // <policy-descriptor vmset=...>; empty when not given
   std::vector<VirtualObject> objects;  // at least one, document order
 
-  static Result<PolicyDescriptor> Parse(std::string_view xml);
+  // Who acts on <rotation-period>: kpsd (kByKps, the default: the gateway parses it and leaves
+  // it to kpsd), or nobody (kNone: a gateway on local keys, where nothing rotates keys, refuses
+  // it as "policy line N: <rotation-period> ..." instead of accepting and ignoring it).
+  enum class KeyRotation { kByKps, kNone };
+
+  static Result<PolicyDescriptor> Parse(std::string_view xml,
+                                        KeyRotation rotation = KeyRotation::kByKps);
   // Canonical XML: the <policy-descriptor> wrapper only when guid or vmset_name is set;
   // extensions only when they differ from their defaults. Parse(ToXml()) == *this.
   std::string ToXml() const;

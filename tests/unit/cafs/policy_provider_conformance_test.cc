@@ -257,6 +257,34 @@ TEST_F(ProviderConformanceTest, UnimplementedElementsAreRefusedAtUpload) {
   EXPECT_EQ(b.status().message(), expected);
 }
 
+// <rotation-period> is carried out by kpsd: uploaded there it is accepted (kpsd rotates the
+// key); in a local key directory nothing would ever rotate it, so the local-keys path refuses
+// it, naming the element and its line, instead of accepting it and doing nothing.
+TEST_F(ProviderConformanceTest, RotationPeriodIsRefusedWithLocalKeys) {
+  ASSERT_EQ(Call(sec_, "POST", "/v1/vmsets", json{{"xml", kVmSetXml}}).status, 201);
+  AllowPools("my_vmset");
+  auto key = Call(keys_, "POST", "/v1/keys", json{{"vmset", "my_vmset"}});
+  ASSERT_EQ(key.status, 201);
+  std::string xml = PolicyXml(key.body.value("id", ""));
+  xml.insert(xml.find("<capacity-threshold>60"), "<rotation-period>90 days</rotation-period>\n");
+  auto pol = Call(ten_, "POST", "/v1/policies",
+                  json{{"id", kPolicyId}, {"vmset", "my_vmset"}, {"xml", xml}});
+  EXPECT_EQ(pol.status, 201) << pol.body.dump();
+
+  const std::string dir = local_.path() + "/my_vmset";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+  WriteFile(dir + "/vmset.xml", kVmSetXml);
+  WriteFile(dir + "/policy.xml", xml);
+  WriteFile(dir + "/keys", key.body.value("id", "") + " 1 " + std::string(128, 'a') + "\n");
+  auto b = LocalKeyProvider(local_.path()).FetchVmSet("my_vmset");
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(b.status().message(),
+            "policy line 12: <rotation-period> is carried out by kpsd, but this gateway uses "
+            "local keys ([local_keys]), where nothing rotates keys: remove the element, or serve "
+            "the VM set from kpsd");
+}
+
 // kpsd's gateway fetch in process: what KpsKeyProvider does over mTLS, without the TLS.
 class ApiKeyProvider final : public KeyProvider {
  public:
