@@ -225,6 +225,20 @@ Result<RekeyTriggerResult> EvaluateRekeyTriggers(Keyring& keyring, Store& store,
   return out;
 }
 
+Result<CompromiseResult> MarkCompromised(Keyring& keyring, Store& store, const Clock& clock,
+                                         const std::string& key, std::uint32_t version) {
+  CompromiseResult out;
+  CAFS_ASSIGN_OR_RETURN(out.key, keyring.SetState(key, version, KeyState::kCompromised));
+  auto queued = EvaluateRekeyTriggers(keyring, store, clock);
+  if (!queued.ok()) {
+    out.rekey_error = queued.status().message() + " (kpsd retries at its next evaluation)";
+    return out;
+  }
+  out.requests = std::move(queued->requests);
+  CAFS_ASSIGN_OR_RETURN(out.key, keyring.GetKey(key));
+  return out;
+}
+
 json RekeyRequestView(const RekeyRequest& r, const std::string& vmset_name,
                       const std::vector<GatewayRecord>& gateways) {
   json out = ToJson(r);

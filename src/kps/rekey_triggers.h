@@ -97,6 +97,22 @@ struct RekeyTriggerResult {
 Result<RekeyTriggerResult> EvaluateRekeyTriggers(Keyring& keyring, Store& store,
                                                  const Clock& clock);
 
+// What marking a key version compromised did (MarkCompromised).
+struct CompromiseResult {
+  KeyRecord key;                      // the key after the evaluation (a rotation included)
+  std::vector<std::string> requests;  // request ids created or made urgent
+  std::string rekey_error;            // non-empty when the evaluation failed (kpsd retries)
+};
+
+// The one way a key version becomes compromised, for every front-end (REST PUT state
+// "compromised", KMIP Revoke with reason KeyCompromise or CACompromise): Keyring::SetState,
+// then EvaluateRekeyTriggers at once so the urgent deep rekey of every file under that version
+// is queued before the caller is answered. Errors: SetState's. A failed evaluation is not an
+// error (the state change stands; the periodic evaluation queues the request): it is reported
+// in `rekey_error`.
+Result<CompromiseResult> MarkCompromised(Keyring& keyring, Store& store, const Clock& clock,
+                                         const std::string& key, std::uint32_t version);
+
 // The request as administrators see it: ToJson plus "id", "vmset" (`vmset_name`), "state"
 // (over all gateways, header) and "gateways": a list of {gateway, state, ...report} with one
 // entry per expected gateway (state "not started" for one that has not reported) and per

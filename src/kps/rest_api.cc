@@ -711,20 +711,21 @@ Result<json> SetKeyState(Call& c) {
     return Status::InvalidArgument("give 'version' (number) and 'state' (string)");
   }
   CAFS_ASSIGN_OR_RETURN(KeyState to, ParseKeyState(body["state"].get<std::string>()));
-  CAFS_ASSIGN_OR_RETURN(KeyRecord k,
-                        c.keyring.SetState(c.arg(0), body["version"].get<std::uint32_t>(), to));
-  if (to != KeyState::kCompromised) return ToJson(k, false);
+  const auto version = body["version"].get<std::uint32_t>();
+  if (to != KeyState::kCompromised) {
+    CAFS_ASSIGN_OR_RETURN(KeyRecord k, c.keyring.SetState(c.arg(0), version, to));
+    return ToJson(k, false);
+  }
   // Urgent deep rekey of every file under it (rekey_triggers.h); kpsd's periodic evaluation
   // repairs what a failure here leaves.
-  json out = ToJson(k, false);
-  auto queued = EvaluateRekeyTriggers(c.keyring, c.store, c.clock);
-  if (!queued.ok()) {
-    out["rekey_error"] = queued.status().message() + " (kpsd retries at its next evaluation)";
-    return out;
+  CAFS_ASSIGN_OR_RETURN(CompromiseResult r,
+                        MarkCompromised(c.keyring, c.store, c.clock, c.arg(0), version));
+  json out = ToJson(r.key, false);
+  if (!r.rekey_error.empty()) {
+    out["rekey_error"] = r.rekey_error;
+  } else {
+    out["rekey_requests"] = r.requests;
   }
-  CAFS_ASSIGN_OR_RETURN(KeyRecord now, c.keyring.GetKey(c.arg(0)));
-  out = ToJson(now, false);
-  out["rekey_requests"] = queued->requests;
   return out;
 }
 

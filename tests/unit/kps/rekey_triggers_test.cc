@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "kmip/message.h"
+#include "kps/kmip_service.h"
 #include "unit/kps/api_fixture.h"
 
 namespace cafs::kps {
@@ -184,6 +186,59 @@ TEST_F(RekeyTriggersTest, CompromisedVersionIsRotatedAndQueuedBeforeScheduledOne
   EXPECT_EQ(list.body[0]["id"], scheduled_ + ".1") << "older (created at the schedule)";
   EXPECT_EQ(list.body[0]["reason"], "compromised");
   EXPECT_EQ(list.body[1]["reason"], "compromised");
+}
+
+// Issue 14 item 3: a KMIP client (the wire message PyKMIP sends, through KmipService::Handle,
+// the KMIP listener's handler) that revokes a key with reason KeyCompromise has the same effect
+// as marking the version compromised through REST: the key gets a new active version and the
+// urgent request for every file under the old one is queued at once, before any evaluation of
+// the timer. Revoke with another reason only deactivates (no request).
+TEST_F(RekeyTriggersTest, KmipRevokeForCompromiseQueuesTheUrgentRekeyLikeRest) {
+  KmipService kmip(*keyring_, *store_, clock_);
+  const auto revoke = [&](const std::string& key, kmip::RevocationReasonCode code) {
+    kmip::RequestBatchItem bi;
+    bi.operation = static_cast<std::uint32_t>(kmip::Operation::kRevoke);
+    bi.payload = kmip::Item::Structure(
+        kmip::Tag::kRequestPayload,
+        {kmip::Item::TextString(kmip::Tag::kUniqueIdentifier, key),
+         kmip::Item::Structure(kmip::Tag::kRevocationReason,
+                               {kmip::Item::Enumeration(kmip::Tag::kRevocationReasonCode,
+                                                        static_cast<std::uint32_t>(code))})});
+    auto reply = kmip.Handle(kmip::Encode(kmip::BuildRequest({1, 2}, {bi})), keys_);
+    auto item = kmip::Decode(reply.message);
+    EXPECT_TRUE(item.ok());
+    auto resp = kmip::ParseResponse(*item);
+    EXPECT_TRUE(resp.ok() && resp->items.size() == 1u);
+    return resp.ok() && resp->items.size() == 1u ? resp->items[0].status
+                                                 : kmip::ResultStatus::kOperationFailed;
+  };
+
+  ASSERT_EQ(revoke(urgent_, kmip::RevocationReasonCode::kKeyCompromise),
+            kmip::ResultStatus::kSuccess);
+  json key = KeyJson(urgent_);
+  ASSERT_EQ(key["versions"].size(), 2u) << key.dump();
+  EXPECT_EQ(key["versions"][0]["state"], "compromised");
+  EXPECT_EQ(key["versions"][1]["state"], "active");
+  EXPECT_EQ(GatewayQueue(), std::vector<std::string>{urgent_ + ".1"});
+  auto list = Call(aud_, "GET", "/v1/rekey-requests");
+  ASSERT_EQ(list.status, 200);
+  ASSERT_EQ(list.body.size(), 1u);
+  EXPECT_EQ(list.body[0]["reason"], "compromised");
+  EXPECT_EQ(list.body[0]["to_version"], 2);
+
+  // The same through REST on a twin key: the same versions and request.
+  auto marked = Call(keys_, "POST", "/v1/keys/" + scheduled_ + "/state",
+                     json{{"version", 1}, {"state", "compromised"}});
+  ASSERT_EQ(marked.status, 200) << marked.body.dump();
+  EXPECT_EQ(marked.body["versions"], KeyJson(scheduled_)["versions"]);
+  EXPECT_EQ(KeyJson(scheduled_)["versions"].size(), key["versions"].size());
+
+  // Cessation of operation: deactivated, nothing to rekey.
+  const std::string quiet = NewKey();  // created active
+  ASSERT_EQ(revoke(quiet, kmip::RevocationReasonCode::kCessationOfOperation),
+            kmip::ResultStatus::kSuccess);
+  EXPECT_EQ(KeyJson(quiet)["versions"][0]["state"], "deactivated");
+  EXPECT_EQ(GatewayQueue().size(), 2u);
 }
 
 TEST_F(RekeyTriggersTest, GatewayProgressIsShownAndADoneRequestLeavesItsQueue) {
