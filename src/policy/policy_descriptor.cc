@@ -50,7 +50,7 @@ Result<VirtualObject> ParseVobj(const XmlReader& r, pugi::xml_node node,
   VirtualObject v;
   bool seen_glob = false, seen_key = false, seen_pool = false, seen_access = false,
        seen_audit = false, seen_cipher = false, seen_sector = false, seen_replicas = false,
-       seen_capacity = false, seen_rotation = false;
+       seen_capacity = false, seen_rotation = false, seen_shred = false;
   pugi::xml_node cipher_node, rotation_node, replicas_node;
   std::vector<pugi::xml_node> replica_pool_nodes;
   CAFS_ASSIGN_OR_RETURN(const auto children, r.Children(node));
@@ -135,10 +135,18 @@ Result<VirtualObject> ParseVobj(const XmlReader& r, pugi::xml_node node,
                        "keys ([local_keys]), where nothing rotates keys: remove the element, "
                        "or serve the VM set from kpsd");
       }
+    } else if (tag == "shred-on-free") {
+      CAFS_RETURN_IF_ERROR(r.Once(e, &seen_shred));
+      CAFS_ASSIGN_OR_RETURN(const std::string text, r.Text(e));
+      if (text != "yes" && text != "no") {
+        return r.Error(e, fmt::format("<shred-on-free> must be yes or no, got '{}'", text));
+      }
+      v.shred_on_free = text == "yes";
     } else {
       return r.Error(e, fmt::format("unknown element <{}> in <vobj> (expected vglob, symkey, "
                                     "storepol, access, audit, cipher, sector-size, replicas, "
-                                    "replica-pool, capacity-threshold or rotation-period)",
+                                    "replica-pool, capacity-threshold, rotation-period or "
+                                    "shred-on-free)",
                                     tag));
     }
   }
@@ -299,6 +307,7 @@ std::string PolicyDescriptor::ToXml() const {
     if (v.rotation_period_days) {
       add("rotation-period", std::to_string(*v.rotation_period_days) + " days");
     }
+    if (v.shred_on_free) add("shred-on-free", "yes");
   }
   return internal::SaveXml(doc);
 }

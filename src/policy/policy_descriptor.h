@@ -21,6 +21,9 @@
 //                                                  key when its active version is that old and
 //                                                  asks the gateways for a deep rekey (kpsd
 //                                                  evaluates it; the gateway does not use it)
+//         <shred-on-free>yes</shred-on-free>       extension, yes | no (default): every unlink
+//                                                  of a file's last name and every truncate
+//                                                  down shreds what it frees (docs/jobs.md)
 //       </vobj>
 //       ...
 //     </vobj-list>
@@ -68,6 +71,7 @@ struct VirtualObject {
   std::optional<unsigned> capacity_threshold_percent;  // unset: the VM set's threshold
   static constexpr unsigned kMaxRotationPeriodDays = 3650;
   std::optional<unsigned> rotation_period_days;  // unset: no scheduled rotation of symkey
+  bool shred_on_free = false;                    // <shred-on-free>yes</shred-on-free>
 
   bool IsClearText() const { return symkey == Uuid::ClearTextKey(); }
   bool operator==(const VirtualObject&) const = default;

@@ -62,6 +62,7 @@ std::string PolicyXml(const std::string& key) {
 <sector-size>512</sector-size>
 <replicas>1</replicas>
 <capacity-threshold>60</capacity-threshold>
+<shred-on-free>yes</shred-on-free>
 </vobj>
 <vobj>
 <vglob>*.log</vglob>
@@ -283,6 +284,29 @@ TEST_F(ProviderConformanceTest, RotationPeriodIsRefusedWithLocalKeys) {
             "policy line 12: <rotation-period> is carried out by kpsd, but this gateway uses "
             "local keys ([local_keys]), where nothing rotates keys: remove the element, or serve "
             "the VM set from kpsd");
+}
+
+// <shred-on-free> (issue 14): the same value checks at kpsd's upload and in a key directory.
+TEST_F(ProviderConformanceTest, ShredOnFreeIsCheckedAtUploadByBothProviders) {
+  ASSERT_EQ(Call(sec_, "POST", "/v1/vmsets", json{{"xml", kVmSetXml}}).status, 201);
+  AllowPools("my_vmset");
+  auto key = Call(keys_, "POST", "/v1/keys", json{{"vmset", "my_vmset"}});
+  ASSERT_EQ(key.status, 201);
+  std::string xml = PolicyXml(key.body.value("id", ""));
+  xml.replace(xml.find("<shred-on-free>yes"), 18, "<shred-on-free>maybe");
+  const std::string expected = "policy line 13: <shred-on-free> must be yes or no, got 'maybe'";
+  auto pol = Call(ten_, "POST", "/v1/policies",
+                  json{{"id", kPolicyId}, {"vmset", "my_vmset"}, {"xml", xml}});
+  EXPECT_EQ(pol.status, 400);
+  EXPECT_EQ(pol.body.value("reason", ""), expected) << pol.body.dump();
+
+  const std::string dir = local_.path() + "/my_vmset";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+  WriteFile(dir + "/vmset.xml", kVmSetXml);
+  WriteFile(dir + "/policy.xml", xml);
+  auto b = LocalKeyProvider(local_.path()).FetchVmSet("my_vmset");
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().message(), expected);
 }
 
 // kpsd's gateway fetch in process: what KpsKeyProvider does over mTLS, without the TLS.

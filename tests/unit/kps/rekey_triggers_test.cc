@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "kmip/message.h"
 #include "kps/kmip_service.h"
 #include "unit/kps/api_fixture.h"
@@ -119,11 +121,15 @@ TEST_F(RekeyTriggersTest, RotationPeriodRotatesWhenDueAndQueuesTheOldVersion) {
   EXPECT_EQ(list.body[0]["gateways"][0]["gateway"], "gw");
   EXPECT_EQ(list.body[0]["gateways"][0]["state"], "not started");
 
-  // 90 days after version 2 was made, it is rotated in turn and version 2 queued.
+  // 90 days after version 2 was made, it is rotated in turn and version 2 queued; the request
+  // of version 1, not done yet, now goes straight to version 3 (retargeted).
   clock_.Advance(90 * kDay);
   auto next = Evaluate();
   EXPECT_EQ(next.rotated, std::vector<std::string>{scheduled_});
-  EXPECT_EQ(next.requests, std::vector<std::string>{scheduled_ + ".2"});
+  EXPECT_EQ(next.requests, (std::vector<std::string>{scheduled_ + ".1", scheduled_ + ".2"}));
+  list = Call(keys_, "GET", "/v1/rekey-requests", nullptr, {{"vmset", "my_vmset"}});
+  ASSERT_EQ(list.body.size(), 2u);
+  for (const auto& r : list.body) EXPECT_EQ(r["to_version"], 3) << r.dump();
 
   // Rotations and requests are audited, by kpsd.
   int rotations = 0, requests = 0;
@@ -133,7 +139,75 @@ TEST_F(RekeyTriggersTest, RotationPeriodRotatesWhenDueAndQueuesTheOldVersion) {
     requests += a.action == "rekey request";
   }
   EXPECT_EQ(rotations, 2);
-  EXPECT_EQ(requests, 2);
+  EXPECT_EQ(requests, 3);  // two made, one retargeted
+}
+
+// Issue 14 item 4: a request whose target is superseded before it is done follows the newest
+// version (a compromised target would otherwise be rekeyed into); a request every gateway
+// reported done is pruned kDoneRekeyRequestRetention later and not made again.
+TEST_F(RekeyTriggersTest, SupersededTargetIsRetargetedAndDoneRequestsArePruned) {
+  const auto compromise = [&](int version) {
+    auto r = Call(keys_, "POST", "/v1/keys/" + urgent_ + "/state",
+                  json{{"version", version}, {"state", "compromised"}});
+    EXPECT_EQ(r.status, 200) << r.body.dump();
+    return r.body;
+  };
+  const auto report = [&](const std::string& id, const json& body) {
+    EXPECT_EQ(Call(gate_, "POST", "/v1/gateway/rekey-requests/" + id + "/progress", body).status,
+              200);
+  };
+  const std::string first = urgent_ + ".1", second = urgent_ + ".2";
+  EXPECT_EQ(compromise(1)["rekey_requests"], json::array({first}));
+  report(first, json{{"state", "running"}, {"done_bytes", 4096}, {"total_bytes", 8192}});
+  // Version 2, the target, is compromised too before the gateway finished.
+  EXPECT_EQ(compromise(2)["rekey_requests"], json::array({first, second}));
+  auto list = Call(aud_, "GET", "/v1/rekey-requests");
+  ASSERT_EQ(list.body.size(), 2u);
+  for (const auto& r : list.body) {
+    EXPECT_EQ(r["to_version"], 3) << r.dump();
+    EXPECT_EQ(r["state"], "pending") << "the report about the old target is dropped";
+  }
+
+  report(first, json{{"state", "done"}, {"done_bytes", 8192}, {"total_bytes", 8192}});
+  report(second, json{{"state", "done"}, {"done_bytes", 0}, {"total_bytes", 0}});
+  clock_.Advance(29 * kDay);
+  EXPECT_TRUE(Evaluate().pruned.empty());
+  EXPECT_EQ(Call(aud_, "GET", "/v1/rekey-requests").body.size(), 2u);
+  clock_.Advance(2 * kDay);
+  auto pruned = Evaluate().pruned;
+  std::sort(pruned.begin(), pruned.end());
+  std::vector<std::string> want{first, second};
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(pruned, want);
+  EXPECT_TRUE(Call(aud_, "GET", "/v1/rekey-requests").body.empty());
+  auto again = Evaluate();
+  EXPECT_TRUE(again.requests.empty()) << "a pruned request is not made again";
+  int audited = 0;
+  for (const auto& a : AuditTrail()) audited += a.action == "prune rekey request";
+  EXPECT_EQ(audited, 2);
+}
+
+// Issue 14 item 4: a gateway's poll of its rekey requests is audited when the answer changed,
+// not once per poll.
+TEST_F(RekeyTriggersTest, UnchangedRekeyPollIsNotAuditedAgain) {
+  const auto polls = [&] {
+    int n = 0;
+    for (const auto& a : AuditTrail()) {
+      n += a.actor == "gw" && a.action.find("rekey-requests") != std::string::npos;
+    }
+    return n;
+  };
+  GatewayQueue();
+  GatewayQueue();
+  GatewayQueue();
+  EXPECT_EQ(polls(), 1);
+  ASSERT_EQ(Call(keys_, "POST", "/v1/keys/" + urgent_ + "/state",
+                 json{{"version", 1}, {"state", "compromised"}})
+                .status,
+            200);
+  GatewayQueue();
+  GatewayQueue();
+  EXPECT_EQ(polls(), 2);
 }
 
 TEST_F(RekeyTriggersTest, RotationPeriodIsValidatedAtUpload) {
