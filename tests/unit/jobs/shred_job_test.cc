@@ -143,6 +143,16 @@ class ShredJobTest : public ::testing::Test {
     fs::remove_all(root_, ec);
   }
 
+  // A fresh backing store, pool and files (the crash loops: one per crash point).
+  void Fresh() {
+    manager_.reset();
+    TearDown();
+    plain_.clear();
+    blocks_.clear();
+    pools_ = pool::PoolMapper();
+    SetUp();
+  }
+
   core::KeyLookup Keys() {
     return [this](const Uuid&, std::uint32_t) -> Result<const SecureBuffer*> { return &key_; };
   }
@@ -467,14 +477,8 @@ TEST_F(ShredJobTest, CrashAtEveryDurableStepThenRestartCompletes) {
   int crashes = 0;
   for (int k = 1; k < 400; ++k) {
     SCOPED_TRACE("crash at durable operation " + std::to_string(k));
-    if (k > 1) {
-      // A fresh store and files for each crash point.
-      manager_.reset();
-      TearDown();
-      plain_.clear();
-      blocks_.clear();
-      pools_ = pool::PoolMapper();
-      SetUp();
+    if (k > 1) {  // a fresh store and files per crash point
+      ASSERT_NO_FATAL_FAILURE(Fresh());
     }
     OpenManager({.step_bytes = 16 * 1024, .default_parallel = 1});
     crash_->Arm(k);
@@ -582,13 +586,8 @@ TEST_F(ShredJobTest, UnlinkUnderShredOnFreeCrashAtEveryDurableStep) {
   int crashes = 0;
   for (int k = 1; k < 400; ++k) {
     SCOPED_TRACE("crash at durable operation " + std::to_string(k));
-    if (k > 1) {
-      manager_.reset();
-      TearDown();
-      plain_.clear();
-      blocks_.clear();
-      pools_ = pool::PoolMapper();
-      SetUp();
+    if (k > 1) {  // a fresh store and files per crash point
+      ASSERT_NO_FATAL_FAILURE(Fresh());
     }
     OpenManager({.step_bytes = 8 * 1024, .default_parallel = 1});
     crash_->Arm(k);
@@ -649,12 +648,8 @@ TEST_F(ShredJobTest, TruncateWithShredFreedCrashAtEveryDurableStep) {
   const std::string rel = "vs/vm/disk1";
   for (int k = 1; k < 100; ++k) {
     SCOPED_TRACE("crash at durable operation " + std::to_string(k));
-    if (k > 1) {
-      TearDown();
-      plain_.clear();
-      blocks_.clear();
-      pools_ = pool::PoolMapper();
-      SetUp();
+    if (k > 1) {  // a fresh store and files per crash point
+      ASSERT_NO_FATAL_FAILURE(Fresh());
     }
     // The ciphertext blocks of the sectors the truncate frees or rewrites (2..7).
     auto loc = volume_->Locate(rel);
