@@ -36,6 +36,7 @@
 #include "jobs/replica_job.h"
 #include "jobs/replica_scheduler.h"
 #include "jobs/shred_job.h"
+#include "jobs/shred_on_free.h"
 #include "jobs_cli.h"
 #include "nfs_service.h"
 #include "pool/pool_kinds.h"
@@ -235,18 +236,15 @@ int Serve(const cafsd::Config& config) {
   const auto interval = std::chrono::seconds(config.aggregate_interval_s);
   // The VM sets' <audit-dest> destinations (docs/gateway.md "Alerts").
   core::AlertSink alerts(&clock);
-  core::Gateway gateway(
-      &cache, volume->get(), log->get(), &clock,
-      core::GatewayOptions{
-          .position = config.position, .aggregate_interval = interval, .alerts = &alerts});
   // Jobs (docs/jobs.md): records in the backing store, resumed now; the control socket.
   const jobs::JobAuditor auditor(log->get(), &clock, config.position);
   auto job_manager = jobs::JobManager::Open(env::Env::Default(), config.backing_store, auditor, {});
   if (!job_manager.ok()) return Fail(job_manager.status().WithContext("jobs"));
   // Each kind with its default rate limit ([jobs], docs/jobs.md "Rate limits").
-  (*job_manager)
-      ->RegisterKind(std::make_unique<jobs::ShredJob>(volume->get(), auditor),
-                     config.shred_rate_bps);
+  auto shred_kind = std::make_unique<jobs::ShredJob>(volume->get(), auditor);
+  // Unlinks under <shred-on-free> (docs/jobs.md "Shred on free") go through shred jobs.
+  jobs::ShredOnFree shred_on_free(volume->get(), job_manager->get(), shred_kind.get());
+  (*job_manager)->RegisterKind(std::move(shred_kind), config.shred_rate_bps);
   (*job_manager)
       ->RegisterKind(
           std::make_unique<jobs::RekeyJob>(volume->get(), &cache, config.position, auditor),
@@ -264,6 +262,11 @@ int Serve(const cafsd::Config& config) {
   (*job_manager)->RegisterKind(std::make_unique<jobs::ReplicaJob>(replica_ctx));
   (*job_manager)->RegisterKind(std::make_unique<jobs::RestoreJob>(replica_ctx));
   (*job_manager)->ResumeAll();
+  core::Gateway gateway(&cache, volume->get(), log->get(), &clock,
+                        core::GatewayOptions{.position = config.position,
+                                             .aggregate_interval = interval,
+                                             .alerts = &alerts,
+                                             .unlink_shredder = &shred_on_free});
   // The policies' <replica> schedules (docs/replicas.md "Schedule"): state in the backing store.
   jobs::ReplicaScheduler replica_scheduler(job_manager->get(), volume->get(), &cache, &clock,
                                            env::Env::Default(), config.backing_store);

@@ -359,7 +359,19 @@ Result<Attr> Gateway::GetAttr(const Caller& caller, std::string_view path) {
 Result<Attr> Gateway::SetAttr(const Caller& caller, std::string_view path,
                               const SetAttrRequest& req) {
   CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, path, "setattr", true));
-  auto attr = volume_->SetAttr(ctx.rel, req, KeysOf(ctx));
+  SetAttrRequest rest = req;
+  if (req.size && ShredsOnFree(ctx)) {  // truncated here (clearing what it frees), the rest
+                                        // by the Volume
+    auto file = volume_->OpenExisting(ctx.rel, KeysOf(ctx));
+    Status s = file.ok() ? TruncateFile(caller, ctx, **file, *req.size) : file.status();
+    if (!s.ok()) {
+      AuditOp(caller, ctx, "truncate", s);
+      return s;
+    }
+    rest.size.reset();
+    if (!rest.mtime) rest.mtime = timespec{0, UTIME_NOW};
+  }
+  auto attr = volume_->SetAttr(ctx.rel, rest, KeysOf(ctx));
   AuditOp(caller, ctx, req.size ? "truncate" : "setattr", attr.status());
   return attr;
 }
@@ -454,9 +466,39 @@ Result<Attr> Gateway::MakeNode(const Caller& caller, std::string_view path, std:
 
 Status Gateway::Unlink(const Caller& caller, std::string_view path) {
   CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, path, "remove", true));
-  Status s = volume_->Unlink(ctx.rel);
+  Status s;
+  if (ShredsOnFree(ctx)) {
+    s = options_.unlink_shredder != nullptr
+            ? options_.unlink_shredder->Unlink(ctx.rel)
+            : Status::FromErrno(EOPNOTSUPP, "/" + ctx.rel +
+                                                " is under <shred-on-free> but this gateway "
+                                                "runs no shred jobs");
+  } else {
+    s = volume_->Unlink(ctx.rel);
+  }
   namespace_generation_.fetch_add(1, std::memory_order_acq_rel);
   AuditOp(caller, ctx, "remove", s);
+  return s;
+}
+
+bool Gateway::ShredsOnFree(const Context& ctx) {
+  return ctx.governed() && ctx.decision.vobj != nullptr && ctx.decision.vobj->shred_on_free;
+}
+
+Status Gateway::TruncateFile(const Caller& caller, const Context& ctx, OpenFile& file,
+                             std::uint64_t size) {
+  const bool shred = ShredsOnFree(ctx);
+  const std::uint64_t before = file.file().Size();
+  file.file().SetShredFreed(shred);
+  Status s = file.file().Truncate(size);
+  if (s.ok()) s = file.file().Sync();
+  if (shred && size < before) {
+    audit::AuditRecord r = RecordFor(caller, ctx, "shred");
+    r.result = s.ok() ? audit::Result::kOk : audit::Result::kError;
+    r.reason = s.ok() ? "truncate: the freed range was cleared and discarded" : s.message();
+    r.bytes = before - size;
+    Append(std::move(r));
+  }
   return s;
 }
 
@@ -511,10 +553,7 @@ Result<OpenResult> Gateway::Open(const Caller& caller, std::string_view path, bo
   CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, path, "open", true));
   auto file = volume_->OpenExisting(ctx.rel, KeysOf(ctx));
   Status s = file.status();
-  if (s.ok() && truncate) {
-    s = (*file)->file().Truncate(0);
-    if (s.ok()) s = (*file)->file().Sync();
-  }
+  if (s.ok() && truncate) s = TruncateFile(caller, ctx, **file, 0);
   AuditOp(caller, ctx, "open", s);
   CAFS_RETURN_IF_ERROR(s);
   auto state = std::make_shared<HandleState>();
@@ -619,8 +658,7 @@ Result<Attr> Gateway::SetAttrByHandle(const Caller& caller, FileHandle fh,
   CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, "/" + h->ctx.rel, "setattr", true));
   SetAttrRequest rest = req;
   if (req.size) {
-    Status s = h->file->file().Truncate(*req.size);
-    if (s.ok()) s = h->file->file().Sync();
+    Status s = TruncateFile(caller, ctx, *h->file, *req.size);
     AuditOp(caller, ctx, "truncate", s);
     CAFS_RETURN_IF_ERROR(s);
     rest.size.reset();

@@ -63,6 +63,7 @@
 #include "cafs/file_handles.h"
 #include "cafs/key_inventory.h"
 #include "cafs/policy_cache.h"
+#include "cafs/unlink_shredder.h"
 #include "cafs/volume.h"
 #include "util/clock.h"
 
@@ -95,6 +96,10 @@ struct GatewayOptions {
   // (alert_sink.h; docs/gateway.md "Alerts"). Not owned; must outlive the Gateway. nullptr:
   // only the audit log (and so kpsd) and the gateway's log.
   AlertSink* alerts = nullptr;
+  // How an unlink of a file under <shred-on-free>yes</shred-on-free> shreds what it frees
+  // (unlink_shredder.h). Not owned; must outlive the Gateway. nullptr: such an unlink is
+  // refused (EOPNOTSUPP), never done without the shred the policy asks for.
+  UnlinkShredder* unlink_shredder = nullptr;
 };
 
 // Bytes stored by one VM set in one pool (billing).
@@ -152,6 +157,10 @@ class Gateway {
   // device node unless the caller is root (uid 0).
   Result<Attr> MakeNode(const Caller& caller, std::string_view path, std::uint32_t mode,
                         std::uint64_t rdev);
+  // Under <shred-on-free>yes</shred-on-free> (the matched vobj) the file's last name goes
+  // through GatewayOptions::unlink_shredder, audited "shred" (every level); truncates down of
+  // such a file clear what they free (EncryptedFile::SetShredFreed), audited "shred" with
+  // the bytes freed.
   Status Unlink(const Caller& caller, std::string_view path);
   // `no_replace`: RENAME_NOREPLACE. Exchange is not offered (front-ends return EINVAL).
   Status Rename(const Caller& caller, std::string_view from, std::string_view to, bool no_replace);
@@ -231,6 +240,11 @@ class Gateway {
                                                    std::string* server = nullptr);
   void AuditOp(const Caller& caller, const Context& ctx, std::string_view op,
                const Status& outcome);
+  // A truncate of `file` to `size` (then synced), shredding what it frees when the matched
+  // vobj says so: the one place every truncate of the Gateway goes through. Audits "shred"
+  // (always, with the bytes freed) for a shredding truncate down.
+  Status TruncateFile(const Caller& caller, const Context& ctx, OpenFile& file, std::uint64_t size);
+  static bool ShredsOnFree(const Context& ctx);
   void Append(audit::AuditRecord record);
   // A record about `caller` in `ctx`: time, server id(s) and client address, VM set, VM, file.
   audit::AuditRecord RecordFor(const Caller& caller, const Context& ctx, std::string_view op) const;

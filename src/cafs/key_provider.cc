@@ -117,22 +117,10 @@ Result<VmSetBundle> LocalKeyProvider::FetchVmSet(const std::string& vmset_name) 
     return Status::InvalidArgument(base + "/vmset.xml names VM set '" + bundle.vmset.name + "'");
   }
   CAFS_ASSIGN_OR_RETURN(std::string policy_xml, ReadWholeFile(base + "/policy.xml"));
-  CAFS_ASSIGN_OR_RETURN(bundle.descriptor, policy::PolicyDescriptor::Parse(policy_xml));
-  // <rotation-period> asks kpsd to rotate the key; with local keys nothing would: refused
-  // with its line, not accepted and ignored (docs/policy.md §3).
-  for (const auto& o : bundle.descriptor.objects) {
-    if (!o.rotation_period_days) continue;
-    const std::size_t at = policy_xml.find("<rotation-period");
-    const auto line =
-        1 + std::count(
-                policy_xml.begin(),
-                policy_xml.begin() + static_cast<std::ptrdiff_t>(std::min(at, policy_xml.size())),
-                '\n');
-    return Status::InvalidArgument(
-        "policy line " + std::to_string(line) +
-        ": <rotation-period> is kpsd's (it rotates the key); with local keys nothing rotates "
-        "keys: remove it, or keep keys in kpsd ([kps])");
-  }
+  // Nothing rotates keys here: <rotation-period> is refused, not accepted and ignored.
+  CAFS_ASSIGN_OR_RETURN(
+      bundle.descriptor,
+      policy::PolicyDescriptor::Parse(policy_xml, policy::PolicyDescriptor::KeyRotation::kNone));
   auto keys_text = ReadWholeFile(base + "/keys");
   if (keys_text.ok()) {
     CAFS_RETURN_IF_ERROR(ParseKeysFile(*keys_text, &bundle).WithContext(base + "/keys"));

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <set>
 #include <sstream>
@@ -1006,8 +1007,8 @@ Result<FileLocation> Volume::Locate(const std::string& rel) {
   }
   CAFS_ASSIGN_OR_RETURN(pool::Pool * pool, Impl::PoolOf(*this, e, rel));
   CAFS_ASSIGN_OR_RETURN(Redirector r, Impl::ReadRedirector(*dir, e, rel));
-  FileLocation loc{e.pool,     r.pool_path,       r.guid,   false,   r.pool_path, e.st.ino,
-                   r.replicas, e.st.mode & 07777, e.st.uid, e.st.gid};
+  FileLocation loc{e.pool,     r.pool_path,       r.guid,   false,    r.pool_path, e.st.ino,
+                   r.replicas, e.st.mode & 07777, e.st.uid, e.st.gid, e.st.nlink};
   // A stale recorded path: where OpenPoolFile's fallback would find it.
   if (auto found = Impl::FindPoolPath(*this, *pool, r, rel); found.ok()) loc.pool_path = *found;
   std::lock_guard lock(open_mu_);
@@ -1037,6 +1038,20 @@ Status Volume::DetachRedirector(const std::string& rel, const Uuid& guid) {
   if (Status s = dir->Sync(); !s.ok()) return AsRel(s, "sync directory of", rel);
   Impl::DropLongName(*this, *dir, LongNameStemOf(e.backing_name), rel);
   return Status::OK();
+}
+
+bool Volume::IsOpen(const Uuid& guid) {
+  std::vector<std::shared_ptr<OpenFile>> open;
+  {
+    std::lock_guard lock(open_mu_);
+    for (const auto& [ino, weak] : open_files_) {
+      if (auto f = weak.lock()) open.push_back(std::move(f));
+    }
+  }
+  // The headers are read without open_mu_ (its lock order: never with a file's I/O locks).
+  return std::any_of(open.begin(), open.end(), [&](const std::shared_ptr<OpenFile>& f) {
+    return f->file().header().file_guid == guid;
+  });
 }
 
 Status Volume::MoveToNewPoolPath(const std::string& rel) {

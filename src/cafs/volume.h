@@ -144,6 +144,7 @@ struct FileLocation {
   ino_t ino = 0;              // the redirector's inode
   std::vector<ReplicaLocation> replicas = {};  // a mirrored file's other copies
   std::uint32_t mode = 0, uid = 0, gid = 0;    // the name's permission bits (07777) and owner
+  std::uint64_t nlink = 1;                     // the file's names (hard links)
 };
 
 // A migration of one file to another pool, registered with the Volume (BeginMigration) until
@@ -216,6 +217,9 @@ class Volume {
   // pool file in place: the first step of a shred (src/jobs/shred_job.h). NotFound when
   // `rel` has no redirector or one naming another file (the name was reused).
   Status DetachRedirector(const std::string& rel, const Uuid& guid);
+  // Whether this Volume has the file `guid` open now (a handle uses it), whatever its names:
+  // a shred of a file unlinked while open waits for its last close (jobs/shred_job.h).
+  bool IsOpen(const Uuid& guid);
   // Moves the pool file of the file at `rel` to its GUID path (NewPoolPath) if its redirector
   // names another (a name-derived path of an older gateway): pool file renamed, both pool
   // directories synced, then line 3 rewritten in place. A crash in between leaves line 3

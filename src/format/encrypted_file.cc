@@ -415,10 +415,35 @@ Status EncryptedFile::Truncate(std::uint64_t new_size) {
     }
     CAFS_ASSIGN_OR_RETURN(std::uint64_t physical, file_->Size());
     if (physical > SectorOffset(sectors)) {
+      if (shred_freed_.load(std::memory_order_relaxed)) {
+        CAFS_RETURN_IF_ERROR(ClearFreed(SectorOffset(sectors), physical));
+      }
       CAFS_RETURN_IF_ERROR(file_->Truncate(SectorOffset(sectors)));
     }
   }
   size_.store(new_size, std::memory_order_release);
+  return Status::OK();
+}
+
+Status EncryptedFile::ClearFreed(std::uint64_t from, std::uint64_t to) {
+  constexpr std::uint64_t kStep = 1 << 20;
+  std::vector<std::uint8_t> buf;
+  bool wrote = false;
+  for (std::uint64_t off = from; off < to;) {
+    buf.resize(static_cast<std::size_t>(std::min(kStep, to - off)));
+    CAFS_ASSIGN_OR_RETURN(std::size_t got, file_->ReadAt(off, buf));
+    if (got == 0) break;
+    if (!IsAllZero(buf.data(), got)) {  // a hole holds nothing: not written (no allocation)
+      std::memset(buf.data(), 0, got);
+      CAFS_RETURN_IF_ERROR(file_->WriteAt(off, ByteView(buf.data(), got)));
+      wrote = true;
+    }
+    off += got;
+  }
+  // Durable before the blocks are freed: a truncate drops unwritten pages, not the old bytes.
+  if (wrote) CAFS_RETURN_IF_ERROR(file_->Sync());
+  Status punched = file_->PunchHole(from, to - from);
+  if (!punched.ok() && punched.code() != Status::Code::kNotSupported) return punched;
   return Status::OK();
 }
 

@@ -15,7 +15,13 @@
 //    aligned whole-sector writes encrypt straight from the caller's buffer (one encrypt and one
 //    pwrite per 1 MiB batch, no read).
 //  - Truncate down zeroes the tail of the new last sector and shrinks the pool file; truncate
-//    up only raises the logical size (a hole).
+//    up only raises the logical size (a hole). With SetShredFreed(true) (policy
+//    <shred-on-free>, docs/jobs.md "Shred on free"), before the pool file shrinks, every
+//    non-zero byte of the freed pool range [end of the new last sector, physical end) is
+//    overwritten with zeros and synced, then the range is punched: the file system gets back
+//    blocks that hold no ciphertext. Zeros, not random bytes: an all-zero sector reads as a
+//    hole, so a crash before the new size is durable shows zeros there (an allowed state of
+//    unsynced data, below), never garbage.
 //
 // Durability and crashes (the logical size lives in the header's last 512 bytes):
 //  - Write/Truncate change the pool file and the in-memory size; nothing is durable until
@@ -111,6 +117,9 @@ class EncryptedFile {
   // Writes all of `data` at `offset` or returns an error (then the range is unspecified).
   Status Write(std::uint64_t offset, ByteView data);
   Status Truncate(std::uint64_t new_size);
+  // Whether Truncate down clears the pool range it frees (above). Any thread, any time; the
+  // next Truncate sees it.
+  void SetShredFreed(bool on) { shred_freed_.store(on, std::memory_order_relaxed); }
   // Makes all completed writes and truncates durable (see the crash semantics above).
   Status Sync();
 
@@ -241,6 +250,9 @@ class EncryptedFile {
   const std::uint32_t sector_size_;
   const bool read_only_;
   std::atomic<std::uint64_t> size_;
+  std::atomic<bool> shred_freed_{false};
+  // Truncate's clearing of the freed pool range [from, to) (SetShredFreed).
+  Status ClearFreed(std::uint64_t from, std::uint64_t to);
   RangeLock ranges_;
   // Lock order: a RangeLock guard, then header_mu_. (Rekeyer's step mutex comes first.)
   mutable std::mutex header_mu_;

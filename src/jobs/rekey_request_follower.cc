@@ -1,6 +1,7 @@
 #include "jobs/rekey_request_follower.h"
 
 #include <map>
+#include <vector>
 
 #include "cafs/kps_reporter.h"
 #include "jobs/rekey_job.h"
@@ -132,18 +133,58 @@ Result<json> RekeyRequestFollower::Call(const std::string& method, const std::st
 }
 
 Status RekeyRequestFollower::Report(const std::string& id, const json& body) {
-  return Call("POST", "/v1/gateway/rekey-requests/" + id + "/progress", body).status();
+  auto last = last_reports_.find(id);
+  if (last != last_reports_.end() && last->second == body) return Status::OK();  // unchanged
+  Status s = Call("POST", "/v1/gateway/rekey-requests/" + id + "/progress", body).status();
+  if (s.ok()) {
+    last_reports_[id] = body;
+  } else {
+    last_reports_.erase(id);
+  }
+  return s;
 }
+
+namespace {
+
+std::uint32_t TargetOf(const JobStatus& s) {
+  const json& p = s.record.spec.params;
+  return p.is_object() && p.contains("to_version") && p["to_version"].is_number_unsigned()
+             ? p["to_version"].get<std::uint32_t>()
+             : 0;
+}
+
+}  // namespace
 
 Status RekeyRequestFollower::Poll() {
   CAFS_ASSIGN_OR_RETURN(json body, Call("GET", "/v1/gateway/rekey-requests", nullptr));
   CAFS_ASSIGN_OR_RETURN(std::vector<Request> requests, ParseRequests(body));
   // The local jobs started for kpsd's requests, by request id.
-  std::map<std::string, JobStatus> mine;
+  std::map<std::string, std::vector<JobStatus>> started_for;
   for (auto& s : jobs_->List()) {
     const std::string& by = s.record.spec.requested_by;
     if (by.rfind(kRequestedByPrefix, 0) == 0) {
-      mine[by.substr(kRequestedByPrefix.size())] = std::move(s);
+      started_for[by.substr(kRequestedByPrefix.size())].push_back(std::move(s));
+    }
+  }
+  // Per request, the job for its current target (the newest). kpsd retargets a request when
+  // a newer rotation superseded its target: a job still running towards the old target is
+  // cancelled (each file it finished is under the old target, which gets its own request).
+  std::map<std::string, JobStatus> mine;
+  for (const Request& r : requests) {
+    for (JobStatus& s : started_for[r.id]) {
+      if (TargetOf(s) != r.to_version) {
+        if (!IsFinal(s.record.state)) {
+          CAFS_LOG_INFO("rekey requests: request {} now targets version {}: cancelling job {}",
+                        r.id, r.to_version, s.record.id);
+          (void)jobs_->Cancel(s.record.id);
+          paused_by_us_.erase(s.record.id);
+        }
+        continue;
+      }
+      auto it = mine.find(r.id);
+      if (it == mine.end() || it->second.record.created_ms < s.record.created_ms) {
+        mine[r.id] = std::move(s);
+      }
     }
   }
   bool urgent_active = false;

@@ -18,7 +18,17 @@
 //     started (the gateway has not learnt the target version yet: its policy cache refreshes
 //     within its TTL) is reported "waiting" with the reason and retried at the next poll; a
 //     failed job is reported failed and left for an administrator (`cafsd jobs resume`).
+//     A report equal to the last one sent for the request is not sent again.
+//   - follows a retarget (kpsd moved the request to a newer version, kps/rekey_triggers.h):
+//     a job of the request towards another version that is not final is cancelled and a job
+//     for the new target started.
 // kpsd stops listing a request to this gateway once it reported it done.
+//
+// Not kept across a restart of cafsd: which jobs the follower paused (paused_by_us_). A
+// scheduled job it paused for an urgent one and that is still paused when cafsd restarts stays
+// paused until an administrator resumes it (`cafsd jobs resume`; its request shows it
+// "paused" in `cafsctl rekey requests`), as a job an administrator paused does: the job record
+// does not say who paused it.
 //
 // Errors: Poll returns Unavailable when kpsd cannot be reached or answers 5xx (the thread logs
 // it and tries again at the next interval), PermissionDenied for 401/403.
@@ -29,6 +39,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -84,6 +95,9 @@ class RekeyRequestFollower {
   std::unique_ptr<kps::client::KpsClient> client_;  // the follower's thread (or Poll's caller)
   const RekeyRequestFollowerOptions options_;
   std::set<std::string> paused_by_us_;  // job ids; Poll's thread only
+  // The last report sent per request id (Poll's thread only): an unchanged one is not sent
+  // again, so an idle gateway does not write to kpsd's store every interval.
+  std::map<std::string, nlohmann::json> last_reports_;
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -13,7 +13,7 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr std::array<std::string_view, 4> kTargets = {"file", "vm", "vmset", "dir"};
+constexpr std::array<std::string_view, 5> kTargets = {"file", "vm", "vmset", "dir", "freed"};
 constexpr int kMaxDepth = 64;
 
 // Gateway path "/a/b" -> Volume path "a/b".
@@ -48,6 +48,7 @@ Uuid GuidOf(pool::Pool& pool, const std::string& path) {
 struct Cursor {
   std::string phase, pool, pool_path, guid;
   std::uint64_t offset = 0;
+  bool freed = false;  // a "freed" task (shred on free)
 };
 
 Result<Cursor> CursorOf(const TaskRecord& task) {
@@ -65,6 +66,8 @@ Result<Cursor> CursorOf(const TaskRecord& task) {
     return Status::Corruption("shred cursor of " + task.path + " is malformed");
   }
   out.offset = off->get<std::uint64_t>();
+  auto freed = c.find("freed");
+  out.freed = freed != c.end() && freed->is_boolean() && freed->get<bool>();
   return out;
 }
 
@@ -74,6 +77,7 @@ void Store(const Cursor& c, TaskRecord& task) {
                      {"pool_path", c.pool_path},
                      {"guid", c.guid},
                      {"offset", c.offset}};
+  if (c.freed) task.cursor["freed"] = true;
 }
 
 bool AllZero(ByteView data) {
@@ -93,6 +97,19 @@ Status ShredJob::Validate(const JobSpec& spec) const {
   }
   if (VolumePathOf(spec.target.path).empty()) {
     return Status::InvalidArgument("shred refuses the gateway root: name a VM set, VM or file");
+  }
+  if (spec.target.type == "freed") {
+    const json& p = spec.params;
+    const auto text = [&](const char* key) {
+      return p.is_object() && p.contains(key) && p[key].is_string() &&
+             !p[key].get<std::string>().empty();
+    };
+    if (!p.is_object() || p.size() != 3 || !text("pool") || !text("pool_path") || !text("guid") ||
+        !Uuid::Parse(p["guid"].get<std::string>()).ok()) {
+      return Status::InvalidArgument(
+          "a shred of a freed file takes exactly pool, pool_path and guid");
+    }
+    return Status::OK();  // the name is gone (or about to go): nothing to split
   }
   if (!spec.params.is_object() || !spec.params.empty()) {
     return Status::InvalidArgument("shred takes no parameters");
@@ -136,7 +153,19 @@ Status ShredJob::PlanTree(const std::string& rel, std::vector<TaskRecord>& out, 
 Result<std::vector<TaskRecord>> ShredJob::Plan(const JobRecord& job) {
   const std::string rel = VolumePathOf(job.spec.target.path);
   std::vector<TaskRecord> tasks;
-  if (job.spec.target.type == "file") {
+  if (job.spec.target.type == "freed") {
+    const json& p = job.spec.params;
+    TaskRecord task;
+    task.path = job.spec.target.path;
+    Cursor c{"detach",
+             p["pool"].get<std::string>(),
+             p["pool_path"].get<std::string>(),
+             p["guid"].get<std::string>(),
+             0,
+             true};
+    Store(c, task);
+    tasks.push_back(std::move(task));
+  } else if (job.spec.target.type == "file") {
     CAFS_ASSIGN_OR_RETURN(TaskRecord task, PlanFile(rel));
     tasks.push_back(std::move(task));
   } else {
@@ -157,7 +186,23 @@ Result<StepResult> ShredJob::Step(const JobRecord& job, TaskRecord& task, std::u
   const std::string rel = VolumePathOf(task.path);
   const std::string claimed = ClaimPath(c.pool_path, c.guid);
   StepResult result;
-  if (c.phase == "detach") {
+  if (c.phase == "detach" && c.freed) {
+    bool kept = false;
+    CAFS_ASSIGN_OR_RETURN(result, StepFreedDetach(rel, guid, &kept));
+    if (result.waiting()) return result;
+    if (kept) {  // the unlink did not remove the name: nothing was freed
+      task.total = task.done = 0;
+      c.phase = "kept";
+      result.done = true;
+    } else {
+      c.phase = "claim";
+    }
+  } else if (c.phase == "claim" && c.freed && volume_->IsOpen(guid)) {
+    result.retry_after = kInUseRetry;
+    result.waiting_for =
+        "the unlinked file is still open through this gateway: shredded after its last close";
+    return result;
+  } else if (c.phase == "detach") {
     // A VM that has just closed the file: the kernel's release (FUSE RELEASE, the NFS
     // client's last close) reaches the gateway a moment after close() returned there, so
     // the task waits (the runner retries) for up to in_use_grace_ before it fails.
@@ -242,8 +287,60 @@ Result<StepResult> ShredJob::Step(const JobRecord& job, TaskRecord& task, std::u
   return result;
 }
 
+void ShredJob::BeginFree(const Uuid& guid) {
+  std::lock_guard lock(free_mu_);
+  frees_[guid.ToString()] = FreeState::kDetaching;
+}
+
+void ShredJob::EndFree(const Uuid& guid, bool detached) {
+  std::lock_guard lock(free_mu_);
+  frees_[guid.ToString()] = detached ? FreeState::kDetached : FreeState::kFailed;
+}
+
+ShredJob::FreeState ShredJob::TakeFreeState(const Uuid& guid) {
+  std::lock_guard lock(free_mu_);
+  auto it = frees_.find(guid.ToString());
+  if (it == frees_.end()) return FreeState::kUnknown;
+  const FreeState state = it->second;
+  if (state != FreeState::kDetaching) frees_.erase(it);
+  return state;
+}
+
+Result<StepResult> ShredJob::StepFreedDetach(const std::string& rel, const Uuid& guid, bool* kept) {
+  StepResult result;
+  switch (TakeFreeState(guid)) {
+    case FreeState::kDetaching:
+      result.retry_after = std::chrono::milliseconds(10);
+      result.waiting_for = "the unlink is removing the name";
+      return result;
+    case FreeState::kDetached:
+      return result;
+    case FreeState::kFailed:
+      *kept = true;
+      return result;
+    case FreeState::kUnknown:
+      break;
+  }
+  // A restart: the name tells whether the unlink reached the disk.
+  auto loc = volume_->Locate(rel);
+  if (loc.ok() && loc->guid == guid) {
+    *kept = true;
+  } else if (!loc.ok() && loc.status().errno_value() == EIO) {
+    return loc.status();  // cannot tell now (a pool or the backing store): resume retries
+  }                       // gone, or the name holds another file, a symlink, a directory now
+  return result;
+}
+
 void ShredJob::TaskEnded(const JobRecord& job, const TaskRecord& task) {
   busy_since_.Drop(job, task);
+  if (task.state == TaskState::kDone) {
+    auto c = CursorOf(task);
+    if (c.ok() && c->phase == "kept") {
+      auditor_.Record(job, task.path, "shred", audit::Result::kOk,
+                      "kept: the unlink did not remove the name, nothing was freed");
+      return;
+    }
+  }
   switch (task.state) {
     case TaskState::kDone:
       auditor_.Record(job, task.path, "shred", audit::Result::kOk,

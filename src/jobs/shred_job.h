@@ -32,11 +32,24 @@
 // Params: none (an empty object); targets: "file" (a file), "vm", "vmset", "dir" (a
 // directory; every file below it, symlinks are left alone).
 //
+// Target "freed" (shred on free, jobs/shred_on_free.h; docs/jobs.md "Shred on free"): the
+// pool file of a file whose last name an unlink removes, params {"pool", "pool_path", "guid"}
+// (what Volume::Locate said before the job was persisted). The unlink itself detaches the
+// redirector, after the job is durable; the task's detach phase only learns how that went
+// (BeginFree/EndFree, in memory): detached -> claim; failed -> the task ends "kept" (nothing
+// freed, nothing shredded); still running -> waits. After a restart (nothing in memory) the
+// name decides: still naming the GUID -> the unlink never happened (kept); gone -> claim. The
+// file may still be open through this gateway (unlinked while open, as POSIX allows): the
+// claim waits, with no time limit, until Volume::IsOpen(guid) is false (its last close).
+//
 // Threading: Step may run for different tasks at once (JobKind's contract).
 // Ownership: `volume` (and its pools) are not owned and must outlive the kind.
 #pragma once
 
 #include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
 
 #include "cafs/volume.h"
 #include "jobs/job_audit.h"
@@ -63,7 +76,16 @@ class ShredJob final : public JobKind {
   bool PointOfNoReturn(const TaskRecord& task) const override;
   void TaskEnded(const JobRecord& job, const TaskRecord& task) override;
 
+  // The unlink of a "freed" task's file (above): BeginFree before its job is started, EndFree
+  // once the redirector is detached (`detached`) or the unlink failed. Any thread.
+  void BeginFree(const Uuid& guid);
+  void EndFree(const Uuid& guid, bool detached);
+
  private:
+  enum class FreeState { kUnknown, kDetaching, kDetached, kFailed };
+  FreeState TakeFreeState(const Uuid& guid);
+  Result<StepResult> StepFreedDetach(const std::string& rel, const Uuid& guid, bool* kept);
+
   Status PlanTree(const std::string& rel, std::vector<TaskRecord>& out, int depth);
   Result<TaskRecord> PlanFile(const std::string& rel);
 
@@ -72,6 +94,8 @@ class ShredJob final : public JobKind {
   const std::chrono::milliseconds in_use_grace_;
   // When each task waiting for an in-use file first found it open (dropped when it is not).
   LiveTasks<std::chrono::steady_clock::time_point> busy_since_;
+  std::mutex free_mu_;                      // a leaf lock
+  std::map<std::string, FreeState> frees_;  // by file GUID; guarded by free_mu_
 };
 
 }  // namespace cafs::jobs

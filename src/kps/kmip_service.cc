@@ -9,6 +9,7 @@
 #include "kmip/attribute.h"
 #include "kps/catalog.h"
 #include "kps/peer_auth.h"
+#include "kps/rekey_triggers.h"
 #include "util/logging.h"
 #include "util/utf8.h"
 
@@ -544,10 +545,13 @@ Result<Item> KmipService::ChangeState(const Principal& who, Operation op, const 
     const auto rc = static_cast<kmip::RevocationReasonCode>(code->integer);
     const bool compromise = rc == kmip::RevocationReasonCode::kKeyCompromise ||
                             rc == kmip::RevocationReasonCode::kCaCompromise;
-    CAFS_RETURN_IF_ERROR(
-        keyring_
-            .SetState(k.id, newest, compromise ? KeyState::kCompromised : KeyState::kDeactivated)
-            .status());
+    if (compromise) {  // the same as REST's "compromised": the urgent rekey is queued too
+      CAFS_ASSIGN_OR_RETURN(CompromiseResult r,
+                            MarkCompromised(keyring_, store_, clock_, k.id, newest));
+      if (!r.rekey_error.empty()) CAFS_LOG_WARN("KMIP Revoke of {}: {}", k.id, r.rekey_error);
+    } else {
+      CAFS_RETURN_IF_ERROR(keyring_.SetState(k.id, newest, KeyState::kDeactivated).status());
+    }
   } else {
     if (state == KeyState::kActive) {
       return Status::FailedPrecondition("key " + k.id + " is active: revoke it before Destroy");

@@ -135,22 +135,34 @@ Result<std::vector<std::string>> QueueRequests(Store& store, std::int64_t now) {
         r.key = k.id;
         r.from_version = v.number;
         auto old = GetRecord<RekeyRequest>(txn, r.Id());
+        std::string change;
         if (old.ok()) {
-          if (want != RekeyReason::kCompromised || old->reason == RekeyReason::kCompromised) {
-            continue;
-          }
+          const bool upgrade =
+              want == RekeyReason::kCompromised && old->reason != RekeyReason::kCompromised;
+          // A newer rotation superseded the target (it may be deactivated or compromised
+          // itself now): the files go straight to the active version. The gateways' reports
+          // were about the old target and are dropped (their followers start again).
+          const bool retarget = old->to_version < active->number;
+          if (!upgrade && !retarget) continue;
           r = std::move(old).value();
+          if (retarget) {
+            change = "retargeted from version " + std::to_string(r.to_version) + ", ";
+            r.to_version = active->number;
+            r.gateways = json::object();
+          }
         } else if (!old.status().IsNotFound()) {
           return old.status();
+        } else if (v.changed > 0 && now - v.changed >= kDoneRekeyRequestRetention.count()) {
+          continue;  // its request was done and pruned (PruneDoneRequests)
         } else {
           r.vmset_id = k.vmset_id;
           r.to_version = active->number;
           r.created = now;
         }
-        r.reason = want;
+        if (r.reason != RekeyReason::kCompromised) r.reason = want;
         CAFS_RETURN_IF_ERROR(PutRecord(txn, r));
-        const std::string reason = "key " + k.id + " version " + std::to_string(v.number) + " -> " +
-                                   std::to_string(r.to_version) + " (" +
+        const std::string reason = change + "key " + k.id + " version " + std::to_string(v.number) +
+                                   " -> " + std::to_string(r.to_version) + " (" +
                                    std::string(RekeyReasonName(want)) + ")";
         CAFS_RETURN_IF_ERROR(AuditTrigger(txn, now, "rekey request", r.Id(), reason));
         out.push_back(r.Id());
@@ -160,6 +172,37 @@ Result<std::vector<std::string>> QueueRequests(Store& store, std::int64_t now) {
   }));
   for (const auto& id : out) CAFS_LOG_INFO("rekey triggers: rekey request {} queued", id);
   return out;
+}
+
+// Removes the requests every gateway reported done at least kDoneRekeyRequestRetention ago
+// (the newest "done" report counts), and those of keys that are gone. Audited.
+Result<std::vector<std::string>> PruneDoneRequests(Store& store, std::int64_t now) {
+  std::vector<std::string> pruned;
+  CAFS_RETURN_IF_ERROR(store.InTransaction([&](StoreTxn& txn) -> Status {
+    pruned.clear();
+    CAFS_ASSIGN_OR_RETURN(auto requests, ListRecords<RekeyRequest>(txn));
+    CAFS_ASSIGN_OR_RETURN(auto gateways, ListRecords<GatewayRecord>(txn));
+    for (const RekeyRequest& r : requests) {
+      auto key = GetRecord<KeyRecord>(txn, r.key);
+      if (!key.ok() && !key.status().IsNotFound()) return key.status();
+      std::string why = "its key is gone";
+      if (key.ok()) {
+        const json view = RekeyRequestView(r, key->vmset, gateways);
+        if (view.value("state", "") != "done") continue;
+        std::int64_t done_at = 0;
+        for (const auto& g : view["gateways"]) done_at = std::max(done_at, g.value("updated", 0L));
+        if (now - done_at < kDoneRekeyRequestRetention.count()) continue;
+        why = "done by every gateway " + std::to_string((now - done_at) / kSecondsPerDay) +
+              " days ago";
+      }
+      CAFS_RETURN_IF_ERROR(DeleteRecord(txn, r));
+      CAFS_RETURN_IF_ERROR(AuditTrigger(txn, now, "prune rekey request", r.Id(), why));
+      pruned.push_back(r.Id());
+    }
+    return Status::OK();
+  }));
+  for (const auto& id : pruned) CAFS_LOG_INFO("rekey triggers: rekey request {} pruned", id);
+  return pruned;
 }
 
 bool IsCount(const json& j, const char* field) {
@@ -222,6 +265,21 @@ Result<RekeyTriggerResult> EvaluateRekeyTriggers(Keyring& keyring, Store& store,
   RekeyTriggerResult out;
   CAFS_ASSIGN_OR_RETURN(out.rotated, RotateDueKeys(keyring, store, now));
   CAFS_ASSIGN_OR_RETURN(out.requests, QueueRequests(store, now));
+  CAFS_ASSIGN_OR_RETURN(out.pruned, PruneDoneRequests(store, now));
+  return out;
+}
+
+Result<CompromiseResult> MarkCompromised(Keyring& keyring, Store& store, const Clock& clock,
+                                         const std::string& key, std::uint32_t version) {
+  CompromiseResult out;
+  CAFS_ASSIGN_OR_RETURN(out.key, keyring.SetState(key, version, KeyState::kCompromised));
+  auto queued = EvaluateRekeyTriggers(keyring, store, clock);
+  if (!queued.ok()) {
+    out.rekey_error = queued.status().message() + " (kpsd retries at its next evaluation)";
+    return out;
+  }
+  out.requests = std::move(queued->requests);
+  CAFS_ASSIGN_OR_RETURN(out.key, keyring.GetKey(key));
   return out;
 }
 

@@ -17,8 +17,19 @@
 //   - compromised: a key with a compromised version and no active version is rotated first;
 //     every compromised version gets a request, reason "compromised" (an existing scheduled
 //     request of that version becomes compromised).
+//   - retarget: a request whose target version is no longer the key's active one (a newer
+//     rotation superseded it; the target may be deactivated or compromised itself) is moved to
+//     the active version and its gateway reports are dropped (the gateways' followers cancel
+//     the job towards the old target and start one towards the new: jobs/
+//     rekey_request_follower.h);
+//   - prune: a request every gateway reported done is removed kDoneRekeyRequestRetention
+//     after the newest "done" report (and a request whose key is gone at once). A version that
+//     left the active state (KeyVersion::changed) longer ago than that gets no new request:
+//     so a pruned request is not created again (marking it compromised later changes it and
+//     does queue one).
 // Each step is idempotent, so a crash between a rotation and its request is repaired by the
-// next evaluation. Every rotation and every new or upgraded request is audited (actor "kpsd").
+// next evaluation. Every rotation and every new, upgraded, retargeted or pruned request is
+// audited (actor "kpsd").
 //
 // Order (RekeyRequestBefore): compromised requests first, then by creation time, then by id:
 // the order kpsd lists them to a gateway, which starts them in that order and holds back
@@ -86,16 +97,36 @@ struct RecordTraits<RekeyRequest> {
 // Compromised before scheduled, then older first, then by id.
 bool RekeyRequestBefore(const RekeyRequest& a, const RekeyRequest& b);
 
+// How long a request every gateway reported done is kept (then pruned, header).
+inline constexpr std::chrono::seconds kDoneRekeyRequestRetention{30 * 24 * 3600};
+
 // What one evaluation did.
 struct RekeyTriggerResult {
   std::vector<std::string> rotated;   // key GUIDs given a new version
-  std::vector<std::string> requests;  // request ids created or made urgent
+  std::vector<std::string> requests;  // request ids created, made urgent or retargeted
+  std::vector<std::string> pruned;    // request ids removed (done long enough ago)
 };
 
 // One evaluation (see the header). Errors: the store's; a key that cannot be rotated is
 // logged and skipped (the others go on).
 Result<RekeyTriggerResult> EvaluateRekeyTriggers(Keyring& keyring, Store& store,
                                                  const Clock& clock);
+
+// What marking a key version compromised did (MarkCompromised).
+struct CompromiseResult {
+  KeyRecord key;                      // the key after the evaluation (a rotation included)
+  std::vector<std::string> requests;  // request ids created or made urgent
+  std::string rekey_error;            // non-empty when the evaluation failed (kpsd retries)
+};
+
+// The one way a key version becomes compromised, for every front-end (REST PUT state
+// "compromised", KMIP Revoke with reason KeyCompromise or CACompromise): Keyring::SetState,
+// then EvaluateRekeyTriggers at once so the urgent deep rekey of every file under that version
+// is queued before the caller is answered. Errors: SetState's. A failed evaluation is not an
+// error (the state change stands; the periodic evaluation queues the request): it is reported
+// in `rekey_error`.
+Result<CompromiseResult> MarkCompromised(Keyring& keyring, Store& store, const Clock& clock,
+                                         const std::string& key, std::uint32_t version);
 
 // The request as administrators see it: ToJson plus "id", "vmset" (`vmset_name`), "state"
 // (over all gateways, header) and "gateways": a list of {gateway, state, ...report} with one

@@ -8,7 +8,9 @@
 // pattern and the Action whose role check runs before the endpoint's handler; the handler
 // validates the body and checks the VM set scope once it knows the VM set. A refusal is 403
 // {"error":"forbidden","reason":...} and an audit record; every change and every gateway key
-// fetch is audited too. Bodies must be JSON objects with known fields only (400 otherwise).
+// fetch is audited too -- except a gateway's poll of its rekey requests whose answer is the
+// same as that gateway's previous one (its follower polls every minute: docs/kps-api.md
+// "Rekey requests"). Bodies must be JSON objects with known fields only (400 otherwise).
 // Path, query and body must be UTF-8 (400, audited, before routing). No exception leaves
 // Handle(): Dispatch turns one into 400 (a JSON field of the wrong type) or 500. An audit
 // record that cannot be stored turns a success into 503 (docs/kps-api.md).
@@ -18,6 +20,7 @@
 #pragma once
 
 #include <map>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -81,11 +84,18 @@ class RestApi {
   ApiResponse Fail(const ApiRequest& req, std::string_view role, std::string_view object,
                    const Status& s, bool audit_error, std::string_view hidden_refusal = {});
   std::int64_t Now() const;
+  // Whether a gateway's successful GET `path` answered `body` is worth an audit record: false
+  // for a rekey-request poll whose answer equals that gateway's previous one (remembered in
+  // memory: the first poll after a restart of kpsd is audited).
+  bool AuditGatewayRead(const std::string& gateway, const std::string& path,
+                        const nlohmann::json& body);
 
   Keyring& keyring_;
   Store& store_;
   const CertificateAuthority& ca_;
   const Clock& clock_;
+  std::mutex polls_mu_;                            // a leaf lock
+  std::map<std::string, std::string> last_polls_;  // gateway -> answer; guarded by polls_mu_
 };
 
 // The HTTP status for a failed Status (404, 409, 400, 403, 503, 500 ...).

@@ -45,12 +45,13 @@ Result<std::string> PoolName(const XmlReader& r, pugi::xml_node e) {
   return pool;
 }
 
-Result<VirtualObject> ParseVobj(const XmlReader& r, pugi::xml_node node) {
+Result<VirtualObject> ParseVobj(const XmlReader& r, pugi::xml_node node,
+                                PolicyDescriptor::KeyRotation rotation) {
   CAFS_RETURN_IF_ERROR(r.NoAttributes(node));
   VirtualObject v;
   bool seen_glob = false, seen_key = false, seen_pool = false, seen_access = false,
        seen_audit = false, seen_cipher = false, seen_sector = false, seen_replicas = false,
-       seen_capacity = false, seen_rotation = false;
+       seen_capacity = false, seen_rotation = false, seen_shred = false;
   pugi::xml_node cipher_node, rotation_node, replicas_node;
   std::vector<pugi::xml_node> replica_pool_nodes;
   CAFS_ASSIGN_OR_RETURN(const auto children, r.Children(node));
@@ -129,10 +130,24 @@ Result<VirtualObject> ParseVobj(const XmlReader& r, pugi::xml_node node) {
       if (!days.ok()) return r.Error(e, "<rotation-period> " + days.status().message());
       v.rotation_period_days = *days;
       rotation_node = e;
+      if (rotation == PolicyDescriptor::KeyRotation::kNone) {
+        return r.Error(e,
+                       "<rotation-period> is carried out by kpsd, but this gateway uses local "
+                       "keys ([local_keys]), where nothing rotates keys: remove the element, "
+                       "or serve the VM set from kpsd");
+      }
+    } else if (tag == "shred-on-free") {
+      CAFS_RETURN_IF_ERROR(r.Once(e, &seen_shred));
+      CAFS_ASSIGN_OR_RETURN(const std::string text, r.Text(e));
+      if (text != "yes" && text != "no") {
+        return r.Error(e, fmt::format("<shred-on-free> must be yes or no, got '{}'", text));
+      }
+      v.shred_on_free = text == "yes";
     } else {
       return r.Error(e, fmt::format("unknown element <{}> in <vobj> (expected vglob, symkey, "
                                     "storepol, access, audit, cipher, sector-size, replicas, "
-                                    "replica-pool, capacity-threshold or rotation-period)",
+                                    "replica-pool, capacity-threshold, rotation-period or "
+                                    "shred-on-free)",
                                     tag));
     }
   }
@@ -238,7 +253,8 @@ Result<ReplicaSchedule> ParseReplicaSchedule(const XmlReader& r, pugi::xml_node 
   return s;
 }
 
-Status ParseVobjList(const XmlReader& r, pugi::xml_node list, PolicyDescriptor* d) {
+Status ParseVobjList(const XmlReader& r, pugi::xml_node list, PolicyDescriptor* d,
+                     PolicyDescriptor::KeyRotation rotation) {
   CAFS_RETURN_IF_ERROR(r.NoAttributes(list));
   CAFS_ASSIGN_OR_RETURN(const auto children, r.Children(list));
   for (const pugi::xml_node e : children) {
@@ -246,7 +262,7 @@ Status ParseVobjList(const XmlReader& r, pugi::xml_node list, PolicyDescriptor* 
       return r.Error(e,
                      fmt::format("unknown element <{}> in <vobj-list> (expected vobj)", e.name()));
     }
-    CAFS_ASSIGN_OR_RETURN(VirtualObject v, ParseVobj(r, e));
+    CAFS_ASSIGN_OR_RETURN(VirtualObject v, ParseVobj(r, e, rotation));
     d->objects.push_back(std::move(v));
   }
   if (d->objects.empty()) return r.Error(list, "<vobj-list> has no <vobj>");
@@ -255,14 +271,14 @@ Status ParseVobjList(const XmlReader& r, pugi::xml_node list, PolicyDescriptor* 
 
 }  // namespace
 
-Result<PolicyDescriptor> PolicyDescriptor::Parse(std::string_view xml) {
+Result<PolicyDescriptor> PolicyDescriptor::Parse(std::string_view xml, KeyRotation rotation) {
   CAFS_ASSIGN_OR_RETURN(auto reader, XmlReader::Parse(xml, "policy"));
   const XmlReader& r = *reader;
   const pugi::xml_node root = r.Root();
   const std::string_view root_name = root.name();
   PolicyDescriptor d;
   if (root_name == "vobj-list") {
-    CAFS_RETURN_IF_ERROR(ParseVobjList(r, root, &d));
+    CAFS_RETURN_IF_ERROR(ParseVobjList(r, root, &d, rotation));
     return d;
   }
   if (root_name != "policy-descriptor") {
@@ -316,7 +332,7 @@ Result<PolicyDescriptor> PolicyDescriptor::Parse(std::string_view xml) {
                                     tag));
     }
     CAFS_RETURN_IF_ERROR(r.Once(e, &seen_list));
-    CAFS_RETURN_IF_ERROR(ParseVobjList(r, e, &d));
+    CAFS_RETURN_IF_ERROR(ParseVobjList(r, e, &d, rotation));
   }
   if (!seen_list) return r.Error(root, "<policy-descriptor> has no <vobj-list>");
   return d;
@@ -358,6 +374,7 @@ std::string PolicyDescriptor::ToXml() const {
     if (v.rotation_period_days) {
       add("rotation-period", std::to_string(*v.rotation_period_days) + " days");
     }
+    if (v.shred_on_free) add("shred-on-free", "yes");
   }
   for (const ReplicaSchedule& rs : replica_schedules) {
     pugi::xml_node e = parent.append_child("replica");

@@ -21,6 +21,9 @@
 //                                                  key when its active version is that old and
 //                                                  asks the gateways for a deep rekey (kpsd
 //                                                  evaluates it; the gateway does not use it)
+//         <shred-on-free>yes</shred-on-free>       extension, yes | no (default): every unlink
+//                                                  of a file's last name and every truncate
+//                                                  down shreds what it frees (docs/jobs.md)
 //       </vobj>
 //       ...
 //     </vobj-list>
@@ -71,6 +74,7 @@ struct VirtualObject {
   std::optional<unsigned> capacity_threshold_percent;  // unset: the VM set's threshold
   static constexpr unsigned kMaxRotationPeriodDays = 3650;
   std::optional<unsigned> rotation_period_days;  // unset: no scheduled rotation of symkey
+  bool shred_on_free = false;                    // <shred-on-free>yes</shred-on-free>
 
   bool IsClearText() const { return symkey == Uuid::ClearTextKey(); }
   bool operator==(const VirtualObject&) const = default;
@@ -87,7 +91,13 @@ struct PolicyDescriptor {
   // <replica> elements, document order (only inside the <policy-descriptor> wrapper).
   std::vector<ReplicaSchedule> replica_schedules;
 
-  static Result<PolicyDescriptor> Parse(std::string_view xml);
+  // Who acts on <rotation-period>: kpsd (kByKps, the default: the gateway parses it and leaves
+  // it to kpsd), or nobody (kNone: a gateway on local keys, where nothing rotates keys, refuses
+  // it as "policy line N: <rotation-period> ..." instead of accepting and ignoring it).
+  enum class KeyRotation { kByKps, kNone };
+
+  static Result<PolicyDescriptor> Parse(std::string_view xml,
+                                        KeyRotation rotation = KeyRotation::kByKps);
   // Canonical XML: the <policy-descriptor> wrapper only when guid, vmset_name or a replica
   // schedule is set;
   // extensions only when they differ from their defaults. Parse(ToXml()) == *this.

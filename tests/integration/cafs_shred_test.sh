@@ -9,7 +9,12 @@
 #     restart: the job resumes by itself and completes; none of the VM's blocks remain;
 #     `cafsd jobs list/show --json` report it; `cafsd fsck` finds nothing afterwards;
 #  3. bad input: a directory without --vm, a missing file, a file in use: exit 1 with the
-#     reason; `jobs` against a stopped cafsd: exit 69.
+#     reason; `jobs` against a stopped cafsd: exit 69;
+#  4. shred on free (docs/jobs.md "Shred on free"; files *shredfree* are under a vobj with
+#     <shred-on-free>yes</shred-on-free>): after `rm` (once its "freed" shred job is done) the
+#     raw image holds none of the file's blocks; after `truncate -s 1M` none of the freed
+#     tail's blocks (at once: the request clears them), the first MiB reads back unchanged;
+#     each is audited "shred".
 # Root only (loop device, mount): exits 77 otherwise, or when FUSE or a tool is missing.
 # Usage: cafs_shred_test.sh <path to cafsd>
 set -u
@@ -39,14 +44,16 @@ trap 'exit 1' INT TERM
 fail() { echo "FAIL: $*"; echo "--- cafsd log"; tail -30 "$T/cafsd.log"; exit 1; }
 ctl() { timeout 60 "$CAFSD" --config "$T/cafsd.toml" "$@"; }
 
-# Every 4 KiB block of the pool files named (header and ciphertext), as hex digests.
+# Every 4 KiB block of the pool files named (header and ciphertext), as hex digests; with
+# FROM=n, only the blocks at offsets >= n.
 remember_blocks() {  # out-file pool-file...
-  python3 - "$@" <<'PY'
-import hashlib, sys
+  FROM=${FROM:-0} python3 - "$@" <<'PY'
+import hashlib, os, sys
 out = open(sys.argv[1], "w")
+start = int(os.environ["FROM"])
 for path in sys.argv[2:]:
     data = open(path, "rb").read()
-    for off in range(0, len(data) - len(data) % 4096, 4096):
+    for off in range(start, len(data) - len(data) % 4096, 4096):
         block = data[off:off + 4096]
         if block.count(0) != 4096:
             out.write(hashlib.sha256(block).hexdigest() + "\n")
@@ -72,6 +79,16 @@ PY
 
 # --- set-up: the seed's policy (*osdisk* encrypted in mirrored_pool_A), pool A on ext4 ---
 cafsd_seed_keys "$T/keys"
+# *shredfree* files: encrypted like *osdisk*, with shred on free.
+python3 - "$T/keys/my_vmset/policy.xml" <<'PY' || fail "policy edit"
+import sys
+p = sys.argv[1]
+xml = open(p).read()
+vobj = ("<vobj><vglob>*shredfree*</vglob><symkey>062b9056-bf64-11df-8d3e-000c29abeb4d</symkey>"
+        "<storepol>mirrored_pool_A</storepol><access>at_all_times</access>"
+        "<audit>all_records</audit><shred-on-free>yes</shred-on-free></vobj>\n")
+open(p, "w").write(xml.replace("<vobj>", vobj + "<vobj>", 1))
+PY
 cafsd_config "$T" "[local_keys]
 dir = \"$T/keys\""
 truncate -s 128M "$T/pool.img"
@@ -159,6 +176,40 @@ LEFT=$(count_in_image "$T/blocks_vm")
 ctl jobs list --json | python3 -c 'import json,sys; assert len(json.load(sys.stdin))>=2' ||
   fail "jobs list"
 echo "ok: kill -9 mid-shred, restart: the job resumed and completed, no block left"
+
+# --- 4. shred on free: rm and truncate of *shredfree* files ---
+for f in shredfree1.img shredfree2.img; do
+  dd if=/dev/urandom of="$V2/$f" bs=1M count=4 conv=fsync status=none || fail "dd $f"
+done
+pf2() { cafsd_pool_file "$T" "my_vmset/vm2/$1" mirrored_pool_A; }
+remember_blocks "$T/blocks_rm" "$(pf2 shredfree1.img)"
+FROM=$((4096 + 1048576)) remember_blocks "$T/blocks_tail" "$(pf2 shredfree2.img)"
+HEAD_SUM=$(head -c 1048576 "$V2/shredfree2.img" | sha256sum)
+[ "$(count_in_image "$T/blocks_rm")" -ge 1025 ] || fail "the scan does not find shredfree1"
+[ "$(count_in_image "$T/blocks_tail")" -ge 768 ] || fail "the scan does not find shredfree2's tail"
+rm "$V2/shredfree1.img" || fail "rm shredfree1"
+[ -e "$V2/shredfree1.img" ] && fail "shredfree1 still visible after rm"
+for _ in $(seq 300); do
+  STATE=$(ctl jobs list --json | python3 -c '
+import json, sys
+jobs = [j for j in json.load(sys.stdin) if j["target"]["type"] == "freed"]
+print(jobs[0]["state"] if len(jobs) == 1 else "jobs: %d" % len(jobs))')
+  [ "$STATE" = done ] && break
+  sleep 0.1
+done
+[ "$STATE" = done ] || fail "the freed shred job of shredfree1: $STATE"
+LEFT=$(count_in_image "$T/blocks_rm")
+[ "$LEFT" = 0 ] || fail "$LEFT blocks of the removed shredfree1 remain in the raw image"
+echo "ok: rm under shred-on-free leaves none of the file's blocks on the disk image"
+truncate -s 1M "$V2/shredfree2.img" || fail "truncate shredfree2"
+LEFT=$(count_in_image "$T/blocks_tail")
+[ "$LEFT" = 0 ] || fail "$LEFT blocks of shredfree2's freed tail remain in the raw image"
+[ "$(stat -c %s "$V2/shredfree2.img")" = 1048576 ] || fail "shredfree2 size"
+[ "$(sha256sum <"$V2/shredfree2.img")" = "$HEAD_SUM" ] || fail "shredfree2's first MiB changed"
+grep '"op":"shred"' "$T/audit.log" | grep -q 'shredfree1.img' || fail "no shred record of the rm"
+grep '"op":"shred"' "$T/audit.log" | grep -q 'shredfree2.img' ||
+  fail "no shred record of the truncate"
+echo "ok: truncate under shred-on-free leaves none of the freed blocks on the disk image"
 cafsd_stop "$T"
 "$CAFSD" --config "$T/cafsd.toml" fsck >"$T/fsck.out" 2>&1 || fail "fsck: $(cat "$T/fsck.out")"
 echo "ok: cafsd fsck finds nothing"

@@ -64,6 +64,7 @@ std::string PolicyXml(const std::string& key) {
 <sector-size>512</sector-size>
 <replicas>1</replicas>
 <capacity-threshold>60</capacity-threshold>
+<shred-on-free>yes</shred-on-free>
 </vobj>
 <vobj>
 <vglob>*.log</vglob>
@@ -129,6 +130,30 @@ class ProviderConformanceTest : public kps::testing::ApiFixture {
     auto b = local.FetchVmSet("my_vmset");
     EXPECT_TRUE(b.ok()) << b.status().ToString();
     return b.ok() ? std::move(b).value() : VmSetBundle{};
+  }
+
+  // The VM set created in kpsd with its pools allowed, and a key of it: the key's id.
+  std::string KpsdKey() {
+    EXPECT_EQ(Call(sec_, "POST", "/v1/vmsets", json{{"xml", kVmSetXml}}).status, 201);
+    AllowPools("my_vmset");
+    auto key = Call(keys_, "POST", "/v1/keys", json{{"vmset", "my_vmset"}});
+    EXPECT_EQ(key.status, 201);
+    return key.body.value("id", "");
+  }
+
+  kps::ApiResponse UploadPolicy(const std::string& xml) {
+    return Call(ten_, "POST", "/v1/policies",
+                json{{"id", kPolicyId}, {"vmset", "my_vmset"}, {"xml", xml}});
+  }
+
+  // The local-keys path given the VM set and `policy_xml` (and a DEK for `key_id` if given).
+  Result<VmSetBundle> FromLocalXml(const std::string& policy_xml, const std::string& key_id = "") {
+    const std::string dir = local_.path() + "/my_vmset";
+    EXPECT_EQ(::mkdir(dir.c_str(), 0700), 0);
+    WriteFile(dir + "/vmset.xml", kVmSetXml);
+    WriteFile(dir + "/policy.xml", policy_xml);
+    if (!key_id.empty()) WriteFile(dir + "/keys", key_id + " 1 " + std::string(128, 'a') + "\n");
+    return LocalKeyProvider(local_.path()).FetchVmSet("my_vmset");
   }
 
   kps::testing::TempDir local_;
@@ -237,24 +262,46 @@ TEST_F(ProviderConformanceTest, JsonFormRefusesWhatXmlRefuses) {
 // the element and the line, by kpsd and by the local-keys path alike (<replicas> 2 without the
 // pool of copy 2: mirroring, issue 15 item 3, needs it named).
 TEST_F(ProviderConformanceTest, UnimplementedElementsAreRefusedAtUpload) {
-  ASSERT_EQ(Call(sec_, "POST", "/v1/vmsets", json{{"xml", kVmSetXml}}).status, 201);
-  auto key = Call(keys_, "POST", "/v1/keys", json{{"vmset", "my_vmset"}});
-  ASSERT_EQ(key.status, 201);
-  std::string xml = PolicyXml(key.body.value("id", ""));
+  std::string xml = PolicyXml(KpsdKey());
   xml.replace(xml.find("<replicas>1</replicas>"), 22, "<replicas>2</replicas>");
   const std::string expected =
       "policy line 11: <replicas> 2 needs 1 <replica-pool> element(s) naming the pools of copies "
       "2..2, got 0";
-  auto pol = Call(ten_, "POST", "/v1/policies",
-                  json{{"id", kPolicyId}, {"vmset", "my_vmset"}, {"xml", xml}});
+  auto pol = UploadPolicy(xml);
   EXPECT_EQ(pol.status, 400);
   EXPECT_EQ(pol.body.value("reason", ""), expected) << pol.body.dump();
+  auto b = FromLocalXml(xml);
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().message(), expected);
+}
 
-  const std::string dir = local_.path() + "/my_vmset";
-  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
-  WriteFile(dir + "/vmset.xml", kVmSetXml);
-  WriteFile(dir + "/policy.xml", xml);
-  auto b = LocalKeyProvider(local_.path()).FetchVmSet("my_vmset");
+// <rotation-period> is carried out by kpsd: uploaded there it is accepted (kpsd rotates the
+// key); in a local key directory nothing would ever rotate it, so the local-keys path refuses
+// it, naming the element and its line, instead of accepting it and doing nothing.
+TEST_F(ProviderConformanceTest, RotationPeriodIsRefusedWithLocalKeys) {
+  const std::string key = KpsdKey();
+  std::string xml = PolicyXml(key);
+  xml.insert(xml.find("<capacity-threshold>60"), "<rotation-period>90 days</rotation-period>\n");
+  auto pol = UploadPolicy(xml);
+  EXPECT_EQ(pol.status, 201) << pol.body.dump();
+  auto b = FromLocalXml(xml, key);
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(b.status().message(),
+            "policy line 12: <rotation-period> is carried out by kpsd, but this gateway uses "
+            "local keys ([local_keys]), where nothing rotates keys: remove the element, or serve "
+            "the VM set from kpsd");
+}
+
+// <shred-on-free> (issue 14): the same value checks at kpsd's upload and in a key directory.
+TEST_F(ProviderConformanceTest, ShredOnFreeIsCheckedAtUploadByBothProviders) {
+  std::string xml = PolicyXml(KpsdKey());
+  xml.replace(xml.find("<shred-on-free>yes"), 18, "<shred-on-free>maybe");
+  const std::string expected = "policy line 13: <shred-on-free> must be yes or no, got 'maybe'";
+  auto pol = UploadPolicy(xml);
+  EXPECT_EQ(pol.status, 400);
+  EXPECT_EQ(pol.body.value("reason", ""), expected) << pol.body.dump();
+  auto b = FromLocalXml(xml);
   ASSERT_FALSE(b.ok());
   EXPECT_EQ(b.status().message(), expected);
 

@@ -10,7 +10,13 @@
 //    as requested_by, errors as replies (unknown op, bad spec, not JSON), no daemon: EAGAIN;
 //  - a crash at every durable step (sync, rename, remove of the pool or the job store) then
 //    a restart: the job resumes and completes (or, when the crash came before the job was
-//    persisted, nothing changed).
+//    persisted, nothing changed);
+//  - shred on free (jobs/shred_on_free.h): an unlink of a file's last name queues a "freed"
+//    shred job that claims, overwrites, discards and removes its pool file (after the last
+//    close of a file unlinked while open), also across a crash at every durable step; a
+//    truncate down with EncryptedFile::SetShredFreed clears the pool range it frees, and a
+//    crash at any durable step leaves either the old size (each freed sector old or zeros)
+//    or the new one with none of the freed ciphertext left.
 #include "jobs/shred_job.h"
 
 #include <gtest/gtest.h>
@@ -28,6 +34,7 @@
 #include "env/fault_injection_env.h"
 #include "jobs/control_socket.h"
 #include "jobs/job_manager.h"
+#include "jobs/shred_on_free.h"
 #include "pool/posix_pool.h"
 #include "unit/env/temp_dir.h"
 #include "util/clock.h"
@@ -136,6 +143,16 @@ class ShredJobTest : public ::testing::Test {
     fs::remove_all(root_, ec);
   }
 
+  // A fresh backing store, pool and files (the crash loops: one per crash point).
+  void Fresh() {
+    manager_.reset();
+    TearDown();
+    plain_.clear();
+    blocks_.clear();
+    pools_ = pool::PoolMapper();
+    SetUp();
+  }
+
   core::KeyLookup Keys() {
     return [this](const Uuid&, std::uint32_t) -> Result<const SecureBuffer*> { return &key_; };
   }
@@ -196,8 +213,10 @@ class ShredJobTest : public ::testing::Test {
                               JobAuditor(audit_.get(), &SystemClock::Instance(), 1), options);
     ASSERT_TRUE(m.ok()) << m.status().ToString();
     manager_ = std::move(*m);
-    manager_->RegisterKind(std::make_unique<ShredJob>(
-        volume_.get(), JobAuditor(audit_.get(), &SystemClock::Instance(), 1), in_use_grace));
+    auto kind = std::make_unique<ShredJob>(
+        volume_.get(), JobAuditor(audit_.get(), &SystemClock::Instance(), 1), in_use_grace);
+    kind_ = kind.get();
+    manager_->RegisterKind(std::move(kind));
     manager_->ResumeAll();
   }
 
@@ -237,6 +256,7 @@ class ShredJobTest : public ::testing::Test {
   std::unique_ptr<core::Volume> volume_;
   std::unique_ptr<audit::AuditLog> audit_;
   std::unique_ptr<JobManager> manager_;
+  ShredJob* kind_ = nullptr;  // owned by manager_
   std::map<std::string, std::string> plain_;
   std::map<std::string, std::set<std::string>> blocks_;
 };
@@ -457,14 +477,8 @@ TEST_F(ShredJobTest, CrashAtEveryDurableStepThenRestartCompletes) {
   int crashes = 0;
   for (int k = 1; k < 400; ++k) {
     SCOPED_TRACE("crash at durable operation " + std::to_string(k));
-    if (k > 1) {
-      // A fresh store and files for each crash point.
-      manager_.reset();
-      TearDown();
-      plain_.clear();
-      blocks_.clear();
-      pools_ = pool::PoolMapper();
-      SetUp();
+    if (k > 1) {  // a fresh store and files per crash point
+      ASSERT_NO_FATAL_FAILURE(Fresh());
     }
     OpenManager({.step_bytes = 16 * 1024, .default_parallel = 1});
     crash_->Arm(k);
@@ -509,6 +523,189 @@ TEST_F(ShredJobTest, CrashAtEveryDurableStepThenRestartCompletes) {
     }
   }
   ADD_FAILURE() << "the job never ran to its end without a crash";
+}
+
+// Shred on free: the unlink removes the name at once; the job shreds the pool file and audits
+// it; a second name (hard link) is a plain unlink that frees nothing.
+TEST_F(ShredJobTest, UnlinkUnderShredOnFreeShredsThePoolFile) {
+  OpenManager();
+  ShredOnFree on_free(volume_.get(), manager_.get(), kind_);
+  ASSERT_TRUE(volume_->Link("vs/vm/disk2", "vs/vm/disk2-link").ok());
+  ASSERT_TRUE(on_free.Unlink("vs/vm/disk2-link").ok());
+  EXPECT_TRUE(manager_->List().empty()) << "another name keeps the file: nothing freed";
+  EXPECT_TRUE(Intact("vs/vm/disk2"));
+
+  ASSERT_TRUE(on_free.Unlink("vs/vm/disk1").ok());
+  EXPECT_TRUE(Gone("vs/vm/disk1"));
+  auto all = manager_->List();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].record.spec.target.type, "freed");
+  const JobStatus st = WaitFinal(all[0].record.id);
+  ASSERT_EQ(st.record.state, JobState::kDone) << st.record.error;
+  EXPECT_EQ(LeftoverBlocks("vs/vm/disk1"), 0);
+  EXPECT_TRUE(Intact("vs/vm/disk2"));
+  EXPECT_TRUE(Intact("vs/other/keep"));
+  const auto ops = AuditOps();
+  EXPECT_EQ(std::count(ops.begin(), ops.end(), "shred vm/disk1"), 1);
+  EXPECT_EQ(on_free.Unlink("vs/vm/disk1").errno_value(), ENOENT);
+}
+
+// POSIX: an unlinked file stays readable through its open handles; its shred waits for the
+// last close, then runs.
+TEST_F(ShredJobTest, UnlinkWhileOpenShredsAfterTheLastClose) {
+  OpenManager();
+  ShredOnFree on_free(volume_.get(), manager_.get(), kind_);
+  auto of = volume_->OpenExisting("vs/vm/disk1", Keys());
+  ASSERT_TRUE(of.ok());
+  ASSERT_TRUE(on_free.Unlink("vs/vm/disk1").ok());
+  EXPECT_TRUE(Gone("vs/vm/disk1"));
+  auto all = manager_->List();
+  ASSERT_EQ(all.size(), 1u);
+  const std::string id = all[0].record.id;
+  std::string waiting;
+  for (int i = 0; i < 500 && waiting.empty(); ++i) {
+    auto st = manager_->Get(id);
+    ASSERT_TRUE(st.ok());
+    ASSERT_FALSE(IsFinal(st->record.state)) << "shredded while open";
+    if (!st->tasks.empty()) waiting = st->tasks[0].waiting_for;
+    if (waiting.empty()) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_NE(waiting.find("still open"), std::string::npos) << waiting;
+  std::string back(kFileBytes, '\0');
+  auto n = (*of)->file().Read(
+      0, MutableByteView(reinterpret_cast<std::uint8_t*>(back.data()), back.size()));
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(back, plain_["vs/vm/disk1"]);
+  of->reset();  // the last close
+  const JobStatus st = WaitFinal(id);
+  ASSERT_EQ(st.record.state, JobState::kDone) << st.record.error;
+  EXPECT_EQ(LeftoverBlocks("vs/vm/disk1"), 0);
+}
+
+TEST_F(ShredJobTest, UnlinkUnderShredOnFreeCrashAtEveryDurableStep) {
+  int crashes = 0;
+  for (int k = 1; k < 400; ++k) {
+    SCOPED_TRACE("crash at durable operation " + std::to_string(k));
+    if (k > 1) {  // a fresh store and files per crash point
+      ASSERT_NO_FATAL_FAILURE(Fresh());
+    }
+    OpenManager({.step_bytes = 8 * 1024, .default_parallel = 1});
+    crash_->Arm(k);
+    Status unlinked;
+    {
+      ShredOnFree on_free(volume_.get(), manager_.get(), kind_);
+      unlinked = on_free.Unlink("vs/vm/disk1");
+    }
+    auto all = manager_->List();
+    for (int i = 0; i < 600 && !all.empty() && !crash_->dead(); ++i) {
+      auto st = manager_->Wait(all[0].record.id, 10ms);
+      if (st.ok() && IsFinal(st->record.state)) break;
+    }
+    manager_.reset();
+    const bool crashed = crash_->dead();
+    crash_->Revive();
+    OpenManager();
+    all = manager_->List();
+    EXPECT_TRUE(Intact("vs/vm/disk2"));
+    if (!crashed) {
+      ASSERT_TRUE(unlinked.ok()) << unlinked.ToString();
+      ASSERT_EQ(all.size(), 1u);
+      EXPECT_EQ(all[0].record.state, JobState::kDone);
+      EXPECT_TRUE(Gone("vs/vm/disk1"));
+      EXPECT_EQ(LeftoverBlocks("vs/vm/disk1"), 0);
+      EXPECT_GT(crashes, 8) << crashes;
+      return;
+    }
+    ++crashes;
+    ASSERT_LE(all.size(), 1u);
+    if (all.empty()) {  // the job never became durable: the unlink was refused
+      EXPECT_FALSE(unlinked.ok());
+      EXPECT_TRUE(Intact("vs/vm/disk1"));
+      continue;
+    }
+    const JobStatus st = WaitFinal(all[0].record.id);
+    ASSERT_EQ(st.record.state, JobState::kDone) << st.record.error;
+    if (unlinked.ok()) {
+      EXPECT_TRUE(Gone("vs/vm/disk1"));
+    }
+    // Either the name is gone and so is every block of its data, or it was kept intact.
+    if (Gone("vs/vm/disk1")) {
+      EXPECT_EQ(LeftoverBlocks("vs/vm/disk1"), 0);
+    } else {
+      EXPECT_TRUE(Intact("vs/vm/disk1"));
+    }
+    for (const auto& e : fs::recursive_directory_iterator(root_ / "pool")) {
+      EXPECT_EQ(e.path().filename().string().find(".cafs-shred-"), std::string::npos) << e.path();
+    }
+  }
+  ADD_FAILURE() << "the unlink never ran to its end without a crash";
+}
+
+// Truncate down under shred on free, with a crash at every durable step of the truncate and
+// the sync that makes it durable.
+TEST_F(ShredJobTest, TruncateWithShredFreedCrashAtEveryDurableStep) {
+  constexpr std::uint64_t kNewSize = 2 * kBlock + 100;  // sector 2 keeps 100 bytes
+  const std::string rel = "vs/vm/disk1";
+  for (int k = 1; k < 100; ++k) {
+    SCOPED_TRACE("crash at durable operation " + std::to_string(k));
+    if (k > 1) {  // a fresh store and files per crash point
+      ASSERT_NO_FATAL_FAILURE(Fresh());
+    }
+    // The ciphertext blocks of the sectors the truncate frees or rewrites (2..7).
+    auto loc = volume_->Locate(rel);
+    ASSERT_TRUE(loc.ok());
+    const std::string raw = Slurp(root_ / "pool" / loc->pool_path);
+    std::set<std::string> freed;
+    for (std::size_t off = kBlock + 2 * kBlock; off < raw.size(); off += kBlock) {
+      freed.insert(raw.substr(off, kBlock));
+    }
+    blocks_[rel] = freed;
+    crash_->Arm(k);
+    Status s;
+    {
+      auto of = volume_->OpenExisting(rel, Keys());
+      ASSERT_TRUE(of.ok());
+      (*of)->file().SetShredFreed(true);
+      s = (*of)->file().Truncate(kNewSize);
+      if (s.ok()) s = (*of)->file().Sync();
+    }
+    const bool crashed = crash_->dead();
+    crash_->Revive();
+    auto of = volume_->OpenExisting(rel, Keys());
+    ASSERT_TRUE(of.ok()) << of.status().ToString();
+    const std::uint64_t size = (*of)->file().Size();
+    std::string back(size, '\0');
+    auto n = (*of)->file().Read(
+        0, MutableByteView(reinterpret_cast<std::uint8_t*>(back.data()), back.size()));
+    ASSERT_TRUE(n.ok());
+    ASSERT_EQ(*n, size);
+    const std::string& orig = plain_[rel];
+    if (size == kNewSize) {
+      EXPECT_EQ(back, orig.substr(0, kNewSize));
+      EXPECT_EQ(LeftoverBlocks(rel), 0) << "the new size is durable: no freed block may remain";
+    } else {
+      ASSERT_EQ(size, kFileBytes) << "neither the old size nor the new one";
+      for (std::size_t off = 0; off < size; off += kBlock) {
+        const std::string got = back.substr(off, kBlock);
+        const std::string want = orig.substr(off, kBlock);
+        const bool zeros = got == std::string(got.size(), '\0');
+        // The new last sector may hold its truncated form (its tail zeroed: the write the
+        // truncate made, synced with the cleared range) -- the "new" state of that sector.
+        const std::size_t keep = kNewSize - 2 * kBlock;
+        const bool truncated =
+            off == 2 * kBlock && got == orig.substr(off, keep) + std::string(kBlock - keep, '\0');
+        EXPECT_TRUE(got == want || truncated || (off > 2 * kBlock && zeros))
+            << "sector " << off / kBlock;
+      }
+    }
+    if (!crashed) {
+      ASSERT_TRUE(s.ok()) << s.ToString();
+      EXPECT_EQ(size, kNewSize);
+      EXPECT_GT(k, 2) << "the truncate never crashed";
+      return;
+    }
+  }
+  ADD_FAILURE() << "the truncate never ran to its end without a crash";
 }
 
 }  // namespace

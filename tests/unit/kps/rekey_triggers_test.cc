@@ -8,6 +8,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include "kmip/message.h"
+#include "kps/kmip_service.h"
 #include "unit/kps/api_fixture.h"
 
 namespace cafs::kps {
@@ -117,11 +121,15 @@ TEST_F(RekeyTriggersTest, RotationPeriodRotatesWhenDueAndQueuesTheOldVersion) {
   EXPECT_EQ(list.body[0]["gateways"][0]["gateway"], "gw");
   EXPECT_EQ(list.body[0]["gateways"][0]["state"], "not started");
 
-  // 90 days after version 2 was made, it is rotated in turn and version 2 queued.
+  // 90 days after version 2 was made, it is rotated in turn and version 2 queued; the request
+  // of version 1, not done yet, now goes straight to version 3 (retargeted).
   clock_.Advance(90 * kDay);
   auto next = Evaluate();
   EXPECT_EQ(next.rotated, std::vector<std::string>{scheduled_});
-  EXPECT_EQ(next.requests, std::vector<std::string>{scheduled_ + ".2"});
+  EXPECT_EQ(next.requests, (std::vector<std::string>{scheduled_ + ".1", scheduled_ + ".2"}));
+  list = Call(keys_, "GET", "/v1/rekey-requests", nullptr, {{"vmset", "my_vmset"}});
+  ASSERT_EQ(list.body.size(), 2u);
+  for (const auto& r : list.body) EXPECT_EQ(r["to_version"], 3) << r.dump();
 
   // Rotations and requests are audited, by kpsd.
   int rotations = 0, requests = 0;
@@ -131,7 +139,75 @@ TEST_F(RekeyTriggersTest, RotationPeriodRotatesWhenDueAndQueuesTheOldVersion) {
     requests += a.action == "rekey request";
   }
   EXPECT_EQ(rotations, 2);
-  EXPECT_EQ(requests, 2);
+  EXPECT_EQ(requests, 3);  // two made, one retargeted
+}
+
+// Issue 14 item 4: a request whose target is superseded before it is done follows the newest
+// version (a compromised target would otherwise be rekeyed into); a request every gateway
+// reported done is pruned kDoneRekeyRequestRetention later and not made again.
+TEST_F(RekeyTriggersTest, SupersededTargetIsRetargetedAndDoneRequestsArePruned) {
+  const auto compromise = [&](int version) {
+    auto r = Call(keys_, "POST", "/v1/keys/" + urgent_ + "/state",
+                  json{{"version", version}, {"state", "compromised"}});
+    EXPECT_EQ(r.status, 200) << r.body.dump();
+    return r.body;
+  };
+  const auto report = [&](const std::string& id, const json& body) {
+    EXPECT_EQ(Call(gate_, "POST", "/v1/gateway/rekey-requests/" + id + "/progress", body).status,
+              200);
+  };
+  const std::string first = urgent_ + ".1", second = urgent_ + ".2";
+  EXPECT_EQ(compromise(1)["rekey_requests"], json::array({first}));
+  report(first, json{{"state", "running"}, {"done_bytes", 4096}, {"total_bytes", 8192}});
+  // Version 2, the target, is compromised too before the gateway finished.
+  EXPECT_EQ(compromise(2)["rekey_requests"], json::array({first, second}));
+  auto list = Call(aud_, "GET", "/v1/rekey-requests");
+  ASSERT_EQ(list.body.size(), 2u);
+  for (const auto& r : list.body) {
+    EXPECT_EQ(r["to_version"], 3) << r.dump();
+    EXPECT_EQ(r["state"], "pending") << "the report about the old target is dropped";
+  }
+
+  report(first, json{{"state", "done"}, {"done_bytes", 8192}, {"total_bytes", 8192}});
+  report(second, json{{"state", "done"}, {"done_bytes", 0}, {"total_bytes", 0}});
+  clock_.Advance(29 * kDay);
+  EXPECT_TRUE(Evaluate().pruned.empty());
+  EXPECT_EQ(Call(aud_, "GET", "/v1/rekey-requests").body.size(), 2u);
+  clock_.Advance(2 * kDay);
+  auto pruned = Evaluate().pruned;
+  std::sort(pruned.begin(), pruned.end());
+  std::vector<std::string> want{first, second};
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(pruned, want);
+  EXPECT_TRUE(Call(aud_, "GET", "/v1/rekey-requests").body.empty());
+  auto again = Evaluate();
+  EXPECT_TRUE(again.requests.empty()) << "a pruned request is not made again";
+  int audited = 0;
+  for (const auto& a : AuditTrail()) audited += a.action == "prune rekey request";
+  EXPECT_EQ(audited, 2);
+}
+
+// Issue 14 item 4: a gateway's poll of its rekey requests is audited when the answer changed,
+// not once per poll.
+TEST_F(RekeyTriggersTest, UnchangedRekeyPollIsNotAuditedAgain) {
+  const auto polls = [&] {
+    int n = 0;
+    for (const auto& a : AuditTrail()) {
+      n += a.actor == "gw" && a.action.find("rekey-requests") != std::string::npos;
+    }
+    return n;
+  };
+  GatewayQueue();
+  GatewayQueue();
+  GatewayQueue();
+  EXPECT_EQ(polls(), 1);
+  ASSERT_EQ(Call(keys_, "POST", "/v1/keys/" + urgent_ + "/state",
+                 json{{"version", 1}, {"state", "compromised"}})
+                .status,
+            200);
+  GatewayQueue();
+  GatewayQueue();
+  EXPECT_EQ(polls(), 2);
 }
 
 TEST_F(RekeyTriggersTest, RotationPeriodIsValidatedAtUpload) {
@@ -184,6 +260,59 @@ TEST_F(RekeyTriggersTest, CompromisedVersionIsRotatedAndQueuedBeforeScheduledOne
   EXPECT_EQ(list.body[0]["id"], scheduled_ + ".1") << "older (created at the schedule)";
   EXPECT_EQ(list.body[0]["reason"], "compromised");
   EXPECT_EQ(list.body[1]["reason"], "compromised");
+}
+
+// Issue 14 item 3: a KMIP client (the wire message PyKMIP sends, through KmipService::Handle,
+// the KMIP listener's handler) that revokes a key with reason KeyCompromise has the same effect
+// as marking the version compromised through REST: the key gets a new active version and the
+// urgent request for every file under the old one is queued at once, before any evaluation of
+// the timer. Revoke with another reason only deactivates (no request).
+TEST_F(RekeyTriggersTest, KmipRevokeForCompromiseQueuesTheUrgentRekeyLikeRest) {
+  KmipService kmip(*keyring_, *store_, clock_);
+  const auto revoke = [&](const std::string& key, kmip::RevocationReasonCode code) {
+    kmip::RequestBatchItem bi;
+    bi.operation = static_cast<std::uint32_t>(kmip::Operation::kRevoke);
+    bi.payload = kmip::Item::Structure(
+        kmip::Tag::kRequestPayload,
+        {kmip::Item::TextString(kmip::Tag::kUniqueIdentifier, key),
+         kmip::Item::Structure(kmip::Tag::kRevocationReason,
+                               {kmip::Item::Enumeration(kmip::Tag::kRevocationReasonCode,
+                                                        static_cast<std::uint32_t>(code))})});
+    auto reply = kmip.Handle(kmip::Encode(kmip::BuildRequest({1, 2}, {bi})), keys_);
+    auto item = kmip::Decode(reply.message);
+    EXPECT_TRUE(item.ok());
+    auto resp = kmip::ParseResponse(*item);
+    EXPECT_TRUE(resp.ok() && resp->items.size() == 1u);
+    return resp.ok() && resp->items.size() == 1u ? resp->items[0].status
+                                                 : kmip::ResultStatus::kOperationFailed;
+  };
+
+  ASSERT_EQ(revoke(urgent_, kmip::RevocationReasonCode::kKeyCompromise),
+            kmip::ResultStatus::kSuccess);
+  json key = KeyJson(urgent_);
+  ASSERT_EQ(key["versions"].size(), 2u) << key.dump();
+  EXPECT_EQ(key["versions"][0]["state"], "compromised");
+  EXPECT_EQ(key["versions"][1]["state"], "active");
+  EXPECT_EQ(GatewayQueue(), std::vector<std::string>{urgent_ + ".1"});
+  auto list = Call(aud_, "GET", "/v1/rekey-requests");
+  ASSERT_EQ(list.status, 200);
+  ASSERT_EQ(list.body.size(), 1u);
+  EXPECT_EQ(list.body[0]["reason"], "compromised");
+  EXPECT_EQ(list.body[0]["to_version"], 2);
+
+  // The same through REST on a twin key: the same versions and request.
+  auto marked = Call(keys_, "POST", "/v1/keys/" + scheduled_ + "/state",
+                     json{{"version", 1}, {"state", "compromised"}});
+  ASSERT_EQ(marked.status, 200) << marked.body.dump();
+  EXPECT_EQ(marked.body["versions"], KeyJson(scheduled_)["versions"]);
+  EXPECT_EQ(KeyJson(scheduled_)["versions"].size(), key["versions"].size());
+
+  // Cessation of operation: deactivated, nothing to rekey.
+  const std::string quiet = NewKey();  // created active
+  ASSERT_EQ(revoke(quiet, kmip::RevocationReasonCode::kCessationOfOperation),
+            kmip::ResultStatus::kSuccess);
+  EXPECT_EQ(KeyJson(quiet)["versions"][0]["state"], "deactivated");
+  EXPECT_EQ(GatewayQueue().size(), 2u);
 }
 
 TEST_F(RekeyTriggersTest, GatewayProgressIsShownAndADoneRequestLeavesItsQueue) {

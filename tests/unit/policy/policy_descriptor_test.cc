@@ -92,9 +92,11 @@ TEST(PolicyDescriptorTest, WrapperAndExtensionsRoundTrip) {
       <replicas>1</replicas>
       <capacity-threshold>70</capacity-threshold>
       <rotation-period>90 days</rotation-period>
+      <shred-on-free>yes</shred-on-free>
     </vobj>
     <vobj>
       <vglob>*.vmx</vglob>
+      <shred-on-free>no</shred-on-free>
       <symkey>062b9056-bf64-11df-8d3e-000c29abeb4d</symkey>
       <storepol>p.q-r_s</storepol>
       <access>never</access>
@@ -123,6 +125,9 @@ TEST(PolicyDescriptorTest, WrapperAndExtensionsRoundTrip) {
   EXPECT_EQ(d.objects[0].capacity_threshold_percent, 70u);
   EXPECT_EQ(d.objects[0].rotation_period_days, 90u);
   EXPECT_EQ(d.objects[1].rotation_period_days, std::nullopt);
+  EXPECT_TRUE(d.objects[0].shred_on_free);
+  EXPECT_FALSE(d.objects[1].shred_on_free);
+  EXPECT_FALSE(d.objects[2].shred_on_free);
   EXPECT_EQ(d.objects[1].storage_pool, "p.q-r_s");
   EXPECT_EQ(d.objects[1].replicas, 3u);  // mirrored (issue 15 item 3): copies 2 and 3
   EXPECT_EQ(d.objects[1].replica_pools, (std::vector<std::string>{"mirror_b", "mirror_c"}));
@@ -206,8 +211,12 @@ TEST(PolicyDescriptorTest, EveryErrorNamesTheLine) {
       {Vobj("extra", "<vglob>x</vglob>"), "policy line 8: duplicate <vglob>"},
       {Vobj("extra", "<audti>none</audti>"),
        "policy line 8: unknown element <audti> in <vobj> (expected vglob, symkey, storepol, "
-       "access, audit, cipher, sector-size, replicas, replica-pool, capacity-threshold or "
-       "rotation-period)"},
+       "access, audit, cipher, sector-size, replicas, replica-pool, capacity-threshold, "
+       "rotation-period or shred-on-free)"},
+      {Vobj("extra", "<shred-on-free>true</shred-on-free>"),
+       "policy line 8: <shred-on-free> must be yes or no, got 'true'"},
+      {Vobj("extra", "<shred-on-free>yes</shred-on-free><shred-on-free>no</shred-on-free>"),
+       "policy line 8: duplicate <shred-on-free>"},
       {Vobj("extra", "<cipher>rot13</cipher>"),
        "policy line 8: <cipher> must be none, aes-128-xts, aes-256-xts, aes-128-cbc-essiv or "
        "aes-256-cbc-essiv, got 'rot13'"},
