@@ -1,6 +1,7 @@
 #include "cafs/mirrored_file.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <limits>
 
@@ -12,7 +13,7 @@ namespace cafs::core {
 namespace {
 
 constexpr char kLogMagic[8] = {'C', 'A', 'F', 'S', 'M', 'L', 'O', 'G'};
-constexpr std::uint32_t kLogVersion = 1;
+constexpr std::uint32_t kLogVersion = 2;  // 1: no stale_since (read as 0)
 constexpr std::uint32_t kLogFlagOpen = 1;
 constexpr std::size_t kLogFixed = 44;  // magic .. copy count
 constexpr std::size_t kLogDigest = 32;
@@ -27,6 +28,12 @@ void PutLe64(std::string* out, std::uint64_t v) {
   std::uint8_t b[8];
   StoreLe64(b, v);
   out->append(reinterpret_cast<const char*>(b), 8);
+}
+
+std::int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace
@@ -54,6 +61,7 @@ std::string EncodeMirrorLog(const MirrorLogRecord& record) {
     out.push_back(c.stale ? '\1' : '\0');
     out.append(3, '\0');
     PutLe32(&out, static_cast<std::uint32_t>(c.words.size()));
+    PutLe64(&out, static_cast<std::uint64_t>(c.stale_since_ms));
     for (std::uint64_t w : c.words) PutLe64(&out, w);
   }
   const crypto::Sha256Mac digest = crypto::Sha256(AsBytes(out));
@@ -71,7 +79,11 @@ Result<MirrorLogRecord> DecodeMirrorLog(ByteView bytes) {
     return Status::Corruption("mirror log: checksum mismatch");
   }
   const std::uint8_t* p = body.data();
-  if (LoadLe32(p + 8) != kLogVersion) return Status::Corruption("mirror log: unknown version");
+  const std::uint32_t version = LoadLe32(p + 8);
+  if (version != 1 && version != kLogVersion) {
+    return Status::Corruption("mirror log: unknown version");
+  }
+  const std::size_t copy_fixed = version == 1 ? 8 : 16;
   MirrorLogRecord r;
   r.open = (LoadLe32(p + 12) & kLogFlagOpen) != 0;
   CAFS_ASSIGN_OR_RETURN(r.guid, Uuid::FromBytes(p + 16, Uuid::kSize));
@@ -80,11 +92,14 @@ Result<MirrorLogRecord> DecodeMirrorLog(ByteView bytes) {
   const std::uint32_t n = LoadLe32(p + 40);
   std::size_t at = kLogFixed;
   for (std::uint32_t i = 0; i < n; ++i) {
-    if (body.size() - at < 8) return Status::Corruption("mirror log: truncated copy entry");
+    if (body.size() - at < copy_fixed) {
+      return Status::Corruption("mirror log: truncated copy entry");
+    }
     MirrorLogRecord::Copy c;
     c.stale = p[at] != 0;
     const std::uint32_t words = LoadLe32(p + at + 4);
-    at += 8;
+    if (version >= 2) c.stale_since_ms = static_cast<std::int64_t>(LoadLe64(p + at + 8));
+    at += copy_fixed;
     if ((body.size() - at) / 8 < words) return Status::Corruption("mirror log: truncated bitmap");
     for (std::uint32_t k = 0; k < words; ++k, at += 8) c.words.push_back(LoadLe64(p + at));
     r.copies.push_back(std::move(c));
@@ -95,6 +110,17 @@ Result<MirrorLogRecord> DecodeMirrorLog(ByteView bytes) {
 
 MirrorLog::MirrorLog(env::Dir* dir, const Uuid& guid)
     : dir_(dir), guid_(guid), name_(NameFor(guid)) {}
+
+Result<std::vector<Uuid>> MirrorLog::List(env::Dir& dir) {
+  CAFS_ASSIGN_OR_RETURN(std::vector<std::string> names, dir.List());
+  std::vector<Uuid> out;
+  for (const std::string& name : names) {
+    if (name.rfind(kMirrorLogPrefix, 0) != 0) continue;
+    auto guid = Uuid::Parse(std::string_view(name).substr(kMirrorLogPrefix.size()));
+    if (guid.ok()) out.push_back(*guid);
+  }
+  return out;
+}
 
 std::string MirrorLog::NameFor(const Uuid& guid) {
   return std::string(kMirrorLogPrefix) + guid.ToString();
@@ -161,10 +187,12 @@ Result<std::shared_ptr<MirrorSet>> MirrorSet::Open(const Uuid& guid, std::vector
       slot->health = ReplicaHealth::kStale;
       slot->error = "stale (mirror log)";
       slot->dirty.SetWords(record->copies[i].words);
+      slot->stale_since_ms = record->copies[i].stale_since_ms;
     }
     if (!slot->file && slot->health == ReplicaHealth::kInSync) {
       slot->health = ReplicaHealth::kStale;
       slot->error = copies[i].error;
+      slot->stale_since_ms = NowMs();
       changed = true;
     }
     set->copies_.push_back(std::move(slot));
@@ -191,6 +219,7 @@ Result<std::shared_ptr<MirrorSet>> MirrorSet::Open(const Uuid& guid, std::vector
       if (i == *source || slot.health != ReplicaHealth::kInSync) continue;
       slot.health = ReplicaHealth::kStale;
       slot.error = "the gateway stopped while the file was written: full resync";
+      slot.stale_since_ms = NowMs();
       slot.dirty.MarkAll(std::max<std::uint64_t>(size, 1));
       changed = true;
     }
@@ -229,11 +258,10 @@ std::vector<ReplicaStatus> MirrorSet::Replicas() const {
   std::lock_guard lock(state_mu_);
   std::vector<ReplicaStatus> out;
   for (const auto& slot : copies_) {
+    const bool in_sync = slot->health == ReplicaHealth::kInSync;
     out.push_back({slot->pool, slot->pool_path, slot->health,
-                   slot->health == ReplicaHealth::kInSync
-                       ? 0
-                       : slot->dirty.DirtyChunks() * slot->dirty.chunk_bytes(),
-                   slot->error});
+                   in_sync ? 0 : slot->dirty.DirtyChunks() * slot->dirty.chunk_bytes(), slot->error,
+                   in_sync ? 0 : slot->stale_since_ms});
   }
   return out;
 }
@@ -285,7 +313,10 @@ MirrorLogRecord MirrorSet::RecordLocked() const {
   for (const auto& slot : copies_) {
     MirrorLogRecord::Copy c;
     c.stale = slot->health != ReplicaHealth::kInSync;
-    if (c.stale) c.words = slot->dirty.Words();
+    if (c.stale) {
+      c.words = slot->dirty.Words();
+      c.stale_since_ms = slot->stale_since_ms;
+    }
     r.copies.push_back(std::move(c));
   }
   return r;
@@ -332,6 +363,8 @@ Status MirrorSet::Fail(std::size_t i, const Status& why, std::uint64_t offset,
     }
     if (slot.health != ReplicaHealth::kStale) {
       first = true;
+      // A resync that fails keeps the time the copy first went stale.
+      if (slot.health == ReplicaHealth::kInSync) slot.stale_since_ms = NowMs();
       slot.health = ReplicaHealth::kStale;
       slot.error = why.ToString();
     }
@@ -606,6 +639,7 @@ Result<bool> MirrorSet::ResyncStep(std::size_t index, std::uint64_t budget, std:
     slot.dirty.SetWords({});
     slot.health = ReplicaHealth::kInSync;
     slot.error.clear();
+    slot.stale_since_ms = 0;
     for (const auto& c : copies_) all_in_sync = all_in_sync && c->health == ReplicaHealth::kInSync;
     saved = all_in_sync && !open_marked_ ? log_->Remove() : SaveLocked();
   }

@@ -74,8 +74,9 @@ struct ReplicaStatus {
   std::string pool;
   std::string pool_path;
   ReplicaHealth health = ReplicaHealth::kInSync;
-  std::uint64_t dirty_bytes = 0;  // chunks it misses, times the chunk size
-  std::string error;              // why it went stale (empty when in sync)
+  std::uint64_t dirty_bytes = 0;    // chunks it misses, times the chunk size
+  std::string error;                // why it went stale (empty when in sync)
+  std::int64_t stale_since_ms = 0;  // Unix ms it first went stale (0: in sync, or unknown)
 };
 
 // The content of a mirror log (byte table in docs/redirectors.md "Mirror log").
@@ -86,6 +87,7 @@ struct MirrorLogRecord {
   struct Copy {
     bool stale = false;
     std::vector<std::uint64_t> words;  // DirtyMap::Words
+    std::int64_t stale_since_ms = 0;   // Unix ms it went stale (version 1 logs: 0)
   };
   std::vector<Copy> copies;  // in redirector order: primary first
 };
@@ -106,6 +108,9 @@ class MirrorLog {
   // Unlinked and the directory synced; OK when there is none.
   Status Remove();
   static std::string NameFor(const Uuid& guid);
+  // The GUIDs of the mirror logs in `dir` (names `.cafs-mirror-<GUID>`; a `.new` left by a
+  // crash is not one). The directory's listing error.
+  static Result<std::vector<Uuid>> List(env::Dir& dir);
 
  private:
   env::Dir* const dir_;
@@ -191,6 +196,7 @@ class MirrorSet {
     DirtyMap dirty{kMirrorChunkBytes};
     std::uint64_t resync_cursor = 0;  // next chunk; guarded by state_mu_
     std::uint64_t resync_chunks = 0;  // chunks this resync copied; guarded by state_mu_
+    std::int64_t stale_since_ms = 0;  // guarded by state_mu_
   };
   MirrorSet(const Uuid& guid, std::unique_ptr<MirrorLog> log, ReplicaEventFn events);
 

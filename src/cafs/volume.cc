@@ -1703,13 +1703,14 @@ Result<std::vector<ReplicaStatus>> Volume::Replicas(const std::string& rel) {
     }
     const std::vector<ReplicaLocation> copies = Impl::Copies(loc.pool, r);
     for (std::size_t i = 0; i < copies.size(); ++i) {
-      ReplicaStatus st{copies[i].pool, copies[i].pool_path, ReplicaHealth::kInSync, 0, ""};
+      ReplicaStatus st{copies[i].pool, copies[i].pool_path, ReplicaHealth::kInSync, 0, "", 0};
       if (log && log->copies.size() == copies.size() && log->copies[i].stale) {
         DirtyMap m(log->chunk_bytes);
         m.SetWords(log->copies[i].words);
         st.health = ReplicaHealth::kStale;
         st.dirty_bytes = m.DirtyChunks() * log->chunk_bytes;
         st.error = "stale (mirror log)";
+        st.stale_since_ms = log->copies[i].stale_since_ms;
       }
       out.push_back(std::move(st));
     }
@@ -1803,6 +1804,20 @@ Result<std::uint64_t> Volume::ResyncSet(MirrorSet& set, const std::string& rel,
                                         ": resync stopped; the copy being resynced stays stale");
     }
   }
+}
+
+Result<std::vector<MirrorLogRecord>> Volume::MirrorLogs() {
+  CAFS_ASSIGN_OR_RETURN(std::vector<Uuid> guids, MirrorLog::List(*root_dir_));
+  std::vector<MirrorLogRecord> out;
+  for (const Uuid& guid : guids) {
+    auto r = MirrorLog(root_dir_.get(), guid).Load();
+    if (!r.ok()) {
+      CAFS_LOG_WARN("{}: {}", MirrorLog::NameFor(guid), r.status().ToString());
+    } else if (*r) {
+      out.push_back(std::move(**r));
+    }
+  }
+  return out;
 }
 
 std::uint64_t Volume::ResyncOpenFiles(std::uint64_t step_bytes) {

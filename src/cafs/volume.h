@@ -312,6 +312,9 @@ class Volume {
   // the stale copies when none of them answers. Steps on one set are serialized.
   Result<bool> ResyncStep(MirrorSet& set, const std::string& rel, std::uint64_t budget,
                           std::uint64_t* copied);
+  // Every mirror log of the backing store (a log that does not decode is skipped with a
+  // warning): the files with a stale copy, or written and not closed cleanly.
+  Result<std::vector<MirrorLogRecord>> MirrorLogs();
   // The online resync of open files: every open mirrored file with a stale copy whose pool
   // answers again is resynced (as ResyncFile) while it stays in use. Errors are logged. Returns
   // the bytes copied. The Gateway calls it from its periodic Tick.
