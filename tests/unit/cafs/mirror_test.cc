@@ -410,6 +410,45 @@ TEST_F(MirrorTest, OpenFilesAreResyncedWhenThePoolIsBack) {
   EXPECT_EQ(ReadAll(*of), shadow);
 }
 
+// Size and Stat race a copy that fails and is resynced (its handle swapped by BeginResync):
+// they hold the set's I/O lock, so the handle they use is never freed under them (ASan), and
+// writes to other chunks go on while a chunk is copied. Bounded: 20 rounds.
+TEST_F(MirrorTest, SizeAndStatDuringFailAndResyncSwaps) {
+  std::mt19937_64 rng(9);
+  const std::string shadow = Random(3 * 1024 * 1024, rng);
+  auto of = Create(kFile, shadow);
+  ASSERT_TRUE(of);
+  auto set = volume_->MirrorSetOf(kFile);
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  auto expected = (*set)->Size();
+  ASSERT_TRUE(expected.ok());
+  std::atomic<bool> stop{false};
+  auto stat = (*set)->Stat();
+  std::atomic<int> wrong{0};
+  std::thread reader([&] {
+    while (!stop.load()) {
+      auto n = (*set)->Size();
+      auto st = (*set)->Stat();
+      if (!n.ok() || *n != *expected || st.ok() != stat.ok()) wrong.fetch_add(1);
+    }
+  });
+  for (int round = 0; round < 20; ++round) {
+    a_env_.SetWriteFault(InPoolA);  // the primary fails: pool_b is the source meanwhile
+    const std::string data = Random(4096, rng);
+    ASSERT_TRUE(of->file().Write(1024 * 1024, AsBytes(data)).ok());
+    a_env_.ClearFaults();
+    auto copied = volume_->ResyncFile(kFile, 64 * 1024);
+    ASSERT_TRUE(copied.ok()) << copied.status().ToString();
+  }
+  stop = true;
+  reader.join();
+  EXPECT_EQ(wrong.load(), 0) << "size " << *expected << ", stat " << stat.status().ToString();
+  EXPECT_EQ(CopyIn(kFile, kPoolA).health, ReplicaHealth::kInSync);
+  ASSERT_TRUE(of->file().Sync().ok());
+  auto [pa, pb] = PoolFiles(kFile);
+  EXPECT_TRUE(pa == pb);
+}
+
 TEST_F(MirrorTest, RefusedWhereNotImplemented) {
   std::mt19937_64 rng(5);
   auto of = Create(kFile, Random(1000, rng));
