@@ -133,7 +133,7 @@ endif()
 if(TARGET cafsd AND NOT CAFS_SANITIZE)
   add_test(NAME cafs_mirror_crash
     COMMAND ${CMAKE_CURRENT_LIST_DIR}/cafs_mirror_test.sh $<TARGET_FILE:cafsd> 4 20)
-  set_tests_properties(cafs_mirror_crash PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600
+  set_tests_properties(cafs_mirror_crash PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900
                        RESOURCE_LOCK heavy)
 endif()
 
