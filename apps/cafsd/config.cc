@@ -244,10 +244,12 @@ constexpr std::string_view kNoRegistryMessage =
 Status ParseJobs(const Reader& r, const toml::table& root, Config* c) {
   CAFS_ASSIGN_OR_RETURN(const toml::table* t, r.Table(root, "jobs", false));
   if (t == nullptr) return Status::OK();
-  CAFS_RETURN_IF_ERROR(r.OnlyKnown(*t, "jobs", {"shred_rate", "rekey_rate", "migrate_rate"}));
+  CAFS_RETURN_IF_ERROR(
+      r.OnlyKnown(*t, "jobs", {"shred_rate", "rekey_rate", "migrate_rate", "resync_rate"}));
   const std::pair<const char*, std::uint64_t*> keys[] = {{"shred_rate", &c->shred_rate_bps},
                                                          {"rekey_rate", &c->rekey_rate_bps},
-                                                         {"migrate_rate", &c->migrate_rate_bps}};
+                                                         {"migrate_rate", &c->migrate_rate_bps},
+                                                         {"resync_rate", &c->resync_rate_bps}};
   for (const auto& [key, out] : keys) {
     const toml::node* node = t->get(key);
     if (node == nullptr) continue;

@@ -17,7 +17,8 @@
 //              push_cursor = "<log>.kps-cursor"
 //   [cache]    ttl_s = 30, grace_s = 600
 //   [log]      level = "info"
-//   [jobs]     shred_rate = "64M", rekey_rate = "32M", migrate_rate = "32M": the rate limit
+//   [jobs]     shred_rate = "64M", rekey_rate = "32M", migrate_rate = "32M",
+//              resync_rate = "32M": the rate limit
 //              of a job started without --rate (bytes/s with K/M/G, or an integer; 0 =
 //              unlimited; docs/jobs.md "Rate limits")
 //   [nfs]      enabled = true, listen = "0.0.0.0", port = 2049, mount_port = 20048,
@@ -87,6 +88,7 @@ struct Config {
   std::uint64_t shred_rate_bps = jobs::kDefaultShredRateBps;
   std::uint64_t rekey_rate_bps = jobs::kDefaultRekeyRateBps;
   std::uint64_t migrate_rate_bps = jobs::kDefaultMigrateRateBps;
+  std::uint64_t resync_rate_bps = jobs::kDefaultResyncRateBps;
 };
 
 Result<Config> LoadConfig(const std::string& path);

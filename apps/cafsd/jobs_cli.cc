@@ -206,6 +206,27 @@ int RunMigrate(const JobsCliOptions& o, const MigrateCliOptions& m) {
       m.limits);
 }
 
+int RunResync(const JobsCliOptions& o, const ResyncCliOptions& r) {
+  return StartJob(o,
+                  json{{"kind", "resync"},
+                       {"target", {{"type", r.type}, {"path", r.path}}},
+                       {"params", json::object()}},
+                  r.limits);
+}
+
+std::map<std::string, ResyncTaskView> ActiveResyncTasks(const JobsCliOptions& o) {
+  std::map<std::string, ResyncTaskView> out;
+  auto reply = jobs::ControlCall(o.socket_path, json{{"op", "list"}});
+  if (!reply.ok() || !reply->value("ok", false)) return out;
+  for (const auto& job : reply->value("jobs", json::array())) {
+    if (Str(job, "kind") != "resync" || IsFinal(Str(job, "state"))) continue;
+    for (const auto& t : job.value("tasks", json::array())) {
+      out[Str(t, "path")] = {Str(job, "id"), Str(t, "state"), U64(t, "done"), U64(t, "total")};
+    }
+  }
+  return out;
+}
+
 // A replica or restore is one VM's files at one point in time: one task at a time.
 static JobLimits OneAtATime(JobLimits limits) {
   limits.parallel = 1;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -78,5 +79,19 @@ struct ReplicaCliOptions {
 //  [--replica ID] [--as PATH] [--to-pool P]`: jobs of kinds replica / restore (docs/replicas.md).
 int RunReplica(const JobsCliOptions& options, const ReplicaCliOptions& replica);
 int RunRestore(const JobsCliOptions& options, const ReplicaCliOptions& restore);
+
+// `resync PATH [--vm|--vmset|--dir] [--rate R] [--parallel N] [--no-wait] [--json]`: a job of
+// kind resync (docs/jobs.md "Resync"); the same target flags as shred.
+using ResyncCliOptions = ShredCliOptions;
+int RunResync(const JobsCliOptions& options, const ResyncCliOptions& resync);
+
+// A file's task in a resync job of the running cafsd that has not ended (`cafsd replicas`).
+struct ResyncTaskView {
+  std::string job_id;
+  std::string state;  // the task's: pending | running (| done | failed | skipped)
+  std::uint64_t done = 0, total = 0;
+};
+// Gateway path -> its task, over every resync job not final; empty when no cafsd runs.
+std::map<std::string, ResyncTaskView> ActiveResyncTasks(const JobsCliOptions& options);
 
 }  // namespace cafs::cafsd

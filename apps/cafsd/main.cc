@@ -35,6 +35,7 @@
 #include "jobs/replica_control.h"
 #include "jobs/replica_job.h"
 #include "jobs/replica_scheduler.h"
+#include "jobs/resync_job.h"
 #include "jobs/shred_job.h"
 #include "jobs/shred_on_free.h"
 #include "jobs_cli.h"
@@ -261,12 +262,16 @@ int Serve(const cafsd::Config& config) {
       .auditor = auditor};
   (*job_manager)->RegisterKind(std::make_unique<jobs::ReplicaJob>(replica_ctx));
   (*job_manager)->RegisterKind(std::make_unique<jobs::RestoreJob>(replica_ctx));
+  (*job_manager)
+      ->RegisterKind(std::make_unique<jobs::ResyncJob>(volume->get(), auditor),
+                     config.resync_rate_bps);
   (*job_manager)->ResumeAll();
   core::Gateway gateway(&cache, volume->get(), log->get(), &clock,
                         core::GatewayOptions{.position = config.position,
                                              .aggregate_interval = interval,
                                              .alerts = &alerts,
-                                             .unlink_shredder = &shred_on_free});
+                                             .unlink_shredder = &shred_on_free,
+                                             .resync_in_tick = false});  // resync jobs do it
   // The policies' <replica> schedules (docs/replicas.md "Schedule"): state in the backing store.
   jobs::ReplicaScheduler replica_scheduler(job_manager->get(), volume->get(), &cache, &clock,
                                            env::Env::Default(), config.backing_store);
@@ -328,7 +333,8 @@ int Serve(const cafsd::Config& config) {
                 config.backing_store, config.mountpoint, config.server_id, config.pools.size(),
                 provider->Describe());
 
-  // Periodic work: audit aggregates and capacity checks.
+  // Periodic work: audit aggregates, capacity checks, resyncs of mirrored files.
+  jobs::ResyncTrigger resync_trigger(volume->get(), job_manager->get());
   std::mutex mu;
   std::condition_variable cv;
   bool stopping = false;
@@ -337,6 +343,7 @@ int Serve(const cafsd::Config& config) {
     while (!cv.wait_for(lock, interval, [&] { return stopping; })) {
       lock.unlock();
       gateway.Tick();
+      (void)resync_trigger.Tick();  // stale mirror copies whose pool is back: a resync job
       if (reporting) reporting->Tick();
       lock.lock();
     }
@@ -396,16 +403,79 @@ struct JobFlags {
   }
 };
 
+// What PATH is for the job commands that take --vm, --vmset or --dir (shred, resync).
+struct TargetFlags {
+  bool vm = false, vmset = false, dir = false;
+
+  void Add(CLI::App* cmd) {
+    auto* vm_flag = cmd->add_flag("--vm", vm, "PATH is a VM directory: every file in it");
+    auto* vmset_flag = cmd->add_flag("--vmset", vmset, "PATH is a VM set: every file of every VM");
+    auto* dir_flag = cmd->add_flag("--dir", dir, "PATH is any directory: every file below it");
+    vm_flag->excludes(vmset_flag, dir_flag);
+    vmset_flag->excludes(dir_flag);
+  }
+  std::string Type() const { return vm ? "vm" : vmset ? "vmset" : dir ? "dir" : "file"; }
+};
+
 }  // namespace
 
-// `cafsd replicas PATH...`: the state of each copy of mirrored files (docs/redirectors.md
-// "Mirrored files"), read from the redirectors and mirror logs (which a serving cafsd keeps
-// current: every copy that goes stale is logged before the write that made it so), so it runs
-// beside a serving cafsd too. One tab-separated line per copy: path, pool, pool path, state
-// (in-sync | stale | resyncing), bytes it misses, why. `--resync` (cafsd stopped: it takes the
-// backing store's lock) copies what the stale copies miss from a copy in sync. Exit 0 every
-// copy in sync, 1 a copy stale or unreachable (or a resync failed), 2 could not run.
-int Replicas(const cafsd::Config& config, const std::vector<std::string>& paths, bool resync) {
+// `cafsd replicas PATH... [--json]`: the state of each copy of mirrored files
+// (docs/redirectors.md "Mirrored files"; docs/cafsctl.md "Replica state"), read from the
+// redirectors and mirror logs (which a serving cafsd keeps current: every copy that goes stale
+// is logged before the write that made it so, and a resync step saves its progress), so it
+// runs beside a serving cafsd too; the running cafsd's resync jobs (control socket) tell which
+// copies are being resynced. One tab-separated line per copy: path, pool, pool path, state
+// (`in-sync`, `stale since <UTC time>`, `resyncing <n>% (job <id>)`), bytes it misses, why;
+// `--json`: one object per path. `--resync` (cafsd stopped: it takes the backing store's lock)
+// copies what the stale copies miss from a copy in sync. Exit 0 every copy in sync, 1 a copy
+// stale or unreachable (or a resync failed), 2 could not run.
+namespace {
+
+std::string UtcText(std::int64_t ms) {
+  if (ms <= 0) return "unknown";
+  const std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// The copy's state as shown: in-sync, stale since T, resyncing N% (job J).
+nlohmann::json ReplicaStateJson(const core::ReplicaStatus& c,
+                                const std::optional<cafsd::ResyncTaskView>& task) {
+  nlohmann::json j{{"pool", c.pool},
+                   {"pool_path", c.pool_path},
+                   {"state", std::string(core::ReplicaHealthName(c.health))},
+                   {"missing_bytes", c.dirty_bytes},
+                   {"error", c.error}};
+  if (c.health == core::ReplicaHealth::kInSync) return j;
+  j["stale_since_ms"] = c.stale_since_ms;
+  j["stale_since"] = UtcText(c.stale_since_ms);
+  if (task && task->state == "running") {
+    j["state"] = "resyncing";
+    j["resync"] = {{"job", task->job_id},
+                   {"done_bytes", task->done},
+                   {"total_bytes", task->total},
+                   {"percent", task->total ? 100 * task->done / task->total : 0}};
+  }
+  return j;
+}
+
+std::string ReplicaStateText(const nlohmann::json& j) {
+  const std::string state = j["state"].get<std::string>();
+  if (state == "in-sync") return state;
+  if (j.contains("resync")) {
+    return "resyncing " + std::to_string(j["resync"]["percent"].get<std::uint64_t>()) + "% (job " +
+           j["resync"]["job"].get<std::string>() + ")";
+  }
+  return state + " since " + j["stale_since"].get<std::string>();
+}
+
+}  // namespace
+
+int Replicas(const cafsd::Config& config, const std::vector<std::string>& paths, bool resync,
+             bool json) {
   std::unique_ptr<core::BackingStoreLock> store_lock;
   if (resync) {
     auto lock = core::BackingStoreLock::Acquire(config.backing_store);
@@ -425,7 +495,12 @@ int Replicas(const cafsd::Config& config, const std::vector<std::string>& paths,
     std::fprintf(stderr, "cafsd replicas: %s\n", volume.status().ToString().c_str());
     return 2;
   }
+  cafsd::JobsCliOptions control;
+  control.socket_path = config.backing_store + "/" + jobs::kControlSocketName;
+  const std::map<std::string, cafsd::ResyncTaskView> tasks =
+      resync ? std::map<std::string, cafsd::ResyncTaskView>{} : cafsd::ActiveResyncTasks(control);
   int rc = 0;
+  nlohmann::json all = nlohmann::json::array();
   for (const std::string& path : paths) {
     const std::string rel =
         path.substr(path.find_first_not_of('/') == std::string::npos ? path.size()
@@ -445,16 +520,26 @@ int Replicas(const cafsd::Config& config, const std::vector<std::string>& paths,
     if (!copies.ok()) {
       std::fprintf(stderr, "cafsd replicas: %s: %s\n", path.c_str(),
                    copies.status().ToString().c_str());
+      if (json) all.push_back({{"path", path}, {"error", copies.status().ToString()}});
       rc = 1;
       continue;
     }
+    std::optional<cafsd::ResyncTaskView> task;
+    if (auto it = tasks.find("/" + rel); it != tasks.end()) task = it->second;
+    nlohmann::json entry{{"path", path}, {"copies", nlohmann::json::array()}};
     for (const core::ReplicaStatus& c : *copies) {
-      std::printf("%s\t%s\t%s\t%s\t%llu\t%s\n", path.c_str(), c.pool.c_str(), c.pool_path.c_str(),
-                  std::string(core::ReplicaHealthName(c.health)).c_str(),
-                  static_cast<unsigned long long>(c.dirty_bytes), c.error.c_str());
+      nlohmann::json j = ReplicaStateJson(c, task);
+      if (!json) {
+        std::printf("%s\t%s\t%s\t%s\t%llu\t%s\n", path.c_str(), c.pool.c_str(), c.pool_path.c_str(),
+                    ReplicaStateText(j).c_str(), static_cast<unsigned long long>(c.dirty_bytes),
+                    c.error.c_str());
+      }
+      entry["copies"].push_back(std::move(j));
       if (c.health != core::ReplicaHealth::kInSync || !c.error.empty()) rc = 1;
     }
+    all.push_back(std::move(entry));
   }
+  if (json) std::printf("%s\n", all.dump(2).c_str());
   return rc;
 }
 
@@ -483,14 +568,17 @@ int main(int argc, char** argv) {
                  "<store id>/<2 hex>/<guid> (docs/redirectors.md \"Pool paths\")");
   std::vector<std::string> replica_paths;
   bool replica_resync = false;
+  bool replica_json = false;
   auto* replicas_cmd = app.add_subcommand(
       "replicas",
       "the state of each copy of mirrored files (policy <replicas>, docs/redirectors.md "
-      "\"Mirrored files\"): path, pool, pool path, in-sync|stale|resyncing, bytes missing, why. "
-      "Exit 0 all in sync, 1 a copy stale or unreachable, 2 could not run.");
+      "\"Mirrored files\"): path, pool, pool path, in-sync | stale since T | resyncing N% (job "
+      "J), bytes missing, why. Exit 0 all in sync, 1 a copy stale or unreachable, 2 could not "
+      "run.");
   replicas_cmd->add_option("path", replica_paths, "gateway paths of files")->required();
   replicas_cmd->add_flag("--resync", replica_resync,
                          "copy what the stale copies miss (cafsd stopped: takes the store lock)");
+  replicas_cmd->add_flag("--json", replica_json, "one JSON array on stdout (docs/cafsctl.md)");
   cafsd::JobsCliOptions jobs_options;
   std::string jobs_verb, jobs_id;
   auto* jobs_cmd = app.add_subcommand(
@@ -506,7 +594,7 @@ int main(int argc, char** argv) {
   jobs_cmd->add_flag("--wait", jobs_options.wait, "after resume: wait for the end, with progress");
   JobFlags job_flags;  // one subcommand is parsed: they share it
   cafsd::ShredCliOptions shred_options;
-  bool shred_vm = false, shred_vmset = false, shred_dir = false;
+  TargetFlags shred_target;
   auto* shred_cmd = app.add_subcommand(
       "shred",
       "overwrite and remove a file, a VM or a VM set through the running cafsd (a job: "
@@ -514,14 +602,19 @@ int main(int argc, char** argv) {
       "1 refused, failed or cancelled, 69 cafsd not running.");
   shred_cmd->add_option("path", shred_options.path, "gateway path, e.g. /my_vmset/vm1/disk.vmdk")
       ->required();
-  auto* vm_flag = shred_cmd->add_flag("--vm", shred_vm, "PATH is a VM directory: every file in it");
-  auto* vmset_flag =
-      shred_cmd->add_flag("--vmset", shred_vmset, "PATH is a VM set: every file of every VM");
-  auto* dir_flag =
-      shred_cmd->add_flag("--dir", shred_dir, "PATH is any directory: every file below it");
-  vm_flag->excludes(vmset_flag, dir_flag);
-  vmset_flag->excludes(dir_flag);
+  shred_target.Add(shred_cmd);
   job_flags.Add(shred_cmd, &shred_options.limits, &jobs_options);
+  cafsd::ResyncCliOptions resync_options;
+  TargetFlags resync_target;
+  auto* resync_cmd = app.add_subcommand(
+      "resync",
+      "start a resync job of the running cafsd (docs/jobs.md \"Resync\"): the stale copies of "
+      "mirrored files get the chunks they miss; waits with a progress bar unless --no-wait. "
+      "Exit 0 every copy in sync, 1 refused or failed, 69 cafsd not running.");
+  resync_cmd->add_option("path", resync_options.path, "gateway path (\"/\" with --dir: all)")
+      ->required();
+  resync_target.Add(resync_cmd);
+  job_flags.Add(resync_cmd, &resync_options.limits, &jobs_options);
   cafsd::RekeyCliOptions rekey_options;
   bool rekey_vm = false, rekey_vmset = false;
   auto* rekey_cmd = app.add_subcommand(
@@ -620,12 +713,19 @@ int main(int argc, char** argv) {
   }
   logging::Init("cafsd", level);
   if (fsck->parsed()) return Fsck(*config, remove_orphans, upgrade_pool_paths);
-  if (replicas_cmd->parsed()) return Replicas(*config, replica_paths, replica_resync);
+  if (replicas_cmd->parsed()) {
+    return Replicas(*config, replica_paths, replica_resync, replica_json);
+  }
   jobs_options.socket_path = config->backing_store + "/" + jobs::kControlSocketName;
   if (jobs_cmd->parsed()) return cafsd::RunJobsCommand(jobs_options, jobs_verb, jobs_id);
+  if (resync_cmd->parsed()) {
+    if (!job_flags.Apply("resync", &resync_options.limits, &jobs_options)) return 2;
+    resync_options.type = resync_target.Type();
+    return cafsd::RunResync(jobs_options, resync_options);
+  }
   if (shred_cmd->parsed()) {
     if (!job_flags.Apply("shred", &shred_options.limits, &jobs_options)) return 2;
-    shred_options.type = shred_vm ? "vm" : shred_vmset ? "vmset" : shred_dir ? "dir" : "file";
+    shred_options.type = shred_target.Type();
     return cafsd::RunShred(jobs_options, shred_options);
   }
   if (rekey_cmd->parsed()) {

@@ -103,6 +103,16 @@ void Gateway::OnReplicaEvent(const std::string& rel, const ReplicaEvent& ev) {
   const std::string text =
       fmt::format("/{}: copy in pool {} {}: {}", rel, ev.pool,
                   failed ? "failed, the file is degraded" : "is in sync again", ev.detail);
+  {
+    std::lock_guard lock(failed_copies_mu_);
+    const auto key = std::make_pair(ev.guid, ev.pool);
+    const bool changed = failed ? failed_copies_.insert(key).second : true;
+    if (!failed) failed_copies_.erase(key);
+    if (!changed) {
+      CAFS_LOG_INFO("{} (reported already)", text);
+      return;
+    }
+  }
   audit::AuditRecord r;
   r.time_ms = r.end_ms = NowMs();
   const auto slash = rel.find('/');
@@ -810,7 +820,7 @@ void Gateway::Tick(bool force) {
   aggregator_.Flush(NowMs(), force);
   (void)CheckCapacity();
   // Open mirrored files whose failed pool is back: resynced online (docs/redirectors.md).
-  if (!force) (void)volume_->ResyncOpenFiles(1 << 20);
+  if (!force && options_.resync_in_tick) (void)volume_->ResyncOpenFiles(1 << 20);
 }
 
 Result<const FileHandles*> Gateway::Handles() {

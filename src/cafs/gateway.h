@@ -100,6 +100,9 @@ struct GatewayOptions {
   // (unlink_shredder.h). Not owned; must outlive the Gateway. nullptr: such an unlink is
   // refused (EOPNOTSUPP), never done without the shred the policy asks for.
   UnlinkShredder* unlink_shredder = nullptr;
+  // Tick resyncs open mirrored files itself (Volume::ResyncOpenFiles). cafsd turns it off:
+  // there a resync job does it (jobs/resync_job.h ResyncTrigger), closed files too.
+  bool resync_in_tick = true;
 };
 
 // Bytes stored by one VM set in one pool (billing).
@@ -255,7 +258,13 @@ class Gateway {
   // set-group-ID (as mkdir(2), open(2) and symlink(2) give it on Linux).
   std::uint32_t GroupFor(const Caller& caller, const Context& ctx) const;
   Result<Placement> PlacementFor(const Context& ctx) const;
+  // Audits and alerts once per transition of a copy (in sync -> failed -> resynced): a
+  // failure of a copy already reported failed (a flapping pool, a resync that failed again, a
+  // reopen of a degraded file) is only logged.
   void OnReplicaEvent(const std::string& rel, const ReplicaEvent& ev);
+  std::mutex failed_copies_mu_;  // a leaf lock
+  // (file GUID, pool) of the copies reported failed and not resynced since.
+  std::set<std::pair<Uuid, std::string>> failed_copies_;  // guarded by failed_copies_mu_
   FileHandle AddHandle(std::shared_ptr<HandleState> state);
   // Sets the mtime of a file written through `h` (through its open descriptor when it can).
   void TouchWritten(HandleState& h);

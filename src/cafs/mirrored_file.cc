@@ -1,6 +1,7 @@
 #include "cafs/mirrored_file.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <limits>
 
@@ -12,7 +13,7 @@ namespace cafs::core {
 namespace {
 
 constexpr char kLogMagic[8] = {'C', 'A', 'F', 'S', 'M', 'L', 'O', 'G'};
-constexpr std::uint32_t kLogVersion = 1;
+constexpr std::uint32_t kLogVersion = 2;  // 1: no stale_since (read as 0)
 constexpr std::uint32_t kLogFlagOpen = 1;
 constexpr std::size_t kLogFixed = 44;  // magic .. copy count
 constexpr std::size_t kLogDigest = 32;
@@ -27,6 +28,12 @@ void PutLe64(std::string* out, std::uint64_t v) {
   std::uint8_t b[8];
   StoreLe64(b, v);
   out->append(reinterpret_cast<const char*>(b), 8);
+}
+
+std::int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace
@@ -54,6 +61,7 @@ std::string EncodeMirrorLog(const MirrorLogRecord& record) {
     out.push_back(c.stale ? '\1' : '\0');
     out.append(3, '\0');
     PutLe32(&out, static_cast<std::uint32_t>(c.words.size()));
+    PutLe64(&out, static_cast<std::uint64_t>(c.stale_since_ms));
     for (std::uint64_t w : c.words) PutLe64(&out, w);
   }
   const crypto::Sha256Mac digest = crypto::Sha256(AsBytes(out));
@@ -71,7 +79,11 @@ Result<MirrorLogRecord> DecodeMirrorLog(ByteView bytes) {
     return Status::Corruption("mirror log: checksum mismatch");
   }
   const std::uint8_t* p = body.data();
-  if (LoadLe32(p + 8) != kLogVersion) return Status::Corruption("mirror log: unknown version");
+  const std::uint32_t version = LoadLe32(p + 8);
+  if (version != 1 && version != kLogVersion) {
+    return Status::Corruption("mirror log: unknown version");
+  }
+  const std::size_t copy_fixed = version == 1 ? 8 : 16;
   MirrorLogRecord r;
   r.open = (LoadLe32(p + 12) & kLogFlagOpen) != 0;
   CAFS_ASSIGN_OR_RETURN(r.guid, Uuid::FromBytes(p + 16, Uuid::kSize));
@@ -80,11 +92,14 @@ Result<MirrorLogRecord> DecodeMirrorLog(ByteView bytes) {
   const std::uint32_t n = LoadLe32(p + 40);
   std::size_t at = kLogFixed;
   for (std::uint32_t i = 0; i < n; ++i) {
-    if (body.size() - at < 8) return Status::Corruption("mirror log: truncated copy entry");
+    if (body.size() - at < copy_fixed) {
+      return Status::Corruption("mirror log: truncated copy entry");
+    }
     MirrorLogRecord::Copy c;
     c.stale = p[at] != 0;
     const std::uint32_t words = LoadLe32(p + at + 4);
-    at += 8;
+    if (version >= 2) c.stale_since_ms = static_cast<std::int64_t>(LoadLe64(p + at + 8));
+    at += copy_fixed;
     if ((body.size() - at) / 8 < words) return Status::Corruption("mirror log: truncated bitmap");
     for (std::uint32_t k = 0; k < words; ++k, at += 8) c.words.push_back(LoadLe64(p + at));
     r.copies.push_back(std::move(c));
@@ -95,6 +110,17 @@ Result<MirrorLogRecord> DecodeMirrorLog(ByteView bytes) {
 
 MirrorLog::MirrorLog(env::Dir* dir, const Uuid& guid)
     : dir_(dir), guid_(guid), name_(NameFor(guid)) {}
+
+Result<std::vector<Uuid>> MirrorLog::List(env::Dir& dir) {
+  CAFS_ASSIGN_OR_RETURN(std::vector<std::string> names, dir.List());
+  std::vector<Uuid> out;
+  for (const std::string& name : names) {
+    if (name.rfind(kMirrorLogPrefix, 0) != 0) continue;
+    auto guid = Uuid::Parse(std::string_view(name).substr(kMirrorLogPrefix.size()));
+    if (guid.ok()) out.push_back(*guid);
+  }
+  return out;
+}
 
 std::string MirrorLog::NameFor(const Uuid& guid) {
   return std::string(kMirrorLogPrefix) + guid.ToString();
@@ -161,10 +187,12 @@ Result<std::shared_ptr<MirrorSet>> MirrorSet::Open(const Uuid& guid, std::vector
       slot->health = ReplicaHealth::kStale;
       slot->error = "stale (mirror log)";
       slot->dirty.SetWords(record->copies[i].words);
+      slot->stale_since_ms = record->copies[i].stale_since_ms;
     }
     if (!slot->file && slot->health == ReplicaHealth::kInSync) {
       slot->health = ReplicaHealth::kStale;
       slot->error = copies[i].error;
+      slot->stale_since_ms = NowMs();
       changed = true;
     }
     set->copies_.push_back(std::move(slot));
@@ -191,6 +219,7 @@ Result<std::shared_ptr<MirrorSet>> MirrorSet::Open(const Uuid& guid, std::vector
       if (i == *source || slot.health != ReplicaHealth::kInSync) continue;
       slot.health = ReplicaHealth::kStale;
       slot.error = "the gateway stopped while the file was written: full resync";
+      slot.stale_since_ms = NowMs();
       slot.dirty.MarkAll(std::max<std::uint64_t>(size, 1));
       changed = true;
     }
@@ -229,11 +258,10 @@ std::vector<ReplicaStatus> MirrorSet::Replicas() const {
   std::lock_guard lock(state_mu_);
   std::vector<ReplicaStatus> out;
   for (const auto& slot : copies_) {
+    const bool in_sync = slot->health == ReplicaHealth::kInSync;
     out.push_back({slot->pool, slot->pool_path, slot->health,
-                   slot->health == ReplicaHealth::kInSync
-                       ? 0
-                       : slot->dirty.DirtyChunks() * slot->dirty.chunk_bytes(),
-                   slot->error});
+                   in_sync ? 0 : slot->dirty.DirtyChunks() * slot->dirty.chunk_bytes(), slot->error,
+                   in_sync ? 0 : slot->stale_since_ms});
   }
   return out;
 }
@@ -285,7 +313,10 @@ MirrorLogRecord MirrorSet::RecordLocked() const {
   for (const auto& slot : copies_) {
     MirrorLogRecord::Copy c;
     c.stale = slot->health != ReplicaHealth::kInSync;
-    if (c.stale) c.words = slot->dirty.Words();
+    if (c.stale) {
+      c.words = slot->dirty.Words();
+      c.stale_since_ms = slot->stale_since_ms;
+    }
     r.copies.push_back(std::move(c));
   }
   return r;
@@ -332,6 +363,8 @@ Status MirrorSet::Fail(std::size_t i, const Status& why, std::uint64_t offset,
     }
     if (slot.health != ReplicaHealth::kStale) {
       first = true;
+      // A resync that fails keeps the time the copy first went stale.
+      if (slot.health == ReplicaHealth::kInSync) slot.stale_since_ms = NowMs();
       slot.health = ReplicaHealth::kStale;
       slot.error = why.ToString();
     }
@@ -371,8 +404,18 @@ Status MirrorSet::ForAll(const std::function<Status(env::File&)>& op, std::uint6
   return log_error;
 }
 
+format::RangeLock::Guard MirrorSet::LockChunks(std::uint64_t offset, std::uint64_t length,
+                                               format::RangeLock::Mode mode) {
+  const std::uint64_t first = offset / kMirrorChunkBytes;
+  const std::uint64_t span = std::max<std::uint64_t>(length, 1) - 1;
+  const std::uint64_t last =
+      span > kWholeFile - offset ? kWholeFile : (offset + span) / kMirrorChunkBytes;
+  return chunk_locks_.Lock(first, last, mode);
+}
+
 Result<std::size_t> MirrorSet::ReadAt(std::uint64_t offset, MutableByteView out) {
   std::shared_lock io(io_mu_);
+  auto chunks = LockChunks(offset, out.size(), format::RangeLock::Mode::kShared);
   for (;;) {
     std::optional<std::size_t> src;
     {
@@ -390,13 +433,17 @@ Result<std::size_t> MirrorSet::ReadAt(std::uint64_t offset, MutableByteView out)
 Status MirrorSet::WriteAt(std::uint64_t offset, ByteView data) {
   CAFS_RETURN_IF_ERROR(MarkOpen());
   std::shared_lock io(io_mu_);
+  auto chunks = LockChunks(offset, data.size(), format::RangeLock::Mode::kShared);
   return ForAll([&](env::File& f) { return f.WriteAt(offset, data); }, offset, data.size());
 }
 
 Status MirrorSet::Truncate(std::uint64_t size) {
   CAFS_RETURN_IF_ERROR(MarkOpen());
   std::shared_lock io(io_mu_);
-  CAFS_ASSIGN_OR_RETURN(std::uint64_t old, Size());
+  // Every chunk from the lower of the two ends on: a resync of one of them sees the size of
+  // before or after, never between.
+  auto chunks = chunk_locks_.Lock(0, kWholeFile, format::RangeLock::Mode::kShared);
+  CAFS_ASSIGN_OR_RETURN(std::uint64_t old, SizeLocked());
   const std::uint64_t lo = std::min(old, size), hi = std::max(old, size);
   return ForAll([&](env::File& f) { return f.Truncate(size); }, lo, hi - lo + 1);
 }
@@ -420,11 +467,13 @@ Status MirrorSet::ForAllOptional(const std::function<Status(env::File&)>& op, st
 Status MirrorSet::PunchHole(std::uint64_t offset, std::uint64_t length) {
   CAFS_RETURN_IF_ERROR(MarkOpen());
   std::shared_lock io(io_mu_);
+  auto chunks = LockChunks(offset, length, format::RangeLock::Mode::kShared);
   return ForAllOptional([&](env::File& f) { return f.PunchHole(offset, length); }, offset, length);
 }
 
 Status MirrorSet::Allocate(std::uint64_t offset, std::uint64_t length) {
   std::shared_lock io(io_mu_);
+  auto chunks = LockChunks(offset, length, format::RangeLock::Mode::kShared);
   return ForAllOptional([&](env::File& f) { return f.Allocate(offset, length); }, offset, length);
 }
 
@@ -461,14 +510,30 @@ Result<env::File*> MirrorSet::SourceFile() const {
   return copies_[*src]->file.get();
 }
 
-Result<std::uint64_t> MirrorSet::Size() {
+Result<std::uint64_t> MirrorSet::SizeLocked() {
   CAFS_ASSIGN_OR_RETURN(env::File * from, SourceFile());
   return from->Size();
 }
 
+// The source's handle is used under the shared I/O lock: a resync's handle swap (exclusive)
+// cannot free it meanwhile.
+Result<std::uint64_t> MirrorSet::Size() {
+  std::shared_lock io(io_mu_);
+  return SizeLocked();
+}
+
 Result<env::EntryStat> MirrorSet::Stat() {
+  std::shared_lock io(io_mu_);
   CAFS_ASSIGN_OR_RETURN(env::File * from, SourceFile());
   return from->Stat();
+}
+
+std::optional<std::size_t> MirrorSet::ResyncingCopy() const {
+  std::lock_guard lock(state_mu_);
+  for (std::size_t i = 0; i < copies_.size(); ++i) {
+    if (copies_[i]->health == ReplicaHealth::kResyncing) return i;
+  }
+  return std::nullopt;
 }
 
 Status MirrorSet::BeginResync(std::size_t index, std::unique_ptr<env::File> fresh, bool whole) {
@@ -483,6 +548,7 @@ Status MirrorSet::BeginResync(std::size_t index, std::unique_ptr<env::File> fres
   if (whole) slot.dirty.MarkAll(std::max<std::uint64_t>(KnownSizeLocked(), 1));
   slot.health = ReplicaHealth::kResyncing;
   slot.resync_cursor = 0;
+  slot.resync_chunks = 0;
   return Status::OK();
 }
 
@@ -491,66 +557,100 @@ Result<bool> MirrorSet::ResyncStep(std::size_t index, std::uint64_t budget, std:
   if (index >= copies_.size()) return Status::InvalidArgument("no such copy");
   Slot& slot = *copies_[index];
   Bytes buf(kMirrorChunkBytes);
+  std::vector<std::uint64_t> done_chunks;  // copied by this step, cleared once synced
+  const auto failed = [&](const Status& s) {
+    // Every chunk of this step stays dirty (none was cleared): a later resync copies it.
+    (void)Fail(index, s, 0, 0);
+    return s;
+  };
   for (;;) {
-    std::unique_lock io(io_mu_);
     std::optional<std::uint64_t> chunk;
-    std::optional<std::size_t> src;
     {
       std::lock_guard lock(state_mu_);
       if (slot.health != ReplicaHealth::kResyncing) {
         return Status::FromErrno(
             EIO, "copy in pool " + slot.pool + " failed during its resync: " + slot.error);
       }
-      src = Source(index);
       chunk = slot.dirty.Next(slot.resync_cursor);
     }
-    if (!src) return Status::FromErrno(EIO, "no in-sync copy to resync from");
-    env::File& from = *copies_[*src]->file;
-    CAFS_ASSIGN_OR_RETURN(std::uint64_t size, from.Size());
-    if (chunk && *chunk * kMirrorChunkBytes < size) {
-      const std::uint64_t off = *chunk * kMirrorChunkBytes;
-      CAFS_ASSIGN_OR_RETURN(std::size_t n, from.ReadAt(off, MutableByteView(buf)));
-      if (Status s = slot.file->WriteAt(off, ByteView(buf.data(), n)); !s.ok()) {
-        io.unlock();
-        (void)Fail(index, s, 0, 0);
-        return s;
-      }
-      *copied += n;
-      std::lock_guard lock(state_mu_);
-      slot.resync_cursor = *chunk + 1;
-      if (*copied >= budget) return false;
-      continue;
-    }
-    // Every chunk copied (chunks past the source's end have no bytes): the size, a sync, and
-    // the copy is in sync again.
-    Status s = slot.file->Truncate(size);
-    if (s.ok()) s = slot.file->Sync();
-    if (!s.ok()) {
-      io.unlock();
-      (void)Fail(index, s, 0, 0);
-      return s;
-    }
-    std::uint64_t missed = 0;
-    Status saved;
-    bool all_in_sync = true;
+    if (!chunk || (!done_chunks.empty() && *copied >= budget)) break;
+    Status copy_error;
     {
-      std::lock_guard lock(state_mu_);
-      missed = slot.dirty.DirtyChunks();
-      slot.dirty.SetWords({});
-      slot.health = ReplicaHealth::kInSync;
-      slot.error.clear();
-      for (const auto& c : copies_)
-        all_in_sync = all_in_sync && c->health == ReplicaHealth::kInSync;
-      saved = all_in_sync && !open_marked_ ? log_->Remove() : SaveLocked();
+      std::shared_lock io(io_mu_);
+      auto guard = chunk_locks_.Lock(*chunk, *chunk, format::RangeLock::Mode::kExclusive);
+      CAFS_ASSIGN_OR_RETURN(env::File * from, SourceFile());
+      CAFS_ASSIGN_OR_RETURN(std::uint64_t size, from->Size());
+      const std::uint64_t off = *chunk * kMirrorChunkBytes;
+      if (off < size) {  // a chunk past the source's end has no bytes: the final truncate
+        CAFS_ASSIGN_OR_RETURN(std::size_t n, from->ReadAt(off, MutableByteView(buf)));
+        copy_error = slot.file->WriteAt(off, ByteView(buf.data(), n));
+        if (copy_error.ok()) *copied += n;
+      }
     }
-    if (!saved.ok()) return saved;
-    if (events_) {
-      events_({ReplicaEvent::Kind::kResynced, guid_, slot.pool, slot.pool_path,
-               std::to_string(missed) + " chunks of " + std::to_string(kMirrorChunkBytes) +
-                   " bytes resynced"});
-    }
-    return true;
+    if (!copy_error.ok()) return failed(copy_error);
+    done_chunks.push_back(*chunk);
+    std::lock_guard lock(state_mu_);
+    slot.resync_cursor = *chunk + 1;
+    ++slot.resync_chunks;
   }
+  if (!done_chunks.empty()) {
+    // What this step copied is durable on the copy before the log forgets it.
+    {
+      std::shared_lock io(io_mu_);
+      if (Status s = slot.file->Sync(); !s.ok()) {
+        io.unlock();
+        return failed(s);
+      }
+    }
+    std::lock_guard lock(state_mu_);
+    if (slot.health != ReplicaHealth::kResyncing) {
+      return Status::FromErrno(
+          EIO, "copy in pool " + slot.pool + " failed during its resync: " + slot.error);
+    }
+    for (std::uint64_t c : done_chunks) (void)slot.dirty.TakeNext(c);
+    if (slot.dirty.Next(0)) {  // more to copy (or re-dirtied): the progress is saved
+      CAFS_RETURN_IF_ERROR(SaveLocked());
+      return false;
+    }
+  }
+  // Every chunk copied: the size, a sync, and the copy is in sync again; no write runs
+  // meanwhile (a write extending the file would race the truncate).
+  std::unique_lock io(io_mu_);
+  {
+    std::lock_guard lock(state_mu_);
+    if (slot.health != ReplicaHealth::kResyncing) {
+      return Status::FromErrno(
+          EIO, "copy in pool " + slot.pool + " failed during its resync: " + slot.error);
+    }
+    if (slot.dirty.Next(0)) return false;  // a chunk was marked since: another step
+  }
+  CAFS_ASSIGN_OR_RETURN(env::File * from, SourceFile());
+  CAFS_ASSIGN_OR_RETURN(std::uint64_t size, from->Size());
+  Status s = slot.file->Truncate(size);
+  if (s.ok()) s = slot.file->Sync();
+  if (!s.ok()) {
+    io.unlock();
+    return failed(s);
+  }
+  Status saved;
+  bool all_in_sync = true;
+  {
+    std::lock_guard lock(state_mu_);
+    slot.dirty.SetWords({});
+    slot.health = ReplicaHealth::kInSync;
+    slot.error.clear();
+    slot.stale_since_ms = 0;
+    for (const auto& c : copies_) all_in_sync = all_in_sync && c->health == ReplicaHealth::kInSync;
+    saved = all_in_sync && !open_marked_ ? log_->Remove() : SaveLocked();
+  }
+  io.unlock();
+  if (!saved.ok()) return saved;
+  if (events_) {
+    events_({ReplicaEvent::Kind::kResynced, guid_, slot.pool, slot.pool_path,
+             std::to_string(slot.resync_chunks) + " chunks of " +
+                 std::to_string(kMirrorChunkBytes) + " bytes resynced"});
+  }
+  return true;
 }
 
 }  // namespace cafs::core

@@ -21,14 +21,21 @@
 //    chunk dirty (full resync: a write may have reached one copy and not the other).
 //  - Resync (BeginResync / ResyncStep): a fresh handle of the returned copy is installed, the
 //    copy then receives every new write ("resyncing"), and the chunks of its map are copied
-//    from an in-sync copy one at a time under the set's I/O lock held exclusively (no write
-//    can interleave with a chunk copy: the copy never overwrites newer data). When none is
-//    left: the copy is truncated to the source's size and synced, marked in sync and the log
-//    saved (or removed when every copy is in sync). A crash before that leaves the log as it
-//    was: the resync starts again. Ciphertext only: no key is needed.
+//    from an in-sync copy one at a time, each under the exclusive chunk lock of that chunk
+//    only (chunk_locks_: every read and write holds the shared lock of the chunks it touches,
+//    so no write can interleave with the copy of its chunk and the copy never overwrites newer
+//    data, while I/O on the other chunks goes on). At the end of each ResyncStep the copy is
+//    synced and the chunks it copied are cleared from the log (a restart resumes where the
+//    last step ended). When none is left: under the whole-file I/O lock (briefly) the copy is
+//    truncated to the source's size and synced, marked in sync and the log saved (or removed
+//    when every copy is in sync). A crash leaves the log of the last step: the resync goes on
+//    from there (a crash while the file was written: a full resync, as above). Ciphertext
+//    only: no key is needed.
 //
-// Threading: every method is safe from many threads. Lock order: io_mu_ (shared for I/O,
-// exclusive for a resync chunk or a handle swap) -> state_mu_ (health, maps, the log).
+// Threading: every method is safe from many threads. Lock order: resync_mu_ (a resync's
+// driver) -> io_mu_ (shared for I/O and
+// a resync chunk, exclusive for a handle swap and the end of a resync) -> chunk_locks_ (one
+// range per thread) -> state_mu_ (health, maps, the log).
 // Ownership: the set owns its copies' handles and its log; MirroredFile shares the set.
 #pragma once
 
@@ -46,6 +53,7 @@
 #include "env/dir.h"
 #include "env/env.h"
 #include "env/file.h"
+#include "format/range_lock.h"
 #include "util/result.h"
 #include "util/uuid.h"
 
@@ -66,8 +74,9 @@ struct ReplicaStatus {
   std::string pool;
   std::string pool_path;
   ReplicaHealth health = ReplicaHealth::kInSync;
-  std::uint64_t dirty_bytes = 0;  // chunks it misses, times the chunk size
-  std::string error;              // why it went stale (empty when in sync)
+  std::uint64_t dirty_bytes = 0;    // chunks it misses, times the chunk size
+  std::string error;                // why it went stale (empty when in sync)
+  std::int64_t stale_since_ms = 0;  // Unix ms it first went stale (0: in sync, or unknown)
 };
 
 // The content of a mirror log (byte table in docs/redirectors.md "Mirror log").
@@ -78,6 +87,7 @@ struct MirrorLogRecord {
   struct Copy {
     bool stale = false;
     std::vector<std::uint64_t> words;  // DirtyMap::Words
+    std::int64_t stale_since_ms = 0;   // Unix ms it went stale (version 1 logs: 0)
   };
   std::vector<Copy> copies;  // in redirector order: primary first
 };
@@ -98,6 +108,9 @@ class MirrorLog {
   // Unlinked and the directory synced; OK when there is none.
   Status Remove();
   static std::string NameFor(const Uuid& guid);
+  // The GUIDs of the mirror logs in `dir` (names `.cafs-mirror-<GUID>`; a `.new` left by a
+  // crash is not one). The directory's listing error.
+  static Result<std::vector<Uuid>> List(env::Dir& dir);
 
  private:
   env::Dir* const dir_;
@@ -157,14 +170,20 @@ class MirrorSet {
   // chunk is copied). FailedPrecondition when the copy is not stale. From now on it receives
   // every write.
   Status BeginResync(std::size_t index, std::unique_ptr<env::File> fresh, bool whole);
-  // Copies up to `budget` bytes of the resyncing copy's dirty chunks (at least one chunk);
-  // true when the copy is in sync again (log saved). An error of the copy makes it stale
-  // again (the log unchanged: a later resync starts over); an error of the source is
-  // returned. `*copied` gets the bytes copied.
+  // Copies up to `budget` bytes of the resyncing copy's dirty chunks (at least one chunk),
+  // then syncs the copy and saves the log without those chunks; true when the copy is in sync
+  // again (log saved). An error of the copy makes it stale again (the chunks not saved as
+  // copied stay dirty); an error of the source is returned. `*copied` gets the bytes copied.
   Result<bool> ResyncStep(std::size_t index, std::uint64_t budget, std::uint64_t* copied);
   std::size_t copies() const { return copies_.size(); }
   // Index of stale copies (candidates for a resync).
   std::vector<std::size_t> StaleCopies() const;
+  // Held by whoever drives a resync of this set (Volume::ResyncStep) across BeginResync and
+  // ResyncStep, so two drivers (a job and `cafsd replicas --resync`) never step one copy at
+  // once. Taken before every other lock of the set.
+  std::mutex& resync_mu() { return resync_mu_; }
+  // Index of the copy being resynced (BeginResync done, not in sync yet), if any.
+  std::optional<std::size_t> ResyncingCopy() const;
 
  private:
   struct Slot {
@@ -176,6 +195,8 @@ class MirrorSet {
     std::string error;                              // guarded by state_mu_
     DirtyMap dirty{kMirrorChunkBytes};
     std::uint64_t resync_cursor = 0;  // next chunk; guarded by state_mu_
+    std::uint64_t resync_chunks = 0;  // chunks this resync copied; guarded by state_mu_
+    std::int64_t stale_since_ms = 0;  // guarded by state_mu_
   };
   MirrorSet(const Uuid& guid, std::unique_ptr<MirrorLog> log, ReplicaEventFn events);
 
@@ -197,8 +218,14 @@ class MirrorSet {
   // returned, not held against the copy.
   Status ForAllOptional(const std::function<Status(env::File&)>& op, std::uint64_t offset,
                         std::uint64_t length);
-  // The handle of the first in-sync copy (EIO when none is left).
+  // The handle of the first in-sync copy (EIO when none is left). Caller holds io_mu_ (the
+  // handle stays valid while it does).
   Result<env::File*> SourceFile() const;
+  // The shared lock of the chunks [offset, offset + length) touch (at least one).
+  format::RangeLock::Guard LockChunks(std::uint64_t offset, std::uint64_t length,
+                                      format::RangeLock::Mode mode);
+  // Size() for a caller that holds io_mu_.
+  Result<std::uint64_t> SizeLocked();
   MirrorLogRecord RecordLocked() const;   // holds state_mu_
   std::uint64_t KnownSizeLocked() const;  // the largest copy's size; holds state_mu_
   Status SaveLocked();                    // holds state_mu_
@@ -209,7 +236,9 @@ class MirrorSet {
   std::vector<std::unique_ptr<Slot>> copies_;
   const std::unique_ptr<MirrorLog> log_;
   const ReplicaEventFn events_;
+  std::mutex resync_mu_;  // see resync_mu()
   mutable std::shared_mutex io_mu_;
+  format::RangeLock chunk_locks_;  // over chunk numbers (kMirrorChunkBytes); under io_mu_
   mutable std::mutex state_mu_;
   bool open_marked_ = false;  // guarded by state_mu_: the log carries `open`
 };

@@ -1806,13 +1806,14 @@ Result<std::vector<ReplicaStatus>> Volume::Replicas(const std::string& rel) {
     }
     const std::vector<ReplicaLocation> copies = Impl::Copies(loc.pool, r);
     for (std::size_t i = 0; i < copies.size(); ++i) {
-      ReplicaStatus st{copies[i].pool, copies[i].pool_path, ReplicaHealth::kInSync, 0, ""};
+      ReplicaStatus st{copies[i].pool, copies[i].pool_path, ReplicaHealth::kInSync, 0, "", 0};
       if (log && log->copies.size() == copies.size() && log->copies[i].stale) {
         DirtyMap m(log->chunk_bytes);
         m.SetWords(log->copies[i].words);
         st.health = ReplicaHealth::kStale;
         st.dirty_bytes = m.DirtyChunks() * log->chunk_bytes;
         st.error = "stale (mirror log)";
+        st.stale_since_ms = log->copies[i].stale_since_ms;
       }
       out.push_back(std::move(st));
     }
@@ -1825,8 +1826,7 @@ Result<std::vector<ReplicaStatus>> Volume::Replicas(const std::string& rel) {
   return out;
 }
 
-Result<std::uint64_t> Volume::ResyncFile(const std::string& rel, std::uint64_t step_bytes,
-                                         const std::function<bool(std::uint64_t)>& progress) {
+Result<std::shared_ptr<MirrorSet>> Volume::MirrorSetOf(const std::string& rel) {
   CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
   if (comps.empty()) return Status::FromErrno(EISDIR, "/ is a directory");
   CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size() - 1));
@@ -1838,59 +1838,89 @@ Result<std::uint64_t> Volume::ResyncFile(const std::string& rel, std::uint64_t s
   if (r.replicas.empty()) {
     return Status::InvalidArgument("/" + rel + " has one copy: nothing to resync");
   }
-  std::shared_ptr<MirrorSet> set;
-  {
-    std::lock_guard lock(open_mu_);
-    CAFS_ASSIGN_OR_RETURN(set, MirrorSetLocked(e.st.ino, e.pool, r, rel));
-  }
+  std::lock_guard lock(open_mu_);
+  return MirrorSetLocked(e.st.ino, e.pool, r, rel);
+}
+
+Result<std::uint64_t> Volume::ResyncFile(const std::string& rel, std::uint64_t step_bytes,
+                                         const std::function<bool(std::uint64_t)>& progress) {
+  CAFS_ASSIGN_OR_RETURN(std::shared_ptr<MirrorSet> set, MirrorSetOf(rel));
   return ResyncSet(*set, rel, step_bytes, progress);
+}
+
+Result<bool> Volume::ResyncStep(MirrorSet& set, const std::string& rel, std::uint64_t budget,
+                                std::uint64_t* copied) {
+  *copied = 0;
+  std::lock_guard serial(set.resync_mu());
+  std::optional<std::size_t> index = set.ResyncingCopy();
+  std::vector<std::string> unreachable;
+  if (!index) {
+    const std::vector<ReplicaStatus> copies = set.Replicas();
+    for (std::size_t i : set.StaleCopies()) {
+      const ReplicaLocation c{copies[i].pool, copies[i].pool_path};
+      format::Header hdr;
+      auto fresh = Impl::OpenCopy(*this, c, set.guid(), false, &hdr);
+      bool whole = false;
+      if (!fresh.ok() && (fresh.status().IsNotFound() || fresh.status().IsCorruption())) {
+        // The pool is back without the file (or with something else there): copied whole.
+        auto p = pools_->Find(c.pool);
+        if (!p.ok()) return p.status();
+        CAFS_RETURN_IF_ERROR((*p)->CreateDirs(ParentRel(c.pool_path)));
+        env::OpenOptions create = env::OpenOptions::ReadWrite();
+        create.create = true;
+        create.truncate = true;
+        fresh = (*p)->OpenFile(c.pool_path, create);
+        whole = fresh.ok();
+        if (whole) CAFS_RETURN_IF_ERROR((*p)->SyncDir(ParentRel(c.pool_path)));
+      }
+      if (!fresh.ok()) {
+        unreachable.push_back(c.pool + " (" + fresh.status().message() + ")");
+        continue;
+      }
+      CAFS_RETURN_IF_ERROR(set.BeginResync(i, std::move(*fresh), whole));
+      index = i;
+      break;
+    }
+  }
+  if (!index) {
+    if (unreachable.empty()) return true;  // nothing stale
+    std::string list;
+    for (const std::string& u : unreachable) list += (list.empty() ? "" : ", ") + u;
+    return Status::FromErrno(EIO, "/" + rel + ": copies still unreachable: " + list);
+  }
+  CAFS_ASSIGN_OR_RETURN(bool in_sync, set.ResyncStep(*index, budget, copied));
+  return in_sync && set.StaleCopies().empty();
 }
 
 Result<std::uint64_t> Volume::ResyncSet(MirrorSet& set, const std::string& rel,
                                         std::uint64_t step_bytes,
                                         const std::function<bool(std::uint64_t)>& progress) {
-  const std::vector<ReplicaStatus> copies = set.Replicas();
   std::uint64_t total = 0;
-  std::vector<std::string> unreachable;
-  for (std::size_t i : set.StaleCopies()) {
-    const ReplicaLocation c{copies[i].pool, copies[i].pool_path};
-    format::Header hdr;
-    auto fresh = Impl::OpenCopy(*this, c, set.guid(), false, &hdr);
-    bool whole = false;
-    if (!fresh.ok() && (fresh.status().IsNotFound() || fresh.status().IsCorruption())) {
-      // The pool is back without the file (or with something else there): copied whole.
-      auto p = pools_->Find(c.pool);
-      if (!p.ok()) return p.status();
-      CAFS_RETURN_IF_ERROR((*p)->CreateDirs(ParentRel(c.pool_path)));
-      env::OpenOptions create = env::OpenOptions::ReadWrite();
-      create.create = true;
-      create.truncate = true;
-      fresh = (*p)->OpenFile(c.pool_path, create);
-      whole = fresh.ok();
-      if (whole) CAFS_RETURN_IF_ERROR((*p)->SyncDir(ParentRel(c.pool_path)));
-    }
-    if (!fresh.ok()) {
-      unreachable.push_back(c.pool + " (" + fresh.status().message() + ")");
-      continue;
-    }
-    CAFS_RETURN_IF_ERROR(set.BeginResync(i, std::move(*fresh), whole));
-    for (;;) {
-      std::uint64_t copied = 0;
-      CAFS_ASSIGN_OR_RETURN(bool done, set.ResyncStep(i, step_bytes, &copied));
-      total += copied;
-      if (done) break;
-      if (!progress(total)) {
-        return Status::FailedPrecondition("/" + rel + ": resync stopped; the copy in pool " +
-                                          c.pool + " stays stale");
-      }
+  for (;;) {
+    std::uint64_t copied = 0;
+    auto done = ResyncStep(set, rel, step_bytes, &copied);
+    total += copied;
+    CAFS_RETURN_IF_ERROR(done.status());
+    if (*done) return total;
+    if (!progress(total)) {
+      return Status::FailedPrecondition("/" + rel +
+                                        ": resync stopped; the copy being resynced stays stale");
     }
   }
-  if (!unreachable.empty()) {
-    std::string list;
-    for (const std::string& u : unreachable) list += (list.empty() ? "" : ", ") + u;
-    return Status::FromErrno(EIO, "/" + rel + ": copies still unreachable: " + list);
+}
+
+Result<std::vector<MirrorLogRecord>> Volume::MirrorLogs() {
+  CAFS_ASSIGN_OR_RETURN(std::vector<Uuid> guids, MirrorLog::List(*root_dir_));
+  std::vector<MirrorLogRecord> out;
+  for (const Uuid& guid : guids) {
+    auto r = MirrorLog(root_dir_.get(), guid).Load();
+    if (!r.ok()) {
+      CAFS_LOG_WARN("{}: {}", MirrorLog::NameFor(guid), r.status().ToString());
+    } else if (*r) {
+      out.push_back(std::move(**r));
+    }
   }
-  return total;
+  return out;
 }
 
 std::uint64_t Volume::ResyncOpenFiles(std::uint64_t step_bytes) {

@@ -310,6 +310,20 @@ class Volume {
   Result<std::uint64_t> ResyncFile(
       const std::string& rel, std::uint64_t step_bytes,
       const std::function<bool(std::uint64_t)>& progress = [](std::uint64_t) { return true; });
+  // The resync of `rel` in bounded steps (the resync job, jobs/resync_job.h): the file's
+  // MirrorSet (the open file's, else a new one from its copies and mirror log: the caller
+  // keeps it between steps), then ResyncStep until done. InvalidArgument for a file with one
+  // copy; errors as Locate.
+  Result<std::shared_ptr<MirrorSet>> MirrorSetOf(const std::string& rel);
+  // One step of ResyncFile on `set`: goes on with the copy being resynced, else begins the
+  // next stale copy whose pool answers (reopened as ResyncFile says); at most about `budget`
+  // bytes copied (`*copied`). True when no copy is stale any more; EIO naming the pools of
+  // the stale copies when none of them answers. Steps on one set are serialized.
+  Result<bool> ResyncStep(MirrorSet& set, const std::string& rel, std::uint64_t budget,
+                          std::uint64_t* copied);
+  // Every mirror log of the backing store (a log that does not decode is skipped with a
+  // warning): the files with a stale copy, or written and not closed cleanly.
+  Result<std::vector<MirrorLogRecord>> MirrorLogs();
   // The online resync of open files: every open mirrored file with a stale copy whose pool
   // answers again is resynced (as ResyncFile) while it stays in use. Errors are logged. Returns
   // the bytes copied. The Gateway calls it from its periodic Tick.

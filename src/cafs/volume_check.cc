@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "cafs/backing_store_id.h"
+#include "cafs/mirrored_file.h"
 #include "cafs/redirector.h"
 #include "cafs/replicator.h"
 #include "cafs/store_walk.h"
@@ -38,6 +39,7 @@ class Checker {
 
   CheckReport Run() {
     WalkBacking();
+    MirrorLogs();
     Progress(true);
     for (const auto& name : pools_.names()) WalkPool(name);
     Progress(true);
@@ -199,6 +201,28 @@ class Checker {
     }
   }
 
+  // Mirror logs (docs/redirectors.md "Mirror log") of files no redirector names any more: an
+  // unlink interrupted between removing the redirector and the log. Removable.
+  void MirrorLogs() {
+    auto guids = MirrorLog::List(*root_);
+    if (!guids.ok()) return;  // the walk reported the unreadable root
+    std::set<std::string> named;
+    for (const auto& [key, n] : named_) named.insert(key.second);
+    for (const Uuid& guid : *guids) {
+      if (named.count(guid.ToString())) continue;
+      const bool removed = options_.remove_orphans && MirrorLog(root_.get(), guid).Remove().ok();
+      Add(Kind::kOrphanMirrorLog, "backing:" + MirrorLog::NameFor(guid),
+          removed ? "removed"
+                  : "the mirror log of file " + guid.ToString() + ", named by no redirector",
+          0, removed);
+    }
+  }
+
+  // "a/b/" for the entry "a/b/name##p".
+  static std::string dir_rel_of(const std::string& rel, const std::string& name) {
+    return rel.substr(0, rel.size() - name.size());
+  }
+
   static Result<std::string> ReadSmall(env::Dir& dir, const std::string& name) {
     CAFS_ASSIGN_OR_RETURN(auto file, dir.OpenFile(name, env::OpenOptions::Metadata()));
     CAFS_ASSIGN_OR_RETURN(std::uint64_t size, file->Size());
@@ -320,6 +344,8 @@ const char* CheckFindingName(CheckFinding::Kind kind) {
       return "orphan-long-name";
     case Kind::kMissingLongName:
       return "missing-long-name";
+    case Kind::kOrphanMirrorLog:
+      return "orphan-mirror-log";
   }
   return "?";
 }

@@ -15,6 +15,8 @@
 //   kOrphanLongName     a long name's side entry `.cafs-long-<hex>.name` without any
 //                       redirector `.cafs-long-<hex>##pool` beside it (an interrupted create,
 //                       rename or unlink of a long name). Removable.
+//   kOrphanMirrorLog    a mirror log `.cafs-mirror-<guid>` of a file no redirector names (an
+//                       unlink of a mirrored file interrupted before its log went). Removable.
 // What no crash leaves (damage from outside: a lost disk, hand edits), reported, never touched:
 //   kMissingPoolFile    a redirector whose data is in no file of its pool;
 //   kBadRedirector      a redirector that does not decode, or names a pool not configured;
@@ -61,6 +63,7 @@ struct CheckFinding {
     kUnreadable,
     kOrphanLongName,
     kMissingLongName,
+    kOrphanMirrorLog,
   };
   Kind kind;
   std::string where;        // "backing:<rel path>" or "<pool>:<rel path>"

@@ -136,6 +136,24 @@ if(TARGET cafsd)
                        RESOURCE_LOCK heavy)
 endif()
 
+# Mirrored storage through cafsd + FUSE (docs/redirectors.md "Mirrored files"): 2 copies, one
+# pool on a tmpfs lazily unmounted while fio --verify=crc32c writes; degraded, audited once;
+# the pool returns, the tick's resync job makes the copies byte-identical; kill -9 during a
+# resync; fsck clean. Size (MiB), kill -9 rounds and the seed are the script's arguments:
+# cafs_mirror (2 rounds) in every tree, cafs_mirror_crash (20 rounds) in release trees only.
+if(TARGET cafsd)
+  add_test(NAME cafs_mirror
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/cafs_mirror_test.sh $<TARGET_FILE:cafsd> 8 2)
+  set_tests_properties(cafs_mirror PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300
+                       RESOURCE_LOCK heavy)
+endif()
+if(TARGET cafsd AND NOT CAFS_SANITIZE)
+  add_test(NAME cafs_mirror_crash
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/cafs_mirror_test.sh $<TARGET_FILE:cafsd> 4 20)
+  set_tests_properties(cafs_mirror_crash PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900
+                       RESOURCE_LOCK heavy)
+endif()
+
 # DR replicas and restore through cafsd + FUSE (docs/replicas.md): qcow2 disk, full and
 # incremental replica (~1% copied), restores checked with qemu-img check/compare, tampering
 # detected, a vanished DR pool fails the job and it resumes. Disk size (MiB) is a parameter.

@@ -27,6 +27,7 @@
 #include "cafs/mirrored_file.h"
 #include "cafs/volume.h"
 #include "cafs/volume_check.h"
+#include "crypto/mac.h"
 #include "crypto/rng.h"
 #include "env/fault_injection_env.h"
 #include "pool/pool_kinds.h"
@@ -64,7 +65,7 @@ TEST(MirrorCodecTest, LogRoundTripAndTamper) {
   MirrorLogRecord rec;
   rec.guid = Uuid::Random();
   rec.open = true;
-  rec.copies = {{false, {}}, {true, {5, 0, 1ull << 63}}};
+  rec.copies = {{false, {}, 0}, {true, {5, 0, 1ull << 63}, 1796630400123}};
   const std::string bytes = EncodeMirrorLog(rec);
   auto back = DecodeMirrorLog(AsBytes(bytes));
   ASSERT_TRUE(back.ok()) << back.status().ToString();
@@ -73,12 +74,39 @@ TEST(MirrorCodecTest, LogRoundTripAndTamper) {
   ASSERT_EQ(back->copies.size(), 2u);
   EXPECT_TRUE(back->copies[1].stale);
   EXPECT_EQ(back->copies[1].words, rec.copies[1].words);
+  EXPECT_EQ(back->copies[1].stale_since_ms, 1796630400123);
   for (std::size_t at : {std::size_t{0}, std::size_t{13}, bytes.size() - 40, bytes.size() - 1}) {
     std::string t = bytes;
     t[at] = static_cast<char>(t[at] ^ 1);
     EXPECT_TRUE(DecodeMirrorLog(AsBytes(t)).status().IsCorruption()) << at;
   }
   EXPECT_TRUE(DecodeMirrorLog(AsBytes(bytes.substr(0, 50))).status().IsCorruption());
+}
+
+// A version 1 log (before stale_since): byte by byte as docs/redirectors.md had it.
+TEST(MirrorCodecTest, ReadsVersion1Logs) {
+  const Uuid guid = Uuid::Random();
+  std::string v1("CAFSMLOG", 8);
+  const auto le = [&](std::uint64_t v, int n) {
+    for (int i = 0; i < n; ++i) v1.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  };
+  le(1, 4);  // version
+  le(0, 4);  // flags
+  v1.append(reinterpret_cast<const char*>(guid.bytes().data()), Uuid::kSize);
+  le(kMirrorChunkBytes, 8);
+  le(1, 4);  // one copy
+  v1.append("\1\0\0\0", 4);
+  le(1, 4);  // one word
+  le(0x6, 8);
+  const crypto::Sha256Mac digest = crypto::Sha256(AsBytes(v1));
+  v1.append(reinterpret_cast<const char*>(digest.data()), digest.size());
+  auto r = DecodeMirrorLog(AsBytes(v1));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->guid, guid);
+  ASSERT_EQ(r->copies.size(), 1u);
+  EXPECT_TRUE(r->copies[0].stale);
+  EXPECT_EQ(r->copies[0].words, std::vector<std::uint64_t>{6});
+  EXPECT_EQ(r->copies[0].stale_since_ms, 0);
 }
 
 class MirrorTest : public ::testing::Test {
@@ -383,6 +411,45 @@ TEST_F(MirrorTest, OpenFilesAreResyncedWhenThePoolIsBack) {
   auto [pa, pb] = PoolFiles(kFile);
   EXPECT_TRUE(pa == pb);
   EXPECT_EQ(ReadAll(*of), shadow);
+}
+
+// Size and Stat race a copy that fails and is resynced (its handle swapped by BeginResync):
+// they hold the set's I/O lock, so the handle they use is never freed under them (ASan), and
+// writes to other chunks go on while a chunk is copied. Bounded: 20 rounds.
+TEST_F(MirrorTest, SizeAndStatDuringFailAndResyncSwaps) {
+  std::mt19937_64 rng(9);
+  const std::string shadow = Random(3 * 1024 * 1024, rng);
+  auto of = Create(kFile, shadow);
+  ASSERT_TRUE(of);
+  auto set = volume_->MirrorSetOf(kFile);
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  auto expected = (*set)->Size();
+  ASSERT_TRUE(expected.ok());
+  std::atomic<bool> stop{false};
+  auto stat = (*set)->Stat();
+  std::atomic<int> wrong{0};
+  std::thread reader([&] {
+    while (!stop.load()) {
+      auto n = (*set)->Size();
+      auto st = (*set)->Stat();
+      if (!n.ok() || *n != *expected || st.ok() != stat.ok()) wrong.fetch_add(1);
+    }
+  });
+  for (int round = 0; round < 20; ++round) {
+    a_env_.SetWriteFault(InPoolA);  // the primary fails: pool_b is the source meanwhile
+    const std::string data = Random(4096, rng);
+    ASSERT_TRUE(of->file().Write(1024 * 1024, AsBytes(data)).ok());
+    a_env_.ClearFaults();
+    auto copied = volume_->ResyncFile(kFile, 64 * 1024);
+    ASSERT_TRUE(copied.ok()) << copied.status().ToString();
+  }
+  stop = true;
+  reader.join();
+  EXPECT_EQ(wrong.load(), 0) << "size " << *expected << ", stat " << stat.status().ToString();
+  EXPECT_EQ(CopyIn(kFile, kPoolA).health, ReplicaHealth::kInSync);
+  ASSERT_TRUE(of->file().Sync().ok());
+  auto [pa, pb] = PoolFiles(kFile);
+  EXPECT_TRUE(pa == pb);
 }
 
 TEST_F(MirrorTest, RefusedWhereNotImplemented) {
