@@ -304,22 +304,6 @@ TEST_F(ProviderConformanceTest, ShredOnFreeIsCheckedAtUploadByBothProviders) {
   auto b = FromLocalXml(xml);
   ASSERT_FALSE(b.ok());
   EXPECT_EQ(b.status().message(), expected);
-
-  // <rotation-period> is kpsd's (it rotates the key): kpsd takes it, the local-keys path, where
-  // nothing rotates keys, refuses it with its line instead of ignoring it.
-  xml = PolicyXml(key.body.value("id", ""));
-  xml.replace(xml.find("<replicas>1</replicas>"), 22,
-              "<replicas>1</replicas><rotation-period>90 days</rotation-period>");
-  AllowPools("my_vmset");
-  auto rotating = Call(ten_, "POST", "/v1/policies",
-                       json{{"id", kPolicyId}, {"vmset", "my_vmset"}, {"xml", xml}});
-  EXPECT_EQ(rotating.status, 201) << rotating.body.dump();
-  WriteFile(dir + "/policy.xml", xml);
-  auto local = LocalKeyProvider(local_.path()).FetchVmSet("my_vmset");
-  ASSERT_FALSE(local.ok());
-  EXPECT_EQ(local.status().message(),
-            "policy line 11: <rotation-period> is kpsd's (it rotates the key); with local keys "
-            "nothing rotates keys: remove it, or keep keys in kpsd ([kps])");
 }
 
 // Issue 16 (defence in depth): the VM set's allow list reaches the gateway with the fetch, and
