@@ -421,8 +421,8 @@ Status Gateway::KeepsItsVobj(const Context& src, const Context& dst, FileType ty
     return descriptor.MatchIndex(path);
   };
   auto refuse = [&](std::string_view old_rel, std::string_view new_rel) {
-    return Status::FromErrno(EXDEV, fmt::format("/{} would be governed by another vobj at /{}",
-                                                old_rel, new_rel));
+    return Status::FromErrno(
+        EXDEV, fmt::format("/{} would be governed by another vobj at /{}", old_rel, new_rel));
   };
   if (type != FileType::kDirectory) {
     CAFS_ASSIGN_OR_RETURN(std::size_t from, vobj_of(src.path_within_vmset));

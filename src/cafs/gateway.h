@@ -32,7 +32,8 @@
 // Errors: every method returns Status/Result whose errno_value() is what the front-end
 // returns (EACCES, ENOENT, EEXIST, EINVAL for "##"/".." names, ENAMETOOLONG, EIO for wrong
 // keys and damaged pool files, EAGAIN for a key server that cannot be reached for an
-// uncached VM set, EXDEV for hard links and renames across VM sets or vobjs, EBADF for an unknown handle).
+// uncached VM set, EXDEV for hard links and renames across VM sets or vobjs, EBADF for an unknown
+// handle).
 //
 // Handles: 64-bit ids from a counter (never pointers, never reused while the process lives).
 // Threading: every method is safe from many threads at once; handle ops on one handle may

@@ -387,13 +387,15 @@ TEST_F(GatewayTest, RenameKeepsTheVobj) {
   ASSERT_TRUE(
       gw_->Rename(caller_, "/my_vmset/vm1/osdisk1.vmdk", "/my_vmset/vm1/sub/osdisk2.vmdk", false)
           .ok());
-  ASSERT_TRUE(gw_->Rename(caller_, "/my_vmset/vm1/sub/vm.vmx", "/my_vmset/vm1/vm2.vmx", false).ok());
-  ASSERT_TRUE(gw_->Rename(caller_, "/my_vmset/vm1/vm2.vmx", "/my_vmset/vm1/sub/vm.vmx", false).ok());
+  ASSERT_TRUE(
+      gw_->Rename(caller_, "/my_vmset/vm1/sub/vm.vmx", "/my_vmset/vm1/vm2.vmx", false).ok());
+  ASSERT_TRUE(
+      gw_->Rename(caller_, "/my_vmset/vm1/vm2.vmx", "/my_vmset/vm1/sub/vm.vmx", false).ok());
 
   // A directory whose files would change vobj: vm.vmx would become "osdisk_sub/vm.vmx".
-  EXPECT_EQ(gw_->Rename(caller_, "/my_vmset/vm1/sub", "/my_vmset/vm1/osdisk_sub", false)
-                .errno_value(),
-            EXDEV);
+  EXPECT_EQ(
+      gw_->Rename(caller_, "/my_vmset/vm1/sub", "/my_vmset/vm1/osdisk_sub", false).errno_value(),
+      EXDEV);
   EXPECT_EQ(ReadAll("/my_vmset/vm1/sub/vm.vmx"), "config");
   // A directory whose files keep their vobj (the subdirectory and symlinks go along).
   ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1/sub/deeper", 0755).ok());
