@@ -492,13 +492,12 @@ Status Gateway::Rename(const Caller& caller, std::string_view from, std::string_
     return Status::FromErrno(EXDEV, "a VM set directory cannot be renamed");
   }
   // Only the files' (and directories') vobj matters: a symlink or special file carries no
-  // data. A missing source is left to Volume::Rename to answer.
+  // data. A missing source is left to Volume::Rename to answer. No pool is touched.
   Status s;
-  auto attr = volume_->GetAttr(src.rel, KeysOf(src));
-  if (!attr.ok() && !attr.status().IsNotFound()) s = attr.status();
-  if (s.ok() && attr.ok() &&
-      (attr->type == FileType::kRegular || attr->type == FileType::kDirectory)) {
-    s = KeepsItsVobj(src, dst, attr->type);
+  auto type = volume_->EntryType(src.rel);
+  if (!type.ok() && !type.status().IsNotFound()) s = type.status();
+  if (s.ok() && type.ok() && (*type == FileType::kRegular || *type == FileType::kDirectory)) {
+    s = KeepsItsVobj(src, dst, *type);
   }
   if (s.ok()) s = volume_->Rename(src.rel, dst.rel, no_replace);
   namespace_generation_.fetch_add(1, std::memory_order_acq_rel);
