@@ -440,21 +440,58 @@ Result<Attr> Gateway::Link(const Caller& caller, std::string_view existing,
   if (src.vmset != dst.vmset || !src.governed() || !dst.governed()) {
     return Status::FromErrno(EXDEV, "hard link across VM sets (or of a VM set)");
   }
-  // The new name must be governed by the same vobj as the old one: a link must not let a
-  // caller reach the file under another vobj's access window or audit level (the file keeps
-  // its pool and key whatever name it has).
-  if (src.decision.vobj != dst.decision.vobj) {
-    Status s = Status::FromErrno(EXDEV, "hard link " + std::string(new_path) +
-                                            " would be governed by another vobj than " +
-                                            std::string(existing));
-    AuditOp(caller, dst, "link", s);
-    return s;
+  if (Status kept = KeepsItsVobj(src, dst, FileType::kRegular); !kept.ok()) {
+    AuditOp(caller, dst, "link", kept);
+    return kept;
   }
   Status s = volume_->Link(src.rel, dst.rel);
   namespace_generation_.fetch_add(1, std::memory_order_acq_rel);
   AuditOp(caller, dst, "link", s);
   if (!s.ok()) return s;
   return volume_->GetAttr(dst.rel, KeysOf(dst));
+}
+
+Status Gateway::KeepsItsVobj(const Context& src, const Context& dst, FileType type) const {
+  const policy::PolicyDescriptor& descriptor = src.vs->evaluator.descriptor();
+  auto vobj_of = [&](std::string_view path_within_vmset) -> Result<std::size_t> {
+    CAFS_ASSIGN_OR_RETURN(const std::string path,
+                          policy::NormalizePathWithinVmSet(path_within_vmset));
+    return descriptor.MatchIndex(path);
+  };
+  auto refuse = [&](std::string_view old_rel, std::string_view new_rel) {
+    return Status::FromErrno(
+        EXDEV, fmt::format("/{} would be governed by another vobj at /{}", old_rel, new_rel));
+  };
+  if (type != FileType::kDirectory) {
+    CAFS_ASSIGN_OR_RETURN(std::size_t from, vobj_of(src.path_within_vmset));
+    CAFS_ASSIGN_OR_RETURN(std::size_t to, vobj_of(dst.path_within_vmset));
+    return from == to ? Status::OK() : refuse(src.rel, dst.rel);
+  }
+  // A directory: every regular file below it, by its path under the directory (bounded).
+  std::vector<std::string> dirs = {""};  // below src, "" or "a/b/"
+  std::size_t seen = 0;
+  while (!dirs.empty()) {
+    const std::string sub = std::move(dirs.back());
+    dirs.pop_back();
+    const std::string rel = sub.empty() ? src.rel : src.rel + "/" + sub.substr(0, sub.size() - 1);
+    CAFS_ASSIGN_OR_RETURN(std::vector<DirEntry> entries, volume_->ReadDir(rel));
+    for (const DirEntry& e : entries) {
+      if (++seen > kMaxRenameWalk) {
+        return Status::FromErrno(
+            EXDEV, fmt::format("/{} has more than {} entries to check for a change of vobj",
+                               src.rel, kMaxRenameWalk));
+      }
+      if (e.type == FileType::kDirectory) {
+        dirs.push_back(sub + e.name + "/");
+      } else if (e.type == FileType::kRegular) {
+        CAFS_ASSIGN_OR_RETURN(std::size_t from,
+                              vobj_of(src.path_within_vmset + "/" + sub + e.name));
+        CAFS_ASSIGN_OR_RETURN(std::size_t to, vobj_of(dst.path_within_vmset + "/" + sub + e.name));
+        if (from != to) return refuse(src.rel + "/" + sub + e.name, dst.rel + "/" + sub + e.name);
+      }
+    }
+  }
+  return Status::OK();
 }
 
 Result<Attr> Gateway::MakeNode(const Caller& caller, std::string_view path, std::uint32_t mode,
@@ -522,7 +559,15 @@ Status Gateway::Rename(const Caller& caller, std::string_view from, std::string_
   if (src.depth <= options_.position || dst.depth <= options_.position) {
     return Status::FromErrno(EXDEV, "a VM set directory cannot be renamed");
   }
-  Status s = volume_->Rename(src.rel, dst.rel, no_replace);
+  // Only the files' (and directories') vobj matters: a symlink or special file carries no
+  // data. A missing source is left to Volume::Rename to answer. No pool is touched.
+  Status s;
+  auto type = volume_->EntryType(src.rel);
+  if (!type.ok() && !type.status().IsNotFound()) s = type.status();
+  if (s.ok() && type.ok() && (*type == FileType::kRegular || *type == FileType::kDirectory)) {
+    s = KeepsItsVobj(src, dst, *type);
+  }
+  if (s.ok()) s = volume_->Rename(src.rel, dst.rel, no_replace);
   namespace_generation_.fetch_add(1, std::memory_order_acq_rel);
   AuditOp(caller, src, "rename", s);
   return s;

@@ -32,7 +32,8 @@
 // Errors: every method returns Status/Result whose errno_value() is what the front-end
 // returns (EACCES, ENOENT, EEXIST, EINVAL for "##"/".." names, ENAMETOOLONG, EIO for wrong
 // keys and damaged pool files, EAGAIN for a key server that cannot be reached for an
-// uncached VM set, EXDEV for hard links across VM sets or vobjs, EBADF for an unknown handle).
+// uncached VM set, EXDEV for hard links and renames across VM sets or vobjs, EBADF for an unknown
+// handle).
 //
 // Handles: 64-bit ids from a counter (never pointers, never reused while the process lives).
 // Threading: every method is safe from many threads at once; handle ops on one handle may
@@ -166,6 +167,9 @@ class Gateway {
   // the bytes freed.
   Status Unlink(const Caller& caller, std::string_view path);
   // `no_replace`: RENAME_NOREPLACE. Exchange is not offered (front-ends return EINVAL).
+  // EXDEV, as for Link, when the new name would be governed by another vobj than the old
+  // one: for a file, its new name; for a directory, any regular file below it (`mv` then
+  // copies and unlinks, reading under the old rules and writing under the new ones).
   Status Rename(const Caller& caller, std::string_view from, std::string_view to, bool no_replace);
 
   // Files. Create: `exclusive` -> AlreadyExists if present; otherwise an existing file is
@@ -241,6 +245,14 @@ class Gateway {
   Result<std::shared_ptr<HandleState>> CheckHandle(const Caller& caller, FileHandle fh,
                                                    std::string_view op,
                                                    std::string* server = nullptr);
+  // The one rule for new names of a file (link and rename; docs/redirectors.md "Hard
+  // links"): a file keeps the vobj it was created under, since its pool and key never change
+  // with its name and its access window, server list and audit level must not either. EXDEV
+  // when `dst` is governed by another vobj than `src` (`type` not a directory), or when any
+  // regular file below directory `src` would be at its path under `dst` (also EXDEV when the
+  // directory holds more than kMaxRenameWalk entries in all). Both in one VM set.
+  Status KeepsItsVobj(const Context& src, const Context& dst, FileType type) const;
+  static constexpr std::size_t kMaxRenameWalk = 10000;
   void AuditOp(const Caller& caller, const Context& ctx, std::string_view op,
                const Status& outcome);
   // A truncate of `file` to `size` (then synced), shredding what it frees when the matched

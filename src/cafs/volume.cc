@@ -675,6 +675,14 @@ Result<std::vector<std::string>> Volume::SplitPath(std::string_view rel) const {
   return out;
 }
 
+Result<FileType> Volume::EntryType(const std::string& rel) {
+  CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
+  if (comps.empty()) return FileType::kDirectory;
+  CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size() - 1));
+  CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, *dir, comps.back(), rel));
+  return AttrFromStat(e.st).type;
+}
+
 Result<Attr> Volume::GetAttr(const std::string& rel, const KeyLookup& keys) {
   CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
   if (comps.empty()) {

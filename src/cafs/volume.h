@@ -193,6 +193,9 @@ class Volume {
   Result<std::vector<std::string>> SplitPath(std::string_view rel) const;
 
   Result<Attr> GetAttr(const std::string& rel, const KeyLookup& keys);
+  // The type of `rel` from the backing store alone (a file's redirector: kRegular; no pool
+  // file is opened, no key needed). NotFound, ENOTDIR as GetAttr.
+  Result<FileType> EntryType(const std::string& rel);
   Result<std::vector<DirEntry>> ReadDir(const std::string& rel);
   Result<Attr> MakeDir(const std::string& rel, std::uint32_t mode, std::uint32_t uid,
                        std::uint32_t gid);

@@ -51,6 +51,10 @@ grep -- '-noise-' "$T/cafs/audit.log" | grep -q '"result":"error"' &&
   fail "a lookup before a create was audited as an error: $(grep -- '-noise-' "$T/cafs/audit.log" | grep '"result":"error"' | head -2)"
 # A hard link's record names the new path (issue 17 item 2; the all_records vobj).
 grep '"op":"link"' "$T/cafs/audit.log" | grep -q 'osdisk#link"' || fail "no link record names osdisk#link"
+# A RENAME refused because the new name is another vobj's is an error record of the file's
+# all_records vobj, naming the old path (issue 17 item 2).
+grep '"op":"rename"' "$T/cafs/audit.log" | grep '"result":"error"' | grep -q 'osdisk#"' ||
+  fail "no rename error record names osdisk#"
 creates=$(grep '"op":"create"' "$T/cafs/audit.log" | grep -c 'osdisk-noise-')
 [ "$creates" = 5 ] || fail "$creates create records of osdisk-noise-N, want 5"
 gateway_check_clean_logs "$T/cafs"/cafsd*.log || fail "$GATEWAY_CHECK_ERROR"

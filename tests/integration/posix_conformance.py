@@ -18,6 +18,7 @@ needs both directories reachable by that user. Exit 0 pass, 1 differences, 2 usa
 import errno
 import os
 import re
+import shutil
 import stat
 import sys
 
@@ -365,6 +366,43 @@ def hard_links(c):
     c.see("listing", sorted(os.listdir(c.root)))
 
 
+def rename_vobj(c):
+    """Renames that would put a regular file under another vobj's rules (docs/posix.md "Known
+    differences": EXDEV on CAFS), the `mv` fallback, and renames that keep every file's vobj.
+    The clear case's names are hc_default's and go into `osdisk_*` names; the encrypted case
+    directory's names are all *osdisk*'s and go out of it, beside the case directory."""
+    parent = os.path.dirname(c.root)
+    kind = "enc" if c.prefix else "clear"
+    if c.prefix:
+        other_file = os.path.join(parent, "renamed-file-" + kind)
+        other_dir = os.path.join(parent, "renamed-dir-" + kind)
+    else:
+        other_file, other_dir = c.p("osdisk_file"), c.p("osdisk_dir")
+    write_file(c.p("f1"), b"data")
+    got = err(os.rename, c.p("f1"), other_file)
+    c.see("rename a file into another vobj", got)
+    if got == 0:
+        os.rename(other_file, c.p("f1"))
+    # mv copies and unlinks after EXDEV: read under the old rules, written under the new.
+    shutil.move(c.p("f1"), other_file)
+    c.see("mv: old name", os.path.exists(c.p("f1")))
+    c.see("mv: new name", read_file(other_file))
+    os.unlink(other_file)
+    os.mkdir(c.p("d"))
+    os.mkdir(c.p("d", "sub"))
+    write_file(c.p("d", "sub", "g2"), b"below")  # "g2": not prefixed, follows its directory
+    got = err(os.rename, c.p("d"), other_dir)
+    c.see("rename a directory whose file would change vobj", got)
+    if got == 0:
+        os.rename(other_dir, c.p("d"))
+    c.see("rename a directory inside one vobj", err(os.rename, c.p("d"), c.p("d2")))
+    c.see("read d2/sub/g2", read_file(c.p("d2", "sub", "g2")))
+    os.symlink("f9", c.p("sl"))
+    c.see("rename a symlink into another vobj", err(os.rename, c.p("sl"), other_file))
+    os.unlink(other_file)
+    c.see("listing", sorted(os.listdir(c.root)))
+
+
 def special_files(c):
     c.see("mkfifo", err(os.mkfifo, c.p("fifo"), 0o644))
     c.see("attrs", attrs(c.p("fifo")))
@@ -606,6 +644,7 @@ CASES = [
     ("setgid-dirs", setgid_dirs),
     ("hard-links", hard_links),
     ("special-files", special_files),
+    ("rename-vobj", rename_vobj),
     ("long-names", long_names),
     ("hash-names", hash_names),
     ("newline-names", newline_names),

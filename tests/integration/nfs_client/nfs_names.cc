@@ -12,6 +12,8 @@
 //    `osdisk##mirrored_pool_A`; a RENAME to such a name; directories, a symlink, a FIFO (and
 //    a hard link of it) and a socket named so, and a file inside such a directory;
 //  - refused names: name_max + 1 bytes (NFS3ERR_NAMETOOLONG);
+//  - RENAME of a file, or of a directory with a file below it, into another vobj's names
+//    (NFS3ERR_XDEV; inside one vobj it moves);
 //  - LINK of a clear-text and an encrypted file: nlink, one handle, data through both names,
 //    REMOVE of one keeps the other; LOOKUP-then-CREATE of `noise-N` / `osdisk-noise-N` (the
 //    shell script checks that no audit `error` record is written for them);
@@ -168,6 +170,7 @@ class Names : private CheckCounter {
     Rename(std::string(name_max, 'm'), std::string(name_max, 'n'));
     CheckData("a");
     CheckListing();
+    RenamesKeepTheVobj();
 
     // Directories with such names.
     for (const std::string& d :
@@ -221,6 +224,29 @@ class Names : private CheckCounter {
     CheckData(to);
     Expect("LINK back " + from, nfs_.Link(t.fh, dir_, from).status, NFS3_OK);
     CheckData(from);
+  }
+
+  // A RENAME that would put a file under another vobj's rules is NFS3ERR_XDEV (issue 17
+  // item 2, docs/redirectors.md "Hard links"): a clear-text file into the *osdisk* names, an
+  // encrypted one out of them, a directory with a clear-text file below it into them; the
+  // same directory renamed inside its vobj moves.
+  void RenamesKeepTheVobj() {
+    Rename("a", "osdisk-a", NFS3ERR_XDEV);
+    Rename("osdisk#", "plain#", NFS3ERR_XDEV);
+    CheckData("a");
+    CheckData("osdisk#");
+    const auto d = nfs_.Mkdir(dir_, "vobj-dir", Mode(0755));
+    Expect("MKDIR vobj-dir", d.status, NFS3_OK);
+    Expect("CREATE vobj-dir/g", nfs_.Create(d.fh, "g", GUARDED, Mode(0644)).status, NFS3_OK);
+    Expect("RENAME vobj-dir -> osdisk-dir", nfs_.Rename(dir_, "vobj-dir", dir_, "osdisk-dir"),
+           NFS3ERR_XDEV);
+    Expect("RENAME vobj-dir -> vobj-dir2", nfs_.Rename(dir_, "vobj-dir", dir_, "vobj-dir2"),
+           NFS3_OK);
+    const auto moved = nfs_.Lookup(dir_, "vobj-dir2");
+    Expect("LOOKUP vobj-dir2", moved.status, NFS3_OK);
+    Expect("LOOKUP vobj-dir2/g", nfs_.Lookup(moved.fh, "g").status, NFS3_OK);
+    Expect("REMOVE vobj-dir2/g", nfs_.Remove(moved.fh, "g"), NFS3_OK);
+    Expect("RMDIR vobj-dir2", nfs_.Rmdir(dir_, "vobj-dir2"), NFS3_OK);
   }
 
   // A create-heavy run (LOOKUP of a missing name, then CREATE, as every client does) in a

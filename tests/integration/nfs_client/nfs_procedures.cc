@@ -770,10 +770,11 @@ class Run {
   void RenameRemovePhase() {
     const auto before = nfs_client_.Getattr(file_);
     const std::string sub = nfs_client_.Lookup(work_, "sub").fh;
-    nfs_.Status("RENAME", "into sub/", nfs_client_.Rename(work_, kFile, sub, "moved.img"), NFS3_OK);
+    nfs_.Status("RENAME", "into sub/", nfs_client_.Rename(work_, kFile, sub, "osdisk-moved.img"),
+                NFS3_OK);
     nfs_.Status("LOOKUP", "old name after RENAME", nfs_client_.Lookup(work_, kFile).status,
                 NFS3ERR_NOENT);
-    const auto moved = nfs_client_.Lookup(sub, "moved.img");
+    const auto moved = nfs_client_.Lookup(sub, "osdisk-moved.img");
     nfs_.Status("LOOKUP", "new name after RENAME", moved.status, NFS3_OK);
     nfs_.Check("RENAME", moved.attr && moved.attr->fileid == before.attr.fileid,
                "same file under the new name");
@@ -796,8 +797,9 @@ class Run {
     if (expected_.contains("hard-osdisk")) {
       nfs_.Status("REMOVE", "the hard link", nfs_client_.Remove(work_, "hard-osdisk"), NFS3_OK);
     }
-    nfs_.Status("REMOVE", "sub/moved.img", nfs_client_.Remove(sub, "moved.img"), NFS3_OK);
-    nfs_.Status("REMOVE", "the same name again", nfs_client_.Remove(sub, "moved.img"),
+    nfs_.Status("REMOVE", "sub/osdisk-moved.img", nfs_client_.Remove(sub, "osdisk-moved.img"),
+                NFS3_OK);
+    nfs_.Status("REMOVE", "the same name again", nfs_client_.Remove(sub, "osdisk-moved.img"),
                 NFS3ERR_NOENT);
     nfs_.Status("GETATTR", "handle of a removed file", nfs_client_.Getattr(file_).status,
                 NFS3ERR_STALE);

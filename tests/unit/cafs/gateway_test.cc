@@ -375,18 +375,84 @@ TEST_F(GatewayTest, RenameAcrossVmsMovesTheRedirectorOnly) {
   EXPECT_FALSE(fs::exists(root_ / "pools/mirrored_pool_A/my_vmset"));
   EXPECT_EQ(ReadAll("/my_vmset/vm2/osdisk2.vmdk"), "disk data");
 
-  // NOREPLACE refuses an existing target; a plain rename replaces it.
-  CreateWithData("/my_vmset/vm2/other.vmdk", "other");
-  EXPECT_EQ(gw_->Rename(caller_, "/my_vmset/vm2/osdisk2.vmdk", "/my_vmset/vm2/other.vmdk", true)
-                .errno_value(),
-            EEXIST);
+  // NOREPLACE refuses an existing target; a plain rename replaces it (both names are the
+  // *osdisk* vobj's: a rename stays inside one vobj, RenameKeepsTheVobj).
+  CreateWithData("/my_vmset/vm2/osdisk_other.vmdk", "other");
+  EXPECT_EQ(
+      gw_->Rename(caller_, "/my_vmset/vm2/osdisk2.vmdk", "/my_vmset/vm2/osdisk_other.vmdk", true)
+          .errno_value(),
+      EEXIST);
   ASSERT_TRUE(
-      gw_->Rename(caller_, "/my_vmset/vm2/osdisk2.vmdk", "/my_vmset/vm2/other.vmdk", false).ok());
-  EXPECT_EQ(ReadAll("/my_vmset/vm2/other.vmdk"), "disk data");
+      gw_->Rename(caller_, "/my_vmset/vm2/osdisk2.vmdk", "/my_vmset/vm2/osdisk_other.vmdk", false)
+          .ok());
+  EXPECT_EQ(ReadAll("/my_vmset/vm2/osdisk_other.vmdk"), "disk data");
 
   // A directory rename keeps files readable (stale pool paths are repaired on open).
   ASSERT_TRUE(gw_->Rename(caller_, "/my_vmset/vm2", "/my_vmset/vm3", false).ok());
-  EXPECT_EQ(ReadAll("/my_vmset/vm3/other.vmdk"), "disk data");
+  EXPECT_EQ(ReadAll("/my_vmset/vm3/osdisk_other.vmdk"), "disk data");
+}
+
+// Issue 17 item 2: a rename must not let a caller escape the access window, server list or
+// audit level a file was created under (docs/redirectors.md "Hard links"): a file whose new
+// name another vobj governs, or a directory with such a file below it, is EXDEV (audited), as
+// for links; renames that keep every file's vobj go ahead.
+TEST_F(GatewayTest, RenameKeepsTheVobj) {
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset", 0755).ok());
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1", 0755).ok());
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1/sub", 0755).ok());
+  CreateWithData("/my_vmset/vm1/osdisk1.vmdk", "disk data");  // *osdisk*: weekdays 9-5
+  CreateWithData("/my_vmset/vm1/sub/vm.vmx", "config");       // hc_default: at all times
+
+  // A file: out of *osdisk* (into an at_all_times name) or into it is refused.
+  EXPECT_EQ(gw_->Rename(caller_, "/my_vmset/vm1/osdisk1.vmdk", "/my_vmset/vm1/disk.img", false)
+                .errno_value(),
+            EXDEV);
+  EXPECT_EQ(gw_->Rename(caller_, "/my_vmset/vm1/sub/vm.vmx", "/my_vmset/vm1/osdisk.vmx", false)
+                .errno_value(),
+            EXDEV);
+  EXPECT_EQ(ReadAll("/my_vmset/vm1/osdisk1.vmdk"), "disk data");
+  EXPECT_EQ(gw_->GetAttr(caller_, "/my_vmset/vm1/disk.img").status().errno_value(), ENOENT);
+  // Inside one vobj, across directories and VMs: fine.
+  ASSERT_TRUE(
+      gw_->Rename(caller_, "/my_vmset/vm1/osdisk1.vmdk", "/my_vmset/vm1/sub/osdisk2.vmdk", false)
+          .ok());
+  ASSERT_TRUE(
+      gw_->Rename(caller_, "/my_vmset/vm1/sub/vm.vmx", "/my_vmset/vm1/vm2.vmx", false).ok());
+  ASSERT_TRUE(
+      gw_->Rename(caller_, "/my_vmset/vm1/vm2.vmx", "/my_vmset/vm1/sub/vm.vmx", false).ok());
+
+  // A directory whose files would change vobj: vm.vmx would become "osdisk_sub/vm.vmx".
+  EXPECT_EQ(
+      gw_->Rename(caller_, "/my_vmset/vm1/sub", "/my_vmset/vm1/osdisk_sub", false).errno_value(),
+      EXDEV);
+  EXPECT_EQ(ReadAll("/my_vmset/vm1/sub/vm.vmx"), "config");
+  // A directory whose files keep their vobj (the subdirectory and symlinks go along).
+  ASSERT_TRUE(gw_->MakeDir(caller_, "/my_vmset/vm1/sub/deeper", 0755).ok());
+  CreateWithData("/my_vmset/vm1/sub/deeper/osdisk3.vmdk", "deep");
+  ASSERT_TRUE(gw_->Symlink(caller_, "vm.vmx", "/my_vmset/vm1/sub/link").ok());
+  ASSERT_TRUE(gw_->Rename(caller_, "/my_vmset/vm1/sub", "/my_vmset/vm1/moved", false).ok());
+  EXPECT_EQ(ReadAll("/my_vmset/vm1/moved/osdisk2.vmdk"), "disk data");
+  EXPECT_EQ(ReadAll("/my_vmset/vm1/moved/deeper/osdisk3.vmdk"), "deep");
+  // A file deep below is found too.
+  CreateWithData("/my_vmset/vm1/moved/deeper/vm3.vmx", "deep config");
+  EXPECT_EQ(gw_->Rename(caller_, "/my_vmset/vm1/moved", "/my_vmset/vm1/osdisk_moved", false)
+                .errno_value(),
+            EXDEV);
+  // A symlink or special file carries no data: its name may change vobj.
+  ASSERT_TRUE(
+      gw_->Rename(caller_, "/my_vmset/vm1/moved/link", "/my_vmset/vm1/moved/osdisk_link", false)
+          .ok());
+
+  // A refusal is recorded at the audit level of the vobj the file has (as any rename): the
+  // *osdisk* file's (all_records), not hc_default's (none).
+  std::vector<std::string> refused;
+  for (const auto& r : AuditRecords()) {
+    if (r.op == "rename" && r.result == audit::Result::kError) {
+      EXPECT_NE(r.reason.find("governed by another vobj"), std::string::npos) << r.reason;
+      refused.push_back(r.file);
+    }
+  }
+  EXPECT_EQ(refused, std::vector<std::string>{"osdisk1.vmdk"});
 }
 
 TEST_F(GatewayTest, DenialsAreAuditedAndTheChainDetectsEdits) {

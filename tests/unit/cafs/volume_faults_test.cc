@@ -1259,18 +1259,21 @@ INSTANTIATE_TEST_SUITE_P(
                   s.gw()
                       .Rename(s.me(),
                               new_there ? "/my_vmset/vm2/osdisk9.img" : "/my_vmset/vm1/osdisk1.img",
-                              "/my_vmset/vm1/back.img", false)
+                              "/my_vmset/vm1/osdisk_back.img", false)
                       .ok());
-              EXPECT_EQ(*s.DoGet("/my_vmset/vm1/back.img"), kData);
+              EXPECT_EQ(*s.DoGet("/my_vmset/vm1/osdisk_back.img"), kData);
             }},
         StepCase{"rename_over_a_file_of_another_pool",
                  [](StepCrashTest& s) {
                    ASSERT_TRUE(s.DoPut("/my_vmset/vm1/osdisk1.img", kData).ok());  // pool A
-                   ASSERT_TRUE(s.DoPut("/my_vmset/vm2/vm.vmx", "replaced").ok());  // default
+                   // The target: the same *osdisk* vobj (a rename stays inside one vobj),
+                   // moved to default_pool by a migration, so its backing name differs.
+                   ASSERT_TRUE(s.DoPut("/my_vmset/vm2/osdisk_t.img", "replaced").ok());
+                   ASSERT_TRUE(MigrateInSteps(s, false, "/my_vmset/vm2/osdisk_t.img").ok());
                  },
                  [](StepCrashTest& s) {
-                   return s.gw().Rename(s.me(), "/my_vmset/vm1/osdisk1.img", "/my_vmset/vm2/vm.vmx",
-                                        false);
+                   return s.gw().Rename(s.me(), "/my_vmset/vm1/osdisk1.img",
+                                        "/my_vmset/vm2/osdisk_t.img", false);
                  },
                  [](StepCrashTest& s, bool acknowledged) {
                    // fsck --remove-orphans keeps the marker of an interrupted replacement
@@ -1283,7 +1286,7 @@ INSTANTIATE_TEST_SUITE_P(
                      EXPECT_EQ(f.removed, f.detail.find("(kept)") == std::string::npos) << f.where;
                    }
                    const bool old_there = s.Exists("/my_vmset/vm1/osdisk1.img");
-                   auto target = s.DoGet("/my_vmset/vm2/vm.vmx");
+                   auto target = s.DoGet("/my_vmset/vm2/osdisk_t.img");
                    ASSERT_TRUE(target.ok()) << target.status().ToString();
                    if (acknowledged) {
                      EXPECT_FALSE(old_there);
