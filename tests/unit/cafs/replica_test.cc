@@ -228,8 +228,7 @@ TEST(ReplicaManifestTest, Version1GoldenFileStillDecodes) {
   auto key = ReplicaMacKey(GoldenKey());
   ASSERT_TRUE(key.ok());
   const ByteView k(key->data(), key->size());
-  auto decoded =
-      DecodeManifest(ReadFileBytes(TestdataDir() / "replica_manifest_v1.bin"), k);
+  auto decoded = DecodeManifest(ReadFileBytes(TestdataDir() / "replica_manifest_v1.bin"), k);
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
   EXPECT_EQ(*decoded, GoldenManifest());
   EXPECT_EQ(decoded->files[0].mode, 0644u);
