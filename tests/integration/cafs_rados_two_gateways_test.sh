@@ -97,6 +97,9 @@ for _ in $(seq 100); do [ -e "$T/holding" ] && break; sleep 0.1; done
 [ -e "$T/holding" ] || fail "a's holder did not open the file"
 RED="my_vmset/vm1/osdisk_a##mirrored_pool_A"
 cp -a "$A/backing/$RED" "$B/backing/$RED" || fail "copy redirector"
+# B's kernel cached the name's absence (the lookup above; a negative entry lives ~1 s): wait
+# until B sees the copied redirector before opening it.
+for _ in $(seq 50); do [ -e "$VB/osdisk_a" ] && break; sleep 0.1; done
 out=$(timeout 30 cat "$VB/osdisk_a" 2>&1 >/dev/null) && fail "b opened a's file while a writes it"
 echo "$out" | grep -q "Device or resource busy" || fail "b's error is not EBUSY: $out"
 grep -q "open of /my_vmset/vm1/osdisk_a refused:.*is open for writing by another gateway" \
