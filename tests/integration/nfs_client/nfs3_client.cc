@@ -408,6 +408,26 @@ Nfs3Client::Obj Nfs3Client::Mknod(const std::string& dir, const std::string& nam
   return r;
 }
 
+Nfs3Client::Obj Nfs3Client::MknodDevice(const std::string& dir, const std::string& name,
+                                        ftype3 type, uint32_t major, uint32_t minor) {
+  Obj r;
+  std::string d = dir;
+  std::string n = name;
+  MKNOD3args args{};
+  args.where = DirOp(d, n);
+  args.what.type = type;
+  SetAttrs attrs;
+  attrs.mode = 0644;
+  devicedata3& dev =
+      type == NF3BLK ? args.what.mknoddata3_u.blk_device : args.what.mknoddata3_u.chr_device;
+  dev.dev_attributes = ToSattr(attrs);
+  dev.spec.specdata1 = major;
+  dev.spec.specdata2 = minor;
+  r.status = Invoke<MKNOD3res>("NFS3 MKNOD", rpc_nfs3_mknod_async, args,
+                               [&](const MKNOD3res& res) { TakeObj(r, res.MKNOD3res_u.resok); });
+  return r;
+}
+
 int Nfs3Client::Remove(const std::string& dir, const std::string& name) {
   std::string d = dir;
   std::string n = name;

@@ -146,6 +146,9 @@ class Nfs3Client {
   Obj Mkdir(const std::string& dir, const std::string& name, const SetAttrs& attrs);
   Obj Symlink(const std::string& dir, const std::string& name, const std::string& target);
   Obj Mknod(const std::string& dir, const std::string& name, ftype3 type);  // FIFO or SOCK
+  // A character (NF3CHR) or block (NF3BLK) device node major:minor, mode 0644.
+  Obj MknodDevice(const std::string& dir, const std::string& name, ftype3 type, uint32_t major,
+                  uint32_t minor);
   int Remove(const std::string& dir, const std::string& name);
   int Rmdir(const std::string& dir, const std::string& name);
   int Rename(const std::string& from_dir, const std::string& from_name, const std::string& to_dir,

@@ -635,6 +635,35 @@ class Run {
 
   // LINK and MKNOD. The new name of the hard link contains "osdisk" like the file's, so on cafs
   // the same vobj governs both names (a link into another vobj is EXDEV there: checked too).
+  // Issue 17 item 1 over NFS: device nodes (the caller is root, the export no_root_squash)
+  // are made with the type and numbers asked for, carry no data (no pool file, no key) and are
+  // removed like any entry. On cafs only (Ganesha's FSAL_VFS export may refuse them).
+  void DevicePhase() {
+    const struct {
+      ftype3 type;
+      const char* name;
+      uint32_t major, minor;
+    } nodes[] = {{NF3CHR, "chr-osdisk", 1, 3}, {NF3BLK, "blk-osdisk", 7, 42}};
+    for (const auto& n : nodes) {
+      const auto made = nfs_client_.MknodDevice(work_, n.name, n.type, n.major, n.minor);
+      nfs_.Status("MKNOD", std::string("device ") + n.name, made.status, NFS3_OK);
+      if (made.status != NFS3_OK) continue;
+      const auto attr =
+          nfs_client_.Getattr(made.fh.empty() ? nfs_client_.Lookup(work_, n.name).fh : made.fh);
+      nfs_.Check("MKNOD",
+                 attr.status == NFS3_OK && attr.attr.type == n.type &&
+                     attr.attr.rdev.specdata1 == n.major && attr.attr.rdev.specdata2 == n.minor,
+                 std::string("GETATTR of ") + n.name + ": type " + std::to_string(attr.attr.type) +
+                     ", rdev " + std::to_string(attr.attr.rdev.specdata1) + ":" +
+                     std::to_string(attr.attr.rdev.specdata2));
+      nfs_.Status("MKNOD", std::string(n.name) + " again",
+                  nfs_client_.MknodDevice(work_, n.name, n.type, n.major, n.minor).status,
+                  NFS3ERR_EXIST);
+      nfs_.Status("REMOVE", std::string("device ") + n.name, nfs_client_.Remove(work_, n.name),
+                  NFS3_OK);
+    }
+  }
+
   void LinkPhase() {
     const auto fifo = nfs_client_.Mknod(work_, "fifo", NF3FIFO);
     const auto link = nfs_client_.Link(file_, work_, "hard-osdisk");
@@ -656,6 +685,7 @@ class Run {
                   NFS3ERR_EXIST);
       expected_.insert("fifo");
     }
+    if (o_.server == Server::kCafs) DevicePhase();
     if (Unsupported(link.status)) {
       nfs_.Status("LINK", "hard link (not supported here)", link.status, NFS3ERR_NOTSUPP);
     } else {
