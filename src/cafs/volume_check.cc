@@ -103,8 +103,9 @@ class Checker {
         std::string shown = name;
         if (!st->is_regular() && IsLongNameStem(name)) {
           long_stems_.insert(name);
+          env::Dir& here = *dir;  // clang 14 does not capture a structured binding
           auto n = CallerNameOfEntry(
-              name, false, [&](const std::string& entry) { return ReadSmall(*dir, entry); });
+              name, false, [&](const std::string& entry) { return ReadSmall(here, entry); });
           if (n.ok()) {
             shown = std::move(*n);
           } else {
