@@ -390,22 +390,7 @@ Nfs3Client::Obj Nfs3Client::Symlink(const std::string& dir, const std::string& n
 }
 
 Nfs3Client::Obj Nfs3Client::Mknod(const std::string& dir, const std::string& name, ftype3 type) {
-  Obj r;
-  std::string d = dir;
-  std::string n = name;
-  MKNOD3args args{};
-  args.where = DirOp(d, n);
-  args.what.type = type;
-  SetAttrs attrs;
-  attrs.mode = 0644;
-  if (type == NF3SOCK) {
-    args.what.mknoddata3_u.sock_attributes = ToSattr(attrs);
-  } else {
-    args.what.mknoddata3_u.pipe_attributes = ToSattr(attrs);
-  }
-  r.status = Invoke<MKNOD3res>("NFS3 MKNOD", rpc_nfs3_mknod_async, args,
-                               [&](const MKNOD3res& res) { TakeObj(r, res.MKNOD3res_u.resok); });
-  return r;
+  return MknodDevice(dir, name, type, 0, 0);
 }
 
 Nfs3Client::Obj Nfs3Client::MknodDevice(const std::string& dir, const std::string& name,
@@ -418,11 +403,17 @@ Nfs3Client::Obj Nfs3Client::MknodDevice(const std::string& dir, const std::strin
   args.what.type = type;
   SetAttrs attrs;
   attrs.mode = 0644;
-  devicedata3& dev =
-      type == NF3BLK ? args.what.mknoddata3_u.blk_device : args.what.mknoddata3_u.chr_device;
-  dev.dev_attributes = ToSattr(attrs);
-  dev.spec.specdata1 = major;
-  dev.spec.specdata2 = minor;
+  auto& what = args.what.mknoddata3_u;
+  if (type == NF3SOCK) {
+    what.sock_attributes = ToSattr(attrs);
+  } else if (type == NF3FIFO) {
+    what.pipe_attributes = ToSattr(attrs);
+  } else {
+    devicedata3& dev = type == NF3BLK ? what.blk_device : what.chr_device;
+    dev.dev_attributes = ToSattr(attrs);
+    dev.spec.specdata1 = major;
+    dev.spec.specdata2 = minor;
+  }
   r.status = Invoke<MKNOD3res>("NFS3 MKNOD", rpc_nfs3_mknod_async, args,
                                [&](const MKNOD3res& res) { TakeObj(r, res.MKNOD3res_u.resok); });
   return r;

@@ -146,7 +146,7 @@ class Nfs3Client {
   Obj Mkdir(const std::string& dir, const std::string& name, const SetAttrs& attrs);
   Obj Symlink(const std::string& dir, const std::string& name, const std::string& target);
   Obj Mknod(const std::string& dir, const std::string& name, ftype3 type);  // FIFO or SOCK
-  // A character (NF3CHR) or block (NF3BLK) device node major:minor, mode 0644.
+  // Any MKNOD type; major:minor are sent for a character (NF3CHR) or block (NF3BLK) device.
   Obj MknodDevice(const std::string& dir, const std::string& name, ftype3 type, uint32_t major,
                   uint32_t minor);
   int Remove(const std::string& dir, const std::string& name);
