@@ -36,20 +36,38 @@ class OfdLease final : public WriteLease {
   const int fd_;
 };
 
-Result<std::unique_ptr<WriteLease>> TakeOfdLease(const std::string& pool, const std::string& rel,
-                                                 const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+// The write lease of the pool file at `path` (pool-relative `rel`, for messages), held in
+// `table` under the file's identity (device, inode), not its name: a lease follows its file
+// through a rename (a migration's copy is made under a temporary name and renamed into place
+// while the gateway keeps it open), and two names of one file share one lease. Keyed by name,
+// the renamed file's second open took a second OFD lock that conflicted with the first, and the
+// gateway refused itself (EBUSY).
+Result<std::shared_ptr<WriteLease>> HoldOfdLease(LeaseTable& table, const std::string& pool,
+                                                 const std::string& rel, const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return Status::FromErrno(errno, "storage pool '" + pool + "': lease of " + rel);
-  struct flock fl {};
-  fl.l_type = F_WRLCK;
-  fl.l_whence = SEEK_SET;  // l_start = l_len = 0: the whole file, whatever its size
-  if (::fcntl(fd, F_OFD_SETLK, &fl) != 0) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
     const int err = errno;
     ::close(fd);
-    if (err == EAGAIN || err == EACCES) return LeaseHeld(pool, rel, "");
     return Status::FromErrno(err, "storage pool '" + pool + "': lease of " + rel);
   }
-  return std::unique_ptr<WriteLease>(std::make_unique<OfdLease>(fd));
+  const std::string key = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  auto held = table.Hold(key, [&]() -> Result<std::unique_ptr<WriteLease>> {
+    struct flock fl {};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;  // l_start = l_len = 0: the whole file, whatever its size
+    if (::fcntl(fd, F_OFD_SETLK, &fl) != 0) {
+      const int err = errno;
+      if (err == EAGAIN || err == EACCES) return LeaseHeld(pool, rel, "");
+      return Status::FromErrno(err, "storage pool '" + pool + "': lease of " + rel);
+    }
+    auto lease = std::make_unique<OfdLease>(fd);
+    fd = -1;  // the lease owns it now
+    return std::unique_ptr<WriteLease>(std::move(lease));
+  });
+  if (fd >= 0) ::close(fd);  // already held here (shared), or refused
+  return held;
 }
 
 // A file of the pool that refuses I/O once its pool has gone away (posix_pool.h), holding the
@@ -115,9 +133,7 @@ Result<std::unique_ptr<env::File>> PosixPool::OpenFile(std::string_view rel_path
   std::shared_ptr<WriteLease> lease;
   if (leased) {
     // After the open (which may have created the file): the lock needs the file.
-    CAFS_ASSIGN_OR_RETURN(lease, leases_.Hold(std::string(rel_path), [&] {
-      return TakeOfdLease(name_, std::string(rel_path), path);
-    }));
+    CAFS_ASSIGN_OR_RETURN(lease, HoldOfdLease(leases_, name_, std::string(rel_path), path));
     if (options.truncate) CAFS_RETURN_IF_ERROR(file->Truncate(0));
   }
   return std::unique_ptr<env::File>(

@@ -1,8 +1,11 @@
 // WriteLease: "a pool file is open for writing by one gateway at a time" (issue 18, docs/pools.md
 // "Write leases"). A kind that can (PoolCapabilities::write_lease) takes a lease held in the
 // shared storage itself when a file is opened for writing, and keeps it while any handle of that
-// path opened for writing through the same Pool object is open: one lease per (pool object,
-// path), shared by the handles, released with the last one. A second gateway (another Pool
+// file opened for writing through the same Pool object is open: one lease per (pool object,
+// file), shared by the handles, released with the last one. The kind names the file by a key
+// that a rename keeps where its rename keeps the open handles (posix: device and inode, so a
+// copy made under a temporary name and renamed into place while open is still this gateway's;
+// rados: the head object, whose rename is a copy that open handles do not follow). A second gateway (another Pool
 // object, normally another process) opening the path for writing meanwhile gets LeaseHeld:
 // errno EBUSY, the pool, the path and, where the kind can tell, the holder.
 //
@@ -49,7 +52,7 @@ class WriteLease {
   virtual Status Check() const = 0;
 };
 
-// The leases a Pool object holds, by pool path, shared by the handles of a path.
+// The leases a Pool object holds, by file key, shared by the handles of a file.
 class LeaseTable {
  public:
   LeaseTable() = default;
@@ -57,9 +60,10 @@ class LeaseTable {
   LeaseTable& operator=(const LeaseTable&) = delete;
 
   using Acquire = std::function<Result<std::unique_ptr<WriteLease>>()>;
-  // The held lease of `path`, or a new one from `acquire` (called with the table locked, so two
-  // threads opening the same path never both acquire).
-  Result<std::shared_ptr<WriteLease>> Hold(const std::string& path, const Acquire& acquire);
+  // The held lease of the file `key` names (write_lease.h: the kind's file key), or a new one
+  // from `acquire` (called with the table locked, so two threads opening the same file never
+  // both acquire).
+  Result<std::shared_ptr<WriteLease>> Hold(const std::string& key, const Acquire& acquire);
   // Calls `fn` for every held lease, with the table locked (for a renewer: no lease is
   // released meanwhile).
   void ForEach(const std::function<void(WriteLease&)>& fn);

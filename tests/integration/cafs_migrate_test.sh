@@ -122,7 +122,7 @@ for move in $(seq 1 "$MOVES"); do
   in_pool_only $TO || fail "after move $move the pool file is not in $TO only"
   [ "$(stat -c %i "$F")" = "$INODE" ] || fail "the inode changed in move $move"
   [ "$(stat -c %s "$F")" = "$SIZE" ] || fail "the size changed in move $move"
-  [ -f "$T/fio-failed" ] && fail "fio verify failed during move $move: $(tail -20 "$T"/fio-live*.log)"
+  [ -f "$T/fio-failed" ] && fail "fio verify failed during move $move: $(tail -n 20 "$T"/fio-live*.log)"
   if [ $TO = default_pool ]; then TO=mirrored_pool_A; else TO=default_pool; fi
 done
 touch "$T/stop-fio"

@@ -396,6 +396,34 @@ TEST_P(PoolContractTest, WriteLeaseIsExclusiveAcrossGateways) {
   EXPECT_TRUE(IsLeaseHeld(pool_->OpenFile("lease/f", env::OpenOptions::ReadWrite()).status()));
 }
 
+// A lease follows its file through a rename where the kind's rename keeps the open handles
+// (atomic_rename): a migration makes its copy under a temporary name, renames it into place
+// while the gateway keeps it open, and the gateway then opens it again by its new name. That
+// open is the same gateway's and must succeed (it once took a second lock and was refused);
+// another gateway's is still refused while the handle is open.
+TEST_P(PoolContractTest, ALeaseFollowsItsFileThroughARename) {
+  const PoolCapabilities caps = pool_->capabilities();
+  if (!caps.write_lease || !caps.atomic_rename) {
+    GTEST_SKIP() << GetParam() << ": no lease, or a rename that open handles do not follow";
+  }
+  auto copy = Create("lease/.copy-r");
+  ASSERT_NE(copy, nullptr);
+  ASSERT_TRUE(copy->WriteAt(0, Pattern(4096, 5)).ok());
+  ASSERT_TRUE(pool_->Rename("lease/.copy-r", "lease/r").ok());
+  auto again = pool_->OpenFile("lease/r", env::OpenOptions::ReadWrite());
+  ASSERT_TRUE(again.ok()) << "the same gateway, the renamed file: " << again.status().ToString();
+  ASSERT_TRUE((*again)->WriteAt(4096, Pattern(512, 6)).ok());
+  auto b = OtherGateway("gateway-b");
+  ASSERT_NE(b, nullptr);
+  EXPECT_TRUE(IsLeaseHeld(b->OpenFile("lease/r", env::OpenOptions::ReadWrite()).status()));
+  copy.reset();
+  EXPECT_TRUE(IsLeaseHeld(b->OpenFile("lease/r", env::OpenOptions::ReadWrite()).status()));
+  again->reset();
+  auto taken = b->OpenFile("lease/r", env::OpenOptions::ReadWrite());
+  ASSERT_TRUE(taken.ok()) << taken.status().ToString();
+  EXPECT_EQ(ReadAll(**taken, 0, 4096), Pattern(4096, 5));
+}
+
 // A lease left by a gateway that died (here: the same owner id on another connection, which
 // is what its restart is) is broken by its successor at once; were the old holder still
 // running, it would find out at its next renewal and its writes would fail with EIO from then
