@@ -5,9 +5,9 @@
 // file), shared by the handles, released with the last one. The kind names the file by a key
 // that a rename keeps where its rename keeps the open handles (posix: device and inode, so a
 // copy made under a temporary name and renamed into place while open is still this gateway's;
-// rados: the head object, whose rename is a copy that open handles do not follow). A second gateway (another Pool
-// object, normally another process) opening the path for writing meanwhile gets LeaseHeld:
-// errno EBUSY, the pool, the path and, where the kind can tell, the holder.
+// rados: the head object, whose rename is a copy that open handles do not follow). A second gateway
+// (another Pool object, normally another process) opening the path for writing meanwhile gets
+// LeaseHeld: errno EBUSY, the pool, the path and, where the kind can tell, the holder.
 //
 // How each kind holds it (a crashed holder never blocks the file for ever):
 //   posix  an OFD write lock (fcntl F_OFD_SETLK) on the pool file: the kernel (or the NFS
