@@ -508,6 +508,50 @@ void ReplicaRun::Abort() {
 
 // --- RestoreRun ---
 
+namespace {
+
+// A replica's header, checked, with the MAC key that re-encodes it.
+struct ReplicaHeader {
+  format::Header header;
+  SecureBuffer mac_key;
+};
+
+// The header in `chunk0` (the first chunk of entry `e`, restored as /`rel`): its structure, its
+// file GUID, its MAC under the file's key, and, when a deep rekey ran at the replica's cut
+// (docs/format.md 8: sectors below the watermark are under the target key), the target key,
+// checked against the header's target key check. A replica is a crash-consistent cut, so a
+// header mid-rekey with its hotzone journal restores like a file after a crash: the gateway
+// opens it with both keys and the next deep rekey of the VM set finishes it.
+Result<ReplicaHeader> CheckReplicaHeader(ByteView chunk0, const ReplicaFileEntry& e,
+                                         const std::string& rel, const RestoreRun::FindKey& keys) {
+  if (chunk0.size() < format::kHeaderSize) return Status::Corruption("replica: header truncated");
+  CAFS_ASSIGN_OR_RETURN(format::Header h, format::ParseHeaderUnverified(chunk0));
+  if (h.file_guid != e.file_guid) return Status::Corruption("replica: header of another file");
+  auto dek = keys(h.key_guid, h.key_version);
+  if (!dek.ok()) return dek.status().WithContext("/" + rel + ": the file's key");
+  CAFS_ASSIGN_OR_RETURN(auto fk, format::DeriveFileKeys(**dek, h.cipher, h.file_nonce));
+  CAFS_RETURN_IF_ERROR(format::VerifyHeaderMac(chunk0.first(format::kHeaderSize),
+                                               ByteView(fk.mac_key.data(), fk.mac_key.size()))
+                           .WithContext("/" + rel + ": replica header"));
+  if (h.rekey.state == format::kRekeyInProgress) {
+    const std::string what = "/" + rel + ": replicated during a deep rekey to key " +
+                             h.rekey.target_key_guid.ToString() + " version " +
+                             std::to_string(h.rekey.target_key_version);
+    auto target = keys(h.rekey.target_key_guid, h.rekey.target_key_version);
+    if (!target.ok()) return target.status().WithContext(what + ", whose key is needed");
+    CAFS_ASSIGN_OR_RETURN(auto tk,
+                          format::DeriveFileKeys(**target, h.target_cipher(), h.file_nonce));
+    if (!crypto::ConstantTimeEquals(
+            ByteView(tk.key_check.data(), tk.key_check.size()),
+            ByteView(h.rekey.target_key_check.data(), h.rekey.target_key_check.size()))) {
+      return Status::AuthFailed(what + ": the key found does not match the header's key check");
+    }
+  }
+  return ReplicaHeader{std::move(h), std::move(fk.mac_key)};
+}
+
+}  // namespace
+
 struct RestoreRun::File {
   const ReplicaFileEntry* entry = nullptr;
   std::string rel, pool, path, temp;
@@ -545,9 +589,14 @@ Result<std::unique_ptr<RestoreRun>> RestoreRun::Start(Volume& volume, ReplicaSto
     f->pool = pool.empty() ? e.pool : pool;
     CAFS_ASSIGN_OR_RETURN(pool::Pool * p, volume.pools().Find(f->pool));
     CAFS_RETURN_IF_ERROR(p->CheckAvailable());
-    // The key is found by the header's key GUID now, before anything is written.
-    CAFS_ASSIGN_OR_RETURN(const SecureBuffer* dek, run->keys_(e.key_guid, e.key_version));
-    (void)dek;
+    // The keys are found by the header's key GUIDs now, before anything is written: the
+    // file's key, and the target of a deep rekey that ran at the replica's cut.
+    CAFS_RETURN_IF_ERROR(run->keys_(e.key_guid, e.key_version).status());
+    if (e.pool_file_size > 0) {
+      std::vector<std::uint8_t> head(std::min<std::uint64_t>(m.chunk_bytes, e.pool_file_size));
+      CAFS_RETURN_IF_ERROR(store.ReadChunk(vm, run->lineage_, e.file_guid, 0, head));
+      CAFS_RETURN_IF_ERROR(CheckReplicaHeader(head, e, f->rel, run->keys_).status());
+    }
     run->total_ += e.pool_file_size;
     run->files_.push_back(std::move(f));
   }
@@ -582,23 +631,12 @@ Result<bool> RestoreRun::Step(std::uint64_t budget) {
     std::vector<std::uint8_t> buf(
         std::min<std::uint64_t>(m.chunk_bytes, e.pool_file_size - k * m.chunk_bytes));
     CAFS_RETURN_IF_ERROR(store_.ReadChunk(vm_, lineage_, e.file_guid, k, buf));
-    if (k == 0) {
-      // The header under the file's new GUID, MAC'd with the key found by its key GUID.
-      if (buf.size() < format::kHeaderSize) return Status::Corruption("replica: header truncated");
-      CAFS_ASSIGN_OR_RETURN(format::Header h, format::ParseHeaderUnverified(buf));
-      if (h.file_guid != e.file_guid) return Status::Corruption("replica: header of another file");
-      if (h.rekey.state != format::kRekeyNone) {
-        return Status::NotSupported("/" + f.rel + ": replicated while a deep rekey ran");
-      }
-      CAFS_ASSIGN_OR_RETURN(const SecureBuffer* dek, keys_(h.key_guid, h.key_version));
-      CAFS_ASSIGN_OR_RETURN(auto fk, format::DeriveFileKeys(*dek, h.cipher, h.file_nonce));
-      const ByteView mac_key(fk.mac_key.data(), fk.mac_key.size());
-      CAFS_RETURN_IF_ERROR(
-          format::VerifyHeaderMac(ByteView(buf).first(format::kHeaderSize), mac_key)
-              .WithContext("/" + f.rel + ": replica header"));
-      h.file_guid = f.guid;
-      CAFS_RETURN_IF_ERROR(
-          format::EncodeHeader(h, mac_key, MutableByteView(buf).first(format::kHeaderSize)));
+    if (k == 0) {  // the header under the file's new GUID, MAC'd with the same key
+      CAFS_ASSIGN_OR_RETURN(ReplicaHeader rh, CheckReplicaHeader(buf, e, f.rel, keys_));
+      rh.header.file_guid = f.guid;
+      const ByteView mac_key(rh.mac_key.data(), rh.mac_key.size());
+      CAFS_RETURN_IF_ERROR(format::EncodeHeader(rh.header, mac_key,
+                                                MutableByteView(buf).first(format::kHeaderSize)));
     }
     if (!AllZero(buf)) CAFS_RETURN_IF_ERROR(f.out->WriteAt(k * m.chunk_bytes, buf));
     done += buf.size();

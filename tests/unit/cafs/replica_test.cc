@@ -25,6 +25,7 @@
 #include "crypto/mac.h"
 #include "crypto/rng.h"
 #include "env/fault_injection_env.h"
+#include "format/rekeyer.h"
 #include "pool/posix_pool.h"
 #include "source_dir.h"
 
@@ -269,6 +270,9 @@ class ReplicaTest : public ::testing::Test {
     ASSERT_TRUE(crypto::RandomBytes(key).ok());
     dek_ = SecureBuffer(key.data(), key.size());
     key_guid_ = Uuid::Random();
+    ASSERT_TRUE(crypto::RandomBytes(key).ok());
+    dek2_ = SecureBuffer(key.data(), key.size());
+    key2_guid_ = Uuid::Random();
     vm_set_ = Uuid::Random();
     pools_ = std::make_unique<pool::PoolMapper>();
     for (const char* name : {"pool_a", "pool_b", "dr"}) {
@@ -296,8 +300,9 @@ class ReplicaTest : public ::testing::Test {
 
   RestoreRun::FindKey Keys() {
     return [this](const Uuid& k, std::uint32_t) -> Result<const SecureBuffer*> {
-      if (k != key_guid_) return Status::NotFound("key " + k.ToString());
-      return &dek_;
+      if (k == key_guid_) return &dek_;
+      if (k == key2_guid_ && key2_known_) return &dek2_;
+      return Status::NotFound("key " + k.ToString());
     };
   }
   std::shared_ptr<OpenFile> Create(const std::string& rel, const std::vector<std::uint8_t>& data) {
@@ -345,8 +350,9 @@ class ReplicaTest : public ::testing::Test {
   }
 
   fs::path dir_;
-  SecureBuffer dek_;
-  Uuid key_guid_, vm_set_;
+  SecureBuffer dek_, dek2_;  // dek2_: a deep rekey's target (known while key2_known_)
+  Uuid key_guid_, key2_guid_, vm_set_;
+  bool key2_known_ = true;
   std::unique_ptr<pool::PoolMapper> pools_;
   std::unique_ptr<Volume> volume_;
   std::unique_ptr<ChangeTracker> tracker_;
@@ -400,6 +406,61 @@ TEST_F(ReplicaTest, FullThenIncrementalThenRestoreAsNewVm) {
   EXPECT_EQ(Contents("vs/vm1_first/disk"), disk0);
   // Restoring over existing files is refused.
   EXPECT_EQ(Restore("vs/vm1").code(), Status::Code::kAlreadyExists);
+}
+
+// A replica cut while a deep rekey of the file runs (docs/format.md 8: sectors below the
+// watermark under the new key, the rest under the old): the cut is crash-consistent, so the
+// restored file opens with both keys, reads the bytes of the cut, and a deep rekey of it to
+// the same target finishes. Without the target key the restore is refused before anything is
+// written, naming the key.
+TEST_F(ReplicaTest, AFileReplicatedMidDeepRekeyRestoresWithBothKeysAndItsRekeyFinishes) {
+  const auto disk0 = Pattern(1 << 20, 41);
+  auto disk = Create("vs/vm1/disk", disk0);
+  Create("vs/vm1/conf", Pattern(100, 3));
+  ASSERT_TRUE(disk);
+  format::RekeyOptions small;
+  small.hotzone_sectors = 16;
+  auto rekey = format::Rekeyer::Start(disk->file(), key2_guid_, 1, dek2_, small);
+  ASSERT_TRUE(rekey.ok()) << rekey.status().ToString();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE((*rekey)->Step().ok());  // 48 of 256 sectors
+  ASSERT_TRUE(disk->file().rekey_in_progress());
+  ASSERT_TRUE(disk->file().Sync().ok());
+  auto mid = Replicate();
+  ASSERT_TRUE(mid.ok()) << mid.status().ToString();
+  for (int i = 0;; ++i) {  // the live file's rekey goes on and finishes after the cut
+    auto p = (*rekey)->Step();
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    if (p->finished) break;
+    ASSERT_LT(i, 100);
+  }
+  rekey->reset();
+
+  key2_known_ = false;
+  const Status refused = Restore("vs/no_target");
+  EXPECT_EQ(refused.code(), Status::Code::kNotFound) << refused.ToString();
+  EXPECT_NE(refused.message().find(key2_guid_.ToString()), std::string::npos) << refused.ToString();
+  EXPECT_NE(refused.message().find("deep rekey"), std::string::npos) << refused.ToString();
+  EXPECT_FALSE(volume_->Locate("vs/no_target/disk").ok()) << "nothing placed";
+  key2_known_ = true;
+
+  ASSERT_TRUE(Restore("vs/mid", mid->replica_id).ok());
+  EXPECT_EQ(Contents("vs/mid/disk"), disk0);
+  auto restored = volume_->OpenExisting("vs/mid/disk", KeyLookup(Keys(), vm_set_));
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  EXPECT_TRUE((*restored)->file().rekey_in_progress()) << "restored as it was at the cut";
+  auto finish = format::Rekeyer::Start((*restored)->file(), key2_guid_, 1, dek2_, small);
+  ASSERT_TRUE(finish.ok()) << finish.status().ToString();
+  EXPECT_GT((*finish)->progress().bytes_done, 0u) << "it resumes from the cut's watermark";
+  for (int i = 0;; ++i) {
+    auto p = (*finish)->Step();
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    if (p->finished) break;
+    ASSERT_LT(i, 100);
+  }
+  EXPECT_EQ((*restored)->file().header().key_guid, key2_guid_);
+  finish->reset();
+  restored->reset();
+  EXPECT_EQ(Contents("vs/mid/disk"), disk0);
 }
 
 // A replica cut while the same file migrates to another pool (written meanwhile, the switch in
