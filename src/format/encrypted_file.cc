@@ -616,6 +616,17 @@ Status EncryptedFile::CommitWatermark(std::uint64_t w) {
   return Status::OK();
 }
 
+void EncryptedFile::PromoteFinishedTarget() {
+  auto all =
+      ranges_.Lock(0, std::numeric_limits<std::uint64_t>::max(), RangeLock::Mode::kExclusive);
+  if (watermark_.load(std::memory_order_acquire) != kAllSectorsTarget) return;
+  std::lock_guard lock(header_mu_);
+  cipher_ = std::move(target_cipher_);  // the header names the target's key since the switch
+  target_mac_key_ = SecureBuffer();     // the old key's MAC key (swapped at the switch)
+  target_key_check_ = {};
+  watermark_.store(0, std::memory_order_release);
+}
+
 Status EncryptedFile::SwitchToTargetKey() {
   CAFS_RETURN_IF_ERROR(file_->Sync());
   {

@@ -129,8 +129,8 @@ class EncryptedFile {
   Header header() const;
   // The cipher of sectors >= the watermark (the target's once a rekey finished on this file).
   crypto::CipherId cipher() const {
-    return watermark_.load(std::memory_order_acquire) == kAllSectorsTarget ? target_cipher_->id()
-                                                                           : cipher_->id();
+    std::lock_guard lock(header_mu_);
+    return header_.cipher;  // the tail's cipher: the target's from the switch on (8.4)
   }
   std::uint32_t sector_size() const { return sector_size_; }
   // Logical size recorded in the header on disk (what a crash now would leave).
@@ -225,10 +225,17 @@ class EncryptedFile {
   // Switches the header to the target key (one tail write). Caller holds the exclusive lock
   // of [watermark, max] and has checked that the watermark covers the file.
   Status SwitchToTargetKey();
+  // After a rekey finished on this open file (watermark_ == kAllSectorsTarget): the target's
+  // cipher becomes the file's own and the watermark returns to 0, so another rekey can start on
+  // the same open file (a VM keeps its disk open across rotations). Takes the exclusive lock
+  // of every sector (waits for the I/O in flight), then header_mu_. No-op otherwise.
+  void PromoteFinishedTarget();
 
   // Replaced only under WithIoStopped (all range locks and header_mu_ held).
   std::unique_ptr<env::File> file_;
-  const std::unique_ptr<crypto::SectorCipher> cipher_;  // the header's key at open
+  // The header's key at open; replaced by the target's (PromoteFinishedTarget) only under the
+  // exclusive lock of every sector and header_mu_.
+  std::unique_ptr<crypto::SectorCipher> cipher_;
   // Set once (Open of a file mid-rekey, or Rekeyer start) before watermark_ leaves 0.
   std::unique_ptr<crypto::SectorCipher> target_cipher_;
   SecureBuffer mac_key_;                                        // guarded by header_mu_

@@ -47,9 +47,8 @@ Result<std::unique_ptr<Rekeyer>> Rekeyer::Start(EncryptedFile& file, const Uuid&
   }
   const std::string& path = file.file_->path();
   if (file.read_only_) return Status::FailedPrecondition(path + ": opened read-only");
-  if (file.watermark_.load() == EncryptedFile::kAllSectorsTarget) {
-    return Status::FailedPrecondition(path + ": a rekey finished on this open file; reopen it");
-  }
+  // A rekey that finished on this open file: its target becomes the file's own key first.
+  file.PromoteFinishedTarget();
   Header h = file.header();
   const crypto::CipherId target_cipher = options.target_cipher.value_or(h.cipher);
   if (h.rekey.state == kRekeyInProgress) {

@@ -12,6 +12,10 @@
 // reports finished. After that the header names only the target key: the old key is no longer
 // needed by this file.
 //
+// Again: after a rekey finished, Start on the same open file rekeys it again (to a newer key):
+// it first makes the finished target the file's own key, waiting for the I/O in flight
+// (EncryptedFile::PromoteFinishedTarget). A VM keeps its disk open across rotations.
+//
 // Resuming: all state is in the pool file header (watermark, hotzone journal). After a crash
 // or a close, Open the file with OpenParams::rekey_target_dek (a writable Open finishes the
 // interrupted hotzone), call Start with the same target: it continues from the watermark.
@@ -28,12 +32,12 @@
 // final switch names the target's key and cipher in the one tail write.
 //
 // Errors: Start: InvalidArgument (target equals the file's key and cipher), FailedPrecondition
-// (file opened read-only, a rekey to another target in progress, a rekey already finished on this
-// open file: reopen to rekey again; a Start that failed on this open file with another target
-// DEK), AuthFailed (target DEK does not match the header's target key check), I/O errors
-// (ENOSPC, EIO: the file stays as it was or upgraded to version 2; Start can be retried). Step: I/O
-// errors of the pool file as they are (ENOSPC, EIO); after a failed Step the file stays consistent
-// and readable, and the next Step (or a writable reopen) retries from the durable state.
+// (file opened read-only, a rekey to another target in progress, a Start that failed on this
+// open file with another target DEK), AuthFailed (target DEK does not match the header's target key
+// check), I/O errors (ENOSPC, EIO: the file stays as it was or upgraded to version 2; Start can be
+// retried). Step: I/O errors of the pool file as they are (ENOSPC, EIO); after a failed Step the
+// file stays consistent and readable, and the next Step (or a writable reopen) retries from the
+// durable state.
 //
 // Ownership: `file` is not owned and must outlive the Rekeyer; the target DEK is not kept
 // (the file keeps the derived keys).

@@ -320,7 +320,6 @@ Result<std::shared_ptr<RekeyJob::Live>> RekeyJob::Acquire(const JobRecord& job,
     *already_done = true;  // finished before a restart
     return std::shared_ptr<Live>();
   }
-  CAFS_ASSIGN_OR_RETURN(const SecureBuffer* dek, vs->FindKey(target.key, target.version));
   format::RekeyOptions options;
   const std::uint64_t sectors = std::max<std::uint64_t>(1, budget / hdr.sector_size);
   options.hotzone_sectors =
@@ -328,10 +327,39 @@ Result<std::shared_ptr<RekeyJob::Live>> RekeyJob::Acquire(const JobRecord& job,
   options.target_cipher = target.cipher;
   auto live = std::make_shared<Live>();
   live->file = std::move(file);
-  CAFS_ASSIGN_OR_RETURN(live->rekeyer, format::Rekeyer::Start(live->file->file(), target.key,
-                                                              target.version, *dek, options));
+  live->options = options;
+  const format::RekeyState& prev = hdr.rekey;
+  if (prev.state == format::kRekeyInProgress &&
+      (prev.target_key_guid != target.key || prev.target_key_version != target.version ||
+       hdr.target_cipher() != target.cipher.value_or(hdr.cipher))) {
+    // Mid-rekey to another target: that one is finished first (docs/jobs.md "Deep rekey").
+    auto prev_dek = vs->FindKey(prev.target_key_guid, prev.target_key_version);
+    if (!prev_dek.ok()) {
+      return prev_dek.status().WithContext(
+          task.path + " is mid-rekey to key " + prev.target_key_guid.ToString() + " version " +
+          std::to_string(prev.target_key_version) + ", which must finish first");
+    }
+    format::RekeyOptions prev_options = options;
+    prev_options.target_cipher = prev.target_cipher;
+    CAFS_ASSIGN_OR_RETURN(
+        live->rekeyer, format::Rekeyer::Start(live->file->file(), prev.target_key_guid,
+                                              prev.target_key_version, **prev_dek, prev_options));
+    live->finishing_previous = true;
+  } else {
+    CAFS_RETURN_IF_ERROR(StartTarget(task, target, *live));
+  }
   live_.Put(job, task, live);
   return live;
+}
+
+Status RekeyJob::StartTarget(const TaskRecord& task, const FileTarget& target, Live& live) {
+  CAFS_ASSIGN_OR_RETURN(auto vs, VmSetOf(task.path));
+  CAFS_ASSIGN_OR_RETURN(const SecureBuffer* dek, vs->FindKey(target.key, target.version));
+  live.rekeyer.reset();
+  CAFS_ASSIGN_OR_RETURN(live.rekeyer, format::Rekeyer::Start(live.file->file(), target.key,
+                                                             target.version, *dek, live.options));
+  live.finishing_previous = false;
+  return Status::OK();
 }
 
 Result<StepResult> RekeyJob::Step(const JobRecord& job, TaskRecord& task, std::uint64_t budget) {
@@ -342,6 +370,26 @@ Result<StepResult> RekeyJob::Step(const JobRecord& job, TaskRecord& task, std::u
   if (already_done) {
     task.done = task.total;
     result.done = true;
+    return result;
+  }
+  if (live->finishing_previous) {  // the previous target's rekey, then this task's
+    const std::uint64_t start = live->rekeyer->progress().bytes_done;
+    format::RekeyProgress prev;
+    do {
+      auto step = live->rekeyer->Step();
+      if (!step.ok()) {
+        live_.Drop(job, task);
+        return step.status().WithContext(task.path + ": finishing its previous rekey");
+      }
+      prev = *step;
+    } while (!prev.finished && prev.bytes_done < start + budget);
+    result.bytes = prev.bytes_done > start ? prev.bytes_done - start : 0;
+    if (prev.finished) {
+      if (Status s = StartTarget(task, target, *live); !s.ok()) {
+        live_.Drop(job, task);
+        return s.WithContext(task.path);
+      }
+    }
     return result;
   }
   const std::uint64_t before = live->rekeyer->progress().bytes_done;
@@ -378,8 +426,8 @@ void RekeyJob::TaskEnded(const JobRecord& job, const TaskRecord& task) {
     default:
       auditor_.Record(job, task.path, "rekey", audit::Result::kOk,
                       "stopped: the job was cancelled; the file is consistent and stays "
-                      "mid-rekey until a rekey to " +
-                          to + " resumes it",
+                      "mid-rekey to " +
+                          to + " until a later rekey finishes it",
                       task.done);
       break;
   }

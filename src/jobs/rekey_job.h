@@ -86,6 +86,11 @@ class RekeyJob final : public JobKind {
   struct Live {
     std::shared_ptr<core::OpenFile> file;
     std::unique_ptr<format::Rekeyer> rekeyer;
+    // The file was mid-rekey to another target (a rekey cancelled or failed before, a restore
+    // of a replica cut during one): `rekeyer` finishes that one first, then the task's starts
+    // on the same open file with `options`.
+    bool finishing_previous = false;
+    format::RekeyOptions options;
   };
   struct Target;
   struct FileTarget;
@@ -103,6 +108,8 @@ class RekeyJob final : public JobKind {
   Result<std::shared_ptr<Live>> Acquire(const JobRecord& job, const TaskRecord& task,
                                         const FileTarget& target, std::uint64_t budget,
                                         bool* already_done);
+  // Starts the task's own rekey on `live` (after a previous target was finished).
+  Status StartTarget(const TaskRecord& task, const FileTarget& target, Live& live);
 
   core::Volume* const volume_;
   core::PolicyCache* const cache_;

@@ -510,6 +510,69 @@ TEST_F(RekeyJobTest, KeyVersionTargetPicksOnlyFilesUnderThatVersion) {
   ExpectAllUnderVersion2();
 }
 
+// Two rotations while the VM keeps its disk open: the second deep rekey runs on the same open
+// file the first one finished on (the front-ends and the jobs share one open file per inode),
+// and must not need the VM to close it. The handle reads and writes throughout.
+TEST_F(RekeyJobTest, TwoRotationsWhileTheVmKeepsItsFileOpen) {
+  OpenManager();
+  const std::string& path = kFiles[0];
+  auto opened = gw_->Open(caller_, path, false);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  const auto rekey_to = [&](unsigned version) {
+    auto job = manager_->Start(RekeySpec("file", path, {{"to_version", version}}));
+    ASSERT_TRUE(job.ok()) << job.status().ToString();
+    auto st = manager_->Wait(job->record.id, 60s);
+    ASSERT_TRUE(st.ok());
+    EXPECT_EQ(st->record.state, JobState::kDone) << st->record.error;
+    std::string data = RandomData(kBlock);
+    ASSERT_TRUE(gw_->Write(caller_, opened->handle, kBlock * version, AsBytes(data)).ok());
+    model_[path].replace(kBlock * version, kBlock, data);
+    std::string back(model_[path].size(), '\0');
+    auto n = gw_->Read(caller_, opened->handle, 0, View(back));
+    ASSERT_TRUE(n.ok()) << n.status().ToString();
+    EXPECT_TRUE(back == model_[path]) << "version " << version;
+  };
+  rekey_to(2);
+  keys_text_ += std::string(kOsdiskKey) + " 3 " + RandomKeyHex() + "\n";
+  WriteFile(root_ / "keys" / kVmSet / "keys", keys_text_);
+  cache_->Invalidate(kVmSet);
+  rekey_to(3);
+  ASSERT_TRUE(gw_->Release(caller_, opened->handle).ok());
+  EXPECT_EQ(HeaderOf(path).key_version, 3u);
+  EXPECT_EQ(HeaderOf(path).rekey.state, format::kRekeyNone);
+  EXPECT_TRUE(ReadAll(path) == model_[path]);
+}
+
+// A file left mid-rekey to version 2 (the job was cancelled) and then rekeyed to version 3:
+// the job finishes the rekey to 2 first, then rekeys to 3 (docs/jobs.md "Deep rekey"). The same
+// happens to a file restored from a replica cut during a deep rekey (docs/replicas.md).
+TEST_F(RekeyJobTest, AFileMidRekeyToAnotherTargetIsFinishedFirstThenRekeyed) {
+  OpenManager({.step_bytes = 8 * 1024, .default_parallel = 1});
+  const std::string& path = kFiles[0];
+  auto first = manager_->Start(RekeySpec("file", path, {{"to_version", 2}}, 64 * 1024));
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  WaitForProgress(first->record.id);
+  ASSERT_TRUE(manager_->Cancel(first->record.id).ok());
+  auto cancelled = manager_->Wait(first->record.id, 60s);
+  ASSERT_TRUE(cancelled.ok());
+  ASSERT_EQ(cancelled->record.state, JobState::kCancelled) << cancelled->record.error;
+  ASSERT_EQ(HeaderOf(path).rekey.state, format::kRekeyInProgress) << "not left mid-rekey";
+  ASSERT_EQ(HeaderOf(path).rekey.target_key_version, 2u);
+
+  keys_text_ += std::string(kOsdiskKey) + " 3 " + RandomKeyHex() + "\n";
+  WriteFile(root_ / "keys" / kVmSet / "keys", keys_text_);
+  cache_->Invalidate(kVmSet);
+  auto second = manager_->Start(RekeySpec("file", path, {{"to_version", 3}}));
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  auto st = manager_->Wait(second->record.id, 60s);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->record.state, JobState::kDone) << st->record.error;
+  const format::Header hdr = HeaderOf(path);
+  EXPECT_EQ(hdr.key_version, 3u);
+  EXPECT_EQ(hdr.rekey.state, format::kRekeyNone);
+  EXPECT_TRUE(ReadAll(path) == model_[path]);
+}
+
 TEST_F(RekeyJobTest, ResumesAfterARestartMidJob) {
   // 192 KiB/s over 3 x 192 KiB, two files at once: a file needs more than a second after
   // the job's first bytes, so the gateway stops (10 ms after those) with files mid-rekey;
