@@ -16,23 +16,11 @@
 namespace cafs::core {
 namespace {
 
-// A redirector or side entry is a few hundred bytes; the record bounds every string.
-constexpr std::uint64_t kMaxEntryBytes = kMoveRecordMaxString;
+// Every entry of ours fits a record string.
+static_assert(kMaxBackingEntrySize <= kMoveRecordMaxString);
 
 std::string Join(const std::string& dir, const std::string& name) {
   return dir.empty() ? name : dir + "/" + name;
-}
-
-Result<std::string> ReadSmallFile(env::Dir& dir, const std::string& name) {
-  CAFS_ASSIGN_OR_RETURN(auto file, dir.OpenFile(name, env::OpenOptions::Metadata()));
-  CAFS_ASSIGN_OR_RETURN(std::uint64_t size, file->Size());
-  if (size > kMaxEntryBytes) {
-    return Status::FailedPrecondition(name + " is too large for a namespace entry");
-  }
-  std::string text(static_cast<std::size_t>(size), '\0');
-  CAFS_RETURN_IF_ERROR(env::ReadExactly(
-      *file, 0, MutableByteView(reinterpret_cast<std::uint8_t*>(text.data()), text.size())));
-  return text;
 }
 
 Result<Bytes> ReadWholeFile(env::Env& env, const std::string& path) {
@@ -74,7 +62,7 @@ class SubtreeReader {
       const std::string name = MirrorLog::NameFor(guid);
       CAFS_ASSIGN_OR_RETURN(env::EntryStat lst, root_.Stat(name));
       MoveEntry e = Entry(MoveEntry::Type::kMirrorLog, name, lst);
-      CAFS_ASSIGN_OR_RETURN(e.data, ReadSmallFile(root_, name));
+      CAFS_ASSIGN_OR_RETURN(e.data, ReadBackingEntry(root_, name));
       m_.entries.push_back(std::move(e));
     }
     return Status::OK();
@@ -136,7 +124,7 @@ class SubtreeReader {
       }
     }
     MoveEntry e = Entry(MoveEntry::Type::kFile, path, st);
-    CAFS_ASSIGN_OR_RETURN(e.data, ReadSmallFile(dir, name));
+    CAFS_ASSIGN_OR_RETURN(e.data, ReadBackingEntry(dir, name));
     if (auto split = SplitRedirectorName(name)) {
       auto r = DecodeRedirector(e.data);
       if (!r.ok()) {

@@ -22,9 +22,6 @@
 namespace cafs::core {
 namespace {
 
-// A redirector is a few hundred bytes; anything larger is not one of ours.
-constexpr std::uintmax_t kMaxRedirectorSize = 64 * 1024;
-
 using Kind = CheckFinding::Kind;
 
 class Checker {
@@ -111,7 +108,7 @@ class Checker {
           long_stems_.insert(name);
           env::Dir& here = *dir;  // clang 14 does not capture a structured binding
           auto n = CallerNameOfEntry(
-              name, false, [&](const std::string& entry) { return ReadSmall(here, entry); });
+              name, false, [&](const std::string& entry) { return ReadBackingEntry(here, entry); });
           if (n.ok()) {
             shown = std::move(*n);
           } else {
@@ -166,14 +163,14 @@ class Checker {
     Progress(false);
     const std::string pool(split->pool);
     if (IsLongNameStem(split->name)) long_stems_.insert(std::string(split->name));
-    auto caller_name =
-        CallerNameOf(*split, [&](const std::string& entry) { return ReadSmall(dir, entry); });
+    auto caller_name = CallerNameOf(
+        *split, [&](const std::string& entry) { return ReadBackingEntry(dir, entry); });
     if (!caller_name.ok()) {
       Add(Kind::kMissingLongName, "backing:" + rel,
           caller_name.status().ToString() +
               " (the file is reachable by its name, but not listed; restore the side entry)");
     }
-    auto text = ReadSmall(dir, name);
+    auto text = ReadBackingEntry(dir, name);
     if (!text.ok()) {
       Add(Kind::kBadRedirector, "backing:" + rel, text.status().ToString());
       return;
@@ -228,16 +225,6 @@ class Checker {
   // "a/b/" for the entry "a/b/name##p".
   static std::string dir_rel_of(const std::string& rel, const std::string& name) {
     return rel.substr(0, rel.size() - name.size());
-  }
-
-  static Result<std::string> ReadSmall(env::Dir& dir, const std::string& name) {
-    CAFS_ASSIGN_OR_RETURN(auto file, dir.OpenFile(name, env::OpenOptions::Metadata()));
-    CAFS_ASSIGN_OR_RETURN(std::uint64_t size, file->Size());
-    if (size > kMaxRedirectorSize) return Status::Corruption("too large for a redirector");
-    std::string text(static_cast<std::size_t>(size), '\0');
-    CAFS_RETURN_IF_ERROR(env::ReadExactly(
-        *file, 0, MutableByteView(reinterpret_cast<std::uint8_t*>(text.data()), text.size())));
-    return text;
   }
 
   void WalkPool(const std::string& name) {
