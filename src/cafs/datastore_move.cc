@@ -1,6 +1,7 @@
 #include "cafs/datastore_move.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <map>
@@ -322,6 +323,23 @@ Status Finish(env::Env& env, const std::string& root_path, env::Dir& root, const
   return MarkDone(env, root_path, m.move_id);
 }
 
+// What would make the rebuild fail after the commit point whatever the retries (and so keep
+// the store from being served): owners only root may give, device nodes only root may make.
+Status CheckCanRebuild(const MoveRecord& m) {
+  const std::uint32_t euid = ::geteuid(), egid = ::getegid();
+  if (euid == 0) return Status::OK();
+  for (const MoveEntry& e : m.entries) {
+    const bool device = e.type == MoveEntry::Type::kNode && (S_ISCHR(e.mode) || S_ISBLK(e.mode));
+    if (device || e.uid != euid || e.gid != egid) {
+      return Status::FailedPrecondition(
+          "VM set '" + m.vmset + "': entry " + e.path + " is owned by " + std::to_string(e.uid) +
+          ":" + std::to_string(e.gid) + (device ? " and is a device node" : "") +
+          "; only root can recreate it: import as root (cafsd's user)");
+    }
+  }
+  return Status::OK();
+}
+
 Result<std::unique_ptr<env::Dir>> OpenRoot(env::Env& env, const std::string& backing_root) {
   auto dir = env.OpenDirectory(backing_root);
   if (!dir.ok()) {
@@ -362,6 +380,11 @@ Result<MoveRecord> ExportDatastore(const std::string& backing_root, const std::s
   if (!owner) return Status::NotFound("VM set '" + vmset + "': the backing store has no files");
   if (vmset.empty() || vmset.find('/') != std::string::npos || vmset == "." || vmset == "..") {
     return Status::InvalidArgument("bad VM set name '" + vmset + "'");
+  }
+  if (NeedsHashedPlainName(vmset)) {
+    // Its side entry would sit in the backing root beside other VM sets' (not moved here).
+    return Status::InvalidArgument("VM set '" + vmset +
+                                   "': a name stored hashed (with \"##\") cannot be moved");
   }
   if (env->Stat(record_path).ok()) {
     return Status::AlreadyExists(record_path + " exists: the record goes to a new file");
@@ -424,6 +447,7 @@ Result<MoveRecord> ImportDatastore(const std::string& backing_root, const std::s
           (header.ok() ? std::string() : " (" + header.status().ToString() + ")"));
     }
   }
+  CAFS_RETURN_IF_ERROR(CheckCanRebuild(m));
   // The commit point.
   CAFS_RETURN_IF_ERROR(
       env::ReplaceFileAtomically(*env, backing_root, JournalPath(backing_root, m.move_id), bytes)

@@ -6,7 +6,8 @@
 //
 //   export (gateway A)  1. the VM set's subtree read; refused while it holds crash residue of
 //                          an interrupted create (run `cafsd fsck --remove-orphans` first) or
-//                          a file with a name outside the set (a hard link)
+//                          a file with a name outside the set (a hard link), or a VM set
+//                          name stored hashed (its side entry is in the backing root)
 //                       2. the record written to `record_path` (atomically, synced; refused
 //                          when the file exists)
 //                       3. the journal `.cafs-move-<move id>` (the same bytes) written to A's
@@ -17,7 +18,8 @@
 //                       5. the marker `.cafs-move-<move id>.done` made durable
 //   import (gateway B)  1. the record read and checked (checksum; not exported by this store;
 //                          not imported before; the VM set absent here; every pool configured
-//                          and every pool file present with its GUID)
+//                          and every pool file present with its GUID; not root: every entry
+//                          ours and no device node, else the rebuild could never finish)
 //                       2. the journal `.cafs-move-<move id>` written: THE COMMIT POINT. From
 //                          here B's fsck judges the record's pool files as its own (adopted)
 //                       3. the subtree rebuilt (entries, contents, mode, owner, times), each

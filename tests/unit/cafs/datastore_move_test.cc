@@ -256,6 +256,10 @@ TEST_F(DatastoreMoveTest, MovedVmSetIsServedByTheOtherGatewayAndNeitherFsckRemov
             Status::Code::kAlreadyExists);
   EXPECT_EQ(ExportDatastore(A(), "vs", Record("again.move"), &env_).status().code(),
             Status::Code::kNotFound);
+  ASSERT_TRUE(a_->MakeDir("a##b", 0755, ::getuid(), ::getgid()).ok());
+  EXPECT_EQ(ExportDatastore(A(), "a##b", Record("hashed.move"), &env_).status().code(),
+            Status::Code::kInvalidArgument);
+  ASSERT_TRUE(a_->RemoveDir("a##b").ok());
 
   auto imported = ImportDatastore(B(), Record("vs.move"), *pools_b_, &env_);
   ASSERT_TRUE(imported.ok()) << imported.status().ToString();
