@@ -25,6 +25,7 @@
 #include "cafs/pool_identity.h"
 #include "cafs/volume_check.h"
 #include "config.h"
+#include "datastore_cli.h"
 #include "frontend/fuse/fuse_frontend.h"
 #include "jobs/control_socket.h"
 #include "jobs/job_manager.h"
@@ -185,13 +186,16 @@ int Fsck(const cafsd::Config& config, bool remove_orphans, bool upgrade_pool_pat
   std::fprintf(stderr,
                "cafsd fsck: %s: %llu redirectors, %llu pool files, %zu findings, %zu remaining "
                "(%llu bytes in orphan pool files); %llu at name-derived pool paths, %llu "
-               "upgraded; %llu other gateways' owner marks left alone\n",
+               "upgraded; %llu other gateways' owner marks left alone; %llu pool files moved "
+               "out, %llu adopted (datastore moves)\n",
                config.backing_store.c_str(), static_cast<unsigned long long>(report->redirectors),
                static_cast<unsigned long long>(report->pool_files), report->findings.size(),
                report->remaining(), static_cast<unsigned long long>(orphan_bytes),
                static_cast<unsigned long long>(report->legacy_pool_paths),
                static_cast<unsigned long long>(report->upgraded),
-               static_cast<unsigned long long>(report->other_owners));
+               static_cast<unsigned long long>(report->other_owners),
+               static_cast<unsigned long long>(report->moved_out),
+               static_cast<unsigned long long>(report->adopted));
   return report->remaining() == 0 ? 0 : 1;
 }
 
@@ -693,6 +697,23 @@ int main(int argc, char** argv) {
   replica_restore->add_option("--as", replica_as, "gateway path of a new VM (default: old place)");
   replica_restore->add_option("--to-pool", replica_options.to_pool, "pool for the files");
   job_flags.Add(replica_restore, &replica_options.limits, &jobs_options);
+  std::string datastore_vmset, datastore_to, datastore_record;
+  auto* datastore_cmd = app.add_subcommand(
+      "datastore",
+      "move a VM set's namespace to another gateway sharing the pools (docs/pools.md \"Moving a "
+      "datastore to another gateway\"); offline: cafsd stopped on this store. Exit 0 done, 1 "
+      "refused, 2 could not run.");
+  datastore_cmd->require_subcommand(1);
+  auto* datastore_export = datastore_cmd->add_subcommand(
+      "export",
+      "write the VM set to a move record and hand it over: this gateway no longer "
+      "serves it, and its fsck never judges its pool files");
+  datastore_export->add_option("vmset", datastore_vmset, "the VM set's name")->required();
+  datastore_export->add_option("--to", datastore_to, "the move record to write (a new file)")
+      ->required();
+  auto* datastore_import = datastore_cmd->add_subcommand(
+      "import", "take over the VM set of a move record exported by another gateway");
+  datastore_import->add_option("record", datastore_record, "the move record")->required();
   app.fallthrough();
   try {
     app.parse(argc, argv);
@@ -713,6 +734,17 @@ int main(int argc, char** argv) {
   }
   logging::Init("cafsd", level);
   if (fsck->parsed()) return Fsck(*config, remove_orphans, upgrade_pool_paths);
+  if (datastore_export->parsed()) {
+    return cafsd::RunDatastoreExport(config->backing_store, datastore_vmset, datastore_to);
+  }
+  if (datastore_import->parsed()) {
+    pool::PoolMapper pools;
+    if (Status s = AddPools(*config, pools); !s.ok()) {
+      std::fprintf(stderr, "cafsd datastore import: %s\n", s.ToString().c_str());
+      return 2;
+    }
+    return cafsd::RunDatastoreImport(config->backing_store, datastore_record, pools);
+  }
   if (replicas_cmd->parsed()) {
     return Replicas(*config, replica_paths, replica_resync, replica_json);
   }

@@ -14,7 +14,6 @@ namespace fs = std::filesystem;
 
 namespace {
 // A redirector is a few hundred bytes; anything larger is not one of ours.
-constexpr std::uintmax_t kMaxRedirectorSize = 64 * 1024;
 }  // namespace
 
 void WalkRegularFiles(
@@ -49,7 +48,7 @@ Result<std::string> ReadSmallFile(const fs::path& path) {
   CAFS_ASSIGN_OR_RETURN(auto file,
                         env::Env::Default()->OpenFile(path.string(), env::OpenOptions::Metadata()));
   CAFS_ASSIGN_OR_RETURN(std::uint64_t size, file->Size());
-  if (size > kMaxRedirectorSize) return Status::Corruption("too large for a redirector");
+  if (size > kMaxBackingEntrySize) return Status::Corruption("too large for a redirector");
   std::string text(static_cast<std::size_t>(size), '\0');
   CAFS_RETURN_IF_ERROR(env::ReadExactly(
       *file, 0, MutableByteView(reinterpret_cast<std::uint8_t*>(text.data()), text.size())));
@@ -57,6 +56,17 @@ Result<std::string> ReadSmallFile(const fs::path& path) {
 }
 
 }  // namespace
+
+Result<std::string> ReadBackingEntry(env::Dir& dir, const std::string& name) {
+  CAFS_ASSIGN_OR_RETURN(auto file, dir.OpenFile(name, env::OpenOptions::Metadata()));
+  CAFS_ASSIGN_OR_RETURN(std::uint64_t size, file->Size());
+  if (size > kMaxBackingEntrySize)
+    return Status::Corruption(name + ": too large for an entry of ours");
+  std::string text(static_cast<std::size_t>(size), '\0');
+  CAFS_RETURN_IF_ERROR(env::ReadExactly(
+      *file, 0, MutableByteView(reinterpret_cast<std::uint8_t*>(text.data()), text.size())));
+  return text;
+}
 
 Result<Redirector> ReadRedirectorFile(const fs::path& path) {
   CAFS_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path));

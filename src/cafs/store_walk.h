@@ -11,6 +11,7 @@
 #include <string>
 
 #include "cafs/redirector.h"
+#include "env/dir.h"
 #include "format/header.h"
 #include "pool/pool.h"
 #include "util/result.h"
@@ -23,6 +24,14 @@ void WalkRegularFiles(
     const std::filesystem::path& dir,
     const std::function<void(const std::filesystem::path&)>& visit,
     const std::function<void(const std::filesystem::path&, const std::error_code&)>& unreadable);
+
+// The largest backing-store file of ours (a redirector, a long name's side entry, a mirror log
+// is a few hundred bytes): anything larger is not one of ours.
+inline constexpr std::uint64_t kMaxBackingEntrySize = 64 * 1024;
+
+// The bytes of the small backing-store file `name` in `dir` (read without touching its access
+// time): Corruption when larger than kMaxBackingEntrySize, the errno of a failed open or read.
+Result<std::string> ReadBackingEntry(env::Dir& dir, const std::string& name);
 
 // Reads and decodes the redirector file at `path` (Corruption when larger than a redirector
 // can be, DecodeRedirector's errors, the errno of a failed read).

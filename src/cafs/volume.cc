@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "cafs/backing_store_id.h"
+#include "cafs/datastore_move.h"
 #include "cafs/redirector.h"
 #include "format/header_codec.h"
 #include "format/header_layout.h"
@@ -642,6 +643,8 @@ Result<std::unique_ptr<Volume>> Volume::Open(std::string backing_root, pool::Poo
   }
   auto owner = LoadOrMintBackingStoreId(**dir);
   if (!owner.ok()) return owner.status().WithContext("backing store " + backing_root);
+  // A datastore move interrupted by a crash is finished before anything is served.
+  CAFS_RETURN_IF_ERROR(RecoverDatastoreMoves(backing_root, env));
   return std::unique_ptr<Volume>(
       new Volume(std::move(backing_root), pools, std::move(*dir), *owner));
 }

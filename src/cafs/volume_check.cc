@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "cafs/backing_store_id.h"
+#include "cafs/datastore_move.h"
 #include "cafs/mirrored_file.h"
 #include "cafs/redirector.h"
 #include "cafs/replicator.h"
@@ -21,16 +22,17 @@
 namespace cafs::core {
 namespace {
 
-// A redirector is a few hundred bytes; anything larger is not one of ours.
-constexpr std::uintmax_t kMaxRedirectorSize = 64 * 1024;
-
 using Kind = CheckFinding::Kind;
 
 class Checker {
  public:
   Checker(std::unique_ptr<env::Dir> root, pool::PoolMapper& pools, const CheckOptions& options,
-          std::optional<Uuid> owner)
-      : root_(std::move(root)), pools_(pools), options_(options), owner_(owner) {
+          std::optional<Uuid> owner, MoveLedger ledger)
+      : root_(std::move(root)),
+        pools_(pools),
+        options_(options),
+        owner_(owner),
+        ledger_(std::move(ledger)) {
     for (const auto& name : pools_.names()) configured_.insert(name);
   }
 
@@ -42,6 +44,7 @@ class Checker {
     MirrorLogs();
     Progress(true);
     for (const auto& name : pools_.names()) WalkPool(name);
+    Adopted();
     Progress(true);
     for (const auto& [key, named] : named_) {
       if (present_.count(key)) continue;
@@ -105,7 +108,7 @@ class Checker {
           long_stems_.insert(name);
           env::Dir& here = *dir;  // clang 14 does not capture a structured binding
           auto n = CallerNameOfEntry(
-              name, false, [&](const std::string& entry) { return ReadSmall(here, entry); });
+              name, false, [&](const std::string& entry) { return ReadBackingEntry(here, entry); });
           if (n.ok()) {
             shown = std::move(*n);
           } else {
@@ -160,14 +163,14 @@ class Checker {
     Progress(false);
     const std::string pool(split->pool);
     if (IsLongNameStem(split->name)) long_stems_.insert(std::string(split->name));
-    auto caller_name =
-        CallerNameOf(*split, [&](const std::string& entry) { return ReadSmall(dir, entry); });
+    auto caller_name = CallerNameOf(
+        *split, [&](const std::string& entry) { return ReadBackingEntry(dir, entry); });
     if (!caller_name.ok()) {
       Add(Kind::kMissingLongName, "backing:" + rel,
           caller_name.status().ToString() +
               " (the file is reachable by its name, but not listed; restore the side entry)");
     }
-    auto text = ReadSmall(dir, name);
+    auto text = ReadBackingEntry(dir, name);
     if (!text.ok()) {
       Add(Kind::kBadRedirector, "backing:" + rel, text.status().ToString());
       return;
@@ -181,7 +184,7 @@ class Checker {
       Add(Kind::kBadRedirector, "backing:" + rel, "names pool '" + pool + "', not configured");
       return;
     }
-    if (!owner_ || r->pool_path != NewPoolPath(*owner_, r->guid)) {
+    if (!owner_ || (r->pool_path != NewPoolPath(*owner_, r->guid) && !IsAdoptedPath(*r))) {
       ++report_.legacy_pool_paths;
       if (caller_name.ok()) legacy_.push_back((caller_rel + "/" + *caller_name).substr(1));
     }
@@ -222,16 +225,6 @@ class Checker {
   // "a/b/" for the entry "a/b/name##p".
   static std::string dir_rel_of(const std::string& rel, const std::string& name) {
     return rel.substr(0, rel.size() - name.size());
-  }
-
-  static Result<std::string> ReadSmall(env::Dir& dir, const std::string& name) {
-    CAFS_ASSIGN_OR_RETURN(auto file, dir.OpenFile(name, env::OpenOptions::Metadata()));
-    CAFS_ASSIGN_OR_RETURN(std::uint64_t size, file->Size());
-    if (size > kMaxRedirectorSize) return Status::Corruption("too large for a redirector");
-    std::string text(static_cast<std::size_t>(size), '\0');
-    CAFS_RETURN_IF_ERROR(env::ReadExactly(
-        *file, 0, MutableByteView(reinterpret_cast<std::uint8_t*>(text.data()), text.size())));
-    return text;
   }
 
   void WalkPool(const std::string& name) {
@@ -300,15 +293,52 @@ class Checker {
     const auto key = std::make_pair(pool.name(), header->file_guid.ToString());
     present_.insert(key);
     if (named_.count(key)) return;
+    if (ledger_.moved_out.count(header->file_guid)) {
+      ++report_.moved_out;  // exported to another gateway (datastore_move.h): its file now
+      return;
+    }
     const bool removed = options_.remove_orphans && pool.RemoveFile(rel).ok();
     Add(Kind::kOrphanPoolFile, where, "GUID " + key.second + " is named by no redirector",
         info.allocated_bytes, removed);
+  }
+
+  // A redirector naming the GUID path of its file under another store's mark: a file adopted
+  // by a datastore move (not a name-derived path to upgrade).
+  static bool IsAdoptedPath(const Redirector& r) {
+    const std::size_t slash = r.pool_path.find('/');
+    if (slash == std::string::npos) return false;
+    auto mark = Uuid::Parse(std::string_view(r.pool_path).substr(0, slash));
+    return mark.ok() && r.pool_path == NewPoolPath(*mark, r.guid);
+  }
+
+  // The pool files adopted by datastore moves (under their exporter's mark, which the pool walk
+  // skips): each read at its path alone, never the rest of that mark. One a redirector names
+  // is present; one none names is this store's orphan (removable), unless this store moved it
+  // out again since (then it is the next gateway's).
+  void Adopted() {
+    for (const MovedFile& f : ledger_.adopted) {
+      const auto key = std::make_pair(f.pool, f.guid.ToString());
+      if (present_.count(key)) continue;
+      auto pool = pools_.Find(f.pool);
+      if (!pool.ok()) continue;
+      auto header = ReadPoolFileHeader(**pool, f.pool_path);
+      if (!header.ok() || header->file_guid != f.guid) continue;  // gone since (unlinked)
+      present_.insert(key);
+      ++report_.adopted;
+      if (named_.count(key) || ledger_.moved_out.count(f.guid)) continue;
+      auto info = (*pool)->Stat(f.pool_path);
+      const bool removed = options_.remove_orphans && (*pool)->RemoveFile(f.pool_path).ok();
+      Add(Kind::kOrphanPoolFile, f.pool + ":" + f.pool_path,
+          "GUID " + key.second + " (adopted by a datastore move) is named by no redirector",
+          info.ok() ? info->allocated_bytes : 0, removed);
+    }
   }
 
   const std::unique_ptr<env::Dir> root_;
   pool::PoolMapper& pools_;
   const CheckOptions& options_;
   const std::optional<Uuid> owner_;  // this backing store's id (none yet: no GUID paths)
+  const MoveLedger ledger_;          // what datastore moves moved out and adopted
   std::vector<std::string> legacy_;
   std::set<std::string> configured_;
   std::set<std::string> long_stems_;  // stems of the long-name redirectors of the current dir
@@ -363,9 +393,16 @@ Result<CheckReport> CheckVolume(const std::string& backing_root, pool::PoolMappe
   if (!root.ok()) {
     return Status::FromErrno(root.status().errno_value(), "backing store " + backing_root);
   }
+  // A datastore move interrupted by a crash is finished first (datastore_move.h): until then
+  // its files could look like orphans.
+  CAFS_RETURN_IF_ERROR(RecoverDatastoreMoves(backing_root, env));
   auto owner = ReadBackingStoreId(**root);
   if (!owner.ok()) return owner.status().WithContext("backing store " + backing_root);
-  Checker checker(std::move(*root), pools, options, *owner);
+  MoveLedger ledger;
+  if (*owner) {
+    CAFS_ASSIGN_OR_RETURN(ledger, LoadMoveLedger(**root, **owner));
+  }
+  Checker checker(std::move(*root), pools, options, *owner, std::move(ledger));
   CheckReport report = checker.Run();
   if (options.upgrade_pool_paths && !checker.legacy().empty()) {
     CAFS_ASSIGN_OR_RETURN(auto volume, Volume::Open(backing_root, &pools, env));

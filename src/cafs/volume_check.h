@@ -34,6 +34,12 @@
 // (upgrade_pool_paths), its name-derived files would look like this store's orphans: upgrade
 // before sharing a pool.
 //
+// Datastore moves (datastore_move.h, docs/pools.md): the pool files a move exported to another
+// gateway stay under this store's mark and are never judged (counted in `moved_out`); the
+// pool files a move imported stay under the exporter's mark and are judged as this store's,
+// each read at the path the move's journal names (counted in `adopted`). A move interrupted
+// by a crash is finished first (RecoverDatastoreMoves), so the check may write.
+//
 // Run it only while no cafsd serves this backing store (`cafsd fsck` holds the
 // BackingStoreLock that cafsd holds while serving): a create in progress looks like an orphan.
 // Reads headers without keys (unauthenticated: only the GUID is used). Threading: one call at
@@ -99,6 +105,10 @@ struct CheckReport {
   std::uint64_t legacy_pool_paths = 0;
   std::uint64_t upgraded = 0;
   std::uint64_t other_owners = 0;  // owner marks of other gateways seen (and left alone)
+  // Datastore moves (datastore_move.h): pool files of this store's mark exported to another
+  // gateway (never judged), and pool files under another's mark this store imported (judged).
+  std::uint64_t moved_out = 0;
+  std::uint64_t adopted = 0;
   std::vector<CheckFinding> findings;
   // Findings not removed by this run.
   std::size_t remaining() const;

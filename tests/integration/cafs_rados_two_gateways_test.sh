@@ -10,7 +10,11 @@
 #    busy") to the caller, a line in B's log and a record in B's audit log naming the pool file
 #    (docs/pools.md "Write leases"); once A closes it, B opens and reads it;
 #  - `cafsd fsck --remove-orphans` on B (A still serving) removes B's own orphan and none of
-#    A's objects; A still reads every fsync'ed byte.
+#    A's objects; A still reads every fsync'ed byte;
+#  - a planned datastore move of my_vmset from A to B (`cafsd datastore export` / `import`,
+#    docs/pools.md): every block fio wrote (and fsync'ed) through A verifies through B, A's
+#    `fsck --remove-orphans` removes none of the moved objects, B's fsck is clean, B writes the
+#    moved files, A no longer serves the VM set.
 # The cluster is the CTest fixture `ceph` (tests/integration/pool.cmake): CAFS_TEST_CEPH_DIR
 # names it. Usage: cafs_rados_two_gateways_test.sh <path to cafsd>. Exits 77 when the cluster,
 # FUSE or a client tool is missing.
@@ -137,6 +141,52 @@ grep -qx "$ORPHAN" "$T/objects.2" && fail "fsck left b's orphan: $(cat "$T/fsck.
 diff <(grep "^$ID_A/" "$T/objects.1") <(grep "^$ID_A/" "$T/objects.2") ||
   fail "fsck on b touched a's objects: $(cat "$T/fsck.out")"
 timeout 30 cmp "$T/ref_a" "$VA/osdisk_a" || fail "a's file after b's fsck"
+
+# A planned move of the VM set from a to b (docs/pools.md "Moving a datastore to another
+# gateway"): fio writes through a (crc32c in every block, fsync'ed), b gives up its own
+# my_vmset, both stop; `datastore export` on a, `datastore import` on b; a's fsck
+# --remove-orphans removes none of the moved objects, b's fsck is clean; b serves every block.
+FIO_JOB=(--name=move --rw=randwrite --bs=16k --size=6M --randseed=18 --verify=crc32c
+  --fsync=32 --end_fsync=1)
+timeout 120 fio "${FIO_JOB[@]}" --filename="$VA/osdisk_fio" --do_verify=0 >"$T/fio0.log" 2>&1 ||
+  fail "fio through a: $(tail -5 "$T/fio0.log")"
+cafsd_start "$CAFSD" "$B" || fail "gateway b (again): $CAFSD_ERROR"
+PID_B=$CAFSD_PID
+timeout 30 rm -rf "$B/mnt/my_vmset" || fail "b removes its own my_vmset"
+stop_b
+stop_a
+"$CAFSD" -c "$A/cafsd.toml" datastore export my_vmset --to "$T/my_vmset.move" >"$T/export.out" 2>&1 ||
+  fail "export: $(cat "$T/export.out")"
+[ -e "$A/backing/my_vmset" ] && fail "a still has my_vmset after the export"
+"$CAFSD" -c "$A/cafsd.toml" datastore export my_vmset --to "$T/again.move" >"$T/export2.out" 2>&1 &&
+  fail "a exported my_vmset twice"
+"${RADOS[@]}" ls | sort >"$T/objects.3" || fail "rados ls"
+grep -q "^$ID_A/" "$T/objects.3" || fail "no object of a before its fsck"
+timeout 120 "$CAFSD" -c "$A/cafsd.toml" fsck --remove-orphans >"$T/fsck_a.out" 2>&1 ||
+  fail "fsck on a after the export: $(cat "$T/fsck_a.out")"
+grep -q "2 pool files moved out" "$T/fsck_a.out" || fail "a's fsck: $(cat "$T/fsck_a.out")"
+"${RADOS[@]}" ls | sort >"$T/objects.4" || fail "rados ls"
+diff "$T/objects.3" "$T/objects.4" || fail "a's fsck removed moved objects: $(cat "$T/fsck_a.out")"
+"$CAFSD" -c "$B/cafsd.toml" datastore import "$T/my_vmset.move" >"$T/import.out" 2>&1 ||
+  fail "import: $(cat "$T/import.out")"
+"$CAFSD" -c "$B/cafsd.toml" datastore import "$T/my_vmset.move" >"$T/import2.out" 2>&1 &&
+  fail "b imported the record twice"
+timeout 120 "$CAFSD" -c "$B/cafsd.toml" fsck >"$T/fsck_b.out" 2>&1 ||
+  fail "fsck on b after the import: $(cat "$T/fsck_b.out")"
+grep -q "2 adopted" "$T/fsck_b.out" || fail "b's fsck: $(cat "$T/fsck_b.out")"
+cafsd_start "$CAFSD" "$B" || fail "gateway b after the import: $CAFSD_ERROR"
+PID_B=$CAFSD_PID
+timeout 30 cmp "$T/ref_a" "$VB/osdisk_a" || fail "b reads the moved osdisk_a"
+timeout 120 fio "${FIO_JOB[@]}" --filename="$VB/osdisk_fio" --verify_only --verify_fatal=1 >"$T/fio1.log" 2>&1 || fail "fio verify through b: $(tail -20 "$T/fio1.log")"
+# b owns the files now: it writes them (the lease is b's), and a serves no my_vmset.
+printf 'written by b' | timeout 30 dd of="$VB/osdisk_a" conv=notrunc,fsync status=none ||
+  fail "b writes the moved file"
+[ "$(head -c 12 "$VB/osdisk_a")" = "written by b" ] || fail "b's write"
+cafsd_start "$CAFSD" "$A" || fail "gateway a after the export: $CAFSD_ERROR"
+PID_A=$CAFSD_PID
+[ -e "$VA" ] && fail "a still lists my_vmset after the export"
+echo "ok: my_vmset moved from a to b, every fio block verified through b, fsck clean on both"
+stop_b
 stop_a
 grep -q "Sanitizer\|runtime error" "$A/cafsd.log" "$B/cafsd.log" && fail "sanitizer report"
 echo "PASS"

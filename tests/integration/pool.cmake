@@ -61,7 +61,8 @@ if(TARGET cafs_pool_rados)
     cafs_ceph_gateway_test(cafs_rados_faults cafs_rados_faults_test.sh 180 ceph_osd)
     set_property(TEST cafs_rados_faults APPEND PROPERTY LABELS no_sanitize)
     # Two cafsd on one RADOS pool: each serves its own files, write leases (EBUSY, log,
-    # audit), fsck on one never removes the other's objects.
+    # audit), fsck on one never removes the other's objects; a planned datastore move from one
+    # to the other keeps every fsync'ed block (fio crc32c) and both fscks clean.
     cafs_ceph_gateway_test(cafs_rados_two_gateways cafs_rados_two_gateways_test.sh 180 ceph_osd)
     set_property(TEST cafs_rados_two_gateways APPEND PROPERTY LABELS no_sanitize)
     # cafsd with *osdisk* in an s3 pool (radosgw): fsync'ed files back after a restart,
