@@ -239,7 +239,11 @@ int Serve(const cafsd::Config& config) {
   core::AlertSink alerts(&clock);
   // Jobs (docs/jobs.md): records in the backing store, resumed now; the control socket.
   const jobs::JobAuditor auditor(log->get(), &clock, config.position);
-  auto job_manager = jobs::JobManager::Open(env::Env::Default(), config.backing_store, auditor, {});
+  const jobs::JobManagerOptions job_options{
+      .retention = {.max_age = std::chrono::hours(24) * config.keep_finished_days,
+                    .keep_per_kind = static_cast<unsigned>(config.keep_finished_per_kind)}};
+  auto job_manager =
+      jobs::JobManager::Open(env::Env::Default(), config.backing_store, auditor, job_options);
   if (!job_manager.ok()) return Fail(job_manager.status().WithContext("jobs"));
   // Each kind with its default rate limit ([jobs], docs/jobs.md "Rate limits").
   auto shred_kind = std::make_unique<jobs::ShredJob>(volume->get(), auditor);
@@ -344,6 +348,10 @@ int Serve(const cafsd::Config& config) {
       lock.unlock();
       gateway.Tick();
       (void)resync_trigger.Tick();  // stale mirror copies whose pool is back: a resync job
+      // Records of finished jobs beyond [jobs] keep_finished_* (docs/jobs.md "Retention").
+      if (auto pruned = (*job_manager)->PruneFinished(clock.Now()); !pruned.ok()) {
+        CAFS_LOG_WARN("jobs: records of finished jobs not pruned: {}", pruned.status().ToString());
+      }
       if (reporting) reporting->Tick();
       lock.lock();
     }
