@@ -392,6 +392,60 @@ TEST_F(MirrorTest, DegradedStateSurvivesRestartAndVanishedPoolIsCopiedWhole) {
   EXPECT_EQ(ReadAll(**of), shadow);
 }
 
+// One report (audit + alert) per degradation: a copy already known stale, across a restart,
+// a reopen and a resync that fails again, is not reported again; once resynced, a new failure
+// is a new degradation.
+TEST_F(MirrorTest, AKnownDegradationIsReportedOnceAcrossRestarts) {
+  std::mt19937_64 rng(12);
+  std::string shadow = Random(2 * 1024 * 1024, rng);
+  std::int64_t stale_since = 0;
+  {
+    auto of = Create(kFile, shadow);
+    ASSERT_TRUE(of);
+    b_env_.SetWriteFault(InPoolB);
+    const std::string data = Random(10000, rng);
+    ASSERT_TRUE(of->file().Write(100, AsBytes(data)).ok());
+    shadow.replace(100, data.size(), data);
+    ASSERT_TRUE(of->file().Sync().ok());
+    stale_since = CopyIn(kFile, kPoolB).stale_since_ms;
+    EXPECT_GT(stale_since, 0);
+  }
+  EXPECT_EQ(Events(), std::vector<std::string>{std::string(kFile) + " failed pool_b"});
+  for (int restart = 0; restart < 2; ++restart) {
+    SCOPED_TRACE("restart " + std::to_string(restart));
+    Boot();  // pool_b still fails its writes
+    {
+      auto of = volume_->OpenExisting(kFile, Keys());
+      ASSERT_TRUE(of.ok()) << of.status().ToString();
+      EXPECT_EQ(ReadAll(**of), shadow);
+      const std::string data = Random(3000, rng);
+      ASSERT_TRUE((*of)->file().Write(700000, AsBytes(data)).ok());
+      shadow.replace(700000, data.size(), data);
+      ASSERT_TRUE((*of)->file().Sync().ok());
+      // The pool answers, so a resync is tried (cafsd's trigger does at start): it fails.
+      EXPECT_FALSE(volume_->ResyncFile(kFile, 1 << 20).ok());
+    }
+    const ReplicaStatus b = CopyIn(kFile, kPoolB);
+    EXPECT_EQ(b.health, ReplicaHealth::kStale);
+    EXPECT_EQ(b.stale_since_ms, stale_since) << "the same degradation";
+    EXPECT_EQ(Events().size(), 1u) << "reported again: " << Events().back();
+  }
+  // Resynced, then a new failure: a new degradation, reported.
+  b_env_.ClearFaults();
+  ASSERT_TRUE(volume_->ResyncFile(kFile, 1 << 20).ok());
+  EXPECT_EQ(Events().back(), std::string(kFile) + " resynced pool_b");
+  b_env_.SetWriteFault(InPoolB);
+  {
+    auto of = volume_->OpenExisting(kFile, Keys());
+    ASSERT_TRUE(of.ok()) << of.status().ToString();
+    ASSERT_TRUE((*of)->file().Write(0, AsBytes(std::string(512, 'x'))).ok());
+    ASSERT_TRUE((*of)->file().Sync().ok());
+  }
+  EXPECT_EQ(Events(), (std::vector<std::string>{std::string(kFile) + " failed pool_b",
+                                                std::string(kFile) + " resynced pool_b",
+                                                std::string(kFile) + " failed pool_b"}));
+}
+
 // The gateway's periodic tick resyncs open files whose pool is back, without being asked.
 TEST_F(MirrorTest, OpenFilesAreResyncedWhenThePoolIsBack) {
   std::mt19937_64 rng(6);

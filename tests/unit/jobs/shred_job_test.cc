@@ -557,6 +557,50 @@ TEST_F(ShredJobTest, UnlinkUnderShredOnFreeShredsThePoolFile) {
   EXPECT_EQ(on_free.Unlink("vs/vm/disk1").errno_value(), ENOENT);
 }
 
+// A mirrored file under shred on free: the unlink works, and every copy is shredded (a task
+// per copy), the mirror log removed, one audit record per copy.
+TEST_F(ShredJobTest, UnlinkOfAMirroredFileUnderShredOnFreeShredsEveryCopy) {
+  CreateFile("vs/vm/mirrored", /*mirrored=*/true);
+  auto loc = volume_->Locate("vs/vm/mirrored");
+  ASSERT_TRUE(loc.ok());
+  ASSERT_EQ(loc->replicas.size(), 1u);
+  EXPECT_EQ(Slurp(root_ / "pool" / loc->pool_path),
+            Slurp(root_ / "pool_b" / loc->replicas[0].pool_path));
+  {  // written and closed: the log of a file closed cleanly is gone; make one stay (a
+     // degraded copy would keep it) by writing while pool_B refuses syncs
+    auto of = volume_->OpenExisting("vs/vm/mirrored", Keys());
+    ASSERT_TRUE(of.ok());
+    fault_->SetSyncFault([](const std::string& p) { return p.find("/pool_b/") != p.npos; });
+    ASSERT_TRUE((*of)->file().Write(0, AsBytes(plain_["vs/vm/mirrored"].substr(0, 512))).ok());
+    ASSERT_TRUE((*of)->file().Sync().ok());
+    fault_->ClearFaults();
+  }
+  const std::string log_name = ".cafs-mirror-" + loc->guid.ToString();
+  ASSERT_TRUE(fs::exists(root_ / "backing" / log_name)) << "a degraded copy keeps its log";
+  OpenManager();
+  ShredOnFree on_free(volume_.get(), manager_.get(), kind_);
+  Status s = on_free.Unlink("vs/vm/mirrored");
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_TRUE(Gone("vs/vm/mirrored"));
+  auto all = manager_->List();
+  ASSERT_EQ(all.size(), 1u);
+  const JobStatus st = WaitFinal(all[0].record.id);
+  ASSERT_EQ(st.record.state, JobState::kDone) << st.record.error;
+  ASSERT_EQ(st.record.tasks.size(), 2u);
+  EXPECT_EQ(LeftoverBlocks("vs/vm/mirrored"), 0);
+  EXPECT_FALSE(fs::exists(root_ / "pool" / loc->pool_path));
+  EXPECT_FALSE(fs::exists(root_ / "pool_b" / loc->replicas[0].pool_path));
+  EXPECT_FALSE(fs::exists(root_ / "backing" / log_name));
+  for (const char* pool : {"pool", "pool_b"}) {
+    for (const auto& e : fs::recursive_directory_iterator(root_ / pool)) {
+      EXPECT_EQ(e.path().filename().string().find(".cafs-shred-"), std::string::npos) << e.path();
+    }
+  }
+  const auto ops = AuditOps();
+  EXPECT_EQ(std::count(ops.begin(), ops.end(), "shred vm/mirrored"), 2);
+  EXPECT_TRUE(Intact("vs/vm/disk1"));
+}
+
 // POSIX: an unlinked file stays readable through its open handles; its shred waits for the
 // last close, then runs.
 TEST_F(ShredJobTest, UnlinkWhileOpenShredsAfterTheLastClose) {
