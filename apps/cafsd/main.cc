@@ -45,6 +45,7 @@
 #include "replica_cli.h"
 #include "util/ip_address.h"
 #include "util/logging.h"
+#include "util/utc_time.h"
 
 namespace {
 
@@ -439,15 +440,7 @@ struct TargetFlags {
 // stale or unreachable (or a resync failed), 2 could not run.
 namespace {
 
-std::string UtcText(std::int64_t ms) {
-  if (ms <= 0) return "unknown";
-  const std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string UtcText(std::int64_t ms) { return ms <= 0 ? "unknown" : UtcIsoText(ms / 1000); }
 
 // The copy's state as shown: in-sync, stale since T, resyncing N% (job J).
 nlohmann::json ReplicaStateJson(const core::ReplicaStatus& c,
