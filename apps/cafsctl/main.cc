@@ -27,6 +27,7 @@
 #include "rekey_status.h"
 #include "replica_commands.h"
 #include "table.h"
+#include "util/utc_time.h"
 
 namespace {
 
@@ -120,15 +121,7 @@ std::string Join(const json& arr, const char* sep = ",") {
   return out;
 }
 
-std::string TimeText(std::int64_t t) {
-  if (t == 0) return "-";
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string TimeText(std::int64_t t) { return t == 0 ? "-" : cafs::UtcIsoText(t); }
 
 std::int64_t Int(const json& j, const char* field) {
   if (!j.is_object() || !j.contains(field) || !j[field].is_number()) return 0;

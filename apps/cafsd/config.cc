@@ -240,12 +240,21 @@ constexpr std::string_view kNoRegistryMessage =
     "(docs/nfs.md \"Server identity\"). Add one table per virtualization server: "
     "[[server]] id = \"<its <vmserv> id>\" addresses = [\"<its NFS client address>\"]";
 
-// [jobs]: the default rate limit of each job kind ("64M", or an integer; 0 = unlimited).
+// [jobs]: the default rate limit of each job kind ("64M", or an integer; 0 = unlimited) and
+// the retention of finished jobs' records (0 = no limit).
 Status ParseJobs(const Reader& r, const toml::table& root, Config* c) {
   CAFS_ASSIGN_OR_RETURN(const toml::table* t, r.Table(root, "jobs", false));
   if (t == nullptr) return Status::OK();
-  CAFS_RETURN_IF_ERROR(
-      r.OnlyKnown(*t, "jobs", {"shred_rate", "rekey_rate", "migrate_rate", "resync_rate"}));
+  CAFS_RETURN_IF_ERROR(r.OnlyKnown(*t, "jobs",
+                                   {"shred_rate", "rekey_rate", "migrate_rate", "resync_rate",
+                                    "keep_finished_days", "keep_finished_per_kind"}));
+  CAFS_RETURN_IF_ERROR(r.Int(*t, "jobs", "keep_finished_days", 0, &c->keep_finished_days));
+  CAFS_RETURN_IF_ERROR(r.Int(*t, "jobs", "keep_finished_per_kind", 0, &c->keep_finished_per_kind));
+  if (c->keep_finished_days > 36500 || c->keep_finished_per_kind > 1000000) {
+    return r.Error(t,
+                   "[jobs] keep_finished_days must be <= 36500 and keep_finished_per_kind "
+                   "<= 1000000 (0 = no limit)");
+  }
   const std::pair<const char*, std::uint64_t*> keys[] = {{"shred_rate", &c->shred_rate_bps},
                                                          {"rekey_rate", &c->rekey_rate_bps},
                                                          {"migrate_rate", &c->migrate_rate_bps},

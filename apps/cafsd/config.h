@@ -20,7 +20,9 @@
 //   [jobs]     shred_rate = "64M", rekey_rate = "32M", migrate_rate = "32M",
 //              resync_rate = "32M": the rate limit
 //              of a job started without --rate (bytes/s with K/M/G, or an integer; 0 =
-//              unlimited; docs/jobs.md "Rate limits")
+//              unlimited; docs/jobs.md "Rate limits"); keep_finished_days = 30,
+//              keep_finished_per_kind = 1000: the records of done/cancelled jobs kept
+//              (0 = no limit; docs/jobs.md "Retention")
 //   [nfs]      enabled = true, listen = "0.0.0.0", port = 2049, mount_port = 20048,
 //              portmap_port = 0 (111 to answer GETPORT ourselves), register_rpcbind = false,
 //              compute_threads = 0 (one per core), worker_threads = 8, idle_timeout_s = 300
@@ -38,6 +40,7 @@
 
 #include "frontend/nfs/exports.h"
 #include "jobs/default_rates.h"
+#include "jobs/job_manager.h"
 #include "policy/server_registry.h"
 #include "pool/pool_registry.h"
 #include "util/result.h"
@@ -89,6 +92,9 @@ struct Config {
   std::uint64_t rekey_rate_bps = jobs::kDefaultRekeyRateBps;
   std::uint64_t migrate_rate_bps = jobs::kDefaultMigrateRateBps;
   std::uint64_t resync_rate_bps = jobs::kDefaultResyncRateBps;
+  // [jobs]: which records of finished jobs are kept (docs/jobs.md "Retention").
+  std::int64_t keep_finished_days = jobs::JobRetention::kDefaultDays;
+  std::int64_t keep_finished_per_kind = jobs::JobRetention::kDefaultPerKind;
 };
 
 Result<Config> LoadConfig(const std::string& path);

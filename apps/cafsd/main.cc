@@ -46,6 +46,7 @@
 #include "replica_cli.h"
 #include "util/ip_address.h"
 #include "util/logging.h"
+#include "util/utc_time.h"
 
 namespace {
 
@@ -243,7 +244,11 @@ int Serve(const cafsd::Config& config) {
   core::AlertSink alerts(&clock);
   // Jobs (docs/jobs.md): records in the backing store, resumed now; the control socket.
   const jobs::JobAuditor auditor(log->get(), &clock, config.position);
-  auto job_manager = jobs::JobManager::Open(env::Env::Default(), config.backing_store, auditor, {});
+  const jobs::JobManagerOptions job_options{
+      .retention = {.max_age = std::chrono::hours(24) * config.keep_finished_days,
+                    .keep_per_kind = static_cast<unsigned>(config.keep_finished_per_kind)}};
+  auto job_manager =
+      jobs::JobManager::Open(env::Env::Default(), config.backing_store, auditor, job_options);
   if (!job_manager.ok()) return Fail(job_manager.status().WithContext("jobs"));
   // Each kind with its default rate limit ([jobs], docs/jobs.md "Rate limits").
   auto shred_kind = std::make_unique<jobs::ShredJob>(volume->get(), auditor);
@@ -348,6 +353,10 @@ int Serve(const cafsd::Config& config) {
       lock.unlock();
       gateway.Tick();
       (void)resync_trigger.Tick();  // stale mirror copies whose pool is back: a resync job
+      // Records of finished jobs beyond [jobs] keep_finished_* (docs/jobs.md "Retention").
+      if (auto pruned = (*job_manager)->PruneFinished(clock.Now()); !pruned.ok()) {
+        CAFS_LOG_WARN("jobs: records of finished jobs not pruned: {}", pruned.status().ToString());
+      }
       if (reporting) reporting->Tick();
       lock.lock();
     }
@@ -435,15 +444,7 @@ struct TargetFlags {
 // stale or unreachable (or a resync failed), 2 could not run.
 namespace {
 
-std::string UtcText(std::int64_t ms) {
-  if (ms <= 0) return "unknown";
-  const std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string UtcText(std::int64_t ms) { return ms <= 0 ? "unknown" : UtcIsoText(ms / 1000); }
 
 // The copy's state as shown: in-sync, stale since T, resyncing N% (job J).
 nlohmann::json ReplicaStateJson(const core::ReplicaStatus& c,

@@ -177,6 +177,10 @@ Result<std::shared_ptr<MirrorSet>> MirrorSet::Open(const Uuid& guid, std::vector
                               std::to_string(copies.size()));
   }
   bool changed = false;
+  // The copies that go stale in this Open: a new degradation each, reported once below. A
+  // copy the log already calls stale was reported when it went stale (maybe before a
+  // restart): the same degradation, not reported again.
+  std::vector<bool> newly_stale(copies.size(), false);
   for (std::size_t i = 0; i < copies.size(); ++i) {
     auto slot = std::make_unique<Slot>();
     slot->pool = std::move(copies[i].pool);
@@ -194,6 +198,7 @@ Result<std::shared_ptr<MirrorSet>> MirrorSet::Open(const Uuid& guid, std::vector
       slot->error = copies[i].error;
       slot->stale_since_ms = NowMs();
       changed = true;
+      newly_stale[i] = true;
     }
     set->copies_.push_back(std::move(slot));
   }
@@ -222,14 +227,16 @@ Result<std::shared_ptr<MirrorSet>> MirrorSet::Open(const Uuid& guid, std::vector
       slot.stale_since_ms = NowMs();
       slot.dirty.MarkAll(std::max<std::uint64_t>(size, 1));
       changed = true;
+      newly_stale[i] = true;
     }
   }
   if (changed) {
     std::lock_guard lock(set->state_mu_);
-    CAFS_RETURN_IF_ERROR(set->SaveLocked());
-    for (const auto& slot : set->copies_) {
-      if (slot->health != ReplicaHealth::kStale || !set->events_) continue;
-      set->events_({ReplicaEvent::Kind::kFailed, guid, slot->pool, slot->pool_path, slot->error});
+    CAFS_RETURN_IF_ERROR(set->SaveLocked());  // durable before it is reported
+    for (std::size_t i = 0; i < set->copies_.size(); ++i) {
+      const Slot& slot = *set->copies_[i];
+      if (!newly_stale[i] || !set->events_) continue;
+      set->events_({ReplicaEvent::Kind::kFailed, guid, slot.pool, slot.pool_path, slot.error});
     }
   }
   return set;
@@ -362,9 +369,15 @@ Status MirrorSet::Fail(std::size_t i, const Status& why, std::uint64_t offset,
       slot.dirty.Mark(offset, std::max<std::uint64_t>(length, 1));
     }
     if (slot.health != ReplicaHealth::kStale) {
-      first = true;
-      // A resync that fails keeps the time the copy first went stale.
-      if (slot.health == ReplicaHealth::kInSync) slot.stale_since_ms = NowMs();
+      // Only an in-sync copy going stale is a new degradation (reported once). A resync
+      // that fails leaves the copy stale as it was since stale_since_ms, which the log
+      // kept across restarts: logged, not reported again (its job reports the failure).
+      first = slot.health == ReplicaHealth::kInSync;
+      if (first) slot.stale_since_ms = NowMs();
+      if (!first) {
+        CAFS_LOG_WARN("mirror {}: resync of the copy in pool {} failed, stale since {} ms: {}",
+                      guid_.ToString(), slot.pool, slot.stale_since_ms, why.ToString());
+      }
       slot.health = ReplicaHealth::kStale;
       slot.error = why.ToString();
     }

@@ -1051,6 +1051,10 @@ Status Volume::DetachRedirector(const std::string& rel, const Uuid& guid) {
   return Status::OK();
 }
 
+Status Volume::RemoveMirrorLog(const Uuid& guid) {
+  return MirrorLog(root_dir_.get(), guid).Remove();
+}
+
 bool Volume::IsOpen(const Uuid& guid) {
   std::vector<std::shared_ptr<OpenFile>> open;
   {

@@ -220,6 +220,10 @@ class Volume {
   // pool file in place: the first step of a shred (src/jobs/shred_job.h). NotFound when
   // `rel` has no redirector or one naming another file (the name was reused).
   Status DetachRedirector(const std::string& rel, const Uuid& guid);
+  // Removes the mirror log of file `guid` (`.cafs-mirror-<GUID>`, directory synced; OK when
+  // there is none): for a mirrored file whose redirector is gone (DetachRedirector) and that
+  // is not open any more, once its copies are shredded (src/jobs/shred_job.h).
+  Status RemoveMirrorLog(const Uuid& guid);
   // Whether this Volume has the file `guid` open now (a handle uses it), whatever its names:
   // a shred of a file unlinked while open waits for its last close (jobs/shred_job.h).
   bool IsOpen(const Uuid& guid);

@@ -119,6 +119,9 @@ JobKind* JobManager::KindOf(const std::string& name) const {
 }
 
 void JobManager::ResumeAll() {
+  if (auto pruned = PruneFinished(std::chrono::system_clock::now()); !pruned.ok()) {
+    CAFS_LOG_WARN("jobs: records of finished jobs not pruned: {}", pruned.status().ToString());
+  }
   std::lock_guard lock(mu_);
   for (auto& [id, job] : jobs_) {
     std::lock_guard jl(job->mu);
@@ -567,6 +570,60 @@ Status JobManager::Forget(const std::string& id) {
   std::lock_guard ml(mu_);
   jobs_.erase(id);
   return Status::OK();
+}
+
+Result<std::size_t> JobManager::PruneFinished(std::chrono::system_clock::time_point now) {
+  const JobRetention& keep = options_.retention;
+  const std::int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  // The candidates: done/cancelled on disk (saved_state: a runner's last Save is over).
+  struct Finished {
+    std::int64_t finished_ms;
+    std::string id;
+  };
+  std::map<std::string, std::vector<Finished>> by_kind;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, job] : jobs_) {
+      std::lock_guard jl(job->mu);
+      const JobState s = job->saved_state;
+      if ((s == JobState::kDone || s == JobState::kCancelled) && job->rec.state == s) {
+        by_kind[job->rec.spec.kind].push_back({job->rec.finished_ms, id});
+      }
+    }
+  }
+  std::vector<std::string> expired;
+  for (auto& [kind, finished] : by_kind) {
+    std::sort(finished.begin(), finished.end(), [](const Finished& a, const Finished& b) {
+      return a.finished_ms != b.finished_ms ? a.finished_ms > b.finished_ms : a.id > b.id;
+    });
+    for (std::size_t i = 0; i < finished.size(); ++i) {
+      const bool too_old =
+          keep.max_age.count() > 0 && now_ms - finished[i].finished_ms > keep.max_age.count();
+      const bool too_many = keep.keep_per_kind > 0 && i >= keep.keep_per_kind;
+      if (too_old || too_many) expired.push_back(finished[i].id);
+    }
+  }
+  if (expired.empty()) return std::size_t{0};
+  // Their runners have ended (or are ending: the final Save is over); none starts again (a
+  // done or cancelled job is never resumed). Joined here, as Forget does.
+  for (const auto& id : expired) {
+    auto job = Find(id);
+    if (!job.ok()) continue;  // forgotten meanwhile
+    std::thread old;
+    {
+      std::lock_guard lock((*job)->mu);
+      old = std::move((*job)->runner);
+    }
+    if (old.joinable()) old.join();
+  }
+  CAFS_RETURN_IF_ERROR(store_.RemoveAll(expired));
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& id : expired) jobs_.erase(id);
+  }
+  CAFS_LOG_INFO("jobs: {} records of finished jobs pruned (retention)", expired.size());
+  return expired.size();
 }
 
 Result<JobStatus> JobManager::Wait(const std::string& id, std::chrono::milliseconds timeout) const {

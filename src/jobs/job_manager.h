@@ -45,10 +45,26 @@
 
 namespace cafs::jobs {
 
+// Which records of finished jobs PruneFinished removes (docs/jobs.md "Retention"; cafsd's
+// [jobs] keep_finished_days / keep_finished_per_kind). Only `done` and `cancelled` records
+// are ever removed: a `failed` job may be resumed (a failed shred may hold a claimed,
+// half-overwritten pool file only its job finishes), and queued, running, cancelling and
+// paused jobs are not finished.
+struct JobRetention {
+  static constexpr std::int64_t kDefaultDays = 30;
+  static constexpr unsigned kDefaultPerKind = 1000;
+  // A done/cancelled record that finished longer ago than this is removed; 0: no age limit.
+  std::chrono::milliseconds max_age = std::chrono::hours(24 * kDefaultDays);
+  // At most this many done/cancelled records per kind are kept (the newest by finished_ms);
+  // 0: no count limit.
+  unsigned keep_per_kind = kDefaultPerKind;
+};
+
 struct JobManagerOptions {
   std::uint64_t step_bytes = 4 << 20;  // most bytes one step may do
   unsigned default_parallel = 2;       // files at once when the spec says 0
   unsigned max_parallel = 16;
+  JobRetention retention{};
 };
 
 // Progress of one task as shown to administrators (not persisted).
@@ -83,7 +99,8 @@ class JobManager {
   // `default_rate_bps`: the rate limit (bytes/s, 0 = unlimited) of a job of this kind whose
   // spec names none; cafsd passes its [jobs] config (docs/jobs.md "Rate limits").
   void RegisterKind(std::unique_ptr<JobKind> kind, std::uint64_t default_rate_bps = 0);
-  // Starts runners for the loaded jobs that were queued, running or cancelling.
+  // Starts runners for the loaded jobs that were queued, running or cancelling, after
+  // PruneFinished(now).
   void ResumeAll();
 
   // Validates, persists (state queued) and starts a job.
@@ -95,6 +112,13 @@ class JobManager {
   Result<JobStatus> Cancel(const std::string& id);
   // Removes the record of a finished (done, failed, cancelled) job.
   Status Forget(const std::string& id);
+  // Removes the records of done and cancelled jobs beyond the retention (options.retention):
+  // finished before now - max_age, or older than the keep_per_kind newest of their kind.
+  // Each removal goes through the JobStore (env::Env), then one directory sync: a crash
+  // leaves each record there or gone, and one left is removed by the next call. cafsd calls
+  // it at start (ResumeAll) and on its periodic tick. Returns how many records it removed,
+  // or the first store error (the records not removed yet stay, in memory and on disk).
+  Result<std::size_t> PruneFinished(std::chrono::system_clock::time_point now);
   // Blocks until the job's record on disk says final or paused (and its end is audited), or
   // `timeout` passed; returns its status.
   Result<JobStatus> Wait(const std::string& id, std::chrono::milliseconds timeout) const;

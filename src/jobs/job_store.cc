@@ -28,11 +28,21 @@ Status JobStore::Save(const JobRecord& job) {
   return env::ReplaceFileAtomically(*env_, dir_, path, AsBytes(text));
 }
 
-Status JobStore::Remove(const std::string& id) {
-  CAFS_RETURN_IF_ERROR(CheckId(id));
-  Status s = env_->RemoveFile(PathOf(id));
-  if (!s.ok() && !s.IsNotFound()) return s;
-  return env_->SyncDir(dir_);
+Status JobStore::Remove(const std::string& id) { return RemoveAll({id}); }
+
+Status JobStore::RemoveAll(const std::vector<std::string>& ids) {
+  for (const auto& id : ids) CAFS_RETURN_IF_ERROR(CheckId(id));
+  Status first = Status::OK();
+  for (const auto& id : ids) {
+    Status s = env_->RemoveFile(PathOf(id));
+    if (!s.ok() && !s.IsNotFound()) {
+      first = s;
+      break;
+    }
+  }
+  // The removals done so far are made durable even when one failed.
+  Status synced = env_->SyncDir(dir_);
+  return first.ok() ? synced : first;
 }
 
 Result<JobStore::Loaded> JobStore::Load() {

@@ -35,6 +35,9 @@ class JobStore {
 
   Status Save(const JobRecord& job);
   Status Remove(const std::string& id);
+  // Removes the records of `ids` (an absent one is no error), then syncs the directory once.
+  // Stops at the first error; the records not removed yet stay.
+  Status RemoveAll(const std::vector<std::string>& ids);
 
   struct Loaded {
     std::vector<JobRecord> jobs;

@@ -1,20 +1,13 @@
 #include "jobs/replica_control.h"
 
-#include <ctime>
+#include "util/utc_time.h"
 
 namespace cafs::jobs {
 namespace {
 
 using json = nlohmann::json;
 
-std::string IsoTime(std::uint64_t ms) {
-  const std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string IsoTime(std::uint64_t ms) { return UtcIsoText(static_cast<std::int64_t>(ms / 1000)); }
 
 std::string Field(const json& req, const char* key) {
   auto it = req.find(key);

@@ -48,7 +48,8 @@ Uuid GuidOf(pool::Pool& pool, const std::string& path) {
 struct Cursor {
   std::string phase, pool, pool_path, guid;
   std::uint64_t offset = 0;
-  bool freed = false;  // a "freed" task (shred on free)
+  bool freed = false;     // a "freed" task (shred on free)
+  bool mirrored = false;  // one copy of a mirrored file: its remove drops the mirror log too
 };
 
 Result<Cursor> CursorOf(const TaskRecord& task) {
@@ -68,6 +69,8 @@ Result<Cursor> CursorOf(const TaskRecord& task) {
   out.offset = off->get<std::uint64_t>();
   auto freed = c.find("freed");
   out.freed = freed != c.end() && freed->is_boolean() && freed->get<bool>();
+  auto mirrored = c.find("mirrored");
+  out.mirrored = mirrored != c.end() && mirrored->is_boolean() && mirrored->get<bool>();
   return out;
 }
 
@@ -78,6 +81,18 @@ void Store(const Cursor& c, TaskRecord& task) {
                      {"guid", c.guid},
                      {"offset", c.offset}};
   if (c.freed) task.cursor["freed"] = true;
+  if (c.mirrored) task.cursor["mirrored"] = true;
+}
+
+// A "freed" spec's copies: exactly `pool` and `pool_path`, non-empty strings, 1..15 of them.
+bool ValidCopies(const json& copies) {
+  if (!copies.is_array() || copies.empty() || copies.size() > 15) return false;
+  return std::all_of(copies.begin(), copies.end(), [](const json& c) {
+    const auto text = [&](const char* key) {
+      return c.contains(key) && c[key].is_string() && !c[key].get<std::string>().empty();
+    };
+    return c.is_object() && c.size() == 2 && text("pool") && text("pool_path");
+  });
 }
 
 bool AllZero(ByteView data) {
@@ -104,10 +119,13 @@ Status ShredJob::Validate(const JobSpec& spec) const {
       return p.is_object() && p.contains(key) && p[key].is_string() &&
              !p[key].get<std::string>().empty();
     };
-    if (!p.is_object() || p.size() != 3 || !text("pool") || !text("pool_path") || !text("guid") ||
-        !Uuid::Parse(p["guid"].get<std::string>()).ok()) {
+    const bool mirrored = p.is_object() && p.contains("copies");
+    if (!p.is_object() || p.size() != (mirrored ? 4u : 3u) || !text("pool") || !text("pool_path") ||
+        !text("guid") || !Uuid::Parse(p["guid"].get<std::string>()).ok() ||
+        (mirrored && !ValidCopies(p["copies"]))) {
       return Status::InvalidArgument(
-          "a shred of a freed file takes exactly pool, pool_path and guid");
+          "a shred of a freed file takes exactly pool, pool_path and guid (and copies, a "
+          "list of {pool, pool_path}, for a mirrored file)");
     }
     return Status::OK();  // the name is gone (or about to go): nothing to split
   }
@@ -154,17 +172,24 @@ Result<std::vector<TaskRecord>> ShredJob::Plan(const JobRecord& job) {
   const std::string rel = VolumePathOf(job.spec.target.path);
   std::vector<TaskRecord> tasks;
   if (job.spec.target.type == "freed") {
+    // One task per copy: the primary, then a mirrored file's other copies. Each learns how
+    // the unlink went on its own (detach), so none is shredded when the name was kept.
     const json& p = job.spec.params;
-    TaskRecord task;
-    task.path = job.spec.target.path;
-    Cursor c{"detach",
-             p["pool"].get<std::string>(),
-             p["pool_path"].get<std::string>(),
-             p["guid"].get<std::string>(),
-             0,
-             true};
-    Store(c, task);
-    tasks.push_back(std::move(task));
+    std::vector<std::pair<std::string, std::string>> copies{
+        {p["pool"].get<std::string>(), p["pool_path"].get<std::string>()}};
+    const bool mirrored = p.contains("copies");
+    if (mirrored) {
+      for (const json& c : p["copies"]) {
+        copies.emplace_back(c["pool"].get<std::string>(), c["pool_path"].get<std::string>());
+      }
+    }
+    for (const auto& [pool, pool_path] : copies) {
+      TaskRecord task;
+      task.path = job.spec.target.path;
+      Store(Cursor{"detach", pool, pool_path, p["guid"].get<std::string>(), 0, true, mirrored},
+            task);
+      tasks.push_back(std::move(task));
+    }
   } else if (job.spec.target.type == "file") {
     CAFS_ASSIGN_OR_RETURN(TaskRecord task, PlanFile(rel));
     tasks.push_back(std::move(task));
@@ -278,6 +303,9 @@ Result<StepResult> ShredJob::Step(const JobRecord& job, TaskRecord& task, std::u
     Status s = pool->RemoveFile(claimed);
     if (!s.ok() && !s.IsNotFound()) return s;
     CAFS_RETURN_IF_ERROR(SyncParent(*pool, claimed));
+    // A mirrored file's log (dirty maps, no data) goes with its copies; each copy's task
+    // removes it (idempotent): the file is detached and closed (claim waited for that).
+    if (c.mirrored) CAFS_RETURN_IF_ERROR(volume_->RemoveMirrorLog(guid));
     result.done = true;
   } else {
     return Status::Corruption("shred cursor of " + task.path + " has unknown phase '" + c.phase +
@@ -342,10 +370,15 @@ void ShredJob::TaskEnded(const JobRecord& job, const TaskRecord& task) {
     }
   }
   switch (task.state) {
-    case TaskState::kDone:
+    case TaskState::kDone: {
+      auto c = CursorOf(task);
       auditor_.Record(job, task.path, "shred", audit::Result::kOk,
-                      "overwritten, discarded and removed", task.total);
+                      c.ok() && c->mirrored
+                          ? "copy in pool " + c->pool + ": overwritten, discarded and removed"
+                          : std::string("overwritten, discarded and removed"),
+                      task.total);
       break;
+    }
     case TaskState::kFailed:
       auditor_.Record(job, task.path, "shred", audit::Result::kError, task.error, task.done);
       break;

@@ -34,11 +34,14 @@
 //
 // Target "freed" (shred on free, jobs/shred_on_free.h; docs/jobs.md "Shred on free"): the
 // pool file of a file whose last name an unlink removes, params {"pool", "pool_path", "guid"}
-// (what Volume::Locate said before the job was persisted). The unlink itself detaches the
-// redirector, after the job is durable; the task's detach phase only learns how that went
-// (BeginFree/EndFree, in memory): detached -> claim; failed -> the task ends "kept" (nothing
-// freed, nothing shredded); still running -> waits. After a restart (nothing in memory) the
-// name decides: still naming the GUID -> the unlink never happened (kept); gone -> claim. The
+// (what Volume::Locate said before the job was persisted), plus "copies" ([{"pool",
+// "pool_path"}, ...], the other copies) for a mirrored file: one task per copy, each with
+// the cursor flag "mirrored", whose remove phase also removes the file's mirror log
+// (Volume::RemoveMirrorLog); a copy whose pool does not answer fails its task (resume). The unlink
+// itself detaches the redirector, after the job is durable; the task's detach phase only learns how
+// that went (BeginFree/EndFree, in memory): detached -> claim; failed -> the task ends "kept"
+// (nothing freed, nothing shredded); still running -> waits. After a restart (nothing in memory)
+// the name decides: still naming the GUID -> the unlink never happened (kept); gone -> claim. The
 // file may still be open through this gateway (unlinked while open, as POSIX allows): the
 // claim waits, with no time limit, until Volume::IsOpen(guid) is false (its last close).
 //

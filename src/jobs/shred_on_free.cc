@@ -5,11 +5,6 @@ namespace cafs::jobs {
 Status ShredOnFree::Unlink(const std::string& rel) {
   auto loc = volume_->Locate(rel);
   if (!loc.ok() || loc->nlink > 1) return volume_->Unlink(rel);  // nothing is freed
-  if (!loc->replicas.empty()) {
-    return Status::FromErrno(EOPNOTSUPP, "/" + rel +
-                                             " is mirrored: shred on free of mirrored files is "
-                                             "not implemented yet (not removed)");
-  }
   kind_->BeginFree(loc->guid);
   JobSpec spec;
   spec.kind = std::string(ShredJob::kName);
@@ -17,6 +12,13 @@ Status ShredOnFree::Unlink(const std::string& rel) {
   spec.target.path = "/" + rel;
   spec.params = {
       {"pool", loc->pool}, {"pool_path", loc->pool_path}, {"guid", loc->guid.ToString()}};
+  if (!loc->replicas.empty()) {  // a mirrored file: every copy is shredded (a task each)
+    nlohmann::json copies = nlohmann::json::array();
+    for (const auto& c : loc->replicas) {
+      copies.push_back({{"pool", c.pool}, {"pool_path", c.pool_path}});
+    }
+    spec.params["copies"] = std::move(copies);
+  }
   spec.requested_by = "shred on free (unlink)";
   auto job = manager_->Start(std::move(spec));
   if (!job.ok()) {

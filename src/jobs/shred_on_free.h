@@ -13,8 +13,8 @@
 // task finds the name still there after the restart: it ends "kept" (the unlink was never
 // answered and did not happen).
 //
-// A mirrored file (several copies) is refused with EOPNOTSUPP: shredding every copy is not
-// implemented yet, and an unlink that leaves copies behind is not what the policy asks for.
+// A mirrored file (several copies): the job's params name every copy ("copies"), and the job
+// shreds each of them (one task per copy) and then removes the file's mirror log.
 //
 // Threading: Unlink from any thread. Ownership: the Volume, JobManager and ShredJob are not
 // owned and must outlive this object (the kind is owned by the manager).

@@ -34,14 +34,13 @@
 #include "pool/pool_use.h"
 #include "pool/posix_pool.h"
 #include "pool/write_lease.h"
+#include "unit/cafs/two_pool_mirror_fixture.h"
 
 namespace cafs::core {
 namespace {
 
 namespace fs = std::filesystem;
 
-constexpr char kPoolA[] = "pool_a";
-constexpr char kPoolB[] = "pool_b";
 constexpr char kFile[] = "vs/vm1/disk.img";
 
 TEST(MirrorCodecTest, RedirectorReplicaLines) {
@@ -109,25 +108,16 @@ TEST(MirrorCodecTest, ReadsVersion1Logs) {
   EXPECT_EQ(r->copies[0].stale_since_ms, 0);
 }
 
-class MirrorTest : public ::testing::Test {
+class MirrorTest : public testing::TwoPoolMirrorFixture {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/cafs-mirror-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    for (const char* sub : {"backing/vs/vm1", "pools/pool_a", "pools/pool_b"}) {
-      fs::create_directories(dir_ / sub);
-    }
-    std::vector<std::uint8_t> key(64);
-    ASSERT_TRUE(crypto::RandomBytes(key).ok());
-    dek_ = SecureBuffer(key.data(), key.size());
-    key_guid_ = Uuid::Random();
+    ASSERT_NO_FATAL_FAILURE(MakeDirsAndKey("cafs-mirror-test"));
     Boot();
   }
   void TearDown() override {
     volume_.reset();
     pools_.reset();
-    fs::remove_all(dir_);
+    RemoveDirs();
   }
 
   // (Re)starts the Volume; the backing store and pool_a go through a_env_, pool_b through
@@ -161,13 +151,7 @@ class MirrorTest : public ::testing::Test {
   }
 
   std::shared_ptr<OpenFile> Create(const std::string& rel, const std::string& data) {
-    Placement p;
-    p.pool = kPoolA;
-    p.replica_pools = {kPoolB};
-    p.params.key_guid = key_guid_;
-    p.params.key_version = 1;
-    p.params.cipher = crypto::CipherId::kAes256Xts;
-    p.dek = &dek_;
+    const Placement p = MirroredPlacement();
     auto of = volume_->CreateFile(rel, 0644, ::getuid(), ::getgid(), p);
     EXPECT_TRUE(of.ok()) << of.status().ToString();
     if (!of.ok()) return nullptr;
@@ -183,11 +167,6 @@ class MirrorTest : public ::testing::Test {
     EXPECT_TRUE(n.ok()) << n.status().ToString();
     out.resize(n.ok() ? *n : 0);
     return out;
-  }
-
-  static std::string Slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
   }
 
   // The two pool files of `rel`, as bytes on disk.
@@ -216,12 +195,6 @@ class MirrorTest : public ::testing::Test {
     return events_;
   }
 
-  static std::string Random(std::size_t n, std::mt19937_64& rng) {
-    std::string s(n, '\0');
-    for (char& c : s) c = static_cast<char>(rng());
-    return s;
-  }
-
   static bool InPoolB(const std::string& path, std::uint64_t, std::uint64_t) {
     return path.find("/pools/pool_b/") != std::string::npos;
   }
@@ -229,12 +202,9 @@ class MirrorTest : public ::testing::Test {
     return path.find("/pools/pool_a/") != std::string::npos;
   }
 
-  fs::path dir_;
   env::FaultInjectionEnv a_env_{env::Env::Default()};
   env::FaultInjectionEnv b_env_{env::Env::Default()};
   env::Env* b_target_ = &b_env_;  // the crash tests put every pool on a_env_ (one process)
-  SecureBuffer dek_;
-  Uuid key_guid_;
   std::unique_ptr<pool::PoolMapper> pools_;
   std::unique_ptr<Volume> volume_;
   std::mutex events_mu_;
@@ -390,6 +360,60 @@ TEST_F(MirrorTest, DegradedStateSurvivesRestartAndVanishedPoolIsCopiedWhole) {
   auto of = volume_->OpenExisting(kFile, Keys());
   ASSERT_TRUE(of.ok());
   EXPECT_EQ(ReadAll(**of), shadow);
+}
+
+// One report (audit + alert) per degradation: a copy already known stale, across a restart,
+// a reopen and a resync that fails again, is not reported again; once resynced, a new failure
+// is a new degradation.
+TEST_F(MirrorTest, AKnownDegradationIsReportedOnceAcrossRestarts) {
+  std::mt19937_64 rng(12);
+  std::string shadow = Random(2 * 1024 * 1024, rng);
+  std::int64_t stale_since = 0;
+  {
+    auto of = Create(kFile, shadow);
+    ASSERT_TRUE(of);
+    b_env_.SetWriteFault(InPoolB);
+    const std::string data = Random(10000, rng);
+    ASSERT_TRUE(of->file().Write(100, AsBytes(data)).ok());
+    shadow.replace(100, data.size(), data);
+    ASSERT_TRUE(of->file().Sync().ok());
+    stale_since = CopyIn(kFile, kPoolB).stale_since_ms;
+    EXPECT_GT(stale_since, 0);
+  }
+  EXPECT_EQ(Events(), std::vector<std::string>{std::string(kFile) + " failed pool_b"});
+  for (int restart = 0; restart < 2; ++restart) {
+    SCOPED_TRACE("restart " + std::to_string(restart));
+    Boot();  // pool_b still fails its writes
+    {
+      auto of = volume_->OpenExisting(kFile, Keys());
+      ASSERT_TRUE(of.ok()) << of.status().ToString();
+      EXPECT_EQ(ReadAll(**of), shadow);
+      const std::string data = Random(3000, rng);
+      ASSERT_TRUE((*of)->file().Write(700000, AsBytes(data)).ok());
+      shadow.replace(700000, data.size(), data);
+      ASSERT_TRUE((*of)->file().Sync().ok());
+      // The pool answers, so a resync is tried (cafsd's trigger does at start): it fails.
+      EXPECT_FALSE(volume_->ResyncFile(kFile, 1 << 20).ok());
+    }
+    const ReplicaStatus b = CopyIn(kFile, kPoolB);
+    EXPECT_EQ(b.health, ReplicaHealth::kStale);
+    EXPECT_EQ(b.stale_since_ms, stale_since) << "the same degradation";
+    EXPECT_EQ(Events().size(), 1u) << "reported again: " << Events().back();
+  }
+  // Resynced, then a new failure: a new degradation, reported.
+  b_env_.ClearFaults();
+  ASSERT_TRUE(volume_->ResyncFile(kFile, 1 << 20).ok());
+  EXPECT_EQ(Events().back(), std::string(kFile) + " resynced pool_b");
+  b_env_.SetWriteFault(InPoolB);
+  {
+    auto of = volume_->OpenExisting(kFile, Keys());
+    ASSERT_TRUE(of.ok()) << of.status().ToString();
+    ASSERT_TRUE((*of)->file().Write(0, AsBytes(std::string(512, 'x'))).ok());
+    ASSERT_TRUE((*of)->file().Sync().ok());
+  }
+  EXPECT_EQ(Events(), (std::vector<std::string>{std::string(kFile) + " failed pool_b",
+                                                std::string(kFile) + " resynced pool_b",
+                                                std::string(kFile) + " failed pool_b"}));
 }
 
 // The gateway's periodic tick resyncs open files whose pool is back, without being asked.

@@ -21,6 +21,7 @@
 #include "crypto/rng.h"
 #include "env/fault_injection_env.h"
 #include "pool/posix_pool.h"
+#include "unit/cafs/two_pool_mirror_fixture.h"
 #include "util/bytes.h"
 #include "util/clock.h"
 
@@ -30,39 +31,17 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-constexpr char kPoolA[] = "pool_a";
-constexpr char kPoolB[] = "pool_b";
 constexpr std::uint64_t kChunk = core::kMirrorChunkBytes;
 
-std::string Random(std::size_t n, std::mt19937_64& rng) {
-  std::string s(n, '\0');
-  for (char& c : s) c = static_cast<char>(rng());
-  return s;
-}
-
-std::string Slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-class ResyncJobTest : public ::testing::Test {
+class ResyncJobTest : public cafs::testing::TwoPoolMirrorFixture {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/cafs-resync-job-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    for (const char* sub : {"backing/vs/vm1", "pools/pool_a", "pools/pool_b"}) {
-      fs::create_directories(dir_ / sub);
-    }
-    std::vector<std::uint8_t> key(64);
-    ASSERT_TRUE(crypto::RandomBytes(key).ok());
-    dek_ = SecureBuffer(key.data(), key.size());
-    key_guid_ = Uuid::Random();
+    ASSERT_NO_FATAL_FAILURE(MakeDirsAndKey("cafs-resync-job-test"));
     Boot();
   }
   void TearDown() override {
     Halt();
-    fs::remove_all(dir_);
+    RemoveDirs();
   }
 
   void Boot(JobManagerOptions options = {.step_bytes = kChunk, .default_parallel = 2}) {
@@ -99,13 +78,7 @@ class ResyncJobTest : public ::testing::Test {
   // copy goes stale with those chunks dirty), closed. Returns the content.
   std::string MakeStale(const std::string& rel, std::size_t size,
                         const std::vector<std::uint64_t>& regions, std::mt19937_64& rng) {
-    core::Placement p;
-    p.pool = kPoolA;
-    p.replica_pools = {kPoolB};
-    p.params.key_guid = key_guid_;
-    p.params.key_version = 1;
-    p.params.cipher = crypto::CipherId::kAes256Xts;
-    p.dek = &dek_;
+    const core::Placement p = MirroredPlacement();
     auto of = volume_->CreateFile(rel, 0644, ::getuid(), ::getgid(), p);
     EXPECT_TRUE(of.ok()) << of.status().ToString();
     if (!of.ok()) return {};
@@ -188,10 +161,7 @@ class ResyncJobTest : public ::testing::Test {
     return spec;
   }
 
-  fs::path dir_;
   env::FaultInjectionEnv b_env_{env::Env::Default()};
-  SecureBuffer dek_;
-  Uuid key_guid_;
   ManualClock clock_{std::chrono::sys_days{std::chrono::year{2026} / 12 / 7} + 10h};
   std::unique_ptr<pool::PoolMapper> pools_;
   std::unique_ptr<core::Volume> volume_;

@@ -46,6 +46,7 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 constexpr char kPool[] = "pool_A";
+constexpr char kPoolB[] = "pool_B";  // the second copy of mirrored files
 constexpr std::size_t kFileBytes = 32 * 1024;
 constexpr std::size_t kBlock = 4096;
 
@@ -116,6 +117,7 @@ class ShredJobTest : public ::testing::Test {
     root_ = tmpl;
     fs::create_directories(root_ / "backing");
     fs::create_directories(root_ / "pool");
+    fs::create_directories(root_ / "pool_b");
     auto key = crypto::RandomKey(64);
     ASSERT_TRUE(key.ok());
     key_ = std::move(*key);
@@ -126,6 +128,10 @@ class ShredJobTest : public ::testing::Test {
         pools_
             .Add(std::make_unique<pool::PosixPool>(kPool, (root_ / "pool").string(), crash_.get()))
             .ok());
+    ASSERT_TRUE(pools_
+                    .Add(std::make_unique<pool::PosixPool>(kPoolB, (root_ / "pool_b").string(),
+                                                           crash_.get()))
+                    .ok());
     auto volume = core::Volume::Open((root_ / "backing").string(), &pools_);
     ASSERT_TRUE(volume.ok());
     volume_ = std::move(*volume);
@@ -157,9 +163,10 @@ class ShredJobTest : public ::testing::Test {
     return [this](const Uuid&, std::uint32_t) -> Result<const SecureBuffer*> { return &key_; };
   }
 
-  void CreateFile(const std::string& rel) {
+  void CreateFile(const std::string& rel, bool mirrored = false) {
     core::Placement p;
     p.pool = kPool;
+    if (mirrored) p.replica_pools = {kPoolB};
     p.params.key_guid = key_guid_;
     p.params.key_version = 1;
     p.dek = &key_;
@@ -197,8 +204,8 @@ class ShredJobTest : public ::testing::Test {
   // How many of `rel`'s ciphertext blocks some file of the pool still holds (block-aligned).
   int LeftoverBlocks(const std::string& rel) {
     int found = 0;
-    for (const auto& e : fs::recursive_directory_iterator(root_ / "pool")) {
-      if (!e.is_regular_file()) continue;
+    for (const auto& e : fs::recursive_directory_iterator(root_)) {
+      if (!e.is_regular_file() || e.path().string().find("/pool") == std::string::npos) continue;
       const std::string raw = Slurp(e.path());
       for (std::size_t off = 0; off + kBlock <= raw.size(); off += kBlock) {
         found += blocks_[rel].count(raw.substr(off, kBlock)) ? 1 : 0;
@@ -550,6 +557,50 @@ TEST_F(ShredJobTest, UnlinkUnderShredOnFreeShredsThePoolFile) {
   EXPECT_EQ(on_free.Unlink("vs/vm/disk1").errno_value(), ENOENT);
 }
 
+// A mirrored file under shred on free: the unlink works, and every copy is shredded (a task
+// per copy), the mirror log removed, one audit record per copy.
+TEST_F(ShredJobTest, UnlinkOfAMirroredFileUnderShredOnFreeShredsEveryCopy) {
+  CreateFile("vs/vm/mirrored", /*mirrored=*/true);
+  auto loc = volume_->Locate("vs/vm/mirrored");
+  ASSERT_TRUE(loc.ok());
+  ASSERT_EQ(loc->replicas.size(), 1u);
+  EXPECT_EQ(Slurp(root_ / "pool" / loc->pool_path),
+            Slurp(root_ / "pool_b" / loc->replicas[0].pool_path));
+  {  // written and closed: the log of a file closed cleanly is gone; make one stay (a
+     // degraded copy would keep it) by writing while pool_B refuses syncs
+    auto of = volume_->OpenExisting("vs/vm/mirrored", Keys());
+    ASSERT_TRUE(of.ok());
+    fault_->SetSyncFault([](const std::string& p) { return p.find("/pool_b/") != p.npos; });
+    ASSERT_TRUE((*of)->file().Write(0, AsBytes(plain_["vs/vm/mirrored"].substr(0, 512))).ok());
+    ASSERT_TRUE((*of)->file().Sync().ok());
+    fault_->ClearFaults();
+  }
+  const std::string log_name = ".cafs-mirror-" + loc->guid.ToString();
+  ASSERT_TRUE(fs::exists(root_ / "backing" / log_name)) << "a degraded copy keeps its log";
+  OpenManager();
+  ShredOnFree on_free(volume_.get(), manager_.get(), kind_);
+  Status s = on_free.Unlink("vs/vm/mirrored");
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_TRUE(Gone("vs/vm/mirrored"));
+  auto all = manager_->List();
+  ASSERT_EQ(all.size(), 1u);
+  const JobStatus st = WaitFinal(all[0].record.id);
+  ASSERT_EQ(st.record.state, JobState::kDone) << st.record.error;
+  ASSERT_EQ(st.record.tasks.size(), 2u);
+  EXPECT_EQ(LeftoverBlocks("vs/vm/mirrored"), 0);
+  EXPECT_FALSE(fs::exists(root_ / "pool" / loc->pool_path));
+  EXPECT_FALSE(fs::exists(root_ / "pool_b" / loc->replicas[0].pool_path));
+  EXPECT_FALSE(fs::exists(root_ / "backing" / log_name));
+  for (const char* pool : {"pool", "pool_b"}) {
+    for (const auto& e : fs::recursive_directory_iterator(root_ / pool)) {
+      EXPECT_EQ(e.path().filename().string().find(".cafs-shred-"), std::string::npos) << e.path();
+    }
+  }
+  const auto ops = AuditOps();
+  EXPECT_EQ(std::count(ops.begin(), ops.end(), "shred vm/mirrored"), 2);
+  EXPECT_TRUE(Intact("vs/vm/disk1"));
+}
+
 // POSIX: an unlinked file stays readable through its open handles; its shred waits for the
 // last close, then runs.
 TEST_F(ShredJobTest, UnlinkWhileOpenShredsAfterTheLastClose) {
@@ -639,6 +690,105 @@ TEST_F(ShredJobTest, UnlinkUnderShredOnFreeCrashAtEveryDurableStep) {
     }
   }
   ADD_FAILURE() << "the unlink never ran to its end without a crash";
+}
+
+// Retention (docs/jobs.md "Retention"): the records of finished shred-on-free jobs do not
+// pile up for ever. Beyond keep_per_kind, and once older than max_age, done records are
+// removed from the store (and from memory); failed and paused jobs are never removed.
+TEST_F(ShredJobTest, RecordsOfFinishedShredOnFreeJobsArePruned) {
+  for (const char* f : {"vs/vm/disk3", "vs/vm/disk4", "vs/other/busy"}) CreateFile(f);
+  JobManagerOptions options{.step_bytes = 16 * 1024, .default_parallel = 1};
+  options.retention = {.max_age = 24h * 30, .keep_per_kind = 2};
+  OpenManager(options, 100ms);
+  // Four shreds on free, done one after the other.
+  std::vector<std::string> done;  // oldest first
+  {
+    ShredOnFree on_free(volume_.get(), manager_.get(), kind_);
+    for (const char* f : {"vs/vm/disk1", "vs/vm/disk2", "vs/vm/disk3", "vs/vm/disk4"}) {
+      const auto before = manager_->List().size();
+      ASSERT_TRUE(on_free.Unlink(f).ok());
+      auto all = manager_->List();
+      ASSERT_EQ(all.size(), before + 1);
+      const std::string id = all.back().record.id;
+      ASSERT_EQ(WaitFinal(id).record.state, JobState::kDone);
+      done.push_back(id);
+      std::this_thread::sleep_for(2ms);  // distinct finished_ms
+    }
+  }
+  // A failed job (its file stays open) and a paused one: not finished for good.
+  auto busy_handle = volume_->OpenExisting("vs/other/busy", Keys());
+  ASSERT_TRUE(busy_handle.ok());
+  auto failed = manager_->Start(ShredSpec("file", "/vs/other/busy"));
+  ASSERT_TRUE(failed.ok());
+  ASSERT_EQ(WaitFinal(failed->record.id).record.state, JobState::kFailed);
+  auto paused = manager_->Start(ShredSpec("file", "/vs/other/keep", /*rate=*/4096));
+  ASSERT_TRUE(paused.ok());
+  ASSERT_TRUE(manager_->Pause(paused->record.id).ok());
+  ASSERT_EQ(WaitFinal(paused->record.id).record.state, JobState::kPaused);
+
+  const auto records_on_disk = [&] {
+    std::set<std::string> ids;
+    for (const auto& e : fs::directory_iterator(root_ / "backing")) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind(JobStore::kPrefix, 0) == 0) ids.insert(name.substr(JobStore::kPrefix.size()));
+    }
+    return ids;
+  };
+  ASSERT_EQ(records_on_disk().size(), 6u);
+  const auto now = std::chrono::system_clock::now();
+  // The count rule: the two newest done records stay.
+  auto pruned = manager_->PruneFinished(now);
+  ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
+  EXPECT_EQ(*pruned, 2u);
+  EXPECT_EQ(records_on_disk(),
+            (std::set<std::string>{done[2], done[3], failed->record.id, paused->record.id}));
+  EXPECT_TRUE(manager_->Get(done[0]).status().IsNotFound());
+  EXPECT_EQ(*manager_->PruneFinished(now), 0u) << "nothing more to prune";
+  // The age rule, a crash at each durable step of the removal (a remove, the directory
+  // sync): each record is there or gone after the restart, and the next prune finishes.
+  const auto later = now + 24h * 31;
+  for (int k = 1;; ++k) {
+    SCOPED_TRACE("crash at durable operation " + std::to_string(k));
+    ASSERT_LT(k, 10) << "the prune never ran without a crash";
+    if (records_on_disk().size() < 4) {  // two done records again: two more shreds on free
+      for (const char* f : {"vs/vm/again1", "vs/vm/again2"}) {
+        CreateFile(f);
+        ShredOnFree on_free(volume_.get(), manager_.get(), kind_);
+        ASSERT_TRUE(on_free.Unlink(f).ok());
+      }
+      for (const auto& st : manager_->List()) {
+        if (st.record.spec.target.type == "freed") WaitFinal(st.record.id);
+      }
+      ASSERT_EQ(records_on_disk().size(), 4u);
+    }
+    crash_->Arm(k);
+    auto crashed_prune = manager_->PruneFinished(later);
+    const bool crashed = crash_->dead();
+    manager_.reset();
+    crash_->Revive();
+    OpenManager(options, 100ms);  // the restart (its own prune runs at today's date)
+    EXPECT_TRUE(records_on_disk().contains(failed->record.id));
+    EXPECT_TRUE(records_on_disk().contains(paused->record.id));
+    if (!crashed) {
+      ASSERT_TRUE(crashed_prune.ok()) << crashed_prune.status().ToString();
+      EXPECT_EQ(*crashed_prune, 2u);
+      EXPECT_GT(k, 2) << "the prune never crashed";
+      break;
+    }
+    EXPECT_FALSE(crashed_prune.ok());
+    auto again = manager_->PruneFinished(later);
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+    EXPECT_EQ(records_on_disk(), (std::set<std::string>{failed->record.id, paused->record.id}));
+  }
+  // Failed and paused jobs are never pruned, however old; they survive a restart as they were.
+  EXPECT_EQ(records_on_disk(), (std::set<std::string>{failed->record.id, paused->record.id}));
+  auto st = manager_->Get(failed->record.id);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->record.state, JobState::kFailed);
+  st = manager_->Get(paused->record.id);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->record.state, JobState::kPaused);
+  EXPECT_EQ(manager_->List().size(), 2u);
 }
 
 // Truncate down under shred on free, with a crash at every durable step of the truncate and
