@@ -55,6 +55,21 @@
 #                                 [local_keys] and MORE, cafsd_start ($CAFSD); fails the test
 #                                 when cafsd does not start
 #   cafsd_job_field ID FIELD      prints FIELD of `cafsd jobs show ID --json` (ctl)
+#   cafsd_job_record_progress ID [S]  waits (every 20 ms, S seconds at most, default 60) until
+#                                 the job's record on disk (T/backing/.cafs-job-ID: what a
+#                                 restart reads, saved after every step) shows bytes done by
+#                                 a task; returns 1 when the job ended first or time is up.
+#                                 It starts no cafsd process: an ASan cafsd start takes
+#                                 seconds on a loaded machine, a whole rate-limited job at
+#                                 worst, which `jobs wait --until progress` would then miss
+#   cafsd_job_start_progress ARGS...  starts a job with `ctl ARGS... --no-wait` in the
+#                                 background and returns as soon as a new job record (one
+#                                 that was not there before) shows bytes done, without
+#                                 waiting for the client (whose exit also takes seconds on a
+#                                 loaded machine): sets CAFSD_JOB (its id) and
+#                                 CAFSD_JOB_CLIENT (the client's pid: the caller reaps it,
+#                                 `wait`); returns 1 when no such record within 60 s or the
+#                                 job ended first
 #   cafsd_rekey_when_known PATH VERSION [ARGS...]
 #                                 `ctl rekey PATH --to-version VERSION ARGS... --no-wait`, again
 #                                 every 0.1 s (up to 10 s) while cafsd answers that the version
@@ -251,6 +266,47 @@ cafsd_start_seeded() {  # [more]
   cafsd_config "$T" "[local_keys]
 dir = \"$T/keys\"" "${1:-}"
   cafsd_start "$CAFSD" "$T" || fail "$CAFSD_ERROR"
+}
+
+_cafsd_record_progress() {  # record: 0 bytes done, 1 the job ended, 2 neither yet
+  local rec=""
+  IFS= read -r -d '' rec <"$1" 2>/dev/null  # no process: a loaded machine delays a fork
+  # Keys are sorted: the job's own state is followed by "target", a task's by "total".
+  [[ $rec =~ \"state\":\"(done|failed|cancelled)\",\"target\" ]] && return 1
+  [[ $rec =~ \"done\":[1-9] ]] && return 0
+  return 2
+}
+
+cafsd_job_record_progress() {  # id [seconds]
+  local end=$((SECONDS + ${2:-60})) rc
+  while [ "$SECONDS" -lt "$end" ]; do
+    _cafsd_record_progress "$T/backing/.cafs-job-$1"
+    rc=$?
+    [ "$rc" = 2 ] || return "$rc"
+    sleep 0.02
+  done
+  return 1
+}
+
+cafsd_job_start_progress() {  # ctl args...
+  local before f name rc end=$((SECONDS + 60))
+  before=$(cd "$T/backing" && ls -A)
+  ctl "$@" --no-wait >"$T/job-client.out" 2>&1 &
+  CAFSD_JOB_CLIENT=$!
+  CAFSD_JOB=""
+  while [ "$SECONDS" -lt "$end" ]; do
+    for f in "$T/backing"/.cafs-job-*; do
+      name=${f##*/}
+      [[ $name =~ ^\.cafs-job-[0-9a-f-]+$ ]] || continue  # not a .new being written
+      grep -qxF -- "$name" <<<"$before" && continue
+      CAFSD_JOB=${name#.cafs-job-}
+      _cafsd_record_progress "$f"
+      rc=$?
+      [ "$rc" = 2 ] || return "$rc"
+    done
+    sleep 0.02
+  done
+  return 1
 }
 
 cafsd_job_field() {  # id field
