@@ -26,26 +26,9 @@ ROUNDS=2
 ONLY=""
 KEEP=""
 bench_options "$@"
-CAFSD=$BUILD/apps/cafsd/cafsd
-[ -x "$CAFSD" ] || { echo "no $CAFSD: ninja -C $BUILD cafsd" >&2; exit 2; }
-[ "$(id -u)" = 0 ] || { echo "needs root (FUSE mount)" >&2; exit 2; }
-command -v fio >/dev/null || { echo "fio not installed" >&2; exit 2; }
-
-# shellcheck source=../tests/integration/lib/cafsd.sh
-. "$(dirname "$0")/../tests/integration/lib/cafsd.sh"
-T=$(mktemp -d /tmp/cafs-migrate-bench-XXXXXX)
-STOP=$T/stop-moves
-LOOP_PID=""
-cleanup() {
-  touch "$STOP"
-  [ -n "$LOOP_PID" ] && wait "$LOOP_PID" 2>/dev/null
-  cafsd_stop "$T"
-  timeout 10 fusermount3 -u -z "$T/mnt" 2>/dev/null
-  [ -n "$KEEP" ] || rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-ctl() { timeout 900 "$CAFSD" --config "$T/cafsd.toml" "$@"; }
+# shellcheck source=lib/fio_slowdown.sh
+. "$(dirname "$0")/lib/fio_slowdown.sh"
+fio_slowdown_setup migrate-bench 900
 now() { date +%s.%N; }
 secs() { python3 -c 'import sys; print(f"{float(sys.argv[2]) - float(sys.argv[1]):.3f}")' "$1" "$2"; }
 
@@ -96,22 +79,10 @@ move_loop() {
     pool=$to
   done
 }
-# shellcheck source=lib/fio_slowdown.sh
-. "$(dirname "$0")/lib/fio_slowdown.sh"
 JOBS="randwrite:randwrite:4k randread:randread:4k seqwrite:write:1M"
 declare -A BEST ROUND_VALUES
-start_load() {
-  rm -f "$STOP"
-  move_loop &
-  LOOP_PID=$!
-  sleep 2  # the first job is running
-}
-stop_load() {
-  touch "$STOP"
-  wait "$LOOP_PID"
-  LOOP_PID=""
-}
-fio_slowdown_measure "$IMG" start_load stop_load
+start_load() { fio_slowdown_load_start move_loop 2; }  # 2 s: the first job is running
+fio_slowdown_measure "$IMG" start_load fio_slowdown_load_stop
 MOVES=$(grep -c '"op":"migrate".*moved from pool' "$T/audit.log")
 
 echo
@@ -130,10 +101,6 @@ figures.emit("migrate.throughput.migrate/cp", [float(sys.argv[1]) / float(sys.ar
 echo
 echo "Foreground fio on the image alone and while it moves back and forth at the default rate"
 echo "($MOVES moves done in all; runtime cap ${RUNTIME} s; load average $(cut -d' ' -f1-3 /proc/loadavg))"
-printf '%-10s %12s %14s %9s\n' job alone "while moving" slowdown
-for spec in $JOBS; do
-  IFS=: read -r name _ _ <<<"$spec"
-  fio_slowdown_row "$name" "${BEST[alone/$name]}" "${BEST[with/$name]}"
-done
+fio_slowdown_table "while moving"
 echo "goal (issue 15): slowdown <= 25% at the default rate limit"
 fio_slowdown_figures migrate.slowdown "<=0.25"

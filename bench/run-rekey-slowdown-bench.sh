@@ -30,26 +30,9 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
-CAFSD=$BUILD/apps/cafsd/cafsd
-[ -x "$CAFSD" ] || { echo "no $CAFSD: ninja -C $BUILD cafsd" >&2; exit 2; }
-[ "$(id -u)" = 0 ] || { echo "needs root (FUSE mount)" >&2; exit 2; }
-command -v fio >/dev/null || { echo "fio not installed" >&2; exit 2; }
-
-# shellcheck source=../tests/integration/lib/cafsd.sh
-. "$(dirname "$0")/../tests/integration/lib/cafsd.sh"
-T=$(mktemp -d /tmp/cafs-rekey-slowdown-XXXXXX)
-STOP=$T/stop-rekeys
-LOOP_PID=""
-cleanup() {
-  touch "$STOP"
-  [ -n "$LOOP_PID" ] && wait "$LOOP_PID" 2>/dev/null
-  cafsd_stop "$T"
-  timeout 10 fusermount3 -u -z "$T/mnt" 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-ctl() { timeout 600 "$CAFSD" --config "$T/cafsd.toml" "$@"; }
+# shellcheck source=lib/fio_slowdown.sh
+. "$(dirname "$0")/lib/fio_slowdown.sh"
+fio_slowdown_setup rekey-slowdown 600
 
 cafsd_seed_keys "$T/keys"
 cafsd_config "$T" "[local_keys]
@@ -84,30 +67,14 @@ rekey_loop() {
   done
 }
 
-# shellcheck source=lib/fio_slowdown.sh
-. "$(dirname "$0")/lib/fio_slowdown.sh"
 JOBS="seqwrite:write:1M seqread:read:1M randwrite:randwrite:4k randread:randread:4k"
 declare -A BEST ROUND_VALUES
-start_load() {
-  rm -f "$STOP"
-  rekey_loop &
-  LOOP_PID=$!
-  sleep 3  # the first job is running
-}
-stop_load() {
-  touch "$STOP"
-  wait "$LOOP_PID"
-  LOOP_PID=""
-}
-fio_slowdown_measure "$V/osdiskB.img" start_load stop_load
+start_load() { fio_slowdown_load_start rekey_loop 3; }  # 3 s: the first job is running
+fio_slowdown_measure "$V/osdiskB.img" start_load fio_slowdown_load_stop
 
 echo "Foreground fio on a second image with and without deep rekeys of another image"
 echo "(size $SIZE, runtime cap ${RUNTIME} s, best of $ROUNDS rounds, rekey rate ${RATE:-the default ([jobs] rekey_rate)})"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-10s %12s %12s %9s\n' job alone "with rekey" slowdown
-for spec in $JOBS; do
-  IFS=: read -r name _ _ <<<"$spec"
-  fio_slowdown_row "$name" "${BEST[alone/$name]}" "${BEST[with/$name]}"
-done
+fio_slowdown_table "with rekey"
 echo "goal (issue 14): slowdown <= 20% at the default rate limit"
 fio_slowdown_figures rekey.slowdown "<=0.20"

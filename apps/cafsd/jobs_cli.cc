@@ -2,9 +2,11 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -97,7 +99,8 @@ int ExitOf(const json& job) {
   return state == "failed" || state == "cancelled" ? 1 : 0;
 }
 
-// Polls the job until it ends (or is paused), drawing the progress bar on a terminal.
+// Polls the job until it ends (or is paused), drawing the progress bar on a terminal (every
+// 250 ms; 100 ms otherwise, so a script waiting on a job command is not held up).
 int Watch(const JobsCliOptions& o, const std::string& id) {
   const bool tty = ::isatty(STDERR_FILENO) == 1;
   json job;
@@ -109,7 +112,7 @@ int Watch(const JobsCliOptions& o, const std::string& id) {
     if (tty) std::fprintf(stderr, "\r%s\033[K", ProgressLine(job).c_str());
     const std::string state = Str(job, "state");
     if (IsFinal(state) || state == "paused") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(tty ? 250 : 500));
+    std::this_thread::sleep_for(std::chrono::milliseconds(tty ? 250 : 100));
   }
   if (tty) std::fprintf(stderr, "\n");
   if (o.json) {
@@ -118,6 +121,65 @@ int Watch(const JobsCliOptions& o, const std::string& id) {
     PrintJobDetail(job);
   }
   return ExitOf(job);
+}
+
+// `jobs wait ID --until S1,S2 --timeout T`: see jobs_cli.h.
+constexpr const char* kWaitStates[] = {"queued",    "running", "paused", "cancelling",
+                                       "cancelled", "done",    "failed", "progress"};
+
+bool Reached(const json& job, const std::vector<std::string>& until) {
+  const std::string state = Str(job, "state");
+  for (const auto& u : until) {
+    if (u == state || (u == "progress" && U64(job, "done_bytes") > 0)) return true;
+  }
+  return false;
+}
+
+int Wait(const JobsCliOptions& o, const std::string& id) {
+  std::vector<std::string> until;
+  for (std::size_t pos = 0; pos <= o.until.size();) {
+    const std::size_t comma = std::min(o.until.find(',', pos), o.until.size());
+    until.push_back(o.until.substr(pos, comma - pos));
+    pos = comma + 1;
+  }
+  for (const auto& u : until) {
+    if (std::find(std::begin(kWaitStates), std::end(kWaitStates), u) == std::end(kWaitStates)) {
+      std::fprintf(stderr,
+                   "cafsd jobs wait: --until '%s': not a job state (queued, running, paused, "
+                   "cancelling, cancelled, done, failed) or progress\n",
+                   u.c_str());
+      return 2;
+    }
+  }
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            std::chrono::duration<double>(o.timeout_s));
+  json job;
+  int rc = kExitTimedOut;
+  for (;;) {
+    int call_rc = 0;
+    auto reply = Call(o, json{{"op", "get"}, {"id", id}}, &call_rc);
+    if (!reply) return call_rc;
+    job = (*reply)["job"];
+    if (Reached(job, until)) {
+      rc = 0;
+      break;
+    }
+    if (IsFinal(Str(job, "state"))) {
+      std::fprintf(stderr, "cafsd jobs wait: job %s ended %s\n", id.c_str(),
+                   Str(job, "state").c_str());
+      rc = 1;
+      break;
+    }
+    if (o.timeout_s > 0 && std::chrono::steady_clock::now() >= deadline) {
+      std::fprintf(stderr, "cafsd jobs wait: job %s still %s after %g s\n", id.c_str(),
+                   Str(job, "state").c_str(), o.timeout_s);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (o.json) std::printf("%s\n", job.dump(2).c_str());
+  return rc;
 }
 
 }  // namespace
@@ -139,6 +201,7 @@ int RunJobsCommand(const JobsCliOptions& o, const std::string& verb, const std::
     return 2;
   }
   if (verb == "watch") return Watch(o, id);
+  if (verb == "wait") return Wait(o, id);
   const std::string op = verb == "show" ? "get" : verb;
   auto reply = Call(o, json{{"op", op}, {"id", id}}, &rc);
   if (!reply) return rc;

@@ -6,7 +6,8 @@
 //
 // Exit codes: 0 done (or the request succeeded); 1 the request was refused or the job ended
 // failed or cancelled; 2 usage or configuration; 69 (EX_UNAVAILABLE) cafsd is not running on
-// this backing store.
+// this backing store; `jobs wait`: 0 the job reached a state of --until, 1 it ended in
+// another final state (it never will), 124 --timeout passed first (as timeout(1)).
 #pragma once
 
 #include <cstdint>
@@ -18,14 +19,20 @@
 namespace cafs::cafsd {
 
 inline constexpr int kExitUnavailable = 69;
+inline constexpr int kExitTimedOut = 124;
 
 struct JobsCliOptions {
   std::string socket_path;  // <backing store>/.cafs-control
   bool json = false;        // print the reply as JSON on stdout
   bool wait = false;        // wait for the job to end (progress on stderr when a terminal)
+  // `jobs wait`: the states that end the wait, comma-separated job states and `progress`
+  // (some bytes done); and the limit in seconds (0: none).
+  std::string until = "done";
+  double timeout_s = 0;
 };
 
-// `jobs list|show|watch|pause|resume|cancel|forget [ID]`
+// `jobs list|show|watch|wait|pause|resume|cancel|forget [ID]`. `wait` is one process that asks
+// the control socket every 20 ms (a script's poll loop would start a process a poll).
 int RunJobsCommand(const JobsCliOptions& options, const std::string& verb, const std::string& id);
 
 // What every job command may set (--rate, --parallel).

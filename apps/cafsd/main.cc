@@ -589,14 +589,23 @@ int main(int argc, char** argv) {
   auto* jobs_cmd = app.add_subcommand(
       "jobs",
       "talk to the running cafsd about its jobs (docs/jobs.md): list | show ID | watch ID | "
-      "pause ID | resume ID | cancel ID | forget ID. Exit 0 ok, 1 refused or the job failed, "
-      "69 cafsd not running.");
-  jobs_cmd->add_option("verb", jobs_verb, "list, show, watch, pause, resume, cancel, forget")
+      "wait ID | pause ID | resume ID | cancel ID | forget ID. Exit 0 ok, 1 refused or the job "
+      "failed, 69 cafsd not running, 124 wait --timeout passed.");
+  jobs_cmd->add_option("verb", jobs_verb, "list, show, watch, wait, pause, resume, cancel, forget")
       ->required()
-      ->check(CLI::IsMember({"list", "show", "watch", "pause", "resume", "cancel", "forget"}));
+      ->check(
+          CLI::IsMember({"list", "show", "watch", "wait", "pause", "resume", "cancel", "forget"}));
   jobs_cmd->add_option("id", jobs_id, "job id");
   jobs_cmd->add_flag("--json", jobs_options.json, "print JSON on stdout");
   jobs_cmd->add_flag("--wait", jobs_options.wait, "after resume: wait for the end, with progress");
+  jobs_cmd->add_option("--until", jobs_options.until,
+                       "wait: end when the job is in one of these states (comma-separated: "
+                       "queued, running, paused, cancelling, cancelled, done, failed, or "
+                       "progress = some bytes done); default done");
+  jobs_cmd
+      ->add_option("--timeout", jobs_options.timeout_s,
+                   "wait: give up after this many seconds (exit 124); default: no limit")
+      ->check(CLI::NonNegativeNumber);
   JobFlags job_flags;  // one subcommand is parsed: they share it
   cafsd::ShredCliOptions shred_options;
   TargetFlags shred_target;

@@ -1,13 +1,29 @@
 # shellcheck shell=bash
 # The foreground fio jobs of the slowdown benchmarks (bench/run-rekey-slowdown-bench.sh,
-# bench/run-migrate-bench.sh; sourced): one fio job on a file, its figure, the best of
-# several, and the table row. The caller sets T (work directory), SIZE and RUNTIME.
+# bench/run-migrate-bench.sh; sourced): their cafsd set-up, one fio job on a file, its
+# figure, the best of several, and the table row. The caller sets T (work directory; or
+# fio_slowdown_setup does), SIZE and RUNTIME.
 #
+#   fio_slowdown_setup NAME CTL_S      after BUILD is set: CAFSD (exits 2 unless it is built,
+#                                      we are root and fio is installed), sources
+#                                      tests/integration/lib/cafsd.sh, T=$(mktemp -d
+#                                      /tmp/cafs-NAME-XXXXXX), STOP=$T/stop-load, LOOP_PID;
+#                                      an EXIT trap ends the load loop (touches STOP, waits
+#                                      for it), stops cafsd, unmounts and removes T (kept
+#                                      with KEEP=1); ctl ARGS runs cafsd --config T/cafsd.toml
+#                                      ARGS with a limit of CTL_S seconds
+#   fio_slowdown_load_start LOOP SETTLE_S / fio_slowdown_load_stop
+#                                      the background load for fio_slowdown_measure: runs the
+#                                      function LOOP in the background (it stops when STOP
+#                                      exists) and waits SETTLE_S seconds for its first job;
+#                                      then ends it
 #   fio_slowdown_job FILE NAME RW BS   runs fio (buffered, psync, iodepth 1, capped at RUNTIME
 #                                      seconds) and prints MiB/s (seq) or IOPS (rand*), 0 on
 #                                      failure; the JSON is $T/NAME.json
 #   fio_slowdown_better A B            prints the larger
 #   fio_slowdown_row NAME ALONE WITH   prints "NAME  ALONE unit  WITH unit  slowdown%"
+#   fio_slowdown_table WITH_TITLE      the table of every job of JOBS (header, then a
+#                                      fio_slowdown_row of BEST[alone/NAME], BEST[with/NAME])
 #   fio_slowdown_measure FILE START STOP   ROUNDS rounds of: every job of JOBS ("name:rw:bs
 #                                      ...") on FILE alone, then between the commands START
 #                                      and STOP (the background load); the best of each in
@@ -66,5 +82,51 @@ import sys, figures
 alone, with_ = [float(x) for x in sys.argv[3].split()], [float(x) for x in sys.argv[4].split()]
 figures.emit(sys.argv[1], [1 - w / a for a, w in zip(alone, with_) if a > 0], sys.argv[2])
 ' "$1.$name" "$2" "${ROUND_VALUES[alone/$name]:-}" "${ROUND_VALUES[with/$name]:-}"
+  done
+}
+
+fio_slowdown_setup() {  # name ctl-seconds
+  CAFSD=$BUILD/apps/cafsd/cafsd
+  [ -x "$CAFSD" ] || { echo "no $CAFSD: ninja -C $BUILD cafsd" >&2; exit 2; }
+  [ "$(id -u)" = 0 ] || { echo "needs root (FUSE mount)" >&2; exit 2; }
+  command -v fio >/dev/null || { echo "fio not installed" >&2; exit 2; }
+  # shellcheck source=../../tests/integration/lib/cafsd.sh
+  . "$(dirname "${BASH_SOURCE[0]}")/../../tests/integration/lib/cafsd.sh"
+  T=$(mktemp -d "/tmp/cafs-$1-XXXXXX")
+  STOP=$T/stop-load
+  LOOP_PID=""
+  FIO_SLOWDOWN_CTL_S=$2
+  trap _fio_slowdown_cleanup EXIT
+  trap 'exit 1' INT TERM
+  ctl() { timeout "$FIO_SLOWDOWN_CTL_S" "$CAFSD" --config "$T/cafsd.toml" "$@"; }
+}
+
+_fio_slowdown_cleanup() {
+  touch "$STOP"
+  [ -n "$LOOP_PID" ] && wait "$LOOP_PID" 2>/dev/null
+  cafsd_stop "$T"
+  timeout 10 fusermount3 -u -z "$T/mnt" 2>/dev/null
+  [ -n "${KEEP:-}" ] || rm -rf "$T"
+}
+
+fio_slowdown_load_start() {  # loop settle-seconds
+  rm -f "$STOP"
+  $1 &
+  LOOP_PID=$!
+  sleep "$2"
+}
+
+fio_slowdown_load_stop() {
+  touch "$STOP"
+  wait "$LOOP_PID"
+  LOOP_PID=""
+}
+
+fio_slowdown_table() {  # with-title
+  local spec name
+  printf '%-10s %12s %14s %9s\n' job alone "$1" slowdown
+  for spec in $JOBS; do
+    IFS=: read -r name _ _ <<<"$spec"
+    fio_slowdown_row "$name" "${BEST[alone/$name]}" "${BEST[with/$name]}"
   done
 }

@@ -139,8 +139,10 @@ endif()
 # Mirrored storage through cafsd + FUSE (docs/redirectors.md "Mirrored files"): 2 copies, one
 # pool on a tmpfs lazily unmounted while fio --verify=crc32c writes; degraded, audited once;
 # the pool returns, the tick's resync job makes the copies byte-identical; kill -9 during a
-# resync; fsck clean. Size (MiB), kill -9 rounds and the seed are the script's arguments:
-# cafs_mirror (2 rounds) in every tree, cafs_mirror_crash (20 rounds) in release trees only.
+# resync; fsck clean. Size (MiB), kill -9 rounds, resync rate (MiB/s) and the seed are the
+# script's arguments: cafs_mirror (2 rounds, 2 MiB/s) in every tree, cafs_mirror_crash (20
+# rounds of a 4 MiB resync at 4 MiB/s: each kill 0-2 s after the pool returns, the tick's
+# second and the job's) in release trees only.
 if(TARGET cafsd)
   add_test(NAME cafs_mirror
     COMMAND ${CMAKE_CURRENT_LIST_DIR}/cafs_mirror_test.sh $<TARGET_FILE:cafsd> 8 2)
@@ -149,7 +151,7 @@ if(TARGET cafsd)
 endif()
 if(TARGET cafsd AND NOT CAFS_SANITIZE)
   add_test(NAME cafs_mirror_crash
-    COMMAND ${CMAKE_CURRENT_LIST_DIR}/cafs_mirror_test.sh $<TARGET_FILE:cafsd> 4 20)
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/cafs_mirror_test.sh $<TARGET_FILE:cafsd> 4 20 4)
   set_tests_properties(cafs_mirror_crash PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900
                        RESOURCE_LOCK heavy)
 endif()

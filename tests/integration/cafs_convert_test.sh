@@ -12,27 +12,11 @@
 set -u
 CAFSD=$1
 SIZE_MIB=${2:-16}
-skip() { echo "SKIP: $*"; exit 77; }
-[ "$(id -u)" = 0 ] || skip "needs root (FUSE mount)"
-[ -c /dev/fuse ] || skip "/dev/fuse missing"
-for tool in fusermount3 python3 fio; do
-  command -v "$tool" >/dev/null || skip "$tool not installed"
-done
-python3 -c 'import cryptography' 2>/dev/null || skip "python3-cryptography not installed"
-
 # shellcheck source=lib/cafsd.sh
 . "$(dirname "$0")/lib/cafsd.sh"
-
-T=$(mktemp -d /tmp/cafs-convert-XXXXXX)
-cleanup() {
-  cafsd_stop "$T"
-  timeout 10 fusermount3 -u -z "$T/mnt" 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-fail() { echo "FAIL: $*"; echo "--- cafsd log"; tail -30 "$T/cafsd.log"; exit 1; }
-ctl() { timeout 120 "$CAFSD" --config "$T/cafsd.toml" "$@"; }
+cafsd_require "FUSE mount" fusermount3 python3 fio
+python3 -c 'import cryptography' 2>/dev/null || skip "python3-cryptography not installed"
+cafsd_test_init convert
 
 # Decrypts a version 2 pool file (state none) with the keys file's DEK of the key its tail
 # names; prints "cipher-id key-guid version" and writes the plaintext to $3.

@@ -17,42 +17,9 @@
 # limit. Root only (FUSE mount): exits 77 otherwise or when a tool is missing.
 # Usage: cafs_migrate_crash_test.sh <path to cafsd> [iterations (20)] [image MiB (8)]
 set -u
-CAFSD=$1
-ITERATIONS=${2:-20}
-SIZE_MIB=${3:-8}
-ROUND_LIMIT_S=45
-skip() { echo "SKIP: $*"; exit 77; }
-[ "$(id -u)" = 0 ] || skip "needs root (FUSE mount)"
-[ -c /dev/fuse ] || skip "/dev/fuse missing"
-for tool in fusermount3 python3 mountpoint; do
-  command -v "$tool" >/dev/null || skip "$tool not installed"
-done
-
-# shellcheck source=lib/cafsd.sh
-. "$(dirname "$0")/lib/cafsd.sh"
 # shellcheck source=lib/fsync_writer.sh
 . "$(dirname "$0")/lib/fsync_writer.sh"
-
-T=$(mktemp -d /tmp/cafs-migrate-crash-XXXXXX)
-cleanup() {
-  [ -n "${WRITER_PID:-}" ] && kill -9 "$WRITER_PID" 2>/dev/null
-  cafsd_stop "$T"
-  timeout 10 fusermount3 -u -z "$T/mnt" 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-fail() { echo "FAIL: $*"; echo "--- cafsd log"; tail -30 "$T/cafsd.log"; exit 1; }
-ctl() { timeout 60 "$CAFSD" --config "$T/cafsd.toml" "$@"; }
-job_field() {  # id field
-  ctl jobs show "$1" --json | python3 -c "import json,sys; print(json.load(sys.stdin)['job']['$2'])"
-}
-
-SEED=${CAFS_MIGRATE_CRASH_SEED:-$(od -An -tu2 -N2 /dev/urandom | tr -d ' ')}
-echo "seed: $SEED (rerun with CAFS_MIGRATE_CRASH_SEED=$SEED)"
-RANDOM=$SEED
-BLOCKS=$((SIZE_MIB * 256))
-blocks() { timeout 60 python3 "$FSYNC_BLOCKS_PY" "$@"; }
+crash_test_init migrate-crash CAFS_MIGRATE_CRASH_SEED "$@"
 
 REL=my_vmset/vm1/osdisk-crash.img
 # The pool file is in pool $1 (at the path its redirector names) and no file is in pool $2.
@@ -70,10 +37,7 @@ fsck_clean() {  # what
 }
 
 # --- set-up: the seed's policy (*osdisk* encrypted in mirrored_pool_A) ---
-cafsd_seed_keys "$T/keys"
-cafsd_config "$T" "[local_keys]
-dir = \"$T/keys\""
-cafsd_start "$CAFSD" "$T" || fail "$CAFSD_ERROR"
+cafsd_start_seeded
 V1=$T/mnt/my_vmset/vm1
 IMG=$T/mnt/$REL
 mkdir -p "$V1" || fail "mkdir"
@@ -103,7 +67,7 @@ GEN=1
 for round in $(seq 1 "$ITERATIONS"); do
   START=$SECONDS
   if [ -n "$ID" ]; then
-    STATE=$(job_field "$ID" state) || fail "round $round: jobs show $ID"
+    STATE=$(cafsd_job_field "$ID" state) || fail "round $round: jobs show $ID"
     case $STATE in
       done)
         in_pool_only "$TO" "$FROM" || fail "round $round: job $ID done, the image is not in $TO only"

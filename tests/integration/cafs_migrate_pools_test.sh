@@ -20,15 +20,9 @@
 set -u
 CAFSD=$1
 SIZE_MIB=${2:-8}
-skip() { echo "SKIP: $*"; exit 77; }
 # shellcheck source=lib/ceph.sh
 source "$(dirname "$0")/lib/ceph.sh"
-CEPH_DIR=$(ceph_fixture_dir) || skip "$CEPH_DIR"
-[ -c /dev/fuse ] || skip "/dev/fuse missing"
-for tool in fusermount3 python3 mountpoint rados curl; do
-  command -v "$tool" >/dev/null || skip "$tool not installed"
-done
-command -v radosgw >/dev/null || skip "radosgw not installed"
+ceph_gateway_test_require fusermount3 python3 mountpoint rados curl radosgw
 S3_TOML=$(ceph_s3_env "$CEPH_DIR") || { echo "FAIL: $S3_TOML"; exit 1; }
 
 T=$(mktemp -d /tmp/cafs-migrate-pools-XXXXXX)

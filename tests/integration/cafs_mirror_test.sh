@@ -11,44 +11,35 @@
 #     done, `cafsd replicas` says in-sync, the two pool files are byte-identical (cmp), fio
 #     verifies the data;
 #  4. kill -9 of cafsd during a resync (KILLS times; seed printed, each iteration bounded):
-#     the copy is made stale again, the pool returns, the resync job starts and cafsd is killed
-#     at a random point of it; after the restart the resync ends (the job resumed, or a new one
-#     the tick starts), every fsync'ed block verifies, the copies are identical;
+#     the copy is made stale again, the pool returns, the tick's resync job starts and cafsd
+#     is killed at a random point of the tick's wait and the job's run; after the restart the
+#     resync ends (the job resumed, or a new one the tick starts), every fsync'ed block
+#     verifies, the copies are identical;
 #  5. `cafsd fsck` (cafsd stopped) finds nothing.
 # Root only (FUSE, tmpfs, bind mounts): exits 77 otherwise, or when FUSE or a tool is missing.
-# Usage: cafs_mirror_test.sh <path to cafsd> [size MiB] [kills] [seed]
+# Usage: cafs_mirror_test.sh <path to cafsd> [size MiB] [kills] [resync MiB/s (2)] [seed]
 set -u
 CAFSD=$1
 SIZE_MIB=${2:-16}
 KILLS=${3:-1}
-SEED=${4:-$(od -An -tu2 -N2 /dev/urandom | tr -d ' ')}
-skip() { echo "SKIP: $*"; exit 77; }
-[ "$(id -u)" = 0 ] || skip "needs root (FUSE mount, tmpfs, bind mounts)"
-[ -c /dev/fuse ] || skip "/dev/fuse missing"
-for tool in fusermount3 python3 mountpoint fio cmp; do
-  command -v "$tool" >/dev/null || skip "$tool not installed"
-done
-echo "seed $SEED (rerun: $0 $CAFSD $SIZE_MIB $KILLS $SEED)"
-RANDOM=$SEED
-
+RATE_MIB=${4:-2}
+SEED=${5:-$(od -An -tu2 -N2 /dev/urandom | tr -d ' ')}
 # shellcheck source=lib/cafsd.sh
 . "$(dirname "$0")/lib/cafsd.sh"
+cafsd_require "FUSE mount, tmpfs, bind mounts" fusermount3 python3 mountpoint fio cmp
+echo "seed $SEED (rerun: $0 $CAFSD $SIZE_MIB $KILLS $RATE_MIB $SEED)"
+RANDOM=$SEED
 
-T=$(mktemp -d /tmp/cafs-mirror-XXXXXX)
+cafsd_test_init mirror
+CAFSD_FAIL_CONTEXT="seed $SEED"
 FIO_PID=""
-cleanup() {
-  [ -n "${KEEP:-}" ] && return
+test_cleanup_early() {
   [ -n "$FIO_PID" ] && kill "$FIO_PID" 2>/dev/null && wait "$FIO_PID" 2>/dev/null
-  cafsd_stop "$T"
-  timeout 10 fusermount3 -u -z "$T/mnt" 2>/dev/null
+}
+test_cleanup_late() {
   mountpoint -q "$T/pools/mirror_b" && umount -l "$T/pools/mirror_b"
   mountpoint -q "$T/store_b" && umount -l "$T/store_b"
-  rm -rf "$T"
 }
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-fail() { echo "FAIL (seed $SEED): $*"; echo "--- cafsd log"; tail -30 "$T/cafsd.log"; exit 1; }
-ctl() { timeout 120 "$CAFSD" --config "$T/cafsd.toml" "$@"; }
 REL=my_vmset/vm1/osdisk1.img
 F=$T/mnt/$REL
 # Both pool files of the image (copy 1 from the redirector's path line, copy 2 its replica line).
@@ -99,7 +90,7 @@ name = \"mirror_b\"
 path = \"$T/pools/mirror_b\"
 
 [jobs]
-resync_rate = \"${RESYNC_RATE:-2M}\""
+resync_rate = \"${RATE_MIB}M\""
 cafsd_start "$CAFSD" "$T" || fail "$CAFSD_ERROR"
 mkdir -p "$T/mnt/my_vmset/vm1" || fail "mkdir"
 
@@ -148,12 +139,10 @@ for kill in $(seq 1 "$KILLS"); do
   fio_run "stale$kill" --io_size=$((SIZE_MIB))M --do_verify=0 || fail "kill $kill: fio"
   [ "$(state_b)" = stale ] || fail "kill $kill: copy 2 not stale"
   pool_up
-  # The tick (1 s) starts the job; at 2 MiB/s it runs for SIZE/2 s: kill 0-SIZE/2 s after.
-  for _ in $(seq 100); do
-    ctl jobs list --json 2>/dev/null | grep -q '"kind": *"resync".*' && break
-    sleep 0.1
-  done
-  sleep "$((RANDOM % (SIZE_MIB / 2 + 1))).$((RANDOM % 10))"
+  # The tick (1 s) starts the job, which runs SIZE/RATE s: the kill lands 0-(1 + SIZE/RATE) s
+  # after the pool returned (before the job, during it or after it).
+  DELAY_MS=$((RANDOM % (1000 + SIZE_MIB * 1000 / RATE_MIB)))
+  sleep "$(printf '%d.%03d' $((DELAY_MS / 1000)) $((DELAY_MS % 1000)))"
   cafsd_kill9
   timeout 10 fusermount3 -u -z "$T/mnt"
   cafsd_start "$CAFSD" "$T" || fail "kill $kill: restart: $CAFSD_ERROR"

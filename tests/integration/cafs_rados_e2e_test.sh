@@ -11,14 +11,9 @@
 # client tool is missing.
 set -u
 CAFSD=$1
-skip() { echo "SKIP: $*"; exit 77; }
 # shellcheck source=lib/ceph.sh
 source "$(dirname "$0")/lib/ceph.sh"
-CEPH_DIR=$(ceph_fixture_dir) || skip "$CEPH_DIR"
-[ -c /dev/fuse ] || skip "/dev/fuse missing"
-for tool in fusermount3 qemu-img qemu-io fio python3 mountpoint rados; do
-  command -v "$tool" >/dev/null || skip "$tool not installed"
-done
+ceph_gateway_test_require fusermount3 qemu-img qemu-io fio python3 mountpoint rados
 
 T=$(mktemp -d /tmp/cafs-rados-XXXXXX)
 M=$T/mnt

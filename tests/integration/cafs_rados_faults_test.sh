@@ -10,14 +10,9 @@
 # is missing.
 set -u
 CAFSD=$1
-skip() { echo "SKIP: $*"; exit 77; }
 # shellcheck source=lib/ceph.sh
 source "$(dirname "$0")/lib/ceph.sh"
-CEPH_DIR=$(ceph_fixture_dir) || skip "$CEPH_DIR"
-[ -c /dev/fuse ] || skip "/dev/fuse missing"
-for tool in fusermount3 mountpoint rados cmp; do
-  command -v "$tool" >/dev/null || skip "$tool not installed"
-done
+ceph_gateway_test_require fusermount3 mountpoint rados cmp
 
 T=$(mktemp -d /tmp/cafs-rados-faults-XXXXXX)
 M=$T/mnt

@@ -16,50 +16,15 @@
 # limit. Root only (FUSE mount): exits 77 otherwise or when a tool is missing.
 # Usage: cafs_rekey_crash_test.sh <path to cafsd> [iterations (20)] [image MiB (8)]
 set -u
-CAFSD=$1
-ITERATIONS=${2:-20}
-SIZE_MIB=${3:-8}
-ROUND_LIMIT_S=45
-skip() { echo "SKIP: $*"; exit 77; }
-[ "$(id -u)" = 0 ] || skip "needs root (FUSE mount)"
-[ -c /dev/fuse ] || skip "/dev/fuse missing"
-for tool in fusermount3 python3 mountpoint; do
-  command -v "$tool" >/dev/null || skip "$tool not installed"
-done
-
-# shellcheck source=lib/cafsd.sh
-. "$(dirname "$0")/lib/cafsd.sh"
-
-T=$(mktemp -d /tmp/cafs-rekey-crash-XXXXXX)
-cleanup() {
-  [ -n "${WRITER_PID:-}" ] && kill -9 "$WRITER_PID" 2>/dev/null
-  cafsd_stop "$T"
-  timeout 10 fusermount3 -u -z "$T/mnt" 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-fail() { echo "FAIL: $*"; echo "--- cafsd log"; tail -30 "$T/cafsd.log"; exit 1; }
-ctl() { timeout 60 "$CAFSD" --config "$T/cafsd.toml" "$@"; }
-
-SEED=${CAFS_REKEY_CRASH_SEED:-$(od -An -tu2 -N2 /dev/urandom | tr -d ' ')}
-echo "seed: $SEED (rerun with CAFS_REKEY_CRASH_SEED=$SEED)"
-RANDOM=$SEED
-
-header_key() { cafsd_header_key "$1"; }  # "state version" (lib/cafsd.sh)
-
 # shellcheck source=lib/fsync_writer.sh
 . "$(dirname "$0")/lib/fsync_writer.sh"
-BLOCKS=$((SIZE_MIB * 256))
-blocks() { timeout 60 python3 "$FSYNC_BLOCKS_PY" "$@"; }
+crash_test_init rekey-crash CAFS_REKEY_CRASH_SEED "$@"
+header_key() { cafsd_header_key "$1"; }  # "state version" (lib/cafsd.sh)
 
 # --- set-up: the seed's policy (*osdisk* encrypted in mirrored_pool_A), cache TTL 1 s so a
 # new key version is seen at once ---
-cafsd_seed_keys "$T/keys"
-cafsd_config "$T" "[local_keys]
-dir = \"$T/keys\"" "[cache]
+cafsd_start_seeded "[cache]
 ttl_s = 1"
-cafsd_start "$CAFSD" "$T" || fail "$CAFSD_ERROR"
 V1=$T/mnt/my_vmset/vm1
 IMG=$V1/osdisk-crash.img
 mkdir -p "$V1" || fail "mkdir"
@@ -76,9 +41,10 @@ next_job() {
   VERSION=$((VERSION + 1))
   echo "$CAFSD_SEED_KEY $VERSION $(od -An -tx1 -N64 /dev/urandom | tr -d ' \n')" \
     >>"$T/keys/my_vmset/keys"
-  sleep 1.5  # past the cache TTL
-  ID=$(ctl rekey /my_vmset/vm1/osdisk-crash.img --to-version "$VERSION" \
-    --rate $((SIZE_MIB * 64))K --no-wait) || fail "rekey to version $VERSION: exit $?"
+  # As soon as the gateway's cache (TTL 1 s) has the version.
+  cafsd_rekey_when_known /my_vmset/vm1/osdisk-crash.img "$VERSION" --rate $((SIZE_MIB * 64))K ||
+    fail "rekey to version $VERSION: $(cat "$T/out")"
+  ID=$CAFSD_JOB
   JOBS="$JOBS $ID"
 }
 JOBS=""

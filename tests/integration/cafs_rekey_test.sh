@@ -15,34 +15,15 @@
 # Usage: cafs_rekey_test.sh <path to cafsd>
 set -u
 CAFSD=$1
-skip() { echo "SKIP: $*"; exit 77; }
-[ "$(id -u)" = 0 ] || skip "needs root (FUSE mount)"
-[ -c /dev/fuse ] || skip "/dev/fuse missing"
-for tool in fusermount3 python3 mountpoint qemu-io; do
-  command -v "$tool" >/dev/null || skip "$tool not installed"
-done
-
 # shellcheck source=lib/cafsd.sh
 . "$(dirname "$0")/lib/cafsd.sh"
-
-T=$(mktemp -d /tmp/cafs-rekey-XXXXXX)
-cleanup() {
-  cafsd_stop "$T"
-  timeout 10 fusermount3 -u -z "$T/mnt" 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-fail() { echo "FAIL: $*"; echo "--- cafsd log"; tail -30 "$T/cafsd.log"; exit 1; }
-ctl() { timeout 120 "$CAFSD" --config "$T/cafsd.toml" "$@"; }
+cafsd_require "FUSE mount" fusermount3 python3 mountpoint qemu-io
+cafsd_test_init rekey
 qio() { timeout 60 qemu-io -f raw "$@" >>"$T/qemu-io.log" 2>&1; }
 MiB=$((1024 * 1024))
 SIZE_MIB=16
 
 header_key() { cafsd_header_key "$1"; }  # "state version" (lib/cafsd.sh)
-job_field() {  # id field
-  ctl jobs show "$1" --json | python3 -c "import json,sys; print(json.load(sys.stdin)['job']['$2'])"
-}
 # Writes pattern i at MiB i of image for i in [0, SIZE_MIB): pattern 0x40+i.
 fill_patterns() {  # image
   local cmds=() i
@@ -64,11 +45,8 @@ verify_patterns() {  # image
 
 # --- set-up: the seed's policy (*osdisk* encrypted in mirrored_pool_A), cache TTL 1 s so a
 # new key version is seen at once ---
-cafsd_seed_keys "$T/keys"
-cafsd_config "$T" "[local_keys]
-dir = \"$T/keys\"" "[cache]
+cafsd_start_seeded "[cache]
 ttl_s = 1"
-cafsd_start "$CAFSD" "$T" || fail "$CAFSD_ERROR"
 V1=$T/mnt/my_vmset/vm1
 mkdir -p "$V1" || fail "mkdir"
 for f in osdisk1.img osdisk2.img osdisk3.img; do
@@ -81,9 +59,9 @@ for i in $(seq 0 $((SIZE_MIB - 1))); do EXPECT[i]=$((0x40 + i)); done
 verify_patterns "$V1/osdisk1.img" || fail "osdisk1 does not verify before the rekey"
 PF1=$(cafsd_pool_file "$T" my_vmset/vm1/osdisk1.img mirrored_pool_A)
 [ "$(header_key "$PF1")" = "0 1" ] || fail "osdisk1 header: $(header_key "$PF1"), not '0 1'"
-# `cafsctl key rotate`: version 2 is issued.
+# `cafsctl key rotate`: version 2 is issued (the first rekey to it below waits until the
+# gateway's cache, TTL 1 s, has it).
 echo "$CAFSD_SEED_KEY 2 $(od -An -tx1 -N64 /dev/urandom | tr -d ' \n')" >>"$T/keys/my_vmset/keys"
-sleep 2  # past the cache TTL
 
 # --- 4. bad input ---
 ctl rekey /my_vmset/vm1/osdisk1.img --to-version 9 >"$T/out" 2>&1; rc=$?
@@ -95,16 +73,19 @@ grep -q "already under key version 1" "$T/out" || fail "no reason: $(cat "$T/out
 echo "ok: bad input refused with exit 1 and a reason"
 
 # --- 1. qemu-io writes and verifies while the rekey runs ---
-ID=$(ctl rekey /my_vmset/vm1/osdisk1.img --to-version 2 --rate 4M --no-wait) ||
-  fail "rekey exit $?"
+# 1 MiB/s: ~16 s for the image, time enough for the `jobs pause` after its first bytes (seen in
+# the job's record, lib/cafsd.sh) on a loaded machine (one ASan cafsd start).
+cafsd_rekey_when_known /my_vmset/vm1/osdisk1.img 2 --rate 1M || fail "rekey: $(cat "$T/out")"
+ID=$CAFSD_JOB
 # The first round runs while the job is paused part-way (sectors below the watermark under
 # version 2, above it under 1), whatever the machine's speed; the rest while it runs.
-for _ in $(seq 200); do
-  [ "$(job_field "$ID" done_bytes)" -gt 0 ] && break
-  sleep 0.05
-done
+cafsd_job_record_progress "$ID" || fail "the job made no progress"
 ctl jobs pause "$ID" >/dev/null || fail "jobs pause"
-[ "$(job_field "$ID" state)" = paused ] || fail "job not paused: $(job_field "$ID" state)"
+ctl jobs wait "$ID" --until paused --timeout 30 >/dev/null ||
+  fail "job not paused: $(cafsd_job_field "$ID" state)"
+# A paused job does not end by itself: `jobs wait` gives up after --timeout, exit 124.
+ctl jobs wait "$ID" --timeout 0.3 >/dev/null 2>&1; rc=$?
+[ $rc = 124 ] || fail "jobs wait of a paused job with --timeout 0.3: exit $rc, not 124"
 ROUNDS=0
 for round in $(seq 1 200); do  # bounded
   [ "$round" = 2 ] && { ctl jobs resume "$ID" >/dev/null || fail "jobs resume"; }
@@ -120,8 +101,8 @@ for round in $(seq 1 200); do  # bounded
   grep -q "Pattern verification failed" "$T/qemu-io.log" && fail "pattern mismatch in round $round"
   EXPECT[i]=$pat
   ROUNDS=$round
-  STATE=$(job_field "$ID" state)
-  [ "$STATE" = running ] || [ "$STATE" = queued ] || [ "$STATE" = paused ] || break
+  # Ended (wait exits 1 at once for a final state): stop writing.
+  ctl jobs wait "$ID" --until queued,running,paused >/dev/null 2>&1 || break
 done
 ctl jobs watch "$ID" --json >"$T/watch.json" || fail "rekey job: $(cat "$T/watch.json")"
 python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["state"]=="done", j' \
@@ -155,15 +136,14 @@ fi
 # --- 3. kill -9 mid-rekey, restart, resume ---
 for i in $(seq 0 $((SIZE_MIB - 1))); do EXPECT[i]=$((0x40 + i)); done
 PF3=$(cafsd_pool_file "$T" my_vmset/vm1/osdisk3.img mirrored_pool_A)
-ID3=$(ctl rekey /my_vmset/vm1/osdisk3.img --to-version 2 --rate 1M --no-wait) ||
-  fail "rekey osdisk3 exit $?"
-for _ in $(seq 100); do
-  DONE=$(job_field "$ID3" done_bytes)
-  [ "${DONE:-0}" -gt 0 ] && break
-  sleep 0.1
-done
-[ "${DONE:-0}" -gt 0 ] || fail "the job made no progress"
+# 2 MiB/s: ~8 s for the image; the kill comes within ms of the first bytes (in its record).
+cafsd_job_start_progress rekey /my_vmset/vm1/osdisk3.img --to-version 2 --rate 2M ||
+  fail "the job made no progress: $(cat "$T/job-client.out")"
+ID3=$CAFSD_JOB
 cafsd_kill9
+wait "$CAFSD_JOB_CLIENT"
+DONE=$(python3 -c 'import json,sys; print(sum(t["done"] for t in json.load(open(sys.argv[1]))["tasks"]))' \
+  "$T/backing/.cafs-job-$ID3")
 [ "$(header_key "$PF3" | cut -d' ' -f1)" = 1 ] || fail "osdisk3 not mid-rekey after kill -9"
 echo "ok: cafsd killed with osdisk3 mid-rekey at $DONE bytes"
 timeout 10 fusermount3 -u -z "$T/mnt"

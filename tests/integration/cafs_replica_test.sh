@@ -18,27 +18,10 @@
 set -u
 CAFSD=$1
 SIZE_MIB=${2:-64}
-skip() { echo "SKIP: $*"; exit 77; }
-[ "$(id -u)" = 0 ] || skip "needs root (FUSE mount)"
-[ -c /dev/fuse ] || skip "/dev/fuse missing"
-for tool in fusermount3 python3 mountpoint qemu-img qemu-io; do
-  command -v "$tool" >/dev/null || skip "$tool not installed"
-done
-
 # shellcheck source=lib/cafsd.sh
 . "$(dirname "$0")/lib/cafsd.sh"
-
-T=$(mktemp -d /tmp/cafs-replica-XXXXXX)
-cleanup() {
-  [ -n "${KEEP:-}" ] && return
-  cafsd_stop "$T"
-  timeout 10 fusermount3 -u -z "$T/mnt" 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-fail() { echo "FAIL: $*"; echo "--- cafsd log"; tail -30 "$T/cafsd.log"; exit 1; }
-ctl() { timeout 300 "$CAFSD" --config "$T/cafsd.toml" "$@"; }
+cafsd_require "FUSE mount" fusermount3 python3 mountpoint qemu-img qemu-io
+cafsd_test_init replica 300
 jget() {  # file python-expression-on-j
   python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"
 }
@@ -162,14 +145,9 @@ timeout 120 qemu-io -f qcow2 -c "write -P 0xc4 0 $((SIZE_MIB / 2))M" "$F" >/dev/
 ctl replica run /my_vmset/vm1 --pool dr_pool --rate 8M --no-wait >"$T/job" 2>&1 ||
   fail "replica run --no-wait: $(cat "$T/job")"
 JOB=$(cat "$T/job")
-sleep 1
+cafsd_job_record_progress "$JOB" || fail "the replica made no progress"
 mv "$T/pools/dr_pool" "$T/pools/dr_pool.gone"
-for _ in $(seq 300); do  # bounded: 30 s
-  ctl jobs show "$JOB" --json >"$T/state.json" 2>/dev/null
-  [ "$(jget "$T/state.json" 'j["job"]["state"]')" = failed ] && break
-  sleep 0.1
-done
-[ "$(jget "$T/state.json" 'j["job"]["state"]')" = failed ] ||
+ctl jobs wait "$JOB" --until failed --timeout 30 --json >"$T/state.json" ||
   fail "the job did not fail when the DR pool vanished: $(cat "$T/state.json")"
 mv "$T/pools/dr_pool.gone" "$T/pools/dr_pool"
 ctl jobs resume "$JOB" --wait >"$T/resume" 2>&1 || fail "jobs resume: $(cat "$T/resume")"
@@ -214,12 +192,9 @@ done
 cp "$T/keys/my_vmset/policy.xml" "$T/policy.scheduled"
 cafsd_seed_policy >"$T/keys/my_vmset/policy.xml"
 sleep 2  # the policy cache's ttl_s = 1
-for _ in $(seq 120); do  # bounded: 60 s
-  id=$(jget "$STATE" "j['vms']['$VMSET_ID/vm1']['job']")
-  ctl jobs show "$id" --json >"$T/sched.json" 2>/dev/null || break  # forgotten: final
-  case $(jget "$T/sched.json" 'j["job"]["state"]') in done | failed | cancelled) break ;; esac
-  sleep 0.5
-done
+id=$(jget "$STATE" "j['vms']['$VMSET_ID/vm1']['job']")
+# Until it is final, at most 60 s (a forgotten job is final too: wait then exits 1 at once).
+ctl jobs wait "$id" --until done,failed,cancelled --timeout 60 >/dev/null 2>&1
 ctl replica list --pool dr_pool --json >"$T/list.json" || fail "replica list after the schedule"
 [ "$(jget "$T/list.json" 'len([r for r in j if r["vm"] == "vm1"])')" = 2 ] ||
   fail "keep=2 not applied: $(cat "$T/list.json")"

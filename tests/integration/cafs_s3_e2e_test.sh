@@ -11,15 +11,9 @@
 # FUSE or a client tool is missing.
 set -u
 CAFSD=$1
-skip() { echo "SKIP: $*"; exit 77; }
 # shellcheck source=lib/ceph.sh
 source "$(dirname "$0")/lib/ceph.sh"
-CEPH_DIR=$(ceph_fixture_dir) || skip "$CEPH_DIR"
-[ -c /dev/fuse ] || skip "/dev/fuse missing"
-for tool in fusermount3 qemu-img python3 mountpoint curl; do
-  command -v "$tool" >/dev/null || skip "$tool not installed"
-done
-command -v radosgw >/dev/null || skip "radosgw not installed"
+ceph_gateway_test_require fusermount3 qemu-img python3 mountpoint curl radosgw
 S3_TOML=$(ceph_s3_env "$CEPH_DIR") || { echo "FAIL: $S3_TOML"; exit 1; }
 
 T=$(mktemp -d /tmp/cafs-s3-XXXXXX)

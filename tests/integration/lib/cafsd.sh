@@ -21,6 +21,8 @@
 #                                 WORK/cafsd.log, run time capped at ${CAFSD_LIFETIME:-600} s),
 #                                 waits up to 10 s for the mount; sets CAFSD_PID; returns 1
 #                                 with the reason in CAFSD_ERROR if it exits or does not mount
+#   cafsd_signal SIG              kill -SIG of cafsd itself (e.g. STOP: it makes no progress
+#                                 until CONT or a kill -9)
 #   cafsd_kill9                   kill -9 of cafsd itself (CAFSD_PID is its `timeout` wrapper,
 #                                 which would not pass SIGKILL on), reaped; the mount stays
 #   cafsd_stop WORK               SIGTERM, SIGKILL after 5 s, then unmounts WORK/mnt if needed
@@ -36,6 +38,47 @@
 #                                 my_vmset (WORK/alice.pem), server 755083456 (127.0.0.1),
 #                                 my_vmset with policy 45aa9e57-... (cafsd_seed_policy), key
 #                                 CAFSD_SEED_KEY, gateway gw1 (WORK/gw.pem) approved by alice
+#
+#
+# The frame of a cafsd test script (sourced first, then):
+#   cafsd_require WHY TOOL...     skips (exit 77) unless root (WHY: what needs it), /dev/fuse
+#                                 and every TOOL are there
+#   cafsd_test_init NAME [CTL_S]  T=$(mktemp -d /tmp/cafs-NAME-XXXXXX); an EXIT trap that runs
+#                                 the script's test_cleanup_early (if it defines one: kill a
+#                                 writer), stops cafsd, detaches T/mnt, runs test_cleanup_late
+#                                 (pool mounts, loop devices) and removes T (all skipped with
+#                                 KEEP=1); INT/TERM exit 1. Defines fail MSG (the cafsd log's
+#                                 tail, exit 1; CAFSD_FAIL_CONTEXT, e.g. "seed 5", is printed
+#                                 with it) and ctl ARGS (cafsd --config T/cafsd.toml ARGS,
+#                                 CTL_S seconds at most, default 120)
+#   cafsd_start_seeded [MORE]     cafsd_seed_keys T/keys, cafsd_config T with them as its
+#                                 [local_keys] and MORE, cafsd_start ($CAFSD); fails the test
+#                                 when cafsd does not start
+#   cafsd_job_field ID FIELD      prints FIELD of `cafsd jobs show ID --json` (ctl)
+#   cafsd_job_record_progress ID [S]  waits (every 20 ms, S seconds at most, default 60) until
+#                                 the job's record on disk (T/backing/.cafs-job-ID: what a
+#                                 restart reads, saved after every step) shows bytes done by
+#                                 a task; returns 1 when the job ended first or time is up.
+#                                 It starts no cafsd process: an ASan cafsd start takes
+#                                 seconds on a loaded machine, a whole rate-limited job at
+#                                 worst, which `jobs wait --until progress` would then miss
+#   cafsd_job_start_progress ARGS...  starts a job with `ctl ARGS... --no-wait` in the
+#                                 background and returns as soon as a new job record (one
+#                                 that was not there before) shows bytes done, without
+#                                 waiting for the client (whose exit also takes seconds on a
+#                                 loaded machine): sets CAFSD_JOB (its id) and
+#                                 CAFSD_JOB_CLIENT (the client's pid: the caller reaps it,
+#                                 `wait`); returns 1 when no such record within 60 s or the
+#                                 job ended first
+#   cafsd_rekey_when_known PATH VERSION [ARGS...]
+#                                 `ctl rekey PATH --to-version VERSION ARGS... --no-wait`, again
+#                                 every 0.1 s (up to 10 s) while cafsd answers that the version
+#                                 is unknown (a key version just issued reaches its cache within
+#                                 the cache TTL): a readiness check, not a sleep past the TTL.
+#                                 Sets CAFSD_JOB to the job id; returns 1 (the answer in
+#                                 T/out) on another error
+# Jobs are waited for with `ctl jobs wait ID --until STATES --timeout S` (docs/jobs.md): one
+# process, not a poll loop that starts cafsd each time.
 #
 # Nothing outside WORK is touched. The caller runs cafsd_stop on every exit path.
 
@@ -106,10 +149,14 @@ cafsd_start() {  # cafsd work
   return 1
 }
 
-cafsd_kill9() {
+cafsd_signal() {  # signal
   local child
   child=$(pgrep -P "$CAFSD_PID" | head -1)
-  kill -9 "${child:-$CAFSD_PID}" 2>/dev/null
+  kill -"$1" "${child:-$CAFSD_PID}" 2>/dev/null
+}
+
+cafsd_kill9() {
+  cafsd_signal KILL
   wait "$CAFSD_PID" 2>/dev/null
   CAFSD_PID=""
 }
@@ -177,4 +224,102 @@ XML
   ctl "$w/alice.pem" policy upload "$w/policy.xml" --vmset my_vmset --id "$pd" --name my_policy
   ctl "$a" gateway enroll gw1 --vmset my_vmset --out "$w/gw.pem"
   ctl "$w/alice.pem" gateway approve gw1 --vmset my_vmset  # the tenant's approval (two people)
+}
+
+skip() { echo "SKIP: $*"; exit 77; }
+
+cafsd_require() {  # why tool...
+  local tool
+  [ "$(id -u)" = 0 ] || skip "needs root ($1)"
+  shift
+  [ -c /dev/fuse ] || skip "/dev/fuse missing"
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || skip "$tool not installed"
+  done
+}
+
+_cafsd_test_cleanup() {
+  [ -n "${KEEP:-}" ] && return
+  declare -F test_cleanup_early >/dev/null && test_cleanup_early
+  cafsd_stop "$T"
+  timeout 10 fusermount3 -u -z "$T/mnt" 2>/dev/null
+  declare -F test_cleanup_late >/dev/null && test_cleanup_late
+  rm -rf "$T"
+}
+
+cafsd_test_init() {  # name [ctl timeout]
+  T=$(mktemp -d "/tmp/cafs-$1-XXXXXX")
+  CAFSD_CTL_TIMEOUT=${2:-120}
+  trap _cafsd_test_cleanup EXIT
+  trap 'exit 1' INT TERM
+  fail() {
+    echo "FAIL${CAFSD_FAIL_CONTEXT:+ ($CAFSD_FAIL_CONTEXT)}: $*"
+    echo "--- cafsd log"
+    tail -30 "$T/cafsd.log"
+    exit 1
+  }
+  ctl() { timeout "$CAFSD_CTL_TIMEOUT" "$CAFSD" --config "$T/cafsd.toml" "$@"; }
+}
+
+cafsd_start_seeded() {  # [more]
+  cafsd_seed_keys "$T/keys"
+  cafsd_config "$T" "[local_keys]
+dir = \"$T/keys\"" "${1:-}"
+  cafsd_start "$CAFSD" "$T" || fail "$CAFSD_ERROR"
+}
+
+_cafsd_record_progress() {  # record: 0 bytes done, 1 the job ended, 2 neither yet
+  local rec=""
+  IFS= read -r -d '' rec <"$1" 2>/dev/null  # no process: a loaded machine delays a fork
+  # Keys are sorted: the job's own state is followed by "target", a task's by "total".
+  [[ $rec =~ \"state\":\"(done|failed|cancelled)\",\"target\" ]] && return 1
+  [[ $rec =~ \"done\":[1-9] ]] && return 0
+  return 2
+}
+
+cafsd_job_record_progress() {  # id [seconds]
+  local end=$((SECONDS + ${2:-60})) rc
+  while [ "$SECONDS" -lt "$end" ]; do
+    _cafsd_record_progress "$T/backing/.cafs-job-$1"
+    rc=$?
+    [ "$rc" = 2 ] || return "$rc"
+    sleep 0.02
+  done
+  return 1
+}
+
+cafsd_job_start_progress() {  # ctl args...
+  local before f name rc end=$((SECONDS + 60))
+  before=$(cd "$T/backing" && ls -A)
+  ctl "$@" --no-wait >"$T/job-client.out" 2>&1 &
+  CAFSD_JOB_CLIENT=$!
+  CAFSD_JOB=""
+  while [ "$SECONDS" -lt "$end" ]; do
+    for f in "$T/backing"/.cafs-job-*; do
+      name=${f##*/}
+      [[ $name =~ ^\.cafs-job-[0-9a-f-]+$ ]] || continue  # not a .new being written
+      grep -qxF -- "$name" <<<"$before" && continue
+      CAFSD_JOB=${name#.cafs-job-}
+      _cafsd_record_progress "$f"
+      rc=$?
+      [ "$rc" = 2 ] || return "$rc"
+    done
+    sleep 0.02
+  done
+  return 1
+}
+
+cafsd_job_field() {  # id field
+  ctl jobs show "$1" --json | python3 -c "import json,sys; print(json.load(sys.stdin)['job']['$2'])"
+}
+
+cafsd_rekey_when_known() {  # path version [args...]
+  local path=$1 version=$2 _
+  shift 2
+  for _ in $(seq 100); do
+    CAFSD_JOB=$(ctl rekey "$path" --to-version "$version" "$@" --no-wait 2>"$T/out") && return 0
+    grep -q "destroyed or unknown" "$T/out" || return 1
+    sleep 0.1
+  done
+  return 1
 }

@@ -26,6 +26,9 @@
 #                             bucket, access key and secret key file (docs/pools.md)
 #   ceph_fixture_dir          prints the directory of the CTest fixture's cluster
 #                             ($CAFS_TEST_CEPH_DIR); returns 1 and prints why when it is not up
+#   ceph_gateway_test_require TOOL...   the preamble of a cafsd-on-the-fixture test: sets
+#                             CEPH_DIR (ceph_fixture_dir); skips (exit 77, the reason on
+#                             stdout) when the cluster, /dev/fuse or a TOOL is missing
 #
 # radosgw (S3, for the s3 pool kind) is started too when it is installed: beast on 127.0.0.1
 # port BASE+21, started with the OSD so that its own start-up (it creates its pools) overlaps
@@ -312,6 +315,15 @@ ceph_remove_namespace() {  # dir ns
   local o
   timeout 60 rados -c "$1/ceph.conf" -p "$CEPH_POOL" -N "$2" ls 2>/dev/null |
     while IFS= read -r o; do timeout 30 rados -c "$1/ceph.conf" -p "$CEPH_POOL" -N "$2" rm "$o"; done
+}
+
+ceph_gateway_test_require() {  # tool...
+  local tool
+  CEPH_DIR=$(ceph_fixture_dir) || { echo "SKIP: $CEPH_DIR"; exit 77; }
+  [ -c /dev/fuse ] || { echo "SKIP: /dev/fuse missing"; exit 77; }
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "SKIP: $tool not installed"; exit 77; }
+  done
 }
 
 ceph_fixture_dir() {

@@ -1,6 +1,6 @@
 # shellcheck shell=bash disable=SC2034  # sourced: the variables set here are for the caller
 # The kill -9 round of the crash tests (cafs_rekey_crash_test.sh, cafs_migrate_crash_test.sh;
-# sourced after lib/cafsd.sh): a writer of fsync'ed blocks (lib/fsync_blocks.py) through the
+# sources lib/cafsd.sh): a writer of fsync'ed blocks (lib/fsync_blocks.py) through the
 # mount, and cafsd killed -9 at a random instant of it.
 #
 #   FSYNC_BLOCKS_PY                      the path of lib/fsync_blocks.py (fill, write, verify)
@@ -16,6 +16,15 @@
 #                                        fsync'ed in this round); returns 1 with the reason in
 #                                        FSYNC_WRITER_ERROR when the writer stopped before any
 #                                        fsync'ed write. The writer's stderr is LOG.err.
+#   crash_test_init NAME SEED_ENV CAFSD [ITERATIONS (20)] [SIZE_MIB (8)]
+#                                        the frame of a crash test (the script's arguments
+#                                        after NAME SEED_ENV): CAFSD, ITERATIONS, SIZE_MIB and
+#                                        ROUND_LIMIT_S (45) set; skips (77) unless root, FUSE,
+#                                        python3; cafsd_test_init NAME 60 (lib/cafsd.sh, sourced
+#                                        here), the writer killed on exit; SEED is
+#                                        $SEED_ENV when set, else random, printed with how to
+#                                        rerun, and seeds $RANDOM; BLOCKS is SIZE_MIB's 4 KiB
+#                                        blocks; blocks ARGS runs fsync_blocks.py (60 s limit)
 
 FSYNC_BLOCKS_PY=$(dirname "${BASH_SOURCE[0]}")/fsync_blocks.py
 WRITER_PID=""
@@ -40,4 +49,22 @@ fsync_writer_kill9() {  # img seed blocks log rseed gen [armed]
   wait "$WRITER_PID"
   WRITER_PID=""
   WROTE=$(tail -n +$((l0 + 1)) "$4" | grep -c '^S')
+}
+
+# shellcheck source=lib/cafsd.sh
+. "$(dirname "${BASH_SOURCE[0]}")/cafsd.sh"
+
+crash_test_init() {  # name seed-env cafsd [iterations] [size MiB]
+  CAFSD=$3
+  ITERATIONS=${4:-20}
+  SIZE_MIB=${5:-8}
+  ROUND_LIMIT_S=45
+  cafsd_require "FUSE mount" fusermount3 python3 mountpoint
+  cafsd_test_init "$1" 60
+  test_cleanup_early() { [ -n "$WRITER_PID" ] && kill -9 "$WRITER_PID" 2>/dev/null; }
+  SEED=${!2:-$(od -An -tu2 -N2 /dev/urandom | tr -d ' ')}
+  echo "seed: $SEED (rerun with $2=$SEED)"
+  RANDOM=$SEED
+  BLOCKS=$((SIZE_MIB * 256))
+  blocks() { timeout 60 python3 "$FSYNC_BLOCKS_PY" "$@"; }
 }
