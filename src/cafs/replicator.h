@@ -5,10 +5,12 @@
 // the whole VM; kept K deep; listed, verified and restored.
 //
 // Layout on the DR pool (docs/replicas.md "Layout"):
-//   cafs-replicas/<VM set GUID>/<VM name>/<replica id>/<file GUID>   data: the pool file's
-//        bytes at the same offsets, only the chunks the manifest lists (sparse)
+//   cafs-replicas/<VM set GUID>/<VM name>/<replica id>/<file GUID>   data: the chunks the
+//        manifest stores, appended (each extent names its offset; no write at an offset of
+//        existing bytes, no holes: any pool kind takes it, an s3 object is uploaded whole)
 //   cafs-replicas/<VM set GUID>/<VM name>/<replica id>/manifest      ReplicaManifest, written
-//        last (manifest.new, synced, renamed): a replica exists once its manifest does
+//        last (manifest.new, synced, renamed; a rename that is a copy makes the target appear
+//        whole in every kind): a replica exists once its manifest does
 //
 //  - ReplicaStore: reading and maintaining replicas on a DR pool (no gateway state): list,
 //    the lineage of a replica (it and its parents back to a full one, each manifest's MAC
@@ -23,7 +25,9 @@
 //    chunk read from the lineage and checked against its manifest hash (tampered data is
 //    never restored), each file under a new file GUID (its header re-MAC'd with the DEK found
 //    by the header's key GUID: the keys are found by GUID, not by names), written to a
-//    temporary pool path, synced, renamed, then its redirector placed.
+//    temporary pool path (its final path in a pool without atomic rename: CopyTargetPath;
+//    front to back without holes in a pool without random writes or sparse files), synced,
+//    renamed, then its redirector placed.
 //
 // Threading: a ReplicaRun / RestoreRun is driven by one thread at a time (the job's task);
 // writers of the VM's files run concurrently (copy-before-write, change_log.h).

@@ -12,7 +12,9 @@
 #     directory pool: `qemu-img check` passes and `qemu-img compare` matches each copy;
 #  3. every raw object below the prefix, fetched with curl (SigV4): ciphertext only (no
 #     pattern written by qemu-io, no qcow2 magic), the full replica's data object starts with
-#     the pool file header, a manifest object is present per replica and no `.new` is left;
+#     the pool file header, the incremental one holds at most 2% of the disk (data objects are
+#     appended chunks, not the disk's offsets), a manifest object is present per replica and
+#     no `.new` is left;
 #  4. a byte of a data object and of a manifest changed in the bucket (curl PUT): `verify`
 #     exits 1 naming it, the restore job fails and places nothing; put back, verify passes.
 # The cluster is the CTest fixture `ceph` (tests/integration/pool.cmake): CAFS_TEST_CEPH_DIR
@@ -162,6 +164,8 @@ for i, key in enumerate(keys):
     if key == sys.argv[4]:
         inc = len(d)
 assert full >= int(sys.argv[5]) << 20, f"the full replica's data object has {full} bytes"
+# Appended chunks only (docs/replicas.md "Pool kinds"): ~1% changed, not the disk up to it.
+assert inc <= (int(sys.argv[5]) << 20) // 50, f"the incremental data object has {inc} bytes"
 print(f"{len(keys)} objects, {total} bytes: ciphertext only; data objects: full {full}, "
       f"incremental {inc} bytes")
 PY
