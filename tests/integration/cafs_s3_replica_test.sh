@@ -33,115 +33,69 @@ for tool in fusermount3 qemu-img qemu-io python3 mountpoint curl; do
   command -v "$tool" >/dev/null || skip "$tool not installed"
 done
 command -v radosgw >/dev/null || skip "radosgw not installed"
-S3_TOML=$(ceph_s3_env "$CEPH_DIR") || { echo "FAIL: $S3_TOML"; exit 1; }
 
 T=$(mktemp -d /tmp/cafs-s3-replica-XXXXXX)
 PREFIX=replica-$$
-ENDPOINT=$(cat "$CEPH_DIR/s3/endpoint")
-BUCKET=$(cat "$CEPH_DIR/s3/bucket")
-VMSET_ID=6d1b3c8e-0f6a-4c55-9a38-5f0d3a2b7c11
 # shellcheck source=lib/cafsd.sh
 source "$(dirname "$0")/lib/cafsd.sh"
-s3_keys() {  # the keys below the prefix, one a line
-  ceph_s3_curl "$CEPH_DIR" "$ENDPOINT/$BUCKET?list-type=2&max-keys=1000&prefix=$PREFIX%2F" |
-    python3 -c 'import re, sys; print("\n".join(re.findall(r"<Key>([^<]*)</Key>", sys.stdin.read())))' |
-    sed '/^$/d'
-}
-s3_get() { ceph_s3_curl "$CEPH_DIR" -o "$2" "$ENDPOINT/$BUCKET/$1"; }  # key file
-s3_put() { ceph_s3_curl "$CEPH_DIR" -X PUT --data-binary "@$2" "$ENDPOINT/$BUCKET/$1" >/dev/null; }
+# shellcheck source=lib/replica.sh
+source "$(dirname "$0")/lib/replica.sh"
+REPLICA_POOL=dr_s3
+REPLICA_VMSET=6d1b3c8e-0f6a-4c55-9a38-5f0d3a2b7c11
 cleanup() {
   [ -n "${KEEP:-}" ] && return
   cafsd_stop "$T"
-  local k
-  s3_keys 2>/dev/null | while IFS= read -r k; do
-    ceph_s3_curl "$CEPH_DIR" -X DELETE "$ENDPOINT/$BUCKET/$k" >/dev/null 2>&1
-  done
+  ceph_s3_remove_prefix "$CEPH_DIR" "$PREFIX"
   rm -rf "$T"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 fail() { echo "FAIL: $*"; echo "--- cafsd log"; tail -30 "$T/cafsd.log"; exit 1; }
 ctl() { timeout 300 "$CAFSD" --config "$T/cafsd.toml" "$@"; }
-jget() {  # file python-expression-on-j
-  python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"
-}
+S3_TOML=$(ceph_s3_pool_toml "$CEPH_DIR" "$PREFIX" "$T/staging") || fail "$S3_TOML"
+OBJECTS=$(cat "$CEPH_DIR/s3/endpoint")/$(cat "$CEPH_DIR/s3/bucket")
+s3_get() { ceph_s3_curl "$CEPH_DIR" -o "$2" "$OBJECTS/$1"; }  # key file
+s3_put() { ceph_s3_curl "$CEPH_DIR" -X PUT --data-binary "@$2" "$OBJECTS/$1" >/dev/null; }
 
 # --- set-up: the seed's VM set with a GUID, the DR pool on radosgw ---
 cafsd_seed_keys "$T/keys"
-sed -i "s|<vmserv>|<vmset-id>$VMSET_ID</vmset-id><vmserv>|" "$T/keys/my_vmset/vmset.xml"
+sed -i "s|<vmserv>|<vmset-id>$REPLICA_VMSET</vmset-id><vmserv>|" "$T/keys/my_vmset/vmset.xml"
 mkdir -p "$T/staging"
 cafsd_config "$T" "[local_keys]
 dir = \"$T/keys\"" "[[pool]]
-name = \"dr_s3\"
-$S3_TOML
-prefix = \"$PREFIX\"
-staging_dir = \"$T/staging\"
-part_size_mib = 5
-retry_base_ms = 50"
+name = \"$REPLICA_POOL\"
+$S3_TOML"
 cafsd_start "$CAFSD" "$T" || fail "$CAFSD_ERROR"
-V1=$T/mnt/my_vmset/vm1
-F=$V1/osdisk1.qcow2
-mkdir -p "$V1" || fail "mkdir"
-timeout 60 qemu-img create -q -f qcow2 "$F" ${SIZE_MIB}M || fail "qemu-img create"
-timeout 120 qemu-io -f qcow2 -c "write -P 0xa1 0 $((SIZE_MIB / 2))M" \
-  -c "write -P 0xa2 $((SIZE_MIB / 2))M $((SIZE_MIB / 2))M" "$F" >/dev/null || fail "qemu-io write"
+F=$T/mnt/my_vmset/vm1/osdisk1.qcow2
 
 # --- 1. full replica, ~1% changed, incremental replica ---
-replicate() {  # name: runs a replica into dr_s3, its job JSON in $T/$name.json
-  ctl replica run /my_vmset/vm1 --pool dr_s3 --json >"$T/$1.json" 2>"$T/$1.err" ||
-    fail "replica $1: $(cat "$T/$1.err")"
-  [ "$(jget "$T/$1.json" 'j["state"]')" = done ] || fail "replica $1 not done: $(cat "$T/$1.json")"
-}
-copied() { jget "$T/$1.json" 'j["tasks"][0]["cursor"]["bytes_copied"]'; }
-replica_id() { jget "$T/$1.json" 'j["tasks"][0]["cursor"]["replica"]'; }
-replicate full
-cp "$F" "$T/at_full.qcow2" || fail "copy at the full replica"
-CHANGE=$((SIZE_MIB * 1024 * 1024 / 100))
-timeout 60 qemu-io -f qcow2 -c "write -P 0xb3 $((SIZE_MIB / 3))M $CHANGE" "$F" >/dev/null ||
-  fail "qemu-io change"
-replicate inc
-cp "$F" "$T/at_inc.qcow2" || fail "copy at the incremental replica"
-FULL=$(copied full)
-INC=$(copied inc)
-echo "full replica: $FULL bytes copied; incremental after changing $CHANGE bytes: $INC bytes"
-[ "$INC" -gt 0 ] || fail "the incremental replica copied nothing"
-[ "$INC" -le $((FULL / 20)) ] || fail "the incremental replica copied $INC bytes of $FULL"
-[ "$(jget "$T/inc.json" 'j["tasks"][0]["cursor"]["parent"]')" = "$(replica_id full)" ] ||
-  fail "the incremental replica's parent is not the full one"
+replica_full_and_incremental "$F" "$SIZE_MIB"
 [ -z "$(ls -A "$T/staging")" ] || fail "staged copies left in staging_dir: $(ls "$T/staging")"
 echo "ok: full then incremental replica into the s3 pool"
 
 # --- 2. list, verify, restore both as new VMs into the directory pool ---
-ctl replica list --pool dr_s3 >"$T/list" 2>&1 || fail "replica list: $(cat "$T/list")"
+ctl replica list --pool $REPLICA_POOL >"$T/list" 2>&1 || fail "replica list: $(cat "$T/list")"
 [ "$(grep -c 'my_vmset/vm1' "$T/list")" = 2 ] || fail "replica list: $(cat "$T/list")"
-ctl replica verify --pool dr_s3 --vmset $VMSET_ID --vm vm1 >"$T/verify" 2>&1 ||
+ctl replica verify --pool $REPLICA_POOL --vmset $REPLICA_VMSET --vm vm1 >"$T/verify" 2>&1 ||
   fail "replica verify: $(cat "$T/verify")"
-restore() {  # as replica-id
-  ctl replica restore --pool dr_s3 --vmset $VMSET_ID --vm vm1 --replica "$2" --as "$1" \
-    --json >"$T/restore.json" 2>"$T/restore.err"
-}
-restore /my_vmset/vm1_inc "$(replica_id inc)" || fail "restore inc: $(cat "$T/restore.err")"
-restore /my_vmset/vm1_full "$(replica_id full)" || fail "restore full: $(cat "$T/restore.err")"
+replica_restore_both
 for v in inc full; do
-  R=$T/mnt/my_vmset/vm1_$v/osdisk1.qcow2
-  timeout 60 qemu-img check -q "$R" || fail "qemu-img check of the restored $v replica"
-  timeout 60 qemu-img compare -q "$R" "$T/at_$v.qcow2" || fail "the restored $v replica differs"
   [ -n "$(cafsd_pool_file "$T" "my_vmset/vm1_$v/osdisk1.qcow2" mirrored_pool_A)" ] ||
     fail "the restored $v replica is not in the directory pool mirrored_pool_A"
 done
 echo "ok: both replicas restored from radosgw as new VMs; qemu-img check and compare pass"
 
 # --- 3. the raw objects: ciphertext only, manifests present, nothing left half written ---
-s3_keys >"$T/keys.txt" || fail "listing the bucket"
-RFULL=$PREFIX/cafs-replicas/$VMSET_ID/vm1/$(replica_id full)
-RINC=$PREFIX/cafs-replicas/$VMSET_ID/vm1/$(replica_id inc)
+ceph_s3_keys "$CEPH_DIR" "$PREFIX" >"$T/keys.txt" || fail "listing the bucket"
+RFULL=$PREFIX/cafs-replicas/$REPLICA_VMSET/vm1/$(replica_id full)
+RINC=$PREFIX/cafs-replicas/$REPLICA_VMSET/vm1/$(replica_id inc)
 for r in "$RFULL" "$RINC"; do
   grep -qx "$r/manifest" "$T/keys.txt" || fail "no manifest object $r/manifest: $(cat "$T/keys.txt")"
 done
 grep -q '\.new$' "$T/keys.txt" && fail "a temporary object is left: $(cat "$T/keys.txt")"
 DATA_FULL=$(grep "^$RFULL/" "$T/keys.txt" | grep -v '/manifest$' | head -1)
 DATA_INC=$(grep "^$RINC/" "$T/keys.txt" | grep -v '/manifest$' | head -1)
-[ -n "$DATA_FULL" ] && [ -n "$DATA_INC" ] || fail "no data objects: $(cat "$T/keys.txt")"
+{ [ -n "$DATA_FULL" ] && [ -n "$DATA_INC" ]; } || fail "no data objects: $(cat "$T/keys.txt")"
 mkdir -p "$T/objects"
 i=0
 while IFS= read -r k; do
@@ -172,35 +126,28 @@ PY
 echo "ok: the bucket holds ciphertext only"
 
 # --- 4. tampering in the bucket is detected on verify and restore; nothing restored ---
-flip() {  # file offset
-  python3 - "$1" "$2" <<'PY'
-import sys
-with open(sys.argv[1], "r+b") as f:
-    f.seek(int(sys.argv[2])); b = f.read(1); f.seek(int(sys.argv[2])); f.write(bytes([b[0] ^ 0x40]))
-PY
-}
 s3_get "$DATA_FULL" "$T/data.orig" || fail "GET $DATA_FULL"
 cp "$T/data.orig" "$T/data.bad"
-flip "$T/data.bad" $((SIZE_MIB * 1024 * 1024 / 4 + 5000))
+replica_flip "$T/data.bad" $((SIZE_MIB * 1024 * 1024 / 4 + 5000))
 s3_put "$DATA_FULL" "$T/data.bad" || fail "PUT tampered data"
-ctl replica verify --pool dr_s3 --vmset $VMSET_ID --vm vm1 --replica "$(replica_id full)" \
+ctl replica verify --pool $REPLICA_POOL --vmset $REPLICA_VMSET --vm vm1 --replica "$(replica_id full)" \
   >"$T/verify" 2>&1 && fail "verify passed tampered data"
 grep -q "does not match its manifest hash" "$T/verify" || fail "verify: $(cat "$T/verify")"
-restore /my_vmset/vm1_bad "$(replica_id full)" && fail "a tampered replica was restored"
+replica_restore /my_vmset/vm1_bad "$(replica_id full)" && fail "a tampered replica was restored"
 grep -q "does not match its manifest hash" "$T/restore.err" "$T/restore.json" ||
   fail "the failed restore does not say why: $(cat "$T/restore.err" "$T/restore.json")"
 [ -e "$T/mnt/my_vmset/vm1_bad/osdisk1.qcow2" ] && fail "a tampered file was placed"
 s3_put "$DATA_FULL" "$T/data.orig" || fail "PUT the data back"
 s3_get "$RINC/manifest" "$T/manifest.orig" || fail "GET the manifest"
 cp "$T/manifest.orig" "$T/manifest.bad"
-flip "$T/manifest.bad" 90
+replica_flip "$T/manifest.bad" 90
 s3_put "$RINC/manifest" "$T/manifest.bad" || fail "PUT tampered manifest"
-ctl replica list --pool dr_s3 >"$T/list" 2>&1 && fail "list did not report a tampered manifest"
+ctl replica list --pool $REPLICA_POOL >"$T/list" 2>&1 && fail "list did not report a tampered manifest"
 grep -q "BAD: .*MAC mismatch" "$T/list" || fail "list: $(cat "$T/list")"
-restore /my_vmset/vm1_bad2 "$(replica_id inc)" && fail "a replica with a tampered manifest was restored"
+replica_restore /my_vmset/vm1_bad2 "$(replica_id inc)" && fail "a replica with a tampered manifest was restored"
 [ -e "$T/mnt/my_vmset/vm1_bad2/osdisk1.qcow2" ] && fail "a file of a tampered manifest was placed"
 s3_put "$RINC/manifest" "$T/manifest.orig" || fail "PUT the manifest back"
-ctl replica verify --pool dr_s3 --vmset $VMSET_ID --vm vm1 >"$T/verify" 2>&1 ||
+ctl replica verify --pool $REPLICA_POOL --vmset $REPLICA_VMSET --vm vm1 >"$T/verify" 2>&1 ||
   fail "verify after putting the objects back: $(cat "$T/verify")"
 echo "ok: tampered data and manifest in the bucket detected; nothing restored"
 
