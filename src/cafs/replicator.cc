@@ -158,7 +158,8 @@ Result<std::vector<ReplicaManifest>> ReplicaStore::Lineage(const ReplicaVm& vm, 
 }
 
 Status ReplicaStore::ReadChunk(const ReplicaVm& vm, const std::vector<ReplicaManifest>& lineage,
-                               const Uuid& guid, std::uint64_t k, MutableByteView out) {
+                               const Uuid& guid, std::uint64_t k, MutableByteView out,
+                               OpenDataFiles& open) {
   for (const auto& m : lineage) {
     const ReplicaFileEntry* f = m.Find(guid);
     if (f == nullptr) break;  // the file did not exist before: zeros
@@ -168,7 +169,10 @@ Status ReplicaStore::ReadChunk(const ReplicaVm& vm, const std::vector<ReplicaMan
     if (it == f->extents.end() || it->chunk != k) continue;  // unchanged: an older replica
     if (it->IsHole()) break;
     const std::string path = ReplicaDir(vm, m.replica_id) + "/" + guid.ToString();
-    CAFS_ASSIGN_OR_RETURN(auto file, dr_->OpenFile(path, env::OpenOptions::ReadOnly()));
+    std::unique_ptr<env::File>& file = open[path];
+    if (file == nullptr) {
+      CAFS_ASSIGN_OR_RETURN(file, dr_->OpenFile(path, env::OpenOptions::ReadOnly()));
+    }
     // The chunk as stored: its length at that replica (a later replica may be longer), at the
     // offset its extent names in the data file.
     const std::size_t stored = static_cast<std::size_t>(
@@ -191,6 +195,7 @@ Status ReplicaStore::ReadChunk(const ReplicaVm& vm, const std::vector<ReplicaMan
 Result<std::uint64_t> ReplicaStore::Verify(const ReplicaVm& vm, const Uuid& id) {
   CAFS_ASSIGN_OR_RETURN(auto lineage, Lineage(vm, id));
   std::uint64_t bytes = 0;
+  OpenDataFiles open;
   for (std::size_t i = 0; i < lineage.size(); ++i) {
     const std::vector<ReplicaManifest> from_here(lineage.begin() + static_cast<long>(i),
                                                  lineage.end());
@@ -201,7 +206,7 @@ Result<std::uint64_t> ReplicaStore::Verify(const ReplicaVm& vm, const Uuid& id) 
         const std::uint64_t off = e.chunk * m.chunk_bytes;
         std::vector<std::uint8_t> buf(
             std::min<std::uint64_t>(m.chunk_bytes, f.pool_file_size - off));
-        CAFS_RETURN_IF_ERROR(ReadChunk(vm, from_here, f.file_guid, e.chunk, buf));
+        CAFS_RETURN_IF_ERROR(ReadChunk(vm, from_here, f.file_guid, e.chunk, buf, open));
         bytes += buf.size();
       }
     }
@@ -259,6 +264,7 @@ Status ReplicaStore::Prune(const ReplicaVm& vm, unsigned keep) {
       if (child.parent_id != oldest.replica_id) continue;
       // The child becomes full: every chunk it does not store comes from the oldest.
       const std::vector<ReplicaManifest> lineage{oldest};
+      OpenDataFiles open;  // closed before the oldest is removed
       for (auto& f : child.files) {
         const ReplicaFileEntry* old = oldest.Find(f.file_guid);
         std::map<std::uint64_t, ReplicaExtent> have;
@@ -272,7 +278,9 @@ Status ReplicaStore::Prune(const ReplicaVm& vm, unsigned keep) {
           if (have.count(k) != 0) continue;
           std::vector<std::uint8_t> buf(
               std::min<std::uint64_t>(child.chunk_bytes, f.pool_file_size - k * child.chunk_bytes));
-          if (old != nullptr) CAFS_RETURN_IF_ERROR(ReadChunk(vm, lineage, f.file_guid, k, buf));
+          if (old != nullptr) {
+            CAFS_RETURN_IF_ERROR(ReadChunk(vm, lineage, f.file_guid, k, buf, open));
+          }
           CAFS_ASSIGN_OR_RETURN(have[k], AppendChunk(*out, end, k, buf));
         }
         CAFS_RETURN_IF_ERROR(out->Sync());
@@ -592,7 +600,7 @@ Result<bool> RestoreRun::Step(std::uint64_t budget) {
     const std::uint64_t k = f.next;
     std::vector<std::uint8_t> buf(
         std::min<std::uint64_t>(m.chunk_bytes, e.pool_file_size - k * m.chunk_bytes));
-    CAFS_RETURN_IF_ERROR(store_.ReadChunk(vm_, lineage_, e.file_guid, k, buf));
+    CAFS_RETURN_IF_ERROR(store_.ReadChunk(vm_, lineage_, e.file_guid, k, buf, open_));
     if (k == 0) {
       // The header under the file's new GUID, MAC'd with the key found by its key GUID.
       if (buf.size() < format::kHeaderSize) return Status::Corruption("replica: header truncated");

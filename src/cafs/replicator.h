@@ -38,6 +38,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -80,10 +81,14 @@ class ReplicaStore {
   Result<std::vector<ReplicaManifest>> Lineage(const ReplicaVm& vm, const Uuid& id);
   // Checks the lineage of `id` and every chunk each of its replicas stores; the bytes read.
   Result<std::uint64_t> Verify(const ReplicaVm& vm, const Uuid& id);
+  // Data files opened read-only by ReadChunk, by DR pool path: a caller reading many chunks
+  // keeps one so each data file is opened once (on s3 an open is a HEAD request). Owned by
+  // the caller, used by one thread at a time; replicas are immutable once sealed.
+  using OpenDataFiles = std::map<std::string, std::unique_ptr<env::File>>;
   // The bytes of chunk `k` of file `guid` as of lineage[0] into `out` (its length: the chunk's
   // length at that replica), checked against the manifest hash (AuthFailed on mismatch).
   Status ReadChunk(const ReplicaVm& vm, const std::vector<ReplicaManifest>& lineage,
-                   const Uuid& guid, std::uint64_t k, MutableByteView out);
+                   const Uuid& guid, std::uint64_t k, MutableByteView out, OpenDataFiles& open);
   // Keeps the newest `keep` replicas of the VM (>= 1): the oldest merged into its child.
   Status Prune(const ReplicaVm& vm, unsigned keep);
   // Removes replica directories without a manifest (a replica that failed or was cut short).
@@ -172,6 +177,7 @@ class RestoreRun {
   ReplicaStore& store_;
   const ReplicaVm vm_;
   std::vector<ReplicaManifest> lineage_;
+  ReplicaStore::OpenDataFiles open_;  // the lineage's data files, opened once
   std::string target_;
   FindKey keys_;
   std::vector<std::unique_ptr<File>> files_;
