@@ -159,7 +159,9 @@ Result<std::vector<ReplicaManifest>> ReplicaStore::Lineage(const ReplicaVm& vm, 
 
 Status ReplicaStore::ReadChunk(const ReplicaVm& vm, const std::vector<ReplicaManifest>& lineage,
                                const Uuid& guid, std::uint64_t k, MutableByteView out,
-                               OpenDataFiles& open) {
+                               OpenDataFiles* open) {
+  OpenDataFiles just_this_read;
+  if (open == nullptr) open = &just_this_read;
   for (const auto& m : lineage) {
     const ReplicaFileEntry* f = m.Find(guid);
     if (f == nullptr) break;  // the file did not exist before: zeros
@@ -169,7 +171,7 @@ Status ReplicaStore::ReadChunk(const ReplicaVm& vm, const std::vector<ReplicaMan
     if (it == f->extents.end() || it->chunk != k) continue;  // unchanged: an older replica
     if (it->IsHole()) break;
     const std::string path = ReplicaDir(vm, m.replica_id) + "/" + guid.ToString();
-    std::unique_ptr<env::File>& file = open[path];
+    std::unique_ptr<env::File>& file = (*open)[path];
     if (file == nullptr) {
       CAFS_ASSIGN_OR_RETURN(file, dr_->OpenFile(path, env::OpenOptions::ReadOnly()));
     }
@@ -206,7 +208,7 @@ Result<std::uint64_t> ReplicaStore::Verify(const ReplicaVm& vm, const Uuid& id) 
         const std::uint64_t off = e.chunk * m.chunk_bytes;
         std::vector<std::uint8_t> buf(
             std::min<std::uint64_t>(m.chunk_bytes, f.pool_file_size - off));
-        CAFS_RETURN_IF_ERROR(ReadChunk(vm, from_here, f.file_guid, e.chunk, buf, open));
+        CAFS_RETURN_IF_ERROR(ReadChunk(vm, from_here, f.file_guid, e.chunk, buf, &open));
         bytes += buf.size();
       }
     }
@@ -279,7 +281,7 @@ Status ReplicaStore::Prune(const ReplicaVm& vm, unsigned keep) {
           std::vector<std::uint8_t> buf(
               std::min<std::uint64_t>(child.chunk_bytes, f.pool_file_size - k * child.chunk_bytes));
           if (old != nullptr) {
-            CAFS_RETURN_IF_ERROR(ReadChunk(vm, lineage, f.file_guid, k, buf, open));
+            CAFS_RETURN_IF_ERROR(ReadChunk(vm, lineage, f.file_guid, k, buf, &open));
           }
           CAFS_ASSIGN_OR_RETURN(have[k], AppendChunk(*out, end, k, buf));
         }
@@ -600,7 +602,7 @@ Result<bool> RestoreRun::Step(std::uint64_t budget) {
     const std::uint64_t k = f.next;
     std::vector<std::uint8_t> buf(
         std::min<std::uint64_t>(m.chunk_bytes, e.pool_file_size - k * m.chunk_bytes));
-    CAFS_RETURN_IF_ERROR(store_.ReadChunk(vm_, lineage_, e.file_guid, k, buf, open_));
+    CAFS_RETURN_IF_ERROR(store_.ReadChunk(vm_, lineage_, e.file_guid, k, buf, &open_));
     if (k == 0) {
       // The header under the file's new GUID, MAC'd with the key found by its key GUID.
       if (buf.size() < format::kHeaderSize) return Status::Corruption("replica: header truncated");

@@ -87,8 +87,10 @@ class ReplicaStore {
   using OpenDataFiles = std::map<std::string, std::unique_ptr<env::File>>;
   // The bytes of chunk `k` of file `guid` as of lineage[0] into `out` (its length: the chunk's
   // length at that replica), checked against the manifest hash (AuthFailed on mismatch).
+  // `open` (may be null: the data file is opened for this read only) keeps the files opened.
   Status ReadChunk(const ReplicaVm& vm, const std::vector<ReplicaManifest>& lineage,
-                   const Uuid& guid, std::uint64_t k, MutableByteView out, OpenDataFiles& open);
+                   const Uuid& guid, std::uint64_t k, MutableByteView out,
+                   OpenDataFiles* open = nullptr);
   // Keeps the newest `keep` replicas of the VM (>= 1): the oldest merged into its child.
   Status Prune(const ReplicaVm& vm, unsigned keep);
   // Removes replica directories without a manifest (a replica that failed or was cut short).
