@@ -14,14 +14,18 @@ namespace cafs::core {
 namespace {
 
 constexpr char kMagic[8] = {'C', 'A', 'F', 'S', 'R', 'P', 'L', '1'};
-// Version 2 added each file's mode, uid and gid; version 1 manifests still decode (their files
-// restore as 0644 root, what version 1 restores did).
-constexpr std::uint32_t kVersion = 2;
+// Version 2 added each file's mode, uid and gid; version 3 each extent's offset in the data
+// file (append-only data files). Versions 1 and 2 still decode (version 1 files restore as
+// 0644 root, what version 1 restores did; their chunk k is at k * chunk size).
+constexpr std::uint32_t kVersion = 3;
+constexpr std::uint32_t kVersionAtChunkOffsets = 2;
 constexpr std::uint32_t kVersionWithoutOwner = 1;
-constexpr std::size_t kFixedSize = 78;    // up to the VM path
-constexpr std::size_t kFileFixedV1 = 64;  // a version 1 file record up to its names
-constexpr std::size_t kFileFixed = 76;    // a version 2 file record up to its names
-constexpr std::size_t kExtentSize = 40;   // chunk index + SHA-256
+constexpr std::size_t kFixedSize = 78;            // up to the VM path
+constexpr std::size_t kFileFixedV1 = 64;          // a version 1 file record up to its names
+constexpr std::size_t kFileFixed = 76;            // a version 2 or 3 file record up to its names
+constexpr std::size_t kExtentSizeV2 = 40;         // chunk index + SHA-256
+constexpr std::size_t kExtentSize = 48;           // chunk index + offset + SHA-256
+constexpr std::uint64_t kMaxOffset = 1ull << 62;  // no offset + chunk overflows
 constexpr std::size_t kMacSize = 32;
 constexpr std::size_t kMaxFiles = 4096;
 constexpr std::uint64_t kMaxExtents = std::uint64_t{1} << 28;
@@ -166,6 +170,7 @@ Result<Bytes> EncodeManifest(const ReplicaManifest& m, ByteView mac_key) {
     out.insert(out.end(), f.pool.begin(), f.pool.end());
     for (const auto& e : f.extents) {
       Put64(out, e.chunk);
+      Put64(out, e.offset);
       out.insert(out.end(), e.sha256.begin(), e.sha256.end());
     }
   }
@@ -187,10 +192,13 @@ Result<ReplicaManifest> DecodeManifest(ByteView bytes, ByteView mac_key) {
   if (std::memcmp(magic.data(), kMagic, 8) != 0)
     return Status::Corruption("replica manifest: bad magic");
   CAFS_ASSIGN_OR_RETURN(std::uint32_t version, r.Take32("version"));
-  if (version != kVersion && version != kVersionWithoutOwner) {
+  if (version != kVersion && version != kVersionAtChunkOffsets && version != kVersionWithoutOwner) {
     return Status::Corruption("replica manifest: version " + std::to_string(version));
   }
-  const std::size_t file_fixed = version == kVersion ? kFileFixed : kFileFixedV1;
+  const bool has_owner = version != kVersionWithoutOwner;
+  const bool has_offsets = version == kVersion;
+  const std::size_t file_fixed = has_owner ? kFileFixed : kFileFixedV1;
+  const std::size_t extent_size = has_offsets ? kExtentSize : kExtentSizeV2;
   ReplicaManifest m;
   CAFS_ASSIGN_OR_RETURN(m.chunk_bytes, r.Take32("chunk size"));
   if (m.chunk_bytes == 0 || m.chunk_bytes % 4096 != 0) {
@@ -215,7 +223,7 @@ Result<ReplicaManifest> DecodeManifest(ByteView bytes, ByteView mac_key) {
     CAFS_ASSIGN_OR_RETURN(f.sector_size, r.Take32("sector size"));
     CAFS_ASSIGN_OR_RETURN(f.pool_file_size, r.Take64("pool file size"));
     CAFS_ASSIGN_OR_RETURN(f.logical_size, r.Take64("logical size"));
-    if (version == kVersion) {
+    if (has_owner) {
       CAFS_ASSIGN_OR_RETURN(f.mode, r.Take32("mode"));
       CAFS_ASSIGN_OR_RETURN(f.uid, r.Take32("uid"));
       CAFS_ASSIGN_OR_RETURN(f.gid, r.Take32("gid"));
@@ -232,16 +240,24 @@ Result<ReplicaManifest> DecodeManifest(ByteView bytes, ByteView mac_key) {
     }
     const std::uint64_t chunks = (f.pool_file_size + m.chunk_bytes - 1) / m.chunk_bytes;
     if (extents > chunks) return Status::Corruption("replica manifest: more extents than chunks");
-    if (extents > r.Remaining() / kExtentSize) {
+    if (extents > r.Remaining() / extent_size) {
       return Status::Corruption("replica manifest truncated in extents");
     }
     f.extents.resize(extents);
     for (auto& e : f.extents) {
       CAFS_ASSIGN_OR_RETURN(e.chunk, r.Take64("extent"));
+      if (has_offsets) {
+        CAFS_ASSIGN_OR_RETURN(e.offset, r.Take64("extent offset"));
+      }
       CAFS_ASSIGN_OR_RETURN(ByteView d, r.Take(kManifestDigestSize, "extent digest"));
       std::memcpy(e.sha256.data(), d.data(), d.size());
       if (e.chunk >= chunks || (&e != f.extents.data() && (&e - 1)->chunk >= e.chunk)) {
         return Status::Corruption("replica manifest: extents out of order or beyond the size");
+      }
+      if (!has_offsets) {
+        e.offset = e.IsHole() ? 0 : e.chunk * m.chunk_bytes;
+      } else if (e.offset > kMaxOffset || (e.IsHole() && e.offset != 0)) {
+        return Status::Corruption("replica manifest: extent offset");
       }
     }
     m.files.push_back(std::move(f));

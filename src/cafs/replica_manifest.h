@@ -27,12 +27,15 @@ namespace cafs::core {
 inline constexpr std::size_t kManifestDigestSize = 32;
 using ChunkDigest = std::array<std::uint8_t, kManifestDigestSize>;
 
-// A chunk stored by the replica: its index and the SHA-256 of its bytes as stored in the
-// replica's data file at offset index * chunk_bytes (the last chunk of a file may be short).
-// An all-zero digest means the chunk is all zeros and is not stored (a hole).
+// A chunk stored by the replica: its index, the SHA-256 of its bytes as stored (the last chunk
+// of a file may be short) and where they are in the replica's data file. Version 3 manifests
+// record the offset (data files are written append-only: chunks in the order they were
+// copied); versions 1 and 2 stored chunk k at k * chunk_bytes, which decoding fills in.
+// An all-zero digest means the chunk is all zeros and is not stored (a hole; offset 0).
 struct ReplicaExtent {
   std::uint64_t chunk = 0;
   ChunkDigest sha256{};
+  std::uint64_t offset = 0;  // of the chunk's bytes in the data file
   bool IsHole() const { return sha256 == ChunkDigest{}; }
   bool operator==(const ReplicaExtent&) const = default;
 };
@@ -77,7 +80,7 @@ Result<SecureBuffer> LoadReplicaSecret(const std::string& path);
 Result<SecureBuffer> LoadOrCreateReplicaSecret(const std::string& path);
 
 Result<Bytes> EncodeManifest(const ReplicaManifest& m, ByteView mac_key);
-// Writes format version 2. Decoding reads versions 1 and 2.
+// Writes format version 3. Decoding reads versions 1, 2 and 3.
 // Checks the MAC first (AuthFailed), then the structure (Corruption).
 Result<ReplicaManifest> DecodeManifest(ByteView bytes, ByteView mac_key);
 

@@ -35,6 +35,18 @@ std::string LastComponent(const std::string& rel) {
   return slash == std::string::npos ? rel : rel.substr(slash + 1);
 }
 
+// The one rule of writing a replica's data file: append-only (any pool kind can take it, an
+// s3 object is uploaded whole, no kind needs to be sparse). Chunk `k`'s bytes go at `*end`,
+// which advances; an all-zero chunk is a hole and is not stored. Returns its extent.
+Result<ReplicaExtent> AppendChunk(env::File& data, std::uint64_t& end, std::uint64_t k,
+                                  ByteView bytes) {
+  if (AllZero(bytes)) return ReplicaExtent{.chunk = k};
+  CAFS_RETURN_IF_ERROR(data.WriteAt(end, bytes));
+  ReplicaExtent e{.chunk = k, .sha256 = crypto::Sha256(bytes), .offset = end};
+  end += bytes.size();
+  return e;
+}
+
 Result<format::Header> ReadPoolHeader(env::File& file) {
   std::vector<std::uint8_t> raw(format::kHeaderSize);
   CAFS_RETURN_IF_ERROR(env::ReadExactly(file, 0, raw));
@@ -146,7 +158,10 @@ Result<std::vector<ReplicaManifest>> ReplicaStore::Lineage(const ReplicaVm& vm, 
 }
 
 Status ReplicaStore::ReadChunk(const ReplicaVm& vm, const std::vector<ReplicaManifest>& lineage,
-                               const Uuid& guid, std::uint64_t k, MutableByteView out) {
+                               const Uuid& guid, std::uint64_t k, MutableByteView out,
+                               OpenDataFiles* open) {
+  OpenDataFiles just_this_read;
+  if (open == nullptr) open = &just_this_read;
   for (const auto& m : lineage) {
     const ReplicaFileEntry* f = m.Find(guid);
     if (f == nullptr) break;  // the file did not exist before: zeros
@@ -156,13 +171,17 @@ Status ReplicaStore::ReadChunk(const ReplicaVm& vm, const std::vector<ReplicaMan
     if (it == f->extents.end() || it->chunk != k) continue;  // unchanged: an older replica
     if (it->IsHole()) break;
     const std::string path = ReplicaDir(vm, m.replica_id) + "/" + guid.ToString();
-    CAFS_ASSIGN_OR_RETURN(auto file, dr_->OpenFile(path, env::OpenOptions::ReadOnly()));
-    // The chunk as stored: its length at that replica (a later replica may be longer).
-    const std::uint64_t off = k * m.chunk_bytes;
-    const std::size_t stored =
-        static_cast<std::size_t>(std::min<std::uint64_t>(m.chunk_bytes, f->pool_file_size - off));
+    std::unique_ptr<env::File>& file = (*open)[path];
+    if (file == nullptr) {
+      CAFS_ASSIGN_OR_RETURN(file, dr_->OpenFile(path, env::OpenOptions::ReadOnly()));
+    }
+    // The chunk as stored: its length at that replica (a later replica may be longer), at the
+    // offset its extent names in the data file.
+    const std::size_t stored = static_cast<std::size_t>(
+        std::min<std::uint64_t>(m.chunk_bytes, f->pool_file_size - k * m.chunk_bytes));
     std::vector<std::uint8_t> buf(stored);
-    CAFS_RETURN_IF_ERROR(env::ReadExactly(*file, off, buf).WithContext(dr_->name() + ":" + path));
+    CAFS_RETURN_IF_ERROR(
+        env::ReadExactly(*file, it->offset, buf).WithContext(dr_->name() + ":" + path));
     if (crypto::Sha256(buf) != it->sha256) {
       return Status::AuthFailed(dr_->name() + ":" + path + ": chunk " + std::to_string(k) +
                                 " does not match its manifest hash (tampered or damaged)");
@@ -178,6 +197,7 @@ Status ReplicaStore::ReadChunk(const ReplicaVm& vm, const std::vector<ReplicaMan
 Result<std::uint64_t> ReplicaStore::Verify(const ReplicaVm& vm, const Uuid& id) {
   CAFS_ASSIGN_OR_RETURN(auto lineage, Lineage(vm, id));
   std::uint64_t bytes = 0;
+  OpenDataFiles open;
   for (std::size_t i = 0; i < lineage.size(); ++i) {
     const std::vector<ReplicaManifest> from_here(lineage.begin() + static_cast<long>(i),
                                                  lineage.end());
@@ -188,7 +208,7 @@ Result<std::uint64_t> ReplicaStore::Verify(const ReplicaVm& vm, const Uuid& id) 
         const std::uint64_t off = e.chunk * m.chunk_bytes;
         std::vector<std::uint8_t> buf(
             std::min<std::uint64_t>(m.chunk_bytes, f.pool_file_size - off));
-        CAFS_RETURN_IF_ERROR(ReadChunk(vm, from_here, f.file_guid, e.chunk, buf));
+        CAFS_RETURN_IF_ERROR(ReadChunk(vm, from_here, f.file_guid, e.chunk, buf, &open));
         bytes += buf.size();
       }
     }
@@ -246,27 +266,28 @@ Status ReplicaStore::Prune(const ReplicaVm& vm, unsigned keep) {
       if (child.parent_id != oldest.replica_id) continue;
       // The child becomes full: every chunk it does not store comes from the oldest.
       const std::vector<ReplicaManifest> lineage{oldest};
+      OpenDataFiles open;  // closed before the oldest is removed
       for (auto& f : child.files) {
         const ReplicaFileEntry* old = oldest.Find(f.file_guid);
-        std::map<std::uint64_t, ChunkDigest> have;
-        for (const auto& e : f.extents) have[e.chunk] = e.sha256;
+        std::map<std::uint64_t, ReplicaExtent> have;
+        for (const auto& e : f.extents) have[e.chunk] = e;
         const std::string path = ReplicaDir(vm, child.replica_id) + "/" + f.file_guid.ToString();
         CAFS_ASSIGN_OR_RETURN(auto out, dr_->OpenFile(path, env::OpenOptions::ReadWrite()));
+        // Appended after what the child stores (its manifest does not name these bytes until
+        // it is rewritten below: a crash between leaves an unused tail).
+        CAFS_ASSIGN_OR_RETURN(std::uint64_t end, out->Size());
         for (std::uint64_t k = 0; k < ChunksOf(f.pool_file_size, child.chunk_bytes); ++k) {
           if (have.count(k) != 0) continue;
           std::vector<std::uint8_t> buf(
               std::min<std::uint64_t>(child.chunk_bytes, f.pool_file_size - k * child.chunk_bytes));
-          if (old != nullptr) CAFS_RETURN_IF_ERROR(ReadChunk(vm, lineage, f.file_guid, k, buf));
-          if (AllZero(buf)) {
-            have[k] = ChunkDigest{};
-          } else {
-            CAFS_RETURN_IF_ERROR(out->WriteAt(k * child.chunk_bytes, buf));
-            have[k] = crypto::Sha256(buf);
+          if (old != nullptr) {
+            CAFS_RETURN_IF_ERROR(ReadChunk(vm, lineage, f.file_guid, k, buf, &open));
           }
+          CAFS_ASSIGN_OR_RETURN(have[k], AppendChunk(*out, end, k, buf));
         }
         CAFS_RETURN_IF_ERROR(out->Sync());
         f.extents.clear();
-        for (const auto& [k, d] : have) f.extents.push_back({k, d});
+        for (const auto& [k, e] : have) f.extents.push_back(e);
       }
       child.parent_id = Uuid();
       CAFS_RETURN_IF_ERROR(WriteManifest(vm, child));
@@ -286,8 +307,9 @@ struct ReplicaRun::File {
   ChangeCut cut;
   bool cut_taken = false;
   std::shared_ptr<ReplicaSnapshot> snap;
-  std::unique_ptr<env::File> dst;                // the data file in the DR pool
-  std::map<std::uint64_t, ChunkDigest> extents;  // written by the sink (snapshot mutex held)
+  std::unique_ptr<env::File> dst;                  // the data file in the DR pool
+  std::uint64_t dst_end = 0;                       // its size: where the next chunk goes
+  std::map<std::uint64_t, ReplicaExtent> extents;  // by the sink (snapshot mutex held)
   format::Header header;
   std::uint64_t size = 0;
   bool incremental = false;
@@ -390,14 +412,9 @@ Result<std::unique_ptr<ReplicaRun>> ReplicaRun::Start(Volume& volume, ReplicaSto
         for (std::uint64_t k = 0; k < n; ++k) pending.Add(k);
       }
       fp->snap = std::make_shared<ReplicaSnapshot>(
-          std::move(pending), fp->size, chunk, [fp, r, chunk](std::uint64_t k, ByteView bytes) {
+          std::move(pending), fp->size, chunk, [fp, r](std::uint64_t k, ByteView bytes) {
             r->copied_ += bytes.size();
-            if (AllZero(bytes)) {
-              fp->extents[k] = ChunkDigest{};
-              return Status::OK();
-            }
-            CAFS_RETURN_IF_ERROR(fp->dst->WriteAt(k * chunk, bytes));
-            fp->extents[k] = crypto::Sha256(bytes);
+            CAFS_ASSIGN_OR_RETURN(fp->extents[k], AppendChunk(*fp->dst, fp->dst_end, k, bytes));
             return Status::OK();
           });
       return fp->snap;
@@ -476,7 +493,7 @@ Status ReplicaRun::Seal() {
     e.uid = f->uid;
     e.gid = f->gid;
     // A file new in an incremental replica is listed whole (its pending set was every chunk).
-    for (const auto& [k, d] : f->extents) e.extents.push_back({k, d});
+    for (const auto& [k, x] : f->extents) e.extents.push_back(x);
     m.files.push_back(std::move(e));
   }
   CAFS_RETURN_IF_ERROR(store_.pool().SyncDir(dir));
@@ -558,6 +575,9 @@ struct RestoreRun::File {
   Uuid guid;  // the restored file's new GUID
   std::unique_ptr<env::File> out;
   std::uint64_t next = 0;  // chunk
+  // Written front to back without gaps (all-zero chunks too): a pool without random writes or
+  // sparse files (s3) takes the file as it comes; a sparse one gets holes.
+  bool dense = false;
   bool placed = false;
 };
 
@@ -607,8 +627,9 @@ Result<std::unique_ptr<RestoreRun>> RestoreRun::Start(Volume& volume, ReplicaSto
   for (auto& f : run->files_) {
     f->guid = Uuid::Random();
     f->path = volume.NewPoolPath(f->guid);
-    f->temp = MigrationTempPath(f->path, f->guid);
     CAFS_ASSIGN_OR_RETURN(pool::Pool * p, volume.pools().Find(f->pool));
+    f->temp = CopyTargetPath(*p, f->path, f->guid);
+    f->dense = !p->capabilities().sparse || !p->capabilities().random_write;
     CAFS_RETURN_IF_ERROR(p->CreateDirs(f->path.substr(0, f->path.rfind('/'))));
     CAFS_ASSIGN_OR_RETURN(f->out, p->OpenFile(f->temp, env::OpenOptions::CreateNew()));
   }
@@ -630,7 +651,7 @@ Result<bool> RestoreRun::Step(std::uint64_t budget) {
     const std::uint64_t k = f.next;
     std::vector<std::uint8_t> buf(
         std::min<std::uint64_t>(m.chunk_bytes, e.pool_file_size - k * m.chunk_bytes));
-    CAFS_RETURN_IF_ERROR(store_.ReadChunk(vm_, lineage_, e.file_guid, k, buf));
+    CAFS_RETURN_IF_ERROR(store_.ReadChunk(vm_, lineage_, e.file_guid, k, buf, &open_));
     if (k == 0) {  // the header under the file's new GUID, MAC'd with the same key
       CAFS_ASSIGN_OR_RETURN(ReplicaHeader rh, CheckReplicaHeader(buf, e, f.rel, keys_));
       rh.header.file_guid = f.guid;
@@ -638,7 +659,7 @@ Result<bool> RestoreRun::Step(std::uint64_t budget) {
       CAFS_RETURN_IF_ERROR(format::EncodeHeader(rh.header, mac_key,
                                                 MutableByteView(buf).first(format::kHeaderSize)));
     }
-    if (!AllZero(buf)) CAFS_RETURN_IF_ERROR(f.out->WriteAt(k * m.chunk_bytes, buf));
+    if (f.dense || !AllZero(buf)) CAFS_RETURN_IF_ERROR(f.out->WriteAt(k * m.chunk_bytes, buf));
     done += buf.size();
     ++f.next;
   }
@@ -654,7 +675,7 @@ Status RestoreRun::Finish(File& f) {
   CAFS_RETURN_IF_ERROR(f.out->Sync());
   f.out.reset();
   const std::string dir = f.path.substr(0, f.path.rfind('/'));
-  CAFS_RETURN_IF_ERROR(p->Rename(f.temp, f.path));
+  if (f.temp != f.path) CAFS_RETURN_IF_ERROR(p->Rename(f.temp, f.path));
   CAFS_RETURN_IF_ERROR(p->SyncDir(dir));
   CAFS_RETURN_IF_ERROR(volume_.PlaceRestoredFile(f.rel, f.pool, {f.guid, f.path}, f.entry->mode,
                                                  f.entry->uid, f.entry->gid));

@@ -5,10 +5,12 @@
 // the whole VM; kept K deep; listed, verified and restored.
 //
 // Layout on the DR pool (docs/replicas.md "Layout"):
-//   cafs-replicas/<VM set GUID>/<VM name>/<replica id>/<file GUID>   data: the pool file's
-//        bytes at the same offsets, only the chunks the manifest lists (sparse)
+//   cafs-replicas/<VM set GUID>/<VM name>/<replica id>/<file GUID>   data: the chunks the
+//        manifest stores, appended (each extent names its offset; no write at an offset of
+//        existing bytes, no holes: any pool kind takes it, an s3 object is uploaded whole)
 //   cafs-replicas/<VM set GUID>/<VM name>/<replica id>/manifest      ReplicaManifest, written
-//        last (manifest.new, synced, renamed): a replica exists once its manifest does
+//        last (manifest.new, synced, renamed; a rename that is a copy makes the target appear
+//        whole in every kind): a replica exists once its manifest does
 //
 //  - ReplicaStore: reading and maintaining replicas on a DR pool (no gateway state): list,
 //    the lineage of a replica (it and its parents back to a full one, each manifest's MAC
@@ -23,7 +25,9 @@
 //    chunk read from the lineage and checked against its manifest hash (tampered data is
 //    never restored), each file under a new file GUID (its header re-MAC'd with the DEK found
 //    by the header's key GUID: the keys are found by GUID, not by names), written to a
-//    temporary pool path, synced, renamed, then its redirector placed.
+//    temporary pool path (its final path in a pool without atomic rename: CopyTargetPath;
+//    front to back without holes in a pool without random writes or sparse files), synced,
+//    renamed, then its redirector placed.
 //
 // Threading: a ReplicaRun / RestoreRun is driven by one thread at a time (the job's task);
 // writers of the VM's files run concurrently (copy-before-write, change_log.h).
@@ -34,6 +38,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -76,10 +81,16 @@ class ReplicaStore {
   Result<std::vector<ReplicaManifest>> Lineage(const ReplicaVm& vm, const Uuid& id);
   // Checks the lineage of `id` and every chunk each of its replicas stores; the bytes read.
   Result<std::uint64_t> Verify(const ReplicaVm& vm, const Uuid& id);
+  // Data files opened read-only by ReadChunk, by DR pool path: a caller reading many chunks
+  // keeps one so each data file is opened once (on s3 an open is a HEAD request). Owned by
+  // the caller, used by one thread at a time; replicas are immutable once sealed.
+  using OpenDataFiles = std::map<std::string, std::unique_ptr<env::File>>;
   // The bytes of chunk `k` of file `guid` as of lineage[0] into `out` (its length: the chunk's
   // length at that replica), checked against the manifest hash (AuthFailed on mismatch).
+  // `open` (may be null: the data file is opened for this read only) keeps the files opened.
   Status ReadChunk(const ReplicaVm& vm, const std::vector<ReplicaManifest>& lineage,
-                   const Uuid& guid, std::uint64_t k, MutableByteView out);
+                   const Uuid& guid, std::uint64_t k, MutableByteView out,
+                   OpenDataFiles* open = nullptr);
   // Keeps the newest `keep` replicas of the VM (>= 1): the oldest merged into its child.
   Status Prune(const ReplicaVm& vm, unsigned keep);
   // Removes replica directories without a manifest (a replica that failed or was cut short).
@@ -168,6 +179,7 @@ class RestoreRun {
   ReplicaStore& store_;
   const ReplicaVm vm_;
   std::vector<ReplicaManifest> lineage_;
+  ReplicaStore::OpenDataFiles open_;  // the lineage's data files, opened once
   std::string target_;
   FindKey keys_;
   std::vector<std::unique_ptr<File>> files_;

@@ -1483,6 +1483,10 @@ std::string MigrationTempPath(const std::string& to_path, const Uuid& guid) {
   return parent.empty() ? name : parent + "/" + name;
 }
 
+std::string CopyTargetPath(const pool::Pool& to, const std::string& to_path, const Uuid& guid) {
+  return to.capabilities().atomic_rename ? MigrationTempPath(to_path, guid) : to_path;
+}
+
 // --- Migration between pools (docs/migration.md) ----------------------------------------
 
 namespace {
@@ -1544,11 +1548,7 @@ Result<MigrationTicket> Volume::BeginMigration(const std::string& rel, const std
     return Status::AlreadyExists("/" + rel + ": its pool path " + t.to_path + " in pool " +
                                  to_pool + " is taken (run `cafsd fsck`)");
   }
-  // Where the copy is made: a temporary name renamed into place at the switch; in a pool
-  // whose Rename is not atomic (a copy and a remove: rados, s3) its final path, because a
-  // pool file opened before such a rename does not follow it (docs/migration.md "Pool kinds").
-  t.to_temp =
-      (*to)->capabilities().atomic_rename ? MigrationTempPath(t.to_path, t.guid) : t.to_path;
+  t.to_temp = CopyTargetPath(**to, t.to_path, t.guid);
   t.dirty = std::make_shared<DirtyMap>(chunk_bytes);
   std::shared_ptr<OpenFile> of;
   {

@@ -155,7 +155,7 @@ struct MigrationTicket {
   Uuid guid;
   std::string from_pool, from_path;  // the redirector's pool and its line 3
   std::string to_pool, to_path;      // the target pool and the path the file gets there
-  std::string to_temp;               // where the copy is made: MigrationTempPath(to_path, guid)
+  std::string to_temp;               // where the copy is made: CopyTargetPath(to, to_path, guid)
   // Fed by every write of the open file (DirtyTrackingFile) from BeginMigration on.
   std::shared_ptr<DirtyMap> dirty;
 };
@@ -164,6 +164,12 @@ struct MigrationTicket {
 // pool until it is complete; `cafsd fsck` reports it as an orphan (removable).
 inline constexpr std::string_view kMigrateTempPrefix = ".cafs-migrate-";
 std::string MigrationTempPath(const std::string& to_path, const Uuid& guid);
+// Where a copy of a pool file (a migration's target, a restored file) is made in pool `to`
+// before it is placed at `to_path`: MigrationTempPath, renamed into place when complete, in a
+// pool whose Rename is atomic; `to_path` itself otherwise (rados, s3: a Rename there is a
+// copy and a remove, and a pool file opened before it does not follow it). docs/migration.md
+// "Pool kinds".
+std::string CopyTargetPath(const pool::Pool& to, const std::string& to_path, const Uuid& guid);
 
 class Volume {
  public:

@@ -23,32 +23,23 @@ SIZE_MIB=${2:-8}
 # shellcheck source=lib/ceph.sh
 source "$(dirname "$0")/lib/ceph.sh"
 ceph_gateway_test_require fusermount3 python3 mountpoint rados curl radosgw
-S3_TOML=$(ceph_s3_env "$CEPH_DIR") || { echo "FAIL: $S3_TOML"; exit 1; }
+why=$(ceph_s3_wait "$CEPH_DIR") || { echo "FAIL: $why"; exit 1; }
 
 T=$(mktemp -d /tmp/cafs-migrate-pools-XXXXXX)
 M=$T/mnt
 NS=migrate-$$
 PREFIX=migrate-$$
-ENDPOINT=$(cat "$CEPH_DIR/s3/endpoint")
-BUCKET=$(cat "$CEPH_DIR/s3/bucket")
 RADOS=(timeout 60 rados -c "$CEPH_DIR/ceph.conf" -p cafs -N "$NS")
 BLOCKS_PY=$(dirname "$0")/lib/fsync_blocks.py  # fill, write, verify (see its header)
 # shellcheck source=lib/cafsd.sh
 source "$(dirname "$0")/lib/cafsd.sh"
-s3_keys() {  # the keys below the prefix, one a line
-  ceph_s3_curl "$CEPH_DIR" "$ENDPOINT/$BUCKET?list-type=2&max-keys=1000&prefix=$PREFIX%2F" |
-    python3 -c 'import re, sys; print("\n".join(re.findall(r"<Key>([^<]*)</Key>", sys.stdin.read())))' |
-    sed '/^$/d'
-}
+s3_keys() { ceph_s3_keys "$CEPH_DIR" "$PREFIX"; }  # the keys below the prefix, one a line
 WRITER_PID=""
 cleanup() {
   [ -n "$WRITER_PID" ] && kill -9 "$WRITER_PID" 2>/dev/null
   exec 3<&- 2>/dev/null
   cafsd_stop "$T"
-  local k
-  s3_keys 2>/dev/null | while IFS= read -r k; do
-    ceph_s3_curl "$CEPH_DIR" -X DELETE "$ENDPOINT/$BUCKET/$k" >/dev/null 2>&1
-  done
+  ceph_s3_remove_prefix "$CEPH_DIR" "$PREFIX"
   ceph_remove_namespace "$CEPH_DIR" "$NS"
   rm -rf "$T"
 }
@@ -64,11 +55,7 @@ export CAFSD_POOL_A
 cafsd_config "$T" "[local_keys]
 dir = \"$T/keys\"" "[[pool]]
 name = \"cold_pool\"
-$S3_TOML
-prefix = \"$PREFIX\"
-staging_dir = \"$T/staging\"
-part_size_mib = 5
-retry_base_ms = 50"
+$(ceph_s3_pool_toml "$CEPH_DIR" "$PREFIX" "$T/staging")"
 cafsd_start "$CAFSD" "$T" || fail "$CAFSD_ERROR"
 
 REL=my_vmset/vm1/osdisk1.img

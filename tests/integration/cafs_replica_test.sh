@@ -22,11 +22,14 @@ SIZE_MIB=${2:-64}
 . "$(dirname "$0")/lib/cafsd.sh"
 cafsd_require "FUSE mount" fusermount3 python3 mountpoint qemu-img qemu-io
 cafsd_test_init replica 300
-jget() {  # file python-expression-on-j
-  python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"
-}
-now() { date +%s.%N; }
+# shellcheck source=lib/replica.sh
+. "$(dirname "$0")/lib/replica.sh"
+# shellcheck disable=SC2034  # read by lib/replica.sh
+REPLICA_POOL=dr_pool
+jget() { replica_jget "$@"; }
 VMSET_ID=6d1b3c8e-0f6a-4c55-9a38-5f0d3a2b7c11
+# shellcheck disable=SC2034  # read by lib/replica.sh
+REPLICA_VMSET=$VMSET_ID
 
 # --- set-up: the seed's VM set with a GUID, a DR pool ---
 cafsd_seed_keys "$T/keys"
@@ -40,42 +43,10 @@ path = \"$T/pools/dr_pool\"
 [cache]
 ttl_s = 1"
 cafsd_start "$CAFSD" "$T" || fail "$CAFSD_ERROR"
-V1=$T/mnt/my_vmset/vm1
-F=$V1/osdisk1.qcow2
-mkdir -p "$V1" || fail "mkdir"
-timeout 60 qemu-img create -q -f qcow2 "$F" ${SIZE_MIB}M || fail "qemu-img create"
-timeout 120 qemu-io -f qcow2 -c "write -P 0xa1 0 $((SIZE_MIB / 2))M" \
-  -c "write -P 0xa2 $((SIZE_MIB / 2))M $((SIZE_MIB / 2))M" "$F" >/dev/null || fail "qemu-io write"
-
-replicate() {  # name [extra args]: runs a replica, prints its job JSON to $T/$name.json
-  local name=$1
-  shift
-  local t0
-  t0=$(now)
-  ctl replica run /my_vmset/vm1 --pool dr_pool --json "$@" >"$T/$name.json" 2>"$T/$name.err" ||
-    fail "replica $name: $(cat "$T/$name.err")"
-  echo "$t0 $(now)" >"$T/$name.time"
-  [ "$(jget "$T/$name.json" 'j["state"]')" = done ] || fail "replica $name not done"
-}
-copied() { jget "$T/$1.json" 'j["tasks"][0]["cursor"]["bytes_copied"]'; }
-replica_id() { jget "$T/$1.json" 'j["tasks"][0]["cursor"]["replica"]'; }
-seconds() { python3 -c "import sys; a,b=map(float,open(sys.argv[1]).read().split()); print(f'{b-a:.2f}')" "$T/$1.time"; }
+F=$T/mnt/my_vmset/vm1/osdisk1.qcow2
 
 # --- 1. full, then ~1% changed, incremental ---
-replicate full
-cp "$F" "$T/at_full.qcow2" || fail "copy at the full replica"
-CHANGE=$((SIZE_MIB * 1024 * 1024 / 100))
-timeout 60 qemu-io -f qcow2 -c "write -P 0xb3 $((SIZE_MIB / 3))M $CHANGE" "$F" >/dev/null ||
-  fail "qemu-io change"
-replicate inc
-cp "$F" "$T/at_inc.qcow2" || fail "copy at the incremental replica"
-FULL=$(copied full)
-INC=$(copied inc)
-echo "full replica: $FULL bytes copied in $(seconds full) s; incremental after changing $CHANGE bytes (1%): $INC bytes copied in $(seconds inc) s"
-[ "$INC" -gt 0 ] || fail "the incremental replica copied nothing"
-[ "$INC" -le $((FULL / 20)) ] || fail "the incremental replica copied $INC bytes of $FULL (more than 5%)"
-[ "$(jget "$T/inc.json" 'j["tasks"][0]["cursor"]["parent"]')" = "$(replica_id full)" ] ||
-  fail "the incremental replica's parent is not the full one"
+replica_full_and_incremental "$F" "$SIZE_MIB"
 echo "ok: full then incremental replica (~1% copied)"
 
 # --- 2. list, verify, restore both as new VMs ---
@@ -101,42 +72,25 @@ if [ -x "$CAFSCTL" ]; then
     fail "the VM cafsctl restored differs"
   echo "ok: cafsctl replica list, verify and restore through the control socket"
 fi
-restore() {  # as replica-id
-  ctl replica restore --pool dr_pool --vmset $VMSET_ID --vm vm1 --replica "$2" --as "$1" \
-    --json >"$T/restore.json" 2>"$T/restore.err"
-}
-restore /my_vmset/vm1_inc "$(replica_id inc)" || fail "restore inc: $(cat "$T/restore.err")"
-restore /my_vmset/vm1_full "$(replica_id full)" || fail "restore full: $(cat "$T/restore.err")"
-for v in inc full; do
-  R=$T/mnt/my_vmset/vm1_$v/osdisk1.qcow2
-  timeout 60 qemu-img check -q "$R" || fail "qemu-img check of the restored $v replica"
-  timeout 60 qemu-img compare -q "$R" "$T/at_$v.qcow2" || fail "the restored $v replica differs"
-done
+replica_restore_both
 echo "ok: both replicas restored as new VMs; qemu-img check and compare pass"
 
 # --- 3. tampering is detected, nothing restored ---
 RDIR=$T/pools/dr_pool/cafs-replicas/$VMSET_ID/vm1/$(replica_id full)
 DATA=$(find "$RDIR" -type f ! -name manifest -size +1M | head -1)
 [ -n "$DATA" ] || fail "no data file in $RDIR"
-flip() {  # file offset
-  python3 - "$1" "$2" <<'PY'
-import sys
-with open(sys.argv[1], "r+b") as f:
-    f.seek(int(sys.argv[2])); b = f.read(1); f.seek(int(sys.argv[2])); f.write(bytes([b[0] ^ 0x40]))
-PY
-}
-flip "$DATA" 5000
+replica_flip "$DATA" 5000
 ctl replica verify --pool dr_pool --vmset $VMSET_ID --vm vm1 --replica "$(replica_id full)" \
   >"$T/verify" 2>&1 && fail "verify passed tampered data"
 grep -q "does not match its manifest hash" "$T/verify" || fail "verify: $(cat "$T/verify")"
-restore /my_vmset/vm1_bad "$(replica_id full)" && fail "a tampered replica was restored"
+replica_restore /my_vmset/vm1_bad "$(replica_id full)" && fail "a tampered replica was restored"
 [ -e "$T/mnt/my_vmset/vm1_bad/osdisk1.qcow2" ] && fail "a tampered file was placed"
-flip "$DATA" 5000
-flip "$T/pools/dr_pool/cafs-replicas/$VMSET_ID/vm1/$(replica_id inc)/manifest" 90
+replica_flip "$DATA" 5000
+replica_flip "$T/pools/dr_pool/cafs-replicas/$VMSET_ID/vm1/$(replica_id inc)/manifest" 90
 ctl replica list --pool dr_pool >"$T/list" && fail "list did not report a tampered manifest"
 grep -q "BAD: .*MAC mismatch" "$T/list" || fail "list: $(cat "$T/list")"
-restore /my_vmset/vm1_bad2 "$(replica_id inc)" && fail "a replica with a tampered manifest was restored"
-flip "$T/pools/dr_pool/cafs-replicas/$VMSET_ID/vm1/$(replica_id inc)/manifest" 90
+replica_restore /my_vmset/vm1_bad2 "$(replica_id inc)" && fail "a replica with a tampered manifest was restored"
+replica_flip "$T/pools/dr_pool/cafs-replicas/$VMSET_ID/vm1/$(replica_id inc)/manifest" 90
 echo "ok: tampered data and manifest detected; nothing restored"
 
 # --- 4. the DR pool vanishes mid-replica: the job fails cleanly, resumes later ---

@@ -14,7 +14,7 @@ CAFSD=$1
 # shellcheck source=lib/ceph.sh
 source "$(dirname "$0")/lib/ceph.sh"
 ceph_gateway_test_require fusermount3 qemu-img python3 mountpoint curl radosgw
-S3_TOML=$(ceph_s3_env "$CEPH_DIR") || { echo "FAIL: $S3_TOML"; exit 1; }
+why=$(ceph_s3_wait "$CEPH_DIR") || { echo "FAIL: $why"; exit 1; }
 
 T=$(mktemp -d /tmp/cafs-s3-XXXXXX)
 M=$T/mnt
@@ -23,17 +23,10 @@ ENDPOINT=$(cat "$CEPH_DIR/s3/endpoint")
 BUCKET=$(cat "$CEPH_DIR/s3/bucket")
 # shellcheck source=lib/cafsd.sh
 source "$(dirname "$0")/lib/cafsd.sh"
-s3_keys() {  # the keys below the prefix, one a line
-  ceph_s3_curl "$CEPH_DIR" "$ENDPOINT/$BUCKET?list-type=2&max-keys=1000&prefix=$PREFIX%2F" |
-    python3 -c 'import re, sys; print("\n".join(re.findall(r"<Key>([^<]*)</Key>", sys.stdin.read())))' |
-    sed '/^$/d'
-}
+s3_keys() { ceph_s3_keys "$CEPH_DIR" "$PREFIX"; }  # the keys below the prefix, one a line
 cleanup() {
   cafsd_stop "$T"
-  local k
-  s3_keys 2>/dev/null | while IFS= read -r k; do
-    ceph_s3_curl "$CEPH_DIR" -X DELETE "$ENDPOINT/$BUCKET/$k" >/dev/null 2>&1
-  done
+  ceph_s3_remove_prefix "$CEPH_DIR" "$PREFIX"
   rm -rf "$T"
 }
 trap cleanup EXIT
@@ -42,8 +35,7 @@ fail() { echo "FAIL: $*"; echo "--- cafsd log"; tail -30 "$T/cafsd.log"; exit 1;
 
 cafsd_seed_keys "$T/keys"
 mkdir -p "$T/staging"
-CAFSD_POOL_A=$(printf '%s\nprefix = "%s"\nstaging_dir = "%s"\npart_size_mib = 5\nretry_base_ms = 50\n' \
-  "$S3_TOML" "$PREFIX" "$T/staging")
+CAFSD_POOL_A=$(ceph_s3_pool_toml "$CEPH_DIR" "$PREFIX" "$T/staging")
 export CAFSD_POOL_A
 cafsd_config "$T" "[local_keys]
 dir = \"$T/keys\""

@@ -76,6 +76,12 @@ if(TARGET cafs_pool_rados)
       # closed moves into and out of s3; fsck clean (docs/migration.md "Pool kinds").
       cafs_ceph_gateway_test(cafs_migrate_pools cafs_migrate_pools_test.sh 240 ceph_osd)
       set_property(TEST cafs_migrate_pools APPEND PROPERTY LABELS no_sanitize)
+      # A VM's DR replicas (full, then incremental) into an s3 pool on radosgw, restored into a
+      # directory pool: qemu-img check/compare against copies taken at replica time, ciphertext
+      # only in the raw objects (curl), tampered data and manifest objects detected, nothing
+      # restored (docs/replicas.md "Pool kinds"). Disk size (MiB) is the script's argument.
+      cafs_ceph_gateway_test(cafs_s3_replica cafs_s3_replica_test.sh 240 ceph_osd)
+      set_property(TEST cafs_s3_replica APPEND PROPERTY LABELS no_sanitize)
     endif()
   endif()
 endif()

@@ -24,6 +24,10 @@
 #   ceph_s3_env DIR           ceph_s3_wait, then prints the keys of a `kind = "s3"` [[pool]]
 #                             table (after its name) on this cluster's radosgw: endpoint, region,
 #                             bucket, access key and secret key file (docs/pools.md)
+#   ceph_s3_pool_toml DIR PREFIX STAGING   ceph_s3_env's keys plus a key prefix, a staging
+#                             directory, 5 MiB parts and 50 ms retries (the tests' s3 pool)
+#   ceph_s3_keys DIR PREFIX   prints the keys of the objects below PREFIX/, one a line
+#   ceph_s3_remove_prefix DIR PREFIX  removes every object below PREFIX/ (cleanup; quiet)
 #   ceph_fixture_dir          prints the directory of the CTest fixture's cluster
 #                             ($CAFS_TEST_CEPH_DIR); returns 1 and prints why when it is not up
 #   ceph_gateway_test_require TOOL...   the preamble of a cafsd-on-the-fixture test: sets
@@ -249,6 +253,25 @@ ceph_s3_env() {  # dir
   printf 'kind = "s3"\nendpoint = "%s"\nregion = "%s"\nbucket = "%s"\naccess_key = "%s"\nsecret_key_file = "%s"\n' \
     "$(cat "$1/s3/endpoint")" "$CEPH_S3_REGION" "$(cat "$1/s3/bucket")" \
     "$(cat "$1/s3/access_key")" "$1/s3/secret_key"
+}
+
+ceph_s3_pool_toml() {  # dir prefix staging
+  ceph_s3_env "$1" || return 1
+  printf 'prefix = "%s"\nstaging_dir = "%s"\npart_size_mib = 5\nretry_base_ms = 50\n' "$2" "$3"
+}
+
+ceph_s3_keys() {  # dir prefix
+  ceph_s3_curl "$1" "$(cat "$1/s3/endpoint")/$(cat "$1/s3/bucket")?list-type=2&max-keys=1000&prefix=$2%2F" |
+    python3 -c 'import re, sys; print("\n".join(re.findall(r"<Key>([^<]*)</Key>", sys.stdin.read())))' |
+    sed '/^$/d'
+}
+
+ceph_s3_remove_prefix() {  # dir prefix
+  local k base
+  base="$(cat "$1/s3/endpoint" 2>/dev/null)/$(cat "$1/s3/bucket" 2>/dev/null)"
+  ceph_s3_keys "$1" "$2" 2>/dev/null | while IFS= read -r k; do
+    ceph_s3_curl "$1" -X DELETE "$base/$k" >/dev/null 2>&1
+  done
 }
 
 # Waits until a `rados put` into the pool succeeds.

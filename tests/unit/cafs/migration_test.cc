@@ -30,6 +30,7 @@
 #include "crypto/rng.h"
 #include "env/fault_injection_env.h"
 #include "pool/posix_pool.h"
+#include "whole_object_pool.h"
 
 namespace cafs::core {
 namespace {
@@ -39,38 +40,6 @@ namespace fs = std::filesystem;
 constexpr char kPoolA[] = "pool_a";
 constexpr char kPoolB[] = "pool_b";
 constexpr char kPoolC[] = "pool_c";  // a WholeObjectPool
-
-// A directory pool with the capabilities of a whole-object store (the s3 kind's flags:
-// docs/pools.md "Capabilities"); every call is the PosixPool's.
-class WholeObjectPool final : public pool::Pool {
- public:
-  WholeObjectPool(const std::string& name, const std::string& root)
-      : base_(name, root, env::Env::Default()) {}
-  const std::string& name() const override { return base_.name(); }
-  std::string location() const override { return base_.location(); }
-  std::string_view kind() const override { return "whole-object"; }
-  pool::PoolCapabilities capabilities() const override {
-    return {.random_write = false, .sparse = false, .discard = false, .atomic_rename = false};
-  }
-  Result<std::unique_ptr<env::File>> OpenFile(std::string_view p,
-                                              const env::OpenOptions& o) override {
-    return base_.OpenFile(p, o);
-  }
-  Status RemoveFile(std::string_view p) override { return base_.RemoveFile(p); }
-  Status Rename(std::string_view from, std::string_view to) override {
-    return base_.Rename(from, to);
-  }
-  Status CreateDirs(std::string_view p) override { return base_.CreateDirs(p); }
-  Status RemoveDir(std::string_view p) override { return base_.RemoveDir(p); }
-  Result<env::FileInfo> Stat(std::string_view p) override { return base_.Stat(p); }
-  Result<std::vector<std::string>> ListDir(std::string_view p) override { return base_.ListDir(p); }
-  Status SyncDir(std::string_view p) override { return base_.SyncDir(p); }
-  Result<pool::PoolSpace> Space() override { return base_.Space(); }
-  Status CheckAvailable() override { return base_.CheckAvailable(); }
-
- private:
-  pool::PosixPool base_;
-};
 
 TEST(DirtyMapTest, MarksTakesAndCounts) {
   DirtyMap map(4096);

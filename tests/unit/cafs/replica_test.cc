@@ -28,6 +28,7 @@
 #include "format/rekeyer.h"
 #include "pool/posix_pool.h"
 #include "source_dir.h"
+#include "whole_object_pool.h"
 
 namespace cafs::core {
 namespace {
@@ -199,16 +200,18 @@ ReplicaManifest GoldenManifest() {
 
 Bytes GoldenKey() { return Bytes(32, 0x5a); }
 
-// Version 2 (each file's mode and owner): the golden file is what the encoder writes.
+// Version 3 (each extent's offset in the append-only data file): the golden file is what the
+// encoder writes.
 TEST(ReplicaManifestTest, GoldenFileDecodesAndEncodesByteForByte) {
   auto key = ReplicaMacKey(GoldenKey());
   ASSERT_TRUE(key.ok());
   const ByteView k(key->data(), key->size());
-  const fs::path golden = TestdataDir() / "replica_manifest_v2.bin";
+  const fs::path golden = TestdataDir() / "replica_manifest_v3.bin";
   ReplicaManifest m = GoldenManifest();
   m.files[0].mode = 0640;
   m.files[0].uid = 107;
   m.files[0].gid = 108;
+  m.files[0].extents[0].offset = 131072;  // appended after chunks of files copied before it
   auto encoded = EncodeManifest(m, k);
   ASSERT_TRUE(encoded.ok());
   if (std::getenv("CAFS_REGENERATE_GOLDEN") != nullptr) {
@@ -221,6 +224,28 @@ TEST(ReplicaManifestTest, GoldenFileDecodesAndEncodesByteForByte) {
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
   EXPECT_EQ(*decoded, m);
   EXPECT_TRUE(decoded->files[0].extents[1].IsHole());
+}
+
+// Version 2 (chunk k stored at k * chunk size) still decodes, with those offsets filled in.
+// Kept as it was written (never regenerated).
+TEST(ReplicaManifestTest, Version2GoldenFileStillDecodes) {
+  auto key = ReplicaMacKey(GoldenKey());
+  ASSERT_TRUE(key.ok());
+  const ByteView k(key->data(), key->size());
+  auto decoded = DecodeManifest(ReadFileBytes(TestdataDir() / "replica_manifest_v2.bin"), k);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  ReplicaManifest m = GoldenManifest();
+  m.files[0].mode = 0640;
+  m.files[0].uid = 107;
+  m.files[0].gid = 108;
+  EXPECT_EQ(*decoded, m);
+  // Written again, it is version 3 and decodes to the same manifest.
+  auto encoded = EncodeManifest(*decoded, k);
+  ASSERT_TRUE(encoded.ok());
+  EXPECT_EQ((*encoded)[8], 3);
+  auto again = DecodeManifest(*encoded, k);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(*again, m);
 }
 
 // Version 1 (before mode and owner were kept) still decodes; its files restore as 0644 root.
@@ -255,6 +280,12 @@ TEST(ReplicaManifestTest, BrokenFilesAreRefused) {
   auto enc = EncodeManifest(m, k);
   ASSERT_TRUE(enc.ok());
   EXPECT_EQ(DecodeManifest(*enc, k).status().code(), Status::Code::kCorruption);
+  // A hole with an offset (a hole stores nothing: one canonical form).
+  m = GoldenManifest();
+  m.files[0].extents[1].offset = 65536;
+  enc = EncodeManifest(m, k);
+  ASSERT_TRUE(enc.ok());
+  EXPECT_EQ(DecodeManifest(*enc, k).status().code(), Status::Code::kCorruption);
 }
 
 // --- replicate, restore ---
@@ -263,7 +294,8 @@ class ReplicaTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = TempDir("vm");
-    for (const char* sub : {"backing/vs/vm1", "pools/pool_a", "pools/pool_b", "pools/dr"}) {
+    for (const char* sub :
+         {"backing/vs/vm1", "pools/pool_a", "pools/pool_b", "pools/dr", "pools/dr_whole"}) {
       fs::create_directories(dir_ / sub);
     }
     std::vector<std::uint8_t> key(64);
@@ -281,6 +313,10 @@ class ReplicaTest : public ::testing::Test {
                           name, (dir_ / "pools" / name).string(), env::Env::Default()))
                       .ok());
     }
+    ASSERT_TRUE(pools_
+                    ->Add(std::make_unique<WholeObjectPool>(
+                        "dr_whole", (dir_ / "pools/dr_whole").string(), /*append_only=*/true))
+                    .ok());
     auto v = Volume::Open((dir_ / "backing").string(), pools_.get());
     ASSERT_TRUE(v.ok()) << v.status().ToString();
     volume_ = std::move(*v);
@@ -339,8 +375,9 @@ class ReplicaTest : public ::testing::Test {
       if (*sealed) return (*run)->report();
     }
   }
-  Status Restore(const std::string& as, const Uuid& id = Uuid()) {
-    auto run = RestoreRun::Start(*volume_, *store_, ReplicaVm{vm_set_, "vm1"}, id, as, "", Keys());
+  Status Restore(const std::string& as, const Uuid& id = Uuid(), const std::string& pool = "") {
+    auto run =
+        RestoreRun::Start(*volume_, *store_, ReplicaVm{vm_set_, "vm1"}, id, as, pool, Keys());
     if (!run.ok()) return run.status();
     for (;;) {
       auto done = (*run)->Step(256 * 1024);
@@ -565,6 +602,79 @@ TEST_F(ReplicaTest, TamperedDataOrManifestIsDetectedAndNotRestored) {
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_EQ(listed->front().manifest.status().code(), Status::Code::kAuthFailed);
   EXPECT_EQ(Restore("vs/bad2").code(), Status::Code::kAuthFailed);
+}
+
+// A DR pool without random writes, sparse files or atomic rename (the s3 kind's capabilities;
+// here a directory pool whose files refuse any write but at their end, docs/replicas.md "Pool
+// kinds"): data files are written append-only and hold only the stored chunks (an incremental
+// replica's data file is the size of what changed, not of the disk), including a chunk copied
+// out of order by a write after the cut; the lineage verifies, retention merges into an
+// append-only child, and a restore (into a directory pool, and into the append-only pool
+// itself: written front to back, no rename) gives the bytes of each cut back.
+TEST_F(ReplicaTest, AnAppendOnlyDrPoolGetsPackedDataFilesAndRestores) {
+  auto mac = ReplicaMacKey(Bytes(32, 7));
+  ASSERT_TRUE(mac.ok());
+  store_ = std::make_unique<ReplicaStore>(*pools_->Find("dr_whole"), std::move(*mac));
+  // 1 MiB of data, a 1 MiB gap never written (holes in the pool file), 64 KiB more.
+  auto disk = Create("vs/vm1/disk", Pattern(1 << 20, 3));
+  ASSERT_TRUE(disk);
+  ASSERT_TRUE(disk->file().Write(2 << 20, Pattern(65536, 4)).ok());
+  ASSERT_TRUE(disk->file().Sync().ok());
+  Create("vs/vm1/conf", Pattern(10, 2));
+  auto snapshot = [&] {
+    std::vector<std::uint8_t> now(disk->file().Size());
+    EXPECT_TRUE(disk->file().Read(0, now).ok());
+    return now;
+  };
+  const auto at_full = snapshot();
+  // A write after the cut to the last chunk: copied before the copier reaches it (out of order).
+  const auto late = Pattern(2, 9);
+  auto full = Replicate(2, [&] { ASSERT_TRUE(disk->file().Write((2 << 20) + 100, late).ok()); });
+  ASSERT_TRUE(full.ok()) << full.status().ToString();
+  const ReplicaVm vm{vm_set_, "vm1"};
+  auto data_size = [&](const Uuid& replica) {
+    auto loc = volume_->Locate("vs/vm1/disk");
+    EXPECT_TRUE(loc.ok());
+    return fs::file_size(dir_ / "pools/dr_whole" / store_->ReplicaDir(vm, replica) /
+                         loc->guid.ToString());
+  };
+  EXPECT_LT(data_size(full->replica_id), full->bytes_total - (900 << 10))
+      << "the holes of the pool file are not stored";
+
+  const auto after_full = snapshot();
+  ASSERT_TRUE(disk->file().Write(300000, Pattern(8192, 50)).ok());
+  ASSERT_TRUE(disk->file().Sync().ok());
+  const auto at_inc = snapshot();
+  auto inc = Replicate(2);
+  ASSERT_TRUE(inc.ok()) << inc.status().ToString();
+  EXPECT_EQ(inc->parent_id, full->replica_id);
+  EXPECT_LE(data_size(inc->replica_id), 2 * kDefaultChangeChunk)
+      << "an incremental data file holds what changed, not the disk up to it";
+
+  ASSERT_TRUE(store_->Verify(vm, Uuid()).ok());
+  ASSERT_TRUE(Restore("vs/full", full->replica_id).ok());
+  EXPECT_EQ(Contents("vs/full/disk"), at_full) << "the bytes of the cut";
+  ASSERT_TRUE(Restore("vs/inc", inc->replica_id, "dr_whole").ok());
+  EXPECT_EQ(volume_->Locate("vs/inc/disk")->pool, "dr_whole");
+  EXPECT_EQ(Contents("vs/inc/disk"), at_inc);
+  EXPECT_EQ(Contents("vs/inc/conf"), Pattern(10, 2));
+  (void)after_full;
+
+  // A third replica with keep 2: the full one is merged into its child (appended to it).
+  ASSERT_TRUE(disk->file().Write(5000, Pattern(3000, 60)).ok());
+  ASSERT_TRUE(disk->file().Sync().ok());
+  const auto at_third = snapshot();
+  ASSERT_TRUE(Replicate(2).ok());
+  auto chain = store_->Chain(vm);
+  ASSERT_TRUE(chain.ok());
+  ASSERT_EQ(chain->size(), 2u);
+  EXPECT_EQ(chain->front().replica_id, inc->replica_id);
+  EXPECT_TRUE(chain->front().parent_id.IsNil()) << "the oldest kept is full now";
+  ASSERT_TRUE(store_->Verify(vm, inc->replica_id).ok());
+  ASSERT_TRUE(Restore("vs/merged", inc->replica_id).ok());
+  EXPECT_EQ(Contents("vs/merged/disk"), at_inc);
+  ASSERT_TRUE(Restore("vs/third").ok());
+  EXPECT_EQ(Contents("vs/third/disk"), at_third);
 }
 
 TEST_F(ReplicaTest, VanishedDrPoolFailsCleanlyAndTheNextRunSucceeds) {

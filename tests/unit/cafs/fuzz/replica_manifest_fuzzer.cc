@@ -2,7 +2,7 @@
 // fuzzer closes it with a valid HMAC under a fixed key so the structure decoder is reached
 // (a random tail would only ever fail the MAC), and also decodes the input as it is (the MAC
 // path). A manifest that decodes must encode to bytes that decode to the same manifest, to
-// exactly the bytes decoded when it was the current version (2: one codec, one canonical
+// exactly the bytes decoded when it was the current version (3: one codec, one canonical
 // form), and a decoded manifest with one byte flipped must fail the MAC.
 #include <cstdint>
 #include <cstdlib>
@@ -36,7 +36,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!decoded.ok()) return 0;
   auto encoded = cafs::core::EncodeManifest(*decoded, key);
   if (!encoded.ok()) std::abort();
-  const bool current = size >= 12 && data[8] == 2 && data[9] == 0 && data[10] == 0 && data[11] == 0;
+  const bool current = size >= 12 && data[8] == 3 && data[9] == 0 && data[10] == 0 && data[11] == 0;
   if (current && *encoded != sealed) std::abort();
   auto again = cafs::core::DecodeManifest(*encoded, key);
   if (!again.ok() || !(*again == *decoded)) std::abort();
