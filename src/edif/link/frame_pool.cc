@@ -118,7 +118,7 @@ void FrameLane::Drain() {
   core_->space_cv.wait(lock, [&] { return core_->stopped || state_->window.empty(); });
 }
 
-Status FrameLane::Submit(FramePool::Work work, FramePool::Deliver deliver) {
+Status FrameLane::Submit(FramePool::Work work, FramePool::Deliver deliver, bool inline_when_idle) {
   FramePool::Core& core = *core_;
   const std::size_t max = std::max<std::size_t>(core.options.max_in_flight, 1);
   std::unique_lock lock(core.mu);
@@ -128,8 +128,9 @@ Status FrameLane::Submit(FramePool::Work work, FramePool::Deliver deliver) {
   job->lane = state_;
   job->work = std::move(work);
   job->deliver = std::move(deliver);
+  const bool here = core.options.workers == 0 || (inline_when_idle && state_->window.empty());
   state_->window.push_back(job);
-  if (core.options.workers == 0) {
+  if (here) {
     lock.unlock();
     Status result = job->work();
     lock.lock();

@@ -69,8 +69,11 @@ class FramePool {
 class FrameLane {
  public:
   // Queues a job (see the header). Blocks while the lane has max_in_flight jobs not yet
-  // delivered. Unavailable once the pool is stopped (nothing runs).
-  Status Submit(FramePool::Work work, FramePool::Deliver deliver);
+  // delivered. Unavailable once the pool is stopped (nothing runs). With `inline_when_idle`
+  // and nothing else in flight on the lane, both steps run on the calling thread before this
+  // returns (a small frame is not worth a thread handoff; jobs submitted meanwhile queue
+  // behind it as usual).
+  Status Submit(FramePool::Work work, FramePool::Deliver deliver, bool inline_when_idle = false);
   // Jobs submitted and not yet delivered.
   std::size_t in_flight() const;
   // Waits until every job submitted so far was delivered (or the pool stopped).

@@ -355,5 +355,65 @@ TEST_F(FramePoolTest, ZeroWorkersRunInline) {
   EXPECT_EQ(lane->in_flight(), 0u);
 }
 
+// inline_when_idle runs a job on the calling thread only when its lane is empty; a job
+// submitted while another is in flight still goes to a worker and is delivered after it.
+TEST_F(FramePoolTest, InlineWhenIdleOnlyWhenTheLaneIsEmpty) {
+  FramePool pool({.workers = 2, .max_in_flight = 4});
+  auto lane = pool.NewLane();
+  const auto self = std::this_thread::get_id();
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::vector<std::pair<int, bool>> order;  // (job, ran on the caller), guarded by mu
+  ASSERT_TRUE(lane->Submit(
+                      [&] {
+                        std::lock_guard lock(mu);
+                        order.emplace_back(0, std::this_thread::get_id() == self);
+                        return Status::OK();
+                      },
+                      [](Status) {}, /*inline_when_idle=*/true)
+                  .ok());
+  {
+    std::lock_guard lock(mu);
+    ASSERT_EQ(order.size(), 1u);  // it ran before Submit returned
+    EXPECT_TRUE(order[0].second);
+  }
+  // A blocked job on a worker, then an "inline" one: it must queue behind.
+  ASSERT_TRUE(lane->Submit(
+                      [&] {
+                        std::unique_lock lock(mu);
+                        cv.wait(lock, [&] { return release; });
+                        return Status::OK();
+                      },
+                      [&](Status) {
+                        std::lock_guard lock(mu);
+                        order.emplace_back(1, false);
+                      })
+                  .ok());
+  std::atomic<bool> second_on_caller{true};
+  ASSERT_TRUE(lane->Submit(
+                      [&] {
+                        second_on_caller = std::this_thread::get_id() == self;
+                        return Status::OK();
+                      },
+                      [&](Status) {
+                        std::lock_guard lock(mu);
+                        order.emplace_back(2, false);
+                      },
+                      /*inline_when_idle=*/true)
+                  .ok());
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  lane->Drain();
+  EXPECT_FALSE(second_on_caller.load());
+  std::lock_guard lock(mu);
+  ASSERT_EQ(order.size(), 3u);
+  EXPECT_EQ(order[1].first, 1);
+  EXPECT_EQ(order[2].first, 2);
+}
+
 }  // namespace
 }  // namespace cafs::edif::link
