@@ -124,20 +124,25 @@ void SaCipher::Release(std::unique_ptr<crypto::Aes256Gcm> ctx) {
   idle_.push_back(std::move(ctx));
 }
 
-Status SaCipher::Seal(const std::uint8_t* seq_wire, ByteView aad, ByteView plaintext,
-                      MutableByteView out) {
+template <typename Fn>
+Status SaCipher::WithContext(Fn&& fn) {
   CAFS_ASSIGN_OR_RETURN(auto ctx, Acquire());
-  Status st = ctx->Seal(MakeNonce(salt_, seq_wire), aad, plaintext, out);
+  Status st = fn(*ctx);
   Release(std::move(ctx));
   return st;
 }
 
+Status SaCipher::Seal(const std::uint8_t* seq_wire, ByteView aad, ByteView plaintext,
+                      MutableByteView out) {
+  return WithContext([&](crypto::Aes256Gcm& c) {
+    return c.Seal(MakeNonce(salt_, seq_wire), aad, plaintext, out);
+  });
+}
+
 Status SaCipher::Open(const std::uint8_t* seq_wire, ByteView aad, ByteView in,
                       MutableByteView out) {
-  CAFS_ASSIGN_OR_RETURN(auto ctx, Acquire());
-  Status st = ctx->Open(MakeNonce(salt_, seq_wire), aad, in, out);
-  Release(std::move(ctx));
-  return st;
+  return WithContext(
+      [&](crypto::Aes256Gcm& c) { return c.Open(MakeNonce(salt_, seq_wire), aad, in, out); });
 }
 
 Status SealTicket::SealInto(ByteView payload, UninitBytes& wire) const {

@@ -138,6 +138,9 @@ class SaCipher {
            std::unique_ptr<crypto::Aes256Gcm> first);
   Result<std::unique_ptr<crypto::Aes256Gcm>> Acquire();
   void Release(std::unique_ptr<crypto::Aes256Gcm> ctx);
+  // Runs fn(context) with a context of this key taken from the pool (or a new one).
+  template <typename Fn>
+  Status WithContext(Fn&& fn);
   const std::uint32_t spi_;
   const std::array<std::uint8_t, 4> salt_;
   const SecureBuffer key_;

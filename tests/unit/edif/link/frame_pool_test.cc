@@ -13,18 +13,10 @@
 #include <vector>
 
 #include "edif/link/sa_database.h"
+#include "test_sa.h"
 
 namespace cafs::edif::link {
 namespace {
-
-SecurityAssociation MakeSa(std::uint32_t spi, Direction dir) {
-  SecurityAssociation sa;
-  sa.spi = spi;
-  sa.key = SecureBuffer(Bytes(32, static_cast<std::uint8_t>(spi)));
-  sa.salt = {static_cast<std::uint8_t>(spi), 7, 7, 7};
-  sa.direction = dir;
-  return sa;
-}
 
 FrameHeader DataHeader(std::uint32_t xid) {
   FrameHeader h;
@@ -122,6 +114,18 @@ void ReceiveAll(SaDatabase& sas, FrameLane& lane, const std::vector<Bytes>& wire
   }
 }
 
+// Receives `wire` through a pool of its own and waits until every frame was delivered.
+std::vector<Received> OpenAll(SaDatabase& sas, const std::vector<Bytes>& wire,
+                              FramePoolOptions options) {
+  FramePool pool(options);
+  auto lane = pool.NewLane();
+  std::vector<Received> got;
+  std::mutex got_mu;
+  ReceiveAll(sas, *lane, wire, got, got_mu);
+  lane->Drain();
+  return got;
+}
+
 class FramePoolTest : public testing::Test {
  protected:
   FramePoolTest() : clock_(Clock::TimePoint(std::chrono::hours(3))) {}
@@ -194,12 +198,7 @@ TEST_F(FramePoolTest, FramesSealedOnSeveralWorkersLeaveInSequenceOrderUnderLoad)
   EXPECT_EQ(spi, 2u);
   EXPECT_EQ(host_.stats().rekeys, 1u);
 
-  FramePool open_pool({.workers = 3, .max_in_flight = 5});
-  auto open_lane = open_pool.NewLane();
-  std::vector<Received> got;
-  std::mutex got_mu;
-  ReceiveAll(target_, *open_lane, wire, got, got_mu);
-  open_lane->Drain();
+  const std::vector<Received> got = OpenAll(target_, wire, {.workers = 3, .max_in_flight = 5});
   ASSERT_EQ(got.size(), wire.size());
   std::vector<std::uint32_t> sent_order, got_order;
   for (std::size_t i = 0; i < wire.size(); ++i) {
@@ -229,12 +228,7 @@ TEST_F(FramePoolTest, AForgedOrReplayedFrameIsACleanErrorInOrder) {
   }
   wire[6][wire[6].size() - 20] ^= 0x01;     // frame 7: one ciphertext bit
   wire.insert(wire.begin() + 10, wire[3]);  // frame 4 again, after frame 10
-  FramePool pool({.workers = 3, .max_in_flight = 4});
-  auto lane = pool.NewLane();
-  std::vector<Received> got;
-  std::mutex got_mu;
-  ReceiveAll(target_, *lane, wire, got, got_mu);
-  lane->Drain();
+  const std::vector<Received> got = OpenAll(target_, wire, {.workers = 3, .max_in_flight = 4});
   ASSERT_EQ(got.size(), 21u);
   const std::vector<std::uint32_t> want = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 4,
                                            11, 12, 13, 14, 15, 16, 17, 18, 19, 20};
