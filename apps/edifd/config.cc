@@ -71,6 +71,24 @@ Status SoftLimits(const std::string& file, View t, edif::link::SaLimits& l) {
   return Status::OK();
 }
 
+// frame_workers, frame_queue (docs/edif.md section 2): the DATA frame pools of a port
+// (workers per direction, 0..16, 0 = inline; frames in flight per session and direction,
+// 1..1024); a key not set keeps FramePoolOptions' default.
+template <typename View>
+Status FramePoolKeys(const std::string& file, View t, edif::link::FramePoolOptions& o) {
+  if (t["frame_workers"].node() != nullptr) {
+    auto i = t["frame_workers"].template value<std::int64_t>();
+    if (!i || *i < 0 || *i > 16) return Bad(file, "frame_workers must be an integer 0..16");
+    o.workers = static_cast<unsigned>(*i);
+  }
+  if (t["frame_queue"].node() != nullptr) {
+    auto i = t["frame_queue"].template value<std::int64_t>();
+    if (!i || *i < 1 || *i > 1024) return Bad(file, "frame_queue must be an integer 1..1024");
+    o.max_in_flight = static_cast<std::size_t>(*i);
+  }
+  return Status::OK();
+}
+
 Result<toml::table> Parse(const std::string& path) {
   try {
     return toml::parse_file(path);
@@ -102,6 +120,7 @@ Result<TargetFile> LoadTargetConfig(const std::string& path) {
   c.port.keepalive_timeout = Ms(t["keepalive_timeout_ms"], 60'000);
   c.port.nop_timeout = Ms(t["nop_timeout_ms"], 10'000);
   CAFS_RETURN_IF_ERROR(SoftLimits(path, t, c.port.sa_policy.limits));
+  CAFS_RETURN_IF_ERROR(FramePoolKeys(path, t, c.port.frame_pool));
   if (const toml::array* luns = t["lun"].as_array()) {
     for (const toml::node& n : *luns) {
       const toml::table* lt = n.as_table();
@@ -150,6 +169,7 @@ Result<HostFile> LoadHostConfig(const std::string& path) {
     p.port.keepalive_timeout = keepalive;
     p.port.nop_timeout = nop;
     CAFS_RETURN_IF_ERROR(SoftLimits(path, h, p.port.sa_policy.limits));
+    CAFS_RETURN_IF_ERROR(FramePoolKeys(path, h, p.port.frame_pool));
     p.mailbox_socket = (*pt)["mailbox_socket"].value_or(std::string());
     if (p.mailbox_socket.empty()) return Bad(path, "port.mailbox_socket is required");
     std::string secret = (*pt)["agent_secret_file"].value_or(std::string());

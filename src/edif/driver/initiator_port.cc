@@ -226,7 +226,14 @@ void InitiatorPort::OnFrame(std::size_t index, const std::shared_ptr<hba::Fabric
     return;
   }
   if (frame.header.type != FrameType::kData) return;
-  auto plain = s->OpenData(frame, require_secure);
+  s->ReceiveData(std::move(frame), require_secure,
+                 [this, index](const link::FrameHeader& h, Result<ByteView> plain) {
+                   CompleteData(index, h, plain);
+                 });
+}
+
+void InitiatorPort::CompleteData(std::size_t index, const link::FrameHeader& h,
+                                 const Result<ByteView>& plain) {
   if (!plain.ok()) {
     CAFS_LOG_DEBUG("{}: DATA from target {} dropped: {}", config_.port.name,
                    config_.targets[index].name, plain.status().ToString());
@@ -242,7 +249,7 @@ void InitiatorPort::OnFrame(std::size_t index, const std::shared_ptr<hba::Fabric
   {
     std::lock_guard lock(mu_);
     Target& t = targets_[index];
-    auto it = t.outstanding.find(frame.header.exchange_id);
+    auto it = t.outstanding.find(h.exchange_id);
     if (it == t.outstanding.end()) return;  // timed out already
     done = std::move(it->second.done);
     t.outstanding.erase(it);
@@ -414,7 +421,7 @@ void InitiatorPort::Issue(std::size_t index, std::uint32_t lun, hba::DataRequest
     if (next_exchange_ == 0) next_exchange_ = 1;
     t.outstanding[xid] = Outstanding{std::move(done), clock_.MonotonicNow() + driver_.io_timeout};
   }
-  Status st = s->Send(FrameType::kData, xid, lun, *payload);
+  Status st = s->SendData(xid, lun, std::move(*payload));
   if (!st.ok()) {
     IoCallback cb;
     {

@@ -96,6 +96,8 @@ class InitiatorPort final : public hba::HbaPort {
   void Connect(std::size_t index);
   void OnFrame(std::size_t index, const std::shared_ptr<hba::FabricConnection>& conn,
                link::Frame frame);
+  // A DATA reply, opened (in arrival order, on the port's RX pool): completes its request.
+  void CompleteData(std::size_t index, const link::FrameHeader& h, const Result<ByteView>& plain);
   void OnLoginAcc(std::size_t index, const std::shared_ptr<hba::FabricConnection>& conn,
                   const link::Frame& frame);
   // The target's connection `conn` is gone: outstanding I/O fails, TARGET_LOST if `notify`.

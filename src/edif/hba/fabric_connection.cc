@@ -184,6 +184,8 @@ void FabricConnection::SetTap(Tap tap) {
   tap_ = std::move(tap);
 }
 
+void FabricConnection::Shutdown() { ::shutdown(fd_, SHUT_RDWR); }
+
 void FabricConnection::Close() {
   closed_.store(true);
   ::shutdown(fd_, SHUT_RDWR);

@@ -56,6 +56,9 @@ class FabricConnection : public std::enable_shared_from_this<FabricConnection> {
   // Encodes and sends.
   Status SendFrame(const link::FrameHeader& header, ByteView payload);
   void SetTap(Tap tap);
+  // Shuts the socket down without waiting: the reader thread ends and `on_closed` runs (from
+  // any thread, under any lock the handlers do not take).
+  void Shutdown();
   // Shuts the socket down; waits for the reader thread unless called on it. Idempotent.
   void Close();
   bool closed() const { return closed_.load(); }

@@ -63,7 +63,10 @@ Result<SecureBuffer> ReadSecretFile(const std::string& path) {
 }
 
 HbaPort::HbaPort(HbaPortOptions options, SecureBuffer secret, const Clock& clock)
-    : clock_(clock), options_(std::move(options)) {
+    : clock_(clock),
+      options_(std::move(options)),
+      tx_pool_(options_.frame_pool),
+      rx_pool_(options_.frame_pool) {
   endpoint_ = std::make_unique<mailbox::MailboxEndpoint>(EndpointConfigFor(options_, clock),
                                                          std::move(secret), *this, clock);
 }
@@ -90,6 +93,8 @@ void HbaPort::StopPort() {
   }
   timer_cv_.notify_all();
   if (timer_.joinable()) timer_.join();
+  tx_pool_.Stop();
+  rx_pool_.Stop();
   if (endpoint_) endpoint_->Shutdown();
   if (mailbox_server_) mailbox_server_->Stop();
 }
@@ -127,7 +132,8 @@ std::shared_ptr<RemoteSession> HbaPort::MakeSession(PortIdentity remote,
     (void)endpoint_->PostEvent(MessageType::kSaExpiring, ev);
   };
   return std::make_shared<RemoteSession>(options_.identity, remote, std::move(conn),
-                                         options_.sa_policy, clock_, std::move(on_expiring));
+                                         options_.sa_policy, clock_, std::move(on_expiring),
+                                         tx_pool_, rx_pool_);
 }
 
 void HbaPort::AddSession(std::shared_ptr<RemoteSession> s) {

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "edif/hba/remote_session.h"
+#include "edif/link/frame_pool.h"
 #include "edif/link/sa_database.h"
 #include "edif/mailbox/endpoint.h"
 #include "edif/nbd/server.h"
@@ -42,6 +43,9 @@ struct HbaPortOptions {
   link::SaPolicy sa_policy;
   std::uint64_t initial_epoch = 0;  // 0: derived from the wall clock (differs per restart)
   std::chrono::milliseconds tick_interval{50};
+  // Workers sealing (TX pool) and opening (RX pool) DATA frames, each; 0 = inline on the
+  // calling thread. max_in_flight bounds each session's lane (docs/edif-link.md 6).
+  link::FramePoolOptions frame_pool;
 };
 
 class HbaPort : public mailbox::MailboxDelegate {
@@ -53,7 +57,8 @@ class HbaPort : public mailbox::MailboxDelegate {
 
   // Serves the mailbox disk on a Unix socket and starts the timer thread.
   Status StartPort(const std::string& mailbox_socket);
-  // Stops the timer thread and the mailbox server (parked reads answered). Idempotent.
+  // Stops the timer thread, the frame pools (DATA frames not yet sealed or opened are
+  // dropped) and the mailbox server (parked reads answered). Idempotent.
   void StopPort();
 
   mailbox::MailboxEndpoint& endpoint() { return *endpoint_; }
@@ -95,6 +100,8 @@ class HbaPort : public mailbox::MailboxDelegate {
   const HbaPortOptions options_;
   std::unique_ptr<mailbox::MailboxEndpoint> endpoint_;
   std::unique_ptr<nbd::NbdServer> mailbox_server_;
+  link::FramePool tx_pool_;  // seals DATA frames of every session; stopped by StopPort
+  link::FramePool rx_pool_;  // opens them
 
   mutable std::mutex mu_;
   std::map<std::uint64_t, std::shared_ptr<RemoteSession>> sessions_;  // guarded by mu_

@@ -59,6 +59,11 @@ bool SaDatabase::has_tx() const {
   return tx_ != nullptr;
 }
 
+bool SaDatabase::has_rx() const {
+  std::lock_guard lock(rx_mu_);
+  return !rx_.empty();
+}
+
 std::optional<std::uint32_t> SaDatabase::tx_spi() const {
   std::lock_guard lock(tx_mu_);
   if (!tx_) return std::nullopt;
@@ -115,14 +120,20 @@ Result<Bytes> SaDatabase::Seal(const FrameHeader& header, ByteView payload) {
 }
 
 Status SaDatabase::SealInto(const FrameHeader& header, ByteView payload, UninitBytes& wire) {
+  wire.clear();
+  CAFS_ASSIGN_OR_RETURN(const SealTicket t, ReserveSeal(header, payload.size()));
+  return t.SealInto(payload, wire);
+}
+
+Result<SealTicket> SaDatabase::ReserveSeal(const FrameHeader& header, std::size_t payload_size) {
   std::vector<ExpiryEvent> events;
-  Status out = Status::FailedPrecondition("no TX SA installed");
+  Result<SealTicket> out = Status::FailedPrecondition("no TX SA installed");
   {
     std::lock_guard lock(tx_mu_);
     if (tx_) {
-      out = tx_->SealInto(header, payload, wire);
+      out = tx_->Reserve(header, payload_size);
       if (out.ok()) {
-        tx_bytes_ += payload.size();
+        tx_bytes_ += payload_size;
         ++tx_frames_;
       } else if (tx_->lifetime().hard_expired()) {
         std::lock_guard rx_lock(rx_mu_);  // drops_ lives under rx_mu_ (only nesting: tx->rx)
@@ -134,7 +145,6 @@ Status SaDatabase::SealInto(const FrameHeader& header, ByteView payload, UninitB
       }
     }
   }
-  if (!out.ok()) wire.clear();
   Notify(events);
   return out;
 }
@@ -147,31 +157,57 @@ Result<Bytes> SaDatabase::Open(const FrameHeader& header, ByteView secured_paylo
 
 Result<MutableByteView> SaDatabase::OpenInPlace(const FrameHeader& header,
                                                 MutableByteView secured_payload) {
-  std::vector<ExpiryEvent> events;
-  std::variant<RxSa::OpenedInPlace, DropReason> result = DropReason::kMalformed;
-  {
-    std::lock_guard lock(rx_mu_);
-    const std::optional<std::uint32_t> spi = PeekSpi(secured_payload);
-    auto it = spi ? rx_.find(*spi) : rx_.end();
-    if (spi && it == rx_.end()) result = DropReason::kUnknownSpi;
-    if (it != rx_.end()) {
-      result = it->second.sa->OpenInPlace(header, secured_payload);
-      TakeRxExpiringLocked(it->second, events);
-    }
-    if (auto* opened = std::get_if<RxSa::OpenedInPlace>(&result)) {
-      rx_bytes_ += opened->plaintext.size();
-      ++rx_frames_;
-      RetireLocked(clock_.MonotonicNow());
-    } else {
-      ++drops_[static_cast<std::size_t>(std::get<DropReason>(result))];
-    }
-  }
-  Notify(events);
-  if (auto* opened = std::get_if<RxSa::OpenedInPlace>(&result)) return opened->plaintext;
-  const DropReason why = std::get<DropReason>(result);
+  CAFS_ASSIGN_OR_RETURN(const OpenTicket t, BeginOpen(header, secured_payload));
+  return FinishOpen(header, secured_payload, t.DecryptInPlace(header, secured_payload));
+}
+
+Status SaDatabase::DropLocked(DropReason why) {
+  ++drops_[static_cast<std::size_t>(why)];
   const std::string msg = "secured frame dropped: " + std::string(DropReasonName(why));
   if (why == DropReason::kAuthFailed) return Status::AuthFailed(msg);
   return Status::Corruption(msg);
+}
+
+Result<OpenTicket> SaDatabase::BeginOpen(const FrameHeader& header, ByteView secured_payload) {
+  std::lock_guard lock(rx_mu_);
+  const std::optional<std::uint32_t> spi = PeekSpi(secured_payload);
+  if (!spi) return DropLocked(DropReason::kMalformed);
+  auto it = rx_.find(*spi);
+  if (it == rx_.end()) return DropLocked(DropReason::kUnknownSpi);
+  auto begun = it->second.sa->Begin(header, secured_payload);
+  if (const auto* bad = std::get_if<DropReason>(&begun)) return DropLocked(*bad);
+  return std::get<OpenTicket>(std::move(begun));
+}
+
+Result<MutableByteView> SaDatabase::FinishOpen(
+    const FrameHeader& header, MutableByteView secured_payload,
+    std::variant<MutableByteView, DropReason> decrypted) {
+  std::vector<ExpiryEvent> events;
+  Status dropped;
+  {
+    std::lock_guard lock(rx_mu_);
+    std::optional<DropReason> why;
+    if (const auto* bad = std::get_if<DropReason>(&decrypted)) why = *bad;
+    const std::optional<std::uint32_t> spi = PeekSpi(secured_payload);
+    auto it = spi ? rx_.find(*spi) : rx_.end();
+    if (!why && it == rx_.end()) why = DropReason::kUnknownSpi;  // retired meanwhile
+    if (!why) {
+      const MutableByteView plain = std::get<MutableByteView>(decrypted);
+      why = it->second.sa->Commit(header, secured_payload, plain.size());
+      if (why) std::fill(plain.begin(), plain.end(), std::uint8_t{0});
+    }
+    if (it != rx_.end()) TakeRxExpiringLocked(it->second, events);
+    if (why) {
+      dropped = DropLocked(*why);
+    } else {
+      rx_bytes_ += std::get<MutableByteView>(decrypted).size();
+      ++rx_frames_;
+      RetireLocked(clock_.MonotonicNow());
+    }
+  }
+  Notify(events);
+  if (!dropped.ok()) return dropped;
+  return std::get<MutableByteView>(decrypted);
 }
 
 void SaDatabase::CountDrop(DropReason reason) {

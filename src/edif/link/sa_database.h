@@ -29,6 +29,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <variant>
 #include <vector>
 
 #include "edif/link/frame.h"
@@ -83,6 +84,8 @@ class SaDatabase {
   Status DeleteTx(std::uint32_t spi);
 
   bool has_tx() const;
+  // Any RX SA installed.
+  bool has_rx() const;
   std::optional<std::uint32_t> tx_spi() const;
   std::vector<std::uint32_t> rx_spis() const;
   // Both directions installed: the session may go online secure.
@@ -103,6 +106,24 @@ class SaDatabase {
   // inside `secured_payload` and the result views it. On an ICV failure the ciphertext bytes
   // are zeroed; on any failure nothing in `secured_payload` is plaintext.
   Result<MutableByteView> OpenInPlace(const FrameHeader& header, MutableByteView secured_payload);
+
+  // The same steps split for a worker pool (frames sealed and opened on several threads, in
+  // frame order around them; docs/edif-link.md 6). SealInto is ReserveSeal + SealTicket::
+  // SealInto; OpenInPlace is BeginOpen + OpenTicket::DecryptInPlace + FinishOpen.
+  //
+  // Fixes the current TX SA and the next sequence number of a frame (so the key is the one
+  // current now, in frame order) and counts it; the ticket seals it later on any thread.
+  // FailedPrecondition without a usable TX SA (a hard-limit drop is counted).
+  Result<SealTicket> ReserveSeal(const FrameHeader& header, std::size_t payload_size);
+  // The checks before decryption (SPI lookup, hard limit, replay pre-check). A drop is
+  // counted and returned as AuthFailed / Corruption like OpenInPlace.
+  Result<OpenTicket> BeginOpen(const FrameHeader& header, ByteView secured_payload);
+  // Call in frame order with what the ticket's DecryptInPlace returned for the same frame:
+  // re-checks the SA and the window, accepts the seq, counts, retires old RX SAs. A frame
+  // that fails here (or failed to decrypt) is dropped and counted, and its plaintext
+  // zeroed: nothing unauthenticated or undelivered stays in `secured_payload`.
+  Result<MutableByteView> FinishOpen(const FrameHeader& header, MutableByteView secured_payload,
+                                     std::variant<MutableByteView, DropReason> decrypted);
   // Counts a frame the session layer dropped itself (e.g. kCleartext).
   void CountDrop(DropReason reason);
 
@@ -127,6 +148,8 @@ class SaDatabase {
   // Removes the oldest RX SA waiting for retirement; false if there is none.
   bool EvictRetiringLocked();
   void Notify(const std::vector<ExpiryEvent>& events);
+  // rx_mu_ held: counts the drop; the error OpenInPlace returns for it.
+  Status DropLocked(DropReason why);
 
   const SaPolicy policy_;
   const Clock& clock_;

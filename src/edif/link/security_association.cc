@@ -96,72 +96,145 @@ std::optional<ExpiryReason> SaLifetime::TakeExpiring() {
   return r;
 }
 
-TxSa::TxSa(std::uint32_t spi, std::array<std::uint8_t, 4> salt,
-           std::unique_ptr<crypto::Aes256Gcm> aead, const SaLimits& limits, const Clock& clock)
-    : spi_(spi), salt_(salt), aead_(std::move(aead)), lifetime_(limits, clock) {}
+SaCipher::SaCipher(std::uint32_t spi, std::array<std::uint8_t, 4> salt, SecureBuffer key,
+                   std::unique_ptr<crypto::Aes256Gcm> first)
+    : spi_(spi), salt_(salt), key_(std::move(key)) {
+  idle_.push_back(std::move(first));
+}
+
+Result<std::shared_ptr<SaCipher>> SaCipher::Create(const SecurityAssociation& sa) {
+  CAFS_ASSIGN_OR_RETURN(auto first, crypto::Aes256Gcm::Create(sa.key.view()));
+  return std::shared_ptr<SaCipher>(new SaCipher(sa.spi, sa.salt, sa.key.Clone(), std::move(first)));
+}
+
+Result<std::unique_ptr<crypto::Aes256Gcm>> SaCipher::Acquire() {
+  {
+    std::lock_guard lock(mu_);
+    if (!idle_.empty()) {
+      auto ctx = std::move(idle_.back());
+      idle_.pop_back();
+      return ctx;
+    }
+  }
+  return crypto::Aes256Gcm::Create(key_.view());
+}
+
+void SaCipher::Release(std::unique_ptr<crypto::Aes256Gcm> ctx) {
+  std::lock_guard lock(mu_);
+  idle_.push_back(std::move(ctx));
+}
+
+template <typename Fn>
+Status SaCipher::WithContext(Fn&& fn) {
+  CAFS_ASSIGN_OR_RETURN(auto ctx, Acquire());
+  Status st = fn(*ctx);
+  Release(std::move(ctx));
+  return st;
+}
+
+Status SaCipher::Seal(const std::uint8_t* seq_wire, ByteView aad, ByteView plaintext,
+                      MutableByteView out) {
+  return WithContext([&](crypto::Aes256Gcm& c) {
+    return c.Seal(MakeNonce(salt_, seq_wire), aad, plaintext, out);
+  });
+}
+
+Status SaCipher::Open(const std::uint8_t* seq_wire, ByteView aad, ByteView in,
+                      MutableByteView out) {
+  return WithContext(
+      [&](crypto::Aes256Gcm& c) { return c.Open(MakeNonce(salt_, seq_wire), aad, in, out); });
+}
+
+Status SealTicket::SealInto(ByteView payload, UninitBytes& wire) const {
+  wire.clear();
+  if (payload.size() + kSecuredOverhead != header_.payload_len) {
+    return Status::InvalidArgument("payload size differs from the reserved frame");
+  }
+  wire.resize(kLengthPrefixSize + kFrameHeaderSize + header_.payload_len);
+  std::uint8_t* p = wire.data();
+  StoreLe32(p, static_cast<std::uint32_t>(kFrameHeaderSize + header_.payload_len));
+  StoreFrameHeader(header_, p + kLengthPrefixSize);
+  std::uint8_t* esp = p + kLengthPrefixSize + kFrameHeaderSize;
+  StoreLe32(esp, cipher_->spi());
+  StoreLe64(esp + kSpiSize, seq_);
+  const ByteView aad(p + kLengthPrefixSize, kAadSize);
+  Status st = cipher_->Seal(esp + kSpiSize, aad, payload,
+                            MutableByteView(esp + kSpiSize + kSeqSize, payload.size() + kIcvSize));
+  if (!st.ok()) wire.clear();
+  return st;
+}
+
+std::variant<MutableByteView, DropReason> OpenTicket::DecryptInPlace(
+    const FrameHeader& header, MutableByteView secured_payload) const {
+  std::array<std::uint8_t, kAadSize> aad{};
+  StoreFrameHeader(header, aad.data());
+  std::copy(secured_payload.begin(), secured_payload.begin() + kSpiSize + kSeqSize,
+            aad.begin() + kFrameHeaderSize);
+  // EVP GCM decrypts in place when the output is exactly the input (no partial overlap).
+  const MutableByteView sealed = secured_payload.subspan(kSpiSize + kSeqSize);
+  const MutableByteView out = sealed.first(sealed.size() - kIcvSize);
+  if (!cipher_->Open(secured_payload.data() + kSpiSize, aad, sealed, out).ok()) {
+    // Aes256Gcm zeroes `out` on a tag mismatch; clear it on any other failure too.
+    std::fill(out.begin(), out.end(), std::uint8_t{0});
+    return DropReason::kAuthFailed;
+  }
+  return out;
+}
+
+TxSa::TxSa(std::shared_ptr<SaCipher> cipher, const SaLimits& limits, const Clock& clock)
+    : spi_(cipher->spi()), cipher_(std::move(cipher)), lifetime_(limits, clock) {}
 
 Result<std::unique_ptr<TxSa>> TxSa::Create(SecurityAssociation sa, const SaLimits& limits,
                                            const Clock& clock) {
   CAFS_RETURN_IF_ERROR(CheckSa(sa, Direction::kTx));
-  CAFS_ASSIGN_OR_RETURN(auto aead, crypto::Aes256Gcm::Create(sa.key.view()));
-  return std::unique_ptr<TxSa>(new TxSa(sa.spi, sa.salt, std::move(aead), limits, clock));
+  CAFS_ASSIGN_OR_RETURN(auto cipher, SaCipher::Create(sa));
+  return std::unique_ptr<TxSa>(new TxSa(std::move(cipher), limits, clock));
 }
 
-Result<FrameHeader> TxSa::Prepare(const FrameHeader& header, ByteView payload) const {
+Result<FrameHeader> TxSa::Prepare(const FrameHeader& header, std::size_t payload_size) const {
   if (lifetime_.hard_expired()) return Status::FailedPrecondition("TX SA past its hard limit");
-  if (payload.size() > kMaxFramePayload - kSecuredOverhead) {
+  if (payload_size > kMaxFramePayload - kSecuredOverhead) {
     return Status::InvalidArgument("payload too long to seal in one frame");
   }
   FrameHeader h = header;
   h.flags |= kFrameSecured;
-  h.payload_len = static_cast<std::uint32_t>(kSecuredOverhead + payload.size());
+  h.payload_len = static_cast<std::uint32_t>(kSecuredOverhead + payload_size);
   if (((h.src_port_id | h.dst_port_id) & ~kPortIdMask) != 0) {
     return Status::InvalidArgument("frame port id wider than 24 bits");
   }
   return h;
 }
 
-Status TxSa::SealTo(const FrameHeader& h, ByteView payload, std::uint8_t* p) {
-  const std::uint64_t seq = seq_ + 1;
-  StoreLe32(p, static_cast<std::uint32_t>(kFrameHeaderSize + h.payload_len));
-  StoreFrameHeader(h, p + kLengthPrefixSize);
-  std::uint8_t* esp = p + kLengthPrefixSize + kFrameHeaderSize;
-  StoreLe32(esp, spi_);
-  StoreLe64(esp + kSpiSize, seq);
-  const Nonce nonce = MakeNonce(salt_, esp + kSpiSize);
-  const ByteView aad(p + kLengthPrefixSize, kAadSize);
-  CAFS_RETURN_IF_ERROR(aead_->Seal(
-      nonce, aad, payload, MutableByteView(esp + kSpiSize + kSeqSize, payload.size() + kIcvSize)));
-  seq_ = seq;
-  lifetime_.Count(payload.size());
-  return Status::OK();
+Result<SealTicket> TxSa::Reserve(const FrameHeader& header, std::size_t payload_size) {
+  CAFS_ASSIGN_OR_RETURN(const FrameHeader h, Prepare(header, payload_size));
+  SealTicket t;
+  t.header_ = h;
+  t.seq_ = ++seq_;
+  t.cipher_ = cipher_;
+  lifetime_.Count(payload_size);
+  return t;
 }
 
 Result<Bytes> TxSa::Seal(const FrameHeader& header, ByteView payload) {
-  CAFS_ASSIGN_OR_RETURN(const FrameHeader h, Prepare(header, payload));
-  Bytes out(kLengthPrefixSize + kFrameHeaderSize + h.payload_len);
-  CAFS_RETURN_IF_ERROR(SealTo(h, payload, out.data()));
-  return out;
+  UninitBytes wire;
+  CAFS_RETURN_IF_ERROR(SealInto(header, payload, wire));
+  return Bytes(wire.begin(), wire.end());
 }
 
 Status TxSa::SealInto(const FrameHeader& header, ByteView payload, UninitBytes& wire) {
   wire.clear();
-  CAFS_ASSIGN_OR_RETURN(const FrameHeader h, Prepare(header, payload));
-  wire.resize(kLengthPrefixSize + kFrameHeaderSize + h.payload_len);
-  Status st = SealTo(h, payload, wire.data());
-  if (!st.ok()) wire.clear();
-  return st;
+  CAFS_ASSIGN_OR_RETURN(const SealTicket t, Reserve(header, payload.size()));
+  return t.SealInto(payload, wire);
 }
 
-RxSa::RxSa(std::uint32_t spi, std::array<std::uint8_t, 4> salt,
-           std::unique_ptr<crypto::Aes256Gcm> aead, const SaLimits& limits, const Clock& clock)
-    : spi_(spi), salt_(salt), aead_(std::move(aead)), lifetime_(limits, clock) {}
+RxSa::RxSa(std::shared_ptr<SaCipher> cipher, const SaLimits& limits, const Clock& clock)
+    : spi_(cipher->spi()), cipher_(std::move(cipher)), lifetime_(limits, clock) {}
 
 Result<std::unique_ptr<RxSa>> RxSa::Create(SecurityAssociation sa, const SaLimits& limits,
                                            const Clock& clock) {
   CAFS_RETURN_IF_ERROR(CheckSa(sa, Direction::kRx));
-  CAFS_ASSIGN_OR_RETURN(auto aead, crypto::Aes256Gcm::Create(sa.key.view()));
-  return std::unique_ptr<RxSa>(new RxSa(sa.spi, sa.salt, std::move(aead), limits, clock));
+  CAFS_ASSIGN_OR_RETURN(auto cipher, SaCipher::Create(sa));
+  return std::unique_ptr<RxSa>(new RxSa(std::move(cipher), limits, clock));
 }
 
 std::optional<std::uint32_t> PeekSpi(ByteView secured_payload) {
@@ -182,46 +255,47 @@ std::variant<std::uint64_t, DropReason> RxSa::Check(const FrameHeader& header,
   return seq;
 }
 
-std::optional<DropReason> RxSa::Decrypt(const FrameHeader& header, ByteView secured_payload,
-                                        std::uint64_t seq, MutableByteView out) {
-  std::array<std::uint8_t, kAadSize> aad{};
-  StoreFrameHeader(header, aad.data());
-  std::copy(secured_payload.begin(), secured_payload.begin() + kSpiSize + kSeqSize,
-            aad.begin() + kFrameHeaderSize);
-  const Nonce nonce = MakeNonce(salt_, secured_payload.data() + kSpiSize);
-  const ByteView sealed = secured_payload.subspan(kSpiSize + kSeqSize);
-  if (!aead_->Open(nonce, aad, sealed, out).ok()) {
-    // Aes256Gcm zeroes `out` on a tag mismatch; clear it on any other failure too.
-    std::fill(out.begin(), out.end(), std::uint8_t{0});
-    return DropReason::kAuthFailed;
-  }
-  window_.Accept(seq);
-  lifetime_.Count(out.size());
+std::variant<OpenTicket, DropReason> RxSa::Begin(const FrameHeader& header,
+                                                 ByteView secured_payload) const {
+  const auto checked = Check(header, secured_payload);
+  if (const auto* bad = std::get_if<DropReason>(&checked)) return *bad;
+  OpenTicket t;
+  t.seq_ = std::get<std::uint64_t>(checked);
+  t.cipher_ = cipher_;
+  return t;
+}
+
+std::optional<DropReason> RxSa::Commit(const FrameHeader& header, ByteView secured_payload,
+                                       std::size_t plaintext_size) {
+  const auto checked = Check(header, secured_payload);
+  if (const auto* bad = std::get_if<DropReason>(&checked)) return *bad;
+  window_.Accept(std::get<std::uint64_t>(checked));
+  lifetime_.Count(plaintext_size);
   return std::nullopt;
 }
 
 std::variant<RxSa::Opened, DropReason> RxSa::Open(const FrameHeader& header,
                                                   ByteView secured_payload) {
-  const auto checked = Check(header, secured_payload);
-  if (const auto* bad = std::get_if<DropReason>(&checked)) return *bad;
-  Opened opened;
-  opened.seq = std::get<std::uint64_t>(checked);
-  opened.plaintext.resize(secured_payload.size() - kSecuredOverhead);
-  if (auto bad = Decrypt(header, secured_payload, opened.seq, opened.plaintext)) return *bad;
-  return opened;
+  Bytes buf(secured_payload.begin(), secured_payload.end());
+  auto r = OpenInPlace(header, buf);
+  if (const auto* bad = std::get_if<DropReason>(&r)) return *bad;
+  const auto& in_place = std::get<OpenedInPlace>(r);
+  return Opened{Bytes(in_place.plaintext.begin(), in_place.plaintext.end()), in_place.seq};
 }
 
 std::variant<RxSa::OpenedInPlace, DropReason> RxSa::OpenInPlace(const FrameHeader& header,
                                                                 MutableByteView secured_payload) {
-  const auto checked = Check(header, secured_payload);
-  if (const auto* bad = std::get_if<DropReason>(&checked)) return *bad;
-  OpenedInPlace opened;
-  opened.seq = std::get<std::uint64_t>(checked);
-  // EVP GCM decrypts in place when the output is exactly the input (no partial overlap).
-  opened.plaintext =
-      secured_payload.subspan(kSpiSize + kSeqSize, secured_payload.size() - kSecuredOverhead);
-  if (auto bad = Decrypt(header, secured_payload, opened.seq, opened.plaintext)) return *bad;
-  return opened;
+  auto begun = Begin(header, secured_payload);
+  if (const auto* bad = std::get_if<DropReason>(&begun)) return *bad;
+  const OpenTicket& t = std::get<OpenTicket>(begun);
+  auto decrypted = t.DecryptInPlace(header, secured_payload);
+  if (const auto* bad = std::get_if<DropReason>(&decrypted)) return *bad;
+  const MutableByteView plain = std::get<MutableByteView>(decrypted);
+  if (auto bad = Commit(header, secured_payload, plain.size())) {
+    std::fill(plain.begin(), plain.end(), std::uint8_t{0});
+    return *bad;
+  }
+  return OpenedInPlace{plain, t.seq()};
 }
 
 }  // namespace cafs::edif::link

@@ -10,16 +10,25 @@
 // Limits: soft limits (bytes, frames, lifetime with jitter) raise "expiring" once per SA;
 // hard limits stop the SA (Seal fails, Open drops with kHardLimit).
 //
-// Threading: a TxSa or RxSa is not synchronized (SaDatabase locks around them).
+// Split processing for a worker pool (docs/edif-link.md 6): TxSa::Reserve fixes a frame's SA
+// and sequence number (in frame order, under the caller's lock) and the SealTicket seals it
+// later on any thread; RxSa::Begin runs the checks before decryption, the OpenTicket decrypts
+// on any thread, and RxSa::Commit re-checks the window and accepts the seq (in frame order).
+// The one-step forms (Seal, SealInto, Open, OpenInPlace) are these steps in a row.
+//
+// Threading: a TxSa or RxSa is not synchronized (SaDatabase locks around them). SaCipher,
+// SealTicket and OpenTicket are safe from any thread (a ticket keeps its SA's key alive).
 #pragma once
 
 #include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "crypto/aead.h"
 #include "edif/link/frame.h"
@@ -112,6 +121,68 @@ class SaLifetime {
   bool expiring_reported_ = false;
 };
 
+// The AES-256-GCM key of one SA with a pool of EVP contexts, so that frames under it can be
+// sealed or opened on several threads at once (one crypto::Aes256Gcm is single-threaded).
+// Contexts are created on demand: at most one per thread using the key at the same time.
+class SaCipher {
+ public:
+  // InvalidArgument unless the key is 32 bytes.
+  static Result<std::shared_ptr<SaCipher>> Create(const SecurityAssociation& sa);
+  std::uint32_t spi() const { return spi_; }
+  // Nonce = salt || the 8 wire bytes of seq at `seq_wire`; Aes256Gcm::Seal / Open.
+  Status Seal(const std::uint8_t* seq_wire, ByteView aad, ByteView plaintext, MutableByteView out);
+  Status Open(const std::uint8_t* seq_wire, ByteView aad, ByteView in, MutableByteView out);
+
+ private:
+  SaCipher(std::uint32_t spi, std::array<std::uint8_t, 4> salt, SecureBuffer key,
+           std::unique_ptr<crypto::Aes256Gcm> first);
+  Result<std::unique_ptr<crypto::Aes256Gcm>> Acquire();
+  void Release(std::unique_ptr<crypto::Aes256Gcm> ctx);
+  // Runs fn(context) with a context of this key taken from the pool (or a new one).
+  template <typename Fn>
+  Status WithContext(Fn&& fn);
+  const std::uint32_t spi_;
+  const std::array<std::uint8_t, 4> salt_;
+  const SecureBuffer key_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<crypto::Aes256Gcm>> idle_;  // guarded by mu_
+};
+
+// A DATA frame whose TX SA and sequence number are fixed (TxSa::Reserve) and that is sealed
+// later, on any thread, with no lock. The nonce rule is unchanged: the seq came from the SA's
+// counter, so it is used once under the key whether or not the ticket is ever sealed.
+class SealTicket {
+ public:
+  std::uint64_t seq() const { return seq_; }
+  std::uint32_t spi() const { return cipher_->spi(); }
+  // Writes the whole wire frame into `wire` (resized; its capacity is reused and it is not
+  // zeroed first). `payload` must have the size given to Reserve and must not overlap `wire`.
+  // On failure `wire` is cleared.
+  Status SealInto(ByteView payload, UninitBytes& wire) const;
+
+ private:
+  friend class TxSa;
+  FrameHeader header_;  // as sent: kFrameSecured set, payload_len = the envelope length
+  std::uint64_t seq_ = 0;
+  std::shared_ptr<SaCipher> cipher_;
+};
+
+// A secured frame that passed the checks before decryption (RxSa::Begin). Decrypt may run on
+// any thread with no lock; the frame is delivered only after RxSa::Commit (in frame order).
+class OpenTicket {
+ public:
+  std::uint64_t seq() const { return seq_; }
+  // Decrypts the ciphertext of `secured_payload` over itself: the plaintext view, or
+  // kAuthFailed (then the ciphertext bytes are zeroed). The window is not touched.
+  std::variant<MutableByteView, DropReason> DecryptInPlace(const FrameHeader& header,
+                                                           MutableByteView secured_payload) const;
+
+ private:
+  friend class RxSa;
+  std::uint64_t seq_ = 0;
+  std::shared_ptr<SaCipher> cipher_;
+};
+
 class TxSa {
  public:
   // InvalidArgument unless spi != 0, key is 32 bytes and direction is kTx.
@@ -124,22 +195,22 @@ class TxSa {
   // The same frame written into `wire` (resized to the whole wire frame; its capacity is
   // reused and it is not zeroed first: every byte is written). `payload` must not overlap
   // `wire`. On failure `wire` is cleared and nothing is sealed (the sequence number is not
-  // used up).
+  // used up unless the cipher itself failed).
   Status SealInto(const FrameHeader& header, ByteView payload, UninitBytes& wire);
+  // Fixes the SA and the next sequence number for a frame of `payload_size` plaintext bytes
+  // and counts it against the limits (it is sealed by the ticket, later, on any thread).
+  // FailedPrecondition past the hard limit, InvalidArgument for a bad header or size.
+  Result<SealTicket> Reserve(const FrameHeader& header, std::size_t payload_size);
   std::uint32_t spi() const { return spi_; }
   std::uint64_t last_seq() const { return seq_; }
   SaLifetime& lifetime() { return lifetime_; }
 
  private:
-  TxSa(std::uint32_t spi, std::array<std::uint8_t, 4> salt, std::unique_ptr<crypto::Aes256Gcm> aead,
-       const SaLimits& limits, const Clock& clock);
+  TxSa(std::shared_ptr<SaCipher> cipher, const SaLimits& limits, const Clock& clock);
   // Checks the SA and the frame; the header to send (secured flag, payload_len).
-  Result<FrameHeader> Prepare(const FrameHeader& header, ByteView payload) const;
-  // Writes the wire frame of `h` (from Prepare) to `out` (its whole size) and counts it.
-  Status SealTo(const FrameHeader& h, ByteView payload, std::uint8_t* out);
+  Result<FrameHeader> Prepare(const FrameHeader& header, std::size_t payload_size) const;
   std::uint32_t spi_;
-  std::array<std::uint8_t, 4> salt_;
-  std::unique_ptr<crypto::Aes256Gcm> aead_;
+  std::shared_ptr<SaCipher> cipher_;
   SaLifetime lifetime_;
   std::uint64_t seq_ = 0;
 };
@@ -166,25 +237,26 @@ class RxSa {
   };
   std::variant<OpenedInPlace, DropReason> OpenInPlace(const FrameHeader& header,
                                                       MutableByteView secured_payload);
+  // The checks before decryption (flags, length, SPI, hard limit, replay window): a ticket
+  // to decrypt the frame with, or the drop reason. Nothing changes in the SA.
+  std::variant<OpenTicket, DropReason> Begin(const FrameHeader& header,
+                                             ByteView secured_payload) const;
+  // After the ticket's frame authenticated: the same checks again (a frame with the same seq
+  // may have been accepted meanwhile; the SA may have passed its hard limit), then the seq is
+  // marked in the window and `plaintext_size` counted. The drop reason otherwise.
+  std::optional<DropReason> Commit(const FrameHeader& header, ByteView secured_payload,
+                                   std::size_t plaintext_size);
   std::uint32_t spi() const { return spi_; }
   const ReplayWindow& window() const { return window_; }
   SaLifetime& lifetime() { return lifetime_; }
 
  private:
-  RxSa(std::uint32_t spi, std::array<std::uint8_t, 4> salt, std::unique_ptr<crypto::Aes256Gcm> aead,
-       const SaLimits& limits, const Clock& clock);
-  // The checks before decryption (flags, length, SPI, hard limit, replay window): the
-  // sequence number, or the drop reason.
+  RxSa(std::shared_ptr<SaCipher> cipher, const SaLimits& limits, const Clock& clock);
+  // The checks of Begin: the sequence number, or the drop reason.
   std::variant<std::uint64_t, DropReason> Check(const FrameHeader& header,
                                                 ByteView secured_payload) const;
-  // Decrypts the ciphertext of `secured_payload` (checked) into `out` (its plaintext size;
-  // out.data() may be the ciphertext itself) and, if it authenticates, accepts `seq`.
-  // On failure `out` is zeroed.
-  std::optional<DropReason> Decrypt(const FrameHeader& header, ByteView secured_payload,
-                                    std::uint64_t seq, MutableByteView out);
   std::uint32_t spi_;
-  std::array<std::uint8_t, 4> salt_;
-  std::unique_ptr<crypto::Aes256Gcm> aead_;
+  std::shared_ptr<SaCipher> cipher_;
   SaLifetime lifetime_;
   ReplayWindow window_;
 };

@@ -166,11 +166,18 @@ void TargetPort::HandleLogin(const std::shared_ptr<hba::FabricConnection>& conn,
 }
 
 void TargetPort::HandleData(const std::shared_ptr<RemoteSession>& s, link::Frame frame) {
-  const std::uint32_t lun_id = frame.header.lun;
-  const std::uint32_t xid = frame.header.exchange_id;
-  auto it = luns_.find(lun_id);
+  auto it = luns_.find(frame.header.lun);
   const bool require_secure = it != luns_.end() && it->second.info.require_secure();
-  auto plain = s->OpenData(frame, require_secure);
+  s->ReceiveData(
+      std::move(frame), require_secure,
+      [this, s](const link::FrameHeader& h, Result<ByteView> plain) { ExecuteData(s, h, plain); });
+}
+
+void TargetPort::ExecuteData(const std::shared_ptr<RemoteSession>& s, const link::FrameHeader& h,
+                             const Result<ByteView>& plain) {
+  const std::uint32_t lun_id = h.lun;
+  const std::uint32_t xid = h.exchange_id;
+  auto it = luns_.find(lun_id);
   if (!plain.ok()) {
     CAFS_LOG_DEBUG("{}: DATA from 0x{:016x} dropped: {}", config_.port.name, s->remote().wwpn,
                    plain.status().ToString());
@@ -182,7 +189,7 @@ void TargetPort::HandleData(const std::shared_ptr<RemoteSession>& s, link::Frame
     r.cmd = cmd;
     r.err = static_cast<std::uint32_t>(st.errno_value());
     if (st.ok()) r.data = std::move(data);
-    (void)s->Send(FrameType::kData, xid, lun_id, hba::EncodeDataReply(r));
+    (void)s->SendData(xid, lun_id, hba::EncodeDataReply(r));
   };
   if (!req.ok()) {
     CAFS_LOG_WARN("{}: bad DATA request from 0x{:016x}: {}", config_.port.name, s->remote().wwpn,

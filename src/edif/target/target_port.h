@@ -9,8 +9,9 @@
 // (sealed once a TX SA exists); LOGO / connection loss -> session removed, SESSION_SHUTDOWN.
 // Agent stopped / restarted / AUTH_RESULT FAIL: sessions with security state get LOGO.
 //
-// Threading: thread-safe; frames are handled on each connection's reader thread, LUN I/O on
-// the LUN devices' workers. Lifetime: Stop() (or the destructor) before destruction.
+// Threading: thread-safe; frames are handled on each connection's reader thread, DATA frames
+// opened and replies sealed on the port's frame pools, LUN I/O on the LUN devices' workers.
+// Lifetime: Stop() (or the destructor) before destruction.
 #pragma once
 
 #include <cstdint>
@@ -78,7 +79,11 @@ class TargetPort final : public hba::HbaPort {
   void OnClosed(const std::shared_ptr<ConnState>& st, const Status& reason);
   void HandleLogin(const std::shared_ptr<hba::FabricConnection>& conn,
                    const std::shared_ptr<ConnState>& st, const link::Frame& frame);
+  // Opens a DATA frame (RemoteSession::ReceiveData: on the RX pool, in arrival order), then
+  // ExecuteData: the request on its LUN, the reply sealed on the TX pool.
   void HandleData(const std::shared_ptr<hba::RemoteSession>& s, link::Frame frame);
+  void ExecuteData(const std::shared_ptr<hba::RemoteSession>& s, const link::FrameHeader& h,
+                   const Result<ByteView>& plain);
   // LOGO + close; the session is removed.
   void Logout(const std::shared_ptr<hba::RemoteSession>& s, const char* why);
 

@@ -2,19 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include "test_sa.h"
+
 namespace cafs::edif::link {
 namespace {
 
 using std::chrono::milliseconds;
-
-SecurityAssociation MakeSa(std::uint32_t spi, Direction dir) {
-  SecurityAssociation sa;
-  sa.spi = spi;
-  sa.key = SecureBuffer(Bytes(32, static_cast<std::uint8_t>(spi)));
-  sa.salt = {static_cast<std::uint8_t>(spi), 2, 3, 4};
-  sa.direction = dir;
-  return sa;
-}
 
 FrameHeader DataHeader() {
   FrameHeader h;
