@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 
+#include "util/result.h"
+
 namespace cafs::core {
 
 // kFifo .. kBlockDevice: special files, kept in the backing store as themselves (no pool
@@ -42,6 +44,12 @@ struct Attr {
 struct DirEntry {
   std::string name;  // as callers see it ("osdisk1.vmdk", never "osdisk1.vmdk##pool")
   FileType type = FileType::kRegular;
+};
+
+// A directory entry with its attributes, or why they could not be read (READDIRPLUS).
+struct DirEntryAttr {
+  DirEntry entry;
+  Result<Attr> attr;
 };
 
 // What SetAttr changes; unset fields stay. A time with tv_nsec == UTIME_NOW means "now".

@@ -297,8 +297,28 @@ Result<Bytes> FileHandles::Encode(int dirfd, const char* name) const {
 Result<Bytes> FileHandles::HandleOf(const std::vector<std::string>& components,
                                     const std::vector<std::string>& pools) const {
   if (components.empty()) return Encode(root_fd_, "");
+  CAFS_ASSIGN_OR_RETURN(const int fd, OpenDirFd(components, components.size() - 1));
+  ScopedFd dir(fd);
+  return HandleIn(dir.fd, components.back(), pools);
+}
+
+std::vector<Result<Bytes>> FileHandles::HandlesIn(const std::vector<std::string>& dir_components,
+                                                  const std::vector<std::string>& names,
+                                                  const std::vector<std::string>& pools) const {
+  auto fd = OpenDirFd(dir_components, dir_components.size());
+  ScopedFd dir(fd.ok() ? *fd : -1);
+  std::vector<Result<Bytes>> out;
+  out.reserve(names.size());
+  for (const std::string& name : names) {
+    out.push_back(fd.ok() ? HandleIn(dir.fd, name, pools) : Result<Bytes>(fd.status()));
+  }
+  return out;
+}
+
+Result<int> FileHandles::OpenDirFd(const std::vector<std::string>& components,
+                                   std::size_t n) const {
   ScopedFd dir(::fcntl(root_fd_, F_DUPFD_CLOEXEC, 0));
-  for (std::size_t i = 0; i + 1 < components.size(); ++i) {
+  for (std::size_t i = 0; i < n; ++i) {
     const std::string backing = PlainBackingName(components[i]);
     const int next =
         ::openat(dir.fd, backing.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -306,25 +326,31 @@ Result<Bytes> FileHandles::HandleOf(const std::vector<std::string>& components,
     ::close(dir.fd);
     dir.fd = next;
   }
-  const std::string& name = components.back();
+  const int fd = dir.fd;
+  dir.fd = -1;
+  return fd;
+}
+
+Result<Bytes> FileHandles::HandleIn(int dir_fd, const std::string& name,
+                                    const std::vector<std::string>& pools) const {
   struct stat st {};
   // A directory, symlink or special file is itself or its stem (PlainBackingName; a regular
   // file without "##" is not ours).
   if (const std::string plain = PlainBackingName(name);
-      ::fstatat(dir.fd, plain.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
-    return Encode(dir.fd, plain.c_str());
+      ::fstatat(dir_fd, plain.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
+    return Encode(dir_fd, plain.c_str());
   }
   // A redirector `name##<pool>` (redirector.h, the one codec): the configured pools first
   // (one fstatat each), then a scan (a redirector naming a pool that is not configured is
   // still an entry).
   for (const std::string& pool : pools) {
     const std::string candidate = RedirectorBackingName(name, pool);
-    if (::fstatat(dir.fd, candidate.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+    if (::fstatat(dir_fd, candidate.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
         S_ISREG(st.st_mode)) {
-      return Encode(dir.fd, candidate.c_str());
+      return Encode(dir_fd, candidate.c_str());
     }
   }
-  const int dup = ::fcntl(dir.fd, F_DUPFD_CLOEXEC, 0);
+  const int dup = ::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
   DIR* d = dup < 0 ? nullptr : ::fdopendir(dup);
   if (d == nullptr) {
     if (dup >= 0) ::close(dup);
@@ -333,14 +359,14 @@ Result<Bytes> FileHandles::HandleOf(const std::vector<std::string>& components,
   std::string found;
   while (struct dirent* e = ::readdir(d)) {
     if (IsRedirectorOf(e->d_name, name) &&
-        ::fstatat(dir.fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
+        ::fstatat(dir_fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
       found = e->d_name;
       break;
     }
   }
   ::closedir(d);
   if (found.empty()) return Status::NotFound(name + " not found");
-  return Encode(dir.fd, found.c_str());
+  return Encode(dir_fd, found.c_str());
 }
 
 Result<std::string> FileHandles::Resolve(ByteView handle) const {

@@ -52,10 +52,22 @@ class FileHandles {
   Result<Bytes> HandleOf(const std::vector<std::string>& components,
                          const std::vector<std::string>& pools = {}) const;
 
+  // HandleOf of each of `names` in the directory `dir_components`, which is opened once (a
+  // listing: no path walk per entry). One result per name, in order.
+  std::vector<Result<Bytes>> HandlesIn(const std::vector<std::string>& dir_components,
+                                       const std::vector<std::string>& names,
+                                       const std::vector<std::string>& pools = {}) const;
+
   // The caller-visible gateway path ("/", "/vs/vm/disk.vmdk") of the entry `handle` names now.
   Result<std::string> Resolve(ByteView handle) const;
 
  private:
+  // A new descriptor (the caller closes it) of the directory `components[0..n)`, walked by
+  // PlainBackingName without following symlinks.
+  Result<int> OpenDirFd(const std::vector<std::string>& components, std::size_t n) const;
+  // HandleOf the entry `name` of the open directory `dir_fd`.
+  Result<Bytes> HandleIn(int dir_fd, const std::string& name,
+                         const std::vector<std::string>& pools) const;
   FileHandles(int root_fd, std::string root_path, SecureBuffer secret)
       : root_fd_(root_fd), root_path_(std::move(root_path)), secret_(std::move(secret)) {}
   Result<Bytes> Encode(int dirfd, const char* name) const;

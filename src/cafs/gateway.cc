@@ -159,6 +159,7 @@ Result<Gateway::Context> Gateway::CheckAt(const Caller& caller, std::string_view
   CAFS_ASSIGN_OR_RETURN(auto comps, volume_->SplitPath(ctx.rel));
   ctx.depth = comps.size();
   if (comps.size() < options_.position) return ctx;  // above VM set level: not governed
+  policy_decisions_.fetch_add(1, std::memory_order_relaxed);
   CAFS_ASSIGN_OR_RETURN(policy::VmSetPath vp,
                         policy::ResolveVmSetPath("/", options_.position, "/" + ctx.rel));
   ctx.vmset = vp.vmset_name;
@@ -326,6 +327,7 @@ Result<std::shared_ptr<Gateway::HandleState>> Gateway::CheckHandle(const Caller&
       std::lock_guard lock(h->decision_mu);
       if (h->decided_vs == current && h->decided_minute == minute &&
           h->decided_server == caller.server_id && h->decided_address == caller.address) {
+        policy_decisions_.fetch_add(1, std::memory_order_relaxed);
         if (server != nullptr) *server = h->decided_as;
         return h;
       }
@@ -389,6 +391,44 @@ Result<Attr> Gateway::SetAttr(const Caller& caller, std::string_view path,
 Result<std::vector<DirEntry>> Gateway::ReadDir(const Caller& caller, std::string_view path) {
   CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, path, "readdir", false));
   return volume_->ReadDir(ctx.rel);
+}
+
+Result<std::vector<Gateway::DirEntryPlus>> Gateway::ReadDirPlus(const Caller& caller,
+                                                                std::string_view path, bool handles,
+                                                                std::size_t first,
+                                                                std::size_t limit) {
+  CAFS_ASSIGN_OR_RETURN(Context ctx, Check(caller, path, "readdir", false));
+  CAFS_ASSIGN_OR_RETURN(auto listed, volume_->ReadDirPlus(ctx.rel, KeysOf(ctx), first, limit));
+  const auto in_range = [&](std::size_t i) { return i >= first && i - first < limit; };
+  std::vector<Result<Bytes>> fhs;
+  if (handles) {
+    std::vector<std::string> names;
+    for (std::size_t i = 0; i < listed.size(); ++i) {
+      if (in_range(i)) names.push_back(listed[i].entry.name);
+    }
+    auto comps = volume_->SplitPath(ctx.rel);
+    auto fh = Handles();
+    if (comps.ok() && fh.ok()) {
+      fhs = (*fh)->HandlesIn(*comps, names, volume_->pools().names());
+    } else {
+      fhs.assign(names.size(), comps.ok() ? fh.status() : comps.status());
+    }
+  }
+  const std::string dir(path.empty() || path.back() != '/' ? path
+                                                           : path.substr(0, path.size() - 1));
+  std::vector<DirEntryPlus> out;
+  out.reserve(listed.size());
+  for (std::size_t i = 0; i < listed.size(); ++i) {
+    DirEntryAttr& e = listed[i];
+    if (e.attr.ok() && ctx.depth + 1 >= options_.position) {
+      auto allowed = Check(caller, dir + "/" + e.entry.name, "getattr", false);
+      if (!allowed.ok()) e.attr = allowed.status();
+    }
+    Result<Bytes> handle = Status::NotFound("not asked");
+    if (handles && in_range(i)) handle = std::move(fhs[i - first]);
+    out.push_back({std::move(e.entry), std::move(e.attr), std::move(handle)});
+  }
+  return out;
 }
 
 Result<Attr> Gateway::MakeDir(const Caller& caller, std::string_view path, std::uint32_t mode) {
@@ -621,34 +661,54 @@ Result<OpenResult> Gateway::Open(const Caller& caller, std::string_view path, bo
   return out;
 }
 
+Result<Gateway::Grant> Gateway::Access(const Caller& caller, FileHandle fh, std::string_view op) {
+  Grant g;
+  CAFS_ASSIGN_OR_RETURN(g.h_, CheckHandle(caller, fh, op, &g.server_));
+  return g;
+}
+
 Result<std::size_t> Gateway::Read(const Caller& caller, FileHandle fh, std::uint64_t offset,
                                   MutableByteView out) {
-  std::string server;
-  CAFS_ASSIGN_OR_RETURN(auto h, CheckHandle(caller, fh, "read", &server));
-  auto n = h->file->file().Read(offset, out);
+  CAFS_ASSIGN_OR_RETURN(Grant g, Access(caller, fh, "read"));
+  return Read(caller, g, offset, out);
+}
+
+Result<std::size_t> Gateway::Read(const Caller& caller, const Grant& grant, std::uint64_t offset,
+                                  MutableByteView out, format::EncryptedFile::Wait wait) {
+  HandleState& h = *grant.h_;
+  auto n = h.file->file().Read(offset, out, wait);
+  if (!n.ok() && wait == format::EncryptedFile::Wait::kNever &&
+      n.status().errno_value() == EAGAIN) {
+    return n.status();  // not an outcome: the caller reads again, allowed to wait
+  }
   if (!n.ok()) {
-    AuditOp(caller, h->ctx, "read", n.status());
+    AuditOp(caller, h.ctx, "read", n.status());
     return n.status();
   }
-  if (h->ctx.audit_all()) {
-    aggregator_.Record(server, h->ctx.vmset, h->ctx.vm, h->ctx.file, "read", *n, NowMs(),
+  if (h.ctx.audit_all()) {
+    aggregator_.Record(grant.server_, h.ctx.vmset, h.ctx.vm, h.ctx.file, "read", *n, NowMs(),
                        caller.address);
   }
   return n;
 }
 
 Status Gateway::Write(const Caller& caller, FileHandle fh, std::uint64_t offset, ByteView data) {
-  std::string server;
-  CAFS_ASSIGN_OR_RETURN(auto h, CheckHandle(caller, fh, "write", &server));
-  Status s = h->file->file().Write(offset, data);
+  CAFS_ASSIGN_OR_RETURN(Grant g, Access(caller, fh, "write"));
+  return Write(caller, g, offset, data);
+}
+
+Status Gateway::Write(const Caller& caller, const Grant& grant, std::uint64_t offset,
+                      ByteView data) {
+  HandleState& h = *grant.h_;
+  Status s = h.file->file().Write(offset, data);
   if (!s.ok()) {
-    AuditOp(caller, h->ctx, "write", s);
+    AuditOp(caller, h.ctx, "write", s);
     return s;
   }
-  h->written.store(true, std::memory_order_relaxed);
-  if (h->ctx.audit_all()) {
-    aggregator_.Record(server, h->ctx.vmset, h->ctx.vm, h->ctx.file, "write", data.size(), NowMs(),
-                       caller.address);
+  h.written.store(true, std::memory_order_relaxed);
+  if (h.ctx.audit_all()) {
+    aggregator_.Record(grant.server_, h.ctx.vmset, h.ctx.vm, h.ctx.file, "write", data.size(),
+                       NowMs(), caller.address);
   }
   return s;
 }
@@ -669,10 +729,15 @@ Status Gateway::Allocate(const Caller& caller, FileHandle fh, std::uint64_t offs
 }
 
 Status Gateway::Fsync(const Caller& caller, FileHandle fh) {
-  CAFS_ASSIGN_OR_RETURN(auto h, CheckHandle(caller, fh, "fsync"));
-  Status s = h->file->file().Sync();
-  if (!s.ok()) AuditOp(caller, h->ctx, "fsync", s);
-  if (s.ok() && h->written.exchange(false)) TouchWritten(*h);
+  CAFS_ASSIGN_OR_RETURN(Grant g, Access(caller, fh, "fsync"));
+  return Fsync(caller, g);
+}
+
+Status Gateway::Fsync(const Caller& caller, const Grant& grant) {
+  HandleState& h = *grant.h_;
+  Status s = h.file->file().Sync();
+  if (!s.ok()) AuditOp(caller, h.ctx, "fsync", s);
+  if (s.ok() && h.written.exchange(false)) TouchWritten(h);
   return s;
 }
 
@@ -699,11 +764,21 @@ void Gateway::TouchWritten(HandleState& h) {
 }
 
 Result<Attr> Gateway::GetAttrByHandle(const Caller& caller, FileHandle fh, std::string_view op) {
-  CAFS_ASSIGN_OR_RETURN(auto h, CheckHandle(caller, fh, op));
-  auto attr = volume_->AttrOf(*h->file);
+  CAFS_ASSIGN_OR_RETURN(Grant g, Access(caller, fh, op));
+  return AttrOf(g);
+}
+
+Result<Attr> Gateway::AttrOf(const Grant& grant) {
+  HandleState& h = *grant.h_;
+  auto attr = volume_->AttrOf(*h.file);
   if (attr.ok() || attr.status().code() != Status::Code::kNotSupported) return attr;
-  attr = volume_->GetAttr(h->ctx.rel, KeysOf(h->ctx));
-  if (attr.ok()) attr->size = h->file->file().Size();
+  attr = volume_->GetAttr(h.ctx.rel, KeysOf(h.ctx));
+  if (attr.ok()) Volume::SetLogicalSize(*attr, h.file->file().Size());
+  return attr;
+}
+
+Attr Gateway::WithCurrentSize(const Grant& grant, Attr attr) {
+  Volume::SetLogicalSize(attr, grant.h_->file->file().Size());
   return attr;
 }
 

@@ -122,6 +122,9 @@ struct PoolStatus {
 };
 
 class Gateway {
+ private:
+  struct HandleState;
+
  public:
   Gateway(PolicyCache* cache, Volume* volume, audit::AuditLog* audit, const Clock* clock,
           GatewayOptions options);
@@ -139,6 +142,19 @@ class Gateway {
   Result<Attr> GetAttr(const Caller& caller, std::string_view path);  // not audited
   Result<Attr> SetAttr(const Caller& caller, std::string_view path, const SetAttrRequest& req);
   Result<std::vector<DirEntry>> ReadDir(const Caller& caller, std::string_view path);
+  // ReadDir (every entry) with the attributes (as GetAttr answers them) and, with `handles`,
+  // the persistent handles (HandleOf) of the entries [first, first + limit) (a reply's page;
+  // the others carry NotFound), from one pass over the directory (Volume::ReadDirPlus,
+  // FileHandles::HandlesIn): no path walk per entry. The directory is checked as "readdir";
+  // each governed entry is still decided by the policy for its own path (in memory, as
+  // GetAttr does: a denied entry carries PermissionDenied and its denial is audited).
+  struct DirEntryPlus {
+    DirEntry entry;
+    Result<Attr> attr;
+    Result<Bytes> handle;  // NotFound("not asked") without `handles`
+  };
+  Result<std::vector<DirEntryPlus>> ReadDirPlus(const Caller& caller, std::string_view path,
+                                                bool handles, std::size_t first, std::size_t limit);
 
   // Directories, links.
   Result<Attr> MakeDir(const Caller& caller, std::string_view path, std::uint32_t mode);
@@ -180,6 +196,40 @@ class Gateway {
   Result<std::size_t> Read(const Caller& caller, FileHandle fh, std::uint64_t offset,
                            MutableByteView out);
   Status Write(const Caller& caller, FileHandle fh, std::uint64_t offset, ByteView data);
+
+  // One request's policy decision on an open handle, carried through the calls of that
+  // request (NFS READ/WRITE/COMMIT/GETATTR: one decision per request, not one per call). Made
+  // by Access, the handle check every FileHandle method above makes (a denial is audited under
+  // `op` and returns PermissionDenied). A Grant is a value of one request: front-ends must not
+  // keep it across requests. Each request calls Access again, which consults the PolicyCache
+  // again, so a policy refresh, a closed access window or a changed server list between two
+  // requests applies to the second (docs/performance.md "One decision per request").
+  // Holds the handle's state: usable after a concurrent Release. Immutable; safe to read from
+  // several threads.
+  class Grant {
+   public:
+    Grant() = default;
+
+   private:
+    friend class Gateway;
+    std::shared_ptr<HandleState> h_;
+    std::string server_;  // the server id(s) the caller was identified as (audit records)
+  };
+  Result<Grant> Access(const Caller& caller, FileHandle fh, std::string_view op);
+  // `wait` kNever: errno EAGAIN (not audited) when the data is not in the page cache
+  // (format::EncryptedFile::Read); read again with kMay from a thread that may wait.
+  Result<std::size_t> Read(const Caller& caller, const Grant& grant, std::uint64_t offset,
+                           MutableByteView out,
+                           format::EncryptedFile::Wait wait = format::EncryptedFile::Wait::kMay);
+  Status Write(const Caller& caller, const Grant& grant, std::uint64_t offset, ByteView data);
+  Status Fsync(const Caller& caller, const Grant& grant);
+  // The open file's attributes (Volume::AttrOf: one fstat of its redirector descriptor, with
+  // the logical size), without another policy decision.
+  Result<Attr> AttrOf(const Grant& grant);
+  // `attr` (fetched earlier in the same request) with the file's current logical size: the
+  // post-op attributes of a write that did not touch the times (an UNSTABLE WRITE), no fstat.
+  Attr WithCurrentSize(const Grant& grant, Attr attr);
+
   // mode 0 of fallocate: makes [offset, offset+length) part of the file (raises the size;
   // the new range is a hole).
   Status Allocate(const Caller& caller, FileHandle fh, std::uint64_t offset, std::uint64_t length);
@@ -212,6 +262,11 @@ class Gateway {
   void Tick(bool force = false);
 
   std::size_t open_handles() const;
+  // Policy decisions taken so far: every evaluation (or denial) of a path and every reuse of a
+  // handle's cached decision. Counts what a request costs (tests, docs/performance.md).
+  std::uint64_t policy_decisions() const {
+    return policy_decisions_.load(std::memory_order_relaxed);
+  }
 
   // Persistent file handles (NFS; src/cafs/file_handles.h, docs/nfs.md "File handles"): the
   // handle of the entry at `path` (no policy check: handles only name entries, every
@@ -230,7 +285,6 @@ class Gateway {
 
  private:
   struct Context;  // a resolved, policy-checked path
-  struct HandleState;
 
   // The VM sets usage and inventory report on: the cached ones, and (position 1) every
   // directory at the top of the backing store.
@@ -290,6 +344,7 @@ class Gateway {
   audit::AccessAggregator aggregator_;
 
   std::atomic<FileHandle> next_handle_{1};
+  std::atomic<std::uint64_t> policy_decisions_{0};
   std::atomic<std::uint64_t> namespace_generation_{0};
   mutable std::shared_mutex handles_mu_;
   std::unordered_map<FileHandle, std::shared_ptr<HandleState>> handles_;  // guarded

@@ -427,6 +427,14 @@ format::RangeLock::Guard MirrorSet::LockChunks(std::uint64_t offset, std::uint64
 }
 
 Result<std::size_t> MirrorSet::ReadAt(std::uint64_t offset, MutableByteView out) {
+  return ReadFromCopy(offset, out, /*wait=*/true);
+}
+
+Result<std::size_t> MirrorSet::ReadAtNoWait(std::uint64_t offset, MutableByteView out) {
+  return ReadFromCopy(offset, out, /*wait=*/false);
+}
+
+Result<std::size_t> MirrorSet::ReadFromCopy(std::uint64_t offset, MutableByteView out, bool wait) {
   std::shared_lock io(io_mu_);
   auto chunks = LockChunks(offset, out.size(), format::RangeLock::Mode::kShared);
   for (;;) {
@@ -436,8 +444,10 @@ Result<std::size_t> MirrorSet::ReadAt(std::uint64_t offset, MutableByteView out)
       src = Source(copies_.size());
     }
     if (!src) return Status::FromErrno(EIO, "no in-sync copy of " + guid_.ToString() + " left");
-    auto n = copies_[*src]->file->ReadAt(offset, out);
+    env::File& file = *copies_[*src]->file;
+    auto n = wait ? file.ReadAt(offset, out) : file.ReadAtNoWait(offset, out);
     if (n.ok()) return n;
+    if (!wait && n.status().errno_value() == EAGAIN) return n;  // not in the page cache
     // The range is rewritten from a good copy by the resync.
     (void)Fail(*src, n.status(), offset, out.size());
   }

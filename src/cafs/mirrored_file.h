@@ -156,6 +156,9 @@ class MirrorSet {
 
   // env::File semantics (file.h), over the copies.
   Result<std::size_t> ReadAt(std::uint64_t offset, MutableByteView out);
+  // From the in-sync copy ReadAt would read, without waiting for storage (errno EAGAIN, not a
+  // failure of that copy).
+  Result<std::size_t> ReadAtNoWait(std::uint64_t offset, MutableByteView out);
   Status WriteAt(std::uint64_t offset, ByteView data);
   Status Truncate(std::uint64_t size);
   Status Sync();
@@ -186,6 +189,9 @@ class MirrorSet {
   std::optional<std::size_t> ResyncingCopy() const;
 
  private:
+  // ReadAt (`wait`) or ReadAtNoWait from the first in-sync copy; a copy that fails otherwise is
+  // marked failed and the next one read.
+  Result<std::size_t> ReadFromCopy(std::uint64_t offset, MutableByteView out, bool wait);
   struct Slot {
     std::string pool;
     std::string pool_path;
@@ -252,6 +258,9 @@ class MirroredFile final : public env::File {
 
   Result<std::size_t> ReadAt(std::uint64_t offset, MutableByteView out) override {
     return set_->ReadAt(offset, out);
+  }
+  Result<std::size_t> ReadAtNoWait(std::uint64_t offset, MutableByteView out) override {
+    return set_->ReadAtNoWait(offset, out);
   }
   Status WriteAt(std::uint64_t offset, ByteView data) override {
     return set_->WriteAt(offset, data);

@@ -125,6 +125,11 @@ struct Volume::Impl {
     env::EntryStat st;
   };
 
+  // The attributes of the entry `e` of `dir` (GetAttr's answer): the logical size of a file
+  // from its open OpenFile, else from its header.
+  static Result<Attr> AttrOfEntry(Volume& v, env::Dir& dir, const Entry& e, const std::string& rel,
+                                  const KeyLookup& keys);
+
   // Opens the directory `comps[0..n)` below the root without following symlinks.
   static Result<DirPtr> OpenDir(const Volume& v, const std::vector<std::string>& comps,
                                 std::size_t n) {
@@ -695,29 +700,54 @@ Result<Attr> Volume::GetAttr(const std::string& rel, const KeyLookup& keys) {
   }
   CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size() - 1));
   CAFS_ASSIGN_OR_RETURN(Impl::Entry e, Impl::Find(*this, *dir, comps.back(), rel));
+  return Impl::AttrOfEntry(*this, *dir, e, rel, keys);
+}
+
+Result<Attr> Volume::Impl::AttrOfEntry(Volume& v, env::Dir& dir, const Entry& e,
+                                       const std::string& rel, const KeyLookup& keys) {
   Attr a = AttrFromStat(e.st);
-  if (e.kind != Impl::Kind::kRedirector) return a;
+  if (e.kind != Kind::kRedirector) return a;
   {
-    std::lock_guard lock(open_mu_);
-    auto it = open_files_.find(e.st.ino);
-    if (it != open_files_.end()) {
+    std::lock_guard lock(v.open_mu_);
+    auto it = v.open_files_.find(e.st.ino);
+    if (it != v.open_files_.end()) {
       if (auto of = it->second.lock()) {
-        a.size = of->file().Size();
-        a.allocated = (a.size + 4095) / 4096 * 4096;
+        SetLogicalSize(a, of->file().Size());
         return a;
       }
     }
   }
-  CAFS_ASSIGN_OR_RETURN(auto ef, Impl::OpenEncrypted(*this, *dir, e, rel, true, keys));
-  a.size = ef->Size();
-  a.allocated = (a.size + 4095) / 4096 * 4096;
-  if (auto pool = pools_->Find(e.pool); pool.ok()) {
-    auto r = Impl::ReadRedirector(*dir, e, rel);
+  CAFS_ASSIGN_OR_RETURN(auto ef, OpenEncrypted(v, dir, e, rel, true, keys));
+  SetLogicalSize(a, ef->Size());
+  if (auto pool = v.pools_->Find(e.pool); pool.ok()) {
+    auto r = ReadRedirector(dir, e, rel);
     if (r.ok()) {
       if (auto info = (*pool)->Stat(r->pool_path); info.ok()) a.allocated = info->allocated_bytes;
     }
   }
   return a;
+}
+
+Result<std::vector<DirEntryAttr>> Volume::ReadDirPlus(const std::string& rel, const KeyLookup& keys,
+                                                      std::size_t first, std::size_t limit) {
+  CAFS_ASSIGN_OR_RETURN(auto entries, ReadDir(rel));
+  CAFS_ASSIGN_OR_RETURN(auto comps, SplitPath(rel));
+  CAFS_ASSIGN_OR_RETURN(DirPtr dir, Impl::OpenDir(*this, comps, comps.size()));
+  std::vector<DirEntryAttr> out;
+  out.reserve(entries.size());
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    DirEntry& entry = entries[i];
+    if (i < first || i - first >= limit) {
+      out.push_back({std::move(entry), Status::NotFound("outside the range asked for")});
+      continue;
+    }
+    const std::string child = rel.empty() ? entry.name : rel + "/" + entry.name;
+    auto e = Impl::Find(*this, *dir, entry.name, child);
+    Result<Attr> attr =
+        e.ok() ? Impl::AttrOfEntry(*this, *dir, *e, child, keys) : Result<Attr>(e.status());
+    out.push_back({std::move(entry), std::move(attr)});
+  }
+  return out;
 }
 
 Result<std::vector<DirEntry>> Volume::ReadDir(const std::string& rel) {
@@ -1276,8 +1306,7 @@ Result<Attr> Volume::AttrOf(OpenFile& file) {
   auto st = file.redirector()->Stat();
   if (!st.ok()) return Status::FromErrno(st.status().errno_value(), "stat of an open file");
   Attr a = AttrFromStat(*st);
-  a.size = file.file().Size();
-  a.allocated = (a.size + 4095) / 4096 * 4096;
+  SetLogicalSize(a, file.file().Size());
   return a;
 }
 

@@ -250,8 +250,19 @@ class Volume {
   // The same for an open file, through its redirector descriptor (no path walk; right after
   // renames).
   Status TouchOpen(const OpenFile& file);
+  // ReadDir (every entry) with the attributes (as GetAttr gives them) of the entries
+  // [first, first + limit), from one open of the directory: no path walk per entry. An entry
+  // whose attributes cannot be read carries the error; one outside the range NotFound.
+  Result<std::vector<DirEntryAttr>> ReadDirPlus(const std::string& rel, const KeyLookup& keys,
+                                                std::size_t first, std::size_t limit);
   // Attributes of an open file: its redirector entry's (one fstat) with the logical size.
   Result<Attr> AttrOf(OpenFile& file);
+  // Sets a file's logical size in `a` and what it reports as allocated (the size rounded up to
+  // 4 KiB): the one rule every attribute of a regular file goes through.
+  static void SetLogicalSize(Attr& a, std::uint64_t size) {
+    a.size = size;
+    a.allocated = (size + 4095) / 4096 * 4096;
+  }
   // Mode, owner and times of an open file, through its redirector descriptor (so they reach
   // the file itself after a rename or an unlink, never whatever now has its old name); then
   // AttrOf. `req.size` is not handled here (the caller truncates the EncryptedFile).

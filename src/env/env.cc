@@ -8,6 +8,10 @@
 
 namespace cafs::env {
 
+Result<std::size_t> File::ReadAtNoWait(std::uint64_t offset, MutableByteView out) {
+  return ReadAt(offset, out);
+}
+
 Status File::PunchHole(std::uint64_t, std::uint64_t) {
   return Status::NotSupported("punch hole not supported for " + path());
 }

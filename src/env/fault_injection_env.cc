@@ -38,6 +38,11 @@ class FaultInjectionFile final : public File {
     return target_->ReadAt(offset, out);
   }
 
+  Result<std::size_t> ReadAtNoWait(std::uint64_t offset, MutableByteView out) override {
+    CAFS_RETURN_IF_ERROR(env_->BeforeNoWaitRead(path(), offset, out.size()));
+    return target_->ReadAtNoWait(offset, out);
+  }
+
   Status WriteAt(std::uint64_t offset, ByteView data) override {
     std::uint64_t allowed = data.size();
     Status fault = env_->BeforeWrite(path(), offset, data.size(), &allowed);
@@ -83,7 +88,10 @@ class FaultInjectionFile final : public File {
     return target_->Allocate(offset, length);
   }
 
-  Result<EntryStat> Stat() override { return target_->Stat(); }
+  Result<EntryStat> Stat() override {
+    env_->CountStat();
+    return target_->Stat();
+  }
   Status SetTimes(const struct timespec times[2]) override { return target_->SetTimes(times); }
   Status Chmod(std::uint32_t mode) override { return target_->Chmod(mode); }
   Status Chown(std::uint32_t uid, std::uint32_t gid) override { return target_->Chown(uid, gid); }
@@ -558,6 +566,11 @@ void FaultInjectionEnv::SetReadFault(IoPredicate pred) {
   read_fault_ = std::move(pred);
 }
 
+void FaultInjectionEnv::SetNoWaitMiss(IoPredicate pred) {
+  std::lock_guard lock(mu_);
+  nowait_miss_ = std::move(pred);
+}
+
 void FaultInjectionEnv::SetSyncFault(PathPredicate pred) {
   std::lock_guard lock(mu_);
   sync_fault_ = std::move(pred);
@@ -575,6 +588,7 @@ void FaultInjectionEnv::ClearFaults() {
   write_limited_ = false;
   write_fault_ = nullptr;
   read_fault_ = nullptr;
+  nowait_miss_ = nullptr;
   sync_fault_ = nullptr;
   rename_fault_ = false;
 }
@@ -639,6 +653,17 @@ Status FaultInjectionEnv::BeforeRead(const std::string& path, std::uint64_t offs
                                      std::uint64_t length) {
   std::lock_guard lock(mu_);
   if (read_fault_ && read_fault_(path, offset, length)) return Injected("read", path, EIO);
+  return Status::OK();
+}
+
+Status FaultInjectionEnv::BeforeNoWaitRead(const std::string& path, std::uint64_t offset,
+                                           std::uint64_t length) {
+  CAFS_RETURN_IF_ERROR(BeforeRead(path, offset, length));
+  std::lock_guard lock(mu_);
+  if (nowait_miss_ && nowait_miss_(path, offset, length)) {
+    nowait_misses_.fetch_add(1);
+    return Status::FromErrno(EAGAIN, "injected: not in the page cache: " + path);
+  }
   return Status::OK();
 }
 

@@ -23,13 +23,16 @@
 //      directory changes are durable at once (the default: existing users keep their model).
 //      Attribute changes (chmod, chown, times) are not modelled.
 //  (c) read errors: SetReadFault(pred) fails the reads it selects with EIO.
+//  (c') SetNoWaitMiss(pred): File::ReadAtNoWait answers EAGAIN for the reads it selects, as
+//      for data not in the page cache (ReadAt still reads them): tests of the blocking fallback.
 //  (d) SetSyncFault(pred) fails File::Sync/SyncDir with EIO (the undo log is then kept:
 //      the data is not durable); SetRenameFault(true) fails Rename with EIO.
 //  (e) CrashAfter(n): the process "dies" after n more durable steps (a write, truncate, sync
 //      or directory change): every later one fails with EIO and does nothing, so a test can
 //      stop an operation at each of its steps in turn, then DropUnsyncedData() and restart.
 //
-// Counters (bytes_written, syncs) let tests assert what reached the target.
+// Counters (bytes_written, syncs, file_stats, nowait_misses) let tests assert what reached the
+// target.
 //
 // Threading: safe from any thread. Call DropUnsyncedData when no I/O is in flight; file
 // handles opened before it stay usable and see the rolled-back content.
@@ -82,6 +85,8 @@ class FaultInjectionEnv final : public EnvWrapper {
   void SetWriteFault(IoPredicate pred);
   // (c)
   void SetReadFault(IoPredicate pred);
+  // (c')
+  void SetNoWaitMiss(IoPredicate pred);
   // (d)
   void SetSyncFault(PathPredicate pred);
   void SetRenameFault(bool fail);
@@ -93,6 +98,9 @@ class FaultInjectionEnv final : public EnvWrapper {
 
   std::uint64_t bytes_written() const { return bytes_written_.load(); }
   std::uint64_t syncs() const { return syncs_.load(); }
+  // File::Stat calls (fstat) on files opened here, and ReadAtNoWait calls answered EAGAIN.
+  std::uint64_t file_stats() const { return file_stats_.load(); }
+  std::uint64_t nowait_misses() const { return nowait_misses_.load(); }
 
   struct FileState;  // per-inode undo log (fault_injection_env.cc)
   struct DirChange;  // one journalled directory change (fault_injection_env.cc)
@@ -102,6 +110,9 @@ class FaultInjectionEnv final : public EnvWrapper {
   Status BeforeWrite(const std::string& path, std::uint64_t offset, std::uint64_t length,
                      std::uint64_t* allowed);
   Status BeforeRead(const std::string& path, std::uint64_t offset, std::uint64_t length);
+  // BeforeRead for ReadAtNoWait, which (c') may also answer EAGAIN.
+  Status BeforeNoWaitRead(const std::string& path, std::uint64_t offset, std::uint64_t length);
+  void CountStat() { file_stats_.fetch_add(1); }
   Status BeforeSync(const std::string& path);
   Status BeforeDirChange(const std::string& what, const std::string& path);
   void CountSync() { syncs_.fetch_add(1); }
@@ -124,10 +135,13 @@ class FaultInjectionEnv final : public EnvWrapper {
   std::uint64_t write_budget_ = 0;                            // guarded by mu_
   IoPredicate write_fault_;                                   // guarded by mu_
   IoPredicate read_fault_;                                    // guarded by mu_
+  IoPredicate nowait_miss_;                                   // guarded by mu_
   PathPredicate sync_fault_;                                  // guarded by mu_
   bool rename_fault_ = false;                                 // guarded by mu_
   std::atomic<std::uint64_t> bytes_written_{0};
   std::atomic<std::uint64_t> syncs_{0};
+  std::atomic<std::uint64_t> file_stats_{0};
+  std::atomic<std::uint64_t> nowait_misses_{0};
 };
 
 }  // namespace cafs::env

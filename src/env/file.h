@@ -58,6 +58,13 @@ class File {
 
   // Reads up to out.size() bytes at `offset`; returns the number read (short only at EOF).
   virtual Result<std::size_t> ReadAt(std::uint64_t offset, MutableByteView out) = 0;
+  // ReadAt that never waits for storage (preadv2 RWF_NOWAIT): all of `out` (short only at end
+  // of file) when the page cache holds it, else errno EAGAIN (Status::FromErrno), having read
+  // nothing useful; the caller then reads with ReadAt, from a thread that may wait
+  // (NFS READ: docs/nfs.md "Threads"). Where the kernel or file system cannot tell (EOPNOTSUPP),
+  // a blocking ReadAt. Default: ReadAt (implementations that never wait for storage, or do not
+  // know how not to).
+  virtual Result<std::size_t> ReadAtNoWait(std::uint64_t offset, MutableByteView out);
   // Writes all of `data` at `offset` (see the error contract above).
   virtual Status WriteAt(std::uint64_t offset, ByteView data) = 0;
   // Sets the file size; growing leaves a hole.

@@ -16,6 +16,9 @@ class FileWrapper : public File {
   Result<std::size_t> ReadAt(std::uint64_t offset, MutableByteView out) override {
     return inner_->ReadAt(offset, out);
   }
+  Result<std::size_t> ReadAtNoWait(std::uint64_t offset, MutableByteView out) override {
+    return inner_->ReadAtNoWait(offset, out);
+  }
   Status WriteAt(std::uint64_t offset, ByteView data) override {
     return inner_->WriteAt(offset, data);
   }

@@ -5,8 +5,10 @@
 #include <stdio.h>  // renameat2, RENAME_NOREPLACE
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/uio.h>  // preadv2, RWF_NOWAIT
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <limits>
 #include <string>
@@ -109,6 +111,32 @@ class PosixFile final : public File {
     return done;
   }
 
+  Result<std::size_t> ReadAtNoWait(std::uint64_t offset, MutableByteView out) override {
+    if (!nowait_works_.load(std::memory_order_relaxed)) return ReadAt(offset, out);
+    CAFS_RETURN_IF_ERROR(CheckRange(offset, out.size(), path_));
+    std::size_t done = 0;
+    while (done < out.size()) {
+      struct iovec iov {
+        out.data() + done, out.size() - done
+      };
+      const ssize_t n = ::preadv2(fd_, &iov, 1, static_cast<off_t>(offset + done), RWF_NOWAIT);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) return Status::FromErrno(EAGAIN, "not in the page cache: " + path_);
+        if (errno == EOPNOTSUPP || errno == ENOSYS) {
+          // This kernel or file system cannot read without waiting: read as ReadAt does,
+          // from now on without asking again.
+          nowait_works_.store(false, std::memory_order_relaxed);
+          return ReadAt(offset, out);
+        }
+        return Status::FromErrno(errno, "preadv2 " + path_);
+      }
+      if (n == 0) break;  // end of file
+      done += static_cast<std::size_t>(n);
+    }
+    return done;
+  }
+
   Status WriteAt(std::uint64_t offset, ByteView data) override {
     CAFS_RETURN_IF_ERROR(CheckRange(offset, data.size(), path_));
     std::size_t done = 0;
@@ -197,6 +225,7 @@ class PosixFile final : public File {
 
   const int fd_;
   const std::string path_;
+  std::atomic<bool> nowait_works_{true};  // false after EOPNOTSUPP from RWF_NOWAIT
 };
 
 std::string Child(const std::string& dir, const std::string& name) {

@@ -256,8 +256,10 @@ Status EncryptedFile::DecryptInPlace(std::uint64_t first, MutableByteView buf) {
   return Status::OK();
 }
 
-Status EncryptedFile::ReadSectors(std::uint64_t first, MutableByteView out) {
-  CAFS_ASSIGN_OR_RETURN(std::size_t n, file_->ReadAt(SectorOffset(first), out));
+Status EncryptedFile::ReadSectors(std::uint64_t first, MutableByteView out, Wait wait) {
+  CAFS_ASSIGN_OR_RETURN(std::size_t n, wait == Wait::kNever
+                                           ? file_->ReadAtNoWait(SectorOffset(first), out)
+                                           : file_->ReadAt(SectorOffset(first), out));
   if (n < out.size()) std::memset(out.data() + n, 0, out.size() - n);
   return DecryptInPlace(first, out);
 }
@@ -310,7 +312,7 @@ void EncryptedFile::RaiseSize(std::uint64_t end) {
   }
 }
 
-Result<std::size_t> EncryptedFile::Read(std::uint64_t offset, MutableByteView out) {
+Result<std::size_t> EncryptedFile::Read(std::uint64_t offset, MutableByteView out, Wait wait) {
   CAFS_RETURN_IF_ERROR(CheckRange(offset, out.size()));
   std::uint64_t size = Size();
   if (out.empty() || offset >= size) return std::size_t{0};
@@ -332,7 +334,7 @@ Result<std::size_t> EncryptedFile::Read(std::uint64_t offset, MutableByteView ou
     const std::size_t n =
         static_cast<std::size_t>(std::min<std::uint64_t>(ss - in_sector, end - pos));
     MutableByteView buf = Scratch().first(sector_size_);
-    CAFS_RETURN_IF_ERROR(ReadSectors(sector, buf));
+    CAFS_RETURN_IF_ERROR(ReadSectors(sector, buf, wait));
     std::memcpy(dst, buf.data() + in_sector, n);
     pos += n;
     dst += n;
@@ -341,14 +343,14 @@ Result<std::size_t> EncryptedFile::Read(std::uint64_t offset, MutableByteView ou
   const std::uint64_t whole = (end - pos) / ss * ss;
   if (whole > 0) {
     CAFS_RETURN_IF_ERROR(
-        ReadSectors(pos / ss, MutableByteView(dst, static_cast<std::size_t>(whole))));
+        ReadSectors(pos / ss, MutableByteView(dst, static_cast<std::size_t>(whole)), wait));
     pos += whole;
     dst += whole;
   }
   // Tail: a partial last sector.
   if (pos < end) {
     MutableByteView buf = Scratch().first(sector_size_);
-    CAFS_RETURN_IF_ERROR(ReadSectors(pos / ss, buf));
+    CAFS_RETURN_IF_ERROR(ReadSectors(pos / ss, buf, wait));
     std::memcpy(dst, buf.data(), static_cast<std::size_t>(end - pos));
     pos = end;
   }

@@ -112,8 +112,13 @@ class EncryptedFile {
   EncryptedFile(const EncryptedFile&) = delete;
   EncryptedFile& operator=(const EncryptedFile&) = delete;
 
+  // Whether a read may wait for storage. kNever: the pool file is read with
+  // env::File::ReadAtNoWait (preadv2 RWF_NOWAIT), and a read that would wait returns errno
+  // EAGAIN, having decrypted nothing, for the caller to read again with kMay from a thread
+  // that may wait (NFS READ on its compute pool: docs/nfs.md "Threads").
+  enum class Wait { kMay, kNever };
   // Plaintext bytes at `offset`; short only at the logical end.
-  Result<std::size_t> Read(std::uint64_t offset, MutableByteView out);
+  Result<std::size_t> Read(std::uint64_t offset, MutableByteView out, Wait wait = Wait::kMay);
   // Writes all of `data` at `offset` or returns an error (then the range is unspecified).
   Status Write(std::uint64_t offset, ByteView data);
   Status Truncate(std::uint64_t new_size);
@@ -161,7 +166,7 @@ class EncryptedFile {
 
   // Reads sectors [first, first + out.size()/sector_size) into `out` as plaintext (holes and
   // bytes beyond the physical end as zeros). Caller holds a lock on the range.
-  Status ReadSectors(std::uint64_t first, MutableByteView out);
+  Status ReadSectors(std::uint64_t first, MutableByteView out, Wait wait = Wait::kMay);
   // Decrypts in place, leaving all-zero (hole) sectors as zeros; the key per sector as in
   // docs/format.md 8.2.
   Status DecryptInPlace(std::uint64_t first, MutableByteView buf);

@@ -81,6 +81,10 @@ class PoolFile final : public env::File {
     CAFS_RETURN_IF_ERROR(pool_->CheckForIo(true));
     return file_->ReadAt(offset, out);
   }
+  Result<std::size_t> ReadAtNoWait(std::uint64_t offset, MutableByteView out) override {
+    CAFS_RETURN_IF_ERROR(pool_->CheckForIo(true));
+    return file_->ReadAtNoWait(offset, out);
+  }
   Status WriteAt(std::uint64_t offset, ByteView data) override {
     CAFS_RETURN_IF_ERROR(pool_->CheckForIo(true));
     return file_->WriteAt(offset, data);

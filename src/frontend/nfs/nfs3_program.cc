@@ -137,19 +137,21 @@ class Nfs3Program::Procs {
   struct OpenTarget {
     std::string path;
     Nfs3OpenFiles::EntryPtr entry;
-    std::optional<core::Attr> attr;  // the open file's attributes when `entry` is set
+    // When `entry` is set: the request's one policy decision on it (Gateway::Grant, made
+    // under `op`) and, when asked for, the open file's attributes (one fstat).
+    std::optional<core::Gateway::Grant> grant;
+    std::optional<core::Attr> attr;
   };
 
   // Like Resolve, but a cached open file's path stands for the handle while the gateway's
   // namespace generation is unchanged (no open_by_handle_at per request). After any rename
   // or removal the handle is resolved again; an entry whose path changed (a directory above
   // it was renamed) is dropped and the file reopened under its new path. `open`: open and
-  // cache the file when it is not cached. A cached file's attributes come along (one fstat),
-  // policy-checked as `op`, the gateway operation that follows (a denial is audited once,
-  // under that name);
-  // a file whose entry was removed behind the gateway's back (link count 0) is STALE, as a
-  // handle resolution would have said.
-  Result<OpenTarget> ResolveOpen(Request& r, ByteView fh, std::string_view op, bool open) {
+  // cache the file when it is not cached. A cached file gets the request's one policy
+  // decision, as `op`, the gateway operation that follows (a denial is audited once, under
+  // that name), and with `attrs` its attributes (one fstat: FetchAttr).
+  Result<OpenTarget> ResolveOpen(Request& r, ByteView fh, std::string_view op, bool open,
+                                 bool attrs = true) {
     const std::uint64_t generation = gw_.namespace_generation();
     OpenTarget t;
     t.entry = p_.open_.Find(fh);
@@ -169,13 +171,22 @@ class Nfs3Program::Procs {
       CAFS_ASSIGN_OR_RETURN(t.entry, p_.open_.Acquire(r.caller, fh, t.path, generation));
     }
     if (t.entry != nullptr) {
-      CAFS_ASSIGN_OR_RETURN(t.attr, gw_.GetAttrByHandle(r.caller, t.entry->handle, op));
-      if (t.attr->nlink == 0) {
-        p_.open_.Evict(fh);
-        return Status::FromErrno(ESTALE, t.path + " was removed");
-      }
+      CAFS_ASSIGN_OR_RETURN(t.grant, gw_.Access(r.caller, t.entry->handle, op));
+      if (attrs) CAFS_RETURN_IF_ERROR(FetchAttr(fh, t));
     }
     return t;
+  }
+
+  // The attributes of the cached open file of `t` under its grant; a file whose entry was
+  // removed behind the gateway's back (link count 0) is STALE, as a handle resolution would
+  // have said.
+  Status FetchAttr(ByteView fh, OpenTarget& t) {
+    CAFS_ASSIGN_OR_RETURN(t.attr, gw_.AttrOf(*t.grant));
+    if (t.attr->nlink == 0) {
+      p_.open_.Evict(fh);
+      return Status::FromErrno(ESTALE, t.path + " was removed");
+    }
+    return Status::OK();
   }
 
   AcceptStat Fail(Request& r, const Status& s) {
@@ -350,7 +361,6 @@ class Nfs3Program::Procs {
     if (!Done(r.in)) return AcceptStat::kGarbageArgs;
     auto target = ResolveOpen(r, fh, "read", /*open=*/true);
     if (!target.ok()) return Fail(r, target.status());
-    const Nfs3OpenFiles::EntryPtr& entry = target->entry;
     const std::optional<core::Attr>& attr = target->attr;
     if (Status may = MayAccess(r, attr, core::kMayRead, /*owner_override=*/true); !may.ok()) {
       Status3(r, may);
@@ -364,8 +374,16 @@ class Nfs3Program::Procs {
     const std::size_t eof_slot = r.out.ReserveU32();
     const std::size_t len_slot = r.out.ReserveU32();
     const std::size_t data = r.out.AppendSpace(count);
-    auto n = gw_.Read(r.caller, entry->handle, offset,
-                      MutableByteView(r.out.bytes().data() + data, count));
+    // Straight into the reply (AppendSpace does not zero it). On the compute pool the read
+    // must not wait for storage: data not in the page cache sends the call to the blocking
+    // pool (kAcceptWouldWait), which serves it again from the start.
+    using Wait = format::EncryptedFile::Wait;
+    auto n = gw_.Read(r.caller, *target->grant, offset,
+                      MutableByteView(r.out.bytes().data() + data, count),
+                      r.call.may_wait ? Wait::kMay : Wait::kNever);
+    if (!n.ok() && !r.call.may_wait && n.status().errno_value() == EAGAIN) {
+      return kAcceptWouldWait;
+    }
     if (!n.ok()) {
       r.out.Truncate(start);
       Status3(r, n.status());
@@ -392,17 +410,26 @@ class Nfs3Program::Procs {
     if (w.count > data.size()) return Fail(r, Status::InvalidArgument("count above the data"));
     auto target = ResolveOpen(r, w.fh, "write", /*open=*/true);
     if (!target.ok()) return Fail(r, target.status());
-    const core::FileHandle h = target->entry->handle;
+    const core::Gateway::Grant& grant = *target->grant;
     Status s = MayAccess(r, target->attr, core::kMayWrite, /*owner_override=*/true);
-    if (s.ok()) s = gw_.Write(r.caller, h, w.offset, data.first(w.count));
+    if (s.ok()) s = gw_.Write(r.caller, grant, w.offset, data.first(w.count));
     const bool sync = static_cast<StableHow>(w.stable) != StableHow::kUnstable;
-    if (s.ok() && sync) s = gw_.Fsync(r.caller, h);
-    auto after = gw_.GetAttrByHandle(r.caller, h);
+    if (s.ok() && sync) s = gw_.Fsync(r.caller, grant);
+    // Post-op attributes: a stable WRITE moved mtime and ctime (Gateway::Fsync), which only
+    // an fstat tells; an UNSTABLE one changed the size alone (the times move at COMMIT), so
+    // the attributes fetched for the permission check serve, with the size now.
+    std::optional<core::Attr> after;
+    if (sync || !s.ok()) {
+      auto a = gw_.AttrOf(grant);
+      if (a.ok()) after = *a;
+    } else {
+      after = gw_.WithCurrentSize(grant, *target->attr);
+    }
     Status3(r, s);
     // No pre-op attributes: target->attr was read before the write without a lock, so another
     // WRITE may have landed in between; pre-op attributes that are not atomic with the write
     // would let a client keep a cache another writer made stale (RFC 1813, wcc_data).
-    Wcc(r, std::nullopt, after.ok() ? std::optional<core::Attr>(*after) : std::nullopt);
+    Wcc(r, std::nullopt, after);
     if (s.ok()) {
       r.out.U32(w.count);
       r.out.U32(static_cast<std::uint32_t>(sync ? StableHow::kFileSync : StableHow::kUnstable));
@@ -676,8 +703,14 @@ class Nfs3Program::Procs {
     if (!dir.ok()) return Fail(r, dir.status());
     auto dir_attr = AttrOf(r, *dir);
     Status may = MayAccess(r, dir_attr, core::kMayRead);
+    // Attributes (fileid, and for PLUS the post_op_attr) and handles from one pass over the
+    // directory: no lookup per entry.
+    // (Only for the entries this reply can hold: each takes at least kMinEntrySize bytes.)
+    constexpr std::size_t kMinEntrySize = 4 + 8 + 4 + 4 + 8;  // follows, fileid, name, cookie
     auto entries =
-        may.ok() ? gw_.ReadDir(r.caller, *dir) : Result<std::vector<core::DirEntry>>(may);
+        may.ok() ? gw_.ReadDirPlus(r.caller, *dir, /*handles=*/plus,
+                                   static_cast<std::size_t>(cookie), maxcount / kMinEntrySize + 1)
+                 : Result<std::vector<core::Gateway::DirEntryPlus>>(may);
     if (!entries.ok()) {
       Status3(r, entries.status());
       PostOp(r, dir_attr);
@@ -709,21 +742,20 @@ class Nfs3Program::Procs {
     std::size_t sent = 0;
     std::size_t i = static_cast<std::size_t>(cookie);
     for (; i < entries->size(); ++i) {
-      const core::DirEntry& e = (*entries)[i];
-      const std::string child = Join(*dir, e.name);
-      auto attr = AttrOf(r, child);
+      const core::DirEntry& e = (*entries)[i].entry;
+      const std::optional<core::Attr> attr =
+          (*entries)[i].attr.ok() ? std::optional<core::Attr>(*(*entries)[i].attr) : std::nullopt;
+      const Result<Bytes>& handle = (*entries)[i].handle;
       const std::size_t base = 8 + XdrStringSize(e.name.size()) + 8;
       std::size_t size = 4 + base;
-      Result<Bytes> handle = Status::NotFound("");
       if (plus) {
-        handle = gw_.HandleOf(child);
         size += 4 + (attr ? kFattrSize : 0) + 4 + (handle.ok() ? XdrStringSize(handle->size()) : 0);
       }
       if (total + size > maxcount || (plus && dir_bytes + base > dircount)) break;
       total += size;
       dir_bytes += base;
       r.out.Bool(true);
-      r.out.U64(attr ? attr->backing_ino : FnvHash(child));
+      r.out.U64(attr ? attr->backing_ino : FnvHash(Join(*dir, e.name)));
       r.out.String(e.name);
       r.out.U64(i + 1);
       if (plus) {
@@ -800,15 +832,18 @@ class Nfs3Program::Procs {
     r.in.U64();  // offset, count: the whole file is synced
     r.in.U32();
     if (!Done(r.in)) return AcceptStat::kGarbageArgs;
-    auto target = ResolveOpen(r, fh, "fsync", /*open=*/false);
+    auto target = ResolveOpen(r, fh, "fsync", /*open=*/false, /*attrs=*/false);
     if (!target.ok()) return Fail(r, target.status());
     Status s;
     std::optional<core::Attr> attr;
     // A file no longer cached was synced when it was closed (or the verifier changed).
     if (target->entry != nullptr) {
-      s = gw_.Fsync(r.caller, target->entry->handle);
-      auto a = gw_.GetAttrByHandle(r.caller, target->entry->handle);
-      if (a.ok()) attr = *a;
+      s = gw_.Fsync(r.caller, *target->grant);
+      // After the sync (it moved the times): the one fstat, which also finds a removed file.
+      if (Status a = FetchAttr(fh, *target); !a.ok() && a.errno_value() == ESTALE) {
+        return Fail(r, a);
+      }
+      attr = target->attr;
     } else {
       attr = AttrOf(r, target->path);
     }

@@ -183,8 +183,8 @@ PreparedCall RpcDispatcher::Prepare(ByteView record, const std::string& peer_add
   return p;
 }
 
-XdrBytes RpcDispatcher::Execute(const PreparedCall& prepared, ByteView record,
-                                XdrBytes buffer) const {
+XdrBytes RpcDispatcher::Execute(const PreparedCall& prepared, ByteView record, XdrBytes buffer,
+                                bool* would_wait) const {
   XdrEncoder out(std::move(buffer));
   EncodeReplyHeader(out, prepared.call.xid, AcceptStat::kSuccess);
   AcceptStat stat = AcceptStat::kSystemErr;
@@ -199,6 +199,16 @@ XdrBytes RpcDispatcher::Execute(const PreparedCall& prepared, ByteView record,
     stat = AcceptStat::kSystemErr;
   } catch (...) {
     CAFS_LOG_ERROR("rpc: program {} procedure {} from {} failed (answered SYSTEM_ERR)",
+                   prepared.call.program, prepared.call.procedure, prepared.call.peer_address);
+    stat = AcceptStat::kSystemErr;
+  }
+  if (stat == kAcceptWouldWait) {
+    if (would_wait != nullptr && !prepared.call.may_wait) {
+      *would_wait = true;
+      out.Truncate(0);
+      return std::move(out.bytes());
+    }
+    CAFS_LOG_ERROR("rpc: program {} procedure {} from {} would wait although it may",
                    prepared.call.program, prepared.call.procedure, prepared.call.peer_address);
     stat = AcceptStat::kSystemErr;
   }

@@ -112,7 +112,11 @@ class RpcDispatcher {
   // Runs a kDispatch call on the calling thread and returns the framed reply record
   // (program errors become their accept_stat; an exception becomes SYSTEM_ERR). The reply is
   // encoded into `buffer` (a recycled reply: its capacity is reused) when given.
-  XdrBytes Execute(const PreparedCall& prepared, ByteView record, XdrBytes buffer = {}) const;
+  // `would_wait` (optional): set when the program answered kAcceptWouldWait to a call with
+  // `may_wait` false; the result is then an unused buffer, and the caller runs the call again
+  // where it may wait (without `would_wait`, or for a call that may wait: SYSTEM_ERR).
+  XdrBytes Execute(const PreparedCall& prepared, ByteView record, XdrBytes buffer = {},
+                   bool* would_wait = nullptr) const;
 
  private:
   std::map<std::uint32_t, RpcProgram*> programs_;

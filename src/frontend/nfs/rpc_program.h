@@ -40,6 +40,9 @@ struct RpcCall {
   AuthSys sys;                  // valid when flavor == kSys
   std::string peer_address;     // the client's IP address as text ("127.0.0.2", "::1")
   std::uint16_t peer_port = 0;  // < 1024 means a privileged (root) client port
+  // False while the call runs on the server's compute pool (RpcProgram::WaitsForDisk said no):
+  // a procedure that finds it would wait for storage may then return kAcceptWouldWait.
+  bool may_wait = true;
 };
 
 // accept_stat of RFC 5531 for an accepted call.
@@ -51,6 +54,13 @@ enum class AcceptStat : std::uint32_t {
   kGarbageArgs = 4,
   kSystemErr = 5,
 };
+
+// Not an accept_stat of RFC 5531 and never sent: what Dispatch of a call with `may_wait` false
+// returns when serving it would wait for storage (NFS READ of data not in the page cache), after
+// doing nothing that needs undoing; the server runs the call again, from the start, on its
+// blocking pool with `may_wait` true. Returned for a call with `may_wait` true, it is
+// SYSTEM_ERR.
+inline constexpr AcceptStat kAcceptWouldWait = static_cast<AcceptStat>(0xffffffffu);
 
 class RpcProgram {
  public:

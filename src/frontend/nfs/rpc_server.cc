@@ -269,25 +269,40 @@ class RpcConnection : public std::enable_shared_from_this<RpcConnection> {
           break;
         case PreparedCall::Action::kDispatch: {
           ++in_flight_;
-          const bool waits = prepared.program->WaitsForDisk(
+          prepared.call.may_wait = prepared.program->WaitsForDisk(
               prepared.call, ByteView(record.data(), record.size()).subspan(prepared.args_offset));
-          auto& pool = waits ? server_->blocking_pool_ : server_->compute_pool_;
-          asio::post(pool, [self = shared_from_this(), prepared = std::move(prepared),
-                            record = std::move(record), buffer = TakeReplyBuffer()]() mutable {
-            if (self->abandoned_.load()) return;
-            XdrBytes reply = self->server_->dispatcher_.Execute(
-                prepared, ByteView(record.data(), record.size()), std::move(buffer));
-            asio::post(self->strand_,
-                       [self, reply = std::move(reply), record = std::move(record)]() mutable {
-                         self->GiveBack(std::move(record));
-                         self->QueueReply(std::move(reply));
-                       });
-          });
+          Run(shared_from_this(), std::move(prepared), std::move(record), TakeReplyBuffer());
           break;
         }
       }
     }
     Wake();
+  }
+
+  // Runs a call on the blocking pool when it may wait for storage, else on the compute pool;
+  // a call that finds on the compute pool that it would wait (kAcceptWouldWait) runs again on
+  // the blocking pool. The reply goes out through the strand.
+  static void Run(std::shared_ptr<RpcConnection> self, PreparedCall prepared, RecordBuffer record,
+                  XdrBytes buffer) {
+    auto& pool =
+        prepared.call.may_wait ? self->server_->blocking_pool_ : self->server_->compute_pool_;
+    asio::post(pool, [self = std::move(self), prepared = std::move(prepared),
+                      record = std::move(record), buffer = std::move(buffer)]() mutable {
+      if (self->abandoned_.load()) return;
+      bool would_wait = false;
+      XdrBytes reply = self->server_->dispatcher_.Execute(
+          prepared, ByteView(record.data(), record.size()), std::move(buffer), &would_wait);
+      if (would_wait) {
+        prepared.call.may_wait = true;
+        Run(std::move(self), std::move(prepared), std::move(record), std::move(reply));
+        return;
+      }
+      asio::post(self->strand_,
+                 [self, reply = std::move(reply), record = std::move(record)]() mutable {
+                   self->GiveBack(std::move(record));
+                   self->QueueReply(std::move(reply));
+                 });
+    });
   }
 
   // On strand_: one framed reply for a call counted in in_flight_.

@@ -86,6 +86,39 @@ TEST_P(FaultInjectionEnvTest, WriteLimitGivesEnospcAfterAPrefix) {
   EXPECT_EQ(fenv_->bytes_written(), 3u + 2u + 1u);
 }
 
+// ReadAtNoWait (preadv2 RWF_NOWAIT on PosixEnv) reads what ReadAt reads when the data is
+// cached (just written here), short only at the end; an injected page-cache miss answers EAGAIN
+// and counts, while ReadAt, the blocking fallback, still reads. Stat calls are counted.
+TEST_P(FaultInjectionEnvTest, ReadAtNoWaitAndItsMisses) {
+  auto f = Open("nowait");
+  const std::string data(10000, 'n');
+  ASSERT_TRUE(f->WriteAt(0, AsBytes(data)).ok());
+  std::string got(12000, '\0');
+  MutableByteView out(reinterpret_cast<std::uint8_t*>(got.data()), got.size());
+  auto n = f->ReadAtNoWait(0, out);
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, data.size());
+  EXPECT_EQ(got.substr(0, data.size()), data);
+  EXPECT_EQ(*f->ReadAtNoWait(20000, out), 0u);  // past the end
+
+  fenv_->SetNoWaitMiss(
+      [](const std::string&, std::uint64_t offset, std::uint64_t) { return offset < 5000; });
+  auto miss = f->ReadAtNoWait(0, out);
+  ASSERT_FALSE(miss.ok());
+  EXPECT_EQ(miss.status().errno_value(), EAGAIN);
+  EXPECT_EQ(fenv_->nowait_misses(), 1u);
+  EXPECT_EQ(*f->ReadAt(0, out), data.size());  // the blocking fallback
+  EXPECT_EQ(*f->ReadAtNoWait(6000, out), data.size() - 6000);
+  fenv_->ClearFaults();
+  EXPECT_TRUE(f->ReadAtNoWait(0, out).ok());
+  EXPECT_EQ(fenv_->nowait_misses(), 1u);
+
+  const std::uint64_t stats = fenv_->file_stats();
+  (void)f->Stat();
+  (void)f->Stat();
+  EXPECT_EQ(fenv_->file_stats(), stats + 2);
+}
+
 TEST_P(FaultInjectionEnvTest, PredicateFaults) {
   auto f = Open("d");
   ASSERT_TRUE(f->WriteAt(0, AsBytes("0123456789")).ok());

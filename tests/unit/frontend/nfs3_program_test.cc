@@ -18,6 +18,7 @@
 #include "cafs/key_provider.h"
 #include "cafs/redirector.h"
 #include "crypto/rng.h"
+#include "env/fault_injection_env.h"
 #include "frontend/nfs/mount3.h"
 #include "policy/seed_examples.h"
 #include "pool/posix_pool.h"
@@ -111,7 +112,7 @@ class Nfs3ProgramTest : public ::testing::Test {
     for (const char* name : {"mirrored_pool_A", "default_pool"}) {
       ASSERT_TRUE(pools_
                       ->Add(std::make_unique<pool::PosixPool>(
-                          name, (root_ / "pools" / name).string(), env::Env::Default()))
+                          name, (root_ / "pools" / name).string(), &fenv_))
                       .ok());
     }
     // The client at 127.0.0.1 is the seed's server 755083456 (docs/nfs.md "Server identity").
@@ -119,7 +120,9 @@ class Nfs3ProgramTest : public ::testing::Test {
         (root_ / "keys").string(), std::vector<policy::RegisteredServer>{{"755083456", {kClient}}});
     cache_ = std::make_unique<core::PolicyCache>(
         provider_.get(), &clock_, core::PolicyCacheOptions{.ttl = 30s, .grace = 10min});
-    auto volume = core::Volume::Open((root_ / "backing").string(), pools_.get());
+    // Through a FaultInjectionEnv (no faults unless a test sets some): its counters tell what
+    // a request cost (file_stats: fstat of open files), and it can make reads miss the cache.
+    auto volume = core::Volume::Open((root_ / "backing").string(), pools_.get(), &fenv_);
     ASSERT_TRUE(volume.ok()) << volume.status().ToString();
     volume_ = std::move(*volume);
     auto log = audit::AuditLog::Open((root_ / "audit.log").string(),
@@ -169,6 +172,7 @@ class Nfs3ProgramTest : public ::testing::Test {
     call.sys.uid = 0;
     call.sys.gid = 0;
     call.peer_address = peer;
+    call.may_wait = may_wait_;
     XdrDecoder in(enc.bytes());
     XdrEncoder out;
     Reply r;
@@ -301,6 +305,8 @@ class Nfs3ProgramTest : public ::testing::Test {
 
   fs::path root_;
   ManualClock clock_{std::chrono::sys_days{std::chrono::year{2026} / 11 / 18} + 10h};
+  env::FaultInjectionEnv fenv_{env::Env::Default()};
+  bool may_wait_ = true;  // RpcCall::may_wait of the calls Call makes
   std::unique_ptr<pool::PoolMapper> pools_;
   std::unique_ptr<core::LocalKeyProvider> provider_;
   std::unique_ptr<core::PolicyCache> cache_;
@@ -606,6 +612,97 @@ TEST_F(Nfs3ProgramTest, LookupSymlinkAccessLinkMknod) {
   EXPECT_EQ(reg.status, Nfs3Status::kBadType);
   SkipWcc(reg.d());
   EXPECT_EQ(reg.d().remaining(), 0u);
+}
+
+// What one request costs the gateway (docs/performance.md "One decision per request"): one
+// policy decision (Gateway::policy_decisions) and one fstat of the open file (the
+// FaultInjectionEnv's file_stats) per READ, GETATTR, UNSTABLE WRITE and COMMIT of a cached open
+// file; a stable WRITE also one decision, and a second fstat after the sync moved the times.
+TEST_F(Nfs3ProgramTest, OneDecisionAndOneFstatPerRequest) {
+  Bytes vm = VmDir();
+  Bytes file = CreateFile(vm, "osdisk.vmdk");  // cached open (CREATE adopts it)
+  ASSERT_EQ(Write(file, 0, "warm", StableHow::kUnstable).status, Nfs3Status::kOk);
+  struct Cost {
+    std::uint64_t decisions, fstats;
+    bool operator==(const Cost&) const = default;
+  };
+  auto cost = [&](const std::function<void()>& request) {
+    const std::uint64_t d0 = gw_->policy_decisions();
+    const std::uint64_t s0 = fenv_.file_stats();
+    request();
+    return Cost{gw_->policy_decisions() - d0, fenv_.file_stats() - s0};
+  };
+  auto ok = [](const Reply& r) { EXPECT_EQ(r.status, Nfs3Status::kOk); };
+  EXPECT_EQ(cost([&] { ok(ReadReply(file, 0, 4)); }), (Cost{1, 1})) << "READ";
+  EXPECT_EQ(cost([&] { ok(GetAttr(file)); }), (Cost{1, 1})) << "GETATTR";
+  EXPECT_EQ(cost([&] { ok(Write(file, 4, "more", StableHow::kUnstable)); }), (Cost{1, 1}))
+      << "UNSTABLE WRITE";
+  EXPECT_EQ(cost([&] { ok(Write(file, 8, "sync", StableHow::kFileSync)); }), (Cost{1, 2}))
+      << "FILE_SYNC WRITE";
+  EXPECT_EQ(cost([&] {
+              ok(Call(Nfs3Proc::kCommit, [&](XdrEncoder& e) {
+                EncodeFh(e, file);
+                e.U64(0);
+                e.U32(0);
+              }));
+            }),
+            (Cost{1, 1}))
+      << "COMMIT";
+  // The UNSTABLE WRITE's post-op attributes (no fstat after it) carry the new size.
+  Reply w = Write(file, 100, "x", StableHow::kUnstable);
+  ASSERT_EQ(w.status, Nfs3Status::kOk);
+  ASSERT_FALSE(w.d().Bool());  // no pre-op attributes
+  auto after = ReadPostOp(w.d());
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(after->size, 101u);
+  EXPECT_EQ(ReadFattr(GetAttr(file).d()).mtime.tv_sec, after->mtime.tv_sec);
+}
+
+// The decision is carried through one request, never across two: a policy refresh between
+// two requests (here: the VM set's server list changed, the cached entry invalidated) applies
+// to the second, although the handle's last decision was from the same minute.
+TEST_F(Nfs3ProgramTest, APolicyChangeBetweenTwoRequestsApplies) {
+  Bytes vm = VmDir();
+  Bytes file = CreateFile(vm, "osdisk.vmdk");
+  ASSERT_EQ(Write(file, 0, "before", StableHow::kFileSync).status, Nfs3Status::kOk);
+  ASSERT_EQ(Read(file, 0, 6).first, "before");
+  auto rewrite = [&](const std::string& from, const std::string& to) {
+    for (const char* name : {"vmset.xml", "policy.xml"}) {
+      const fs::path p = root_ / "keys/my_vmset" / name;
+      std::ifstream in(p);
+      std::string text((std::istreambuf_iterator<char>(in)), {});
+      for (std::size_t at; (at = text.find(from)) != std::string::npos;) {
+        text.replace(at, from.size(), to);
+      }
+      WriteFile(p, text);
+    }
+    cache_->Invalidate("my_vmset");
+  };
+  rewrite("755083456", "755083999");  // 127.0.0.1 is no longer a server of the VM set
+  EXPECT_EQ(ReadReply(file, 0, 6).status, Nfs3Status::kAcces);
+  EXPECT_EQ(Write(file, 0, "after", StableHow::kUnstable).status, Nfs3Status::kAcces);
+  EXPECT_EQ(GetAttr(file).status, Nfs3Status::kAcces);
+  rewrite("755083999", "755083456");
+  EXPECT_EQ(Read(file, 0, 6).first, "before");
+}
+
+// A READ on the compute pool (RpcCall::may_wait false) reads with RWF_NOWAIT; data not in the
+// page cache (injected) answers kAcceptWouldWait, having sent nothing, and the same call then
+// served where it may wait reads through the blocking fallback.
+TEST_F(Nfs3ProgramTest, AReadThatWouldWaitRunsAgainWhereItMay) {
+  Bytes vm = VmDir();
+  Bytes file = CreateFile(vm, "osdisk.vmdk");
+  ASSERT_EQ(Write(file, 0, "cached or not", StableHow::kFileSync).status, Nfs3Status::kOk);
+  may_wait_ = false;
+  EXPECT_EQ(Read(file, 0, 100).first, "cached or not");  // in the page cache: served at once
+  fenv_.SetNoWaitMiss([](const std::string&, std::uint64_t, std::uint64_t) { return true; });
+  Reply miss = ReadReply(file, 0, 100);
+  EXPECT_EQ(miss.stat, kAcceptWouldWait);
+  EXPECT_EQ(fenv_.nowait_misses(), 1u);
+  may_wait_ = true;
+  EXPECT_EQ(Read(file, 0, 100).first, "cached or not");
+  EXPECT_EQ(fenv_.nowait_misses(), 1u);  // the second run did not ask for NOWAIT
+  fenv_.ClearFaults();
 }
 
 TEST_F(Nfs3ProgramTest, ReaddirPagesWithCookies) {

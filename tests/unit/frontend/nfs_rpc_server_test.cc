@@ -27,7 +27,9 @@ using testing::TestClient;
 constexpr std::uint32_t kTestProg = 400123;
 
 // Procedures: 0 NULL; 1 ECHO opaque<1024> -> same + the caller's uid; 2 BLOCK u32 id, returns
-// id once Release(id) was called; 3 GARBAGE (always GARBAGE_ARGS); 4 THROW.
+// id once Release(id) was called; 3 GARBAGE (always GARBAGE_ARGS); 4 THROW; 5 NOWAIT (on the
+// compute pool: would wait; where it may wait: answers with the may_wait flags it saw); 6 WAITS
+// (always answers kAcceptWouldWait, on the blocking pool).
 class TestProgram : public RpcProgram {
  public:
   std::uint32_t program() const override { return kTestProg; }
@@ -65,10 +67,24 @@ class TestProgram : public RpcProgram {
         return AcceptStat::kGarbageArgs;
       case 4:
         throw std::runtime_error("boom");
+      case 5: {
+        std::lock_guard lock(mu_);
+        seen_may_wait_.push_back(call.may_wait);
+        if (!call.may_wait) {
+          reply.U32(77);  // discarded: the call runs again
+          return kAcceptWouldWait;
+        }
+        for (bool b : seen_may_wait_) reply.Bool(b);
+        return AcceptStat::kSuccess;
+      }
+      case 6:
+        return kAcceptWouldWait;
       default:
         return AcceptStat::kProcUnavail;
     }
   }
+
+  bool WaitsForDisk(const RpcCall& call, ByteView) const override { return call.procedure != 5; }
 
   void Release(std::uint32_t id) {
     std::lock_guard lock(mu_);
@@ -95,6 +111,7 @@ class TestProgram : public RpcProgram {
   int blocked_ = 0;
   int calls_ = 0;
   RpcCall last_call_;
+  std::vector<bool> seen_may_wait_;  // procedure 5's calls
 };
 
 std::vector<std::uint8_t> EchoArgs(const std::string& s) {
@@ -155,6 +172,25 @@ TEST_F(RpcServerTest, NullAndEchoWithAuthSys) {
   EXPECT_EQ(last.sys.gids, (std::vector<std::uint32_t>{4, 5}));
   EXPECT_EQ(last.peer_address, "127.0.0.1");
   EXPECT_NE(last.peer_port, 0);
+}
+
+// A call on the compute pool that would wait for storage (kAcceptWouldWait) runs again, from
+// the start, on the blocking pool, and only that run's reply goes out; kAcceptWouldWait from a
+// call that could wait is SYSTEM_ERR.
+TEST_F(RpcServerTest, ACallThatWouldWaitRunsAgainWhereItMay) {
+  TestClient c(port_);
+  ASSERT_TRUE(c.connected());
+  auto r = c.Call(SysCall(9, kTestProg, 2, 5));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->stat, 0u);
+  XdrDecoder d(r->body);
+  EXPECT_FALSE(d.Bool());  // first run: compute pool
+  EXPECT_TRUE(d.Bool());   // second: blocking pool
+  EXPECT_EQ(d.remaining(), 0u);
+  EXPECT_EQ(program_.calls(), 2);
+  r = c.Call(SysCall(10, kTestProg, 2, 6));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->stat, static_cast<std::uint32_t>(AcceptStat::kSystemErr));
 }
 
 TEST_F(RpcServerTest, FragmentedRecordsAndSeveralRecordsInOneWrite) {
