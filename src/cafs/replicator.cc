@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <chrono>
 #include <map>
+#include <optional>
 
 #include "crypto/mac.h"
 #include "format/file_keys.h"
@@ -579,6 +580,9 @@ struct RestoreRun::File {
   // sparse files (s3) takes the file as it comes; a sparse one gets holes.
   bool dense = false;
   bool placed = false;
+  // The header, checked by Start with its keys (CheckReplicaHeader); Step writes it under the
+  // new GUID (none for an empty pool file).
+  std::optional<ReplicaHeader> header;
 };
 
 RestoreRun::RestoreRun(Volume& volume, ReplicaStore& store, ReplicaVm vm)
@@ -611,11 +615,12 @@ Result<std::unique_ptr<RestoreRun>> RestoreRun::Start(Volume& volume, ReplicaSto
     CAFS_RETURN_IF_ERROR(p->CheckAvailable());
     // The keys are found by the header's key GUIDs now, before anything is written: the
     // file's key, and the target of a deep rekey that ran at the replica's cut.
-    CAFS_RETURN_IF_ERROR(run->keys_(e.key_guid, e.key_version).status());
-    if (e.pool_file_size > 0) {
+    if (e.pool_file_size == 0) {
+      CAFS_RETURN_IF_ERROR(run->keys_(e.key_guid, e.key_version).status());
+    } else {
       std::vector<std::uint8_t> head(std::min<std::uint64_t>(m.chunk_bytes, e.pool_file_size));
       CAFS_RETURN_IF_ERROR(store.ReadChunk(vm, run->lineage_, e.file_guid, 0, head));
-      CAFS_RETURN_IF_ERROR(CheckReplicaHeader(head, e, f->rel, run->keys_).status());
+      CAFS_ASSIGN_OR_RETURN(f->header, CheckReplicaHeader(head, e, f->rel, run->keys_));
     }
     run->total_ += e.pool_file_size;
     run->files_.push_back(std::move(f));
@@ -652,12 +657,15 @@ Result<bool> RestoreRun::Step(std::uint64_t budget) {
     std::vector<std::uint8_t> buf(
         std::min<std::uint64_t>(m.chunk_bytes, e.pool_file_size - k * m.chunk_bytes));
     CAFS_RETURN_IF_ERROR(store_.ReadChunk(vm_, lineage_, e.file_guid, k, buf, &open_));
-    if (k == 0) {  // the header under the file's new GUID, MAC'd with the same key
-      CAFS_ASSIGN_OR_RETURN(ReplicaHeader rh, CheckReplicaHeader(buf, e, f.rel, keys_));
-      rh.header.file_guid = f.guid;
-      const ByteView mac_key(rh.mac_key.data(), rh.mac_key.size());
-      CAFS_RETURN_IF_ERROR(format::EncodeHeader(rh.header, mac_key,
-                                                MutableByteView(buf).first(format::kHeaderSize)));
+    if (k == 0) {
+      // The header Start checked (ReadChunk verified these bytes against the manifest, as
+      // there), under the file's new GUID, MAC'd with the same key.
+      if (!f.header) return Status::Internal("replica: header not checked at start");
+      format::Header h = f.header->header;
+      h.file_guid = f.guid;
+      const ByteView mac_key(f.header->mac_key.data(), f.header->mac_key.size());
+      CAFS_RETURN_IF_ERROR(
+          format::EncodeHeader(h, mac_key, MutableByteView(buf).first(format::kHeaderSize)));
     }
     if (f.dense || !AllZero(buf)) CAFS_RETURN_IF_ERROR(f.out->WriteAt(k * m.chunk_bytes, buf));
     done += buf.size();
